@@ -1,0 +1,582 @@
+"""The Engine API's HTTP/1.1 server: listeners, connections, and the wire protocol (h11 on asyncio).
+
+Owns the unix-socket (mode 0660, optional group), plain TCP and TCP+TLS listeners; one task per
+connection running an h11 loop with keep-alive; request bodies streamed into handlers; responses
+sent with Content-Length or as flushed chunks; HEAD; attach/exec hijacking (101 UPGRADED or 200,
+then raw bytes, with bytes that arrived behind the request headers kept); the `Api-Version`/
+`Ostype`/... headers on every response; the access-log hook; graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import grp
+import logging
+import os
+import socket
+import ssl
+import stat
+import time
+from collections.abc import AsyncIterable, Callable
+from email.utils import formatdate
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import h11
+
+from gorae import __version__
+from gorae.api.errors import bad_request, error_response
+from gorae.api.http import (
+    API_VERSION,
+    Hijacked,
+    Request,
+    Response,
+    StreamResponse,
+    empty_response,
+)
+from gorae.api.router import Router, check_version, split_version
+
+log = logging.getLogger("gorae.api")
+
+AccessHook = Callable[[Request, int, float], None]
+"""Called after each request with (request, status, seconds)."""
+
+READ_SIZE = 256 * 1024
+MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Config can be large
+DRAIN_LIMIT = 1024 * 1024  # unread request body we still drain to keep a connection alive
+SERVER_HEADER = f"gorae/{__version__} (linux)"
+
+
+class ClientGone(ConnectionError):
+    """The client closed the connection (mid-body, or while we were answering)."""
+
+
+def tls_context(cert: str, key: str, ca: str | None = None, verify_client: bool = False) -> ssl.SSLContext:
+    """A server TLS context; with `verify_client` a client certificate signed by `ca` is required."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    if ca:
+        ctx.load_verify_locations(cafile=ca)
+    if verify_client:
+        if not ca:
+            raise ValueError("client verification needs a CA file")
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+_date_cache: tuple[int, bytes] = (0, b"")
+
+
+def _http_date() -> bytes:
+    global _date_cache
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache = (now, formatdate(now, usegmt=True).encode())
+    return _date_cache[1]
+
+
+def _base_headers() -> list[tuple[bytes, bytes]]:
+    return [
+        (b"Api-Version", API_VERSION.encode()),
+        (b"Docker-Experimental", b"false"),
+        (b"Ostype", b"linux"),
+        (b"Server", SERVER_HEADER.encode()),
+        (b"Date", _http_date()),
+    ]
+
+
+class ApiServer:
+    """Serves a `Router` on any number of listeners until `close()`."""
+
+    def __init__(
+        self, router: Router, *, on_request: AccessHook | None = None, max_header_bytes: int = MAX_HEADER_BYTES
+    ) -> None:
+        self.router = router
+        self.on_request = on_request
+        self.max_header_bytes = max_header_bytes
+        self._servers: list[asyncio.Server] = []
+        self._unix_paths: list[str] = []
+        self._conns: set[_Connection] = set()
+        self._closing = False
+
+    async def listen_unix(self, path: str, *, mode: int = 0o660, group: str | None = None) -> None:
+        """Listen on a unix socket; a stale socket file is replaced; `group` applies if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.lstat(path).st_mode):
+                os.unlink(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            # permissions are fixed before listen(): nobody can connect in between
+            os.chmod(path, mode)
+            if group:
+                try:
+                    gid = grp.getgrnam(group).gr_gid
+                except KeyError:
+                    log.debug("group %s does not exist; socket %s keeps its group", group, path)
+                else:
+                    os.chown(path, -1, gid)
+            sock.listen(512)
+            sock.setblocking(False)
+            server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_SIZE)
+        except BaseException:
+            sock.close()
+            raise
+        self._servers.append(server)
+        self._unix_paths.append(path)
+
+    async def listen_tcp(
+        self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[str, int]:
+        """Listen on TCP (TLS when `ssl_context` is given); returns the bound address (port 0 picks one)."""
+        server = await asyncio.start_server(
+            self._accept,
+            host,
+            port,
+            ssl=ssl_context,
+            ssl_handshake_timeout=30 if ssl_context else None,
+            limit=READ_SIZE,
+            reuse_address=True,
+        )
+        self._servers.append(server)
+        addr = server.sockets[0].getsockname()
+        return str(addr[0]), int(addr[1])
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._conns)
+
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop listening, let busy connections finish for up to `grace` seconds, cancel the rest."""
+        self._closing = True
+        for server in self._servers:
+            server.close()
+        for path in self._unix_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        deadline = time.monotonic() + grace
+        while any(c.busy for c in self._conns) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        tasks = [c.task for c in self._conns if c.task is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for server in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 5)
+        self._servers.clear()
+        self._unix_paths.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing:
+            writer.close()
+            return
+        conn = _Connection(self, reader, writer)
+        conn.task = asyncio.current_task()
+        self._conns.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self._conns.discard(conn)
+
+
+class _Connection:
+    """One client connection: an h11 state machine over an asyncio stream pair."""
+
+    def __init__(self, server: ApiServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=server.max_header_bytes)
+        self.task: asyncio.Task[None] | None = None
+        self.busy = False
+        self.eof = False
+        self.hijacked = False
+        # per request
+        self._body_done = asyncio.Event()
+        self._peeked: bytes | None = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    async def _recv(self, n: int = READ_SIZE) -> bytes:
+        if self.eof:
+            return b""
+        try:
+            data = await self.reader.read(n)
+        except (ConnectionError, ssl.SSLError):
+            data = b""
+        if not data:
+            self.eof = True
+        return data
+
+    async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            self.h11.receive_data(await self._recv())
+
+    async def next_chunk(self) -> bytes:
+        """BodySource for the current request."""
+        if self._peeked is not None:
+            data, self._peeked = self._peeked, None
+            return data
+        while not self._body_done.is_set():
+            if self.h11.client_is_waiting_for_100_continue:
+                await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+            try:
+                event = await self._next_event()
+            except h11.RemoteProtocolError as e:
+                raise ClientGone(f"request body: {e}") from None
+            if isinstance(event, h11.Data):
+                if event.data:
+                    return bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                self._body_done.set()
+            else:
+                raise ClientGone(f"unexpected {event!r} in request body")
+        return b""
+
+    def _peek_body(self) -> None:
+        """Right after the request head: note an empty body at once (needed to watch for EOF)."""
+        event = self.h11.next_event()
+        if isinstance(event, h11.EndOfMessage):
+            self._body_done.set()
+        elif isinstance(event, h11.Data):
+            self._peeked = bytes(event.data)
+        # NEED_DATA: the body is still on its way
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionError, ssl.SSLError) as e:
+            raise ClientGone(str(e)) from None
+
+    # -- the connection loop ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    event = await self._next_event()
+                except h11.RemoteProtocolError as e:
+                    await self._protocol_error(e)
+                    return
+                if isinstance(event, h11.Request):
+                    self.busy = True
+                    try:
+                        keep = await self._serve(event)
+                    finally:
+                        self.busy = False
+                    if not keep or self.server._closing:
+                        return
+                elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                    return
+                # Data/EndOfMessage outside a request cannot happen: bodies are consumed in _serve
+        except ClientGone:
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("connection failed")
+        finally:
+            self._abort_or_close()
+
+    def _abort_or_close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+    async def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
+        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        resp = bad_request(str(e))
+        resp.status = e.error_status_hint if 400 <= e.error_status_hint < 500 else 400
+        resp.headers.append(("Connection", "close"))
+        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
+            await self._send(resp, b"GET")
+
+    async def _serve(self, event: h11.Request) -> bool:
+        """Handle one request; True if the connection can carry another."""
+        started = time.perf_counter()
+        self._body_done = asyncio.Event()
+        self._peeked = None
+        self._peek_body()
+        req = self._make_request(event)
+        resp: Response | None
+        try:
+            resp = await self._dispatch(req)
+        except ClientGone:
+            return False
+        if req.hijacked is not None:
+            self._log(req, 101 if req.hijacked.upgraded else 200, started)
+            with contextlib.suppress(Exception):
+                await req.hijacked.close()
+            return False
+        if resp is None:
+            resp = empty_response(204)
+        status = resp.status
+        try:
+            await self._send(resp, event.method, req)
+        except ClientGone:
+            self._log(req, status, started)
+            return False
+        self._log(req, status, started)
+        return await self._finish_cycle()
+
+    def _make_request(self, event: h11.Request) -> Request:
+        target = event.target.decode("latin-1")
+        if not target.startswith("/") and "://" in target:
+            parts = urlsplit(target)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        raw_path, _, qs = target.partition("?")
+        headers: dict[str, str] = {}
+        for name, value in event.headers:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        return Request(
+            method=event.method.decode("latin-1"),
+            path=unquote(raw_path, errors="replace"),
+            query=parse_qs(qs, keep_blank_values=True) if qs else {},
+            headers=headers,
+            raw_target=target,
+            _source=self,
+            _hijacker=self,
+        )
+
+    async def _dispatch(self, req: Request) -> Response | None:
+        try:
+            path, version = split_version(req.path)
+            if version is not None:
+                check_version(version)
+                req.version = version
+                req.path = path
+            handler, params = self.server.router.resolve(req.method, path)
+            req.params = params
+            return await handler(req)
+        except (ClientGone, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            if req.hijacked is not None:
+                if not isinstance(e, ConnectionError):
+                    log.error("hijacked %s %s failed", req.method, req.path, exc_info=e)
+                return None
+            return error_response(e, context=f"{req.method} {req.path}")
+
+    def _log(self, req: Request, status: int, started: float) -> None:
+        hook = self.server.on_request
+        if hook is not None:
+            try:
+                hook(req, status, time.perf_counter() - started)
+            except Exception:
+                log.exception("access log hook failed")
+
+    # -- responses -------------------------------------------------------------------------------
+
+    def _head(self, resp: Response, *, chunked: bool, body_len: int | None) -> h11.Response:
+        headers = _base_headers()
+        if resp.content_type:
+            headers.append((b"Content-Type", resp.content_type.encode("latin-1")))
+        for name, value in resp.headers:
+            headers.append((name.encode("latin-1"), value.encode("utf-8")))
+        if chunked:
+            headers.append((b"Transfer-Encoding", b"chunked"))
+        elif body_len is not None:
+            headers.append((b"Content-Length", str(body_len).encode()))
+        reason = h11_reason(resp.status)
+        return h11.Response(status_code=resp.status, headers=headers, reason=reason)
+
+    async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
+        if self.h11.their_state is h11.SEND_BODY and not self._unread_body_is_small():
+            resp.headers.append(("Connection", "close"))
+        no_body = method == b"HEAD" or resp.status in (204, 304) or resp.status < 200
+        is_stream = isinstance(resp, StreamResponse)
+        try:
+            head = self._head(
+                resp,
+                chunked=is_stream,
+                body_len=None if (resp.status in (204, 304) or resp.status < 200) else len(resp.body),
+            )
+        except h11.LocalProtocolError as e:
+            if is_stream:
+                await _aclose(resp.chunks)  # type: ignore[attr-defined]
+            log.error("bad response headers from handler: %s", e)
+            resp = error_response(RuntimeError(f"bad response headers: {e}"))
+            is_stream = False
+            head = self._head(resp, chunked=False, body_len=len(resp.body))
+        if not is_stream:
+            out = self.h11.send(head) or b""
+            if resp.body and not no_body:
+                out += self.h11.send(h11.Data(data=resp.body)) or b""
+            out += self.h11.send(h11.EndOfMessage()) or b""
+            await self._write(out)
+            return
+        chunks = resp.chunks  # type: ignore[attr-defined]
+        if no_body:
+            await _aclose(chunks)
+            await self._write((self.h11.send(head) or b"") + (self.h11.send(h11.EndOfMessage()) or b""))
+            return
+        await self._write(self.h11.send(head) or b"")
+        await self._stream(chunks)
+
+    def _unread_body_is_small(self) -> bool:
+        """An unread body we may drain after answering (content-length and small)."""
+        # h11 keeps the remaining length private; rely on the declared length instead
+        return self._declared_length is not None and self._declared_length <= DRAIN_LIMIT
+
+    @property
+    def _declared_length(self) -> int | None:
+        reader = getattr(self.h11, "_reader", None)
+        remaining = getattr(reader, "_length", None)
+        return remaining if isinstance(remaining, int) else None
+
+    async def _stream(self, chunks: AsyncIterable[bytes]) -> None:
+        """Send each chunk as it comes; stop (and close the iterator) if the client goes away."""
+        pump = asyncio.ensure_future(self._pump(chunks))
+        watch = asyncio.ensure_future(self._watch_eof())
+        try:
+            pending = {pump, watch}
+            while pump in pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if watch in done and watch.result():
+                    raise ClientGone("client closed the connection during a stream")
+            pump.result()
+        finally:
+            for task in (pump, watch):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+
+    async def _pump(self, chunks: AsyncIterable[bytes]) -> None:
+        it = chunks.__aiter__()
+        try:
+            async for chunk in it:
+                if chunk:
+                    await self._write(self.h11.send(h11.Data(data=chunk)) or b"")
+        except (ClientGone, asyncio.CancelledError):
+            raise
+        except Exception as e:
+            # headers are gone already: end the stream early (errors in-band are the handler's job)
+            log.error("stream failed", exc_info=e)
+            raise ClientGone("stream failed") from e
+        finally:
+            await _aclose(it)
+        await self._write(self.h11.send(h11.EndOfMessage()) or b"")
+
+    async def _watch_eof(self) -> bool:
+        """True when the client hangs up while a stream is being sent (after its request body)."""
+        await self._body_done.wait()
+        data = await self._recv()
+        if data:  # a pipelined next request: keep it for the next cycle, stop watching
+            self.h11.receive_data(data)
+            return False
+        self.h11.receive_data(b"")
+        return True
+
+    async def _finish_cycle(self) -> bool:
+        if self.eof or self.h11.our_state is not h11.DONE:
+            return False
+        drained = 0
+        while self.h11.their_state is h11.SEND_BODY:
+            try:
+                event = await asyncio.wait_for(self._next_event(), 30)
+            except (h11.RemoteProtocolError, TimeoutError):
+                return False
+            if isinstance(event, h11.Data):
+                drained += len(event.data)
+                if drained > DRAIN_LIMIT:
+                    return False
+            elif not isinstance(event, h11.EndOfMessage):
+                return False
+        if self.h11.their_state is not h11.DONE:
+            return False
+        self.h11.start_next_cycle()
+        return True
+
+    # -- hijacking (HijackSource) ----------------------------------------------------------------
+
+    async def hijack(self, request: Request, content_type: str) -> Hijacked:
+        while await self.next_chunk():
+            pass
+        pending, closed = self.h11.trailing_data
+        upgraded = request.wants_upgrade
+        if upgraded:
+            lines = [
+                b"HTTP/1.1 101 UPGRADED",
+                b"Content-Type: " + content_type.encode("latin-1"),
+                b"Connection: Upgrade",
+                b"Upgrade: tcp",
+            ]
+        else:
+            lines = [b"HTTP/1.1 200 OK", b"Content-Type: " + content_type.encode("latin-1")]
+        lines += [name + b": " + value for name, value in _base_headers()]
+        self.hijacked = True
+        await self._write(b"\r\n".join(lines) + b"\r\n\r\n")
+        if closed:
+            self.eof = True
+        return Hijacked(_RawTransport(self), pending, content_type, upgraded)
+
+
+class _RawTransport:
+    """The connection under a Hijacked stream."""
+
+    def __init__(self, conn: _Connection) -> None:
+        self._conn = conn
+
+    async def recv(self, n: int) -> bytes:
+        return await self._conn._recv(n)
+
+    async def send(self, data: bytes) -> None:
+        await self._conn._write(data)
+
+    async def shutdown_write(self) -> None:
+        writer = self._conn.writer
+        with contextlib.suppress(OSError, RuntimeError):
+            await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+
+    async def close(self) -> None:
+        writer = self._conn.writer
+        with contextlib.suppress(Exception):
+            await writer.drain()
+        writer.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+async def _aclose(it: object) -> None:
+    aclose = getattr(it, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
+
+
+_REASONS = {
+    101: b"Switching Protocols",
+    200: b"OK",
+    201: b"Created",
+    204: b"No Content",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    409: b"Conflict",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
+}
+
+
+def h11_reason(status: int) -> bytes:
+    return _REASONS.get(status, b"")

@@ -1,0 +1,119 @@
+"""Bridges between the event loop and worker threads for streamed bodies.
+
+Tar and hashing work runs in threads (it blocks); request bodies and responses are async. These two
+adapters carry bytes across with bounded queues, so a slow side applies back-pressure and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator
+
+
+class AsyncToSyncReader:
+    """A file-like `read(n)` for a worker thread, fed from an async chunk iterator by `pump()` on the loop."""
+
+    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop, depth: int = 16) -> None:
+        self._chunks = chunks
+        self._loop = loop
+        self._q: queue.Queue[bytes | None | BaseException] = queue.Queue(maxsize=depth)
+        self._buf = bytearray()
+        self._eof = False
+
+    async def pump(self) -> None:
+        try:
+            async for chunk in self._chunks:
+                if chunk:
+                    await asyncio.to_thread(self._q.put, chunk)
+            await asyncio.to_thread(self._q.put, None)
+        except asyncio.CancelledError:
+            self._force_put(ConnectionAbortedError("request body stream cancelled"))
+            raise
+        except BaseException as e:  # a broken client connection reaches the reader as an error
+            self._force_put(e)
+
+    def _force_put(self, item: bytes | None | BaseException) -> None:
+        while True:
+            try:
+                self._q.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._q.get_nowait()
+                except queue.Empty:
+                    pass
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and (n < 0 or len(self._buf) < n):
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            elif isinstance(item, BaseException):
+                self._eof = True
+                raise OSError(f"reading request body: {item}")
+            else:
+                self._buf += item
+        if n < 0 or n >= len(self._buf):
+            out = bytes(self._buf)
+            self._buf.clear()
+            return out
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+
+class SyncToAsyncWriter:
+    """A file-like `write()` for a worker thread whose bytes come out of `chunks()` on the loop."""
+
+    def __init__(self, depth: int = 16, chunk_size: int = 256 * 1024) -> None:
+        self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._buf = bytearray()
+        self._chunk = chunk_size
+        self._closed = threading.Event()
+        self._cancelled = False
+
+    def write(self, data: bytes) -> int:
+        if self._cancelled:
+            raise BrokenPipeError("client went away")
+        self._buf += data
+        if len(self._buf) >= self._chunk:
+            self._flush()
+        return len(data)
+
+    def _flush(self) -> None:
+        if self._buf:
+            self._q.put(bytes(self._buf))
+            self._buf.clear()
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            if not self._cancelled:
+                self._flush()
+            self._q.put(None)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                item = await asyncio.to_thread(self._q.get)
+                if item is None:
+                    return
+                yield item
+        finally:
+            self._cancelled = True
+            while not self._closed.is_set():  # unblock a writer stuck on a full queue
+                try:
+                    self._q.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(0.01)

@@ -1,0 +1,279 @@
+"""System routes: `/_ping`, `/version`, `/info`, `/events`, `/system/df`, `/auth` (not yet).
+
+Handlers read the daemon's services and answer Docker's JSON shapes; they hold no state of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import gorae
+from gorae.api.http import Request, Response, StreamResponse, json_response, raw_response
+from gorae.api.timestamps import format_rfc3339nano, parse_timestamp
+
+if TYPE_CHECKING:
+    from gorae.daemon.daemon import Daemon
+
+_PING_HEADERS = {
+    "Api-Version": gorae.API_VERSION,
+    "Builder-Version": "1",
+    "Docker-Experimental": "false",
+    "Ostype": "linux",
+    "Swarm": "inactive",
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+}
+
+
+def _kernel() -> str:
+    return platform.release()
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _mem_total() -> int:
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _cgroup_version() -> str:
+    return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
+
+
+def version_doc() -> dict[str, Any]:
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    return {
+        "Platform": {"Name": "gorae"},
+        "Components": [
+            {
+                "Name": "Engine",
+                "Version": gorae.__version__,
+                "Details": {
+                    "ApiVersion": gorae.API_VERSION,
+                    "Arch": arch,
+                    "BuildTime": "",
+                    "Experimental": "false",
+                    "GitCommit": "",
+                    "GoVersion": "python" + platform.python_version(),
+                    "KernelVersion": _kernel(),
+                    "MinAPIVersion": gorae.MIN_API_VERSION,
+                    "Os": "linux",
+                },
+            }
+        ],
+        "Version": gorae.__version__,
+        "ApiVersion": gorae.API_VERSION,
+        "MinAPIVersion": gorae.MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "python" + platform.python_version(),
+        "Os": "linux",
+        "Arch": arch,
+        "KernelVersion": _kernel(),
+        "BuildTime": "",
+    }
+
+
+def register(routes: Any, d: Daemon) -> None:
+    async def ping(req: Request) -> Response:
+        body = b"" if req.method == "HEAD" else b"OK"
+        return raw_response(body, "text/plain; charset=utf-8", headers=list(_PING_HEADERS.items()))
+
+    async def version(req: Request) -> Response:
+        return json_response(version_doc())
+
+    async def info(req: Request) -> Response:
+        states = d.container_states()
+        cfg = d.config
+        arch = platform.machine()
+        doc = {
+            "ID": d.node_id,
+            "Containers": sum(states.values()),
+            "ContainersRunning": states.get("running", 0),
+            "ContainersPaused": states.get("paused", 0),
+            "ContainersStopped": sum(v for k, v in states.items() if k not in ("running", "paused")),
+            "Images": len(d.images.list(all=True)),
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {
+                "Volume": ["local"],
+                "Network": ["bridge", "host", "null"],
+                "Authorization": None,
+                "Log": ["k8s-file"],
+            },
+            "MemoryLimit": True,
+            "SwapLimit": False,
+            "KernelMemory": False,
+            "KernelMemoryTCP": False,
+            "CpuCfsPeriod": True,
+            "CpuCfsQuota": True,
+            "CPUShares": True,
+            "CPUSet": True,
+            "PidsLimit": True,
+            "IPv4Forwarding": True,
+            "BridgeNfIptables": False,
+            "BridgeNfIp6tables": False,
+            "Debug": cfg.log_level == "debug",
+            "NFd": len(os.listdir("/proc/self/fd")),
+            "OomKillDisable": True,
+            "NGoroutines": len(asyncio.all_tasks()),
+            "SystemTime": format_rfc3339nano(time.time_ns()),
+            "LoggingDriver": "k8s-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": _cgroup_version(),
+            "NEventsListener": len(d.events._subs),
+            "KernelVersion": _kernel(),
+            "OperatingSystem": _os_name(),
+            "OSVersion": "",
+            "OSType": "linux",
+            "Architecture": arch,
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {
+                "AllowNondistributableArtifactsCIDRs": None,
+                "AllowNondistributableArtifactsHostnames": None,
+                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+                "IndexConfigs": {
+                    "docker.io": {"Name": "docker.io", "Mirrors": cfg.registry_mirrors, "Secure": True, "Official": True}
+                },
+                "Mirrors": cfg.registry_mirrors,
+            },
+            "NCPU": os.cpu_count() or 1,
+            "MemTotal": _mem_total(),
+            "GenericResources": None,
+            "DockerRootDir": cfg.data_root,
+            "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+            "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
+            "NoProxy": os.environ.get("NO_PROXY", ""),
+            "Name": socket.gethostname(),
+            "Labels": [],
+            "ExperimentalBuild": False,
+            "ServerVersion": gorae.__version__,
+            "Runtimes": {"runc": {"path": cfg.runtime}},
+            "DefaultRuntime": "runc",
+            "Swarm": {
+                "NodeID": "",
+                "NodeAddr": "",
+                "LocalNodeState": "inactive",
+                "ControlAvailable": False,
+                "Error": "",
+                "RemoteManagers": None,
+            },
+            "LiveRestoreEnabled": True,
+            "Isolation": "",
+            "InitBinary": "docker-init",
+            "ContainerdCommit": {"ID": "", "Expected": ""},
+            "RuncCommit": {"ID": "", "Expected": ""},
+            "InitCommit": {"ID": "", "Expected": ""},
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": [],
+        }
+        return json_response(doc)
+
+    async def events(req: Request) -> Response:
+        now = time.time_ns()
+        since_q = req.q("since")
+        until_q = req.q("until")
+        since = parse_timestamp(since_q, now_ns=now) if since_q else None
+        until = parse_timestamp(until_q, now_ns=now) if until_q else None
+        filters = req.qfilters("filters")
+        sub = d.events.subscribe()  # subscribe before replay so nothing falls in between
+
+        async def gen() -> AsyncIterator[bytes]:
+            last = 0
+            try:
+                if since is not None:
+                    for ev in d.events.history(since, until):
+                        if event_matches(ev, filters):
+                            last = ev["timeNano"]
+                            yield json.dumps(ev).encode() + b"\n"
+                if until is not None and until <= time.time_ns():
+                    return
+                while True:
+                    timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
+                    try:
+                        ev = await asyncio.wait_for(sub.queue.get(), timeout)
+                    except TimeoutError:
+                        return
+                    if ev is None:
+                        return
+                    if ev["timeNano"] <= last:
+                        continue
+                    if until is not None and ev["timeNano"] > until:
+                        return
+                    if event_matches(ev, filters):
+                        yield json.dumps(ev).encode() + b"\n"
+            finally:
+                sub.close()
+
+        return StreamResponse(gen(), content_type="application/json")
+
+    async def system_df(req: Request) -> Response:
+        return json_response(d.system_df())
+
+    routes.add("GET", "/_ping", ping)
+    routes.add("HEAD", "/_ping", ping)
+    routes.add("GET", "/version", version)
+    routes.add("GET", "/info", info)
+    routes.add("GET", "/events", events)
+    routes.add("GET", "/system/df", system_df)
+
+
+def event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    """Docker's events filters: type, event (action), container, image, label, scope, and the other object types."""
+    if not filters:
+        return True
+    typ = ev.get("Type", "")
+    action = ev.get("Action", "")
+    actor = ev.get("Actor") or {}
+    actor_id = actor.get("ID", "")
+    attrs: dict[str, str] = actor.get("Attributes") or {}
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "type":
+            ok = typ in values
+        elif key == "event":
+            ok = action in values or action.split(":", 1)[0] in values
+        elif key == "scope":
+            ok = ev.get("scope", "local") in values
+        elif key == "label":
+            ok = False
+            for v in values:
+                k, sep, val = v.partition("=")
+                if k in attrs and (not sep or attrs[k] == val):
+                    ok = True
+        elif key in ("container", "image", "network", "volume", "daemon", "node", "service", "secret", "config", "plugin"):
+            if typ != key and not (key == "image" and typ == "container"):
+                ok = False
+            elif key == "image" and typ == "container":
+                ok = attrs.get("image", "") in values
+            else:
+                ok = any(
+                    actor_id == v or (len(v) >= 1 and actor_id.startswith(v)) or attrs.get("name") == v for v in values
+                )
+        else:
+            ok = True
+        if not ok:
+            return False
+    return True

@@ -1,0 +1,110 @@
+"""Where the daemon is and how to reach it: `-H` / `GORAE_HOST` / `DOCKER_HOST` and the TLS settings.
+
+Precedence as docker's: an explicit `-H`, then `GORAE_HOST`, then `DOCKER_HOST`, then unix:///run/gorae.sock.
+TLS comes from `--tls`, `--tlsverify`, `--tlscacert/--tlscert/--tlskey`, `DOCKER_TLS_VERIFY` and
+`DOCKER_CERT_PATH` (default ~/.docker); setting `--tlsverify` or `DOCKER_TLS_VERIFY` implies TLS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_HOST = "unix:///run/gorae.sock"
+DEFAULT_TCP_PORT = 2375
+DEFAULT_TLS_PORT = 2376
+
+
+@dataclass
+class HostConfig:
+    """A parsed daemon address plus TLS material."""
+
+    url: str  # as the user wrote it (normalised), used in messages
+    scheme: str  # "unix" | "tcp"
+    path: str = ""  # unix socket path
+    host: str = ""  # tcp host
+    port: int = 0
+    tls: bool = False
+    tls_verify: bool = False
+    ca_cert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+    @property
+    def http_host(self) -> str:
+        """The value of the Host header (docker sends "api.moby.localhost" for unix sockets)."""
+        return "api.moby.localhost" if self.scheme == "unix" else f"{self.host}:{self.port}"
+
+
+def parse_host(url: str, *, tls: bool = False) -> HostConfig:
+    """Parse unix:///path, tcp://host:port, host:port, fd:// is not supported."""
+    url = url.strip()
+    if url.startswith("unix://"):
+        path = url[len("unix://") :]
+        if not path:
+            raise ValueError(f"invalid host: {url!r}")
+        return HostConfig(url=url, scheme="unix", path=path)
+    if url.startswith("/"):
+        return HostConfig(url="unix://" + url, scheme="unix", path=url)
+    rest = url
+    for prefix in ("tcp://", "http://", "https://"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if prefix == "https://":
+                tls = True
+            break
+    else:
+        if "://" in url:
+            raise ValueError(f"Invalid bind address format: {url}")
+    rest = rest.split("/", 1)[0]
+    if rest.startswith("["):  # [v6]:port
+        h, _, p = rest[1:].partition("]")
+        p = p.lstrip(":")
+    else:
+        h, _, p = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    if not h:
+        h = "localhost"
+    try:
+        port = int(p) if p else (DEFAULT_TLS_PORT if tls else DEFAULT_TCP_PORT)
+    except ValueError:
+        raise ValueError(f"Invalid bind address format: {url}") from None
+    return HostConfig(url=f"tcp://{h}:{port}", scheme="tcp", host=h, port=port, tls=tls)
+
+
+def _truthy(value: str | None) -> bool:
+    return bool(value) and value.lower() not in ("0", "false", "no")
+
+
+def resolve_host(
+    hosts: list[str] | None = None,
+    *,
+    tls: bool = False,
+    tlsverify: bool | None = None,
+    tlscacert: str | None = None,
+    tlscert: str | None = None,
+    tlskey: str | None = None,
+    env: dict[str, str] | None = None,
+) -> HostConfig:
+    """Combine flags and environment into one HostConfig (docker's rules)."""
+    env = dict(os.environ) if env is None else env
+    if hosts:
+        if len(hosts) > 1:
+            raise ValueError("Specify only one -H")
+        url = hosts[0]
+    else:
+        url = env.get("GORAE_HOST") or env.get("DOCKER_HOST") or DEFAULT_HOST
+    verify = tlsverify if tlsverify is not None else _truthy(env.get("DOCKER_TLS_VERIFY"))
+    cert_path = env.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
+    use_tls = tls or verify
+    cfg = parse_host(url, tls=use_tls)
+    if cfg.scheme == "tcp" and (use_tls or cfg.tls):
+        cfg.tls = True
+        cfg.tls_verify = verify
+        cfg.ca_cert = tlscacert or _existing(os.path.join(cert_path, "ca.pem"))
+        cfg.cert = tlscert or _existing(os.path.join(cert_path, "cert.pem"))
+        cfg.key = tlskey or _existing(os.path.join(cert_path, "key.pem"))
+    return cfg
+
+
+def _existing(path: str) -> str | None:
+    return path if os.path.exists(path) else None

@@ -1,0 +1,172 @@
+"""Daemon configuration: dockerd's flag names and daemon.json keys, merged the way dockerd merges them.
+
+A key given both as a flag and in the file is an error (dockerd: "the following directives are specified
+both as a flag and in the configuration file"); an unknown key in the file is an error too. Parsing is pure:
+`load_config(argv)` returns a `DaemonConfig` or raises `InvalidParameter`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from gorae.errors import InvalidParameter
+
+DEFAULT_CONFIG_FILE = "/etc/gorae/daemon.json"
+DEFAULT_SOCKET = "unix:///run/gorae.sock"
+
+
+@dataclass
+class DaemonConfig:
+    data_root: str = "/var/lib/gorae"
+    exec_root: str = "/run/gorae"
+    hosts: list[str] = field(default_factory=list)
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    group: str = "docker"
+    pidfile: str | None = None
+    log_level: str = "info"
+    debug: bool = False
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    live_restore: bool = True
+    bip: str | None = None
+    fixed_cidr: str | None = None
+    default_address_pools: list[dict[str, Any]] = field(default_factory=list)
+    iptables: bool = True
+    ip_forward: bool = True
+    ip_masq: bool = True
+    userland_proxy: bool = False
+    dns: list[str] = field(default_factory=list)
+    runtime: str = "runc"
+    conmon: str = "conmon"
+    init_path: str = "/usr/bin/tini-static"
+    config_file: str = DEFAULT_CONFIG_FILE
+
+    def effective_hosts(self) -> list[str]:
+        return self.hosts or [DEFAULT_SOCKET]
+
+
+# daemon.json key -> (attribute, is_list)
+_FILE_KEYS: dict[str, tuple[str, bool]] = {
+    "data-root": ("data_root", False),
+    "graph": ("data_root", False),
+    "exec-root": ("exec_root", False),
+    "hosts": ("hosts", True),
+    "tls": ("tls", False),
+    "tlsverify": ("tlsverify", False),
+    "tlscacert": ("tlscacert", False),
+    "tlscert": ("tlscert", False),
+    "tlskey": ("tlskey", False),
+    "group": ("group", False),
+    "pidfile": ("pidfile", False),
+    "log-level": ("log_level", False),
+    "debug": ("debug", False),
+    "insecure-registries": ("insecure_registries", True),
+    "registry-mirrors": ("registry_mirrors", True),
+    "live-restore": ("live_restore", False),
+    "bip": ("bip", False),
+    "fixed-cidr": ("fixed_cidr", False),
+    "default-address-pools": ("default_address_pools", True),
+    "iptables": ("iptables", False),
+    "ip-forward": ("ip_forward", False),
+    "ip-masq": ("ip_masq", False),
+    "userland-proxy": ("userland_proxy", False),
+    "dns": ("dns", True),
+    "default-runtime": ("runtime", False),
+    "init-path": ("init_path", False),
+}
+
+
+def _bool(v: str) -> bool:
+    low = v.lower()
+    if low in ("1", "true", "t", "yes"):
+        return True
+    if low in ("0", "false", "f", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {v!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gorae daemon", description="A self-sufficient runtime for containers")
+    # default=None everywhere so we can tell which flags were given
+    p.add_argument("--data-root", dest="data_root")
+    p.add_argument("--exec-root", dest="exec_root")
+    p.add_argument("-H", "--host", dest="hosts", action="append")
+    p.add_argument("--tls", dest="tls", nargs="?", const=True, type=_bool)
+    p.add_argument("--tlsverify", dest="tlsverify", nargs="?", const=True, type=_bool)
+    p.add_argument("--tlscacert", dest="tlscacert")
+    p.add_argument("--tlscert", dest="tlscert")
+    p.add_argument("--tlskey", dest="tlskey")
+    p.add_argument("--config-file", dest="config_file")
+    p.add_argument("-G", "--group", dest="group")
+    p.add_argument("-p", "--pidfile", dest="pidfile")
+    p.add_argument("-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"])
+    p.add_argument("-D", "--debug", dest="debug", nargs="?", const=True, type=_bool)
+    p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
+    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
+    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool)
+    p.add_argument("--bip", dest="bip")
+    p.add_argument("--fixed-cidr", dest="fixed_cidr")
+    p.add_argument("--iptables", dest="iptables", nargs="?", const=True, type=_bool)
+    p.add_argument("--ip-forward", dest="ip_forward", nargs="?", const=True, type=_bool)
+    p.add_argument("--ip-masq", dest="ip_masq", nargs="?", const=True, type=_bool)
+    p.add_argument("--userland-proxy", dest="userland_proxy", nargs="?", const=True, type=_bool)
+    p.add_argument("--dns", dest="dns", action="append")
+    p.add_argument("--default-runtime", dest="runtime")
+    p.add_argument("--init-path", dest="init_path")
+    return p
+
+
+def load_config(argv: list[str]) -> DaemonConfig:
+    """Parse flags, read the config file, merge; raise InvalidParameter on any conflict or bad key."""
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(argv)
+    except SystemExit as e:  # argparse prints its own message
+        raise InvalidParameter(f"invalid daemon flags: {' '.join(argv)}") from e
+    flags = {k: v for k, v in vars(ns).items() if v is not None}
+    cfg = DaemonConfig()
+    cfg_path = flags.pop("config_file", None)
+    explicit_file = cfg_path is not None
+    cfg.config_file = cfg_path or DEFAULT_CONFIG_FILE
+    file_values: dict[str, Any] = {}
+    if os.path.exists(cfg.config_file):
+        try:
+            with open(cfg.config_file, encoding="utf-8") as f:
+                raw = json.load(f)
+        except (OSError, ValueError) as e:
+            raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: {e}") from e
+        if not isinstance(raw, dict):
+            raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: not an object")
+        unknown = sorted(k for k in raw if k not in _FILE_KEYS)
+        if unknown:
+            raise InvalidParameter(
+                "the following directives don't match any configuration option: " + ", ".join(unknown)
+            )
+        for key, value in raw.items():
+            attr, is_list = _FILE_KEYS[key]
+            if is_list and not isinstance(value, list):
+                raise InvalidParameter(f"invalid value for {key!r} in {cfg.config_file}: want a list")
+            file_values[attr] = value
+    elif explicit_file:
+        raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: no such file")
+    both = sorted(a for a in flags if a in file_values)
+    if both:
+        raise InvalidParameter(
+            "the following directives are specified both as a flag and in the configuration file: "
+            + ", ".join(f"{a.replace('_', '-')}" for a in both)
+        )
+    for attr, value in {**file_values, **flags}.items():
+        setattr(cfg, attr, value)
+    if cfg.debug:
+        cfg.log_level = "debug"
+    if cfg.tlsverify:
+        cfg.tls = True
+    return cfg

@@ -1,0 +1,94 @@
+"""The Daemon object: builds every service on one data root and exec root, and recovers state at start.
+
+It owns wiring and lifecycle only. Behaviour lives in the services it holds: `images` (image/),
+`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (daemon/events.py).
+On shutdown containers keep running (conmon holds them); the next start re-attaches to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from typing import Any
+
+from gorae.daemon.config import DaemonConfig
+from gorae.daemon.events import EventBus
+
+log = logging.getLogger("gorae.daemon")
+
+
+class Daemon:
+    def __init__(self, config: DaemonConfig) -> None:
+        from gorae.daemon.containers import ContainerService
+        from gorae.daemon.execs import ExecService
+        from gorae.image.service import ImageService
+        from gorae.runtime.conmon import ConmonRuntime
+        from gorae.snapshot.overlay import OverlaySnapshotter
+        from gorae.store.content import ContentStore
+        from gorae.store.metadata import MetadataStore
+
+        self.config = config
+        self.started_at = time.time()
+        root = config.data_root
+        for sub in ("", "content", "overlay", "containers", "volumes", "tmp"):
+            os.makedirs(os.path.join(root, sub), mode=0o711, exist_ok=True)
+        os.makedirs(config.exec_root, mode=0o711, exist_ok=True)
+        self.meta = MetadataStore(os.path.join(root, "gorae.db"))
+        self.content = ContentStore(os.path.join(root, "content"))
+        self.snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
+        self.images = ImageService(self.meta, self.content, self.snapshotter, os.path.join(root, "tmp"))
+        self.events = EventBus(self.meta)
+        self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
+        self.containers = ContainerService(self)
+        self.execs = ExecService(self)
+        self.node_id = _engine_id(os.path.join(root, "engine-id"))
+
+    def container_states(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for c in self.meta.list("container"):
+            st = (c.get("State") or {}).get("Status", "created")
+            counts[st] = counts.get(st, 0) + 1
+        return counts
+
+    def system_df(self) -> dict[str, Any]:
+        """GET /system/df: images, containers (with sizes), volumes, build cache."""
+        images = self.images.list(all=False)
+        containers = [self.containers.list_entry(c, size=True) for c in self.meta.list("container")]
+        for img in images:
+            img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
+        return {
+            "LayersSize": sum(i.get("Size", 0) for i in images),
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }
+
+    async def start(self) -> None:
+        """Recover: re-attach to running containers, record the ones that exited while we were away."""
+        await self.containers.restore()
+
+    async def shutdown(self) -> None:
+        """Stop watching; leave containers running."""
+        await self.containers.close()
+
+
+def _engine_id(path: str) -> str:
+    """A stable identifier of this engine (docker's `ID` in /info), made once per data root."""
+    try:
+        with open(path, encoding="ascii") as f:
+            value = f.read().strip()
+            if value:
+                return value
+    except OSError:
+        pass
+    value = str(uuid.uuid4())
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(value)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return value

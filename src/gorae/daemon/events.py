@@ -1,0 +1,98 @@
+"""The event bus: Docker's `/events` stream, published by the services and kept in the metadata store.
+
+An event is Docker's shape: `Type`, `Action`, `Actor{ID, Attributes}`, `scope`, `time`, `timeNano`, plus the
+legacy `status`/`id`/`from` keys for containers and images that old clients read. Subscribers get an
+asyncio queue each; a slow subscriber loses nothing until its queue holds 10 000 events, then it is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+
+class EventLog(Protocol):
+    def add_event(self, ev: dict) -> None: ...
+    def events_since(self, since_nano: int, until_nano: int | None) -> list[dict]: ...
+
+
+class Subscription:
+    """One `/events` listener. Iterate it; `close()` ends the iteration."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
+        self.queue: asyncio.Queue[dict | None] = asyncio.Queue(maxsize=10_000)
+
+    def __aiter__(self) -> AsyncIterator[dict]:
+        return self._iter()
+
+    async def _iter(self) -> AsyncIterator[dict]:
+        while True:
+            ev = await self.queue.get()
+            if ev is None:
+                return
+            yield ev
+
+    def close(self) -> None:
+        self._bus._subs.discard(self)
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            pass
+
+
+class EventBus:
+    def __init__(self, log: EventLog | None = None) -> None:
+        self._log = log
+        self._subs: set[Subscription] = set()
+        self._last_nano = 0
+
+    def publish(
+        self,
+        type_: str,
+        action: str,
+        actor_id: str,
+        attributes: dict[str, str] | None = None,
+        *,
+        scope: str = "local",
+    ) -> dict[str, Any]:
+        now = time.time_ns()
+        if now <= self._last_nano:  # keep timeNano strictly increasing so `since` is exact
+            now = self._last_nano + 1
+        self._last_nano = now
+        ev: dict[str, Any] = {
+            "Type": type_,
+            "Action": action,
+            "Actor": {"ID": actor_id, "Attributes": dict(attributes or {})},
+            "scope": scope,
+            "time": now // 1_000_000_000,
+            "timeNano": now,
+        }
+        if type_ in ("container", "image"):
+            ev["status"] = action
+            ev["id"] = actor_id
+            if type_ == "container" and attributes and "image" in attributes:
+                ev["from"] = attributes["image"]
+        if self._log is not None:
+            try:
+                self._log.add_event(ev)
+            except Exception:  # an event that cannot be stored must not break the action that caused it
+                pass
+        for sub in list(self._subs):
+            try:
+                sub.queue.put_nowait(ev)
+            except asyncio.QueueFull:
+                sub.close()
+        return ev
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription(self)
+        self._subs.add(sub)
+        return sub
+
+    def history(self, since_nano: int, until_nano: int | None) -> list[dict]:
+        if self._log is None:
+            return []
+        return self._log.events_since(since_nano, until_nano)

@@ -1,0 +1,126 @@
+"""`gorae daemon`: parse dockerd-style flags, start the services and the API listeners, stop on SIGTERM.
+
+SIGTERM/SIGINT stop the listeners and the watchers but leave containers running (conmon holds them);
+the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.daemon.main ...`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import sys
+from urllib.parse import urlparse
+
+from gorae.daemon.config import DaemonConfig, load_config
+from gorae.errors import GoraeError, InvalidParameter
+
+log = logging.getLogger("gorae.daemon")
+
+_INSECURE_TCP_WARNING = (
+    "Binding to IP address without --tlsverify is insecure and gives root access on this machine to "
+    "everyone who has access to your network."
+)
+
+
+def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
+    if not (cfg.tls or cfg.tlsverify):
+        return None
+    if not cfg.tlscert or not cfg.tlskey:
+        raise InvalidParameter("--tls needs --tlscert and --tlskey")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
+    if cfg.tlsverify:
+        if not cfg.tlscacert:
+            raise InvalidParameter("--tlsverify needs --tlscacert")
+        ctx.load_verify_locations(cfg.tlscacert)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+def _write_pidfile(path: str) -> None:
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="ascii") as f:
+                old = int(f.read().strip() or 0)
+            if old and os.path.exists(f"/proc/{old}"):
+                raise InvalidParameter(
+                    f"pid file found, ensure docker is not running or delete {path}"
+                )
+        except ValueError:
+            pass
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="ascii") as f:
+        f.write(str(os.getpid()))
+
+
+async def serve(cfg: DaemonConfig) -> None:
+    from gorae.api.app import build_router
+    from gorae.api.server import ApiServer
+    from gorae.daemon.daemon import Daemon
+
+    daemon = Daemon(cfg)
+    await daemon.start()
+    server = ApiServer(build_router(daemon))
+    tls = _tls_context(cfg)
+    for host in cfg.effective_hosts():
+        u = urlparse(host if "://" in host else "tcp://" + host)
+        if u.scheme in ("unix", ""):
+            await server.listen_unix(u.path, group=cfg.group)
+            log.info("API listen on %s", u.path)
+        elif u.scheme in ("tcp", "http", "https"):
+            if tls is None:
+                log.warning(_INSECURE_TCP_WARNING)
+            port = u.port or (2376 if tls else 2375)
+            await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
+            log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
+        else:
+            raise InvalidParameter(f"invalid host {host!r}: only unix:// and tcp:// are supported")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("gorae daemon ready: data root %s", cfg.data_root)
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: containers keep running")
+        await server.close()
+        await daemon.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cfg = load_config(args)
+    except GoraeError as e:
+        print(f"gorae daemon: {e.message}", file=sys.stderr)
+        return 1
+    level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+             "error": logging.ERROR, "fatal": logging.CRITICAL}.get(cfg.log_level, logging.INFO)
+    logging.basicConfig(level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s",
+                        stream=sys.stderr)
+    if os.geteuid() != 0:
+        print("gorae daemon: must be run as root", file=sys.stderr)
+        return 1
+    try:
+        if cfg.pidfile:
+            _write_pidfile(cfg.pidfile)
+        asyncio.run(serve(cfg))
+    except GoraeError as e:
+        log.error("%s", e.message)
+        return 1
+    finally:
+        if cfg.pidfile:
+            try:
+                os.unlink(cfg.pidfile)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

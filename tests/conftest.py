@@ -1,0 +1,250 @@
+"""Shared fixtures: a real gorae daemon on a temporary data root, exec root and socket, and its cleanup.
+
+`gorae_daemon` (session) is the daemon most compatibility tests share; `fresh_daemon` (function) gives a
+test its own daemon for crash/restart stories. Teardown kills conmon/runc leftovers, unmounts everything
+under the roots and deletes them, even when the test failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def _unmount_under(root: str) -> None:
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            points = [line.split()[4] for line in f]
+    except OSError:
+        return
+    for p in sorted((p for p in points if p == root or p.startswith(root + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", p], capture_output=True)
+
+
+def _kill_runtime(exec_root: str) -> None:
+    runc_root = os.path.join(exec_root, "runc")
+    if os.path.isdir(runc_root):
+        out = subprocess.run(["runc", "--root", runc_root, "list", "-q"], capture_output=True, text=True).stdout
+        for cid in out.split():
+            subprocess.run(["runc", "--root", runc_root, "kill", cid, "KILL"], capture_output=True)
+            subprocess.run(["runc", "--root", runc_root, "delete", "-f", cid], capture_output=True)
+    # conmon processes started for this exec root
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"conmon") and any(exec_root.encode() in a for a in cmd):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+@dataclass
+class GoraeDaemon:
+    data_root: str
+    exec_root: str
+    socket: str
+    log_path: str
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        return "unix://" + self.socket
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = self.host
+        env["GORAE_HOST"] = self.host
+        env.pop("DOCKER_CONTEXT", None)
+        env["DOCKER_CONFIG"] = os.path.join(self.data_root, ".docker-cli")
+        return env
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = SRC + os.pathsep + env.get("PYTHONPATH", "")
+        cfg = os.path.join(self.data_root, "daemon.json")
+        if not os.path.exists(cfg):
+            with open(cfg, "w", encoding="utf-8") as f:
+                f.write("{}")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gorae.daemon.main", "--data-root", self.data_root, "--exec-root",
+             self.exec_root, "-H", self.host, "--config-file", cfg,
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gorae daemon exited {self.proc.returncode}:\n{self.log()}")
+            if self.ping():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"gorae daemon did not answer /_ping in {timeout}s:\n{self.log()}")
+
+    def ping(self) -> bool:
+        import socket as s
+
+        if not os.path.exists(self.socket):
+            return False
+        try:
+            with s.socket(s.AF_UNIX) as c:
+                c.settimeout(1)
+                c.connect(self.socket)
+                c.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return c.recv(100).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def log(self) -> str:
+        try:
+            with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                return f.read()[-8000:]
+        except OSError:
+            return ""
+
+    def docker(self, *args: str, input: bytes | str | None = None, check: bool = True,
+               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the real docker CLI against this daemon."""
+        res = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True,
+                             input=input if not isinstance(input, bytes) else input.decode(), timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} exited {res.returncode}\nstdout: {res.stdout}\n"
+                                 f"stderr: {res.stderr}\ndaemon log:\n{self.log()[-3000:]}")
+        return res
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import docker
+
+        return docker.DockerClient(base_url=self.host, timeout=60)
+
+    def cleanup(self) -> None:
+        self.stop()
+        _kill_runtime(self.exec_root)
+        _unmount_under(self.data_root)
+        _unmount_under(self.exec_root)
+        shutil.rmtree(self.data_root, ignore_errors=True)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        try:
+            os.unlink(self.socket)
+        except OSError:
+            pass
+
+
+_BUSYBOX_TAR: str | None = None
+
+
+def busybox_tar() -> str:
+    """The busybox rootfs tarball made by the set-up's bootstrap (built once per test session)."""
+    global _BUSYBOX_TAR
+    if _BUSYBOX_TAR is None or not os.path.exists(_BUSYBOX_TAR):
+        fd, path = tempfile.mkstemp(prefix="gorae-busybox-", suffix=".tar")
+        with os.fdopen(fd, "wb") as out:
+            env = dict(os.environ, PYTHONPATH=SRC)
+            subprocess.run([sys.executable, "-m", "gorae.image.bootstrap"], stdout=out, check=True, env=env)
+        _BUSYBOX_TAR = path
+    return _BUSYBOX_TAR
+
+
+def import_busybox(d: GoraeDaemon) -> None:
+    import http.client
+    import socket as s
+    import urllib.parse
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = s.socket(s.AF_UNIX)
+            self.sock.connect(d.socket)
+
+    q = urllib.parse.urlencode({"fromSrc": "-", "repo": "busybox", "tag": "latest", "changes": 'CMD ["sh"]'})
+    conn = Conn("localhost")
+    with open(busybox_tar(), "rb") as f:
+        conn.request("POST", "/images/create?" + q, body=f.read(), headers={"Content-Type": "application/x-tar"})
+    resp = conn.getresponse()
+    body = resp.read().decode()
+    if resp.status != 200 or '"error"' in body:
+        raise RuntimeError(f"importing busybox failed: {resp.status} {body}")
+    conn.close()
+
+
+def new_daemon(extra_args: list[str] | None = None, with_busybox: bool = True) -> GoraeDaemon:
+    tag = uuid.uuid4().hex[:8]
+    data_root = tempfile.mkdtemp(prefix=f"gorae-test-{tag}-")
+    exec_root = f"/run/gorae-t-{tag}"
+    d = GoraeDaemon(data_root=data_root, exec_root=exec_root, socket=f"/run/gorae-t-{tag}.sock",
+                    log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+                    extra_args=list(extra_args or []))
+    try:
+        d.start()
+        if with_busybox:
+            import_busybox(d)
+    except BaseException:
+        print(d.log())
+        d.cleanup()
+        raise
+    return d
+
+
+@pytest.fixture(scope="session")
+def gorae_daemon() -> Iterator[GoraeDaemon]:
+    d = new_daemon()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def fresh_daemon() -> Iterator[GoraeDaemon]:
+    d = new_daemon()
+    try:
+        yield d
+    finally:
+        d.cleanup()
+
+
+@pytest.fixture
+def docker_client(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
+    c = gorae_daemon.client()
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def inspect(d: GoraeDaemon, name: str) -> dict:
+    return json.loads(d.docker("inspect", name).stdout)[0]
