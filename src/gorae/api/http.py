@@ -221,7 +221,9 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def json_response(obj: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status=status, body=json_bytes(obj), content_type="application/json", headers=list(headers or []))
+    return Response(
+        status=status, body=json_bytes(obj), content_type="application/json", headers=list(headers or [])
+    )
 
 
 def empty_response(status: int = 204, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -243,7 +245,9 @@ def raw_response(
 ) -> Response:
     """Raw bytes (Content-Length) or an async iterable of bytes (chunked), e.g. a tar download."""
     if isinstance(data, bytes | bytearray | memoryview):
-        return Response(status=status, body=bytes(data), content_type=content_type, headers=list(headers or []))
+        return Response(
+            status=status, body=bytes(data), content_type=content_type, headers=list(headers or [])
+        )
     return StreamResponse(data, content_type=content_type, status=status, headers=headers)
 
 

@@ -115,7 +115,7 @@ def _pick(handlers: dict[str, Handler], method: str) -> Handler | None:
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """"1.41" -> (1, 41); non-numeric parts count as 0, as docker's comparison does."""
+    """ "1.41" -> (1, 41); non-numeric parts count as 0, as docker's comparison does."""
     parts = []
     for piece in version.split("."):
         parts.append(int(piece) if piece.isdigit() else 0)
@@ -130,7 +130,7 @@ def version_less(a: str, b: str) -> bool:
 
 
 def split_version(path: str) -> tuple[str, str | None]:
-    """"/v1.41/containers/json" -> ("/containers/json", "1.41"); no prefix -> (path, None)."""
+    """ "/v1.41/containers/json" -> ("/containers/json", "1.41"); no prefix -> (path, None)."""
     if not path.startswith("/v"):
         return path, None
     m = _VERSION_PREFIX.match(path)

@@ -90,7 +90,11 @@ class ApiServer:
     """Serves a `Router` on any number of listeners until `close()`."""
 
     def __init__(
-        self, router: Router, *, on_request: AccessHook | None = None, max_header_bytes: int = MAX_HEADER_BYTES
+        self,
+        router: Router,
+        *,
+        on_request: AccessHook | None = None,
+        max_header_bytes: int = MAX_HEADER_BYTES,
     ) -> None:
         self.router = router
         self.on_request = on_request
@@ -178,6 +182,10 @@ class ApiServer:
         self._conns.add(conn)
         try:
             await conn.run()
+        except asyncio.CancelledError:
+            # shutdown cancels us; ending quietly keeps Python 3.11's stream callback from
+            # logging the cancellation as an error (it calls task.exception())
+            pass
         finally:
             self._conns.discard(conn)
 
@@ -197,6 +205,7 @@ class _Connection:
         # per request
         self._body_done = asyncio.Event()
         self._peeked: bytes | None = None
+        self._declared_length: int | None = 0
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -241,7 +250,10 @@ class _Connection:
 
     def _peek_body(self) -> None:
         """Right after the request head: note an empty body at once (needed to watch for EOF)."""
-        event = self.h11.next_event()
+        try:
+            event = self.h11.next_event()
+        except h11.RemoteProtocolError:
+            return  # reading the body will report it
         if isinstance(event, h11.EndOfMessage):
             self._body_done.set()
         elif isinstance(event, h11.Data):
@@ -307,6 +319,7 @@ class _Connection:
         started = time.perf_counter()
         self._body_done = asyncio.Event()
         self._peeked = None
+        self._declared_length = _declared_length(event)
         self._peek_body()
         req = self._make_request(event)
         resp: Response | None
@@ -427,15 +440,8 @@ class _Connection:
         await self._stream(chunks)
 
     def _unread_body_is_small(self) -> bool:
-        """An unread body we may drain after answering (content-length and small)."""
-        # h11 keeps the remaining length private; rely on the declared length instead
+        """An unread body we may drain after answering: content-length framed and small."""
         return self._declared_length is not None and self._declared_length <= DRAIN_LIMIT
-
-    @property
-    def _declared_length(self) -> int | None:
-        reader = getattr(self.h11, "_reader", None)
-        remaining = getattr(reader, "_length", None)
-        return remaining if isinstance(remaining, int) else None
 
     async def _stream(self, chunks: AsyncIterable[bytes]) -> None:
         """Send each chunk as it comes; stop (and close the iterator) if the client goes away."""
@@ -550,6 +556,17 @@ class _RawTransport:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+def _declared_length(event: h11.Request) -> int | None:
+    """The request body's Content-Length; None when chunked."""
+    length: int | None = 0
+    for name, value in event.headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
 
 
 async def _aclose(it: object) -> None:

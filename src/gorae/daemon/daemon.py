@@ -28,6 +28,7 @@ class Daemon:
         from gorae.snapshot.overlay import OverlaySnapshotter
         from gorae.store.content import ContentStore
         from gorae.store.metadata import MetadataStore
+        from gorae.volume.local import VolumeService
 
         self.config = config
         self.started_at = time.time()
@@ -40,10 +41,19 @@ class Daemon:
         self.snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
         self.images = ImageService(self.meta, self.content, self.snapshotter, os.path.join(root, "tmp"))
         self.events = EventBus(self.meta)
+        self.volumes = VolumeService(self.meta, os.path.join(root, "volumes"), users=self.volume_users)
         self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
         self.containers = ContainerService(self)
         self.execs = ExecService(self)
         self.node_id = _engine_id(os.path.join(root, "engine-id"))
+
+    def volume_users(self, name: str) -> list[str]:
+        """IDs of the containers whose mounts use volume `name`."""
+        return [
+            c["Id"]
+            for c in self.meta.list("container")
+            if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("Mounts") or [])
+        ]
 
     def container_states(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -62,7 +72,16 @@ class Daemon:
             "LayersSize": sum(i.get("Size", 0) for i in images),
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": [
+                {
+                    **v,
+                    "UsageData": {
+                        "Size": self.volumes.usage(v["Name"]),
+                        "RefCount": len(self.volume_users(v["Name"])),
+                    },
+                }
+                for v in self.volumes.list()
+            ],
             "BuildCache": [],
         }
 

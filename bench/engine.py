@@ -1,0 +1,117 @@
+"""Engine benchmark: gorae vs a real dockerd on this machine, same docker CLI, same run.
+
+    python bench/engine.py [--runs 20] [--batch 50]
+
+Measures (1) `docker run --rm busybox true` wall time, median of --runs, and (2) throughput of
+create+start+stop+rm for --batch containers (`docker create` / `start` / `stop -t 0` / `rm`, sequential),
+against a fresh gorae daemon and, when Debian's docker.io is installed, a dockerd on its own roots
+(`--iptables=false --bridge=none`, so it cannot touch the host's firewall). Prints a table and the ratios.
+Not a test: numbers depend on the machine; the README records what it printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+from conftest import busybox_tar, new_daemon  # noqa: E402
+
+
+class Dockerd:
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.root = tempfile.mkdtemp(prefix=f"dref-{tag}-")
+        self.xroot = f"/tmp/drefx-{tag}"
+        self.sock = f"/tmp/dref-{tag}.sock"
+        self.log = open(os.path.join(tempfile.gettempdir(), f"dref-{tag}.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["dockerd", "--data-root", self.root, "--exec-root", self.xroot, "-H", "unix://" + self.sock,
+             "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none",
+             "--pidfile", self.root + ".pid"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
+        for _ in range(200):
+            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        with open(busybox_tar(), "rb") as f:
+            subprocess.run(["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], stdin=f,
+                           env=self.env, check=True, capture_output=True)
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        subprocess.run(["umount", "-R", self.root], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.xroot, ignore_errors=True)
+
+
+def docker(env: dict[str, str], *args: str) -> None:
+    subprocess.run(["docker", *args], env=env, check=True, capture_output=True)
+
+
+def run_latency(env: dict[str, str], runs: int) -> float:
+    docker(env, "run", "--rm", "busybox", "true")  # warm up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        docker(env, "run", "--rm", "busybox", "true")
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def lifecycle_throughput(env: dict[str, str], batch: int) -> float:
+    names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(batch)]
+    t = time.perf_counter()
+    for n in names:
+        docker(env, "create", "--name", n, "busybox", "sleep", "60")
+        docker(env, "start", n)
+        docker(env, "stop", "-t", "0", n)
+        docker(env, "rm", n)
+    return batch / (time.perf_counter() - t)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=50)
+    args = ap.parse_args()
+    results: dict[str, tuple[float, float]] = {}
+    g = new_daemon()
+    try:
+        results["gorae"] = (run_latency(g.env, args.runs), lifecycle_throughput(g.env, args.batch))
+    finally:
+        g.cleanup()
+    if shutil.which("dockerd"):
+        d = Dockerd()
+        try:
+            results["dockerd"] = (run_latency(d.env, args.runs), lifecycle_throughput(d.env, args.batch))
+        finally:
+            d.close()
+    print(f"{'engine':<10}{'run --rm true (median s)':>28}{'create+start+stop+rm /s':>28}")
+    for name, (lat, thr) in results.items():
+        print(f"{name:<10}{lat:>28.3f}{thr:>28.2f}")
+    if "dockerd" in results:
+        gl, gt = results["gorae"]
+        dl, dt = results["dockerd"]
+        print(f"run latency ratio gorae/dockerd: {gl / dl:.2f} (goal <= 0.5)")
+        print(f"lifecycle throughput ratio gorae/dockerd: {gt / dt:.2f} (goal >= 2.0)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The per-invocation context handed to every command: global flags, a lazily built API client, the user's
+~/.docker/config.json, and the error type that carries an exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, TextIO
+
+from gorae.client.api import APIClient
+from gorae.client.host import resolve_host
+
+
+class StatusError(Exception):
+    """Stop the command with this exit status; `message` (if any) goes to stderr."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Cli:
+    """What a command needs from its surroundings."""
+
+    def __init__(self, gopts: dict[str, Any], out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.gopts = gopts
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._api: APIClient | None = None
+        self._config: dict[str, Any] | None = None
+
+    @property
+    def api(self) -> APIClient:
+        if self._api is None:
+            g = self.gopts
+            try:
+                host = resolve_host(
+                    g.get("host") or None,
+                    tls=bool(g.get("tls")),
+                    tlsverify=True if g.get("tlsverify") else None,
+                    tlscacert=g.get("tlscacert"),
+                    tlscert=g.get("tlscert"),
+                    tlskey=g.get("tlskey"),
+                )
+            except ValueError as e:
+                raise StatusError(1, str(e)) from None
+            self._api = APIClient(host)
+        return self._api
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """~/.docker/config.json (or $DOCKER_CONFIG/config.json, or --config DIR); {} when absent or invalid."""
+        if self._config is None:
+            d = self.gopts.get("config") or os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+            try:
+                with open(os.path.join(d, "config.json")) as f:
+                    doc = json.load(f)
+                self._config = doc if isinstance(doc, dict) else {}
+            except (OSError, ValueError):
+                self._config = {}
+        return self._config
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text + "\n")
+
+    def eprint(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()

@@ -1,0 +1,177 @@
+"""APIClient: Engine API calls with version negotiation and error mapping.
+
+`GET /_ping` once per client, then every path goes under `/v{min(server API-Version, 1.45)}/`. Error answers
+become `APIError(status, message)` with the daemon's JSON `message`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
+from gorae.client.host import HostConfig
+from gorae.client.streams import Hijacked
+from gorae.client.transport import Body, Connection, Response
+
+MAX_API_VERSION = "1.45"
+FALLBACK_API_VERSION = "1.24"
+
+Params = dict[str, Any] | list[tuple[str, Any]] | None
+
+
+def _vtuple(v: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in v.split("."))
+    except ValueError:
+        return (0,)
+
+
+def negotiate(server: str | None, client_max: str = MAX_API_VERSION) -> str:
+    """The lower of the server's advertised API version and ours."""
+    if not server:
+        return FALLBACK_API_VERSION
+    return server if _vtuple(server) < _vtuple(client_max) else client_max
+
+
+def encode_params(params: Params) -> str:
+    if not params:
+        return ""
+    items = params.items() if isinstance(params, dict) else params
+    pairs: list[tuple[str, str]] = []
+    for k, v in items:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            v = "1" if v else "0"
+        elif isinstance(v, dict | list):
+            v = json.dumps(v, separators=(",", ":"))
+        pairs.append((k, str(v)))
+    return "?" + urlencode(pairs) if pairs else ""
+
+
+def q(s: str) -> str:
+    """Quote a path segment (container names, image references)."""
+    return quote(s, safe=":@+")
+
+
+class APIClient:
+    """A synchronous Engine API client over one keep-alive connection (plus extra ones for hijacks)."""
+
+    def __init__(self, host: HostConfig, version: str | None = None, timeout: float | None = None) -> None:
+        self.host = host
+        self.timeout = timeout
+        self.conn = Connection(host, timeout)
+        self._version = version
+        self.ping_headers: dict[str, str] = {}
+
+    # -- version ----------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        if self._version is None:
+            self._version = negotiate(self.ping().get("api-version"))
+        return self._version
+
+    def ping(self) -> dict[str, str]:
+        resp = self._exchange(self.conn, "GET", "/_ping", {}, None)
+        body = resp.read()
+        if resp.status >= 400:
+            raise APIError(resp.status, _error_message(body, resp.status))
+        self.ping_headers = resp.headers
+        return resp.headers
+
+    def url(self, path: str, params: Params = None) -> str:
+        return f"/v{self.version}{path}{encode_params(params)}"
+
+    def api_at_least(self, v: str) -> bool:
+        return _vtuple(self.version) >= _vtuple(v)
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _exchange(self, conn: Connection, method: str, target: str, headers: dict[str, str], body: Body) -> Response:
+        try:
+            conn.send_request(method, target, headers, body)
+            return conn.read_response(method)
+        except ConnectionFailed:
+            raise
+        except (OSError, ProtocolError) as e:
+            conn.close()
+            if isinstance(e, ProtocolError):
+                raise
+            raise ConnectionFailed(self.host.url, str(e)) from None
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Params = None,
+        *,
+        json_body: Any = None,
+        data: Body = None,
+        headers: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (),
+    ) -> Response:
+        """Send a request; raise APIError for >= 400 unless the status is listed in `ok`."""
+        hdrs = dict(headers or {})
+        body: Body = data
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            hdrs["Content-Type"] = "application/json"
+        resp = self._exchange(self.conn, method, self.url(path, params), hdrs, body)
+        if resp.status >= 400 and resp.status not in ok:
+            raise APIError(resp.status, _error_message(resp.read(), resp.status))
+        return resp
+
+    def get_json(self, path: str, params: Params = None) -> Any:
+        return self.request("GET", path, params).json()
+
+    def post_json(self, path: str, params: Params = None, body: Any = None) -> Any:
+        return self.request("POST", path, params, json_body=body).json()
+
+    def post(self, path: str, params: Params = None, body: Any = None, ok: tuple[int, ...] = ()) -> Response:
+        resp = self.request("POST", path, params, json_body=body, ok=ok)
+        resp.read()
+        return resp
+
+    def delete(self, path: str, params: Params = None) -> Any:
+        return self.request("DELETE", path, params).json()
+
+    def stream_json(self, method: str, path: str, params: Params = None, **kw: Any) -> Iterator[Any]:
+        return self.request(method, path, params, **kw).iter_json()
+
+    def hijack(self, path: str, params: Params = None, body: Any = None) -> Hijacked:
+        """POST with `Connection: Upgrade` / `Upgrade: tcp` on a fresh connection; 101 or 200 hands it over raw."""
+        conn = Connection(self.host, None)
+        hdrs = {"Connection": "Upgrade", "Upgrade": "tcp"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            hdrs["Content-Type"] = "application/json"
+        resp = self._exchange(conn, "POST", self.url(path, params), hdrs, data)
+        if resp.status >= 400:
+            msg = _error_message(resp.read(), resp.status)
+            conn.close()
+            raise APIError(resp.status, msg)
+        if resp.status not in (101, 200):
+            conn.close()
+            raise ProtocolError(f"unexpected status {resp.status} for a hijacked request")
+        assert conn.sock is not None and conn.reader is not None
+        sock = conn.sock
+        sock.settimeout(None)
+        return Hijacked(sock, conn.reader.take_buffer())
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _error_message(body: bytes, status: int) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+            if isinstance(doc, dict) and "message" in doc:
+                return str(doc["message"])
+        except ValueError:
+            pass
+    return text or f"HTTP {status}"

@@ -1,0 +1,204 @@
+"""The container state machine, as tables: which event moves which status where, and docker's refusals.
+
+Owns the seven statuses (created, running, paused, restarting, removing, exited, dead), the flags
+each one shows in `State` (Running/Paused/Restarting/Dead) and docker's `Status` strings for
+`ps`. `apply(state, event, **fields)` returns a new `State` dict or raises the typed error docker
+answers with; it never persists, publishes events or touches the runtime (the container service does).
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any
+
+from gorae.errors import Conflict, GoraeError, NotModified
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class Status(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+class Event(str, Enum):
+    START = "start"  # the process runs
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
+    EXIT = "exit"  # the process ended and stays down
+    EXIT_RESTART = "exit_restart"  # the process ended; the restart policy will start it again
+    CANCEL_RESTART = "cancel_restart"  # stop/kill while a restart is pending
+    START_FAILED = "start_failed"  # the runtime refused to start it (exit code 126/127/128)
+    REMOVE = "remove"  # removal begins
+    REMOVE_FAILED = "remove_failed"  # removal could not finish: the container is dead
+    DIE_UNKNOWN = "die_unknown"  # found running in the record, gone in reality, no exit status
+
+
+S, E = Status, Event
+
+# (status, event) -> next status
+TRANSITIONS: dict[tuple[Status, Event], Status] = {
+    (S.CREATED, E.START): S.RUNNING,
+    (S.CREATED, E.START_FAILED): S.CREATED,  # docker: never started, so still "created" (with ExitCode)
+    (S.CREATED, E.REMOVE): S.REMOVING,
+    (S.RUNNING, E.PAUSE): S.PAUSED,
+    (S.RUNNING, E.EXIT): S.EXITED,
+    (S.RUNNING, E.EXIT_RESTART): S.RESTARTING,
+    (S.RUNNING, E.REMOVE): S.REMOVING,  # rm -f: the kill happens first, the exit is recorded while removing
+    (S.RUNNING, E.DIE_UNKNOWN): S.EXITED,
+    (S.PAUSED, E.UNPAUSE): S.RUNNING,
+    (S.PAUSED, E.EXIT): S.EXITED,
+    (S.PAUSED, E.EXIT_RESTART): S.RESTARTING,
+    (S.PAUSED, E.REMOVE): S.REMOVING,
+    (S.PAUSED, E.DIE_UNKNOWN): S.EXITED,
+    (S.RESTARTING, E.START): S.RUNNING,
+    (S.RESTARTING, E.START_FAILED): S.EXITED,
+    (S.RESTARTING, E.CANCEL_RESTART): S.EXITED,
+    (S.RESTARTING, E.EXIT): S.EXITED,
+    (S.RESTARTING, E.REMOVE): S.REMOVING,
+    (S.RESTARTING, E.DIE_UNKNOWN): S.EXITED,
+    (S.EXITED, E.START): S.RUNNING,
+    (S.EXITED, E.START_FAILED): S.EXITED,
+    (S.EXITED, E.REMOVE): S.REMOVING,
+    (S.REMOVING, E.EXIT): S.REMOVING,
+    (S.REMOVING, E.REMOVE_FAILED): S.DEAD,
+    (S.DEAD, E.REMOVE): S.REMOVING,
+}
+
+# (status, event) -> docker's refusal; "{id}" is the container id. Pairs in neither table are a 409
+# with a generic text (a bug in the caller more than a user error).
+REFUSALS: dict[tuple[Status, Event], GoraeError] = {
+    (S.RUNNING, E.START): NotModified("Container is already started"),
+    (S.PAUSED, E.START): Conflict("cannot start a paused container, try unpause instead"),
+    (S.REMOVING, E.START): Conflict("container is marked for removal and cannot be started"),
+    (S.DEAD, E.START): Conflict("container is marked for removal and cannot be started"),
+    (S.CREATED, E.PAUSE): Conflict("Container {id} is not running"),
+    (S.EXITED, E.PAUSE): Conflict("Container {id} is not running"),
+    (S.DEAD, E.PAUSE): Conflict("Container {id} is not running"),
+    (S.PAUSED, E.PAUSE): Conflict("Container {id} is already paused"),
+    (S.RESTARTING, E.PAUSE): Conflict("Container {id} is restarting, wait until the container is running"),
+    (S.CREATED, E.UNPAUSE): Conflict("Container {id} is not paused"),
+    (S.RUNNING, E.UNPAUSE): Conflict("Container {id} is not paused"),
+    (S.RESTARTING, E.UNPAUSE): Conflict("Container {id} is not paused"),
+    (S.EXITED, E.UNPAUSE): Conflict("Container {id} is not paused"),
+    (S.DEAD, E.UNPAUSE): Conflict("Container {id} is not paused"),
+    (S.REMOVING, E.REMOVE): Conflict("removal of container {id} is already in progress"),
+}
+
+# status -> the State flags docker shows for it (a restarting container counts as Running, as in docker)
+FLAGS: dict[Status, dict[str, bool]] = {
+    S.CREATED: {"Running": False, "Paused": False, "Restarting": False, "Dead": False},
+    S.RUNNING: {"Running": True, "Paused": False, "Restarting": False, "Dead": False},
+    S.PAUSED: {"Running": True, "Paused": True, "Restarting": False, "Dead": False},
+    S.RESTARTING: {"Running": True, "Paused": False, "Restarting": True, "Dead": False},
+    S.REMOVING: {"Running": False, "Paused": False, "Restarting": False, "Dead": False},
+    S.EXITED: {"Running": False, "Paused": False, "Restarting": False, "Dead": False},
+    S.DEAD: {"Running": False, "Paused": False, "Restarting": False, "Dead": True},
+}
+
+# statuses in which a process may exist (rm without force refuses, stop/kill act)
+ALIVE = frozenset({S.RUNNING, S.PAUSED, S.RESTARTING})
+
+
+def initial_state() -> dict[str, Any]:
+    """`State` of a freshly created container."""
+    return {
+        "Status": S.CREATED.value,
+        **FLAGS[S.CREATED],
+        "OOMKilled": False,
+        "Pid": 0,
+        "ExitCode": 0,
+        "Error": "",
+        "StartedAt": ZERO_TIME,
+        "FinishedAt": ZERO_TIME,
+    }
+
+
+def status_of(state: dict[str, Any]) -> Status:
+    return Status(state.get("Status", "created"))
+
+
+def check(state: dict[str, Any], event: Event, container_id: str = "") -> Status:
+    """The status `event` leads to from `state`, or docker's error for refusing it."""
+    cur = status_of(state)
+    nxt = TRANSITIONS.get((cur, event))
+    if nxt is not None:
+        return nxt
+    refusal = REFUSALS.get((cur, event))
+    if refusal is not None:
+        raise type(refusal)(refusal.message.format(id=container_id))
+    raise Conflict(f"cannot {event.value.replace('_', ' ')} container {container_id} in state {cur.value}")
+
+
+def can(state: dict[str, Any], event: Event) -> bool:
+    return (status_of(state), event) in TRANSITIONS
+
+
+def apply(state: dict[str, Any], event: Event, container_id: str = "", **fields: Any) -> dict[str, Any]:
+    """A new State dict after `event`, with `fields` (Pid, ExitCode, StartedAt, ...) set on it."""
+    nxt = check(state, event, container_id)
+    out = dict(state)
+    out["Status"] = nxt.value
+    out.update(FLAGS[nxt])
+    if nxt in (S.EXITED, S.RESTARTING, S.DEAD, S.REMOVING, S.CREATED):
+        out["Pid"] = 0
+    out.update(fields)
+    return out
+
+
+# -- `docker ps` Status column -----------------------------------------------------------------
+
+
+def human_duration(seconds: float) -> str:
+    """Go's units.HumanDuration."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(round(seconds / 3600))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def status_text(state: dict[str, Any], started_ns: int, finished_ns: int, now_ns: int | None = None) -> str:
+    """docker's State.String(): "Up 3 seconds", "Exited (0) 5 seconds ago", "Created", ..."""
+    now = time.time_ns() if now_ns is None else now_ns
+    cur = status_of(state)
+    if cur == S.PAUSED:
+        return f"Up {human_duration((now - started_ns) / 1e9)} (Paused)"
+    if cur == S.RESTARTING:
+        return f"Restarting ({state.get('ExitCode', 0)}) {human_duration((now - finished_ns) / 1e9)} ago"
+    if cur == S.RUNNING:
+        return f"Up {human_duration((now - started_ns) / 1e9)}"
+    if cur == S.REMOVING:
+        return "Removal In Progress"
+    if cur == S.DEAD:
+        return "Dead"
+    if cur == S.CREATED or not started_ns:
+        return "Created"
+    if not finished_ns:
+        return ""
+    return f"Exited ({state.get('ExitCode', 0)}) {human_duration((now - finished_ns) / 1e9)} ago"

@@ -1,0 +1,426 @@
+"""The conmon+runc driver: create/start/kill/delete/pause containers, wait for their exit (also for
+a conmon left running by a previous daemon), attach, resize, exec.
+
+Layout under the exec root:
+  runc/                       runc --root
+  conmon/<id>/                conmon.pid, pidfile (container pid), exits/<id>, exit, oom,
+                              conmon.err, <id> -> bundle (attach symlink), exec/<exec-id>/...
+The container bundle (conmon -b) gets conmon's `attach` socket and `ctl`/`winsz` FIFOs.
+
+OOM: conmon itself watches the memory cgroup (v1: eventfd on memory.oom_control; v2: inotify on
+memory.events) and creates the file `oom` in its persist dir (and cwd), both `conmon/<id>/` here;
+`wait_exit` reports oom_killed when that file exists.
+
+Exec goes through `conmon --exec --exec-attach` (not `runc exec` from the daemon): the session gets
+the same attach socket, framing, ctl FIFO resize and exit file as a container, the API layer needs
+one code path, and the exec survives a daemon restart.
+
+Never builds specs, reads logs or touches images; every runc/conmon failure becomes a gorae error
+carrying the runtime's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal as _signal
+import subprocess
+from dataclasses import dataclass, field
+
+from gorae.errors import CommandFailed, Conflict, NotFound, SystemError_
+from gorae.runtime import pipes
+from gorae.runtime.attach import Attachment
+
+
+@dataclass
+class ExecHandle:
+    """A started exec session. `attachment` is connected before the process started (when asked),
+    so no output is lost; `wait()` gives its exit code."""
+
+    container_id: str
+    exec_id: str
+    pid: int
+    dir: str
+    attach_path: str
+    tty: bool
+    attachment: Attachment | None = None
+    _sync_fd: int = field(default=-1, repr=False)
+    _runtime: ConmonRuntime | None = field(default=None, repr=False)
+
+    async def wait(self) -> int:
+        assert self._runtime is not None
+        try:
+            code, _ = await self._runtime._wait_conmon(
+                self.dir, os.path.join(self.dir, "exits", self.container_id)
+            )
+        finally:
+            self._close_sync()
+        return code
+
+    def resize(self, height: int, width: int) -> None:
+        _write_ctl(self.dir, height, width)
+
+    def _close_sync(self) -> None:
+        if self._sync_fd >= 0:
+            os.close(self._sync_fd)
+            self._sync_fd = -1
+
+
+def _write_ctl(bundle: str, height: int, width: int) -> None:
+    """conmon's ctl FIFO: "1 HEIGHT WIDTH\\n" is a window resize (type 1 = WIN_RESIZE_EVENT)."""
+    path = os.path.join(bundle, "ctl")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, OSError) as e:
+        raise Conflict(f"cannot resize: control FIFO {path} unavailable: {e.strerror}") from e
+    try:
+        os.write(fd, f"1 {int(height)} {int(width)}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class ConmonRuntime:
+    """Drives runc through conmon. Holds no per-container state in memory: everything it needs is on
+    disk under `exec_root`, so a new instance (after a daemon restart) manages existing containers."""
+
+    def __init__(self, exec_root: str, runc: str = "runc", conmon: str = "conmon") -> None:
+        self.exec_root = os.path.abspath(exec_root)
+        self.runc = shutil.which(runc) or runc
+        self.conmon = shutil.which(conmon) or conmon
+        self.runc_root = os.path.join(self.exec_root, "runc")
+        os.makedirs(self.runc_root, exist_ok=True)
+        os.makedirs(os.path.join(self.exec_root, "conmon"), exist_ok=True)
+
+    # ---- paths ---------------------------------------------------------------------------------
+    def conmon_dir(self, id: str) -> str:
+        return os.path.join(self.exec_root, "conmon", id)
+
+    def attach_socket_path(self, id: str) -> str:
+        return os.path.join(self.conmon_dir(id), id, "attach")
+
+    def _exit_file(self, id: str) -> str:
+        return os.path.join(self.conmon_dir(id), "exits", id)
+
+    def _bundle(self, id: str) -> str:
+        return os.path.realpath(os.path.join(self.conmon_dir(id), id))
+
+    # ---- runc ----------------------------------------------------------------------------------
+    async def _runc(self, *args: str) -> str:
+        argv = [self.runc, "--root", self.runc_root, *args]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            msg = pipes.clean_runtime_message(err.decode("utf-8", "replace"))
+            if "does not exist" in msg or "not found" in msg:
+                raise NotFound(f"No such container: {args[-1] if args else ''}: {msg}")
+            raise CommandFailed(argv, proc.returncode or 1, msg)
+        return out.decode("utf-8", "replace")
+
+    def _conmon_base_args(self, *, cid: str, cuuid: str, bundle: str, dir: str, log: str) -> list[str]:
+        return [
+            self.conmon,
+            "--api-version",
+            "1",
+            "-c",
+            cid,
+            "-u",
+            cuuid,
+            "-r",
+            self.runc,
+            "-b",
+            bundle,
+            "-p",
+            os.path.join(dir, "pidfile"),
+            "-P",
+            os.path.join(dir, "conmon.pid"),
+            "-l",
+            log,
+            "--exit-dir",
+            os.path.join(dir, "exits"),
+            "--socket-dir-path",
+            dir,
+            "--persist-dir",
+            dir,
+            "--runtime-arg",
+            "--root",
+            "--runtime-arg",
+            self.runc_root,
+            "--log-level",
+            "error",
+        ]
+
+    async def _spawn_conmon(
+        self, argv: list[str], dir: str, *, attach_pipe: bool = False
+    ) -> tuple[asyncio.subprocess.Process, int, int, int]:
+        """Start conmon with its pipes; returns (proc, sync_r, start_w, attach_r)."""
+        sync_r, sync_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        start_r, start_w = os.pipe2(os.O_CLOEXEC)
+        attach_r, attach_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK) if attach_pipe else (-1, -1)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+            "_OCI_SYNCPIPE": str(sync_w),
+            "_OCI_STARTPIPE": str(start_r),
+        }
+        passed = [sync_w, start_r]
+        if attach_pipe:
+            # conmon (blocking) writes to it; only our read end is non-blocking
+            os.set_blocking(attach_w, True)
+            env["_OCI_ATTACHPIPE"] = str(attach_w)
+            passed.append(attach_w)
+        os.set_blocking(sync_w, True)
+        try:
+            with open(os.path.join(dir, "conmon.err"), "wb") as errf:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errf,
+                    env=env,
+                    cwd=dir,
+                    pass_fds=passed,
+                    start_new_session=True,
+                )
+        except BaseException:
+            for fd in (sync_r, start_w, attach_r, *passed):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        for fd in passed:
+            os.close(fd)
+        return proc, sync_r, start_w, attach_r
+
+    def _conmon_error(self, argv: list[str], dir: str, rc: int, msg: dict | None) -> Exception:
+        if msg and msg.get("message"):
+            text = pipes.clean_runtime_message(str(msg["message"]))
+        else:
+            try:
+                with open(os.path.join(dir, "conmon.err"), errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                text = ""
+        return CommandFailed(argv, rc or 1, text or "conmon failed without a message")
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    async def create(
+        self, id: str, bundle: str, *, tty: bool, stdin: bool, stdin_once: bool, log_path: str
+    ) -> int:
+        """`runc create` under a new conmon; returns conmon's pid. The runc error text is in the exception."""
+        dir = self.conmon_dir(id)
+        if self.state(id) is not None:
+            raise Conflict(f"container {id} already exists in the runtime")
+        shutil.rmtree(dir, ignore_errors=True)
+        os.makedirs(os.path.join(dir, "exits"))
+        argv = self._conmon_base_args(
+            cid=id, cuuid=id, bundle=os.path.abspath(bundle), dir=dir, log=f"k8s-file:{log_path}"
+        )
+        if tty:
+            argv.append("-t")
+        if stdin:
+            argv.append("-i")
+            if not stdin_once:
+                argv.append("--leave-stdin-open")
+        proc, sync_r, start_w, _ = await self._spawn_conmon(argv, dir)
+        try:
+            pipes.signal_start(start_w)
+            os.close(start_w)
+            start_w = -1
+            msg = await pipes.read_message(sync_r)
+            rc = await proc.wait()
+        finally:
+            os.close(sync_r)
+            if start_w >= 0:
+                os.close(start_w)
+        if msg is None or pipes.message_value(msg) <= 0:
+            with contextlib.suppress(Exception):
+                await self._runc("delete", "-f", id)
+            raise self._conmon_error(argv, dir, rc, msg)
+        conmon_pid = _read_int(os.path.join(dir, "conmon.pid"))
+        if conmon_pid is None:
+            raise SystemError_(f"conmon for {id} wrote no pid file")
+        return conmon_pid
+
+    async def start(self, id: str) -> None:
+        await self._runc("start", id)
+
+    async def kill(self, id: str, signal: int, all: bool = False) -> None:
+        args = ["kill", *(["--all"] if all else []), id, str(int(signal))]
+        try:
+            await self._runc(*args)
+        except CommandFailed as e:
+            if "not running" in e.stderr or "process already finished" in e.stderr:
+                raise Conflict(f"Container {id} is not running") from e
+            raise
+
+    async def delete(self, id: str, force: bool = False) -> None:
+        """`runc delete` and removal of conmon's files. Missing containers are not an error."""
+        with contextlib.suppress(NotFound):
+            await self._runc("delete", *(["-f"] if force else []), id)
+        pid = self._conmon_pid(id)
+        if pid and force:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, _signal.SIGKILL)
+        shutil.rmtree(self.conmon_dir(id), ignore_errors=True)
+
+    async def pause(self, id: str) -> None:
+        await self._runc("pause", id)
+
+    async def resume(self, id: str) -> None:
+        await self._runc("resume", id)
+
+    def state(self, id: str) -> dict | None:
+        """runc's state (`status`: created|running|paused|stopped, `pid`, ...) or None."""
+        p = subprocess.run(
+            [self.runc, "--root", self.runc_root, "state", id],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+        )
+        if p.returncode != 0:
+            return None
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            return None
+
+    # ---- exit ----------------------------------------------------------------------------------
+    def _conmon_pid(self, id: str) -> int | None:
+        return _read_int(os.path.join(self.conmon_dir(id), "conmon.pid"))
+
+    async def wait_exit(self, id: str) -> tuple[int, bool]:
+        """(exit code, oom_killed) once the container has exited; signals give 128+N as docker."""
+        dir = self.conmon_dir(id)
+        if not os.path.isdir(dir):
+            raise NotFound(f"No such container: {id}")
+        return await self._wait_conmon(dir, self._exit_file(id))
+
+    async def _wait_conmon(self, dir: str, exit_file: str) -> tuple[int, bool]:
+        oom_file = os.path.join(dir, "oom")
+        code = _read_int(exit_file)
+        if code is None:
+            pid = _read_int(os.path.join(dir, "conmon.pid"))
+            pidfd = -1
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    pidfd = os.pidfd_open(pid)
+            # the pid could have been reused: it must still be a conmon running from this dir
+            if pidfd >= 0 and not _is_conmon_of(pid, dir):
+                os.close(pidfd)
+                pidfd = -1
+            if pidfd >= 0:
+                try:
+                    await pipes.wait_readable(pidfd)
+                finally:
+                    os.close(pidfd)
+            code = _read_int(exit_file)
+            if code is None:
+                raise SystemError_(f"conmon ({dir}) exited without writing an exit status")
+        return code, os.path.exists(oom_file)
+
+    # ---- attach / resize -----------------------------------------------------------------------
+    def open_attach(self, id: str) -> Attachment:
+        """Connect to the container's attach socket (works for any exec-root length)."""
+        return Attachment.connect(self.attach_socket_path(id))
+
+    def resize(self, id: str, height: int, width: int) -> None:
+        _write_ctl(self._bundle(id), height, width)
+
+    # ---- exec ----------------------------------------------------------------------------------
+    async def exec(
+        self, id: str, exec_id: str, process: dict, *, tty: bool, stdin: bool, attach: bool = True
+    ) -> ExecHandle:
+        """Run `process` (an OCI process object) in container `id` through `conmon --exec`.
+        With `attach`, the attach socket is connected before the process starts."""
+        dir = os.path.join(self.conmon_dir(id), "exec", exec_id)
+        if not os.path.isdir(self.conmon_dir(id)):
+            raise NotFound(f"No such container: {id}")
+        shutil.rmtree(dir, ignore_errors=True)
+        os.makedirs(os.path.join(dir, "exits"))
+        spec_path = os.path.join(dir, "process.json")
+        with open(spec_path, "w") as f:
+            json.dump({**process, "terminal": bool(tty)}, f)
+        argv = self._conmon_base_args(cid=id, cuuid=exec_id, bundle=dir, dir=dir, log="none:")
+        if tty:
+            argv.append("-t")
+        if stdin:
+            argv.append("-i")
+        argv += ["-e", "--exec-attach", "--exec-process-spec", spec_path]
+        proc, sync_r, start_w, attach_r = await self._spawn_conmon(argv, dir, attach_pipe=True)
+        attachment: Attachment | None = None
+        ok = False
+        try:
+            pipes.signal_start(
+                start_w
+            )  # first read: "you may proceed" (podman moves conmon to a cgroup here)
+            ready = await pipes.read_message(attach_r)  # the attach socket exists
+            if ready is None or pipes.message_value(ready) < 0:
+                rc = await proc.wait()
+                raise self._conmon_error(argv, dir, rc, ready)
+            attach_path = os.path.join(dir, exec_id, "attach")
+            if attach:
+                attachment = Attachment.connect(attach_path)
+            pipes.signal_start(start_w)  # second read: run `runc exec` now
+            msg = await pipes.read_message(sync_r)
+            rc = await proc.wait()
+            if msg is None or pipes.message_value(msg) <= 0:
+                raise self._conmon_error(argv, dir, rc, msg)
+            ok = True
+        finally:
+            os.close(start_w)
+            os.close(attach_r)
+            if not ok:
+                os.close(sync_r)
+                if attachment is not None:
+                    attachment.close()
+        return ExecHandle(
+            container_id=id,
+            exec_id=exec_id,
+            pid=pipes.message_value(msg),
+            dir=dir,
+            attach_path=attach_path,
+            tty=tty,
+            attachment=attachment,
+            _sync_fd=sync_r,
+            _runtime=self,
+        )
+
+    # ---- stats / top ---------------------------------------------------------------------------
+    def stats(self, id: str, cgroups_path: str) -> dict:
+        from gorae.runtime.stats import container_stats
+
+        st = self.state(id)
+        if st is None:
+            raise NotFound(f"No such container: {id}")
+        return container_stats(cgroups_path, id=id)
+
+    def top(self, id: str, ps_args: str, cgroups_path: str | None = None) -> dict:
+        from gorae.runtime.top import top
+
+        st = self.state(id)
+        if st is None or st.get("status") not in ("running", "paused"):
+            raise Conflict(f"Container {id} is not running")
+        return top(int(st.get("pid") or 0), ps_args, cgroups_path)
+
+
+def _is_conmon_of(pid: int, dir: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return (
+        bool(argv)
+        and os.path.basename(argv[0]) == b"conmon"
+        and os.path.join(dir, "conmon.pid").encode() in argv
+    )

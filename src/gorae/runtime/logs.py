@@ -1,0 +1,262 @@
+"""Reading and following conmon's k8s-file container logs for `docker logs`.
+
+A log line is `<RFC3339Nano time> <stdout|stderr> <F|P> <data>\\n`; P marks a partial line whose
+continuation follows (conmon splits long or newline-less writes). This module returns the bytes per
+stream exactly as the container wrote them (partials joined, no newline added after a partial at
+end of output), with Docker's since/until/tail/timestamps filters. Never writes the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+STDOUT = 1
+STDERR = 2
+_STREAMS = {b"stdout": STDOUT, b"stderr": STDERR}
+
+
+@dataclass
+class LogRecord:
+    """One logical line: consecutive P entries of a stream plus the closing F entry."""
+
+    stream: int
+    time_ns: int
+    data: bytes  # ends with b"\n" unless the line is still partial
+
+
+def parse_time_ns(ts: bytes | str) -> int:
+    """ "2026-11-28T02:03:49.123456789+00:00" (or ...Z) -> Unix ns."""
+    s = ts.decode() if isinstance(ts, bytes) else ts
+    if s.endswith("Z"):
+        s = s[:-1] + "+00:00"
+    frac = 0
+    if "." in s:
+        head, rest = s.split(".", 1)
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        digits, tz = rest[:i], rest[i:]
+        frac = int((digits + "000000000")[:9])
+        s = head + tz
+    dt = datetime.fromisoformat(s)
+    return int(dt.timestamp()) * 10**9 + frac
+
+
+def format_time(ns: int) -> str:
+    """Docker's RFC3339NanoFixed in UTC: 2026-11-28T02:03:49.123456789Z."""
+    dt = datetime.fromtimestamp(ns // 10**9, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 10**9:09d}Z"
+
+
+def _parse_line(line: bytes) -> tuple[int, int, bool, bytes] | None:
+    """(stream, time_ns, partial, data) of one k8s-file line (without its newline)."""
+    parts = line.split(b" ", 3)
+    if len(parts) < 3:
+        return None
+    stream = _STREAMS.get(parts[1])
+    if stream is None:
+        return None
+    try:
+        t = parse_time_ns(parts[0])
+    except ValueError:
+        return None
+    data = parts[3] if len(parts) == 4 else b""
+    return stream, t, parts[2] == b"P", data
+
+
+class _Assembler:
+    """Joins partial entries per stream into LogRecords."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, LogRecord] = {}
+
+    def feed(self, line: bytes) -> LogRecord | None:
+        parsed = _parse_line(line)
+        if parsed is None:
+            return None
+        stream, t, partial, data = parsed
+        rec = self.pending.pop(stream, None)
+        if rec is None:
+            rec = LogRecord(stream, t, b"")
+        rec.data += data
+        if partial:
+            self.pending[stream] = rec
+            return None
+        rec.data += b"\n"
+        return rec
+
+    def flush(self) -> list[LogRecord]:
+        out = sorted(self.pending.values(), key=lambda r: r.time_ns)
+        self.pending.clear()
+        return out
+
+
+@dataclass
+class LogFilter:
+    stdout: bool = True
+    stderr: bool = True
+    since_ns: int = 0  # keep records at or after this time (0 = all)
+    until_ns: int = 0  # keep records at or before this time (0 = no bound)
+    timestamps: bool = False
+
+    def keep(self, rec: LogRecord) -> bool:
+        if rec.stream == STDOUT and not self.stdout:
+            return False
+        if rec.stream == STDERR and not self.stderr:
+            return False
+        if self.since_ns and rec.time_ns < self.since_ns:
+            return False
+        if self.until_ns and rec.time_ns > self.until_ns:
+            return False
+        return True
+
+    def render(self, rec: LogRecord) -> tuple[int, bytes]:
+        if self.timestamps:
+            return rec.stream, format_time(rec.time_ns).encode() + b" " + rec.data
+        return rec.stream, rec.data
+
+
+def to_ns(t: float | int | str | None) -> int:
+    """Docker API since/until ("1700000000", "1700000000.123456789", float seconds) -> ns."""
+    if t is None or t == "" or t == 0:
+        return 0
+    if isinstance(t, str):
+        sec, _, frac = t.partition(".")
+        return int(sec) * 10**9 + int((frac + "000000000")[:9] if frac else 0)
+    return int(round(float(t) * 10**9))
+
+
+def _records(path: str) -> Iterator[LogRecord]:
+    asm = _Assembler()
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # being written; the follower picks it up
+            rec = asm.feed(raw[:-1])
+            if rec is not None:
+                yield rec
+    yield from asm.flush()
+
+
+def read_log(
+    path: str,
+    *,
+    stdout: bool = True,
+    stderr: bool = True,
+    since: float | int | str | None = None,
+    until: float | int | str | None = None,
+    tail: int | None = None,
+    timestamps: bool = False,
+) -> Iterator[tuple[int, bytes]]:
+    """(stream, bytes) chunks of the log so far; stream is 1 (stdout) or 2 (stderr).
+    `tail` counts lines of both streams, as dockerd does; None or negative means all."""
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    recs: Iterator[LogRecord] | deque[LogRecord] = _records(path)
+    if tail is not None and tail >= 0:
+        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
+    for rec in recs:
+        if flt.keep(rec):
+            yield flt.render(rec)
+
+
+async def follow_log(
+    path: str,
+    *,
+    stdout: bool = True,
+    stderr: bool = True,
+    since: float | int | str | None = None,
+    until: float | int | str | None = None,
+    tail: int | None = None,
+    timestamps: bool = False,
+    exited: Callable[[], bool] | Awaitable[object] | None = None,
+    poll_interval: float = 0.1,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """Like read_log, then keeps yielding new output until `exited` (a predicate, or an awaitable
+    that completes when the container exits) says the container is gone, then drains the rest."""
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    asm = _Assembler()
+    exit_task: asyncio.Future | None = None
+    if exited is not None and not callable(exited):
+        exit_task = asyncio.ensure_future(exited)
+
+    def is_done() -> bool:
+        if exit_task is not None:
+            return exit_task.done()
+        if callable(exited):
+            return bool(exited())
+        return False
+
+    while not os.path.exists(path) and not is_done():
+        await asyncio.sleep(poll_interval)
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    try:
+        # history, with tail
+        history: list[LogRecord] = []
+        buf = b""
+        data = f.read()
+        lines = data.split(b"\n")
+        buf = lines.pop()  # incomplete last line (or b"")
+        for raw in lines:
+            rec = asm.feed(raw)
+            if rec is not None:
+                history.append(rec)
+        if tail is not None and tail >= 0:
+            history = history[-tail:] if tail > 0 else []
+        for rec in history:
+            if flt.keep(rec):
+                yield flt.render(rec)
+        if flt.until_ns and flt.until_ns < _now_ns():
+            return
+        # live
+        while True:
+            done = is_done()
+            chunk = f.read()
+            if chunk:
+                buf += chunk
+                *complete, buf = buf.split(b"\n")
+                for raw in complete:
+                    rec = asm.feed(raw)
+                    if rec is not None and flt.keep(rec):
+                        yield flt.render(rec)
+                    if rec is not None and flt.until_ns and rec.time_ns > flt.until_ns:
+                        return
+                continue
+            if done:
+                for rec in asm.flush():
+                    if flt.keep(rec):
+                        yield flt.render(rec)
+                return
+            if exit_task is not None:
+                with _suppress_timeout():
+                    await asyncio.wait_for(asyncio.shield(exit_task), poll_interval)
+            else:
+                await asyncio.sleep(poll_interval)
+    finally:
+        f.close()
+        if exit_task is not None and not exit_task.done() and exit_task is not exited:
+            exit_task.cancel()
+
+
+def _now_ns() -> int:
+    return time.time_ns()
+
+
+class _suppress_timeout:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: type | None, e: BaseException | None, tb: object) -> bool:
+        return et is asyncio.TimeoutError or et is TimeoutError

@@ -1,0 +1,206 @@
+"""`docker stats` JSON for one container, read from its cgroup (v1 or v2) and /proc/stat.
+
+Owns the mapping of cgroup files to Docker's StatsJSON fields; reads only, never changes limits.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from gorae.runtime import cgroups
+
+NS_PER_TICK = 10**9 // os.sysconf("SC_CLK_TCK")
+NO_LIMIT = 0x7FFFFFFFFFFFF000  # what v1 reports for "no limit" (page-rounded max int64)
+
+
+def _read(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _int(path: str | None, default: int = 0) -> int:
+    s = _read(path)
+    if s is None:
+        return default
+    s = s.strip()
+    if s == "max":
+        return default
+    try:
+        return int(s.split()[0])
+    except (ValueError, IndexError):
+        return default
+
+
+def _kv(path: str | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in (_read(path) or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def _join(d: str | None, name: str) -> str | None:
+    return os.path.join(d, name) if d else None
+
+
+def system_cpu_usage() -> int:
+    """Host CPU time in ns since boot (sum of /proc/stat's cpu line), as dockerd reports it."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu "):
+                return sum(int(x) for x in line.split()[1:8]) * NS_PER_TICK
+    return 0
+
+
+def _host_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _blkio_v1(d: str | None) -> dict[str, list[dict[str, Any]]]:
+    def entries(name: str) -> list[dict[str, Any]]:
+        out = []
+        for line in (_read(_join(d, name)) or "").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and ":" in parts[0]:
+                major, minor = parts[0].split(":")
+                out.append({"major": int(major), "minor": int(minor), "op": parts[1], "value": int(parts[2])})
+        return out
+
+    return {
+        "io_service_bytes_recursive": entries("blkio.throttle.io_service_bytes_recursive")
+        or entries("blkio.io_service_bytes_recursive"),
+        "io_serviced_recursive": entries("blkio.throttle.io_serviced_recursive")
+        or entries("blkio.io_serviced_recursive"),
+    }
+
+
+def _blkio_v2(d: str | None) -> dict[str, list[dict[str, Any]]]:
+    b: list[dict[str, Any]] = []
+    n: list[dict[str, Any]] = []
+    for line in (_read(_join(d, "io.stat")) or "").splitlines():
+        parts = line.split()
+        if not parts or ":" not in parts[0]:
+            continue
+        major, minor = (int(x) for x in parts[0].split(":"))
+        kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        for key, op, target in (
+            ("rbytes", "read", b),
+            ("wbytes", "write", b),
+            ("rios", "read", n),
+            ("wios", "write", n),
+        ):
+            if key in kv:
+                target.append({"major": major, "minor": minor, "op": op, "value": int(kv[key])})
+    return {"io_service_bytes_recursive": b, "io_serviced_recursive": n}
+
+
+def _v1(cg: str) -> dict[str, Any]:
+    cpuacct = cgroups.controller_dir("cpuacct", cg)
+    cpu = cgroups.controller_dir("cpu", cg)
+    mem = cgroups.controller_dir("memory", cg)
+    pids = cgroups.controller_dir("pids", cg)
+    blkio = cgroups.controller_dir("blkio", cg)
+    percpu = [int(x) for x in (_read(_join(cpuacct, "cpuacct.usage_percpu")) or "").split()]
+    ticks = _kv(_join(cpuacct, "cpuacct.stat"))
+    throttle = _kv(_join(cpu, "cpu.stat"))
+    limit = _int(_join(mem, "memory.limit_in_bytes"), NO_LIMIT)
+    if limit >= NO_LIMIT:
+        limit = _host_memory()
+    pids_max = _int(_join(pids, "pids.max"), 0)
+    return {
+        "cpu_stats": {
+            "cpu_usage": {
+                "total_usage": _int(_join(cpuacct, "cpuacct.usage")),
+                "percpu_usage": percpu,
+                "usage_in_kernelmode": ticks.get("system", 0) * NS_PER_TICK,
+                "usage_in_usermode": ticks.get("user", 0) * NS_PER_TICK,
+            },
+            "throttling_data": {
+                "periods": throttle.get("nr_periods", 0),
+                "throttled_periods": throttle.get("nr_throttled", 0),
+                "throttled_time": throttle.get("throttled_time", 0),
+            },
+        },
+        "memory_stats": {
+            "usage": _int(_join(mem, "memory.usage_in_bytes")),
+            "max_usage": _int(_join(mem, "memory.max_usage_in_bytes")),
+            "failcnt": _int(_join(mem, "memory.failcnt")),
+            "limit": limit,
+            "stats": _kv(_join(mem, "memory.stat")),
+        },
+        "pids_stats": {
+            "current": _int(_join(pids, "pids.current")),
+            **({"limit": pids_max} if pids_max else {}),
+        },
+        "blkio_stats": _blkio_v1(blkio),
+    }
+
+
+def _v2(cg: str) -> dict[str, Any]:
+    d = cgroups.controller_dir("", cg)
+    cpu = _kv(_join(d, "cpu.stat"))
+    limit = _int(_join(d, "memory.max"), 0) or _host_memory()
+    pids_max = _int(_join(d, "pids.max"), 0)
+    return {
+        "cpu_stats": {
+            "cpu_usage": {
+                "total_usage": cpu.get("usage_usec", 0) * 1000,
+                "usage_in_kernelmode": cpu.get("system_usec", 0) * 1000,
+                "usage_in_usermode": cpu.get("user_usec", 0) * 1000,
+            },
+            "throttling_data": {
+                "periods": cpu.get("nr_periods", 0),
+                "throttled_periods": cpu.get("nr_throttled", 0),
+                "throttled_time": cpu.get("throttled_usec", 0) * 1000,
+            },
+        },
+        "memory_stats": {
+            "usage": _int(_join(d, "memory.current")),
+            "limit": limit,
+            "stats": _kv(_join(d, "memory.stat")),
+        },
+        "pids_stats": {
+            "current": _int(_join(d, "pids.current")),
+            **({"limit": pids_max} if pids_max else {}),
+        },
+        "blkio_stats": _blkio_v2(d),
+    }
+
+
+def _now() -> str:
+    ns = time.time_ns()
+    dt = datetime.fromtimestamp(ns // 10**9, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 10**9:09d}Z"
+
+
+def container_stats(cgroups_path: str, *, id: str = "", name: str = "", prev: dict | None = None) -> dict:
+    """One StatsJSON sample. `prev` (an earlier sample) fills precpu_stats/preread as dockerd does."""
+    body = _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path)
+    body["cpu_stats"]["system_cpu_usage"] = system_cpu_usage()
+    body["cpu_stats"]["online_cpus"] = os.cpu_count() or 1
+    zero_cpu = {
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    }
+    return {
+        "read": _now(),
+        "preread": prev["read"] if prev else "0001-01-01T00:00:00Z",
+        "id": id,
+        "name": name,
+        **body,
+        "precpu_stats": prev["cpu_stats"] if prev else zero_cpu,
+        "num_procs": 0,
+        "storage_stats": {},
+    }

@@ -1,0 +1,256 @@
+"""The `local` volume driver: `<data-root>/volumes/<name>/_data`, with dockerd's names, texts and options.
+
+Options follow docker's local driver: `type`, `device`, `o` make the volume a mount (tmpfs, bind, nfs, ...)
+mounted at `_data` while a container uses it; without options it is a plain directory. Records live in the
+metadata store (kind "volume"); the directory is the data. A volume used by a container cannot be removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from gorae.errors import CommandFailed, Conflict, InvalidParameter, NotFound
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+_LOCAL_OPTS = {"type", "device", "o", "size"}
+
+
+class Meta(Protocol):
+    def put(self, kind: str, id: str, doc: dict, *, name: str | None = None) -> None: ...
+    def get(self, kind: str, id: str) -> dict: ...
+    def list(self, kind: str) -> list[dict]: ...
+    def delete(self, kind: str, id: str) -> None: ...
+
+
+def _rfc3339(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def validate_name(name: str) -> None:
+    if len(name) < 2:
+        raise InvalidParameter(
+            f"create {name}: volume name is too short, names should be at least two alphanumeric characters"
+        )
+    if not _NAME.match(name):
+        raise InvalidParameter(
+            f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
+        )
+
+
+class VolumeService:
+    """Create, list, inspect, remove and mount local volumes. `users(name)` tells which containers use one."""
+
+    def __init__(self, meta: Meta, root: str, users: Callable[[str], list[str]] | None = None) -> None:
+        self.meta = meta
+        self.root = root
+        self.users = users or (lambda name: [])
+        self._lock = threading.Lock()
+        self._refs: dict[str, int] = {}
+        os.makedirs(root, mode=0o701, exist_ok=True)
+
+    # -- records ---------------------------------------------------------------------------------
+    def _doc(self, name: str) -> dict[str, Any]:
+        try:
+            return self.meta.get("volume", name)
+        except NotFound:
+            raise NotFound(f"get {name}: no such volume") from None
+
+    def _public(self, doc: dict[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in doc.items() if not k.startswith("_")}
+        return out
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.root, name, "_data")
+
+    def create(
+        self,
+        name: str | None = None,
+        driver: str | None = "local",
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+        *,
+        anonymous: bool = False,
+    ) -> dict[str, Any]:
+        driver = driver or "local"
+        if driver != "local":
+            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
+        if not name:
+            name = secrets.token_hex(32)
+            anonymous = True
+        validate_name(name)
+        options = dict(options or {})
+        bad = sorted(set(options) - _LOCAL_OPTS)
+        if bad:
+            raise InvalidParameter(f"invalid option key: {bad[0]!r}")
+        if options and "type" not in options and "device" in options:
+            raise InvalidParameter('missing required option: "type"')
+        with self._lock:
+            try:
+                existing = self.meta.get("volume", name)
+            except NotFound:
+                existing = None
+            if existing is not None:
+                return self._public(existing)
+            data = self.path(name)
+            os.makedirs(data, mode=0o755, exist_ok=True)
+            labels = dict(labels or {})
+            if anonymous:
+                labels.setdefault("com.docker.volume.anonymous", "")
+            doc = {
+                "CreatedAt": _rfc3339(time.time()),
+                "Driver": "local",
+                "Labels": labels,
+                "Mountpoint": data,
+                "Name": name,
+                "Options": options or None,
+                "Scope": "local",
+            }
+            self.meta.put("volume", name, doc, name=name)
+        return self._public(doc)
+
+    def exists(self, name: str) -> bool:
+        try:
+            self.meta.get("volume", name)
+        except NotFound:
+            return False
+        return True
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return self._public(self._doc(name))
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        filters = filters or {}
+        for key in filters:
+            if key not in ("dangling", "name", "label", "driver"):
+                raise InvalidParameter(f"invalid filter '{key}'")
+        out = []
+        for doc in self.meta.list("volume"):
+            if not self._match(doc, filters):
+                continue
+            out.append(self._public(doc))
+        out.sort(key=lambda d: d["Name"])
+        return out
+
+    def _match(self, doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+        for key, values in filters.items():
+            if not values:
+                continue
+            if key == "name" and not any(v in doc["Name"] for v in values):
+                return False
+            if key == "driver" and doc["Driver"] not in values:
+                return False
+            if key == "dangling":
+                want = values[-1].lower() in ("1", "true")
+                if bool(self.users(doc["Name"])) == want:
+                    return False
+            if key == "label":
+                labels = doc.get("Labels") or {}
+                for v in values:
+                    k, sep, val = v.partition("=")
+                    if k not in labels or (sep and labels[k] != val):
+                        return False
+        return True
+
+    def remove(self, name: str, force: bool = False) -> None:
+        with self._lock:
+            try:
+                doc = self.meta.get("volume", name)
+            except NotFound:
+                if force:
+                    return
+                raise NotFound(f"get {name}: no such volume") from None
+            users = self.users(name)
+            if users:
+                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+            self._unmount(doc)
+            shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+            self.meta.delete("volume", name)
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        filters = dict(filters or {})
+        everything = filters.pop("all", ["false"])[-1].lower() in ("1", "true")
+        deleted: list[str] = []
+        reclaimed = 0
+        for doc in self.meta.list("volume"):
+            name = doc["Name"]
+            labels = doc.get("Labels") or {}
+            if not everything and "com.docker.volume.anonymous" not in labels:
+                continue
+            if self.users(name) or not self._match(doc, {k: v for k, v in filters.items() if k == "label"}):
+                continue
+            size = dir_size(os.path.join(self.root, name))
+            try:
+                self.remove(name)
+            except (Conflict, NotFound):
+                continue
+            deleted.append(name)
+            reclaimed += size
+        return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
+
+    def usage(self, name: str) -> int:
+        return dir_size(self.path(name))
+
+    # -- mounting for containers -------------------------------------------------------------------
+    def mount(self, name: str) -> str:
+        """The host path to bind into a container; mounts a volume with driver options on first use."""
+        doc = self._doc(name)
+        opts = doc.get("Options") or {}
+        data = self.path(name)
+        with self._lock:
+            n = self._refs.get(name, 0)
+            if n == 0 and opts.get("type"):
+                if not os.path.ismount(data):
+                    self._mount_opts(opts, data)
+            self._refs[name] = n + 1
+        return data
+
+    def unmount(self, name: str) -> None:
+        with self._lock:
+            n = self._refs.get(name, 0) - 1
+            if n > 0:
+                self._refs[name] = n
+                return
+            self._refs.pop(name, None)
+            try:
+                doc = self.meta.get("volume", name)
+            except NotFound:
+                return
+            self._unmount(doc)
+
+    def _mount_opts(self, opts: dict[str, str], target: str) -> None:
+        argv = ["mount", "-t", opts["type"]]
+        o = opts.get("o", "")
+        if opts.get("size") and opts["type"] == "tmpfs":
+            o = ",".join(x for x in (o, f"size={opts['size']}") if x)
+        if o:
+            argv += ["-o", o]
+        argv += [opts.get("device") or opts["type"], target]
+        res = subprocess.run(argv, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise CommandFailed(argv, res.returncode, res.stderr)
+
+    def _unmount(self, doc: dict[str, Any]) -> None:
+        data = doc.get("Mountpoint") or self.path(doc["Name"])
+        if (doc.get("Options") or {}).get("type") and os.path.ismount(data):
+            subprocess.run(["umount", data], capture_output=True)
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, f))
+            except OSError:
+                continue
+            total += st.st_blocks * 512 if st.st_blocks else st.st_size
+    return total
