@@ -6,19 +6,17 @@ import grp
 import http.client
 import json
 import os
+import shutil
 import socket
 import stat
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 
 import docker
 import pytest
-
-from gorae.api.http import Request, parse_filters
-from gorae.api.router import Router, check_version, split_version
-from gorae.errors import InvalidParameter
 from test_api_server_harness import (
     Recorder,
     ServerThread,
@@ -28,6 +26,10 @@ from test_api_server_harness import (
     read_head,
     unix_connect,
 )
+
+from gorae.api.http import Request, parse_filters
+from gorae.api.router import Router, check_version, split_version
+from gorae.errors import InvalidParameter
 
 
 @pytest.fixture
@@ -74,7 +76,15 @@ def test_query_helpers() -> None:
     req = Request(
         method="GET",
         path="/x",
-        query={"a": ["1"], "b": ["False"], "c": [""], "d": ["True"], "n": ["12"], "bad": ["x"], "j": ['{"k":1}']},
+        query={
+            "a": ["1"],
+            "b": ["False"],
+            "c": [""],
+            "d": ["True"],
+            "n": ["12"],
+            "bad": ["x"],
+            "j": ['{"k":1}'],
+        },
     )
     assert req.qbool("a") and req.qbool("d") and not req.qbool("b") and not req.qbool("c")
     assert req.qbool("absent", True) and not req.qbool("absent")
@@ -87,7 +97,10 @@ def test_query_helpers() -> None:
 
 
 def test_filters_both_shapes() -> None:
-    assert parse_filters('{"label":["a=b","c"],"dangling":["true"]}') == {"label": ["a=b", "c"], "dangling": ["true"]}
+    assert parse_filters('{"label":["a=b","c"],"dangling":["true"]}') == {
+        "label": ["a=b", "c"],
+        "dangling": ["true"],
+    }
     assert parse_filters('{"label":{"a=b":true,"c":true}}') == {"label": ["a=b", "c"]}
     assert parse_filters("") == {} and parse_filters(None) == {}
     with pytest.raises(InvalidParameter):
@@ -140,9 +153,20 @@ def test_socket_mode_and_group(rec: Recorder) -> None:
         if group:
             assert st.st_gid == grp.getgrnam(group).gr_gid
         srv.call(srv.server.listen_unix(path + "2", group="no-such-group-gorae"))
+        with pytest.raises(OSError, match="another daemon"):
+            srv.call(srv.server.listen_unix(path))  # a live socket is not stolen
     finally:
         srv.stop()
     assert not os.path.exists(path)
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)  # a socket file nobody listens on is replaced
+    stale.close()
+    srv = ServerThread(make_router(rec), rec)
+    try:
+        srv.call(srv.server.listen_unix(path))
+        assert get(path, "/_ping")[2] == b"OK"
+    finally:
+        srv.stop()
     os.rmdir(tmp)
 
 
@@ -184,7 +208,7 @@ def test_errors(sock_path: str) -> None:
     assert status == 405 and "GET" in headers["allow"]
     status, _, body = get(sock_path, "/boom")
     assert (status, json.loads(body)) == (500, {"message": "kaboom"})
-    status, _, body = get(sock_path, "/containers/abc/json")
+    status, _, body = get(sock_path, "/containers/abc/json")  # "c1" exists, the rest do not
     assert (status, json.loads(body)) == (404, {"message": "No such container: abc"})
     status, headers, body = get(sock_path, "/containers/abc/start", method="POST")
     assert (status, body) == (304, b"") and "content-length" not in headers
@@ -195,7 +219,9 @@ def test_errors(sock_path: str) -> None:
 
 
 def test_version_prefix(sock_path: str) -> None:
-    status, _, body = get(sock_path, "/v1.40/echo?all=1&filters=%7B%22a%22%3A%7B%22b%22%3Atrue%7D%7D", "POST", b"{}")
+    status, _, body = get(
+        sock_path, "/v1.40/echo?all=1&filters=%7B%22a%22%3A%7B%22b%22%3Atrue%7D%7D", "POST", b"{}"
+    )
     doc = json.loads(body)
     assert status == 200
     assert (doc["version"], doc["path"], doc["all"], doc["filters"]) == ("1.40", "/echo", True, {"a": ["b"]})
@@ -203,7 +229,9 @@ def test_version_prefix(sock_path: str) -> None:
     assert doc["version"] == "1.45" and doc["body"] is None
     status, _, body = get(sock_path, "/v1.99/_ping")
     assert status == 400
-    assert json.loads(body) == {"message": "client version 1.99 is too new. Maximum supported API version is 1.45"}
+    assert json.loads(body) == {
+        "message": "client version 1.99 is too new. Maximum supported API version is 1.45"
+    }
     status, _, body = get(sock_path, "/v1.12/_ping")
     assert status == 400
     assert json.loads(body)["message"] == (
@@ -378,6 +406,25 @@ def test_docker_py(sock_path: str) -> None:
         assert api.ping() is True  # the pooled connection still works
     finally:
         api.close()
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
+def test_docker_cli(sock_path: str) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{sock_path}", "DOCKER_CONFIG": os.path.dirname(sock_path)}
+    out = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}"],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1.45 1.45"  # the CLI negotiated down to our version
+    # the Go client's own hijack: Upgrade, stdin, CloseWrite, then it reads until we close
+    out = subprocess.run(
+        ["docker", "exec", "-i", "c1", "cat"], input="hello from the CLI", env=env, capture_output=True,
+        text=True, timeout=30,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "hello from the CLIbye"
+    assert out.stderr.startswith("body:[") and "'Detach'" in out.stderr  # exec start's JSON body
 
 
 def test_graceful_shutdown(rec: Recorder) -> None:

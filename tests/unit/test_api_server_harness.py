@@ -134,6 +134,8 @@ def make_router(rec: Recorder) -> Router:
         raise RuntimeError("kaboom")
 
     async def missing(req: Request) -> Response:
+        if req.params["id"] == "c1":
+            return json_response({"Id": "c1", "State": {"Running": True}, "Config": {"Tty": False}})
         raise NotFound("No such container: " + req.params["id"])
 
     async def notmod(req: Request) -> Response:
@@ -141,6 +143,13 @@ def make_router(rec: Recorder) -> Router:
 
     async def image(req: Request) -> Response:
         return json_response({"name": req.params["name"]})
+
+    async def exec_create(req: Request) -> Response:
+        await req.json()
+        return json_response({"Id": "e1"}, status=201)
+
+    async def exec_inspect(req: Request) -> Response:
+        return json_response({"ID": req.params["id"], "Running": False, "ExitCode": 0, "Pid": 0})
 
     async def nothing(req: Request) -> Response:
         return empty_response(204)
@@ -162,6 +171,8 @@ def make_router(rec: Recorder) -> Router:
     routes.add("GET", "/images/{name:.+}/json", image)
     routes.add("DELETE", "/images/{name:.+}", image)
     routes.add("POST", "/nothing", nothing)
+    routes.add("POST", "/containers/{id}/exec", exec_create)
+    routes.add("GET", "/exec/{id}/json", exec_inspect)
     return routes
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 
 import docker
 import pytest
+from test_api_server_harness import Recorder, ServerThread, make_router, parse_frames
 
 from gorae.api.server import tls_context
-from test_api_server_harness import Recorder, ServerThread, make_router, parse_frames
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -117,7 +117,9 @@ def test_plain_tcp() -> None:
         assert c.getresponse().read() == b"OK"
         c.close()
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        s.sendall(b"POST /containers/x/attach HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\nhi")
+        s.sendall(
+            b"POST /containers/x/attach HTTP/1.1\r\nHost: x\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\nhi"
+        )
         s.shutdown(socket.SHUT_WR)
         data = b""
         while chunk := s.recv(4096):

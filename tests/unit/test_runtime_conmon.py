@@ -12,12 +12,14 @@ import time
 import pytest
 from test_runtime_support import make_rootfs, unique_id, write_bundle
 
-from gorae.errors import CommandFailed
+from gorae.errors import CommandFailed, Conflict
 from gorae.runtime.conmon import ConmonRuntime
-from gorae.runtime.logs import read_log
+from gorae.runtime.logs import follow_log, read_log
 from gorae.runtime.spec import build_spec
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("conmon"), reason="needs root and conmon")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("conmon"), reason="needs root and conmon"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +28,11 @@ def rootfs_dir():
     make_rootfs(d)
     yield os.path.join(d, "rootfs")
     shutil.rmtree(d, ignore_errors=True)
+    for ctl in os.listdir("/sys/fs/cgroup"):
+        try:
+            os.rmdir(f"/sys/fs/cgroup/{ctl}/gorae-test")
+        except OSError:
+            pass
 
 
 class Env:
@@ -36,7 +43,9 @@ class Env:
         self.rt = ConmonRuntime(self.exec_root, runc="/usr/sbin/runc")
         self.ids: list[str] = []
 
-    def bundle(self, cmd: list[str], *, tty: bool = False, hc: dict | None = None, **cfg: object) -> tuple[str, str, str]:
+    def bundle(
+        self, cmd: list[str], *, tty: bool = False, hc: dict | None = None, **cfg: object
+    ) -> tuple[str, str, str]:
         cid = unique_id()
         self.ids.append(cid)
         bundle = os.path.join(self.base, cid)
@@ -126,6 +135,32 @@ def test_create_error_carries_runc_message(env):
         assert "nonexistent-binary" in e.message
 
 
+def test_follow_log_of_running_container(env):
+    cid, bundle, log = env.bundle(["sh", "-c", "echo a; sleep 0.3; printf b; sleep 0.2; echo c >&2"])
+
+    async def go():
+        await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
+        await env.rt.start(cid)
+        return [x async for x in follow_log(log, exited=env.rt.wait_exit(cid), poll_interval=0.05)]
+
+    got = run(go())
+    assert got == [(1, b"a\n"), (1, b"b"), (2, b"c\n")]
+
+
+def test_duplicate_create_conflicts(env):
+    cid, bundle, log = env.bundle(["sleep", "60"])
+
+    async def go():
+        await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
+        with pytest.raises(Conflict):
+            await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
+        assert env.rt.state(cid)["status"] == "created"
+        await env.rt.delete(cid, force=True)
+        assert env.rt.state(cid) is None
+
+    run(go())
+
+
 def test_sigkill_gives_137(env):
     cid, bundle, log = env.bundle(["sleep", "60"])
 
@@ -177,17 +212,18 @@ def test_pause_resume_and_stats(env):
         assert env.rt.state(cid)["status"] == "paused"
         await env.rt.resume(cid)
         assert env.rt.state(cid)["status"] == "running"
-        await env.rt.kill(cid, 15)
+        await env.rt.kill(cid, 9)
         return await asyncio.wait_for(env.rt.wait_exit(cid), 10)
 
-    assert run(go())[0] == 143
+    assert run(go())[0] == 137
     run(env.rt.delete(cid))
     assert env.rt.state(cid) is None
 
 
 def test_oom_killed(env):
     cid, bundle, log = env.bundle(
-        ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"], hc={"Memory": 8 << 20, "MemorySwap": 8 << 20}
+        ["sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"],
+        hc={"Memory": 8 << 20, "MemorySwap": 8 << 20},
     )
 
     async def go():
@@ -293,13 +329,19 @@ def test_exec_exit_code_output_and_tty(env):
     async def go():
         await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
         await env.rt.start(cid)
-        h = await env.rt.exec(cid, "e1", _exec_process(["sh", "-c", "echo from-exec; exit 5"]), tty=False, stdin=False)
+        h = await env.rt.exec(
+            cid, "e1", _exec_process(["sh", "-c", "echo from-exec; exit 5"]), tty=False, stdin=False
+        )
         assert h.pid > 0
         out = await _collect(h.attachment)
         code = await asyncio.wait_for(h.wait(), 10)
         h.attachment.close()
         h2 = await env.rt.exec(
-            cid, "e2", _exec_process(["sh", "-c", "sleep 0.3; tty; stty size"], tty=True), tty=True, stdin=False
+            cid,
+            "e2",
+            _exec_process(["sh", "-c", "sleep 0.3; tty; stty size"], tty=True),
+            tty=True,
+            stdin=False,
         )
         h2.resize(40, 120)
         out2 = await _collect(h2.attachment)

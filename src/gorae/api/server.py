@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import grp
 import logging
 import os
@@ -108,6 +109,8 @@ class ApiServer:
         """Listen on a unix socket; a stale socket file is replaced; `group` applies if it exists."""
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(os.lstat(path).st_mode):
+                if _socket_is_live(path):
+                    raise OSError(errno.EADDRINUSE, f"another daemon is listening on {path}")
                 os.unlink(path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -223,9 +226,13 @@ class _Connection:
     async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
         while True:
             event = self.h11.next_event()
-            if event is not h11.NEED_DATA:
+            if event is h11.NEED_DATA:
+                self.h11.receive_data(await self._recv())
+            elif event is h11.PAUSED:
+                return h11.PAUSED
+            else:
+                assert isinstance(event, h11.Event)
                 return event
-            self.h11.receive_data(await self._recv())
 
     async def next_chunk(self) -> bytes:
         """BodySource for the current request."""
@@ -407,7 +414,9 @@ class _Connection:
         return h11.Response(status_code=resp.status, headers=headers, reason=reason)
 
     async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
-        if self.h11.their_state is h11.SEND_BODY and not self._unread_body_is_small():
+        if self.h11.their_state is h11.SEND_BODY and (
+            self.h11.client_is_waiting_for_100_continue or not self._unread_body_is_small()
+        ):
             resp.headers.append(("Connection", "close"))
         no_body = method == b"HEAD" or resp.status in (204, 304) or resp.status < 200
         is_stream = isinstance(resp, StreamResponse)
@@ -556,6 +565,18 @@ class _RawTransport:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 5)
+
+
+def _socket_is_live(path: str) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _declared_length(event: h11.Request) -> int | None:

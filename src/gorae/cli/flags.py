@@ -44,7 +44,7 @@ class Opt:
         return {"bool": False, "string": None, "int": None, "float": None}.get(self.kind)
 
 
-def O(long: str, short: str | None = None, kind: str = "bool", help: str = "", **kw: Any) -> Opt:  # noqa: E741, N802
+def O(long: str, short: str | None = None, kind: str = "bool", help: str = "", **kw: Any) -> Opt:  # noqa: E743, N802
     return Opt(long, short, kind, help, **kw)
 
 
@@ -95,17 +95,23 @@ def _set(values: dict[str, Any], o: Opt, raw: str, shown: str) -> None:
         elif raw in _FALSE:
             values[o.dest] = False
         else:
-            raise FlagError(f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax')
+            raise FlagError(
+                f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseBool: parsing "{raw}": invalid syntax'
+            )
     elif o.kind == "int":
         try:
             values[o.dest] = int(raw, 0) if raw.strip() not in ("",) else int(raw)
         except ValueError:
-            raise FlagError(f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax') from None
+            raise FlagError(
+                f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseInt: parsing "{raw}": invalid syntax'
+            ) from None
     elif o.kind == "float":
         try:
             values[o.dest] = float(raw)
         except ValueError:
-            raise FlagError(f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseFloat: parsing "{raw}": invalid syntax') from None
+            raise FlagError(
+                f'invalid argument "{raw}" for "{shown}" flag: strconv.ParseFloat: parsing "{raw}": invalid syntax'
+            ) from None
     elif o.kind == "list":
         values[o.dest].append(raw)
     else:
@@ -253,7 +259,9 @@ def flag_usages(opts: list[Opt], width: int) -> str:
         if o.hidden:
             continue
         left = f"  -{o.short}, --{o.long}" if o.short else f"      --{o.long}"
-        tn = o.type_name or ("" if o.kind == "bool" else {"list": "list", "int": "int", "float": "float"}.get(o.kind, "string"))
+        tn = o.type_name or (
+            "" if o.kind == "bool" else {"list": "list", "int": "int", "float": "float"}.get(o.kind, "string")
+        )
         if tn:
             left += " " + tn
         desc = o.help
@@ -284,7 +292,10 @@ def render_help(spec: Spec, width: int | None = None) -> str:
 
 def usage_error(spec: Spec, message: str) -> str:
     """The text docker prints for a flag error."""
-    return f"{message}\n\nUsage:  {PROG} {spec.path} {spec.usage}".rstrip() + f"\n\nRun '{PROG} {spec.path} --help' for more information\n"
+    return (
+        f"{message}\n\nUsage:  {PROG} {spec.path} {spec.usage}".rstrip()
+        + f"\n\nRun '{PROG} {spec.path} --help' for more information\n"
+    )
 
 
 def args_error(spec: Spec, message: str) -> str:

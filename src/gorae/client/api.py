@@ -89,7 +89,9 @@ class APIClient:
         return _vtuple(self.version) >= _vtuple(v)
 
     # -- requests ---------------------------------------------------------------------------------
-    def _exchange(self, conn: Connection, method: str, target: str, headers: dict[str, str], body: Body) -> Response:
+    def _exchange(
+        self, conn: Connection, method: str, target: str, headers: dict[str, str], body: Body
+    ) -> Response:
         try:
             conn.send_request(method, target, headers, body)
             return conn.read_response(method)

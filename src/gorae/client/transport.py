@@ -77,7 +77,9 @@ class SocketReader:
 class Response:
     """A response whose body is read lazily from the connection."""
 
-    def __init__(self, conn: Connection, status: int, reason: str, headers: dict[str, str], method: str) -> None:
+    def __init__(
+        self, conn: Connection, status: int, reason: str, headers: dict[str, str], method: str
+    ) -> None:
         self.conn = conn
         self.status = status
         self.reason = reason
@@ -95,7 +97,9 @@ class Response:
         self._remaining = self.length
         self._chunk_left = 0
         self.done = self.length == 0
-        self.keep_alive = headers.get("connection", "").lower() != "close" and (self.chunked or self.length is not None)
+        self.keep_alive = headers.get("connection", "").lower() != "close" and (
+            self.chunked or self.length is not None
+        )
         if self.done:
             self._finish()
 
@@ -316,7 +320,11 @@ def _file_chunks(f: BinaryIO, size: int = RECV) -> Iterator[bytes]:
 def _wrap_tls(s: socket.socket, h: HostConfig) -> socket.socket:
     import ssl
 
-    ctx = ssl.create_default_context(cafile=h.ca_cert) if h.tls_verify else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx = (
+        ssl.create_default_context(cafile=h.ca_cert)
+        if h.tls_verify
+        else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    )
     if not h.tls_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -9,7 +9,7 @@ answers with; it never persists, publishes events or touches the runtime (the co
 from __future__ import annotations
 
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from gorae.errors import Conflict, GoraeError, NotModified
@@ -17,7 +17,7 @@ from gorae.errors import Conflict, GoraeError, NotModified
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     CREATED = "created"
     RUNNING = "running"
     PAUSED = "paused"
@@ -27,7 +27,7 @@ class Status(str, Enum):
     DEAD = "dead"
 
 
-class Event(str, Enum):
+class Event(StrEnum):
     START = "start"  # the process runs
     PAUSE = "pause"
     UNPAUSE = "unpause"

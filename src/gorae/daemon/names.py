@@ -15,6 +15,7 @@ VALID_NAME = re.compile(r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 
 # Adjectives and surnames of scientists and engineers, in the spirit of docker's generator
 # (our own lists; "boring_wozniak" is still never produced, as docker promises).
+# fmt: off
 ADJECTIVES = (
     "admiring", "adoring", "affectionate", "agitated", "amazing", "angry", "awesome", "beautiful",
     "blissful", "bold", "boring", "brave", "busy", "charming", "clever", "compassionate", "competent",
@@ -59,6 +60,7 @@ SURNAMES = (
     "visvesvaraya", "volhard", "wescoff", "wilbur", "wiles", "williams", "williamson", "wilson",
     "wing", "wozniak", "wright", "wu", "yalow", "yonath", "zhukovsky",
 )
+# fmt: on
 
 
 def random_name(attempt: int = 0, rng: random.Random | None = None) -> str:

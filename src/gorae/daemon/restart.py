@@ -52,7 +52,9 @@ def parse_policy(doc: dict[str, Any] | None) -> RestartPolicy:
     if count < 0:
         raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
     if count and name != "on-failure":
-        raise InvalidParameter("invalid restart policy: maximum retry count can only be used with 'on-failure'")
+        raise InvalidParameter(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+        )
     return RestartPolicy(name, count)
 
 
@@ -77,14 +79,19 @@ def decide(
     manually_stopped: bool,
     ran_for: float,
     previous_delay: float,
+    cancelled: bool | None = None,
 ) -> Decision:
     """Should a container that just exited be started again, and after how long?
 
     `restart_count` is the number of automatic restarts so far; `previous_delay` the last delay used
-    (0 when none). A manual stop (stop, or kill with the stop signal) always wins, as docker's
-    cancelled restart manager does.
+    (0 when none). While the daemon runs, a manual stop (stop, or kill with the stop signal) cancels
+    any restart, as docker's cancelled restart manager does (`cancelled` defaults to
+    `manually_stopped`); at daemon start nothing is cancelled and only `unless-stopped` looks at the
+    manual stop.
     """
-    if policy.is_none or manually_stopped:
+    if cancelled is None:
+        cancelled = manually_stopped
+    if policy.is_none or cancelled:
         return Decision(False, 0.0, 0.0)
     delay = 0.0 if ran_for >= RESET_AFTER else previous_delay
     if delay == 0.0:
@@ -92,8 +99,10 @@ def decide(
     elif delay < MAX_DELAY:
         delay *= BACKOFF_MULTIPLIER
     delay = min(delay, MAX_DELAY)
-    if policy.name in ("always", "unless-stopped"):
+    if policy.name == "always":
         restart = True
+    elif policy.name == "unless-stopped":
+        restart = not manually_stopped
     else:  # on-failure
         limit = policy.maximum_retry_count
         restart = exit_code != 0 and (limit == 0 or restart_count < limit)
@@ -102,8 +111,9 @@ def decide(
     return Decision(True, delay, delay)
 
 
-def restart_on_daemon_start(policy: RestartPolicy, *, exit_code: int, manually_stopped: bool,
-                            restart_count: int, started_before: bool) -> bool:
+def restart_on_daemon_start(
+    policy: RestartPolicy, *, exit_code: int, manually_stopped: bool, restart_count: int, started_before: bool
+) -> bool:
     """Docker restarts stopped containers at daemon start when their policy says so."""
     if not started_before:
         return False
@@ -114,4 +124,5 @@ def restart_on_daemon_start(policy: RestartPolicy, *, exit_code: int, manually_s
         manually_stopped=manually_stopped,
         ran_for=0.0,
         previous_delay=0.0,
+        cancelled=False,
     ).restart

@@ -219,7 +219,7 @@ class ConmonRuntime:
     ) -> int:
         """`runc create` under a new conmon; returns conmon's pid. The runc error text is in the exception."""
         dir = self.conmon_dir(id)
-        if self.state(id) is not None:
+        if os.path.exists(os.path.join(self.runc_root, id)):
             raise Conflict(f"container {id} already exists in the runtime")
         shutil.rmtree(dir, ignore_errors=True)
         os.makedirs(os.path.join(dir, "exits"))

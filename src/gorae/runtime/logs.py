@@ -182,7 +182,9 @@ async def follow_log(
     poll_interval: float = 0.1,
 ) -> AsyncIterator[tuple[int, bytes]]:
     """Like read_log, then keeps yielding new output until `exited` (a predicate, or an awaitable
-    that completes when the container exits) says the container is gone, then drains the rest."""
+    that completes when the container exits) says the container is gone, then drains the rest.
+    Live output is passed on per log entry: a partial line's chunks arrive as they are written
+    (with `timestamps`, each chunk carries its own time, like dockerd's json-file)."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
     asm = _Assembler()
     exit_task: asyncio.Future | None = None
@@ -220,7 +222,10 @@ async def follow_log(
                 yield flt.render(rec)
         if flt.until_ns and flt.until_ns < _now_ns():
             return
-        # live
+        # live: a partial line already written is passed on now, not when its line completes
+        for rec in asm.flush():
+            if flt.keep(rec):
+                yield flt.render(rec)
         while True:
             done = is_done()
             chunk = f.read()
@@ -228,16 +233,17 @@ async def follow_log(
                 buf += chunk
                 *complete, buf = buf.split(b"\n")
                 for raw in complete:
-                    rec = asm.feed(raw)
-                    if rec is not None and flt.keep(rec):
-                        yield flt.render(rec)
-                    if rec is not None and flt.until_ns and rec.time_ns > flt.until_ns:
+                    parsed = _parse_line(raw)
+                    if parsed is None:
+                        continue
+                    stream, t, partial, data = parsed
+                    rec = LogRecord(stream, t, data if partial else data + b"\n")
+                    if flt.until_ns and rec.time_ns > flt.until_ns:
                         return
-                continue
-            if done:
-                for rec in asm.flush():
                     if flt.keep(rec):
                         yield flt.render(rec)
+                continue
+            if done:
                 return
             if exit_task is not None:
                 with _suppress_timeout():

@@ -54,8 +54,8 @@ def resolve_in_root(root: str, path: str) -> str:
 
 def read_in_root(root: str, path: str, max_bytes: int = 16 << 20) -> bytes | None:
     """Contents of regular file `path` in `root`, or None if it does not exist or is not a file."""
-    host = resolve_in_root(root, path)
     try:
+        host = resolve_in_root(root, path)
         fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError:
         return None

@@ -1,0 +1,1 @@
+"""One module per family of gorae commands; each exposes COMMANDS = {key: (Spec, handler)}."""

@@ -1,0 +1,311 @@
+"""The container flags shared by `run` and `create`, and their translation into the create request body
+(Config, HostConfig, NetworkingConfig), passing through every field docker would send."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gorae.cli import opts as o
+from gorae.cli.flags import O, Opt
+
+
+def container_opts() -> list[Opt]:
+    return [
+        O("add-host", None, "list", "Add a custom host-to-IP mapping (host:ip)"),
+        O(
+            "annotation",
+            None,
+            "list",
+            "Add an annotation to the container (passed through to the OCI runtime)",
+            type_name="map",
+            default_text="map[]",
+        ),
+        O("attach", "a", "list", "Attach to STDIN, STDOUT or STDERR"),
+        O(
+            "blkio-weight",
+            None,
+            "int",
+            "Block IO (relative weight), between 10 and 1000, or 0 to disable",
+            type_name="uint16",
+            default_text="0",
+        ),
+        O("cap-add", None, "list", "Add Linux capabilities"),
+        O("cap-drop", None, "list", "Drop Linux capabilities"),
+        O("cgroup-parent", None, "string", "Optional parent cgroup for the container"),
+        O("cgroupns", None, "string", "Cgroup namespace to use (host|private)"),
+        O("cidfile", None, "string", "Write the container ID to the file"),
+        O("cpu-period", None, "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
+        O("cpu-quota", None, "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+        O("cpu-shares", "c", "int", "CPU shares (relative weight)"),
+        O("cpus", None, "string", "Number of CPUs", type_name="decimal"),
+        O("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
+        O("cpuset-mems", None, "string", "MEMs in which to allow execution (0-3, 0,1)"),
+        O("detach", "d", help="Run container in background and print container ID"),
+        O("detach-keys", None, "string", "Override the key sequence for detaching a container"),
+        O("device", None, "list", "Add a host device to the container"),
+        O("dns", None, "list", "Set custom DNS servers"),
+        O("dns-option", None, "list", "Set DNS options"),
+        O("dns-search", None, "list", "Set custom DNS search domains"),
+        O("domainname", None, "string", "Container NIS domain name"),
+        O("entrypoint", None, "string", "Overwrite the default ENTRYPOINT of the image"),
+        O("env", "e", "list", "Set environment variables"),
+        O("env-file", None, "list", "Read in a file of environment variables"),
+        O("expose", None, "list", "Expose a port or a range of ports"),
+        O("group-add", None, "list", "Add additional groups to join"),
+        O("health-cmd", None, "string", "Command to run to check health"),
+        O(
+            "health-interval",
+            None,
+            "string",
+            "Time between running the check (ms|s|m|h) (default 0s)",
+            type_name="duration",
+        ),
+        O("health-retries", None, "int", "Consecutive failures needed to report unhealthy"),
+        O(
+            "health-start-period",
+            None,
+            "string",
+            "Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)",
+            type_name="duration",
+        ),
+        O(
+            "health-timeout",
+            None,
+            "string",
+            "Maximum time to allow one check to run (ms|s|m|h) (default 0s)",
+            type_name="duration",
+        ),
+        O("hostname", "h", "string", "Container host name"),
+        O("init", None, help="Run an init inside the container that forwards signals and reaps processes"),
+        O("interactive", "i", help="Keep STDIN open even if not attached"),
+        O("ip", None, "string", "IPv4 address (e.g., 172.30.100.104)"),
+        O("ipc", None, "string", "IPC mode to use"),
+        O("isolation", None, "string", "Container isolation technology"),
+        O("label", "l", "list", "Set meta data on a container"),
+        O("label-file", None, "list", "Read in a line delimited file of labels"),
+        O("link", None, "list", "Add link to another container"),
+        O("log-driver", None, "string", "Logging driver for the container"),
+        O("log-opt", None, "list", "Log driver options"),
+        O("mac-address", None, "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
+        O("memory", "m", "string", "Memory limit", type_name="bytes"),
+        O("memory-reservation", None, "string", "Memory soft limit", type_name="bytes"),
+        O(
+            "memory-swap",
+            None,
+            "string",
+            "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+            type_name="bytes",
+        ),
+        O("memory-swappiness", None, "int", "Tune container memory swappiness (0 to 100)", default=-1),
+        O("mount", None, "list", "Attach a filesystem mount to the container", type_name="mount"),
+        O("name", None, "string", "Assign a name to the container"),
+        O("network", None, "string", "Connect a container to a network", type_name="network"),
+        O("network-alias", None, "list", "Add network-scoped alias for the container"),
+        O("no-healthcheck", None, help="Disable any container-specified HEALTHCHECK"),
+        O("oom-kill-disable", None, help="Disable OOM Killer"),
+        O("oom-score-adj", None, "int", "Tune host's OOM preferences (-1000 to 1000)"),
+        O("pid", None, "string", "PID namespace to use"),
+        O("pids-limit", None, "int", "Tune container pids limit (set -1 for unlimited)"),
+        O("platform", None, "string", "Set platform if server is multi-platform capable"),
+        O("privileged", None, help="Give extended privileges to this container"),
+        O("publish", "p", "list", "Publish a container's port(s) to the host"),
+        O("publish-all", "P", help="Publish all exposed ports to random ports"),
+        O(
+            "pull",
+            None,
+            "string",
+            'Pull image before running ("always", "missing", "never")',
+            default="missing",
+        ),
+        O("quiet", "q", help="Suppress the pull output"),
+        O("read-only", None, help="Mount the container's root filesystem as read only"),
+        O("restart", None, "string", "Restart policy to apply when a container exits", default="no"),
+        O(
+            "rm",
+            None,
+            help="Automatically remove the container and its associated anonymous volumes when it exits",
+        ),
+        O("runtime", None, "string", "Runtime to use for this container"),
+        O("security-opt", None, "list", "Security Options"),
+        O("shm-size", None, "string", "Size of /dev/shm", type_name="bytes"),
+        O("sig-proxy", None, help="Proxy received signals to the process", default=True, default_text="true"),
+        O("stop-signal", None, "string", "Signal to stop the container"),
+        O("stop-timeout", None, "int", "Timeout (in seconds) to stop a container"),
+        O("storage-opt", None, "list", "Storage driver options for the container"),
+        O("sysctl", None, "list", "Sysctl options", type_name="map", default_text="map[]"),
+        O("tmpfs", None, "list", "Mount a tmpfs directory"),
+        O("tty", "t", help="Allocate a pseudo-TTY"),
+        O("ulimit", None, "list", "Ulimit options", type_name="ulimit", default_text="[]"),
+        O("user", "u", "string", "Username or UID (format: <name|uid>[:<group|gid>])"),
+        O("userns", None, "string", "User namespace to use"),
+        O("uts", None, "string", "UTS namespace to use"),
+        O("volume", "v", "list", "Bind mount a volume"),
+        O("volume-driver", None, "string", "Optional volume driver for the container"),
+        O("volumes-from", None, "list", "Mount volumes from the specified container(s)"),
+        O("workdir", "w", "string", "Working directory inside the container"),
+    ]
+
+
+def _kv_map(values: list[str]) -> dict[str, str]:
+    return {k: v for k, _, v in (x.partition("=") for x in values)}
+
+
+def build_create_body(v: dict[str, Any], image: str, cmd: list[str], *, attach: list[str]) -> dict[str, Any]:
+    """Translate parsed flags into the body of POST /containers/create. Raises OptError for bad values."""
+    env = []
+    for f in v["env_file"]:
+        env += o.read_kv_file(f, env=True)
+    env += o.parse_env_list(v["env"])
+    labels: dict[str, str] = {}
+    for f in v["label_file"]:
+        labels.update(o.labels_map(o.read_kv_file(f, env=False)))
+    labels.update(o.labels_map(v["label"]))
+    exposed, bindings = o.parse_ports(v["publish"], v["expose"])
+    binds, volumes = o.parse_volumes(v["volume"])
+    tty, interactive = v["tty"], v["interactive"]
+    config: dict[str, Any] = {
+        "Hostname": v["hostname"] or "",
+        "Domainname": v["domainname"] or "",
+        "User": v["user"] or "",
+        "AttachStdin": "stdin" in attach,
+        "AttachStdout": "stdout" in attach,
+        "AttachStderr": "stderr" in attach,
+        "Tty": tty,
+        "OpenStdin": interactive,
+        "StdinOnce": interactive and "stdin" in attach,
+        "Env": env,
+        "Cmd": cmd or None,
+        "Image": image,
+        "Volumes": volumes or None,
+        "WorkingDir": v["workdir"] or "",
+        "Entrypoint": None,
+        "Labels": labels,
+    }
+    if v["entrypoint"] is not None:
+        config["Entrypoint"] = [v["entrypoint"]] if v["entrypoint"] else [""]
+    if exposed:
+        config["ExposedPorts"] = exposed
+    if v["stop_signal"]:
+        config["StopSignal"] = v["stop_signal"]
+    if v["stop_timeout"] is not None:
+        config["StopTimeout"] = v["stop_timeout"]
+    if v["mac_address"]:
+        config["MacAddress"] = v["mac_address"]
+    hc = _healthcheck(v)
+    if hc is not None:
+        config["Healthcheck"] = hc
+    network = v["network"] or "default"
+    host: dict[str, Any] = {
+        "Binds": binds or None,
+        "ContainerIDFile": v["cidfile"] or "",
+        "LogConfig": {"Type": v["log_driver"] or "", "Config": _kv_map(v["log_opt"])},
+        "NetworkMode": network,
+        "PortBindings": bindings,
+        "RestartPolicy": o.parse_restart(v["restart"] or "no"),
+        "AutoRemove": v["rm"],
+        "VolumeDriver": v["volume_driver"] or "",
+        "VolumesFrom": v["volumes_from"] or None,
+        "CapAdd": v["cap_add"] or None,
+        "CapDrop": v["cap_drop"] or None,
+        "CgroupnsMode": v["cgroupns"] or "",
+        "Dns": v["dns"],
+        "DnsOptions": v["dns_option"],
+        "DnsSearch": v["dns_search"],
+        "ExtraHosts": v["add_host"] or None,
+        "GroupAdd": v["group_add"] or None,
+        "IpcMode": v["ipc"] or "",
+        "Links": v["link"] or None,
+        "OomScoreAdj": v["oom_score_adj"] or 0,
+        "PidMode": v["pid"] or "",
+        "Privileged": v["privileged"],
+        "PublishAllPorts": v["publish_all"],
+        "ReadonlyRootfs": v["read_only"],
+        "SecurityOpt": v["security_opt"] or None,
+        "UTSMode": v["uts"] or "",
+        "UsernsMode": v["userns"] or "",
+        "ShmSize": o.ram_in_bytes(v["shm_size"]) if v["shm_size"] else 0,
+        "Init": True if v["init"] else None,
+        "CpuShares": v["cpu_shares"] or 0,
+        "CgroupParent": v["cgroup_parent"] or "",
+        "BlkioWeight": v["blkio_weight"] or 0,
+        "CpuPeriod": v["cpu_period"] or 0,
+        "CpuQuota": v["cpu_quota"] or 0,
+        "CpusetCpus": v["cpuset_cpus"] or "",
+        "CpusetMems": v["cpuset_mems"] or "",
+        "Devices": [_device(d) for d in v["device"]],
+        "Memory": o.ram_in_bytes(v["memory"]) if v["memory"] else 0,
+        "MemoryReservation": o.ram_in_bytes(v["memory_reservation"]) if v["memory_reservation"] else 0,
+        "MemorySwap": _swap(v["memory_swap"]),
+        "MemorySwappiness": None if v["memory_swappiness"] == -1 else v["memory_swappiness"],
+        "NanoCpus": o.nano_cpus(v["cpus"]) if v["cpus"] else 0,
+        "OomKillDisable": v["oom_kill_disable"],
+        "PidsLimit": v["pids_limit"],
+        "Ulimits": [o.parse_ulimit(u) for u in v["ulimit"]] or None,
+        "Mounts": [o.parse_mount(m) for m in v["mount"]] or None,
+    }
+    if v["tmpfs"]:
+        host["Tmpfs"] = {p: opt for p, _, opt in (t.partition(":") for t in v["tmpfs"])}
+    if v["sysctl"]:
+        host["Sysctls"] = _kv_map(v["sysctl"])
+    if v["storage_opt"]:
+        host["StorageOpt"] = _kv_map(v["storage_opt"])
+    if v["runtime"]:
+        host["Runtime"] = v["runtime"]
+    if v["isolation"]:
+        host["Isolation"] = v["isolation"]
+    if v["annotation"]:
+        host["Annotations"] = _kv_map(v["annotation"])
+    body: dict[str, Any] = {**config, "HostConfig": host}
+    if (
+        network not in ("default", "bridge", "host", "none")
+        and not network.startswith("container:")
+        or v["network_alias"]
+        or v["ip"]
+    ):
+        ep: dict[str, Any] = {}
+        if v["network_alias"]:
+            ep["Aliases"] = v["network_alias"]
+        if v["ip"]:
+            ep["IPAMConfig"] = {"IPv4Address": v["ip"]}
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: ep}}
+    return body
+
+
+def _swap(s: str | None) -> int:
+    if not s:
+        return 0
+    return -1 if s.strip() == "-1" else o.ram_in_bytes(s)
+
+
+def _device(s: str) -> dict[str, str]:
+    parts = s.split(":")
+    host = parts[0]
+    ctr = parts[1] if len(parts) > 1 and parts[1].startswith("/") else host
+    perms = parts[-1] if len(parts) > 1 and not parts[-1].startswith("/") else "rwm"
+    return {"PathOnHost": host, "PathInContainer": ctr, "CgroupPermissions": perms}
+
+
+def _healthcheck(v: dict[str, Any]) -> dict[str, Any] | None:
+    if v["no_healthcheck"]:
+        return {"Test": ["NONE"]}
+    if not (
+        v["health_cmd"]
+        or v["health_interval"]
+        or v["health_timeout"]
+        or v["health_start_period"]
+        or v["health_retries"]
+    ):
+        return None
+    hc: dict[str, Any] = {}
+    if v["health_cmd"]:
+        hc["Test"] = ["CMD-SHELL", v["health_cmd"]]
+    for flag, key in (
+        ("health_interval", "Interval"),
+        ("health_timeout", "Timeout"),
+        ("health_start_period", "StartPeriod"),
+    ):
+        if v[flag]:
+            hc[key] = int(o.parse_duration(v[flag]) * 1e9)
+    if v["health_retries"]:
+        hc["Retries"] = v["health_retries"]
+    return hc

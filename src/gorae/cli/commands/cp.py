@@ -1,0 +1,210 @@
+"""`gorae cp`: copy between a container (GET/PUT /containers/{id}/archive) and the local filesystem or a tar
+stream on stdin/stdout, with docker's rules for "copy into a directory" versus "copy as this name".
+
+Local extraction uses tarfile's "data" filter (no absolute paths, no escapes through links or `..`, no
+device files) into a temporary directory next to the destination, then renames into place.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+from typing import Any
+
+from gorae.cli.context import Cli, StatusError
+from gorae.cli.flags import O, Spec
+from gorae.cli.output import human_size
+from gorae.client.api import q
+from gorae.client.errors import APIError
+
+CP = Spec(
+    "cp",
+    "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tgorae cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+    "Copy files/folders between a container and the local filesystem\n\nUse '-' as the source to read a tar archive from stdin\n"
+    "and extract it to a directory destination in a container.\nUse '-' as the destination to stream a tar archive of a\n"
+    "container source to stdout.",
+    [
+        O("archive", "a", help="Archive mode (copy all uid/gid information)"),
+        O("follow-link", "L", help="Always follow symbol link in SRC_PATH"),
+        O(
+            "quiet",
+            "q",
+            help="Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached",
+        ),
+    ],
+    min_args=2,
+    max_args=2,
+    exact_args=True,
+)
+
+
+def split_spec(arg: str) -> tuple[str | None, str]:
+    """ "ctr:/path" → ("ctr", "/path"); local paths (absolute, ./relative, or without a colon) → (None, path)."""
+    if arg.startswith("/") or arg.startswith(".") or ":" not in arg:
+        return None, arg
+    ctr, _, path = arg.partition(":")
+    return ctr, path
+
+
+def _stat(cli: Cli, ctr: str, path: str) -> dict[str, Any] | None:
+    resp = cli.api.request("HEAD", f"/containers/{q(ctr)}/archive", {"path": path}, ok=(404,))
+    resp.read()
+    if resp.status == 404:
+        return None
+    raw = resp.headers.get("x-docker-container-path-stat")
+    if not raw:
+        return {}
+    try:
+        return json.loads(base64.b64decode(raw))
+    except ValueError:
+        return {}
+
+
+def _is_dir_mode(mode: int) -> bool:
+    return bool(mode & (1 << 31))  # Go os.ModeDir
+
+
+def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> None:
+    if not src:
+        raise StatusError(1, "filepath cannot be empty")
+    resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
+    if dest == "-":
+        out = sys.stdout.buffer
+        for c in resp.iter_chunks():
+            out.write(c)
+        out.flush()
+        return
+    with tempfile.TemporaryFile() as spool:
+        for c in resp.iter_chunks():
+            spool.write(c)
+        size = spool.tell()
+        spool.seek(0)
+        _extract_local(spool, src, dest, v["archive"])
+    if not v["quiet"] and sys.stderr.isatty():
+        cli.eprint(f"Successfully copied {human_size(size)} to {dest}")
+
+
+def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool) -> None:
+    dest = dest.rstrip("/") or "/"
+    into_dir = os.path.isdir(dest)
+    if not into_dir and (
+        dest.endswith("/") or not os.path.isdir(os.path.dirname(os.path.abspath(dest)) or "/")
+    ):
+        raise StatusError(1, f"destination directory {os.path.dirname(dest)!r} must exist")
+    parent = dest if into_dir else (os.path.dirname(os.path.abspath(dest)) or "/")
+    tmp = tempfile.mkdtemp(prefix=".gorae-cp-", dir=parent)
+    try:
+        with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
+            for member in tf:
+                if not archive:
+                    member.uid, member.gid = os.getuid(), os.getgid()
+                    member.uname = member.gname = ""
+                tf.extract(member, tmp, filter="data", numeric_owner=True)
+        entries = os.listdir(tmp)
+        if not entries:
+            return
+        top = entries[0]
+        src_base = os.path.basename(src.rstrip("/")) or top
+        copy_contents = src.endswith("/.")
+        for name in entries:
+            s = os.path.join(tmp, name)
+            if into_dir and not copy_contents:
+                target = os.path.join(dest, name)
+            elif into_dir and copy_contents:
+                for inner in os.listdir(s):
+                    _move(os.path.join(s, inner), os.path.join(dest, inner))
+                continue
+            else:
+                target = dest if name == top or name == src_base else os.path.join(dest, name)
+            _move(s, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _move(src: str, target: str) -> None:
+    if os.path.isdir(target) and not os.path.islink(target) and os.path.isdir(src):
+        for inner in os.listdir(src):
+            _move(os.path.join(src, inner), os.path.join(target, inner))
+        return
+    if os.path.lexists(target) and not os.path.isdir(target):
+        os.unlink(target)
+    os.replace(src, target)
+
+
+def copy_to(cli: Cli, src: str, ctr: str, dest: str, v: dict[str, Any]) -> None:
+    if not dest:
+        raise StatusError(1, "filepath cannot be empty")
+    api = cli.api
+    if src == "-":
+        resp = api.request("PUT", f"/containers/{q(ctr)}/archive", {"path": dest}, data=sys.stdin.buffer)
+        resp.read()
+        return
+    local = src.rstrip("/") if src not in ("/",) else src
+    if v["follow_link"]:
+        local = os.path.realpath(local)
+    if not os.path.lexists(local):
+        raise StatusError(1, f"lstat {os.path.abspath(local)}: no such file or directory")
+    st = _stat(cli, ctr, dest)
+    copy_contents = src.endswith("/.")
+    if st is not None and (_is_dir_mode(int(st.get("mode", 0))) if st else True):
+        target_dir, arcname = dest, os.path.basename(os.path.abspath(local))
+    else:
+        if st is None and dest.endswith("/"):
+            raise StatusError(
+                1, f"Error response from daemon: Could not find the file {dest} in container {ctr}"
+            )
+        target_dir, arcname = (os.path.dirname(dest.rstrip("/")) or "/"), os.path.basename(dest.rstrip("/"))
+    with tempfile.TemporaryFile() as spool:
+        with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tf:
+            if copy_contents and os.path.isdir(local):
+                for name in sorted(os.listdir(local)):
+                    tf.add(os.path.join(local, name), arcname=name, filter=_owner(v["archive"]))
+            else:
+                tf.add(local, arcname=arcname, filter=_owner(v["archive"]))
+        size = spool.tell()
+        spool.seek(0)
+        resp = cli.api.request("PUT", f"/containers/{q(ctr)}/archive", {"path": target_dir}, data=spool)
+        resp.read()
+    if not v["quiet"] and sys.stderr.isatty():
+        cli.eprint(f"Successfully copied {human_size(size)} to {ctr}:{dest}")
+
+
+def _owner(archive: bool) -> Any:
+    def f(ti: tarfile.TarInfo) -> tarfile.TarInfo:
+        if not archive:
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = "root"
+        return ti
+
+    return f
+
+
+def cmd_cp(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    (sc, sp), (dc, dp) = split_spec(args[0]), split_spec(args[1])
+    if sc and dc:
+        raise StatusError(1, "copying between containers is not supported")
+    if not sc and not dc:
+        raise StatusError(1, "must specify at least one container source")
+    try:
+        if sc:
+            copy_from(cli, sc, sp, dp, v)
+        else:
+            assert dc is not None
+            copy_to(cli, sp, dc, dp, v)
+    except APIError as e:
+        if e.status == 404 and "No such container" not in e.message and sc:
+            raise StatusError(
+                1, f"Error response from daemon: Could not find the file {sp} in container {sc}"
+            ) from None
+        raise
+    except OSError as e:
+        raise StatusError(1, str(e)) from None
+    return 0
+
+
+COMMANDS = {"cp": (CP, cmd_cp)}

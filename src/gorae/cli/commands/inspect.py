@@ -1,0 +1,125 @@
+"""`gorae inspect` (any object) and `gorae container inspect` / `gorae image inspect`: JSON array output or a
+Go template per object, docker's not-found messages, `-s` sizes for containers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gorae.cli.context import Cli, StatusError
+from gorae.cli.flags import O, Spec
+from gorae.cli.output import render
+from gorae.client.api import q
+from gorae.client.errors import APIError
+
+TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
+FORMAT_HELP = (
+    "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output "
+    "using the given Go template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting "
+    "output with\ntemplates"
+)
+
+INSPECT = Spec(
+    "inspect",
+    "[OPTIONS] NAME|ID [NAME|ID...]",
+    "Return low-level information on Docker objects",
+    [
+        O("format", "f", "string", FORMAT_HELP),
+        O("size", "s", help="Display total file sizes if the type is container"),
+        O("type", None, "string", "Only inspect objects of the given type"),
+    ],
+    min_args=1,
+)
+CONTAINER_INSPECT = Spec(
+    "container inspect",
+    "[OPTIONS] CONTAINER [CONTAINER...]",
+    "Display detailed information on one or more containers",
+    [
+        O("format", "f", "string", FORMAT_HELP),
+        O("size", "s", help="Display total file sizes"),
+    ],
+    min_args=1,
+)
+IMAGE_INSPECT = Spec(
+    "image inspect",
+    "[OPTIONS] IMAGE [IMAGE...]",
+    "Display detailed information on one or more images",
+    [
+        O("format", "f", "string", FORMAT_HELP),
+    ],
+    min_args=1,
+)
+
+PATHS = {
+    "container": lambda n: f"/containers/{q(n)}/json",
+    "image": lambda n: f"/images/{q(n)}/json",
+    "network": lambda n: f"/networks/{q(n)}",
+    "volume": lambda n: f"/volumes/{q(n)}",
+    "node": lambda n: f"/nodes/{q(n)}",
+    "service": lambda n: f"/services/{q(n)}",
+    "task": lambda n: f"/tasks/{q(n)}",
+    "secret": lambda n: f"/secrets/{q(n)}",
+    "config": lambda n: f"/configs/{q(n)}",
+    "plugin": lambda n: f"/plugins/{q(n)}/json",
+}
+SEARCH_ORDER = ("container", "image", "network", "volume")
+
+
+def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
+    params = {"size": 1} if size and kind == "container" else None
+    return cli.api.get_json(PATHS[kind](name), params)
+
+
+def _inspect(
+    cli: Cli, names: list[str], kinds: tuple[str, ...], fmt: str | None, size: bool, any_type: bool
+) -> int:
+    found: list[Any] = []
+    errors: list[str] = []
+    for n in names:
+        obj = None
+        last: APIError | None = None
+        for k in kinds:
+            try:
+                obj = _fetch(cli, k, n, size)
+                break
+            except APIError as e:
+                if e.status != 404:
+                    raise
+                last = e
+        if obj is None:
+            errors.append(f"Error: No such object: {n}" if any_type else str(last))
+            continue
+        found.append(obj)
+    if fmt and fmt != "json":
+        from gorae.cli.output import expand_escapes
+
+        for obj in found:
+            cli.print(render(expand_escapes(fmt), obj))
+    else:
+        cli.print(json.dumps(found, indent=4, ensure_ascii=False) if found else "[]")
+    for e in errors:
+        cli.eprint(e)
+    return 1 if errors else 0
+
+
+def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    kind = v["type"]
+    if kind and kind not in TYPES:
+        raise StatusError(1, f'unknown type: "{kind}": must be one of ' + ", ".join(f'"{t}"' for t in TYPES))
+    kinds = (kind,) if kind else SEARCH_ORDER
+    return _inspect(cli, args, kinds, v["format"], v["size"], not kind)
+
+
+def cmd_container_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    return _inspect(cli, args, ("container",), v["format"], v["size"], False)
+
+
+def cmd_image_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    return _inspect(cli, args, ("image",), v["format"], False, False)
+
+
+COMMANDS = {
+    "inspect": (INSPECT, cmd_inspect),
+    "container inspect": (CONTAINER_INSPECT, cmd_container_inspect),
+    "image inspect": (IMAGE_INSPECT, cmd_image_inspect),
+}

@@ -1,0 +1,221 @@
+"""`gorae ps` (container ls): the list, its columns, filters and formats, as docker's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gorae.cli.context import Cli, StatusError
+from gorae.cli.flags import O, Spec
+from gorae.cli.opts import OptError, parse_filters
+from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
+
+FORMAT_HELP = (
+    "Format output using a custom template:\n'table':            Print output in table format\nwith column headers "
+    "(default)\n'table TEMPLATE':   Print output in table format\nusing the given Go template\n'json':             Print "
+    "in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/"
+    "formatting/\nfor more information about formatting output with\ntemplates"
+)
+
+PS = Spec(
+    "ps",
+    "[OPTIONS]",
+    "List containers",
+    [
+        O("all", "a", help="Show all containers (default shows just running)"),
+        O("filter", "f", "list", "Filter output based on conditions provided", type_name="filter"),
+        O("format", None, "string", FORMAT_HELP),
+        O("last", "n", "int", "Show n last created containers (includes all states)", default=-1),
+        O("latest", "l", help="Show the latest created container (includes all states)"),
+        O("no-trunc", None, help="Don't truncate output"),
+        O("quiet", "q", help="Only display container IDs"),
+        O("size", "s", help="Display total file sizes"),
+    ],
+    max_args=0,
+)
+
+HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Ports": "PORTS",
+    "State": "STATE",
+    "Status": "STATUS",
+    "Size": "SIZE",
+    "Names": "NAMES",
+    "Labels": "LABELS",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+    "LocalVolumes": "LOCAL VOLUMES",
+}
+
+
+class Header:
+    """Template data for the header row: every field is its column title."""
+
+    def __init__(self, titles: dict[str, str]) -> None:
+        for k, v in titles.items():
+            setattr(self, k, v)
+
+    def Label(self, name: str) -> str:  # noqa: N802 - Go method name
+        return "LABEL"
+
+
+def display_ports(ports: list[dict[str, Any]]) -> str:
+    """docker's DisplayablePorts: published as "ip:public->private/type", others "private/type", ranges merged."""
+    groups: dict[tuple[str, str, bool], list[tuple[int, int]]] = {}
+    order: list[tuple[str, str, bool]] = []
+    for p in sorted(ports, key=lambda p: (p.get("Type", ""), p.get("PrivatePort", 0), p.get("IP", ""))):
+        ip = p.get("IP") or ""
+        public = p.get("PublicPort")
+        key = (ip, p.get("Type", "tcp"), bool(public))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((p.get("PrivatePort", 0), public or 0))
+    out: list[str] = []
+    for key in order:
+        ip, typ, published = key
+        items = groups[key]
+        i = 0
+        while i < len(items):
+            j = i
+            while (
+                j + 1 < len(items)
+                and items[j + 1][0] == items[j][0] + 1
+                and (not published or items[j + 1][1] == items[j][1] + 1)
+            ):
+                j += 1
+            priv = f"{items[i][0]}" if i == j else f"{items[i][0]}-{items[j][0]}"
+            if published:
+                pub = f"{items[i][1]}" if i == j else f"{items[i][1]}-{items[j][1]}"
+                host = f"[{ip}]" if ":" in ip else ip
+                out.append(f"{host}:{pub}->{priv}/{typ}")
+            else:
+                out.append(f"{priv}/{typ}")
+            i = j + 1
+    return ", ".join(out)
+
+
+class PsRow:
+    """docker's ContainerContext: the fields a `ps --format` template can use."""
+
+    def __init__(self, c: dict[str, Any], trunc: bool) -> None:
+        self._c = c
+        self._trunc = trunc
+
+    @property
+    def ID(self) -> str:  # noqa: N802
+        return self._c["Id"][:12] if self._trunc else self._c["Id"]
+
+    @property
+    def Image(self) -> str:  # noqa: N802
+        image = self._c.get("Image") or "<no image>"
+        if self._trunc:
+            if image.startswith("sha256:") and image.replace("sha256:", "") in (self._c.get("ImageID") or ""):
+                return image[7:19]
+            if "@" in image:
+                image = image.split("@", 1)[0]
+        return image
+
+    @property
+    def Command(self) -> str:  # noqa: N802
+        cmd = self._c.get("Command") or ""
+        if self._trunc:
+            cmd = ellipsis(cmd, 20)
+        return '"' + cmd.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    @property
+    def CreatedAt(self) -> str:  # noqa: N802
+        return go_time(self._c.get("Created", 0))
+
+    @property
+    def RunningFor(self) -> str:  # noqa: N802
+        return since(self._c.get("Created", 0))
+
+    @property
+    def Ports(self) -> str:  # noqa: N802
+        return display_ports(self._c.get("Ports") or [])
+
+    @property
+    def State(self) -> str:  # noqa: N802
+        return self._c.get("State", "")
+
+    @property
+    def Status(self) -> str:  # noqa: N802
+        return self._c.get("Status", "")
+
+    @property
+    def Size(self) -> str:  # noqa: N802
+        rw, root = self._c.get("SizeRw") or 0, self._c.get("SizeRootFs") or 0
+        if "SizeRw" not in self._c and "SizeRootFs" not in self._c:
+            return "0B"
+        return f"{human_size(rw)} (virtual {human_size(root)})"
+
+    @property
+    def Names(self) -> str:  # noqa: N802
+        names = [n[1:] if n.startswith("/") else n for n in self._c.get("Names") or []]
+        if self._trunc:
+            names = [n for n in names if "/" not in n][:1] or names[:1]
+        return ",".join(names)
+
+    @property
+    def Labels(self) -> str:  # noqa: N802
+        return ",".join(f"{k}={v}" for k, v in (self._c.get("Labels") or {}).items())
+
+    def Label(self, name: str) -> str:  # noqa: N802
+        return (self._c.get("Labels") or {}).get(name, "")
+
+    @property
+    def Mounts(self) -> str:  # noqa: N802
+        out = []
+        for m in self._c.get("Mounts") or []:
+            name = m.get("Name") or m.get("Source") or ""
+            out.append(ellipsis(name, 15) if self._trunc else name)
+        return ",".join(out)
+
+    @property
+    def Networks(self) -> str:  # noqa: N802
+        return ",".join(sorted((self._c.get("NetworkSettings") or {}).get("Networks") or {}))
+
+    @property
+    def LocalVolumes(self) -> str:  # noqa: N802
+        return str(sum(1 for m in self._c.get("Mounts") or [] if m.get("Driver") == "local"))
+
+    def as_json(self) -> dict[str, str]:
+        return {k: getattr(self, k) for k in sorted(HEADERS)}
+
+
+def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    try:
+        filters = parse_filters(v["filter"])
+    except OptError as e:
+        raise StatusError(125, str(e)) from None
+    params: dict[str, Any] = {}
+    if v["all"]:
+        params["all"] = 1
+    limit = 1 if v["latest"] else v["last"]
+    if limit is not None and limit != -1:
+        params["limit"] = limit
+    fmt = v["format"] or ""
+    if not fmt and not v["quiet"]:
+        fmt = cli.config.get("psFormat") or ""
+    want_size = v["size"] or (".Size" in fmt and not v["quiet"])
+    if want_size:
+        params["size"] = 1
+    if filters:
+        params["filters"] = filters
+    containers = cli.api.get_json("/containers/json", params) or []
+    trunc = not v["no_trunc"]
+    rows = [PsRow(c, trunc) for c in containers]
+    if v["quiet"] and not v["format"]:
+        fmt = "{{.ID}}"
+    default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    if v["size"]:
+        default += "\t{{.Size}}"
+    print_list(cli.out, fmt, rows, default_table=default, header=Header(HEADERS), to_json=PsRow.as_json)
+    return 0
+
+
+COMMANDS = {"ps": (PS, cmd_ps)}

@@ -1,0 +1,202 @@
+"""`gorae run` and `gorae create`: build the create request from docker's flags, pull a missing image,
+attach before start, wait for the exit (or removal with --rm) and exit with the container's status.
+
+Exit statuses as docker's: 125 for flag and daemon errors, 126 when the command cannot be invoked
+(permission denied, is a directory), 127 when it is not found, otherwise the container's own code.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gorae.cli.commands.container_flags import build_create_body, container_opts
+from gorae.cli.context import Cli, StatusError
+from gorae.cli.flags import PROG, Spec
+from gorae.cli.opts import OptError, split_image_ref
+from gorae.client.api import q
+from gorae.client.errors import APIError
+
+RUN = Spec(
+    "run",
+    "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create and run a new container from an image",
+    container_opts(),
+    min_args=1,
+    interspersed=False,
+)
+CREATE = Spec(
+    "create",
+    "[OPTIONS] IMAGE [COMMAND] [ARG...]",
+    "Create a new container",
+    [x for x in container_opts() if x.long not in ("detach", "detach-keys", "rm", "sig-proxy")] + [],
+    min_args=1,
+    interspersed=False,
+)
+# create keeps --rm (AutoRemove) as docker does
+CREATE.opts.append(next(x for x in container_opts() if x.long == "rm"))
+CREATE.opts.sort(key=lambda x: x.long)
+
+
+def _flag_fail(cmd: str, msg: str) -> StatusError:
+    return StatusError(125, f"{PROG}: {msg}\n\nRun '{PROG} {cmd} --help' for more information")
+
+
+def pull_image(cli: Cli, image: str, *, quiet: bool = False, out: Any = None) -> None:
+    """POST /images/create?fromImage=..&tag=.. showing docker's progress lines (on stderr for run/create)."""
+    from gorae.cli.progress import show_progress
+
+    name, tag = split_image_ref(image)
+    params = {"fromImage": name, "tag": tag}
+    stream = cli.api.stream_json("POST", "/images/create", params, headers=_auth_header(cli, name))
+    show_progress(stream, out or sys.stderr, quiet=quiet)
+
+
+def _auth_header(cli: Cli, name: str) -> dict[str, str]:
+    import base64
+    import json
+
+    registry = (
+        name.split("/", 1)[0]
+        if "/" in name and ("." in name.split("/")[0] or ":" in name.split("/")[0])
+        else "https://index.docker.io/v1/"
+    )
+    auth = cli.config.get("auths", {}).get(registry)
+    doc: dict[str, str] = {}
+    if isinstance(auth, dict) and auth.get("auth"):
+        try:
+            user, _, pw = base64.b64decode(auth["auth"]).decode().partition(":")
+            doc = {"username": user, "password": pw, "serveraddress": registry}
+        except ValueError:
+            doc = {}
+    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()}
+
+
+def create_container(
+    cli: Cli, v: dict[str, Any], args: list[str], *, attach: list[str], cmd_name: str
+) -> str:
+    image, cmd = args[0], args[1:]
+    try:
+        body = build_create_body(v, image, cmd, attach=attach)
+    except OptError as e:
+        raise _flag_fail(cmd_name, str(e)) from None
+    params: dict[str, Any] = {"name": v["name"]}
+    if v["platform"]:
+        params["platform"] = v["platform"]
+    if v["pull"] not in ("missing", "always", "never"):
+        raise _flag_fail(
+            cmd_name, f'invalid pull option: \'{v["pull"]}\': must be one of "always", "missing" or "never"'
+        )
+    if v["pull"] == "always":
+        pull_image(cli, image, quiet=v["quiet"])
+    try:
+        resp = cli.api.post_json("/containers/create", params, body)
+    except APIError as e:
+        if e.status != 404 or "image" not in e.message.lower() or v["pull"] == "never":
+            raise
+        sys.stderr.write(f"Unable to find image '{_display_ref(image)}' locally\n")
+        sys.stderr.flush()
+        pull_image(cli, image, quiet=v["quiet"])
+        resp = cli.api.post_json("/containers/create", params, body)
+    for w in resp.get("Warnings") or []:
+        sys.stderr.write(f"WARNING: {w}\n")
+    cid = resp["Id"]
+    if v["cidfile"]:
+        try:
+            with open(v["cidfile"], "x") as f:
+                f.write(cid)
+        except OSError as e:
+            raise StatusError(125, f"{PROG}: failed to write the container ID to the file: {e}") from None
+    return cid
+
+
+def _display_ref(image: str) -> str:
+    if "@" in image:
+        return image
+    name, tag = split_image_ref(image)
+    return f"{name}:{tag}"
+
+
+def cmd_create(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    attach = [a.lower() for a in v["attach"]]
+    cid = create_container(cli, v, args, attach=attach, cmd_name="create")
+    cli.print(cid)
+    return 0
+
+
+def start_error_status(message: str) -> int:
+    """docker's mapping of a start failure to 126/127/125."""
+    if (
+        "executable file not found" in message
+        or "no such file or directory" in message
+        or "system cannot find the file specified" in message
+    ):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+def cmd_run(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.cli.session import AttachSession
+
+    detach = v["detach"]
+    attach = [a.lower() for a in v["attach"]]
+    for a in attach:
+        if a not in ("stdin", "stdout", "stderr"):
+            raise _flag_fail(
+                "run",
+                f'invalid argument "{a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR',
+            )
+    if detach and attach:
+        raise _flag_fail("run", "Conflicting options: -a and -d")
+    if not detach and not attach:
+        attach = ["stdout", "stderr"] + (["stdin"] if v["interactive"] else [])
+    if v["tty"] and "stdin" in attach and not sys.stdin.isatty():
+        raise StatusError(1, "the input device is not a TTY")
+    cid = create_container(cli, v, args, attach=[] if detach else attach, cmd_name="run")
+    api = cli.api
+    if detach:
+        try:
+            api.post(f"/containers/{cid}/start")
+        except APIError as e:
+            raise StatusError(
+                start_error_status(e.message), f"{PROG}: {e}\n\nRun '{PROG} run --help' for more information"
+            ) from None
+        cli.print(cid)
+        return 0
+    session = AttachSession(
+        cli,
+        cid,
+        tty=v["tty"],
+        stdin="stdin" in attach,
+        stdout="stdout" in attach,
+        stderr="stderr" in attach,
+        detach_keys=v["detach_keys"],
+        sig_proxy=v["sig_proxy"],
+    )
+    session.open()
+    waiter = session.wait_for_exit("removed" if v["rm"] else "next-exit")
+    try:
+        api.post(f"/containers/{cid}/start")
+    except APIError as e:
+        session.close()
+        code = start_error_status(e.message)
+        if v["rm"]:
+            _force_remove(cli, cid)
+        raise StatusError(code, f"{PROG}: {e}\n\nRun '{PROG} run --help' for more information") from None
+    detached = session.run()
+    if detached:
+        return 0
+    status = waiter.result()
+    return status
+
+
+def _force_remove(cli: Cli, cid: str) -> None:
+    try:
+        cli.api.request("DELETE", f"/containers/{q(cid)}", {"force": 1, "v": 1}).read()
+    except APIError:
+        pass
+
+
+COMMANDS = {"run": (RUN, cmd_run), "create": (CREATE, cmd_create)}

@@ -1,0 +1,325 @@
+"""Entry point `gorae`: global flags, command lookup (top-level words, management commands and docker's
+aliases), lazy import of the one command module needed, and docker's exit statuses and error texts.
+
+Nothing heavy is imported before the command is known; `gorae daemon ...` hands its arguments untouched to
+`gorae.daemon.main.main(argv)`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from gorae.cli.flags import (
+    PROG,
+    FlagError,
+    HelpRequested,
+    O,
+    Spec,
+    args_error,
+    check_args,
+    parse,
+    render_help,
+    usage_error,
+)
+
+# key -> (module under gorae.cli.commands, one-line description)
+HANDLERS: dict[str, tuple[str, str]] = {
+    "run": ("run", "Create and run a new container from an image"),
+    "create": ("run", "Create a new container"),
+    "start": ("start", "Start one or more stopped containers"),
+    "attach": ("start", "Attach local standard input, output, and error streams to a running container"),
+    "exec": ("exec", "Execute a command in a running container"),
+    "ps": ("ps", "List containers"),
+    "stop": ("lifecycle", "Stop one or more running containers"),
+    "restart": ("lifecycle", "Restart one or more containers"),
+    "kill": ("lifecycle", "Kill one or more running containers"),
+    "rm": ("lifecycle", "Remove one or more containers"),
+    "pause": ("lifecycle", "Pause all processes within one or more containers"),
+    "unpause": ("lifecycle", "Unpause all processes within one or more containers"),
+    "wait": ("lifecycle", "Block until one or more containers stop, then print their exit codes"),
+    "rename": ("lifecycle", "Rename a container"),
+    "update": ("lifecycle", "Update configuration of one or more containers"),
+    "port": ("lifecycle", "List port mappings or a specific mapping for the container"),
+    "diff": ("lifecycle", "Inspect changes to files or directories on a container's filesystem"),
+    "top": ("lifecycle", "Display the running processes of a container"),
+    "commit": ("lifecycle", "Create a new image from a container's changes"),
+    "export": ("lifecycle", "Export a container's filesystem as a tar archive"),
+    "container prune": ("lifecycle", "Remove all stopped containers"),
+    "logs": ("logs", "Fetch the logs of a container"),
+    "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
+    "inspect": ("inspect", "Return low-level information on Docker objects"),
+    "container inspect": ("inspect", "Display detailed information on one or more containers"),
+    "image inspect": ("inspect", "Display detailed information on one or more images"),
+    "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
+    "images": ("images", "List images"),
+    "rmi": ("images", "Remove one or more images"),
+    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "history": ("images", "Show the history of an image"),
+    "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "load": ("images", "Load an image from a tar archive or STDIN"),
+    "import": ("images", "Import the contents from a tarball to create a filesystem image"),
+    "pull": ("images", "Download an image from a registry"),
+    "image prune": ("images", "Remove unused images"),
+    "info": ("system", "Display system-wide information"),
+    "version": ("system", "Show the Docker version information"),
+    "events": ("system", "Get real time events from the server"),
+    "system df": ("system", "Show docker disk usage"),
+    "system prune": ("system", "Remove unused data"),
+    "completion": ("completion", "Generate the autocompletion script for the specified shell"),
+}
+
+TOP: dict[str, str] = {
+    k: k
+    for k in (
+        "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
+        "commit export logs cp inspect stats images rmi tag history save load import pull info version events "
+        "completion"
+    ).split()
+}
+
+MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
+    "container": (
+        "Manage containers",
+        {
+            **{
+                k: k
+                for k in "attach commit cp create diff exec export kill logs pause port rename restart rm run start stats stop top unpause update wait".split()
+            },
+            "ls": "ps",
+            "list": "ps",
+            "ps": "ps",
+            "remove": "rm",
+            "inspect": "container inspect",
+            "prune": "container prune",
+        },
+    ),
+    "image": (
+        "Manage images",
+        {
+            "history": "history",
+            "import": "import",
+            "inspect": "image inspect",
+            "load": "load",
+            "ls": "images",
+            "list": "images",
+            "prune": "image prune",
+            "pull": "pull",
+            "rm": "rmi",
+            "remove": "rmi",
+            "save": "save",
+            "tag": "tag",
+        },
+    ),
+    "system": (
+        "Manage Docker",
+        {"df": "system df", "events": "events", "info": "info", "prune": "system prune"},
+    ),
+}
+
+GLOBAL = Spec(
+    "",
+    "[OPTIONS] COMMAND",
+    "A self-sufficient runtime for containers",
+    [
+        O("config", None, "string", "Location of client config files", default_text='"/root/.docker"'),
+        O(
+            "context",
+            "c",
+            "string",
+            'Name of the context to use to connect to the daemon (overrides DOCKER_HOST env var and default context set with "docker context use")',
+        ),
+        O("debug", "D", help="Enable debug mode"),
+        O("host", "H", "list", "Daemon socket to connect to"),
+        O(
+            "log-level",
+            "l",
+            "string",
+            'Set the logging level ("debug", "info", "warn", "error", "fatal")',
+            default_text='"info"',
+        ),
+        O("tls", None, help="Use TLS; implied by --tlsverify"),
+        O(
+            "tlscacert",
+            None,
+            "string",
+            "Trust certs signed only by this CA",
+            default_text='"/root/.docker/ca.pem"',
+        ),
+        O("tlscert", None, "string", "Path to TLS certificate file", default_text='"/root/.docker/cert.pem"'),
+        O("tlskey", None, "string", "Path to TLS key file", default_text='"/root/.docker/key.pem"'),
+        O("tlsverify", None, help="Use TLS and verify the remote"),
+        O("version", "v", help="Print version information and quit"),
+    ],
+    interspersed=False,
+)
+
+
+def aliases_of(key: str) -> list[str]:
+    """Every command path that reaches `key`, docker's order: management forms first, then the top-level word."""
+    out = [f"{m} {sub}" for m, (_, subs) in MANAGEMENT.items() for sub, k in subs.items() if k == key]
+    out += [w for w, k in TOP.items() if k == key]
+    return out if len(out) > 1 else []
+
+
+def main_help() -> str:
+    lines = [
+        f"\nUsage:  {PROG} [OPTIONS] COMMAND\n",
+        "\nA self-sufficient runtime for containers\n",
+        "\nCommon Commands:\n",
+    ]
+    common = ["run", "exec", "ps", "images", "pull", "version", "info"]
+    w = 12
+    for c in common:
+        lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
+    lines.append("\nManagement Commands:\n")
+    for m, (desc, _) in MANAGEMENT.items():
+        lines.append(f"  {m:<{w}}{desc}\n")
+    lines.append(f"  {'daemon':<{w}}Run the gorae daemon\n")
+    lines.append("\nCommands:\n")
+    for c in sorted(TOP):
+        if c not in common:
+            lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
+    from gorae.cli.flags import flag_usages, terminal_width
+
+    lines.append("\nGlobal Options:\n" + flag_usages(GLOBAL.opts, terminal_width()))
+    lines.append(f"\nRun '{PROG} COMMAND --help' for more information on a command.\n")
+    return "".join(lines)
+
+
+def management_help(word: str) -> str:
+    desc, subs = MANAGEMENT[word]
+    lines = [f"\nUsage:  {PROG} {word} COMMAND\n", f"\n{desc}\n", "\nCommands:\n"]
+    seen: set[str] = set()
+    for sub, key in subs.items():
+        if key in seen:
+            continue
+        seen.add(key)
+        lines.append(f"  {sub:<10}{HANDLERS[key][1]}\n")
+    lines.append(f"\nRun '{PROG} {word} COMMAND --help' for more information on a command.\n")
+    return "".join(lines)
+
+
+def _version_text() -> str:
+    from gorae import __version__
+
+    return f"Gorae version {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = _main(argv)
+    except KeyboardInterrupt:
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        pass
+    return code
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+def _main(argv: list[str]) -> int:
+    try:
+        gopts, rest = parse(GLOBAL, argv)
+    except HelpRequested:
+        sys.stdout.write(main_help())
+        return 0
+    except FlagError as e:
+        sys.stderr.write(f"{e}\nSee '{PROG} --help'.\n")
+        return 125
+    if gopts["version"]:
+        print(_version_text())
+        return 0
+    if not rest:
+        sys.stdout.write(main_help())
+        return 0
+    word, rest = rest[0], rest[1:]
+    if word == "daemon":
+        from gorae.daemon.main import main as daemon_main
+
+        return int(daemon_main(rest) or 0)
+    if word == "help":
+        if rest:
+            return _main(rest + ["--help"])
+        sys.stdout.write(main_help())
+        return 0
+    if word in MANAGEMENT:
+        subs = MANAGEMENT[word][1]
+        if not rest or rest[0] in ("--help", "-h", "help"):
+            sys.stdout.write(management_help(word))
+            return 0
+        if rest[0] not in subs:
+            sys.stderr.write(
+                f"{PROG}: unknown command: {PROG} {word} {rest[0]}\n\nRun '{PROG} {word} --help' for more information\n"
+            )
+            return 1 if rest[0].startswith("-") is False else 125
+        path, key, rest = f"{word} {rest[0]}", subs[rest[0]], rest[1:]
+    elif word in TOP:
+        path, key = word, TOP[word]
+    else:
+        sys.stderr.write(
+            f"{PROG}: unknown command: {PROG} {word}\n\nRun '{PROG} --help' for more information\n"
+        )
+        return 1
+    return run_command(path, key, rest, gopts)
+
+
+def run_command(path: str, key: str, argv: list[str], gopts: dict[str, Any]) -> int:
+    import importlib
+
+    modname = HANDLERS[key][0]
+    mod = importlib.import_module(f"gorae.cli.commands.{modname}")
+    spec, handler = mod.COMMANDS[key]
+    if path != spec.path:
+        from dataclasses import replace
+
+        spec = replace(spec, path=path)
+    spec.aliases = aliases_of(key)
+    try:
+        opts, args = parse(spec, argv)
+    except HelpRequested:
+        sys.stdout.write(render_help(spec))
+        return 0
+    except FlagError as e:
+        sys.stderr.write(usage_error(spec, str(e)))
+        return 125
+    msg = check_args(spec, args)
+    if msg:
+        sys.stderr.write(args_error(spec, msg))
+        return 1
+    from gorae.cli.context import Cli, StatusError
+    from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
+
+    cli = Cli(gopts)
+    prefix = f"{PROG}: " if key in ("run", "create") else ""
+    try:
+        return int(handler(cli, opts, args) or 0)
+    except StatusError as e:
+        if e.message:
+            sys.stderr.write(e.message.rstrip("\n") + "\n")
+        return e.status
+    except APIError as e:
+        sys.stderr.write(f"{prefix}{e}\n")
+        if prefix:
+            sys.stderr.write(f"\nRun '{PROG} {path} --help' for more information\n")
+        return 125 if prefix else 1
+    except ConnectionFailed as e:
+        sys.stderr.write(f"{prefix}{e}\n")
+        return 125 if prefix else 1
+    except ProtocolError as e:
+        sys.stderr.write(f"{prefix}error during connect: {e}\n")
+        return 125 if prefix else 1
+    finally:
+        if cli._api is not None:
+            cli._api.close()
+
+
+if __name__ == "__main__":
+    entry()

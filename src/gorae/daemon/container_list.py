@@ -1,0 +1,211 @@
+"""`GET /containers/json` and prune selection: docker's summary shape and its list filters.
+
+Owns the summary document (Id, Names, Image, ImageID, Command, Created, Ports, Labels, State, Status,
+HostConfig, NetworkSettings, Mounts), the filters id/name/label/status/ancestor/exited/before/since/
+network/volume/is-task with docker's error text for unknown keys, and the prune filters until/label.
+Reads container records only; never changes them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from gorae.daemon.container_state import Status
+from gorae.errors import InvalidParameter, NotFound
+
+if TYPE_CHECKING:
+    from gorae.daemon.containers import ContainerService, Live
+
+LIST_FILTERS = frozenset(
+    {
+        "id",
+        "name",
+        "label",
+        "label!",
+        "status",
+        "ancestor",
+        "exited",
+        "before",
+        "since",
+        "network",
+        "volume",
+        "is-task",
+        "health",
+        "publish",
+        "expose",
+    }
+)
+STATUSES = frozenset(s.value for s in Status)
+
+
+def command_string(path: str, args: list[str]) -> str:
+    """docker's `Command` column: arguments containing spaces are single-quoted."""
+    if not args:
+        return path
+    return path + " " + " ".join(f"'{a}'" if " " in a else a for a in args)
+
+
+def summary(svc: ContainerService, ct: Live, *, size: bool = False) -> dict[str, Any]:
+    doc = ct.doc
+    out: dict[str, Any] = {
+        "Id": ct.id,
+        "Names": [ct.name],
+        "Image": doc["Config"].get("Image") or doc.get("Image"),
+        "ImageID": doc.get("Image"),
+        "Command": command_string(doc.get("Path") or "", list(doc.get("Args") or [])),
+        "Created": int(ct.private.get("CreatedNs") or 0) // 1_000_000_000,
+        "Ports": [],
+        "Labels": dict(doc["Config"].get("Labels") or {}),
+        "State": ct.status.value,
+        "Status": svc.status_text(ct),
+        "HostConfig": {"NetworkMode": doc["HostConfig"].get("NetworkMode") or "bridge"},
+        "NetworkSettings": {"Networks": dict((doc.get("NetworkSettings") or {}).get("Networks") or {})},
+        "Mounts": [_mount_point(m) for m in doc.get("Mounts") or []],
+    }
+    if size:
+        rw, root = svc.sizes(ct)
+        out["SizeRw"] = rw
+        out["SizeRootFs"] = root
+    return out
+
+
+def _mount_point(m: dict[str, Any]) -> dict[str, Any]:
+    keys = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
+    return {k: m[k] for k in keys if k in m}
+
+
+def _label_match(labels: dict[str, str], expr: str) -> bool:
+    key, sep, value = expr.partition("=")
+    if key not in labels:
+        return False
+    return not sep or labels[key] == value
+
+
+def _created_ns(ct: Live) -> int:
+    return int(ct.private.get("CreatedNs") or 0)
+
+
+def list_containers(
+    svc: ContainerService,
+    *,
+    all: bool = False,
+    limit: int | None = None,
+    size: bool = False,
+    filters: dict[str, list[str]] | None = None,
+    resolve_image: Callable[[str], str] | None = None,
+) -> list[dict[str, Any]]:
+    """Summaries, newest first, as docker's `GET /containers/json`."""
+    filters = {k: v for k, v in (filters or {}).items() if v}
+    for key in filters:
+        if key not in LIST_FILTERS:
+            raise InvalidParameter(f"invalid filter '{key}'")
+    for value in filters.get("status", []):
+        if value not in STATUSES:
+            raise InvalidParameter(f"invalid filter 'status={value}'")
+    exit_codes: set[int] = set()
+    for value in filters.get("exited", []):
+        try:
+            exit_codes.add(int(value))
+        except ValueError:
+            raise InvalidParameter(f"invalid filter 'exited={value}'") from None
+    before_ns = since_ns = None
+    if "before" in filters:
+        before_ns = min(_created_ns(_ref(svc, v, "before")) for v in filters["before"])
+    if "since" in filters:
+        since_ns = max(_created_ns(_ref(svc, v, "since")) for v in filters["since"])
+    ancestors: set[str] = set()
+    for value in filters.get("ancestor", []):
+        ancestors.add(value)
+        if resolve_image is not None:
+            try:
+                ancestors.add(resolve_image(value))
+            except Exception:
+                pass
+    show_all = all or (limit is not None and limit > 0) or "status" in filters or "exited" in filters
+    items = sorted(svc.all(), key=_created_ns, reverse=True)
+    out: list[dict[str, Any]] = []
+    for ct in items:
+        st = ct.status.value
+        if not show_all and st not in ("running", "paused", "restarting"):
+            continue
+        if "id" in filters and not any(ct.id.startswith(v) for v in filters["id"]):
+            continue
+        if "name" in filters and not any(_name_match(ct.name, v) for v in filters["name"]):
+            continue
+        labels = ct.doc["Config"].get("Labels") or {}
+        if "label" in filters and not all(_label_match(labels, v) for v in filters["label"]):
+            continue
+        if "label!" in filters and any(_label_match(labels, v) for v in filters["label!"]):
+            continue
+        if "status" in filters and st not in filters["status"]:
+            continue
+        if exit_codes and (st != "exited" or int(ct.state.get("ExitCode") or 0) not in exit_codes):
+            continue
+        if before_ns is not None and _created_ns(ct) >= before_ns:
+            continue
+        if since_ns is not None and _created_ns(ct) <= since_ns:
+            continue
+        if ancestors and not (
+            ct.doc.get("Image") in ancestors
+            or (ct.doc["Config"].get("Image") or "") in ancestors
+            or _strip_latest(ct.doc["Config"].get("Image") or "") in {_strip_latest(a) for a in ancestors}
+        ):
+            continue
+        if "is-task" in filters and "true" in filters["is-task"]:
+            continue
+        if "network" in filters:
+            nets = set((ct.doc.get("NetworkSettings") or {}).get("Networks") or {})
+            mode = ct.doc["HostConfig"].get("NetworkMode") or ""
+            if not any(v in nets or v == mode for v in filters["network"]):
+                continue
+        if "volume" in filters:
+            mounts = ct.doc.get("Mounts") or []
+            if not any(
+                v == m.get("Name") or v == m.get("Destination") or v == m.get("Source")
+                for m in mounts
+                for v in filters["volume"]
+            ):
+                continue
+        if "health" in filters and "none" not in filters["health"]:
+            continue
+        out.append(summary(svc, ct, size=size))
+        if limit is not None and limit > 0 and len(out) >= limit:
+            break
+    return out
+
+
+def _strip_latest(ref: str) -> str:
+    return ref[: -len(":latest")] if ref.endswith(":latest") else ref
+
+
+def _name_match(name: str, pattern: str) -> bool:
+    bare = name.lstrip("/")
+    try:
+        return re.search(pattern, bare) is not None or re.search(pattern, name) is not None
+    except re.error:
+        return pattern in bare
+
+
+def _ref(svc: ContainerService, ref: str, key: str) -> Live:
+    try:
+        return svc.get(ref)
+    except NotFound:
+        raise NotFound(f"No such container: {ref}") from None
+
+
+def prune_matches(ct: Live, filters: dict[str, list[str]]) -> bool:
+    """`until` (values already in unix nanoseconds, converted by the API) and `label`/`label!`."""
+    for key in filters:
+        if key not in ("until", "label", "label!"):
+            raise InvalidParameter(f"invalid filter '{key}'")
+    labels = ct.doc["Config"].get("Labels") or {}
+    for value in filters.get("until", []):
+        if _created_ns(ct) >= int(value):
+            return False
+    if "label" in filters and not all(_label_match(labels, v) for v in filters["label"]):
+        return False
+    if "label!" in filters and any(_label_match(labels, v) for v in filters["label!"]):
+        return False
+    return True
