@@ -14,7 +14,7 @@ from gorae.daemon.container_config import (
     normalize_host_config,
 )
 from gorae.daemon.container_files import hosts_file, resolv_conf
-from gorae.daemon.container_state import Event, Status
+from gorae.daemon.container_state import Event
 from gorae.daemon.names import random_name, validate_name
 from gorae.daemon.restart import (
     FIRST_DELAY,
@@ -132,7 +132,9 @@ def test_parse_policy_texts() -> None:
         parse_policy({"Name": "on-failure", "MaximumRetryCount": -1})
 
 
-def _decide(policy: str, code: int, count: int = 0, manual: bool = False, ran: float = 0.0, prev: float = 0.0):
+def _decide(
+    policy: str, code: int, count: int = 0, manual: bool = False, ran: float = 0.0, prev: float = 0.0
+):
     return decide(
         parse_policy_string(policy),
         exit_code=code,
@@ -221,7 +223,9 @@ IMAGE = {
 
 
 def test_merge_user_wins_key_by_key() -> None:
-    cfg = merge_image_config(normalize_config({"Image": "x", "Env": ["A=user", "B=1"], "Labels": {"l1": "u"}}), IMAGE)
+    cfg = merge_image_config(
+        normalize_config({"Image": "x", "Env": ["A=user", "B=1"], "Labels": {"l1": "u"}}), IMAGE
+    )
     assert cfg["Env"] == ["A=user", "B=1", "PATH=/bin"]
     assert cfg["Labels"] == {"l1": "u", "l2": "image"}
     assert cfg["Cmd"] == ["sh"] and cfg["WorkingDir"] == "/w" and cfg["StopSignal"] == "SIGQUIT"

@@ -170,7 +170,7 @@ def register(routes: Any, d: Daemon) -> None:
         res = await asyncio.to_thread(
             list_containers,
             svc,
-            all=req.qbool("all"),
+            include_stopped=req.qbool("all"),
             limit=req.qint("limit", None),
             size=req.qbool("size"),
             filters=filters,

@@ -60,7 +60,7 @@ def register(routes: Any, d: Daemon) -> None:
     async def remove(req: Request) -> Response:
         name = req.params["name"]
         res = await asyncio.to_thread(
-            images.remove, name, req.qbool("force"), req.qbool("noprune"), lambda i: bool(in_use(i))
+            images.remove, name, req.qbool("force"), req.qbool("noprune"), in_use
         )
         for item in res:
             if "Untagged" in item:
@@ -73,7 +73,7 @@ def register(routes: Any, d: Daemon) -> None:
         filters = req.qfilters("filters")
         dangling = filters.pop("dangling", ["true"])
         dangling_only = dangling[-1].lower() not in ("false", "0")
-        res = await asyncio.to_thread(images.prune, dangling_only, filters, lambda i: bool(in_use(i)))
+        res = await asyncio.to_thread(images.prune, dangling_only, filters, in_use)
         d.events.publish("image", "prune", "", {"reclaimed": str(res.get("SpaceReclaimed", 0))})
         return json_response(res)
 

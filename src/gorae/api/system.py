@@ -104,7 +104,7 @@ def register(routes: Any, d: Daemon) -> None:
         return json_response(version_doc())
 
     async def info(req: Request) -> Response:
-        states = d.container_states()
+        states = d.containers.count_states()
         cfg = d.config
         arch = platform.machine()
         doc = {
@@ -120,7 +120,7 @@ def register(routes: Any, d: Daemon) -> None:
                 "Volume": ["local"],
                 "Network": ["bridge", "host", "null"],
                 "Authorization": None,
-                "Log": ["k8s-file"],
+                "Log": ["json-file", "k8s-file"],
             },
             "MemoryLimit": True,
             "SwapLimit": False,
@@ -139,7 +139,7 @@ def register(routes: Any, d: Daemon) -> None:
             "OomKillDisable": True,
             "NGoroutines": len(asyncio.all_tasks()),
             "SystemTime": format_rfc3339nano(time.time_ns()),
-            "LoggingDriver": "k8s-file",
+            "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": _cgroup_version(),
             "NEventsListener": len(d.events._subs),

@@ -90,7 +90,7 @@ def _created_ns(ct: Live) -> int:
 def list_containers(
     svc: ContainerService,
     *,
-    all: bool = False,
+    include_stopped: bool = False,
     limit: int | None = None,
     size: bool = False,
     filters: dict[str, list[str]] | None = None,
@@ -123,7 +123,9 @@ def list_containers(
                 ancestors.add(resolve_image(value))
             except Exception:
                 pass
-    show_all = all or (limit is not None and limit > 0) or "status" in filters or "exited" in filters
+    show_all = (
+        include_stopped or (limit is not None and limit > 0) or "status" in filters or "exited" in filters
+    )
     items = sorted(svc.all(), key=_created_ns, reverse=True)
     out: list[dict[str, Any]] = []
     for ct in items:

@@ -422,7 +422,8 @@ class ContainerService:
         if ct.private.get("HasAutoRemoved"):
             raise Conflict("container is marked for removal and cannot be started")
         # a leftover runtime container (crash between create and record) is removed first
-        if await asyncio.to_thread(self.d.runtime.state, ct.id) is not None:
+        leftover = os.path.isdir(self.d.runtime.conmon_dir(ct.id))
+        if leftover and await asyncio.to_thread(self.d.runtime.state, ct.id) is not None:
             with contextlib.suppress(Exception):
                 await self.d.runtime.delete(ct.id, force=True)
         rootfs = await self._mount(ct)
@@ -462,8 +463,10 @@ class ContainerService:
             if isinstance(e, GoraeError):
                 raise _start_error(e, ct) from None
             raise
-        rstate = await asyncio.to_thread(self.d.runtime.state, ct.id)
-        pid = int((rstate or {}).get("pid") or 0)
+        pid = _read_pid(os.path.join(self.d.runtime.conmon_dir(ct.id), "pidfile"))
+        if not pid:
+            rstate = await asyncio.to_thread(self.d.runtime.state, ct.id)
+            pid = int((rstate or {}).get("pid") or 0)
         now = time.time_ns()
         ct.doc["State"] = cs.apply(
             ct.state,
@@ -500,7 +503,7 @@ class ContainerService:
     async def _oci_mounts(self, ct: Live, rootfs: str) -> list[dict[str, Any]]:
         volumes = getattr(self.d, "volumes", None)
         priv = ct.private.get("Mounts") or []
-        if volumes is None or not priv:
+        if volumes is None:
             return []
         from gorae.volume import mounts as vm
 
@@ -532,6 +535,8 @@ class ContainerService:
             ct.doc["State"]["FinishedAt"] = rfc3339nano(ct.private["FinishedNs"])
         self._save(ct)
         self._resolve(ct.exit_waiters, ct.exit_result())
+        if ct.doc["HostConfig"].get("AutoRemove"):  # docker removes a --rm container whose start failed
+            self._spawn(self._auto_remove(ct))
 
     # ---- exit --------------------------------------------------------------------------------
 
@@ -857,7 +862,8 @@ class ContainerService:
         self.d.execs.container_removed(ct.id)
         if volumes:
             await self._remove_anonymous_volumes(ct)
-        self.d.meta.delete(KIND, ct.id)
+        with contextlib.suppress(NotFound):
+            self.d.meta.delete(KIND, ct.id)
         ct.removed = True
         self._by_id.pop(ct.id, None)
         if self._names.get(ct.name) == ct.id:
@@ -1221,6 +1227,14 @@ def _image_id(image: Any) -> str:
     if isinstance(image, dict):
         return str(image.get("Id") or image.get("id") or "")
     return str(image)
+
+
+def _read_pid(path: str) -> int:
+    try:
+        with open(path, encoding="ascii") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
 
 
 def _cgroups_path(host_config: dict[str, Any], cid: str) -> str:

@@ -55,17 +55,12 @@ class Daemon:
             if any(m.get("Type") == "volume" and m.get("Name") == name for m in c.get("Mounts") or [])
         ]
 
-    def container_states(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for c in self.meta.list("container"):
-            st = (c.get("State") or {}).get("Status", "created")
-            counts[st] = counts.get(st, 0) + 1
-        return counts
-
     def system_df(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
         images = self.images.list(all=False)
-        containers = [self.containers.list_entry(c, size=True) for c in self.meta.list("container")]
+        from gorae.daemon.container_list import summary
+
+        containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
         for img in images:
             img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
         return {

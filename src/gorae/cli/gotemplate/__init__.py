@@ -98,7 +98,9 @@ class Template:
         missingkey: str | None = None,
     ) -> str:
         if name not in self.trees:
-            raise TemplateExecError(f"template: no template {quote(name)} associated with template {quote(self.name)}")
+            raise TemplateExecError(
+                f"template: no template {quote(name)} associated with template {quote(self.name)}"
+            )
         table = {**self.funcs, **_func_table(funcs)} if funcs else self.funcs
         return execute(
             self.trees,

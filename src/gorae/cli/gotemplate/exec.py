@@ -449,7 +449,9 @@ class _State:
         params = fn.params
         if fn.variadic is not None:
             if num_in < len(params):
-                self.errorf(f"wrong number of args for {name}: want at least {len(params)} got {len(call_args)}")
+                self.errorf(
+                    f"wrong number of args for {name}: want at least {len(params)} got {len(call_args)}"
+                )
         elif num_in != len(params):
             self.errorf(f"wrong number of args for {name}: want {len(params)} got {num_in}")
         if fn.builtin and name in ("and", "or"):

@@ -36,7 +36,11 @@ def quote(s: str, ascii_only: bool = False, q: str = '"') -> str:
         elif (o < 0x80 or not ascii_only) and _is_print(ch):
             out.append(ch)
         elif ch in "\a\b\f\n\r\t\v":
-            out.append({"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[ch])
+            out.append(
+                {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}[
+                    ch
+                ]
+            )
         elif o < 0x20 or o == 0x7F:
             out.append(f"\\x{o:02x}")
         elif o < 0x10000:
@@ -124,9 +128,9 @@ def format_float(x: float, verb: str, prec: int) -> str:
     neg = math.copysign(1.0, x) < 0
     sign = "-" if neg else ""
     if verb == "b":
-        m, e = math.frexp(abs(x))
-        mant = int(m * (1 << 53))
-        return f"{sign}{mant}p{'-' if e - 53 < 0 else '+'}{abs(e - 53)}"
+        frac, exp2 = math.frexp(abs(x))
+        bits = int(frac * (1 << 53))
+        return f"{sign}{bits}p{'-' if exp2 - 53 < 0 else '+'}{abs(exp2 - 53)}"
     if verb in "xX":
         return sign + _hex_float(x, verb == "X")
     if verb == "F":
@@ -139,8 +143,8 @@ def format_float(x: float, verb: str, prec: int) -> str:
             return sign + f"{abs(x):.{prec}f}"
         s = f"{abs(x):.{max(prec, 1)}g}"
         if "e" in s:
-            m, e = s.split("e")
-            s = m + _exp_str(int(e), "e")
+            mant, exp_text = s.split("e")
+            s = mant + _exp_str(int(exp_text), "e")
         return sign + (s.replace("e", "E") if verb == "G" else s)
     digits, dp = float_digits(x)
     if verb in "eE":
@@ -369,7 +373,10 @@ class _Printer:
         elif verb == "s":
             self.pad(self.truncate(v))
         elif verb in "xX":
-            self._fmt_sx(v.encode("utf-8", "surrogatepass"), "0123456789abcdefx" if verb == "x" else "0123456789ABCDEFX")
+            self._fmt_sx(
+                v.encode("utf-8", "surrogatepass"),
+                "0123456789abcdefx" if verb == "x" else "0123456789ABCDEFX",
+            )
         elif verb == "q":
             self._fmt_q(v)
         else:
@@ -684,4 +691,3 @@ def format_value(value: Any) -> str:
     if value is None:
         return "<nil>"
     return sprint(value)
-

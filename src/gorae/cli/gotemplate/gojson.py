@@ -43,7 +43,9 @@ def _string(s: str) -> str:
 
 def _float(x: float) -> str:
     if math.isnan(x) or math.isinf(x):
-        raise JSONError(f"json: unsupported value: {'NaN' if math.isnan(x) else ('+Inf' if x > 0 else '-Inf')}")
+        raise JSONError(
+            f"json: unsupported value: {'NaN' if math.isnan(x) else ('+Inf' if x > 0 else '-Inf')}"
+        )
     if x == 0:
         return "-0" if math.copysign(1.0, x) < 0 else "0"
     digits, dp = float_digits(x)
@@ -96,7 +98,9 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     elif k == "func":
         raise JSONError("json: unsupported type: func()")
     else:
-        fields = {n: v for n, v in vars(value).items() if n[:1].isupper()} if hasattr(value, "__dict__") else None
+        fields = (
+            {n: v for n, v in vars(value).items() if n[:1].isupper()} if hasattr(value, "__dict__") else None
+        )
         if fields:
             _encode(fields, out, depth + 1)
         else:

@@ -10,9 +10,14 @@ from __future__ import annotations
 import bisect
 import enum
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["Item", "T", "lex"]
+
+StateFn = Callable[[], Any]
+"""A lexer state: consumes some input and returns the next state (None to stop)."""
 
 LEFT_DELIM = "{{"
 RIGHT_DELIM = "}}"
@@ -208,12 +213,12 @@ class _Lexer:
 
     # states
     def run(self) -> list[Item]:
-        state = self.lex_text
+        state: StateFn | None = self.lex_text
         while state is not None and not self.done:
             state = state()
         return self.items
 
-    def lex_text(self):  # type: ignore[no-untyped-def]
+    def lex_text(self) -> StateFn | None:
         x = self.input.find(LEFT_DELIM, self.pos)
         if x >= 0:
             if x > self.pos:
@@ -232,7 +237,7 @@ class _Lexer:
         self.emit(T.EOF)
         return None
 
-    def lex_left_delim(self):  # type: ignore[no-untyped-def]
+    def lex_left_delim(self) -> StateFn | None:
         self.set_pos(self.pos + len(LEFT_DELIM))
         trim = _has_left_trim(self.input[self.pos :])
         after = 2 if trim else 0
@@ -246,7 +251,7 @@ class _Lexer:
         self.paren_depth = 0
         return self.lex_inside_action
 
-    def lex_comment(self):  # type: ignore[no-untyped-def]
+    def lex_comment(self) -> StateFn | None:
         self.set_pos(self.pos + len(LEFT_COMMENT))
         x = self.input.find(RIGHT_COMMENT, self.pos)
         if x < 0:
@@ -265,7 +270,7 @@ class _Lexer:
         self.ignore()
         return self.lex_text
 
-    def lex_right_delim(self):  # type: ignore[no-untyped-def]
+    def lex_right_delim(self) -> StateFn | None:
         _, trim = self.at_right_delim()
         if trim:
             self.set_pos(self.pos + 2)
@@ -278,7 +283,7 @@ class _Lexer:
         self.ignore()
         return self.lex_text
 
-    def lex_inside_action(self):  # type: ignore[no-untyped-def]
+    def lex_inside_action(self) -> StateFn | None:
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -333,7 +338,7 @@ class _Lexer:
             return None
         return self.lex_inside_action
 
-    def lex_space(self):  # type: ignore[no-untyped-def]
+    def lex_space(self) -> StateFn | None:
         num = 0
         while is_space(self.peek()):
             self.next()
@@ -346,7 +351,7 @@ class _Lexer:
         self.emit(T.SPACE)
         return self.lex_inside_action
 
-    def lex_identifier(self):  # type: ignore[no-untyped-def]
+    def lex_identifier(self) -> StateFn | None:
         while True:
             ch = self.next()
             if is_alnum(ch):
@@ -365,16 +370,16 @@ class _Lexer:
                 self.emit(T.IDENTIFIER)
             return self.lex_inside_action
 
-    def lex_field(self):  # type: ignore[no-untyped-def]
+    def lex_field(self) -> StateFn | None:
         return self._field_or_variable(T.FIELD)
 
-    def lex_variable(self):  # type: ignore[no-untyped-def]
+    def lex_variable(self) -> StateFn | None:
         if self.at_terminator():
             self.emit(T.VARIABLE)
             return self.lex_inside_action
         return self._field_or_variable(T.VARIABLE)
 
-    def _field_or_variable(self, typ: T):  # type: ignore[no-untyped-def]
+    def _field_or_variable(self, typ: T) -> StateFn | None:
         if self.at_terminator():
             self.emit(T.VARIABLE if typ is T.VARIABLE else T.DOT)
             return self.lex_inside_action
@@ -390,7 +395,7 @@ class _Lexer:
         self.emit(typ)
         return self.lex_inside_action
 
-    def lex_char(self):  # type: ignore[no-untyped-def]
+    def lex_char(self) -> StateFn | None:
         while True:
             ch = self.next()
             if ch == "\\":
@@ -406,7 +411,7 @@ class _Lexer:
         self.emit(T.CHAR_CONSTANT)
         return self.lex_inside_action
 
-    def lex_number(self):  # type: ignore[no-untyped-def]
+    def lex_number(self) -> StateFn | None:
         if not self._scan_number():
             self.errorf(f"bad number syntax: {_goq(self.input[self.start : self.pos])}")
             return None
@@ -445,7 +450,7 @@ class _Lexer:
             return False
         return True
 
-    def lex_quote(self):  # type: ignore[no-untyped-def]
+    def lex_quote(self) -> StateFn | None:
         while True:
             ch = self.next()
             if ch == "\\":
@@ -461,7 +466,7 @@ class _Lexer:
         self.emit(T.STRING)
         return self.lex_inside_action
 
-    def lex_raw_quote(self):  # type: ignore[no-untyped-def]
+    def lex_raw_quote(self) -> StateFn | None:
         while True:
             ch = self.next()
             if ch == "":

@@ -264,7 +264,6 @@ class _Parser:
                 break
             mark = self.s.idx
             self.next_non_space()
-            token_after = self.peek()
             nxt = self.peek_non_space()
             if nxt.typ in (T.ASSIGN, T.DECLARE):
                 pipe.is_assign = nxt.typ is T.ASSIGN
@@ -473,9 +472,7 @@ class _Parser:
                 self.errorf(str(exc))
             if tail != "'":
                 self.errorf(f"malformed character constant: {tok.val}")
-            return NumberNode(
-                tok.pos, tok.val, True, True, True, False, r, r, float(r), complex(r)
-            )
+            return NumberNode(tok.pos, tok.val, True, True, True, False, r, r, float(r), complex(r))
         try:
             return parse_number(tok.pos, tok.val, tok.typ is T.COMPLEX)
         except ValueError as exc:

@@ -1,0 +1,130 @@
+"""Input streams of archives: compression sniffing, decompression, digest and size cap in one pass.
+
+Owns turning "some bytes that are a tar, maybe gzip/zstd/bzip2/xz-compressed" into a reader of the
+uncompressed tar that hashes (sha256) and counts every byte handed out, refusing to go past a byte cap
+(decompression bombs). Must never seek the input (it may be a socket) nor buffer it whole.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import lzma
+import zlib
+from typing import BinaryIO
+
+from gorae.errors import InvalidParameter
+
+BUF = 1 << 20
+DEFAULT_MAX = 1 << 36  # 64 GiB of uncompressed tar per layer
+
+_GZIP = b"\x1f\x8b"
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_BZIP2 = b"BZh"
+_XZ = b"\xfd7zXZ\x00"
+
+
+class _Prefixed:
+    """A reader giving back `head` (already read to sniff the format) before the rest of `raw`."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head = head
+        self._raw = raw
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n is None or n < 0:
+                data, self._head = self._head + self._raw.read(), b""
+                return data
+            data, self._head = self._head[:n], self._head[n:]
+            return data
+        return self._raw.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+
+def _read_head(raw: BinaryIO, n: int) -> bytes:
+    head = b""
+    while len(head) < n:
+        chunk = raw.read(n - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+def _zstd_reader(src: _Prefixed) -> BinaryIO:
+    try:
+        import zstandard
+    except ImportError:
+        raise InvalidParameter(
+            "archive is zstd-compressed but zstd support is not installed (pip install zstandard)"
+        ) from None
+    return zstandard.ZstdDecompressor().stream_reader(src, read_size=BUF, read_across_frames=True)
+
+
+def decompressed(raw: BinaryIO) -> tuple[BinaryIO, str]:
+    """A reader of the uncompressed bytes of `raw`, and the compression found ("", gzip, zstd, ...)."""
+    head = _read_head(raw, 6)
+    src = _Prefixed(head, raw)
+    if head.startswith(_GZIP):
+        return gzip.GzipFile(fileobj=src, mode="rb"), "gzip"  # type: ignore[arg-type]
+    if head.startswith(_ZSTD):
+        return _zstd_reader(src), "zstd"
+    if head.startswith(_BZIP2):
+        return bz2.BZ2File(src), "bzip2"  # type: ignore[arg-type]
+    if head.startswith(_XZ):
+        return lzma.LZMAFile(src), "xz"  # type: ignore[arg-type]
+    return src, ""  # type: ignore[return-value]
+
+
+def _decompress_errors() -> tuple[type[BaseException], ...]:
+    errs: list[type[BaseException]] = [OSError, EOFError, zlib.error, lzma.LZMAError, ValueError]
+    try:
+        import zstandard
+
+        errs.append(zstandard.ZstdError)
+    except ImportError:
+        pass
+    return tuple(errs)
+
+
+class DigestingReader:
+    """Reads the uncompressed tar, hashing and counting every byte; InvalidParameter past `max_bytes`."""
+
+    def __init__(self, raw: BinaryIO, max_bytes: int = DEFAULT_MAX) -> None:
+        self._inner, self.compression = decompressed(raw)
+        self._errors = _decompress_errors()
+        self._sha = hashlib.sha256()
+        self.count = 0
+        self.max_bytes = max_bytes
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = BUF
+        try:
+            data = self._inner.read(n)
+        except InvalidParameter:
+            raise
+        except self._errors as e:
+            what = self.compression or "tar"
+            raise InvalidParameter(f"invalid archive: corrupt {what} stream: {e}") from e
+        if data:
+            self.count += len(data)
+            if self.count > self.max_bytes:
+                raise InvalidParameter(f"archive exceeds the maximum uncompressed size of {self.max_bytes} bytes")
+            self._sha.update(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Read (and hash) whatever follows the end-of-archive marker, as the digest covers it all."""
+        while self.read(BUF):
+            pass
+
+    def digest(self) -> str:
+        return "sha256:" + self._sha.hexdigest()

@@ -1,0 +1,132 @@
+"""Image layers: a layer tar becomes a committed overlay snapshot named by its chain ID.
+
+The uncompressed tar is first stored in the content store (its digest is the diff_id, and `save` writes
+exactly those bytes back), then applied through `gorae.archive.apply_layer` into a snapshot prepared under
+a temporary key and committed as the chain ID. A layer whose chain ID already exists is not applied again.
+Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tarfile
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.image.compression import decompressed
+from gorae.image.models import chain_ids
+from gorae.snapshot.types import Snapshotter
+from gorae.store.content import ContentStore
+from gorae.store.metadata import MetadataStore
+
+KIND = "layer"
+# sha256 of 1024 zero bytes: the diff_id of a tar with no entries as Go's archive/tar writes it
+EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
+@dataclass
+class Layer:
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    size: int
+
+
+def tar_is_empty(f: BinaryIO) -> bool:
+    """True when a tar stream has no entries (an empty commit adds no layer, as in docker)."""
+    try:
+        with tarfile.open(fileobj=f, mode="r|") as t:
+            return t.next() is None
+    except tarfile.ReadError:
+        return True
+
+
+class LayerStore:
+    def __init__(self, meta: MetadataStore, content: ContentStore, snap: Snapshotter) -> None:
+        self.meta = meta
+        self.content = content
+        self.snap = snap
+
+    def get(self, chain_id: str) -> Layer:
+        doc = self.meta.get(KIND, chain_id)
+        return Layer(doc["ChainID"], doc["DiffID"], doc.get("Parent"), int(doc.get("Size") or 0))
+
+    def exists(self, chain_id: str) -> bool:
+        return self.meta.exists(KIND, chain_id) and self.snap.exists(chain_id)
+
+    def ingest(self, stream: BinaryIO, expected_diff_id: str | None = None) -> str:
+        """Store a (possibly compressed) layer tar uncompressed; returns its diff_id."""
+        try:
+            diff_id, _ = self.content.ingest(decompressed(stream), expected=expected_diff_id)
+        except (OSError, EOFError, zlib.error, ValueError) as e:
+            if isinstance(e, GoraeError):
+                raise
+            raise InvalidParameter(f"invalid layer stream: {e}") from None
+        except InvalidParameter as e:
+            if "digest mismatch" in e.message:
+                raise InvalidParameter(
+                    f"layer {expected_diff_id}: content does not match its diff_id"
+                ) from None
+            raise
+        return diff_id
+
+    def register(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
+        diff_id = self.ingest(stream, expected_diff_id)
+        return self.register_blob(diff_id, parent)
+
+    def register_blob(self, diff_id: str, parent: str | None) -> Layer:
+        """Make the snapshot of a stored layer blob on top of `parent` (a chain ID) unless it exists."""
+        chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
+        if self.meta.exists(KIND, chain) and self.snap.exists(chain):
+            return self.get(chain)
+        if not self.snap.exists(chain):
+            self._apply(diff_id, parent, chain)
+        size = self.snap.usage(chain)
+        layer = Layer(chain, diff_id, parent, size)
+        self.meta.put(KIND, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
+        return layer
+
+    def _apply(self, diff_id: str, parent: str | None, chain: str) -> None:
+        from gorae.archive import apply_layer
+
+        key = f"extract-{uuid.uuid4().hex}"
+        self.snap.prepare(key, parent)
+        try:
+            with self.content.open(diff_id) as f:
+                apply_layer(self.snap.upper_dir(key), f, whiteouts="overlay")
+            try:
+                self.snap.commit(chain, key)
+            except Conflict:  # applied concurrently by someone else: theirs is as good
+                self.snap.remove(key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.snap.remove(key)
+            raise
+
+    def release(self, chain_ids_top_down: list[str], in_use: set[str]) -> list[str]:
+        """Remove the layers no longer used, from the top; returns the chain IDs removed."""
+        removed: list[str] = []
+        for chain in chain_ids_top_down:
+            if chain in in_use:
+                break
+            try:
+                self.snap.remove(chain)
+            except Conflict:  # a container's or another image's snapshot still sits on it
+                break
+            except NotFound:
+                pass
+            diff_id = None
+            with contextlib.suppress(NotFound):
+                diff_id = self.meta.get(KIND, chain).get("DiffID")
+                self.meta.delete(KIND, chain)
+            removed.append(chain)
+            if diff_id and not any(d.get("DiffID") == diff_id for d in self.meta.list(KIND)):
+                with contextlib.suppress(NotFound):
+                    self.content.delete(diff_id)
+        return removed
+
+    def all(self) -> list[dict[str, Any]]:
+        return self.meta.list(KIND)
