@@ -46,11 +46,34 @@ class Daemon:
         self.host = f"unix://{self.sock}"
         self.log = base / "daemon.log"
         if TARGET == "gorae":
-            argv = [sys.executable, "-m", "gorae.cli.main", "daemon", "--data-root", str(self.data), "--exec-root",
-                    str(self.exec_root), "-H", self.host]
+            argv = [
+                sys.executable,
+                "-m",
+                "gorae.cli.main",
+                "daemon",
+                "--data-root",
+                str(self.data),
+                "--exec-root",
+                str(self.exec_root),
+                "-H",
+                self.host,
+            ]
         else:
-            argv = ["dockerd", "--data-root", str(self.data), "--exec-root", str(self.exec_root), "-H", self.host,
-                    "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none", "--pidfile", self.pidfile]
+            argv = [
+                "dockerd",
+                "--data-root",
+                str(self.data),
+                "--exec-root",
+                str(self.exec_root),
+                "-H",
+                self.host,
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--bridge=none",
+                "--pidfile",
+                self.pidfile,
+            ]
         env = dict(os.environ, PYTHONPATH=SRC)
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, env=env)
         deadline = time.time() + 60
@@ -112,9 +135,17 @@ def gorae_env(daemon: Daemon) -> dict[str, str]:
 
 @pytest.fixture
 def g(daemon: Daemon):  # noqa: ANN201 - returns a runner
-    def run(*args: str, input: str | bytes | None = None, text: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gorae.cli.main", *args], input=input, capture_output=True,
-                              text=text, env=gorae_env(daemon), timeout=timeout)
+    def run(
+        *args: str, input: str | bytes | None = None, text: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "gorae.cli.main", *args],
+            input=input,
+            capture_output=True,
+            text=text,
+            env=gorae_env(daemon),
+            timeout=timeout,
+        )
 
     return run
 
@@ -140,7 +171,19 @@ def test_run_stdin_pipe_and_args_after_image(g) -> None:  # noqa: ANN001
 
 
 def test_detached_lifecycle_ps_inspect_logs_exec(g, daemon) -> None:  # noqa: ANN001
-    r = g("run", "-d", "--name", "life", "-l", "k=v", *NET, "busybox", "sh", "-c", "echo started; echo oops >&2; sleep 300")
+    r = g(
+        "run",
+        "-d",
+        "--name",
+        "life",
+        "-l",
+        "k=v",
+        *NET,
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; echo oops >&2; sleep 300",
+    )
     assert r.returncode == 0, r.stderr
     cid = r.stdout.strip()
     assert len(cid) == 64
@@ -150,7 +193,7 @@ def test_detached_lifecycle_ps_inspect_logs_exec(g, daemon) -> None:  # noqa: AN
     assert header.split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     assert ps.stdout == daemon.docker("ps").stdout.replace("About a minute", "About a minute")
     assert g("ps", "-q").stdout.split()[0] == cid[:12]
-    assert g("ps", "--format", "{{.Names}}\t{{.Label \"k\"}}").stdout.splitlines() == ["life\tv"]
+    assert g("ps", "--format", '{{.Names}}\t{{.Label "k"}}').stdout.splitlines() == ["life\tv"]
     assert g("inspect", "-f", "{{.State.Status}} {{.Config.Labels.k}}", "life").stdout == "running v\n"
     logs = g("logs", "life")
     assert (logs.stdout, logs.stderr) == ("started\n", "oops\n")
@@ -189,12 +232,19 @@ def test_errors_match_docker(g) -> None:  # noqa: ANN001
 
 def test_cannot_connect_message() -> None:
     env = dict(os.environ, PYTHONPATH=SRC, DOCKER_HOST="unix:///tmp/gorae-no-such.sock")
-    r = subprocess.run([sys.executable, "-m", "gorae.cli.main", "ps"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "gorae.cli.main", "ps"], capture_output=True, text=True, env=env
+    )
     assert r.returncode == 1
-    assert r.stderr == "Cannot connect to the Docker daemon at unix:///tmp/gorae-no-such.sock. Is the docker daemon running?\n"
+    assert (
+        r.stderr
+        == "Cannot connect to the Docker daemon at unix:///tmp/gorae-no-such.sock. Is the docker daemon running?\n"
+    )
     env.pop("DOCKER_HOST")
     env.pop("GORAE_HOST", None)
-    r = subprocess.run([sys.executable, "-m", "gorae.cli.main", "ps"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "gorae.cli.main", "ps"], capture_output=True, text=True, env=env
+    )
     if not os.path.exists("/run/gorae.sock"):
         assert "unix:///run/gorae.sock" in r.stderr
 
@@ -262,8 +312,13 @@ def test_help_shape(g) -> None:  # noqa: ANN001
 
 def test_interactive_tty(daemon) -> None:  # noqa: ANN001
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(sys.executable, ["-m", "gorae.cli.main", "run", "-it", "--rm", *NET, "busybox", "sh"],
-                          env=gorae_env(daemon), timeout=30, encoding="utf-8")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "gorae.cli.main", "run", "-it", "--rm", *NET, "busybox", "sh"],
+        env=gorae_env(daemon),
+        timeout=30,
+        encoding="utf-8",
+    )
     child.expect(r"[#$] ")
     child.sendline("echo $((40+2))")
     child.expect("42")
@@ -275,8 +330,13 @@ def test_interactive_tty(daemon) -> None:  # noqa: ANN001
 
 def test_tty_detach_keys(daemon, g) -> None:  # noqa: ANN001
     pexpect = pytest.importorskip("pexpect")
-    child = pexpect.spawn(sys.executable, ["-m", "gorae.cli.main", "run", "-it", "--name", "det", *NET, "busybox", "sh"],
-                          env=gorae_env(daemon), timeout=30, encoding="utf-8")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "gorae.cli.main", "run", "-it", "--name", "det", *NET, "busybox", "sh"],
+        env=gorae_env(daemon),
+        timeout=30,
+        encoding="utf-8",
+    )
     child.expect(r"[#$] ")
     child.send("\x10\x11")
     child.expect(pexpect.EOF)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gorae.cli.flags import O, FlagError, Spec, parse, wrap
+from gorae.cli.flags import FlagError, O, Spec, parse, wrap
 from gorae.client.api import APIClient, negotiate
 from gorae.client.errors import APIError
 from gorae.client.host import parse_host, resolve_host
@@ -18,19 +18,41 @@ from gorae.client.streams import Demuxer, frame
 
 
 def serve(path: str, answers: list[bytes], seen: list[bytes]) -> threading.Thread:
+    """A fake daemon: answers requests in order, whichever connection they arrive on; closes a connection
+    after sending the last answer."""
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(path)
-    srv.listen(1)
+    srv.listen(4)
+    lock = threading.Lock()
+    pending = list(answers)
+
+    def handle(conn: socket.socket) -> None:
+        data = b""
+        while True:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    conn.close()
+                    return
+                data += chunk
+            head, _, data = data.partition(b"\r\n\r\n")
+            with lock:
+                seen.append(head)
+                answer = pending.pop(0)
+                last = not pending
+            conn.sendall(answer)
+            if last:
+                conn.close()
+                return
 
     def run() -> None:
-        conn, _ = srv.accept()
-        for a in answers:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            seen.append(data)
-            conn.sendall(a)
-        conn.close()
+        while pending:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+            srv.settimeout(5)
         srv.close()
 
     t = threading.Thread(target=run, daemon=True)
@@ -46,14 +68,13 @@ def test_keepalive_chunked_and_errors(tmp_path) -> None:  # noqa: ANN001
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n[1,\r\n2\r\n2]\r\n0\r\n\r\n",
         b'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{"message":"No such container: nope"}\n',
     ]
-    t = serve(path, answers, seen)
+    serve(path, answers, seen)
     c = APIClient(parse_host(f"unix://{path}"))
     assert c.version == "1.41"
     assert c.get_json("/x") == [1, 2]
     with pytest.raises(APIError) as ei:
         c.get_json("/containers/nope/json")
     assert str(ei.value) == "Error response from daemon: No such container: nope"
-    t.join(5)
     assert seen[1].startswith(b"GET /v1.41/x HTTP/1.1\r\n")
     c.close()
 
@@ -66,14 +87,13 @@ def test_json_stream_and_hijack(tmp_path) -> None:  # noqa: ANN001
         b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{"a":1}\r\n9\r\n\n{"b":2}\n\r\n0\r\n\r\n',
         b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + frame(1, b"early"),
     ]
-    t = serve(path, answers, seen)
+    serve(path, answers, seen)
     c = APIClient(parse_host(path))
     assert c.version == "1.45"
     assert list(c.stream_json("GET", "/events")) == [{"a": 1}, {"b": 2}]
     h = c.hijack("/containers/x/attach", {"stream": 1})
     got = b"".join(h)
     assert list(Demuxer().feed(got)) == [(1, b"early")]
-    t.join(5)
     assert b"Upgrade: tcp" in seen[2]
 
 
@@ -103,13 +123,26 @@ def test_hosts_and_negotiation() -> None:
     assert resolve_host(env={"DOCKER_HOST": "unix:///a"}).path == "/a"
     assert resolve_host(env={"DOCKER_HOST": "unix:///a", "GORAE_HOST": "unix:///b"}).path == "/b"
     assert resolve_host(["unix:///c"], env={"GORAE_HOST": "unix:///b"}).path == "/c"
-    h = resolve_host(env={"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nonexistent"})
+    h = resolve_host(
+        env={"DOCKER_HOST": "tcp://h:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/nonexistent"}
+    )
     assert h.tls and h.tls_verify
     assert negotiate("1.41") == "1.41" and negotiate("1.50") == "1.45" and negotiate(None) == "1.24"
 
 
-SPEC = Spec("run", "", "", [O("interactive", "i"), O("tty", "t"), O("env", "e", "list"), O("name", None, "string"),
-                             O("last", "n", "int")], interspersed=False)
+SPEC = Spec(
+    "run",
+    "",
+    "",
+    [
+        O("interactive", "i"),
+        O("tty", "t"),
+        O("env", "e", "list"),
+        O("name", None, "string"),
+        O("last", "n", "int"),
+    ],
+    interspersed=False,
+)
 
 
 def test_flag_parsing() -> None:

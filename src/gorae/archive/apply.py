@@ -42,10 +42,18 @@ from gorae.archive.names import (
     whiteout_target,
 )
 from gorae.archive.streams import BUF, DEFAULT_MAX, DigestingReader
-from gorae.errors import GoraeError, InvalidParameter, NotFound, SystemError_
+from gorae.errors import GoraeError, InvalidParameter, SystemError_
 
 Whiteouts = Literal["overlay", "remove", "none"]
-_SYSTEM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
+_SYSTEM_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EIO,
+    errno.EROFS,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOMEM,
+)
 _XATTR_PAX = "SCHILY.xattr."
 
 
@@ -118,6 +126,8 @@ class _Unpacker:
                 if e.errno in _SYSTEM_ERRNOS:
                     raise SystemError_(msg) from e
                 raise InvalidParameter(f"invalid archive: {msg}") from e
+            except (OverflowError, ValueError) as e:
+                raise InvalidParameter(f"invalid archive: bad header for {member.name!r}: {e}") from e
         self._forget_parent()
         self._set_dir_times()
 
@@ -181,7 +191,9 @@ class _Unpacker:
         dfd = self._parent_fd(parts[:-1])
         name = parts[-1]
         self._clear(dfd, name, new_is_dir=False, where=parts)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        fd = os.open(
+            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
+        )
         try:
             src = tf.extractfile(m)
             left = m.size
@@ -209,7 +221,7 @@ class _Unpacker:
             self._meta_fd(fd, m, times=False)
         finally:
             os.close(fd)
-        self._dir_times.append((parts, int(m.mtime * 1e9)))
+        self._dir_times.append((parts, _ns(m.mtime)))
 
     def _symlink(self, m: tarfile.TarInfo, parts: list[str]) -> None:
         if not m.linkname:
@@ -218,11 +230,13 @@ class _Unpacker:
         name = parts[-1]
         self._clear(dfd, name, new_is_dir=False, where=parts)
         os.symlink(m.linkname, name, dir_fd=dfd)
-        self._forget_parent()  # a new symlink can change how later names resolve
-        if self.is_root:
-            os.chown(name, m.uid, m.gid, dir_fd=dfd, follow_symlinks=False)
-        ns = int(m.mtime * 1e9)
-        os.utime(name, ns=(ns, ns), dir_fd=dfd, follow_symlinks=False)
+        try:
+            if self.is_root:
+                os.chown(name, m.uid, m.gid, dir_fd=dfd, follow_symlinks=False)
+            ns = _ns(m.mtime)
+            os.utime(name, ns=(ns, ns), dir_fd=dfd, follow_symlinks=False)
+        finally:
+            self._forget_parent()  # a new symlink can change how later names resolve
 
     def _hardlink(self, m: tarfile.TarInfo, parts: list[str]) -> None:
         target = self.prefix + clean_parts(m.linkname)
@@ -236,7 +250,9 @@ class _Unpacker:
             try:
                 tst = os.lstat(tname, dir_fd=tw.fd)
             except FileNotFoundError:
-                raise InvalidParameter(f"invalid archive: hardlink {m.name!r} to missing {m.linkname!r}") from None
+                raise InvalidParameter(
+                    f"invalid archive: hardlink {m.name!r} to missing {m.linkname!r}"
+                ) from None
             if stat.S_ISDIR(tst.st_mode):
                 raise InvalidParameter(f"invalid archive: hardlink {m.name!r} to directory {m.linkname!r}")
             dfd = self._parent_fd(parts[:-1])
@@ -294,6 +310,8 @@ class _Unpacker:
             os.close(w.fd)
 
     def _opaque(self, dir_parts: list[str]) -> None:
+        if len(dir_parts) <= len(self.prefix):
+            return  # an opaque root would hide every lower layer: not a thing a layer may ask
         if self.whiteouts == "overlay":
             dfd = self._parent_fd(dir_parts)
             fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
@@ -340,7 +358,7 @@ class _Unpacker:
         for name, value in self._xattrs(m):
             _set_xattr(fd, name, value)
         if times:
-            ns = int(m.mtime * 1e9)
+            ns = _ns(m.mtime)
             os.utime(fd, ns=(ns, ns))
 
     def _meta_path(self, dfd: int, name: str, m: tarfile.TarInfo) -> None:
@@ -355,7 +373,7 @@ class _Unpacker:
             os.chmod(proc, m.mode & 0o7777)
             for xname, value in self._xattrs(m):
                 _set_xattr(proc, xname, value)
-            ns = int(m.mtime * 1e9)
+            ns = _ns(m.mtime)
             os.utime(proc, ns=(ns, ns))
         finally:
             os.close(fd)
@@ -369,7 +387,9 @@ class _Unpacker:
                 continue
             try:
                 if not w.rest:
-                    fd = os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=w.fd)
+                    fd = os.open(
+                        parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=w.fd
+                    )
                     try:
                         os.utime(fd, ns=(ns, ns))
                     finally:
@@ -378,6 +398,15 @@ class _Unpacker:
                 pass
             finally:
                 os.close(w.fd)
+
+
+def _ns(mtime: float) -> int:
+    """A tar mtime as nanoseconds the kernel takes (absurd values clamp instead of failing)."""
+    try:
+        ns = int(mtime * 1_000_000_000)
+    except (OverflowError, ValueError):
+        return 0
+    return max(-(2**62), min(ns, 2**62))
 
 
 def _set_xattr(target: int | str, name: str, value: bytes) -> None:
@@ -451,14 +480,11 @@ def extract_to(root: str, path: str, stream: BinaryIO, *, no_overwrite_dir_non_d
     resolved inside `root` as the container would see it. Entry names and hardlink targets are relative
     to `path`; `.wh.` names are ordinary files here, as in docker. NotFound when `path` does not exist,
     InvalidParameter when it is not a directory or the archive is hostile."""
-    try:
-        _unpack(
-            root,
-            stream,
-            prefix_path=path,
-            whiteouts="none",
-            max_bytes=DEFAULT_MAX,
-            no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
-        )
-    except NotFound:
-        raise
+    _unpack(
+        root,
+        stream,
+        prefix_path=path,
+        whiteouts="none",
+        max_bytes=DEFAULT_MAX,
+        no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+    )

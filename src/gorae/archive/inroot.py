@@ -85,12 +85,19 @@ class Root:
         """
         queue = deque(parts)
         names: list[str] = []
+        missing: list[str] = []  # components that do not exist (yet): a later `..` pops them lexically
         fd = os.dup(self.fd)
         links = 0
         try:
             while queue:
                 comp = queue.popleft()
                 if comp in ("", "."):
+                    continue
+                if missing:
+                    if comp == "..":
+                        missing.pop()
+                    else:
+                        missing.append(comp)
                     continue
                 if comp == "..":
                     if names:
@@ -102,14 +109,8 @@ class Root:
                 try:
                     st = os.lstat(comp, dir_fd=fd)
                 except FileNotFoundError:
-                    if not create:
-                        queue.appendleft(comp)
-                        break
-                    try:
-                        os.mkdir(comp, mode, dir_fd=fd)
-                    except FileExistsError:
-                        pass
-                    st = os.lstat(comp, dir_fd=fd)
+                    missing.append(comp)
+                    continue
                 if stat.S_ISLNK(st.st_mode):
                     links += 1
                     if links > MAX_SYMLINKS:
@@ -131,6 +132,17 @@ class Root:
                 os.close(fd)
                 fd = nfd
                 names.append(comp)
+            if missing and create:
+                for comp in missing:
+                    try:
+                        os.mkdir(comp, mode, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+                    os.close(fd)
+                    fd = nfd
+                    names.append(comp)
+                missing = []
         except OSError as e:
             if fd >= 0:
                 os.close(fd)
@@ -141,7 +153,7 @@ class Root:
             if fd >= 0:
                 os.close(fd)
             raise
-        return Walked(fd, names, list(queue))
+        return Walked(fd, names, missing + list(queue))
 
     def open_dir(self, parts: list[str], *, create: bool = False) -> Walked:
         """Like walk, but every component must end up a directory: NotFound / InvalidParameter otherwise."""

@@ -114,7 +114,9 @@ class DigestingReader:
         if data:
             self.count += len(data)
             if self.count > self.max_bytes:
-                raise InvalidParameter(f"archive exceeds the maximum uncompressed size of {self.max_bytes} bytes")
+                raise InvalidParameter(
+                    f"archive exceeds the maximum uncompressed size of {self.max_bytes} bytes"
+                )
             self._sha.update(data)
         return data
 

@@ -9,7 +9,6 @@ short flags (`-it`, `-eFOO=bar`, `-p=80:80`), `--bool=false`, `--` ending flags,
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 PROG = "gorae"
@@ -19,18 +18,30 @@ class FlagError(Exception):
     """A command line that does not parse; the CLI exits 125 as docker does."""
 
 
-@dataclass
 class Opt:
-    """One flag. kind: bool | string | list | int | float."""
+    """One flag. kind: bool | string | list | int | float. `type_name` is shown after the flag name in help
+    ("string", "list", "bytes", ...), `default_text` as "(default ...)"."""
 
-    long: str
-    short: str | None = None
-    kind: str = "bool"
-    help: str = ""
-    default: Any = None
-    type_name: str | None = None  # shown after the flag name in help ("string", "list", "bytes", ...)
-    default_text: str | None = None  # shown as "(default ...)"
-    hidden: bool = False
+    __slots__ = ("long", "short", "kind", "help", "default", "type_name", "default_text", "hidden")
+
+    def __init__(
+        self,
+        long: str,
+        short: str | None = None,
+        kind: str = "bool",
+        help: str = "",
+        default: Any = None,
+        type_name: str | None = None,
+        default_text: str | None = None,
+        hidden: bool = False,
+    ) -> None:
+        self.long, self.short, self.kind, self.help = long, short, kind, help
+        self.default, self.type_name, self.default_text, self.hidden = (
+            default,
+            type_name,
+            default_text,
+            hidden,
+        )
 
     @property
     def dest(self) -> str:
@@ -48,19 +59,42 @@ def O(long: str, short: str | None = None, kind: str = "bool", help: str = "", *
     return Opt(long, short, kind, help, **kw)
 
 
-@dataclass
 class Spec:
-    """A command: how it is called, what it does, its flags and how many arguments it takes."""
+    """A command: its path ("ps", "container ls"), usage ("[OPTIONS] CONTAINER [CONTAINER...]"), one-line
+    description, flags, argument count, whether flags may follow positional arguments, and the alias paths
+    shown in help."""
 
-    path: str  # "ps", "container ls", "image prune"
-    usage: str  # "[OPTIONS] CONTAINER [CONTAINER...]"
-    short: str
-    opts: list[Opt] = field(default_factory=list)
-    min_args: int = 0
-    max_args: int | None = None
-    interspersed: bool = True
-    aliases: list[str] = field(default_factory=list)  # full alias paths shown in help, e.g. ["container ls"]
-    exact_args: bool = False
+    def __init__(
+        self,
+        path: str,
+        usage: str,
+        short: str,
+        opts: list[Opt] | None = None,
+        min_args: int = 0,
+        max_args: int | None = None,
+        interspersed: bool = True,
+        aliases: list[str] | None = None,
+        exact_args: bool = False,
+    ) -> None:
+        self.path, self.usage, self.short = path, usage, short
+        self.opts = list(opts or [])
+        self.min_args, self.max_args, self.interspersed = min_args, max_args, interspersed
+        self.aliases = list(aliases or [])
+        self.exact_args = exact_args
+
+    def renamed(self, path: str) -> Spec:
+        """The same command reached through another path (an alias)."""
+        return Spec(
+            path,
+            self.usage,
+            self.short,
+            self.opts,
+            self.min_args,
+            self.max_args,
+            self.interspersed,
+            self.aliases,
+            self.exact_args,
+        )
 
     def find_long(self, name: str) -> Opt | None:
         for o in self.opts:

@@ -277,10 +277,7 @@ def run_command(path: str, key: str, argv: list[str], gopts: dict[str, Any]) -> 
     modname = HANDLERS[key][0]
     mod = importlib.import_module(f"gorae.cli.commands.{modname}")
     spec, handler = mod.COMMANDS[key]
-    if path != spec.path:
-        from dataclasses import replace
-
-        spec = replace(spec, path=path)
+    spec = spec.renamed(path)
     spec.aliases = aliases_of(key)
     try:
         opts, args = parse(spec, argv)

@@ -1,70 +1,37 @@
 """Printing lists as docker does: default tables, `table TEMPLATE`, `json` and raw Go templates, with the
 header row drawn by rendering the template against header names, and docker's tabwriter spacing.
 
-Uses `gorae.cli.gotemplate.render` and the helpers of `gorae.cli.formatting`; the small fallbacks below
-only stand in while formatting.py is absent.
+Uses `gorae.cli.gotemplate.render` and the helpers of `gorae.cli.formatting`, imported only when needed;
+templates made only of `{{.Field}}` actions on row objects (the default tables) are filled in directly.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from gorae.cli.context import StatusError
 
-try:  # the shared formatting helpers (another module's); fallbacks keep the CLI usable without them
-    from gorae.cli.formatting import human_duration, human_size  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - exercised only while formatting.py is missing
 
-    def human_duration(seconds: float) -> str:
-        s = int(seconds)
-        if s < 1:
-            return "Less than a second"
-        if s == 1:
-            return "1 second"
-        if s < 60:
-            return f"{s} seconds"
-        m = int(seconds / 60)
-        if m == 1:
-            return "About a minute"
-        if m < 60:
-            return f"{m} minutes"
-        h = int(seconds / 3600 + 0.5)
-        if h == 1:
-            return "About an hour"
-        if h < 48:
-            return f"{h} hours"
-        if h < 24 * 7 * 2:
-            return f"{h // 24} days"
-        if h < 24 * 30 * 2:
-            return f"{h // 24 // 7} weeks"
-        if h < 24 * 365 * 2:
-            return f"{h // 24 // 30} months"
-        return f"{int(seconds / 3600) // 24 // 365} years"
+def human_duration(seconds: float) -> str:
+    from gorae.cli.formatting import human_duration as f
 
-    def human_size(size: float) -> str:
-        units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"]
-        i = 0
-        while size >= 1000 and i < len(units) - 1:
-            size /= 1000.0
-            i += 1
-        return f"{size:.3g}{units[i]}"
+    return str(f(seconds))
+
+
+def human_size(size: float) -> str:
+    from gorae.cli.formatting import human_size as f
+
+    return str(f(size))
 
 
 def bytes_size(size: float) -> str:
-    try:
-        from gorae.cli.formatting import bytes_size as bs  # type: ignore[attr-defined]
+    from gorae.cli.formatting import bytes_size as f
 
-        return str(bs(size))
-    except ImportError:
-        units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
-        i = 0
-        while size >= 1024 and i < len(units) - 1:
-            size /= 1024.0
-            i += 1
-        return f"{size:.3g}{units[i]}"
+    return str(f(size))
 
 
 def since(ts: float, now: float | None = None) -> str:
@@ -79,39 +46,27 @@ def go_time(ts: float) -> str:
 
 
 def ellipsis(s: str, n: int) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+    if s.isascii():
+        return s if len(s) <= n else s[: n - 1] + "…"
+    from gorae.cli.formatting import ellipsis as f
+
+    return str(f(s, n))
 
 
 def render(template: str, data: Any) -> str:
-    try:
-        from gorae.cli.gotemplate import TemplateError
-        from gorae.cli.gotemplate import render as _render
-    except ImportError:  # pragma: no cover - only while gotemplate is being written
-        return _fallback_render(template, data)
+    """Render a Go template (gorae.cli.gotemplate); plain `{{.Field}}` templates on row objects skip the engine."""
+    if not isinstance(data, dict | list) and _plain_fields(template):
+        return _render_plain(template, data)
+    from gorae.cli.gotemplate import TemplateError
+    from gorae.cli.gotemplate import render as _render
+
     try:
         return _render(template, data)
     except TemplateError as e:
-        raise StatusError(1, f"template parsing error: {e}") from None
-
-
-def _fallback_render(template: str, data: Any) -> str:
-    """Field chains and `json` only; stands in until gorae.cli.gotemplate is importable."""
-    import re
-
-    def value(chain: str) -> Any:
-        cur = data
-        for part in [p for p in chain.split(".") if p]:
-            cur = cur.get(part) if isinstance(cur, dict) else getattr(cur, part, None)
-        return cur
-
-    def sub(m: re.Match[str]) -> str:
-        expr = m.group(1).strip()
-        if expr.startswith("json "):
-            return json.dumps(value(expr[5:].strip()))
-        v = value(expr)
-        return "<no value>" if v is None else str(v)
-
-    return re.sub(r"\{\{-?\s*(.*?)\s*-?\}\}", sub, template)
+        msg = str(e)
+        raise StatusError(
+            1, msg if msg.startswith("template") else f"template parsing error: {msg}"
+        ) from None
 
 
 def check_template(template: str) -> None:
@@ -129,18 +84,27 @@ def check_template(template: str) -> None:
 
 
 def tabwrite(lines: list[str], minwidth: int = 10, padding: int = 3) -> str:
-    """Go's text/tabwriter as docker configures it (minwidth 10, tabwidth 1, padding 3, spaces): every
-    tab-terminated cell is padded to its column's width; the last cell of a line is left alone."""
-    rows = [line.split("\t") for line in lines]
-    widths: dict[int, int] = {}
-    for r in rows:
-        for i, cell in enumerate(r[:-1]):
-            widths[i] = max(widths.get(i, 0), len(cell) + padding, minwidth)
-    out = []
-    for r in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(r[:-1])] + [r[-1]]
-        out.append("".join(cells))
-    return "\n".join(out)
+    """Go's text/tabwriter as docker configures it (formatting.tabwrite)."""
+    from gorae.cli.formatting import tabwrite as f
+
+    return str(f("\n".join(lines), minwidth=minwidth, padding=padding))
+
+
+_PLAIN = re.compile(r"(?:[^{}]|\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\})*")
+_FIELD = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+
+
+def _plain_fields(template: str) -> bool:
+    """True when the template is only text and `{{.Field}}` actions (rendered without the template engine)."""
+    return _PLAIN.fullmatch(template) is not None
+
+
+def _render_plain(template: str, data: Any) -> str:
+    def sub(m: re.Match[str]) -> str:
+        v = data.get(m.group(1)) if isinstance(data, dict) else getattr(data, m.group(1), None)
+        return "<no value>" if v is None else str(v)
+
+    return _FIELD.sub(sub, template)
 
 
 def expand_escapes(fmt: str) -> str:

@@ -8,27 +8,24 @@ TLS comes from `--tls`, `--tlsverify`, `--tlscacert/--tlscert/--tlskey`, `DOCKER
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 DEFAULT_HOST = "unix:///run/gorae.sock"
 DEFAULT_TCP_PORT = 2375
 DEFAULT_TLS_PORT = 2376
 
 
-@dataclass
 class HostConfig:
-    """A parsed daemon address plus TLS material."""
+    """A parsed daemon address (`url` normalised for messages; scheme "unix" with `path`, or "tcp" with
+    `host`/`port`) plus TLS material."""
 
-    url: str  # as the user wrote it (normalised), used in messages
-    scheme: str  # "unix" | "tcp"
-    path: str = ""  # unix socket path
-    host: str = ""  # tcp host
-    port: int = 0
-    tls: bool = False
-    tls_verify: bool = False
-    ca_cert: str | None = None
-    cert: str | None = None
-    key: str | None = None
+    def __init__(
+        self, url: str, scheme: str, path: str = "", host: str = "", port: int = 0, tls: bool = False
+    ) -> None:
+        self.url, self.scheme, self.path, self.host, self.port, self.tls = url, scheme, path, host, port, tls
+        self.tls_verify = False
+        self.ca_cert: str | None = None
+        self.cert: str | None = None
+        self.key: str | None = None
 
     @property
     def http_host(self) -> str:

@@ -63,39 +63,10 @@ class Header:
 
 
 def display_ports(ports: list[dict[str, Any]]) -> str:
-    """docker's DisplayablePorts: published as "ip:public->private/type", others "private/type", ranges merged."""
-    groups: dict[tuple[str, str, bool], list[tuple[int, int]]] = {}
-    order: list[tuple[str, str, bool]] = []
-    for p in sorted(ports, key=lambda p: (p.get("Type", ""), p.get("PrivatePort", 0), p.get("IP", ""))):
-        ip = p.get("IP") or ""
-        public = p.get("PublicPort")
-        key = (ip, p.get("Type", "tcp"), bool(public))
-        if key not in groups:
-            groups[key] = []
-            order.append(key)
-        groups[key].append((p.get("PrivatePort", 0), public or 0))
-    out: list[str] = []
-    for key in order:
-        ip, typ, published = key
-        items = groups[key]
-        i = 0
-        while i < len(items):
-            j = i
-            while (
-                j + 1 < len(items)
-                and items[j + 1][0] == items[j][0] + 1
-                and (not published or items[j + 1][1] == items[j][1] + 1)
-            ):
-                j += 1
-            priv = f"{items[i][0]}" if i == j else f"{items[i][0]}-{items[j][0]}"
-            if published:
-                pub = f"{items[i][1]}" if i == j else f"{items[i][1]}-{items[j][1]}"
-                host = f"[{ip}]" if ":" in ip else ip
-                out.append(f"{host}:{pub}->{priv}/{typ}")
-            else:
-                out.append(f"{priv}/{typ}")
-            i = j + 1
-    return ", ".join(out)
+    """docker's DisplayablePorts (formatting.ports_string)."""
+    from gorae.cli.formatting import ports_string
+
+    return str(ports_string(ports))
 
 
 class PsRow:
@@ -121,10 +92,9 @@ class PsRow:
 
     @property
     def Command(self) -> str:  # noqa: N802
-        cmd = self._c.get("Command") or ""
-        if self._trunc:
-            cmd = ellipsis(cmd, 20)
-        return '"' + cmd.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        from gorae.cli.formatting import ps_command
+
+        return str(ps_command(self._c.get("Command") or "", self._trunc))
 
     @property
     def CreatedAt(self) -> str:  # noqa: N802

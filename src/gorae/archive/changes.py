@@ -1,0 +1,135 @@
+"""`docker diff` of an overlay container: what its upper dir changed relative to the lower layers.
+
+Owns reading an overlay upper dir against its lower dirs (top first, each an applied layer whose own
+whiteouts are 0:0 char devices and opaque xattrs) and classifying each path as Modified (0), Added (1)
+or Deleted (2). Lower dirs are probed component by component with lstat, so a symlink inside a layer
+is never followed onto the host. Must never modify anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from gorae.archive.names import OVERLAY_OPAQUE_XATTR
+
+MODIFIED, ADDED, DELETED = 0, 1, 2
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _whiteout(st: os.stat_result) -> bool:
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+
+
+def _opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, OVERLAY_OPAQUE_XATTR, follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _layer_state(lower: str, parts: list[str]) -> tuple[str, os.stat_result | None]:
+    """What one layer says about `parts`: ("present", st), ("hidden", None) when it whites it (or an
+    ancestor) out or shadows an ancestor with a non-directory, ("blocked", None) when absent here below
+    an opaque directory, ("absent", None) when lower layers decide."""
+    cur = lower
+    blocked = False
+    for i, comp in enumerate(parts):
+        cur = os.path.join(cur, comp)
+        try:
+            st = os.lstat(cur)
+        except (FileNotFoundError, NotADirectoryError):
+            return ("blocked" if blocked else "absent"), None
+        if _whiteout(st):
+            return "hidden", None
+        if i == len(parts) - 1:
+            return "present", st
+        if not stat.S_ISDIR(st.st_mode):
+            return "hidden", None
+        if _opaque(cur):
+            blocked = True
+    return "present", os.lstat(lower)
+
+
+def _in_lowers(lowers: list[str], parts: list[str]) -> bool:
+    for lower in lowers:
+        state, _ = _layer_state(lower, parts)
+        if state == "present":
+            return True
+        if state in ("hidden", "blocked"):
+            return False
+    return False
+
+
+def _lower_children(lowers: list[str], parts: list[str]) -> set[str]:
+    """Names the lower layers show in directory `parts` (their merged view)."""
+    names: set[str] = set()
+    gone: set[str] = set()
+    for lower in lowers:
+        state, st = _layer_state(lower, parts)
+        if state in ("hidden", "blocked"):
+            break
+        if state == "absent" or st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            break
+        d = os.path.join(lower, *parts)
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name in gone or e.name in names:
+                    continue
+                est = e.stat(follow_symlinks=False)
+                if _whiteout(est):
+                    gone.add(e.name)
+                else:
+                    names.add(e.name)
+        if _opaque(d):
+            break
+    return names
+
+
+def _opaque_fd(fd: int) -> bool:
+    try:
+        return os.getxattr(fd, OVERLAY_OPAQUE_XATTR) == b"y"
+    except OSError:
+        return False
+
+
+def overlay_changes(upper: str, lowers: list[str]) -> list[tuple[int, str]]:
+    """docker diff: sorted (kind, "/path") with kind 0=Modified (C), 1=Added (A), 2=Deleted (D).
+
+    The upper dir belongs to a possibly running container, so it is walked by fd with O_NOFOLLOW."""
+    out: list[tuple[int, str]] = []
+    stack: list[tuple[int, list[str]]] = [(os.open(upper, _DIR_FLAGS), [])]
+    try:
+        while stack:
+            fd, parts = stack.pop()
+            try:
+                with os.scandir(fd) as it:
+                    entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
+                present = {name for name, _ in entries}
+                if parts and _opaque_fd(fd) and _in_lowers(lowers, parts):
+                    for name in _lower_children(lowers, parts) - present:
+                        out.append((DELETED, "/" + "/".join(parts + [name])))
+                for name, st in entries:
+                    child = parts + [name]
+                    path = "/" + "/".join(child)
+                    if _whiteout(st):
+                        if _in_lowers(lowers, child):
+                            out.append((DELETED, path))
+                        continue
+                    out.append((MODIFIED if _in_lowers(lowers, child) else ADDED, path))
+                    if stat.S_ISDIR(st.st_mode):
+                        try:
+                            stack.append((os.open(name, _DIR_FLAGS, dir_fd=fd), child))
+                        except OSError as e:
+                            if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                                raise
+            finally:
+                os.close(fd)
+    finally:
+        for fd, _ in stack:
+            os.close(fd)
+    out.sort(key=lambda c: c[1])
+    return out
