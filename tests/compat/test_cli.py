@@ -1,5 +1,6 @@
-"""The gorae CLI against a real daemon: dockerd now (GORAE_TEST_TARGET=dref, the default), the gorae daemon
-later (GORAE_TEST_TARGET=gorae). Each module run starts its own daemon on temporary roots and socket."""
+"""The gorae CLI against real daemons: the gorae daemon and, where Debian's docker.io is installed, a real
+dockerd (the CLI talks only through the Engine API, so both must work). GORAE_TEST_TARGET=gorae or =dref
+picks one. Each target starts its own daemon on temporary roots and socket."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
-TARGET = os.environ.get("GORAE_TEST_TARGET", "dref")
+TARGETS = [t for t in os.environ.get("GORAE_TEST_TARGET", "gorae,dref").split(",") if t]
 NET = ["--network", "none"]
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers")
@@ -37,7 +38,8 @@ def _make_rootfs(root: Path) -> None:
 
 
 class Daemon:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, target: str) -> None:
+        self.target = target
         rand = uuid.uuid4().hex[:8]
         self.data = Path(f"/tmp/dref-{rand}")
         self.exec_root = Path(f"/tmp/drefx-{rand}")
@@ -45,7 +47,7 @@ class Daemon:
         self.pidfile = f"/tmp/dref-{rand}.pid"
         self.host = f"unix://{self.sock}"
         self.log = base / "daemon.log"
-        if TARGET == "gorae":
+        if target == "gorae":
             argv = [
                 sys.executable,
                 "-m",
@@ -57,7 +59,10 @@ class Daemon:
                 str(self.exec_root),
                 "-H",
                 self.host,
+                "--config-file",
+                str(base / "daemon.json"),
             ]
+            (base / "daemon.json").write_text("{}")
         else:
             argv = [
                 "dockerd",
@@ -116,11 +121,11 @@ class Daemon:
                 os.unlink(f)
 
 
-@pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    if TARGET == "dref" and not shutil.which("dockerd"):
+@pytest.fixture(scope="module", params=TARGETS)
+def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    if request.param == "dref" and not shutil.which("dockerd"):
         pytest.skip("dockerd not installed")
-    d = Daemon(tmp_path_factory.mktemp("daemon"))
+    d = Daemon(tmp_path_factory.mktemp("daemon"), request.param)
     try:
         yield d
     finally:

@@ -41,7 +41,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_tlsverify_daemon_serves_docker_cli_and_refuses_strangers(certs: str) -> None:
+def test_tlsverify_daemon_serves_docker_cli_and_refuses_strangers(certs: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override docker-py's own CA: make it use ours
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     port = _free_port()
     d = new_daemon(extra_args=["-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert", f"{certs}/ca.pem",
                                "--tlscert", f"{certs}/server.pem", "--tlskey", f"{certs}/server-key.pem"],

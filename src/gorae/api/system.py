@@ -21,11 +21,9 @@ from gorae.api.timestamps import format_rfc3339nano, parse_timestamp
 if TYPE_CHECKING:
     from gorae.daemon.daemon import Daemon
 
+# Api-Version, Docker-Experimental and Ostype are on every response (api/server.py)
 _PING_HEADERS = {
-    "Api-Version": gorae.API_VERSION,
     "Builder-Version": "1",
-    "Docker-Experimental": "false",
-    "Ostype": "linux",
     "Swarm": "inactive",
     "Cache-Control": "no-cache, no-store, must-revalidate",
     "Pragma": "no-cache",

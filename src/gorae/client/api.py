@@ -31,7 +31,9 @@ def _vtuple(v: str) -> tuple[int, ...]:
 
 def negotiate(server: str | None, client_max: str = MAX_API_VERSION) -> str:
     """The lower of the server's advertised API version and ours."""
-    if not server:
+    if server:
+        server = server.split(",")[0].strip()  # a repeated header arrives joined
+    if not server or not all(p.isdigit() for p in server.split(".")):
         return FALLBACK_API_VERSION
     return server if _vtuple(server) < _vtuple(client_max) else client_max
 

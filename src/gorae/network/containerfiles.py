@@ -164,7 +164,9 @@ def _port_key(port: str) -> tuple[int, str]:
         return 0, proto
 
 
-def link_env(parent_name: str, alias: str, child_ip: str, exposed: list[str], child_env: list[str]) -> list[str]:
+def link_env(
+    parent_name: str, alias: str, child_ip: str, exposed: list[str], child_env: list[str]
+) -> list[str]:
     """docker's legacy link variables: ALIAS_NAME, ALIAS_PORT[_<n>_<PROTO>[_ADDR|_PORT|_PROTO]], ALIAS_ENV_*."""
     a = _env_name(alias)
     out = [f"{a}_NAME=/{parent_name.lstrip('/')}/{alias}"]

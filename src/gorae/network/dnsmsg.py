@@ -121,7 +121,11 @@ def error_for(msg: bytes, rcode: int) -> bytes | None:
 
 def build_query(qid: int, name: str, qtype: int = TYPE_A) -> bytes:
     """A recursive query (tests, health checks)."""
-    return struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + encode_name(name) + struct.pack("!HH", qtype, CLASS_IN)
+    return (
+        struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+        + encode_name(name)
+        + struct.pack("!HH", qtype, CLASS_IN)
+    )
 
 
 def parse_a_answers(msg: bytes) -> tuple[int, list[str]]:

@@ -29,7 +29,9 @@ Resolver = Callable[[str], list[str] | None]
 Reverse = Callable[[str], str | None]
 
 
-def open_sockets(netns_path: str, ip: str = DNS_IP, port: int = DNS_PORT) -> tuple[socket.socket, socket.socket]:
+def open_sockets(
+    netns_path: str, ip: str = DNS_IP, port: int = DNS_PORT
+) -> tuple[socket.socket, socket.socket]:
     """UDP and listening TCP sockets bound to ip:port inside the namespace."""
 
     def inside() -> tuple[socket.socket, socket.socket]:
@@ -73,7 +75,9 @@ class _Udp(asyncio.DatagramProtocol):
 class EmbeddedDns:
     """One container's DNS server. `start()` opens its sockets in the namespace; `close()` stops it."""
 
-    def __init__(self, netns_path: str, resolve: Resolver, reverse: Reverse, upstreams: Callable[[], list[str]]) -> None:
+    def __init__(
+        self, netns_path: str, resolve: Resolver, reverse: Reverse, upstreams: Callable[[], list[str]]
+    ) -> None:
         self.netns_path = netns_path
         self.resolve = resolve
         self.reverse = reverse

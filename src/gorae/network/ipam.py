@@ -80,7 +80,9 @@ def choose_subnet(
             continue
         if not any(cand.overlaps(t) for t in taken):
             return cand
-    raise Forbidden("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+    raise Forbidden(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
+    )
 
 
 class Ipam:
@@ -129,14 +131,18 @@ class Ipam:
                 if ip not in subnet:
                     raise InvalidParameter(f"no matching subnet for address {requested}")
                 if ip in (subnet.network_address, subnet.broadcast_address) and subnet.prefixlen < 31:
-                    raise InvalidParameter(f"invalid address {requested}: reserved address of subnet {subnet}")
+                    raise InvalidParameter(
+                        f"invalid address {requested}: reserved address of subnet {subnet}"
+                    )
                 key = str(ip)
                 if allocated.get(key) not in (None, owner):
                     raise Conflict("Address already in use")
             else:
                 key = self._next_free(doc, subnet)
                 if key is None:
-                    raise SystemError_(f"no available IPv4 addresses on this network's address pools: {label or network_id}")
+                    raise SystemError_(
+                        f"no available IPv4 addresses on this network's address pools: {label or network_id}"
+                    )
             allocated[key] = owner
             doc["last"] = key
             self._store.put(KIND, network_id, doc)

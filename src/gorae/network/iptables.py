@@ -71,8 +71,21 @@ class Chains:
             dst = [] if p.host_ip in ("", "0.0.0.0") else ["-d", f"{p.host_ip}/32"]
             nat.append(
                 " ".join(
-                    ["-A", self.dnat, "-p", p.proto, *dst, "-m", p.proto, "--dport", str(p.host_port),
-                     "-j", "DNAT", "--to-destination", f"{p.container_ip}:{p.container_port}"]
+                    [
+                        "-A",
+                        self.dnat,
+                        "-p",
+                        p.proto,
+                        *dst,
+                        "-m",
+                        p.proto,
+                        "--dport",
+                        str(p.host_port),
+                        "-j",
+                        "DNAT",
+                        "--to-destination",
+                        f"{p.container_ip}:{p.container_port}",
+                    ]
                 )
             )
             nat.append(
@@ -95,7 +108,9 @@ class Chains:
                 flt.append(f"-A {self.fwd} -i {b.bridge} ! -o {b.bridge} -j {self.iso}")
         for b in rules.bridges:
             if not b.internal:
-                flt.append(f"-A {self.fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+                flt.append(
+                    f"-A {self.fwd} -o {b.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"
+                )
                 flt.append(f"-A {self.fwd} -o {b.bridge} -j {self.dnat}")
                 flt.append(f"-A {self.fwd} -i {b.bridge} ! -o {b.bridge} -j ACCEPT")
             flt.append(f"-A {self.fwd} -i {b.bridge} -o {b.bridge} -j {'ACCEPT' if b.icc else 'DROP'}")
@@ -132,7 +147,10 @@ def purge(chains: Chains) -> None:
     for table, builtin, spec in chains.jumps():
         while run([IPTABLES, "-w", "-t", table, "-D", builtin, *spec], check=False).returncode == 0:
             pass
-    for table, names in (("nat", [chains.dnat, chains.post]), ("filter", [chains.fwd, chains.iso, chains.dnat])):
+    for table, names in (
+        ("nat", [chains.dnat, chains.post]),
+        ("filter", [chains.fwd, chains.iso, chains.dnat]),
+    ):
         for name in names:
             run([IPTABLES, "-w", "-t", table, "-F", name], check=False)
         for name in names:

@@ -27,7 +27,9 @@ PRUNE_FILTER_KEYS = ("until", "label", "label!")
 
 def now_rfc3339() -> str:
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+    )
 
 
 def network_doc(
@@ -127,7 +129,7 @@ def check_list_filters(filters: dict[str, list[str]]) -> None:
             raise InvalidParameter(f"invalid filter: 'type'='{t}'")
     for d in filters.get("dangling", []):
         if d.lower() not in ("true", "false", "1", "0"):
-            raise InvalidParameter(f'invalid filter \'dangling={d}\'')
+            raise InvalidParameter(f"invalid filter 'dangling={d}'")
 
 
 def matches(doc: dict[str, Any], filters: dict[str, list[str]], in_use: bool) -> bool:

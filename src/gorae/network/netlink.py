@@ -58,7 +58,9 @@ def host_ipv4_networks() -> list[ipaddress.IPv4Network]:
     return out
 
 
-def ensure_bridge(name: str, gateway: str, prefixlen: int, mtu: int = 1500, *, with_address: bool = True) -> bool:
+def ensure_bridge(
+    name: str, gateway: str, prefixlen: int, mtu: int = 1500, *, with_address: bool = True
+) -> bool:
     """Create the bridge if missing (True when created), give it the gateway address, bring it up,
     and set route_localnet (127.0.0.1 → container DNAT needs it on the outgoing interface)."""
     created = False
@@ -190,7 +192,8 @@ def links_in_netns(netns_path: str) -> list[dict[str, Any]]:
             for link in nipr.get_links():
                 idx = link["index"]
                 addrs = [
-                    f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in nipr.get_addr(index=idx, family=2)
+                    f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}"
+                    for a in nipr.get_addr(index=idx, family=2)
                 ]
                 out.append({"name": link.get_attr("IFLA_IFNAME"), "addrs": addrs})
             return out
