@@ -7,10 +7,13 @@ container's namespace opens its own IPRoute from a thread that has entered that 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import ipaddress
 import os
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -18,6 +21,22 @@ from pyroute2.netlink.exceptions import NetlinkError
 from gorae.network import netns
 
 IFNAMSIZ = 15
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _off_loop(fn: Callable[P, R]) -> Callable[P, R]:
+    """pyroute2's synchronous IPRoute runs its own asyncio loop: never use it on a thread whose loop runs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return fn(*args, **kwargs)
+        return netns.run_in_thread(lambda: fn(*args, **kwargs))
+
+    return wrapper
 
 
 def _write_sysctl(path: str, value: str) -> None:
@@ -33,16 +52,19 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+@_off_loop
 def link_exists(name: str) -> bool:
     with IPRoute() as ipr:
         return link_index(ipr, name) is not None
 
 
+@_off_loop
 def list_links() -> list[str]:
     with IPRoute() as ipr:
         return [str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()]
 
 
+@_off_loop
 def host_ipv4_networks() -> list[ipaddress.IPv4Network]:
     """Destinations of the host's IPv4 routes and networks of its addresses (for pool overlap checks)."""
     out: list[ipaddress.IPv4Network] = []
@@ -58,11 +80,12 @@ def host_ipv4_networks() -> list[ipaddress.IPv4Network]:
     return out
 
 
+@_off_loop
 def ensure_bridge(
     name: str, gateway: str, prefixlen: int, mtu: int = 1500, *, with_address: bool = True
 ) -> bool:
-    """Create the bridge if missing (True when created), give it the gateway address, bring it up,
-    and set route_localnet (127.0.0.1 → container DNAT needs it on the outgoing interface)."""
+    """Create the bridge if missing (True when created), give it the gateway address, bring it up, and
+    set route_localnet (127.0.0.1 → container DNAT needs it on the outgoing interface) and forwarding."""
     created = False
     with IPRoute() as ipr:
         idx = link_index(ipr, name)
@@ -82,9 +105,13 @@ def ensure_bridge(
                         raise
         ipr.link("set", index=idx, state="up")
     _write_sysctl(f"/proc/sys/net/ipv4/conf/{name}/route_localnet", "1")
+    # forwarding of packets that arrive on the bridge (hairpin, outbound); replies from outside also need
+    # the global ip_forward, which the service sets when configured to
+    _write_sysctl(f"/proc/sys/net/ipv4/conf/{name}/forwarding", "1")
     return created
 
 
+@_off_loop
 def delete_link(name: str) -> None:
     """Delete a link in the host namespace; a missing one is fine."""
     with IPRoute() as ipr:
@@ -107,6 +134,7 @@ def mac_for_ip(ip: str) -> str:
     return "02:42:" + ":".join(f"{x:02x}" for x in b)
 
 
+@_off_loop
 def plug_veth(
     *,
     bridge: str,
@@ -173,6 +201,7 @@ def delete_link_quietly(ipr: IPRoute, name: str) -> None:
         pass
 
 
+@_off_loop
 def set_lo_up(netns_path: str) -> None:
     def inside() -> None:
         with IPRoute() as nipr:
@@ -183,6 +212,7 @@ def set_lo_up(netns_path: str) -> None:
     netns.run_in_netns(netns_path, inside)
 
 
+@_off_loop
 def links_in_netns(netns_path: str) -> list[dict[str, Any]]:
     """(name, addresses) of the links inside a namespace, for tests and diagnostics."""
 
@@ -201,6 +231,7 @@ def links_in_netns(netns_path: str) -> list[dict[str, Any]]:
     return netns.run_in_netns(netns_path, inside)
 
 
+@_off_loop
 def delete_in_netns(netns_path: str, ifname: str) -> None:
     """Delete a link inside the namespace (its veth peer in the host goes with it)."""
 

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, SystemError_
-from gorae.network import containerfiles, iptables, model, netlink, netns
+from gorae.network import containerfiles, iptables, model, netlink, netns, publish
 from gorae.network.dnsserver import EmbeddedDns
 from gorae.network.ipam import DEFAULT_POOLS, Ipam, choose_subnet, parse_ip, parse_subnet
-from gorae.network.ports import PortReserver, ephemeral_range, parse_port_range, split_proto_port
+from gorae.network.ports import PortReserver, split_proto_port, validate_port_bindings
 
 log = logging.getLogger(__name__)
 
@@ -551,6 +551,7 @@ class NetworkService:
             "link_aliases": {},
         }
         eps_cfg = dict(endpoints_config or {})
+        validate_port_bindings(port_bindings)
         if mac_address and not MAC_RE.match(mac_address):
             raise InvalidParameter(f"{mac_address} is not a valid mac address")
         if mode.startswith("container:"):
@@ -784,69 +785,25 @@ class NetworkService:
         return None
 
     def _publish_ports(self, sb: dict[str, Any]) -> None:
-        """Resolve and reserve host ports for PortBindings (and -P); all or nothing."""
+        """Reserve host ports for PortBindings (and -P) towards the first bridge endpoint; all or nothing."""
         target = self._port_target(sb)
-        wanted: list[tuple[str, int, str, str]] = []  # proto, container port, host ip, host port spec
-        bindings = sb["port_bindings"] or {}
-        for key, lst in bindings.items():
-            proto, port = split_proto_port(key)
-            try:
-                cport = parse_port_range(port)[0]
-            except ValueError:
-                raise InvalidParameter(f'invalid port specification: "{port}"') from None
-            for b in lst or [{}]:
-                wanted.append((proto, cport, (b or {}).get("HostIp") or "", (b or {}).get("HostPort") or ""))
-        if sb["publish_all"]:
-            for key in sb["exposed"]:
-                if key not in bindings:
-                    proto, port = split_proto_port(key)
-                    wanted.append((proto, int(port), "", ""))
-        if target is None or not wanted:
+        if target is None:
             return
         net = self.networks[target["network_id"]]
-        default_ip = net["Options"].get(model.BRIDGE_OPT_HOST_IP, "")
-        done: list[dict[str, Any]] = []
         try:
-            for proto, cport, hip, hspec in wanted:
-                hip = hip or default_ip
-                if hip == "0.0.0.0":
-                    hip = ""
-                if ":" in hip:
-                    continue  # IPv6 host addresses: not yet
-                if hspec in ("", "0"):
-                    lo, hi = ephemeral_range()
-                    hport = self.ports.reserve_any(proto, hip, lo, hi)
-                else:
-                    try:
-                        lo, hi = parse_port_range(hspec)
-                    except ValueError:
-                        raise InvalidParameter(f'invalid port specification: "{hspec}"') from None
-                    if lo == hi:
-                        self.ports.reserve(proto, hip, lo)
-                        hport = lo
-                    else:
-                        hport = self.ports.reserve_any(proto, hip, lo, hi)
-                done.append(
-                    {
-                        "proto": proto,
-                        "container_port": cport,
-                        "host_ip": hip,
-                        "host_port": hport,
-                        "container_ip": target["ip"],
-                        "bridge": net["_gorae"]["bridge"],
-                    }
-                )
+            sb["ports"] = publish.reserve_bindings(
+                self.ports,
+                sb["port_bindings"],
+                sb["exposed"] if sb["publish_all"] else [],
+                default_host_ip=net["Options"].get(model.BRIDGE_OPT_HOST_IP, ""),
+                container_ip=target["ip"],
+                bridge=net["_gorae"]["bridge"],
+            )
         except SystemError_ as e:
-            for m in done:
-                self.ports.release(m["proto"], m["host_ip"], m["host_port"])
             raise SystemError_(
-                f"driver failed programming external connectivity on endpoint {sb['name']} ({target['id']}): {e.message}"
+                f"driver failed programming external connectivity on endpoint {sb['name']} ({target['id']}):"
+                f" {e.message}"
             ) from None
-        except BaseException:
-            for m in done:
-                self.ports.release(m["proto"], m["host_ip"], m["host_port"])
-            raise
-        sb["ports"] = done
 
     def _needs_dns(self, sb: dict[str, Any]) -> bool:
         if sb.get("mode") != "bridge" or not sb.get("netns_path"):
