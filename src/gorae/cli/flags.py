@@ -13,6 +13,21 @@ from typing import Any
 
 PROG = "gorae"
 
+TABLE_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'table':            Print output in table format with column headers (default)\n"
+    "'table TEMPLATE':   Print output in table format using the given Go template\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+)
+INSPECT_FORMAT_HELP = (
+    "Format output using a custom template:\n"
+    "'json':             Print in JSON format\n"
+    "'TEMPLATE':         Print output using the given Go template.\n"
+    "Refer to https://docs.docker.com/go/formatting/ for more information about formatting output with templates"
+)
+
 
 class FlagError(Exception):
     """A command line that does not parse; the CLI exits 125 as docker does."""
@@ -315,7 +330,7 @@ def flag_usages(opts: list[Opt], width: int) -> str:
 
 def render_help(spec: Spec, width: int | None = None) -> str:
     width = width or terminal_width()
-    parts = [f"\nUsage:  {PROG} {spec.path} {spec.usage}".rstrip() + "\n", f"\n{spec.short}\n"]
+    parts = [f"Usage:  {PROG} {spec.path} {spec.usage}".rstrip() + "\n", f"\n{spec.short}\n"]
     if spec.aliases:
         parts.append("\nAliases:\n  " + ", ".join(f"{PROG} {a}" for a in spec.aliases) + "\n")
     opts = [o for o in spec.opts if not o.hidden]

@@ -164,7 +164,7 @@ def aliases_of(key: str) -> list[str]:
 
 def main_help() -> str:
     lines = [
-        f"\nUsage:  {PROG} [OPTIONS] COMMAND\n",
+        f"Usage:  {PROG} [OPTIONS] COMMAND\n",
         "\nA self-sufficient runtime for containers\n",
         "\nCommon Commands:\n",
     ]
@@ -189,7 +189,7 @@ def main_help() -> str:
 
 def management_help(word: str) -> str:
     desc, subs = MANAGEMENT[word]
-    lines = [f"\nUsage:  {PROG} {word} COMMAND\n", f"\n{desc}\n", "\nCommands:\n"]
+    lines = [f"Usage:  {PROG} {word} COMMAND\n", f"\n{desc}\n", "\nCommands:\n"]
     seen: set[str] = set()
     for sub, key in subs.items():
         if key in seen:
@@ -260,7 +260,9 @@ def _main(argv: list[str]) -> int:
                 f"{PROG}: unknown command: {PROG} {word} {rest[0]}\n\nRun '{PROG} {word} --help' for more information\n"
             )
             return 1 if rest[0].startswith("-") is False else 125
-        path, key, rest = f"{word} {rest[0]}", subs[rest[0]], rest[1:]
+        key = subs[rest[0]]
+        canonical = next(sub for sub, k in subs.items() if k == key)
+        path, rest = f"{word} {canonical}", rest[1:]
     elif word in TOP:
         path, key = word, TOP[word]
     else:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gorae.cli.commands.ps import FORMAT_HELP, Header
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.flags import O, Spec
+from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, split_image_ref
 from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
 from gorae.client.api import q
@@ -24,7 +24,7 @@ IMAGES = Spec(
         O("format", None, "string", FORMAT_HELP),
         O("no-trunc", None, help="Don't truncate output"),
         O("quiet", "q", help="Only show image IDs"),
-        O("tree", None, help="List multi-platform images as a tree (EXPERIMENTAL)", hidden=True),
+        O("tree", None, help="List multi-platform images as a tree (EXPERIMENTAL)"),
     ],
     max_args=1,
 )
@@ -195,7 +195,7 @@ HISTORY = Spec(
             "format",
             None,
             "string",
-            "Format output using a custom template:\n'table':            Print output in table format\nwith column headers (default)\n'table TEMPLATE':   Print output in table format\nusing the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            TABLE_FORMAT_HELP,
         ),
         O(
             "human",
@@ -205,6 +205,12 @@ HISTORY = Spec(
             default_text="true",
         ),
         O("no-trunc", None, help="Don't truncate output"),
+        O(
+            "platform",
+            None,
+            "string",
+            'Show history for the given platform. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
+        ),
         O("quiet", "q", help="Only show image IDs"),
     ],
     min_args=1,
@@ -269,9 +275,8 @@ SAVE = Spec(
         O(
             "platform",
             None,
-            "list",
+            "string",
             'Save only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
-            type_name="strings",
         ),
     ],
     min_args=1,
@@ -297,9 +302,8 @@ LOAD = Spec(
         O(
             "platform",
             None,
-            "list",
+            "string",
             'Load only the given platform variant. Formatted as "os[/arch[/variant]]" (e.g., "linux/amd64")',
-            type_name="strings",
         ),
         O("quiet", "q", help="Suppress the load output"),
     ],
@@ -390,6 +394,7 @@ PULL = Spec(
     "Download an image from a registry",
     [
         O("all-tags", "a", help="Download all tagged images in the repository"),
+        O("disable-content-trust", None, help="Skip image verification", default=True, default_text="true"),
         O("platform", None, "string", "Set platform if server is multi-platform capable"),
         O("quiet", "q", help="Suppress verbose output"),
     ],

@@ -7,17 +7,13 @@ import json
 from typing import Any
 
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.flags import O, Spec
+from gorae.cli.flags import INSPECT_FORMAT_HELP, O, Spec
 from gorae.cli.output import render
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
 TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
-FORMAT_HELP = (
-    "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output "
-    "using the given Go template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting "
-    "output with\ntemplates"
-)
+FORMAT_HELP = INSPECT_FORMAT_HELP
 
 INSPECT = Spec(
     "inspect",
@@ -46,6 +42,14 @@ IMAGE_INSPECT = Spec(
     "Display detailed information on one or more images",
     [
         O("format", "f", "string", FORMAT_HELP),
+        O(
+            "platform",
+            None,
+            "string",
+            "Inspect a specific platform of the multi-platform image.\nIf the image or the server is not "
+            "multi-platform capable, the command will error out if the platform does not match.\n"
+            "'os[/arch[/variant]]': Explicit platform (eg. linux/amd64)",
+        ),
     ],
     min_args=1,
 )

@@ -39,7 +39,8 @@ STOP = Spec(
     "Stop one or more running containers",
     [
         O("signal", "s", "string", "Signal to send to the container"),
-        O("time", "t", "int", "Seconds to wait before killing the container"),
+        O("timeout", "t", "int", "Seconds to wait before killing the container"),
+        O("time", None, "int", "Seconds to wait before killing the container", hidden=True),
     ],
     min_args=1,
 )
@@ -48,8 +49,9 @@ RESTART = Spec("restart", f"[OPTIONS] {C1}", "Restart one or more containers", S
 
 def _stop_params(v: dict[str, Any]) -> dict[str, Any]:
     p: dict[str, Any] = {}
-    if v["time"] is not None:
-        p["t"] = v["time"]
+    t = v["timeout"] if v["timeout"] is not None else v["time"]
+    if t is not None:
+        p["t"] = t
     if v["signal"]:
         p["signal"] = v["signal"]
     return p
@@ -160,6 +162,8 @@ UPDATE = Spec(
         ),
         O("cpu-period", None, "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
         O("cpu-quota", None, "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+        O("cpu-rt-period", None, "int", "Limit the CPU real-time period in microseconds"),
+        O("cpu-rt-runtime", None, "int", "Limit the CPU real-time runtime in microseconds"),
         O("cpu-shares", "c", "int", "CPU shares (relative weight)"),
         O("cpus", None, "string", "Number of CPUs", type_name="decimal"),
         O("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
@@ -186,6 +190,8 @@ def cmd_update(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         for flag, key in (
             ("blkio_weight", "BlkioWeight"),
             ("cpu_period", "CpuPeriod"),
+            ("cpu_rt_period", "CpuRealtimePeriod"),
+            ("cpu_rt_runtime", "CpuRealtimeRuntime"),
             ("cpu_quota", "CpuQuota"),
             ("cpu_shares", "CpuShares"),
             ("pids_limit", "PidsLimit"),

@@ -5,16 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.flags import O, Spec
+from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters
 from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
 
-FORMAT_HELP = (
-    "Format output using a custom template:\n'table':            Print output in table format\nwith column headers "
-    "(default)\n'table TEMPLATE':   Print output in table format\nusing the given Go template\n'json':             Print "
-    "in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/"
-    "formatting/\nfor more information about formatting output with\ntemplates"
-)
+FORMAT_HELP = TABLE_FORMAT_HELP
 
 PS = Spec(
     "ps",

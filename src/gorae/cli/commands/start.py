@@ -15,6 +15,8 @@ START = Spec(
     "Start one or more stopped containers",
     [
         O("attach", "a", help="Attach STDOUT/STDERR and forward signals"),
+        O("checkpoint", None, "string", "Restore from this checkpoint"),
+        O("checkpoint-dir", None, "string", "Use a custom checkpoint storage directory"),
         O("detach-keys", None, "string", "Override the key sequence for detaching a container"),
         O("interactive", "i", help="Attach container's STDIN"),
     ],
@@ -56,6 +58,8 @@ def _session(
 
 
 def cmd_start(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    if v["checkpoint"] or v["checkpoint_dir"]:
+        raise StatusError(1, "Error response from daemon: checkpoint is only supported in experimental mode")
     if v["attach"] or v["interactive"]:
         if len(args) > 1:
             raise StatusError(1, "you cannot start and attach multiple containers at once")

@@ -9,7 +9,7 @@ from typing import Any
 
 from gorae.cli.commands.ps import Header
 from gorae.cli.context import Cli
-from gorae.cli.flags import O, Spec
+from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.output import bytes_size, human_size, print_list
 from gorae.client.api import APIClient, q
 from gorae.client.errors import APIError
@@ -24,7 +24,7 @@ STATS = Spec(
             "format",
             None,
             "string",
-            "Format output using a custom template:\n'table':            Print output in table format\nwith column headers (default)\n'table TEMPLATE':   Print output in table format\nusing the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            TABLE_FORMAT_HELP,
         ),
         O("no-stream", None, help="Disable streaming stats and only pull the first result"),
         O("no-trunc", None, help="Do not truncate output"),

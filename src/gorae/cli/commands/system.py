@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.flags import O, Spec
+from gorae.cli.flags import TABLE_FORMAT_HELP, INSPECT_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
 from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
 
@@ -21,7 +21,7 @@ VERSION = Spec(
             "format",
             "f",
             "string",
-            "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            INSPECT_FORMAT_HELP,
         ),
     ],
     max_args=0,
@@ -84,7 +84,7 @@ INFO = Spec(
             "format",
             "f",
             "string",
-            "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            INSPECT_FORMAT_HELP,
         ),
     ],
     max_args=0,
@@ -148,7 +148,7 @@ EVENTS = Spec(
             "format",
             None,
             "string",
-            "Format output using a custom template:\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            INSPECT_FORMAT_HELP,
         ),
         O("since", None, "string", "Show all events created since timestamp"),
         O("until", None, "string", "Stream events until this timestamp"),
@@ -208,7 +208,7 @@ DF = Spec(
             "format",
             None,
             "string",
-            "Format output using a custom template:\n'table':            Print output in table format\nwith column headers (default)\n'table TEMPLATE':   Print output in table format\nusing the given Go template\n'json':             Print in JSON format\n'TEMPLATE':         Print output using the given\nGo template.\nRefer to https://docs.docker.com/go/formatting/\nfor more information about formatting output with\ntemplates",
+            TABLE_FORMAT_HELP,
         ),
         O("verbose", "v", help="Show detailed information on space usage"),
     ],
