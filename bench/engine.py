@@ -3,9 +3,11 @@
     python bench/engine.py [--runs 20] [--batch 50]
 
 Measures (1) `docker run --rm busybox true` wall time, median of --runs, and (2) throughput of
-create+start+stop+rm for --batch containers (`docker create` / `start` / `stop -t 0` / `rm`, sequential),
+create+start+stop+rm for --batch containers (`docker create` / `start` / `stop -t 0` / `rm`, sequential,
+in --rounds rounds; the median round rate is reported),
 against a fresh gorae daemon and, when Debian's docker.io is installed, a dockerd on its own roots
-(`--iptables=false --bridge=none`, so it cannot touch the host's firewall). Prints a table and the ratios.
+(`--iptables=false --bridge=none`, so it cannot touch the host's firewall). Both engines run interleaved
+(alternating order per repetition) so machine load affects them alike. Prints a table and the ratios.
 Not a test: numbers depend on the machine; the README records what it printed.
 """
 
@@ -36,18 +38,38 @@ class Dockerd:
         self.sock = f"/tmp/dref-{tag}.sock"
         self.log = open(os.path.join(tempfile.gettempdir(), f"dref-{tag}.log"), "wb")
         self.proc = subprocess.Popen(
-            ["dockerd", "--data-root", self.root, "--exec-root", self.xroot, "-H", "unix://" + self.sock,
-             "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none",
-             "--pidfile", self.root + ".pid"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "dockerd",
+                "--data-root",
+                self.root,
+                "--exec-root",
+                self.xroot,
+                "-H",
+                "unix://" + self.sock,
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--bridge=none",
+                "--pidfile",
+                self.root + ".pid",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
         for _ in range(200):
             if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
                 break
             time.sleep(0.1)
         with open(busybox_tar(), "rb") as f:
-            subprocess.run(["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"], stdin=f,
-                           env=self.env, check=True, capture_output=True)
+            subprocess.run(
+                ["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
+                stdin=f,
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
 
     def close(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -64,50 +86,76 @@ def docker(env: dict[str, str], *args: str) -> None:
     subprocess.run(["docker", *args], env=env, check=True, capture_output=True)
 
 
-def run_latency(env: dict[str, str], runs: int) -> float:
-    docker(env, "run", "--rm", "busybox", "true")  # warm up
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        docker(env, "run", "--rm", "busybox", "true")
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+NET: list[str] = []  # ["--network", X] from --network
 
 
-def lifecycle_throughput(env: dict[str, str], batch: int) -> float:
+def one_run(env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    docker(env, "run", "--rm", *NET, "busybox", "true")
+    return time.perf_counter() - t
+
+
+def lifecycle(env: dict[str, str], batch: int) -> float:
+    """Seconds for `batch` sequential create+start+stop -t 0+rm cycles."""
     names = [f"bench-{uuid.uuid4().hex[:8]}" for _ in range(batch)]
     t = time.perf_counter()
     for n in names:
-        docker(env, "create", "--name", n, "busybox", "sleep", "60")
+        docker(env, "create", "--name", n, *NET, "busybox", "sleep", "60")
         docker(env, "start", n)
         docker(env, "stop", "-t", "0", n)
         docker(env, "rm", n)
-    return batch / (time.perf_counter() - t)
+    return time.perf_counter() - t
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds (batch split across them)")
+    ap.add_argument(
+        "--network",
+        default="none",
+        help="container network for both engines (default none: the reference dockerd runs with "
+        "--bridge=none, so a bridge would be measured on gorae only); '' for the engine default",
+    )
     args = ap.parse_args()
-    results: dict[str, tuple[float, float]] = {}
+    if args.network:
+        NET[:] = ["--network", args.network]
+    engines: dict[str, dict[str, str]] = {}
+    closers = []
     g = new_daemon()
+    closers.append(g.cleanup)
+    engines["gorae"] = g.env
     try:
-        results["gorae"] = (run_latency(g.env, args.runs), lifecycle_throughput(g.env, args.batch))
+        if shutil.which("dockerd"):
+            d = Dockerd()
+            closers.append(d.close)
+            engines["dockerd"] = d.env
+        lat: dict[str, list[float]] = {k: [] for k in engines}
+        thr: dict[str, list[float]] = {k: [] for k in engines}
+        for env in engines.values():  # warm up
+            one_run(env)
+        # interleaved: each repetition runs every engine once, in alternating order, so load hits all alike
+        order = list(engines)
+        for i in range(args.runs):
+            for name in order if i % 2 == 0 else order[::-1]:
+                lat[name].append(one_run(engines[name]))
+        per_round = max(1, args.batch // args.rounds)
+        for i in range(args.rounds):
+            for name in order if i % 2 == 0 else order[::-1]:
+                thr[name].append(per_round / lifecycle(engines[name], per_round))
     finally:
-        g.cleanup()
-    if shutil.which("dockerd"):
-        d = Dockerd()
-        try:
-            results["dockerd"] = (run_latency(d.env, args.runs), lifecycle_throughput(d.env, args.batch))
-        finally:
-            d.close()
-    print(f"{'engine':<10}{'run --rm true (median s)':>28}{'create+start+stop+rm /s':>28}")
-    for name, (lat, thr) in results.items():
-        print(f"{name:<10}{lat:>28.3f}{thr:>28.2f}")
-    if "dockerd" in results:
-        gl, gt = results["gorae"]
-        dl, dt = results["dockerd"]
+        for close in reversed(closers):
+            close()
+    print(f"{'engine':<10}{'run --rm true median s':>24}{'(min)':>8}{'create+start+stop+rm /s':>26}")
+    for name in engines:
+        print(
+            f"{name:<10}{statistics.median(lat[name]):>24.3f}{min(lat[name]):>8.3f}"
+            f"{statistics.median(thr[name]):>26.2f}"
+        )
+    if "dockerd" in engines:
+        gl, dl = statistics.median(lat["gorae"]), statistics.median(lat["dockerd"])
+        gt, dt = statistics.median(thr["gorae"]), statistics.median(thr["dockerd"])
         print(f"run latency ratio gorae/dockerd: {gl / dl:.2f} (goal <= 0.5)")
         print(f"lifecycle throughput ratio gorae/dockerd: {gt / dt:.2f} (goal >= 2.0)")
     return 0

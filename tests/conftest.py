@@ -57,6 +57,33 @@ def _kill_runtime(exec_root: str) -> None:
                 pass
 
 
+def _test_network_config() -> dict[str, object]:
+    """A test daemon's own subnets (10.60-199.x; the network unit tests use 10.213-250.x): never the
+    default pools other daemons on this host may use."""
+    import random
+
+    a, b = random.randint(60, 199), random.randint(0, 127)
+    return {"bip": f"10.{a}.{b}.1/24", "default-address-pools": [{"base": f"10.{a}.128.0/17", "size": 24}]}
+
+
+def _purge_network(exec_root: str) -> None:
+    """Remove everything the test daemon put in the kernel (bridge, veths, namespaces, iptables chains);
+    fail the test if anything stays."""
+    from gorae.network.leftovers import purge_daemon
+
+    left = purge_daemon(exec_root)
+    assert not left, f"test daemon left kernel state behind: {left}"
+
+
+def network_leftovers(exec_root: str) -> list[str]:
+    """The test daemon's kernel state still present (tests assert it is empty after removals)."""
+    from gorae.daemon.config import DaemonConfig, network_names
+    from gorae.network.leftovers import leftovers
+
+    names = network_names(DaemonConfig(exec_root=exec_root))
+    return leftovers(names.bridge, (names.user_bridge_prefix, names.veth_prefix), names.chain_prefix, exec_root)
+
+
 @dataclass
 class GoraeDaemon:
     data_root: str
@@ -85,7 +112,7 @@ class GoraeDaemon:
         cfg = os.path.join(self.data_root, "daemon.json")
         if not os.path.exists(cfg):
             with open(cfg, "w", encoding="utf-8") as f:
-                f.write("{}")
+                json.dump(_test_network_config(), f)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gorae.daemon.main", "--data-root", self.data_root, "--exec-root",
@@ -155,6 +182,7 @@ class GoraeDaemon:
     def cleanup(self) -> None:
         self.stop()
         _kill_runtime(self.exec_root)
+        _purge_network(self.exec_root)
         _unmount_under(self.data_root)
         _unmount_under(self.exec_root)
         shutil.rmtree(self.data_root, ignore_errors=True)
@@ -248,3 +276,32 @@ def docker_client(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
 
 def inspect(d: GoraeDaemon, name: str) -> dict:
     return json.loads(d.docker("inspect", name).stdout)[0]
+
+
+CLI_TARGETS = [t for t in os.environ.get("GORAE_TEST_TARGET", "gorae,dref").split(",") if t]
+
+
+@pytest.fixture(scope="session", params=CLI_TARGETS)
+def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The CLI tests' daemon, one per target (gorae, and a real dockerd) for the whole session; see
+    tests/compat/cli_daemon.py."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat"))
+    from cli_daemon import target_daemons
+
+    yield from target_daemons(request.param, tmp_path_factory.mktemp(f"daemon-{request.param}"))
+
+
+@pytest.fixture
+def g(daemon):  # type: ignore[no-untyped-def]
+    """Run the gorae CLI against the CLI tests' daemon."""
+    from cli_daemon import gorae_runner
+
+    return gorae_runner(daemon)
+
+
+@pytest.fixture
+def dk(daemon):  # type: ignore[no-untyped-def]
+    """Run the real docker CLI against the CLI tests' daemon."""
+    from cli_daemon import docker_runner
+
+    return docker_runner(daemon)

@@ -56,14 +56,46 @@ def _wrap(owner: Any, attr: str, name: str) -> None:
 
 
 _TARGETS = [
-    ("gorae.runtime.conmon", "ConmonRuntime", ["create", "start", "delete", "_runc", "_spawn_conmon", "wait_exit", "state"]),
+    (
+        "gorae.runtime.conmon",
+        "ConmonRuntime",
+        ["create", "start", "delete", "_runc", "_spawn_conmon", "wait_exit", "state"],
+    ),
     ("gorae.store.metadata", "MetadataStore", ["put", "delete", "add_event"]),
     ("gorae.snapshot.overlay", "OverlaySnapshotter", ["prepare", "remove", "mounts"]),
     ("gorae.snapshot.mount", None, ["mount_all", "unmount"]),
-    ("gorae.daemon.containers", "ContainerService",
-     ["create", "start", "_start_locked", "_handle_exit", "remove", "_destroy", "_mount", "_unmount",
-      "_build_spec", "_oci_mounts", "_resolve_mounts"]),
+    (
+        "gorae.daemon.containers",
+        "ContainerService",
+        [
+            "create",
+            "start",
+            "_start_locked",
+            "_handle_exit",
+            "remove",
+            "_destroy",
+            "_mount",
+            "_unmount",
+            "_build_spec",
+            "_oci_mounts",
+            "_resolve_mounts",
+        ],
+    ),
     ("gorae.api.server", "_Connection", ["_dispatch"]),
+    (
+        "gorae.network.service",
+        "NetworkService",
+        [
+            "setup_container",
+            "teardown_container",
+            "_attach",
+            "_setup_simple",
+            "_start_dns",
+            "_stop_dns",
+            "_publish_ports",
+            "_drop_sandbox_sync",
+        ],
+    ),
 ]
 
 

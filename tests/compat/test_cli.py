@@ -5,154 +5,15 @@ picks one. Each target starts its own daemon on temporary roots and socket."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tarfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-TARGETS = [t for t in os.environ.get("GORAE_TEST_TARGET", "gorae,dref").split(",") if t]
-NET = ["--network", "none"]
+from cli_daemon import NET, SRC, gorae_env
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers")
-
-
-def _make_rootfs(root: Path) -> None:
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy(busybox, root / "bin" / "busybox")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for a in applets:
-        if a != "busybox":
-            os.symlink("busybox", root / "bin" / a)
-    (root / "etc").mkdir()
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "tmp").mkdir()
-
-
-class Daemon:
-    def __init__(self, base: Path, target: str) -> None:
-        self.target = target
-        rand = uuid.uuid4().hex[:8]
-        self.data = Path(f"/tmp/dref-{rand}")
-        self.exec_root = Path(f"/tmp/drefx-{rand}")
-        self.sock = f"/tmp/dref-{rand}.sock"
-        self.pidfile = f"/tmp/dref-{rand}.pid"
-        self.host = f"unix://{self.sock}"
-        self.log = base / "daemon.log"
-        if target == "gorae":
-            argv = [
-                sys.executable,
-                "-m",
-                "gorae.cli.main",
-                "daemon",
-                "--data-root",
-                str(self.data),
-                "--exec-root",
-                str(self.exec_root),
-                "-H",
-                self.host,
-                "--config-file",
-                str(base / "daemon.json"),
-            ]
-            (base / "daemon.json").write_text("{}")
-        else:
-            argv = [
-                "dockerd",
-                "--data-root",
-                str(self.data),
-                "--exec-root",
-                str(self.exec_root),
-                "-H",
-                self.host,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--bridge=none",
-                "--pidfile",
-                self.pidfile,
-            ]
-        env = dict(os.environ, PYTHONPATH=SRC)
-        self.proc = subprocess.Popen(argv, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if os.path.exists(self.sock) and self.docker("version").returncode == 0:
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited: {self.log.read_text()[-2000:]}")
-            time.sleep(0.2)
-        else:
-            self.stop()
-            raise RuntimeError("daemon did not come up")
-        rootfs = base / "rootfs"
-        _make_rootfs(rootfs)
-        tar = base / "rootfs.tar"
-        with tarfile.open(tar, "w") as tf:
-            for p in sorted(rootfs.iterdir()):
-                tf.add(p, arcname=p.name)
-        r = self.docker("import", "-c", 'CMD ["sh"]', str(tar), "busybox:latest")
-        assert r.returncode == 0, r.stderr
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, timeout=120)
-
-    def stop(self) -> None:
-        ids = self.docker("ps", "-aq").stdout.split()
-        if ids:
-            self.docker("rm", "-f", *ids)
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for d in (self.exec_root, self.data):
-            subprocess.run(["umount", "-R", "-l", str(d)], capture_output=True)
-            shutil.rmtree(d, ignore_errors=True)
-        for f in (self.sock, self.pidfile):
-            if os.path.exists(f):
-                os.unlink(f)
-
-
-@pytest.fixture(scope="module", params=TARGETS)
-def daemon(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    if request.param == "dref" and not shutil.which("dockerd"):
-        pytest.skip("dockerd not installed")
-    d = Daemon(tmp_path_factory.mktemp("daemon"), request.param)
-    try:
-        yield d
-    finally:
-        d.stop()
-
-
-def gorae_env(daemon: Daemon) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=SRC, DOCKER_HOST=daemon.host)
-    env.pop("GORAE_HOST", None)
-    return env
-
-
-@pytest.fixture
-def g(daemon: Daemon):  # noqa: ANN201 - returns a runner
-    def run(
-        *args: str, input: str | bytes | None = None, text: bool = True, timeout: float = 60
-    ) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "gorae.cli.main", *args],
-            input=input,
-            capture_output=True,
-            text=text,
-            env=gorae_env(daemon),
-            timeout=timeout,
-        )
-
-    return run
 
 
 def test_run_output_and_exit_codes(g) -> None:  # noqa: ANN001
@@ -307,9 +168,9 @@ def test_export_import(g) -> None:  # noqa: ANN001
 def test_help_shape(g) -> None:  # noqa: ANN001
     r = g("ps", "--help")
     assert r.returncode == 0
-    assert r.stdout.startswith("\nUsage:  gorae ps [OPTIONS]\n\nList containers\n\nAliases:\n")
+    assert r.stdout.startswith("Usage:  gorae ps [OPTIONS]\n\nList containers\n\nAliases:\n")
     assert "  -a, --all             Show all containers (default shows just running)\n" in r.stdout
-    assert g("run", "--help").stdout.startswith("\nUsage:  gorae run [OPTIONS] IMAGE [COMMAND] [ARG...]\n")
+    assert g("run", "--help").stdout.startswith("Usage:  gorae run [OPTIONS] IMAGE [COMMAND] [ARG...]\n")
     assert "Usage:  gorae container ls [OPTIONS]" in g("container", "ls", "--help").stdout
     assert "Common Commands:" in g("--help").stdout
     assert g("completion", "bash").stdout.startswith("# bash completion")

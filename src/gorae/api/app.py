@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 
 def build_router(d: Daemon) -> Router:
-    from gorae.api import containers, exec, images, system, volumes
+    from gorae.api import containers, exec, images, networks, system, volumes
 
     routes = Router()
-    for module in (system, containers, exec, images, volumes):
+    for module in (system, containers, exec, images, volumes, networks):
         module.register(routes, d)
     return routes

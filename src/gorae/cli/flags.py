@@ -241,24 +241,21 @@ def parse(spec: Spec, argv: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def check_args(spec: Spec, args: list[str]) -> str | None:
-    """docker's argument-count message, or None when the count is right."""
-    cmd = f"{PROG} {spec.path}"
-    n = len(args)
-    if spec.exact_args and spec.max_args is not None and n != spec.max_args:
-        plural = "argument" if spec.max_args == 1 else "arguments"
-        return f'"{cmd}" requires exactly {spec.max_args} {plural}.'
-    if n < spec.min_args:
-        plural = "argument" if spec.min_args == 1 else "arguments"
-        if spec.max_args == spec.min_args:
-            return f'"{cmd}" requires exactly {spec.min_args} {plural}.'
-        return f"'{cmd}' requires at least {spec.min_args} {plural}"
-    if spec.max_args is not None and n > spec.max_args:
-        if spec.max_args == 0:
-            return f'"{cmd}" accepts no arguments.'
-        if spec.max_args == spec.min_args:
-            plural = "argument" if spec.max_args == 1 else "arguments"
-            return f'"{cmd}" requires exactly {spec.max_args} {plural}.'
-        return f'"{cmd}" requires at most {spec.max_args} arguments.'
+    """docker's (cli/required.go) argument-count message, or None when the count is right."""
+    cmd = f"'{PROG} {spec.path}'"
+    n, lo, hi = len(args), spec.min_args, spec.max_args
+
+    def plural(k: int) -> str:
+        return f"{k} argument" if k == 1 else f"{k} arguments"
+
+    if hi is not None and lo == hi and n != lo:
+        return f"{cmd} requires {plural(lo)}" if lo else f"{cmd} accepts no arguments"
+    if hi is not None and lo and (n < lo or n > hi):
+        return f"{cmd} requires at least {lo} and at most {plural(hi)}"
+    if n < lo:
+        return f"{cmd} requires at least {plural(lo)}"
+    if hi is not None and n > hi:
+        return f"{cmd} requires at most {plural(hi)}" if hi else f"{cmd} accepts no arguments"
     return None
 
 
@@ -348,8 +345,15 @@ def usage_error(spec: Spec, message: str) -> str:
 
 
 def args_error(spec: Spec, message: str) -> str:
-    """The text docker prints for a wrong argument count."""
+    """The text docker prints for a wrong argument count. The footer's first word differs by check in
+    docker 28's cli/required.go: "See" for RequiresMinArgs, "SRun" (sic) for RequiresMaxArgs, else "Run"."""
+    if "requires at least" in message and "at most" not in message:
+        word = "See"
+    elif "requires at most" in message:
+        word = "SRun"
+    else:
+        word = "Run"
     return (
         f"{PROG}: {message}\n\nUsage:  {PROG} {spec.path} {spec.usage}".rstrip()
-        + f"\n\nSee '{PROG} {spec.path} --help' for more information\n"
+        + f"\n\n{word} '{PROG} {spec.path} --help' for more information\n"
     )

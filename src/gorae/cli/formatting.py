@@ -17,9 +17,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from gorae.cli.gotemplate import HEADER_FUNCS, Template
-from gorae.cli.gotemplate.gofmt import quote
-
 __all__ = [
     "CONTAINER_HEADERS",
     "DEFAULT_CONTAINER_TABLE",
@@ -214,6 +211,8 @@ def ellipsis(s: str, max_width: int) -> str:
 
 def ps_command(command: str, trunc: bool = True) -> str:
     """`ps`'s COMMAND cell: Go-quoted, cut to 20 columns with "…" unless --no-trunc."""
+    from gorae.cli.gotemplate.gofmt import quote  # the template engine is imported only when used
+
     return quote(ellipsis(command, 20) if trunc else command)
 
 
@@ -419,6 +418,8 @@ def format_items(
     a `table` format gets a header row (the same template run on `headers` with the header
     functions) and tabwriter alignment. Returns the whole output; raises TemplateError with
     docker's "template parsing error: ..." prefix left to the caller."""
+    from gorae.cli.gotemplate import HEADER_FUNCS, Template
+
     tmpl = Template(_final_format(fmt), missingkey=missingkey)
     body = "".join(tmpl.execute(item) + "\n" for item in items)
     if not is_table(fmt):

@@ -67,6 +67,18 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "system df": ("system", "Show docker disk usage"),
     "system prune": ("system", "Remove unused data"),
     "completion": ("completion", "Generate the autocompletion script for the specified shell"),
+    "volume create": ("volume", "Create a volume"),
+    "volume inspect": ("volume", "Display detailed information on one or more volumes"),
+    "volume ls": ("volume", "List volumes"),
+    "volume prune": ("volume", "Remove unused local volumes"),
+    "volume rm": ("volume", "Remove one or more volumes"),
+    "network connect": ("network", "Connect a container to a network"),
+    "network create": ("network", "Create a network"),
+    "network disconnect": ("network", "Disconnect a container from a network"),
+    "network inspect": ("network", "Display detailed information on one or more networks"),
+    "network ls": ("network", "List networks"),
+    "network prune": ("network", "Remove all unused networks"),
+    "network rm": ("network", "Remove one or more networks"),
 }
 
 TOP: dict[str, str] = {
@@ -111,9 +123,35 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
             "tag": "tag",
         },
     ),
+    "network": (
+        "Manage networks",
+        {
+            "connect": "network connect",
+            "create": "network create",
+            "disconnect": "network disconnect",
+            "inspect": "network inspect",
+            "ls": "network ls",
+            "list": "network ls",
+            "prune": "network prune",
+            "rm": "network rm",
+            "remove": "network rm",
+        },
+    ),
     "system": (
         "Manage Docker",
         {"df": "system df", "events": "events", "info": "info", "prune": "system prune"},
+    ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": "volume create",
+            "inspect": "volume inspect",
+            "ls": "volume ls",
+            "list": "volume ls",
+            "prune": "volume prune",
+            "rm": "volume rm",
+            "remove": "volume rm",
+        },
     ),
 }
 
@@ -190,12 +228,12 @@ def main_help() -> str:
 def management_help(word: str) -> str:
     desc, subs = MANAGEMENT[word]
     lines = [f"Usage:  {PROG} {word} COMMAND\n", f"\n{desc}\n", "\nCommands:\n"]
-    seen: set[str] = set()
+    canonical: dict[str, str] = {}
     for sub, key in subs.items():
-        if key in seen:
-            continue
-        seen.add(key)
-        lines.append(f"  {sub:<10}{HANDLERS[key][1]}\n")
+        canonical.setdefault(key, sub)
+    pad = max([11, *(len(sub) for sub in canonical.values())])
+    for key, sub in sorted(canonical.items(), key=lambda kv: kv[1]):
+        lines.append(f"  {sub:<{pad}} {HANDLERS[key][1]}\n")
     lines.append(f"\nRun '{PROG} {word} COMMAND --help' for more information on a command.\n")
     return "".join(lines)
 
@@ -232,7 +270,9 @@ def _main(argv: list[str]) -> int:
         sys.stdout.write(main_help())
         return 0
     except FlagError as e:
-        sys.stderr.write(f"{e}\nSee '{PROG} --help'.\n")
+        sys.stderr.write(
+            f"{e}\n\nUsage:  {PROG} [OPTIONS] COMMAND [ARG...]\n\nRun '{PROG} --help' for more information\n"
+        )
         return 125
     if gopts["version"]:
         print(_version_text())

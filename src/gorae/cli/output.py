@@ -112,6 +112,18 @@ def expand_escapes(fmt: str) -> str:
     return fmt.replace("\\t", "\t").replace("\\n", "\n")
 
 
+def check_list_template(template: str) -> None:
+    """docker parses a list's --format before printing any row: a bad one fails even on an empty list."""
+    if _plain_fields(template):
+        return
+    from gorae.cli.gotemplate import Template, TemplateError
+
+    try:
+        Template(template)
+    except TemplateError as e:
+        raise StatusError(1, f"failed to parse template: {e}") from None
+
+
 def print_list(
     out: Any,
     fmt: str,
@@ -132,6 +144,7 @@ def print_list(
         for r in rows:
             out.write(json.dumps(to_json(r) if to_json else r, separators=(",", ":")) + "\n")
         return
+    check_list_template(expand_escapes(fmt[5:].lstrip() if fmt.startswith("table") else fmt))
     if fmt.startswith("table"):
         body = expand_escapes(fmt[5:].lstrip())
         lines = [render(body, header)]

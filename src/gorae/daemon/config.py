@@ -43,6 +43,8 @@ class DaemonConfig:
     ip_forward: bool = True
     ip_masq: bool = True
     userland_proxy: bool = False
+    bridge: str | None = None  # dockerd's -b/--bridge: the default bridge's Linux name
+    iptables_chain_prefix: str | None = None  # gorae's own: prefix of its iptables chains
     dns: list[str] = field(default_factory=list)
     runtime: str = "runc"
     conmon: str = "conmon"
@@ -78,6 +80,8 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "ip-forward": ("ip_forward", False),
     "ip-masq": ("ip_masq", False),
     "userland-proxy": ("userland_proxy", False),
+    "bridge": ("bridge", False),
+    "iptables-chain-prefix": ("iptables_chain_prefix", False),
     "dns": ("dns", True),
     "default-runtime": ("runtime", False),
     "init-path": ("init_path", False),
@@ -118,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip-forward", dest="ip_forward", nargs="?", const=True, type=_bool)
     p.add_argument("--ip-masq", dest="ip_masq", nargs="?", const=True, type=_bool)
     p.add_argument("--userland-proxy", dest="userland_proxy", nargs="?", const=True, type=_bool)
+    p.add_argument("-b", "--bridge", dest="bridge")
+    p.add_argument("--iptables-chain-prefix", dest="iptables_chain_prefix")
     p.add_argument("--dns", dest="dns", action="append")
     p.add_argument("--default-runtime", dest="runtime")
     p.add_argument("--init-path", dest="init_path")
@@ -170,3 +176,36 @@ def load_config(argv: list[str]) -> DaemonConfig:
     if cfg.tlsverify:
         cfg.tls = True
     return cfg
+
+
+DEFAULT_EXEC_ROOT = "/run/gorae"
+
+
+@dataclass(frozen=True)
+class NetworkNames:
+    """Kernel object names of one daemon: its default bridge, user bridge and veth prefixes, chain prefix."""
+
+    bridge: str
+    user_bridge_prefix: str
+    veth_prefix: str
+    chain_prefix: str
+
+
+def network_names(cfg: DaemonConfig) -> NetworkNames:
+    """`gorae0`/`br-`/`veth`/`GORAE` for the default exec root; a daemon on another exec root gets names
+    tagged with a hash of it (`g<tag>0`, `g<tag>-`, `g<tag>v`, `GORAE-<TAG>`), so several daemons on one
+    host (tests, side-by-side installs) never share a bridge or chain. `--bridge` and
+    `--iptables-chain-prefix` override the derived names."""
+    import hashlib
+
+    if os.path.normpath(cfg.exec_root) == DEFAULT_EXEC_ROOT:
+        names = NetworkNames("gorae0", "br-", "veth", "GORAE")
+    else:
+        tag = hashlib.sha256(os.path.normpath(cfg.exec_root).encode()).hexdigest()[:6]
+        names = NetworkNames(f"g{tag}0", f"g{tag}-", f"g{tag}v", f"GORAE-{tag.upper()}")
+    return NetworkNames(
+        cfg.bridge or names.bridge,
+        names.user_bridge_prefix,
+        names.veth_prefix,
+        cfg.iptables_chain_prefix or names.chain_prefix,
+    )

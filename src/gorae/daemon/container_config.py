@@ -235,6 +235,17 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
         out["NetworkMode"] = "bridge"
     if not out.get("ShmSize"):
         out["ShmSize"] = DEFAULT_SHM_SIZE
+    # what dockerd's adaptContainerSettings and create route fill in for the values the CLI sends "unset"
+    if not out.get("IpcMode"):
+        out["IpcMode"] = "private"
+    if not out.get("CgroupnsMode"):
+        out["CgroupnsMode"] = "private" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "host"
+    if isinstance(out.get("PidsLimit"), int) and out["PidsLimit"] <= 0:
+        out["PidsLimit"] = None
+    if out.get("MemorySwappiness") == -1:
+        out["MemorySwappiness"] = None
+    if isinstance(out.get("Memory"), int) and out["Memory"] > 0 and not out.get("MemorySwap"):
+        out["MemorySwap"] = 2 * out["Memory"]
     log_config = out.get("LogConfig") or {}
     if not log_config.get("Type"):
         out["LogConfig"] = {"Type": "json-file", "Config": dict(log_config.get("Config") or {})}

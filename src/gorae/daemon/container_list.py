@@ -56,7 +56,7 @@ def summary(svc: ContainerService, ct: Live, *, size: bool = False) -> dict[str,
         "ImageID": doc.get("Image"),
         "Command": command_string(doc.get("Path") or "", list(doc.get("Args") or [])),
         "Created": int(ct.private.get("CreatedNs") or 0) // 1_000_000_000,
-        "Ports": [],
+        "Ports": _ports((doc.get("NetworkSettings") or {}).get("Ports") or {}),
         "Labels": dict(doc["Config"].get("Labels") or {}),
         "State": ct.status.value,
         "Status": svc.status_text(ct),
@@ -68,6 +68,25 @@ def summary(svc: ContainerService, ct: Live, *, size: bool = False) -> dict[str,
         rw, root = svc.sizes(ct)
         out["SizeRw"] = rw
         out["SizeRootFs"] = root
+    return out
+
+
+def _ports(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """docker's `Ports` of a summary: one entry per host binding, a bare one for an unpublished port."""
+    out: list[dict[str, Any]] = []
+    for key, bindings in ports.items():
+        num, _, proto = key.partition("/")
+        if not num.isdigit():
+            continue
+        if not bindings:
+            out.append({"PrivatePort": int(num), "Type": proto or "tcp"})
+            continue
+        for b in bindings:
+            entry: dict[str, Any] = {"IP": b.get("HostIp") or "0.0.0.0", "PrivatePort": int(num)}
+            if str(b.get("HostPort") or "").isdigit():
+                entry["PublicPort"] = int(b["HostPort"])
+            entry["Type"] = proto or "tcp"
+            out.append(entry)
     return out
 
 

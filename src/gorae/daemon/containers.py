@@ -6,8 +6,9 @@ index, the per-container watcher task that awaits the runtime's exit status, res
 conditions, and live restore. State changes go through `container_state` (the table); the runtime,
 snapshotter, images and archive code do the work. Never speaks HTTP: the API layer calls in here.
 
-Networking (issue 4): every container not in `host` mode gets a fresh network namespace holding only
-`lo` (runc creates it); `bridge`/default and `none` behave alike until networks land.
+Networking: `NetworkService` (daemon.networks) builds the container's sandbox at every start (namespace,
+veths, published ports, DNS; its hosts/resolv.conf content is written into the container's files) and
+tears it down at every exit and at removal; -p and --network are validated at create.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import secrets
 import shutil
 import signal as _signal
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -34,7 +36,7 @@ from gorae.daemon.container_config import (
     normalize_host_config,
     validate_resources,
 )
-from gorae.daemon.container_files import write_bundle_files
+from gorae.daemon.container_files import write_bundle_files, write_network_files
 from gorae.daemon.container_state import Event, Status
 from gorae.daemon.names import random_name, validate_name
 from gorae.daemon.restart import decide, parse_policy, restart_on_daemon_start
@@ -255,9 +257,11 @@ class ContainerService:
             )
         if config.get("StopSignal"):
             parse_signal(config["StopSignal"])
+        endpoints_config = self._check_network_input(config, host_config, body.get("NetworkingConfig"))
         cid = secrets.token_hex(32)
         if not config.get("Hostname"):
-            config["Hostname"] = cid[:12]
+            # docker: a host-network container takes the host's name
+            config["Hostname"] = socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
         canon = self._reserve_name(name, cid)
         now = time.time_ns()
         directory = self.dir(cid)
@@ -301,7 +305,7 @@ class ContainerService:
             "GraphDriver": self._graph_driver(cid),
             "Mounts": mounts_pub,
             "Config": config,
-            "NetworkSettings": network_settings(),
+            "NetworkSettings": self._created_network_settings(host_config, endpoints_config),
             "_gorae": {
                 "CreatedNs": now,
                 "StartedNs": 0,
@@ -313,6 +317,7 @@ class ContainerService:
                 "CgroupsPath": _cgroups_path(host_config, cid),
                 "ImageRef": image_ref,
                 "Mounts": mounts_priv,
+                "EndpointsConfig": endpoints_config,
             },
         }
         ct = Live(doc)
@@ -427,6 +432,11 @@ class ContainerService:
             with contextlib.suppress(Exception):
                 await self.d.runtime.delete(ct.id, force=True)
         rootfs = await self._mount(ct)
+        try:  # network errors keep docker's own text ("driver failed programming external connectivity ...")
+            await self._setup_network(ct)
+        except BaseException as e:
+            await self._start_failed(ct, e)
+            raise
         try:
             extra_mounts = await self._oci_mounts(ct, rootfs)
             spec = await asyncio.to_thread(self._build_spec, ct, rootfs, extra_mounts)
@@ -488,15 +498,18 @@ class ContainerService:
         from gorae.runtime.spec import build_spec
 
         hc = ct.doc["HostConfig"]
+        config = ct.doc["Config"]
+        if ct.private.get("LinkEnv"):
+            config = {**config, "Env": list(config.get("Env") or []) + list(ct.private["LinkEnv"])}
         return build_spec(
-            ct.doc["Config"],
+            config,
             hc,
             rootfs=rootfs,
             hostname_path=ct.doc.get("HostnamePath"),
             hosts_path=ct.doc.get("HostsPath"),
             resolv_path=ct.doc.get("ResolvConfPath"),
             cgroups_path=ct.private.get("CgroupsPath") or _cgroups_path(hc, ct.id),
-            netns_path=None,
+            netns_path=ct.private.get("NetnsPath"),
             extra_mounts=extra_mounts,
         )
 
@@ -524,10 +537,141 @@ class ContainerService:
         with contextlib.suppress(Exception):
             await asyncio.to_thread(vm.release, priv, volumes)
 
+    # ---- networking -------------------------------------------------------------------------
+
+    def _check_network_input(
+        self, config: dict[str, Any], host_config: dict[str, Any], networking: Any
+    ) -> dict[str, Any]:
+        """Validate -p/-P/--network/--network-alias at create (nothing is allocated yet); the endpoints
+        config to keep. Errors are docker's: "network X not found", "invalid port specification", ..."""
+        from gorae.network.ports import parse_port_range, split_proto_port, validate_port_bindings
+
+        validate_port_bindings(host_config.get("PortBindings"))
+        for key in config.get("ExposedPorts") or {}:
+            proto, port = split_proto_port(key)
+            try:
+                parse_port_range(port)
+            except ValueError:
+                raise InvalidParameter(f'invalid port specification: "{key}"') from None
+            if proto not in ("tcp", "udp", "sctp"):
+                raise InvalidParameter(f'invalid port specification: "{key}"')
+        endpoints = (networking or {}).get("EndpointsConfig") if isinstance(networking, dict) else None
+        if endpoints is not None and not isinstance(endpoints, dict):
+            raise InvalidParameter("NetworkingConfig.EndpointsConfig must be an object")
+        endpoints = dict(endpoints or {})
+        mode = str(host_config.get("NetworkMode") or "bridge")
+        if "default" in endpoints:  # the CLI keys the endpoint by the mode it sent ("default")
+            endpoints.setdefault("bridge" if mode in ("default", "bridge") else mode, endpoints.pop("default"))
+        nets = self.d.networks
+        if mode.startswith("container:"):
+            ref = mode.partition(":")[2]
+            if not ref:
+                raise InvalidParameter("no container specified to join network")
+            self.get(ref)
+            if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
+                raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+            if host_config.get("Links"):
+                raise InvalidParameter("conflicting options: container type network can't be used with links")
+            if endpoints:
+                raise InvalidParameter("container sharing network namespace with another container or host cannot "
+                                       "be connected to any other network")
+            return {}
+        if mode not in ("default", "bridge", "host", "none"):
+            nets.inspect(mode)  # NotFound "network X not found"
+        for key in endpoints:
+            nets.inspect(key)
+        return endpoints
+
+    def _created_network_settings(
+        self, host_config: dict[str, Any], endpoints: dict[str, Any]
+    ) -> dict[str, Any]:
+        """NetworkSettings of a container that has not run: its networks with empty endpoints."""
+        from gorae.network.model import endpoint_settings
+
+        st = network_settings()
+        mode = str(host_config.get("NetworkMode") or "bridge")
+        if mode.startswith("container:"):
+            return st
+        names = [mode if mode != "default" else "bridge", *[k for k in endpoints if k != mode]]
+        for name in names:
+            entry = endpoint_settings(None, "")
+            cfg = endpoints.get(name) or {}
+            entry["Aliases"] = list(cfg.get("Aliases") or []) or None
+            entry["IPAMConfig"] = cfg.get("IPAMConfig") or None
+            entry["Links"] = cfg.get("Links") or None
+            entry["MacAddress"] = cfg.get("MacAddress") or ""
+            st["Networks"][name] = entry
+        return st
+
+    async def _setup_network(self, ct: Live) -> None:
+        """Build the network sandbox, write hosts/resolv.conf, record NetworkSettings (before the spec)."""
+        nets = self.d.networks
+        await nets.teardown_container(ct.id)  # a stale sandbox (crash between exit and record)
+        hc = ct.doc["HostConfig"]
+        cfg = ct.doc["Config"]
+        mode = str(hc.get("NetworkMode") or "bridge")
+        if mode.startswith("container:"):
+            other = self.get(mode.partition(":")[2])
+            if other.status not in (Status.RUNNING, Status.PAUSED):
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            mode = "container:" + other.id
+        cnet = await nets.setup_container(
+            ct.id,
+            ct.name,
+            str(cfg.get("Hostname") or ct.id[:12]),
+            mode,
+            endpoints_config=ct.private.get("EndpointsConfig") or {},
+            port_bindings=hc.get("PortBindings") or {},
+            publish_all=bool(hc.get("PublishAllPorts")),
+            exposed_ports=list((cfg.get("ExposedPorts") or {}).keys()),
+            links=list(hc.get("Links") or []),
+            dns=list(hc.get("Dns") or []) or list(getattr(self.d.config, "dns", None) or []),
+            dns_search=list(hc.get("DnsSearch") or []),
+            dns_options=list(hc.get("DnsOptions") or []),
+            extra_hosts=list(hc.get("ExtraHosts") or []),
+            mac_address=str(cfg.get("MacAddress") or ""),
+            domainname=str(cfg.get("Domainname") or ""),
+            env=list(cfg.get("Env") or []),
+        )
+        try:
+            await asyncio.to_thread(
+                write_network_files,
+                ct.doc.get("HostsPath"),
+                ct.doc.get("ResolvConfPath"),
+                cnet.hosts,
+                cnet.resolv_conf,
+            )
+        except BaseException:
+            await nets.teardown_container(ct.id)
+            raise
+        ct.private["NetnsPath"] = cnet.netns_path
+        ct.private["LinkEnv"] = cnet.link_env
+        ct.doc["NetworkSettings"] = cnet.settings
+
+    async def _teardown_network(self, ct: Live) -> None:
+        """Release the sandbox (veths, rules, ports, namespace); NetworkSettings keep the networks, emptied."""
+        from gorae.network.model import endpoint_settings
+
+        try:
+            await self.d.networks.teardown_container(ct.id)
+        except Exception as e:  # never blocks an exit or a removal
+            log.warning("network teardown of %s: %s", ct.id[:12], e)
+        ct.private.pop("NetnsPath", None)
+        ct.private.pop("LinkEnv", None)
+        old = ct.doc.get("NetworkSettings") or {}
+        st = network_settings()
+        for name, entry in (old.get("Networks") or {}).items():
+            new = endpoint_settings(None, (entry or {}).get("NetworkID") or "")
+            for key in ("IPAMConfig", "Links", "Aliases"):
+                new[key] = (entry or {}).get(key)
+            st["Networks"][name] = new
+        ct.doc["NetworkSettings"] = st
+
     async def _start_failed(self, ct: Live, err: BaseException) -> None:
         text = err.stderr if isinstance(err, CommandFailed) else getattr(err, "message", str(err))
         code = _start_exit_code(text, ct.doc.get("Path") or "")
         await self._release_mounts(ct)
+        await self._teardown_network(ct)
         await self._unmount(ct)
         ct.doc["State"] = cs.apply(ct.state, Event.START_FAILED, ct.id, ExitCode=code, Error=text.strip())
         if ct.status == Status.EXITED:
@@ -560,6 +704,7 @@ class ContainerService:
         with contextlib.suppress(Exception):
             await self.d.runtime.delete(ct.id, force=True)
         await self._release_mounts(ct)
+        await self._teardown_network(ct)
         await self._unmount(ct)
         self.d.execs.container_exited(ct.id)
         now = time.time_ns()
@@ -851,6 +996,7 @@ class ContainerService:
     async def _destroy(self, ct: Live, volumes: bool) -> None:
         with contextlib.suppress(Exception):
             await self.d.runtime.delete(ct.id, force=True)
+        await self._teardown_network(ct)
         ct.mount_refs = 0
         await self._unmount(ct)
         if ct.mounted:
@@ -860,10 +1006,10 @@ class ContainerService:
             await asyncio.to_thread(self.d.snapshotter.remove, snap)
         await asyncio.to_thread(shutil.rmtree, self.dir(ct.id), True)
         self.d.execs.container_removed(ct.id)
-        if volumes:
-            await self._remove_anonymous_volumes(ct)
         with contextlib.suppress(NotFound):
             self.d.meta.delete(KIND, ct.id)
+        if volumes:  # after the record: a volume is "in use" while any record mounts it
+            await self._remove_anonymous_volumes(ct)
         ct.removed = True
         self._by_id.pop(ct.id, None)
         if self._names.get(ct.name) == ct.id:
@@ -1007,6 +1153,9 @@ class ContainerService:
         doc = {k: v for k, v in ct.doc.items() if not k.startswith("_")}
         doc = json.loads(json.dumps(doc))  # a private copy for the caller
         doc["ExecIDs"] = self.d.execs.ids_of(ct.id) or None
+        if ct.status in cs.ALIVE:
+            with contextlib.suppress(NotFound):
+                doc["NetworkSettings"] = self.d.networks.network_settings(ct.id)
         if size:
             rw, root = self.sizes(ct)
             doc["SizeRw"] = rw

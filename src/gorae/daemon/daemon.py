@@ -1,7 +1,8 @@
 """The Daemon object: builds every service on one data root and exec root, and recovers state at start.
 
 It owns wiring and lifecycle only. Behaviour lives in the services it holds: `images` (image/),
-`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (daemon/events.py).
+`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (daemon/events.py),
+`networks` (network/service.py), `volumes` (volume/local.py).
 On shutdown containers keep running (conmon holds them); the next start re-attaches to them.
 """
 
@@ -43,6 +44,20 @@ class Daemon:
         self.events = EventBus(self.meta)
         self.volumes = VolumeService(self.meta, os.path.join(root, "volumes"), users=self.volume_users)
         self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
+        from gorae.daemon.config import network_names
+        from gorae.network.service import NetworkService
+
+        names = network_names(config)
+        self.networks = NetworkService(
+            self.meta,
+            config.exec_root,
+            config,
+            bridge_name=names.bridge,
+            chain_prefix=names.chain_prefix,
+            user_bridge_prefix=names.user_bridge_prefix,
+            veth_prefix=names.veth_prefix,
+            publish=self.events.publish,
+        )
         self.containers = ContainerService(self)
         self.execs = ExecService(self)
         self.node_id = _engine_id(os.path.join(root, "engine-id"))
@@ -81,12 +96,15 @@ class Daemon:
         }
 
     async def start(self) -> None:
-        """Recover: re-attach to running containers, record the ones that exited while we were away."""
+        """Recover: networks (bridges, rules, held ports) first, then re-attach to running containers and
+        record the ones that exited while we were away."""
+        await self.networks.init()
         await self.containers.restore()
 
     async def shutdown(self) -> None:
-        """Stop watching; leave containers running."""
+        """Stop watching; leave containers running (their network state stays for the next start)."""
         await self.containers.close()
+        await self.networks.close()
 
 
 def _engine_id(path: str) -> str:

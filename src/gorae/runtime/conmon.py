@@ -99,6 +99,10 @@ class ConmonRuntime:
         self.runc = shutil.which(runc) or runc
         self.conmon = shutil.which(conmon) or conmon
         self.runc_root = os.path.join(self.exec_root, "runc")
+        # id -> (pidfd of the container's init, own pid namespace): a cache filled by `create`, so that
+        # signals skip a `runc kill` process; anything not in it (after a daemon restart, while paused)
+        # goes through runc as before.
+        self._inits: dict[str, tuple[int, bool]] = {}
         os.makedirs(self.runc_root, exist_ok=True)
         os.makedirs(os.path.join(self.exec_root, "conmon"), exist_ok=True)
 
@@ -250,12 +254,55 @@ class ConmonRuntime:
         conmon_pid = _read_int(os.path.join(dir, "conmon.pid"))
         if conmon_pid is None:
             raise SystemError_(f"conmon for {id} wrote no pid file")
+        self._forget(id)
+        init = self._open_init(id)
+        if init is not None:
+            self._inits[id] = init
         return conmon_pid
+
+    def _open_init(self, id: str) -> tuple[int, bool] | None:
+        """A pidfd on the container's init process, checked against runc's state (pid and start time,
+        as `runc kill` checks them), and whether the container has its own pid namespace."""
+        state = _runc_state_file(self.runc_root, id)
+        if state is None:
+            return None
+        try:
+            pid = int(state["init_process_pid"])
+            start = int(state["init_process_start"])
+            namespaces = state["config"]["namespaces"] or []
+        except (KeyError, TypeError, ValueError):
+            return None
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:
+            return None
+        # checked after opening: the pidfd now pins this very process, so a pid reuse cannot slip in
+        if _proc_start_time(pid) != start:
+            os.close(fd)
+            return None
+        own_pidns = any(ns.get("type") == "NEWPID" and not ns.get("path") for ns in namespaces)
+        return fd, own_pidns
+
+    def _forget(self, id: str) -> None:
+        init = self._inits.pop(id, None)
+        if init is not None:
+            os.close(init[0])
 
     async def start(self, id: str) -> None:
         await self._runc("start", id)
 
     async def kill(self, id: str, signal: int, all: bool = False) -> None:
+        init = self._inits.get(id)
+        # Through the pidfd: one signal to init, or SIGKILL to all when init is its pid namespace's
+        # init (the kernel then kills every process of the namespace, which is all of the container's).
+        if init is not None and (not all or (init[1] and int(signal) == _signal.SIGKILL)):
+            try:
+                _signal.pidfd_send_signal(init[0], int(signal))
+                return
+            except ProcessLookupError:
+                raise Conflict(f"Container {id} is not running") from None
+            except OSError:
+                pass  # fall back to runc
         args = ["kill", *(["--all"] if all else []), id, str(int(signal))]
         try:
             await self._runc(*args)
@@ -265,9 +312,15 @@ class ConmonRuntime:
             raise
 
     async def delete(self, id: str, force: bool = False) -> None:
-        """`runc delete` and removal of conmon's files. Missing containers are not an error."""
-        with contextlib.suppress(NotFound):
-            await self._runc("delete", *(["-f"] if force else []), id)
+        """`runc delete` and removal of conmon's files. Missing containers are not an error.
+
+        A container whose init is verifiably gone is deleted here as `runc delete` would (remove its
+        cgroups and its runc state directory), without starting a runc process; anything unusual
+        (hooks, a live or unverifiable init, a busy cgroup) goes through runc."""
+        self._forget(id)
+        if os.path.isdir(os.path.join(self.runc_root, id)) and not _delete_stopped(self.runc_root, id):
+            with contextlib.suppress(NotFound):
+                await self._runc("delete", *(["-f"] if force else []), id)
         pid = self._conmon_pid(id)
         if pid and force:
             with contextlib.suppress(ProcessLookupError):
@@ -275,6 +328,7 @@ class ConmonRuntime:
         shutil.rmtree(self.conmon_dir(id), ignore_errors=True)
 
     async def pause(self, id: str) -> None:
+        self._forget(id)  # a frozen init would not act on a signal: signals go through runc from now on
         await self._runc("pause", id)
 
     async def resume(self, id: str) -> None:
@@ -424,3 +478,55 @@ def _is_conmon_of(pid: int, dir: str) -> bool:
         and os.path.basename(argv[0]) == b"conmon"
         and os.path.join(dir, "conmon.pid").encode() in argv
     )
+
+
+def _runc_state_file(runc_root: str, id: str) -> dict | None:
+    try:
+        with open(os.path.join(runc_root, id, "state.json"), "rb") as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (start time in clock ticks), None if gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    if not fields or fields[0] in (b"Z", b"X"):
+        return None
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _delete_stopped(runc_root: str, id: str) -> bool:
+    """What `runc delete` does for a stopped container (runc 1.1 `destroy`): remove its cgroups and
+    its state directory. Only when there are no hooks, no Intel RDT group, and init (checked by pid
+    and start time) is gone; False leaves everything to runc."""
+    state = _runc_state_file(runc_root, id)
+    if state is None:
+        return False
+    try:
+        config = state["config"]
+        if config.get("hooks") or state.get("intel_rdt_path"):
+            return False
+        if _proc_start_time(int(state["init_process_pid"])) == int(state["init_process_start"]):
+            return False  # still running
+        paths = sorted(set((state.get("cgroup_paths") or {}).values()), key=len, reverse=True)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    for path in paths:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False  # busy (a leftover process or a child cgroup): runc kills and removes
+    shutil.rmtree(os.path.join(runc_root, id), ignore_errors=True)
+    return True

@@ -14,7 +14,11 @@ from typing import Any
 
 from gorae.errors import InvalidParameter
 
-DEFAULT_PROFILE = "/usr/share/containers/seccomp.json"
+# Docker's own default profile (moby profiles/seccomp/default.json, Debian golang-github-docker-docker-dev);
+# containers-common's profile is a fallback only: it allows mount/unshare/keyctl without CAP_SYS_ADMIN.
+DOCKER_PROFILE = "/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json"
+CONTAINERS_PROFILE = "/usr/share/containers/seccomp.json"
+DEFAULT_PROFILE = DOCKER_PROFILE if os.path.exists(DOCKER_PROFILE) else CONTAINERS_PROFILE
 
 # uname machine -> (Go arch name used in profile "arches", SCMP arch)
 _ARCHES = {

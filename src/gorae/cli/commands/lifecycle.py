@@ -245,7 +245,7 @@ def cmd_port(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         want = args[1] if "/" in args[1] else f"{args[1]}/tcp"
         binds = ports.get(want)
         if not binds:
-            raise StatusError(1, f"Error: No public port '{want}' published for {args[0]}")
+            raise StatusError(1, f"Error: No public port '{args[1]}' published for {args[0]}")
         for b in binds:
             cli.print(fmt(b))
         return 0

@@ -54,7 +54,8 @@ class Header:
             setattr(self, k, v)
 
     def Label(self, name: str) -> str:  # noqa: N802 - Go method name
-        return "LABEL"
+        """docker's header for `{{.Label "com.example.some-key"}}`: the last dotted part, "-"/"_" as spaces."""
+        return name.split(".")[-1].replace("-", " ").replace("_", " ")
 
 
 def display_ports(ports: list[dict[str, Any]]) -> str:

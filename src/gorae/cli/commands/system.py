@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.flags import TABLE_FORMAT_HELP, INSPECT_FORMAT_HELP, O, Spec
+from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
 from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
 

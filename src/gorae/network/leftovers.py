@@ -1,0 +1,67 @@
+"""Finding and removing the kernel state one daemon left behind: its links (default bridge, user bridges,
+veths), its iptables chains and jumps, and its network namespace files. For tests and uninstalls, run
+when that daemon is stopped (`gorae.daemon.config.network_names` gives the names of a daemon)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+
+from gorae.network import iptables, netns
+
+
+def _link_names() -> list[str]:
+    out = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names = []
+    for line in out.splitlines():
+        parts = line.split(":")
+        if len(parts) > 1:
+            names.append(parts[1].strip().split("@")[0])
+    return names
+
+
+def leftovers(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_root: str) -> list[str]:
+    """What is still there: "link X", "<table>: <iptables -S line>", "netns X"."""
+    out = [f"link {n}" for n in _link_names() if n == bridge or n.startswith(link_prefixes)]
+    for table in ("nat", "filter"):
+        for line in iptables.dump(table).splitlines():
+            words = line.split()
+            if any(w == chain_prefix or w.startswith(chain_prefix + "-") for w in words):
+                out.append(f"{table}: {line}")
+    nsdir = os.path.join(exec_root, "netns")
+    if os.path.isdir(nsdir):
+        out += [f"netns {n}" for n in os.listdir(nsdir)]
+    return out
+
+
+def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_root: str) -> list[str]:
+    """Remove all of it; returns what could not be removed (empty when clean)."""
+    nsdir = os.path.join(exec_root, "netns")
+    if os.path.isdir(nsdir):
+        for n in os.listdir(nsdir):
+            path = os.path.join(nsdir, n)
+            try:
+                netns.delete(path)
+            except Exception:  # noqa: BLE001 - fall back to umount(8)
+                subprocess.run(["umount", "-l", path], capture_output=True)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+    for entry in leftovers(bridge, link_prefixes, chain_prefix, exec_root):
+        if entry.startswith("link "):
+            subprocess.run(["ip", "link", "del", entry[5:]], capture_output=True)
+    iptables.purge(iptables.Chains(chain_prefix))
+    return leftovers(bridge, link_prefixes, chain_prefix, exec_root)
+
+
+def purge_daemon(exec_root: str, bridge: str | None = None, chain_prefix: str | None = None) -> list[str]:
+    """purge() with the names the daemon on exec_root uses (derived as in network_names)."""
+    from gorae.daemon.config import DaemonConfig, network_names
+
+    names = network_names(
+        DaemonConfig(exec_root=exec_root, bridge=bridge, iptables_chain_prefix=chain_prefix)
+    )
+    prefixes = (names.user_bridge_prefix, names.veth_prefix)
+    if names.bridge != "gorae0":
+        prefixes += (names.user_bridge_prefix[:-1],)  # g<tag>: everything of a derived-name daemon
+    return purge(names.bridge, prefixes, names.chain_prefix, exec_root)
