@@ -37,7 +37,9 @@ def _unmount_under(root: str) -> None:
 def _kill_runtime(exec_root: str) -> None:
     runc_root = os.path.join(exec_root, "runc")
     if os.path.isdir(runc_root):
-        out = subprocess.run(["runc", "--root", runc_root, "list", "-q"], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["runc", "--root", runc_root, "list", "-q"], capture_output=True, text=True
+        ).stdout
         for cid in out.split():
             subprocess.run(["runc", "--root", runc_root, "kill", cid, "KILL"], capture_output=True)
             subprocess.run(["runc", "--root", runc_root, "delete", "-f", cid], capture_output=True)
@@ -81,7 +83,9 @@ def network_leftovers(exec_root: str) -> list[str]:
     from gorae.network.leftovers import leftovers
 
     names = network_names(DaemonConfig(exec_root=exec_root))
-    return leftovers(names.bridge, (names.user_bridge_prefix, names.veth_prefix), names.chain_prefix, exec_root)
+    return leftovers(
+        names.bridge, (names.user_bridge_prefix, names.veth_prefix), names.chain_prefix, exec_root
+    )
 
 
 @dataclass
@@ -115,10 +119,24 @@ class GoraeDaemon:
                 json.dump(_test_network_config(), f)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gorae.daemon.main", "--data-root", self.data_root, "--exec-root",
-             self.exec_root, "-H", self.host, "--config-file", cfg,
-             *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "gorae.daemon.main",
+                "--data-root",
+                self.data_root,
+                "--exec-root",
+                self.exec_root,
+                "-H",
+                self.host,
+                "--config-file",
+                cfg,
+                *self.extra_args,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -164,14 +182,23 @@ class GoraeDaemon:
         except OSError:
             return ""
 
-    def docker(self, *args: str, input: bytes | str | None = None, check: bool = True,
-               timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, input: bytes | str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real docker CLI against this daemon."""
-        res = subprocess.run(["docker", *args], env=self.env, capture_output=True, text=True,
-                             input=input if not isinstance(input, bytes) else input.decode(), timeout=timeout)
+        res = subprocess.run(
+            ["docker", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            input=input if not isinstance(input, bytes) else input.decode(),
+            timeout=timeout,
+        )
         if check and res.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} exited {res.returncode}\nstdout: {res.stdout}\n"
-                                 f"stderr: {res.stderr}\ndaemon log:\n{self.log()[-3000:]}")
+            raise AssertionError(
+                f"docker {' '.join(args)} exited {res.returncode}\nstdout: {res.stdout}\n"
+                f"stderr: {res.stderr}\ndaemon log:\n{self.log()[-3000:]}"
+            )
         return res
 
     def client(self):  # type: ignore[no-untyped-def]
@@ -221,7 +248,9 @@ def import_busybox(d: GoraeDaemon) -> None:
     q = urllib.parse.urlencode({"fromSrc": "-", "repo": "busybox", "tag": "latest", "changes": 'CMD ["sh"]'})
     conn = Conn("localhost")
     with open(busybox_tar(), "rb") as f:
-        conn.request("POST", "/images/create?" + q, body=f.read(), headers={"Content-Type": "application/x-tar"})
+        conn.request(
+            "POST", "/images/create?" + q, body=f.read(), headers={"Content-Type": "application/x-tar"}
+        )
     resp = conn.getresponse()
     body = resp.read().decode()
     if resp.status != 200 or '"error"' in body:
@@ -233,9 +262,13 @@ def new_daemon(extra_args: list[str] | None = None, with_busybox: bool = True) -
     tag = uuid.uuid4().hex[:8]
     data_root = tempfile.mkdtemp(prefix=f"gorae-test-{tag}-")
     exec_root = f"/run/gorae-t-{tag}"
-    d = GoraeDaemon(data_root=data_root, exec_root=exec_root, socket=f"/run/gorae-t-{tag}.sock",
-                    log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-                    extra_args=list(extra_args or []))
+    d = GoraeDaemon(
+        data_root=data_root,
+        exec_root=exec_root,
+        socket=f"/run/gorae-t-{tag}.sock",
+        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+        extra_args=list(extra_args or []),
+    )
     try:
         d.start()
         if with_busybox:

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import GoraeDaemon, new_daemon
 
 
@@ -64,7 +63,15 @@ def test_events_stream_shows_container_lifecycle(gorae_daemon: GoraeDaemon) -> N
     gorae_daemon.docker("rm", name)
     until = str(int(time.time()) + 1)
     out = gorae_daemon.docker(
-        "events", "--since", since, "--until", until, "--filter", f"container={name}", "--format", "{{json .}}"
+        "events",
+        "--since",
+        since,
+        "--until",
+        until,
+        "--filter",
+        f"container={name}",
+        "--format",
+        "{{json .}}",
     ).stdout
     actions = [json.loads(line)["Action"] for line in out.splitlines() if line.strip()]
     for a in ("create", "start", "die", "destroy"):
@@ -96,26 +103,68 @@ def test_seed_remote_api_with_curl_over_tcp(tcp_daemon: GoraeDaemon, tmp_path) -
     body = tmp_path / "test1.json"
     body.write_text(json.dumps({"Image": "busybox", "Cmd": ["sh", "-c", "echo from-remote-api"]}))
     out = subprocess.run(
-        ["curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", f"@{body}",
-         f"http://127.0.0.1:{port}/containers/create"],
-        capture_output=True, text=True, check=True,
+        [
+            "curl",
+            "-sS",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            f"@{body}",
+            f"http://127.0.0.1:{port}/containers/create",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     cid = json.loads(out)["Id"]
     # host configuration belongs to create: passing it to start is rejected with docker's text
     bad = subprocess.run(
-        ["curl", "-sS", "-w", "%{http_code}", "-X", "POST", "-H", "Content-Type: application/json", "-d",
-         '{"Binds": ["/tmp:/tmp"]}', f"http://127.0.0.1:{port}/containers/{cid}/start"],
-        capture_output=True, text=True, check=True,
+        [
+            "curl",
+            "-sS",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"Binds": ["/tmp:/tmp"]}',
+            f"http://127.0.0.1:{port}/containers/{cid}/start",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert bad.endswith("400"), bad
-    assert "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24" in bad
+    assert (
+        "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
+        in bad
+    )
     code = subprocess.run(
-        ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
-         f"http://127.0.0.1:{port}/containers/{cid}/start"],
-        capture_output=True, text=True, check=True,
+        [
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            f"http://127.0.0.1:{port}/containers/{cid}/start",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert code == "204"
-    subprocess.run(["curl", "-sS", "-X", "POST", f"http://127.0.0.1:{port}/containers/{cid}/wait"],
-                   capture_output=True, check=True, timeout=30)
+    subprocess.run(
+        ["curl", "-sS", "-X", "POST", f"http://127.0.0.1:{port}/containers/{cid}/wait"],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
     logs = tcp_daemon.docker("logs", cid).stdout
     assert logs == "from-remote-api\n"

@@ -6,7 +6,6 @@ import os
 import subprocess
 
 import pexpect
-
 from conftest import GoraeDaemon
 
 
@@ -31,15 +30,27 @@ def test_run_it_shell_prompt_commands_and_exit_code(gorae_daemon: GoraeDaemon) -
 
 
 def test_run_i_alone_pipes_stdin_without_prompt(gorae_daemon: GoraeDaemon) -> None:
-    res = subprocess.run(["docker", "run", "-i", "--rm", "busybox", "sh"], input="echo piped-$((1+1))\n",
-                         env=gorae_daemon.env, capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        ["docker", "run", "-i", "--rm", "busybox", "sh"],
+        input="echo piped-$((1+1))\n",
+        env=gorae_daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout == "piped-2\n"  # output works, no prompt was drawn
 
 
 def test_stdin_from_pipe_to_cat(gorae_daemon: GoraeDaemon) -> None:
-    res = subprocess.run(["docker", "run", "-i", "--rm", "busybox", "cat"], input="hi\n",
-                         env=gorae_daemon.env, capture_output=True, text=True, timeout=30)
+    res = subprocess.run(
+        ["docker", "run", "-i", "--rm", "busybox", "cat"],
+        input="hi\n",
+        env=gorae_daemon.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert res.stdout == "hi\n"
 
 

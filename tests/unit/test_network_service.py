@@ -196,6 +196,7 @@ def test_default_networks_and_ping_between_namespaces() -> None:
             assert insp["Containers"][a]["Name"] == "alpha"
             assert insp["Containers"][a]["IPv4Address"] == f"{ipa}/24"
             await svc.teardown_container(a)
+            await svc.settle()  # the kernel part of a teardown runs in the background
             assert not os.path.exists(na.netns_path)
             assert set(svc.inspect("bridge")["Containers"]) == {b}
             await svc.teardown_container(a)  # idempotent

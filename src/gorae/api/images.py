@@ -53,15 +53,18 @@ def register(routes: Any, d: Daemon) -> None:
         repo = req.q("repo")
         if not repo:
             raise InvalidParameter("repository name must have at least one component")
-        await asyncio.to_thread(images.tag, req.params["name"], repo, req.q("tag") or "latest")
-        d.events.publish("image", "tag", images.resolve(req.params["name"]).id, {"name": f"{repo}:{req.q('tag') or 'latest'}"})
+        tag = req.q("tag")
+        if ":" in repo.rsplit("/", 1)[-1] and "@" not in repo:  # repo=name:tag, as dockerd accepts it
+            repo, _, embedded = repo.rpartition(":")
+            tag = tag or embedded
+        tag = tag or "latest"
+        await asyncio.to_thread(images.tag, req.params["name"], repo, tag)
+        d.events.publish("image", "tag", images.resolve(req.params["name"]).id, {"name": f"{repo}:{tag}"})
         return empty_response(201)
 
     async def remove(req: Request) -> Response:
         name = req.params["name"]
-        res = await asyncio.to_thread(
-            images.remove, name, req.qbool("force"), req.qbool("noprune"), in_use
-        )
+        res = await asyncio.to_thread(images.remove, name, req.qbool("force"), req.qbool("noprune"), in_use)
         for item in res:
             if "Untagged" in item:
                 d.events.publish("image", "untag", item["Untagged"], {"name": item["Untagged"]})
@@ -107,7 +110,9 @@ def register(routes: Any, d: Daemon) -> None:
 
     async def _import(req: Request, src: str) -> Response:
         if src != "-":
-            raise InvalidParameter("importing from a URL is not supported; use fromSrc=- with the tarball as the body")
+            raise InvalidParameter(
+                "importing from a URL is not supported; use fromSrc=- with the tarball as the body"
+            )
         repo = req.q("repo") or ""
         tag = req.q("tag") or ""
         repo_tag = None
@@ -193,4 +198,3 @@ def register(routes: Any, d: Daemon) -> None:
     routes.add("GET", "/images/{name:.+}/get", save)
     routes.add("POST", "/images/{name:.+}/tag", tag)
     routes.add("DELETE", "/images/{name:.+}", remove)
-

@@ -152,7 +152,12 @@ def register(routes: Any, d: Daemon) -> None:
                 "AllowNondistributableArtifactsHostnames": None,
                 "InsecureRegistryCIDRs": ["127.0.0.0/8"],
                 "IndexConfigs": {
-                    "docker.io": {"Name": "docker.io", "Mirrors": cfg.registry_mirrors, "Secure": True, "Official": True}
+                    "docker.io": {
+                        "Name": "docker.io",
+                        "Mirrors": cfg.registry_mirrors,
+                        "Secure": True,
+                        "Official": True,
+                    }
                 },
                 "Mirrors": cfg.registry_mirrors,
             },
@@ -261,14 +266,26 @@ def event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
                 k, sep, val = v.partition("=")
                 if k in attrs and (not sep or attrs[k] == val):
                     ok = True
-        elif key in ("container", "image", "network", "volume", "daemon", "node", "service", "secret", "config", "plugin"):
+        elif key in (
+            "container",
+            "image",
+            "network",
+            "volume",
+            "daemon",
+            "node",
+            "service",
+            "secret",
+            "config",
+            "plugin",
+        ):
             if typ != key and not (key == "image" and typ == "container"):
                 ok = False
             elif key == "image" and typ == "container":
                 ok = attrs.get("image", "") in values
             else:
                 ok = any(
-                    actor_id == v or (len(v) >= 1 and actor_id.startswith(v)) or attrs.get("name") == v for v in values
+                    actor_id == v or (len(v) >= 1 and actor_id.startswith(v)) or attrs.get("name") == v
+                    for v in values
                 )
         else:
             ok = True

@@ -148,9 +148,13 @@ def load_config(argv: list[str]) -> DaemonConfig:
             with open(cfg.config_file, encoding="utf-8") as f:
                 raw = json.load(f)
         except (OSError, ValueError) as e:
-            raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: {e}") from e
+            raise InvalidParameter(
+                f"unable to configure the Docker daemon with file {cfg.config_file}: {e}"
+            ) from e
         if not isinstance(raw, dict):
-            raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: not an object")
+            raise InvalidParameter(
+                f"unable to configure the Docker daemon with file {cfg.config_file}: not an object"
+            )
         unknown = sorted(k for k in raw if k not in _FILE_KEYS)
         if unknown:
             raise InvalidParameter(
@@ -162,7 +166,9 @@ def load_config(argv: list[str]) -> DaemonConfig:
                 raise InvalidParameter(f"invalid value for {key!r} in {cfg.config_file}: want a list")
             file_values[attr] = value
     elif explicit_file:
-        raise InvalidParameter(f"unable to configure the Docker daemon with file {cfg.config_file}: no such file")
+        raise InvalidParameter(
+            f"unable to configure the Docker daemon with file {cfg.config_file}: no such file"
+        )
     both = sorted(a for a in flags if a in file_values)
     if both:
         raise InvalidParameter(

@@ -47,9 +47,7 @@ def _write_pidfile(path: str) -> None:
             with open(path, encoding="ascii") as f:
                 old = int(f.read().strip() or 0)
             if old and os.path.exists(f"/proc/{old}"):
-                raise InvalidParameter(
-                    f"pid file found, ensure docker is not running or delete {path}"
-                )
+                raise InvalidParameter(f"pid file found, ensure docker is not running or delete {path}")
         except ValueError:
             pass
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -99,10 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     except GoraeError as e:
         print(f"gorae daemon: {e.message}", file=sys.stderr)
         return 1
-    level = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-             "error": logging.ERROR, "fatal": logging.CRITICAL}.get(cfg.log_level, logging.INFO)
-    logging.basicConfig(level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s",
-                        stream=sys.stderr)
+    level = {
+        "debug": logging.DEBUG,
+        "info": logging.INFO,
+        "warn": logging.WARNING,
+        "error": logging.ERROR,
+        "fatal": logging.CRITICAL,
+    }.get(cfg.log_level, logging.INFO)
+    logging.basicConfig(
+        level=level, format="time=%(asctime)s level=%(levelname)s msg=%(message)s", stream=sys.stderr
+    )
     if os.geteuid() != 0:
         print("gorae daemon: must be run as root", file=sys.stderr)
         return 1

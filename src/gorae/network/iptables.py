@@ -130,10 +130,11 @@ def run(argv: list[str], *, stdin: str | None = None, check: bool = True) -> sub
     return proc
 
 
-def apply(chains: Chains, rules: RuleSet) -> None:
-    """Make our chains hold exactly `rules` (one transaction), then make sure the jumps exist."""
+def apply(chains: Chains, rules: RuleSet, *, jumps: bool = True) -> None:
+    """Make our chains hold exactly `rules` (one transaction), then (with jumps) make sure the jumps exist."""
     run([IPTABLES_RESTORE, "--noflush", "-w"], stdin=chains.render(rules))
-    ensure_jumps(chains)
+    if jumps:
+        ensure_jumps(chains)
 
 
 def ensure_jumps(chains: Chains) -> None:

@@ -12,13 +12,14 @@ import functools
 import ipaddress
 import os
 import secrets
+import socket
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from gorae.network import netns
+from gorae.network import netns, rtnl
 
 IFNAMSIZ = 15
 P = ParamSpec("P")
@@ -111,17 +112,11 @@ def ensure_bridge(
     return created
 
 
-@_off_loop
 def delete_link(name: str) -> None:
-    """Delete a link in the host namespace; a missing one is fine."""
-    with IPRoute() as ipr:
-        idx = link_index(ipr, name)
-        if idx is not None:
-            try:
-                ipr.link("del", index=idx)
-            except NetlinkError as e:
-                if e.code != 19:  # ENODEV
-                    raise
+    """Delete a link in the host namespace; a missing one is fine. Blocks for the kernel's RCU grace
+    periods (~20 ms): callers off the hot path. Uses its own socket so it never holds up `rtnl.host()`."""
+    with rtnl.Rtnl() as sock:
+        sock.delete_link(name)
 
 
 def random_veth_name(prefix: str = "veth") -> str:
@@ -146,47 +141,35 @@ def plug_veth(
     mac: str,
     gateway: str | None,
     mtu: int = 1500,
+    ns_rtnl: rtnl.Rtnl | None = None,
 ) -> None:
-    """Create a veth pair, attach the host side to the bridge (hairpin on), move the peer into the
-    namespace as `ifname` with its MAC and address, and add the default route via gateway if given."""
-    peer_tmp = random_veth_name("gtmp")
-    with IPRoute() as ipr:
-        br = link_index(ipr, bridge)
-        if br is None:
-            raise OSError(f"bridge {bridge} does not exist")
-        ipr.link("add", ifname=host_name, kind="veth", peer=peer_tmp, mtu=mtu)
-        try:
-            hidx = link_index(ipr, host_name)
-            pidx = link_index(ipr, peer_tmp)
-            assert hidx is not None and pidx is not None
-            ipr.link("set", index=hidx, master=br)
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                ipr.link("set", index=pidx, net_ns_fd=fd)
-            finally:
-                os.close(fd)
-            ipr.link("set", index=hidx, state="up")
-        except BaseException:
-            delete_link_quietly(ipr, host_name)
-            raise
-    _write_sysctl(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
-
-    def inside() -> None:
-        with IPRoute() as nipr:
-            lo = link_index(nipr, "lo")
-            if lo is not None:
-                nipr.link("set", index=lo, state="up")
-            idx = link_index(nipr, peer_tmp)
-            if idx is None:
-                raise OSError(f"{peer_tmp} did not arrive in {netns_path}")
-            nipr.link("set", index=idx, ifname=ifname, address=mac)
-            nipr.addr("add", index=idx, address=ip, prefixlen=prefixlen)
-            nipr.link("set", index=idx, state="up")
-            if gateway:
-                nipr.route("add", dst="0.0.0.0/0", gateway=gateway, oif=idx)
-
+    """Create a veth pair whose host side is enslaved to the bridge and up (hairpin on) and whose peer is
+    born inside the namespace as `ifname` with its MAC; give it its address, bring it up, and add the
+    default route via gateway if given. `ns_rtnl`: a socket of that namespace (else one is opened there).
+    Creating the peer in place (IFLA_NET_NS_FD) instead of moving it saves the move's RCU grace periods."""
     try:
-        netns.run_in_netns(netns_path, inside)
+        br = socket.if_nametoindex(bridge)
+    except OSError:
+        raise OSError(f"bridge {bridge} does not exist") from None
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        rtnl.host().add_veth(
+            host_name, master=br, mtu=mtu, peer_name=ifname, peer_mac=mac, peer_netns_fd=fd
+        )
+    finally:
+        os.close(fd)
+    try:
+        _write_sysctl(f"/sys/class/net/{host_name}/brport/hairpin_mode", "1")
+        inner = ns_rtnl or netns.run_in_netns(netns_path, rtnl.Rtnl)
+        try:
+            idx = inner.index(ifname)
+            inner.add_address(idx, ip, prefixlen)
+            inner.set_up(idx)
+            if gateway:
+                inner.add_default_route(gateway, idx)
+        finally:
+            if inner is not ns_rtnl:
+                inner.close()
     except BaseException:
         delete_link(host_name)
         raise
@@ -201,13 +184,10 @@ def delete_link_quietly(ipr: IPRoute, name: str) -> None:
         pass
 
 
-@_off_loop
 def set_lo_up(netns_path: str) -> None:
     def inside() -> None:
-        with IPRoute() as nipr:
-            lo = link_index(nipr, "lo")
-            if lo is not None:
-                nipr.link("set", index=lo, state="up")
+        with rtnl.Rtnl() as sock:
+            sock.set_up(rtnl.LOOPBACK_INDEX)
 
     netns.run_in_netns(netns_path, inside)
 

@@ -98,22 +98,35 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
     return run_in_thread(body)
 
 
-def create(path: str) -> None:
-    """A new, empty network namespace (only a down `lo`) kept alive by a bind mount at path."""
+def create(path: str, *, rtnl: bool = False) -> Any:
+    """A new network namespace kept alive by a bind mount at path, with `lo` up. With rtnl=True, returns a
+    `rtnl.Rtnl` socket that belongs to the new namespace (usable from any thread; the caller closes it)."""
+    from gorae.network import rtnl as _rtnl
+
     prepare_dir(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
 
-    def body() -> None:
+    def body() -> Any:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
+        sock = _rtnl.Rtnl()
+        try:
+            sock.set_up(_rtnl.LOOPBACK_INDEX)
+        except BaseException:
+            sock.close()
+            raise
+        if rtnl:
+            return sock
+        sock.close()
+        return None
 
     try:
-        run_in_thread(body)
+        return run_in_thread(body)
     except OSError as e:
         try:
-            os.unlink(path)
-        except OSError:
+            delete(path)
+        except (OSError, SystemError_):
             pass
         raise SystemError_(f"failed to create network namespace {path}: {e}") from e
 

@@ -83,6 +83,9 @@ class NetworkService:
         self._lock = threading.RLock()
         self._rules_lock = threading.Lock()
         self._dns: dict[str, EmbeddedDns] = {}
+        self._applied_rules: str | None = None  # last iptables-restore input applied (skip repeats)
+        self._jumps_checked = False
+        self._teardowns: dict[str, asyncio.Task[None]] = {}  # kernel teardown after the exit is recorded
         self.networks: dict[str, dict[str, Any]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.sandboxes: dict[str, dict[str, Any]] = {}
@@ -276,10 +279,17 @@ class NetworkService:
                                 m["bridge"],
                             )
                         )
-            iptables.apply(self.chains, rules)
+            text = self.chains.render(rules)
+            if text == self._applied_rules:
+                return  # a container without published ports changes nothing: no subprocess at all
+            self._applied_rules = None
+            # the jumps from the built-in chains are checked once per daemon (as dockerd does)
+            iptables.apply(self.chains, rules, jumps=not self._jumps_checked)
+            self._applied_rules, self._jumps_checked = text, True
 
     async def close(self) -> None:
         """Stop serving (daemon shutdown): DNS servers and held ports; kernel state stays for live restore."""
+        await self.settle()
         for cid in list(self._dns):
             await self._stop_dns(cid)
         self.ports.close()
@@ -294,6 +304,7 @@ class NetworkService:
         for b in bridges:
             await asyncio.to_thread(netlink.delete_link, b)
         await asyncio.to_thread(iptables.purge, self.chains)
+        self._applied_rules, self._jumps_checked = None, False
 
     # ---- networks --------------------------------------------------------------------------------
 
@@ -527,6 +538,7 @@ class NetworkService:
         mode = network_mode or "default"
         if mode == "default":
             mode = "bridge"
+        await self.settle(container_id)  # a restart reuses the namespace path of the last run
         if container_id in self.sandboxes:
             raise Conflict(f"container {container_id[:12]} already has a network sandbox")
         sb: dict[str, Any] = {
@@ -604,10 +616,14 @@ class NetworkService:
             self.sandboxes[container_id] = sb
         try:
             self.meta.put(SB, container_id, sb)
-            await asyncio.to_thread(netns.create, sb["netns_path"])
-            await asyncio.to_thread(netlink.set_lo_up, sb["netns_path"])
-            for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
-                await self._attach(sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0))
+            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True)
+            try:
+                for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
+                    await self._attach(
+                        sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0), ns_rtnl=ns_rtnl
+                    )
+            finally:
+                ns_rtnl.close()
             self._resolve_links(sb, list(links))
             await asyncio.to_thread(self._publish_ports, sb)
             self.meta.put(SB, container_id, sb)
@@ -616,6 +632,7 @@ class NetworkService:
                 await self._start_dns(container_id)
         except BaseException:
             await self.teardown_container(container_id)
+            await self.settle(container_id)  # nothing left behind when the call returns
             raise
         for ep_id in sb["endpoints"]:
             ep = self.endpoints[ep_id]
@@ -646,8 +663,7 @@ class NetworkService:
             self.sandboxes[cid] = sb
         try:
             if sb["mode"] == "none":
-                await asyncio.to_thread(netns.create, sb["netns_path"])
-                await asyncio.to_thread(netlink.set_lo_up, sb["netns_path"])
+                await asyncio.to_thread(netns.create, sb["netns_path"])  # lo comes up there
             ep = {
                 "id": _new_id(),
                 "container_id": cid,
@@ -670,6 +686,7 @@ class NetworkService:
             self.meta.put(SB, cid, sb)
         except BaseException:
             await self.teardown_container(cid)
+            await self.settle(cid)
             raise
         self._event("connect", net, {"container": cid})
         return self._container_net(sb)
@@ -703,6 +720,7 @@ class NetworkService:
         *,
         ifname: str,
         default_route: bool,
+        ns_rtnl: Any = None,
     ) -> dict[str, Any]:
         """Allocate an address on net and plug a veth for it into the sandbox's namespace."""
         cid = sb["container_id"]
@@ -747,6 +765,7 @@ class NetworkService:
             mac=ep["mac"],
             gateway=(gateway if default_route and not net["Internal"] else None),
             mtu=int(net["Options"].get(model.BRIDGE_OPT_MTU) or 1500),
+            ns_rtnl=ns_rtnl,
         )
         return ep
 
@@ -1007,21 +1026,70 @@ class NetworkService:
 
     async def teardown_container(self, container_id: str) -> None:
         """Remove the container's DNS server, port mappings, endpoints (veths, addresses) and namespace.
-        Idempotent; a container without a sandbox is fine."""
+        Idempotent; a container without a sandbox is fine.
+
+        Returns once the sandbox is gone from the service's view (names, rules, `network inspect`, held
+        host ports); the kernel work (deleting a veth waits ~20 ms for RCU grace periods) runs in a
+        background task, which releases each address only after its veth is gone, so a quick next `run`
+        never meets a live copy of it. `settle()` waits for that task (setup of the same container,
+        shutdown); a crash in between leaves records that `init()` and the next start clean up."""
         await self._stop_dns(container_id)
         with self._lock:
-            sb = self.sandboxes.get(container_id)
-        if sb is None:
-            return
-        events = [
-            self.networks[self.endpoints[e]["network_id"]]
-            for e in sb["endpoints"]
-            if e in self.endpoints and self.endpoints[e]["network_id"] in self.networks
-        ]
-        await asyncio.to_thread(self._drop_sandbox_sync, container_id)
-        await asyncio.to_thread(self._sync_rules)
+            sb = self.sandboxes.pop(container_id, None)
+            if sb is None:
+                return
+            eps = [self.endpoints.pop(e) for e in sb["endpoints"] if e in self.endpoints]
+            events = [self.networks[ep["network_id"]] for ep in eps if ep["network_id"] in self.networks]
+            had_ports = bool(sb.get("ports"))
+            for m in sb.get("ports", []):
+                self.ports.release(m["proto"], m["host_ip"], m["host_port"])
+            sb["ports"] = []
+        if had_ports:  # once stop/exit returns, the host port no longer forwards (and is free again)
+            await asyncio.to_thread(self._sync_rules)
+        task = asyncio.get_running_loop().create_task(self._teardown_kernel(container_id, sb, eps))
+        self._teardowns[container_id] = task
+        task.add_done_callback(
+            lambda t: self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
+        )
         for net in events:
             self._event("disconnect", net, {"container": container_id})
+
+    async def _teardown_kernel(self, cid: str, sb: dict[str, Any], eps: Iterable[dict[str, Any]]) -> None:
+        try:
+            await asyncio.to_thread(self._teardown_kernel_sync, cid, sb, eps)
+        except Exception:  # noqa: BLE001 - background: log, never raise into nobody
+            log.exception("network teardown of %s", cid[:12])
+
+    def _teardown_kernel_sync(self, cid: str, sb: dict[str, Any], eps: Iterable[dict[str, Any]]) -> None:
+        for ep in eps:
+            if ep.get("veth"):
+                try:
+                    netlink.delete_link(ep["veth"])
+                except OSError as e:
+                    log.warning("deleting %s: %s", ep["veth"], e)
+            if ep.get("ip"):
+                self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
+            try:
+                self.meta.delete(EP, ep["id"])
+            except NotFound:
+                pass
+        if sb.get("mode") in ("bridge", "none") and sb.get("netns_path"):
+            netns.delete(sb["netns_path"])
+        with self._lock:
+            if cid not in self.sandboxes:
+                try:
+                    self.meta.delete(SB, cid)
+                except NotFound:
+                    pass
+
+    async def settle(self, container_id: str | None = None) -> None:
+        """Wait for the background teardown of one container (or of all)."""
+        if container_id is None:
+            tasks = list(self._teardowns.values())
+        else:
+            tasks = [t for t in (self._teardowns.get(container_id),) if t is not None]
+        for t in tasks:
+            await asyncio.shield(t)
 
     def _drop_sandbox_sync(self, cid: str) -> None:
         with self._lock:

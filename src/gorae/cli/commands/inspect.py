@@ -8,7 +8,6 @@ from typing import Any
 
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, O, Spec
-from gorae.cli.output import render
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
@@ -74,17 +73,47 @@ def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
     return cli.api.get_json(PATHS[kind](name), params)
 
 
+def _parse_template(fmt: str | None) -> Any:
+    """docker parses --format before contacting the daemon."""
+    if not fmt or fmt == "json":
+        return None
+    from gorae.cli.gotemplate import Template, TemplateError
+    from gorae.cli.output import expand_escapes
+
+    try:
+        return Template(expand_escapes(fmt))
+    except TemplateError as e:
+        raise StatusError(64, f"template parsing error: {e}") from None
+
+
+def render_inspect(tmpl: Any, kind: str, obj: Any) -> str:
+    """docker's TemplateInspector: run on the typed Go value; on any error retry on the raw JSON with
+    missingkey=error; nothing of a failed run is printed. Raises TemplateError from the raw run."""
+    from gorae.cli.gotemplate import TemplateError
+    from gorae.cli.inspect_types import ROOT, typed
+
+    if kind in ROOT:
+        try:
+            return str(tmpl.execute(typed(ROOT[kind], obj)))
+        except TemplateError:
+            pass
+    return str(tmpl.execute(obj, missingkey="error"))
+
+
 def _inspect(
     cli: Cli, names: list[str], kinds: tuple[str, ...], fmt: str | None, size: bool, any_type: bool
 ) -> int:
-    found: list[Any] = []
+    tmpl = _parse_template(fmt)
+    found: list[tuple[str, Any]] = []
     errors: list[str] = []
     for n in names:
         obj = None
+        kind = ""
         last: APIError | None = None
         for k in kinds:
             try:
                 obj = _fetch(cli, k, n, size)
+                kind = k
                 break
             except APIError as e:
                 if e.status != 404:
@@ -93,14 +122,22 @@ def _inspect(
         if obj is None:
             errors.append(f"Error: No such object: {n}" if any_type else str(last))
             continue
-        found.append(obj)
-    if fmt and fmt != "json":
-        from gorae.cli.output import expand_escapes
+        found.append((kind, obj))
+    if tmpl is not None:
+        from gorae.cli.gotemplate import TemplateError
 
-        for obj in found:
-            cli.print(render(expand_escapes(fmt), obj))
+        printed = False
+        for kind, obj in found:
+            try:
+                cli.print(render_inspect(tmpl, kind, obj))
+                printed = True
+            except TemplateError as e:
+                errors.append(f"template parsing error: {e}")
+        if not printed:  # docker's TemplateInspector.Flush writes a newline for an empty buffer
+            cli.print()
     else:
-        cli.print(json.dumps(found, indent=4, ensure_ascii=False) if found else "[]")
+        docs = [obj for _, obj in found]
+        cli.print(json.dumps(docs, indent=4, ensure_ascii=False) if docs else "[]")
     for e in errors:
         cli.eprint(e)
     return 1 if errors else 0

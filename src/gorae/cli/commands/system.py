@@ -28,51 +28,172 @@ VERSION = Spec(
 )
 
 
-def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    from gorae import __version__
-    from gorae.client.errors import ConnectionFailed
+def _ansic(ts: str) -> str:
+    """docker's reformatDate: an RFC 3339 build time shown as Go's time.ANSIC, anything else unchanged."""
+    import datetime
 
-    client = {
-        "Version": __version__,
-        "ApiVersion": "1.45",
-        "DefaultAPIVersion": "1.45",
-        "GoVersion": f"python{platform.python_version()}",
-        "GitCommit": "",
-        "BuildTime": "",
-        "Os": "linux",
-        "Arch": platform.machine(),
-        "Context": "default",
-    }
+    try:
+        t = datetime.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return ts
+    return t.strftime("%a %b ") + f"{t.day:>2}" + t.strftime(" %H:%M:%S %Y")
+
+
+def client_version(api_version: str | None) -> dict[str, Any]:
+    """docker's clientVersion for this CLI (Go version: the Python that runs it)."""
+    from gorae import __version__
+
+    machine = platform.machine()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
+    doc: dict[str, Any] = {"Version": __version__}
+    if api_version:
+        doc["ApiVersion"] = api_version
+    doc.update(
+        {
+            "DefaultAPIVersion": "1.45",
+            "GitCommit": "",
+            "GoVersion": f"python{platform.python_version()}",
+            "Os": "linux",
+            "Arch": arch,
+            "BuildTime": "",
+            "Context": "default",
+        }
+    )
+    return {k: val for k, val in doc.items() if val != "" or k == "Context"}
+
+
+def _go_bool(b: Any) -> str:
+    return "true" if b else "false"
+
+
+def version_text(client: dict[str, Any], server: dict[str, Any] | None) -> str:
+    """docker 28's defaultVersionTemplate, through a tabwriter (minwidth 20, padding 1)."""
+    from gorae.cli.formatting import tabwrite as tw
+
+    c = client
+    api = c.get("ApiVersion", "")
+    if api and api != c.get("DefaultAPIVersion"):
+        api += f" (downgraded from {c.get('DefaultAPIVersion')})"
+    lines = [
+        "Client:",
+        f" Version:\t{c.get('Version', '')}",
+        f" API version:\t{api}",
+        f" Go version:\t{c.get('GoVersion', '')}",
+        f" Git commit:\t{c.get('GitCommit', '')}",
+        f" Built:\t{c.get('BuildTime', '')}",
+        f" OS/Arch:\t{c.get('Os', '')}/{c.get('Arch', '')}",
+        f" Context:\t{c.get('Context', '')}",
+    ]
+    if server is not None:
+        name = (server.get("Platform") or {}).get("Name") or ""
+        lines += ["", "Server:" + (f" {name}" if name else "")]
+        for comp in server.get("Components") or []:
+            det = comp.get("Details") or {}
+            lines.append(f" {comp.get('Name')}:")
+            if comp.get("Name") == "Engine":
+                lines += [
+                    f"  Version:\t{comp.get('Version', '')}",
+                    f"  API version:\t{det.get('ApiVersion', '')} (minimum version {det.get('MinAPIVersion', '')})",
+                    f"  Go version:\t{det.get('GoVersion', '')}",
+                    f"  Git commit:\t{det.get('GitCommit', '')}",
+                    f"  Built:\t{det.get('BuildTime', '')}",
+                    f"  OS/Arch:\t{det.get('Os', '')}/{det.get('Arch', '')}",
+                    f"  Experimental:\t{det.get('Experimental', '')}",
+                ]
+            else:
+                lines.append(f"  Version:\t{comp.get('Version', '')}")
+                lines += [f"  {k}:\t{det[k]}" for k in sorted(det)]
+    return tw("\n".join(lines), minwidth=20, tabwidth=1, padding=1)
+
+
+def _server_version(doc: dict[str, Any]) -> dict[str, Any]:
+    comps = doc.get("Components") or []
+    found = False
+    for comp in comps:
+        if comp.get("Name") == "Engine":
+            found = True
+            det = comp.get("Details") or {}
+            if "BuildTime" in det:
+                det["BuildTime"] = _ansic(det["BuildTime"])
+    if not found:
+        comps.append(
+            {
+                "Name": "Engine",
+                "Version": doc.get("Version", ""),
+                "Details": {
+                    "ApiVersion": doc.get("ApiVersion", ""),
+                    "MinAPIVersion": doc.get("MinAPIVersion", ""),
+                    "GitCommit": doc.get("GitCommit", ""),
+                    "GoVersion": doc.get("GoVersion", ""),
+                    "Os": doc.get("Os", ""),
+                    "Arch": doc.get("Arch", ""),
+                    "BuildTime": _ansic(doc.get("BuildTime", "")),
+                    "Experimental": _go_bool(doc.get("Experimental")),
+                },
+            }
+        )
+    doc["Components"] = comps
+    return doc
+
+
+def _parse_format(fmt: str, name: str) -> Any:
+    from gorae.cli.gotemplate import Template, TemplateError
+
+    try:
+        return Template(fmt, name=name)
+    except TemplateError as e:
+        raise StatusError(64, f"template parsing error: {e}") from None
+
+
+def _go_json(doc: Any) -> str:
+    from gorae.cli.gotemplate import render as _render
+
+    return _render("{{json .}}", doc)
+
+
+def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.client.errors import APIError, ConnectionFailed
+
+    fmt = v["format"]
+    tmpl = None
+    if fmt and fmt != "json":
+        tmpl = _parse_format(fmt, "version")
     server: dict[str, Any] | None = None
     err: str | None = None
+    api_version: str | None = None
     try:
-        server = cli.api.get_json("/version")
-        client["ApiVersion"] = cli.api.version
-    except ConnectionFailed as e:
+        server = _server_version(cli.api.get_json("/version") or {})
+        api_version = cli.api.version
+    except (ConnectionFailed, APIError) as e:
         err = str(e)
+        api_version = "1.45"
+    client = client_version(api_version)
     doc = {"Client": client, "Server": server}
-    fmt = v["format"]
-    if fmt:
-        cli.print(json.dumps(doc) if fmt == "json" else render(fmt, doc))
+    if fmt == "json":
+        cli.print(_go_json(doc))
+    elif tmpl is not None:
+        from gorae.cli.gotemplate import TemplateError
+
+        try:
+            cli.print(tmpl.execute(_typed_version(doc)))
+        except TemplateError as e:
+            cli.print()
+            raise StatusError(1, str(e)) from None
     else:
-        cli.print("Client:")
-        cli.print(
-            f" Version:           {client['Version']}\n API version:       {client['ApiVersion']}\n Python version:    {platform.python_version()}\n OS/Arch:           linux/{client['Arch']}\n Context:           default"
-        )
-        if server:
-            cli.print("\nServer:")
-            cli.print(
-                f" Engine:\n  Version:          {server.get('Version')}\n  API version:      {server.get('ApiVersion')} (minimum version {server.get('MinAPIVersion')})"
-            )
-            cli.print(
-                f"  Git commit:       {server.get('GitCommit', '')}\n  Built:            {server.get('BuildTime', '')}\n  OS/Arch:          {server.get('Os')}/{server.get('Arch')}\n  Experimental:     {str(server.get('Experimental', False)).lower()}"
-            )
-            for comp in server.get("Components") or []:
-                if comp.get("Name") != "Engine":
-                    cli.print(f" {comp.get('Name')}:\n  Version:          {comp.get('Version')}")
+        cli.print(version_text(client, server))
     if err:
         raise StatusError(1, err)
     return 0
+
+
+def _typed_version(doc: dict[str, Any]) -> Any:
+    from gorae.cli.gotemplate.values import GoStruct
+
+    typed = {
+        "Client": GoStruct("system.clientVersion", doc["Client"], doc["Client"]),
+        "Server": GoStruct("*types.Version", doc["Server"], doc["Server"]) if doc["Server"] else None,
+    }
+    return GoStruct("system.versionInfo", typed, doc)
 
 
 INFO = Spec(
@@ -91,51 +212,168 @@ INFO = Spec(
 )
 
 
-def cmd_info(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    info = cli.api.get_json("/info") or {}
-    fmt = v["format"]
-    if fmt:
-        cli.print(json.dumps(info) if fmt == "json" else render(fmt, info))
-        return 0
-    p = cli.print
-    p(
-        "Client:\n Version:    "
-        + __import__("gorae").__version__
-        + "\n Context:    default\n Debug Mode: false\n"
-    )
-    p("Server:")
-    p(
-        f" Containers: {info.get('Containers', 0)}\n  Running: {info.get('ContainersRunning', 0)}\n  Paused: {info.get('ContainersPaused', 0)}\n  Stopped: {info.get('ContainersStopped', 0)}"
-    )
-    p(
-        f" Images: {info.get('Images', 0)}\n Server Version: {info.get('ServerVersion', '')}\n Storage Driver: {info.get('Driver', '')}"
-    )
-    for k, val in info.get("DriverStatus") or []:
-        p(f"  {k}: {val}")
-    p(
-        f" Logging Driver: {info.get('LoggingDriver', '')}\n Cgroup Driver: {info.get('CgroupDriver', '')}\n Cgroup Version: {info.get('CgroupVersion', '')}"
-    )
-    p(
-        f" Default Runtime: {info.get('DefaultRuntime', '')}\n Kernel Version: {info.get('KernelVersion', '')}\n Operating System: {info.get('OperatingSystem', '')}"
-    )
-    p(
-        f" OSType: {info.get('OSType', '')}\n Architecture: {info.get('Architecture', '')}\n CPUs: {info.get('NCPU', 0)}\n Total Memory: {_bs(info.get('MemTotal', 0))}"
-    )
-    p(
-        f" Name: {info.get('Name', '')}\n ID: {info.get('ID', '')}\n Docker Root Dir: {info.get('DockerRootDir', '')}\n Debug Mode: {str(info.get('Debug', False)).lower()}"
-    )
-    p(
-        f" Experimental: {str(info.get('ExperimentalBuild', False)).lower()}\n Live Restore Enabled: {str(info.get('LiveRestoreEnabled', False)).lower()}"
-    )
-    for w in info.get("Warnings") or []:
-        cli.eprint(w)
-    return 0
+def info_text(info: dict[str, Any] | None, client: dict[str, Any]) -> tuple[str, list[str]]:
+    """docker 28's prettyPrintInfo: (stdout text, warning lines for stderr)."""
+    out: list[str] = ["Client:"]
+    if client.get("Version"):
+        out.append(f" Version:    {client['Version']}")
+    out.append(f" Context:    {client.get('Context', '')}")
+    out.append(f" Debug Mode: {_go_bool(client.get('Debug'))}")
+    out += ["", "Server:"]
+    if info is None:
+        return "\n".join(out) + "\n", []
+    g = info.get
+
+    def ne(label: str, key: str) -> None:
+        if g(key):
+            out.append(f" {label}: {g(key)}")
+
+    out.append(f" Containers: {g('Containers', 0)}")
+    out.append(f"  Running: {g('ContainersRunning', 0)}")
+    out.append(f"  Paused: {g('ContainersPaused', 0)}")
+    out.append(f"  Stopped: {g('ContainersStopped', 0)}")
+    out.append(f" Images: {g('Images', 0)}")
+    ne("Server Version", "ServerVersion")
+    ne("Storage Driver", "Driver")
+    for pair in g("DriverStatus") or []:
+        out.append(f"  {pair[0]}: {pair[1]}")
+    for pair in g("SystemStatus") or []:
+        out.append(f" {pair[0]}: {pair[1]}")
+    ne("Logging Driver", "LoggingDriver")
+    ne("Cgroup Driver", "CgroupDriver")
+    ne("Cgroup Version", "CgroupVersion")
+    plugins = g("Plugins") or {}
+    out.append(" Plugins:")
+    out.append(" ".join(["  Volume:", *(plugins.get("Volume") or [])]))
+    out.append(" ".join(["  Network:", *(plugins.get("Network") or [])]))
+    if plugins.get("Authorization"):
+        out.append(" ".join(["  Authorization:", *plugins["Authorization"]]))
+    out.append(" ".join(["  Log:", *(plugins.get("Log") or [])]))
+    if g("CDISpecDirs"):
+        out.append(" CDI spec directories:")
+        out += [f"  {d}" for d in g("CDISpecDirs")]
+    swarm = g("Swarm") or {}
+    out.append(f" Swarm: {swarm.get('LocalNodeState', '')}")
+    if swarm.get("LocalNodeState") not in ("inactive", "locked", None, ""):
+        out.append(f"  NodeID: {swarm.get('NodeID', '')}")
+        if swarm.get("Error"):
+            out.append(f"  Error: {swarm['Error']}")
+        out.append(f"  Is Manager: {_go_bool(swarm.get('ControlAvailable'))}")
+        out.append(f"  Node Address: {swarm.get('NodeAddr', '')}")
+    if g("Runtimes"):
+        # docker ranges over a Go map (random order); gorae prints the names sorted
+        out.append(" ".join([" Runtimes:", *sorted(g("Runtimes"))]))
+        out.append(f" Default Runtime: {g('DefaultRuntime', '')}")
+    if g("OSType") == "linux":
+        out.append(f" Init Binary: {g('InitBinary', '')}")
+        out.append(f" containerd version: {(g('ContainerdCommit') or {}).get('ID', '')}")
+        out.append(f" runc version: {(g('RuncCommit') or {}).get('ID', '')}")
+        out.append(f" init version: {(g('InitCommit') or {}).get('ID', '')}")
+        if g("SecurityOptions"):
+            out.append(" Security Options:")
+            for so in g("SecurityOptions"):
+                kvs = dict(kv.partition("=")[::2] for kv in so.split(","))
+                out.append("  " + kvs.get("name", so))
+                if "profile" in kvs:
+                    out.append(f"   Profile: {kvs['profile']}")
+    if g("OSType") == "windows":
+        out.append(f" Default Isolation: {g('Isolation', '')}")
+    ne("Kernel Version", "KernelVersion")
+    ne("Operating System", "OperatingSystem")
+    ne("OSType", "OSType")
+    ne("Architecture", "Architecture")
+    out.append(f" CPUs: {g('NCPU', 0)}")
+    out.append(f" Total Memory: {_bs(g('MemTotal', 0) or 0)}")
+    ne("Name", "Name")
+    ne("ID", "ID")
+    out.append(f" Docker Root Dir: {g('DockerRootDir', '')}")
+    out.append(f" Debug Mode: {_go_bool(g('Debug'))}")
+    if g("Debug") or client.get("Debug"):
+        out.append(f"  File Descriptors: {g('NFd', 0)}")
+        out.append(f"  Goroutines: {g('NGoroutines', 0)}")
+        out.append(f"  System Time: {g('SystemTime', '')}")
+        out.append(f"  EventsListeners: {g('NEventsListener', 0)}")
+    ne("HTTP Proxy", "HttpProxy")
+    ne("HTTPS Proxy", "HttpsProxy")
+    ne("No Proxy", "NoProxy")
+    if g("Labels"):
+        out.append(" Labels:")
+        out += [f"  {lbl}" for lbl in g("Labels")]
+    out.append(f" Experimental: {_go_bool(g('ExperimentalBuild'))}")
+    reg = g("RegistryConfig") or {}
+    if reg.get("InsecureRegistryCIDRs") or reg.get("IndexConfigs"):
+        out.append(" Insecure Registries:")
+        for ic in (reg.get("IndexConfigs") or {}).values():
+            if not ic.get("Secure"):
+                out.append(f"  {ic.get('Name', '')}")
+        out += [f"  {c}" for c in reg.get("InsecureRegistryCIDRs") or []]
+    if reg.get("Mirrors"):
+        out.append(" Registry Mirrors:")
+        out += [f"  {m}" for m in reg["Mirrors"]]
+    out.append(f" Live Restore Enabled: {_go_bool(g('LiveRestoreEnabled'))}")
+    if g("ProductLicense"):
+        out.append(f" Product License: {g('ProductLicense')}")
+    if g("DefaultAddressPools"):
+        out.append(" Default Address Pools:")
+        out += [f"   Base: {p.get('Base')}, Size: {p.get('Size')}" for p in g("DefaultAddressPools")]
+    out.append("")
+    return "\n".join(out) + "\n", list(g("Warnings") or [])
 
 
 def _bs(n: int) -> str:
     from gorae.cli.output import bytes_size
 
     return bytes_size(n)
+
+
+def cmd_info(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.client.errors import APIError, ConnectionFailed
+
+    fmt = v["format"]
+    tmpl = None
+    if fmt and fmt != "json":
+        tmpl = _parse_format(fmt, "")
+    client = client_version(None)
+    client_info: dict[str, Any] = {"Debug": bool(cli.gopts.get("debug"))}
+    client_info.update(client)
+    client_info["Plugins"] = []
+    client_info["Warnings"] = None
+    info: dict[str, Any] | None = None
+    err: str | None = None
+    try:
+        info = cli.api.get_json("/info") or {}
+        client_info["ApiVersion"] = cli.api.version
+    except (ConnectionFailed, APIError) as e:
+        err = str(e)
+    if not fmt:
+        text, warnings = info_text(info, client_info)
+        cli.out.write(text)
+        cli.out.flush()
+        for w in warnings:
+            cli.eprint(w)
+        if err:
+            raise StatusError(1, err)
+        return 0
+    if err:
+        cli.eprint(err)
+    doc: dict[str, Any] = dict(info or {})
+    if err:
+        doc["ServerErrors"] = [err]
+    doc["ClientInfo"] = client_info
+    if fmt == "json":
+        cli.print(_go_json(doc))
+        return 0
+    from gorae.cli.gotemplate import TemplateError
+    from gorae.cli.gotemplate.values import GoStruct
+
+    assert tmpl is not None
+    try:
+        typed = dict(doc, ClientInfo=GoStruct("*system.clientInfo", client_info, client_info))
+        cli.print(tmpl.execute(GoStruct("system.dockerInfo", typed, doc)))
+    except TemplateError as e:
+        cli.print()
+        raise StatusError(1, str(e)) from None
+    return 0
 
 
 EVENTS = Spec(

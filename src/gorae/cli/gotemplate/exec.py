@@ -41,7 +41,7 @@ from .nodes import (
     WithNode,
 )
 from .parser import Tree
-from .values import MISSING, StringSlice, is_map_like, is_true, kind, type_name
+from .values import MISSING, GoNil, GoStruct, StringSlice, is_map_like, is_true, kind, type_name
 
 __all__ = ["Limits", "execute"]
 
@@ -413,6 +413,14 @@ class _State:
     ) -> Any:
         iface = isinstance(receiver, _Iface)
         receiver = _unwrap(receiver)
+        if isinstance(receiver, GoNil):
+            self.errorf(f"nil pointer evaluating {receiver.go_type}.{name}")
+        if isinstance(receiver, GoStruct):
+            if name in receiver:
+                if (args is not None and len(args) > 1) or final is not MISSING:
+                    self.errorf(f"{name} has arguments but cannot be invoked as function")
+                return receiver[name]
+            self.errorf(f"can't evaluate field {name} in type {receiver.go_type}")
         if receiver is None:
             if iface:
                 self.errorf(f"nil pointer evaluating interface {{}}.{name}")
@@ -558,6 +566,9 @@ class _State:
         value = _unwrap(value)
         if value is None:
             self.write("<no value>")
+            return
+        if isinstance(value, GoNil):
+            self.write("<nil>")
             return
         if kind(value) == "func":
             self.errorf(f"can't print {node} of type {type_name(value)}")

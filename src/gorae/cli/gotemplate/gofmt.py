@@ -458,6 +458,13 @@ class _Printer:
             self.fmt_complex(value, verb)
         elif k == "string":
             self.fmt_string(value, verb)
+        elif k == "map" and getattr(value, "json_view", 0) != 0:
+            self.buf.append("{")
+            for i, item in enumerate(value.values()):
+                if i > 0:
+                    self.buf.append(" ")
+                self.print_value(item, verb, depth + 1)
+            self.buf.append("}")
         elif k == "map":
             self._print_map(value, verb, depth)
         elif k == "slice":
@@ -688,6 +695,6 @@ def format_value(value: Any) -> str:
     """What `{{.}}` prints for a value (fmt.Fprint of one operand)."""
     if isinstance(value, str):
         return value
-    if value is None:
+    if value is None or type(value).__name__ == "GoNil":
         return "<nil>"
     return sprint(value)

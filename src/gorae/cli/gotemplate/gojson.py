@@ -65,6 +65,9 @@ def _float(x: float) -> str:
 def _encode(value: Any, out: list[str], depth: int) -> None:
     if depth > 1000:
         raise JSONError("json: unsupported value: encountered a cycle")
+    view = getattr(value, "json_view", None)
+    if view is not None:
+        value = view
     k = kind(value)
     if k == "invalid":
         out.append("null")

@@ -15,6 +15,8 @@ from typing import Any
 
 __all__ = [
     "MISSING",
+    "GoNil",
+    "GoStruct",
     "GoUint8",
     "StringSlice",
     "is_map_like",
@@ -53,6 +55,33 @@ class StringSlice(list[str]):
     go_type = "[]string"
 
 
+class GoStruct(dict[str, Any]):
+    """A Go struct value standing in for docker's typed data (`docker inspect` fills templates from Go
+    structs): its keys are the struct's fields in order, `go_type` its type ("*container.State").
+    A missing field is "can't evaluate field X in type T"; printed bare it shows `{v1 v2 ...}`;
+    `json` encodes `json_view` (the daemon's own JSON object) when set."""
+
+    __slots__ = ("go_type", "json_view")
+
+    def __init__(self, go_type: str, fields: dict[str, Any], json_view: Any = None) -> None:
+        super().__init__(fields)
+        self.go_type = go_type
+        self.json_view = json_view
+
+
+class GoNil:
+    """A typed nil pointer (a struct pointer field the daemon left out): prints `<nil>`, is false, and
+    "nil pointer evaluating *T.Field" when a field is taken from it."""
+
+    __slots__ = ("go_type",)
+
+    def __init__(self, go_type: str) -> None:
+        self.go_type = go_type
+
+    def __repr__(self) -> str:
+        return f"GoNil({self.go_type})"
+
+
 _EXPORTED = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
 
 
@@ -62,6 +91,8 @@ def is_map_like(value: dict[Any, Any]) -> bool:
     Docker's JSON objects come from Go structs (exported, capitalised field names) or Go maps
     (labels, options: arbitrary keys). An empty dict counts as a map.
     """
+    if isinstance(value, GoStruct):
+        return False
     if not value:
         return True
     return not all(isinstance(k, str) and _EXPORTED.match(k) for k in value)
@@ -70,7 +101,7 @@ def is_map_like(value: dict[Any, Any]) -> bool:
 def kind(value: Any) -> str:
     """The Go reflect kind of a value: invalid, bool, int, uint, float, complex, string, slice,
     map, func or struct."""
-    if value is None or value is MISSING:
+    if value is None or value is MISSING or isinstance(value, GoNil):
         return "invalid"
     if isinstance(value, bool):
         return "bool"
@@ -95,7 +126,7 @@ def kind(value: Any) -> str:
 
 def type_name(value: Any) -> str:
     """Go's `reflect.Type.String()` for the Go type a value stands for."""
-    go_type = getattr(type(value), "go_type", None)
+    go_type = getattr(value, "go_type", None)
     if isinstance(go_type, str):
         return go_type
     k = kind(value)

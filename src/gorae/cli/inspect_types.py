@@ -1,0 +1,148 @@
+"""docker's Go types for `inspect --format`: docker fills the template from Go structs, so a field the daemon
+left out prints its zero value (`""`, `0`, `false`, `[]`, `map[]`, `<nil>`), and a name that is not a field of
+the type fails; only then does docker retry on the raw JSON with missingkey=error (cli/command/inspect).
+
+SCHEMA maps a Go type to its fields in declaration order, each "GoName[:JSONName] kind": kind is `s`, `i`,
+`b`, `[]`, `m`, `any`, a struct type name, or `*` + a struct type name (nil when absent). Field lists follow
+moby's api/types (container.InspectResponse, container.Config, container.HostConfig, image.InspectResponse,
+volume.Volume, network.Inspect) as of docker 28.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA: dict[str, str] = {
+    "container.InspectResponse": (
+        "ID:Id s|Created s|Path s|Args []|State *container.State|Image s|ResolvConfPath s|HostnamePath s|"
+        "HostsPath s|LogPath s|Node *swarm.Node|Name s|RestartCount i|Driver s|Platform s|MountLabel s|"
+        "ProcessLabel s|AppArmorProfile s|ExecIDs []|HostConfig *container.HostConfig|"
+        "GraphDriver storage.DriverData|SizeRw *int64|SizeRootFs *int64|Mounts []|Config *container.Config|"
+        "NetworkSettings *container.NetworkSettings|ImageManifestDescriptor *v1.Descriptor"
+    ),
+    "container.State": (
+        "Status s|Running b|Paused b|Restarting b|OOMKilled b|Dead b|Pid i|ExitCode i|Error s|StartedAt s|"
+        "FinishedAt s|Health *container.Health"
+    ),
+    "container.Health": "Status s|FailingStreak i|Log []",
+    "storage.DriverData": "Data m|Name s",
+    "container.Config": (
+        "Hostname s|Domainname s|User s|AttachStdin b|AttachStdout b|AttachStderr b|ExposedPorts m|Tty b|"
+        "OpenStdin b|StdinOnce b|Env []|Cmd []|Healthcheck *container.HealthConfig|ArgsEscaped b|Image s|"
+        "Volumes m|WorkingDir s|Entrypoint []|NetworkDisabled b|MacAddress s|OnBuild []|Labels m|StopSignal s|"
+        "StopTimeout *int|Shell []"
+    ),
+    "container.HealthConfig": "Test []|Interval i|Timeout i|StartPeriod i|StartInterval i|Retries i",
+    "container.HostConfig": (
+        "Binds []|ContainerIDFile s|LogConfig container.LogConfig|NetworkMode s|PortBindings m|"
+        "RestartPolicy container.RestartPolicy|AutoRemove b|VolumeDriver s|VolumesFrom []|ConsoleSize []|"
+        "Annotations m|CapAdd []|CapDrop []|CgroupnsMode s|DNS:Dns []|DNSOptions:DnsOptions []|"
+        "DNSSearch:DnsSearch []|ExtraHosts []|GroupAdd []|IpcMode s|Cgroup s|Links []|OomScoreAdj i|PidMode s|"
+        "Privileged b|PublishAllPorts b|ReadonlyRootfs b|SecurityOpt []|StorageOpt m|Tmpfs m|UTSMode s|"
+        "UsernsMode s|ShmSize i|Sysctls m|Runtime s|Isolation s|CPUShares:CpuShares i|Memory i|"
+        "NanoCPUs:NanoCpus i|CgroupParent s|BlkioWeight i|BlkioWeightDevice []|BlkioDeviceReadBps []|"
+        "BlkioDeviceWriteBps []|BlkioDeviceReadIOps []|BlkioDeviceWriteIOps []|CPUPeriod:CpuPeriod i|"
+        "CPUQuota:CpuQuota i|CPURealtimePeriod:CpuRealtimePeriod i|CPURealtimeRuntime:CpuRealtimeRuntime i|"
+        "CpusetCpus s|CpusetMems s|Devices []|DeviceCgroupRules []|DeviceRequests []|KernelMemory i|"
+        "KernelMemoryTCP i|MemoryReservation i|MemorySwap i|MemorySwappiness *int64|OomKillDisable *bool|"
+        "PidsLimit *int64|Ulimits []|CPUCount:CpuCount i|CPUPercent:CpuPercent i|IOMaximumIOps i|"
+        "IOMaximumBandwidth i|Mounts []|MaskedPaths []|ReadonlyPaths []|Init *bool"
+    ),
+    "container.LogConfig": "Type s|Config m",
+    "container.RestartPolicy": "Name s|MaximumRetryCount i",
+    "container.NetworkSettings": (
+        "Bridge s|SandboxID s|SandboxKey s|Ports m|HairpinMode b|LinkLocalIPv6Address s|"
+        "LinkLocalIPv6PrefixLen i|SecondaryIPAddresses []|SecondaryIPv6Addresses []|EndpointID s|Gateway s|"
+        "GlobalIPv6Address s|GlobalIPv6PrefixLen i|IPAddress s|IPPrefixLen i|IPv6Gateway s|MacAddress s|"
+        "Networks m"
+    ),
+    "image.InspectResponse": (
+        "ID:Id s|RepoTags []|RepoDigests []|Parent s|Comment s|Created s|Container s|"
+        "ContainerConfig *container.Config|DockerVersion s|Author s|Config *container.Config|Architecture s|"
+        "Variant s|Os s|OsVersion s|Size i|VirtualSize i|GraphDriver storage.DriverData|RootFS image.RootFS|"
+        "Metadata image.Metadata|Descriptor *v1.Descriptor|Manifests []"
+    ),
+    "image.RootFS": "Type s|Layers []",
+    "image.Metadata": "LastTagTime s",
+    "volume.Volume": (
+        "ClusterVolume *volume.ClusterVolume|CreatedAt s|Driver s|Labels m|Mountpoint s|Name s|Options m|"
+        "Scope s|Status m|UsageData *volume.UsageData"
+    ),
+    "network.Inspect": (
+        "Name s|ID:Id s|Created s|Scope s|Driver s|EnableIPv4 b|EnableIPv6 b|IPAM network.IPAM|Internal b|"
+        "Attachable b|Ingress b|ConfigFrom network.ConfigReference|ConfigOnly b|Containers m|Options m|"
+        "Labels m|Peers []|Services m"
+    ),
+    "network.IPAM": "Driver s|Options m|Config []",
+    "network.ConfigReference": "Network s",
+}
+
+ROOT = {
+    "container": "*container.InspectResponse",
+    "image": "*image.InspectResponse",
+    "volume": "*volume.Volume",
+    "network": "*network.Inspect",
+}
+
+_PARSED: dict[str, list[tuple[str, str, str]]] = {}
+
+
+def _fields(go_type: str) -> list[tuple[str, str, str]]:
+    got = _PARSED.get(go_type)
+    if got is None:
+        got = []
+        for entry in SCHEMA[go_type].split("|"):
+            names, kind = entry.split(" ")
+            go_name, _, json_name = names.partition(":")
+            got.append((go_name, json_name or go_name, kind))
+        _PARSED[go_type] = got
+    return got
+
+
+def _zero(kind: str) -> Any:
+    from gorae.cli.gotemplate.values import GoNil
+
+    if kind == "s":
+        return ""
+    if kind == "i":
+        return 0
+    if kind == "b":
+        return False
+    if kind == "[]":
+        return []
+    if kind == "m":
+        return {}
+    if kind.startswith("*"):
+        return GoNil(kind)
+    if kind in SCHEMA:
+        return typed(kind, {})
+    return None
+
+
+def typed(go_type: str, raw: Any) -> Any:
+    """The Go value docker's template sees for `raw` (decoded JSON) of type `go_type`."""
+    from gorae.cli.gotemplate.values import GoNil, GoStruct
+
+    pointer = go_type.startswith("*")
+    base = go_type[1:] if pointer else go_type
+    if base not in SCHEMA:
+        return raw
+    if raw is None:
+        return GoNil(go_type) if pointer else typed(base, {})
+    if not isinstance(raw, dict):
+        return raw
+    fields: dict[str, Any] = {}
+    view: dict[str, Any] = {}  # what `json` prints: the daemon's keys in Go's field order
+    for go_name, json_name, kind in _fields(base):
+        if json_name in raw and raw[json_name] is not None:
+            val = raw[json_name]
+            sub = kind[1:] if kind.startswith("*") else kind
+            fields[go_name] = typed(kind, val) if sub in SCHEMA else val
+            view[json_name] = fields[go_name]
+        else:
+            fields[go_name] = _zero(kind)
+            if json_name in raw:
+                view[json_name] = None
+    for k, val in raw.items():
+        view.setdefault(k, val)
+    return GoStruct(go_type, fields, view)
