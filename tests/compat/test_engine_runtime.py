@@ -390,11 +390,16 @@ def test_restart_policies_across_a_daemon_restart(fresh_daemon: GoraeDaemon) -> 
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.5)
     d.start()
-    _wait_for(lambda: inspect(d, "always")["State"]["Running"] and inspect(d, "unless")["State"]["Running"])
+    _wait_for(
+        lambda: (
+            inspect(d, "always")["State"]["Status"] == "running"
+            and inspect(d, "unless")["State"]["Status"] == "running"
+        )
+    )
     assert inspect(d, "never")["State"]["Status"] == "exited"
     assert inspect(d, "never")["State"]["ExitCode"] == 137
     assert inspect(d, "unless-stopped-by-user")["State"]["Status"] == "exited"
     # docker starts an `always` container the user stopped when the daemon starts again
-    _wait_for(lambda: inspect(d, "always-stopped-by-user")["State"]["Running"])
+    _wait_for(lambda: inspect(d, "always-stopped-by-user")["State"]["Status"] == "running")
     assert d.docker("exec", "unless", "echo", "back").stdout == "back\n"
     d.docker("rm", "-f", "always", "unless", "unless-stopped-by-user", "always-stopped-by-user", "never")

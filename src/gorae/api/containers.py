@@ -74,7 +74,17 @@ def _tail(req: Request) -> int | None:
         n = int(raw)
     except ValueError:
         raise InvalidParameter(f'invalid value for "tail": "{raw}"') from None
-    return None if n < 0 else n
+    return None if n < 0 or n > 2**31 else n  # beyond any log: all of it
+
+
+def _archive_path(req: Request) -> str:
+    """The `path` query of the archive routes; InvalidParameter for one no filesystem could hold."""
+    path = req.q("path")
+    if not path:
+        raise InvalidParameter("Path cannot be empty")
+    if "\x00" in path or len(path.encode()) >= 4096 or any(len(p.encode()) > 255 for p in path.split("/")):
+        raise InvalidParameter(f"invalid path {path[:64]!r}: file name too long or contains a NUL byte")
+    return path
 
 
 class _Closing:
@@ -410,9 +420,7 @@ def register(routes: Any, d: Daemon) -> None:
         from gorae.archive import stat_path, tar_path
 
         ct = svc.get(req.params["id"])
-        path = req.q("path")
-        if not path:
-            raise InvalidParameter("Path cannot be empty")
+        path = _archive_path(req)
         stack = contextlib.AsyncExitStack()
         root = await stack.enter_async_context(svc.rootfs(ct))
         try:
@@ -436,9 +444,7 @@ def register(routes: Any, d: Daemon) -> None:
         from gorae.archive import extract_to, stat_path
 
         ct = svc.get(req.params["id"])
-        path = req.q("path")
-        if not path:
-            raise InvalidParameter("Path cannot be empty")
+        path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
         if ct.doc["HostConfig"].get("ReadonlyRootfs"):
             raise InvalidParameter("container rootfs is marked read-only")

@@ -58,18 +58,24 @@ SCHEMA: dict[str, str] = {
     ),
     "image.InspectResponse": (
         "ID:Id s|RepoTags []|RepoDigests []|Parent s|Comment s|Created s|Container s|"
-        "ContainerConfig *container.Config|DockerVersion s|Author s|Config *container.Config|Architecture s|"
+        "ContainerConfig *container.Config|DockerVersion s|Author s|Config *dockerspec.DockerOCIImageConfig|Architecture s|"
         "Variant s|Os s|OsVersion s|Size i|VirtualSize i|GraphDriver storage.DriverData|RootFS image.RootFS|"
         "Metadata image.Metadata|Descriptor *v1.Descriptor|Manifests []"
     ),
+    # ocispec.ImageConfig and DockerOCIImageConfigExt are embedded in Go (a bare {{.Config}} prints them as
+    # two nested structs); gorae flattens them
+    "dockerspec.DockerOCIImageConfig": (
+        "User s|ExposedPorts m|Env []|Entrypoint []|Cmd []|Volumes m|WorkingDir s|Labels m|StopSignal s|"
+        "ArgsEscaped b|Healthcheck *container.HealthConfig|OnBuild []|Shell []"
+    ),
     "image.RootFS": "Type s|Layers []",
-    "image.Metadata": "LastTagTime s",
+    "image.Metadata": "LastTagTime t",
     "volume.Volume": (
         "ClusterVolume *volume.ClusterVolume|CreatedAt s|Driver s|Labels m|Mountpoint s|Name s|Options m|"
         "Scope s|Status m|UsageData *volume.UsageData"
     ),
     "network.Inspect": (
-        "Name s|ID:Id s|Created s|Scope s|Driver s|EnableIPv4 b|EnableIPv6 b|IPAM network.IPAM|Internal b|"
+        "Name s|ID:Id s|Created t|Scope s|Driver s|EnableIPv4 b|EnableIPv6 b|IPAM network.IPAM|Internal b|"
         "Attachable b|Ingress b|ConfigFrom network.ConfigReference|ConfigOnly b|Containers m|Options m|"
         "Labels m|Peers []|Services m"
     ),
@@ -99,11 +105,31 @@ def _fields(go_type: str) -> list[tuple[str, str, str]]:
     return got
 
 
+def go_time_string(value: str) -> str:
+    """Go's time.Time.String() for an RFC 3339 timestamp from the daemon (UTC offsets shown as docker's
+    client sees them: "+0000 UTC")."""
+    import re
+
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)", value or "")
+    if not m:
+        return value
+    frac = (m.group(3) or "").rstrip("0")
+    frac = "" if frac == "." else frac
+    zone = (
+        "+0000 UTC"
+        if m.group(4) in ("Z", "+00:00")
+        else m.group(4).replace(":", "") + " " + m.group(4).replace(":", "")
+    )
+    return f"{m.group(1)} {m.group(2)}{frac} {zone}"
+
+
 def _zero(kind: str) -> Any:
     from gorae.cli.gotemplate.values import GoNil
 
     if kind == "s":
         return ""
+    if kind == "t":
+        return "0001-01-01 00:00:00 +0000 UTC"
     if kind == "i":
         return 0
     if kind == "b":
@@ -138,6 +164,10 @@ def typed(go_type: str, raw: Any) -> Any:
             val = raw[json_name]
             sub = kind[1:] if kind.startswith("*") else kind
             fields[go_name] = typed(kind, val) if sub in SCHEMA else val
+            if kind == "t" and isinstance(val, str):
+                fields[go_name] = go_time_string(val)
+                view[json_name] = val
+                continue
             view[json_name] = fields[go_name]
         else:
             fields[go_name] = _zero(kind)

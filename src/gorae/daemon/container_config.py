@@ -191,6 +191,72 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
     return out
 
 
+_STR, _BOOL, _INT, _LIST, _MAP = "string", "bool", "int64", "[]string", "map"
+# Go types of the Config / HostConfig fields a client may send (what dockerd's JSON decoder enforces)
+CONFIG_TYPES: dict[str, str] = {
+    "Hostname": _STR, "Domainname": _STR, "User": _STR, "AttachStdin": _BOOL, "AttachStdout": _BOOL,
+    "AttachStderr": _BOOL, "Tty": _BOOL, "OpenStdin": _BOOL, "StdinOnce": _BOOL, "Env": _LIST, "Image": _STR,
+    "WorkingDir": _STR, "Labels": _MAP, "ExposedPorts": _MAP, "Volumes": _MAP, "StopSignal": _STR,
+    "StopTimeout": _INT, "Healthcheck": _MAP, "NetworkDisabled": _BOOL, "MacAddress": _STR, "OnBuild": _LIST,
+    "Shell": _LIST, "ArgsEscaped": _BOOL, "HostConfig": _MAP, "NetworkingConfig": _MAP,
+}
+HOST_CONFIG_TYPES: dict[str, str] = {
+    "Binds": _LIST, "ContainerIDFile": _STR, "LogConfig": _MAP, "NetworkMode": _STR, "PortBindings": _MAP,
+    "RestartPolicy": _MAP, "AutoRemove": _BOOL, "VolumeDriver": _STR, "VolumesFrom": _LIST, "CapAdd": _LIST,
+    "CapDrop": _LIST, "CgroupnsMode": _STR, "Dns": _LIST, "DnsOptions": _LIST, "DnsSearch": _LIST,
+    "ExtraHosts": _LIST, "GroupAdd": _LIST, "IpcMode": _STR, "Cgroup": _STR, "Links": _LIST, "OomScoreAdj": _INT,
+    "PidMode": _STR, "Privileged": _BOOL, "PublishAllPorts": _BOOL, "ReadonlyRootfs": _BOOL,
+    "SecurityOpt": _LIST, "StorageOpt": _MAP, "Tmpfs": _MAP, "UTSMode": _STR, "UsernsMode": _STR,
+    "ShmSize": _INT, "Sysctls": _MAP, "Runtime": _STR, "Isolation": _STR, "CpuShares": _INT, "Memory": _INT,
+    "NanoCpus": _INT, "CgroupParent": _STR, "BlkioWeight": _INT, "CpuPeriod": _INT, "CpuQuota": _INT,
+    "CpuRealtimePeriod": _INT, "CpuRealtimeRuntime": _INT, "CpusetCpus": _STR, "CpusetMems": _STR,
+    "Devices": "[]object", "DeviceCgroupRules": _LIST, "DeviceRequests": "[]object", "KernelMemory": _INT,
+    "KernelMemoryTCP": _INT, "MemoryReservation": _INT, "MemorySwap": _INT, "MemorySwappiness": _INT,
+    "OomKillDisable": _BOOL, "Init": _BOOL, "PidsLimit": _INT, "Ulimits": "[]object", "CpuCount": _INT,
+    "CpuPercent": _INT, "Mounts": "[]object", "MaskedPaths": _LIST, "ReadonlyPaths": _LIST,
+}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if value is None:
+        return True  # JSON null leaves the Go zero value
+    if kind == _STR:
+        return isinstance(value, str)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
+    if kind == _MAP:
+        return isinstance(value, dict)
+    if kind == _LIST:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)  # []object
+
+
+def check_types(doc: Any, types: dict[str, str], struct: str) -> None:
+    """InvalidParameter (400) for a field of the wrong JSON type, worded like dockerd's decoder error."""
+    if not isinstance(doc, dict):
+        raise InvalidParameter(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type {struct}")
+    for key, kind in types.items():
+        if key in doc and not _type_ok(doc[key], kind):
+            raise InvalidParameter(
+                f"json: cannot unmarshal {_json_kind(doc[key])} into Go struct field {struct}.{key} of type {kind}"
+            )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "null"
+
+
 def _as_list(value: Any, what: str) -> list[str] | None:
     if value is None:
         return None
@@ -203,6 +269,7 @@ def _as_list(value: Any, what: str) -> list[str] | None:
 
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The `Config` part of a create body with docker's defaults and types checked."""
+    check_types(body, CONFIG_TYPES, "Config")
     cfg = copy.deepcopy(CONFIG_DEFAULTS)
     for key, value in body.items():
         if key in ("HostConfig", "NetworkingConfig"):
@@ -226,6 +293,9 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) -> dict[str, Any]:
     """`HostConfig` with docker's defaults filled in and docker's create-time checks."""
+    check_types(hc or {}, HOST_CONFIG_TYPES, "HostConfig")
+    if isinstance((hc or {}).get("RestartPolicy"), dict):
+        check_types(hc["RestartPolicy"], {"Name": _STR, "MaximumRetryCount": _INT}, "RestartPolicy")
     out = copy.deepcopy(HOST_CONFIG_DEFAULTS)
     for key, value in (hc or {}).items():
         if value is None and key in out and out[key] is not None and key not in ("PidsLimit",):

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING, Any
 
 from gorae.daemon import container_state as cs
 from gorae.daemon.container_config import (
+    HOST_CONFIG_TYPES,
     UPDATABLE,
+    check_types,
     command_of,
     merge_image_config,
     network_settings,
@@ -1061,6 +1063,10 @@ class ContainerService:
         ct = self.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("invalid update body")
+        check_types(body, {k: v for k, v in HOST_CONFIG_TYPES.items() if k in UPDATABLE or k == "RestartPolicy"},
+                    "UpdateConfig")
+        if isinstance(body.get("RestartPolicy"), dict):
+            check_types(body["RestartPolicy"], {"Name": "string", "MaximumRetryCount": "int64"}, "RestartPolicy")
         async with ct.lock:
             hc = dict(ct.doc["HostConfig"])
             changed: dict[str, Any] = {}

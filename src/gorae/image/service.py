@@ -215,7 +215,7 @@ class ImageService:
             dangling = not tags
             if not all and dangling and img.id in parents and "dangling" not in filters:
                 continue
-            if "dangling" in filters:
+            if filters.get("dangling"):
                 want = filters["dangling"][-1].lower() in ("true", "1")
                 if want != dangling:
                     continue
