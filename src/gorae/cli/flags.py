@@ -331,6 +331,10 @@ def render_help(spec: Spec, width: int | None = None) -> str:
     if spec.aliases:
         parts.append("\nAliases:\n  " + ", ".join(f"{PROG} {a}" for a in spec.aliases) + "\n")
     opts = [o for o in spec.opts if not o.hidden]
+    if spec.help_short is None:
+        # pflag lists its implicit --help flag when -h is taken by another flag (run/create's --hostname)
+        opts.append(Opt("help", help="Print usage"))
+        opts.sort(key=lambda x: x.long)
     if opts:
         parts.append("\nOptions:\n" + flag_usages(opts, width))
     return "".join(parts)

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from gorae.cli import opts as o
 from gorae.cli.flags import O, Opt
+from gorae.cli.opts import OptError
 
 
 def container_opts() -> list[Opt]:
@@ -29,13 +31,33 @@ def container_opts() -> list[Opt]:
             type_name="uint16",
             default_text="0",
         ),
+        O(
+            "blkio-weight-device",
+            None,
+            "list",
+            "Block IO weight (relative device weight)",
+            default_text="[]",
+        ),
         O("cap-add", None, "list", "Add Linux capabilities"),
         O("cap-drop", None, "list", "Drop Linux capabilities"),
         O("cgroup-parent", None, "string", "Optional parent cgroup for the container"),
-        O("cgroupns", None, "string", "Cgroup namespace to use (host|private)"),
+        O(
+            "cgroupns",
+            None,
+            "string",
+            "Cgroup namespace to use (host|private)\n"
+            "'host':    Run the container in the Docker host's cgroup namespace\n"
+            "'private': Run the container in its own private cgroup namespace\n"
+            "'':        Use the cgroup namespace as configured by the\n"
+            "           default-cgroupns-mode option on the daemon (default)",
+        ),
         O("cidfile", None, "string", "Write the container ID to the file"),
+        O("cpu-count", None, "int", "CPU count (Windows only)"),
+        O("cpu-percent", None, "int", "CPU percent (Windows only)"),
         O("cpu-period", None, "int", "Limit CPU CFS (Completely Fair Scheduler) period"),
         O("cpu-quota", None, "int", "Limit CPU CFS (Completely Fair Scheduler) quota"),
+        O("cpu-rt-period", None, "int", "Limit CPU real-time period in microseconds"),
+        O("cpu-rt-runtime", None, "int", "Limit CPU real-time runtime in microseconds"),
         O("cpu-shares", "c", "int", "CPU shares (relative weight)"),
         O("cpus", None, "string", "Number of CPUs", type_name="decimal"),
         O("cpuset-cpus", None, "string", "CPUs in which to allow execution (0-3, 0,1)"),
@@ -43,6 +65,36 @@ def container_opts() -> list[Opt]:
         O("detach", "d", help="Run container in background and print container ID"),
         O("detach-keys", None, "string", "Override the key sequence for detaching a container"),
         O("device", None, "list", "Add a host device to the container"),
+        O("device-cgroup-rule", None, "list", "Add a rule to the cgroup allowed devices list"),
+        O(
+            "device-read-bps",
+            None,
+            "list",
+            "Limit read rate (bytes per second) from a device",
+            default_text="[]",
+        ),
+        O(
+            "device-read-iops",
+            None,
+            "list",
+            "Limit read rate (IO per second) from a device",
+            default_text="[]",
+        ),
+        O(
+            "device-write-bps",
+            None,
+            "list",
+            "Limit write rate (bytes per second) to a device",
+            default_text="[]",
+        ),
+        O(
+            "device-write-iops",
+            None,
+            "list",
+            "Limit write rate (IO per second) to a device",
+            default_text="[]",
+        ),
+        O("disable-content-trust", None, help="Skip image verification", default=True, default_text="true"),
         O("dns", None, "list", "Set custom DNS servers"),
         O("dns-option", None, "list", "Set DNS options"),
         O("dns-search", None, "list", "Set custom DNS search domains"),
@@ -51,6 +103,13 @@ def container_opts() -> list[Opt]:
         O("env", "e", "list", "Set environment variables"),
         O("env-file", None, "list", "Read in a file of environment variables"),
         O("expose", None, "list", "Expose a port or a range of ports"),
+        O(
+            "gpus",
+            None,
+            "string",
+            "GPU devices to add to the container ('all' to pass all GPUs)",
+            type_name="gpu-request",
+        ),
         O("group-add", None, "list", "Add additional groups to join"),
         O("health-cmd", None, "string", "Command to run to check health"),
         O(
@@ -61,6 +120,13 @@ def container_opts() -> list[Opt]:
             type_name="duration",
         ),
         O("health-retries", None, "int", "Consecutive failures needed to report unhealthy"),
+        O(
+            "health-start-interval",
+            None,
+            "string",
+            "Time between running the check during the start period (ms|s|m|h) (default 0s)",
+            type_name="duration",
+        ),
         O(
             "health-start-period",
             None,
@@ -78,12 +144,29 @@ def container_opts() -> list[Opt]:
         O("hostname", "h", "string", "Container host name"),
         O("init", None, help="Run an init inside the container that forwards signals and reaps processes"),
         O("interactive", "i", help="Keep STDIN open even if not attached"),
+        O(
+            "io-maxbandwidth",
+            None,
+            "string",
+            "Maximum IO bandwidth limit for the system drive (Windows only)",
+            type_name="bytes",
+        ),
+        O(
+            "io-maxiops",
+            None,
+            "int",
+            "Maximum IOps limit for the system drive (Windows only)",
+            type_name="uint",
+        ),
         O("ip", None, "string", "IPv4 address (e.g., 172.30.100.104)"),
+        O("ip6", None, "string", "IPv6 address (e.g., 2001:db8::33)"),
         O("ipc", None, "string", "IPC mode to use"),
         O("isolation", None, "string", "Container isolation technology"),
+        O("kernel-memory", None, "string", "Kernel memory limit", type_name="bytes"),
         O("label", "l", "list", "Set meta data on a container"),
         O("label-file", None, "list", "Read in a line delimited file of labels"),
         O("link", None, "list", "Add link to another container"),
+        O("link-local-ip", None, "list", "Container IPv4/IPv6 link-local addresses"),
         O("log-driver", None, "string", "Logging driver for the container"),
         O("log-opt", None, "list", "Log driver options"),
         O("mac-address", None, "string", "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
@@ -136,6 +219,7 @@ def container_opts() -> list[Opt]:
         O("tmpfs", None, "list", "Mount a tmpfs directory"),
         O("tty", "t", help="Allocate a pseudo-TTY"),
         O("ulimit", None, "list", "Ulimit options", type_name="ulimit", default_text="[]"),
+        O("use-api-socket", None, help="Bind mount Docker API socket and required auth"),
         O("user", "u", "string", "Username or UID (format: <name|uid>[:<group|gid>])"),
         O("userns", None, "string", "User namespace to use"),
         O("uts", None, "string", "UTS namespace to use"),
@@ -150,8 +234,11 @@ def _kv_map(values: list[str]) -> dict[str, str]:
     return {k: v for k, _, v in (x.partition("=") for x in values)}
 
 
-def build_create_body(v: dict[str, Any], image: str, cmd: list[str], *, attach: list[str]) -> dict[str, Any]:
-    """Translate parsed flags into the body of POST /containers/create. Raises OptError for bad values."""
+def build_create_body(
+    v: dict[str, Any], image: str, cmd: list[str], *, attach: list[str], api_socket: str | None = None
+) -> dict[str, Any]:
+    """Translate parsed flags into the body of POST /containers/create. Raises OptError for bad values.
+    `api_socket` is the daemon's unix socket path, bind-mounted by --use-api-socket."""
     env = []
     for f in v["env_file"]:
         env += o.read_kv_file(f, env=True)
@@ -228,6 +315,20 @@ def build_create_body(v: dict[str, Any], image: str, cmd: list[str], *, attach: 
         "CpuShares": v["cpu_shares"] or 0,
         "CgroupParent": v["cgroup_parent"] or "",
         "BlkioWeight": v["blkio_weight"] or 0,
+        "BlkioWeightDevice": [_weight_device(d) for d in v["blkio_weight_device"]],
+        "BlkioDeviceReadBps": [_throttle(d, "bps") for d in v["device_read_bps"]],
+        "BlkioDeviceWriteBps": [_throttle(d, "bps") for d in v["device_write_bps"]],
+        "BlkioDeviceReadIOps": [_throttle(d, "iops") for d in v["device_read_iops"]],
+        "BlkioDeviceWriteIOps": [_throttle(d, "iops") for d in v["device_write_iops"]],
+        "CpuCount": v["cpu_count"] or 0,
+        "CpuPercent": v["cpu_percent"] or 0,
+        "CpuRealtimePeriod": v["cpu_rt_period"] or 0,
+        "CpuRealtimeRuntime": v["cpu_rt_runtime"] or 0,
+        "DeviceCgroupRules": v["device_cgroup_rule"] or None,
+        "DeviceRequests": _gpus(v["gpus"]) if v["gpus"] else None,
+        "IOMaximumBandwidth": o.ram_in_bytes(v["io_maxbandwidth"]) if v["io_maxbandwidth"] else 0,
+        "IOMaximumIOps": v["io_maxiops"] or 0,
+        "KernelMemory": o.ram_in_bytes(v["kernel_memory"]) if v["kernel_memory"] else 0,
         "CpuPeriod": v["cpu_period"] or 0,
         "CpuQuota": v["cpu_quota"] or 0,
         "CpusetCpus": v["cpuset_cpus"] or "",
@@ -243,6 +344,10 @@ def build_create_body(v: dict[str, Any], image: str, cmd: list[str], *, attach: 
         "Ulimits": [o.parse_ulimit(u) for u in v["ulimit"]] or None,
         "Mounts": [o.parse_mount(m) for m in v["mount"]] or None,
     }
+    if v["use_api_socket"]:
+        host["Mounts"] = (host["Mounts"] or []) + [
+            {"Type": "bind", "Source": api_socket or "/var/run/docker.sock", "Target": "/var/run/docker.sock"}
+        ]
     if v["tmpfs"]:
         host["Tmpfs"] = {p: opt for p, _, opt in (t.partition(":") for t in v["tmpfs"])}
     if v["sysctl"]:
@@ -261,12 +366,21 @@ def build_create_body(v: dict[str, Any], image: str, cmd: list[str], *, attach: 
         and not network.startswith("container:")
         or v["network_alias"]
         or v["ip"]
+        or v["ip6"]
+        or v["link_local_ip"]
     ):
         ep: dict[str, Any] = {}
         if v["network_alias"]:
             ep["Aliases"] = v["network_alias"]
-        if v["ip"]:
-            ep["IPAMConfig"] = {"IPv4Address": v["ip"]}
+        if v["ip"] or v["ip6"] or v["link_local_ip"]:
+            ipam: dict[str, Any] = {}
+            if v["ip"]:
+                ipam["IPv4Address"] = v["ip"]
+            if v["ip6"]:
+                ipam["IPv6Address"] = v["ip6"]
+            if v["link_local_ip"]:
+                ipam["LinkLocalIPs"] = v["link_local_ip"]
+            ep["IPAMConfig"] = ipam
         body["NetworkingConfig"] = {"EndpointsConfig": {network: ep}}
     return body
 
@@ -293,6 +407,7 @@ def _healthcheck(v: dict[str, Any]) -> dict[str, Any] | None:
         or v["health_interval"]
         or v["health_timeout"]
         or v["health_start_period"]
+        or v["health_start_interval"]
         or v["health_retries"]
     ):
         return None
@@ -303,9 +418,90 @@ def _healthcheck(v: dict[str, Any]) -> dict[str, Any] | None:
         ("health_interval", "Interval"),
         ("health_timeout", "Timeout"),
         ("health_start_period", "StartPeriod"),
+        ("health_start_interval", "StartInterval"),
     ):
         if v[flag]:
             hc[key] = int(o.parse_duration(v[flag]) * 1e9)
     if v["health_retries"]:
         hc["Retries"] = v["health_retries"]
     return hc
+
+
+def _weight_device(s: str) -> dict[str, Any]:
+    """--blkio-weight-device /dev/sda:200 (docker's ValidateWeightDevice)."""
+    path, sep, w = s.partition(":")
+    if not sep or not path.startswith("/dev/"):
+        raise OptError(f"bad format: {s}")
+    try:
+        weight = int(w)
+    except ValueError:
+        raise OptError(f"invalid weight for device: {s}") from None
+    if weight != 0 and not 10 <= weight <= 1000:
+        raise OptError(f"invalid weight for device: {s}")
+    return {"Path": path, "Weight": weight}
+
+
+def _throttle(s: str, kind: str) -> dict[str, Any]:
+    """--device-read-bps /dev/sda:1mb, --device-write-iops /dev/sda:100 (docker's ValidateThrottle*Device)."""
+    path, sep, r = s.partition(":")
+    if not sep or not path.startswith("/dev/"):
+        raise OptError(f"bad format: {s}")
+    try:
+        rate = o.ram_in_bytes(r) if kind == "bps" else int(r)
+    except (OptError, ValueError):
+        unit = "a number" if kind == "bps" else "an integer"
+        raise OptError(
+            f"invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. "
+            f"Number must be {unit} of bytes"
+            if kind == "bps"
+            else f"invalid rate for device: {s}. The correct format is <device-path>:<number>. "
+            "Number must be a positive integer"
+        ) from None
+    if rate < 0:
+        raise OptError(f"invalid rate for device: {s}")
+    return {"Path": path, "Rate": rate}
+
+
+def _gpus(s: str) -> list[dict[str, Any]]:
+    """--gpus all | N | "device=0,1" | "count=2,driver=nvidia,capabilities=utility" (docker's GpuOpts)."""
+    req: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None, "Capabilities": None, "Options": {}}
+    caps: list[str] = ["gpu"]
+    fields = next(csv.reader([s])) if s else []
+    seen_count = False
+    for f in fields:
+        k, sep, val = f.partition("=")
+        if not sep:
+            if k == "all" or k.isdigit():
+                k, val = "count", k
+            else:
+                raise OptError(f"invalid argument \"{s}\" for \"--gpus\" flag: unexpected key '{k}' in '{f}'")
+        if k == "driver":
+            req["Driver"] = val
+        elif k == "count":
+            seen_count = True
+            if val == "all":
+                req["Count"] = -1
+            else:
+                try:
+                    req["Count"] = int(val)
+                except ValueError:
+                    raise OptError(
+                        f'invalid argument "{s}" for "--gpus" flag: invalid count ({val}): '
+                        'value must be either "all" or an integer'
+                    ) from None
+        elif k == "device":
+            req["DeviceIDs"] = val.split(",")
+        elif k == "capabilities":
+            caps = [c for c in val.split(",") if c]
+        elif k == "options":
+            req["Options"].update(_kv_map(val.split(",")))
+        else:
+            raise OptError(f"invalid argument \"{s}\" for \"--gpus\" flag: unexpected key '{k}' in '{f}'")
+    if req["DeviceIDs"] and seen_count:
+        raise OptError(
+            f'invalid argument "{s}" for "--gpus" flag: cannot set both Count and DeviceIDs on device request'
+        )
+    if not req["DeviceIDs"] and not seen_count:
+        req["Count"] = -1 if not fields else 0
+    req["Capabilities"] = [caps]
+    return [req]

@@ -36,6 +36,10 @@ CREATE = Spec(
 # create keeps --rm (AutoRemove) as docker does
 CREATE.opts.append(next(x for x in container_opts() if x.long == "rm"))
 CREATE.opts.sort(key=lambda x: x.long)
+for _o in CREATE.opts:
+    if _o.long == "pull":
+        # docker 28's text for create, stray "|" included
+        _o.help = 'Pull image before creating ("always", "|missing", "never")'
 
 
 def _flag_fail(cmd: str, msg: str) -> StatusError:
