@@ -18,6 +18,8 @@ done
 if [ "${GORAE_WITH_PEERS:-1}" = 1 ]; then
     command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
     dpkg -s skopeo >/dev/null 2>&1 || need="$need skopeo"
+    # shells whose completion scripts the CLI tests load (gorae completion zsh|fish)
+    for p in zsh fish; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 fi
 if [ -n "$need" ]; then
     apt-get update -qq

@@ -66,7 +66,10 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "events": ("system", "Get real time events from the server"),
     "system df": ("system", "Show docker disk usage"),
     "system prune": ("system", "Remove unused data"),
-    "completion": ("completion", "Generate the autocompletion script for the specified shell"),
+    "completion bash": ("completion", "Generate the autocompletion script for bash"),
+    "completion fish": ("completion", "Generate the autocompletion script for fish"),
+    "completion powershell": ("completion", "Generate the autocompletion script for powershell"),
+    "completion zsh": ("completion", "Generate the autocompletion script for zsh"),
     "volume create": ("volume", "Create a volume"),
     "volume inspect": ("volume", "Display detailed information on one or more volumes"),
     "volume ls": ("volume", "List volumes"),
@@ -85,8 +88,7 @@ TOP: dict[str, str] = {
     k: k
     for k in (
         "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
-        "commit export logs cp inspect stats images rmi tag history save load import pull info version events "
-        "completion"
+        "commit export logs cp inspect stats images rmi tag history save load import pull info version events"
     ).split()
 }
 
@@ -141,6 +143,11 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
         "Manage Docker",
         {"df": "system df", "events": "events", "info": "info", "prune": "system prune"},
     ),
+    "completion": (  # hidden from `gorae --help`, as docker's
+        "Generate the autocompletion script for gorae for the specified shell.\n"
+        "See each sub-command's help for details on how to use the generated script.",
+        {s: f"completion {s}" for s in ("bash", "fish", "powershell", "zsh")},
+    ),
     "volume": (
         "Manage volumes",
         {
@@ -154,6 +161,8 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
+
+HIDDEN = {"completion"}
 
 GLOBAL = Spec(
     "",
@@ -212,6 +221,8 @@ def main_help() -> str:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
     lines.append("\nManagement Commands:\n")
     for m, (desc, _) in MANAGEMENT.items():
+        if m in HIDDEN:
+            continue
         lines.append(f"  {m:<{w}}{desc}\n")
     lines.append(f"  {'daemon':<{w}}Run the gorae daemon\n")
     lines.append("\nCommands:\n")

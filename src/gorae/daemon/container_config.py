@@ -13,44 +13,11 @@ from typing import Any
 
 from gorae.daemon.restart import parse_policy
 from gorae.errors import InvalidParameter
+from gorae.image.models import CONFIG_ALWAYS
+from gorae.network.model import empty_settings
+from gorae.runtime.spec import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
 
-DEFAULT_SHM_SIZE = 64 * 1024 * 1024
 MIN_MEMORY = 6 * 1024 * 1024
-
-MASKED_PATHS = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-
-CONFIG_DEFAULTS: dict[str, Any] = {
-    "Hostname": "",
-    "Domainname": "",
-    "User": "",
-    "AttachStdin": False,
-    "AttachStdout": False,
-    "AttachStderr": False,
-    "Tty": False,
-    "OpenStdin": False,
-    "StdinOnce": False,
-    "Env": None,
-    "Cmd": None,
-    "Image": "",
-    "Volumes": None,
-    "WorkingDir": "",
-    "Entrypoint": None,
-    "OnBuild": None,
-    "Labels": None,
-}
 
 HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None,
@@ -270,7 +237,7 @@ def _as_list(value: Any, what: str) -> list[str] | None:
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The `Config` part of a create body with docker's defaults and types checked."""
     check_types(body, CONFIG_TYPES, "Config")
-    cfg = copy.deepcopy(CONFIG_DEFAULTS)
+    cfg = copy.deepcopy(CONFIG_ALWAYS)  # docker's container.Config keys, as image inspect shows them
     for key, value in body.items():
         if key in ("HostConfig", "NetworkingConfig"):
             continue
@@ -371,23 +338,4 @@ def command_of(config: dict[str, Any]) -> tuple[str, list[str]]:
 
 def network_settings(sandbox_key: str = "") -> dict[str, Any]:
     """`NetworkSettings` of a container without networks yet (issue 4 fills in Networks and Ports)."""
-    return {
-        "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": sandbox_key,
-        "Ports": {},
-        "HairpinMode": False,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": None,
-        "SecondaryIPv6Addresses": None,
-        "EndpointID": "",
-        "Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
-        "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {},
-    }
+    return empty_settings(sandbox_key)

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from gorae.errors import Conflict, GoraeError, NotModified
+from gorae.humanize import human_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -153,34 +154,6 @@ def apply(state: dict[str, Any], event: Event, container_id: str = "", **fields:
 
 
 # -- `docker ps` Status column -----------------------------------------------------------------
-
-
-def human_duration(seconds: float) -> str:
-    """Go's units.HumanDuration."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(round(seconds / 3600))
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def status_text(state: dict[str, Any], started_ns: int, finished_ns: int, now_ns: int | None = None) -> str:

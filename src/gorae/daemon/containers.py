@@ -435,6 +435,12 @@ class ContainerService:
                 await self.d.runtime.delete(ct.id, force=True)
         rootfs = await self._mount(ct)
         try:  # network errors keep docker's own text ("driver failed programming external connectivity ...")
+            for req in ct.doc.get("HostConfig", {}).get("DeviceRequests") or []:
+                # no device drivers (nvidia, cdi) are registered: docker's error for --gpus without nvidia
+                caps = "[" + " ".join("[" + " ".join(c) + "]" for c in req.get("Capabilities") or []) + "]"
+                raise SystemError_(
+                    f'could not select device driver "{req.get("Driver") or ""}" with capabilities: {caps}'
+                )
             await self._setup_network(ct)
         except BaseException as e:
             await self._start_failed(ct, e)
@@ -916,22 +922,23 @@ class ContainerService:
     # ---- pause -------------------------------------------------------------------------------
 
     async def pause(self, ref: str) -> None:
-        ct = self.get(ref)
-        async with ct.lock:
-            cs.check(ct.state, Event.PAUSE, ct.id)
-            await self.d.runtime.pause(ct.id)
-            ct.doc["State"] = cs.apply(ct.state, Event.PAUSE, ct.id)
-            self._save(ct)
-        self.event(ct, "pause")
+        await self._freeze(ref, Event.PAUSE)
 
     async def unpause(self, ref: str) -> None:
+        await self._freeze(ref, Event.UNPAUSE)
+
+    async def _freeze(self, ref: str, ev: Event) -> None:
+        """Pause (freeze the cgroup) or unpause a container; `ev` is Event.PAUSE or Event.UNPAUSE."""
         ct = self.get(ref)
         async with ct.lock:
-            cs.check(ct.state, Event.UNPAUSE, ct.id)
-            await self.d.runtime.resume(ct.id)
-            ct.doc["State"] = cs.apply(ct.state, Event.UNPAUSE, ct.id)
+            cs.check(ct.state, ev, ct.id)
+            if ev == Event.PAUSE:
+                await self.d.runtime.pause(ct.id)
+            else:
+                await self.d.runtime.resume(ct.id)
+            ct.doc["State"] = cs.apply(ct.state, ev, ct.id)
             self._save(ct)
-        self.event(ct, "unpause")
+        self.event(ct, ev.value)
 
     # ---- remove ------------------------------------------------------------------------------
 

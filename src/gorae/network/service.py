@@ -1062,13 +1062,7 @@ class NetworkService:
 
     def _teardown_kernel_sync(self, cid: str, sb: dict[str, Any], eps: Iterable[dict[str, Any]]) -> None:
         for ep in eps:
-            if ep.get("veth"):
-                try:
-                    netlink.delete_link(ep["veth"])
-                except OSError as e:
-                    log.warning("deleting %s: %s", ep["veth"], e)
-            if ep.get("ip"):
-                self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
+            self._release_endpoint(ep)
             try:
                 self.meta.delete(EP, ep["id"])
             except NotFound:
@@ -1110,17 +1104,21 @@ class NetworkService:
             except NotFound:
                 pass
 
+    def _release_endpoint(self, ep: dict[str, Any]) -> None:
+        """Give back an endpoint's kernel and address resources: delete its veth, release its IP."""
+        if ep.get("veth"):
+            try:
+                netlink.delete_link(ep["veth"])
+            except OSError as e:
+                log.warning("deleting %s: %s", ep["veth"], e)
+        if ep.get("ip"):
+            self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
+
     def _drop_endpoint(self, sb: dict[str, Any], ep_id: str) -> None:
         with self._lock:
             ep = self.endpoints.get(ep_id)
         if ep is not None:
-            if ep.get("veth"):
-                try:
-                    netlink.delete_link(ep["veth"])
-                except OSError as e:
-                    log.warning("deleting %s: %s", ep["veth"], e)
-            if ep.get("ip"):
-                self.ipam.release(ep["network_id"], ep["ip"], ep_id)
+            self._release_endpoint(ep)
         with self._lock:
             self.endpoints.pop(ep_id, None)
             if ep_id in sb["endpoints"]:

@@ -235,7 +235,13 @@ def _kv_map(values: list[str]) -> dict[str, str]:
 
 
 def build_create_body(
-    v: dict[str, Any], image: str, cmd: list[str], *, attach: list[str], api_socket: str | None = None
+    v: dict[str, Any],
+    image: str,
+    cmd: list[str],
+    *,
+    attach: list[str],
+    api_socket: str | None = None,
+    api_version: str = "1.47",
 ) -> dict[str, Any]:
     """Translate parsed flags into the body of POST /containers/create. Raises OptError for bad values.
     `api_socket` is the daemon's unix socket path, bind-mounted by --use-api-socket."""
@@ -311,7 +317,6 @@ def build_create_body(
         "UTSMode": v["uts"] or "",
         "UsernsMode": v["userns"] or "",
         "ShmSize": o.ram_in_bytes(v["shm_size"]) if v["shm_size"] else 0,
-        "Init": True if v["init"] else None,
         "CpuShares": v["cpu_shares"] or 0,
         "CgroupParent": v["cgroup_parent"] or "",
         "BlkioWeight": v["blkio_weight"] or 0,
@@ -328,7 +333,6 @@ def build_create_body(
         "DeviceRequests": _gpus(v["gpus"]) if v["gpus"] else None,
         "IOMaximumBandwidth": o.ram_in_bytes(v["io_maxbandwidth"]) if v["io_maxbandwidth"] else 0,
         "IOMaximumIOps": v["io_maxiops"] or 0,
-        "KernelMemory": o.ram_in_bytes(v["kernel_memory"]) if v["kernel_memory"] else 0,
         "CpuPeriod": v["cpu_period"] or 0,
         "CpuQuota": v["cpu_quota"] or 0,
         "CpusetCpus": v["cpuset_cpus"] or "",
@@ -341,11 +345,19 @@ def build_create_body(
         "NanoCpus": o.nano_cpus(v["cpus"]) if v["cpus"] else 0,
         "OomKillDisable": v["oom_kill_disable"],
         "PidsLimit": v["pids_limit"],
-        "Ulimits": [o.parse_ulimit(u) for u in v["ulimit"]] or None,
-        "Mounts": [o.parse_mount(m) for m in v["mount"]] or None,
+        "Ulimits": [o.parse_ulimit(u) for u in v["ulimit"]],
     }
+    # docker omits these when unset (omitempty, or only sent when the flag is given)
+    if v["mount"]:
+        host["Mounts"] = [o.parse_mount(m) for m in v["mount"]]
+    if "init" in v["_set"]:
+        host["Init"] = v["init"]
+    if v["kernel_memory"]:  # docker 28 sends it only to daemons older than API 1.42 (deprecated)
+        km = o.ram_in_bytes(v["kernel_memory"])
+        if _vt(api_version) < (1, 42):
+            host["KernelMemory"] = km
     if v["use_api_socket"]:
-        host["Mounts"] = (host["Mounts"] or []) + [
+        host["Mounts"] = host.get("Mounts", []) + [
             {"Type": "bind", "Source": api_socket or "/var/run/docker.sock", "Target": "/var/run/docker.sock"}
         ]
     if v["tmpfs"]:
@@ -368,8 +380,11 @@ def build_create_body(
         or v["ip"]
         or v["ip6"]
         or v["link_local_ip"]
+        or v["mac_address"]
     ):
         ep: dict[str, Any] = {}
+        if v["mac_address"]:  # per endpoint since API 1.44 (and still in Config for older daemons)
+            ep["MacAddress"] = v["mac_address"]
         if v["network_alias"]:
             ep["Aliases"] = v["network_alias"]
         if v["ip"] or v["ip6"] or v["link_local_ip"]:
@@ -449,13 +464,10 @@ def _throttle(s: str, kind: str) -> dict[str, Any]:
     try:
         rate = o.ram_in_bytes(r) if kind == "bps" else int(r)
     except (OptError, ValueError):
-        unit = "a number" if kind == "bps" else "an integer"
+        fmt = "<device-path>:<number>[<unit>]" if kind == "bps" else "<device-path>:<number>"
+        tail = ". Unit is optional and can be kb, mb, or gb" if kind == "bps" else ""
         raise OptError(
-            f"invalid rate for device: {s}. The correct format is <device-path>:<number>[<unit>]. "
-            f"Number must be {unit} of bytes"
-            if kind == "bps"
-            else f"invalid rate for device: {s}. The correct format is <device-path>:<number>. "
-            "Number must be a positive integer"
+            f"invalid rate for device: {s}. The correct format is {fmt}. Number must be a positive integer{tail}"
         ) from None
     if rate < 0:
         raise OptError(f"invalid rate for device: {s}")
@@ -505,3 +517,29 @@ def _gpus(s: str) -> list[dict[str, Any]]:
         req["Count"] = -1 if not fields else 0
     req["Capabilities"] = [caps]
     return [req]
+
+
+WINDOWS_ONLY = ("cpu-count", "cpu-percent", "io-maxbandwidth", "io-maxiops")
+
+
+def _vt(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.split(".") if x.isdigit())
+
+
+def check_platform_flags(v: dict[str, Any], os_type: str = "linux", api_version: str = "1.47") -> str | None:
+    """docker's error for a Windows-only flag given to a Linux daemon, or a flag the daemon's API is too old
+    for."""
+    need = [
+        ("annotation", "--annotation", "1.43"),
+        ("mac_address", "specify mac-address per network", "1.44"),
+    ]
+    for dest, what, ver in need:
+        if v[dest] and _vt(api_version) < _vt(ver):
+            return f'"{what}" requires API version {ver}, but the Docker daemon API version is {api_version}'
+    for name in WINDOWS_ONLY:
+        if name.replace("-", "_") in v["_set"] and os_type != "windows":
+            return (
+                f'"--{name}" is only supported on a Docker daemon running on windows, '
+                f"but the Docker daemon is running on {os_type}"
+            )
+    return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from gorae.cli.commands.container_flags import build_create_body, container_opts
+from gorae.cli.commands.container_flags import build_create_body, check_platform_flags, container_opts
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import PROG, Spec
 from gorae.cli.opts import OptError, split_image_ref
@@ -80,8 +80,18 @@ def create_container(
     cli: Cli, v: dict[str, Any], args: list[str], *, attach: list[str], cmd_name: str
 ) -> str:
     image, cmd = args[0], args[1:]
+    bad = check_platform_flags(v, api_version=cli.api.version)
+    if bad:
+        raise StatusError(1, bad)
     try:
-        body = build_create_body(v, image, cmd, attach=attach)
+        api_socket = None
+        if v["use_api_socket"]:
+            if cli.api.host.scheme != "unix":
+                raise StatusError(125, f"{PROG}: flag --use-api-socket can only be used with unix sockets")
+            api_socket = cli.api.host.path
+        body = build_create_body(
+            v, image, cmd, attach=attach, api_socket=api_socket, api_version=cli.api.version
+        )
     except OptError as e:
         raise _flag_fail(cmd_name, str(e)) from None
     params: dict[str, Any] = {"name": v["name"]}
@@ -123,6 +133,10 @@ def _display_ref(image: str) -> str:
 
 def cmd_create(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     attach = [a.lower() for a in v["attach"]]
+    if (
+        not attach
+    ):  # docker's default for a container that is not detached: stdout, stderr (and stdin with -i)
+        attach = ["stdout", "stderr"] + (["stdin"] if v["interactive"] else [])
     cid = create_container(cli, v, args, attach=attach, cmd_name="create")
     cli.print(cid)
     return 0
