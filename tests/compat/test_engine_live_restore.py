@@ -11,8 +11,8 @@ import docker
 from conftest import GoraeDaemon
 
 ROUNDS = 8
-# KNOWN BUG (reported): rarely (about 1 kill in 40) a container started within milliseconds of the SIGKILL
-# exits while the daemon is down and its exit status is not found on restore; it then shows 255 with this Error.
+# Once shown (about 1 kill in 40) for a container whose exit the daemon was handling at the SIGKILL: the exit
+# file was gone before the exit was recorded. The record now keeps the exit status first; never acceptable here.
 LOST_STATUS = "container exited while the daemon was down; exit status unknown"
 STATES = {"created", "running", "paused", "restarting", "exited", "dead", "removing"}
 
@@ -62,7 +62,7 @@ def _check_consistent(d: GoraeDaemon, codes: dict[str, int], long_runners: dict[
                 assert isinstance(st["ExitCode"], int) and st["FinishedAt"] != "0001-01-01T00:00:00Z", info
                 if codes.get(name, -1) >= 0 and st["StartedAt"] != "0001-01-01T00:00:00Z":
                     # a container that ran to its end shows its real code; one the kill cut short shows 137/143
-                    assert st["ExitCode"] == codes[name] or st["Error"] == LOST_STATUS, (
+                    assert st["ExitCode"] == codes[name] and st["Error"] != LOST_STATUS, (
                         name,
                         st,
                         d.log()[-6000:],
@@ -119,7 +119,7 @@ def test_kill9_during_api_burst_loses_nothing(fresh_daemon: GoraeDaemon) -> None
                 ):
                     assert (
                         info["State"]["ExitCode"] == codes[info["Name"][1:]]
-                        or info["State"]["Error"] == LOST_STATUS
+                        and info["State"]["Error"] != LOST_STATUS
                     ), (
                         info["State"],
                         d.log()[-4000:],

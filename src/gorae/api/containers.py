@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gorae.api.attach_stream import encode, parse_detach_keys, pump
+from gorae.api.attach_ws import WebSocketStream, handshake_headers, pump_ws
 from gorae.api.http import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
@@ -310,10 +311,11 @@ def register(routes: Any, d: Daemon) -> None:
 
         return StreamResponse(gen(), content_type=stream_content_type(tty, req.version))
 
-    async def attach(req: Request) -> Response | None:
+    async def attach(req: Request, websocket: bool = False) -> Response | None:
         ct = svc.get(req.params["id"])
         if ct.status.value == "paused":
             raise Conflict(f"container {req.params['id']} is paused, unpause the container before attach")
+        ws_headers = handshake_headers(req) if websocket else None
         detach_keys = parse_detach_keys(req.q("detachKeys"))
         want_stream = req.qbool("stream")
         want_logs = req.qbool("logs")
@@ -334,30 +336,45 @@ def register(routes: Any, d: Daemon) -> None:
                     attached.set_result(d.runtime.open_attach(ct.id))
             if not attached.done():
                 ct.pre_start.append(connect)
-        hj = await req.hijack(stream_content_type(tty, req.version))
+        if ws_headers is not None:
+            hj = await req.hijack("", ws_headers)
+            ws: WebSocketStream | None = WebSocketStream(hj)
+        else:
+            hj, ws = await req.hijack(stream_content_type(tty, req.version)), None
         svc.event(ct, "attach")
-        prefix = _log_prefix(ct, stdout, stderr, tty) if want_logs else None
+        prefix = _log_prefix(ct, stdout, stderr, tty or ws is not None) if want_logs else None
         try:
             if not want_stream:
                 if prefix is not None:
                     async for chunk in prefix:
-                        await hj.write(chunk)
+                        await (ws or hj).write(chunk)
                 return None
             done, _ = await asyncio.wait({attached, removed}, return_when=asyncio.FIRST_COMPLETED)
             if attached not in done:
                 return None
             source = attached.result()
             try:
-                outcome = await pump(
-                    hj,
-                    source,
-                    tty=tty,
-                    stdin=stdin,
-                    stdout=stdout,
-                    stderr=stderr,
-                    detach_keys=detach_keys,
-                    prefix=prefix,
-                )
+                if ws is not None:
+                    outcome = await pump_ws(
+                        ws,
+                        source,
+                        stdin=stdin,
+                        stdout=stdout,
+                        stderr=stderr,
+                        detach_keys=detach_keys,
+                        prefix=prefix,
+                    )
+                else:
+                    outcome = await pump(
+                        hj,
+                        source,
+                        tty=tty,
+                        stdin=stdin,
+                        stdout=stdout,
+                        stderr=stderr,
+                        detach_keys=detach_keys,
+                        prefix=prefix,
+                    )
             finally:
                 source.close()
             if outcome == "detached":
@@ -369,13 +386,13 @@ def register(routes: Any, d: Daemon) -> None:
                 removed.cancel()  # type: ignore[union-attr]
             if not attached.done():
                 attached.cancel()
+            if ws is not None:
+                await ws.close()
             await hj.close()
         return None
 
-    async def attach_ws(req: Request) -> Response:
-        from gorae.errors import NotImplementedYet
-
-        raise NotImplementedYet("attach over websocket is not supported by gorae yet")
+    async def attach_ws(req: Request) -> Response | None:
+        return await attach(req, websocket=True)
 
     async def top(req: Request) -> Response:
         res = await asyncio.to_thread(svc.top, req.params["id"], req.q("ps_args") or "-ef")

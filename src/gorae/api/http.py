@@ -35,7 +35,9 @@ class BodySource(Protocol):
 class HijackSource(Protocol):
     """How a `Request` takes over its connection (implemented by the server)."""
 
-    async def hijack(self, request: Request, content_type: str) -> Hijacked: ...
+    async def hijack(
+        self, request: Request, content_type: str, upgrade: list[tuple[bytes, bytes]] | None = None
+    ) -> Hijacked: ...
 
 
 class _NoBody:
@@ -143,8 +145,13 @@ class Request:
         """The client asked for `Upgrade: tcp` (answer 101) rather than a plain 200 hijack."""
         return "upgrade" in self.headers
 
-    async def hijack(self, content_type: str = RAW_STREAM) -> Hijacked:
+    async def hijack(
+        self, content_type: str = RAW_STREAM, upgrade: list[tuple[bytes, bytes]] | None = None
+    ) -> Hijacked:
         """Answer 101 UPGRADED (with Upgrade) or 200 OK (without), then hand over the raw stream.
+
+        With `upgrade` (e.g. a websocket handshake) the answer is 101 Switching Protocols carrying
+        exactly those headers.
 
         The request body is drained first; bytes the client sent after it are kept for `read`.
         After this the handler's return value is ignored and the connection closes when it returns.
@@ -153,7 +160,7 @@ class Request:
             raise RuntimeError("this request cannot be hijacked")
         if self.hijacked is not None:
             raise RuntimeError("request already hijacked")
-        self.hijacked = await self._hijacker.hijack(self, content_type)
+        self.hijacked = await self._hijacker.hijack(self, content_type, upgrade)
         return self.hijacked
 
 

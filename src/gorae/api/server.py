@@ -517,12 +517,16 @@ class _Connection:
 
     # -- hijacking (HijackSource) ----------------------------------------------------------------
 
-    async def hijack(self, request: Request, content_type: str) -> Hijacked:
+    async def hijack(
+        self, request: Request, content_type: str, upgrade: list[tuple[bytes, bytes]] | None = None
+    ) -> Hijacked:
         while await self.next_chunk():
             pass
         pending, closed = self.h11.trailing_data
-        upgraded = request.wants_upgrade
-        if upgraded:
+        upgraded = upgrade is not None or request.wants_upgrade
+        if upgrade is not None:  # another protocol (websocket): 101 with exactly the given headers
+            lines = [b"HTTP/1.1 101 Switching Protocols"] + [name + b": " + value for name, value in upgrade]
+        elif upgraded:
             lines = [
                 b"HTTP/1.1 101 UPGRADED",
                 b"Content-Type: " + content_type.encode("latin-1"),

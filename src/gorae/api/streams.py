@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 class AsyncToSyncReader:
     """A file-like `read(n)` for a worker thread, fed from an async chunk iterator by `pump()` on the loop."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop, depth: int = 16) -> None:
+    def __init__(
+        self, chunks: AsyncIterator[bytes], loop: asyncio.AbstractEventLoop, depth: int = 16
+    ) -> None:
         self._chunks = chunks
         self._loop = loop
         self._q: queue.Queue[bytes | None | BaseException] = queue.Queue(maxsize=depth)

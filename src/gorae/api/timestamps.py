@@ -45,7 +45,6 @@ def parse_timestamp(value: str, *, now_ns: int | None = None) -> int:
     except ValueError as e:
         raise InvalidParameter(f"failed to parse value as time or duration: {value!r}") from e
     if dt.tzinfo is None:
-
         dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1_000_000_000 + nanos
 

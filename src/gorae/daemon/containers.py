@@ -709,6 +709,12 @@ class ContainerService:
 
     async def _handle_exit(self, ct: Live, code: int, oom: bool, *, at_daemon_start: bool = False) -> None:
         """Record an exit, clean up the runtime, and apply the restart policy or AutoRemove."""
+        # The exit status lives only in conmon's exit file, which the runtime delete below removes, while the
+        # record still says running until the cleanup is done: keep it in the record first, so that a daemon
+        # killed in between finds it on restore (instead of "exit status unknown").
+        if ct.status in (Status.RUNNING, Status.PAUSED):
+            ct.private["PendingExit"] = [int(code), bool(oom)]
+            self._save(ct)
         with contextlib.suppress(Exception):
             await self.d.runtime.delete(ct.id, force=True)
         await self._release_mounts(ct)
@@ -720,6 +726,7 @@ class ContainerService:
         ran_for = (now - started) / 1e9 if started else 0.0
         fields = {"ExitCode": int(code), "OOMKilled": bool(oom), "FinishedAt": rfc3339nano(now), "Error": ""}
         ct.private["FinishedNs"] = now
+        ct.private.pop("PendingExit", None)
         if oom:
             self.event(ct, "oom")
         if ct.status == Status.REMOVING:
@@ -1320,6 +1327,11 @@ class ContainerService:
                 ct.watcher = self._spawn(self._watch(ct))
                 return
             ct.mounted = os.path.ismount(self.rootfs_path(ct.id))
+            pending = ct.private.get("PendingExit")
+            if isinstance(pending, list) and len(pending) == 2:  # killed while handling this exit
+                async with ct.lock:
+                    await self._handle_exit(ct, int(pending[0]), bool(pending[1]), at_daemon_start=True)
+                return
             try:
                 code, oom = await asyncio.wait_for(rt.wait_exit(ct.id), 5.0)
                 async with ct.lock:
@@ -1342,6 +1354,16 @@ class ContainerService:
             self._save(ct)
             return
         if st in (Status.EXITED, Status.CREATED):
+            if os.path.isdir(rt.conmon_dir(ct.id)):
+                # killed between `runc create` and recording the start: the record keeps its state, and the
+                # half-started runtime container (created, or already running unseen) is killed and deleted
+                log.warning("removing the half-started runtime container of %s", ct.id[:12])
+                try:
+                    await rt.delete(ct.id, force=True)
+                except Exception as e:
+                    log.warning("deleting the runtime container of %s: %s", ct.id[:12], e)
+                await self._teardown_network(ct)
+                self._save(ct)
             ct.mounted = os.path.ismount(self.rootfs_path(ct.id))
             if ct.mounted:
                 await self._unmount(ct)
