@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any, TextIO
 
-from gorae.client.api import APIClient
-from gorae.client.host import resolve_host
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from gorae.client.api import APIClient
 
 
 class StatusError(Exception):
@@ -34,6 +35,9 @@ class Cli:
     @property
     def api(self) -> APIClient:
         if self._api is None:
+            from gorae.client.api import APIClient
+            from gorae.client.host import resolve_host
+
             g = self.gopts
             try:
                 host = resolve_host(
@@ -56,7 +60,10 @@ class Cli:
             d = self.gopts.get("config") or os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
             try:
                 with open(os.path.join(d, "config.json")) as f:
-                    doc = json.load(f)
+                    text = f.read()
+                from gorae.client.fastjson import loads
+
+                doc = loads(text)
                 self._config = doc if isinstance(doc, dict) else {}
             except (OSError, ValueError):
                 self._config = {}

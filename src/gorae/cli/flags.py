@@ -9,7 +9,10 @@ short flags (`-it`, `-eFOO=bar`, `-p=80:80`), `--bool=false`, `--` ending flags,
 from __future__ import annotations
 
 import os
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PROG = "gorae"
 

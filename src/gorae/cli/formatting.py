@@ -9,15 +9,14 @@ of `gorae.cli.gotemplate`.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import time
-import unicodedata
-from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 from gorae.humanize import human_duration
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # heavy modules (re, datetime, ipaddress, unicodedata) are imported only where used
+    from collections.abc import Iterable, Mapping
+    from typing import Any
 
 __all__ = [
     "CONTAINER_HEADERS",
@@ -80,7 +79,7 @@ def bytes_size(size: float) -> str:
 
 # --- times and states --------------------------------------------------------------------------
 
-_TS = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?\Z")
+_TS = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?\Z"
 
 
 def parse_time(value: str | int | float | None) -> float | None:
@@ -90,7 +89,10 @@ def parse_time(value: str | int | float | None) -> float | None:
         return None
     if isinstance(value, int | float):
         return float(value)
-    m = _TS.match(value.strip())
+    import re
+    from datetime import UTC, datetime
+
+    m = re.match(_TS, value.strip())
     if not m:
         return None
     base, frac, tz = m.groups()
@@ -126,6 +128,8 @@ def container_status(state: Mapping[str, Any], now: float | None = None) -> str:
         if state.get("Restarting") or status == "restarting":
             return f"Restarting ({exit_code}) {human_duration(t - (finished or t))} ago"
         health = state.get("Health")
+        from collections.abc import Mapping
+
         if isinstance(health, Mapping) and health.get("Status"):
             hs = health["Status"]
             label = "health: starting" if hs == "starting" else hs
@@ -154,11 +158,17 @@ def truncate_id(value: str) -> str:
 
 
 def _char_width(ch: str) -> int:
+    import unicodedata
+
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
 def display_width(s: str) -> int:
     """Terminal columns of s (East Asian wide characters count 2, combining marks 0)."""
+    if s.isascii():  # every ASCII character is one column wide and none combines
+        return len(s)
+    import unicodedata
+
     return sum(0 if unicodedata.combining(ch) else _char_width(ch) for ch in s)
 
 
@@ -185,9 +195,13 @@ def ellipsis(s: str, max_width: int) -> str:
 
 def ps_command(command: str, trunc: bool = True) -> str:
     """`ps`'s COMMAND cell: Go-quoted, cut to 20 columns with "…" unless --no-trunc."""
+    s = ellipsis(command, 20) if trunc else command
+    body = s[:-1] if s.endswith("…") else s
+    if body.isascii() and body.isprintable() and '"' not in body and "\\" not in body:
+        return f'"{s}"'  # what Go's strconv.Quote gives for printable ASCII (and a trailing "…")
     from gorae.cli.gotemplate.gofmt import quote  # the template engine is imported only when used
 
-    return quote(ellipsis(command, 20) if trunc else command)
+    return quote(s)
 
 
 def _join_host_port(host: str, port: str) -> str:
@@ -195,6 +209,8 @@ def _join_host_port(host: str, port: str) -> str:
 
 
 def _ip_key(ip: str) -> tuple[int, int]:
+    import ipaddress
+
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
@@ -261,7 +277,7 @@ def tabwrite(text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3,
     """Go's text/tabwriter with docker's settings (minwidth 10, padding 3, spaces): cells are
     tab-terminated; a column's width is its widest cell plus padding (at least minwidth) over
     each block of consecutive lines that have that column; a line's last cell is not padded."""
-    lines = [re.split(r"[\t\v]", line) for line in re.split(r"[\n\f]", text)]
+    lines = [line.replace("\v", "\t").split("\t") for line in text.replace("\f", "\n").split("\n")]
     out: list[str] = []
     widths: list[int] = []
 

@@ -8,7 +8,6 @@ Nothing heavy is imported before the command is known; `gorae daemon ...` hands 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from gorae.cli.flags import (
     PROG,
@@ -201,6 +200,10 @@ GLOBAL = Spec(
     interspersed=False,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def aliases_of(key: str) -> list[str]:
     """Every command path that reaches `key`, docker's order: management forms first, then the top-level word."""
@@ -325,10 +328,9 @@ def _main(argv: list[str]) -> int:
 
 
 def run_command(path: str, key: str, argv: list[str], gopts: dict[str, Any]) -> int:
-    import importlib
-
-    modname = HANDLERS[key][0]
-    mod = importlib.import_module(f"gorae.cli.commands.{modname}")
+    modname = f"gorae.cli.commands.{HANDLERS[key][0]}"
+    __import__(modname)
+    mod = sys.modules[modname]
     spec, handler = mod.COMMANDS[key]
     spec = spec.renamed(path)
     spec.aliases = aliases_of(key)

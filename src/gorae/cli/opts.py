@@ -4,10 +4,11 @@ env and label files, restart policies, filters, durations and timestamps."""
 from __future__ import annotations
 
 import os
-import re
 import time
-from datetime import UTC
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 
@@ -18,6 +19,8 @@ class OptError(ValueError):
 
 def ram_in_bytes(s: str) -> int:
     """docker's RAMInBytes: "512m", "1g", "100k", "1024", "1.5GiB" (binary units)."""
+    import re
+
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?\s*", s)
     if not m:
         raise OptError(f"invalid size: '{s}'")
@@ -227,7 +230,7 @@ def parse_filters(values: list[str]) -> dict[str, dict[str, bool]]:
     return out
 
 
-_DUR = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_DUR_RE = r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)"
 _DUR_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
 
 
@@ -237,7 +240,9 @@ def parse_duration(s: str) -> float:
     if not s:
         raise OptError("invalid duration")
     pos, total = 0, 0.0
-    for m in _DUR.finditer(s):
+    import re
+
+    for m in re.finditer(_DUR_RE, s):
         if m.start() != pos:
             raise OptError(f'time: invalid duration "{s}"')
         total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
@@ -252,13 +257,15 @@ def parse_duration(s: str) -> float:
 def parse_timestamp(s: str, now: float | None = None) -> str:
     """docker's --since/--until: a unix timestamp, an RFC 3339 date, or a duration before now → "secs.nanos"."""
     now = time.time() if now is None else now
+    import re
+
     if re.fullmatch(r"\d+(\.\d+)?", s):
         return s
     try:
         return f"{now - parse_duration(s):.9f}"
     except OptError:
         pass
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     txt = s.replace("Z", "+00:00")
     for fmt in (None, "%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"):

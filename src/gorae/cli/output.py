@@ -7,13 +7,14 @@ templates made only of `{{.Field}}` actions on row objects (the default tables) 
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from gorae.cli.context import StatusError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 
 def human_duration(seconds: float) -> str:
@@ -90,21 +91,73 @@ def tabwrite(lines: list[str], minwidth: int = 10, padding: int = 3) -> str:
     return str(f("\n".join(lines), minwidth=minwidth, padding=padding))
 
 
-_PLAIN = re.compile(r"(?:[^{}]|\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\})*")
-_FIELD = re.compile(r"\{\{\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_IDENT = _IDENT_START | frozenset("0123456789")
+# template -> its pieces (is_field, text or field name), or None when not plain
+_PLAIN_CACHE: dict[str, list[tuple[bool, str]] | None] = {}
+
+
+def _split_plain(template: str) -> list[tuple[bool, str]] | None:
+    """Split a template made only of text and `{{.Field}}` actions (whitespace allowed inside the braces)
+    into pieces: (False, text) and (True, field name). None for anything else (which needs the engine).
+    Hand-written rather than a regular expression to keep `re` off the common path."""
+    try:
+        return _PLAIN_CACHE[template]
+    except KeyError:
+        pass
+    pieces: list[tuple[bool, str]] | None = []
+    t, n, i = template, len(template), 0
+    while i < n:
+        j = t.find("{", i)
+        k = t.find("}", i)
+        if k >= 0 and (j < 0 or k < j):  # a lone "}" in text
+            pieces = None
+            break
+        if j < 0:
+            pieces.append((False, t[i:]))
+            break
+        if j > i:
+            pieces.append((False, t[i:j]))
+        if not t.startswith("{{", j):
+            pieces = None
+            break
+        p = j + 2
+        while p < n and t[p].isspace():
+            p += 1
+        if p >= n or t[p] != "." or p + 1 >= n or t[p + 1] not in _IDENT_START:
+            pieces = None
+            break
+        q = p + 2
+        while q < n and t[q] in _IDENT:
+            q += 1
+        name = t[p + 1 : q]
+        while q < n and t[q].isspace():
+            q += 1
+        if not t.startswith("}}", q):
+            pieces = None
+            break
+        pieces.append((True, name))
+        i = q + 2
+    _PLAIN_CACHE[template] = pieces
+    return pieces
 
 
 def _plain_fields(template: str) -> bool:
     """True when the template is only text and `{{.Field}}` actions (rendered without the template engine)."""
-    return _PLAIN.fullmatch(template) is not None
+    return _split_plain(template) is not None
 
 
 def _render_plain(template: str, data: Any) -> str:
-    def sub(m: re.Match[str]) -> str:
-        v = data.get(m.group(1)) if isinstance(data, dict) else getattr(data, m.group(1), None)
-        return "<no value>" if v is None else str(v)
-
-    return _FIELD.sub(sub, template)
+    pieces = _split_plain(template)
+    assert pieces is not None
+    out = []
+    for is_field, text in pieces:
+        if is_field:
+            v = data.get(text) if isinstance(data, dict) else getattr(data, text, None)
+            out.append("<no value>" if v is None else str(v))
+        else:
+            out.append(text)
+    return "".join(out)
 
 
 def expand_escapes(fmt: str) -> str:
@@ -141,6 +194,8 @@ def print_list(
     elif quiet_format is not None and fmt == quiet_format:
         pass
     if fmt == "json":
+        import json
+
         for r in rows:
             out.write(json.dumps(to_json(r) if to_json else r, separators=(",", ":")) + "\n")
         return
@@ -159,4 +214,6 @@ def print_list(
 
 def print_json(out: Any, obj: Any) -> None:
     """docker's indented JSON for inspect."""
+    import json
+
     out.write(json.dumps(obj, indent=4, ensure_ascii=False) + "\n")

@@ -3,19 +3,22 @@ signal proxying, and the exit-status waiter registered before the container star
 
 from __future__ import annotations
 
-import json
-import signal
+import _signal as signal  # the C module: `signal` imports enum
+import _thread  # `threading` imports functools and collections; a lock and a bare thread suffice
 import sys
-import threading
-from typing import Any
 
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.streaming import Detached, pump
 from gorae.cli.terminal import DEFAULT_DETACH_KEYS, RawTerminal, detach_key_bytes, get_winsize, on_resize
 from gorae.client.api import q
 from gorae.client.errors import APIError
+from gorae.client.fastjson import loads
 from gorae.client.streams import Hijacked
 from gorae.client.transport import Connection
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PROXIED_SIGNALS = (
     "SIGINT",
@@ -45,14 +48,21 @@ class Waiter:
         if self.resp.status >= 400:
             body = self.resp.read()
             try:
-                msg = json.loads(body).get("message", "")
+                msg = loads(body).get("message", "")
             except ValueError:
                 msg = body.decode(errors="replace")
             raise APIError(self.resp.status, msg)
-        self.thread = threading.Thread(target=self._collect, daemon=True)
-        self.thread.start()
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+        _thread.start_new_thread(self._collect, ())
 
     def _collect(self) -> None:
+        try:
+            self._collect_status()
+        finally:
+            self.done.release()
+
+    def _collect_status(self) -> None:
         try:
             doc = self.resp.json() or {}
             self.status = int(doc.get("StatusCode", 125))
@@ -65,7 +75,8 @@ class Waiter:
             self.conn.close()
 
     def result(self) -> int:
-        self.thread.join()
+        with self.done:  # released when the status is in
+            pass
         if self.error:
             sys.stderr.write(f"Error waiting for container: {self.error}\n")
         return self.status

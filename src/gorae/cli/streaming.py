@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import select
 import sys
-from typing import BinaryIO
 
 from gorae.cli.terminal import DetachScanner
 from gorae.client.streams import STDERR, Demuxer, Hijacked
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class Detached(Exception):

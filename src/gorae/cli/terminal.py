@@ -3,12 +3,15 @@ detach-key sequence (default ctrl-p ctrl-q, `--detach-keys` / config.json `detac
 
 from __future__ import annotations
 
+import _signal as signal  # the C module: `signal` imports enum
 import atexit
 import os
-import signal
 import struct
-from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 

@@ -6,20 +6,23 @@ become `APIError(status, message)` with the daemon's JSON `message`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from typing import Any
-from urllib.parse import quote, urlencode
-
+from gorae.client import fastjson as json
 from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
-from gorae.client.host import HostConfig
-from gorae.client.streams import Hijacked
-from gorae.client.transport import Body, Connection, Response
+from gorae.client.transport import Connection
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # kept off the CLI's import path: typing, urllib, socket, struct
+    from collections.abc import Iterator
+    from typing import Any
+
+    from gorae.client.host import HostConfig
+    from gorae.client.streams import Hijacked
+    from gorae.client.transport import Body, Response
+
+    Params = dict[str, Any] | list[tuple[str, Any]] | None
 
 MAX_API_VERSION = "1.45"
 FALLBACK_API_VERSION = "1.24"
-
-Params = dict[str, Any] | list[tuple[str, Any]] | None
 
 
 def _vtuple(v: str) -> tuple[int, ...]:
@@ -54,9 +57,34 @@ def encode_params(params: Params) -> str:
     return "?" + urlencode(pairs) if pairs else ""
 
 
+# the characters urllib.parse.quote never escapes
+_ALWAYS_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_SEGMENT_SAFE = _ALWAYS_SAFE | frozenset(b":@+")
+_PLUS_SAFE = _ALWAYS_SAFE | frozenset(b" ")
+
+
+def _quote(s: str, safe: frozenset[int]) -> str:
+    """urllib.parse.quote(s, safe) for a str (UTF-8), without importing urllib."""
+    if s.isascii() and all(ord(c) in safe for c in s):
+        return s
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in s.encode("utf-8"))
+
+
+def _quote_plus(s: str) -> str:
+    """urllib.parse.quote_plus(s, safe="")."""
+    if " " in s:
+        return _quote(s, _PLUS_SAFE).replace(" ", "+")
+    return _quote(s, _ALWAYS_SAFE)
+
+
+def urlencode(pairs: list[tuple[str, str]]) -> str:
+    """urllib.parse.urlencode(pairs) for str keys and values."""
+    return "&".join(f"{_quote_plus(k)}={_quote_plus(v)}" for k, v in pairs)
+
+
 def q(s: str) -> str:
-    """Quote a path segment (container names, image references)."""
-    return quote(s, safe=":@+")
+    """Quote a path segment (container names, image references): urllib.parse.quote(s, safe=":@+")."""
+    return _quote(s, _SEGMENT_SAFE)
 
 
 class APIClient:
@@ -163,6 +191,8 @@ class APIClient:
         assert conn.sock is not None and conn.reader is not None
         sock = conn.sock
         sock.settimeout(None)
+        from gorae.client.streams import Hijacked
+
         return Hijacked(sock, conn.reader.take_buffer())
 
     def close(self) -> None:

@@ -8,9 +8,13 @@ half-closes with shutdown(SHUT_WR) so the container sees EOF on stdin.
 
 from __future__ import annotations
 
-import socket
 import struct
-from collections.abc import Iterable, Iterator
+from _socket import SHUT_WR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Iterable, Iterator
 
 HEADER = struct.Struct(">BxxxL")
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
@@ -80,7 +84,7 @@ class Hijacked:
         if not self.write_closed:
             self.write_closed = True
             try:
-                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.shutdown(SHUT_WR)
             except OSError:
                 pass
 

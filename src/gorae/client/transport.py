@@ -7,17 +7,23 @@ narrow (status line, headers, three body framings).
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+import _socket
 
+from gorae.client import fastjson
 from gorae.client.errors import ConnectionFailed, ProtocolError
-from gorae.client.host import HostConfig
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `socket` (and with it `enum`, `selectors`) is imported only for TCP hosts
+    import socket
+    from collections.abc import Iterable, Iterator
+    from typing import Any, BinaryIO
+
+    from gorae.client.host import HostConfig
+
+    Body = bytes | Iterable[bytes] | BinaryIO | None
 
 RECV = 65536
 MAX_HEADER = 256 * 1024
-Body = bytes | Iterable[bytes] | BinaryIO | None
 
 
 class SocketReader:
@@ -160,10 +166,12 @@ class Response:
 
     def json(self) -> Any:
         data = self.read()
-        return json.loads(data) if data.strip() else None
+        return fastjson.loads(data) if data.strip() else None
 
     def iter_json(self) -> Iterator[Any]:
         """JSON values streamed one per line (or back to back), as events/stats/pull/load send them."""
+        import json
+
         dec = json.JSONDecoder()
         buf = ""
         for chunk in self.iter_chunks():
@@ -203,11 +211,17 @@ class Connection:
     def connect(self) -> socket.socket:
         h = self.host
         try:
-            if h.scheme == "unix":
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if h.scheme == "unix":  # the bare C socket: recv/sendall/shutdown/fileno are all that is used
+                s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 s.settimeout(self.timeout)
-                s.connect(h.path)
+                try:
+                    s.connect(h.path)
+                except OSError:
+                    s.close()
+                    raise
             else:
+                import socket
+
                 s = socket.create_connection((h.host, h.port), timeout=self.timeout)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if h.tls:

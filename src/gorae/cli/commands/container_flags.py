@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import csv
-from typing import Any
-
 from gorae.cli import opts as o
 from gorae.cli.flags import O, Opt
 from gorae.cli.opts import OptError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def container_opts() -> list[Opt]:
@@ -478,6 +479,8 @@ def _gpus(s: str) -> list[dict[str, Any]]:
     """--gpus all | N | "device=0,1" | "count=2,driver=nvidia,capabilities=utility" (docker's GpuOpts)."""
     req: dict[str, Any] = {"Driver": "", "Count": 0, "DeviceIDs": None, "Capabilities": None, "Options": {}}
     caps: list[str] = ["gpu"]
+    import csv
+
     fields = next(csv.reader([s])) if s else []
     seen_count = False
     for f in fields:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from gorae.cli.commands.ps import FORMAT_HELP, Header
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, split_image_ref
 from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
 from gorae.client.api import q
 from gorae.client.errors import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 IMAGES = Spec(
     "images",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.opts import OptError, parse_filters
 from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 FORMAT_HELP = TABLE_FORMAT_HELP
 
@@ -154,10 +157,14 @@ class PsRow:
 
 
 def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    try:
-        filters = parse_filters(v["filter"])
-    except OptError as e:
-        raise StatusError(125, str(e)) from None
+    filters = None
+    if v["filter"]:
+        from gorae.cli.opts import OptError, parse_filters
+
+        try:
+            filters = parse_filters(v["filter"])
+        except OptError as e:
+            raise StatusError(125, str(e)) from None
     params: dict[str, Any] = {}
     if v["all"]:
         params["all"] = 1

@@ -8,14 +8,19 @@ Exit statuses as docker's: 125 for flag and daemon errors, 126 when the command 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from gorae.cli.commands.container_flags import build_create_body, check_platform_flags, container_opts
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import PROG, Spec
 from gorae.cli.opts import OptError, split_image_ref
 from gorae.client.api import q
 from gorae.client.errors import APIError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 RUN = Spec(
     "run",
@@ -156,8 +161,6 @@ def start_error_status(message: str) -> int:
 
 
 def cmd_run(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    from gorae.cli.session import AttachSession
-
     detach = v["detach"]
     attach = [a.lower() for a in v["attach"]]
     for a in attach:
@@ -183,6 +186,8 @@ def cmd_run(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             ) from None
         cli.print(cid)
         return 0
+    from gorae.cli.session import AttachSession  # threads, terminal and stream handling: after the create
+
     session = AttachSession(
         cli,
         cid,
