@@ -42,7 +42,9 @@ def port_free(port: int) -> bool:
 
 def host_other_address() -> str | None:
     """A non-loopback IPv4 address of this machine (eth0's)."""
-    out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"], capture_output=True, text=True
+    )
     for line in out.stdout.splitlines():
         words = line.split()
         dev, addr = words[1], words[3].split("/")[0]
@@ -90,8 +92,17 @@ def make_app(d: GoraeDaemon) -> None:
     if d.docker("image", "inspect", "app", check=False).returncode == 0:
         return
     d.docker("rm", "-f", "appbuild", check=False)
-    d.docker("run", "--name", "appbuild", "--network", "none", "busybox", "sh", "-c",
-             "mkdir -p /www && echo hello-from-app > /www/index.html")
+    d.docker(
+        "run",
+        "--name",
+        "appbuild",
+        "--network",
+        "none",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-from-app > /www/index.html",
+    )
     d.docker("commit", "-c", f"CMD {APP_CMD}", "-c", "EXPOSE 3000", "appbuild", "app")
     d.docker("rm", "appbuild")
 
@@ -146,8 +157,9 @@ def test_seed_recipe_run_p_80_3000_app(d: GoraeDaemon) -> None:
 
 
 def test_ports_shape_exposed_unpublished_and_ephemeral(d: GoraeDaemon) -> None:
-    cid = d.docker("run", "-d", "--expose", "4000", "--expose", "5000/udp", "-p", "127.0.0.1::3000",
-                   "app").stdout.strip()
+    cid = d.docker(
+        "run", "-d", "--expose", "4000", "--expose", "5000/udp", "-p", "127.0.0.1::3000", "app"
+    ).stdout.strip()
     ports = inspect(d, cid)["NetworkSettings"]["Ports"]
     assert ports["4000/tcp"] is None and ports["5000/udp"] is None
     (binding,) = ports["3000/tcp"]
@@ -156,8 +168,12 @@ def test_ports_shape_exposed_unpublished_and_ephemeral(d: GoraeDaemon) -> None:
     c = d.client()
     try:
         summary = c.api.containers(filters={"id": cid})[0]
-        assert {"IP": "127.0.0.1", "PrivatePort": 3000, "PublicPort": int(binding["HostPort"]),
-                "Type": "tcp"} in summary["Ports"]
+        assert {
+            "IP": "127.0.0.1",
+            "PrivatePort": 3000,
+            "PublicPort": int(binding["HostPort"]),
+            "Type": "tcp",
+        } in summary["Ports"]
         assert {"PrivatePort": 4000, "Type": "tcp"} in summary["Ports"]
     finally:
         c.close()
@@ -199,7 +215,9 @@ def test_bad_port_input_changes_nothing(d: GoraeDaemon) -> None:
     c = d.client()
     try:
         with pytest.raises(docker.errors.APIError) as e:
-            c.api.create_container("busybox", "true", host_config={"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}})
+            c.api.create_container(
+                "busybox", "true", host_config={"PortBindings": {"80/tcp": [{"HostPort": "99999"}]}}
+            )
         assert e.value.status_code == 400 and 'invalid port specification: "99999"' in str(e.value)
         with pytest.raises(docker.errors.APIError) as e:
             c.api.create_container("busybox", "true", host_config={"PortBindings": {"abc/tcp": [{}]}})
@@ -222,7 +240,10 @@ def test_taken_port_fails_start_and_leaves_no_rule(d: GoraeDaemon) -> None:
         r = d.docker("run", "-d", "--name", "taken", "-p", f"{port}:3000", "app", check=False)
         assert r.returncode != 0
         assert f"Bind for 0.0.0.0:{port} failed: port is already allocated" in r.stderr
-        assert "Error response from daemon: driver failed programming external connectivity on endpoint taken" in r.stderr
+        assert (
+            "Error response from daemon: driver failed programming external connectivity on endpoint taken"
+            in r.stderr
+        )
         assert "OCI runtime" not in r.stderr
     # docker leaves the container created (not running), and nothing of its network
     assert inspect(d, "taken")["State"]["Status"] == "created"
@@ -243,8 +264,19 @@ def test_seed_recipe_appnet_name_resolution(d: GoraeDaemon) -> None:
     """`docker network create appnet && docker run -d --network appnet --name db ... &&
     docker run --network appnet busybox ping -c1 db`."""
     netid = d.docker("network", "create", "appnet").stdout.strip()
-    d.docker("run", "-d", "--network", "appnet", "--name", "db", "--network-alias", "database",
-             "busybox", "sleep", "1d")
+    d.docker(
+        "run",
+        "-d",
+        "--network",
+        "appnet",
+        "--name",
+        "db",
+        "--network-alias",
+        "database",
+        "busybox",
+        "sleep",
+        "1d",
+    )
     r = d.docker("run", "--rm", "--network", "appnet", "busybox", "ping", "-c1", "-W", "5", "db")
     assert "1 packets received" in r.stdout
     r = d.docker("run", "--rm", "--network", "appnet", "busybox", "nslookup", "database")
@@ -263,11 +295,32 @@ def test_seed_recipe_appnet_name_resolution(d: GoraeDaemon) -> None:
 
 
 def test_link_env_and_hosts(d: GoraeDaemon) -> None:
-    d.docker("run", "-d", "--name", "linkdb", "-e", "MYSQL_ROOT_PASSWORD=pw", "--expose", "3306", "busybox",
-             "sleep", "1d")
+    d.docker(
+        "run",
+        "-d",
+        "--name",
+        "linkdb",
+        "-e",
+        "MYSQL_ROOT_PASSWORD=pw",
+        "--expose",
+        "3306",
+        "busybox",
+        "sleep",
+        "1d",
+    )
     ip = inspect(d, "linkdb")["NetworkSettings"]["IPAddress"]
-    r = d.docker("run", "--rm", "--name", "web", "--link", "linkdb:mysql", "busybox", "sh", "-c",
-                 "env; cat /etc/hosts; ping -c1 -W5 mysql")
+    r = d.docker(
+        "run",
+        "--rm",
+        "--name",
+        "web",
+        "--link",
+        "linkdb:mysql",
+        "busybox",
+        "sh",
+        "-c",
+        "env; cat /etc/hosts; ping -c1 -W5 mysql",
+    )
     assert "MYSQL_NAME=/web/mysql" in r.stdout
     assert f"MYSQL_PORT_3306_TCP=tcp://{ip}:3306" in r.stdout
     assert "MYSQL_ENV_MYSQL_ROOT_PASSWORD=pw" in r.stdout
@@ -283,7 +336,9 @@ def test_network_modes(d: GoraeDaemon) -> None:
     ip = inspect(d, "nsowner")["NetworkSettings"]["IPAddress"]
     r = d.docker("run", "--rm", "--network", "container:nsowner", "busybox", "ip", "-4", "-o", "addr")
     assert ip in r.stdout
-    r = d.docker("run", "--rm", "--network", "container:nsowner", "-p", "81:80", "busybox", "true", check=False)
+    r = d.docker(
+        "run", "--rm", "--network", "container:nsowner", "-p", "81:80", "busybox", "true", check=False
+    )
     assert "conflicting options: port publishing and the container type network mode" in r.stderr
 
 

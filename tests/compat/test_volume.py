@@ -106,11 +106,28 @@ def test_bad_volume_names_change_nothing(d: GoraeDaemon) -> None:
 
 
 def test_tmpfs_mount_and_read_only_root(d: GoraeDaemon) -> None:
-    r = d.docker("run", "--rm", "--mount", "type=tmpfs,destination=/scratch,tmpfs-size=1m", "busybox",
-                 "sh", "-c", "grep ' /scratch ' /proc/mounts")
+    r = d.docker(
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,destination=/scratch,tmpfs-size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /scratch ' /proc/mounts",
+    )
     assert "tmpfs /scratch tmpfs" in r.stdout and "size=1024k" in r.stdout
-    r = d.docker("run", "--rm", "--read-only", "-v", "/data", "busybox", "sh", "-c",
-                 "echo ok > /data/f && cat /data/f && (touch /rootfile 2>&1 || true)")
+    r = d.docker(
+        "run",
+        "--rm",
+        "--read-only",
+        "-v",
+        "/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ok > /data/f && cat /data/f && (touch /rootfile 2>&1 || true)",
+    )
     assert "ok" in r.stdout and "Read-only file system" in r.stdout
 
 
@@ -120,8 +137,16 @@ def test_copy_up_of_image_content(d: GoraeDaemon) -> None:
     mp = json.loads(d.docker("volume", "inspect", "cuvol").stdout)[0]["Mountpoint"]
     assert os.path.exists(os.path.join(mp, "passwd"))
     # volume-nocopy leaves a new volume empty
-    r = d.docker("run", "--rm", "--mount", "type=volume,source=cuvol2,target=/etc,volume-nocopy", "busybox",
-                 "ls", "-A", "/etc")
+    r = d.docker(
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=cuvol2,target=/etc,volume-nocopy",
+        "busybox",
+        "ls",
+        "-A",
+        "/etc",
+    )
     assert r.stdout.split() == [] or "hostname" in r.stdout  # docker mounts hostname/hosts/resolv.conf on top
 
 
@@ -136,6 +161,7 @@ def test_volume_data_survives_removal_and_daemon_restart(fresh_daemon: GoraeDaem
     d.kill9()
     d.start()
     assert "keep" in d.docker("volume", "ls", "-q").stdout.split()
-    r = d.docker("run", "--rm", "-v", "keep:/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/g",
-                 check=False)
+    r = d.docker(
+        "run", "--rm", "-v", "keep:/data:ro", "busybox", "sh", "-c", "cat /data/f; touch /data/g", check=False
+    )
     assert r.stdout == "persisted\n" and "Read-only file system" in r.stderr and r.returncode == 1

@@ -48,8 +48,14 @@ def test_anonymous_volume_lives_under_volumes_id_data(vols: VolumeService) -> No
     assert mp["Source"] == os.path.join(vols.root, mp["Name"], "_data")
     assert os.path.isdir(mp["Source"])
     assert mounts.public(res)[0] == {
-        "Type": "volume", "Name": mp["Name"], "Source": mp["Source"], "Destination": "/data",
-        "Driver": "local", "Mode": "", "RW": True, "Propagation": "",
+        "Type": "volume",
+        "Name": mp["Name"],
+        "Source": mp["Source"],
+        "Destination": "/data",
+        "Driver": "local",
+        "Mode": "",
+        "RW": True,
+        "Propagation": "",
     }
 
 
@@ -87,8 +93,13 @@ def test_volume_name_with_slash_is_refused(vols: VolumeService) -> None:
 
 def test_mount_bind_source_must_exist(vols: VolumeService) -> None:
     with pytest.raises(InvalidParameter, match="bind source path does not exist: /nonexistent-gorae"):
-        mounts.resolve({}, {"Mounts": [{"Type": "bind", "Source": "/nonexistent-gorae", "Target": "/x"}]},
-                       None, vols, lambda n: {})
+        mounts.resolve(
+            {},
+            {"Mounts": [{"Type": "bind", "Source": "/nonexistent-gorae", "Target": "/x"}]},
+            None,
+            vols,
+            lambda n: {},
+        )
 
 
 def test_duplicate_mount_point(vols: VolumeService) -> None:
@@ -97,8 +108,13 @@ def test_duplicate_mount_point(vols: VolumeService) -> None:
 
 
 def test_tmpfs_mount_and_flag(vols: VolumeService) -> None:
-    res = mounts.resolve({}, {"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20}}]},
-                         None, vols, lambda n: {})
+    res = mounts.resolve(
+        {},
+        {"Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": {"SizeBytes": 1 << 20}}]},
+        None,
+        vols,
+        lambda n: {},
+    )
     oci = mounts.oci_mounts(res, {"Tmpfs": {"/run": ""}}, vols)
     by = {m["destination"]: m for m in oci}
     assert by["/t"]["type"] == "tmpfs" and "size=1048576" in by["/t"]["options"]

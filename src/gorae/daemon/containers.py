@@ -263,7 +263,9 @@ class ContainerService:
         cid = secrets.token_hex(32)
         if not config.get("Hostname"):
             # docker: a host-network container takes the host's name
-            config["Hostname"] = socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
+            config["Hostname"] = (
+                socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
+            )
         canon = self._reserve_name(name, cid)
         now = time.time_ns()
         directory = self.dir(cid)
@@ -569,7 +571,9 @@ class ContainerService:
         endpoints = dict(endpoints or {})
         mode = str(host_config.get("NetworkMode") or "bridge")
         if "default" in endpoints:  # the CLI keys the endpoint by the mode it sent ("default")
-            endpoints.setdefault("bridge" if mode in ("default", "bridge") else mode, endpoints.pop("default"))
+            endpoints.setdefault(
+                "bridge" if mode in ("default", "bridge") else mode, endpoints.pop("default")
+            )
         nets = self.d.networks
         if mode.startswith("container:"):
             ref = mode.partition(":")[2]
@@ -577,12 +581,16 @@ class ContainerService:
                 raise InvalidParameter("no container specified to join network")
             self.get(ref)
             if host_config.get("PortBindings") or host_config.get("PublishAllPorts"):
-                raise InvalidParameter("conflicting options: port publishing and the container type network mode")
+                raise InvalidParameter(
+                    "conflicting options: port publishing and the container type network mode"
+                )
             if host_config.get("Links"):
                 raise InvalidParameter("conflicting options: container type network can't be used with links")
             if endpoints:
-                raise InvalidParameter("container sharing network namespace with another container or host cannot "
-                                       "be connected to any other network")
+                raise InvalidParameter(
+                    "container sharing network namespace with another container or host cannot "
+                    "be connected to any other network"
+                )
             return {}
         if mode not in ("default", "bridge", "host", "none"):
             nets.inspect(mode)  # NotFound "network X not found"
@@ -1077,10 +1085,15 @@ class ContainerService:
         ct = self.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("invalid update body")
-        check_types(body, {k: v for k, v in HOST_CONFIG_TYPES.items() if k in UPDATABLE or k == "RestartPolicy"},
-                    "UpdateConfig")
+        check_types(
+            body,
+            {k: v for k, v in HOST_CONFIG_TYPES.items() if k in UPDATABLE or k == "RestartPolicy"},
+            "UpdateConfig",
+        )
         if isinstance(body.get("RestartPolicy"), dict):
-            check_types(body["RestartPolicy"], {"Name": "string", "MaximumRetryCount": "int64"}, "RestartPolicy")
+            check_types(
+                body["RestartPolicy"], {"Name": "string", "MaximumRetryCount": "int64"}, "RestartPolicy"
+            )
         async with ct.lock:
             hc = dict(ct.doc["HostConfig"])
             changed: dict[str, Any] = {}

@@ -153,9 +153,7 @@ def plug_veth(
         raise OSError(f"bridge {bridge} does not exist") from None
     fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        rtnl.host().add_veth(
-            host_name, master=br, mtu=mtu, peer_name=ifname, peer_mac=mac, peer_netns_fd=fd
-        )
+        rtnl.host().add_veth(host_name, master=br, mtu=mtu, peer_name=ifname, peer_mac=mac, peer_netns_fd=fd)
     finally:
         os.close(fd)
     try:

@@ -81,7 +81,9 @@ class Rtnl:
         with self.lock:
             self.seq += 1
             seq = self.seq
-            self.sock.send(_HDR.pack(_HDR.size + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body)
+            self.sock.send(
+                _HDR.pack(_HDR.size + len(body), msg_type, flags | NLM_F_REQUEST | NLM_F_ACK, seq, 0) + body
+            )
             while True:
                 data = self.sock.recv(65536)
                 off = 0
@@ -141,7 +143,9 @@ class Rtnl:
 
     def index(self, name: str) -> int:
         """ifindex of a link by name in this socket's namespace (OSError ENODEV when missing)."""
-        for typ, payload in self.request(RTM_GETLINK, 0, _IFINFO.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name)):
+        for typ, payload in self.request(
+            RTM_GETLINK, 0, _IFINFO.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name)
+        ):
             if typ == RTM_NEWLINK:
                 return int(_IFINFO.unpack_from(payload)[2])
         raise OSError(errno.ENODEV, f"no link {name}")
@@ -154,7 +158,11 @@ class Rtnl:
     def add_address(self, index: int, ip: str, prefixlen: int) -> None:
         iface = ipaddress.IPv4Interface(f"{ip}/{prefixlen}")
         packed = iface.ip.packed
-        body = _IFADDR.pack(AF_INET, prefixlen, 0, 0, index) + _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+        body = (
+            _IFADDR.pack(AF_INET, prefixlen, 0, 0, index)
+            + _attr(IFA_LOCAL, packed)
+            + _attr(IFA_ADDRESS, packed)
+        )
         if prefixlen < 31:
             body += _attr(IFA_BROADCAST, iface.network.broadcast_address.packed)
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)

@@ -1049,7 +1049,9 @@ class NetworkService:
         task = asyncio.get_running_loop().create_task(self._teardown_kernel(container_id, sb, eps))
         self._teardowns[container_id] = task
         task.add_done_callback(
-            lambda t: self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
+            lambda t: (
+                self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
+            )
         )
         for net in events:
             self._event("disconnect", net, {"container": container_id})
