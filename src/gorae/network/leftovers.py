@@ -24,10 +24,12 @@ def _link_names() -> list[str]:
 def leftovers(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_root: str) -> list[str]:
     """What is still there: "link X", "<table>: <iptables -S line>", "netns X"."""
     out = [f"link {n}" for n in _link_names() if n == bridge or n.startswith(link_prefixes)]
+    c = iptables.Chains(chain_prefix)
+    ours = {c.dnat, c.post, c.fwd, c.iso}  # exactly these: "GORAE" must not match another daemon's "GORAE-1A2B3C"
     for table in ("nat", "filter"):
         for line in iptables.dump(table).splitlines():
             words = line.split()
-            if any(w == chain_prefix or w.startswith(chain_prefix + "-") for w in words):
+            if any(w in ours for w in words):
                 out.append(f"{table}: {line}")
     nsdir = os.path.join(exec_root, "netns")
     if os.path.isdir(nsdir):

@@ -9,10 +9,11 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from gorae.cli.commands.common import print_pruned
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import O, Spec
 from gorae.cli.opts import OptError, nano_cpus, parse_filters, parse_restart, ram_in_bytes
-from gorae.cli.output import human_size, tabwrite
+from gorae.cli.output import tabwrite
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
@@ -386,13 +387,7 @@ def cmd_container_prune(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         return 0
     filters = parse_filters(v["filter"])
     doc = cli.api.post_json("/containers/prune", {"filters": filters} if filters else None) or {}
-    deleted = doc.get("ContainersDeleted") or []
-    if deleted:
-        cli.print("Deleted Containers:")
-        for d in deleted:
-            cli.print(d)
-        cli.print()
-    cli.print(f"Total reclaimed space: {human_size(doc.get('SpaceReclaimed') or 0)}")
+    print_pruned(cli, "Containers", doc.get("ContainersDeleted") or [], doc.get("SpaceReclaimed") or 0)
     return 0
 
 

@@ -8,6 +8,7 @@ import ipaddress
 import re
 from typing import Any
 
+from gorae.cli.commands.common import inspect_objects
 from gorae.cli.commands.ps import Header
 from gorae.cli.commands.volume import natural_key, opts_map
 from gorae.cli.context import Cli, StatusError
@@ -274,28 +275,10 @@ INSPECT = Spec(
 
 
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    import json
-
-    from gorae.cli.output import expand_escapes, render
-
-    found: list[Any] = []
-    errors: list[str] = []
-    for n in args:
-        try:
-            found.append(cli.api.get_json(f"/networks/{q(n)}", {"verbose": "true" if v["verbose"] else None}))
-        except APIError as e:
-            if e.status != 404:
-                raise
-            errors.append(str(e))
-    fmt = v["format"]
-    if fmt and fmt != "json":
-        for obj in found:
-            cli.print(render(expand_escapes(fmt), obj))
-    else:
-        cli.print(json.dumps(found, indent=4, ensure_ascii=False) if found else "[]")
-    if errors:
-        raise StatusError(1, "\n".join(errors))
-    return 0
+    verbose = "true" if v["verbose"] else None
+    return inspect_objects(
+        cli, lambda n: cli.api.get_json(f"/networks/{q(n)}", {"verbose": verbose}), args, v["format"]
+    )
 
 
 RM = Spec(

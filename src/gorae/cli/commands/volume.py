@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gorae.cli.commands.common import inspect_objects, print_pruned
 from gorae.cli.commands.ps import Header
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
@@ -196,29 +197,10 @@ INSPECT = Spec(
 
 
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    import json
-
-    from gorae.cli.output import expand_escapes, render
-
-    found: list[Any] = []
-    errors: list[str] = []
-    for n in args:
-        try:
-            found.append(cli.api.get_json(f"/volumes/{q(n)}"))
-        except APIError as e:
-            if e.status != 404:
-                raise
-            errors.append(str(e))
-    fmt = v["format"]
-    if fmt and fmt != "json":
-        for obj in found:
-            cli.print(render(expand_escapes(fmt), obj))
-    else:
-        # docker re-marshals the volume struct: fields in struct order (alphabetical) and map keys sorted
-        cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=True) if found else "[]")
-    if errors:
-        raise StatusError(1, "\n".join(errors))
-    return 0
+    # docker re-marshals the volume struct: fields in struct order (alphabetical) and map keys sorted
+    return inspect_objects(
+        cli, lambda n: cli.api.get_json(f"/volumes/{q(n)}"), args, v["format"], sort_keys=True
+    )
 
 
 RM = Spec(
@@ -281,13 +263,7 @@ def cmd_prune(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     if not v["force"] and not confirm(cli, ALL_WARNING if v["all"] else UNUSED_WARNING):
         return 0
     doc = cli.api.post_json("/volumes/prune", {"filters": filters or None}) or {}
-    deleted = doc.get("VolumesDeleted") or []
-    if deleted:
-        cli.print("Deleted Volumes:")
-        for d in deleted:
-            cli.print(d)
-        cli.print()
-    cli.print(f"Total reclaimed space: {human_size(doc.get('SpaceReclaimed') or 0)}")
+    print_pruned(cli, "Volumes", doc.get("VolumesDeleted") or [], doc.get("SpaceReclaimed") or 0)
     return 0
 
 

@@ -1,0 +1,48 @@
+"""Command bodies that several object commands share: inspecting a list of objects by name, and printing
+what a prune removed. Kept apart from output.py so that the table/format helpers stay import-light."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gorae.cli.context import Cli, StatusError
+from gorae.cli.output import human_size
+from gorae.client.errors import APIError
+
+
+def inspect_objects(
+    cli: Cli, fetch: Callable[[str], Any], names: list[str], fmt: str | None, *, sort_keys: bool = False
+) -> int:
+    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors."""
+    import json
+
+    from gorae.cli.output import expand_escapes, render
+
+    found: list[Any] = []
+    errors: list[str] = []
+    for n in names:
+        try:
+            found.append(fetch(n))
+        except APIError as e:
+            if e.status != 404:
+                raise
+            errors.append(str(e))
+    if fmt and fmt != "json":
+        for obj in found:
+            cli.print(render(expand_escapes(fmt), obj))
+    else:
+        cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
+    if errors:
+        raise StatusError(1, "\n".join(errors))
+    return 0
+
+
+def print_pruned(cli: Cli, title: str, deleted: list[str], reclaimed: int) -> None:
+    """docker's prune report: "Deleted X:" with one line each, a blank line, then the space reclaimed."""
+    if deleted:
+        cli.print(f"Deleted {title}:")
+        for d in deleted:
+            cli.print(d)
+        cli.print()
+    cli.print(f"Total reclaimed space: {human_size(reclaimed)}")
