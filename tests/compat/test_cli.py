@@ -55,11 +55,12 @@ def test_detached_lifecycle_ps_inspect_logs_exec(g, daemon) -> None:  # noqa: AN
     cid = r.stdout.strip()
     assert len(cid) == 64
     time.sleep(0.5)
-    ps = g("ps")
+    # other tests share this daemon: look at this container only
+    ps = g("ps", "--filter", f"id={cid}")
     header = ps.stdout.splitlines()[0]
     assert header.split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
     norm = re.compile(r"\d+ (second|minute)s? ago|About a minute ago|Less than a second ago|Up \S+( \S+)?")
-    assert norm.sub("T", ps.stdout) == norm.sub("T", daemon.docker("ps").stdout)
+    assert norm.sub("T", ps.stdout) == norm.sub("T", daemon.docker("ps", "--filter", f"id={cid}").stdout)
     assert g("ps", "-q").stdout.split()[0] == cid[:12]
     assert g("ps", "--format", '{{.Names}}\t{{.Label "k"}}').stdout.splitlines() == ["life\tv"]
     assert g("inspect", "-f", "{{.State.Status}} {{.Config.Labels.k}}", "life").stdout == "running v\n"

@@ -183,12 +183,13 @@ def test_config_json_formats_and_detach_keys(g, daemon, dk) -> None:  # noqa: AN
     )
     cid = g("run", "-d", *NET, "--name", "cfgfmt", "busybox", "sleep", "300").stdout.strip()
     try:
-        assert g("ps").stdout == dk("ps").stdout
-        assert g("ps").stdout.splitlines()[0].split() == ["NAMES", "IMAGE"]
+        mine = ("--filter", f"id={cid}")  # other tests share this daemon
+        assert g("ps", *mine).stdout == dk("ps", *mine).stdout
+        assert g("ps", *mine).stdout.splitlines()[0].split() == ["NAMES", "IMAGE"]
         assert "busybox:latest" in g("images").stdout.split()
         assert g("images").stdout == dk("images").stdout
-        assert g("ps", "--format", "{{.ID}}").stdout.strip() == cid[:12]  # --format beats psFormat
-        assert g("ps", "-q").stdout.strip() == cid[:12]
+        assert g("ps", *mine, "--format", "{{.ID}}").stdout.strip() == cid[:12]  # --format beats psFormat
+        assert g("ps", *mine, "-q").stdout.strip() == cid[:12]
     finally:
         cfg.write_text(json.dumps({"detachKeys": "ctrl-x,x"}))
         g("rm", "-f", cid)
