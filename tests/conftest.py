@@ -338,3 +338,28 @@ def dk(daemon):  # type: ignore[no-untyped-def]
     from cli_daemon import docker_runner
 
     return docker_runner(daemon)
+
+
+def unique_name(prefix: str = "t") -> str:
+    """A container name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(pred, timeout: float = 10.0, step: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll `pred` until it returns something truthy (returned), or fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def cleanup(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
+    """Container names registered here are force-removed after the test, pass or fail."""
+    names: list[str] = []
+    yield names
+    for n in names:
+        gorae_daemon.docker("rm", "-f", n, check=False)

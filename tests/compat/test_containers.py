@@ -11,30 +11,8 @@ import uuid
 import docker
 import pytest
 from conftest import GoraeDaemon, inspect
-
-
-def _name(prefix: str = "t") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def cleanup(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
-    """Names registered here are force-removed after the test, pass or fail."""
-    names: list[str] = []
-    yield names
-    for n in names:
-        gorae_daemon.docker("rm", "-f", n, check=False)
-
-
-def _wait_for(pred, timeout: float = 10.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
-
+from conftest import unique_name as _name
+from conftest import wait_for as _wait_for
 
 # ---- docker-py ----------------------------------------------------------------------------------
 

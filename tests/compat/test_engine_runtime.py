@@ -9,36 +9,26 @@ import os
 import signal
 import socket
 import time
-import uuid
 
 import pytest
-from conftest import GoraeDaemon, inspect
+from conftest import GoraeDaemon, inspect, unique_name, wait_for
 
 # Docker's default capability set (moby oci/caps/defaults.go) as a CapEff bit mask
 DOCKER_DEFAULT_CAPEFF = "00000000a80425fb"
 
 
 def _name(prefix: str = "eng") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    return unique_name(prefix)
 
 
 @pytest.fixture
-def names(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
+def names(cleanup: list[str]) -> list[str]:
     """Container names registered here are force-removed after the test, pass or fail."""
-    registered: list[str] = []
-    yield registered
-    for n in registered:
-        gorae_daemon.docker("rm", "-f", n, check=False)
+    return cleanup
 
 
 def _wait_for(pred, timeout: float = 15.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
+    return wait_for(pred, timeout, step)
 
 
 def _run(d: GoraeDaemon, *args: str) -> str:
