@@ -46,3 +46,21 @@ def print_pruned(cli: Cli, title: str, deleted: list[str], reclaimed: int) -> No
             cli.print(d)
         cli.print()
     cli.print(f"Total reclaimed space: {human_size(reclaimed)}")
+
+
+def remove_each(
+    cli: Cli, names: list[str], delete: Callable[[str], object], *, ignore_missing: bool = False
+) -> int:
+    """`<object> rm NAME...`: remove each, print the names removed, then fail with the errors collected."""
+    errs: list[str] = []
+    for n in names:
+        try:
+            delete(n)
+        except APIError as e:
+            if not (ignore_missing and e.status == 404):
+                errs.append(str(e))
+            continue
+        cli.print(n)
+    if errs:
+        raise StatusError(1, "\n".join(errs))
+    return 0

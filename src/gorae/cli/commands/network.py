@@ -8,7 +8,7 @@ import ipaddress
 import re
 from typing import Any
 
-from gorae.cli.commands.common import inspect_objects
+from gorae.cli.commands.common import inspect_objects, remove_each
 from gorae.cli.commands.ps import Header
 from gorae.cli.commands.volume import natural_key, opts_map
 from gorae.cli.context import Cli, StatusError
@@ -16,7 +16,6 @@ from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
 from gorae.cli.output import print_list
 from gorae.client.api import q
-from gorae.client.errors import APIError
 
 CREATE = Spec(
     "network create",
@@ -291,18 +290,7 @@ RM = Spec(
 
 
 def cmd_rm(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    errs: list[str] = []
-    for n in args:
-        try:
-            cli.api.delete(f"/networks/{q(n)}")
-        except APIError as e:
-            if not (v["force"] and e.status == 404):
-                errs.append(str(e))
-            continue
-        cli.print(n)
-    if errs:
-        raise StatusError(1, "\n".join(errs))
-    return 0
+    return remove_each(cli, args, lambda n: cli.api.delete(f"/networks/{q(n)}"), ignore_missing=v["force"])
 
 
 PRUNE = Spec(

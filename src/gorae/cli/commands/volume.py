@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gorae.cli.commands.common import inspect_objects, print_pruned
+from gorae.cli.commands.common import inspect_objects, print_pruned, remove_each
 from gorae.cli.commands.ps import Header
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
 from gorae.cli.output import human_size, print_list
 from gorae.client.api import q
-from gorae.client.errors import APIError
 
 CREATE = Spec(
     "volume create",
@@ -213,17 +212,8 @@ RM = Spec(
 
 
 def cmd_rm(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    errs: list[str] = []
-    for n in args:
-        try:
-            cli.api.delete(f"/volumes/{q(n)}", {"force": 1 if v["force"] else None})
-        except APIError as e:
-            errs.append(str(e))
-            continue
-        cli.print(n)
-    if errs:
-        raise StatusError(1, "\n".join(errs))
-    return 0
+    force = 1 if v["force"] else None
+    return remove_each(cli, args, lambda n: cli.api.delete(f"/volumes/{q(n)}", {"force": force}))
 
 
 PRUNE = Spec(
