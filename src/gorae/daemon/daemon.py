@@ -1,7 +1,7 @@
 """The Daemon object: builds every service on one data root and exec root, and recovers state at start.
 
 It owns wiring and lifecycle only. Behaviour lives in the services it holds: `images` (image/),
-`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (daemon/events.py),
+`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (gorae/events.py),
 `networks` (network/service.py), `volumes` (volume/local.py).
 On shutdown containers keep running (conmon holds them); the next start re-attaches to them.
 """
@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from gorae.daemon.config import DaemonConfig
-from gorae.daemon.events import EventBus
+from gorae.events import EventBus
 
 log = logging.getLogger("gorae.daemon")
 

@@ -1,4 +1,4 @@
-"""The event bus: Docker's `/events` stream, published by the services and kept in the metadata store.
+"""The event bus (a leaf): Docker's `/events` stream, published by the services and kept in the metadata store.
 
 An event is Docker's shape: `Type`, `Action`, `Actor{ID, Attributes}`, `scope`, `time`, `timeNano`, plus the
 legacy `status`/`id`/`from` keys for containers and images that old clients read. Subscribers get an
@@ -96,3 +96,18 @@ class EventBus:
         if self._log is None:
             return []
         return self._log.events_since(since_nano, until_nano)
+
+
+class Publisher(Protocol):
+    """What a service needs to publish an event: `EventBus.publish`'s signature. Services take one of these
+    (never the bus or the daemon), so the service packages stay below the composition root."""
+
+    def __call__(
+        self,
+        type_: str,
+        action: str,
+        actor_id: str,
+        attributes: dict[str, str] | None = None,
+        *,
+        scope: str = "local",
+    ) -> dict[str, Any]: ...
