@@ -154,7 +154,7 @@ def test_duplicate_create_conflicts(env):
         await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
         with pytest.raises(Conflict):
             await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
-        assert env.rt.state(cid)["status"] == "created"
+        assert env.rt.state(cid).status == "created"
         await env.rt.delete(cid, force=True)
         assert env.rt.state(cid) is None
 
@@ -167,7 +167,7 @@ def test_sigkill_gives_137(env):
     async def go():
         await env.rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log)
         await env.rt.start(cid)
-        assert env.rt.state(cid)["status"] == "running"
+        assert env.rt.state(cid).status == "running"
         await env.rt.kill(cid, 9)
         return await asyncio.wait_for(env.rt.wait_exit(cid), 10)
 
@@ -209,9 +209,9 @@ def test_pause_resume_and_stats(env):
         assert "PID" in top["Titles"] and len(top["Processes"]) == 1
         assert top["Processes"][0][-1] == "sleep 60"
         await env.rt.pause(cid)
-        assert env.rt.state(cid)["status"] == "paused"
+        assert env.rt.state(cid).status == "paused"
         await env.rt.resume(cid)
-        assert env.rt.state(cid)["status"] == "running"
+        assert env.rt.state(cid).status == "running"
         await env.rt.kill(cid, 9)
         return await asyncio.wait_for(env.rt.wait_exit(cid), 10)
 

@@ -51,6 +51,7 @@ from gorae.errors import (
     NotModified,
     SystemError_,
 )
+from gorae.runtime.types import Resources
 
 if TYPE_CHECKING:
     from gorae.daemon.daemon import Daemon
@@ -431,7 +432,7 @@ class ContainerService:
         if ct.private.get("HasAutoRemoved"):
             raise Conflict("container is marked for removal and cannot be started")
         # a leftover runtime container (crash between create and record) is removed first
-        leftover = os.path.isdir(self.d.runtime.conmon_dir(ct.id))
+        leftover = self.d.runtime.exists(ct.id)
         if leftover and await asyncio.to_thread(self.d.runtime.state, ct.id) is not None:
             with contextlib.suppress(Exception):
                 await self.d.runtime.delete(ct.id, force=True)
@@ -483,10 +484,7 @@ class ContainerService:
             if isinstance(e, GoraeError):
                 raise _start_error(e, ct) from None
             raise
-        pid = _read_pid(os.path.join(self.d.runtime.conmon_dir(ct.id), "pidfile"))
-        if not pid:
-            rstate = await asyncio.to_thread(self.d.runtime.state, ct.id)
-            pid = int((rstate or {}).get("pid") or 0)
+        pid = await asyncio.to_thread(self.d.runtime.init_pid, ct.id)
         now = time.time_ns()
         ct.doc["State"] = cs.apply(
             ct.state,
@@ -1125,45 +1123,7 @@ class ContainerService:
         return []
 
     async def _runc_update(self, ct: Live, hc: dict[str, Any], changed: dict[str, Any]) -> None:
-        args: list[str] = []
-        if "Memory" in changed:
-            args += ["--memory", str(int(hc["Memory"]))]
-            swap = int(hc.get("MemorySwap") or 0)
-            args += ["--memory-swap", str(swap if swap else int(hc["Memory"]) * 2)]
-        elif "MemorySwap" in changed:
-            args += ["--memory-swap", str(int(hc["MemorySwap"]))]
-        if "MemoryReservation" in changed:
-            args += ["--memory-reservation", str(int(hc["MemoryReservation"]))]
-        if "CpuShares" in changed:
-            args += ["--cpu-share", str(int(hc["CpuShares"]))]
-        if "NanoCpus" in changed:
-            period = 100000
-            args += ["--cpu-period", str(period), "--cpu-quota", str(int(hc["NanoCpus"]) * period // 10**9)]
-        if "CpuPeriod" in changed:
-            args += ["--cpu-period", str(int(hc["CpuPeriod"]))]
-        if "CpuQuota" in changed:
-            args += ["--cpu-quota", str(int(hc["CpuQuota"]))]
-        if "CpusetCpus" in changed:
-            args += ["--cpuset-cpus", str(hc["CpusetCpus"])]
-        if "CpusetMems" in changed:
-            args += ["--cpuset-mems", str(hc["CpusetMems"])]
-        if "PidsLimit" in changed:
-            args += ["--pids-limit", str(int(hc["PidsLimit"]))]
-        if "BlkioWeight" in changed:
-            args += ["--blkio-weight", str(int(hc["BlkioWeight"]))]
-        if not args:
-            return
-        rt = self.d.runtime
-        argv = [rt.runc, "--root", rt.runc_root, "update", *args, ct.id]
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            raise CommandFailed(argv, proc.returncode or 1, err.decode("utf-8", "replace"))
+        await self.d.runtime.update(ct.id, resources_of(hc, changed))
 
     def resize(self, ref: str, height: int, width: int) -> None:
         ct = self.get(ref)
@@ -1219,11 +1179,9 @@ class ContainerService:
 
     def stats(self, ct: Live, prev: dict[str, Any] | None = None) -> dict[str, Any]:
         """One docker stats sample; zeros (as docker) when the container is not running."""
-        from gorae.runtime.stats import container_stats
-
         if ct.status in (Status.RUNNING, Status.PAUSED):
             try:
-                return container_stats(ct.private.get("CgroupsPath") or "", id=ct.id, name=ct.name, prev=prev)
+                return self.d.runtime.stats(ct.id, ct.private.get("CgroupsPath") or "", name=ct.name, prev=prev)
             except Exception as e:
                 log.debug("stats of %s: %s", ct.id[:12], e)
         return _empty_stats(ct.id, ct.name, prev)
@@ -1328,14 +1286,14 @@ class ContainerService:
         rt = self.d.runtime
         if st in (Status.RUNNING, Status.PAUSED):
             rstate = await asyncio.to_thread(rt.state, ct.id)
-            runc_status = (rstate or {}).get("status")
+            runc_status = rstate.status if rstate is not None else None
             if runc_status in ("running", "paused", "created"):
                 ct.mounted = True
                 if runc_status == "paused" and st == Status.RUNNING:
                     ct.doc["State"] = cs.apply(ct.state, Event.PAUSE, ct.id)
                 elif runc_status == "running" and st == Status.PAUSED:
                     ct.doc["State"] = cs.apply(ct.state, Event.UNPAUSE, ct.id)
-                ct.state["Pid"] = int((rstate or {}).get("pid") or ct.state.get("Pid") or 0)
+                ct.state["Pid"] = int((rstate.pid if rstate is not None else 0) or ct.state.get("Pid") or 0)
                 self._save(ct)
                 ct.watcher = self._spawn(self._watch(ct))
                 return
@@ -1367,7 +1325,7 @@ class ContainerService:
             self._save(ct)
             return
         if st in (Status.EXITED, Status.CREATED):
-            if os.path.isdir(rt.conmon_dir(ct.id)):
+            if rt.exists(ct.id):
                 # killed between `runc create` and recording the start: the record keeps its state, and the
                 # half-started runtime container (created, or already running unseen) is killed and deleted
                 log.warning("removing the half-started runtime container of %s", ct.id[:12])
@@ -1426,12 +1384,39 @@ def _image_id(image: Any) -> str:
     return str(image)
 
 
-def _read_pid(path: str) -> int:
-    try:
-        with open(path, encoding="ascii") as f:
-            return int(f.read().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+def resources_of(hc: dict[str, Any], changed: dict[str, Any]) -> Resources:
+    """The live-updatable resources `docker update` changed, from the new HostConfig `hc`."""
+    memory = memory_swap = None
+    if "Memory" in changed:
+        memory = int(hc["Memory"])
+        swap = int(hc.get("MemorySwap") or 0)
+        memory_swap = swap if swap else memory * 2
+    elif "MemorySwap" in changed:
+        memory_swap = int(hc["MemorySwap"])
+    period = quota = None
+    if "NanoCpus" in changed:
+        period = 100000
+        quota = int(hc["NanoCpus"]) * period // 10**9
+    if "CpuPeriod" in changed:
+        period = int(hc["CpuPeriod"])
+    if "CpuQuota" in changed:
+        quota = int(hc["CpuQuota"])
+
+    def num(key: str) -> int | None:
+        return int(hc[key]) if key in changed else None
+
+    return Resources(
+        memory=memory,
+        memory_swap=memory_swap,
+        memory_reservation=num("MemoryReservation"),
+        cpu_shares=num("CpuShares"),
+        cpu_period=period,
+        cpu_quota=quota,
+        cpuset_cpus=str(hc["CpusetCpus"]) if "CpusetCpus" in changed else None,
+        cpuset_mems=str(hc["CpusetMems"]) if "CpusetMems" in changed else None,
+        pids_limit=num("PidsLimit"),
+        blkio_weight=num("BlkioWeight"),
+    )
 
 
 def _cgroups_path(host_config: dict[str, Any], cid: str) -> str:

@@ -28,11 +28,15 @@ import os
 import shutil
 import signal as _signal
 import subprocess
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from gorae.errors import CommandFailed, Conflict, NotFound, SystemError_
 from gorae.runtime import pipes
 from gorae.runtime.attach import Attachment
+from gorae.runtime.logs import follow_log, read_log
+from gorae.runtime.types import ExitStatus, LogChunk, Resources, RuntimeState
 
 
 @dataclass
@@ -334,8 +338,8 @@ class ConmonRuntime:
     async def resume(self, id: str) -> None:
         await self._runc("resume", id)
 
-    def state(self, id: str) -> dict | None:
-        """runc's state (`status`: created|running|paused|stopped, `pid`, ...) or None."""
+    def state(self, id: str) -> RuntimeState | None:
+        """runc's state (`status`: created|running|paused|stopped, `pid`) or None."""
         p = subprocess.run(
             [self.runc, "--root", self.runc_root, "state", id],
             stdin=subprocess.DEVNULL,
@@ -344,22 +348,69 @@ class ConmonRuntime:
         if p.returncode != 0:
             return None
         try:
-            return json.loads(p.stdout)
-        except ValueError:
+            doc = json.loads(p.stdout)
+            return RuntimeState(status=str(doc.get("status") or ""), pid=int(doc.get("pid") or 0))
+        except (ValueError, TypeError, AttributeError):
             return None
+
+    def exists(self, id: str) -> bool:
+        """conmon's directory for the container exists (a half-created or exited one counts)."""
+        return os.path.isdir(self.conmon_dir(id))
+
+    def init_pid(self, id: str) -> int:
+        """The container's init pid from conmon's pidfile, else from runc's state; 0 when unknown."""
+        pid = _read_int(os.path.join(self.conmon_dir(id), "pidfile"))
+        if pid:
+            return pid
+        st = self.state(id)
+        return st.pid if st is not None else 0
+
+    async def update(self, id: str, resources: Resources) -> None:
+        """`runc update` with the settings that are not None."""
+        r = resources
+        args: list[str] = []
+        if r.memory is not None:
+            args += ["--memory", str(r.memory)]
+        if r.memory_swap is not None:
+            args += ["--memory-swap", str(r.memory_swap)]
+        if r.memory_reservation is not None:
+            args += ["--memory-reservation", str(r.memory_reservation)]
+        if r.cpu_shares is not None:
+            args += ["--cpu-share", str(r.cpu_shares)]
+        if r.cpu_period is not None:
+            args += ["--cpu-period", str(r.cpu_period)]
+        if r.cpu_quota is not None:
+            args += ["--cpu-quota", str(r.cpu_quota)]
+        if r.cpuset_cpus is not None:
+            args += ["--cpuset-cpus", r.cpuset_cpus]
+        if r.cpuset_mems is not None:
+            args += ["--cpuset-mems", r.cpuset_mems]
+        if r.pids_limit is not None:
+            args += ["--pids-limit", str(r.pids_limit)]
+        if r.blkio_weight is not None:
+            args += ["--blkio-weight", str(r.blkio_weight)]
+        if not args:
+            return
+        argv = [self.runc, "--root", self.runc_root, "update", *args, id]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise CommandFailed(argv, proc.returncode or 1, err.decode("utf-8", "replace"))
 
     # ---- exit ----------------------------------------------------------------------------------
     def _conmon_pid(self, id: str) -> int | None:
         return _read_int(os.path.join(self.conmon_dir(id), "conmon.pid"))
 
-    async def wait_exit(self, id: str) -> tuple[int, bool]:
+    async def wait_exit(self, id: str) -> ExitStatus:
         """(exit code, oom_killed) once the container has exited; signals give 128+N as docker."""
         dir = self.conmon_dir(id)
         if not os.path.isdir(dir):
             raise NotFound(f"No such container: {id}")
         return await self._wait_conmon(dir, self._exit_file(id))
 
-    async def _wait_conmon(self, dir: str, exit_file: str) -> tuple[int, bool]:
+    async def _wait_conmon(self, dir: str, exit_file: str) -> ExitStatus:
         oom_file = os.path.join(dir, "oom")
         code = _read_int(exit_file)
         if code is None:
@@ -380,7 +431,7 @@ class ConmonRuntime:
             code = _read_int(exit_file)
             if code is None:
                 raise SystemError_(f"conmon ({dir}) exited without writing an exit status")
-        return code, os.path.exists(oom_file)
+        return ExitStatus(code, os.path.exists(oom_file))
 
     # ---- attach / resize -----------------------------------------------------------------------
     def open_attach(self, id: str) -> Attachment:
@@ -450,21 +501,28 @@ class ConmonRuntime:
         )
 
     # ---- stats / top ---------------------------------------------------------------------------
-    def stats(self, id: str, cgroups_path: str) -> dict:
+    def stats(
+        self, id: str, cgroups_path: str, *, name: str = "", prev: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One docker stats sample from the container's cgroup."""
         from gorae.runtime.stats import container_stats
 
-        st = self.state(id)
-        if st is None:
-            raise NotFound(f"No such container: {id}")
-        return container_stats(cgroups_path, id=id)
+        return container_stats(cgroups_path, id=id, name=name, prev=prev)
 
-    def top(self, id: str, ps_args: str, cgroups_path: str | None = None) -> dict:
+    def top(self, id: str, ps_args: str, cgroups_path: str | None = None) -> dict[str, Any]:
         from gorae.runtime.top import top
 
         st = self.state(id)
-        if st is None or st.get("status") not in ("running", "paused"):
+        if st is None or st.status not in ("running", "paused"):
             raise Conflict(f"Container {id} is not running")
-        return top(int(st.get("pid") or 0), ps_args, cgroups_path)
+        return top(st.pid, ps_args, cgroups_path)
+
+    # ---- logs (conmon's k8s-file format) -------------------------------------------------------
+    def read_log(self, path: str, **options: Any) -> Iterator[LogChunk]:
+        return read_log(path, **options)
+
+    def follow_log(self, path: str, *, exited: Any = None, **options: Any) -> AsyncIterator[LogChunk]:
+        return follow_log(path, exited=exited, **options)
 
 
 def _is_conmon_of(pid: int, dir: str) -> bool:
