@@ -6,17 +6,17 @@ import random
 
 import pytest
 
-from gorae.daemon import container_state as cs
-from gorae.daemon.container_config import (
+from gorae.container import state as cs
+from gorae.container.config import (
     command_of,
     merge_image_config,
     normalize_config,
     normalize_host_config,
 )
-from gorae.daemon.container_files import hosts_file, resolv_conf
-from gorae.daemon.container_state import Event
-from gorae.daemon.names import random_name, validate_name
-from gorae.daemon.restart import (
+from gorae.container.files import hosts_file, resolv_conf
+from gorae.container.state import Event
+from gorae.container.names import random_name, validate_name
+from gorae.container.restart import (
     FIRST_DELAY,
     MAX_DELAY,
     RestartPolicy,

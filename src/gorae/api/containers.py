@@ -33,11 +33,11 @@ from gorae.api.http import (
 from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
 from gorae.api.timestamps import parse_timestamp
-from gorae.daemon.container_list import list_containers
+from gorae.container.listing import list_containers
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
 
 if TYPE_CHECKING:
-    from gorae.daemon.containers import ContainerService, Live
+    from gorae.container.lifecycle import ContainerService, Live
     from gorae.daemon.daemon import Daemon
 
 START_BODY_ERROR = (

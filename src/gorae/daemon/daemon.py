@@ -22,8 +22,8 @@ log = logging.getLogger("gorae.daemon")
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
-        from gorae.daemon.containers import ContainerService
-        from gorae.daemon.execs import ExecService
+        from gorae.container.lifecycle import ContainerService
+        from gorae.container.execs import ExecService
         from gorae.image.service import ImageService
         from gorae.runtime.conmon import ConmonRuntime
         from gorae.snapshot.overlay import OverlaySnapshotter
@@ -73,7 +73,7 @@ class Daemon:
     def system_df(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
         images = self.images.list(all=False)
-        from gorae.daemon.container_list import summary
+        from gorae.container.listing import summary
 
         containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
         for img in images:

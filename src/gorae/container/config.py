@@ -11,7 +11,7 @@ import copy
 import os
 from typing import Any
 
-from gorae.daemon.restart import parse_policy
+from gorae.container.restart import parse_policy
 from gorae.errors import InvalidParameter
 from gorae.image.models import CONFIG_ALWAYS
 from gorae.network.model import empty_settings

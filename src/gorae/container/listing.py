@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from gorae.daemon.container_state import Status
+from gorae.container.state import Status
 from gorae.errors import InvalidParameter, NotFound
 
 if TYPE_CHECKING:
-    from gorae.daemon.containers import ContainerService, Live
+    from gorae.container.lifecycle import ContainerService, Live
 
 LIST_FILTERS = frozenset(
     {

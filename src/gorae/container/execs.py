@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gorae.daemon.container_state import Status
+from gorae.container.state import Status
 from gorae.errors import Conflict, InvalidParameter, NotFound
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from gorae.daemon import container_state as cs
-from gorae.daemon.container_config import (
+from gorae.container import state as cs
+from gorae.container.config import (
     HOST_CONFIG_TYPES,
     UPDATABLE,
     check_types,
@@ -38,10 +38,10 @@ from gorae.daemon.container_config import (
     normalize_host_config,
     validate_resources,
 )
-from gorae.daemon.container_files import write_bundle_files, write_network_files
-from gorae.daemon.container_state import Event, Status
-from gorae.daemon.names import random_name, validate_name
-from gorae.daemon.restart import decide, parse_policy, restart_on_daemon_start
+from gorae.container.files import write_bundle_files, write_network_files
+from gorae.container.state import Event, Status
+from gorae.container.names import random_name, validate_name
+from gorae.container.restart import decide, parse_policy, restart_on_daemon_start
 from gorae.errors import (
     CommandFailed,
     Conflict,
@@ -1233,7 +1233,7 @@ class ContainerService:
     # ---- prune -------------------------------------------------------------------------------
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
-        from gorae.daemon.container_list import prune_matches
+        from gorae.container.listing import prune_matches
 
         deleted: list[str] = []
         reclaimed = 0
