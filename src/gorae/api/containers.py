@@ -1,9 +1,11 @@
 """Container routes of the Engine API: create, list, inspect, lifecycle, logs, attach, wait, archive,
 export, changes, stats, top, update, rename, prune, and `POST /commit`.
 
-Handlers translate HTTP to `ContainerService` calls and shape the answers as docker does (status codes,
-stream content types, the 8-byte frames exactly when there is no tty). Long-lived streams (logs -f, attach,
-stats, wait) are owned by their response and end when the client goes away. No container state lives here.
+`ContainersRouter` translates HTTP to calls on a `ContainerBackend` (the narrow protocol below, implemented by
+`gorae.container.service.ContainerService`) and shapes the answers as docker does (status codes, stream
+content types, the 8-byte frames exactly when there is no tty). Long-lived streams (logs -f, attach, stats,
+wait) are owned by their response and end when the client goes away. No container state lives here, and
+nothing here touches the runtime, the archive code or records.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, BinaryIO, Protocol
 
 from gorae.api.attach_stream import encode, parse_detach_keys, pump
 from gorae.api.attach_ws import WebSocketStream, handshake_headers, pump_ws
@@ -33,12 +34,9 @@ from gorae.api.http import (
 from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
 from gorae.api.timestamps import parse_timestamp
-from gorae.container.listing import list_containers
-from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
-
-if TYPE_CHECKING:
-    from gorae.container.lifecycle import ContainerService, Live
-    from gorae.daemon.daemon import Daemon
+from gorae.container.fs import TarSource
+from gorae.container.streams import AttachSession, LogOptions, LogStream
+from gorae.errors import InvalidParameter
 
 START_BODY_ERROR = (
     "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
@@ -91,7 +89,7 @@ def _archive_path(req: Request) -> str:
 class _Closing:
     """An async iterator of bytes that runs `cleanup` when exhausted or closed, even if never started."""
 
-    def __init__(self, chunks: AsyncIterator[bytes], cleanup: contextlib.AsyncExitStack) -> None:
+    def __init__(self, chunks: AsyncIterator[bytes], cleanup: Callable[[], Any]) -> None:
         self._chunks = chunks
         self._cleanup = cleanup
         self._closed = False
@@ -111,16 +109,21 @@ class _Closing:
             self._closed = True
             with contextlib.suppress(Exception):
                 await self._chunks.aclose()  # type: ignore[attr-defined]
-            await self._cleanup.aclose()
+            await self._cleanup()
 
 
-def _writer_stream(fn: Any, *args: Any) -> AsyncIterator[bytes]:
-    """Run `fn(*args, out)` in a thread; its writes come out as chunks."""
+def _tar_response(source: TarSource, headers: list[tuple[str, str]] | None = None) -> Response:
+    """The tar `source` writes (in a thread), streamed; the source is closed when the response ends."""
+    return raw_response(_Closing(_writer_stream(source.write), source.close), "application/x-tar", headers=headers)
+
+
+def _writer_stream(fn: Callable[[BinaryIO], object]) -> AsyncIterator[bytes]:
+    """Run `fn(out)` in a thread; its writes come out as chunks."""
     writer = SyncToAsyncWriter()
 
     def work() -> None:
         try:
-            fn(*args, writer)
+            fn(writer)  # type: ignore[arg-type]
         finally:
             writer.close()
 
@@ -138,413 +141,396 @@ def _writer_stream(fn: Any, *args: Any) -> AsyncIterator[bytes]:
     return gen()
 
 
-def _stat_header(st: Any) -> str:
-    if hasattr(st, "to_json"):
-        doc = st.to_json()
-    elif isinstance(st, dict):
-        doc = st
-    else:
-        doc = {
-            "name": st.name,
-            "size": st.size,
-            "mode": st.mode,
-            "mtime": st.mtime,
-            "linkTarget": st.link_target if hasattr(st, "link_target") else getattr(st, "linkTarget", ""),
-        }
-    if isinstance(doc.get("mtime"), int | float):
-        doc = dict(doc)
-        doc["mtime"] = datetime.fromtimestamp(float(doc["mtime"]), UTC).isoformat().replace("+00:00", "Z")
-    return base64.b64encode(json.dumps(doc, separators=(",", ":")).encode()).decode()
 
 
-def register(routes: Any, d: Daemon) -> None:
-    svc: ContainerService = d.containers
+def _stat_header(st: PathInfo) -> str:
+    """docker's X-Docker-Container-Path-Stat header."""
+    return base64.b64encode(json.dumps(st.to_json(), separators=(",", ":")).encode()).decode()
+
+
+class PathInfo(Protocol):
+    def to_json(self) -> dict[str, object]: ...
+
+
+class ContainerBackend(Protocol):
+    """What the container routes call (gorae.container.service.ContainerService)."""
+
+    async def create(self, body: dict[str, Any] | None, name: str | None = None) -> dict[str, Any]: ...
+
+    def summaries(
+        self,
+        *,
+        include_stopped: bool = False,
+        limit: int | None = None,
+        size: bool = False,
+        filters: dict[str, list[str]] | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def inspect(self, ref: str, size: bool = False) -> dict[str, Any]: ...
+
+    async def start(self, ref: str) -> None: ...
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
+
+    async def restart(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None: ...
+
+    async def kill(self, ref: str, signal: str | None = None) -> None: ...
+
+    async def pause(self, ref: str) -> None: ...
+
+    async def unpause(self, ref: str) -> None: ...
+
+    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False) -> None: ...
+
+    async def rename(self, ref: str, new_name: str) -> None: ...
+
+    async def update(self, ref: str, body: dict[str, Any]) -> list[str]: ...
+
+    def resize(self, ref: str, height: int, width: int) -> None: ...
+
+    def wait(self, ref: str, condition: str = "not-running") -> asyncio.Future[dict[str, Any]]: ...
+
+    async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]: ...
+
+    def logs(self, ref: str, opts: LogOptions) -> LogStream: ...
+
+    def attach(self, ref: str, *, stream: bool) -> AttachSession: ...
+
+    def top(self, ref: str, ps_args: str = "-ef") -> dict[str, Any]: ...
+
+    async def stats_sample(self, ref: str, *, one_shot: bool) -> dict[str, Any]: ...
+
+    def stats_stream(self, ref: str) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def changes(self, ref: str) -> list[dict[str, Any]]: ...
+
+    async def export(self, ref: str) -> TarSource: ...
+
+    async def archive(self, ref: str, path: str, *, stat_only: bool = False) -> tuple[Any, TarSource | None]: ...
+
+    def extract_into(
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[Callable[[BinaryIO], None]]: ...
+
+    async def commit(
+        self,
+        ref: str,
+        *,
+        repo_tag: str | None,
+        author: str,
+        comment: str,
+        changes: list[str],
+        pause: bool,
+        config: dict[str, Any] | None = None,
+    ) -> str: ...
+
+
+Handler = Callable[[Request], Any]
+
+
+class ContainersRouter:
+    """The container routes of the Engine API over a `ContainerBackend`."""
+
+    def __init__(self, backend: ContainerBackend) -> None:
+        self.b = backend
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/containers/create", self.create),
+            ("GET", "/containers/json", self.list),
+            ("POST", "/containers/prune", self.prune),
+            ("GET", "/containers/{id}/json", self.inspect),
+            ("POST", "/containers/{id}/start", self.start),
+            ("POST", "/containers/{id}/stop", self.stop),
+            ("POST", "/containers/{id}/restart", self.restart),
+            ("POST", "/containers/{id}/kill", self.kill),
+            ("POST", "/containers/{id}/pause", self.pause),
+            ("POST", "/containers/{id}/unpause", self.unpause),
+            ("POST", "/containers/{id}/rename", self.rename),
+            ("POST", "/containers/{id}/update", self.update),
+            ("POST", "/containers/{id}/resize", self.resize),
+            ("POST", "/containers/{id}/wait", self.wait),
+            ("POST", "/containers/{id}/attach", self.attach),
+            ("GET", "/containers/{id}/attach/ws", self.attach_ws),
+            ("GET", "/containers/{id}/logs", self.logs),
+            ("GET", "/containers/{id}/top", self.top),
+            ("GET", "/containers/{id}/stats", self.stats),
+            ("GET", "/containers/{id}/changes", self.changes),
+            ("GET", "/containers/{id}/export", self.export),
+            ("GET", "/containers/{id}/archive", self.archive_get),
+            ("HEAD", "/containers/{id}/archive", self.archive_get),
+            ("PUT", "/containers/{id}/archive", self.archive_put),
+            ("DELETE", "/containers/{id}", self.remove),
+            ("POST", "/commit", self.commit),
+        ]
+
+    def register(self, routes: Any) -> None:
+        for method, path, handler in self.routes():
+            routes.add(method, path, handler)
 
     # ---- create / list / inspect ---------------------------------------------------------------
 
-    async def create(req: Request) -> Response:
+    async def create(self, req: Request) -> Response:
         body = await req.json()
         name = req.q("name") or None
         platform = req.q("platform") or ""
         if platform and not platform.startswith("linux"):
             raise InvalidParameter(f'"{platform}" is not a supported platform')
-        res = await svc.create(body, name)
+        res = await self.b.create(body, name)
         return json_response(res, status=201)
 
-    async def list_(req: Request) -> Response:
-        filters = req.qfilters("filters")
-
-        def resolve_image(ref: str) -> str:
-            img = d.images.resolve(ref)
-            return str(getattr(img, "id", "") or "")
-
+    async def list(self, req: Request) -> Response:
         res = await asyncio.to_thread(
-            list_containers,
-            svc,
+            self.b.summaries,
             include_stopped=req.qbool("all"),
             limit=req.qint("limit", None),
             size=req.qbool("size"),
-            filters=filters,
-            resolve_image=resolve_image,
+            filters=req.qfilters("filters"),
         )
         return json_response(res)
 
-    async def inspect(req: Request) -> Response:
-        size = req.qbool("size")
-        if size:
-            doc = await asyncio.to_thread(svc.inspect, req.params["id"], True)
+    async def inspect(self, req: Request) -> Response:
+        if req.qbool("size"):
+            doc = await asyncio.to_thread(self.b.inspect, req.params["id"], True)
         else:
-            doc = svc.inspect(req.params["id"])
+            doc = self.b.inspect(req.params["id"])
         return json_response(doc)
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
-    async def start(req: Request) -> Response:
+    async def start(self, req: Request) -> Response:
         body = await req.body()
         chunked = "chunked" in req.headers.get("transfer-encoding", "").lower()
         if len(body) > 7 or (chunked and body.strip()):
             raise InvalidParameter(START_BODY_ERROR)
-        await svc.start(req.params["id"])
+        await self.b.start(req.params["id"])
         return empty_response(204)
 
-    async def stop(req: Request) -> Response:
-        await svc.stop(req.params["id"], _timeout(req), req.q("signal") or None)
+    async def stop(self, req: Request) -> Response:
+        await self.b.stop(req.params["id"], _timeout(req), req.q("signal") or None)
         return empty_response(204)
 
-    async def restart(req: Request) -> Response:
-        await svc.restart(req.params["id"], _timeout(req), req.q("signal") or None)
+    async def restart(self, req: Request) -> Response:
+        await self.b.restart(req.params["id"], _timeout(req), req.q("signal") or None)
         return empty_response(204)
 
-    async def kill(req: Request) -> Response:
-        await svc.kill(req.params["id"], req.q("signal") or None)
+    async def kill(self, req: Request) -> Response:
+        await self.b.kill(req.params["id"], req.q("signal") or None)
         return empty_response(204)
 
-    async def pause(req: Request) -> Response:
-        await svc.pause(req.params["id"])
+    async def pause(self, req: Request) -> Response:
+        await self.b.pause(req.params["id"])
         return empty_response(204)
 
-    async def unpause(req: Request) -> Response:
-        await svc.unpause(req.params["id"])
+    async def unpause(self, req: Request) -> Response:
+        await self.b.unpause(req.params["id"])
         return empty_response(204)
 
-    async def remove(req: Request) -> Response:
-        await svc.remove(
+    async def remove(self, req: Request) -> Response:
+        await self.b.remove(
             req.params["id"], force=req.qbool("force"), volumes=req.qbool("v"), link=req.qbool("link")
         )
         return empty_response(204)
 
-    async def rename(req: Request) -> Response:
-        await svc.rename(req.params["id"], req.q("name") or "")
+    async def rename(self, req: Request) -> Response:
+        await self.b.rename(req.params["id"], req.q("name") or "")
         return empty_response(204)
 
-    async def update(req: Request) -> Response:
+    async def update(self, req: Request) -> Response:
         body = await req.json()
-        warnings = await svc.update(req.params["id"], body or {})
+        warnings = await self.b.update(req.params["id"], body or {})
         return json_response({"Warnings": warnings})
 
-    async def resize(req: Request) -> Response:
-        h = req.qint("h", 0) or 0
-        w = req.qint("w", 0) or 0
-        svc.resize(req.params["id"], h, w)
+    async def resize(self, req: Request) -> Response:
+        self.b.resize(req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
         return empty_response(200)
 
-    async def wait(req: Request) -> Response:
-        fut = svc.wait(req.params["id"], req.q("condition") or "not-running")
+    async def wait(self, req: Request) -> Response:
+        fut = self.b.wait(req.params["id"], req.q("condition") or "not-running")
 
         async def gen() -> AsyncIterator[bytes]:
             try:
                 res = await fut
             finally:
                 if not fut.done():
-                    fut.cancel()  # type: ignore[union-attr]
+                    fut.cancel()
             yield json_bytes(res)
 
         return StreamResponse(gen(), content_type="application/json")
 
-    async def prune(req: Request) -> Response:
+    async def prune(self, req: Request) -> Response:
         filters = req.qfilters("filters")
         if "until" in filters:
             now = time.time_ns()
             filters["until"] = [str(parse_timestamp(v, now_ns=now)) for v in filters["until"]]
-        return json_response(await svc.prune(filters))
+        return json_response(await self.b.prune(filters))
 
     # ---- output: logs, attach, top, stats ------------------------------------------------------
 
-    async def logs(req: Request) -> Response:
-        from gorae.runtime.logs import follow_log, read_log
-
-        ct = svc.get(req.params["id"])
-        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
-        if not (stdout or stderr):
-            raise InvalidParameter("Bad parameters: you must choose at least one stream")
-        kw: dict[str, Any] = {
-            "stdout": stdout,
-            "stderr": stderr,
-            "since": _log_time(req, "since"),
-            "until": _log_time(req, "until"),
-            "tail": _tail(req),
-            "timestamps": req.qbool("timestamps"),
-        }
-        tty = ct.tty
-        path = ct.doc["LogPath"]
-        follow = req.qbool("follow") and ct.state.get("Running")
+    async def logs(self, req: Request) -> Response:
+        opts = LogOptions(
+            stdout=req.qbool("stdout"),
+            stderr=req.qbool("stderr"),
+            since=_log_time(req, "since"),
+            until=_log_time(req, "until"),
+            tail=_tail(req),
+            timestamps=req.qbool("timestamps"),
+            follow=req.qbool("follow"),
+        )
+        out = self.b.logs(req.params["id"], opts)
+        tty = out.tty
 
         async def gen() -> AsyncIterator[bytes]:
-            if follow:
-                exited = svc.wait(ct.id, "next-exit")
-                try:
-                    async for stream, data in follow_log(path, exited=exited, **kw):
-                        yield encode(stream, data, tty)
-                finally:
-                    if not exited.done():  # type: ignore[union-attr]
-                        exited.cancel()  # type: ignore[union-attr]
-            else:
-                items = await asyncio.to_thread(lambda: list(read_log(path, **kw)))
-                buf = bytearray()
-                for stream, data in items:
-                    buf += encode(stream, data, tty)
-                    if len(buf) >= 1 << 16:
-                        yield bytes(buf)
-                        buf.clear()
-                if buf:
+            if opts.follow:
+                async for stream, data in out.chunks:
+                    yield encode(stream, data, tty)
+                return
+            buf = bytearray()
+            async for stream, data in out.chunks:
+                buf += encode(stream, data, tty)
+                if len(buf) >= 1 << 16:
                     yield bytes(buf)
+                    buf.clear()
+            if buf:
+                yield bytes(buf)
 
         return StreamResponse(gen(), content_type=stream_content_type(tty, req.version))
 
-    async def attach(req: Request, websocket: bool = False) -> Response | None:
-        ct = svc.get(req.params["id"])
-        if ct.status.value == "paused":
-            raise Conflict(f"container {req.params['id']} is paused, unpause the container before attach")
-        ws_headers = handshake_headers(req) if websocket else None
-        detach_keys = parse_detach_keys(req.q("detachKeys"))
+    async def attach(self, req: Request, websocket: bool = False) -> Response | None:
         want_stream = req.qbool("stream")
-        want_logs = req.qbool("logs")
-        stdin = req.qbool("stdin") and bool(ct.doc["Config"].get("OpenStdin"))
-        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
-        tty = ct.tty
-        loop = asyncio.get_running_loop()
-        attached: asyncio.Future[Any] = loop.create_future()
-        removed = svc.wait(ct.id, "removed")
-
-        async def connect() -> None:
-            if not attached.done():
-                attached.set_result(d.runtime.open_attach(ct.id))
-
-        if want_stream:
-            if ct.status.value == "running":
-                with contextlib.suppress(GoraeError, OSError):
-                    attached.set_result(d.runtime.open_attach(ct.id))
-            if not attached.done():
-                ct.pre_start.append(connect)
-        if ws_headers is not None:
-            hj = await req.hijack("", ws_headers)
-            ws: WebSocketStream | None = WebSocketStream(hj)
-        else:
-            hj, ws = await req.hijack(stream_content_type(tty, req.version)), None
-        svc.event(ct, "attach")
-        prefix = _log_prefix(ct, stdout, stderr, tty or ws is not None) if want_logs else None
+        session = self.b.attach(req.params["id"], stream=want_stream)
         try:
+            ws_headers = handshake_headers(req) if websocket else None
+            detach_keys = parse_detach_keys(req.q("detachKeys"))
+        except BaseException:
+            session.close()
+            raise
+        want_logs = req.qbool("logs")
+        stdin = req.qbool("stdin") and session.open_stdin
+        stdout, stderr = req.qbool("stdout"), req.qbool("stderr")
+        tty = session.tty
+        hj: Any = None
+        ws: WebSocketStream | None = None
+        try:
+            if ws_headers is not None:
+                hj = await req.hijack("", ws_headers)
+                ws = WebSocketStream(hj)
+            else:
+                hj = await req.hijack(stream_content_type(tty, req.version))
+            session.started()
+            prefix = None
+            if want_logs:
+                prefix = _encoded(session.log_prefix(stdout=stdout, stderr=stderr), tty or ws is not None)
             if not want_stream:
                 if prefix is not None:
                     async for chunk in prefix:
                         await (ws or hj).write(chunk)
                 return None
-            done, _ = await asyncio.wait({attached, removed}, return_when=asyncio.FIRST_COMPLETED)
-            if attached not in done:
+            source = await session.source()
+            if source is None:
                 return None
-            source = attached.result()
             try:
                 if ws is not None:
                     outcome = await pump_ws(
-                        ws,
-                        source,
-                        stdin=stdin,
-                        stdout=stdout,
-                        stderr=stderr,
-                        detach_keys=detach_keys,
+                        ws, source, stdin=stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
                         prefix=prefix,
                     )
                 else:
                     outcome = await pump(
-                        hj,
-                        source,
-                        tty=tty,
-                        stdin=stdin,
-                        stdout=stdout,
-                        stderr=stderr,
-                        detach_keys=detach_keys,
-                        prefix=prefix,
+                        hj, source, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
+                        detach_keys=detach_keys, prefix=prefix,
                     )
             finally:
                 source.close()
             if outcome == "detached":
-                svc.event(ct, "detach")
+                session.detached()
         finally:
-            with contextlib.suppress(ValueError):
-                ct.pre_start.remove(connect)
-            if not removed.done():  # type: ignore[union-attr]
-                removed.cancel()  # type: ignore[union-attr]
-            if not attached.done():
-                attached.cancel()
+            session.close()
             if ws is not None:
                 await ws.close()
-            await hj.close()
+            if hj is not None:
+                await hj.close()
         return None
 
-    async def attach_ws(req: Request) -> Response | None:
-        return await attach(req, websocket=True)
+    async def attach_ws(self, req: Request) -> Response | None:
+        return await self.attach(req, websocket=True)
 
-    async def top(req: Request) -> Response:
-        res = await asyncio.to_thread(svc.top, req.params["id"], req.q("ps_args") or "-ef")
+    async def top(self, req: Request) -> Response:
+        res = await asyncio.to_thread(self.b.top, req.params["id"], req.q("ps_args") or "-ef")
         return json_response(res)
 
-    async def stats(req: Request) -> Response:
-        ct = svc.get(req.params["id"])
-        stream = req.qbool("stream", True)
-        one_shot = req.qbool("one-shot")
-        if not stream:
-            if one_shot:
-                return json_response(await asyncio.to_thread(svc.stats, ct))
-            first = await asyncio.to_thread(svc.stats, ct)
-            await asyncio.sleep(1.0)
-            return json_response(await asyncio.to_thread(svc.stats, ct, first))
+    async def stats(self, req: Request) -> Response:
+        ref = req.params["id"]
+        if not req.qbool("stream", True):
+            return json_response(await self.b.stats_sample(ref, one_shot=req.qbool("one-shot")))
+        samples = self.b.stats_stream(ref)
 
         async def gen() -> AsyncIterator[bytes]:
-            prev: dict[str, Any] | None = None
-            while not ct.removed:
-                sample = await asyncio.to_thread(svc.stats, ct, prev)
+            async for sample in samples:
                 yield json_bytes(sample)
-                prev = sample
-                await asyncio.sleep(1.0)
 
         return StreamResponse(gen(), content_type="application/json")
 
     # ---- filesystem: changes, export, archive, commit ------------------------------------------
 
-    async def changes(req: Request) -> Response:
-        return json_response(await svc.changes(req.params["id"]))
+    async def changes(self, req: Request) -> Response:
+        return json_response(await self.b.changes(req.params["id"]))
 
-    async def export(req: Request) -> Response:
-        from gorae.archive import tar_dir
+    async def export(self, req: Request) -> Response:
+        return _tar_response(await self.b.export(req.params["id"]))
 
-        ct = svc.get(req.params["id"])
-        stack = contextlib.AsyncExitStack()
-        root = await stack.enter_async_context(svc.rootfs(ct))
-        svc.event(ct, "export")
-        return raw_response(_Closing(_writer_stream(tar_dir, root), stack), "application/x-tar")
-
-    async def archive_get(req: Request) -> Response:
-        from gorae.archive import stat_path, tar_path
-
-        ct = svc.get(req.params["id"])
+    async def archive_get(self, req: Request) -> Response:
         path = _archive_path(req)
-        stack = contextlib.AsyncExitStack()
-        root = await stack.enter_async_context(svc.rootfs(ct))
-        try:
-            st = await asyncio.to_thread(stat_path, root, path)
-        except NotFound:
-            await stack.aclose()
-            raise NotFound(f"Could not find the file {path} in container {req.params['id']}") from None
-        except BaseException:
-            await stack.aclose()
-            raise
+        head = req.method == "HEAD"
+        st, source = await self.b.archive(req.params["id"], path, stat_only=head)
         header = [("X-Docker-Container-Path-Stat", _stat_header(st))]
-        if req.method == "HEAD":
-            await stack.aclose()
+        if source is None:
             return raw_response(b"", "application/x-tar", headers=header)
-        svc.event(ct, "archive-path")
-        return raw_response(
-            _Closing(_writer_stream(tar_path, root, path), stack), "application/x-tar", headers=header
-        )
+        return _tar_response(source, header)
 
-    async def archive_put(req: Request) -> Response:
-        from gorae.archive import extract_to, stat_path
-
-        ct = svc.get(req.params["id"])
+    async def archive_put(self, req: Request) -> Response:
         path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
-        if ct.doc["HostConfig"].get("ReadonlyRootfs"):
-            raise InvalidParameter("container rootfs is marked read-only")
-        async with svc.rootfs(ct) as root:
-            try:
-                st = await asyncio.to_thread(stat_path, root, path)
-            except NotFound:
-                raise NotFound(f"Could not find the file {path} in container {req.params['id']}") from None
-            mode = st.get("mode") if isinstance(st, dict) else getattr(st, "mode", 0)
-            if not (int(mode) & (1 << 31)):  # Go's os.ModeDir
-                raise InvalidParameter("extraction point is not a directory")
-            loop = asyncio.get_running_loop()
-            reader = AsyncToSyncReader(req.stream(), loop)
+        async with self.b.extract_into(req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite) as extract:
+            reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
             feeder = asyncio.ensure_future(reader.pump())
             try:
-                await asyncio.to_thread(extract_to, root, path, reader, no_overwrite_dir_non_dir=no_overwrite)
+                await asyncio.to_thread(extract, reader)  # type: ignore[arg-type]
             finally:
                 if not feeder.done():
                     feeder.cancel()
                 with contextlib.suppress(BaseException):
                     await feeder
-        svc.event(ct, "extract-to-dir")
         return empty_response(200)
 
-    async def commit(req: Request) -> Response:
+    async def commit(self, req: Request) -> Response:
         ref = req.q("container") or ""
         if not ref:
             raise InvalidParameter("No container specified")
         repo = req.q("repo") or ""
         tag = req.q("tag") or ""
-        repo_tag = None
-        if repo:
-            repo_tag = f"{repo}:{tag or 'latest'}"
+        repo_tag = f"{repo}:{tag or 'latest'}" if repo else None
         config = await req.json()
-        changes = [c for c in req.qall("changes") if c]
-        image_id = await svc.commit(
+        image_id = await self.b.commit(
             ref,
             repo_tag=repo_tag,
             author=req.q("author") or "",
             comment=req.q("comment") or "",
-            changes=changes,
+            changes=[c for c in req.qall("changes") if c],
             pause=req.qbool("pause", True),
             config=config if isinstance(config, dict) else None,
         )
         return json_response({"Id": image_id}, status=201)
 
-    routes.add("POST", "/containers/create", create)
-    routes.add("GET", "/containers/json", list_)
-    routes.add("POST", "/containers/prune", prune)
-    routes.add("GET", "/containers/{id}/json", inspect)
-    routes.add("POST", "/containers/{id}/start", start)
-    routes.add("POST", "/containers/{id}/stop", stop)
-    routes.add("POST", "/containers/{id}/restart", restart)
-    routes.add("POST", "/containers/{id}/kill", kill)
-    routes.add("POST", "/containers/{id}/pause", pause)
-    routes.add("POST", "/containers/{id}/unpause", unpause)
-    routes.add("POST", "/containers/{id}/rename", rename)
-    routes.add("POST", "/containers/{id}/update", update)
-    routes.add("POST", "/containers/{id}/resize", resize)
-    routes.add("POST", "/containers/{id}/wait", wait)
-    routes.add("POST", "/containers/{id}/attach", attach)
-    routes.add("GET", "/containers/{id}/attach/ws", attach_ws)
-    routes.add("GET", "/containers/{id}/logs", logs)
-    routes.add("GET", "/containers/{id}/top", top)
-    routes.add("GET", "/containers/{id}/stats", stats)
-    routes.add("GET", "/containers/{id}/changes", changes)
-    routes.add("GET", "/containers/{id}/export", export)
-    routes.add("GET", "/containers/{id}/archive", archive_get)
-    routes.add("HEAD", "/containers/{id}/archive", archive_get)
-    routes.add("PUT", "/containers/{id}/archive", archive_put)
-    routes.add("DELETE", "/containers/{id}", remove)
-    routes.add("POST", "/commit", commit)
 
-
-def _log_prefix(ct: Live, stdout: bool, stderr: bool, tty: bool) -> AsyncIterator[bytes]:
-    """The container's log so far, encoded for an attach stream (attach?logs=1)."""
-    from gorae.runtime.logs import read_log
-
+def _encoded(chunks: AsyncIterator[tuple[int, bytes]], tty: bool) -> AsyncIterator[bytes]:
     async def gen() -> AsyncIterator[bytes]:
-        items = await asyncio.to_thread(
-            lambda: list(read_log(ct.doc["LogPath"], stdout=stdout, stderr=stderr))
-        )
-        for stream, data in items:
+        async for stream, data in chunks:
             yield encode(stream, data, tty)
 
     return gen()
+
+
+def register(routes: Any, d: Any) -> None:
+    """api/app.py's entry point until the composition root builds the routers."""
+    ContainersRouter(d.containers).register(routes)

@@ -1,67 +1,95 @@
 """Exec routes of the Engine API: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked, or
 detached), `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
 
-Handlers translate HTTP to `ExecService` calls; the attached stream is pumped by `attach_stream.pump`
-with docker's framing. A start that fails after the stream was hijacked reports the error in the stream,
+`ExecRouter` translates HTTP to calls on an `ExecBackend` (gorae.container.execs.ExecService); the
+attached stream is pumped by `attach_stream.pump` with docker's framing. A start that fails after the stream was hijacked reports the error in the stream,
 as docker does. No exec state lives here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gorae.api.attach_stream import encode, parse_detach_keys, pump
 from gorae.api.containers import stream_content_type
 from gorae.api.http import Request, Response, empty_response, json_response
+from gorae.container.execs import ExecRecord
 from gorae.errors import CommandFailed, GoraeError
-
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
 
 EXIT_RECORD_WAIT = 5.0  # seconds to wait, after the output ended, for the exit code to be recorded
 
 
-def _failure_code(text: str) -> int:
-    low = text.lower()
-    if "executable file not found" in low or "no such file or directory" in low:
-        return 127
-    return 126
+class StartedExec(Protocol):
+    @property
+    def attachment(self) -> Any: ...  # an attach_stream.OutputSource, or None when not attached
 
 
-def register(routes: Any, d: Daemon) -> None:
-    execs = d.execs
+class ExecBackend(Protocol):
+    """What the exec routes call (gorae.container.execs.ExecService)."""
 
-    async def create(req: Request) -> Response:
+    def create(self, container_ref: str, body: dict[str, Any] | None) -> str: ...
+
+    def inspect(self, exec_id: str) -> dict[str, Any]: ...
+
+    def resize(self, exec_id: str, height: int, width: int) -> None: ...
+
+    def check_startable(self, exec_id: str) -> ExecRecord: ...
+
+    async def start(
+        self, exec_id: str, *, attach: bool, tty: bool | None = None, console_size: Any = None
+    ) -> StartedExec: ...
+
+    async def wait_recorded(self, exec_id: str, timeout: float) -> None: ...
+
+
+Handler = Callable[[Request], Any]
+
+
+class ExecRouter:
+    def __init__(self, backend: ExecBackend) -> None:
+        self.b = backend
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/containers/{id}/exec", self.create),
+            ("POST", "/exec/{id}/start", self.start),
+            ("GET", "/exec/{id}/json", self.inspect),
+            ("POST", "/exec/{id}/resize", self.resize),
+        ]
+
+    def register(self, routes: Any) -> None:
+        for method, path, handler in self.routes():
+            routes.add(method, path, handler)
+
+    async def create(self, req: Request) -> Response:
         body = await req.json()
-        exec_id = execs.create(req.params["id"], body)
+        exec_id = self.b.create(req.params["id"], body)
         return json_response({"Id": exec_id}, status=201)
 
-    async def inspect(req: Request) -> Response:
-        return json_response(execs.inspect(req.params["id"]))
+    async def inspect(self, req: Request) -> Response:
+        return json_response(self.b.inspect(req.params["id"]))
 
-    async def resize(req: Request) -> Response:
-        execs.resize(req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
+    async def resize(self, req: Request) -> Response:
+        self.b.resize(req.params["id"], req.qint("h", 0) or 0, req.qint("w", 0) or 0)
         return empty_response(200)
 
-    async def start(req: Request) -> Response | None:
+    async def start(self, req: Request) -> Response | None:
         body = await req.json() or {}
-        rec = execs.check_startable(req.params["id"])
+        rec = self.b.check_startable(req.params["id"])
         tty = bool(body.get("Tty", rec.config["Tty"]))
-        if body.get("ConsoleSize"):
-            rec.config["ConsoleSize"] = body["ConsoleSize"]
+        console_size = body.get("ConsoleSize") or None
         if body.get("Detach"):
-            await execs.start(rec.id, attach=False, tty=tty)
+            await self.b.start(rec.id, attach=False, tty=tty, console_size=console_size)
             return empty_response(200)
         detach_keys = parse_detach_keys(rec.config.get("DetachKeys") or None)
         hj = await req.hijack(stream_content_type(tty, req.version))
         try:
             try:
-                handle = await execs.start(rec.id, attach=True, tty=tty)
+                handle = await self.b.start(rec.id, attach=True, tty=tty, console_size=console_size)
             except GoraeError as e:
                 text = e.stderr.strip() if isinstance(e, CommandFailed) else e.message
-                rec.exit_code = _failure_code(text)
                 msg = f"OCI runtime exec failed: exec failed: {text}: unknown\r\n"
                 with contextlib.suppress(Exception):
                     await hj.write(encode(1, msg.encode(), tty))
@@ -82,13 +110,12 @@ def register(routes: Any, d: Daemon) -> None:
             finally:
                 source.close()
             # clients read ExitCode right after the stream ends: have it recorded first
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(rec.done.wait(), EXIT_RECORD_WAIT)
+            await self.b.wait_recorded(rec.id, EXIT_RECORD_WAIT)
         finally:
             await hj.close()
         return None
 
-    routes.add("POST", "/containers/{id}/exec", create)
-    routes.add("POST", "/exec/{id}/start", start)
-    routes.add("GET", "/exec/{id}/json", inspect)
-    routes.add("POST", "/exec/{id}/resize", resize)
+
+def register(routes: Any, d: Any) -> None:
+    """api/app.py's entry point until the composition root builds the routers."""
+    ExecRouter(d.execs).register(routes)

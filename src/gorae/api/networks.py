@@ -1,17 +1,18 @@
-"""Network routes: list, inspect, create, remove, connect, disconnect, prune — thin over
-`gorae.network.service.NetworkService` (daemon.networks); connect/disconnect also keep the container's record
-(its NetworkSettings, and the endpoints a stopped container gets at its next start) in step."""
+"""Network routes: list, inspect, create, remove, connect, disconnect, prune.
+
+`NetworksRouter` is thin over two narrow backends: `NetworkBackend` (the network service) for the networks
+themselves, and `ContainerNetworkBackend` (the container service) for connect/disconnect, which keeps the
+container's record (its NetworkSettings, and the endpoints a stopped container gets at its next start) in
+step with the sandbox. No record is touched and no lock is taken here."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from gorae.api.http import Request, Response, empty_response, json_response
-from gorae.errors import Forbidden, InvalidParameter, NotFound
-
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
+from gorae.errors import InvalidParameter
 
 
 def _object(body: Any, what: str = "body") -> dict[str, Any]:
@@ -22,16 +23,60 @@ def _object(body: Any, what: str = "body") -> dict[str, Any]:
     return body
 
 
-def register(routes: Any, d: Daemon) -> None:
-    nets = d.networks
+class NetworkBackend(Protocol):
+    """What the network routes call of the network service."""
 
-    async def list_(req: Request) -> Response:
-        return json_response(nets.list(req.qfilters("filters")))
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]: ...
 
-    async def inspect(req: Request) -> Response:
-        return json_response(nets.inspect(req.params["id"]))
+    def inspect(self, name_or_id: str) -> dict[str, Any]: ...
 
-    async def create(req: Request) -> Response:
+    def create(self, name: str, driver: str = "bridge", **kw: Any) -> dict[str, Any]: ...
+
+    def remove(self, name_or_id: str) -> None: ...
+
+    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]: ...
+
+
+class ContainerNetworkBackend(Protocol):
+    """What connect/disconnect call of the container service."""
+
+    async def connect_network(self, network: str, ref: str, endpoint_config: dict[str, Any]) -> None: ...
+
+    async def disconnect_network(self, network: str, ref: str, *, force: bool) -> None: ...
+
+
+Handler = Callable[[Request], Any]
+Publish = Callable[..., Any]
+
+
+class NetworksRouter:
+    def __init__(self, networks: NetworkBackend, containers: ContainerNetworkBackend, publish: Publish) -> None:
+        self.nets = networks
+        self.containers = containers
+        self._publish = publish  # only for "network prune" until the network service publishes it
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/networks", self.list),
+            ("POST", "/networks/create", self.create),
+            ("POST", "/networks/prune", self.prune),
+            ("GET", "/networks/{id}", self.inspect),
+            ("DELETE", "/networks/{id}", self.remove),
+            ("POST", "/networks/{id}/connect", self.connect),
+            ("POST", "/networks/{id}/disconnect", self.disconnect),
+        ]
+
+    def register(self, routes: Any) -> None:
+        for method, path, handler in self.routes():
+            routes.add(method, path, handler)
+
+    async def list(self, req: Request) -> Response:
+        return json_response(self.nets.list(req.qfilters("filters")))
+
+    async def inspect(self, req: Request) -> Response:
+        return json_response(self.nets.inspect(req.params["id"]))
+
+    async def create(self, req: Request) -> Response:
         body = _object(await req.json())
         name = body.get("Name")
         if not isinstance(name, str):
@@ -48,7 +93,7 @@ def register(routes: Any, d: Daemon) -> None:
         if not isinstance(labels, dict) or not isinstance(options, dict):
             raise InvalidParameter("Labels and Options must be objects")
         res = await asyncio.to_thread(
-            nets.create,
+            self.nets.create,
             name,
             str(body.get("Driver") or "bridge"),
             subnet=pool.get("Subnet") or None,
@@ -63,110 +108,29 @@ def register(routes: Any, d: Daemon) -> None:
         )
         return json_response(res, status=201)
 
-    async def remove(req: Request) -> Response:
-        await asyncio.to_thread(nets.remove, req.params["id"])
+    async def remove(self, req: Request) -> Response:
+        await asyncio.to_thread(self.nets.remove, req.params["id"])
         return empty_response(204)
 
-    async def prune(req: Request) -> Response:
-        res = await asyncio.to_thread(nets.prune, req.qfilters("filters"))
-        d.events.publish("network", "prune", "", {})
+    async def prune(self, req: Request) -> Response:
+        res = await asyncio.to_thread(self.nets.prune, req.qfilters("filters"))
+        self._publish("network", "prune", "", {})
         return json_response({"NetworksDeleted": res.get("NetworksDeleted") or None})
 
-    async def connect(req: Request) -> Response:
+    async def connect(self, req: Request) -> Response:
         body = _object(await req.json())
-        ct = d.containers.get(str(body.get("Container") or ""))
-        net = nets.inspect(req.params["id"])
         cfg = _object(body.get("EndpointConfig"), "EndpointConfig")
-        if _has_sandbox(d, ct.id):
-            ipam_cfg = cfg.get("IPAMConfig") or {}
-            await nets.connect(
-                net["Id"],
-                ct.id,
-                ipv4_address=ipam_cfg.get("IPv4Address") or None,
-                aliases=list(cfg.get("Aliases") or []),
-                links=list(cfg.get("Links") or []),
-            )
-            async with ct.lock:
-                ct.doc["NetworkSettings"] = nets.network_settings(ct.id)
-                d.containers._save(ct)  # noqa: SLF001 - the record follows the sandbox
-            return empty_response(200)
-        # not running: remembered for the next start, as docker does
-        mode = str(ct.doc["HostConfig"].get("NetworkMode") or "bridge")
-        if mode == "host" or mode.startswith("container:") or mode == "none":
-            raise Forbidden(
-                "container cannot be disconnected from host network or connected to host network"
-                if mode == "host"
-                else "container sharing network namespace with another container or host cannot be "
-                "connected to any other network"
-            )
-        async with ct.lock:
-            eps = ct.private.setdefault("EndpointsConfig", {})
-            networks = ct.doc["NetworkSettings"].setdefault("Networks", {})
-            if net["Name"] in networks or net["Name"] == mode:
-                raise Forbidden(
-                    f"endpoint with name {ct.name.lstrip('/')} already exists in network {net['Name']}"
-                )
-            eps[net["Name"]] = cfg
-            from gorae.network.model import endpoint_settings
-
-            entry = endpoint_settings(None, net["Id"])
-            entry["Aliases"] = list(cfg.get("Aliases") or []) or None
-            entry["IPAMConfig"] = cfg.get("IPAMConfig") or None
-            networks[net["Name"]] = entry
-            d.containers._save(ct)  # noqa: SLF001
-        d.events.publish(
-            "network", "connect", net["Id"], {"container": ct.id, "name": net["Name"], "type": net["Driver"]}
-        )
+        await self.containers.connect_network(req.params["id"], str(body.get("Container") or ""), cfg)
         return empty_response(200)
 
-    async def disconnect(req: Request) -> Response:
+    async def disconnect(self, req: Request) -> Response:
         body = _object(await req.json())
-        ref = str(body.get("Container") or "")
-        net = nets.inspect(req.params["id"])
-        try:
-            ct = d.containers.get(ref)
-        except NotFound:
-            if body.get("Force"):
-                return empty_response(200)
-            raise
-        if _has_sandbox(d, ct.id):
-            await nets.disconnect(net["Id"], ct.id, force=bool(body.get("Force")))
-            async with ct.lock:
-                ct.doc["NetworkSettings"] = nets.network_settings(ct.id)
-                eps = ct.private.get("EndpointsConfig") or {}
-                eps.pop(net["Name"], None)
-                eps.pop(net["Id"], None)
-                d.containers._save(ct)  # noqa: SLF001
-            return empty_response(200)
-        async with ct.lock:
-            networks = ct.doc["NetworkSettings"].get("Networks") or {}
-            if net["Name"] not in networks:
-                raise Forbidden(f"container {ct.id} is not connected to network {net['Name']}")
-            networks.pop(net["Name"], None)
-            eps = ct.private.get("EndpointsConfig") or {}
-            eps.pop(net["Name"], None)
-            eps.pop(net["Id"], None)
-            d.containers._save(ct)  # noqa: SLF001
-        d.events.publish(
-            "network",
-            "disconnect",
-            net["Id"],
-            {"container": ct.id, "name": net["Name"], "type": net["Driver"]},
+        await self.containers.disconnect_network(
+            req.params["id"], str(body.get("Container") or ""), force=bool(body.get("Force"))
         )
         return empty_response(200)
 
-    routes.add("GET", "/networks", list_)
-    routes.add("POST", "/networks/create", create)
-    routes.add("POST", "/networks/prune", prune)
-    routes.add("GET", "/networks/{id}", inspect)
-    routes.add("DELETE", "/networks/{id}", remove)
-    routes.add("POST", "/networks/{id}/connect", connect)
-    routes.add("POST", "/networks/{id}/disconnect", disconnect)
 
-
-def _has_sandbox(d: Daemon, cid: str) -> bool:
-    try:
-        d.networks.network_settings(cid)
-        return True
-    except NotFound:
-        return False
+def register(routes: Any, d: Any) -> None:
+    """api/app.py's entry point until the composition root builds the routers."""
+    NetworksRouter(d.networks, d.containers, d.events.publish).register(routes)

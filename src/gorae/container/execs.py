@@ -3,7 +3,8 @@
 Owns exec records (in memory, as docker keeps them: they vanish with the daemon and with their
 container), the OCI process of an exec (the container's own process settings with the exec's command,
 env, user, workdir, tty and privileges), and the exec events (`exec_create: CMD`, `exec_start: CMD`,
-`exec_die`). The runtime runs the process under conmon; the API layer pumps the attach stream.
+`exec_die`). The runtime runs the process under conmon; the API layer pumps the attach stream. A container's finished sessions are forgotten when it dies and
+all of them when it is destroyed: the service listens to the container repository's events for that.
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gorae.container.state import Status
-from gorae.errors import Conflict, InvalidParameter, NotFound
-
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
-    from gorae.runtime.conmon import ExecHandle
+from gorae.container import state as cs
+from gorae.container.fs import ContainerFS
+from gorae.container.record import Container
+from gorae.container.repository import ContainerRepository
+from gorae.container.state import Op
+from gorae.errors import CommandFailed, Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.runtime.types import ExecProcess, Runtime
 
 log = logging.getLogger("gorae.execs")
-
-ALL_CAPS_PRIVILEGED = None  # filled lazily from runtime.caps
 
 
 @dataclass
@@ -38,7 +38,7 @@ class ExecRecord:
     exit_code: int | None = None
     pid: int = 0
     started: bool = False
-    handle: ExecHandle | None = None
+    handle: ExecProcess | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -46,11 +46,28 @@ class ExecRecord:
         return " ".join(self.config.get("Cmd") or [])
 
 
+def failure_code(text: str) -> int:
+    """The exit code docker records for an exec that could not start."""
+    low = text.lower()
+    if "executable file not found" in low or "no such file or directory" in low:
+        return 127
+    return 126
+
+
 class ExecService:
-    def __init__(self, daemon: Daemon) -> None:
-        self.d = daemon
+    def __init__(self, repo: ContainerRepository, runtime: Runtime, fs: ContainerFS) -> None:
+        self._repo = repo
+        self._runtime = runtime
+        self._fs = fs
         self._execs: dict[str, ExecRecord] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        repo.on_event(self._on_container_event)
+
+    def _on_container_event(self, ct: Container, action: str) -> None:
+        if action == "die":
+            self.container_exited(ct.id)
+        elif action == "destroy":
+            self.container_removed(ct.id)
 
     # ---- lookup ------------------------------------------------------------------------------
 
@@ -77,7 +94,7 @@ class ExecService:
     # ---- create ------------------------------------------------------------------------------
 
     def create(self, container_ref: str, body: dict[str, Any] | None) -> str:
-        ct = self.d.containers.get(container_ref)
+        ct = self._repo.get(container_ref)
         if not isinstance(body, dict):
             raise InvalidParameter("No exec command specified")
         cmd = body.get("Cmd")
@@ -85,13 +102,7 @@ class ExecService:
             cmd = [cmd]
         if not cmd or not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
             raise InvalidParameter("No exec command specified")
-        st = ct.status
-        if st == Status.PAUSED:
-            raise Conflict(f"Container {ct.id} is paused, unpause the container before exec")
-        if st == Status.RESTARTING:
-            raise Conflict(f"Container {ct.id} is restarting, wait until the container is running")
-        if st != Status.RUNNING:
-            raise Conflict(f"Container {ct.id} is not running")
+        cs.require(ct.status, Op.EXEC_CREATE, ct.id)
         env = body.get("Env") or []
         if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
             raise InvalidParameter("invalid Env: expected a list of strings")
@@ -116,7 +127,7 @@ class ExecService:
         exec_id = secrets.token_hex(32)
         rec = ExecRecord(exec_id, ct.id, config)
         self._execs[exec_id] = rec
-        self.d.containers.event(ct, f"exec_create: {rec.command_line}", {"execID": exec_id})
+        self._repo.event(ct, f"exec_create: {rec.command_line}", {"execID": exec_id})
         return exec_id
 
     # ---- inspect -----------------------------------------------------------------------------
@@ -153,24 +164,26 @@ class ExecService:
             raise Conflict(f"Error: Exec command {rec.id} is already running")
         if rec.started:
             raise Conflict(f"Error: Exec command {rec.id} has already run")
-        ct = self.d.containers.get(rec.container_id)
-        if ct.status == Status.PAUSED:
-            raise Conflict(f"Container {ct.id} is paused, unpause the container before exec")
-        if ct.status != Status.RUNNING:
-            raise Conflict(f"Container {ct.id} is not running")
+        ct = self._repo.get(rec.container_id)
+        cs.require(ct.status, Op.EXEC_START, ct.id)
         return rec
 
-    async def start(self, exec_id: str, *, attach: bool, tty: bool | None = None) -> ExecHandle:
-        """Run the exec's process; with `attach` its attach socket is connected before it starts."""
+    async def start(
+        self, exec_id: str, *, attach: bool, tty: bool | None = None, console_size: Any = None
+    ) -> ExecProcess:
+        """Run the exec's process; with `attach` its attach socket is connected before it starts.
+        An attached start that fails records docker's exit code for the failure (126 or 127)."""
         rec = self.check_startable(exec_id)
-        ct = self.d.containers.get(rec.container_id)
+        ct = self._repo.get(rec.container_id)
         if tty is not None:
             rec.config["Tty"] = bool(tty)
+        if console_size:
+            rec.config["ConsoleSize"] = console_size
         rec.started = True
         rec.running = True
         try:
             process = await asyncio.to_thread(self._process, ct.id, rec.config)
-            handle = await self.d.runtime.exec(
+            handle = await self._runtime.exec(
                 ct.id,
                 rec.id,
                 process,
@@ -178,14 +191,16 @@ class ExecService:
                 stdin=rec.config["AttachStdin"] and attach,
                 attach=attach,
             )
-        except Exception:
+        except Exception as e:
             rec.running = False
             rec.exit_code = 126
+            if attach and isinstance(e, GoraeError):
+                rec.exit_code = failure_code(e.stderr.strip() if isinstance(e, CommandFailed) else e.message)
             rec.done.set()
             raise
         rec.handle = handle
         rec.pid = handle.pid
-        self.d.containers.event(ct, f"exec_start: {rec.command_line}", {"execID": rec.id})
+        self._repo.event(ct, f"exec_start: {rec.command_line}", {"execID": rec.id})
         task = asyncio.ensure_future(self._wait(rec, handle))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -196,7 +211,7 @@ class ExecService:
                     handle.resize(int(h), int(w))
         return handle
 
-    async def _wait(self, rec: ExecRecord, handle: ExecHandle) -> None:
+    async def _wait(self, rec: ExecRecord, handle: ExecProcess) -> None:
         try:
             code = await handle.wait()
         except Exception as e:
@@ -206,8 +221,14 @@ class ExecService:
         rec.running = False
         rec.done.set()
         with contextlib.suppress(NotFound):
-            ct = self.d.containers.get(rec.container_id)
-            self.d.containers.event(ct, "exec_die", {"execID": rec.id, "exitCode": str(code)})
+            ct = self._repo.get(rec.container_id)
+            self._repo.event(ct, "exec_die", {"execID": rec.id, "exitCode": str(code)})
+
+    async def wait_recorded(self, exec_id: str, timeout: float) -> None:
+        """Until the exec's exit code is recorded (clients read it right after the stream ends)."""
+        rec = self.get(exec_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(rec.done.wait(), timeout)
 
     def resize(self, exec_id: str, height: int, width: int) -> None:
         rec = self.get(exec_id)
@@ -221,11 +242,11 @@ class ExecService:
         """The container's process settings, with the exec's command, env, user, cwd and tty."""
         from gorae.runtime.users import resolve_user
 
-        bundle = self.d.containers.dir(container_id)
+        bundle = self._fs.dir(container_id)
         with open(os.path.join(bundle, "config.json"), encoding="utf-8") as f:
             spec = json.load(f)
         proc: dict[str, Any] = dict(spec.get("process") or {})
-        rootfs = (spec.get("root") or {}).get("path") or self.d.containers.rootfs_path(container_id)
+        rootfs = (spec.get("root") or {}).get("path") or self._fs.rootfs_path(container_id)
         env = list(proc.get("env") or [])
         keys = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
         if cfg["User"]:

@@ -3,20 +3,31 @@
 Owns the summary document (Id, Names, Image, ImageID, Command, Created, Ports, Labels, State, Status,
 HostConfig, NetworkSettings, Mounts), the filters id/name/label/status/ancestor/exited/before/since/
 network/volume/is-task with docker's error text for unknown keys, and the prune filters until/label.
-Reads container records only; never changes them.
+Reads container records through a narrow `ContainerView`; never changes them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from gorae.container.record import Container
 from gorae.container.state import Status
 from gorae.errors import InvalidParameter, NotFound
 
-if TYPE_CHECKING:
-    from gorae.container.lifecycle import ContainerService, Live
+
+class ContainerView(Protocol):
+    """What listing needs of the container service."""
+
+    def all(self) -> list[Container]: ...
+
+    def get(self, ref: str) -> Container: ...
+
+    def status_text(self, ct: Container) -> str: ...
+
+    def sizes(self, ct: Container) -> tuple[int, int]: ...
+
 
 LIST_FILTERS = frozenset(
     {
@@ -47,7 +58,7 @@ def command_string(path: str, args: list[str]) -> str:
     return path + " " + " ".join(f"'{a}'" if " " in a else a for a in args)
 
 
-def summary(svc: ContainerService, ct: Live, *, size: bool = False) -> dict[str, Any]:
+def summary(svc: ContainerView, ct: Container, *, size: bool = False) -> dict[str, Any]:
     doc = ct.doc
     out: dict[str, Any] = {
         "Id": ct.id,
@@ -55,7 +66,7 @@ def summary(svc: ContainerService, ct: Live, *, size: bool = False) -> dict[str,
         "Image": doc["Config"].get("Image") or doc.get("Image"),
         "ImageID": doc.get("Image"),
         "Command": command_string(doc.get("Path") or "", list(doc.get("Args") or [])),
-        "Created": int(ct.private.get("CreatedNs") or 0) // 1_000_000_000,
+        "Created": ct.book.created_ns // 1_000_000_000,
         "Ports": _ports((doc.get("NetworkSettings") or {}).get("Ports") or {}),
         "Labels": dict(doc["Config"].get("Labels") or {}),
         "State": ct.status.value,
@@ -102,12 +113,12 @@ def _label_match(labels: dict[str, str], expr: str) -> bool:
     return not sep or labels[key] == value
 
 
-def _created_ns(ct: Live) -> int:
-    return int(ct.private.get("CreatedNs") or 0)
+def _created_ns(ct: Container) -> int:
+    return ct.book.created_ns
 
 
 def list_containers(
-    svc: ContainerService,
+    svc: ContainerView,
     *,
     include_stopped: bool = False,
     limit: int | None = None,
@@ -209,14 +220,14 @@ def _name_match(name: str, pattern: str) -> bool:
         return pattern in bare
 
 
-def _ref(svc: ContainerService, ref: str, key: str) -> Live:
+def _ref(svc: ContainerView, ref: str, key: str) -> Container:
     try:
         return svc.get(ref)
     except NotFound:
         raise NotFound(f"No such container: {ref}") from None
 
 
-def prune_matches(ct: Live, filters: dict[str, list[str]]) -> bool:
+def prune_matches(ct: Container, filters: dict[str, list[str]]) -> bool:
     """`until` (values already in unix nanoseconds, converted by the API) and `label`/`label!`."""
     for key in filters:
         if key not in ("until", "label", "label!"):

@@ -1,14 +1,18 @@
-"""The container state machine, as tables: which event moves which status where, and docker's refusals.
+"""The container state machine, as tables: which event moves which status where, which operation is
+allowed in which status, and docker's refusals for both.
 
 Owns the seven statuses (created, running, paused, restarting, removing, exited, dead), the flags
 each one shows in `State` (Running/Paused/Restarting/Dead) and docker's `Status` strings for
 `ps`. `apply(state, event, **fields)` returns a new `State` dict or raises the typed error docker
-answers with; it never persists, publishes events or touches the runtime (the container service does).
+answers with; `require(status, op, id)` guards the operations that change no status (kill, exec,
+attach, top, resize, remove without force, ...). It never persists, publishes events or touches the
+runtime (container/repository.py's `transition` is the one commit point).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -105,6 +109,114 @@ FLAGS: dict[Status, dict[str, bool]] = {
 
 # statuses in which a process may exist (rm without force refuses, stop/kill act)
 ALIVE = frozenset({S.RUNNING, S.PAUSED, S.RESTARTING})
+# statuses in which a process exists right now
+HAS_PROCESS = frozenset({S.RUNNING, S.PAUSED})
+# statuses a container can be started from at daemon start
+STOPPED = frozenset({S.CREATED, S.EXITED})
+
+
+def is_running(status: Status) -> bool:
+    return status == S.RUNNING
+
+
+def is_paused(status: Status) -> bool:
+    return status == S.PAUSED
+
+
+def is_restarting(status: Status) -> bool:
+    """A restart is pending (the restart policy's back-off)."""
+    return status == S.RESTARTING
+
+
+def is_removing(status: Status) -> bool:
+    return status == S.REMOVING
+
+
+# events after which `wait` (not-running / next-exit) answers
+WAKES_EXIT_WAITERS = frozenset({E.EXIT, E.EXIT_RESTART, E.START_FAILED, E.CANCEL_RESTART})
+
+
+class Op(StrEnum):
+    """Operations that need a status but change none (the table above covers the ones that do)."""
+
+    KILL = "kill"
+    STOP = "stop"
+    RESIZE = "resize"
+    TOP = "top"
+    EXEC_CREATE = "exec_create"
+    EXEC_START = "exec_start"
+    ATTACH = "attach"
+    REMOVE = "remove"  # rm without force
+    REMOVE_FORCE = "remove_force"
+    JOIN_NETWORK = "join_network"  # --network container:<this one>
+
+
+@dataclass(frozen=True)
+class Rule:
+    allowed: frozenset[Status]
+    refusal: GoraeError  # for any other status ...
+    refusals: dict[Status, GoraeError] = field(default_factory=dict)  # ... unless a status has its own
+
+
+_NOT_RUNNING = Conflict("Container {id} is not running")
+_PAUSED_EXEC = Conflict("Container {id} is paused, unpause the container before exec")
+_RUNNING_RM = Conflict(
+    "You cannot remove a running container {id}. Stop the container before "
+    "attempting removal or force remove"
+)
+_REMOVING = Conflict("removal of container {id} is already in progress")
+
+OPS: dict[Op, Rule] = {
+    Op.KILL: Rule(ALIVE, _NOT_RUNNING),
+    Op.STOP: Rule(ALIVE, NotModified("Container is already stopped")),
+    Op.RESIZE: Rule(HAS_PROCESS, _NOT_RUNNING),
+    Op.TOP: Rule(HAS_PROCESS, _NOT_RUNNING),
+    Op.EXEC_CREATE: Rule(
+        frozenset({S.RUNNING}),
+        _NOT_RUNNING,
+        {
+            S.PAUSED: _PAUSED_EXEC,
+            S.RESTARTING: Conflict("Container {id} is restarting, wait until the container is running"),
+        },
+    ),
+    Op.EXEC_START: Rule(frozenset({S.RUNNING}), _NOT_RUNNING, {S.PAUSED: _PAUSED_EXEC}),
+    # "{id}" is the reference the client gave here, as docker words it
+    Op.ATTACH: Rule(
+        frozenset(S) - {S.PAUSED},
+        _NOT_RUNNING,
+        {S.PAUSED: Conflict("container {id} is paused, unpause the container before attach")},
+    ),
+    Op.REMOVE: Rule(
+        frozenset({S.CREATED, S.EXITED, S.DEAD}),
+        _RUNNING_RM,
+        {
+            S.PAUSED: Conflict(
+                "You cannot remove a paused container {id}. Unpause and then stop the container "
+                "before attempting removal or force remove"
+            ),
+            S.RESTARTING: Conflict(
+                "You cannot remove a restarting container {id}. Stop the container before "
+                "attempting removal or force remove"
+            ),
+            S.REMOVING: _REMOVING,
+        },
+    ),
+    Op.REMOVE_FORCE: Rule(frozenset(S) - {S.REMOVING}, _REMOVING),
+    Op.JOIN_NETWORK: Rule(HAS_PROCESS, Conflict("cannot join network of a non running container: {id}")),
+}
+
+
+def require(status: Status, op: Op, container_id: str = "") -> None:
+    """Nothing when `op` is allowed in `status`; docker's refusal otherwise."""
+    rule = OPS[op]
+    if status in rule.allowed:
+        return
+    refusal = rule.refusals.get(status, rule.refusal)
+    raise type(refusal)(refusal.message.format(id=container_id))
+
+
+def allows(status: Status, op: Op) -> bool:
+    return status in OPS[op].allowed
 
 
 def initial_state() -> dict[str, Any]:

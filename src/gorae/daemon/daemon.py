@@ -1,7 +1,7 @@
 """The Daemon object: builds every service on one data root and exec root, and recovers state at start.
 
 It owns wiring and lifecycle only. Behaviour lives in the services it holds: `images` (image/),
-`containers` and `execs` (daemon/containers.py, daemon/execs.py), `events` (gorae/events.py),
+`containers` and `execs` (container/service.py, container/execs.py), `events` (gorae/events.py),
 `networks` (network/service.py), `volumes` (volume/local.py).
 On shutdown containers keep running (conmon holds them); the next start re-attaches to them.
 """
@@ -22,8 +22,8 @@ log = logging.getLogger("gorae.daemon")
 
 class Daemon:
     def __init__(self, config: DaemonConfig) -> None:
-        from gorae.container.lifecycle import ContainerService
-        from gorae.container.execs import ExecService
+        from gorae.container.mounts import VolumeMounts
+        from gorae.container.service import ContainerService
         from gorae.image.service import ImageService
         from gorae.runtime.conmon import ConmonRuntime
         from gorae.snapshot.overlay import OverlaySnapshotter
@@ -58,8 +58,18 @@ class Daemon:
             veth_prefix=names.veth_prefix,
             publish=self.events.publish,
         )
-        self.containers = ContainerService(self)
-        self.execs = ExecService(self)
+        self.containers = ContainerService(
+            root=os.path.join(root, "containers"),
+            store=self.meta,
+            publish=self.events.publish,
+            runtime=self.runtime,
+            images=self.images,
+            snapshotter=self.snapshotter,
+            networks=self.networks,
+            mounts=VolumeMounts(self.volumes),
+            default_dns=list(config.dns),
+        )
+        self.execs = self.containers.execs
         self.node_id = _engine_id(os.path.join(root, "engine-id"))
 
     def volume_users(self, name: str) -> list[str]:

@@ -1,0 +1,152 @@
+"""`ContainerCreator`: `POST /containers/create` — from a request body to a new record, its writable layer,
+its directory (hostname/hosts/resolv.conf) and its mounts, with nothing left behind on failure.
+
+The normalization and validation of Config/HostConfig live in container/config.py; networking checks in
+container/networking.py. Never starts anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import time
+from typing import Any
+
+from gorae.container import state as cs
+from gorae.container.config import command_of, merge_image_config, normalize_config, normalize_host_config
+from gorae.container.files import write_bundle_files
+from gorae.container.fs import ContainerFS
+from gorae.container.networking import ContainerNetworking
+from gorae.container.record import Bookkeeping, Container, cgroups_path, rfc3339nano
+from gorae.container.repository import ContainerRepository
+from gorae.container.signals import parse_signal
+from gorae.container.types import ImageResolver, MountResolver, RootfsProvider
+from gorae.errors import InvalidParameter
+
+
+class ContainerCreator:
+    def __init__(
+        self,
+        repo: ContainerRepository,
+        fs: ContainerFS,
+        networking: ContainerNetworking,
+        images: ImageResolver,
+        snapshotter: RootfsProvider,
+        mounts: MountResolver | None,
+    ) -> None:
+        self._repo = repo
+        self._fs = fs
+        self._net = networking
+        self._images = images
+        self._snap = snapshotter
+        self._mounts = mounts
+
+    async def create(self, body: dict[str, Any] | None, name: str | None = None) -> dict[str, Any]:
+        """POST /containers/create: returns {"Id", "Warnings"}."""
+        if not isinstance(body, dict):
+            raise InvalidParameter("Config cannot be empty in order to create a container")
+        config = normalize_config(body)
+        host_config = normalize_host_config(body.get("HostConfig"))
+        image_ref = str(config.get("Image") or "")
+        if not image_ref:
+            raise InvalidParameter("Config.Image must be set")  # docker: "No such image: " via lookup
+        image = await asyncio.to_thread(self._images.resolve, image_ref)
+        image_info = await asyncio.to_thread(self._images.inspect, image.id)
+        image_id = str(image_info.get("Id") or image.id)
+        config = merge_image_config(config, image_info.get("Config") or {})
+        path, args = command_of(config)
+        wd = config.get("WorkingDir") or ""
+        if wd and not wd.startswith("/"):
+            raise InvalidParameter(
+                f"the working directory '{wd}' is invalid, it needs to be an absolute path"
+            )
+        if config.get("StopSignal"):
+            parse_signal(config["StopSignal"])
+        endpoints_config = self._net.check_input(config, host_config, body.get("NetworkingConfig"))
+        cid = secrets.token_hex(32)
+        if not config.get("Hostname"):
+            # docker: a host-network container takes the host's name
+            config["Hostname"] = (
+                socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
+            )
+        canon = self._repo.reserve_name(name, cid)
+        now = time.time_ns()
+        directory = self._fs.dir(cid)
+        parent = await asyncio.to_thread(self._images.top_layer_chain_id, image)
+        snap_ready = False
+        try:
+            os.makedirs(directory, mode=0o710)
+            os.makedirs(os.path.join(directory, "rootfs"), mode=0o755)
+            await asyncio.to_thread(self._snap.prepare, cid, parent)
+            snap_ready = True
+            hostname_path, hosts_path, resolv_path = await asyncio.to_thread(
+                write_bundle_files, directory, config["Hostname"], config.get("Domainname") or "", host_config
+            )
+            mounts_priv, mounts_pub = await self._resolve_mounts(config, host_config, image_info)
+        except BaseException:
+            await self._undo(cid, directory, snap_ready)
+            raise
+        doc: dict[str, Any] = {
+            "Id": cid,
+            "Created": rfc3339nano(now),
+            "Path": path,
+            "Args": args,
+            "State": cs.initial_state(),
+            "Image": image_id,
+            "ResolvConfPath": resolv_path,
+            "HostnamePath": hostname_path,
+            "HostsPath": hosts_path,
+            "LogPath": os.path.join(directory, "ctr.log"),
+            "Name": canon,
+            "RestartCount": 0,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": None,
+            "HostConfig": host_config,
+            "GraphDriver": self._fs.graph_driver(cid),
+            "Mounts": mounts_pub,
+            "Config": config,
+            "NetworkSettings": self._net.created_settings(host_config, endpoints_config),
+        }
+        book = Bookkeeping(
+            created_ns=now,
+            snapshot=cid,
+            cgroups_path=cgroups_path(host_config, cid),
+            image_ref=image_ref,
+            mounts=mounts_priv,
+            endpoints_config=endpoints_config,
+        )
+        try:
+            self._repo.add(Container(doc, book))
+        except BaseException:
+            await self._undo(cid, directory, True)
+            raise
+        return {"Id": cid, "Warnings": []}
+
+    async def _undo(self, cid: str, directory: str, snap_ready: bool) -> None:
+        if snap_ready:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._snap.remove, cid)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    async def _resolve_mounts(
+        self, config: dict[str, Any], host_config: dict[str, Any], image_info: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Volumes and binds (when a volume service is wired); (private, public) forms."""
+        if self._mounts is None:
+            return [], []
+        mounts = self._mounts
+
+        def lookup(ref: str) -> dict[str, Any]:
+            return {"Mounts": self._repo.get(ref).book.mounts}
+
+        image_volumes = (image_info.get("Config") or {}).get("Volumes")
+        priv = await asyncio.to_thread(mounts.resolve, config, host_config, image_volumes, lookup)
+        return priv, mounts.public(priv)

@@ -1,0 +1,198 @@
+"""`ContainerFS`: a container's filesystem — the rootfs mount and its reference count, docker cp (stat, get,
+put), export, changes, sizes, the GraphDriver document, and commit (moby's copyBackend).
+
+The rootfs is mounted on the host while the container runs or while any cp/export uses it, and
+unmounted when the last user is done and no process needs it. Tar streams are produced by a sync writer
+the caller runs in a thread (`TarSource`), so the HTTP plumbing stays in the API. Never changes a
+container's state: commit pauses through the callbacks it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from gorae.archive import extract_to, overlay_changes, stat_path, tar_dir, tar_path
+from gorae.archive.pathstat import PathStat
+from gorae.container import state as cs
+from gorae.container.record import Container
+from gorae.container.repository import ContainerRepository
+from gorae.container.types import ImageResolver, RootfsProvider
+from gorae.errors import InvalidParameter, NotFound
+from gorae.snapshot import mount_all, unmount
+
+log = logging.getLogger("gorae.containers")
+
+
+@dataclass
+class TarSource:
+    """A tar to stream: run `write(out)` in a thread, then `await close()` (releases the rootfs)."""
+
+    write: Callable[[BinaryIO], object]
+    close: Callable[[], Awaitable[None]]
+
+
+class ContainerFS:
+    def __init__(
+        self, root: str, repo: ContainerRepository, snapshotter: RootfsProvider, images: ImageResolver
+    ) -> None:
+        self.root = root
+        self._repo = repo
+        self._snap = snapshotter
+        self._images = images
+
+    def dir(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def rootfs_path(self, cid: str) -> str:
+        return os.path.join(self.root, cid, "rootfs")
+
+    # ---- mount refcount --------------------------------------------------------------------------
+
+    async def mount(self, ct: Container) -> str:
+        target = self.rootfs_path(ct.id)
+        if not ct.mounted:
+            mounts = await asyncio.to_thread(self._snap.mounts, ct.book.snapshot)
+            os.makedirs(target, exist_ok=True)
+            await asyncio.to_thread(mount_all, mounts, target)
+            ct.mounted = True
+        return target
+
+    async def unmount(self, ct: Container) -> None:
+        if ct.mounted and ct.mount_refs == 0:
+            target = self.rootfs_path(ct.id)
+            try:
+                await asyncio.to_thread(unmount, target)
+            except Exception as e:  # busy mounts are retried at the next exit or removal
+                log.warning("unmounting %s: %s", target, e)
+                return
+            ct.mounted = False
+
+    def is_mounted(self, ct: Container) -> bool:
+        return os.path.ismount(self.rootfs_path(ct.id))
+
+    @contextlib.asynccontextmanager
+    async def rootfs(self, ref: str | Container) -> AsyncIterator[str]:
+        """The container's root filesystem mounted on the host for the duration (docker cp, export, ...)."""
+        ct = ref if isinstance(ref, Container) else self._repo.get(ref)
+        async with ct.lock:
+            path = await self.mount(ct)
+            ct.mount_refs += 1
+        try:
+            yield path
+        finally:
+            async with ct.lock:
+                ct.mount_refs -= 1
+                if ct.status not in cs.ALIVE:
+                    await self.unmount(ct)
+
+    # ---- docker cp / export -----------------------------------------------------------------------
+
+    async def export(self, ref: str) -> TarSource:
+        ct = self._repo.get(ref)
+        stack = contextlib.AsyncExitStack()
+        root = await stack.enter_async_context(self.rootfs(ct))
+        self._repo.event(ct, "export")
+        return TarSource(lambda out: tar_dir(root, out), stack.aclose)
+
+    async def archive(self, ref: str, path: str, *, stat_only: bool = False) -> tuple[PathStat, TarSource | None]:
+        """The stat of `path` and (unless `stat_only`) a tar of it; NotFound in docker's words."""
+        ct = self._repo.get(ref)
+        stack = contextlib.AsyncExitStack()
+        root = await stack.enter_async_context(self.rootfs(ct))
+        try:
+            st = await asyncio.to_thread(stat_path, root, path)
+        except NotFound:
+            await stack.aclose()
+            raise NotFound(f"Could not find the file {path} in container {ref}") from None
+        except BaseException:
+            await stack.aclose()
+            raise
+        if stat_only:
+            await stack.aclose()
+            return st, None
+        self._repo.event(ct, "archive-path")
+        return st, TarSource(lambda out: tar_path(root, path, out), stack.aclose)
+
+    @contextlib.asynccontextmanager
+    async def extract_into(
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+    ) -> AsyncIterator[Callable[[BinaryIO], None]]:
+        """docker cp into a container: yields a sync `extract(tar_stream)` for a thread, once `path` is
+        known to be a directory; publishes "extract-to-dir" when the body is done."""
+        ct = self._repo.get(ref)
+        if ct.host_config.get("ReadonlyRootfs"):
+            raise InvalidParameter("container rootfs is marked read-only")
+        async with self.rootfs(ct) as root:
+            try:
+                st = await asyncio.to_thread(stat_path, root, path)
+            except NotFound:
+                raise NotFound(f"Could not find the file {path} in container {ref}") from None
+            if not st.is_dir:
+                raise InvalidParameter("extraction point is not a directory")
+
+            def extract(stream: BinaryIO) -> None:
+                extract_to(root, path, stream, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+
+            yield extract
+        self._repo.event(ct, "extract-to-dir")
+
+    # ---- layers ------------------------------------------------------------------------------------
+
+    def graph_driver(self, cid: str) -> dict[str, Any]:
+        data: dict[str, str] = {}
+        with contextlib.suppress(Exception):
+            upper = self._snap.upper_dir(cid)
+            lowers = self._snap.lower_dirs(cid)
+            base = os.path.dirname(upper)
+            data = {
+                "LowerDir": ":".join(lowers),
+                "MergedDir": self.rootfs_path(cid),
+                "UpperDir": upper,
+                "WorkDir": os.path.join(base, "work"),
+            }
+        return {"Data": data or None, "Name": "overlay2"}
+
+    def sizes(self, ct: Container) -> tuple[int, int]:
+        rw = 0
+        with contextlib.suppress(Exception):
+            rw = int(self._snap.usage(ct.book.snapshot))
+        image_size = 0
+        with contextlib.suppress(Exception):
+            image_size = int(self._images.inspect(ct.image_id).get("Size") or 0)
+        return rw, rw + image_size
+
+    async def changes(self, ref: str) -> list[dict[str, Any]]:
+        ct = self._repo.get(ref)
+        upper = self._snap.upper_dir(ct.book.snapshot)
+        lowers = self._snap.lower_dirs(ct.book.snapshot)
+        items = await asyncio.to_thread(overlay_changes, upper, lowers)
+        return [{"Kind": kind, "Path": path} for kind, path in items]
+
+    async def commit(
+        self,
+        ct: Container,
+        doc: dict[str, Any],
+        *,
+        repo_tag: str | None,
+        author: str,
+        comment: str,
+        changes: list[str],
+        pause: bool,
+    ) -> str:
+        """A new image from the container's writable layer; `doc` is its inspect document (config applied)."""
+        upper = self._snap.upper_dir(ct.book.snapshot)
+        image_id = await asyncio.to_thread(
+            self._images.commit, doc, upper, repo_tag, author, comment, changes, pause
+        )
+        self._repo.event(ct, "commit", {"comment": comment} if comment else None)
+        return str(image_id)
+
+    async def remove_layer(self, ct: Container) -> None:
+        with contextlib.suppress(NotFound):
+            await asyncio.to_thread(self._snap.remove, ct.book.snapshot)
