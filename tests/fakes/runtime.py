@@ -87,7 +87,9 @@ class FakeRuntime:
         except (OSError, ValueError):
             pass
         self._next_pid += 1
-        self.procs[id] = FakeProcess(id, bundle, log_path, argv, self._next_pid, ignore=set(self.ignore_signals))
+        self.procs[id] = FakeProcess(
+            id, bundle, log_path, argv, self._next_pid, ignore=set(self.ignore_signals)
+        )
         return self._next_pid + 100000
 
     async def start(self, id: str) -> None:
@@ -97,7 +99,11 @@ class FakeRuntime:
         if err is not None:
             raise err
         p.status = "running"
-        m = re.fullmatch(r"exit (\d+)", p.argv[2]) if p.argv[:2] == ["sh", "-c"] and len(p.argv) == 3 else None
+        m = (
+            re.fullmatch(r"exit (\d+)", p.argv[2])
+            if p.argv[:2] == ["sh", "-c"] and len(p.argv) == 3
+            else None
+        )
         if m:
             self.exit(id, int(m.group(1)))
         elif p.argv[:1] == ["echo"]:

@@ -14,7 +14,6 @@ from gorae.container.config import (
     normalize_host_config,
 )
 from gorae.container.files import hosts_file, resolv_conf
-from gorae.container.state import Event
 from gorae.container.names import random_name, validate_name
 from gorae.container.restart import (
     FIRST_DELAY,
@@ -25,6 +24,7 @@ from gorae.container.restart import (
     parse_policy_string,
     restart_on_daemon_start,
 )
+from gorae.container.state import Event
 from gorae.errors import Conflict, InvalidParameter, NotModified
 
 # ---- the state table -------------------------------------------------------------------------------

@@ -114,7 +114,9 @@ class _Closing:
 
 def _tar_response(source: TarSource, headers: list[tuple[str, str]] | None = None) -> Response:
     """The tar `source` writes (in a thread), streamed; the source is closed when the response ends."""
-    return raw_response(_Closing(_writer_stream(source.write), source.close), "application/x-tar", headers=headers)
+    return raw_response(
+        _Closing(_writer_stream(source.write), source.close), "application/x-tar", headers=headers
+    )
 
 
 def _writer_stream(fn: Callable[[BinaryIO], object]) -> AsyncIterator[bytes]:
@@ -139,8 +141,6 @@ def _writer_stream(fn: Callable[[BinaryIO], object]) -> AsyncIterator[bytes]:
                     await task
 
     return gen()
-
-
 
 
 def _stat_header(st: PathInfo) -> str:
@@ -180,7 +180,9 @@ class ContainerBackend(Protocol):
 
     async def unpause(self, ref: str) -> None: ...
 
-    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False) -> None: ...
+    async def remove(
+        self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False
+    ) -> None: ...
 
     async def rename(self, ref: str, new_name: str) -> None: ...
 
@@ -206,7 +208,9 @@ class ContainerBackend(Protocol):
 
     async def export(self, ref: str) -> TarSource: ...
 
-    async def archive(self, ref: str, path: str, *, stat_only: bool = False) -> tuple[Any, TarSource | None]: ...
+    async def archive(
+        self, ref: str, path: str, *, stat_only: bool = False
+    ) -> tuple[Any, TarSource | None]: ...
 
     def extract_into(
         self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
@@ -432,13 +436,24 @@ class ContainersRouter:
             try:
                 if ws is not None:
                     outcome = await pump_ws(
-                        ws, source, stdin=stdin, stdout=stdout, stderr=stderr, detach_keys=detach_keys,
+                        ws,
+                        source,
+                        stdin=stdin,
+                        stdout=stdout,
+                        stderr=stderr,
+                        detach_keys=detach_keys,
                         prefix=prefix,
                     )
                 else:
                     outcome = await pump(
-                        hj, source, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
-                        detach_keys=detach_keys, prefix=prefix,
+                        hj,
+                        source,
+                        tty=tty,
+                        stdin=stdin,
+                        stdout=stdout,
+                        stderr=stderr,
+                        detach_keys=detach_keys,
+                        prefix=prefix,
                     )
             finally:
                 source.close()
@@ -491,7 +506,9 @@ class ContainersRouter:
     async def archive_put(self, req: Request) -> Response:
         path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
-        async with self.b.extract_into(req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite) as extract:
+        async with self.b.extract_into(
+            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite
+        ) as extract:
             reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
             feeder = asyncio.ensure_future(reader.pump())
             try:

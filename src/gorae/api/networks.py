@@ -50,7 +50,9 @@ Publish = Callable[..., Any]
 
 
 class NetworksRouter:
-    def __init__(self, networks: NetworkBackend, containers: ContainerNetworkBackend, publish: Publish) -> None:
+    def __init__(
+        self, networks: NetworkBackend, containers: ContainerNetworkBackend, publish: Publish
+    ) -> None:
         self.nets = networks
         self.containers = containers
         self._publish = publish  # only for "network prune" until the network service publishes it

@@ -22,9 +22,9 @@ from gorae.archive.pathstat import PathStat
 from gorae.container import state as cs
 from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
-from gorae.container.types import ImageResolver, RootfsProvider
+from gorae.container.types import ImageResolver, Mounter, RootfsProvider
 from gorae.errors import InvalidParameter, NotFound
-from gorae.snapshot import mount_all, unmount
+from gorae.snapshot import Mount, mount_all, unmount
 
 log = logging.getLogger("gorae.containers")
 
@@ -37,14 +37,33 @@ class TarSource:
     close: Callable[[], Awaitable[None]]
 
 
+class HostMounter:
+    """The host's mount table (the default `Mounter`)."""
+
+    def mount(self, mounts: list[Mount], target: str) -> None:
+        mount_all(mounts, target)
+
+    def unmount(self, target: str) -> None:
+        unmount(target)
+
+    def is_mounted(self, target: str) -> bool:
+        return os.path.ismount(target)
+
+
 class ContainerFS:
     def __init__(
-        self, root: str, repo: ContainerRepository, snapshotter: RootfsProvider, images: ImageResolver
+        self,
+        root: str,
+        repo: ContainerRepository,
+        snapshotter: RootfsProvider,
+        images: ImageResolver,
+        mounter: Mounter | None = None,
     ) -> None:
         self.root = root
         self._repo = repo
         self._snap = snapshotter
         self._images = images
+        self._mounter = mounter or HostMounter()
 
     def dir(self, cid: str) -> str:
         return os.path.join(self.root, cid)
@@ -59,7 +78,7 @@ class ContainerFS:
         if not ct.mounted:
             mounts = await asyncio.to_thread(self._snap.mounts, ct.book.snapshot)
             os.makedirs(target, exist_ok=True)
-            await asyncio.to_thread(mount_all, mounts, target)
+            await asyncio.to_thread(self._mounter.mount, mounts, target)
             ct.mounted = True
         return target
 
@@ -67,14 +86,14 @@ class ContainerFS:
         if ct.mounted and ct.mount_refs == 0:
             target = self.rootfs_path(ct.id)
             try:
-                await asyncio.to_thread(unmount, target)
+                await asyncio.to_thread(self._mounter.unmount, target)
             except Exception as e:  # busy mounts are retried at the next exit or removal
                 log.warning("unmounting %s: %s", target, e)
                 return
             ct.mounted = False
 
     def is_mounted(self, ct: Container) -> bool:
-        return os.path.ismount(self.rootfs_path(ct.id))
+        return self._mounter.is_mounted(self.rootfs_path(ct.id))
 
     @contextlib.asynccontextmanager
     async def rootfs(self, ref: str | Container) -> AsyncIterator[str]:
@@ -100,7 +119,9 @@ class ContainerFS:
         self._repo.event(ct, "export")
         return TarSource(lambda out: tar_dir(root, out), stack.aclose)
 
-    async def archive(self, ref: str, path: str, *, stat_only: bool = False) -> tuple[PathStat, TarSource | None]:
+    async def archive(
+        self, ref: str, path: str, *, stat_only: bool = False
+    ) -> tuple[PathStat, TarSource | None]:
         """The stat of `path` and (unless `stat_only`) a tar of it; NotFound in docker's words."""
         ct = self._repo.get(ref)
         stack = contextlib.AsyncExitStack()

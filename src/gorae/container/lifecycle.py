@@ -414,7 +414,9 @@ class ContainerLifecycle:
 
     # ---- remove ------------------------------------------------------------------------------
 
-    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False) -> None:
+    async def remove(
+        self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False
+    ) -> None:
         ct = self.repo.get(ref)
         if link:
             raise NotFound(f"No such link: {ref}")
@@ -457,7 +459,9 @@ class ContainerLifecycle:
         await self.fs.remove_layer(ct)
         await asyncio.to_thread(_rmtree, self.fs.dir(ct.id))
         self.repo.delete_record(ct)
-        if volumes and self.mounts is not None:  # after the record: a volume is "in use" while a record mounts it
+        if (
+            volumes and self.mounts is not None
+        ):  # after the record: a volume is "in use" while a record mounts it
             await asyncio.to_thread(self.mounts.remove_anonymous, ct.book.mounts)
 
 

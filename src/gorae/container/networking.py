@@ -35,7 +35,9 @@ class ContainerNetworking:
 
     # ---- create --------------------------------------------------------------------------------
 
-    def check_input(self, config: dict[str, Any], host_config: dict[str, Any], networking: Any) -> dict[str, Any]:
+    def check_input(
+        self, config: dict[str, Any], host_config: dict[str, Any], networking: Any
+    ) -> dict[str, Any]:
         """Validate -p/-P/--network/--network-alias at create; the endpoints config to keep. Errors are
         docker's: "network X not found", "invalid port specification", ..."""
         validate_port_bindings(host_config.get("PortBindings"))

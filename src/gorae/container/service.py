@@ -34,6 +34,7 @@ from gorae.container.streams import AttachSession, ContainerStreams, LogOptions,
 from gorae.container.types import (
     EventSink,
     ImageResolver,
+    Mounter,
     MountResolver,
     NetworkAttacher,
     RecordStore,
@@ -58,15 +59,18 @@ class ContainerService:
         networks: NetworkAttacher,
         mounts: MountResolver | None = None,
         default_dns: list[str] | None = None,
+        mounter: Mounter | None = None,
     ) -> None:
         self.repo = ContainerRepository(store, publish)
         self.runtime = runtime
         self.images = images
-        self.fs = ContainerFS(root, self.repo, snapshotter, images)
+        self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter)
         self.networking = ContainerNetworking(networks, self.repo, list(default_dns or []))
         self.streams = ContainerStreams(self.repo, runtime)
         self.creator = ContainerCreator(self.repo, self.fs, self.networking, images, snapshotter, mounts)
-        self.lifecycle = ContainerLifecycle(self.repo, runtime, self.fs, self.networking, self.streams, mounts)
+        self.lifecycle = ContainerLifecycle(
+            self.repo, runtime, self.fs, self.networking, self.streams, mounts
+        )
         self.execs = ExecService(self.repo, runtime, self.fs)
 
     # ---- lookup (also the ContainerView of listing.py) -----------------------------------------
@@ -109,7 +113,11 @@ class ContainerService:
             return str(self.images.resolve(ref).id or "")
 
         return list_containers(
-            self, include_stopped=include_stopped, limit=limit, size=size, filters=filters,
+            self,
+            include_stopped=include_stopped,
+            limit=limit,
+            size=size,
+            filters=filters,
             resolve_image=resolve_image,
         )
 
@@ -136,7 +144,9 @@ class ContainerService:
     async def unpause(self, ref: str) -> None:
         await self.lifecycle.unpause(ref)
 
-    async def remove(self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False) -> None:
+    async def remove(
+        self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False
+    ) -> None:
         await self.lifecycle.remove(ref, force=force, volumes=volumes, link=link)
 
     def wait(self, ref: str, condition: str = "not-running") -> asyncio.Future[dict[str, Any]]:
@@ -256,7 +266,9 @@ class ContainerService:
     async def export(self, ref: str) -> TarSource:
         return await self.fs.export(ref)
 
-    async def archive(self, ref: str, path: str, *, stat_only: bool = False) -> tuple[PathStat, TarSource | None]:
+    async def archive(
+        self, ref: str, path: str, *, stat_only: bool = False
+    ) -> tuple[PathStat, TarSource | None]:
         return await self.fs.archive(ref, path, stat_only=stat_only)
 
     def extract_into(

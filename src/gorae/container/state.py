@@ -161,8 +161,7 @@ class Rule:
 _NOT_RUNNING = Conflict("Container {id} is not running")
 _PAUSED_EXEC = Conflict("Container {id} is paused, unpause the container before exec")
 _RUNNING_RM = Conflict(
-    "You cannot remove a running container {id}. Stop the container before "
-    "attempting removal or force remove"
+    "You cannot remove a running container {id}. Stop the container before attempting removal or force remove"
 )
 _REMOVING = Conflict("removal of container {id} is already in progress")
 
