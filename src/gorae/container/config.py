@@ -329,8 +329,9 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
 
 def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) -> dict[str, Any]:
     """`HostConfig` with docker's defaults filled in and docker's create-time checks."""
-    check_types(hc or {}, HOST_CONFIG_TYPES, "HostConfig")
-    if isinstance((hc or {}).get("RestartPolicy"), dict):
+    hc = hc or {}
+    check_types(hc, HOST_CONFIG_TYPES, "HostConfig")
+    if isinstance(hc.get("RestartPolicy"), dict):
         check_types(hc["RestartPolicy"], {"Name": _STR, "MaximumRetryCount": _INT}, "RestartPolicy")
     out = copy.deepcopy(HOST_CONFIG_DEFAULTS)
     for key, value in (hc or {}).items():

@@ -73,7 +73,8 @@ class AttachSession:
 
     async def source(self) -> Attachment | None:
         """The container's stdio once it runs; None when it is removed first."""
-        done, _ = await asyncio.wait({self._attached, self._removed}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {self._attached, self._removed}
+        done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if self._attached not in done:
             return None
         return self._attached.result()

@@ -420,7 +420,7 @@ class ConmonRuntime:
                 with contextlib.suppress(ProcessLookupError):
                     pidfd = os.pidfd_open(pid)
             # the pid could have been reused: it must still be a conmon running from this dir
-            if pidfd >= 0 and not _is_conmon_of(pid, dir):
+            if pidfd >= 0 and (pid is None or not _is_conmon_of(pid, dir)):
                 os.close(pidfd)
                 pidfd = -1
             if pidfd >= 0:
