@@ -139,7 +139,10 @@ class ContainerLifecycle:
             if isinstance(e, GoraeError):
                 raise _start_error(e, ct) from None
             raise
-        pid = await asyncio.to_thread(rt.init_pid, ct.id)
+        pid = rt.init_pid(ct.id)
+        if not pid:
+            rstate = await asyncio.to_thread(rt.state, ct.id)
+            pid = rstate.pid if rstate is not None else 0
         now = time.time_ns()
         ct.book.started_ns = now
         ct.book.started_before = True

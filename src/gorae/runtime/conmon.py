@@ -358,12 +358,8 @@ class ConmonRuntime:
         return os.path.isdir(self.conmon_dir(id))
 
     def init_pid(self, id: str) -> int:
-        """The container's init pid from conmon's pidfile, else from runc's state; 0 when unknown."""
-        pid = _read_int(os.path.join(self.conmon_dir(id), "pidfile"))
-        if pid:
-            return pid
-        st = self.state(id)
-        return st.pid if st is not None else 0
+        """The container's init pid from conmon's pidfile (a file read, no process); 0 when unknown."""
+        return _read_int(os.path.join(self.conmon_dir(id), "pidfile")) or 0
 
     async def update(self, id: str, resources: Resources) -> None:
         """`runc update` with the settings that are not None."""

@@ -124,7 +124,8 @@ class Runtime(Protocol):
         ...
 
     def init_pid(self, id: str) -> int:
-        """The host pid of the container's init process (0 when unknown)."""
+        """The host pid of the container's init process, cheaply (no subprocess); 0 when not known that
+        way (the caller may ask `state`)."""
         ...
 
     async def wait_exit(self, id: str) -> ExitStatus:
