@@ -19,16 +19,21 @@ import socket
 import ssl
 import stat
 import time
-from collections.abc import AsyncIterable, Callable
-from email.utils import formatdate
+from collections.abc import AsyncIterable, Callable, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from gorae import __version__
 from gorae.api.errors import bad_request, error_response
+from gorae.api.heads import (
+    SimpleRequest,
+    base_headers,
+    parse_simple_request,
+    reason,
+    response_headers,
+    simple_response_head,
+)
 from gorae.api.http import (
-    API_VERSION,
     Hijacked,
     Request,
     Response,
@@ -45,7 +50,6 @@ AccessHook = Callable[[Request, int, float], None]
 READ_SIZE = 256 * 1024
 MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Config can be large
 DRAIN_LIMIT = 1024 * 1024  # unread request body we still drain to keep a connection alive
-SERVER_HEADER = f"gorae/{__version__} (linux)"
 
 
 class ClientGone(ConnectionError):
@@ -64,27 +68,6 @@ def tls_context(cert: str, key: str, ca: str | None = None, verify_client: bool 
             raise ValueError("client verification needs a CA file")
         ctx.verify_mode = ssl.CERT_REQUIRED
     return ctx
-
-
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def _http_date() -> bytes:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode())
-    return _date_cache[1]
-
-
-def _base_headers() -> list[tuple[bytes, bytes]]:
-    return [
-        (b"Api-Version", API_VERSION.encode()),
-        (b"Docker-Experimental", b"false"),
-        (b"Ostype", b"linux"),
-        (b"Server", SERVER_HEADER.encode()),
-        (b"Date", _http_date()),
-    ]
 
 
 class ApiServer:
@@ -283,6 +266,21 @@ class _Connection:
     async def run(self) -> None:
         try:
             while True:
+                if self._idle_and_unbuffered():
+                    data = await self._recv()
+                    if not data:
+                        return
+                    simple = parse_simple_request(data)
+                    if simple is not None:
+                        self.busy = True
+                        try:
+                            keep = await self._serve_simple(simple, data)
+                        finally:
+                            self.busy = False
+                        if not keep or self.server._closing:
+                            return
+                        continue
+                    self.h11.receive_data(data)
                 try:
                     event = await self._next_event()
                 except h11.RemoteProtocolError as e:
@@ -308,6 +306,11 @@ class _Connection:
         finally:
             self._abort_or_close()
 
+    def _idle_and_unbuffered(self) -> bool:
+        """Between requests with nothing buffered: the next bytes may take the simple-request path."""
+        conn = self.h11
+        return conn.our_state is h11.IDLE and conn.their_state is h11.IDLE and not conn.trailing_data[0]
+
     def _abort_or_close(self) -> None:
         with contextlib.suppress(Exception):
             self.writer.close()
@@ -322,47 +325,102 @@ class _Connection:
             await self._send(resp, b"GET")
 
     async def _serve(self, event: h11.Request) -> bool:
-        """Handle one request; True if the connection can carry another."""
+        """Handle one request read by h11; True if the connection can carry another."""
         started = time.perf_counter()
         self._body_done = asyncio.Event()
         self._peeked = None
         self._declared_length = _declared_length(event)
         self._peek_body()
-        req = self._make_request(event)
+        req = self._make_request(event.method, event.target, event.headers)
+        return await self._answer(req, event.method, started)
+
+    async def _serve_simple(self, simple: SimpleRequest, raw: bytes) -> bool:
+        """Handle a request that arrived whole in `raw`, without h11 (see `parse_simple_request`).
+
+        Plain responses are written directly, byte for byte what h11 would write; anything else (a
+        stream, headers h11 would refuse) first replays `raw` into h11 and takes the h11 path.
+        """
+        started = time.perf_counter()
+        self._body_done = asyncio.Event()
+        self._body_done.set()
+        self._peeked = simple.body or None
+        self._declared_length = len(simple.body)
+        req = self._make_request(simple.method, simple.target, simple.headers)
+        try:
+            resp = await self._dispatch(req)
+        except ClientGone:
+            return False
+        if req.hijacked is not None:
+            return await self._end_hijack(req, started)
+        if resp is None:
+            resp = empty_response(204)
+        head = simple_response_head(resp)
+        if head is None:
+            self._replay(raw)
+            return await self._respond(req, resp, simple.method, started)
+        try:
+            if simple.method == b"HEAD" or resp.status in (204, 304):
+                await self._write(head)
+            else:
+                await self._write(head + resp.body)
+        except ClientGone:
+            self._log(req, resp.status, started)
+            return False
+        self._log(req, resp.status, started)
+        return not self.eof
+
+    def _replay(self, raw: bytes) -> None:
+        """Let h11 read a request already handled here, so it can send the response."""
+        self.h11.receive_data(raw)
+        while self.h11.their_state is not h11.DONE:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                raise RuntimeError("simple request did not parse the same in h11")
+
+    async def _answer(self, req: Request, method: bytes, started: float) -> bool:
         resp: Response | None
         try:
             resp = await self._dispatch(req)
         except ClientGone:
             return False
         if req.hijacked is not None:
-            self._log(req, 101 if req.hijacked.upgraded else 200, started)
-            with contextlib.suppress(Exception):
-                await req.hijacked.close()
-            return False
+            return await self._end_hijack(req, started)
         if resp is None:
             resp = empty_response(204)
+        return await self._respond(req, resp, method, started)
+
+    async def _end_hijack(self, req: Request, started: float) -> bool:
+        assert req.hijacked is not None
+        self._log(req, 101 if req.hijacked.upgraded else 200, started)
+        with contextlib.suppress(Exception):
+            await req.hijacked.close()
+        return False
+
+    async def _respond(self, req: Request, resp: Response, method: bytes, started: float) -> bool:
         status = resp.status
         try:
-            await self._send(resp, event.method, req)
+            await self._send(resp, method, req)
         except ClientGone:
             self._log(req, status, started)
             return False
         self._log(req, status, started)
         return await self._finish_cycle()
 
-    def _make_request(self, event: h11.Request) -> Request:
-        target = event.target.decode("latin-1")
+    def _make_request(
+        self, method: bytes, raw_target: bytes, raw_headers: Iterable[tuple[bytes, bytes]]
+    ) -> Request:
+        target = raw_target.decode("latin-1")
         if not target.startswith("/") and "://" in target:
             parts = urlsplit(target)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         raw_path, _, qs = target.partition("?")
         headers: dict[str, str] = {}
-        for name, value in event.headers:
+        for name, value in raw_headers:
             key = name.decode("latin-1")
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]}, {text}" if key in headers else text
         return Request(
-            method=event.method.decode("latin-1"),
+            method=method.decode("latin-1"),
             path=unquote(raw_path, errors="replace"),
             query=parse_qs(qs, keep_blank_values=True) if qs else {},
             headers=headers,
@@ -401,17 +459,8 @@ class _Connection:
     # -- responses -------------------------------------------------------------------------------
 
     def _head(self, resp: Response, *, chunked: bool, body_len: int | None) -> h11.Response:
-        headers = _base_headers()
-        if resp.content_type:
-            headers.append((b"Content-Type", resp.content_type.encode("latin-1")))
-        for name, value in resp.headers:
-            headers.append((name.encode("latin-1"), value.encode("utf-8")))
-        if chunked:
-            headers.append((b"Transfer-Encoding", b"chunked"))
-        elif body_len is not None:
-            headers.append((b"Content-Length", str(body_len).encode()))
-        reason = h11_reason(resp.status)
-        return h11.Response(status_code=resp.status, headers=headers, reason=reason)
+        headers = response_headers(resp, chunked=chunked, body_len=body_len)
+        return h11.Response(status_code=resp.status, headers=headers, reason=reason(resp.status))
 
     async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
         if self.h11.their_state is h11.SEND_BODY and (
@@ -535,7 +584,7 @@ class _Connection:
             ]
         else:
             lines = [b"HTTP/1.1 200 OK", b"Content-Type: " + content_type.encode("latin-1")]
-        lines += [name + b": " + value for name, value in _base_headers()]
+        lines += [name + b": " + value for name, value in base_headers()]
         self.hijacked = True
         await self._write(b"\r\n".join(lines) + b"\r\n\r\n")
         if closed:
@@ -599,26 +648,3 @@ async def _aclose(it: object) -> None:
     if aclose is not None:
         with contextlib.suppress(Exception):
             await aclose()
-
-
-_REASONS = {
-    101: b"Switching Protocols",
-    200: b"OK",
-    201: b"Created",
-    204: b"No Content",
-    304: b"Not Modified",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    409: b"Conflict",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    503: b"Service Unavailable",
-}
-
-
-def h11_reason(status: int) -> bytes:
-    return _REASONS.get(status, b"")
