@@ -87,9 +87,11 @@ def response_headers(resp: Response, *, chunked: bool, body_len: int | None) -> 
 
 # h11's grammar (h11/_abnf.py): token, request-target = 1*VCHAR, field-value without OWS at either end
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
-_REQUEST_LINE = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1")
 _FIELD_VALUE = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
-_HEADER_LINE = re.compile(rb"(" + _TOKEN + rb"):[ \t]*(" + _FIELD_VALUE + rb")[ \t]*")
+_HEADER = rb"(" + _TOKEN + rb"):[ \t]*(" + _FIELD_VALUE + rb")[ \t]*\r\n"
+_ANY_HEADER = _TOKEN + rb":[ \t]*" + _FIELD_VALUE + rb"[ \t]*\r\n"
+_SIMPLE_HEAD = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1\r\n((?:" + _ANY_HEADER + rb")*)\r\n")
+_HEADERS = re.compile(_HEADER)
 _NAME_OK = re.compile(_TOKEN).fullmatch
 _VALUE_OK = re.compile(_FIELD_VALUE).fullmatch
 # request headers whose semantics (body framing, 100-continue, upgrades) stay with h11
@@ -115,54 +117,78 @@ def parse_simple_request(data: bytes) -> SimpleRequest | None:
     Accepted: exactly one request (head, then a Content-Length body if any, nothing after it), CRLF line
     ends, one Host header, no Transfer-Encoding/Expect/Upgrade, `Connection` only saying keep-alive.
     """
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    lines = data[:end].split(b"\r\n")
-    m = _REQUEST_LINE.fullmatch(lines[0])
+    m = _SIMPLE_HEAD.match(data)
     if m is None:
         return None
     headers: list[tuple[bytes, bytes]] = []
     hosts = 0
-    length: int | None = None
-    for line in lines[1:]:
-        h = _HEADER_LINE.fullmatch(line)
-        if h is None:
-            return None
-        name = h.group(1).lower()
-        value = h.group(2)
-        if name in _H11_REQUEST_HEADERS:
-            return None
+    length = 0
+    for raw_name, value in _HEADERS.findall(m.group(3)):
+        name = raw_name.lower()
         if name == b"host":
             hosts += 1
         elif name == b"content-length":
-            if length is not None or not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
-                return None
-            length = int(value)
+            if length or not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
+                return None  # a second Content-Length (even "0") is for h11 to judge
+            length = int(value) or -1
         elif name == b"connection":
             if any(token.strip().lower() != b"keep-alive" for token in value.split(b",")):
                 return None
+        elif name in _H11_REQUEST_HEADERS:
+            return None
         headers.append((name, value))
-    if hosts != 1 or len(data) - end - 4 != (length or 0):
+    body = data[m.end() :]
+    if hosts != 1 or len(body) != max(length, 0):
         return None
-    return SimpleRequest(m.group(1), m.group(2), headers, data[end + 4 :])
+    return SimpleRequest(m.group(1), m.group(2), headers, body)
+
+
+_fixed_block: tuple[bytes, bytes] = (b"", b"")  # (Date value, rendered base headers)
+_valid_lines: set[bytes] = set()  # response header lines that passed h11's grammar
+_MAX_VALID_LINES = 4096
+
+
+def _base_block() -> bytes:
+    global _fixed_block
+    date = http_date()
+    if _fixed_block[0] is not date:
+        _fixed_block = (date, b"".join(b"%s: %s\r\n" % pair for pair in base_headers()))
+    return _fixed_block[1]
+
+
+def _header_line(name: bytes, value: bytes) -> bytes | None:
+    line = b"%s: %s\r\n" % (name, value)
+    if line not in _valid_lines:
+        if _NAME_OK(name) is None or _VALUE_OK(value) is None:
+            return None
+        if len(_valid_lines) >= _MAX_VALID_LINES:
+            _valid_lines.clear()
+        _valid_lines.add(line)
+    return line
 
 
 def simple_response_head(resp: Response) -> bytes | None:
-    """The status line and headers h11 would write for `resp` to a simple request; None if h11 must."""
+    """The status line and headers h11 would write for `resp` to a simple request; None if h11 must.
+
+    The same headers as `response_headers`, in the same order.
+    """
     status = resp.status
     if status < 200 or status > 999 or isinstance(resp, StreamResponse):
         return None
-    for name, _ in resp.headers:
+    out = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)), _base_block()]
+    if resp.content_type:
+        line = _header_line(b"Content-Type", resp.content_type.encode("latin-1"))
+        if line is None:
+            return None
+        out.append(line)
+    for name, value in resp.headers:
         if name.lower() in _H11_RESPONSE_HEADERS:
             return None
-    headers = response_headers(resp, chunked=False, body_len=None if status in (204, 304) else len(resp.body))
-    # the fixed headers are known good; h11 validates the rest
-    for name, value in headers[len(_FIXED_HEADERS) + 1 :]:
-        if _NAME_OK(name) is None or _VALUE_OK(value) is None:
+        line = _header_line(name.encode("latin-1"), value.encode("utf-8"))
+        if line is None:
             return None
-    return b"".join(
-        [b"HTTP/1.1 %d %s\r\n" % (status, reason(status))]
-        + [b"%s: %s\r\n" % pair for pair in headers]
-        + [b"\r\n"]
-    )
+        out.append(line)
+    if status not in (204, 304):
+        out.append(b"Content-Length: %d\r\n" % len(resp.body))
+    out.append(b"\r\n")
+    return b"".join(out)
