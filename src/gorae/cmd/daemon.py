@@ -1,7 +1,8 @@
-"""`gorae daemon`: parse dockerd-style flags, start the services and the API listeners, stop on SIGTERM.
+"""`gorae daemon` (part of the composition root): parse dockerd-style flags, build the services, start the API
+listeners, stop on SIGTERM.
 
 SIGTERM/SIGINT stop the listeners and the watchers but leave containers running (conmon holds them);
-the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.daemon.main ...`.
+the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.cmd.daemon ...`.
 """
 
 from __future__ import annotations
