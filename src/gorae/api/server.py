@@ -21,6 +21,9 @@ import socket
 import ssl
 import stat
 import time
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
 
 from gorae.api.connection import (
     MAX_HEADER_BYTES,
@@ -181,8 +184,8 @@ class _ApiProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.pending += data
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._run())
+        if self.task is None and not self._busy:
+            self._start()
         elif len(self.pending) > READ_SIZE and not self._read_paused:
             assert self.transport is not None
             self._read_paused = True  # a client pipelining ahead of us: wait until it is read
@@ -218,9 +221,21 @@ class _ApiProtocol(asyncio.Protocol):
 
     # -- serving -----------------------------------------------------------------------------------
 
+    def _start(self) -> None:
+        """Run `_run` at once, as Python 3.12's eager tasks do: most requests finish without waiting,
+        and then no task is made at all; one that waits goes on in a task from where it stopped."""
+        coro = self._run()
+        self._busy = True
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        self.task = asyncio.get_running_loop().create_task(_carry_on(coro, waiting_on))
+
     async def _run(self) -> None:
         keep = False
         try:
+            self._busy = True
             while self.pending and self.conn is None:
                 raw = bytes(self.pending)
                 self.pending.clear()
@@ -230,11 +245,7 @@ class _ApiProtocol(asyncio.Protocol):
                     self.pending[:0] = raw
                     await self._hand_over().run()
                     return
-                self._busy = True
-                try:
-                    keep = await self._serve(simple, raw)
-                finally:
-                    self._busy = False
+                keep = await self._serve(simple, raw)
                 if not keep or self.server.closing:
                     break
         except asyncio.CancelledError:
@@ -244,6 +255,7 @@ class _ApiProtocol(asyncio.Protocol):
             log.exception("connection failed")
         finally:
             self.task = None
+            self._busy = False
             if self.conn is not None:
                 self.server._conns.discard(self)
             elif not keep or self.eof:
@@ -317,6 +329,24 @@ class _ApiProtocol(asyncio.Protocol):
         conn = self._hand_over()
         conn.request_read()
         return await conn.hijack(request, content_type, upgrade)
+
+
+@types.coroutine
+def _carry_on(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Drive `coro`, started outside any task, from the future it waits on: what a Task does with it."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as e:  # noqa: BLE001  # cancellation thrown in by the task goes to coro
+            try:
+                waiting_on = coro.throw(e)
+            except StopIteration:
+                return
+        else:
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration:
+                return
 
 
 def _socket_is_live(path: str) -> bool:
