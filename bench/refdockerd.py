@@ -73,10 +73,19 @@ class Dockerd:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        subprocess.run(["umount", "-R", self.root], capture_output=True)
+        for mountpoint in mounts_under(self.root, self.xroot):  # e.g. <exec-root>/netns, bound onto itself
+            subprocess.run(["umount", "-l", mountpoint], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.xroot, ignore_errors=True)
         self.log.close()
         for path in (self.log_path, self.sock, self.root + ".pid"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
+
+
+def mounts_under(*roots: str) -> list[str]:
+    """Mount points at or below `roots`, deepest first."""
+    with open("/proc/self/mounts", encoding="utf-8") as f:
+        points = [line.split()[1] for line in f]
+    found = {p for p in points for r in roots if p == r or p.startswith(r.rstrip("/") + "/")}
+    return sorted(found, key=len, reverse=True)
