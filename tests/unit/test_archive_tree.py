@@ -37,19 +37,21 @@ def _deep(root: Path, depth: int = DEPTH) -> None:
 
 
 def test_a_recursive_walk_fails_where_ours_does_not(tmp_path: Path) -> None:
-    _deep(tmp_path / "t")
+    tree = tmp_path / "t"
+    _deep(tree)
     try:
         with pytest.raises(RecursionError):
-            shutil.rmtree(tmp_path / "t")  # Python 3.11's rmtree: the failure the daemon used to die of
-    finally:
-        _deep(tmp_path / "t")  # what the failed rmtree left, made whole again
-    files = (DEPTH + 99) // 100
-    assert tree_usage(str(tmp_path / "t")) == 10 * files
-    steps = [v.step for v in walk(str(tmp_path / "t"))]
-    assert steps.count(Step.ENTER) == steps.count(Step.LEAVE) == DEPTH
-    assert steps.count(Step.FILE) == files
-    remove_tree(str(tmp_path / "t"))
-    assert not (tmp_path / "t").exists()
+            shutil.rmtree(tree)  # Python 3.11's rmtree: the failure the daemon used to die of
+        _deep(tree)  # what the failed rmtree left, made whole again
+        files = (DEPTH + 99) // 100
+        assert tree_usage(str(tree)) == 10 * files
+        steps = [v.step for v in walk(str(tree))]
+        assert steps.count(Step.ENTER) == steps.count(Step.LEAVE) == DEPTH
+        assert steps.count(Step.FILE) == files
+        remove_tree(str(tree))
+        assert not tree.exists()
+    finally:  # pytest's own clean-up of tmp_path recurses
+        remove_tree(str(tree))
 
 
 def test_copy_of_a_deep_tree(tmp_path: Path) -> None:
