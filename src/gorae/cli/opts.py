@@ -120,9 +120,9 @@ def _port_range(s: str) -> list[int]:
 
 def parse_ports(
     values: list[str], expose: list[str]
-) -> tuple[dict[str, dict], dict[str, list[dict[str, str]]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
     """-p [ip:][hostPort:]containerPort[/proto] and --expose → (ExposedPorts, PortBindings)."""
-    exposed: dict[str, dict] = {}
+    exposed: dict[str, dict[str, Any]] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for v in values:
         spec, _, proto = v.partition("/")
@@ -159,10 +159,10 @@ def parse_ports(
     return exposed, bindings
 
 
-def parse_volumes(values: list[str]) -> tuple[list[str], dict[str, dict]]:
+def parse_volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """-v → (Binds, anonymous Volumes) as docker splits them."""
     binds: list[str] = []
-    vols: dict[str, dict] = {}
+    vols: dict[str, dict[str, Any]] = {}
     for v in values:
         parts = v.split(":")
         if len(parts) == 1:
