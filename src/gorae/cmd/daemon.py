@@ -15,8 +15,12 @@ import ssl
 import sys
 from urllib.parse import urlparse
 
+from gorae.api.app import build_router
+from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
-from gorae.daemon.config import DaemonConfig, load_config
+from gorae.daemon import roots
+from gorae.daemon.config import DaemonConfig, load_config, network_names
+from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
 
 log = logging.getLogger("gorae.daemon")
@@ -52,11 +56,15 @@ def _write_pidfile(path: str) -> None:
 
 
 async def serve(cfg: DaemonConfig) -> None:
-    from gorae.api.app import build_router
-    from gorae.api.server import ApiServer
-    from gorae.daemon.daemon import Daemon
+    held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
+    try:
+        roots.prepare(cfg.data_root, cfg.exec_root)
+        await _serve(cfg, Daemon(cfg))
+    finally:
+        held.release()
 
-    daemon = Daemon(cfg)
+
+async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
     await daemon.start()
     server = ApiServer(build_router(daemon))
     tls = _tls_context(cfg)
