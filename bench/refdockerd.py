@@ -84,8 +84,8 @@ class Dockerd:
 
 
 def mounts_under(*roots: str) -> list[str]:
-    """Mount points at or below `roots`, deepest first."""
+    """Mount points at or below `roots`, deepest first, once per mount (a path can be mounted over twice)."""
     with open("/proc/self/mounts", encoding="utf-8") as f:
         points = [line.split()[1] for line in f]
-    found = {p for p in points for r in roots if p == r or p.startswith(r.rstrip("/") + "/")}
+    found = [p for p in points if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)]
     return sorted(found, key=len, reverse=True)
