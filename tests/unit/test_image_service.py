@@ -217,8 +217,8 @@ def test_tag_and_remove(root: Root, busybox: str) -> None:
     assert svc.resolve("other:v2").id == busybox
     assert svc.inspect(busybox)["RepoTags"] == ["busybox:latest", "other:v2"]
     with pytest.raises(Conflict, match="image is referenced in multiple repositories"):
-        svc.remove(busybox[7:19], False, False, lambda i: False)
-    assert svc.remove("other:v2", False, False, lambda i: False) == [{"Untagged": "other:v2"}]
+        svc.remove(busybox[7:19], False, False, lambda i: [])
+    assert svc.remove("other:v2", False, False, lambda i: []) == [{"Untagged": "other:v2"}]
     msg = (
         'conflict: unable to remove repository reference "busybox" (must force) - container abcdefabcdef is '
         f"using its referenced image {busybox[7:19]}"
@@ -226,7 +226,7 @@ def test_tag_and_remove(root: Root, busybox: str) -> None:
     with pytest.raises(Conflict) as ei:
         svc.remove("busybox", False, False, lambda i: ["abcdefabcdef0123"])
     assert ei.value.message == msg
-    res = svc.remove("busybox", False, False, lambda i: False)
+    res = svc.remove("busybox", False, False, lambda i: [])
     assert res[0] == {"Untagged": "busybox:latest"} and res[1] == {"Deleted": busybox}
     assert len(res) == 3  # and its layer
     assert svc.list() == [] and root.snap.list() == []
@@ -241,7 +241,7 @@ def test_remove_child_conflict_and_prune(root: Root, busybox: str) -> None:
     with pytest.raises(Conflict, match=r"\(cannot be forced\) - image has dependent child images"):
         svc.remove(busybox, True, False, None)
     assert [e["Id"] for e in svc.list(filters={"dangling": ["true"]})] == [new]
-    res = svc.prune(True, {}, lambda i: False)
+    res = svc.prune(True, {}, lambda i: [])
     assert {"Deleted": new} in res["ImagesDeleted"] and res["SpaceReclaimed"] > 0
     assert svc.resolve("busybox").id == busybox
     assert len(root.snap.list()) == 1
