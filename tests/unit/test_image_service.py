@@ -382,3 +382,44 @@ def test_hostile_load(root: Root, case: str) -> None:
         list(root.svc.load(io.BytesIO(data)))
     assert root.svc.list() == []
     assert os.listdir(root.svc.tmp) == []
+
+
+def test_service_publishes_image_events_and_asks_its_usage(base: str) -> None:
+    events: list[tuple[str, str, str, dict[str, str] | None]] = []
+
+    def publish(
+        type_: str, action: str, actor: str, attrs: dict[str, str] | None = None, *, scope: str = "local"
+    ) -> dict:
+        events.append((type_, action, actor, attrs))
+        return {}
+
+    users: dict[str, list[str]] = {}
+    path = os.path.join(base, "ev")
+    os.makedirs(path)
+    meta = MetadataStore(os.path.join(path, "gorae.db"))
+    snap = OverlaySnapshotter(os.path.join(path, "overlay"))
+    svc = ImageService(
+        meta,
+        ContentStore(os.path.join(path, "content")),
+        snap,
+        os.path.join(path, "tmp"),
+        publish=publish,
+        usage=lambda iid: users.get(iid, []),
+    )
+    try:
+        iid = import_busybox(svc)
+        assert events[-1] == ("image", "import", iid, {"name": "busybox:latest"})
+        svc.tag("busybox", "other", "v2")
+        assert events[-1] == ("image", "tag", iid, {"name": "other:v2"})
+        del events[:]
+        res = svc.remove("other:v2")
+        assert events == [("image", "untag", "other:v2", {"name": "other:v2"})] and len(res) == 1
+        users[iid] = ["c" * 64]
+        assert svc.containers_using(iid) == ["c" * 64]
+        with pytest.raises(Conflict, match="container cccccccccccc is using its referenced image"):
+            svc.remove("busybox", False, False)
+        svc.prune(True, {})
+        assert events[-1] == ("image", "prune", "", {"reclaimed": "0"})
+    finally:
+        meta.close()
+        snap.close()

@@ -80,14 +80,24 @@ class Kind:
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
-        Kind(CONTAINER, "gorae.daemon.containers", "gorae.db", 1, "Docker inspect shape + _gorae bookkeeping"),
+        Kind(
+            CONTAINER, "gorae.daemon.containers", "gorae.db", 1, "Docker inspect shape + _gorae bookkeeping"
+        ),
         Kind(IMAGE, "gorae.image.store", "gorae.db", 1, "{Id, Parent, LastTagTime, LayerSizes}"),
         Kind(REF, "gorae.image.store", "gorae.db", 1, "{image, name}"),
         Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size}"),
         Kind(VOLUME, "gorae.volume.local", "gorae.db", 1, "Docker volume inspect shape"),
         Kind(NETWORK, "gorae.network.service", "gorae.db", 1, "Docker network inspect shape"),
-        Kind(ENDPOINT, "gorae.network.service", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"),
-        Kind(NETSANDBOX, "gorae.network.service", "gorae.db", 1, "{container_id, mode, netns_path, endpoints, ...}"),
+        Kind(
+            ENDPOINT, "gorae.network.service", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"
+        ),
+        Kind(
+            NETSANDBOX,
+            "gorae.network.service",
+            "gorae.db",
+            1,
+            "{container_id, mode, netns_path, endpoints, ...}",
+        ),
         Kind(IPAM, "gorae.network.ipam", "gorae.db", 1, "{subnet, range, gateway, allocated, last}"),
         Kind(SNAPSHOT, "gorae.snapshot.overlay", "snapshots.db", 1, "{id, parent, kind, created, usage}"),
         Kind(SNAPSHOT_COUNTER, "gorae.snapshot.overlay", "snapshots.db", 1, "{n}"),
