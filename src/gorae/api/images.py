@@ -8,11 +8,12 @@ distribution issue: until then `fromImage` of an image not present is a 404.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from gorae.api.http import Handler, Request, Response, StreamResponse, empty_response, json_response
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
@@ -27,22 +28,24 @@ class ImageBackend(Protocol):
         self, all: bool = False, filters: dict[str, list[str]] | None = None
     ) -> list[dict[str, Any]]: ...
     def inspect(self, ref_or_id: str) -> dict[str, Any]: ...
-    def history(self, ref_or_id: str) -> list[dict[str, Any]]: ...
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]: ...
     def resolve(self, ref_or_id: str) -> Image: ...
     def tag(self, ref_or_id: str, repo: str, tag: str | None = None) -> None: ...
-    def remove(self, ref_or_id: str, force: bool = False, noprune: bool = False) -> list[dict[str, Any]]: ...
+    def remove(
+        self, ref_or_id: str, force: bool = False, noprune: bool = False
+    ) -> builtins.list[dict[str, Any]]: ...
     def prune(
-        self, dangling_only: bool = True, filters: dict[str, list[str]] | None = None
+        self, dangling_only: bool = True, filters: dict[str, builtins.list[str]] | None = None
     ) -> dict[str, Any]: ...
     def import_tar(
         self,
         stream: BinaryIO,
         repo_tag: str | None = None,
-        changes: list[str] | None = None,
+        changes: builtins.list[str] | None = None,
         message: str = "",
     ) -> str: ...
     def load(self, stream: BinaryIO) -> Iterator[str]: ...
-    def save(self, names: list[str], out: BinaryIO) -> None: ...
+    def save(self, names: builtins.list[str], out: BinaryIO) -> None: ...
 
 
 class Routes(Protocol):
@@ -158,7 +161,7 @@ class ImagesRouter:
         message = req.q("message") or ""
         reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
         task = asyncio.ensure_future(
-            asyncio.to_thread(self.images.import_tar, reader, repo_tag, changes, message)
+            asyncio.to_thread(self.images.import_tar, cast(BinaryIO, reader), repo_tag, changes, message)
         )
         feeder = asyncio.ensure_future(reader.pump())
 
@@ -181,7 +184,7 @@ class ImagesRouter:
 
         def work() -> None:
             try:
-                for line in self.images.load(reader):
+                for line in self.images.load(cast(BinaryIO, reader)):
                     lines.put(("line", line))
                 lines.put(("done", None))
             except Exception as e:  # reported in-band
@@ -214,7 +217,7 @@ class ImagesRouter:
 
         def work() -> None:
             try:
-                self.images.save(names, writer)
+                self.images.save(names, cast(BinaryIO, writer))
             finally:
                 writer.close()
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from typing import Any, Protocol
 
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
@@ -23,7 +24,7 @@ class VolumeBackend(Protocol):
     def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]: ...
     def inspect(self, name: str) -> dict[str, Any]: ...
     def remove(self, name: str, force: bool = False) -> None: ...
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]: ...
+    def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]: ...
 
 
 class Routes(Protocol):

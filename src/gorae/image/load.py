@@ -15,7 +15,7 @@ import posixpath
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from gorae.errors import GoraeError, InvalidParameter
 from gorae.image import reference as refs
@@ -167,7 +167,7 @@ def _load_image(
             layer = store.layers.get(chain)
         else:
             with arc.open(name) as f:
-                layer = store.layers.register(f, parent, expected_diff_id=diff_id)
+                layer = store.layers.register(cast(BinaryIO, f), parent, expected_diff_id=diff_id)
         sizes.append(layer.size)
         parent = chain
     return sha256_digest(config), sizes

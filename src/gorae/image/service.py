@@ -9,6 +9,7 @@ the `Publisher` it is given). Which containers use an image is the caller's know
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -212,7 +213,7 @@ class ImageService:
             data = {"LowerDir": ":".join(lowers), **data}
         return data
 
-    def history(self, ref_or_id: str) -> list[dict[str, Any]]:
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]:
         img = self.resolve(ref_or_id)
         diff_ids = img.diff_ids
         sizes = img.layer_sizes
@@ -270,7 +271,7 @@ class ImageService:
 
     def remove(
         self, ref_or_id: str, force: bool = False, noprune: bool = False, in_use: ImageUsage | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         """`docker rmi`: the Untagged/Deleted records, each published as an untag/delete event. `in_use`
         overrides the service's `usage`."""
         records = self._remove(ref_or_id, force, noprune, in_use or self._usage)
@@ -283,7 +284,7 @@ class ImageService:
 
     def _remove(
         self, ref_or_id: str, force: bool, noprune: bool, in_use: ImageUsage | None
-    ) -> list[dict[str, Any]]:
+    ) -> builtins.list[dict[str, Any]]:
         img = self.resolve(ref_or_id)
         iid = img.id
         records: list[dict[str, Any]] = []
@@ -334,7 +335,7 @@ class ImageService:
     def _delete_helper(
         self,
         iid: str,
-        records: list[dict[str, Any]],
+        records: builtins.list[dict[str, Any]],
         force: bool,
         prune: bool,
         quiet: bool,
@@ -358,7 +359,7 @@ class ImageService:
     def prune(
         self,
         dangling_only: bool = True,
-        filters: dict[str, list[str]] | None = None,
+        filters: dict[str, builtins.list[str]] | None = None,
         in_use: ImageUsage | None = None,
     ) -> dict[str, Any]:
         """`docker image prune`; one `prune` event (untag/delete are not announced, as in dockerd)."""
@@ -405,7 +406,7 @@ class ImageService:
         self,
         stream: BinaryIO,
         repo_tag: str | None = None,
-        changes: list[str] | None = None,
+        changes: builtins.list[str] | None = None,
         message: str = "",
         *,
         created: str | None = None,
@@ -422,7 +423,7 @@ class ImageService:
         repo_tag: str | None = None,
         author: str = "",
         comment: str = "",
-        changes: list[str] | None = None,
+        changes: builtins.list[str] | None = None,
         pause: bool = True,
     ) -> str:
         """A new image from a container's writable layer on top of its image (pausing is the caller's)."""
@@ -435,7 +436,7 @@ class ImageService:
             name = line.split(":", 1)[1].strip() if ":" in line else line
             self._event("load", name, {"name": name})
 
-    def save(self, names: list[str], out: BinaryIO) -> None:
+    def save(self, names: builtins.list[str], out: BinaryIO) -> None:
         for n in names:
             self._event("save", n, {"name": n})
         save_images(self.store, names, out)

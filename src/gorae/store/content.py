@@ -14,6 +14,7 @@ A path is only ever built from a digest that `parse_digest` accepted, or from th
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -300,7 +301,7 @@ class ContentStore:
             st.st_mtime,
         )
 
-    def list_statuses(self) -> list[Status]:
+    def list_statuses(self) -> builtins.list[Status]:
         out: list[Status] = []
         for name in sorted(os.listdir(self._ingest)):
             try:

@@ -8,6 +8,7 @@ costs well under a millisecond here). Schema changes are numbered migrations rec
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import sqlite3
@@ -149,7 +150,7 @@ class MetadataStore:
             rows = self._db.execute("SELECT doc FROM docs WHERE kind = ? ORDER BY rowid", (kind,)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def items(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def items(self, kind: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         """(id, doc) pairs of a kind, for kinds whose docs do not carry their own id."""
         with self._lock:
             rows = self._db.execute(
@@ -178,7 +179,7 @@ class MetadataStore:
                     "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (EVENTS_KEPT,)
                 )
 
-    def events_since(self, since_nano: int, until_nano: int | None = None) -> list[dict[str, Any]]:
+    def events_since(self, since_nano: int, until_nano: int | None = None) -> builtins.list[dict[str, Any]]:
         """Stored events with since_nano <= timeNano <= until_nano, oldest first."""
         with self._lock:
             if until_nano is None:

@@ -9,6 +9,7 @@ for volumes made by the API and for those made and removed along with containers
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import secrets
@@ -28,9 +29,9 @@ _LOCAL_OPTS = {"type", "device", "o", "size"}
 
 
 class Meta(Protocol):
-    def put(self, kind: str, id: str, doc: dict, *, name: str | None = None) -> None: ...
-    def get(self, kind: str, id: str) -> dict: ...
-    def list(self, kind: str) -> list[dict]: ...
+    def put(self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None) -> None: ...
+    def get(self, kind: str, id: str) -> dict[str, Any]: ...
+    def list(self, kind: str) -> list[dict[str, Any]]: ...
     def delete(self, kind: str, id: str) -> None: ...
 
 
@@ -164,7 +165,7 @@ class VolumeService:
         out.sort(key=lambda d: d["Name"])
         return out
 
-    def _match(self, doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+    def _match(self, doc: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
         for key, values in filters.items():
             if not values:
                 continue
@@ -201,7 +202,7 @@ class VolumeService:
                 self.meta.delete(VOLUME, name)
         self._event("destroy", name, {"driver": "local"})
 
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         filters = dict(filters or {})
         everything = filters.pop("all", ["false"])[-1].lower() in ("1", "true")
         deleted: list[str] = []
