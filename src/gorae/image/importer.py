@@ -16,9 +16,10 @@ from gorae.errors import InvalidParameter
 from gorae.image import reference as refs
 from gorae.image.changes import apply_changes
 from gorae.image.layers import EMPTY_TAR_DIFF_ID, tar_is_empty
-from gorae.image.models import docker_config, dump_config, now_rfc3339nano
+from gorae.image.models import docker_config, dump_config
 from gorae.image.store import ImageStore
 from gorae.platform import host_arch, host_os
+from gorae.timefmt import now_rfc3339nano
 
 
 def import_tar(

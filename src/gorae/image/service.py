@@ -17,15 +17,17 @@ from typing import Any, BinaryIO
 
 from gorae.errors import Conflict, InvalidParameter, NotFound
 from gorae.events import Publisher
+from gorae.filters import Filters, label_matches
 from gorae.image import importer
 from gorae.image import reference as refs
 from gorae.image.load import load_archive
-from gorae.image.models import ZERO_TIME, Image, docker_config, parse_time, unix_time
+from gorae.image.models import Image, docker_config, unix_time
 from gorae.image.save import save_images
 from gorae.image.store import ImageStore
 from gorae.snapshot.types import Snapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
+from gorae.timefmt import ZERO_TIME, parse_timestamp
 
 ImageUsage = Callable[[str], list[str]]
 """image ID -> the IDs of the containers using it."""
@@ -125,10 +127,8 @@ class ImageService:
         }
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("dangling", "label", "before", "since", "reference", "until"):
-                raise InvalidParameter(f"invalid filter '{key}'")
+        filters = Filters(filters)
+        filters.validate(("dangling", "label", "before", "since", "reference", "until"))
         by_image = self.store.refs_by_image()
         images = self.store.all()
         parents = {i.parent for i in images if i.parent}
@@ -145,14 +145,13 @@ class ImageService:
                 if want != dangling:
                     continue
             created = unix_time(img.config.get("created"))
-            if before and not all_(created < b for b in before):
+            if before and not builtins.all(created < b for b in before):
                 continue
-            if since and not all_(created > s for s in since):
+            if since and not builtins.all(created > s for s in since):
                 continue
-            if "until" in filters and not all_(created <= _until(u) for u in filters["until"]):
+            if "until" in filters and not builtins.all(created <= _until(u) for u in filters["until"]):
                 continue
-            labels = (img.config.get("config") or {}).get("Labels") or {}
-            if not all_(label_match(labels, f) for f in filters.get("label", [])):
+            if not filters.match_labels((img.config.get("config") or {}).get("Labels")):
                 continue
             if "reference" in filters:
                 tags = [t for t in tags if any(ref_match(t, p) for p in filters["reference"])]
@@ -364,10 +363,8 @@ class ImageService:
     ) -> dict[str, Any]:
         """`docker image prune`; one `prune` event (untag/delete are not announced, as in dockerd)."""
         in_use = in_use or self._usage
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("until", "label", "label!"):
-                raise InvalidParameter(f"invalid filter '{key}'")
+        filters = Filters(filters)
+        filters.validate(("until", "label", "label!"))
         deleted: list[dict[str, Any]] = []
         reclaimed = 0
         by_image = self.store.refs_by_image()
@@ -379,12 +376,12 @@ class ImageService:
             if _users(in_use, img.id) or self.store.children(img.id):
                 continue
             created = unix_time(img.config.get("created"))
-            if "until" in filters and not all_(created < _until(u) for u in filters["until"]):
+            if "until" in filters and not all(created < _until(u) for u in filters["until"]):
                 continue
             labels = (img.config.get("config") or {}).get("Labels") or {}
-            if not all_(label_match(labels, f) for f in filters.get("label", [])):
+            if not filters.match_labels(labels):
                 continue
-            if any(label_match(labels, f) for f in filters.get("label!", [])):
+            if any(label_matches(labels, f) for f in filters.get("label!")):
                 continue
             records: list[dict[str, Any]] = []
             try:
@@ -442,26 +439,11 @@ class ImageService:
         save_images(self.store, names, out)
 
 
-def all_(it: Any) -> bool:
-    return all(it)
-
-
 def _until(value: str) -> int:
     try:
-        return int(float(value))
-    except ValueError:
-        pass
-    t = parse_time(value)
-    if t is None:
-        raise InvalidParameter(f"invalid filter 'until={value}'")
-    return int(t.timestamp())
-
-
-def label_match(labels: dict[str, str], f: str) -> bool:
-    k, eq, v = f.partition("=")
-    if k not in labels:
-        return False
-    return not eq or labels[k] == v
+        return parse_timestamp(value) // 1_000_000_000
+    except InvalidParameter:
+        raise InvalidParameter(f"invalid filter 'until={value}'") from None
 
 
 def _path_match(pattern: str, name: str) -> bool:

@@ -19,12 +19,13 @@ from typing import Any
 from gorae.errors import InvalidParameter, NotFound
 from gorae.image import reference as refs
 from gorae.image.layers import LayerStore
-from gorae.image.models import ZERO_TIME, Image, image_id, now_rfc3339nano, parse_config
+from gorae.image.models import Image, image_id, parse_config
 from gorae.snapshot.types import Snapshotter
 from gorae.store.content import ContentStore
 from gorae.store.digest import is_digest
 from gorae.store.metadata import MetadataStore
 from gorae.store.schema import IMAGE, REF
+from gorae.timefmt import ZERO_TIME, now_rfc3339nano
 
 
 class ImageStore:

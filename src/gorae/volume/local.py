@@ -22,7 +22,9 @@ from typing import Any, Protocol
 
 from gorae.errors import CommandFailed, Conflict, InvalidParameter, NotFound
 from gorae.events import Publisher
+from gorae.filters import Filters
 from gorae.store.schema import VOLUME
+from gorae.timefmt import rfc3339_seconds
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _LOCAL_OPTS = {"type", "device", "o", "size"}
@@ -33,10 +35,6 @@ class Meta(Protocol):
     def get(self, kind: str, id: str) -> dict[str, Any]: ...
     def list(self, kind: str) -> list[dict[str, Any]]: ...
     def delete(self, kind: str, id: str) -> None: ...
-
-
-def _rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def validate_name(name: str) -> None:
@@ -131,7 +129,7 @@ class VolumeService:
         if anonymous:
             labels.setdefault("com.docker.volume.anonymous", "")
         doc = {
-            "CreatedAt": _rfc3339(time.time()),
+            "CreatedAt": rfc3339_seconds(time.time()),
             "Driver": "local",
             "Labels": labels,
             "Mountpoint": data,
@@ -153,37 +151,22 @@ class VolumeService:
         return self._public(self._doc(name))
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        filters = filters or {}
-        for key in filters:
-            if key not in ("dangling", "name", "label", "driver"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        out = []
-        for doc in self.meta.list(VOLUME):
-            if not self._match(doc, filters):
-                continue
-            out.append(self._public(doc))
+        wanted = Filters(filters)
+        wanted.validate(("dangling", "name", "label", "driver"))
+        out = [self._public(doc) for doc in self.meta.list(VOLUME) if self._match(doc, wanted)]
         out.sort(key=lambda d: d["Name"])
         return out
 
-    def _match(self, doc: dict[str, Any], filters: dict[str, builtins.list[str]]) -> bool:
-        for key, values in filters.items():
-            if not values:
-                continue
-            if key == "name" and not any(v in doc["Name"] for v in values):
+    def _match(self, doc: dict[str, Any], wanted: Filters) -> bool:
+        if "name" in wanted and not any(v in doc["Name"] for v in wanted["name"]):  # substring, as dockerd
+            return False
+        if not wanted.exact("driver", doc["Driver"]):
+            return False
+        if "dangling" in wanted:
+            want = wanted["dangling"][-1].lower() in ("1", "true")
+            if bool(self.users(doc["Name"])) == want:
                 return False
-            if key == "driver" and doc["Driver"] not in values:
-                return False
-            if key == "dangling":
-                want = values[-1].lower() in ("1", "true")
-                if bool(self.users(doc["Name"])) == want:
-                    return False
-            if key == "label":
-                labels = doc.get("Labels") or {}
-                for v in values:
-                    k, sep, val = v.partition("=")
-                    if k not in labels or (sep and labels[k] != val):
-                        return False
-        return True
+        return wanted.match_labels(doc.get("Labels"))
 
     def remove(self, name: str, force: bool = False) -> None:
         with self._lock:
@@ -212,7 +195,7 @@ class VolumeService:
             labels = doc.get("Labels") or {}
             if not everything and "com.docker.volume.anonymous" not in labels:
                 continue
-            if self.users(name) or not self._match(doc, {k: v for k, v in filters.items() if k == "label"}):
+            if self.users(name) or not Filters(filters).match_labels(labels):
                 continue
             size = dir_size(os.path.join(self.root, name))
             try:
