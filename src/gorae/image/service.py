@@ -84,17 +84,6 @@ class ImageService:
     def refs_of(self, id: str) -> list[str]:
         return self.store.refs_of(id)
 
-    def store_image(
-        self,
-        config: bytes,
-        layer_sizes: list[int],
-        *,
-        parent: str = "",
-        tags: list[refs.Reference] | None = None,
-    ) -> str:
-        """Record an image whose layers are registered; returns its ID (`ImageStore.register`)."""
-        return self.store.register(config, layer_sizes, parent=parent, tags=tags)
-
     def containers_using(self, image_id: str) -> list[str]:
         """IDs of the containers that use the image (per the `usage` this service was given)."""
         return _users(self._usage, image_id)

@@ -147,10 +147,3 @@ CASES: dict[str, Case] = {
     "commit_existing_blob": case_commit_existing_blob,
 }
 
-
-def run_all(factory: Factory, base: str) -> None:
-    import os
-
-    for name, case in CASES.items():
-        root = os.path.join(base, name)
-        case(factory, root)
