@@ -111,7 +111,8 @@ class MetadataStore:
             row = self._db.execute("SELECT doc FROM docs WHERE kind = ? AND id = ?", (kind, id)).fetchone()
         if row is None:
             raise NotFound(f"No such {kind}: {id}")
-        return json.loads(row[0])  # type: ignore[no-any-return]
+        doc: dict[str, Any] = json.loads(row[0])
+        return doc
 
     def exists(self, kind: str, id: str) -> bool:
         with self._lock:
