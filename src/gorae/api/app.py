@@ -60,7 +60,7 @@ class DaemonSystemBackend:
             node_id=d.node_id,
             container_states=d.containers.count_states(),
             images=len(d.images.list(all=True)),
-            event_listeners=len(d.events._subs),  # noqa: SLF001  # EventBus has no public count yet
+            event_listeners=d.events.listener_count(),
             debug=cfg.log_level == "debug",
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,

@@ -21,6 +21,7 @@ import gorae
 from gorae.api.http import Request, Response, StreamResponse, json_response, raw_response
 from gorae.api.router import Router
 from gorae.events import Subscription
+from gorae.platform import host_arch
 from gorae.timefmt import parse_timestamp, rfc3339nano
 
 
@@ -94,7 +95,7 @@ def _cgroup_version() -> str:
 
 
 def version_doc() -> dict[str, Any]:
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    arch = host_arch()
     return {
         "Platform": {"Name": "gorae"},
         "Components": [

@@ -8,8 +8,6 @@ On shutdown containers keep running (conmon holds them); the next start re-attac
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
 import os
 import time
@@ -17,7 +15,7 @@ import uuid
 from typing import Any
 
 from gorae.daemon.config import DaemonConfig
-from gorae.events import EventBus, Publisher
+from gorae.events import EventBus
 
 log = logging.getLogger("gorae.daemon")
 
@@ -43,7 +41,7 @@ class Daemon:
         self.content = ContentStore(os.path.join(root, "content"))
         self.snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
         self.events = EventBus(self.meta)
-        publish = _publisher_for_threads(self.events)  # image and volume calls run in worker threads
+        publish = self.events.publish  # callable from the worker threads image and volume calls run in
         self.images = ImageService(
             self.meta,
             self.content,
@@ -121,45 +119,6 @@ class Daemon:
         """Stop watching; leave containers running (their network state stays for the next start)."""
         await self.containers.close()
         await self.networks.close()
-
-
-def _publisher_for_threads(bus: EventBus) -> Publisher:
-    """`bus.publish` callable from any thread: from a worker thread it runs on the event loop that built
-    the daemon (the bus's subscriber queues are asyncio queues) and waits for it (at most 5 s)."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return bus.publish
-
-    def publish(
-        type_: str,
-        action: str,
-        actor_id: str,
-        attributes: dict[str, str] | None = None,
-        *,
-        scope: str = "local",
-    ) -> dict[str, Any]:
-        try:
-            on_loop = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop or loop.is_closed():
-            return bus.publish(type_, action, actor_id, attributes, scope=scope)
-        done: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
-
-        def run() -> None:
-            try:
-                done.set_result(bus.publish(type_, action, actor_id, attributes, scope=scope))
-            except BaseException as e:
-                done.set_exception(e)
-
-        try:
-            loop.call_soon_threadsafe(run)
-            return done.result(timeout=5)
-        except (RuntimeError, concurrent.futures.TimeoutError):
-            return {}  # the loop is gone: an event must not break the action that caused it
-
-    return publish
 
 
 def _engine_id(path: str) -> str:
