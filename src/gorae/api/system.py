@@ -174,17 +174,17 @@ class SystemRouter:
                 while True:
                     timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
                     try:
-                        ev = await asyncio.wait_for(sub.queue.get(), timeout)
+                        live = await asyncio.wait_for(sub.queue.get(), timeout)
                     except TimeoutError:
                         return
-                    if ev is None:
+                    if live is None:
                         return
-                    if ev["timeNano"] <= last:
+                    if live["timeNano"] <= last:
                         continue
-                    if until is not None and ev["timeNano"] > until:
+                    if until is not None and live["timeNano"] > until:
                         return
-                    if event_matches(ev, filters):
-                        yield json.dumps(ev).encode() + b"\n"
+                    if event_matches(live, filters):
+                        yield json.dumps(live).encode() + b"\n"
             finally:
                 sub.close()
 

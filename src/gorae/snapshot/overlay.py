@@ -10,6 +10,7 @@ and measured by `archive.tree`, at any depth.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import logging
 import os
@@ -207,7 +208,7 @@ class OverlaySnapshotter:
     def work_dir(self, key: str) -> str:
         return os.path.join(self._dir(self._get(key)), "work")
 
-    def lower_dirs(self, key: str) -> list[str]:
+    def lower_dirs(self, key: str) -> builtins.list[str]:
         rec = self._get(key)
         return [os.path.join(self._dir(r), "diff") for r in self._chain(rec.get("parent"))]
 
