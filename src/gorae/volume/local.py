@@ -10,21 +10,24 @@ for volumes made by the API and for those made and removed along with containers
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gorae.archive.tree import remove_tree, tree_usage
 from gorae.errors import CommandFailed, Conflict, InvalidParameter, NotFound
 from gorae.events import Publisher
 from gorae.filters import Filters
 from gorae.store.schema import VOLUME
 from gorae.timefmt import rfc3339_seconds
+
+log = logging.getLogger("gorae.volume")
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _LOCAL_OPTS = {"type", "device", "o", "size"}
@@ -181,7 +184,10 @@ class VolumeService:
                 if users:
                     raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
                 self._unmount(doc)
-                shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
+                try:  # at any depth; a mount still inside (an unmount that failed) is never emptied
+                    remove_tree(os.path.join(self.root, name))
+                except OSError as e:
+                    log.warning("volume %s: could not remove its directory: %s", name, e)
                 self.meta.delete(VOLUME, name)
         self._event("destroy", name, {"driver": "local"})
 
@@ -197,7 +203,7 @@ class VolumeService:
                 continue
             if self.users(name) or not Filters(filters).match_labels(labels):
                 continue
-            size = dir_size(os.path.join(self.root, name))
+            size = tree_usage(os.path.join(self.root, name), blocks=True)
             try:
                 self.remove(name)
             except (Conflict, NotFound):
@@ -208,7 +214,7 @@ class VolumeService:
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     def usage(self, name: str) -> int:
-        return dir_size(self.path(name))
+        return tree_usage(self.path(name), blocks=True)
 
     # -- mounting for containers -------------------------------------------------------------------
     def mount(self, name: str) -> str:
@@ -253,15 +259,3 @@ class VolumeService:
         data = doc.get("Mountpoint") or self.path(doc["Name"])
         if (doc.get("Options") or {}).get("type") and os.path.ismount(data):
             subprocess.run(["umount", data], capture_output=True)
-
-
-def dir_size(path: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, f))
-            except OSError:
-                continue
-            total += st.st_blocks * 512 if st.st_blocks else st.st_size
-    return total

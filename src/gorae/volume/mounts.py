@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import os
 import posixpath
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gorae.archive.tree import copy_tree
 from gorae.errors import InvalidParameter, NotFound
 from gorae.volume.local import VolumeService
 
@@ -368,6 +368,8 @@ def copy_up(rootfs: str, mounts: list[dict[str, Any]]) -> None:
     """Fill each freshly created, empty volume from the image content at its destination (docker's copy-up).
 
     Runs once, at the container's first start; it clears the `_fresh` mark of each record it looked at.
+    The image decides what is copied, so the copy is `archive.tree.copy_tree`: a device node in an image
+    is recreated in the volume, never opened (opening it would copy the *host's* device).
     """
     for rec in mounts:
         mp = MountPoint.from_record(rec)
@@ -380,13 +382,8 @@ def copy_up(rootfs: str, mounts: list[dict[str, Any]]) -> None:
         dst = mp.source
         if os.listdir(dst):
             continue
-        for entry in os.listdir(src):
-            s = os.path.join(src, entry)
-            d = os.path.join(dst, entry)
-            if os.path.isdir(s) and not os.path.islink(s):
-                shutil.copytree(s, d, symlinks=True)
-            else:
-                shutil.copy2(s, d, follow_symlinks=False)
+        # owners, modes, hardlinks and xattrs kept; device nodes and fifos recreated, never opened; any depth
+        copy_tree(src, dst)
         st = os.stat(src)
         os.chown(dst, st.st_uid, st.st_gid)
         os.chmod(dst, st.st_mode & 0o7777)
