@@ -138,11 +138,12 @@ class Ipam:
                 if allocated.get(key) not in (None, owner):
                     raise Conflict("Address already in use")
             else:
-                key = self._next_free(doc, subnet)
-                if key is None:
+                free = self._next_free(doc, subnet)
+                if free is None:
                     raise SystemError_(
                         f"no available IPv4 addresses on this network's address pools: {label or network_id}"
                     )
+                key = free
             allocated[key] = owner
             doc["last"] = key
             self._store.put(KIND, network_id, doc)

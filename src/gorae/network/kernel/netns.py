@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from gorae.errors import SystemError_
+from gorae.network.kernel import rtnl as _rtnl
 
 T = TypeVar("T")
 
@@ -101,8 +102,6 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
 def create(path: str, *, rtnl: bool = False) -> Any:
     """A new network namespace kept alive by a bind mount at path, with `lo` up. With rtnl=True, returns a
     `rtnl.Rtnl` socket that belongs to the new namespace (usable from any thread; the caller closes it)."""
-    from gorae.network import rtnl as _rtnl
-
     prepare_dir(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
