@@ -122,7 +122,7 @@ class GoraeDaemon:
             [
                 sys.executable,
                 "-m",
-                "gorae.daemon.main",
+                "gorae.cmd.daemon",
                 "--data-root",
                 self.data_root,
                 "--exec-root",

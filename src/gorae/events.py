@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 
 class EventLog(Protocol):
-    def add_event(self, ev: dict) -> None: ...
-    def events_since(self, since_nano: int, until_nano: int | None) -> list[dict]: ...
+    def add_event(self, ev: dict[str, Any]) -> None: ...
+    def events_since(self, since_nano: int, until_nano: int | None) -> list[dict[str, Any]]: ...
 
 
 class Subscription:
@@ -23,12 +23,12 @@ class Subscription:
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
-        self.queue: asyncio.Queue[dict | None] = asyncio.Queue(maxsize=10_000)
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=10_000)
 
-    def __aiter__(self) -> AsyncIterator[dict]:
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iter()
 
-    async def _iter(self) -> AsyncIterator[dict]:
+    async def _iter(self) -> AsyncIterator[dict[str, Any]]:
         while True:
             ev = await self.queue.get()
             if ev is None:
@@ -92,7 +92,7 @@ class EventBus:
         self._subs.add(sub)
         return sub
 
-    def history(self, since_nano: int, until_nano: int | None) -> list[dict]:
+    def history(self, since_nano: int, until_nano: int | None) -> list[dict[str, Any]]:
         if self._log is None:
             return []
         return self._log.events_since(since_nano, until_nano)

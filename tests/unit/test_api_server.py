@@ -27,7 +27,7 @@ from test_api_server_harness import (
     unix_connect,
 )
 
-from gorae.api.http import Request, parse_filters
+from gorae.api.http import Request
 from gorae.api.router import Router, check_version, split_version
 from gorae.errors import InvalidParameter
 
@@ -94,19 +94,6 @@ def test_query_helpers() -> None:
     assert req.qjson("j") == {"k": 1}
     with pytest.raises(InvalidParameter):
         req.qjson("bad")
-
-
-def test_filters_both_shapes() -> None:
-    assert parse_filters('{"label":["a=b","c"],"dangling":["true"]}') == {
-        "label": ["a=b", "c"],
-        "dangling": ["true"],
-    }
-    assert parse_filters('{"label":{"a=b":true,"c":true}}') == {"label": ["a=b", "c"]}
-    assert parse_filters("") == {} and parse_filters(None) == {}
-    with pytest.raises(InvalidParameter):
-        parse_filters("{nope")
-    with pytest.raises(InvalidParameter):
-        parse_filters("[1]")
 
 
 def test_versions() -> None:

@@ -32,9 +32,9 @@ from gorae.api.http import (
 )
 from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
-from gorae.api.timestamps import parse_timestamp
 from gorae.daemon.container_list import list_containers
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.timefmt import parse_timestamp
 
 if TYPE_CHECKING:
     from gorae.daemon.containers import ContainerService, Live

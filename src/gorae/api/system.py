@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import gorae
 from gorae.api.http import Request, Response, StreamResponse, json_response, raw_response
-from gorae.api.timestamps import format_rfc3339nano, parse_timestamp
+from gorae.timefmt import parse_timestamp, rfc3339nano
 
 if TYPE_CHECKING:
     from gorae.daemon.daemon import Daemon
@@ -136,7 +136,7 @@ def register(routes: Any, d: Daemon) -> None:
             "NFd": len(os.listdir("/proc/self/fd")),
             "OomKillDisable": True,
             "NGoroutines": len(asyncio.all_tasks()),
-            "SystemTime": format_rfc3339nano(time.time_ns()),
+            "SystemTime": rfc3339nano(time.time_ns()),
             "LoggingDriver": "json-file",
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": _cgroup_version(),
