@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gorae.errors import Conflict, Forbidden, NotFound
+from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from gorae.network.controller import NetworkController
 from gorae.network.names import NetworkNames
 from gorae.network.registry import DriverRegistry
@@ -220,3 +220,28 @@ def test_registry_names_a_missing_driver_like_docker() -> None:
     assert "local" in reg and "user" not in reg
     with pytest.raises(NotFound, match='plugin "user" not found'):
         reg.get("user")
+
+
+def test_list_and_prune_filters(meta_path: str) -> None:
+    meta = MetadataStore(meta_path)
+    ctl = controller(meta, _user(), _local())
+    asyncio.run(ctl.init())
+    ctl.create("front-1", "user", subnet="10.250.5.0/24", labels={"tier": "front"})
+    ctl.create("back-1", "user", subnet="10.250.6.0/24", labels={"tier": "back", "keep": ""})
+
+    def names(filters: dict[str, Any]) -> list[str]:
+        return sorted(n["Name"] for n in ctl.list(filters))
+
+    assert names({"name": ["^front"]}) == ["front-1"]
+    assert names({"label": {"tier=back": True}}) == ["back-1"]
+    assert names({"type": ["builtin"]}) == ["local"]
+    assert names({"driver": ["user"], "dangling": ["true"]}) == ["back-1", "front-1"]
+    with pytest.raises(InvalidParameter, match="invalid filter 'colour'"):
+        ctl.list({"colour": ["red"]})
+    with pytest.raises(InvalidParameter, match="invalid filter 'dangling=maybe'"):
+        ctl.list({"dangling": ["maybe"]})
+    assert ctl.prune({"until": ["2000-01-01T00:00:00Z"]}) == {"NetworksDeleted": []}
+    assert ctl.prune({"label!": ["keep"]}) == {"NetworksDeleted": ["front-1"]}
+    assert names({}) == ["back-1", "local"]
+    asyncio.run(ctl.close())
+    meta.close()

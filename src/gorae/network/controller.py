@@ -268,7 +268,7 @@ class NetworkController:
         return model.public(net, self.state.containers_of(net["Id"]))
 
     def list(self, filters: Any = None) -> list[dict[str, Any]]:
-        f = model.normalize_filters(filters)
+        f = model.as_filters(filters)
         model.check_list_filters(f)
         with self.state.lock:
             nets = list(self.state.networks.values())
@@ -297,7 +297,7 @@ class NetworkController:
         state.event("destroy", net)
 
     def prune(self, filters: Any = None) -> dict[str, Any]:
-        f = model.normalize_filters(filters)
+        f = model.as_filters(filters)
         deleted = []
         with self.state.lock:
             nets = list(self.state.networks.values())

@@ -16,7 +16,7 @@ import errno
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gorae.errors import SystemError_
 from gorae.network.kernel import rtnl as _rtnl
@@ -77,7 +77,7 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
+    return cast(T, box["result"])
 
 
 def enter(path: str) -> None:
