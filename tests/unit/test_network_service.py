@@ -1,5 +1,6 @@
-"""NetworkService against the real kernel: namespaces, veths on a test bridge, DNAT'd published ports, the
-embedded DNS, restart idempotency, and cleanup that leaves no link, rule, namespace or held port behind.
+"""NetworkController with the bridge driver against the real kernel: namespaces, veths on a test bridge,
+DNAT'd published ports, the embedded DNS, restart idempotency, and cleanup that leaves no link, rule,
+namespace or held port behind.
 
 Every test uses its own bridge names (gt/gu/gv + random hex), its own chain prefix (GORAE-<RAND>) and a
 random 10.213-250.x subnet, and asserts in teardown that all of them are gone.
