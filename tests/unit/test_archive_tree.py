@@ -4,18 +4,24 @@ recreates special files instead of opening them (security review F1 and F3)."""
 from __future__ import annotations
 
 import errno
+import io
 import os
+import resource
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from gorae.archive.apply import apply_layer
+from gorae.archive.changes import overlay_changes
 from gorae.archive.tree import Step, copy_tree, remove_tree, tree_usage, walk
 
 DEPTH = sys.getrecursionlimit() + 500  # deeper than any recursive walk survives
+LAYER_DEPTH = sys.getrecursionlimit() + 100  # layers resolve each entry from the root: keep the test quick
 
 
 def _deep(root: Path, depth: int = DEPTH) -> None:
@@ -141,3 +147,53 @@ def test_remove_and_usage_of_missing_or_plain_paths(tmp_path: Path) -> None:
     remove_tree(str(tmp_path / "f"))
     assert not (tmp_path / "f").exists()
     assert tree_usage(str(tmp_path / "nope")) == 0
+
+
+def _deep_layer(depth: int, then: tarfile.TarInfo) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        for i in range(1, depth + 1):
+            info = tarfile.TarInfo("/".join(["a"] * i))
+            info.type = tarfile.DIRTYPE
+            info.mode = 0o755
+            tf.addfile(info)
+        tf.addfile(then, io.BytesIO(b"x" * then.size))
+    buf.seek(0)
+    return buf
+
+
+@pytest.mark.parametrize("replacement", ["file", "whiteout"])
+def test_layer_replacing_a_deep_tree(tmp_path: Path, replacement: str) -> None:
+    """A layer that makes a tree deeper than the recursion limit and then replaces or whites it out: the
+    review's RecursionError (a 500 through PUT /archive); the result must be exact, not an error."""
+    root = tmp_path / "root"
+    root.mkdir()
+    if replacement == "file":
+        then = tarfile.TarInfo("a")
+        then.size = 1
+    else:
+        then = tarfile.TarInfo(".wh.a")
+        then.size = 0
+    try:
+        apply_layer(str(root), _deep_layer(LAYER_DEPTH, then), whiteouts="remove")
+        if replacement == "file":
+            assert (root / "a").read_bytes() == b"x"
+        else:
+            assert not (root / "a").exists()
+    finally:
+        remove_tree(str(root))
+
+
+def test_diff_of_a_wide_directory_within_a_small_fd_limit(tmp_path: Path) -> None:
+    upper, lower = tmp_path / "upper", tmp_path / "lower"
+    (upper / "w").mkdir(parents=True)
+    lower.mkdir()
+    for i in range(1500):
+        (upper / "w" / f"d{i}").mkdir()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        changes = overlay_changes(str(upper), [str(lower)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert len(changes) == 1501 and all(kind == 1 for kind, _ in changes)

@@ -66,11 +66,16 @@ def _up(fd: int, expected: os.stat_result) -> int:
     return parent
 
 
-def walk(root: str, *, descend: Callable[[os.stat_result, os.stat_result], bool] | None = None) -> Iterator[Visit]:
+def walk(
+    root: str,
+    *,
+    dir_fd: int | None = None,
+    descend: Callable[[os.stat_result, os.stat_result], bool] | None = None,
+) -> Iterator[Visit]:
     """Every entry under `root` (not `root` itself), depth first: a directory is ENTERed before its entries and
     LEFT after them. `descend(root_st, dir_st)` may refuse to go into a directory; it is then reported as a
     FILE step with its directory stat, so the caller decides what that means."""
-    fd = os.open(root, _DIR_FLAGS)
+    fd = os.open(root, _DIR_FLAGS, dir_fd=dir_fd)
     root_st = os.fstat(fd)
     stack = [_Level(root_st, _list(fd))]
     try:
@@ -112,25 +117,26 @@ def walk(root: str, *, descend: Callable[[os.stat_result, os.stat_result], bool]
         os.close(fd)
 
 
-def remove_tree(path: str, *, missing_ok: bool = True) -> None:
-    """`rm -rf path` at any depth, never crossing into another file system (a mount inside → EBUSY)."""
+def remove_tree(path: str, *, dir_fd: int | None = None, missing_ok: bool = True) -> None:
+    """`rm -rf path` (relative to `dir_fd` if given) at any depth, never following a symlink and never crossing
+    into another file system (a mount inside → EBUSY)."""
     try:
-        st = os.lstat(path)
+        st = os.lstat(path, dir_fd=dir_fd)
     except FileNotFoundError:
         if missing_ok:
             return
         raise
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
         return
-    for v in walk(path, descend=lambda root, d: d.st_dev == root.st_dev):
+    for v in walk(path, dir_fd=dir_fd, descend=lambda root, d: d.st_dev == root.st_dev):
         if v.step is Step.FILE:
             if stat.S_ISDIR(v.st.st_mode):  # another file system's mount point: refuse, never empty it
                 raise OSError(errno.EBUSY, f"a mount is still inside {path}", v.name)
             _ignore_missing(os.unlink, v.name, dir_fd=v.fd)
         elif v.step is Step.LEAVE:
             _ignore_missing(os.rmdir, v.name, dir_fd=v.fd)
-    os.rmdir(path)
+    os.rmdir(path, dir_fd=dir_fd)
 
 
 def _ignore_missing(fn: Callable[..., None], *args: object, **kw: object) -> None:

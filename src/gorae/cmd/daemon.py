@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from gorae.api.app import build_router
 from gorae.api.server import ApiServer
+from gorae.api.tls import server_context
 from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, load_config, network_names
 from gorae.daemon.daemon import Daemon
@@ -35,15 +36,9 @@ def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
         return None
     if not cfg.tlscert or not cfg.tlskey:
         raise InvalidParameter("--tls needs --tlscert and --tlskey")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
-    if cfg.tlsverify:
-        if not cfg.tlscacert:
-            raise InvalidParameter("--tlsverify needs --tlscacert")
-        ctx.load_verify_locations(cfg.tlscacert)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    if cfg.tlsverify and not cfg.tlscacert:
+        raise InvalidParameter("--tlsverify needs --tlscacert")
+    return server_context(cfg.tlscert, cfg.tlskey, client_ca=cfg.tlscacert if cfg.tlsverify else None)
 
 
 def _write_pidfile(path: str) -> None:

@@ -8,6 +8,8 @@ On shutdown containers keep running (conmon holds them); the next start re-attac
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
 import time
@@ -15,7 +17,7 @@ import uuid
 from typing import Any
 
 from gorae.daemon.config import DaemonConfig
-from gorae.events import EventBus
+from gorae.events import EventBus, Publisher
 
 log = logging.getLogger("gorae.daemon")
 
@@ -40,9 +42,19 @@ class Daemon:
         self.meta = MetadataStore(os.path.join(root, "gorae.db"))
         self.content = ContentStore(os.path.join(root, "content"))
         self.snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
-        self.images = ImageService(self.meta, self.content, self.snapshotter, os.path.join(root, "tmp"))
         self.events = EventBus(self.meta)
-        self.volumes = VolumeService(self.meta, os.path.join(root, "volumes"), users=self.volume_users)
+        publish = _publisher_for_threads(self.events)  # image and volume calls run in worker threads
+        self.images = ImageService(
+            self.meta,
+            self.content,
+            self.snapshotter,
+            os.path.join(root, "tmp"),
+            publish=publish,
+            usage=self.image_users,
+        )
+        self.volumes = VolumeService(
+            self.meta, os.path.join(root, "volumes"), users=self.volume_users, publish=publish
+        )
         self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
         from gorae.network.controller import NetworkController
         from gorae.network.names import network_names
@@ -62,6 +74,10 @@ class Daemon:
         self.containers = ContainerService(self)
         self.execs = ExecService(self)
         self.node_id = _engine_id(os.path.join(root, "engine-id"))
+
+    def image_users(self, image_id: str) -> list[str]:
+        """IDs of the containers created from image `image_id`."""
+        return [c["Id"] for c in self.meta.list("container") if c.get("Image") == image_id]
 
     def volume_users(self, name: str) -> list[str]:
         """IDs of the containers whose mounts use volume `name`."""
@@ -106,6 +122,45 @@ class Daemon:
         """Stop watching; leave containers running (their network state stays for the next start)."""
         await self.containers.close()
         await self.networks.close()
+
+
+def _publisher_for_threads(bus: EventBus) -> Publisher:
+    """`bus.publish` callable from any thread: from a worker thread it runs on the event loop that built
+    the daemon (the bus's subscriber queues are asyncio queues) and waits for it (at most 5 s)."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return bus.publish
+
+    def publish(
+        type_: str,
+        action: str,
+        actor_id: str,
+        attributes: dict[str, str] | None = None,
+        *,
+        scope: str = "local",
+    ) -> dict[str, Any]:
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or loop.is_closed():
+            return bus.publish(type_, action, actor_id, attributes, scope=scope)
+        done: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(bus.publish(type_, action, actor_id, attributes, scope=scope))
+            except BaseException as e:
+                done.set_exception(e)
+
+        try:
+            loop.call_soon_threadsafe(run)
+            return done.result(timeout=5)
+        except (RuntimeError, concurrent.futures.TimeoutError):
+            return {}  # the loop is gone: an event must not break the action that caused it
+
+    return publish
 
 
 def _engine_id(path: str) -> str:
