@@ -80,10 +80,10 @@ def _purge_network(exec_root: str) -> None:
 
 def network_leftovers(exec_root: str) -> list[str]:
     """The test daemon's kernel state still present (tests assert it is empty after removals)."""
-    from gorae.daemon.config import DaemonConfig, network_names
     from gorae.network.leftovers import leftovers
+    from gorae.network.names import daemon_names
 
-    names = network_names(DaemonConfig(exec_root=exec_root))
+    names = daemon_names(exec_root)
     return leftovers(
         names.bridge, (names.user_bridge_prefix, names.veth_prefix), names.chain_prefix, exec_root
     )

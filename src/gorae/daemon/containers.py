@@ -51,6 +51,7 @@ from gorae.errors import (
     NotModified,
     SystemError_,
 )
+from gorae.network.types import EndpointRequest
 
 if TYPE_CHECKING:
     from gorae.daemon.daemon import Daemon
@@ -554,7 +555,7 @@ class ContainerService:
     ) -> dict[str, Any]:
         """Validate -p/-P/--network/--network-alias at create (nothing is allocated yet); the endpoints
         config to keep. Errors are docker's: "network X not found", "invalid port specification", ..."""
-        from gorae.network.ports import parse_port_range, split_proto_port, validate_port_bindings
+        from gorae.network.portmap.ports import parse_port_range, split_proto_port, validate_port_bindings
 
         validate_port_bindings(host_config.get("PortBindings"))
         for key in config.get("ExposedPorts") or {}:
@@ -632,22 +633,24 @@ class ContainerService:
                 raise Conflict(f"cannot join network of a non running container: {other.id}")
             mode = "container:" + other.id
         cnet = await nets.setup_container(
-            ct.id,
-            ct.name,
-            str(cfg.get("Hostname") or ct.id[:12]),
-            mode,
-            endpoints_config=ct.private.get("EndpointsConfig") or {},
-            port_bindings=hc.get("PortBindings") or {},
-            publish_all=bool(hc.get("PublishAllPorts")),
-            exposed_ports=list((cfg.get("ExposedPorts") or {}).keys()),
-            links=list(hc.get("Links") or []),
-            dns=list(hc.get("Dns") or []) or list(getattr(self.d.config, "dns", None) or []),
-            dns_search=list(hc.get("DnsSearch") or []),
-            dns_options=list(hc.get("DnsOptions") or []),
-            extra_hosts=list(hc.get("ExtraHosts") or []),
-            mac_address=str(cfg.get("MacAddress") or ""),
-            domainname=str(cfg.get("Domainname") or ""),
-            env=list(cfg.get("Env") or []),
+            EndpointRequest(
+                container_id=ct.id,
+                name=ct.name,
+                hostname=str(cfg.get("Hostname") or ct.id[:12]),
+                network_mode=mode,
+                endpoints_config=ct.private.get("EndpointsConfig") or {},
+                port_bindings=hc.get("PortBindings") or {},
+                publish_all=bool(hc.get("PublishAllPorts")),
+                exposed_ports=list((cfg.get("ExposedPorts") or {}).keys()),
+                links=list(hc.get("Links") or []),
+                dns=list(hc.get("Dns") or []) or list(getattr(self.d.config, "dns", None) or []),
+                dns_search=list(hc.get("DnsSearch") or []),
+                dns_options=list(hc.get("DnsOptions") or []),
+                extra_hosts=list(hc.get("ExtraHosts") or []),
+                mac_address=str(cfg.get("MacAddress") or ""),
+                domainname=str(cfg.get("Domainname") or ""),
+                env=list(cfg.get("Env") or []),
+            )
         )
         try:
             await asyncio.to_thread(

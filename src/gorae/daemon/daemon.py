@@ -54,19 +54,20 @@ class Daemon:
             self.meta, os.path.join(root, "volumes"), users=self.volume_users, publish=publish
         )
         self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
-        from gorae.daemon.config import network_names
-        from gorae.network.service import NetworkService
+        from gorae.network.controller import NetworkController
+        from gorae.network.names import network_names
+        from gorae.network.types import NetworkOptions
 
-        names = network_names(config)
-        self.networks = NetworkService(
-            self.meta,
-            config.exec_root,
-            config,
-            bridge_name=names.bridge,
-            chain_prefix=names.chain_prefix,
-            user_bridge_prefix=names.user_bridge_prefix,
-            veth_prefix=names.veth_prefix,
-            publish=self.events.publish,
+        options = NetworkOptions(
+            bip=config.bip,
+            fixed_cidr=config.fixed_cidr,
+            default_address_pools=list(config.default_address_pools or []),
+            iptables=config.iptables is not False,
+            ip_forward=config.ip_forward is not False,
+            ip_masq=config.ip_masq is not False,
+        )
+        self.networks = NetworkController(
+            self.meta, config.exec_root, options, network_names(config), publish=self.events.publish
         )
         self.containers = ContainerService(self)
         self.execs = ExecService(self)
