@@ -12,7 +12,8 @@ import uuid
 import pytest
 from conftest import GoraeDaemon
 
-from gorae.daemon.config import DaemonConfig, network_names
+from gorae.daemon.config import DaemonConfig
+from gorae.network.names import network_names
 
 
 def _mode(path: str) -> int:

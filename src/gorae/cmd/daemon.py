@@ -19,9 +19,10 @@ from gorae.api.app import build_router
 from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
 from gorae.daemon import roots
-from gorae.daemon.config import DaemonConfig, load_config, network_names
+from gorae.daemon.config import DaemonConfig, load_config
 from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
+from gorae.network.names import network_names
 
 log = logging.getLogger("gorae.daemon")
 

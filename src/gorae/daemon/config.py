@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.errors import InvalidParameter
-from gorae.network.names import NetworkNames, network_names  # noqa: F401 - re-exported (tests/compat)
 
 DEFAULT_CONFIG_FILE = "/etc/gorae/daemon.json"
 DEFAULT_SOCKET = "unix:///run/gorae.sock"
