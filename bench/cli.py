@@ -4,7 +4,7 @@
 
 Commands: `ps`, `images`, `run --rm busybox true`. Two gorae launchers are timed: the `-IS` launcher that
 scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file the same way, pointing at this
-checkout and this interpreter's site-packages), and `python -m gorae.cli.main` (what a plain console script
+checkout and this interpreter's site-packages), and `python -m gorae.cmd.main` (what a plain console script
 costs, `site` and .pth files included). Also prints the interpreter's own floor (`python -IS -c pass`).
 Median wall time of --runs each, the engines alternating per repetition; prints the ratios to docker's.
 """
@@ -38,7 +38,7 @@ def write_launcher(path: str) -> None:
             f"#!{sys.executable} -IS\n"
             "import sys\n"
             f"sys.path[:0] = [{src!r}, {site!r}]\n"
-            "from gorae.cli.main import main\n"
+            "from gorae.cmd.main import main\n"
             "sys.exit(main())\n"
         )
     os.chmod(path, 0o755)
@@ -61,7 +61,7 @@ def main() -> int:
     clis = {
         "docker": ["docker"],
         "gorae (-IS launcher)": [launcher],
-        "gorae (python -m)": [sys.executable, "-m", "gorae.cli.main"],
+        "gorae (python -m)": [sys.executable, "-m", "gorae.cmd.main"],
     }
     d = new_daemon()
     results: dict[tuple[str, str], list[float]] = {}

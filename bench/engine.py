@@ -16,70 +16,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import busybox_tar, new_daemon  # noqa: E402
-
-
-class Dockerd:
-    def __init__(self) -> None:
-        tag = uuid.uuid4().hex[:8]
-        self.root = tempfile.mkdtemp(prefix=f"dref-{tag}-")
-        self.xroot = f"/tmp/drefx-{tag}"
-        self.sock = f"/tmp/dref-{tag}.sock"
-        self.log = open(os.path.join(tempfile.gettempdir(), f"dref-{tag}.log"), "wb")
-        self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                "--data-root",
-                self.root,
-                "--exec-root",
-                self.xroot,
-                "-H",
-                "unix://" + self.sock,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--bridge=none",
-                "--pidfile",
-                self.root + ".pid",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
-        for _ in range(200):
-            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        with open(busybox_tar(), "rb") as f:
-            subprocess.run(
-                ["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
-                stdin=f,
-                env=self.env,
-                check=True,
-                capture_output=True,
-            )
-
-    def close(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        subprocess.run(["umount", "-R", self.root], capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.xroot, ignore_errors=True)
+from conftest import new_daemon  # noqa: E402
+from refdockerd import Dockerd  # noqa: E402
 
 
 def docker(env: dict[str, str], *args: str) -> None:

@@ -43,7 +43,7 @@ cat > /usr/local/bin/gorae.new <<LAUNCHER
 """gorae CLI launcher written by scripts/setup.sh."""
 import sys
 sys.path[:0] = ["$GORAE_SRC", "$GORAE_SITE"]
-from gorae.cli.main import main
+from gorae.cmd.main import main
 sys.exit(main())
 LAUNCHER
 chmod 0755 /usr/local/bin/gorae.new

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
+from gorae.archive.tree import remove_tree
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
@@ -79,10 +80,10 @@ def _purge_network(exec_root: str) -> None:
 
 def network_leftovers(exec_root: str) -> list[str]:
     """The test daemon's kernel state still present (tests assert it is empty after removals)."""
-    from gorae.daemon.config import DaemonConfig, network_names
     from gorae.network.leftovers import leftovers
+    from gorae.network.names import daemon_names
 
-    names = network_names(DaemonConfig(exec_root=exec_root))
+    names = daemon_names(exec_root)
     return leftovers(
         names.bridge, (names.user_bridge_prefix, names.veth_prefix), names.chain_prefix, exec_root
     )
@@ -122,7 +123,7 @@ class GoraeDaemon:
             [
                 sys.executable,
                 "-m",
-                "gorae.daemon.main",
+                "gorae.cmd.daemon",
                 "--data-root",
                 self.data_root,
                 "--exec-root",
@@ -207,17 +208,34 @@ class GoraeDaemon:
         return docker.DockerClient(base_url=self.host, timeout=60)
 
     def cleanup(self) -> None:
-        self.stop()
-        _kill_runtime(self.exec_root)
-        _purge_network(self.exec_root)
-        _unmount_under(self.data_root)
-        _unmount_under(self.exec_root)
-        shutil.rmtree(self.data_root, ignore_errors=True)
-        shutil.rmtree(self.exec_root, ignore_errors=True)
-        try:
-            os.unlink(self.socket)
-        except OSError:
-            pass
+        """Stop the daemon and remove everything it made, whatever fails on the way (the first failure is
+        raised at the end, after the rest was cleaned)."""
+        errors: list[BaseException] = []
+        steps = (
+            self.stop,
+            lambda: _kill_runtime(self.exec_root),
+            lambda: _unmount_under(self.data_root),
+            lambda: _unmount_under(self.exec_root),
+            lambda: remove_tree(self.data_root),  # at any depth: containers make deep trees
+            lambda: remove_tree(self.exec_root),
+            lambda: _unlink(self.socket),
+            lambda: _unlink(self.log_path),
+            lambda: _purge_network(self.exec_root),  # last: it asserts nothing was left
+        )
+        for step in steps:
+            try:
+                step()
+            except BaseException as e:  # noqa: BLE001 - every step runs; the first error is raised below
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 _BUSYBOX_TAR: str | None = None
@@ -233,6 +251,12 @@ def busybox_tar() -> str:
             subprocess.run([sys.executable, "-m", "gorae.image.bootstrap"], stdout=out, check=True, env=env)
         _BUSYBOX_TAR = path
     return _BUSYBOX_TAR
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+    if _BUSYBOX_TAR is not None:
+        _unlink(_BUSYBOX_TAR)
 
 
 def import_busybox(d: GoraeDaemon) -> None:

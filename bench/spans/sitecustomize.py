@@ -83,19 +83,11 @@ _TARGETS = [
     ),
     ("gorae.api.server", "_Connection", ["_dispatch"]),
     (
-        "gorae.network.service",
-        "NetworkService",
-        [
-            "setup_container",
-            "teardown_container",
-            "_attach",
-            "_setup_simple",
-            "_start_dns",
-            "_stop_dns",
-            "_publish_ports",
-            "_drop_sandbox_sync",
-        ],
+        "gorae.network.sandboxes",
+        "SandboxManager",
+        ["setup", "teardown", "attach", "_setup_exclusive", "_publish_ports", "drop_sandbox_sync"],
     ),
+    ("gorae.network.dns.resolver", "DnsServers", ["start", "stop"]),
 ]
 
 

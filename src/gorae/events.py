@@ -3,19 +3,24 @@
 An event is Docker's shape: `Type`, `Action`, `Actor{ID, Attributes}`, `scope`, `time`, `timeNano`, plus the
 legacy `status`/`id`/`from` keys for containers and images that old clients read. Subscribers get an
 asyncio queue each; a slow subscriber loses nothing until its queue holds 10 000 events, then it is dropped.
+
+`publish` may be called from any thread (services do blocking work in worker threads): the event is numbered
+and stored at once, and handed to the subscribers on the event loop they listen on, in publishing order,
+without the publisher ever waiting for the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 
 class EventLog(Protocol):
-    def add_event(self, ev: dict) -> None: ...
-    def events_since(self, since_nano: int, until_nano: int | None) -> list[dict]: ...
+    def add_event(self, ev: dict[str, Any]) -> None: ...
+    def events_since(self, since_nano: int, until_nano: int | None) -> list[dict[str, Any]]: ...
 
 
 class Subscription:
@@ -23,12 +28,12 @@ class Subscription:
 
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
-        self.queue: asyncio.Queue[dict | None] = asyncio.Queue(maxsize=10_000)
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=10_000)
 
-    def __aiter__(self) -> AsyncIterator[dict]:
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._iter()
 
-    async def _iter(self) -> AsyncIterator[dict]:
+    async def _iter(self) -> AsyncIterator[dict[str, Any]]:
         while True:
             ev = await self.queue.get()
             if ev is None:
@@ -48,6 +53,8 @@ class EventBus:
         self._log = log
         self._subs: set[Subscription] = set()
         self._last_nano = 0
+        self._clock = threading.Lock()  # timeNano strictly increasing across threads
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the subscribers' queues live
 
     def publish(
         self,
@@ -58,10 +65,11 @@ class EventBus:
         *,
         scope: str = "local",
     ) -> dict[str, Any]:
-        now = time.time_ns()
-        if now <= self._last_nano:  # keep timeNano strictly increasing so `since` is exact
-            now = self._last_nano + 1
-        self._last_nano = now
+        with self._clock:
+            now = time.time_ns()
+            if now <= self._last_nano:  # keep timeNano strictly increasing so `since` is exact
+                now = self._last_nano + 1
+            self._last_nano = now
         ev: dict[str, Any] = {
             "Type": type_,
             "Action": action,
@@ -80,19 +88,49 @@ class EventBus:
                 self._log.add_event(ev)
             except Exception:  # an event that cannot be stored must not break the action that caused it
                 pass
+        self._deliver(ev)
+        return ev
+
+    def _deliver(self, ev: dict[str, Any]) -> None:
+        loop = self._loop
+        if not self._subs:
+            return
+        if loop is None:  # subscribed outside any loop: one thread, deliver at once
+            self._fan_out(ev)
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._fan_out(ev)
+            return
+        try:
+            loop.call_soon_threadsafe(self._fan_out, ev)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is listening any more
+
+    def _fan_out(self, ev: dict[str, Any]) -> None:
         for sub in list(self._subs):
             try:
                 sub.queue.put_nowait(ev)
             except asyncio.QueueFull:
                 sub.close()
-        return ev
 
     def subscribe(self) -> Subscription:
+        """A new listener, on the running event loop (if any)."""
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
         sub = Subscription(self)
         self._subs.add(sub)
         return sub
 
-    def history(self, since_nano: int, until_nano: int | None) -> list[dict]:
+    def listener_count(self) -> int:
+        return len(self._subs)
+
+    def history(self, since_nano: int, until_nano: int | None) -> list[dict[str, Any]]:
         if self._log is None:
             return []
         return self._log.events_since(since_nano, until_nano)

@@ -53,7 +53,7 @@ class Daemon:
             argv = [
                 sys.executable,
                 "-m",
-                "gorae.cli.main",
+                "gorae.cmd.main",  # the entry point: `daemon` is not the CLI package's
                 "daemon",
                 "--data-root",
                 str(self.data),

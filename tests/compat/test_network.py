@@ -76,7 +76,8 @@ def links() -> set[str]:
 
 
 def veths(d: GoraeDaemon) -> set[str]:
-    from gorae.daemon.config import DaemonConfig, network_names
+    from gorae.daemon.config import DaemonConfig
+    from gorae.network.names import network_names
 
     prefix = network_names(DaemonConfig(exec_root=d.exec_root)).veth_prefix
     return {n for n in links() if n.startswith(prefix)}
@@ -394,7 +395,8 @@ def test_removal_leaves_no_veth_rule_or_netns(d: GoraeDaemon) -> None:
     assert f"--dport {port} " not in nat_rules()
     subnet = net["IPAM"]["Config"][0]["Subnet"]
     assert subnet not in nat_rules()
-    from gorae.daemon.config import DaemonConfig, network_names
+    from gorae.daemon.config import DaemonConfig
+    from gorae.network.names import network_names
 
     prefix = network_names(DaemonConfig(exec_root=d.exec_root)).user_bridge_prefix
     assert prefix + net["Id"][: 15 - len(prefix)] not in links()
@@ -409,7 +411,8 @@ def test_published_port_survives_daemon_restart_and_kill9(fresh_daemon: GoraeDae
     port = free_port()
     d.docker("run", "-d", "--name", "keep", "-p", f"{port}:3000", "app")
     assert http_get("127.0.0.1", port) == "hello-from-app\n"
-    from gorae.daemon.config import DaemonConfig, network_names
+    from gorae.daemon.config import DaemonConfig
+    from gorae.network.names import network_names
 
     prefix = network_names(DaemonConfig(exec_root=d.exec_root)).chain_prefix
 

@@ -5,10 +5,11 @@ test can look."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from gorae.errors import NotFound
+from gorae.network.types import ContainerNet, EndpointRequest
 
 
 class MemoryStore:
@@ -118,18 +119,10 @@ class FakeMounter:
         return target in self.mounted
 
 
-@dataclass
-class FakeContainerNet:
-    settings: dict[str, Any]
-    hosts: str = "127.0.0.1\tlocalhost\n"
-    resolv_conf: str = "nameserver 10.0.0.1\n"
-    netns_path: str | None = "/run/netns/fake"
-    link_env: list[str] = field(default_factory=list)
-
-
 class FakeNetworks:
     def __init__(self) -> None:
         self.sandboxes: dict[str, dict[str, Any]] = {}
+        self.requests: list[EndpointRequest] = []
         self.networks = {"bridge": {"Id": "n" * 64, "Name": "bridge", "Driver": "bridge"}}
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
@@ -138,12 +131,16 @@ class FakeNetworks:
                 return dict(net)
         raise NotFound(f"network {name_or_id} not found")
 
-    async def setup_container(
-        self, container_id: str, name: str, hostname: str, *args: Any, **kw: Any
-    ) -> Any:
+    async def setup_container(self, request: EndpointRequest) -> ContainerNet:
+        self.requests.append(request)
         settings = {"Networks": {"bridge": {"IPAddress": "172.17.0.2"}}, "Ports": {}}
-        self.sandboxes[container_id] = settings
-        return FakeContainerNet(settings)
+        self.sandboxes[request.container_id] = settings
+        return ContainerNet(
+            netns_path="/run/netns/fake",
+            settings=settings,
+            hosts="127.0.0.1\tlocalhost\n",
+            resolv_conf="nameserver 10.0.0.1\n",
+        )
 
     def network_settings(self, container_id: str) -> dict[str, Any]:
         if container_id not in self.sandboxes:

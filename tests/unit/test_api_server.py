@@ -27,7 +27,7 @@ from test_api_server_harness import (
     unix_connect,
 )
 
-from gorae.api.http import Request, parse_filters
+from gorae.api.http import Request
 from gorae.api.router import Router, check_version, split_version
 from gorae.errors import InvalidParameter
 
@@ -94,19 +94,6 @@ def test_query_helpers() -> None:
     assert req.qjson("j") == {"k": 1}
     with pytest.raises(InvalidParameter):
         req.qjson("bad")
-
-
-def test_filters_both_shapes() -> None:
-    assert parse_filters('{"label":["a=b","c"],"dangling":["true"]}') == {
-        "label": ["a=b", "c"],
-        "dangling": ["true"],
-    }
-    assert parse_filters('{"label":{"a=b":true,"c":true}}') == {"label": ["a=b", "c"]}
-    assert parse_filters("") == {} and parse_filters(None) == {}
-    with pytest.raises(InvalidParameter):
-        parse_filters("{nope")
-    with pytest.raises(InvalidParameter):
-        parse_filters("[1]")
 
 
 def test_versions() -> None:
@@ -302,6 +289,41 @@ def test_pipelined_requests(sock_path: str) -> None:
     data = read_all(s)
     s.close()
     assert data.count(b"HTTP/1.1 200 OK") == 4
+
+
+def test_fast_path_then_h11_on_one_connection(sock_path: str) -> None:
+    """Simple requests are answered without h11; a chunked one hands the connection to h11 for good."""
+    s = unix_connect(sock_path)
+    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    line, headers, rest = read_head(s)
+    assert line == b"HTTP/1.1 200 OK" and headers["content-length"] == "2"
+    while len(rest) < 2:
+        rest += s.recv(10)
+    s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = read_all(s)
+    s.close()
+    assert data.count(b"HTTP/1.1 200 OK") == 2 and data.endswith(b"OK")
+
+
+def test_stream_on_a_simple_request_then_keep_alive(sock_path: str) -> None:
+    c = UnixHTTPConnection(sock_path)
+    try:
+        c.request("GET", "/stream?n=2&delay=0")
+        assert c.getresponse().read() == b'{"n":0}\n{"n":1}\n'
+        c.request("GET", "/_ping")
+        assert c.getresponse().read() == b"OK"
+    finally:
+        c.close()
+
+
+def test_half_closed_simple_request_is_answered(sock_path: str) -> None:
+    s = unix_connect(sock_path)
+    s.sendall(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.shutdown(socket.SHUT_WR)
+    data = read_all(s)
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\nOK")
 
 
 def test_stream_is_flushed(sock_path: str, rec: Recorder) -> None:

@@ -15,7 +15,7 @@ import docker
 import pytest
 from test_api_server_harness import Recorder, ServerThread, make_router, parse_frames
 
-from gorae.api.server import tls_context
+from gorae.api.tls import server_context
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 
@@ -51,7 +51,7 @@ def certs() -> Iterator[str]:
 def tls_server(certs: str) -> Iterator[int]:
     rec = Recorder()
     srv = ServerThread(make_router(rec), rec)
-    ctx = tls_context(f"{certs}/server.pem", f"{certs}/server.key", f"{certs}/ca.pem", verify_client=True)
+    ctx = server_context(f"{certs}/server.pem", f"{certs}/server.key", client_ca=f"{certs}/ca.pem")
     _, port = srv.call(srv.server.listen_tcp("127.0.0.1", 0, ssl_context=ctx))
     try:
         yield port

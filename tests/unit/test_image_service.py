@@ -217,8 +217,8 @@ def test_tag_and_remove(root: Root, busybox: str) -> None:
     assert svc.resolve("other:v2").id == busybox
     assert svc.inspect(busybox)["RepoTags"] == ["busybox:latest", "other:v2"]
     with pytest.raises(Conflict, match="image is referenced in multiple repositories"):
-        svc.remove(busybox[7:19], False, False, lambda i: False)
-    assert svc.remove("other:v2", False, False, lambda i: False) == [{"Untagged": "other:v2"}]
+        svc.remove(busybox[7:19], False, False, lambda i: [])
+    assert svc.remove("other:v2", False, False, lambda i: []) == [{"Untagged": "other:v2"}]
     msg = (
         'conflict: unable to remove repository reference "busybox" (must force) - container abcdefabcdef is '
         f"using its referenced image {busybox[7:19]}"
@@ -226,7 +226,7 @@ def test_tag_and_remove(root: Root, busybox: str) -> None:
     with pytest.raises(Conflict) as ei:
         svc.remove("busybox", False, False, lambda i: ["abcdefabcdef0123"])
     assert ei.value.message == msg
-    res = svc.remove("busybox", False, False, lambda i: False)
+    res = svc.remove("busybox", False, False, lambda i: [])
     assert res[0] == {"Untagged": "busybox:latest"} and res[1] == {"Deleted": busybox}
     assert len(res) == 3  # and its layer
     assert svc.list() == [] and root.snap.list() == []
@@ -241,7 +241,7 @@ def test_remove_child_conflict_and_prune(root: Root, busybox: str) -> None:
     with pytest.raises(Conflict, match=r"\(cannot be forced\) - image has dependent child images"):
         svc.remove(busybox, True, False, None)
     assert [e["Id"] for e in svc.list(filters={"dangling": ["true"]})] == [new]
-    res = svc.prune(True, {}, lambda i: False)
+    res = svc.prune(True, {}, lambda i: [])
     assert {"Deleted": new} in res["ImagesDeleted"] and res["SpaceReclaimed"] > 0
     assert svc.resolve("busybox").id == busybox
     assert len(root.snap.list()) == 1
@@ -382,3 +382,44 @@ def test_hostile_load(root: Root, case: str) -> None:
         list(root.svc.load(io.BytesIO(data)))
     assert root.svc.list() == []
     assert os.listdir(root.svc.tmp) == []
+
+
+def test_service_publishes_image_events_and_asks_its_usage(base: str) -> None:
+    events: list[tuple[str, str, str, dict[str, str] | None]] = []
+
+    def publish(
+        type_: str, action: str, actor: str, attrs: dict[str, str] | None = None, *, scope: str = "local"
+    ) -> dict:
+        events.append((type_, action, actor, attrs))
+        return {}
+
+    users: dict[str, list[str]] = {}
+    path = os.path.join(base, "ev")
+    os.makedirs(path)
+    meta = MetadataStore(os.path.join(path, "gorae.db"))
+    snap = OverlaySnapshotter(os.path.join(path, "overlay"))
+    svc = ImageService(
+        meta,
+        ContentStore(os.path.join(path, "content")),
+        snap,
+        os.path.join(path, "tmp"),
+        publish=publish,
+        usage=lambda iid: users.get(iid, []),
+    )
+    try:
+        iid = import_busybox(svc)
+        assert events[-1] == ("image", "import", iid, {"name": "busybox:latest"})
+        svc.tag("busybox", "other", "v2")
+        assert events[-1] == ("image", "tag", iid, {"name": "other:v2"})
+        del events[:]
+        res = svc.remove("other:v2")
+        assert events == [("image", "untag", "other:v2", {"name": "other:v2"})] and len(res) == 1
+        users[iid] = ["c" * 64]
+        assert svc.containers_using(iid) == ["c" * 64]
+        with pytest.raises(Conflict, match="container cccccccccccc is using its referenced image"):
+            svc.remove("busybox", False, False)
+        svc.prune(True, {})
+        assert events[-1] == ("image", "prune", "", {"reclaimed": "0"})
+    finally:
+        meta.close()
+        snap.close()

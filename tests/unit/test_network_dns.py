@@ -8,8 +8,8 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gorae.network import dnsmsg
-from gorae.network.dnsserver import EmbeddedDns
+from gorae.network.dns import dnsmsg
+from gorae.network.dns.dnsserver import EmbeddedDns
 
 
 def _server(upstreams: list[str] | None = None) -> EmbeddedDns:

@@ -1,5 +1,6 @@
-"""NetworkService against the real kernel: namespaces, veths on a test bridge, DNAT'd published ports, the
-embedded DNS, restart idempotency, and cleanup that leaves no link, rule, namespace or held port behind.
+"""NetworkController with the bridge driver against the real kernel: namespaces, veths on a test bridge,
+DNAT'd published ports, the embedded DNS, restart idempotency, and cleanup that leaves no link, rule,
+namespace or held port behind.
 
 Every test uses its own bridge names (gt/gu/gv + random hex), its own chain prefix (GORAE-<RAND>) and a
 random 10.213-250.x subnet, and asserts in teardown that all of them are gone.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import random
 import secrets
@@ -16,15 +18,17 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from types import SimpleNamespace
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import pytest
 
 from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
-from gorae.network import iptables, netlink, netns
-from gorae.network.service import NetworkService
+from gorae.network.controller import NetworkController
+from gorae.network.kernel import netlink, netns
+from gorae.network.names import NetworkNames
+from gorae.network.portmap import iptables
+from gorae.network.types import EndpointRequest, NetworkOptions
 from gorae.store.metadata import MetadataStore
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and iptables")
@@ -39,26 +43,25 @@ class Env:
         self.meta_path = os.path.join(tmp, "meta.db")
         self.meta = MetadataStore(self.meta_path)
         self.exec_root = os.path.join(tmp, "run")
-        self.cfg = SimpleNamespace(
+        self.cfg = NetworkOptions(
             bip=f"10.{self.third}.{random.randint(0, 127)}.1/24",
             fixed_cidr=None,
             default_address_pools=[{"base": f"10.{self.third}.128.0/17", "size": 24}],
             iptables=True,
             ip_forward=False,
             ip_masq=True,
-            dns=[],
         )
-        self.kw: dict[str, Any] = dict(
-            bridge_name=f"gt{rand}",
-            chain_prefix=f"GORAE-{rand.upper()}",
+        self.names = NetworkNames(
+            bridge=f"gt{rand}",
             user_bridge_prefix=f"gu{rand}",
             veth_prefix=f"gv{rand[:4]}",
+            chain_prefix=f"GORAE-{rand.upper()}",
         )
         self.procs: list[subprocess.Popen[bytes]] = []
         self.svc = self.new_service()
 
-    def new_service(self) -> NetworkService:
-        return NetworkService(self.meta, self.exec_root, self.cfg, **self.kw)
+    def new_service(self) -> NetworkController:
+        return NetworkController(self.meta, self.exec_root, self.cfg, self.names)
 
     def leftovers(self) -> list[str]:
         out = []
@@ -67,7 +70,7 @@ class Env:
                 out.append(f"link {name}")
         for table in ("nat", "filter"):
             for line in iptables.dump(table).splitlines():
-                if self.kw["chain_prefix"] in line:
+                if self.names.chain_prefix in line:
                     out.append(f"{table}: {line}")
         nsdir = os.path.join(self.exec_root, "netns")
         if os.path.isdir(nsdir):
@@ -159,6 +162,31 @@ def host_address() -> str:
     pytest.skip("no non-loopback IPv4 address")
 
 
+def req(
+    container_id: str,
+    name: str,
+    hostname: str,
+    network_mode: str = "default",
+    endpoints_config: dict[str, Any] | None = None,
+    port_bindings: dict[str, Any] | None = None,
+    publish_all: bool = False,
+    exposed_ports: Iterable[str] = (),
+    **kw: Any,
+) -> EndpointRequest:
+    """An EndpointRequest in the order `docker run` options are usually written."""
+    return EndpointRequest(
+        container_id,
+        name,
+        hostname,
+        network_mode,
+        endpoints_config or {},
+        port_bindings or {},
+        publish_all,
+        list(exposed_ports),
+        **kw,
+    )
+
+
 def cid() -> str:
     return secrets.token_hex(32)
 
@@ -173,10 +201,10 @@ def test_default_networks_and_ping_between_namespaces() -> None:
             assert br["IPAM"]["Config"] == [
                 {"Subnet": f"10.{env.third}.{env.cfg.bip.split('.')[2]}.0/24", "Gateway": env.cfg.bip[:-3]}
             ]
-            assert br["Options"]["com.docker.network.bridge.name"] == env.kw["bridge_name"]
+            assert br["Options"]["com.docker.network.bridge.name"] == env.names.bridge
             a, b = cid(), cid()
-            na = await svc.setup_container(a, "/alpha", "alpha", "default", {}, {}, False, {})
-            nb = await svc.setup_container(b, "beta", "beta", "bridge", {}, {}, False, {})
+            na = await svc.setup_container(req(a, "/alpha", "alpha", "default", {}, {}, False, {}))
+            nb = await svc.setup_container(req(b, "beta", "beta", "bridge", {}, {}, False, {}))
             ipa, ipb = na.settings["IPAddress"], nb.settings["IPAddress"]
             assert ipa != ipb and ipa.startswith(f"10.{env.third}.")
             assert na.settings["Networks"]["bridge"]["IPAddress"] == ipa
@@ -213,7 +241,7 @@ def test_published_port_from_loopback_and_host_address() -> None:
             with open(os.path.join(www, "index.html"), "w") as f:
                 f.write("hello from gorae\n")
             c = cid()
-            net = await svc.setup_container(
+            net = await svc.setup_container(req(
                 c,
                 "web",
                 "web",
@@ -222,7 +250,7 @@ def test_published_port_from_loopback_and_host_address() -> None:
                 {"8080/tcp": [{"HostIp": "", "HostPort": ""}]},
                 False,
                 {"8080/tcp": {}, "9999/udp": {}},
-            )
+            ))
             ports = net.settings["Ports"]
             assert ports["9999/udp"] is None
             [binding] = ports["8080/tcp"]
@@ -237,7 +265,7 @@ def test_published_port_from_loopback_and_host_address() -> None:
             assert "hello from gorae" in http_get(host_address(), hport)
             # a second container reaches it through the host address (hairpin through the bridge)
             c2 = cid()
-            n2 = await svc.setup_container(c2, "client", "client", "bridge", {}, {}, False, {})
+            n2 = await svc.setup_container(req(c2, "client", "client", "bridge", {}, {}, False, {}))
             rc, out = await ash(
                 n2.netns_path, "busybox", "wget", "-q", "-O-", f"http://{host_address()}:{hport}/"
             )
@@ -248,7 +276,7 @@ def test_published_port_from_loopback_and_host_address() -> None:
             with pytest.raises(
                 SystemError_, match=f"Bind for 0.0.0.0:{hport} failed: port is already allocated"
             ):
-                await svc.setup_container(
+                await svc.setup_container(req(
                     cid(),
                     "dup",
                     "dup",
@@ -257,7 +285,7 @@ def test_published_port_from_loopback_and_host_address() -> None:
                     {"80/tcp": [{"HostIp": "", "HostPort": str(hport)}]},
                     False,
                     {},
-                )
+                ))
             nat = iptables.dump("nat")
             assert f"--dport {hport} -j DNAT --to-destination {net.settings['IPAddress']}:8080" in nat
             await svc.teardown_container(c)
@@ -278,7 +306,7 @@ def test_taken_host_port_is_a_clear_error_and_leaves_nothing() -> None:
             try:
                 c = cid()
                 with pytest.raises(SystemError_) as ei:
-                    await env.svc.setup_container(
+                    await env.svc.setup_container(req(
                         c,
                         "web",
                         "web",
@@ -290,13 +318,13 @@ def test_taken_host_port_is_a_clear_error_and_leaves_nothing() -> None:
                         },
                         False,
                         {},
-                    )
+                    ))
                 assert f"Bind for 0.0.0.0:{port} failed: port is already allocated" in ei.value.message
                 assert "driver failed programming external connectivity on endpoint web" in ei.value.message
-                assert env.svc.sandboxes == {} and env.svc.endpoints == {}
+                assert env.svc.state.sandboxes == {} and env.svc.state.endpoints == {}
                 assert env.svc.ports.held() == []
                 assert os.listdir(os.path.join(env.exec_root, "netns")) == []
-                assert [ln for ln in netlink.list_links() if ln.startswith(env.kw["veth_prefix"])] == []
+                assert [ln for ln in netlink.list_links() if ln.startswith(env.names.veth_prefix)] == []
                 bridge_id = env.svc.inspect("bridge")["Id"]
                 assert set(env.svc.ipam.allocated(bridge_id).values()) == {"gateway"}
             finally:
@@ -317,10 +345,10 @@ def test_user_network_embedded_dns_aliases_and_isolation() -> None:
             with pytest.raises(Forbidden, match="Pool overlaps"):
                 svc.create("other", subnet=sub)
             db, web = cid(), cid()
-            ndb = await svc.setup_container(
+            ndb = await svc.setup_container(req(
                 db, "db", "db", "appnet", {"appnet": {"Aliases": ["database"]}}, {}, False, {}
-            )
-            nweb = await svc.setup_container(
+            ))
+            nweb = await svc.setup_container(req(
                 web,
                 "web",
                 "web",
@@ -329,7 +357,7 @@ def test_user_network_embedded_dns_aliases_and_isolation() -> None:
                 {},
                 False,
                 {},
-            )
+            ))
             assert nweb.settings["Networks"]["appnet"]["IPAddress"] == sub[:-4] + "77"
             assert nweb.settings["IPAddress"] == ""  # top-level fields are for the default bridge only
             assert ndb.settings["Networks"]["appnet"]["DNSNames"] == ["db", db[:12], "database"]
@@ -346,7 +374,7 @@ def test_user_network_embedded_dns_aliases_and_isolation() -> None:
             assert dbip not in out
             # a container on the default bridge is isolated from appnet and cannot resolve db
             other = cid()
-            nother = await svc.setup_container(other, "other", "other", "bridge", {}, {}, False, {})
+            nother = await svc.setup_container(req(other, "other", "other", "bridge", {}, {}, False, {}))
             rc, _ = await ash(nother.netns_path, "busybox", "ping", "-c1", "-W1", dbip)
             assert rc != 0
             # connect it: now it resolves and reaches db
@@ -381,12 +409,12 @@ def test_internal_network_has_no_default_route() -> None:
             sub = f"10.{env.third}.{random.randint(200, 250)}.0/24"
             env.svc.create("inner", subnet=sub, internal=True, ip_range=sub[:-4] + "128/25")
             c = cid()
-            n = await env.svc.setup_container(c, "x", "x", "inner", {}, {}, False, {})
+            n = await env.svc.setup_container(req(c, "x", "x", "inner", {}, {}, False, {}))
             ip = n.settings["Networks"]["inner"]["IPAddress"]
             assert int(ip.rsplit(".", 1)[1]) >= 128
             r = sh(n.netns_path, "ip", "route")
             assert "default" not in r.stdout
-            assert f"-A {env.kw['chain_prefix']}-FORWARD -i " in iptables.dump("filter")
+            assert f"-A {env.names.chain_prefix}-FORWARD -i " in iptables.dump("filter")
 
     run(main())
 
@@ -396,7 +424,7 @@ def test_restart_rebuilds_rules_and_keeps_allocations() -> None:
         async with network_env() as env:
             svc = env.svc
             c = cid()
-            n = await svc.setup_container(
+            n = await svc.setup_container(req(
                 c,
                 "web",
                 "web",
@@ -405,14 +433,14 @@ def test_restart_rebuilds_rules_and_keeps_allocations() -> None:
                 {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}]},
                 False,
                 {},
-            )
+            ))
 
             def ours() -> list[str]:
                 return [
                     ln
                     for t in ("nat", "filter")
                     for ln in iptables.dump(t).splitlines()
-                    if env.kw["chain_prefix"] in ln
+                    if env.names.chain_prefix in ln
                 ]
 
             before = ours()
@@ -424,7 +452,7 @@ def test_restart_rebuilds_rules_and_keeps_allocations() -> None:
             assert ours() == before
             assert env.svc.network_settings(c)["Ports"] == n.settings["Ports"]
             c2 = cid()
-            n2 = await env.svc.setup_container(c2, "web2", "web2", "bridge", {}, {}, False, {})
+            n2 = await env.svc.setup_container(req(c2, "web2", "web2", "bridge", {}, {}, False, {}))
             assert n2.settings["IPAddress"] != n.settings["IPAddress"]
 
     run(main())
@@ -434,13 +462,13 @@ def test_modes_host_none_container_and_links() -> None:
     async def main() -> None:
         async with network_env() as env:
             svc = env.svc
-            h = await svc.setup_container(cid(), "h", "h", "host", {}, {}, False, {})
+            h = await svc.setup_container(req(cid(), "h", "h", "host", {}, {}, False, {}))
             assert h.netns_path is None and "host" in h.settings["Networks"]
             none_id = cid()
-            nn = await svc.setup_container(none_id, "n", "n", "none", {}, {}, False, {})
+            nn = await svc.setup_container(req(none_id, "n", "n", "none", {}, {}, False, {}))
             assert [link["name"] for link in netlink.links_in_netns(nn.netns_path)] == ["lo"]
             db = cid()
-            ndb = await svc.setup_container(
+            ndb = await svc.setup_container(req(
                 db,
                 "db",
                 "db",
@@ -450,9 +478,9 @@ def test_modes_host_none_container_and_links() -> None:
                 False,
                 {"3306/tcp": {}},
                 env=["MYSQL_ROOT_PASSWORD=x", "PATH=/bin"],
-            )
+            ))
             web = cid()
-            nweb = await svc.setup_container(
+            nweb = await svc.setup_container(req(
                 web,
                 "web",
                 "web",
@@ -466,7 +494,7 @@ def test_modes_host_none_container_and_links() -> None:
                 dns=["1.1.1.1"],
                 dns_search=["example.com"],
                 mac_address="02:42:aa:bb:cc:dd",
-            )
+            ))
             ip = ndb.settings["IPAddress"]
             assert f"{ip}\tmysql {db[:12]} db\n" in nweb.hosts
             assert "10.0.0.1\tgw\n" in nweb.hosts
@@ -478,12 +506,12 @@ def test_modes_host_none_container_and_links() -> None:
             assert "MYSQL_NAME=/web/mysql" in nweb.link_env
             assert not any(e.startswith("MYSQL_ENV_PATH") for e in nweb.link_env)
             assert nweb.settings["Networks"]["bridge"]["Links"] == ["/db:/web/mysql"]
-            shared = await svc.setup_container(
+            shared = await svc.setup_container(req(
                 cid(), "side", "side", f"container:{web[:10]}", {}, {}, False, {}
-            )
+            ))
             assert shared.netns_path == nweb.netns_path
             with pytest.raises(InvalidParameter, match="user defined networks only"):
-                await svc.setup_container(
+                await svc.setup_container(req(
                     cid(),
                     "bad",
                     "bad",
@@ -492,11 +520,11 @@ def test_modes_host_none_container_and_links() -> None:
                     {},
                     False,
                     {},
-                )
+                ))
             with pytest.raises(NotFound, match="network nosuchnet not found"):
-                await svc.setup_container(cid(), "bad", "bad", "nosuchnet", {}, {}, False, {})
+                await svc.setup_container(req(cid(), "bad", "bad", "nosuchnet", {}, {}, False, {}))
             with pytest.raises(InvalidParameter, match="not a valid mac address"):
-                await svc.setup_container(cid(), "bad", "bad", "bridge", {}, {}, False, {}, mac_address="zz")
+                await svc.setup_container(req(cid(), "bad", "bad", "bridge", {}, {}, False, {}, mac_address="zz"))
 
     run(main())
 
@@ -505,8 +533,8 @@ def test_default_pool_publish_all_and_events() -> None:
     async def main() -> None:
         async with network_env() as env:
             await env.svc.purge()  # start over without --bip: the subnet comes from the pools
-            env.meta.delete("network", env.svc._find("bridge")["Id"])
-            env.cfg.bip = None
+            env.meta.delete("network", env.svc.state.find_network("bridge")["Id"])
+            env.cfg = dataclasses.replace(env.cfg, bip=None)
             events: list[tuple[str, str, str, dict[str, str]]] = []
             env.svc = env.new_service()
             env.svc.publish = lambda *a: events.append(a)
@@ -514,9 +542,9 @@ def test_default_pool_publish_all_and_events() -> None:
             subnet = env.svc.inspect("bridge")["IPAM"]["Config"][0]["Subnet"]
             assert subnet.startswith(f"10.{env.third}.") and subnet.endswith(".0/24")
             c = cid()
-            n = await env.svc.setup_container(
+            n = await env.svc.setup_container(req(
                 c, "p", "p", "bridge", {}, {}, True, {"80/tcp": {}, "53/udp": {}}
-            )
+            ))
             assert set(n.settings["Ports"]) == {"80/tcp", "53/udp"}
             assert all(len(v) == 1 and v[0]["HostPort"].isdigit() for v in n.settings["Ports"].values())
             assert [(e[0], e[1]) for e in events] == [("network", "connect")]

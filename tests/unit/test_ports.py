@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gorae.errors import GoraeError, InvalidParameter, SystemError_
-from gorae.network.ports import (
+from gorae.network.portmap.ports import (
     PortMapping,
     PortReserver,
     parse_port_spec,

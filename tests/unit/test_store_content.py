@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from gorae.errors import InvalidParameter, NotFound
 from gorae.store.content import ContentStore
+from gorae.store.testsuite import CASES
 
 
 @pytest.fixture
@@ -80,3 +82,30 @@ def test_hostile_digests_never_escape(tmp_path_factory: pytest.TempPathFactory, 
     except InvalidParameter:
         return
     assert os.path.dirname(p) == os.path.join(cs.root, "blobs", "sha256")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_content_store_conformance(tmp_path: Any, name: str) -> None:
+    CASES[name](ContentStore, str(tmp_path / "content"))
+
+
+def test_stale_ingests_are_cleaned_by_age(tmp_path: Any) -> None:
+    root = str(tmp_path / "content")
+    cs = ContentStore(root)
+    fresh = cs.writer("fresh")
+    fresh.write(b"new")
+    fresh.close()
+    old = cs.writer("old")
+    old.write(b"old")
+    old.close()
+    held = cs.writer("held")
+    held.write(b"held")
+    data = os.path.join(root, "ingest", hashlib.sha256(b"old").hexdigest(), "data")
+    os.utime(data, (0, 0))
+    os.utime(os.path.join(root, "ingest", hashlib.sha256(b"held").hexdigest(), "data"), (0, 0))
+    with open(os.path.join(root, "ingest", "in-legacy"), "wb") as f:  # an old version's temp file
+        f.write(b"x")
+    again = ContentStore(root)
+    assert sorted(s.ref for s in again.list_statuses()) == ["fresh", "held"]  # held: a writer owns it
+    assert not os.path.exists(os.path.join(root, "ingest", "in-legacy"))
+    held.abort()

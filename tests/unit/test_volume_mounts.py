@@ -176,7 +176,7 @@ def test_hostile_bind_specs_give_typed_errors(spec: str) -> None:
         mp = mounts.parse_bind(spec)
     except GoraeError:
         return
-    assert mp["Destination"].startswith("/") and mp["Destination"] != "/"
+    assert mp.destination.startswith("/") and mp.destination != "/"
 
 
 @settings(max_examples=200, deadline=None)
@@ -189,3 +189,50 @@ def test_hostile_volume_names(name: str) -> None:
         except InvalidParameter:
             return
         assert os.path.realpath(doc["Mountpoint"]).startswith(os.path.realpath(d) + "/volumes/")
+
+
+def test_volume_service_publishes_its_events(tmp_path: Any) -> None:
+    events: list[tuple[str, str, str, dict[str, str] | None]] = []
+
+    def publish(
+        type_: str, action: str, actor: str, attrs: dict[str, str] | None = None, *, scope: str = "local"
+    ) -> dict:
+        events.append((type_, action, actor, attrs))
+        return {}
+
+    v = VolumeService(MemMeta(), str(tmp_path / "volumes"), publish=publish)
+    v.create("named")
+    anon = v.create()["Name"]
+    v.remove("named")
+    v.remove("gone", force=True)
+    v.prune({})
+    assert events == [
+        ("volume", "create", "named", {"driver": "local"}),
+        ("volume", "create", anon, {"driver": "local"}),
+        ("volume", "destroy", "named", {"driver": "local"}),
+        ("volume", "destroy", "gone", {"driver": "local"}),
+        ("volume", "destroy", anon, {"driver": "local"}),
+        ("volume", "prune", "", {"reclaimed": "0"}),
+    ]
+
+
+def test_mount_point_records_round_trip() -> None:
+    mp = mounts.parse_mount({"Type": "tmpfs", "Target": "/t", "ReadOnly": True})
+    rec = mp.to_record()
+    assert rec["_tmpfs_options"] == ["nosuid", "nodev", "noexec"] and rec["RW"] is False
+    assert mounts.MountPoint.from_record(rec).to_record() == rec
+    old = {
+        "Type": "volume",
+        "Name": "v",
+        "Source": "/s",
+        "Destination": "/d",
+        "Driver": "local",
+        "Mode": "",
+        "RW": True,
+        "Propagation": "",
+        "_nocopy": True,
+        "_fresh": True,
+    }  # as earlier versions wrote it
+    back = mounts.MountPoint.from_record(old)
+    assert back.nocopy and back.fresh and not back.anonymous and back.to_record() == old
+    assert "_nocopy" not in back.to_docker()

@@ -33,10 +33,10 @@ from gorae.api.http import (
 )
 from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
-from gorae.api.timestamps import parse_timestamp
 from gorae.container.fs import TarSource
 from gorae.container.streams import AttachSession, LogOptions, LogStream
 from gorae.errors import InvalidParameter
+from gorae.timefmt import parse_timestamp
 
 START_BODY_ERROR = (
     "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24"
@@ -546,8 +546,3 @@ def _encoded(chunks: AsyncIterator[tuple[int, bytes]], tty: bool) -> AsyncIterat
             yield encode(stream, data, tty)
 
     return gen()
-
-
-def register(routes: Any, d: Any) -> None:
-    """api/app.py's entry point until the composition root builds the routers."""
-    ContainersRouter(d.containers).register(routes)

@@ -114,8 +114,3 @@ class ExecRouter:
         finally:
             await hj.close()
         return None
-
-
-def register(routes: Any, d: Any) -> None:
-    """api/app.py's entry point until the composition root builds the routers."""
-    ExecRouter(d.execs).register(routes)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gorae.errors import InvalidParameter
+from gorae.filters import Filters
 
 API_VERSION = "1.45"
 MIN_API_VERSION = "1.24"
@@ -100,9 +101,9 @@ class Request:
         except ValueError as e:
             raise InvalidParameter(f"invalid JSON in query parameter {name}: {e}") from None
 
-    def qfilters(self, name: str = "filters") -> dict[str, list[str]]:
-        """`filters` as {"key": ["v", ...]}, accepting docker's {"key": {"v": true}} form too."""
-        return parse_filters(self.q(name))
+    def qfilters(self, name: str = "filters") -> Filters:
+        """`filters` parsed (either of docker's encodings); bad JSON → InvalidParameter."""
+        return Filters.parse(self.q(name))
 
     # -- body ----------------------------------------------------------------------------------
 
@@ -162,31 +163,6 @@ class Request:
             raise RuntimeError("request already hijacked")
         self.hijacked = await self._hijacker.hijack(self, content_type, upgrade)
         return self.hijacked
-
-
-def parse_filters(raw: str | None) -> dict[str, list[str]]:
-    """Normalise docker's `filters` JSON to dict[str, list[str]]; bad input -> InvalidParameter."""
-    if raw is None or raw.strip() == "":
-        return {}
-    try:
-        doc = json.loads(raw)
-    except ValueError as e:
-        raise InvalidParameter(f"invalid filter: {e}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise InvalidParameter("invalid filter: expected a JSON object")
-    out: dict[str, list[str]] = {}
-    for key, value in doc.items():
-        if isinstance(value, dict):
-            out[key] = [str(v) for v in value]
-        elif isinstance(value, list):
-            out[key] = [v if isinstance(v, str) else json.dumps(v) for v in value]
-        elif isinstance(value, str):
-            out[key] = [value]
-        else:
-            raise InvalidParameter(f"invalid filter: bad value for {key!r}")
-    return out
 
 
 # -- responses ---------------------------------------------------------------------------------

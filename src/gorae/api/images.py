@@ -1,24 +1,55 @@
 """Image routes: list, inspect, history, tag, remove, prune, import/pull (`/images/create`), save, load.
 
-Handlers translate HTTP to `ImageService` calls; blocking work (tar, hashing) runs in a thread.
-Pull and push come with the distribution issue: until then `fromImage` of an image not present is a 404.
+`ImagesRouter` translates HTTP to the calls of an `ImageBackend` (the image service); blocking work (tar,
+hashing) runs in a thread. The backend publishes the image events. Pull and push come with the
+distribution issue: until then `fromImage` of an image not present is a 404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import queue
 import threading
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, BinaryIO, Protocol, cast
 
-from gorae.api.http import Request, Response, StreamResponse, empty_response, json_response
+from gorae.api.http import Handler, Request, Response, StreamResponse, empty_response, json_response
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
 from gorae.errors import GoraeError, InvalidParameter, NotFound
+from gorae.image.models import Image
 
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
+
+class ImageBackend(Protocol):
+    """What the image handlers call (implemented by `gorae.image.service.ImageService`)."""
+
+    def list(
+        self, all: bool = False, filters: dict[str, list[str]] | None = None
+    ) -> list[dict[str, Any]]: ...
+    def inspect(self, ref_or_id: str) -> dict[str, Any]: ...
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]: ...
+    def resolve(self, ref_or_id: str) -> Image: ...
+    def tag(self, ref_or_id: str, repo: str, tag: str | None = None) -> None: ...
+    def remove(
+        self, ref_or_id: str, force: bool = False, noprune: bool = False
+    ) -> builtins.list[dict[str, Any]]: ...
+    def prune(
+        self, dangling_only: bool = True, filters: dict[str, builtins.list[str]] | None = None
+    ) -> dict[str, Any]: ...
+    def import_tar(
+        self,
+        stream: BinaryIO,
+        repo_tag: str | None = None,
+        changes: builtins.list[str] | None = None,
+        message: str = "",
+    ) -> str: ...
+    def load(self, stream: BinaryIO) -> Iterator[str]: ...
+    def save(self, names: builtins.list[str], out: BinaryIO) -> None: ...
+
+
+class Routes(Protocol):
+    def add(self, method: str, pattern: str, handler: Handler) -> None: ...
 
 
 def _progress(obj: dict[str, Any]) -> bytes:
@@ -30,26 +61,42 @@ def _error_line(e: Exception) -> bytes:
     return _progress({"errorDetail": {"message": msg}, "error": msg})
 
 
-def register(routes: Any, d: Daemon) -> None:
-    images = d.images
+class ImagesRouter:
+    def __init__(self, backend: ImageBackend) -> None:
+        self.images = backend
 
-    def in_use(image_id: str) -> list[str]:
-        return [c["Id"] for c in d.meta.list("container") if c.get("Image") == image_id]
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/images/json", self.list_images),
+            ("POST", "/images/create", self.create),
+            ("POST", "/images/load", self.load),
+            ("GET", "/images/get", self.save),
+            ("POST", "/images/prune", self.prune),
+            ("GET", "/images/{name:.+}/json", self.inspect),
+            ("GET", "/images/{name:.+}/history", self.history),
+            ("GET", "/images/{name:.+}/get", self.save),
+            ("POST", "/images/{name:.+}/tag", self.tag),
+            ("DELETE", "/images/{name:.+}", self.remove),
+        ]
 
-    async def list_images(req: Request) -> Response:
+    def register(self, routes: Routes) -> None:
+        for method, pattern, handler in self.routes():
+            routes.add(method, pattern, handler)
+
+    async def list_images(self, req: Request) -> Response:
         filters = req.qfilters("filters")
         if req.q("filter"):  # API < 1.41: a reference filter as its own parameter
             filters.setdefault("reference", []).append(req.q("filter") or "")
-        res = await asyncio.to_thread(images.list, all=req.qbool("all"), filters=filters)
+        res = await asyncio.to_thread(self.images.list, all=req.qbool("all"), filters=filters)
         return json_response(res)
 
-    async def inspect(req: Request) -> Response:
-        return json_response(await asyncio.to_thread(images.inspect, req.params["name"]))
+    async def inspect(self, req: Request) -> Response:
+        return json_response(await asyncio.to_thread(self.images.inspect, req.params["name"]))
 
-    async def history(req: Request) -> Response:
-        return json_response(await asyncio.to_thread(images.history, req.params["name"]))
+    async def history(self, req: Request) -> Response:
+        return json_response(await asyncio.to_thread(self.images.history, req.params["name"]))
 
-    async def tag(req: Request) -> Response:
+    async def tag(self, req: Request) -> Response:
         repo = req.q("repo")
         if not repo:
             raise InvalidParameter("repository name must have at least one component")
@@ -58,33 +105,25 @@ def register(routes: Any, d: Daemon) -> None:
             repo, _, embedded = repo.rpartition(":")
             tag = tag or embedded
         tag = tag or "latest"
-        await asyncio.to_thread(images.tag, req.params["name"], repo, tag)
-        d.events.publish("image", "tag", images.resolve(req.params["name"]).id, {"name": f"{repo}:{tag}"})
+        await asyncio.to_thread(self.images.tag, req.params["name"], repo, tag)
         return empty_response(201)
 
-    async def remove(req: Request) -> Response:
+    async def remove(self, req: Request) -> Response:
         name = req.params["name"]
-        res = await asyncio.to_thread(images.remove, name, req.qbool("force"), req.qbool("noprune"), in_use)
-        for item in res:
-            if "Untagged" in item:
-                d.events.publish("image", "untag", item["Untagged"], {"name": item["Untagged"]})
-            if "Deleted" in item:
-                d.events.publish("image", "delete", item["Deleted"], {"name": item["Deleted"]})
+        res = await asyncio.to_thread(self.images.remove, name, req.qbool("force"), req.qbool("noprune"))
         return json_response(res)
 
-    async def prune(req: Request) -> Response:
+    async def prune(self, req: Request) -> Response:
         filters = req.qfilters("filters")
         dangling = filters.pop("dangling", ["true"])
         dangling_only = dangling[-1].lower() not in ("false", "0")
-        res = await asyncio.to_thread(images.prune, dangling_only, filters, in_use)
-        d.events.publish("image", "prune", "", {"reclaimed": str(res.get("SpaceReclaimed", 0))})
-        return json_response(res)
+        return json_response(await asyncio.to_thread(self.images.prune, dangling_only, filters))
 
-    async def create(req: Request) -> Response:
+    async def create(self, req: Request) -> Response:
         from_src = req.q("fromSrc")
         from_image = req.q("fromImage")
         if from_src:
-            return await _import(req, from_src)
+            return await self._import(req, from_src)
         if from_image:
             tag = req.q("tag") or ""
             ref = from_image
@@ -93,7 +132,7 @@ def register(routes: Any, d: Daemon) -> None:
             elif tag:
                 ref = f"{from_image}@{tag}"
             try:
-                img = await asyncio.to_thread(images.resolve, ref)
+                img = await asyncio.to_thread(self.images.resolve, ref)
             except NotFound:
                 raise NotFound(
                     f"pull access denied for {from_image}, repository does not exist or may require 'docker login': "
@@ -108,7 +147,7 @@ def register(routes: Any, d: Daemon) -> None:
             return StreamResponse(up_to_date(), content_type="application/json")
         raise InvalidParameter("fromImage or fromSrc is required")
 
-    async def _import(req: Request, src: str) -> Response:
+    async def _import(self, req: Request, src: str) -> Response:
         if src != "-":
             raise InvalidParameter(
                 "importing from a URL is not supported; use fromSrc=- with the tarball as the body"
@@ -121,7 +160,9 @@ def register(routes: Any, d: Daemon) -> None:
         changes = req.qall("changes")
         message = req.q("message") or ""
         reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
-        task = asyncio.ensure_future(asyncio.to_thread(images.import_tar, reader, repo_tag, changes, message))
+        task = asyncio.ensure_future(
+            asyncio.to_thread(self.images.import_tar, cast(BinaryIO, reader), repo_tag, changes, message)
+        )
         feeder = asyncio.ensure_future(reader.pump())
 
         async def gen() -> AsyncIterator[bytes]:
@@ -132,19 +173,18 @@ def register(routes: Any, d: Daemon) -> None:
                 yield _error_line(e)
                 return
             await feeder
-            d.events.publish("image", "import", image_id, {"name": repo_tag or image_id})
             yield _progress({"status": image_id})
 
         return StreamResponse(gen(), content_type="application/json")
 
-    async def load(req: Request) -> Response:
+    async def load(self, req: Request) -> Response:
         reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
         feeder = asyncio.ensure_future(reader.pump())
         lines: queue.Queue[tuple[str, Any]] = queue.Queue()
 
         def work() -> None:
             try:
-                for line in images.load(reader):
+                for line in self.images.load(cast(BinaryIO, reader)):
                     lines.put(("line", line))
                 lines.put(("done", None))
             except Exception as e:  # reported in-band
@@ -157,8 +197,6 @@ def register(routes: Any, d: Daemon) -> None:
                 kind, val = await asyncio.to_thread(lines.get)
                 if kind == "line":
                     yield json.dumps({"stream": val.rstrip("\n") + "\n"}).encode() + b"\r\n"
-                    name = val.split(":", 1)[1].strip() if ":" in val else val
-                    d.events.publish("image", "load", name, {"name": name})
                 elif kind == "error":
                     feeder.cancel()
                     yield _error_line(val)
@@ -169,32 +207,29 @@ def register(routes: Any, d: Daemon) -> None:
 
         return StreamResponse(gen(), content_type="application/json")
 
-    async def save(req: Request) -> Response:
+    async def save(self, req: Request) -> Response:
         names = req.qall("names") if "name" not in req.params else [req.params["name"]]
         if not names:
             raise InvalidParameter("no images given")
         for n in names:  # fail before streaming: a missing image is a 404, not a broken tar
-            await asyncio.to_thread(images.resolve, n)
+            await asyncio.to_thread(self.images.resolve, n)
         writer = SyncToAsyncWriter()
 
         def work() -> None:
             try:
-                images.save(names, writer)
+                self.images.save(names, cast(BinaryIO, writer))
             finally:
                 writer.close()
 
         asyncio.get_running_loop().run_in_executor(None, work)
-        for n in names:
-            d.events.publish("image", "save", n, {"name": n})
         return StreamResponse(writer.chunks(), content_type="application/x-tar")
 
-    routes.add("GET", "/images/json", list_images)
-    routes.add("POST", "/images/create", create)
-    routes.add("POST", "/images/load", load)
-    routes.add("GET", "/images/get", save)
-    routes.add("POST", "/images/prune", prune)
-    routes.add("GET", "/images/{name:.+}/json", inspect)
-    routes.add("GET", "/images/{name:.+}/history", history)
-    routes.add("GET", "/images/{name:.+}/get", save)
-    routes.add("POST", "/images/{name:.+}/tag", tag)
-    routes.add("DELETE", "/images/{name:.+}", remove)
+
+class _HasImages(Protocol):
+    @property
+    def images(self) -> ImageBackend: ...
+
+
+def register(routes: Routes, d: _HasImages) -> None:
+    """Bind the image routes to `d.images` (what `gorae.api.app` calls for each resource)."""
+    ImagesRouter(d.images).register(routes)

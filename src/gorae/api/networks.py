@@ -28,13 +28,27 @@ class NetworkBackend(Protocol):
 
     def inspect(self, name_or_id: str) -> dict[str, Any]: ...
 
-    def create(self, name: str, driver: str = "bridge", **kw: Any) -> dict[str, Any]: ...
+    def create(
+        self,
+        name: str,
+        driver: str = "bridge",
+        *,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        ip_range: str | None = None,
+        internal: bool = False,
+        attachable: bool = False,
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+        ipam_driver: str = "default",
+        enable_ipv6: bool = False,
+    ) -> dict[str, str]: ...
 
     def remove(self, name_or_id: str) -> None: ...
 
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]: ...
+    def prune(self, filters: Any = None) -> dict[str, Any]: ...
 
-    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]: ...
+    def list(self, filters: Any = None) -> list[dict[str, Any]]: ...
 
 
 class ContainerNetworkBackend(Protocol):
@@ -131,8 +145,3 @@ class NetworksRouter:
             req.params["id"], str(body.get("Container") or ""), force=bool(body.get("Force"))
         )
         return empty_response(200)
-
-
-def register(routes: Any, d: Any) -> None:
-    """api/app.py's entry point until the composition root builds the routers."""
-    NetworksRouter(d.networks, d.containers, d.events.publish).register(routes)

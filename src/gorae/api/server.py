@@ -1,10 +1,12 @@
-"""The Engine API's HTTP/1.1 server: listeners, connections, and the wire protocol (h11 on asyncio).
+"""The Engine API's HTTP/1.1 server: listeners, and each connection's fast path.
 
-Owns the unix-socket (mode 0660, optional group), plain TCP and TCP+TLS listeners; one task per
-connection running an h11 loop with keep-alive; request bodies streamed into handlers; responses
-sent with Content-Length or as flushed chunks; HEAD; attach/exec hijacking (101 UPGRADED or 200,
-then raw bytes, with bytes that arrived behind the request headers kept); the `Api-Version`/
-`Ostype`/... headers on every response; the access-log hook; graceful shutdown.
+Owns the unix-socket (mode 0660, optional group), plain TCP and TCP+TLS listeners, the set of live
+connections, graceful shutdown, and the per-connection protocol. A connection starts on the fast path:
+a request that arrives whole and simple (`gorae.api.heads.parse_simple_request`) is answered here
+without h11 or stream objects, and a plain response is written as the bytes h11 would write. The first
+request that is not simple, a response that streams, or a hijack hands the connection (with the bytes
+already received) to an h11 `gorae.api.connection.Connection` for good. Keep-alive, the `Api-Version`/
+`Ostype`/... headers on every response and the access-log hook are the same on both paths.
 """
 
 from __future__ import annotations
@@ -19,72 +21,27 @@ import socket
 import ssl
 import stat
 import time
-from collections.abc import AsyncIterable, Callable
-from email.utils import formatdate
-from urllib.parse import parse_qs, unquote, urlsplit
+import types
+from collections.abc import Coroutine, Generator
+from typing import Any
 
-import h11
-
-from gorae import __version__
-from gorae.api.errors import bad_request, error_response
-from gorae.api.http import (
-    API_VERSION,
-    Hijacked,
-    Request,
-    Response,
-    StreamResponse,
-    empty_response,
+from gorae.api.connection import (
+    MAX_HEADER_BYTES,
+    READ_SIZE,
+    AccessHook,
+    ClientGone,
+    Connection,
+    dispatch,
+    log_access,
+    make_request,
 )
-from gorae.api.router import Router, check_version, split_version
+from gorae.api.heads import SimpleRequest, parse_simple_request, simple_response_head
+from gorae.api.http import Hijacked, Request, empty_response
+from gorae.api.router import Router
 
 log = logging.getLogger("gorae.api")
 
-AccessHook = Callable[[Request, int, float], None]
-"""Called after each request with (request, status, seconds)."""
-
-READ_SIZE = 256 * 1024
-MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Config can be large
-DRAIN_LIMIT = 1024 * 1024  # unread request body we still drain to keep a connection alive
-SERVER_HEADER = f"gorae/{__version__} (linux)"
-
-
-class ClientGone(ConnectionError):
-    """The client closed the connection (mid-body, or while we were answering)."""
-
-
-def tls_context(cert: str, key: str, ca: str | None = None, verify_client: bool = False) -> ssl.SSLContext:
-    """A server TLS context; with `verify_client` a client certificate signed by `ca` is required."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
-    if ca:
-        ctx.load_verify_locations(cafile=ca)
-    if verify_client:
-        if not ca:
-            raise ValueError("client verification needs a CA file")
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def _http_date() -> bytes:
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode())
-    return _date_cache[1]
-
-
-def _base_headers() -> list[tuple[bytes, bytes]]:
-    return [
-        (b"Api-Version", API_VERSION.encode()),
-        (b"Docker-Experimental", b"false"),
-        (b"Ostype", b"linux"),
-        (b"Server", SERVER_HEADER.encode()),
-        (b"Date", _http_date()),
-    ]
+__all__ = ["AccessHook", "ApiServer", "ClientGone"]
 
 
 class ApiServer:
@@ -102,8 +59,12 @@ class ApiServer:
         self.max_header_bytes = max_header_bytes
         self._servers: list[asyncio.Server] = []
         self._unix_paths: list[str] = []
-        self._conns: set[_Connection] = set()
+        self._conns: set[_ApiProtocol] = set()
         self._closing = False
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     async def listen_unix(self, path: str, *, mode: int = 0o660, group: str | None = None) -> None:
         """Listen on a unix socket; a stale socket file is replaced; `group` applies if it exists."""
@@ -126,7 +87,8 @@ class ApiServer:
                     os.chown(path, -1, gid)
             sock.listen(512)
             sock.setblocking(False)
-            server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_SIZE)
+            loop = asyncio.get_running_loop()
+            server = await loop.create_unix_server(lambda: _ApiProtocol(self), sock=sock)
         except BaseException:
             sock.close()
             raise
@@ -137,13 +99,13 @@ class ApiServer:
         self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
     ) -> tuple[str, int]:
         """Listen on TCP (TLS when `ssl_context` is given); returns the bound address (port 0 picks one)."""
-        server = await asyncio.start_server(
-            self._accept,
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _ApiProtocol(self),
             host,
             port,
             ssl=ssl_context,
             ssl_handshake_timeout=30 if ssl_context else None,
-            limit=READ_SIZE,
             reuse_address=True,
         )
         self._servers.append(server)
@@ -165,9 +127,13 @@ class ApiServer:
         deadline = time.monotonic() + grace
         while any(c.busy for c in self._conns) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        tasks = [c.task for c in self._conns if c.task is not None]
-        for task in tasks:
-            task.cancel()
+        tasks = []
+        for conn in list(self._conns):
+            if conn.task is not None:
+                conn.task.cancel()
+                tasks.append(conn.task)
+            else:
+                conn.close()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         for server in self._servers:
@@ -176,399 +142,211 @@ class ApiServer:
         self._servers.clear()
         self._unix_paths.clear()
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing:
-            writer.close()
-            return
-        conn = _Connection(self, reader, writer)
-        conn.task = asyncio.current_task()
-        self._conns.add(conn)
-        try:
-            await conn.run()
-        except asyncio.CancelledError:
-            # shutdown cancels us; ending quietly keeps Python 3.11's stream callback from
-            # logging the cancellation as an error (it calls task.exception())
-            pass
-        finally:
-            self._conns.discard(conn)
 
+class _ApiProtocol(asyncio.Protocol):
+    """One client connection: simple requests answered here, the rest handed to an h11 `Connection`.
 
-class _Connection:
-    """One client connection: an h11 state machine over an asyncio stream pair."""
+    While a request is being handled, further bytes wait in `pending` (pipelining); at most one task
+    runs per connection. Also the request's BodySource and HijackSource on the fast path.
+    """
 
-    def __init__(self, server: ApiServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: ApiServer) -> None:
         self.server = server
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=server.max_header_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.pending = bytearray()
         self.task: asyncio.Task[None] | None = None
-        self.busy = False
+        self.conn: Connection | None = None  # set once handed to h11, for the rest of the connection
         self.eof = False
-        self.hijacked = False
-        # per request
-        self._body_done = asyncio.Event()
-        self._peeked: bytes | None = None
-        self._declared_length: int | None = 0
+        self.lost = False
+        self._busy = False
+        self._body = b""
+        self._read_paused = False
+        self._write_paused = False
+        self._writable: asyncio.Future[None] | None = None
 
-    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.conn.busy if self.conn is not None else self._busy
 
-    async def _recv(self, n: int = READ_SIZE) -> bytes:
-        if self.eof:
-            return b""
-        try:
-            data = await self.reader.read(n)
-        except (ConnectionError, ssl.SSLError):
-            data = b""
-        if not data:
-            self.eof = True
-        return data
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
-    async def _next_event(self) -> h11.Event | type[h11.PAUSED]:
-        while True:
-            event = self.h11.next_event()
-            if event is h11.NEED_DATA:
-                self.h11.receive_data(await self._recv())
-            elif event is h11.PAUSED:
-                return h11.PAUSED
-            else:
-                assert isinstance(event, h11.Event)
-                return event
+    # -- asyncio.Protocol (only until the connection is handed to h11) ------------------------------
 
-    async def next_chunk(self) -> bytes:
-        """BodySource for the current request."""
-        if self._peeked is not None:
-            data, self._peeked = self._peeked, None
-            return data
-        while not self._body_done.is_set():
-            if self.h11.client_is_waiting_for_100_continue:
-                await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
-            try:
-                event = await self._next_event()
-            except h11.RemoteProtocolError as e:
-                raise ClientGone(f"request body: {e}") from None
-            if isinstance(event, h11.Data):
-                if event.data:
-                    return bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                self._body_done.set()
-            else:
-                raise ClientGone(f"unexpected {event!r} in request body")
-        return b""
-
-    def _peek_body(self) -> None:
-        """Right after the request head: note an empty body at once (needed to watch for EOF)."""
-        try:
-            event = self.h11.next_event()
-        except h11.RemoteProtocolError:
-            return  # reading the body will report it
-        if isinstance(event, h11.EndOfMessage):
-            self._body_done.set()
-        elif isinstance(event, h11.Data):
-            self._peeked = bytes(event.data)
-        # NEED_DATA: the body is still on its way
-
-    # -- writing ---------------------------------------------------------------------------------
-
-    async def _write(self, data: bytes) -> None:
-        if not data:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self.server.closing:
+            transport.close()
             return
-        try:
-            self.writer.write(data)
-            await self.writer.drain()
-        except (ConnectionError, ssl.SSLError) as e:
-            raise ClientGone(str(e)) from None
+        self.server._conns.add(self)
 
-    # -- the connection loop ---------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        self.pending += data
+        if self.task is None and not self._busy:
+            self._start()
+        elif len(self.pending) > READ_SIZE and not self._read_paused:
+            assert self.transport is not None
+            self._read_paused = True  # a client pipelining ahead of us: wait until it is read
+            self.transport.pause_reading()
 
-    async def run(self) -> None:
+    def eof_received(self) -> bool:
+        self.eof = True
+        if self.task is None:
+            return False  # idle: the transport closes
+        # answer what was asked before the half-close (over TLS, returning True only earns a warning)
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = self.eof = True
+        self.server._conns.discard(self)
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._wake_writer()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and self.transport is not None:
+            self._read_paused = False
+            self.transport.resume_reading()
+
+    def _wake_writer(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    # -- serving -----------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Run `_run` at once, as Python 3.12's eager tasks do: most requests finish without waiting,
+        and then no task is made at all; one that waits goes on in a task from where it stopped."""
+        coro = self._run()
+        self._busy = True
         try:
-            while True:
-                try:
-                    event = await self._next_event()
-                except h11.RemoteProtocolError as e:
-                    await self._protocol_error(e)
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
+        self.task = asyncio.get_running_loop().create_task(_carry_on(coro, waiting_on))
+
+    async def _run(self) -> None:
+        keep = False
+        try:
+            self._busy = True
+            while self.pending and self.conn is None:
+                raw = bytes(self.pending)
+                self.pending.clear()
+                self._resume_reading()
+                simple = parse_simple_request(raw)
+                if simple is None:
+                    self.pending[:0] = raw
+                    await self._hand_over().run()
                     return
-                if isinstance(event, h11.Request):
-                    self.busy = True
-                    try:
-                        keep = await self._serve(event)
-                    finally:
-                        self.busy = False
-                    if not keep or self.server._closing:
-                        return
-                elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
-                    return
-                # Data/EndOfMessage outside a request cannot happen: bodies are consumed in _serve
-        except ClientGone:
-            pass
+                keep = await self._serve(simple, raw)
+                if not keep or self.server.closing:
+                    break
         except asyncio.CancelledError:
-            raise
+            keep = False  # shutdown: end quietly
         except Exception:
+            keep = False
             log.exception("connection failed")
         finally:
-            self._abort_or_close()
+            self.task = None
+            self._busy = False
+            if self.conn is not None:
+                self.server._conns.discard(self)
+            elif not keep or self.eof:
+                self.close()
 
-    def _abort_or_close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-
-    async def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
-        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
-            return
-        resp = bad_request(str(e))
-        resp.status = e.error_status_hint if 400 <= e.error_status_hint < 500 else 400
-        resp.headers.append(("Connection", "close"))
-        with contextlib.suppress(ClientGone, h11.LocalProtocolError):
-            await self._send(resp, b"GET")
-
-    async def _serve(self, event: h11.Request) -> bool:
-        """Handle one request; True if the connection can carry another."""
+    async def _serve(self, simple: SimpleRequest, raw: bytes) -> bool:
+        """Answer one simple request; True if the connection can carry another on the fast path."""
         started = time.perf_counter()
-        self._body_done = asyncio.Event()
-        self._peeked = None
-        self._declared_length = _declared_length(event)
-        self._peek_body()
-        req = self._make_request(event)
-        resp: Response | None
+        self._body = simple.body
+        req = make_request(simple.method, simple.target, simple.headers, source=self, hijacker=self)
         try:
-            resp = await self._dispatch(req)
+            resp = await dispatch(self.server.router, req)
         except ClientGone:
             return False
         if req.hijacked is not None:
-            self._log(req, 101 if req.hijacked.upgraded else 200, started)
-            with contextlib.suppress(Exception):
-                await req.hijacked.close()
-            return False
+            assert self.conn is not None
+            return await self.conn.end_hijack(req, started)
         if resp is None:
             resp = empty_response(204)
-        status = resp.status
-        try:
-            await self._send(resp, event.method, req)
-        except ClientGone:
-            self._log(req, status, started)
+        head = simple_response_head(resp)
+        if head is None:  # h11 answers (a stream, or headers h11 must judge); the connection is its
+            conn = self._hand_over()
+            conn.replay(raw)
+            await conn.run(conn.respond(req, resp, simple.method, started))
             return False
-        self._log(req, status, started)
-        return await self._finish_cycle()
-
-    def _make_request(self, event: h11.Request) -> Request:
-        target = event.target.decode("latin-1")
-        if not target.startswith("/") and "://" in target:
-            parts = urlsplit(target)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        raw_path, _, qs = target.partition("?")
-        headers: dict[str, str] = {}
-        for name, value in event.headers:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        return Request(
-            method=event.method.decode("latin-1"),
-            path=unquote(raw_path, errors="replace"),
-            query=parse_qs(qs, keep_blank_values=True) if qs else {},
-            headers=headers,
-            raw_target=target,
-            _source=self,
-            _hijacker=self,
-        )
-
-    async def _dispatch(self, req: Request) -> Response | None:
-        try:
-            path, version = split_version(req.path)
-            if version is not None:
-                check_version(version)
-                req.version = version
-                req.path = path
-            handler, params = self.server.router.resolve(req.method, path)
-            req.params = params
-            return await handler(req)
-        except (ClientGone, asyncio.CancelledError):
-            raise
-        except Exception as e:
-            if req.hijacked is not None:
-                if not isinstance(e, ConnectionError):
-                    log.error("hijacked %s %s failed", req.method, req.path, exc_info=e)
-                return None
-            return error_response(e, context=f"{req.method} {req.path}")
-
-    def _log(self, req: Request, status: int, started: float) -> None:
-        hook = self.server.on_request
-        if hook is not None:
-            try:
-                hook(req, status, time.perf_counter() - started)
-            except Exception:
-                log.exception("access log hook failed")
-
-    # -- responses -------------------------------------------------------------------------------
-
-    def _head(self, resp: Response, *, chunked: bool, body_len: int | None) -> h11.Response:
-        headers = _base_headers()
-        if resp.content_type:
-            headers.append((b"Content-Type", resp.content_type.encode("latin-1")))
-        for name, value in resp.headers:
-            headers.append((name.encode("latin-1"), value.encode("utf-8")))
-        if chunked:
-            headers.append((b"Transfer-Encoding", b"chunked"))
-        elif body_len is not None:
-            headers.append((b"Content-Length", str(body_len).encode()))
-        reason = h11_reason(resp.status)
-        return h11.Response(status_code=resp.status, headers=headers, reason=reason)
-
-    async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
-        if self.h11.their_state is h11.SEND_BODY and (
-            self.h11.client_is_waiting_for_100_continue or not self._unread_body_is_small()
-        ):
-            resp.headers.append(("Connection", "close"))
-        no_body = method == b"HEAD" or resp.status in (204, 304) or resp.status < 200
-        is_stream = isinstance(resp, StreamResponse)
-        try:
-            head = self._head(
-                resp,
-                chunked=is_stream,
-                body_len=None if (resp.status in (204, 304) or resp.status < 200) else len(resp.body),
-            )
-        except h11.LocalProtocolError as e:
-            if is_stream:
-                await _aclose(resp.chunks)  # type: ignore[attr-defined]
-            log.error("bad response headers from handler: %s", e)
-            resp = error_response(RuntimeError(f"bad response headers: {e}"))
-            is_stream = False
-            head = self._head(resp, chunked=False, body_len=len(resp.body))
-        if not is_stream:
-            out = self.h11.send(head) or b""
-            if resp.body and not no_body:
-                out += self.h11.send(h11.Data(data=resp.body)) or b""
-            out += self.h11.send(h11.EndOfMessage()) or b""
-            await self._write(out)
-            return
-        chunks = resp.chunks  # type: ignore[attr-defined]
-        if no_body:
-            await _aclose(chunks)
-            await self._write((self.h11.send(head) or b"") + (self.h11.send(h11.EndOfMessage()) or b""))
-            return
-        await self._write(self.h11.send(head) or b"")
-        await self._stream(chunks)
-
-    def _unread_body_is_small(self) -> bool:
-        """An unread body we may drain after answering: content-length framed and small."""
-        return self._declared_length is not None and self._declared_length <= DRAIN_LIMIT
-
-    async def _stream(self, chunks: AsyncIterable[bytes]) -> None:
-        """Send each chunk as it comes; stop (and close the iterator) if the client goes away."""
-        pump = asyncio.ensure_future(self._pump(chunks))
-        watch = asyncio.ensure_future(self._watch_eof())
-        try:
-            pending = {pump, watch}
-            while pump in pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                if watch in done and watch.result():
-                    raise ClientGone("client closed the connection during a stream")
-            pump.result()
-        finally:
-            for task in (pump, watch):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(pump, watch, return_exceptions=True)
-
-    async def _pump(self, chunks: AsyncIterable[bytes]) -> None:
-        it = chunks.__aiter__()
-        try:
-            async for chunk in it:
-                if chunk:
-                    await self._write(self.h11.send(h11.Data(data=chunk)) or b"")
-        except (ClientGone, asyncio.CancelledError):
-            raise
-        except Exception as e:
-            # headers are gone already: end the stream early (errors in-band are the handler's job)
-            log.error("stream failed", exc_info=e)
-            raise ClientGone("stream failed") from e
-        finally:
-            await _aclose(it)
-        await self._write(self.h11.send(h11.EndOfMessage()) or b"")
-
-    async def _watch_eof(self) -> bool:
-        """True when the client hangs up while a stream is being sent (after its request body)."""
-        await self._body_done.wait()
-        data = await self._recv()
-        if data:  # a pipelined next request: keep it for the next cycle, stop watching
-            self.h11.receive_data(data)
+        if self.lost:
+            log_access(self.server, req, resp.status, started)
             return False
-        self.h11.receive_data(b"")
-        return True
+        assert self.transport is not None
+        if simple.method == b"HEAD" or resp.status in (204, 304):
+            self.transport.write(head)
+        else:
+            self.transport.write(head + resp.body)
+        if self._write_paused and not self.lost:
+            self._writable = asyncio.get_running_loop().create_future()
+            await self._writable
+        log_access(self.server, req, resp.status, started)
+        return not self.lost
 
-    async def _finish_cycle(self) -> bool:
-        if self.eof or self.h11.our_state is not h11.DONE:
-            return False
-        drained = 0
-        while self.h11.their_state is h11.SEND_BODY:
-            try:
-                event = await asyncio.wait_for(self._next_event(), 30)
-            except (h11.RemoteProtocolError, TimeoutError):
-                return False
-            if isinstance(event, h11.Data):
-                drained += len(event.data)
-                if drained > DRAIN_LIMIT:
-                    return False
-            elif not isinstance(event, h11.EndOfMessage):
-                return False
-        if self.h11.their_state is not h11.DONE:
-            return False
-        self.h11.start_next_cycle()
-        return True
+    def _hand_over(self) -> Connection:
+        """From now on h11 serves this connection; bytes received and not yet read go with it."""
+        assert self.transport is not None and self.conn is None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=READ_SIZE, loop=loop)
+        stream_protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        self.transport.set_protocol(stream_protocol)
+        stream_protocol.connection_made(self.transport)
+        if self._write_paused:
+            stream_protocol.pause_writing()
+        if self.pending:
+            reader.feed_data(bytes(self.pending))
+            self.pending.clear()
+        if self.lost:
+            stream_protocol.connection_lost(None)
+        elif self.eof:
+            reader.feed_eof()
+        self._resume_reading()
+        writer = asyncio.StreamWriter(self.transport, stream_protocol, reader, loop)
+        self.conn = Connection(self.server, reader, writer)
+        return self.conn
 
-    # -- hijacking (HijackSource) ----------------------------------------------------------------
+    # -- BodySource and HijackSource of a simple request --------------------------------------------
+
+    async def next_chunk(self) -> bytes:
+        data, self._body = self._body, b""
+        return data
 
     async def hijack(
         self, request: Request, content_type: str, upgrade: list[tuple[bytes, bytes]] | None = None
     ) -> Hijacked:
-        while await self.next_chunk():
-            pass
-        pending, closed = self.h11.trailing_data
-        upgraded = upgrade is not None or request.wants_upgrade
-        if upgrade is not None:  # another protocol (websocket): 101 with exactly the given headers
-            lines = [b"HTTP/1.1 101 Switching Protocols"] + [name + b": " + value for name, value in upgrade]
-        elif upgraded:
-            lines = [
-                b"HTTP/1.1 101 UPGRADED",
-                b"Content-Type: " + content_type.encode("latin-1"),
-                b"Connection: Upgrade",
-                b"Upgrade: tcp",
-            ]
+        conn = self._hand_over()
+        conn.request_read()
+        return await conn.hijack(request, content_type, upgrade)
+
+
+@types.coroutine
+def _carry_on(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any, Any, None]:
+    """Drive `coro`, started outside any task, from the future it waits on: what a Task does with it."""
+    while True:
+        try:
+            sent = yield waiting_on
+        except BaseException as e:  # noqa: BLE001  # cancellation thrown in by the task goes to coro
+            try:
+                waiting_on = coro.throw(e)
+            except StopIteration:
+                return
         else:
-            lines = [b"HTTP/1.1 200 OK", b"Content-Type: " + content_type.encode("latin-1")]
-        lines += [name + b": " + value for name, value in _base_headers()]
-        self.hijacked = True
-        await self._write(b"\r\n".join(lines) + b"\r\n\r\n")
-        if closed:
-            self.eof = True
-        return Hijacked(_RawTransport(self), pending, content_type, upgraded)
-
-
-class _RawTransport:
-    """The connection under a Hijacked stream."""
-
-    def __init__(self, conn: _Connection) -> None:
-        self._conn = conn
-
-    async def recv(self, n: int) -> bytes:
-        return await self._conn._recv(n)
-
-    async def send(self, data: bytes) -> None:
-        await self._conn._write(data)
-
-    async def shutdown_write(self) -> None:
-        writer = self._conn.writer
-        with contextlib.suppress(OSError, RuntimeError):
-            await writer.drain()
-            if writer.can_write_eof():
-                writer.write_eof()
-
-    async def close(self) -> None:
-        writer = self._conn.writer
-        with contextlib.suppress(Exception):
-            await writer.drain()
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), 5)
+            try:
+                waiting_on = coro.send(sent)
+            except StopIteration:
+                return
 
 
 def _socket_is_live(path: str) -> bool:
@@ -581,44 +359,3 @@ def _socket_is_live(path: str) -> bool:
         return False
     finally:
         probe.close()
-
-
-def _declared_length(event: h11.Request) -> int | None:
-    """The request body's Content-Length; None when chunked."""
-    length: int | None = 0
-    for name, value in event.headers:
-        if name == b"transfer-encoding":
-            return None
-        if name == b"content-length":
-            length = int(value)
-    return length
-
-
-async def _aclose(it: object) -> None:
-    aclose = getattr(it, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
-
-
-_REASONS = {
-    101: b"Switching Protocols",
-    200: b"OK",
-    201: b"Created",
-    204: b"No Content",
-    304: b"Not Modified",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    409: b"Conflict",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    503: b"Service Unavailable",
-}
-
-
-def h11_reason(status: int) -> bytes:
-    return _REASONS.get(status, b"")

@@ -1,6 +1,8 @@
 """System routes: `/_ping`, `/version`, `/info`, `/events`, `/system/df`, `/auth` (not yet).
 
-Handlers read the daemon's services and answer Docker's JSON shapes; they hold no state of their own.
+`SystemRouter` answers Docker's JSON shapes from a narrow `SystemBackend` (facts about the daemon, the
+event feed, disk usage); it holds no state of its own and never reaches into the services behind it.
+Host facts (kernel, OS name, memory, CPUs) are read here: they describe the machine, not the engine.
 """
 
 from __future__ import annotations
@@ -11,15 +13,47 @@ import os
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import gorae
 from gorae.api.http import Request, Response, StreamResponse, json_response, raw_response
-from gorae.api.timestamps import format_rfc3339nano, parse_timestamp
+from gorae.api.router import Router
+from gorae.events import Subscription
+from gorae.platform import host_arch
+from gorae.timefmt import parse_timestamp, rfc3339nano
 
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
+
+@dataclass(frozen=True)
+class DaemonFacts:
+    """What `/info` reports about the engine itself."""
+
+    node_id: str
+    container_states: Mapping[str, int]  # status ("running", "exited", ...) -> count
+    images: int
+    event_listeners: int
+    debug: bool
+    data_root: str
+    runtime_path: str
+    registry_mirrors: list[str] = field(default_factory=list)
+
+
+class SystemBackend(Protocol):
+    """What the system routes need from the daemon."""
+
+    def daemon_facts(self) -> DaemonFacts: ...
+
+    def subscribe_events(self) -> Subscription:
+        """A live event feed; subscribed before `event_history` is read so nothing falls in between."""
+        ...
+
+    def event_history(self, since_ns: int, until_ns: int | None) -> list[dict[str, Any]]: ...
+
+    def disk_usage(self) -> dict[str, Any]:
+        """`GET /system/df` in Docker's shape."""
+        ...
+
 
 # Api-Version, Docker-Experimental and Ostype are on every response (api/server.py)
 _PING_HEADERS = {
@@ -61,7 +95,7 @@ def _cgroup_version() -> str:
 
 
 def version_doc() -> dict[str, Any]:
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    arch = host_arch()
     return {
         "Platform": {"Name": "gorae"},
         "Components": [
@@ -93,120 +127,45 @@ def version_doc() -> dict[str, Any]:
     }
 
 
-def register(routes: Any, d: Daemon) -> None:
-    async def ping(req: Request) -> Response:
+class SystemRouter:
+    """`/_ping`, `/version`, `/info`, `/events`, `/system/df` over a `SystemBackend`."""
+
+    def __init__(self, backend: SystemBackend) -> None:
+        self.backend = backend
+
+    def register(self, routes: Router) -> None:
+        routes.add("GET", "/_ping", self.ping)
+        routes.add("HEAD", "/_ping", self.ping)
+        routes.add("GET", "/version", self.version)
+        routes.add("GET", "/info", self.info)
+        routes.add("GET", "/events", self.events)
+        routes.add("GET", "/system/df", self.system_df)
+
+    async def ping(self, req: Request) -> Response:
         body = b"" if req.method == "HEAD" else b"OK"
         return raw_response(body, "text/plain; charset=utf-8", headers=list(_PING_HEADERS.items()))
 
-    async def version(req: Request) -> Response:
+    async def version(self, req: Request) -> Response:
         return json_response(version_doc())
 
-    async def info(req: Request) -> Response:
-        states = d.containers.count_states()
-        cfg = d.config
-        arch = platform.machine()
-        doc = {
-            "ID": d.node_id,
-            "Containers": sum(states.values()),
-            "ContainersRunning": states.get("running", 0),
-            "ContainersPaused": states.get("paused", 0),
-            "ContainersStopped": sum(v for k, v in states.items() if k not in ("running", "paused")),
-            "Images": len(d.images.list(all=True)),
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {
-                "Volume": ["local"],
-                "Network": ["bridge", "host", "null"],
-                "Authorization": None,
-                "Log": ["json-file", "k8s-file"],
-            },
-            "MemoryLimit": True,
-            "SwapLimit": False,
-            "KernelMemory": False,
-            "KernelMemoryTCP": False,
-            "CpuCfsPeriod": True,
-            "CpuCfsQuota": True,
-            "CPUShares": True,
-            "CPUSet": True,
-            "PidsLimit": True,
-            "IPv4Forwarding": True,
-            "BridgeNfIptables": False,
-            "BridgeNfIp6tables": False,
-            "Debug": cfg.log_level == "debug",
-            "NFd": len(os.listdir("/proc/self/fd")),
-            "OomKillDisable": True,
-            "NGoroutines": len(asyncio.all_tasks()),
-            "SystemTime": format_rfc3339nano(time.time_ns()),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": _cgroup_version(),
-            "NEventsListener": len(d.events._subs),
-            "KernelVersion": _kernel(),
-            "OperatingSystem": _os_name(),
-            "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": arch,
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {
-                "AllowNondistributableArtifactsCIDRs": None,
-                "AllowNondistributableArtifactsHostnames": None,
-                "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                "IndexConfigs": {
-                    "docker.io": {
-                        "Name": "docker.io",
-                        "Mirrors": cfg.registry_mirrors,
-                        "Secure": True,
-                        "Official": True,
-                    }
-                },
-                "Mirrors": cfg.registry_mirrors,
-            },
-            "NCPU": os.cpu_count() or 1,
-            "MemTotal": _mem_total(),
-            "GenericResources": None,
-            "DockerRootDir": cfg.data_root,
-            "HttpProxy": os.environ.get("HTTP_PROXY", ""),
-            "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
-            "NoProxy": os.environ.get("NO_PROXY", ""),
-            "Name": socket.gethostname(),
-            "Labels": [],
-            "ExperimentalBuild": False,
-            "ServerVersion": gorae.__version__,
-            "Runtimes": {"runc": {"path": cfg.runtime}},
-            "DefaultRuntime": "runc",
-            "Swarm": {
-                "NodeID": "",
-                "NodeAddr": "",
-                "LocalNodeState": "inactive",
-                "ControlAvailable": False,
-                "Error": "",
-                "RemoteManagers": None,
-            },
-            "LiveRestoreEnabled": True,
-            "Isolation": "",
-            "InitBinary": "docker-init",
-            "ContainerdCommit": {"ID": "", "Expected": ""},
-            "RuncCommit": {"ID": "", "Expected": ""},
-            "InitCommit": {"ID": "", "Expected": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": [],
-        }
-        return json_response(doc)
+    async def info(self, req: Request) -> Response:
+        return json_response(info_doc(self.backend.daemon_facts()))
 
-    async def events(req: Request) -> Response:
+    async def events(self, req: Request) -> Response:
         now = time.time_ns()
         since_q = req.q("since")
         until_q = req.q("until")
         since = parse_timestamp(since_q, now_ns=now) if since_q else None
         until = parse_timestamp(until_q, now_ns=now) if until_q else None
-        filters = req.qfilters("filters")
-        sub = d.events.subscribe()  # subscribe before replay so nothing falls in between
+        filters = req.qfilters()
+        backend = self.backend
+        sub = backend.subscribe_events()  # subscribe before replay so nothing falls in between
 
         async def gen() -> AsyncIterator[bytes]:
             last = 0
             try:
                 if since is not None:
-                    for ev in d.events.history(since, until):
+                    for ev in backend.event_history(since, until):
                         if event_matches(ev, filters):
                             last = ev["timeNano"]
                             yield json.dumps(ev).encode() + b"\n"
@@ -215,34 +174,120 @@ def register(routes: Any, d: Daemon) -> None:
                 while True:
                     timeout = None if until is None else max(0.0, (until - time.time_ns()) / 1e9)
                     try:
-                        ev = await asyncio.wait_for(sub.queue.get(), timeout)
+                        live = await asyncio.wait_for(sub.queue.get(), timeout)
                     except TimeoutError:
                         return
-                    if ev is None:
+                    if live is None:
                         return
-                    if ev["timeNano"] <= last:
+                    if live["timeNano"] <= last:
                         continue
-                    if until is not None and ev["timeNano"] > until:
+                    if until is not None and live["timeNano"] > until:
                         return
-                    if event_matches(ev, filters):
-                        yield json.dumps(ev).encode() + b"\n"
+                    if event_matches(live, filters):
+                        yield json.dumps(live).encode() + b"\n"
             finally:
                 sub.close()
 
         return StreamResponse(gen(), content_type="application/json")
 
-    async def system_df(req: Request) -> Response:
-        return json_response(d.system_df())
-
-    routes.add("GET", "/_ping", ping)
-    routes.add("HEAD", "/_ping", ping)
-    routes.add("GET", "/version", version)
-    routes.add("GET", "/info", info)
-    routes.add("GET", "/events", events)
-    routes.add("GET", "/system/df", system_df)
+    async def system_df(self, req: Request) -> Response:
+        return json_response(self.backend.disk_usage())
 
 
-def event_matches(ev: dict[str, Any], filters: dict[str, list[str]]) -> bool:
+def info_doc(facts: DaemonFacts) -> dict[str, Any]:
+    """`GET /info` in Docker's shape."""
+    states = facts.container_states
+    arch = platform.machine()
+    doc = {
+        "ID": facts.node_id,
+        "Containers": sum(states.values()),
+        "ContainersRunning": states.get("running", 0),
+        "ContainersPaused": states.get("paused", 0),
+        "ContainersStopped": sum(v for k, v in states.items() if k not in ("running", "paused")),
+        "Images": facts.images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file", "k8s-file"],
+        },
+        "MemoryLimit": True,
+        "SwapLimit": False,
+        "KernelMemory": False,
+        "KernelMemoryTCP": False,
+        "CpuCfsPeriod": True,
+        "CpuCfsQuota": True,
+        "CPUShares": True,
+        "CPUSet": True,
+        "PidsLimit": True,
+        "IPv4Forwarding": True,
+        "BridgeNfIptables": False,
+        "BridgeNfIp6tables": False,
+        "Debug": facts.debug,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        "OomKillDisable": True,
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": rfc3339nano(time.time_ns()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": _cgroup_version(),
+        "NEventsListener": facts.event_listeners,
+        "KernelVersion": _kernel(),
+        "OperatingSystem": _os_name(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": arch,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "AllowNondistributableArtifactsCIDRs": None,
+            "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
+            "IndexConfigs": {
+                "docker.io": {
+                    "Name": "docker.io",
+                    "Mirrors": list(facts.registry_mirrors),
+                    "Secure": True,
+                    "Official": True,
+                }
+            },
+            "Mirrors": list(facts.registry_mirrors),
+        },
+        "NCPU": os.cpu_count() or 1,
+        "MemTotal": _mem_total(),
+        "GenericResources": None,
+        "DockerRootDir": facts.data_root,
+        "HttpProxy": os.environ.get("HTTP_PROXY", ""),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", ""),
+        "NoProxy": os.environ.get("NO_PROXY", ""),
+        "Name": socket.gethostname(),
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": gorae.__version__,
+        "Runtimes": {"runc": {"path": facts.runtime_path}},
+        "DefaultRuntime": "runc",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "docker-init",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": "", "Expected": ""},
+        "InitCommit": {"ID": "", "Expected": ""},
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": [],
+    }
+    return doc
+
+
+def event_matches(ev: dict[str, Any], filters: Mapping[str, list[str]]) -> bool:
     """Docker's events filters: type, event (action), container, image, label, scope, and the other object types."""
     if not filters:
         return True

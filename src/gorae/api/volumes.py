@@ -1,21 +1,54 @@
-"""Volume routes: create, list, inspect, remove, prune — thin over `gorae.volume.local.VolumeService`."""
+"""Volume routes: create, list, inspect, remove, prune — `VolumesRouter` over a `VolumeBackend`
+(`gorae.volume.local.VolumeService`, which publishes the volume events)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import builtins
+from typing import Any, Protocol
 
-from gorae.api.http import Request, Response, empty_response, json_response
+from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.errors import InvalidParameter
 
-if TYPE_CHECKING:
-    from gorae.daemon.daemon import Daemon
+
+class VolumeBackend(Protocol):
+    """What the volume handlers call."""
+
+    def create(
+        self,
+        name: str | None = None,
+        driver: str | None = "local",
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+    ) -> dict[str, Any]: ...
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]: ...
+    def inspect(self, name: str) -> dict[str, Any]: ...
+    def remove(self, name: str, force: bool = False) -> None: ...
+    def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]: ...
 
 
-def register(routes: Any, d: Daemon) -> None:
-    vols = d.volumes
+class Routes(Protocol):
+    def add(self, method: str, pattern: str, handler: Handler) -> None: ...
 
-    async def create(req: Request) -> Response:
+
+class VolumesRouter:
+    def __init__(self, backend: VolumeBackend) -> None:
+        self.volumes = backend
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/volumes/create", self.create),
+            ("GET", "/volumes", self.list_volumes),
+            ("POST", "/volumes/prune", self.prune),
+            ("GET", "/volumes/{name}", self.inspect),
+            ("DELETE", "/volumes/{name}", self.remove),
+        ]
+
+    def register(self, routes: Routes) -> None:
+        for method, pattern, handler in self.routes():
+            routes.add(method, pattern, handler)
+
+    async def create(self, req: Request) -> Response:
         body = await req.json() or {}
         if not isinstance(body, dict):
             raise InvalidParameter("invalid JSON body: want an object")
@@ -24,33 +57,30 @@ def register(routes: Any, d: Daemon) -> None:
         if not isinstance(labels, dict) or not isinstance(opts, dict):
             raise InvalidParameter("Labels and DriverOpts must be objects")
         doc = await asyncio.to_thread(
-            vols.create, body.get("Name") or None, body.get("Driver") or "local", labels, opts
+            self.volumes.create, body.get("Name") or None, body.get("Driver") or "local", labels, opts
         )
-        d.events.publish("volume", "create", doc["Name"], {"driver": doc["Driver"]})
         return json_response(doc, status=201)
 
-    async def list_(req: Request) -> Response:
-        res = await asyncio.to_thread(vols.list, req.qfilters("filters"))
+    async def list_volumes(self, req: Request) -> Response:
+        res = await asyncio.to_thread(self.volumes.list, req.qfilters("filters"))
         return json_response({"Volumes": res, "Warnings": None})
 
-    async def inspect(req: Request) -> Response:
-        return json_response(await asyncio.to_thread(vols.inspect, req.params["name"]))
+    async def inspect(self, req: Request) -> Response:
+        return json_response(await asyncio.to_thread(self.volumes.inspect, req.params["name"]))
 
-    async def remove(req: Request) -> Response:
-        name = req.params["name"]
-        await asyncio.to_thread(vols.remove, name, req.qbool("force"))
-        d.events.publish("volume", "destroy", name, {"driver": "local"})
+    async def remove(self, req: Request) -> Response:
+        await asyncio.to_thread(self.volumes.remove, req.params["name"], req.qbool("force"))
         return empty_response(204)
 
-    async def prune(req: Request) -> Response:
-        res = await asyncio.to_thread(vols.prune, req.qfilters("filters"))
-        for name in res["VolumesDeleted"]:
-            d.events.publish("volume", "destroy", name, {"driver": "local"})
-        d.events.publish("volume", "prune", "", {"reclaimed": str(res["SpaceReclaimed"])})
-        return json_response(res)
+    async def prune(self, req: Request) -> Response:
+        return json_response(await asyncio.to_thread(self.volumes.prune, req.qfilters("filters")))
 
-    routes.add("POST", "/volumes/create", create)
-    routes.add("GET", "/volumes", list_)
-    routes.add("POST", "/volumes/prune", prune)
-    routes.add("GET", "/volumes/{name}", inspect)
-    routes.add("DELETE", "/volumes/{name}", remove)
+
+class _HasVolumes(Protocol):
+    @property
+    def volumes(self) -> VolumeBackend: ...
+
+
+def register(routes: Routes, d: _HasVolumes) -> None:
+    """Bind the volume routes to `d.volumes` (what `gorae.api.app` calls for each resource)."""
+    VolumesRouter(d.volumes).register(routes)

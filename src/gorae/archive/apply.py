@@ -8,7 +8,7 @@ This is the first security boundary of the engine. It owns reading a tar stream 
   userspace), so a symlink in the archive or already on disk may point anywhere but nothing is ever
   written through one to outside the root;
 - the final component is never followed: existing entries are unlinked (or removed as a tree with
-  fd-relative `shutil.rmtree`) and recreated with `O_EXCL|O_NOFOLLOW`/`*at` calls on the parent's fd;
+  fd-relative `archive.tree.remove_tree`, at any depth) and recreated with `O_EXCL|O_NOFOLLOW`/`*at` calls on the parent's fd;
 - hardlink targets are resolved the same way, so they are clamped inside the root; a target that does
   not exist there (or is a directory) is refused;
 - ownership/mode/times/xattrs go through the file's own fd, an `O_PATH` fd checked not to be a symlink,
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import stat
 import tarfile
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from gorae.archive.names import (
     whiteout_target,
 )
 from gorae.archive.streams import BUF, DEFAULT_MAX, DigestingReader
+from gorae.archive.tree import remove_tree
 from gorae.errors import GoraeError, InvalidParameter, SystemError_
 
 Whiteouts = Literal["overlay", "remove", "none"]
@@ -177,7 +177,7 @@ class _Unpacker:
         parent = self._parent
         if is_dir:
             # the cached parent fd (== dfd) survives: only paths below `name` change
-            shutil.rmtree(name, dir_fd=dfd)
+            remove_tree(name, dir_fd=dfd)
         else:
             os.unlink(name, dir_fd=dfd)
         if parent is None or parent[1] != dfd:
@@ -303,7 +303,7 @@ class _Unpacker:
                 return
             self._forget_parent()
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(target, dir_fd=w.fd)
+                remove_tree(target, dir_fd=w.fd)
             else:
                 os.unlink(target, dir_fd=w.fd)
         finally:
@@ -331,7 +331,7 @@ class _Unpacker:
                 if tuple(w.parts + [name]) in self._created:
                     continue  # made by this very layer: the opaque marker hides only lower content
                 if is_dir:
-                    shutil.rmtree(name, dir_fd=w.fd)
+                    remove_tree(name, dir_fd=w.fd)
                 else:
                     os.unlink(name, dir_fd=w.fd)
         finally:

@@ -99,37 +99,52 @@ def _opaque_fd(fd: int) -> bool:
 def overlay_changes(upper: str, lowers: list[str]) -> list[tuple[int, str]]:
     """docker diff: sorted (kind, "/path") with kind 0=Modified (C), 1=Added (A), 2=Deleted (D).
 
-    The upper dir belongs to a possibly running container, so it is walked by fd with O_NOFOLLOW."""
+    The upper dir belongs to a possibly running container, so it is walked by fd with O_NOFOLLOW, depth first,
+    holding one fd per level of depth (never one per sibling: a wide directory must not exhaust fds)."""
     out: list[tuple[int, str]] = []
-    stack: list[tuple[int, list[str]]] = [(os.open(upper, _DIR_FLAGS), [])]
+    # (dir fd, its entries, next index, its path parts)
+    stack: list[tuple[int, list[tuple[str, os.stat_result]], int, list[str]]] = []
+
+    def enter(fd: int, parts: list[str]) -> None:
+        try:
+            with os.scandir(fd) as it:
+                entries = sorted((e.name, e.stat(follow_symlinks=False)) for e in it)
+        except BaseException:
+            os.close(fd)
+            raise
+        stack.append((fd, entries, 0, parts))
+        if parts and _opaque_fd(fd) and _in_lowers(lowers, parts):
+            present = {name for name, _ in entries}
+            for name in _lower_children(lowers, parts) - present:
+                out.append((DELETED, "/" + "/".join(parts + [name])))
+
+    enter(os.open(upper, _DIR_FLAGS), [])
     try:
         while stack:
-            fd, parts = stack.pop()
-            try:
-                with os.scandir(fd) as it:
-                    entries = [(e.name, e.stat(follow_symlinks=False)) for e in it]
-                present = {name for name, _ in entries}
-                if parts and _opaque_fd(fd) and _in_lowers(lowers, parts):
-                    for name in _lower_children(lowers, parts) - present:
-                        out.append((DELETED, "/" + "/".join(parts + [name])))
-                for name, st in entries:
-                    child = parts + [name]
-                    path = "/" + "/".join(child)
-                    if _whiteout(st):
-                        if _in_lowers(lowers, child):
-                            out.append((DELETED, path))
-                        continue
-                    out.append((MODIFIED if _in_lowers(lowers, child) else ADDED, path))
-                    if stat.S_ISDIR(st.st_mode):
-                        try:
-                            stack.append((os.open(name, _DIR_FLAGS, dir_fd=fd), child))
-                        except OSError as e:
-                            if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                                raise
-            finally:
+            fd, entries, i, parts = stack[-1]
+            if i >= len(entries):
                 os.close(fd)
+                stack.pop()
+                continue
+            stack[-1] = (fd, entries, i + 1, parts)
+            name, st = entries[i]
+            child = parts + [name]
+            path = "/" + "/".join(child)
+            if _whiteout(st):
+                if _in_lowers(lowers, child):
+                    out.append((DELETED, path))
+                continue
+            out.append((MODIFIED if _in_lowers(lowers, child) else ADDED, path))
+            if stat.S_ISDIR(st.st_mode):
+                try:
+                    cfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                except OSError as e:
+                    if e.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                        raise
+                    continue
+                enter(cfd, child)
     finally:
-        for fd, _ in stack:
+        for fd, *_ in stack:
             os.close(fd)
     out.sort(key=lambda c: c[1])
     return out

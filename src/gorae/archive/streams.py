@@ -12,7 +12,7 @@ import gzip
 import hashlib
 import lzma
 import zlib
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from gorae.errors import InvalidParameter
 
@@ -55,7 +55,7 @@ def _read_head(raw: BinaryIO, n: int) -> bytes:
     return head
 
 
-def _zstd_reader(src: _Prefixed) -> BinaryIO:
+def _zstd_reader(src: BinaryIO) -> BinaryIO:
     try:
         import zstandard
     except ImportError:
@@ -68,16 +68,16 @@ def _zstd_reader(src: _Prefixed) -> BinaryIO:
 def decompressed(raw: BinaryIO) -> tuple[BinaryIO, str]:
     """A reader of the uncompressed bytes of `raw`, and the compression found ("", gzip, zstd, ...)."""
     head = _read_head(raw, 6)
-    src = _Prefixed(head, raw)
+    src = cast(BinaryIO, _Prefixed(head, raw))  # reads like the file it wraps
     if head.startswith(_GZIP):
-        return gzip.GzipFile(fileobj=src, mode="rb"), "gzip"  # type: ignore[arg-type]
+        return cast(BinaryIO, gzip.GzipFile(fileobj=src, mode="rb")), "gzip"
     if head.startswith(_ZSTD):
         return _zstd_reader(src), "zstd"
     if head.startswith(_BZIP2):
-        return bz2.BZ2File(src), "bzip2"  # type: ignore[arg-type]
+        return cast(BinaryIO, bz2.BZ2File(src)), "bzip2"
     if head.startswith(_XZ):
-        return lzma.LZMAFile(src), "xz"  # type: ignore[arg-type]
-    return src, ""  # type: ignore[return-value]
+        return cast(BinaryIO, lzma.LZMAFile(src)), "xz"
+    return src, ""
 
 
 def _decompress_errors() -> tuple[type[BaseException], ...]:

@@ -1,8 +1,9 @@
 """Entry point `gorae`: global flags, command lookup (top-level words, management commands and docker's
 aliases), lazy import of the one command module needed, and docker's exit statuses and error texts.
 
-Nothing heavy is imported before the command is known; `gorae daemon ...` hands its arguments untouched to
-`gorae.daemon.main.main(argv)`.
+Nothing heavy is imported before the command is known. Commands that are not the CLI's (`gorae daemon`) are
+handed in by the entry point `gorae.cmd.main` as `commands` and get their arguments untouched: this package
+talks to a daemon only through `gorae.client`, and never imports one.
 """
 
 from __future__ import annotations
@@ -202,7 +203,11 @@ GLOBAL = Spec(
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     from typing import Any
+
+    # extra top-level commands the entry point adds (name -> its main taking the remaining arguments)
+    Commands = Mapping[str, Callable[[list[str]], int]]
 
 
 def aliases_of(key: str) -> list[str]:
@@ -258,10 +263,12 @@ def _version_text() -> str:
     return f"Gorae version {__version__}"
 
 
-def main(argv: list[str] | None = None) -> int:
+
+
+def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = _main(argv)
+        code = _main(argv, commands or {})
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:
@@ -277,7 +284,7 @@ def entry() -> None:
     sys.exit(main())
 
 
-def _main(argv: list[str]) -> int:
+def _main(argv: list[str], commands: Commands) -> int:
     try:
         gopts, rest = parse(GLOBAL, argv)
     except HelpRequested:
@@ -295,13 +302,11 @@ def _main(argv: list[str]) -> int:
         sys.stdout.write(main_help())
         return 0
     word, rest = rest[0], rest[1:]
-    if word == "daemon":
-        from gorae.daemon.main import main as daemon_main
-
-        return int(daemon_main(rest) or 0)
+    if word in commands:
+        return int(commands[word](rest) or 0)
     if word == "help":
         if rest:
-            return _main(rest + ["--help"])
+            return _main(rest + ["--help"], commands)
         sys.stdout.write(main_help())
         return 0
     if word in MANAGEMENT:

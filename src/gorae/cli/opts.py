@@ -8,6 +8,7 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
 _UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4, "p": 1024**5}
@@ -37,17 +38,17 @@ def nano_cpus(s: str) -> int:
     return int(round(v * 1e9))
 
 
-def parse_env_list(values: list[str], environ: dict[str, str] | None = None) -> list[str]:
+def parse_env_list(values: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """`K=V` kept; bare `K` takes the local value, or is dropped when unset (docker's rule)."""
-    environ = os.environ if environ is None else environ
+    env = os.environ if environ is None else environ
     out = []
     for v in values:
         if "=" in v:
             if v.startswith("="):
                 raise OptError(f"invalid environment variable: {v}")
             out.append(v)
-        elif v in environ:
-            out.append(f"{v}={environ[v]}")
+        elif v in env:
+            out.append(f"{v}={env[v]}")
     return out
 
 
@@ -119,9 +120,9 @@ def _port_range(s: str) -> list[int]:
 
 def parse_ports(
     values: list[str], expose: list[str]
-) -> tuple[dict[str, dict], dict[str, list[dict[str, str]]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, str]]]]:
     """-p [ip:][hostPort:]containerPort[/proto] and --expose → (ExposedPorts, PortBindings)."""
-    exposed: dict[str, dict] = {}
+    exposed: dict[str, dict[str, Any]] = {}
     bindings: dict[str, list[dict[str, str]]] = {}
     for v in values:
         spec, _, proto = v.partition("/")
@@ -158,10 +159,10 @@ def parse_ports(
     return exposed, bindings
 
 
-def parse_volumes(values: list[str]) -> tuple[list[str], dict[str, dict]]:
+def parse_volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
     """-v → (Binds, anonymous Volumes) as docker splits them."""
     binds: list[str] = []
-    vols: dict[str, dict] = {}
+    vols: dict[str, dict[str, Any]] = {}
     for v in values:
         parts = v.split(":")
         if len(parts) == 1:

@@ -72,11 +72,8 @@ def render(template: str, data: Any) -> str:
 
 def check_template(template: str) -> None:
     """Fail early on a template that does not parse (docker exits before contacting the daemon)."""
-    try:
-        from gorae.cli.gotemplate import parse as _parse  # type: ignore[attr-defined]
-    except ImportError:
-        return
     from gorae.cli.gotemplate import TemplateError
+    from gorae.cli.gotemplate import parse as _parse
 
     try:
         _parse(template)
@@ -105,28 +102,30 @@ def _split_plain(template: str) -> list[tuple[bool, str]] | None:
         return _PLAIN_CACHE[template]
     except KeyError:
         pass
-    pieces: list[tuple[bool, str]] | None = []
+    pieces = _PLAIN_CACHE[template] = _scan_plain(template)
+    return pieces
+
+
+def _scan_plain(template: str) -> list[tuple[bool, str]] | None:
+    pieces: list[tuple[bool, str]] = []
     t, n, i = template, len(template), 0
     while i < n:
         j = t.find("{", i)
         k = t.find("}", i)
         if k >= 0 and (j < 0 or k < j):  # a lone "}" in text
-            pieces = None
-            break
+            return None
         if j < 0:
             pieces.append((False, t[i:]))
             break
         if j > i:
             pieces.append((False, t[i:j]))
         if not t.startswith("{{", j):
-            pieces = None
-            break
+            return None
         p = j + 2
         while p < n and t[p].isspace():
             p += 1
         if p >= n or t[p] != "." or p + 1 >= n or t[p + 1] not in _IDENT_START:
-            pieces = None
-            break
+            return None
         q = p + 2
         while q < n and t[q] in _IDENT:
             q += 1
@@ -134,11 +133,9 @@ def _split_plain(template: str) -> list[tuple[bool, str]] | None:
         while q < n and t[q].isspace():
             q += 1
         if not t.startswith("}}", q):
-            pieces = None
-            break
+            return None
         pieces.append((True, name))
         i = q + 2
-    _PLAIN_CACHE[template] = pieces
     return pieces
 
 

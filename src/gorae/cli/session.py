@@ -3,7 +3,6 @@ signal proxying, and the exit-status waiter registered before the container star
 
 from __future__ import annotations
 
-import _signal as signal  # the C module: `signal` imports enum
 import _thread  # `threading` imports functools and collections; a lock and a bare thread suffice
 import sys
 
@@ -18,7 +17,10 @@ from gorae.client.transport import Connection
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal  # typeshed has no `_signal`; `signal` re-exports its functions and constants
     from typing import Any
+else:
+    import _signal as signal  # the C module: `signal` imports enum
 
 PROXIED_SIGNALS = (
     "SIGINT",

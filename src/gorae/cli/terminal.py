@@ -3,15 +3,17 @@ detach-key sequence (default ctrl-p ctrl-q, `--detach-keys` / config.json `detac
 
 from __future__ import annotations
 
-import _signal as signal  # the C module: `signal` imports enum
 import atexit
 import os
 import struct
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal  # typeshed has no `_signal`; `signal` re-exports its functions and constants
     from collections.abc import Callable
     from typing import Any
+else:
+    import _signal as signal  # the C module: `signal` imports enum
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 
@@ -107,4 +109,8 @@ class RawTerminal:
 def on_resize(handler: Callable[[], None]) -> Callable[[], None]:
     """Call handler on SIGWINCH; returns a function that uninstalls it."""
     old = signal.signal(signal.SIGWINCH, lambda *_: handler())
-    return lambda: signal.signal(signal.SIGWINCH, old)
+
+    def uninstall() -> None:
+        signal.signal(signal.SIGWINCH, old)
+
+    return uninstall

@@ -69,7 +69,7 @@ def parse_host(url: str, *, tls: bool = False) -> HostConfig:
 
 
 def _truthy(value: str | None) -> bool:
-    return bool(value) and value.lower() not in ("0", "false", "no")
+    return value is not None and value != "" and value.lower() not in ("0", "false", "no")
 
 
 def resolve_host(

@@ -13,7 +13,7 @@ from _socket import SHUT_WR
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import socket
+    import _socket
     from collections.abc import Iterable, Iterator
 
 HEADER = struct.Struct(">BxxxL")
@@ -56,7 +56,7 @@ def frame(stream: int, payload: bytes) -> bytes:
 class Hijacked:
     """A connection taken over after `101 UPGRADED` (or `200`): raw bytes both ways."""
 
-    def __init__(self, sock: socket.socket, early: bytes) -> None:
+    def __init__(self, sock: _socket.socket, early: bytes) -> None:
         self.sock = sock
         self._early = early
         self.write_closed = False

@@ -15,7 +15,7 @@ from gorae.client.errors import ConnectionFailed, ProtocolError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `socket` (and with it `enum`, `selectors`) is imported only for TCP hosts
     import socket
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from typing import Any, BinaryIO
 
     from gorae.client.host import HostConfig
@@ -29,7 +29,7 @@ MAX_HEADER = 256 * 1024
 class SocketReader:
     """A receive buffer over a socket: lines, exact reads and "whatever is there" reads."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.buf = bytearray()
         self.eof = False
@@ -118,6 +118,7 @@ class Response:
         if self.done:
             return b""
         r = self.conn.reader
+        assert r is not None  # not done, so the connection is still open
         if self.chunked:
             if self._chunk_left == 0:
                 line = r.readline()
@@ -204,11 +205,12 @@ class Connection:
     def __init__(self, host: HostConfig, timeout: float | None = None) -> None:
         self.host = host
         self.timeout = timeout
-        self.sock: socket.socket | None = None
-        self.reader: SocketReader | None = None  # type: ignore[assignment]
+        # the bare C socket for unix hosts, a `socket.socket` (or its SSLSocket) for TCP ones
+        self.sock: _socket.socket | None = None
+        self.reader: SocketReader | None = None
         self.busy = False
 
-    def connect(self) -> socket.socket:
+    def connect(self) -> _socket.socket:
         h = self.host
         try:
             if h.scheme == "unix":  # the bare C socket: recv/sendall/shutdown/fileno are all that is used
@@ -239,7 +241,7 @@ class Connection:
             except OSError:
                 pass
         self.sock = None
-        self.reader = None  # type: ignore[assignment]
+        self.reader = None
         self.busy = False
 
     def _release(self, keep_alive: bool) -> None:
@@ -263,7 +265,8 @@ class Connection:
             hdrs["Content-Length"] = str(len(body))
         else:
             hdrs["Transfer-Encoding"] = "chunked"
-            chunks = _file_chunks(body) if hasattr(body, "read") else body  # type: ignore[assignment]
+            read = getattr(body, "read", None)  # a file (itself an Iterable[bytes], but of lines) or chunks
+            chunks = _file_chunks(read) if read is not None else body
         head += [f"{k}: {v}" for k, v in hdrs.items()]
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         if isinstance(body, bytes | bytearray):
@@ -289,6 +292,7 @@ class Connection:
 
     def read_response(self, method: str) -> Response:
         r = self.reader
+        assert r is not None  # send_request connected
         while True:
             line = r.readline()
             if not line:
@@ -323,9 +327,9 @@ class Connection:
             return Response(self, status, reason, headers, method)
 
 
-def _file_chunks(f: BinaryIO, size: int = RECV) -> Iterator[bytes]:
+def _file_chunks(read: Callable[[int], bytes], size: int = RECV) -> Iterator[bytes]:
     while True:
-        data = f.read(size)
+        data = read(size)
         if not data:
             return
         yield data

@@ -22,7 +22,8 @@ from gorae.container.state import Op
 from gorae.container.types import NetworkAttacher
 from gorae.errors import Forbidden, InvalidParameter, NotFound
 from gorae.network.model import endpoint_settings
-from gorae.network.ports import parse_port_range, split_proto_port, validate_port_bindings
+from gorae.network.portmap.ports import parse_port_range, split_proto_port, validate_port_bindings
+from gorae.network.types import EndpointRequest
 
 log = logging.getLogger("gorae.containers")
 
@@ -113,22 +114,24 @@ class ContainerNetworking:
             cs.require(other.status, Op.JOIN_NETWORK, other.id)
             mode = "container:" + other.id
         cnet = await nets.setup_container(
-            ct.id,
-            ct.name,
-            str(cfg.get("Hostname") or ct.id[:12]),
-            mode,
-            endpoints_config=ct.book.endpoints_config,
-            port_bindings=hc.get("PortBindings") or {},
-            publish_all=bool(hc.get("PublishAllPorts")),
-            exposed_ports=list((cfg.get("ExposedPorts") or {}).keys()),
-            links=list(hc.get("Links") or []),
-            dns=list(hc.get("Dns") or []) or self._default_dns,
-            dns_search=list(hc.get("DnsSearch") or []),
-            dns_options=list(hc.get("DnsOptions") or []),
-            extra_hosts=list(hc.get("ExtraHosts") or []),
-            mac_address=str(cfg.get("MacAddress") or ""),
-            domainname=str(cfg.get("Domainname") or ""),
-            env=list(cfg.get("Env") or []),
+            EndpointRequest(
+                container_id=ct.id,
+                name=ct.name,
+                hostname=str(cfg.get("Hostname") or ct.id[:12]),
+                network_mode=mode,
+                endpoints_config=ct.book.endpoints_config,
+                port_bindings=hc.get("PortBindings") or {},
+                publish_all=bool(hc.get("PublishAllPorts")),
+                exposed_ports=list((cfg.get("ExposedPorts") or {}).keys()),
+                links=list(hc.get("Links") or []),
+                dns=list(hc.get("Dns") or []) or self._default_dns,
+                dns_search=list(hc.get("DnsSearch") or []),
+                dns_options=list(hc.get("DnsOptions") or []),
+                extra_hosts=list(hc.get("ExtraHosts") or []),
+                mac_address=str(cfg.get("MacAddress") or ""),
+                domainname=str(cfg.get("Domainname") or ""),
+                env=list(cfg.get("Env") or []),
+            )
         )
         try:
             await asyncio.to_thread(

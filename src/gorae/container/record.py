@@ -138,7 +138,8 @@ class Container:
 
     @property
     def state(self) -> dict[str, Any]:
-        return self.doc["State"]  # type: ignore[no-any-return]
+        value: dict[str, Any] = self.doc["State"]
+        return value
 
     @property
     def status(self) -> Status:
@@ -146,11 +147,13 @@ class Container:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.doc["Config"]  # type: ignore[no-any-return]
+        value: dict[str, Any] = self.doc["Config"]
+        return value
 
     @property
     def host_config(self) -> dict[str, Any]:
-        return self.doc["HostConfig"]  # type: ignore[no-any-return]
+        value: dict[str, Any] = self.doc["HostConfig"]
+        return value
 
     @property
     def tty(self) -> bool:

@@ -8,10 +8,11 @@ own protocol lives in gorae/runtime/types.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from gorae.events import Publisher
+from gorae.network.types import ContainerNet, EndpointRequest
 from gorae.snapshot.types import Mount
 
 EventSink = Publisher
@@ -112,14 +113,20 @@ class NetworkAttacher(Protocol):
 
     def inspect(self, name_or_id: str) -> dict[str, Any]: ...
 
-    async def setup_container(
-        self, container_id: str, name: str, hostname: str, *args: Any, **kw: Any
-    ) -> Any: ...
+    async def setup_container(self, request: EndpointRequest) -> ContainerNet: ...
 
     def network_settings(self, container_id: str) -> dict[str, Any]: ...
 
     async def teardown_container(self, container_id: str) -> None: ...
 
-    async def connect(self, network: str, container_id: str, **kw: Any) -> dict[str, Any]: ...
+    async def connect(
+        self,
+        network: str,
+        container_id: str,
+        *,
+        ipv4_address: str | None = None,
+        aliases: Iterable[str] = (),
+        links: Iterable[str] = (),
+    ) -> dict[str, Any]: ...
 
     async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]: ...

@@ -182,36 +182,3 @@ def load_config(argv: list[str]) -> DaemonConfig:
     if cfg.tlsverify:
         cfg.tls = True
     return cfg
-
-
-DEFAULT_EXEC_ROOT = "/run/gorae"
-
-
-@dataclass(frozen=True)
-class NetworkNames:
-    """Kernel object names of one daemon: its default bridge, user bridge and veth prefixes, chain prefix."""
-
-    bridge: str
-    user_bridge_prefix: str
-    veth_prefix: str
-    chain_prefix: str
-
-
-def network_names(cfg: DaemonConfig) -> NetworkNames:
-    """`gorae0`/`br-`/`veth`/`GORAE` for the default exec root; a daemon on another exec root gets names
-    tagged with a hash of it (`g<tag>0`, `g<tag>-`, `g<tag>v`, `GORAE-<TAG>`), so several daemons on one
-    host (tests, side-by-side installs) never share a bridge or chain. `--bridge` and
-    `--iptables-chain-prefix` override the derived names."""
-    import hashlib
-
-    if os.path.normpath(cfg.exec_root) == DEFAULT_EXEC_ROOT:
-        names = NetworkNames("gorae0", "br-", "veth", "GORAE")
-    else:
-        tag = hashlib.sha256(os.path.normpath(cfg.exec_root).encode()).hexdigest()[:6]
-        names = NetworkNames(f"g{tag}0", f"g{tag}-", f"g{tag}v", f"GORAE-{tag.upper()}")
-    return NetworkNames(
-        cfg.bridge or names.bridge,
-        names.user_bridge_prefix,
-        names.veth_prefix,
-        cfg.iptables_chain_prefix or names.chain_prefix,
-    )

@@ -40,23 +40,34 @@ class Daemon:
         self.meta = MetadataStore(os.path.join(root, "gorae.db"))
         self.content = ContentStore(os.path.join(root, "content"))
         self.snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
-        self.images = ImageService(self.meta, self.content, self.snapshotter, os.path.join(root, "tmp"))
         self.events = EventBus(self.meta)
-        self.volumes = VolumeService(self.meta, os.path.join(root, "volumes"), users=self.volume_users)
-        self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
-        from gorae.daemon.config import network_names
-        from gorae.network.service import NetworkService
-
-        names = network_names(config)
-        self.networks = NetworkService(
+        publish = self.events.publish  # callable from the worker threads image and volume calls run in
+        self.images = ImageService(
             self.meta,
-            config.exec_root,
-            config,
-            bridge_name=names.bridge,
-            chain_prefix=names.chain_prefix,
-            user_bridge_prefix=names.user_bridge_prefix,
-            veth_prefix=names.veth_prefix,
-            publish=self.events.publish,
+            self.content,
+            self.snapshotter,
+            os.path.join(root, "tmp"),
+            publish=publish,
+            usage=self.image_users,
+        )
+        self.volumes = VolumeService(
+            self.meta, os.path.join(root, "volumes"), users=self.volume_users, publish=publish
+        )
+        self.runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
+        from gorae.network.controller import NetworkController
+        from gorae.network.names import network_names
+        from gorae.network.types import NetworkOptions
+
+        options = NetworkOptions(
+            bip=config.bip,
+            fixed_cidr=config.fixed_cidr,
+            default_address_pools=list(config.default_address_pools or []),
+            iptables=config.iptables is not False,
+            ip_forward=config.ip_forward is not False,
+            ip_masq=config.ip_masq is not False,
+        )
+        self.networks = NetworkController(
+            self.meta, config.exec_root, options, network_names(config), publish=self.events.publish
         )
         self.containers = ContainerService(
             root=os.path.join(root, "containers"),
@@ -71,6 +82,10 @@ class Daemon:
         )
         self.execs = self.containers.execs
         self.node_id = _engine_id(os.path.join(root, "engine-id"))
+
+    def image_users(self, image_id: str) -> list[str]:
+        """IDs of the containers created from image `image_id`."""
+        return [c["Id"] for c in self.meta.list("container") if c.get("Image") == image_id]
 
     def volume_users(self, name: str) -> list[str]:
         """IDs of the containers whose mounts use volume `name`."""

@@ -41,4 +41,4 @@ class _Limited(io.RawIOBase):
 def decompressed(stream: BinaryIO, max_bytes: int = DEFAULT_MAX) -> BinaryIO:
     """The uncompressed bytes of `stream`, whatever its compression, capped at max_bytes."""
     out, _ = streams.decompressed(stream)
-    return io.BufferedReader(_Limited(out, max_bytes), _BUF)  # type: ignore[return-value]
+    return io.BufferedReader(_Limited(out, max_bytes), _BUF)

@@ -3,7 +3,8 @@
 The uncompressed tar is first stored in the content store (its digest is the diff_id, and `save` writes
 exactly those bytes back), then applied through `gorae.archive.apply_layer` into a snapshot prepared under
 a temporary key and committed as the chain ID. A layer whose chain ID already exists is not applied again.
-Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size}.
+Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size}; `ImageStore` (store.py) owns
+the one LayerStore of a data root.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from gorae.image.models import chain_ids
 from gorae.snapshot.types import Snapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
+from gorae.store.schema import LAYER
 
-KIND = "layer"
 # sha256 of 1024 zero bytes: the diff_id of a tar with no entries as Go's archive/tar writes it
 EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
@@ -51,11 +52,21 @@ class LayerStore:
         self.snap = snap
 
     def get(self, chain_id: str) -> Layer:
-        doc = self.meta.get(KIND, chain_id)
+        doc = self.meta.get(LAYER, chain_id)
         return Layer(doc["ChainID"], doc["DiffID"], doc.get("Parent"), int(doc.get("Size") or 0))
 
     def exists(self, chain_id: str) -> bool:
-        return self.meta.exists(KIND, chain_id) and self.snap.exists(chain_id)
+        return self.meta.exists(LAYER, chain_id) and self.snap.exists(chain_id)
+
+    def has_tar(self, diff_id: str) -> bool:
+        """Whether the uncompressed tar of a layer is stored (`docker save` writes it back)."""
+        return self.content.exists(diff_id)
+
+    def tar_size(self, diff_id: str) -> int:
+        return self.content.size(diff_id)
+
+    def open_tar(self, diff_id: str) -> BinaryIO:
+        return self.content.open(diff_id)
 
     def ingest(self, stream: BinaryIO, expected_diff_id: str | None = None) -> str:
         """Store a (possibly compressed) layer tar uncompressed; returns its diff_id."""
@@ -80,13 +91,13 @@ class LayerStore:
     def register_blob(self, diff_id: str, parent: str | None) -> Layer:
         """Make the snapshot of a stored layer blob on top of `parent` (a chain ID) unless it exists."""
         chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
-        if self.meta.exists(KIND, chain) and self.snap.exists(chain):
+        if self.meta.exists(LAYER, chain) and self.snap.exists(chain):
             return self.get(chain)
         if not self.snap.exists(chain):
             self._apply(diff_id, parent, chain)
         size = self.snap.usage(chain)
         layer = Layer(chain, diff_id, parent, size)
-        self.meta.put(KIND, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
+        self.meta.put(LAYER, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
         return layer
 
     def _apply(self, diff_id: str, parent: str | None, chain: str) -> None:
@@ -120,13 +131,13 @@ class LayerStore:
                 pass
             diff_id = None
             with contextlib.suppress(NotFound):
-                diff_id = self.meta.get(KIND, chain).get("DiffID")
-                self.meta.delete(KIND, chain)
+                diff_id = self.meta.get(LAYER, chain).get("DiffID")
+                self.meta.delete(LAYER, chain)
             removed.append(chain)
-            if diff_id and not any(d.get("DiffID") == diff_id for d in self.meta.list(KIND)):
+            if diff_id and not any(d.get("DiffID") == diff_id for d in self.meta.list(LAYER)):
                 with contextlib.suppress(NotFound):
                     self.content.delete(diff_id)
         return removed
 
     def all(self) -> list[dict[str, Any]]:
-        return self.meta.list(KIND)
+        return self.meta.list(LAYER)

@@ -15,16 +15,15 @@ import posixpath
 import tarfile
 import tempfile
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
-from gorae.errors import GoraeError, InvalidParameter, NotFound
+from gorae.errors import GoraeError, InvalidParameter
 from gorae.image import reference as refs
 from gorae.image.compression import decompressed
 from gorae.image.models import chain_ids, parse_config
+from gorae.image.store import ImageStore
+from gorae.platform import host_arch
 from gorae.store.digest import parse_digest, sha256_digest
-
-if TYPE_CHECKING:
-    from gorae.image.service import ImageService
 
 MAX_MEMBERS = 200_000
 MAX_JSON = 16 << 20
@@ -115,8 +114,8 @@ class Archive:
             raise InvalidParameter(f"invalid {name}: {e}") from None
 
 
-def _spool(svc: ImageService, stream: BinaryIO) -> str:
-    fd, path = tempfile.mkstemp(dir=svc.tmp, prefix="load-")
+def _spool(store: ImageStore, stream: BinaryIO) -> str:
+    fd, path = tempfile.mkstemp(dir=store.tmp, prefix="load-")
     try:
         with os.fdopen(fd, "wb") as f:
             src = decompressed(stream)
@@ -131,9 +130,9 @@ def _spool(svc: ImageService, stream: BinaryIO) -> str:
     return path
 
 
-def load_archive(svc: ImageService, stream: BinaryIO) -> Iterator[str]:
+def load_archive(store: ImageStore, stream: BinaryIO) -> Iterator[str]:
     try:
-        path = _spool(svc, stream)
+        path = _spool(store, stream)
     except GoraeError:
         raise
     except (OSError, EOFError, ValueError) as e:
@@ -142,9 +141,9 @@ def load_archive(svc: ImageService, stream: BinaryIO) -> Iterator[str]:
         arc = Archive(path)
         try:
             if arc.has("manifest.json"):
-                yield from _load_docker(svc, arc)
+                yield from _load_docker(store, arc)
             elif arc.has("index.json"):
-                yield from _load_oci(svc, arc)
+                yield from _load_oci(store, arc)
             else:
                 raise InvalidParameter("invalid archive: neither manifest.json nor index.json found")
         finally:
@@ -155,7 +154,7 @@ def load_archive(svc: ImageService, stream: BinaryIO) -> Iterator[str]:
 
 
 def _load_image(
-    svc: ImageService, arc: Archive, config: bytes, layer_names: list[str]
+    store: ImageStore, arc: Archive, config: bytes, layer_names: list[str]
 ) -> tuple[str, list[int]]:
     cfg = parse_config(config)
     diff_ids = cfg["rootfs"].get("diff_ids") or []
@@ -164,33 +163,30 @@ def _load_image(
     sizes: list[int] = []
     parent: str | None = None
     for diff_id, name, chain in zip(diff_ids, layer_names, chain_ids(diff_ids), strict=True):
-        if svc.layers.exists(chain) and svc.content.exists(diff_id):
-            layer = svc.layers.get(chain)
+        if store.layers.exists(chain) and store.layers.has_tar(diff_id):
+            layer = store.layers.get(chain)
         else:
             with arc.open(name) as f:
-                layer = svc.layers.register(f, parent, expected_diff_id=diff_id)
+                layer = store.layers.register(cast(BinaryIO, f), parent, expected_diff_id=diff_id)
         sizes.append(layer.size)
         parent = chain
     return sha256_digest(config), sizes
 
 
-def _announce(svc: ImageService, iid: str, tags: list[refs.Reference]) -> Iterator[str]:
+def _announce(store: ImageStore, iid: str, tags: list[refs.Reference]) -> Iterator[str]:
     if not tags:
         yield f"Loaded image ID: {iid}"
         return
     for t in tags:
         key = t.familiar()
-        old = None
-        with contextlib.suppress(NotFound):
-            old = svc.meta.get("ref", key).get("image")
+        old = store.ref_target(key)
         if old and old != iid:
             yield f"The image {key} already exists, renaming the old one with ID {old} to empty string"
-        with svc.meta.transaction():
-            svc._set_ref(t, iid)
+        store.set_ref(t, iid)
         yield f"Loaded image: {key}"
 
 
-def _load_docker(svc: ImageService, arc: Archive) -> Iterator[str]:
+def _load_docker(store: ImageStore, arc: Archive) -> Iterator[str]:
     manifest = arc.json("manifest.json")
     if not isinstance(manifest, list):
         raise InvalidParameter("invalid manifest.json: not a list")
@@ -202,9 +198,9 @@ def _load_docker(svc: ImageService, arc: Archive) -> Iterator[str]:
             raise InvalidParameter("invalid manifest.json: Layers must be a list of paths")
         tags = [refs.parse_tagged(t) for t in entry.get("RepoTags") or []]
         config = arc.read(entry["Config"])
-        iid, sizes = _load_image(svc, arc, config, layers)
-        svc.store_image(config, sizes)
-        yield from _announce(svc, iid, tags)
+        iid, sizes = _load_image(store, arc, config, layers)
+        store.register(config, sizes)
+        yield from _announce(store, iid, tags)
 
 
 def _blob(digest: Any) -> str:
@@ -224,8 +220,6 @@ def _manifests(
     arc: Archive, index: dict[str, Any], depth: int = 0
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """(descriptor from the top index, manifest) pairs, choosing linux/<host arch> in nested indexes."""
-    from gorae.image.service import host_arch
-
     if depth > 4:
         raise InvalidParameter("invalid archive: index nesting too deep")
     for desc in index.get("manifests") or []:
@@ -248,15 +242,15 @@ def _manifests(
             yield desc, body
 
 
-def _load_oci(svc: ImageService, arc: Archive) -> Iterator[str]:
+def _load_oci(store: ImageStore, arc: Archive) -> Iterator[str]:
     index = arc.json("index.json")
     if not isinstance(index, dict):
         raise InvalidParameter("invalid index.json")
     for desc, manifest in _manifests(arc, index):
         config = _verified(arc, manifest.get("config") or {})
         layer_names = [_blob((d or {}).get("digest")) for d in manifest.get("layers") or []]
-        iid, sizes = _load_image(svc, arc, config, layer_names)
-        svc.store_image(config, sizes)
+        iid, sizes = _load_image(store, arc, config, layer_names)
+        store.register(config, sizes)
         ann = desc.get("annotations") or {}
         tags: list[refs.Reference] = []
         for key in ("io.containerd.image.name", "org.opencontainers.image.ref.name"):
@@ -270,4 +264,4 @@ def _load_oci(svc: ImageService, arc: Archive) -> Iterator[str]:
             if r.tag is not None or key == "io.containerd.image.name":
                 tags.append(r.with_default_tag())
                 break
-        yield from _announce(svc, iid, tags)
+        yield from _announce(store, iid, tags)

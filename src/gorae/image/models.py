@@ -1,6 +1,6 @@
 """Image models: the image config JSON (OCI/Docker image spec), image IDs, chain IDs and time formats.
 
-An image ID is "sha256:" + sha256 of the exact config bytes; those bytes are kept in the content store and
+Times are `gorae.timefmt`'s. An image ID is "sha256:" + sha256 of the exact config bytes; those bytes are kept in the content store and
 never re-serialised, so save/load/push reproduce the ID. `Image` is the record `ImageService` hands out.
 """
 
@@ -9,12 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from gorae.errors import InvalidParameter
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
+from gorae.timefmt import ZERO_TIME, parse_timestamp
 
 # Docker's container.Config as image inspect prints it: these keys always, the rest only when set.
 CONFIG_ALWAYS: dict[str, Any] = {
@@ -140,40 +138,11 @@ def docker_config(cfg: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def now_rfc3339nano() -> str:
-    return format_rfc3339nano(datetime.now(UTC))
-
-
-def format_rfc3339nano(t: datetime, nanos: int | None = None) -> str:
-    """Go's RFC3339Nano: fractional seconds without trailing zeros, "Z" for UTC."""
-    t = t.astimezone(UTC)
-    ns = nanos if nanos is not None else t.microsecond * 1000
-    base = t.strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f"{ns:09d}".rstrip("0")
-    return base + ("." + frac if frac else "") + "Z"
-
-
-def parse_time(s: str | None) -> datetime | None:
-    """An RFC3339(Nano) timestamp as a datetime (fraction truncated to microseconds); None if absent/bad."""
-    if not s or not isinstance(s, str):
-        return None
-    try:
-        main, dot, rest = s.partition(".")
-        if dot:
-            i = 0
-            while i < len(rest) and rest[i].isdigit():
-                i += 1
-            frac, tz = rest[:i], rest[i:]
-            s = f"{main}.{(frac + '000000')[:6]}{tz}"
-        s = s.replace("Z", "+00:00").replace("z", "+00:00")
-        t = datetime.fromisoformat(s)
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=UTC)
-        return t
-    except ValueError:
-        return None
-
-
 def unix_time(s: str | None) -> int:
-    t = parse_time(s)
-    return int(t.timestamp()) if t is not None else 0
+    """Seconds since the epoch of an RFC 3339 time in an image config (`created`); 0 if absent or bad."""
+    if not s or not isinstance(s, str):
+        return 0
+    try:
+        return parse_timestamp(s) // 1_000_000_000
+    except InvalidParameter:
+        return 0

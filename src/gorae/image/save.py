@@ -10,14 +10,12 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from gorae.errors import NotFound, SystemError_
 from gorae.image import reference as refs
+from gorae.image.store import ImageStore
 from gorae.store.digest import is_digest, sha256_digest
-
-if TYPE_CHECKING:
-    from gorae.image.service import ImageService
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -33,7 +31,7 @@ def _json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _selection(svc: ImageService, names: list[str]) -> list[tuple[str, list[refs.Reference]]]:
+def _selection(store: ImageStore, names: list[str]) -> list[tuple[str, list[refs.Reference]]]:
     """(image id, tags to record) per image, in first-mention order, as moby's tarexport picks them."""
     order: list[str] = []
     tags: dict[str, list[refs.Reference]] = {}
@@ -47,30 +45,30 @@ def _selection(svc: ImageService, names: list[str]) -> list[tuple[str, list[refs
 
     for name in names:
         if is_digest(name) or refs.ID_RE.fullmatch(name):
-            add(svc.resolve(name).id, None)
+            add(store.resolve(name).id, None)
             continue
         try:
             ref = refs.parse(name)
         except Exception:
-            add(svc.resolve(name).id, None)
+            add(store.resolve(name).id, None)
             continue
         if ref.tag is None and ref.digest is None:
             found = False
-            for key in svc.meta.items("ref"):
-                r = refs.parse(key[0])
+            for key, iid in store.all_refs():
+                r = refs.parse(key)
                 if r.name == ref.name and r.tag is not None:
-                    add(key[1]["image"], r)
+                    add(iid, r)
                     found = True
             if not found:
-                add(svc.resolve(name).id, None)
+                add(store.resolve(name).id, None)
             continue
-        img = svc.resolve(name)
+        img = store.resolve(name)
         add(img.id, ref if ref.tag is not None else None)
     return [(i, tags[i]) for i in order]
 
 
-def save_images(svc: ImageService, names: list[str], out: BinaryIO) -> None:
-    selection = _selection(svc, names)
+def save_images(store: ImageStore, names: list[str], out: BinaryIO) -> None:
+    selection = _selection(store, names)
     written: set[str] = set()
     manifest_json: list[dict[str, Any]] = []
     repositories: dict[str, dict[str, str]] = {}
@@ -92,22 +90,22 @@ def save_images(svc: ImageService, names: list[str], out: BinaryIO) -> None:
 
         add_bytes("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
         for iid, tags in selection:
-            img = svc.get(iid)
+            img = store.get(iid)
             layer_descs: list[dict[str, Any]] = []
             for diff_id in img.diff_ids:
                 try:
-                    size = svc.content.size(diff_id)
+                    size = store.layers.tar_size(diff_id)
                 except NotFound:
                     raise SystemError_(f"layer {diff_id} of image {iid} has no stored tar") from None
                 if diff_id not in written:
                     ti = tarfile.TarInfo(_blob_name(diff_id))
                     ti.size = size
                     ti.mode = 0o644
-                    with svc.content.open(diff_id) as f:
+                    with store.layers.open_tar(diff_id) as f:
                         tar.addfile(ti, f)
                     written.add(diff_id)
                 layer_descs.append({"mediaType": OCI_LAYER, "digest": diff_id, "size": size})
-            config = svc.config_bytes(iid)
+            config = store.config_bytes(iid)
             add_blob_bytes(config)
             manifest = _json(
                 {

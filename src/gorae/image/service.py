@@ -1,62 +1,43 @@
-"""ImageService: the local image store — resolve, list, inspect, history, tag, remove, prune, import, commit.
+"""ImageService: the image use cases Docker's image routes need — list, inspect, history, tag, remove, prune,
+import, commit, save, load — with their events and Docker's answer shapes.
 
-Images are kind "image" docs (`Image.doc()`) whose config bytes live in the content store under the image
-ID; references are kind "ref" docs keyed by docker's display form ("busybox:latest") with
-{"image": id, "name": full name}. Layers are `LayerStore` snapshots named by chain ID. Answers have the
-exact JSON shapes of Docker's image routes. Save/load are in `save.py`/`load.py`.
+Records, references and layers belong to `ImageStore` (store.py), which this service, `load.py`,
+`save.py` and `importer.py` share; this module adds the policy (what may be untagged or deleted, which
+images are dangling) and the events (`image` tag/untag/delete/prune/import/load/save, published through
+the `Publisher` it is given). Which containers use an image is the caller's knowledge: an `ImageUsage`.
 """
 
 from __future__ import annotations
 
-import contextlib
+import builtins
 import os
-import platform
-import tempfile
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from gorae.errors import Conflict, InvalidParameter, NotFound
+from gorae.events import Publisher
+from gorae.filters import Filters, label_matches
+from gorae.image import importer
 from gorae.image import reference as refs
-from gorae.image.changes import apply_changes
-from gorae.image.layers import EMPTY_TAR_DIFF_ID, LayerStore, tar_is_empty
-from gorae.image.models import (
-    ZERO_TIME,
-    Image,
-    docker_config,
-    dump_config,
-    image_id,
-    now_rfc3339nano,
-    parse_config,
-    unix_time,
-)
+from gorae.image.load import load_archive
+from gorae.image.models import Image, docker_config, unix_time
+from gorae.image.save import save_images
+from gorae.image.store import ImageStore
 from gorae.snapshot.types import Snapshotter
 from gorae.store.content import ContentStore
-from gorae.store.digest import is_digest
 from gorae.store.metadata import MetadataStore
+from gorae.timefmt import ZERO_TIME, parse_timestamp
 
-IMAGE = "image"
-REF = "ref"
-
-InUse = Callable[[str], Any]  # image id -> bool, or the ids of the containers using it
-
-
-def host_arch() -> str:
-    m = platform.machine()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
+ImageUsage = Callable[[str], list[str]]
+"""image ID -> the IDs of the containers using it."""
 
 
-def _users(in_use: InUse | None, image: str) -> list[str]:
-    """Container ids using `image` per the caller's callback (a bool answer gives [""])."""
-    if in_use is None:
+def _users(usage: ImageUsage | None, image: str) -> list[str]:
+    if usage is None:
         return []
-    res = in_use(image)
-    if not res:
-        return []
-    if isinstance(res, str):
-        return [res]
-    if isinstance(res, list | tuple | set):
-        return [str(x) for x in res] or [""]
-    return [""]
+    res = usage(image)
+    return [str(x) for x in res] if res else []
 
 
 def _short(s: str) -> str:
@@ -64,118 +45,53 @@ def _short(s: str) -> str:
 
 
 class ImageService:
-    def __init__(self, meta: MetadataStore, content: ContentStore, snap: Snapshotter, tmp: str) -> None:
-        self.meta = meta
+    def __init__(
+        self,
+        meta: MetadataStore,
+        content: ContentStore,
+        snap: Snapshotter,
+        tmp: str,
+        *,
+        publish: Publisher | None = None,
+        usage: ImageUsage | None = None,
+    ) -> None:
+        self.store = ImageStore(meta, content, snap, tmp)
         self.content = content
         self.snap = snap
         self.tmp = tmp
-        os.makedirs(tmp, mode=0o700, exist_ok=True)
-        self.layers = LayerStore(meta, content, snap)
-        self._configs: dict[str, dict[str, Any]] = {}
+        self.layers = self.store.layers
+        self._publish = publish
+        self._usage = usage
+
+    def _event(self, action: str, actor: str, attributes: dict[str, str]) -> None:
+        if self._publish is not None:
+            self._publish("image", action, actor, attributes)
 
     # ---- records -------------------------------------------------------------------------------
 
-    def _config(self, id: str) -> dict[str, Any]:
-        cfg = self._configs.get(id)
-        if cfg is None:
-            cfg = parse_config(self.content.read_bytes(id))
-            self._configs[id] = cfg
-        return cfg
-
-    def _image(self, id: str) -> Image:
-        doc = self.meta.get(IMAGE, id)
-        return Image(
-            id=id,
-            config=self._config(id),
-            parent=doc.get("Parent") or "",
-            last_tag_time=doc.get("LastTagTime") or ZERO_TIME,
-            layer_sizes=[int(x) for x in doc.get("LayerSizes") or []],
-        )
-
     def get(self, id: str) -> Image:
         try:
-            return self._image(id)
+            return self.store.get(id)
         except NotFound:
             raise NotFound(f"No such image: {id}") from None
 
     def all_images(self) -> list[Image]:
-        return [self._image(d["Id"]) for d in self.meta.list(IMAGE)]
+        return self.store.all()
 
     def config_bytes(self, id: str) -> bytes:
-        return self.content.read_bytes(id)
+        return self.store.config_bytes(id)
 
     def refs_of(self, id: str) -> list[str]:
-        return [k for k, d in self.meta.items(REF) if d.get("image") == id]
+        return self.store.refs_of(id)
 
-    def _refs_by_image(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for k, d in self.meta.items(REF):
-            out.setdefault(d.get("image", ""), []).append(k)
-        return out
-
-    def _children(self, id: str) -> list[str]:
-        return [d["Id"] for d in self.meta.list(IMAGE) if d.get("Parent") == id]
-
-    def store_image(
-        self,
-        config: bytes,
-        layer_sizes: list[int],
-        *,
-        parent: str = "",
-        tags: list[refs.Reference] | None = None,
-    ) -> str:
-        """Record an image whose layers are registered; returns its ID. Existing records are kept."""
-        cfg = parse_config(config)
-        iid = image_id(config)
-        self.content.put_bytes(config)
-        self._configs[iid] = cfg
-        with self.meta.transaction():
-            if not self.meta.exists(IMAGE, iid):
-                img = Image(id=iid, config=cfg, parent=parent, layer_sizes=layer_sizes)
-                self.meta.put(IMAGE, iid, img.doc())
-            for ref in tags or []:
-                self._set_ref(ref, iid)
-        return iid
-
-    def _set_ref(self, ref: refs.Reference, iid: str) -> str | None:
-        """Point ref at iid; returns the image it pointed at before (None if new or same)."""
-        key = ref.familiar()
-        old = None
-        with contextlib.suppress(NotFound):
-            old = self.meta.get(REF, key).get("image")
-        self.meta.put(REF, key, {"image": iid, "name": str(ref)})
-        doc = self.meta.get(IMAGE, iid)
-        doc["LastTagTime"] = now_rfc3339nano()
-        self.meta.put(IMAGE, iid, doc)
-        return old if old != iid else None
+    def containers_using(self, image_id: str) -> list[str]:
+        """IDs of the containers that use the image (per the `usage` this service was given)."""
+        return _users(self._usage, image_id)
 
     # ---- resolve -------------------------------------------------------------------------------
 
     def resolve(self, ref_or_id: str) -> Image:
-        s = ref_or_id
-        if not isinstance(s, str) or not s:
-            raise InvalidParameter("invalid reference format")
-        if is_digest(s) or refs.ID_RE.fullmatch(s):
-            iid = s if s.startswith("sha256:") else "sha256:" + s
-            if self.meta.exists(IMAGE, iid):
-                return self._image(iid)
-            raise NotFound(f"No such image: {s}")
-        try:
-            ref: refs.Reference | None = refs.parse(s)
-        except InvalidParameter:
-            if not refs.is_short_id(s):
-                raise
-            ref = None
-        if ref is not None:
-            key = ref.with_default_tag().familiar()
-            with contextlib.suppress(NotFound):
-                return self._image(self.meta.get(REF, key)["image"])
-        if refs.is_short_id(s):
-            prefix = s if s.startswith("sha256:") else "sha256:" + s
-            with contextlib.suppress(NotFound, InvalidParameter):
-                return self._image(self.meta.find_id(IMAGE, prefix))
-        shown = ref.with_default_tag().familiar() if ref is not None else s
-        raise NotFound(f"No such image: {shown}")
+        return self.store.resolve(ref_or_id)
 
     def top_layer_chain_id(self, image: Image | str) -> str | None:
         img = image if isinstance(image, Image) else self.resolve(image)
@@ -200,12 +116,10 @@ class ImageService:
         }
 
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("dangling", "label", "before", "since", "reference", "until"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        by_image = self._refs_by_image()
-        images = self.all_images()
+        filters = Filters(filters)
+        filters.validate(("dangling", "label", "before", "since", "reference", "until"))
+        by_image = self.store.refs_by_image()
+        images = self.store.all()
         parents = {i.parent for i in images if i.parent}
         before = [unix_time(self.resolve(r).config.get("created")) for r in filters.get("before", [])]
         since = [unix_time(self.resolve(r).config.get("created")) for r in filters.get("since", [])]
@@ -220,14 +134,13 @@ class ImageService:
                 if want != dangling:
                     continue
             created = unix_time(img.config.get("created"))
-            if before and not all_(created < b for b in before):
+            if before and not builtins.all(created < b for b in before):
                 continue
-            if since and not all_(created > s for s in since):
+            if since and not builtins.all(created > s for s in since):
                 continue
-            if "until" in filters and not all_(created <= _until(u) for u in filters["until"]):
+            if "until" in filters and not builtins.all(created <= _until(u) for u in filters["until"]):
                 continue
-            labels = (img.config.get("config") or {}).get("Labels") or {}
-            if not all_(label_match(labels, f) for f in filters.get("label", [])):
+            if not filters.match_labels((img.config.get("config") or {}).get("Labels")):
                 continue
             if "reference" in filters:
                 tags = [t for t in tags if any(ref_match(t, p) for p in filters["reference"])]
@@ -240,7 +153,7 @@ class ImageService:
     def inspect(self, ref_or_id: str) -> dict[str, Any]:
         img = self.resolve(ref_or_id)
         cfg = img.config
-        tags = self.refs_of(img.id)
+        tags = self.store.refs_of(img.id)
         out: dict[str, Any] = {
             "Id": img.id,
             "RepoTags": sorted(t for t in tags if "@" not in t),
@@ -288,7 +201,7 @@ class ImageService:
             data = {"LowerDir": ":".join(lowers), **data}
         return data
 
-    def history(self, ref_or_id: str) -> list[dict[str, Any]]:
+    def history(self, ref_or_id: str) -> builtins.list[dict[str, Any]]:
         img = self.resolve(ref_or_id)
         diff_ids = img.diff_ids
         sizes = img.layer_sizes
@@ -329,9 +242,9 @@ class ImageService:
             if cur is None:
                 break
             item["Id"] = cur.id
-            tags = [t for t in self.refs_of(cur.id) if "@" not in t]
+            tags = [t for t in self.store.refs_of(cur.id) if "@" not in t]
             item["Tags"] = sorted(tags) or None
-            cur = self._image(cur.parent) if cur.parent and self.meta.exists(IMAGE, cur.parent) else None
+            cur = self.store.get(cur.parent) if cur.parent and self.store.exists(cur.parent) else None
         return items
 
     # ---- tag / remove / prune ------------------------------------------------------------------
@@ -341,16 +254,29 @@ class ImageService:
         ref = refs.parse_repository(repo, tag)
         if ref.digest is not None:
             raise InvalidParameter("refusing to create a tag with a digest reference")
-        with self.meta.transaction():
-            self._set_ref(ref, img.id)
+        self.store.set_ref(ref, img.id)
+        self._event("tag", img.id, {"name": f"{repo}:{tag or 'latest'}"})
 
     def remove(
-        self, ref_or_id: str, force: bool = False, noprune: bool = False, in_use: InUse | None = None
-    ) -> list[dict[str, Any]]:
+        self, ref_or_id: str, force: bool = False, noprune: bool = False, in_use: ImageUsage | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """`docker rmi`: the Untagged/Deleted records, each published as an untag/delete event. `in_use`
+        overrides the service's `usage`."""
+        records = self._remove(ref_or_id, force, noprune, in_use or self._usage)
+        for item in records:
+            if "Untagged" in item:
+                self._event("untag", item["Untagged"], {"name": item["Untagged"]})
+            if "Deleted" in item:
+                self._event("delete", item["Deleted"], {"name": item["Deleted"]})
+        return records
+
+    def _remove(
+        self, ref_or_id: str, force: bool, noprune: bool, in_use: ImageUsage | None
+    ) -> builtins.list[dict[str, Any]]:
         img = self.resolve(ref_or_id)
         iid = img.id
         records: list[dict[str, Any]] = []
-        repo_refs = self.refs_of(iid)
+        repo_refs = self.store.refs_of(iid)
         by_id = _is_id_prefix(iid, ref_or_id)
         removed_ref = False
         if not by_id:
@@ -362,31 +288,28 @@ class ImageService:
                         f'conflict: unable to remove repository reference "{ref_or_id}" (must force) - '
                         f"container {_short(users[0])} is using its referenced image {_short(iid)}"
                     )
-            with self.meta.transaction():
-                self.meta.delete(REF, key)
+            self.store.delete_refs([key])
             records.append({"Untagged": key})
-            if self.refs_of(iid):
+            if self.store.refs_of(iid):
                 return records
             removed_ref = True
         elif _single_reference(repo_refs):
             self._check_conflict(iid, force, in_use, ignore_refs=True)
-            with self.meta.transaction():
-                for r in repo_refs:
-                    self.meta.delete(REF, r)
+            self.store.delete_refs(repo_refs)
             records.extend({"Untagged": r} for r in repo_refs)
         self._delete_helper(iid, records, force, not noprune, removed_ref, in_use)
         return records
 
     def _check_conflict(
-        self, iid: str, force: bool, in_use: InUse | None, *, ignore_refs: bool = False
+        self, iid: str, force: bool, in_use: ImageUsage | None, *, ignore_refs: bool = False
     ) -> None:
-        if self._children(iid):
+        if self.store.children(iid):
             raise Conflict(
                 f"conflict: unable to delete {_short(iid)} (cannot be forced) - image has dependent child images"
             )
         if force:
             return
-        if not ignore_refs and self.refs_of(iid):
+        if not ignore_refs and self.store.refs_of(iid):
             raise Conflict(
                 f"conflict: unable to delete {_short(iid)} (must be forced) - image is referenced in multiple repositories"
             )
@@ -400,11 +323,11 @@ class ImageService:
     def _delete_helper(
         self,
         iid: str,
-        records: list[dict[str, Any]],
+        records: builtins.list[dict[str, Any]],
         force: bool,
         prune: bool,
         quiet: bool,
-        in_use: InUse | None,
+        in_use: ImageUsage | None,
     ) -> None:
         try:
             self._check_conflict(iid, force, in_use)
@@ -412,55 +335,47 @@ class ImageService:
             if quiet:
                 return
             raise
-        img = self._image(iid)
-        with self.meta.transaction():
-            for r in self.refs_of(iid):  # forced removal untags the rest
-                self.meta.delete(REF, r)
-                records.append({"Untagged": r})
-            self.meta.delete(IMAGE, iid)
-        self._configs.pop(iid, None)
-        with contextlib.suppress(NotFound):
-            self.content.delete(iid)
+        img = self.store.get(iid)
+        for r in self.store.delete(iid):  # forced removal untags the rest
+            records.append({"Untagged": r})
         records.append({"Deleted": iid})
-        used = {c for other in self.all_images() for c in other.chain_ids}
-        for chain in self.layers.release(list(reversed(img.chain_ids)), used):
+        for chain in self.store.release_layers(img):
             records.append({"Deleted": chain})
-        if prune and img.parent and self.meta.exists(IMAGE, img.parent):
+        if prune and img.parent and self.store.exists(img.parent):
             self._delete_helper(img.parent, records, False, True, True, in_use)
 
     def prune(
         self,
         dangling_only: bool = True,
-        filters: dict[str, list[str]] | None = None,
-        in_use: InUse | None = None,
+        filters: dict[str, builtins.list[str]] | None = None,
+        in_use: ImageUsage | None = None,
     ) -> dict[str, Any]:
-        filters = dict(filters or {})
-        for key in filters:
-            if key not in ("until", "label", "label!"):
-                raise InvalidParameter(f"invalid filter '{key}'")
+        """`docker image prune`; one `prune` event (untag/delete are not announced, as in dockerd)."""
+        in_use = in_use or self._usage
+        filters = Filters(filters)
+        filters.validate(("until", "label", "label!"))
         deleted: list[dict[str, Any]] = []
         reclaimed = 0
-        by_image = self._refs_by_image()
-        for img in sorted(self.all_images(), key=lambda i: unix_time(i.config.get("created")), reverse=True):
-            if not self.meta.exists(IMAGE, img.id):
+        by_image = self.store.refs_by_image()
+        for img in sorted(self.store.all(), key=lambda i: unix_time(i.config.get("created")), reverse=True):
+            if not self.store.exists(img.id):
                 continue
             if dangling_only and by_image.get(img.id):
                 continue
-            if _users(in_use, img.id) or self._children(img.id):
+            if _users(in_use, img.id) or self.store.children(img.id):
                 continue
             created = unix_time(img.config.get("created"))
-            if "until" in filters and not all_(created < _until(u) for u in filters["until"]):
+            if "until" in filters and not all(created < _until(u) for u in filters["until"]):
                 continue
             labels = (img.config.get("config") or {}).get("Labels") or {}
-            if not all_(label_match(labels, f) for f in filters.get("label", [])):
+            if not filters.match_labels(labels):
                 continue
-            if any(label_match(labels, f) for f in filters.get("label!", [])):
+            if any(label_matches(labels, f) for f in filters.get("label!")):
                 continue
             records: list[dict[str, Any]] = []
             try:
-                for r in self.refs_of(img.id):
-                    with self.meta.transaction():
-                        self.meta.delete(REF, r)
+                for r in self.store.refs_of(img.id):
+                    self.store.delete_refs([r])
                     records.append({"Untagged": r})
                 self._delete_helper(img.id, records, False, True, False, in_use)
             except Conflict:
@@ -468,38 +383,24 @@ class ImageService:
             finally:
                 deleted.extend(records)
             reclaimed += img.size
+        self._event("prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
 
-    # ---- import / commit -----------------------------------------------------------------------
+    # ---- import / commit / save / load ---------------------------------------------------------
 
     def import_tar(
         self,
         stream: BinaryIO,
         repo_tag: str | None = None,
-        changes: list[str] | None = None,
+        changes: builtins.list[str] | None = None,
         message: str = "",
         *,
         created: str | None = None,
     ) -> str:
         """POST /images/create?fromSrc=-: a rootfs tarball (maybe compressed) becomes a one-layer image."""
-        ref = refs.parse_tagged(repo_tag) if repo_tag else None
-        if ref is not None and ref.digest is not None:
-            raise InvalidParameter("cannot import digest reference")
-        config = apply_changes({}, list(changes or []))
-        layer = self.layers.register(stream, None)
-        when = created or now_rfc3339nano()
-        msg = message or "Imported from -"
-        cfg: dict[str, Any] = {
-            "comment": msg,
-            "created": when,
-            "docker_version": "",
-            "config": docker_config(config),
-            "architecture": host_arch(),
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-            "history": [{"created": when, "comment": msg}],
-        }
-        return self.store_image(dump_config(cfg), [layer.size], tags=[ref] if ref else None)
+        iid = importer.import_tar(self.store, stream, repo_tag, changes, message, created=created)
+        self._event("import", iid, {"name": repo_tag or iid})
+        return iid
 
     def commit(
         self,
@@ -508,103 +409,34 @@ class ImageService:
         repo_tag: str | None = None,
         author: str = "",
         comment: str = "",
-        changes: list[str] | None = None,
+        changes: builtins.list[str] | None = None,
         pause: bool = True,
     ) -> str:
         """A new image from a container's writable layer on top of its image (pausing is the caller's)."""
-        from gorae.archive import tar_overlay_diff
-
-        ref = refs.parse_tagged(repo_tag) if repo_tag else None
-        base = self.resolve(str(container.get("Image") or ""))
-        ct_config = dict(container.get("Config") or {})
-        new_config = apply_changes(ct_config, list(changes or []))
-        new_config["Image"] = base.id if ct_config.get("Image") else new_config.get("Image", "")
-        diff_ids = list(base.diff_ids)
-        sizes = list(base.layer_sizes)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="commit-")
-        try:
-            with os.fdopen(fd, "w+b") as f:
-                tar_overlay_diff(upper_dir, f)
-                f.seek(0)
-                empty = tar_is_empty(f)
-                f.seek(0)
-                if not empty:
-                    layer = self.layers.register(f, self.top_layer_chain_id(base))
-                    empty = layer.diff_id == EMPTY_TAR_DIFF_ID
-                    diff_ids.append(layer.diff_id)
-                    sizes.append(layer.size)
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        when = now_rfc3339nano()
-        cmd = ct_config.get("Cmd") or []
-        hist: dict[str, Any] = {"created": when}
-        if author:
-            hist["author"] = author
-        hist["created_by"] = " ".join(cmd) if isinstance(cmd, list) else str(cmd)
-        if comment:
-            hist["comment"] = comment
-        if empty:
-            hist["empty_layer"] = True
-        cfg: dict[str, Any] = {}
-        if comment:
-            cfg["comment"] = comment
-        cfg["created"] = when
-        cfg["container"] = str(container.get("Id") or "")
-        cfg["container_config"] = docker_config(ct_config)
-        cfg["docker_version"] = ""
-        if author:
-            cfg["author"] = author
-        cfg["config"] = docker_config(new_config)
-        cfg["architecture"] = base.config.get("architecture") or host_arch()
-        if base.config.get("variant"):
-            cfg["variant"] = base.config["variant"]
-        cfg["os"] = base.config.get("os") or "linux"
-        cfg["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
-        cfg["history"] = list(base.config.get("history") or []) + [hist]
-        return self.store_image(dump_config(cfg), sizes, parent=base.id, tags=[ref] if ref else None)
-
-    # ---- save / load ---------------------------------------------------------------------------
+        return importer.commit(self.store, container, upper_dir, repo_tag, author, comment, changes)
 
     def load(self, stream: BinaryIO) -> Iterator[str]:
-        from gorae.image.load import load_archive
+        """`docker load`: the progress lines, each announced as a `load` event once reported."""
+        for line in load_archive(self.store, stream):
+            yield line
+            name = line.split(":", 1)[1].strip() if ":" in line else line
+            self._event("load", name, {"name": name})
 
-        return load_archive(self, stream)
-
-    def save(self, names: list[str], out: BinaryIO) -> None:
-        from gorae.image.save import save_images
-
-        save_images(self, names, out)
-
-
-def all_(it: Any) -> bool:
-    return all(it)
+    def save(self, names: builtins.list[str], out: BinaryIO) -> None:
+        for n in names:
+            self._event("save", n, {"name": n})
+        save_images(self.store, names, out)
 
 
 def _until(value: str) -> int:
-    from gorae.image.models import parse_time
-
     try:
-        return int(float(value))
-    except ValueError:
-        pass
-    t = parse_time(value)
-    if t is None:
-        raise InvalidParameter(f"invalid filter 'until={value}'")
-    return int(t.timestamp())
-
-
-def label_match(labels: dict[str, str], f: str) -> bool:
-    k, eq, v = f.partition("=")
-    if k not in labels:
-        return False
-    return not eq or labels[k] == v
+        return parse_timestamp(value) // 1_000_000_000
+    except InvalidParameter:
+        raise InvalidParameter(f"invalid filter 'until={value}'") from None
 
 
 def _path_match(pattern: str, name: str) -> bool:
     """Go's path.Match: `*` and `?` never match "/"."""
-    import re
-
     rx = "".join("[^/]*" if c == "*" else "[^/]" if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(rx, name) is not None
 

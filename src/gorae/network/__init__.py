@@ -1,10 +1,9 @@
-"""Container networking: IPAM, the Linux bridge driver, veth/netns plumbing, published ports (iptables DNAT),
-the embedded DNS server for user-defined networks, and the content of /etc/hosts and /etc/resolv.conf.
+"""Container networking on libnetwork's model.
 
-`NetworkService` (service.py) is the one entry point the daemon uses; `ContainerNet` is what it hands back
-for a container (namespace path, NetworkSettings, hosts and resolv.conf content, legacy link variables).
+`controller.NetworkController` is the one entry point the daemon uses: networks, container sandboxes
+(`EndpointRequest` in, `ContainerNet` out), connect/disconnect, recovery. Network types are drivers behind
+`types.NetworkDriver` (drivers/: bridge, host, null), chosen by type from a `registry.DriverRegistry`.
+Kernel plumbing is in kernel/ (rtnetlink, links, namespaces), published ports in portmap/ (host ports,
+iptables), the embedded DNS server in dns/, IPAM in ipam.py, docker's shapes in model.py and settings.py,
+/etc/hosts and /etc/resolv.conf content in containerfiles.py, kernel object names in names.py.
 """
-
-from gorae.network.service import ContainerNet, NetworkService
-
-__all__ = ["ContainerNet", "NetworkService"]

@@ -146,9 +146,9 @@ def hosts_file(
     for ip, names in link_entries:
         text += f"{ip}\t{' '.join(names)}\n"
     if not host_network:
-        names = f"{hostname}.{domainname} {hostname}" if domainname else hostname
+        own = f"{hostname}.{domainname} {hostname}" if domainname else hostname
         for ip in ips[:1]:
-            text += f"{ip}\t{names}\n"
+            text += f"{ip}\t{own}\n"
     return text
 
 

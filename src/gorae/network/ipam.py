@@ -45,7 +45,7 @@ def parse_subnet(value: str) -> ipaddress.IPv4Network:
         raise InvalidParameter(f"IPv6 subnets are not supported yet: {value}")
     if "/" not in value:
         raise InvalidParameter(f"invalid CIDR address: {value}")
-    return net  # type: ignore[return-value]
+    return net
 
 
 def parse_ip(value: str, what: str = "IP address") -> ipaddress.IPv4Address:
@@ -55,7 +55,7 @@ def parse_ip(value: str, what: str = "IP address") -> ipaddress.IPv4Address:
         raise InvalidParameter(f"invalid {what}: {value}") from None
     if ip.version != 4:
         raise InvalidParameter(f"invalid {what}: {value} (IPv6 is not supported yet)")
-    return ip  # type: ignore[return-value]
+    return ip
 
 
 def pool_candidates(pools: list[dict[str, Any]]) -> Iterable[ipaddress.IPv4Network]:
@@ -138,11 +138,12 @@ class Ipam:
                 if allocated.get(key) not in (None, owner):
                     raise Conflict("Address already in use")
             else:
-                key = self._next_free(doc, subnet)
-                if key is None:
+                free = self._next_free(doc, subnet)
+                if free is None:
                     raise SystemError_(
                         f"no available IPv4 addresses on this network's address pools: {label or network_id}"
                     )
+                key = free
             allocated[key] = owner
             doc["last"] = key
             self._store.put(KIND, network_id, doc)

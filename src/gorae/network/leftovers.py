@@ -1,6 +1,6 @@
 """Finding and removing the kernel state one daemon left behind: its links (default bridge, user bridges,
 veths), its iptables chains and jumps, and its network namespace files. For tests and uninstalls, run
-when that daemon is stopped (`gorae.daemon.config.network_names` gives the names of a daemon)."""
+when that daemon is stopped (`gorae.network.names` gives the names of a daemon)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import contextlib
 import os
 import subprocess
 
-from gorae.network import iptables, netns
+from gorae.network.kernel import netns
+from gorae.network.names import daemon_names
+from gorae.network.portmap import iptables
 
 
 def _link_names() -> list[str]:
@@ -58,12 +60,8 @@ def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_r
 
 def purge_daemon(exec_root: str, bridge: str | None = None, chain_prefix: str | None = None) -> list[str]:
     """purge() with the names the daemon on exec_root uses (derived as in network_names)."""
-    from gorae.daemon.config import DaemonConfig, network_names
-
-    names = network_names(
-        DaemonConfig(exec_root=exec_root, bridge=bridge, iptables_chain_prefix=chain_prefix)
-    )
-    prefixes = (names.user_bridge_prefix, names.veth_prefix)
+    names = daemon_names(exec_root, bridge, chain_prefix)
+    prefixes: tuple[str, ...] = (names.user_bridge_prefix, names.veth_prefix)
     if names.bridge != "gorae0":
         prefixes += (names.user_bridge_prefix[:-1],)  # g<tag>: everything of a derived-name daemon
     return purge(names.bridge, prefixes, names.chain_prefix, exec_root)

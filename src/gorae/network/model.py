@@ -2,16 +2,16 @@
 
 Network records are stored in the metadata store (kind "network") in docker's inspect shape plus a private
 `_gorae` key (bridge name, whether it is a pre-defined network); `Containers` is computed from the
-endpoints on every inspect.
+endpoints on every inspect. Filters have moby's `filters.Args` semantics (`gorae.filters.Filters`).
 """
 
 from __future__ import annotations
 
-import re
-import time
 from typing import Any
 
 from gorae.errors import InvalidParameter
+from gorae.filters import Filters, label_matches
+from gorae.timefmt import now_rfc3339nano, parse_timestamp
 
 PREDEFINED = ("bridge", "host", "none")
 BRIDGE_OPT_NAME = "com.docker.network.bridge.name"
@@ -23,13 +23,6 @@ BRIDGE_OPT_DEFAULT = "com.docker.network.bridge.default_bridge"
 
 FILTER_KEYS = ("dangling", "driver", "id", "label", "name", "scope", "type")
 PRUNE_FILTER_KEYS = ("until", "label", "label!")
-
-
-def now_rfc3339() -> str:
-    ns = time.time_ns()
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-    )
 
 
 def network_doc(
@@ -59,7 +52,7 @@ def network_doc(
     return {
         "Name": name,
         "Id": id,
-        "Created": now_rfc3339(),
+        "Created": now_rfc3339nano(),
         "Scope": "local",
         "Driver": driver,
         "EnableIPv6": False,
@@ -88,111 +81,54 @@ def public(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def normalize_filters(filters: Any) -> dict[str, list[str]]:
-    """docker's two encodings ({"k": ["v"]} and {"k": {"v": true}}) → {"k": ["v"]}."""
-    if not filters:
-        return {}
-    if not isinstance(filters, dict):
-        raise InvalidParameter("invalid filter")
-    out: dict[str, list[str]] = {}
-    for k, v in filters.items():
-        if isinstance(v, dict):
-            out[k] = [x for x, on in v.items() if on]
-        elif isinstance(v, list):
-            out[k] = [str(x) for x in v]
-        else:
-            out[k] = [str(v)]
-    return out
+def as_filters(raw: Any) -> Filters:
+    """The filters of a list/prune call: a parsed `Filters`, or a decoded document in either encoding."""
+    return raw if isinstance(raw, Filters) else Filters.from_json(raw or None)
 
 
-def _match(pattern: str, value: str) -> bool:
-    try:
-        return re.search(pattern, value) is not None
-    except re.error:
-        return pattern in value
-
-
-def _labels_match(labels: dict[str, str], wanted: list[str]) -> bool:
-    for w in wanted:
-        k, sep, v = w.partition("=")
-        if k not in labels or (sep and labels[k] != v):
-            return False
-    return True
-
-
-def check_list_filters(filters: dict[str, list[str]]) -> None:
-    for k in filters:
-        if k not in FILTER_KEYS:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    for t in filters.get("type", []):
+def check_list_filters(filters: Filters) -> None:
+    filters.validate(FILTER_KEYS)
+    for t in filters.get("type"):
         if t not in ("custom", "builtin"):
             raise InvalidParameter(f"invalid filter: 'type'='{t}'")
-    for d in filters.get("dangling", []):
-        if d.lower() not in ("true", "false", "1", "0"):
-            raise InvalidParameter(f"invalid filter 'dangling={d}'")
+    filters.bool_or_default("dangling", False)  # InvalidParameter "invalid filter 'dangling=x'"
 
 
-def matches(doc: dict[str, Any], filters: dict[str, list[str]], in_use: bool) -> bool:
-    if "name" in filters and not any(_match(p, doc["Name"]) for p in filters["name"]):
+def matches(doc: dict[str, Any], filters: Filters, in_use: bool) -> bool:
+    """`network ls --filter`: name and id as regular expressions, driver and scope exactly, labels, type
+    (builtin or custom) and dangling (neither in use nor builtin)."""
+    if not (filters.regex("name", doc["Name"]) and filters.regex("id", doc["Id"])):
         return False
-    if "id" in filters and not any(_match(p, doc["Id"]) for p in filters["id"]):
+    if not (filters.exact("driver", doc["Driver"]) and filters.exact("scope", doc["Scope"])):
         return False
-    if "driver" in filters and doc["Driver"] not in filters["driver"]:
-        return False
-    if "scope" in filters and doc["Scope"] not in filters["scope"]:
-        return False
-    if "label" in filters and not _labels_match(doc.get("Labels") or {}, filters["label"]):
+    if not filters.match_labels(doc.get("Labels")):
         return False
     builtin = bool(doc.get("_gorae", {}).get("default"))
-    if "type" in filters:
-        kinds = {"builtin" if builtin else "custom"}
-        if not kinds & set(filters["type"]):
-            return False
-    if "dangling" in filters:
-        want = filters["dangling"][-1].lower() in ("true", "1")
-        dangling = not in_use and not builtin
-        if want != dangling:
+    if not filters.exact("type", "builtin" if builtin else "custom"):
+        return False
+    if filters.contains("dangling"):
+        if filters.bool_or_default("dangling", False) != (not in_use and not builtin):
             return False
     return True
 
 
-def _parse_until(value: str) -> float:
-    """docker's `until`: a Unix timestamp, an RFC 3339 date, or a duration like 10m/24h."""
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)", value)
-    if m:
-        mult = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-        return time.time() - float(m.group(1)) * mult
+def created_ns(doc: dict[str, Any]) -> int:
     try:
-        return float(value)
-    except ValueError:
-        pass
-    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        try:
-            return time.mktime(time.strptime(value[: len(time.strftime(fmt))], fmt))
-        except ValueError:
-            continue
-    raise InvalidParameter(f"failed to parse value {value!r} as a time or duration")
+        return parse_timestamp(str(doc.get("Created", "")))
+    except InvalidParameter:
+        return 0
 
 
-def created_epoch(doc: dict[str, Any]) -> float:
-    s = str(doc.get("Created", ""))[:19]
-    try:
-        return time.mktime(time.strptime(s, "%Y-%m-%dT%H:%M:%S")) - time.timezone
-    except ValueError:
-        return 0.0
-
-
-def prune_matches(doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-    for k in filters:
-        if k not in PRUNE_FILTER_KEYS:
-            raise InvalidParameter(f"invalid filter '{k}'")
-    for u in filters.get("until", []):
-        if created_epoch(doc) >= _parse_until(u):
+def prune_matches(doc: dict[str, Any], filters: Filters) -> bool:
+    """`network prune --filter`: until (created before), label, label! (none of them holds)."""
+    filters.validate(PRUNE_FILTER_KEYS)
+    for u in filters.get("until"):
+        if created_ns(doc) >= parse_timestamp(u):
             return False
     labels = doc.get("Labels") or {}
-    if "label" in filters and not _labels_match(labels, filters["label"]):
+    if not filters.match_labels(labels):
         return False
-    if "label!" in filters and any(_labels_match(labels, [w]) for w in filters["label!"]):
+    if any(label_matches(labels, w) for w in filters.get("label!")):
         return False
     return True
 

@@ -4,42 +4,31 @@ Records (key, number, parent, kind, usage) live in `<root>/snapshots.db` (a `Met
 names are short numbers so that mount option strings stay short. A writable snapshot without a parent and
 a read-only view of a single layer are bind mounts, as in containerd; everything else is an overlay mount
 whose lowerdirs are the parents' `diff` directories, nearest first. Directories without a record (left by
-a crash between the two steps of prepare or remove) are deleted when the snapshotter opens.
+a crash between the two steps of prepare or remove) are deleted when the snapshotter opens. Trees are removed
+and measured by `archive.tree`, at any depth.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import logging
 import os
-import shutil
 import threading
 import time
 from typing import Any
 
+from gorae.archive.tree import remove_tree, tree_usage
 from gorae.errors import Conflict, InvalidParameter, NotFound
 from gorae.snapshot.types import Kind, Mount, SnapshotInfo
 from gorae.store.metadata import MetadataStore
 
 _KIND = "snapshot"
+# As dockerd's overlay2 root: only root may traverse to the layers (setuid files in them must not be reachable
+# by other local users, CVE-2021-41091).
+ROOT_MODE = 0o710
 
-
-def dir_usage(path: str) -> int:
-    """Bytes of the non-directory entries under path, each hardlinked inode counted once (docker's size)."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except FileNotFoundError:
-                continue
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1:
-                if key in seen:
-                    continue
-                seen.add(key)
-            total += st.st_size
-    return total
+log = logging.getLogger("gorae.snapshot")
 
 
 class OverlaySnapshotter:
@@ -47,7 +36,8 @@ class OverlaySnapshotter:
         self.root = os.path.abspath(root)
         if any(c in self.root for c in ",:"):
             raise InvalidParameter(f"overlay root {self.root!r} must not contain ',' or ':'")
-        os.makedirs(self.root, mode=0o711, exist_ok=True)
+        os.makedirs(self.root, mode=ROOT_MODE, exist_ok=True)
+        os.chmod(self.root, ROOT_MODE)  # also on a root made by an older gorae
         self._meta = MetadataStore(os.path.join(self.root, "snapshots.db"))
         self._lock = threading.RLock()
         self._cleanup()
@@ -72,7 +62,10 @@ class OverlaySnapshotter:
             path = os.path.join(self.root, name)
             orphan = name.isdigit() and name not in known
             if (orphan or name.startswith("rm-")) and os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
+                try:
+                    remove_tree(path)
+                except OSError as e:  # debris never stops a start: logged, tried again at the next one
+                    log.warning("could not remove %s: %s", path, e)
 
     def _next_id(self) -> int:
         with self._meta.transaction():
@@ -116,7 +109,8 @@ class OverlaySnapshotter:
             try:
                 self._meta.put(_KIND, key, rec)
             except BaseException:
-                shutil.rmtree(d, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    remove_tree(d)
                 raise
             return self._mounts(rec)
 
@@ -168,7 +162,7 @@ class OverlaySnapshotter:
             rec = {
                 **rec,
                 "kind": Kind.COMMITTED.value,
-                "usage": dir_usage(os.path.join(self._dir(rec), "diff")),
+                "usage": tree_usage(os.path.join(self._dir(rec), "diff")),
             }
             with self._meta.transaction():
                 self._meta.delete(_KIND, key)
@@ -190,7 +184,10 @@ class OverlaySnapshotter:
             with contextlib.suppress(OSError):
                 os.rename(d, trash)
                 d = trash
-            shutil.rmtree(d, ignore_errors=True)
+            try:
+                remove_tree(d)
+            except OSError as e:
+                log.warning("could not remove %s (collected at the next start): %s", d, e)
 
     def stat(self, key: str) -> SnapshotInfo:
         rec = self._get(key)
@@ -211,7 +208,7 @@ class OverlaySnapshotter:
     def work_dir(self, key: str) -> str:
         return os.path.join(self._dir(self._get(key)), "work")
 
-    def lower_dirs(self, key: str) -> list[str]:
+    def lower_dirs(self, key: str) -> builtins.list[str]:
         rec = self._get(key)
         return [os.path.join(self._dir(r), "diff") for r in self._chain(rec.get("parent"))]
 
@@ -219,4 +216,4 @@ class OverlaySnapshotter:
         rec = self._get(key)
         if rec.get("usage") is not None:
             return int(rec["usage"])
-        return dir_usage(os.path.join(self._dir(rec), "diff"))
+        return tree_usage(os.path.join(self._dir(rec), "diff"))

@@ -8,6 +8,7 @@ costs well under a millisecond here). Schema changes are numbered migrations rec
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import sqlite3
@@ -110,7 +111,8 @@ class MetadataStore:
             row = self._db.execute("SELECT doc FROM docs WHERE kind = ? AND id = ?", (kind, id)).fetchone()
         if row is None:
             raise NotFound(f"No such {kind}: {id}")
-        return json.loads(row[0])  # type: ignore[no-any-return]
+        doc: dict[str, Any] = json.loads(row[0])
+        return doc
 
     def exists(self, kind: str, id: str) -> bool:
         with self._lock:
@@ -149,7 +151,7 @@ class MetadataStore:
             rows = self._db.execute("SELECT doc FROM docs WHERE kind = ? ORDER BY rowid", (kind,)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
-    def items(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    def items(self, kind: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         """(id, doc) pairs of a kind, for kinds whose docs do not carry their own id."""
         with self._lock:
             rows = self._db.execute(
@@ -178,7 +180,7 @@ class MetadataStore:
                     "DELETE FROM events WHERE seq <= (SELECT MAX(seq) FROM events) - ?", (EVENTS_KEPT,)
                 )
 
-    def events_since(self, since_nano: int, until_nano: int | None = None) -> list[dict[str, Any]]:
+    def events_since(self, since_nano: int, until_nano: int | None = None) -> builtins.list[dict[str, Any]]:
         """Stored events with since_nano <= timeNano <= until_nano, oldest first."""
         with self._lock:
             if until_nano is None:

@@ -3,35 +3,41 @@
 Options follow docker's local driver: `type`, `device`, `o` make the volume a mount (tmpfs, bind, nfs, ...)
 mounted at `_data` while a container uses it; without options it is a plain directory. Records live in the
 metadata store (kind "volume"); the directory is the data. A volume used by a container cannot be removed.
+The service publishes the `volume` events (create, destroy, prune) through the `Publisher` it is given,
+for volumes made by the API and for those made and removed along with containers alike, as dockerd does.
 """
 
 from __future__ import annotations
 
+import builtins
+import logging
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gorae.archive.tree import remove_tree, tree_usage
 from gorae.errors import CommandFailed, Conflict, InvalidParameter, NotFound
+from gorae.events import Publisher
+from gorae.filters import Filters
+from gorae.store.schema import VOLUME
+from gorae.timefmt import rfc3339_seconds
+
+log = logging.getLogger("gorae.volume")
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _LOCAL_OPTS = {"type", "device", "o", "size"}
 
 
 class Meta(Protocol):
-    def put(self, kind: str, id: str, doc: dict, *, name: str | None = None) -> None: ...
-    def get(self, kind: str, id: str) -> dict: ...
-    def list(self, kind: str) -> list[dict]: ...
+    def put(self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None) -> None: ...
+    def get(self, kind: str, id: str) -> dict[str, Any]: ...
+    def list(self, kind: str) -> list[dict[str, Any]]: ...
     def delete(self, kind: str, id: str) -> None: ...
-
-
-def _rfc3339(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def validate_name(name: str) -> None:
@@ -49,18 +55,30 @@ def validate_name(name: str) -> None:
 class VolumeService:
     """Create, list, inspect, remove and mount local volumes. `users(name)` tells which containers use one."""
 
-    def __init__(self, meta: Meta, root: str, users: Callable[[str], list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        meta: Meta,
+        root: str,
+        users: Callable[[str], list[str]] | None = None,
+        *,
+        publish: Publisher | None = None,
+    ) -> None:
         self.meta = meta
+        self._publish = publish
         self.root = root
         self.users = users or (lambda name: [])
         self._lock = threading.Lock()
         self._refs: dict[str, int] = {}
         os.makedirs(root, mode=0o701, exist_ok=True)
 
+    def _event(self, action: str, actor: str, attributes: dict[str, str]) -> None:
+        if self._publish is not None:
+            self._publish("volume", action, actor, attributes)
+
     # -- records ---------------------------------------------------------------------------------
     def _doc(self, name: str) -> dict[str, Any]:
         try:
-            return self.meta.get("volume", name)
+            return self.meta.get(VOLUME, name)
         except NotFound:
             raise NotFound(f"get {name}: no such volume") from None
 
@@ -95,31 +113,39 @@ class VolumeService:
             raise InvalidParameter('missing required option: "type"')
         with self._lock:
             try:
-                existing = self.meta.get("volume", name)
+                existing = self.meta.get(VOLUME, name)
             except NotFound:
                 existing = None
             if existing is not None:
-                return self._public(existing)
-            data = self.path(name)
-            os.makedirs(data, mode=0o755, exist_ok=True)
-            labels = dict(labels or {})
-            if anonymous:
-                labels.setdefault("com.docker.volume.anonymous", "")
-            doc = {
-                "CreatedAt": _rfc3339(time.time()),
-                "Driver": "local",
-                "Labels": labels,
-                "Mountpoint": data,
-                "Name": name,
-                "Options": options or None,
-                "Scope": "local",
-            }
-            self.meta.put("volume", name, doc, name=name)
+                doc = existing
+            else:
+                doc = self._new(name, labels, options, anonymous)
+        self._event("create", doc["Name"], {"driver": doc["Driver"]})
         return self._public(doc)
+
+    def _new(
+        self, name: str, labels: dict[str, str] | None, options: dict[str, str], anonymous: bool
+    ) -> dict[str, Any]:
+        data = self.path(name)
+        os.makedirs(data, mode=0o755, exist_ok=True)
+        labels = dict(labels or {})
+        if anonymous:
+            labels.setdefault("com.docker.volume.anonymous", "")
+        doc = {
+            "CreatedAt": rfc3339_seconds(time.time()),
+            "Driver": "local",
+            "Labels": labels,
+            "Mountpoint": data,
+            "Name": name,
+            "Options": options or None,
+            "Scope": "local",
+        }
+        self.meta.put(VOLUME, name, doc, name=name)
+        return doc
 
     def exists(self, name: str) -> bool:
         try:
-            self.meta.get("volume", name)
+            self.meta.get(VOLUME, name)
         except NotFound:
             return False
         return True
@@ -128,76 +154,67 @@ class VolumeService:
         return self._public(self._doc(name))
 
     def list(self, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
-        filters = filters or {}
-        for key in filters:
-            if key not in ("dangling", "name", "label", "driver"):
-                raise InvalidParameter(f"invalid filter '{key}'")
-        out = []
-        for doc in self.meta.list("volume"):
-            if not self._match(doc, filters):
-                continue
-            out.append(self._public(doc))
+        wanted = Filters(filters)
+        wanted.validate(("dangling", "name", "label", "driver"))
+        out = [self._public(doc) for doc in self.meta.list(VOLUME) if self._match(doc, wanted)]
         out.sort(key=lambda d: d["Name"])
         return out
 
-    def _match(self, doc: dict[str, Any], filters: dict[str, list[str]]) -> bool:
-        for key, values in filters.items():
-            if not values:
-                continue
-            if key == "name" and not any(v in doc["Name"] for v in values):
+    def _match(self, doc: dict[str, Any], wanted: Filters) -> bool:
+        if "name" in wanted and not any(v in doc["Name"] for v in wanted["name"]):  # substring, as dockerd
+            return False
+        if not wanted.exact("driver", doc["Driver"]):
+            return False
+        if "dangling" in wanted:
+            want = wanted["dangling"][-1].lower() in ("1", "true")
+            if bool(self.users(doc["Name"])) == want:
                 return False
-            if key == "driver" and doc["Driver"] not in values:
-                return False
-            if key == "dangling":
-                want = values[-1].lower() in ("1", "true")
-                if bool(self.users(doc["Name"])) == want:
-                    return False
-            if key == "label":
-                labels = doc.get("Labels") or {}
-                for v in values:
-                    k, sep, val = v.partition("=")
-                    if k not in labels or (sep and labels[k] != val):
-                        return False
-        return True
+        return wanted.match_labels(doc.get("Labels"))
 
     def remove(self, name: str, force: bool = False) -> None:
         with self._lock:
             try:
-                doc = self.meta.get("volume", name)
+                doc = self.meta.get(VOLUME, name)
             except NotFound:
-                if force:
-                    return
-                raise NotFound(f"get {name}: no such volume") from None
-            users = self.users(name)
-            if users:
-                raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
-            self._unmount(doc)
-            shutil.rmtree(os.path.join(self.root, name), ignore_errors=True)
-            self.meta.delete("volume", name)
+                if not force:
+                    raise NotFound(f"get {name}: no such volume") from None
+                doc = None
+            if doc is not None:
+                users = self.users(name)
+                if users:
+                    raise Conflict(f"remove {name}: volume is in use - [{', '.join(users)}]")
+                self._unmount(doc)
+                try:  # at any depth; a mount still inside (an unmount that failed) is never emptied
+                    remove_tree(os.path.join(self.root, name))
+                except OSError as e:
+                    log.warning("volume %s: could not remove its directory: %s", name, e)
+                self.meta.delete(VOLUME, name)
+        self._event("destroy", name, {"driver": "local"})
 
-    def prune(self, filters: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]:
         filters = dict(filters or {})
         everything = filters.pop("all", ["false"])[-1].lower() in ("1", "true")
         deleted: list[str] = []
         reclaimed = 0
-        for doc in self.meta.list("volume"):
+        for doc in self.meta.list(VOLUME):
             name = doc["Name"]
             labels = doc.get("Labels") or {}
             if not everything and "com.docker.volume.anonymous" not in labels:
                 continue
-            if self.users(name) or not self._match(doc, {k: v for k, v in filters.items() if k == "label"}):
+            if self.users(name) or not Filters(filters).match_labels(labels):
                 continue
-            size = dir_size(os.path.join(self.root, name))
+            size = tree_usage(os.path.join(self.root, name), blocks=True)
             try:
                 self.remove(name)
             except (Conflict, NotFound):
                 continue
             deleted.append(name)
             reclaimed += size
+        self._event("prune", "", {"reclaimed": str(reclaimed)})
         return {"VolumesDeleted": deleted, "SpaceReclaimed": reclaimed}
 
     def usage(self, name: str) -> int:
-        return dir_size(self.path(name))
+        return tree_usage(self.path(name), blocks=True)
 
     # -- mounting for containers -------------------------------------------------------------------
     def mount(self, name: str) -> str:
@@ -221,7 +238,7 @@ class VolumeService:
                 return
             self._refs.pop(name, None)
             try:
-                doc = self.meta.get("volume", name)
+                doc = self.meta.get(VOLUME, name)
             except NotFound:
                 return
             self._unmount(doc)
@@ -242,15 +259,3 @@ class VolumeService:
         data = doc.get("Mountpoint") or self.path(doc["Name"])
         if (doc.get("Options") or {}).get("type") and os.path.ismount(data):
             subprocess.run(["umount", data], capture_output=True)
-
-
-def dir_size(path: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(path):
-        for f in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, f))
-            except OSError:
-                continue
-            total += st.st_blocks * 512 if st.st_blocks else st.st_size
-    return total

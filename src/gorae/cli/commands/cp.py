@@ -60,7 +60,8 @@ def _stat(cli: Cli, ctr: str, path: str) -> dict[str, Any] | None:
     if not raw:
         return {}
     try:
-        return json.loads(base64.b64decode(raw))
+        stat: dict[str, Any] = json.loads(base64.b64decode(raw))
+        return stat
     except ValueError:
         return {}
 

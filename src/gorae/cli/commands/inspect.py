@@ -138,8 +138,8 @@ def _inspect(
     else:
         docs = [obj for _, obj in found]
         cli.print(json.dumps(docs, indent=4, ensure_ascii=False) if docs else "[]")
-    for e in errors:
-        cli.eprint(e)
+    for msg in errors:
+        cli.eprint(msg)
     return 1 if errors else 0
 
 

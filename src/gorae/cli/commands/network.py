@@ -73,7 +73,7 @@ def _split_list(values: list[str]) -> list[str]:
 
 def ipam_config(
     subnets: list[str], ranges: list[str], gateways: list[str], aux: dict[str, str]
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """docker's consolidateIpam: attach each ip-range, gateway and aux address to the subnet holding it."""
     if not subnets and (ranges or gateways or aux):
         raise StatusError(1, "every ip-range or gateway must have a corresponding subnet")

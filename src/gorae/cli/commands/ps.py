@@ -77,7 +77,8 @@ class PsRow:
 
     @property
     def ID(self) -> str:  # noqa: N802
-        return self._c["Id"][:12] if self._trunc else self._c["Id"]
+        cid: str = self._c["Id"]
+        return cid[:12] if self._trunc else cid
 
     @property
     def Image(self) -> str:  # noqa: N802
@@ -109,11 +110,13 @@ class PsRow:
 
     @property
     def State(self) -> str:  # noqa: N802
-        return self._c.get("State", "")
+        state: str = self._c.get("State", "")
+        return state
 
     @property
     def Status(self) -> str:  # noqa: N802
-        return self._c.get("Status", "")
+        status: str = self._c.get("Status", "")
+        return status
 
     @property
     def Size(self) -> str:  # noqa: N802
@@ -134,7 +137,8 @@ class PsRow:
         return ",".join(f"{k}={v}" for k, v in (self._c.get("Labels") or {}).items())
 
     def Label(self, name: str) -> str:  # noqa: N802
-        return (self._c.get("Labels") or {}).get(name, "")
+        labels: dict[str, str] = self._c.get("Labels") or {}
+        return labels.get(name, "")
 
     @property
     def Mounts(self) -> str:  # noqa: N802

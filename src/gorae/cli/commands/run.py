@@ -119,7 +119,7 @@ def create_container(
         resp = cli.api.post_json("/containers/create", params, body)
     for w in resp.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {w}\n")
-    cid = resp["Id"]
+    cid: str = resp["Id"]
     if v["cidfile"]:
         try:
             with open(v["cidfile"], "x") as f:

@@ -9,6 +9,10 @@ from gorae.cli.flags import O, Spec
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gorae.cli.session import AttachSession
+
 START = Spec(
     "start",
     "[OPTIONS] CONTAINER [CONTAINER...]",
@@ -46,7 +50,7 @@ ATTACH = Spec(
 
 def _session(
     cli: Cli, name: str, *, stdin: bool, keys: str | None, sig_proxy: bool
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[AttachSession, dict[str, Any]]:
     from gorae.cli.session import AttachSession
 
     info = cli.api.get_json(f"/containers/{q(name)}/json")

@@ -12,6 +12,10 @@ from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
 from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 VERSION = Spec(
     "version",
     "[OPTIONS]",
@@ -222,7 +226,7 @@ def info_text(info: dict[str, Any] | None, client: dict[str, Any]) -> tuple[str,
     out += ["", "Server:"]
     if info is None:
         return "\n".join(out) + "\n", []
-    g = info.get
+    g: Callable[..., Any] = info.get  # Any, not Any | None: `if g(k): ... g(k)` is checked by hand
 
     def ne(label: str, key: str) -> None:
         if g(key):

@@ -31,6 +31,7 @@ __all__ = [
     "TemplateError",
     "TemplateExecError",
     "TemplateParseError",
+    "parse",
     "render",
     "sprint",
     "sprintf",

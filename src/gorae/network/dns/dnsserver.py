@@ -16,7 +16,8 @@ import socket
 import struct
 from collections.abc import Callable
 
-from gorae.network import dnsmsg, netns
+from gorae.network.dns import dnsmsg
+from gorae.network.kernel import netns
 
 log = logging.getLogger(__name__)
 

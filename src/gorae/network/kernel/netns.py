@@ -16,9 +16,10 @@ import errno
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from gorae.errors import SystemError_
+from gorae.network.kernel import rtnl as _rtnl
 
 T = TypeVar("T")
 
@@ -76,7 +77,7 @@ def run_in_thread(fn: Callable[[], T]) -> T:
     t.join()
     if "error" in box:
         raise box["error"]
-    return box["result"]  # type: ignore[no-any-return]
+    return cast(T, box["result"])
 
 
 def enter(path: str) -> None:
@@ -101,8 +102,6 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
 def create(path: str, *, rtnl: bool = False) -> Any:
     """A new network namespace kept alive by a bind mount at path, with `lo` up. With rtnl=True, returns a
     `rtnl.Rtnl` socket that belongs to the new namespace (usable from any thread; the caller closes it)."""
-    from gorae.network import rtnl as _rtnl
-
     prepare_dir(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)

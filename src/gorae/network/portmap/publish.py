@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gorae.errors import InvalidParameter
-from gorae.network.ports import PortReserver, ephemeral_range, parse_port_range, split_proto_port
+from gorae.network.portmap.ports import PortReserver, ephemeral_range, parse_port_range, split_proto_port
 
 
 def _wanted(

@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from gorae.network import netns, rtnl
+from gorae.network.kernel import netns, rtnl
 
 IFNAMSIZ = 15
 P = ParamSpec("P")

@@ -1,7 +1,8 @@
-"""`gorae daemon`: parse dockerd-style flags, start the services and the API listeners, stop on SIGTERM.
+"""`gorae daemon` (part of the composition root): parse dockerd-style flags, build the services, start the API
+listeners, stop on SIGTERM.
 
 SIGTERM/SIGINT stop the listeners and the watchers but leave containers running (conmon holds them);
-the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.daemon.main ...`.
+the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.cmd.daemon ...`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,14 @@ import ssl
 import sys
 from urllib.parse import urlparse
 
+from gorae.api.app import build_router
+from gorae.api.server import ApiServer
+from gorae.api.tls import server_context
+from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, load_config
+from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
+from gorae.network.names import network_names
 
 log = logging.getLogger("gorae.daemon")
 
@@ -30,15 +37,9 @@ def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
         return None
     if not cfg.tlscert or not cfg.tlskey:
         raise InvalidParameter("--tls needs --tlscert and --tlskey")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cfg.tlscert, cfg.tlskey)
-    if cfg.tlsverify:
-        if not cfg.tlscacert:
-            raise InvalidParameter("--tlsverify needs --tlscacert")
-        ctx.load_verify_locations(cfg.tlscacert)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+    if cfg.tlsverify and not cfg.tlscacert:
+        raise InvalidParameter("--tlsverify needs --tlscacert")
+    return server_context(cfg.tlscert, cfg.tlskey, client_ca=cfg.tlscacert if cfg.tlsverify else None)
 
 
 def _write_pidfile(path: str) -> None:
@@ -56,11 +57,15 @@ def _write_pidfile(path: str) -> None:
 
 
 async def serve(cfg: DaemonConfig) -> None:
-    from gorae.api.app import build_router
-    from gorae.api.server import ApiServer
-    from gorae.daemon.daemon import Daemon
+    held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
+    try:
+        roots.prepare(cfg.data_root, cfg.exec_root)
+        await _serve(cfg, Daemon(cfg))
+    finally:
+        held.release()
 
-    daemon = Daemon(cfg)
+
+async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
     await daemon.start()
     server = ApiServer(build_router(daemon))
     tls = _tls_context(cfg)

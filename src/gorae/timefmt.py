@@ -1,6 +1,8 @@
-"""Parsing of the time values the Engine API takes in `since`/`until` query parameters.
+"""Time values on the wire (a leaf): Go's RFC 3339 formatting and the `since`/`until` parsing, once for all.
 
-Docker clients send either a unix time with an optional fraction ("1700000000", "1700000000.123456789")
+Formatting follows Go's `time.RFC3339Nano` in UTC (fraction without trailing zeros, `Z`), which is what dockerd
+prints everywhere (inspect `Created`, `State.StartedAt`, events, `docker cp` stat); Go's zero time is
+`ZERO_TIME`. Parsing takes what clients send in `since`/`until`: docker clients send either a unix time with an optional fraction ("1700000000", "1700000000.123456789")
 or an RFC 3339 time; the CLI turns durations ("10m") into unix times before sending, but older clients may
 send a Go duration, which we also accept (relative to now). Returns nanoseconds since the epoch.
 """
@@ -49,10 +51,28 @@ def parse_timestamp(value: str, *, now_ns: int | None = None) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + nanos
 
 
-def format_rfc3339nano(ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped, 'Z' suffix."""
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def rfc3339nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC for nanoseconds since the epoch: trailing zeros of the fraction dropped,
+    no fraction when it is zero, 'Z' suffix."""
     secs, frac = divmod(ns, 1_000_000_000)
     base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
     if frac:
         base += "." + f"{frac:09d}".rstrip("0")
     return base + "Z"
+
+
+def rfc3339nano_or_zero(ns: int) -> str:
+    """`rfc3339nano`, with 0 meaning "never" (Go's zero time), as docker prints unset times."""
+    return rfc3339nano(ns) if ns else ZERO_TIME
+
+
+def now_rfc3339nano() -> str:
+    return rfc3339nano(time.time_ns())
+
+
+def rfc3339_seconds(ts: float) -> str:
+    """RFC 3339 to the second in UTC (volume `CreatedAt`, as dockerd's local driver prints it)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

@@ -1,0 +1,91 @@
+"""The reference dockerd the benchmarks compare gorae with, on its own throw-away roots.
+
+`Dockerd()` starts Debian's dockerd with `--iptables=false --ip-masq=false --ip-forward=false
+--bridge=none` (it never touches the host's firewall or sysctls), on a unique unix socket, data root
+and exec root, and imports the test busybox image; `close()` stops it and removes everything it made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+
+from conftest import busybox_tar  # noqa: E402
+
+
+class Dockerd:
+    """A dockerd on its own data root, exec root and socket; `env` points the docker CLI at it."""
+
+    def __init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.root = tempfile.mkdtemp(prefix=f"dref-{tag}-")
+        self.xroot = f"/tmp/drefx-{tag}"
+        self.sock = f"/tmp/dref-{tag}.sock"
+        self.log_path = os.path.join(tempfile.gettempdir(), f"dref-{tag}.log")
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [
+                "dockerd",
+                "--data-root",
+                self.root,
+                "--exec-root",
+                self.xroot,
+                "-H",
+                "unix://" + self.sock,
+                "--iptables=false",
+                "--ip-masq=false",
+                "--ip-forward=false",
+                "--bridge=none",
+                "--pidfile",
+                self.root + ".pid",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
+        for _ in range(200):
+            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        with open(busybox_tar(), "rb") as f:
+            subprocess.run(
+                ["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
+                stdin=f,
+                env=self.env,
+                check=True,
+                capture_output=True,
+            )
+
+    def close(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        for mountpoint in mounts_under(self.root, self.xroot):  # e.g. <exec-root>/netns, bound onto itself
+            subprocess.run(["umount", "-l", mountpoint], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.xroot, ignore_errors=True)
+        self.log.close()
+        for path in (self.log_path, self.sock, self.root + ".pid"):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+
+def mounts_under(*roots: str) -> list[str]:
+    """Mount points at or below `roots`, deepest first, once per mount (a path can be mounted over twice)."""
+    with open("/proc/self/mounts", encoding="utf-8") as f:
+        points = [line.split()[1] for line in f]
+    found = [p for p in points if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)]
+    return sorted(found, key=len, reverse=True)

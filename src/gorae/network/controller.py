@@ -1,0 +1,369 @@
+"""NetworkController: the one entry point the daemon uses for networking. It owns the networks
+(create/inspect/list/remove/prune), chooses each network's driver by type from its `DriverRegistry`, and
+recovers at start-up; container sandboxes are its `SandboxManager`'s (sandboxes.py), the embedded DNS its
+`DnsServers`' (dns/resolver.py), the shapes docker shows `settings.py`'s and `model.py`'s.
+
+The kernel state (bridges, iptables chains, held host ports, DNS sockets) is derived from the records in
+the metadata store, so `init()` after a restart (also after kill -9) rebuilds it idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, SystemError_
+from gorae.network import model
+from gorae.network.dns.resolver import DnsServers, resolve_name, reverse_name
+from gorae.network.drivers.builtin import builtin_drivers
+from gorae.network.ipam import DEFAULT_POOLS, Ipam, choose_subnet, parse_ip, parse_subnet
+from gorae.network.kernel import netlink, netns
+from gorae.network.names import NetworkNames
+from gorae.network.portmap.ports import PortReserver
+from gorae.network.registry import DriverRegistry
+from gorae.network.sandboxes import SandboxManager
+from gorae.network.settings import network_settings, port_map
+from gorae.network.state import NET, NetworkState, new_id
+from gorae.network.types import (
+    SANDBOX_ATTACHED,
+    SANDBOX_ISOLATED,
+    ContainerNet,
+    EndpointRequest,
+    MetaStore,
+    NetworkDoc,
+    NetworkDriver,
+    NetworkOptions,
+    Publish,
+)
+
+log = logging.getLogger(__name__)
+
+
+class NetworkController:
+    def __init__(
+        self,
+        meta: MetaStore,
+        exec_root: str,
+        options: NetworkOptions,
+        names: NetworkNames,
+        *,
+        drivers: Iterable[NetworkDriver] | None = None,
+        publish: Publish | None = None,
+    ) -> None:
+        """drivers: the network drivers (default: bridge, host and null); register more on `self.drivers`
+        before `init()`."""
+        self.options = options
+        self.names = names
+        self.drivers = DriverRegistry(builtin_drivers(names, options) if drivers is None else drivers)
+        self.state = NetworkState(meta, self.drivers, publish)
+        self.ipam = Ipam(meta)
+        self.ports = PortReserver()
+        self.dns = DnsServers(self.state)
+        self.sandboxes = SandboxManager(
+            self.state, self.ipam, self.ports, self.dns, os.path.join(exec_root, "netns")
+        )
+
+    @property
+    def publish(self) -> Publish | None:
+        return self.state.publish
+
+    @publish.setter
+    def publish(self, publish: Publish | None) -> None:
+        self.state.publish = publish
+
+    # ---- start-up, shutdown, recovery ----------------------------------------------------------
+
+    async def init(self) -> None:
+        """Predefined networks, drivers' kernel state, held host ports and DNS servers from the store."""
+        await asyncio.to_thread(self._init_sync)
+        await self.dns.restart_all()
+
+    def _init_sync(self) -> None:
+        state = self.state
+        with state.lock:
+            state.load()
+            names = {d["Name"] for d in state.networks.values()}
+            for driver in self.drivers:
+                if driver.predefined_name and driver.predefined_name not in names:
+                    self._create_predefined(driver)
+            for driver in self.drivers:
+                driver.restore(self._networks_of(driver))
+            # endpoints without a sandbox: a crash in the middle of setup_container
+            for ep in list(state.endpoints.values()):
+                if ep["container_id"] not in state.sandboxes:
+                    self.sandboxes.drop_endpoint({"endpoints": []}, ep["id"])
+            # sandboxes whose namespace is gone (host reboot) are stale
+            for cid, sb in list(state.sandboxes.items()):
+                if sb.get("mode") in (SANDBOX_ATTACHED, SANDBOX_ISOLATED) and not netns.exists(
+                    sb.get("netns_path") or ""
+                ):
+                    log.info("dropping stale network sandbox of %s", cid[:12])
+                    self.sandboxes.drop_sandbox_sync(cid)
+            for sb in state.sandboxes.values():
+                for m in sb.get("ports", []):
+                    try:
+                        self.ports.reserve(m["proto"], m["host_ip"], m["host_port"])
+                    except SystemError_ as e:
+                        log.warning("host port %s of %s: %s", m["host_port"], sb["container_id"][:12], e)
+            state.sync()
+
+    def _networks_of(self, driver: NetworkDriver) -> list[NetworkDoc]:
+        with self.state.lock:
+            return [n for n in self.state.networks.values() if n["Driver"] == driver.type]
+
+    def _create_predefined(self, driver: NetworkDriver) -> None:
+        spec = driver.predefined_network(self._pick_subnet)
+        doc = model.network_doc(
+            name=str(driver.predefined_name),
+            id=new_id(),
+            driver=driver.type,
+            subnet=spec.subnet,
+            gateway=spec.gateway,
+            ip_range=spec.ip_range,
+            internal=False,
+            attachable=False,
+            labels={},
+            options=dict(spec.options),
+            bridge=spec.interface,
+            default=True,
+        )
+        if spec.subnet:
+            self.ipam.add_pool(doc["Id"], spec.subnet, spec.gateway or "", spec.ip_range)
+        self.state.store_network(doc)
+
+    def _pick_subnet(self) -> ipaddress.IPv4Network:
+        """A subnet of the address pools that no network and no host route uses."""
+        pools = [dict(p) for p in self.options.default_address_pools] or DEFAULT_POOLS
+        return choose_subnet(pools, self._taken_subnets())
+
+    def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
+        taken = [ipaddress.IPv4Network(s) for s in self._our_subnets()]
+        try:
+            taken += netlink.host_ipv4_networks()
+        except OSError as e:
+            log.warning("cannot read host routes: %s", e)
+        return taken
+
+    def _our_subnets(self) -> list[str]:
+        return [c["Subnet"] for n in self.state.networks.values() for c in n["IPAM"]["Config"] if c.get("Subnet")]
+
+    async def close(self) -> None:
+        """Stop serving (daemon shutdown): DNS servers and held ports; kernel state stays for live restore."""
+        await self.sandboxes.settle()
+        await self.dns.stop_all()
+        self.ports.close()
+
+    async def purge(self) -> None:
+        """Remove everything this controller put in the kernel (uninstall, tests): sandboxes, networks' kernel
+        state, rules."""
+        for cid in list(self.state.sandboxes):
+            await self.sandboxes.teardown(cid)
+        await self.close()
+        for driver in self.drivers:
+            await asyncio.to_thread(driver.purge, self._networks_of(driver))
+
+    # ---- networks --------------------------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        driver: str = "bridge",
+        *,
+        subnet: str | None = None,
+        gateway: str | None = None,
+        ip_range: str | None = None,
+        internal: bool = False,
+        attachable: bool = False,
+        labels: dict[str, str] | None = None,
+        options: dict[str, str] | None = None,
+        ipam_driver: str = "default",
+        enable_ipv6: bool = False,
+        check_duplicate: bool = True,
+    ) -> dict[str, str]:
+        """docker network create; returns {"Id", "Warning"}."""
+        driver = driver or "bridge"
+        if not name:
+            raise InvalidParameter("network name must not be empty")
+        if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+            raise InvalidParameter(
+                f"invalid network name {name!r}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )
+        if name in model.PREDEFINED:
+            raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+        drv = self.drivers.get(driver)  # NotFound: plugin "x" not found
+        if not drv.capabilities.user_networks:
+            raise Forbidden(f'only one instance of "{driver}" network is allowed')
+        if ipam_driver not in ("", "default"):
+            raise NotFound(f'plugin "{ipam_driver}" not found')
+        if enable_ipv6:
+            raise InvalidParameter("IPv6 networks are not supported by gorae yet")
+        if (gateway or ip_range) and not subnet:
+            raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
+        options = dict(options or {})
+        state = self.state
+        with state.lock:
+            if any(n["Name"] == name for n in state.networks.values()):
+                raise Conflict(f"network with name {name} already exists")
+            nid = new_id()
+            if subnet:
+                net = parse_subnet(subnet)
+                for other in self._our_subnets():
+                    if net.overlaps(ipaddress.IPv4Network(other)):
+                        raise Forbidden("Pool overlaps with other one on this address space")
+            else:
+                net = self._pick_subnet()
+            if gateway:
+                gw = parse_ip(gateway, "gateway address")
+                if gw not in net:
+                    raise InvalidParameter(f"no matching subnet for gateway {gateway}")
+                gw_s = str(gw)
+            else:
+                gw_s = str(next(net.hosts()))
+            rng_s = None
+            if ip_range:
+                rng = parse_subnet(ip_range)
+                if not rng.subnet_of(net):
+                    raise InvalidParameter(f"no matching subnet for range {ip_range}")
+                rng_s = str(rng)
+            interface = drv.network_interface(nid, options, list(state.networks.values()))
+            doc = model.network_doc(
+                name=name,
+                id=nid,
+                driver=driver,
+                subnet=str(net),
+                gateway=gw_s,
+                ip_range=rng_s,
+                internal=internal,
+                attachable=attachable,
+                labels=dict(labels or {}),
+                options=options,
+                bridge=interface,
+                ipam_options={},
+            )
+            self.ipam.add_pool(nid, str(net), gw_s, rng_s)
+            try:
+                drv.create_network(doc)
+            except BaseException:
+                self.ipam.remove_pool(nid)
+                raise
+            try:
+                state.store_network(doc)
+                state.sync()
+            except BaseException:
+                state.forget_network(nid)
+                self.ipam.remove_pool(nid)
+                drv.delete_network(doc)
+                raise
+        state.event("create", doc)
+        return {"Id": nid, "Warning": ""}
+
+    def inspect(self, name_or_id: str) -> dict[str, Any]:
+        net = self.state.find_network(name_or_id)
+        return model.public(net, self.state.containers_of(net["Id"]))
+
+    def list(self, filters: Any = None) -> list[dict[str, Any]]:
+        f = model.as_filters(filters)
+        model.check_list_filters(f)
+        with self.state.lock:
+            nets = list(self.state.networks.values())
+        out = []
+        for n in nets:
+            containers = self.state.containers_of(n["Id"])
+            if model.matches(n, f, bool(containers)):
+                out.append(model.public(n, containers))
+        return out
+
+    def remove(self, name_or_id: str) -> None:
+        state = self.state
+        with state.lock:
+            net = state.find_network(name_or_id)
+            if net["_gorae"].get("default"):
+                raise Forbidden(f"{net['Name']} is a pre-defined network and cannot be removed")
+            if state.containers_of(net["Id"]):
+                raise Forbidden(
+                    f"error while removing network: network {net['Name']} id {net['Id']} has active endpoints"
+                )
+            state.networks.pop(net["Id"], None)
+            state.meta.delete(NET, net["Id"])
+            self.ipam.remove_pool(net["Id"])
+        state.driver(net).delete_network(net)
+        state.sync()
+        state.event("destroy", net)
+
+    def prune(self, filters: Any = None) -> dict[str, Any]:
+        f = model.as_filters(filters)
+        deleted = []
+        with self.state.lock:
+            nets = list(self.state.networks.values())
+        for n in nets:
+            if n["_gorae"].get("default") or self.state.containers_of(n["Id"]) or not model.prune_matches(n, f):
+                continue
+            try:
+                self.remove(n["Id"])
+                deleted.append(n["Name"])
+            except GoraeError as e:
+                log.info("prune: %s not removed: %s", n["Name"], e)
+        return {"NetworksDeleted": deleted}
+
+    # ---- containers ------------------------------------------------------------------------------
+
+    async def setup_container(self, request: EndpointRequest) -> ContainerNet:
+        """Build the container's network sandbox and endpoints; on any failure nothing is left behind."""
+        return await self.sandboxes.setup(request)
+
+    async def teardown_container(self, container_id: str) -> None:
+        """Remove the container's sandbox (see `SandboxManager.teardown`); idempotent."""
+        await self.sandboxes.teardown(container_id)
+
+    async def settle(self, container_id: str | None = None) -> None:
+        """Wait for the background kernel teardown of one container (or of all)."""
+        await self.sandboxes.settle(container_id)
+
+    async def connect(
+        self,
+        network: str,
+        container_id: str,
+        *,
+        ipv4_address: str | None = None,
+        aliases: Iterable[str] = (),
+        links: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
+        return await self.sandboxes.connect(
+            network, container_id, ipv4_address=ipv4_address, aliases=aliases, links=links
+        )
+
+    async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]:
+        """docker network disconnect; returns the container's NetworkSettings."""
+        return await self.sandboxes.disconnect(network, container_id, force=force)
+
+    def network_settings(self, container_id: str) -> dict[str, Any]:
+        """The current NetworkSettings of a container (after connect/disconnect too)."""
+        return network_settings(self.state, container_id)
+
+    def port_map(self, container_id: str) -> dict[str, Any]:
+        """`docker port`: the published ports only ({"80/tcp": [{"HostIp", "HostPort"}]})."""
+        return port_map(self.state, container_id)
+
+    def container_networks(self, container_id: str) -> builtins.list[str]:
+        """Names of the networks the container is attached to (for `ps --filter network=`)."""
+        state = self.state
+        sb = state.sandbox(container_id)
+        return [
+            state.networks[ep["network_id"]]["Name"]
+            for ep in state.endpoints_of(sb)
+            if ep["network_id"] in state.networks
+        ]
+
+    def resolve_name(self, container_id: str, name: str) -> builtins.list[str] | None:
+        """Addresses of `name` as container_id's embedded DNS answers them (None: not ours)."""
+        return resolve_name(self.state, container_id, name)
+
+    def reverse_name(self, container_id: str, ip: str) -> str | None:
+        return reverse_name(self.state, container_id, ip)

@@ -1,0 +1,2 @@
+"""Network drivers behind `types.NetworkDriver`: bridge (Linux bridge, veths, iptables), host and null;
+`builtin.builtin_drivers()` makes the set every daemon has."""

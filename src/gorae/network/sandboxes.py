@@ -1,0 +1,486 @@
+"""Container sandboxes: building one when a container starts (its namespace, an endpoint on each network
+plugged in by the network's driver, published host ports, the embedded DNS server), tearing it down when
+the container stops, and connecting or disconnecting a running container. On any failure nothing is left
+behind; a crash in between leaves records that the controller's start-up cleans up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
+from gorae.network import model
+from gorae.network.dns.resolver import DnsServers, needs_dns
+from gorae.network.ipam import Ipam
+from gorae.network.kernel import netns
+from gorae.network.portmap import publish
+from gorae.network.portmap.ports import PortReserver, validate_port_bindings
+from gorae.network.settings import container_net, network_settings
+from gorae.network.state import NetworkState, new_id
+from gorae.network.types import (
+    SANDBOX_ATTACHED,
+    SANDBOX_HOST,
+    SANDBOX_ISOLATED,
+    SANDBOX_SHARED,
+    ContainerNet,
+    EndpointDoc,
+    EndpointRequest,
+    NetworkDoc,
+    SandboxDoc,
+    SandboxInfo,
+)
+
+log = logging.getLogger(__name__)
+
+MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+
+
+def owns_namespace(sb: SandboxDoc) -> bool:
+    """The sandbox's namespace file is its own (not the host's, not another container's)."""
+    return sb.get("mode") in (SANDBOX_ATTACHED, SANDBOX_ISOLATED) and bool(sb.get("netns_path"))
+
+
+class SandboxManager:
+    def __init__(
+        self, state: NetworkState, ipam: Ipam, ports: PortReserver, dns: DnsServers, netns_dir: str
+    ) -> None:
+        self.state = state
+        self.ipam = ipam
+        self.ports = ports
+        self.dns = dns
+        self.netns_dir = netns_dir
+        self._teardowns: dict[str, asyncio.Task[None]] = {}  # kernel teardown after the exit is recorded
+
+    def _netns_path(self, cid: str) -> str:
+        return os.path.join(self.netns_dir, cid)
+
+    # ---- setup -----------------------------------------------------------------------------------
+
+    async def setup(self, req: EndpointRequest) -> ContainerNet:
+        """Build the container's network sandbox; on any failure nothing is left behind."""
+        cid = req.container_id
+        mode = req.network_mode or "default"
+        if mode == "default":
+            mode = "bridge"
+        await self.settle(cid)  # a restart reuses the namespace path of the last run
+        if cid in self.state.sandboxes:
+            raise Conflict(f"container {cid[:12]} already has a network sandbox")
+        port_bindings = dict(req.port_bindings or {})
+        sb: SandboxDoc = {
+            "container_id": cid,
+            "name": req.name.lstrip("/"),
+            "hostname": req.hostname,
+            "domainname": req.domainname,
+            "sandbox_id": new_id(),
+            "netns_path": None,
+            "mode": SANDBOX_ATTACHED,
+            "endpoints": [],
+            "ports": [],
+            "exposed": sorted(set(req.exposed_ports or []) | set(port_bindings.keys())),
+            "port_bindings": port_bindings,
+            "publish_all": req.publish_all,
+            "dns": list(req.dns),
+            "dns_search": list(req.dns_search),
+            "dns_options": list(req.dns_options),
+            "extra_hosts": list(req.extra_hosts),
+            "env": list(req.env),
+            "links": [],
+            "link_aliases": {},
+        }
+        eps_cfg = dict(req.endpoints_config or {})
+        validate_port_bindings(port_bindings)
+        if req.mac_address and not MAC_RE.match(req.mac_address):
+            raise InvalidParameter(f"{req.mac_address} is not a valid mac address")
+        if mode.startswith("container:"):
+            return await self._setup_shared(sb, mode.partition(":")[2])
+        first = self.state.find_network(mode)
+        caps = self.state.driver(first).capabilities
+        if caps.exclusive:
+            if not caps.host_namespace and any(k != first["Name"] for k in eps_cfg):
+                raise InvalidParameter("Container cannot be connected to network endpoints: none and others")
+            sb["mode"] = SANDBOX_HOST if caps.host_namespace else SANDBOX_ISOLATED
+            return await self._setup_exclusive(sb, first)
+        nets = [first]
+        first_cfg = eps_cfg.pop(first["Name"], None) or eps_cfg.pop(first["Id"], None) or {}
+        cfgs = [first_cfg]
+        for key, cfg in eps_cfg.items():
+            other = self.state.find_network(key)
+            if other["Id"] != first["Id"] and not self.state.driver(other).capabilities.exclusive:
+                nets.append(other)
+                cfgs.append(cfg or {})
+        cfgs[0] = {**cfgs[0], "Aliases": list(cfgs[0].get("Aliases") or []) + list(req.aliases)}
+        if req.mac_address:
+            cfgs[0] = {**cfgs[0], "MacAddress": req.mac_address}
+        self.check_endpoint_configs(nets, cfgs)
+        sb["netns_path"] = self._netns_path(cid)
+        with self.state.lock:
+            self.state.sandboxes[cid] = sb
+        try:
+            self.state.store_sandbox(sb)
+            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True)
+            try:
+                for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
+                    await self.attach(sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0), ns_rtnl=ns_rtnl)
+            finally:
+                ns_rtnl.close()
+            self._resolve_links(sb, list(req.links))
+            await asyncio.to_thread(self._publish_ports, sb)
+            self.state.store_sandbox(sb)
+            await asyncio.to_thread(self.state.sync)
+            if needs_dns(self.state, sb):
+                await self.dns.start(cid)
+        except BaseException:
+            await self.teardown(cid)
+            await self.settle(cid)  # nothing left behind when the call returns
+            raise
+        for ep_id in sb["endpoints"]:
+            ep = self.state.endpoints[ep_id]
+            self.state.event("connect", self.state.networks[ep["network_id"]], {"container": cid})
+        return container_net(self.state, sb)
+
+    def check_endpoint_configs(self, nets: list[NetworkDoc], cfgs: list[dict[str, Any]]) -> None:
+        for net, cfg in zip(nets, cfgs, strict=True):
+            user = not net["_gorae"].get("default")
+            ipam_cfg = cfg.get("IPAMConfig") or {}
+            if (ipam_cfg.get("IPv4Address") or ipam_cfg.get("IPv6Address")) and not user:
+                raise InvalidParameter("user specified IP address is supported on user defined networks only")
+            if cfg.get("Aliases") and not user:
+                raise InvalidParameter(
+                    "network-scoped alias is supported only for containers in user defined networks"
+                )
+            if cfg.get("MacAddress") and not MAC_RE.match(cfg["MacAddress"]):
+                raise InvalidParameter(f"{cfg['MacAddress']} is not a valid mac address")
+
+    async def _setup_exclusive(self, sb: SandboxDoc, net: NetworkDoc) -> ContainerNet:
+        """host and none: no interface; none gets its own namespace with only lo."""
+        cid = sb["container_id"]
+        if sb["mode"] == SANDBOX_ISOLATED:
+            sb["netns_path"] = self._netns_path(cid)
+        with self.state.lock:
+            self.state.sandboxes[cid] = sb
+        try:
+            if sb["netns_path"]:
+                await asyncio.to_thread(netns.create, sb["netns_path"])  # lo comes up there
+            ep: EndpointDoc = {
+                "id": new_id(),
+                "container_id": cid,
+                "container_name": sb["name"],
+                "network_id": net["Id"],
+                "ip": "",
+                "prefixlen": 0,
+                "mac": "",
+                "gateway": "",
+                "aliases": [],
+                "dns_names": [],
+                "ifname": "",
+                "veth": "",
+                "ipam_config": None,
+            }
+            self.state.driver(net).create_endpoint(net, ep)
+            with self.state.lock:
+                self.state.endpoints[ep["id"]] = ep
+                sb["endpoints"].append(ep["id"])
+            self.state.store_endpoint(ep)
+            self.state.store_sandbox(sb)
+        except BaseException:
+            await self.teardown(cid)
+            await self.settle(cid)
+            raise
+        self.state.event("connect", net, {"container": cid})
+        return container_net(self.state, sb)
+
+    async def _setup_shared(self, sb: SandboxDoc, other_ref: str) -> ContainerNet:
+        other = self.state.find_sandbox(other_ref)
+        if other is None:
+            raise NotFound(f"No such container: {other_ref}")
+        while other.get("mode") == SANDBOX_SHARED:
+            other = self.state.sandbox(other["shared_with"])
+        if other["container_id"] == sb["container_id"]:
+            raise InvalidParameter("cannot join own network namespace")
+        sb.update(mode=SANDBOX_SHARED, shared_with=other["container_id"], netns_path=other["netns_path"])
+        with self.state.lock:
+            self.state.sandboxes[sb["container_id"]] = sb
+        self.state.store_sandbox(sb)
+        base = container_net(self.state, other)
+        return ContainerNet(
+            netns_path=other["netns_path"],
+            settings=model.empty_settings(),
+            hosts=base.hosts,
+            resolv_conf=base.resolv_conf,
+            link_env=[],
+        )
+
+    async def attach(
+        self,
+        sb: SandboxDoc,
+        net: NetworkDoc,
+        cfg: dict[str, Any],
+        *,
+        ifname: str,
+        default_route: bool,
+        ns_rtnl: Any = None,
+    ) -> EndpointDoc:
+        """Allocate an address on net and have its driver plug an endpoint into the sandbox's namespace."""
+        cid = sb["container_id"]
+        driver = self.state.driver(net)
+        ep_id = new_id()
+        ipam_cfg = cfg.get("IPAMConfig") or {}
+        requested = ipam_cfg.get("IPv4Address") or None
+        ip, prefixlen, gateway = "", 0, ""
+        if driver.capabilities.addresses:
+            ip = self.ipam.allocate(net["Id"], ep_id, requested, label=f"{net['Name']} ({net['Id']})")
+            pool = net["IPAM"]["Config"][0]
+            prefixlen = ipaddress.IPv4Network(pool["Subnet"]).prefixlen
+            gateway = pool.get("Gateway", "")
+        user = not net["_gorae"].get("default")
+        aliases = list(dict.fromkeys(cfg.get("Aliases") or []))
+        ep: EndpointDoc = {
+            "id": ep_id,
+            "container_id": cid,
+            "container_name": sb["name"],
+            "network_id": net["Id"],
+            "ip": ip,
+            "prefixlen": prefixlen,
+            "mac": cfg.get("MacAddress") or "",
+            "gateway": gateway,
+            "aliases": aliases,
+            "dns_names": ([sb["name"], cid[:12], *aliases] if user else []),
+            "ifname": ifname,
+            "veth": "",
+            "ipam_config": ({"IPv4Address": requested} if requested else None),
+            "links": cfg.get("Links") or None,
+        }
+        driver.create_endpoint(net, ep)
+        with self.state.lock:
+            self.state.endpoints[ep_id] = ep
+            sb["endpoints"].append(ep_id)
+        self.state.store_endpoint(ep)
+        sandbox = SandboxInfo(cid, sb["netns_path"], ns_rtnl)
+        await asyncio.to_thread(driver.join, net, ep, sandbox, default_route=default_route)
+        return ep
+
+    def _resolve_links(self, sb: SandboxDoc, links: list[str]) -> None:
+        """Legacy links: `child:alias` (or docker's stored `/child:/parent/alias`)."""
+        for link in links:
+            child_ref, _, alias = link.partition(":")
+            alias = alias.rsplit("/", 1)[-1] if alias else child_ref.lstrip("/")
+            child = self.state.find_sandbox(child_ref)
+            if child is None or child.get("mode") != SANDBOX_ATTACHED:
+                raise InvalidParameter(
+                    f"Cannot link to a non running container: /{child_ref.lstrip('/')} AS /{sb['name']}/{alias}"
+                )
+            if self.state.shared_network_ip(sb, child) is None:
+                raise InvalidParameter(
+                    f"Cannot link to /{child['name']}, as it does not belong to the default network"
+                )
+            sb["links"].append({"child": child["container_id"], "alias": alias})
+            sb["link_aliases"][alias.lower()] = child["container_id"]
+
+    def _publish_ports(self, sb: SandboxDoc) -> None:
+        """Reserve host ports for PortBindings (and -P) towards the first endpoint with an address whose
+        driver forwards ports; all or nothing."""
+        for ep in self.state.endpoints_of(sb):
+            if not ep.get("ip"):
+                continue
+            net = self.state.networks[ep["network_id"]]
+            target = self.state.driver(net).port_target(net)
+            if target is None:
+                continue
+            try:
+                sb["ports"] = publish.reserve_bindings(
+                    self.ports,
+                    sb["port_bindings"],
+                    sb["exposed"] if sb["publish_all"] else [],
+                    default_host_ip=target.default_host_ip,
+                    container_ip=ep["ip"],
+                    bridge=target.interface,
+                )
+            except SystemError_ as e:
+                raise SystemError_(
+                    f"driver failed programming external connectivity on endpoint {sb['name']} ({ep['id']}):"
+                    f" {e.message}"
+                ) from None
+            return
+
+    def _release_ports(self, sb: SandboxDoc) -> None:
+        for m in sb.get("ports", []):
+            self.ports.release(m["proto"], m["host_ip"], m["host_port"])
+        sb["ports"] = []
+
+    # ---- teardown --------------------------------------------------------------------------------
+
+    async def teardown(self, container_id: str) -> None:
+        """Remove the container's DNS server, port mappings, endpoints and namespace. Idempotent; a
+        container without a sandbox is fine.
+
+        Returns once the sandbox is gone from the controller's view (names, rules, `network inspect`, held
+        host ports); the kernel work (deleting a veth waits ~20 ms for RCU grace periods) runs in a
+        background task, which releases each address only after its interface is gone, so a quick next
+        `run` never meets a live copy of it. `settle()` waits for that task (setup of the same container,
+        shutdown); a crash in between leaves records that the next start cleans up."""
+        await self.dns.stop(container_id)
+        state = self.state
+        with state.lock:
+            sb = state.sandboxes.pop(container_id, None)
+            if sb is None:
+                return
+            eps = [state.endpoints.pop(e) for e in sb["endpoints"] if e in state.endpoints]
+            events = [state.networks[ep["network_id"]] for ep in eps if ep["network_id"] in state.networks]
+            had_ports = bool(sb.get("ports"))
+            self._release_ports(sb)
+        if had_ports:  # once stop/exit returns, the host port no longer forwards (and is free again)
+            await asyncio.to_thread(state.sync)
+        task = asyncio.get_running_loop().create_task(self._teardown_kernel(container_id, sb, eps))
+        self._teardowns[container_id] = task
+        task.add_done_callback(
+            lambda t: (
+                self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
+            )
+        )
+        for net in events:
+            state.event("disconnect", net, {"container": container_id})
+
+    async def _teardown_kernel(self, cid: str, sb: SandboxDoc, eps: Iterable[EndpointDoc]) -> None:
+        try:
+            await asyncio.to_thread(self._teardown_kernel_sync, cid, sb, eps)
+        except Exception:  # noqa: BLE001 - background: log, never raise into nobody
+            log.exception("network teardown of %s", cid[:12])
+
+    def _teardown_kernel_sync(self, cid: str, sb: SandboxDoc, eps: Iterable[EndpointDoc]) -> None:
+        for ep in eps:
+            self.release_endpoint(ep)
+            self.state.delete_endpoint(ep["id"])
+        if owns_namespace(sb):
+            netns.delete(sb["netns_path"])
+        with self.state.lock:
+            if cid not in self.state.sandboxes:
+                self.state.delete_sandbox(cid)
+
+    async def settle(self, container_id: str | None = None) -> None:
+        """Wait for the background teardown of one container (or of all)."""
+        if container_id is None:
+            tasks = list(self._teardowns.values())
+        else:
+            tasks = [t for t in (self._teardowns.get(container_id),) if t is not None]
+        for t in tasks:
+            await asyncio.shield(t)
+
+    def drop_sandbox_sync(self, cid: str) -> None:
+        """Remove a sandbox at once, in the calling thread (start-up recovery)."""
+        with self.state.lock:
+            sb = self.state.sandboxes.get(cid)
+            if sb is None:
+                return
+            self._release_ports(sb)
+        for e in list(sb["endpoints"]):
+            self.drop_endpoint(sb, e)
+        if owns_namespace(sb):
+            netns.delete(sb["netns_path"])
+        with self.state.lock:
+            self.state.sandboxes.pop(cid, None)
+            self.state.delete_sandbox(cid)
+
+    def release_endpoint(self, ep: EndpointDoc) -> None:
+        """Give back an endpoint's kernel and address resources: its driver's interfaces, then its IP."""
+        net = self.state.networks.get(ep["network_id"])
+        if net is not None and net["Driver"] in self.state.drivers:
+            self.state.driver(net).delete_endpoint(net, ep)
+        if ep.get("ip"):
+            self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
+
+    def drop_endpoint(self, sb: SandboxDoc, ep_id: str) -> None:
+        with self.state.lock:
+            ep = self.state.endpoints.get(ep_id)
+        if ep is not None:
+            self.release_endpoint(ep)
+        with self.state.lock:
+            self.state.endpoints.pop(ep_id, None)
+            if ep_id in sb["endpoints"]:
+                sb["endpoints"].remove(ep_id)
+            self.state.delete_endpoint(ep_id)
+
+    # ---- connect, disconnect ---------------------------------------------------------------------
+
+    async def connect(
+        self,
+        network: str,
+        container_id: str,
+        *,
+        ipv4_address: str | None = None,
+        aliases: Iterable[str] = (),
+        links: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
+        state = self.state
+        net = state.find_network(network)
+        sb = state.sandbox(container_id)
+        caps = state.driver(net).capabilities
+        if sb["mode"] == SANDBOX_HOST or caps.host_namespace:
+            raise Forbidden("container cannot be disconnected from host network or connected to host network")
+        if sb["mode"] == SANDBOX_ISOLATED or caps.exclusive:
+            raise Forbidden(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+            )
+        if sb["mode"] == SANDBOX_SHARED:
+            raise Forbidden(
+                "container sharing network namespace with another container or host cannot be connected to any other network"
+            )
+        for e in sb["endpoints"]:
+            if state.endpoints.get(e, {}).get("network_id") == net["Id"]:
+                raise Forbidden(f"endpoint with name {sb['name']} already exists in network {net['Name']}")
+        cfg: dict[str, Any] = {"Aliases": list(aliases)}
+        if ipv4_address:
+            cfg["IPAMConfig"] = {"IPv4Address": ipv4_address}
+        self.check_endpoint_configs([net], [cfg])
+        used = {ep["ifname"] for ep in state.endpoints_of(sb)}
+        ifname = next(f"eth{i}" for i in range(1000) if f"eth{i}" not in used)
+        had_dns = needs_dns(state, sb)
+        try:
+            await self.attach(sb, net, cfg, ifname=ifname, default_route=not sb["endpoints"])
+        except BaseException:
+            # attach registers the endpoint before plugging; undo what exists
+            for e in list(sb["endpoints"]):
+                if state.endpoints.get(e, {}).get("network_id") == net["Id"]:
+                    await asyncio.to_thread(self.drop_endpoint, sb, e)
+            state.store_sandbox(sb)
+            raise
+        state.store_sandbox(sb)
+        await asyncio.to_thread(state.sync)
+        if not had_dns and needs_dns(state, sb):
+            await self.dns.start(container_id)
+        state.event("connect", net, {"container": container_id})
+        return network_settings(state, container_id)
+
+    async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]:
+        state = self.state
+        net = state.find_network(network)
+        sb = state.sandbox(container_id)
+        driver = state.driver(net)
+        if driver.capabilities.host_namespace or sb["mode"] == SANDBOX_HOST:
+            raise Forbidden("container cannot be disconnected from host network or connected to host network")
+        mine = [e for e in sb["endpoints"] if state.endpoints.get(e, {}).get("network_id") == net["Id"]]
+        if not mine:
+            raise Forbidden(f"container {container_id} is not connected to network {net['Name']}")
+        for e in mine:
+            ep = state.endpoints[e]
+            if ep.get("ifname") and sb.get("netns_path"):
+                sandbox = SandboxInfo(container_id, sb["netns_path"])
+                try:
+                    await asyncio.to_thread(driver.leave, net, ep, sandbox)
+                except OSError as err:
+                    log.warning("removing %s from %s: %s", ep["ifname"], container_id[:12], err)
+            if any(m["container_ip"] == ep.get("ip") for m in sb.get("ports", [])):
+                self._release_ports(sb)
+            await asyncio.to_thread(self.drop_endpoint, sb, e)
+        state.store_sandbox(sb)
+        await asyncio.to_thread(state.sync)
+        if not needs_dns(state, sb):
+            await self.dns.stop(container_id)
+        state.event("disconnect", net, {"container": container_id})
+        return network_settings(state, container_id)
