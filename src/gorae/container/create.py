@@ -21,11 +21,12 @@ from gorae.container.config import command_of, merge_image_config, normalize_con
 from gorae.container.files import write_bundle_files
 from gorae.container.fs import ContainerFS
 from gorae.container.networking import ContainerNetworking
-from gorae.container.record import Bookkeeping, Container, cgroups_path, rfc3339nano
+from gorae.container.record import Bookkeeping, Container, cgroups_path
 from gorae.container.repository import ContainerRepository
 from gorae.container.signals import parse_signal
 from gorae.container.types import ImageResolver, MountResolver, RootfsProvider
 from gorae.errors import InvalidParameter
+from gorae.timefmt import rfc3339nano
 
 
 class ContainerCreator:

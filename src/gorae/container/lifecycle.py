@@ -23,7 +23,7 @@ from typing import Any
 from gorae.container import state as cs
 from gorae.container.fs import ContainerFS
 from gorae.container.networking import ContainerNetworking
-from gorae.container.record import Container, cgroups_path, rfc3339nano
+from gorae.container.record import Container, cgroups_path
 from gorae.container.repository import ContainerRepository
 from gorae.container.restart import decide, parse_policy
 from gorae.container.signals import parse_signal
@@ -32,6 +32,7 @@ from gorae.container.streams import ContainerStreams
 from gorae.container.types import MountResolver
 from gorae.errors import CommandFailed, Conflict, GoraeError, InvalidParameter, NotFound, SystemError_
 from gorae.runtime.types import ExitStatus, Runtime
+from gorae.timefmt import rfc3339nano
 
 log = logging.getLogger("gorae.containers")
 
@@ -460,16 +461,12 @@ class ContainerLifecycle:
         if ct.mounted:
             raise SystemError_(f"rootfs of {ct.id} is still mounted")
         await self.fs.remove_layer(ct)
-        await asyncio.to_thread(_rmtree, self.fs.dir(ct.id))
+        await asyncio.to_thread(shutil.rmtree, self.fs.dir(ct.id), True)
         self.repo.delete_record(ct)
         if (
             volumes and self.mounts is not None
         ):  # after the record: a volume is "in use" while a record mounts it
             await asyncio.to_thread(self.mounts.remove_anonymous, ct.book.mounts)
-
-
-def _rmtree(path: str) -> None:
-    shutil.rmtree(path, True)
 
 
 def _start_exit_code(text: str, path: str) -> int:

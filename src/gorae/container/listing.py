@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from gorae.container.record import Container
 from gorae.container.state import Status
 from gorae.errors import InvalidParameter, NotFound
+from gorae.filters import Filters, label_matches
 
 
 class ContainerView(Protocol):
@@ -106,13 +107,6 @@ def _mount_point(m: dict[str, Any]) -> dict[str, Any]:
     return {k: m[k] for k in keys if k in m}
 
 
-def _label_match(labels: dict[str, str], expr: str) -> bool:
-    key, sep, value = expr.partition("=")
-    if key not in labels:
-        return False
-    return not sep or labels[key] == value
-
-
 def _created_ns(ct: Container) -> int:
     return ct.book.created_ns
 
@@ -127,10 +121,8 @@ def list_containers(
     resolve_image: Callable[[str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Summaries, newest first, as docker's `GET /containers/json`."""
-    filters = {k: v for k, v in (filters or {}).items() if v}
-    for key in filters:
-        if key not in LIST_FILTERS:
-            raise InvalidParameter(f"invalid filter '{key}'")
+    filters = Filters(filters)
+    filters.validate(LIST_FILTERS)
     for value in filters.get("status", []):
         if value not in STATUSES:
             raise InvalidParameter(f"invalid filter 'status={value}'")
@@ -167,9 +159,9 @@ def list_containers(
         if "name" in filters and not any(_name_match(ct.name, v) for v in filters["name"]):
             continue
         labels = ct.doc["Config"].get("Labels") or {}
-        if "label" in filters and not all(_label_match(labels, v) for v in filters["label"]):
+        if not filters.match_labels(labels):
             continue
-        if "label!" in filters and any(_label_match(labels, v) for v in filters["label!"]):
+        if any(label_matches(labels, v) for v in filters.get("label!")):
             continue
         if "status" in filters and st not in filters["status"]:
             continue
@@ -229,15 +221,12 @@ def _ref(svc: ContainerView, ref: str, key: str) -> Container:
 
 def prune_matches(ct: Container, filters: dict[str, list[str]]) -> bool:
     """`until` (values already in unix nanoseconds, converted by the API) and `label`/`label!`."""
-    for key in filters:
-        if key not in ("until", "label", "label!"):
-            raise InvalidParameter(f"invalid filter '{key}'")
+    f = Filters(filters)
+    f.validate(("until", "label", "label!"))
     labels = ct.doc["Config"].get("Labels") or {}
-    for value in filters.get("until", []):
+    for value in f.get("until"):
         if _created_ns(ct) >= int(value):
             return False
-    if "label" in filters and not all(_label_match(labels, v) for v in filters["label"]):
+    if not f.match_labels(labels):
         return False
-    if "label!" in filters and any(_label_match(labels, v) for v in filters["label!"]):
-        return False
-    return True
+    return not any(label_matches(labels, v) for v in f.get("label!"))

@@ -11,27 +11,15 @@ never persists, publishes or touches the runtime.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gorae.container.state import ZERO_TIME, Status, status_of
+from gorae.container.state import Status, status_of
 from gorae.runtime.types import ExitStatus
 
 KIND = "container"
 BOOKKEEPING_KEY = "_gorae"
-
-
-def rfc3339nano(ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC; 0 is Go's zero time."""
-    if not ns:
-        return ZERO_TIME
-    secs, frac = divmod(ns, 1_000_000_000)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
-    if frac:
-        base += "." + f"{frac:09d}".rstrip("0")
-    return base + "Z"
 
 
 @dataclass

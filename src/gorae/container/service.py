@@ -27,7 +27,7 @@ from gorae.container.lifecycle import ContainerLifecycle
 from gorae.container.listing import list_containers, prune_matches
 from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Container
-from gorae.container.repository import ContainerRepository
+from gorae.container.repository import WAIT_CONDITIONS, ContainerRepository
 from gorae.container.restart import parse_policy
 from gorae.container.state import Op
 from gorae.container.streams import AttachSession, ContainerStreams, LogOptions, LogStream
@@ -42,6 +42,7 @@ from gorae.container.types import (
 )
 from gorae.errors import Conflict, InvalidParameter, NotFound
 from gorae.runtime.types import Resources, Runtime
+from gorae.timefmt import ZERO_TIME
 
 log = logging.getLogger("gorae.containers")
 
@@ -151,7 +152,7 @@ class ContainerService:
 
     def wait(self, ref: str, condition: str = "not-running") -> asyncio.Future[dict[str, Any]]:
         """Registered now (an exit right after cannot be missed); await the result later."""
-        if condition not in ("", None, "not-running", "next-exit", "removed"):
+        if condition and condition not in WAIT_CONDITIONS:  # refused before the lookup, as docker does
             raise InvalidParameter(f"invalid condition: {condition!r}")
         return self.repo.wait(self.repo.get(ref), condition)
 
@@ -405,8 +406,8 @@ def _empty_stats(cid: str, name: str, prev: dict[str, Any] | None) -> dict[str, 
         "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
     }
     return {
-        "read": cs.ZERO_TIME,
-        "preread": (prev or {}).get("read", cs.ZERO_TIME),
+        "read": ZERO_TIME,
+        "preread": (prev or {}).get("read", ZERO_TIME),
         "pids_stats": {},
         "blkio_stats": {
             "io_service_bytes_recursive": None,

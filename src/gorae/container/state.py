@@ -18,8 +18,7 @@ from typing import Any
 
 from gorae.errors import Conflict, GoraeError, NotModified
 from gorae.humanize import human_duration
-
-ZERO_TIME = "0001-01-01T00:00:00Z"
+from gorae.timefmt import ZERO_TIME
 
 
 class Status(StrEnum):
