@@ -210,7 +210,7 @@ class ConmonRuntime:
             os.close(fd)
         return proc, sync_r, start_w, attach_r
 
-    def _conmon_error(self, argv: list[str], dir: str, rc: int, msg: dict | None) -> Exception:
+    def _conmon_error(self, argv: list[str], dir: str, rc: int, msg: dict[str, Any] | None) -> Exception:
         if msg and msg.get("message"):
             text = pipes.clean_runtime_message(str(msg["message"]))
         else:
@@ -439,7 +439,7 @@ class ConmonRuntime:
 
     # ---- exec ----------------------------------------------------------------------------------
     async def exec(
-        self, id: str, exec_id: str, process: dict, *, tty: bool, stdin: bool, attach: bool = True
+        self, id: str, exec_id: str, process: dict[str, Any], *, tty: bool, stdin: bool, attach: bool = True
     ) -> ExecHandle:
         """Run `process` (an OCI process object) in container `id` through `conmon --exec`.
         With `attach`, the attach socket is connected before the process starts."""
@@ -534,7 +534,7 @@ def _is_conmon_of(pid: int, dir: str) -> bool:
     )
 
 
-def _runc_state_file(runc_root: str, id: str) -> dict | None:
+def _runc_state_file(runc_root: str, id: str) -> dict[str, Any] | None:
     try:
         with open(os.path.join(runc_root, id, "state.json"), "rb") as f:
             state = json.load(f)

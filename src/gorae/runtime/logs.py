@@ -187,7 +187,7 @@ async def follow_log(
     (with `timestamps`, each chunk carries its own time, like dockerd's json-file)."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
     asm = _Assembler()
-    exit_task: asyncio.Future | None = None
+    exit_task: asyncio.Future[object] | None = None
     if exited is not None and not callable(exited):
         exit_task = asyncio.ensure_future(exited)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from typing import Any
 
 
 async def wait_readable(fd: int) -> None:
@@ -27,7 +28,7 @@ async def wait_readable(fd: int) -> None:
         loop.remove_reader(fd)
 
 
-async def read_message(fd: int) -> dict | None:
+async def read_message(fd: int) -> dict[str, Any] | None:
     """One JSON line from a non-blocking pipe, or None if the writer closed it first."""
     buf = b""
     while b"\n" not in buf:
@@ -49,7 +50,7 @@ async def read_message(fd: int) -> dict | None:
     return msg if isinstance(msg, dict) else None
 
 
-def message_value(msg: dict) -> int:
+def message_value(msg: dict[str, Any]) -> int:
     """The integer of a conmon message (api v1 "data"; older "pid"/"exit_code")."""
     for key in ("data", "pid", "exit_code"):
         if key in msg:

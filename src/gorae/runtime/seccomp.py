@@ -40,12 +40,13 @@ def _kernel_tuple(release: str) -> tuple[int, int]:
     return (major, minor)
 
 
-def load_profile(path: str = DEFAULT_PROFILE) -> dict:
+def load_profile(path: str = DEFAULT_PROFILE) -> dict[str, Any]:
     with open(path, "rb") as f:
-        return json.load(f)
+        profile: dict[str, Any] = json.load(f)
+    return profile
 
 
-def parse_profile(text: str) -> dict:
+def parse_profile(text: str) -> dict[str, Any]:
     try:
         prof = json.loads(text)
     except ValueError as e:
@@ -55,7 +56,7 @@ def parse_profile(text: str) -> dict:
     return prof
 
 
-def _arg(a: dict) -> dict:
+def _arg(a: dict[str, Any]) -> dict[str, Any]:
     out = {"index": int(a["index"]), "value": int(a.get("value", 0)), "op": a["op"]}
     if a.get("valueTwo"):
         out["valueTwo"] = int(a["valueTwo"])
@@ -63,7 +64,7 @@ def _arg(a: dict) -> dict:
 
 
 def to_oci(
-    profile: dict,
+    profile: dict[str, Any],
     caps: list[str],
     *,
     machine: str | None = None,

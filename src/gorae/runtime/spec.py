@@ -78,11 +78,11 @@ RLIMITS = {
 
 
 @functools.lru_cache(maxsize=4)
-def _default_profile(path: str, mtime: float) -> dict:
+def _default_profile(path: str, mtime: float) -> dict[str, Any]:
     return seccomp.load_profile(path)
 
 
-def combine_args(config: dict) -> list[str]:
+def combine_args(config: dict[str, Any]) -> list[str]:
     """Entrypoint + Cmd as Docker combines them."""
     ep = config.get("Entrypoint") or []
     cmd = config.get("Cmd") or []
@@ -96,7 +96,7 @@ def combine_args(config: dict) -> list[str]:
     return [str(a) for a in args]
 
 
-def build_env(config: dict, home: str) -> list[str]:
+def build_env(config: dict[str, Any], home: str) -> list[str]:
     """PATH and HOSTNAME defaults (TERM=xterm with a tty), overridden in place by Config.Env; HOME last."""
     env: list[str] = [f"PATH={DEFAULT_PATH}"]
     if config.get("Hostname"):
@@ -144,7 +144,7 @@ def _security_opts(opts: list[str]) -> tuple[bool, str | None]:
     return nnp, sec
 
 
-def _memory(hc: dict) -> dict[str, Any]:
+def _memory(hc: dict[str, Any]) -> dict[str, Any]:
     mem: dict[str, Any] = {}
     limit = int(hc.get("Memory") or 0)
     swap = int(hc.get("MemorySwap") or 0)
@@ -173,7 +173,7 @@ def _memory(hc: dict) -> dict[str, Any]:
     return mem
 
 
-def _cpu(hc: dict) -> dict[str, Any]:
+def _cpu(hc: dict[str, Any]) -> dict[str, Any]:
     cpu: dict[str, Any] = {}
     nano = int(hc.get("NanoCpus") or 0)
     if nano and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
@@ -208,7 +208,7 @@ def default_nofile() -> int:
     return min(DEFAULT_NOFILE, hard)
 
 
-def _rlimits(hc: dict) -> list[dict[str, Any]]:
+def _rlimits(hc: dict[str, Any]) -> list[dict[str, Any]]:
     limits: dict[str, tuple[int, int]] = {"nofile": (default_nofile(), default_nofile())}
     for u in hc.get("Ulimits") or []:
         name = str(u.get("Name", "")).lower()
@@ -330,8 +330,8 @@ def _bind(src: str, dest: str, ro: bool = False) -> dict[str, Any]:
 
 
 def build_spec(
-    config: dict,
-    host_config: dict,
+    config: dict[str, Any],
+    host_config: dict[str, Any],
     *,
     rootfs: str,
     hostname_path: str | None,
@@ -339,9 +339,9 @@ def build_spec(
     resolv_path: str | None,
     cgroups_path: str,
     netns_path: str | None,
-    extra_mounts: list[dict],
+    extra_mounts: list[dict[str, Any]],
     seccomp_profile_path: str = seccomp.DEFAULT_PROFILE,
-) -> dict:
+) -> dict[str, Any]:
     """The OCI runtime spec for a container. Raises InvalidParameter for a bad Config/HostConfig."""
     hc = host_config or {}
     privileged = bool(hc.get("Privileged"))

@@ -185,7 +185,9 @@ def _now() -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 10**9:09d}Z"
 
 
-def container_stats(cgroups_path: str, *, id: str = "", name: str = "", prev: dict | None = None) -> dict:
+def container_stats(
+    cgroups_path: str, *, id: str = "", name: str = "", prev: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One StatsJSON sample. `prev` (an earlier sample) fills precpu_stats/preread as dockerd does."""
     body = _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path)
     body["cpu_stats"]["system_cpu_usage"] = system_cpu_usage()

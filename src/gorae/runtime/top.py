@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from typing import Any
 
 from gorae.errors import InvalidParameter, SystemError_
 from gorae.runtime import cgroups
 
 
-def parse_ps(output: str, pids: set[int]) -> dict:
+def parse_ps(output: str, pids: set[int]) -> dict[str, Any]:
     lines = [ln for ln in output.splitlines() if ln.strip()]
     if not lines:
         return {"Titles": [], "Processes": []}
@@ -39,7 +40,7 @@ def parse_ps(output: str, pids: set[int]) -> dict:
     return {"Titles": titles, "Processes": procs}
 
 
-def top(init_pid: int, ps_args: str, cgroups_path: str | None = None) -> dict:
+def top(init_pid: int, ps_args: str, cgroups_path: str | None = None) -> dict[str, Any]:
     """{"Titles": [...], "Processes": [[...], ...]} for the container whose init is `init_pid`."""
     path = cgroups_path or cgroups.cgroup_path_of_pid(init_pid)
     pids = set(cgroups.pids_of(path)) if path else set()
