@@ -226,8 +226,11 @@ class ContainerLifecycle:
                 ct.watcher = None
             await self.handle_exit(ct, status)
 
-    async def handle_exit(self, ct: Container, status: ExitStatus, *, at_daemon_start: bool = False) -> None:
-        """Record an exit, clean up the runtime, and apply the restart policy or AutoRemove."""
+    async def handle_exit(
+        self, ct: Container, status: ExitStatus, *, at_daemon_start: bool = False, error: str = ""
+    ) -> None:
+        """Record an exit (with `error` as State.Error), clean up the runtime, and apply the restart policy or
+        AutoRemove."""
         code, oom = int(status.code), bool(status.oom_killed)
         # The exit status lives only in the runtime, which the delete below makes forget it, while the record
         # still says running until the cleanup is done: keep it in the record first, so that a daemon
@@ -243,7 +246,7 @@ class ContainerLifecycle:
         now = time.time_ns()
         started = ct.book.started_ns
         ran_for = (now - started) / 1e9 if started else 0.0
-        fields = {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339nano(now), "Error": ""}
+        fields = {"ExitCode": code, "OOMKilled": oom, "FinishedAt": rfc3339nano(now), "Error": error}
         die = {"exitCode": str(code), "execDuration": str(int(ran_for))}
         ct.book.finished_ns = now
         ct.book.pending_exit = None

@@ -67,9 +67,7 @@ async def _restore_one(lc: ContainerLifecycle, ct: Container, to_start: list[Con
         except Exception as e:
             log.warning("container %s vanished without an exit status: %s", ct.id[:12], e)
             async with ct.lock:
-                await lc.handle_exit(ct, ExitStatus(255, False), at_daemon_start=True)
-                ct.state["Error"] = UNKNOWN_EXIT
-                repo.save(ct)
+                await lc.handle_exit(ct, ExitStatus(255, False), at_daemon_start=True, error=UNKNOWN_EXIT)
         return
     if cs.is_restarting(ct.status):
         ct.mounted = lc.fs.is_mounted(ct)
