@@ -53,6 +53,7 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
     return int(found[0]) if found else None
 
 
+@_off_loop
 def link_kind(name: str) -> str | None:
     """The kind of the link `name` ("bridge", "veth", "" for a physical device, ...); None if there is none."""
     with IPRoute() as ipr:
