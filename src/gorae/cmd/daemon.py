@@ -8,6 +8,7 @@ the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.cmd.da
 from __future__ import annotations
 
 import asyncio
+import grp
 import logging
 import os
 import signal
@@ -19,7 +20,7 @@ from gorae.api.app import build_router
 from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
 from gorae.daemon import roots
-from gorae.daemon.config import DaemonConfig, load_config
+from gorae.daemon.config import DaemonConfig, build_parser, load_config
 from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
 from gorae.network.names import network_names
@@ -30,6 +31,22 @@ _INSECURE_TCP_WARNING = (
     "Binding to IP address without --tlsverify is insecure and gives root access on this machine to "
     "everyone who has access to your network."
 )
+_TLS_WITHOUT_VERIFY_WARNING = (
+    "--tls without --tlsverify encrypts but does not authenticate clients: anyone who can reach the port "
+    "gets root access on this machine; use --tlsverify with --tlscacert."
+)
+DEFAULT_GROUP = "docker"
+
+
+def _socket_group(cfg: DaemonConfig) -> str | None:
+    """The unix socket's group: one asked for must exist (as dockerd); the default only if it exists."""
+    if cfg.group is None:
+        return DEFAULT_GROUP
+    try:
+        grp.getgrnam(cfg.group)
+    except KeyError:
+        raise InvalidParameter(f"can't create unix socket: group {cfg.group} not found") from None
+    return cfg.group
 
 
 def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
@@ -57,6 +74,8 @@ def _write_pidfile(path: str) -> None:
 
 
 async def serve(cfg: DaemonConfig) -> None:
+    _tls_context(cfg)  # bad flags are refused before anything is touched
+    _socket_group(cfg)
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
     try:
         roots.prepare(cfg.data_root, cfg.exec_root)
@@ -72,11 +91,13 @@ async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
     for host in cfg.effective_hosts():
         u = urlparse(host if "://" in host else "tcp://" + host)
         if u.scheme in ("unix", ""):
-            await server.listen_unix(u.path, group=cfg.group)
+            await server.listen_unix(u.path, group=_socket_group(cfg))
             log.info("API listen on %s", u.path)
         elif u.scheme in ("tcp", "http", "https"):
             if tls is None:
                 log.warning(_INSECURE_TCP_WARNING)
+            elif not cfg.tlsverify:
+                log.warning(_TLS_WITHOUT_VERIFY_WARNING)
             port = u.port or (2376 if tls else 2375)
             await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
             log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
@@ -97,6 +118,9 @@ async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        sys.stdout.write(build_parser().format_help())
+        return 0
     try:
         cfg = load_config(args)
     except GoraeError as e:
