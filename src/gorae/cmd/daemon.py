@@ -8,12 +8,15 @@ the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.cmd.da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import grp
 import logging
 import os
+import resource
 import signal
 import ssl
 import sys
+import time
 from urllib.parse import urlparse
 
 from gorae.api.app import build_router
@@ -73,7 +76,37 @@ def _write_pidfile(path: str) -> None:
         f.write(str(os.getpid()))
 
 
+def _raise_fd_limit() -> None:
+    """As dockerd: the soft fd limit up to the hard one (connections, containers' pipes and sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _QuietLoopErrors:
+    """The event loop's error handler, at most one report of a kind per 10 s: when fds run out asyncio
+    reports every failed accept, and a log flood then fills the disk (security review F9)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        key = str(context.get("message", ""))
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < 10.0:
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+            return
+        self._last[key] = now
+        dropped = self._dropped.pop(key, 0)
+        if dropped:
+            context = {**context, "message": f"{key} (and {dropped} more like it in the last 10 s)"}
+        loop.default_exception_handler(context)
+
+
 async def serve(cfg: DaemonConfig) -> None:
+    asyncio.get_running_loop().set_exception_handler(_QuietLoopErrors())
     _tls_context(cfg)  # bad flags are refused before anything is touched
     _socket_group(cfg)
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
@@ -142,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cfg.pidfile:
             _write_pidfile(cfg.pidfile)
+        _raise_fd_limit()
         asyncio.run(serve(cfg))
     except GoraeError as e:
         log.error("%s", e.message)
