@@ -4,6 +4,7 @@ restart policies, --rm, names, and docker's error texts."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
@@ -383,10 +384,18 @@ def test_cli_diff_export_commit(gorae_daemon: GoraeDaemon, cleanup, tmp_path) ->
 def test_stats_one_shot_and_prune(docker_client, cleanup) -> None:  # type: ignore[no-untyped-def]
     name = _name()
     cleanup.append(name)
-    ct = docker_client.containers.run("busybox", ["sleep", "30"], detach=True, name=name)
+    ct = docker_client.containers.run(
+        "busybox", ["sleep", "30"], detach=True, name=name, mem_limit="48m", pids_limit=20
+    )
     st = ct.stats(stream=False)
-    assert st["id"] == ct.id and "cpu_stats" in st and "memory_stats" in st
-    assert st["precpu_stats"]["cpu_usage"]["total_usage"] >= 0
+    assert st["id"] == ct.id and st["name"] == "/" + name
+    assert st["memory_stats"]["limit"] == 48 * 1024 * 1024
+    assert 0 < st["memory_stats"]["usage"] < 48 * 1024 * 1024
+    assert st["pids_stats"] == {"current": 1, "limit": 20}  # just `sleep`
+    # a one-shot read still takes two samples: precpu is the earlier one, and starting busybox cost CPU time
+    cpu, precpu = st["cpu_stats"]["cpu_usage"]["total_usage"], st["precpu_stats"]["cpu_usage"]["total_usage"]
+    assert 0 < precpu <= cpu
+    assert st["cpu_stats"]["online_cpus"] == os.cpu_count()
     ct.kill()
     ct.wait(timeout=10)
     pruned = docker_client.containers.prune(filters={"label": "no-such-label"})
