@@ -27,7 +27,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import busybox_tar, new_daemon  # noqa: E402
+from conftest import busybox_tar, new_daemon, remove_busybox_tar  # noqa: E402
 
 
 class Dockerd:
@@ -36,7 +36,8 @@ class Dockerd:
         self.root = tempfile.mkdtemp(prefix=f"dref-{tag}-")
         self.xroot = f"/tmp/drefx-{tag}"
         self.sock = f"/tmp/dref-{tag}.sock"
-        self.log = open(os.path.join(tempfile.gettempdir(), f"dref-{tag}.log"), "wb")
+        self.log_path = self.root + ".log"
+        self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [
                 "dockerd",
@@ -58,28 +59,38 @@ class Dockerd:
             start_new_session=True,
         )
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
-        for _ in range(200):
-            if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
-                break
-            time.sleep(0.1)
-        with open(busybox_tar(), "rb") as f:
-            subprocess.run(
-                ["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
-                stdin=f,
-                env=self.env,
-                check=True,
-                capture_output=True,
-            )
+        try:
+            for _ in range(200):
+                if subprocess.run(["docker", "version"], env=self.env, capture_output=True).returncode == 0:
+                    break
+                time.sleep(0.1)
+            with open(busybox_tar(), "rb") as f:
+                subprocess.run(
+                    ["docker", "import", "-c", 'CMD ["sh"]', "-", "busybox:latest"],
+                    stdin=f,
+                    env=self.env,
+                    check=True,
+                    capture_output=True,
+                )
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> None:
+        """Stop dockerd and remove everything it and this class made: roots, socket, pid file, log."""
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        subprocess.run(["umount", "-R", self.root], capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.xroot, ignore_errors=True)
+            self.proc.wait()
+        self.log.close()
+        for d in (self.xroot, self.root):
+            subprocess.run(["umount", "-R", "-l", d], capture_output=True)
+            shutil.rmtree(d, ignore_errors=True)
+        for f in (self.log_path, self.root + ".pid", self.sock):
+            if os.path.exists(f):
+                os.unlink(f)
 
 
 def docker(env: dict[str, str], *args: str) -> None:
@@ -147,6 +158,7 @@ def main() -> int:
     finally:
         for close in reversed(closers):
             close()
+        remove_busybox_tar()
     print(f"{'engine':<10}{'run --rm true median s':>24}{'(min)':>8}{'create+start+stop+rm /s':>26}")
     for name in engines:
         print(

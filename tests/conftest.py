@@ -253,10 +253,17 @@ def busybox_tar() -> str:
     return _BUSYBOX_TAR
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+def remove_busybox_tar() -> None:
+    """Delete the session's busybox tarball (the benchmarks, which import these helpers, call it too)."""
+    global _BUSYBOX_TAR
     if _BUSYBOX_TAR is not None:
         _unlink(_BUSYBOX_TAR)
+        _BUSYBOX_TAR = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+    remove_busybox_tar()
 
 
 # What the suite needs from the machine. Outside CI a missing piece makes the tests that need it skip (with
