@@ -4,9 +4,9 @@ Re-record everything with one command, as root (needs `docker`, `dockerd`, `curl
 
     python tests/golden/gotemplate/capture.py
 
-It starts its own dockerd on temporary roots (/tmp/dref-*; `--iptables=false --ip-masq=false
---ip-forward=false --bridge=none`, so the host's firewall and bridges are left alone), imports a busybox
-image, creates two containers, and runs `docker container inspect -f T`, `docker image inspect -f T` and
+It starts its own dockerd on temporary roots (/tmp/dref-*, an empty --config-file; `--iptables=false
+--ip-masq=false --ip-forward=false --bridge=none`, so the host's firewall and bridges are left alone), imports
+a busybox image, creates two containers, and runs `docker container inspect -f T`, `docker image inspect -f T` and
 `docker ps -a --format F` with an empty DOCKER_CONFIG. For every case it stores docker's whole stdout,
 stderr and exit status, together with the inspect/list JSON the CLI rendered them from; the file's
 "recorded" entry names the docker CLI and dockerd versions and this command. dockerd is stopped and its
@@ -238,6 +238,7 @@ def main() -> None:
         host = args.docker_host
         if not host:
             host = f"unix://{root}.sock"
+            (root / "daemon.json").write_text("{}")
             proc = subprocess.Popen(
                 [
                     "dockerd",
@@ -253,6 +254,8 @@ def main() -> None:
                     "--bridge=none",
                     "--pidfile",
                     str(root / "dockerd.pid"),
+                    "--config-file",  # not the host's /etc/docker/daemon.json
+                    str(root / "daemon.json"),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
