@@ -69,6 +69,8 @@ class ApiServer:
         self._servers: list[asyncio.Server] = []
         self._unix_paths: list[str] = []
         self._conns: set[_ApiProtocol] = set()
+        # fast-path connections between requests, longest idle first (a dict keeps insertion order)
+        self._idle: dict[_ApiProtocol, None] = {}
         self._closing = False
 
     @property
@@ -132,12 +134,12 @@ class ApiServer:
         if len(self._conns) < self.max_connections:
             self._conns.add(new)
             return True
-        idle = [c for c in self._conns if c.idle]
-        if not idle:
+        victim = next(iter(self._idle), None)
+        if victim is None:
             return False
-        victim = min(idle, key=lambda c: c.idle_since)
-        victim.close()
+        del self._idle[victim]
         self._conns.discard(victim)
+        victim.close()
         self._conns.add(new)
         return True
 
@@ -188,32 +190,27 @@ class _ApiProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._writable: asyncio.Future[None] | None = None
-        self.idle_since = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
 
     @property
     def busy(self) -> bool:
         return self.conn.busy if self.conn is not None else self._busy
 
-    @property
-    def idle(self) -> bool:
-        """Between requests, nothing half-read: safe to close to make room (see ApiServer._admit)."""
-        if self.conn is not None:
-            return not self.conn.busy and not self.conn.hijacked and not self.conn.h11.trailing_data[0]
-        return not self._busy and self.task is None and not self.pending
-
     def _arm_idle_timer(self) -> None:
-        self.idle_since = time.monotonic()
+        """Between requests: closed after the idle timeout, or earlier to make room (ApiServer._admit)."""
         self._idle_timer = asyncio.get_running_loop().call_later(self.server.idle_timeout, self._idle_expired)
+        self.server._idle[self] = None
 
     def _disarm_idle_timer(self) -> None:
+        self.server._idle.pop(self, None)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
 
     def _idle_expired(self) -> None:
         self._idle_timer = None
-        if self.conn is None and self.idle:
+        self.server._idle.pop(self, None)
+        if self.conn is None and not self._busy and self.task is None and not self.pending:
             self.close()
 
     def close(self) -> None:
