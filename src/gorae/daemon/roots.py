@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
 
+from gorae.archive.tree import remove_tree
 from gorae.errors import Conflict
 from gorae.network.kernel.claims import claim_interface
 
@@ -36,13 +38,15 @@ DATABASES = ("gorae.db", "overlay/snapshots.db")
 PRIVATE_FILE_MODE = 0o600
 LOCK_NAME = "gorae.lock"
 
+log = logging.getLogger("gorae.daemon")
+
 
 class RootInUse(Conflict):
     """Another daemon holds this daemon's data root or exec root."""
 
 
 def prepare(data_root: str, exec_root: str) -> None:
-    """Create the roots (or fix their modes) before any service opens them; after `claim`."""
+    """Create the roots (or fix their modes) and empty tmp/, before any service opens them; after `claim`."""
     os.makedirs(data_root, mode=DATA_ROOT_MODE, exist_ok=True)
     os.chmod(data_root, DATA_ROOT_MODE)
     for sub, mode in LAYOUT.items():
@@ -58,6 +62,17 @@ def prepare(data_root: str, exec_root: str) -> None:
                 os.chmod(f, PRIVATE_FILE_MODE)
     os.makedirs(exec_root, mode=EXEC_ROOT_MODE, exist_ok=True)
     os.chmod(exec_root, EXEC_ROOT_MODE)
+    _empty(os.path.join(data_root, "tmp"))
+
+
+def _empty(directory: str) -> None:
+    """Spools a crash left in tmp/ (half-received `docker load` archives, commit diffs): nobody else can be
+    using them while this daemon holds the roots. Debris that will not go is logged, never fatal."""
+    for name in os.listdir(directory):
+        try:
+            remove_tree(os.path.join(directory, name))
+        except OSError as e:
+            log.warning("could not remove %s: %s", os.path.join(directory, name), e)
 
 
 @dataclass
