@@ -135,7 +135,8 @@ def main() -> int:
     closers = []
     try:
         g = new_daemon()
-        closers.append(lambda: remove_files(conftest.busybox_tar(), g.log_path))
+        closers.append(lambda: remove_files(g.log_path))
+        closers.append(conftest.remove_busybox_tar)
         closers.append(g.cleanup)
         engines["gorae"] = (g.socket, g.env)
         if shutil.which("dockerd") and not args.no_dockerd:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from conftest import new_daemon  # noqa: E402
+from conftest import new_daemon, remove_busybox_tar  # noqa: E402
 
 COMMANDS = [["ps"], ["images"], ["run", "--rm", "busybox", "true"]]
 
@@ -56,17 +57,19 @@ def main() -> int:
     ap.add_argument("--no-run", action="store_true", help="time ps and images only")
     args = ap.parse_args()
     commands = COMMANDS[:2] if args.no_run else COMMANDS
-    launcher = os.path.join(tempfile.mkdtemp(prefix="gorae-cli-bench-"), "gorae")
+    launcher_dir = tempfile.mkdtemp(prefix="gorae-cli-bench-")
+    launcher = os.path.join(launcher_dir, "gorae")
     write_launcher(launcher)
     clis = {
         "docker": ["docker"],
         "gorae (-IS launcher)": [launcher],
         "gorae (python -m)": [sys.executable, "-m", "gorae.cmd.main"],
     }
-    d = new_daemon()
     results: dict[tuple[str, str], list[float]] = {}
     floor: list[float] = []
+    d = None
     try:
+        d = new_daemon()
         env = dict(d.env, PYTHONPATH=os.path.join(ROOT, "src"))
         for cmd in commands:
             for argv in clis.values():  # warm up
@@ -78,7 +81,10 @@ def main() -> int:
         for _ in range(args.runs):
             floor.append(timed([sys.executable, "-IS", "-c", "pass"], env))
     finally:
-        d.cleanup()
+        if d is not None:
+            d.cleanup()
+        remove_busybox_tar()
+        shutil.rmtree(launcher_dir, ignore_errors=True)
     print(f"{'command':<28}{'cli':<24}{'median ms':>10}{'vs docker':>11}")
     for cmd in commands:
         key = " ".join(cmd)

@@ -25,7 +25,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import new_daemon  # noqa: E402
+from conftest import new_daemon, remove_busybox_tar  # noqa: E402
 from refdockerd import Dockerd  # noqa: E402
 
 
@@ -94,6 +94,7 @@ def main() -> int:
     finally:
         for close in reversed(closers):
             close()
+        remove_busybox_tar()
     print(f"{'engine':<10}{'run --rm true median s':>24}{'(min)':>8}{'create+start+stop+rm /s':>26}")
     for name in engines:
         print(

@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import new_daemon  # noqa: E402
+from conftest import new_daemon, remove_busybox_tar  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"
 
@@ -396,6 +396,7 @@ def main() -> None:
             compare_dockerd(Engine("gorae", env, []), a)
     finally:
         d.cleanup()
+        remove_busybox_tar()
 
 
 if __name__ == "__main__":

@@ -1,26 +1,31 @@
 #!/bin/sh
-# Install gorae and everything it needs on Debian 12 (as root), start the daemon, make busybox:latest.
-#   scripts/setup.sh            install + start the daemon on unix:///run/gorae.sock
-#   scripts/setup.sh --no-start install only (what CI uses before the tests, which start their own daemons)
+# Install gorae and what it needs to run on Debian 12 (as root), start the daemon, make busybox:latest.
+#   scripts/setup.sh              install (a regular package in /opt/gorae/venv) + start the daemon on
+#                                 unix:///run/gorae.sock (a systemd unit where systemd runs the machine)
+#   scripts/setup.sh --no-start   install only
+#   scripts/setup.sh --editable   (with --no-start) install the checkout in development mode: what
+#                                 scripts/test.sh uses; the test peers are test.sh's business, not a user's
 set -eu
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 START=1
-[ "${1:-}" = "--no-start" ] && START=0
+EDITABLE=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-start) START=0 ;;
+        --editable) EDITABLE=1 ;;
+        *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+    esac
+done
 
 if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=""
-for p in runc conmon tini busybox-static iptables iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv tmux; do
+# runc under conmon, tini for --init, busybox-static for the offline busybox image, Docker's seccomp profile
+# (golang-github-docker-docker-dev; containers-common's as a fallback), kernel networking tools
+for p in runc conmon tini busybox-static iptables iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
-# the docker CLI, docker-py and a reference dockerd are test peers (Debian's docker.io)
-if [ "${GORAE_WITH_PEERS:-1}" = 1 ]; then
-    command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
-    dpkg -s skopeo >/dev/null 2>&1 || need="$need skopeo"
-    # shells whose completion scripts the CLI tests load (gorae completion zsh|fish)
-    for p in zsh fish; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
-fi
 if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $need >/dev/null
@@ -33,7 +38,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
-"$VENV/bin/pip" install -q -e "$HERE[test]"
+if [ "$EDITABLE" = 1 ]; then
+    "$VENV/bin/pip" install -q -e "$HERE[test]"
+else
+    "$VENV/bin/pip" install -q "$HERE"
+fi
 # /usr/local/bin/gorae: a launcher run with `python -IS` (no `site`, no .pth processing: that costs tens of ms
 # at every command) that puts the package and the venv's site-packages on sys.path itself.
 GORAE_SRC=$("$VENV/bin/python" -c 'import gorae, os; print(os.path.dirname(os.path.dirname(os.path.abspath(gorae.__file__))))')

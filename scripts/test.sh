@@ -1,6 +1,24 @@
 #!/bin/sh
-# Set up (install, no daemon: the tests start their own) and run the whole test suite.
+# Set up for the tests and run the whole suite (as root, Debian 12): gorae installed from this checkout in
+# development mode (no daemon started: the tests start their own), plus the peers the tests compare against
+# and drive it with — Debian's docker.io (the docker CLI and a reference dockerd), skopeo, zsh and fish (the
+# completion scripts), tmux and openssl. None of these is part of a user's install (scripts/setup.sh).
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/setup.sh --no-start
+sh scripts/setup.sh --no-start --editable
+
+export DEBIAN_FRONTEND=noninteractive
+need=""
+command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
+for p in skopeo zsh fish tmux openssl; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+if [ -n "$need" ]; then
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+# On a systemd machine the package starts its own dockerd, which sets FORWARD to DROP and rewrites the
+# firewall: the tests start private dockerds on their own roots instead.
+if [ -d /run/systemd/system ]; then
+    systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
+fi
+
 exec /opt/gorae/venv/bin/python -m pytest -q -p no:cacheprovider "$@"

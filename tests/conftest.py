@@ -253,10 +253,63 @@ def busybox_tar() -> str:
     return _BUSYBOX_TAR
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+def remove_busybox_tar() -> None:
+    """Delete the session's busybox tarball (the benchmarks, which import these helpers, call it too)."""
+    global _BUSYBOX_TAR
     if _BUSYBOX_TAR is not None:
         _unlink(_BUSYBOX_TAR)
+        _BUSYBOX_TAR = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+    remove_busybox_tar()
+
+
+# What the suite needs from the machine. Outside CI a missing piece makes the tests that need it skip (with
+# the reason, listed by `-ra`); in CI (the environment variable CI is set) the session fails up front.
+REQUIRED_TOOLS = ("docker", "dockerd", "runc", "conmon", "openssl", "zsh", "fish")
+REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis")
+
+
+def missing_requirements() -> list[str]:
+    """The tools, Python modules and files the suite depends on that this machine lacks."""
+    import importlib.util
+    import shutil
+
+    from gorae.runtime import seccomp
+
+    missing = [f"{t} (not on PATH)" for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    missing += [f"python module {m}" for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+    if not os.path.exists(seccomp.DEFAULT_PROFILE):
+        missing.append(f"seccomp profile {seccomp.DEFAULT_PROFILE} (test_spec.py's real-profile check)")
+    if os.geteuid() != 0:
+        missing.append("root (the runtime, network and compat tests run containers)")
+    return missing
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Preflight: in CI, fail the session when something the suite depends on is missing, instead of
+    letting the tests that need it skip."""
+    if not in_ci():
+        return
+    missing = missing_requirements()
+    if missing:
+        raise pytest.UsageError(
+            "CI is set but the machine lacks what the test suite needs (scripts/setup.sh installs it):\n  "
+            + "\n  ".join(missing)
+        )
+
+
+def skip_outside_ci(reason: str) -> None:
+    """Skip for a reason of the environment (e.g. dockerd did not start); in CI that is a failure."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set: the CI machine must provide this)")
+    pytest.skip(reason)
 
 
 def import_busybox(d: GoraeDaemon) -> None:

@@ -4,6 +4,7 @@ restart policies, --rm, names, and docker's error texts."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
@@ -324,23 +325,32 @@ def test_start_with_host_config_body_is_rejected(gorae_daemon: GoraeDaemon, clea
     assert inspect(gorae_daemon, name)["State"]["Status"] == "created"
 
 
-def test_wait_next_exit_before_start_catches_a_fast_exit(docker_client, cleanup) -> None:  # type: ignore[no-untyped-def]
-    import threading
-
+def test_wait_next_exit_before_start_catches_a_fast_exit(
+    gorae_daemon: GoraeDaemon, docker_client: docker.DockerClient, cleanup: list[str]
+) -> None:
     name = _name()
     cleanup.append(name)
     ct = docker_client.containers.create("busybox", ["sh", "-c", "exit 9"], name=name)
-    result: dict = {}
-
-    def waiter() -> None:
-        result.update(docker_client.api.wait(ct.id, timeout=20, condition="next-exit"))
-
-    t = threading.Thread(target=waiter)
-    t.start()
-    time.sleep(0.3)
-    ct.start()
-    t.join(20)
-    assert result.get("StatusCode") == 9
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(gorae_daemon.socket)
+        s.sendall(
+            f"POST /v1.45/containers/{ct.id}/wait?condition=next-exit HTTP/1.1\r\n"
+            "Host: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
+        )
+        # like dockerd, the daemon sends the headers once the wait is registered and the body at the exit
+        resp = b""
+        while b"\r\n\r\n" not in resp:
+            chunk = s.recv(4096)
+            assert chunk, resp
+            resp += chunk
+        assert resp.startswith(b"HTTP/1.1 200 "), resp
+        ct.start()
+        while chunk := s.recv(4096):  # to the end of the response (Connection: close)
+            resp += chunk
+    body = resp.split(b"\r\n\r\n", 1)[1]
+    doc = json.loads(body[body.index(b"{") : body.rindex(b"}") + 1])
+    assert doc["StatusCode"] == 9
 
 
 def test_cli_exec_and_cp_both_ways(gorae_daemon: GoraeDaemon, cleanup, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -383,10 +393,18 @@ def test_cli_diff_export_commit(gorae_daemon: GoraeDaemon, cleanup, tmp_path) ->
 def test_stats_one_shot_and_prune(docker_client, cleanup) -> None:  # type: ignore[no-untyped-def]
     name = _name()
     cleanup.append(name)
-    ct = docker_client.containers.run("busybox", ["sleep", "30"], detach=True, name=name)
+    ct = docker_client.containers.run(
+        "busybox", ["sleep", "30"], detach=True, name=name, mem_limit="48m", pids_limit=20
+    )
     st = ct.stats(stream=False)
-    assert st["id"] == ct.id and "cpu_stats" in st and "memory_stats" in st
-    assert st["precpu_stats"]["cpu_usage"]["total_usage"] >= 0
+    assert st["id"] == ct.id and st["name"] == "/" + name
+    assert st["memory_stats"]["limit"] == 48 * 1024 * 1024
+    assert 0 < st["memory_stats"]["usage"] < 48 * 1024 * 1024
+    assert st["pids_stats"] == {"current": 1, "limit": 20}  # just `sleep`
+    # a one-shot read still takes two samples: precpu is the earlier one, and starting busybox cost CPU time
+    cpu, precpu = st["cpu_stats"]["cpu_usage"]["total_usage"], st["precpu_stats"]["cpu_usage"]["total_usage"]
+    assert 0 < precpu <= cpu
+    assert st["cpu_stats"]["online_cpus"] == os.cpu_count()
     ct.kill()
     ct.wait(timeout=10)
     pruned = docker_client.containers.prune(filters={"label": "no-such-label"})

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from conftest import GoraeDaemon, inspect
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return None
 
 
 def _wait_for(pred, timeout: float = 15.0, step: float = 0.1):  # type: ignore[no-untyped-def]
@@ -31,8 +40,12 @@ def test_kill9_daemon_keeps_containers_and_records_real_exit_codes(fresh_daemon:
     )
     d.docker("run", "-d", "--name", "quitter", "busybox", "sh", "-c", "sleep 1; exit 7")
     pid_before = inspect(d, "runner")["State"]["Pid"]
+    quitter_id = inspect(d, "quitter")["Id"]
     d.kill9()
-    time.sleep(2.0)  # quitter exits while nobody watches
+    # quitter exits while nobody watches: wait for conmon's exit file (what the restarted daemon reads)
+    exit_file = os.path.join(d.exec_root, "conmon", quitter_id, "exits", quitter_id)
+    assert not d.ping()
+    _wait_for(lambda: _read(exit_file) == "7", timeout=30)
     d.start()
 
     runner = inspect(d, "runner")

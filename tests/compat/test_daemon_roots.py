@@ -57,7 +57,12 @@ def test_roots_have_dockerds_modes_and_are_fixed_on_start(fresh_daemon: GoraeDae
     for path, mode in ((d.data_root, 0o711), (os.path.join(d.data_root, "gorae.db"), 0o644)):
         os.chmod(path, mode)
     os.chmod(os.path.join(d.data_root, "overlay"), 0o711)
+    # spools a crash left behind (a half-received `docker load`, a commit diff) are collected at start
+    for spool in ("load-123", "commit-456"):
+        with open(os.path.join(d.data_root, "tmp", spool), "wb") as f:
+            f.write(b"x" * 1024)
     d.start()
+    assert os.listdir(os.path.join(d.data_root, "tmp")) == []
     assert _modes(d) == DOCKERD_MODES
     d.docker("rm", "secret")
 

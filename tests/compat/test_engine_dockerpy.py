@@ -15,7 +15,7 @@ import uuid
 
 import docker
 import pytest
-from conftest import GoraeDaemon
+from conftest import GoraeDaemon, skip_outside_ci
 
 
 def _name(prefix: str = "epy") -> str:
@@ -189,7 +189,7 @@ def dockerd(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + 30
         while subprocess.run(["docker", "version"], env=env, capture_output=True).returncode != 0:
             if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.skip("dockerd did not start here")
+                skip_outside_ci("dockerd did not start here")
             time.sleep(0.3)
         saved = subprocess.run(
             ["docker", "save", "busybox:latest"], env=gorae_daemon.env, capture_output=True, check=True

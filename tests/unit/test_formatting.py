@@ -1,25 +1,19 @@
-"""Tests of docker's human output helpers (go-units, status lines, ports, tabwriter, --format)."""
+"""Tests of docker's human output helpers (go-units, widths and ellipsis, ports, tabwriter); --format output
+is tested through `ps` and `inspect` in test_gotemplate_golden.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from gorae.cli.formatting import (
-    CONTAINER_HEADERS,
-    IMAGE_HEADERS,
     bytes_size,
-    container_status,
     display_width,
     ellipsis,
-    format_items,
     human_duration,
     human_size,
-    parse_time,
     ports_string,
     ps_command,
     tabwrite,
-    time_ago,
-    truncate_id,
 )
 
 MIN, HOUR, DAY = 60, 3600, 86400
@@ -95,87 +89,6 @@ def test_bytes_size_like_go_units(size: float, want: str) -> None:
     assert bytes_size(size) == want
 
 
-NOW = parse_time("2024-05-01T12:00:00Z")
-assert NOW is not None
-
-
-@pytest.mark.parametrize(
-    ("state", "want"),
-    [
-        (
-            {"Status": "created", "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"},
-            "Created",
-        ),
-        (
-            {"Status": "running", "Running": True, "StartedAt": "2024-05-01T11:59:57.123456789Z"},
-            "Up 2 seconds",
-        ),
-        (
-            {"Status": "paused", "Running": True, "Paused": True, "StartedAt": "2024-05-01T11:57:00Z"},
-            "Up 3 minutes (Paused)",
-        ),
-        (
-            {
-                "Status": "running",
-                "Running": True,
-                "StartedAt": "2024-05-01T10:00:00Z",
-                "Health": {"Status": "healthy"},
-            },
-            "Up 2 hours (healthy)",
-        ),
-        (
-            {
-                "Status": "running",
-                "Running": True,
-                "StartedAt": "2024-05-01T12:00:00Z",
-                "Health": {"Status": "starting"},
-            },
-            "Up Less than a second (health: starting)",
-        ),
-        (
-            {
-                "Status": "restarting",
-                "Running": True,
-                "Restarting": True,
-                "ExitCode": 1,
-                "FinishedAt": "2024-05-01T11:59:58Z",
-            },
-            "Restarting (1) 2 seconds ago",
-        ),
-        (
-            {
-                "Status": "exited",
-                "ExitCode": 0,
-                "StartedAt": "2024-05-01T11:00:00Z",
-                "FinishedAt": "2024-05-01T11:59:55+00:00",
-            },
-            "Exited (0) 5 seconds ago",
-        ),
-        (
-            {
-                "Status": "exited",
-                "ExitCode": 137,
-                "StartedAt": "2024-04-01T11:00:00Z",
-                "FinishedAt": "2024-04-17T12:00:00Z",
-            },
-            "Exited (137) 2 weeks ago",
-        ),
-        ({"Status": "dead", "Dead": True, "StartedAt": "2024-04-01T11:00:00Z"}, "Dead"),
-        ({"Status": "removing", "StartedAt": "2024-04-01T11:00:00Z"}, "Removal In Progress"),
-    ],
-)
-def test_container_status_like_dockerd(state: dict[str, object], want: str) -> None:
-    assert container_status(state, now=NOW) == want
-
-
-def test_time_ago_and_ids() -> None:
-    assert time_ago("2024-05-01T11:58:00Z", now=NOW) == "2 minutes ago"
-    assert time_ago(NOW - 0.2, now=NOW) == "Less than a second ago"
-    assert time_ago("0001-01-01T00:00:00Z", now=NOW) == ""
-    assert truncate_id("sha256:3e6d38ac03659875055a33be3a6ab1") == "3e6d38ac0365"
-    assert truncate_id("abc") == "abc"
-
-
 def test_command_ellipsis_like_ps() -> None:
     assert ps_command("sh -c 'echo hi'") == "\"sh -c 'echo hi'\""
     assert ps_command("sh -c 'echo hello world forever'") == '"sh -c \'echo hello w…"'
@@ -212,17 +125,3 @@ def test_tabwriter_like_go() -> None:
     text = "aaaa\tbbb\td\naa\tb\tdd\na\t\naa\tcccc\teee\n"
     assert tabwrite(text, minwidth=0, padding=1) == "aaaa bbb d\naa   b   dd\na    \naa   cccc eee\n"
     assert tabwrite("CONTAINER ID\tNAMES\nabc\tx\n") == "CONTAINER ID   NAMES\nabc            x\n"
-
-
-def test_format_items_table_json_and_escapes() -> None:
-    items = [
-        {"ID": "abc", "Names": "web", "Size": "1kB"},
-        {"ID": "defdefdefdef", "Names": "db", "Size": "0B"},
-    ]
-    assert format_items("table {{.ID}}\t{{.Names}}", items, CONTAINER_HEADERS) == (
-        "CONTAINER ID   NAMES\nabc            web\ndefdefdefdef   db\n"
-    )
-    assert format_items("table {{.ID}}\\t{{.Size}}", [], IMAGE_HEADERS) == "IMAGE ID   SIZE\n"
-    assert format_items("{{.Names}}\\n", items) == "web\n\ndb\n\n"
-    assert format_items("json", items[:1]) == '{"ID":"abc","Names":"web","Size":"1kB"}\n'
-    assert format_items("table {{.Nope}}", items[:1], CONTAINER_HEADERS) == "<no value>\n<no value>\n"

@@ -24,10 +24,6 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 
-archive = pytest.importorskip("gorae.archive")
-if not hasattr(archive, "apply_layer"):
-    pytest.skip("gorae.archive.apply_layer not written yet", allow_module_level=True)
-
 
 def _unmount_under(root: str) -> None:
     with open("/proc/self/mountinfo", encoding="utf-8") as f:

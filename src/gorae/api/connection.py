@@ -43,6 +43,11 @@ AccessHook = Callable[[Request, int, float], None]
 READ_SIZE = 256 * 1024
 MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Config can be large
 DRAIN_LIMIT = 1024 * 1024  # unread request body we still drain to keep a connection alive
+# A client has this long to send a whole request head once it started one (a slow-header client holds a
+# connection and an fd for nothing otherwise), and a connection between requests is closed after
+# IDLE_TIMEOUT (clients with pools — docker-py, the Go client — reconnect transparently).
+HEADER_TIMEOUT = 60.0
+IDLE_TIMEOUT = 300.0
 
 
 class ClientGone(ConnectionError):
@@ -55,6 +60,8 @@ class ServerSide(Protocol):
     router: Router
     on_request: AccessHook | None
     max_header_bytes: int
+    header_timeout: float
+    idle_timeout: float
 
     @property
     def closing(self) -> bool: ...
@@ -162,6 +169,30 @@ class Connection:
                 assert isinstance(event, h11.Event)
                 return event
 
+    async def _next_request(self) -> h11.Event | type[h11.PAUSED]:
+        """The next request head, within the idle timeout (nothing sent yet) and the header timeout (once a
+        head has begun); a client that takes longer is disconnected (ClientGone)."""
+        loop = asyncio.get_running_loop()
+        idle_deadline = loop.time() + self.server.idle_timeout
+        head_deadline: float | None = None
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                if event is h11.PAUSED:
+                    return h11.PAUSED
+                assert isinstance(event, h11.Event)
+                return event
+            if head_deadline is None and self.h11.trailing_data[0]:
+                head_deadline = loop.time() + self.server.header_timeout
+            left = (head_deadline if head_deadline is not None else idle_deadline) - loop.time()
+            try:
+                data = await asyncio.wait_for(self._recv(), max(left, 0.0))
+            except TimeoutError:
+                raise ClientGone("no request in time") from None
+            if head_deadline is None and data:
+                head_deadline = loop.time() + self.server.header_timeout
+            self.h11.receive_data(data)
+
     async def next_chunk(self) -> bytes:
         """BodySource for the current request."""
         if self._peeked is not None:
@@ -221,7 +252,7 @@ class Connection:
                     return
             while True:
                 try:
-                    event = await self._next_event()
+                    event = await self._next_request()
                 except h11.RemoteProtocolError as e:
                     await self._protocol_error(e)
                     return

@@ -17,6 +17,7 @@ import errno
 import grp
 import logging
 import os
+import resource
 import socket
 import ssl
 import stat
@@ -26,6 +27,8 @@ from collections.abc import Coroutine, Generator
 from typing import Any
 
 from gorae.api.connection import (
+    HEADER_TIMEOUT,
+    IDLE_TIMEOUT,
     MAX_HEADER_BYTES,
     READ_SIZE,
     AccessHook,
@@ -53,13 +56,21 @@ class ApiServer:
         *,
         on_request: AccessHook | None = None,
         max_header_bytes: int = MAX_HEADER_BYTES,
+        header_timeout: float = HEADER_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_connections: int | None = None,
     ) -> None:
         self.router = router
         self.on_request = on_request
         self.max_header_bytes = max_header_bytes
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections if max_connections is not None else default_max_connections()
         self._servers: list[asyncio.Server] = []
         self._unix_paths: list[str] = []
         self._conns: set[_ApiProtocol] = set()
+        # fast-path connections between requests, longest idle first (a dict keeps insertion order)
+        self._idle: dict[_ApiProtocol, None] = {}
         self._closing = False
 
     @property
@@ -116,6 +127,22 @@ class ApiServer:
     def connection_count(self) -> int:
         return len(self._conns)
 
+    def _admit(self, new: _ApiProtocol) -> bool:
+        """Make room for a new connection: at the cap the longest-idle connection is closed; when every
+        connection is busy the new one is refused. So a flood of idle connections never takes the fds the
+        daemon needs, and a new client (a `_ping`) is still served."""
+        if len(self._conns) < self.max_connections:
+            self._conns.add(new)
+            return True
+        victim = next(iter(self._idle), None)
+        if victim is None:
+            return False
+        del self._idle[victim]
+        self._conns.discard(victim)
+        victim.close()
+        self._conns.add(new)
+        return True
+
     async def close(self, grace: float = 0.0) -> None:
         """Stop listening, let busy connections finish for up to `grace` seconds, cancel the rest."""
         self._closing = True
@@ -163,10 +190,28 @@ class _ApiProtocol(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._writable: asyncio.Future[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     @property
     def busy(self) -> bool:
         return self.conn.busy if self.conn is not None else self._busy
+
+    def _arm_idle_timer(self) -> None:
+        """Between requests: closed after the idle timeout, or earlier to make room (ApiServer._admit)."""
+        self._idle_timer = asyncio.get_running_loop().call_later(self.server.idle_timeout, self._idle_expired)
+        self.server._idle[self] = None
+
+    def _disarm_idle_timer(self) -> None:
+        self.server._idle.pop(self, None)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+
+    def _idle_expired(self) -> None:
+        self._idle_timer = None
+        self.server._idle.pop(self, None)
+        if self.conn is None and not self._busy and self.task is None and not self.pending:
+            self.close()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -177,12 +222,13 @@ class _ApiProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if self.server.closing:
+        if self.server.closing or not self.server._admit(self):
             transport.close()
             return
-        self.server._conns.add(self)
+        self._arm_idle_timer()
 
     def data_received(self, data: bytes) -> None:
+        self._disarm_idle_timer()
         self.pending += data
         if self.task is None and not self._busy:
             self._start()
@@ -199,6 +245,7 @@ class _ApiProtocol(asyncio.Protocol):
         return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_idle_timer()
         self.lost = self.eof = True
         self.server._conns.discard(self)
         self._wake_writer()
@@ -260,6 +307,8 @@ class _ApiProtocol(asyncio.Protocol):
                 self.server._conns.discard(self)
             elif not keep or self.eof:
                 self.close()
+            elif not self.lost and not self.pending:
+                self._arm_idle_timer()
 
     async def _serve(self, simple: SimpleRequest, raw: bytes) -> bool:
         """Answer one simple request; True if the connection can carry another on the fast path."""
@@ -347,6 +396,15 @@ def _carry_on(coro: Coroutine[Any, Any, None], waiting_on: Any) -> Generator[Any
                 waiting_on = coro.send(sent)
             except StopIteration:
                 return
+
+
+def default_max_connections() -> int:
+    """Connections the API may hold: the fd limit less a reserve for everything else the daemon opens
+    (containers' attach sockets and logs, the database, netlink, subprocess pipes)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(64, soft - max(512, soft // 10))
 
 
 def _socket_is_live(path: str) -> bool:

@@ -1,15 +1,11 @@
 """Docker's human-readable output for the `gorae` CLI.
 
-Owns: go-units sizes and durations (`human_size`, `bytes_size`, `human_duration`), container
-status lines ("Up 3 seconds (Paused)", "Exited (0) 5 seconds ago"), ages, truncated IDs,
-`ps`'s command ellipsis and port list, Go's text/tabwriter as docker configures it, and
-docker's `--format` handling (`table` prefix with header row, `json`, `\\t`/`\\n` escapes) on top
-of `gorae.cli.gotemplate`.
+Owns: go-units sizes and durations (`human_size`, `bytes_size`, `human_duration`), display widths and
+docker's ellipsis, `ps`'s command ellipsis and port list, and Go's text/tabwriter as docker configures it.
+`--format` handling lives in `gorae.cli.output`.
 """
 
 from __future__ import annotations
-
-import time
 
 from gorae.humanize import human_duration
 
@@ -19,27 +15,14 @@ if TYPE_CHECKING:  # heavy modules (re, datetime, ipaddress, unicodedata) are im
     from typing import Any
 
 __all__ = [
-    "CONTAINER_HEADERS",
-    "DEFAULT_CONTAINER_TABLE",
-    "DEFAULT_IMAGE_TABLE",
-    "IMAGE_HEADERS",
-    "NETWORK_HEADERS",
-    "STATS_HEADERS",
-    "VOLUME_HEADERS",
     "bytes_size",
-    "container_status",
     "display_width",
     "ellipsis",
-    "format_items",
     "human_duration",
     "human_size",
-    "is_table",
-    "parse_time",
     "ports_string",
     "ps_command",
     "tabwrite",
-    "time_ago",
-    "truncate_id",
 ]
 
 # --- go-units ------------------------------------------------------------------------------------
@@ -75,83 +58,6 @@ def bytes_size(size: float) -> str:
     """go-units BytesSize (binary units, 4 significant digits): "1.5GiB", "512KiB"."""
     value, unit = _size_and_unit(float(size), 1024.0, _BINARY)
     return _go_g(value, 4) + unit
-
-
-# --- times and states --------------------------------------------------------------------------
-
-_TS = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?\Z"
-
-
-def parse_time(value: str | int | float | None) -> float | None:
-    """Seconds since the epoch from an RFC 3339 (nanosecond) timestamp or a number; None for
-    Go's zero time ("0001-01-01T00:00:00Z") and empty values."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    import re
-    from datetime import UTC, datetime
-
-    m = re.match(_TS, value.strip())
-    if not m:
-        return None
-    base, frac, tz = m.groups()
-    if base.startswith("0001-01-01"):
-        return None
-    dt = datetime.fromisoformat(base + ("+00:00" if tz in (None, "Z") else tz))
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp() + (float("0." + frac) if frac else 0.0)
-
-
-def time_ago(when: str | int | float | None, now: float | None = None) -> str:
-    """Docker's "CREATED" column: "2 minutes ago" (the client computes it, like docker)."""
-    ts = parse_time(when)
-    if ts is None:
-        return ""
-    return human_duration((time.time() if now is None else now) - ts) + " ago"
-
-
-def container_status(state: Mapping[str, Any], now: float | None = None) -> str:
-    """The daemon's `Status` line from a container's inspect `State`: "Up 3 seconds",
-    "Up 2 hours (healthy)", "Up 5 minutes (Paused)", "Restarting (1) 2 seconds ago",
-    "Exited (0) 5 seconds ago", "Created", "Dead", "Removal In Progress"."""
-    t = time.time() if now is None else now
-    started = parse_time(state.get("StartedAt"))
-    finished = parse_time(state.get("FinishedAt"))
-    exit_code = state.get("ExitCode", 0)
-    status = state.get("Status", "")
-    running = bool(state.get("Running")) or status in ("running", "paused", "restarting")
-    if running:
-        if state.get("Paused") or status == "paused":
-            return f"Up {human_duration(t - (started or t))} (Paused)"
-        if state.get("Restarting") or status == "restarting":
-            return f"Restarting ({exit_code}) {human_duration(t - (finished or t))} ago"
-        health = state.get("Health")
-        from collections.abc import Mapping
-
-        if isinstance(health, Mapping) and health.get("Status"):
-            hs = health["Status"]
-            label = "health: starting" if hs == "starting" else hs
-            return f"Up {human_duration(t - (started or t))} ({label})"
-        return f"Up {human_duration(t - (started or t))}"
-    if state.get("RemovalInProgress") or status == "removing":
-        return "Removal In Progress"
-    if state.get("Dead") or status == "dead":
-        return "Dead"
-    if started is None:
-        return "Created"
-    if finished is None:
-        return ""
-    return f"Exited ({exit_code}) {human_duration(t - finished)} ago"
-
-
-def truncate_id(value: str) -> str:
-    """docker's TruncateID: drop any "sha256:" style prefix, keep 12 characters."""
-    i = value.find(":")
-    if i >= 0:
-        value = value[i + 1 :]
-    return value[:12]
 
 
 # --- widths, ellipsis, commands, ports -----------------------------------------------------------
@@ -312,107 +218,3 @@ def tabwrite(text: str, minwidth: int = 10, tabwidth: int = 1, padding: int = 3,
 
     fmt(0, len(lines))
     return "\n".join(out)
-
-
-# --- --format ------------------------------------------------------------------------------------
-
-DEFAULT_CONTAINER_TABLE = (
-    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-)
-DEFAULT_IMAGE_TABLE = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
-
-CONTAINER_HEADERS: Mapping[str, str] = {
-    "ID": "CONTAINER ID",
-    "Names": "NAMES",
-    "Image": "IMAGE",
-    "Command": "COMMAND",
-    "CreatedAt": "CREATED AT",
-    "RunningFor": "CREATED",
-    "Ports": "PORTS",
-    "State": "STATE",
-    "Status": "STATUS",
-    "Size": "SIZE",
-    "Labels": "LABELS",
-    "Mounts": "MOUNTS",
-    "LocalVolumes": "LOCAL VOLUMES",
-    "Networks": "NETWORKS",
-    "Platform": "PLATFORM",
-}
-IMAGE_HEADERS: Mapping[str, str] = {
-    "ID": "IMAGE ID",
-    "Repository": "REPOSITORY",
-    "Tag": "TAG",
-    "Digest": "DIGEST",
-    "CreatedSince": "CREATED",
-    "CreatedAt": "CREATED AT",
-    "Size": "SIZE",
-    "Containers": "CONTAINERS",
-    "VirtualSize": "VIRTUAL SIZE",
-    "SharedSize": "SHARED SIZE",
-    "UniqueSize": "UNIQUE SIZE",
-    "Labels": "LABELS",
-}
-VOLUME_HEADERS: Mapping[str, str] = {
-    "Name": "VOLUME NAME",
-    "Driver": "DRIVER",
-    "Scope": "SCOPE",
-    "Mountpoint": "MOUNTPOINT",
-    "Labels": "LABELS",
-    "Links": "LINKS",
-    "Size": "SIZE",
-}
-NETWORK_HEADERS: Mapping[str, str] = {
-    "ID": "NETWORK ID",
-    "Name": "NAME",
-    "Driver": "DRIVER",
-    "Scope": "SCOPE",
-    "IPv6": "IPV6",
-    "Internal": "INTERNAL",
-    "Labels": "LABELS",
-    "CreatedAt": "CREATED AT",
-}
-STATS_HEADERS: Mapping[str, str] = {
-    "Container": "CONTAINER",
-    "ID": "CONTAINER ID",
-    "Name": "NAME",
-    "CPUPerc": "CPU %",
-    "MemUsage": "MEM USAGE / LIMIT",
-    "MemPerc": "MEM %",
-    "NetIO": "NET I/O",
-    "BlockIO": "BLOCK I/O",
-    "PIDs": "PIDS",
-}
-
-
-def is_table(fmt: str) -> bool:
-    return fmt.startswith("table")
-
-
-def _final_format(fmt: str) -> str:
-    if is_table(fmt):
-        fmt = fmt[len("table") :]
-    elif fmt == "json":
-        fmt = "{{json .}}"
-    fmt = fmt.strip(" ")
-    return fmt.replace("\\t", "\t").replace("\\n", "\n")
-
-
-def format_items(
-    fmt: str,
-    items: Iterable[Any],
-    headers: Mapping[str, str] | None = None,
-    *,
-    missingkey: str = "default",
-) -> str:
-    """Docker's formatter.Context.Write: each item rendered with the template plus a newline;
-    a `table` format gets a header row (the same template run on `headers` with the header
-    functions) and tabwriter alignment. Returns the whole output; raises TemplateError with
-    docker's "template parsing error: ..." prefix left to the caller."""
-    from gorae.cli.gotemplate import HEADER_FUNCS, Template
-
-    tmpl = Template(_final_format(fmt), missingkey=missingkey)
-    body = "".join(tmpl.execute(item) + "\n" for item in items)
-    if not is_table(fmt):
-        return body
-    header = tmpl.execute(dict(headers or {}), funcs=HEADER_FUNCS, missingkey="default")
-    return tabwrite(header + "\n" + body)

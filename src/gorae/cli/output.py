@@ -54,15 +54,16 @@ def ellipsis(s: str, n: int) -> str:
     return str(f(s, n))
 
 
-def render(template: str, data: Any) -> str:
-    """Render a Go template (gorae.cli.gotemplate); plain `{{.Field}}` templates on row objects skip the engine."""
+def render(template: str, data: Any, *, header: bool = False) -> str:
+    """Render a Go template (gorae.cli.gotemplate); plain `{{.Field}}` templates on row objects skip the engine.
+    `header` renders a table's header row with docker's header functions (json, upper, ... return the title)."""
     if not isinstance(data, dict | list) and _plain_fields(template):
         return _render_plain(template, data)
-    from gorae.cli.gotemplate import TemplateError
-    from gorae.cli.gotemplate import render as _render
+    from gorae.cli.gotemplate import HEADER_FUNCS, Template, TemplateError
 
     try:
-        return _render(template, data)
+        tmpl = Template(template)
+        return tmpl.execute(data, funcs=HEADER_FUNCS) if header else tmpl.execute(data)
     except TemplateError as e:
         msg = str(e)
         raise StatusError(
@@ -196,15 +197,15 @@ def print_list(
         for r in rows:
             out.write(json.dumps(to_json(r) if to_json else r, separators=(",", ":")) + "\n")
         return
-    check_list_template(expand_escapes(fmt[5:].lstrip() if fmt.startswith("table") else fmt))
-    if fmt.startswith("table"):
-        body = expand_escapes(fmt[5:].lstrip())
-        lines = [render(body, header)]
+    table = fmt.startswith("table")
+    body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat
+    check_list_template(body)
+    if table:
+        lines = [render(body, header, header=True)]
         lines += [render(body, r) for r in rows]
         text = tabwrite("\n".join(lines).split("\n"))
         out.write(text + "\n")
         return
-    body = expand_escapes(fmt)
     for r in rows:
         out.write(render(body, r) + "\n")
 

@@ -8,18 +8,22 @@ the next start re-attaches. Run as `gorae daemon ...` or `python -m gorae.cmd.da
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import grp
 import logging
 import os
+import resource
 import signal
 import ssl
 import sys
+import time
 from urllib.parse import urlparse
 
 from gorae.api.app import build_router
 from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
 from gorae.daemon import roots
-from gorae.daemon.config import DaemonConfig, load_config
+from gorae.daemon.config import DaemonConfig, build_parser, load_config
 from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
 from gorae.network.names import network_names
@@ -30,6 +34,22 @@ _INSECURE_TCP_WARNING = (
     "Binding to IP address without --tlsverify is insecure and gives root access on this machine to "
     "everyone who has access to your network."
 )
+_TLS_WITHOUT_VERIFY_WARNING = (
+    "--tls without --tlsverify encrypts but does not authenticate clients: anyone who can reach the port "
+    "gets root access on this machine; use --tlsverify with --tlscacert."
+)
+DEFAULT_GROUP = "docker"
+
+
+def _socket_group(cfg: DaemonConfig) -> str | None:
+    """The unix socket's group: one asked for must exist (as dockerd); the default only if it exists."""
+    if cfg.group is None:
+        return DEFAULT_GROUP
+    try:
+        grp.getgrnam(cfg.group)
+    except KeyError:
+        raise InvalidParameter(f"can't create unix socket: group {cfg.group} not found") from None
+    return cfg.group
 
 
 def _tls_context(cfg: DaemonConfig) -> ssl.SSLContext | None:
@@ -56,7 +76,39 @@ def _write_pidfile(path: str) -> None:
         f.write(str(os.getpid()))
 
 
+def _raise_fd_limit() -> None:
+    """As dockerd: the soft fd limit up to the hard one (connections, containers' pipes and sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class _QuietLoopErrors:
+    """The event loop's error handler, at most one report of a kind per 10 s: when fds run out asyncio
+    reports every failed accept, and a log flood then fills the disk (security review F9)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+        self._dropped: dict[str, int] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+        key = str(context.get("message", ""))
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < 10.0:
+            self._dropped[key] = self._dropped.get(key, 0) + 1
+            return
+        self._last[key] = now
+        dropped = self._dropped.pop(key, 0)
+        if dropped:
+            context = {**context, "message": f"{key} (and {dropped} more like it in the last 10 s)"}
+        loop.default_exception_handler(context)
+
+
 async def serve(cfg: DaemonConfig) -> None:
+    asyncio.get_running_loop().set_exception_handler(_QuietLoopErrors())
+    _tls_context(cfg)  # bad flags are refused before anything is touched
+    _socket_group(cfg)
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
     try:
         roots.prepare(cfg.data_root, cfg.exec_root)
@@ -72,11 +124,13 @@ async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
     for host in cfg.effective_hosts():
         u = urlparse(host if "://" in host else "tcp://" + host)
         if u.scheme in ("unix", ""):
-            await server.listen_unix(u.path, group=cfg.group)
+            await server.listen_unix(u.path, group=_socket_group(cfg))
             log.info("API listen on %s", u.path)
         elif u.scheme in ("tcp", "http", "https"):
             if tls is None:
                 log.warning(_INSECURE_TCP_WARNING)
+            elif not cfg.tlsverify:
+                log.warning(_TLS_WITHOUT_VERIFY_WARNING)
             port = u.port or (2376 if tls else 2375)
             await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
             log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
@@ -97,6 +151,9 @@ async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        sys.stdout.write(build_parser().format_help())
+        return 0
     try:
         cfg = load_config(args)
     except GoraeError as e:
@@ -118,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cfg.pidfile:
             _write_pidfile(cfg.pidfile)
+        _raise_fd_limit()
         asyncio.run(serve(cfg))
     except GoraeError as e:
         log.error("%s", e.message)

@@ -29,7 +29,7 @@ class DaemonConfig:
     tlscacert: str | None = None
     tlscert: str | None = None
     tlskey: str | None = None
-    group: str = "docker"
+    group: str | None = None  # the unix socket's group; None: "docker" when that group exists
     pidfile: str | None = None
     log_level: str = "info"
     debug: bool = False
@@ -98,35 +98,177 @@ def _bool(v: str) -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gorae daemon", description="A self-sufficient runtime for containers")
+    """dockerd's flags (names, short forms and help texts as `dockerd --help`, with gorae's defaults)."""
+    d = DaemonConfig()
+    p = argparse.ArgumentParser(
+        prog="gorae daemon",
+        usage="gorae daemon [OPTIONS]",
+        description="A self-sufficient runtime for containers: the gorae engine, serving the Docker Engine API.",
+        epilog="Flags may also be set in the configuration file under dockerd's daemon.json keys "
+        "(data-root, hosts, tlsverify, insecure-registries, ...); a key given both ways is an error.",
+    )
+    flag = p.add_argument
     # default=None everywhere so we can tell which flags were given
-    p.add_argument("--data-root", dest="data_root")
-    p.add_argument("--exec-root", dest="exec_root")
-    p.add_argument("-H", "--host", dest="hosts", action="append")
-    p.add_argument("--tls", dest="tls", nargs="?", const=True, type=_bool)
-    p.add_argument("--tlsverify", dest="tlsverify", nargs="?", const=True, type=_bool)
-    p.add_argument("--tlscacert", dest="tlscacert")
-    p.add_argument("--tlscert", dest="tlscert")
-    p.add_argument("--tlskey", dest="tlskey")
-    p.add_argument("--config-file", dest="config_file")
-    p.add_argument("-G", "--group", dest="group")
-    p.add_argument("-p", "--pidfile", dest="pidfile")
-    p.add_argument("-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"])
-    p.add_argument("-D", "--debug", dest="debug", nargs="?", const=True, type=_bool)
-    p.add_argument("--insecure-registry", dest="insecure_registries", action="append")
-    p.add_argument("--registry-mirror", dest="registry_mirrors", action="append")
-    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool)
-    p.add_argument("--bip", dest="bip")
-    p.add_argument("--fixed-cidr", dest="fixed_cidr")
-    p.add_argument("--iptables", dest="iptables", nargs="?", const=True, type=_bool)
-    p.add_argument("--ip-forward", dest="ip_forward", nargs="?", const=True, type=_bool)
-    p.add_argument("--ip-masq", dest="ip_masq", nargs="?", const=True, type=_bool)
-    p.add_argument("--userland-proxy", dest="userland_proxy", nargs="?", const=True, type=_bool)
-    p.add_argument("-b", "--bridge", dest="bridge")
-    p.add_argument("--iptables-chain-prefix", dest="iptables_chain_prefix")
-    p.add_argument("--dns", dest="dns", action="append")
-    p.add_argument("--default-runtime", dest="runtime")
-    p.add_argument("--init-path", dest="init_path")
+    flag(
+        "--data-root",
+        dest="data_root",
+        metavar="string",
+        help=f'Root directory of persistent gorae state (default "{d.data_root}")',
+    )
+    flag(
+        "--exec-root",
+        dest="exec_root",
+        metavar="string",
+        help=f'Root directory for execution state files (default "{d.exec_root}")',
+    )
+    flag(
+        "-H",
+        "--host",
+        dest="hosts",
+        action="append",
+        metavar="list",
+        help=f'Daemon socket(s) to listen on: unix://PATH or tcp://HOST:PORT (default "{DEFAULT_SOCKET}")',
+    )
+    flag(
+        "--tls",
+        dest="tls",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Use TLS; implied by --tlsverify (without --tlsverify any client is served)",
+    )
+    flag(
+        "--tlsverify",
+        dest="tlsverify",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Use TLS and verify the remote (mutual TLS)",
+    )
+    flag("--tlscacert", dest="tlscacert", metavar="string", help="Trust certs signed only by this CA")
+    flag("--tlscert", dest="tlscert", metavar="string", help="Path to TLS certificate file")
+    flag("--tlskey", dest="tlskey", metavar="string", help="Path to TLS key file")
+    flag(
+        "--config-file",
+        dest="config_file",
+        metavar="string",
+        help=f'Daemon configuration file (default "{DEFAULT_CONFIG_FILE}")',
+    )
+    flag(
+        "-G",
+        "--group",
+        dest="group",
+        metavar="string",
+        help='Group for the unix socket (default "docker", used when it exists)',
+    )
+    flag("-p", "--pidfile", dest="pidfile", metavar="string", help="Path to use for daemon PID file")
+    flag(
+        "-l",
+        "--log-level",
+        dest="log_level",
+        choices=["debug", "info", "warn", "error", "fatal"],
+        metavar="string",
+        help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")',
+    )
+    flag(
+        "-D",
+        "--debug",
+        dest="debug",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Enable debug mode",
+    )
+    flag(
+        "--insecure-registry",
+        dest="insecure_registries",
+        action="append",
+        metavar="list",
+        help="Enable insecure registry communication (plain HTTP to HOST:PORT)",
+    )
+    flag(
+        "--registry-mirror",
+        dest="registry_mirrors",
+        action="append",
+        metavar="list",
+        help="Preferred registry mirror",
+    )
+    flag(
+        "--live-restore",
+        dest="live_restore",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Keep containers running while the daemon is down (default true)",
+    )
+    flag("--bip", dest="bip", metavar="string", help="Specify network bridge IP (CIDR)")
+    flag("--fixed-cidr", dest="fixed_cidr", metavar="string", help="IPv4 subnet for fixed IPs")
+    flag(
+        "--iptables",
+        dest="iptables",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Enable addition of iptables rules (default true)",
+    )
+    flag(
+        "--ip-forward",
+        dest="ip_forward",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Enable net.ipv4.ip_forward (default true)",
+    )
+    flag(
+        "--ip-masq",
+        dest="ip_masq",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Enable IP masquerading (default true)",
+    )
+    flag(
+        "--userland-proxy",
+        dest="userland_proxy",
+        nargs="?",
+        const=True,
+        type=_bool,
+        metavar="bool",
+        help="Use userland proxy for loopback traffic (default false: the kernel forwards)",
+    )
+    flag(
+        "-b",
+        "--bridge",
+        dest="bridge",
+        metavar="string",
+        help="Linux name of the default network's bridge (default derived from the exec root)",
+    )
+    flag(
+        "--iptables-chain-prefix",
+        dest="iptables_chain_prefix",
+        metavar="string",
+        help="Prefix of the daemon's iptables chains (default derived from the exec root)",
+    )
+    flag("--dns", dest="dns", action="append", metavar="list", help="DNS server to use")
+    flag(
+        "--default-runtime",
+        dest="runtime",
+        metavar="string",
+        help=f'Default OCI runtime for containers (default "{d.runtime}")',
+    )
+    flag(
+        "--init-path",
+        dest="init_path",
+        metavar="string",
+        help=f'Path to the init binary for --init (default "{d.init_path}")',
+    )
     return p
 
 

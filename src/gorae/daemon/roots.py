@@ -6,20 +6,23 @@ the layers under it, so setuid files inside images and containers are out of oth
 every start, so a data root made by an older gorae is fixed too.
 
 A second daemon on the same data root, exec root or default bridge would corrupt the first one's state and
-rules, so `claim` takes an exclusive lock on each root and on the bridge name (an abstract unix socket: per
-network namespace, like the bridge itself, and released by the kernel when the daemon dies, even by kill -9)
-and refuses with a clear error when another daemon holds one.
+rules, so `claim` takes an exclusive lock on each root (flock, released by the kernel when the daemon dies,
+even by kill -9) and on the default bridge's name (`network.kernel.claims`), and refuses with a clear error
+when another daemon holds one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
 
+from gorae.archive.tree import remove_tree
 from gorae.errors import Conflict
+from gorae.network.kernel.claims import claim_interface
 
 DATA_ROOT_MODE = 0o710
 # subdirectory of the data root → mode (as dockerd's containers/, image/, overlay2/, tmp/, volumes/)
@@ -35,13 +38,15 @@ DATABASES = ("gorae.db", "overlay/snapshots.db")
 PRIVATE_FILE_MODE = 0o600
 LOCK_NAME = "gorae.lock"
 
+log = logging.getLogger("gorae.daemon")
+
 
 class RootInUse(Conflict):
-    """Another daemon holds this daemon's data root, exec root or bridge."""
+    """Another daemon holds this daemon's data root or exec root."""
 
 
 def prepare(data_root: str, exec_root: str) -> None:
-    """Create the roots (or fix their modes) before any service opens them; after `claim`."""
+    """Create the roots (or fix their modes) and empty tmp/, before any service opens them; after `claim`."""
     os.makedirs(data_root, mode=DATA_ROOT_MODE, exist_ok=True)
     os.chmod(data_root, DATA_ROOT_MODE)
     for sub, mode in LAYOUT.items():
@@ -57,6 +62,17 @@ def prepare(data_root: str, exec_root: str) -> None:
                 os.chmod(f, PRIVATE_FILE_MODE)
     os.makedirs(exec_root, mode=EXEC_ROOT_MODE, exist_ok=True)
     os.chmod(exec_root, EXEC_ROOT_MODE)
+    _empty(os.path.join(data_root, "tmp"))
+
+
+def _empty(directory: str) -> None:
+    """Spools a crash left in tmp/ (half-received `docker load` archives, commit diffs): nobody else can be
+    using them while this daemon holds the roots. Debris that will not go is logged, never fatal."""
+    for name in os.listdir(directory):
+        try:
+            remove_tree(os.path.join(directory, name))
+        except OSError as e:
+            log.warning("could not remove %s: %s", os.path.join(directory, name), e)
 
 
 @dataclass
@@ -83,7 +99,7 @@ def claim(data_root: str, exec_root: str, bridge: str | None) -> Claim:
         for what, root in (("data root", data_root), ("exec root", exec_root)):
             held.fds.append(_lock_file(what, root))
         if bridge and bridge != "none":
-            held.sockets.append(_lock_name(bridge))
+            held.sockets.append(claim_interface(bridge))
     except BaseException:
         held.release()
         raise
@@ -103,16 +119,3 @@ def _lock_file(what: str, root: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
-
-
-def _lock_name(bridge: str) -> socket.socket:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        s.bind(f"\0gorae-bridge-{bridge}")
-    except OSError:
-        s.close()
-        raise RootInUse(
-            f"bridge {bridge} is in use by another gorae daemon in this network namespace; "
-            "give each daemon its own --bridge (or exec root)"
-        ) from None
-    return s

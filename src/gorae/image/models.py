@@ -100,13 +100,127 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
     return out
 
 
-def parse_config(data: bytes) -> dict[str, Any]:
-    """Parse and sanity-check image config bytes (rootfs.type "layers", diff_ids well formed)."""
+# The types Go's json.Unmarshal enforces on an image config (moby's image.Image / container.Config): a
+# value of another type fails `docker load` there, and must not reach `images`/`inspect` here.
+_STR, _BOOL, _INT, _OBJ = "string", "boolean", "integer", "object"
+_STRS = "list of strings"
+_CMD = "command"  # strslice: a list of strings, or one string
+_STR_MAP = "map of strings"
+_TOP: dict[str, str] = {
+    "architecture": _STR,
+    "os": _STR,
+    "variant": _STR,
+    "created": _STR,
+    "author": _STR,
+    "comment": _STR,
+    "docker_version": _STR,
+    "container": _STR,
+    "os.version": _STR,
+    "os.features": _STRS,
+    "config": _OBJ,
+    "container_config": _OBJ,
+    "history": "list of objects",
+    "rootfs": _OBJ,
+}
+_CONTAINER_CONFIG: dict[str, str] = {
+    "Hostname": _STR,
+    "Domainname": _STR,
+    "User": _STR,
+    "AttachStdin": _BOOL,
+    "AttachStdout": _BOOL,
+    "AttachStderr": _BOOL,
+    "ExposedPorts": _OBJ,
+    "Tty": _BOOL,
+    "OpenStdin": _BOOL,
+    "StdinOnce": _BOOL,
+    "Env": _STRS,
+    "Cmd": _CMD,
+    "Healthcheck": _OBJ,
+    "ArgsEscaped": _BOOL,
+    "Image": _STR,
+    "Volumes": _OBJ,
+    "WorkingDir": _STR,
+    "Entrypoint": _CMD,
+    "NetworkDisabled": _BOOL,
+    "MacAddress": _STR,
+    "OnBuild": _STRS,
+    "Labels": _STR_MAP,
+    "StopSignal": _STR,
+    "StopTimeout": _INT,
+    "Shell": _STRS,
+}
+_HEALTHCHECK: dict[str, str] = {
+    "Test": _STRS,
+    "Interval": _INT,
+    "Timeout": _INT,
+    "StartPeriod": _INT,
+    "StartInterval": _INT,
+    "Retries": _INT,
+}
+_HISTORY: dict[str, str] = {
+    "created": _STR,
+    "created_by": _STR,
+    "author": _STR,
+    "comment": _STR,
+    "empty_layer": _BOOL,
+}
+_INT64 = 1 << 63
+
+
+def _is(kind: str, v: Any) -> bool:
+    if v is None:
+        return True  # JSON null: Go leaves the zero value
+    if kind == _STR:
+        return isinstance(v, str)
+    if kind == _BOOL:
+        return isinstance(v, bool)
+    if kind == _INT:
+        return isinstance(v, int) and not isinstance(v, bool) and -_INT64 <= v < _INT64
+    if kind == _OBJ:
+        return isinstance(v, dict)
+    if kind == _STRS:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    if kind == _CMD:
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    if kind == _STR_MAP:
+        return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
+    if kind == "list of objects":
+        return isinstance(v, list) and all(isinstance(x, dict) for x in v)
+    raise AssertionError(kind)
+
+
+def _check(doc: dict[str, Any], schema: dict[str, str], where: str, repair: bool) -> list[str]:
+    """Type errors of `doc` against `schema`; with `repair`, the offending keys are dropped."""
+    bad = []
+    for key, kind in schema.items():
+        if key in doc and not _is(kind, doc[key]):
+            bad.append(f"{where}{key} must be a {kind}")
+            if repair:
+                del doc[key]
+    return bad
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"invalid JSON value {name}")
+
+
+def parse_config(data: bytes, *, repair: bool = False) -> dict[str, Any]:
+    """Parse and check image config bytes: JSON without NaN/Infinity, rootfs.type "layers", well-formed
+    diff_ids, and every field of the types Go's decoder enforces (so one hostile image cannot break `images`
+    for all). `repair` is for configs already stored by an older gorae: ill-typed fields are dropped rather
+    than refused; rootfs errors are refused either way."""
     from gorae.store.digest import is_digest
 
     try:
-        cfg = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+        cfg = json.loads(data, parse_float=_finite, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise InvalidParameter(f"invalid image config: {e}") from None
     if not isinstance(cfg, dict):
         raise InvalidParameter("invalid image config: not a JSON object")
@@ -116,8 +230,21 @@ def parse_config(data: bytes) -> dict[str, Any]:
     diff_ids = rootfs.get("diff_ids") or []
     if not isinstance(diff_ids, list) or not all(isinstance(d, str) and is_digest(d) for d in diff_ids):
         raise InvalidParameter("invalid image config: bad rootfs.diff_ids")
-    if cfg.get("config") is not None and not isinstance(cfg["config"], dict):
-        raise InvalidParameter("invalid image config: config must be an object")
+    bad = _check(cfg, _TOP, "", repair)
+    for section in ("config", "container_config"):
+        sub = cfg.get(section)
+        if isinstance(sub, dict):
+            bad += _check(sub, _CONTAINER_CONFIG, f"{section}.", repair)
+            if isinstance(sub.get("Healthcheck"), dict):
+                bad += _check(sub["Healthcheck"], _HEALTHCHECK, f"{section}.Healthcheck.", repair)
+            for key in ("Cmd", "Entrypoint"):  # strslice: one string is a one-element command
+                if isinstance(sub.get(key), str):
+                    sub[key] = [sub[key]]
+    history = cfg.get("history")
+    for i, h in enumerate(history if isinstance(history, list) else []):
+        bad += _check(h, _HISTORY, f"history[{i}].", repair)
+    if bad and not repair:
+        raise InvalidParameter(f"invalid image config: {bad[0]}")
     return cfg
 
 

@@ -42,7 +42,8 @@ class ImageStore:
     def _config(self, iid: str) -> dict[str, Any]:
         cfg = self._configs.get(iid)
         if cfg is None:
-            cfg = parse_config(self._content.read_bytes(iid))
+            # stored by an older gorae perhaps: ill-typed fields are dropped, never break a listing
+            cfg = parse_config(self._content.read_bytes(iid), repair=True)
             self._configs[iid] = cfg
         return cfg
 

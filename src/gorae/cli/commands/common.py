@@ -17,7 +17,7 @@ def inspect_objects(
     """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors."""
     import json
 
-    from gorae.cli.output import expand_escapes, render
+    from gorae.cli.output import render
 
     found: list[Any] = []
     errors: list[str] = []
@@ -30,7 +30,7 @@ def inspect_objects(
             errors.append(str(e))
     if fmt and fmt != "json":
         for obj in found:
-            cli.print(render(expand_escapes(fmt), obj))
+            cli.print(render(fmt, obj))  # as docker's inspect: `\t` stays as typed
     else:
         cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
     if errors:

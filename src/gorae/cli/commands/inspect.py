@@ -73,15 +73,15 @@ def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
     return cli.api.get_json(PATHS[kind](name), params)
 
 
-def _parse_template(fmt: str | None) -> Any:
-    """docker parses --format before contacting the daemon."""
+def parse_template(fmt: str | None) -> Any:
+    """docker parses --format before contacting the daemon; None means JSON output. Raises StatusError(64).
+    Unlike a list's --format, `\\t` and `\\n` are not expanded (docker's templates.Parse takes the text as is)."""
     if not fmt or fmt == "json":
         return None
     from gorae.cli.gotemplate import Template, TemplateError
-    from gorae.cli.output import expand_escapes
 
     try:
-        return Template(expand_escapes(fmt))
+        return Template(fmt)
     except TemplateError as e:
         raise StatusError(64, f"template parsing error: {e}") from None
 
@@ -103,7 +103,7 @@ def render_inspect(tmpl: Any, kind: str, obj: Any) -> str:
 def _inspect(
     cli: Cli, names: list[str], kinds: tuple[str, ...], fmt: str | None, size: bool, any_type: bool
 ) -> int:
-    tmpl = _parse_template(fmt)
+    tmpl = parse_template(fmt)
     found: list[tuple[str, Any]] = []
     errors: list[str] = []
     for n in names:
@@ -123,6 +123,13 @@ def _inspect(
             errors.append(f"Error: No such object: {n}" if any_type else str(last))
             continue
         found.append((kind, obj))
+    return write_inspect(cli, tmpl, found, errors)
+
+
+def write_inspect(cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: list[str]) -> int:
+    """Print the objects found (`tmpl` from parse_template: the template per object, or None: one JSON array),
+    then the lookup errors and the template errors; return the exit status."""
+    errors = list(errors)
     if tmpl is not None:
         from gorae.cli.gotemplate import TemplateError
 

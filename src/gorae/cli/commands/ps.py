@@ -184,15 +184,19 @@ def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     if filters:
         params["filters"] = filters
     containers = cli.api.get_json("/containers/json", params) or []
-    trunc = not v["no_trunc"]
-    rows = [PsRow(c, trunc) for c in containers]
     if v["quiet"] and not v["format"]:
         fmt = "{{.ID}}"
-    default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
-    if v["size"]:
-        default += "\t{{.Size}}"
-    print_list(cli.out, fmt, rows, default_table=default, header=Header(HEADERS), to_json=PsRow.as_json)
+    write_ps(cli.out, fmt, containers, trunc=not v["no_trunc"], size=v["size"])
     return 0
+
+
+def write_ps(out: Any, fmt: str, containers: list[dict[str, Any]], *, trunc: bool, size: bool) -> None:
+    """Print the API's container list in `fmt` (empty: the default table, plus SIZE with --size)."""
+    rows = [PsRow(c, trunc) for c in containers]
+    default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    if size:
+        default += "\t{{.Size}}"
+    print_list(out, fmt, rows, default_table=default, header=Header(HEADERS), to_json=PsRow.as_json)
 
 
 COMMANDS = {"ps": (PS, cmd_ps)}

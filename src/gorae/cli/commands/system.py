@@ -427,14 +427,12 @@ def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             params["until"] = parse_timestamp(v["until"])
     except OptError as e:
         raise StatusError(125, str(e)) from None
-    from gorae.cli.output import expand_escapes
-
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
         if fmt == "json" or (fmt and fmt.strip() == "{{json .}}"):
             cli.print(json.dumps(ev, separators=(",", ":")))
         elif fmt:
-            cli.print(render(expand_escapes(fmt), ev))
+            cli.print(render(fmt, ev))  # docker's events template takes the text as typed
         else:
             cli.print(event_line(ev))
         cli.out.flush()

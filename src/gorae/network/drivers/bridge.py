@@ -2,12 +2,17 @@
 in the container's namespace), and the iptables rules for its networks (masquerading, isolation, ICC) and
 for the ports published towards them. Kernel work only; records, addresses and host ports are the
 controller's.
+
+An existing interface is never taken over: a non-bridge (eth0, lo, a veth) is refused as dockerd refuses it, a
+bridge another gorae daemon holds is refused (`kernel.claims`), and a bridge made by someone else is used but
+left in place when the network is removed (dockerd's "bridge interface was created by user").
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -15,6 +20,7 @@ from gorae.errors import Conflict, InvalidParameter
 from gorae.network import model
 from gorae.network.ipam import parse_subnet
 from gorae.network.kernel import netlink
+from gorae.network.kernel.claims import InterfaceClaimed, claim_interface
 from gorae.network.names import NetworkNames
 from gorae.network.portmap import iptables
 from gorae.network.types import (
@@ -47,6 +53,7 @@ class BridgeDriver:
         self._rules_lock = threading.Lock()
         self._applied_rules: str | None = None  # last iptables-restore input applied (skip repeats)
         self._jumps_checked = False
+        self._claims: dict[str, socket.socket] = {}  # bridges of user networks this daemon holds
 
     # ---- networks --------------------------------------------------------------------------------
 
@@ -82,6 +89,8 @@ class BridgeDriver:
         bridge = options.get(model.BRIDGE_OPT_NAME) or (prefix + network_id[: netlink.IFNAMSIZ - len(prefix)])
         if len(bridge) > netlink.IFNAMSIZ:
             raise InvalidParameter(f"bridge name {bridge!r} is longer than {netlink.IFNAMSIZ} characters")
+        if not netlink.valid_interface_name(bridge):
+            raise InvalidParameter(f"invalid bridge name {bridge!r}")
         if any(n["_gorae"].get("bridge") == bridge for n in networks):
             raise Conflict(f"bridge name {bridge} is already in use by another network")
         mtu = options.get(model.BRIDGE_OPT_MTU)
@@ -90,6 +99,17 @@ class BridgeDriver:
         return bridge
 
     def create_network(self, net: NetworkDoc) -> None:
+        bridge = net["_gorae"]["bridge"]
+        self._claim(net)
+        try:
+            kind = netlink.link_kind(bridge)
+            if kind is not None and kind != "bridge":
+                raise InvalidParameter(f"existing interface {bridge} is not a bridge")
+            if kind == "bridge":
+                net["_gorae"]["adopted"] = True  # someone else's bridge: used, never deleted
+        except BaseException:
+            self._release(bridge)
+            raise
         try:
             self._ensure_bridge(net)
         except BaseException:
@@ -97,7 +117,23 @@ class BridgeDriver:
             raise
 
     def delete_network(self, net: NetworkDoc) -> None:
-        netlink.delete_link(net["_gorae"]["bridge"])
+        bridge = net["_gorae"]["bridge"]
+        try:
+            if not net["_gorae"].get("adopted"):
+                netlink.delete_link(bridge)
+        finally:
+            self._release(bridge)
+
+    def _claim(self, net: NetworkDoc) -> None:
+        """Hold a user network's bridge (the default one is held with the daemon's roots, at start)."""
+        bridge = net["_gorae"]["bridge"]
+        if not net["_gorae"].get("default") and bridge not in self._claims:
+            self._claims[bridge] = claim_interface(bridge)
+
+    def _release(self, bridge: str) -> None:
+        held = self._claims.pop(bridge, None)
+        if held is not None:
+            held.close()
 
     def _ensure_bridge(self, net: NetworkDoc) -> None:
         cfg = net["IPAM"]["Config"][0]
@@ -113,6 +149,11 @@ class BridgeDriver:
             except OSError as e:
                 log.warning("cannot enable ip_forward: %s", e)
         for net in networks:
+            try:
+                self._claim(net)
+            except InterfaceClaimed as e:  # start-up goes on; this network stays down
+                log.error("network %s: %s", net["Name"], e.message)
+                continue
             self._ensure_bridge(net)
 
     def purge(self, networks: Sequence[NetworkDoc]) -> None:

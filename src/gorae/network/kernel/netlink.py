@@ -54,6 +54,31 @@ def link_index(ipr: IPRoute, name: str) -> int | None:
 
 
 @_off_loop
+def link_kind(name: str) -> str | None:
+    """The kind of the link `name` ("bridge", "veth", "" for a physical device, ...); None if there is none."""
+    with IPRoute() as ipr:
+        idx = link_index(ipr, name)
+        if idx is None:
+            return None
+        (link,) = ipr.get_links(idx)
+        info = link.get_attr("IFLA_LINKINFO")
+        kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+        return str(kind or "")
+
+
+def valid_interface_name(name: str) -> bool:
+    """What the kernel takes as an interface name (dev_valid_name): 1-15 bytes, not `.`/`..`, no `/`, `:` or
+    whitespace."""
+    raw = name.encode("utf-8", "surrogateescape")
+    return (
+        0 < len(raw) <= IFNAMSIZ
+        and name not in (".", "..")
+        and not any(c in name for c in "/:")
+        and not any(c.isspace() for c in name)
+    )
+
+
+@_off_loop
 def link_exists(name: str) -> bool:
     with IPRoute() as ipr:
         return link_index(ipr, name) is not None
