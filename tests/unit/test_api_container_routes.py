@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from gorae.api.app import build_routes
 from gorae.api.containers import START_BODY_ERROR, ContainersRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.http import Request, StreamResponse
 from gorae.api.networks import NetworksRouter
-from gorae.api.router import Router
 from gorae.errors import InvalidParameter
 
 
@@ -135,7 +135,7 @@ def test_exec_create_answers_201_with_the_id():
 
 def test_network_connect_and_disconnect_go_to_the_container_backend():
     containers = Recorder(connect_network=async_answer(None), disconnect_network=async_answer(None))
-    router = NetworksRouter(Recorder(), containers, Recorder())
+    router = NetworksRouter(Recorder(), containers)
     body = b'{"Container": "c1", "EndpointConfig": {"Aliases": ["a"]}}'
     resp = run(router.connect(req("POST", "/networks/n/connect", params={"id": "n"}, body=body)))
     assert resp.status == 200
@@ -157,9 +157,9 @@ def test_network_connect_and_disconnect_go_to_the_container_backend():
 
 
 def test_routers_register_flat_route_tables():
-    routes = Router()
-    ContainersRouter(Recorder()).register(routes)
-    ExecRouter(Recorder()).register(routes)
-    NetworksRouter(Recorder(), Recorder(), Recorder()).register(routes)
+    routes = build_routes(
+        [ContainersRouter(Recorder()), ExecRouter(Recorder()), NetworksRouter(Recorder(), Recorder())]
+    )
+    assert routes.resolve("POST", "/networks/{id}/connect".replace("{id}", "n1"))[0].__name__ == "connect"
     paths = {p for _, p, _ in ContainersRouter(Recorder()).routes()}
     assert "/containers/{id}/attach/ws" in paths and "/commit" in paths

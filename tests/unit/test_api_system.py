@@ -6,8 +6,8 @@ import asyncio
 import json
 from typing import Any
 
+from gorae.api.app import build_routes
 from gorae.api.http import Request, Response, StreamResponse
-from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.events import EventBus, Subscription
 
@@ -48,9 +48,8 @@ def call(handler: Any, method: str = "GET", query: dict[str, list[str]] | None =
 
 
 def test_routes() -> None:
-    routes = Router()
     router = SystemRouter(FakeBackend())
-    router.register(routes)
+    routes = build_routes([router])
     assert routes.resolve("HEAD", "/_ping")[0] == router.ping
     assert routes.resolve("GET", "/system/df")[0] == router.system_df
 

@@ -23,6 +23,7 @@ from gorae.api.attach_ws import WebSocketStream, handshake_headers, pump_ws
 from gorae.api.http import (
     MULTIPLEXED_STREAM,
     RAW_STREAM,
+    Handler,
     Request,
     Response,
     StreamResponse,
@@ -229,9 +230,6 @@ class ContainerBackend(Protocol):
     ) -> str: ...
 
 
-Handler = Callable[[Request], Any]
-
-
 class ContainersRouter:
     """The container routes of the Engine API over a `ContainerBackend`."""
 
@@ -267,10 +265,6 @@ class ContainersRouter:
             ("DELETE", "/containers/{id}", self.remove),
             ("POST", "/commit", self.commit),
         ]
-
-    def register(self, routes: Any) -> None:
-        for method, path, handler in self.routes():
-            routes.add(method, path, handler)
 
     # ---- create / list / inspect ---------------------------------------------------------------
 

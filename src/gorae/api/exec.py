@@ -9,12 +9,11 @@ as docker does. No exec state lives here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from gorae.api.attach_stream import encode, parse_detach_keys, pump
 from gorae.api.containers import stream_content_type
-from gorae.api.http import Request, Response, empty_response, json_response
+from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.container.execs import ExecRecord
 from gorae.errors import CommandFailed, GoraeError
 
@@ -44,9 +43,6 @@ class ExecBackend(Protocol):
     async def wait_recorded(self, exec_id: str, timeout: float) -> None: ...
 
 
-Handler = Callable[[Request], Any]
-
-
 class ExecRouter:
     def __init__(self, backend: ExecBackend) -> None:
         self.b = backend
@@ -58,10 +54,6 @@ class ExecRouter:
             ("GET", "/exec/{id}/json", self.inspect),
             ("POST", "/exec/{id}/resize", self.resize),
         ]
-
-    def register(self, routes: Any) -> None:
-        for method, path, handler in self.routes():
-            routes.add(method, path, handler)
 
     async def create(self, req: Request) -> Response:
         body = await req.json()

@@ -48,10 +48,6 @@ class ImageBackend(Protocol):
     def save(self, names: builtins.list[str], out: BinaryIO) -> None: ...
 
 
-class Routes(Protocol):
-    def add(self, method: str, pattern: str, handler: Handler) -> None: ...
-
-
 def _progress(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj).encode() + b"\r\n"
 
@@ -78,10 +74,6 @@ class ImagesRouter:
             ("POST", "/images/{name:.+}/tag", self.tag),
             ("DELETE", "/images/{name:.+}", self.remove),
         ]
-
-    def register(self, routes: Routes) -> None:
-        for method, pattern, handler in self.routes():
-            routes.add(method, pattern, handler)
 
     async def list_images(self, req: Request) -> Response:
         filters = req.qfilters("filters")
@@ -223,13 +215,3 @@ class ImagesRouter:
 
         asyncio.get_running_loop().run_in_executor(None, work)
         return StreamResponse(writer.chunks(), content_type="application/x-tar")
-
-
-class _HasImages(Protocol):
-    @property
-    def images(self) -> ImageBackend: ...
-
-
-def register(routes: Routes, d: _HasImages) -> None:
-    """Bind the image routes to `d.images` (what `gorae.api.app` calls for each resource)."""
-    ImagesRouter(d.images).register(routes)

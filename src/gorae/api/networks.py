@@ -8,10 +8,9 @@ step with the sandbox. No record is touched and no lock is taken here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from gorae.api.http import Request, Response, empty_response, json_response
+from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.errors import InvalidParameter
 
 
@@ -59,17 +58,10 @@ class ContainerNetworkBackend(Protocol):
     async def disconnect_network(self, network: str, ref: str, *, force: bool) -> None: ...
 
 
-Handler = Callable[[Request], Any]
-Publish = Callable[..., Any]
-
-
 class NetworksRouter:
-    def __init__(
-        self, networks: NetworkBackend, containers: ContainerNetworkBackend, publish: Publish
-    ) -> None:
+    def __init__(self, networks: NetworkBackend, containers: ContainerNetworkBackend) -> None:
         self.nets = networks
         self.containers = containers
-        self._publish = publish  # only for "network prune" until the network service publishes it
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -81,10 +73,6 @@ class NetworksRouter:
             ("POST", "/networks/{id}/connect", self.connect),
             ("POST", "/networks/{id}/disconnect", self.disconnect),
         ]
-
-    def register(self, routes: Any) -> None:
-        for method, path, handler in self.routes():
-            routes.add(method, path, handler)
 
     async def list(self, req: Request) -> Response:
         return json_response(self.nets.list(req.qfilters("filters")))
@@ -130,7 +118,6 @@ class NetworksRouter:
 
     async def prune(self, req: Request) -> Response:
         res = await asyncio.to_thread(self.nets.prune, req.qfilters("filters"))
-        self._publish("network", "prune", "", {})
         return json_response({"NetworksDeleted": res.get("NetworksDeleted") or None})
 
     async def connect(self, req: Request) -> Response:

@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gorae
-from gorae.api.http import Request, Response, StreamResponse, json_response, raw_response
-from gorae.api.router import Router
+from gorae.api.http import Handler, Request, Response, StreamResponse, json_response, raw_response
 from gorae.events import Subscription
 from gorae.platform import host_arch
 from gorae.timefmt import parse_timestamp, rfc3339nano
@@ -133,13 +132,15 @@ class SystemRouter:
     def __init__(self, backend: SystemBackend) -> None:
         self.backend = backend
 
-    def register(self, routes: Router) -> None:
-        routes.add("GET", "/_ping", self.ping)
-        routes.add("HEAD", "/_ping", self.ping)
-        routes.add("GET", "/version", self.version)
-        routes.add("GET", "/info", self.info)
-        routes.add("GET", "/events", self.events)
-        routes.add("GET", "/system/df", self.system_df)
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/_ping", self.ping),
+            ("HEAD", "/_ping", self.ping),
+            ("GET", "/version", self.version),
+            ("GET", "/info", self.info),
+            ("GET", "/events", self.events),
+            ("GET", "/system/df", self.system_df),
+        ]
 
     async def ping(self, req: Request) -> Response:
         body = b"" if req.method == "HEAD" else b"OK"

@@ -27,10 +27,6 @@ class VolumeBackend(Protocol):
     def prune(self, filters: dict[str, builtins.list[str]] | None = None) -> dict[str, Any]: ...
 
 
-class Routes(Protocol):
-    def add(self, method: str, pattern: str, handler: Handler) -> None: ...
-
-
 class VolumesRouter:
     def __init__(self, backend: VolumeBackend) -> None:
         self.volumes = backend
@@ -43,10 +39,6 @@ class VolumesRouter:
             ("GET", "/volumes/{name}", self.inspect),
             ("DELETE", "/volumes/{name}", self.remove),
         ]
-
-    def register(self, routes: Routes) -> None:
-        for method, pattern, handler in self.routes():
-            routes.add(method, pattern, handler)
 
     async def create(self, req: Request) -> Response:
         body = await req.json() or {}
@@ -74,13 +66,3 @@ class VolumesRouter:
 
     async def prune(self, req: Request) -> Response:
         return json_response(await asyncio.to_thread(self.volumes.prune, req.qfilters("filters")))
-
-
-class _HasVolumes(Protocol):
-    @property
-    def volumes(self) -> VolumeBackend: ...
-
-
-def register(routes: Routes, d: _HasVolumes) -> None:
-    """Bind the volume routes to `d.volumes` (what `gorae.api.app` calls for each resource)."""
-    VolumesRouter(d.volumes).register(routes)

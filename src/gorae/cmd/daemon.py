@@ -19,12 +19,11 @@ import sys
 import time
 from urllib.parse import urlparse
 
-from gorae.api.app import build_router
 from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
+from gorae.cmd.wiring import Services, build_api, build_services
 from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, build_parser, load_config
-from gorae.daemon.daemon import Daemon
 from gorae.errors import GoraeError, InvalidParameter
 from gorae.network.names import network_names
 
@@ -112,14 +111,14 @@ async def serve(cfg: DaemonConfig) -> None:
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
     try:
         roots.prepare(cfg.data_root, cfg.exec_root)
-        await _serve(cfg, Daemon(cfg))
+        await _serve(cfg, build_services(cfg))
     finally:
         held.release()
 
 
-async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
-    await daemon.start()
-    server = ApiServer(build_router(daemon))
+async def _serve(cfg: DaemonConfig, services: Services) -> None:
+    await services.start()
+    server = ApiServer(build_api(services))
     tls = _tls_context(cfg)
     for host in cfg.effective_hosts():
         u = urlparse(host if "://" in host else "tcp://" + host)
@@ -146,7 +145,7 @@ async def _serve(cfg: DaemonConfig, daemon: Daemon) -> None:
     finally:
         log.info("stopping: containers keep running")
         await server.close()
-        await daemon.shutdown()
+        await services.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:

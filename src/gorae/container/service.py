@@ -92,7 +92,16 @@ class ContainerService:
         return any(ct.image_id == image_id for ct in self.repo.all())
 
     def image_users(self, image_id: str) -> list[str]:
+        """IDs of the containers made from image `image_id` (called from worker threads too)."""
         return [ct.id for ct in self.repo.all() if ct.image_id == image_id]
+
+    def volume_users(self, name: str) -> list[str]:
+        """IDs of the containers whose mounts use volume `name` (called from worker threads too)."""
+        return [
+            ct.id
+            for ct in self.repo.all()
+            if any(m.get("Type") == "volume" and m.get("Name") == name for m in ct.doc.get("Mounts") or [])
+        ]
 
     def status_text(self, ct: Container) -> str:
         return cs.status_text(ct.state, ct.book.started_ns, ct.book.finished_ns)

@@ -1,5 +1,4 @@
-"""The daemon: configuration, start-up and recovery, the event bus, and the wiring of the services.
-
-Services here (containers, execs) own behaviour; storage lives in `store/`, `image/`, `snapshot/`;
-processes in `runtime/`. Nothing in this package imports `api` or `cli`.
+"""The daemon's own concerns below the composition root: its configuration (`config.py`: dockerd's flags and
+daemon.json keys) and its roots (`roots.py`: layout, modes, and the claim that makes one daemon their only
+user). The services are built in `gorae.cmd.wiring`; nothing here imports `api` or `cli`.
 """

@@ -309,6 +309,8 @@ class NetworkController:
                 deleted.append(n["Name"])
             except GoraeError as e:
                 log.info("prune: %s not removed: %s", n["Name"], e)
+        if self.state.publish is not None:
+            self.state.publish("network", "prune", "", {})
         return {"NetworksDeleted": deleted}
 
     # ---- containers ------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""The composition root: every service built on one data root and exec root, each handed exactly the
+collaborators it uses, their start-up and shut-down order, and the API's routers over them.
+
+`Services` is the record of what is wired to what; `build_api` puts a router over each service;
+`gorae.cmd.daemon` starts the listeners. Start-up recovers networks (bridges, rules, held ports) before containers re-attach;
+shut-down leaves containers running (conmon holds them) for the next start to re-attach (live restore).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from gorae.api.app import build_routes
+from gorae.api.containers import ContainersRouter
+from gorae.api.exec import ExecRouter
+from gorae.api.images import ImagesRouter
+from gorae.api.networks import NetworksRouter
+from gorae.api.router import Router
+from gorae.api.system import DaemonFacts, SystemRouter
+from gorae.api.volumes import VolumesRouter
+from gorae.container.listing import summary
+from gorae.container.mounts import VolumeMounts
+from gorae.container.service import ContainerService
+from gorae.daemon.config import DaemonConfig
+from gorae.events import EventBus, Subscription
+from gorae.image.service import ImageService
+from gorae.network.controller import NetworkController
+from gorae.network.names import network_names
+from gorae.network.types import NetworkOptions
+from gorae.runtime.conmon import ConmonRuntime
+from gorae.snapshot.overlay import OverlaySnapshotter
+from gorae.store.content import ContentStore
+from gorae.store.metadata import MetadataStore
+from gorae.volume.local import VolumeService
+
+
+@dataclass(frozen=True)
+class Services:
+    config: DaemonConfig
+    node_id: str  # docker's `ID` in /info, stable per data root
+    started_at: float
+    meta: MetadataStore
+    content: ContentStore
+    snapshotter: OverlaySnapshotter
+    events: EventBus
+    runtime: ConmonRuntime
+    images: ImageService
+    volumes: VolumeService
+    networks: NetworkController
+    containers: ContainerService
+
+    async def start(self) -> None:
+        """Recover: networks first (containers re-attach into them), then containers."""
+        await self.networks.init()
+        await self.containers.restore()
+
+    async def shutdown(self) -> None:
+        """Stop watching; leave containers running and their network state in place."""
+        await self.containers.close()
+        await self.networks.close()
+
+    def disk_usage(self) -> dict[str, Any]:
+        """GET /system/df: images, containers (with sizes), volumes, build cache."""
+        images = self.images.list(all=False)
+        containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
+        for img in images:
+            img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
+        return {
+            "LayersSize": sum(i.get("Size", 0) for i in images),
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [
+                {
+                    **v,
+                    "UsageData": {
+                        "Size": self.volumes.usage(v["Name"]),
+                        "RefCount": len(self.containers.volume_users(v["Name"])),
+                    },
+                }
+                for v in self.volumes.list()
+            ],
+            "BuildCache": [],
+        }
+
+
+def build_services(config: DaemonConfig) -> Services:
+    """Every service on `config`'s roots (made and locked by `gorae.daemon.roots` beforehand)."""
+    root = config.data_root
+    meta = MetadataStore(os.path.join(root, "gorae.db"))
+    content = ContentStore(os.path.join(root, "content"))
+    snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
+    events = EventBus(meta)
+    runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
+    containers: ContainerService | None = None
+
+    def image_users(image_id: str) -> list[str]:  # late-bound: images and containers use each other
+        return containers.image_users(image_id) if containers is not None else []
+
+    def volume_users(name: str) -> list[str]:
+        return containers.volume_users(name) if containers is not None else []
+
+    images = ImageService(
+        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
+    )
+    volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
+    options = NetworkOptions(
+        bip=config.bip,
+        fixed_cidr=config.fixed_cidr,
+        default_address_pools=list(config.default_address_pools or []),
+        iptables=config.iptables is not False,
+        ip_forward=config.ip_forward is not False,
+        ip_masq=config.ip_masq is not False,
+    )
+    networks = NetworkController(
+        meta, config.exec_root, options, network_names(config), publish=events.publish
+    )
+    containers = ContainerService(
+        root=os.path.join(root, "containers"),
+        store=meta,
+        publish=events.publish,
+        runtime=runtime,
+        images=images,
+        snapshotter=snapshotter,
+        networks=networks,
+        mounts=VolumeMounts(volumes),
+        default_dns=list(config.dns),
+    )
+    return Services(
+        config=config,
+        node_id=_engine_id(os.path.join(root, "engine-id")),
+        started_at=time.time(),
+        meta=meta,
+        content=content,
+        snapshotter=snapshotter,
+        events=events,
+        runtime=runtime,
+        images=images,
+        volumes=volumes,
+        networks=networks,
+        containers=containers,
+    )
+
+
+def _engine_id(path: str) -> str:
+    """A stable identifier of this engine (docker's `ID` in /info), made once per data root."""
+    try:
+        with open(path, encoding="ascii") as f:
+            value = f.read().strip()
+            if value:
+                return value
+    except OSError:
+        pass
+    value = str(uuid.uuid4())
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write(value)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return value
+
+
+class SystemFacts:
+    """The API's `SystemBackend` (`/info`, `/events`, `/system/df`) over the services."""
+
+    def __init__(self, services: Services) -> None:
+        self._s = services
+
+    def daemon_facts(self) -> DaemonFacts:
+        s, cfg = self._s, self._s.config
+        return DaemonFacts(
+            node_id=s.node_id,
+            container_states=s.containers.count_states(),
+            images=len(s.images.list(all=True)),
+            event_listeners=s.events.listener_count(),
+            debug=cfg.log_level == "debug",
+            data_root=cfg.data_root,
+            runtime_path=cfg.runtime,
+            registry_mirrors=cfg.registry_mirrors,
+        )
+
+    def subscribe_events(self) -> Subscription:
+        return self._s.events.subscribe()
+
+    def event_history(self, since_ns: int, until_ns: int | None) -> list[dict[str, Any]]:
+        return self._s.events.history(since_ns, until_ns)
+
+    def disk_usage(self) -> dict[str, Any]:
+        return self._s.disk_usage()
+
+
+def build_api(services: Services) -> Router:
+    """The Engine API's route table: one router per resource over its backend."""
+    return build_routes(
+        [
+            SystemRouter(SystemFacts(services)),
+            ContainersRouter(services.containers),
+            ExecRouter(services.containers.execs),
+            ImagesRouter(services.images),
+            VolumesRouter(services.volumes),
+            NetworksRouter(services.networks, services.containers),
+        ]
+    )
