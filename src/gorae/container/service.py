@@ -89,18 +89,19 @@ class ContainerService:
         return out
 
     def uses_image(self, image_id: str) -> bool:
-        return any(ct.image_id == image_id for ct in self.repo.all())
+        return bool(self.image_users(image_id))
 
     def image_users(self, image_id: str) -> list[str]:
         """IDs of the containers made from image `image_id` (called from worker threads too)."""
-        return [ct.id for ct in self.repo.all() if ct.image_id == image_id]
+        return [ct.id for ct in self.repo.all() if ct.image_id == image_id and not ct.removed]
 
     def volume_users(self, name: str) -> list[str]:
         """IDs of the containers whose mounts use volume `name` (called from worker threads too)."""
         return [
             ct.id
             for ct in self.repo.all()
-            if any(m.get("Type") == "volume" and m.get("Name") == name for m in ct.doc.get("Mounts") or [])
+            if not ct.removed  # its record is gone: `rm -v` removes its volumes before the index forgets it
+            and any(m.get("Type") == "volume" and m.get("Name") == name for m in ct.doc.get("Mounts") or [])
         ]
 
     def status_text(self, ct: Container) -> str:

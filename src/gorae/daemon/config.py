@@ -107,168 +107,49 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Flags may also be set in the configuration file under dockerd's daemon.json keys "
         "(data-root, hosts, tlsverify, insecure-registries, ...); a key given both ways is an error.",
     )
-    flag = p.add_argument
+
     # default=None everywhere so we can tell which flags were given
-    flag(
-        "--data-root",
-        dest="data_root",
-        metavar="string",
-        help=f'Root directory of persistent gorae state (default "{d.data_root}")',
-    )
-    flag(
-        "--exec-root",
-        dest="exec_root",
-        metavar="string",
-        help=f'Root directory for execution state files (default "{d.exec_root}")',
-    )
-    flag(
-        "-H",
-        "--host",
-        dest="hosts",
-        action="append",
-        metavar="list",
-        help=f'Daemon socket(s) to listen on: unix://PATH or tcp://HOST:PORT (default "{DEFAULT_SOCKET}")',
-    )
-    flag(
-        "--tls",
-        dest="tls",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Use TLS; implied by --tlsverify (without --tlsverify any client is served)",
-    )
-    flag(
-        "--tlsverify",
-        dest="tlsverify",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Use TLS and verify the remote (mutual TLS)",
-    )
-    flag("--tlscacert", dest="tlscacert", metavar="string", help="Trust certs signed only by this CA")
-    flag("--tlscert", dest="tlscert", metavar="string", help="Path to TLS certificate file")
-    flag("--tlskey", dest="tlskey", metavar="string", help="Path to TLS key file")
-    flag(
-        "--config-file",
-        dest="config_file",
-        metavar="string",
-        help=f'Daemon configuration file (default "{DEFAULT_CONFIG_FILE}")',
-    )
-    flag(
-        "-G",
-        "--group",
-        dest="group",
-        metavar="string",
-        help='Group for the unix socket (default "docker", used when it exists)',
-    )
-    flag("-p", "--pidfile", dest="pidfile", metavar="string", help="Path to use for daemon PID file")
-    flag(
-        "-l",
-        "--log-level",
-        dest="log_level",
-        choices=["debug", "info", "warn", "error", "fatal"],
-        metavar="string",
-        help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")',
-    )
-    flag(
-        "-D",
-        "--debug",
-        dest="debug",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Enable debug mode",
-    )
-    flag(
-        "--insecure-registry",
-        dest="insecure_registries",
-        action="append",
-        metavar="list",
-        help="Enable insecure registry communication (plain HTTP to HOST:PORT)",
-    )
-    flag(
-        "--registry-mirror",
-        dest="registry_mirrors",
-        action="append",
-        metavar="list",
-        help="Preferred registry mirror",
-    )
-    flag(
-        "--live-restore",
-        dest="live_restore",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Keep containers running while the daemon is down (default true)",
-    )
-    flag("--bip", dest="bip", metavar="string", help="Specify network bridge IP (CIDR)")
-    flag("--fixed-cidr", dest="fixed_cidr", metavar="string", help="IPv4 subnet for fixed IPs")
-    flag(
-        "--iptables",
-        dest="iptables",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Enable addition of iptables rules (default true)",
-    )
-    flag(
-        "--ip-forward",
-        dest="ip_forward",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Enable net.ipv4.ip_forward (default true)",
-    )
-    flag(
-        "--ip-masq",
-        dest="ip_masq",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Enable IP masquerading (default true)",
-    )
-    flag(
-        "--userland-proxy",
-        dest="userland_proxy",
-        nargs="?",
-        const=True,
-        type=_bool,
-        metavar="bool",
-        help="Use userland proxy for loopback traffic (default false: the kernel forwards)",
-    )
-    flag(
-        "-b",
-        "--bridge",
-        dest="bridge",
-        metavar="string",
-        help="Linux name of the default network's bridge (default derived from the exec root)",
-    )
-    flag(
-        "--iptables-chain-prefix",
-        dest="iptables_chain_prefix",
-        metavar="string",
-        help="Prefix of the daemon's iptables chains (default derived from the exec root)",
-    )
-    flag("--dns", dest="dns", action="append", metavar="list", help="DNS server to use")
-    flag(
-        "--default-runtime",
-        dest="runtime",
-        metavar="string",
-        help=f'Default OCI runtime for containers (default "{d.runtime}")',
-    )
-    flag(
-        "--init-path",
-        dest="init_path",
-        metavar="string",
-        help=f'Path to the init binary for --init (default "{d.init_path}")',
-    )
+    def switch(*names: str, dest: str, help: str) -> None:
+        p.add_argument(*names, dest=dest, nargs="?", const=True, type=_bool, metavar="bool", help=help)
+
+    def value(*names: str, dest: str, help: str, many: bool = False) -> None:
+        p.add_argument(*names, dest=dest, metavar="list" if many else "string", help=help,
+                       action="append" if many else "store")
+
+    value("--data-root", dest="data_root", help=f'Root directory of persistent gorae state (default "{d.data_root}")')
+    value("--exec-root", dest="exec_root", help=f'Root directory for execution state files (default "{d.exec_root}")')
+    value("-H", "--host", dest="hosts", many=True,
+          help=f'Daemon socket(s) to listen on: unix://PATH or tcp://HOST:PORT (default "{DEFAULT_SOCKET}")')
+    switch("--tls", dest="tls", help="Use TLS; implied by --tlsverify (without --tlsverify any client is served)")
+    switch("--tlsverify", dest="tlsverify", help="Use TLS and verify the remote (mutual TLS)")
+    value("--tlscacert", dest="tlscacert", help="Trust certs signed only by this CA")
+    value("--tlscert", dest="tlscert", help="Path to TLS certificate file")
+    value("--tlskey", dest="tlskey", help="Path to TLS key file")
+    value("--config-file", dest="config_file", help=f'Daemon configuration file (default "{DEFAULT_CONFIG_FILE}")')
+    value("-G", "--group", dest="group", help='Group for the unix socket (default "docker", used when it exists)')
+    value("-p", "--pidfile", dest="pidfile", help="Path to use for daemon PID file")
+    p.add_argument("-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"],
+                   metavar="string",
+                   help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")')
+    switch("-D", "--debug", dest="debug", help="Enable debug mode")
+    value("--insecure-registry", dest="insecure_registries", many=True,
+          help="Enable insecure registry communication (plain HTTP to HOST:PORT)")
+    value("--registry-mirror", dest="registry_mirrors", many=True, help="Preferred registry mirror")
+    switch("--live-restore", dest="live_restore", help="Keep containers running while the daemon is down (default true)")
+    value("--bip", dest="bip", help="Specify network bridge IP (CIDR)")
+    value("--fixed-cidr", dest="fixed_cidr", help="IPv4 subnet for fixed IPs")
+    switch("--iptables", dest="iptables", help="Enable addition of iptables rules (default true)")
+    switch("--ip-forward", dest="ip_forward", help="Enable net.ipv4.ip_forward (default true)")
+    switch("--ip-masq", dest="ip_masq", help="Enable IP masquerading (default true)")
+    switch("--userland-proxy", dest="userland_proxy",
+           help="Use userland proxy for loopback traffic (default false: the kernel forwards)")
+    value("-b", "--bridge", dest="bridge",
+          help="Linux name of the default network's bridge (default derived from the exec root)")
+    value("--iptables-chain-prefix", dest="iptables_chain_prefix",
+          help="Prefix of the daemon's iptables chains (default derived from the exec root)")
+    value("--dns", dest="dns", many=True, help="DNS server to use")
+    value("--default-runtime", dest="runtime", help=f'Default OCI runtime for containers (default "{d.runtime}")')
+    value("--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")')
     return p
 
 

@@ -119,20 +119,7 @@ class NetworkController:
 
     def _create_predefined(self, driver: NetworkDriver) -> None:
         spec = driver.predefined_network(self._pick_subnet)
-        doc = model.network_doc(
-            name=str(driver.predefined_name),
-            id=new_id(),
-            driver=driver.type,
-            subnet=spec.subnet,
-            gateway=spec.gateway,
-            ip_range=spec.ip_range,
-            internal=False,
-            attachable=False,
-            labels={},
-            options=dict(spec.options),
-            bridge=spec.interface,
-            default=True,
-        )
+        doc = model.predefined_network_doc(str(driver.predefined_name), driver.type, new_id(), spec)
         if spec.subnet:
             self.ipam.add_pool(doc["Id"], spec.subnet, spec.gateway or "", spec.ip_range)
         self.state.store_network(doc)

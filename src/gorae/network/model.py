@@ -11,6 +11,7 @@ from typing import Any
 
 from gorae.errors import InvalidParameter
 from gorae.filters import Filters, label_matches
+from gorae.network.types import NetworkSpec
 from gorae.timefmt import now_rfc3339nano, parse_timestamp
 
 PREDEFINED = ("bridge", "host", "none")
@@ -175,3 +176,21 @@ def empty_settings(sandbox_key: str = "", sandbox_id: str = "") -> dict[str, Any
         "MacAddress": "",
         "Networks": {},
     }
+
+
+def predefined_network_doc(name: str, driver_type: str, network_id: str, spec: NetworkSpec) -> dict[str, Any]:
+    """The record of a driver's predefined network (`bridge`, `host`, `none`) from its spec."""
+    return network_doc(
+        name=name,
+        id=network_id,
+        driver=driver_type,
+        subnet=spec.subnet,
+        gateway=spec.gateway,
+        ip_range=spec.ip_range,
+        internal=False,
+        attachable=False,
+        labels={},
+        options=dict(spec.options),
+        bridge=spec.interface,
+        default=True,
+    )

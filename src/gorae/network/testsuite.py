@@ -62,20 +62,7 @@ def network_for(driver: NetworkDriver, h: Harness) -> NetworkDoc:
             ipam_options={},
         )
     spec = driver.predefined_network(lambda: subnet)
-    return model.network_doc(
-        name=str(driver.predefined_name),
-        id=nid,
-        driver=driver.type,
-        subnet=spec.subnet,
-        gateway=spec.gateway,
-        ip_range=spec.ip_range,
-        internal=False,
-        attachable=False,
-        labels={},
-        options=dict(spec.options),
-        bridge=spec.interface,
-        default=True,
-    )
+    return model.predefined_network_doc(str(driver.predefined_name), driver.type, nid, spec)
 
 
 def endpoint_for(driver: NetworkDriver, net: NetworkDoc, host: int = 2) -> EndpointDoc:
