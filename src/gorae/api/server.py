@@ -24,7 +24,7 @@ import stat
 import time
 import types
 from collections.abc import Coroutine, Generator
-from typing import Any
+from typing import Any, cast
 
 from gorae.api.connection import (
     HEADER_TIMEOUT,
@@ -220,8 +220,7 @@ class _ApiProtocol(asyncio.Protocol):
     # -- asyncio.Protocol (only until the connection is handed to h11) ------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         if self.server.closing or not self.server._admit(self):
             transport.close()
             return
