@@ -64,6 +64,12 @@ def rfc3339nano(ns: int) -> str:
     return base + "Z"
 
 
+def rfc3339nano_fixed(ns: int) -> str:
+    """Docker's RFC3339NanoFixed (log timestamps, stats `read`): always nine fraction digits."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
 def rfc3339nano_or_zero(ns: int) -> str:
     """`rfc3339nano`, with 0 meaning "never" (Go's zero time), as docker prints unset times."""
     return rfc3339nano(ns) if ns else ZERO_TIME

@@ -13,8 +13,9 @@ import pytest
 from test_archive_support import Scratch, d, f, link, outside_state, scratch, sym, tar_bytes
 
 from gorae.archive import PathStat, extract_to, stat_path, tar_path
-from gorae.archive.pathstat import MODE_DIR, MODE_SYMLINK, go_file_mode, rfc3339_nano
+from gorae.archive.pathstat import MODE_DIR, MODE_SYMLINK, go_file_mode
 from gorae.errors import InvalidParameter, NotFound
+from gorae.timefmt import rfc3339nano as rfc3339_nano
 
 
 def _rootfs(s: Scratch) -> None:

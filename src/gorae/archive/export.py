@@ -12,8 +12,9 @@ import stat
 from typing import BinaryIO
 
 from gorae.archive.inroot import Root
-from gorae.archive.pathstat import PathStat, go_file_mode, locate, rfc3339_nano
+from gorae.archive.pathstat import PathStat, go_file_mode, locate
 from gorae.archive.tarwriter import TarWriter, TreeWriter
+from gorae.timefmt import rfc3339nano
 
 
 def tar_dir(root: str, out: BinaryIO) -> None:
@@ -57,7 +58,7 @@ def tar_path(root: str, path: str, out: BinaryIO, *, rename_to: str | None = Non
             if stat.S_ISLNK(st.st_mode):
                 link = "/" + "/".join(r.canonical(loc.parts))
             return PathStat(
-                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339_nano(st.st_mtime_ns), link
+                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link
             )
         finally:
             os.close(loc.dir_fd)

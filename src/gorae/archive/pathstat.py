@@ -13,11 +13,11 @@ import json
 import os
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from gorae.archive.inroot import Root
 from gorae.archive.names import clean_parts
 from gorae.errors import NotFound
+from gorae.timefmt import rfc3339nano
 
 # Go's os.FileMode type bits
 MODE_DIR = 1 << 31
@@ -62,12 +62,6 @@ def go_file_mode(st_mode: int) -> int:
     return mode
 
 
-def rfc3339_nano(ts_ns: int) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped, no fraction when zero."""
-    secs, ns = divmod(ts_ns, 1_000_000_000)
-    base = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    frac = f".{ns:09d}".rstrip("0") if ns else ""
-    return f"{base}{frac}Z"
 
 
 @dataclass
@@ -146,7 +140,7 @@ def stat_path(root: str, path: str) -> PathStat:
                 link = "/" + "/".join(r.canonical(loc.parts))
             st = loc.st
             return PathStat(
-                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339_nano(st.st_mtime_ns), link
+                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link
             )
         finally:
             os.close(loc.dir_fd)

@@ -14,7 +14,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+
+from gorae.timefmt import rfc3339nano_fixed
 
 STDOUT = 1
 STDERR = 2
@@ -48,10 +50,7 @@ def parse_time_ns(ts: bytes | str) -> int:
     return int(dt.timestamp()) * 10**9 + frac
 
 
-def format_time(ns: int) -> str:
-    """Docker's RFC3339NanoFixed in UTC: 2026-11-28T02:03:49.123456789Z."""
-    dt = datetime.fromtimestamp(ns // 10**9, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 10**9:09d}Z"
+format_time = rfc3339nano_fixed  # docker's log timestamps: 2026-11-28T02:03:49.123456789Z
 
 
 def _parse_line(line: bytes) -> tuple[int, int, bool, bytes] | None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from gorae.runtime import cgroups
+from gorae.timefmt import rfc3339nano_fixed
 
 NS_PER_TICK = 10**9 // os.sysconf("SC_CLK_TCK")
 NO_LIMIT = 0x7FFFFFFFFFFFF000  # what v1 reports for "no limit" (page-rounded max int64)
@@ -180,9 +180,7 @@ def _v2(cg: str) -> dict[str, Any]:
 
 
 def _now() -> str:
-    ns = time.time_ns()
-    dt = datetime.fromtimestamp(ns // 10**9, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ns % 10**9:09d}Z"
+    return rfc3339nano_fixed(time.time_ns())
 
 
 def container_stats(
