@@ -9,7 +9,7 @@ adding an optional field is not a change.
 
     gorae.db  (MetadataStore at <data-root>/gorae.db)
     ├── docs (kind, id, name, doc)
-    │   ├── container   id = container ID (64 hex); name = canonical "/name"     owner: daemon/containers
+    │   ├── container   id = container ID (64 hex); name = canonical "/name"     owner: container/repository
     │   │                 Docker's inspect shape (Id, Created, Path, Args, State{...}, Image, Name, HostConfig,
     │   │                 Config, Mounts, NetworkSettings, ...) plus "_gorae": gorae's bookkeeping
     │   │                 {CreatedNs, StartedNs, FinishedNs, ManuallyStopped, StartedBefore, RestartDelay,
@@ -25,12 +25,12 @@ adding an optional field is not a change.
     │   │                 content blob named by DiffID, the files the committed snapshot named by ChainID
     │   ├── volume      id = name = volume name                                  owner: volume/local
     │   │                 {CreatedAt, Driver, Labels, Mountpoint, Name, Options, Scope}
-    │   ├── network     id = network ID; name = network name                     owner: network/service
+    │   ├── network     id = network ID; name = network name                     owner: network/state
     │   │                 Docker's network inspect shape (Id, Name, Driver, IPAM, Options, Labels, ...)
-    │   ├── endpoint    id = endpoint ID                                         owner: network/service
+    │   ├── endpoint    id = endpoint ID                                         owner: network/state
     │   │                 {id, container_id, container_name, network_id, ip, prefixlen, mac, gateway,
     │   │                 aliases, dns_names, ifname, veth, ipam_config}
-    │   ├── netsandbox  id = container ID                                        owner: network/service
+    │   ├── netsandbox  id = container ID                                        owner: network/state
     │   │                 {container_id, name, mode, netns_path, endpoints [endpoint IDs], ports, ...}
     │   └── ipam        id = network ID                                          owner: network/ipam
     │                     {subnet, range, gateway, allocated {address: owner}, last}
@@ -81,19 +81,19 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
         Kind(
-            CONTAINER, "gorae.daemon.containers", "gorae.db", 1, "Docker inspect shape + _gorae bookkeeping"
+            CONTAINER, "gorae.container.repository", "gorae.db", 1, "Docker inspect shape + _gorae bookkeeping"
         ),
         Kind(IMAGE, "gorae.image.store", "gorae.db", 1, "{Id, Parent, LastTagTime, LayerSizes}"),
         Kind(REF, "gorae.image.store", "gorae.db", 1, "{image, name}"),
         Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size}"),
         Kind(VOLUME, "gorae.volume.local", "gorae.db", 1, "Docker volume inspect shape"),
-        Kind(NETWORK, "gorae.network.service", "gorae.db", 1, "Docker network inspect shape"),
+        Kind(NETWORK, "gorae.network.state", "gorae.db", 1, "Docker network inspect shape"),
         Kind(
-            ENDPOINT, "gorae.network.service", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"
+            ENDPOINT, "gorae.network.state", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"
         ),
         Kind(
             NETSANDBOX,
-            "gorae.network.service",
+            "gorae.network.state",
             "gorae.db",
             1,
             "{container_id, mode, netns_path, endpoints, ...}",
