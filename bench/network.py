@@ -32,7 +32,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import new_daemon, remove_busybox_tar  # noqa: E402
+from conftest import new_daemon, remove_busybox_tar, unmount_under  # noqa: E402
 
 REQUEST = b"GET / HTTP/1.0\r\nHost: x\r\n\r\n"
 
@@ -268,21 +268,13 @@ class NetnsDockerd:
             except (ProcessLookupError, ValueError):
                 pass
         for d in (self.exec_root, self.data):
-            subprocess.run(["umount", "-R", "-l", d], capture_output=True)
-            for p in _mounts_under(d):
-                subprocess.run(["umount", "-l", p], capture_output=True)
+            unmount_under(d)
             shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(self.data + "-cli", ignore_errors=True)
         for f in (self.sock, self.pidfile, self.cfg, self.log):
             if os.path.exists(f):
                 os.unlink(f)
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-
-
-def _mounts_under(root: str) -> list[str]:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        points = [line.split()[4] for line in f]
-    return sorted((p for p in points if p == root or p.startswith(root + "/")), key=len, reverse=True)
 
 
 def compare_dockerd(gorae: Engine, a: argparse.Namespace) -> None:

@@ -20,7 +20,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import busybox_tar  # noqa: E402
+from conftest import busybox_tar, unmount_under  # noqa: E402
 
 
 class Dockerd:
@@ -73,19 +73,11 @@ class Dockerd:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-        for mountpoint in mounts_under(self.root, self.xroot):  # e.g. <exec-root>/netns, bound onto itself
-            subprocess.run(["umount", "-l", mountpoint], capture_output=True)
+        for root in (self.root, self.xroot):  # e.g. <exec-root>/netns, bound onto itself
+            unmount_under(root)
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.xroot, ignore_errors=True)
         self.log.close()
         for path in (self.log_path, self.sock, self.root + ".pid"):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-
-
-def mounts_under(*roots: str) -> list[str]:
-    """Mount points at or below `roots`, deepest first, once per mount (a path can be mounted over twice)."""
-    with open("/proc/self/mounts", encoding="utf-8") as f:
-        points = [line.split()[1] for line in f]
-    found = [p for p in points if any(p == r or p.startswith(r.rstrip("/") + "/") for r in roots)]
-    return sorted(found, key=len, reverse=True)

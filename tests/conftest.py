@@ -7,6 +7,7 @@ under the roots and deletes them, even when the test failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,8 @@ from gorae.archive.tree import remove_tree
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 
 
-def _unmount_under(root: str) -> None:
+def unmount_under(root: str) -> None:
+    """Unmount every mount at or below `root`, deepest first (a dockerd's exec-root/netns bind mount too)."""
     try:
         with open("/proc/self/mountinfo", encoding="utf-8") as f:
             points = [line.split()[4] for line in f]
@@ -214,8 +216,8 @@ class GoraeDaemon:
         steps = (
             self.stop,
             lambda: _kill_runtime(self.exec_root),
-            lambda: _unmount_under(self.data_root),
-            lambda: _unmount_under(self.exec_root),
+            lambda: unmount_under(self.data_root),
+            lambda: unmount_under(self.exec_root),
             lambda: remove_tree(self.data_root),  # at any depth: containers make deep trees
             lambda: remove_tree(self.exec_root),
             lambda: _unlink(self.socket),
@@ -262,8 +264,21 @@ def remove_busybox_tar() -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session."""
+    """Nothing of the suite's own stays in /tmp: the busybox tarball is made once per session, and after a
+    green run pytest's own temporary directories go too (after a failure they stay, for the post-mortem)."""
     remove_busybox_tar()
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if exitstatus != 0 or factory is None or getattr(factory, "_basetemp", None) is None:
+        return
+    base = factory.getbasetemp()
+    remove_tree(str(base))
+    parent = base.parent  # /tmp/pytest-of-<user>, with only the `pytest-current` link left
+    if parent.name.startswith("pytest-of-"):
+        with contextlib.suppress(OSError):
+            for entry in parent.iterdir():
+                if entry.is_symlink() and not entry.exists():
+                    entry.unlink()
+            parent.rmdir()
 
 
 # What the suite needs from the machine. Outside CI a missing piece makes the tests that need it skip (with

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import unmount_under
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 TARGETS = [t for t in os.environ.get("GORAE_TEST_TARGET", "gorae,dref").split(",") if t]
@@ -124,7 +125,7 @@ class Daemon:
 
             purge_daemon(str(self.exec_root))
         for d in (self.exec_root, self.data):
-            subprocess.run(["umount", "-R", "-l", str(d)], capture_output=True)
+            unmount_under(str(d))
             shutil.rmtree(d, ignore_errors=True)
         for f in (self.sock, self.pidfile):
             if os.path.exists(f):

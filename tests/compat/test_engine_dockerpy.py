@@ -15,7 +15,7 @@ import uuid
 
 import docker
 import pytest
-from conftest import GoraeDaemon, skip_outside_ci
+from conftest import GoraeDaemon, skip_outside_ci, unmount_under
 
 
 def _name(prefix: str = "epy") -> str:
@@ -204,15 +204,8 @@ def dockerd(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
             proc.kill()
             proc.wait()
         log.close()
-        subprocess.run(
-            [
-                "sh",
-                "-c",
-                f"grep -o ' {root}[^ ]*\\| {xroot}[^ ]*' /proc/self/mountinfo | sort -r | "
-                "xargs -r -n1 umount -l",
-            ],
-            capture_output=True,
-        )
+        unmount_under(root)
+        unmount_under(xroot)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(xroot, ignore_errors=True)
         if os.path.exists(sock):

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import skip_outside_ci
+from conftest import skip_outside_ci, unmount_under
 
 from gorae.image.bootstrap import import_busybox
 from gorae.image.service import ImageService
@@ -27,13 +27,6 @@ from gorae.store.metadata import MetadataStore
 
 if shutil.which("dockerd") is None:  # in CI the session's preflight (tests/conftest.py) fails instead
     pytest.skip("dockerd is not installed", allow_module_level=True)
-
-
-def _unmount_under(root: str) -> None:
-    with open("/proc/self/mountinfo", encoding="utf-8") as f:
-        points = [line.split()[4] for line in f]
-    for p in sorted((p for p in points if p == root or p.startswith(root + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", p], capture_output=True)
 
 
 class RefDockerd:
@@ -104,7 +97,7 @@ class RefDockerd:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         for root in (self.data, self.exec_root):
-            _unmount_under(root)
+            unmount_under(root)
             shutil.rmtree(root, ignore_errors=True)
         for p in (self.sock, self.pidfile, self.log):
             if os.path.exists(p):
@@ -134,7 +127,7 @@ def images() -> Iterator[ImageService]:
     finally:
         meta.close()
         snap.close()
-        _unmount_under(base)
+        unmount_under(base)
         shutil.rmtree(base, ignore_errors=True)
 
 
