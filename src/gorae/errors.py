@@ -7,6 +7,8 @@ carries the command's stderr in its message.
 
 from __future__ import annotations
 
+import errno
+
 
 class GoraeError(Exception):
     """Base of all gorae errors. `status` is the HTTP status the API answers with."""
@@ -64,6 +66,19 @@ class SystemError_(GoraeError):
     """An internal failure (500)."""
 
     status = 500
+
+
+class DiskFull(SystemError_):
+    """A write found the disk full (ENOSPC, SQLITE_FULL): docker's "no space left on device" (500)."""
+
+
+def no_space(e: OSError | None = None, path: str = "") -> DiskFull | None:
+    """`DiskFull` in docker's words ("write <path>: no space left on device") when `e` is ENOSPC (or, with no
+    `e`, for `path`); None for any other error."""
+    if e is not None and e.errno != errno.ENOSPC:
+        return None
+    where = (e.filename if e is not None and e.filename else "") or path
+    return DiskFull(f"write {where}: no space left on device" if where else "no space left on device")
 
 
 class CommandFailed(SystemError_):

@@ -11,7 +11,7 @@ import logging
 
 from gorae.api.http import Response, empty_response, json_response
 from gorae.api.router import MethodNotAllowed, RouteNotFound
-from gorae.errors import GoraeError, NotModified
+from gorae.errors import GoraeError, NotModified, no_space
 
 log = logging.getLogger("gorae.api")
 
@@ -32,6 +32,11 @@ def error_response(exc: BaseException, *, context: str = "") -> Response:
         resp = error_body(405, "method not allowed")
         resp.headers.append(("Allow", ", ".join(exc.allowed)))
         return resp
+    # ENOSPC from any write: docker's "no space left on device", not Python's "[Errno 28] ..."
+    full = no_space(exc) if isinstance(exc, OSError) else None
+    if full is not None:
+        log.warning("%s%s", full.message, f" in {context}" if context else "")
+        return error_body(500, full.message)
     log.error("internal error%s", f" in {context}" if context else "", exc_info=exc)
     message = str(exc) or type(exc).__name__
     return error_body(500, message)

@@ -4,14 +4,19 @@ collaborators it uses, their start-up and shut-down order, and the API's routers
 `Services` is the record of what is wired to what; `build_api` puts a router over each service;
 `gorae.cmd.daemon` starts the listeners. Start-up recovers networks (bridges, rules, held ports) before containers re-attach;
 shut-down leaves containers running (conmon holds them) for the next start to re-attach (live restore).
+Both metadata stores draw on one disk reserve on the data root (`store.reserve`); while it is released, a
+background task re-makes it once space returns and then writes the container states a full disk deferred.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.api.app import build_routes
@@ -35,7 +40,12 @@ from gorae.runtime.conmon import ConmonRuntime
 from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
+from gorae.store.reserve import DiskReserve
 from gorae.volume.local import VolumeService
+
+log = logging.getLogger("gorae.daemon")
+
+RESERVE_POLL = 1.0  # seconds between checks for returned space while the reserve is released
 
 
 @dataclass(frozen=True)
@@ -52,16 +62,39 @@ class Services:
     volumes: VolumeService
     networks: NetworkController
     containers: ContainerService
+    reserve: DiskReserve
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
         """Recover: networks first (containers re-attach into them), then containers."""
         await self.networks.init()
         await self.containers.restore()
+        self.background.append(asyncio.ensure_future(self._keep_reserve()))
 
     async def shutdown(self) -> None:
         """Stop watching; leave containers running and their network state in place."""
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+        self.background.clear()
         await self.containers.close()
         await self.networks.close()
+
+    async def _keep_reserve(self) -> None:
+        """While the disk reserve is released: re-make it when space returns, then write what was deferred."""
+        repo = self.containers.repo
+        while True:
+            await asyncio.sleep(RESERVE_POLL)
+            try:
+                if not self.reserve.held and await asyncio.to_thread(self.reserve.replenish):
+                    log.info("space returned on the data root: the disk reserve is back")
+                if self.reserve.held and repo.pending:
+                    left = repo.retry_pending()
+                    if not left:
+                        log.info("the container states a full disk deferred are written")
+            except Exception:
+                log.exception("keeping the disk reserve")
 
     def disk_usage(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
@@ -90,9 +123,11 @@ class Services:
 def build_services(config: DaemonConfig) -> Services:
     """Every service on `config`'s roots (made and locked by `gorae.daemon.roots` beforehand)."""
     root = config.data_root
-    meta = MetadataStore(os.path.join(root, "gorae.db"))
+    reserve = DiskReserve(root)
+    reserve.replenish()
+    meta = MetadataStore(os.path.join(root, "gorae.db"), on_full=reserve.release)
     content = ContentStore(os.path.join(root, "content"))
-    snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"))
+    snapshotter = OverlaySnapshotter(os.path.join(root, "overlay"), on_full=reserve.release)
     events = EventBus(meta)
     runtime = ConmonRuntime(config.exec_root, runc=config.runtime, conmon=config.conmon)
     containers: ContainerService | None = None
@@ -142,6 +177,7 @@ def build_services(config: DaemonConfig) -> Services:
         volumes=volumes,
         networks=networks,
         containers=containers,
+        reserve=reserve,
     )
 
 

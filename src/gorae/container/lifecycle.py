@@ -224,7 +224,14 @@ class ContainerLifecycle:
         async with ct.lock:
             if ct.watcher is asyncio.current_task():
                 ct.watcher = None
-            await self.handle_exit(ct, status)
+            try:
+                await self.handle_exit(ct, status)
+            except Exception:  # the exit is recorded (in memory at least) and its waiters answered, always
+                log.exception("recording the exit of %s", ct.id[:12])
+                if ct.status in cs.HAS_PROCESS:
+                    with contextlib.suppress(Exception):
+                        self.repo.transition(ct, Event.EXIT, action="die", ExitCode=int(status.code))
+                self.repo.wake_exit_waiters(ct)
 
     async def handle_exit(
         self, ct: Container, status: ExitStatus, *, at_daemon_start: bool = False, error: str = ""
@@ -241,7 +248,10 @@ class ContainerLifecycle:
         with contextlib.suppress(Exception):
             await self.runtime.delete(ct.id, force=True)
         await self._release_mounts(ct)
-        await self.net.teardown(ct)
+        try:  # a teardown that fails (a full disk) must not keep the exit from being recorded
+            await self.net.teardown(ct)
+        except Exception as e:
+            log.warning("tearing down the network of %s: %s", ct.id[:12], e)
         await self.fs.unmount(ct)
         now = time.time_ns()
         started = ct.book.started_ns
@@ -417,7 +427,12 @@ class ContainerLifecycle:
                 await self.runtime.pause(ct.id)
             else:
                 await self.runtime.resume(ct.id)
-            self.repo.transition(ct, ev, action=ev.value)
+            try:
+                self.repo.transition(ct, ev, action=ev.value)
+            except BaseException:  # not recorded: the runtime goes back to what the record says
+                with contextlib.suppress(Exception):
+                    await (self.runtime.resume(ct.id) if ev == Event.PAUSE else self.runtime.pause(ct.id))
+                raise
 
     # ---- remove ------------------------------------------------------------------------------
 

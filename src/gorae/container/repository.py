@@ -5,12 +5,16 @@ persists the record, publishes the event and wakes the waiters in one call, so n
 forgotten (moby's State setters that notify their waiters). `destroyed(ct)` is the same for removal.
 Listeners (`on_event`) hear every container action the repository publishes (execs forget a container's
 sessions on "die" and "destroy" this way). Never touches the runtime, snapshots or networks.
+
+A full disk never fails a state change or a removal: the store first draws on the disk reserve, and when
+even that is gone the change stays in memory (the record is what the API shows and what the waiters get)
+and is written by `retry_pending` once space returns. Only a new record (`add`) or a rename fails with
+`DiskFull`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +24,7 @@ from gorae.container.names import random_name, validate_name
 from gorae.container.record import KIND, Container
 from gorae.container.state import Event
 from gorae.container.types import EventSink, RecordStore
-from gorae.errors import Conflict, InvalidParameter, NotFound
+from gorae.errors import Conflict, DiskFull, InvalidParameter, NotFound
 
 log = logging.getLogger("gorae.containers")
 
@@ -35,6 +39,8 @@ class ContainerRepository:
         self._by_id: dict[str, Container] = {}
         self._names: dict[str, str] = {}  # "/name" -> id
         self._listeners: list[Listener] = []
+        self._unsaved: set[str] = set()  # ids whose latest state a full disk kept from the store
+        self._undeleted: set[str] = set()  # ids of removed containers whose record a full disk kept
 
     # ---- lookup ------------------------------------------------------------------------------
 
@@ -92,7 +98,7 @@ class ContainerRepository:
         self._by_id[ct.id] = ct
         self._names[ct.name] = ct.id
         try:
-            self.save(ct)
+            self._put(ct, reserve=False)
         except BaseException:
             self._by_id.pop(ct.id, None)
             self._names.pop(ct.name, None)
@@ -116,7 +122,7 @@ class ContainerRepository:
         self._names[canon] = ct.id
         ct.doc["Name"] = canon
         try:
-            self.save(ct)
+            self._put(ct, reserve=False)
         except BaseException:
             self._names.pop(canon, None)
             self._names[old] = ct.id
@@ -128,10 +134,46 @@ class ContainerRepository:
     # ---- persistence, events, the commit point -----------------------------------------------
 
     def save(self, ct: Container) -> None:
-        """Persist a record whose status did not change (config, bookkeeping, network settings)."""
+        """Persist a record whose status did not change (config, bookkeeping, network settings); with a full
+        disk, later (`retry_pending`)."""
         if ct.removed:
             return
-        self._store.put(KIND, ct.id, ct.to_doc(), name=ct.name.lstrip("/"))
+        try:
+            self._put(ct, reserve=True)
+        except DiskFull as e:
+            if ct.id not in self._unsaved:
+                log.warning("container %s: state kept in memory until space returns: %s", ct.id[:12], e)
+            self._unsaved.add(ct.id)
+
+    def _put(self, ct: Container, *, reserve: bool) -> None:
+        self._store.put(KIND, ct.id, ct.to_doc(), name=ct.name.lstrip("/"), reserve=reserve)
+        self._unsaved.discard(ct.id)
+
+    @property
+    def pending(self) -> int:
+        """How many records a full disk kept from the store."""
+        return len(self._unsaved) + len(self._undeleted)
+
+    def retry_pending(self) -> int:
+        """Write what a full disk kept from the store (space returned); how many are still pending."""
+        for cid in sorted(self._undeleted):
+            try:
+                self._store.delete(KIND, cid)
+            except NotFound:
+                pass
+            except DiskFull:
+                return self.pending
+            self._undeleted.discard(cid)
+        for cid in sorted(self._unsaved):
+            ct = self._by_id.get(cid)
+            if ct is None or ct.removed:
+                self._unsaved.discard(cid)
+                continue
+            try:
+                self._put(ct, reserve=True)
+            except DiskFull:
+                return self.pending
+        return self.pending
 
     def event(self, ct: Container, action: str, extra: dict[str, str] | None = None) -> None:
         self._publish("container", action, ct.id, ct.attributes(extra))
@@ -166,10 +208,16 @@ class ContainerRepository:
             _resolve(ct.exit_waiters, ct.exit_result())
 
     def delete_record(self, ct: Container) -> None:
-        """Removal's last step on disk: the record goes (nothing saves it again)."""
-        with contextlib.suppress(NotFound):
-            self._store.delete(KIND, ct.id)
+        """Removal's last step on disk: the record goes (nothing saves it again); with a full disk, later."""
         ct.removed = True
+        self._unsaved.discard(ct.id)
+        try:
+            self._store.delete(KIND, ct.id)
+        except NotFound:
+            pass
+        except DiskFull as e:
+            log.warning("container %s: record removed when space returns: %s", ct.id[:12], e)
+            self._undeleted.add(ct.id)
 
     def destroyed(self, ct: Container) -> None:
         """The container is gone: drop it from the index, publish "destroy", wake every waiter."""
@@ -182,6 +230,10 @@ class ContainerRepository:
         _resolve(ct.exit_waiters, ct.exit_result())
 
     # ---- waiters -----------------------------------------------------------------------------
+
+    def wake_exit_waiters(self, ct: Container) -> None:
+        """Answer the exit waiters with the record as it is (the last resort when recording an exit failed)."""
+        _resolve(ct.exit_waiters, ct.exit_result())
 
     def wait(self, ct: Container, condition: str = "not-running") -> asyncio.Future[dict[str, Any]]:
         """A future registered now (so an exit right after cannot be missed), answered by the commit point.

@@ -306,7 +306,7 @@ class ContainerService:
         if pause and cs.is_running(ct.status):
             with contextlib.suppress(Exception):
                 await self.lifecycle.pause(ct.id)
-                paused_here = True
+            paused_here = cs.is_paused(ct.status)  # whatever failed after the freeze, it is thawed below
         try:
             doc = self.public_doc(ct)
             if config:

@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, no_space
 from gorae.image.compression import decompressed
 from gorae.image.models import chain_ids
 from gorae.snapshot.types import Snapshotter
@@ -75,6 +75,9 @@ class LayerStore:
         except (OSError, EOFError, zlib.error, ValueError) as e:
             if isinstance(e, GoraeError):
                 raise
+            full = no_space(e, self.content.root) if isinstance(e, OSError) else None
+            if full is not None:  # the disk, not the stream
+                raise full from None
             raise InvalidParameter(f"invalid layer stream: {e}") from None
         except InvalidParameter as e:
             if "digest mismatch" in e.message:

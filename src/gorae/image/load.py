@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO, cast
 
-from gorae.errors import GoraeError, InvalidParameter
+from gorae.errors import GoraeError, InvalidParameter, no_space
 from gorae.image import reference as refs
 from gorae.image.compression import decompressed
 from gorae.image.models import chain_ids, parse_config
@@ -136,6 +136,9 @@ def load_archive(store: ImageStore, stream: BinaryIO) -> Iterator[str]:
     except GoraeError:
         raise
     except (OSError, EOFError, ValueError) as e:
+        full = no_space(e, store.tmp) if isinstance(e, OSError) else None
+        if full is not None:  # the disk, not the archive
+            raise full from None
         raise InvalidParameter(f"invalid archive: {e}") from None
     try:
         arc = Archive(path)

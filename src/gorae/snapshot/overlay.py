@@ -21,7 +21,7 @@ from typing import Any
 from gorae.archive.tree import remove_tree, tree_usage
 from gorae.errors import Conflict, InvalidParameter, NotFound
 from gorae.snapshot.types import Kind, Mount, SnapshotInfo
-from gorae.store.metadata import MetadataStore
+from gorae.store.metadata import MetadataStore, OnFull
 
 _KIND = "snapshot"
 # As dockerd's overlay2 root: only root may traverse to the layers (setuid files in them must not be reachable
@@ -32,13 +32,13 @@ log = logging.getLogger("gorae.snapshot")
 
 
 class OverlaySnapshotter:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, on_full: OnFull | None = None) -> None:
         self.root = os.path.abspath(root)
         if any(c in self.root for c in ",:"):
             raise InvalidParameter(f"overlay root {self.root!r} must not contain ',' or ':'")
         os.makedirs(self.root, mode=ROOT_MODE, exist_ok=True)
         os.chmod(self.root, ROOT_MODE)  # also on a root made by an older gorae
-        self._meta = MetadataStore(os.path.join(self.root, "snapshots.db"))
+        self._meta = MetadataStore(os.path.join(self.root, "snapshots.db"), on_full=on_full)
         self._lock = threading.RLock()
         self._cleanup()
 

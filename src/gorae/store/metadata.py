@@ -4,6 +4,12 @@ One SQLite connection in WAL mode guarded by a lock. `synchronous=FULL`: every c
 fsynced to the WAL before `put` returns, so neither a `kill -9` of the daemon nor a power cut loses a
 committed document (NORMAL would survive the kill but could lose the last commits on power loss; an fsync
 costs well under a millisecond here). Schema changes are numbered migrations recorded in `schema_version`.
+
+A full disk (SQLITE_FULL) is a `DiskFull` error ("no space left on device"), never a bare sqlite3 error.
+Deletes, and puts made with `reserve=True` (state changes that must not fail: an exit, a stop, a removal),
+may draw on the disk reserve (`store.reserve`): on SQLITE_FULL the store calls `on_full` (which releases
+the reserve) and retries the transaction once. Inserts of new objects never do, so that they cannot eat the
+space the state changes need.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from gorae.errors import Conflict, InvalidParameter, NotFound
+from gorae.errors import Conflict, DiskFull, InvalidParameter, NotFound
+
+T = TypeVar("T")
+OnFull = Callable[[], bool]  # give space back (release the reserve); whether any was given
 
 # Each entry upgrades the schema from version i to i+1.
 _MIGRATIONS: list[list[str]] = [
@@ -34,8 +43,9 @@ EVENTS_KEPT = 10_000
 
 
 class MetadataStore:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, on_full: OnFull | None = None) -> None:
         self.path = path
+        self.on_full = on_full
         self._lock = threading.RLock()
         self._depth = 0
         self._events_added = 0
@@ -80,23 +90,45 @@ class MetadataStore:
             self._depth += 1
             try:
                 yield
-            except BaseException:
+                if outer:
+                    self._db.execute("COMMIT")
+            except BaseException as e:
                 self._depth -= 1
                 if outer:
-                    self._db.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+                        self._db.execute("ROLLBACK")
+                    if _is_full(e):
+                        raise DiskFull(f"write {self.path}: no space left on device") from None
                 raise
             self._depth -= 1
-            if outer:
-                self._db.execute("COMMIT")
+
+    def _write(self, body: Callable[[], T], *, reserve: bool) -> T:
+        """`body` in a transaction; with `reserve`, retried once after `on_full` gave space back."""
+        with self._lock:
+            if self._depth or not reserve or self.on_full is None:
+                with self.transaction():
+                    return body()
+            try:
+                with self.transaction():
+                    return body()
+            except DiskFull:
+                if not self.on_full():
+                    raise
+            with self.transaction():
+                return body()
 
     # ---- documents -----------------------------------------------------------------------------
 
-    def put(self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None) -> None:
-        """Insert or replace; a name already used by another document of the kind is a Conflict."""
+    def put(
+        self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None, reserve: bool = False
+    ) -> None:
+        """Insert or replace; a name already used by another document of the kind is a Conflict.
+        `reserve`: a state change that may draw on the disk reserve when the disk is full."""
         if not kind or not id:
             raise InvalidParameter("kind and id must not be empty")
         data = json.dumps(doc, separators=(",", ":"))
-        with self.transaction():
+
+        def body() -> None:
             try:
                 self._db.execute(
                     "INSERT INTO docs (kind, id, name, doc) VALUES (?, ?, ?, ?)"
@@ -105,6 +137,8 @@ class MetadataStore:
                 )
             except sqlite3.IntegrityError:
                 raise Conflict(f"the {kind} name {name!r} is already in use") from None
+
+        self._write(body, reserve=reserve)
 
     def get(self, kind: str, id: str) -> dict[str, Any]:
         with self._lock:
@@ -160,8 +194,10 @@ class MetadataStore:
         return [(str(r[0]), json.loads(r[1])) for r in rows]
 
     def delete(self, kind: str, id: str) -> None:
-        with self.transaction():
-            cur = self._db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, id))
+        """Removals may always draw on the disk reserve: they are how space is freed."""
+        cur = self._write(
+            lambda: self._db.execute("DELETE FROM docs WHERE kind = ? AND id = ?", (kind, id)), reserve=True
+        )
         if cur.rowcount == 0:
             raise NotFound(f"No such {kind}: {id}")
 
@@ -193,3 +229,13 @@ class MetadataStore:
                     (since_nano, until_nano),
                 ).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+
+def _is_full(e: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL: the disk, or a file at its size limit)."""
+    if not isinstance(e, sqlite3.OperationalError):
+        return False
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_FULL)
+    return "disk is full" in str(e)
