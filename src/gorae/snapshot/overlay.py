@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from gorae.archive.tree import remove_tree, tree_usage
-from gorae.errors import Conflict, InvalidParameter, NotFound
+from gorae.errors import Conflict, DiskFull, InvalidParameter, NotFound
 from gorae.snapshot.types import Kind, Mount, SnapshotInfo
 from gorae.store.metadata import MetadataStore, OnFull
 
@@ -177,17 +177,30 @@ class OverlaySnapshotter:
             children = self._children(key)
             if children:
                 raise Conflict(f"cannot remove snapshot {key}: it has {len(children)} child snapshot(s)")
-            self._meta.delete(_KIND, key)
-            d = self._dir(rec)
-            # a directory left behind by a failure here is collected at the next start
-            trash = os.path.join(self.root, f"rm-{int(rec['id'])}")
-            with contextlib.suppress(OSError):
-                os.rename(d, trash)
-                d = trash
             try:
-                remove_tree(d)
-            except OSError as e:
-                log.warning("could not remove %s (collected at the next start): %s", d, e)
+                self._meta.delete(_KIND, key)
+            except DiskFull:
+                # even the reserve is gone (something ate it): free the snapshot's own space first, then
+                # the record can go (a crash in between leaves a record whose directory is gone, which a
+                # later remove of the same key finishes)
+                self._remove_dir(rec)
+                self._meta.delete(_KIND, key)
+                return
+            self._remove_dir(rec)
+
+    def _remove_dir(self, rec: dict[str, Any]) -> None:
+        d = self._dir(rec)
+        # a directory left behind by a failure here is collected at the next start
+        trash = os.path.join(self.root, f"rm-{int(rec['id'])}")
+        with contextlib.suppress(OSError):
+            os.rename(d, trash)
+            d = trash
+        if not os.path.lexists(d):
+            return
+        try:
+            remove_tree(d)
+        except OSError as e:
+            log.warning("could not remove %s (collected at the next start): %s", d, e)
 
     def stat(self, key: str) -> SnapshotInfo:
         rec = self._get(key)

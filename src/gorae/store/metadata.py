@@ -6,10 +6,10 @@ committed document (NORMAL would survive the kill but could lose the last commit
 costs well under a millisecond here). Schema changes are numbered migrations recorded in `schema_version`.
 
 A full disk (SQLITE_FULL) is a `DiskFull` error ("no space left on device"), never a bare sqlite3 error.
-Deletes, and puts made with `reserve=True` (state changes that must not fail: an exit, a stop, a removal),
-may draw on the disk reserve (`store.reserve`): on SQLITE_FULL the store calls `on_full` (which releases
-the reserve) and retries the transaction once. Inserts of new objects never do, so that they cannot eat the
-space the state changes need.
+Deletes and updates of existing documents (state changes that must not fail: an exit, a stop, an address
+released, a removal) may draw on the disk reserve (`store.reserve`): on SQLITE_FULL the store calls `on_full`
+(which releases the reserve) and retries the transaction once. Inserts of new documents do not (unless
+`reserve=True`), so that creating objects cannot eat the space the state changes need.
 """
 
 from __future__ import annotations
@@ -120,12 +120,15 @@ class MetadataStore:
     # ---- documents -----------------------------------------------------------------------------
 
     def put(
-        self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None, reserve: bool = False
+        self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None, reserve: bool | None = None
     ) -> None:
         """Insert or replace; a name already used by another document of the kind is a Conflict.
-        `reserve`: a state change that may draw on the disk reserve when the disk is full."""
+        `reserve`: whether a full disk may draw on the disk reserve; by default an update of an existing
+        document (a state change: an exit, an address released) may, a new document may not."""
         if not kind or not id:
             raise InvalidParameter("kind and id must not be empty")
+        if reserve is None:
+            reserve = self.exists(kind, id)
         data = json.dumps(doc, separators=(",", ":"))
 
         def body() -> None:
