@@ -100,9 +100,7 @@ class FullStore:
         self.docs: dict[str, dict[str, Any]] = {}
         self.full = False
 
-    def put(
-        self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None, reserve: bool | None = None
-    ) -> None:
+    def put(self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None) -> None:
         if self.full:
             raise DiskFull("write gorae.db: no space left on device")
         self.docs[id] = doc

@@ -98,7 +98,7 @@ class ContainerRepository:
         self._by_id[ct.id] = ct
         self._names[ct.name] = ct.id
         try:
-            self._put(ct, reserve=False)
+            self._put(ct)
         except BaseException:
             self._by_id.pop(ct.id, None)
             self._names.pop(ct.name, None)
@@ -122,7 +122,7 @@ class ContainerRepository:
         self._names[canon] = ct.id
         ct.doc["Name"] = canon
         try:
-            self._put(ct, reserve=False)
+            self._put(ct)
         except BaseException:
             self._names.pop(canon, None)
             self._names[old] = ct.id
@@ -139,14 +139,15 @@ class ContainerRepository:
         if ct.removed:
             return
         try:
-            self._put(ct, reserve=True)
+            self._put(ct)
         except DiskFull as e:
             if ct.id not in self._unsaved:
                 log.warning("container %s: state kept in memory until space returns: %s", ct.id[:12], e)
             self._unsaved.add(ct.id)
 
-    def _put(self, ct: Container, *, reserve: bool) -> None:
-        self._store.put(KIND, ct.id, ct.to_doc(), name=ct.name.lstrip("/"), reserve=reserve)
+    def _put(self, ct: Container) -> None:
+        """(The store lets an update of an existing record draw on the disk reserve, a new record not.)"""
+        self._store.put(KIND, ct.id, ct.to_doc(), name=ct.name.lstrip("/"))
         self._unsaved.discard(ct.id)
 
     @property
@@ -170,7 +171,7 @@ class ContainerRepository:
                 self._unsaved.discard(cid)
                 continue
             try:
-                self._put(ct, reserve=True)
+                self._put(ct)
             except DiskFull:
                 return self.pending
         return self.pending

@@ -21,9 +21,7 @@ EventSink = Publisher
 class RecordStore(Protocol):
     """Persistence of container records (the metadata store, kind "container")."""
 
-    def put(
-        self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None, reserve: bool | None = None
-    ) -> None: ...
+    def put(self, kind: str, id: str, doc: dict[str, Any], *, name: str | None = None) -> None: ...
 
     def list(self, kind: str) -> list[dict[str, Any]]: ...
 
