@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
@@ -353,14 +353,33 @@ class SandboxManager:
             log.exception("network teardown of %s", cid[:12])
 
     def _teardown_kernel_sync(self, cid: str, sb: SandboxDoc, eps: Iterable[EndpointDoc]) -> None:
+        """Kernel state first (interfaces, the namespace), then the records; a step that fails (a full disk
+        refusing a record write) is logged and the others still run — the kernel is never left behind for a
+        record, and records left are reconciled at the next start."""
+        eps = list(eps)
         for ep in eps:
-            self.release_endpoint(ep)
-            self.state.delete_endpoint(ep["id"])
+            self._step(f"interfaces of endpoint {ep['id'][:12]}", self._delete_interfaces, ep)
         if owns_namespace(sb):
-            netns.delete(sb["netns_path"])
+            self._step(f"namespace of {cid[:12]}", netns.delete, sb["netns_path"])
+        for ep in eps:
+            if ep.get("ip"):
+                self._step(f"address {ep['ip']}", self.ipam.release, ep["network_id"], ep["ip"], ep["id"])
+            self._step(f"endpoint {ep['id'][:12]}", self.state.delete_endpoint, ep["id"])
         with self.state.lock:
             if cid not in self.state.sandboxes:
-                self.state.delete_sandbox(cid)
+                self._step(f"sandbox of {cid[:12]}", self.state.delete_sandbox, cid)
+
+    @staticmethod
+    def _step(what: str, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - teardown goes on; the failure is reported
+            log.error("teardown: %s: %s", what, e)
+
+    def _delete_interfaces(self, ep: EndpointDoc) -> None:
+        net = self.state.networks.get(ep["network_id"])
+        if net is not None and net["Driver"] in self.state.drivers:
+            self.state.driver(net).delete_endpoint(net, ep)
 
     async def settle(self, container_id: str | None = None) -> None:
         """Wait for the background teardown of one container (or of all)."""
@@ -388,9 +407,7 @@ class SandboxManager:
 
     def release_endpoint(self, ep: EndpointDoc) -> None:
         """Give back an endpoint's kernel and address resources: its driver's interfaces, then its IP."""
-        net = self.state.networks.get(ep["network_id"])
-        if net is not None and net["Driver"] in self.state.drivers:
-            self.state.driver(net).delete_endpoint(net, ep)
+        self._delete_interfaces(ep)
         if ep.get("ip"):
             self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
 
