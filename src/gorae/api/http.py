@@ -26,6 +26,7 @@ _FALSE_WORDS = frozenset({"", "0", "no", "false", "none"})
 
 MAX_BODY = 16 * 1024 * 1024
 """The largest request body read whole (a JSON document); uploads are streamed and not bounded by it."""
+MAX_DISCARD = 16 * MAX_BODY  # past this much the connection is closed instead
 _TOO_LARGE = f"request body too large: the limit is {MAX_BODY // (1024 * 1024)} MiB"
 
 
@@ -157,16 +158,18 @@ class Request:
         """The whole request body (read once, then cached); one larger than MAX_BODY is refused (413) —
         routes that take uploads (image load/import, archive PUT) read `stream()` instead."""
         if self._body_cache is None:
-            declared = self.headers.get("content-length", "").strip()
-            if declared.isdigit() and int(declared) > MAX_BODY:
-                raise PayloadTooLarge(_TOO_LARGE)
             parts: list[bytes] = []
             size = 0
             async for chunk in self.stream():
                 size += len(chunk)
                 if size > MAX_BODY:
-                    raise PayloadTooLarge(_TOO_LARGE)
-                parts.append(chunk)
+                    parts.clear()  # read on without keeping it, so the client gets the answer
+                    if size > MAX_DISCARD:
+                        break
+                else:
+                    parts.append(chunk)
+            if size > MAX_BODY:
+                raise PayloadTooLarge(_TOO_LARGE)
             self._body_cache = b"".join(parts)
         return self._body_cache
 

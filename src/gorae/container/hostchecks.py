@@ -91,6 +91,19 @@ def check_ulimits(ulimits: list[dict[str, Any]]) -> None:
             raise InvalidParameter(
                 f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
             )
+        nr_open = _nr_open() if name == "nofile" else None
+        if nr_open is not None and (hard == _RLIM_INFINITY or hard > nr_open):
+            raise InvalidParameter(
+                f"invalid ulimit nofile: {hard} is above the kernel's maximum (fs.nr_open = {nr_open})"
+            )
+
+
+def _nr_open() -> int | None:
+    try:
+        with open("/proc/sys/fs/nr_open", encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def validate_host_config(hc: dict[str, Any]) -> None:
