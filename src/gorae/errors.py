@@ -46,6 +46,12 @@ class Conflict(GoraeError):
     status = 409
 
 
+class PayloadTooLarge(GoraeError):
+    """A request body larger than the API reads whole (413)."""
+
+    status = 413
+
+
 class NotModified(GoraeError):
     """Nothing to do: container already started/stopped (304)."""
 

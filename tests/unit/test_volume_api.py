@@ -59,7 +59,9 @@ def test_create_reads_the_body() -> None:
     res = asyncio.run(VolumesRouter(fake).create(_req(body=b'{"Name":"v1","Labels":{"a":"b"}}')))
     assert res.status == 201 and json.loads(res.body) == {"Name": "v1", "Driver": "local"}
     assert fake.calls == [("create", "v1", "local", {"a": "b"}, {})]
-    with pytest.raises(InvalidParameter, match="must be objects"):
+    with pytest.raises(
+        InvalidParameter, match="cannot unmarshal array into Go struct field CreateOptions.Labels"
+    ):
         asyncio.run(VolumesRouter(fake).create(_req(body=b'{"Labels":[1]}')))
 
 

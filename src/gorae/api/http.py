@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gorae.errors import InvalidParameter
+from gorae.errors import InvalidParameter, PayloadTooLarge
 from gorae.filters import Filters
 
 API_VERSION = "1.45"
@@ -23,6 +23,38 @@ RAW_STREAM = "application/vnd.docker.raw-stream"
 MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 _FALSE_WORDS = frozenset({"", "0", "no", "false", "none"})
+
+MAX_BODY = 16 * 1024 * 1024
+"""The largest request body read whole (a JSON document); uploads are streamed and not bounded by it."""
+MAX_DISCARD = 16 * MAX_BODY  # past this much the connection is closed instead
+_TOO_LARGE = f"request body too large: the limit is {MAX_BODY // (1024 * 1024)} MiB"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _deepest_opener(data: bytes) -> str:
+    """The bracket that took a JSON document past the decoder's depth (strings skipped)."""
+    depth, limit, in_string, escaped = 0, 900, False, False
+    for byte in data:
+        c = chr(byte)
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            if depth > limit:
+                return c
+        elif c in "]}":
+            depth -= 1
+    return "["
 
 
 class BodySource(Protocol):
@@ -123,19 +155,36 @@ class Request:
             yield chunk
 
     async def body(self) -> bytes:
-        """The whole request body (read once, then cached)."""
+        """The whole request body (read once, then cached); one larger than MAX_BODY is refused (413) —
+        routes that take uploads (image load/import, archive PUT) read `stream()` instead."""
         if self._body_cache is None:
-            parts = [chunk async for chunk in self.stream()]
+            parts: list[bytes] = []
+            size = 0
+            async for chunk in self.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    parts.clear()  # read on without keeping it, so the client gets the answer
+                    if size > MAX_DISCARD:
+                        break
+                else:
+                    parts.append(chunk)
+            if size > MAX_BODY:
+                raise PayloadTooLarge(_TOO_LARGE)
             self._body_cache = b"".join(parts)
         return self._body_cache
 
     async def json(self) -> Any:
-        """The body parsed as JSON; an empty body is None; bad JSON -> InvalidParameter."""
+        """The body parsed as JSON; an empty body is None; bad JSON (NaN and Infinity included, as in
+        Go) or nesting deeper than Python can decode -> InvalidParameter."""
         data = await self.body()
         if not data.strip():
             return None
         try:
-            return json.loads(data)
+            return json.loads(data, parse_constant=_no_constant)
+        except RecursionError:
+            raise InvalidParameter(
+                f"invalid character '{_deepest_opener(data)}' exceeded max depth"
+            ) from None
         except (ValueError, UnicodeDecodeError) as e:
             raise InvalidParameter(f"invalid JSON: {e}") from None
 

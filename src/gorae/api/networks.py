@@ -11,6 +11,7 @@ import asyncio
 from typing import Any, Protocol
 
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
+from gorae.container.schema import NETWORK_CONNECT, NETWORK_CREATE, check_body
 from gorae.errors import InvalidParameter
 
 
@@ -82,6 +83,7 @@ class NetworksRouter:
 
     async def create(self, req: Request) -> Response:
         body = _object(await req.json())
+        check_body(body, NETWORK_CREATE)  # dockerd's decoder: wrong types at any depth are a 400
         name = body.get("Name")
         if not isinstance(name, str):
             raise InvalidParameter("network name must be a string")
@@ -122,6 +124,7 @@ class NetworksRouter:
 
     async def connect(self, req: Request) -> Response:
         body = _object(await req.json())
+        check_body(body, NETWORK_CONNECT)
         cfg = _object(body.get("EndpointConfig"), "EndpointConfig")
         await self.containers.connect_network(req.params["id"], str(body.get("Container") or ""), cfg)
         return empty_response(200)

@@ -8,6 +8,7 @@ import builtins
 from typing import Any, Protocol
 
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
+from gorae.container.schema import VOLUME_CREATE, check_body
 from gorae.errors import InvalidParameter
 
 
@@ -42,8 +43,7 @@ class VolumesRouter:
 
     async def create(self, req: Request) -> Response:
         body = await req.json() or {}
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid JSON body: want an object")
+        check_body(body, VOLUME_CREATE)  # dockerd's decoder: {"Name": 1} is a 400
         labels = body.get("Labels") or {}
         opts = body.get("DriverOpts") or {}
         if not isinstance(labels, dict) or not isinstance(opts, dict):

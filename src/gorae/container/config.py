@@ -11,13 +11,22 @@ import copy
 import os
 from typing import Any
 
+from gorae.container.hostchecks import (
+    MAX_CPU_SHARES,
+    check_cpuset,
+    check_ulimits,
+    validate_host_config,
+)
 from gorae.container.restart import parse_policy
+from gorae.container.schema import CONFIG_FIELDS, CREATE_BODY, HOST_CONFIG, check_body
 from gorae.errors import InvalidParameter
 from gorae.image.models import CONFIG_ALWAYS
 from gorae.network.model import empty_settings
 from gorae.runtime.spec import DEFAULT_SHM_SIZE, MASKED_PATHS, READONLY_PATHS
 
 MIN_MEMORY = 6 * 1024 * 1024
+_INT64_MAX = 2**63 - 1
+MAX_PIDS = 4 * 1024 * 1024  # PID_MAX_LIMIT
 
 HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "Binds": None,
@@ -158,141 +167,6 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
     return out
 
 
-_STR, _BOOL, _INT, _LIST, _MAP = "string", "bool", "int64", "[]string", "map"
-# Go types of the Config / HostConfig fields a client may send (what dockerd's JSON decoder enforces)
-CONFIG_TYPES: dict[str, str] = {
-    "Hostname": _STR,
-    "Domainname": _STR,
-    "User": _STR,
-    "AttachStdin": _BOOL,
-    "AttachStdout": _BOOL,
-    "AttachStderr": _BOOL,
-    "Tty": _BOOL,
-    "OpenStdin": _BOOL,
-    "StdinOnce": _BOOL,
-    "Env": _LIST,
-    "Image": _STR,
-    "WorkingDir": _STR,
-    "Labels": _MAP,
-    "ExposedPorts": _MAP,
-    "Volumes": _MAP,
-    "StopSignal": _STR,
-    "StopTimeout": _INT,
-    "Healthcheck": _MAP,
-    "NetworkDisabled": _BOOL,
-    "MacAddress": _STR,
-    "OnBuild": _LIST,
-    "Shell": _LIST,
-    "ArgsEscaped": _BOOL,
-    "HostConfig": _MAP,
-    "NetworkingConfig": _MAP,
-}
-HOST_CONFIG_TYPES: dict[str, str] = {
-    "Binds": _LIST,
-    "ContainerIDFile": _STR,
-    "LogConfig": _MAP,
-    "NetworkMode": _STR,
-    "PortBindings": _MAP,
-    "RestartPolicy": _MAP,
-    "AutoRemove": _BOOL,
-    "VolumeDriver": _STR,
-    "VolumesFrom": _LIST,
-    "CapAdd": _LIST,
-    "CapDrop": _LIST,
-    "CgroupnsMode": _STR,
-    "Dns": _LIST,
-    "DnsOptions": _LIST,
-    "DnsSearch": _LIST,
-    "ExtraHosts": _LIST,
-    "GroupAdd": _LIST,
-    "IpcMode": _STR,
-    "Cgroup": _STR,
-    "Links": _LIST,
-    "OomScoreAdj": _INT,
-    "PidMode": _STR,
-    "Privileged": _BOOL,
-    "PublishAllPorts": _BOOL,
-    "ReadonlyRootfs": _BOOL,
-    "SecurityOpt": _LIST,
-    "StorageOpt": _MAP,
-    "Tmpfs": _MAP,
-    "UTSMode": _STR,
-    "UsernsMode": _STR,
-    "ShmSize": _INT,
-    "Sysctls": _MAP,
-    "Runtime": _STR,
-    "Isolation": _STR,
-    "CpuShares": _INT,
-    "Memory": _INT,
-    "NanoCpus": _INT,
-    "CgroupParent": _STR,
-    "BlkioWeight": _INT,
-    "CpuPeriod": _INT,
-    "CpuQuota": _INT,
-    "CpuRealtimePeriod": _INT,
-    "CpuRealtimeRuntime": _INT,
-    "CpusetCpus": _STR,
-    "CpusetMems": _STR,
-    "Devices": "[]object",
-    "DeviceCgroupRules": _LIST,
-    "DeviceRequests": "[]object",
-    "KernelMemory": _INT,
-    "KernelMemoryTCP": _INT,
-    "MemoryReservation": _INT,
-    "MemorySwap": _INT,
-    "MemorySwappiness": _INT,
-    "OomKillDisable": _BOOL,
-    "Init": _BOOL,
-    "PidsLimit": _INT,
-    "Ulimits": "[]object",
-    "CpuCount": _INT,
-    "CpuPercent": _INT,
-    "Mounts": "[]object",
-    "MaskedPaths": _LIST,
-    "ReadonlyPaths": _LIST,
-}
-_INT64 = (-(2**63), 2**63 - 1)
-
-
-def _type_ok(value: Any, kind: str) -> bool:
-    if value is None:
-        return True  # JSON null leaves the Go zero value
-    if kind == _STR:
-        return isinstance(value, str)
-    if kind == _BOOL:
-        return isinstance(value, bool)
-    if kind == _INT:
-        return isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
-    if kind == _MAP:
-        return isinstance(value, dict)
-    if kind == _LIST:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, list) and all(isinstance(v, dict) for v in value)  # []object
-
-
-def check_types(doc: Any, types: dict[str, str], struct: str) -> None:
-    """InvalidParameter (400) for a field of the wrong JSON type, worded like dockerd's decoder error."""
-    if not isinstance(doc, dict):
-        raise InvalidParameter(f"json: cannot unmarshal {_json_kind(doc)} into Go value of type {struct}")
-    for key, kind in types.items():
-        if key in doc and not _type_ok(doc[key], kind):
-            raise InvalidParameter(
-                f"json: cannot unmarshal {_json_kind(doc[key])} into Go struct field {struct}.{key} of type {kind}"
-            )
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object" if isinstance(value, dict) else "null"
-
-
 def _as_list(value: Any, what: str) -> list[str] | None:
     if value is None:
         return None
@@ -305,12 +179,11 @@ def _as_list(value: Any, what: str) -> list[str] | None:
 
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The `Config` part of a create body with docker's defaults and types checked."""
-    check_types(body, CONFIG_TYPES, "Config")
+    check_body(body, CREATE_BODY)  # every field at every depth, as dockerd's decoder does
     cfg = copy.deepcopy(CONFIG_ALWAYS)  # docker's container.Config keys, as image inspect shows them
     for key, value in body.items():
-        if key in ("HostConfig", "NetworkingConfig"):
-            continue
-        cfg[key] = value
+        if key in CONFIG_FIELDS:  # unknown fields are dropped, as Go's decoder does
+            cfg[key] = value
     cfg["Cmd"] = _as_list(cfg.get("Cmd"), "Cmd")
     cfg["Entrypoint"] = _as_list(cfg.get("Entrypoint"), "Entrypoint")
     if cfg["Entrypoint"] == [""]:  # `--entrypoint ""`: reset the image's entrypoint
@@ -330,11 +203,11 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
 def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) -> dict[str, Any]:
     """`HostConfig` with docker's defaults filled in and docker's create-time checks."""
     hc = hc or {}
-    check_types(hc, HOST_CONFIG_TYPES, "HostConfig")
-    if isinstance(hc.get("RestartPolicy"), dict):
-        check_types(hc["RestartPolicy"], {"Name": _STR, "MaximumRetryCount": _INT}, "RestartPolicy")
+    check_body(hc, HOST_CONFIG, "HostConfig")
     out = copy.deepcopy(HOST_CONFIG_DEFAULTS)
-    for key, value in (hc or {}).items():
+    for key, value in hc.items():
+        if key not in HOST_CONFIG.fields:
+            continue  # unknown fields are dropped, as Go's decoder does
         if value is None and key in out and out[key] is not None and key not in ("PidsLimit",):
             continue  # a null sent by a client keeps docker's default
         out[key] = value
@@ -352,7 +225,8 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
     if out.get("MemorySwappiness") == -1:
         out["MemorySwappiness"] = None
     if isinstance(out.get("Memory"), int) and out["Memory"] > 0 and not out.get("MemorySwap"):
-        out["MemorySwap"] = 2 * out["Memory"]
+        # docker doubles the limit (and overflows int64 for a huge one): unlimited swap past int64
+        out["MemorySwap"] = 2 * out["Memory"] if 2 * out["Memory"] <= _INT64_MAX else -1
     log_config = out.get("LogConfig") or {}
     if not log_config.get("Type"):
         out["LogConfig"] = {"Type": "json-file", "Config": dict(log_config.get("Config") or {})}
@@ -361,6 +235,7 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
     if out.get("AutoRemove") and not policy.is_none:
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
     validate_resources(out, ncpu)
+    validate_host_config(out)
     if out.get("Privileged"):
         out["MaskedPaths"] = None
         out["ReadonlyPaths"] = None
@@ -390,9 +265,27 @@ def validate_resources(hc: dict[str, Any], ncpu: int | None = None) -> None:
     shares = int(hc.get("CpuShares") or 0)
     if shares < 0:
         raise InvalidParameter("invalid CPU shares: must not be negative")
+    if shares > MAX_CPU_SHARES:  # dockerd lowers it to the kernel's maximum (with a warning in its log)
+        hc["CpuShares"] = MAX_CPU_SHARES
+    period = int(hc.get("CpuPeriod") or 0)
+    if period and not 1000 <= period <= 1_000_000:
+        raise InvalidParameter(
+            "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)"
+        )
+    quota = int(hc.get("CpuQuota") or 0)
+    if 0 < quota < 1000:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    weight = int(hc.get("BlkioWeight") or 0)
+    if weight and not 10 <= weight <= 1000:
+        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+    check_cpuset(str(hc.get("CpusetCpus") or ""), "cpus")
+    check_cpuset(str(hc.get("CpusetMems") or ""), "mems")
+    check_ulimits(hc.get("Ulimits") or [])
     pids = hc.get("PidsLimit")
     if pids is not None and not isinstance(pids, int):
         raise InvalidParameter("invalid PidsLimit: expected an integer")
+    if isinstance(pids, int) and pids > MAX_PIDS:  # the kernel's pids.max refuses it at start
+        raise InvalidParameter(f"invalid PidsLimit {pids}: the maximum is {MAX_PIDS}")
     swappiness = hc.get("MemorySwappiness")
     if swappiness is not None and swappiness != -1 and not 0 <= int(swappiness) <= 100:
         raise InvalidParameter(f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")

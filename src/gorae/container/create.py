@@ -20,6 +20,7 @@ from gorae.container import state as cs
 from gorae.container.config import command_of, merge_image_config, normalize_config, normalize_host_config
 from gorae.container.files import write_bundle_files
 from gorae.container.fs import ContainerFS
+from gorae.container.hostchecks import check_joined_containers
 from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Bookkeeping, Container, cgroups_path
 from gorae.container.repository import ContainerRepository
@@ -52,6 +53,7 @@ class ContainerCreator:
             raise InvalidParameter("Config cannot be empty in order to create a container")
         config = normalize_config(body)
         host_config = normalize_host_config(body.get("HostConfig"))
+        check_joined_containers(host_config, self._repo.get)
         image_ref = str(config.get("Image") or "")
         if not image_ref:
             raise InvalidParameter("Config.Image must be set")  # docker: "No such image: " via lookup

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 from gorae.archive.pathstat import PathStat
 from gorae.container import restore as restore_
 from gorae.container import state as cs
-from gorae.container.config import HOST_CONFIG_TYPES, UPDATABLE, check_types, validate_resources
+from gorae.container.config import UPDATABLE, validate_resources
 from gorae.container.create import ContainerCreator
 from gorae.container.execs import ExecService
 from gorae.container.fs import ContainerFS, TarSource
@@ -29,6 +29,7 @@ from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Container
 from gorae.container.repository import WAIT_CONDITIONS, ContainerRepository
 from gorae.container.restart import parse_policy
+from gorae.container.schema import UPDATE_CONFIG, check_body
 from gorae.container.state import Op
 from gorae.container.streams import AttachSession, ContainerStreams, LogOptions, LogStream
 from gorae.container.types import (
@@ -186,15 +187,7 @@ class ContainerService:
         ct = self.repo.get(ref)
         if not isinstance(body, dict):
             raise InvalidParameter("invalid update body")
-        check_types(
-            body,
-            {k: v for k, v in HOST_CONFIG_TYPES.items() if k in UPDATABLE or k == "RestartPolicy"},
-            "UpdateConfig",
-        )
-        if isinstance(body.get("RestartPolicy"), dict):
-            check_types(
-                body["RestartPolicy"], {"Name": "string", "MaximumRetryCount": "int64"}, "RestartPolicy"
-            )
+        check_body(body, UPDATE_CONFIG)
         async with ct.lock:
             hc = dict(ct.host_config)
             changed: dict[str, Any] = {}

@@ -40,7 +40,14 @@ class Meta(Protocol):
     def delete(self, kind: str, id: str) -> None: ...
 
 
+MAX_NAME = 255  # a volume is a directory named after it: NAME_MAX
+
+
 def validate_name(name: str) -> None:
+    if len(name) > MAX_NAME:
+        raise InvalidParameter(
+            f"create {name[:64]}...: volume name is too long, names should be at most {MAX_NAME} characters"
+        )
     if len(name) < 2:
         raise InvalidParameter(
             f"create {name}: volume name is too short, names should be at least two alphanumeric characters"
