@@ -140,13 +140,13 @@ def test_cgroup_limits_are_in_the_container_cgroup(gorae_daemon: GoraeDaemon, na
         "--name",
         name,
         "--memory",
-        "64m",
+        "128m",
         "--cpus",
         "0.5",
         "--cpu-shares",
         "512",
         "--pids-limit",
-        "50",
+        "200",
         "busybox",
         "sleep",
         "60",
@@ -160,26 +160,26 @@ def test_cgroup_limits_are_in_the_container_cgroup(gorae_daemon: GoraeDaemon, na
         d.docker("exec", name, "test", "-e", "/sys/fs/cgroup/cgroup.controllers", check=False).returncode == 0
     )
     if v2:
-        assert read("/sys/fs/cgroup/memory.max") == str(64 * 1024 * 1024)
+        assert read("/sys/fs/cgroup/memory.max") == str(128 * 1024 * 1024)
         assert read("/sys/fs/cgroup/cpu.max") == "50000 100000"
-        assert read("/sys/fs/cgroup/pids.max") == "50"
+        assert read("/sys/fs/cgroup/pids.max") == "200"
     else:
-        assert read("/sys/fs/cgroup/memory/memory.limit_in_bytes") == str(64 * 1024 * 1024)
+        assert read("/sys/fs/cgroup/memory/memory.limit_in_bytes") == str(128 * 1024 * 1024)
         assert read(
             "/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "/sys/fs/cgroup/cpu/cpu.cfs_period_us"
         ).split() == ["50000", "100000"]
         assert read("/sys/fs/cgroup/cpu/cpu.shares") == "512"
-        assert read("/sys/fs/cgroup/pids/pids.max") == "50"
+        assert read("/sys/fs/cgroup/pids/pids.max") == "200"
     hc = inspect(d, name)["HostConfig"]
     assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["CpuShares"], hc["PidsLimit"]) == (
-        64 * 1024 * 1024,
         128 * 1024 * 1024,
+        256 * 1024 * 1024,
         500_000_000,
         512,
-        50,
+        200,
     )
     # the pids limit is enforced
-    out = d.docker("exec", name, "sh", "-c", "for i in $(seq 80); do sleep 5 & done 2>&1; wait", check=False)
+    out = d.docker("exec", name, "sh", "-c", "for i in $(seq 250); do sleep 5 & done 2>&1; wait", check=False)
     assert "can't fork: Resource temporarily unavailable" in out.stdout, (out.stdout, out.stderr)
 
     # docker update: limits change live, inspect follows
