@@ -8,6 +8,7 @@ shut-down leaves containers running (conmon holds them) for the next start to re
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -54,7 +55,9 @@ class Services:
     containers: ContainerService
 
     async def start(self) -> None:
-        """Recover: networks first (containers re-attach into them), then containers."""
+        """Recover: layers a crash left half-applied go, networks next (containers re-attach into them), then
+        containers."""
+        await asyncio.to_thread(self.images.layers.collect_transient)
         await self.networks.init()
         await self.containers.restore()
 
