@@ -104,6 +104,11 @@ class FakeSnapshotter:
     def usage(self, key: str) -> int:
         return 0
 
+    def list(self) -> list[Any]:
+        from gorae.snapshot.types import Kind, SnapshotInfo
+
+        return [SnapshotInfo(name=k, parent=None, kind=Kind.ACTIVE, created=0) for k in sorted(self.keys)]
+
 
 class FakeMounter:
     def __init__(self) -> None:

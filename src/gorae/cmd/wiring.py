@@ -66,7 +66,9 @@ class Services:
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        """Recover: networks first (containers re-attach into them), then containers."""
+        """Recover: layers a crash left half-applied go, networks next (containers re-attach into them), then
+        containers."""
+        await asyncio.to_thread(self.images.layers.collect_transient)
         await self.networks.init()
         await self.containers.restore()
         self.background.append(asyncio.ensure_future(self._keep_reserve()))

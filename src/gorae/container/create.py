@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import shutil
 import socket
 import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from gorae.container import state as cs
@@ -26,8 +29,44 @@ from gorae.container.record import Bookkeeping, Container, cgroups_path
 from gorae.container.repository import ContainerRepository
 from gorae.container.signals import parse_signal
 from gorae.container.types import ImageResolver, MountResolver, RootfsProvider
-from gorae.errors import InvalidParameter
+from gorae.errors import InvalidParameter, NotFound
 from gorae.timefmt import rfc3339nano
+
+log = logging.getLogger("gorae.containers")
+
+
+@dataclass
+class _Plan:
+    """A checked create request: what `_make` builds the container from."""
+
+    cid: str
+    canon: str
+    image: Any
+    image_ref: str
+    image_id: str
+    image_info: dict[str, Any]
+    config: dict[str, Any]
+    host_config: dict[str, Any]
+    endpoints_config: dict[str, Any]
+
+
+@dataclass
+class _Made:
+    """What a create has made so far that its failure must undo."""
+
+    snapshot: bool = False
+
+
+async def _uncancellable(work: Awaitable[object]) -> None:
+    """Await `work` to its end even when the caller is cancelled (then re-raise the cancellation), so that
+    the clean-up after a cancelled create sees everything the worker thread made."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
 
 
 class ContainerCreator:
@@ -61,7 +100,7 @@ class ContainerCreator:
         image_info = await asyncio.to_thread(self._images.inspect, image.id)
         image_id = str(image_info.get("Id") or image.id)
         config = merge_image_config(config, image_info.get("Config") or {})
-        path, args = command_of(config)
+        command_of(config)  # refused here (no command) before anything is made
         wd = config.get("WorkingDir") or ""
         if wd and not wd.startswith("/"):
             raise InvalidParameter(
@@ -77,34 +116,52 @@ class ContainerCreator:
                 socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
             )
         canon = self._repo.reserve_name(name, cid)
-        now = time.time_ns()
         directory = self._fs.dir(cid)
-        parent = await asyncio.to_thread(self._images.top_layer_chain_id, image)
-        snap_ready = False
+        made = _Made()
         try:
-            os.makedirs(directory, mode=0o710)
-            os.makedirs(os.path.join(directory, "rootfs"), mode=0o755)
-            await asyncio.to_thread(self._snap.prepare, cid, parent)
-            snap_ready = True
-            hostname_path, hosts_path, resolv_path = await asyncio.to_thread(
-                write_bundle_files, directory, config["Hostname"], config.get("Domainname") or "", host_config
+            ct = await self._make(
+                _Plan(
+                    cid, canon, image, image_ref, image_id, image_info, config, host_config, endpoints_config
+                ),
+                made,
             )
-            mounts_priv, mounts_pub = await self._resolve_mounts(config, host_config, image_info)
+            self._repo.add(ct)
         except BaseException:
-            await self._undo(cid, directory, snap_ready)
+            # whatever failed (a worker thread, the network settings, persisting the record), nothing is left
+            # behind: no directory, no snapshot, no reserved name
+            await self._undo(cid, directory, made.snapshot)
+            self._repo.release_name(canon, cid)
             raise
+        return {"Id": cid, "Warnings": []}
+
+    async def _make(self, plan: _Plan, made: _Made) -> Container:
+        """The container's directory, writable layer, bundle files and mounts, and its record (not yet
+        indexed); `made` tells the caller what to undo."""
+        cid, config, host_config = plan.cid, plan.config, plan.host_config
+        directory = self._fs.dir(cid)
+        path, args = command_of(config)
+        now = time.time_ns()
+        parent = await asyncio.to_thread(self._images.top_layer_chain_id, plan.image)
+        os.makedirs(directory, mode=0o710)
+        os.makedirs(os.path.join(directory, "rootfs"), mode=0o755)
+        made.snapshot = True  # before: a cancelled create must not miss a snapshot its thread still makes
+        await _uncancellable(asyncio.to_thread(self._snap.prepare, cid, parent))
+        hostname_path, hosts_path, resolv_path = await asyncio.to_thread(
+            write_bundle_files, directory, config["Hostname"], config.get("Domainname") or "", host_config
+        )
+        mounts_priv, mounts_pub = await self._resolve_mounts(config, host_config, plan.image_info)
         doc: dict[str, Any] = {
             "Id": cid,
             "Created": rfc3339nano(now),
             "Path": path,
             "Args": args,
             "State": cs.initial_state(),
-            "Image": image_id,
+            "Image": plan.image_id,
             "ResolvConfPath": resolv_path,
             "HostnamePath": hostname_path,
             "HostsPath": hosts_path,
             "LogPath": os.path.join(directory, "ctr.log"),
-            "Name": canon,
+            "Name": plan.canon,
             "RestartCount": 0,
             "Driver": "overlay2",
             "Platform": "linux",
@@ -116,27 +173,26 @@ class ContainerCreator:
             "GraphDriver": self._fs.graph_driver(cid),
             "Mounts": mounts_pub,
             "Config": config,
-            "NetworkSettings": self._net.created_settings(host_config, endpoints_config),
+            "NetworkSettings": self._net.created_settings(host_config, plan.endpoints_config),
         }
         book = Bookkeeping(
             created_ns=now,
             snapshot=cid,
             cgroups_path=cgroups_path(host_config, cid),
-            image_ref=image_ref,
+            image_ref=plan.image_ref,
             mounts=mounts_priv,
-            endpoints_config=endpoints_config,
+            endpoints_config=plan.endpoints_config,
         )
-        try:
-            self._repo.add(Container(doc, book))
-        except BaseException:
-            await self._undo(cid, directory, True)
-            raise
-        return {"Id": cid, "Warnings": []}
+        return Container(doc, book)
 
     async def _undo(self, cid: str, directory: str, snap_ready: bool) -> None:
         if snap_ready:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.to_thread(self._snap.remove, cid)
+            except NotFound:
+                pass
+            except Exception as e:  # collected at the next start (container/restore.py)
+                log.warning("removing the snapshot of failed create %s: %s", cid[:12], e)
         shutil.rmtree(directory, ignore_errors=True)
 
     async def _resolve_mounts(

@@ -68,6 +68,10 @@ class ContainerFS:
     def dir(self, cid: str) -> str:
         return os.path.join(self.root, cid)
 
+    @property
+    def snapshotter(self) -> RootfsProvider:
+        return self._snap
+
     def rootfs_path(self, cid: str) -> str:
         return os.path.join(self.root, cid, "rootfs")
 

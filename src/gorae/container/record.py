@@ -40,6 +40,7 @@ class Bookkeeping:
     netns_path: str | None = None  # set while a network sandbox exists
     link_env: list[str] = field(default_factory=list)  # --link environment of the current sandbox
     pending_exit: ExitStatus | None = None  # an exit seen but not yet fully recorded
+    commit_paused: bool = False  # frozen by a `docker commit` (set before the freeze): thawed at daemon start
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -59,6 +60,8 @@ class Bookkeeping:
             doc["NetnsPath"] = self.netns_path
         if self.link_env:
             doc["LinkEnv"] = self.link_env
+        if self.commit_paused:
+            doc["CommitPaused"] = True
         if self.pending_exit is not None:
             doc["PendingExit"] = [self.pending_exit.code, self.pending_exit.oom_killed]
         return doc
@@ -80,6 +83,7 @@ class Bookkeeping:
             endpoints_config=dict(doc.get("EndpointsConfig") or {}),
             netns_path=doc.get("NetnsPath") or None,
             link_env=list(doc.get("LinkEnv") or []),
+            commit_paused=bool(doc.get("CommitPaused")),
             pending_exit=(
                 ExitStatus(int(pending[0]), bool(pending[1]))
                 if isinstance(pending, list) and len(pending) == 2

@@ -37,7 +37,10 @@ class ContainerRepository:
         self._store = store
         self._publish = publish
         self._by_id: dict[str, Container] = {}
-        self._names: dict[str, str] = {}  # "/name" -> id
+        self._names: dict[str, str] = {}  # "/name" -> id, of indexed records
+        # "/name" -> id of a create in flight: held from `reserve_name` until `add` or `release_name`, so two
+        # creates (or a create and a rename) can never both take one name (moby's name registrar)
+        self._reserved: dict[str, str] = {}
         self._listeners: list[Listener] = []
         self._unsaved: set[str] = set()  # ids whose latest state a full disk kept from the store
         self._undeleted: set[str] = set()  # ids of removed containers whose record a full disk kept
@@ -77,32 +80,54 @@ class ContainerRepository:
     # ---- names -------------------------------------------------------------------------------
 
     def reserve_name(self, name: str | None, cid: str) -> str:
-        """The canonical "/name" for a new container: the given one if free, else a random one."""
+        """Reserve the canonical "/name" for the container `cid` being created: the given one if free (else
+        Conflict in docker's words), else a random free one. Held until `add` indexes the record or
+        `release_name` gives it back; a name is never taken from another container or create."""
         if name:
             canon = validate_name(name)
-            other = self._names.get(canon)
-            if other is not None:
-                raise Conflict(
-                    f'Conflict. The container name "{canon}" is already in use by container "{other}". '
-                    "You have to remove (or rename) that container to be able to reuse that name."
-                )
-            return canon
-        for attempt in range(64):
-            canon = "/" + random_name(attempt)
-            if canon not in self._names:
-                return canon
-        return "/" + cid[:12]
+            self._check_free(canon, "")
+        else:
+            for attempt in range(64):
+                canon = "/" + random_name(attempt)
+                if not self._taken_by(canon):
+                    break
+            else:
+                canon = "/" + cid[:12]
+        self._reserved[canon] = cid
+        return canon
+
+    def release_name(self, canon: str, cid: str) -> None:
+        """A create that failed gives its reserved name back (only its own reservation)."""
+        if self._reserved.get(canon) == cid:
+            del self._reserved[canon]
+
+    def _taken_by(self, canon: str) -> str | None:
+        return self._names.get(canon) or self._reserved.get(canon)
+
+    def _check_free(self, canon: str, prefix: str) -> None:
+        other = self._taken_by(canon)
+        if other is not None:
+            raise Conflict(
+                f'{prefix}Conflict. The container name "{canon}" is already in use by container "{other}". '
+                "You have to remove (or rename) that container to be able to reuse that name."
+            )
 
     def add(self, ct: Container) -> None:
-        """Index and persist a new record (nothing is indexed when persisting fails)."""
+        """Index and persist a new record under its reserved name (nothing is indexed when persisting fails;
+        the reservation is then kept for the caller to release)."""
+        owner = self._taken_by(ct.name)
+        if owner is not None and owner != ct.id:
+            self._check_free(ct.name, "")
         self._by_id[ct.id] = ct
         self._names[ct.name] = ct.id
         try:
             self._put(ct)
         except BaseException:
             self._by_id.pop(ct.id, None)
-            self._names.pop(ct.name, None)
+            if self._names.get(ct.name) == ct.id:
+                del self._names[ct.name]
             raise
+        self.release_name(ct.name, ct.id)
         self.event(ct, "create")
 
     def rename(self, ct: Container, new_name: str) -> str:
@@ -111,20 +136,15 @@ class ContainerRepository:
         old = ct.name
         if canon == old:
             raise InvalidParameter("Renaming a container with the same name as its current name")
-        other = self._names.get(canon)
-        if other is not None:
-            raise Conflict(
-                f'Error when allocating new name: Conflict. The container name "{canon}" is already in use '
-                f'by container "{other}". You have to remove (or rename) that container to be able to '
-                "reuse that name."
-            )
+        self._check_free(canon, "Error when allocating new name: ")
         self._names.pop(old, None)
         self._names[canon] = ct.id
         ct.doc["Name"] = canon
         try:
             self._put(ct)
         except BaseException:
-            self._names.pop(canon, None)
+            if self._names.get(canon) == ct.id:
+                del self._names[canon]
             self._names[old] = ct.id
             ct.doc["Name"] = old
             raise

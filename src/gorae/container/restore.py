@@ -6,7 +6,8 @@ restart policy as if we had seen it (docker does the same on restore). Nothing r
 exists -> exit code 255 with an Error text, as docker's restore does for a task it cannot find. A record
 caught mid-removal is marked dead (docker: RemovalInProgress -> Dead); a pending restart is started
 again; stopped containers whose policy says so (always, unless-stopped not stopped by hand, on-failure
-after a failure) are started.
+after a failure) are started. A container a `docker commit` had frozen when the daemon died is thawed.
+Container directories and snapshots that no record owns (a crash or failed create) are collected first.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from gorae.container import orphans
 from gorae.container import state as cs
 from gorae.container.lifecycle import ContainerLifecycle
 from gorae.container.record import Container
@@ -29,6 +31,10 @@ EXIT_STATUS_WAIT = 5.0
 
 async def restore(lc: ContainerLifecycle) -> None:
     records = await asyncio.to_thread(lc.repo.load)
+    try:
+        await asyncio.to_thread(orphans.collect, lc.fs.root, lc.fs.snapshotter, records)
+    except Exception:
+        log.exception("collecting leftovers without a container record")
     to_start: list[Container] = []
     for ct in records:
         try:
@@ -43,8 +49,19 @@ async def _restore_one(lc: ContainerLifecycle, ct: Container, to_start: list[Con
     st = ct.status
     rt = lc.runtime
     repo = lc.repo
+    commit_paused, ct.book.commit_paused = ct.book.commit_paused, False
+    if commit_paused:
+        repo.save(ct)
     if st in cs.HAS_PROCESS:
         rstate = await asyncio.to_thread(rt.state, ct.id)
+        if rstate is not None and rstate.alive and commit_paused and rstate.status == "paused":
+            # the daemon died during a `docker commit` that froze it: the commit is gone, the freeze goes too
+            log.warning("thawing %s, frozen by a commit the daemon did not finish", ct.id[:12])
+            try:
+                await rt.resume(ct.id)
+                rstate = await asyncio.to_thread(rt.state, ct.id)
+            except Exception as e:
+                log.warning("thawing %s: %s", ct.id[:12], e)
         if rstate is not None and rstate.alive:
             ct.mounted = True
             if rstate.status == "paused" and cs.is_running(ct.status):

@@ -297,6 +297,9 @@ class ContainerService:
         ct = self.repo.get(ref)
         paused_here = False
         if pause and cs.is_running(ct.status):
+            # recorded before the freeze, so that a daemon killed during the commit thaws it at the next start
+            ct.book.commit_paused = True
+            self.repo.save(ct)
             with contextlib.suppress(Exception):
                 await self.lifecycle.pause(ct.id)
             paused_here = cs.is_paused(ct.status)  # whatever failed after the freeze, it is thawed below
@@ -311,6 +314,10 @@ class ContainerService:
             if paused_here:
                 with contextlib.suppress(Exception):
                     await self.lifecycle.unpause(ct.id)
+            if ct.book.commit_paused:
+                ct.book.commit_paused = False
+                with contextlib.suppress(Exception):
+                    self.repo.save(ct)
 
     async def prune(self, filters: dict[str, list[str]]) -> dict[str, Any]:
         deleted: list[str] = []

@@ -8,12 +8,13 @@ own protocol lives in gorae/runtime/types.py.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from gorae.events import Publisher
 from gorae.network.types import ContainerNet, EndpointRequest
-from gorae.snapshot.types import Mount
+from gorae.snapshot.types import Mount, SnapshotInfo
 
 EventSink = Publisher
 
@@ -68,6 +69,8 @@ class RootfsProvider(Protocol):
     def lower_dirs(self, key: str) -> list[str]: ...
 
     def usage(self, key: str) -> int: ...
+
+    def list(self) -> builtins.list[SnapshotInfo]: ...
 
 
 class Mounter(Protocol):

@@ -10,6 +10,7 @@ the one LayerStore of a data root.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tarfile
 import uuid
 import zlib
@@ -19,10 +20,13 @@ from typing import Any, BinaryIO
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, no_space
 from gorae.image.compression import decompressed
 from gorae.image.models import chain_ids
-from gorae.snapshot.types import Snapshotter
+from gorae.snapshot.types import Kind, Snapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.schema import LAYER
+
+log = logging.getLogger("gorae.images")
+EXTRACT_PREFIX = "extract-"  # the key of a layer being applied, until it is committed under its chain ID
 
 # sha256 of 1024 zero bytes: the diff_id of a tar with no entries as Go's archive/tar writes it
 EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -50,6 +54,21 @@ class LayerStore:
         self.meta = meta
         self.content = content
         self.snap = snap
+
+    def collect_transient(self) -> list[str]:
+        """At daemon start: remove the extraction snapshots ("extract-*", never committed) a crash during a
+        pull or load left behind; logged, never fatal. Returns the keys removed."""
+        removed: list[str] = []
+        for info in self.snap.list():
+            if info.kind == Kind.ACTIVE and info.name.startswith(EXTRACT_PREFIX):
+                try:
+                    self.snap.remove(info.name)
+                    removed.append(info.name)
+                except Exception as e:  # noqa: BLE001 - tried again at the next start
+                    log.warning("could not remove the extraction snapshot %s: %s", info.name, e)
+        if removed:
+            log.warning("removed %d extraction snapshots left by a crash", len(removed))
+        return removed
 
     def get(self, chain_id: str) -> Layer:
         doc = self.meta.get(LAYER, chain_id)
@@ -106,7 +125,7 @@ class LayerStore:
     def _apply(self, diff_id: str, parent: str | None, chain: str) -> None:
         from gorae.archive import apply_layer
 
-        key = f"extract-{uuid.uuid4().hex}"
+        key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
         self.snap.prepare(key, parent)
         try:
             with self.content.open(diff_id) as f:
