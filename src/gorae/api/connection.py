@@ -385,8 +385,9 @@ class Connection:
         await self._stream(chunks)
 
     def _unread_body_is_small(self) -> bool:
-        """An unread body we may drain after answering: content-length framed and small."""
-        return self._declared_length is not None and self._declared_length <= DRAIN_LIMIT
+        """An unread body we may drain after answering: small, or chunked (drained up to DRAIN_LIMIT, as Go's
+        server does: closing on unread bytes resets the connection and the client loses the answer)."""
+        return self._declared_length is None or self._declared_length <= DRAIN_LIMIT
 
     async def _stream(self, chunks: AsyncIterable[bytes]) -> None:
         """Send each chunk as it comes; stop (and close the iterator) if the client goes away."""

@@ -2,11 +2,15 @@
 
 Tar and hashing work runs in threads (it blocks); request bodies and responses are async. These two
 adapters carry bytes across with bounded queues, so a slow side applies back-pressure and memory stays flat.
+Only the worker thread ever blocks on a queue: the loop's side never parks a pool thread on one (a pool
+thread waiting for a worker that is itself queued behind such waiters deadlocked the daemon's whole
+thread pool once a few copies overlapped); it waits on an asyncio.Event the thread sets through the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator
@@ -23,13 +27,27 @@ class AsyncToSyncReader:
         self._q: queue.Queue[bytes | None | BaseException] = queue.Queue(maxsize=depth)
         self._buf = bytearray()
         self._eof = False
+        self._space = asyncio.Event()  # set (through the loop) by the reader thread after each get
+
+    async def _put(self, item: bytes | None) -> None:
+        while True:
+            self._space.clear()
+            try:
+                self._q.put_nowait(item)
+                return
+            except queue.Full:
+                await self._space.wait()
+
+    def _took(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+            self._loop.call_soon_threadsafe(self._space.set)
 
     async def pump(self) -> None:
         try:
             async for chunk in self._chunks:
                 if chunk:
-                    await asyncio.to_thread(self._q.put, chunk)
-            await asyncio.to_thread(self._q.put, None)
+                    await self._put(chunk)
+            await self._put(None)
         except asyncio.CancelledError:
             self._force_put(ConnectionAbortedError("request body stream cancelled"))
             raise
@@ -50,6 +68,7 @@ class AsyncToSyncReader:
     def read(self, n: int = -1) -> bytes:
         while not self._eof and (n < 0 or len(self._buf) < n):
             item = self._q.get()
+            self._took()
             if item is None:
                 self._eof = True
             elif isinstance(item, BaseException):
@@ -78,6 +97,8 @@ class SyncToAsyncWriter:
         self._chunk = chunk_size
         self._closed = threading.Event()
         self._cancelled = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # the consumer's, known once `chunks()` runs
+        self._ready = asyncio.Event()  # set (through the loop) after each put
 
     def write(self, data: bytes) -> int:
         if self._cancelled:
@@ -87,9 +108,22 @@ class SyncToAsyncWriter:
             self._flush()
         return len(data)
 
+    def _put(self, item: bytes | None) -> None:
+        while True:  # blocks while the queue is full; a consumer that went away ends the wait
+            try:
+                self._q.put(item, timeout=0.1)
+                break
+            except queue.Full:
+                if self._cancelled:
+                    return
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is waiting any more
+                loop.call_soon_threadsafe(self._ready.set)
+
     def _flush(self) -> None:
         if self._buf:
-            self._q.put(bytes(self._buf))
+            self._put(bytes(self._buf))
             self._buf.clear()
 
     def flush(self) -> None:
@@ -103,12 +137,18 @@ class SyncToAsyncWriter:
             self._closed.set()
             if not self._cancelled:
                 self._flush()
-            self._q.put(None)
+            self._put(None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
+        self._loop = asyncio.get_running_loop()
         try:
             while True:
-                item = await asyncio.to_thread(self._q.get)
+                self._ready.clear()
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    await self._ready.wait()  # a put after the clear above sets it
+                    continue
                 if item is None:
                     return
                 yield item

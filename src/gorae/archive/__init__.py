@@ -1,7 +1,8 @@
 """Archive I/O: the only code that writes tar content to disk (layers, `docker cp`) and that turns
 directories into tars (export, commit, `docker cp` out, `docker diff`).
 
-Modules: `names` (cleaning, whiteout vocabulary), `inroot` (fd-relative in-root path resolution),
+Modules: `names` (cleaning, whiteout vocabulary), `inroot` (fd-relative in-root path resolution, through
+the mounts of a root: `MountSpec`),
 `streams` (compression sniffing, digest, size cap), `apply` (apply_layer, extract_to), `tarwriter` and
 `export` (tar_dir, tar_overlay_diff, tar_path), `pathstat` (stat_path, PathStat), `changes`
 (overlay_changes). Nothing here speaks HTTP or knows about containers or images.
@@ -10,14 +11,17 @@ Modules: `names` (cleaning, whiteout vocabulary), `inroot` (fd-relative in-root 
 from gorae.archive.apply import ApplyResult, apply_layer, extract_to
 from gorae.archive.changes import overlay_changes
 from gorae.archive.export import tar_dir, tar_overlay_diff, tar_path
-from gorae.archive.pathstat import PathStat, stat_path
+from gorae.archive.inroot import MountSpec
+from gorae.archive.pathstat import PathStat, check_writable, stat_path
 from gorae.archive.streams import DEFAULT_MAX
 
 __all__ = [
     "DEFAULT_MAX",
     "ApplyResult",
+    "MountSpec",
     "PathStat",
     "apply_layer",
+    "check_writable",
     "extract_to",
     "overlay_changes",
     "stat_path",

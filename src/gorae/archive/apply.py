@@ -27,10 +27,11 @@ import errno
 import os
 import stat
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
-from gorae.archive.inroot import Root
+from gorae.archive.inroot import MountSpec, Root
 from gorae.archive.names import (
     OVERLAY_OPAQUE_XATTR,
     OVERLAY_XATTR_PREFIXES,
@@ -83,6 +84,7 @@ class _Unpacker:
         self.size = 0
         self.is_root = os.geteuid() == 0
         self._parent: tuple[tuple[str, ...], int] | None = None  # cache: (cleaned parent parts, fd)
+        self._parent_canon: list[str] = []  # the cached parent's canonical parts in the root
         self._dir_times: list[tuple[list[str], int]] = []
         self._created: set[tuple[str, ...]] = set()  # paths this stream made (opaque must keep them)
 
@@ -97,8 +99,25 @@ class _Unpacker:
         if w.rest:
             os.close(w.fd)
             raise InvalidParameter(f"cannot create {'/'.join(parts)!r}: a parent is not a directory")
+        try:
+            self.root.check_writable(w.parts)
+        except BaseException:
+            os.close(w.fd)
+            raise
         self._parent = (key, w.fd)
+        self._parent_canon = w.parts
         return w.fd
+
+    def _mount_point(self, parts: list[str], is_dir: bool) -> bool:
+        """True when the entry `parts` is where a directory is mounted and a directory comes (kept as it
+        is); EBUSY for anything else at a mount point (the root's own entry under a mount is never touched)."""
+        self._parent_fd(parts[:-1])
+        m = self.root.mount_at([*self._parent_canon, parts[-1]])
+        if m is None:
+            return False
+        if m.is_dir and is_dir:
+            return True
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
 
     def _forget_parent(self) -> None:
         """Any removal or new symlink may change how paths resolve: drop the cached parent fd."""
@@ -139,6 +158,8 @@ class _Unpacker:
         base = parts[-1]
         if self.whiteouts != "none" and base.startswith(WHITEOUT_PREFIX):
             self._whiteout(parts[:-1], base)
+            return
+        if self.root.has_mounts and self._mount_point(parts, m.isdir()):
             return
         if m.isreg():
             self._regular(tf, m, parts)
@@ -425,14 +446,17 @@ def _unpack(
     whiteouts: Whiteouts,
     max_bytes: int,
     no_overwrite_dir_non_dir: bool = False,
+    mounts: Sequence[MountSpec] = (),
+    readonly: bool = False,
 ) -> ApplyResult:
     reader = DigestingReader(stream, max_bytes)
-    with Root(root_path) as root:
+    with Root(root_path, mounts, readonly=readonly) as root:
         prefix: list[str] = []
         if prefix_path is not None:
             w = root.open_dir(clean_parts(prefix_path))
             os.close(w.fd)
             prefix = w.parts
+            root.check_writable(prefix)
         unpacker = _Unpacker(
             root,
             prefix=prefix,
@@ -475,11 +499,20 @@ def apply_layer(
     return _unpack(root, stream, prefix_path=None, whiteouts=whiteouts, max_bytes=max_bytes)
 
 
-def extract_to(root: str, path: str, stream: BinaryIO, *, no_overwrite_dir_non_dir: bool = False) -> None:
+def extract_to(
+    root: str,
+    path: str,
+    stream: BinaryIO,
+    *,
+    no_overwrite_dir_non_dir: bool = False,
+    mounts: Sequence[MountSpec] = (),
+    readonly: bool = False,
+) -> None:
     """`docker cp` into a container: extract a tar (maybe compressed) under the directory `path`,
-    resolved inside `root` as the container would see it. Entry names and hardlink targets are relative
-    to `path`; `.wh.` names are ordinary files here, as in docker. NotFound when `path` does not exist,
-    InvalidParameter when it is not a directory or the archive is hostile."""
+    resolved inside `root` and its `mounts` as the container would see it. Entry names and hardlink
+    targets are relative to `path`; `.wh.` names are ordinary files here, as in docker. NotFound when
+    `path` does not exist, InvalidParameter when it is not a directory, the archive is hostile, or a
+    write would land on a read-only mount (or outside every mount of a `readonly` root)."""
     _unpack(
         root,
         stream,
@@ -487,4 +520,6 @@ def extract_to(root: str, path: str, stream: BinaryIO, *, no_overwrite_dir_non_d
         whiteouts="none",
         max_bytes=DEFAULT_MAX,
         no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+        mounts=mounts,
+        readonly=readonly,
     )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Sequence
 from typing import BinaryIO
 
-from gorae.archive.inroot import Root
+from gorae.archive.inroot import MountSpec, Root
 from gorae.archive.pathstat import PathStat, go_file_mode, locate
 from gorae.archive.tarwriter import TarWriter, TreeWriter
 from gorae.timefmt import rfc3339nano
@@ -34,25 +35,33 @@ def tar_overlay_diff(upper: str, out: BinaryIO) -> None:
         w.close()
 
 
-def tar_path(root: str, path: str, out: BinaryIO, *, rename_to: str | None = None) -> PathStat:
+def tar_path(
+    root: str,
+    path: str,
+    out: BinaryIO,
+    *,
+    rename_to: str | None = None,
+    mounts: Sequence[MountSpec] = (),
+) -> PathStat:
     """`docker cp` out of a container: a tar of `path` resolved inside `root` (symlinks followed within
     the root for all but the last element, which is followed only when `path` ends in `/` or `/.`).
 
     Entries are named after the base name of `path` (or `rename_to`): `name`, `name/child`, ...
+    `mounts` are archived where they are mounted, as the container sees them.
     Returns the stat of what was archived. NotFound when `path` does not exist.
     """
-    with Root(root) as r:
+    with Root(root, mounts) as r:
         loc = locate(r, path)
         try:
             arc = (rename_to if rename_to is not None else loc.base).strip("/") or "."
             w = TarWriter(out)
-            tree = TreeWriter(w)
+            tree = TreeWriter(w, root=r)
             if loc.name is None:  # a directory reached by following everything
                 st = os.fstat(loc.dir_fd)
-                tree.entry(loc.dir_fd, ".", arc)
+                tree.entry(loc.dir_fd, ".", arc, parts=loc.parts)
             else:
                 st = loc.st
-                tree.entry(loc.dir_fd, loc.name, arc)
+                tree.entry(loc.dir_fd, loc.name, arc, parts=loc.parts)
             w.close()
             link = ""
             if stat.S_ISLNK(st.st_mode):

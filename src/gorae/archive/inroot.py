@@ -8,16 +8,24 @@ Symlinks met on the way are read with `readlinkat` and interpreted *by us* as if
 application needs (containerd's `fs.RootPath` + MkdirAll, but race-free). `..` never reaches the
 kernel: it pops our own list of names and the directory is reopened from the root.
 
+A root may carry the file systems mounted inside it (`MountSpec`: a container's volumes and bind mounts):
+the walk then enters a mount's source wherever its in-root destination is reached, as the container's
+mount namespace would, and goes on with the same guard there (a symlink inside a volume still resolves
+against the root, `..` at a mount's top leaves it to the parent inside the root). The mount points are
+made in the root when missing, as runc (and dockerd's `docker cp`) does.
+
 Must never: join root + name into a host path and hand it to a path-based syscall, let the kernel
-follow a symlink, or return an fd of a directory outside the root.
+follow a symlink, or return an fd of a directory outside the root or its mounts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gorae.archive.names import clean_parts
@@ -25,6 +33,27 @@ from gorae.errors import InvalidParameter, NotFound
 
 MAX_SYMLINKS = 40  # as the kernel's ELOOP limit
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+RO_ROOT = "container rootfs is marked read-only"
+RO_MOUNT = "mounted volume is marked read-only"
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    """A file system mounted at `dest` inside a root; `source` is its host path (a directory or a file)."""
+
+    dest: str
+    source: str
+    readonly: bool = False
+
+
+@dataclass
+class Mounted:
+    """A mount placed in a root: `name` in the directory fd `parent_fd` is its source on the host."""
+
+    parent_fd: int
+    name: str
+    is_dir: bool
+    readonly: bool
 
 
 @dataclass
@@ -41,7 +70,7 @@ class Walked:
 class Root:
     """An open root directory; paths are resolved inside it. Use as a context manager."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, mounts: Sequence[MountSpec] = (), *, readonly: bool = False) -> None:
         try:
             self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -49,11 +78,89 @@ class Root:
         except NotADirectoryError:
             raise InvalidParameter(f"root {path} is not a directory") from None
         self.path = path
+        self.readonly = readonly
+        self._mounts: dict[tuple[str, ...], Mounted] = {}
+        try:
+            for spec in sorted(mounts, key=lambda m: (len(clean_parts(m.dest)), clean_parts(m.dest))):
+                self._place(spec)
+        except BaseException:
+            self.close()
+            raise
+
+    def _place(self, spec: MountSpec) -> None:
+        """Put `spec` at its destination, resolved inside the root (and the mounts placed before it), as
+        runc does; the mount point is made when missing. A source that is gone is left out."""
+        src = os.path.realpath(spec.source)
+        parent, name = os.path.split(src)
+        if not name:
+            parent, name = "/", "."
+        try:
+            pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        try:
+            st = os.lstat(name, dir_fd=pfd)
+        except OSError:
+            os.close(pfd)
+            return
+        is_dir = stat.S_ISDIR(st.st_mode)
+        parts = clean_parts(spec.dest)
+        if not parts:
+            os.close(pfd)
+            return
+        try:
+            w = self.walk(parts if is_dir else parts[:-1], create=True)
+        except BaseException:
+            os.close(pfd)
+            raise
+        try:
+            if w.rest:  # a non-directory on the way: the runtime could not mount it there either
+                os.close(pfd)
+                return
+            key = tuple(w.parts) if is_dir else (*w.parts, parts[-1])
+            if not is_dir:
+                with contextlib.suppress(FileExistsError):
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+                    os.close(os.open(parts[-1], flags, 0o755, dir_fd=w.fd))
+        finally:
+            os.close(w.fd)
+        old = self._mounts.pop(key, None)
+        if old is not None:
+            os.close(old.parent_fd)
+        self._mounts[key] = Mounted(pfd, name, is_dir, spec.readonly)
 
     def close(self) -> None:
+        for m in self._mounts.values():
+            os.close(m.parent_fd)
+        self._mounts = {}
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    # ---- mounts ------------------------------------------------------------------------------------
+
+    @property
+    def has_mounts(self) -> bool:
+        return bool(self._mounts)
+
+    def mount_at(self, parts: Sequence[str]) -> Mounted | None:
+        """The mount whose destination is exactly the canonical in-root path `parts`."""
+        return self._mounts.get(tuple(parts)) if self._mounts else None
+
+    def check_writable(self, parts: Sequence[str]) -> None:
+        """InvalidParameter in docker's words when the canonical path `parts` is on a read-only mount
+        (the innermost directory mount holding it) or, outside every mount, on a read-only root."""
+        for n in range(len(parts), 0, -1):
+            m = self._mounts.get(tuple(parts[:n])) if self._mounts else None
+            if m is not None and m.is_dir:
+                if m.readonly:
+                    raise InvalidParameter(RO_MOUNT)
+                return
+        if self.readonly:
+            raise InvalidParameter(RO_ROOT)
+
+    def _enter(self, m: Mounted) -> int:
+        return os.open(m.name, _DIR_FLAGS, dir_fd=m.parent_fd)
 
     def __enter__(self) -> Root:
         return self
@@ -67,8 +174,9 @@ class Root:
         """An fd of the already-resolved directory `parts`, walked again from the root (no symlinks)."""
         fd = os.dup(self.fd)
         try:
-            for name in parts:
-                nfd = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            for i, name in enumerate(parts):
+                m = self.mount_at(parts[: i + 1])
+                nfd = self._enter(m) if m is not None and m.is_dir else os.open(name, _DIR_FLAGS, dir_fd=fd)
                 os.close(fd)
                 fd = nfd
         except BaseException:
@@ -105,6 +213,16 @@ class Root:
                         os.close(fd)
                         fd = -1
                         fd = self._reopen(names)
+                    continue
+                m = self.mount_at((*names, comp)) if self._mounts else None
+                if m is not None:  # the mounted file system hides what the root has there
+                    if not m.is_dir:
+                        queue.appendleft(comp)
+                        break
+                    nfd = self._enter(m)
+                    os.close(fd)
+                    fd = nfd
+                    names.append(comp)
                     continue
                 try:
                     st = os.lstat(comp, dir_fd=fd)

@@ -12,9 +12,10 @@ import base64
 import json
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gorae.archive.inroot import Root
+from gorae.archive.inroot import MountSpec, Root
 from gorae.archive.names import clean_parts
 from gorae.errors import NotFound
 from gorae.timefmt import rfc3339nano
@@ -122,6 +123,16 @@ def locate(root: Root, path: str) -> Located:
     if w.rest:
         os.close(w.fd)
         raise NotFound(f"no such file or directory: {where}")
+    m = root.mount_at([*w.parts, parts[-1]])
+    if m is not None:  # a mount point: what is mounted there, never the root's own entry under it
+        os.close(w.fd)
+        dfd = os.dup(m.parent_fd)
+        try:
+            st = os.lstat(m.name, dir_fd=dfd)
+        except BaseException:
+            os.close(dfd)
+            raise
+        return Located(dfd, m.name, st, _base_name(path), [*w.parts, parts[-1]])
     try:
         st = os.lstat(parts[-1], dir_fd=w.fd)
     except FileNotFoundError:
@@ -130,9 +141,9 @@ def locate(root: Root, path: str) -> Located:
     return Located(w.fd, parts[-1], st, _base_name(path), w.parts + [parts[-1]])
 
 
-def stat_path(root: str, path: str) -> PathStat:
-    """docker's container stat of `path` inside `root` (HEAD /containers/{id}/archive)."""
-    with Root(root) as r:
+def stat_path(root: str, path: str, mounts: Sequence[MountSpec] = ()) -> PathStat:
+    """docker's container stat of `path` inside `root` and its `mounts` (HEAD /containers/{id}/archive)."""
+    with Root(root, mounts) as r:
         loc = locate(r, path)
         try:
             link = ""
@@ -144,3 +155,12 @@ def stat_path(root: str, path: str) -> PathStat:
             )
         finally:
             os.close(loc.dir_fd)
+
+
+def check_writable(root: str, path: str, mounts: Sequence[MountSpec] = (), readonly: bool = False) -> None:
+    """InvalidParameter in docker's words when the directory `path` (inside `root` and its `mounts`) is
+    on a read-only mount, or outside every mount of a `readonly` root; NotFound when it does not exist."""
+    with Root(root, mounts, readonly=readonly) as r:
+        w = r.open_dir(clean_parts(path))
+        os.close(w.fd)
+        r.check_writable(w.parts)

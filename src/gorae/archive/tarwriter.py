@@ -14,10 +14,14 @@ import errno
 import os
 import stat
 import tarfile
-from typing import BinaryIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, BinaryIO
 
 from gorae.archive.names import OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 from gorae.archive.streams import BUF
+
+if TYPE_CHECKING:
+    from gorae.archive.inroot import Root
 
 _BLOCK = 512
 _SKIP_XATTRS = (*OVERLAY_XATTR_PREFIXES, "security.selinux", "system.")
@@ -109,9 +113,10 @@ def _is_opaque(fd: int) -> bool:
 class TreeWriter:
     """Emits entries of a tree into a TarWriter, walking by fd without following symlinks."""
 
-    def __init__(self, w: TarWriter, *, overlay: bool = False) -> None:
+    def __init__(self, w: TarWriter, *, overlay: bool = False, root: Root | None = None) -> None:
         self.w = w
         self.overlay = overlay
+        self.root = root  # entries at its mount points are taken from the mounts (`entry(parts=...)`)
         self._links: dict[tuple[int, int], str] = {}
 
     def _info(self, arc: str, st: os.stat_result, kind: bytes) -> tarfile.TarInfo:
@@ -130,25 +135,31 @@ class TreeWriter:
         info.uname = info.gname = ""
         self.w.header(info)
 
-    def entry(self, dfd: int, name: str, arc: str) -> None:
-        """Emit `name` (in directory fd `dfd`) as `arc`, and everything below it when it is a directory."""
-        stack: list[tuple[int, list[str], int, str]] = []  # (dir fd, names left, next index, arc prefix)
+    def entry(self, dfd: int, name: str, arc: str, *, parts: Sequence[str] = ()) -> None:
+        """Emit `name` (in directory fd `dfd`) as `arc`, and everything below it when it is a directory.
+        With a `root`, `parts` is the entry's canonical path in it: mounts met below are followed."""
+        # (dir fd, names left, next index, arc prefix, in-root parts)
+        stack: list[tuple[int, list[str], int, str, tuple[str, ...]]] = []
         fd = self._one(dfd, name, arc)
         if fd is not None:
-            stack.append((fd, self._names(fd), 0, arc))
+            stack.append((fd, self._names(fd), 0, arc, tuple(parts)))
         try:
             while stack:
-                fd, names, i, prefix = stack[-1]
+                fd, names, i, prefix, where = stack[-1]
                 if i >= len(names):
                     os.close(fd)
                     stack.pop()
                     continue
-                stack[-1] = (fd, names, i + 1, prefix)
+                stack[-1] = (fd, names, i + 1, prefix, where)
                 child = names[i]
                 child_arc = f"{prefix}/{child}" if prefix else child
-                cfd = self._one(fd, child, child_arc)
+                m = self.root.mount_at((*where, child)) if self.root is not None else None
+                if m is not None:
+                    cfd = self._one(m.parent_fd, m.name, child_arc)
+                else:
+                    cfd = self._one(fd, child, child_arc)
                 if cfd is not None:
-                    stack.append((cfd, self._names(cfd), 0, child_arc))
+                    stack.append((cfd, self._names(cfd), 0, child_arc, (*where, child)))
         finally:
             for fd, *_ in stack:
                 os.close(fd)

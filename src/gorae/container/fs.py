@@ -17,7 +17,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from gorae.archive import extract_to, overlay_changes, stat_path, tar_dir, tar_path
+from gorae.archive import (
+    MountSpec,
+    check_writable,
+    extract_to,
+    overlay_changes,
+    stat_path,
+    tar_dir,
+    tar_path,
+)
 from gorae.archive.pathstat import PathStat
 from gorae.container import state as cs
 from gorae.container.record import Container
@@ -123,15 +131,34 @@ class ContainerFS:
         self._repo.event(ct, "export")
         return TarSource(lambda out: tar_dir(root, out), stack.aclose)
 
+    @staticmethod
+    def cp_mounts(ct: Container) -> list[MountSpec]:
+        """What `docker cp` sees mounted in the container (moby's setupMounts for openContainerFS): the
+        hostname/hosts/resolv.conf files, then its volumes and bind mounts (the latter win at the same
+        destination). tmpfs mounts are left out, as dockerd does: a copy sees the rootfs under them."""
+        out: list[MountSpec] = []
+        ro_root = bool(ct.host_config.get("ReadonlyRootfs"))
+        files = (("HostnamePath", "/etc/hostname"), ("HostsPath", "/etc/hosts"), ("ResolvConfPath", "/etc/resolv.conf"))
+        for key, dest in files:
+            path = ct.doc.get(key)
+            if path:
+                out.append(MountSpec(dest, str(path), ro_root))
+        for rec in ct.book.mounts:
+            kind, source, target = rec.get("Type"), rec.get("Source"), rec.get("Destination")
+            if kind in ("volume", "bind") and source and target:
+                out.append(MountSpec(str(target), str(source), not rec.get("RW", True)))
+        return out
+
     async def archive(
         self, ref: str, path: str, *, stat_only: bool = False
     ) -> tuple[PathStat, TarSource | None]:
         """The stat of `path` and (unless `stat_only`) a tar of it; NotFound in docker's words."""
         ct = self._repo.get(ref)
+        mounts = self.cp_mounts(ct)
         stack = contextlib.AsyncExitStack()
         root = await stack.enter_async_context(self.rootfs(ct))
         try:
-            st = await asyncio.to_thread(stat_path, root, path)
+            st = await asyncio.to_thread(stat_path, root, path, mounts)
         except NotFound:
             await stack.aclose()
             raise NotFound(f"Could not find the file {path} in container {ref}") from None
@@ -142,7 +169,7 @@ class ContainerFS:
             await stack.aclose()
             return st, None
         self._repo.event(ct, "archive-path")
-        return st, TarSource(lambda out: tar_path(root, path, out), stack.aclose)
+        return st, TarSource(lambda out: tar_path(root, path, out, mounts=mounts), stack.aclose)
 
     @contextlib.asynccontextmanager
     async def extract_into(
@@ -151,18 +178,27 @@ class ContainerFS:
         """docker cp into a container: yields a sync `extract(tar_stream)` for a thread, once `path` is
         known to be a directory; publishes "extract-to-dir" when the body is done."""
         ct = self._repo.get(ref)
-        if ct.host_config.get("ReadonlyRootfs"):
-            raise InvalidParameter("container rootfs is marked read-only")
+        mounts = self.cp_mounts(ct)
+        readonly = bool(ct.host_config.get("ReadonlyRootfs"))
         async with self.rootfs(ct) as root:
             try:
-                st = await asyncio.to_thread(stat_path, root, path)
+                st = await asyncio.to_thread(stat_path, root, path, mounts)
             except NotFound:
                 raise NotFound(f"Could not find the file {path} in container {ref}") from None
             if not st.is_dir:
                 raise InvalidParameter("extraction point is not a directory")
+            # the read-only refusal (a `:ro` volume, a read-only rootfs) before the body is read
+            await asyncio.to_thread(check_writable, root, path, mounts, readonly)
 
             def extract(stream: BinaryIO) -> None:
-                extract_to(root, path, stream, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+                extract_to(
+                    root,
+                    path,
+                    stream,
+                    no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+                    mounts=mounts,
+                    readonly=readonly,
+                )
 
             yield extract
         self._repo.event(ct, "extract-to-dir")
