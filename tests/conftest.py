@@ -381,6 +381,28 @@ def gorae_daemon() -> Iterator[GoraeDaemon]:
         d.cleanup()
 
 
+_LISTINGS = {  # what a test may leave on the shared daemon, how to list it and how to remove it (in this order)
+    "containers": (("ps", "-aq", "--no-trunc"), ("rm", "-f")),
+    "volumes": (("volume", "ls", "-q"), ("volume", "rm", "-f")),
+    "networks": (("network", "ls", "-q", "--no-trunc"), ("network", "rm")),
+}
+
+
+@pytest.fixture
+def tidy_daemon(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
+    """The shared daemon; the containers, volumes and networks the test made are removed afterwards, pass or
+    fail."""
+    d = gorae_daemon
+    before = {kind: set(d.docker(*ls).stdout.split()) for kind, (ls, _) in _LISTINGS.items()}
+    try:
+        yield d
+    finally:
+        for kind, (ls, rm) in _LISTINGS.items():
+            made = set(d.docker(*ls, check=False).stdout.split()) - before[kind]
+            if made:
+                d.docker(*rm, *sorted(made), check=False)
+
+
 @pytest.fixture
 def fresh_daemon() -> Iterator[GoraeDaemon]:
     d = new_daemon()

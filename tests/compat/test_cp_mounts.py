@@ -13,7 +13,6 @@ import os
 import subprocess
 import tarfile
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,18 +24,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 @pytest.fixture
-def d(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
-    before = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-    vols_before = set(gorae_daemon.docker("volume", "ls", "-q").stdout.split())
-    try:
-        yield gorae_daemon
-    finally:
-        now = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-        if now - before:
-            gorae_daemon.docker("rm", "-f", *(now - before), check=False)
-        vols = set(gorae_daemon.docker("volume", "ls", "-q").stdout.split())
-        if vols - vols_before:
-            gorae_daemon.docker("volume", "rm", "-f", *(vols - vols_before), check=False)
+def d(tidy_daemon: GoraeDaemon) -> GoraeDaemon:
+    return tidy_daemon
 
 
 def _name(prefix: str) -> str:

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -109,19 +108,9 @@ def make_app(d: GoraeDaemon) -> None:
 
 
 @pytest.fixture
-def d(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
-    make_app(gorae_daemon)
-    before = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-    nets_before = set(gorae_daemon.docker("network", "ls", "-q", "--no-trunc").stdout.split())
-    try:
-        yield gorae_daemon
-    finally:
-        now = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-        if now - before:
-            gorae_daemon.docker("rm", "-f", *(now - before), check=False)
-        nets = set(gorae_daemon.docker("network", "ls", "-q", "--no-trunc").stdout.split())
-        if nets - nets_before:
-            gorae_daemon.docker("network", "rm", *(nets - nets_before), check=False)
+def d(tidy_daemon: GoraeDaemon) -> GoraeDaemon:
+    make_app(tidy_daemon)
+    return tidy_daemon
 
 
 # ---- published ports -----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 
 import docker
 import pytest
@@ -19,18 +18,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
 
 @pytest.fixture
-def d(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
-    before = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-    vols_before = set(gorae_daemon.docker("volume", "ls", "-q").stdout.split())
-    try:
-        yield gorae_daemon
-    finally:
-        now = set(gorae_daemon.docker("ps", "-aq", "--no-trunc").stdout.split())
-        if now - before:
-            gorae_daemon.docker("rm", "-f", *(now - before), check=False)
-        vols = set(gorae_daemon.docker("volume", "ls", "-q").stdout.split())
-        if vols - vols_before:
-            gorae_daemon.docker("volume", "rm", "-f", *(vols - vols_before), check=False)
+def d(tidy_daemon: GoraeDaemon) -> GoraeDaemon:
+    return tidy_daemon
 
 
 def test_seed_recipe_anonymous_volume_source(d: GoraeDaemon) -> None:
