@@ -105,6 +105,18 @@ class ChunkReader:
                 self._pos += w
         return n - left
 
+    def feed(self, sink: Callable[[memoryview], object], n: int) -> int:
+        """Hand the next `n` bytes to `sink` slice by slice (each slice is valid only during the call);
+        returns how many there were."""
+        left = n
+        while left and self._fill():
+            take = self._view[:left]
+            sink(take)
+            self._view = self._view[len(take) :]
+            left -= len(take)
+            self._pos += len(take)
+        return n - left
+
     def drain(self) -> int:
         """Read to the end of the stream; returns the bytes dropped."""
         total = 0
