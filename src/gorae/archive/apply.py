@@ -144,7 +144,7 @@ class _Unpacker:
             member = tf.next()
             if member is None:
                 break
-            tf.members.clear()  # tarfile keeps every header otherwise: memory would grow with the entries
+            forget_members(tf)
             try:
                 self._entry(tf, member)
             except GoraeError:
@@ -438,6 +438,12 @@ class _Unpacker:
                 pass
             finally:
                 os.close(w.fd)
+
+
+def forget_members(tf: tarfile.TarFile) -> None:
+    """Drop the headers tarfile keeps of every entry read (memory would grow with the entry count)."""
+    members: list[tarfile.TarInfo] = vars(tf)["members"]
+    members.clear()
 
 
 def _ns(mtime: float) -> int:

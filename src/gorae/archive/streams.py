@@ -8,6 +8,7 @@ uncompressed tar that hashes (sha256) and counts every byte handed out, refusing
 from __future__ import annotations
 
 import bz2
+import functools
 import gzip
 import hashlib
 import lzma
@@ -144,7 +145,9 @@ def decompressed(raw: BinaryIO) -> tuple[BinaryIO, str]:
     return src, ""
 
 
-def _decompress_errors() -> tuple[type[BaseException], ...]:
+@functools.cache
+def decompress_errors() -> tuple[type[BaseException], ...]:
+    """What the decoders raise for corrupt input (OSError included: a broken source stream)."""
     errs: list[type[BaseException]] = [OSError, EOFError, zlib.error, lzma.LZMAError, ValueError]
     try:
         import zstandard
@@ -160,7 +163,7 @@ class DigestingReader:
 
     def __init__(self, raw: BinaryIO, max_bytes: int = DEFAULT_MAX) -> None:
         self._inner, self.compression = decompressed(raw)
-        self._errors = _decompress_errors()
+        self._errors = decompress_errors()
         self._sha = hashlib.sha256()
         self.count = 0
         self.max_bytes = max_bytes

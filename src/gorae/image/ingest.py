@@ -7,6 +7,10 @@ the diff_id) and hands the same chunk to the applying thread through a small bou
 the decompress/hash/store side and the tar-apply side use two cores; the channel's bound keeps memory
 flat (at most `depth` chunks of 1 MiB in flight) whatever the layer size or the speed of either side.
 
+`BlobSpool` is the other direction: the calling thread hands chunks (views of the chunks it read, never
+copied) to a thread that hashes and writes them to a writer, so reading an upload and storing it overlap
+(`docker load`).
+
 Failure on either side ends both: `cancel()` stops the thread at its next chunk and waits for it, so the
 caller may then abort the writer (the thread is its only other user). Must never: buffer a whole layer,
 leave its thread running after `finish()`/`cancel()` return, or touch the writer after them.
@@ -15,9 +19,7 @@ leave its thread running after `finish()`/`cancel()` return, or touch the writer
 from __future__ import annotations
 
 import collections
-import functools
 import threading
-import zlib
 from typing import BinaryIO
 
 from gorae.archive import streams
@@ -32,14 +34,14 @@ class _Channel:
     """A bounded FIFO of chunks between one producer and one consumer, which either side can close."""
 
     def __init__(self, depth: int) -> None:
-        self._items: collections.deque[bytes] = collections.deque()
+        self._items: collections.deque[bytes | memoryview] = collections.deque()
         self._depth = depth
         self._cond = threading.Condition()
         self._closed = False  # by the consumer: the producer stops
         self._error: BaseException | None = None  # from the producer
         self._ended = False  # the producer put its last chunk
 
-    def put(self, chunk: bytes) -> bool:
+    def put(self, chunk: bytes | memoryview) -> bool:
         """False when the consumer closed the channel (the producer should stop)."""
         with self._cond:
             while len(self._items) >= self._depth and not self._closed:
@@ -56,7 +58,7 @@ class _Channel:
             self._error = error
             self._cond.notify_all()
 
-    def get(self) -> bytes:
+    def get(self) -> bytes | memoryview:
         """The next chunk; b"" at the end; the producer's error once its chunks are consumed."""
         with self._cond:
             while not self._items and not self._ended:
@@ -104,7 +106,7 @@ class LayerTee:
         self._thread.start()
 
     def next_chunk(self) -> bytes:
-        return self._chan.get()
+        return bytes(self._chan.get())  # only bytes are put: no copy
 
     def _run(self) -> None:
         error: BaseException | None = None
@@ -121,7 +123,7 @@ class LayerTee:
             return src.read(CHUNK)
         except GoraeError:
             raise
-        except _stream_errors() as e:
+        except streams.decompress_errors() as e:
             raise InvalidParameter(f"invalid layer stream: {compression or 'tar'}: {e}") from None
 
     def _pump(self) -> None:
@@ -129,7 +131,7 @@ class LayerTee:
             src, compression = streams.decompressed(self._stream)
         except GoraeError:
             raise
-        except _stream_errors() as e:
+        except streams.decompress_errors() as e:
             raise InvalidParameter(f"invalid layer stream: {e}") from None
         while True:
             chunk = self._read(src, compression)
@@ -164,13 +166,41 @@ class LayerTee:
             self._thread.join()
 
 
-@functools.cache
-def _stream_errors() -> tuple[type[BaseException], ...]:
-    errs: list[type[BaseException]] = [OSError, EOFError, zlib.error, ValueError]
-    try:
-        import zstandard
+class BlobSpool:
+    """`put` chunks, then `finish()`: a thread writes them to `writer` (which hashes them) meanwhile. On any
+    failure of the caller, `cancel()`; after `finish()`/`cancel()` return the thread no longer uses the
+    writer. The chunks must not change after `put` (bytes, or views of bytes)."""
 
-        errs.append(zstandard.ZstdError)
-    except ImportError:
-        pass
-    return tuple(errs)
+    def __init__(self, writer: ContentWriter, depth: int = DEPTH) -> None:
+        self._writer = writer
+        self._chan = _Channel(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="blob-spool", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                chunk = self._chan.get()
+                if not chunk:
+                    return
+                self._writer.write(chunk)
+        except BaseException as e:  # noqa: BLE001 - raised in the caller by put/finish
+            full = no_space(e) if isinstance(e, OSError) else None
+            self._error = full or e
+            self._chan.close()
+
+    def put(self, chunk: bytes | memoryview) -> None:
+        if not self._chan.put(chunk):
+            self._thread.join()
+            raise self._error or InvalidParameter("blob spool closed")
+
+    def finish(self) -> None:
+        self._chan.end(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        self._chan.close()
+        self._thread.join()

@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
+from gorae.archive import streams
+from gorae.archive.apply import forget_members
 from gorae.archive.chunks import ChunkReader
 from gorae.errors import GoraeError, InvalidParameter, NotFound, no_space
 from gorae.image import reference as refs
-from gorae.image.compression import decompressed
-from gorae.image.ingest import CHUNK
+from gorae.image.ingest import CHUNK, BlobSpool
 from gorae.image.models import chain_ids, parse_config
 from gorae.image.store import ImageStore
 from gorae.platform import host_arch
@@ -96,8 +97,20 @@ class Archive:
         return arc
 
     def _read_all(self, stream: BinaryIO) -> None:
-        src = decompressed(stream)
-        reader = ChunkReader(lambda: src.read(CHUNK))
+        src, _ = streams.decompressed(stream)
+        total = 0
+
+        def next_chunk() -> bytes:
+            nonlocal total
+            chunk = src.read(CHUNK)
+            total += len(chunk)
+            if total > streams.DEFAULT_MAX:
+                raise InvalidParameter(f"archive larger than {streams.DEFAULT_MAX} bytes uncompressed")
+            return chunk
+
+        reader = ChunkReader(next_chunk)
+        archive_errors: tuple[type[BaseException], ...] = (tarfile.TarError, UnicodeError)
+        archive_errors += streams.decompress_errors()
         try:
             tf = tarfile.open(fileobj=reader, mode="r:")  # type: ignore[call-overload]
             with tf:
@@ -105,19 +118,19 @@ class Archive:
                     ti = tf.next()
                     if ti is None:
                         break
-                    tf.members.clear()
+                    forget_members(tf)
                     if n >= MAX_MEMBERS:
                         raise InvalidParameter("invalid archive: too many entries")
                     self._member(reader, ti)
             reader.drain()
         except GoraeError:
             raise
-        except (tarfile.TarError, EOFError, UnicodeError, ValueError) as e:
-            raise InvalidParameter(f"invalid archive: {e}") from None
         except OSError as e:
             full = no_space(e, self._content.root)
             if full is not None:  # the disk, not the archive
                 raise full from None
+            raise InvalidParameter(f"invalid archive: {e}") from None
+        except archive_errors as e:
             raise InvalidParameter(f"invalid archive: {e}") from None
 
     def _member(self, reader: ChunkReader, ti: tarfile.TarInfo) -> None:
@@ -147,7 +160,14 @@ class Archive:
         entry = _Spooled(ref, "", w)
         self._spooled[name] = entry
         self._open += 1
-        if reader.feed(w.write, ti.size) != ti.size:
+        spool = BlobSpool(w)  # hashed and written in a thread while the next chunks are read
+        try:
+            got = reader.feed(spool.put, ti.size)
+            spool.finish()
+        except BaseException:
+            spool.cancel()
+            raise
+        if got != ti.size:
             raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
         entry.digest = w.digest()
         if self._open > OPEN_INGESTS:  # keep the fds bounded: resumed (and re-hashed) when used
