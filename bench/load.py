@@ -48,6 +48,7 @@ def _layer_tar(index: int, size: int) -> bytes:
     """A layer tar of ~`size` bytes of random data: 3 big files (3/4 of it) and 10 KiB files (the rest)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+
         def add(name: str, data: bytes | None, mode: int = 0o644) -> None:
             ti = tarfile.TarInfo(name)
             ti.mtime = 1_700_000_000
@@ -134,8 +135,13 @@ def build(out_dir: str, mib: int, layers: int) -> tuple[dict[str, str], int]:
             ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
         ]
         # manifest.json names the layer blobs (dockerd's graphdriver store loads nothing without it)
-        save = [{"Config": "blobs/sha256/" + _sha(config)[7:], "RepoTags": [TAG],
-                 "Layers": ["blobs/sha256/" + _sha(b)[7:] for b in blobs]}]
+        save = [
+            {
+                "Config": "blobs/sha256/" + _sha(config)[7:],
+                "RepoTags": [TAG],
+                "Layers": ["blobs/sha256/" + _sha(b)[7:] for b in blobs],
+            }
+        ]
         members.insert(-1, ("manifest.json", json.dumps(save).encode()))
         path = os.path.join(out_dir, variant + ".tar")
         with tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as t:
@@ -222,9 +228,12 @@ def main() -> int:
     try:
         t = time.perf_counter()
         paths, total = build(work, args.mib, args.layers)
-        print(f"built {args.layers} layers, {total / MIB:.0f} MiB uncompressed "
-              f"({ {k: round(os.path.getsize(p) / MIB) for k, p in paths.items()} } MiB tarballs) "
-              f"in {time.perf_counter() - t:.1f}s", flush=True)
+        print(
+            f"built {args.layers} layers, {total / MIB:.0f} MiB uncompressed "
+            f"({ {k: round(os.path.getsize(p) / MIB) for k, p in paths.items()} } MiB tarballs) "
+            f"in {time.perf_counter() - t:.1f}s",
+            flush=True,
+        )
         g = new_daemon(with_busybox=False)
         closers.append(g.cleanup)
         assert g.proc is not None
@@ -241,8 +250,10 @@ def main() -> int:
                     dt, base, peak = load_once(env, paths[variant], pid)
                     results.setdefault((variant, name), []).append(total / MIB / dt)
                     rss[(variant, name)] = max(rss.get((variant, name), 0), peak - base)
-                    print(f"  {variant:<12}{name:<8}{total / MIB / dt:8.1f} MiB/s  rss +{(peak - base) / MIB:.0f} MiB",
-                          flush=True)
+                    print(
+                        f"  {variant:<12}{name:<8}{total / MIB / dt:8.1f} MiB/s  rss +{(peak - base) / MIB:.0f} MiB",
+                        flush=True,
+                    )
     finally:
         for close in reversed(closers):
             close()
@@ -250,11 +261,15 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'variant':<14}{'engine':<10}{'median MiB/s':>14}{'(min-max)':>16}{'peak RSS +MiB':>16}")
     for (variant, name), rates in results.items():
-        print(f"{variant:<14}{name:<10}{statistics.median(rates):>14.1f}"
-              f"{f'{min(rates):.0f}-{max(rates):.0f}':>16}{rss[(variant, name)] / MIB:>16.0f}")
+        print(
+            f"{variant:<14}{name:<10}{statistics.median(rates):>14.1f}"
+            f"{f'{min(rates):.0f}-{max(rates):.0f}':>16}{rss[(variant, name)] / MIB:>16.0f}"
+        )
     for variant in args.only.split(","):
         if (variant, "dockerd") in results:
-            ratio = statistics.median(results[(variant, "gorae")]) / statistics.median(results[(variant, "dockerd")])
+            ratio = statistics.median(results[(variant, "gorae")]) / statistics.median(
+                results[(variant, "dockerd")]
+            )
             print(f"{variant}: load ratio gorae/dockerd {ratio:.2f} (goal >= 1.0)")
     return 0
 
