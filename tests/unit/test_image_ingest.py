@@ -302,13 +302,17 @@ def test_load_streams_layers_before_and_after_the_manifest(
         assert stores.content.read_bytes(_digest(x)) == x
     if gzipped:  # the compressed members are not kept
         assert not {_digest(b) for b in blobs} & set(blobs_now)
+    assert os.listdir(stores.images.tmp) == []  # nor their temp files
 
 
-def test_load_of_a_truncated_upload_leaves_no_ingest(stores: Stores) -> None:
-    data = _save_tarball([BIG_LAYER], manifest_last=True)
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_load_of_a_truncated_upload_leaves_no_ingest_no_temp_file(stores: Stores, gzipped: bool) -> None:
+    big = _tar({"payload": os.urandom(3 * load_mod.IN_MEMORY)})
+    data = _save_tarball([gzip.compress(big) if gzipped else big, BIG_LAYER], manifest_last=True)
     with pytest.raises(InvalidParameter, match="invalid archive"):
-        list(load_archive(stores.images, io.BytesIO(data[: len(data) // 2])))
+        list(load_archive(stores.images, io.BytesIO(data[: len(data) * 3 // 4])))
     assert stores.leftovers() == ([], [], [])
+    assert os.listdir(stores.images.tmp) == []
 
 
 def test_load_of_a_layer_with_a_wrong_diff_id_leaves_nothing(stores: Stores) -> None:
@@ -352,7 +356,9 @@ def _source(data: bytes, cuts: list[int]):  # type: ignore[no-untyped-def]
 @given(
     data=st.binary(max_size=3000),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=20),
-    ops=st.lists(st.tuples(st.sampled_from(["read", "skip", "seek", "copy", "feed"]), st.integers(0, 900))),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["read", "skip", "seek", "copy", "feed", "peek"]), st.integers(0, 900))
+    ),
 )
 def test_chunk_reader_reads_as_a_file_whatever_the_chunking(
     data: bytes, cuts: list[int], ops: list[tuple[str, int]]
@@ -362,6 +368,9 @@ def test_chunk_reader_reads_as_a_file_whatever_the_chunking(
     for op, n in ops:
         if op == "read":
             assert r.read(n) == model.read(n)
+        elif op == "peek":
+            here = model.tell()
+            assert r.peek(n) == data[here : here + n]
         elif op == "skip":
             got = r.skip(n)
             assert got == len(model.read(n))

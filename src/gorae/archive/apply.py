@@ -221,10 +221,12 @@ class _Unpacker:
             raise InvalidParameter(f"archive exceeds the maximum size of {self.max_bytes} bytes")
         dfd = self._parent_fd(parts[:-1])
         name = parts[-1]
-        self._clear(dfd, name, new_is_dir=False, where=parts)
-        fd = os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
-        )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:  # the name is free in the common case: no lstat first
+            fd = os.open(name, flags, 0o600, dir_fd=dfd)
+        except FileExistsError:  # whatever is there (a symlink included) goes first
+            self._clear(dfd, name, new_is_dir=False, where=parts)
+            fd = os.open(name, flags, 0o600, dir_fd=dfd)
         try:
             if m.sparse is None:  # the body as it is in the stream, straight from the chunks
                 if self._src.tell() != m.offset_data:

@@ -72,6 +72,16 @@ class ChunkReader:
         self._pos += len(data)
         return data
 
+    def peek(self, n: int) -> bytes:
+        """The next `n` bytes (fewer only at the end of the stream) without consuming them."""
+        while len(self._view) < n and not self._eof:
+            chunk = self._next()
+            if not chunk:
+                self._eof = True
+                break
+            self._view = memoryview(bytes(self._view) + bytes(chunk))  # rare: a chunk boundary inside
+        return bytes(self._view[:n])
+
     def skip(self, n: int) -> int:
         """Drop the next `n` bytes; returns how many there were."""
         left = n

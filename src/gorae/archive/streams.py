@@ -130,6 +130,11 @@ def _zstd_reader(src: BinaryIO) -> BinaryIO:
     return zstandard.ZstdDecompressor().stream_reader(src, read_size=BUF, read_across_frames=True)
 
 
+def is_compressed(head: bytes) -> bool:
+    """Whether a stream starting with `head` (its first 6 bytes or more) would be decompressed."""
+    return head.startswith((_GZIP, _ZSTD, _BZIP2, _XZ))
+
+
 def decompressed(raw: BinaryIO) -> tuple[BinaryIO, str]:
     """A reader of the uncompressed bytes of `raw`, and the compression found ("", gzip, zstd, ...)."""
     head = _read_head(raw, 6)

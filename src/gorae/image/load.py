@@ -2,7 +2,8 @@
 
 The upload (maybe compressed) is read once, as it arrives, into an archive of named members: small members
 (the JSON documents) are kept in memory, large ones (the layers) are written straight into content-store
-ingests, hashed on the way. manifest.json may come after the layers (docker 25+ writes it last), so
+ingests, hashed on the way, except compressed ones (gzip/zstd layers, never a diff_id), which go to
+unhashed temp files in the store's scratch directory. manifest.json may come after the layers (docker 25+ writes it last), so
 nothing is applied before the whole upload is read. Then a layer member whose digest is its diff_id (an
 uncompressed layer tar) is committed as that blob as it is, without a copy, and applied from it; any other
 (gzip/zstd) goes through `LayerStore.register`, which decompresses, stores and applies it in one pass.
@@ -18,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import posixpath
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +67,14 @@ def _clean(name: str) -> str | None:
 
 
 @dataclass
+class _Compressed:
+    """A large member that is compressed (a gzip/zstd layer): in an unhashed temp file under the store's
+    scratch directory, read back by `LayerStore.register`, deleted by `Archive.close`."""
+
+    path: str
+
+
+@dataclass
 class _Spooled:
     """A large member's body in a content-store ingest (`writer` None while closed), or, once committed,
     the blob `digest`."""
@@ -78,8 +89,10 @@ class Archive:
     """The members of an uploaded tar by name, read once from the stream (see the module docstring).
     `close()` deletes the ingests of the members nobody committed."""
 
-    def __init__(self, content: ContentStore) -> None:
+    def __init__(self, content: ContentStore, tmp: str) -> None:
         self._content = content
+        self._tmp = tmp
+        self._compressed: dict[str, _Compressed] = {}
         self.members: dict[str, tarfile.TarInfo] = {}
         self._small: dict[str, bytes] = {}
         self._spooled: dict[str, _Spooled] = {}
@@ -87,8 +100,8 @@ class Archive:
         self._open = 0
 
     @classmethod
-    def from_stream(cls, content: ContentStore, stream: BinaryIO) -> Archive:
-        arc = cls(content)
+    def from_stream(cls, content: ContentStore, tmp: str, stream: BinaryIO) -> Archive:
+        arc = cls(content, tmp)
         try:
             arc._read_all(stream)
         except BaseException:
@@ -142,6 +155,10 @@ class Archive:
         old = self._spooled.pop(name, None)
         if old is not None:  # a later member of the same name wins
             self._drop(old)
+        gone = self._compressed.pop(name, None)
+        if gone is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(gone.path)
         if not ti.isreg():
             return
         if ti.sparse is not None:
@@ -154,6 +171,9 @@ class Archive:
                 raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
             self._small[name] = data
             self._in_memory += ti.size
+            return
+        if streams.is_compressed(reader.peek(8)):  # never a diff_id: not hashed, not an ingest
+            self._spool_compressed(reader, name, ti)
             return
         ref = f"load-{uuid.uuid4().hex}"
         w = self._content.writer(ref)
@@ -175,6 +195,16 @@ class Archive:
             entry.writer = None
             self._open -= 1
 
+    def _spool_compressed(self, reader: ChunkReader, name: str, ti: tarfile.TarInfo) -> None:
+        fd, path = tempfile.mkstemp(dir=self._tmp, prefix="load-")
+        self._compressed[name] = _Compressed(path)
+        try:
+            got = reader.copy_to(fd, ti.size)
+        finally:
+            os.close(fd)
+        if got != ti.size:
+            raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
+
     def _drop(self, entry: _Spooled) -> None:
         if entry.committed:
             return
@@ -187,6 +217,9 @@ class Archive:
                 self._content.abort(entry.ref)
 
     def close(self) -> None:
+        for c in self._compressed.values():
+            with contextlib.suppress(OSError):
+                os.unlink(c.path)
         for entry in self._spooled.values():
             with contextlib.suppress(GoraeError, OSError):
                 self._drop(entry)
@@ -228,6 +261,8 @@ class Archive:
         n = self._resolve(name)
         if n in self._small:
             return io.BytesIO(self._small[n])
+        if n in self._compressed:
+            return open(self._compressed[n].path, "rb")
         entry = self._spooled[n]
         if entry.committed:
             return self._content.open(entry.digest)
@@ -262,7 +297,7 @@ class Archive:
 
 
 def load_archive(store: ImageStore, stream: BinaryIO) -> Iterator[str]:
-    arc = Archive.from_stream(store.layers.content, stream)
+    arc = Archive.from_stream(store.layers.content, store.tmp, stream)
     try:
         if arc.has("manifest.json"):
             yield from _load_docker(store, arc)
