@@ -11,8 +11,10 @@ each layer has a few big files and many small ones (per-byte and per-entry costs
   apply).
 
 Each variant is loaded --runs times into each engine (alternating order, `docker rmi` between) and the
-median MiB/s (of the uncompressed image size) and the gorae/dockerd ratio are printed, plus the peak RSS of
-each daemon process during its loads (sampled every 20 ms from /proc, above its RSS before the load).
+median MiB/s (of the uncompressed image size) and the gorae/dockerd ratio are printed, plus the daemon's
+CPU seconds per load (user + system, its waited-for children included: on a shared machine a steadier
+figure than wall time) and its peak RSS during the loads (sampled every 20 ms from /proc, above its RSS
+before the load).
 Not a test: numbers depend on the machine (and on what else runs on it); the README records what it printed.
 """
 
@@ -189,19 +191,29 @@ class RssSampler:
         self._t.join()
 
 
-def load_once(env: dict[str, str], path: str, pid: int) -> tuple[float, int, int]:
-    """Seconds for `docker load -i path`, RSS before and peak RSS of the daemon; removes the image after."""
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its waited-for children so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def load_once(env: dict[str, str], path: str, pid: int) -> tuple[float, float, int, int]:
+    """Seconds for `docker load -i path`, the daemon's CPU seconds meanwhile, its RSS before and its peak
+    RSS; removes the image after."""
     sampler = RssSampler(pid)
+    cpu = _cpu(pid)
     t = time.perf_counter()
     res = subprocess.run(["docker", "load", "-i", path], env=env, capture_output=True, text=True)
     dt = time.perf_counter() - t
+    cpu = _cpu(pid) - cpu
     sampler.stop()
     if res.returncode != 0 or TAG not in res.stdout:
         raise RuntimeError(f"docker load failed: {res.returncode} {res.stdout} {res.stderr}")
     rm = subprocess.run(["docker", "rmi", TAG], env=env, capture_output=True, text=True)
     if rm.returncode != 0:
         raise RuntimeError(f"docker rmi failed: {rm.stderr}")
-    return dt, sampler.base, sampler.peak
+    return dt, cpu, sampler.base, sampler.peak
 
 
 def main() -> int:
@@ -218,16 +230,26 @@ def main() -> int:
         "per-file cost out (on this machine creating a file on ext4 costs 0.1-0.8 ms of kernel time, "
         "depending on where its directory landed)",
     )
+    ap.add_argument("--cache", default="", help="keep the built tarballs in this directory and reuse them")
     args = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="gorae-bench-load-")
+    work = args.cache or tempfile.mkdtemp(prefix="gorae-bench-load-")
+    os.makedirs(work, exist_ok=True)
     if args.root_dir:
         tempfile.tempdir = args.root_dir  # new_daemon() and Dockerd() make their data roots with mkdtemp()
     closers = []
     results: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
     rss: dict[tuple[str, str], int] = {}
     try:
         t = time.perf_counter()
-        paths, total = build(work, args.mib, args.layers)
+        stamp = os.path.join(work, f"built-{args.mib}-{args.layers}.json")
+        if args.cache and os.path.exists(stamp):
+            with open(stamp, encoding="utf-8") as f:
+                paths, total = json.load(f)
+        else:
+            paths, total = build(work, args.mib, args.layers)
+            with open(stamp, "w", encoding="utf-8") as f:
+                json.dump([paths, total], f)
         print(
             f"built {args.layers} layers, {total / MIB:.0f} MiB uncompressed "
             f"({ {k: round(os.path.getsize(p) / MIB) for k, p in paths.items()} } MiB tarballs) "
@@ -247,23 +269,30 @@ def main() -> int:
             for i in range(args.runs):
                 for name in order if i % 2 == 0 else order[::-1]:
                     env, pid = engines[name]
-                    dt, base, peak = load_once(env, paths[variant], pid)
+                    dt, cpu, base, peak = load_once(env, paths[variant], pid)
                     results.setdefault((variant, name), []).append(total / MIB / dt)
+                    cpus.setdefault((variant, name), []).append(cpu)
                     rss[(variant, name)] = max(rss.get((variant, name), 0), peak - base)
                     print(
-                        f"  {variant:<12}{name:<8}{total / MIB / dt:8.1f} MiB/s  rss +{(peak - base) / MIB:.0f} MiB",
+                        f"  {variant:<12}{name:<8}{total / MIB / dt:8.1f} MiB/s  cpu {cpu:5.2f}s  "
+                        f"rss +{(peak - base) / MIB:.0f} MiB",
                         flush=True,
                     )
     finally:
         for close in reversed(closers):
             close()
         remove_busybox_tar()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"{'variant':<14}{'engine':<10}{'median MiB/s':>14}{'(min-max)':>16}{'peak RSS +MiB':>16}")
+        if not args.cache:
+            shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"{'variant':<14}{'engine':<10}{'median MiB/s':>14}{'(min-max)':>16}{'daemon CPU s':>14}"
+        f"{'peak RSS +MiB':>16}"
+    )
     for (variant, name), rates in results.items():
         print(
             f"{variant:<14}{name:<10}{statistics.median(rates):>14.1f}"
-            f"{f'{min(rates):.0f}-{max(rates):.0f}':>16}{rss[(variant, name)] / MIB:>16.0f}"
+            f"{f'{min(rates):.0f}-{max(rates):.0f}':>16}{statistics.median(cpus[(variant, name)]):>14.2f}"
+            f"{rss[(variant, name)] / MIB:>16.0f}"
         )
     for variant in args.only.split(","):
         if (variant, "dockerd") in results:
