@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from test_api_server_harness import ServerThread, read_head
 
 from gorae.httpserver.message import FileResponse, Request, Response
 from gorae.httpserver.router import Router
-from test_api_server_harness import ServerThread, read_head
 
 DATA = os.urandom(5 * 1024 * 1024 + 123)
 

@@ -372,7 +372,7 @@ class Connection:
         try:
             head = self._head(
                 resp,
-                chunked=is_stream,
+                chunked=is_stream and resp.content_length is None,
                 body_len=None if (resp.status in (204, 304) or resp.status < 200) else resp.body_length(),
             )
         except h11.LocalProtocolError as e:

@@ -275,7 +275,9 @@ class FileResponse(Response):
 class StreamResponse(Response):
     """A chunked response: headers go out at once, then each item of `chunks` as one flushed chunk.
 
-    `chunks` is an async iterable of bytes; it is closed (aclose) if the client goes away.
+    `chunks` is an async iterable of bytes; it is closed (aclose) if the client goes away. With
+    `content_length` set the body is sent with that Content-Length instead of chunked (the chunks must add
+    up to exactly that many bytes).
     """
 
     chunks: AsyncIterable[bytes] | None = None
@@ -286,9 +288,19 @@ class StreamResponse(Response):
         content_type: str = "application/json",
         status: int = 200,
         headers: list[tuple[str, str]] | None = None,
+        content_length: int | None = None,
     ) -> None:
-        super().__init__(status=status, body=b"", content_type=content_type, headers=list(headers or []))
+        super().__init__(
+            status=status,
+            body=b"",
+            content_type=content_type,
+            headers=list(headers or []),
+            content_length=content_length,
+        )
         self.chunks = chunks
+
+    def body_length(self) -> int:
+        return self.content_length or 0
 
 
 def json_bytes(obj: Any) -> bytes:
