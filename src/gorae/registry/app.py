@@ -473,8 +473,13 @@ class RegistryApp:
             return await self._commit(name, upload_id, expected)
 
     async def _mount(self, req: Request, name: str, digest: str, source: str | None) -> bool:
+        """Link a blob the client may read into `name`: from `source`, or (without `from`, and only on a
+        registry without auth, where every blob is readable anyway) from wherever it is stored."""
         if source is None:
-            return False
+            if self.authorizer is not None or await self.run(self.store.blob_size, digest) is None:
+                return False
+            await self.run(self.store.link_blob, name, digest)
+            return True
         try:
             names.repository(source)
         except RegistryError:
