@@ -8,6 +8,7 @@ when the test fails.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import json
@@ -67,9 +68,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def gorae_registry(
-    *args: str, tls: tuple[str, str] | None = None, env: dict[str, str] | None = None
+    *args: str, tls: tuple[str, str] | None = None, env: dict[str, str] | None = None, command: str = "serve"
 ) -> Iterator[Registry]:
-    """`gorae registry serve` on 127.0.0.1 (a free port) with a temporary filesystem root."""
+    """`gorae registry serve` (or `token-server`) on 127.0.0.1 (a free port) with a temporary root."""
     tmp = tempfile.mkdtemp(prefix="gorae-registry-test-")
     root = os.path.join(tmp, "root")
     argv = [
@@ -77,12 +78,12 @@ def gorae_registry(
         "-m",
         "gorae.cmd.main",
         "registry",
-        "serve",
+        command,
         "--addr",
         "127.0.0.1:0",
-        "--root",
-        root,
     ]
+    if command == "serve":
+        argv += ["--root", root]
     if tls is not None:
         argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     argv += list(args)
@@ -178,12 +179,18 @@ def tar_of(files: dict[str, bytes]) -> bytes:
 
 
 def write_oci_layout(
-    layout: str, layers: list[bytes], tag: str = "latest", cmd: list[str] | None = None
+    layout: str, layers: list[bytes], tag: str = "latest", cmd: list[str] | None = None, gzip_level: int = 6
 ) -> str:
-    """An OCI image layout holding one image of uncompressed tar `layers`; returns the manifest digest."""
+    """An OCI image layout holding one image of tar `layers` (gzipped, as registries carry them: a client
+    pushing uncompressed layers compresses them on the way); returns the manifest digest."""
     descs = []
+    diff_ids = []
     for layer in layers:
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", **_put_blob(layout, layer)})
+        diff_ids.append(f"sha256:{hashlib.sha256(layer).hexdigest()}")
+        packed = gzip.compress(layer, compresslevel=gzip_level, mtime=0)
+        descs.append(
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_put_blob(layout, packed)}
+        )
     config = {
         "architecture": "amd64",
         "os": "linux",
@@ -191,7 +198,7 @@ def write_oci_layout(
             "Cmd": cmd or ["sh"],
             "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         },
-        "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
     config_desc = {
         "mediaType": "application/vnd.oci.image.config.v1+json",
