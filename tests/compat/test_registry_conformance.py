@@ -671,3 +671,112 @@ def test_invalid_digest_format_manifest_put_and_get(reg: Registry, http: request
     assert r.status_code in (400, 404)
     for dig in d.blobs:
         delete_blob(http, reg, REPO, dig)
+
+
+# -- beyond the suite: the spec's listings, negotiation, and read-only mode ------------------------
+
+
+def _push_image(http: requests.Session, reg: Registry, repo: str, tag: str, media: str = OCI_MANIFEST) -> str:
+    d = Data()
+    d.image(layers=1)
+    for data in d.blobs.values():
+        push_blob(http, reg, repo, data)
+    _, raw, _ = d.manifests[0]
+    doc = json.loads(raw)
+    doc["mediaType"] = media
+    raw = json.dumps(doc).encode()
+    r = http.put(f"{reg.url}/v2/{repo}/manifests/{tag}", data=raw, headers={"Content-Type": media})
+    assert r.status_code == 201, r.text
+    return digest_of(raw)
+
+
+def test_tags_list_pages_with_n_last_and_link(reg: Registry, http: requests.Session) -> None:
+    repo = "listing/tags"
+    for tag in ["b", "a", "c", "d", "e"]:
+        _push_image(http, reg, repo, tag)
+    r = http.get(f"{reg.url}/v2/{repo}/tags/list", params={"n": 2})
+    assert r.json() == {"name": repo, "tags": ["a", "b"]}
+    assert r.headers["Link"] == f'</v2/{repo}/tags/list?last=b&n=2>; rel="next"'
+    r = http.get(urljoin(reg.url, r.headers["Link"].split(";")[0].strip("<>")))
+    assert r.json()["tags"] == ["c", "d"]
+    r = http.get(f"{reg.url}/v2/{repo}/tags/list", params={"n": 2, "last": "d"})
+    assert r.json()["tags"] == ["e"] and "Link" not in r.headers
+    r = http.get(f"{reg.url}/v2/{repo}/tags/list", params={"last": "b"})
+    assert r.json()["tags"] == ["c", "d", "e"]
+    assert http.get(f"{reg.url}/v2/{repo}/tags/list", params={"n": 0}).json()["tags"] == []
+
+
+def test_catalog_pages_with_n_last_and_link(reg: Registry, http: requests.Session) -> None:
+    for repo in ["catalog/z", "catalog/a/deep", "catalog/m"]:
+        _push_image(http, reg, repo, "v1")
+    r = http.get(f"{reg.url}/v2/_catalog")
+    repos = r.json()["repositories"]
+    assert {"catalog/a/deep", "catalog/m", "catalog/z"} <= set(repos)
+    assert repos == sorted(repos)
+    r = http.get(f"{reg.url}/v2/_catalog", params={"n": 1, "last": "catalog/a/deep"})
+    assert r.json() == {"repositories": ["catalog/m"]}
+    assert r.headers["Link"] == '</v2/_catalog?last=catalog%2Fm&n=1>; rel="next"'
+
+
+def test_docker_schema2_and_manifest_list_negotiation(reg: Registry, http: requests.Session) -> None:
+    docker_manifest = "application/vnd.docker.distribution.manifest.v2+json"
+    docker_list = "application/vnd.docker.distribution.manifest.list.v2+json"
+    repo = "negotiation/app"
+    dig = _push_image(http, reg, repo, "amd64", docker_manifest)
+    size = int(http.head(f"{reg.url}/v2/{repo}/manifests/{dig}").headers["Content-Length"])
+    lst = {
+        "schemaVersion": 2,
+        "mediaType": docker_list,
+        "manifests": [{"mediaType": docker_manifest, "digest": dig, "size": size, "platform": AMD64}],
+    }
+    raw = json.dumps(lst).encode()
+    r = http.put(f"{reg.url}/v2/{repo}/manifests/multi", data=raw, headers={"Content-Type": docker_list})
+    assert r.status_code == 201
+    r = http.get(
+        f"{reg.url}/v2/{repo}/manifests/multi", headers={"Accept": f"{docker_list}, {docker_manifest}"}
+    )
+    assert (r.status_code, r.headers["Content-Type"], r.content) == (200, docker_list, raw)
+    # a client that does not take lists is not handed one
+    r = http.get(f"{reg.url}/v2/{repo}/manifests/multi", headers={"Accept": docker_manifest})
+    assert r.status_code == 404 and error_codes(r) == ["MANIFEST_UNKNOWN"]
+    r = http.get(f"{reg.url}/v2/{repo}/manifests/amd64", headers={"Accept": docker_manifest})
+    assert r.headers["Content-Type"] == docker_manifest
+    # a Content-Type that contradicts the manifest's mediaType
+    r = http.put(f"{reg.url}/v2/{repo}/manifests/bad", data=raw, headers={"Content-Type": OCI_INDEX})
+    assert r.status_code == 400 and error_codes(r) == ["MANIFEST_INVALID"]
+
+
+def test_head_answers_have_no_body(reg: Registry, http: requests.Session) -> None:
+    import socket
+
+    dig = push_blob(http, reg, "head/app", b"x" * 1000)
+    with socket.create_connection((reg.host, reg.port), timeout=10) as s:
+        s.sendall(
+            f"HEAD /v2/head/app/blobs/{dig} HTTP/1.1\r\nHost: x\r\n\r\nGET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        )
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 2 or not data.endswith(b"{}\n"):
+            data += s.recv(65536)
+    first, _, rest = data.partition(b"\r\n\r\n")
+    assert b"Content-Length: 1000" in first
+    assert rest.startswith(b"HTTP/1.1 200 OK")  # the HEAD answer carried no body
+
+
+def test_read_only_registry_refuses_writes_with_unsupported() -> None:
+    with gorae_registry() as rw, requests.Session() as http:
+        _push_image(http, rw, "ro/app", "v1")
+        root = rw.root
+        with gorae_registry("--read-only", "--root", root) as ro:
+            r = http.get(f"{ro.url}/v2/ro/app/manifests/v1", headers={"Accept": OCI_MANIFEST})
+            assert r.status_code == 200
+            for method, path in [
+                ("POST", "blobs/uploads/"),
+                ("PUT", "manifests/v2"),
+                ("DELETE", "manifests/v1"),
+                ("DELETE", f"blobs/{digest_of(b'x')}"),
+                ("PATCH", "blobs/uploads/x"),
+            ]:
+                r = http.request(method, f"{ro.url}/v2/ro/app/{path}", data=b"{}")
+                assert r.status_code == 405, (method, path)
+                assert error_codes(r) == ["UNSUPPORTED"]
+            assert http.get(f"{ro.url}/v2/ro/app/tags/list").json()["tags"] == ["v1"]
