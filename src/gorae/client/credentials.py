@@ -132,14 +132,20 @@ class HelperStore:
         try:
             p = subprocess.run([self.program, action], input=data, stdout=subprocess.PIPE, check=False)
         except OSError as e:
-            raise CredentialsError(f"error {verb} credentials - err: {_exec_error(e, self.program)}, out: ``") from None
+            raise CredentialsError(
+                f"error {verb} credentials - err: {_exec_error(e, self.program)}, out: ``"
+            ) from None
         out = p.stdout.decode("utf-8", "replace")
         if p.returncode == 0:
             return out
         text = out.strip()
         if action == "get" and text == NOT_FOUND:
             raise LookupError(data.decode("utf-8", "replace"))
-        err = text if text in ("no credentials server URL", "no credentials username") else _exit_text(p.returncode)
+        err = (
+            text
+            if text in ("no credentials server URL", "no credentials username")
+            else _exit_text(p.returncode)
+        )
         raise CredentialsError(f"error {verb} credentials - err: {err}, out: `{text}`")
 
     def store(self, auth: AuthConfig) -> None:

@@ -241,7 +241,7 @@ class ConfigFile:
         if not isinstance(value, dict):
             dec.fail(value, "ConfigFile.proxies", "map[string]configfile.ProxyConfig")
             return
-        out: dict[str, dict[str, str]] = dict(self.fields.get("proxies", {}))
+        out: dict[str, GoStruct] = dict(self.fields.get("proxies", {}))
         by_lower = {n.lower(): n for n in PROXY_FIELDS}
         for host, raw in value.items():
             entry: dict[str, str] = {}
@@ -329,7 +329,7 @@ class ConfigFile:
             raise
 
 
-def _auth_entry(a: AuthConfig) -> dict[str, str]:
+def _auth_entry(a: AuthConfig) -> GoStruct:
     """An auths entry as saved: `auth` re-encoded, username/password/serveraddress left out."""
     enc = encode_auth(a.username, a.password)
     out = replace(a, auth=enc, username="", password="", serveraddress="")
@@ -384,7 +384,7 @@ def go_string(s: str) -> str:
     return "".join(out)
 
 
-class GoStruct(dict[str, Any]):
+class GoStruct(dict[str, object]):
     """A JSON object encoded in insertion order (a Go struct's field order), not sorted like a map."""
 
 
