@@ -122,7 +122,10 @@ def test_aux_goes_to_the_callback_and_quiet_prints_nothing() -> None:
     seen: list[object] = []
     out = io.StringIO()
     show_progress(
-        [{"status": "x"}, {"aux": {"Tag": "1", "Digest": "sha256:ab", "Size": 3}}], out, quiet=True, on_aux=seen.append
+        [{"status": "x"}, {"aux": {"Tag": "1", "Digest": "sha256:ab", "Size": 3}}],
+        out,
+        quiet=True,
+        on_aux=seen.append,
     )
     assert out.getvalue() == ""
     assert seen == [{"Tag": "1", "Digest": "sha256:ab", "Size": 3}]
@@ -142,7 +145,19 @@ JSON = st.recursive(
     max_leaves=12,
 )
 KEYS = st.sampled_from(
-    ["status", "id", "progress", "progressDetail", "stream", "aux", "from", "time", "timeNano", "error", "errorDetail"]
+    [
+        "status",
+        "id",
+        "progress",
+        "progressDetail",
+        "stream",
+        "aux",
+        "from",
+        "time",
+        "timeNano",
+        "error",
+        "errorDetail",
+    ]
 )
 DETAIL = st.dictionaries(
     st.sampled_from(["current", "total", "start", "units", "hidecounts"]),
@@ -153,7 +168,9 @@ MESSAGE = st.dictionaries(KEYS, JSON | DETAIL, max_size=6) | JSON
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(MESSAGE, max_size=12), st.booleans(), st.integers(min_value=0, max_value=400))
-def test_any_stream_renders_or_raises_stream_error_only(msgs: list[object], terminal: bool, width: int) -> None:
+def test_any_stream_renders_or_raises_stream_error_only(
+    msgs: list[object], terminal: bool, width: int
+) -> None:
     out = io.StringIO()
     r = ProgressRenderer(out, terminal=terminal, width=lambda: width)
     for m in msgs:

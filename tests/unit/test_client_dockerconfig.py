@@ -43,7 +43,9 @@ def test_save_writes_dockers_layout_and_drops_unknown_keys(tmp_path: Path) -> No
         tmp_path,
         {"zeta": 1, "psFormat": "x<y", "auths": {"b.example": {"auth": "dTpw", "email": "a@b"}}, "foo": [1]},
     )
-    cfg.auths["a.example:5000"] = AuthConfig(username="user", password="pa:ss", serveraddress="a.example:5000")
+    cfg.auths["a.example:5000"] = AuthConfig(
+        username="user", password="pa:ss", serveraddress="a.example:5000"
+    )
     cfg.save()
     assert (tmp_path / "config.json").read_text() == (
         '{\n\t"auths": {\n\t\t"a.example:5000": {\n\t\t\t"auth": "dXNlcjpwYTpzcw=="\n\t\t},\n'
@@ -116,7 +118,9 @@ def test_save_through_a_symlink_replaces_its_target(tmp_path: Path) -> None:
 
 
 def test_go_string_escapes_like_encoding_json() -> None:
-    assert go_string('a"\\\n\t\x01<>&\u2028é\b') == '"a\\"\\\\\\n\\t\\u0001\\u003c\\u003e\\u0026\\u2028é\\u0008"'
+    assert (
+        go_string('a"\\\n\t\x01<>&\u2028é\b') == '"a\\"\\\\\\n\\t\\u0001\\u003c\\u003e\\u0026\\u2028é\\u0008"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -164,10 +168,15 @@ def test_helper_round_trip_keeps_the_secret_out_of_the_file(tmp_path: Path, help
     assert isinstance(store, HelperStore)
     store.store(AuthConfig(username="alice", password="s3cret", serveraddress="reg:5000"))
     assert json.loads(helper.read_text()) == {"reg:5000": {"Username": "alice", "Secret": "s3cret"}}
-    assert json.loads((tmp_path / "config.json").read_text()) == {"auths": {"reg:5000": {}}, "credsStore": "gtest"}
+    assert json.loads((tmp_path / "config.json").read_text()) == {
+        "auths": {"reg:5000": {}},
+        "credsStore": "gtest",
+    }
     assert creds.get("reg:5000") == AuthConfig(username="alice", password="s3cret", serveraddress="reg:5000")
     assert creds.get("other:1") == AuthConfig()
-    assert store.get_all() == {"reg:5000": AuthConfig(username="alice", password="s3cret", serveraddress="reg:5000")}
+    assert store.get_all() == {
+        "reg:5000": AuthConfig(username="alice", password="s3cret", serveraddress="reg:5000")
+    }
     store.erase("reg:5000")
     assert json.loads(helper.read_text()) == {}
     assert json.loads((tmp_path / "config.json").read_text()) == {"auths": {}, "credsStore": "gtest"}
@@ -176,7 +185,9 @@ def test_helper_round_trip_keeps_the_secret_out_of_the_file(tmp_path: Path, help
 def test_identity_tokens_travel_as_the_token_username(tmp_path: Path, helper: Path) -> None:
     cfg = _load(tmp_path, {"credHelpers": {"reg:5000": "gtest"}})
     creds = Credentials(cfg)
-    creds.store_for("reg:5000").store(AuthConfig(username="alice", identitytoken="tok", serveraddress="reg:5000"))
+    creds.store_for("reg:5000").store(
+        AuthConfig(username="alice", identitytoken="tok", serveraddress="reg:5000")
+    )
     assert json.loads(helper.read_text()) == {"reg:5000": {"Username": "<token>", "Secret": "tok"}}
     assert creds.get("reg:5000") == AuthConfig(identitytoken="tok", serveraddress="reg:5000")
     assert isinstance(creds.store_for("elsewhere"), FileStore)  # credHelpers is per registry
@@ -193,7 +204,10 @@ def test_helper_failures_carry_dockers_text(tmp_path: Path, helper: Path) -> Non
     cfg = _load(tmp_path, {"credsStore": "gtest"})
     with pytest.raises(CredentialsError) as e:
         Credentials(cfg).store_for("r").store(AuthConfig(password="p", serveraddress="r"))
-    assert str(e.value) == "error storing credentials - err: no credentials username, out: `no credentials username`"
+    assert (
+        str(e.value)
+        == "error storing credentials - err: no credentials username, out: `no credentials username`"
+    )
 
 
 JSON = st.recursive(
@@ -209,7 +223,9 @@ AUTH_ENTRY = st.dictionaries(
     st.sampled_from(["auth", "email", "username", "identitytoken", "Auth"]),
     st.text(max_size=12) | st.just("dTpw") | st.none() | st.integers(),
 )
-DOC = st.dictionaries(FIELD_NAMES, JSON | st.dictionaries(st.text(max_size=8), AUTH_ENTRY, max_size=3), max_size=6)
+DOC = st.dictionaries(
+    FIELD_NAMES, JSON | st.dictionaries(st.text(max_size=8), AUTH_ENTRY, max_size=3), max_size=6
+)
 
 
 @settings(max_examples=300, deadline=None)
