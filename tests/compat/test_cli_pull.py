@@ -154,6 +154,7 @@ def test_pull_all_tags_and_by_digest(daemon: Daemon, registry: Registry, cfg: Pa
         ["push", "-a", "{repo}:1"],
         ["push", "{repo}@sha256:" + "a" * 64],
         ["push", "UPPER"],
+        ["push", "--platform", "linux/amd64", "{repo}:1"],
     ],
 )
 def test_errors_match_docker(daemon: Daemon, cfg: Path, seeded: str, args: list[str]) -> None:

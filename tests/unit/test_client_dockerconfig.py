@@ -250,3 +250,26 @@ def test_any_bytes_load_without_crashing(data: bytes) -> None:
         cfg.load_bytes(data)
     except ConfigError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40))
+def test_hostnames_and_auth_entries_never_crash(text: str) -> None:
+    host = convert_to_hostname(text)
+    assert "/" not in host or "://" in text
+    try:
+        user, _ = decode_auth(text)
+    except ConfigError:
+        return
+    assert user
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=20), st.text(max_size=20), st.text(max_size=20))
+def test_auth_header_is_base64url_of_the_go_json(user: str, password: str, server: str) -> None:
+    header = registry_auth_header(AuthConfig(username=user, password=password, serveraddress=server))
+    doc = json.loads(base64.urlsafe_b64decode(header).decode("utf-8", "surrogatepass"))
+    expected = {k: v for k, v in (("username", user), ("password", password), ("serveraddress", server)) if v}
+    assert doc == {
+        k: v.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for k, v in expected.items()
+    }

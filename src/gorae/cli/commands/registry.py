@@ -176,35 +176,19 @@ PUSH = Spec(
     exact_args=True,
 )
 
-PLATFORM_NOTE = (
-    "Using --platform pushes only the specified platform manifest of a multi-platform image index.\n"
-    "Other components, like attestations, will not be included.\n"
-    "To push the complete multi-platform image, remove the --platform flag.\n"
-)
-
-
-def _platform_json(text: str) -> str:
-    """containerd's platforms.Parse, normalised, as the JSON docker's client sends."""
-    from gorae.client import fastjson as json
-
-    parts = text.lower().split("/")
-    if not 1 <= len(parts) <= 3 or not all(parts):
-        raise StatusError(1, f"{text!r}: unknown operating system or architecture: invalid argument")
-    arch_alias = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armhf": "arm", "armel": "arm"}
-    doc = {"architecture": arch_alias.get(parts[1], parts[1]) if len(parts) > 1 else "amd64", "os": parts[0]}
-    if len(parts) == 3:
-        doc["variant"] = parts[2]
-    return json.dumps(doc, separators=(",", ":"))
-
 
 def cmd_push(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.cli.progress import show_progress
     from gorae.client.api import q
 
-    platform = ""
     if v["platform"]:
-        platform = _platform_json(v["platform"])
-        print_note(cli.out, PLATFORM_NOTE)
+        # docker checks the flag's API-version annotation first; this client speaks at most API 1.45, so a
+        # platform-specific push always ends here, as the docker CLI's does against a 1.45 daemon
+        if not cli.api.api_at_least("1.46"):
+            raise StatusError(
+                1,
+                f'"--platform" requires API version 1.46, but the Docker daemon API version is {cli.api.version}',
+            )
     ref = parse_reference(args[0])
     named_only = ref.tag is None and ref.digest is None
     if v["all_tags"] and not named_only:
@@ -219,13 +203,6 @@ def cmd_push(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     params: dict[str, str] = {}
     if not v["all_tags"] and ref.tag:
         params["tag"] = ref.tag
-    if platform:
-        if not cli.api.api_at_least("1.46"):
-            raise StatusError(
-                1,
-                f'"platform" requires API version 1.46, but the Docker daemon API version is {cli.api.version}',
-            )
-        params["platform"] = platform
     path = "/images/" + "/".join(q(p) for p in ref.name.split("/")) + "/push"
 
     def send(headers: dict[str, str]) -> Any:
