@@ -384,12 +384,9 @@ def cmd_import(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     resp = cli.api.request(
         "POST", "/images/create", params, data=data, headers={"Content-Type": "application/x-tar"}
     )
-    for msg in resp.iter_json():
-        if isinstance(msg, dict):
-            if msg.get("error"):
-                raise APIError(500, msg["error"])
-            if msg.get("status"):
-                cli.print(msg["status"])
+    from gorae.cli.progress import show_progress
+
+    show_progress(resp.iter_json(), cli.out)
     return 0
 
 
