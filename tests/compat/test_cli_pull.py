@@ -110,17 +110,34 @@ def test_pull_through_a_pipe_prints_dockers_plain_log(daemon: Daemon, cfg: Path,
     assert "[=" not in out and "Downloading" not in out
 
 
-def test_pull_on_a_terminal_redraws_layer_lines_as_docker(daemon: Daemon, cfg: Path, seeded: str) -> None:
+@pytest.mark.parametrize("columns", [150, 80])
+def test_pull_on_a_terminal_redraws_layer_lines_as_docker(
+    daemon: Daemon, cfg: Path, seeded: str, columns: int
+) -> None:
     raw = {}
     for which in CLIS:
-        raw[which] = transcript(spawn(which, daemon, cfg, "pull", f"{seeded}:1"))
+        raw[which] = transcript(spawn(which, daemon, cfg, "pull", f"{seeded}:1", columns=columns))
         _rmi(daemon, cfg, f"{seeded}:1")
     assert screen(raw["gorae"]) == screen(raw["docker"])
     assert screen(raw["docker"])[-1] == f"{seeded}:1"
     assert re.search(rb": Pull complete \r\x1b\[1B", raw["gorae"])  # redrawn in place, cursor moved back down
     assert b"\x1b[1A\x1b[2K\r" in raw["gorae"]
-    if b"[=" in raw["docker"] or b"[>" in raw["docker"]:  # docker drew a bar (the daemon sent counts)
-        assert re.search(rb"\[=*>\s*\]\s+[\d.]+[kM]?B/[\d.]+[kM]?B", raw["gorae"])
+    counts = rb"\s*[\d.]+[kM]?B/[\d.]+[kM]?B"
+    assert re.search(rb"Extracting [^\r]*" + counts, raw["docker"])  # dockerd reports extraction with counts
+    bar = rb"\[=*>\s*\] " if columns > 110 else rb""  # docker draws the bar only wider than 110 columns
+    assert re.search(rb"Extracting " + bar + counts, raw["gorae"])
+    assert (b"[=" in raw["gorae"] or b"[>" in raw["gorae"]) == (columns > 110)
+
+
+def test_run_on_a_terminal_draws_the_pull_then_runs(daemon: Daemon, cfg: Path, seeded: str) -> None:
+    raw = {}
+    for which in CLIS:
+        raw[which] = transcript(spawn(which, daemon, cfg, "run", "--rm", *NET, f"{seeded}:1", "echo", "ran"))
+        _rmi(daemon, cfg, f"{seeded}:1")
+    assert screen(raw["gorae"]) == screen(raw["docker"])
+    shown = screen(raw["docker"])
+    assert shown[0] == f"Unable to find image '{seeded}:1' locally"
+    assert shown[-1] == "ran"
 
 
 def test_pull_quiet_prints_the_reference_only(daemon: Daemon, cfg: Path, seeded: str) -> None:
