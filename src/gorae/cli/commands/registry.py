@@ -78,19 +78,19 @@ def _privileged(cli: Cli, domain: str, command: str, send: Any) -> Any:
     except APIError as e:
         if e.status != 401:
             raise
-    from gorae.client.credentials import auth_config_key, registry_auth_header
+    from gorae.client.credentials import INDEX_SERVER, CredentialsError, auth_config_key, registry_auth_header
+    from gorae.client.dockerconfig import AuthConfig
 
     key = auth_config_key(domain)
     cli.out.write(f"\nLogin prior to {command}:\n")
     cli.out.flush()
     try:
         stored = credentials(cli).get(key)
-    except Exception as err:  # noqa: BLE001 - docker reports any store failure and goes on
-        cli.eprint(f"Unable to retrieve stored credentials for {key}, error: {err}.")
-        from gorae.client.dockerconfig import AuthConfig
-
+    except (CredentialsError, OSError) as err:
+        # docker 28 names Docker Hub's key here and below whatever the registry (its own slip, kept)
+        cli.eprint(f"Unable to retrieve stored credentials for {INDEX_SERVER}, error: {err}.")
         stored = AuthConfig()
-    auth = prompt_credentials(cli, "", "", stored.username, key)
+    auth = prompt_credentials(cli, "", "", stored.username, INDEX_SERVER)
     return send({"X-Registry-Auth": registry_auth_header(auth)})
 
 
