@@ -174,8 +174,8 @@ def test_pull_all_tags_and_by_digest(daemon: Daemon, registry: Registry, cfg: Pa
         ["push", "--platform", "linux/amd64", "{repo}:1"],
     ],
 )
-def test_errors_match_docker(daemon: Daemon, cfg: Path, seeded: str, args: list[str]) -> None:
-    args = [a.format(repo=seeded) for a in args]
+def test_errors_match_docker(daemon: Daemon, registry: Registry, cfg: Path, args: list[str]) -> None:
+    args = [a.format(repo=f"{registry.host}/pulltest") for a in args]
     res = _both(daemon, cfg, args, [])
     assert res["gorae"] == res["docker"]
     assert res["docker"][0] != 0
