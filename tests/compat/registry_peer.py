@@ -146,17 +146,23 @@ def spawn(
     which: str, daemon: Daemon, config_dir: Path | str, *args: str, columns: int = 150
 ) -> pexpect.spawn:
     """One CLI under a pty of 40 rows and `columns` columns."""
+    import io
+
     cmd = argv(which, *args)
-    return pexpect.spawn(
+    child = pexpect.spawn(
         cmd[0], cmd[1:], env=cli_env(daemon, config_dir), timeout=60, dimensions=(40, columns), encoding=None
     )
+    child.logfile_read = io.BytesIO()
+    return child
 
 
 def transcript(child: pexpect.spawn) -> bytes:
+    """Everything the program wrote to the pty, from its start to its exit."""
     child.expect(pexpect.EOF)
-    out = bytes(child.before)
     child.close()
-    return out
+    log = child.logfile_read
+    assert log is not None
+    return bytes(log.getvalue())
 
 
 _CSI = re.compile(rb"\x1b\[(\d*)([A-Za-z])")

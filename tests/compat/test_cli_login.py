@@ -184,6 +184,27 @@ def test_login_prompts_on_a_terminal_without_echoing_the_password(
     assert json.loads((_same_files(dirs) or ("{}", 0))[0])["auths"][registry.host]["auth"]
 
 
+def test_failed_stored_login_prompts_with_the_stored_username(
+    daemon: Daemon, registry: Registry, dirs: dict[str, Path]
+) -> None:
+    shown = {}
+    for which in CLIS:
+        dirs[which].mkdir(parents=True)
+        (dirs[which] / "config.json").write_text(
+            json.dumps({"auths": {registry.host: {"auth": "YWxpY2U6b2xk"}}})
+        )
+        child = spawn(which, daemon, dirs[which], "login", registry.host)
+        child.expect(b"Username \\(alice\\): ")
+        child.sendline(b"")  # keep the stored username
+        child.expect(b"Password: ")
+        child.sendline(PASSWORD.encode())
+        shown[which] = _norm(transcript(child).decode(), dirs[which])
+    assert shown["gorae"] == shown["docker"]
+    assert "Login did not succeed, error: " in shown["docker"]
+    assert shown["docker"].endswith("Login Succeeded\r\n")
+    _same_files(dirs)
+
+
 def test_existing_file_keeps_what_docker_keeps(
     daemon: Daemon, registry: Registry, dirs: dict[str, Path]
 ) -> None:

@@ -250,6 +250,27 @@ def test_push_prints_dockers_log_and_quiet_the_reference(
         _rmi(daemon, cfg, f"{seeded}:1")
 
 
+def test_push_on_a_terminal_redraws_layer_lines_as_docker(
+    daemon: Daemon, cfg: Path, seeded: str, two_registries: dict[str, Registry]
+) -> None:
+    _dk(daemon, cfg, "pull", "-q", f"{seeded}:1")
+    try:
+        shown = {}
+        for which, reg in two_registries.items():
+            target = f"{reg.host}/pushed:1"
+            _dk(daemon, cfg, "tag", f"{seeded}:1", target)
+            raw = transcript(spawn(which, daemon, cfg, "push", target))
+            text = screen(raw)
+            shown[which] = [text[0], *sorted(text[1:-1]), text[-1]]  # layers finish in any order
+            shown[which] = [line.replace(reg.host, "REG") for line in shown[which]]
+            _dk(daemon, cfg, "rmi", target)
+        assert shown["gorae"] == shown["docker"]
+        assert shown["docker"][0] == "The push refers to repository [REG/pushed]"
+        assert [line.split(": ", 1)[1] for line in shown["docker"][1:-1]] == ["Pushed", "Pushed"]
+    finally:
+        _rmi(daemon, cfg, f"{seeded}:1")
+
+
 def test_push_without_tag_says_default_tag(
     daemon: Daemon, cfg: Path, seeded: str, two_registries: dict[str, Registry]
 ) -> None:
