@@ -24,6 +24,7 @@ from gorae.client.credentials import (
     HelperStore,
     auth_config_key,
     convert_to_hostname,
+    parse_get_output,
     registry_auth_header,
 )
 from gorae.client.dockerconfig import AuthConfig, ConfigError, ConfigFile, decode_auth, go_string
@@ -273,3 +274,25 @@ def test_auth_header_is_base64url_of_the_go_json(user: str, password: str, serve
     assert doc == {
         k: v.encode("utf-16", "surrogatepass").decode("utf-16", "replace") for k, v in expected.items()
     }
+
+
+def test_helper_get_answer_is_decoded_as_go_does() -> None:
+    assert parse_get_output("r", '{"serverurl": "x", "USERNAME": "u", "Secret": "s"}') == AuthConfig(
+        username="u", password="s", serveraddress="r"
+    )
+    assert parse_get_output("r", '{"Username": "<token>", "Secret": "t"}') == AuthConfig(
+        identitytoken="t", serveraddress="r"
+    )
+    with pytest.raises(CredentialsError, match="Credentials.Username of type string"):
+        parse_get_output("r", '{"Username": 1}')
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON)
+def test_any_helper_answer_is_credentials_or_a_credentials_error(doc: object) -> None:
+    for out in (json.dumps(doc), json.dumps(doc)[:-1]):
+        try:
+            got = parse_get_output("reg:5000", out)
+        except CredentialsError:
+            continue
+        assert got.serveraddress == "reg:5000"

@@ -157,28 +157,16 @@ class HelperStore:
         self._call("storing", "store", body.encode())
         self.file.store(replace(auth, username="", password="", identitytoken=""))
 
-    def _get_helper(self, server: str) -> AuthConfig:
+    def get(self, server: str) -> AuthConfig:
+        """The file's entry (it may hold an e-mail) with the helper's answer laid over it, as docker's
+        nativeStore.Get (nothing stored: the credential fields come back empty)."""
+        base = self.file.get(server)
         try:
             out = self._call("getting", "get", server.encode())
         except LookupError:
-            return AuthConfig()
-        try:
-            doc = json.loads(out)
-        except ValueError as e:
-            raise CredentialsError(str(e)) from None
-        if not isinstance(doc, dict):
-            raise CredentialsError("json: cannot unmarshal into Go value of type credentials.Credentials")
-        user = doc.get("Username") if isinstance(doc.get("Username"), str) else ""
-        secret = doc.get("Secret") if isinstance(doc.get("Secret"), str) else ""
-        if user == TOKEN_USERNAME:
-            return AuthConfig(identitytoken=str(secret), serveraddress=server)
-        return AuthConfig(username=str(user), password=str(secret), serveraddress=server)
-
-    def get(self, server: str) -> AuthConfig:
-        base = self.file.get(server)
-        found = self._get_helper(server)
-        if found == AuthConfig():
-            return base
+            found = AuthConfig()
+        else:
+            found = parse_get_output(server, out)
         return replace(
             base,
             username=found.username,
@@ -201,6 +189,29 @@ class HelperStore:
         for server in listing if isinstance(listing, dict) else {}:
             result[server] = self.get(server)
         return result
+
+
+def parse_get_output(server: str, out: str) -> AuthConfig:
+    """A helper's `get` answer ({"ServerURL","Username","Secret"}, keys matched case-insensitively as Go's
+    decoder does); the `<token>` username marks an identity token."""
+    try:
+        doc = json.loads(out)
+    except ValueError as e:
+        raise CredentialsError(str(e)) from None
+    if not isinstance(doc, dict):
+        raise CredentialsError("json: cannot unmarshal into Go value of type credentials.Credentials")
+    fields = {"username": "", "secret": ""}
+    for k, v in doc.items():
+        name = k.lower() if isinstance(k, str) else ""
+        if name in fields:
+            if v is not None and not isinstance(v, str):
+                raise CredentialsError(
+                    f"json: cannot unmarshal into Go struct field Credentials.{name.capitalize()} of type string"
+                )
+            fields[name] = v or ""
+    if fields["username"] == TOKEN_USERNAME:
+        return AuthConfig(identitytoken=fields["secret"], serveraddress=server)
+    return AuthConfig(username=fields["username"], password=fields["secret"], serveraddress=server)
 
 
 def _exit_text(code: int) -> str:
