@@ -251,11 +251,11 @@ def _read_password(cli: Cli, prompt: str) -> str:
     """The password prompt with the terminal's echo off, restored on every exit path."""
     import termios
 
-    fd = sys.stdin.fileno()
     try:
+        fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
-    except (termios.error, OSError):
-        saved = None
+    except (termios.error, OSError, ValueError):  # not a terminal (or no descriptor): nothing to turn off
+        fd, saved = -1, None
     if saved is not None:
         quiet = list(saved)
         quiet[3] = quiet[3] & ~termios.ECHO
