@@ -250,6 +250,23 @@ def test_push_prints_dockers_log_and_quiet_the_reference(
         _rmi(daemon, cfg, f"{seeded}:1")
 
 
+def test_push_all_tags_pushes_each_tag(
+    daemon: Daemon, cfg: Path, seeded: str, two_registries: dict[str, Registry]
+) -> None:
+    res = {}
+    for which, reg in two_registries.items():
+        for tag in ("a", "b"):
+            _dk(daemon, cfg, "tag", "busybox", f"{reg.host}/multi:{tag}")
+        r = run(which, daemon, cfg, "push", "-a", f"{reg.host}/multi")
+        res[which] = (r.returncode, _layer_lines_sorted(r.stdout.replace(reg.host, "REG")), r.stderr)
+        _dk(daemon, cfg, "rmi", f"{reg.host}/multi:a", f"{reg.host}/multi:b")
+        status, _, body = reg.get("/v2/multi/tags/list")
+        assert (status, sorted(json.loads(body)["tags"])) == (200, ["a", "b"])
+    assert res["gorae"] == res["docker"]
+    assert res["docker"][0] == 0
+    assert re.findall(r"^(\w+): digest: ", res["docker"][1], re.M) == ["a", "b"]
+
+
 def test_push_on_a_terminal_redraws_layer_lines_as_docker(
     daemon: Daemon, cfg: Path, seeded: str, two_registries: dict[str, Registry]
 ) -> None:
