@@ -360,3 +360,19 @@ def test_help_matches_docker(cmd: str) -> None:
     theirs = subprocess.run(["docker", *cmd.split(), "--help"], capture_output=True, text=True, env=env)
     assert mine.returncode == theirs.returncode == 0
     assert mine.stdout == theirs.stdout.replace("docker", "gorae")
+
+
+def test_docker_hub_login_falls_back_to_the_prompt_offline(daemon: Daemon, dirs: dict[str, Path]) -> None:
+    """No network here: docker's web (device-code) login cannot start, so it prompts; so does gorae."""
+    shown = {}
+    for which in CLIS:
+        child = spawn(which, daemon, dirs[which], "login")
+        child.expect(b"Username: ")
+        child.sendline(b"")  # no username: docker's "Non-null Username Required"
+        shown[which] = _norm(transcript(child).decode(), dirs[which])
+        assert child.exitstatus == 1
+    assert shown["gorae"] == shown["docker"]
+    assert shown["docker"].startswith(
+        "Failed to start web-based login - falling back to command line login..."
+    )
+    assert shown["docker"].endswith("Username: \r\nError: Non-null Username Required\r\n")
