@@ -267,6 +267,8 @@ def _version_text() -> str:
     return f"Gorae version {__version__}"
 
 
+
+
 def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
