@@ -296,3 +296,35 @@ def test_any_helper_answer_is_credentials_or_a_credentials_error(doc: object) ->
         except CredentialsError:
             continue
         assert got.serveraddress == "reg:5000"
+
+
+# what docker 28 printed here after "WARNING: Error parsing config file (...): " for each file content
+DOCKER_PARSE_ERRORS = [
+    ('{"auths": ', "unexpected EOF"),
+    ("{x", "invalid character 'x' looking for beginning of object key string"),
+    ('{"a" 1}', "invalid character '1' after object key"),
+    ('{"a": 1 2}', "invalid character '2' after object key:value pair"),
+    ("[1 2", "invalid character '2' after array element"),
+    ("{} garbage", None),
+    ("nope", "invalid character 'o' in literal null (expecting 'u')"),
+    ("", None),
+    ("   ", None),
+    ("null", None),
+    ("[]", "json: cannot unmarshal array into Go value of type configfile.ConfigFile"),
+    ('"s"', "json: cannot unmarshal string into Go value of type configfile.ConfigFile"),
+    (
+        '{"auths": {"x": {"auth": "dTpw"}}, }',
+        "invalid character '}' looking for beginning of object key string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "error"), DOCKER_PARSE_ERRORS)
+def test_parse_errors_are_worded_as_docker_prints_them(content: str, error: str | None) -> None:
+    cfg = ConfigFile("/nonexistent/config.json")
+    if error is None:
+        cfg.load_bytes(content.encode())
+        return
+    with pytest.raises(ConfigError) as e:
+        cfg.load_bytes(content.encode())
+    assert str(e.value) == error

@@ -169,10 +169,7 @@ class ConfigFile:
     def load_bytes(self, data: bytes) -> None:
         if not data.strip():
             return  # docker ignores io.EOF: an empty file is an empty config
-        try:
-            doc = json.loads(data.decode("utf-8", "replace"))
-        except ValueError as e:
-            raise ConfigError(f"invalid JSON: {e}") from None
+        doc = decode_first_value(data.decode("utf-8", "replace"))
         if doc is None:
             return
         if not isinstance(doc, dict):
@@ -334,6 +331,82 @@ def _auth_entry(a: AuthConfig) -> GoStruct:
     enc = encode_auth(a.username, a.password)
     out = replace(a, auth=enc, username="", password="", serveraddress="")
     return GoStruct(out.to_json())
+
+
+def decode_first_value(text: str) -> Any:
+    """What Go's json.Decoder.Decode reads: the first JSON value (anything after it is ignored), its syntax
+    errors worded as Go's ("unexpected EOF", "invalid character 'x' after object key", ...)."""
+    import json as stdjson
+
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    try:
+        return stdjson.JSONDecoder().raw_decode(text, start)[0]
+    except stdjson.JSONDecodeError as e:
+        raise ConfigError(_go_syntax_error(text, e.msg, e.pos)) from None
+    except RecursionError:
+        raise ConfigError("exceeded max depth") from None
+
+
+def _go_quote_char(c: str) -> str:
+    """Go's quoteChar for an error message."""
+    if c == "'":
+        return "'\\''"
+    if c == '"':
+        return "'\"'"
+    if c.isprintable():
+        return f"'{c}'"
+    return "'" + c.encode("unicode_escape").decode("ascii") + "'"
+
+
+def _go_syntax_error(text: str, msg: str, pos: int) -> str:
+    if pos >= len(text) or msg.startswith("Unterminated string"):
+        return "unexpected EOF"
+    c = text[pos]
+    if msg.startswith("Expecting value"):
+        for literal in ("null", "true", "false"):
+            if c == literal[0]:
+                for k, want in enumerate(literal):
+                    if pos + k >= len(text):
+                        return "unexpected EOF"
+                    if text[pos + k] != want:
+                        return (
+                            f"invalid character {_go_quote_char(text[pos + k])} in literal {literal} "
+                            f"(expecting {_go_quote_char(want)})"
+                        )
+        return f"invalid character {_go_quote_char(c)} looking for beginning of value"
+    if msg.startswith("Expecting property name"):
+        return f"invalid character {_go_quote_char(c)} looking for beginning of object key string"
+    if msg.startswith("Expecting ':'"):
+        return f"invalid character {_go_quote_char(c)} after object key"
+    if msg.startswith("Expecting ','"):
+        where = "object key:value pair" if _innermost(text, pos) == "{" else "array element"
+        return f"invalid character {_go_quote_char(c)} after {where}"
+    if msg.startswith("Invalid control character"):
+        return f"invalid character {_go_quote_char(c)} in string literal"
+    if msg.startswith("Invalid \\escape"):
+        return f"invalid character {_go_quote_char(text[pos + 1] if pos + 1 < len(text) else c)} in string escape code"
+    return f"invalid character {_go_quote_char(c)} looking for beginning of value"
+
+
+def _innermost(text: str, pos: int) -> str:
+    """The innermost open bracket before pos, strings skipped."""
+    stack: list[str] = []
+    in_str = escaped = False
+    for ch in text[:pos]:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]" and stack:
+            stack.pop()
+    return stack[-1] if stack else ""
 
 
 def encode_auth(username: str, password: str) -> str:
