@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import quote
 
 from gorae import __version__
+from gorae.errors import PayloadTooLarge
 from gorae.httpserver.heads import Heads
 from gorae.httpserver.message import FileResponse, Request, Response, StreamResponse, json_response
 from gorae.httpserver.router import Router
@@ -268,12 +269,10 @@ class RegistryApp:
         req.max_body = MAX_MANIFEST
         try:
             data = await req.body()
-        except Exception as e:
-            if getattr(e, "status", None) == 413:
-                raise RegistryError(
-                    "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes", status=413
-                ) from None
-            raise
+        except PayloadTooLarge:
+            raise RegistryError(
+                "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes", status=413
+            ) from None
         algorithm = want.partition(":")[0] if want else "sha256"
         digest = names.digest_of(data, algorithm)
         if want is not None and digest != want:
