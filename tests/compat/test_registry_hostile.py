@@ -440,3 +440,25 @@ def test_stop_while_a_client_stalls_mid_blob_is_prompt() -> None:
             reg.proc.send_signal(signal.SIGTERM)
             assert reg.proc.wait(30) == 0
             assert time.monotonic() - started < 10
+
+
+def test_racing_chunks_to_one_upload_are_taken_one_at_a_time(reg: Registry, http: requests.Session) -> None:
+    """Eight clients send the same first chunk at once: exactly one is taken, the others get 416."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loc = start(http, reg)
+    chunk = os.urandom(256 * 1024)
+
+    def send(_: int) -> int:
+        with requests.Session() as s:
+            return s.patch(
+                loc, data=chunk, headers={"Content-Range": f"0-{len(chunk) - 1}"}, timeout=60
+            ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = sorted(pool.map(send, range(8)))
+    assert statuses == [202] + [416] * 7
+    assert http.get(loc).headers["Range"] == f"0-{len(chunk) - 1}"
+    r = http.put(loc, params={"digest": sha(chunk)})
+    assert r.status_code == 201
+    assert_store_consistent(reg)
