@@ -5,6 +5,7 @@
       repositories/<name>/                                  <name> may have several components (library/busybox)
         _layers/<alg>/<hex>/link                            "<alg>:<hex>": the repository may serve this blob
         _manifests/revisions/<alg>/<hex>/link               a manifest of the repository (its bytes are a blob)
+        _manifests/revisions/<alg>/<hex>/mediatype          its media type when the manifest names none itself
         _manifests/tags/<tag>/current/link                  the digest the tag points at
         _referrers/<alg>/<subject-hex>/<alg>/<hex>/link      a manifest whose `subject` is <subject>
         _uploads/<uuid>/data                                an upload in progress, appended request by request
@@ -80,6 +81,21 @@ def layers_dir(name: str) -> str:
 def manifest_revision_link(name: str, digest: str) -> str:
     alg, hexpart = split_digest(digest)
     return f"{_repo(name)}/_manifests/revisions/{alg}/{hexpart}/link"
+
+
+def manifest_media_type(name: str, digest: str) -> str:
+    alg, hexpart = split_digest(digest)
+    return f"{_repo(name)}/_manifests/revisions/{alg}/{hexpart}/mediatype"
+
+
+def manifest_revision_dir(name: str, digest: str) -> str:
+    alg, hexpart = split_digest(digest)
+    return f"{_repo(name)}/_manifests/revisions/{alg}/{hexpart}"
+
+
+def referrer_dir(name: str, subject: str, digest: str) -> str:
+    alg, hexpart = split_digest(digest)
+    return f"{referrers_dir(name, subject)}/{alg}/{hexpart}"
 
 
 def manifest_revisions_dir(name: str) -> str:
