@@ -73,10 +73,13 @@ class S3Options:
     def from_env(cls, bucket: str, **given: Any) -> S3Options:
         """Options with the credentials taken from the environment when not given (REGISTRY_STORAGE_S3_*
         as distribution's, else boto3's own chain reads AWS_*)."""
-        env = os.environ
-        given.setdefault("access_key", env.get("REGISTRY_STORAGE_S3_ACCESSKEY"))
-        given.setdefault("secret_key", env.get("REGISTRY_STORAGE_S3_SECRETKEY"))
-        given.setdefault("session_token", env.get("REGISTRY_STORAGE_S3_SESSIONTOKEN"))
+        for key, var in (
+            ("access_key", "REGISTRY_STORAGE_S3_ACCESSKEY"),
+            ("secret_key", "REGISTRY_STORAGE_S3_SECRETKEY"),
+            ("session_token", "REGISTRY_STORAGE_S3_SESSIONTOKEN"),
+        ):
+            if given.get(key) is None:
+                given[key] = os.environ.get(var)
         return cls(bucket=bucket, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -494,3 +497,64 @@ class S3Driver:
         # sorting by components gives parents first, then each directory's children in lexical order
         entries.sort(key=lambda i: i.path.split("/"))
         return iter(entries)
+
+
+_BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+OPTION_NAMES = (
+    "bucket",
+    "region",
+    "regionendpoint",
+    "accesskey",
+    "secretkey",
+    "sessiontoken",
+    "rootdirectory",
+    "secure",
+    "skipverify",
+    "chunksize",
+    "forcepathstyle",
+)
+
+
+def options_from_strings(values: dict[str, str]) -> S3Options:
+    """S3Options from distribution's s3 parameter names (`--storage-opt bucket=... regionendpoint=...`);
+    credentials not given come from the environment (see `S3Options.from_env`). ValueError names a bad one."""
+    unknown = sorted(set(values) - set(OPTION_NAMES))
+    if unknown:
+        raise ValueError(f"unknown s3 option {unknown[0]!r} (known: {', '.join(OPTION_NAMES)})")
+    bucket = values.get("bucket", "")
+    if not bucket:
+        raise ValueError("the s3 storage needs a bucket (bucket=NAME)")
+
+    def flag(name: str, default: bool) -> bool:
+        text = values.get(name)
+        if text is None:
+            return default
+        if text.lower() not in _BOOL:
+            raise ValueError(f"s3 option {name}: not a boolean: {text!r}")
+        return _BOOL[text.lower()]
+
+    chunk = values.get("chunksize")
+    if chunk is not None and not chunk.isdigit():
+        raise ValueError(f"s3 option chunksize: not a number of bytes: {chunk!r}")
+    path_style = flag("forcepathstyle", False) if "forcepathstyle" in values else None
+    return S3Options.from_env(
+        bucket,
+        region=values.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+        endpoint_url=values.get("regionendpoint") or None,
+        access_key=values.get("accesskey") or None,
+        secret_key=values.get("secretkey") or None,
+        session_token=values.get("sessiontoken") or None,
+        root_directory=values.get("rootdirectory", ""),
+        secure=flag("secure", True),
+        verify=not flag("skipverify", False),
+        chunk_size=int(chunk) if chunk is not None else DEFAULT_CHUNK,
+        path_style=path_style,
+    )
+
+
+def driver_from_options(values: dict[str, str]) -> S3Driver:
+    """The driver `gorae registry serve --storage s3` builds (SystemExit with the reason on a bad option)."""
+    try:
+        return S3Driver(options_from_strings(values))
+    except ValueError as e:
+        raise SystemExit(f"gorae registry: {e}") from None
