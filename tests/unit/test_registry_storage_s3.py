@@ -231,3 +231,61 @@ def _shared_bucket(s3: MotoS3) -> str:
     if s3.endpoint not in _BUCKETS:
         _BUCKETS[s3.endpoint] = s3.new_bucket()
     return _BUCKETS[s3.endpoint]
+
+
+# -- the command line's S3 options ---------------------------------------------------------------------
+
+from gorae.registry.storage.s3 import OPTION_NAMES, options_from_strings  # noqa: E402
+
+
+def test_options_use_distributions_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGISTRY_STORAGE_S3_ACCESSKEY", raising=False)
+    monkeypatch.delenv("REGISTRY_STORAGE_S3_SECRETKEY", raising=False)
+    opts = options_from_strings(
+        {
+            "bucket": "images",
+            "region": "eu-west-1",
+            "regionendpoint": "http://minio:9000",
+            "rootdirectory": "/registry",
+            "secure": "false",
+            "skipverify": "true",
+            "chunksize": str(16 << 20),
+            "accesskey": "AK",
+            "secretkey": "SK",
+        }
+    )
+    assert opts == S3Options(
+        bucket="images",
+        region="eu-west-1",
+        endpoint_url="http://minio:9000",
+        access_key="AK",
+        secret_key="SK",
+        root_directory="/registry",
+        secure=False,
+        verify=False,
+        chunk_size=16 << 20,
+    )
+    with pytest.raises(ValueError, match="unknown s3 option 'bukket'"):
+        options_from_strings({"bukket": "x"})
+    with pytest.raises(ValueError, match="needs a bucket"):
+        options_from_strings({"region": "x"})
+    with pytest.raises(ValueError, match="chunksize"):
+        options_from_strings({"bucket": "b", "chunksize": "10m"})
+    with pytest.raises(ValueError, match="secure: not a boolean"):
+        options_from_strings({"bucket": "b", "secure": "maybe"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.dictionaries(
+        st.sampled_from(OPTION_NAMES) | st.text(max_size=12), st.text(max_size=30), max_size=6
+    )
+)
+def test_any_option_strings_give_options_or_a_value_error(values: dict[str, str]) -> None:
+    try:
+        opts = options_from_strings(values)
+    except ValueError as e:
+        assert str(e)
+        return
+    assert opts.bucket == values["bucket"] and opts.bucket
+    assert opts.chunk_size == int(values.get("chunksize", str(10 << 20)))

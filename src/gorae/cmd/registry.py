@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 USAGE = "gorae registry COMMAND"
@@ -61,26 +62,19 @@ def _size(text: str) -> int:
     return int(number) * mult
 
 
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?(?:ms|s|m|h|d))+")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
 def _duration(text: str) -> float:
-    """Go-style durations ("1h", "30m", "90s", "1h30m", "0"); a bare number is seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    t = text.strip()
-    if t.replace(".", "", 1).isdigit():
-        return float(t)
-    total, number, i = 0.0, "", 0
-    while i < len(t):
-        if t[i].isdigit() or t[i] == ".":
-            number += t[i]
-            i += 1
-            continue
-        unit = "ms" if t.startswith("ms", i) else t[i]
-        if not number or unit not in units or number.count(".") > 1:
-            raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 1h, 30m, 90s)")
-        total += float(number) * units[unit]
-        number, i = "", i + len(unit)
-    if number or not t:
+    """Go-style durations ("1h", "30m", "90s", "1h30m", "250ms"); a bare number is seconds."""
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    if not _DURATION.fullmatch(text):
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (e.g. 1h, 30m, 90s)")
-    return total
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(text))
 
 
 def _storage(p: argparse.ArgumentParser) -> None:
