@@ -284,6 +284,23 @@ def test_untagged_manifest_written_during_the_gc_is_not_deleted(root: str) -> No
     assert blobs_stored(d) == {config, layer, m}
 
 
+def test_untagged_manifest_pushed_again_during_the_gc_is_kept(root: str) -> None:
+    """An old untagged manifest is eligible when the mark sees it; the same manifest pushed again (tag and
+    all) before the sweep keeps it, its blobs, and says so."""
+    d = FilesystemDriver(root)
+    m, blobs = push_image(d, "app", "1", "one")
+    delete_tag(d, "app", "1")
+    age(root)
+    data = d.get_content(paths.blob_data(m))
+    racing = RacingDriver(root, lambda: put_manifest(racing, "app", data, "again"))
+    lines, report = run(racing, grace=600, delete_untagged=True)
+    assert f"manifest eligible for deletion: {m}" in lines
+    assert f"app: manifest {m} kept: linked while the gc ran" in lines
+    assert report.manifests_deleted == [] and report.blobs_deleted == []
+    assert blobs_stored(d) == {m, *blobs}
+    assert d.get_content(paths.tag_current_link("app", "again")) == m.encode()
+
+
 def test_negative_grace_is_refused(root: str) -> None:
     with pytest.raises(ValueError, match="negative"):
         garbage_collect(FilesystemDriver(root), grace=-1)

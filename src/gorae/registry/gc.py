@@ -10,7 +10,8 @@ manifest is eligible for deletion: its revision (and referrer link) is removed, 
 swept in the same run.
 
 Sweep: one walk of `blobs/`; a blob no kept manifest reaches is eligible for deletion: its directory and the
-layer links to it are removed. `dry_run` reports the same and changes nothing. Upload directories are left
+layer links to it are removed (distribution 2.8 leaves those links dangling; otherwise the storage after a gc
+is the same as after its `garbage-collect`, tests/compat/test_registry_gc_reference.py). `dry_run` reports the same and changes nothing. Upload directories are left
 alone (they are not blobs).
 
 Safety (a push racing the gc; distribution requires the registry read-only meanwhile, this gc does not):
@@ -19,10 +20,10 @@ T0 is when the mark starts, read from the storage's own clock (the mtime of a ma
   1. A blob whose data was written after T0 - grace is never swept: the layers of a push whose manifest has
      not arrived yet (a push taking longer than `grace` between its first layer and its manifest is not
      covered by this rule).
-  2. After the sweep list is made and before anything is deleted, a second walk of `repositories/` marks from
-     every revision link, tag link and layer link written after T0 - grace: a manifest pushed (or a blob
-     mounted or re-linked) while the gc ran keeps its blobs, and an untagged manifest that young is not
-     deleted (a push writes the revision link before the tag link).
+  2. An untagged manifest whose revision link was written after T0 - grace is kept (a push writes the
+     revision link before the tag link). After the sweep list is made and before anything is deleted, a
+     second walk of `repositories/` marks from every revision link, tag link and layer link written after
+     T0 - grace: a manifest pushed (or a blob mounted or re-linked) while the gc ran keeps its blobs.
   3. Left uncovered: a manifest PUT that lands between that second walk and the deletions and names a blob
      older than the grace period that no other manifest references (a blob the repository still links after
      its manifest was deleted). The PUT succeeds or fails on the server's check; the blob's layer links go
@@ -31,6 +32,7 @@ T0 is when the mark starts, read from the storage's own clock (the mtime of a ma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -160,10 +162,11 @@ class _Collector:
 
     # -- mark -------------------------------------------------------------------------------------
 
-    def _kept_manifests(self, repo: _Repo) -> set[str]:
+    def _kept_manifests(self, repo: _Repo, young: float) -> set[str]:
         if not self.delete_untagged:
             return set(repo.revisions)
         kept = {d for d in (self._tag_target(p) for p, _ in repo.tags.values()) if d in repo.revisions}
+        kept |= {d for d, mtime in repo.revisions.items() if mtime >= young}  # a push between revision and tag
         while True:
             more: set[str] = set()
             for digest in repo.revisions:
@@ -211,7 +214,10 @@ class _Collector:
         try:
             return self.driver.stat(marker).mtime
         finally:
-            self.driver.delete(marker)
+            with contextlib.suppress(PathNotFound):
+                self.driver.delete(marker)
+                if not self.driver.list(GC_DIR):  # the filesystem keeps empty directories
+                    self.driver.delete(GC_DIR)
 
     def run(self) -> GcReport:
         t0 = self._start_time()
@@ -221,12 +227,13 @@ class _Collector:
         for name in sorted(repos):
             repo = repos[name]
             self.emit(name)
-            kept = self._kept_manifests(repo)
+            kept = self._kept_manifests(repo, young)
             seen: set[str] = set()
             for digest in sorted(repo.revisions):
                 if digest in kept:
                     self._mark_manifest(name, digest, seen)
                 else:
+                    self.emit(f"manifest eligible for deletion: {digest}")
                     untagged.append((name, digest))
 
         blobs = self._blobs()
@@ -249,6 +256,8 @@ class _Collector:
             seen = set()
             for digest in sorted(fresh):
                 self._mark_manifest(name, digest, seen, quiet=True)
+            for digest in [d for r, d in untagged if r == name and d in seen]:
+                self.emit(f"{name}: manifest {digest} kept: linked while the gc ran")
             untagged = [(r, d) for r, d in untagged if not (r == name and d in seen)]
             for digest, mtime in repo.layers.items():
                 if mtime >= young:
@@ -256,8 +265,6 @@ class _Collector:
         for digest in [d for d in candidates if d in self.report.marked]:
             del candidates[digest]
             self.report.kept_young.append(digest)
-        for _, digest in untagged:
-            self.emit(f"manifest eligible for deletion: {digest}")
         self.emit("")
         self.emit(
             f"{len(self.report.marked)} blobs marked, {len(candidates)} blobs and "
