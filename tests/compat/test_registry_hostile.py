@@ -419,3 +419,24 @@ def test_random_requests_never_fail_the_server(
     status = int(out.split(b" ", 2)[1])
     assert 200 <= status < 500, (method, target, out[:300])
     assert_store_consistent(reg)
+
+
+def test_stop_while_a_client_stalls_mid_blob_is_prompt() -> None:
+    """A client that stops reading a blob holds a sendfile worker; SIGTERM still ends the server at once."""
+    import signal
+    import time
+
+    data = os.urandom(48 << 20)
+    with gorae_registry() as reg:
+        r = requests.post(
+            f"{reg.url}/v2/stall/app/blobs/uploads/", params={"digest": sha(data)}, data=data, timeout=60
+        )
+        assert r.status_code == 201
+        with socket.create_connection((reg.host, reg.port), timeout=30) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(f"GET /v2/stall/app/blobs/{sha(data)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert s.recv(12) == b"HTTP/1.1 200"  # the send is under way; we read no more
+            started = time.monotonic()
+            reg.proc.send_signal(signal.SIGTERM)
+            assert reg.proc.wait(30) == 0
+            assert time.monotonic() - started < 10

@@ -4,16 +4,19 @@ Owns `send_file`. The transport's buffer is emptied first (its high-water mark s
 `drain` returns only once everything written before is on the socket); then a worker thread runs sendfile
 on a duplicate of the socket's fd, waiting with poll() when the socket is full, so the event loop never
 blocks and the fd stays valid even if the transport closes it meanwhile. A client that takes no data for
-`STALL_TIMEOUT` seconds, or hangs up, ends the send with ConnectionError. Over TLS (no raw socket to send
+`STALL_TIMEOUT` seconds, or hangs up, ends the send with ConnectionError; cancelling the send (the server
+shutting down) shuts the socket down so the worker ends at once. Over TLS (no raw socket to send
 to) the file is read in `TLS_CHUNK` pieces off the loop and written through the transport.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import select
+import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -61,11 +64,23 @@ async def send_file(
         await drain()
         if transport.is_closing():
             raise ConnectionError(errno.EPIPE, "client went away")
-        fd = os.dup(sock.fileno())
+        # a duplicate of the socket: valid in the worker even if the transport closes its own fd meanwhile
+        dup = socket.socket(fileno=os.dup(sock.fileno()))
+        job = loop.run_in_executor(_pool, _sendfile_blocking, dup.fileno(), file.fileno(), offset, count)
         try:
-            await loop.run_in_executor(_pool, _sendfile_blocking, fd, file.fileno(), offset, count)
+            await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # shutdown (the server closing): wake the worker out of poll/sendfile before the fd goes
+            with contextlib.suppress(OSError):
+                dup.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(job), STALL_TIMEOUT)
+            raise
         finally:
-            os.close(fd)
+            if job.done():
+                dup.close()
+            else:  # still running (never past the stall timeout): close once it ends
+                job.add_done_callback(lambda _: dup.close())
     finally:
         if not transport.is_closing():
             transport.set_write_buffer_limits(high=high, low=low)
