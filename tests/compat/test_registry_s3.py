@@ -300,3 +300,71 @@ def test_gc_refuses_a_missing_root_and_bad_options(tmp_path: Path) -> None:
     assert out.returncode == 1 and "needs a bucket" in out.stderr
     out = gc("--root", str(tmp_path), "--grace", "1x")
     assert out.returncode == 2 and "invalid duration '1x'" in out.stderr
+
+
+def test_push_racing_gc_on_s3_keeps_its_layers(s3: MotoS3) -> None:
+    """A push whose layers are uploaded, then a gc (another process, default grace), then the manifest: the
+    push completes and pulls. The control: with no grace (the storage's clock past the uploads) the same gc
+    sweeps the layers and the manifest PUT is refused as naming unknown blobs."""
+    bucket = s3.new_bucket()
+    args = s3_args(s3, bucket)
+    with gorae_registry(*args, env=s3.env()) as reg:
+        for name, grace in (("kept", []), ("swept", ["--grace", "0"])):
+            layer, config = os.urandom(4096), json.dumps({"architecture": "amd64", "os": name}).encode()
+            digests = []
+            for blob in (layer, config):
+                d = "sha256:" + hashlib.sha256(blob).hexdigest()
+                r = requests.post(f"{reg.url}/v2/{name}/blobs/uploads/?digest={d}", data=blob, timeout=30)
+                assert r.status_code == 201, r.text
+                digests.append(d)
+            if grace:
+                newest = max(
+                    o["LastModified"].timestamp()
+                    for o in s3.client().list_objects_v2(Bucket=bucket, Prefix=ROOTDIR)["Contents"]
+                )
+
+                def probe() -> float:
+                    c = s3.client()
+                    c.put_object(Bucket=bucket, Key="clock-probe", Body=b"")
+                    when = c.head_object(Bucket=bucket, Key="clock-probe")["LastModified"].timestamp()
+                    c.delete_object(Bucket=bucket, Key="clock-probe")
+                    return float(when)
+
+                wait_clock_past_writes(probe, newest)
+            out = gc(*grace, *args, env=s3.env())
+            assert out.returncode == 0, out.stderr
+            eligible = {x.rsplit(" ", 1)[1] for x in out.stdout.splitlines() if x.startswith("blob eligible")}
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {
+                        "mediaType": "application/vnd.oci.image.config.v1+json",
+                        "digest": digests[1],
+                        "size": len(config),
+                    },
+                    "layers": [
+                        {
+                            "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": digests[0],
+                            "size": len(layer),
+                        }
+                    ],
+                }
+            ).encode()
+            r = requests.put(
+                f"{reg.url}/v2/{name}/manifests/1",
+                data=manifest,
+                headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
+                timeout=30,
+            )
+            if name == "kept":
+                assert eligible == set()
+                assert r.status_code == 201, r.text
+                got = requests.get(f"{reg.url}/v2/{name}/blobs/{digests[0]}", timeout=30)
+                assert (got.status_code, got.content) == (200, layer)
+            else:
+                assert set(digests) <= eligible
+                assert r.status_code == 400 and r.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN", (
+                    r.text
+                )
