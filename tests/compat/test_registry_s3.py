@@ -5,10 +5,12 @@ the other), and gc after a deletion leaves exactly the other image's objects."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,8 +21,8 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import busybox_tar, skip_outside_ci
-from registry_helpers import SRC, Registry, gorae_registry, tar_of, write_oci_layout
-from s3server import MotoS3, moto_s3
+from registry_helpers import SRC, Registry, free_port, gorae_registry, tar_of, wait_port, write_oci_layout
+from s3server import ACCESS_KEY, REGION, SECRET_KEY, MotoS3, moto_s3
 
 from gorae.registry.storage.filesystem import FilesystemDriver
 
@@ -368,3 +370,55 @@ def test_push_racing_gc_on_s3_keeps_its_layers(s3: MotoS3) -> None:
                 assert r.status_code == 400 and r.json()["errors"][0]["code"] == "MANIFEST_BLOB_UNKNOWN", (
                     r.text
                 )
+
+
+@contextlib.contextmanager
+def reference_registry_s3(s3: MotoS3, bucket: str, work: Path) -> Iterator[Registry]:
+    """Debian's docker-registry (distribution 2.8, its s3-aws driver) on the same bucket and root directory."""
+    if shutil.which("docker-registry") is None:
+        skip_outside_ci("docker-registry is not installed")
+    port = free_port()
+    config = work / f"s3-{bucket}.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  s3:\n"
+        f"    region: {REGION}\n    regionendpoint: {s3.endpoint}\n    bucket: {bucket}\n"
+        f"    rootdirectory: /{ROOTDIR}\n    accesskey: {ACCESS_KEY}\n    secretkey: {SECRET_KEY}\n"
+        f"    secure: false\n    forcepathstyle: true\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    # the Go SDK refuses a custom CA bundle with its HTTP transport; the endpoint is plain HTTP anyway
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
+    with open(work / f"s3-{bucket}.log", "wb") as log:
+        proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log, env=env)
+        try:
+            wait_port("127.0.0.1", port, proc)
+            yield Registry(proc, "127.0.0.1", port, "")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def test_docker_registry_reads_what_gorae_wrote_to_s3_and_back(s3: MotoS3, images, work: Path) -> None:
+    """The reference registry (distribution's own s3 driver) and gorae on one bucket: an image pushed through
+    gorae pulls through docker-registry, and one pushed through docker-registry pulls through gorae."""
+    bucket = s3.new_bucket()
+    layout1, _ = images["one"]
+    layout2, _ = images["two"]
+    with (
+        gorae_registry(*s3_args(s3, bucket), env=s3.env()) as ours,
+        reference_registry_s3(s3, bucket, work) as ref,
+    ):
+        r = skopeo(
+            "copy", "--dest-tls-verify=false", f"oci:{layout1}:latest", f"docker://{ours.addr}/x/one:1"
+        )
+        assert r.returncode == 0, r.stderr
+        pull_and_check(ref, "x/one:1", layout1, work)
+        r = skopeo("copy", "--dest-tls-verify=false", f"oci:{layout2}:latest", f"docker://{ref.addr}/x/two:1")
+        assert r.returncode == 0, r.stderr
+        pull_and_check(ours, "x/two:1", layout2, work)
+        assert requests.get(f"{ours.url}/v2/_catalog", timeout=30).json() == {
+            "repositories": ["x/one", "x/two"]
+        }
