@@ -1,12 +1,17 @@
 """Sending a file's bytes to a client: os.sendfile (zero copy) on plain sockets, large reads over TLS.
 
 Owns `send_file`. The transport's buffer is emptied first (its high-water mark set to 0 for the duration, so
-`drain` returns only once everything written before is on the socket); then a worker thread runs sendfile
-on a duplicate of the socket's fd, waiting with poll() when the socket is full, so the event loop never
-blocks and the fd stays valid even if the transport closes it meanwhile. A client that takes no data for
-`STALL_TIMEOUT` seconds, or hangs up, ends the send with ConnectionError; cancelling the send (the server
-shutting down) shuts the socket down so the worker ends at once. Over TLS (no raw socket to send
-to) the file is read in `TLS_CHUNK` pieces off the loop and written through the transport.
+`drain` returns only once everything written before is on the socket); then the event loop itself drives
+sendfile on a duplicate of the socket's fd (non-blocking: each call moves what fits in the socket buffer, and
+the loop waits for writability in between), so no thread hand-off sits between the client's reads and the
+next send, and the fd stays valid even if the transport closes its own meanwhile. The file's pages are asked
+for ahead (`POSIX_FADV_WILLNEED`) so a send rarely waits on the disk. A client that takes no data for
+`STALL_TIMEOUT` seconds, or hangs up, ends the send with ConnectionError; cancelling it (the server shutting
+down) just stops. Over TLS (no raw socket to send to) the file is read in `TLS_CHUNK` pieces in a worker
+thread and written through the transport.
+
+(Sending from worker threads that poll() the socket was slower under load: every wake-up is a thread and GIL
+hand-off between the client's read and the next send.)
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import select
-import socket
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -25,28 +28,7 @@ STALL_TIMEOUT = 120.0
 TLS_CHUNK = 1024 * 1024
 _SENDFILE_MAX = 1 << 30
 
-_pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="sendfile")
-
-
-def _sendfile_blocking(sock_fd: int, file_fd: int, offset: int, count: int) -> None:
-    poller = select.poll()
-    poller.register(sock_fd, select.POLLOUT)
-    while count > 0:
-        try:
-            sent = os.sendfile(sock_fd, file_fd, offset, min(count, _SENDFILE_MAX))
-        except BlockingIOError:
-            events = poller.poll(STALL_TIMEOUT * 1000)
-            if not events:
-                raise ConnectionError(errno.ETIMEDOUT, "client takes no data") from None
-            if any(ev & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, ev in events):
-                raise ConnectionError(errno.EPIPE, "client went away") from None
-            continue
-        except InterruptedError:
-            continue
-        if sent == 0:
-            raise ConnectionError(errno.EPIPE, "file shorter than announced or client gone")
-        offset += sent
-        count -= sent
+_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="sendfile")
 
 
 async def send_file(
@@ -58,32 +40,56 @@ async def send_file(
     if sock is None or transport.get_extra_info("sslcontext") is not None:
         await _copy(loop, transport, drain, file, offset, count)
         return
+    with contextlib.suppress(OSError, AttributeError):
+        os.posix_fadvise(file.fileno(), offset, count, os.POSIX_FADV_WILLNEED)
     low, high = transport.get_write_buffer_limits()
     transport.set_write_buffer_limits(high=0, low=0)
     try:
         await drain()
         if transport.is_closing():
             raise ConnectionError(errno.EPIPE, "client went away")
-        # a duplicate of the socket: valid in the worker even if the transport closes its own fd meanwhile
-        dup = socket.socket(fileno=os.dup(sock.fileno()))
-        job = loop.run_in_executor(_pool, _sendfile_blocking, dup.fileno(), file.fileno(), offset, count)
+        fd = os.dup(sock.fileno())
         try:
-            await asyncio.shield(job)
-        except asyncio.CancelledError:
-            # shutdown (the server closing): wake the worker out of poll/sendfile before the fd goes
-            with contextlib.suppress(OSError):
-                dup.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(job), STALL_TIMEOUT)
-            raise
+            await _sendfile(loop, fd, file.fileno(), offset, count)
         finally:
-            if job.done():
-                dup.close()
-            else:  # still running (never past the stall timeout): close once it ends
-                job.add_done_callback(lambda _: dup.close())
+            os.close(fd)
     finally:
         if not transport.is_closing():
             transport.set_write_buffer_limits(high=high, low=low)
+
+
+async def _sendfile(
+    loop: asyncio.AbstractEventLoop, sock_fd: int, file_fd: int, offset: int, count: int
+) -> None:
+    while count > 0:
+        try:
+            sent = os.sendfile(sock_fd, file_fd, offset, min(count, _SENDFILE_MAX))
+        except BlockingIOError:
+            await _writable(loop, sock_fd)
+            continue
+        except InterruptedError:
+            continue
+        if sent == 0:
+            raise ConnectionError(errno.EPIPE, "file shorter than announced or client gone")
+        offset += sent
+        count -= sent
+
+
+async def _writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    """Until `fd` can take more (or has an error to report: the next sendfile raises it)."""
+    ready = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_writer(fd, wake)
+    try:
+        await asyncio.wait_for(ready, STALL_TIMEOUT)
+    except TimeoutError:
+        raise ConnectionError(errno.ETIMEDOUT, "client takes no data") from None
+    finally:
+        loop.remove_writer(fd)
 
 
 def _read_at(file: BinaryIO, offset: int, n: int) -> bytes:
