@@ -422,3 +422,29 @@ def test_docker_registry_reads_what_gorae_wrote_to_s3_and_back(s3: MotoS3, image
         assert requests.get(f"{ours.url}/v2/_catalog", timeout=30).json() == {
             "repositories": ["x/one", "x/two"]
         }
+
+
+def test_missing_bucket_or_credentials_stop_serve_and_gc_at_once(s3: MotoS3) -> None:
+    args = ["--storage", "s3", "--s3-endpoint", s3.endpoint, "--s3-region", "us-east-1"]
+    out = gc(*args, "--s3-bucket", "gorae-no-such-bucket", env=s3.env())
+    assert (out.returncode, out.stdout) == (1, "")
+    assert out.stderr == "gorae registry: s3: no bucket 'gorae-no-such-bucket'\n"
+    serve = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gorae.cmd.main",
+            "registry",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            *args,
+            "--s3-bucket",
+            "gorae-no-such-bucket",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=SRC, **s3.env()),
+    )
+    assert serve.returncode == 1 and "no bucket 'gorae-no-such-bucket'" in serve.stderr

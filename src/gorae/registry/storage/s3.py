@@ -321,6 +321,11 @@ class S3Driver:
         check_path(path)
         return None
 
+    def check(self) -> None:
+        """StorageError unless the bucket answers (it exists, the credentials reach it)."""
+        with _Errors(f"s3://{self.bucket}"):
+            self.client.head_bucket(Bucket=self.bucket)
+
     # -- whole files ------------------------------------------------------------------------------
 
     def get_content(self, path: str) -> bytes:
@@ -553,8 +558,15 @@ def options_from_strings(values: dict[str, str]) -> S3Options:
 
 
 def driver_from_options(values: dict[str, str]) -> S3Driver:
-    """The driver `gorae registry serve --storage s3` builds (SystemExit with the reason on a bad option)."""
+    """The driver `gorae registry serve --storage s3` and `gc` build, once the bucket answered (SystemExit with
+    the reason on a bad option or an unreachable bucket)."""
     try:
-        return S3Driver(options_from_strings(values))
+        driver = S3Driver(options_from_strings(values))
+        driver.check()
     except ValueError as e:
         raise SystemExit(f"gorae registry: {e}") from None
+    except PathNotFound:
+        raise SystemExit(f"gorae registry: s3: no bucket {driver.bucket!r}") from None
+    except StorageError as e:
+        raise SystemExit(f"gorae registry: s3 bucket {driver.bucket!r}: {e.detail}") from None
+    return driver
