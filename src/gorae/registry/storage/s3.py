@@ -13,8 +13,8 @@ Semantics as distribution's s3-aws driver, mapped onto `driver.StorageDriver`:
     part only as the last one). The registry closes a writer at the end of every upload request and expects
     the bytes so far to be a file it can stat, read and move (another process may take the next request), so
     `close()` completes the multipart upload: between requests an upload is an ordinary object. A writer opened
-    with `append=True` resumes from that object: under 5 MiB its bytes are read back into the first part (as
-    distribution does for a short last part), from 5 MiB on they become the first part(s) of a new multipart
+    with `append=True` resumes from that object: under 5 MiB its bytes are read back into the first part (a
+    part under 5 MiB may only be the last), from 5 MiB on they become the first part(s) of a new multipart
     upload by UploadPartCopy, a copy inside S3 (no bytes through the registry, but S3 copies what is stored
     once per resumed request). Nothing is started until the first byte is written, so an empty PATCH or the
     final PUT of an upload costs a HeadObject only.
