@@ -7,14 +7,17 @@ An image of --layers layers of incompressible data (random bytes, gzipped once a
 as they are) is pushed with `skopeo copy dir:SRC docker://REG/bench/rN:latest` (fresh registries each round,
 so every blob is uploaded) and pulled back with `skopeo copy docker://... dir:OUT`. Both registries run in the
 same session on filesystem storage in temporary roots, rounds alternate which goes first, and the figure is the
-median MiB/s (layer bytes over wall time of the copy) over rounds. Not a test: numbers depend on the machine,
-and this machine is shared, so they are noisy.
+median MiB/s (layer bytes over wall time of the copy) over rounds. skopeo's own work (hashing, files) weighs on
+those figures, so each round also measures the servers alone with curl: the 5 layers fetched in parallel to
+/dev/null (`GET`), and each layer uploaded with one `PUT` of its bytes (`curl -T`, the monolithic upload).
+Not a test: numbers depend on the machine, and this machine is shared, so they are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -46,6 +49,48 @@ def timed_skopeo(*args: str) -> float:
     t = time.perf_counter()
     skopeo(*args)
     return time.perf_counter() - t
+
+
+def curl_rates(reg: Registry, src: str, digests: list[str], mib: float) -> tuple[float, float]:
+    """(PUT MiB/s, parallel GET MiB/s) of the layers with curl against `reg` (new repository `bench/curl`)."""
+    t = time.perf_counter()
+    for d in digests:
+        r = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                f"{reg.url}/v2/bench/curl/blobs/uploads/",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        loc = next(
+            line.split(":", 1)[1].strip()
+            for line in r.stdout.splitlines()
+            if line.lower().startswith("location:")
+        )
+        url = loc if loc.startswith("http") else reg.url + loc
+        url += ("&" if "?" in url else "?") + f"digest={d}"
+        subprocess.run(
+            ["curl", "-sS", "-f", "-o", "/dev/null", "-T", os.path.join(src, d.split(":")[1]), url],
+            check=True,
+        )
+    put = mib / (time.perf_counter() - t)
+    t = time.perf_counter()
+    procs = [
+        subprocess.Popen(["curl", "-sS", "-f", "-o", "/dev/null", f"{reg.url}/v2/bench/curl/blobs/{d}"])
+        for d in digests
+    ]
+    if any(p.wait() for p in procs):
+        raise RuntimeError("a blob GET failed")
+    return put, mib / (time.perf_counter() - t)
 
 
 def make_image(work: str, layers: int, layer_mib: int) -> tuple[str, int]:
@@ -81,6 +126,8 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="gorae-bench-registry-")
     try:
         src, size = make_image(work, args.layers, args.layer_mib)
+        manifest = json.loads(open(os.path.join(src, "manifest.json")).read())
+        digests = [layer["digest"] for layer in manifest["layers"]]
         mib = size / (1 << 20)
         print(f"image: {args.layers} layers, {mib:.0f} MiB of layer data; {args.rounds} rounds")
         results: dict[str, dict[str, list[float]]] = {}
@@ -97,19 +144,25 @@ def main() -> int:
                     push = timed_skopeo("copy", "--dest-tls-verify=false", f"dir:{src}", dest)
                     pull = timed_skopeo("copy", "--src-tls-verify=false", dest, f"dir:{out}")
                     shutil.rmtree(out)
-                    res = results.setdefault(name, {"push": [], "pull": []})
+                    put, get = curl_rates(reg, src, digests, mib)
+                    res = results.setdefault(name, {"push": [], "pull": [], "put": [], "get": []})
                     res["push"].append(mib / push)
                     res["pull"].append(mib / pull)
+                    res["put"].append(put)
+                    res["get"].append(get)
                     print(
-                        f"  round {rnd + 1} {name:16} push {mib / push:7.1f} MiB/s  pull {mib / pull:7.1f} MiB/s"
+                        f"  round {rnd + 1} {name:16} push {mib / push:7.1f}  pull {mib / pull:7.1f}"
+                        f"  curl PUT {put:7.1f}  GET {get:7.1f} MiB/s"
                     )
         print()
-        print(f"{'registry':16} {'push MiB/s':>11} {'pull MiB/s':>11}")
+        cols = ["push", "pull", "put", "get"]
+        heads = ["skopeo push", "skopeo pull", "curl PUT", "curl GET"]
+        print(f"{'MiB/s (median)':16} " + " ".join(f"{h:>12}" for h in heads))
         med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
         for name, r in med.items():
-            print(f"{name:16} {r['push']:11.1f} {r['pull']:11.1f}")
+            print(f"{name:16} " + " ".join(f"{r[c]:12.1f}" for c in cols))
         g, ref = med["gorae"], med["docker-registry"]
-        print(f"{'ratio':16} {g['push'] / ref['push']:10.2f}x {g['pull'] / ref['pull']:10.2f}x")
+        print(f"{'ratio':16} " + " ".join(f"{g[c] / ref[c]:11.2f}x" for c in cols))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

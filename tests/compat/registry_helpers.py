@@ -87,12 +87,10 @@ def gorae_registry(
     if tls is not None:
         argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
     argv += list(args)
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=open(os.path.join(tmp, "stderr.log"), "wb"),  # noqa: SIM115
-        env=dict(os.environ, PYTHONPATH=SRC, **(env or {})),
-    )
+    with open(os.path.join(tmp, "stderr.log"), "wb") as err:  # the child keeps its own copy of the fd
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=err, env=dict(os.environ, PYTHONPATH=SRC, **(env or {}))
+        )
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
@@ -143,11 +141,8 @@ def reference_registry() -> Iterator[Registry]:
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: "
             f"{root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
         )
-    proc = subprocess.Popen(
-        ["docker-registry", "serve", config],
-        stdout=subprocess.DEVNULL,
-        stderr=open(os.path.join(tmp, "stderr.log"), "wb"),  # noqa: SIM115
-    )
+    with open(os.path.join(tmp, "stderr.log"), "wb") as err:
+        proc = subprocess.Popen(["docker-registry", "serve", config], stdout=subprocess.DEVNULL, stderr=err)
     try:
         wait_port("127.0.0.1", port, proc)
         yield Registry(proc, "127.0.0.1", port, root)

@@ -84,3 +84,52 @@ def test_dockerd_pushes_to_and_pulls_from_gorae_registry(dockerd: Daemon) -> Non
             dockerd.docker("rmi", "-f", ref, f"{reg.addr}/library/busybox@{pushed_digest}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_dockerd_logs_in_and_pushes_through_the_token_flow(dockerd: Daemon) -> None:
+    """docker login against a token-auth registry (dockerd fetches a token from our realm with the
+    credentials), push, and a wrong password refused in docker's words."""
+    import bcrypt
+
+    work = Path(tempfile.mkdtemp(prefix="gorae-reg-token-"))
+    try:
+        subprocess.run(
+            ["openssl", "genrsa", "-out", "key.pem", "2048"], check=True, cwd=work, capture_output=True
+        )
+        hashed = bcrypt.hashpw(b"d0cker-pass", bcrypt.gensalt(5)).decode().replace("$2b$", "$2y$", 1)
+        (work / "htpasswd").write_text(f"dave:{hashed}\n")
+        common = ["--auth-token-service", "gorae-dref", "--auth-token-issuer", "gorae-dref-issuer"]
+        with (
+            gorae_registry(
+                "--htpasswd",
+                str(work / "htpasswd"),
+                "--auth-token-key",
+                str(work / "key.pem"),
+                *common,
+                command="token-server",
+            ) as realm,
+            gorae_registry(
+                "--auth-token-realm", f"{realm.url}/token", "--auth-token-key", str(work / "key.pem"), *common
+            ) as reg,
+        ):
+            r = dockerd.docker("login", reg.addr, "-u", "dave", "-p", "wrong")
+            assert r.returncode == 1
+            assert "unauthorized" in r.stderr.lower() or "401" in r.stderr, r.stderr
+            r = dockerd.docker("login", reg.addr, "-u", "dave", "-p", "d0cker-pass")
+            assert r.returncode == 0, r.stderr
+            assert "Login Succeeded" in r.stdout
+            ref = f"{reg.addr}/team/busybox:tok"
+            assert dockerd.docker("tag", "busybox:latest", ref).returncode == 0
+            r = dockerd.docker("push", ref)
+            assert r.returncode == 0, r.stderr + r.stdout
+            assert re.search(r"^tok: digest: sha256:[0-9a-f]{64} size: \d+$", r.stdout, re.M), r.stdout
+            assert dockerd.docker("rmi", ref).returncode == 0
+            r = dockerd.docker("pull", ref)
+            assert r.returncode == 0, r.stderr
+            dockerd.docker("logout", reg.addr)
+            dockerd.docker("rmi", "-f", ref)
+            # logged out: the registry refuses the anonymous token
+            r = dockerd.docker("pull", ref)
+            assert r.returncode != 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from urllib.parse import quote
 
 from gorae import __version__
+from gorae.errors import PayloadTooLarge
 from gorae.httpserver.heads import Heads
 from gorae.httpserver.message import FileResponse, Request, Response, StreamResponse, json_response
 from gorae.httpserver.router import Router
@@ -268,12 +269,10 @@ class RegistryApp:
         req.max_body = MAX_MANIFEST
         try:
             data = await req.body()
-        except Exception as e:
-            if getattr(e, "status", None) == 413:
-                raise RegistryError(
-                    "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes", status=413
-                ) from None
-            raise
+        except PayloadTooLarge:
+            raise RegistryError(
+                "SIZE_INVALID", f"manifest larger than {MAX_MANIFEST} bytes", status=413
+            ) from None
         algorithm = want.partition(":")[0] if want else "sha256"
         digest = names.digest_of(data, algorithm)
         if want is not None and digest != want:
@@ -469,7 +468,7 @@ class RegistryApp:
         if expected is None:
             return Response(status=202, headers=self._upload_headers(name, upload_id, 0))
         async with self._upload_lock(upload_id):
-            await self._receive(req, name, upload_id, 0)
+            await self._receive(req, name, upload_id, 0, final=True)
             return await self._commit(name, upload_id, expected)
 
     async def _mount(self, req: Request, name: str, digest: str, source: str | None) -> bool:
@@ -557,7 +556,7 @@ class RegistryApp:
             size = await self._current_size(name, upload_id)
             self._check_order(req, name, upload_id, size)
             self._check_declared(req, size)
-            await self._receive(req, name, upload_id, size)
+            await self._receive(req, name, upload_id, size, final=True)
             return await self._commit(name, upload_id, digest)
 
     async def _commit(self, name: str, upload_id: str, digest: str) -> Response:
@@ -571,8 +570,12 @@ class RegistryApp:
             headers=[("Location", f"/v2/{name}/blobs/{digest}"), ("Docker-Content-Digest", digest)],
         )
 
-    async def _receive(self, req: Request, name: str, upload_id: str, size: int) -> int:
-        """Append the request body to the upload, hashing it on the way; returns the bytes appended.
+    async def _receive(
+        self, req: Request, name: str, upload_id: str, size: int, *, final: bool = False
+    ) -> int:
+        """Append the request body to the upload, hashing it on the way; returns the bytes appended. With
+        `final` (the request that completes the upload) the data is committed: durable before it is moved
+        into place as a blob.
 
         Writes and hashing go to the thread pool in FLUSH-sized batches while the next batch arrives. A
         request that fails midway (client gone, truncated body, over the size limit) abandons the whole
@@ -598,16 +601,15 @@ class RegistryApp:
                 if buffered >= FLUSH:
                     if pending is not None:
                         await pending
-                    data = b"".join(parts)
-                    parts.clear()
+                    batch, parts = parts, []
                     buffered = 0
-                    pending = loop.run_in_executor(self._pool, _write_and_hash, writer, hasher, data)
+                    pending = loop.run_in_executor(self._pool, _write_and_hash, writer, hasher, batch)
             if pending is not None:
                 await pending
                 pending = None
             if parts:
-                await self.run(_write_and_hash, writer, hasher, b"".join(parts))
-            await self.run(writer.close)
+                await self.run(_write_and_hash, writer, hasher, parts)
+            await self.run(writer.commit if final else writer.close)
         except BaseException:
             if pending is not None:
                 with contextlib.suppress(BaseException):
@@ -625,10 +627,12 @@ def _open_binary(path: str) -> BinaryIO:
     return open(path, "rb")  # noqa: SIM115  # the FileResponse closes it
 
 
-def _write_and_hash(writer: Any, hasher: Any, data: bytes) -> None:
-    writer.write(data)
-    if hasher is not None:
-        hasher.update(data)
+def _write_and_hash(writer: Any, hasher: Any, parts: list[bytes]) -> None:
+    """In a worker thread: the pieces as they came off the socket, not joined on the event loop's thread."""
+    for data in parts:
+        writer.write(data)
+        if hasher is not None:
+            hasher.update(data)
 
 
 def _referrer_descriptor(digest: str, data: bytes, media: str) -> dict[str, Any]:
