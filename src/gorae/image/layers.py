@@ -17,12 +17,10 @@ import contextlib
 import logging
 import tarfile
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, no_space
-from gorae.image.compression import decompressed
+from gorae.errors import Conflict, InvalidParameter, NotFound, no_space
 from gorae.image.ingest import CHUNK, LayerTee
 from gorae.image.models import chain_ids
 from gorae.snapshot.types import Kind, Snapshotter
@@ -92,25 +90,6 @@ class LayerStore:
 
     def open_tar(self, diff_id: str) -> BinaryIO:
         return self.content.open(diff_id)
-
-    def ingest(self, stream: BinaryIO, expected_diff_id: str | None = None) -> str:
-        """Store a (possibly compressed) layer tar uncompressed; returns its diff_id."""
-        try:
-            diff_id, _ = self.content.ingest(decompressed(stream), expected=expected_diff_id)
-        except (OSError, EOFError, zlib.error, ValueError) as e:
-            if isinstance(e, GoraeError):
-                raise
-            full = no_space(e, self.content.root) if isinstance(e, OSError) else None
-            if full is not None:  # the disk, not the stream
-                raise full from None
-            raise InvalidParameter(f"invalid layer stream: {e}") from None
-        except InvalidParameter as e:
-            if "digest mismatch" in e.message:
-                raise InvalidParameter(
-                    f"layer {expected_diff_id}: content does not match its diff_id"
-                ) from None
-            raise
-        return diff_id
 
     def register(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
         """The layer of a (gzip/zstd/uncompressed) tar stream on top of `parent` (a chain ID), applied while
