@@ -15,13 +15,13 @@ import tempfile
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 import zstandard
 from conftest import wait_for
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gorae.archive import apply_tar
@@ -474,3 +474,52 @@ def test_gzip_reader_refuses_truncated_corrupt_and_trailing_garbage(
     crc_broken[-8] ^= 0x01
     with pytest.raises(zlib.error):
         read_all(bytes(crc_broken))
+
+
+# ---- the request-body reader `docker load` reads the upload through ---------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@example(data=b"0123456789", cuts=[], sizes=[3, 0, 2])  # read(0) with bytes buffered
+@given(
+    data=st.binary(max_size=5000),
+    cuts=st.lists(st.integers(min_value=0, max_value=6000), max_size=15),
+    sizes=st.lists(st.integers(min_value=-1, max_value=1500), min_size=1, max_size=30),
+)
+def test_request_body_reader_gives_the_bytes_in_order_whatever_the_chunking(
+    data: bytes, cuts: list[int], sizes: list[int]
+) -> None:
+    import asyncio
+
+    from gorae.api.streams import AsyncToSyncReader
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for c in _chunks(data, cuts):
+            if c:
+                yield c
+
+    async def main() -> list[bytes]:
+        reader = AsyncToSyncReader(chunks(), asyncio.get_running_loop(), depth=2)
+        pump = asyncio.ensure_future(reader.pump())
+
+        def consume() -> list[bytes]:
+            got = []
+            for n in sizes:
+                out = reader.read(n)
+                if n >= 0:
+                    assert len(out) <= n
+                got.append(out)
+            got.append(reader.read(-1))
+            return got
+
+        got = await asyncio.to_thread(consume)
+        await pump
+        return got
+
+    got = asyncio.run(main())
+    assert b"".join(got) == data
+    pos = 0
+    for n, out in zip(sizes, got, strict=False):  # short reads only at the end of the body
+        want = data[pos:] if n < 0 else data[pos : pos + n]
+        assert out == want
+        pos += len(out)

@@ -81,6 +81,8 @@ class AsyncToSyncReader:
             else:
                 self._parts.append(item)
                 self._size += len(item)
+        if n == 0:
+            return b""
         if n < 0 or n >= self._size:
             parts, self._parts, self._size = self._parts, collections.deque(), 0
             return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
