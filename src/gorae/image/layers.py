@@ -94,7 +94,12 @@ class LayerStore:
     def register(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
         """The layer of a (gzip/zstd/uncompressed) tar stream on top of `parent` (a chain ID), applied while
         it is stored (see the module docstring). InvalidParameter for a broken or hostile stream or one
-        whose digest is not `expected_diff_id`: then nothing of it is left (no blob, no snapshot)."""
+        whose digest is not `expected_diff_id`: then nothing of it is left (no blob, no snapshot).
+
+        `stream.read(n)` is called from a thread of its own (not the caller's), up to 1 MiB at a time, until
+        it returns b""; on a failure this returns only once that thread's pending read has returned, so a
+        stream fed from the network should time out rather than block forever. A layer whose chain is
+        already applied is still read to its end, verified and stored (when its tar is missing)."""
         if expected_diff_id is not None:
             parse_digest(expected_diff_id)
             chain = chain_ids([parent, expected_diff_id])[-1] if parent else expected_diff_id
