@@ -523,3 +523,10 @@ def test_request_body_reader_gives_the_bytes_in_order_whatever_the_chunking(
         want = data[pos:] if n < 0 else data[pos : pos + n]
         assert out == want
         pos += len(out)
+
+
+def test_load_of_a_gzipped_tarball_streams_it_too(stores: Stores) -> None:
+    data = gzip.compress(_save_tarball([BIG_LAYER], manifest_last=True))
+    assert list(load_archive(stores.images, io.BytesIO(data))) == ["Loaded image: ingest/test:1"]
+    assert stores.content.read_bytes(_digest(BIG_LAYER)) == BIG_LAYER
+    assert stores.leftovers()[1] == [] and os.listdir(stores.images.tmp) == []
