@@ -1,0 +1,321 @@
+"""Pull: a reference's manifest (through a list/index to the platform's), config and layers from a registry
+into the image store, with dockerd's progress messages in dockerd's order.
+
+Runs in a worker thread (see `gorae.distribution.service`). Layers are downloaded three at a time
+(dockerd's max-concurrent-downloads) into the content store (`blobs.fetch_blob`: verified, resumable) and
+applied in order through `LayerStore.register` (decompression, diff_id check, the archive guards);
+a layer whose chain is present is "Already exists". The image is registered (`ImageStore.register`) and
+tagged only when every layer is in place, so an interrupted pull leaves no image, while its committed
+layers and the bytes of a half-done download are what the next attempt starts from. Compressed blobs are
+deleted once applied (like dockerd, which keeps only the uncompressed layers); where each came from is
+kept (`LayerSources`) for push.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any, BinaryIO, cast
+
+import httpx
+
+from gorae.distribution import manifest as mf
+from gorae.distribution import progress
+from gorae.distribution.auth import AuthConfig
+from gorae.distribution.blobs import Cancelled, Inflight, fetch_blob, read_small_blob
+from gorae.distribution.hosts import RegistryHosts
+from gorae.distribution.metadata import LayerSources
+from gorae.distribution.transport import Clients, RegistryError, Session, Unreachable, open_session, scope
+from gorae.errors import GoraeError, InvalidParameter, NotFound
+from gorae.image.models import chain_ids, image_id, parse_config
+from gorae.image.reference import Reference
+from gorae.image.store import ImageStore
+from gorae.store.content import ContentStore
+
+MAX_CONCURRENT_DOWNLOADS = 3
+MAX_TAGS = 10_000
+
+
+class PullNotFound(NotFound):
+    pass
+
+
+def translate(err: RegistryError, ref: Reference) -> GoraeError:
+    """dockerd's translatePullError."""
+    if err.code == "DENIED":
+        return PullNotFound(
+            f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
+            f"'docker login': {err.message}"
+        )
+    if err.code == "MANIFEST_UNKNOWN":
+        return PullNotFound(f"manifest for {ref.familiar()} not found: {err.message}")
+    if err.code == "NAME_UNKNOWN":
+        return PullNotFound(f"repository {ref.familiar_name} not found: {err.message}")
+    return GoraeError(err.message)
+
+
+@dataclass
+class Registries:
+    """What pull and push share: endpoints, HTTP clients and tokens, stores."""
+
+    hosts: RegistryHosts
+    clients: Clients
+    store: ImageStore
+    content: ContentStore
+    sources: LayerSources
+    inflight: Inflight
+
+
+@dataclass
+class Result:
+    updated: bool
+    image_id: str
+
+
+def get_manifest(session: Session, path: str, reference: str) -> tuple[bytes, str, str]:
+    """(body, content type, digest) of a manifest by tag or digest; the body capped and its digest checked
+    against the digest asked for and the registry's Docker-Content-Digest."""
+    resp = session.request(
+        "GET", f"/v2/{path}/manifests/{reference}", headers={"Accept": mf.ACCEPT}, stream=True
+    )
+    try:
+        buf = bytearray()
+        for chunk in resp.iter_raw(1 << 16):
+            buf += chunk
+            if len(buf) > mf.MAX_MANIFEST:
+                raise InvalidParameter(f"manifest {reference} too large: more than {mf.MAX_MANIFEST} bytes")
+    except httpx.HTTPError as e:
+        raise Unreachable(f"read manifest {reference}: {e}") from None
+    finally:
+        resp.close()
+    body = bytes(buf)
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    if reference.startswith("sha256:") and reference != digest:
+        raise InvalidParameter(f"manifest verification failed for digest {reference}")
+    header = resp.headers.get("docker-content-digest", "")
+    if header.startswith("sha256:") and header != digest and not reference.startswith("sha256:"):
+        raise InvalidParameter(f"manifest verification failed for digest {header}")
+    return body, resp.headers.get("content-type", ""), digest
+
+
+class Puller:
+    def __init__(
+        self,
+        reg: Registries,
+        auth: AuthConfig,
+        emit: progress.Emit,
+        cancel: threading.Event,
+        platform: mf.Platform | None = None,
+    ) -> None:
+        self.reg = reg
+        self.auth = auth
+        self.emit = emit
+        self.cancel = cancel
+        self.platform = platform
+        self.pulled: list[tuple[Reference, str]] = []  # (reference, image ID) of each image pulled
+
+    def session(self, ref: Reference) -> Session:
+        return open_session(
+            self.reg.clients, self.reg.hosts.endpoints(ref.domain), self.auth, [scope(ref.path, "pull")]
+        )
+
+    def pull(self, ref: Reference) -> None:
+        """Pull `ref` (tagged, by digest, or every tag of a bare name) and write dockerd's status line."""
+        session = self.session(ref)
+        updated = False
+        if ref.tag is None and ref.digest is None:
+            tags = self.list_tags(session, ref)
+            for t in tags:
+                updated |= self.pull_one(session, ref.with_tag(t)).updated
+        else:
+            updated = self.pull_one(session, ref).updated
+        shown = ref.familiar()
+        self.emit(
+            progress.status(
+                f"Status: Downloaded newer image for {shown}"
+                if updated
+                else f"Status: Image is up to date for {shown}"
+            )
+        )
+
+    def list_tags(self, session: Session, ref: Reference) -> list[str]:
+        tags: list[str] = []
+        url: str | None = f"/v2/{ref.path}/tags/list"
+        while url and len(tags) < MAX_TAGS:
+            try:
+                resp = session.request("GET", url)
+            except RegistryError as e:
+                raise translate(e, ref) from None
+            try:
+                doc = resp.json()
+            except ValueError:
+                raise InvalidParameter("invalid tags list from the registry") from None
+            page = doc.get("tags") if isinstance(doc, dict) else None
+            tags.extend(t for t in page or [] if isinstance(t, str))
+            link = resp.headers.get("link", "")
+            url = None
+            if link.startswith("<") and 'rel="next"' in link:
+                nxt = link[1 : link.index(">")]
+                url = nxt if nxt.startswith("/") or "://" in nxt else None
+        return sorted(set(tags))
+
+    def pull_one(self, session: Session, ref: Reference) -> Result:
+        path = ref.path
+        wanted = ref.digest or ref.tag or "latest"
+        try:
+            body, ctype, top_digest = get_manifest(session, path, wanted)
+        except RegistryError as e:
+            raise translate(e, ref) from None
+        self.emit(progress.status(f"Pulling from {path}", ref.digest or ref.tag or "latest"))
+        m = mf.parse(body, ctype)
+        if isinstance(m, mf.Index):
+            d = mf.select(m, self.platform or mf.default_platform())
+            try:
+                body, ctype, _ = get_manifest(session, path, d.digest)
+            except RegistryError as e:
+                raise translate(e, ref) from None
+            m = mf.parse(body, ctype)
+            if not isinstance(m, mf.Manifest):
+                raise InvalidParameter("invalid manifest list: an entry is itself a list")
+        config = read_small_blob(session, path, m.config, mf.MAX_CONFIG)
+        cfg = parse_config(config)
+        if self.platform is not None:
+            actual = mf.Platform(str(cfg.get("os") or ""), str(cfg.get("architecture") or ""))
+            if (actual.os, actual.architecture) != (self.platform.os, self.platform.architecture):
+                raise NotFound(
+                    f"image with reference {ref.familiar()} was found but does not match the specified "
+                    f"platform: wanted {self.platform}, actual: {actual}"
+                )
+        diff_ids = list((cfg.get("rootfs") or {}).get("diff_ids") or [])
+        if len(diff_ids) != len(m.layers):
+            raise InvalidParameter("layers from manifest don't match image configuration")
+        iid = image_id(config)
+        store = self.reg.store
+        chains = chain_ids(diff_ids)
+        if not (store.exists(iid) and all(store.layers.exists(c) for c in chains)):
+            sizes = self._layers(session, ref, m.layers, diff_ids, chains)
+            store.register(config, sizes)
+        self.emit(progress.status(f"Digest: {top_digest}"))
+        if ref.digest is not None:
+            tags = [ref]
+        else:
+            tags = [ref, Reference(ref.domain, ref.path, None, top_digest)]
+        old = store.ref_target(ref.familiar())
+        for t in tags:
+            store.set_ref(t, iid)
+        self.pulled.append((ref, iid))
+        return Result(old != iid, iid)
+
+    def _layers(
+        self,
+        session: Session,
+        ref: Reference,
+        layers: list[mf.Descriptor],
+        diff_ids: list[str],
+        chains: list[str],
+    ) -> list[int]:
+        store, content, inflight = self.reg.store, self.reg.content, self.reg.inflight
+        todo: list[int] = []
+        for i, desc in enumerate(layers):
+            lid = progress.short(desc.digest)
+            if store.layers.exists(chains[i]):
+                self.emit(progress.update(lid, "Already exists"))
+            else:
+                self.emit(progress.update(lid, "Pulling fs layer"))
+                if len(todo) >= MAX_CONCURRENT_DOWNLOADS:
+                    self.emit(progress.update(lid, "Waiting"))
+                todo.append(i)
+        sizes: list[int] = [0] * len(layers)
+        for i, c in enumerate(chains):
+            if i not in todo:
+                sizes[i] = store.layers.get(c).size
+        if not todo:
+            return sizes
+        stop = threading.Event()
+
+        def download(i: int) -> None:
+            desc = layers[i]
+            if stop.is_set() or self.cancel.is_set():
+                raise Cancelled()
+            fetch_blob(
+                session, ref.path, desc, content, inflight, _Either(stop, self.cancel), self.emit,
+                progress.short(desc.digest),
+            )
+
+        with contextlib.ExitStack() as uses:
+            for i in todo:
+                uses.enter_context(inflight.using(layers[i].digest))
+            pool = concurrent.futures.ThreadPoolExecutor(MAX_CONCURRENT_DOWNLOADS, thread_name_prefix="pull")
+            try:
+                futures = {i: pool.submit(download, i) for i in todo}
+                for i in todo:
+                    futures[i].result()
+                    self._apply(ref, layers[i], diff_ids[i], chains[i - 1] if i else None, sizes, i)
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            for i in todo:
+                d = layers[i].digest
+                if inflight.last_user(d):
+                    with contextlib.suppress(NotFound, OSError):
+                        content.delete(d)
+        return sizes
+
+    def _apply(
+        self, ref: Reference, desc: mf.Descriptor, diff_id: str, parent: str | None, sizes: list[int], i: int
+    ) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+        lid = progress.short(desc.digest)
+        meter = progress.Meter(self.emit, lid, "Extracting", desc.size)
+        with self.reg.content.open(desc.digest) as f:
+            reader = progress.MeteredReader(f, meter)
+            layer = self.reg.store.layers.register(cast(BinaryIO, reader), parent, expected_diff_id=diff_id)
+        meter.tick(final=True)
+        sizes[i] = layer.size
+        self.reg.sources.add(diff_id, desc.digest, ref.name)
+        self.emit(progress.update(lid, "Pull complete"))
+
+
+class _Either(threading.Event):
+    """Set when either of two events is (read-only view for the download loops)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        super().__init__()
+        self._a, self._b = a, b
+
+    def is_set(self) -> bool:
+        return self._a.is_set() or self._b.is_set()
+
+
+def distribution_inspect(reg: Registries, auth: AuthConfig, ref: Reference) -> dict[str, Any]:
+    """GET /distribution/{name}/json: the top descriptor and the platforms it offers."""
+    session = open_session(reg.clients, reg.hosts.endpoints(ref.domain), auth, [scope(ref.path, "pull")])
+    wanted = ref.digest or ref.tag or "latest"
+    try:
+        body, ctype, digest = get_manifest(session, ref.path, wanted)
+    except RegistryError as e:
+        raise translate(e, ref) from None
+    m = mf.parse(body, ctype)
+    desc = {"mediaType": m.media_type, "digest": digest, "size": len(body)}
+    platforms: list[dict[str, Any]] = []
+    if isinstance(m, mf.Index):
+        for d in m.manifests:
+            if d.platform:
+                p = {"architecture": d.platform.get("architecture", ""), "os": d.platform.get("os", "")}
+                for k in ("os.version", "os.features", "variant", "features"):
+                    if d.platform.get(k):
+                        p[k] = d.platform[k]
+                platforms.append(p)
+    else:
+        cfg = parse_config(read_small_blob(session, ref.path, m.config, mf.MAX_CONFIG))
+        p = {"architecture": cfg.get("architecture") or "", "os": cfg.get("os") or ""}
+        if cfg.get("variant"):
+            p["variant"] = cfg["variant"]
+        platforms.append(p)
+    return {"Descriptor": desc, "Platforms": platforms}
