@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from gorae.errors import GoraeError, InvalidParameter
 from gorae.image.reference import Reference
 
 Emit = Callable[[dict[str, Any]], None]
+log = logging.getLogger("gorae.distribution")
 
 
 class DistributionBackend(Protocol):
@@ -44,8 +46,9 @@ def _error_line(e: BaseException) -> bytes:
     return _line({"errorDetail": {"message": msg}, "error": msg})
 
 
-async def job_stream(work: Callable[[Emit, threading.Event], None]) -> Response:
-    """Run `work(emit, cancel)` in its own thread and stream what it emits (see the module docstring)."""
+async def job_stream(work: Callable[[Emit, threading.Event], None], what: str) -> Response:
+    """Run `work(emit, cancel)` in its own thread and stream what it emits (see the module docstring);
+    `what` names the job in the log ("pull of busybox:latest")."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     cancel = threading.Event()
@@ -74,19 +77,25 @@ async def job_stream(work: Callable[[Emit, threading.Event], None]) -> Response:
 
     async def lines() -> AsyncIterator[bytes]:
         item = first
+        over = False
         try:
             while True:
                 kind, val = item
                 if kind == "line":
                     yield _line(val)
                 elif kind == "error":
+                    over = True
+                    log.info("%s failed: %s", what, getattr(val, "message", val))
                     yield _error_line(val)
                     return
                 else:
+                    over = True
                     return
                 item = await q.get()
         finally:
-            cancel.set()  # the client went away (or the job is over): stop it
+            if not over:  # the client went away: stop the job, as dockerd cancels the request's context
+                log.info("%s cancelled: the client went away", what)
+            cancel.set()
 
     return StreamResponse(lines(), content_type="application/json")
 
@@ -119,7 +128,7 @@ class DistributionRouter:
         def work(emit: Emit, cancel: threading.Event) -> None:
             self.dist.pull(ref, auth, emit, cancel, platform)
 
-        return await job_stream(work)
+        return await job_stream(work, f"pull of {ref.familiar()}")
 
     async def push(self, req: Request) -> Response:
         ref = self.dist.push_reference(req.params["name"], req.q("tag") or "")
@@ -135,7 +144,7 @@ class DistributionRouter:
         def work(emit: Emit, cancel: threading.Event) -> None:
             self.dist.push(ref, auth, emit, cancel)
 
-        return await job_stream(work)
+        return await job_stream(work, f"push of {ref.familiar()}")
 
     async def auth(self, req: Request) -> Response:
         doc = await req.json()

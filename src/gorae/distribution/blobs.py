@@ -6,7 +6,7 @@ bytes of an interrupted download — client gone, connection lost, daemon killed
 the next attempt asks the registry only for the rest (`Range: bytes=<offset>-`; a registry that answers
 200 instead of 206 makes it start over). The ingest's expected size and digest are checked at commit: a
 blob whose bytes do not match is discarded whole ("filesystem layer verification failed for digest ...")
-and nothing of it stays. A registry sending more bytes than the descriptor declares is cut off at once.
+and nothing of it stays, nor of a blob the registry failed to send whole three times running. A registry sending more bytes than the descriptor declares is cut off at once.
 `Inflight` counts the pulls using a blob so one pull does not delete what another still applies.
 """
 
@@ -98,6 +98,9 @@ def fetch_blob(
                 last = e if isinstance(e, GoraeError) else GoraeError(str(e))
                 continue
         assert last is not None
+        # the registry keeps failing: what it sent is not kept either (a cancelled pull keeps its bytes)
+        with contextlib.suppress(NotFound, Conflict):
+            content.abort(ingest_ref(desc.digest))
         raise last
 
 

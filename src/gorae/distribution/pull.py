@@ -254,17 +254,23 @@ class Puller:
                 for i in todo:
                     futures[i].result()
                     self._apply(ref, layers[i], diff_ids[i], chains[i - 1] if i else None, sizes, i)
-            except BaseException:
+            except BaseException as e:
                 stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                if isinstance(e, InvalidParameter):  # bad content: none of it is worth keeping
+                    self._drop([layers[i].digest for i in todo])
                 raise
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
-            for i in todo:
-                d = layers[i].digest
-                if inflight.last_user(d):
-                    with contextlib.suppress(NotFound, OSError):
-                        content.delete(d)
+            self._drop([layers[i].digest for i in todo])
         return sizes
+
+    def _drop(self, digests: list[str]) -> None:
+        """Delete downloaded compressed blobs nobody else is using (their layers are applied, or bad)."""
+        for d in digests:
+            if self.reg.inflight.last_user(d):
+                with contextlib.suppress(NotFound, OSError):
+                    self.reg.content.delete(d)
 
     def _apply(
         self, ref: Reference, desc: mf.Descriptor, diff_id: str, parent: str | None, sizes: list[int], i: int
