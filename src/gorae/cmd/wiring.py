@@ -231,6 +231,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            insecure_registries=cfg.insecure_registries,
         )
 
     def subscribe_events(self) -> Subscription:

@@ -138,6 +138,23 @@ class RegistryHosts:
 
     # ---- TLS -----------------------------------------------------------------------------------
 
+    def tls_files(self, ep: Endpoint) -> tuple[tuple[str, float], ...]:
+        """The certs.d files of an endpoint and their mtimes: a change means new TLS settings (dockerd
+        reads the directory at each connection set-up)."""
+        out: list[tuple[str, float]] = []
+        for base in self.certs_dirs:
+            d = os.path.join(base, ep.host)
+            try:
+                names = sorted(os.listdir(d))
+            except OSError:
+                continue
+            for n in names:
+                try:
+                    out.append((os.path.join(d, n), os.stat(os.path.join(d, n)).st_mtime))
+                except OSError:
+                    continue
+        return tuple(out)
+
     def ssl_context(self, ep: Endpoint) -> ssl.SSLContext | bool:
         """The TLS settings for an endpoint (False: plain HTTP or verification off with no client cert)."""
         if ep.plain_http:

@@ -45,7 +45,7 @@ class RegistryError(GoraeError):
         if message:
             text = f"{text}: {message}"
         super().__init__(text)
-        self.status = 500 if status < 400 else status
+        self.status = 500  # dockerd answers a registry's error as errdefs.Unknown
         self.http_status = status
         self.code = code
         self.detail = detail
@@ -99,7 +99,8 @@ def transport_error(method: str, url: str, e: Exception) -> Unreachable:
 
 
 class Clients:
-    """One httpx.Client per endpoint URL (pooled connections, its own TLS settings); thread-safe."""
+    """One httpx.Client per endpoint URL and certs.d state (pooled connections, its own TLS settings);
+    thread-safe."""
 
     def __init__(self, hosts: RegistryHosts) -> None:
         self.hosts = hosts
@@ -108,8 +109,9 @@ class Clients:
         self.tokens = TokenCache()
 
     def get(self, ep: Endpoint) -> httpx.Client:
+        key = f"{ep.url} {ep.verify_tls} {self.hosts.tls_files(ep)}"
         with self._lock:
-            c = self._clients.get(ep.url)
+            c = self._clients.get(key)
             if c is None:
                 verify: ssl.SSLContext | bool = self.hosts.ssl_context(ep)
                 c = httpx.Client(
@@ -120,7 +122,7 @@ class Clients:
                     headers={"User-Agent": USER_AGENT},
                     trust_env=False,
                 )
-                self._clients[ep.url] = c
+                self._clients[key] = c
             return c
 
     def close(self) -> None:
@@ -182,7 +184,7 @@ class Session:
             self._challenge = chosen
             self._auth_header = None
 
-    def _authorization(self, refresh: bool = False) -> str | None:
+    def _authorization(self, method: str, url: str, refresh: bool = False) -> str | None:
         with self._lock:
             ch = self._challenge
             if ch is None:
@@ -192,7 +194,8 @@ class Session:
         if ch.scheme == "basic":
             creds = self.auth.credentials()
             if creds is None:
-                raise Unauthorized("no basic auth credentials")
+                # dockerd's words, and a 500 as there (a 401 makes docker's CLI ask for a login)
+                raise GoraeError(f'{method.capitalize()} "{url}": no basic auth credentials')
             import base64
 
             value = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
@@ -233,7 +236,7 @@ class Session:
         refresh = False
         for attempt in range(2):
             h = dict(headers or {})
-            authz = self._authorization(refresh)
+            authz = self._authorization(method, url, refresh)
             if authz:
                 h["Authorization"] = authz
             try:
