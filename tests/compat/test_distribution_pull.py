@@ -331,3 +331,64 @@ def test_concurrent_pulls_of_one_image(tidy_daemon: GoraeDaemon, tiny: TinyRegis
         assert d.client().api.inspect_image(f"{tiny.addr}/conc/x:1")["Id"] == c
     finally:
         d.docker("rmi", "-f", c, check=False)
+
+
+def test_pull_all_tags(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    d = tidy_daemon
+    ids = [tiny.add_image("every/tag", t, [layer_tar({t: t.encode()})])[1] for t in ("a", "b", "c")]
+    ref = f"{tiny.addr}/every/tag"
+    try:
+        out = d.docker("pull", "--all-tags", ref).stdout.splitlines()
+        assert [x for x in out if "Pulling from" in x] == [f"{t}: Pulling from every/tag" for t in ("a", "b", "c")]
+        assert out[-2:] == [f"Status: Downloaded newer image for {ref}", ref]
+        got = {t: d.client().api.inspect_image(f"{ref}:{t}")["Id"] for t in ("a", "b", "c")}
+        assert got == dict(zip(("a", "b", "c"), ids, strict=True))
+    finally:
+        d.docker("rmi", "-f", *ids, check=False)
+
+
+def test_bearer_token_flow_and_refresh(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    d = tidy_daemon
+    tiny.token_users = {"bob": "pw"}
+    _, c1 = tiny.add_image("auth/x", "1", [layer_tar({"one": b"1"})])
+    _, c2 = tiny.add_image("auth/x", "2", [layer_tar({"two": b"2"})])
+    ref = f"{tiny.addr}/auth/x"
+    c = d.client()
+    try:
+        # anonymous: the token server refuses, docker's words for it, and a 500 (not a 401)
+        r = d.docker("pull", f"{ref}:1", check=False)
+        assert r.returncode == 1
+        assert r.stderr.strip() == "Error response from daemon: unauthorized: anonymous access denied"
+        assert tiny.token_requests[-1] == "service=tiny&scope=repository%3Aauth%2Fx%3Apull"
+        with pytest.raises(docker.errors.APIError) as e:
+            c.images.pull(ref, tag="1", auth_config={"username": "bob", "password": "nope"})
+        assert e.value.explanation == "unauthorized: incorrect username or password"
+        creds = {"username": "bob", "password": "pw"}
+        assert c.images.pull(ref, tag="1", auth_config=creds).id == c1
+        fetched = len(tiny.token_requests)
+        assert c.images.pull(ref, tag="1", auth_config=creds).id == c1
+        assert len(tiny.token_requests) == fetched  # the token was cached
+        tiny.tokens.clear()  # revoked: the next request gets a 401 and a new token is fetched
+        assert c.images.pull(ref, tag="2", auth_config=creds).id == c2
+        assert len(tiny.token_requests) == fetched + 1
+        dist = c.api.inspect_distribution(f"{ref}:2", auth_config=creds)
+        assert dist["Platforms"] == [{"architecture": "amd64", "os": "linux"}]
+    finally:
+        d.docker("rmi", "-f", c1, c2, check=False)
+
+
+def test_pull_and_push_events(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    import time
+
+    d = tidy_daemon
+    _, cid = tiny.add_image("ev/x", "1", [layer_tar({"ev": b"1"})], config_extra={"config": {"Labels": {"k": "v"}}})
+    since = time.time() - 1
+    try:
+        pull_lines(d, f"{tiny.addr}/ev/x", "1")
+        evs = list(d.client().events(since=since, until=time.time() + 1, decode=True,
+                                     filters={"type": "image", "event": "pull"}))
+        assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]) for e in evs if "/ev/x" in e["Actor"]["ID"]] == [
+            ("pull", f"{tiny.addr}/ev/x:1", {"k": "v", "name": f"{tiny.addr}/ev/x"})
+        ]
+    finally:
+        d.docker("rmi", "-f", cid, check=False)

@@ -39,6 +39,10 @@ class TinyRegistry:
     throttle: float = 0.0  # seconds per 64 KiB of a blob body
     served: list[str] = field(default_factory=list)  # "GET /v2/..." and "Range: ..." of each request
     server: ThreadingHTTPServer | None = None
+    # token auth (distribution's token spec): /v2/ answers a Bearer challenge whose realm is our /token
+    token_users: dict[str, str] | None = None  # user -> password; None: no auth at all
+    tokens: dict[str, str] = field(default_factory=dict)  # valid token -> scope granted
+    token_requests: list[str] = field(default_factory=list)  # query strings of /token requests
 
     def add_image(
         self, repo: str, tag: str, layers: list[bytes], *, config_extra: dict | None = None,
@@ -129,9 +133,54 @@ class TinyRegistry:
             def do_HEAD(self) -> None:
                 self.do_GET(head=True)
 
+            def _authorized(self, head: bool) -> bool:
+                if reg.token_users is None:
+                    return True
+                authz = self.headers.get("Authorization") or ""
+                if authz.startswith("Bearer ") and authz[7:] in reg.tokens:
+                    return True
+                realm = f"http://{reg.addr}/token"
+                body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
+                self._send(401, body, {
+                    "Content-Type": "application/json",
+                    "WWW-Authenticate": f'Bearer realm="{realm}",service="tiny",scope="repository:x:pull"',
+                }, head)
+                return False
+
+            def _token(self) -> None:
+                import base64
+                import secrets
+                from urllib.parse import parse_qs
+
+                query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                reg.token_requests.append(query)
+                authz = self.headers.get("Authorization") or ""
+                if authz.startswith("Basic "):
+                    user, _, pw = base64.b64decode(authz[6:]).decode().partition(":")
+                    if (reg.token_users or {}).get(user) != pw:
+                        body = json.dumps({"details": "incorrect username or password"}).encode()
+                        return self._send(401, body, {"Content-Type": "application/json"})
+                elif "anonymous" not in (reg.token_users or {}):
+                    body = json.dumps({"details": "anonymous access denied"}).encode()
+                    return self._send(401, body, {"Content-Type": "application/json"})
+                tok = secrets.token_hex(16)
+                reg.tokens[tok] = " ".join(parse_qs(query).get("scope", []))
+                body = json.dumps({"access_token": tok, "expires_in": 300}).encode()
+                return self._send(200, body, {"Content-Type": "application/json"})
+
             def do_GET(self, head: bool = False) -> None:
                 reg.served.append(f"{self.command} {self.path} {self.headers.get('Range') or ''}".strip())
                 p = self.path.split("?", 1)[0]
+                if p == "/token":
+                    return self._token()
+                if not self._authorized(head):
+                    return None
+                if p.endswith("/tags/list"):
+                    repo = p[len("/v2/"):-len("/tags/list")]
+                    tags = sorted({k.split(":", 1)[1] for k in reg.manifests if k.startswith(repo + ":")
+                                   and not k.split(":", 1)[1].startswith("sha256:")})
+                    body = json.dumps({"name": repo, "tags": tags}).encode()
+                    return self._send(200, body, {"Content-Type": "application/json"}, head)
                 if p == "/v2/":
                     return self._send(200, b"{}", {"Content-Type": "application/json"}, head)
                 if "/manifests/" in p:

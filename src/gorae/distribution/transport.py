@@ -208,7 +208,10 @@ class Session:
             )
             tok = None if refresh else self._clients.tokens.get(key)
             if tok is None:
-                tok = fetch_token(self.client, ch, self.scopes, self.auth)
+                try:
+                    tok = fetch_token(self.client, ch, self.scopes, self.auth)
+                except Unauthorized as e:  # a 500 as in dockerd (a 401 makes docker's CLI ask for a login)
+                    raise GoraeError(e.message) from None
                 self._clients.tokens.put(key, tok)
             value = "Bearer " + tok.value
         with self._lock:
