@@ -329,8 +329,31 @@ def test_dockerd_pulls_what_gorae_pushed_and_back(tidy_daemon: GoraeDaemon, regi
         assert gc.images.get(name_d).id == did
         assert rc.api.inspect_image(name_d)["RepoDigests"] == gc.api.inspect_image(name_d)["RepoDigests"]
         assert g.docker("run", "--rm", name_d, "ls", "/e0", "/e1").stdout.split() == ["/e0", "/e1"]
+        # pushed on from gorae: every pulled layer is mounted (no recompression, no upload), and the manifest
+        # gorae writes is byte for byte dockerd's (the same digest)
+        copy = f"{registry.addr}/from/copy:1"
+        g.docker("tag", name_d, copy)
+        out = g.docker("push", copy).stdout
+        mounted = re.findall(r"^[0-9a-f]{12}: Mounted from from/dockerd$", out, re.M)
+        assert len(mounted) == 2, out  # busybox's layer came from gorae's own push: "Layer already exists"
+        assert PUSHED.search(out).group(2) == manifest_digest(registry, "from/dockerd", "1")  # type: ignore[union-attr]
+        # the progress of a pull, per layer, as dockerd reports it (downloads and extraction aside; dockerd's
+        # transfer watcher coalesces updates, so its "Verifying Checksum" is sometimes skipped)
+        for c in (gc, rc):
+            c.images.remove(name_d, force=True)
+            with contextlib.suppress(docker.errors.APIError):
+                c.images.remove(copy, force=True)
+
+        def per_layer(c: docker.DockerClient) -> dict[str, list[str]]:
+            out: dict[str, list[str]] = {}
+            for x in c.api.pull(f"{registry.addr}/from/dockerd", tag="1", stream=True, decode=True):
+                if x.get("id") and x["status"] not in ("Downloading", "Extracting", "Waiting", "Verifying Checksum"):
+                    out.setdefault(x["id"], []).append(x["status"])
+            return out
+
+        assert per_layer(gc) == per_layer(rc)
     finally:
-        g.docker("rmi", "-f", name_g, name_d, check=False)
+        g.docker("rmi", "-f", name_g, name_d, f"{registry.addr}/from/copy:1", check=False)
         for n in (name_g, name_d):
             with contextlib.suppress(docker.errors.APIError):
                 rc.images.remove(n, force=True)

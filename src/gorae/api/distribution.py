@@ -53,15 +53,21 @@ async def job_stream(work: Callable[[Emit, threading.Event], None], what: str) -
     q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
     cancel = threading.Event()
 
+    def post(item: tuple[str, Any]) -> None:
+        try:
+            loop.call_soon_threadsafe(q.put_nowait, item)
+        except RuntimeError:  # the loop is closed (the daemon is stopping): nobody is listening
+            cancel.set()
+
     def emit(obj: dict[str, Any]) -> None:
-        loop.call_soon_threadsafe(q.put_nowait, ("line", obj))
+        post(("line", obj))
 
     def run() -> None:
         try:
             work(emit, cancel)
-            loop.call_soon_threadsafe(q.put_nowait, ("done", None))
+            post(("done", None))
         except BaseException as e:  # noqa: BLE001 - reported to the client
-            loop.call_soon_threadsafe(q.put_nowait, ("error", e))
+            post(("error", e))
 
     threading.Thread(target=run, name="registry-job", daemon=True).start()
     try:
