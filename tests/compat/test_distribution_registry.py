@@ -242,7 +242,11 @@ def test_registry_mirror_serves_docker_io(gorae_daemon: GoraeDaemon, registry: R
         src.docker("push", f"{registry.addr}/library/busybox:latest")
     finally:
         src.docker("rmi", f"{registry.addr}/library/busybox:latest", check=False)
-    d = new_daemon(["--registry-mirror", f"http://{registry.addr}"], with_busybox=False)
+    empty = Registry().start()  # the first mirror lacks the image: the pull goes on to the next (dockerd)
+    d = new_daemon(
+        ["--registry-mirror", f"http://{empty.addr}", "--registry-mirror", f"http://{registry.addr}"],
+        with_busybox=False,
+    )
     try:
         out = d.docker("pull", "busybox").stdout
         assert out.splitlines()[0] == "Using default tag: latest"
@@ -253,10 +257,11 @@ def test_registry_mirror_serves_docker_io(gorae_daemon: GoraeDaemon, registry: R
         assert info["RepoDigests"][0].startswith("busybox@sha256:")
         assert info["Id"] == src.client().api.inspect_image("busybox")["Id"]
         assert d.docker("info", "-f", "{{json .RegistryConfig.Mirrors}}").stdout.strip() == json.dumps(
-            [f"http://{registry.addr}/"]
+            [f"http://{empty.addr}/", f"http://{registry.addr}/"], separators=(",", ":")
         )
     finally:
         d.cleanup()
+        empty.stop()
 
 
 # ---- a real dockerd on the other side ------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
@@ -35,6 +36,7 @@ from gorae.image.reference import Reference
 from gorae.image.store import ImageStore
 from gorae.store.content import ContentStore
 
+log = logging.getLogger("gorae.distribution")
 MAX_CONCURRENT_DOWNLOADS = 3
 MAX_TAGS = 10_000
 
@@ -117,29 +119,48 @@ class Puller:
         self.platform = platform
         self.pulled: list[tuple[Reference, str]] = []  # (reference, image ID) of each image pulled
 
-    def session(self, ref: Reference) -> Session:
-        return open_session(
-            self.reg.clients, self.reg.hosts.endpoints(ref.domain), self.auth, [scope(ref.path, "pull")]
-        )
-
     def pull(self, ref: Reference) -> None:
-        """Pull `ref` (tagged, by digest, or every tag of a bare name) and write dockerd's status line."""
-        session = self.session(ref)
-        updated = False
-        if ref.tag is None and ref.digest is None:
-            tags = self.list_tags(session, ref)
-            for t in tags:
-                updated |= self.pull_one(session, ref.with_tag(t)).updated
-        else:
-            updated = self.pull_one(session, ref).updated
-        shown = ref.familiar()
-        self.emit(
-            progress.status(
-                f"Status: Downloaded newer image for {shown}"
-                if updated
-                else f"Status: Image is up to date for {shown}"
+        """Pull `ref` (tagged, by digest, or every tag of a bare name) and write dockerd's status line.
+        Endpoints are tried in order: one that cannot be reached, or a mirror that fails in any way
+        (dockerd's continueOnError for mirrors), passes the pull on to the next."""
+        endpoints = self.reg.hosts.endpoints(ref.domain)
+        last: GoraeError | None = None
+        for n, ep in enumerate(endpoints):
+            session = Session(self.reg.clients, ep, self.auth, [scope(ref.path, "pull")])
+            try:
+                session.ping()
+            except Unreachable as e:
+                last = e
+                continue
+            try:
+                updated = self._pull_on(session, ref)
+            except Cancelled:
+                raise
+            except GoraeError as e:
+                if ep.mirror and n < len(endpoints) - 1:
+                    log.info("pull of %s from mirror %s failed, trying the next endpoint: %s", ref, ep.url, e.message)
+                    last = e
+                    continue
+                raise
+            shown = ref.familiar()
+            self.emit(
+                progress.status(
+                    f"Status: Downloaded newer image for {shown}"
+                    if updated
+                    else f"Status: Image is up to date for {shown}"
+                )
             )
-        )
+            return
+        assert last is not None
+        raise last
+
+    def _pull_on(self, session: Session, ref: Reference) -> bool:
+        if ref.tag is None and ref.digest is None:
+            updated = False
+            for t in self.list_tags(session, ref):
+                updated |= self.pull_one(session, ref.with_tag(t)).updated
+            return updated
+        return self.pull_one(session, ref).updated
 
     def list_tags(self, session: Session, ref: Reference) -> list[str]:
         tags: list[str] = []
