@@ -147,7 +147,10 @@ class Pusher:
         stop = threading.Event()
         pool = concurrent.futures.ThreadPoolExecutor(MAX_CONCURRENT_UPLOADS, thread_name_prefix="push")
         try:
-            futures = [pool.submit(self._push_layer, session, ref, d, stop) for d in dict.fromkeys(diff_ids)]
+            sizes = dict(zip(diff_ids, img.layer_sizes, strict=False))
+            futures = [
+                pool.submit(self._push_layer, session, ref, d, sizes.get(d, 0), stop) for d in dict.fromkeys(diff_ids)
+            ]
             results: dict[str, mf.Descriptor] = {}
             for f in futures:
                 diff_id, desc = f.result()
@@ -191,7 +194,7 @@ class Pusher:
             return 0
 
     def _push_layer(
-        self, session: Session, ref: Reference, diff_id: str, stop: threading.Event
+        self, session: Session, ref: Reference, diff_id: str, size: int, stop: threading.Event
     ) -> tuple[str, mf.Descriptor]:
         lid = progress.short(diff_id)
         if self.cancel.is_set() or stop.is_set():
@@ -202,10 +205,10 @@ class Pusher:
         # already in this repository?
         for s in here:
             if s.path == ref.path:
-                size = self._exists(session, ref, s.digest)
-                if size is not None:
+                have = self._exists(session, ref, s.digest)
+                if have is not None:
                     self.emit(progress.update(lid, "Layer already exists"))
-                    return diff_id, mf.Descriptor(mf.DOCKER_LAYER_GZIP, s.digest, size)
+                    return diff_id, mf.Descriptor(mf.DOCKER_LAYER_GZIP, s.digest, have)
                 sources.remove(diff_id, s.digest)
         # in another repository of this registry: mount
         for s in here:
@@ -218,12 +221,12 @@ class Pusher:
         # known elsewhere by a digest: perhaps this repository has it anyway
         for s in known:
             if s.registry != ref.domain:
-                size = self._exists(session, ref, s.digest)
-                if size is not None:
+                have = self._exists(session, ref, s.digest)
+                if have is not None:
                     sources.add(diff_id, s.digest, ref.name)
                     self.emit(progress.update(lid, "Layer already exists"))
-                    return diff_id, mf.Descriptor(mf.DOCKER_LAYER_GZIP, s.digest, size)
-        desc = self._upload_layer(session, ref, diff_id, lid, stop)
+                    return diff_id, mf.Descriptor(mf.DOCKER_LAYER_GZIP, s.digest, have)
+        desc = self._upload_layer(session, ref, diff_id, lid, size, stop)
         sources.add(diff_id, desc.digest, ref.name)
         self.emit(progress.update(lid, "Pushed"))
         return diff_id, desc
@@ -260,9 +263,10 @@ class Pusher:
         return loc if "://" in loc else session.url(loc)
 
     def _upload_layer(
-        self, session: Session, ref: Reference, diff_id: str, lid: str, stop: threading.Event
+        self, session: Session, ref: Reference, diff_id: str, lid: str, size: int, stop: threading.Event
     ) -> mf.Descriptor:
-        total = self.reg.store.layers.tar_size(diff_id)
+        # dockerd's "Pushing" total is the layer's size (its files), its count the tar bytes read
+        total = size or self.reg.store.layers.tar_size(diff_id)
         meter = progress.Meter(self.emit, lid, "Pushing", total)
         loc = self._start_upload(session, ref)
         with self.reg.store.layers.open_tar(diff_id) as f:
