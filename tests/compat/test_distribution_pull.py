@@ -392,3 +392,27 @@ def test_pull_and_push_events(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> N
         ]
     finally:
         d.docker("rmi", "-f", cid, check=False)
+
+
+def test_denied_repository_is_docker_pull_access_denied(gorae_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    ref = f"{tiny.addr}/denied/x"
+    r = gorae_daemon.docker("pull", f"{ref}:1", check=False)
+    assert r.returncode == 1
+    assert r.stderr.strip() == (
+        f"Error response from daemon: pull access denied for {ref}, repository does not exist or may require "
+        "'docker login': denied: requested access to the resource is denied"
+    )
+
+
+def test_login_against_a_token_registry(gorae_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    tiny.token_users = {"bob": "pw"}
+    c = gorae_daemon.client()
+    assert c.login(username="bob", password="pw", registry=tiny.addr, reauth=True) == {
+        "Status": "Login Succeeded",
+        "IdentityToken": "",
+    }
+    assert "offline_token=true" in tiny.token_requests[-1]
+    with pytest.raises(docker.errors.APIError) as e:
+        c.login(username="bob", password="bad", registry=tiny.addr, reauth=True)
+    assert e.value.status_code == 401
+    assert e.value.explanation == "unauthorized: incorrect username or password"

@@ -185,6 +185,8 @@ class TinyRegistry:
                     return self._send(200, b"{}", {"Content-Type": "application/json"}, head)
                 if "/manifests/" in p:
                     repo, ref = p[len("/v2/"):].split("/manifests/", 1)
+                    if repo.startswith("denied/"):
+                        return self._err(403, "DENIED", "requested access to the resource is denied", head)
                     found = reg.manifests.get(f"{repo}:{ref}")
                     if found is None:
                         return self._err(404, "MANIFEST_UNKNOWN", "manifest unknown", head)
