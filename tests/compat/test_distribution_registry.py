@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,8 +49,13 @@ def test_cli_push_rmi_pull_round_trip(tidy_daemon: GoraeDaemon, registry: Regist
     name = f"{registry.addr}/round/trip:1"
     iid = d.client().api.inspect_image("busybox")["Id"]
     d.docker("tag", "busybox", name)
+    since = time.time() - 1
     try:
         out = d.docker("push", name).stdout
+        evs = list(d.client().events(since=since, until=time.time() + 1, decode=True, filters={"event": "push"}))
+        assert [(e["Type"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs] == [
+            ("image", name, f"{registry.addr}/round/trip")
+        ]
         lines = out.splitlines()
         assert lines[0] == f"The push refers to repository [{registry.addr}/round/trip]"
         m = PUSHED.search(out)
