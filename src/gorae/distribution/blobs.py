@@ -39,6 +39,18 @@ class VerificationFailed(GoraeError):
     pass
 
 
+class EitherEvent(threading.Event):
+    """Set when either of two events is: what the download and upload loops poll (the pull's or push's own
+    stop and the client's cancel)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        super().__init__()
+        self._a, self._b = a, b
+
+    def is_set(self) -> bool:
+        return self._a.is_set() or self._b.is_set()
+
+
 class Inflight:
     """Per-digest locks and use counts of blobs being downloaded or applied, across the pulls of a daemon."""
 

@@ -26,7 +26,7 @@ import httpx
 from gorae.distribution import manifest as mf
 from gorae.distribution import progress
 from gorae.distribution.auth import AuthConfig
-from gorae.distribution.blobs import Cancelled, Inflight, fetch_blob, read_small_blob
+from gorae.distribution.blobs import Cancelled, EitherEvent, Inflight, fetch_blob, read_small_blob
 from gorae.distribution.hosts import RegistryHosts
 from gorae.distribution.metadata import LayerSources
 from gorae.distribution.transport import Clients, RegistryError, Session, Unreachable, open_session, scope
@@ -262,7 +262,7 @@ class Puller:
             if stop.is_set() or self.cancel.is_set():
                 raise Cancelled()
             fetch_blob(
-                session, ref.path, desc, content, inflight, _Either(stop, self.cancel), self.emit,
+                session, ref.path, desc, content, inflight, EitherEvent(stop, self.cancel), self.emit,
                 progress.short(desc.digest),
             )
 
@@ -309,15 +309,6 @@ class Puller:
         self.emit(progress.update(lid, "Pull complete"))
 
 
-class _Either(threading.Event):
-    """Set when either of two events is (read-only view for the download loops)."""
-
-    def __init__(self, a: threading.Event, b: threading.Event) -> None:
-        super().__init__()
-        self._a, self._b = a, b
-
-    def is_set(self) -> bool:
-        return self._a.is_set() or self._b.is_set()
 
 
 def distribution_inspect(reg: Registries, auth: AuthConfig, ref: Reference) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from gorae.distribution import manifest as mf
 from gorae.distribution import progress
 from gorae.distribution.auth import AuthConfig
-from gorae.distribution.blobs import Cancelled
+from gorae.distribution.blobs import Cancelled, EitherEvent
 from gorae.distribution.metadata import Source
 from gorae.distribution.pull import Registries
 from gorae.distribution.transport import RegistryError, Session, open_session, scope
@@ -270,7 +270,7 @@ class Pusher:
         meter = progress.Meter(self.emit, lid, "Pushing", total)
         loc = self._start_upload(session, ref)
         with self.reg.store.layers.open_tar(diff_id) as f:
-            gz = GzipStream(f, meter, _Either(stop, self.cancel))
+            gz = GzipStream(f, meter, EitherEvent(stop, self.cancel))
             resp = session.request(
                 "PATCH",
                 loc,
@@ -300,12 +300,3 @@ def with_query(url: str, **params: str) -> str:
     from urllib.parse import urlencode
 
     return url + ("&" if "?" in url else "?") + urlencode(params)
-
-
-class _Either(threading.Event):
-    def __init__(self, a: threading.Event, b: threading.Event) -> None:
-        super().__init__()
-        self._a, self._b = a, b
-
-    def is_set(self) -> bool:
-        return self._a.is_set() or self._b.is_set()
