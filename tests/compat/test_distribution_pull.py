@@ -409,9 +409,19 @@ def test_login_against_a_token_registry(gorae_daemon: GoraeDaemon, tiny: TinyReg
     c = gorae_daemon.client()
     assert c.login(username="bob", password="pw", registry=tiny.addr, reauth=True) == {
         "Status": "Login Succeeded",
-        "IdentityToken": "",
+        "IdentityToken": "rt-bob",  # the token server's refresh token: docker stores it instead of the password
     }
     assert "offline_token=true" in tiny.token_requests[-1]
+    # the identity token alone pulls (the OAuth2 refresh-token grant)
+    _, cid = tiny.add_image("idt/x", "1", [layer_tar({"idt": b"1"})])
+    try:
+        assert c.images.pull(f"{tiny.addr}/idt/x", tag="1", auth_config={"identitytoken": "rt-bob"}).id == cid
+        assert tiny.token_requests[-1] == (
+            "POST client_id=docker&grant_type=refresh_token&refresh_token=rt-bob&scope=repository:idt/x:pull"
+            "&service=tiny"
+        )
+    finally:
+        gorae_daemon.docker("rmi", "-f", cid, check=False)
     with pytest.raises(docker.errors.APIError) as e:
         c.login(username="bob", password="bad", registry=tiny.addr, reauth=True)
     assert e.value.status_code == 401

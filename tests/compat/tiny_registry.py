@@ -164,8 +164,27 @@ class TinyRegistry:
                     body = json.dumps({"details": "anonymous access denied"}).encode()
                     return self._send(401, body, {"Content-Type": "application/json"})
                 tok = secrets.token_hex(16)
-                reg.tokens[tok] = " ".join(parse_qs(query).get("scope", []))
-                body = json.dumps({"access_token": tok, "expires_in": 300}).encode()
+                q = parse_qs(query)
+                reg.tokens[tok] = " ".join(q.get("scope", []))
+                doc: dict[str, object] = {"access_token": tok, "expires_in": 300}
+                if q.get("offline_token") == ["true"] and authz.startswith("Basic "):
+                    doc["refresh_token"] = "rt-" + user
+                return self._send(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+
+            def do_POST(self) -> None:
+                """The OAuth2 refresh-token grant (what an identity token is used for)."""
+                import secrets
+                from urllib.parse import parse_qs
+
+                n = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(n).decode())
+                reg.token_requests.append("POST " + "&".join(f"{k}={v[0]}" for k, v in sorted(form.items())))
+                rt = (form.get("refresh_token") or [""])[0]
+                if form.get("grant_type") != ["refresh_token"] or rt[3:] not in (reg.token_users or {}):
+                    return self._send(401, b'{"details":"invalid refresh token"}', {"Content-Type": "application/json"})
+                tok = secrets.token_hex(16)
+                reg.tokens[tok] = " ".join(form.get("scope", []))
+                body = json.dumps({"access_token": tok, "expires_in": 300, "refresh_token": rt}).encode()
                 return self._send(200, body, {"Content-Type": "application/json"})
 
             def do_GET(self, head: bool = False) -> None:
