@@ -259,3 +259,21 @@ def test_gzip_stream_levels_and_validity() -> None:
         assert gz.size == len(out)
         assert gz.digest == "sha256:" + __import__("hashlib").sha256(out).hexdigest()
     assert len(b"".join(GzipStream(io.BytesIO(text), None, threading.Event()))) < len(text) // 10
+
+
+def test_unreachable_in_go_words() -> None:
+    from gorae.distribution.hosts import Endpoint
+    from gorae.distribution.transport import Clients, Session, Unreachable
+
+    clients = Clients(RegistryHosts())
+    try:
+        for url, want in (
+            ("https://no-such-host.invalid:5000", "dial tcp: lookup no-such-host.invalid: no such host"),
+            ("http://127.0.0.1:1", "dial tcp 127.0.0.1:1: connect: connection refused"),
+        ):
+            s = Session(clients, Endpoint(url, url.split("//")[1]), AuthConfig(), [])
+            with pytest.raises(Unreachable) as e:
+                s.ping()
+            assert e.value.message == f'Get "{url}/v2/": {want}'
+    finally:
+        clients.close()

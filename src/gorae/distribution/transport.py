@@ -95,6 +95,9 @@ def transport_error(method: str, url: str, e: Exception) -> Unreachable:
     elif "connection refused" in low:
         host = url.split("://", 1)[1].split("/", 1)[0]
         text = f"dial tcp {host}: connect: connection refused"
+    elif "name resolution" in low or "name or service not known" in low or "no address associated" in low:
+        host = url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+        text = f"dial tcp: lookup {host}: no such host"
     return Unreachable(f'{method.capitalize()} "{url}": {text}')
 
 
