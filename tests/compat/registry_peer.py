@@ -1,127 +1,218 @@
-"""Debian's docker-registry (the reference Go registry, distribution 2.8) as a test peer: a temp config.yml,
-filesystem storage in a temp dir, a free port on the address asked for, optional htpasswd auth and TLS
-(an openssl-made CA and server certificate). Started and stopped by the tests (always removed)."""
+"""Debian's docker-registry (the reference Go registry) as a peer for the CLI registry tests: filesystem storage
+in a temp dir, plain HTTP on 127.0.0.1:<free port> (dockerd and the gorae daemon treat loopback registries as
+insecure-allowed), optionally htpasswd (bcrypt) Basic auth. Plus the two CLIs run side by side with their own
+DOCKER_CONFIG, through a pipe or under a pty, and a tiny terminal that replays cursor movement into the final
+screen so docker's and gorae's redraws can be compared."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
-import tempfile
+import sys
 import time
-from dataclasses import dataclass, field
+import urllib.error
+import urllib.request
+from pathlib import Path
 
-import pytest
+import pexpect
+from cli_daemon import SRC, Daemon
 from conftest import skip_outside_ci
 
 REGISTRY = "/usr/bin/docker-registry"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port() -> int:
     with socket.socket() as s:
-        s.bind((host, 0))
+        s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def make_ca(dir: str, host_ip: str) -> tuple[str, str, str]:
-    """(ca.crt, server.crt, server.key) for `host_ip` signed by a fresh CA."""
-    ca_key, ca_crt = os.path.join(dir, "ca.key"), os.path.join(dir, "ca.crt")
-    key, csr, crt = (os.path.join(dir, n) for n in ("server.key", "server.csr", "server.crt"))
-    ext = os.path.join(dir, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write(f"subjectAltName=IP:{host_ip},DNS:localhost\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt,
-        "-days", "2", "-subj", "/CN=gorae test CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={host_ip}")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", crt, "-days", "2", "-extfile", ext)
-    return ca_crt, crt, key
-
-
-@dataclass
 class Registry:
-    host_ip: str = "127.0.0.1"
-    htpasswd: tuple[str, str] | None = None
-    tls: bool = False
-    dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="gorae-reg-"))
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    ca: str = ""
+    """One docker-registry process; `host` is "127.0.0.1:<port>"."""
 
-    @property
-    def addr(self) -> str:
-        return f"{self.host_ip}:{self.port}"
-
-    def start(self) -> Registry:
+    def __init__(self, base: Path, users: dict[str, str] | None = None) -> None:
         if not os.path.exists(REGISTRY):
-            skip_outside_ci("Debian's docker-registry is not installed")
-        self.port = free_port(self.host_ip)
-        cfg = [
-            "version: 0.1",
-            "log:",
-            "  level: warn",
-            "storage:",
-            "  filesystem:",
-            f"    rootdirectory: {self.dir}/data",
-            "  delete:",
-            "    enabled: true",
-            "http:",
-            f"  addr: {self.addr}",
-        ]
-        if self.tls:
-            self.ca, crt, key = make_ca(self.dir, self.host_ip)
-            cfg += ["  tls:", f"    certificate: {crt}", f"    key: {key}"]
-        if self.htpasswd:
+            skip_outside_ci("docker-registry not installed")
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        self.root = base / "storage"
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        auth = ""
+        if users:
             import bcrypt
 
-            user, pw = self.htpasswd
-            hashed = bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=5)).decode()
-            with open(os.path.join(self.dir, "htpasswd"), "w") as f:
-                f.write(f"{user}:{hashed}\n")
-            cfg += ["auth:", "  htpasswd:", "    realm: gorae-test", f"    path: {self.dir}/htpasswd"]
-        path = os.path.join(self.dir, "config.yml")
-        with open(path, "w") as f:
-            f.write("\n".join(cfg) + "\n")
+            lines = [
+                f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(rounds=4)).decode()}"
+                for u, p in users.items()
+            ]
+            (base / "htpasswd").write_text("\n".join(lines) + "\n")
+            auth = f"auth:\n  htpasswd:\n    realm: gorae-test\n    path: {base / 'htpasswd'}\n"
+        (base / "config.yml").write_text(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+            f"    rootdirectory: {self.root}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: {self.host}\n{auth}"
+        )
+        self.log = open(base / "registry.log", "wb")
         self.proc = subprocess.Popen(
-            [REGISTRY, "serve", path],
-            stdout=open(os.path.join(self.dir, "log"), "wb"),
-            stderr=subprocess.STDOUT,
+            [REGISTRY, "serve", str(base / "config.yml")], stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {self.log()}")
-            try:
-                with socket.create_connection((self.host_ip, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"docker-registry did not listen: {self.log()}")
+        while not self._answers():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"docker-registry did not start: {(base / 'registry.log').read_text()}")
+            time.sleep(0.05)
 
-    def log(self) -> str:
+    def _answers(self) -> bool:
         try:
-            with open(os.path.join(self.dir, "log"), errors="replace") as f:
-                return f.read()[-4000:]
+            urllib.request.urlopen(f"http://{self.host}/v2/", timeout=1).close()
+            return True
+        except urllib.error.HTTPError as e:
+            return e.code == 401
         except OSError:
-            return ""
+            return False
+
+    def get(
+        self, path: str, user: str = "", password: str = "", accept: str = ""
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(f"http://{self.host}{path}")
+        if user:
+            import base64
+
+            req.add_header(
+                "Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            )
+        if accept:
+            req.add_header("Accept", accept)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, dict(r.headers), r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def blob_path(self, digest: str) -> Path:
+        hexd = digest.split(":", 1)[1]
+        return self.root / "docker/registry/v2/blobs/sha256" / hexd[:2] / hexd / "data"
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
 
 
-@pytest.fixture
-def registry():  # type: ignore[no-untyped-def]
-    r = Registry().start()
-    try:
-        yield r
-    finally:
-        r.stop()
+def cli_env(daemon: Daemon, config_dir: Path | str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=SRC, DOCKER_HOST=daemon.host, DOCKER_CONFIG=str(config_dir))
+    env.pop("GORAE_HOST", None)
+    env.update(extra or {})
+    return env
+
+
+def argv(which: str, *args: str) -> list[str]:
+    return ["docker", *args] if which == "docker" else [sys.executable, "-m", "gorae.cli.main", *args]
+
+
+def run(
+    which: str,
+    daemon: Daemon,
+    config_dir: Path | str,
+    *args: str,
+    input: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """One CLI ("docker" or "gorae") through pipes, stdin from `input` (else /dev/null)."""
+    return subprocess.run(
+        argv(which, *args),
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        env=cli_env(daemon, config_dir, extra_env),
+        timeout=timeout,
+    )
+
+
+def spawn(
+    which: str, daemon: Daemon, config_dir: Path | str, *args: str, columns: int = 150
+) -> pexpect.spawn:
+    """One CLI under a pty of 40 rows and `columns` columns."""
+    import io
+
+    cmd = argv(which, *args)
+    child = pexpect.spawn(
+        cmd[0], cmd[1:], env=cli_env(daemon, config_dir), timeout=60, dimensions=(40, columns), encoding=None
+    )
+    child.logfile_read = io.BytesIO()
+    return child
+
+
+def transcript(child: pexpect.spawn) -> bytes:
+    """Everything the program wrote to the pty, from its start to its exit."""
+    child.expect(pexpect.EOF)
+    child.close()
+    log = child.logfile_read
+    assert log is not None
+    return bytes(log.getvalue())
+
+
+_CSI = re.compile(rb"\x1b\[(\d*)([A-Za-z])")
+
+
+def screen(raw: bytes) -> list[str]:
+    """The lines a terminal shows after `raw`: handles \\r, \\n, ESC[nA, ESC[nB, ESC[2K and ESC[...m."""
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    i = 0
+    text = raw
+    while i < len(text):
+        m = _CSI.match(text, i)
+        if m:
+            n = int(m.group(1) or 1)
+            code = m.group(2)
+            if code == b"A":
+                row = max(row - n, 0)
+            elif code == b"B":
+                row += n
+            elif code == b"K":
+                lines[row] = []
+            i = m.end()
+            while len(lines) <= row:
+                lines.append([])
+            continue
+        ch = text[i : i + 1]
+        i += 1
+        if ch == b"\r":
+            col = 0
+        elif ch == b"\n":
+            row += 1
+            while len(lines) <= row:
+                lines.append([])
+        else:
+            line = lines[row]
+            while len(line) < col:
+                line.append(" ")
+            c = ch.decode("latin-1")
+            if col < len(line):
+                line[col] = c
+            else:
+                line.append(c)
+            col += 1
+    out = ["".join(x).rstrip() for x in lines]
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def need(tool: str) -> None:
+    if not shutil.which(tool):
+        skip_outside_ci(f"{tool} not installed")

@@ -24,7 +24,7 @@ import docker
 import httpx
 import pytest
 from conftest import GoraeDaemon, new_daemon
-from registry_peer import Registry, registry  # noqa: F401 - fixture
+from distribution_peers import Registry, registry  # noqa: F401 - fixture
 from tiny_registry import layer_tar
 
 PUSHED = re.compile(r"^(\S+): digest: (sha256:[0-9a-f]{64}) size: (\d+)$", re.M)
