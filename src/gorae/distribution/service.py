@@ -32,6 +32,13 @@ from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 
 
+class LoginRefused(GoraeError):
+    """The registry refused the credentials: a 500 as dockerd answers it (docker's CLI then prints "Login did
+    not succeed, error: ..."; a 401 would make it say the stored credentials expired and prompt)."""
+
+    status = 500
+
+
 class DistributionService:
     def __init__(
         self,
@@ -136,8 +143,8 @@ class DistributionService:
             try:
                 token = self._login(self.reg.clients.get(ep), ep.url + "/v2/", auth)
                 return {"Status": "Login Succeeded", "IdentityToken": token}
-            except Unauthorized:
-                raise
+            except LoginRefused:
+                raise  # no other endpoint of the registry is tried (dockerd)
             except Unreachable as e:
                 last = e
         assert last is not None
@@ -156,18 +163,21 @@ class DistributionService:
         try:
             challenges = parse_challenges(resp.headers.get("www-authenticate", ""))
         except InvalidParameter as e:
-            raise Unauthorized(e.message) from None
+            raise LoginRefused(e.message) from None
         bearer = next((c for c in challenges if c.scheme == "bearer"), None)
         headers: dict[str, str] = {}
         identity = ""
         creds = auth.credentials()
         if bearer is not None:
-            tok = fetch_token(client, bearer, [], auth, offline=True)
+            try:
+                tok = fetch_token(client, bearer, [], auth, offline=True)
+            except Unauthorized as e:
+                raise LoginRefused(f'Get "{url}": {e.message}') from None
             identity = tok.refresh_token
             headers["Authorization"] = "Bearer " + tok.value
         elif any(c.scheme == "basic" for c in challenges):
             if creds is None:
-                raise Unauthorized("no basic auth credentials")
+                raise LoginRefused(f'Get "{url}": no basic auth credentials')
             headers["Authorization"] = "Basic " + base64.b64encode(f"{creds[0]}:{creds[1]}".encode()).decode()
         try:
             resp = client.get(url, headers=headers)
@@ -175,7 +185,7 @@ class DistributionService:
         except (httpx.HTTPError, OSError) as e:
             raise transport_error("GET", url, e) from None
         if resp.status_code != 200:
-            raise Unauthorized(
+            raise LoginRefused(
                 f"login attempt to {url} failed with status: {resp.status_code} {resp.reason_phrase}"
             )
         return identity
