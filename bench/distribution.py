@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "compat"))
 
 from conftest import new_daemon, remove_busybox_tar  # noqa: E402
-from refdockerd import Dockerd  # noqa: E402
 from distribution_peers import Registry  # noqa: E402
+from refdockerd import Dockerd  # noqa: E402
 
 MIB = 1 << 20
 
