@@ -145,7 +145,9 @@ def test_login_and_push_pull_with_htpasswd(tidy_daemon: GoraeDaemon, auth_regist
         # without credentials: docker's error
         no = d.docker("pull", name, check=False)
         assert no.returncode == 1
-        assert "no basic auth credentials" in no.stderr
+        assert no.stderr.strip() == (  # dockerd's words, to the letter
+            f'Error response from daemon: Head "http://{r.addr}/v2/secret/img/manifests/1": no basic auth credentials'
+        )
         # docker-py with auth_config
         img = c.images.pull(f"{r.addr}/secret/img", tag="1", auth_config={"username": "alice", "password": "s3cret"})
         assert img.id == c.images.get("busybox").id

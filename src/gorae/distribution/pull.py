@@ -79,7 +79,14 @@ class Result:
 
 def get_manifest(session: Session, path: str, reference: str) -> tuple[bytes, str, str]:
     """(body, content type, digest) of a manifest by tag or digest; the body capped and its digest checked
-    against the digest asked for and the registry's Docker-Content-Digest."""
+    against the digest asked for and the registry's Docker-Content-Digest. A tag is first asked for with
+    HEAD, as dockerd does (its credentials errors then name that request, "Head \"...\": no basic auth
+    credentials"; any answer of the registry to it is ignored)."""
+    if not reference.startswith(("sha256:", "sha384:", "sha512:")):
+        try:
+            session.request("HEAD", f"/v2/{path}/manifests/{reference}", headers={"Accept": mf.ACCEPT})
+        except RegistryError:
+            pass
     resp = session.request(
         "GET", f"/v2/{path}/manifests/{reference}", headers={"Accept": mf.ACCEPT}, stream=True
     )
