@@ -426,3 +426,16 @@ def test_login_against_a_token_registry(gorae_daemon: GoraeDaemon, tiny: TinyReg
         c.login(username="bob", password="bad", registry=tiny.addr, reauth=True)
     assert e.value.status_code == 500  # as dockerd (a 401 would make docker's CLI prompt)
     assert e.value.explanation == f'Get "http://{tiny.addr}/v2/": unauthorized: incorrect username or password'
+
+
+def test_single_platform_image_of_another_platform_is_pulled(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    """dockerd 20.10 (checked here) pulls it all the same, without a warning."""
+    d = tidy_daemon
+    _, cid = tiny.add_image("plat/single", "1", [layer_tar({"a": b"1"})])
+    ref = f"{tiny.addr}/plat/single"
+    try:
+        lines = pull_lines(d, ref, "1", platform="linux/arm64")
+        assert lines[-1] == {"status": f"Status: Downloaded newer image for {ref}:1"}
+        assert d.client().api.inspect_image(f"{ref}:1")["Id"] == cid
+    finally:
+        d.docker("rmi", "-f", cid, check=False)
