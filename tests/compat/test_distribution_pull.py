@@ -192,21 +192,21 @@ def test_blob_whose_digest_lies_is_discarded(tidy_daemon: GoraeDaemon, tiny: Tin
     _assert_nothing_stored(d, before, fake, digest(tar))
 
 
-def test_huge_declared_size_fails_and_keeps_nothing(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+def test_huge_declared_size_is_ignored_as_dockerd(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
+    """A layer declared 2 GiB whose blob is 10 kB and matches its digest: dockerd 20.10 (checked here) reads to
+    the end of what the registry sends and checks only the digest, so the pull succeeds; so does ours, in one
+    request, without waiting for bytes that never come."""
     d = tidy_daemon
     tar = layer_tar({"small": b"x" * 1000})
-    tiny.add_image("lie/size", "1", [tar], layer_sizes=[2 << 30])
-    before = image_ids(d)
-    lines = pull_lines(d, f"{tiny.addr}/lie/size", "1")
-    assert lines[-1]["error"] == f"blob {digest(tar)}: unexpected EOF"
-    # resumed twice from where it stopped, then given up
-    ranges = [s for s in tiny.served if digest(tar) in s and s.startswith("GET")]
-    assert ranges == [
-        f"GET /v2/lie/size/blobs/{digest(tar)}",
-        f"GET /v2/lie/size/blobs/{digest(tar)} bytes={len(tar)}-",
-        f"GET /v2/lie/size/blobs/{digest(tar)} bytes={len(tar)}-",
-    ]
-    _assert_nothing_stored(d, before, digest(tar))
+    _, cid = tiny.add_image("lie/size", "1", [tar], layer_sizes=[2 << 30])
+    try:
+        lines = pull_lines(d, f"{tiny.addr}/lie/size", "1")
+        assert lines[-1] == {"status": f"Status: Downloaded newer image for {tiny.addr}/lie/size:1"}
+        assert [s for s in tiny.served if digest(tar) in s] == [f"GET /v2/lie/size/blobs/{digest(tar)}"]
+        assert d.client().api.inspect_image(f"{tiny.addr}/lie/size:1")["Id"] == cid
+        assert ingests(d) == []
+    finally:
+        d.docker("rmi", "-f", cid, check=False)
 
 
 def test_escaping_layer_entries_stay_inside_the_layer(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
@@ -230,7 +230,9 @@ def test_layer_that_is_not_a_tar_is_refused(tidy_daemon: GoraeDaemon, tiny: Tiny
     tiny.add_image("bomb/junk", "1", [junk])
     before = image_ids(d)
     lines = pull_lines(d, f"{tiny.addr}/bomb/junk", "1")
-    assert lines[-1]["error"].startswith("invalid layer stream: "), lines[-1]
+    # dockerd 20.10: "failed to register layer: Error processing tar file(exit status 1): archive/tar: invalid
+    # tar header" — the prefix is docker's, the rest our archive code's
+    assert lines[-1]["error"].startswith("failed to register layer: invalid layer stream: "), lines[-1]
     _assert_nothing_stored(d, before, digest(junk))
 
 

@@ -4,9 +4,10 @@ resumable, and shared between concurrent pulls of one daemon.
 A blob is written through the content store's ingest `pull-<digest>` (`ContentStore.writer`), so the
 bytes of an interrupted download — client gone, connection lost, daemon killed — stay in the ingest and
 the next attempt asks the registry only for the rest (`Range: bytes=<offset>-`; a registry that answers
-200 instead of 206 makes it start over). The ingest's expected size and digest are checked at commit: a
-blob whose bytes do not match is discarded whole ("filesystem layer verification failed for digest ...")
-and nothing of it stays, nor of a blob the registry failed to send whole three times running. A registry sending more bytes than the descriptor declares is cut off at once.
+200 instead of 206 makes it start over). As in dockerd, a blob is as long as the registry says (the
+descriptor's size is not enforced) and its digest decides, checked at commit: a blob whose bytes do not
+match is discarded whole ("filesystem layer verification failed for digest ...") and nothing of it stays,
+nor of a blob the registry failed to send whole three times running.
 `Inflight` counts the pulls using a blob so one pull does not delete what another still applies.
 """
 
@@ -26,6 +27,7 @@ from gorae.store.content import ContentStore, ContentWriter
 
 CHUNK = 1 << 20
 ATTEMPTS = 3  # a broken connection is resumed this many times before the pull fails
+MAX_BLOB = 1 << 36  # 64 GiB: past this a registry is streaming garbage (the layers' decompressed cap too)
 
 
 class Cancelled(GoraeError):
@@ -121,15 +123,20 @@ class _Truncated(GoraeError):
 
 
 def _writer(content: ContentStore, desc: Descriptor) -> ContentWriter:
-    ref = ingest_ref(desc.digest)
     try:
-        return content.writer(ref, total=desc.size, expected=desc.digest)
-    except InvalidParameter:  # an ingest of another size under this digest: a lie of an earlier manifest
-        with contextlib.suppress(NotFound, Conflict):
-            content.abort(ref)
-        return content.writer(ref, total=desc.size, expected=desc.digest)
+        return content.writer(ingest_ref(desc.digest), expected=desc.digest)
     except Conflict:
         raise GoraeError(f"blob {desc.digest} is being downloaded by another process") from None
+
+
+def _length(resp: httpx.Response, offset: int) -> int | None:
+    """The blob's full length as the registry states it (Content-Range's total, or the offset plus
+    Content-Length); None when it does not say."""
+    cr = resp.headers.get("content-range", "")
+    if resp.status_code == 206 and "/" in cr and cr.rsplit("/", 1)[1].isdigit():
+        return int(cr.rsplit("/", 1)[1])
+    cl = resp.headers.get("content-length", "")
+    return offset + int(cl) if cl.isdigit() else None
 
 
 def _download(
@@ -141,33 +148,34 @@ def _download(
     emit: progress.Emit | None,
     id: str,
 ) -> None:
+    """One attempt. The blob is as long as the registry says, not as the descriptor declares (dockerd reads
+    to the end and checks only the digest); its digest decides."""
     w = _writer(content, desc)
     committed = False
     try:
         offset = w.status().offset
-        if offset < desc.size or desc.size == 0:
+        if not (offset and w.digest() == desc.digest):  # not complete already (a kill after the last byte)
             headers = {"Range": f"bytes={offset}-"} if offset else {}
             resp = session.request(
                 "GET", f"/v2/{path}/blobs/{desc.digest}", headers=headers, stream=True, ok=(200, 206)
             )
             try:
-                if offset and resp.status_code == 200:  # no range support: start over
+                if offset and (resp.status_code == 200 or not resp.headers.get("content-range", "").startswith(
+                    f"bytes {offset}-"
+                )):  # no (or another) range: start over
                     w.abort()
                     w = _writer(content, desc)
                     offset = 0
+                length = _length(resp, offset)
                 reporter = (
-                    progress.Meter(emit, id, "Downloading", desc.size, offset) if emit is not None else None
+                    progress.Meter(emit, id, "Downloading", length or desc.size, offset) if emit is not None else None
                 )
                 try:
                     for chunk in resp.iter_raw(CHUNK):
                         if cancel.is_set():
                             raise Cancelled()
-                        if offset + len(chunk) > desc.size:
-                            raise VerificationFailed(
-                                f"filesystem layer verification failed for digest {desc.digest}"
-                                if desc.size
-                                else f"blob {desc.digest}: more data than the declared size"
-                            )
+                        if offset + len(chunk) > MAX_BLOB:
+                            raise VerificationFailed(f"blob {desc.digest}: larger than {MAX_BLOB} bytes")
                         w.write(chunk)
                         offset += len(chunk)
                         if reporter is not None:
@@ -179,17 +187,15 @@ def _download(
                     reporter.tick(final=True)
             finally:
                 resp.close()
-        if offset != desc.size:
-            raise _Truncated(f"blob {desc.digest}: unexpected EOF")
+            if length is not None and offset < length:
+                raise _Truncated(f"blob {desc.digest}: unexpected EOF")
         if emit is not None:
             emit(progress.update(id, "Verifying Checksum"))
         try:
-            w.commit(desc.size, desc.digest)
+            w.commit(0, desc.digest)
             committed = True
         except InvalidParameter:
-            raise VerificationFailed(
-                f"filesystem layer verification failed for digest {desc.digest}"
-            ) from None
+            raise VerificationFailed(f"filesystem layer verification failed for digest {desc.digest}") from None
         if emit is not None:
             emit(progress.update(id, "Download complete"))
     except VerificationFailed:

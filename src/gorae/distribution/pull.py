@@ -304,7 +304,10 @@ class Puller:
         meter = progress.Meter(self.emit, lid, "Extracting", desc.size)
         with self.reg.content.open(desc.digest) as f:
             reader = progress.MeteredReader(f, meter)
-            layer = self.reg.store.layers.register(cast(BinaryIO, reader), parent, expected_diff_id=diff_id)
+            try:
+                layer = self.reg.store.layers.register(cast(BinaryIO, reader), parent, expected_diff_id=diff_id)
+            except InvalidParameter as e:  # dockerd's prefix (the rest is our archive code's words)
+                raise InvalidParameter(f"failed to register layer: {e.message}") from None
         meter.tick(final=True)
         sizes[i] = layer.size
         self.reg.sources.add(diff_id, desc.digest, ref.name)
