@@ -125,6 +125,8 @@ class Clients:
                     headers={"User-Agent": USER_AGENT},
                     trust_env=False,
                 )
+                for old in [k for k in self._clients if k.startswith(ep.url + " ")]:
+                    self._clients.pop(old).close()  # the certs.d files changed: the old settings go
                 self._clients[key] = c
             return c
 
