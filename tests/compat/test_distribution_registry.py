@@ -370,3 +370,25 @@ def test_dockerd_pulls_what_gorae_pushed_and_back(tidy_daemon: GoraeDaemon, regi
         for n in (name_g, name_d):
             with contextlib.suppress(docker.errors.APIError):
                 rc.images.remove(n, force=True)
+
+
+def test_push_of_many_layers_waits_beyond_five(tidy_daemon: GoraeDaemon, registry: Registry) -> None:  # noqa: F811
+    d = tidy_daemon
+    layers = [layer_tar({f"m{i}": os.urandom(50_000)}) for i in range(7)]
+    name = f"{registry.addr}/many/layers:1"
+    c = d.client()
+    try:
+        c.images.load(image_tar(name, layers))
+        lines = list(c.api.push(f"{registry.addr}/many/layers", tag="1", stream=True, decode=True))
+        ids = [hashlib.sha256(x).hexdigest()[:12] for x in layers]
+        head = [(x.get("id"), x["status"]) for x in lines[1:10]]
+        assert head == [(i, "Preparing") for i in ids] + [(ids[5], "Waiting"), (ids[6], "Waiting")]
+        pushed = {x["id"] for x in lines if x.get("status") == "Pushed"}
+        assert pushed == set(ids)
+        assert lines[-1]["aux"]["Digest"] == manifest_digest(registry, "many/layers", "1")
+        # what the registry holds pulls back to the same image
+        iid = c.images.get(name).id
+        d.docker("rmi", name)
+        assert c.images.pull(f"{registry.addr}/many/layers", tag="1").id == iid
+    finally:
+        d.docker("rmi", "-f", name, check=False)
