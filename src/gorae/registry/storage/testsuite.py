@@ -200,6 +200,27 @@ class DriverSuite:
         assert self.driver.get_content("/up/data") == b"first second third"
         assert self.driver.stat("/up/data").size == 18
 
+    def test_closed_writer_is_a_file_between_requests(self) -> None:
+        """What the registry does with an upload between its requests: a closed (not committed) writer's
+        bytes can be stat'ed, read from an offset and moved into place, by this or another driver instance."""
+        w = self.driver.writer("/u/1/data")
+        assert w.size == 0
+        w.close()
+        assert self.driver.stat("/u/1/data").size == 0  # an upload just started
+        assert _read_all(self.driver, "/u/1/data") == b""
+        w = self.driver.writer("/u/1/data", append=True)
+        w.write(b"chunk one;")
+        w.close()
+        info = self.driver.stat("/u/1/data")
+        assert (info.size, info.is_dir) == (10, False)
+        w = self.driver.writer("/u/1/data", append=True)
+        w.write(b"chunk two")
+        w.close()
+        assert _read_all(self.driver, "/u/1/data", 6) == b"one;chunk two"
+        self.driver.move("/u/1/data", "/blobs/x/data")
+        assert self.driver.get_content("/blobs/x/data") == b"chunk one;chunk two"
+        _raises(PathNotFound, self.driver.stat, "/u/1/data")
+
     def test_writer_without_append_starts_over(self) -> None:
         self.driver.put_content("/up/data", b"old content")
         w = self.driver.writer("/up/data", append=False)
