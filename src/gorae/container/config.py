@@ -151,8 +151,17 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
                 out["ArgsEscaped"] = True
         if out.get("Entrypoint") is None:
             out["Entrypoint"] = image.get("Entrypoint")
-    if image.get("Healthcheck") and not out.get("Healthcheck"):
-        out["Healthcheck"] = image["Healthcheck"]
+    img_hc = image.get("Healthcheck")
+    if isinstance(img_hc, dict) and img_hc:
+        user_hc = out.get("Healthcheck")
+        if not isinstance(user_hc, dict):
+            out["Healthcheck"] = dict(img_hc)
+        else:  # docker: the user's settings win one by one, the image fills the zero ones
+            merged = dict(user_hc)
+            for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+                if not merged.get(key) and img_hc.get(key):
+                    merged[key] = img_hc[key]
+            out["Healthcheck"] = merged
     if not out.get("WorkingDir"):
         out["WorkingDir"] = image.get("WorkingDir") or ""
     img_vols = image.get("Volumes") or {}
@@ -177,6 +186,21 @@ def _as_list(value: Any, what: str) -> list[str] | None:
     raise InvalidParameter(f"invalid {what}: expected a string or a list of strings")
 
 
+MIN_HEALTH_DURATION = 1_000_000  # 1ms, docker's container.MinimumDuration
+
+
+def validate_healthcheck(hc: Any) -> None:
+    """dockerd's create-time checks of Config.Healthcheck (durations of at least 1ms, or 0 for the default)."""
+    if not isinstance(hc, dict):
+        return
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = hc.get(key) or 0
+        if value != 0 and value < MIN_HEALTH_DURATION:
+            raise InvalidParameter(f"{key} in Healthcheck cannot be less than 1ms")
+    if (hc.get("Retries") or 0) < 0:
+        raise InvalidParameter("Retries in Healthcheck cannot be negative")
+
+
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The `Config` part of a create body with docker's defaults and types checked."""
     check_body(body, CREATE_BODY)  # every field at every depth, as dockerd's decoder does
@@ -192,6 +216,7 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
         isinstance(cfg["Env"], list) and all(isinstance(e, str) for e in cfg["Env"])
     ):
         raise InvalidParameter("invalid Env: expected a list of strings")
+    validate_healthcheck(cfg.get("Healthcheck"))
     labels = cfg.get("Labels")
     if labels is not None and not isinstance(labels, dict):
         raise InvalidParameter("invalid Labels: expected an object")

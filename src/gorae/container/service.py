@@ -23,6 +23,7 @@ from gorae.container.config import UPDATABLE, validate_resources
 from gorae.container.create import ContainerCreator
 from gorae.container.execs import ExecService
 from gorae.container.fs import ContainerFS, TarSource
+from gorae.container.health import HealthMonitor
 from gorae.container.lifecycle import ContainerLifecycle
 from gorae.container.listing import list_containers, prune_matches
 from gorae.container.networking import ContainerNetworking
@@ -74,6 +75,7 @@ class ContainerService:
             self.repo, runtime, self.fs, self.networking, self.streams, mounts
         )
         self.execs = ExecService(self.repo, runtime, self.fs)
+        self.health = HealthMonitor(self.repo, self.execs)
 
     # ---- lookup (also the ContainerView of listing.py) -----------------------------------------
 
@@ -169,8 +171,10 @@ class ContainerService:
 
     async def restore(self) -> None:
         await restore_.restore(self.lifecycle)
+        self.health.resume_all()
 
     async def close(self) -> None:
+        await self.health.close()
         await self.lifecycle.close()
 
     # ---- rename / update / resize --------------------------------------------------------------
