@@ -72,7 +72,15 @@ class FakeRuntime:
 
     # ---- Runtime ---------------------------------------------------------------------------------
     async def create(
-        self, id: str, bundle: str, *, tty: bool, stdin: bool, stdin_once: bool, log_path: str
+        self,
+        id: str,
+        bundle: str,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool,
+        log_path: str,
+        log_size_max: int = 0,
     ) -> int:
         self.calls.append(("create", id))
         if id in self.procs:

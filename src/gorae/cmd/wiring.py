@@ -165,6 +165,8 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         mounts=VolumeMounts(volumes),
         default_dns=list(config.dns),
+        log_driver=config.log_driver,
+        log_opts=dict(config.log_opts),
     )
     return Services(
         config=config,

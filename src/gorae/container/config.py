@@ -33,7 +33,7 @@ HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "ContainerIDFile": "",
     # conmon writes k8s-file logs, but docker-py returns `run()` output only for these driver names,
     # and gorae's logs behave as json-file's do (read back with `docker logs`)
-    "LogConfig": {"Type": "json-file", "Config": {}},
+    "LogConfig": {"Type": "", "Config": {}},
     "NetworkMode": "bridge",
     "PortBindings": {},
     "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
@@ -252,9 +252,8 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
     if isinstance(out.get("Memory"), int) and out["Memory"] > 0 and not out.get("MemorySwap"):
         # docker doubles the limit (and overflows int64 for a huge one): unlimited swap past int64
         out["MemorySwap"] = 2 * out["Memory"] if 2 * out["Memory"] <= _INT64_MAX else -1
-    log_config = out.get("LogConfig") or {}
-    if not log_config.get("Type"):
-        out["LogConfig"] = {"Type": "json-file", "Config": dict(log_config.get("Config") or {})}
+    log_config = out.get("LogConfig") or {}  # the daemon's default driver is merged in at create
+    out["LogConfig"] = {"Type": str(log_config.get("Type") or ""), "Config": dict(log_config.get("Config") or {})}
     policy = parse_policy(out.get("RestartPolicy"))
     out["RestartPolicy"] = policy.to_doc()
     if out.get("AutoRemove") and not policy.is_none:

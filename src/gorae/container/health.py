@@ -201,7 +201,8 @@ class HealthMonitor:
         if isinstance(ct.state.get("Health"), dict) and ct.id not in self._tasks:
             task = asyncio.ensure_future(self._monitor(ct))
             self._tasks[ct.id] = task
-            task.add_done_callback(lambda t, cid=ct.id: self._done(cid, t))
+            cid = ct.id
+            task.add_done_callback(lambda t: self._done(cid, t))
 
     def disarm(self, ct: Container) -> None:
         """Stop probing; a monitor that was running leaves the status "unhealthy" (dockerd 20.10)."""

@@ -1,0 +1,190 @@
+"""`LogShipper`: moves a container's output from conmon's spool to its logging driver.
+
+conmon writes the container's stdout/stderr to a k8s-file spool (`ctr.log`, capped by `--log-size-max`:
+when full, conmon replaces the file with an empty one). The shipper tails the spool — across those
+replacements, by finishing the old file through the descriptor it holds before opening the new one — and
+hands each entry (a line, or a partial line) to the driver's sink with the time conmon stamped on it.
+Its position (inode and offset) is saved next to the spool after every batch, so a restarted daemon
+(live restore) carries on where the last one stopped; what conmon wrote while no daemon ran is shipped
+then, except output that overflowed the spool more than once meanwhile (bounded disk use wins over it).
+`finish` (the container exited: conmon wrote everything) ships the rest and removes the spool;
+`detach` (the daemon stops) ships the rest and keeps the spool and position. File work runs in a worker
+thread; the loop polls between 20 ms (busy) and 250 ms (idle). Never interprets the driver's options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import threading
+from typing import BinaryIO
+
+from gorae.runtime.logdrivers import LogSink
+from gorae.runtime.logs import LogRecord, parse_k8s_line
+
+log = logging.getLogger("gorae.logs")
+
+SPOOL_MAX = 1024 * 1024  # conmon's --log-size-max for the spool
+BUSY_POLL = 0.02
+IDLE_POLL = 0.25
+
+
+class SpoolReader:
+    """Reads the k8s-file spool incrementally (blocking calls; one thread at a time)."""
+
+    def __init__(self, spool: str, position_path: str) -> None:
+        self.spool = spool
+        self.position_path = position_path
+        self._f: BinaryIO | None = None
+        self._buf = b""
+
+    def _open(self) -> bool:
+        try:
+            f = open(self.spool, "rb")  # noqa: SIM115 - held across calls
+        except FileNotFoundError:
+            return False
+        ino = os.fstat(f.fileno()).st_ino
+        try:
+            with open(self.position_path, encoding="utf-8") as pf:
+                pos = json.load(pf)
+            if int(pos.get("ino", -1)) == ino:
+                f.seek(int(pos.get("off", 0)))
+        except (OSError, ValueError, AttributeError, TypeError):
+            pass
+        self._f, self._buf = f, b""
+        return True
+
+    def pending(self) -> bool:
+        """Cheap check (one stat): whether the spool may have entries not read yet."""
+        if self._f is None:
+            return os.path.exists(self.spool)
+        try:
+            st = os.stat(self.spool)
+        except FileNotFoundError:
+            return False
+        fst = os.fstat(self._f.fileno())
+        return st.st_ino != fst.st_ino or fst.st_size > self._f.tell()
+
+    def read(self) -> list[LogRecord]:
+        """Every complete entry written since the last call, in order."""
+        if self._f is None and not self._open():
+            return []
+        assert self._f is not None
+        out: list[LogRecord] = []
+        while True:
+            data = self._f.read(1 << 20)
+            if data:
+                self._buf += data
+                *lines, self._buf = self._buf.split(b"\n")
+                for line in lines:
+                    rec = parse_k8s_line(line)
+                    if rec is not None:
+                        out.append(rec)
+                continue
+            try:
+                st = os.stat(self.spool)
+            except FileNotFoundError:
+                break
+            if st.st_ino != os.fstat(self._f.fileno()).st_ino:  # conmon replaced it: the old one is complete
+                self._f.close()
+                self._f = None
+                try:
+                    self._f = open(self.spool, "rb")  # noqa: SIM115
+                except FileNotFoundError:
+                    break
+                self._buf = b""
+                continue
+            break
+        return out
+
+    def save(self) -> None:
+        if self._f is None:
+            return
+        pos = {"ino": os.fstat(self._f.fileno()).st_ino, "off": self._f.tell() - len(self._buf)}
+        tmp = self.position_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(pos, f)
+        os.replace(tmp, self.position_path)
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class LogShipper:
+    def __init__(self, spool: str, sink: LogSink | None) -> None:
+        self.spool = spool
+        self.sink = sink
+        self.reader = SpoolReader(spool, spool + ".pos")
+        self._lock = threading.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def pump(self) -> int:
+        """Ship what the spool holds now (blocking); how many entries."""
+        with self._lock:
+            if self._closed:
+                return 0
+            recs = self.reader.read()
+            if not recs:
+                return 0
+            if self.sink is not None:
+                for rec in recs:
+                    self.sink.write(rec)
+                self.sink.flush()
+            self.reader.save()
+            return len(recs)
+
+    async def _run(self) -> None:
+        delay = BUSY_POLL
+        while True:
+            moved = 0
+            if self.reader.pending():
+                try:
+                    moved = await asyncio.to_thread(self.pump)
+                except Exception as e:  # a full disk, a vanished directory: try again later
+                    log.warning("shipping the log of %s: %s", self.spool, e)
+            delay = BUSY_POLL if moved else min(IDLE_POLL, delay * 2)
+            await asyncio.sleep(delay)
+
+    async def _stop_loop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._task
+            self._task = None
+
+    def _close(self, *, remove: bool) -> None:
+        with self._lock:
+            self._closed = True
+            self.reader.close()
+            if self.sink is not None:
+                with contextlib.suppress(Exception):
+                    self.sink.close()
+            if remove:
+                for p in (self.spool, self.reader.position_path):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(p)
+
+    async def finish(self) -> None:
+        """The container exited: ship the rest, close the sink, remove the spool."""
+        await self._stop_loop()
+        try:
+            await asyncio.to_thread(self.pump)
+        except Exception as e:
+            log.warning("shipping the log of %s: %s", self.spool, e)
+        await asyncio.to_thread(self._close, remove=True)
+
+    async def detach(self) -> None:
+        """The daemon stops: ship the rest, keep the spool and position for the next daemon."""
+        await self._stop_loop()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.pump)
+        await asyncio.to_thread(self._close, remove=False)
