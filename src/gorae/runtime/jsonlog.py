@@ -1,6 +1,7 @@
 """docker's json-file log storage: the line format, the rotating writer and the reader across rotated files.
 
-A line is `{"log":"hi\\n","stream":"stdout","time":"2026-12-06T07:16:16.617929212Z"}` (an entry without a
+A line is `{"log":"hi\\n","stream":"stdout","time":"2026-12-06T07:16:16.61792921Z"}` (Go's RFC3339Nano: trailing
+zeros of the fraction dropped; an entry without a
 trailing newline in "log" is a partial line), escaped as dockerd's encoder does (`<`, `>`, `&`, U+2028/9 and
 control characters as \\u escapes; invalid UTF-8 as U+FFFD). The writer rotates as dockerd's LogFile does:
 before a write, a file that reached `max_size` is rotated — with `max_file` < 2 it is truncated, else it
@@ -21,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from gorae.runtime.logs import STDERR, STDOUT, LogFilter, LogRecord, parse_time_ns, to_ns
-from gorae.timefmt import rfc3339nano_fixed
+from gorae.timefmt import rfc3339nano
 
 _STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
 _STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
@@ -58,7 +59,7 @@ def encode_entry(rec: LogRecord, attrs: str = "") -> bytes:
     """One json-file line (with its newline) as dockerd writes it; `attrs` from `encode_attrs`."""
     text = _quote(rec.data.decode("utf-8", "replace"))
     stream = _STREAM_NAMES.get(rec.stream, "stdout")
-    return f'{{"log":{text},"stream":"{stream}",{attrs}"time":"{rfc3339nano_fixed(rec.time_ns)}"}}\n'.encode()
+    return f'{{"log":{text},"stream":"{stream}",{attrs}"time":"{rfc3339nano(rec.time_ns)}"}}\n'.encode()
 
 
 def decode_entry(line: bytes) -> LogRecord | None:

@@ -328,8 +328,9 @@ class _Tee:
 
 
 class SyslogSink:
-    """One syslog message per log line (the trailing newline dropped), docker's formats: the default
-    `<PRI>RFC3339 HOST TAG[PID]: MSG` (unix sockets: `<PRI>Stamp TAG[PID]: MSG`), rfc3164, rfc5424(micro)."""
+    """One syslog message per log line (the trailing newline dropped), in docker's formats: the default
+    `<PRI>Stamp TAG[PID]: MSG` (srslog's UnixFormatter, whatever the transport), rfc3164
+    `<PRI>Stamp HOST TAG[PID]: MSG`, rfc5424 `<PRI>1 RFC3339 HOST TAG PID TAG - MSG` (micro: µs)."""
 
     def __init__(self, info: ContainerInfo, opts: dict[str, str], *, local_socket: str = "/dev/log") -> None:
         proto, addr = parse_syslog_address(opts.get("syslog-address", ""))
@@ -340,7 +341,6 @@ class SyslogSink:
         self.hostname = socket.gethostname()
         self.pid = os.getpid()
         self.stream_sock = proto in ("tcp", "tcp+tls")
-        self.unix = proto in ("unix", "unixgram", "")
         try:
             if proto == "":
                 self.sock = _unix_syslog(local_socket)
@@ -372,13 +372,10 @@ class SyslogSink:
             digits = 6 if self.fmt == "rfc5424micro" else 0
             stamp = _rfc3339_local(rec.time_ns, digits)
             head = f"<{pri}>1 {stamp} {self.hostname} {self.tag} {self.pid} {self.tag} - "
-        elif self.unix:
+        else:
             stamp = time.strftime("%b %e %H:%M:%S", time.localtime(t))
             head = f"<{pri}>{stamp} {self.tag}[{self.pid}]: "
-        else:
-            head = f"<{pri}>{_rfc3339_local(rec.time_ns, 0)} {self.hostname} {self.tag}[{self.pid}]: "
-        msg = head.encode() + text
-        return msg + b"\n" if self.stream_sock else msg
+        return head.encode() + text + b"\n"  # srslog ends every message with a newline
 
     def write(self, rec: LogRecord) -> None:
         try:
@@ -417,8 +414,9 @@ def _rfc3339_local(ns: int, digits: int) -> str:
     t = ns / 1e9
     lt = time.localtime(t)
     base = time.strftime("%Y-%m-%dT%H:%M:%S", lt)
-    if digits:
-        base += "." + str(ns % 10**9).rjust(9, "0")[:digits]
+    if digits:  # Go's .999999: trailing zeros dropped
+        frac = str(ns % 10**9).rjust(9, "0")[:digits].rstrip("0")
+        base += "." + frac if frac else ""
     off = lt.tm_gmtoff
     if off == 0:
         return base + "Z"
@@ -488,6 +486,8 @@ def readable_path(kind: str, directory: str, cid: str, opts: dict[str, str]) -> 
         return json_log_path(directory, cid)
     if kind == LOCAL:
         return os.path.join(directory, "local-logs", "container.log")
+    if kind == JOURNALD and not os.path.exists(JOURNAL_SOCKET):
+        raise SystemError_("journald is not enabled on this host")
     if kind in (SYSLOG, JOURNALD) and opts.get("cache-disabled", "false") not in ("true", "1"):
         return os.path.join(directory, "container-cached.log")
     raise NotImplementedYet(NOT_READABLE)
@@ -518,7 +518,7 @@ def open_sink(
             cache_opts.pop("disabled", None)
             cache_opts.setdefault("max-file", "1")
             cache_opts.setdefault("compress", "false")
-            cache = JsonFileSink(readable_path(kind, info.directory, info.id, opts), local_rotation(cache_opts))
+            cache = JsonFileSink(os.path.join(info.directory, "container-cached.log"), local_rotation(cache_opts))
         try:
             remote: LogSink = (
                 SyslogSink(info, opts) if kind == SYSLOG else JournaldSink(info, opts, path=journal_socket)

@@ -3,7 +3,9 @@
 conmon writes the container's stdout/stderr to a k8s-file spool (`ctr.log`, capped by `--log-size-max`:
 when full, conmon replaces the file with an empty one). The shipper tails the spool — across those
 replacements, by finishing the old file through the descriptor it holds before opening the new one — and
-hands each entry (a line, or a partial line) to the driver's sink with the time conmon stamped on it.
+hands each line to the driver's sink with the time conmon stamped on it. conmon cuts lines at its buffer's
+edge; those pieces are joined again, so a line is one entry as with dockerd, whose copier passes a line on
+in pieces only past 16 KiB or when the container ends without a final newline.
 Its position (inode and offset) is saved next to the spool after every batch, so a restarted daemon
 (live restore) carries on where the last one stopped; what conmon wrote while no daemon ran is shipped
 then, except output that overflowed the spool more than once meanwhile (bounded disk use wins over it).
@@ -15,6 +17,7 @@ thread; the loop polls between 20 ms (busy) and 250 ms (idle). Never interprets 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -28,6 +31,7 @@ from gorae.runtime.logs import LogRecord, parse_k8s_line
 log = logging.getLogger("gorae.logs")
 
 SPOOL_MAX = 1024 * 1024  # conmon's --log-size-max for the spool
+LINE_MAX = 16 * 1024  # dockerd's copier buffer: longer lines go on in partial pieces
 BUSY_POLL = 0.02
 IDLE_POLL = 0.25
 
@@ -40,6 +44,7 @@ class SpoolReader:
         self.position_path = position_path
         self._f: BinaryIO | None = None
         self._buf = b""
+        self._pending: dict[int, LogRecord] = {}  # per stream: a line begun, not yet ended
 
     def _open(self) -> bool:
         try:
@@ -52,6 +57,8 @@ class SpoolReader:
                 pos = json.load(pf)
             if int(pos.get("ino", -1)) == ino:
                 f.seek(int(pos.get("off", 0)))
+                for stream, (t, data) in (pos.get("pending") or {}).items():
+                    self._pending[int(stream)] = LogRecord(int(stream), int(t), base64.b64decode(data))
         except (OSError, ValueError, AttributeError, TypeError):
             pass
         self._f, self._buf = f, b""
@@ -82,7 +89,7 @@ class SpoolReader:
                 for line in lines:
                     rec = parse_k8s_line(line)
                     if rec is not None:
-                        out.append(rec)
+                        self._join(rec, out)
                 continue
             try:
                 st = os.stat(self.spool)
@@ -100,10 +107,35 @@ class SpoolReader:
             break
         return out
 
+    def _join(self, rec: LogRecord, out: list[LogRecord]) -> None:
+        held = self._pending.pop(rec.stream, None)
+        if held is not None:
+            rec = LogRecord(rec.stream, held.time_ns, held.data + rec.data)
+        if rec.data.endswith(b"\n"):
+            out.append(rec)
+        elif len(rec.data) >= LINE_MAX:
+            out.append(LogRecord(rec.stream, rec.time_ns, rec.data[:LINE_MAX]))
+            if len(rec.data) > LINE_MAX:
+                self._pending[rec.stream] = LogRecord(rec.stream, rec.time_ns, rec.data[LINE_MAX:])
+        else:
+            self._pending[rec.stream] = rec
+
+    def flush_pending(self) -> list[LogRecord]:
+        """The lines begun but not ended (the container is gone): partial entries, oldest first."""
+        out = sorted(self._pending.values(), key=lambda r: r.time_ns)
+        self._pending.clear()
+        return out
+
     def save(self) -> None:
         if self._f is None:
             return
-        pos = {"ino": os.fstat(self._f.fileno()).st_ino, "off": self._f.tell() - len(self._buf)}
+        pos: dict[str, object] = {
+            "ino": os.fstat(self._f.fileno()).st_ino,
+            "off": self._f.tell() - len(self._buf),
+            "pending": {
+                str(s): [r.time_ns, base64.b64encode(r.data).decode()] for s, r in self._pending.items()
+            },
+        }
         tmp = self.position_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(pos, f)
@@ -127,13 +159,16 @@ class LogShipper:
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._run())
 
-    def pump(self) -> int:
-        """Ship what the spool holds now (blocking); how many entries."""
+    def pump(self, *, final: bool = False) -> int:
+        """Ship what the spool holds now (blocking); how many entries. `final`: lines never ended too."""
         with self._lock:
             if self._closed:
                 return 0
             recs = self.reader.read()
+            if final:
+                recs += self.reader.flush_pending()
             if not recs:
+                self.reader.save()
                 return 0
             if self.sink is not None:
                 for rec in recs:
@@ -177,7 +212,7 @@ class LogShipper:
         """The container exited: ship the rest, close the sink, remove the spool."""
         await self._stop_loop()
         try:
-            await asyncio.to_thread(self.pump)
+            await asyncio.to_thread(lambda: self.pump(final=True))
         except Exception as e:
             log.warning("shipping the log of %s: %s", self.spool, e)
         await asyncio.to_thread(self._close, remove=True)

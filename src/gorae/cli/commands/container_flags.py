@@ -288,6 +288,8 @@ def build_create_body(
     hc = _healthcheck(v)
     if hc is not None:
         config["Healthcheck"] = hc
+    if v["log_driver"] == "none" and v["log_opt"]:
+        raise OptError("invalid logging opts for driver none")
     network = v["network"] or "default"
     host: dict[str, Any] = {
         "Binds": binds or None,
