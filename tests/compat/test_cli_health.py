@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from cli_daemon import NET, gorae_env
+from cli_daemon import NET, gorae_env, wait_for_event
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers")
 
@@ -38,36 +36,7 @@ def _name(names: list[str]) -> str:
 
 
 def wait_event(daemon, name: str, action: str, since: str, timeout: float = 30.0, count: int = 1) -> list[str]:  # noqa: ANN001
-    """Every event of container `name` from `since` up to and including the `count`th `action` (blocks on
-    `docker events`, no polling)."""
-    env = gorae_env(daemon)
-    proc = subprocess.Popen(
-        ["docker", "events", "--since", since, "-f", f"container={name}", "--format", "{{.Action}}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        assert proc.stdout is not None
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no {action!r} event for {name} in {timeout}s; saw {seen}")
-            ready, _, _ = select.select([proc.stdout], [], [], left)
-            if not ready:
-                continue
-            line = proc.stdout.readline()
-            if not line:
-                raise AssertionError(f"events ended before {action!r}; saw {seen}")
-            seen.append(line.strip())
-            if line.strip() == action and seen.count(action) == count:
-                return seen
-    finally:
-        proc.kill()
-        proc.wait()
+    return wait_for_event(gorae_env(daemon), name, action, since, timeout=timeout, count=count)
 
 
 def health(dk, name: str) -> dict:  # noqa: ANN001
