@@ -71,9 +71,11 @@ def test_healthcheck_is_rearmed_after_a_restart(fresh_daemon: GoraeDaemon) -> No
     log = json.loads(d.docker("inspect", "-f", "{{json .State.Health}}", cid).stdout)["Log"]
     # the log is persisted when the status changes (dockerd keeps it best-effort too): the entry of the first
     # "healthy" came through the restart, the new probe's follows it
-    restarted = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(float(since)))
+    from gorae.runtime.logs import parse_time_ns
+
+    restarted = int(float(since) * 1e9)
     assert len(log) >= 2 and {e["Output"] for e in log} == {"ok\n"}
-    assert log[0]["Start"] < restarted <= log[-1]["Start"]
+    assert parse_time_ns(log[0]["Start"]) < restarted - 10**8 < parse_time_ns(log[-1]["Start"])
 
 
 def test_daemon_default_driver_from_flags() -> None:

@@ -294,3 +294,29 @@ def test_journald_absent_is_dockerds_error(tmp_path) -> None:  # noqa: ANN001
     with pytest.raises(GoraeError) as e:
         drv.JournaldSink(INFO, {}, path=str(tmp_path / "none"))
     assert e.value.message == "failed to initialize logging driver: journald is not enabled on this host"
+
+
+@given(st.text(max_size=40))
+def test_syslog_address_only_raises_invalid_parameter(address: str) -> None:
+    try:
+        proto, addr = drv.parse_syslog_address(address)
+    except InvalidParameter:
+        return
+    assert proto in ("", "udp", "tcp", "tcp+tls", "unix", "unixgram")
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=600))
+def test_spool_reader_survives_hostile_bytes(tmp_path_factory, raw: bytes) -> None:  # noqa: ANN001
+    d = tmp_path_factory.mktemp("spool")
+    spool = str(d / "ctr.log")
+    with open(spool, "wb") as f:
+        f.write(raw + b"\n" + _k8s(1, "stdout", False, b"last"))
+    r = SpoolReader(spool, spool + ".pos")
+    try:
+        recs = r.read() + r.flush_pending()
+        r.save()
+    finally:
+        r.close()
+    assert all(x.stream in (1, 2) for x in recs)
+    assert any(x.data.endswith(b"last\n") for x in recs)
