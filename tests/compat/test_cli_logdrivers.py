@@ -104,7 +104,7 @@ def test_logs_follow_crosses_rotations(dk, daemon, names) -> None:  # noqa: ANN0
     assert out == want
 
 
-def test_none_stores_nothing(dk, names) -> None:  # noqa: ANN001
+def test_none_stores_nothing(g, dk, names) -> None:  # noqa: ANN001
     n = _name(names)
     r = dk("run", "--name", n, *NET, "--log-driver", "none", "busybox", "echo", "hi")
     assert (r.returncode, r.stdout) == (0, "hi\n")  # attach still works
@@ -112,6 +112,8 @@ def test_none_stores_nothing(dk, names) -> None:  # noqa: ANN001
     logs = dk("logs", n)
     assert (logs.returncode, logs.stdout, logs.stderr) == (
         1, "", "Error response from daemon: configured logging driver does not support reading\n")  # fmt: skip
+    mine = g("logs", n)
+    assert (mine.returncode, mine.stdout, mine.stderr) == (logs.returncode, logs.stdout, logs.stderr)
     d = os.path.dirname(_inspect(dk, n)["ResolvConfPath"])
     assert not [f for f in os.listdir(d) if f.endswith(".log") or ".log." in f]
 

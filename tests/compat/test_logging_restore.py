@@ -120,3 +120,32 @@ def test_daemon_default_driver_from_daemon_json() -> None:
             d.start()
     finally:
         d.cleanup()
+
+
+def test_docker_py_healthcheck_and_log_driver(docker_client) -> None:  # noqa: ANN001
+    import docker
+
+    c = docker_client.containers.run(
+        "busybox",
+        ["sleep", "300"],
+        detach=True,
+        network_mode="none",
+        healthcheck={"test": ["CMD", "echo", "py"], "interval": 200_000_000, "retries": 2},
+        log_config=docker.types.LogConfig(type="none"),
+    )
+    try:
+
+        def health() -> dict:
+            c.reload()
+            return c.attrs["State"]["Health"]
+
+        h = wait_for(lambda: health() if health()["Status"] == "healthy" else None, timeout=30)
+        assert h["Log"][0]["Output"] == "py\n" and h["FailingStreak"] == 0
+        assert c.attrs["HostConfig"]["LogConfig"] == {"Type": "none", "Config": {}}
+        with pytest.raises(docker.errors.APIError) as e:
+            c.logs()
+        assert e.value.status_code == 501
+        assert e.value.explanation == "configured logging driver does not support reading"
+        assert [x.name for x in docker_client.containers.list(filters={"health": "healthy", "id": c.id})] == [c.name]
+    finally:
+        c.remove(force=True)
