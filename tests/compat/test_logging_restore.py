@@ -107,6 +107,7 @@ def test_daemon_default_driver_from_daemon_json() -> None:
         with open(cfg, "w", encoding="utf-8") as f:
             json.dump(doc, f)
         d.start()
+        assert d.docker("info", "--format", "{{.LoggingDriver}}").stdout == "none\n"
         r = d.docker("run", "--name", "quiet", *NET, "busybox", "echo", "hi")
         assert r.stdout == "hi\n"
         assert json.loads(d.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", "quiet").stdout) == {"Type": "none", "Config": {}}

@@ -221,6 +221,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            logging_driver=cfg.log_driver,
         )
 
     def subscribe_events(self) -> Subscription:
