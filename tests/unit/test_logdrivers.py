@@ -320,3 +320,22 @@ def test_spool_reader_survives_hostile_bytes(tmp_path_factory, raw: bytes) -> No
         r.close()
     assert all(x.stream in (1, 2) for x in recs)
     assert any(x.data.endswith(b"last\n") for x in recs)
+
+
+def test_shipped_bytes_are_punched_out_and_a_new_reader_resumes(tmp_path) -> None:  # noqa: ANN001
+    spool = str(tmp_path / "ctr.log")
+    first = [_k8s(i, "stdout", False, f"line{i}-{'y' * 60}".encode()) for i in range(3000)]
+    with open(spool, "wb") as f:
+        f.write(b"".join(first))
+    r = SpoolReader(spool, spool + ".pos")
+    assert len(r.read()) == 3000
+    r.save()
+    r.close()
+    st = os.stat(spool)
+    assert st.st_size == len(b"".join(first))
+    assert st.st_blocks * 512 <= 16 * 1024  # the first page (and a partial last one) is all that is kept
+    with open(spool, "ab") as f:
+        f.write(_k8s(9, "stderr", False, b"after"))
+    r2 = SpoolReader(spool, spool + ".pos")
+    assert [(x.stream, x.data) for x in r2.read()] == [(2, b"after\n")]
+    r2.close()

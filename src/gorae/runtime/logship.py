@@ -1,8 +1,11 @@
 """`LogShipper`: moves a container's output from conmon's spool to its logging driver.
 
-conmon writes the container's stdout/stderr to a k8s-file spool (`ctr.log`, capped by `--log-size-max`:
-when full, conmon replaces the file with an empty one). The shipper tails the spool — across those
-replacements, by finishing the old file through the descriptor it holds before opening the new one — and
+conmon writes the container's stdout/stderr to a k8s-file spool (`ctr.log`). What the shipper has shipped
+is punched out of the file (fallocate PUNCH_HOLE: the file keeps its length, its blocks are freed), so a
+running container's spool holds on disk only what is not shipped yet, with no race against conmon's
+appends. `--log-size-max` (64 MiB) bounds it while no daemon ships: when full, conmon replaces the file with
+an empty one. The shipper tails the spool — across those replacements, by finishing the old file through
+the descriptor it holds before opening the new one (a file replaced twice within one poll is lost) — and
 hands each line to the driver's sink with the time conmon stamped on it. conmon cuts lines at its buffer's
 edge; those pieces are joined again, so a line is one entry as with dockerd, whose copier passes a line on
 in pieces only past 16 KiB or when the container ends without a final newline.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -30,10 +34,27 @@ from gorae.runtime.logs import LogRecord, parse_k8s_line
 
 log = logging.getLogger("gorae.logs")
 
-SPOOL_MAX = 1024 * 1024  # conmon's --log-size-max for the spool
+SPOOL_MAX = 64 * 1024 * 1024  # conmon's --log-size-max for the spool (what is shipped is punched out)
+PUNCH_STEP = 64 * 1024  # free shipped bytes once this many have gathered
 LINE_MAX = 16 * 1024  # dockerd's copier buffer: longer lines go on in partial pieces
 BUSY_POLL = 0.02
 IDLE_POLL = 0.25
+
+
+_FALLOC_PUNCH = 0x01 | 0x02  # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+_libc: ctypes.CDLL | None = None
+
+
+KEEP_HEAD = 4096  # the first page stays: its first bytes tell this file from a later one on the same inode
+
+
+def punch_hole(fd: int, start: int, end: int) -> bool:
+    """Free the blocks of bytes [start, end) of a file, keeping its size (False where unsupported)."""
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    return bool(end > start and _libc.fallocate(fd, _FALLOC_PUNCH, start, end - start) == 0)
 
 
 class SpoolReader:
@@ -45,17 +66,19 @@ class SpoolReader:
         self._f: BinaryIO | None = None
         self._buf = b""
         self._pending: dict[int, LogRecord] = {}  # per stream: a line begun, not yet ended
+        self._punched = 0
 
     def _open(self) -> bool:
         try:
-            f = open(self.spool, "rb")  # noqa: SIM115 - held across calls
+            f = open(self.spool, "r+b")  # noqa: SIM115 - held across calls; writable for punch_hole
         except FileNotFoundError:
             return False
         ino = os.fstat(f.fileno()).st_ino
         try:
             with open(self.position_path, encoding="utf-8") as pf:
                 pos = json.load(pf)
-            if int(pos.get("ino", -1)) == ino:
+            # the same file: its inode (numbers are reused once a replaced spool is gone) and its first bytes
+            if int(pos.get("ino", -1)) == ino and pos.get("head") == _head(f):
                 f.seek(int(pos.get("off", 0)))
                 for stream, (t, data) in (pos.get("pending") or {}).items():
                     self._pending[int(stream)] = LogRecord(int(stream), int(t), base64.b64decode(data))
@@ -81,6 +104,7 @@ class SpoolReader:
             return []
         assert self._f is not None
         out: list[LogRecord] = []
+        replaced = False  # the spool's name points at a newer file: ours is complete once read to its end
         while True:
             data = self._f.read(1 << 20)
             if data:
@@ -95,14 +119,19 @@ class SpoolReader:
                 st = os.stat(self.spool)
             except FileNotFoundError:
                 break
-            if st.st_ino != os.fstat(self._f.fileno()).st_ino:  # conmon replaced it: the old one is complete
+            if st.st_ino != os.fstat(self._f.fileno()).st_ino:
+                if not replaced:  # conmon closes the old file before the rename: read what came meanwhile
+                    replaced = True
+                    continue
+                replaced = False
                 self._f.close()
                 self._f = None
                 try:
-                    self._f = open(self.spool, "rb")  # noqa: SIM115
+                    self._f = open(self.spool, "r+b")  # noqa: SIM115
                 except FileNotFoundError:
                     break
                 self._buf = b""
+                self._punched = 0
                 continue
             break
         return out
@@ -132,6 +161,7 @@ class SpoolReader:
         pos: dict[str, object] = {
             "ino": os.fstat(self._f.fileno()).st_ino,
             "off": self._f.tell() - len(self._buf),
+            "head": _head(self._f),
             "pending": {
                 str(s): [r.time_ns, base64.b64encode(r.data).decode()] for s, r in self._pending.items()
             },
@@ -140,11 +170,23 @@ class SpoolReader:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(pos, f)
         os.replace(tmp, self.position_path)
+        # the position (with any line still being joined) is on disk: the bytes before it are not needed again
+        shipped = self._f.tell() - len(self._buf)
+        shipped -= shipped % 4096
+        if shipped - max(self._punched, KEEP_HEAD) >= PUNCH_STEP and punch_hole(
+            self._f.fileno(), KEEP_HEAD, shipped
+        ):
+            self._punched = shipped
 
     def close(self) -> None:
         if self._f is not None:
             self._f.close()
             self._f = None
+
+
+def _head(f: BinaryIO) -> str:
+    """The first bytes of a spool (its first entry's timestamp): tells a file from a later one on the inode."""
+    return base64.b64encode(os.pread(f.fileno(), 48, 0)).decode()
 
 
 class LogShipper:
