@@ -364,8 +364,10 @@ class ContainerLifecycle:
         ct = self.repo.get(ref)
         if cs.is_restarting(ct.status):
             await self._cancel_restart(ct)
-            self.repo.event(ct, "stop")
-            return
+            if ct.status not in cs.HAS_PROCESS:
+                self.repo.event(ct, "stop")
+                return
+            # the pending restart had begun (it held the lock): the run it started is stopped too
         cs.require(ct.status, Op.STOP, ct.id)
         await self._stop_running(ct, self._stop_timeout(ct, timeout), signal)
         self.repo.event(ct, "stop")

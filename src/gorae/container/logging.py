@@ -134,6 +134,15 @@ class ContainerLogging:
         if shipper is not None:
             await shipper.finish()
 
+    async def sync(self, ct: Container) -> None:
+        """Ship what conmon has written so far (a reader of the log is about to look)."""
+        shipper = self._shippers.get(ct.id)
+        if shipper is not None:
+            try:
+                await asyncio.to_thread(shipper.pump)
+            except Exception as e:
+                log.warning("shipping the log of %s: %s", ct.id[:12], e)
+
     async def resume(self, ct: Container) -> None:
         """A running container found at daemon start: ship from where the last daemon stopped."""
         try:

@@ -90,6 +90,7 @@ class AttachSession:
         async def gen() -> AsyncIterator[LogChunk]:
             if source is None:
                 return
+            await self._streams.logging.sync(self.ct)
             items = await asyncio.to_thread(
                 lambda: list(source.read(source.path, stdout=stdout, stderr=stderr))
             )
@@ -132,6 +133,7 @@ class ContainerStreams:
         repo = self.repo
 
         async def gen() -> AsyncIterator[LogChunk]:
+            await self.logging.sync(ct)  # the log as of now, not as of the shipper's last poll
             if follow:
                 exited = repo.wait(ct, "next-exit")
                 try:
