@@ -237,6 +237,7 @@ def main_help() -> str:
             continue
         lines.append(f"  {m:<{w}}{desc}\n")
     lines.append(f"  {'daemon':<{w}}Run the gorae daemon\n")
+    lines.append(f"  {'registry':<{w}}Run a private image registry\n")
     lines.append("\nCommands:\n")
     for c in sorted(TOP):
         if c not in common:
