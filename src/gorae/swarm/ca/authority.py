@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gorae.errors import Forbidden
@@ -26,6 +27,7 @@ ROLES = (MANAGER_ROLE, WORKER_ROLE)
 ROOT_VALIDITY = dt.timedelta(days=20 * 365)
 NODE_VALIDITY = dt.timedelta(hours=2160)  # swarmkit's DefaultNodeCertExpiration
 BACKDATE = dt.timedelta(hours=1)
+_PRINTABLE = _ASN1Type.PrintableString
 
 
 def _now() -> dt.datetime:
@@ -68,7 +70,8 @@ class RootCA:
     @classmethod
     def create(cls) -> RootCA:
         key = new_key()
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN)])
+        # PrintableString, as Go's x509 writes it (dockerd's CertIssuerSubject bytes)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN, _type=_PRINTABLE)])
         now = _now()
         cert = (
             x509.CertificateBuilder()
