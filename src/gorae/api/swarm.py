@@ -78,20 +78,22 @@ class SwarmRouter:
         if not self.swarm.ping_state().endswith("/manager"):
             raise Unavailable(NOT_MANAGER)
 
-    async def _body(self, req: Request) -> dict[str, Any]:
+    async def _body(self, req: Request, go_type: str) -> dict[str, Any]:
+        """The JSON object body; anything else is dockerd's decoder error."""
         body = await req.json()
         if body is None:
             return {}
         if not isinstance(body, dict):
-            raise InvalidParameter("the request body must be a JSON object")
+            kind = {bool: "bool", int: "number", float: "number", str: "string", list: "array"}[type(body)]
+            raise InvalidParameter(f"json: cannot unmarshal {kind} into Go value of type {go_type}")
         return body
 
     async def init(self, req: Request) -> Response:
-        node_id = await self.swarm.init(await self._body(req))
+        node_id = await self.swarm.init(await self._body(req, "swarm.InitRequest"))
         return json_response(node_id)
 
     async def join(self, req: Request) -> Response:
-        await self._body(req)
+        await self._body(req, "swarm.JoinRequest")
         if self.swarm.ping_state() != "inactive":
             raise Unavailable(
                 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and '
@@ -114,8 +116,8 @@ class SwarmRouter:
         raise InvalidParameter("swarm is not locked")
 
     async def update(self, req: Request) -> Response:
+        spec = await self._body(req, "swarm.Spec")
         self._manager()
-        spec = await self._body(req)
         await self.swarm.update(
             req.q("version"), spec, req.qbool("rotateWorkerToken"), req.qbool("rotateManagerToken")
         )
@@ -129,8 +131,8 @@ class SwarmRouter:
         return json_response(await self.swarm.node(req.params["id"]))
 
     async def update_node(self, req: Request) -> Response:
+        spec = await self._body(req, "swarm.NodeSpec")
         self._manager()
-        spec = await self._body(req)
         await self.swarm.update_node(req.params["id"], req.q("version"), spec)
         return empty_response(200)
 

@@ -136,6 +136,71 @@ def _parse_version(raw: str | None, what: str) -> int:
     return int(value)
 
 
+_SPEC_SECTIONS = ("Orchestration", "Raft", "Dispatcher", "CAConfig", "TaskDefaults", "EncryptionConfig")
+
+
+def _json_type(value: Any) -> str:
+    return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
+        type(value), "null"
+    )
+
+
+def _unmarshal_error(value: Any, field: str, go_type: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"json: cannot unmarshal {_json_type(value)} into Go struct field {field} of type {go_type}"
+    )
+
+
+def check_spec(spec: Any) -> dict[str, Any]:
+    """A cluster spec's JSON types as dockerd's decoder checks them (400 with its message)."""
+    if not isinstance(spec, dict):
+        raise _unmarshal_error(spec, "Spec", "swarm.Spec")
+    name = spec.get("Name")
+    if name is not None and not isinstance(name, str):
+        raise _unmarshal_error(name, "Spec.Name", "string")
+    labels = spec.get("Labels")
+    if labels is not None and (
+        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
+    ):
+        raise _unmarshal_error(labels, "Spec.Labels", "map[string]string")
+    for section in _SPEC_SECTIONS:
+        value = spec.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise _unmarshal_error(value, f"Spec.{section}", f"swarm.{section}Config")
+    return spec
+
+
+def check_init(body: dict[str, Any]) -> None:
+    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise _unmarshal_error(body[key], f"InitRequest.{key}", "string")
+    for key in ("SubnetSize", "DataPathPort"):
+        value = body.get(key)
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32
+        ):
+            raise _unmarshal_error(value, f"InitRequest.{key}", "uint32")
+    pool = body.get("DefaultAddrPool")
+    if pool is not None and (not isinstance(pool, list) or not all(isinstance(p, str) for p in pool)):
+        raise _unmarshal_error(pool, "InitRequest.DefaultAddrPool", "[]string")
+    if body.get("Spec") is not None:
+        check_spec(body["Spec"])
+
+
+def check_node_spec(spec: Any) -> dict[str, Any]:
+    if not isinstance(spec, dict):
+        raise _unmarshal_error(spec, "NodeSpec", "swarm.NodeSpec")
+    for key in ("Name", "Role", "Availability"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise _unmarshal_error(spec[key], f"NodeSpec.{key}", "string")
+    labels = spec.get("Labels")
+    if labels is not None and (
+        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
+    ):
+        raise _unmarshal_error(labels, "NodeSpec.Labels", "map[string]string")
+    return spec
+
+
 def _public(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A stored document as the API shows it: its version in, the private bag out."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
@@ -245,14 +310,13 @@ class SwarmService:
 
     async def init(self, body: dict[str, Any]) -> str:
         """POST /swarm/init: a new single-manager cluster; answers the node ID."""
+        check_init(body)
         async with self._lock:
             if self.state is not None:
                 raise Unavailable(docs.ALREADY_IN_SWARM)
             etcd_binary()  # says what to install before anything is made
             spec = docs.default_spec()
             given = body.get("Spec") or {}
-            if not isinstance(given, dict):
-                raise InvalidParameter("Spec must be an object")
             for key, value in given.items():
                 if isinstance(value, dict) and isinstance(spec.get(key), dict):
                     spec[key].update({k: v for k, v in value.items() if v not in (None, 0, "")} or {})
@@ -365,8 +429,7 @@ class SwarmService:
         """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation."""
         store = self._manager_store()
         version = _parse_version(raw_version, "swarm")
-        if not isinstance(spec, dict):
-            raise InvalidParameter("the swarm spec must be an object")
+        check_spec(spec)
         if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
             raise NotImplementedYet("swarm autolock is not supported by gorae yet")
 
@@ -449,8 +512,7 @@ class SwarmService:
         """POST /nodes/{id}/update: labels, role, availability at `version`."""
         store = self._manager_store()
         version = _parse_version(raw_version, "node")
-        if not isinstance(spec, dict):
-            raise InvalidParameter("the node spec must be an object")
+        check_node_spec(spec)
         role = spec.get("Role") or "worker"
         availability = spec.get("Availability") or "active"
         if role not in ("worker", "manager"):
@@ -458,8 +520,6 @@ class SwarmService:
         if availability not in ("active", "pause", "drain"):
             raise InvalidParameter(f"invalid availability {availability!r}")
         labels = spec.get("Labels") or {}
-        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-            raise InvalidParameter("node labels must be a map of strings")
 
         async def write(tx: WriteTx) -> None:
             node = await self._find_node(tx, ref)
