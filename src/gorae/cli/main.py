@@ -204,7 +204,7 @@ GLOBAL = Spec(
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any
+    from typing import Any, NoReturn
 
     # extra top-level commands the entry point adds (name -> its main taking the remaining arguments)
     Commands = Mapping[str, Callable[[list[str]], int]]
@@ -263,8 +263,6 @@ def _version_text() -> str:
     return f"Gorae version {__version__}"
 
 
-
-
 def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -281,7 +279,28 @@ def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> 
 
 
 def entry() -> None:
-    sys.exit(main())
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process the way `sys.exit(code)` would, minus the interpreter's finalisation: tearing down every
+    module and collecting them costs ~2 ms, a sixth of a whole `gorae ps`. What a normal exit does that matters
+    is done here: non-daemon `threading` threads are waited for, the atexit handlers run (the terminal's raw
+    mode is restored there), stdout and stderr are flushed. Every file the CLI writes is closed by a `with`."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()  # what Py_Finalize does first
+    import atexit
+
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    import posix
+
+    posix._exit(code & 0xFF)
 
 
 def _main(argv: list[str], commands: Commands) -> int:

@@ -3,13 +3,17 @@ Go template per object, docker's not-found messages, `-s` sizes for containers."
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, O, Spec
 from gorae.client.api import q
 from gorae.client.errors import APIError
+from gorae.client.fastjson import dumps_indent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `json` stay off the CLI's import path
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
 FORMAT_HELP = INSPECT_FORMAT_HELP
@@ -144,7 +148,7 @@ def write_inspect(cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: lis
             cli.print()
     else:
         docs = [obj for _, obj in found]
-        cli.print(json.dumps(docs, indent=4, ensure_ascii=False) if docs else "[]")
+        cli.print(dumps_indent(docs) if docs else "[]")
     for msg in errors:
         cli.eprint(msg)
     return 1 if errors else 0

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import O, Spec
 from gorae.cli.opts import OptError, parse_timestamp
 from gorae.client.api import q
 from gorae.client.streams import STDERR, Demuxer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` stays off the CLI's import path
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 LOGS = Spec(
     "logs",
