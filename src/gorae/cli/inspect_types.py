@@ -10,7 +10,10 @@ volume.Volume, network.Inspect) as of docker 28.
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from typing import Any
+
 
 SCHEMA: dict[str, str] = {
     "container.InspectResponse": (
