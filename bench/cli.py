@@ -1,12 +1,15 @@
 """CLI benchmark: the `gorae` CLI vs the `docker` CLI, both against the same gorae daemon.
 
-    python bench/cli.py [--runs 40] [--no-run] [--console-script]
+    python bench/cli.py [--runs 40] [--no-run] [--console-script] [--python PATH]
 
 Commands: `ps`, `images`, `inspect C`, `inspect -f '{{.State.Status}}' C`, `logs C` (C: a running container
 that printed 200 lines; a second one runs too, so `ps` has two rows) and `run --rm busybox true`. The gorae
 CLI is the `-IS` launcher that scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file
 the same way, pointing at this checkout and this interpreter's site-packages); `--console-script` adds
-`python -m gorae.cmd.main` (what a plain console script costs: `site` and .pth files included).
+`python -m gorae.cmd.main` (what a plain console script costs: `site` and .pth files included). `--python`
+runs the launcher (and the floor) with another interpreter of the same version, e.g. Debian's own
+/usr/bin/python3.11 (statically linked: what setup.sh's venv is made from on a stock Debian 12) where this
+machine's venv comes from a pyenv build with a shared libpython; the CLI needs nothing outside the stdlib.
 
 The machine is shared, so the CLIs alternate run by run (ABAB..., the order flipped every repetition) and load
 hits both alike. Per command: the median wall time of each CLI with its interquartile range, and the ratio to
@@ -45,13 +48,13 @@ COMMANDS = [
 FLOOR = "python -IS -c pass"
 
 
-def write_launcher(path: str) -> None:
+def write_launcher(path: str, python: str) -> None:
     """The launcher scripts/setup.sh installs, for this checkout and interpreter."""
     src = os.path.join(ROOT, "src")
     site = sysconfig.get_paths()["purelib"]
     with open(path, "w", encoding="utf-8") as f:
         f.write(
-            f"#!{sys.executable} -IS\n"
+            f"#!{python} -IS\n"
             "import sys\n"
             f"sys.path[:0] = [{src!r}, {site!r}]\n"
             "from gorae.cmd.main import run\n"
@@ -76,11 +79,12 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--no-run", action="store_true", help="leave out `run --rm` (the slowest)")
     ap.add_argument("--console-script", action="store_true", help="also time `python -m gorae.cmd.main`")
+    ap.add_argument("--python", default=sys.executable, help="the launcher's interpreter (default: this one)")
     args = ap.parse_args()
     commands = [c for c in COMMANDS if not (args.no_run and c[0] == "run")]
     launcher_dir = tempfile.mkdtemp(prefix="gorae-cli-bench-")
     launcher = os.path.join(launcher_dir, "gorae")
-    write_launcher(launcher)
+    write_launcher(launcher, args.python)
     clis = {"docker": ["docker"], "gorae": [launcher]}
     if args.console_script:
         clis["gorae (python -m)"] = [sys.executable, "-m", "gorae.cmd.main"]
@@ -102,7 +106,7 @@ def main() -> int:
                 for name in order if i % 2 == 0 else order[::-1]:
                     results.setdefault((" ".join(cmd), name), []).append(timed([*clis[name], *cmd], env))
                 if cmd == commands[0]:
-                    floor.append(timed([sys.executable, "-IS", "-c", "pass"], env))
+                    floor.append(timed([args.python, "-IS", "-c", "pass"], env))
     finally:
         if d is not None:
             d.docker("rm", "-f", LOGGER, "bench-cli-other", check=False)
@@ -111,7 +115,8 @@ def main() -> int:
         shutil.rmtree(launcher_dir, ignore_errors=True)
     print(f"{args.runs} runs each, CLIs alternating; times: median [q1-q3] ms; ratio: median [q1-q3] of the")
     print("per-repetition ratios to the docker run beside it")
-    print(f"{'command':<38}{'cli':<20}{'median':>8}{'q1-q3':>15}{'vs docker':>11}{'q1-q3':>14}")
+    w = max(len(" ".join(c)) for c in commands) + 2
+    print(f"{'command':<{w}}{'cli':<20}{'median':>8}{'q1-q3':>15}{'vs docker':>11}{'q1-q3':>14}")
     for cmd in commands:
         key = " ".join(cmd)
         base = results[(key, "docker")]
@@ -120,11 +125,11 @@ def main() -> int:
             q1, m, q3 = quartiles(xs)
             r1, rm, r3 = quartiles([x / b for x, b in zip(xs, base, strict=True)])
             print(
-                f"{key:<38}{name:<20}{m * 1000:>8.1f}{f'{q1 * 1000:.1f}-{q3 * 1000:.1f}':>15}"
+                f"{key:<{w}}{name:<20}{m * 1000:>8.1f}{f'{q1 * 1000:.1f}-{q3 * 1000:.1f}':>15}"
                 f"{rm:>10.2f}x{f'{r1:.2f}-{r3:.2f}':>14}"
             )
     q1, m, q3 = quartiles(floor)
-    print(f"interpreter floor `{FLOOR}` ({sys.executable}): {m * 1000:.1f} ms [{q1 * 1000:.1f}-{q3 * 1000:.1f}]")
+    print(f"interpreter floor `{FLOOR}` ({args.python}): {m * 1000:.1f} ms [{q1 * 1000:.1f}-{q3 * 1000:.1f}]")
     print("goal (issue 16): gorae <= 1.0x docker for ps, images, inspect, logs and run --rm")
     return 0
 
