@@ -1,5 +1,5 @@
 """What keeps the CLI's start-up cheap, pinned: the command modules of `ps`, `images`, `inspect`, `logs` and
-`run` import none of the slow modules (the figures in README's Performance section depend on it), the
+`run` (and `system`: version, info) import none of the slow modules (the figures in README's Performance section depend on it), the
 environment read without `os` is `os.environ`, and `exit_now` (the end without the interpreter's finalisation)
 still flushes, runs the atexit handlers, waits for threads and passes the exit status on."""
 
@@ -35,7 +35,7 @@ def _python(code: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize("command", ["ps", "images", "inspect", "logs", "run"])
+@pytest.mark.parametrize("command", ["ps", "images", "inspect", "logs", "run", "system"])
 def test_command_modules_import_nothing_slow(command: str) -> None:
     res = _python(
         "import gorae.cmd.main, gorae.cli.context, gorae.client.api, gorae.client.host\n"
