@@ -1,5 +1,5 @@
-"""What keeps the CLI's start-up cheap, pinned: the command modules of `ps`, `images`, `inspect`, `logs` and
-`run` (and `system`: version, info) import none of the slow modules (the figures in README's Performance section depend on it), the
+"""What keeps the CLI's start-up cheap, pinned: the command modules of `ps`, `images`, `inspect`, `logs`, `run`
+and `system` (version, info) import none of the slow modules (README's Performance figures depend on it), the
 environment read without `os` is `os.environ`, and `exit_now` (the end without the interpreter's finalisation)
 still flushes, runs the atexit handlers, waits for threads and passes the exit status on."""
 
