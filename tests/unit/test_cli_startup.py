@@ -1,5 +1,5 @@
 """What keeps the CLI's start-up cheap, pinned: the command modules of `ps`, `images`, `inspect`, `logs`, `run`
-and `system` (version, info) import none of the slow modules (README's Performance figures depend on it), the
+and `system` (version, info), and the template engine, import none of the slow modules (README's Performance figures depend on it), the
 environment read without `os` is `os.environ`, and `exit_now` (the end without the interpreter's finalisation)
 still flushes, runs the atexit handlers, waits for threads and passes the exit status on."""
 
@@ -35,11 +35,17 @@ def _python(code: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-@pytest.mark.parametrize("command", ["ps", "images", "inspect", "logs", "run", "system"])
-def test_command_modules_import_nothing_slow(command: str) -> None:
+@pytest.mark.parametrize(
+    "module",
+    [
+        *(f"gorae.cli.commands.{c}" for c in ("ps", "images", "inspect", "logs", "run", "system")),
+        "gorae.cli.gotemplate, gorae.cli.inspect_types",  # `inspect -f`, `ps --format`
+    ],
+)
+def test_command_modules_import_nothing_slow(module: str) -> None:
     res = _python(
         "import gorae.cmd.main, gorae.cli.context, gorae.client.api, gorae.client.host\n"
-        f"import gorae.cli.commands.{command}\n"
+        f"import {module}\n"
         f"print(sorted(m for m in {SLOW!r} if m in sys.modules))"
     )
     assert res.returncode == 0, res.stderr
