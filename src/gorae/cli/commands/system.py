@@ -483,7 +483,7 @@ class DfRow:
 
 
 def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    from gorae.cli.commands.ps import Header
+    from gorae.cli.output import Header
 
     d = cli.api.get_json("/system/df") or {}
     images = d.get("Images") or []
