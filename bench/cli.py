@@ -1,6 +1,6 @@
 """CLI benchmark: the `gorae` CLI vs the `docker` CLI, both against the same gorae daemon.
 
-    python bench/cli.py [--runs 40] [--no-run] [--console-script] [--python PATH]
+    python bench/cli.py [--runs 40] [--no-run] [--console-script] [--python PATH] [--compare-src DIR]
 
 Commands: `ps`, `images`, `inspect C`, `inspect -f '{{.State.Status}}' C`, `logs C` (C: a running container
 that printed 200 lines; a second one runs too, so `ps` has two rows) and `run --rm busybox true`. The gorae
@@ -10,6 +10,8 @@ the same way, pointing at this checkout and this interpreter's site-packages); `
 runs the launcher (and the floor) with another interpreter of the same version, e.g. Debian's own
 /usr/bin/python3.11 (statically linked: what setup.sh's venv is made from on a stock Debian 12) where this
 machine's venv comes from a pyenv build with a shared libpython; the CLI needs nothing outside the stdlib.
+`--compare-src DIR` adds a third CLI: the same launcher over another checkout's `src` (e.g. an older commit
+unpacked with `git archive COMMIT | tar -x -C DIR`), timed in the same alternation.
 
 The machine is shared, so the CLIs alternate run by run (ABAB..., the order flipped every repetition) and load
 hits both alike. Per command: the median wall time of each CLI with its interquartile range, and the ratio to
@@ -48,17 +50,17 @@ COMMANDS = [
 FLOOR = "python -IS -c pass"
 
 
-def write_launcher(path: str, python: str) -> None:
-    """The launcher scripts/setup.sh installs, for this checkout and interpreter."""
-    src = os.path.join(ROOT, "src")
+def write_launcher(path: str, python: str, src: str) -> None:
+    """The launcher scripts/setup.sh installs, for the checkout `src` and the interpreter `python` (checkouts
+    older than `gorae.cmd.main.run` get `sys.exit(main())`, what setup.sh wrote then)."""
     site = sysconfig.get_paths()["purelib"]
     with open(path, "w", encoding="utf-8") as f:
         f.write(
             f"#!{python} -IS\n"
             "import sys\n"
             f"sys.path[:0] = [{src!r}, {site!r}]\n"
-            "from gorae.cmd.main import run\n"
-            "run()\n"
+            "import gorae.cmd.main as m\n"
+            "m.run() if hasattr(m, 'run') else sys.exit(m.main())\n"
         )
     os.chmod(path, 0o755)
 
@@ -80,12 +82,17 @@ def main() -> int:
     ap.add_argument("--no-run", action="store_true", help="leave out `run --rm` (the slowest)")
     ap.add_argument("--console-script", action="store_true", help="also time `python -m gorae.cmd.main`")
     ap.add_argument("--python", default=sys.executable, help="the launcher's interpreter (default: this one)")
+    ap.add_argument("--compare-src", help="also time the launcher over this checkout's src directory")
     args = ap.parse_args()
     commands = [c for c in COMMANDS if not (args.no_run and c[0] == "run")]
     launcher_dir = tempfile.mkdtemp(prefix="gorae-cli-bench-")
     launcher = os.path.join(launcher_dir, "gorae")
-    write_launcher(launcher, args.python)
+    write_launcher(launcher, args.python, os.path.join(ROOT, "src"))
     clis = {"docker": ["docker"], "gorae": [launcher]}
+    if args.compare_src:
+        other = os.path.join(launcher_dir, "gorae-other")
+        write_launcher(other, args.python, os.path.abspath(os.path.join(args.compare_src, "src")))
+        clis["gorae (--compare-src)"] = [other]
     if args.console_script:
         clis["gorae (python -m)"] = [sys.executable, "-m", "gorae.cmd.main"]
     results: dict[tuple[str, str], list[float]] = {}
