@@ -71,10 +71,15 @@ def cmd_logs(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         return 0
     d = Demuxer()
     for chunk in resp.iter_chunks():
+        target = None
         for stream, payload in d.feed(chunk):
-            target = err if stream >= STDERR else out
-            target.write(payload)
-            target.flush()
+            to = err if stream >= STDERR else out
+            if target is not None and to is not target:
+                target.flush()  # the other stream's bytes go out first: the order between the two is kept
+            target = to
+            to.write(payload)
+        if target is not None:
+            target.flush()  # what arrived is out before waiting for more (-f)
     return 0
 
 
