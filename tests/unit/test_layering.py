@@ -5,13 +5,17 @@ cycle hidden behind a lazy import is still a cycle in the design. Importing `a.b
 `a` and `a.b` (their `__init__`), so those edges count too (see `_edges`).
 
 The layers, lowest first (a package may import its own layer and those below it, never above):
-  base      errors, humanize, filters, timefmt, platform, events      (self-contained helpers)
+  base      errors, humanize, filters, timefmt, platform, events, reference (self-contained helpers)
   leaves    archive, store, snapshot, runtime, volume                  (the kernel- and disk-facing parts)
+            httpserver                                                 (the generic HTTP/1.1 server: api and
+                                                                        the registry server both plug into it)
   services  image, network, container, daemon, distribution, registry, builder, swarm, metrics
   api       the Engine API handlers over backend protocols
   cmd       the composition root: the only package that may import everything
 and on the client side: client imports base only; cli imports client and base only; the dashboard, when it
 comes, imports client only.
+Inside `registry`, `registry.storage` (the storage drivers) is the bottom: it imports base only, never the
+registry's HTTP side, so a driver or `registry gc` never drags in the server.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "gorae"
 
-BASE = {"errors", "humanize", "filters", "timefmt", "platform", "events", "__init__"}
+BASE = {"errors", "humanize", "filters", "timefmt", "platform", "events", "reference", "__init__"}
 LEAVES = {"archive", "store", "snapshot", "runtime", "volume"}
+HTTP = {"httpserver"}
 SERVICES = {
     "image",
     "network",
@@ -41,9 +46,10 @@ SERVICES = {
 ALLOWED: dict[str, set[str]] = {
     **{b: BASE for b in BASE},
     **{leaf: BASE | LEAVES for leaf in LEAVES},
-    **{s: BASE | LEAVES | SERVICES for s in SERVICES},
-    "api": BASE | SERVICES | {"api"},
-    "cmd": BASE | LEAVES | SERVICES | {"api", "cli", "client", "cmd"},
+    "httpserver": BASE | HTTP,
+    **{s: BASE | LEAVES | SERVICES | HTTP for s in SERVICES},
+    "api": BASE | SERVICES | HTTP | {"api"},
+    "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd"},
     "client": BASE,
     "cli": BASE | {"client"},
     "dashboard": BASE | {"client"},
@@ -201,6 +207,18 @@ def test_no_import_cycles() -> None:
 def test_dependencies_flow_one_way() -> None:
     bad = layer_violations(import_graph())
     assert not bad, "imports against the layering:\n" + "\n".join(bad)
+
+
+def test_registry_storage_is_the_bottom_of_the_registry() -> None:
+    """Storage drivers import base only: not the registry's handlers, not the HTTP server, not the engine."""
+    bad = [
+        f"{mod} -> {dep}"
+        for mod, deps in sorted(import_graph().items())
+        if mod.startswith("gorae.registry.storage")
+        for dep in sorted(deps)
+        if not dep.startswith("gorae.registry.storage") and _part(dep) not in BASE and dep != "gorae.registry"
+    ]
+    assert not bad, "registry.storage importing above itself:\n" + "\n".join(bad)
 
 
 def test_cycle_finder_finds_cycles() -> None:

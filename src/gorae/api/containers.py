@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Protocol
 from gorae.api.attach_stream import encode, parse_detach_keys, pump
 from gorae.api.attach_ws import WebSocketStream, handshake_headers, pump_ws
 from gorae.api.http import (
+    API_VERSION,
     MULTIPLEXED_STREAM,
     RAW_STREAM,
     Handler,
@@ -45,8 +46,8 @@ START_BODY_ERROR = (
 
 
 def stream_content_type(tty: bool, version: str) -> str:
-    """docker: multiplexed-stream for non-tty streams from API 1.42 on, raw-stream otherwise."""
-    if not tty and not version_less(version, "1.42"):
+    """docker: multiplexed-stream for non-tty streams from API 1.42 on, raw-stream otherwise ("" = newest)."""
+    if not tty and not version_less(version or API_VERSION, "1.42"):
         return MULTIPLEXED_STREAM
     return RAW_STREAM
 

@@ -1,194 +1,40 @@
-"""HTTP/1.1 message heads of the Engine API server, and its fast path for simple requests.
+"""The Engine API's response heads: docker's headers on every response, and the fast-path helpers bound to them.
 
-Owns the headers on every response (`Api-Version`, `Docker-Experimental`, `Ostype`, `Server`, `Date`),
-the reason phrases, the header list of a response, and the two halves of the fast path that keeps h11
-off the common request: `parse_simple_request` (a whole, well-formed HTTP/1.1 request in one read, with
-no framing or connection semantics h11 would have to decide) and `simple_response_head` (the exact bytes
-h11 would write for a plain response). Both are deliberately narrow: whatever they do not accept, they
-answer None and the server hands the bytes to h11. Must never accept a request or write a head that h11
-would refuse or write differently (tests/unit/test_api_heads.py compares them).
+Owns the fixed headers (`Api-Version`, `Docker-Experimental`, `Ostype`, `Server`; `Date` is added by the
+generic `gorae.httpserver.heads.Heads`). `response_headers`/`simple_response_head`/`base_headers` are those of
+`ENGINE_HEADS`; `parse_simple_request` and `reason` are the generic ones, re-exported for the tests that compare
+the fast path with h11.
 """
 
 from __future__ import annotations
 
-import re
-import time
-from dataclasses import dataclass
-from email.utils import formatdate
-
 from gorae import __version__
-from gorae.api.http import API_VERSION, Response, StreamResponse
+from gorae.api.http import API_VERSION
+from gorae.httpserver.heads import Heads, SimpleRequest, http_date, parse_simple_request, reason
 
 SERVER_HEADER = f"gorae/{__version__} (linux)"
 
-_REASONS = {
-    101: b"Switching Protocols",
-    200: b"OK",
-    201: b"Created",
-    204: b"No Content",
-    304: b"Not Modified",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    409: b"Conflict",
-    431: b"Request Header Fields Too Large",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    503: b"Service Unavailable",
-}
+ENGINE_HEADS = Heads(
+    [
+        (b"Api-Version", API_VERSION.encode()),
+        (b"Docker-Experimental", b"false"),
+        (b"Ostype", b"linux"),
+        (b"Server", SERVER_HEADER.encode()),
+    ]
+)
 
+base_headers = ENGINE_HEADS.base_headers
+response_headers = ENGINE_HEADS.response_headers
+simple_response_head = ENGINE_HEADS.simple_response_head
 
-def reason(status: int) -> bytes:
-    return _REASONS.get(status, b"")
-
-
-_date_cache: tuple[int, bytes] = (0, b"")
-
-
-def http_date() -> bytes:
-    """The Date header's value, formatted once per second."""
-    global _date_cache
-    now = int(time.time())
-    if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, usegmt=True).encode())
-    return _date_cache[1]
-
-
-_FIXED_HEADERS = [
-    (b"Api-Version", API_VERSION.encode()),
-    (b"Docker-Experimental", b"false"),
-    (b"Ostype", b"linux"),
-    (b"Server", SERVER_HEADER.encode()),
+__all__ = [
+    "ENGINE_HEADS",
+    "SERVER_HEADER",
+    "SimpleRequest",
+    "base_headers",
+    "http_date",
+    "parse_simple_request",
+    "reason",
+    "response_headers",
+    "simple_response_head",
 ]
-
-
-def base_headers() -> list[tuple[bytes, bytes]]:
-    """The headers on every response, hijacked ones included."""
-    return [*_FIXED_HEADERS, (b"Date", http_date())]
-
-
-def response_headers(resp: Response, *, chunked: bool, body_len: int | None) -> list[tuple[bytes, bytes]]:
-    """A response's header list, in wire order (framing last)."""
-    headers = base_headers()
-    if resp.content_type:
-        headers.append((b"Content-Type", resp.content_type.encode("latin-1")))
-    for name, value in resp.headers:
-        headers.append((name.encode("latin-1"), value.encode("utf-8")))
-    if chunked:
-        headers.append((b"Transfer-Encoding", b"chunked"))
-    elif body_len is not None:
-        headers.append((b"Content-Length", str(body_len).encode()))
-    return headers
-
-
-# -- the fast path ------------------------------------------------------------------------------
-
-# h11's grammar (h11/_abnf.py): token, request-target = 1*VCHAR, field-value without OWS at either end
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
-_FIELD_VALUE = rb"(?:[^\x00\s]+(?:[ \t]+[^\x00\s]+)*)?"
-_HEADER = rb"(" + _TOKEN + rb"):[ \t]*(" + _FIELD_VALUE + rb")[ \t]*\r\n"
-_ANY_HEADER = _TOKEN + rb":[ \t]*" + _FIELD_VALUE + rb"[ \t]*\r\n"
-_SIMPLE_HEAD = re.compile(rb"(" + _TOKEN + rb") ([\x21-\x7e]+) HTTP/1\.1\r\n((?:" + _ANY_HEADER + rb")*)\r\n")
-_HEADERS = re.compile(_HEADER)
-_NAME_OK = re.compile(_TOKEN).fullmatch
-_VALUE_OK = re.compile(_FIELD_VALUE).fullmatch
-# request headers whose semantics (body framing, 100-continue, upgrades) stay with h11
-_H11_REQUEST_HEADERS = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
-# response headers h11 treats specially
-_H11_RESPONSE_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "host"})
-_MAX_LENGTH_DIGITS = 18
-
-
-@dataclass(frozen=True, slots=True)
-class SimpleRequest:
-    """A complete request read without h11: header names lowercased, values without surrounding OWS."""
-
-    method: bytes
-    target: bytes
-    headers: list[tuple[bytes, bytes]]
-    body: bytes
-
-
-def parse_simple_request(data: bytes) -> SimpleRequest | None:
-    """`data` as one whole HTTP/1.1 request that keeps the connection open, or None for h11 to read.
-
-    Accepted: exactly one request (head, then a Content-Length body if any, nothing after it), CRLF line
-    ends, one Host header, no Transfer-Encoding/Expect/Upgrade, `Connection` only saying keep-alive.
-    """
-    m = _SIMPLE_HEAD.match(data)
-    if m is None:
-        return None
-    headers: list[tuple[bytes, bytes]] = []
-    hosts = 0
-    length = 0
-    for raw_name, value in _HEADERS.findall(m.group(3)):
-        name = raw_name.lower()
-        if name == b"host":
-            hosts += 1
-        elif name == b"content-length":
-            if length or not value.isdigit() or len(value) > _MAX_LENGTH_DIGITS:
-                return None  # a second Content-Length (even "0") is for h11 to judge
-            length = int(value) or -1
-        elif name == b"connection":
-            if any(token.strip().lower() != b"keep-alive" for token in value.split(b",")):
-                return None
-        elif name in _H11_REQUEST_HEADERS:
-            return None
-        headers.append((name, value))
-    body = data[m.end() :]
-    if hosts != 1 or len(body) != max(length, 0):
-        return None
-    return SimpleRequest(m.group(1), m.group(2), headers, body)
-
-
-_fixed_block: tuple[bytes, bytes] = (b"", b"")  # (Date value, rendered base headers)
-_valid_lines: set[bytes] = set()  # response header lines that passed h11's grammar
-_MAX_VALID_LINES = 4096
-
-
-def _base_block() -> bytes:
-    global _fixed_block
-    date = http_date()
-    if _fixed_block[0] is not date:
-        _fixed_block = (date, b"".join(b"%s: %s\r\n" % pair for pair in base_headers()))
-    return _fixed_block[1]
-
-
-def _header_line(name: bytes, value: bytes) -> bytes | None:
-    line = b"%s: %s\r\n" % (name, value)
-    if line not in _valid_lines:
-        if _NAME_OK(name) is None or _VALUE_OK(value) is None:
-            return None
-        if len(_valid_lines) >= _MAX_VALID_LINES:
-            _valid_lines.clear()
-        _valid_lines.add(line)
-    return line
-
-
-def simple_response_head(resp: Response) -> bytes | None:
-    """The status line and headers h11 would write for `resp` to a simple request; None if h11 must.
-
-    The same headers as `response_headers`, in the same order.
-    """
-    status = resp.status
-    if status < 200 or status > 999 or isinstance(resp, StreamResponse):
-        return None
-    out = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status)), _base_block()]
-    if resp.content_type:
-        line = _header_line(b"Content-Type", resp.content_type.encode("latin-1"))
-        if line is None:
-            return None
-        out.append(line)
-    for name, value in resp.headers:
-        if name.lower() in _H11_RESPONSE_HEADERS:
-            return None
-        line = _header_line(name.encode("latin-1"), value.encode("utf-8"))
-        if line is None:
-            return None
-        out.append(line)
-    if status not in (204, 304):
-        out.append(b"Content-Length: %d\r\n" % len(resp.body))
-    out.append(b"\r\n")
-    return b"".join(out)

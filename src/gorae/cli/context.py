@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from typing import Any, TextIO
 
     from gorae.client.api import APIClient
+    from gorae.client.dockerconfig import ConfigFile
 
 
 class StatusError(Exception):
@@ -30,6 +31,7 @@ class Cli:
         self.err = err or sys.stderr
         self._api: APIClient | None = None
         self._config: dict[str, Any] | None = None
+        self._config_file: ConfigFile | None = None
 
     @property
     def api(self) -> APIClient:
@@ -69,6 +71,18 @@ class Cli:
             except (OSError, ValueError):
                 self._config = {}
         return self._config
+
+    @property
+    def config_file(self) -> ConfigFile:
+        """config.json as docker's ConfigFile (credentials, helpers); a parse problem is warned about once,
+        with docker's text, and what did parse is kept."""
+        if self._config_file is None:
+            from gorae.client.dockerconfig import ConfigFile, config_dir
+
+            self._config_file, warning = ConfigFile.load(config_dir(self.gopts.get("config")))
+            if warning:
+                self.eprint(f"WARNING: Error {warning}")
+        return self._config_file
 
     def print(self, text: str = "") -> None:
         self.out.write(text + "\n")

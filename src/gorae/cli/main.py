@@ -59,7 +59,10 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "save": ("image_ops", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "load": ("image_ops", "Load an image from a tar archive or STDIN"),
     "import": ("image_ops", "Import the contents from a tarball to create a filesystem image"),
-    "pull": ("image_ops", "Download an image from a registry"),
+    "pull": ("registry", "Download an image from a registry"),
+    "push": ("registry", "Upload an image to a registry"),
+    "login": ("registry", "Authenticate to a registry"),
+    "logout": ("registry", "Log out from a registry"),
     "image prune": ("image_ops", "Remove unused images"),
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the Docker version information"),
@@ -88,7 +91,7 @@ TOP: dict[str, str] = {
     k: k
     for k in (
         "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
-        "commit export logs cp inspect stats images rmi tag history save load import pull info version events"
+        "commit export logs cp inspect stats images rmi tag history save load import pull push login logout info version events"
     ).split()
 }
 
@@ -119,6 +122,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
             "list": "images",
             "prune": "image prune",
             "pull": "pull",
+            "push": "push",
             "rm": "rmi",
             "remove": "rmi",
             "save": "save",
@@ -223,7 +227,7 @@ def main_help() -> str:
         "\nA self-sufficient runtime for containers\n",
         "\nCommon Commands:\n",
     ]
-    common = ["run", "exec", "ps", "images", "pull", "version", "info"]
+    common = ["run", "exec", "ps", "pull", "push", "images", "login", "logout", "version", "info"]
     w = 12
     for c in common:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
@@ -233,6 +237,7 @@ def main_help() -> str:
             continue
         lines.append(f"  {m:<{w}}{desc}\n")
     lines.append(f"  {'daemon':<{w}}Run the gorae daemon\n")
+    lines.append(f"  {'registry':<{w}}Run a private image registry\n")
     lines.append("\nCommands:\n")
     for c in sorted(TOP):
         if c not in common:
@@ -374,7 +379,7 @@ def run_command(path: str, key: str, argv: list[str], gopts: dict[str, Any]) -> 
     from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
 
     cli = Cli(gopts)
-    prefix = f"{PROG}: " if key in ("run", "create") else ""
+    prefix = f"{PROG}: " if key == "run" else ""  # docker 28's create prints daemon errors bare, status 1
     try:
         return int(handler(cli, opts, args) or 0)
     except StatusError as e:

@@ -29,3 +29,13 @@ class ConnectionFailed(Exception):
 
 class ProtocolError(Exception):
     """The daemon's bytes were not valid HTTP/1.1 (or the connection broke mid-message)."""
+
+
+class StreamError(APIError):
+    """An error the daemon sent inside a JSON message stream (`errorDetail`); shown as its bare text."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+    def __str__(self) -> str:
+        return self.message

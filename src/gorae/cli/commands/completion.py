@@ -66,12 +66,14 @@ def _spec(shell: str) -> Spec:
 SHELLS = ("bash", "fish", "powershell", "zsh")
 
 # commands whose arguments are images; the others that take arguments take containers
-_IMAGE_KEYS = {"run", "create", "images", "rmi", "tag", "history", "save", "pull", "image inspect"}
+_IMAGE_KEYS = {"run", "create", "images", "rmi", "tag", "history", "save", "pull", "push", "image inspect"}
 # commands that take no container/image arguments
 _NO_ARG_KEYS = {
     "ps",
     "info",
     "version",
+    "login",
+    "logout",
     "events",
     "system df",
     "system prune",
@@ -425,7 +427,7 @@ Register-ArgumentCompleter -CommandName 'gorae' -Native -ScriptBlock {
         if ($__goraeSubcommands.ContainsKey($words[0]) -and $words.Count -gt 1) { $key = $words[0] + '_' + $words[1] }
         if ($wordToComplete.StartsWith('-')) {
             $candidates = $__goraeFlags[$key]
-        } elseif (@('run', 'create', 'rmi', 'tag', 'history', 'save', 'pull', 'image_inspect') -contains $key) {
+        } elseif (@('run', 'create', 'rmi', 'tag', 'history', 'save', 'pull', 'push', 'image_inspect') -contains $key) {
             $candidates = @(gorae images --format '{{.Repository}}:{{.Tag}}' 2>$null)
         } else {
             $candidates = @(gorae ps -a --format '{{.Names}}' 2>$null)

@@ -1,4 +1,5 @@
-"""Image commands other than `images`: rmi, tag, history, save, load, import, pull and image prune."""
+"""Image commands other than `images`: rmi, tag, history, save, load, import and image prune (pull, push, login
+and logout are in `registry`)."""
 
 from __future__ import annotations
 
@@ -274,42 +275,9 @@ def cmd_import(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     resp = cli.api.request(
         "POST", "/images/create", params, data=data, headers={"Content-Type": "application/x-tar"}
     )
-    for msg in resp.iter_json():
-        if isinstance(msg, dict):
-            if msg.get("error"):
-                raise APIError(500, msg["error"])
-            if msg.get("status"):
-                cli.print(msg["status"])
-    return 0
+    from gorae.cli.progress import show_progress
 
-
-PULL = Spec(
-    "pull",
-    "[OPTIONS] NAME[:TAG|@DIGEST]",
-    "Download an image from a registry",
-    [
-        O("all-tags", "a", help="Download all tagged images in the repository"),
-        O("disable-content-trust", None, help="Skip image verification", default=True, default_text="true"),
-        O("platform", None, "string", "Set platform if server is multi-platform capable"),
-        O("quiet", "q", help="Suppress verbose output"),
-    ],
-    min_args=1,
-    max_args=1,
-    exact_args=True,
-)
-
-
-def cmd_pull(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    from gorae.cli.commands.run import pull_image
-
-    ref = args[0]
-    name, tag = split_image_ref(ref)
-    if not v["quiet"] and "@" not in ref and ":" not in ref.rsplit("/", 1)[-1]:
-        cli.print("Using default tag: latest")
-    pull_image(cli, ref, quiet=v["quiet"], out=cli.out)
-    if not v["quiet"]:
-        pass
-    cli.print(f"{name}@{tag}" if "@" in ref else f"{name}:{tag}" if v["quiet"] else "")
+    show_progress(resp.iter_json(), cli.out)
     return 0
 
 
@@ -359,6 +327,5 @@ COMMANDS = {
     "save": (SAVE, cmd_save),
     "load": (LOAD, cmd_load),
     "import": (IMPORT, cmd_import),
-    "pull": (PULL, cmd_pull),
     "image prune": (PRUNE, cmd_image_prune),
 }

@@ -12,7 +12,7 @@ import sys
 from gorae.cli.commands.container_flags import build_create_body, check_platform_flags, container_opts
 from gorae.cli.context import StatusError
 from gorae.cli.flags import PROG, Spec
-from gorae.cli.opts import OptError, split_image_ref
+from gorae.cli.opts import OptError
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
@@ -51,34 +51,16 @@ def _flag_fail(cmd: str, msg: str) -> StatusError:
     return StatusError(125, f"{PROG}: {msg}\n\nRun '{PROG} {cmd} --help' for more information")
 
 
-def pull_image(cli: Cli, image: str, *, quiet: bool = False, out: Any = None) -> None:
-    """POST /images/create?fromImage=..&tag=.. showing docker's progress lines (on stderr for run/create)."""
+def pull_image(cli: Cli, image: str, *, quiet: bool = False, platform: str = "") -> None:
+    """docker's create-path pullImage: POST /images/create with the registry's stored credentials (no
+    login prompt on 401), the progress on stderr."""
+    from gorae.cli.commands.registry import auth_header, parse_reference, pull_params
     from gorae.cli.progress import show_progress
 
-    name, tag = split_image_ref(image)
-    params = {"fromImage": name, "tag": tag}
-    stream = cli.api.stream_json("POST", "/images/create", params, headers=_auth_header(cli, name))
-    show_progress(stream, out or sys.stderr, quiet=quiet)
-
-
-def _auth_header(cli: Cli, name: str) -> dict[str, str]:
-    import base64
-    import json
-
-    registry = (
-        name.split("/", 1)[0]
-        if "/" in name and ("." in name.split("/")[0] or ":" in name.split("/")[0])
-        else "https://index.docker.io/v1/"
-    )
-    auth = cli.config.get("auths", {}).get(registry)
-    doc: dict[str, str] = {}
-    if isinstance(auth, dict) and auth.get("auth"):
-        try:
-            user, _, pw = base64.b64decode(auth["auth"]).decode().partition(":")
-            doc = {"username": user, "password": pw, "serveraddress": registry}
-        except ValueError:
-            doc = {}
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()}
+    ref = parse_reference(image)
+    params = pull_params(ref, platform=platform)
+    resp = cli.api.request("POST", "/images/create", params, headers=auth_header(cli, ref.domain))
+    show_progress(resp.iter_json(), cli.err, quiet=quiet)
 
 
 def create_container(
@@ -106,16 +88,18 @@ def create_container(
         raise _flag_fail(
             cmd_name, f'invalid pull option: \'{v["pull"]}\': must be one of "always", "missing" or "never"'
         )
+    platform = v["platform"] or ""
     if v["pull"] == "always":
-        pull_image(cli, image, quiet=v["quiet"])
+        pull_image(cli, image, quiet=v["quiet"], platform=platform)
     try:
         resp = cli.api.post_json("/containers/create", params, body)
     except APIError as e:
-        if e.status != 404 or "image" not in e.message.lower() or v["pull"] == "never":
+        if e.status != 404 or v["pull"] == "never" or not _is_reference(image):
             raise
-        sys.stderr.write(f"Unable to find image '{_display_ref(image)}' locally\n")
-        sys.stderr.flush()
-        pull_image(cli, image, quiet=v["quiet"])
+        if not v["quiet"]:
+            cli.err.write(f"Unable to find image '{_display_ref(image)}' locally\n")
+            cli.err.flush()
+        pull_image(cli, image, quiet=v["quiet"], platform=platform)
         resp = cli.api.post_json("/containers/create", params, body)
     for w in resp.get("Warnings") or []:
         sys.stderr.write(f"WARNING: {w}\n")
@@ -129,11 +113,23 @@ def create_container(
     return cid
 
 
+def _is_reference(image: str) -> bool:
+    """docker pulls only what parses as a reference (not an image ID)."""
+    from gorae.errors import InvalidParameter
+    from gorae.reference import parse
+
+    try:
+        parse(image)
+    except InvalidParameter:
+        return False
+    return True
+
+
 def _display_ref(image: str) -> str:
-    if "@" in image:
-        return image
-    name, tag = split_image_ref(image)
-    return f"{name}:{tag}"
+    """reference.FamiliarString(TagNameOnly(ParseNormalizedNamed(image))): "busybox:latest"."""
+    from gorae.reference import parse
+
+    return parse(image).with_default_tag().familiar()
 
 
 def cmd_create(cli: Cli, v: dict[str, Any], args: list[str]) -> int:

@@ -1,12 +1,13 @@
-"""One Engine API connection read and written by h11: the general HTTP/1.1 path.
+"""One HTTP connection read and written by h11: the general HTTP/1.1 path.
 
 Owns a connection that needs the full protocol: request bodies streamed into handlers (Content-Length
 or chunked, 100-continue), pipelined requests, malformed requests (400/431/501 from h11's verdict),
-chunked streaming responses that stop when the client hangs up, draining unread bodies to keep a
-connection alive, and attach/exec hijacking (101 UPGRADED or 200, then raw bytes, with the bytes that
-arrived behind the request kept). Also the request-cycle helpers every connection uses:
-`make_request`, `dispatch` (version prefix, routing, errors to responses) and `log_access`.
-Simple requests on a fresh connection never come here (see `gorae.api.server`).
+chunked streaming responses that stop when the client hangs up, files sent with sendfile, draining unread
+bodies to keep a connection alive, and attach/exec hijacking (101 UPGRADED or 200, then raw bytes, with the
+bytes that arrived behind the request kept). Also the request-cycle helpers every connection uses:
+`Application` (what an application plugs in: its routing, error bodies and fixed headers), `make_request`,
+`dispatch` (the application's handling, its exceptions to error responses) and `log_access`.
+Simple requests on a fresh connection never come here (see `gorae.httpserver.server`).
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
-from gorae.api.errors import bad_request, error_response
-from gorae.api.heads import base_headers, reason, response_headers
-from gorae.api.http import (
+from gorae.httpserver.heads import Heads, reason
+from gorae.httpserver.message import (
     BodySource,
+    FileResponse,
     Hijacked,
     HijackSource,
     Request,
@@ -33,9 +34,9 @@ from gorae.api.http import (
     StreamResponse,
     empty_response,
 )
-from gorae.api.router import Router, check_version, split_version
+from gorae.httpserver.sendfile import send_file
 
-log = logging.getLogger("gorae.api")
+log = logging.getLogger("gorae.httpserver")
 
 AccessHook = Callable[[Request, int, float], None]
 """Called after each request with (request, status, seconds)."""
@@ -54,10 +55,29 @@ class ClientGone(ConnectionError):
     """The client closed the connection (mid-body, or while we were answering)."""
 
 
+class Application(Protocol):
+    """What an application (the Engine API, the registry) plugs into the server."""
+
+    heads: Heads
+    """Its fixed headers on every response."""
+
+    async def handle(self, req: Request) -> Response | None:
+        """Route and answer one request; exceptions become `error_response`s (None: 204 No Content)."""
+        ...
+
+    def error_response(self, exc: BaseException, *, context: str = "") -> Response:
+        """The response for an exception a handler (or routing) raised."""
+        ...
+
+    def bad_request(self, detail: str) -> Response:
+        """The response to a request the HTTP layer could not parse."""
+        ...
+
+
 class ServerSide(Protocol):
     """What a connection needs from its server."""
 
-    router: Router
+    app: Application
     on_request: AccessHook | None
     max_header_bytes: int
     header_timeout: float
@@ -97,17 +117,10 @@ def make_request(
     )
 
 
-async def dispatch(router: Router, req: Request) -> Response | None:
-    """Strip and check the version prefix, route, run the handler; its exceptions become error responses."""
+async def dispatch(app: Application, req: Request) -> Response | None:
+    """Let the application answer; its exceptions become its error responses."""
     try:
-        path, version = split_version(req.path)
-        if version is not None:
-            check_version(version)
-            req.version = version
-            req.path = path
-        handler, params = router.resolve(req.method, path)
-        req.params = params
-        return await handler(req)
+        return await app.handle(req)
     except (ClientGone, asyncio.CancelledError):
         raise
     except Exception as e:
@@ -115,7 +128,7 @@ async def dispatch(router: Router, req: Request) -> Response | None:
             if not isinstance(e, ConnectionError):
                 log.error("hijacked %s %s failed", req.method, req.path, exc_info=e)
             return None
-        return error_response(e, context=f"{req.method} {req.path}")
+        return app.error_response(e, context=f"{req.method} {req.path}")
 
 
 def log_access(server: ServerSide, req: Request, status: int, started: float) -> None:
@@ -283,7 +296,7 @@ class Connection:
     async def _protocol_error(self, e: h11.RemoteProtocolError) -> None:
         if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
-        resp = bad_request(str(e))
+        resp = self.server.app.bad_request(str(e))
         resp.status = e.error_status_hint if 400 <= e.error_status_hint < 500 else 400
         resp.headers.append(("Connection", "close"))
         with contextlib.suppress(ClientGone, h11.LocalProtocolError):
@@ -317,7 +330,7 @@ class Connection:
     async def _answer(self, req: Request, method: bytes, started: float) -> bool:
         resp: Response | None
         try:
-            resp = await dispatch(self.server.router, req)
+            resp = await dispatch(self.server.app, req)
         except ClientGone:
             return False
         if req.hijacked is not None:
@@ -346,7 +359,7 @@ class Connection:
     # -- responses -------------------------------------------------------------------------------
 
     def _head(self, resp: Response, *, chunked: bool, body_len: int | None) -> h11.Response:
-        headers = response_headers(resp, chunked=chunked, body_len=body_len)
+        headers = self.server.app.heads.response_headers(resp, chunked=chunked, body_len=body_len)
         return h11.Response(status_code=resp.status, headers=headers, reason=reason(resp.status))
 
     async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
@@ -359,16 +372,20 @@ class Connection:
         try:
             head = self._head(
                 resp,
-                chunked=is_stream,
-                body_len=None if (resp.status in (204, 304) or resp.status < 200) else len(resp.body),
+                chunked=is_stream and resp.content_length is None,
+                body_len=None if (resp.status in (204, 304) or resp.status < 200) else resp.body_length(),
             )
         except h11.LocalProtocolError as e:
             if is_stream:
                 await _aclose(resp.chunks)  # type: ignore[attr-defined]
+            _close_file(resp)
             log.error("bad response headers from handler: %s", e)
-            resp = error_response(RuntimeError(f"bad response headers: {e}"))
+            resp = self.server.app.error_response(RuntimeError(f"bad response headers: {e}"))
             is_stream = False
             head = self._head(resp, chunked=False, body_len=len(resp.body))
+        if isinstance(resp, FileResponse):
+            await self._send_file(resp, head, no_body)
+            return
         if not is_stream:
             out = self.h11.send(head) or b""
             if resp.body and not no_body:
@@ -383,6 +400,23 @@ class Connection:
             return
         await self._write(self.h11.send(head) or b"")
         await self._stream(chunks)
+
+    async def _send_file(self, resp: FileResponse, head: h11.Response, no_body: bool) -> None:
+        """The head through h11, the file's bytes beside it (h11's documented sendfile pass-through)."""
+        try:
+            await self._write(self.h11.send(head) or b"")
+            if not no_body and resp.length:
+                assert resp.file is not None
+                self.h11.send_with_data_passthrough(h11.Data(data=_Placeholder(resp.length)))  # type: ignore[arg-type]
+                try:
+                    await send_file(
+                        self.writer.transport, self.writer.drain, resp.file, resp.offset, resp.length
+                    )
+                except (ConnectionError, OSError) as e:
+                    raise ClientGone(str(e)) from None
+            await self._write(self.h11.send(h11.EndOfMessage()) or b"")
+        finally:
+            _close_file(resp)
 
     def _unread_body_is_small(self) -> bool:
         """An unread body we may drain after answering: small, or chunked (drained up to DRAIN_LIMIT, as Go's
@@ -472,7 +506,7 @@ class Connection:
             ]
         else:
             lines = [b"HTTP/1.1 200 OK", b"Content-Type: " + content_type.encode("latin-1")]
-        lines += [name + b": " + value for name, value in base_headers()]
+        lines += [name + b": " + value for name, value in self.server.app.heads.base_headers()]
         self.hijacked = True
         await self._write(b"\r\n".join(lines) + b"\r\n\r\n")
         if closed:
@@ -517,6 +551,22 @@ def _declared_length(event: h11.Request) -> int | None:
         if name == b"content-length":
             length = int(value)
     return length
+
+
+class _Placeholder:
+    """Stands for a file's bytes in h11's Content-Length accounting; the bytes go by sendfile."""
+
+    def __init__(self, length: int) -> None:
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def _close_file(resp: Response) -> None:
+    if isinstance(resp, FileResponse) and resp.file is not None:
+        with contextlib.suppress(OSError):
+            resp.file.close()
 
 
 async def _aclose(it: object) -> None:

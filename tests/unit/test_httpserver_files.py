@@ -1,0 +1,110 @@
+"""The generic HTTP server's file responses: sendfile on the fast path and on h11 connections, partial files,
+HEAD announcing a length without a body, and a client that hangs up mid-file (gorae.httpserver)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+import requests
+from test_api_server_harness import ServerThread, read_head
+
+from gorae.httpserver.message import FileResponse, Request, Response
+from gorae.httpserver.router import Router
+
+DATA = os.urandom(5 * 1024 * 1024 + 123)
+
+
+@pytest.fixture(scope="module")
+def blob_file() -> Iterator[str]:
+    fd, path = tempfile.mkstemp(prefix="gorae-sendfile-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(DATA)
+    try:
+        yield path
+    finally:
+        os.unlink(path)
+
+
+@pytest.fixture(scope="module")
+def server(blob_file: str) -> Iterator[int]:
+    router = Router()
+
+    async def whole(req: Request) -> Response:
+        return FileResponse(open(blob_file, "rb"), 0, len(DATA))
+
+    async def part(req: Request) -> Response:
+        start, end = int(req.q("start") or 0), int(req.q("end") or 0)
+        return FileResponse(open(blob_file, "rb"), start, end - start + 1, status=206)
+
+    async def head_only(req: Request) -> Response:
+        return Response(status=200, content_type="application/octet-stream", content_length=len(DATA))
+
+    async def upload(req: Request) -> Response:
+        n = 0
+        async for chunk in req.stream():
+            n += len(chunk)
+        return Response(status=201, body=str(n).encode())
+
+    router.add("GET", "/file", whole)
+    router.add("GET", "/part", part)
+    router.add("GET", "/size", head_only)
+    router.add("PUT", "/upload", upload)
+    st = ServerThread(router)
+    try:
+        _, port = st.call(st.server.listen_tcp("127.0.0.1", 0))
+        yield port
+    finally:
+        st.stop()
+
+
+def test_file_on_the_fast_path(server: int) -> None:
+    r = requests.get(f"http://127.0.0.1:{server}/file", timeout=30)
+    assert r.status_code == 200
+    assert r.headers["Content-Length"] == str(len(DATA))
+    assert r.content == DATA
+
+
+def test_file_range(server: int) -> None:
+    r = requests.get(f"http://127.0.0.1:{server}/part?start=1000&end=2000000", timeout=30)
+    assert r.status_code == 206
+    assert r.content == DATA[1000:2000001]
+
+
+def test_file_after_the_connection_went_to_h11(server: int) -> None:
+    """A chunked upload hands the connection to h11; the next GET on it still gets the file by sendfile."""
+    with requests.Session() as s:
+        r = s.put(f"http://127.0.0.1:{server}/upload", data=iter([b"a" * 70000, b"b" * 5]), timeout=30)
+        assert (r.status_code, r.text) == (201, "70005")
+        for _ in range(2):
+            r = s.get(f"http://127.0.0.1:{server}/file", timeout=30)
+            assert r.content == DATA
+        r = s.head(f"http://127.0.0.1:{server}/file", timeout=30)
+        assert (r.headers["Content-Length"], r.content) == (str(len(DATA)), b"")
+
+
+def test_head_announces_length_without_body(server: int) -> None:
+    with socket.create_connection(("127.0.0.1", server), timeout=10) as s:
+        s.sendall(b"HEAD /size HTTP/1.1\r\nHost: x\r\n\r\nGET /part?start=0&end=9 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, headers, rest = read_head(s)
+        assert status == b"HTTP/1.1 200 OK"
+        assert headers["content-length"] == str(len(DATA))
+        # the next response follows at once: the HEAD answer had no body
+        while b"\r\n\r\n" not in rest or len(rest.partition(b"\r\n\r\n")[2]) < 10:
+            rest += s.recv(65536)
+        head2, _, body2 = rest.partition(b"\r\n\r\n")
+        assert head2.startswith(b"HTTP/1.1 206 ")
+        assert body2 == DATA[:10]
+
+
+def test_client_gone_mid_file_leaves_server_serving(server: int) -> None:
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", server), timeout=10) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n")
+            read_head(s)
+    r = requests.get(f"http://127.0.0.1:{server}/file", timeout=30)
+    assert r.content == DATA
