@@ -21,6 +21,7 @@ from typing import Any
 
 from gorae.api.app import build_routes
 from gorae.api.containers import ContainersRouter
+from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
@@ -31,6 +32,8 @@ from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
+from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
 from gorae.image.service import ImageService
 from gorae.network.controller import NetworkController
@@ -63,6 +66,7 @@ class Services:
     networks: NetworkController
     containers: ContainerService
     reserve: DiskReserve
+    distribution: DistributionService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -82,6 +86,7 @@ class Services:
         self.background.clear()
         await self.containers.close()
         await self.networks.close()
+        self.distribution.close()
 
     async def _keep_reserve(self) -> None:
         """While the disk reserve is released: re-make it when space returns, then write what was deferred."""
@@ -143,6 +148,12 @@ def build_services(config: DaemonConfig) -> Services:
     images = ImageService(
         meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
     )
+    hosts = RegistryHosts(
+        insecure=list(config.insecure_registries),
+        mirrors=list(config.registry_mirrors),
+        certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
+    )
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -180,6 +191,7 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         containers=containers,
         reserve=reserve,
+        distribution=distribution,
     )
 
 
@@ -219,6 +231,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            insecure_registries=cfg.insecure_registries,
         )
 
     def subscribe_events(self) -> Subscription:
@@ -233,12 +246,14 @@ class SystemFacts:
 
 def build_api(services: Services) -> Router:
     """The Engine API's route table: one router per resource over its backend."""
+    dist = DistributionRouter(services.distribution)
     return build_routes(
         [
             SystemRouter(SystemFacts(services)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
-            ImagesRouter(services.images),
+            ImagesRouter(services.images, pull=dist.pull),
+            dist,
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
         ]
