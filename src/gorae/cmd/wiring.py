@@ -176,6 +176,8 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         mounts=VolumeMounts(volumes),
         default_dns=list(config.dns),
+        log_driver=config.log_driver,
+        log_opts=dict(config.log_opts),
     )
     return Services(
         config=config,
@@ -231,6 +233,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
         )
 
