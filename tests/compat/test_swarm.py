@@ -8,14 +8,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import socket
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, wait_for
+from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
 
 from gorae.swarm.ids import base36
 
@@ -338,3 +342,149 @@ def test_init_texts_match_the_reference_dockerd(dk) -> None:  # noqa: ANN001
     assert (left.returncode, left.stdout) == (0, "Node left the swarm.\n")
     r = dk("node", "ls")
     assert (r.returncode, r.stderr) == (1, f"Error response from daemon: {NOT_MANAGER}\n")
+
+
+def _ip(*args: str) -> None:
+    r = subprocess.run(["ip", *args], capture_output=True, text=True)
+    assert r.returncode == 0, f"ip {' '.join(args)}: {r.stderr}"
+
+
+@pytest.fixture
+def lan() -> Iterator[list[tuple[str, str]]]:
+    """Two network namespaces with their own address on a shared bridge, like two hosts on a LAN:
+    [(netns, address), ...]; all removed afterwards, pass or fail."""
+    if (
+        not os.path.exists("/sbin/ip")
+        and not os.path.exists("/usr/sbin/ip")
+        and not os.path.exists("/bin/ip")
+    ):
+        skip_outside_ci("iproute2 is not installed")
+    tag = uuid.uuid4().hex[:6]
+    bridge = f"swb{tag}"
+    net = f"10.251.{random.randint(1, 254)}"
+    hosts = [(f"swn{tag}{i}", f"{net}.{i + 1}") for i in range(2)]
+    made: list[str] = []
+    try:
+        _ip("link", "add", bridge, "type", "bridge")
+        made.append("bridge")
+        _ip("link", "set", bridge, "up")
+        for i, (ns, addr) in enumerate(hosts):
+            _ip("netns", "add", ns)
+            made.append(ns)
+            _ip("link", "add", f"swv{tag}{i}", "type", "veth", "peer", "name", f"swe{tag}{i}")
+            _ip("link", "set", f"swe{tag}{i}", "netns", ns)
+            _ip("-n", ns, "link", "set", f"swe{tag}{i}", "name", "eth0")
+            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            _ip("-n", ns, "link", "set", "eth0", "up")
+            _ip("-n", ns, "link", "set", "lo", "up")
+            _ip("link", "set", f"swv{tag}{i}", "master", bridge, "up")
+        yield hosts
+    finally:
+        for i, (ns, _) in enumerate(hosts):
+            # the host end first: a deleted namespace's links go only when the kernel frees it (later)
+            subprocess.run(["ip", "link", "del", f"swv{tag}{i}"], capture_output=True)
+            if ns in made:
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if "bridge" in made:
+            subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        left = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        assert tag not in left
+        assert not any(
+            ns in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout for ns, _ in hosts
+        )
+
+
+def _daemon_in(ns: str) -> GoraeDaemon:
+    tag = uuid.uuid4().hex[:8]
+    d = GoraeDaemon(
+        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
+        exec_root=f"/run/gorae-t-{tag}",
+        socket=f"/run/gorae-t-{tag}.sock",
+        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+        command_prefix=["ip", "netns", "exec", ns],
+    )
+    try:
+        d.start()
+    except BaseException:
+        d.cleanup()
+        raise
+    return d
+
+
+def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
+    """`swarm join` from a second daemon in its own netns over the manager's swarm port (TLS; the CA checked
+    against the token's digest); `node ls` on the manager lists both; a bad token and a forged CA digest are
+    refused; the worker's `leave` marks it Down; nothing is left behind."""
+    (ns1, addr1), (ns2, addr2) = lan
+    daemons: list[GoraeDaemon] = []
+    try:
+        manager = _daemon_in(ns1)
+        daemons.append(manager)
+        worker = _daemon_in(ns2)
+        daemons.append(worker)
+        out = manager.docker("swarm", "init", "--advertise-addr", addr1).stdout
+        m = re.fullmatch(_init_text(2377).replace(r"127\.0\.0\.1", re.escape(addr1)), out)
+        assert m, out
+        manager_id, token = m.group(1), m.group(2)
+
+        wrong_secret = token[:-5] + ("00000" if not token.endswith("00000") else "11111")
+        r = worker.docker("swarm", "join", "--token", wrong_secret, f"{addr1}:2377", check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: rpc error: code = InvalidArgument desc = A valid join token is "
+            "necessary to join this cluster\n",
+        )
+        forged = "-".join(
+            token.split("-")[:2]
+            + ["1kxftv4ofnc6mt30lmgipg6ngf9luhwqopfk1tz6bdmnkubg0e"]
+            + token.split("-")[3:]
+        )
+        r = worker.docker("swarm", "join", "--token", forged, f"{addr1}:2377", check=False)
+        assert r.returncode == 1
+        assert r.stderr.startswith(
+            "Error response from daemon: remote CA does not match fingerprint. Expected: "
+        )
+        assert not Path(worker.data_root, "swarm").exists()
+
+        out = worker.docker("swarm", "join", "--token", token, f"{addr1}:2377").stdout
+        assert out == "This node joined a swarm as a worker.\n"
+        worker_id = json.loads(worker.docker("info", "--format", "{{json .Swarm}}").stdout)["NodeID"]
+        info = json.loads(worker.docker("info", "--format", "{{json .Swarm}}").stdout)
+        assert info == {
+            "NodeID": worker_id,
+            "NodeAddr": addr2,
+            "LocalNodeState": "active",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": [{"NodeID": manager_id, "Addr": f"{addr1}:2377"}],
+        }
+        assert _api(worker, "HEAD", "/_ping")[2]["swarm"] == "active/worker"
+        r = worker.docker("node", "ls", check=False)
+        assert r.returncode == 1 and "Worker nodes can't be used to view or modify cluster state." in r.stderr
+
+        rows = manager.docker(
+            "node", "ls", "--format", "{{.ID}} {{.Status}} {{.ManagerStatus}} {{.Self}}"
+        ).stdout
+        assert sorted(rows.splitlines()) == sorted(
+            [f"{manager_id} Ready Leader true", f"{worker_id} Ready  false"]
+        )
+        node = manager.client().nodes.get(worker_id)
+        assert node.attrs["Status"] == {"State": "ready", "Addr": addr2}
+        assert node.attrs["Spec"] == {"Labels": {}, "Role": "worker", "Availability": "active"}
+        assert json.loads(manager.docker("info", "--format", "{{json .Swarm}}").stdout)["Nodes"] == 2
+
+        assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
+        assert not Path(worker.data_root, "swarm").exists()
+        rows = manager.docker("node", "ls", "--format", "{{.ID}} {{.Status}}").stdout
+        assert f"{worker_id} Down" in rows.splitlines()
+        manager.docker("node", "rm", worker_id)
+        assert manager.docker("node", "ls", "-q").stdout.split() == [manager_id]
+        assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+    finally:
+        for d in daemons:
+            try:
+                d.cleanup()
+            finally:
+                for pid in _etcd_pids(d.data_root):
+                    os.kill(pid, signal.SIGKILL)
+    assert all(_etcd_pids(d.data_root) == [] for d in daemons)

@@ -13,12 +13,16 @@ from typing import Any
 
 import pytest
 from conftest import skip_outside_ci
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gorae.api.swarm import SwarmRouter
 from gorae.errors import GoraeError, InvalidParameter, Unavailable
+from gorae.filters import Filters
 from gorae.httpserver.message import Request, Response
+from gorae.swarm.ca.authority import WORKER_ROLE, RootCA, new_key
 from gorae.swarm.manager import SwarmService, _parse_version, _split_hostport
 from gorae.swarm.store.member import etcd_binary
 
@@ -161,3 +165,55 @@ def test_version_parser(raw: str | None) -> None:
         assert e.message.startswith(f"invalid node version '{raw or ''}'")
     else:
         assert raw is not None and v == int(raw) and v >= 0
+
+
+OPS = st.sampled_from(["ca", "join", "leave", "x", ""]) | st.text(max_size=5)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    request=st.fixed_dictionaries(
+        {"op": OPS}, optional={"token": JSON, "public_key": JSON, "description": JSON}
+    )
+    | st.dictionaries(st.text(max_size=6), JSON, max_size=3),
+    cert=st.none() | st.binary(max_size=40),
+)
+def test_swarm_port_hostile_requests(
+    swarm: tuple[asyncio.AbstractEventLoop, SwarmService], request: dict[str, Any], cert: bytes | None
+) -> None:
+    """What a peer sends on the swarm port: only `ca` answers without a valid token or certificate."""
+    loop, svc = swarm
+    before = len(loop.run_until_complete(svc.nodes(Filters())))
+    try:
+        answer = loop.run_until_complete(svc._remote_request(request, cert, "127.0.0.1"))  # noqa: SLF001
+    except GoraeError as e:
+        assert e.status in (400, 403, 501), e
+    else:
+        assert request.get("op") == "ca" and answer["ca"].startswith("-----BEGIN CERTIFICATE-----")
+    assert len(loop.run_until_complete(svc.nodes(Filters()))) == before  # nobody got in
+
+
+def test_swarm_port_refuses_removed_and_forged_certificates(
+    swarm: tuple[asyncio.AbstractEventLoop, SwarmService],
+) -> None:
+    loop, svc = swarm
+    ca, state = svc._ca, svc.state  # noqa: SLF001
+    assert ca is not None and state is not None
+
+    def der(pem: bytes) -> bytes:
+        return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+
+    def ask(cert: bytes) -> str:
+        try:
+            loop.run_until_complete(svc._remote_request({"op": "leave"}, der(cert), "127.0.0.1"))  # noqa: SLF001
+        except GoraeError as e:
+            assert e.status == 403
+            return e.message
+        raise AssertionError("accepted")
+
+    gone = ca.issue(new_key().public_key(), "removednode", WORKER_ROLE, state.cluster_id)
+    assert ask(gone) == "node removednode was removed from the swarm"
+    other_cluster = ca.issue(new_key().public_key(), state.node_id, WORKER_ROLE, "othercluster")
+    assert ask(other_cluster) == "certificate of another cluster"
+    forged = RootCA.create().issue(new_key().public_key(), state.node_id, WORKER_ROLE, state.cluster_id)
+    assert ask(forged) == "certificate not issued by this cluster's CA"

@@ -21,11 +21,17 @@ NOT_MANAGER = (
     "node to swarm and try again."
 )
 
+WORKER_NOT_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
+    "this command on a manager node or promote the current node to a manager."
+)
+
 
 class SwarmBackend(Protocol):
     def ping_state(self) -> str: ...
     def info(self) -> dict[str, Any]: ...
     async def init(self, body: dict[str, Any]) -> str: ...
+    async def join(self, body: dict[str, Any]) -> None: ...
     async def leave(self, force: bool) -> None: ...
     async def inspect(self) -> dict[str, Any]: ...
     async def unlock_key(self) -> dict[str, str]: ...
@@ -75,7 +81,10 @@ class SwarmRouter:
         return table
 
     def _manager(self) -> None:
-        if not self.swarm.ping_state().endswith("/manager"):
+        state = self.swarm.ping_state()
+        if state == "active/worker":
+            raise Unavailable(WORKER_NOT_MANAGER)
+        if not state.endswith("/manager"):
             raise Unavailable(NOT_MANAGER)
 
     async def _body(self, req: Request, go_type: str) -> dict[str, Any]:
@@ -93,13 +102,8 @@ class SwarmRouter:
         return json_response(node_id)
 
     async def join(self, req: Request) -> Response:
-        await self._body(req, "swarm.JoinRequest")
-        if self.swarm.ping_state() != "inactive":
-            raise Unavailable(
-                'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and '
-                "join another one."
-            )
-        raise NotImplementedYet("joining a swarm is not supported by gorae yet")
+        await self.swarm.join(await self._body(req, "swarm.JoinRequest"))
+        return empty_response(200)
 
     async def leave(self, req: Request) -> Response:
         await self.swarm.leave(req.qbool("force"))

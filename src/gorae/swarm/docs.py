@@ -14,6 +14,10 @@ NOT_MANAGER = (
     'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
     "node to swarm and try again."
 )
+WORKER_NOT_MANAGER = (
+    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
+    "this command on a manager node or promote the current node to a manager."
+)
 NOT_IN_SWARM = "This node is not part of a swarm"
 ALREADY_IN_SWARM = (
     'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.'

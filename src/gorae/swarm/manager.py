@@ -23,12 +23,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gorae.errors import InvalidParameter, NotFound, NotImplementedYet, Unavailable
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, NotImplementedYet, Unavailable
 from gorae.filters import Filters
 from gorae.swarm import docs
 from gorae.swarm.ca import tokens
-from gorae.swarm.ca.authority import MANAGER_ROLE, RootCA, key_pem, new_key
+from gorae.swarm.ca.authority import MANAGER_ROLE, WORKER_ROLE, RootCA, key_pem, load_key, new_key
 from gorae.swarm.ids import new_id
+from gorae.swarm.remote import RemoteServer, call, client_context, server_context
 from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import EtcdMember, etcd_binary
 from gorae.swarm.store.types import Cluster, Node, ReadTx, WriteTx
@@ -45,10 +50,22 @@ class LocalState:
     role: str  # "manager" | "worker"
     listen_addr: str
     advertise_addr: str  # host:port
+    manager_id: str = ""  # a worker's manager (node ID and host:port)
+    manager_addr: str = ""
 
     @property
     def addr(self) -> str:
         return self.advertise_addr.rsplit(":", 1)[0].strip("[]")
+
+
+def _join_hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 def _now() -> str:
@@ -187,6 +204,17 @@ def check_init(body: dict[str, Any]) -> None:
         check_spec(body["Spec"])
 
 
+def check_join(body: dict[str, Any]) -> None:
+    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr", "JoinToken", "Availability"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise _unmarshal_error(body[key], f"JoinRequest.{key}", "string")
+    remotes = body.get("RemoteAddrs")
+    if remotes is not None and (
+        not isinstance(remotes, list) or not all(isinstance(r, str) for r in remotes)
+    ):
+        raise _unmarshal_error(remotes, "JoinRequest.RemoteAddrs", "[]string")
+
+
 def check_node_spec(spec: Any) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise _unmarshal_error(spec, "NodeSpec", "swarm.NodeSpec")
@@ -219,6 +247,8 @@ class SwarmService:
         self._lock = asyncio.Lock()
         self._info_counts = (0, 0)  # nodes, managers: kept for the synchronous /info
         self._cluster_info: dict[str, Any] | None = None
+        self.remote = RemoteServer(self._remote_request)
+        self._ca: RootCA | None = None
 
     @property
     def _state_file(self) -> Path:
@@ -233,6 +263,9 @@ class SwarmService:
         except FileNotFoundError:
             return
         state = LocalState(**raw)
+        if state.role == "worker":
+            self.state = state
+            return
         cfg = self.member.configured()
         if cfg is None:
             raise Unavailable(
@@ -241,10 +274,28 @@ class SwarmService:
         await self.member.start(cfg)
         self.store = EtcdStore("127.0.0.1", cfg.client_port)
         self.state = state
+        await self._serve_remote(state)
         await self._refresh_info()
+
+    async def _serve_remote(self, state: LocalState) -> int:
+        """Listen on the swarm port (mutual TLS with the node certificate); answers the bound port."""
+        certs = self.root / "certificates"
+        ca_pem = (certs / "swarm-root-ca.crt").read_bytes()
+        self._ca = RootCA(ca_pem, load_key((certs / "swarm-root-ca.key").read_bytes()))
+        ctx = server_context(
+            (certs / "swarm-node.crt").read_bytes(), (certs / "swarm-node.key").read_bytes(), ca_pem
+        )
+        host, port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        try:
+            return await self.remote.start(host, port, ctx)
+        except OSError as e:
+            raise InvalidParameter(
+                f"failed to listen on remote API address: listen tcp {host}:{port}: {e.strerror}"
+            ) from e
 
     async def close(self) -> None:
         """Daemon shut-down: stop the member, keep the state."""
+        await self.remote.close()
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -279,6 +330,8 @@ class SwarmService:
             "Error": "",
             "RemoteManagers": [{"NodeID": st.node_id, "Addr": st.advertise_addr}],
         }
+        if st.role == "worker":
+            doc["RemoteManagers"] = [{"NodeID": st.manager_id, "Addr": st.manager_addr}]
         if st.role == "manager":
             doc["Nodes"] = nodes
             doc["Managers"] = managers
@@ -286,6 +339,8 @@ class SwarmService:
         return doc
 
     def _manager_store(self) -> EtcdStore:
+        if self.state is not None and self.state.role == "worker":
+            raise Unavailable(docs.WORKER_NOT_MANAGER)
         if self.state is None or self.store is None or self.state.role != "manager":
             raise Unavailable(docs.NOT_MANAGER)
         return self.store
@@ -329,7 +384,9 @@ class SwarmService:
             )
             advertise = _resolve_advertise(str(body.get("AdvertiseAddr") or ""), listen_host, listen_port)
             node_id, cluster_id = new_id(), new_id()
-            state = LocalState(node_id, cluster_id, "manager", f"{listen_host}:{listen_port}", advertise)
+            state = LocalState(
+                node_id, cluster_id, "manager", _join_hostport(listen_host, listen_port), advertise
+            )
             try:
                 await self._create_cluster(state, spec, body)
             except BaseException:
@@ -346,10 +403,20 @@ class SwarmService:
         certs = self.root / "certificates"
         certs.mkdir(mode=0o700, exist_ok=True)
         (certs / "swarm-root-ca.crt").write_bytes(ca.cert_pem)
+        _write_secret(certs / "swarm-root-ca.key", key_pem(ca.key))
         (certs / "swarm-node.crt").write_bytes(node_cert)
-        fd = os.open(certs / "swarm-node.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key_pem(node_key))
+        _write_secret(certs / "swarm-node.key", key_pem(node_key))
+        port = await self._serve_remote(state)
+        host, listen_port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        if listen_port == 0:  # an ephemeral port (tests): the node is reached at the bound one
+            adv_host, adv_port = _split_hostport(state.advertise_addr, DEFAULT_PORT)
+            state = LocalState(
+                state.node_id,
+                state.cluster_id,
+                state.role,
+                _join_hostport(host, port),
+                _join_hostport(adv_host, port if adv_port == 0 else adv_port),
+            )
         cfg = self.member.configure(state.node_id, state.addr)
         await self.member.start(cfg)
         store = EtcdStore("127.0.0.1", cfg.client_port)
@@ -388,6 +455,8 @@ class SwarmService:
         await self._refresh_info()
 
     async def _teardown(self) -> None:
+        await self.remote.close()
+        self._ca = None
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -404,6 +473,11 @@ class SwarmService:
                 raise Unavailable(docs.NOT_IN_SWARM)
             if self.state.role == "manager" and not force:
                 raise Unavailable(docs.LAST_MANAGER_LEAVE)
+            if self.state.role == "worker":
+                try:  # tell the manager (best effort: a worker may leave while it is unreachable)
+                    await call(self.state.manager_addr, self._member_context(), {"op": "leave"}, MANAGER_ROLE)
+                except GoraeError:
+                    pass
             await self._teardown()
 
     async def _cluster(self, tx: ReadTx) -> Cluster:
@@ -452,6 +526,177 @@ class SwarmService:
 
         await store.update(write)
         await self._refresh_info()
+
+    # -- joining (this node) and the swarm port (the manager) -----------------------------------
+
+    def _member_context(self) -> Any:
+        certs = self.root / "certificates"
+        return client_context(
+            (certs / "swarm-root-ca.crt").read_bytes(),
+            (certs / "swarm-node.crt").read_bytes(),
+            (certs / "swarm-node.key").read_bytes(),
+        )
+
+    async def join(self, body: dict[str, Any]) -> None:
+        """POST /swarm/join: fetch the CA, check it against the token, get a certificate as a worker."""
+        check_join(body)
+        async with self._lock:
+            if self.state is not None:
+                raise Unavailable(docs.ALREADY_IN_SWARM)
+            remotes = body.get("RemoteAddrs") or []
+            if not remotes:
+                raise InvalidParameter("at least 1 RemoteAddr is required to join")
+            token = str(body.get("JoinToken") or "")
+            tokens.parse(token)
+            host, port = _split_hostport(str(remotes[0]), DEFAULT_PORT)
+            manager = _join_hostport(host, port)
+            ca_pem = str(
+                (await call(manager, client_context(None), {"op": "ca"}, None)).get("ca", "")
+            ).encode()
+            tokens.check_ca(token, ca_pem)
+            key = new_key()
+            public = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            answer = await call(
+                manager,
+                client_context(ca_pem),
+                {
+                    "op": "join",
+                    "token": token,
+                    "public_key": public.decode(),
+                    "description": self._describe(),
+                    "advertise_addr": str(body.get("AdvertiseAddr") or ""),
+                    "availability": str(body.get("Availability") or "active"),
+                },
+                MANAGER_ROLE,
+            )
+            listen_host, listen_port = _split_hostport(
+                str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
+            )
+            state = LocalState(
+                node_id=str(answer["node_id"]),
+                cluster_id=str(answer["cluster_id"]),
+                role="worker",
+                listen_addr=_join_hostport(listen_host, listen_port),
+                advertise_addr=_join_hostport(str(answer["addr"]), listen_port),
+                manager_id=str(answer["manager_id"]),
+                manager_addr=manager,
+            )
+            try:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                certs = self.root / "certificates"
+                certs.mkdir(mode=0o700, exist_ok=True)
+                (certs / "swarm-root-ca.crt").write_bytes(ca_pem)
+                (certs / "swarm-node.crt").write_bytes(str(answer["cert"]).encode())
+                _write_secret(certs / "swarm-node.key", key_pem(key))
+                self._state_file.write_text(json.dumps(asdict(state)))
+            except BaseException:
+                await asyncio.to_thread(shutil.rmtree, self.root, True)
+                raise
+            self.state = state
+
+    async def _remote_request(
+        self, request: dict[str, Any], peer_der: bytes | None, peer_ip: str
+    ) -> dict[str, Any]:
+        """One request on the swarm port (see gorae.swarm.remote)."""
+        ca, state = self._ca, self.state
+        if ca is None or state is None or self.store is None:
+            raise Unavailable(docs.NOT_MANAGER)
+        op = request.get("op")
+        if op == "ca":
+            return {"ca": ca.cert_pem.decode()}
+        if op == "join":
+            return await self._admit(ca, state, request, peer_ip)
+        if peer_der is None:
+            raise Forbidden("a node certificate is required")
+        try:
+            peer_pem = x509.load_der_x509_certificate(peer_der).public_bytes(serialization.Encoding.PEM)
+        except ValueError:
+            raise Forbidden("invalid certificate") from None
+        ident = ca.verify(peer_pem)
+        if ident.cluster_id != state.cluster_id:
+            raise Forbidden("certificate of another cluster")
+
+        async def known(tx: ReadTx) -> Node | None:
+            return await tx.get(Node, ident.node_id)
+
+        if await self.store.view(known) is None:
+            raise Forbidden(f"node {ident.node_id} was removed from the swarm")
+        if op == "leave":
+            await self._mark(ident.node_id, "down")
+            return {}
+        raise InvalidParameter(f"unknown operation {op!r}")
+
+    async def _admit(
+        self, ca: RootCA, state: LocalState, request: dict[str, Any], peer_ip: str
+    ) -> dict[str, Any]:
+        store = self._manager_store()
+        token = request.get("token")
+        cluster = await store.view(self._cluster)
+        if not isinstance(token, str):
+            raise InvalidParameter("invalid join token")
+        jt = cluster.doc["JoinTokens"]
+        if tokens.matches(token, jt["Manager"]):
+            raise NotImplementedYet("joining as a manager is not supported by gorae yet")
+        if not tokens.matches(token, jt["Worker"]):
+            raise InvalidParameter(
+                "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"
+            )
+        try:
+            public = serialization.load_pem_public_key(str(request.get("public_key", "")).encode())
+        except ValueError:
+            raise InvalidParameter("invalid public key") from None
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise InvalidParameter("invalid public key")
+        description = request.get("description")
+        if not isinstance(description, dict):
+            description = {}
+        availability = request.get("availability") or "active"
+        if availability not in ("active", "pause", "drain"):
+            raise InvalidParameter(f"invalid availability {availability!r}")
+        advertise = str(request.get("advertise_addr") or "")
+        addr = _split_hostport(advertise, 0)[0] if advertise else peer_ip
+        if not _is_ip(addr):
+            addr = peer_ip
+        node_id = new_id()
+        cert = ca.issue(public, node_id, WORKER_ROLE, state.cluster_id)
+        now = _now()
+        doc = {
+            "ID": node_id,
+            "CreatedAt": now,
+            "UpdatedAt": now,
+            "Spec": {"Labels": {}, "Role": "worker", "Availability": availability},
+            "Description": {**description, "TLSInfo": docs.tls_info(ca.cert_pem)},
+            "Status": {"State": "ready", "Addr": addr},
+        }
+
+        async def write(tx: WriteTx) -> None:
+            await tx.create(Node(node_id, doc))
+
+        await store.update(write)
+        await self._refresh_info()
+        return {
+            "node_id": node_id,
+            "cluster_id": state.cluster_id,
+            "cert": cert.decode(),
+            "addr": addr,
+            "manager_id": state.node_id,
+        }
+
+    async def _mark(self, node_id: str, node_state: str) -> None:
+        store = self._manager_store()
+
+        async def write(tx: WriteTx) -> None:
+            node = await tx.get(Node, node_id)
+            if node is None:
+                raise NotFound(f"node {node_id} not found")
+            doc = dict(node.doc)
+            doc["Status"] = {**doc.get("Status", {}), "State": node_state}
+            doc["UpdatedAt"] = _now()
+            await tx.update(node.with_doc(doc))
+
+        await store.update(write)
 
     # -- /nodes ------------------------------------------------------------------------------
 
