@@ -17,6 +17,7 @@ import pytest
 from conftest import skip_outside_ci, wait_for
 
 from gorae.errors import Unavailable
+from gorae.swarm.ca.authority import MANAGER_ROLE, RootCA, key_pem, new_key
 from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import INSTALL_HINT, EtcdMember, etcd_binary, process_alive
 from gorae.swarm.store.memory import MemoryStore
@@ -137,3 +138,47 @@ def test_missing_etcd_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> N
         etcd_binary()
     assert str(exc.value) == INSTALL_HINT
     assert "apt-get install etcd-server" in INSTALL_HINT
+
+
+def _tls_files(root: Path, ca: RootCA) -> tuple[bytes, bytes, bytes]:
+    root.mkdir(parents=True)
+    key = new_key()
+    cert = ca.issue(key.public_key(), "m1", MANAGER_ROLE, "c1", ("127.0.0.1",))
+    (root / "ca.crt").write_bytes(ca.cert_pem)
+    (root / "etcd.crt").write_bytes(cert)
+    (root / "etcd.key").write_bytes(key_pem(key))
+    return ca.cert_pem, cert, key_pem(key)
+
+
+def test_member_with_mutual_tls(tmp_path: Path, need_etcd: None) -> None:
+    """A manager's member: https on both URLs, client certificates required; the store works with the
+    swarm CA's certificate, and a client without one, or with another CA's, is refused."""
+    ca = RootCA.create()
+    tls = _tls_files(tmp_path / "tls", ca)
+    member = EtcdMember(tmp_path / "m")
+
+    async def run() -> None:
+        cfg = member.configure("m1", "127.0.0.1", str(tmp_path / "tls"))
+        assert cfg.client_url.startswith("https://") and cfg.peer_url.startswith("https://")
+        await member.start(cfg)
+        try:
+            good = EtcdStore("127.0.0.1", cfg.client_port, tls=tls, root=b"/tls/")
+            try:
+                await CASES["update_is_version_checked"](good)
+            finally:
+                await good.close()
+            plain = EtcdStore("127.0.0.1", cfg.client_port, timeout=3, root=b"/tls/")
+            with pytest.raises(Unavailable):
+                await plain.revision()
+            await plain.close()
+            other = RootCA.create()
+            okey = new_key()
+            forged = (ca.cert_pem, other.issue(okey.public_key(), "m1", MANAGER_ROLE, "c1"), key_pem(okey))
+            intruder = EtcdStore("127.0.0.1", cfg.client_port, timeout=3, tls=forged, root=b"/tls/")
+            with pytest.raises(Unavailable):
+                await intruder.revision()
+            await intruder.close()
+        finally:
+            await member.destroy()
+
+    asyncio.run(run())

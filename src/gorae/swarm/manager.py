@@ -35,7 +35,7 @@ from gorae.swarm.ca.authority import MANAGER_ROLE, WORKER_ROLE, RootCA, key_pem,
 from gorae.swarm.ids import new_id
 from gorae.swarm.remote import RemoteServer, call, client_context, server_context
 from gorae.swarm.store.etcd import EtcdStore
-from gorae.swarm.store.member import EtcdMember, etcd_binary
+from gorae.swarm.store.member import EtcdMember, MemberConfig, etcd_binary
 from gorae.swarm.store.types import Cluster, Node, ReadTx, WriteTx
 from gorae.timefmt import rfc3339nano
 
@@ -56,6 +56,15 @@ class LocalState:
     @property
     def addr(self) -> str:
         return self.advertise_addr.rsplit(":", 1)[0].strip("[]")
+
+
+def _store_for(cfg: MemberConfig) -> EtcdStore:
+    """A client of this node's member, with its TLS files when it has them."""
+    if not cfg.tls_dir:
+        return EtcdStore("127.0.0.1", cfg.client_port)
+    d = Path(cfg.tls_dir)
+    tls = ((d / "ca.crt").read_bytes(), (d / "etcd.crt").read_bytes(), (d / "etcd.key").read_bytes())
+    return EtcdStore("127.0.0.1", cfg.client_port, tls=tls)
 
 
 def _join_hostport(host: str, port: int) -> str:
@@ -272,7 +281,7 @@ class SwarmService:
                 f"swarm state in {self.root} has no etcd member: leave the swarm and init again"
             )
         await self.member.start(cfg)
-        self.store = EtcdStore("127.0.0.1", cfg.client_port)
+        self.store = _store_for(cfg)
         self.state = state
         await self._serve_remote(state)
         await self._refresh_info()
@@ -417,9 +426,19 @@ class SwarmService:
                 _join_hostport(host, port),
                 _join_hostport(adv_host, port if adv_port == 0 else adv_port),
             )
-        cfg = self.member.configure(state.node_id, state.addr)
+        # the etcd member's own certificate: IP names for its URLs (etcd checks them), mutual TLS both ways
+        tls_dir = self.root / "etcd-tls"
+        tls_dir.mkdir(mode=0o700, exist_ok=True)
+        etcd_key = new_key()
+        ips = tuple(dict.fromkeys(("127.0.0.1", state.addr)))
+        (tls_dir / "ca.crt").write_bytes(ca.cert_pem)
+        (tls_dir / "etcd.crt").write_bytes(
+            ca.issue(etcd_key.public_key(), state.node_id, MANAGER_ROLE, state.cluster_id, ips)
+        )
+        _write_secret(tls_dir / "etcd.key", key_pem(etcd_key))
+        cfg = self.member.configure(state.node_id, state.addr, str(tls_dir))
         await self.member.start(cfg)
-        store = EtcdStore("127.0.0.1", cfg.client_port)
+        store = _store_for(cfg)
         now = _now()
         cluster_doc: dict[str, Any] = {
             "ID": state.cluster_id,

@@ -9,6 +9,7 @@ mutual TLS). `verify` accepts only a certificate this CA signed, in its validity
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -105,8 +106,16 @@ class RootCA:
     def can_sign(self) -> bool:
         return self.key is not None
 
-    def issue(self, public_key: ec.EllipticCurvePublicKey, node_id: str, role: str, cluster_id: str) -> bytes:
-        """A node certificate (PEM) for `public_key`; only the key is taken from the requester."""
+    def issue(
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        node_id: str,
+        role: str,
+        cluster_id: str,
+        ips: tuple[str, ...] = (),
+    ) -> bytes:
+        """A node certificate (PEM) for `public_key`; only the key is taken from the requester. `ips` adds IP
+        names (the etcd member's certificate: etcd checks the URL's address)."""
         if self.key is None:
             raise Forbidden("this node's CA cannot sign certificates")
         if role not in ROLES:
@@ -133,7 +142,11 @@ class RootCA:
                 critical=False,
             )
             .add_extension(
-                x509.SubjectAlternativeName([x509.DNSName(role), x509.DNSName(node_id)]), critical=False
+                x509.SubjectAlternativeName(
+                    [x509.DNSName(role), x509.DNSName(node_id)]
+                    + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+                ),
+                critical=False,
             )
             .sign(self.key, hashes.SHA256())
         )

@@ -17,6 +17,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import aetcd
+import aetcd.watcher
+import grpc
 from aetcd import rpc
 
 from gorae.errors import Unavailable
@@ -145,11 +147,45 @@ class _Tx:
             raise _Retry()
 
 
-class EtcdStore:
-    """ClusterStore over an etcd client endpoint (host, port)."""
+class _TLSClient(aetcd.Client):  # type: ignore[misc]
+    """aetcd's client on a mutual-TLS channel (aetcd 1.0 opens insecure channels only)."""
 
-    def __init__(self, host: str, port: int, timeout: int = 10, root: bytes = PREFIX) -> None:
-        self._client = aetcd.Client(host=host, port=port, timeout=timeout)
+    def __init__(self, host: str, port: int, timeout: int, credentials: Any) -> None:
+        super().__init__(host=host, port=port, timeout=timeout)
+        self._credentials = credentials
+
+    async def connect(self) -> None:
+        if self._connected.is_set():
+            return
+        self.channel = rpc.secure_channel(f"{self._host}:{self._port}", self._credentials)
+        self.kvstub = rpc.KVStub(self.channel)
+        self.clusterstub = rpc.ClusterStub(self.channel)
+        self.leasestub = rpc.LeaseStub(self.channel)
+        self.maintenancestub = rpc.MaintenanceStub(self.channel)
+        self._watcher = aetcd.watcher.Watcher(rpc.WatchStub(self.channel), timeout=self._timeout)
+        self._connected.set()
+
+
+class EtcdStore:
+    """ClusterStore over an etcd client endpoint (host, port); `tls` = (CA, certificate, key) PEMs for a
+    member that requires client certificates."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: int = 10,
+        root: bytes = PREFIX,
+        tls: tuple[bytes, bytes, bytes] | None = None,
+    ) -> None:
+        if tls is None:
+            self._client = aetcd.Client(host=host, port=port, timeout=timeout)
+        else:
+            ca, cert, key = tls
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=ca, private_key=key, certificate_chain=cert
+            )
+            self._client = _TLSClient(host, port, timeout, creds)
         self._root = root
 
     async def view(self, fn: Callable[[ReadTx], Awaitable[T]]) -> T:

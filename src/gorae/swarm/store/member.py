@@ -3,8 +3,9 @@
 One `etcd` process per manager (k3s's embedded-etcd pattern, with Debian's `etcd-server` binary): data under
 `<data root>/swarm/etcd`, the client URL on the loopback, the peer URL on the advertise address. The process
 gets PR_SET_PDEATHSIG=SIGKILL so it dies with the daemon even on `kill -9` (no orphan etcd ever), and `stop()`
-ends it with SIGTERM, then SIGKILL. Peer/client TLS from the swarm CA is not wired yet (loopback client URL,
-single-member cluster).
+ends it with SIGTERM, then SIGKILL. With a `tls_dir` (a manager's: its etcd certificate from the swarm CA) the
+client and peer URLs are https with client certificates required on both (`--client-cert-auth`,
+`--peer-client-cert-auth`).
 """
 
 from __future__ import annotations
@@ -57,15 +58,30 @@ class MemberConfig:
     advertise_addr: str
     client_port: int
     peer_port: int
+    tls_dir: str = ""  # ca.crt, etcd.crt, etcd.key: client and peer mutual TLS; "" = plain (tests only)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_dir else "http"
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def peer_url(self) -> str:
         host = f"[{self.advertise_addr}]" if ":" in self.advertise_addr else self.advertise_addr
-        return f"http://{host}:{self.peer_port}"
+        return f"{self.scheme}://{host}:{self.peer_port}"
+
+    def tls_args(self) -> list[str]:
+        if not self.tls_dir:
+            return []
+        ca, cert, key = (os.path.join(self.tls_dir, n) for n in ("ca.crt", "etcd.crt", "etcd.key"))
+        return [
+            "--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
+            "--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
+            "--peer-client-cert-auth",
+        ]  # fmt: skip
 
 
 class EtcdMember:
@@ -80,10 +96,10 @@ class EtcdMember:
     def _config_file(self) -> Path:
         return self.root / "member.json"
 
-    def configure(self, name: str, advertise_addr: str) -> MemberConfig:
+    def configure(self, name: str, advertise_addr: str, tls_dir: str = "") -> MemberConfig:
         """A new member's ports (free ones now) written beside its data."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        cfg = MemberConfig(name, advertise_addr, free_port("127.0.0.1"), free_port(advertise_addr))
+        cfg = MemberConfig(name, advertise_addr, free_port("127.0.0.1"), free_port(advertise_addr), tls_dir)
         self._config_file.write_text(json.dumps(asdict(cfg)))
         return cfg
 
@@ -111,6 +127,7 @@ class EtcdMember:
                 "--initial-cluster", f"{cfg.name}={cfg.peer_url}",
                 "--initial-cluster-state", "new",
                 "--logger", "zap",
+                *cfg.tls_args(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
