@@ -414,7 +414,8 @@ def _daemon_in(ns: str) -> GoraeDaemon:
 def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
     """`swarm join` from a second daemon in its own netns over the manager's swarm port (TLS; the CA checked
     against the token's digest); `node ls` on the manager lists both; a bad token and a forged CA digest are
-    refused; the worker's `leave` marks it Down; nothing is left behind."""
+    refused; a killed worker goes Down and comes back Ready; the worker's `leave` marks it Down; nothing is
+    left behind."""
     (ns1, addr1), (ns2, addr2) = lan
     daemons: list[GoraeDaemon] = []
     try:
@@ -422,7 +423,9 @@ def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
         daemons.append(manager)
         worker = _daemon_in(ns2)
         daemons.append(worker)
-        out = manager.docker("swarm", "init", "--advertise-addr", addr1).stdout
+        out = manager.docker(
+            "swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s"
+        ).stdout
         m = re.fullmatch(_init_text(2377).replace(r"127\.0\.0\.1", re.escape(addr1)), out)
         assert m, out
         manager_id, token = m.group(1), m.group(2)
@@ -472,6 +475,17 @@ def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
         assert node.attrs["Status"] == {"State": "ready", "Addr": addr2}
         assert node.attrs["Spec"] == {"Labels": {}, "Role": "worker", "Availability": "active"}
         assert json.loads(manager.docker("info", "--format", "{{json .Swarm}}").stdout)["Nodes"] == 2
+
+        # heartbeats: a worker whose daemon is killed is Down after 3 missed periods, Ready when it is back
+        def status() -> str:
+            return manager.docker(
+                "node", "inspect", worker_id, "--format", "{{.Status.State}}"
+            ).stdout.strip()
+
+        worker.kill9()
+        wait_for(lambda: status() == "down", timeout=20)
+        worker.start()
+        wait_for(lambda: status() == "ready", timeout=20)
 
         assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
         assert not Path(worker.data_root, "swarm").exists()

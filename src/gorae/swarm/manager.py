@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import socket
@@ -38,6 +39,8 @@ from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import EtcdMember, MemberConfig, etcd_binary
 from gorae.swarm.store.types import Cluster, Node, ReadTx, WriteTx
 from gorae.timefmt import rfc3339nano
+
+log = logging.getLogger("gorae.swarm")
 
 DEFAULT_PORT = 2377
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
@@ -258,6 +261,9 @@ class SwarmService:
         self._cluster_info: dict[str, Any] | None = None
         self.remote = RemoteServer(self._remote_request)
         self._ca: RootCA | None = None
+        self._beats: dict[str, float] = {}  # worker node ID -> monotonic time of its last heartbeat
+        self._departed: set[str] = set()
+        self._background: list[asyncio.Task[None]] = []
 
     @property
     def _state_file(self) -> Path:
@@ -274,6 +280,7 @@ class SwarmService:
         state = LocalState(**raw)
         if state.role == "worker":
             self.state = state
+            self._start_background()
             return
         cfg = self.member.configured()
         if cfg is None:
@@ -285,6 +292,7 @@ class SwarmService:
         self.state = state
         await self._serve_remote(state)
         await self._refresh_info()
+        self._start_background()
 
     async def _serve_remote(self, state: LocalState) -> int:
         """Listen on the swarm port (mutual TLS with the node certificate); answers the bound port."""
@@ -304,6 +312,7 @@ class SwarmService:
 
     async def close(self) -> None:
         """Daemon shut-down: stop the member, keep the state."""
+        await self._stop_background()
         await self.remote.close()
         if self.store is not None:
             await self.store.close()
@@ -472,8 +481,10 @@ class SwarmService:
         self._state_file.write_text(json.dumps(asdict(state)))
         self.state = state
         await self._refresh_info()
+        self._start_background()
 
     async def _teardown(self) -> None:
+        await self._stop_background()
         await self.remote.close()
         self._ca = None
         if self.store is not None:
@@ -493,6 +504,7 @@ class SwarmService:
             if self.state.role == "manager" and not force:
                 raise Unavailable(docs.LAST_MANAGER_LEAVE)
             if self.state.role == "worker":
+                await self._stop_background()  # no heartbeat after the leave
                 try:  # tell the manager (best effort: a worker may leave while it is unreachable)
                     await call(self.state.manager_addr, self._member_context(), {"op": "leave"}, MANAGER_ROLE)
                 except GoraeError:
@@ -614,6 +626,7 @@ class SwarmService:
                 await asyncio.to_thread(shutil.rmtree, self.root, True)
                 raise
             self.state = state
+            self._start_background()
 
     async def _remote_request(
         self, request: dict[str, Any], peer_der: bytes | None, peer_ip: str
@@ -643,8 +656,16 @@ class SwarmService:
         if await self.store.view(known) is None:
             raise Forbidden(f"node {ident.node_id} was removed from the swarm")
         if op == "leave":
+            self._departed.add(ident.node_id)
+            self._beats.pop(ident.node_id, None)
             await self._mark(ident.node_id, "down")
             return {}
+        if op == "heartbeat":
+            if ident.node_id in self._departed:
+                raise Forbidden(f"node {ident.node_id} left the swarm")
+            self._beats[ident.node_id] = time.monotonic()
+            await self._mark(ident.node_id, "ready", only_if_not=True)
+            return {"period": self._heartbeat_period()}
         raise InvalidParameter(f"unknown operation {op!r}")
 
     async def _admit(
@@ -703,19 +724,93 @@ class SwarmService:
             "manager_id": state.node_id,
         }
 
-    async def _mark(self, node_id: str, node_state: str) -> None:
+    async def _mark(self, node_id: str, node_state: str, only_if_not: bool = False) -> None:
+        """Set a node's Status.State (`only_if_not`: skip the write when it already is)."""
         store = self._manager_store()
 
         async def write(tx: WriteTx) -> None:
             node = await tx.get(Node, node_id)
             if node is None:
                 raise NotFound(f"node {node_id} not found")
+            if only_if_not and (node.doc.get("Status") or {}).get("State") == node_state:
+                return
             doc = dict(node.doc)
             doc["Status"] = {**doc.get("Status", {}), "State": node_state}
             doc["UpdatedAt"] = _now()
             await tx.update(node.with_doc(doc))
 
         await store.update(write)
+
+    # -- heartbeats ---------------------------------------------------------------------------
+
+    def _heartbeat_period(self) -> float:
+        """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s."""
+        spec = (self._cluster_info or {}).get("Spec") or {}
+        ns = (spec.get("Dispatcher") or {}).get("HeartbeatPeriod") or 5_000_000_000
+        try:
+            return max(float(ns) / 1e9, 0.2)
+        except (TypeError, ValueError):
+            return 5.0
+
+    def _start_background(self) -> None:
+        if self.state is None or self._background:
+            return
+        loop = self._watch_heartbeats() if self.state.role == "manager" else self._send_heartbeats()
+        self._background.append(asyncio.ensure_future(loop))
+
+    async def _stop_background(self) -> None:
+        tasks, self._background = self._background, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
+                pass
+
+    async def _send_heartbeats(self) -> None:
+        """A worker: heartbeat to its manager every period (the manager's answer sets the period)."""
+        period = 5.0
+        while self.state is not None:
+            try:
+                answer = await call(
+                    self.state.manager_addr, self._member_context(), {"op": "heartbeat"}, MANAGER_ROLE
+                )
+                period = max(float(answer.get("period", period)), 0.2)
+            except GoraeError as e:
+                log.warning("swarm heartbeat to %s failed: %s", self.state.manager_addr, e.message)
+            except Exception:
+                log.exception("swarm heartbeat")
+            await asyncio.sleep(period)
+
+    async def _watch_heartbeats(self) -> None:
+        """A manager: a worker not heard from for 3 periods is marked down (swarmkit's grace multiplier)."""
+        while self.state is not None:
+            period = self._heartbeat_period()
+            await asyncio.sleep(period)
+            try:
+                store = self._manager_store()
+
+                async def read(tx: ReadTx) -> list[Node]:
+                    return await tx.find(Node)
+
+                now = time.monotonic()
+                changed = False
+                for node in await store.view(read):
+                    if node.doc.get("Spec", {}).get("Role") != "worker":
+                        continue
+                    if (node.doc.get("Status") or {}).get("State") != "ready":
+                        continue
+                    last = self._beats.setdefault(node.id, now)  # unheard since this manager started: grace
+                    if now - last > 3 * period:
+                        await self._mark(node.id, "down")
+                        changed = True
+                if changed:
+                    await self._refresh_info()
+            except GoraeError as e:
+                log.warning("swarm heartbeat check: %s", e.message)
+            except Exception:
+                log.exception("swarm heartbeat check")
 
     # -- /nodes ------------------------------------------------------------------------------
 
