@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.api.app import build_routes
+from gorae.api.build import BuildRouter
 from gorae.api.containers import ContainersRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
@@ -27,6 +28,7 @@ from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
+from gorae.builder.service import BuildService
 from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
@@ -63,6 +65,7 @@ class Services:
     networks: NetworkController
     containers: ContainerService
     reserve: DiskReserve
+    builder: BuildService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -118,7 +121,7 @@ class Services:
                 }
                 for v in self.volumes.list()
             ],
-            "BuildCache": [],
+            "BuildCache": self.builder.usage(),
         }
 
 
@@ -166,8 +169,16 @@ def build_services(config: DaemonConfig) -> Services:
         mounts=VolumeMounts(volumes),
         default_dns=list(config.dns),
     )
+    builder = BuildService(
+        images=images,
+        containers=containers,
+        snapshotter=snapshotter,
+        meta=meta,
+        tmp=os.path.join(root, "tmp"),
+    )
     return Services(
         config=config,
+        builder=builder,
         node_id=_engine_id(os.path.join(root, "engine-id")),
         started_at=time.time(),
         meta=meta,
@@ -239,6 +250,7 @@ def build_api(services: Services) -> Router:
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images),
+            BuildRouter(services.builder),
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
         ]

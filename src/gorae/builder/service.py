@@ -1,0 +1,241 @@
+"""`BuildService`: one `/build` request end to end — the context received into a private directory, the
+Dockerfile read and checked (errors before anything runs), the steps run (`steps.Build`), the result tagged
+only when every step succeeded, and everything the build made for itself (context, containers) removed
+whatever happened. Also the build cache's size and prune."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from gorae.builder import ignore
+from gorae.builder.cache import BuildCache
+from gorae.builder.context import extract_context, resolve_in
+from gorae.builder.options import BuildOptions
+from gorae.builder.parser import Dockerfile, parse
+from gorae.builder.steps import Build, Emit, Puller
+from gorae.container.service import ContainerService
+from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.image import reference as refs
+from gorae.image.service import ImageService
+from gorae.snapshot.overlay import OverlaySnapshotter
+from gorae.archive.tree import remove_tree
+
+MAX_DOCKERFILE = 10 << 20
+
+
+@dataclass
+class Prepared:
+    context_dir: str
+    dockerfile: Dockerfile
+    options: BuildOptions
+
+
+class BuildService:
+    def __init__(
+        self,
+        *,
+        images: ImageService,
+        containers: ContainerService,
+        snapshotter: OverlaySnapshotter,
+        meta: Any,
+        tmp: str,
+        pull: Puller | None = None,
+    ) -> None:
+        self.images = images
+        self.containers = containers
+        self.snap = snapshotter
+        self.cache = BuildCache(meta, images.store.exists)
+        self.tmp = tmp
+        self.pull = pull
+
+    def check_tags(self, tags: list[str]) -> None:
+        for t in tags:
+            try:
+                ref = refs.parse_tagged(t)
+            except (GoraeError, ValueError):
+                raise InvalidParameter(f"invalid reference format: {t}") from None
+            if ref.digest is not None:
+                raise InvalidParameter("invalid reference format")
+
+    def prepare(self, stream: BinaryIO, options: BuildOptions) -> Prepared:
+        """Receive the context and read the Dockerfile (blocking). The caller removes `context_dir`
+        (`discard`) when done."""
+        self.check_tags(options.tags)
+        os.makedirs(self.tmp, exist_ok=True)
+        cdir = tempfile.mkdtemp(dir=self.tmp, prefix="build-context-")
+        try:
+            extract_context(stream, cdir)
+            name = options.dockerfile or "Dockerfile"
+            path = resolve_in(cdir, name)
+            if not os.path.isfile(path):
+                alt = resolve_in(cdir, name.lower()) if name == "Dockerfile" else ""
+                if alt and os.path.isfile(alt):
+                    path = alt
+                else:
+                    raise InvalidParameter(
+                        f"Cannot locate specified Dockerfile: {name}"
+                    )
+            if os.path.getsize(path) > MAX_DOCKERFILE:
+                raise InvalidParameter(f"Dockerfile {name} is too large")
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+            df = parse(text)
+            _apply_dockerignore(cdir)
+            return Prepared(cdir, df, options)
+        except OSError as e:
+            self.discard(cdir)
+            raise InvalidParameter(f"failed to receive the build context: {e}") from None
+        except BaseException:
+            self.discard(cdir)
+            raise
+
+    def discard(self, cdir: str) -> None:
+        with contextlib.suppress(OSError):
+            remove_tree(cdir)
+
+    async def run(self, prep: Prepared, emit: Emit) -> str:
+        """Run the build; tags the result on success. Raises the first failure (nothing tagged)."""
+        opts = prep.options
+        build = Build(
+            images=self.images,
+            containers=self.containers,
+            snapshotter=self.snap,
+            cache=self.cache,
+            context_dir=prep.context_dir,
+            dockerfile=prep.dockerfile,
+            options=opts,
+            emit=emit,
+            tmp=self.tmp,
+            pull=self.pull,
+        )
+        try:
+            iid = await build.run()
+        finally:
+            if opts.force_rm or opts.rm:
+                # the failed step's container stays unless force-rm (docker's --rm vs --force-rm)
+                keep = [] if opts.force_rm else build.made_containers[-1:]
+                for cid in list(build.made_containers):
+                    if cid not in keep or not _started(self.containers, cid):
+                        await build.remove_container(cid)
+        await emit({"aux": {"ID": iid}})
+        if opts.quiet:
+            await emit({"stream": iid + "\n"})
+            for t in opts.tags:
+                await asyncio.to_thread(self._tag, iid, t)
+            return iid
+        await emit({"stream": f"Successfully built {iid.removeprefix('sha256:')[:12]}\n"})
+        for t in opts.tags:
+            await asyncio.to_thread(self._tag, iid, t)
+            await emit({"stream": f"Successfully tagged {_familiar(t)}\n"})
+        return iid
+
+    def _tag(self, iid: str, t: str) -> None:
+        ref = refs.parse_tagged(t)
+        self.images.tag(iid, ref.familiar_name, ref.tag or "latest")
+
+    # ---- cache usage and prune -----------------------------------------------------------------
+
+    def usage(self) -> list[dict[str, Any]]:
+        """`BuildCache` of /system/df: one record per cached step whose image still exists."""
+        out: list[dict[str, Any]] = []
+        for key, doc in self.cache.entries():
+            iid = str(doc.get("Image") or "")
+            if not self.images.store.exists(iid):
+                continue
+            refs_of = self.images.refs_of(iid)
+            out.append(
+                {
+                    "ID": key[:25],
+                    "Parent": str(doc.get("Parent") or "").removeprefix("sha256:")[:25],
+                    "Type": "regular",
+                    "Description": iid,
+                    "InUse": bool(refs_of),
+                    "Shared": False,
+                    "Size": 0,
+                    "CreatedAt": _rfc(doc.get("Created")),
+                    "LastUsedAt": None,
+                    "UsageCount": 1,
+                }
+            )
+        return out
+
+    def prune(self, *, all: bool = False) -> dict[str, Any]:
+        """POST /build/prune: forget the cache and remove the intermediate images no tag, container or
+        other image needs."""
+        deleted: list[str] = []
+        reclaimed = 0
+        for key, doc in self.cache.entries():
+            iid = str(doc.get("Image") or "")
+            self.cache.forget(key)
+            deleted.append(key)
+            if not self.images.store.exists(iid):
+                continue
+        # intermediate images: untagged, unused, without children; repeat up the chains
+        changed = True
+        while changed:
+            changed = False
+            for img in self.images.all_images():
+                if self.images.refs_of(img.id) or self.images.store.children(img.id):
+                    continue
+                if not img.parent or not img.config.get("container_config"):
+                    continue
+                try:
+                    self.images.remove(img.id)
+                except (Conflict, NotFound):
+                    continue
+                reclaimed += img.size
+                changed = True
+        return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+
+def _started(containers: ContainerService, cid: str) -> bool:
+    try:
+        return bool(containers.get(cid).state.get("StartedAt", "").startswith(("1", "2")))
+    except GoraeError:
+        return False
+
+
+def _familiar(t: str) -> str:
+    return t if ":" in t.rsplit("/", 1)[-1] else t + ":latest"
+
+
+def _rfc(ts: Any) -> str:
+    import datetime
+
+    try:
+        return datetime.datetime.fromtimestamp(float(ts), datetime.UTC).isoformat().replace("+00:00", "Z")
+    except (TypeError, ValueError):
+        return ""
+
+
+def _apply_dockerignore(cdir: str) -> None:
+    """Remove what the context's .dockerignore excludes (the daemon side of docker's rule)."""
+    path = os.path.join(cdir, ".dockerignore")
+    if not os.path.isfile(path) or os.path.islink(path):
+        return
+    with open(path, encoding="utf-8", errors="replace") as f:
+        pats = ignore.parse(f.read())
+    if not pats:
+        return
+    for dirpath, dirnames, filenames in os.walk(cdir, topdown=True):
+        for name in list(dirnames) + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, cdir)
+            if rel in ("Dockerfile", ".dockerignore"):
+                continue
+            if ignore.excluded(pats, rel):
+                if name in dirnames and ignore.may_hold_inclusions(pats, rel):
+                    continue
+                if os.path.isdir(full) and not os.path.islink(full):
+                    dirnames.remove(name)
+                    shutil.rmtree(full, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(full)
+

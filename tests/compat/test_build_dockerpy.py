@@ -1,0 +1,143 @@
+"""docker-py `images.build` / `api.build` against the gorae daemon: the classic builder's stream, steps,
+cache, CMD rules, COPY, errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+
+def _tar(files: dict[str, str | bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+@pytest.fixture
+def built(docker_client: docker.DockerClient) -> Iterator[list[str]]:
+    """Tags the test built; removed (with their intermediate images) afterwards."""
+    tags: list[str] = []
+    yield tags
+    for t in tags:
+        try:
+            docker_client.images.remove(t, force=True)
+        except docker.errors.NotFound:
+            pass
+    docker_client.api.post(docker_client.api._url("/build/prune"))
+
+
+def _build(client: docker.DockerClient, files: dict[str, str | bytes], **kw: Any) -> list[dict[str, Any]]:
+    out = client.api.build(fileobj=_tar(files), custom_context=True, decode=True, **kw)
+    return list(out)
+
+
+def _streams(lines: list[dict[str, Any]]) -> str:
+    return "".join(str(x.get("stream", "")) for x in lines)
+
+
+def test_build_run_copy_cmd_and_stream(docker_client: docker.DockerClient, built: list[str]) -> None:
+    tag = f"b-{uuid.uuid4().hex[:8]}:1"
+    built.append(tag)
+    files = {
+        "Dockerfile": "FROM busybox\nCOPY a.txt /data/\nRUN cat /data/a.txt > /data/b.txt && echo ran\nCMD [\"cat\", \"/data/b.txt\"]\n",
+        "a.txt": "hello\n",
+    }
+    lines = _build(docker_client, files, tag=tag, rm=True)
+    text = _streams(lines)
+    assert "Step 1/4 : FROM busybox\n" in text
+    assert "Step 3/4 : RUN cat /data/a.txt > /data/b.txt && echo ran\n" in text
+    assert " ---> Running in " in text and "\nran\n" in text and "Removing intermediate container " in text
+    aux = [x["aux"]["ID"] for x in lines if "aux" in x]
+    assert len(aux) == 1 and aux[0].startswith("sha256:")
+    assert f"Successfully built {aux[0][7:19]}\n" in text
+    assert f"Successfully tagged {tag}\n" in text
+    out = docker_client.containers.run(tag, remove=True)
+    assert out == b"hello\n"
+    img = docker_client.images.get(tag)
+    assert img.attrs["Config"]["Cmd"] == ["cat", "/data/b.txt"]
+    hist = docker_client.api.history(tag)
+    assert hist[0]["CreatedBy"] == '/bin/sh -c #(nop)  CMD ["cat" "/data/b.txt"]'
+    assert hist[1]["CreatedBy"] == "/bin/sh -c cat /data/a.txt > /data/b.txt && echo ran"
+    assert hist[2]["CreatedBy"].startswith("/bin/sh -c #(nop) COPY file:") and hist[2]["CreatedBy"].endswith(" in /data/ ")
+    # a second build is fully cached and gives the same image
+    again = _build(docker_client, files, tag=tag)
+    assert _streams(again).count(" ---> Using cache\n") == 3
+    assert [x["aux"]["ID"] for x in again if "aux" in x] == aux
+    # editing the copied file misses the cache from COPY on
+    files["a.txt"] = "changed\n"
+    third = _build(docker_client, files, tag=tag)
+    assert _streams(third).count(" ---> Using cache\n") == 0
+    assert docker_client.containers.run(tag, remove=True) == b"changed\n"
+
+
+def test_cmd_rules(docker_client: docker.DockerClient, built: list[str]) -> None:
+    base = f"b-{uuid.uuid4().hex[:8]}:base"
+    built.append(base)
+    _build(docker_client, {"Dockerfile": "FROM busybox\nCMD [\"echo\", \"one\"]\nCMD [\"echo\", \"two\"]\n"}, tag=base)
+    assert docker_client.images.get(base).attrs["Config"]["Cmd"] == ["echo", "two"]  # only the last CMD counts
+    child = base.replace(":base", ":child")
+    built.append(child)
+    _build(docker_client, {"Dockerfile": f"FROM {base}\nENV X=1\n"}, tag=child)
+    assert docker_client.images.get(child).attrs["Config"]["Cmd"] == ["echo", "two"]  # inherited
+    ep = base.replace(":base", ":ep")
+    built.append(ep)
+    _build(docker_client, {"Dockerfile": f"FROM {base}\nENTRYPOINT [\"top\"]\n"}, tag=ep)
+    cfg = docker_client.images.get(ep).attrs["Config"]
+    assert cfg["Entrypoint"] == ["top"] and cfg["Cmd"] is None  # ENTRYPOINT resets an inherited CMD
+    both = base.replace(":base", ":both")
+    built.append(both)
+    _build(docker_client, {"Dockerfile": f"FROM {base}\nCMD [\"-b\"]\nENTRYPOINT [\"top\"]\n"}, tag=both)
+    cfg = docker_client.images.get(both).attrs["Config"]
+    assert cfg["Entrypoint"] == ["top"] and cfg["Cmd"] == ["-b"]
+
+
+def test_failing_run_reports_in_band_and_tags_nothing(docker_client: docker.DockerClient, built: list[str]) -> None:
+    tag = f"b-{uuid.uuid4().hex[:8]}:bad"
+    before = {c.id for c in docker_client.containers.list(all=True)}
+    lines = _build(docker_client, {"Dockerfile": "FROM busybox\nRUN exit 3\n"}, tag=tag, forcerm=True)
+    err = [x for x in lines if "error" in x]
+    assert err == [
+        {
+            "errorDetail": {"code": 3, "message": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"},
+            "error": "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+        }
+    ]
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client.images.get(tag)
+    assert {c.id for c in docker_client.containers.list(all=True)} == before
+
+
+def test_parse_error_is_400_with_line(docker_client: docker.DockerClient) -> None:
+    with pytest.raises(docker.errors.APIError) as e:
+        _build(docker_client, {"Dockerfile": "FROM busybox\nBOGUS x\n"})
+    assert e.value.status_code == 400
+    assert "Dockerfile parse error line 2: unknown instruction: BOGUS" in str(e.value.explanation)
+
+
+def test_images_build_high_level(docker_client: docker.DockerClient, built: list[str], tmp_path: Any) -> None:
+    tag = f"b-{uuid.uuid4().hex[:8]}:hl"
+    built.append(tag)
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox AS one\nARG V=d\nRUN echo ${V} > /v\nFROM busybox\nCOPY --from=one /v /v\nWORKDIR /w\nCMD cat /v\n"
+    )
+    (tmp_path / "junk").write_text("x")
+    (tmp_path / ".dockerignore").write_text("junk\n")
+    img, logs = docker_client.images.build(path=str(tmp_path), tag=tag, buildargs={"V": "7"}, rm=True)
+    assert docker_client.containers.run(tag, remove=True) == b"7\n"
+    assert img.attrs["Config"]["WorkingDir"] == "/w"
+    assert img.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "cat /v"]
+    assert json.dumps(list(logs)).count("Step ") == 7
