@@ -56,11 +56,13 @@ def options_of(req: Request) -> BuildOptions:
     extra = req.q("extrahosts") or ""
     isolation = req.q("isolation") or ""
     if isolation not in ("", "default", "process"):
-        raise InvalidParameter(f"Unsupported isolation: \"{isolation}\"")
+        raise InvalidParameter(f'Unsupported isolation: "{isolation}"')
     return BuildOptions(
         dockerfile=req.q("dockerfile") or "Dockerfile",
         tags=[t for t in req.qall("t") if t],
-        build_args={str(k): (None if v is None else str(v)) for k, v in _json_param(req, "buildargs").items()},
+        build_args={
+            str(k): (None if v is None else str(v)) for k, v in _json_param(req, "buildargs").items()
+        },
         labels={str(k): str(v) for k, v in _json_param(req, "labels").items()},
         target=req.q("target") or "",
         no_cache=req.qbool("nocache"),

@@ -61,7 +61,9 @@ def match_sources(root: str, pattern: str) -> list[str]:
     if not any(ch in clean for ch in "*?["):
         host = resolve_in(root, clean)
         if not os.path.lexists(host):
-            raise NotFound(f"COPY failed: file not found in build context or excluded by .dockerignore: stat {clean}: file does not exist")
+            raise NotFound(
+                f"COPY failed: file not found in build context or excluded by .dockerignore: stat {clean}: file does not exist"
+            )
         return [rel_of(root, host) if host != root else "."]
     rx = _compile(clean)
     found: list[str] = []
@@ -72,7 +74,7 @@ def match_sources(root: str, pattern: str) -> list[str]:
             if rx.match(rel):
                 found.append(rel)
     if not found:
-        raise NotFound(f"COPY failed: no source files were specified")
+        raise NotFound("COPY failed: no source files were specified")
     return found
 
 

@@ -108,6 +108,8 @@ def may_hold_inclusions(patterns: list[Pattern], directory: str) -> bool:
     """Whether an excluded `directory` may still hold a path a later `!` pattern re-includes (walkers descend)."""
     d = _clean(directory)
     for pat in patterns:
-        if pat.exclusion and (pat.text.startswith(d + "/") or "*" in pat.text or "?" in pat.text or "[" in pat.text):
+        if pat.exclusion and (
+            pat.text.startswith(d + "/") or "*" in pat.text or "?" in pat.text or "[" in pat.text
+        ):
             return True
     return False

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import dockerfile
+import dockerfile  # type: ignore[import-not-found]
 
 from gorae.errors import InvalidParameter
 
@@ -113,13 +113,16 @@ def _instruction(c: dockerfile.Command) -> Instruction:
     if cmd == "FROM" and len(c.value) == 3 and c.value[1].upper() != "AS":
         raise _err(line, "FROM requires either one or three arguments")
     if cmd in ("COPY", "ADD") and len(c.value) < 2 and not c.heredocs:
-        raise _err(line, f"{cmd} requires at least two arguments, but only one was provided. Destination could not be determined.")
+        raise _err(
+            line,
+            f"{cmd} requires at least two arguments, but only one was provided. Destination could not be determined.",
+        )
     if cmd == "ENV" and len(c.value) % 2:
         raise _err(line, "ENV must have two arguments")
     if cmd == "SHELL" and not c.json:
         raise _err(line, "SHELL requires the arguments to be in JSON form")
     if cmd == "HEALTHCHECK" and c.value and c.value[0].upper() not in ("CMD", "NONE"):
-        raise _err(line, f"Unknown type \"{c.value[0]}\" in HEALTHCHECK (try CMD)")
+        raise _err(line, f'Unknown type "{c.value[0]}" in HEALTHCHECK (try CMD)')
     heredocs = tuple((h.name, h.content) for h in c.heredocs)
     return Instruction(cmd, c.original, line, tuple(c.value), flags, bool(c.json), heredocs, sub)
 

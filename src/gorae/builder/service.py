@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from gorae.archive.tree import remove_tree
 from gorae.builder import ignore
 from gorae.builder.cache import BuildCache
 from gorae.builder.context import extract_context, resolve_in
@@ -24,7 +25,6 @@ from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
 from gorae.image import reference as refs
 from gorae.image.service import ImageService
 from gorae.snapshot.overlay import OverlaySnapshotter
-from gorae.archive.tree import remove_tree
 
 MAX_DOCKERFILE = 10 << 20
 
@@ -78,9 +78,7 @@ class BuildService:
                 if alt and os.path.isfile(alt):
                     path = alt
                 else:
-                    raise InvalidParameter(
-                        f"Cannot locate specified Dockerfile: {name}"
-                    )
+                    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
             if os.path.getsize(path) > MAX_DOCKERFILE:
                 raise InvalidParameter(f"Dockerfile {name} is too large")
             with open(path, encoding="utf-8", errors="replace") as f:
@@ -238,4 +236,3 @@ def _apply_dockerignore(cdir: str) -> None:
                 else:
                     with contextlib.suppress(OSError):
                         os.unlink(full)
-

@@ -134,9 +134,16 @@ class Build:
             label_args: list[str] = []
             for k, v in sorted(self.opts.labels.items()):
                 label_args += [json.dumps(k), json.dumps(v)]
-            text = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(self.opts.labels.items()))
-            stages[-1] = Stage(stages[-1].source, stages[-1].base, stages[-1].name, stages[-1].platform,
-                               stages[-1].commands + [Instruction("LABEL", text, 0, tuple(label_args), {}, False)])
+            text = "LABEL " + " ".join(
+                f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(self.opts.labels.items())
+            )
+            stages[-1] = Stage(
+                stages[-1].source,
+                stages[-1].base,
+                stages[-1].name,
+                stages[-1].platform,
+                stages[-1].commands + [Instruction("LABEL", text, 0, tuple(label_args), {}, False)],
+            )
         if self.opts.cache_from:
             self.cache_from_ids = set()
             for ref in self.opts.cache_from:
@@ -148,8 +155,8 @@ class Build:
             await self.out(f"Step {n}/{total} : {inst.original}")
             await self.out("\n")
             n += 1
-            for k, v in self._arg_pairs(inst, self.meta_args):
-                self.meta_args[k] = self.opts.build_args[k] if k in self.opts.build_args else v
+            for k, v0 in self._arg_pairs(inst, self.meta_args):
+                self.meta_args[k] = self.opts.build_args[k] if k in self.opts.build_args else v0
                 if k in self.opts.build_args:
                     self.used_args.add(k)
         state = StageState()
@@ -255,7 +262,16 @@ class Build:
             k, eq, v = a.partition("=")
             if not k:
                 raise InvalidParameter(f"Dockerfile parse error line {inst.line}: ARG names can not be blank")
-            out.append((k, process_word(v, {k2: v2 for k2, v2 in self.meta_args.items() if v2 is not None}, self.df.escape) if eq else None))
+            out.append(
+                (
+                    k,
+                    process_word(
+                        v, {k2: v2 for k2, v2 in self.meta_args.items() if v2 is not None}, self.df.escape
+                    )
+                    if eq
+                    else None,
+                )
+            )
         return out
 
     async def _commit_meta(self, state: StageState, comment: str) -> None:
@@ -280,7 +296,13 @@ class Build:
         return True
 
     def _register(
-        self, state: StageState, run: dict[str, Any], cc: dict[str, Any], diff_id: str | None, size: int, cid: str
+        self,
+        state: StageState,
+        run: dict[str, Any],
+        cc: dict[str, Any],
+        diff_id: str | None,
+        size: int,
+        cid: str,
     ) -> None:
         run = copy.deepcopy(run)
         run["Image"] = state.image_id
@@ -354,7 +376,11 @@ class Build:
         vols = dict(state.run.get("Volumes") or {})
         names: list[str] = []
         for word in inst.args:
-            for v in (process_words(word, self._scope(state), self.df.escape) if not inst.json else [self._sub(state, word)]):
+            for v in (
+                process_words(word, self._scope(state), self.df.escape)
+                if not inst.json
+                else [self._sub(state, word)]
+            ):
                 if not v.strip():
                     raise InvalidParameter("VOLUME specified can not be an empty string")
                 vols[v] = {}
@@ -407,8 +433,12 @@ class Build:
             rest = list(inst.args[1:])
             test = ["CMD", *rest] if inst.json else ["CMD-SHELL", " ".join(rest)]
             hc: dict[str, Any] = {"Test": test}
-            for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start-period", "StartPeriod"),
-                              ("start-interval", "StartInterval")):
+            for flag, key in (
+                ("interval", "Interval"),
+                ("timeout", "Timeout"),
+                ("start-period", "StartPeriod"),
+                ("start-interval", "StartInterval"),
+            ):
                 if flag in inst.flags:
                     hc[key] = _duration_ns(inst.flags[flag], flag)
             if "retries" in inst.flags:
@@ -420,8 +450,8 @@ class Build:
         h = state.run["Healthcheck"]
         await self._commit_meta(
             state,
-            f"HEALTHCHECK &{{{go_quote(h['Test'])} \"{_go_duration(h.get('Interval', 0))}\" "
-            f"\"{_go_duration(h.get('Timeout', 0))}\" \"{_go_duration(h.get('StartPeriod', 0))}\" "
+            f'HEALTHCHECK &{{{go_quote(h["Test"])} "{_go_duration(h.get("Interval", 0))}" '
+            f'"{_go_duration(h.get("Timeout", 0))}" "{_go_duration(h.get("StartPeriod", 0))}" '
             f"'\\x{h.get('Retries', 0):02x}'}}",
         )
 
@@ -564,8 +594,14 @@ class Build:
         cc["Image"] = state.image_id
         if await self._probe(state, cc):
             return
-        cid = await self._create({"Image": state.image_id, "Cmd": cc["Cmd"], "Entrypoint": [],
-                                  "HostConfig": {"NetworkMode": "none"}})
+        cid = await self._create(
+            {
+                "Image": state.image_id,
+                "Cmd": cc["Cmd"],
+                "Entrypoint": [],
+                "HostConfig": {"NetworkMode": "none"},
+            }
+        )
         await self.out(f" ---> Running in {cid[:12]}\n")
         async with self.containers.rootfs(cid) as root:
             await asyncio.to_thread(_mkdir_in, root, wd)
@@ -608,8 +644,14 @@ class Build:
             src_root = self.ctx
             if src_from:
                 img_id = self._from_image(src_from)
-                src_cid = await self._create({"Image": img_id, "Cmd": ["true"], "Entrypoint": [],
-                                              "HostConfig": {"NetworkMode": "none"}})
+                src_cid = await self._create(
+                    {
+                        "Image": img_id,
+                        "Cmd": ["true"],
+                        "Entrypoint": [],
+                        "HostConfig": {"NetworkMode": "none"},
+                    }
+                )
                 stack.push_async_callback(self.remove_container, src_cid)
                 src_root = await stack.enter_async_context(self.containers.rootfs(src_cid))
             plan = await asyncio.to_thread(
@@ -632,8 +674,14 @@ class Build:
                 run = copy.deepcopy(state.run)
                 await asyncio.to_thread(self._register, state, run, cc, layer.diff_id, layer.size, "")
                 return
-            cid = await self._create({"Image": state.image_id, "Cmd": run_cmd, "Entrypoint": [],
-                                      "HostConfig": {"NetworkMode": "none"}})
+            cid = await self._create(
+                {
+                    "Image": state.image_id,
+                    "Cmd": run_cmd,
+                    "Entrypoint": [],
+                    "HostConfig": {"NetworkMode": "none"},
+                }
+            )
             async with self.containers.rootfs(cid) as root:
                 data = await asyncio.to_thread(plan.tar, root, chown, mode, root)
                 try:
@@ -697,7 +745,11 @@ class _Plan:
                 elif add and _is_archive(host):
                     archives.append((host, dest.rstrip("/") or "/"))
                 else:
-                    target = posixpath.join(dest, posixpath.basename(rel)) if dest_is_dir or len(matched) > 1 else dest
+                    target = (
+                        posixpath.join(dest, posixpath.basename(rel))
+                        if dest_is_dir or len(matched) > 1
+                        else dest
+                    )
                     items.append((host, target))
         for name, content in heredocs:
             fd, path = tempfile.mkstemp(dir=tmp, prefix="heredoc-")
@@ -732,7 +784,13 @@ class _Plan:
                     if dest_root is not None and os.path.lexists(ctx.resolve_in(dest_root, d)):
                         continue
                     ti = tarfile.TarInfo(d)
-                    ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = tarfile.DIRTYPE, 0o755, uid, gid, int(time.time())
+                    ti.type, ti.mode, ti.uid, ti.gid, ti.mtime = (
+                        tarfile.DIRTYPE,
+                        0o755,
+                        uid,
+                        gid,
+                        int(time.time()),
+                    )
                     tf.addfile(ti)
 
             def add_one(host: str, rel: str) -> None:
@@ -784,7 +842,9 @@ def _ids(chown: str, root: str | None) -> tuple[int, int]:
                         fields = line.rstrip("\n").split(":")
                         if len(fields) > 2 and fields[0] == name and fields[2].isdigit():
                             return int(fields[2])
-        raise InvalidParameter(f"unable to convert uid/gid chown string to host mapping: can't find uid for user {name}")
+        raise InvalidParameter(
+            f"unable to convert uid/gid chown string to host mapping: can't find uid for user {name}"
+        )
 
     uid = lookup(user, "/etc/passwd")
     gid = lookup(group, "/etc/group") if group else uid
@@ -832,7 +892,15 @@ def _tar_empty(f: BinaryIO) -> bool:
     return not head.strip(b"\0")
 
 
-_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
+_UNITS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
 
 
 def _duration_ns(text: str, flag: str) -> int:
@@ -846,7 +914,7 @@ def _duration_ns(text: str, flag: str) -> int:
         total += int(float(m.group(1)) * _UNITS[m.group(2)])
         pos = m.end()
     if pos != len(text) or not text:
-        raise InvalidParameter(f"time: invalid duration \"{text}\"")
+        raise InvalidParameter(f'time: invalid duration "{text}"')
     return total
 
 
@@ -858,4 +926,3 @@ def _go_duration(ns: int) -> str:
         m = int(s // 60)
         return f"{m // 60}h{m % 60}m0s" if m >= 60 else f"{m}m0s"
     return f"{s:g}s"
-

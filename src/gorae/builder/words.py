@@ -33,7 +33,7 @@ def _braced(s: str, i: int, env: Mapping[str, str], escape: str) -> tuple[str, i
             raise InvalidParameter(f"failed to process \"{s}\": missing '}}'")
         op = s[j]
     if op not in "-+?":
-        raise InvalidParameter(f"failed to process \"{s}\": unsupported modifier ({op}) in substitution")
+        raise InvalidParameter(f'failed to process "{s}": unsupported modifier ({op}) in substitution')
     word, k = _word_until_brace(s, j + 1, env, escape)
     set_ = name in env and (env[name] != "" or not colon)
     if op == "-":
@@ -41,7 +41,7 @@ def _braced(s: str, i: int, env: Mapping[str, str], escape: str) -> tuple[str, i
     if op == "+":
         return (word if set_ else ""), k
     if not set_:
-        raise InvalidParameter(f"failed to process \"{s}\": {name}: {word or 'is not allowed to be unset'}")
+        raise InvalidParameter(f'failed to process "{s}": {name}: {word or "is not allowed to be unset"}')
     return env[name], k
 
 
@@ -94,14 +94,18 @@ def _process(s: str, env: Mapping[str, str], escape: str, split: bool) -> list[s
         elif c == "'":
             end = s.find("'", i + 1)
             if end < 0:
-                raise InvalidParameter(f"failed to process \"{s}\": unexpected end of statement while looking for matching single-quote")
+                raise InvalidParameter(
+                    f'failed to process "{s}": unexpected end of statement while looking for matching single-quote'
+                )
             cur.append(s[i + 1 : end])
             i = end + 1
         elif c == '"':
             i += 1
             while True:
                 if i >= len(s):
-                    raise InvalidParameter(f"failed to process \"{s}\": unexpected end of statement while looking for matching double-quote")
+                    raise InvalidParameter(
+                        f'failed to process "{s}": unexpected end of statement while looking for matching double-quote'
+                    )
                 d = s[i]
                 if d == '"':
                     i += 1
