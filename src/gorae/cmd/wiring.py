@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from gorae.api.app import build_routes
 from gorae.api.build import BuildRouter
 from gorae.api.containers import ContainersRouter
+from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
@@ -29,10 +31,15 @@ from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
+from gorae.builder.steps import Emit as BuildEmit
+from gorae.builder.steps import Puller
 from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.auth import AuthConfig
+from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
+from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
 from gorae.image.service import ImageService
 from gorae.network.controller import NetworkController
@@ -66,6 +73,7 @@ class Services:
     containers: ContainerService
     reserve: DiskReserve
     builder: BuildService
+    distribution: DistributionService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -85,6 +93,7 @@ class Services:
         self.background.clear()
         await self.containers.close()
         await self.networks.close()
+        self.distribution.close()
 
     async def _keep_reserve(self) -> None:
         """While the disk reserve is released: re-make it when space returns, then write what was deferred."""
@@ -146,6 +155,12 @@ def build_services(config: DaemonConfig) -> Services:
     images = ImageService(
         meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
     )
+    hosts = RegistryHosts(
+        insecure=list(config.insecure_registries),
+        mirrors=list(config.registry_mirrors),
+        certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
+    )
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -175,6 +190,7 @@ def build_services(config: DaemonConfig) -> Services:
         snapshotter=snapshotter,
         meta=meta,
         tmp=os.path.join(root, "tmp"),
+        pull=_build_puller(distribution),
     )
     return Services(
         config=config,
@@ -191,7 +207,27 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         containers=containers,
         reserve=reserve,
+        distribution=distribution,
     )
+
+
+def _build_puller(distribution: DistributionService) -> Puller:
+    """A build's FROM of an image not present pulls it (anonymously) through the registry client, its
+    progress in the build's stream."""
+
+    async def pull(name: str, emit: BuildEmit) -> None:
+        loop = asyncio.get_running_loop()
+        ref = distribution.pull_reference(name, "")
+
+        async def forward(obj: dict[str, Any]) -> None:
+            await emit(obj)
+
+        def sync_emit(obj: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(forward(obj), loop).result()
+
+        await asyncio.to_thread(distribution.pull, ref, AuthConfig(), sync_emit, threading.Event(), None)
+
+    return pull
 
 
 def _engine_id(path: str) -> str:
@@ -230,6 +266,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            insecure_registries=cfg.insecure_registries,
         )
 
     def subscribe_events(self) -> Subscription:
@@ -244,12 +281,14 @@ class SystemFacts:
 
 def build_api(services: Services) -> Router:
     """The Engine API's route table: one router per resource over its backend."""
+    dist = DistributionRouter(services.distribution)
     return build_routes(
         [
             SystemRouter(SystemFacts(services)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
-            ImagesRouter(services.images),
+            ImagesRouter(services.images, pull=dist.pull),
+            dist,
             BuildRouter(services.builder),
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),

@@ -35,6 +35,7 @@ class DaemonConfig:
     debug: bool = False
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
+    certs_dirs: list[str] = field(default_factory=list)  # gorae's own: the certs.d roots (default both)
     live_restore: bool = True
     bip: str | None = None
     fixed_cidr: str | None = None
@@ -72,6 +73,7 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "debug": ("debug", False),
     "insecure-registries": ("insecure_registries", True),
     "registry-mirrors": ("registry_mirrors", True),
+    "certs-dirs": ("certs_dirs", True),
     "live-restore": ("live_restore", False),
     "bip": ("bip", False),
     "fixed-cidr": ("fixed_cidr", False),
@@ -135,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     value("--insecure-registry", dest="insecure_registries", many=True,
           help="Enable insecure registry communication (plain HTTP to HOST:PORT)")
     value("--registry-mirror", dest="registry_mirrors", many=True, help="Preferred registry mirror")
+    value("--certs-dir", dest="certs_dirs", many=True,
+          help='Directory of per-registry TLS files <dir>/<host:port>/{ca.crt,*.cert,*.key} '
+               '(default "/etc/gorae/certs.d" and "/etc/docker/certs.d")')
     switch("--live-restore", dest="live_restore", help="Keep containers running while the daemon is down (default true)")
     value("--bip", dest="bip", help="Specify network bridge IP (CIDR)")
     value("--fixed-cidr", dest="fixed_cidr", help="IPv4 subnet for fixed IPs")
