@@ -125,7 +125,7 @@ def test_parse_error_is_400_with_line(docker_client: docker.DockerClient) -> Non
     with pytest.raises(docker.errors.APIError) as e:
         _build(docker_client, {"Dockerfile": "FROM busybox\nBOGUS x\n"})
     assert e.value.status_code == 400
-    assert "Dockerfile parse error line 2: unknown instruction: BOGUS" in str(e.value.explanation)
+    assert "dockerfile parse error line 2: unknown instruction: BOGUS" in str(e.value.explanation)
 
 
 def test_images_build_high_level(docker_client: docker.DockerClient, built: list[str], tmp_path: Any) -> None:

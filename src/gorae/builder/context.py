@@ -5,22 +5,51 @@ wildcards, and content checksums for the cache. Blocking: call from a thread."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 import stat
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from gorae.archive import extract_to
-from gorae.builder.ignore import _compile
+from gorae.archive.streams import decompressed
+from gorae.dockerignore import compile_pattern
 from gorae.errors import InvalidParameter, NotFound
 
 MAX_LINKS = 255
 
 
+class _Terminated(io.RawIOBase):
+    """The uncompressed context, its last entry padded and the end-of-archive blocks added when the sender
+    left them out (the docker CLI's `-f` outside the context does; dockerd accepts it)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._n = 0
+        self._tail: bytes | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._tail is None:
+            data = self._raw.read(len(b))
+            if data:
+                self._n += len(data)
+                b[: len(data)] = data
+                return len(data)
+            self._tail = b"\0" * ((-self._n) % 512 + 1024)
+        k = min(len(b), len(self._tail))
+        b[:k] = self._tail[:k]
+        self._tail = self._tail[k:]
+        return k
+
+
 def extract_context(stream: BinaryIO, into: str) -> None:
     """The context tar (plain, gzip, bzip2, xz) under the directory `into`."""
     try:
-        extract_to(into, "/", stream)
+        plain, _ = decompressed(stream)
+        extract_to(into, "/", cast(BinaryIO, io.BufferedReader(_Terminated(plain), 1 << 16)))
     except OSError as e:
         raise InvalidParameter(f"failed to extract the build context: {e.strerror or e}") from None
 
@@ -65,7 +94,7 @@ def match_sources(root: str, pattern: str) -> list[str]:
                 f"COPY failed: file not found in build context or excluded by .dockerignore: stat {clean}: file does not exist"
             )
         return [rel_of(root, host) if host != root else "."]
-    rx = _compile(clean)
+    rx = compile_pattern(clean)
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()

@@ -54,7 +54,7 @@ class Dockerfile:
 
 
 def _err(line: int, msg: str) -> InvalidParameter:
-    return InvalidParameter(f"Dockerfile parse error line {line}: {msg}")
+    return InvalidParameter(f"dockerfile parse error line {line}: {msg}")
 
 
 def _flags(c: dockerfile.Command, line: int) -> dict[str, str]:

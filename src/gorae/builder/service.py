@@ -13,8 +13,8 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from gorae import dockerignore as ignore
 from gorae.archive.tree import remove_tree
-from gorae.builder import ignore
 from gorae.builder.cache import BuildCache
 from gorae.builder.context import extract_context, resolve_in
 from gorae.builder.options import BuildOptions
@@ -121,12 +121,12 @@ class BuildService:
                 for cid in list(build.made_containers):
                     if cid not in keep or not _started(self.containers, cid):
                         await build.remove_container(cid)
-        await emit({"aux": {"ID": iid}})
-        if opts.quiet:
+        if opts.quiet:  # dockerd: only the ID, as a stream line (no aux)
             await emit({"stream": iid + "\n"})
             for t in opts.tags:
                 await asyncio.to_thread(self._tag, iid, t)
             return iid
+        await emit({"aux": {"ID": iid}})
         await emit({"stream": f"Successfully built {iid.removeprefix('sha256:')[:12]}\n"})
         for t in opts.tags:
             await asyncio.to_thread(self._tag, iid, t)

@@ -261,7 +261,7 @@ class Build:
         for a in inst.args:
             k, eq, v = a.partition("=")
             if not k:
-                raise InvalidParameter(f"Dockerfile parse error line {inst.line}: ARG names can not be blank")
+                raise InvalidParameter(f"dockerfile parse error line {inst.line}: ARG names can not be blank")
             out.append(
                 (
                     k,
@@ -340,7 +340,7 @@ class Build:
             k, _, v = a[0].partition(" ")
             a = [k, v]
         if len(a) % 2:
-            raise InvalidParameter(f"Dockerfile parse error line {inst.line}: LABEL must have two arguments")
+            raise InvalidParameter(f"dockerfile parse error line {inst.line}: LABEL must have two arguments")
         for i in range(0, len(a), 2):
             k, v = self._sub(state, a[i]), self._sub(state, a[i + 1])
             if not k:

@@ -58,6 +58,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "history": ("images", "Show the history of an image"),
     "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "load": ("images", "Load an image from a tar archive or STDIN"),
+    "build": ("build", "Build an image from a Dockerfile"),
     "import": ("images", "Import the contents from a tarball to create a filesystem image"),
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
@@ -91,7 +92,7 @@ TOP: dict[str, str] = {
     k: k
     for k in (
         "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
-        "commit export logs cp inspect stats images rmi tag history save load import pull push login logout info version events"
+        "commit export logs cp inspect stats images rmi tag history save load import build pull push login logout info version events"
     ).split()
 }
 
@@ -114,6 +115,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
     "image": (
         "Manage images",
         {
+            "build": "build",
             "history": "history",
             "import": "import",
             "inspect": "image inspect",

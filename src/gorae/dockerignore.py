@@ -1,5 +1,5 @@
-"""`.dockerignore`: docker's pattern rules. Lines are cleaned paths (a leading `/` dropped, `#` comments and
-blank lines skipped); `*` and `?` stop at `/`, `**` crosses directories, `[...]` classes, `\\` escapes; a
+"""`.dockerignore` (shared by the daemon's builder and the CLI's context sender): docker's pattern rules.
+Lines are cleaned paths (a leading `/` dropped, `#` comments and blank lines skipped); `*` and `?` stop at `/`, `**` crosses directories, `[...]` classes, `\\` escapes; a
 `!` pattern re-includes; the last matching pattern wins; a pattern matching a parent directory matches every
 path below it. Pure: no file system access."""
 
@@ -24,7 +24,7 @@ def _clean(p: str) -> str:
     return p.lstrip("/") or "."
 
 
-def _compile(p: str) -> re.Pattern[str]:
+def compile_pattern(p: str) -> re.Pattern[str]:
     out = ["^"]
     i = 0
     while i < len(p):
@@ -79,7 +79,7 @@ def parse(text: str) -> list[Pattern]:
             if not line:
                 continue
         cleaned = _clean(line)
-        pats.append(Pattern(cleaned, excl, _compile(cleaned)))
+        pats.append(Pattern(cleaned, excl, compile_pattern(cleaned)))
     return pats
 
 

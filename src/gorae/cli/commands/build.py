@@ -1,0 +1,260 @@
+"""`gorae build`: the context (a directory with its .dockerignore applied as the docker CLI applies it, a
+tar on stdin, or a Dockerfile on stdin) sent to `POST /build`, and the classic builder's output shown as
+`docker build` (with `DOCKER_BUILDKIT=0`) shows it."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import tarfile
+import tempfile
+
+from gorae.cli.context import StatusError
+from gorae.cli.flags import O, Spec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
+
+    from gorae.cli.context import Cli
+
+BUILD = Spec(
+    "build",
+    "[OPTIONS] PATH | URL | -",
+    "Build an image from a Dockerfile",
+    [
+        O("build-arg", None, "list", "Set build-time variables"),
+        O("cache-from", None, "list", "Images to consider as cache sources", type_name="strings"),
+        O("compress", None, help="Compress the build context using gzip"),
+        O("file", "f", "string", "Name of the Dockerfile (Default is 'PATH/Dockerfile')"),
+        O("force-rm", None, help="Always remove intermediate containers"),
+        O("iidfile", None, "string", "Write the image ID to the file"),
+        O("isolation", None, "string", "Container isolation technology"),
+        O("label", None, "list", "Set metadata for an image"),
+        O(
+            "network",
+            None,
+            "string",
+            "Set the networking mode for the RUN instructions during build",
+            default_text='"default"',
+        ),
+        O("no-cache", None, help="Do not use cache when building the image"),
+        O("platform", None, "string", "Set platform if server is multi-platform capable"),
+        O("pull", None, help="Always attempt to pull a newer version of the image"),
+        O("quiet", "q", help="Suppress the build output and print image ID on success"),
+        O(
+            "rm",
+            None,
+            help="Remove intermediate containers after a successful build",
+            default=True,
+            default_text="true",
+        ),
+        O("shm-size", None, "string", "Size of /dev/shm", type_name="bytes"),
+        O("tag", "t", "list", "Name and optionally a tag in the 'name:tag' format"),
+        O("target", None, "string", "Set the target build stage to build."),
+        O("add-host", None, "list", "Add a custom host-to-IP mapping (host:ip)"),
+    ],
+    min_args=1,
+    max_args=1,
+)
+
+
+def _patterns(ctx: str) -> list[Any]:
+    from gorae.dockerignore import parse
+
+    try:
+        with open(os.path.join(ctx, ".dockerignore"), encoding="utf-8", errors="replace") as f:
+            return parse(f.read())
+    except OSError:
+        return []
+
+
+def context_tar(
+    ctx: str, dockerfile_rel: str | None, extra: tuple[str, bytes] | None, out: IO[bytes], gz: bool
+) -> None:
+    """Write the build context of directory `ctx` as a tar to `out` (the docker CLI's rules: .dockerignore
+    applied, the Dockerfile and .dockerignore always sent)."""
+    from gorae.dockerignore import excluded
+
+    pats = _patterns(ctx)
+    keep = {"Dockerfile", ".dockerignore"}
+    if dockerfile_rel:
+        keep.add(dockerfile_rel)
+    with tarfile.open(fileobj=out, mode="w:gz" if gz else "w", format=tarfile.PAX_FORMAT) as tf:
+        for dirpath, dirnames, filenames in os.walk(ctx):
+            dirnames.sort()
+            for name in sorted(dirnames + filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, ctx).replace(os.sep, "/")
+                if rel not in keep and pats and excluded(pats, rel):
+                    if name in dirnames and not any(p.exclusion for p in pats):
+                        dirnames.remove(name)
+                    continue
+                try:
+                    ti = tf.gettarinfo(full, arcname=rel)
+                except OSError as e:
+                    raise StatusError(1, f"error checking context: '{e.strerror}'.") from None
+                ti.uid = ti.gid = 0
+                ti.uname = ti.gname = ""
+                if ti.isreg():
+                    try:
+                        with open(full, "rb") as f:
+                            tf.addfile(ti, f)
+                    except PermissionError:
+                        raise StatusError(1, f"error checking context: 'can't stat '{full}''.") from None
+                elif ti.isdir() or ti.issym() or ti.islnk():
+                    tf.addfile(ti)
+        if extra is not None:
+            ti = tarfile.TarInfo(extra[0])
+            ti.size, ti.mode = len(extra[1]), 0o600
+            import io
+
+            tf.addfile(ti, io.BytesIO(extra[1]))
+
+
+def _kv_list(items: list[str], env: bool) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for item in items:
+        k, eq, v = item.partition("=")
+        out[k] = v if eq else (os.environ.get(k) if env else "")
+    return out
+
+
+def _messages(stream: Iterator[Any], codes: list[int], texts: list[str]) -> Iterator[Any]:
+    for msg in stream:
+        if isinstance(msg, dict) and isinstance(msg.get("stream"), str):
+            texts.append(msg["stream"])
+        if isinstance(msg, dict) and isinstance(msg.get("errorDetail"), dict):
+            code = msg["errorDetail"].get("code")
+            if isinstance(code, int) and code > 0:
+                codes.append(code)
+        yield msg
+
+
+def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.cli.progress import show_progress
+    from gorae.client.errors import StreamError
+
+    src = args[0]
+    params: list[tuple[str, Any]] = []
+    dockerfile = v["file"] or ""
+    body = tempfile.TemporaryFile()
+    try:
+        if src == "-":
+            data = sys.stdin.buffer.read()
+            if (
+                data[257:262] == b"ustar"
+                or data[:2] == b"\x1f\x8b"
+                or data[:3] == b"BZh"
+                or data[:6] == b"\xfd7zXZ\x00"
+            ):
+                body.write(data)
+            else:  # a Dockerfile on stdin: an empty context
+                with tarfile.open(fileobj=body, mode="w") as tf:
+                    import io
+
+                    ti = tarfile.TarInfo("Dockerfile")
+                    ti.size, ti.mode = len(data), 0o600
+                    tf.addfile(ti, io.BytesIO(data))
+                dockerfile = "Dockerfile"
+        elif "://" in src or src.startswith("git@"):
+            params.append(("remote", src))
+        else:
+            if not os.path.isdir(src):
+                raise StatusError(1, f'unable to prepare context: path "{src}" not found')
+            extra = None
+            rel = None
+            if dockerfile == "-":
+                name = ".dockerfile." + secrets.token_hex(10)
+                extra, dockerfile = (name, sys.stdin.buffer.read()), name
+            elif dockerfile:
+                abs_df = os.path.abspath(dockerfile)
+                abs_ctx = os.path.abspath(src)
+                if not os.path.isfile(abs_df):
+                    raise StatusError(
+                        1,
+                        f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {abs_df}: no such file or directory",
+                    )
+                if abs_df.startswith(abs_ctx + os.sep):
+                    rel = os.path.relpath(abs_df, abs_ctx).replace(os.sep, "/")
+                    dockerfile = rel
+                else:
+                    name = ".dockerfile." + secrets.token_hex(10)
+                    with open(abs_df, "rb") as f:
+                        extra = (name, f.read())
+                    dockerfile = name
+            elif not os.path.exists(os.path.join(src, "Dockerfile")):
+                raise StatusError(
+                    1,
+                    "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat "
+                    f"{os.path.join(os.path.abspath(src), 'Dockerfile')}: no such file or directory",
+                )
+            context_tar(src, rel, extra, body, v["compress"])
+        size = body.tell()
+        body.seek(0)
+        if not v["quiet"] and "remote" not in dict(params):
+            from gorae.cli.formatting import human_size
+
+            cli.out.write(f"Sending build context to Docker daemon  {human_size(size)}\n")
+        if dockerfile:
+            params.append(("dockerfile", dockerfile))
+        for t in v["tag"]:
+            params.append(("t", t))
+        if v["build_arg"]:
+            params.append(("buildargs", json.dumps(_kv_list(v["build_arg"], env=True))))
+        if v["label"]:
+            params.append(("labels", json.dumps(_kv_list(v["label"], env=False))))
+        if v["cache_from"]:
+            params.append(("cachefrom", json.dumps(v["cache_from"])))
+        for key, flag in (("target", "target"), ("networkmode", "network"), ("platform", "platform"),
+                          ("isolation", "isolation")):  # fmt: skip
+            if v[flag]:
+                params.append((key, v[flag]))
+        if v["shm_size"]:
+            from gorae.cli.opts import ram_in_bytes
+
+            params.append(("shmsize", ram_in_bytes(v["shm_size"])))
+        if v["add_host"]:
+            params.append(("extrahosts", ",".join(v["add_host"])))
+        params += [
+            ("nocache", 1 if v["no_cache"] else None),
+            ("pull", 1 if v["pull"] else None),
+            ("q", 1 if v["quiet"] else None),
+            ("rm", 1 if v["rm"] else 0),
+            ("forcerm", 1 if v["force_rm"] else None),
+        ]
+        image_id: list[str] = []
+
+        def on_aux(aux: Any) -> None:
+            if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                image_id.append(aux["ID"])
+
+        resp = cli.api.request(
+            "POST",
+            "/build",
+            [(k, val) for k, val in params if val is not None],
+            data=body if "remote" not in dict(params) else None,
+            headers={"Content-Type": "application/x-tar"},
+        )
+        codes: list[int] = []
+        quiet_out: list[str] = []  # docker -q: the daemon's stream text (the image ID) printed at the end
+        try:
+            show_progress(
+                _messages(resp.iter_json(), codes, quiet_out), cli.out, quiet=v["quiet"], on_aux=on_aux
+            )
+        except StreamError as e:
+            raise StatusError(codes[-1] if codes else 1, str(e)) from None
+    finally:
+        body.close()
+    if v["quiet"]:
+        cli.out.write("".join(quiet_out))
+    if v["iidfile"] and image_id:
+        with open(v["iidfile"], "w", encoding="ascii") as idf:
+            idf.write(image_id[-1])
+    return 0
+
+
+COMMANDS = {"build": (BUILD, cmd_build)}

@@ -1,0 +1,182 @@
+"""`docker build` (DOCKER_BUILDKIT=0) and `gorae build` against both targets (gorae, and the real dockerd's
+classic builder): the same Dockerfiles give the same output lines, configs and histories."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NET = ["--network", "none"]
+
+
+def _env_dk(dk: Any) -> Any:
+    def run(*args: str, **kw: Any) -> Any:
+        os.environ["DOCKER_BUILDKIT"] = "0"
+        try:
+            return dk(*args, **kw)
+        finally:
+            os.environ.pop("DOCKER_BUILDKIT", None)
+
+    return run
+
+
+@pytest.fixture
+def tags(daemon: Any) -> Any:
+    made: list[str] = []
+    yield made
+    for t in made:
+        daemon.docker("rmi", "-f", t)
+    daemon.docker("image", "prune", "-f")
+    daemon.docker("builder", "prune", "-f")
+
+
+def _ctx(tmp_path: Path, files: dict[str, str]) -> str:
+    for name, content in files.items():
+        p = tmp_path / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+    return str(tmp_path)
+
+
+def _norm(out: str) -> list[str]:
+    """Output lines with IDs and sizes masked."""
+    out = re.sub(r"[0-9a-f]{12}", "<id>", out)
+    out = re.sub(r"daemon  \S+", "daemon  <size>", out)
+    return [line for line in out.splitlines() if line.strip()]
+
+
+DOCKERFILE = """FROM busybox
+ARG V=one
+ENV A=1 B="two words"
+LABEL org.test=${V}
+COPY a.txt /data/
+WORKDIR /data
+RUN echo run-$V-$A > out.txt
+EXPOSE 8080/tcp 53/udp
+USER root
+VOLUME /vol
+STOPSIGNAL SIGTERM
+CMD ["cat", "out.txt"]
+"""
+
+
+def test_docker_cli_build_output_and_image(dk: Any, g: Any, daemon: Any, tags: list[str], tmp_path: Path) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:1"
+    tags.append(tag)
+    ctx = _ctx(tmp_path, {"Dockerfile": DOCKERFILE, "a.txt": "hello\n"})
+    r = _env_dk(dk)("build", *NET, "-t", tag, ctx, timeout=180)
+    assert r.returncode == 0, r.stderr
+    lines = _norm(r.stdout)
+    assert lines[0] == "Sending build context to Docker daemon  <size>"
+    assert lines[1:4] == ["Step 1/12 : FROM busybox", " ---> <id>", "Step 2/12 : ARG V=one"]
+    assert "Step 7/12 : RUN echo run-$V-$A > out.txt" in lines
+    i = lines.index("Step 7/12 : RUN echo run-$V-$A > out.txt")
+    assert lines[i + 1] == " ---> Running in <id>"
+    assert lines[i + 2 : i + 4] == ["Removing intermediate container <id>", " ---> <id>"]
+    assert lines[-2:] == ["Successfully built <id>", f"Successfully tagged {tag}"]
+    r = dk("run", "--rm", *NET, tag)
+    assert r.stdout == "run-one-1\n", r.stderr
+    cfg = json.loads(dk("image", "inspect", tag).stdout)[0]["Config"]
+    assert cfg["Env"][-2:] == ["A=1", "B=two words"]
+    assert cfg["Labels"] == {"org.test": "one"}
+    assert cfg["ExposedPorts"] == {"53/udp": {}, "8080/tcp": {}}
+    assert cfg["User"] == "root" and cfg["WorkingDir"] == "/data" and cfg["Volumes"] == {"/vol": {}}
+    assert cfg["StopSignal"] == "SIGTERM" and cfg["Cmd"] == ["cat", "out.txt"]
+    hist = dk("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()
+    assert hist[:8] == [
+        '/bin/sh -c #(nop)  CMD ["cat" "out.txt"]',
+        "/bin/sh -c #(nop)  STOPSIGNAL SIGTERM",
+        "/bin/sh -c #(nop)  VOLUME [/vol]",
+        "/bin/sh -c #(nop)  USER root",
+        "/bin/sh -c #(nop)  EXPOSE 53/udp 8080/tcp",
+        "|1 V=one /bin/sh -c echo run-$V-$A > out.txt",
+        "/bin/sh -c #(nop) WORKDIR /data",
+        hist[7],
+    ]
+    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /data/ ", hist[7])
+    assert hist[8:11] == [
+        "/bin/sh -c #(nop)  LABEL org.test=one",
+        '/bin/sh -c #(nop)  ENV A=1 B=two words',
+        "/bin/sh -c #(nop)  ARG V=one",
+    ]
+    # the same build again: every step from the cache, the same image
+    first = json.loads(dk("image", "inspect", tag).stdout)[0]["Id"]
+    r = g("build", *NET, "-t", tag, ctx, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert _norm(r.stdout).count(" ---> Using cache") == 11
+    assert json.loads(dk("image", "inspect", tag).stdout)[0]["Id"] == first
+    # a build arg changes RUN's cache key from the step that uses it
+    r = g("build", *NET, "--build-arg", "V=two", "-q", ctx, timeout=180)
+    assert r.returncode == 0, r.stderr
+    iid = r.stdout.strip()
+    assert iid.startswith("sha256:")
+    tags.append(iid)
+    assert dk("run", "--rm", *NET, iid).stdout == "run-two-1\n"
+
+
+def test_build_failures_exit_status_and_messages(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nRUN exit 7\n"})
+    r = _env_dk(dk)("build", *NET, "--force-rm", ctx, timeout=120)
+    assert r.returncode == 7
+    assert r.stderr.strip().endswith("The command '/bin/sh -c exit 7' returned a non-zero code: 7")
+    r = g("build", *NET, "--force-rm", ctx, timeout=120)
+    assert r.returncode == 7
+    assert r.stderr == "The command '/bin/sh -c exit 7' returned a non-zero code: 7\n"
+    (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\nNOPE x\n")
+    r = g("build", ctx)
+    assert r.returncode == 1
+    assert r.stderr == "Error response from daemon: dockerfile parse error line 3: unknown instruction: NOPE\n"
+    r = _env_dk(dk)("build", ctx)
+    assert r.returncode == 1
+    assert "dockerfile parse error line 3: unknown instruction: NOPE" in r.stderr
+
+
+def test_dockerignore_multistage_target_and_file(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:ms"
+    tags.append(tag)
+    ctx = _ctx(
+        tmp_path / "ctx",
+        {
+            ".dockerignore": "*.log\n!keep.log\nsecret/\n**/*.tmp\n",
+            "a.log": "no",
+            "keep.log": "yes",
+            "secret/key": "k",
+            "sub/x.tmp": "t",
+            "sub/y.txt": "y",
+        },
+    )
+    (tmp_path / "df").write_text(
+        "FROM busybox AS build\nCOPY . /src/\nRUN ls -R /src | sort > /list\n"
+        "FROM busybox AS final\nCOPY --from=build /list /list\nCMD [\"cat\", \"/list\"]\n"
+        "FROM final AS extra\nRUN false\n"
+    )
+    for runner in (g, _env_dk(dk)):
+        r = runner("build", *NET, "-f", str(tmp_path / "df"), "--target", "final", "-t", tag, ctx, timeout=180)
+        assert r.returncode == 0, r.stderr
+        assert "Step 1/6 : FROM busybox AS build" in r.stdout
+        out = dk("run", "--rm", *NET, tag).stdout.split()
+        assert "a.log" not in out and "secret" not in out and "x.tmp" not in out
+        assert {"keep.log", "y.txt", "sub"} <= set(out)
+
+
+def test_onbuild_and_entrypoint_cmd_rules(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    base = f"bt-{uuid.uuid4().hex[:8]}:ob"
+    child = base.replace(":ob", ":child")
+    tags += [base, child]
+    ctx = _ctx(tmp_path, {"Dockerfile": f"FROM busybox\nCMD [\"sh\"]\nONBUILD RUN echo trig > /t\n"})
+    r = g("build", *NET, "-t", base, ctx)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nENTRYPOINT [\"cat\"]\n")
+    r = g("build", *NET, "-t", child, ctx, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "# Executing 1 build trigger\n" in r.stdout
+    cfg = json.loads(dk("image", "inspect", child).stdout)[0]["Config"]
+    assert cfg["Entrypoint"] == ["cat"] and cfg["Cmd"] is None and cfg["OnBuild"] is None
+    r = dk("run", "--rm", *NET, child, "/t")
+    assert r.stdout == "trig\n"
