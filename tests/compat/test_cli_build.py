@@ -66,7 +66,9 @@ CMD ["cat", "out.txt"]
 """
 
 
-def test_docker_cli_build_output_and_image(dk: Any, g: Any, daemon: Any, tags: list[str], tmp_path: Path) -> None:
+def test_docker_cli_build_output_and_image(
+    dk: Any, g: Any, daemon: Any, tags: list[str], tmp_path: Path
+) -> None:
     tag = f"bt-{uuid.uuid4().hex[:8]}:1"
     tags.append(tag)
     ctx = _ctx(tmp_path, {"Dockerfile": DOCKERFILE, "a.txt": "hello\n"})
@@ -102,7 +104,7 @@ def test_docker_cli_build_output_and_image(dk: Any, g: Any, daemon: Any, tags: l
     assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /data/ ", hist[7])
     assert hist[8:11] == [
         "/bin/sh -c #(nop)  LABEL org.test=one",
-        '/bin/sh -c #(nop)  ENV A=1 B=two words',
+        "/bin/sh -c #(nop)  ENV A=1 B=two words",
         "/bin/sh -c #(nop)  ARG V=one",
     ]
     # the same build again: every step from the cache, the same image
@@ -131,7 +133,9 @@ def test_build_failures_exit_status_and_messages(dk: Any, g: Any, tags: list[str
     (tmp_path / "Dockerfile").write_text("FROM busybox\nRUN true\nNOPE x\n")
     r = g("build", ctx)
     assert r.returncode == 1
-    assert r.stderr == "Error response from daemon: dockerfile parse error line 3: unknown instruction: NOPE\n"
+    assert (
+        r.stderr == "Error response from daemon: dockerfile parse error line 3: unknown instruction: NOPE\n"
+    )
     r = _env_dk(dk)("build", ctx)
     assert r.returncode == 1
     assert "dockerfile parse error line 3: unknown instruction: NOPE" in r.stderr
@@ -153,11 +157,13 @@ def test_dockerignore_multistage_target_and_file(dk: Any, g: Any, tags: list[str
     )
     (tmp_path / "df").write_text(
         "FROM busybox AS build\nCOPY . /src/\nRUN ls -R /src | sort > /list\n"
-        "FROM busybox AS final\nCOPY --from=build /list /list\nCMD [\"cat\", \"/list\"]\n"
+        'FROM busybox AS final\nCOPY --from=build /list /list\nCMD ["cat", "/list"]\n'
         "FROM final AS extra\nRUN false\n"
     )
     for runner in (g, _env_dk(dk)):
-        r = runner("build", *NET, "-f", str(tmp_path / "df"), "--target", "final", "-t", tag, ctx, timeout=180)
+        r = runner(
+            "build", *NET, "-f", str(tmp_path / "df"), "--target", "final", "-t", tag, ctx, timeout=180
+        )
         assert r.returncode == 0, r.stderr
         assert "Step 1/6 : FROM busybox AS build" in r.stdout
         out = dk("run", "--rm", *NET, tag).stdout.split()
@@ -169,10 +175,10 @@ def test_onbuild_and_entrypoint_cmd_rules(dk: Any, g: Any, tags: list[str], tmp_
     base = f"bt-{uuid.uuid4().hex[:8]}:ob"
     child = base.replace(":ob", ":child")
     tags += [base, child]
-    ctx = _ctx(tmp_path, {"Dockerfile": f"FROM busybox\nCMD [\"sh\"]\nONBUILD RUN echo trig > /t\n"})
+    ctx = _ctx(tmp_path, {"Dockerfile": f'FROM busybox\nCMD ["sh"]\nONBUILD RUN echo trig > /t\n'})
     r = g("build", *NET, "-t", base, ctx)
     assert r.returncode == 0, r.stderr
-    (tmp_path / "Dockerfile").write_text(f"FROM {base}\nENTRYPOINT [\"cat\"]\n")
+    (tmp_path / "Dockerfile").write_text(f'FROM {base}\nENTRYPOINT ["cat"]\n')
     r = g("build", *NET, "-t", child, ctx, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "# Executing 1 build trigger\n" in r.stdout
@@ -180,3 +186,196 @@ def test_onbuild_and_entrypoint_cmd_rules(dk: Any, g: Any, tags: list[str], tmp_
     assert cfg["Entrypoint"] == ["cat"] and cfg["Cmd"] is None and cfg["OnBuild"] is None
     r = dk("run", "--rm", *NET, child, "/t")
     assert r.stdout == "trig\n"
+
+
+def _tar_bytes(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, content in files.items():
+            data = content.encode()
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_copy_add_rules(dk: Any, g: Any, daemon: Any, tags: list[str], tmp_path: Path) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:copy"
+    tags.append(tag)
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox\n"
+                "COPY dir /d1\n"  # a directory's contents, not the directory
+                "COPY dir/ /d2/\n"
+                "COPY f.txt /newname\n"  # no slash: the file gets this name
+                "COPY f.txt /existing-dir/\n"
+                "COPY *.md /md/\n"  # a wildcard
+                "COPY --chown=7:8 --chmod=600 f.txt /owned\n"
+                "ADD arch.tar.gz /x/\n"  # a local archive is extracted
+                "COPY arch.tar.gz /y/\n"  # COPY does not extract
+                "WORKDIR /rel\n"
+                "COPY f.txt sub/\n"  # relative to WORKDIR
+                'CMD ["sh", "-c", "find /d1 /d2 /newname /existing-dir /md /x /y /rel -print | sort; '
+                "stat -c '%u:%g %a' /owned\"]\n"
+            ),
+            "dir/a": "a",
+            "dir/in/b": "b",
+            "f.txt": "f",
+            "one.md": "1",
+            "two.md": "2",
+        },
+    )
+    (tmp_path / "arch.tar.gz").write_bytes(_tar_bytes({"inside/z": "z"}))
+    r = g("build", *NET, "-t", tag, ctx, timeout=180)
+    if daemon.target == "dref":  # dockerd's classic builder refuses --chmod; gorae's accepts it (issue 9)
+        assert r.returncode == 1
+        assert r.stderr.startswith("the --chmod option requires BuildKit.")
+        (tmp_path / "Dockerfile").write_text(
+            (tmp_path / "Dockerfile")
+            .read_text()
+            .replace("--chmod=600 f.txt /owned", "f.txt /owned\nRUN chmod 600 /owned")
+        )
+        r = g("build", *NET, "-t", tag, ctx, timeout=180)
+    assert r.returncode == 0, r.stderr
+    r = dk("run", "--rm", *NET, tag)
+    assert r.stdout.split("\n") == [
+        "/d1",
+        "/d1/a",
+        "/d1/in",
+        "/d1/in/b",
+        "/d2",
+        "/d2/a",
+        "/d2/in",
+        "/d2/in/b",
+        "/existing-dir",
+        "/existing-dir/f.txt",
+        "/md",
+        "/md/one.md",
+        "/md/two.md",
+        "/newname",
+        "/rel",
+        "/rel/sub",
+        "/rel/sub/f.txt",
+        "/x",
+        "/x/inside",
+        "/x/inside/z",
+        "/y",
+        "/y/arch.tar.gz",
+        "7:8 600",
+        "",
+    ], r.stderr
+
+
+def test_copy_multiple_sources_needs_a_directory(dk: Any, g: Any, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nCOPY a b /dest\n", "a": "a", "b": "b"})
+    for runner in (g, _env_dk(dk)):
+        r = runner("build", *NET, ctx, timeout=60)
+        assert r.returncode == 1
+        assert r.stderr.strip().endswith(
+            "When using COPY with more than one source file, the destination must be a directory and end with a /"
+        )
+
+
+def test_context_symlinks_never_leak_host_files(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:link"
+    tags.append(tag)
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": 'FROM busybox\nCOPY passwd /leak\nCOPY up/passwd /leak2\nCMD ["cat", "/leak", "/leak2"]\n'
+        },
+    )
+    os.symlink("/etc/passwd", tmp_path / "passwd")  # absolute: resolved inside the context
+    os.symlink("../../../../../../etc", tmp_path / "up")  # climbs out: stops at the context root
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_text("context's own\n")
+    r = g("build", *NET, "-t", tag, ctx, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert dk("run", "--rm", *NET, tag).stdout == "context's own\ncontext's own\n"
+
+
+def test_shell_healthcheck_arg_before_from_and_scratch(
+    dk: Any, g: Any, tags: list[str], tmp_path: Path
+) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:misc"
+    tags.append(tag)
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "ARG BASE=busybox\n"
+                "FROM ${BASE}\n"
+                'SHELL ["/bin/sh", "-e", "-c"]\n'
+                "HEALTHCHECK --interval=5s --retries=2 CMD true\n"
+                "MAINTAINER someone\n"
+                "ENV E=${UNSET:-dflt} F=${E:+set}\n"
+                "RUN echo $E $F > /ef\n"
+                "FROM scratch\n"
+                "COPY --from=0 /ef /ef\n"
+            ),
+        },
+    )
+    r = g("build", *NET, "--label", "lab=v", "-t", tag, ctx, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Step 10/10 : LABEL " in r.stdout
+    info = json.loads(dk("image", "inspect", tag).stdout)[0]
+    assert info["Config"]["Labels"] == {"lab": "v"}
+    assert len(info["RootFS"]["Layers"]) == 1
+    hist = dk("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()
+    assert "Step 10/10 : LABEL lab=v\n" in r.stdout
+    assert hist[0] == "/bin/sh -c #(nop)  LABEL lab=v"
+    assert re.fullmatch(r"/bin/sh -c #\(nop\) COPY file:[0-9a-f]{64} in /ef ", hist[1])
+
+
+def test_metadata_history_matches_dockerd(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    tag = f"bt-{uuid.uuid4().hex[:8]}:hist"
+    tags.append(tag)
+    ctx = _ctx(
+        tmp_path,
+        {
+            "Dockerfile": (
+                "FROM busybox\n"
+                'SHELL ["/bin/sh", "-e", "-c"]\n'
+                "HEALTHCHECK --interval=5s --retries=2 CMD true\n"
+                "MAINTAINER someone\n"
+                "ENTRYPOINT echo hi\n"
+                "ONBUILD RUN echo later\n"
+                "ARG A\n"
+                "ARG B=2\n"
+                "CMD echo x\n"
+            ),
+        },
+    )
+    r = g("build", *NET, "-t", tag, ctx, timeout=120)
+    assert r.returncode == 0, r.stderr
+    hist = dk("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag).stdout.splitlines()
+    assert hist[:8] == [
+        '/bin/sh -e -c #(nop)  CMD ["/bin/sh" "-e" "-c" "echo x"]',
+        "/bin/sh -e -c #(nop)  ARG B=2",
+        "/bin/sh -e -c #(nop)  ARG A",
+        "/bin/sh -e -c #(nop)  ONBUILD RUN echo later",
+        '/bin/sh -e -c #(nop)  ENTRYPOINT ["/bin/sh" "-e" "-c" "echo hi"]',
+        "/bin/sh -e -c #(nop)  MAINTAINER someone",
+        '/bin/sh -e -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" \'\\x02\'}',
+        "/bin/sh -e -c #(nop)  SHELL [/bin/sh -e -c]",
+    ]
+    info = json.loads(dk("image", "inspect", tag).stdout)[0]
+    assert info["Author"] == "someone"
+    cfg = info["Config"]
+    assert cfg["Cmd"] == ["/bin/sh", "-e", "-c", "echo x"]
+    assert cfg["Entrypoint"] == ["/bin/sh", "-e", "-c", "echo hi"]
+    assert cfg["Healthcheck"] == {"Test": ["CMD-SHELL", "true"], "Interval": 5000000000, "Retries": 2}
+    assert cfg["OnBuild"] == ["RUN echo later"] and cfg["Shell"] == ["/bin/sh", "-e", "-c"]
+    assert info["ContainerConfig"]["Cmd"] == [
+        "/bin/sh",
+        "-e",
+        "-c",
+        "#(nop) ",
+        'CMD ["/bin/sh" "-e" "-c" "echo x"]',
+    ]
+    assert json.loads(dk("history", "--format", "{{json .}}", tag).stdout.splitlines()[0])["Comment"] == ""

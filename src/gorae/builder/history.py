@@ -49,6 +49,7 @@ def image_config(
     *,
     container_id: str = "",
     empty: bool,
+    author: str = "",
 ) -> bytes:
     """The config bytes of a step's image: the parent's rootfs and history plus this step."""
     when = now_rfc3339nano()
@@ -56,11 +57,15 @@ def image_config(
     diff_ids = list((base.get("rootfs") or {}).get("diff_ids") or [])
     if diff_id is not None and not empty:
         diff_ids.append(diff_id)
-    hist: dict[str, Any] = {"created": when, "created_by": " ".join(container_config.get("Cmd") or [])}
+    hist: dict[str, Any] = {"created": when}
+    if author:
+        hist["author"] = author
+    hist["created_by"] = " ".join(container_config.get("Cmd") or [])
     if empty:
         hist["empty_layer"] = True
     cfg: dict[str, Any] = {
         "architecture": base.get("architecture") or host_arch(),
+        "author": author,
         "config": docker_config(copy.deepcopy(run_config)),
         "container": container_id,
         "container_config": docker_config(copy.deepcopy(container_config)),
@@ -74,4 +79,6 @@ def image_config(
         cfg["variant"] = base["variant"]
     if not container_id:
         del cfg["container"]
+    if not author:
+        del cfg["author"]
     return dump_config(cfg)

@@ -69,6 +69,7 @@ class StageState:
     run: dict[str, Any] = field(default_factory=dict)
     args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage
     name: str = ""
+    author: str = ""  # MAINTAINER: the `author` of this and every later step's image
 
 
 def _env_dict(run: dict[str, Any]) -> dict[str, str]:
@@ -134,9 +135,7 @@ class Build:
             label_args: list[str] = []
             for k, v in sorted(self.opts.labels.items()):
                 label_args += [json.dumps(k), json.dumps(v)]
-            text = "LABEL " + " ".join(
-                f"{json.dumps(k)}={json.dumps(v)}" for k, v in sorted(self.opts.labels.items())
-            )
+            text = "LABEL " + " ".join(f"{k}={v}" for k, v in sorted(self.opts.labels.items()))
             stages[-1] = Stage(
                 stages[-1].source,
                 stages[-1].base,
@@ -307,7 +306,9 @@ class Build:
         run = copy.deepcopy(run)
         run["Image"] = state.image_id
         empty = diff_id is None
-        data = image_config(state.parent_cfg, run, cc, diff_id, container_id=cid, empty=empty)
+        data = image_config(
+            state.parent_cfg, run, cc, diff_id, container_id=cid, empty=empty, author=state.author
+        )
         sizes: list[int] = []
         if state.image_id:
             sizes = list(self.images.get(state.image_id).layer_sizes)
@@ -352,8 +353,7 @@ class Build:
 
     async def _i_maintainer(self, state: StageState, inst: Instruction) -> None:
         name = " ".join(inst.args)
-        state.run.pop("Author", None)
-        state.maintainer = name  # type: ignore[attr-defined]
+        state.author = name
         await self._commit_meta(state, "MAINTAINER " + name)
 
     async def _i_expose(self, state: StageState, inst: Instruction) -> None:
@@ -400,7 +400,7 @@ class Build:
 
     async def _i_shell(self, state: StageState, inst: Instruction) -> None:
         state.run["Shell"] = list(inst.args)
-        await self._commit_meta(state, "SHELL " + go_quote(list(inst.args)))
+        await self._commit_meta(state, "SHELL [" + " ".join(inst.args) + "]")  # Go's %v
 
     def _command(self, state: StageState, inst: Instruction) -> list[str]:
         if inst.json:
