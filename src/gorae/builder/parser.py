@@ -127,8 +127,10 @@ def _instruction(c: dockerfile.Command) -> Instruction:
     return Instruction(cmd, c.original, line, tuple(c.value), flags, bool(c.json), heredocs, sub)
 
 
-def parse(text: str) -> Dockerfile:
+def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     """Parse and check a Dockerfile; InvalidParameter with docker's line-numbered message when bad."""
+    if not text:
+        raise InvalidParameter(f"the Dockerfile ({name}) cannot be empty")
     escape = _escape_of(text)
     try:
         commands = dockerfile.parse_string(text)
@@ -153,5 +155,5 @@ def parse(text: str) -> Dockerfile:
         else:
             stages[-1].commands.append(inst)
     if not stages:
-        raise InvalidParameter("the Dockerfile (Dockerfile) cannot be empty")
+        raise InvalidParameter("dockerfile contains no stages to build")
     return Dockerfile(meta, stages, escape)

@@ -83,7 +83,7 @@ class BuildService:
                 raise InvalidParameter(f"Dockerfile {name} is too large")
             with open(path, encoding="utf-8", errors="replace") as f:
                 text = f.read()
-            df = parse(text)
+            df = parse(text, name)
             _apply_dockerignore(cdir)
             return Prepared(cdir, df, options)
         except OSError as e:
