@@ -175,7 +175,7 @@ def test_onbuild_and_entrypoint_cmd_rules(dk: Any, g: Any, tags: list[str], tmp_
     base = f"bt-{uuid.uuid4().hex[:8]}:ob"
     child = base.replace(":ob", ":child")
     tags += [base, child]
-    ctx = _ctx(tmp_path, {"Dockerfile": f'FROM busybox\nCMD ["sh"]\nONBUILD RUN echo trig > /t\n'})
+    ctx = _ctx(tmp_path, {"Dockerfile": 'FROM busybox\nCMD ["sh"]\nONBUILD RUN echo trig > /t\n'})
     r = g("build", *NET, "-t", base, ctx)
     assert r.returncode == 0, r.stderr
     (tmp_path / "Dockerfile").write_text(f'FROM {base}\nENTRYPOINT ["cat"]\n')
