@@ -53,7 +53,7 @@ def test_build_run_copy_cmd_and_stream(docker_client: docker.DockerClient, built
     tag = f"b-{uuid.uuid4().hex[:8]}:1"
     built.append(tag)
     files = {
-        "Dockerfile": "FROM busybox\nCOPY a.txt /data/\nRUN cat /data/a.txt > /data/b.txt && echo ran\nCMD [\"cat\", \"/data/b.txt\"]\n",
+        "Dockerfile": 'FROM busybox\nCOPY a.txt /data/\nRUN cat /data/a.txt > /data/b.txt && echo ran\nCMD ["cat", "/data/b.txt"]\n',
         "a.txt": "hello\n",
     }
     lines = _build(docker_client, files, tag=tag, rm=True)
@@ -72,7 +72,9 @@ def test_build_run_copy_cmd_and_stream(docker_client: docker.DockerClient, built
     hist = docker_client.api.history(tag)
     assert hist[0]["CreatedBy"] == '/bin/sh -c #(nop)  CMD ["cat" "/data/b.txt"]'
     assert hist[1]["CreatedBy"] == "/bin/sh -c cat /data/a.txt > /data/b.txt && echo ran"
-    assert hist[2]["CreatedBy"].startswith("/bin/sh -c #(nop) COPY file:") and hist[2]["CreatedBy"].endswith(" in /data/ ")
+    assert hist[2]["CreatedBy"].startswith("/bin/sh -c #(nop) COPY file:") and hist[2]["CreatedBy"].endswith(
+        " in /data/ "
+    )
     # a second build is fully cached and gives the same image
     again = _build(docker_client, files, tag=tag)
     assert _streams(again).count(" ---> Using cache\n") == 3
@@ -87,32 +89,42 @@ def test_build_run_copy_cmd_and_stream(docker_client: docker.DockerClient, built
 def test_cmd_rules(docker_client: docker.DockerClient, built: list[str]) -> None:
     base = f"b-{uuid.uuid4().hex[:8]}:base"
     built.append(base)
-    _build(docker_client, {"Dockerfile": "FROM busybox\nCMD [\"echo\", \"one\"]\nCMD [\"echo\", \"two\"]\n"}, tag=base)
-    assert docker_client.images.get(base).attrs["Config"]["Cmd"] == ["echo", "two"]  # only the last CMD counts
+    _build(
+        docker_client, {"Dockerfile": 'FROM busybox\nCMD ["echo", "one"]\nCMD ["echo", "two"]\n'}, tag=base
+    )
+    assert docker_client.images.get(base).attrs["Config"]["Cmd"] == [
+        "echo",
+        "two",
+    ]  # only the last CMD counts
     child = base.replace(":base", ":child")
     built.append(child)
     _build(docker_client, {"Dockerfile": f"FROM {base}\nENV X=1\n"}, tag=child)
     assert docker_client.images.get(child).attrs["Config"]["Cmd"] == ["echo", "two"]  # inherited
     ep = base.replace(":base", ":ep")
     built.append(ep)
-    _build(docker_client, {"Dockerfile": f"FROM {base}\nENTRYPOINT [\"top\"]\n"}, tag=ep)
+    _build(docker_client, {"Dockerfile": f'FROM {base}\nENTRYPOINT ["top"]\n'}, tag=ep)
     cfg = docker_client.images.get(ep).attrs["Config"]
     assert cfg["Entrypoint"] == ["top"] and cfg["Cmd"] is None  # ENTRYPOINT resets an inherited CMD
     both = base.replace(":base", ":both")
     built.append(both)
-    _build(docker_client, {"Dockerfile": f"FROM {base}\nCMD [\"-b\"]\nENTRYPOINT [\"top\"]\n"}, tag=both)
+    _build(docker_client, {"Dockerfile": f'FROM {base}\nCMD ["-b"]\nENTRYPOINT ["top"]\n'}, tag=both)
     cfg = docker_client.images.get(both).attrs["Config"]
     assert cfg["Entrypoint"] == ["top"] and cfg["Cmd"] == ["-b"]
 
 
-def test_failing_run_reports_in_band_and_tags_nothing(docker_client: docker.DockerClient, built: list[str]) -> None:
+def test_failing_run_reports_in_band_and_tags_nothing(
+    docker_client: docker.DockerClient, built: list[str]
+) -> None:
     tag = f"b-{uuid.uuid4().hex[:8]}:bad"
     before = {c.id for c in docker_client.containers.list(all=True)}
     lines = _build(docker_client, {"Dockerfile": "FROM busybox\nRUN exit 3\n"}, tag=tag, forcerm=True)
     err = [x for x in lines if "error" in x]
     assert err == [
         {
-            "errorDetail": {"code": 3, "message": "The command '/bin/sh -c exit 3' returned a non-zero code: 3"},
+            "errorDetail": {
+                "code": 3,
+                "message": "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+            },
             "error": "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
         }
     ]
@@ -141,3 +153,38 @@ def test_images_build_high_level(docker_client: docker.DockerClient, built: list
     assert img.attrs["Config"]["WorkingDir"] == "/w"
     assert img.attrs["Config"]["Cmd"] == ["/bin/sh", "-c", "cat /v"]
     assert json.dumps(list(logs)).count("Step ") == 7
+
+
+def test_add_url_and_unreachable_url(docker_client: docker.DockerClient, built: list[str]) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"remote content\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        port = srv.server_address[1]
+        tag = f"b-{uuid.uuid4().hex[:8]}:url"
+        built.append(tag)
+        df = f'FROM busybox\nADD http://127.0.0.1:{port}/files/r.txt /dl/\nCMD ["sh", "-c", "cat /dl/r.txt; stat -c %a /dl/r.txt"]\n'
+        lines = _build(docker_client, {"Dockerfile": df}, tag=tag)
+        assert not [x for x in lines if "error" in x], lines
+        assert docker_client.containers.run(tag, remove=True) == b"remote content\n600\n"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    lines = _build(docker_client, {"Dockerfile": f"FROM busybox\nADD http://127.0.0.1:{port}/gone /x\n"})
+    err = [x["error"] for x in lines if "error" in x]
+    assert len(err) == 1 and err[0].startswith(f"failed to GET http://127.0.0.1:{port}/gone: ")
