@@ -10,22 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tempfile
 from collections.abc import AsyncIterator
 from typing import Any, BinaryIO, Protocol, cast
 
 from gorae.api.http import Handler, Request, Response, StreamResponse, json_response
-from gorae.api.streams import AsyncToSyncReader
 from gorae.builder.options import BuildOptions
 from gorae.builder.service import Prepared
 from gorae.builder.steps import Emit, StepFailed
-from gorae.errors import GoraeError, InvalidParameter
+from gorae.errors import DiskFull, GoraeError, InvalidParameter, no_space
 
 
 class BuildBackend(Protocol):
     """What the build handlers call (implemented by `gorae.builder.service.BuildService`)."""
 
     def prepare(self, stream: BinaryIO, options: BuildOptions) -> Prepared: ...
-    def discard(self, cdir: str) -> None: ...
+    def spool_dir(self) -> str: ...
+    def discard(self, prep: Prepared) -> None: ...
     async def run(self, prep: Prepared, emit: Emit) -> str: ...
     def prune(self, *, all: bool = False) -> dict[str, Any]: ...
 
@@ -90,6 +91,45 @@ def _error(e: BaseException) -> dict[str, Any]:
     return {"errorDetail": detail, "error": msg}
 
 
+SPOOL_MEMORY = 64 << 20  # a context up to this size is received in memory, a bigger one spills to a file
+SPOOL_BATCH = 8 << 20
+
+
+async def _spool(req: Request, directory: str) -> tempfile.SpooledTemporaryFile[bytes]:
+    """The whole context, received on the loop (no thread hand-off per chunk); a file in `directory` (on the
+    data root) once it is big. A full disk: DiskFull, nothing kept."""
+    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
+        max_size=SPOOL_MEMORY, dir=directory, prefix="build-upload-"
+    )
+    try:
+        pending: list[bytes] = []
+        size = 0
+        total = 0
+        async for chunk in req.stream():
+            pending.append(chunk)
+            size += len(chunk)
+            total += len(chunk)
+            if size >= SPOOL_BATCH:
+                data, pending, size = b"".join(pending), [], 0
+                if total > SPOOL_MEMORY:
+                    await asyncio.to_thread(out.write, data)
+                else:
+                    out.write(data)
+        if pending:
+            await asyncio.to_thread(out.write, b"".join(pending))
+        out.seek(0)
+        return out
+    except OSError as e:
+        out.close()
+        full = no_space(e)
+        if full is not None:
+            raise DiskFull(f"failed to receive the build context: {full.message}") from None
+        raise
+    except BaseException:
+        out.close()
+        raise
+
+
 class BuildRouter:
     def __init__(self, backend: BuildBackend) -> None:
         self.builder = backend
@@ -102,14 +142,8 @@ class BuildRouter:
 
     async def build(self, req: Request) -> Response:
         options = options_of(req)
-        reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
-        feeder = asyncio.ensure_future(reader.pump())
-        try:
-            prep = await asyncio.to_thread(self.builder.prepare, cast(BinaryIO, reader), options)
-        finally:
-            feeder.cancel()
-            with contextlib.suppress(BaseException):
-                await feeder
+        body = await _spool(req, self.builder.spool_dir())
+        prep = await asyncio.to_thread(self.builder.prepare, cast(BinaryIO, body), options)  # owns `body`
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def emit(obj: dict[str, Any]) -> None:
@@ -123,7 +157,7 @@ class BuildRouter:
             except Exception as e:  # reported in-band
                 await queue.put(_error(e))
             finally:
-                await asyncio.to_thread(self.builder.discard, prep.context_dir)
+                await asyncio.to_thread(self.builder.discard, prep)
                 await queue.put(None)
 
         task = asyncio.ensure_future(work())

@@ -10,13 +10,13 @@ import contextlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from gorae import dockerignore as ignore
 from gorae.archive.tree import remove_tree
 from gorae.builder.cache import BuildCache
-from gorae.builder.context import extract_context, resolve_in
+from gorae.builder.context import extract_context
+from gorae.builder.ctxindex import ContextIndex
 from gorae.builder.options import BuildOptions
 from gorae.builder.parser import Dockerfile, parse
 from gorae.builder.steps import Build, Emit, Puller
@@ -26,14 +26,36 @@ from gorae.image import reference as refs
 from gorae.image.service import ImageService
 from gorae.snapshot.overlay import OverlaySnapshotter
 
-MAX_DOCKERFILE = 10 << 20
 
-
-@dataclass
 class Prepared:
-    context_dir: str
-    dockerfile: Dockerfile
-    options: BuildOptions
+    """A received context: its tar (spooled), its index, and its directory once a step needed the files."""
+
+    def __init__(
+        self, body: BinaryIO, index: ContextIndex, dockerfile: Dockerfile, options: BuildOptions, tmp: str
+    ):
+        self.body = body
+        self.index = index
+        self.dockerfile = dockerfile
+        self.options = options
+        self._tmp = tmp
+        self.context_dir = ""
+
+    def files(self) -> str:
+        """The context's directory, extracted (with .dockerignore applied) on first use. Blocking."""
+        if not self.context_dir:
+            cdir = tempfile.mkdtemp(dir=self._tmp, prefix="build-context-")
+            try:
+                self.body.seek(0)
+                extract_context(self.body, cdir)
+                _apply_dockerignore(cdir)
+            except OSError as e:
+                remove_tree(cdir)
+                raise InvalidParameter(f"failed to extract the build context: {e}") from None
+            except BaseException:
+                remove_tree(cdir)
+                raise
+            self.context_dir = cdir
+        return self.context_dir
 
 
 class BuildService:
@@ -54,6 +76,11 @@ class BuildService:
         self.tmp = tmp
         self.pull = pull
 
+    def spool_dir(self) -> str:
+        """Where an upload too big for memory is kept while it is received (on the data root)."""
+        os.makedirs(self.tmp, exist_ok=True)
+        return self.tmp
+
     def check_tags(self, tags: list[str]) -> None:
         for t in tags:
             try:
@@ -63,39 +90,40 @@ class BuildService:
             if ref.digest is not None:
                 raise InvalidParameter("invalid reference format")
 
-    def prepare(self, stream: BinaryIO, options: BuildOptions) -> Prepared:
-        """Receive the context and read the Dockerfile (blocking). The caller removes `context_dir`
-        (`discard`) when done."""
-        self.check_tags(options.tags)
-        os.makedirs(self.tmp, exist_ok=True)
-        cdir = tempfile.mkdtemp(dir=self.tmp, prefix="build-context-")
+    def prepare(self, body: BinaryIO, options: BuildOptions) -> Prepared:
+        """Index the received context (a seekable file, now owned by the result) and read and check the
+        Dockerfile (blocking). The caller calls `discard` when done."""
         try:
-            extract_context(stream, cdir)
+            self.check_tags(options.tags)
+            os.makedirs(self.tmp, exist_ok=True)
             name = options.dockerfile or "Dockerfile"
-            path = resolve_in(cdir, name)
-            if not os.path.isfile(path):
-                alt = resolve_in(cdir, name.lower()) if name == "Dockerfile" else ""
-                if alt and os.path.isfile(alt):
-                    path = alt
-                else:
-                    raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
-            if os.path.getsize(path) > MAX_DOCKERFILE:
-                raise InvalidParameter(f"Dockerfile {name} is too large")
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-            df = parse(text, name)
-            _apply_dockerignore(cdir)
-            return Prepared(cdir, df, options)
-        except OSError as e:
-            self.discard(cdir)
-            raise InvalidParameter(f"failed to receive the build context: {e}") from None
+            clean = os.path.normpath("/" + name).lstrip("/")
+            keep = {clean, clean.lower(), ".dockerignore"}
+            index = ContextIndex.read(body, keep)
+            rel = index.resolve(clean)
+            if rel not in index.texts and name == "Dockerfile":
+                rel = index.resolve("dockerfile")
+            if rel not in index.texts and index.entries.get(rel) is not None:
+                body.seek(0)
+                index.texts.update(ContextIndex.read(body, {rel}).texts)  # reached through a link
+            if rel not in index.texts:
+                if index.entries.get(rel) is not None and index.entries[rel].kind == "file":
+                    raise InvalidParameter(f"Dockerfile {name} is too large")
+                raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
+            df = parse(index.texts[rel].decode("utf-8", errors="replace"), name)
+            ignore_text = index.texts.get(".dockerignore")
+            if ignore_text:
+                index.drop_ignored(ignore.parse(ignore_text.decode("utf-8", errors="replace")))
+            return Prepared(body, index, df, options, self.tmp)
         except BaseException:
-            self.discard(cdir)
+            body.close()
             raise
 
-    def discard(self, cdir: str) -> None:
-        with contextlib.suppress(OSError):
-            remove_tree(cdir)
+    def discard(self, prep: Prepared) -> None:
+        prep.body.close()
+        if prep.context_dir:
+            with contextlib.suppress(OSError):
+                remove_tree(prep.context_dir)
 
     async def run(self, prep: Prepared, emit: Emit) -> str:
         """Run the build; tags the result on success. Raises the first failure (nothing tagged)."""
@@ -105,7 +133,7 @@ class BuildService:
             containers=self.containers,
             snapshotter=self.snap,
             cache=self.cache,
-            context_dir=prep.context_dir,
+            context=prep,
             dockerfile=prep.dockerfile,
             options=opts,
             emit=emit,

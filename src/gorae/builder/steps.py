@@ -26,11 +26,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from gorae.archive import tar_overlay_diff
 from gorae.builder import context as ctx
 from gorae.builder.cache import BuildCache
+from gorae.builder.ctxindex import ContextIndex, Entry
 from gorae.builder.history import (
     PROXY_ARGS,
     go_quote,
@@ -49,6 +50,16 @@ from gorae.image.service import ImageService
 from gorae.snapshot.overlay import OverlaySnapshotter
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BuildContext(Protocol):
+    """The received context: its index (names, checksums) and, on demand, its files on disk."""
+
+    index: ContextIndex
+
+    def files(self) -> str: ...
+
+
 Puller = Callable[[str, Emit], Awaitable[None]]
 
 
@@ -94,7 +105,7 @@ class Build:
         containers: ContainerService,
         snapshotter: OverlaySnapshotter,
         cache: BuildCache,
-        context_dir: str,
+        context: BuildContext,
         dockerfile: Dockerfile,
         options: BuildOptions,
         emit: Emit,
@@ -105,7 +116,7 @@ class Build:
         self.containers = containers
         self.snap = snapshotter
         self.cache = cache
-        self.ctx = context_dir
+        self.context = context
         self.df = dockerfile
         self.opts = options
         self._emit = emit
@@ -640,8 +651,23 @@ class Build:
         if dest.endswith("/") or dest in (".", "./"):
             abs_dest = abs_dest.rstrip("/") + "/"
         src_from = inst.flags.get("from", "")
+        from_context = not src_from and not (
+            add and any(urllib.parse.urlparse(x).scheme in ("http", "https") for x in srcs)
+        )
+        index_hash = ""
+        if from_context:  # the cache probe needs no files: checksums come from the context's index
+            index_hash = await asyncio.to_thread(_index_hash, self.context.index, srcs, heredoc_files)
         async with contextlib.AsyncExitStack() as stack:
-            src_root = self.ctx
+            if from_context:
+                comment = f"{name} {'--chown=' + chown + ' ' if chown else ''}{index_hash} in {dest} "
+                cc = copy.deepcopy(state.run)
+                cc["Cmd"] = nop_cmd_string(
+                    state.run, comment + (f"chmod={chmod} " if mode is not None else "")
+                )
+                cc["Image"] = state.image_id
+                if await self._probe(state, cc):
+                    return
+            src_root = await asyncio.to_thread(self.context.files) if not src_from else ""
             if src_from:
                 img_id = self._from_image(src_from)
                 src_cid = await self._create(
@@ -658,6 +684,8 @@ class Build:
                 _Plan.make, src_root, srcs, heredoc_files, abs_dest, add and not src_from, self.tmp
             )
             stack.callback(plan.cleanup)
+            if from_context:
+                plan.hash = index_hash
             comment = f"{name} {'--chown=' + chown + ' ' if chown else ''}{plan.hash} in {dest} "
             run_cmd = nop_cmd_string(state.run, comment)
             cc = copy.deepcopy(state.run)
@@ -665,7 +693,7 @@ class Build:
             cc["Image"] = state.image_id
             if mode is not None:
                 cc["Cmd"] = nop_cmd_string(state.run, comment + f"chmod={chmod} ")
-            if await self._probe(state, cc):
+            if not from_context and await self._probe(state, cc):
                 return
             if not state.image_id:
                 data = await asyncio.to_thread(plan.tar, None, chown, mode, None)
@@ -827,6 +855,20 @@ class _Plan:
                 add_one(host, rel)
         out.seek(0)
         return cast(BinaryIO, out)
+
+
+def _index_hash(index: ContextIndex, srcs: list[str], heredocs: list[tuple[str, bytes]]) -> str:
+    """A COPY/ADD's source checksum from the context's index (what `_Plan.make` would key the step by)."""
+    hashes: list[str] = []
+    for src in srcs:
+        for rel in index.match(src):
+            hashes.append(index.checksum(rel))
+    for _, content in heredocs:
+        e = Entry("file", 0o644, digest=hashlib.sha256(content).hexdigest())
+        hashes.append("file:" + ContextIndex._entry_hash(e))
+    if len(hashes) == 1:
+        return hashes[0]
+    return "multi:" + hashlib.sha256("".join(hashes).encode()).hexdigest()
 
 
 def _ids(chown: str, root: str | None) -> tuple[int, int]:
