@@ -379,3 +379,23 @@ def test_metadata_history_matches_dockerd(dk: Any, g: Any, tags: list[str], tmp_
         'CMD ["/bin/sh" "-e" "-c" "echo x"]',
     ]
     assert json.loads(dk("history", "--format", "{{json .}}", tag).stdout.splitlines()[0])["Comment"] == ""
+
+
+def test_dockerfile_on_stdin_quiet_and_iidfile(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    iidfile = tmp_path / "id.txt"
+    r = g(
+        "build",
+        *NET,
+        "-q",
+        "--iidfile",
+        str(iidfile),
+        "-",
+        input="FROM busybox\nRUN echo s > /s\n",
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    iid = r.stdout.strip()
+    tags.append(iid)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", iid)
+    assert iidfile.read_text() == iid
+    assert dk("run", "--rm", *NET, iid, "cat", "/s").stdout == "s\n"

@@ -250,7 +250,10 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     finally:
         body.close()
     if v["quiet"]:
-        cli.out.write("".join(quiet_out))
+        text = "".join(quiet_out)
+        cli.out.write(text)
+        if not image_id and text.strip().startswith("sha256:"):
+            image_id.append(text.strip())
     if v["iidfile"] and image_id:
         with open(v["iidfile"], "w", encoding="ascii") as idf:
             idf.write(image_id[-1])
