@@ -36,6 +36,7 @@ class DaemonFacts:
     data_root: str
     runtime_path: str
     registry_mirrors: list[str] = field(default_factory=list)
+    logging_driver: str = "json-file"  # the containers' default
     insecure_registries: list[str] = field(default_factory=list)  # as configured: hosts and CIDRs
 
 
@@ -233,7 +234,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
             "Volume": ["local"],
             "Network": ["bridge", "host", "null"],
             "Authorization": None,
-            "Log": ["json-file", "k8s-file"],
+            "Log": ["journald", "json-file", "local", "syslog"],
         },
         "MemoryLimit": True,
         "SwapLimit": False,
@@ -252,7 +253,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         "OomKillDisable": True,
         "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": rfc3339nano(time.time_ns()),
-        "LoggingDriver": "json-file",
+        "LoggingDriver": facts.logging_driver,
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": _cgroup_version(),
         "NEventsListener": facts.event_listeners,

@@ -183,6 +183,8 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         mounts=VolumeMounts(volumes),
         default_dns=list(config.dns),
+        log_driver=config.log_driver,
+        log_opts=dict(config.log_opts),
     )
     builder = BuildService(
         images=images,
@@ -266,6 +268,7 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
         )
 

@@ -50,6 +50,8 @@ class DaemonConfig:
     runtime: str = "runc"
     conmon: str = "conmon"
     init_path: str = "/usr/bin/tini-static"
+    log_driver: str = "json-file"  # containers' default logging driver (dockerd's --log-driver)
+    log_opts: dict[str, str] = field(default_factory=dict)
     config_file: str = DEFAULT_CONFIG_FILE
 
     def effective_hosts(self) -> list[str]:
@@ -87,6 +89,8 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "dns": ("dns", True),
     "default-runtime": ("runtime", False),
     "init-path": ("init_path", False),
+    "log-driver": ("log_driver", False),
+    "log-opts": ("log_opts", False),
 }
 
 
@@ -154,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
           help="Prefix of the daemon's iptables chains (default derived from the exec root)")
     value("--dns", dest="dns", many=True, help="DNS server to use")
     value("--default-runtime", dest="runtime", help=f'Default OCI runtime for containers (default "{d.runtime}")')
+    value("--log-driver", dest="log_driver", help='Default driver for container logs (default "json-file")')
+    value("--log-opt", dest="log_opts", many=True, help="Default log driver options for containers (key=value)")
     value("--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")')
     return p
 
@@ -197,6 +203,19 @@ def load_config(argv: list[str]) -> DaemonConfig:
         raise InvalidParameter(
             f"unable to configure the Docker daemon with file {cfg.config_file}: no such file"
         )
+    if "log_opts" in flags:  # --log-opt k=v, repeated
+        opts: dict[str, str] = {}
+        for item in flags["log_opts"]:
+            key, sep, val = str(item).partition("=")
+            if not sep:
+                raise InvalidParameter(f"invalid key value pair format in driver options: {item}")
+            opts[key] = val
+        flags["log_opts"] = opts
+    if "log_opts" in file_values and not (
+        isinstance(file_values["log_opts"], dict)
+        and all(isinstance(v, str) for v in file_values["log_opts"].values())
+    ):
+        raise InvalidParameter(f"invalid value for 'log-opts' in {cfg.config_file}: want an object of strings")
     both = sorted(a for a in flags if a in file_values)
     if both:
         raise InvalidParameter(
@@ -205,6 +224,9 @@ def load_config(argv: list[str]) -> DaemonConfig:
         )
     for attr, value in {**file_values, **flags}.items():
         setattr(cfg, attr, value)
+    from gorae.runtime.logdrivers import check as check_log_config
+
+    check_log_config(str(cfg.log_driver), {str(k): str(v) for k, v in cfg.log_opts.items()})
     if cfg.debug:
         cfg.log_level = "debug"
     if cfg.tlsverify:
