@@ -188,3 +188,21 @@ def test_add_url_and_unreachable_url(docker_client: docker.DockerClient, built: 
     lines = _build(docker_client, {"Dockerfile": f"FROM busybox\nADD http://127.0.0.1:{port}/gone /x\n"})
     err = [x["error"] for x in lines if "error" in x]
     assert len(err) == 1 and err[0].startswith(f"failed to GET http://127.0.0.1:{port}/gone: ")
+
+
+def test_from_an_image_not_present_pulls_it(docker_client: docker.DockerClient, built: list[str]) -> None:
+    from registry_helpers import reference_registry
+
+    with reference_registry() as reg:
+        remote = f"127.0.0.1:{reg.port}/base/bb:1"
+        docker_client.images.get("busybox").tag(remote)
+        for _ in docker_client.images.push(remote, stream=True, decode=True):
+            pass
+        docker_client.images.remove(remote)
+        tag = f"b-{uuid.uuid4().hex[:8]}:pulled"
+        built += [tag, remote]
+        lines = _build(docker_client, {"Dockerfile": f"FROM {remote}\nRUN echo ok > /ok\n"}, tag=tag)
+        assert not [x for x in lines if "error" in x], lines
+        statuses = [x.get("status", "") for x in lines]
+        assert f"Status: Downloaded newer image for {remote}" in statuses
+        assert docker_client.containers.run(tag, ["cat", "/ok"], remove=True) == b"ok\n"
