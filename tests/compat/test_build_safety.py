@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import sys
 import tarfile
 import tempfile
 import uuid
@@ -160,6 +161,14 @@ def test_cache_across_restart_no_cache_cache_from_prune_and_df(fresh_daemon: Gor
         iid = [x["aux"]["ID"] for x in first if "aux" in x][0]
         df = client.df()
         assert len(df["BuildCache"]) == 3 and all(e["Type"] == "regular" for e in df["BuildCache"])
+        for argv in (["docker", "system", "df"], [sys.executable, "-m", "gorae.cli.main", "system", "df"]):
+            out = subprocess.run(argv, env=d.env, capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert [ln.split()[:4] for ln in out.stdout.splitlines() if ln.startswith("Build Cache")] == [
+                ["Build", "Cache", "3", "1"]  # the tagged result counts as in use
+            ]
+        verbose = subprocess.run(["docker", "system", "df", "-v"], env=d.env, capture_output=True, text=True)
+        assert verbose.returncode == 0 and "Build cache usage: 0B" in verbose.stdout, verbose.stdout
     finally:
         client.close()
     d.stop()

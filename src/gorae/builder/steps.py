@@ -81,6 +81,7 @@ class StageState:
     args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage
     name: str = ""
     author: str = ""  # MAINTAINER: the `author` of this and every later step's image
+    cmd_set: bool = False  # a CMD in this stage (an ENTRYPOINT then keeps it; else it resets the base's)
 
 
 def _env_dict(run: dict[str, Any]) -> dict[str, str]:
@@ -424,7 +425,7 @@ class Build:
         if not inst.json:
             state.run["ArgsEscaped"] = True
         await self._commit_meta(state, "CMD " + go_quote(cmd))
-        state.cmd_set = True  # type: ignore[attr-defined]
+        state.cmd_set = True
 
     async def _i_entrypoint(self, state: StageState, inst: Instruction) -> None:
         ep = self._command(state, inst)
@@ -432,7 +433,7 @@ class Build:
             ep = []
         state.run["Entrypoint"] = ep or None
         # docker: an ENTRYPOINT resets a CMD inherited from the base image (not one set in this Dockerfile)
-        if not getattr(state, "cmd_set", False):
+        if not state.cmd_set:
             state.run["Cmd"] = None
         await self._commit_meta(state, "ENTRYPOINT " + go_quote(ep))
 
