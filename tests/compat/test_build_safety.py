@@ -194,3 +194,34 @@ def test_cache_across_restart_no_cache_cache_from_prune_and_df(fresh_daemon: Gor
         assert [i.id for i in client.images.list(all=True)] == [client.images.get("busybox").id]
     finally:
         client.close()
+
+
+def test_client_gone_mid_run_cancels_and_cleans_up(fresh_daemon: GoraeDaemon) -> None:
+    import socket
+
+    from conftest import wait_for
+
+    d = fresh_daemon
+    client = d.client()
+    try:
+        before = _leftovers(d, client)
+        body = _tar({"Dockerfile": "FROM busybox\nRUN echo started; sleep 600\n"}).getvalue()
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.socket)
+        s.sendall(
+            b"POST /v1.41/build?t=gone:1&forcerm=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-tar\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        seen = b""
+        while b'{"stream":"started\\n"}' not in seen:  # the RUN's output: it runs
+            chunk = s.recv(65536)
+            assert chunk, seen
+            seen += chunk
+        assert b" ---> Running in " in seen
+        s.close()
+        wait_for(lambda: _leftovers(d, client) == before, timeout=30)
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get("gone:1")
+    finally:
+        client.close()

@@ -80,7 +80,7 @@ def options_of(req: Request) -> BuildOptions:
 
 
 def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj).encode() + b"\r\n"
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\r\n"
 
 
 def _error(e: BaseException) -> dict[str, Any]:

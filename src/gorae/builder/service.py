@@ -143,12 +143,11 @@ class BuildService:
         try:
             iid = await build.run()
         finally:
-            if opts.force_rm or opts.rm:
-                # the failed step's container stays unless force-rm (docker's --rm vs --force-rm)
-                keep = [] if opts.force_rm else build.made_containers[-1:]
-                for cid in list(build.made_containers):
-                    if cid not in keep or not _started(self.containers, cid):
-                        await build.remove_container(cid)
+            # never-started helpers (COPY, WORKDIR, --from) always go; RUN containers per --rm/--force-rm
+            # (docker's --rm keeps the failed step's container; --force-rm removes it too)
+            for cid in list(build.made_containers):
+                if not _started(self.containers, cid) or opts.force_rm or (opts.rm and build.finished):
+                    await build.remove_container(cid)
         if opts.quiet:  # dockerd: only the ID, as a stream line (no aux)
             await emit({"stream": iid + "\n"})
             for t in opts.tags:

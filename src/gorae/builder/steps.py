@@ -129,6 +129,7 @@ class Build:
         self.used_args: set[str] = set()
         self.made_containers: list[str] = []
         self.cache_from_ids: set[str] | None = None
+        self.finished = False  # every step succeeded
 
     async def out(self, text: str) -> None:
         if not self.opts.quiet:
@@ -191,6 +192,7 @@ class Build:
             await self.out(f"[Warning] One or more build-args [{' '.join(unused)}] were not consumed\n")
         if not state.image_id:
             raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
+        self.finished = True
         return state.image_id
 
     def _ancestry(self, ref: str) -> set[str]:
