@@ -399,3 +399,18 @@ def test_dockerfile_on_stdin_quiet_and_iidfile(dk: Any, g: Any, tags: list[str],
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", iid)
     assert iidfile.read_text() == iid
     assert dk("run", "--rm", *NET, iid, "cat", "/s").stdout == "s\n"
+
+
+def test_builder_prune(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nENV P=1\n"})
+    r = g("build", "-q", ctx)
+    assert r.returncode == 0, r.stderr
+    tags.append(r.stdout.strip())
+    r = g("builder", "prune", "-f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1].startswith("Total reclaimed space: ")
+    r = g("builder", "prune", input="n\n")
+    assert r.returncode == 0
+    assert r.stdout.startswith(
+        "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N]"
+    )

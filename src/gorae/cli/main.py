@@ -59,6 +59,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "load": ("images", "Load an image from a tar archive or STDIN"),
     "build": ("build", "Build an image from a Dockerfile"),
+    "builder prune": ("build", "Remove build cache"),
     "import": ("images", "Import the contents from a tarball to create a filesystem image"),
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
@@ -97,6 +98,7 @@ TOP: dict[str, str] = {
 }
 
 MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
+    "builder": ("Manage builds", {"build": "build", "prune": "builder prune"}),
     "container": (
         "Manage containers",
         {
@@ -229,7 +231,7 @@ def main_help() -> str:
         "\nA self-sufficient runtime for containers\n",
         "\nCommon Commands:\n",
     ]
-    common = ["run", "exec", "ps", "pull", "push", "images", "login", "logout", "version", "info"]
+    common = ["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "version", "info"]
     w = 12
     for c in common:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")

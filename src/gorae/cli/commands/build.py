@@ -260,4 +260,39 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"build": (BUILD, cmd_build)}
+BUILDER_PRUNE = Spec(
+    "builder prune",
+    "",
+    "Remove build cache",
+    [
+        O("all", "a", help="Remove all unused build cache, not just dangling ones"),
+        O("filter", None, "list", "Provide filter values (e.g. \"until=24h\")", type_name="filter"),
+        O("force", "f", help="Do not prompt for confirmation"),
+    ],
+    max_args=0,
+)
+
+
+def cmd_builder_prune(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.cli.commands.lifecycle import confirm
+    from gorae.cli.formatting import human_size
+
+    text = (
+        "WARNING! This will remove all build cache."
+        if v["all"]
+        else "WARNING! This will remove all dangling build cache."
+    ) + "\nAre you sure you want to continue?"
+    if not v["force"] and not confirm(cli, text):
+        return 0
+    doc = cli.api.post_json("/build/prune", {"all": 1 if v["all"] else None}) or {}
+    deleted = doc.get("CachesDeleted") or []
+    if deleted:
+        cli.print("Deleted build cache objects:")
+        for d in deleted:
+            cli.print(d)
+        cli.print()
+    cli.print(f"Total reclaimed space: {human_size(doc.get('SpaceReclaimed') or 0)}")
+    return 0
+
+
+COMMANDS = {"build": (BUILD, cmd_build), "builder prune": (BUILDER_PRUNE, cmd_builder_prune)}
