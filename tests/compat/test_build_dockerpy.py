@@ -206,3 +206,19 @@ def test_from_an_image_not_present_pulls_it(docker_client: docker.DockerClient, 
         statuses = [x.get("status", "") for x in lines]
         assert f"Status: Downloaded newer image for {remote}" in statuses
         assert docker_client.containers.run(tag, ["cat", "/ok"], remove=True) == b"ok\n"
+
+
+def test_heredocs(docker_client: docker.DockerClient, built: list[str]) -> None:
+    tag = f"b-{uuid.uuid4().hex[:8]}:here"
+    built.append(tag)
+    df = (
+        "FROM busybox\n"
+        "ENV W=world\n"
+        "RUN <<EOF\nset -e\necho script-$W > /a\nEOF\n"
+        "RUN cat <<EOT > /b\nhello $W\nEOT\n"
+        "COPY <<EOF /c\ncopied\nEOF\n"
+        'CMD ["cat", "/a", "/b", "/c"]\n'
+    )
+    lines = _build(docker_client, {"Dockerfile": df}, tag=tag)
+    assert not [x for x in lines if "error" in x], lines
+    assert docker_client.containers.run(tag, remove=True) == b"script-world\nhello world\ncopied\n"

@@ -505,7 +505,11 @@ class Build:
         if not state.image_id:
             raise InvalidParameter("Please provide a source image with `from` prior to run")
         if inst.heredocs and not inst.json and inst.args and inst.args[0].startswith("<<"):
-            cmd = shell_of(state.run) + [inst.heredocs[0][1]]
+            cmd = shell_of(state.run) + [inst.heredocs[0][1]]  # `RUN <<EOF`: the body is the script
+        elif inst.heredocs and not inst.json:
+            # `RUN cat <<EOF > f`: the shell reads its own here-documents
+            script = inst.args[0] + "\n" + "".join(body + name + "\n" for name, body in inst.heredocs)
+            cmd = shell_of(state.run) + [script]
         else:
             cmd = self._command(state, inst)
         arg_env = self._build_arg_env(state)
