@@ -222,3 +222,22 @@ def test_heredocs(docker_client: docker.DockerClient, built: list[str]) -> None:
     lines = _build(docker_client, {"Dockerfile": df}, tag=tag)
     assert not [x for x in lines if "error" in x], lines
     assert docker_client.containers.run(tag, remove=True) == b"script-world\nhello world\ncopied\n"
+
+
+def test_user_resolved_in_the_image_passwd(docker_client: docker.DockerClient, built: list[str]) -> None:
+    tag = f"b-{uuid.uuid4().hex[:8]}:user"
+    built.append(tag)
+    df = (
+        "FROM busybox\n"
+        "RUN echo 'app:x:1234:2345::/home/app:/bin/sh' >> /etc/passwd\n"
+        "USER app\n"
+        "WORKDIR /home/app\n"
+        "RUN id -u > /tmp/uid && id -g >> /tmp/uid\n"
+        'CMD ["cat", "/tmp/uid"]\n'
+    )
+    lines = _build(docker_client, {"Dockerfile": df}, tag=tag, forcerm=True)
+    assert not [x for x in lines if "error" in x], lines
+    assert docker_client.containers.run(tag, remove=True) == b"1234\n2345\n"
+    bad = _build(docker_client, {"Dockerfile": "FROM busybox\nUSER nosuch\nRUN true\n"}, forcerm=True)
+    err = [x["error"] for x in bad if "error" in x]
+    assert len(err) == 1 and "unable to find user nosuch: no matching entries in passwd file" in err[0]
