@@ -46,7 +46,9 @@ def _leftovers(d: GoraeDaemon, client: docker.DockerClient) -> dict[str, Any]:
     tmp = os.path.join(d.data_root, "tmp")
     overlay = os.path.join(d.data_root, "overlay")
     return {
-        "containers": [c.id for c in client.containers.list(all=True)],
+        "containers": [
+            c["Id"] for c in client.api.containers(all=True)
+        ],  # one call: no list-then-inspect race
         "tmp": sorted(os.listdir(tmp)) if os.path.isdir(tmp) else [],
         "mounts": [m for m in _mounts_under(d.data_root) if m.endswith("/merged")],
         "snapshots": len(os.listdir(overlay)) if os.path.isdir(overlay) else 0,
