@@ -414,3 +414,16 @@ def test_builder_prune(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None
     assert r.stdout.startswith(
         "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue? [y/N]"
     )
+
+
+def test_unused_build_arg_warning_and_unknown_target(
+    dk: Any, g: Any, tags: list[str], tmp_path: Path
+) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox AS a\nARG USED\nENV X=$USED\n"})
+    r = g("build", "--build-arg", "USED=1", "--build-arg", "NOTUSED=2", "--build-arg", "HTTP_PROXY=x", ctx)
+    assert r.returncode == 0, r.stderr
+    tags.append(re.findall(r"Successfully built ([0-9a-f]{12})", r.stdout)[0])
+    assert "[Warning] One or more build-args [NOTUSED] were not consumed\n" in r.stdout
+    r = g("build", "--target", "nope", ctx)
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith("failed to reach build target nope in Dockerfile")
