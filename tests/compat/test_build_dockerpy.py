@@ -241,3 +241,31 @@ def test_user_resolved_in_the_image_passwd(docker_client: docker.DockerClient, b
     bad = _build(docker_client, {"Dockerfile": "FROM busybox\nUSER nosuch\nRUN true\n"}, forcerm=True)
     err = [x["error"] for x in bad if "error" in x]
     assert len(err) == 1 and "unable to find user nosuch: no matching entries in passwd file" in err[0]
+
+
+def test_from_a_private_registry_uses_x_registry_config(gorae_daemon: Any, built: list[str]) -> None:
+    from distribution_peers import Registry
+
+    reg = Registry(htpasswd=("alice", "s3cret")).start()
+    client = gorae_daemon.client()
+    anonymous = gorae_daemon.client()
+    try:
+        name = f"{reg.addr}/private/base:1"
+        client.login(username="alice", password="s3cret", registry=reg.addr, reauth=True)
+        client.images.get("busybox").tag(name)
+        auth = {"username": "alice", "password": "s3cret"}
+        for _ in client.images.push(name, auth_config=auth, stream=True, decode=True):
+            pass
+        client.images.remove(name)
+        df = {"Dockerfile": f"FROM {name}\nENV FROM_PRIVATE=1\n"}
+        denied = _build(anonymous, df)  # no credentials: the registry's refusal, in-band
+        assert [x for x in denied if "error" in x], denied
+        tag = f"b-{uuid.uuid4().hex[:8]}:priv"
+        built += [tag, name]
+        ok = _build(client, df, tag=tag)  # docker-py sends its logins as X-Registry-Config
+        assert not [x for x in ok if "error" in x], ok
+        assert "FROM_PRIVATE=1" in client.images.get(tag).attrs["Config"]["Env"]
+    finally:
+        client.close()
+        anonymous.close()
+        reg.stop()

@@ -8,6 +8,7 @@ is an HTTP 400 as from dockerd; from the first step on, errors are reported in-b
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import tempfile
@@ -44,6 +45,27 @@ def _json_param(req: Request, name: str) -> dict[str, Any]:
     return v
 
 
+def _registry_config(req: Request) -> dict[str, dict[str, str]]:
+    """`X-Registry-Config`: base64 (URL-safe or standard) JSON of registry -> AuthConfig; bad input is ignored
+    as dockerd ignores it (pulls then go anonymous)."""
+    raw = req.headers.get("x-registry-config") or ""
+    if not raw:
+        return {}
+    try:
+        padded = raw + "=" * (-len(raw) % 4)
+        data = base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+        doc = json.loads(data)
+    except (ValueError, TypeError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for host, auth in doc.items():
+        if isinstance(auth, dict):
+            out[str(host)] = {str(k).lower(): str(v) for k, v in auth.items() if isinstance(v, str)}
+    return out
+
+
 def options_of(req: Request) -> BuildOptions:
     """The `/build` query as `BuildOptions` (docker's parameter names and defaults)."""
     cache_from: list[str] = []
@@ -76,6 +98,7 @@ def options_of(req: Request) -> BuildOptions:
         shm_size=req.qint("shmsize") or 0,
         cache_from=cache_from,
         platform=req.q("platform") or "",
+        registry_auth=_registry_config(req),
     )
 
 

@@ -22,3 +22,4 @@ class BuildOptions:
     shm_size: int = 0
     cache_from: list[str] = field(default_factory=list)
     platform: str = ""
+    registry_auth: dict[str, dict[str, str]] = field(default_factory=dict)  # X-Registry-Config: host -> auth

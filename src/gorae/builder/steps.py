@@ -60,7 +60,7 @@ class BuildContext(Protocol):
     def files(self) -> str: ...
 
 
-Puller = Callable[[str, Emit], Awaitable[None]]
+Puller = Callable[[str, Emit, dict[str, dict[str, str]]], Awaitable[None]]  # (image, emit, X-Registry-Config)
 
 
 class StepFailed(GoraeError):
@@ -234,7 +234,7 @@ class Build:
                     f"pull access denied for {base.split(':')[0]}, repository does not exist or may require "
                     "'docker login': gorae cannot pull from registries yet"
                 )
-            await self.pull(base, self._emit)
+            await self.pull(base, self._emit, self.opts.registry_auth)
             img = await asyncio.to_thread(self.images.resolve, base)
         state.image_id = img.id
         state.parent_cfg = img.config

@@ -213,13 +213,28 @@ def build_services(config: DaemonConfig) -> Services:
     )
 
 
+AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
+
+
 def _build_puller(distribution: DistributionService) -> Puller:
     """A build's FROM of an image not present pulls it (anonymously) through the registry client, its
     progress in the build's stream."""
 
-    async def pull(name: str, emit: BuildEmit) -> None:
+    async def pull(name: str, emit: BuildEmit, auths: dict[str, dict[str, str]]) -> None:
         loop = asyncio.get_running_loop()
         ref = distribution.pull_reference(name, "")
+        auth = AuthConfig()
+        keys = [ref.domain, f"https://{ref.domain}", f"http://{ref.domain}"]
+        if ref.domain == "docker.io":
+            keys.insert(0, "https://index.docker.io/v1/")
+        for key in keys:
+            for host, fields in auths.items():
+                if host.rstrip("/") == key.rstrip("/") or host.split("://")[-1].rstrip("/") == key:
+                    auth = AuthConfig(**{k: v for k, v in fields.items() if k in AUTH_FIELDS})
+                    break
+            else:
+                continue
+            break
 
         async def forward(obj: dict[str, Any]) -> None:
             await emit(obj)
@@ -227,7 +242,7 @@ def _build_puller(distribution: DistributionService) -> Puller:
         def sync_emit(obj: dict[str, Any]) -> None:
             asyncio.run_coroutine_threadsafe(forward(obj), loop).result()
 
-        await asyncio.to_thread(distribution.pull, ref, AuthConfig(), sync_emit, threading.Event(), None)
+        await asyncio.to_thread(distribution.pull, ref, auth, sync_emit, threading.Event(), None)
 
     return pull
 
