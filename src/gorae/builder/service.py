@@ -1,7 +1,7 @@
-"""`BuildService`: one `/build` request end to end — the received context indexed (extracted into a
-private directory only if a step needs its files), the Dockerfile read and checked (errors before anything runs), the steps run (`steps.Build`), the result tagged
-only when every step succeeded, and everything the build made for itself (context, containers) removed
-whatever happened. Also the build cache's size and prune."""
+"""`BuildService`: one `/build` request end to end — the received context indexed (extracted into a private
+directory only if a step needs its files), the Dockerfile read and checked (errors before anything runs), the
+steps run (`steps.Build`), the result tagged only when every step succeeded, and everything the build made for
+itself (context, containers) removed whatever happened. Also the build cache's size and prune."""
 
 from __future__ import annotations
 
