@@ -419,11 +419,20 @@ def test_builder_prune(dk: Any, g: Any, tags: list[str], tmp_path: Path) -> None
 def test_unused_build_arg_warning_and_unknown_target(
     dk: Any, g: Any, tags: list[str], tmp_path: Path
 ) -> None:
-    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox AS a\nARG USED\nENV X=$USED\n"})
-    r = g("build", "--build-arg", "USED=1", "--build-arg", "NOTUSED=2", "--build-arg", "HTTP_PROXY=x", ctx)
+    ctx = _ctx(
+        tmp_path, {"Dockerfile": "FROM busybox AS a\nARG USED\nENV X=$USED\nRUN echo $HTTP_PROXY > /p\n"}
+    )
+    r = g(
+        "build", *NET, "--build-arg", "USED=1", "--build-arg", "NOTUSED=2", "--build-arg", "HTTP_PROXY=x", ctx
+    )
     assert r.returncode == 0, r.stderr
-    tags.append(re.findall(r"Successfully built ([0-9a-f]{12})", r.stdout)[0])
+    iid = re.findall(r"Successfully built ([0-9a-f]{12})", r.stdout)[0]
+    tags.append(iid)
     assert "[Warning] One or more build-args [NOTUSED] were not consumed\n" in r.stdout
+    # the proxy arg reaches RUN, but not its history
+    assert dk("run", "--rm", *NET, iid, "cat", "/p").stdout == "x\n"
+    hist = dk("history", "--no-trunc", "--format", "{{.CreatedBy}}", iid).stdout.splitlines()
+    assert hist[0] == "|1 USED=1 /bin/sh -c echo $HTTP_PROXY > /p"
     r = g("build", "--target", "nope", ctx)
     assert r.returncode == 1
     assert r.stderr.strip().endswith("failed to reach build target nope in Dockerfile")

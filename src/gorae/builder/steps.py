@@ -513,7 +513,9 @@ class Build:
         else:
             cmd = self._command(state, inst)
         arg_env = self._build_arg_env(state)
-        save_cmd = ([f"|{len(arg_env)}", *arg_env] if arg_env else []) + cmd
+        # the proxy args reach the RUN but, unless declared, neither its history nor its cache key (dockerd)
+        saved = [e for e in arg_env if e.partition("=")[0] in state.args]
+        save_cmd = ([f"|{len(saved)}", *saved] if saved else []) + cmd
         cc = copy.deepcopy(state.run)
         cc["Cmd"] = save_cmd
         cc["Image"] = state.image_id
