@@ -436,3 +436,59 @@ def test_unused_build_arg_warning_and_unknown_target(
     r = g("build", "--target", "nope", ctx)
     assert r.returncode == 1
     assert r.stderr.strip().endswith("failed to reach build target nope in Dockerfile")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Any:
+    """A local HTTP server over a directory (stopped afterwards)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield root, f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_remote_contexts_tar_and_dockerfile(
+    dk: Any, g: Any, daemon: Any, tags: list[str], served: Any
+) -> None:
+    root, base = served
+    (root / "ctx.tar.gz").write_bytes(
+        _tar_bytes({"Dockerfile": 'FROM busybox\nCOPY f /f\nCMD ["cat", "/f"]\n', "f": "remote tar\n"})
+    )
+    (root / "Dockerfile").write_text('FROM busybox\nCMD ["echo", "remote dockerfile"]\n')
+    for runner in (g, _env_dk(dk)):
+        tag = f"bt-{uuid.uuid4().hex[:8]}:remote"
+        tags.append(tag)
+        r = runner("build", "-t", tag, f"{base}/ctx.tar.gz", timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert dk("run", "--rm", *NET, tag).stdout == "remote tar\n"
+        r = runner("build", "-t", tag, f"{base}/Dockerfile", timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert dk("run", "--rm", *NET, tag).stdout == "remote dockerfile\n"
+    r = g("build", f"{base}/missing.tar")
+    assert r.returncode == 1
+    assert r.stderr.startswith(
+        f"unable to prepare context: unable to download remote context {base}/missing.tar: 404"
+    )
+    # docker-py sends the URL (remote=): the daemon fetches it
+    import docker
+
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        tag = f"bt-{uuid.uuid4().hex[:8]}:dpy"
+        tags.append(tag)
+        client.images.build(path=f"{base}/ctx.tar.gz", tag=tag)
+        assert dk("run", "--rm", *NET, tag).stdout == "remote tar\n"
+    finally:
+        client.close()

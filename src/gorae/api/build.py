@@ -27,6 +27,7 @@ class BuildBackend(Protocol):
 
     def prepare(self, stream: BinaryIO, options: BuildOptions) -> Prepared: ...
     def spool_dir(self) -> str: ...
+    def fetch_remote(self, url: str) -> tuple[BinaryIO, str]: ...
     def discard(self, prep: Prepared) -> None: ...
     async def run(self, prep: Prepared, emit: Emit) -> str: ...
     def prune(self, *, all: bool = False) -> dict[str, Any]: ...
@@ -165,8 +166,15 @@ class BuildRouter:
 
     async def build(self, req: Request) -> Response:
         options = options_of(req)
-        body = await _spool(req, self.builder.spool_dir())
-        prep = await asyncio.to_thread(self.builder.prepare, cast(BinaryIO, body), options)  # owns `body`
+        remote = req.q("remote") or ""
+        body: BinaryIO
+        if remote:  # docker-py's images.build(path=URL): fetched by the daemon
+            body, named = await asyncio.to_thread(self.builder.fetch_remote, remote)
+            if named and not req.q("dockerfile"):
+                options.dockerfile = named
+        else:
+            body = cast(BinaryIO, await _spool(req, self.builder.spool_dir()))
+        prep = await asyncio.to_thread(self.builder.prepare, body, options)  # owns `body`
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def emit(obj: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from gorae import dockerignore as ignore
 from gorae.archive.tree import remove_tree
+from gorae.builder import remote
 from gorae.builder.cache import BuildCache
 from gorae.builder.context import extract_context
 from gorae.builder.ctxindex import ContextIndex
@@ -80,6 +81,10 @@ class BuildService:
         """Where an upload too big for memory is kept while it is received (on the data root)."""
         os.makedirs(self.tmp, exist_ok=True)
         return self.tmp
+
+    def fetch_remote(self, url: str) -> tuple[BinaryIO, str]:
+        """`remote=URL`: the context tar and, for a bare Dockerfile URL, its name (see `remote`)."""
+        return remote.fetch(url, self.spool_dir())
 
     def check_tags(self, tags: list[str]) -> None:
         for t in tags:

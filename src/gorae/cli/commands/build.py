@@ -115,6 +115,68 @@ def context_tar(
             tf.addfile(ti, io.BytesIO(extra[1]))
 
 
+def _is_git_url(s: str) -> bool:
+    """docker's urlutil.IsGitURL: git://, git@, github.com/, or an http(s) URL ending in .git[#fragment]."""
+    import re
+
+    if s.startswith(("git://", "git@", "github.com/")):
+        return True
+    return s.startswith(("http://", "https://")) and re.search(r"\.git(?:#.+)?$", s) is not None
+
+
+def _git_clone(url: str) -> tuple[str, str]:
+    """Clone `url` (`#ref:subdir` as docker reads it) into a temporary directory: (the clone, the context)."""
+    import subprocess
+
+    repo, _, fragment = url.partition("#")
+    ref, _, subdir = fragment.partition(":")
+    if repo.startswith("github.com/"):
+        repo = "https://" + repo
+    tmp = tempfile.mkdtemp(prefix="gorae-build-git-")
+    argv = ["git", "clone", "--recurse-submodules", "--depth", "1"]
+    if ref:
+        argv += ["--branch", ref]
+    r = subprocess.run([*argv, repo, tmp], capture_output=True, text=True)
+    if r.returncode != 0:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StatusError(
+            1,
+            f"unable to prepare context: unable to 'git clone' to temporary context directory: "
+            f"error fetching: {r.stderr.strip()}\n: exit status {r.returncode}",
+        )
+    ctx = os.path.join(tmp, subdir) if subdir else tmp
+    if not os.path.isdir(ctx):
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise StatusError(1, f'unable to prepare context: path "{subdir}" not found')
+    return tmp, ctx
+
+
+def _download(url: str, cli: Cli) -> bytes:
+    """A remote context (a tar, maybe compressed, or a Dockerfile), fetched here as the docker CLI does."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as resp:  # noqa: S310 - the user's URL
+            if resp.status >= 400:
+                raise StatusError(
+                    1, f"unable to prepare context: unable to download remote context {url}: {resp.status}"
+                )
+            return bytes(resp.read())
+    except urllib.error.HTTPError as e:
+        raise StatusError(
+            1, f"unable to prepare context: unable to download remote context {url}: {e.code} {e.reason}"
+        ) from None
+    except (urllib.error.URLError, OSError) as e:
+        raise StatusError(
+            1, f"unable to prepare context: unable to download remote context {url}: {e}"
+        ) from None
+
+
 def _kv_list(items: list[str], env: bool) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for item in items:
@@ -142,9 +204,15 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     params: list[tuple[str, Any]] = []
     dockerfile = v["file"] or ""
     body = tempfile.TemporaryFile()
+    clone_dir = ""
     try:
-        if src == "-":
-            data = sys.stdin.buffer.read()
+        remote_data: bytes | None = None
+        if _is_git_url(src):  # as the docker CLI: cloned here, sent as a directory context
+            clone_dir, src = _git_clone(src)
+        elif src.startswith(("http://", "https://")):
+            remote_data = _download(src, cli)
+        if src == "-" or remote_data is not None:
+            data = sys.stdin.buffer.read() if remote_data is None else remote_data
             if (
                 data[257:262] == b"ustar"
                 or data[:2] == b"\x1f\x8b"
@@ -160,8 +228,6 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
                     ti.size, ti.mode = len(data), 0o600
                     tf.addfile(ti, io.BytesIO(data))
                 dockerfile = "Dockerfile"
-        elif "://" in src or src.startswith("git@"):
-            params.append(("remote", src))
         else:
             if not os.path.isdir(src):
                 raise StatusError(1, f'unable to prepare context: path "{src}" not found')
@@ -195,7 +261,7 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             context_tar(src, rel, extra, body, v["compress"])
         size = body.tell()
         body.seek(0)
-        if not v["quiet"] and "remote" not in dict(params):
+        if not v["quiet"]:
             from gorae.cli.formatting import human_size
 
             cli.out.write(f"Sending build context to Docker daemon  {human_size(size)}\n")
@@ -236,7 +302,7 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             "POST",
             "/build",
             [(k, val) for k, val in params if val is not None],
-            data=body if "remote" not in dict(params) else None,
+            data=body,
             headers={"Content-Type": "application/x-tar"},
         )
         codes: list[int] = []
@@ -249,6 +315,10 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             raise StatusError(codes[-1] if codes else 1, str(e)) from None
     finally:
         body.close()
+        if clone_dir:
+            import shutil
+
+            shutil.rmtree(clone_dir, ignore_errors=True)
     if v["quiet"]:
         text = "".join(quiet_out)
         cli.out.write(text)
@@ -266,7 +336,7 @@ BUILDER_PRUNE = Spec(
     "Remove build cache",
     [
         O("all", "a", help="Remove all unused build cache, not just dangling ones"),
-        O("filter", None, "list", "Provide filter values (e.g. \"until=24h\")", type_name="filter"),
+        O("filter", None, "list", 'Provide filter values (e.g. "until=24h")', type_name="filter"),
         O("force", "f", help="Do not prompt for confirmation"),
     ],
     max_args=0,
