@@ -492,3 +492,13 @@ def test_remote_contexts_tar_and_dockerfile(
         assert dk("run", "--rm", *NET, tag).stdout == "remote tar\n"
     finally:
         client.close()
+
+
+def test_run_mount_requires_buildkit(dk: Any, g: Any, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nRUN --mount=type=cache,target=/c true\n"})
+    r = g("build", *NET, ctx)
+    assert r.returncode == 1
+    assert r.stderr.strip().endswith(
+        "the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to "
+        "build images with BuildKit enabled"
+    )

@@ -41,6 +41,8 @@ def test_parse_stages_meta_args_flags_heredoc_and_onbuild() -> None:
         ("FROM a\nSHELL sh -c\n", "dockerfile parse error line 2: SHELL requires the arguments to be in JSON form"),
         ("FROM a AS x\nFROM b AS X\n", "dockerfile parse error line 2: duplicate name x"),
         ("", "the Dockerfile (Dockerfile) cannot be empty"),
+        ("FROM a\nRUN --mount=type=cache,target=/c true\n", "the --mount option requires BuildKit. Refer to "
+         "https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled"),
     ],
 )  # fmt: skip
 def test_parse_errors_name_the_line(text: str, message: str) -> None:

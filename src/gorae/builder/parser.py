@@ -91,6 +91,12 @@ def _instruction(c: dockerfile.Command) -> Instruction:
     if cmd not in KNOWN:
         raise _err(line, f"unknown instruction: {c.cmd}")
     flags = _flags(c, line)
+    if cmd == "RUN":
+        for f in flags:  # BuildKit-only, as dockerd's classic builder says
+            raise InvalidParameter(
+                f"the --{f} option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how "
+                "to build images with BuildKit enabled"
+            )
     if cmd in NEEDS_ARGS and not c.value:
         raise _err(line, f"{cmd} requires at least one argument")
     sub = None
