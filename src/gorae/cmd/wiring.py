@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.api.app import build_routes
+from gorae.api.build import BuildRouter
 from gorae.api.containers import ContainersRouter
 from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
@@ -29,10 +31,14 @@ from gorae.api.router import Router
 from gorae.api.swarm import SwarmRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
+from gorae.builder.service import BuildService
+from gorae.builder.steps import Emit as BuildEmit
+from gorae.builder.steps import Puller
 from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.auth import AuthConfig
 from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
 from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
@@ -68,6 +74,7 @@ class Services:
     networks: NetworkController
     containers: ContainerService
     reserve: DiskReserve
+    builder: BuildService
     distribution: DistributionService
     swarm: SwarmService
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -131,7 +138,7 @@ class Services:
                 }
                 for v in self.volumes.list()
             ],
-            "BuildCache": [],
+            "BuildCache": self.builder.usage(),
         }
 
 
@@ -187,8 +194,17 @@ def build_services(config: DaemonConfig) -> Services:
         log_driver=config.log_driver,
         log_opts=dict(config.log_opts),
     )
+    builder = BuildService(
+        images=images,
+        containers=containers,
+        snapshotter=snapshotter,
+        meta=meta,
+        tmp=os.path.join(root, "tmp"),
+        pull=_build_puller(distribution),
+    )
     return Services(
         config=config,
+        builder=builder,
         node_id=_engine_id(os.path.join(root, "engine-id")),
         started_at=time.time(),
         meta=meta,
@@ -228,6 +244,40 @@ def _node_description() -> dict[str, Any]:
             "Plugins": [{"Type": t, "Name": n} for t, n in plugins],
         },
     }
+
+
+AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
+
+
+def _build_puller(distribution: DistributionService) -> Puller:
+    """A build's FROM of an image not present pulls it (anonymously) through the registry client, its
+    progress in the build's stream."""
+
+    async def pull(name: str, emit: BuildEmit, auths: dict[str, dict[str, str]]) -> None:
+        loop = asyncio.get_running_loop()
+        ref = distribution.pull_reference(name, "")
+        auth = AuthConfig()
+        keys = [ref.domain, f"https://{ref.domain}", f"http://{ref.domain}"]
+        if ref.domain == "docker.io":
+            keys.insert(0, "https://index.docker.io/v1/")
+        for key in keys:
+            for host, fields in auths.items():
+                if host.rstrip("/") == key.rstrip("/") or host.split("://")[-1].rstrip("/") == key:
+                    auth = AuthConfig(**{k: v for k, v in fields.items() if k in AUTH_FIELDS})
+                    break
+            else:
+                continue
+            break
+
+        async def forward(obj: dict[str, Any]) -> None:
+            await emit(obj)
+
+        def sync_emit(obj: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(forward(obj), loop).result()
+
+        await asyncio.to_thread(distribution.pull, ref, auth, sync_emit, threading.Event(), None)
+
+    return pull
 
 
 def _engine_id(path: str) -> str:
@@ -291,6 +341,7 @@ def build_api(services: Services) -> Router:
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
             dist,
+            BuildRouter(services.builder),
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
         ]
