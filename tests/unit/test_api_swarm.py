@@ -23,7 +23,7 @@ from gorae.errors import GoraeError, InvalidParameter, Unavailable
 from gorae.filters import Filters
 from gorae.httpserver.message import Request, Response
 from gorae.swarm.ca.authority import WORKER_ROLE, RootCA, new_key
-from gorae.swarm.manager import SwarmService, _parse_version, _split_hostport
+from gorae.swarm.manager import SwarmService, _parse_version, _resolve_advertise, _split_hostport
 from gorae.swarm.store.member import etcd_binary
 
 JSON = st.recursive(
@@ -217,3 +217,15 @@ def test_swarm_port_refuses_removed_and_forged_certificates(
     assert ask(other_cluster) == "certificate of another cluster"
     forged = RootCA.create().issue(new_key().public_key(), state.node_id, WORKER_ROLE, state.cluster_id)
     assert ask(forged) == "certificate not issued by this cluster's CA"
+
+
+def test_advertise_address_resolution() -> None:
+    assert _resolve_advertise("10.1.2.3", "0.0.0.0", 2377) == "10.1.2.3:2377"
+    assert _resolve_advertise("10.1.2.3:4000", "0.0.0.0", 2377) == "10.1.2.3:4000"
+    assert _resolve_advertise("lo", "0.0.0.0", 2377) == "127.0.0.1:2377"  # an interface: its IPv4 address
+    assert _resolve_advertise("", "10.9.9.9", 2400) == "10.9.9.9:2400"  # a specific listen address
+    with pytest.raises(InvalidParameter) as exc:
+        _resolve_advertise("no-such-if0", "0.0.0.0", 2377)
+    assert exc.value.message == (
+        "advertise address must be a non-zero IP address or network interface (with optional port number)"
+    )
