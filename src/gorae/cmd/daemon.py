@@ -25,10 +25,13 @@ import uvloop
 
 from gorae.api.server import ApiServer
 from gorae.api.tls import server_context
-from gorae.cmd.wiring import Services, build_api, build_services
+from gorae.cmd.wiring import Services, api_metrics_hook, build_api, build_services
 from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, build_parser, load_config
 from gorae.errors import GoraeError, InvalidParameter
+from gorae.httpserver.server import HttpServer
+from gorae.metrics.graphite import GraphitePusher, parse_duration, parse_hostport
+from gorae.metrics.http import MetricsApp
 from gorae.network.names import network_names
 
 log = logging.getLogger("gorae.daemon")
@@ -111,6 +114,7 @@ class _QuietLoopErrors:
 async def serve(cfg: DaemonConfig) -> None:
     asyncio.get_running_loop().set_exception_handler(_QuietLoopErrors())
     _tls_context(cfg)  # bad flags are refused before anything is touched
+    _check_monitoring_flags(cfg)
     _socket_group(cfg)
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
     try:
@@ -120,9 +124,38 @@ async def serve(cfg: DaemonConfig) -> None:
         held.release()
 
 
+def _check_monitoring_flags(cfg: DaemonConfig) -> None:
+    if cfg.metrics_addr:
+        parse_hostport(cfg.metrics_addr)
+    if cfg.metrics_graphite:
+        parse_hostport(cfg.metrics_graphite, default_port=2003)
+    parse_duration(cfg.metrics_interval)
+
+
+async def _start_monitoring(cfg: DaemonConfig, services: Services, extra: list[HttpServer]) -> None:
+    """The `--metrics-addr` listener and the Graphite sink, when asked for."""
+    if cfg.metrics_addr:
+        host, port = parse_hostport(cfg.metrics_addr)
+        metrics_server = HttpServer(MetricsApp(services.metrics.registry))
+        extra.append(metrics_server)
+        bound = await metrics_server.listen_tcp(host, port)
+        log.info("metrics listen on %s:%d", *bound)
+    if cfg.metrics_graphite:
+        pusher = GraphitePusher(
+            services.metrics.registry,
+            parse_hostport(cfg.metrics_graphite, default_port=2003),
+            parse_duration(cfg.metrics_interval),
+        )
+        services.background.append(asyncio.ensure_future(pusher.run()))
+        log.info("pushing metrics to graphite at %s every %s", cfg.metrics_graphite, cfg.metrics_interval)
+
+
 async def _serve(cfg: DaemonConfig, services: Services) -> None:
     await services.start()
-    server = ApiServer(build_api(services))
+    router = build_api(services)
+    server = ApiServer(router, on_request=api_metrics_hook(services, router))
+    extra: list[HttpServer] = []
+    await _start_monitoring(cfg, services, extra)
     tls = _tls_context(cfg)
     for host in cfg.effective_hosts():
         u = urlparse(host if "://" in host else "tcp://" + host)
@@ -149,6 +182,8 @@ async def _serve(cfg: DaemonConfig, services: Services) -> None:
     finally:
         log.info("stopping: containers keep running")
         await server.close()
+        for other in extra:
+            await other.close()
         await services.shutdown()
 
 

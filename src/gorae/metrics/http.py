@@ -1,0 +1,44 @@
+"""The `--metrics-addr` listener's application: `GET /metrics` in Prometheus text format (0.0.4, or
+OpenMetrics when the scraper asks for it), produced off the event loop; everything else is 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from gorae.errors import GoraeError, NotFound
+from gorae.httpserver.heads import Heads
+from gorae.httpserver.message import Request, Response
+
+
+class MetricsApp:
+    """An `httpserver` Application serving one registry at /metrics."""
+
+    heads = Heads([])
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    async def handle(self, req: Request) -> Response | None:
+        if req.path != "/metrics":
+            raise NotFound("page not found")
+        if req.method not in ("GET", "HEAD"):
+            return Response(status=405, body=b"method not allowed\n", content_type="text/plain")
+        return await asyncio.to_thread(self.render, req.headers.get("accept", ""))
+
+    def render(self, accept: str = "") -> Response:
+        encoder, content_type = choose_encoder(accept)
+        return Response(body=encoder(self.registry), content_type=content_type)
+
+    def error_response(self, exc: BaseException, *, context: str = "") -> Response:
+        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, GoraeError) else 500
+        msg = exc.message if isinstance(exc, GoraeError) else "internal error"
+        return Response(status=status, body=json.dumps({"message": msg}).encode() + b"\n",
+                        content_type="application/json")
+
+    def bad_request(self, detail: str) -> Response:
+        return Response(status=400, body=detail.encode() + b"\n", content_type="text/plain")
