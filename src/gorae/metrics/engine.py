@@ -88,7 +88,8 @@ class EngineMetrics:
         subscribers: Callable[[], int] | None = None,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        disable_created_metrics()  # no `_created` series (dockerd has none); process-wide, as the daemon wants
+        # no `_created` series (dockerd has none); a process-wide switch, which the daemon wants anyway
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         info = Gauge(
             "engine_daemon_engine_info", "The information related to the engine and the OS it is running on",
