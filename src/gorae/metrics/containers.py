@@ -83,13 +83,13 @@ class ContainerCollector(Collector):
         labels: Sequence[str] = (),
         counters: Counters = stats.cgroup_counters,
         net_dev: NetDev = stats.net_dev_of,
-        host_memory: int | None = None,
     ) -> None:
         self._source = source
         self._want = list(labels)
         self._counters = counters
         self._net_dev = net_dev
-        self._host_memory = host_memory if host_memory is not None else stats.host_memory()
+        # the stats reader reports an unlimited container's limit as the host's RAM (as `docker stats`)
+        self._host_memory = stats.host_memory()
         self._devices = _Devices()
 
     def describe(self) -> list[Metric]:
@@ -149,7 +149,7 @@ class ContainerCollector(Collector):
         tasks = gauge("container_processes", "Number of processes running inside the container.")
         last_seen = gauge("container_last_seen", "Last time a container was seen by the exporter")
         start_time = gauge("container_start_time_seconds", "Start time of the container since unix epoch in seconds.")
-        now = time.time()
+        now = float(int(time.time()))  # whole seconds, as cAdvisor
         for info in infos:
             try:
                 c = self._counters(info.cgroups_path)

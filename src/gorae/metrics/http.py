@@ -1,5 +1,7 @@
-"""The `--metrics-addr` listener's application: `GET /metrics` in Prometheus text format (0.0.4, or
-OpenMetrics when the scraper asks for it), produced off the event loop; everything else is 404.
+"""The `--metrics-addr` listener's application: `GET /metrics` in Prometheus text format (0.0.4, written by
+`exposition.text_format`, whenever the scraper accepts it: Prometheus does, as it does for dockerd;
+OpenMetrics by prometheus-client only for a scraper that takes nothing else), produced off the event loop;
+everything else is 404.
 """
 
 from __future__ import annotations
@@ -8,9 +10,10 @@ import asyncio
 import json
 
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from gorae.errors import GoraeError, NotFound
+from gorae.metrics.exposition import text_format
 from gorae.httpserver.heads import Heads
 from gorae.httpserver.message import Request, Response
 
@@ -31,6 +34,8 @@ class MetricsApp:
         return await asyncio.to_thread(self.render, req.headers.get("accept", ""))
 
     def render(self, accept: str = "") -> Response:
+        if not accept or "text/plain" in accept or "*/*" in accept:
+            return Response(body=text_format(self.registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
         encoder, content_type = choose_encoder(accept)
         return Response(body=encoder(self.registry), content_type=content_type)
 
