@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder
 
 from gorae.errors import GoraeError, NotFound
-from gorae.metrics.exposition import text_format
 from gorae.httpserver.heads import Heads
 from gorae.httpserver.message import Request, Response
+from gorae.metrics.exposition import text_format
 
 
 class MetricsApp:
