@@ -79,7 +79,7 @@ def text_format(registry: CollectorRegistry) -> bytes:
                 if not _LEGACY_NAME(s.name):
                     raise _Slow
                 ts = "" if s.timestamp is None else f" {int(float(s.timestamp) * 1000):d}"
-                line = f"{s.name}{text} {floatToGoString(s.value)}{ts}\n"
+                line = f"{s.name}{text} {floatToGoString(s.value)}{ts}\n"  # type: ignore[no-untyped-call]
                 for suffix in _OM_SUFFIXES:
                     if s.name == fam.name + suffix:
                         extra.setdefault(suffix, []).append(line)
