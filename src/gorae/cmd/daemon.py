@@ -23,8 +23,10 @@ from urllib.parse import urlparse
 
 import uvloop
 
-from gorae.api.server import ApiServer
+from gorae.api.router import Router
+from gorae.api.server import ApiServer, EngineApp
 from gorae.api.tls import server_context
+from gorae.cmd.dashboard import DashboardApp, check_dashboard_flags, is_loopback, loopback_hosts
 from gorae.cmd.wiring import Services, api_metrics_hook, build_api, build_services
 from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, build_parser, load_config
@@ -130,6 +132,45 @@ def _check_monitoring_flags(cfg: DaemonConfig) -> None:
     if cfg.metrics_graphite:
         parse_hostport(cfg.metrics_graphite, default_port=2003)
     parse_duration(cfg.metrics_interval)
+    if cfg.dashboard_addr:
+        host, _ = parse_hostport(cfg.dashboard_addr)
+        check_dashboard_flags(host, tlsverify=cfg.tlsverify, token=_dashboard_token(cfg))
+
+
+def _dashboard_token(cfg: DaemonConfig) -> str | None:
+    if not cfg.dashboard_token_file:
+        return None
+    try:
+        with open(cfg.dashboard_token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise InvalidParameter(f"--dashboard-token-file: {e}") from e
+    if len(token) < 16:
+        raise InvalidParameter("--dashboard-token-file: the token must be at least 16 characters")
+    return token
+
+
+async def _start_dashboard(cfg: DaemonConfig, services: Services, router: Router, extra: list[HttpServer]) -> None:
+    """The `--dashboard-addr` listener: the page, the Engine API under /api/ and the metrics."""
+    if not cfg.dashboard_addr:
+        return
+    host, port = parse_hostport(cfg.dashboard_addr)
+    token = _dashboard_token(cfg)
+    tls = _tls_context(cfg) if cfg.tlsverify else None
+    app = DashboardApp(
+        EngineApp(router),
+        services.metrics.registry,
+        token=token,
+        secure_cookie=tls is not None,
+    )
+    server = HttpServer(app)
+    extra.append(server)
+    bound = await server.listen_tcp(host, port, ssl_context=tls)
+    if is_loopback(host):
+        app.allowed_hosts = loopback_hosts(host, bound[1])
+    if tls is None and token is not None and not is_loopback(host):
+        log.warning("the dashboard on %s:%d is plain HTTP: its token crosses the network in clear", *bound)
+    log.info("dashboard on %s://%s:%d/", "https" if tls else "http", *bound)
 
 
 async def _start_monitoring(cfg: DaemonConfig, services: Services, extra: list[HttpServer]) -> None:
@@ -156,6 +197,7 @@ async def _serve(cfg: DaemonConfig, services: Services) -> None:
     server = ApiServer(router, on_request=api_metrics_hook(services, router))
     extra: list[HttpServer] = []
     await _start_monitoring(cfg, services, extra)
+    await _start_dashboard(cfg, services, router, extra)
     tls = _tls_context(cfg)
     for host in cfg.effective_hosts():
         u = urlparse(host if "://" in host else "tcp://" + host)
