@@ -178,7 +178,7 @@ function card(c) {
       el("span", { class: "state " + c.State }, c.State),
       el("b", { class: "name" }, name),
       el("span", { class: "muted image" }, c.Image)),
-    el("div", { class: "muted small" }, c.Status, c.Ports && c.Ports.length ? " · " + ports(c.Ports) : ""),
+    el("div", { class: "muted small" }, el("span", { class: "status-text" }, c.Status), c.Ports && c.Ports.length ? " · " + ports(c.Ports) : ""),
     running ? el("div", { class: "sparks" },
       el("span", { class: "small" }, "CPU ", el("span", { class: "cpu-v" })), svg("cpu"),
       el("span", { class: "small" }, "Mem ", el("span", { class: "mem-v" })), svg("mem")) : "",
@@ -194,7 +194,7 @@ async function refreshContainers() {
   try {
     const all = $("#show-all").checked ? 1 : 0;
     const list = await getJSON(`/containers/json?all=${all}`);
-    const sig = JSON.stringify(list.map((c) => [c.Id, c.State, c.Status.replace(/\d+ (second|minute)s?/, ""), c.Ports]));
+    const sig = JSON.stringify(list.map((c) => [c.Id, c.Names, c.Image, c.State, c.Ports]));
     state.containers = list;
     if (sig !== state.sig) {
       state.sig = sig;
@@ -202,6 +202,10 @@ async function refreshContainers() {
       box.replaceChildren(...list.map(card));
       if (!list.length) box.append(el("p", { class: "muted" }, "No containers."));
       drawSparks();
+    }
+    for (const c of list) { // the status text ("Up 5 minutes") changes without a re-render
+      const t = document.querySelector(`#container-list .card[data-id="${c.Id}"] .status-text`);
+      if (t && t.textContent !== c.Status) t.textContent = c.Status;
     }
     status("updated " + new Date().toLocaleTimeString());
   } catch (e) {
