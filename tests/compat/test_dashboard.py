@@ -1,6 +1,6 @@
 """The dashboard driven in headless Chromium (Debian chromium + chromium-driver, selenium): the page loads,
 lists a running container, its graph moves, the stop button stops it, logs follow; screenshots are stored
-under an artefacts dir (GORAE_TEST_ARTEFACTS, else a temp dir) and reported. Plus the listener's guards
+under <GORAE_TEST_ARTEFACTS or /tmp/gorae-test-artefacts>/dashboard (replaced by each run) and reported. Plus the listener's guards
 (Host, CSRF header, token, non-loopback refusal) over plain HTTP, and their parsers under hypothesis."""
 
 from __future__ import annotations
@@ -29,8 +29,11 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="module")
 def artefacts() -> str:
-    path = os.environ.get("GORAE_TEST_ARTEFACTS") or tempfile.mkdtemp(prefix="gorae-dashboard-artefacts-")
-    os.makedirs(path, exist_ok=True)
+    # one fixed place, overwritten by each run (nothing piles up in /tmp): the artefacts the issue asks for
+    root = os.environ.get("GORAE_TEST_ARTEFACTS") or os.path.join(tempfile.gettempdir(), "gorae-test-artefacts")
+    path = os.path.join(root, "dashboard")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
     print(f"\ndashboard screenshots in {path}")
     return path
 
