@@ -99,40 +99,47 @@ def _split_domain(name: str) -> tuple[str, str]:
     return domain, rest
 
 
+_DIGEST_HEX_LEN = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _check_digest(digest: str) -> None:
+    """go-digest's Digest.Validate, with its error texts."""
+    algo, _, encoded = digest.partition(":")
+    size = _DIGEST_HEX_LEN.get(algo)
+    if size is None:
+        raise InvalidParameter("unsupported digest algorithm")
+    if len(encoded) != size:
+        raise InvalidParameter("invalid checksum digest length")
+    if not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise InvalidParameter("invalid checksum digest format")
+
+
 def parse(s: str) -> Reference:
-    """Parse and normalise a reference as docker's ParseNormalizedNamed (no default tag added)."""
-    if not isinstance(s, str) or not s:
+    """Parse and normalise a reference as docker's ParseNormalizedNamed (no default tag added), with its
+    checks in its order and its error texts."""
+    if not isinstance(s, str):
         raise InvalidParameter("invalid reference format")
     if ID_RE.fullmatch(s):
         raise InvalidParameter(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
-    m = REFERENCE_RE.fullmatch(s)
+    domain, remainder = _split_domain(s)
+    colon = remainder.find(":")
+    remote = remainder[:colon] if colon > -1 else remainder
+    if remote.lower() != remote:
+        raise InvalidParameter(f"invalid reference format: repository name ({remote}) must be lowercase")
+    full = f"{domain}/{remainder}"
+    m = REFERENCE_RE.fullmatch(full)
     if m is None:
-        # docker's more specific complaint for an upper-case repository
-        lowered = REFERENCE_RE.fullmatch(s.lower())
-        if lowered is not None:
-            name = s.split("@", 1)[0]
-            colon = name.rfind(":")
-            if colon > name.rfind("/"):
-                name = name[:colon]
-            dom, rest = _split_domain(name)
-            if rest.lower() != rest:
-                raise InvalidParameter(
-                    f"invalid reference format: repository name ({rest}) must be lowercase"
-                )
+        if REFERENCE_RE.fullmatch(full.lower()) is not None:
+            raise InvalidParameter("repository name must be lowercase")
         raise InvalidParameter("invalid reference format")
     name, tag, digest = m.group(1), m.group(2), m.group(3)
     if len(name) > NAME_TOTAL_MAX:
-        raise InvalidParameter(
-            f"invalid reference format: repository name must not be more than {NAME_TOTAL_MAX} characters"
-        )
-    domain, rest = _split_domain(name)
-    if rest.lower() != rest or not PATH_RE.fullmatch(rest):
-        raise InvalidParameter(f"invalid reference format: repository name ({rest}) must be lowercase")
+        raise InvalidParameter(f"repository name must not be more than {NAME_TOTAL_MAX} characters")
     if digest is not None:
-        algo, _, hexpart = digest.partition(":")
-        if algo == "sha256" and (len(hexpart) != 64 or hexpart.lower() != hexpart):
-            raise InvalidParameter("invalid reference format")
-    return Reference(domain, rest, tag, digest)
+        _check_digest(digest)
+    # the regex may split "host:port/..." differently from docker's domain rule: keep docker's split
+    path = name[len(domain) + 1 :]
+    return Reference(domain, path, tag, digest)
 
 
 def parse_tagged(s: str) -> Reference:

@@ -145,6 +145,42 @@ def target_daemons(target: str, base: Path) -> Iterator[Daemon]:
         d.stop()
 
 
+def wait_for_event(
+    env: dict[str, str], name: str, action: str, since: str, *, timeout: float = 30.0, count: int = 1
+) -> list[str]:
+    """The actions of container `name`'s events from `since` up to and including the `count`th `action`: a
+    blocking `docker events` read (no polling); fails after `timeout` seconds."""
+    import select
+
+    proc = subprocess.Popen(
+        ["docker", "events", "--since", since, "-f", f"container={name}", "--format", "{{.Action}}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        assert proc.stdout is not None
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {action!r} event for {name} in {timeout}s; saw {seen}")
+            ready, _, _ = select.select([proc.stdout], [], [], left)
+            if not ready:
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                raise AssertionError(f"events ended before {action!r}; saw {seen}")
+            seen.append(line.strip())
+            if line.strip() == action and seen.count(action) == count:
+                return seen
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def gorae_env(daemon: Daemon) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=SRC, DOCKER_HOST=daemon.host, DOCKER_CONFIG=str(daemon.config_dir))
     env.pop("GORAE_HOST", None)

@@ -50,6 +50,7 @@ class FakeExec:
 
 class FakeRuntime:
     def __init__(self) -> None:
+        self.create_gate: asyncio.Event | None = None
         self.procs: dict[str, FakeProcess] = {}
         self.logs: dict[str, list[LogChunk]] = {}
         self.calls: list[tuple[str, str]] = []
@@ -72,9 +73,19 @@ class FakeRuntime:
 
     # ---- Runtime ---------------------------------------------------------------------------------
     async def create(
-        self, id: str, bundle: str, *, tty: bool, stdin: bool, stdin_once: bool, log_path: str
+        self,
+        id: str,
+        bundle: str,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool,
+        log_path: str,
+        log_size_max: int = 0,
     ) -> int:
         self.calls.append(("create", id))
+        if self.create_gate is not None:  # a test holds creates here (a start in progress)
+            await self.create_gate.wait()
         if id in self.procs:
             raise Conflict(f"container {id} already exists in the runtime")
         err = self.fail_create.pop(id, None) or self.fail_create.pop("*", None)

@@ -80,7 +80,7 @@ def test_info_from_facts() -> None:
     )
     assert doc["NEventsListener"] == 1
     assert doc["DockerRootDir"] == "/var/lib/gorae" and doc["Runtimes"] == {"runc": {"path": "/usr/bin/runc"}}
-    assert doc["RegistryConfig"]["Mirrors"] == ["https://mirror.example"]
+    assert doc["RegistryConfig"]["Mirrors"] == ["https://mirror.example/"]  # dockerd ValidateMirror adds the slash
 
 
 def test_system_df_is_the_backends() -> None:

@@ -271,6 +271,29 @@ def test_kill_while_restarting_cancels_the_restart(world):
     run(go())
 
 
+def test_stop_during_a_restart_in_progress_stops_the_new_run(world):
+    """`stop` finds the container restarting while the restart's start holds the container (slow: a log
+    driver opening, a create): the run that start makes is stopped too, not left running."""
+
+    async def go():
+        svc = world.service()
+        cid = await started(svc, RestartPolicy={"Name": "always"})
+        world.runtime.create_gate = asyncio.Event()
+        world.runtime.exit(cid, 1)
+        await until(lambda: world.runtime.calls.count(("create", cid)) == 2)  # the restart's start is under way
+        assert status(svc, cid) == "restarting"
+        stopping = asyncio.ensure_future(svc.stop(cid, timeout=1))
+        await asyncio.sleep(0.05)
+        world.runtime.create_gate.set()
+        await stopping
+        assert status(svc, cid) == "exited" and svc.get(cid).book.manually_stopped
+        await asyncio.sleep(0.3)
+        assert status(svc, cid) == "exited"
+        await svc.close()
+
+    run(go())
+
+
 # ---- remove / wait / auto-remove ------------------------------------------------------------------------
 
 

@@ -230,6 +230,23 @@ def test_tag_and_remove(root: Root, busybox: str) -> None:
         svc.resolve(busybox)
 
 
+def test_last_tag_of_a_repository_takes_its_digest_references(root: Root, busybox: str) -> None:
+    """dockerd's rmi: removing a repository's last tag removes that repository's digest references (what a
+    pull or push recorded) and so the image; digest references of other repositories keep it."""
+    from gorae.image import reference as refs
+
+    svc = root.svc
+    d1, d2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    svc.tag("busybox", "reg:5000/a", "1")
+    svc.store.set_ref(refs.parse(f"reg:5000/a@{d1}"), busybox)
+    svc.store.set_ref(refs.parse(f"reg:5000/b@{d2}"), busybox)
+    assert svc.remove("reg:5000/a:1", False, False, lambda i: []) == [
+        {"Untagged": "reg:5000/a:1"},
+        {"Untagged": f"reg:5000/a@{d1}"},
+    ]
+    assert svc.inspect(busybox)["RepoDigests"] == [f"reg:5000/b@{d2}"]
+
+
 def test_remove_child_conflict_and_prune(root: Root, busybox: str) -> None:
     svc = root.svc
     new = _commit_change(root, busybox, None)

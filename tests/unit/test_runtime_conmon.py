@@ -418,3 +418,47 @@ def test_latency_true(env):
     ours, bare = min(times), min(runc_times)
     print(f"\nconmon create+start+wait+delete: {ours * 1000:.1f} ms; runc run: {bare * 1000:.1f} ms")
     assert ours - bare < 0.25
+
+
+def test_spool_is_read_while_written_and_shipped_bytes_are_freed(env):
+    """The shipper's reader against a real conmon writing fast: every line arrives once, in order, and what
+    was read is punched out of the spool (its length stays, its blocks go). conmon's replacement of a full
+    spool is followed in test_logdrivers.py (simulated: its timing is conmon's)."""
+    import threading
+
+    from gorae.runtime.logship import SpoolReader
+
+    n = 12000
+    cid, bundle, log = env.bundle(["sh", "-c", f"i=0; while [ $i -lt {n} ]; do echo line$i; i=$((i+1)); done"])
+    got: list[bytes] = []
+    reader = SpoolReader(log, log + ".pos")
+    done = threading.Event()
+
+    def pump() -> None:
+        while True:
+            finished = done.is_set()
+            got.extend(r.data for r in reader.read())
+            reader.save()
+            if finished:
+                return
+
+    async def go():
+        await env.rt.create(
+            cid, bundle, tty=False, stdin=False, stdin_once=False, log_path=log, log_size_max=64 * 1024 * 1024
+        )
+        t = threading.Thread(target=pump)
+        t.start()
+        try:
+            await env.rt.start(cid)
+            return await asyncio.wait_for(env.rt.wait_exit(cid), 30)
+        finally:
+            done.set()
+            await asyncio.to_thread(t.join)
+
+    code, _ = run(go())
+    st = os.stat(log)
+    reader.close()
+    assert code == 0
+    assert st.st_size > 500_000  # ~540 KB went through the spool
+    assert st.st_blocks * 512 <= 64 * 1024 + 8192  # what was read is punched out (below the punch step)
+    assert got == [f"line{i}\n".encode() for i in range(n)]

@@ -1,8 +1,9 @@
 """Image routes: list, inspect, history, tag, remove, prune, import/pull (`/images/create`), save, load.
 
 `ImagesRouter` translates HTTP to the calls of an `ImageBackend` (the image service); blocking work (tar,
-hashing) runs in a thread. The backend publishes the image events. Pull and push come with the
-distribution issue: until then `fromImage` of an image not present is a 404.
+hashing) runs in a thread. The backend publishes the image events. `fromImage` (pull) is handed to the
+`pull` handler the composition root gives (the registry client's, `gorae.api.distribution`); without one,
+only an image already present is "up to date".
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import builtins
 import json
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, BinaryIO, Protocol, cast
 
 from gorae.api.http import Handler, Request, Response, StreamResponse, empty_response, json_response
@@ -57,9 +58,13 @@ def _error_line(e: Exception) -> bytes:
     return _progress({"errorDetail": {"message": msg}, "error": msg})
 
 
+PullHandler = Callable[[Request, str], Awaitable[Response]]
+
+
 class ImagesRouter:
-    def __init__(self, backend: ImageBackend) -> None:
+    def __init__(self, backend: ImageBackend, pull: PullHandler | None = None) -> None:
         self.images = backend
+        self._pull = pull
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -116,6 +121,8 @@ class ImagesRouter:
         from_image = req.q("fromImage")
         if from_src:
             return await self._import(req, from_src)
+        if from_image and self._pull is not None:
+            return await self._pull(req, from_image)
         if from_image:
             tag = req.q("tag") or ""
             ref = from_image

@@ -36,6 +36,28 @@ class DaemonFacts:
     data_root: str
     runtime_path: str
     registry_mirrors: list[str] = field(default_factory=list)
+    logging_driver: str = "json-file"  # the containers' default
+    insecure_registries: list[str] = field(default_factory=list)  # as configured: hosts and CIDRs
+
+
+def _registry_config(facts: DaemonFacts) -> dict[str, Any]:
+    """dockerd's RegistryConfig: the insecure CIDRs (127.0.0.0/8 last), insecure hosts as index configs,
+    mirrors with a trailing slash."""
+    mirrors = [m.rstrip("/") + "/" for m in facts.registry_mirrors]
+    cidrs = [r for r in facts.insecure_registries if "/" in r] + ["127.0.0.0/8"]
+    indexes: dict[str, Any] = {
+        "docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True, "Official": True}
+    }
+    for r in facts.insecure_registries:
+        if "/" not in r:
+            indexes[r] = {"Name": r, "Mirrors": [], "Secure": False, "Official": False}
+    return {
+        "AllowNondistributableArtifactsCIDRs": None,
+        "AllowNondistributableArtifactsHostnames": None,
+        "InsecureRegistryCIDRs": list(dict.fromkeys(cidrs)),
+        "IndexConfigs": indexes,
+        "Mirrors": mirrors,
+    }
 
 
 class SystemBackend(Protocol):
@@ -212,7 +234,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
             "Volume": ["local"],
             "Network": ["bridge", "host", "null"],
             "Authorization": None,
-            "Log": ["json-file", "k8s-file"],
+            "Log": ["journald", "json-file", "local", "syslog"],
         },
         "MemoryLimit": True,
         "SwapLimit": False,
@@ -231,7 +253,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         "OomKillDisable": True,
         "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": rfc3339nano(time.time_ns()),
-        "LoggingDriver": "json-file",
+        "LoggingDriver": facts.logging_driver,
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": _cgroup_version(),
         "NEventsListener": facts.event_listeners,
@@ -241,20 +263,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         "OSType": "linux",
         "Architecture": arch,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": None,
-            "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-            "IndexConfigs": {
-                "docker.io": {
-                    "Name": "docker.io",
-                    "Mirrors": list(facts.registry_mirrors),
-                    "Secure": True,
-                    "Official": True,
-                }
-            },
-            "Mirrors": list(facts.registry_mirrors),
-        },
+        "RegistryConfig": _registry_config(facts),
         "NCPU": os.cpu_count() or 1,
         "MemTotal": _mem_total(),
         "GenericResources": None,

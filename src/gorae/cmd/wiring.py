@@ -22,6 +22,7 @@ from typing import Any
 
 from gorae.api.app import build_routes
 from gorae.api.containers import ContainersRouter
+from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
@@ -33,6 +34,8 @@ from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.container.state import HAS_PROCESS
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
+from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
 from gorae.httpserver.message import Request
 from gorae.httpserver.router import MethodNotAllowed, RouteNotFound
@@ -70,6 +73,7 @@ class Services:
     containers: ContainerService
     reserve: DiskReserve
     metrics: EngineMetrics
+    distribution: DistributionService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -89,6 +93,7 @@ class Services:
         self.background.clear()
         await self.containers.close()
         await self.networks.close()
+        self.distribution.close()
 
     async def _keep_reserve(self) -> None:
         """While the disk reserve is released: re-make it when space returns, then write what was deferred."""
@@ -150,6 +155,17 @@ def build_services(config: DaemonConfig) -> Services:
     images = ImageService(
         meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
     )
+    hosts = RegistryHosts(
+        insecure=list(config.insecure_registries),
+        mirrors=list(config.registry_mirrors),
+        certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
+    )
+    metrics = EngineMetrics(
+        states=lambda: containers.count_states() if containers is not None else {},
+        subscribers=events.listener_count,
+    )
+    events.observers.append(metrics.on_event)
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish, metrics=metrics)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -172,9 +188,9 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         mounts=VolumeMounts(volumes),
         default_dns=list(config.dns),
+        log_driver=config.log_driver,
+        log_opts=dict(config.log_opts),
     )
-    metrics = EngineMetrics(states=containers.count_states, subscribers=events.listener_count)
-    events.observers.append(metrics.on_event)
     metrics.registry.register(
         ContainerCollector(
             lambda: running_containers(containers), labels=config.metrics_container_labels
@@ -197,6 +213,7 @@ def build_services(config: DaemonConfig) -> Services:
         containers=containers,
         reserve=reserve,
         metrics=metrics,
+        distribution=distribution,
     )
 
 
@@ -272,6 +289,8 @@ class SystemFacts:
             data_root=cfg.data_root,
             runtime_path=cfg.runtime,
             registry_mirrors=cfg.registry_mirrors,
+            logging_driver=cfg.log_driver,
+            insecure_registries=cfg.insecure_registries,
         )
 
     def subscribe_events(self) -> Subscription:
@@ -286,12 +305,14 @@ class SystemFacts:
 
 def build_api(services: Services) -> Router:
     """The Engine API's route table: one router per resource over its backend."""
+    dist = DistributionRouter(services.distribution)
     return build_routes(
         [
             SystemRouter(SystemFacts(services)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
-            ImagesRouter(services.images),
+            ImagesRouter(services.images, pull=dist.pull),
+            dist,
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
         ]

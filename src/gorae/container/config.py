@@ -33,7 +33,7 @@ HOST_CONFIG_DEFAULTS: dict[str, Any] = {
     "ContainerIDFile": "",
     # conmon writes k8s-file logs, but docker-py returns `run()` output only for these driver names,
     # and gorae's logs behave as json-file's do (read back with `docker logs`)
-    "LogConfig": {"Type": "json-file", "Config": {}},
+    "LogConfig": {"Type": "", "Config": {}},
     "NetworkMode": "bridge",
     "PortBindings": {},
     "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
@@ -151,8 +151,17 @@ def merge_image_config(user: dict[str, Any], image: dict[str, Any]) -> dict[str,
                 out["ArgsEscaped"] = True
         if out.get("Entrypoint") is None:
             out["Entrypoint"] = image.get("Entrypoint")
-    if image.get("Healthcheck") and not out.get("Healthcheck"):
-        out["Healthcheck"] = image["Healthcheck"]
+    img_hc = image.get("Healthcheck")
+    if isinstance(img_hc, dict) and img_hc:
+        user_hc = out.get("Healthcheck")
+        if not isinstance(user_hc, dict):
+            out["Healthcheck"] = dict(img_hc)
+        else:  # docker: the user's settings win one by one, the image fills the zero ones
+            merged = dict(user_hc)
+            for key in ("Test", "Interval", "Timeout", "StartPeriod", "StartInterval", "Retries"):
+                if not merged.get(key) and img_hc.get(key):
+                    merged[key] = img_hc[key]
+            out["Healthcheck"] = merged
     if not out.get("WorkingDir"):
         out["WorkingDir"] = image.get("WorkingDir") or ""
     img_vols = image.get("Volumes") or {}
@@ -177,6 +186,21 @@ def _as_list(value: Any, what: str) -> list[str] | None:
     raise InvalidParameter(f"invalid {what}: expected a string or a list of strings")
 
 
+MIN_HEALTH_DURATION = 1_000_000  # 1ms, docker's container.MinimumDuration
+
+
+def validate_healthcheck(hc: Any) -> None:
+    """dockerd's create-time checks of Config.Healthcheck (durations of at least 1ms, or 0 for the default)."""
+    if not isinstance(hc, dict):
+        return
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = hc.get(key) or 0
+        if value != 0 and value < MIN_HEALTH_DURATION:
+            raise InvalidParameter(f"{key} in Healthcheck cannot be less than 1ms")
+    if (hc.get("Retries") or 0) < 0:
+        raise InvalidParameter("Retries in Healthcheck cannot be negative")
+
+
 def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
     """The `Config` part of a create body with docker's defaults and types checked."""
     check_body(body, CREATE_BODY)  # every field at every depth, as dockerd's decoder does
@@ -192,6 +216,7 @@ def normalize_config(body: dict[str, Any]) -> dict[str, Any]:
         isinstance(cfg["Env"], list) and all(isinstance(e, str) for e in cfg["Env"])
     ):
         raise InvalidParameter("invalid Env: expected a list of strings")
+    validate_healthcheck(cfg.get("Healthcheck"))
     labels = cfg.get("Labels")
     if labels is not None and not isinstance(labels, dict):
         raise InvalidParameter("invalid Labels: expected an object")
@@ -227,9 +252,8 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
     if isinstance(out.get("Memory"), int) and out["Memory"] > 0 and not out.get("MemorySwap"):
         # docker doubles the limit (and overflows int64 for a huge one): unlimited swap past int64
         out["MemorySwap"] = 2 * out["Memory"] if 2 * out["Memory"] <= _INT64_MAX else -1
-    log_config = out.get("LogConfig") or {}
-    if not log_config.get("Type"):
-        out["LogConfig"] = {"Type": "json-file", "Config": dict(log_config.get("Config") or {})}
+    log_config = out.get("LogConfig") or {}  # the daemon's default driver is merged in at create
+    out["LogConfig"] = {"Type": str(log_config.get("Type") or ""), "Config": dict(log_config.get("Config") or {})}
     policy = parse_policy(out.get("RestartPolicy"))
     out["RestartPolicy"] = policy.to_doc()
     if out.get("AutoRemove") and not policy.is_none:

@@ -24,6 +24,7 @@ from gorae.container.config import command_of, merge_image_config, normalize_con
 from gorae.container.files import write_bundle_files
 from gorae.container.fs import ContainerFS
 from gorae.container.hostchecks import check_joined_containers
+from gorae.container.logging import ContainerLogging
 from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Bookkeeping, Container, cgroups_path
 from gorae.container.repository import ContainerRepository
@@ -78,7 +79,9 @@ class ContainerCreator:
         images: ImageResolver,
         snapshotter: RootfsProvider,
         mounts: MountResolver | None,
+        logging: ContainerLogging,
     ) -> None:
+        self._logging = logging
         self._repo = repo
         self._fs = fs
         self._net = networking
@@ -92,6 +95,7 @@ class ContainerCreator:
             raise InvalidParameter("Config cannot be empty in order to create a container")
         config = normalize_config(body)
         host_config = normalize_host_config(body.get("HostConfig"))
+        host_config["LogConfig"] = self._logging.configure(host_config.get("LogConfig"))
         check_joined_containers(host_config, self._repo.get)
         image_ref = str(config.get("Image") or "")
         if not image_ref:
@@ -160,7 +164,7 @@ class ContainerCreator:
             "ResolvConfPath": resolv_path,
             "HostnamePath": hostname_path,
             "HostsPath": hosts_path,
-            "LogPath": os.path.join(directory, "ctr.log"),
+            "LogPath": ContainerLogging.log_path(host_config["LogConfig"], directory, cid),
             "Name": plan.canon,
             "RestartCount": 0,
             "Driver": "overlay2",

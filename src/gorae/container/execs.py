@@ -230,6 +230,10 @@ class ExecService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(rec.done.wait(), timeout)
 
+    def forget(self, exec_id: str) -> None:
+        """Drop a finished session at once (the daemon's own sessions: health probes)."""
+        self._execs.pop(exec_id, None)
+
     def resize(self, exec_id: str, height: int, width: int) -> None:
         rec = self.get(exec_id)
         if rec.handle is None or not rec.running:

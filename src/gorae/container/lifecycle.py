@@ -22,6 +22,7 @@ from typing import Any
 
 from gorae.container import state as cs
 from gorae.container.fs import ContainerFS
+from gorae.container.logging import ContainerLogging
 from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Container, cgroups_path
 from gorae.container.repository import ContainerRepository
@@ -49,7 +50,9 @@ class ContainerLifecycle:
         networking: ContainerNetworking,
         streams: ContainerStreams,
         mounts: MountResolver | None,
+        logging: ContainerLogging,
     ) -> None:
+        self.logging = logging
         self.repo = repo
         self.runtime = runtime
         self.fs = fs
@@ -74,6 +77,7 @@ class ContainerLifecycle:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
+        await self.logging.close()
 
     # ---- start -------------------------------------------------------------------------------
 
@@ -98,6 +102,11 @@ class ContainerLifecycle:
             with contextlib.suppress(Exception):
                 await rt.delete(ct.id, force=True)
         rootfs = await self.fs.mount(ct)
+        try:  # the logging driver first, as dockerd ("failed to initialize logging driver: ...")
+            await self.logging.open(ct)
+        except BaseException as e:
+            await self._start_failed(ct, e)
+            raise
         try:  # network errors keep docker's own text ("driver failed programming external connectivity ...")
             for req in ct.host_config.get("DeviceRequests") or []:
                 # no device drivers (nvidia, cdi) are registered: docker's error for --gpus without nvidia
@@ -116,13 +125,15 @@ class ContainerLifecycle:
                 json.dump(spec, f)
             os.replace(os.path.join(directory, "config.json.tmp"), os.path.join(directory, "config.json"))
             cfg = ct.config
+            log_path, log_size_max = self.logging.runtime_log(ct)
             await rt.create(
                 ct.id,
                 directory,
                 tty=bool(cfg.get("Tty")),
                 stdin=bool(cfg.get("OpenStdin")),
                 stdin_once=bool(cfg.get("StdinOnce")),
-                log_path=ct.log_path,
+                log_path=log_path,
+                log_size_max=log_size_max,
             )
         except GoraeError as e:
             await self._start_failed(ct, e)
@@ -198,6 +209,7 @@ class ContainerLifecycle:
     async def _start_failed(self, ct: Container, err: BaseException) -> None:
         text = err.stderr if isinstance(err, CommandFailed) else getattr(err, "message", str(err))
         code = _start_exit_code(text, ct.doc.get("Path") or "")
+        await self.logging.finish(ct)
         await self._release_mounts(ct)
         await self.net.teardown(ct)
         await self.fs.unmount(ct)
@@ -245,6 +257,10 @@ class ContainerLifecycle:
         if ct.status in cs.HAS_PROCESS:
             ct.book.pending_exit = ExitStatus(code, oom)
             self.repo.save(ct)
+        try:  # every line the container wrote is in its log before its exit is recorded
+            await self.logging.finish(ct)
+        except Exception as e:
+            log.warning("finishing the log of %s: %s", ct.id[:12], e)
         with contextlib.suppress(Exception):
             await self.runtime.delete(ct.id, force=True)
         await self._release_mounts(ct)
@@ -348,8 +364,10 @@ class ContainerLifecycle:
         ct = self.repo.get(ref)
         if cs.is_restarting(ct.status):
             await self._cancel_restart(ct)
-            self.repo.event(ct, "stop")
-            return
+            if ct.status not in cs.HAS_PROCESS:
+                self.repo.event(ct, "stop")
+                return
+            # the pending restart had begun (it held the lock): the run it started is stopped too
         cs.require(ct.status, Op.STOP, ct.id)
         await self._stop_running(ct, self._stop_timeout(ct, timeout), signal)
         self.repo.event(ct, "stop")

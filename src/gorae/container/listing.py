@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from gorae.container.health import FILTER_VALUES as HEALTH_VALUES
+from gorae.container.health import health_status
 from gorae.container.record import Container
 from gorae.container.state import Status
 from gorae.errors import InvalidParameter, NotFound
@@ -126,6 +128,9 @@ def list_containers(
     for value in filters.get("status", []):
         if value not in STATUSES:
             raise InvalidParameter(f"invalid filter 'status={value}'")
+    for value in filters.get("health", []):
+        if value not in HEALTH_VALUES:
+            raise InvalidParameter(f"Unrecognised filter value for health: {value}")
     exit_codes: set[int] = set()
     for value in filters.get("exited", []):
         try:
@@ -192,7 +197,7 @@ def list_containers(
                 for v in filters["volume"]
             ):
                 continue
-        if "health" in filters and "none" not in filters["health"]:
+        if "health" in filters and health_status(ct.state) not in filters["health"]:
             continue
         out.append(summary(svc, ct, size=size))
         if limit is not None and limit > 0 and len(out) >= limit:

@@ -70,6 +70,7 @@ async def _restore_one(lc: ContainerLifecycle, ct: Container, to_start: list[Con
                 repo.transition(ct, Event.UNPAUSE)
             ct.state["Pid"] = int(rstate.pid or ct.state.get("Pid") or 0)
             repo.save(ct)
+            await lc.logging.resume(ct)
             ct.watcher = lc.spawn(lc.watch(ct))
             return
         ct.mounted = lc.fs.is_mounted(ct)

@@ -23,8 +23,10 @@ from gorae.container.config import UPDATABLE, validate_resources
 from gorae.container.create import ContainerCreator
 from gorae.container.execs import ExecService
 from gorae.container.fs import ContainerFS, TarSource
+from gorae.container.health import HealthMonitor
 from gorae.container.lifecycle import ContainerLifecycle
 from gorae.container.listing import list_containers, prune_matches
+from gorae.container.logging import ContainerLogging
 from gorae.container.networking import ContainerNetworking
 from gorae.container.record import Container
 from gorae.container.repository import WAIT_CONDITIONS, ContainerRepository
@@ -62,18 +64,24 @@ class ContainerService:
         mounts: MountResolver | None = None,
         default_dns: list[str] | None = None,
         mounter: Mounter | None = None,
+        log_driver: str = "json-file",
+        log_opts: dict[str, str] | None = None,
     ) -> None:
         self.repo = ContainerRepository(store, publish)
         self.runtime = runtime
         self.images = images
         self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter)
         self.networking = ContainerNetworking(networks, self.repo, list(default_dns or []))
-        self.streams = ContainerStreams(self.repo, runtime)
-        self.creator = ContainerCreator(self.repo, self.fs, self.networking, images, snapshotter, mounts)
+        self.logging = ContainerLogging(self.fs.dir, runtime, log_driver, log_opts)
+        self.streams = ContainerStreams(self.repo, runtime, self.logging)
+        self.creator = ContainerCreator(
+            self.repo, self.fs, self.networking, images, snapshotter, mounts, self.logging
+        )
         self.lifecycle = ContainerLifecycle(
-            self.repo, runtime, self.fs, self.networking, self.streams, mounts
+            self.repo, runtime, self.fs, self.networking, self.streams, mounts, self.logging
         )
         self.execs = ExecService(self.repo, runtime, self.fs)
+        self.health = HealthMonitor(self.repo, self.execs)
 
     # ---- lookup (also the ContainerView of listing.py) -----------------------------------------
 
@@ -169,8 +177,10 @@ class ContainerService:
 
     async def restore(self) -> None:
         await restore_.restore(self.lifecycle)
+        self.health.resume_all()
 
     async def close(self) -> None:
+        await self.health.close()
         await self.lifecycle.close()
 
     # ---- rename / update / resize --------------------------------------------------------------

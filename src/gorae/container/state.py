@@ -275,6 +275,10 @@ def status_text(state: dict[str, Any], started_ns: int, finished_ns: int, now_ns
     if cur == S.RESTARTING:
         return f"Restarting ({state.get('ExitCode', 0)}) {human_duration((now - finished_ns) / 1e9)} ago"
     if cur == S.RUNNING:
+        health = state.get("Health")
+        if isinstance(health, dict):  # docker's Health.String()
+            h = str(health.get("Status") or "")
+            return f"Up {human_duration((now - started_ns) / 1e9)} ({'health: starting' if h == 'starting' else h})"
         return f"Up {human_duration((now - started_ns) / 1e9)}"
     if cur == S.REMOVING:
         return "Removal In Progress"

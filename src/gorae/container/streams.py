@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gorae.container import state as cs
+from gorae.container.logging import ContainerLogging
 from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
 from gorae.container.state import Op
@@ -81,10 +82,18 @@ class AttachSession:
 
     def log_prefix(self, *, stdout: bool, stderr: bool) -> AsyncIterator[LogChunk]:
         """The container's log so far (attach?logs=1)."""
-        rt, path = self._streams.runtime, self.ct.log_path
+        try:
+            source = self._streams.logging.source(self.ct)
+        except GoraeError:  # a driver that cannot be read: attach shows no past output (dockerd)
+            source = None
 
         async def gen() -> AsyncIterator[LogChunk]:
-            items = await asyncio.to_thread(lambda: list(rt.read_log(path, stdout=stdout, stderr=stderr)))
+            if source is None:
+                return
+            await self._streams.logging.sync(self.ct)
+            items = await asyncio.to_thread(
+                lambda: list(source.read(source.path, stdout=stdout, stderr=stderr))
+            )
             for item in items:
                 yield item
 
@@ -100,9 +109,10 @@ class AttachSession:
 
 
 class ContainerStreams:
-    def __init__(self, repo: ContainerRepository, runtime: Runtime) -> None:
+    def __init__(self, repo: ContainerRepository, runtime: Runtime, logging: ContainerLogging) -> None:
         self.repo = repo
         self.runtime = runtime
+        self.logging = logging
 
     def logs(self, ref: str, opts: LogOptions) -> LogStream:
         """docker logs: the chunks so far, and with `follow` new ones until the container exits."""
@@ -117,21 +127,23 @@ class ContainerStreams:
             "tail": opts.tail,
             "timestamps": opts.timestamps,
         }
-        rt, path = self.runtime, ct.log_path
+        source = self.logging.source(ct)
+        path = source.path
         follow = opts.follow and ct.state.get("Running")
         repo = self.repo
 
         async def gen() -> AsyncIterator[LogChunk]:
+            await self.logging.sync(ct)  # the log as of now, not as of the shipper's last poll
             if follow:
                 exited = repo.wait(ct, "next-exit")
                 try:
-                    async for chunk in rt.follow_log(path, exited=exited, **kw):
+                    async for chunk in source.follow(path, exited=exited, **kw):
                         yield chunk
                 finally:
                     if not exited.done():
                         exited.cancel()
             else:
-                for chunk in await asyncio.to_thread(lambda: list(rt.read_log(path, **kw))):
+                for chunk in await asyncio.to_thread(lambda: list(source.read(path, **kw))):
                     yield chunk
 
         return LogStream(ct.tty, gen())

@@ -35,6 +35,7 @@ class DaemonConfig:
     debug: bool = False
     insecure_registries: list[str] = field(default_factory=list)
     registry_mirrors: list[str] = field(default_factory=list)
+    certs_dirs: list[str] = field(default_factory=list)  # gorae's own: the certs.d roots (default both)
     live_restore: bool = True
     bip: str | None = None
     fixed_cidr: str | None = None
@@ -49,6 +50,8 @@ class DaemonConfig:
     runtime: str = "runc"
     conmon: str = "conmon"
     init_path: str = "/usr/bin/tini-static"
+    log_driver: str = "json-file"  # containers' default logging driver (dockerd's --log-driver)
+    log_opts: dict[str, str] = field(default_factory=dict)
     config_file: str = DEFAULT_CONFIG_FILE
     metrics_addr: str | None = None  # host:port of the Prometheus /metrics listener (dockerd's flag)
     metrics_graphite: str | None = None  # host:port of a Graphite plaintext receiver
@@ -78,6 +81,7 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "debug": ("debug", False),
     "insecure-registries": ("insecure_registries", True),
     "registry-mirrors": ("registry_mirrors", True),
+    "certs-dirs": ("certs_dirs", True),
     "live-restore": ("live_restore", False),
     "bip": ("bip", False),
     "fixed-cidr": ("fixed_cidr", False),
@@ -97,6 +101,8 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "metrics-container-labels": ("metrics_container_labels", True),
     "dashboard-addr": ("dashboard_addr", False),
     "dashboard-token-file": ("dashboard_token_file", False),
+    "log-driver": ("log_driver", False),
+    "log-opts": ("log_opts", False),
 }
 
 
@@ -147,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     value("--insecure-registry", dest="insecure_registries", many=True,
           help="Enable insecure registry communication (plain HTTP to HOST:PORT)")
     value("--registry-mirror", dest="registry_mirrors", many=True, help="Preferred registry mirror")
+    value("--certs-dir", dest="certs_dirs", many=True,
+          help='Directory of per-registry TLS files <dir>/<host:port>/{ca.crt,*.cert,*.key} '
+               '(default "/etc/gorae/certs.d" and "/etc/docker/certs.d")')
     switch("--live-restore", dest="live_restore", help="Keep containers running while the daemon is down (default true)")
     value("--bip", dest="bip", help="Specify network bridge IP (CIDR)")
     value("--fixed-cidr", dest="fixed_cidr", help="IPv4 subnet for fixed IPs")
@@ -161,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
           help="Prefix of the daemon's iptables chains (default derived from the exec root)")
     value("--dns", dest="dns", many=True, help="DNS server to use")
     value("--default-runtime", dest="runtime", help=f'Default OCI runtime for containers (default "{d.runtime}")')
+    value("--log-driver", dest="log_driver", help='Default driver for container logs (default "json-file")')
+    value("--log-opt", dest="log_opts", many=True, help="Default log driver options for containers (key=value)")
     value("--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")')
     value("--metrics-addr", dest="metrics_addr", help="Set default address and port to serve the metrics api on")
     value("--metrics-graphite", dest="metrics_graphite",
@@ -215,6 +226,19 @@ def load_config(argv: list[str]) -> DaemonConfig:
         raise InvalidParameter(
             f"unable to configure the Docker daemon with file {cfg.config_file}: no such file"
         )
+    if "log_opts" in flags:  # --log-opt k=v, repeated
+        opts: dict[str, str] = {}
+        for item in flags["log_opts"]:
+            key, sep, val = str(item).partition("=")
+            if not sep:
+                raise InvalidParameter(f"invalid key value pair format in driver options: {item}")
+            opts[key] = val
+        flags["log_opts"] = opts
+    if "log_opts" in file_values and not (
+        isinstance(file_values["log_opts"], dict)
+        and all(isinstance(v, str) for v in file_values["log_opts"].values())
+    ):
+        raise InvalidParameter(f"invalid value for 'log-opts' in {cfg.config_file}: want an object of strings")
     both = sorted(a for a in flags if a in file_values)
     if both:
         raise InvalidParameter(
@@ -223,6 +247,9 @@ def load_config(argv: list[str]) -> DaemonConfig:
         )
     for attr, value in {**file_values, **flags}.items():
         setattr(cfg, attr, value)
+    from gorae.runtime.logdrivers import check as check_log_config
+
+    check_log_config(str(cfg.log_driver), {str(k): str(v) for k, v in cfg.log_opts.items()})
     if cfg.debug:
         cfg.log_level = "debug"
     if cfg.tlsverify:

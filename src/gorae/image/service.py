@@ -290,6 +290,14 @@ class ImageService:
                     )
             self.store.delete_refs([key])
             records.append({"Untagged": key})
+            if "@" not in key:  # dockerd: the repository's last tag gone, its digest references go too
+                repo = key.rsplit(":", 1)[0]
+                left = self.store.refs_of(iid)
+                if not any("@" not in r and r.rsplit(":", 1)[0] == repo for r in left):
+                    digests = [r for r in left if "@" in r and r.split("@", 1)[0] == repo]
+                    if digests:
+                        self.store.delete_refs(digests)
+                        records.extend({"Untagged": r} for r in digests)
             if self.store.refs_of(iid):
                 return records
             removed_ref = True

@@ -223,7 +223,15 @@ class ConmonRuntime:
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def create(
-        self, id: str, bundle: str, *, tty: bool, stdin: bool, stdin_once: bool, log_path: str
+        self,
+        id: str,
+        bundle: str,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool,
+        log_path: str,
+        log_size_max: int = 0,
     ) -> int:
         """`runc create` under a new conmon; returns conmon's pid. The runc error text is in the exception."""
         dir = self.conmon_dir(id)
@@ -232,8 +240,14 @@ class ConmonRuntime:
         shutil.rmtree(dir, ignore_errors=True)
         os.makedirs(os.path.join(dir, "exits"))
         argv = self._conmon_base_args(
-            cid=id, cuuid=id, bundle=os.path.abspath(bundle), dir=dir, log=f"k8s-file:{log_path}"
+            cid=id,
+            cuuid=id,
+            bundle=os.path.abspath(bundle),
+            dir=dir,
+            log=f"k8s-file:{log_path}" if log_path else "none:",
         )
+        if log_path and log_size_max > 0:
+            argv += ["--log-size-max", str(log_size_max)]
         if tty:
             argv.append("-t")
         if stdin:

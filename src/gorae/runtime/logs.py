@@ -69,6 +69,15 @@ def _parse_line(line: bytes) -> tuple[int, int, bool, bytes] | None:
     return stream, t, parts[2] == b"P", data
 
 
+def parse_k8s_line(line: bytes) -> LogRecord | None:
+    """One k8s-file entry as a record: a full line keeps its newline, a partial one (P) has none."""
+    parsed = _parse_line(line)
+    if parsed is None:
+        return None
+    stream, t, partial, data = parsed
+    return LogRecord(stream, t, data if partial else data + b"\n")
+
+
 class _Assembler:
     """Joins partial entries per stream into LogRecords."""
 

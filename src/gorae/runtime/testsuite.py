@@ -120,6 +120,17 @@ async def case_log(h: Harness) -> None:
     await rt.delete(cid, force=True)
 
 
+async def case_no_log(h: Harness) -> None:
+    """An empty log path (the `none` log driver): the container runs and nothing is written."""
+    rt = h.runtime
+    cid, bundle, log = h.bundle(["echo", "hi"])
+    await rt.create(cid, bundle, tty=False, stdin=False, stdin_once=False, log_path="")
+    await rt.start(cid)
+    assert (await asyncio.wait_for(rt.wait_exit(cid), WAIT)).code == 0
+    assert list(rt.read_log(log)) == []
+    await rt.delete(cid, force=True)
+
+
 async def case_update(h: Harness) -> None:
     rt = h.runtime
     cid, _ = await _started(h, ["sleep", "60"])
@@ -137,5 +148,6 @@ CASES: dict[str, Case] = {
     "kill_after_exit": case_kill_after_exit,
     "unknown_container": case_unknown_container,
     "log": case_log,
+    "no_log": case_no_log,
     "update": case_update,
 }

@@ -96,9 +96,19 @@ class Runtime(Protocol):
     """What the container service needs from a container runtime."""
 
     async def create(
-        self, id: str, bundle: str, *, tty: bool, stdin: bool, stdin_once: bool, log_path: str
+        self,
+        id: str,
+        bundle: str,
+        *,
+        tty: bool,
+        stdin: bool,
+        stdin_once: bool,
+        log_path: str,
+        log_size_max: int = 0,
     ) -> int:
-        """Create the container from the OCI bundle at `bundle` (not started); the monitor's pid."""
+        """Create the container from the OCI bundle at `bundle` (not started); the monitor's pid. Its output
+        goes to `log_path` (the runtime's own log format, kept under `log_size_max` bytes when > 0; the
+        runtime may replace the file when it is full), or nowhere when `log_path` is empty."""
         ...
 
     async def start(self, id: str) -> None: ...

@@ -23,6 +23,9 @@ adding an optional field is not a change.
     │   ├── layer       id = chain ID                                            owner: image/store
     │   │                 {ChainID, DiffID, Parent (chain ID or null), Size}; the uncompressed tar is the
     │   │                 content blob named by DiffID, the files the committed snapshot named by ChainID
+    │   ├── v2meta      id = diff_id of a layer                                  owner: distribution/metadata
+    │   │                 {DiffID, Sources [{Digest (compressed blob), SourceRepository (full name)}]}:
+    │   │                 where a layer was pulled from or pushed to (dockerd's v2 metadata)
     │   ├── volume      id = name = volume name                                  owner: volume/local
     │   │                 {CreatedAt, Driver, Labels, Mountpoint, Name, Options, Scope}
     │   ├── network     id = network ID; name = network name                     owner: network/state
@@ -62,6 +65,7 @@ ENDPOINT = "endpoint"
 NETSANDBOX = "netsandbox"
 IPAM = "ipam"
 SNAPSHOT = "snapshot"
+V2META = "v2meta"
 SNAPSHOT_COUNTER = "counter"
 
 
@@ -86,6 +90,7 @@ KINDS: dict[str, Kind] = {
         Kind(IMAGE, "gorae.image.store", "gorae.db", 1, "{Id, Parent, LastTagTime, LayerSizes}"),
         Kind(REF, "gorae.image.store", "gorae.db", 1, "{image, name}"),
         Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size}"),
+        Kind(V2META, "gorae.distribution.metadata", "gorae.db", 1, "{DiffID, Sources [{Digest, SourceRepository}]}"),
         Kind(VOLUME, "gorae.volume.local", "gorae.db", 1, "Docker volume inspect shape"),
         Kind(NETWORK, "gorae.network.state", "gorae.db", 1, "Docker network inspect shape"),
         Kind(

@@ -288,6 +288,8 @@ def build_create_body(
     hc = _healthcheck(v)
     if hc is not None:
         config["Healthcheck"] = hc
+    if v["log_driver"] == "none" and v["log_opt"]:
+        raise OptError("invalid logging opts for driver none")
     network = v["network"] or "default"
     host: dict[str, Any] = {
         "Binds": binds or None,
@@ -416,29 +418,27 @@ def _device(s: str) -> dict[str, str]:
 
 
 def _healthcheck(v: dict[str, Any]) -> dict[str, Any] | None:
+    """docker's --health-* / --no-healthcheck flags: a Healthcheck config, NONE, or None (the image's)."""
+    flags = ("health_interval", "health_timeout", "health_start_period", "health_start_interval")
+    any_health = bool(v["health_cmd"] or v["health_retries"] or any(v[f] for f in flags))
     if v["no_healthcheck"]:
+        if any_health:
+            raise OptError("--no-healthcheck conflicts with --health-* options")
         return {"Test": ["NONE"]}
-    if not (
-        v["health_cmd"]
-        or v["health_interval"]
-        or v["health_timeout"]
-        or v["health_start_period"]
-        or v["health_start_interval"]
-        or v["health_retries"]
-    ):
+    if not any_health:
         return None
     hc: dict[str, Any] = {}
     if v["health_cmd"]:
         hc["Test"] = ["CMD-SHELL", v["health_cmd"]]
-    for flag, key in (
-        ("health_interval", "Interval"),
-        ("health_timeout", "Timeout"),
-        ("health_start_period", "StartPeriod"),
-        ("health_start_interval", "StartInterval"),
-    ):
+    for flag, key in zip(flags, ("Interval", "Timeout", "StartPeriod", "StartInterval"), strict=True):
         if v[flag]:
-            hc[key] = int(o.parse_duration(v[flag]) * 1e9)
+            ns = int(o.parse_duration(v[flag]) * 1e9)
+            if ns < 0:
+                raise OptError(f"--{flag.replace('_', '-')} cannot be negative")
+            hc[key] = ns
     if v["health_retries"]:
+        if v["health_retries"] < 0:
+            raise OptError("--health-retries cannot be negative")
         hc["Retries"] = v["health_retries"]
     return hc
 

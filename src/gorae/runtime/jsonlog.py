@@ -1,0 +1,308 @@
+"""docker's json-file log storage: the line format, the rotating writer and the reader across rotated files.
+
+A line is `{"log":"hi\\n","stream":"stdout","time":"2026-12-06T07:16:16.61792921Z"}` (Go's RFC3339Nano: trailing
+zeros of the fraction dropped; an entry without a
+trailing newline in "log" is a partial line), escaped as dockerd's encoder does (`<`, `>`, `&`, U+2028/9 and
+control characters as \\u escapes; invalid UTF-8 as U+FFFD). The writer rotates as dockerd's LogFile does:
+before a write, a file that reached `max_size` is rotated — with `max_file` < 2 it is truncated, else it
+becomes `.1` (`.1.gz` with `compress`), the older ones shift up, and the oldest beyond `max_file` goes; so a
+container never keeps much more than `max_size × max_file`. The reader reads the rotated files oldest first,
+then the current one, and the follower goes on across rotations. The `local` driver stores its log in the
+same format (its path is not shown to users). Never touches conmon or the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import shutil
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+from gorae.runtime.logs import STDERR, STDOUT, LogFilter, LogRecord, parse_time_ns, to_ns
+from gorae.timefmt import rfc3339nano
+
+_STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
+_STREAM_IDS = {"stdout": STDOUT, "stderr": STDERR}
+
+_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
+_ESCAPES.update(
+    {
+        ord("\n"): "\\n",
+        ord("\r"): "\\r",
+        ord("\t"): "\\t",
+        ord('"'): '\\"',
+        ord("\\"): "\\\\",
+        ord("<"): "\\u003c",
+        ord(">"): "\\u003e",
+        ord("&"): "\\u0026",
+        0x2028: "\\u2028",
+        0x2029: "\\u2029",
+    }
+)
+
+
+def _quote(s: str) -> str:
+    return '"' + s.translate(_ESCAPES) + '"'
+
+
+def encode_attrs(attrs: dict[str, str] | None) -> str:
+    """The `"attrs":{...},` part of a line (keys sorted, as Go encodes a map); "" without attrs."""
+    if not attrs:
+        return ""
+    return '"attrs":{' + ",".join(f"{_quote(k)}:{_quote(v)}" for k, v in sorted(attrs.items())) + "},"
+
+
+def encode_entry(rec: LogRecord, attrs: str = "") -> bytes:
+    """One json-file line (with its newline) as dockerd writes it; `attrs` from `encode_attrs`."""
+    text = _quote(rec.data.decode("utf-8", "replace"))
+    stream = _STREAM_NAMES.get(rec.stream, "stdout")
+    return f'{{"log":{text},"stream":"{stream}",{attrs}"time":"{rfc3339nano(rec.time_ns)}"}}\n'.encode()
+
+
+def decode_entry(line: bytes) -> LogRecord | None:
+    """A json-file line back to a record; None for a line that is not one (torn or foreign)."""
+    try:
+        doc = json.loads(line)
+        stream = _STREAM_IDS[doc["stream"]]
+        return LogRecord(stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def rotated_paths(path: str) -> list[str]:
+    """The rotated files of the log at `path` that exist, oldest first (`path.N[.gz]` ... `path.1[.gz]`)."""
+    found: list[tuple[int, str]] = []
+    directory, base = os.path.split(path)
+    try:
+        names = os.listdir(directory or ".")
+    except FileNotFoundError:
+        return []
+    for name in names:
+        if not name.startswith(base + "."):
+            continue
+        suffix = name[len(base) + 1 :]
+        if suffix.endswith(".gz"):
+            suffix = suffix[:-3]
+        if suffix.isdigit():
+            found.append((int(suffix), os.path.join(directory, name)))
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+class RotatingWriter:
+    """Appends json-file lines to `path`, rotating as dockerd does (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_size: int = -1,
+        max_file: int = 1,
+        compress: bool = False,
+        attrs: dict[str, str] | None = None,
+    ) -> None:
+        self.path = path
+        self._attrs = encode_attrs(attrs)
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
+        self.compress = compress
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self._f = open(path, "ab")  # noqa: SIM115 - held open for the container's life
+        os.chmod(path, 0o640)
+        self.size = self._f.tell()
+
+    def write(self, rec: LogRecord) -> None:
+        line = encode_entry(rec, self._attrs)
+        if 0 < self.max_size <= self.size:
+            self._rotate()
+        self._f.write(line)
+        self.size += len(line)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def _rotate(self) -> None:
+        self._f.flush()
+        if self.max_file < 2:
+            self._f.truncate(0)
+            self._f.seek(0)
+            self.size = 0
+            return
+        ext = ".gz" if self.compress else ""
+        for n in range(self.max_file - 1, 0, -1):  # the oldest goes, the others move up one
+            for e in (".gz", ""):
+                src = f"{self.path}.{n}{e}"
+                if not os.path.exists(src):
+                    continue
+                if n == self.max_file - 1:
+                    os.unlink(src)
+                else:
+                    os.replace(src, f"{self.path}.{n + 1}{e}")
+        self._f.close()
+        os.replace(self.path, f"{self.path}.1")
+        if ext:
+            with open(f"{self.path}.1", "rb") as src_f, gzip.open(f"{self.path}.1.gz.tmp", "wb") as dst:
+                shutil.copyfileobj(src_f, dst)
+            os.replace(f"{self.path}.1.gz.tmp", f"{self.path}.1.gz")
+            os.unlink(f"{self.path}.1")
+        self._f = open(self.path, "ab")  # noqa: SIM115
+        os.chmod(self.path, 0o640)
+        self.size = 0
+
+
+def _file_records(path: str) -> Iterator[LogRecord]:
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        f = opener(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        try:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break  # being written
+                rec = decode_entry(raw)
+                if rec is not None:
+                    yield rec
+        except (OSError, EOFError):  # a compressed file cut short
+            return
+
+
+def records(path: str) -> Iterator[LogRecord]:
+    """Every entry of the log at `path`, the rotated files first."""
+    for p in [*rotated_paths(path), path]:
+        yield from _file_records(p)
+
+
+def read_log(
+    path: str,
+    *,
+    stdout: bool = True,
+    stderr: bool = True,
+    since: float | int | str | None = None,
+    until: float | int | str | None = None,
+    tail: int | None = None,
+    timestamps: bool = False,
+) -> Iterator[tuple[int, bytes]]:
+    """(stream, bytes) chunks of a json-file log so far, with docker's filters (`tail` counts entries)."""
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    recs: Iterator[LogRecord] | deque[LogRecord] = (r for r in records(path) if flt.keep(r))
+    if tail is not None and tail >= 0:
+        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
+    for rec in recs:
+        yield flt.render(rec)
+
+
+async def follow_log(
+    path: str,
+    *,
+    stdout: bool = True,
+    stderr: bool = True,
+    since: float | int | str | None = None,
+    until: float | int | str | None = None,
+    tail: int | None = None,
+    timestamps: bool = False,
+    exited: Callable[[], bool] | Awaitable[object] | None = None,
+    poll_interval: float = 0.05,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """read_log, then new entries (across rotations) until `exited` says the writer is done for good."""
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    exit_task: asyncio.Future[object] | None = None
+    if exited is not None and not callable(exited):
+        exit_task = asyncio.ensure_future(exited)
+
+    def is_done() -> bool:
+        if exit_task is not None:
+            return exit_task.done()
+        return bool(exited()) if callable(exited) else False
+
+    try:
+        f = None
+        while f is None:
+            try:
+                f = open(path, "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                if is_done():
+                    return
+                await asyncio.sleep(poll_interval)
+        # history: rotated files, then the current one up to where it is now
+        history: list[LogRecord] = []
+        for p in rotated_paths(path):
+            history.extend(r for r in _file_records(p) if flt.keep(r))
+        buf = b""
+        data = f.read()
+        *lines, buf = data.split(b"\n")
+        for raw in lines:
+            rec = decode_entry(raw)
+            if rec is not None and flt.keep(rec):
+                history.append(rec)
+        if tail is not None and tail >= 0:
+            history = history[-tail:] if tail > 0 else []
+        for rec in history:
+            yield flt.render(rec)
+        if flt.until_ns and flt.until_ns < _now_ns():
+            return
+        while True:
+            done = is_done()
+            chunk = f.read()
+            if chunk:
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for raw in lines:
+                    rec = decode_entry(raw)
+                    if rec is None:
+                        continue
+                    if flt.until_ns and rec.time_ns > flt.until_ns:
+                        return
+                    if flt.keep(rec):
+                        yield flt.render(rec)
+                continue
+            if _rotated_away(f, path):
+                f.close()
+                try:
+                    f = open(path, "rb")  # noqa: SIM115
+                except FileNotFoundError:
+                    return
+                buf = b""
+                continue
+            if done:
+                return
+            if exit_task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(exit_task), poll_interval)
+                except TimeoutError:
+                    pass
+            else:
+                await asyncio.sleep(poll_interval)
+    finally:
+        if f is not None:
+            f.close()
+        if exit_task is not None and not exit_task.done() and exit_task is not exited:
+            exit_task.cancel()
+
+
+def _rotated_away(f: object, path: str) -> bool:
+    """The open file is no longer the one at `path` (renamed to .1) or was truncated under us."""
+    fileno = getattr(f, "fileno", None)
+    if fileno is None:
+        return False
+    st = os.fstat(fileno())
+    try:
+        cur = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if (cur.st_ino, cur.st_dev) != (st.st_ino, st.st_dev):
+        return True
+    tell = getattr(f, "tell", None)
+    return tell is not None and st.st_size < tell()
+
+
+def _now_ns() -> int:
+    import time
+
+    return time.time_ns()
