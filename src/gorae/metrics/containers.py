@@ -1,7 +1,7 @@
 """Per-container metrics under cAdvisor's names, labels and types, read at scrape time.
 
 `ContainerCollector` is a prometheus-client collector: each `collect()` lists the running containers and
-reads their cgroup counters (`gorae.runtime.stats.cgroup_counters`, the code `docker stats` uses) and their
+reads their cgroup counters (`gorae.runtime.stats.lean_counters`, the code `docker stats` uses) and their
 network namespace's /proc/<pid>/net/dev (read through /proc, never by entering the namespace). Nothing is
 sampled in the background, so a container's series exist from its first second and are never stale.
 
@@ -81,7 +81,7 @@ class ContainerCollector(Collector):
         source: Callable[[], Iterable[ContainerInfo]],
         *,
         labels: Sequence[str] = (),
-        counters: Counters = stats.cgroup_counters,
+        counters: Counters = stats.lean_counters,
         net_dev: NetDev = stats.net_dev_of,
     ) -> None:
         self._source = source

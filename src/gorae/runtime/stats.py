@@ -113,19 +113,19 @@ def _blkio_v2(d: str | None) -> dict[str, list[dict[str, Any]]]:
     return {"io_service_bytes_recursive": b, "io_serviced_recursive": n}
 
 
-def _v1(cg: str) -> dict[str, Any]:
+def _v1(cg: str, lean: bool = False) -> dict[str, Any]:
     cpuacct = cgroups.controller_dir("cpuacct", cg)
     cpu = cgroups.controller_dir("cpu", cg)
     mem = cgroups.controller_dir("memory", cg)
     pids = cgroups.controller_dir("pids", cg)
     blkio = cgroups.controller_dir("blkio", cg)
-    percpu = [int(x) for x in (_read(_join(cpuacct, "cpuacct.usage_percpu")) or "").split()]
+    percpu = [] if lean else [int(x) for x in (_read(_join(cpuacct, "cpuacct.usage_percpu")) or "").split()]
     ticks = _kv(_join(cpuacct, "cpuacct.stat"))
     throttle = _kv(_join(cpu, "cpu.stat"))
     limit = _int(_join(mem, "memory.limit_in_bytes"), NO_LIMIT)
     if limit >= NO_LIMIT:
         limit = _host_memory()
-    pids_max = _int(_join(pids, "pids.max"), 0)
+    pids_max = 0 if lean else _int(_join(pids, "pids.max"), 0)
     return {
         "cpu_stats": {
             "cpu_usage": {
@@ -142,8 +142,8 @@ def _v1(cg: str) -> dict[str, Any]:
         },
         "memory_stats": {
             "usage": _int(_join(mem, "memory.usage_in_bytes")),
-            "max_usage": _int(_join(mem, "memory.max_usage_in_bytes")),
-            "failcnt": _int(_join(mem, "memory.failcnt")),
+            "max_usage": 0 if lean else _int(_join(mem, "memory.max_usage_in_bytes")),
+            "failcnt": 0 if lean else _int(_join(mem, "memory.failcnt")),
             "limit": limit,
             "stats": _kv(_join(mem, "memory.stat")),
         },
@@ -190,10 +190,17 @@ def v2_counters(d: str | None) -> dict[str, Any]:
     }
 
 
-def cgroup_counters(cgroups_path: str) -> dict[str, Any]:
+def cgroup_counters(cgroups_path: str, *, lean: bool = False) -> dict[str, Any]:
     """The cgroup part of a StatsJSON sample (cpu_stats without the system fields, memory_stats,
-    pids_stats, blkio_stats) for a container's cgroups path, from v2 or v1 files."""
-    return _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path)
+    pids_stats, blkio_stats) for a container's cgroups path, from v2 or v1 files. `lean` (the metrics
+    collector) leaves out what it does not export and v1 keeps in separate files: per-CPU usage, the memory
+    high-water mark and fail count, the pids limit (zeros / empty instead)."""
+    return _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path, lean)
+
+
+def lean_counters(cgroups_path: str) -> dict[str, Any]:
+    """`cgroup_counters(..., lean=True)`: what the metrics collector reads at each scrape."""
+    return cgroup_counters(cgroups_path, lean=True)
 
 
 NET_DEV_FIELDS = (
