@@ -232,3 +232,16 @@ def test_graphite_survives_a_receiver_restart() -> None:
         if d is not None:
             d.cleanup()
         carbon.stop()
+
+
+def test_bad_monitoring_flags_stop_the_daemon_with_a_message() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=f"--metrics-addr 127.0.0.1:{port}: listen tcp 127.0.0.1:{port}: bind: address already in use"):
+            new_daemon(["--metrics-addr", f"127.0.0.1:{port}"], with_busybox=False)
+    with pytest.raises(RuntimeError, match="invalid duration '10'"):
+        new_daemon(["--metrics-graphite", "127.0.0.1:2003", "--metrics-interval", "10"], with_busybox=False)
+    with pytest.raises(RuntimeError, match="invalid address 'nohost:'"):
+        new_daemon(["--metrics-addr", "nohost:"], with_busybox=False)

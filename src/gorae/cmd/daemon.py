@@ -137,6 +137,12 @@ def _check_monitoring_flags(cfg: DaemonConfig) -> None:
         check_dashboard_flags(host, tlsverify=cfg.tlsverify, token=_dashboard_token(cfg))
 
 
+def _listen_error(flag: str, addr: str, e: OSError) -> InvalidParameter:
+    """dockerd's wording for a listener that cannot bind: "listen tcp ADDR: bind: address already in use"."""
+    why = os.strerror(e.errno).lower() if e.errno else str(e)
+    return InvalidParameter(f"{flag} {addr}: listen tcp {addr}: bind: {why}")
+
+
 def _dashboard_token(cfg: DaemonConfig) -> str | None:
     if not cfg.dashboard_token_file:
         return None
@@ -165,7 +171,10 @@ async def _start_dashboard(cfg: DaemonConfig, services: Services, router: Router
     )
     server = HttpServer(app)
     extra.append(server)
-    bound = await server.listen_tcp(host, port, ssl_context=tls)
+    try:
+        bound = await server.listen_tcp(host, port, ssl_context=tls)
+    except OSError as e:
+        raise _listen_error("--dashboard-addr", cfg.dashboard_addr, e) from e
     if is_loopback(host):
         app.allowed_hosts = loopback_hosts(host, bound[1])
     if tls is None and token is not None and not is_loopback(host):
@@ -179,7 +188,10 @@ async def _start_monitoring(cfg: DaemonConfig, services: Services, extra: list[H
         host, port = parse_hostport(cfg.metrics_addr)
         metrics_server = HttpServer(MetricsApp(services.metrics.registry))
         extra.append(metrics_server)
-        bound = await metrics_server.listen_tcp(host, port)
+        try:
+            bound = await metrics_server.listen_tcp(host, port)
+        except OSError as e:
+            raise _listen_error("--metrics-addr", cfg.metrics_addr, e) from e
         log.info("metrics listen on %s:%d", *bound)
     if cfg.metrics_graphite:
         pusher = GraphitePusher(
@@ -195,31 +207,32 @@ async def _serve(cfg: DaemonConfig, services: Services) -> None:
     await services.start()
     router = build_api(services)
     server = ApiServer(router, on_request=api_metrics_hook(services, router))
-    extra: list[HttpServer] = []
-    await _start_monitoring(cfg, services, extra)
-    await _start_dashboard(cfg, services, router, extra)
+    extra: list[HttpServer] = []  # the metrics and dashboard listeners
     tls = _tls_context(cfg)
-    for host in cfg.effective_hosts():
-        u = urlparse(host if "://" in host else "tcp://" + host)
-        if u.scheme in ("unix", ""):
-            await server.listen_unix(u.path, group=_socket_group(cfg))
-            log.info("API listen on %s", u.path)
-        elif u.scheme in ("tcp", "http", "https"):
-            if tls is None:
-                log.warning(_INSECURE_TCP_WARNING)
-            elif not cfg.tlsverify:
-                log.warning(_TLS_WITHOUT_VERIFY_WARNING)
-            port = u.port or (2376 if tls else 2375)
-            await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
-            log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
-        else:
-            raise InvalidParameter(f"invalid host {host!r}: only unix:// and tcp:// are supported")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("gorae daemon ready: data root %s", cfg.data_root)
     try:
+        # before the API: once `_ping` answers, the metrics and the dashboard answer too
+        await _start_monitoring(cfg, services, extra)
+        await _start_dashboard(cfg, services, router, extra)
+        for host in cfg.effective_hosts():
+            u = urlparse(host if "://" in host else "tcp://" + host)
+            if u.scheme in ("unix", ""):
+                await server.listen_unix(u.path, group=_socket_group(cfg))
+                log.info("API listen on %s", u.path)
+            elif u.scheme in ("tcp", "http", "https"):
+                if tls is None:
+                    log.warning(_INSECURE_TCP_WARNING)
+                elif not cfg.tlsverify:
+                    log.warning(_TLS_WITHOUT_VERIFY_WARNING)
+                port = u.port or (2376 if tls else 2375)
+                await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
+                log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
+            else:
+                raise InvalidParameter(f"invalid host {host!r}: only unix:// and tcp:// are supported")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("gorae daemon ready: data root %s", cfg.data_root)
         await stop.wait()
     finally:
         log.info("stopping: containers keep running")
