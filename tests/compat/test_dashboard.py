@@ -19,6 +19,7 @@ from conftest import GoraeDaemon, new_daemon, skip_outside_ci, unique_name, wait
 from hypothesis import given
 from hypothesis import strategies as st
 from monitoring_peers import free_port
+from test_tls import certs  # noqa: F401 (the fixture: a CA, server and client certificates)
 
 from gorae.cmd.dashboard import host_allowed, loopback_hosts, token_of
 from gorae.dashboard import asset
@@ -215,3 +216,23 @@ def test_token_of_examples() -> None:
     assert token_of({"cookie": "a=1; gorae_dashboard=xyz; b=2"}) == "xyz"
     assert token_of({"cookie": "gorae_dashboardx=1"}) is None
     assert token_of({}) is None
+
+
+def test_off_loopback_behind_the_apis_mutual_tls(certs: str) -> None:  # noqa: F811 (the fixture)
+    """--tlsverify: the dashboard off loopback serves HTTPS and wants a client certificate from the API's CA."""
+    import ssl
+
+    port = free_port()
+    d = new_daemon(["--tlsverify", "--tlscacert", f"{certs}/ca.pem", "--tlscert", f"{certs}/server.pem",
+                    "--tlskey", f"{certs}/server-key.pem", "--dashboard-addr", f"0.0.0.0:{port}"],
+                   with_busybox=False)
+    try:
+        ctx = ssl.create_default_context(cafile=f"{certs}/ca.pem")
+        ctx.load_cert_chain(f"{certs}/client.pem", f"{certs}/client-key.pem")
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/api/info", context=ctx, timeout=10) as r:
+            assert r.status == 200 and json.load(r)["ID"]
+        stranger = ssl.create_default_context(cafile=f"{certs}/ca.pem")
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionResetError)):
+            urllib.request.urlopen(f"https://127.0.0.1:{port}/", context=stranger, timeout=10).read()
+    finally:
+        d.cleanup()
