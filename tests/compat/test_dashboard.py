@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from monitoring_peers import free_port
 from test_tls import certs  # noqa: F401 (the fixture: a CA, server and client certificates)
 
-from gorae.cmd.dashboard import host_allowed, loopback_hosts, token_of
+from gorae.cmd.dashboard import host_allowed, loopback_hosts, origin_allowed, token_of
 from gorae.dashboard import asset
 
 CHROMIUM = "/usr/bin/chromium"
@@ -79,7 +79,19 @@ def _status(d: GoraeDaemon, name: str) -> str:
 def test_page_lists_graphs_follows_logs_and_stops_a_container(
     dash: tuple[GoraeDaemon, str], browser: Any, artefacts: str
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+
+    def fresh(fn: Any) -> Any:
+        """fn() on freshly found elements; None when the page re-rendered them meanwhile (poll again)."""
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            return None
+
+    def click(css: str) -> bool:
+        browser.find_element(By.CSS_SELECTOR, css).click()
+        return True
 
     d, url = dash
     name = unique_name("dash")
@@ -89,28 +101,28 @@ def test_page_lists_graphs_follows_logs_and_stops_a_container(
         browser.get(url + "/")
         card_css = f'.card[data-name="{name}"]'
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="running"]'), timeout=20)
-        text = browser.find_element(By.CSS_SELECTOR, card_css).text
+        text = wait_for(lambda: fresh(lambda: browser.find_element(By.CSS_SELECTOR, card_css).text))
         assert "busybox" in text and "→80/tcp" in text, text
         # the CPU sparkline fills and moves: its points change from one sample to the next
         spark = f"{card_css} svg.cpu polyline"
 
         def points() -> str:
             els = browser.find_elements(By.CSS_SELECTOR, spark)
-            return str(els[0].get_attribute("points")) if els else ""
+            return str(fresh(lambda: els[0].get_attribute("points")) or "") if els else ""
 
         first = wait_for(lambda: (p := points()) and len(p.split()) >= 2 and p, timeout=20)
         wait_for(lambda: points() not in ("", first), timeout=20)
-        cpu_text = browser.find_element(By.CSS_SELECTOR, f"{card_css} .cpu-v").text
+        cpu_text = wait_for(lambda: fresh(lambda: browser.find_element(By.CSS_SELECTOR, f"{card_css} .cpu-v").text))
         assert cpu_text.endswith("%") and float(cpu_text[:-1]) > 5  # a busy loop
         browser.save_screenshot(os.path.join(artefacts, "01-running.png"))
         # logs & graphs
-        browser.find_element(By.CSS_SELECTOR, f'{card_css} button[data-action="open"]').click()
+        wait_for(lambda: fresh(lambda: click(f'{card_css} button[data-action="open"]')))
         wait_for(lambda: "hello-from-the-logs" in browser.find_element(By.ID, "logs").text, timeout=20)
         wait_for(lambda: int(browser.find_element(By.ID, "g-cpu").get_attribute("data-points") or 0) >= 2,
                  timeout=20)
         browser.save_screenshot(os.path.join(artefacts, "02-detail.png"))
         # stop
-        browser.find_element(By.CSS_SELECTOR, f'{card_css} button[data-action="stop"]').click()
+        wait_for(lambda: fresh(lambda: click(f'{card_css} button[data-action="stop"]')))
         wait_for(lambda: _status(d, name) == "exited", timeout=30)
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="exited"]'), timeout=20)
         events = browser.find_element(By.ID, "event-list").get_attribute("textContent")
@@ -154,6 +166,15 @@ def test_guards_host_and_csrf(dash: tuple[GoraeDaemon, str]) -> None:
         assert _status(d, name) == "exited"
     finally:
         d.docker("rm", "-f", name, check=False)
+    host = url.removeprefix("http://")
+    assert _get(url + "/api/info", {"Origin": "http://evil.example"})[0] == 403
+    assert _get(url + "/api/info", {"Origin": "null"})[0] == 403
+    assert _get(url + "/api/info", {"Origin": url})[0] == 200
+    # a cross-site WebSocket to attach/ws is refused before any upgrade
+    ws = {"Origin": "http://evil.example", "Upgrade": "websocket", "Connection": "Upgrade",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}
+    assert _get(url + "/api/containers/x/attach/ws?stdin=1&stream=1", ws)[0] == 403
+    assert host.startswith("127.0.0.1:")
     assert _get(url + "/static/../../etc/passwd")[0] == 404
     assert _get(url + "/api/nonsense")[0] == 404
 
@@ -209,6 +230,23 @@ def test_host_guard_examples() -> None:
 def test_token_of_hostile(headers: dict[str, str]) -> None:
     got = token_of(headers)
     assert got is None or isinstance(got, str)
+
+
+@given(st.one_of(st.none(), st.text(max_size=40)), st.one_of(st.none(), st.text(max_size=30)))
+def test_origin_guard_hostile(origin: str | None, host: str | None) -> None:
+    ok = origin_allowed(origin, host)
+    assert ok is True or ok is False
+    if origin is not None and ok:
+        assert host is not None and "://" in origin
+
+
+def test_origin_guard_examples() -> None:
+    assert origin_allowed(None, None)
+    assert origin_allowed("http://127.0.0.1:8090", "127.0.0.1:8090")
+    assert origin_allowed("https://dash.example:8443", "dash.example:8443")
+    assert not origin_allowed("http://evil.example", "127.0.0.1:8090")
+    assert not origin_allowed("null", "127.0.0.1:8090")
+    assert not origin_allowed("http://127.0.0.1:8090", None)
 
 
 def test_token_of_examples() -> None:

@@ -3,7 +3,8 @@ Engine API under `/api/` and the metrics at `/metrics`, on one origin.
 
 `/api/...` is handed in-process to the Engine API's application (`gorae.api.server.EngineApp`): the same
 routes, checks and errors as the unix socket, no private interface. Guards, since a browser is a confused
-deputy: on a loopback address the `Host` header must name the listener (DNS rebinding); a request that
+deputy: on a loopback address the `Host` header must name the listener (DNS rebinding); a request whose
+`Origin` is another site is refused (cross-site WebSockets to `attach/ws` included); a request that
 changes something must carry `X-Gorae-Dashboard: 1`, which a cross-site form or a simple cross-origin
 request cannot send (CSRF); with a token (`--dashboard-token-file`) every request needs it, as
 `Authorization: Bearer <token>` or the HttpOnly cookie `/?token=<token>` sets. Off loopback the daemon
@@ -75,6 +76,16 @@ def host_allowed(header: str | None, allowed: frozenset[str] | None) -> bool:
     return header is not None and header.strip().lower() in allowed
 
 
+def origin_allowed(origin: str | None, host: str | None) -> bool:
+    """A request a browser sends from another origin (it names it in `Origin`: fetches, form posts and, above
+    all, WebSockets — `attach/ws` writes to a container's stdin — which no same-origin policy stops) is
+    refused; a request without `Origin` (curl, a top-level navigation) passes."""
+    if origin is None:
+        return True
+    _, sep, rest = origin.strip().partition("://")
+    return bool(sep) and host is not None and rest.rstrip("/").lower() == host.strip().lower()
+
+
 def token_of(headers: dict[str, str]) -> str | None:
     """The token a request carries: `Authorization: Bearer ...` or the dashboard cookie."""
     auth = headers.get("authorization", "")
@@ -116,6 +127,8 @@ class DashboardApp:
     async def handle(self, req: Request) -> Response | None:
         if not host_allowed(req.headers.get("host"), self.allowed_hosts):
             raise Forbidden("the dashboard answers only to its own address (Host header)")
+        if not origin_allowed(req.headers.get("origin"), req.headers.get("host")):
+            raise Forbidden("cross-origin requests are refused")
         path = req.path
         if self.token is not None and path == "/" and req.q("token") is not None:
             given = req.q("token") or ""
