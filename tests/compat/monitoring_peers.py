@@ -124,9 +124,25 @@ class Prometheus(_Peer):
             )
         try:
             _wait_port(self.port, self.proc, self.log)
+            self._wait_ready()
         except BaseException:
             self.stop()
             raise
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        """Until /-/ready answers 200 (the API answers 503 while the TSDB opens)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:  # URLError/HTTPError (503) are OSErrors
+                pass
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited {self.proc.returncode}: {_tail(self.log)}")
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus not ready in {timeout}s: {_tail(self.log)}")
 
     def api(self, path: str, **params: str) -> Any:
         url = f"http://127.0.0.1:{self.port}/api/v1/{path}?" + urllib.parse.urlencode(params)
