@@ -89,6 +89,12 @@ def read_kv(path: str) -> dict[str, int]:
         return {k: int(v) for k, v in (line.split() for line in f if line.strip())}
 
 
+def eth0_rx(pid: int) -> int:
+    with open(f"/proc/{pid}/net/dev") as f:
+        eth0 = next(line for line in f if line.strip().startswith("eth0:"))
+    return int(eth0.split(":", 1)[1].split()[0])
+
+
 def test_series_exist_from_the_first_second(mon: Mon) -> None:
     name = unique_name("first")
     mon.d.docker("run", "-d", "--name", name, "-l", "com.example.tier=web", "-l", "other=x", "busybox",
@@ -125,13 +131,15 @@ def test_values_match_the_cgroup_files(mon: Mon) -> None:
         wait_for(lambda: read_kv(stat)["total_rss"] > 30_000_000, timeout=30)
         usage = cg_file(cid, "cpuacct", "cpuacct.usage")
         mem = cg_file(cid, "memory", "memory.usage_in_bytes")
+        pid = inspect(mon.d, name)["State"]["Pid"]
         cpu_before, mem_before, rss_before = read_int(usage), read_int(mem), read_kv(stat)["total_rss"]
+        rx_before = eth0_rx(pid)
         got = scrape(mon)
         cpu_after, mem_after, rss_after = read_int(usage), read_int(mem), read_kv(stat)["total_rss"]
+        rx_after = eth0_rx(pid)
         labels = {"name": name}
         cpu = one(got["container_cpu_usage_seconds_total"], **labels)
         assert cpu_before / 1e9 <= cpu <= cpu_after / 1e9
-        assert cpu_after > cpu_before  # it burns
         assert min(mem_before, mem_after) <= one(got["container_memory_usage_bytes"], **labels) <= max(
             mem_before, mem_after
         )
@@ -141,11 +149,8 @@ def test_values_match_the_cgroup_files(mon: Mon) -> None:
         user = one(got["container_cpu_user_seconds_total"], **labels)
         assert abs(user - ticks["user"] / os.sysconf("SC_CLK_TCK")) < 1.0
         assert one(got["container_spec_memory_limit_bytes"], **labels) == 0
-        pid = inspect(mon.d, name)["State"]["Pid"]
-        with open(f"/proc/{pid}/net/dev") as f:
-            eth0 = next(line for line in f if line.strip().startswith("eth0:"))
-        rx = int(eth0.split(":", 1)[1].split()[0])
-        assert one(got["container_network_receive_bytes_total"], **labels, interface="eth0") == rx
+        # the bridge carries other containers' broadcasts: the value read lies between the reads around it
+        assert rx_before <= one(got["container_network_receive_bytes_total"], **labels, interface="eth0") <= rx_after
         # a second scrape: the counter moved with the container
         later = wait_for(lambda: (g := scrape(mon)) and one(g["container_cpu_usage_seconds_total"], **labels) > cpu
                          and g)
