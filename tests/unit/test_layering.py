@@ -12,8 +12,8 @@ The layers, lowest first (a package may import its own layer and those below it,
   services  image, network, container, daemon, distribution, registry, builder, swarm, metrics
   api       the Engine API handlers over backend protocols
   cmd       the composition root: the only package that may import everything
-and on the client side: client imports base only; cli imports client and base only; the dashboard, when it
-comes, imports client only.
+and on the client side: client imports base only; cli imports client and base only; the dashboard (the web
+page's static assets) imports client and base at most — the composition root serves it.
 Inside `registry`, `registry.storage` (the storage drivers) is the bottom: it imports base only, never the
 registry's HTTP side, so a driver or `registry gc` never drags in the server.
 """
@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "httpserver": BASE | HTTP,
     **{s: BASE | LEAVES | SERVICES | HTTP for s in SERVICES},
     "api": BASE | SERVICES | HTTP | {"api"},
-    "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd"},
+    "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd", "dashboard"},
     "client": BASE,
     "cli": BASE | {"client"},
     "dashboard": BASE | {"client"},

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +38,17 @@ from gorae.builder.steps import Puller
 from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
+from gorae.container.state import HAS_PROCESS
 from gorae.daemon.config import DaemonConfig
 from gorae.distribution.auth import AuthConfig
 from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
 from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
+from gorae.httpserver.message import Request
+from gorae.httpserver.router import MethodNotAllowed, RouteNotFound
 from gorae.image.service import ImageService
+from gorae.metrics.containers import ContainerCollector, ContainerInfo
+from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
@@ -75,6 +81,7 @@ class Services:
     containers: ContainerService
     reserve: DiskReserve
     builder: BuildService
+    metrics: EngineMetrics
     distribution: DistributionService
     swarm: SwarmService
     background: list[asyncio.Task[None]] = field(default_factory=list)
@@ -168,7 +175,12 @@ def build_services(config: DaemonConfig) -> Services:
         mirrors=list(config.registry_mirrors),
         certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
     )
-    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish)
+    metrics = EngineMetrics(
+        states=lambda: containers.count_states() if containers is not None else {},
+        subscribers=events.listener_count,
+    )
+    events.observers.append(metrics.on_event)
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish, metrics=metrics)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -202,10 +214,17 @@ def build_services(config: DaemonConfig) -> Services:
         tmp=os.path.join(root, "tmp"),
         pull=_build_puller(distribution),
     )
+    metrics.registry.register(
+        ContainerCollector(
+            lambda: running_containers(containers), labels=config.metrics_container_labels
+        )
+    )
+    node_id = _engine_id(os.path.join(root, "engine-id"))
+    metrics.set_daemon_id(node_id)
     return Services(
         config=config,
         builder=builder,
-        node_id=_engine_id(os.path.join(root, "engine-id")),
+        node_id=node_id,
         started_at=time.time(),
         meta=meta,
         content=content,
@@ -217,6 +236,7 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         containers=containers,
         reserve=reserve,
+        metrics=metrics,
         distribution=distribution,
         swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
     )
@@ -278,6 +298,42 @@ def _build_puller(distribution: DistributionService) -> Puller:
         await asyncio.to_thread(distribution.pull, ref, auth, sync_emit, threading.Event(), None)
 
     return pull
+
+
+def running_containers(containers: ContainerService) -> list[ContainerInfo]:
+    """The containers with a process (running or paused), as the metrics collector sees them."""
+    out = []
+    for ct in containers.all():
+        if ct.status not in HAS_PROCESS or not ct.book.cgroups_path:
+            continue
+        labels = ct.config.get("Labels") or {}
+        out.append(
+            ContainerInfo(
+                id=ct.id,
+                name=ct.name.lstrip("/"),
+                image=str(ct.config.get("Image") or ""),
+                cgroups_path=ct.book.cgroups_path,
+                pid=int(ct.doc.get("State", {}).get("Pid") or 0),
+                started_at=ct.book.started_ns / 1e9,
+                labels={str(k): str(v) for k, v in labels.items()},
+            )
+        )
+    return out
+
+
+def api_metrics_hook(services: Services, router: Router) -> Callable[[Request, int, float], None]:
+    """The Engine API's access hook: each request counted and timed by its route pattern."""
+    metrics = services.metrics
+
+    def hook(req: Request, status: int, seconds: float) -> None:
+        try:
+            _, params = router.resolve(req.method, req.path)
+            route = route_of(req.path, params)
+        except (RouteNotFound, MethodNotAllowed):
+            route = UNMATCHED
+        metrics.on_request(req.method, route, status, seconds)
+
+    return hook
 
 
 def _engine_id(path: str) -> str:
