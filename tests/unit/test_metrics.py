@@ -46,6 +46,11 @@ def _fake_container(root: Path, i: int, *, limit: str = "max") -> ContainerInfo:
     (d / "memory.stat").write_text(f"anon {4_000_000 + i}\nfile 5000000\ninactive_file 2000000\n")
     (d / "pids.current").write_text("2\n")
     (d / "io.stat").write_text("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n")
+    pid = 1000 + i
+    (root / "proc" / str(pid) / "net").mkdir(parents=True)
+    (root / "proc" / str(pid) / "ns").mkdir()
+    (root / "proc" / str(pid) / "net" / "dev").write_text(NET_DEV.format(rx=pid * 10, tx=pid * 20))
+    (root / "proc" / str(pid) / "ns" / "net").write_text("")  # its own namespace: a file of its own
     return ContainerInfo(
         id=cid, name=f"c{i}", image="busybox", cgroups_path=f"/gorae/{cid}", pid=1000 + i,
         started_at=1_700_000_000.0 + i, labels={"app": f"a{i}", "com.example.tier": "web"},
@@ -58,8 +63,9 @@ def _collector(root: Path, infos: list[ContainerInfo], labels: tuple[str, ...] =
         ContainerCollector(
             lambda: infos,
             labels=labels,
-            counters=lambda p: v2_counters(str(root) + p),
-            net_dev=lambda pid: parse_net_dev(NET_DEV.format(rx=pid * 10, tx=pid * 20)),
+            v2=True,
+            dir_of=lambda controller, path: str(root) + path,
+            proc=str(root / "proc"),
         )
     )
     return reg
