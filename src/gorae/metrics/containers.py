@@ -91,6 +91,18 @@ def _label_text(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
+_TEXT: dict[float, str] = {}  # value -> Go's text for it: zeros, limits, start times repeat scrape after scrape
+
+
+def _go_text(value: float) -> str:
+    text = _TEXT.get(value)
+    if text is None:
+        if len(_TEXT) > 50_000:
+            _TEXT.clear()
+        text = _TEXT[value] = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
 class RenderedFamily(Metric):
     """A metric family whose text lines are written as it is collected. `rows` holds, per sample, its
     line prefix (name and labels), value, labels: `text()` is the exposition, `samples` (built when read)
@@ -116,9 +128,9 @@ class RenderedFamily(Metric):
 
     def text(self) -> str:
         doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        fmt = floatToGoString
+        get = _TEXT.get
         lines = [f"# HELP {self.sample_name} {doc}\n# TYPE {self.sample_name} {self.type}\n"]
-        lines.extend([f"{prefix}{fmt(value)}\n" for prefix, value, _, _ in self.rows])  # type: ignore[no-untyped-call]
+        lines.extend([f"{prefix}{get(value) or _go_text(value)}\n" for prefix, value, _, _ in self.rows])
         return "".join(lines)
 
 
