@@ -209,7 +209,7 @@ def test_past_the_fd_budget_files_are_opened_per_read(tmp_path: Path) -> None:
     ]
 
 
-def _v1_tree(root: Path, cg: str, n: int, mem_limit: int, throttled_blkio: bool) -> None:
+def _v1_tree(root: Path, cg: str, n: int, mem_limit: int, throttled_blkio: bool, cfq: bool) -> None:
     files = {
         "cpuacct": {"cpuacct.usage": f"{n * 7 + 1}\n", "cpuacct.stat": f"user {n}\nsystem {n // 3}\n"},
         "cpu": {"cpu.stat": f"nr_periods {n}\nnr_throttled {n // 5}\nthrottled_time {n * 11}\n"},
@@ -234,7 +234,8 @@ def _v1_tree(root: Path, cg: str, n: int, mem_limit: int, throttled_blkio: bool)
         d = root / ctl / cg.lstrip("/")
         d.mkdir(parents=True, exist_ok=True)
         for name, text in content.items():
-            (d / name).write_text(text)
+            if cfq or not name.startswith("blkio.io_"):  # without CFQ v1 has only the throttle files
+                (d / name).write_text(text)
 
 
 def _expected(c: dict[str, object], host_memory: int) -> dict[str, object]:
@@ -286,12 +287,12 @@ def _got(s: cgread.Sample) -> dict[str, object]:
 
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(0, 10**12), limit=st.sampled_from([stats.NO_LIMIT, 268435456, 9223372036854771712]),
-       throttled=st.booleans())
+       throttled=st.booleans(), cfq=st.booleans())
 def test_v1_files_read_as_docker_stats_reads_them(tmp_path_factory: pytest.TempPathFactory, n: int, limit: int,
-                                                  throttled: bool) -> None:
+                                                  throttled: bool, cfq: bool) -> None:
     root = tmp_path_factory.mktemp("v1")
     cg = "/gorae/" + "a" * 64
-    _v1_tree(root, cg, n, limit, throttled)
+    _v1_tree(root, cg, n, limit, throttled, cfq)
 
     def dir_of(controller: str, path: str) -> str:
         return f"{root}/{controller}{path}"
@@ -307,6 +308,9 @@ def test_v1_files_read_as_docker_stats_reads_them(tmp_path_factory: pytest.TempP
     try:
         assert _got(cf.sample(files, stats.host_memory())) == want
         assert want["cpu_user"] == n * stats.NS_PER_TICK / 1e9 and want["throttled"] == n // 5
+        opened = files.opened
+        assert _got(cf.sample(files, stats.host_memory())) == want
+        assert files.opened == opened  # a second read opens nothing, missing files not looked for again
     finally:
         cf.close(files)
     assert files.held == 0

@@ -41,7 +41,12 @@ class Files:
         try:
             if f.fd < 0:
                 self.opened += 1
-                fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    if f.absent_ok:
+                        f.path = None  # a file this kernel does not have (v1 blkio without CFQ): never again
+                    raise
                 if self.held >= self.budget:
                     try:
                         self.reads += 1
@@ -77,11 +82,16 @@ class Files:
 
 
 class File:
-    __slots__ = ("path", "fd")
+    """One file's path and, once read, its open descriptor (-1: none). `absent_ok`: a file the kernel may not
+    provide at all, not looked for again once found missing (the container's own files are: a container
+    gone and back keeps its id and gets a new `CgroupFiles`)."""
 
-    def __init__(self, path: str | None) -> None:
+    __slots__ = ("path", "fd", "absent_ok")
+
+    def __init__(self, path: str | None, *, absent_ok: bool = False) -> None:
         self.path = path
         self.fd = -1
+        self.absent_ok = absent_ok
 
 
 def _join(d: str | None, name: str) -> str | None:
@@ -212,7 +222,8 @@ class CgroupFiles:
             for ctl, _ in self.V1:
                 if ctl not in dirs:
                     dirs[ctl] = dir_of(ctl, cgroups_path)
-            self.files = [File(_join(dirs[ctl], name)) for ctl, name in self.V1]
+            self.files = [File(_join(dirs[ctl], name), absent_ok=name.startswith("blkio."))
+                          for ctl, name in self.V1]
 
     def close(self, files: Files) -> None:
         for f in self.files:
