@@ -1,6 +1,6 @@
 """Reading a container's counters at scrape time, cheaply: cgroup files (v1 or v2) and its network
-namespace's /proc/<pid>/net/dev, each through a file descriptor kept open between scrapes and read whole
-with one `pread` (no path walk, no file object), parsed from bytes without building dicts.
+namespace's /proc/<pid>/net/dev, read whole with one `pread` (the cgroup files through descriptors kept open
+between scrapes: no path walk, no file object) and parsed from bytes without building dicts.
 
 The values are those `gorae.runtime.stats.cgroup_counters` gives `docker stats` (same files, same fallbacks:
 a missing file reads as 0, v1's unlimited memory as "no limit"); tests/unit/test_metrics.py checks them
@@ -47,7 +47,7 @@ class Files:
                     if f.absent_ok:
                         f.path = None  # a file this kernel does not have (v1 blkio without CFQ): never again
                     raise
-                if self.held >= self.budget:
+                if not f.keep or self.held >= self.budget:
                     try:
                         self.reads += 1
                         return self._all(fd)
@@ -84,14 +84,17 @@ class Files:
 class File:
     """One file's path and, once read, its open descriptor (-1: none). `absent_ok`: a file the kernel may not
     provide at all, not looked for again once found missing (the container's own files are: a container
-    gone and back keeps its id and gets a new `CgroupFiles`)."""
+    gone and back keeps its id and gets a new `CgroupFiles`). `keep=False`: opened for each read (an open
+    /proc/<pid>/net/dev holds the network namespace, with its interfaces, alive after the container ends;
+    an open cgroup file does not keep the cgroup: it reads ENODEV once removed)."""
 
-    __slots__ = ("path", "fd", "absent_ok")
+    __slots__ = ("path", "fd", "absent_ok", "keep")
 
-    def __init__(self, path: str | None, *, absent_ok: bool = False) -> None:
+    def __init__(self, path: str | None, *, absent_ok: bool = False, keep: bool = True) -> None:
         self.path = path
         self.fd = -1
         self.absent_ok = absent_ok
+        self.keep = keep
 
 
 def _join(d: str | None, name: str) -> str | None:

@@ -3,8 +3,8 @@
 `ContainerCollector` is a prometheus-client collector: each `collect()` lists the running containers and
 reads their cgroup counters and their network namespace's /proc/<pid>/net/dev (read through /proc, never by
 entering the namespace; containers sharing a namespace read it once) through `gorae.metrics.cgread`, which
-keeps the files open between scrapes. Nothing is sampled in the background, so a container's series exist
-from its first second and are never stale.
+keeps the cgroup files open between scrapes. Nothing is sampled in the background, so a container's series
+exist from its first second and are never stale.
 
 A scrape of 200 containers must stay well under 100 ms, so each container's label text is rendered once
 (until its name, image, labels or process change) with the line prefix of every series, and the families
@@ -253,7 +253,7 @@ class ContainerCollector(Collector):
         base = {"id": info.cgroups_path, "name": info.name, "image": info.image}
         base.update((label_name(k), v) for k, v in zip(keys, label_values, strict=True))
         cg = CgroupFiles(info.cgroups_path, v2=self._v2, dir_of=self._dir_of)
-        net = File(f"{self._proc}/{info.pid}/net/dev") if info.pid > 0 else None
+        net = File(f"{self._proc}/{info.pid}/net/dev", keep=False) if info.pid > 0 else None
         slot = self._slots[info.id] = _Slot(ident, info, base, cg, self._netns(info.pid) if net else None, net)
         return slot
 
