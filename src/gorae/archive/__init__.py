@@ -9,7 +9,7 @@ the mounts of a root: `MountSpec`),
 """
 
 from gorae.archive.apply import ApplyResult, apply_layer, extract_to
-from gorae.archive.changes import overlay_changes
+from gorae.archive.changes import init_artifacts, overlay_changes
 from gorae.archive.export import tar_dir, tar_overlay_diff, tar_path
 from gorae.archive.inroot import MountSpec
 from gorae.archive.pathstat import PathStat, check_writable, stat_path
@@ -23,6 +23,7 @@ __all__ = [
     "apply_layer",
     "check_writable",
     "extract_to",
+    "init_artifacts",
     "overlay_changes",
     "stat_path",
     "tar_dir",

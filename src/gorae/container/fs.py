@@ -21,6 +21,7 @@ from gorae.archive import (
     MountSpec,
     check_writable,
     extract_to,
+    init_artifacts,
     overlay_changes,
     stat_path,
     tar_dir,
@@ -248,8 +249,10 @@ class ContainerFS:
     ) -> str:
         """A new image from the container's writable layer; `doc` is its inspect document (config applied)."""
         upper = self._snap.upper_dir(ct.book.snapshot)
+        lowers = self._snap.lower_dirs(ct.book.snapshot)
+        hidden = await asyncio.to_thread(init_artifacts, upper, lowers)
         image_id = await asyncio.to_thread(
-            self._images.commit, doc, upper, repo_tag, author, comment, changes, pause
+            self._images.commit, doc, upper, repo_tag, author, comment, changes, pause, hidden
         )
         self._repo.event(ct, "commit", {"comment": comment} if comment else None)
         return str(image_id)

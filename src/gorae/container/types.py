@@ -9,7 +9,7 @@ own protocol lives in gorae/runtime/types.py.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from gorae.events import Publisher
@@ -52,6 +52,7 @@ class ImageResolver(Protocol):
         comment: str = "",
         changes: list[str] | None = None,
         pause: bool = True,
+        exclude: Collection[str] = (),
     ) -> str: ...
 
 

@@ -315,13 +315,7 @@ def oci_mounts(
             if not mp.rw:
                 opts.append("ro")
             out.append({"destination": mp.destination, "type": "tmpfs", "source": "tmpfs", "options": opts})
-    for dest, optstr in (host_config.get("Tmpfs") or {}).items():
-        opts = [o for o in (optstr or "").split(",") if o]
-        if not any(o.startswith("size=") for o in opts) and not optstr:
-            opts = ["rw", "noexec", "nosuid", "size=65536k"]
-        out.append(
-            {"destination": posixpath.normpath(dest), "type": "tmpfs", "source": "tmpfs", "options": opts}
-        )
+    # HostConfig.Tmpfs (`--tmpfs`) is not here: the runtime spec mounts it, once (runtime/spec.py)
     out.sort(key=lambda m: m["destination"].count("/"))
     return out
 
