@@ -75,8 +75,10 @@ class _Unpacker:
         whiteouts: Whiteouts,
         max_bytes: int,
         no_overwrite_dir_non_dir: bool = False,
+        owner: tuple[int, int] | None = None,
     ) -> None:
         self.root = root
+        self.owner = owner  # every entry's uid/gid, instead of the header's (docker cp's copyUIDGID)
         self.prefix = prefix
         self.whiteouts = whiteouts
         self.max_bytes = max_bytes
@@ -135,6 +137,8 @@ class _Unpacker:
             member = tf.next()
             if member is None:
                 break
+            if self.owner is not None:
+                member.uid, member.gid = self.owner
             try:
                 self._entry(tf, member)
             except GoraeError:
@@ -448,6 +452,7 @@ def _unpack(
     no_overwrite_dir_non_dir: bool = False,
     mounts: Sequence[MountSpec] = (),
     readonly: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> ApplyResult:
     reader = DigestingReader(stream, max_bytes)
     with Root(root_path, mounts, readonly=readonly) as root:
@@ -463,6 +468,7 @@ def _unpack(
             whiteouts=whiteouts,
             max_bytes=max_bytes,
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+            owner=owner,
         )
         try:
             try:
@@ -507,12 +513,14 @@ def extract_to(
     no_overwrite_dir_non_dir: bool = False,
     mounts: Sequence[MountSpec] = (),
     readonly: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> None:
     """`docker cp` into a container: extract a tar (maybe compressed) under the directory `path`,
     resolved inside `root` and its `mounts` as the container would see it. Entry names and hardlink
     targets are relative to `path`; `.wh.` names are ordinary files here, as in docker. NotFound when
     `path` does not exist, InvalidParameter when it is not a directory, the archive is hostile, or a
-    write would land on a read-only mount (or outside every mount of a `readonly` root)."""
+    write would land on a read-only mount (or outside every mount of a `readonly` root). `owner`: the
+    uid/gid every entry gets (default: the header's)."""
     _unpack(
         root,
         stream,
@@ -522,4 +530,5 @@ def extract_to(
         no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
         mounts=mounts,
         readonly=readonly,
+        owner=owner,
     )

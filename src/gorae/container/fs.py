@@ -33,6 +33,7 @@ from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
 from gorae.container.types import ImageResolver, Mounter, RootfsProvider
 from gorae.errors import InvalidParameter, NotFound
+from gorae.runtime.users import resolve_user
 from gorae.snapshot import Mount, mount_all, unmount
 
 log = logging.getLogger("gorae.containers")
@@ -88,6 +89,8 @@ class ContainerFS:
 
     async def mount(self, ct: Container) -> str:
         target = self.rootfs_path(ct.id)
+        if ct.mounted and not await asyncio.to_thread(self._mounter.is_mounted, target):
+            ct.mounted = False  # gone under us (an unmount whose caller was cancelled): mount again
         if not ct.mounted:
             mounts = await asyncio.to_thread(self._snap.mounts, ct.book.snapshot)
             os.makedirs(target, exist_ok=True)
@@ -118,10 +121,15 @@ class ContainerFS:
         try:
             yield path
         finally:
-            async with ct.lock:
-                ct.mount_refs -= 1
-                if ct.status not in cs.ALIVE:
-                    await self.unmount(ct)
+            # shielded: a client that hangs up mid-response cancels its request, and a release cut short
+            # would leak the reference or leave `mounted` saying yes over an unmounted directory
+            await asyncio.shield(self._release(ct))
+
+    async def _release(self, ct: Container) -> None:
+        async with ct.lock:
+            ct.mount_refs -= 1
+            if ct.status not in cs.ALIVE:
+                await self.unmount(ct)
 
     # ---- docker cp / export -----------------------------------------------------------------------
 
@@ -174,7 +182,7 @@ class ContainerFS:
 
     @contextlib.asynccontextmanager
     async def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> AsyncIterator[Callable[[BinaryIO], None]]:
         """docker cp into a container: yields a sync `extract(tar_stream)` for a thread, once `path` is
         known to be a directory; publishes "extract-to-dir" when the body is done."""
@@ -190,6 +198,12 @@ class ContainerFS:
                 raise InvalidParameter("extraction point is not a directory")
             # the read-only refusal (a `:ro` volume, a read-only rootfs) before the body is read
             await asyncio.to_thread(check_writable, root, path, mounts, readonly)
+            owner: tuple[int, int] | None = None
+            if copy_uid_gid and ct.config.get("User"):
+                # moby's tarCopyOptions: the files go to the container's user (none set: the tar's owners);
+                # resolved in the container's /etc/passwd (moby asks the host's)
+                user = await asyncio.to_thread(resolve_user, root, str(ct.config["User"]))
+                owner = (user.uid, user.gid)
 
             def extract(stream: BinaryIO) -> None:
                 extract_to(
@@ -199,6 +213,7 @@ class ContainerFS:
                     no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
                     mounts=mounts,
                     readonly=readonly,
+                    owner=owner,
                 )
 
             yield extract

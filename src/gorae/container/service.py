@@ -286,9 +286,11 @@ class ContainerService:
         return await self.fs.archive(ref, path, stat_only=stat_only)
 
     def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Callable[[BinaryIO], None]]:
-        return self.fs.extract_into(ref, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+        return self.fs.extract_into(
+            ref, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid
+        )
 
     def rootfs(self, ref: str | Container) -> contextlib.AbstractAsyncContextManager[str]:
         return self.fs.rootfs(ref)
