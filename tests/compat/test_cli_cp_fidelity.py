@@ -109,3 +109,28 @@ def test_cp_into_a_created_containers_anonymous_volume(g, dk, tmp_path: Path) ->
         assert _ok(dk("start", "-a", name)) == "into the volume\ninto the volume\n"
     finally:
         dk("rm", "-f", "-v", name)
+
+
+def test_cp_with_a_driver_option_volume_of_a_stopped_container(dk, tmp_path: Path) -> None:  # noqa: ANN001
+    """A volume with driver options (`type=none,o=bind` onto a host directory) is mounted for the copy, as
+    moby's mountVolumes: a copy into a stopped container lands in the volume, and a copy out reads it."""
+    vol, name = f"cpo-{uuid.uuid4().hex[:8]}", f"cpo-{uuid.uuid4().hex[:8]}"
+    hostdir = tmp_path / "hostdir"
+    hostdir.mkdir()
+    (hostdir / "there").write_text("already\n")
+    src = tmp_path / "payload"
+    src.write_text("copied in\n")
+    _ok(dk("volume", "create", "--opt", "type=none", "--opt", f"device={hostdir}", "--opt", "o=bind", vol))
+    try:
+        _ok(dk("create", "--name", name, *NET, "-v", f"{vol}:/data", "busybox", "cat", "/data/payload"))
+        _ok(dk("cp", str(src), f"{name}:/data/"))
+        assert (hostdir / "payload").read_text() == "copied in\n"
+        out = tmp_path / "back"
+        _ok(dk("cp", f"{name}:/data/there", str(out)))
+        assert out.read_text() == "already\n"
+        assert _ok(dk("start", "-a", name)) == "copied in\n"
+        _ok(dk("cp", f"{name}:/data/there", str(tmp_path / "again")))  # stopped now
+        assert (tmp_path / "again").read_text() == "already\n"
+    finally:
+        dk("rm", "-f", name)
+        dk("volume", "rm", vol)

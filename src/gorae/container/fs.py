@@ -31,7 +31,7 @@ from gorae.archive.pathstat import PathStat
 from gorae.container import state as cs
 from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
-from gorae.container.types import ImageResolver, Mounter, RootfsProvider
+from gorae.container.types import ImageResolver, Mounter, MountResolver, RootfsProvider
 from gorae.errors import InvalidParameter, NotFound
 from gorae.runtime.users import resolve_user
 from gorae.snapshot import Mount, mount_all, unmount
@@ -68,8 +68,10 @@ class ContainerFS:
         snapshotter: RootfsProvider,
         images: ImageResolver,
         mounter: Mounter | None = None,
+        volumes: MountResolver | None = None,
     ) -> None:
         self.root = root
+        self._volumes = volumes
         self._repo = repo
         self._snap = snapshotter
         self._images = images
@@ -140,6 +142,22 @@ class ContainerFS:
         self._repo.event(ct, "export")
         return TarSource(lambda out: tar_dir(root, out), stack.aclose)
 
+    @contextlib.asynccontextmanager
+    async def _volumes_held(self, ct: Container) -> AsyncIterator[None]:
+        """The container's volumes mounted for a copy (a stopped container's volume with driver options
+        is otherwise an empty directory), as moby's mountVolumes."""
+        vols = self._volumes
+        mounts = list(ct.book.mounts)
+        if vols is None or not any(m.get("Type") == "volume" for m in mounts):
+            yield
+            return
+        await asyncio.to_thread(vols.hold, mounts)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(vols.release, mounts))
+
     @staticmethod
     def cp_mounts(ct: Container) -> list[MountSpec]:
         """What `docker cp` sees mounted in the container (moby's setupMounts for openContainerFS): the
@@ -167,6 +185,7 @@ class ContainerFS:
         stack = contextlib.AsyncExitStack()
         root = await stack.enter_async_context(self.rootfs(ct))
         try:
+            await stack.enter_async_context(self._volumes_held(ct))
             st = await asyncio.to_thread(stat_path, root, path, mounts)
         except NotFound:
             await stack.aclose()
@@ -189,7 +208,7 @@ class ContainerFS:
         ct = self._repo.get(ref)
         mounts = self.cp_mounts(ct)
         readonly = bool(ct.host_config.get("ReadonlyRootfs"))
-        async with self.rootfs(ct) as root:
+        async with self.rootfs(ct) as root, self._volumes_held(ct):
             try:
                 st = await asyncio.to_thread(stat_path, root, path, mounts)
             except NotFound:

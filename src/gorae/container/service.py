@@ -70,7 +70,7 @@ class ContainerService:
         self.repo = ContainerRepository(store, publish)
         self.runtime = runtime
         self.images = images
-        self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter)
+        self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter, volumes=mounts)
         self.networking = ContainerNetworking(networks, self.repo, list(default_dns or []))
         self.logging = ContainerLogging(self.fs.dir, runtime, log_driver, log_opts)
         self.streams = ContainerStreams(self.repo, runtime, self.logging)

@@ -105,6 +105,10 @@ class MountResolver(Protocol):
         self, mounts: list[dict[str, Any]], host_config: dict[str, Any]
     ) -> list[dict[str, Any]]: ...
 
+    def hold(self, mounts: list[dict[str, Any]]) -> None:
+        """Mount the volumes among `mounts` (one reference each) until `release`."""
+        ...
+
     def release(self, mounts: list[dict[str, Any]]) -> None: ...
 
     def remove_anonymous(self, mounts: list[dict[str, Any]]) -> None:
