@@ -142,12 +142,15 @@ def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool, rebase: 
     try:
         guard = _Guard(archive)
         top: str | None = None
-        with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
-            for member in tf:
-                name = posixpath.normpath(member.name.lstrip("/"))
-                if top is None:
-                    top = name.split("/")[0]
-                tf.extract(member, tmp, filter=guard, numeric_owner=True)
+        try:
+            with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
+                for member in tf:
+                    name = posixpath.normpath(member.name.lstrip("/"))
+                    if top is None:
+                        top = name.split("/")[0]
+                    tf.extract(member, tmp, filter=guard, numeric_owner=True)
+        except (tarfile.TarError, KeyError, ValueError, EOFError) as e:  # KeyError: a hardlink to nothing
+            raise StatusError(1, f"invalid archive from the daemon: {e}") from None
         if top is None:
             return
         item = tmp if top == "." else os.path.join(tmp, top)
