@@ -52,8 +52,8 @@ cat > /usr/local/bin/gorae.new <<LAUNCHER
 """gorae CLI launcher written by scripts/setup.sh."""
 import sys
 sys.path[:0] = ["$GORAE_SRC", "$GORAE_SITE"]
-from gorae.cmd.main import main
-sys.exit(main())
+from gorae.cmd.main import run
+run()
 LAUNCHER
 chmod 0755 /usr/local/bin/gorae.new
 if /usr/local/bin/gorae.new --version >/dev/null 2>&1; then
