@@ -2,13 +2,15 @@
 gorae and a real dockerd (the same assertions pass on both; issue 14's review W2, W4, W9-W13):
 `--device` nodes and cgroup rules, supplementary groups in `run` and `exec`, `--tmpfs` mounted once,
 `/.dockerenv`, the engine's mount points (/etc/hostname, /etc/hosts, /etc/resolv.conf) left out of `diff` and
-`commit`, exec start failures (126, docker's message), `exec -e VAR` with VAR unset (dropped)."""
+`commit`, exec start failures (126, docker's message), `exec -e VAR` with VAR unset (dropped), `exec -t`
+output through a real terminal (`\\r\\n`, read with docker-py)."""
 
 from __future__ import annotations
 
 import os
 import uuid
 
+import docker
 import pytest
 from cli_daemon import NET
 
@@ -91,7 +93,7 @@ def test_diff_and_commit_leave_the_engine_files_out(dk) -> None:  # noqa: ANN001
         dk("rmi", img)
 
 
-def test_exec_failures_env_and_tty(dk) -> None:  # noqa: ANN001
+def test_exec_failures_env_and_tty(dk, daemon) -> None:  # noqa: ANN001
     ct = _name("exec")
     _ok(dk("run", "-d", "--name", ct, *NET, "-e", "KEEP=1", "busybox", "sleep", "600"))
     try:
@@ -105,5 +107,13 @@ def test_exec_failures_env_and_tty(dk) -> None:  # noqa: ANN001
         assert "FX1_UNSET" not in os.environ
         out = _ok(dk("exec", "-e", "FX1_UNSET", "-e", "SET=2", ct, "sh", "-c", "echo ${FX1_UNSET-none} $SET $KEEP"))
         assert out == "none 2 1\n"
+        # docker-py reads the raw stream: a terminal's line discipline turns \n into \r\n
+        api = docker.APIClient(base_url=daemon.host)
+        try:
+            for tty, want in ((True, b"a\r\nb\r\n"), (False, b"a\nb\n")):
+                ex = api.exec_create(ct, ["sh", "-c", "echo a; echo b"], tty=tty)
+                assert api.exec_start(ex["Id"], tty=tty) == want
+        finally:
+            api.close()
     finally:
         dk("rm", "-f", ct)
