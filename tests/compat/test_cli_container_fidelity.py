@@ -8,6 +8,7 @@ output through a real terminal (`\\r\\n`, read with docker-py)."""
 from __future__ import annotations
 
 import os
+import tarfile
 import uuid
 
 import docker
@@ -76,6 +77,18 @@ def test_tmpfs_mounted_once_and_dockerenv(dk) -> None:  # noqa: ANN001
         )
     )
     assert out == "1\n755 0 regular empty file\n"
+
+
+def test_export_has_dockerenv(dk, tmp_path) -> None:  # noqa: ANN001
+    name = _name("exp")
+    _ok(dk("create", "--name", name, *NET, "busybox", "true"))
+    try:
+        _ok(dk("export", "-o", str(tmp_path / "x.tar"), name))
+        with tarfile.open(tmp_path / "x.tar") as tf:
+            names = {m.name.removeprefix("./"): m for m in tf.getmembers()}
+        assert names[".dockerenv"].isreg() and names[".dockerenv"].size == 0
+    finally:
+        dk("rm", "-f", name)
 
 
 def test_diff_and_commit_leave_the_engine_files_out(dk) -> None:  # noqa: ANN001
