@@ -19,7 +19,7 @@ from cli_daemon import NET
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers")
 
-SETUP = "ln -s /x /lnk; echo x > /x; mkdir -p /newdir/sub /d2; echo a > /newdir/f; echo b > /newdir/sub/g"
+SETUP = "ln -s /nowhere /dangling; ln -s /x /lnk; echo x > /x; mkdir -p /newdir/sub /d2; echo a > /newdir/f; echo b > /newdir/sub/g"
 
 
 def _ok(res) -> str:  # noqa: ANN001
@@ -70,6 +70,9 @@ def test_cp_out_dir_contents_and_symlinks(
     assert (out / "l2").read_text() == "x\n" and not os.path.islink(out / "l2")
     _ok(run("cp", "-L", f"{stopped}:/lnk", f"{out}/sub/"))
     assert (out / "sub" / "lnk").read_text() == "x\n"  # the target, under the link's name
+    missing = run("cp", "-L", f"{stopped}:/dangling", str(out / "d"))
+    assert missing.returncode == 1
+    assert missing.stderr == f"Error response from daemon: Could not find the file /nowhere in container {stopped}\n"
 
 
 @pytest.mark.parametrize("cli", ["g", "dk"])

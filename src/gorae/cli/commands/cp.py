@@ -90,7 +90,12 @@ def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> Non
     rebase: str | None = None
     if v["follow_link"]:
         src, rebase = _follow(cli, ctr, src)
-    resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
+    try:
+        resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
+    except APIError as e:  # named after what was asked for last (a followed link: its target, as docker)
+        if e.status == 404 and "No such container" not in e.message:
+            raise StatusError(1, f"Error response from daemon: Could not find the file {src} in container {ctr}") from None
+        raise
     if dest == "-":
         out = sys.stdout.buffer
         for c in resp.iter_chunks():
