@@ -58,6 +58,8 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "history": ("image_ops", "Show the history of an image"),
     "save": ("image_ops", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
     "load": ("image_ops", "Load an image from a tar archive or STDIN"),
+    "build": ("build", "Build an image from a Dockerfile"),
+    "builder prune": ("build", "Remove build cache"),
     "import": ("image_ops", "Import the contents from a tarball to create a filesystem image"),
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
@@ -91,11 +93,12 @@ TOP: dict[str, str] = {
     k: k
     for k in (
         "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
-        "commit export logs cp inspect stats images rmi tag history save load import pull push login logout info version events"
+        "commit export logs cp inspect stats images rmi tag history save load import build pull push login logout info version events"
     ).split()
 }
 
 MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
+    "builder": ("Manage builds", {"build": "build", "prune": "builder prune"}),
     "container": (
         "Manage containers",
         {
@@ -114,6 +117,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
     "image": (
         "Manage images",
         {
+            "build": "build",
             "history": "history",
             "import": "import",
             "inspect": "image inspect",
@@ -227,7 +231,7 @@ def main_help() -> str:
         "\nA self-sufficient runtime for containers\n",
         "\nCommon Commands:\n",
     ]
-    common = ["run", "exec", "ps", "pull", "push", "images", "login", "logout", "version", "info"]
+    common = ["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "version", "info"]
     w = 12
     for c in common:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")

@@ -14,12 +14,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.api.app import build_routes
+from gorae.api.build import BuildRouter
 from gorae.api.containers import ContainersRouter
 from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
@@ -28,14 +31,23 @@ from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
+from gorae.builder.service import BuildService
+from gorae.builder.steps import Emit as BuildEmit
+from gorae.builder.steps import Puller
 from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
+from gorae.container.state import HAS_PROCESS
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.auth import AuthConfig
 from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
 from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
+from gorae.httpserver.message import Request
+from gorae.httpserver.router import MethodNotAllowed, RouteNotFound
 from gorae.image.service import ImageService
+from gorae.metrics.containers import ContainerCollector, ContainerInfo
+from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
@@ -66,6 +78,8 @@ class Services:
     networks: NetworkController
     containers: ContainerService
     reserve: DiskReserve
+    builder: BuildService
+    metrics: EngineMetrics
     distribution: DistributionService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -123,7 +137,7 @@ class Services:
                 }
                 for v in self.volumes.list()
             ],
-            "BuildCache": [],
+            "BuildCache": self.builder.usage(),
         }
 
 
@@ -153,7 +167,12 @@ def build_services(config: DaemonConfig) -> Services:
         mirrors=list(config.registry_mirrors),
         certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
     )
-    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish)
+    metrics = EngineMetrics(
+        states=lambda: containers.count_states() if containers is not None else {},
+        subscribers=events.listener_count,
+    )
+    events.observers.append(metrics.on_event)
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish, metrics=metrics)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -179,9 +198,25 @@ def build_services(config: DaemonConfig) -> Services:
         log_driver=config.log_driver,
         log_opts=dict(config.log_opts),
     )
+    builder = BuildService(
+        images=images,
+        containers=containers,
+        snapshotter=snapshotter,
+        meta=meta,
+        tmp=os.path.join(root, "tmp"),
+        pull=_build_puller(distribution),
+    )
+    metrics.registry.register(
+        ContainerCollector(
+            lambda: running_containers(containers), labels=config.metrics_container_labels
+        )
+    )
+    node_id = _engine_id(os.path.join(root, "engine-id"))
+    metrics.set_daemon_id(node_id)
     return Services(
         config=config,
-        node_id=_engine_id(os.path.join(root, "engine-id")),
+        builder=builder,
+        node_id=node_id,
         started_at=time.time(),
         meta=meta,
         content=content,
@@ -193,8 +228,79 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         containers=containers,
         reserve=reserve,
+        metrics=metrics,
         distribution=distribution,
     )
+
+
+AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
+
+
+def _build_puller(distribution: DistributionService) -> Puller:
+    """A build's FROM of an image not present pulls it (anonymously) through the registry client, its
+    progress in the build's stream."""
+
+    async def pull(name: str, emit: BuildEmit, auths: dict[str, dict[str, str]]) -> None:
+        loop = asyncio.get_running_loop()
+        ref = distribution.pull_reference(name, "")
+        auth = AuthConfig()
+        keys = [ref.domain, f"https://{ref.domain}", f"http://{ref.domain}"]
+        if ref.domain == "docker.io":
+            keys.insert(0, "https://index.docker.io/v1/")
+        for key in keys:
+            for host, fields in auths.items():
+                if host.rstrip("/") == key.rstrip("/") or host.split("://")[-1].rstrip("/") == key:
+                    auth = AuthConfig(**{k: v for k, v in fields.items() if k in AUTH_FIELDS})
+                    break
+            else:
+                continue
+            break
+
+        async def forward(obj: dict[str, Any]) -> None:
+            await emit(obj)
+
+        def sync_emit(obj: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(forward(obj), loop).result()
+
+        await asyncio.to_thread(distribution.pull, ref, auth, sync_emit, threading.Event(), None)
+
+    return pull
+
+
+def running_containers(containers: ContainerService) -> list[ContainerInfo]:
+    """The containers with a process (running or paused), as the metrics collector sees them."""
+    out = []
+    for ct in containers.all():
+        if ct.status not in HAS_PROCESS or not ct.book.cgroups_path:
+            continue
+        labels = ct.config.get("Labels") or {}
+        out.append(
+            ContainerInfo(
+                id=ct.id,
+                name=ct.name.lstrip("/"),
+                image=str(ct.config.get("Image") or ""),
+                cgroups_path=ct.book.cgroups_path,
+                pid=int(ct.doc.get("State", {}).get("Pid") or 0),
+                started_at=ct.book.started_ns / 1e9,
+                labels={str(k): str(v) for k, v in labels.items()},
+            )
+        )
+    return out
+
+
+def api_metrics_hook(services: Services, router: Router) -> Callable[[Request, int, float], None]:
+    """The Engine API's access hook: each request counted and timed by its route pattern."""
+    metrics = services.metrics
+
+    def hook(req: Request, status: int, seconds: float) -> None:
+        try:
+            _, params = router.resolve(req.method, req.path)
+            route = route_of(req.path, params)
+        except (RouteNotFound, MethodNotAllowed):
+            route = UNMATCHED
+        metrics.on_request(req.method, route, status, seconds)
+
+    return hook
 
 
 def _engine_id(path: str) -> str:
@@ -257,6 +363,7 @@ def build_api(services: Services) -> Router:
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
             dist,
+            BuildRouter(services.builder),
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
         ]
