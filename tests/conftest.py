@@ -99,6 +99,7 @@ class GoraeDaemon:
     log_path: str
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    command_prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
 
     @property
     def host(self) -> str:
@@ -123,6 +124,7 @@ class GoraeDaemon:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
+                *self.command_prefix,
                 sys.executable,
                 "-m",
                 "gorae.cmd.daemon",

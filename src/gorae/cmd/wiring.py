@@ -29,6 +29,7 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.swarm import SwarmRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
@@ -56,6 +57,7 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.manager import SwarmService
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -81,6 +83,7 @@ class Services:
     builder: BuildService
     metrics: EngineMetrics
     distribution: DistributionService
+    swarm: SwarmService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -89,6 +92,10 @@ class Services:
         await asyncio.to_thread(self.images.layers.collect_transient)
         await self.networks.init()
         await self.containers.restore()
+        try:
+            await self.swarm.start()
+        except Exception:
+            log.exception("could not rejoin the swarm (its etcd member did not start)")
         self.background.append(asyncio.ensure_future(self._keep_reserve()))
 
     async def shutdown(self) -> None:
@@ -98,6 +105,7 @@ class Services:
             with contextlib.suppress(BaseException):
                 await task
         self.background.clear()
+        await self.swarm.close()
         await self.containers.close()
         await self.networks.close()
         self.distribution.close()
@@ -231,7 +239,32 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
+        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
     )
+
+
+def _node_description() -> dict[str, Any]:
+    """A swarm node's Description: this host and engine, as dockerd reports them."""
+    import platform
+    import socket
+
+    import gorae
+
+    pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    plugins = [("Log", d) for d in ("journald", "json-file", "local", "none", "syslog")]
+    plugins += [("Network", d) for d in ("bridge", "host", "null")] + [("Volume", "local")]
+    return {
+        "Hostname": socket.gethostname(),
+        "Platform": {"Architecture": platform.machine(), "OS": "linux"},
+        "Resources": {
+            "NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000,
+            "MemoryBytes": pages * os.sysconf("SC_PAGE_SIZE"),
+        },
+        "Engine": {
+            "EngineVersion": gorae.__version__,
+            "Plugins": [{"Type": t, "Name": n} for t, n in plugins],
+        },
+    }
 
 
 AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
@@ -359,7 +392,8 @@ def build_api(services: Services) -> Router:
     dist = DistributionRouter(services.distribution)
     return build_routes(
         [
-            SystemRouter(SystemFacts(services)),
+            SystemRouter(SystemFacts(services), swarm=services.swarm),
+            SwarmRouter(services.swarm),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
