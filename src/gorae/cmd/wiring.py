@@ -213,6 +213,7 @@ def build_services(config: DaemonConfig) -> Services:
         meta=meta,
         tmp=os.path.join(root, "tmp"),
         pull=_build_puller(distribution),
+        metrics=metrics,
     )
     metrics.registry.register(
         ContainerCollector(
