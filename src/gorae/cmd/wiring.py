@@ -25,6 +25,7 @@ from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
+from gorae.api.noswarm import NoSwarmRouter
 from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
@@ -142,11 +143,15 @@ def build_services(config: DaemonConfig) -> Services:
     def image_users(image_id: str) -> list[str]:  # late-bound: images and containers use each other
         return containers.image_users(image_id) if containers is not None else []
 
+    def image_running(image_id: str) -> list[str]:
+        return containers.image_running_users(image_id) if containers is not None else []
+
     def volume_users(name: str) -> list[str]:
         return containers.volume_users(name) if containers is not None else []
 
     images = ImageService(
-        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
+        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users,
+        running=image_running,
     )
     hosts = RegistryHosts(
         insecure=list(config.insecure_registries),
@@ -259,5 +264,6 @@ def build_api(services: Services) -> Router:
             dist,
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
+            NoSwarmRouter(),
         ]
     )

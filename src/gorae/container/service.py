@@ -104,6 +104,14 @@ class ContainerService:
         """IDs of the containers made from image `image_id` (called from worker threads too)."""
         return [ct.id for ct in self.repo.all() if ct.image_id == image_id and not ct.removed]
 
+    def image_running_users(self, image_id: str) -> list[str]:
+        """IDs of the running (or paused, or restarting) containers made from image `image_id`."""
+        return [
+            ct.id
+            for ct in self.repo.all()
+            if ct.image_id == image_id and not ct.removed and ct.state.get("Running")
+        ]
+
     def volume_users(self, name: str) -> list[str]:
         """IDs of the containers whose mounts use volume `name` (called from worker threads too)."""
         return [

@@ -193,9 +193,12 @@ def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 def _typed_version(doc: dict[str, Any]) -> Any:
     from gorae.cli.gotemplate.values import GoStruct
 
+    def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
+        return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
+
     typed = {
-        "Client": GoStruct("system.clientVersion", doc["Client"], doc["Client"]),
-        "Server": GoStruct("*types.Version", doc["Server"], doc["Server"]) if doc["Server"] else None,
+        "Client": GoStruct("system.clientVersion", go_fields(doc["Client"]), doc["Client"]),
+        "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"]) if doc["Server"] else None,
     }
     return GoStruct("system.versionInfo", typed, doc)
 
