@@ -65,10 +65,14 @@ def _clean(d: Daemon) -> None:
     imgs = [i for i in dict.fromkeys(d.docker("images", "-aq").stdout.split()) if i not in keep]
     if imgs:
         d.docker("rmi", "-f", *imgs)
+    left = d.docker("images", "-a", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    assert left == ["busybox:latest"], f"a scenario left images behind on {d.target}: {left}"
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario(daemons: dict[str, Daemon], name: str) -> None:
+    for d in daemons.values():
+        _clean(d)
     steps = parse_scenario((SCENARIOS / f"{name}.txt").read_text())
     allow = parse_allowlist(ALLOWLIST.read_text())
     prefix = f"df{uuid.uuid4().hex[:6]}"
@@ -84,14 +88,19 @@ def test_scenario(daemons: dict[str, Daemon], name: str) -> None:
                 outs.append(
                     Outcome(
                         o.rc,
-                        normalise(o.stdout, prefix=prefix, scratch=str(scratch), host=d.host),
-                        normalise(o.stderr, prefix=prefix, scratch=str(scratch), host=d.host),
+                        normalise(o.stdout, prefix=prefix, scratch=str(scratch), host=d.host, way=way),
+                        normalise(o.stderr, prefix=prefix, scratch=str(scratch), host=d.host, way=way),
                     )
                 )
             results[way] = outs
         finally:
             _clean(d)
             shutil.rmtree(scratch, ignore_errors=True)
+    for i, step in enumerate(steps):  # the whole run, shown when the test fails
+        print(f"--- {name}:{step.line} {step.command}")
+        for way in WAYS:
+            o = results[way][i]
+            print(f"  [{way}] rc={o.rc} out={o.stdout!r} err={o.stderr!r}")
     report = compare(name, steps, results, allow)
     problems = report.differences + report.stale
     assert not problems, "\n\n".join(problems)

@@ -29,7 +29,6 @@ from gorae.api.noswarm import NoSwarmRouter
 from gorae.api.router import Router
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
-from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.daemon.config import DaemonConfig
@@ -106,12 +105,12 @@ class Services:
 
     def disk_usage(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
-        images = self.images.list(all=False)
-        containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
+        images, layers_size = self.images.disk_usage()
+        containers = self.containers.summaries(include_stopped=True, size=True)  # newest first
         for img in images:
             img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
         return {
-            "LayersSize": sum(i.get("Size", 0) for i in images),
+            "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
             "Volumes": [

@@ -78,6 +78,13 @@ class ContainerNetworking:
             return {}
         if mode not in ("default", "bridge", "host", "none"):
             self._nets.inspect(mode)  # NotFound "network X not found"
+        else:  # dockerd's registerLinks: legacy links name existing containers (400, not 404: no pull)
+            for link in host_config.get("Links") or []:
+                name = str(link).partition(":")[0].lstrip("/")
+                try:
+                    self._repo.get(name)
+                except NotFound as e:
+                    raise InvalidParameter(f"could not get container for {name}: {e.message}") from None
         for key in endpoints:
             self._nets.inspect(key)
         return endpoints

@@ -220,11 +220,13 @@ class ContainerService:
                         "Restart policy cannot be updated because AutoRemove is enabled for the container"
                     )
                 hc["RestartPolicy"] = policy.to_doc()
+            old_swap = int(hc.get("MemorySwap") or 0)
             hc.update(changed)
             if changed.get("Memory") and not changed.get("MemorySwap"):
-                swap = int(hc.get("MemorySwap") or 0)
-                if 0 < swap < int(hc["Memory"]):
+                # dockerd: a new limit above the set swap limit (0 when none was set, -1 unlimited) is refused
+                if int(hc["Memory"]) > old_swap:
                     raise InvalidParameter(
+                        f"Cannot update container {ct.id}: "
                         "Memory limit should be smaller than already set memoryswap limit, "
                         "update the memoryswap at the same time"
                     )

@@ -153,6 +153,22 @@ class ImageService:
         out.sort(key=lambda e: e["Created"], reverse=True)
         return out
 
+    def disk_usage(self) -> tuple[list[dict[str, Any]], int]:
+        """`GET /system/df`'s images and LayersSize as dockerd: the listed images with `SharedSize` (their
+        layers another listed image also uses) and the size of every layer stored, each counted once."""
+        summaries = self.list(all=False)
+        refcount: dict[str, int] = {}
+        chains: dict[str, builtins.list[str]] = {}
+        for item in summaries:
+            with contextlib.suppress(NotFound):
+                chains[item["Id"]] = self.store.get(item["Id"]).chain_ids
+            for c in chains.get(item["Id"], []):
+                refcount[c] = refcount.get(c, 0) + 1
+        sizes = {str(d.get("ChainID")): int(d.get("Size") or 0) for d in self.layers.all()}
+        for item in summaries:
+            item["SharedSize"] = sum(sizes.get(c, 0) for c in chains.get(item["Id"], []) if refcount[c] > 1)
+        return summaries, sum(sizes.values())
+
     def inspect(self, ref_or_id: str) -> dict[str, Any]:
         img = self.resolve(ref_or_id)
         cfg = img.config

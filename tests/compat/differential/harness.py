@@ -115,8 +115,14 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-def normalise(text: str, *, prefix: str, scratch: str, host: str) -> str:
-    """`text` with everything that legitimately differs between two runs replaced by a placeholder."""
+_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae ", re.MULTILINE)
+
+
+def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "") -> str:
+    """`text` with everything that legitimately differs between two runs replaced by a placeholder; for
+    way `g` the gorae CLI's own name in docker's "docker: ..." and "Run 'docker ...'" lines."""
+    if way == "g":
+        text = _GORAE_PROG.sub(lambda m: m.group(0).replace("gorae", "docker"), text)
     if scratch:
         text = text.replace(scratch, "<TMP>")
     if host:
