@@ -153,7 +153,7 @@ class ImageService:
         out.sort(key=lambda e: e["Created"], reverse=True)
         return out
 
-    def disk_usage(self) -> tuple[list[dict[str, Any]], int]:
+    def disk_usage(self) -> tuple[builtins.list[dict[str, Any]], int]:
         """`GET /system/df`'s images and LayersSize as dockerd: the listed images with `SharedSize` (their
         layers another listed image also uses) and the size of every layer stored, each counted once."""
         summaries = self.list(all=False)
