@@ -124,7 +124,7 @@ def go_time_string(value: str) -> str:
 
 
 def _zero(kind: str) -> Any:
-    from gorae.cli.gotemplate.values import GoNil
+    from gorae.cli.gotemplate.values import GoNil, NilMap, NilSlice
 
     if kind == "s":
         return ""
@@ -134,10 +134,10 @@ def _zero(kind: str) -> Any:
         return 0
     if kind == "b":
         return False
-    if kind == "[]":
-        return []
+    if kind == "[]":  # nil: `[]` when printed, null in `json` (as Go's)
+        return NilSlice()
     if kind == "m":
-        return {}
+        return NilMap()
     if kind.startswith("*"):
         return GoNil(kind)
     if kind in SCHEMA:

@@ -89,6 +89,17 @@ class ContainerNetworking:
             self._nets.inspect(key)
         return endpoints
 
+    def stored_link(self, link: str, parent_name: str) -> str:
+        """A legacy link as dockerd shows it in HostConfig.Links: "/child:/parent/alias" (a link on a user
+        network, whose child is not looked up, stays as given)."""
+        child_ref, _, alias = link.partition(":")
+        try:
+            child = self._repo.get(child_ref.lstrip("/"))
+        except NotFound:
+            return link
+        alias = (alias or child.name).rsplit("/", 1)[-1].lstrip("/")
+        return f"/{child.name.lstrip('/')}:/{parent_name.lstrip('/')}/{alias}"
+
     @staticmethod
     def created_settings(host_config: dict[str, Any], endpoints: dict[str, Any]) -> dict[str, Any]:
         """NetworkSettings of a container that has not run: its networks with empty endpoints."""

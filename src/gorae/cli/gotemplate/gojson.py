@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .gofmt import float_digits
-from .values import is_map_like, kind
+from .values import NilMap, NilSlice, is_map_like, kind
 
 __all__ = ["JSONError", "marshal"]
 
@@ -69,7 +69,7 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     if view is not None:
         value = view
     k = kind(value)
-    if k == "invalid":
+    if k == "invalid" or isinstance(value, NilSlice | NilMap):
         out.append("null")
     elif k == "bool":
         out.append("true" if value else "false")

@@ -55,6 +55,14 @@ class StringSlice(list[str]):
     go_type = "[]string"
 
 
+class NilSlice(list[Any]):
+    """A nil Go slice: prints and ranges as an empty one, `json` encodes it as null."""
+
+
+class NilMap(dict[str, Any]):
+    """A nil Go map: prints as `map[]`, `json` encodes it as null."""
+
+
 class GoStruct(dict[str, Any]):
     """A Go struct value standing in for docker's typed data (`docker inspect` fills templates from Go
     structs): its keys are the struct's fields in order, `go_type` its type ("*container.State").
