@@ -78,6 +78,9 @@ def test_compose_up_ps_logs_exec_down(daemon: Any, project: Path, dk) -> None:  
     assert (r.returncode, r.stdout) == (0, "hello\n"), r.stderr
     r = _compose(daemon, project, "exec", "-T", "web", "wget", "-qO-", "http://db:8080/x")
     assert (r.returncode, r.stdout) == (0, "hello\n"), r.stderr
+    # stats carry the `networks` section: the web container's traffic shows in NET I/O
+    netio = dk("stats", "--no-stream", "--format", "{{.NetIO}}", f"{name}_web_1")
+    assert netio.returncode == 0 and netio.stdout.strip() not in ("", "0B / 0B"), (netio.stdout, netio.stderr)
     aliases = dk("inspect", "-f", f"{{{{json .NetworkSettings.Networks.{name}_back.Aliases}}}}", f"{name}_db_1")
     assert "database" in aliases.stdout and '"db"' in aliases.stdout, aliases.stdout
     r = _compose(daemon, project, "logs", "--no-color", "db")

@@ -77,7 +77,7 @@ class ContainerNetworking:
                 )
             return {}
         if mode not in ("default", "bridge", "host", "none"):
-            self._nets.inspect(mode)  # NotFound "network X not found"
+            _must_exist(self._nets.inspect, mode)
         else:  # dockerd's registerLinks: legacy links name existing containers (400, not 404: no pull)
             for link in host_config.get("Links") or []:
                 name = str(link).partition(":")[0].lstrip("/")
@@ -86,7 +86,7 @@ class ContainerNetworking:
                 except NotFound as e:
                     raise InvalidParameter(f"could not get container for {name}: {e.message}") from None
         for key in endpoints:
-            self._nets.inspect(key)
+            _must_exist(self._nets.inspect, key)
         return endpoints
 
     def stored_link(self, link: str, parent_name: str) -> str:
@@ -294,3 +294,12 @@ class ContainerNetworking:
             net["Id"],
             {"container": ct.id, "name": net["Name"], "type": net["Driver"]},
         )
+
+
+def _must_exist(inspect: Any, network: str) -> None:
+    """A create naming a missing network: dockerd's "network X not found" as an invalid parameter (400), so
+    that the docker CLI does not take it for a missing image and try a pull."""
+    try:
+        inspect(network)
+    except NotFound as e:
+        raise InvalidParameter(e.message) from None

@@ -179,6 +179,32 @@ def _v2(cg: str) -> dict[str, Any]:
     }
 
 
+_NET_FIELDS = ("bytes", "packets", "errors", "dropped")
+
+
+def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
+    """docker's `networks` section from a /proc/PID/net/dev text: per interface (not lo) rx_ and tx_ bytes,
+    packets, errors, dropped; malformed lines are skipped."""
+    out: dict[str, dict[str, int]] = {}
+    for line in text.splitlines()[2:]:
+        name, sep, rest = line.partition(":")
+        name = name.strip()
+        cols = rest.split()
+        if not sep or not name or name == "lo" or len(cols) < 16 or not all(c.isdigit() for c in cols[:16]):
+            continue
+        rx, tx = cols[0:4], cols[8:12]
+        entry = {f"rx_{f}": int(v) for f, v in zip(_NET_FIELDS, rx, strict=True)}
+        entry.update({f"tx_{f}": int(v) for f, v in zip(_NET_FIELDS, tx, strict=True)})
+        out[name] = {k: entry[k] for k in (*(f"rx_{f}" for f in _NET_FIELDS), *(f"tx_{f}" for f in _NET_FIELDS))}
+    return out
+
+
+def network_stats(pid: int) -> dict[str, dict[str, int]]:
+    """The interfaces of the network namespace of process `pid` (empty when unreadable)."""
+    text = _read(f"/proc/{pid}/net/dev")
+    return parse_net_dev(text) if text else {}
+
+
 def _now() -> str:
     return rfc3339nano_fixed(time.time_ns())
 
