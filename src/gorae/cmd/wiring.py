@@ -239,6 +239,7 @@ class SystemFacts:
             registry_mirrors=cfg.registry_mirrors,
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
+            init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
         )
 
     def subscribe_events(self) -> Subscription:

@@ -115,7 +115,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae ", re.MULTILINE)
+_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
 
 
 def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "") -> str:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 VERSION = Spec(
     "version",
     "[OPTIONS]",
-    "Show the Docker version information",
+    "Show the gorae version information",
     [
         O(
             "format",
@@ -82,7 +82,7 @@ def version_text(client: dict[str, Any], server: dict[str, Any] | None) -> str:
         "Client:",
         f" Version:\t{c.get('Version', '')}",
         f" API version:\t{api}",
-        f" Go version:\t{c.get('GoVersion', '')}",
+        _lang_line(" ", str(c.get("GoVersion", ""))),
         f" Git commit:\t{c.get('GitCommit', '')}",
         f" Built:\t{c.get('BuildTime', '')}",
         f" OS/Arch:\t{c.get('Os', '')}/{c.get('Arch', '')}",
@@ -98,7 +98,7 @@ def version_text(client: dict[str, Any], server: dict[str, Any] | None) -> str:
                 lines += [
                     f"  Version:\t{comp.get('Version', '')}",
                     f"  API version:\t{det.get('ApiVersion', '')} (minimum version {det.get('MinAPIVersion', '')})",
-                    f"  Go version:\t{det.get('GoVersion', '')}",
+                    _lang_line("  ", str(det.get("GoVersion", ""))),
                     f"  Git commit:\t{det.get('GitCommit', '')}",
                     f"  Built:\t{det.get('BuildTime', '')}",
                     f"  OS/Arch:\t{det.get('Os', '')}/{det.get('Arch', '')}",
@@ -138,6 +138,13 @@ def _server_version(doc: dict[str, Any]) -> dict[str, Any]:
         )
     doc["Components"] = comps
     return doc
+
+
+def _lang_line(indent: str, go_version: str) -> str:
+    """docker's "Go version" line; gorae's own parts report the Python that runs them ("python3.11")."""
+    if go_version.startswith("python"):
+        return f"{indent}Python version:\t{go_version.removeprefix('python')}"
+    return f"{indent}Go version:\t{go_version}"
 
 
 def _parse_format(fmt: str, name: str) -> Any:
