@@ -75,9 +75,9 @@ def test_scenario(daemons: dict[str, Daemon], name: str) -> None:
         _clean(d)
     steps = parse_scenario((SCENARIOS / f"{name}.txt").read_text())
     allow = parse_allowlist(ALLOWLIST.read_text())
-    prefix = f"df{uuid.uuid4().hex[:6]}"
     results: dict[str, list[Outcome]] = {}
     for way in WAYS:
+        prefix = f"df{uuid.uuid4().hex[:6]}"  # one per way: d and g share the gorae daemon
         d = daemons["dref" if way == "ref" else "gorae"]
         scratch = Path(tempfile.mkdtemp(prefix="gorae-diff-"))
         try:

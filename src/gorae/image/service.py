@@ -274,18 +274,19 @@ class ImageService:
         if ref.digest is not None:
             raise InvalidParameter("refusing to create a tag with a digest reference")
         self.store.set_ref(ref, img.id)
-        self._event("tag", img.id, {"name": f"{repo}:{tag or 'latest'}"})
+        self._event("tag", img.id, {"name": ref.with_default_tag().familiar()})
 
     def remove(
         self, ref_or_id: str, force: bool = False, noprune: bool = False, in_use: ImageUsage | None = None
     ) -> builtins.list[dict[str, Any]]:
         """`docker rmi`: the Untagged/Deleted records, each published as an untag/delete event. `in_use`
         overrides the service's `usage`."""
+        iid = self.resolve(ref_or_id).id
         records = self._remove(ref_or_id, force, noprune, in_use or self._usage)
-        for item in records:
+        for item in records:  # dockerd: untag and delete events name the image by its ID
             if "Untagged" in item:
-                self._event("untag", item["Untagged"], {"name": item["Untagged"]})
-            if "Deleted" in item:
+                self._event("untag", iid, {"name": iid})
+            if item.pop("_image", None):
                 self._event("delete", item["Deleted"], {"name": item["Deleted"]})
         return records
 
@@ -371,7 +372,7 @@ class ImageService:
         img = self.store.get(iid)
         for r in self.store.delete(iid):  # forced removal untags the rest
             records.append({"Untagged": r})
-        records.append({"Deleted": iid})
+        records.append({"Deleted": iid, "_image": True})  # "_image": the record of an image, not a layer
         for chain in self.store.release_layers(img):
             records.append({"Deleted": chain})
         if prune and img.parent and self.store.exists(img.parent):
@@ -420,6 +421,8 @@ class ImageService:
             except Conflict:
                 continue
             finally:
+                for rec in records:
+                    rec.pop("_image", None)
                 deleted.extend(records)
             reclaimed += sum(sizes.get(r.get("Deleted", ""), 0) for r in records)
         self._event("prune", "", {"reclaimed": str(reclaimed)})

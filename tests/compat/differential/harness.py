@@ -112,6 +112,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w.])(?!0B\b)\d+(\.\d+)?\s?(B|kB|KB|MB|GB|KiB|MiB|GiB)\b"), "<SIZE>"),
     (re.compile(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(/\d{1,2})?\b"), "<IP>"),
     (re.compile(r"\b([0-9a-f]{2}:){5}[0-9a-f]{2}\b"), "<MAC>"),
+    (re.compile(r"(?<![\w.])1\d{9}(\d{9})?(?![\w.])"), "<UNIX>"),  # unix seconds or nanoseconds (events)
 ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 from typing import Any
@@ -414,18 +413,53 @@ def event_line(ev: dict[str, Any]) -> str:
     import time as _t
 
     lt = _t.localtime(tn // 10**9)
-    ts = (
+    off = _t.strftime("%z", lt)
+    ts = (  # Go's RFC3339NanoFixed: "Z" for UTC
         _t.strftime("%Y-%m-%dT%H:%M:%S", lt)
         + f".{tn % 10**9:09d}"
-        + _t.strftime("%z", lt)[:3]
-        + ":"
-        + _t.strftime("%z", lt)[3:]
+        + ("Z" if off in ("+0000", "-0000") else off[:3] + ":" + off[3:])
     )
     actor = ev.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
     attr_txt = ", ".join(f"{k}={attrs[k]}" for k in sorted(attrs))
     line = f"{ts} {ev.get('Type', '')} {ev.get('Action', '')} {actor.get('ID', '')}"
     return line + (f" ({attr_txt})" if attr_txt else "")
+
+
+def typed_event(ev: dict[str, Any]) -> Any:
+    """docker's events.Message for a template: Go field names (.Status, .ID, .From, .Scope, .TimeNano, ...),
+    unknown ones failing; `json` gives the struct's key order (status/id/from only when set)."""
+    from gorae.cli.gotemplate.values import GoStruct
+
+    actor_raw = ev.get("Actor") or {}
+    attrs = dict(actor_raw.get("Attributes") or {})
+    actor = GoStruct("events.Actor", {"ID": actor_raw.get("ID", ""), "Attributes": attrs})
+    view: dict[str, Any] = {}
+    for key in ("status", "id", "from"):
+        if ev.get(key):
+            view[key] = ev[key]
+    view.update(
+        {
+            "Type": ev.get("Type", ""),
+            "Action": ev.get("Action", ""),
+            "Actor": actor,
+            "scope": ev.get("scope", ""),
+            "time": ev.get("time", 0),
+            "timeNano": ev.get("timeNano", 0),
+        }
+    )
+    fields = {
+        "Status": ev.get("status", ""),
+        "ID": ev.get("id", ""),
+        "From": ev.get("from", ""),
+        "Type": view["Type"],
+        "Action": view["Action"],
+        "Actor": actor,
+        "Scope": view["scope"],
+        "Time": view["time"],
+        "TimeNano": view["timeNano"],
+    }
+    return GoStruct("events.Message", fields, GoStruct("events.Message", view))
 
 
 def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
@@ -439,10 +473,12 @@ def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         raise StatusError(125, str(e)) from None
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
-        if fmt == "json" or (fmt and fmt.strip() == "{{json .}}"):
-            cli.print(json.dumps(ev, separators=(",", ":")))
+        if fmt == "json":
+            from gorae.cli.gotemplate.gojson import marshal
+
+            cli.print(marshal(typed_event(ev)))
         elif fmt:
-            cli.print(render(fmt, ev))  # docker's events template takes the text as typed
+            cli.print(render(fmt, typed_event(ev)))  # docker's events template takes the text as typed
         else:
             cli.print(event_line(ev))
         cli.out.flush()
