@@ -119,6 +119,9 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 _GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
 
 
+_PADDING = re.compile(r" {2,}")
+
+
 def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "") -> str:
     """`text` with everything that legitimately differs between two runs replaced by a placeholder; for
     way `g` the gorae CLI's own name in docker's "docker: ..." and "Run 'docker ...'" lines."""
@@ -132,7 +135,8 @@ def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "")
         text = text.replace(prefix, "P")
     for rx, repl in _RULES:
         text = rx.sub(repl, text)
-    return text
+    # table columns are as wide as their widest (real) value: an age or an id changes the padding
+    return _PADDING.sub("  ", text)
 
 
 def shell_for(way: str, python: str, src: str) -> str:

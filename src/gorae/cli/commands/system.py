@@ -525,6 +525,48 @@ class DfRow:
         return {k: getattr(self, k) for k in ("Active", "Reclaimable", "Size", "TotalCount", "Type")}
 
 
+def _df_verbose(
+    images: list[dict[str, Any]], ctrs: list[dict[str, Any]], vols: list[dict[str, Any]], build_size: int
+) -> str:
+    """`docker system df -v`: images (shared and unique sizes), containers, volumes, build cache."""
+    from gorae.cli.commands.ps import PsRow
+    from gorae.cli.output import since
+
+    def table(lines: list[str]) -> str:
+        return tabwrite(lines) + "\n"
+
+    rows = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
+    for img in images:
+        size, shared = int(img.get("Size") or 0), int(img.get("SharedSize") or 0)
+        shown = [
+            str(img.get("Id", "")).removeprefix("sha256:")[:12],
+            since(img.get("Created", 0)),
+            human_size(size),
+            human_size(shared) if shared >= 0 else "N/A",
+            human_size(size - shared) if shared >= 0 else "N/A",
+            str(img.get("Containers") or 0),
+        ]
+        for tag in img.get("RepoTags") or ["<none>:<none>"]:
+            repo, _, name = tag.rpartition(":")
+            rows.append("\t".join([repo, name, *shown]))
+    out = "Images space usage:\n\n" + table(rows)
+    rows = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
+    for c in ctrs:
+        r = PsRow(c, True)
+        rw = human_size(int(c.get("SizeRw") or 0))
+        rows.append("\t".join([r.ID, r.Image, r.Command, r.LocalVolumes, rw, r.RunningFor, r.Status, r.Names]))
+    out += "\nContainers space usage:\n\n" + table(rows)
+    rows = ["VOLUME NAME\tLINKS\tSIZE"]
+    for vol in vols:
+        usage = vol.get("UsageData") or {}
+        vsize = int(usage.get("Size", -1))
+        rows.append(f"{vol.get('Name', '')}\t{usage.get('RefCount', 0)}\t{human_size(vsize) if vsize >= 0 else 'N/A'}")
+    out += "\nLocal Volumes space usage:\n\n" + table(rows)
+    out += f"\nBuild cache usage: {_size4(build_size)}\n\n"
+    out += table(["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED"])
+    return out
+
+
 def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.cli.commands.ps import Header
 
@@ -561,6 +603,9 @@ def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             sum(b.get("Size", 0) for b in cache if not b.get("InUse")),
         ),
     ]
+    if v["verbose"] and not v["format"]:
+        cli.out.write(_df_verbose(images, ctrs, vols, bsize))
+        return 0
     header = Header(
         {
             "Type": "TYPE",
