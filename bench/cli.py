@@ -1,12 +1,25 @@
-"""CLI benchmark: `gorae` vs the `docker` CLI against the same gorae daemon, interleaved.
+"""CLI benchmark: the `gorae` CLI vs the `docker` CLI, both against the same gorae daemon.
 
-    python bench/cli.py [--runs 20]
+    python bench/cli.py [--runs 40] [--no-run] [--console-script] [--python PATH] [--compare-src DIR]
 
-Commands: `ps`, `images`, `run --rm busybox true`. Two gorae launchers are timed: the `-IS` launcher that
-scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file the same way, pointing at this
-checkout and this interpreter's site-packages), and `python -m gorae.cmd.main` (what a plain console script
-costs, `site` and .pth files included). Also prints the interpreter's own floor (`python -IS -c pass`).
-Median wall time of --runs each, the engines alternating per repetition; prints the ratios to docker's.
+Commands: `ps`, `images`, `inspect C`, `inspect -f '{{.State.Status}}' C`, `logs C` (C: a running container
+that printed 200 lines; a second one runs too, so `ps` has two rows) and `run --rm busybox true`. The gorae
+CLI is the `-IS` launcher that scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file
+the same way, pointing at this checkout and this interpreter's site-packages); `--console-script` adds
+`python -m gorae.cmd.main` (what a plain console script costs: `site` and .pth files included). `--python`
+runs the launcher (and the floor) with another interpreter of the same version, e.g. Debian's own
+/usr/bin/python3.11 (statically linked: what setup.sh's venv is made from on a stock Debian 12) where this
+machine's venv comes from a pyenv build with a shared libpython; the CLI needs nothing outside the stdlib.
+`--compare-src DIR` adds a third CLI: the same launcher over another checkout's `src` (e.g. an older commit
+unpacked with `git archive COMMIT | tar -x -C DIR`), timed in the same alternation.
+
+The machine is shared, so the CLIs alternate run by run (ABAB..., the order flipped every repetition) and load
+hits both alike. Per command: the median wall time of each CLI with its interquartile range, and the ratio to
+docker's as the median of the per-repetition ratios (each gorae run against the docker run next to it) with
+their interquartile range: the spread says how far one re-run may land from another. The fastest run of each
+(and the ratio of the fastest runs) shows the cost without the machine's load, which on a busy machine moves
+the medians by more than the difference measured. Also prints the interpreter's own floor (`python -IS -c
+pass`), timed in the same alternation.
 """
 
 from __future__ import annotations
@@ -27,20 +40,29 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 from conftest import new_daemon, remove_busybox_tar  # noqa: E402
 
-COMMANDS = [["ps"], ["images"], ["run", "--rm", "busybox", "true"]]
+LOGGER = "bench-cli-logs"
+COMMANDS = [
+    ["ps"],
+    ["images"],
+    ["inspect", LOGGER],
+    ["inspect", "-f", "{{.State.Status}}", LOGGER],
+    ["logs", LOGGER],
+    ["run", "--rm", "busybox", "true"],
+]
+FLOOR = "python -IS -c pass"
 
 
-def write_launcher(path: str) -> None:
-    """The launcher scripts/setup.sh installs, for this checkout and interpreter."""
-    src = os.path.join(ROOT, "src")
+def write_launcher(path: str, python: str, src: str) -> None:
+    """The launcher scripts/setup.sh installs, for the checkout `src` and the interpreter `python` (checkouts
+    older than `gorae.cmd.main.run` get `sys.exit(main())`, what setup.sh wrote then)."""
     site = sysconfig.get_paths()["purelib"]
     with open(path, "w", encoding="utf-8") as f:
         f.write(
-            f"#!{sys.executable} -IS\n"
+            f"#!{python} -IS\n"
             "import sys\n"
             f"sys.path[:0] = [{src!r}, {site!r}]\n"
-            "from gorae.cmd.main import main\n"
-            "sys.exit(main())\n"
+            "import gorae.cmd.main as m\n"
+            "m.run() if hasattr(m, 'run') else sys.exit(m.main())\n"
         )
     os.chmod(path, 0o755)
 
@@ -51,49 +73,80 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t
 
 
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    q1, q2, q3 = statistics.quantiles(xs, n=4)
+    return q1, statistics.median(xs), q3
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--no-run", action="store_true", help="time ps and images only")
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--no-run", action="store_true", help="leave out `run --rm` (the slowest)")
+    ap.add_argument("--console-script", action="store_true", help="also time `python -m gorae.cmd.main`")
+    ap.add_argument("--python", default=sys.executable, help="the launcher's interpreter (default: this one)")
+    ap.add_argument("--compare-src", help="also time the launcher over this checkout's src directory")
     args = ap.parse_args()
-    commands = COMMANDS[:2] if args.no_run else COMMANDS
+    commands = [c for c in COMMANDS if not (args.no_run and c[0] == "run")]
     launcher_dir = tempfile.mkdtemp(prefix="gorae-cli-bench-")
     launcher = os.path.join(launcher_dir, "gorae")
-    write_launcher(launcher)
-    clis = {
-        "docker": ["docker"],
-        "gorae (-IS launcher)": [launcher],
-        "gorae (python -m)": [sys.executable, "-m", "gorae.cmd.main"],
-    }
+    write_launcher(launcher, args.python, os.path.join(ROOT, "src"))
+    clis = {"docker": ["docker"], "gorae": [launcher]}
+    if args.compare_src:
+        other = os.path.join(launcher_dir, "gorae-other")
+        write_launcher(other, args.python, os.path.abspath(os.path.join(args.compare_src, "src")))
+        clis["gorae (--compare-src)"] = [other]
+    if args.console_script:
+        clis["gorae (python -m)"] = [sys.executable, "-m", "gorae.cmd.main"]
     results: dict[tuple[str, str], list[float]] = {}
     floor: list[float] = []
     d = None
     try:
         d = new_daemon()
         env = dict(d.env, PYTHONPATH=os.path.join(ROOT, "src"))
+        d.docker("run", "-d", "--name", LOGGER, "busybox", "sh", "-c", "seq 1 200; exec sleep 1000000")
+        d.docker("run", "-d", "--name", "bench-cli-other", "busybox", "sleep", "1000000")
+        while d.docker("logs", LOGGER).stdout.count("\n") < 200:  # the output is there before the first run
+            pass
         for cmd in commands:
-            for argv in clis.values():  # warm up
+            for argv in clis.values():  # warm up (page cache, .pyc files)
                 timed([*argv, *cmd], env)
             order = list(clis)
             for i in range(args.runs):
                 for name in order if i % 2 == 0 else order[::-1]:
                     results.setdefault((" ".join(cmd), name), []).append(timed([*clis[name], *cmd], env))
-        for _ in range(args.runs):
-            floor.append(timed([sys.executable, "-IS", "-c", "pass"], env))
+                if cmd == commands[0]:
+                    floor.append(timed([args.python, "-IS", "-c", "pass"], env))
     finally:
         if d is not None:
+            d.docker("rm", "-f", LOGGER, "bench-cli-other", check=False)
             d.cleanup()
         remove_busybox_tar()
         shutil.rmtree(launcher_dir, ignore_errors=True)
-    print(f"{'command':<28}{'cli':<24}{'median ms':>10}{'vs docker':>11}")
+    print(f"{args.runs} runs each, CLIs alternating; times: median [q1-q3] ms; ratio: median [q1-q3] of the")
+    print(
+        "per-repetition ratios to the docker run beside it; best: the fastest run, and its ratio to docker's"
+    )
+    w = max(len(" ".join(c)) for c in commands) + 2
+    print(
+        f"{'command':<{w}}{'cli':<24}{'median':>8}{'q1-q3':>15}{'vs docker':>11}{'q1-q3':>14}{'best':>8}{'ratio':>8}"
+    )
     for cmd in commands:
         key = " ".join(cmd)
-        base = statistics.median(results[(key, "docker")])
+        base = results[(key, "docker")]
         for name in clis:
-            m = statistics.median(results[(key, name)])
-            print(f"{key:<28}{name:<24}{m * 1000:>10.1f}{m / base:>10.2f}x")
-    print(f"interpreter floor `python -IS -c pass`: {statistics.median(floor) * 1000:.1f} ms")
-    print("goals: ps <= 1.3x docker, run <= 1.1x docker")
+            xs = results[(key, name)]
+            q1, m, q3 = quartiles(xs)
+            r1, rm, r3 = quartiles([x / b for x, b in zip(xs, base, strict=True)])
+            print(
+                f"{key:<{w}}{name:<24}{m * 1000:>8.1f}{f'{q1 * 1000:.1f}-{q3 * 1000:.1f}':>15}"
+                f"{rm:>10.2f}x{f'{r1:.2f}-{r3:.2f}':>14}{min(xs) * 1000:>8.1f}{min(xs) / min(base):>7.2f}x"
+            )
+    q1, m, q3 = quartiles(floor)
+    print(
+        f"interpreter floor `{FLOOR}` ({args.python}): {m * 1000:.1f} ms [{q1 * 1000:.1f}-{q3 * 1000:.1f}], "
+        f"best {min(floor) * 1000:.1f} ms"
+    )
+    print("goal (issue 16): gorae <= 1.0x docker for ps, images, inspect, logs and run --rm")
     return 0
 
 

@@ -99,6 +99,7 @@ class GoraeDaemon:
     log_path: str
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
+    command_prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
 
     @property
     def host(self) -> str:
@@ -123,6 +124,7 @@ class GoraeDaemon:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
+                *self.command_prefix,
                 sys.executable,
                 "-m",
                 "gorae.cmd.daemon",
@@ -394,6 +396,7 @@ def tidy_daemon(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
     fail."""
     d = gorae_daemon
     before = {kind: set(d.docker(*ls).stdout.split()) for kind, (ls, _) in _LISTINGS.items()}
+    busybox = d.docker("image", "inspect", "-f", "{{.Id}}", "busybox:latest", check=False).stdout.strip()
     try:
         yield d
     finally:
@@ -401,6 +404,10 @@ def tidy_daemon(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
             made = set(d.docker(*ls, check=False).stdout.split()) - before[kind]
             if made:
                 d.docker(*rm, *sorted(made), check=False)
+        # the tests after this one count on busybox:latest (a pull/push round trip removes it on purpose)
+        if busybox and d.docker("image", "inspect", "busybox:latest", check=False).returncode != 0:
+            if d.docker("tag", busybox, "busybox:latest", check=False).returncode != 0:
+                import_busybox(d)
 
 
 @pytest.fixture

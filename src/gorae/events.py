@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 
@@ -55,6 +55,8 @@ class EventBus:
         self._last_nano = 0
         self._clock = threading.Lock()  # timeNano strictly increasing across threads
         self._loop: asyncio.AbstractEventLoop | None = None  # where the subscribers' queues live
+        # called with each event as it is published (the metrics count events); must not raise or block
+        self.observers: list[Callable[[dict[str, Any]], None]] = []
 
     def publish(
         self,
@@ -87,6 +89,11 @@ class EventBus:
             try:
                 self._log.add_event(ev)
             except Exception:  # an event that cannot be stored must not break the action that caused it
+                pass
+        for observe in self.observers:
+            try:
+                observe(ev)
+            except Exception:
                 pass
         self._deliver(ev)
         return ev

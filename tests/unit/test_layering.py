@@ -5,15 +5,15 @@ cycle hidden behind a lazy import is still a cycle in the design. Importing `a.b
 `a` and `a.b` (their `__init__`), so those edges count too (see `_edges`).
 
 The layers, lowest first (a package may import its own layer and those below it, never above):
-  base      errors, humanize, filters, timefmt, platform, events, reference (self-contained helpers)
+  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore (self-contained helpers)
   leaves    archive, store, snapshot, runtime, volume                  (the kernel- and disk-facing parts)
             httpserver                                                 (the generic HTTP/1.1 server: api and
                                                                         the registry server both plug into it)
   services  image, network, container, daemon, distribution, registry, builder, swarm, metrics
   api       the Engine API handlers over backend protocols
   cmd       the composition root: the only package that may import everything
-and on the client side: client imports base only; cli imports client and base only; the dashboard, when it
-comes, imports client only.
+and on the client side: client imports base only; cli imports client and base only; the dashboard (the web
+page's static assets) imports client and base at most — the composition root serves it.
 Inside `registry`, `registry.storage` (the storage drivers) is the bottom: it imports base only, never the
 registry's HTTP side, so a driver or `registry gc` never drags in the server.
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "gorae"
 
-BASE = {"errors", "humanize", "filters", "timefmt", "platform", "events", "reference", "__init__"}
+BASE = {"errors", "humanize", "filters", "timefmt", "platform", "events", "reference", "dockerignore", "__init__"}
 LEAVES = {"archive", "store", "snapshot", "runtime", "volume"}
 HTTP = {"httpserver"}
 SERVICES = {
@@ -49,7 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "httpserver": BASE | HTTP,
     **{s: BASE | LEAVES | SERVICES | HTTP for s in SERVICES},
     "api": BASE | SERVICES | HTTP | {"api"},
-    "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd"},
+    "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd", "dashboard"},
     "client": BASE,
     "cli": BASE | {"client"},
     "dashboard": BASE | {"client"},

@@ -1,4 +1,5 @@
-"""`docker stats`' `networks` section from /proc/PID/net/dev: exact values, lo left out, hostile text."""
+"""`docker stats`' `networks` section from /proc/PID/net/dev (`docker_networks` over the metrics collector's
+`parse_net_dev`): exact values, lo left out, hostile text."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gorae.runtime.stats import network_stats, parse_net_dev
+from gorae.runtime.stats import docker_networks, network_stats, parse_net_dev
 
 NET_DEV = """\
 Inter-|   Receive                                                |  Transmit
@@ -18,7 +19,7 @@ Inter-|   Receive                                                |  Transmit
 
 
 def test_parse_net_dev() -> None:
-    assert parse_net_dev(NET_DEV) == {
+    assert docker_networks(parse_net_dev(NET_DEV)) == {
         "eth0": {
             "rx_bytes": 1296,
             "rx_packets": 16,
@@ -41,5 +42,5 @@ def test_network_stats_of_this_process() -> None:
 
 @given(st.text())
 def test_parse_net_dev_hostile(text: str) -> None:
-    for name, entry in parse_net_dev(text).items():
+    for name, entry in docker_networks(parse_net_dev(text)).items():
         assert name and name != "lo" and len(entry) == 8

@@ -10,6 +10,7 @@ thread pool once a few copies overlapped); it waits on an asyncio.Event the thre
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
 import threading
@@ -25,7 +26,8 @@ class AsyncToSyncReader:
         self._chunks = chunks
         self._loop = loop
         self._q: queue.Queue[bytes | None | BaseException] = queue.Queue(maxsize=depth)
-        self._buf = bytearray()
+        self._parts: collections.deque[bytes | memoryview] = collections.deque()  # read, not handed out
+        self._size = 0  # bytes in _parts
         self._eof = False
         self._space = asyncio.Event()  # set (through the loop) by the reader thread after each get
 
@@ -66,7 +68,9 @@ class AsyncToSyncReader:
                     pass
 
     def read(self, n: int = -1) -> bytes:
-        while not self._eof and (n < 0 or len(self._buf) < n):
+        """Up to `n` bytes (all the rest when n < 0), fewer only at the end of the body. The queued chunks
+        are joined once (a chunk split by `n` keeps its tail as a view): each byte is copied once."""
+        while not self._eof and (n < 0 or self._size < n):
             item = self._q.get()
             self._took()
             if item is None:
@@ -75,14 +79,27 @@ class AsyncToSyncReader:
                 self._eof = True
                 raise OSError(f"reading request body: {item}")
             else:
-                self._buf += item
-        if n < 0 or n >= len(self._buf):
-            out = bytes(self._buf)
-            self._buf.clear()
-            return out
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        return out
+                self._parts.append(item)
+                self._size += len(item)
+        if n == 0:
+            return b""
+        if n < 0 or n >= self._size:
+            parts, self._parts, self._size = self._parts, collections.deque(), 0
+            return parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+        out: list[bytes | memoryview] = []
+        need = n
+        while need:
+            part = self._parts[0]
+            if len(part) <= need:
+                out.append(self._parts.popleft())
+                need -= len(part)
+            else:
+                view = memoryview(part)
+                out.append(view[:need])
+                self._parts[0] = view[need:]
+                need = 0
+        self._size -= n
+        return out[0] if len(out) == 1 and isinstance(out[0], bytes) else b"".join(out)
 
     def readable(self) -> bool:
         return True

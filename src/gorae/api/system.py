@@ -77,6 +77,18 @@ class SystemBackend(Protocol):
         ...
 
 
+class SwarmStatus(Protocol):
+    """This node's swarm membership as `_ping` and `/info` show it."""
+
+    def ping_state(self) -> str:
+        """The `Swarm` header: inactive, active/manager, active/worker."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """/info's Swarm section."""
+        ...
+
+
 # Api-Version, Docker-Experimental and Ostype are on every response (api/server.py)
 _PING_HEADERS = {
     "Builder-Version": "1",
@@ -152,8 +164,9 @@ def version_doc() -> dict[str, Any]:
 class SystemRouter:
     """`/_ping`, `/version`, `/info`, `/events`, `/system/df` over a `SystemBackend`."""
 
-    def __init__(self, backend: SystemBackend) -> None:
+    def __init__(self, backend: SystemBackend, swarm: SwarmStatus | None = None) -> None:
         self.backend = backend
+        self.swarm = swarm
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -167,13 +180,19 @@ class SystemRouter:
 
     async def ping(self, req: Request) -> Response:
         body = b"" if req.method == "HEAD" else b"OK"
-        return raw_response(body, "text/plain; charset=utf-8", headers=list(_PING_HEADERS.items()))
+        headers = dict(_PING_HEADERS)
+        if self.swarm is not None:
+            headers["Swarm"] = self.swarm.ping_state()
+        return raw_response(body, "text/plain; charset=utf-8", headers=list(headers.items()))
 
     async def version(self, req: Request) -> Response:
         return json_response(version_doc())
 
     async def info(self, req: Request) -> Response:
-        return json_response(info_doc(self.backend.daemon_facts()))
+        doc = info_doc(self.backend.daemon_facts())
+        if self.swarm is not None:
+            doc["Swarm"] = self.swarm.info()
+        return json_response(doc)
 
     async def events(self, req: Request) -> Response:
         now = time.time_ns()

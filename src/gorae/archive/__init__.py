@@ -3,12 +3,13 @@ directories into tars (export, commit, `docker cp` out, `docker diff`).
 
 Modules: `names` (cleaning, whiteout vocabulary), `inroot` (fd-relative in-root path resolution, through
 the mounts of a root: `MountSpec`),
-`streams` (compression sniffing, digest, size cap), `apply` (apply_layer, extract_to), `tarwriter` and
+`streams` (compression sniffing, digest, size cap), `chunks` (the forward-only reader apply parses),
+`apply` (apply_layer, apply_tar, extract_to), `tarwriter` and
 `export` (tar_dir, tar_overlay_diff, tar_path), `pathstat` (stat_path, PathStat), `changes`
 (overlay_changes). Nothing here speaks HTTP or knows about containers or images.
 """
 
-from gorae.archive.apply import ApplyResult, apply_layer, extract_to
+from gorae.archive.apply import ApplyResult, apply_layer, apply_tar, extract_to
 from gorae.archive.changes import overlay_changes
 from gorae.archive.export import tar_dir, tar_overlay_diff, tar_path
 from gorae.archive.inroot import MountSpec
@@ -21,6 +22,7 @@ __all__ = [
     "MountSpec",
     "PathStat",
     "apply_layer",
+    "apply_tar",
     "check_writable",
     "extract_to",
     "overlay_changes",

@@ -15,7 +15,13 @@ This is the first security boundary of the engine. It owns reading a tar stream 
   or `lchown`/`utimensat(AT_SYMLINK_NOFOLLOW)` for symlinks (which are never chmodded: Linux has no
   lchmod);
 - whiteouts act only inside their own directory; the uncompressed size is capped and hashed in the
-  same pass (`streams.DigestingReader`).
+  same pass (`streams.DigestingReader`), or by the caller of `apply_tar` (a layer ingest hashes in its
+  decompression thread while this one writes files).
+
+Entries are read with `tarfile`'s header parsing in random-access mode over a forward-only
+`chunks.ChunkReader` (never its stream mode, whose buffer handling is quadratic in small entries), and
+regular file bodies are written straight from the chunks (`ChunkReader.copy_to`), sparse ones excepted.
+The member list tarfile keeps is cleared after each entry, so memory stays flat whatever the entry count.
 
 Must never: call `tarfile.extract*`, follow a symlink with the kernel while writing, or take overlayfs'
 own xattrs (trusted.overlay.*) from an archive.
@@ -31,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
+from gorae.archive.chunks import ChunkReader, ChunkSource
 from gorae.archive.inroot import MountSpec, Root
 from gorae.archive.names import (
     OVERLAY_OPAQUE_XATTR,
@@ -87,6 +94,7 @@ class _Unpacker:
         self._parent_canon: list[str] = []  # the cached parent's canonical parts in the root
         self._dir_times: list[tuple[list[str], int]] = []
         self._created: set[tuple[str, ...]] = set()  # paths this stream made (opaque must keep them)
+        self._src = ChunkReader(lambda: b"")  # the stream being read (set by `run`)
 
     # ---- parent directory, cached across consecutive entries --------------------------------------
 
@@ -130,11 +138,13 @@ class _Unpacker:
 
     # ---- the loop ----------------------------------------------------------------------------------
 
-    def run(self, tf: tarfile.TarFile) -> None:
+    def run(self, tf: tarfile.TarFile, src: ChunkReader) -> None:
+        self._src = src
         while True:
             member = tf.next()
             if member is None:
                 break
+            forget_members(tf)
             try:
                 self._entry(tf, member)
             except GoraeError:
@@ -211,26 +221,37 @@ class _Unpacker:
             raise InvalidParameter(f"archive exceeds the maximum size of {self.max_bytes} bytes")
         dfd = self._parent_fd(parts[:-1])
         name = parts[-1]
-        self._clear(dfd, name, new_is_dir=False, where=parts)
-        fd = os.open(
-            name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd
-        )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:  # the name is free in the common case: no lstat first
+            fd = os.open(name, flags, 0o600, dir_fd=dfd)
+        except FileExistsError:  # whatever is there (a symlink included) goes first
+            self._clear(dfd, name, new_is_dir=False, where=parts)
+            fd = os.open(name, flags, 0o600, dir_fd=dfd)
         try:
-            src = tf.extractfile(m)
-            left = m.size
-            while left > 0 and src is not None:
-                chunk = src.read(min(BUF, left))
-                if not chunk:
+            if m.sparse is None:  # the body as it is in the stream, straight from the chunks
+                if self._src.tell() != m.offset_data:
+                    self._src.seek(m.offset_data)
+                if self._src.copy_to(fd, m.size) != m.size:
                     raise InvalidParameter(f"invalid archive: {m.name!r} is truncated")
-                view = memoryview(chunk)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-                left -= len(chunk)
+            else:  # GNU sparse: tarfile maps the data blocks and the holes
+                self._sparse_body(tf, m, fd)
             self.size += m.size
             self._meta_fd(fd, m)
         finally:
             os.close(fd)
+
+    def _sparse_body(self, tf: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
+        src = tf.extractfile(m)
+        left = m.size
+        while left > 0 and src is not None:
+            chunk = src.read(min(BUF, left))
+            if not chunk:
+                raise InvalidParameter(f"invalid archive: {m.name!r} is truncated")
+            view = memoryview(chunk)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            left -= len(chunk)
 
     def _directory(self, m: tarfile.TarInfo, parts: list[str]) -> None:
         dfd = self._parent_fd(parts[:-1])
@@ -421,6 +442,12 @@ class _Unpacker:
                 os.close(w.fd)
 
 
+def forget_members(tf: tarfile.TarFile) -> None:
+    """Drop the headers tarfile keeps of every entry read (memory would grow with the entry count)."""
+    members: list[tarfile.TarInfo] = vars(tf)["members"]
+    members.clear()
+
+
 def _ns(mtime: float) -> int:
     """A tar mtime as nanoseconds the kernel takes (absurd values clamp instead of failing)."""
     try:
@@ -440,7 +467,7 @@ def _set_xattr(target: int | str, name: str, value: bytes) -> None:
 
 def _unpack(
     root_path: str,
-    stream: BinaryIO,
+    source: ChunkSource,
     *,
     prefix_path: str | None,
     whiteouts: Whiteouts,
@@ -448,8 +475,10 @@ def _unpack(
     no_overwrite_dir_non_dir: bool = False,
     mounts: Sequence[MountSpec] = (),
     readonly: bool = False,
-) -> ApplyResult:
-    reader = DigestingReader(stream, max_bytes)
+) -> int:
+    """Create the entries of the uncompressed tar `source` gives; returns the bytes of file content written.
+    The stream is read to its end (what follows the end-of-archive marker included)."""
+    src = ChunkReader(source)
     with Root(root_path, mounts, readonly=readonly) as root:
         prefix: list[str] = []
         if prefix_path is not None:
@@ -466,17 +495,17 @@ def _unpack(
         )
         try:
             try:
-                tf = tarfile.open(fileobj=reader, mode="r|", bufsize=BUF)  # type: ignore[call-overload]
+                tf = tarfile.open(fileobj=src, mode="r:")  # type: ignore[call-overload]
             except tarfile.ReadError as e:
                 raise InvalidParameter(f"invalid archive: {e}") from e
             with tf:
-                unpacker.run(tf)
-            reader.drain()
+                unpacker.run(tf, src)
+            src.drain()
         except (tarfile.TarError, EOFError, UnicodeError) as e:
             raise InvalidParameter(f"invalid archive: {e}") from e
         finally:
             unpacker.close()
-    return ApplyResult(reader.digest(), unpacker.size)
+    return unpacker.size
 
 
 def apply_layer(
@@ -496,7 +525,29 @@ def apply_layer(
     """
     if whiteouts not in ("overlay", "remove"):
         raise InvalidParameter(f"unknown whiteout mode {whiteouts!r}")
-    return _unpack(root, stream, prefix_path=None, whiteouts=whiteouts, max_bytes=max_bytes)
+    reader = DigestingReader(stream, max_bytes)
+    size = _unpack(root, _chunks_of(reader), prefix_path=None, whiteouts=whiteouts, max_bytes=max_bytes)
+    return ApplyResult(reader.digest(), size)
+
+
+def apply_tar(
+    root: str,
+    source: ChunkSource,
+    *,
+    whiteouts: Literal["overlay", "remove"] = "overlay",
+    max_bytes: int = DEFAULT_MAX,
+) -> int:
+    """`apply_layer` for a tar that is already uncompressed, given as chunks (`source()` returns the next,
+    b"" at the end), whose digest and size cap are the caller's (a layer ingest decompresses and hashes in
+    another thread, `chunks.ChunkSource`). Reads `source` to its end; returns the bytes of file content
+    written (capped at `max_bytes`). The same guards as `apply_layer`; InvalidParameter for a hostile tar."""
+    if whiteouts not in ("overlay", "remove"):
+        raise InvalidParameter(f"unknown whiteout mode {whiteouts!r}")
+    return _unpack(root, source, prefix_path=None, whiteouts=whiteouts, max_bytes=max_bytes)
+
+
+def _chunks_of(reader: DigestingReader) -> ChunkSource:
+    return lambda: reader.read(BUF)
 
 
 def extract_to(
@@ -515,7 +566,7 @@ def extract_to(
     write would land on a read-only mount (or outside every mount of a `readonly` root)."""
     _unpack(
         root,
-        stream,
+        _chunks_of(DigestingReader(stream, DEFAULT_MAX)),
         prefix_path=path,
         whiteouts="none",
         max_bytes=DEFAULT_MAX,

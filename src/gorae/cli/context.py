@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 TYPE_CHECKING = False
@@ -59,9 +58,11 @@ class Cli:
     def config(self) -> dict[str, Any]:
         """~/.docker/config.json (or $DOCKER_CONFIG/config.json, or --config DIR); {} when absent or invalid."""
         if self._config is None:
-            d = self.gopts.get("config") or os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+            from gorae.client.host import environ, expand_home
+
+            d = self.gopts.get("config") or environ().get("DOCKER_CONFIG") or expand_home("~/.docker")
             try:
-                with open(os.path.join(d, "config.json")) as f:
+                with open(d.rstrip("/") + "/config.json" if d else "config.json") as f:
                     text = f.read()
                 from gorae.client.fastjson import loads
 

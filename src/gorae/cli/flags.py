@@ -8,8 +8,6 @@ short flags (`-it`, `-eFOO=bar`, `-p=80:80`), `--bool=false`, `--` ending flags,
 
 from __future__ import annotations
 
-import os
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -295,6 +293,8 @@ def wrap(indent: int, width: int, s: str) -> str:
 
 
 def terminal_width() -> int:
+    import os
+
     try:
         return os.get_terminal_size(0).columns
     except OSError:

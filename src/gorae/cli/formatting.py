@@ -71,7 +71,7 @@ def _char_width(ch: str) -> int:
 
 def display_width(s: str) -> int:
     """Terminal columns of s (East Asian wide characters count 2, combining marks 0)."""
-    if s.isascii():  # every ASCII character is one column wide and none combines
+    if s.isascii() or s.replace("…", "").isascii():  # ASCII and ellipsis's "…" (narrow): one column each
         return len(s)
     import unicodedata
 

@@ -53,17 +53,19 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "image inspect": ("inspect", "Display detailed information on one or more images"),
     "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
     "images": ("images", "List images"),
-    "rmi": ("images", "Remove one or more images"),
-    "tag": ("images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
-    "history": ("images", "Show the history of an image"),
-    "save": ("images", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
-    "load": ("images", "Load an image from a tar archive or STDIN"),
-    "import": ("images", "Import the contents from a tarball to create a filesystem image"),
+    "rmi": ("image_ops", "Remove one or more images"),
+    "tag": ("image_ops", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    "history": ("image_ops", "Show the history of an image"),
+    "save": ("image_ops", "Save one or more images to a tar archive (streamed to STDOUT by default)"),
+    "load": ("image_ops", "Load an image from a tar archive or STDIN"),
+    "build": ("build", "Build an image from a Dockerfile"),
+    "builder prune": ("build", "Remove build cache"),
+    "import": ("image_ops", "Import the contents from a tarball to create a filesystem image"),
     "pull": ("registry", "Download an image from a registry"),
     "push": ("registry", "Upload an image to a registry"),
     "login": ("registry", "Authenticate to a registry"),
     "logout": ("registry", "Log out from a registry"),
-    "image prune": ("images", "Remove unused images"),
+    "image prune": ("image_ops", "Remove unused images"),
     "info": ("system", "Display system-wide information"),
     "version": ("system", "Show the gorae version information"),
     "events": ("system", "Get real time events from the server"),
@@ -91,11 +93,12 @@ TOP: dict[str, str] = {
     k: k
     for k in (
         "run create start attach exec ps stop restart kill rm pause unpause wait rename update port diff top "
-        "commit export logs cp inspect stats images rmi tag history save load import pull push login logout info version events"
+        "commit export logs cp inspect stats images rmi tag history save load import build pull push login logout info version events"
     ).split()
 }
 
 MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
+    "builder": ("Manage builds", {"build": "build", "prune": "builder prune"}),
     "container": (
         "Manage containers",
         {
@@ -114,6 +117,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
     "image": (
         "Manage images",
         {
+            "build": "build",
             "history": "history",
             "import": "import",
             "inspect": "image inspect",
@@ -208,7 +212,7 @@ GLOBAL = Spec(
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
-    from typing import Any
+    from typing import Any, NoReturn
 
     # extra top-level commands the entry point adds (name -> its main taking the remaining arguments)
     Commands = Mapping[str, Callable[[list[str]], int]]
@@ -227,7 +231,7 @@ def main_help() -> str:
         "\nA self-sufficient runtime for containers\n",
         "\nCommon Commands:\n",
     ]
-    common = ["run", "exec", "ps", "pull", "push", "images", "login", "logout", "version", "info"]
+    common = ["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "version", "info"]
     w = 12
     for c in common:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
@@ -268,8 +272,6 @@ def _version_text() -> str:
     return f"Gorae version {__version__}"
 
 
-
-
 def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -293,7 +295,28 @@ def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> 
 
 
 def entry() -> None:
-    sys.exit(main())
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process the way `sys.exit(code)` would, minus the interpreter's finalisation: tearing down every
+    module and collecting them costs ~2 ms, a sixth of a whole `gorae ps`. What a normal exit does that matters
+    is done here: non-daemon `threading` threads are waited for, the atexit handlers run (the terminal's raw
+    mode is restored there), stdout and stderr are flushed. Every file the CLI writes is closed by a `with`."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()  # what Py_Finalize does first
+    import atexit
+
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    import posix
+
+    posix._exit(code & 0xFF)
 
 
 def _main(argv: list[str], commands: Commands) -> int:

@@ -3,7 +3,6 @@ env and label files, restart policies, filters, durations and timestamps."""
 
 from __future__ import annotations
 
-import os
 import time
 
 TYPE_CHECKING = False
@@ -40,7 +39,11 @@ def nano_cpus(s: str) -> int:
 
 def parse_env_list(values: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     """`K=V` kept; bare `K` takes the local value, or is dropped when unset (docker's rule)."""
-    env = os.environ if environ is None else environ
+    if environ is None:
+        import os
+
+        environ = os.environ
+    env = environ
     out = []
     for v in values:
         if "=" in v:
@@ -64,6 +67,8 @@ def read_kv_file(path: str, *, env: bool) -> list[str]:
         if not line or line.startswith("#"):
             continue
         if env and "=" not in line:
+            import os
+
             if line in os.environ:
                 out.append(f"{line}={os.environ[line]}")
             continue

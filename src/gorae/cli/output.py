@@ -17,6 +17,18 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+class Header:
+    """Template data for the header row: every field is its column title."""
+
+    def __init__(self, titles: dict[str, str]) -> None:
+        for k, v in titles.items():
+            setattr(self, k, v)
+
+    def Label(self, name: str) -> str:  # noqa: N802 - Go method name
+        """docker's header for `{{.Label "com.example.some-key"}}`: the last dotted part, "-"/"_" as spaces."""
+        return name.split(".")[-1].replace("-", " ").replace("_", " ")
+
+
 def human_duration(seconds: float) -> str:
     from gorae.cli.formatting import human_duration as f
 

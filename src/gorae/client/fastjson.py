@@ -1,8 +1,9 @@
 """`json.loads`/`json.dumps` for the CLI's hot paths without importing `json` (whose decoder and encoder
 import `re`, and with it `enum`, `functools` and `collections`): the same C scanner and encoder `json` uses
-(`_json`), configured as `json`'s defaults. Anything unusual (bytes with a BOM, invalid or trailing data,
-objects the C encoder does not handle) falls back to the `json` module itself, so results and errors are
-`json`'s.
+(`_json`), configured as `json`'s defaults, and `dumps_indent` (what `inspect` prints) with the layout of
+`json`'s indenting encoder around the same C string encoder. Anything unusual (bytes with a BOM, invalid or
+trailing data, objects the C encoder does not handle) falls back to the `json` module itself, so results and
+errors are `json`'s. tests/unit/test_fastjson.py checks all three against `json` with hypothesis.
 """
 
 from __future__ import annotations
@@ -81,3 +82,90 @@ def dumps(obj: Any, separators: tuple[str, str] = (", ", ": ")) -> str:
         import json
 
         return json.dumps(obj, separators=separators)
+
+
+def dumps_indent(obj: Any, indent: int = 4) -> str:
+    """json.dumps(obj, indent=indent, ensure_ascii=False)."""
+    out: list[str] = []
+    try:
+        _indented(obj, out, "\n", " " * indent)
+    except (_Fallback, RecursionError):
+        import json
+
+        return json.dumps(obj, indent=indent, ensure_ascii=False)
+    return "".join(out)
+
+
+_encode_str = _json.encode_basestring
+
+
+def _float(o: float) -> str:
+    if o != o:
+        return "NaN"
+    if o == _INF:
+        return "Infinity"
+    if o == -_INF:
+        return "-Infinity"
+    return float.__repr__(o)
+
+
+_INF = float("inf")
+
+
+def _indented(o: Any, out: list[str], nl: str, step: str) -> None:
+    """Append o's text as json's pure-Python encoder writes it with `indent` (nl: the newline and the indent
+    of the current level)."""
+    if isinstance(o, str):
+        out.append(_encode_str(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        out.append(_float(o))
+    elif isinstance(o, list | tuple):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + step
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            _indented(v, out, inner, step)
+            sep = "," + inner
+        out.append(nl + "]")
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        inner = nl + step
+        sep = "{" + inner
+        for k, v in o.items():
+            out.append(sep)
+            out.append(_encode_str(_key(k)))
+            out.append(": ")
+            _indented(v, out, inner, step)
+            sep = "," + inner
+        out.append(nl + "}")
+    else:
+        raise _Fallback
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
+    if isinstance(k, float):
+        return _float(k)
+    if k is True:
+        return "true"
+    if k is False:
+        return "false"
+    if k is None:
+        return "null"
+    if isinstance(k, int):
+        return int.__repr__(k)
+    raise _Fallback

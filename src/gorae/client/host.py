@@ -7,7 +7,11 @@ TLS comes from `--tls`, `--tlsverify`, `--tlscacert/--tlscert/--tlskey`, `DOCKER
 
 from __future__ import annotations
 
-import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_HOST = "unix:///run/gorae.sock"
 DEFAULT_TCP_PORT = 2375
@@ -68,6 +72,31 @@ def parse_host(url: str, *, tls: bool = False) -> HostConfig:
     return HostConfig(url=f"tcp://{h}:{port}", scheme="tcp", host=h, port=port, tls=tls)
 
 
+def environ() -> Mapping[str, str]:
+    """The process environment as `os.environ` has it, without importing `os` (and `_collections_abc` with it:
+    a millisecond of every CLI command) when nothing imported it yet: then nothing can have changed it through
+    `os.environ` either, and `posix.environ` (bytes, what `os.environ` is built from) is still exact."""
+    os = sys.modules.get("os")
+    if os is not None:
+        return os.environ  # type: ignore[no-any-return]
+    import posix
+
+    enc = sys.getfilesystemencoding()
+    return {
+        k.decode(enc, "surrogateescape"): v.decode(enc, "surrogateescape") for k, v in posix.environ.items()
+    }
+
+
+def expand_home(path: str) -> str:
+    """os.path.expanduser for a path starting with "~/" or equal to "~" (from $HOME when it is set)."""
+    home = environ().get("HOME")
+    if home is None or not (path == "~" or path.startswith("~/")):
+        import os
+
+        return os.path.expanduser(path)
+    return (home.rstrip("/") + path[1:]) or "/"
+
+
 def _truthy(value: str | None) -> bool:
     return value is not None and value != "" and value.lower() not in ("0", "false", "no")
 
@@ -83,7 +112,7 @@ def resolve_host(
     env: dict[str, str] | None = None,
 ) -> HostConfig:
     """Combine flags and environment into one HostConfig (docker's rules)."""
-    env = dict(os.environ) if env is None else env
+    env = dict(environ()) if env is None else env
     if hosts:
         if len(hosts) > 1:
             raise ValueError("Specify only one -H")
@@ -91,10 +120,12 @@ def resolve_host(
     else:
         url = env.get("GORAE_HOST") or env.get("DOCKER_HOST") or DEFAULT_HOST
     verify = tlsverify if tlsverify is not None else _truthy(env.get("DOCKER_TLS_VERIFY"))
-    cert_path = env.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
     use_tls = tls or verify
     cfg = parse_host(url, tls=use_tls)
     if cfg.scheme == "tcp" and (use_tls or cfg.tls):
+        import os
+
+        cert_path = env.get("DOCKER_CERT_PATH") or os.path.join(os.path.expanduser("~"), ".docker")
         cfg.tls = True
         cfg.tls_verify = verify
         cfg.ca_cert = tlscacert or _existing(os.path.join(cert_path, "ca.pem"))
@@ -104,4 +135,6 @@ def resolve_host(
 
 
 def _existing(path: str) -> str | None:
+    import os
+
     return path if os.path.exists(path) else None

@@ -8,7 +8,6 @@ half-closes with shutdown(SHUT_WR) so the container sees EOF on stdin.
 
 from __future__ import annotations
 
-import struct
 from _socket import SHUT_WR
 
 TYPE_CHECKING = False
@@ -16,7 +15,6 @@ if TYPE_CHECKING:
     import _socket
     from collections.abc import Iterable, Iterator
 
-HEADER = struct.Struct(">BxxxL")
 STDIN, STDOUT, STDERR, SYSTEMERR = 0, 1, 2, 3
 
 
@@ -29,7 +27,7 @@ class Demuxer:
     def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
         self.buf += data
         while len(self.buf) >= 8:
-            stream, size = HEADER.unpack_from(self.buf)
+            stream, size = self.buf[0], int.from_bytes(self.buf[4:8], "big")  # >BxxxL, without `struct`
             if len(self.buf) < 8 + size:
                 return
             payload = bytes(self.buf[8 : 8 + size])
@@ -50,7 +48,7 @@ def demux(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
 
 def frame(stream: int, payload: bytes) -> bytes:
     """Build one multiplexed frame (used by tests and fakes)."""
-    return HEADER.pack(stream, len(payload)) + payload
+    return bytes((stream, 0, 0, 0)) + len(payload).to_bytes(4, "big") + payload
 
 
 class Hijacked:

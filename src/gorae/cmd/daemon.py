@@ -23,12 +23,17 @@ from urllib.parse import urlparse
 
 import uvloop
 
-from gorae.api.server import ApiServer
+from gorae.api.router import Router
+from gorae.api.server import ApiServer, EngineApp
 from gorae.api.tls import server_context
-from gorae.cmd.wiring import Services, build_api, build_services
+from gorae.cmd.dashboard import DashboardApp, check_dashboard_flags, is_loopback, loopback_hosts
+from gorae.cmd.wiring import Services, api_metrics_hook, build_api, build_services
 from gorae.daemon import roots
 from gorae.daemon.config import DaemonConfig, build_parser, load_config
 from gorae.errors import GoraeError, InvalidParameter
+from gorae.httpserver.server import HttpServer
+from gorae.metrics.graphite import GraphitePusher, parse_duration, parse_hostport
+from gorae.metrics.http import MetricsApp
 from gorae.network.names import network_names
 
 log = logging.getLogger("gorae.daemon")
@@ -111,6 +116,7 @@ class _QuietLoopErrors:
 async def serve(cfg: DaemonConfig) -> None:
     asyncio.get_running_loop().set_exception_handler(_QuietLoopErrors())
     _tls_context(cfg)  # bad flags are refused before anything is touched
+    _check_monitoring_flags(cfg)
     _socket_group(cfg)
     held = roots.claim(cfg.data_root, cfg.exec_root, network_names(cfg).bridge)
     try:
@@ -120,35 +126,119 @@ async def serve(cfg: DaemonConfig) -> None:
         held.release()
 
 
+def _check_monitoring_flags(cfg: DaemonConfig) -> None:
+    if cfg.metrics_addr:
+        parse_hostport(cfg.metrics_addr)
+    if cfg.metrics_graphite:
+        parse_hostport(cfg.metrics_graphite, default_port=2003)
+    parse_duration(cfg.metrics_interval)
+    if cfg.dashboard_addr:
+        host, _ = parse_hostport(cfg.dashboard_addr)
+        check_dashboard_flags(host, tlsverify=cfg.tlsverify, token=_dashboard_token(cfg))
+
+
+def _listen_error(flag: str, addr: str, e: OSError) -> InvalidParameter:
+    """dockerd's wording for a listener that cannot bind: "listen tcp ADDR: bind: address already in use"."""
+    why = os.strerror(e.errno).lower() if e.errno else str(e)
+    return InvalidParameter(f"{flag} {addr}: listen tcp {addr}: bind: {why}")
+
+
+def _dashboard_token(cfg: DaemonConfig) -> str | None:
+    if not cfg.dashboard_token_file:
+        return None
+    try:
+        with open(cfg.dashboard_token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as e:
+        raise InvalidParameter(f"--dashboard-token-file: {e}") from e
+    if len(token) < 16:
+        raise InvalidParameter("--dashboard-token-file: the token must be at least 16 characters")
+    return token
+
+
+async def _start_dashboard(cfg: DaemonConfig, services: Services, router: Router, extra: list[HttpServer]) -> None:
+    """The `--dashboard-addr` listener: the page, the Engine API under /api/ and the metrics."""
+    if not cfg.dashboard_addr:
+        return
+    host, port = parse_hostport(cfg.dashboard_addr)
+    token = _dashboard_token(cfg)
+    tls = _tls_context(cfg) if cfg.tlsverify else None
+    app = DashboardApp(
+        EngineApp(router),
+        services.metrics.registry,
+        token=token,
+        secure_cookie=tls is not None,
+    )
+    server = HttpServer(app)
+    extra.append(server)
+    try:
+        bound = await server.listen_tcp(host, port, ssl_context=tls)
+    except OSError as e:
+        raise _listen_error("--dashboard-addr", cfg.dashboard_addr, e) from e
+    if is_loopback(host):
+        app.allowed_hosts = loopback_hosts(host, bound[1])
+    if tls is None and token is not None and not is_loopback(host):
+        log.warning("the dashboard on %s:%d is plain HTTP: its token crosses the network in clear", *bound)
+    log.info("dashboard on %s://%s:%d/", "https" if tls else "http", *bound)
+
+
+async def _start_monitoring(cfg: DaemonConfig, services: Services, extra: list[HttpServer]) -> None:
+    """The `--metrics-addr` listener and the Graphite sink, when asked for."""
+    if cfg.metrics_addr:
+        host, port = parse_hostport(cfg.metrics_addr)
+        metrics_server = HttpServer(MetricsApp(services.metrics.registry))
+        extra.append(metrics_server)
+        try:
+            bound = await metrics_server.listen_tcp(host, port)
+        except OSError as e:
+            raise _listen_error("--metrics-addr", cfg.metrics_addr, e) from e
+        log.info("metrics listen on %s:%d", *bound)
+    if cfg.metrics_graphite:
+        pusher = GraphitePusher(
+            services.metrics.registry,
+            parse_hostport(cfg.metrics_graphite, default_port=2003),
+            parse_duration(cfg.metrics_interval),
+        )
+        services.background.append(asyncio.ensure_future(pusher.run()))
+        log.info("pushing metrics to graphite at %s every %s", cfg.metrics_graphite, cfg.metrics_interval)
+
+
 async def _serve(cfg: DaemonConfig, services: Services) -> None:
     await services.start()
-    server = ApiServer(build_api(services))
+    router = build_api(services)
+    server = ApiServer(router, on_request=api_metrics_hook(services, router))
+    extra: list[HttpServer] = []  # the metrics and dashboard listeners
     tls = _tls_context(cfg)
-    for host in cfg.effective_hosts():
-        u = urlparse(host if "://" in host else "tcp://" + host)
-        if u.scheme in ("unix", ""):
-            await server.listen_unix(u.path, group=_socket_group(cfg))
-            log.info("API listen on %s", u.path)
-        elif u.scheme in ("tcp", "http", "https"):
-            if tls is None:
-                log.warning(_INSECURE_TCP_WARNING)
-            elif not cfg.tlsverify:
-                log.warning(_TLS_WITHOUT_VERIFY_WARNING)
-            port = u.port or (2376 if tls else 2375)
-            await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
-            log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
-        else:
-            raise InvalidParameter(f"invalid host {host!r}: only unix:// and tcp:// are supported")
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("gorae daemon ready: data root %s", cfg.data_root)
     try:
+        # before the API: once `_ping` answers, the metrics and the dashboard answer too
+        await _start_monitoring(cfg, services, extra)
+        await _start_dashboard(cfg, services, router, extra)
+        for host in cfg.effective_hosts():
+            u = urlparse(host if "://" in host else "tcp://" + host)
+            if u.scheme in ("unix", ""):
+                await server.listen_unix(u.path, group=_socket_group(cfg))
+                log.info("API listen on %s", u.path)
+            elif u.scheme in ("tcp", "http", "https"):
+                if tls is None:
+                    log.warning(_INSECURE_TCP_WARNING)
+                elif not cfg.tlsverify:
+                    log.warning(_TLS_WITHOUT_VERIFY_WARNING)
+                port = u.port or (2376 if tls else 2375)
+                await server.listen_tcp(u.hostname or "0.0.0.0", port, ssl_context=tls)
+                log.info("API listen on %s:%d", u.hostname or "0.0.0.0", port)
+            else:
+                raise InvalidParameter(f"invalid host {host!r}: only unix:// and tcp:// are supported")
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("gorae daemon ready: data root %s", cfg.data_root)
         await stop.wait()
     finally:
         log.info("stopping: containers keep running")
         await server.close()
+        for other in extra:
+            await other.close()
         await services.shutdown()
 
 

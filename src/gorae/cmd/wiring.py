@@ -14,28 +14,40 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.api.app import build_routes
+from gorae.api.build import BuildRouter
 from gorae.api.containers import ContainersRouter
 from gorae.api.distribution import DistributionRouter
 from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
-from gorae.api.noswarm import NoSwarmRouter
 from gorae.api.router import Router
+from gorae.api.swarm import SwarmRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
+from gorae.builder.service import BuildService
+from gorae.builder.steps import Emit as BuildEmit
+from gorae.builder.steps import Puller
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
+from gorae.container.state import HAS_PROCESS
 from gorae.daemon.config import DaemonConfig
+from gorae.distribution.auth import AuthConfig
 from gorae.distribution.hosts import DEFAULT_CERTS_DIRS, RegistryHosts
 from gorae.distribution.service import DistributionService
 from gorae.events import EventBus, Subscription
+from gorae.httpserver.message import Request
+from gorae.httpserver.router import MethodNotAllowed, RouteNotFound
 from gorae.image.service import ImageService
+from gorae.metrics.containers import ContainerCollector, ContainerInfo
+from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
@@ -44,6 +56,7 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.manager import SwarmService
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -66,7 +79,10 @@ class Services:
     networks: NetworkController
     containers: ContainerService
     reserve: DiskReserve
+    builder: BuildService
+    metrics: EngineMetrics
     distribution: DistributionService
+    swarm: SwarmService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -75,6 +91,10 @@ class Services:
         await asyncio.to_thread(self.images.layers.collect_transient)
         await self.networks.init()
         await self.containers.restore()
+        try:
+            await self.swarm.start()
+        except Exception:
+            log.exception("could not rejoin the swarm (its etcd member did not start)")
         self.background.append(asyncio.ensure_future(self._keep_reserve()))
 
     async def shutdown(self) -> None:
@@ -84,6 +104,7 @@ class Services:
             with contextlib.suppress(BaseException):
                 await task
         self.background.clear()
+        await self.swarm.close()
         await self.containers.close()
         await self.networks.close()
         self.distribution.close()
@@ -123,7 +144,7 @@ class Services:
                 }
                 for v in self.volumes.list()
             ],
-            "BuildCache": [],
+            "BuildCache": self.builder.usage(),
         }
 
 
@@ -157,7 +178,12 @@ def build_services(config: DaemonConfig) -> Services:
         mirrors=list(config.registry_mirrors),
         certs_dirs=tuple(config.certs_dirs) if config.certs_dirs else DEFAULT_CERTS_DIRS,
     )
-    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish)
+    metrics = EngineMetrics(
+        states=lambda: containers.count_states() if containers is not None else {},
+        subscribers=events.listener_count,
+    )
+    events.observers.append(metrics.on_event)
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish, metrics=metrics)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -183,9 +209,25 @@ def build_services(config: DaemonConfig) -> Services:
         log_driver=config.log_driver,
         log_opts=dict(config.log_opts),
     )
+    builder = BuildService(
+        images=images,
+        containers=containers,
+        snapshotter=snapshotter,
+        meta=meta,
+        tmp=os.path.join(root, "tmp"),
+        pull=_build_puller(distribution),
+    )
+    metrics.registry.register(
+        ContainerCollector(
+            lambda: running_containers(containers), labels=config.metrics_container_labels
+        )
+    )
+    node_id = _engine_id(os.path.join(root, "engine-id"))
+    metrics.set_daemon_id(node_id)
     return Services(
         config=config,
-        node_id=_engine_id(os.path.join(root, "engine-id")),
+        builder=builder,
+        node_id=node_id,
         started_at=time.time(),
         meta=meta,
         content=content,
@@ -197,8 +239,104 @@ def build_services(config: DaemonConfig) -> Services:
         networks=networks,
         containers=containers,
         reserve=reserve,
+        metrics=metrics,
         distribution=distribution,
+        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
     )
+
+
+def _node_description() -> dict[str, Any]:
+    """A swarm node's Description: this host and engine, as dockerd reports them."""
+    import platform
+    import socket
+
+    import gorae
+
+    pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    plugins = [("Log", d) for d in ("journald", "json-file", "local", "none", "syslog")]
+    plugins += [("Network", d) for d in ("bridge", "host", "null")] + [("Volume", "local")]
+    return {
+        "Hostname": socket.gethostname(),
+        "Platform": {"Architecture": platform.machine(), "OS": "linux"},
+        "Resources": {
+            "NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000,
+            "MemoryBytes": pages * os.sysconf("SC_PAGE_SIZE"),
+        },
+        "Engine": {
+            "EngineVersion": gorae.__version__,
+            "Plugins": [{"Type": t, "Name": n} for t, n in plugins],
+        },
+    }
+
+
+AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
+
+
+def _build_puller(distribution: DistributionService) -> Puller:
+    """A build's FROM of an image not present pulls it (anonymously) through the registry client, its
+    progress in the build's stream."""
+
+    async def pull(name: str, emit: BuildEmit, auths: dict[str, dict[str, str]]) -> None:
+        loop = asyncio.get_running_loop()
+        ref = distribution.pull_reference(name, "")
+        auth = AuthConfig()
+        keys = [ref.domain, f"https://{ref.domain}", f"http://{ref.domain}"]
+        if ref.domain == "docker.io":
+            keys.insert(0, "https://index.docker.io/v1/")
+        for key in keys:
+            for host, fields in auths.items():
+                if host.rstrip("/") == key.rstrip("/") or host.split("://")[-1].rstrip("/") == key:
+                    auth = AuthConfig(**{k: v for k, v in fields.items() if k in AUTH_FIELDS})
+                    break
+            else:
+                continue
+            break
+
+        async def forward(obj: dict[str, Any]) -> None:
+            await emit(obj)
+
+        def sync_emit(obj: dict[str, Any]) -> None:
+            asyncio.run_coroutine_threadsafe(forward(obj), loop).result()
+
+        await asyncio.to_thread(distribution.pull, ref, auth, sync_emit, threading.Event(), None)
+
+    return pull
+
+
+def running_containers(containers: ContainerService) -> list[ContainerInfo]:
+    """The containers with a process (running or paused), as the metrics collector sees them."""
+    out = []
+    for ct in containers.all():
+        if ct.status not in HAS_PROCESS or not ct.book.cgroups_path:
+            continue
+        labels = ct.config.get("Labels") or {}
+        out.append(
+            ContainerInfo(
+                id=ct.id,
+                name=ct.name.lstrip("/"),
+                image=str(ct.config.get("Image") or ""),
+                cgroups_path=ct.book.cgroups_path,
+                pid=int(ct.doc.get("State", {}).get("Pid") or 0),
+                started_at=ct.book.started_ns / 1e9,
+                labels={str(k): str(v) for k, v in labels.items()},
+            )
+        )
+    return out
+
+
+def api_metrics_hook(services: Services, router: Router) -> Callable[[Request, int, float], None]:
+    """The Engine API's access hook: each request counted and timed by its route pattern."""
+    metrics = services.metrics
+
+    def hook(req: Request, status: int, seconds: float) -> None:
+        try:
+            _, params = router.resolve(req.method, req.path)
+            route = route_of(req.path, params)
+        except (RouteNotFound, MethodNotAllowed):
+            route = UNMATCHED
+        metrics.on_request(req.method, route, status, seconds)
+
+    return hook
 
 
 def _engine_id(path: str) -> str:
@@ -257,13 +395,14 @@ def build_api(services: Services) -> Router:
     dist = DistributionRouter(services.distribution)
     return build_routes(
         [
-            SystemRouter(SystemFacts(services)),
+            SystemRouter(SystemFacts(services), swarm=services.swarm),
+            SwarmRouter(services.swarm),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
             dist,
+            BuildRouter(services.builder),
             VolumesRouter(services.volumes),
             NetworksRouter(services.networks, services.containers),
-            NoSwarmRouter(),
         ]
     )

@@ -53,6 +53,12 @@ class DaemonConfig:
     log_driver: str = "json-file"  # containers' default logging driver (dockerd's --log-driver)
     log_opts: dict[str, str] = field(default_factory=dict)
     config_file: str = DEFAULT_CONFIG_FILE
+    metrics_addr: str | None = None  # host:port of the Prometheus /metrics listener (dockerd's flag)
+    metrics_graphite: str | None = None  # host:port of a Graphite plaintext receiver
+    metrics_interval: str = "10s"  # how often the Graphite sink pushes (a Go duration)
+    metrics_container_labels: list[str] = field(default_factory=list)  # label keys as container_label_*; "*": all
+    dashboard_addr: str | None = None  # host:port of the web dashboard
+    dashboard_token_file: str | None = None  # a file holding the dashboard's access token
 
     def effective_hosts(self) -> list[str]:
         return self.hosts or [DEFAULT_SOCKET]
@@ -89,6 +95,12 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "dns": ("dns", True),
     "default-runtime": ("runtime", False),
     "init-path": ("init_path", False),
+    "metrics-addr": ("metrics_addr", False),
+    "metrics-graphite": ("metrics_graphite", False),
+    "metrics-interval": ("metrics_interval", False),
+    "metrics-container-labels": ("metrics_container_labels", True),
+    "dashboard-addr": ("dashboard_addr", False),
+    "dashboard-token-file": ("dashboard_token_file", False),
     "log-driver": ("log_driver", False),
     "log-opts": ("log_opts", False),
 }
@@ -161,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     value("--log-driver", dest="log_driver", help='Default driver for container logs (default "json-file")')
     value("--log-opt", dest="log_opts", many=True, help="Default log driver options for containers (key=value)")
     value("--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")')
+    value("--metrics-addr", dest="metrics_addr", help="Set default address and port to serve the metrics api on")
+    value("--metrics-graphite", dest="metrics_graphite",
+          help="Push the metrics to a Graphite plaintext receiver at HOST:PORT")
+    value("--metrics-interval", dest="metrics_interval",
+          help=f'Interval of the Graphite pushes (default "{d.metrics_interval}")')
+    value("--metrics-container-labels", dest="metrics_container_labels", many=True,
+          help='Container label keys exported as container_label_<key> on container metrics ("*" for all)')
+    value("--dashboard-addr", dest="dashboard_addr",
+          help="Serve the web dashboard on HOST:PORT (loopback unless TLS or a token is configured)")
+    value("--dashboard-token-file", dest="dashboard_token_file",
+          help="File holding the token the dashboard asks for (required off loopback without --tlsverify)")
     return p
 
 

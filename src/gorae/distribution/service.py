@@ -28,6 +28,7 @@ from gorae.errors import Forbidden, GoraeError, InvalidParameter, Unauthorized
 from gorae.events import Publisher
 from gorae.image import reference as refs
 from gorae.image.store import ImageStore
+from gorae.metrics.sink import NULL_SINK, MetricsSink, timed
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 
@@ -48,7 +49,9 @@ class DistributionService:
         hosts: RegistryHosts,
         *,
         publish: Publisher | None = None,
+        metrics: MetricsSink = NULL_SINK,
     ) -> None:
+        self._metrics = metrics  # pulls and pushes timed as engine_daemon_image_actions_seconds{action=}
         self.reg = Registries(
             hosts=hosts,
             clients=Clients(hosts),
@@ -113,13 +116,15 @@ class DistributionService:
         platform: str | None = None,
     ) -> None:
         p = Puller(self.reg, auth, emit, cancel, mf.parse_platform(platform))
-        p.pull(ref)
+        with timed(self._metrics, "image", "pull"):
+            p.pull(ref)
         for r, iid in p.pulled:
             self._event("pull", r, iid)
 
     def push(self, ref: refs.Reference, auth: AuthConfig, emit: progress.Emit, cancel: threading.Event) -> None:
         p = Pusher(self.reg, auth, emit, cancel)
-        p.push(ref)
+        with timed(self._metrics, "image", "push"):
+            p.push(ref)
         for t in p.pushed:
             tagged = ref.with_tag(t.tag)
             try:

@@ -1,8 +1,12 @@
 """Image layers: a layer tar becomes a committed overlay snapshot named by its chain ID.
 
-The uncompressed tar is first stored in the content store (its digest is the diff_id, and `save` writes
-exactly those bytes back), then applied through `gorae.archive.apply_layer` into a snapshot prepared under
-a temporary key and committed as the chain ID. A layer whose chain ID already exists is not applied again.
+`register` reads the (maybe compressed) stream once: `ingest.LayerTee` decompresses it and stores the
+uncompressed tar in the content store in one thread (its digest is the diff_id, and `save` writes exactly
+those bytes back) while this thread applies the same chunks through `gorae.archive.apply_tar` into a
+snapshot prepared under a temporary key ("extract-*"). Only when the whole stream was read, the diff_id
+checked and the blob committed is the snapshot committed as the chain ID; on any failure both are removed
+(and a crash leaves only an ingest and an extract- snapshot, which the next start collects). A layer
+whose chain ID already exists is not applied again.
 Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size}; `ImageStore` (store.py) owns
 the one LayerStore of a data root.
 """
@@ -13,15 +17,15 @@ import contextlib
 import logging
 import tarfile
 import uuid
-import zlib
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, no_space
-from gorae.image.compression import decompressed
+from gorae.errors import Conflict, InvalidParameter, NotFound, no_space
+from gorae.image.ingest import CHUNK, LayerTee
 from gorae.image.models import chain_ids
 from gorae.snapshot.types import Kind, Snapshotter
-from gorae.store.content import ContentStore
+from gorae.store.content import ContentStore, ContentWriter
+from gorae.store.digest import parse_digest
 from gorae.store.metadata import MetadataStore
 from gorae.store.schema import LAYER
 
@@ -87,28 +91,82 @@ class LayerStore:
     def open_tar(self, diff_id: str) -> BinaryIO:
         return self.content.open(diff_id)
 
-    def ingest(self, stream: BinaryIO, expected_diff_id: str | None = None) -> str:
-        """Store a (possibly compressed) layer tar uncompressed; returns its diff_id."""
-        try:
-            diff_id, _ = self.content.ingest(decompressed(stream), expected=expected_diff_id)
-        except (OSError, EOFError, zlib.error, ValueError) as e:
-            if isinstance(e, GoraeError):
-                raise
-            full = no_space(e, self.content.root) if isinstance(e, OSError) else None
-            if full is not None:  # the disk, not the stream
-                raise full from None
-            raise InvalidParameter(f"invalid layer stream: {e}") from None
-        except InvalidParameter as e:
-            if "digest mismatch" in e.message:
-                raise InvalidParameter(
-                    f"layer {expected_diff_id}: content does not match its diff_id"
-                ) from None
-            raise
-        return diff_id
-
     def register(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
-        diff_id = self.ingest(stream, expected_diff_id)
-        return self.register_blob(diff_id, parent)
+        """The layer of a (gzip/zstd/uncompressed) tar stream on top of `parent` (a chain ID), applied while
+        it is stored (see the module docstring). InvalidParameter for a broken or hostile stream or one
+        whose digest is not `expected_diff_id`: then nothing of it is left (no blob, no snapshot).
+
+        `stream.read(n)` is called from a thread of its own (not the caller's), up to 1 MiB at a time, until
+        it returns b""; on a failure this returns only once that thread's pending read has returned, so a
+        stream fed from the network should time out rather than block forever. A layer whose chain is
+        already applied is still read to its end, verified and stored (when its tar is missing)."""
+        if expected_diff_id is not None:
+            parse_digest(expected_diff_id)
+            chain = chain_ids([parent, expected_diff_id])[-1] if parent else expected_diff_id
+            if self.snap.exists(chain):  # applied before: the stream is still read, verified and stored
+                self._store_only(stream, expected_diff_id)
+                return self._record(chain, expected_diff_id, parent)
+        key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
+        self.snap.prepare(key, parent)
+        try:
+            diff_id = self._apply_stream(stream, key, expected_diff_id)
+            chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
+            try:
+                self.snap.commit(chain, key)
+            except Conflict:  # applied concurrently by someone else: theirs is as good
+                self.snap.remove(key)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.snap.remove(key)
+            raise
+        return self._record(chain, diff_id, parent)
+
+    def _apply_stream(self, stream: BinaryIO, key: str, expected: str | None) -> str:
+        """Apply `stream` into snapshot `key` while storing it; returns the committed blob's diff_id."""
+        from gorae.archive import apply_tar
+
+        writer = self.content.writer(f"layer-{uuid.uuid4().hex}")
+        tee = LayerTee(stream, writer)
+        try:
+            tee.start()
+            apply_tar(self.snap.upper_dir(key), tee.next_chunk, whiteouts="overlay")
+            tee.finish()
+            return self._commit_blob(writer, expected)
+        except BaseException:
+            tee.cancel()
+            writer.abort()
+            raise
+
+    def _store_only(self, stream: BinaryIO, expected: str) -> None:
+        writer = self.content.writer(f"layer-{uuid.uuid4().hex}")
+        tee = LayerTee(stream, writer, forward=False)
+        try:
+            tee.start()
+            tee.finish()
+            self._commit_blob(writer, expected)
+        except BaseException:
+            tee.cancel()
+            writer.abort()
+            raise
+
+    def _commit_blob(self, writer: ContentWriter, expected: str | None) -> str:
+        diff_id = writer.digest()
+        if expected is not None and diff_id != expected:
+            raise InvalidParameter(f"layer {expected}: content does not match its diff_id")
+        try:
+            return writer.commit(0, diff_id)
+        except OSError as e:
+            full = no_space(e, self.content.root)
+            if full is not None:
+                raise full from None
+            raise
+
+    def _record(self, chain: str, diff_id: str, parent: str | None) -> Layer:
+        if self.meta.exists(LAYER, chain):
+            return self.get(chain)
+        size = self.snap.usage(chain)
+        self.meta.put(LAYER, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
+        return Layer(chain, diff_id, parent, size)
 
     def register_blob(self, diff_id: str, parent: str | None) -> Layer:
         """Make the snapshot of a stored layer blob on top of `parent` (a chain ID) unless it exists."""
@@ -117,19 +175,17 @@ class LayerStore:
             return self.get(chain)
         if not self.snap.exists(chain):
             self._apply(diff_id, parent, chain)
-        size = self.snap.usage(chain)
-        layer = Layer(chain, diff_id, parent, size)
-        self.meta.put(LAYER, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
-        return layer
+        return self._record(chain, diff_id, parent)
 
     def _apply(self, diff_id: str, parent: str | None, chain: str) -> None:
-        from gorae.archive import apply_layer
+        """Apply a stored (verified, uncompressed) blob: no decompression, no hashing."""
+        from gorae.archive import apply_tar
 
         key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
         self.snap.prepare(key, parent)
         try:
             with self.content.open(diff_id) as f:
-                apply_layer(self.snap.upper_dir(key), f, whiteouts="overlay")
+                apply_tar(self.snap.upper_dir(key), lambda: f.read(CHUNK), whiteouts="overlay")
             try:
                 self.snap.commit(chain, key)
             except Conflict:  # applied concurrently by someone else: theirs is as good

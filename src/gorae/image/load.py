@@ -1,33 +1,51 @@
 """`docker load`: docker-save tarballs (manifest.json + layer tars) and OCI image layouts (index.json).
 
-The tarball (maybe compressed) is spooled to a temp file and read as an archive of named members: paths in
-manifest.json or index.json are looked up as member names, never joined to the filesystem. Member names
-with "..", absolute names, link loops or links to non-files are refused. Layers go through `LayerStore`
-(and so `gorae.archive.apply_layer`) and must match the config's diff_ids.
+The upload (maybe compressed) is read once, as it arrives, into an archive of named members: small members
+(the JSON documents) are kept in memory, large ones (the layers) are written straight into content-store
+ingests, hashed on the way, except compressed ones (gzip/zstd layers, never a diff_id), which go to
+unhashed temp files in the store's scratch directory. manifest.json may come after the layers (docker 25+ writes it last), so
+nothing is applied before the whole upload is read. Then a layer member whose digest is its diff_id (an
+uncompressed layer tar) is committed as that blob as it is, without a copy, and applied from it; any other
+(gzip/zstd) goes through `LayerStore.register`, which decompresses, stores and applies it in one pass.
+The ingests nobody committed are deleted when the load ends, whatever way it ends.
+
+Paths in manifest.json or index.json are looked up as member names, never joined to the filesystem. Member
+names with "..", absolute names, link loops or links to non-files are refused. Layers go through
+`LayerStore` (and so `gorae.archive`) and must match the config's diff_ids.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import posixpath
 import tarfile
 import tempfile
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
-from gorae.errors import GoraeError, InvalidParameter, no_space
+from gorae.archive import streams
+from gorae.archive.apply import forget_members
+from gorae.archive.chunks import ChunkReader
+from gorae.errors import GoraeError, InvalidParameter, NotFound, no_space
 from gorae.image import reference as refs
-from gorae.image.compression import decompressed
+from gorae.image.ingest import CHUNK, BlobSpool
 from gorae.image.models import chain_ids, parse_config
 from gorae.image.store import ImageStore
 from gorae.platform import host_arch
+from gorae.store.content import ContentStore, ContentWriter
 from gorae.store.digest import parse_digest, sha256_digest
 
 MAX_MEMBERS = 200_000
 MAX_JSON = 16 << 20
 MAX_LINK_DEPTH = 16
+IN_MEMORY = 1 << 20  # members up to this size are kept in memory ...
+IN_MEMORY_TOTAL = 64 << 20  # ... up to this much in all; the rest goes to content-store ingests
+OPEN_INGESTS = 256  # ingests kept open (more are closed and resumed, re-hashed, when used)
 MANIFEST_TYPES = (
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -48,31 +66,170 @@ def _clean(name: str) -> str | None:
     return norm
 
 
-class Archive:
-    """Read-only access to the members of a tar by name."""
+@dataclass
+class _Compressed:
+    """A large member that is compressed (a gzip/zstd layer): in an unhashed temp file under the store's
+    scratch directory, read back by `LayerStore.register`, deleted by `Archive.close`."""
 
-    def __init__(self, path: str) -> None:
+    path: str
+
+
+@dataclass
+class _Spooled:
+    """A large member's body in a content-store ingest (`writer` None while closed), or, once committed,
+    the blob `digest`."""
+
+    ref: str
+    digest: str
+    writer: ContentWriter | None
+    committed: bool = False
+
+
+class Archive:
+    """The members of an uploaded tar by name, read once from the stream (see the module docstring).
+    `close()` deletes the ingests of the members nobody committed."""
+
+    def __init__(self, content: ContentStore, tmp: str) -> None:
+        self._content = content
+        self._tmp = tmp
+        self._compressed: dict[str, _Compressed] = {}
+        self.members: dict[str, tarfile.TarInfo] = {}
+        self._small: dict[str, bytes] = {}
+        self._spooled: dict[str, _Spooled] = {}
+        self._in_memory = 0
+        self._open = 0
+
+    @classmethod
+    def from_stream(cls, content: ContentStore, tmp: str, stream: BinaryIO) -> Archive:
+        arc = cls(content, tmp)
         try:
-            self._tar = tarfile.open(path, mode="r:")
-            members: dict[str, tarfile.TarInfo] = {}
-            for n, ti in enumerate(self._tar):
-                if n >= MAX_MEMBERS:
-                    raise InvalidParameter("invalid archive: too many entries")
-                name = _clean(ti.name)
-                if name is not None and name != ".":
-                    members[name] = ti
-        except (tarfile.TarError, EOFError, OSError) as e:
+            arc._read_all(stream)
+        except BaseException:
+            arc.close()
+            raise
+        return arc
+
+    def _read_all(self, stream: BinaryIO) -> None:
+        src, _ = streams.decompressed(stream)
+        total = 0
+
+        def next_chunk() -> bytes:
+            nonlocal total
+            chunk = src.read(CHUNK)
+            total += len(chunk)
+            if total > streams.DEFAULT_MAX:
+                raise InvalidParameter(f"archive larger than {streams.DEFAULT_MAX} bytes uncompressed")
+            return chunk
+
+        reader = ChunkReader(next_chunk)
+        archive_errors: tuple[type[BaseException], ...] = (tarfile.TarError, UnicodeError)
+        archive_errors += streams.decompress_errors()
+        try:
+            tf = tarfile.open(fileobj=reader, mode="r:")  # type: ignore[call-overload]
+            with tf:
+                for n in range(MAX_MEMBERS + 1):
+                    ti = tf.next()
+                    if ti is None:
+                        break
+                    forget_members(tf)
+                    if n >= MAX_MEMBERS:
+                        raise InvalidParameter("invalid archive: too many entries")
+                    self._member(reader, ti)
+            reader.drain()
+        except GoraeError:
+            raise
+        except OSError as e:
+            full = no_space(e, self._content.root)
+            if full is not None:  # the disk, not the archive
+                raise full from None
             raise InvalidParameter(f"invalid archive: {e}") from None
-        self.members = members
+        except archive_errors as e:
+            raise InvalidParameter(f"invalid archive: {e}") from None
+
+    def _member(self, reader: ChunkReader, ti: tarfile.TarInfo) -> None:
+        name = _clean(ti.name)
+        if name is None or name == ".":
+            return
+        self.members[name] = ti
+        self._small.pop(name, None)
+        old = self._spooled.pop(name, None)
+        if old is not None:  # a later member of the same name wins
+            self._drop(old)
+        gone = self._compressed.pop(name, None)
+        if gone is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(gone.path)
+        if not ti.isreg():
+            return
+        if ti.sparse is not None:
+            raise InvalidParameter(f"invalid archive: {ti.name!r} is a sparse file")
+        if reader.tell() != ti.offset_data:
+            reader.seek(ti.offset_data)
+        if ti.size <= IN_MEMORY and self._in_memory + ti.size <= IN_MEMORY_TOTAL:
+            data = reader.read(ti.size)
+            if len(data) != ti.size:
+                raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
+            self._small[name] = data
+            self._in_memory += ti.size
+            return
+        if streams.is_compressed(reader.peek(8)):  # never a diff_id: not hashed, not an ingest
+            self._spool_compressed(reader, name, ti)
+            return
+        ref = f"load-{uuid.uuid4().hex}"
+        w = self._content.writer(ref)
+        entry = _Spooled(ref, "", w)
+        self._spooled[name] = entry
+        self._open += 1
+        spool = BlobSpool(w)  # hashed and written in a thread while the next chunks are read
+        try:
+            got = reader.feed(spool.put, ti.size)
+            spool.finish()
+        except BaseException:
+            spool.cancel()
+            raise
+        if got != ti.size:
+            raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
+        entry.digest = w.digest()
+        if self._open > OPEN_INGESTS:  # keep the fds bounded: resumed (and re-hashed) when used
+            w.close()
+            entry.writer = None
+            self._open -= 1
+
+    def _spool_compressed(self, reader: ChunkReader, name: str, ti: tarfile.TarInfo) -> None:
+        fd, path = tempfile.mkstemp(dir=self._tmp, prefix="load-")
+        self._compressed[name] = _Compressed(path)
+        try:
+            got = reader.copy_to(fd, ti.size)
+        finally:
+            os.close(fd)
+        if got != ti.size:
+            raise InvalidParameter(f"invalid archive: {ti.name!r} is truncated")
+
+    def _drop(self, entry: _Spooled) -> None:
+        if entry.committed:
+            return
+        if entry.writer is not None:
+            entry.writer.abort()
+            entry.writer = None
+            self._open -= 1
+        else:
+            with contextlib.suppress(NotFound, GoraeError, OSError):
+                self._content.abort(entry.ref)
 
     def close(self) -> None:
-        self._tar.close()
+        for c in self._compressed.values():
+            with contextlib.suppress(OSError):
+                os.unlink(c.path)
+        for entry in self._spooled.values():
+            with contextlib.suppress(GoraeError, OSError):
+                self._drop(entry)
 
     def has(self, name: str) -> bool:
         n = _clean(name)
         return n is not None and n in self.members
 
-    def _resolve(self, name: str) -> tarfile.TarInfo:
+    def _resolve(self, name: str) -> str:
+        """The canonical name of the regular member `name` is or links to."""
         n = _clean(name)
         if n is None:
             raise InvalidParameter(f"invalid path in archive manifest: {name!r}")
@@ -81,7 +238,7 @@ class Archive:
             if ti is None:
                 raise InvalidParameter(f"invalid archive: {name!r} not found")
             if ti.isreg():
-                return ti
+                return n
             if ti.issym():
                 target = posixpath.join(posixpath.dirname(n), ti.linkname)
             elif ti.islnk():
@@ -94,15 +251,40 @@ class Archive:
             n = t
         raise InvalidParameter(f"invalid archive: too many links at {name!r}")
 
+    def _writer(self, entry: _Spooled) -> ContentWriter:
+        if entry.writer is None:
+            entry.writer = self._content.writer(entry.ref)
+            self._open += 1
+        return entry.writer
+
     def open(self, name: str) -> IO[bytes]:
-        f = self._tar.extractfile(self._resolve(name))
-        if f is None:
-            raise InvalidParameter(f"invalid archive: {name!r} is not a file")
-        return f
+        n = self._resolve(name)
+        if n in self._small:
+            return io.BytesIO(self._small[n])
+        if n in self._compressed:
+            return open(self._compressed[n].path, "rb")
+        entry = self._spooled[n]
+        if entry.committed:
+            return self._content.open(entry.digest)
+        return self._writer(entry).reader()
+
+    def commit_as(self, name: str, digest: str) -> bool:
+        """Commit the spooled member `name` as the blob `digest` when that is its digest (no copy: the
+        ingest is renamed into place); False when it is not, or is kept in memory."""
+        n = self._resolve(name)
+        entry = self._spooled.get(n)
+        if entry is None or entry.digest != digest:
+            return False
+        if not entry.committed:
+            self._writer(entry).commit(0, digest)
+            entry.writer = None
+            entry.committed = True
+            self._open -= 1
+        return True
 
     def read(self, name: str, limit: int = MAX_JSON) -> bytes:
-        ti = self._resolve(name)
-        if ti.size > limit:
+        n = self._resolve(name)
+        if self.members[n].size > limit:
             raise InvalidParameter(f"invalid archive: {name!r} is too large")
         with self.open(name) as f:
             return f.read()
@@ -114,46 +296,17 @@ class Archive:
             raise InvalidParameter(f"invalid {name}: {e}") from None
 
 
-def _spool(store: ImageStore, stream: BinaryIO) -> str:
-    fd, path = tempfile.mkstemp(dir=store.tmp, prefix="load-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            src = decompressed(stream)
-            while True:
-                chunk = src.read(1 << 20)
-                if not chunk:
-                    break
-                f.write(chunk)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
-
-
 def load_archive(store: ImageStore, stream: BinaryIO) -> Iterator[str]:
+    arc = Archive.from_stream(store.layers.content, store.tmp, stream)
     try:
-        path = _spool(store, stream)
-    except GoraeError:
-        raise
-    except (OSError, EOFError, ValueError) as e:
-        full = no_space(e, store.tmp) if isinstance(e, OSError) else None
-        if full is not None:  # the disk, not the archive
-            raise full from None
-        raise InvalidParameter(f"invalid archive: {e}") from None
-    try:
-        arc = Archive(path)
-        try:
-            if arc.has("manifest.json"):
-                yield from _load_docker(store, arc)
-            elif arc.has("index.json"):
-                yield from _load_oci(store, arc)
-            else:
-                raise InvalidParameter("invalid archive: neither manifest.json nor index.json found")
-        finally:
-            arc.close()
+        if arc.has("manifest.json"):
+            yield from _load_docker(store, arc)
+        elif arc.has("index.json"):
+            yield from _load_oci(store, arc)
+        else:
+            raise InvalidParameter("invalid archive: neither manifest.json nor index.json found")
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        arc.close()
 
 
 def _load_image(
@@ -169,8 +322,18 @@ def _load_image(
         if store.layers.exists(chain) and store.layers.has_tar(diff_id):
             layer = store.layers.get(chain)
         else:
-            with arc.open(name) as f:
-                layer = store.layers.register(cast(BinaryIO, f), parent, expected_diff_id=diff_id)
+            had_tar = store.layers.has_tar(diff_id)
+            if arc.commit_as(name, diff_id):  # an uncompressed layer tar: now its blob, applied from there
+                try:
+                    layer = store.layers.register_blob(diff_id, parent)
+                except BaseException:
+                    if not had_tar:  # nothing of a layer that failed stays
+                        with contextlib.suppress(NotFound, OSError):
+                            store.layers.content.delete(diff_id)
+                    raise
+            else:
+                with arc.open(name) as f:
+                    layer = store.layers.register(cast(BinaryIO, f), parent, expected_diff_id=diff_id)
         sizes.append(layer.size)
         parent = chain
     return sha256_digest(config), sizes

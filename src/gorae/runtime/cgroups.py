@@ -12,8 +12,10 @@ import os
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
+@functools.lru_cache(maxsize=1)
 def is_unified() -> bool:
-    """True on a pure cgroup v2 host (then every controller lives in one hierarchy)."""
+    """True on a pure cgroup v2 host (then every controller lives in one hierarchy); a host property, looked
+    up once (the metrics collector asks for every controller of every container at each scrape)."""
     return os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers"))
 
 

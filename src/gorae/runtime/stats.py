@@ -1,6 +1,8 @@
 """`docker stats` JSON for one container, read from its cgroup (v1 or v2) and /proc/stat.
 
-Owns the mapping of cgroup files to Docker's StatsJSON fields; reads only, never changes limits.
+Owns the mapping of cgroup files to Docker's StatsJSON fields (the one place gorae reads a container's
+cgroup counters: `docker stats` and the metrics collector, `gorae.metrics`, both call `cgroup_counters`),
+and the parsing of a network namespace's /proc/<pid>/net/dev. Reads only, never changes limits.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ def system_cpu_usage() -> int:
     return 0
 
 
+def host_memory() -> int:
+    """The host's RAM in bytes: the memory limit `docker stats` shows for an unlimited container."""
+    return _host_memory()
+
+
 def _host_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
@@ -106,19 +113,19 @@ def _blkio_v2(d: str | None) -> dict[str, list[dict[str, Any]]]:
     return {"io_service_bytes_recursive": b, "io_serviced_recursive": n}
 
 
-def _v1(cg: str) -> dict[str, Any]:
+def _v1(cg: str, lean: bool = False) -> dict[str, Any]:
     cpuacct = cgroups.controller_dir("cpuacct", cg)
     cpu = cgroups.controller_dir("cpu", cg)
     mem = cgroups.controller_dir("memory", cg)
     pids = cgroups.controller_dir("pids", cg)
     blkio = cgroups.controller_dir("blkio", cg)
-    percpu = [int(x) for x in (_read(_join(cpuacct, "cpuacct.usage_percpu")) or "").split()]
+    percpu = [] if lean else [int(x) for x in (_read(_join(cpuacct, "cpuacct.usage_percpu")) or "").split()]
     ticks = _kv(_join(cpuacct, "cpuacct.stat"))
     throttle = _kv(_join(cpu, "cpu.stat"))
     limit = _int(_join(mem, "memory.limit_in_bytes"), NO_LIMIT)
     if limit >= NO_LIMIT:
         limit = _host_memory()
-    pids_max = _int(_join(pids, "pids.max"), 0)
+    pids_max = 0 if lean else _int(_join(pids, "pids.max"), 0)
     return {
         "cpu_stats": {
             "cpu_usage": {
@@ -135,8 +142,8 @@ def _v1(cg: str) -> dict[str, Any]:
         },
         "memory_stats": {
             "usage": _int(_join(mem, "memory.usage_in_bytes")),
-            "max_usage": _int(_join(mem, "memory.max_usage_in_bytes")),
-            "failcnt": _int(_join(mem, "memory.failcnt")),
+            "max_usage": 0 if lean else _int(_join(mem, "memory.max_usage_in_bytes")),
+            "failcnt": 0 if lean else _int(_join(mem, "memory.failcnt")),
             "limit": limit,
             "stats": _kv(_join(mem, "memory.stat")),
         },
@@ -149,7 +156,11 @@ def _v1(cg: str) -> dict[str, Any]:
 
 
 def _v2(cg: str) -> dict[str, Any]:
-    d = cgroups.controller_dir("", cg)
+    return v2_counters(cgroups.controller_dir("", cg))
+
+
+def v2_counters(d: str | None) -> dict[str, Any]:
+    """The cgroup part of a StatsJSON sample from one cgroup v2 directory (no limit: the host's RAM)."""
     cpu = _kv(_join(d, "cpu.stat"))
     limit = _int(_join(d, "memory.max"), 0) or _host_memory()
     pids_max = _int(_join(d, "pids.max"), 0)
@@ -179,30 +190,58 @@ def _v2(cg: str) -> dict[str, Any]:
     }
 
 
-_NET_FIELDS = ("bytes", "packets", "errors", "dropped")
+def cgroup_counters(cgroups_path: str, *, lean: bool = False) -> dict[str, Any]:
+    """The cgroup part of a StatsJSON sample (cpu_stats without the system fields, memory_stats,
+    pids_stats, blkio_stats) for a container's cgroups path, from v2 or v1 files. `lean` (the metrics
+    collector) leaves out what it does not export and v1 keeps in separate files: per-CPU usage, the memory
+    high-water mark and fail count, the pids limit (zeros / empty instead)."""
+    return _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path, lean)
+
+
+def lean_counters(cgroups_path: str) -> dict[str, Any]:
+    """`cgroup_counters(..., lean=True)`: what the metrics collector reads at each scrape."""
+    return cgroup_counters(cgroups_path, lean=True)
+
+
+NET_DEV_FIELDS = (
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
+)
 
 
 def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
-    """docker's `networks` section from a /proc/PID/net/dev text: per interface (not lo) rx_ and tx_ bytes,
-    packets, errors, dropped; malformed lines are skipped."""
+    """/proc/net/dev: interface -> its 16 counters (rx_bytes, ..., tx_compressed); malformed lines skipped."""
     out: dict[str, dict[str, int]] = {}
     for line in text.splitlines()[2:]:
         name, sep, rest = line.partition(":")
-        name = name.strip()
-        cols = rest.split()
-        if not sep or not name or name == "lo" or len(cols) < 16 or not all(c.isdigit() for c in cols[:16]):
+        fields = rest.split()
+        if not sep or len(fields) < len(NET_DEV_FIELDS) or not name.strip():
             continue
-        rx, tx = cols[0:4], cols[8:12]
-        entry = {f"rx_{f}": int(v) for f, v in zip(_NET_FIELDS, rx, strict=True)}
-        entry.update({f"tx_{f}": int(v) for f, v in zip(_NET_FIELDS, tx, strict=True)})
-        out[name] = {k: entry[k] for k in (*(f"rx_{f}" for f in _NET_FIELDS), *(f"tx_{f}" for f in _NET_FIELDS))}
+        try:
+            values = [int(x) for x in fields[: len(NET_DEV_FIELDS)]]
+        except ValueError:
+            continue
+        out[name.strip()] = dict(zip(NET_DEV_FIELDS, values, strict=True))
     return out
 
 
+def net_dev_of(pid: int) -> dict[str, dict[str, int]]:
+    """The interfaces of the network namespace `pid` lives in (read through /proc, no setns)."""
+    return parse_net_dev(_read(f"/proc/{pid}/net/dev") or "")
+
+
+_DOCKER_NET = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def docker_networks(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """docker's `networks` section of a stats sample from `parse_net_dev` counters: per interface but lo,
+    rx_/tx_ bytes, packets, errors, dropped."""
+    return {name: {k: c[k] for k in _DOCKER_NET} for name, c in counters.items() if name != "lo"}
+
+
 def network_stats(pid: int) -> dict[str, dict[str, int]]:
-    """The interfaces of the network namespace of process `pid` (empty when unreadable)."""
-    text = _read(f"/proc/{pid}/net/dev")
-    return parse_net_dev(text) if text else {}
+    """The `networks` section for the network namespace of process `pid` (empty when unreadable)."""
+    return docker_networks(net_dev_of(pid))
 
 
 def _now() -> str:
@@ -213,7 +252,7 @@ def container_stats(
     cgroups_path: str, *, id: str = "", name: str = "", prev: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """One StatsJSON sample. `prev` (an earlier sample) fills precpu_stats/preread as dockerd does."""
-    body = _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path)
+    body = cgroup_counters(cgroups_path)
     body["cpu_stats"]["system_cpu_usage"] = system_cpu_usage()
     body["cpu_stats"]["online_cpus"] = os.cpu_count() or 1
     zero_cpu = {

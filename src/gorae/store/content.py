@@ -83,7 +83,7 @@ class ContentWriter:
             raise InvalidParameter(f"ingest {self._ref}: writer is closed")
         return self._fd
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | bytearray | memoryview) -> int:
         fd = self._live_fd()
         if self._total and self._offset + len(data) > self._total:
             raise InvalidParameter(f"blob larger than the expected {self._total} bytes")
@@ -102,6 +102,12 @@ class ContentWriter:
 
     def status(self) -> Status:
         return Status(self._ref, self._offset, self._total, self._expected, self._started, self._updated)
+
+    def reader(self) -> BinaryIO:
+        """A reader of the bytes written so far, from the start (the caller closes it; writes after this
+        may or may not show in it)."""
+        self._live_fd()
+        return open(os.path.join(self._dir, "data"), "rb")
 
     def commit(self, size: int = 0, expected: str = "") -> str:
         """Verify (`size` 0 and `expected` "" are unchecked; the ingest's own total/expected are checked

@@ -3,13 +3,17 @@ Go template per object, docker's not-found messages, `-s` sizes for containers."
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, O, Spec
 from gorae.client.api import q
 from gorae.client.errors import APIError
+from gorae.client.fastjson import dumps_indent
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `json` stay off the CLI's import path
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
 FORMAT_HELP = INSPECT_FORMAT_HELP
@@ -73,11 +77,34 @@ def _fetch(cli: Cli, kind: str, name: str, size: bool) -> Any:
     return cli.api.get_json(PATHS[kind](name), params)
 
 
+class FieldChain:
+    """A template that is one field chain (`{{.State.Status}}`): it always parses, and on the typed Go value
+    it is answered without loading the template engine where `inspect_types.typed_string` can; otherwise the
+    engine parses it then."""
+
+    def __init__(self, fmt: str, names: list[str]) -> None:
+        self.fmt = fmt
+        self.names = names
+        self._engine: Any = None
+
+    def engine(self) -> Any:
+        if self._engine is None:
+            from gorae.cli.gotemplate import Template
+
+            self._engine = Template(self.fmt)
+        return self._engine
+
+
 def parse_template(fmt: str | None) -> Any:
     """docker parses --format before contacting the daemon; None means JSON output. Raises StatusError(64).
     Unlike a list's --format, `\\t` and `\\n` are not expanded (docker's templates.Parse takes the text as is)."""
     if not fmt or fmt == "json":
         return None
+    from gorae.cli.inspect_types import field_chain
+
+    names = field_chain(fmt)
+    if names is not None:
+        return FieldChain(fmt, names)
     from gorae.cli.gotemplate import Template, TemplateError
 
     try:
@@ -89,8 +116,15 @@ def parse_template(fmt: str | None) -> Any:
 def render_inspect(tmpl: Any, kind: str, obj: Any) -> str:
     """docker's TemplateInspector: run on the typed Go value; on any error retry on the raw JSON with
     missingkey=error; nothing of a failed run is printed. Raises TemplateError from the raw run."""
+    from gorae.cli.inspect_types import ROOT, typed, typed_string
+
+    if isinstance(tmpl, FieldChain):
+        if kind in ROOT:
+            text = typed_string(ROOT[kind], obj, tmpl.names)
+            if text is not None:
+                return text
+        tmpl = tmpl.engine()
     from gorae.cli.gotemplate import TemplateError
-    from gorae.cli.inspect_types import ROOT, typed
 
     if kind in ROOT:
         try:
@@ -131,23 +165,27 @@ def write_inspect(cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: lis
     then the lookup errors and the template errors; return the exit status."""
     errors = list(errors)
     if tmpl is not None:
-        from gorae.cli.gotemplate import TemplateError
-
         printed = False
         for kind, obj in found:
             try:
                 cli.print(render_inspect(tmpl, kind, obj))
                 printed = True
-            except TemplateError as e:
+            except _template_error() as e:  # evaluated only when something was raised
                 errors.append(f"template parsing error: {e}")
         if not printed:  # docker's TemplateInspector.Flush writes a newline for an empty buffer
             cli.print()
     else:
         docs = [obj for _, obj in found]
-        cli.print(json.dumps(docs, indent=4, ensure_ascii=False) if docs else "[]")
+        cli.print(dumps_indent(docs) if docs else "[]")
     for msg in errors:
         cli.eprint(msg)
     return 1 if errors else 0
+
+
+def _template_error() -> type[Exception]:
+    from gorae.cli.gotemplate import TemplateError
+
+    return TemplateError
 
 
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:

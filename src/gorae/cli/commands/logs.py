@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import O, Spec
 from gorae.cli.opts import OptError, parse_timestamp
 from gorae.client.api import q
 from gorae.client.streams import STDERR, Demuxer
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` stays off the CLI's import path
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 LOGS = Spec(
     "logs",
@@ -66,10 +71,15 @@ def cmd_logs(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         return 0
     d = Demuxer()
     for chunk in resp.iter_chunks():
+        target = None
         for stream, payload in d.feed(chunk):
-            target = err if stream >= STDERR else out
-            target.write(payload)
-            target.flush()
+            to = err if stream >= STDERR else out
+            if target is not None and to is not target:
+                target.flush()  # the other stream's bytes go out first: the order between the two is kept
+            target = to
+            to.write(payload)
+        if target is not None:
+            target.flush()  # what arrived is out before waiting for more (-f)
     return 0
 
 

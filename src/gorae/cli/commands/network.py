@@ -9,12 +9,11 @@ import re
 from typing import Any
 
 from gorae.cli.commands.common import inspect_objects, remove_each
-from gorae.cli.commands.ps import Header
 from gorae.cli.commands.volume import natural_key, opts_map
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
-from gorae.cli.output import print_list
+from gorae.cli.output import Header, print_list
 from gorae.client.api import q
 
 CREATE = Spec(

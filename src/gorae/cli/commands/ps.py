@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.output import ellipsis, go_time, human_size, print_list, since
+from gorae.cli.output import Header, ellipsis, go_time, human_size, print_list, since
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,18 +47,6 @@ HEADERS = {
     "Networks": "NETWORKS",
     "LocalVolumes": "LOCAL VOLUMES",
 }
-
-
-class Header:
-    """Template data for the header row: every field is its column title."""
-
-    def __init__(self, titles: dict[str, str]) -> None:
-        for k, v in titles.items():
-            setattr(self, k, v)
-
-    def Label(self, name: str) -> str:  # noqa: N802 - Go method name
-        """docker's header for `{{.Label "com.example.some-key"}}`: the last dotted part, "-"/"_" as spaces."""
-        return name.split(".")[-1].replace("-", " ").replace("_", " ")
 
 
 def display_ports(ports: list[dict[str, Any]]) -> str:

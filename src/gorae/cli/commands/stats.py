@@ -7,10 +7,9 @@ import threading
 import time
 from typing import Any
 
-from gorae.cli.commands.ps import Header
 from gorae.cli.context import Cli
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.output import bytes_size, human_size, print_list
+from gorae.cli.output import Header, bytes_size, human_size, print_list
 from gorae.client.api import APIClient, q
 from gorae.client.errors import APIError
 

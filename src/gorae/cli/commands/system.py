@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import platform
 import sys
-from typing import Any
 
-from gorae.cli.context import Cli, StatusError
+from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
 from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `typing`, `json` and `platform` (re, enum, ...) stay off the CLI's import path
     from collections.abc import Callable
+    from typing import Any
+
+    from gorae.cli.context import Cli
 
 VERSION = Spec(
     "version",
@@ -44,9 +45,11 @@ def _ansic(ts: str) -> str:
 
 def client_version(api_version: str | None) -> dict[str, Any]:
     """docker's clientVersion for this CLI (Go version: the Python that runs it)."""
+    import posix
+
     from gorae import __version__
 
-    machine = platform.machine()
+    machine = posix.uname().machine  # platform.machine()
     arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(machine, machine)
     doc: dict[str, Any] = {"Version": __version__}
     if api_version:
@@ -55,7 +58,7 @@ def client_version(api_version: str | None) -> dict[str, Any]:
         {
             "DefaultAPIVersion": "1.45",
             "GitCommit": "",
-            "GoVersion": f"python{platform.python_version()}",
+            "GoVersion": f"python{sys.version.split()[0]}",  # platform.python_version()
             "Os": "linux",
             "Arch": arch,
             "BuildTime": "",
@@ -568,7 +571,7 @@ def _df_verbose(
 
 
 def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    from gorae.cli.commands.ps import Header
+    from gorae.cli.output import Header
 
     d = cli.api.get_json("/system/df") or {}
     images = d.get("Images") or []

@@ -7,11 +7,10 @@ import re
 from typing import Any
 
 from gorae.cli.commands.common import inspect_objects, print_pruned, remove_each
-from gorae.cli.commands.ps import Header
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
-from gorae.cli.output import human_size, print_list
+from gorae.cli.output import Header, human_size, print_list
 from gorae.client.api import q
 
 CREATE = Spec(

@@ -14,14 +14,18 @@ in `gorae.cli.formatting`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 from .errors import TemplateError, TemplateExecError, TemplateParseError
 from .exec import MISSINGKEY_OPTIONS, Limits, execute
 from .funcs import BUILTINS, DOCKER_FUNCS, HEADER_FUNCS, GoFunc, python_func
 from .gofmt import quote, sprint, sprintf
 from .parser import Tree, parse
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from collections.abc import Callable, Mapping
+    from typing import Any
+
+    FuncLike = GoFunc | Callable[..., Any]
 
 __all__ = [
     "HEADER_FUNCS",
@@ -36,8 +40,6 @@ __all__ = [
     "sprint",
     "sprintf",
 ]
-
-FuncLike = GoFunc | Callable[..., Any]
 
 
 def _func_table(funcs: Mapping[str, FuncLike] | None) -> dict[str, GoFunc]:

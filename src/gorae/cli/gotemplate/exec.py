@@ -10,9 +10,6 @@ bounded in steps, output size and template depth so that no template can hang.
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
 from .errors import TemplateError, TemplateExecError
 from .funcs import FuncError, GoFunc
 from .gofmt import format_value, quote, sprint
@@ -42,6 +39,10 @@ from .nodes import (
 )
 from .parser import Tree
 from .values import MISSING, GoNil, GoStruct, StringSlice, is_map_like, is_true, kind, type_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from typing import Any
 
 __all__ = ["Limits", "execute"]
 
@@ -93,6 +94,8 @@ def _can_be_nil(t: str | None) -> bool:
 
 def _method_func(name: str, fn: Any) -> GoFunc:
     """The Go-like signature of a Python method: fixed positional parameters, maybe variadic."""
+    import inspect  # heavy (ast, dis, tokenize): only for Python methods, which docker's objects do not have
+
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):

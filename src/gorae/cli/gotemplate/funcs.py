@@ -7,15 +7,14 @@ title, lower, upper, pad, truncate), each with its Go signature so argument erro
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import quote_plus
-
 from . import gofmt
 from .gojson import JSONError, marshal
 from .values import GoUint8, StringSlice, is_true, kind, type_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from collections.abc import Callable, Mapping
+    from typing import Any
 
 __all__ = ["BUILTINS", "DOCKER_FUNCS", "HEADER_FUNCS", "FuncError", "GoFunc", "MAX_STRING", "python_func"]
 
@@ -27,19 +26,47 @@ class FuncError(Exception):
     """A function failed; execution reports `error calling NAME: MESSAGE`."""
 
 
-@dataclass(frozen=True)
 class GoFunc:
     """A template function and its Go parameter types.
 
     Types: "any" (interface {}), "value" (reflect.Value), "string", "int", "bool", "[]string".
-    `variadic` is the element type of a trailing `...` parameter.
+    `variadic` is the element type of a trailing `...` parameter. What a frozen dataclass would be (equal
+    and hashed by its fields, repr), written out because importing `dataclasses` imports `inspect`.
     """
 
-    name: str
-    fn: Callable[..., Any]
-    params: tuple[str, ...] = ()
-    variadic: str | None = None
-    builtin: bool = False
+    __slots__ = ("name", "fn", "params", "variadic", "builtin")
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        params: tuple[str, ...] = (),
+        variadic: str | None = None,
+        builtin: bool = False,
+    ) -> None:
+        self.name = name
+        self.fn = fn
+        self.params = params
+        self.variadic = variadic
+        self.builtin = builtin
+
+    def _key(self) -> tuple[str, Callable[..., Any], tuple[str, ...], str | None, bool]:
+        return (self.name, self.fn, self.params, self.variadic, self.builtin)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, GoFunc)
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"GoFunc(name={self.name!r}, fn={self.fn!r}, params={self.params!r}, variadic={self.variadic!r}, "
+            f"builtin={self.builtin!r})"
+        )
 
 
 def python_func(name: str, fn: Callable[..., Any]) -> GoFunc:
@@ -266,6 +293,8 @@ def _js(*args: Any) -> str:
 
 
 def _urlquery(*args: Any) -> str:
+    from urllib.parse import quote_plus
+
     return quote_plus(_eval_args(args).encode("utf-8", "surrogatepass"), safe="")
 
 
@@ -326,6 +355,8 @@ def _upper(s: str) -> str:
 def _is_separator(ch: str) -> bool:
     if ord(ch) <= 0x7F:
         return not (ch.isalnum() or ch == "_")
+    import unicodedata  # non-ASCII only (an extension module: ~0.5 ms to load)
+
     if ch.isalpha() or unicodedata.category(ch) == "Nd":
         return False
     return ch.isspace()

@@ -8,11 +8,11 @@ sorted keys, lists as `[a b]`, nil as `<nil>`, floats like Go's shortest `%g`.
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-from typing import Any
-
 from .values import kind, type_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from typing import Any
 
 __all__ = ["float_digits", "format_float", "quote", "quote_rune", "sprint", "sprintf", "sprintln"]
 
@@ -69,6 +69,8 @@ def float_digits(x: float) -> tuple[str, int]:
     x = abs(x)
     if x == 0:
         return "0", 1
+    from decimal import Decimal
+
     sign, digits, exp = Decimal(repr(x)).as_tuple()
     ds = "".join(map(str, digits))
     assert isinstance(exp, int)
@@ -121,6 +123,8 @@ def _hex_float(x: float, upper: bool) -> str:
 
 def format_float(x: float, verb: str, prec: int) -> str:
     """strconv.FormatFloat(x, verb, prec, 64) for verbs e E f F g G b x X (prec -1: shortest)."""
+    import math  # here, not at the top: extension modules cost ~0.5 ms each to load, and most templates print no float
+
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):

@@ -7,11 +7,12 @@ struct-like dicts keep their field order).
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 from .gofmt import float_digits
 from .values import NilMap, NilSlice, is_map_like, kind
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from typing import Any
 
 __all__ = ["JSONError", "marshal"]
 
@@ -42,6 +43,8 @@ def _string(s: str) -> str:
 
 
 def _float(x: float) -> str:
+    import math  # only when a float is printed (see gofmt.format_float)
+
     if math.isnan(x) or math.isinf(x):
         raise JSONError(
             f"json: unsupported value: {'NaN' if math.isnan(x) else ('+Inf' if x > 0 else '-Inf')}"

@@ -6,8 +6,9 @@ locations) and prints back as Go's `Node.String()` does (the `<...>` context of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from typing import Any
 
 __all__ = [
     "ActionNode",
@@ -36,41 +37,53 @@ __all__ = [
 ]
 
 
-@dataclass(eq=False)
 class Node:
-    pos: int
+    """Base of the nodes: `pos` is the character offset in the source. The nodes were dataclasses;
+    written out by hand, because importing `dataclasses` imports `inspect` (~20 ms of every templated
+    command). The repr is the dataclass one."""
+
+    def __init__(self, pos: int) -> None:
+        self.pos = pos
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{type(self).__qualname__}({args})"
 
     def __str__(self) -> str:  # pragma: no cover - every subclass overrides
         return ""
 
 
-@dataclass(eq=False)
 class ListNode(Node):
-    nodes: list[Node] = field(default_factory=list)
+    def __init__(self, pos: int, nodes: list[Node] | None = None) -> None:
+        self.pos = pos
+        self.nodes = [] if nodes is None else nodes
 
     def __str__(self) -> str:
         return "".join(str(n) for n in self.nodes)
 
 
-@dataclass(eq=False)
 class TextNode(Node):
-    text: str = ""
+    def __init__(self, pos: int, text: str = "") -> None:
+        self.pos = pos
+        self.text = text
 
     def __str__(self) -> str:
         return self.text
 
 
-@dataclass(eq=False)
 class VariableNode(Node):
-    ident: list[str] = field(default_factory=list)
+    def __init__(self, pos: int, ident: list[str] | None = None) -> None:
+        self.pos = pos
+        self.ident = [] if ident is None else ident
 
     def __str__(self) -> str:
         return ".".join(self.ident)
 
 
-@dataclass(eq=False)
 class CommandNode(Node):
-    args: list[Node] = field(default_factory=list)
+    def __init__(self, pos: int, args: list[Node] | None = None) -> None:
+        self.pos = pos
+        self.args = [] if args is None else args
 
     def __str__(self) -> str:
         parts = []
@@ -79,12 +92,20 @@ class CommandNode(Node):
         return " ".join(parts)
 
 
-@dataclass(eq=False)
 class PipeNode(Node):
-    line: int = 0
-    is_assign: bool = False
-    decl: list[VariableNode] = field(default_factory=list)
-    cmds: list[CommandNode] = field(default_factory=list)
+    def __init__(
+        self,
+        pos: int,
+        line: int = 0,
+        is_assign: bool = False,
+        decl: list[VariableNode] | None = None,
+        cmds: list[CommandNode] | None = None,
+    ) -> None:
+        self.pos = pos
+        self.line = line
+        self.is_assign = is_assign
+        self.decl = [] if decl is None else decl
+        self.cmds = [] if cmds is None else cmds
 
     def __str__(self) -> str:
         out = ""
@@ -93,107 +114,133 @@ class PipeNode(Node):
         return out + " | ".join(str(c) for c in self.cmds)
 
 
-@dataclass(eq=False)
 class ActionNode(Node):
-    line: int = 0
-    pipe: PipeNode | None = None
+    def __init__(self, pos: int, line: int = 0, pipe: PipeNode | None = None) -> None:
+        self.pos = pos
+        self.line = line
+        self.pipe = pipe
 
     def __str__(self) -> str:
         return "{{" + str(self.pipe) + "}}"
 
 
-@dataclass(eq=False)
 class IdentifierNode(Node):
-    ident: str = ""
+    def __init__(self, pos: int, ident: str = "") -> None:
+        self.pos = pos
+        self.ident = ident
 
     def __str__(self) -> str:
         return self.ident
 
 
-@dataclass(eq=False)
 class DotNode(Node):
     def __str__(self) -> str:
         return "."
 
 
-@dataclass(eq=False)
 class NilNode(Node):
     def __str__(self) -> str:
         return "nil"
 
 
-@dataclass(eq=False)
 class FieldNode(Node):
-    ident: list[str] = field(default_factory=list)
+    def __init__(self, pos: int, ident: list[str] | None = None) -> None:
+        self.pos = pos
+        self.ident = [] if ident is None else ident
 
     def __str__(self) -> str:
         return "".join("." + i for i in self.ident)
 
 
-@dataclass(eq=False)
 class ChainNode(Node):
-    node: Node | None = None
-    fields: list[str] = field(default_factory=list)
+    def __init__(self, pos: int, node: Node | None = None, fields: list[str] | None = None) -> None:
+        self.pos = pos
+        self.node = node
+        self.fields = [] if fields is None else fields
 
     def __str__(self) -> str:
         base = f"({self.node})" if isinstance(self.node, PipeNode) else str(self.node)
         return base + "".join("." + f for f in self.fields)
 
 
-@dataclass(eq=False)
 class BoolNode(Node):
-    value: bool = False
+    def __init__(self, pos: int, value: bool = False) -> None:
+        self.pos = pos
+        self.value = value
 
     def __str__(self) -> str:
         return "true" if self.value else "false"
 
 
-@dataclass(eq=False)
 class NumberNode(Node):
-    text: str = ""
-    is_int: bool = False
-    is_uint: bool = False
-    is_float: bool = False
-    is_complex: bool = False
-    int_value: int = 0
-    uint_value: int = 0
-    float_value: float = 0.0
-    complex_value: complex = 0j
+    def __init__(
+        self,
+        pos: int,
+        text: str = "",
+        is_int: bool = False,
+        is_uint: bool = False,
+        is_float: bool = False,
+        is_complex: bool = False,
+        int_value: int = 0,
+        uint_value: int = 0,
+        float_value: float = 0.0,
+        complex_value: complex = 0j,
+    ) -> None:
+        self.pos = pos
+        self.text = text
+        self.is_int = is_int
+        self.is_uint = is_uint
+        self.is_float = is_float
+        self.is_complex = is_complex
+        self.int_value = int_value
+        self.uint_value = uint_value
+        self.float_value = float_value
+        self.complex_value = complex_value
 
     def __str__(self) -> str:
         return self.text
 
 
-@dataclass(eq=False)
 class StringNode(Node):
-    quoted: str = ""
-    text: str = ""
+    def __init__(self, pos: int, quoted: str = "", text: str = "") -> None:
+        self.pos = pos
+        self.quoted = quoted
+        self.text = text
 
     def __str__(self) -> str:
         return self.quoted
 
 
-@dataclass(eq=False)
 class EndNode(Node):
     def __str__(self) -> str:
         return "{{end}}"
 
 
-@dataclass(eq=False)
 class ElseNode(Node):
-    line: int = 0
+    def __init__(self, pos: int, line: int = 0) -> None:
+        self.pos = pos
+        self.line = line
 
     def __str__(self) -> str:
         return "{{else}}"
 
 
-@dataclass(eq=False)
 class BranchNode(Node):
-    line: int = 0
-    pipe: PipeNode | None = None
-    list: ListNode | None = None
-    else_list: ListNode | None = None
-    keyword: str = ""
+    def __init__(
+        self,
+        pos: int,
+        line: int = 0,
+        pipe: PipeNode | None = None,
+        list: ListNode | None = None,
+        else_list: ListNode | None = None,
+        keyword: str = "",
+    ) -> None:
+        self.pos = pos
+        self.line = line
+        self.pipe = pipe
+        self.list = list
+        self.else_list = else_list
+        self.keyword = keyword
 
     def __str__(self) -> str:
         out = "{{" + self.keyword + " " + str(self.pipe) + "}}" + str(self.list)
@@ -202,42 +249,84 @@ class BranchNode(Node):
         return out + "{{end}}"
 
 
-@dataclass(eq=False)
 class IfNode(BranchNode):
-    keyword: str = "if"
+    def __init__(
+        self,
+        pos: int,
+        line: int = 0,
+        pipe: PipeNode | None = None,
+        list: ListNode | None = None,
+        else_list: ListNode | None = None,
+        keyword: str = "if",
+    ) -> None:
+        self.pos = pos
+        self.line = line
+        self.pipe = pipe
+        self.list = list
+        self.else_list = else_list
+        self.keyword = keyword
 
 
-@dataclass(eq=False)
 class RangeNode(BranchNode):
-    keyword: str = "range"
+    def __init__(
+        self,
+        pos: int,
+        line: int = 0,
+        pipe: PipeNode | None = None,
+        list: ListNode | None = None,
+        else_list: ListNode | None = None,
+        keyword: str = "range",
+    ) -> None:
+        self.pos = pos
+        self.line = line
+        self.pipe = pipe
+        self.list = list
+        self.else_list = else_list
+        self.keyword = keyword
 
 
-@dataclass(eq=False)
 class WithNode(BranchNode):
-    keyword: str = "with"
+    def __init__(
+        self,
+        pos: int,
+        line: int = 0,
+        pipe: PipeNode | None = None,
+        list: ListNode | None = None,
+        else_list: ListNode | None = None,
+        keyword: str = "with",
+    ) -> None:
+        self.pos = pos
+        self.line = line
+        self.pipe = pipe
+        self.list = list
+        self.else_list = else_list
+        self.keyword = keyword
 
 
-@dataclass(eq=False)
 class BreakNode(Node):
-    line: int = 0
+    def __init__(self, pos: int, line: int = 0) -> None:
+        self.pos = pos
+        self.line = line
 
     def __str__(self) -> str:
         return "{{break}}"
 
 
-@dataclass(eq=False)
 class ContinueNode(Node):
-    line: int = 0
+    def __init__(self, pos: int, line: int = 0) -> None:
+        self.pos = pos
+        self.line = line
 
     def __str__(self) -> str:
         return "{{continue}}"
 
 
-@dataclass(eq=False)
 class TemplateNode(Node):
-    line: int = 0
-    name: str = ""
-    pipe: PipeNode | None = None
+    def __init__(self, pos: int, line: int = 0, name: str = "", pipe: PipeNode | None = None) -> None:
+        self.pos = pos
+        self.line = line
+        self.name = name
+        self.pipe = pipe
 
     def __str__(self) -> str:
         from .gofmt import quote

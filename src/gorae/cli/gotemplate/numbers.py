@@ -3,8 +3,6 @@ string/character unquoting (strconv.Unquote, UnquoteChar). Errors are ValueError
 
 from __future__ import annotations
 
-import math
-
 from .nodes import NumberNode
 
 __all__ = ["parse_number", "unquote", "unquote_char"]
@@ -153,7 +151,7 @@ def parse_number(pos: int, text: str, complex_item: bool) -> NumberNode:
             if not any(c in text for c in ".eEpP"):
                 raise ValueError(f"integer overflow: {_goq(text)}")
             n.is_float, n.float_value = True, f
-            if math.isfinite(f) and f == int(f):
+            if f - f == 0 and f == int(f):  # finite (inf - inf and NaN are NaN), without importing `math`
                 iv = int(f)
                 if _INT64_MIN <= iv <= _INT64_MAX:
                     n.is_int, n.int_value = True, iv
@@ -169,7 +167,7 @@ def _simplify_complex(n: NumberNode) -> None:
     n.is_float = c.imag == 0
     if n.is_float:
         n.float_value = c.real
-        if math.isfinite(c.real) and c.real == int(c.real):
+        if c.real - c.real == 0 and c.real == int(c.real):  # finite
             iv = int(c.real)
             n.is_int = _INT64_MIN <= iv <= _INT64_MAX
             n.int_value = iv if n.is_int else 0

@@ -8,8 +8,6 @@ the stack.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from .errors import TemplateParseError
 from .lexer import Item, T, lex
 from .nodes import (
@@ -39,6 +37,10 @@ from .nodes import (
     is_empty_tree,
 )
 from .numbers import parse_number, unquote, unquote_char
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from collections.abc import Collection
 
 __all__ = ["MAX_DEPTH", "Tree", "parse"]
 

@@ -9,9 +9,10 @@ public attributes are fields and callables are methods.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = [
     "MISSING",
@@ -55,15 +56,23 @@ class StringSlice(list[str]):
     go_type = "[]string"
 
 
-class NilSlice(list[Any]):
+if TYPE_CHECKING:
+    _Fields = dict[str, Any]
+    _Items = list[Any]
+else:
+    _Fields = dict  # `Any` is not imported at run time
+    _Items = list
+
+
+class NilSlice(_Items):
     """A nil Go slice: prints and ranges as an empty one, `json` encodes it as null."""
 
 
-class NilMap(dict[str, Any]):
+class NilMap(_Fields):
     """A nil Go map: prints as `map[]`, `json` encodes it as null."""
 
 
-class GoStruct(dict[str, Any]):
+class GoStruct(_Fields):
     """A Go struct value standing in for docker's typed data (`docker inspect` fills templates from Go
     structs): its keys are the struct's fields in order, `go_type` its type ("*container.State").
     A missing field is "can't evaluate field X in type T"; printed bare it shows `{v1 v2 ...}`;
@@ -90,7 +99,9 @@ class GoNil:
         return f"GoNil({self.go_type})"
 
 
-_EXPORTED = re.compile(r"[A-Z][A-Za-z0-9_]*\Z")
+def exported(name: str) -> bool:
+    """Go's exported identifier as docker's JSON has them: `[A-Z][A-Za-z0-9_]*` (without importing `re`)."""
+    return name.isascii() and name[:1].isupper() and (name.isalnum() or name.replace("_", "").isalnum())
 
 
 def is_map_like(value: dict[Any, Any]) -> bool:
@@ -103,7 +114,7 @@ def is_map_like(value: dict[Any, Any]) -> bool:
         return False
     if not value:
         return True
-    return not all(isinstance(k, str) and _EXPORTED.match(k) for k in value)
+    return not all(isinstance(k, str) and exported(k) for k in value)
 
 
 def kind(value: Any) -> str:

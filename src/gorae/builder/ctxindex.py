@@ -1,0 +1,143 @@
+"""The build context as received, indexed without writing it out: every entry's type, mode, link target and
+content digest, read once from the (spooled) tar. A build whose COPY/ADD steps all come from the cache never
+extracts the context; the first step that needs its files extracts it (`context.extract_context`). Path
+resolution here follows the same in-root rules as `context.resolve_in`, so both agree on what a source is."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import tarfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from gorae import dockerignore
+from gorae.dockerignore import compile_pattern
+from gorae.errors import InvalidParameter, NotFound
+
+MAX_LINKS = 255
+MAX_TEXT = 10 << 20
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "file", "dir", "link" (symlink), "other"
+    mode: int
+    target: str = ""  # a symlink's target, a hard link's source
+    digest: str = ""  # a file's content sha256
+
+
+class ContextIndex:
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.texts: dict[str, bytes] = {}  # the small files asked for (Dockerfile, .dockerignore)
+
+    @staticmethod
+    def read(stream: BinaryIO, keep: set[str]) -> ContextIndex:
+        """Index an uncompressed or compressed context tar; the contents of the `keep` names are kept."""
+        idx = ContextIndex()
+        try:
+            with tarfile.open(fileobj=stream, mode="r|*") as tf:
+                for m in tf:
+                    name = posixpath.normpath("/" + m.name).lstrip("/")
+                    if not name or name == ".":
+                        continue
+                    for i in range(1, name.count("/") + 1):
+                        parent = name.rsplit("/", i)[0]
+                        idx.entries.setdefault(parent, Entry("dir", 0o755))
+                    if m.isreg():
+                        f = tf.extractfile(m)
+                        h = hashlib.sha256()
+                        kept = bytearray()
+                        want = name in keep and m.size <= MAX_TEXT
+                        if f is not None:
+                            while chunk := f.read(1 << 20):
+                                h.update(chunk)
+                                if want:
+                                    kept += chunk
+                        if want:
+                            idx.texts[name] = bytes(kept)
+                        idx.entries[name] = Entry("file", m.mode & 0o7777, digest=h.hexdigest())
+                    elif m.isdir():
+                        idx.entries[name] = Entry("dir", m.mode & 0o7777)
+                    elif m.issym():
+                        idx.entries[name] = Entry("link", 0o777, target=m.linkname)
+                    elif m.islnk():
+                        src = posixpath.normpath("/" + m.linkname).lstrip("/")
+                        e = idx.entries.get(src)
+                        idx.entries[name] = e if e is not None else Entry("other", m.mode & 0o7777)
+                    else:
+                        idx.entries[name] = Entry("other", m.mode & 0o7777)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            if "unexpected end of data" not in str(e):  # the docker CLI's unterminated tar (see context)
+                raise InvalidParameter(f"invalid archive: {e}") from None
+        return idx
+
+    def drop_ignored(self, patterns: list[dockerignore.Pattern]) -> None:
+        for name in list(self.entries):
+            if name in ("Dockerfile", ".dockerignore"):
+                continue
+            if dockerignore.excluded(patterns, name):
+                e = self.entries[name]
+                if e.kind == "dir" and dockerignore.may_hold_inclusions(patterns, name):
+                    continue
+                del self.entries[name]
+
+    def resolve(self, path: str) -> str:
+        """The context-relative name `path` leads to, symlinks followed inside the context ("" = the root)."""
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        done: list[str] = []
+        links = 0
+        while parts:
+            p = parts.pop(0)
+            if p == "..":
+                if done:
+                    done.pop()
+                continue
+            cand = "/".join([*done, p])
+            e = self.entries.get(cand)
+            if e is not None and e.kind == "link":
+                links += 1
+                if links > MAX_LINKS:
+                    raise InvalidParameter(f"too many links in {path}")
+                if e.target.startswith("/"):
+                    done = []
+                parts = [x for x in e.target.split("/") if x not in ("", ".")] + parts
+                continue
+            done.append(p)
+        return "/".join(done)
+
+    def match(self, pattern: str) -> list[str]:
+        clean = posixpath.normpath("/" + pattern).lstrip("/") or "."
+        if not any(ch in clean for ch in "*?["):
+            rel = self.resolve(clean)
+            if rel and rel not in self.entries:
+                raise NotFound(
+                    "COPY failed: file not found in build context or excluded by .dockerignore: "
+                    f"stat {clean}: file does not exist"
+                )
+            return [rel or "."]
+        rx = compile_pattern(clean)
+        found = sorted(n for n in self.entries if rx.match(n))
+        if not found:
+            raise NotFound("COPY failed: no source files were specified")
+        return found
+
+    def checksum(self, rel: str) -> str:
+        """`file:<sha256>` or `dir:<sha256>` of what `rel` names (its tree for a directory)."""
+        rel = self.resolve(rel) if rel != "." else ""
+        e = self.entries.get(rel) if rel else Entry("dir", 0o755)
+        if e is None:
+            raise NotFound(f"stat {rel}: file does not exist")
+        if e.kind != "dir":
+            return "file:" + self._entry_hash(e)
+        h = hashlib.sha256()
+        prefix = rel + "/" if rel else ""
+        for name in sorted(n for n in self.entries if n.startswith(prefix)):
+            h.update(name[len(prefix) :].encode(errors="surrogateescape") + b"\0")
+            h.update(self._entry_hash(self.entries[name]).encode())
+        return "dir:" + h.hexdigest()
+
+    @staticmethod
+    def _entry_hash(e: Entry) -> str:
+        return hashlib.sha256(f"{e.kind}:{e.mode:o}:{e.target}:{e.digest}".encode()).hexdigest()
