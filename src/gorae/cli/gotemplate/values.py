@@ -72,6 +72,18 @@ class NilMap(_Fields):
     """A nil Go map: prints as `map[]`, `json` encodes it as null."""
 
 
+class StringMap(_Fields):
+    """A Go map[string]string: `index` of a missing key gives "" (the element's zero value)."""
+
+    zero = ""
+
+
+class NilStringMap(NilMap):
+    """A nil map[string]string."""
+
+    zero = ""
+
+
 class GoStruct(_Fields):
     """A Go struct value standing in for docker's typed data (`docker inspect` fills templates from Go
     structs): its keys are the struct's fields in order, `go_type` its type ("*container.State").
