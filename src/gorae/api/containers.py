@@ -215,7 +215,7 @@ class ContainerBackend(Protocol):
     ) -> tuple[Any, TarSource | None]: ...
 
     def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Callable[[BinaryIO], None]]: ...
 
     async def commit(
@@ -509,7 +509,7 @@ class ContainersRouter:
         path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
         async with self.b.extract_into(
-            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite
+            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite, copy_uid_gid=req.qbool("copyUIDGID")
         ) as extract:
             reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
             feeder = asyncio.ensure_future(reader.pump())

@@ -70,7 +70,7 @@ class ContainerService:
         self.repo = ContainerRepository(store, publish)
         self.runtime = runtime
         self.images = images
-        self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter)
+        self.fs = ContainerFS(root, self.repo, snapshotter, images, mounter, volumes=mounts)
         self.networking = ContainerNetworking(networks, self.repo, list(default_dns or []))
         self.logging = ContainerLogging(self.fs.dir, runtime, log_driver, log_opts)
         self.streams = ContainerStreams(self.repo, runtime, self.logging)
@@ -296,9 +296,11 @@ class ContainerService:
         return await self.fs.archive(ref, path, stat_only=stat_only)
 
     def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Callable[[BinaryIO], None]]:
-        return self.fs.extract_into(ref, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
+        return self.fs.extract_into(
+            ref, path, no_overwrite_dir_non_dir=no_overwrite_dir_non_dir, copy_uid_gid=copy_uid_gid
+        )
 
     def rootfs(self, ref: str | Container) -> contextlib.AbstractAsyncContextManager[str]:
         return self.fs.rootfs(ref)

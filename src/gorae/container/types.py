@@ -9,7 +9,7 @@ own protocol lives in gorae/runtime/types.py.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from gorae.events import Publisher
@@ -52,6 +52,7 @@ class ImageResolver(Protocol):
         comment: str = "",
         changes: list[str] | None = None,
         pause: bool = True,
+        exclude: Collection[str] = (),
     ) -> str: ...
 
 
@@ -103,6 +104,10 @@ class MountResolver(Protocol):
     def oci_mounts(
         self, mounts: list[dict[str, Any]], host_config: dict[str, Any]
     ) -> list[dict[str, Any]]: ...
+
+    def hold(self, mounts: list[dict[str, Any]]) -> None:
+        """Mount the volumes among `mounts` (one reference each) until `release`."""
+        ...
 
     def release(self, mounts: list[dict[str, Any]]) -> None: ...
 

@@ -13,7 +13,7 @@ import builtins
 import contextlib
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any, BinaryIO
 
 from gorae.errors import Conflict, InvalidParameter, NotFound
@@ -461,9 +461,10 @@ class ImageService:
         comment: str = "",
         changes: builtins.list[str] | None = None,
         pause: bool = True,
+        exclude: Collection[str] = (),
     ) -> str:
         """A new image from a container's writable layer on top of its image (pausing is the caller's)."""
-        return importer.commit(self.store, container, upper_dir, repo_tag, author, comment, changes)
+        return importer.commit(self.store, container, upper_dir, repo_tag, author, comment, changes, exclude)
 
     def load(self, stream: BinaryIO) -> Iterator[str]:
         """`docker load`: the progress lines, each announced as a `load` event once reported."""

@@ -252,7 +252,9 @@ class ConmonRuntime:
             argv.append("-t")
         if stdin:
             argv.append("-i")
-            if not stdin_once:
+            # moby closes a container's stdin when a StdinOnce attach ends only without a tty: a `run -it`
+            # the user detached from (ctrl-p ctrl-q) takes input again at the next attach
+            if not stdin_once or tty:
                 argv.append("--leave-stdin-open")
         proc, sync_r, start_w, _ = await self._spawn_conmon(argv, dir)
         try:
