@@ -226,6 +226,20 @@ def net_dev_of(pid: int) -> dict[str, dict[str, int]]:
     return parse_net_dev(_read(f"/proc/{pid}/net/dev") or "")
 
 
+_DOCKER_NET = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def docker_networks(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """docker's `networks` section of a stats sample from `parse_net_dev` counters: per interface but lo,
+    rx_/tx_ bytes, packets, errors, dropped."""
+    return {name: {k: c[k] for k in _DOCKER_NET} for name, c in counters.items() if name != "lo"}
+
+
+def network_stats(pid: int) -> dict[str, dict[str, int]]:
+    """The `networks` section for the network namespace of process `pid` (empty when unreadable)."""
+    return docker_networks(net_dev_of(pid))
+
+
 def _now() -> str:
     return rfc3339nano_fixed(time.time_ns())
 
