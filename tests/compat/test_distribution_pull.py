@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import io
 import os
-import tarfile
 import socket
+import tarfile
 import threading
 import uuid
 

@@ -624,11 +624,40 @@ def test_verified_tar_hostile_blobs(data: bytes, size: int, n: int) -> None:
     except Exception:  # noqa: BLE001 - not a gzip stream: only its own bytes are "the tar"
         plain = None
     want = _digest(plain if plain is not None else data)
-    got = b""
+    chunks: list[bytes] = []
     try:
         with VerifiedTar(io.BytesIO(data), want, size) as f:
             while chunk := f.read(n):
-                got += chunk
+                chunks.append(chunk)
     except InvalidParameter:
         return
+    got = b"".join(chunks)
     assert len(got) == size and _digest(got) == want
+    assert all(len(c) == n for c in chunks[:-1])  # full reads but the last, as from a file
+
+
+class Dribble(io.RawIOBase):
+    """A file that gives at most 7 bytes a read: the decompressor above it returns short reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(min(7, n if n is not None and n >= 0 else 7))
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+def test_verified_tar_reads_are_full_as_tarfile_needs(compress: str) -> None:
+    """tarfile.addfile (docker save) takes a short read for the end of the data: every read is full."""
+    tar = _tar({"a": os.urandom(100_000)})
+    blob = gzip.compress(tar) if compress == "gzip" else zstandard.ZstdCompressor().compress(tar)
+    out = io.BytesIO()
+    with VerifiedTar(Dribble(blob), _digest(tar), len(tar)) as f, tarfile.open(fileobj=out, mode="w") as t:
+        ti = tarfile.TarInfo("layer.tar")
+        ti.size = len(tar)
+        t.addfile(ti, f)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as t:
+        assert t.extractfile("layer.tar").read() == tar  # type: ignore[union-attr]

@@ -81,11 +81,21 @@ class VerifiedTar:
         self._checked = False
 
     def read(self, n: int = -1) -> bytes:
+        parts: list[bytes] = []
         if n is None or n < 0:
-            parts = []
             while chunk := self.read(CHUNK):
                 parts.append(chunk)
             return b"".join(parts)
+        got = 0
+        while got < n:  # full reads but at the end, as from a file (tarfile.addfile takes a short one for EOF)
+            part = self._read_some(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # b"" at the end
+
+    def _read_some(self, n: int) -> bytes:
         try:
             data = self._src.read(n)
         except GoraeError:
