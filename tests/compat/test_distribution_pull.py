@@ -5,8 +5,10 @@ interrupted pull is completed by the next one, which reuses what was downloaded.
 
 from __future__ import annotations
 
+import io
 import os
 import socket
+import tarfile
 import threading
 import uuid
 
@@ -441,3 +443,36 @@ def test_single_platform_image_of_another_platform_is_pulled(tidy_daemon: GoraeD
         assert d.client().api.inspect_image(f"{ref}:1")["Id"] == cid
     finally:
         d.docker("rmi", "-f", cid, check=False)
+
+
+def test_pulled_layers_kept_compressed_save_byte_identical_and_rmi_leaves_no_blob(
+    tidy_daemon: GoraeDaemon, tiny: TinyRegistry
+) -> None:
+    """A pulled layer's tar is its compressed blob (not stored a second time uncompressed); `docker save`
+    gives back the exact tars the registry's blobs hold; rmi deletes the blobs with the layers."""
+    d = tidy_daemon
+    tag = uuid.uuid4().hex
+    ours = [layer_tar({f"k{i}": f"{tag} {i}\n".encode() * 5000}) for i in range(3)]
+    tars = [_busybox(), *ours]  # busybox's layer "Already exists" (its tar is stored uncompressed)
+    _, cdigest = tiny.add_image("kept/blobs", "v1", tars, compress=["gzip", "gzip", "zstd", "gzip"])
+    ref = f"{tiny.addr}/kept/blobs:v1"
+    compressed = [dg for dg, body in tiny.blobs.items() if body not in tars and dg != cdigest][1:]
+    pull_lines(d, ref.rsplit(":", 1)[0], "v1")
+    try:
+        for t in ours:
+            assert not os.path.exists(blob_path(d, digest(t)))  # no uncompressed copy
+        kept = [dg for dg in compressed if os.path.exists(blob_path(d, dg))]
+        assert len(kept) == 3
+        saved = b"".join(d.client().api.get_image(ref))
+        with tarfile.open(fileobj=io.BytesIO(saved)) as t:
+            blobs = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        for x in tars:
+            assert blobs[f"blobs/sha256/{digest(x).split(':', 1)[1]}"] == x
+        out = d.docker("run", "--rm", ref, "cat", "/k2").stdout
+        assert out == f"{tag} 2\n" * 5000
+    finally:
+        d.docker("rmi", "-f", cdigest, check=False)
+    assert [dg for dg in compressed if os.path.exists(blob_path(d, dg))] == []
+    assert [t for t in ours if os.path.exists(blob_path(d, digest(t)))] == []
+    assert os.path.exists(blob_path(d, digest(tars[0])))  # busybox's own image still has it
+    assert ingests(d) == []

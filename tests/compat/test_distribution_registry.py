@@ -394,3 +394,49 @@ def test_push_of_many_layers_waits_beyond_five(tidy_daemon: GoraeDaemon, registr
         assert c.images.pull(f"{registry.addr}/many/layers", tag="1").id == iid
     finally:
         d.docker("rmi", "-f", name, check=False)
+
+
+def _saved_layers(d: GoraeDaemon, ref: str) -> dict[str, bytes]:
+    """The layer tars of `docker save ref` (docker-py), by blob name."""
+    data = b"".join(d.client().api.get_image(ref))
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        index = json.loads(t.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        return {n: t.extractfile(n).read() for n in index[0]["Layers"]}  # type: ignore[union-attr]
+
+
+def test_pulled_image_saves_the_pushed_tars_and_pushes_again(tidy_daemon: GoraeDaemon, registry: Registry) -> None:  # noqa: F811
+    """Push an image of two layers, rmi it, pull it (its layers are kept as their compressed blobs): `docker
+    save` gives the very tars pushed; a push to the same repository skips every layer, to another repository
+    mounts them, and to another registry uploads them (compressed again from the kept blobs), which pulls
+    back as the same image."""
+    d = tidy_daemon
+    tag = uuid.uuid4().hex
+    df = f"FROM busybox\nRUN echo {tag} > /marker && head -c 300000 /dev/urandom > /noise\n"
+    name = f"{registry.addr}/kept/src:{tag[:8]}"
+    d.docker("build", "-q", "-t", name, "-", input=df, timeout=120)
+    other = Registry().start()
+    try:
+        iid = d.client().api.inspect_image(name)["Id"]
+        before = _saved_layers(d, name)
+        assert len(before) == 2
+        d.docker("push", name, timeout=120)
+        d.docker("rmi", name)
+        d.docker("pull", name, timeout=120)
+        assert d.client().api.inspect_image(name)["Id"] == iid
+        assert _saved_layers(d, name) == before
+        out = d.docker("push", name).stdout
+        assert len(re.findall(r"^[0-9a-f]{12}: Layer already exists$", out, re.M)) == 2, out
+        d.docker("tag", name, f"{registry.addr}/kept/dst:1")
+        out = d.docker("push", f"{registry.addr}/kept/dst:1").stdout
+        assert len(re.findall(r"^[0-9a-f]{12}: Mounted from kept/src$", out, re.M)) == 2, out
+        far = f"{other.addr}/kept/far:1"
+        d.docker("tag", name, far)
+        out = d.docker("push", far, timeout=120).stdout
+        assert len(re.findall(r"^[0-9a-f]{12}: Pushed$", out, re.M)) == 2, out
+        d.docker("rmi", name, f"{registry.addr}/kept/dst:1", far)
+        d.docker("pull", far, timeout=120)
+        assert d.client().api.inspect_image(far)["Id"] == iid
+        assert d.docker("run", "--rm", far, "cat", "/marker").stdout == f"{tag}\n"
+    finally:
+        d.docker("rmi", "-f", name, f"{registry.addr}/kept/dst:1", f"{other.addr}/kept/far:1", check=False)
+        other.stop()

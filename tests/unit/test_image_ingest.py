@@ -27,9 +27,9 @@ from hypothesis import strategies as st
 from gorae.archive import apply_tar
 from gorae.archive.chunks import ChunkReader
 from gorae.archive.streams import GzipReader
-from gorae.errors import InvalidParameter
+from gorae.errors import InvalidParameter, NotFound
 from gorae.image import load as load_mod
-from gorae.image.ingest import BlobSpool, LayerTee
+from gorae.image.ingest import BlobSpool, LayerTee, VerifiedTar
 from gorae.image.layers import EXTRACT_PREFIX, LayerStore
 from gorae.image.load import load_archive
 from gorae.image.store import ImageStore
@@ -530,3 +530,134 @@ def test_load_of_a_gzipped_tarball_streams_it_too(stores: Stores) -> None:
     assert list(load_archive(stores.images, io.BytesIO(data))) == ["Loaded image: ingest/test:1"]
     assert stores.content.read_bytes(_digest(BIG_LAYER)) == BIG_LAYER
     assert stores.leftovers()[1] == [] and os.listdir(stores.images.tmp) == []
+
+
+# ---- a layer whose tar is kept as its compressed blob (a pull) ------------------------------------------
+
+
+def _kept(stores: Stores, tar: bytes, compress: str, parent: str | None = None) -> tuple[str, str]:
+    """Store `tar` compressed as a blob (as a pull's download does) and register it from there."""
+    blob = gzip.compress(tar) if compress == "gzip" else zstandard.ZstdCompressor().compress(tar)
+    bdigest = stores.content.put_bytes(blob)
+    with stores.content.open(bdigest) as f:
+        layer = stores.layers.register(f, parent, expected_diff_id=_digest(tar), tar_blob=bdigest)
+    return layer.chain_id, bdigest
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+def test_kept_blob_is_the_tar_and_goes_with_the_layer(stores: Stores, compress: str) -> None:
+    tar = _tar({"a": b"x" * 70_000, "b": os.urandom(3000)})
+    chain, bdigest = _kept(stores, tar, compress)
+    # the uncompressed tar was not written: the compressed blob is the only blob
+    assert stores.leftovers() == ([bdigest], [], [chain])
+    doc = stores.meta.get("layer", chain)
+    assert (doc["TarBlob"], doc["TarCompression"], doc["TarSize"]) == (bdigest, compress, len(tar))
+    assert stores.layers.has_tar(_digest(tar))
+    assert stores.layers.tar_size(_digest(tar)) == len(tar)
+    with stores.layers.open_tar(_digest(tar)) as f:
+        assert f.read() == tar
+    with stores.layers.open_tar(_digest(tar)) as f:  # read in pieces up to its size, as tarfile does
+        assert b"".join(iter(lambda: f.read(4096), b"")) == tar
+    assert stores.layers.release([chain], set()) == [chain]
+    assert stores.leftovers() == ([], [], [])
+    assert not stores.layers.has_tar(_digest(tar))
+    with pytest.raises(NotFound):
+        stores.layers.tar_size(_digest(tar))
+
+
+def test_kept_blob_shared_by_two_chains_goes_with_the_last(stores: Stores) -> None:
+    base = _tar({"base": b"1"})
+    top = _tar({"top": b"2"})
+    base_chain, base_blob = _kept(stores, base, "gzip")
+    other = stores.layers.register(io.BytesIO(_tar({"other": b"3"})), None)
+    top_chain, top_blob = _kept(stores, top, "gzip", base_chain)
+    # the same top layer on another parent: a second chain naming the same kept blob
+    with stores.content.open(top_blob) as f:
+        top2 = stores.layers.register(f, other.chain_id, expected_diff_id=_digest(top), tar_blob=top_blob)
+    assert stores.layers.uses_blob(top_blob)
+    assert stores.layers.release([top_chain], set()) == [top_chain]
+    assert stores.content.exists(top_blob)  # the other chain still reads its tar from it
+    with stores.layers.open_tar(_digest(top)) as f:
+        assert f.read() == top
+    assert stores.layers.release([top2.chain_id, other.chain_id], set()) == [top2.chain_id, other.chain_id]
+    assert not stores.content.exists(top_blob)
+    assert not stores.layers.uses_blob(top_blob)
+    assert stores.content.exists(base_blob)
+    stores.layers.release([base_chain], set())
+    assert stores.leftovers() == ([], [], [])
+
+
+def test_old_records_without_a_kept_blob_read_their_uncompressed_tar(stores: Stores) -> None:
+    tar = _tar({"old": b"record"})
+    layer = stores.layers.register(io.BytesIO(gzip.compress(tar)), None)
+    assert set(stores.meta.get("layer", layer.chain_id)) == {"ChainID", "DiffID", "Parent", "Size"}
+    assert stores.layers.tar_size(layer.diff_id) == len(tar)
+    with stores.layers.open_tar(layer.diff_id) as f:
+        assert f.read() == tar
+
+
+def test_kept_blob_that_changed_on_disk_is_refused_when_read(stores: Stores) -> None:
+    tar = _tar({"a": b"good" * 1000})
+    _, bdigest = _kept(stores, tar, "gzip")
+    bad = _tar({"a": b"evil" * 1000})
+    assert len(bad) == len(tar)
+    path = stores.content.path(bdigest)
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(bad))
+    with stores.layers.open_tar(_digest(tar)) as f, pytest.raises(InvalidParameter, match="does not match"):
+        f.read()
+    with open(path, "wb") as f:
+        f.write(gzip.compress(tar[:-512]))
+    with stores.layers.open_tar(_digest(tar)) as f, pytest.raises(InvalidParameter, match="shorter"):
+        f.read()
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.binary(max_size=2000), size=st.integers(min_value=0, max_value=3000), n=st.integers(1, 700))
+@example(data=gzip.compress(b"abc"), size=3, n=1)
+def test_verified_tar_hostile_blobs(data: bytes, size: int, n: int) -> None:
+    """Whatever bytes a kept blob holds, VerifiedTar yields exactly the recorded tar or raises
+    InvalidParameter."""
+    try:
+        plain = gzip.decompress(data)
+    except Exception:  # noqa: BLE001 - not a gzip stream: only its own bytes are "the tar"
+        plain = None
+    want = _digest(plain if plain is not None else data)
+    chunks: list[bytes] = []
+    try:
+        with VerifiedTar(io.BytesIO(data), want, size) as f:
+            while chunk := f.read(n):
+                chunks.append(chunk)
+    except InvalidParameter:
+        return
+    got = b"".join(chunks)
+    assert len(got) == size and _digest(got) == want
+    assert all(len(c) == n for c in chunks[:-1])  # full reads but the last, as from a file
+
+
+class Dribble(io.RawIOBase):
+    """A file that gives at most 7 bytes a read: the decompressor above it returns short reads."""
+
+    def __init__(self, data: bytes) -> None:
+        self._f = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(min(7, n if n is not None and n >= 0 else 7))
+
+
+@pytest.mark.parametrize("compress", ["gzip", "zstd"])
+def test_verified_tar_reads_are_full_as_tarfile_needs(compress: str) -> None:
+    """tarfile.addfile (docker save) takes a short read for the end of the data: every read is full."""
+    tar = _tar({"a": os.urandom(100_000)})
+    blob = gzip.compress(tar) if compress == "gzip" else zstandard.ZstdCompressor().compress(tar)
+    out = io.BytesIO()
+    with VerifiedTar(Dribble(blob), _digest(tar), len(tar)) as f, tarfile.open(fileobj=out, mode="w") as t:
+        ti = tarfile.TarInfo("layer.tar")
+        ti.size = len(tar)
+        t.addfile(ti, f)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as t:
+        assert t.extractfile("layer.tar").read() == tar  # type: ignore[union-attr]

@@ -6,9 +6,10 @@ Runs in a worker thread (see `gorae.distribution.service`). Layers are downloade
 applied in order through `LayerStore.register` (decompression, diff_id check, the archive guards);
 a layer whose chain is present is "Already exists". The image is registered (`ImageStore.register`) and
 tagged only when every layer is in place, so an interrupted pull leaves no image, while its committed
-layers and the bytes of a half-done download are what the next attempt starts from. Compressed blobs are
-deleted once applied (like dockerd, which keeps only the uncompressed layers); where each came from is
-kept (`LayerSources`) for push.
+layers and the bytes of a half-done download are what the next attempt starts from. A layer's compressed
+blob is kept as its tar (`register(..., tar_blob=)`: the uncompressed tar is not written a second time;
+`docker save` and push decompress it) and deleted with the last layer naming it; a blob no layer took is
+deleted once applied. Where each came from is kept (`LayerSources`) for push.
 """
 
 from __future__ import annotations
@@ -289,9 +290,10 @@ class Puller:
         return sizes
 
     def _drop(self, digests: list[str]) -> None:
-        """Delete downloaded compressed blobs nobody else is using (their layers are applied, or bad)."""
+        """Delete downloaded compressed blobs nobody else is using (their layers are applied, or bad) and
+        no layer record keeps as its tar."""
         for d in digests:
-            if self.reg.inflight.last_user(d):
+            if self.reg.inflight.last_user(d) and not self.reg.store.layers.uses_blob(d):
                 with contextlib.suppress(NotFound, OSError):
                     self.reg.content.delete(d)
 
@@ -305,7 +307,9 @@ class Puller:
         with self.reg.content.open(desc.digest) as f:
             reader = progress.MeteredReader(f, meter)
             try:
-                layer = self.reg.store.layers.register(cast(BinaryIO, reader), parent, expected_diff_id=diff_id)
+                layer = self.reg.store.layers.register(
+                    cast(BinaryIO, reader), parent, expected_diff_id=diff_id, tar_blob=desc.digest
+                )
             except InvalidParameter as e:  # dockerd's prefix (the rest is our archive code's words)
                 raise InvalidParameter(f"failed to register layer: {e.message}") from None
         meter.tick(final=True)

@@ -7,6 +7,10 @@ the diff_id) and hands the same chunk to the applying thread through a small bou
 the decompress/hash/store side and the tar-apply side use two cores; the channel's bound keeps memory
 flat (at most `depth` chunks of 1 MiB in flight) whatever the layer size or the speed of either side.
 
+When the compressed stream is itself kept in the content store (a pull), `HashSink` stands in for the
+writer: the uncompressed tar is only hashed and counted, not stored again; `VerifiedTar` later reads it
+back from the compressed blob, decompressing and checking it against the diff_id and size recorded then.
+
 `BlobSpool` is the other direction: the calling thread hands chunks (views of the chunks it read, never
 copied) to a thread that hashes and writes them to a writer, so reading an upload and storing it overlap
 (`docker load`).
@@ -19,8 +23,10 @@ leave its thread running after `finish()`/`cancel()` return, or touch the writer
 from __future__ import annotations
 
 import collections
+import hashlib
 import threading
-from typing import BinaryIO
+from types import TracebackType
+from typing import BinaryIO, Protocol
 
 from gorae.archive import streams
 from gorae.errors import GoraeError, InvalidParameter, no_space
@@ -28,6 +34,101 @@ from gorae.store.content import ContentWriter
 
 CHUNK = 1 << 20
 DEPTH = 8  # chunks in flight between the two threads
+
+
+class Sink(Protocol):
+    """Where `LayerTee` puts the uncompressed bytes: a `ContentWriter`, or a `HashSink`."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int: ...
+
+    def digest(self) -> str: ...
+
+
+class HashSink:
+    """Hashes and counts what is written, and stores nothing."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._h.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def digest(self) -> str:
+        return f"sha256:{self._h.hexdigest()}"
+
+
+class VerifiedTar:
+    """Reads the uncompressed tar of a compressed blob (`raw`, closed with this reader), checking it is
+    exactly `size` bytes whose sha256 is `diff_id`: InvalidParameter as soon as it is not (more bytes, fewer
+    at the end, or another digest once `size` bytes were read). A reader that stops after `size` bytes
+    (tarfile's addfile) has had every byte verified."""
+
+    def __init__(self, raw: BinaryIO, diff_id: str, size: int) -> None:
+        self._raw = raw
+        try:
+            self._src, self._compression = streams.decompressed(raw)
+        except GoraeError:
+            raise
+        except streams.decompress_errors() as e:
+            raise InvalidParameter(f"stored layer {diff_id}: {e}") from None
+        self._diff_id = diff_id
+        self._size = size
+        self._h = hashlib.sha256()
+        self._read = 0
+        self._checked = False
+
+    def read(self, n: int = -1) -> bytes:
+        parts: list[bytes] = []
+        if n is None or n < 0:
+            while chunk := self.read(CHUNK):
+                parts.append(chunk)
+            return b"".join(parts)
+        got = 0
+        while got < n:  # full reads but at the end, as from a file (tarfile.addfile takes a short one for EOF)
+            part = self._read_some(n - got)
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)  # b"" at the end
+
+    def _read_some(self, n: int) -> bytes:
+        try:
+            data = self._src.read(n)
+        except GoraeError:
+            raise
+        except streams.decompress_errors() as e:
+            raise InvalidParameter(f"stored layer {self._diff_id}: {self._compression}: {e}") from None
+        self._h.update(data)
+        self._read += len(data)
+        if self._read > self._size:
+            raise InvalidParameter(f"stored layer {self._diff_id}: larger than its recorded {self._size} bytes")
+        if not data and self._read < self._size:
+            raise InvalidParameter(f"stored layer {self._diff_id}: shorter than its recorded {self._size} bytes")
+        if self._read == self._size and not self._checked:
+            self._checked = True
+            if f"sha256:{self._h.hexdigest()}" != self._diff_id:
+                raise InvalidParameter(f"stored layer {self._diff_id}: content does not match its diff_id")
+        return data
+
+    def close(self) -> None:
+        close = getattr(self._src, "close", None)  # GzipReader holds nothing of its own
+        try:
+            if close is not None:
+                close()
+        finally:
+            self._raw.close()
+
+    def __enter__(self) -> VerifiedTar:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 class _Channel:
@@ -86,7 +187,7 @@ class LayerTee:
     def __init__(
         self,
         stream: BinaryIO,
-        writer: ContentWriter,
+        writer: Sink,
         *,
         max_bytes: int = streams.DEFAULT_MAX,
         forward: bool = True,
@@ -101,6 +202,7 @@ class LayerTee:
         self._done = threading.Event()
         self._error: BaseException | None = None
         self.size = 0  # uncompressed bytes stored so far
+        self.compression = ""  # what the stream was compressed with, once the thread sniffed it
 
     def start(self) -> None:
         self._thread.start()
@@ -133,6 +235,7 @@ class LayerTee:
             raise
         except streams.decompress_errors() as e:
             raise InvalidParameter(f"invalid layer stream: {e}") from None
+        self.compression = compression
         while True:
             chunk = self._read(src, compression)
             if not chunk:

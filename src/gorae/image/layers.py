@@ -7,8 +7,12 @@ snapshot prepared under a temporary key ("extract-*"). Only when the whole strea
 checked and the blob committed is the snapshot committed as the chain ID; on any failure both are removed
 (and a crash leaves only an ingest and an extract- snapshot, which the next start collects). A layer
 whose chain ID already exists is not applied again.
-Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size}; `ImageStore` (store.py) owns
-the one LayerStore of a data root.
+Records: kind "layer", id = chain ID, doc {ChainID, DiffID, Parent, Size} and, for a layer whose tar was
+not stored uncompressed because its compressed blob is kept (a pull: `register(..., tar_blob=digest)`),
+{TarBlob, TarCompression, TarSize}: `open_tar` then decompresses that blob through `ingest.VerifiedTar`
+(checked against the diff_id and TarSize recorded at ingest). Records without them (older ones, loads,
+commits, builds) have the uncompressed tar in the content store under the diff_id. A blob is deleted with
+the last layer record naming it. `ImageStore` (store.py) owns the one LayerStore of a data root.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import logging
 import tarfile
 import uuid
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from gorae.errors import Conflict, InvalidParameter, NotFound, no_space
-from gorae.image.ingest import CHUNK, LayerTee
+from gorae.image.ingest import CHUNK, HashSink, LayerTee, Sink, VerifiedTar
 from gorae.image.models import chain_ids
 from gorae.snapshot.types import Kind, Snapshotter
 from gorae.store.content import ContentStore, ContentWriter
@@ -81,17 +85,53 @@ class LayerStore:
     def exists(self, chain_id: str) -> bool:
         return self.meta.exists(LAYER, chain_id) and self.snap.exists(chain_id)
 
+    def _tar_source(self, diff_id: str) -> dict[str, Any] | None:
+        """The record of a layer of `diff_id` whose tar is a stored compressed blob, if any."""
+        for d in self.meta.list(LAYER):
+            if d.get("DiffID") == diff_id and d.get("TarBlob") and self.content.exists(d["TarBlob"]):
+                return d
+        return None
+
     def has_tar(self, diff_id: str) -> bool:
-        """Whether the uncompressed tar of a layer is stored (`docker save` writes it back)."""
-        return self.content.exists(diff_id)
+        """Whether the tar of a layer can be read back (`docker save` writes it): stored uncompressed, or as
+        a kept compressed blob."""
+        return self.content.exists(diff_id) or self._tar_source(diff_id) is not None
 
     def tar_size(self, diff_id: str) -> int:
-        return self.content.size(diff_id)
+        """The size of the uncompressed tar (never decompresses: recorded at ingest). NotFound without it."""
+        if self.content.exists(diff_id):
+            return self.content.size(diff_id)
+        src = self._tar_source(diff_id)
+        if src is None:
+            raise NotFound(f"layer {diff_id}: no stored tar")
+        return int(src["TarSize"])
 
     def open_tar(self, diff_id: str) -> BinaryIO:
-        return self.content.open(diff_id)
+        """A reader of the uncompressed tar; one decompressing a kept compressed blob is verified as it is
+        read (InvalidParameter when it is not what was recorded)."""
+        if self.content.exists(diff_id):
+            return self.content.open(diff_id)
+        src = self._tar_source(diff_id)
+        if src is None:
+            raise NotFound(f"layer {diff_id}: no stored tar")
+        raw = self.content.open(src["TarBlob"])
+        try:
+            return cast(BinaryIO, VerifiedTar(raw, diff_id, int(src["TarSize"])))
+        except BaseException:
+            raw.close()
+            raise
 
-    def register(self, stream: BinaryIO, parent: str | None, expected_diff_id: str | None = None) -> Layer:
+    def uses_blob(self, digest: str) -> bool:
+        """Whether a layer record keeps `digest` as its (compressed) tar."""
+        return any(d.get("TarBlob") == digest for d in self.meta.list(LAYER))
+
+    def register(
+        self,
+        stream: BinaryIO,
+        parent: str | None,
+        expected_diff_id: str | None = None,
+        tar_blob: str | None = None,
+    ) -> Layer:
         """The layer of a (gzip/zstd/uncompressed) tar stream on top of `parent` (a chain ID), applied while
         it is stored (see the module docstring). InvalidParameter for a broken or hostile stream or one
         whose digest is not `expected_diff_id`: then nothing of it is left (no blob, no snapshot).
@@ -99,17 +139,21 @@ class LayerStore:
         `stream.read(n)` is called from a thread of its own (not the caller's), up to 1 MiB at a time, until
         it returns b""; on a failure this returns only once that thread's pending read has returned, so a
         stream fed from the network should time out rather than block forever. A layer whose chain is
-        already applied is still read to its end, verified and stored (when its tar is missing)."""
+        already applied is still read to its end, verified and stored (when its tar is missing).
+
+        `tar_blob`: `stream` is the content of this stored blob, which the caller keeps: the uncompressed
+        tar is then only hashed and counted, and the record says to read it back from that blob."""
+        tar: dict[str, Any] | None = None
         if expected_diff_id is not None:
             parse_digest(expected_diff_id)
             chain = chain_ids([parent, expected_diff_id])[-1] if parent else expected_diff_id
             if self.snap.exists(chain):  # applied before: the stream is still read, verified and stored
-                self._store_only(stream, expected_diff_id)
-                return self._record(chain, expected_diff_id, parent)
+                tar = self._store_only(stream, expected_diff_id, tar_blob)
+                return self._record(chain, expected_diff_id, parent, tar)
         key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
         self.snap.prepare(key, parent)
         try:
-            diff_id = self._apply_stream(stream, key, expected_diff_id)
+            diff_id, tar = self._apply_stream(stream, key, expected_diff_id, tar_blob)
             chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
             try:
                 self.snap.commit(chain, key)
@@ -119,35 +163,53 @@ class LayerStore:
             with contextlib.suppress(Exception):
                 self.snap.remove(key)
             raise
-        return self._record(chain, diff_id, parent)
+        return self._record(chain, diff_id, parent, tar)
 
-    def _apply_stream(self, stream: BinaryIO, key: str, expected: str | None) -> str:
-        """Apply `stream` into snapshot `key` while storing it; returns the committed blob's diff_id."""
+    def _sink(self, tar_blob: str | None) -> Sink:
+        return HashSink() if tar_blob else self.content.writer(f"layer-{uuid.uuid4().hex}")
+
+    def _apply_stream(
+        self, stream: BinaryIO, key: str, expected: str | None, tar_blob: str | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Apply `stream` into snapshot `key` while storing (or, with `tar_blob`, hashing) it; returns the
+        diff_id and the record fields of a tar kept compressed."""
         from gorae.archive import apply_tar
 
-        writer = self.content.writer(f"layer-{uuid.uuid4().hex}")
-        tee = LayerTee(stream, writer)
+        sink = self._sink(tar_blob)
+        tee = LayerTee(stream, sink)
         try:
             tee.start()
             apply_tar(self.snap.upper_dir(key), tee.next_chunk, whiteouts="overlay")
             tee.finish()
-            return self._commit_blob(writer, expected)
+            return self._finish_sink(sink, tee, expected, tar_blob)
         except BaseException:
             tee.cancel()
-            writer.abort()
+            if isinstance(sink, ContentWriter):
+                sink.abort()
             raise
 
-    def _store_only(self, stream: BinaryIO, expected: str) -> None:
-        writer = self.content.writer(f"layer-{uuid.uuid4().hex}")
-        tee = LayerTee(stream, writer, forward=False)
+    def _store_only(self, stream: BinaryIO, expected: str, tar_blob: str | None) -> dict[str, Any] | None:
+        sink = self._sink(tar_blob)
+        tee = LayerTee(stream, sink, forward=False)
         try:
             tee.start()
             tee.finish()
-            self._commit_blob(writer, expected)
+            return self._finish_sink(sink, tee, expected, tar_blob)[1]
         except BaseException:
             tee.cancel()
-            writer.abort()
+            if isinstance(sink, ContentWriter):
+                sink.abort()
             raise
+
+    def _finish_sink(
+        self, sink: Sink, tee: LayerTee, expected: str | None, tar_blob: str | None
+    ) -> tuple[str, dict[str, Any] | None]:
+        if isinstance(sink, ContentWriter):
+            return self._commit_blob(sink, expected), None
+        diff_id = sink.digest()
+        if expected is not None and diff_id != expected:
+            raise InvalidParameter(f"layer {expected}: content does not match its diff_id")
+        return diff_id, {"TarBlob": tar_blob, "TarCompression": tee.compression, "TarSize": tee.size}
 
     def _commit_blob(self, writer: ContentWriter, expected: str | None) -> str:
         diff_id = writer.digest()
@@ -161,11 +223,15 @@ class LayerStore:
                 raise full from None
             raise
 
-    def _record(self, chain: str, diff_id: str, parent: str | None) -> Layer:
+    def _record(self, chain: str, diff_id: str, parent: str | None, tar: dict[str, Any] | None = None) -> Layer:
         if self.meta.exists(LAYER, chain):
+            doc = self.meta.get(LAYER, chain)
+            if tar is not None and not self.has_tar(diff_id):  # its tar was lost: now that blob
+                self.meta.put(LAYER, chain, {**doc, **tar})
             return self.get(chain)
         size = self.snap.usage(chain)
-        self.meta.put(LAYER, chain, {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size})
+        doc = {"ChainID": chain, "DiffID": diff_id, "Parent": parent, "Size": size, **(tar or {})}
+        self.meta.put(LAYER, chain, doc)
         return Layer(chain, diff_id, parent, size)
 
     def register_blob(self, diff_id: str, parent: str | None) -> Layer:
@@ -207,14 +273,19 @@ class LayerStore:
                 break
             except NotFound:
                 pass
-            diff_id = None
+            diff_id = tar_blob = None
             with contextlib.suppress(NotFound):
-                diff_id = self.meta.get(LAYER, chain).get("DiffID")
+                doc = self.meta.get(LAYER, chain)
+                diff_id, tar_blob = doc.get("DiffID"), doc.get("TarBlob")
                 self.meta.delete(LAYER, chain)
             removed.append(chain)
-            if diff_id and not any(d.get("DiffID") == diff_id for d in self.meta.list(LAYER)):
+            rest = self.meta.list(LAYER)
+            if diff_id and not any(d.get("DiffID") == diff_id for d in rest):
                 with contextlib.suppress(NotFound):
                     self.content.delete(diff_id)
+            if tar_blob and not any(d.get("TarBlob") == tar_blob for d in rest):
+                with contextlib.suppress(NotFound):
+                    self.content.delete(tar_blob)
         return removed
 
     def all(self) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ KINDS: dict[str, Kind] = {
         ),
         Kind(IMAGE, "gorae.image.store", "gorae.db", 1, "{Id, Parent, LastTagTime, LayerSizes}"),
         Kind(REF, "gorae.image.store", "gorae.db", 1, "{image, name}"),
-        Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size}"),
+        Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size, TarBlob?, TarCompression?, TarSize?}"),
         Kind(V2META, "gorae.distribution.metadata", "gorae.db", 1, "{DiffID, Sources [{Digest, SourceRepository}]}"),
         Kind(VOLUME, "gorae.volume.local", "gorae.db", 1, "Docker volume inspect shape"),
         Kind(NETWORK, "gorae.network.state", "gorae.db", 1, "Docker network inspect shape"),
