@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,16 @@ def test_a_directory_at_a_mount_point_leaves_the_mount_as_it_is(tmp_path: Path) 
     assert os.stat(root / "data").st_mtime_ns != 1_600_000_000 * 10**9
     assert (vol / "new").read_bytes() == b"in the volume"
     assert not (root / "data" / "new").exists()
+
+
+def test_an_owner_beyond_uid_t_is_a_bad_header() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("f")
+        info.size = 1
+        info.pax_headers = {"uid": str(2**70)}
+        tf.addfile(info, io.BytesIO(b"x"))
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(buf.getvalue()))
+        assert str(e.value) == "invalid archive: bad header for 'f': uid is greater than maximum"
