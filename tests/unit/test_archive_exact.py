@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import os
 import stat
+import subprocess
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_archive_support import d, f, scratch, sym, tar_bytes
 
-from gorae.archive import MountSpec, apply_layer, extract_to
+from gorae.archive import MountSpec, apply_layer, apply_tar, extract_to
 from gorae.errors import InvalidParameter
 
 
@@ -72,3 +74,72 @@ def test_an_owner_beyond_uid_t_is_a_bad_header() -> None:
         with pytest.raises(InvalidParameter) as e:
             apply_layer(s.root, io.BytesIO(buf.getvalue()))
         assert str(e.value) == "invalid archive: bad header for 'f': uid is greater than maximum"
+
+
+def test_a_gnu_sparse_file_is_written_with_its_holes(tmp_path: Path) -> None:
+    body = bytearray(500_003)
+    body[200_000:200_006] = b"middle"
+    body[500_000:] = b"end"
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "s", "wb") as fh:
+        fh.seek(200_000)
+        fh.write(b"middle")
+        fh.seek(500_000)
+        fh.write(b"end")
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tar), "-C", str(src), "s"], check=True)
+    with tarfile.open(tar) as tf:
+        assert tf.getmember("s").sparse is not None  # GNU tar did make a sparse entry
+    with scratch() as s:
+        res = apply_layer(s.root, io.BytesIO(tar.read_bytes()))
+        assert s.read("s") == bytes(body)
+        assert res.size == 500_003
+
+
+def test_a_truncated_sparse_body_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "s", "wb") as fh:
+        fh.seek(100_000)
+        fh.write(b"x" * 5000)
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tar), "-C", str(src), "s"], check=True)
+    data = tar.read_bytes()
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(data[: 512 + 1024]))
+        assert str(e.value) == "invalid archive: unexpected end of data"
+
+
+def test_sizes_add_up_and_the_cap_is_inclusive() -> None:
+    tar = tar_bytes(f("a", b"12345"), f("b", b"678"), d("c"), sym("a", "l"))
+    with scratch() as s:
+        assert apply_layer(s.root, io.BytesIO(tar), max_bytes=len(tar)).size == 8
+    with scratch() as s:  # content is capped at 8 bytes: exactly 8 fit, 7 do not
+        assert apply_tar(s.root, _chunks(tar), max_bytes=8) == 8
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_tar(s.root, _chunks(tar), max_bytes=7)
+        assert str(e.value) == "archive exceeds the maximum size of 7 bytes"
+
+
+def _chunks(data: bytes, n: int = 1000) -> Callable[[], bytes]:
+    parts = [data[i : i + n] for i in range(0, len(data), n)]
+    return lambda: parts.pop(0) if parts else b""
+
+
+def test_overlay_whiteout_is_a_0000_char_device_0_0() -> None:
+    with scratch() as s:
+        apply_layer(s.root, io.BytesIO(tar_bytes(d("etc"), f("etc/.wh.gone"))))
+        st = os.lstat(s.path("etc/gone"))
+        assert stat.S_ISCHR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0 and st.st_rdev == os.makedev(0, 0)
+
+
+def test_an_opaque_marker_at_the_root_hides_nothing() -> None:
+    for mode in ("remove", "overlay"):
+        with scratch() as s:
+            apply_layer(s.root, io.BytesIO(tar_bytes(f("lower", b"l"))))
+            apply_layer(s.root, io.BytesIO(tar_bytes(f(".wh..wh..opq"), f("upper", b"u"))), whiteouts=mode)  # type: ignore[arg-type]
+            assert sorted(os.listdir(s.root)) == ["lower", "upper"]
+            assert os.listxattr(s.root) == []
