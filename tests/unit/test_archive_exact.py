@@ -143,3 +143,30 @@ def test_an_opaque_marker_at_the_root_hides_nothing() -> None:
             apply_layer(s.root, io.BytesIO(tar_bytes(f(".wh..wh..opq"), f("upper", b"u"))), whiteouts=mode)  # type: ignore[arg-type]
             assert sorted(os.listdir(s.root)) == ["lower", "upper"]
             assert os.listxattr(s.root) == []
+
+
+def test_no_overwrite_names_the_full_path_in_docker_words() -> None:
+    with scratch() as s:
+        os.makedirs(s.path("dst/a/sub"))
+        with open(s.path("dst/b"), "wb") as fh:
+            fh.write(b"file")
+        with pytest.raises(InvalidParameter) as e:
+            extract_to(s.root, "/dst", io.BytesIO(tar_bytes(f("a", b"x"))), no_overwrite_dir_non_dir=True)
+        assert str(e.value) == "cannot overwrite directory '/dst/a' with non-directory"
+        with pytest.raises(InvalidParameter) as e:
+            extract_to(s.root, "/dst", io.BytesIO(tar_bytes(d("b"))), no_overwrite_dir_non_dir=True)
+        assert str(e.value) == "cannot overwrite non-directory '/dst/b' with directory"
+        assert os.path.isdir(s.path("dst/a/sub")) and s.read("dst/b") == b"file"
+
+
+def test_an_unknown_entry_type_is_refused_by_name() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("odd")
+        info.type = b"Z"
+        tf.addfile(info)
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(buf.getvalue()))
+        assert str(e.value) == "invalid archive: unsupported entry type b'Z' for 'odd'"
+        assert os.listdir(s.root) == []
