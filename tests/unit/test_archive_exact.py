@@ -15,6 +15,7 @@ import pytest
 from test_archive_support import d, f, scratch, sym, tar_bytes
 
 from gorae.archive import MountSpec, apply_layer, apply_tar, extract_to
+from gorae.archive.streams import BUF
 from gorae.errors import InvalidParameter
 
 
@@ -170,3 +171,24 @@ def test_an_unknown_entry_type_is_refused_by_name() -> None:
             apply_layer(s.root, io.BytesIO(buf.getvalue()))
         assert str(e.value) == "invalid archive: unsupported entry type b'Z' for 'odd'"
         assert os.listdir(s.root) == []
+
+
+def test_a_sparse_file_one_byte_past_a_read_buffer_keeps_its_last_byte(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with open(src / "s", "wb") as fh:
+        fh.seek(BUF)
+        fh.write(b"Z")
+    tar = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "--sparse", "--format=gnu", "-cf", str(tar), "-C", str(src), "s"], check=True)
+    with scratch() as s:
+        assert apply_layer(s.root, io.BytesIO(tar.read_bytes())).size == BUF + 1
+        assert s.read("s") == bytes(BUF) + b"Z"
+
+
+def test_a_body_cut_short_is_truncated_by_name() -> None:
+    data = tar_bytes(f("a", b"x" * 10_000))
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(data[: 512 * 3 + 5000]))
+        assert str(e.value) == "invalid archive: 'a' is truncated"
