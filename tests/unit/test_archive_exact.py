@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_archive_support import d, f, scratch, sym, tar_bytes
+from test_archive_support import d, f, link, scratch, sym, tar_bytes
 
 from gorae.archive import MountSpec, apply_layer, apply_tar, extract_to
 from gorae.archive.streams import BUF
@@ -192,3 +192,14 @@ def test_a_body_cut_short_is_truncated_by_name() -> None:
         with pytest.raises(InvalidParameter) as e:
             apply_layer(s.root, io.BytesIO(data[: 512 * 3 + 5000]))
         assert str(e.value) == "invalid archive: 'a' is truncated"
+
+
+def test_empty_symlinks_and_hardlinks_to_the_root_are_refused_by_name() -> None:
+    with scratch() as s:
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(tar_bytes(sym("", "l"))))
+        assert str(e.value) == "invalid archive: symlink 'l' has an empty target"
+        with pytest.raises(InvalidParameter) as e:
+            apply_layer(s.root, io.BytesIO(tar_bytes(link("./..", "h"))))
+        assert str(e.value) == "invalid archive: hardlink 'h' points to the root"
+        assert os.listdir(s.root) == []
