@@ -203,3 +203,16 @@ def test_empty_symlinks_and_hardlinks_to_the_root_are_refused_by_name() -> None:
             apply_layer(s.root, io.BytesIO(tar_bytes(link("./..", "h"))))
         assert str(e.value) == "invalid archive: hardlink 'h' points to the root"
         assert os.listdir(s.root) == []
+
+
+def test_hardlinks_to_missing_or_directories_are_refused_by_name() -> None:
+    with scratch() as s:
+        for target, text in [
+            ("nodir/x", "invalid archive: hardlink 'h' to missing 'nodir/x'"),
+            ("d/none", "invalid archive: hardlink 'h' to missing 'd/none'"),
+            ("d", "invalid archive: hardlink 'h' to directory 'd'"),
+        ]:
+            with pytest.raises(InvalidParameter) as e:
+                apply_layer(s.root, io.BytesIO(tar_bytes(d("d"), link(target, "h"))))
+            assert str(e.value) == text
+        assert os.listdir(s.root) == ["d"]
