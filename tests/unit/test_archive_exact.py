@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_archive_support import d, f, link, scratch, sym, tar_bytes
+from test_archive_support import E, d, f, link, scratch, sym, tar_bytes
 
 from gorae.archive import MountSpec, apply_layer, apply_tar, extract_to
 from gorae.archive.streams import BUF
@@ -216,3 +216,18 @@ def test_hardlinks_to_missing_or_directories_are_refused_by_name() -> None:
                 apply_layer(s.root, io.BytesIO(tar_bytes(d("d"), link(target, "h"))))
             assert str(e.value) == text
         assert os.listdir(s.root) == ["d"]
+
+
+def test_links_devices_and_whiteouts_replace_what_is_there() -> None:
+    with scratch() as s:
+        lower = tar_bytes(f("a", b"A"), f("b", b"B"), d("x"), f("x/in"), d("y"), f("y/in"), d("z"), f("z/in"))
+        apply_layer(s.root, io.BytesIO(lower))
+        upper = tar_bytes(link("a", "b"), link("a", "x"), E("fifo", "y", mode=0o640), f(".wh.z"))
+        apply_layer(s.root, io.BytesIO(upper), whiteouts="overlay")
+        assert s.read("b") == b"A" and os.path.samefile(s.path("a"), s.path("b"))
+        assert s.read("x") == b"A" and os.path.samefile(s.path("a"), s.path("x"))
+        st = os.lstat(s.path("y"))
+        assert stat.S_ISFIFO(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o640
+        st = os.lstat(s.path("z"))
+        assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
+        assert os.lstat(s.path("a")).st_nlink == 3
