@@ -15,11 +15,10 @@ deselect="--deselect tests/unit/test_archive_tree.py::test_layer_replacing_a_dee
   --deselect tests/unit/test_archive_tree.py::test_copy_of_a_deep_tree
   --deselect tests/unit/test_archive_tree.py::test_a_recursive_walk_fails_where_ours_does_not"
 [ "$mod" = tree ] && deselect=""
-# -B and no __pycache__: mutmut rewrites the module in place, and a same-size mutant written in the same
+# No __pycache__ (and -B in mutation-pytest.sh): mutmut rewrites the module in place, and a same-size mutant written in the same
 # second as the previous one would otherwise run that one's stale .pyc (false kills and false survivors).
 find src -name __pycache__ -prune -exec rm -rf {} +
-runner="env GORAE_MUTATION=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=src CI=true $venv/bin/python -B -m pytest -x -q -p no:cacheprovider
-  -p no:randomly tests/unit/test_archive_*.py $deselect"
+runner="scripts/mutation-pytest.sh $deselect"
 runner=$(echo $runner)
 rc=0
 "$venv/bin/mutmut" run --paths-to-mutate "$src" --tests-dir tests/unit --runner "$runner" \
