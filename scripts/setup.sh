@@ -22,13 +22,18 @@ if [ "$(id -u)" != 0 ]; then echo "setup.sh: run as root" >&2; exit 1; fi
 export DEBIAN_FRONTEND=noninteractive
 need=""
 # runc under conmon, tini for --init, busybox-static for the offline busybox image, Docker's seccomp profile
-# (golang-github-docker-docker-dev; containers-common's as a fallback), kernel networking tools
-for p in runc conmon tini busybox-static iptables iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv; do
+# (golang-github-docker-docker-dev; containers-common's as a fallback), kernel networking tools, etcd-server
+# (swarm mode's cluster store: each manager daemon runs its own etcd member)
+for p in runc conmon tini busybox-static iptables iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv etcd-server; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+# Debian's etcd-server enables a system-wide etcd on :2379; gorae runs its own members, so that one stays off
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    systemctl disable --now etcd.service >/dev/null 2>&1 || true
 fi
 
 VENV=/opt/gorae/venv

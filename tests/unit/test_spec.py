@@ -6,12 +6,14 @@ import json
 import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gorae.errors import InvalidParameter
 from gorae.runtime import seccomp
 from gorae.runtime.caps import ALL_CAPS, DEFAULT_CAPS, compute_caps
 from gorae.runtime.rootfs_files import read_in_root, resolve_in_root
-from gorae.runtime.spec import DEFAULT_PATH, build_spec, default_nofile
+from gorae.runtime.spec import DEFAULT_PATH, build_spec, cgroup_rules, default_nofile
 from gorae.runtime.users import resolve_user
 
 
@@ -58,7 +60,7 @@ def test_defaults(rootfs):
     assert p["args"] == ["sh"]
     assert p["cwd"] == "/"
     assert p["terminal"] is False
-    assert p["user"] == {"uid": 0, "gid": 0, "additionalGids": [10]}
+    assert p["user"] == {"uid": 0, "gid": 0, "additionalGids": [0, 10]}
     assert p["env"] == [f"PATH={DEFAULT_PATH}", "HOSTNAME=h1", "HOME=/root"]
     assert p["capabilities"]["bounding"] == list(DEFAULT_CAPS) and len(DEFAULT_CAPS) == 14
     assert p["noNewPrivileges"] is False
@@ -115,14 +117,15 @@ def test_env_override_tty_and_home(rootfs):
 @pytest.mark.parametrize(
     "user,expect",
     [
-        ("", (0, 0, [10], "/root")),
-        ("app", (1000, 1000, [10, 50], "/home/app")),
-        ("1000", (1000, 1000, [10, 50], "/home/app")),
-        ("4242", (4242, 0, [], "/")),
-        ("4242:77", (4242, 77, [], "/")),
-        ("app:staff", (1000, 50, [], "/home/app")),
-        ("nobody:nogroup", (65534, 65534, [], "/nonexistent")),
-        ("0:0", (0, 0, [], "/root")),
+        # moby: the primary gid first, then /etc/group memberships (implicit form only)
+        ("", (0, 0, [0, 10], "/root")),
+        ("app", (1000, 1000, [1000, 10, 50], "/home/app")),
+        ("1000", (1000, 1000, [1000, 10, 50], "/home/app")),
+        ("4242", (4242, 0, [0], "/")),
+        ("4242:77", (4242, 77, [77], "/")),
+        ("app:staff", (1000, 50, [50], "/home/app")),
+        ("nobody:nogroup", (65534, 65534, [65534], "/nonexistent")),
+        ("0:0", (0, 0, [0], "/root")),
     ],
 )
 def test_users(rootfs, user, expect):
@@ -135,7 +138,9 @@ def test_user_errors_and_group_add(rootfs):
         resolve_user(rootfs, "ghost")
     with pytest.raises(InvalidParameter, match="unable to find group nope"):
         resolve_user(rootfs, "app:nope")
-    assert resolve_user(rootfs, "nobody", ["staff", "99"]).additional_gids == [50, 99]
+    assert resolve_user(rootfs, "nobody", ["staff", "99"]).additional_gids == [65534, 50, 99]
+    # --group-add keeps the primary gid (docker: `-u 1000:1000 --group-add 50` gives groups=50,1000)
+    assert resolve_user(rootfs, "1000:1000", ["50"]).additional_gids == [1000, 50]
 
 
 def test_passwd_symlink_cannot_escape(tmp_path):
@@ -377,3 +382,36 @@ def test_real_profile_follows_caps(rootfs):
     assert ("kcmp", "SCMP_ACT_ALLOW") in with_ptrace and ("kcmp", "SCMP_ACT_ERRNO") not in with_ptrace
     dropped = calls({"CapDrop": ["SYS_CHROOT"]})
     assert ("chroot", "SCMP_ACT_ALLOW") not in dropped
+
+
+def test_devices_and_cgroup_rules(rootfs):
+    s = spec(
+        rootfs,
+        hc={
+            "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "rw"}],
+            "DeviceCgroupRules": ["c 1:42 rwm", "b *:* m"],
+        },
+    )
+    (node,) = s["linux"]["devices"]
+    assert {k: node[k] for k in ("path", "type", "major", "minor")} == {
+        "path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+    }
+    rules = s["linux"]["resources"]["devices"]
+    assert rules[0] == {"allow": False, "access": "rwm"}
+    assert rules[-3:] == [
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"},
+        {"allow": True, "type": "c", "major": 1, "minor": 42, "access": "rwm"},
+        {"allow": True, "type": "b", "access": "m"},
+    ]
+    with pytest.raises(InvalidParameter, match="not a device node"):
+        spec(rootfs, hc={"Devices": [{"PathOnHost": rootfs + "/etc/passwd"}]})
+
+
+@given(st.text(max_size=30))
+def test_cgroup_rule_parser_hostile(rule):
+    try:
+        out = cgroup_rules([rule])
+    except InvalidParameter as e:
+        assert "invalid device cgroup rule format" in str(e)
+    else:
+        assert out[0]["allow"] is True and out[0]["type"] in "acb" and set(out[0]["access"]) <= set("rwm")

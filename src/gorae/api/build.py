@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import json
 import tempfile
 from collections.abc import AsyncIterator
@@ -119,38 +120,68 @@ SPOOL_MEMORY = 64 << 20  # a context up to this size is received in memory, a bi
 SPOOL_BATCH = 8 << 20
 
 
-async def _spool(req: Request, directory: str) -> tempfile.SpooledTemporaryFile[bytes]:
-    """The whole context, received on the loop (no thread hand-off per chunk); a file in `directory` (on the
-    data root) once it is big. A full disk: DiskFull, nothing kept."""
-    out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(
-        max_size=SPOOL_MEMORY, dir=directory, prefix="build-upload-"
-    )
+class _Spool:
+    """The context as it arrives: its pieces kept in memory (joined once at the end) up to SPOOL_MEMORY, written
+    to a file in `directory` (on the data root) past that."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.unwritten = 0  # bytes in `parts` once a file is used
+        self.file: BinaryIO | None = None
+
+    async def keep(self, chunk: bytes) -> None:
+        self.parts.append(chunk)
+        self.size += len(chunk)
+        self.unwritten += len(chunk)
+        if self.size > SPOOL_MEMORY:
+            if self.file is None:
+                self.file = cast(
+                    BinaryIO,
+                    await asyncio.to_thread(
+                        tempfile.TemporaryFile, dir=self.directory, prefix="build-upload-"
+                    ),
+                )
+            if self.unwritten >= SPOOL_BATCH:
+                await self._flush()
+
+    async def _flush(self) -> None:
+        assert self.file is not None
+        parts, self.parts, self.unwritten = self.parts, [], 0
+        await asyncio.to_thread(self.file.writelines, parts)
+
+    async def result(self) -> BinaryIO:
+        """The whole context, at its start."""
+        if self.file is None:
+            data, self.parts = b"".join(self.parts), []
+            return io.BytesIO(data)  # shares `data`: no copy
+        await self._flush()
+        self.file.seek(0)
+        return self.file
+
+    def close(self) -> None:
+        self.parts = []
+        if self.file is not None:
+            self.file.close()
+
+
+async def _receive(req: Request, directory: str) -> BinaryIO:
+    """The whole context, received on the loop (no thread hand-off per piece: the pieces are 1 MiB, see
+    `gorae.httpserver.connection.BODY_BATCH`). A full disk: DiskFull, nothing kept."""
+    spool = _Spool(directory)
     try:
-        pending: list[bytes] = []
-        size = 0
-        total = 0
         async for chunk in req.stream():
-            pending.append(chunk)
-            size += len(chunk)
-            total += len(chunk)
-            if size >= SPOOL_BATCH:
-                data, pending, size = b"".join(pending), [], 0
-                if total > SPOOL_MEMORY:
-                    await asyncio.to_thread(out.write, data)
-                else:
-                    out.write(data)
-        if pending:
-            await asyncio.to_thread(out.write, b"".join(pending))
-        out.seek(0)
-        return out
+            await spool.keep(chunk)
+        return await spool.result()
     except OSError as e:
-        out.close()
+        spool.close()
         full = no_space(e)
         if full is not None:
             raise DiskFull(f"failed to receive the build context: {full.message}") from None
         raise
     except BaseException:
-        out.close()
+        spool.close()
         raise
 
 
@@ -173,7 +204,7 @@ class BuildRouter:
             if named and not req.q("dockerfile"):
                 options.dockerfile = named
         else:
-            body = cast(BinaryIO, await _spool(req, self.builder.spool_dir()))
+            body = await _receive(req, self.builder.spool_dir())
         prep = await asyncio.to_thread(self.builder.prepare, body, options)  # owns `body`
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 

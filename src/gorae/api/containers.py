@@ -215,7 +215,7 @@ class ContainerBackend(Protocol):
     ) -> tuple[Any, TarSource | None]: ...
 
     def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> contextlib.AbstractAsyncContextManager[Callable[[BinaryIO], None]]: ...
 
     async def commit(
@@ -264,6 +264,8 @@ class ContainersRouter:
             ("HEAD", "/containers/{id}/archive", self.archive_get),
             ("PUT", "/containers/{id}/archive", self.archive_put),
             ("DELETE", "/containers/{id}", self.remove),
+            # `docker rm --link PARENT/ALIAS`: a link name has a slash (dockerd's {name:.*})
+            ("DELETE", "/containers/{parent}/{alias}", self.remove_link),
             ("POST", "/commit", self.commit),
         ]
 
@@ -329,6 +331,11 @@ class ContainersRouter:
         await self.b.remove(
             req.params["id"], force=req.qbool("force"), volumes=req.qbool("v"), link=req.qbool("link")
         )
+        return empty_response(204)
+
+    async def remove_link(self, req: Request) -> Response:
+        name = f"{req.params['parent']}/{req.params['alias']}"
+        await self.b.remove(name, force=req.qbool("force"), volumes=req.qbool("v"), link=req.qbool("link"))
         return empty_response(204)
 
     async def rename(self, req: Request) -> Response:
@@ -502,7 +509,7 @@ class ContainersRouter:
         path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
         async with self.b.extract_into(
-            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite
+            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite, copy_uid_gid=req.qbool("copyUIDGID")
         ) as extract:
             reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
             feeder = asyncio.ensure_future(reader.pump())

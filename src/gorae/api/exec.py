@@ -82,7 +82,9 @@ class ExecRouter:
                 handle = await self.b.start(rec.id, attach=True, tty=tty, console_size=console_size)
             except GoraeError as e:
                 text = e.stderr.strip() if isinstance(e, CommandFailed) else e.message
-                msg = f"OCI runtime exec failed: exec failed: {text}: unknown\r\n"
+                if not text.startswith("exec failed:"):  # runc's own text already says it
+                    text = f"exec failed: {text}"
+                msg = f"OCI runtime exec failed: {text}: unknown\r\n"
                 with contextlib.suppress(Exception):
                     await hj.write(encode(1, msg.encode(), tty))
                 return None

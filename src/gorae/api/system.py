@@ -38,6 +38,7 @@ class DaemonFacts:
     registry_mirrors: list[str] = field(default_factory=list)
     logging_driver: str = "json-file"  # the containers' default
     insecure_registries: list[str] = field(default_factory=list)  # as configured: hosts and CIDRs
+    init_binary: str = "docker-init"  # the binary `--init` runs (its name, as dockerd reports it)
 
 
 def _registry_config(facts: DaemonFacts) -> dict[str, Any]:
@@ -73,6 +74,18 @@ class SystemBackend(Protocol):
 
     def disk_usage(self) -> dict[str, Any]:
         """`GET /system/df` in Docker's shape."""
+        ...
+
+
+class SwarmStatus(Protocol):
+    """This node's swarm membership as `_ping` and `/info` show it."""
+
+    def ping_state(self) -> str:
+        """The `Swarm` header: inactive, active/manager, active/worker."""
+        ...
+
+    def info(self) -> dict[str, Any]:
+        """/info's Swarm section."""
         ...
 
 
@@ -151,8 +164,9 @@ def version_doc() -> dict[str, Any]:
 class SystemRouter:
     """`/_ping`, `/version`, `/info`, `/events`, `/system/df` over a `SystemBackend`."""
 
-    def __init__(self, backend: SystemBackend) -> None:
+    def __init__(self, backend: SystemBackend, swarm: SwarmStatus | None = None) -> None:
         self.backend = backend
+        self.swarm = swarm
 
     def routes(self) -> list[tuple[str, str, Handler]]:
         return [
@@ -166,13 +180,19 @@ class SystemRouter:
 
     async def ping(self, req: Request) -> Response:
         body = b"" if req.method == "HEAD" else b"OK"
-        return raw_response(body, "text/plain; charset=utf-8", headers=list(_PING_HEADERS.items()))
+        headers = dict(_PING_HEADERS)
+        if self.swarm is not None:
+            headers["Swarm"] = self.swarm.ping_state()
+        return raw_response(body, "text/plain; charset=utf-8", headers=list(headers.items()))
 
     async def version(self, req: Request) -> Response:
         return json_response(version_doc())
 
     async def info(self, req: Request) -> Response:
-        return json_response(info_doc(self.backend.daemon_facts()))
+        doc = info_doc(self.backend.daemon_facts())
+        if self.swarm is not None:
+            doc["Swarm"] = self.swarm.info()
+        return json_response(doc)
 
     async def events(self, req: Request) -> Response:
         now = time.time_ns()
@@ -287,7 +307,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         },
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "docker-init",
+        "InitBinary": facts.init_binary,
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},

@@ -10,7 +10,7 @@ the mounts of a root: `MountSpec`),
 """
 
 from gorae.archive.apply import ApplyResult, apply_layer, apply_tar, extract_to
-from gorae.archive.changes import overlay_changes
+from gorae.archive.changes import init_artifacts, overlay_changes
 from gorae.archive.export import tar_dir, tar_overlay_diff, tar_path
 from gorae.archive.inroot import MountSpec
 from gorae.archive.pathstat import PathStat, check_writable, stat_path
@@ -25,6 +25,7 @@ __all__ = [
     "apply_tar",
     "check_writable",
     "extract_to",
+    "init_artifacts",
     "overlay_changes",
     "stat_path",
     "tar_dir",

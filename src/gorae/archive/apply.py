@@ -82,8 +82,10 @@ class _Unpacker:
         whiteouts: Whiteouts,
         max_bytes: int,
         no_overwrite_dir_non_dir: bool = False,
+        owner: tuple[int, int] | None = None,
     ) -> None:
         self.root = root
+        self.owner = owner  # every entry's uid/gid, instead of the header's (docker cp's copyUIDGID)
         self.prefix = prefix
         self.whiteouts = whiteouts
         self.max_bytes = max_bytes
@@ -145,6 +147,8 @@ class _Unpacker:
             if member is None:
                 break
             forget_members(tf)
+            if self.owner is not None:
+                member.uid, member.gid = self.owner
             try:
                 self._entry(tf, member)
             except GoraeError:
@@ -475,6 +479,7 @@ def _unpack(
     no_overwrite_dir_non_dir: bool = False,
     mounts: Sequence[MountSpec] = (),
     readonly: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> int:
     """Create the entries of the uncompressed tar `source` gives; returns the bytes of file content written.
     The stream is read to its end (what follows the end-of-archive marker included)."""
@@ -492,6 +497,7 @@ def _unpack(
             whiteouts=whiteouts,
             max_bytes=max_bytes,
             no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
+            owner=owner,
         )
         try:
             try:
@@ -558,12 +564,14 @@ def extract_to(
     no_overwrite_dir_non_dir: bool = False,
     mounts: Sequence[MountSpec] = (),
     readonly: bool = False,
+    owner: tuple[int, int] | None = None,
 ) -> None:
     """`docker cp` into a container: extract a tar (maybe compressed) under the directory `path`,
     resolved inside `root` and its `mounts` as the container would see it. Entry names and hardlink
     targets are relative to `path`; `.wh.` names are ordinary files here, as in docker. NotFound when
     `path` does not exist, InvalidParameter when it is not a directory, the archive is hostile, or a
-    write would land on a read-only mount (or outside every mount of a `readonly` root)."""
+    write would land on a read-only mount (or outside every mount of a `readonly` root). `owner`: the
+    uid/gid every entry gets (default: the header's)."""
     _unpack(
         root,
         _chunks_of(DigestingReader(stream, DEFAULT_MAX)),
@@ -573,4 +581,5 @@ def extract_to(
         no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
         mounts=mounts,
         readonly=readonly,
+        owner=owner,
     )

@@ -2,7 +2,7 @@
 
 Owns reading an overlay upper dir against its lower dirs (top first, each an applied layer whose own
 whiteouts are 0:0 char devices and opaque xattrs) and classifying each path as Modified (0), Added (1)
-or Deleted (2). Lower dirs are probed component by component with lstat, so a symlink inside a layer
+or Deleted (2); and which upper entries are the engine's own (`init_artifacts`: moby's init layer). Lower dirs are probed component by component with lstat, so a symlink inside a layer
 is never followed onto the host. Must never modify anything.
 """
 
@@ -96,6 +96,69 @@ def _opaque_fd(fd: int) -> bool:
         return False
 
 
+# moby's init layer: files and mount points the engine puts in every container, below its writable layer
+# (so `diff` and `commit` never see them). gorae keeps them in the writable layer and leaves them out here.
+INIT_FILES = ("/.dockerenv", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev/console")
+INIT_DIRS = ("/proc", "/sys", "/dev/pts", "/dev/shm", "/dev")
+_INIT_PARENTS = ("/etc", "/dev")
+
+
+def _upper_lstat(upper: str, path: str) -> os.stat_result | None:
+    """lstat of `path` in the upper dir, never through a symlink in it."""
+    cur = upper
+    parts = [p for p in path.split("/") if p]
+    for i, comp in enumerate(parts):
+        cur = os.path.join(cur, comp)
+        try:
+            st = os.lstat(cur)
+        except OSError:
+            return None
+        if i < len(parts) - 1 and not stat.S_ISDIR(st.st_mode):
+            return None
+    return st if parts else None
+
+
+def _lower_stat(lowers: list[str], parts: list[str]) -> os.stat_result | None:
+    for lower in lowers:
+        state, st = _layer_state(lower, parts)
+        if state == "present":
+            return st
+        if state in ("hidden", "blocked"):
+            return None
+    return None
+
+
+def init_artifacts(upper: str, lowers: list[str]) -> set[str]:
+    """The init-layer entries of an upper dir ("/etc/hosts", ...): empty mount-point files, empty mount-point
+    directories the image lacks, and their parents (/etc, /dev) when nothing else in them changed."""
+    hidden: set[str] = set()
+    for path in INIT_FILES:
+        st = _upper_lstat(upper, path)
+        if st is not None and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            hidden.add(path)
+    for path in INIT_DIRS:
+        st = _upper_lstat(upper, path)
+        parts = [p for p in path.split("/") if p]
+        if st is None or not stat.S_ISDIR(st.st_mode) or _in_lowers(lowers, parts):
+            continue
+        if all(f"{path}/{n}" in hidden for n in os.listdir(os.path.join(upper, *parts))):
+            hidden.add(path)
+    for path in _INIT_PARENTS:
+        st = _upper_lstat(upper, path)
+        parts = [p for p in path.split("/") if p]
+        if path in hidden or st is None or not stat.S_ISDIR(st.st_mode) or _opaque(os.path.join(upper, *parts)):
+            continue
+        if not all(f"{path}/{n}" in hidden for n in os.listdir(os.path.join(upper, *parts))):
+            continue
+        low = _lower_stat(lowers, parts)
+        if low is None or (
+            stat.S_ISDIR(low.st_mode)
+            and (low.st_mode, low.st_uid, low.st_gid) == (st.st_mode, st.st_uid, st.st_gid)
+        ):
+            hidden.add(path)
+    return hidden
+
+
 def overlay_changes(upper: str, lowers: list[str]) -> list[tuple[int, str]]:
     """docker diff: sorted (kind, "/path") with kind 0=Modified (C), 1=Added (A), 2=Deleted (D).
 
@@ -146,5 +209,7 @@ def overlay_changes(upper: str, lowers: list[str]) -> list[tuple[int, str]]:
     finally:
         for fd, *_ in stack:
             os.close(fd)
+    hidden = init_artifacts(upper, lowers)
+    out = [c for c in out if c[1] not in hidden]
     out.sort(key=lambda c: c[1])
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import BinaryIO
 
 from gorae.archive.inroot import MountSpec, Root
@@ -26,12 +26,13 @@ def tar_dir(root: str, out: BinaryIO) -> None:
         w.close()
 
 
-def tar_overlay_diff(upper: str, out: BinaryIO) -> None:
+def tar_overlay_diff(upper: str, out: BinaryIO, *, exclude: Collection[str] = ()) -> None:
     """A layer tar of an overlay upper dir: 0:0 char devices become `.wh.NAME`, opaque directories get
-    a `.wh..wh..opq` entry, overlayfs' own xattrs are left out."""
+    a `.wh..wh..opq` entry, overlayfs' own xattrs are left out; `exclude` ("/etc/hosts", ...) with what
+    is below them."""
     with Root(upper) as r:
         w = TarWriter(out)
-        TreeWriter(w, overlay=True).children(r.fd)
+        TreeWriter(w, overlay=True, skip={p.strip("/") for p in exclude}).children(r.fd)
         w.close()
 
 

@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from gorae.archive.names import OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIXES, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
@@ -113,9 +113,12 @@ def _is_opaque(fd: int) -> bool:
 class TreeWriter:
     """Emits entries of a tree into a TarWriter, walking by fd without following symlinks."""
 
-    def __init__(self, w: TarWriter, *, overlay: bool = False, root: Root | None = None) -> None:
+    def __init__(
+        self, w: TarWriter, *, overlay: bool = False, root: Root | None = None, skip: Collection[str] = ()
+    ) -> None:
         self.w = w
         self.overlay = overlay
+        self.skip = frozenset(skip)  # arc names left out, with what is below them
         self.root = root  # entries at its mount points are taken from the mounts (`entry(parts=...)`)
         self._links: dict[tuple[int, int], str] = {}
 
@@ -176,6 +179,8 @@ class TreeWriter:
 
     def _one(self, dfd: int, name: str, arc: str) -> int | None:
         """Emit one entry; returns an open fd when it is a directory to descend into."""
+        if arc in self.skip:
+            return None
         try:
             st = os.lstat(name, dir_fd=dfd)
         except FileNotFoundError:

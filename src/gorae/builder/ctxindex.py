@@ -6,6 +6,7 @@ resolution here follows the same in-root rules as `context.resolve_in`, so both 
 from __future__ import annotations
 
 import hashlib
+import io
 import posixpath
 import tarfile
 from dataclasses import dataclass
@@ -34,7 +35,78 @@ class ContextIndex:
 
     @staticmethod
     def read(stream: BinaryIO, keep: set[str]) -> ContextIndex:
-        """Index an uncompressed or compressed context tar; the contents of the `keep` names are kept."""
+        """Index an uncompressed or compressed context tar; the contents of the `keep` names are kept.
+
+        A context received in memory (io.BytesIO, the usual case) and not compressed is hashed straight from
+        its buffer, tarfile only walking the headers; anything else is read as a stream."""
+        if isinstance(stream, io.BytesIO) and stream.tell() == 0:
+            with stream.getbuffer() as view:
+                if _is_plain_tar(view):
+                    try:
+                        return ContextIndex._read_buffer(stream, view, keep)
+                    finally:
+                        stream.seek(0)
+        return ContextIndex._read_stream(stream, keep)
+
+    @staticmethod
+    def _read_buffer(stream: BinaryIO, view: memoryview, keep: set[str]) -> ContextIndex:
+        idx = ContextIndex()
+        try:
+            with tarfile.open(fileobj=stream, mode="r:") as tf:
+                for m in tf:
+                    if m.isreg() and not m.issparse():
+                        end = m.offset_data + m.size
+                        if end > len(view):  # cut short: what the stream reader does at its end
+                            break
+                        data = view[m.offset_data : end]
+                        name = idx._note(m)
+                        if not name:
+                            continue
+                        h = hashlib.sha256()
+                        for i in range(0, len(data), 1 << 22):  # big slices: the GIL is let go while hashing
+                            h.update(data[i : i + (1 << 22)])
+                        if name in keep and m.size <= MAX_TEXT:
+                            idx.texts[name] = bytes(data)
+                        idx.entries[name] = Entry("file", m.mode & 0o7777, digest=h.hexdigest())
+                    elif m.isreg():  # sparse: tarfile puts the holes back
+                        name = idx._note(m)
+                        f = tf.extractfile(m)
+                        h = hashlib.sha256()
+                        while f is not None and (chunk := f.read(1 << 20)):
+                            h.update(chunk)
+                        if name:
+                            idx.entries[name] = Entry("file", m.mode & 0o7777, digest=h.hexdigest())
+                    else:
+                        idx._note(m)
+        except (tarfile.TarError, EOFError, OSError) as e:
+            if "unexpected end of data" not in str(e):
+                raise InvalidParameter(f"invalid archive: {e}") from None
+        return idx
+
+    def _note(self, m: tarfile.TarInfo) -> str:
+        """Enter `m` (and its parent directories) except a regular file's digest; its normalised name."""
+        name = posixpath.normpath("/" + m.name).lstrip("/")
+        if not name or name == ".":
+            return ""
+        for i in range(1, name.count("/") + 1):
+            parent = name.rsplit("/", i)[0]
+            self.entries.setdefault(parent, Entry("dir", 0o755))
+        if m.isreg():
+            pass
+        elif m.isdir():
+            self.entries[name] = Entry("dir", m.mode & 0o7777)
+        elif m.issym():
+            self.entries[name] = Entry("link", 0o777, target=m.linkname)
+        elif m.islnk():
+            src = posixpath.normpath("/" + m.linkname).lstrip("/")
+            e = self.entries.get(src)
+            self.entries[name] = e if e is not None else Entry("other", m.mode & 0o7777)
+        else:
+            self.entries[name] = Entry("other", m.mode & 0o7777)
+        return name
+
+    @staticmethod
+    def _read_stream(stream: BinaryIO, keep: set[str]) -> ContextIndex:
         idx = ContextIndex()
         try:
             with tarfile.open(fileobj=stream, mode="r|*") as tf:
@@ -141,3 +213,9 @@ class ContextIndex:
     @staticmethod
     def _entry_hash(e: Entry) -> str:
         return hashlib.sha256(f"{e.kind}:{e.mode:o}:{e.target}:{e.digest}".encode()).hexdigest()
+
+
+def _is_plain_tar(view: memoryview) -> bool:
+    """An uncompressed ustar/pax/GNU tar (what the docker CLI and docker-py send); compressed or odder ones
+    take the stream path."""
+    return len(view) >= 512 and bytes(view[257:262]) == b"ustar"

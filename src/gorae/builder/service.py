@@ -25,6 +25,7 @@ from gorae.container.service import ContainerService
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound
 from gorae.image import reference as refs
 from gorae.image.service import ImageService
+from gorae.metrics.sink import NULL_SINK, MetricsSink, timed
 from gorae.snapshot.overlay import OverlaySnapshotter
 
 
@@ -69,8 +70,10 @@ class BuildService:
         meta: Any,
         tmp: str,
         pull: Puller | None = None,
+        metrics: MetricsSink = NULL_SINK,
     ) -> None:
         self.images = images
+        self._metrics = metrics  # each build timed as engine_daemon_build_actions_seconds{action="build"}
         self.containers = containers
         self.snap = snapshotter
         self.cache = BuildCache(meta, images.store.exists)
@@ -132,6 +135,10 @@ class BuildService:
 
     async def run(self, prep: Prepared, emit: Emit) -> str:
         """Run the build; tags the result on success. Raises the first failure (nothing tagged)."""
+        with timed(self._metrics, "build", "build"):
+            return await self._run(prep, emit)
+
+    async def _run(self, prep: Prepared, emit: Emit) -> str:
         opts = prep.options
         build = Build(
             images=self.images,

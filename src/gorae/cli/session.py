@@ -113,7 +113,7 @@ class AttachSession:
             self.detach_bytes = detach_key_bytes(keys)
         except ValueError as e:
             raise StatusError(125, str(e)) from None
-        self.user_keys = detach_keys
+        self.user_keys = detach_keys or cli.config.get("detachKeys") or None  # the daemon scans for them
         self.conn: Hijacked | None = None
 
     def open(self, exec_body: dict[str, Any] | None = None) -> None:

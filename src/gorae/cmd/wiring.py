@@ -29,12 +29,12 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.swarm import SwarmRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
 from gorae.builder.steps import Emit as BuildEmit
 from gorae.builder.steps import Puller
-from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.container.state import HAS_PROCESS
@@ -56,6 +56,7 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.manager import SwarmService
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -81,6 +82,7 @@ class Services:
     builder: BuildService
     metrics: EngineMetrics
     distribution: DistributionService
+    swarm: SwarmService
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -89,6 +91,10 @@ class Services:
         await asyncio.to_thread(self.images.layers.collect_transient)
         await self.networks.init()
         await self.containers.restore()
+        try:
+            await self.swarm.start()
+        except Exception:
+            log.exception("could not rejoin the swarm (its etcd member did not start)")
         self.background.append(asyncio.ensure_future(self._keep_reserve()))
 
     async def shutdown(self) -> None:
@@ -98,6 +104,7 @@ class Services:
             with contextlib.suppress(BaseException):
                 await task
         self.background.clear()
+        await self.swarm.close()
         await self.containers.close()
         await self.networks.close()
         self.distribution.close()
@@ -119,12 +126,12 @@ class Services:
 
     def disk_usage(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
-        images = self.images.list(all=False)
-        containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
+        images, layers_size = self.images.disk_usage()
+        containers = self.containers.summaries(include_stopped=True, size=True)  # newest first
         for img in images:
             img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
         return {
-            "LayersSize": sum(i.get("Size", 0) for i in images),
+            "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
             "Volumes": [
@@ -156,11 +163,15 @@ def build_services(config: DaemonConfig) -> Services:
     def image_users(image_id: str) -> list[str]:  # late-bound: images and containers use each other
         return containers.image_users(image_id) if containers is not None else []
 
+    def image_running(image_id: str) -> list[str]:
+        return containers.image_running_users(image_id) if containers is not None else []
+
     def volume_users(name: str) -> list[str]:
         return containers.volume_users(name) if containers is not None else []
 
     images = ImageService(
-        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
+        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users,
+        running=image_running,
     )
     hosts = RegistryHosts(
         insecure=list(config.insecure_registries),
@@ -205,6 +216,7 @@ def build_services(config: DaemonConfig) -> Services:
         meta=meta,
         tmp=os.path.join(root, "tmp"),
         pull=_build_puller(distribution),
+        metrics=metrics,
     )
     metrics.registry.register(
         ContainerCollector(
@@ -230,7 +242,32 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
+        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
     )
+
+
+def _node_description() -> dict[str, Any]:
+    """A swarm node's Description: this host and engine, as dockerd reports them."""
+    import platform
+    import socket
+
+    import gorae
+
+    pages = os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 0
+    plugins = [("Log", d) for d in ("journald", "json-file", "local", "none", "syslog")]
+    plugins += [("Network", d) for d in ("bridge", "host", "null")] + [("Volume", "local")]
+    return {
+        "Hostname": socket.gethostname(),
+        "Platform": {"Architecture": platform.machine(), "OS": "linux"},
+        "Resources": {
+            "NanoCPUs": (os.cpu_count() or 1) * 1_000_000_000,
+            "MemoryBytes": pages * os.sysconf("SC_PAGE_SIZE"),
+        },
+        "Engine": {
+            "EngineVersion": gorae.__version__,
+            "Plugins": [{"Type": t, "Name": n} for t, n in plugins],
+        },
+    }
 
 
 AUTH_FIELDS = ("username", "password", "auth", "email", "serveraddress", "identitytoken", "registrytoken")
@@ -341,6 +378,7 @@ class SystemFacts:
             registry_mirrors=cfg.registry_mirrors,
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
+            init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
         )
 
     def subscribe_events(self) -> Subscription:
@@ -358,7 +396,8 @@ def build_api(services: Services) -> Router:
     dist = DistributionRouter(services.distribution)
     return build_routes(
         [
-            SystemRouter(SystemFacts(services)),
+            SystemRouter(SystemFacts(services), swarm=services.swarm),
+            SwarmRouter(services.swarm),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),

@@ -120,6 +120,8 @@ class ContainerCreator:
                 socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
             )
         canon = self._repo.reserve_name(name, cid)
+        if host_config.get("Links"):  # dockerd shows legacy links as "/child:/parent/alias"
+            host_config["Links"] = [self._net.stored_link(str(lk), canon) for lk in host_config["Links"]]
         directory = self._fs.dir(cid)
         made = _Made()
         try:
@@ -150,6 +152,7 @@ class ContainerCreator:
         os.makedirs(os.path.join(directory, "rootfs"), mode=0o755)
         made.snapshot = True  # before: a cancelled create must not miss a snapshot its thread still makes
         await _uncancellable(asyncio.to_thread(self._snap.prepare, cid, parent))
+        await asyncio.to_thread(_dockerenv, self._snap.upper_dir(cid))
         hostname_path, hosts_path, resolv_path = await asyncio.to_thread(
             write_bundle_files, directory, config["Hostname"], config.get("Domainname") or "", host_config
         )
@@ -213,3 +216,10 @@ class ContainerCreator:
         image_volumes = (image_info.get("Config") or {}).get("Volumes")
         priv = await asyncio.to_thread(mounts.resolve, config, host_config, image_volumes, lookup)
         return priv, mounts.public(priv)
+
+
+def _dockerenv(upper: str) -> None:
+    """moby's init layer puts an empty `/.dockerenv` (0755) in every container (tools test for it)."""
+    fd = os.open(os.path.join(upper, ".dockerenv"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755)
+    os.fchmod(fd, 0o755)
+    os.close(fd)

@@ -23,7 +23,7 @@ from gorae.container.fs import ContainerFS
 from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
 from gorae.container.state import Op
-from gorae.errors import CommandFailed, Conflict, GoraeError, InvalidParameter, NotFound
+from gorae.errors import Conflict, InvalidParameter, NotFound
 from gorae.runtime.types import ExecProcess, Runtime
 
 log = logging.getLogger("gorae.execs")
@@ -44,14 +44,6 @@ class ExecRecord:
     @property
     def command_line(self) -> str:
         return " ".join(self.config.get("Cmd") or [])
-
-
-def failure_code(text: str) -> int:
-    """The exit code docker records for an exec that could not start."""
-    low = text.lower()
-    if "executable file not found" in low or "no such file or directory" in low:
-        return 127
-    return 126
 
 
 class ExecService:
@@ -191,11 +183,9 @@ class ExecService:
                 stdin=rec.config["AttachStdin"] and attach,
                 attach=attach,
             )
-        except Exception as e:
+        except Exception:
             rec.running = False
-            rec.exit_code = 126
-            if attach and isinstance(e, GoraeError):
-                rec.exit_code = failure_code(e.stderr.strip() if isinstance(e, CommandFailed) else e.message)
+            rec.exit_code = 126  # moby: any failed exec start, a missing command included (run says 127)
             rec.done.set()
             raise
         rec.handle = handle
@@ -254,7 +244,8 @@ class ExecService:
         env = list(proc.get("env") or [])
         keys = {e.split("=", 1)[0]: i for i, e in enumerate(env)}
         if cfg["User"]:
-            user = resolve_user(rootfs, cfg["User"])
+            group_add = self._repo.get(container_id).host_config.get("GroupAdd")
+            user = resolve_user(rootfs, cfg["User"], group_add)
             proc["user"] = {
                 "uid": user.uid,
                 "gid": user.gid,
@@ -262,7 +253,7 @@ class ExecService:
             }
             if "HOME" in keys:
                 env[keys["HOME"]] = f"HOME={user.home}"
-        extra = list(cfg["Env"])
+        extra = [e for e in cfg["Env"] if "=" in e]  # a bare "VAR" the client could not resolve: dropped, as dockerd
         if cfg["Tty"] and not any(e.startswith("TERM=") for e in env + extra):
             extra.append("TERM=xterm")
         for entry in extra:

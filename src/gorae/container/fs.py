@@ -21,6 +21,7 @@ from gorae.archive import (
     MountSpec,
     check_writable,
     extract_to,
+    init_artifacts,
     overlay_changes,
     stat_path,
     tar_dir,
@@ -30,8 +31,9 @@ from gorae.archive.pathstat import PathStat
 from gorae.container import state as cs
 from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
-from gorae.container.types import ImageResolver, Mounter, RootfsProvider
+from gorae.container.types import ImageResolver, Mounter, MountResolver, RootfsProvider
 from gorae.errors import InvalidParameter, NotFound
+from gorae.runtime.users import resolve_user
 from gorae.snapshot import Mount, mount_all, unmount
 
 log = logging.getLogger("gorae.containers")
@@ -66,8 +68,10 @@ class ContainerFS:
         snapshotter: RootfsProvider,
         images: ImageResolver,
         mounter: Mounter | None = None,
+        volumes: MountResolver | None = None,
     ) -> None:
         self.root = root
+        self._volumes = volumes
         self._repo = repo
         self._snap = snapshotter
         self._images = images
@@ -87,6 +91,8 @@ class ContainerFS:
 
     async def mount(self, ct: Container) -> str:
         target = self.rootfs_path(ct.id)
+        if ct.mounted and not await asyncio.to_thread(self._mounter.is_mounted, target):
+            ct.mounted = False  # gone under us (an unmount whose caller was cancelled): mount again
         if not ct.mounted:
             mounts = await asyncio.to_thread(self._snap.mounts, ct.book.snapshot)
             os.makedirs(target, exist_ok=True)
@@ -117,10 +123,15 @@ class ContainerFS:
         try:
             yield path
         finally:
-            async with ct.lock:
-                ct.mount_refs -= 1
-                if ct.status not in cs.ALIVE:
-                    await self.unmount(ct)
+            # shielded: a client that hangs up mid-response cancels its request, and a release cut short
+            # would leak the reference or leave `mounted` saying yes over an unmounted directory
+            await asyncio.shield(self._release(ct))
+
+    async def _release(self, ct: Container) -> None:
+        async with ct.lock:
+            ct.mount_refs -= 1
+            if ct.status not in cs.ALIVE:
+                await self.unmount(ct)
 
     # ---- docker cp / export -----------------------------------------------------------------------
 
@@ -130,6 +141,22 @@ class ContainerFS:
         root = await stack.enter_async_context(self.rootfs(ct))
         self._repo.event(ct, "export")
         return TarSource(lambda out: tar_dir(root, out), stack.aclose)
+
+    @contextlib.asynccontextmanager
+    async def _volumes_held(self, ct: Container) -> AsyncIterator[None]:
+        """The container's volumes mounted for a copy (a stopped container's volume with driver options
+        is otherwise an empty directory), as moby's mountVolumes."""
+        vols = self._volumes
+        mounts = list(ct.book.mounts)
+        if vols is None or not any(m.get("Type") == "volume" for m in mounts):
+            yield
+            return
+        await asyncio.to_thread(vols.hold, mounts)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(vols.release, mounts))
 
     @staticmethod
     def cp_mounts(ct: Container) -> list[MountSpec]:
@@ -158,6 +185,7 @@ class ContainerFS:
         stack = contextlib.AsyncExitStack()
         root = await stack.enter_async_context(self.rootfs(ct))
         try:
+            await stack.enter_async_context(self._volumes_held(ct))
             st = await asyncio.to_thread(stat_path, root, path, mounts)
         except NotFound:
             await stack.aclose()
@@ -173,14 +201,14 @@ class ContainerFS:
 
     @contextlib.asynccontextmanager
     async def extract_into(
-        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False
+        self, ref: str, path: str, *, no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False
     ) -> AsyncIterator[Callable[[BinaryIO], None]]:
         """docker cp into a container: yields a sync `extract(tar_stream)` for a thread, once `path` is
         known to be a directory; publishes "extract-to-dir" when the body is done."""
         ct = self._repo.get(ref)
         mounts = self.cp_mounts(ct)
         readonly = bool(ct.host_config.get("ReadonlyRootfs"))
-        async with self.rootfs(ct) as root:
+        async with self.rootfs(ct) as root, self._volumes_held(ct):
             try:
                 st = await asyncio.to_thread(stat_path, root, path, mounts)
             except NotFound:
@@ -189,6 +217,12 @@ class ContainerFS:
                 raise InvalidParameter("extraction point is not a directory")
             # the read-only refusal (a `:ro` volume, a read-only rootfs) before the body is read
             await asyncio.to_thread(check_writable, root, path, mounts, readonly)
+            owner: tuple[int, int] | None = None
+            if copy_uid_gid and ct.config.get("User"):
+                # moby's tarCopyOptions: the files go to the container's user (none set: the tar's owners);
+                # resolved in the container's /etc/passwd (moby asks the host's)
+                user = await asyncio.to_thread(resolve_user, root, str(ct.config["User"]))
+                owner = (user.uid, user.gid)
 
             def extract(stream: BinaryIO) -> None:
                 extract_to(
@@ -198,6 +232,7 @@ class ContainerFS:
                     no_overwrite_dir_non_dir=no_overwrite_dir_non_dir,
                     mounts=mounts,
                     readonly=readonly,
+                    owner=owner,
                 )
 
             yield extract
@@ -248,8 +283,10 @@ class ContainerFS:
     ) -> str:
         """A new image from the container's writable layer; `doc` is its inspect document (config applied)."""
         upper = self._snap.upper_dir(ct.book.snapshot)
+        lowers = self._snap.lower_dirs(ct.book.snapshot)
+        hidden = await asyncio.to_thread(init_artifacts, upper, lowers)
         image_id = await asyncio.to_thread(
-            self._images.commit, doc, upper, repo_tag, author, comment, changes, pause
+            self._images.commit, doc, upper, repo_tag, author, comment, changes, pause, hidden
         )
         self._repo.event(ct, "commit", {"comment": comment} if comment else None)
         return str(image_id)

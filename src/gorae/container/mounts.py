@@ -37,6 +37,9 @@ class VolumeMounts:
     def oci_mounts(self, mounts: list[dict[str, Any]], host_config: dict[str, Any]) -> list[dict[str, Any]]:
         return vm.oci_mounts(mounts, host_config, self.volumes)
 
+    def hold(self, mounts: list[dict[str, Any]]) -> None:
+        vm.hold(mounts, self.volumes)
+
     def release(self, mounts: list[dict[str, Any]]) -> None:
         vm.release(mounts, self.volumes)
 

@@ -9,7 +9,7 @@ own protocol lives in gorae/runtime/types.py.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from gorae.events import Publisher
@@ -52,6 +52,7 @@ class ImageResolver(Protocol):
         comment: str = "",
         changes: list[str] | None = None,
         pause: bool = True,
+        exclude: Collection[str] = (),
     ) -> str: ...
 
 
@@ -104,6 +105,10 @@ class MountResolver(Protocol):
         self, mounts: list[dict[str, Any]], host_config: dict[str, Any]
     ) -> list[dict[str, Any]]: ...
 
+    def hold(self, mounts: list[dict[str, Any]]) -> None:
+        """Mount the volumes among `mounts` (one reference each) until `release`."""
+        ...
+
     def release(self, mounts: list[dict[str, Any]]) -> None: ...
 
     def remove_anonymous(self, mounts: list[dict[str, Any]]) -> None:
@@ -130,6 +135,11 @@ class NetworkAttacher(Protocol):
         ipv4_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
+        driver_opts: dict[str, str] | None = None,
     ) -> dict[str, Any]: ...
 
     async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]: ...
+
+    def container_files(self, container_id: str) -> tuple[str, str]:
+        """The /etc/hosts and /etc/resolv.conf content of a container with a live sandbox, as of now."""
+        ...

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
+from gorae.httpserver.chunked import ChunkedDecoder, ChunkedError
 from gorae.httpserver.heads import Heads, reason
 from gorae.httpserver.message import (
     BodySource,
@@ -44,6 +45,10 @@ AccessHook = Callable[[Request, int, float], None]
 READ_SIZE = 256 * 1024
 MAX_HEADER_BYTES = 1024 * 1024  # X-Registry-Config can be large
 DRAIN_LIMIT = 1024 * 1024  # unread request body we still drain to keep a connection alive
+# A request body is read past h11 (big reads, `gorae.httpserver.chunked` for chunked framing) and handed to
+# the handler in pieces of about this size: per-piece costs (the handler's loop, a thread hand-off) are then
+# paid once a MiB, not once per 32 KiB chunk the client wrote.
+BODY_BATCH = 1024 * 1024
 # A client has this long to send a whole request head once it started one (a slow-header client holds a
 # connection and an fd for nothing otherwise), and a connection between requests is closed after
 # IDLE_TIMEOUT (clients with pools — docker-py, the Go client — reconnect transparently).
@@ -53,6 +58,10 @@ IDLE_TIMEOUT = 300.0
 
 class ClientGone(ConnectionError):
     """The client closed the connection (mid-body, or while we were answering)."""
+
+
+class BadRequestBody(ClientGone):
+    """The request body's framing is malformed: answered 400 (if nothing was sent yet), connection closed."""
 
 
 class Application(Protocol):
@@ -157,6 +166,13 @@ class Connection:
         self._body_done = asyncio.Event()
         self._peeked: bytes | None = None
         self._declared_length: int | None = 0
+        # a body read past h11: bytes of it left (Content-Length) or its decoder (chunked); what came after
+        # it (a pipelined request) waits in `_after` for the next cycle's h11
+        self._bypass = False
+        self._left = 0
+        self._chunked: ChunkedDecoder | None = None
+        self._after = bytearray()
+        self._body_error: str | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -208,12 +224,14 @@ class Connection:
 
     async def next_chunk(self) -> bytes:
         """BodySource for the current request."""
+        if self._bypass:
+            return await self._read_body()
         if self._peeked is not None:
             data, self._peeked = self._peeked, None
             return data
         while not self._body_done.is_set():
             if self.h11.client_is_waiting_for_100_continue:
-                await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+                await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
             try:
                 event = await self._next_event()
             except h11.RemoteProtocolError as e:
@@ -226,6 +244,76 @@ class Connection:
             else:
                 raise ClientGone(f"unexpected {event!r} in request body")
         return b""
+
+    async def _read_body(self, batch: int = BODY_BATCH) -> bytes:
+        """The next piece of a body read past h11: at least `batch` bytes unless the body ends first."""
+        if self._body_error is not None:
+            raise BadRequestBody(self._body_error)
+        if self._body_done.is_set():
+            return b""
+        if self.h11.client_is_waiting_for_100_continue:
+            await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+        parts: list[bytes | memoryview] = []
+        size = 0
+        decoder = self._chunked
+        while size < batch:
+            if self._after:
+                data: bytes = bytes(self._after)
+                self._after.clear()
+            else:
+                data = await self._recv(max(batch - size, READ_SIZE))
+                if not data:
+                    raise ClientGone("peer closed connection without sending complete message body")
+            if decoder is None:
+                if len(data) >= self._left:
+                    view = memoryview(data)
+                    parts.append(view[: self._left])
+                    self._after += view[self._left :]
+                    size += self._left
+                    self._left = 0
+                    self._body_done.set()
+                    break
+                parts.append(data)
+                size += len(data)
+                self._left -= len(data)
+            else:
+                try:
+                    views = decoder.feed(data)
+                except ChunkedError as e:
+                    self._body_error = f"request body: {e}"
+                    raise BadRequestBody(self._body_error) from None
+                for view in views:
+                    parts.append(view)
+                    size += len(view)
+                if decoder.done:
+                    self._after += decoder.leftover
+                    self._body_done.set()
+                    break
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
+
+    def _start_body(self) -> None:
+        """Right after a request head with a body: read that body past h11 from here on."""
+        self._bypass = True
+        self._after = bytearray(self.h11.trailing_data[0])
+        self._body_error = None
+        length = self._declared_length
+        if length is None:
+            self._chunked = ChunkedDecoder(self.server.max_header_bytes)
+        else:
+            self._chunked = None
+            self._left = length
+
+    def _feed_after(self, data: bytes) -> None:
+        """Bytes that arrived after the current request's body (b"": the client's EOF)."""
+        if self._bypass:
+            if data:
+                self._after += data
+            else:
+                self.eof = True
+        else:
+            self.h11.receive_data(data)
 
     def _peek_body(self) -> None:
         """Right after the request head: note an empty body at once (needed to watch for EOF)."""
@@ -308,7 +396,11 @@ class Connection:
         self._body_done = asyncio.Event()
         self._peeked = None
         self._declared_length = _declared_length(event)
-        self._peek_body()
+        self._bypass = False
+        if self._declared_length != 0 and self.h11.their_state is h11.SEND_BODY:
+            self._start_body()
+        else:
+            self._peek_body()
         req = make_request(event.method, event.target, event.headers, source=self, hijacker=self)
         return await self._answer(req, event.method, started)
 
@@ -326,11 +418,17 @@ class Connection:
         self._body_done.set()
         self._peeked = None
         self._declared_length = 0
+        self._bypass = False
 
     async def _answer(self, req: Request, method: bytes, started: float) -> bool:
         resp: Response | None
         try:
             resp = await dispatch(self.server.app, req)
+        except BadRequestBody as e:
+            if req.hijacked is None and self.h11.our_state is h11.SEND_RESPONSE:
+                await self._protocol_error(h11.RemoteProtocolError(str(e), error_status_hint=400))
+                log_access(self.server, req, 400, started)
+            return False
         except ClientGone:
             return False
         if req.hijacked is not None:
@@ -363,7 +461,7 @@ class Connection:
         return h11.Response(status_code=resp.status, headers=headers, reason=reason(resp.status))
 
     async def _send(self, resp: Response, method: bytes, req: Request | None = None) -> None:
-        if self.h11.their_state is h11.SEND_BODY and (
+        if not self._body_done.is_set() and (
             self.h11.client_is_waiting_for_100_continue or not self._unread_body_is_small()
         ):
             resp.headers.append(("Connection", "close"))
@@ -461,14 +559,16 @@ class Connection:
         await self._body_done.wait()
         data = await self._recv()
         if data:  # a pipelined next request: keep it for the next cycle, stop watching
-            self.h11.receive_data(data)
+            self._feed_after(data)
             return False
-        self.h11.receive_data(b"")
+        self._feed_after(b"")
         return True
 
     async def _finish_cycle(self) -> bool:
         if self.eof or self.h11.our_state is not h11.DONE:
             return False
+        if self._bypass:
+            return await self._finish_bypassed_cycle()
         drained = 0
         while self.h11.their_state is h11.SEND_BODY:
             try:
@@ -486,6 +586,26 @@ class Connection:
         self.h11.start_next_cycle()
         return True
 
+    async def _finish_bypassed_cycle(self) -> bool:
+        """Drain what is left of a body read past h11 (up to DRAIN_LIMIT), then a fresh h11 state machine
+        (h11 never saw the body) reads the next request from the bytes that followed it."""
+        drained = 0
+        while not self._body_done.is_set():
+            try:
+                drained += len(await asyncio.wait_for(self._read_body(READ_SIZE), 30))
+            except (ClientGone, TimeoutError):
+                return False
+            if drained > DRAIN_LIMIT:
+                return False
+        if self.eof:
+            return False
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self.server.max_header_bytes)
+        if self._after:  # (b"" would tell h11 the client closed)
+            self.h11.receive_data(bytes(self._after))
+            self._after.clear()
+        self._bypass = False
+        return True
+
     # -- hijacking (HijackSource) ----------------------------------------------------------------
 
     async def hijack(
@@ -493,7 +613,10 @@ class Connection:
     ) -> Hijacked:
         while await self.next_chunk():
             pass
-        pending, closed = self.h11.trailing_data
+        if self._bypass:
+            pending, closed = bytes(self._after), self.eof
+        else:
+            pending, closed = self.h11.trailing_data
         upgraded = upgrade is not None or request.wants_upgrade
         if upgrade is not None:  # another protocol (websocket): 101 with exactly the given headers
             lines = [b"HTTP/1.1 101 Switching Protocols"] + [name + b": " + value for name, value in upgrade]

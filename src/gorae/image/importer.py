@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Collection
 from typing import Any, BinaryIO
 
 from gorae.archive import tar_overlay_diff
@@ -60,8 +61,10 @@ def commit(
     author: str = "",
     comment: str = "",
     changes: list[str] | None = None,
+    exclude: Collection[str] = (),
 ) -> str:
-    """A new image from a container's writable layer on top of its image (pausing is the caller's)."""
+    """A new image from a container's writable layer on top of its image (pausing is the caller's);
+    `exclude`: upper-dir paths left out of the layer (the engine's own mount points)."""
     ref = refs.parse_tagged(repo_tag) if repo_tag else None
     base = store.resolve(str(container.get("Image") or ""))
     ct_config = dict(container.get("Config") or {})
@@ -73,7 +76,7 @@ def commit(
     fd, tmp = tempfile.mkstemp(dir=store.tmp, prefix="commit-")
     try:
         with os.fdopen(fd, "w+b") as f:
-            tar_overlay_diff(upper_dir, f)
+            tar_overlay_diff(upper_dir, f, exclude=exclude)
             f.seek(0)
             empty = tar_is_empty(f)
             f.seek(0)

@@ -252,7 +252,9 @@ class ConmonRuntime:
             argv.append("-t")
         if stdin:
             argv.append("-i")
-            if not stdin_once:
+            # moby closes a container's stdin when a StdinOnce attach ends only without a tty: a `run -it`
+            # the user detached from (ctrl-p ctrl-q) takes input again at the next attach
+            if not stdin_once or tty:
                 argv.append("--leave-stdin-open")
         proc, sync_r, start_w, _ = await self._spawn_conmon(argv, dir)
         try:
@@ -515,9 +517,14 @@ class ConmonRuntime:
         self, id: str, cgroups_path: str, *, name: str = "", prev: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """One docker stats sample from the container's cgroup."""
-        from gorae.runtime.stats import container_stats
+        from gorae.runtime.stats import container_stats, network_stats
 
-        return container_stats(cgroups_path, id=id, name=name, prev=prev)
+        doc = container_stats(cgroups_path, id=id, name=name, prev=prev)
+        st = self.state(id)
+        nets = network_stats(st.pid) if st is not None and st.pid else {}
+        if nets:  # dockerd leaves the section out when the container has no interface but lo
+            doc["networks"] = nets
+        return doc
 
     def top(self, id: str, ps_args: str, cgroups_path: str | None = None) -> dict[str, Any]:
         from gorae.runtime.top import top

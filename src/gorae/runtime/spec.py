@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import resource
 import stat
 from typing import Any
@@ -261,6 +262,85 @@ def _host_devices() -> list[dict[str, Any]]:
     return out
 
 
+_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
+
+
+def _device_node(host: str, in_ctr: str, perms: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(linux.devices entry, cgroup rule) for one host device node; None if `host` is not one."""
+    try:
+        st = os.stat(host)
+    except OSError:
+        return None
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        return None
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    node = {
+        "path": in_ctr,
+        "type": kind,
+        "major": major,
+        "minor": minor,
+        "fileMode": stat.S_IMODE(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+    }
+    return node, {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms}
+
+
+def user_devices(devices: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """moby's devicesFromPath for `--device HOST[:CTR][:PERMS]`: the host path's symlinks resolved, a
+    device node or a directory of them (walked, the prefix swapped for the container path)."""
+    nodes: list[dict[str, Any]] = []
+    rules: list[dict[str, Any]] = []
+    for dev in devices or []:
+        host = str(dev.get("PathOnHost") or "")
+        in_ctr = str(dev.get("PathInContainer") or "") or host
+        perms = str(dev.get("CgroupPermissions") or "") or "rwm"
+        if not host.startswith("/"):
+            raise InvalidParameter(f'error gathering device information while adding custom device "{host}": '
+                                   "no such file or directory")
+        if any(c not in "rwm" for c in perms):
+            raise InvalidParameter(f"invalid device permissions {perms!r} for {host}")
+        resolved = os.path.realpath(host)
+        one = _device_node(resolved, in_ctr, perms)
+        if one is not None:
+            nodes.append(one[0])
+            rules.append(one[1])
+            continue
+        if not os.path.isdir(resolved):
+            raise InvalidParameter(
+                f'error gathering device information while adding custom device "{host}": not a device node'
+            )
+        for dirpath, dirnames, filenames in os.walk(resolved):
+            dirnames.sort()
+            for fn in sorted(filenames):
+                p = os.path.join(dirpath, fn)
+                sub = _device_node(p, in_ctr.rstrip("/") + p[len(resolved):], perms)
+                if sub is not None:
+                    nodes.append(sub[0])
+                    rules.append(sub[1])
+    return nodes, rules
+
+
+def cgroup_rules(rules: list[str]) -> list[dict[str, Any]]:
+    """`--device-cgroup-rule 'c 1:3 mr'` as OCI device rules ('*' = any major/minor)."""
+    out: list[dict[str, Any]] = []
+    for rule in rules or []:
+        m = _CGROUP_RULE.fullmatch(str(rule))
+        if m is None:
+            raise InvalidParameter(f"invalid device cgroup rule format: '{rule}'")
+        entry: dict[str, Any] = {"allow": True, "type": m.group(1), "access": m.group(4)}
+        if m.group(2) != "*":
+            entry["major"] = int(m.group(2))
+        if m.group(3) != "*":
+            entry["minor"] = int(m.group(3))
+        out.append(entry)
+    return out
+
+
 def _default_mounts(shm_size: int, privileged: bool) -> list[dict[str, Any]]:
     ro = [] if privileged else ["ro"]
     return [
@@ -411,10 +491,12 @@ def build_spec(
     mounts.extend(user_mounts_sorted)
 
     resources: dict[str, Any] = {}
+    dev_nodes, dev_rules = user_devices(hc.get("Devices") or [])
     if privileged:
         resources["devices"] = [{"allow": True, "access": "rwm"}]
     else:
-        resources["devices"] = [dict(r) for r in DEFAULT_DEVICE_RULES]
+        resources["devices"] = [dict(r) for r in DEFAULT_DEVICE_RULES] + dev_rules
+        resources["devices"] += cgroup_rules(hc.get("DeviceCgroupRules") or [])
     mem = _memory(hc)
     if mem:
         resources["memory"] = mem
@@ -436,7 +518,9 @@ def build_spec(
         linux["sysctl"] = {str(k): str(v) for k, v in hc["Sysctls"].items()}
     if privileged:
         linux["devices"] = _host_devices()
-    else:
+    elif dev_nodes:
+        linux["devices"] = dev_nodes
+    if not privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if seccomp_opt != "unconfined":

@@ -79,8 +79,8 @@ def parse_group(data: bytes) -> list[_Group]:
 
 def resolve_user(rootfs: str, user: str | None, group_add: list[str] | None = None) -> ExecUser:
     """Docker's semantics: a numeric uid need not exist; a name must. Default gid is the passwd
-    entry's (or 0); supplementary groups are the /etc/group entries listing the user name, plus
-    `group_add` (HostConfig.GroupAdd: names or numbers)."""
+    entry's (or 0); supplementary groups are the primary gid, the /etc/group entries listing the user
+    name, and `group_add` (HostConfig.GroupAdd: names or numbers)."""
     spec = (user or "").strip()
     user_part, _, group_part = spec.partition(":")
     passwd = parse_passwd(read_in_root(rootfs, "/etc/passwd") or b"")
@@ -114,8 +114,11 @@ def resolve_user(rootfs: str, user: str | None, group_add: list[str] | None = No
                     f"unable to find group {group_part}: no matching entries in group file"
                 )
             result.gid = g.gid
-    elif name is not None:
-        result.additional_gids = [g.gid for g in groups if name in g.members and g.gid != result.gid]
+    # moby's getUser: the primary gid leads the supplementary groups, then the user's /etc/group
+    # memberships (only in the implicit "user" form), then GroupAdd
+    result.additional_gids = [result.gid]
+    if not group_part and name is not None:
+        result.additional_gids += [g.gid for g in groups if name in g.members and g.gid != result.gid]
 
     for extra in group_add or []:
         gid_num = _int(extra)

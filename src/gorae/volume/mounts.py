@@ -14,6 +14,7 @@ how records written by earlier versions look; `from_record` reads both). The rec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
 from collections.abc import Callable
@@ -315,15 +316,25 @@ def oci_mounts(
             if not mp.rw:
                 opts.append("ro")
             out.append({"destination": mp.destination, "type": "tmpfs", "source": "tmpfs", "options": opts})
-    for dest, optstr in (host_config.get("Tmpfs") or {}).items():
-        opts = [o for o in (optstr or "").split(",") if o]
-        if not any(o.startswith("size=") for o in opts) and not optstr:
-            opts = ["rw", "noexec", "nosuid", "size=65536k"]
-        out.append(
-            {"destination": posixpath.normpath(dest), "type": "tmpfs", "source": "tmpfs", "options": opts}
-        )
+    # HostConfig.Tmpfs (`--tmpfs`) is not here: the runtime spec mounts it, once (runtime/spec.py)
     out.sort(key=lambda m: m["destination"].count("/"))
     return out
+
+
+def hold(mounts: list[dict[str, Any]], volumes: VolumeService) -> None:
+    """Mount the volumes of a container for a while (docker cp of a stopped one): one reference each,
+    given back by `release`; a volume with driver options is mounted on its first reference."""
+    held: list[str] = []
+    try:
+        for mp in map(MountPoint.from_record, mounts):
+            if mp.type == "volume":
+                volumes.mount(mp.name)
+                held.append(mp.name)
+    except BaseException:
+        for name in held:
+            with contextlib.suppress(NotFound):
+                volumes.unmount(name)
+        raise
 
 
 def release(mounts: list[dict[str, Any]], volumes: VolumeService) -> None:

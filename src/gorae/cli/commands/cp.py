@@ -2,7 +2,8 @@
 stream on stdin/stdout, with docker's rules for "copy into a directory" versus "copy as this name".
 
 Local extraction uses tarfile's "data" filter (no absolute paths, no escapes through links or `..`, no
-device files) into a temporary directory next to the destination, then renames into place.
+device files), except that symbolic links keep their targets as docker does (nothing is ever written
+through one), into a temporary directory next to the destination, then renames into place.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import posixpath
 import shutil
 import sys
 import tarfile
@@ -70,10 +72,30 @@ def _is_dir_mode(mode: int) -> bool:
     return bool(mode & (1 << 31))  # Go os.ModeDir
 
 
+def _follow(cli: Cli, ctr: str, src: str) -> tuple[str, str | None]:
+    """`cp -L`: a symlink source is replaced by its target (relative targets against the link's directory),
+    the copy keeping the link's name (docker's rebase name)."""
+    st = _stat(cli, ctr, src)
+    if not st or not int(st.get("mode", 0)) & (1 << 27):  # Go os.ModeSymlink
+        return src, None
+    target = str(st.get("linkTarget") or "")
+    if not target.startswith("/"):
+        target = posixpath.join(posixpath.dirname(src.rstrip("/")) or "/", target)
+    return target, posixpath.basename(src.rstrip("/"))
+
+
 def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> None:
     if not src:
         raise StatusError(1, "filepath cannot be empty")
-    resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
+    rebase: str | None = None
+    if v["follow_link"]:
+        src, rebase = _follow(cli, ctr, src)
+    try:
+        resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
+    except APIError as e:  # named after what was asked for last (a followed link: its target, as docker)
+        if e.status == 404 and "No such container" not in e.message:
+            raise StatusError(1, f"Error response from daemon: Could not find the file {src} in container {ctr}") from None
+        raise
     if dest == "-":
         out = sys.stdout.buffer
         for c in resp.iter_chunks():
@@ -85,54 +107,92 @@ def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> Non
             spool.write(c)
         size = spool.tell()
         spool.seek(0)
-        _extract_local(spool, src, dest, v["archive"])
+        _extract_local(spool, src, dest, v["archive"], rebase)
     if not v["quiet"] and sys.stderr.isatty():
         cli.eprint(f"Successfully copied {human_size(size)} to {dest}")
 
 
-def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool) -> None:
-    dest = dest.rstrip("/") or "/"
-    into_dir = os.path.isdir(dest)
-    if not into_dir and (
-        dest.endswith("/") or not os.path.isdir(os.path.dirname(os.path.abspath(dest)) or "/")
-    ):
-        raise StatusError(1, f"destination directory {os.path.dirname(dest)!r} must exist")
-    parent = dest if into_dir else (os.path.dirname(os.path.abspath(dest)) or "/")
+class _Guard:
+    """tarfile's "data" filter, but symbolic links may point anywhere (docker keeps `/x` as is): no member
+    is ever written through a link the archive made, and none lands outside the extraction directory."""
+
+    def __init__(self, archive: bool) -> None:
+        self.archive = archive
+        self.links: set[str] = set()
+
+    def __call__(self, member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+        name = posixpath.normpath(member.name.lstrip("/"))
+        parts = name.split("/")
+        if any("/".join(parts[:i]) in self.links for i in range(1, len(parts) + 1)):
+            raise tarfile.OutsideDestinationError(member, path)
+        if member.issym():
+            out = tarfile.tar_filter(member, path)
+            self.links.add(name)
+        else:
+            out = tarfile.data_filter(member, path)
+        if out is not None and not self.archive:
+            out = out.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", deep=False)
+        return out
+
+
+def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool, rebase: str | None = None) -> None:
+    """docker's CopyTo: SRC into an existing directory DEST (its contents with SRC ending in `/.`), or as
+    DEST itself when DEST does not exist (its parent must)."""
+    copy_contents = src.endswith("/.") or src == "."
+    dest_is_dir = os.path.isdir(dest)
+    parent = dest if dest_is_dir else (os.path.dirname(os.path.abspath(dest.rstrip("/"))) or "/")
+    if not os.path.isdir(parent):
+        raise StatusError(1, f"destination directory {os.path.dirname(dest.rstrip('/'))!r} must exist")
     tmp = tempfile.mkdtemp(prefix=".gorae-cp-", dir=parent)
     try:
-        with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
-            for member in tf:
-                if not archive:
-                    member.uid, member.gid = os.getuid(), os.getgid()
-                    member.uname = member.gname = ""
-                tf.extract(member, tmp, filter="data", numeric_owner=True)
-        entries = os.listdir(tmp)
-        if not entries:
+        guard = _Guard(archive)
+        top: str | None = None
+        try:
+            with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
+                for member in tf:
+                    name = posixpath.normpath(member.name.lstrip("/"))
+                    if top is None:
+                        top = name.split("/")[0]
+                    tf.extract(member, tmp, filter=guard, numeric_owner=True)
+        except (tarfile.TarError, KeyError, ValueError, EOFError) as e:  # KeyError: a hardlink to nothing
+            raise StatusError(1, f"invalid archive from the daemon: {e}") from None
+        if top is None:
             return
-        top = entries[0]
-        src_base = os.path.basename(src.rstrip("/")) or top
-        copy_contents = src.endswith("/.")
-        for name in entries:
-            s = os.path.join(tmp, name)
-            if into_dir and not copy_contents:
-                target = os.path.join(dest, name)
-            elif into_dir and copy_contents:
-                for inner in os.listdir(s):
-                    _move(os.path.join(s, inner), os.path.join(dest, inner))
-                continue
+        item = tmp if top == "." else os.path.join(tmp, top)
+        if not os.path.lexists(item):
+            return
+        name = rebase or (os.path.basename(src.rstrip("/")) if top == "." else top)
+        is_dir = os.path.isdir(item) and not os.path.islink(item)
+        if dest_is_dir:
+            if copy_contents and is_dir:
+                for inner in os.listdir(item):
+                    _move(os.path.join(item, inner), os.path.join(dest, inner))
             else:
-                target = dest if name == top or name == src_base else os.path.join(dest, name)
-            _move(s, target)
+                _move(item, os.path.join(dest, name))
+            return
+        if os.path.lexists(dest):
+            if is_dir:
+                raise StatusError(1, "cannot copy a directory to a file")
+            _move(item, dest.rstrip("/"))
+            return
+        if dest.endswith("/") and not is_dir:
+            raise StatusError(1, f"destination directory {dest!r} must exist")
+        if item == tmp:
+            os.makedirs(dest.rstrip("/"))
+            for inner in os.listdir(tmp):
+                _move(os.path.join(tmp, inner), os.path.join(dest.rstrip("/"), inner))
+        else:
+            _move(item, dest.rstrip("/"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _move(src: str, target: str) -> None:
-    if os.path.isdir(target) and not os.path.islink(target) and os.path.isdir(src):
+    if os.path.isdir(target) and not os.path.islink(target) and os.path.isdir(src) and not os.path.islink(src):
         for inner in os.listdir(src):
             _move(os.path.join(src, inner), os.path.join(target, inner))
         return
-    if os.path.lexists(target) and not os.path.isdir(target):
+    if os.path.lexists(target) and not (os.path.isdir(target) and not os.path.islink(target)):
         os.unlink(target)
     os.replace(src, target)
 
@@ -142,7 +202,8 @@ def copy_to(cli: Cli, src: str, ctr: str, dest: str, v: dict[str, Any]) -> None:
         raise StatusError(1, "filepath cannot be empty")
     api = cli.api
     if src == "-":
-        resp = api.request("PUT", f"/containers/{q(ctr)}/archive", {"path": dest}, data=sys.stdin.buffer)
+        params = {"path": dest, **({"copyUIDGID": "true"} if v["archive"] else {})}
+        resp = api.request("PUT", f"/containers/{q(ctr)}/archive", params, data=sys.stdin.buffer)
         resp.read()
         return
     local = src.rstrip("/") if src not in ("/",) else src
@@ -164,25 +225,18 @@ def copy_to(cli: Cli, src: str, ctr: str, dest: str, v: dict[str, Any]) -> None:
         with tarfile.open(fileobj=spool, mode="w", format=tarfile.PAX_FORMAT) as tf:
             if copy_contents and os.path.isdir(local):
                 for name in sorted(os.listdir(local)):
-                    tf.add(os.path.join(local, name), arcname=name, filter=_owner(v["archive"]))
+                    tf.add(os.path.join(local, name), arcname=name)
             else:
-                tf.add(local, arcname=arcname, filter=_owner(v["archive"]))
+                tf.add(local, arcname=arcname)
         size = spool.tell()
         spool.seek(0)
-        resp = cli.api.request("PUT", f"/containers/{q(ctr)}/archive", {"path": target_dir}, data=spool)
+        # the local owners travel in the tar (the daemon keeps them); with -a the daemon gives the files to
+        # the container's user instead (docker's copyUIDGID)
+        params = {"path": target_dir, **({"copyUIDGID": "true"} if v["archive"] else {})}
+        resp = cli.api.request("PUT", f"/containers/{q(ctr)}/archive", params, data=spool)
         resp.read()
     if not v["quiet"] and sys.stderr.isatty():
         cli.eprint(f"Successfully copied {human_size(size)} to {ctr}:{dest}")
-
-
-def _owner(archive: bool) -> Any:
-    def f(ti: tarfile.TarInfo) -> tarfile.TarInfo:
-        if not archive:
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = "root"
-        return ti
-
-    return f
 
 
 def cmd_cp(cli: Cli, v: dict[str, Any], args: list[str]) -> int:

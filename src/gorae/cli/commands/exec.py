@@ -9,6 +9,7 @@ from typing import Any
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import O, Spec
 from gorae.cli.opts import OptError, parse_env_list, read_kv_file
+from gorae.cli.terminal import get_winsize
 from gorae.client.api import q
 
 EXEC = Spec(
@@ -56,8 +57,12 @@ def cmd_exec(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         "WorkingDir": v["workdir"] or "",
         "Cmd": cmd,
     }
-    if v["detach_keys"]:
-        body["DetachKeys"] = v["detach_keys"]
+    keys = v["detach_keys"] or cli.config.get("detachKeys")
+    if keys:  # the daemon detects them (the flag, else config.json's detachKeys, as the docker CLI)
+        body["DetachKeys"] = keys
+    size = (get_winsize(1) or get_winsize(0)) if tty else None
+    if size:  # the exec's terminal has the right size from its start (docker's ConsoleSize)
+        body["ConsoleSize"] = [size[0], size[1]]
     api = cli.api
     exec_id = api.post_json(f"/containers/{q(name)}/exec", None, body)["Id"]
     if detach:
@@ -66,9 +71,9 @@ def cmd_exec(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     s = AttachSession(
         cli, name, tty=tty, stdin=interactive, detach_keys=v["detach_keys"], sig_proxy=False, exec_id=exec_id
     )
-    s.open({"Detach": False, "Tty": tty})
-    if s.run():
-        return 0
+    s.open({"Detach": False, "Tty": tty, **({"ConsoleSize": body["ConsoleSize"]} if size else {})})
+    if s.run():  # docker 28 reports the detach as an error, as `attach` does
+        raise StatusError(1, "read escape sequence")
     doc = api.get_json(f"/exec/{exec_id}/json") or {}
     code = doc.get("ExitCode")
     return 126 if code is None else int(code)

@@ -103,8 +103,8 @@ def cmd_attach(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     if state.get("Paused"):
         raise StatusError(1, "You cannot attach to a paused container, unpause it first")
     s.open()
-    if s.run():
-        return 0
+    if s.run():  # docker attach reports the detach as an error
+        raise StatusError(1, "read escape sequence")
     try:
         doc = cli.api.post_json(f"/containers/{q(info['Id'])}/wait", {"condition": "not-running"}) or {}
     except APIError:
