@@ -231,3 +231,18 @@ def test_links_devices_and_whiteouts_replace_what_is_there() -> None:
         st = os.lstat(s.path("z"))
         assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
         assert os.lstat(s.path("a")).st_nlink == 3
+
+
+def test_an_opaque_dir_drops_a_symlink_to_a_directory_not_the_directory() -> None:
+    with scratch() as s:
+        apply_layer(s.root, io.BytesIO(tar_bytes(d("t"), f("t/keep", b"k"), d("o"), sym("../t", "o/l"))))
+        apply_layer(s.root, io.BytesIO(tar_bytes(d("o"), f("o/.wh..wh..opq"))), whiteouts="remove")
+        assert os.listdir(s.path("o")) == [] and s.read("t/keep") == b"k"
+
+
+def test_an_overlay_xattr_skips_only_itself() -> None:
+    entry = f("x", b"x", xattrs={"trusted.overlay.opaque": b"y", "user.after": b"kept"})
+    with scratch() as s:
+        apply_layer(s.root, io.BytesIO(tar_bytes(entry)))
+        assert os.listxattr(s.path("x")) == ["user.after"]
+        assert os.getxattr(s.path("x"), "user.after") == b"kept"
