@@ -1,0 +1,29 @@
+#!/bin/sh
+# Mutation-test one module of gorae/archive/ with mutmut 2.x (docs/mutation.md).
+#   scripts/mutation.sh apply        # mutates src/gorae/archive/apply.py
+# mutmut 2.x rewrites the module in place while it runs and restores it at the end; the script
+# checks `git diff` afterwards so a mutated file is never left behind. Results: `mutmut results`.
+set -eu
+mod=${1:?module name, e.g. apply}
+cd "$(dirname "$0")/.."
+venv=${GORAE_VENV:-/opt/gorae/venv}
+src=src/gorae/archive/$mod.py
+[ -f "$src" ] || { echo "no $src" >&2; exit 2; }
+git diff --quiet -- src || { echo "src/ has uncommitted changes: commit or stash first" >&2; exit 2; }
+# The deep-tree tests take seconds each; they only matter for tree.py's walker.
+deselect="--deselect tests/unit/test_archive_tree.py::test_layer_replacing_a_deep_tree
+  --deselect tests/unit/test_archive_tree.py::test_copy_of_a_deep_tree
+  --deselect tests/unit/test_archive_tree.py::test_a_recursive_walk_fails_where_ours_does_not"
+[ "$mod" = tree ] && deselect=""
+# No __pycache__ (and -B in mutation-pytest.sh): mutmut rewrites the module in place, and a same-size mutant written in the same
+# second as the previous one would otherwise run that one's stale .pyc (false kills and false survivors).
+find src -name __pycache__ -prune -exec rm -rf {} +
+runner="scripts/mutation-pytest.sh $deselect"
+runner=$(echo $runner)
+rc=0
+"$venv/bin/mutmut" run --paths-to-mutate "$src" --tests-dir tests/unit --runner "$runner" \
+  --test-time-multiplier 3 --test-time-base 20 --simple-output --no-progress || rc=$?
+git diff --quiet -- src || { echo "mutmut left $src mutated: restoring" >&2; git checkout -- "$src"; }
+rm -f "$src.bak"  # mutmut's copy of the original
+"$venv/bin/mutmut" results || true
+exit $rc
