@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from gorae import dockerignore
+from gorae.builder.context import walk_links
 from gorae.dockerignore import compile_pattern
 from gorae.errors import InvalidParameter, NotFound
 
-MAX_LINKS = 255
 MAX_TEXT = 10 << 20
 
 
@@ -157,27 +157,12 @@ class ContextIndex:
 
     def resolve(self, path: str) -> str:
         """The context-relative name `path` leads to, symlinks followed inside the context ("" = the root)."""
-        parts = [p for p in path.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        links = 0
-        while parts:
-            p = parts.pop(0)
-            if p == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join([*done, p])
-            e = self.entries.get(cand)
-            if e is not None and e.kind == "link":
-                links += 1
-                if links > MAX_LINKS:
-                    raise InvalidParameter(f"too many links in {path}")
-                if e.target.startswith("/"):
-                    done = []
-                parts = [x for x in e.target.split("/") if x not in ("", ".")] + parts
-                continue
-            done.append(p)
-        return "/".join(done)
+
+        def link_target(components: list[str], last: bool) -> str | None:
+            e = self.entries.get("/".join(components))
+            return e.target if e is not None and e.kind == "link" else None
+
+        return "/".join(walk_links(path, link_target))
 
     def match(self, pattern: str) -> list[str]:
         clean = posixpath.normpath("/" + pattern).lstrip("/") or "."
