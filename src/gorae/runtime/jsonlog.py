@@ -18,7 +18,6 @@ import gzip
 import json
 import os
 import shutil
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 from gorae.runtime.logs import (
@@ -201,10 +200,7 @@ def read_log(
 ) -> Iterator[tuple[int, bytes]]:
     """(stream, bytes) chunks of a json-file log so far, with docker's filters (`tail` counts entries)."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
-    recs: Iterator[LogRecord] | deque[LogRecord] = (r for r in records(path) if flt.keep(r))
-    if tail is not None and tail >= 0:
-        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
-    for rec in recs:
+    for rec in tail_of((r for r in records(path) if flt.keep(r)), tail):
         yield flt.render(rec)
 
 

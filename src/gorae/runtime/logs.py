@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -169,10 +169,7 @@ def read_log(
     """(stream, bytes) chunks of the log so far; stream is 1 (stdout) or 2 (stderr).
     `tail` counts lines of both streams, as dockerd does; None or negative means all."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
-    recs: Iterator[LogRecord] | deque[LogRecord] = _records(path)
-    if tail is not None and tail >= 0:
-        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
-    for rec in recs:
+    for rec in tail_of(_records(path), tail):
         if flt.keep(rec):
             yield flt.render(rec)
 
@@ -284,8 +281,8 @@ class ExitWatch:
             self._task.cancel()
 
 
-def tail_of(records: list[LogRecord], tail: int | None) -> list[LogRecord]:
+def tail_of(records: Iterable[LogRecord], tail: int | None) -> Iterable[LogRecord]:
     """The last `tail` records (None or negative: all of them), as `docker logs --tail`."""
     if tail is not None and tail >= 0:
-        return records[-tail:] if tail > 0 else []
+        return deque(records, maxlen=tail) if tail > 0 else deque()
     return records
