@@ -111,13 +111,8 @@ class ContextIndex:
         try:
             with tarfile.open(fileobj=stream, mode="r|*") as tf:
                 for m in tf:
-                    name = posixpath.normpath("/" + m.name).lstrip("/")
-                    if not name or name == ".":
-                        continue
-                    for i in range(1, name.count("/") + 1):
-                        parent = name.rsplit("/", i)[0]
-                        idx.entries.setdefault(parent, Entry("dir", 0o755))
-                    if m.isreg():
+                    name = idx._note(m)
+                    if name and m.isreg():
                         f = tf.extractfile(m)
                         h = hashlib.sha256()
                         kept = bytearray()
@@ -130,16 +125,6 @@ class ContextIndex:
                         if want:
                             idx.texts[name] = bytes(kept)
                         idx.entries[name] = Entry("file", m.mode & 0o7777, digest=h.hexdigest())
-                    elif m.isdir():
-                        idx.entries[name] = Entry("dir", m.mode & 0o7777)
-                    elif m.issym():
-                        idx.entries[name] = Entry("link", 0o777, target=m.linkname)
-                    elif m.islnk():
-                        src = posixpath.normpath("/" + m.linkname).lstrip("/")
-                        e = idx.entries.get(src)
-                        idx.entries[name] = e if e is not None else Entry("other", m.mode & 0o7777)
-                    else:
-                        idx.entries[name] = Entry("other", m.mode & 0o7777)
         except (tarfile.TarError, EOFError, OSError) as e:
             if "unexpected end of data" not in str(e):  # the docker CLI's unterminated tar (see context)
                 raise InvalidParameter(f"invalid archive: {e}") from None
