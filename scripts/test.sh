@@ -1,7 +1,7 @@
 #!/bin/sh
 # Set up for the tests and run the whole suite (as root, Debian 12): gorae installed from this checkout in
 # development mode (no daemon started: the tests start their own), plus the peers the tests compare against
-# and drive it with — Debian's docker.io (the docker CLI and a reference dockerd), skopeo, zsh and fish (the
+# and drive it with — Debian's docker.io (the docker CLI and a reference dockerd), skopeo, docker-compose v1 (tests/compat/test_compose.py), zsh and fish (the
 # completion scripts), tmux, openssl and docker-registry (the reference registry bench/registry.py compares
 # with), and the monitoring peers: Debian's prometheus and graphite-carbon (the metrics tests scrape and push
 # to them) and chromium + chromium-driver (the dashboard test drives the page headless). None of these is part of a user's install (scripts/setup.sh).
@@ -12,7 +12,7 @@ sh scripts/setup.sh --no-start --editable
 export DEBIAN_FRONTEND=noninteractive
 need=""
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
-for p in skopeo docker-registry zsh fish tmux openssl prometheus graphite-carbon chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+for p in skopeo docker-registry docker-compose zsh fish tmux openssl prometheus graphite-carbon chromium chromium-driver; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $need >/dev/null

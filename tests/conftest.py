@@ -396,7 +396,6 @@ def tidy_daemon(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
     fail."""
     d = gorae_daemon
     before = {kind: set(d.docker(*ls).stdout.split()) for kind, (ls, _) in _LISTINGS.items()}
-    busybox = d.docker("image", "inspect", "-f", "{{.Id}}", "busybox:latest", check=False).stdout.strip()
     try:
         yield d
     finally:
@@ -404,10 +403,44 @@ def tidy_daemon(gorae_daemon: GoraeDaemon) -> Iterator[GoraeDaemon]:
             made = set(d.docker(*ls, check=False).stdout.split()) - before[kind]
             if made:
                 d.docker(*rm, *sorted(made), check=False)
-        # the tests after this one count on busybox:latest (a pull/push round trip removes it on purpose)
-        if busybox and d.docker("image", "inspect", "busybox:latest", check=False).returncode != 0:
-            if d.docker("tag", busybox, "busybox:latest", check=False).returncode != 0:
-                import_busybox(d)
+
+
+def _busybox_id(d: GoraeDaemon) -> str | None:
+    """busybox:latest's image id on `d` (one raw API request: this runs around every test), None if absent."""
+    import http.client
+    import socket as socketlib
+
+    class _Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socketlib.socket(socketlib.AF_UNIX)
+            self.sock.settimeout(30)
+            self.sock.connect(d.socket)
+
+    conn = _Conn("localhost")
+    try:
+        conn.request("GET", "/v1.45/images/busybox:latest/json")
+        resp = conn.getresponse()
+        body = resp.read()
+        return str(json.loads(body)["Id"]) if resp.status == 200 else None
+    except OSError:
+        return None
+    finally:
+        conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _keep_busybox(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests on the shared daemon count on busybox:latest; one that removes it (a pull/push round trip, an
+    `rmi -f <id>` of a pulled copy of it) gets it back afterwards, pass or fail."""
+    if "gorae_daemon" not in request.fixturenames:
+        yield
+        return
+    d: GoraeDaemon = request.getfixturevalue("gorae_daemon")
+    busybox = _busybox_id(d)
+    yield
+    if busybox and _busybox_id(d) is None:
+        if d.docker("tag", busybox, "busybox:latest", check=False).returncode != 0:
+            import_busybox(d)
 
 
 @pytest.fixture

@@ -27,8 +27,11 @@ HELP_SAMPLE = [
 
 
 def _normalise_docker_help(text: str) -> str:
-    """docker's help with the program name replaced in usage, alias and footer lines."""
+    """docker's help with the program name replaced in usage, alias and footer lines, and gorae's own words
+    where docker speaks of itself (issue 14: "Show the gorae version information", "Manage gorae")."""
     out = []
+    text = text.replace("Show the Docker version information", "Show the gorae version information")
+    text = text.replace("Manage Docker\n", "Manage gorae\n")
     for line in text.split("\n"):
         if line.startswith(("Usage:", "  docker", "Run 'docker")):
             line = line.replace("docker ", "gorae ").replace("'docker", "'gorae")
@@ -271,7 +274,7 @@ def test_events_format(g, daemon) -> None:  # noqa: ANN001
     r = g("events", "--since", since, "--until", until, "-f", f"container={cid}", "-f", "event=start")
     (line,) = r.stdout.splitlines()
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}[+-]\d\d:\d\d container start " + cid + r" \(.*name=evfmt.*\)",
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container start " + cid + r" \(.*name=evfmt.*\)",
         line,
     )
 

@@ -17,6 +17,9 @@ CLIENT_LINES = re.compile(r"^ (Version|API version|Go version|Git commit|Built):
 
 
 def _norm_client(text: str) -> str:
+    # gorae's own parts name the Python that runs them where docker's say "Go version" (issue 14, "Also")
+    text = re.sub(r"^( +)Python version:\s*", r"\1Go version: python", text, flags=re.MULTILINE)
+    text = re.sub(r"^( +[A-Za-z/ ]+):[ \t]+", r"\1: ", text, flags=re.MULTILINE)  # its column is wider
     head, sep, tail = text.partition("\nServer:")
     return CLIENT_LINES.sub(r" \1: X", head) + sep + tail
 

@@ -18,13 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gorae.errors import InvalidParameter, NotFound
 from gorae.httpserver.message import Request
+from gorae.metrics import cgread
 from gorae.metrics.containers import ContainerCollector, ContainerInfo, label_name
 from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.metrics.exposition import text_format
 from gorae.metrics.graphite import GraphitePusher, parse_duration, parse_hostport, render
 from gorae.metrics.http import MetricsApp
 from gorae.metrics.sink import NULL_SINK, timed
-from gorae.runtime.stats import parse_net_dev, v2_counters
+from gorae.runtime import cgroups, stats
+from gorae.runtime.stats import parse_net_dev
 
 NET_DEV = """Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
@@ -46,6 +48,11 @@ def _fake_container(root: Path, i: int, *, limit: str = "max") -> ContainerInfo:
     (d / "memory.stat").write_text(f"anon {4_000_000 + i}\nfile 5000000\ninactive_file 2000000\n")
     (d / "pids.current").write_text("2\n")
     (d / "io.stat").write_text("8:0 rbytes=4096 wbytes=8192 rios=1 wios=2 dbytes=0 dios=0\n")
+    pid = 1000 + i
+    (root / "proc" / str(pid) / "net").mkdir(parents=True)
+    (root / "proc" / str(pid) / "ns").mkdir()
+    (root / "proc" / str(pid) / "net" / "dev").write_text(NET_DEV.format(rx=pid * 10, tx=pid * 20))
+    (root / "proc" / str(pid) / "ns" / "net").write_text("")  # its own namespace: a file of its own
     return ContainerInfo(
         id=cid, name=f"c{i}", image="busybox", cgroups_path=f"/gorae/{cid}", pid=1000 + i,
         started_at=1_700_000_000.0 + i, labels={"app": f"a{i}", "com.example.tier": "web"},
@@ -58,8 +65,9 @@ def _collector(root: Path, infos: list[ContainerInfo], labels: tuple[str, ...] =
         ContainerCollector(
             lambda: infos,
             labels=labels,
-            counters=lambda p: v2_counters(str(root) + p),
-            net_dev=lambda pid: parse_net_dev(NET_DEV.format(rx=pid * 10, tx=pid * 20)),
+            v2=True,
+            dir_of=lambda controller, path: str(root) + path,
+            proc=str(root / "proc"),
         )
     )
     return reg
@@ -151,6 +159,186 @@ def test_200_containers_scrape_under_100ms(tmp_path: Path) -> None:
     # are what this code costs; both must be under the 100 ms the issue asks for
     assert statistics.median(cpu) < 0.100, cpu
     assert min(wall) < 0.100, wall
+
+
+def test_a_second_scrape_opens_nothing_and_reads_each_file_once(tmp_path: Path) -> None:
+    infos = [_fake_container(tmp_path, i) for i in range(200)]
+    for i in range(100, 200):  # half of them share the netns of container 0 (`--network container:c0`)
+        infos[i] = ContainerInfo(**{**infos[i].__dict__, "pid": infos[0].pid})
+    coll = ContainerCollector(lambda: infos, v2=True, dir_of=lambda c, p: str(tmp_path) + p,
+                              proc=str(tmp_path / "proc"))
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(coll)
+    text_format(reg)
+    files = coll.files
+    # 6 cgroup files each, kept open; 100 network namespaces, each net/dev opened once and closed
+    assert (files.opened, files.held) == (200 * 6 + 100, 200 * 6)
+    opened, reads = files.opened, files.reads
+    cpu = []
+    for _ in range(5):
+        c = time.thread_time()
+        body = text_format(reg)
+        cpu.append(time.thread_time() - c)
+    # per scrape: one pread of each cgroup file, one open+read of each network namespace's net/dev
+    assert files.opened - opened == 5 * 100
+    assert files.reads - reads == 5 * (200 * 6 + 100)
+    shared = _samples(body.decode())
+    assert shared[("container_network_receive_bytes_total",
+                   frozenset({"id": infos[150].cgroups_path, "name": "c150", "image": "busybox",
+                              "interface": "eth0"}.items()))] == infos[0].pid * 10
+    # the code's own CPU (not wall: the machine is shared): measured ~0.06 ms a container, bound at 0.25 ms
+    assert statistics.median(cpu) / 200 < 0.25e-3, cpu
+    # containers gone: their files closed
+    infos[:] = infos[:10]
+    text_format(reg)
+    assert files.held == 10 * 6
+
+
+def test_past_the_fd_budget_files_are_opened_per_read(tmp_path: Path) -> None:
+    infos = [_fake_container(tmp_path, i) for i in range(3)]
+    coll = ContainerCollector(lambda: infos, v2=True, dir_of=lambda c, p: str(tmp_path) + p,
+                              proc=str(tmp_path / "proc"), files=cgread.Files(budget=4))
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(coll)
+    first = text_format(reg)
+    assert coll.files.held == 4
+    opened = coll.files.opened
+    second = text_format(reg)
+    assert coll.files.opened - opened == 3 * 7 - 4  # the 4 held stay open
+    assert [x for x in first.splitlines() if b"last_seen" not in x] == [
+        x for x in second.splitlines() if b"last_seen" not in x
+    ]
+
+
+def _v1_tree(root: Path, cg: str, n: int, mem_limit: int, throttled_blkio: bool, cfq: bool) -> None:
+    files = {
+        "cpuacct": {"cpuacct.usage": f"{n * 7 + 1}\n", "cpuacct.stat": f"user {n}\nsystem {n // 3}\n"},
+        "cpu": {"cpu.stat": f"nr_periods {n}\nnr_throttled {n // 5}\nthrottled_time {n * 11}\n"},
+        "memory": {
+            "memory.usage_in_bytes": f"{n * 4096 + 4096}\n",
+            "memory.limit_in_bytes": f"{mem_limit}\n",
+            "memory.stat": f"cache {n}\nrss {n}\nrss_huge 0\ntotal_cache {n * 3}\ntotal_rss {n * 2}\n"
+            f"total_rss_huge 7\ntotal_inactive_file {n}\ntotal_active_file 5\n",
+        },
+        "pids": {"pids.current": f"{n % 50}\n"},
+        "blkio": {
+            "blkio.throttle.io_service_bytes_recursive": (
+                f"250:9 Read {n}\n250:9 Write {n * 2}\n250:9 Sync 1\n250:9 Total {n * 3}\nTotal {n * 3}\n"
+                if throttled_blkio else "Total 0\n"
+            ),
+            "blkio.io_service_bytes_recursive": f"250:9 Read {n + 1}\n250:9 Write 3\nTotal 4\n",
+            "blkio.throttle.io_serviced_recursive": "Total 0\n",
+            "blkio.io_serviced_recursive": f"250:9 Read 5\n250:9 Write {n}\n250:8 Read 1\nTotal 6\n",
+        },
+    }
+    for ctl, content in files.items():
+        d = root / ctl / cg.lstrip("/")
+        d.mkdir(parents=True, exist_ok=True)
+        for name, text in content.items():
+            if cfq or not name.startswith("blkio.io_"):  # without CFQ v1 has only the throttle files
+                (d / name).write_text(text)
+
+
+def _expected(c: dict[str, object], host_memory: int) -> dict[str, object]:
+    """What the collector exported from `stats.cgroup_counters` before it read the files itself."""
+    cpu = c["cpu_stats"]["cpu_usage"]  # type: ignore[index]
+    mem = c["memory_stats"]
+    st_ = mem.get("stats", {})  # type: ignore[attr-defined]
+    v1 = "total_rss" in st_
+    blk = c["blkio_stats"]
+
+    def per_dev(entries: list[dict[str, object]]) -> dict[tuple[int, int], list[int]]:
+        out: dict[tuple[int, int], list[int]] = {}
+        for e in entries:
+            op = str(e["op"]).lower()
+            if op in ("read", "write"):
+                slot = out.setdefault((e["major"], e["minor"]), [0, 0])  # type: ignore[arg-type]
+                slot[op == "write"] += int(e["value"])  # type: ignore[call-overload]
+        return out
+
+    return {
+        "cpu_total": cpu["total_usage"] / 1e9,
+        "cpu_user": cpu["usage_in_usermode"] / 1e9,
+        "cpu_system": cpu["usage_in_kernelmode"] / 1e9,
+        "throttled": c["cpu_stats"]["throttling_data"]["throttled_periods"],  # type: ignore[index]
+        "mem_usage": mem["usage"],  # type: ignore[index]
+        "mem_working_set": max(0, mem["usage"] - st_.get("total_inactive_file" if v1 else "inactive_file", 0)),
+        "mem_rss": st_.get("total_rss" if v1 else "anon", 0),
+        "mem_cache": st_.get("total_cache" if v1 else "file", 0),
+        "mem_limit": 0 if mem["limit"] == host_memory else mem["limit"],  # type: ignore[index]
+        "pids": c["pids_stats"].get("current", 0),  # type: ignore[attr-defined]
+        "io_bytes": per_dev(blk["io_service_bytes_recursive"]),  # type: ignore[index]
+        "io_ops": per_dev(blk["io_serviced_recursive"]),  # type: ignore[index]
+    }
+
+
+def _got(s: cgread.Sample) -> dict[str, object]:
+    def per_dev(entries: cgread.Blkio | None) -> dict[tuple[int, int], list[int]]:
+        out: dict[tuple[int, int], list[int]] = {}
+        for major, minor, r, w in entries or ():
+            slot = out.setdefault((major, minor), [0, 0])
+            slot[0] += r
+            slot[1] += w
+        return out
+
+    d = dict(s.__dict__)
+    d["io_bytes"], d["io_ops"] = per_dev(s.io_bytes), per_dev(s.io_ops)
+    return d
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 10**12), limit=st.sampled_from([stats.NO_LIMIT, 268435456, 9223372036854771712]),
+       throttled=st.booleans(), cfq=st.booleans())
+def test_v1_files_read_as_docker_stats_reads_them(tmp_path_factory: pytest.TempPathFactory, n: int, limit: int,
+                                                  throttled: bool, cfq: bool) -> None:
+    root = tmp_path_factory.mktemp("v1")
+    cg = "/gorae/" + "a" * 64
+    _v1_tree(root, cg, n, limit, throttled, cfq)
+
+    def dir_of(controller: str, path: str) -> str:
+        return f"{root}/{controller}{path}"
+
+    mp = pytest.MonkeyPatch()
+    try:  # stats reads through cgroups.controller_dir: point it at the fake tree for the reference values
+        mp.setattr(cgroups, "controller_dir", dir_of)
+        want = _expected(stats._v1(cg, lean=True), stats.host_memory())
+    finally:
+        mp.undo()
+    files = cgread.Files()
+    cf = cgread.CgroupFiles(cg, v2=False, dir_of=dir_of)
+    try:
+        assert _got(cf.sample(files, stats.host_memory())) == want
+        assert want["cpu_user"] == n * stats.NS_PER_TICK / 1e9 and want["throttled"] == n // 5
+        opened = files.opened
+        assert _got(cf.sample(files, stats.host_memory())) == want
+        assert files.opened == opened  # a second read opens nothing, missing files not looked for again
+    finally:
+        cf.close(files)
+    assert files.held == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(0, 10**12), limit=st.sampled_from(["max", "268435456", "", "junk"]))
+def test_v2_files_read_as_docker_stats_reads_them(tmp_path_factory: pytest.TempPathFactory, n: int,
+                                                  limit: str) -> None:
+    root = tmp_path_factory.mktemp("v2")
+    d = root / "c"
+    d.mkdir()
+    (d / "cpu.stat").write_text(f"usage_usec {n}\nuser_usec {n // 2}\nsystem_usec {n // 3}\nnr_periods 4\n"
+                                f"nr_throttled {n % 9}\nthrottled_usec 1\n")
+    (d / "memory.current").write_text(f"{n * 2}\n")
+    (d / "memory.max").write_text(limit + "\n")
+    (d / "memory.stat").write_text(f"anon {n}\nfile {n + 1}\nkernel 3\ninactive_anon 2\ninactive_file {n * 3}\n")
+    (d / "pids.current").write_text(f"{n % 100}\n")
+    (d / "io.stat").write_text(f"8:0 rbytes={n} wbytes=2 rios=3 wios={n} dbytes=0 dios=0\n"
+                               "8:16 rbytes=1 wbytes=1 rios=1 wios=1 dbytes=0 dios=0\n")
+    want = _expected(stats.v2_counters(str(d)), stats.host_memory())
+    files = cgread.Files()
+    cf = cgread.CgroupFiles("/c", v2=True, dir_of=lambda c, p: str(root) + p)
+    try:
+        assert _got(cf.sample(files, stats.host_memory())) == want
+    finally:
+        cf.close(files)
 
 
 def test_fast_text_format_writes_what_prometheus_client_writes(tmp_path: Path) -> None:
@@ -288,6 +476,25 @@ def test_parse_net_dev_never_raises(text: str) -> None:
     out = parse_net_dev(text)
     for counters in out.values():
         assert len(counters) == 16
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode)
+       | st.lists(st.sampled_from(["lo:", "eth0:", " 1", " 22", " x", "\n", "  ", ":"]), max_size=80).map(
+           lambda parts: "Inter-|\n face |\n".join(["", "".join(parts)]).encode()))
+def test_cgroup_file_parsers_never_raise(data: bytes) -> None:
+    assert isinstance(cgread._int(data), int)
+    assert isinstance(cgread._key(data, b"total_rss"), int)
+    for line in cgread._blkio_v1(data):
+        assert len(line) == 4
+    for entries in cgread._blkio_v2(data):
+        for line in entries:
+            assert len(line) == 4
+    got = cgread.parse_net_dev(data)
+    if all(32 <= b < 127 or b == 10 for b in data):  # /proc's alphabet: both parsers see the same lines
+        want = {k: [v[f] for f in stats.NET_DEV_FIELDS if f[3:] in ("bytes", "packets", "errors", "dropped")]
+                for k, v in parse_net_dev(data.decode()).items() if k != "lo"}
+        assert dict(got) == want
 
 
 @settings(max_examples=300, deadline=None)

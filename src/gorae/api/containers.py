@@ -264,6 +264,8 @@ class ContainersRouter:
             ("HEAD", "/containers/{id}/archive", self.archive_get),
             ("PUT", "/containers/{id}/archive", self.archive_put),
             ("DELETE", "/containers/{id}", self.remove),
+            # `docker rm --link PARENT/ALIAS`: a link name has a slash (dockerd's {name:.*})
+            ("DELETE", "/containers/{parent}/{alias}", self.remove_link),
             ("POST", "/commit", self.commit),
         ]
 
@@ -329,6 +331,11 @@ class ContainersRouter:
         await self.b.remove(
             req.params["id"], force=req.qbool("force"), volumes=req.qbool("v"), link=req.qbool("link")
         )
+        return empty_response(204)
+
+    async def remove_link(self, req: Request) -> Response:
+        name = f"{req.params['parent']}/{req.params['alias']}"
+        await self.b.remove(name, force=req.qbool("force"), volumes=req.qbool("v"), link=req.qbool("link"))
         return empty_response(204)
 
     async def rename(self, req: Request) -> Response:

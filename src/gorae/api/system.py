@@ -38,6 +38,7 @@ class DaemonFacts:
     registry_mirrors: list[str] = field(default_factory=list)
     logging_driver: str = "json-file"  # the containers' default
     insecure_registries: list[str] = field(default_factory=list)  # as configured: hosts and CIDRs
+    init_binary: str = "docker-init"  # the binary `--init` runs (its name, as dockerd reports it)
 
 
 def _registry_config(facts: DaemonFacts) -> dict[str, Any]:
@@ -306,7 +307,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         },
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "docker-init",
+        "InitBinary": facts.init_binary,
         "ContainerdCommit": {"ID": "", "Expected": ""},
         "RuncCommit": {"ID": "", "Expected": ""},
         "InitCommit": {"ID": "", "Expected": ""},

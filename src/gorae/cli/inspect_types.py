@@ -3,7 +3,8 @@ left out prints its zero value (`""`, `0`, `false`, `[]`, `map[]`, `<nil>`), and
 the type fails; only then does docker retry on the raw JSON with missingkey=error (cli/command/inspect).
 
 SCHEMA maps a Go type to its fields in declaration order, each "GoName[:JSONName] kind": kind is `s`, `i`,
-`b`, `[]`, `m`, `any`, a struct type name, or `*` + a struct type name (nil when absent). Field lists follow
+`b`, `[]`, `m`, `ms` (map[string]string: `index` of a missing key is ""), `any`, a struct type name, or
+`*` + a struct type name (nil when absent). Field lists follow
 moby's api/types (container.InspectResponse, container.Config, container.HostConfig, image.InspectResponse,
 volume.Volume, network.Inspect) as of docker 28.
 """
@@ -32,17 +33,17 @@ SCHEMA: dict[str, str] = {
     "container.Config": (
         "Hostname s|Domainname s|User s|AttachStdin b|AttachStdout b|AttachStderr b|ExposedPorts m|Tty b|"
         "OpenStdin b|StdinOnce b|Env []|Cmd []|Healthcheck *container.HealthConfig|ArgsEscaped b|Image s|"
-        "Volumes m|WorkingDir s|Entrypoint []|NetworkDisabled b|MacAddress s|OnBuild []|Labels m|StopSignal s|"
+        "Volumes m|WorkingDir s|Entrypoint []|NetworkDisabled b|MacAddress s|OnBuild []|Labels ms|StopSignal s|"
         "StopTimeout *int|Shell []"
     ),
     "container.HealthConfig": "Test []|Interval i|Timeout i|StartPeriod i|StartInterval i|Retries i",
     "container.HostConfig": (
         "Binds []|ContainerIDFile s|LogConfig container.LogConfig|NetworkMode s|PortBindings m|"
         "RestartPolicy container.RestartPolicy|AutoRemove b|VolumeDriver s|VolumesFrom []|ConsoleSize []|"
-        "Annotations m|CapAdd []|CapDrop []|CgroupnsMode s|DNS:Dns []|DNSOptions:DnsOptions []|"
+        "Annotations ms|CapAdd []|CapDrop []|CgroupnsMode s|DNS:Dns []|DNSOptions:DnsOptions []|"
         "DNSSearch:DnsSearch []|ExtraHosts []|GroupAdd []|IpcMode s|Cgroup s|Links []|OomScoreAdj i|PidMode s|"
-        "Privileged b|PublishAllPorts b|ReadonlyRootfs b|SecurityOpt []|StorageOpt m|Tmpfs m|UTSMode s|"
-        "UsernsMode s|ShmSize i|Sysctls m|Runtime s|Isolation s|CPUShares:CpuShares i|Memory i|"
+        "Privileged b|PublishAllPorts b|ReadonlyRootfs b|SecurityOpt []|StorageOpt ms|Tmpfs ms|UTSMode s|"
+        "UsernsMode s|ShmSize i|Sysctls ms|Runtime s|Isolation s|CPUShares:CpuShares i|Memory i|"
         "NanoCPUs:NanoCpus i|CgroupParent s|BlkioWeight i|BlkioWeightDevice []|BlkioDeviceReadBps []|"
         "BlkioDeviceWriteBps []|BlkioDeviceReadIOps []|BlkioDeviceWriteIOps []|CPUPeriod:CpuPeriod i|"
         "CPUQuota:CpuQuota i|CPURealtimePeriod:CpuRealtimePeriod i|CPURealtimeRuntime:CpuRealtimeRuntime i|"
@@ -51,7 +52,7 @@ SCHEMA: dict[str, str] = {
         "PidsLimit *int64|Ulimits []|CPUCount:CpuCount i|CPUPercent:CpuPercent i|IOMaximumIOps i|"
         "IOMaximumBandwidth i|Mounts []|MaskedPaths []|ReadonlyPaths []|Init *bool"
     ),
-    "container.LogConfig": "Type s|Config m",
+    "container.LogConfig": "Type s|Config ms",
     "container.RestartPolicy": "Name s|MaximumRetryCount i",
     "container.NetworkSettings": (
         "Bridge s|SandboxID s|SandboxKey s|Ports m|HairpinMode b|LinkLocalIPv6Address s|"
@@ -68,21 +69,21 @@ SCHEMA: dict[str, str] = {
     # ocispec.ImageConfig and DockerOCIImageConfigExt are embedded in Go (a bare {{.Config}} prints them as
     # two nested structs); gorae flattens them
     "dockerspec.DockerOCIImageConfig": (
-        "User s|ExposedPorts m|Env []|Entrypoint []|Cmd []|Volumes m|WorkingDir s|Labels m|StopSignal s|"
+        "User s|ExposedPorts m|Env []|Entrypoint []|Cmd []|Volumes m|WorkingDir s|Labels ms|StopSignal s|"
         "ArgsEscaped b|Healthcheck *container.HealthConfig|OnBuild []|Shell []"
     ),
     "image.RootFS": "Type s|Layers []",
     "image.Metadata": "LastTagTime t",
     "volume.Volume": (
-        "ClusterVolume *volume.ClusterVolume|CreatedAt s|Driver s|Labels m|Mountpoint s|Name s|Options m|"
+        "ClusterVolume *volume.ClusterVolume|CreatedAt s|Driver s|Labels ms|Mountpoint s|Name s|Options ms|"
         "Scope s|Status m|UsageData *volume.UsageData"
     ),
     "network.Inspect": (
         "Name s|ID:Id s|Created t|Scope s|Driver s|EnableIPv4 b|EnableIPv6 b|IPAM network.IPAM|Internal b|"
-        "Attachable b|Ingress b|ConfigFrom network.ConfigReference|ConfigOnly b|Containers m|Options m|"
-        "Labels m|Peers []|Services m"
+        "Attachable b|Ingress b|ConfigFrom network.ConfigReference|ConfigOnly b|Containers m|Options ms|"
+        "Labels ms|Peers []|Services m"
     ),
-    "network.IPAM": "Driver s|Options m|Config []",
+    "network.IPAM": "Driver s|Options ms|Config []",
     "network.ConfigReference": "Network s",
 }
 
@@ -175,7 +176,7 @@ def go_time_string(value: str) -> str:
 
 
 def _zero(kind: str) -> Any:
-    from gorae.cli.gotemplate.values import GoNil
+    from gorae.cli.gotemplate.values import GoNil, NilMap, NilSlice, NilStringMap
 
     if kind == "s":
         return ""
@@ -185,10 +186,12 @@ def _zero(kind: str) -> Any:
         return 0
     if kind == "b":
         return False
-    if kind == "[]":
-        return []
+    if kind == "[]":  # nil: `[]` when printed, null in `json` (as Go's)
+        return NilSlice()
     if kind == "m":
-        return {}
+        return NilMap()
+    if kind == "ms":
+        return NilStringMap()
     if kind.startswith("*"):
         return GoNil(kind)
     if kind in SCHEMA:
@@ -198,7 +201,7 @@ def _zero(kind: str) -> Any:
 
 def typed(go_type: str, raw: Any) -> Any:
     """The Go value docker's template sees for `raw` (decoded JSON) of type `go_type`."""
-    from gorae.cli.gotemplate.values import GoNil, GoStruct
+    from gorae.cli.gotemplate.values import GoNil, GoStruct, StringMap
 
     pointer = go_type.startswith("*")
     base = go_type[1:] if pointer else go_type
@@ -215,6 +218,8 @@ def typed(go_type: str, raw: Any) -> Any:
             val = raw[json_name]
             sub = kind[1:] if kind.startswith("*") else kind
             fields[go_name] = typed(kind, val) if sub in SCHEMA else val
+            if kind == "ms" and isinstance(val, dict):
+                fields[go_name] = StringMap(val)
             if kind == "t" and isinstance(val, str):
                 fields[go_name] = go_time_string(val)
                 view[json_name] = val

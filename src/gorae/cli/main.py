@@ -67,7 +67,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "logout": ("registry", "Log out from a registry"),
     "image prune": ("image_ops", "Remove unused images"),
     "info": ("system", "Display system-wide information"),
-    "version": ("system", "Show the Docker version information"),
+    "version": ("system", "Show the gorae version information"),
     "events": ("system", "Get real time events from the server"),
     "system df": ("system", "Show docker disk usage"),
     "system prune": ("system", "Remove unused data"),
@@ -148,7 +148,7 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "system": (
-        "Manage Docker",
+        "Manage gorae",
         {"df": "system df", "events": "events", "info": "info", "prune": "system prune"},
     ),
     "completion": (  # hidden from `gorae --help`, as docker's
@@ -283,7 +283,14 @@ def main(argv: list[str] | None = None, *, commands: Commands | None = None) -> 
     try:
         sys.stdout.flush()
     except (BrokenPipeError, OSError):
-        pass
+        # the reader went away (`gorae logs c | head -1`): nothing more reaches it, and the interpreter's
+        # own flush at exit must not print a BrokenPipeError either
+        import os
+
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except OSError:
+            pass
     return code
 
 
@@ -326,8 +333,8 @@ def _main(argv: list[str], commands: Commands) -> int:
     if gopts["version"]:
         print(_version_text())
         return 0
-    if not rest:
-        sys.stdout.write(main_help())
+    if not rest:  # docker: the usage goes to stderr unless asked for with --help
+        sys.stderr.write(main_help())
         return 0
     word, rest = rest[0], rest[1:]
     if word in commands:
@@ -340,7 +347,8 @@ def _main(argv: list[str], commands: Commands) -> int:
     if word in MANAGEMENT:
         subs = MANAGEMENT[word][1]
         if not rest or rest[0] in ("--help", "-h", "help"):
-            sys.stdout.write(management_help(word))
+            # docker: a bare management command prints its usage on stderr (cobra's completion: stdout)
+            (sys.stdout if rest or word == "completion" else sys.stderr).write(management_help(word))
             return 0
         if rest[0] not in subs:
             sys.stderr.write(

@@ -163,11 +163,28 @@ def _render_plain(template: str, data: Any) -> str:
     out = []
     for is_field, text in pieces:
         if is_field:
-            v = data.get(text) if isinstance(data, dict) else getattr(data, text, None)
+            if isinstance(data, dict):
+                v = data.get(text)
+            elif hasattr(data, text):
+                v = getattr(data, text)
+            else:
+                raise StatusError(1, _no_field(template, text, data))
             out.append("<no value>" if v is None else str(v))
         else:
             out.append(text)
     return "".join(out)
+
+
+def _no_field(template: str, field: str, data: Any) -> str:
+    """docker's text for a field its formatting context does not have (a Go template execution error)."""
+    at = template.find("." + field)
+    line = template.count("\n", 0, max(at, 0)) + 1
+    col = at - (template.rfind("\n", 0, at) + 1)
+    go_type = getattr(type(data), "GO_TYPE", f"*formatter.{type(data).__name__}")
+    return (
+        f'failed to execute template: template: :{line}:{col}: executing "" at <.{field}>: '
+        f"can't evaluate field {field} in type {go_type}"
+    )
 
 
 def expand_escapes(fmt: str) -> str:
@@ -203,11 +220,11 @@ def print_list(
         fmt = default_table
     elif quiet_format is not None and fmt == quiet_format:
         pass
-    if fmt == "json":
-        import json
+    if fmt == "json":  # Go's json.Marshal of the context: keys sorted, <>& escaped, UTF-8 raw
+        from gorae.cli.gotemplate.gojson import marshal
 
         for r in rows:
-            out.write(json.dumps(to_json(r) if to_json else r, separators=(",", ":")) + "\n")
+            out.write(marshal(to_json(r) if to_json else r) + "\n")
         return
     table = fmt.startswith("table")
     body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat

@@ -35,7 +35,6 @@ from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
 from gorae.builder.steps import Emit as BuildEmit
 from gorae.builder.steps import Puller
-from gorae.container.listing import summary
 from gorae.container.mounts import VolumeMounts
 from gorae.container.service import ContainerService
 from gorae.container.state import HAS_PROCESS
@@ -127,12 +126,12 @@ class Services:
 
     def disk_usage(self) -> dict[str, Any]:
         """GET /system/df: images, containers (with sizes), volumes, build cache."""
-        images = self.images.list(all=False)
-        containers = [summary(self.containers, ct, size=True) for ct in self.containers.all()]
+        images, layers_size = self.images.disk_usage()
+        containers = self.containers.summaries(include_stopped=True, size=True)  # newest first
         for img in images:
             img["Containers"] = sum(1 for c in containers if c.get("ImageID") == img["Id"])
         return {
-            "LayersSize": sum(i.get("Size", 0) for i in images),
+            "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
             "Volumes": [
@@ -164,11 +163,15 @@ def build_services(config: DaemonConfig) -> Services:
     def image_users(image_id: str) -> list[str]:  # late-bound: images and containers use each other
         return containers.image_users(image_id) if containers is not None else []
 
+    def image_running(image_id: str) -> list[str]:
+        return containers.image_running_users(image_id) if containers is not None else []
+
     def volume_users(name: str) -> list[str]:
         return containers.volume_users(name) if containers is not None else []
 
     images = ImageService(
-        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users
+        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users,
+        running=image_running,
     )
     hosts = RegistryHosts(
         insecure=list(config.insecure_registries),
@@ -375,6 +378,7 @@ class SystemFacts:
             registry_mirrors=cfg.registry_mirrors,
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
+            init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
         )
 
     def subscribe_events(self) -> Subscription:

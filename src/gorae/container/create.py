@@ -120,6 +120,8 @@ class ContainerCreator:
                 socket.gethostname() if host_config.get("NetworkMode") == "host" else cid[:12]
             )
         canon = self._repo.reserve_name(name, cid)
+        if host_config.get("Links"):  # dockerd shows legacy links as "/child:/parent/alias"
+            host_config["Links"] = [self._net.stored_link(str(lk), canon) for lk in host_config["Links"]]
         directory = self._fs.dir(cid)
         made = _Made()
         try:

@@ -454,12 +454,32 @@ class ContainerLifecycle:
 
     # ---- remove ------------------------------------------------------------------------------
 
+    async def _remove_link(self, ref: str) -> None:
+        """`docker rm --link PARENT/ALIAS` (dockerd's rmLink): the parent forgets the legacy link; its
+        running sandbox keeps the link's hosts entry until its next start, as dockerd's."""
+        name = "/" + ref.strip("/")
+        parent_path, _, alias = name.rpartition("/")
+        if not parent_path:
+            raise SystemError_("Conflict, cannot remove the default link name of the container")
+        try:
+            parent = self.repo.get(parent_path.lstrip("/"))
+        except NotFound:
+            raise NotFound(f"No such container: {ref}") from None
+        async with parent.lock:
+            links = list(parent.host_config.get("Links") or [])
+            kept = [lk for lk in links if _link_alias(str(lk)) != alias]
+            if len(kept) == len(links):
+                raise NotFound(f"No such container: {ref}")
+            parent.doc["HostConfig"]["Links"] = kept or None
+            self.repo.save(parent)
+
     async def remove(
         self, ref: str, *, force: bool = False, volumes: bool = False, link: bool = False
     ) -> None:
-        ct = self.repo.get(ref)
         if link:
-            raise NotFound(f"No such link: {ref}")
+            await self._remove_link(ref)
+            return
+        ct = self.repo.get(ref)
         cs.require(ct.status, Op.REMOVE_FORCE if force else Op.REMOVE, ct.id)
         if cs.is_restarting(ct.status):
             await self._cancel_restart(ct)
@@ -529,3 +549,10 @@ def _start_error(err: GoraeError, ct: Container) -> GoraeError:
     if isinstance(err, CommandFailed):
         return SystemError_(msg)
     return err
+
+
+def _link_alias(link: str) -> str:
+    """The alias of a legacy link as given ("child:alias", "child") or as dockerd stores it
+    ("/child:/parent/alias")."""
+    child, _, alias = link.partition(":")
+    return (alias or child).rsplit("/", 1)[-1]

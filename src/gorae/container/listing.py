@@ -61,12 +61,30 @@ def command_string(path: str, args: list[str]) -> str:
     return path + " " + " ".join(f"'{a}'" if " " in a else a for a in args)
 
 
-def summary(svc: ContainerView, ct: Container, *, size: bool = False) -> dict[str, Any]:
+def shown_image(doc: dict[str, Any], resolve_image: Callable[[str], str] | None) -> str:
+    """The `Image` of a summary: the name the container was created from while it still names the
+    container's image, else the image ID (dockerd: a removed or re-pointed tag is not shown)."""
+    image_id = str(doc.get("Image") or "")
+    name = str(doc["Config"].get("Image") or "")
+    if not name:
+        return image_id
+    if resolve_image is None or name == image_id:
+        return name
+    try:
+        current = resolve_image(name)
+    except Exception:  # NotFound: the tag is gone
+        current = ""
+    return name if current == image_id else image_id
+
+
+def summary(
+    svc: ContainerView, ct: Container, *, size: bool = False, resolve_image: Callable[[str], str] | None = None
+) -> dict[str, Any]:
     doc = ct.doc
     out: dict[str, Any] = {
         "Id": ct.id,
         "Names": [ct.name],
-        "Image": doc["Config"].get("Image") or doc.get("Image"),
+        "Image": shown_image(doc, resolve_image),
         "ImageID": doc.get("Image"),
         "Command": command_string(doc.get("Path") or "", list(doc.get("Args") or [])),
         "Created": ct.book.created_ns // 1_000_000_000,
@@ -199,7 +217,7 @@ def list_containers(
                 continue
         if "health" in filters and health_status(ct.state) not in filters["health"]:
             continue
-        out.append(summary(svc, ct, size=size))
+        out.append(summary(svc, ct, size=size, resolve_image=resolve_image))
         if limit is not None and limit > 0 and len(out) >= limit:
             break
     return out

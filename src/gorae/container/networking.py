@@ -77,10 +77,28 @@ class ContainerNetworking:
                 )
             return {}
         if mode not in ("default", "bridge", "host", "none"):
-            self._nets.inspect(mode)  # NotFound "network X not found"
+            _must_exist(self._nets.inspect, mode)
+        else:  # dockerd's registerLinks: legacy links name existing containers (400, not 404: no pull)
+            for link in host_config.get("Links") or []:
+                name = str(link).partition(":")[0].lstrip("/")
+                try:
+                    self._repo.get(name)
+                except NotFound as e:
+                    raise InvalidParameter(f"could not get container for {name}: {e.message}") from None
         for key in endpoints:
-            self._nets.inspect(key)
+            _must_exist(self._nets.inspect, key)
         return endpoints
+
+    def stored_link(self, link: str, parent_name: str) -> str:
+        """A legacy link as dockerd shows it in HostConfig.Links: "/child:/parent/alias" (a link on a user
+        network, whose child is not looked up, stays as given)."""
+        child_ref, _, alias = link.partition(":")
+        try:
+            child = self._repo.get(child_ref.lstrip("/"))
+        except NotFound:
+            return link
+        alias = (alias or child.name).rsplit("/", 1)[-1].lstrip("/")
+        return f"/{child.name.lstrip('/')}:/{parent_name.lstrip('/')}/{alias}"
 
     @staticmethod
     def created_settings(host_config: dict[str, Any], endpoints: dict[str, Any]) -> dict[str, Any]:
@@ -96,6 +114,7 @@ class ContainerNetworking:
             entry["Aliases"] = list(cfg.get("Aliases") or []) or None
             entry["IPAMConfig"] = cfg.get("IPAMConfig") or None
             entry["Links"] = cfg.get("Links") or None
+            entry["DriverOpts"] = dict(cfg.get("DriverOpts") or {}) or None
             entry["MacAddress"] = cfg.get("MacAddress") or ""
             st["Networks"][name] = entry
         return st
@@ -183,7 +202,8 @@ class ContainerNetworking:
     # ---- connect / disconnect --------------------------------------------------------------------
 
     async def connect(self, network: str, ref: str, endpoint_config: dict[str, Any]) -> None:
-        """docker network connect: live for a container with a sandbox, else remembered for its next start."""
+        """docker network connect: live for a container with a sandbox (its /etc/hosts and resolv.conf
+        rewritten), else remembered for its next start."""
         ct = self._repo.get(ref)
         net = self._nets.inspect(network)
         cfg = endpoint_config
@@ -195,33 +215,51 @@ class ContainerNetworking:
                 ipv4_address=ipam_cfg.get("IPv4Address") or None,
                 aliases=list(cfg.get("Aliases") or []),
                 links=list(cfg.get("Links") or []),
+                driver_opts=dict(cfg.get("DriverOpts") or {}),
             )
             async with ct.lock:
                 ct.doc["NetworkSettings"] = self._nets.network_settings(ct.id)
+                ct.book.endpoints_config[net["Name"]] = cfg
                 self._repo.save(ct)
+            await self._rewrite_files(ct)
             return
         mode = str(ct.host_config.get("NetworkMode") or "bridge")
-        if mode == "host" or mode.startswith("container:") or mode == "none":
+        if mode.startswith("container:") or (mode == "host" and net["Name"] != "host"):
             raise Forbidden(
-                "container cannot be disconnected from host network or connected to host network"
-                if mode == "host"
-                else "container sharing network namespace with another container or host cannot be "
+                "container sharing network namespace with another container or host cannot be "
                 "connected to any other network"
             )
+        if mode == "none" and net["Name"] != "none":
+            raise Forbidden(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+            )
+        # dockerd (updateNetworkSettings): a container that is not running records the endpoint
+        # configuration for its next start (compose disconnects and reconnects each created container)
         async with ct.lock:
             networks = ct.doc["NetworkSettings"].setdefault("Networks", {})
-            if net["Name"] in networks or net["Name"] == mode:
-                raise Forbidden(
-                    f"endpoint with name {ct.name.lstrip('/')} already exists in network {net['Name']}"
-                )
+            if net["Name"] in networks:  # already on it: dockerd keeps the first configuration ("duplicate")
+                return
             ct.book.endpoints_config[net["Name"]] = cfg
-            entry = endpoint_settings(None, net["Id"])
+            entry = endpoint_settings(None, "")
             entry["Aliases"] = list(cfg.get("Aliases") or []) or None
             entry["IPAMConfig"] = cfg.get("IPAMConfig") or None
+            entry["Links"] = list(cfg.get("Links") or []) or None
+            entry["DriverOpts"] = dict(cfg.get("DriverOpts") or {}) or None
+            entry["MacAddress"] = str(cfg.get("MacAddress") or "")
             networks[net["Name"]] = entry
             self._repo.save(ct)
         self._repo.publish(
             "network", "connect", net["Id"], {"container": ct.id, "name": net["Name"], "type": net["Driver"]}
+        )
+
+    async def _rewrite_files(self, ct: Container) -> None:
+        """/etc/hosts and /etc/resolv.conf after a live connect or disconnect (libnetwork updates both)."""
+        try:
+            hosts, resolv = self._nets.container_files(ct.id)
+        except NotFound:  # the sandbox went away meanwhile (the container exited)
+            return
+        await asyncio.to_thread(
+            write_network_files, ct.doc.get("HostsPath"), ct.doc.get("ResolvConfPath"), hosts, resolv
         )
 
     async def disconnect(self, network: str, ref: str, *, force: bool) -> None:
@@ -240,11 +278,12 @@ class ContainerNetworking:
                 ct.book.endpoints_config.pop(net["Name"], None)
                 ct.book.endpoints_config.pop(net["Id"], None)
                 self._repo.save(ct)
+            await self._rewrite_files(ct)
             return
         async with ct.lock:
             networks = ct.doc["NetworkSettings"].get("Networks") or {}
             if net["Name"] not in networks:
-                raise Forbidden(f"container {ct.id} is not connected to network {net['Name']}")
+                raise Forbidden(f"container {ct.id} is not connected to the network {net['Name']}")
             networks.pop(net["Name"], None)
             ct.book.endpoints_config.pop(net["Name"], None)
             ct.book.endpoints_config.pop(net["Id"], None)
@@ -255,3 +294,12 @@ class ContainerNetworking:
             net["Id"],
             {"container": ct.id, "name": net["Name"], "type": net["Driver"]},
         )
+
+
+def _must_exist(inspect: Any, network: str) -> None:
+    """A create naming a missing network: dockerd's "network X not found" as an invalid parameter (400), so
+    that the docker CLI does not take it for a missing image and try a pull."""
+    try:
+        inspect(network)
+    except NotFound as e:
+        raise InvalidParameter(e.message) from None

@@ -104,6 +104,14 @@ class ContainerService:
         """IDs of the containers made from image `image_id` (called from worker threads too)."""
         return [ct.id for ct in self.repo.all() if ct.image_id == image_id and not ct.removed]
 
+    def image_running_users(self, image_id: str) -> list[str]:
+        """IDs of the running (or paused, or restarting) containers made from image `image_id`."""
+        return [
+            ct.id
+            for ct in self.repo.all()
+            if ct.image_id == image_id and not ct.removed and ct.state.get("Running")
+        ]
+
     def volume_users(self, name: str) -> list[str]:
         """IDs of the containers whose mounts use volume `name` (called from worker threads too)."""
         return [
@@ -212,11 +220,13 @@ class ContainerService:
                         "Restart policy cannot be updated because AutoRemove is enabled for the container"
                     )
                 hc["RestartPolicy"] = policy.to_doc()
+            old_swap = int(hc.get("MemorySwap") or 0)
             hc.update(changed)
             if changed.get("Memory") and not changed.get("MemorySwap"):
-                swap = int(hc.get("MemorySwap") or 0)
-                if 0 < swap < int(hc["Memory"]):
+                # dockerd: a new limit above the set swap limit (0 when none was set, -1 unlimited) is refused
+                if int(hc["Memory"]) > old_swap:
                     raise InvalidParameter(
+                        f"Cannot update container {ct.id}: "
                         "Memory limit should be smaller than already set memoryswap limit, "
                         "update the memoryswap at the same time"
                     )

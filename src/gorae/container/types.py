@@ -135,6 +135,11 @@ class NetworkAttacher(Protocol):
         ipv4_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
+        driver_opts: dict[str, str] | None = None,
     ) -> dict[str, Any]: ...
 
     async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]: ...
+
+    def container_files(self, container_id: str) -> tuple[str, str]:
+        """The /etc/hosts and /etc/resolv.conf content of a container with a live sandbox, as of now."""
+        ...

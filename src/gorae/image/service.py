@@ -10,6 +10,7 @@ the `Publisher` it is given). Which containers use an image is the caller's know
 from __future__ import annotations
 
 import builtins
+import contextlib
 import os
 import re
 from collections.abc import Callable, Collection, Iterator
@@ -54,6 +55,7 @@ class ImageService:
         *,
         publish: Publisher | None = None,
         usage: ImageUsage | None = None,
+        running: ImageUsage | None = None,
     ) -> None:
         self.store = ImageStore(meta, content, snap, tmp)
         self.content = content
@@ -62,6 +64,7 @@ class ImageService:
         self.layers = self.store.layers
         self._publish = publish
         self._usage = usage
+        self._running = running  # the running subset of `usage`: a conflict even forcing cannot override
 
     def _event(self, action: str, actor: str, attributes: dict[str, str]) -> None:
         if self._publish is not None:
@@ -118,27 +121,27 @@ class ImageService:
     def list(self, all: bool = False, filters: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
         filters = Filters(filters)
         filters.validate(("dangling", "label", "before", "since", "reference", "until"))
+        dangling_only = _bool_filter(filters, "dangling")
         by_image = self.store.refs_by_image()
         images = self.store.all()
         parents = {i.parent for i in images if i.parent}
-        before = [unix_time(self.resolve(r).config.get("created")) for r in filters.get("before", [])]
-        since = [unix_time(self.resolve(r).config.get("created")) for r in filters.get("since", [])]
+        before = [created_ns(self.resolve(r).config.get("created")) for r in filters.get("before", [])]
+        since = [created_ns(self.resolve(r).config.get("created")) for r in filters.get("since", [])]
+        untils = [_until(u) for u in filters.get("until", [])]
         out: list[dict[str, Any]] = []
         for img in images:
             tags = by_image.get(img.id, [])
             dangling = not tags
-            if not all and dangling and img.id in parents and "dangling" not in filters:
+            if dangling and img.id in parents and (not all or dangling_only):
+                continue  # an intermediate image: shown by -a, never as dangling (dockerd lists heads)
+            if dangling_only is not None and dangling_only != dangling:
                 continue
-            if filters.get("dangling"):
-                want = filters["dangling"][-1].lower() in ("true", "1")
-                if want != dangling:
-                    continue
-            created = unix_time(img.config.get("created"))
+            created = created_ns(img.config.get("created"))
             if before and not builtins.all(created < b for b in before):
                 continue
             if since and not builtins.all(created > s for s in since):
                 continue
-            if "until" in filters and not builtins.all(created <= _until(u) for u in filters["until"]):
+            if untils and not builtins.all(created <= u for u in untils):
                 continue
             if not filters.match_labels((img.config.get("config") or {}).get("Labels")):
                 continue
@@ -149,6 +152,22 @@ class ImageService:
             out.append(self._summary(img, tags))
         out.sort(key=lambda e: e["Created"], reverse=True)
         return out
+
+    def disk_usage(self) -> tuple[builtins.list[dict[str, Any]], int]:
+        """`GET /system/df`'s images and LayersSize as dockerd: the listed images with `SharedSize` (their
+        layers another listed image also uses) and the size of every layer stored, each counted once."""
+        summaries = self.list(all=False)
+        refcount: dict[str, int] = {}
+        chains: dict[str, builtins.list[str]] = {}
+        for item in summaries:
+            with contextlib.suppress(NotFound):
+                chains[item["Id"]] = self.store.get(item["Id"]).chain_ids
+            for c in chains.get(item["Id"], []):
+                refcount[c] = refcount.get(c, 0) + 1
+        sizes = {str(d.get("ChainID")): int(d.get("Size") or 0) for d in self.layers.all()}
+        for item in summaries:
+            item["SharedSize"] = sum(sizes.get(c, 0) for c in chains.get(item["Id"], []) if refcount[c] > 1)
+        return summaries, sum(sizes.values())
 
     def inspect(self, ref_or_id: str) -> dict[str, Any]:
         img = self.resolve(ref_or_id)
@@ -255,18 +274,19 @@ class ImageService:
         if ref.digest is not None:
             raise InvalidParameter("refusing to create a tag with a digest reference")
         self.store.set_ref(ref, img.id)
-        self._event("tag", img.id, {"name": f"{repo}:{tag or 'latest'}"})
+        self._event("tag", img.id, {"name": ref.with_default_tag().familiar()})
 
     def remove(
         self, ref_or_id: str, force: bool = False, noprune: bool = False, in_use: ImageUsage | None = None
     ) -> builtins.list[dict[str, Any]]:
         """`docker rmi`: the Untagged/Deleted records, each published as an untag/delete event. `in_use`
         overrides the service's `usage`."""
+        iid = self.resolve(ref_or_id).id
         records = self._remove(ref_or_id, force, noprune, in_use or self._usage)
-        for item in records:
+        for item in records:  # dockerd: untag and delete events name the image by its ID
             if "Untagged" in item:
-                self._event("untag", item["Untagged"], {"name": item["Untagged"]})
-            if "Deleted" in item:
+                self._event("untag", iid, {"name": iid})
+            if item.pop("_image", None):
                 self._event("delete", item["Deleted"], {"name": item["Deleted"]})
         return records
 
@@ -315,6 +335,12 @@ class ImageService:
             raise Conflict(
                 f"conflict: unable to delete {_short(iid)} (cannot be forced) - image has dependent child images"
             )
+        running = _users(self._running, iid) if in_use is self._usage else []
+        if running:
+            raise Conflict(
+                f"conflict: unable to delete {_short(iid)} (cannot be forced) - image is being used by running "
+                f"container {_short(running[0])}"
+            )
         if force:
             return
         if not ignore_refs and self.store.refs_of(iid):
@@ -346,7 +372,7 @@ class ImageService:
         img = self.store.get(iid)
         for r in self.store.delete(iid):  # forced removal untags the rest
             records.append({"Untagged": r})
-        records.append({"Deleted": iid})
+        records.append({"Deleted": iid, "_image": True})  # "_image": the record of an image, not a layer
         for chain in self.store.release_layers(img):
             records.append({"Deleted": chain})
         if prune and img.parent and self.store.exists(img.parent):
@@ -358,28 +384,34 @@ class ImageService:
         filters: dict[str, builtins.list[str]] | None = None,
         in_use: ImageUsage | None = None,
     ) -> dict[str, Any]:
-        """`docker image prune`; one `prune` event (untag/delete are not announced, as in dockerd)."""
+        """`docker image prune`; one `prune` event (untag/delete are not announced, as in dockerd).
+        `SpaceReclaimed` counts the layers really removed (a layer another image keeps is not freed)."""
         in_use = in_use or self._usage
         filters = Filters(filters)
-        filters.validate(("until", "label", "label!"))
+        filters.validate(("until", "label", "label!", "dangling"))
+        wanted = _bool_filter(filters, "dangling")
+        if wanted is not None:
+            dangling_only = wanted
+        untils = [_until(u) for u in filters.get("until", [])]
         deleted: list[dict[str, Any]] = []
         reclaimed = 0
         by_image = self.store.refs_by_image()
-        for img in sorted(self.store.all(), key=lambda i: unix_time(i.config.get("created")), reverse=True):
+        for img in sorted(self.store.all(), key=lambda i: created_ns(i.config.get("created")), reverse=True):
             if not self.store.exists(img.id):
                 continue
             if dangling_only and by_image.get(img.id):
                 continue
             if _users(in_use, img.id) or self.store.children(img.id):
                 continue
-            created = unix_time(img.config.get("created"))
-            if "until" in filters and not all(created < _until(u) for u in filters["until"]):
+            created = created_ns(img.config.get("created"))
+            if untils and not all(created < u for u in untils):
                 continue
             labels = (img.config.get("config") or {}).get("Labels") or {}
             if not filters.match_labels(labels):
                 continue
             if any(label_matches(labels, f) for f in filters.get("label!")):
                 continue
+            sizes = self._layer_sizes(img)
             records: list[dict[str, Any]] = []
             try:
                 for r in self.store.refs_of(img.id):
@@ -389,10 +421,20 @@ class ImageService:
             except Conflict:
                 continue
             finally:
+                for rec in records:
+                    rec.pop("_image", None)
                 deleted.extend(records)
-            reclaimed += img.size
+            reclaimed += sum(sizes.get(r.get("Deleted", ""), 0) for r in records)
         self._event("prune", "", {"reclaimed": str(reclaimed)})
         return {"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+    def _layer_sizes(self, img: Image) -> dict[str, int]:
+        """Chain ID -> size of the image's layers (its parents' are a prefix of its own)."""
+        out: dict[str, int] = {}
+        for chain in img.chain_ids:
+            with contextlib.suppress(NotFound, KeyError):
+                out[chain] = self.layers.get(chain).size
+        return out
 
     # ---- import / commit / save / load ---------------------------------------------------------
 
@@ -437,9 +479,36 @@ class ImageService:
         save_images(self.store, names, out)
 
 
+def created_ns(s: str | None) -> int:
+    """Nanoseconds since the epoch of an image config's `created` (0 if absent or bad): `since`/`before`
+    compare at full precision, as dockerd does."""
+    if not s or not isinstance(s, str):
+        return 0
+    try:
+        return parse_timestamp(s)
+    except InvalidParameter:
+        return 0
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _bool_filter(filters: Filters, key: str) -> bool | None:
+    """A boolean filter as dockerd's GetBoolOrDefault: None when absent, Go's ParseBool spellings, else
+    "invalid filter 'key=[values]'"."""
+    values = filters.get(key)
+    if not values:
+        return None
+    parsed = {True if v in _TRUE else False if v in _FALSE else None for v in values}
+    if None in parsed or len(parsed) != 1:
+        raise InvalidParameter(f"invalid filter '{key}=[{' '.join(values)}]'")
+    return parsed.pop()
+
+
 def _until(value: str) -> int:
     try:
-        return parse_timestamp(value) // 1_000_000_000
+        return parse_timestamp(value)
     except InvalidParameter:
         raise InvalidParameter(f"invalid filter 'until={value}'") from None
 

@@ -1,9 +1,15 @@
 """Per-container metrics under cAdvisor's names, labels and types, read at scrape time.
 
 `ContainerCollector` is a prometheus-client collector: each `collect()` lists the running containers and
-reads their cgroup counters (`gorae.runtime.stats.lean_counters`, the code `docker stats` uses) and their
-network namespace's /proc/<pid>/net/dev (read through /proc, never by entering the namespace). Nothing is
-sampled in the background, so a container's series exist from its first second and are never stale.
+reads their cgroup counters and their network namespace's /proc/<pid>/net/dev (read through /proc, never by
+entering the namespace; containers sharing a namespace read it once) through `gorae.metrics.cgread`, which
+keeps the cgroup files open between scrapes. Nothing is sampled in the background, so a container's series
+exist from its first second and are never stale.
+
+A scrape of 200 containers must stay well under 100 ms, so each container's label text is rendered once
+(until its name, image, labels or process change) with the line prefix of every series, and the families
+it yields (`RenderedFamily`) carry their text lines for `exposition.text_format`; prometheus-client's
+samples are built only when asked for (OpenMetrics, Graphite).
 
 Names and labels mirror what cAdvisor exports for a Docker container: `id` is the cgroup path (cAdvisor:
 `/docker/<id>`; gorae: the container's cgroups path, `/gorae/<id>` by default), `name` the container name,
@@ -14,16 +20,20 @@ network series `interface`, disk series `device` (as /dev/<name>).
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
-from gorae.runtime import stats
+from gorae.metrics.cgread import CgroupFiles, File, Files, parse_net_dev
+from gorae.runtime import cgroups, stats
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,6 @@ class ContainerInfo:
     started_at: float  # unix seconds
     labels: dict[str, str] = field(default_factory=dict)
 
-
-Counters = Callable[[str], dict[str, Any]]
-NetDev = Callable[[int], dict[str, dict[str, int]]]
 
 _LABEL_BAD = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -73,24 +80,144 @@ class _Devices:
         return name
 
 
+def _escape(value: str) -> str:
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+    return value
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    """`{k="v",...}` with the keys sorted, as prometheus-client writes a sample's labels."""
+    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
+
+
+_TEXT: dict[float, str] = {}  # value -> Go's text for it: zeros, limits, start times repeat scrape after scrape
+
+
+def _go_text(value: float) -> str:
+    text = _TEXT.get(value)
+    if text is None:
+        if len(_TEXT) > 50_000:
+            _TEXT.clear()
+        text = _TEXT[value] = floatToGoString(value)  # type: ignore[no-untyped-call]
+    return text
+
+
+class RenderedFamily(Metric):
+    """A metric family whose text lines are written as it is collected. `rows` holds, per sample, its
+    line prefix (name and labels), value, labels: `text()` is the exposition, `samples` (built when read)
+    what prometheus-client's encoders and the Graphite sink see."""
+
+    def __init__(self, name: str, documentation: str, typ: str, extra: str = "") -> None:
+        # Metric.__init__ would validate the name and set `samples`, a property here
+        self.name = name[: -len("_total")] if typ == "counter" and name.endswith("_total") else name
+        self.documentation = documentation
+        self.unit = ""
+        self.type = typ
+        self.sample_name = name
+        self.extra = extra  # the one label beyond the container's, "" for none
+        self.rows: list[tuple[str, float, dict[str, str], str]] = []  # prefix, value, base labels, extra value
+
+    @property
+    def samples(self) -> list[Sample]:  # type: ignore[override]
+        name, extra = self.sample_name, self.extra
+        return [
+            Sample(name, {**base, extra: ev} if extra else dict(base), value, None, None)
+            for _, value, base, ev in self.rows
+        ]
+
+    def text(self) -> str:
+        doc = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        get = _TEXT.get
+        lines = [f"# HELP {self.sample_name} {doc}\n# TYPE {self.sample_name} {self.type}\n"]
+        lines.extend([f"{prefix}{get(value) or _go_text(value)}\n" for prefix, value, _, _ in self.rows])
+        return "".join(lines)
+
+
+# (series name, help, type, extra label) in the order cAdvisor's families are yielded
+_FAMILIES: tuple[tuple[str, str, str, str], ...] = (
+    ("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", "counter", "cpu"),
+    ("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", "counter", ""),
+    ("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter", ""),
+    ("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter", ""),
+    ("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of "
+     "when it was accessed", "gauge", ""),
+    ("container_memory_working_set_bytes", "Current working set in bytes.", "gauge", ""),
+    ("container_memory_rss", "Size of RSS in bytes.", "gauge", ""),
+    ("container_memory_cache", "Number of bytes of page cache memory.", "gauge", ""),
+    ("container_spec_memory_limit_bytes", "Memory limit for the container.", "gauge", ""),
+    *(
+        (f"container_network_{d}_{what}_total",
+         f"Cumulative count of {what.replace('_', ' ')} {'received' if d == 'receive' else 'transmitted'}",
+         "counter", "interface")
+        for d in ("receive", "transmit")
+        for what in ("bytes", "packets", "errors", "packets_dropped")
+    ),
+    ("container_fs_reads_bytes_total", "Cumulative count of bytes read", "counter", "device"),
+    ("container_fs_writes_bytes_total", "Cumulative count of bytes written", "counter", "device"),
+    ("container_fs_reads_total", "Cumulative count of reads completed", "counter", "device"),
+    ("container_fs_writes_total", "Cumulative count of writes completed", "counter", "device"),
+    ("container_processes", "Number of processes running inside the container.", "gauge", ""),
+    ("container_last_seen", "Last time a container was seen by the exporter", "gauge", ""),
+    ("container_start_time_seconds", "Start time of the container since unix epoch in seconds.", "gauge", ""),
+)
+_NET = range(9, 17)
+_FS = range(17, 21)
+_TASKS, _LAST_SEEN, _START = 21, 22, 23
+
+
+class _Slot:
+    """One container between scrapes: its open cgroup files and its rendered line prefixes."""
+
+    def __init__(self, ident: tuple[object, ...], info: ContainerInfo, base: dict[str, str],
+                 cg: CgroupFiles, netns: tuple[int, int] | None, net: File | None) -> None:
+        self.ident = ident
+        self.info = info
+        self.base = base
+        self.cg = cg
+        self.netns = netns
+        self.net = net  # /proc/<pid>/net/dev (None: no process)
+        plain = _label_text(base)
+        self.prefix = [f"{name}{plain} " for name, _, _, _ in _FAMILIES]
+        self.prefix[0] = f"{_FAMILIES[0][0]}{_label_text({**base, 'cpu': 'total'})} "
+        self.net_prefix: dict[str, list[str]] = {}
+        self.dev_prefix: dict[str, list[str]] = {}
+
+    def extra_prefixes(self, cache: dict[str, list[str]], rng: range, label: str, value: str) -> list[str]:
+        got = cache.get(value)
+        if got is None:
+            text = _label_text({**self.base, label: value})
+            got = cache[value] = [f"{_FAMILIES[i][0]}{text} " for i in rng]
+        return got
+
+
 class ContainerCollector(Collector):
-    """cAdvisor's container_* families for the containers `source()` lists, read when scraped."""
+    """cAdvisor's container_* families for the containers `source()` lists, read when scraped.
+
+    `v2` and `dir_of` (controller, cgroups path -> directory) say where the cgroup files are (default: this
+    host's hierarchy), `proc` where /proc is (the tests give fake trees)."""
 
     def __init__(
         self,
         source: Callable[[], Iterable[ContainerInfo]],
         *,
         labels: Sequence[str] = (),
-        counters: Counters = stats.lean_counters,
-        net_dev: NetDev = stats.net_dev_of,
+        v2: bool | None = None,
+        dir_of: Callable[[str, str], str | None] = cgroups.controller_dir,
+        proc: str = "/proc",
+        files: Files | None = None,
     ) -> None:
         self._source = source
         self._want = list(labels)
-        self._counters = counters
-        self._net_dev = net_dev
+        self._v2 = cgroups.use_v2() if v2 is None else v2
+        self._dir_of = dir_of
+        self._proc = proc
+        self.files = Files() if files is None else files
         # the stats reader reports an unlimited container's limit as the host's RAM (as `docker stats`)
         self._host_memory = stats.host_memory()
         self._devices = _Devices()
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()  # /metrics and the Graphite pusher may collect at once
 
     def describe(self) -> list[Metric]:
         return []  # families are created per scrape; nothing to check at registration
@@ -108,98 +235,79 @@ class ContainerCollector(Collector):
             out.setdefault(label_name(k), k)
         return sorted(out.values())
 
+    def _netns(self, pid: int) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f"{self._proc}/{pid}/ns/net")
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _slot(self, info: ContainerInfo, keys: list[str]) -> _Slot:
+        label_values = tuple(info.labels.get(k, "") for k in keys)
+        ident = (info.name, info.image, info.cgroups_path, info.pid, info.started_at, tuple(keys), label_values)
+        slot = self._slots.get(info.id)
+        if slot is not None and slot.ident == ident:
+            return slot
+        if slot is not None:
+            self._close(slot)
+        base = {"id": info.cgroups_path, "name": info.name, "image": info.image}
+        base.update((label_name(k), v) for k, v in zip(keys, label_values, strict=True))
+        cg = CgroupFiles(info.cgroups_path, v2=self._v2, dir_of=self._dir_of)
+        net = File(f"{self._proc}/{info.pid}/net/dev", keep=False) if info.pid > 0 else None
+        slot = self._slots[info.id] = _Slot(ident, info, base, cg, self._netns(info.pid) if net else None, net)
+        return slot
+
+    def _close(self, slot: _Slot) -> None:
+        slot.cg.close(self.files)
+        if slot.net is not None:
+            self.files.close(slot.net)
+
     def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            families = self._collect()
+        yield from families
+
+    def _collect(self) -> list[RenderedFamily]:
         infos = list(self._source())
         keys = self._label_keys(infos)
-        base = ["id", "name", "image", *(label_name(k) for k in keys)]
-
-        def counter(name: str, doc: str, extra: Sequence[str] = ()) -> CounterMetricFamily:
-            return CounterMetricFamily(name, doc, labels=[*base, *extra])
-
-        def gauge(name: str, doc: str, extra: Sequence[str] = ()) -> GaugeMetricFamily:
-            return GaugeMetricFamily(name, doc, labels=[*base, *extra])
-
-        cpu_total = counter("container_cpu_usage_seconds_total", "Cumulative cpu time consumed in seconds.", ["cpu"])
-        cpu_user = counter("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.")
-        cpu_sys = counter("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.")
-        throttled = counter(
-            "container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals."
-        )
-        mem_usage = gauge(
-            "container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of "
-            "when it was accessed"
-        )
-        mem_ws = gauge("container_memory_working_set_bytes", "Current working set in bytes.")
-        mem_rss = gauge("container_memory_rss", "Size of RSS in bytes.")
-        mem_cache = gauge("container_memory_cache", "Number of bytes of page cache memory.")
-        mem_limit = gauge("container_spec_memory_limit_bytes", "Memory limit for the container.")
-        net = {
-            (d, what): counter(
-                f"container_network_{d}_{what}_total",
-                f"Cumulative count of {what.replace('_', ' ')} {'received' if d == 'receive' else 'transmitted'}",
-                ["interface"],
-            )
-            for d in ("receive", "transmit")
-            for what in ("bytes", "packets", "errors", "packets_dropped")
-        }
-        fs_reads = counter("container_fs_reads_bytes_total", "Cumulative count of bytes read", ["device"])
-        fs_writes = counter("container_fs_writes_bytes_total", "Cumulative count of bytes written", ["device"])
-        fs_rio = counter("container_fs_reads_total", "Cumulative count of reads completed", ["device"])
-        fs_wio = counter("container_fs_writes_total", "Cumulative count of writes completed", ["device"])
-        tasks = gauge("container_processes", "Number of processes running inside the container.")
-        last_seen = gauge("container_last_seen", "Last time a container was seen by the exporter")
-        start_time = gauge("container_start_time_seconds", "Start time of the container since unix epoch in seconds.")
+        fams = [RenderedFamily(*f) for f in _FAMILIES]
+        rows = [f.rows for f in fams]
         now = float(int(time.time()))  # whole seconds, as cAdvisor
+        seen: set[str] = set()
+        netdevs: dict[tuple[int, int], list[tuple[str, Sequence[int]]]] = {}
+        files, host_memory, device = self.files, self._host_memory, self._devices.name
         for info in infos:
-            try:
-                c = self._counters(info.cgroups_path)
-            except OSError:
-                continue
-            lv = [info.cgroups_path, info.name, info.image, *(info.labels.get(k, "") for k in keys)]
-            cpu = c["cpu_stats"]["cpu_usage"]
-            cpu_total.add_metric([*lv, "total"], cpu["total_usage"] / 1e9)
-            cpu_user.add_metric(lv, cpu["usage_in_usermode"] / 1e9)
-            cpu_sys.add_metric(lv, cpu["usage_in_kernelmode"] / 1e9)
-            throttled.add_metric(lv, c["cpu_stats"]["throttling_data"]["throttled_periods"])
-            mem = c["memory_stats"]
-            st = mem.get("stats", {})
-            v1 = "total_rss" in st
-            usage = mem["usage"]
-            inactive = st.get("total_inactive_file" if v1 else "inactive_file", 0)
-            mem_usage.add_metric(lv, usage)
-            mem_ws.add_metric(lv, max(0, usage - inactive))
-            mem_rss.add_metric(lv, st.get("total_rss" if v1 else "anon", 0))
-            mem_cache.add_metric(lv, st.get("total_cache" if v1 else "file", 0))
-            limit = mem["limit"]
-            mem_limit.add_metric(lv, 0 if limit == self._host_memory else limit)
-            if info.pid > 0:
-                for ifname, d in sorted(self._net_dev(info.pid).items()):
-                    if ifname == "lo":
-                        continue  # cAdvisor leaves loopback out
-                    for (direction, what), fam in net.items():
-                        pre = "rx" if direction == "receive" else "tx"
-                        key = f"{pre}_dropped" if what == "packets_dropped" else f"{pre}_{what}"
-                        fam.add_metric([*lv, ifname], d[key])
-            blk = c.get("blkio_stats", {})
-            for entries, read_fam, write_fam in (
-                (blk.get("io_service_bytes_recursive") or [], fs_reads, fs_writes),
-                (blk.get("io_serviced_recursive") or [], fs_rio, fs_wio),
-            ):
-                per_dev: dict[str, dict[str, int]] = {}
-                for e in entries:
-                    op = str(e["op"]).lower()
-                    if op in ("read", "write"):
-                        dev = self._devices.name(e["major"], e["minor"])
-                        slot = per_dev.setdefault(dev, {"read": 0, "write": 0})
-                        slot[op] += int(e["value"])
-                for dev, rw in sorted(per_dev.items()):
-                    read_fam.add_metric([*lv, dev], rw["read"])
-                    write_fam.add_metric([*lv, dev], rw["write"])
-            tasks.add_metric(lv, c.get("pids_stats", {}).get("current", 0))
-            last_seen.add_metric(lv, now)
-            start_time.add_metric(lv, info.started_at)
-        yield from (cpu_total, cpu_user, cpu_sys, throttled)
-        yield from (mem_usage, mem_ws, mem_rss, mem_cache, mem_limit)
-        yield from net.values()
-        yield from (fs_reads, fs_writes, fs_rio, fs_wio, tasks, last_seen, start_time)
-
+            seen.add(info.id)
+            slot = self._slot(info, keys)
+            s = slot.cg.sample(files, host_memory)
+            p, base = slot.prefix, slot.base
+            for i, value in enumerate((s.cpu_total, s.cpu_user, s.cpu_system, s.throttled, s.mem_usage,
+                                       s.mem_working_set, s.mem_rss, s.mem_cache, s.mem_limit)):
+                rows[i].append((p[i], value, base, "total" if i == 0 else ""))
+            if slot.net is not None:
+                ifaces = netdevs.get(slot.netns) if slot.netns is not None else None
+                if ifaces is None:
+                    data = files.read(slot.net)
+                    ifaces = parse_net_dev(data) if data else []
+                    if slot.netns is not None:
+                        netdevs[slot.netns] = ifaces
+                for ifname, values in ifaces:
+                    np = slot.extra_prefixes(slot.net_prefix, _NET, "interface", ifname)
+                    for j, i in enumerate(_NET):
+                        rows[i].append((np[j], values[j], base, ifname))
+            for entries, first in ((s.io_bytes, 0), (s.io_ops, 2)):
+                per_dev: dict[str, list[int]] = {}
+                for major, minor, r, w in entries or ():
+                    slot_rw = per_dev.setdefault(device(major, minor), [0, 0])
+                    slot_rw[0] += r
+                    slot_rw[1] += w
+                for dev, (r, w) in sorted(per_dev.items()):
+                    dp = slot.extra_prefixes(slot.dev_prefix, _FS, "device", dev)
+                    rows[_FS[first]].append((dp[first], r, base, dev))
+                    rows[_FS[first + 1]].append((dp[first + 1], w, base, dev))
+            rows[_TASKS].append((p[_TASKS], s.pids, base, ""))
+            rows[_LAST_SEEN].append((p[_LAST_SEEN], now, base, ""))
+            rows[_START].append((p[_START], info.started_at, base, ""))
+        for cid in [c for c in self._slots if c not in seen]:
+            self._close(self._slots.pop(cid))
+        return fams

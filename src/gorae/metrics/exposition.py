@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.utils import floatToGoString
 
+from gorae.metrics.containers import RenderedFamily
+
 _LEGACY_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*").fullmatch
 _LEGACY_LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*").fullmatch
 _OM_SUFFIXES = ("_created", "_gsum", "_gcount")
@@ -46,6 +48,9 @@ def text_format(registry: CollectorRegistry) -> bytes:
     out: list[str] = []
     escaped: dict[str, str] = {}
     for fam in registry.collect():
+        if isinstance(fam, RenderedFamily):
+            out.append(fam.text())  # the container families: written as they were collected
+            continue
         name, mtype = fam.name, fam.type
         if mtype == "counter":
             name += "_total"

@@ -147,7 +147,7 @@ def hosts_file(
         text += f"{ip}\t{' '.join(names)}\n"
     if not host_network:
         own = f"{hostname}.{domainname} {hostname}" if domainname else hostname
-        for ip in ips[:1]:
+        for ip in ips:  # one entry per network the container is on (libnetwork's updateHostsFile per join)
             text += f"{ip}\t{own}\n"
     return text
 

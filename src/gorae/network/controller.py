@@ -322,11 +322,17 @@ class NetworkController:
         ipv4_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
+        driver_opts: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
         return await self.sandboxes.connect(
-            network, container_id, ipv4_address=ipv4_address, aliases=aliases, links=links
+            network, container_id, ipv4_address=ipv4_address, aliases=aliases, links=links, driver_opts=driver_opts
         )
+
+    def container_files(self, container_id: str) -> tuple[str, str]:
+        """/etc/hosts and /etc/resolv.conf for a container with a live sandbox (rewritten after connect and
+        disconnect: each network's address is a hosts entry, as libnetwork keeps them)."""
+        return self.sandboxes.container_files(container_id)
 
     async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]:
         """docker network disconnect; returns the container's NetworkSettings."""

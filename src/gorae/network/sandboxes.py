@@ -144,6 +144,10 @@ class SandboxManager:
             self.state.event("connect", self.state.networks[ep["network_id"]], {"container": cid})
         return container_net(self.state, sb)
 
+    def container_files(self, container_id: str) -> tuple[str, str]:
+        cnet = container_net(self.state, self.state.sandbox(container_id))
+        return cnet.hosts, cnet.resolv_conf
+
     def check_endpoint_configs(self, nets: list[NetworkDoc], cfgs: list[dict[str, Any]]) -> None:
         for net, cfg in zip(nets, cfgs, strict=True):
             user = not net["_gorae"].get("default")
@@ -255,6 +259,7 @@ class SandboxManager:
             "veth": "",
             "ipam_config": ({"IPv4Address": requested} if requested else None),
             "links": cfg.get("Links") or None,
+            "driver_opts": dict(cfg.get("DriverOpts") or {}) or None,
         }
         driver.create_endpoint(net, ep)
         with self.state.lock:
@@ -432,6 +437,7 @@ class SandboxManager:
         ipv4_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
+        driver_opts: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
         state = self.state
@@ -451,7 +457,7 @@ class SandboxManager:
         for e in sb["endpoints"]:
             if state.endpoints.get(e, {}).get("network_id") == net["Id"]:
                 raise Forbidden(f"endpoint with name {sb['name']} already exists in network {net['Name']}")
-        cfg: dict[str, Any] = {"Aliases": list(aliases)}
+        cfg: dict[str, Any] = {"Aliases": list(aliases), "DriverOpts": dict(driver_opts or {})}
         if ipv4_address:
             cfg["IPAMConfig"] = {"IPv4Address": ipv4_address}
         self.check_endpoint_configs([net], [cfg])

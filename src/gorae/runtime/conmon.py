@@ -514,9 +514,14 @@ class ConmonRuntime:
         self, id: str, cgroups_path: str, *, name: str = "", prev: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """One docker stats sample from the container's cgroup."""
-        from gorae.runtime.stats import container_stats
+        from gorae.runtime.stats import container_stats, network_stats
 
-        return container_stats(cgroups_path, id=id, name=name, prev=prev)
+        doc = container_stats(cgroups_path, id=id, name=name, prev=prev)
+        st = self.state(id)
+        nets = network_stats(st.pid) if st is not None and st.pid else {}
+        if nets:  # dockerd leaves the section out when the container has no interface but lo
+            doc["networks"] = nets
+        return doc
 
     def top(self, id: str, ps_args: str, cgroups_path: str | None = None) -> dict[str, Any]:
         from gorae.runtime.top import top

@@ -1,8 +1,9 @@
 """`docker stats` JSON for one container, read from its cgroup (v1 or v2) and /proc/stat.
 
-Owns the mapping of cgroup files to Docker's StatsJSON fields (the one place gorae reads a container's
-cgroup counters: `docker stats` and the metrics collector, `gorae.metrics`, both call `cgroup_counters`),
-and the parsing of a network namespace's /proc/<pid>/net/dev. Reads only, never changes limits.
+Owns the mapping of cgroup files to Docker's StatsJSON fields (`docker stats`; the metrics collector reads
+the same files through descriptors it keeps open, `gorae.metrics.cgread`, and tests/unit/test_metrics.py holds
+its values equal to `cgroup_counters(..., lean=True)`'s), and the parsing of a network namespace's
+/proc/<pid>/net/dev. Reads only, never changes limits.
 """
 
 from __future__ import annotations
@@ -192,15 +193,10 @@ def v2_counters(d: str | None) -> dict[str, Any]:
 
 def cgroup_counters(cgroups_path: str, *, lean: bool = False) -> dict[str, Any]:
     """The cgroup part of a StatsJSON sample (cpu_stats without the system fields, memory_stats,
-    pids_stats, blkio_stats) for a container's cgroups path, from v2 or v1 files. `lean` (the metrics
-    collector) leaves out what it does not export and v1 keeps in separate files: per-CPU usage, the memory
-    high-water mark and fail count, the pids limit (zeros / empty instead)."""
+    pids_stats, blkio_stats) for a container's cgroups path, from v2 or v1 files. `lean` leaves out what the
+    metrics collector does not export and v1 keeps in separate files: per-CPU usage, the memory high-water
+    mark and fail count, the pids limit (zeros / empty instead)."""
     return _v2(cgroups_path) if cgroups.use_v2() else _v1(cgroups_path, lean)
-
-
-def lean_counters(cgroups_path: str) -> dict[str, Any]:
-    """`cgroup_counters(..., lean=True)`: what the metrics collector reads at each scrape."""
-    return cgroup_counters(cgroups_path, lean=True)
 
 
 NET_DEV_FIELDS = (
@@ -228,6 +224,20 @@ def parse_net_dev(text: str) -> dict[str, dict[str, int]]:
 def net_dev_of(pid: int) -> dict[str, dict[str, int]]:
     """The interfaces of the network namespace `pid` lives in (read through /proc, no setns)."""
     return parse_net_dev(_read(f"/proc/{pid}/net/dev") or "")
+
+
+_DOCKER_NET = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def docker_networks(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """docker's `networks` section of a stats sample from `parse_net_dev` counters: per interface but lo,
+    rx_/tx_ bytes, packets, errors, dropped."""
+    return {name: {k: c[k] for k in _DOCKER_NET} for name, c in counters.items() if name != "lo"}
+
+
+def network_stats(pid: int) -> dict[str, dict[str, int]]:
+    """The `networks` section for the network namespace of process `pid` (empty when unreadable)."""
+    return docker_networks(net_dev_of(pid))
 
 
 def _now() -> str:

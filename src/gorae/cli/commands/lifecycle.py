@@ -20,14 +20,17 @@ from gorae.client.errors import APIError
 C1 = "CONTAINER [CONTAINER...]"
 
 
-def for_each(cli: Cli, names: list[str], fn: Callable[[str], Any], *, echo: bool = True) -> int:
+def for_each(
+    cli: Cli, names: list[str], fn: Callable[[str], Any], *, echo: bool = True, missing_ok: bool = False
+) -> int:
+    """`fn` on each name, errors printed; `missing_ok` (docker's `rm -f`): a missing one does not fail."""
     failed = False
     for n in names:
         try:
             res = fn(n)
         except APIError as e:
             cli.eprint(str(e))
-            failed = True
+            failed = failed or not (missing_ok and e.status == 404)
             continue
         if echo:
             cli.print(n if res is None else str(res))
@@ -107,7 +110,7 @@ def cmd_rm(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             raise APIError(400, "Container name cannot be empty")
         cli.api.request("DELETE", f"/containers/{q(n)}", p).read()
 
-    return for_each(cli, args, rm)
+    return for_each(cli, args, rm, missing_ok=bool(v["force"]))
 
 
 PAUSE = Spec("pause", C1, "Pause all processes within one or more containers", [], min_args=1)

@@ -144,8 +144,18 @@ class PsRow:
     def LocalVolumes(self) -> str:  # noqa: N802
         return str(sum(1 for m in self._c.get("Mounts") or [] if m.get("Driver") == "local"))
 
-    def as_json(self) -> dict[str, str]:
-        return {k: getattr(self, k) for k in sorted(HEADERS)}
+    GO_TYPE = "*formatter.ContainerContext"
+
+    def as_json(self) -> dict[str, Any]:
+        """docker's ContainerContext.MarshalJSON: every field (sorted when marshalled), `Platform` null."""
+        doc: dict[str, Any] = {k: getattr(self, k) for k in sorted(HEADERS)}
+        doc["Platform"] = None
+        return doc
+
+    @property
+    def json_view(self) -> dict[str, Any]:
+        """What `{{json .}}` marshals (gorae.cli.gotemplate.gojson's hook)."""
+        return self.as_json()
 
 
 def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:

@@ -7,6 +7,7 @@ Exit statuses as docker's: 125 for flag and daemon errors, 126 when the command 
 
 from __future__ import annotations
 
+import os
 import sys
 
 from gorae.cli.commands.container_flags import build_create_body, check_platform_flags, container_opts
@@ -81,6 +82,11 @@ def create_container(
         )
     except OptError as e:
         raise _flag_fail(cmd_name, str(e)) from None
+    if v["cidfile"] and os.path.exists(v["cidfile"]):  # docker checks before creating anything
+        raise _flag_fail(
+            cmd_name,
+            f"container ID file found, make sure the other container isn't running or delete {v['cidfile']}",
+        )
     params: dict[str, Any] = {"name": v["name"]}
     if v["platform"]:
         params["platform"] = v["platform"]

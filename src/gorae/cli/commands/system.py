@@ -8,7 +8,6 @@ from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
 from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
-from gorae.client.fastjson import dumps
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing`, `json` and `platform` (re, enum, ...) stay off the CLI's import path
@@ -20,7 +19,7 @@ if TYPE_CHECKING:  # `typing`, `json` and `platform` (re, enum, ...) stay off th
 VERSION = Spec(
     "version",
     "[OPTIONS]",
-    "Show the Docker version information",
+    "Show the gorae version information",
     [
         O(
             "format",
@@ -85,7 +84,7 @@ def version_text(client: dict[str, Any], server: dict[str, Any] | None) -> str:
         "Client:",
         f" Version:\t{c.get('Version', '')}",
         f" API version:\t{api}",
-        f" Go version:\t{c.get('GoVersion', '')}",
+        _lang_line(" ", str(c.get("GoVersion", ""))),
         f" Git commit:\t{c.get('GitCommit', '')}",
         f" Built:\t{c.get('BuildTime', '')}",
         f" OS/Arch:\t{c.get('Os', '')}/{c.get('Arch', '')}",
@@ -101,7 +100,7 @@ def version_text(client: dict[str, Any], server: dict[str, Any] | None) -> str:
                 lines += [
                     f"  Version:\t{comp.get('Version', '')}",
                     f"  API version:\t{det.get('ApiVersion', '')} (minimum version {det.get('MinAPIVersion', '')})",
-                    f"  Go version:\t{det.get('GoVersion', '')}",
+                    _lang_line("  ", str(det.get("GoVersion", ""))),
                     f"  Git commit:\t{det.get('GitCommit', '')}",
                     f"  Built:\t{det.get('BuildTime', '')}",
                     f"  OS/Arch:\t{det.get('Os', '')}/{det.get('Arch', '')}",
@@ -141,6 +140,13 @@ def _server_version(doc: dict[str, Any]) -> dict[str, Any]:
         )
     doc["Components"] = comps
     return doc
+
+
+def _lang_line(indent: str, go_version: str) -> str:
+    """docker's "Go version" line; gorae's own parts report the Python that runs them ("python3.11")."""
+    if go_version.startswith("python"):
+        return f"{indent}Python version:\t{go_version.removeprefix('python')}"
+    return f"{indent}Go version:\t{go_version}"
 
 
 def _parse_format(fmt: str, name: str) -> Any:
@@ -196,9 +202,12 @@ def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 def _typed_version(doc: dict[str, Any]) -> Any:
     from gorae.cli.gotemplate.values import GoStruct
 
+    def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
+        return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
+
     typed = {
-        "Client": GoStruct("system.clientVersion", doc["Client"], doc["Client"]),
-        "Server": GoStruct("*types.Version", doc["Server"], doc["Server"]) if doc["Server"] else None,
+        "Client": GoStruct("system.clientVersion", go_fields(doc["Client"]), doc["Client"]),
+        "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"]) if doc["Server"] else None,
     }
     return GoStruct("system.versionInfo", typed, doc)
 
@@ -407,18 +416,53 @@ def event_line(ev: dict[str, Any]) -> str:
     import time as _t
 
     lt = _t.localtime(tn // 10**9)
-    ts = (
+    off = _t.strftime("%z", lt)
+    ts = (  # Go's RFC3339NanoFixed: "Z" for UTC
         _t.strftime("%Y-%m-%dT%H:%M:%S", lt)
         + f".{tn % 10**9:09d}"
-        + _t.strftime("%z", lt)[:3]
-        + ":"
-        + _t.strftime("%z", lt)[3:]
+        + ("Z" if off in ("+0000", "-0000") else off[:3] + ":" + off[3:])
     )
     actor = ev.get("Actor") or {}
     attrs = actor.get("Attributes") or {}
     attr_txt = ", ".join(f"{k}={attrs[k]}" for k in sorted(attrs))
     line = f"{ts} {ev.get('Type', '')} {ev.get('Action', '')} {actor.get('ID', '')}"
     return line + (f" ({attr_txt})" if attr_txt else "")
+
+
+def typed_event(ev: dict[str, Any]) -> Any:
+    """docker's events.Message for a template: Go field names (.Status, .ID, .From, .Scope, .TimeNano, ...),
+    unknown ones failing; `json` gives the struct's key order (status/id/from only when set)."""
+    from gorae.cli.gotemplate.values import GoStruct
+
+    actor_raw = ev.get("Actor") or {}
+    attrs = dict(actor_raw.get("Attributes") or {})
+    actor = GoStruct("events.Actor", {"ID": actor_raw.get("ID", ""), "Attributes": attrs})
+    view: dict[str, Any] = {}
+    for key in ("status", "id", "from"):
+        if ev.get(key):
+            view[key] = ev[key]
+    view.update(
+        {
+            "Type": ev.get("Type", ""),
+            "Action": ev.get("Action", ""),
+            "Actor": actor,
+            "scope": ev.get("scope", ""),
+            "time": ev.get("time", 0),
+            "timeNano": ev.get("timeNano", 0),
+        }
+    )
+    fields = {
+        "Status": ev.get("status", ""),
+        "ID": ev.get("id", ""),
+        "From": ev.get("from", ""),
+        "Type": view["Type"],
+        "Action": view["Action"],
+        "Actor": actor,
+        "Scope": view["scope"],
+        "Time": view["time"],
+        "TimeNano": view["timeNano"],
+    }
+    return GoStruct("events.Message", fields, GoStruct("events.Message", view))
 
 
 def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
@@ -432,10 +476,12 @@ def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         raise StatusError(125, str(e)) from None
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
-        if fmt == "json" or (fmt and fmt.strip() == "{{json .}}"):
-            cli.print(dumps(ev, separators=(",", ":")))
+        if fmt == "json":
+            from gorae.cli.gotemplate.gojson import marshal
+
+            cli.print(marshal(typed_event(ev)))
         elif fmt:
-            cli.print(render(fmt, ev))  # docker's events template takes the text as typed
+            cli.print(render(fmt, typed_event(ev)))  # docker's events template takes the text as typed
         else:
             cli.print(event_line(ev))
         cli.out.flush()
@@ -482,6 +528,48 @@ class DfRow:
         return {k: getattr(self, k) for k in ("Active", "Reclaimable", "Size", "TotalCount", "Type")}
 
 
+def _df_verbose(
+    images: list[dict[str, Any]], ctrs: list[dict[str, Any]], vols: list[dict[str, Any]], build_size: int
+) -> str:
+    """`docker system df -v`: images (shared and unique sizes), containers, volumes, build cache."""
+    from gorae.cli.commands.ps import PsRow
+    from gorae.cli.output import since
+
+    def table(lines: list[str]) -> str:
+        return tabwrite(lines) + "\n"
+
+    rows = ["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"]
+    for img in images:
+        size, shared = int(img.get("Size") or 0), int(img.get("SharedSize") or 0)
+        shown = [
+            str(img.get("Id", "")).removeprefix("sha256:")[:12],
+            since(img.get("Created", 0)),
+            human_size(size),
+            human_size(shared) if shared >= 0 else "N/A",
+            human_size(size - shared) if shared >= 0 else "N/A",
+            str(img.get("Containers") or 0),
+        ]
+        for tag in img.get("RepoTags") or ["<none>:<none>"]:
+            repo, _, name = tag.rpartition(":")
+            rows.append("\t".join([repo, name, *shown]))
+    out = "Images space usage:\n\n" + table(rows)
+    rows = ["CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES"]
+    for c in ctrs:
+        r = PsRow(c, True)
+        rw = human_size(int(c.get("SizeRw") or 0))
+        rows.append("\t".join([r.ID, r.Image, r.Command, r.LocalVolumes, rw, r.RunningFor, r.Status, r.Names]))
+    out += "\nContainers space usage:\n\n" + table(rows)
+    rows = ["VOLUME NAME\tLINKS\tSIZE"]
+    for vol in vols:
+        usage = vol.get("UsageData") or {}
+        vsize = int(usage.get("Size", -1))
+        rows.append(f"{vol.get('Name', '')}\t{usage.get('RefCount', 0)}\t{human_size(vsize) if vsize >= 0 else 'N/A'}")
+    out += "\nLocal Volumes space usage:\n\n" + table(rows)
+    out += f"\nBuild cache usage: {_size4(build_size)}\n\n"
+    out += table(["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED"])
+    return out
+
+
 def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.cli.output import Header
 
@@ -518,6 +606,9 @@ def cmd_df(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             sum(b.get("Size", 0) for b in cache if not b.get("InUse")),
         ),
     ]
+    if v["verbose"] and not v["format"]:
+        cli.out.write(_df_verbose(images, ctrs, vols, bsize))
+        return 0
     header = Header(
         {
             "Type": "TYPE",

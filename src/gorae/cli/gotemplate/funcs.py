@@ -181,7 +181,7 @@ def _index(item: Any, *indexes: Any) -> Any:
                 raise FuncError("value is nil; should be of type string")
             if not isinstance(index, str):
                 raise FuncError(f"value has type {type_name(index)}; should be string")
-            item = item.get(index)
+            item = item.get(index, getattr(item, "zero", None))  # Go: the element's zero value if typed
         else:
             raise FuncError(f"can't index item of type {type_name(item)}")
     return item

@@ -8,7 +8,7 @@ struct-like dicts keep their field order).
 from __future__ import annotations
 
 from .gofmt import float_digits
-from .values import is_map_like, kind
+from .values import NilMap, NilSlice, is_map_like, kind
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing` and `collections.abc` stay off the import path
@@ -72,7 +72,7 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     if view is not None:
         value = view
     k = kind(value)
-    if k == "invalid":
+    if k == "invalid" or isinstance(value, NilSlice | NilMap):
         out.append("null")
     elif k == "bool":
         out.append("true" if value else "false")

@@ -58,8 +58,30 @@ class StringSlice(list[str]):
 
 if TYPE_CHECKING:
     _Fields = dict[str, Any]
+    _Items = list[Any]
 else:
     _Fields = dict  # `Any` is not imported at run time
+    _Items = list
+
+
+class NilSlice(_Items):
+    """A nil Go slice: prints and ranges as an empty one, `json` encodes it as null."""
+
+
+class NilMap(_Fields):
+    """A nil Go map: prints as `map[]`, `json` encodes it as null."""
+
+
+class StringMap(_Fields):
+    """A Go map[string]string: `index` of a missing key gives "" (the element's zero value)."""
+
+    zero = ""
+
+
+class NilStringMap(NilMap):
+    """A nil map[string]string."""
+
+    zero = ""
 
 
 class GoStruct(_Fields):
