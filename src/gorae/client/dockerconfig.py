@@ -16,7 +16,7 @@ import binascii
 import os
 from dataclasses import fields, replace
 
-from gorae.authconfig import AuthConfig
+from gorae.authconfig import AuthConfig as AuthConfig  # re-exported: its callers import it from here
 from gorae.client import fastjson as json
 
 TYPE_CHECKING = False

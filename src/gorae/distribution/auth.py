@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from gorae.authconfig import AuthConfig
+from gorae.authconfig import AuthConfig as AuthConfig  # re-exported: its callers import it from here
 from gorae.errors import InvalidParameter, Unauthorized
 
 MIN_TOKEN_LIFETIME = 60  # seconds, as docker/distribution's client assumes when expires_in is absent/short
