@@ -5,7 +5,8 @@ cycle hidden behind a lazy import is still a cycle in the design. Importing `a.b
 `a` and `a.b` (their `__init__`), so those edges count too (see `_edges`).
 
 The layers, lowest first (a package may import its own layer and those below it, never above):
-  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore (self-contained helpers)
+  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore, authconfig
+            (self-contained helpers)
   leaves    archive, store, snapshot, runtime, volume                  (the kernel- and disk-facing parts)
             httpserver                                                 (the generic HTTP/1.1 server: api and
                                                                         the registry server both plug into it)
@@ -27,7 +28,18 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT = "gorae"
 
-BASE = {"errors", "humanize", "filters", "timefmt", "platform", "events", "reference", "dockerignore", "__init__"}
+BASE = {
+    "errors",
+    "humanize",
+    "filters",
+    "timefmt",
+    "platform",
+    "events",
+    "reference",
+    "dockerignore",
+    "authconfig",
+    "__init__",
+}
 LEAVES = {"archive", "store", "snapshot", "runtime", "volume"}
 HTTP = {"httpserver"}
 SERVICES = {

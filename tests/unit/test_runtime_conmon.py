@@ -462,3 +462,14 @@ def test_spool_is_read_while_written_and_shipped_bytes_are_freed(env):
     assert st.st_size > 500_000  # ~540 KB went through the spool
     assert st.st_blocks * 512 <= 64 * 1024 + 8192  # what was read is punched out (below the punch step)
     assert got == [f"line{i}\n".encode() for i in range(n)]
+
+
+def test_update_flags_cover_every_resource() -> None:
+    """`runc update` gets a flag for each field of Resources, in the field order."""
+    from dataclasses import fields
+
+    from gorae.runtime.conmon import _UPDATE_FLAGS
+    from gorae.runtime.types import Resources
+
+    assert [name for name, _ in _UPDATE_FLAGS] == [f.name for f in fields(Resources)]
+    assert _UPDATE_FLAGS[3] == ("cpu_shares", "--cpu-share")

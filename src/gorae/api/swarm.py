@@ -15,16 +15,7 @@ from typing import Any, Protocol
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.errors import InvalidParameter, NotFound, NotImplementedYet, Unavailable
 from gorae.filters import Filters
-
-NOT_MANAGER = (
-    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
-    "node to swarm and try again."
-)
-
-WORKER_NOT_MANAGER = (
-    "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run "
-    "this command on a manager node or promote the current node to a manager."
-)
+from gorae.swarm.docs import NOT_MANAGER, WORKER_NOT_MANAGER
 
 
 class SwarmBackend(Protocol):

@@ -21,6 +21,7 @@ import gorae
 from gorae.api.http import Handler, Request, Response, StreamResponse, json_response, raw_response
 from gorae.events import Subscription
 from gorae.platform import host_arch
+from gorae.swarm.docs import inactive_info
 from gorae.timefmt import parse_timestamp, rfc3339nano
 
 
@@ -297,14 +298,7 @@ def info_doc(facts: DaemonFacts) -> dict[str, Any]:
         "ServerVersion": gorae.__version__,
         "Runtimes": {"runc": {"path": facts.runtime_path}},
         "DefaultRuntime": "runc",
-        "Swarm": {
-            "NodeID": "",
-            "NodeAddr": "",
-            "LocalNodeState": "inactive",
-            "ControlAvailable": False,
-            "Error": "",
-            "RemoteManagers": None,
-        },
+        "Swarm": inactive_info(),
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": facts.init_binary,

@@ -9,6 +9,7 @@ import io
 import os
 import posixpath
 import stat
+from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 from gorae.archive import extract_to
@@ -54,9 +55,10 @@ def extract_context(stream: BinaryIO, into: str) -> None:
         raise InvalidParameter(f"failed to extract the build context: {e.strerror or e}") from None
 
 
-def resolve_in(root: str, path: str, *, follow_last: bool = True) -> str:
-    """The host path of `path` inside `root`: `..` stops at the root, symlinks (absolute or relative) are
-    followed inside it. The result may not exist; it is always below `root`."""
+def walk_links(path: str, link_target: Callable[[list[str], bool], str | None]) -> list[str]:
+    """The components `path` leads to: `..` stops at the root, a symlink (absolute or relative) is followed
+    inside it. `link_target(components, last)` is the target of the link at `components` (`last`: nothing
+    of `path` follows it), or None where there is no link to follow. InvalidParameter past MAX_LINKS links."""
     parts = [p for p in path.split("/") if p not in ("", ".")]
     done: list[str] = []
     links = 0
@@ -66,18 +68,30 @@ def resolve_in(root: str, path: str, *, follow_last: bool = True) -> str:
             if done:
                 done.pop()
             continue
-        cand = os.path.join(root, *done, p)
-        if (parts or follow_last) and os.path.islink(cand):
+        target = link_target([*done, p], not parts)
+        if target is not None:
             links += 1
             if links > MAX_LINKS:
                 raise InvalidParameter(f"too many links in {path}")
-            target = os.readlink(cand)
             if target.startswith("/"):
                 done = []
             parts = [x for x in target.split("/") if x not in ("", ".")] + parts
             continue
         done.append(p)
-    return os.path.join(root, *done)
+    return done
+
+
+def resolve_in(root: str, path: str, *, follow_last: bool = True) -> str:
+    """The host path of `path` inside `root`: `..` stops at the root, symlinks (absolute or relative) are
+    followed inside it. The result may not exist; it is always below `root`."""
+
+    def link_target(components: list[str], last: bool) -> str | None:
+        cand = os.path.join(root, *components)
+        if (not last or follow_last) and os.path.islink(cand):
+            return os.readlink(cand)
+        return None
+
+    return os.path.join(root, *walk_links(path, link_target))
 
 
 def rel_of(root: str, host: str) -> str:

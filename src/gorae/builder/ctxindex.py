@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from gorae import dockerignore
+from gorae.builder.context import walk_links
 from gorae.dockerignore import compile_pattern
 from gorae.errors import InvalidParameter, NotFound
 
-MAX_LINKS = 255
 MAX_TEXT = 10 << 20
 
 
@@ -111,13 +111,8 @@ class ContextIndex:
         try:
             with tarfile.open(fileobj=stream, mode="r|*") as tf:
                 for m in tf:
-                    name = posixpath.normpath("/" + m.name).lstrip("/")
-                    if not name or name == ".":
-                        continue
-                    for i in range(1, name.count("/") + 1):
-                        parent = name.rsplit("/", i)[0]
-                        idx.entries.setdefault(parent, Entry("dir", 0o755))
-                    if m.isreg():
+                    name = idx._note(m)
+                    if name and m.isreg():
                         f = tf.extractfile(m)
                         h = hashlib.sha256()
                         kept = bytearray()
@@ -130,16 +125,6 @@ class ContextIndex:
                         if want:
                             idx.texts[name] = bytes(kept)
                         idx.entries[name] = Entry("file", m.mode & 0o7777, digest=h.hexdigest())
-                    elif m.isdir():
-                        idx.entries[name] = Entry("dir", m.mode & 0o7777)
-                    elif m.issym():
-                        idx.entries[name] = Entry("link", 0o777, target=m.linkname)
-                    elif m.islnk():
-                        src = posixpath.normpath("/" + m.linkname).lstrip("/")
-                        e = idx.entries.get(src)
-                        idx.entries[name] = e if e is not None else Entry("other", m.mode & 0o7777)
-                    else:
-                        idx.entries[name] = Entry("other", m.mode & 0o7777)
         except (tarfile.TarError, EOFError, OSError) as e:
             if "unexpected end of data" not in str(e):  # the docker CLI's unterminated tar (see context)
                 raise InvalidParameter(f"invalid archive: {e}") from None
@@ -157,27 +142,12 @@ class ContextIndex:
 
     def resolve(self, path: str) -> str:
         """The context-relative name `path` leads to, symlinks followed inside the context ("" = the root)."""
-        parts = [p for p in path.split("/") if p not in ("", ".")]
-        done: list[str] = []
-        links = 0
-        while parts:
-            p = parts.pop(0)
-            if p == "..":
-                if done:
-                    done.pop()
-                continue
-            cand = "/".join([*done, p])
-            e = self.entries.get(cand)
-            if e is not None and e.kind == "link":
-                links += 1
-                if links > MAX_LINKS:
-                    raise InvalidParameter(f"too many links in {path}")
-                if e.target.startswith("/"):
-                    done = []
-                parts = [x for x in e.target.split("/") if x not in ("", ".")] + parts
-                continue
-            done.append(p)
-        return "/".join(done)
+
+        def link_target(components: list[str], last: bool) -> str | None:
+            e = self.entries.get("/".join(components))
+            return e.target if e is not None and e.kind == "link" else None
+
+        return "/".join(walk_links(path, link_target))
 
     def match(self, pattern: str) -> list[str]:
         clean = posixpath.normpath("/" + pattern).lstrip("/") or "."

@@ -45,13 +45,24 @@ def _braced(s: str, i: int, env: Mapping[str, str], escape: str) -> tuple[str, i
     return env[name], k
 
 
+_NO_DOUBLE_QUOTE = "unexpected end of statement while looking for matching double-quote"
+
+
 def _word_until_brace(s: str, i: int, env: Mapping[str, str], escape: str) -> tuple[str, int]:
+    return _until(s, i, env, escape, "}", None, "missing '}'")
+
+
+def _until(
+    s: str, i: int, env: Mapping[str, str], escape: str, close: str, escapable: str | None, missing: str
+) -> tuple[str, int]:
+    """The text from `s[i]` to the `close` character (variables expanded) and the index after it; `escape`
+    takes the next character literally (only one of `escapable`, unless None: any). No `close`: `missing`."""
     out: list[str] = []
     while i < len(s):
         c = s[i]
-        if c == "}":
+        if c == close:
             return "".join(out), i + 1
-        if c == escape and i + 1 < len(s):
+        if c == escape and i + 1 < len(s) and (escapable is None or s[i + 1] in escapable):
             out.append(s[i + 1])
             i += 2
         elif c == "$":
@@ -60,7 +71,7 @@ def _word_until_brace(s: str, i: int, env: Mapping[str, str], escape: str) -> tu
         else:
             out.append(c)
             i += 1
-    raise InvalidParameter(f"failed to process \"{s}\": missing '}}'")
+    raise InvalidParameter(f'failed to process "{s}": {missing}')
 
 
 def _dollar(s: str, i: int, env: Mapping[str, str], escape: str) -> tuple[str, int]:
@@ -100,25 +111,8 @@ def _process(s: str, env: Mapping[str, str], escape: str, split: bool) -> list[s
             cur.append(s[i + 1 : end])
             i = end + 1
         elif c == '"':
-            i += 1
-            while True:
-                if i >= len(s):
-                    raise InvalidParameter(
-                        f'failed to process "{s}": unexpected end of statement while looking for matching double-quote'
-                    )
-                d = s[i]
-                if d == '"':
-                    i += 1
-                    break
-                if d == escape and i + 1 < len(s) and s[i + 1] in ('"', "$", escape):
-                    cur.append(s[i + 1])
-                    i += 2
-                elif d == "$":
-                    v, i = _dollar(s, i + 1, env, escape)
-                    cur.append(v)
-                else:
-                    cur.append(d)
-                    i += 1
+            quoted, i = _until(s, i + 1, env, escape, '"', '"$' + escape, _NO_DOUBLE_QUOTE)
+            cur.append(quoted)
         elif c == "$":
             v, i = _dollar(s, i + 1, env, escape)
             cur.append(v)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 
+from gorae.authconfig import AuthConfig as AuthConfig  # re-exported: its callers import it from here
 from gorae.client import fastjson as json
 
 TYPE_CHECKING = False
@@ -27,23 +28,6 @@ CONFIG_FILE = "config.json"
 
 class ConfigError(Exception):
     """The file could not be parsed; `str()` is docker's text after "WARNING: Error "."""
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    """One registry's credentials (docker's types.AuthConfig); field order is the JSON order."""
-
-    username: str = ""
-    password: str = ""
-    auth: str = ""
-    email: str = ""
-    serveraddress: str = ""
-    identitytoken: str = ""
-    registrytoken: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        """The non-empty fields, in docker's order (what X-Registry-Auth and POST /auth carry)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
 
 
 # docker 28's ConfigFile fields in struct order: (json name, kind)

@@ -19,39 +19,11 @@ from typing import Any
 
 import httpx
 
+from gorae.authconfig import AuthConfig as AuthConfig  # re-exported: its callers import it from here
 from gorae.errors import InvalidParameter, Unauthorized
 
 MIN_TOKEN_LIFETIME = 60  # seconds, as docker/distribution's client assumes when expires_in is absent/short
 MAX_TOKEN_BODY = 1 << 20
-
-
-@dataclass(frozen=True)
-class AuthConfig:
-    """docker's registry.AuthConfig (the fields a client may send)."""
-
-    username: str = ""
-    password: str = ""
-    auth: str = ""
-    email: str = ""
-    serveraddress: str = ""
-    identitytoken: str = ""
-    registrytoken: str = ""
-
-    def credentials(self) -> tuple[str, str] | None:
-        """(username, password) from the fields or from `auth` (base64 "user:pass"); None when absent."""
-        if self.username or self.password:
-            return self.username, self.password
-        if self.auth:
-            try:
-                user, _, pw = base64.b64decode(self.auth + "=" * (-len(self.auth) % 4)).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError, ValueError):
-                return None
-            return user, pw
-        return None
-
-    @property
-    def empty(self) -> bool:
-        return not (self.credentials() or self.identitytoken or self.registrytoken)
 
 
 _FIELDS = {f: f for f in AuthConfig.__dataclass_fields__}

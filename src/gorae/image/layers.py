@@ -21,6 +21,7 @@ import contextlib
 import logging
 import tarfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
 
@@ -146,15 +147,28 @@ class LayerStore:
         tar: dict[str, Any] | None = None
         if expected_diff_id is not None:
             parse_digest(expected_diff_id)
-            chain = chain_ids([parent, expected_diff_id])[-1] if parent else expected_diff_id
+            chain = _chain_of(parent, expected_diff_id)
             if self.snap.exists(chain):  # applied before: the stream is still read, verified and stored
-                tar = self._store_only(stream, expected_diff_id, tar_blob)
+                tar = self._store_stream(stream, None, expected_diff_id, tar_blob)[1]
                 return self._record(chain, expected_diff_id, parent, tar)
+        kept: list[dict[str, Any] | None] = [None]
+
+        def fill(key: str) -> str:
+            diff_id, kept[0] = self._store_stream(stream, key, expected_diff_id, tar_blob)
+            return diff_id
+
+        chain, diff_id = self._new_snapshot(parent, fill)
+        return self._record(chain, diff_id, parent, kept[0])
+
+    def _new_snapshot(self, parent: str | None, fill: Callable[[str], str]) -> tuple[str, str]:
+        """A new snapshot on `parent`: `fill(key)` writes snapshot `key` and returns its diff_id; it is committed
+        as its chain ID (one applied concurrently by someone else is as good) and removed on any failure.
+        Returns (chain ID, diff_id)."""
         key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
         self.snap.prepare(key, parent)
         try:
-            diff_id, tar = self._apply_stream(stream, key, expected_diff_id, tar_blob)
-            chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
+            diff_id = fill(key)
+            chain = _chain_of(parent, diff_id)
             try:
                 self.snap.commit(chain, key)
             except Conflict:  # applied concurrently by someone else: theirs is as good
@@ -163,38 +177,27 @@ class LayerStore:
             with contextlib.suppress(Exception):
                 self.snap.remove(key)
             raise
-        return self._record(chain, diff_id, parent, tar)
+        return chain, diff_id
 
     def _sink(self, tar_blob: str | None) -> Sink:
         return HashSink() if tar_blob else self.content.writer(f"layer-{uuid.uuid4().hex}")
 
-    def _apply_stream(
-        self, stream: BinaryIO, key: str, expected: str | None, tar_blob: str | None
+    def _store_stream(
+        self, stream: BinaryIO, key: str | None, expected: str | None, tar_blob: str | None
     ) -> tuple[str, dict[str, Any] | None]:
-        """Apply `stream` into snapshot `key` while storing (or, with `tar_blob`, hashing) it; returns the
-        diff_id and the record fields of a tar kept compressed."""
+        """Store `stream` as a layer blob (or, with `tar_blob`, only hash and count it), applying it into
+        snapshot `key` on the way unless `key` is None; returns the diff_id and the record fields of a tar kept
+        compressed."""
         from gorae.archive import apply_tar
 
         sink = self._sink(tar_blob)
-        tee = LayerTee(stream, sink)
+        tee = LayerTee(stream, sink, forward=key is not None)
         try:
             tee.start()
-            apply_tar(self.snap.upper_dir(key), tee.next_chunk, whiteouts="overlay")
+            if key is not None:
+                apply_tar(self.snap.upper_dir(key), tee.next_chunk, whiteouts="overlay")
             tee.finish()
             return self._finish_sink(sink, tee, expected, tar_blob)
-        except BaseException:
-            tee.cancel()
-            if isinstance(sink, ContentWriter):
-                sink.abort()
-            raise
-
-    def _store_only(self, stream: BinaryIO, expected: str, tar_blob: str | None) -> dict[str, Any] | None:
-        sink = self._sink(tar_blob)
-        tee = LayerTee(stream, sink, forward=False)
-        try:
-            tee.start()
-            tee.finish()
-            return self._finish_sink(sink, tee, expected, tar_blob)[1]
         except BaseException:
             tee.cancel()
             if isinstance(sink, ContentWriter):
@@ -236,30 +239,20 @@ class LayerStore:
 
     def register_blob(self, diff_id: str, parent: str | None) -> Layer:
         """Make the snapshot of a stored layer blob on top of `parent` (a chain ID) unless it exists."""
-        chain = chain_ids([parent, diff_id])[-1] if parent else diff_id
+        chain = _chain_of(parent, diff_id)
         if self.meta.exists(LAYER, chain) and self.snap.exists(chain):
             return self.get(chain)
         if not self.snap.exists(chain):
-            self._apply(diff_id, parent, chain)
+            self._new_snapshot(parent, lambda key: self._apply_blob(diff_id, key))
         return self._record(chain, diff_id, parent)
 
-    def _apply(self, diff_id: str, parent: str | None, chain: str) -> None:
-        """Apply a stored (verified, uncompressed) blob: no decompression, no hashing."""
+    def _apply_blob(self, diff_id: str, key: str) -> str:
+        """Apply a stored (verified, uncompressed) blob into snapshot `key`: no decompression, no hashing."""
         from gorae.archive import apply_tar
 
-        key = f"{EXTRACT_PREFIX}{uuid.uuid4().hex}"
-        self.snap.prepare(key, parent)
-        try:
-            with self.content.open(diff_id) as f:
-                apply_tar(self.snap.upper_dir(key), lambda: f.read(CHUNK), whiteouts="overlay")
-            try:
-                self.snap.commit(chain, key)
-            except Conflict:  # applied concurrently by someone else: theirs is as good
-                self.snap.remove(key)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.snap.remove(key)
-            raise
+        with self.content.open(diff_id) as f:
+            apply_tar(self.snap.upper_dir(key), lambda: f.read(CHUNK), whiteouts="overlay")
+        return diff_id
 
     def release(self, chain_ids_top_down: list[str], in_use: set[str]) -> list[str]:
         """Remove the layers no longer used, from the top; returns the chain IDs removed."""
@@ -290,3 +283,8 @@ class LayerStore:
 
     def all(self) -> list[dict[str, Any]]:
         return self.meta.list(LAYER)
+
+
+def _chain_of(parent: str | None, diff_id: str) -> str:
+    """The chain ID of layer `diff_id` on the layer whose chain ID is `parent` (None: a base layer)."""
+    return chain_ids([parent, diff_id])[-1] if parent else diff_id

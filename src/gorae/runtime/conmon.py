@@ -38,6 +38,20 @@ from gorae.runtime.attach import Attachment
 from gorae.runtime.logs import follow_log, read_log
 from gorae.runtime.types import ExitStatus, LogChunk, Resources, RuntimeState
 
+# `runc update`'s flag for each Resources field
+_UPDATE_FLAGS = (
+    ("memory", "--memory"),
+    ("memory_swap", "--memory-swap"),
+    ("memory_reservation", "--memory-reservation"),
+    ("cpu_shares", "--cpu-share"),
+    ("cpu_period", "--cpu-period"),
+    ("cpu_quota", "--cpu-quota"),
+    ("cpuset_cpus", "--cpuset-cpus"),
+    ("cpuset_mems", "--cpuset-mems"),
+    ("pids_limit", "--pids-limit"),
+    ("blkio_weight", "--blkio-weight"),
+)
+
 
 @dataclass
 class ExecHandle:
@@ -379,28 +393,11 @@ class ConmonRuntime:
 
     async def update(self, id: str, resources: Resources) -> None:
         """`runc update` with the settings that are not None."""
-        r = resources
         args: list[str] = []
-        if r.memory is not None:
-            args += ["--memory", str(r.memory)]
-        if r.memory_swap is not None:
-            args += ["--memory-swap", str(r.memory_swap)]
-        if r.memory_reservation is not None:
-            args += ["--memory-reservation", str(r.memory_reservation)]
-        if r.cpu_shares is not None:
-            args += ["--cpu-share", str(r.cpu_shares)]
-        if r.cpu_period is not None:
-            args += ["--cpu-period", str(r.cpu_period)]
-        if r.cpu_quota is not None:
-            args += ["--cpu-quota", str(r.cpu_quota)]
-        if r.cpuset_cpus is not None:
-            args += ["--cpuset-cpus", r.cpuset_cpus]
-        if r.cpuset_mems is not None:
-            args += ["--cpuset-mems", r.cpuset_mems]
-        if r.pids_limit is not None:
-            args += ["--pids-limit", str(r.pids_limit)]
-        if r.blkio_weight is not None:
-            args += ["--blkio-weight", str(r.blkio_weight)]
+        for name, flag in _UPDATE_FLAGS:
+            value = getattr(resources, name)
+            if value is not None:
+                args += [flag, str(value)]
         if not args:
             return
         argv = [self.runc, "--root", self.runc_root, "update", *args, id]

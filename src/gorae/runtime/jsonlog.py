@@ -18,10 +18,19 @@ import gzip
 import json
 import os
 import shutil
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
-from gorae.runtime.logs import STDERR, STDOUT, LogFilter, LogRecord, parse_time_ns, to_ns
+from gorae.runtime.logs import (
+    STDERR,
+    STDOUT,
+    ExitWatch,
+    LogFilter,
+    LogRecord,
+    now_ns,
+    parse_time_ns,
+    tail_of,
+    to_ns,
+)
 from gorae.timefmt import rfc3339nano
 
 _STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr"}
@@ -191,10 +200,7 @@ def read_log(
 ) -> Iterator[tuple[int, bytes]]:
     """(stream, bytes) chunks of a json-file log so far, with docker's filters (`tail` counts entries)."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
-    recs: Iterator[LogRecord] | deque[LogRecord] = (r for r in records(path) if flt.keep(r))
-    if tail is not None and tail >= 0:
-        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
-    for rec in recs:
+    for rec in tail_of((r for r in records(path) if flt.keep(r)), tail):
         yield flt.render(rec)
 
 
@@ -212,22 +218,14 @@ async def follow_log(
 ) -> AsyncIterator[tuple[int, bytes]]:
     """read_log, then new entries (across rotations) until `exited` says the writer is done for good."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
-    exit_task: asyncio.Future[object] | None = None
-    if exited is not None and not callable(exited):
-        exit_task = asyncio.ensure_future(exited)
-
-    def is_done() -> bool:
-        if exit_task is not None:
-            return exit_task.done()
-        return bool(exited()) if callable(exited) else False
-
+    watch = ExitWatch(exited)
     try:
         f = None
         while f is None:
             try:
                 f = open(path, "rb")  # noqa: SIM115
             except FileNotFoundError:
-                if is_done():
+                if watch.done():
                     return
                 await asyncio.sleep(poll_interval)
         # history: rotated files, then the current one up to where it is now
@@ -241,14 +239,12 @@ async def follow_log(
             rec = decode_entry(raw)
             if rec is not None and flt.keep(rec):
                 history.append(rec)
-        if tail is not None and tail >= 0:
-            history = history[-tail:] if tail > 0 else []
-        for rec in history:
+        for rec in tail_of(history, tail):
             yield flt.render(rec)
-        if flt.until_ns and flt.until_ns < _now_ns():
+        if flt.until_ns and flt.until_ns < now_ns():
             return
         while True:
-            done = is_done()
+            done = watch.done()
             chunk = f.read()
             if chunk:
                 buf += chunk
@@ -272,18 +268,11 @@ async def follow_log(
                 continue
             if done:
                 return
-            if exit_task is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(exit_task), poll_interval)
-                except TimeoutError:
-                    pass
-            else:
-                await asyncio.sleep(poll_interval)
+            await watch.pause(poll_interval)
     finally:
         if f is not None:
             f.close()
-        if exit_task is not None and not exit_task.done() and exit_task is not exited:
-            exit_task.cancel()
+        watch.close()
 
 
 def _rotated_away(f: object, path: str) -> bool:
@@ -300,9 +289,3 @@ def _rotated_away(f: object, path: str) -> bool:
         return True
     tell = getattr(f, "tell", None)
     return tell is not None and st.st_size < tell()
-
-
-def _now_ns() -> int:
-    import time
-
-    return time.time_ns()

@@ -165,59 +165,57 @@ class Rotation:
     compress: bool = False
 
 
+def _size_opt(opts: dict[str, str], default: int) -> int:
+    """The `max-size` option (docker's size units), or `default` when it is not given."""
+    if "max-size" not in opts:
+        return default
+    try:
+        return parse_size(opts["max-size"])
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
+
+
+def _file_opt(opts: dict[str, str], default: int) -> int:
+    """The `max-file` option (Go's strconv.Atoi error text), or `default` when it is not given."""
+    if "max-file" not in opts:
+        return default
+    try:
+        return int(opts["max-file"])
+    except ValueError:
+        raise InvalidParameter(f'strconv.Atoi: parsing "{opts["max-file"]}": invalid syntax') from None
+
+
+def _compress_opt(opts: dict[str, str], default: bool) -> bool:
+    """The `compress` option (Go's ParseBool), or `default` when it is not given."""
+    if "compress" not in opts:
+        return default
+    try:
+        return _parse_bool(opts["compress"])
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
+
+
 def json_rotation(opts: dict[str, str]) -> Rotation:
     """json-file's options as dockerd's New() reads them (its errors, prefixed by the caller)."""
-    max_size = -1
-    if "max-size" in opts:
-        try:
-            max_size = parse_size(opts["max-size"])
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from None
-        if max_size <= 0:
-            raise InvalidParameter("max-size must be a positive number")
-    max_file = 1
-    if "max-file" in opts:
-        try:
-            max_file = int(opts["max-file"])
-        except ValueError:
-            raise InvalidParameter(f'strconv.Atoi: parsing "{opts["max-file"]}": invalid syntax') from None
-        if max_file < 1:
-            raise InvalidParameter("max-file cannot be less than 1")
-    compress = False
-    if "compress" in opts:
-        try:
-            compress = _parse_bool(opts["compress"])
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from None
-        if compress and (max_file <= 1 or max_size <= 0):
-            raise InvalidParameter(
-                "compress cannot be true when max-file is less than 2 or max-size is not set"
-            )
+    max_size = _size_opt(opts, -1)
+    if "max-size" in opts and max_size <= 0:
+        raise InvalidParameter("max-size must be a positive number")
+    max_file = _file_opt(opts, 1)
+    if "max-file" in opts and max_file < 1:
+        raise InvalidParameter("max-file cannot be less than 1")
+    compress = _compress_opt(opts, False)
+    if "compress" in opts and compress and (max_file <= 1 or max_size <= 0):
+        raise InvalidParameter("compress cannot be true when max-file is less than 2 or max-size is not set")
     return Rotation(max_size, max_file, compress)
 
 
 def local_rotation(opts: dict[str, str]) -> Rotation:
     """The local driver's options with its defaults (20m, 5 files, compressed)."""
-    max_size = LOCAL_DEFAULTS["max-size"]
-    if "max-size" in opts:
-        try:
-            max_size = parse_size(opts["max-size"])
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from None
-    max_file = LOCAL_DEFAULTS["max-file"]
-    if "max-file" in opts:
-        try:
-            max_file = int(opts["max-file"])
-        except ValueError:
-            raise InvalidParameter(f'strconv.Atoi: parsing "{opts["max-file"]}": invalid syntax') from None
-        if max_file < 0:
-            raise InvalidParameter("max-file cannot be less than 0")
-    compress = True
-    if "compress" in opts:
-        try:
-            compress = _parse_bool(opts["compress"])
-        except ValueError as e:
-            raise InvalidParameter(str(e)) from None
+    max_size = _size_opt(opts, LOCAL_DEFAULTS["max-size"])
+    max_file = _file_opt(opts, LOCAL_DEFAULTS["max-file"])
+    if "max-file" in opts and max_file < 0:
+        raise InvalidParameter("max-file cannot be less than 0")
+    compress = _compress_opt(opts, True)
     if max_size == 0 and max_file > 1:
         raise InvalidParameter("max-file cannot be set when max-size is not set")
     if compress and max_file <= 1:

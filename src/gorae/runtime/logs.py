@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -169,10 +169,7 @@ def read_log(
     """(stream, bytes) chunks of the log so far; stream is 1 (stdout) or 2 (stderr).
     `tail` counts lines of both streams, as dockerd does; None or negative means all."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
-    recs: Iterator[LogRecord] | deque[LogRecord] = _records(path)
-    if tail is not None and tail >= 0:
-        recs = deque(recs, maxlen=tail) if tail > 0 else deque()
-    for rec in recs:
+    for rec in tail_of(_records(path), tail):
         if flt.keep(rec):
             yield flt.render(rec)
 
@@ -195,18 +192,8 @@ async def follow_log(
     (with `timestamps`, each chunk carries its own time, like dockerd's json-file)."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
     asm = _Assembler()
-    exit_task: asyncio.Future[object] | None = None
-    if exited is not None and not callable(exited):
-        exit_task = asyncio.ensure_future(exited)
-
-    def is_done() -> bool:
-        if exit_task is not None:
-            return exit_task.done()
-        if callable(exited):
-            return bool(exited())
-        return False
-
-    while not os.path.exists(path) and not is_done():
+    watch = ExitWatch(exited)
+    while not os.path.exists(path) and not watch.done():
         await asyncio.sleep(poll_interval)
     try:
         f = open(path, "rb")
@@ -223,19 +210,17 @@ async def follow_log(
             rec = asm.feed(raw)
             if rec is not None:
                 history.append(rec)
-        if tail is not None and tail >= 0:
-            history = history[-tail:] if tail > 0 else []
-        for rec in history:
+        for rec in tail_of(history, tail):
             if flt.keep(rec):
                 yield flt.render(rec)
-        if flt.until_ns and flt.until_ns < _now_ns():
+        if flt.until_ns and flt.until_ns < now_ns():
             return
         # live: a partial line already written is passed on now, not when its line completes
         for rec in asm.flush():
             if flt.keep(rec):
                 yield flt.render(rec)
         while True:
-            done = is_done()
+            done = watch.done()
             chunk = f.read()
             if chunk:
                 buf += chunk
@@ -253,24 +238,51 @@ async def follow_log(
                 continue
             if done:
                 return
-            if exit_task is not None:
-                with _suppress_timeout():
-                    await asyncio.wait_for(asyncio.shield(exit_task), poll_interval)
-            else:
-                await asyncio.sleep(poll_interval)
+            await watch.pause(poll_interval)
     finally:
         f.close()
-        if exit_task is not None and not exit_task.done() and exit_task is not exited:
-            exit_task.cancel()
+        watch.close()
 
 
-def _now_ns() -> int:
+def now_ns() -> int:
     return time.time_ns()
 
 
-class _suppress_timeout:
-    def __enter__(self) -> None:
-        return None
+class ExitWatch:
+    """Whether a log's writer is done for good, for the followers of both log formats: `exited` is a
+    predicate, or an awaitable that completes when the container exits (None: never done)."""
 
-    def __exit__(self, et: type | None, e: BaseException | None, tb: object) -> bool:
-        return et is asyncio.TimeoutError or et is TimeoutError
+    def __init__(self, exited: Callable[[], bool] | Awaitable[object] | None) -> None:
+        self._exited = exited
+        self._task: asyncio.Future[object] | None = None
+        if exited is not None and not callable(exited):
+            self._task = asyncio.ensure_future(exited)
+
+    def done(self) -> bool:
+        if self._task is not None:
+            return self._task.done()
+        if callable(self._exited):
+            return bool(self._exited())
+        return False
+
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds`, or less when the awaitable completes first."""
+        if self._task is None:
+            await asyncio.sleep(seconds)
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), seconds)
+        except TimeoutError:
+            pass
+
+    def close(self) -> None:
+        """Cancel the task made from a bare coroutine (an awaitable the caller passed is left alone)."""
+        if self._task is not None and not self._task.done() and self._task is not self._exited:
+            self._task.cancel()
+
+
+def tail_of(records: Iterable[LogRecord], tail: int | None) -> Iterable[LogRecord]:
+    """The last `tail` records (None or negative: all of them), as `docker logs --tail`."""
+    if tail is not None and tail >= 0:
+        return deque(records, maxlen=tail) if tail > 0 else deque()
+    return records

@@ -7,6 +7,7 @@ symlink out of the rootfs).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from gorae.errors import InvalidParameter
@@ -44,15 +45,20 @@ def _int(s: str) -> int | None:
     return None
 
 
-def parse_passwd(data: bytes) -> list[_Passwd]:
-    out: list[_Passwd] = []
+def _entries(data: bytes, min_fields: int) -> Iterator[list[str]]:
+    """The colon-separated fields of each line of an /etc/passwd or /etc/group file with at least
+    `min_fields` of them (blank and # lines skipped)."""
     for raw in data.decode("utf-8", "replace").splitlines():
         line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        f = line.split(":")
-        if len(f) < 4:
-            continue
+        if line and not line.startswith("#"):
+            f = line.split(":")
+            if len(f) >= min_fields:
+                yield f
+
+
+def parse_passwd(data: bytes) -> list[_Passwd]:
+    out: list[_Passwd] = []
+    for f in _entries(data, 4):
         uid, gid = _int(f[2]), _int(f[3])
         if uid is None or gid is None:
             continue
@@ -62,13 +68,7 @@ def parse_passwd(data: bytes) -> list[_Passwd]:
 
 def parse_group(data: bytes) -> list[_Group]:
     out: list[_Group] = []
-    for raw in data.decode("utf-8", "replace").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        f = line.split(":")
-        if len(f) < 3:
-            continue
+    for f in _entries(data, 3):
         gid = _int(f[2])
         if gid is None:
             continue

@@ -27,6 +27,19 @@ LAST_MANAGER_LEAVE = (
     "manager erases all current state of the swarm. Use `--force` to ignore this message."
 )
 
+
+def inactive_info() -> dict[str, Any]:
+    """/info's Swarm section on a node in no swarm."""
+    return {
+        "NodeID": "",
+        "NodeAddr": "",
+        "LocalNodeState": "inactive",
+        "ControlAvailable": False,
+        "Error": "",
+        "RemoteManagers": None,
+    }
+
+
 DEFAULT_SPEC: dict[str, Any] = {
     "Name": "default",
     "Labels": {},

@@ -331,14 +331,7 @@ class SwarmService:
         """/info's Swarm section."""
         st = self.state
         if st is None:
-            return {
-                "NodeID": "",
-                "NodeAddr": "",
-                "LocalNodeState": "inactive",
-                "ControlAvailable": False,
-                "Error": "",
-                "RemoteManagers": None,
-            }
+            return docs.inactive_info()
         nodes, managers = self._info_counts
         doc: dict[str, Any] = {
             "NodeID": st.node_id,

@@ -25,6 +25,7 @@ Semantics (what callers may rely on, whatever the backend):
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -56,6 +57,22 @@ class InvalidOffset(StorageError):
     def __init__(self, path: str, offset: int) -> None:
         super().__init__(path, f"invalid offset {offset}")
         self.offset = offset
+
+
+class TypedErrors(contextlib.AbstractContextManager[None]):
+    """Around one operation of a driver on `path`: its own errors (`translate`) raised as the typed ones above;
+    a StorageError passes as it is."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, StorageError):
+            return
+        self.translate(exc)
+
+    def translate(self, exc: BaseException) -> None:
+        """Raise (from `exc`) the StorageError it stands for; returning lets `exc` go on as it is."""
 
 
 def check_path(path: str, *, allow_root: bool = False) -> str:

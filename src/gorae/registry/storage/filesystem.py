@@ -21,21 +21,17 @@ from gorae.registry.storage.driver import (
     InvalidPath,
     PathNotFound,
     StorageError,
+    TypedErrors,
     check_path,
 )
 
 _TMP = "#tmp"
 
 
-class _Errors(contextlib.AbstractContextManager[None]):
+class _Errors(TypedErrors):
     """OS errors of one operation as the driver's typed errors."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StorageError):
-            return
+    def translate(self, exc: BaseException) -> None:
         if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
             raise PathNotFound(self.path) from exc
         if isinstance(exc, OSError):

@@ -79,13 +79,11 @@ def layers_dir(name: str) -> str:
 
 
 def manifest_revision_link(name: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"{_repo(name)}/_manifests/revisions/{alg}/{hexpart}/link"
+    return f"{manifest_revision_dir(name, digest)}/link"
 
 
 def manifest_media_type(name: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"{_repo(name)}/_manifests/revisions/{alg}/{hexpart}/mediatype"
+    return f"{manifest_revision_dir(name, digest)}/mediatype"
 
 
 def manifest_revision_dir(name: str, digest: str) -> str:
@@ -120,8 +118,7 @@ def referrers_dir(name: str, subject: str) -> str:
 
 
 def referrer_link(name: str, subject: str, digest: str) -> str:
-    alg, hexpart = split_digest(digest)
-    return f"{referrers_dir(name, subject)}/{alg}/{hexpart}/link"
+    return f"{referrer_dir(name, subject, digest)}/link"
 
 
 def uploads_dir(name: str) -> str:
@@ -129,11 +126,11 @@ def uploads_dir(name: str) -> str:
 
 
 def upload_data(name: str, upload_id: str) -> str:
-    return f"{uploads_dir(name)}/{_component(upload_id, 'upload id')}/data"
+    return f"{upload_dir(name, upload_id)}/data"
 
 
 def upload_started(name: str, upload_id: str) -> str:
-    return f"{uploads_dir(name)}/{_component(upload_id, 'upload id')}/startedat"
+    return f"{upload_dir(name, upload_id)}/startedat"
 
 
 def upload_dir(name: str, upload_id: str) -> str:

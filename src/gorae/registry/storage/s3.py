@@ -43,6 +43,7 @@ from gorae.registry.storage.driver import (
     InvalidOffset,
     PathNotFound,
     StorageError,
+    TypedErrors,
     check_path,
 )
 
@@ -83,15 +84,10 @@ class S3Options:
         return cls(bucket=bucket, **{k: v for k, v in given.items() if v is not None})
 
 
-class _Errors(contextlib.AbstractContextManager[None]):
+class _Errors(TypedErrors):
     """botocore errors of one operation as the driver's typed errors."""
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        if exc is None or isinstance(exc, StorageError):
-            return
+    def translate(self, exc: BaseException) -> None:
         if isinstance(exc, ClientError):
             if _code(exc) in _MISSING:
                 raise PathNotFound(self.path) from exc

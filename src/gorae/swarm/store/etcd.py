@@ -26,9 +26,8 @@ from gorae.swarm.store.types import (
     TYPES,
     Action,
     Change,
+    CheckedWrites,
     Kind,
-    ObjectExists,
-    ObjectMissing,
     ReadTx,
     SequenceConflict,
     StoredObject,
@@ -65,7 +64,7 @@ class _Retry(Exception):
     """The commit's guard failed: run the update function again."""
 
 
-class _Tx:
+class _Tx(CheckedWrites):
     """Reads pinned to one revision plus buffered writes (ReadTx and WriteTx)."""
 
     def __init__(self, client: Any, root: bytes) -> None:
@@ -110,23 +109,8 @@ class _Tx:
                     found[key] = pending
         return [o for _, o in sorted(found.items()) if isinstance(o, cls)]
 
-    async def create(self, obj: StoredObject) -> None:
-        if await self.get(type(obj), obj.id) is not None:
-            raise ObjectExists(f"{obj.kind} {obj.id} already exists")
-        self.writes[_key(self._root, obj.kind, obj.id)] = obj
-
-    async def update(self, obj: StoredObject) -> None:
-        current = await self.get(type(obj), obj.id)
-        if current is None:
-            raise ObjectMissing(f"{obj.kind} {obj.id} not found")
-        if current.version != obj.version:
-            raise SequenceConflict()
-        self.writes[_key(self._root, obj.kind, obj.id)] = obj
-
-    async def delete(self, cls: type[StoredObject], obj_id: str) -> None:
-        if await self.get(cls, obj_id) is None:
-            raise ObjectMissing(f"{cls.KIND} {obj_id} not found")
-        self.writes[_key(self._root, cls.KIND, obj_id)] = None
+    def _buffer(self, kind: Kind, obj_id: str, obj: StoredObject | None) -> None:
+        self.writes[_key(self._root, kind, obj_id)] = obj
 
     async def commit(self) -> None:
         if not self.writes:

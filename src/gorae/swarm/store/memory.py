@@ -10,11 +10,9 @@ from typing import TypeVar
 from gorae.swarm.store.types import (
     Action,
     Change,
+    CheckedWrites,
     Kind,
-    ObjectExists,
-    ObjectMissing,
     ReadTx,
-    SequenceConflict,
     StoredObject,
     WriteTx,
 )
@@ -23,7 +21,7 @@ T = TypeVar("T")
 Obj = TypeVar("Obj", bound=StoredObject)
 
 
-class _Tx:
+class _Tx(CheckedWrites):
     def __init__(self, data: dict[tuple[Kind, str], StoredObject]) -> None:
         self.data = data
         self.writes: dict[tuple[Kind, str], StoredObject | None] = {}
@@ -38,23 +36,8 @@ class _Tx:
         found = [await self.get(cls, k[1]) for k in sorted(keys)]
         return [o for o in found if o is not None]
 
-    async def create(self, obj: StoredObject) -> None:
-        if await self.get(type(obj), obj.id) is not None:
-            raise ObjectExists(f"{obj.kind} {obj.id} already exists")
-        self.writes[(obj.kind, obj.id)] = obj
-
-    async def update(self, obj: StoredObject) -> None:
-        current = await self.get(type(obj), obj.id)
-        if current is None:
-            raise ObjectMissing(f"{obj.kind} {obj.id} not found")
-        if current.version != obj.version:
-            raise SequenceConflict()
-        self.writes[(obj.kind, obj.id)] = obj
-
-    async def delete(self, cls: type[StoredObject], obj_id: str) -> None:
-        if await self.get(cls, obj_id) is None:
-            raise ObjectMissing(f"{cls.KIND} {obj_id} not found")
-        self.writes[(cls.KIND, obj_id)] = None
+    def _buffer(self, kind: Kind, obj_id: str, obj: StoredObject | None) -> None:
+        self.writes[(kind, obj_id)] = obj
 
 
 class MemoryStore:

@@ -10,6 +10,7 @@ resumes after a restart from the last revision it handled.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
@@ -121,6 +122,35 @@ class WriteTx(ReadTx, Protocol):
 
     async def delete(self, cls: type[StoredObject], obj_id: str) -> None:
         """Remove it (ObjectMissing if absent)."""
+
+
+class CheckedWrites(ABC):
+    """WriteTx's create/update/delete with their checks (exists, missing, out of sequence), for a store's
+    transaction that supplies `get` (seeing its own buffered writes) and `_buffer` (a write, None deletes)."""
+
+    @abstractmethod
+    async def get(self, cls: type[Obj], obj_id: str) -> Obj | None: ...
+
+    @abstractmethod
+    def _buffer(self, kind: Kind, obj_id: str, obj: StoredObject | None) -> None: ...
+
+    async def create(self, obj: StoredObject) -> None:
+        if await self.get(type(obj), obj.id) is not None:
+            raise ObjectExists(f"{obj.kind} {obj.id} already exists")
+        self._buffer(obj.kind, obj.id, obj)
+
+    async def update(self, obj: StoredObject) -> None:
+        current = await self.get(type(obj), obj.id)
+        if current is None:
+            raise ObjectMissing(f"{obj.kind} {obj.id} not found")
+        if current.version != obj.version:
+            raise SequenceConflict()
+        self._buffer(obj.kind, obj.id, obj)
+
+    async def delete(self, cls: type[StoredObject], obj_id: str) -> None:
+        if await self.get(cls, obj_id) is None:
+            raise ObjectMissing(f"{cls.KIND} {obj_id} not found")
+        self._buffer(cls.KIND, obj_id, None)
 
 
 class ClusterStore(Protocol):
