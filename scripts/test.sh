@@ -23,6 +23,8 @@ if [ -d /run/systemd/system ]; then
     systemctl disable --now docker.service docker.socket >/dev/null 2>&1 || true
     # the prometheus package starts a server on :9090; the tests start their own on free ports
     systemctl disable --now prometheus.service prometheus-node-exporter.service >/dev/null 2>&1 || true
+    # docker-registry and graphite-carbon start servers on :5000 and :2003; the tests start their own
+    systemctl disable --now docker-registry.service carbon-cache.service >/dev/null 2>&1 || true
 fi
 
 exec /opt/gorae/venv/bin/python -m pytest -q -p no:cacheprovider "$@"

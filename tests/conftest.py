@@ -285,8 +285,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 # What the suite needs from the machine. Outside CI a missing piece makes the tests that need it skip (with
 # the reason, listed by `-ra`); in CI (the environment variable CI is set) the session fails up front.
-REQUIRED_TOOLS = ("docker", "dockerd", "runc", "conmon", "openssl", "zsh", "fish")
-REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis")
+REQUIRED_TOOLS = (
+    "docker", "dockerd", "runc", "conmon", "openssl", "zsh", "fish",
+    # the registry, compose, monitoring and swarm peers (scripts/test.sh and scripts/setup.sh install them)
+    "docker-registry", "skopeo", "docker-compose", "prometheus", "carbon-cache", "chromium", "chromedriver", "etcd",
+)
+REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis", "moto", "selenium", "boto3", "aetcd")
 
 
 def missing_requirements() -> list[str]:
