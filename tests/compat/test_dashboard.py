@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import socket
 import tempfile
 import urllib.error
 import urllib.request
@@ -139,6 +141,71 @@ def test_page_lists_graphs_follows_logs_and_stops_a_container(
     finally:
         d.docker("rm", "-f", name, check=False)
     assert sorted(os.listdir(artefacts)) >= ["01-running.png", "02-detail.png", "03-stopped.png", "04-networks.png"]
+
+
+def _etcd_pids(data_root: str) -> list[int]:
+    """Live etcd processes whose command line names `data_root` (the swarm's member)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            cmd = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        if cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd) and " Z " not in stat:
+            pids.append(int(entry))
+    return pids
+
+
+def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str) -> None:
+    """A one-node swarm (etcd member and all): the Swarm tab appears and shows dockerd's node answer as
+    `docker node ls` does (hostname, Ready, Active, manager, Leader) and an empty services table, no error."""
+    from selenium.webdriver.common.by import By
+
+    if os.geteuid() != 0:
+        skip_outside_ci("needs root to run a daemon")
+    if shutil.which("etcd") is None:
+        skip_outside_ci("etcd is not installed (scripts/setup.sh installs etcd-server)")
+    port = free_port()
+    d = new_daemon(["--dashboard-addr", f"127.0.0.1:{port}"], with_busybox=False)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        browser.get(url + "/")
+        tab = browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="swarm"]')
+        wait_for(lambda: browser.find_element(By.ID, "engine").text, timeout=20)
+        assert not tab.is_displayed()  # outside a swarm: no Swarm tab
+        swarm_port = free_port()
+        d.docker("swarm", "init", "--advertise-addr", f"127.0.0.1:{swarm_port}",
+                 "--listen-addr", f"127.0.0.1:{swarm_port}")
+        node_id = json.loads(d.docker("info", "--format", "{{json .Swarm}}").stdout)["NodeID"]
+        browser.get(url + "/")
+        tab = browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="swarm"]')
+        wait_for(tab.is_displayed, timeout=20)
+        tab.click()
+        rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#nodes tbody tr td"), timeout=20)
+        cells = [c.get_attribute("textContent") for c in rows]
+        engine = json.loads(d.docker("version", "--format", "{{json .Server.Version}}").stdout)
+        assert cells == [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine], cells
+        heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#nodes thead th")]
+        assert heads == ["Hostname", "Status", "Availability", "Role", "Manager status", ""]  # Engine: narrow screen
+        services = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")]
+        assert services == ["None."], services
+        assert browser.find_element(By.ID, "swarm").is_displayed()
+        status = browser.find_element(By.ID, "status")
+        assert "bad" not in (status.get_attribute("class") or ""), status.text
+        browser.save_screenshot(os.path.join(artefacts, "05-swarm.png"))
+        logs = browser.get_log("browser")
+        assert not [e for e in logs if e["level"] == "SEVERE"], logs
+        assert node_id and len(_etcd_pids(d.data_root)) == 1
+    finally:
+        try:
+            d.docker("swarm", "leave", "--force", check=False)
+            assert _etcd_pids(d.data_root) == [] and not os.path.exists(os.path.join(d.data_root, "swarm"))
+        finally:
+            d.cleanup()
+            for pid in _etcd_pids(d.data_root):
+                os.kill(pid, signal.SIGKILL)
+    assert "05-swarm.png" in os.listdir(artefacts)
 
 
 def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, bytes, Any]:

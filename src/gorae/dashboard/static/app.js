@@ -7,7 +7,7 @@ const SAMPLE_MS = 2000;
 const HISTORY = 150; // points per series: 5 minutes at one per 2 s
 const SPARK = 60; // points in a card's sparkline
 
-const state = { containers: [], sig: "", hist: {}, prev: null, detail: null, logCtl: null, tab: "containers" };
+const state = { containers: [], sig: "", hist: {}, prev: null, detail: null, logCtl: null, tab: "containers", nodeId: "" };
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -270,7 +270,30 @@ async function followLogs() {
 
 function fill(tbody, rows) {
   tbody.replaceChildren(...rows.map((cells) => el("tr", {}, ...cells.map((c) => el("td", {}, c)))));
-  if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: "5", class: "muted" }, "None.")));
+  const cols = tbody.parentElement.querySelectorAll("thead th").length || 1;
+  if (!rows.length) tbody.append(el("tr", { class: "none" }, el("td", { colspan: String(cols), class: "muted" }, "None.")));
+}
+
+// docker node ls's columns: STATUS and AVAILABILITY capitalised, MANAGER STATUS Leader/Reachable/Unreachable
+const title = (s) => (s ? s[0].toUpperCase() + s.slice(1) : "");
+
+function nodeRow(n) {
+  const d = n.Description || {}, ms = n.ManagerStatus;
+  const self = n.ID === state.nodeId ? " *" : "";
+  return [(d.Hostname || n.ID) + self, title(n.Status && n.Status.State), title(n.Spec && n.Spec.Availability),
+    (n.Spec && n.Spec.Role) || "", ms ? (ms.Leader ? "Leader" : title(ms.Reachability)) : "", (d.Engine && d.Engine.EngineVersion) || ""];
+}
+
+function serviceRow(s, tasks) {
+  const mine = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState !== "shutdown");
+  const running = mine.filter((t) => t.Status && t.Status.State === "running").length;
+  const mode = (s.Spec && s.Spec.Mode) || {};
+  const want = mode.Replicated ? mode.Replicated.Replicas : mode.Global ? mine.length : "?";
+  const states = {};
+  for (const t of mine) { const st = (t.Status && t.Status.State) || "?"; states[st] = (states[st] || 0) + 1; }
+  const image = ((s.Spec.TaskTemplate && s.Spec.TaskTemplate.ContainerSpec && s.Spec.TaskTemplate.ContainerSpec.Image) || "").split("@")[0];
+  return [s.Spec.Name, mode.Replicated ? "replicated" : mode.Global ? "global" : "", `${running}/${want}`, image,
+    Object.entries(states).map(([k, v]) => `${k}: ${v}`).join(", ")];
 }
 
 async function refreshTab(tab) {
@@ -286,17 +309,11 @@ async function refreshTab(tab) {
       fill($("#networks tbody"), nets.map((n) => [
         n.Name, n.Driver, ((n.IPAM && n.IPAM.Config) || []).map((c) => c.Subnet).join(", "), Object.keys(n.Containers || {}).length]));
     } else if (tab === "swarm") {
-      const nodes = await getJSON("/nodes");
-      fill($("#nodes tbody"), nodes.map((n) => [n.Description.Hostname, n.Status.State, n.Spec.Availability, n.ManagerStatus ? n.ManagerStatus.Leader ? "Leader" : "Manager" : "Worker"]));
-      const [services, tasks] = await Promise.all([getJSON("/services"), getJSON("/tasks")]);
-      fill($("#services tbody"), services.map((s) => {
-        const mine = tasks.filter((t) => t.ServiceID === s.ID);
-        const running = mine.filter((t) => t.Status.State === "running").length;
-        const want = s.Spec.Mode && s.Spec.Mode.Replicated ? s.Spec.Mode.Replicated.Replicas : "global";
-        const states = {};
-        for (const t of mine) states[t.Status.State] = (states[t.Status.State] || 0) + 1;
-        return [s.Spec.Name, `${running}/${want}`, Object.entries(states).map(([k, v]) => `${k}: ${v}`).join(", ")];
-      }));
+      const [nodes, services, tasks] = await Promise.all([getJSON("/nodes"), getJSON("/services"), getJSON("/tasks")]);
+      nodes.sort((a, b) => ((a.Description || {}).Hostname || "").localeCompare((b.Description || {}).Hostname || ""));
+      fill($("#nodes tbody"), nodes.map(nodeRow));
+      services.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
+      fill($("#services tbody"), services.map((s) => serviceRow(s, tasks)));
     }
   } catch (e) {
     status(`${tab}: ${e.message}`, true);
@@ -307,8 +324,10 @@ async function engineInfo() {
   try {
     const info = await getJSON("/info");
     $("#engine").textContent = `${info.Name || ""} · ${info.ContainersRunning}/${info.Containers} running · ${info.Images} images`;
-    const swarm = info.Swarm && info.Swarm.LocalNodeState === "active";
-    $('#tabs [data-tab="swarm"]').hidden = !swarm;
+    const swarm = !!(info.Swarm && info.Swarm.LocalNodeState === "active" && info.Swarm.ControlAvailable);
+    state.nodeId = swarm ? info.Swarm.NodeID : "";
+    $('#tabs [data-tab="swarm"]').hidden = !swarm; // nodes, services and tasks answer on managers only
+    if (state.tab === "swarm") { if (swarm) refreshTab("swarm"); else showTab("containers"); }
   } catch (e) {
     status("info: " + e.message, true);
   }
@@ -340,7 +359,7 @@ async function followEvents() {
           const list = $("#event-list");
           list.prepend(el("li", {}, el("span", { class: "muted" }, new Date(ev.time * 1000).toLocaleTimeString()), ` ${ev.Type} ${ev.Action} `, el("b", {}, who)));
           while (list.children.length > 200) list.lastChild.remove();
-          if (ev.Type === "container" || ev.Type === "image" || ev.Type === "volume" || ev.Type === "network") scheduleRefresh();
+          if (["container", "image", "volume", "network", "node", "service"].includes(ev.Type)) scheduleRefresh();
         }
       }
     } catch (e) {
