@@ -286,9 +286,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # What the suite needs from the machine. Outside CI a missing piece makes the tests that need it skip (with
 # the reason, listed by `-ra`); in CI (the environment variable CI is set) the session fails up front.
 REQUIRED_TOOLS = (
-    "docker", "dockerd", "runc", "conmon", "openssl", "zsh", "fish",
+    "docker",
+    "dockerd",
+    "runc",
+    "conmon",
+    "openssl",
+    "zsh",
+    "fish",
     # the registry, compose, monitoring and swarm peers (scripts/test.sh and scripts/setup.sh install them)
-    "docker-registry", "skopeo", "docker-compose", "prometheus", "carbon-cache", "chromium", "chromedriver", "etcd",
+    "docker-registry",
+    "skopeo",
+    "docker-compose",
+    "prometheus",
+    "carbon-cache",
+    "chromium",
+    "chromedriver",
+    "etcd",
 )
 REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis", "moto", "selenium", "boto3", "aetcd")
 
@@ -376,6 +389,37 @@ def new_daemon(extra_args: list[str] | None = None, with_busybox: bool = True) -
         d.cleanup()
         raise
     return d
+
+
+@contextlib.contextmanager
+def small_disk_daemon(size_mb: int, name: str) -> Iterator[GoraeDaemon]:
+    """A daemon (busybox imported) whose data root is a tmpfs of `size_mb` MiB, for the full-disk tests;
+    unmounted and removed afterwards, pass or fail."""
+    base = tempfile.mkdtemp(prefix=f"{name}-")
+    mounted = False
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", name, base], check=True)
+        mounted = True
+        tag = uuid.uuid4().hex[:8]
+        root = os.path.join(base, "root")
+        os.makedirs(root)
+        d = GoraeDaemon(
+            data_root=root,
+            exec_root=f"/run/gorae-t-{tag}",
+            socket=f"/run/gorae-t-{tag}.sock",
+            log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+        )
+        try:
+            d.start()
+            import_busybox(d)
+            yield d
+        finally:
+            d.cleanup()
+    finally:
+        if mounted:
+            if subprocess.run(["umount", base], check=False).returncode != 0:
+                subprocess.run(["umount", "-l", base], check=False)
+        os.rmdir(base)
 
 
 @pytest.fixture(scope="session")

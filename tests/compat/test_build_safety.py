@@ -10,13 +10,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import pytest
-from conftest import GoraeDaemon, import_busybox
+from conftest import GoraeDaemon, small_disk_daemon
 
 TMPFS_MB = 80
 
@@ -57,33 +56,8 @@ def _leftovers(d: GoraeDaemon, client: docker.DockerClient) -> dict[str, Any]:
 
 @pytest.fixture
 def small_daemon() -> Iterator[GoraeDaemon]:
-    base = tempfile.mkdtemp(prefix="gorae-buildfull-")
-    mounted = False
-    try:
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_MB}m,mode=0700", "gorae-buildfull", base], check=True
-        )
-        mounted = True
-        tag = uuid.uuid4().hex[:8]
-        root = os.path.join(base, "root")
-        os.makedirs(root)
-        d = GoraeDaemon(
-            data_root=root,
-            exec_root=f"/run/gorae-t-{tag}",
-            socket=f"/run/gorae-t-{tag}.sock",
-            log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        )
-        try:
-            d.start()
-            import_busybox(d)
-            yield d
-        finally:
-            d.cleanup()
-    finally:
-        if mounted:
-            if subprocess.run(["umount", base], check=False).returncode != 0:
-                subprocess.run(["umount", "-l", base], check=False)
-        os.rmdir(base)
+    with small_disk_daemon(TMPFS_MB, "gorae-buildfull") as d:
+        yield d
 
 
 def test_run_filling_the_disk_and_a_too_big_context(small_daemon: GoraeDaemon) -> None:

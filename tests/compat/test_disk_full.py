@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import GoraeDaemon, import_busybox
+from conftest import GoraeDaemon, small_disk_daemon
 
 TMPFS_MB = 80
 ROUNDS = int(os.environ.get("GORAE_DISKFULL_ROUNDS", "3"))
@@ -29,33 +26,8 @@ FILL = f"head -c {TMPFS_MB * 2}m /dev/zero > /big"
 
 @pytest.fixture
 def small_daemon() -> Iterator[GoraeDaemon]:
-    base = tempfile.mkdtemp(prefix="gorae-diskfull-")
-    mounted = False
-    try:
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_MB}m,mode=0700", "gorae-diskfull", base], check=True
-        )
-        mounted = True
-        tag = uuid.uuid4().hex[:8]
-        root = os.path.join(base, "root")
-        os.makedirs(root)
-        d = GoraeDaemon(
-            data_root=root,
-            exec_root=f"/run/gorae-t-{tag}",
-            socket=f"/run/gorae-t-{tag}.sock",
-            log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        )
-        try:
-            d.start()
-            import_busybox(d)
-            yield d
-        finally:
-            d.cleanup()
-    finally:
-        if mounted:
-            if subprocess.run(["umount", base], check=False).returncode != 0:
-                subprocess.run(["umount", "-l", base], check=False)
-        os.rmdir(base)
+    with small_disk_daemon(TMPFS_MB, "gorae-diskfull") as d:
+        yield d
 
 
 def _free(d: GoraeDaemon) -> int:
