@@ -22,7 +22,7 @@ HELP_SAMPLE = [
     "ps", "images", "container ls", "image list", "stop", "rm", "logs", "inspect", "stats", "events", "exec",
     "history", "port", "info", "version", "tag", "wait", "attach", "top", "system df", "system prune",
     "container prune", "image prune", "volume create", "volume ls", "volume rm", "network create", "network ls",
-    "network connect", "container", "network",
+    "network connect", "container", "network", "pull", "push", "login", "logout", "image push", "image pull",
 ]  # fmt: skip
 
 
