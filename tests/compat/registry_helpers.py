@@ -109,6 +109,21 @@ def gorae_registry(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def skopeo_workdir(prefix: str) -> Iterator[Path]:
+    """A scratch directory for a module's skopeo round trips (skopeo required: in CI its absence fails),
+    removed afterwards."""
+    from conftest import skip_outside_ci
+
+    if shutil.which("skopeo") is None:
+        skip_outside_ci("skopeo is not installed")
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -21,7 +21,16 @@ from pathlib import Path
 import pytest
 import requests
 from conftest import busybox_tar, skip_outside_ci
-from registry_helpers import SRC, Registry, free_port, gorae_registry, tar_of, wait_port, write_oci_layout
+from registry_helpers import (
+    SRC,
+    Registry,
+    free_port,
+    gorae_registry,
+    skopeo_workdir,
+    tar_of,
+    wait_port,
+    write_oci_layout,
+)
 from s3server import ACCESS_KEY, REGION, SECRET_KEY, MotoS3, moto_s3
 
 from gorae.registry.storage.filesystem import FilesystemDriver
@@ -38,13 +47,8 @@ def s3() -> Iterator[MotoS3]:
 
 @pytest.fixture(scope="module")
 def work() -> Iterator[Path]:
-    if shutil.which("skopeo") is None:
-        skip_outside_ci("skopeo is not installed")
-    d = Path(tempfile.mkdtemp(prefix="gorae-s3-"))
-    try:
+    with skopeo_workdir("gorae-s3-") as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

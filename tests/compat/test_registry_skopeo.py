@@ -17,19 +17,14 @@ from pathlib import Path
 import bcrypt
 import pytest
 import requests
-from conftest import busybox_tar, skip_outside_ci
-from registry_helpers import Registry, gorae_registry, tar_of, write_oci_layout
+from conftest import busybox_tar
+from registry_helpers import Registry, gorae_registry, skopeo_workdir, tar_of, write_oci_layout
 
 
 @pytest.fixture(scope="module")
 def work() -> Iterator[Path]:
-    if shutil.which("skopeo") is None:
-        skip_outside_ci("skopeo is not installed")
-    d = Path(tempfile.mkdtemp(prefix="gorae-skopeo-"))
-    try:
+    with skopeo_workdir("gorae-skopeo-") as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
