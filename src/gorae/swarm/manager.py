@@ -33,6 +33,7 @@ from gorae.filters import Filters
 from gorae.swarm import docs
 from gorae.swarm.ca import tokens
 from gorae.swarm.ca.authority import MANAGER_ROLE, WORKER_ROLE, RootCA, key_pem, load_key, new_key
+from gorae.swarm.component import NodeContext, RemoteOp, SwarmComponent
 from gorae.swarm.ids import new_id
 from gorae.swarm.remote import RemoteServer, call, client_context, server_context
 from gorae.swarm.store.etcd import EtcdStore
@@ -264,6 +265,58 @@ class SwarmService:
         self._beats: dict[str, float] = {}  # worker node ID -> monotonic time of its last heartbeat
         self._departed: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
+        self._components: list[SwarmComponent] = []
+        self._started: list[SwarmComponent] = []
+        self._ops: dict[str, RemoteOp] = {}
+
+    # -- what runs on a swarm node -------------------------------------------------------------
+
+    def add_component(self, component: SwarmComponent) -> None:
+        """Run `component` while this node is in a swarm (see gorae.swarm.component)."""
+        self._components.append(component)
+
+    def register_op(self, name: str, handler: RemoteOp) -> None:
+        """Answer the swarm-port operation `name` on a manager with `handler`."""
+        if name in self._ops or name in ("ca", "join", "leave", "heartbeat"):
+            raise ValueError(f"swarm operation {name!r} registered twice")
+        self._ops[name] = handler
+
+    async def call_manager(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request to this node's manager over the swarm port (mutual TLS with the node certificate)."""
+        state = self.state
+        if state is None:
+            raise Unavailable(docs.NOT_IN_SWARM)
+        addr = state.manager_addr if state.role == "worker" else state.advertise_addr
+        return await call(addr, self._member_context(), request, MANAGER_ROLE)
+
+    def _node_context(self) -> NodeContext:
+        assert self.state is not None
+        return NodeContext(
+            node_id=self.state.node_id,
+            cluster_id=self.state.cluster_id,
+            role=self.state.role,
+            addr=self.state.addr,
+            store=self.store if self.state.role == "manager" else None,
+            call_manager=self.call_manager,
+        )
+
+    async def _start_components(self) -> None:
+        node = self._node_context()
+        for component in self._components:
+            try:
+                await component.start(node)
+            except Exception:
+                log.exception("swarm component %s did not start", type(component).__name__)
+                continue
+            self._started.append(component)
+
+    async def _stop_components(self) -> None:
+        started, self._started = self._started, []
+        for component in reversed(started):
+            try:
+                await component.stop()
+            except Exception:
+                log.exception("swarm component %s did not stop cleanly", type(component).__name__)
 
     @property
     def _state_file(self) -> Path:
@@ -349,7 +402,8 @@ class SwarmService:
             doc["Cluster"] = self._cluster_info
         return doc
 
-    def _manager_store(self) -> EtcdStore:
+    def manager_store(self) -> EtcdStore:
+        """The cluster store, on a manager; dockerd's 503s on a worker or outside a swarm."""
         if self.state is not None and self.state.role == "worker":
             raise Unavailable(docs.WORKER_NOT_MANAGER)
         if self.state is None or self.store is None or self.state.role != "manager":
@@ -357,7 +411,7 @@ class SwarmService:
         return self.store
 
     async def _refresh_info(self) -> None:
-        store = self._manager_store()
+        store = self.manager_store()
 
         async def read(tx: ReadTx) -> tuple[list[Node], Cluster | None]:
             return await tx.find(Node), await tx.get(Cluster, self.state.cluster_id if self.state else "")
@@ -513,19 +567,19 @@ class SwarmService:
 
     async def inspect(self) -> dict[str, Any]:
         """GET /swarm."""
-        store = self._manager_store()
+        store = self.manager_store()
         cluster = await store.view(self._cluster)
         return _public(cluster.doc, cluster.version)
 
     async def unlock_key(self) -> dict[str, str]:
-        self._manager_store()
+        self.manager_store()
         return {"UnlockKey": ""}
 
     async def update(
         self, raw_version: str | None, spec: dict[str, Any], rotate_worker: bool, rotate_manager: bool
     ) -> None:
         """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation."""
-        store = self._manager_store()
+        store = self.manager_store()
         version = _parse_version(raw_version, "swarm")
         check_spec(spec)
         if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
@@ -659,12 +713,15 @@ class SwarmService:
             self._beats[ident.node_id] = time.monotonic()
             await self._mark(ident.node_id, "ready", only_if_not=True)
             return {"period": self._heartbeat_period()}
+        handler = self._ops.get(str(op))
+        if handler is not None:
+            return await handler(request, ident.node_id, peer_ip)
         raise InvalidParameter(f"unknown operation {op!r}")
 
     async def _admit(
         self, ca: RootCA, state: LocalState, request: dict[str, Any], peer_ip: str
     ) -> dict[str, Any]:
-        store = self._manager_store()
+        store = self.manager_store()
         token = request.get("token")
         cluster = await store.view(self._cluster)
         if not isinstance(token, str):
@@ -719,7 +776,7 @@ class SwarmService:
 
     async def _mark(self, node_id: str, node_state: str, only_if_not: bool = False) -> None:
         """Set a node's Status.State (`only_if_not`: skip the write when it already is)."""
-        store = self._manager_store()
+        store = self.manager_store()
 
         async def write(tx: WriteTx) -> None:
             node = await tx.get(Node, node_id)
@@ -750,8 +807,10 @@ class SwarmService:
             return
         loop = self._watch_heartbeats() if self.state.role == "manager" else self._send_heartbeats()
         self._background.append(asyncio.ensure_future(loop))
+        self._background.append(asyncio.ensure_future(self._start_components()))
 
     async def _stop_background(self) -> None:
+        await self._stop_components()
         tasks, self._background = self._background, []
         for task in tasks:
             task.cancel()
@@ -782,7 +841,7 @@ class SwarmService:
             period = self._heartbeat_period()
             await asyncio.sleep(period)
             try:
-                store = self._manager_store()
+                store = self.manager_store()
 
                 async def read(tx: ReadTx) -> list[Node]:
                     return await tx.find(Node)
@@ -808,7 +867,7 @@ class SwarmService:
     # -- /nodes ------------------------------------------------------------------------------
 
     async def nodes(self, filters: Filters) -> list[dict[str, Any]]:
-        store = self._manager_store()
+        store = self.manager_store()
         filters.validate(NODE_FILTERS)
 
         async def read(tx: ReadTx) -> list[Node]:
@@ -852,7 +911,7 @@ class SwarmService:
         raise NotFound(f"node {ref} not found")
 
     async def node(self, ref: str) -> dict[str, Any]:
-        store = self._manager_store()
+        store = self.manager_store()
 
         async def read(tx: ReadTx) -> Node:
             return await self._find_node(tx, ref)
@@ -862,7 +921,7 @@ class SwarmService:
 
     async def update_node(self, ref: str, raw_version: str | None, spec: dict[str, Any]) -> None:
         """POST /nodes/{id}/update: labels, role, availability at `version`."""
-        store = self._manager_store()
+        store = self.manager_store()
         version = _parse_version(raw_version, "node")
         check_node_spec(spec)
         role = spec.get("Role") or "worker"
@@ -899,7 +958,7 @@ class SwarmService:
 
     async def remove_node(self, ref: str, force: bool) -> None:
         """DELETE /nodes/{id}: managers must be demoted first (swarmkit's refusal)."""
-        store = self._manager_store()
+        store = self.manager_store()
 
         async def write(tx: WriteTx) -> None:
             node = await self._find_node(tx, ref)
