@@ -268,12 +268,16 @@ class SwarmService:
         self._components: list[SwarmComponent] = []
         self._started: list[SwarmComponent] = []
         self._ops: dict[str, RemoteOp] = {}
+        self._leader_only: set[int] = set()
 
     # -- what runs on a swarm node -------------------------------------------------------------
 
-    def add_component(self, component: SwarmComponent) -> None:
-        """Run `component` while this node is in a swarm (see gorae.swarm.component)."""
+    def add_component(self, component: SwarmComponent, *, leader_only: bool = False) -> None:
+        """Run `component` while this node is in a swarm (see gorae.swarm.component); with `leader_only`,
+        only while this node is the leader manager (with one manager: on it)."""
         self._components.append(component)
+        if leader_only:
+            self._leader_only.add(id(component))
 
     def register_op(self, name: str, handler: RemoteOp) -> None:
         """Answer the swarm-port operation `name` on a manager with `handler`."""
@@ -303,6 +307,8 @@ class SwarmService:
     async def _start_components(self) -> None:
         node = self._node_context()
         for component in self._components:
+            if id(component) in self._leader_only and node.role != "manager":
+                continue
             try:
                 await component.start(node)
             except Exception:
