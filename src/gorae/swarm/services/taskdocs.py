@@ -129,7 +129,7 @@ _TASK_ORDER = (
 
 def public_task(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A task as GET /tasks shows it (dockerd's key order; Status.PortStatus always present)."""
-    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
     status = dict(out.get("Status") or {})
     status.setdefault("PortStatus", {})
@@ -151,6 +151,6 @@ _SERVICE_ORDER = (
 
 
 def public_service(doc: dict[str, Any], version: int) -> dict[str, Any]:
-    out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
     return {k: out[k] for k in dict.fromkeys((*_SERVICE_ORDER, *out)) if k in out}
