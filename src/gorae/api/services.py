@@ -58,10 +58,10 @@ class ServicesRouter:
 
     @staticmethod
     async def _body(req: Request) -> Any:
-        body = await req.json()
-        if body is None:
+        if not (await req.body()).strip():
             raise InvalidParameter("got EOF while reading request body")
-        return body
+        body = await req.json()
+        return {} if body is None else body  # JSON null: Go's zero ServiceSpec
 
     async def create(self, req: Request) -> Response:
         body = await self._body(req)

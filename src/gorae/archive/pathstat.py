@@ -63,8 +63,6 @@ def go_file_mode(st_mode: int) -> int:
     return mode
 
 
-
-
 @dataclass
 class PathStat:
     name: str
@@ -150,9 +148,7 @@ def stat_path(root: str, path: str, mounts: Sequence[MountSpec] = ()) -> PathSta
             if stat.S_ISLNK(loc.st.st_mode):
                 link = "/" + "/".join(r.canonical(loc.parts))
             st = loc.st
-            return PathStat(
-                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link
-            )
+            return PathStat(loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link)
         finally:
             os.close(loc.dir_fd)
 

@@ -76,7 +76,9 @@ def decode_entry(line: bytes) -> LogRecord | None:
     try:
         doc = json.loads(line)
         stream = _STREAM_IDS[doc["stream"]]
-        return LogRecord(stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape"))
+        return LogRecord(
+            stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape")
+        )
     except (ValueError, KeyError, TypeError):
         return None
 

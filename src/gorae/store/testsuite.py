@@ -146,4 +146,3 @@ CASES: dict[str, Case] = {
     "abort": case_abort,
     "commit_existing_blob": case_commit_existing_blob,
 }
-

@@ -205,7 +205,6 @@ class ServiceControl:
                 target = previous
             else:
                 target = new_spec
-                target["Name"] = target["Name"] or old.get("Name", "")
                 if target["Name"] != old.get("Name"):
                     raise NotImplementedYet(
                         "rpc error: code = Unimplemented desc = renaming services is not supported"

@@ -69,6 +69,16 @@ _CONTAINER = struct(
     ReadOnly=BOOL,
     Hosts=STRS,
     Isolation=STR,
+    Mounts=ANY,
+    Healthcheck=ANY,
+    DNSConfig=ANY,
+    Secrets=ANY,
+    Configs=ANY,
+    Privileges=ANY,
+    Sysctls=ANY,
+    CapabilityAdd=ANY,
+    CapabilityDrop=ANY,
+    Ulimits=ANY,
 )
 SERVICE_SPEC = struct(
     "swarm.ServiceSpec",
@@ -96,6 +106,10 @@ SERVICE_SPEC = struct(
         ),
         ForceUpdate=U64,
         Runtime=STR,
+        LogDriver=ANY,
+        Networks=ANY,
+        PluginSpec=ANY,
+        NetworkAttachmentSpec=ANY,
     ),
     Mode=struct(
         "swarm.ServiceMode",
@@ -104,6 +118,7 @@ SERVICE_SPEC = struct(
     ),
     UpdateConfig=_UPDATE,
     RollbackConfig=_UPDATE,
+    Networks=ANY,
     EndpointSpec=struct("swarm.EndpointSpec", Mode=STR, Ports=T("list", "[]swarm.PortConfig", elem=_PORT)),
 )
 
@@ -168,10 +183,27 @@ def _check(value: Any, t: T, path: list[str], owner: list[str]) -> None:
                 path.pop()
 
 
+def _canonical(value: Any, t: T) -> Any:
+    """Field names matched as Go matches them (an exact name, else any case: docker-py sends "replicated");
+    a later key for the same field wins."""
+    if t.kind == "struct" and isinstance(value, dict):
+        by_lower = {name.lower(): name for name in t.fields}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            name = key if key in t.fields else by_lower.get(key.lower(), key)
+            out[name] = _canonical(item, t.fields[name]) if name in t.fields else item
+        return out
+    if t.kind == "list" and isinstance(value, list) and t.elem is not None:
+        return [_canonical(item, t.elem) for item in value]
+    return value
+
+
 def check_types(body: Any, root: T = SERVICE_SPEC) -> dict[str, Any]:
-    """`body` decoded into `root` as Go would; a type mismatch raises dockerd's 400."""
+    """`body` decoded into `root` as Go would (answered with Go's field names); a type mismatch raises
+    dockerd's 400."""
     if not isinstance(body, dict):
         raise InvalidParameter(f"json: cannot unmarshal {_kind(body)} into Go value of type {root.go}")
+    body = _canonical(body, root)
     path: list[str] = []
     owner: list[str] = []
     try:

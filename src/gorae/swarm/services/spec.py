@@ -29,12 +29,12 @@ def _grpc_invalid(text: str) -> InvalidParameter:
 def validate(spec: Any) -> dict[str, Any]:
     """A ServiceSpec body checked as dockerd checks it (types, runtime, modes, policies, name, image,
     constraints), in dockerd's order; answers the spec normalized for storing."""
-    check_types(spec)
+    spec = check_types(spec)
     template = spec.get("TaskTemplate") or {}
     runtime = template.get("Runtime") or "container"
+    if runtime not in ("container", "plugin", "attachment"):
+        raise InvalidParameter("unsupported runtime")
     if runtime != "container" or not isinstance(template.get("ContainerSpec"), dict):
-        if runtime in ("container", "plugin", "attachment") and runtime != "container":
-            raise InvalidParameter(f"unsupported runtime {runtime}")
         raise InvalidParameter("mismatched Runtime and *Spec fields")
     mode = spec.get("Mode") or {}
     given = [k for k in ("Replicated", "Global", "ReplicatedJob", "GlobalJob") if mode.get(k) is not None]
