@@ -190,7 +190,7 @@ def _canonical(value: Any, t: T) -> Any:
         by_lower = {name.lower(): name for name in t.fields}
         out: dict[str, Any] = {}
         for key, item in value.items():
-            name = key if key in t.fields else by_lower.get(key.lower(), key)
+            name = str(key) if key in t.fields else by_lower.get(str(key).lower(), str(key))
             out[name] = _canonical(item, t.fields[name]) if name in t.fields else item
         return out
     if t.kind == "list" and isinstance(value, list) and t.elem is not None:
@@ -203,14 +203,14 @@ def check_types(body: Any, root: T = SERVICE_SPEC) -> dict[str, Any]:
     dockerd's 400."""
     if not isinstance(body, dict):
         raise InvalidParameter(f"json: cannot unmarshal {_kind(body)} into Go value of type {root.go}")
-    body = _canonical(body, root)
+    canonical: dict[str, Any] = _canonical(body, root)
     path: list[str] = []
     owner: list[str] = []
     try:
-        _check(body, root, path, owner)
+        _check(canonical, root, path, owner)
     except _Mismatch as m:
         where = f"{_short(owner[-1])}.{'.'.join(path)}"
         raise InvalidParameter(
             f"json: cannot unmarshal {m.what} into Go struct field {where} of type {m.go}"
         ) from None
-    return body
+    return canonical
