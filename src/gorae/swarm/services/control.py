@@ -255,9 +255,11 @@ class ServiceControl:
     async def tasks(self, filters: Filters) -> list[dict[str, Any]]:
         store = self._store()
         _check_filters(filters, TASK_FILTERS)
-        desired = filters.get("desired-state")
-        for value in desired:
-            if value not in ("running", "shutdown", "accepted"):
+        desired = []
+        for value in filters.get("desired-state"):  # any task state, in any case (dockerd's check)
+            if value.lower() in taskdocs.STATES:
+                desired.append(value.lower())
+            elif value:
                 raise SystemError_(f"Invalid desired-state filter: '{value}'")
 
         async def read(tx: ReadTx) -> tuple[list[Task], set[str], set[str]]:

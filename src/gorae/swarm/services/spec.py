@@ -83,7 +83,11 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     template = out["TaskTemplate"]
     container = template["ContainerSpec"]
     container["Isolation"] = container.get("Isolation") or "default"
-    _drop_empty(container, "Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts")
+    _drop_empty(
+        container,
+        *("Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts", "StopSignal"),
+        *("TTY", "OpenStdin", "ReadOnly"),  # Go's omitempty
+    )
     template["ForceUpdate"] = int(template.get("ForceUpdate") or 0)
     template["Runtime"] = "container"
     for key in ("Resources", "RestartPolicy", "Placement", "LogDriver", "Networks"):
