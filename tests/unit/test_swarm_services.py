@@ -561,6 +561,11 @@ def test_filters() -> None:
         "DesiredState",
     ]
     assert run(w.control.task(one["ID"])) == one
+    w.update("web", lambda s: s["TaskTemplate"].update(ForceUpdate=1))
+    fresh = tasks({"service": ["web"], "_up-to-date": ["true"]})  # the CLI's progress asks for these
+    assert [t["Spec"]["ForceUpdate"] for t in fresh] == [1]
+    assert len(tasks({"service": ["web"]})) == 3
+    assert len(tasks({"desired-state": ["READY"]})) == 1  # any task state, any case
     with pytest.raises(NotFound) as no_task:
         run(w.control.task("nope"))
     assert no_task.value.message == "task nope not found"

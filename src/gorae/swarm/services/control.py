@@ -20,7 +20,7 @@ from gorae.swarm.store.types import ClusterStore, Node, ReadTx, SequenceConflict
 from gorae.timefmt import rfc3339nano
 
 SERVICE_FILTERS = ("id", "label", "mode", "name", "runtime")
-TASK_FILTERS = ("desired-state", "id", "label", "name", "node", "service", "runtime")
+TASK_FILTERS = ("_up-to-date", "desired-state", "id", "label", "name", "node", "service", "runtime")
 
 
 def parse_version(raw: str | None) -> int:
@@ -262,12 +262,15 @@ class ServiceControl:
             elif value:
                 raise SystemError_(f"Invalid desired-state filter: '{value}'")
 
-        async def read(tx: ReadTx) -> tuple[list[Task], set[str], set[str]]:
+        async def read(tx: ReadTx) -> tuple[list[Task], set[str], set[str], dict[str, Any]]:
             services = {(await find_service(tx, ref)).id for ref in filters.get("service")}
             nodes = {(await _find_node(tx, ref)).id for ref in filters.get("node")}
-            return await tx.find(Task), services, nodes
+            templates = {}
+            if filters.contains("_up-to-date"):
+                templates = {s.id: specs.task_spec(s.doc.get("Spec") or {}) for s in await tx.find(Service)}
+            return await tx.find(Task), services, nodes, templates
 
-        tasks, services, nodes = await store.view(read)
+        tasks, services, nodes, templates = await store.view(read)
         out = []
         for t in tasks:
             doc = t.doc
@@ -283,6 +286,8 @@ class ServiceControl:
                 continue
             if desired and doc.get("DesiredState") not in desired:
                 continue
+            if filters.contains("_up-to-date") and doc.get("Spec") != templates.get(str(doc.get("ServiceID"))):
+                continue  # the CLI's progress: only tasks of the service's current spec
             if not filters.match_labels(doc.get("Labels")) or not filters.exact("runtime", "container"):
                 continue
             out.append(taskdocs.public_task(doc, t.version))
