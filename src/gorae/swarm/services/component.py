@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from gorae.errors import GoraeError
 from gorae.swarm.component import NodeContext
 from gorae.swarm.store.types import ClusterStore, WriteTx
 
@@ -74,6 +75,9 @@ class Reconciler:
                 wake = await self.run_once(store)
             except asyncio.CancelledError:
                 raise
+            except GoraeError as e:  # the store unavailable, or a write lost to others too often
+                log.warning("%s pass: %s", type(self).__name__, e.message)
+                wake = self.clock() + 1_000_000_000
             except Exception:
                 log.exception("%s pass failed", type(self).__name__)
                 wake = self.clock() + 1_000_000_000
