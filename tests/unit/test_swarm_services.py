@@ -600,3 +600,184 @@ def test_every_error_is_a_gorae_error() -> None:
     for body in ([], {}, {"Name": 5}, {"TaskTemplate": {"ContainerSpec": {}}}):
         with pytest.raises(GoraeError):
             run(w.control.create(body))
+
+
+# -- random histories (hypothesis) -----------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAMES = ("a", "b", "c")
+ACTIONS = st.one_of(
+    st.tuples(
+        st.just("create"),
+        st.sampled_from(NAMES),
+        st.integers(0, 4),
+        st.booleans(),
+        st.sampled_from(["stop-first", "start-first"]),
+        st.sampled_from(["any", "on-failure", "none"]),
+        st.sampled_from([0, S]),
+        st.integers(0, 2),
+    ),
+    st.tuples(st.just("scale"), st.sampled_from(NAMES), st.integers(0, 5)),
+    st.tuples(st.just("update"), st.sampled_from(NAMES), st.integers(0, 3)),
+    st.tuples(st.just("rollback"), st.sampled_from(NAMES)),
+    st.tuples(st.just("remove"), st.sampled_from(NAMES)),
+    st.tuples(st.just("agent")),
+    st.tuples(st.just("fail"), st.integers(0, 20), st.sampled_from(["failed", "complete", "rejected"])),
+    st.tuples(st.just("advance"), st.sampled_from([S // 2, 2 * S, 6 * S])),
+    st.tuples(
+        st.just("node"),
+        st.sampled_from(["n1", "n2"]),
+        st.sampled_from(["active", "drain", "pause", "down", "ready"]),
+    ),
+)
+
+
+def _apply(w: World, action: tuple[Any, ...]) -> None:
+    kind = action[0]
+    names = {t["_gorae"]["ServiceName"] for t in w.tasks()} | {
+        s["Spec"]["Name"] for s in run(w.control.list_services(Filters(), False))
+    }
+    if kind == "create":
+        _, name, replicas, global_, order, condition, delay, attempts = action
+        if name in names:
+            return
+        mode = {"Global": {}} if global_ else {"Replicated": {"Replicas": replicas}}
+        w.create(
+            name,
+            None,
+            Mode=mode,
+            UpdateConfig={"Order": order, "Monitor": S},
+            RollbackConfig={"Order": order, "Monitor": S},
+            template={"RestartPolicy": {"Condition": condition, "Delay": delay, "MaxAttempts": attempts}},
+        )
+        return
+    if kind in ("scale", "update", "rollback", "remove"):
+        name = action[1]
+        try:
+            current = w.service(name)
+        except NotFound:
+            return
+        if kind == "remove":
+            run(w.control.remove(name))
+            w.settle()
+        elif kind == "rollback":
+            if current.get("PreviousSpec"):
+                w.update(name, lambda s: None, rollback="previous")
+        elif kind == "scale":
+            if "Replicated" in current["Spec"]["Mode"]:
+                w.update(name, lambda s: s["Mode"]["Replicated"].update(Replicas=action[2]))
+        else:
+            w.update(
+                name, lambda s: s["TaskTemplate"]["ContainerSpec"].update(Args=["sleep", str(action[2])])
+            )
+        return
+    if kind == "agent":
+        w.agent()
+    elif kind == "fail":
+        on_nodes = [t for t in w.tasks() if t["Status"]["State"] == "running"]
+        if on_nodes:
+            w.report(on_nodes[action[1] % len(on_nodes)]["ID"], action[2])
+    elif kind == "advance":
+        w.advance(action[1])
+    elif kind == "node":
+        _, node_id, what = action
+
+        async def change(tx: WriteTx) -> None:
+            n = await tx.get(Node, node_id)
+            assert n is not None
+            doc = dict(n.doc)
+            if what in ("down", "ready"):
+                doc["Status"] = {**doc["Status"], "State": what}
+            else:
+                doc["Spec"] = {**doc["Spec"], "Availability": what}
+            await tx.update(n.with_doc(doc))
+
+        run(w.store.update(change))
+        w.settle()
+
+
+def _check(w: World, seen: dict[str, tuple[int, str]], nodes_before: dict[str, dict[str, Any]]) -> None:
+    from gorae.swarm.services import taskdocs
+
+    tasks = w.tasks()
+    for t in tasks:
+        rank = taskdocs.rank(t["DesiredState"])
+        old = seen.get(t["ID"])
+        if old is not None:
+            assert rank >= old[0], ("DesiredState went back", t["ID"], old, t["DesiredState"])
+            assert not old[1] or t.get("NodeID") == old[1], ("task moved between nodes", t["ID"])
+        elif t.get("NodeID") and t["Status"]["State"] == "assigned" and t.get("Slot"):
+            node = nodes_before.get(t["NodeID"]) or {}
+            assert (
+                node.get("Status", {}).get("State") == "ready"
+                and node.get("Spec", {}).get("Availability") == "active"
+            ), ("assigned to an unavailable node", t, node)
+        seen[t["ID"]] = (rank, str(t.get("NodeID") or ""))
+    for svc in run(w.control.list_services(Filters(), False)):
+        mine = [t for t in tasks if t["ServiceID"] == svc["ID"]]
+        live: dict[Any, list[dict[str, Any]]] = {}
+        for t in mine:
+            if taskdocs.live(t):
+                live.setdefault(t.get("Slot") or t.get("NodeID"), []).append(t)
+        order = (svc["Spec"].get("UpdateConfig") or {}).get("Order")
+        most = 2 if order == "start-first" else 1
+        for key, group in live.items():
+            assert len(group) <= most, ("too many live tasks in a slot", svc["Spec"]["Name"], key, group)
+        if "Replicated" in svc["Spec"]["Mode"]:
+            n = svc["Spec"]["Mode"]["Replicated"]["Replicas"]
+            assert set(live) <= set(range(1, n + 1)), (
+                "live slots beyond the replicas",
+                svc["Spec"]["Name"],
+                live,
+            )
+
+
+@settings(max_examples=60, deadline=None)
+@given(actions=st.lists(ACTIONS, min_size=1, max_size=25))
+def test_random_histories_keep_the_invariants(actions: list[tuple[Any, ...]]) -> None:
+    """Whatever happens, in any order: desired states only move forward, a task never changes node, a new
+    assignment goes to a ready and active node, a slot has at most one task to run (two with start-first),
+    and no replicated slot beyond the replica count runs."""
+    w = World([node_doc("n1", "manager"), node_doc("n2")])
+    seen: dict[str, tuple[int, str]] = {}
+
+    async def nodes(tx: ReadTx) -> dict[str, dict[str, Any]]:
+        return {n.id: n.doc for n in await tx.find(Node)}
+
+    for action in actions:
+        before = w.read(nodes)
+        _apply(w, action)
+        _check(w, seen, before)
+    # then calm: every node ready and active, the agent does its part, time passes — everything converges
+    for node_id in ("n1", "n2"):
+        _apply(w, ("node", node_id, "ready"))
+        _apply(w, ("node", node_id, "active"))
+    for _ in range(12):
+        w.agent()
+        w.advance(6 * S)
+    _check(w, seen, w.read(nodes))
+    from gorae.swarm.services import taskdocs
+
+    for svc in run(w.control.list_services(Filters(), False)):
+        mine = [t for t in w.tasks() if t["ServiceID"] == svc["ID"]]
+        live = [t for t in mine if taskdocs.live(t)]
+        state = (svc.get("UpdateStatus") or {}).get("State")
+        assert state in (None, "completed", "rollback_completed", "paused", "rollback_paused"), svc
+        assert {(t["DesiredState"], t["Status"]["State"]) for t in live} <= {("running", "running")}, (
+            svc,
+            live,
+        )
+        if state not in ("paused", "rollback_paused"):
+            template = {k: v for k, v in svc["Spec"]["TaskTemplate"].items() if k != "Runtime"}
+            assert all(t["Spec"] == template for t in live), ("not updated", svc, live)
+        if "Replicated" in svc["Spec"]["Mode"]:
+            n = svc["Spec"]["Mode"]["Replicated"]["Replicas"]
+            done = {t["Slot"] for t in mine if t["_gorae"].get("Done")}
+            assert {t["Slot"] for t in live} | done >= set(range(1, n + 1)), (svc["Spec"]["Name"], mine)
+        else:
+            assert {t["NodeID"] for t in live} | {t["NodeID"] for t in mine if t["_gorae"].get("Done")} == {
+                "n1",
+                "n2",
+            }
