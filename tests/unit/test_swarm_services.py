@@ -6,6 +6,7 @@ and the reaper (retention, removed services)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -734,7 +735,7 @@ def _check(w: World, seen: dict[str, tuple[int, str]], nodes_before: dict[str, d
             )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=int(os.environ.get("GORAE_HYPOTHESIS_EXAMPLES", "60")), deadline=None)
 @given(actions=st.lists(ACTIONS, min_size=1, max_size=25))
 def test_random_histories_keep_the_invariants(actions: list[tuple[Any, ...]]) -> None:
     """Whatever happens, in any order: desired states only move forward, a task never changes node, a new
@@ -781,3 +782,14 @@ def test_random_histories_keep_the_invariants(actions: list[tuple[Any, ...]]) ->
                 "n1",
                 "n2",
             }
+
+
+def test_start_first_updates_in_a_row_keep_one_old_task() -> None:
+    """Found by the random histories: a second start-first update before the first one's task ran."""
+    w = World()
+    w.create("g", None, Mode={"Global": {}}, UpdateConfig={"Order": "start-first"})
+    w.agent()
+    w.update("g", lambda s: s["TaskTemplate"]["ContainerSpec"].update(Args=["sleep", "0"]))
+    w.update("g", lambda s: s["TaskTemplate"]["ContainerSpec"].update(Args=["sleep", "1"]))
+    live = [t for t in w.tasks("g") if t["DesiredState"] in ("ready", "running")]
+    assert sorted(t["Spec"]["ContainerSpec"]["Args"][1] for t in live) == ["1", "1d"]

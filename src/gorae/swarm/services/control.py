@@ -286,7 +286,9 @@ class ServiceControl:
                 continue
             if desired and doc.get("DesiredState") not in desired:
                 continue
-            if filters.contains("_up-to-date") and doc.get("Spec") != templates.get(str(doc.get("ServiceID"))):
+            if filters.contains("_up-to-date") and doc.get("Spec") != templates.get(
+                str(doc.get("ServiceID"))
+            ):
                 continue  # the CLI's progress: only tasks of the service's current spec
             if not filters.match_labels(doc.get("Labels")) or not filters.exact("runtime", "container"):
                 continue

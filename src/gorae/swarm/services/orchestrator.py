@@ -391,6 +391,11 @@ class ServicePass:
                 olds = live[key]
                 ids = [str(o["ID"]) for o in olds]
                 if policy.order == "start-first":
+                    # an old task that is not running yet (an earlier update's replacement) serves nobody
+                    for o in olds:
+                        if taskdocs.state(o) != "running":
+                            self.p.desire(o, "shutdown")
+                    ids = [str(o["ID"]) for o in olds if taskdocs.state(o) == "running"]
                     self.new_task(key, "running", UpdateRun=run, Replaces=ids)
                 else:
                     for o in olds:
