@@ -32,9 +32,7 @@ class AuthConfig:
             return self.username, self.password
         if self.auth:
             try:
-                user, _, pw = (
-                    base64.b64decode(self.auth + "=" * (-len(self.auth) % 4)).decode().partition(":")
-                )
+                user, _, pw = base64.b64decode(self.auth + "=" * (-len(self.auth) % 4)).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError, ValueError):
                 return None
             return user, pw

@@ -77,8 +77,10 @@ def manager() -> Iterator[GoraeDaemon]:
         yield d
     finally:
         try:
-            d.docker("swarm", "leave", "--force", check=False)
-            d.cleanup()
+            try:
+                d.docker("swarm", "leave", "--force", check=False, timeout=30)
+            finally:
+                d.cleanup()
         finally:
             for pid in _etcd_pids(d.data_root):
                 os.kill(pid, signal.SIGKILL)

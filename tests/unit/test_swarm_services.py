@@ -793,3 +793,63 @@ def test_start_first_updates_in_a_row_keep_one_old_task() -> None:
     w.update("g", lambda s: s["TaskTemplate"]["ContainerSpec"].update(Args=["sleep", "1"]))
     live = [t for t in w.tasks("g") if t["DesiredState"] in ("ready", "running")]
     assert sorted(t["Spec"]["ContainerSpec"]["Args"][1] for t in live) == ["1", "1d"]
+
+
+# -- the component loop ---------------------------------------------------------------------------
+
+
+def test_components_follow_the_store_and_stop_promptly() -> None:
+    """Started as the swarm starts them: a service written to the store gets its tasks without anyone
+    calling the components; `stop` ends them even when the store's watch turns the cancellation into an
+    error (as a gRPC stream may), so `swarm leave` is never held up."""
+    from gorae.swarm.component import NodeContext
+
+    class SwallowingStore(MemoryStore):
+        async def watch(self, after: int = 0):  # type: ignore[no-untyped-def, override]
+            try:
+                async for change in super().watch(after):
+                    yield change
+            except asyncio.CancelledError:
+                raise RuntimeError("stream cancelled") from None
+
+    async def scenario() -> list[str]:
+        store = SwallowingStore()
+
+        async def seed(tx: WriteTx) -> None:
+            await tx.create(Node("n1", node_doc("n1", "manager")))
+
+        await store.update(seed)
+
+        async def no_manager(request: dict[str, Any]) -> dict[str, Any]:
+            raise AssertionError("not used")
+
+        ctx = NodeContext("n1", "c1", "manager", "127.0.0.1", store, no_manager)
+        parts = [Orchestrator(), Scheduler(), TaskReaper()]
+        for p in parts:
+            await p.start(ctx)
+        await ServiceControl(lambda: store).create(
+            {
+                "Name": "web",
+                "TaskTemplate": {"ContainerSpec": {"Image": "busybox"}},
+                "Mode": {"Replicated": {"Replicas": 2}},
+            }
+        )
+
+        async def assigned(tx: ReadTx) -> list[str]:
+            return sorted(t.doc["Status"]["State"] for t in await tx.find(Task))
+
+        for _ in range(200):
+            if await store.view(assigned) == ["assigned", "assigned"]:
+                break
+            await asyncio.sleep(0.01)
+        started = asyncio.get_running_loop().time()
+
+        async def stop_all() -> None:
+            for p in parts:
+                await p.stop()
+
+        await asyncio.wait_for(stop_all(), 10)  # fails (TimeoutError) rather than hangs
+        assert asyncio.get_running_loop().time() - started < 1
+        return await store.view(assigned)
+
+    assert run(scenario()) == ["assigned", "assigned"]

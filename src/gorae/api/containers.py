@@ -509,10 +509,7 @@ class ContainersRouter:
         path = _archive_path(req)
         no_overwrite = req.qbool("noOverwriteDirNonDir")
         async with self.b.extract_into(
-            req.params["id"],
-            path,
-            no_overwrite_dir_non_dir=no_overwrite,
-            copy_uid_gid=req.qbool("copyUIDGID"),
+            req.params["id"], path, no_overwrite_dir_non_dir=no_overwrite, copy_uid_gid=req.qbool("copyUIDGID")
         ) as extract:
             reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
             feeder = asyncio.ensure_future(reader.pump())

@@ -146,12 +146,7 @@ def init_artifacts(upper: str, lowers: list[str]) -> set[str]:
     for path in _INIT_PARENTS:
         st = _upper_lstat(upper, path)
         parts = [p for p in path.split("/") if p]
-        if (
-            path in hidden
-            or st is None
-            or not stat.S_ISDIR(st.st_mode)
-            or _opaque(os.path.join(upper, *parts))
-        ):
+        if path in hidden or st is None or not stat.S_ISDIR(st.st_mode) or _opaque(os.path.join(upper, *parts)):
             continue
         if not all(f"{path}/{n}" in hidden for n in os.listdir(os.path.join(upper, *parts))):
             continue

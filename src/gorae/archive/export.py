@@ -67,6 +67,8 @@ def tar_path(
             link = ""
             if stat.S_ISLNK(st.st_mode):
                 link = "/" + "/".join(r.canonical(loc.parts))
-            return PathStat(loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link)
+            return PathStat(
+                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link
+            )
         finally:
             os.close(loc.dir_fd)

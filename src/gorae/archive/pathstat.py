@@ -22,9 +22,6 @@ from gorae.timefmt import rfc3339nano
 
 # Go's os.FileMode type bits
 MODE_DIR = 1 << 31
-MODE_APPEND = 1 << 30
-MODE_EXCLUSIVE = 1 << 29
-MODE_TEMPORARY = 1 << 28
 MODE_SYMLINK = 1 << 27
 MODE_DEVICE = 1 << 26
 MODE_NAMED_PIPE = 1 << 25
@@ -61,6 +58,8 @@ def go_file_mode(st_mode: int) -> int:
     if st_mode & stat.S_ISVTX:
         mode |= MODE_STICKY
     return mode
+
+
 
 
 @dataclass
@@ -148,7 +147,9 @@ def stat_path(root: str, path: str, mounts: Sequence[MountSpec] = ()) -> PathSta
             if stat.S_ISLNK(loc.st.st_mode):
                 link = "/" + "/".join(r.canonical(loc.parts))
             st = loc.st
-            return PathStat(loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link)
+            return PathStat(
+                loc.base, st.st_size, go_file_mode(st.st_mode), rfc3339nano(st.st_mtime_ns), link
+            )
         finally:
             os.close(loc.dir_fd)
 

@@ -202,9 +202,7 @@ def copy_tree(src: str, dst: str) -> None:
         os.close(dst_fd)
 
 
-def _copy_entry(
-    v: Visit, dst_fd: int, path: list[str], links: dict[tuple[int, int], list[str]], dst: str
-) -> None:
+def _copy_entry(v: Visit, dst_fd: int, path: list[str], links: dict[tuple[int, int], list[str]], dst: str) -> None:
     st, name = v.st, v.name
     mode = st.st_mode
     key = (st.st_dev, st.st_ino)

@@ -156,9 +156,7 @@ def _dashboard_token(cfg: DaemonConfig) -> str | None:
     return token
 
 
-async def _start_dashboard(
-    cfg: DaemonConfig, services: Services, router: Router, extra: list[HttpServer]
-) -> None:
+async def _start_dashboard(cfg: DaemonConfig, services: Services, router: Router, extra: list[HttpServer]) -> None:
     """The `--dashboard-addr` listener: the page, the Engine API under /api/ and the metrics."""
     if not cfg.dashboard_addr:
         return

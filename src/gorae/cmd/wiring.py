@@ -175,12 +175,7 @@ def build_services(config: DaemonConfig) -> Services:
         return containers.volume_users(name) if containers is not None else []
 
     images = ImageService(
-        meta,
-        content,
-        snapshotter,
-        os.path.join(root, "tmp"),
-        publish=events.publish,
-        usage=image_users,
+        meta, content, snapshotter, os.path.join(root, "tmp"), publish=events.publish, usage=image_users,
         running=image_running,
     )
     hosts = RegistryHosts(
@@ -193,9 +188,7 @@ def build_services(config: DaemonConfig) -> Services:
         subscribers=events.listener_count,
     )
     events.observers.append(metrics.on_event)
-    distribution = DistributionService(
-        images.store, content, meta, hosts, publish=events.publish, metrics=metrics
-    )
+    distribution = DistributionService(images.store, content, meta, hosts, publish=events.publish, metrics=metrics)
     volumes = VolumeService(meta, os.path.join(root, "volumes"), users=volume_users, publish=events.publish)
     options = NetworkOptions(
         bip=config.bip,
@@ -231,7 +224,9 @@ def build_services(config: DaemonConfig) -> Services:
         metrics=metrics,
     )
     metrics.registry.register(
-        ContainerCollector(lambda: running_containers(containers), labels=config.metrics_container_labels)
+        ContainerCollector(
+            lambda: running_containers(containers), labels=config.metrics_container_labels
+        )
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)

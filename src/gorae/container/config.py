@@ -253,10 +253,7 @@ def normalize_host_config(hc: dict[str, Any] | None, ncpu: int | None = None) ->
         # docker doubles the limit (and overflows int64 for a huge one): unlimited swap past int64
         out["MemorySwap"] = 2 * out["Memory"] if 2 * out["Memory"] <= _INT64_MAX else -1
     log_config = out.get("LogConfig") or {}  # the daemon's default driver is merged in at create
-    out["LogConfig"] = {
-        "Type": str(log_config.get("Type") or ""),
-        "Config": dict(log_config.get("Config") or {}),
-    }
+    out["LogConfig"] = {"Type": str(log_config.get("Type") or ""), "Config": dict(log_config.get("Config") or {})}
     policy = parse_policy(out.get("RestartPolicy"))
     out["RestartPolicy"] = policy.to_doc()
     if out.get("AutoRemove") and not policy.is_none:

@@ -220,8 +220,6 @@ class ContainerCreator:
 
 def _dockerenv(upper: str) -> None:
     """moby's init layer puts an empty `/.dockerenv` (0755) in every container (tools test for it)."""
-    fd = os.open(
-        os.path.join(upper, ".dockerenv"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755
-    )
+    fd = os.open(os.path.join(upper, ".dockerenv"), os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o755)
     os.fchmod(fd, 0o755)
     os.close(fd)

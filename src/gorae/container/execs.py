@@ -253,9 +253,7 @@ class ExecService:
             }
             if "HOME" in keys:
                 env[keys["HOME"]] = f"HOME={user.home}"
-        extra = [
-            e for e in cfg["Env"] if "=" in e
-        ]  # a bare "VAR" the client could not resolve: dropped, as dockerd
+        extra = [e for e in cfg["Env"] if "=" in e]  # a bare "VAR" the client could not resolve: dropped, as dockerd
         if cfg["Tty"] and not any(e.startswith("TERM=") for e in env + extra):
             extra.append("TERM=xterm")
         for entry in extra:

@@ -165,11 +165,7 @@ class ContainerFS:
         destination). tmpfs mounts are left out, as dockerd does: a copy sees the rootfs under them."""
         out: list[MountSpec] = []
         ro_root = bool(ct.host_config.get("ReadonlyRootfs"))
-        files = (
-            ("HostnamePath", "/etc/hostname"),
-            ("HostsPath", "/etc/hosts"),
-            ("ResolvConfPath", "/etc/resolv.conf"),
-        )
+        files = (("HostnamePath", "/etc/hostname"), ("HostsPath", "/etc/hosts"), ("ResolvConfPath", "/etc/resolv.conf"))
         for key, dest in files:
             path = ct.doc.get(key)
             if path:

@@ -282,7 +282,9 @@ class HealthMonitor:
     async def _run(self, ct: Container, cmd: list[str], timeout_ns: int) -> tuple[int, str]:
         exec_id = self._execs.create(ct.id, {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True})
         try:
-            handle = await asyncio.wait_for(self._execs.start(exec_id, attach=True), EXEC_START_TIMEOUT)
+            handle = await asyncio.wait_for(
+                self._execs.start(exec_id, attach=True), EXEC_START_TIMEOUT
+            )
             rec = self._execs.get(exec_id)
             output = _Output()
 

@@ -78,11 +78,7 @@ def shown_image(doc: dict[str, Any], resolve_image: Callable[[str], str] | None)
 
 
 def summary(
-    svc: ContainerView,
-    ct: Container,
-    *,
-    size: bool = False,
-    resolve_image: Callable[[str], str] | None = None,
+    svc: ContainerView, ct: Container, *, size: bool = False, resolve_image: Callable[[str], str] | None = None
 ) -> dict[str, Any]:
     doc = ct.doc
     out: dict[str, Any] = {

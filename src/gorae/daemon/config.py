@@ -56,9 +56,7 @@ class DaemonConfig:
     metrics_addr: str | None = None  # host:port of the Prometheus /metrics listener (dockerd's flag)
     metrics_graphite: str | None = None  # host:port of a Graphite plaintext receiver
     metrics_interval: str = "10s"  # how often the Graphite sink pushes (a Go duration)
-    metrics_container_labels: list[str] = field(
-        default_factory=list
-    )  # label keys as container_label_*; "*": all
+    metrics_container_labels: list[str] = field(default_factory=list)  # label keys as container_label_*; "*": all
     dashboard_addr: str | None = None  # host:port of the web dashboard
     dashboard_token_file: str | None = None  # a file holding the dashboard's access token
 
@@ -133,141 +131,59 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(*names, dest=dest, nargs="?", const=True, type=_bool, metavar="bool", help=help)
 
     def value(*names: str, dest: str, help: str, many: bool = False) -> None:
-        p.add_argument(
-            *names,
-            dest=dest,
-            metavar="list" if many else "string",
-            help=help,
-            action="append" if many else "store",
-        )
+        p.add_argument(*names, dest=dest, metavar="list" if many else "string", help=help,
+                       action="append" if many else "store")
 
-    value(
-        "--data-root",
-        dest="data_root",
-        help=f'Root directory of persistent gorae state (default "{d.data_root}")',
-    )
-    value(
-        "--exec-root",
-        dest="exec_root",
-        help=f'Root directory for execution state files (default "{d.exec_root}")',
-    )
-    value(
-        "-H",
-        "--host",
-        dest="hosts",
-        many=True,
-        help=f'Daemon socket(s) to listen on: unix://PATH or tcp://HOST:PORT (default "{DEFAULT_SOCKET}")',
-    )
-    switch(
-        "--tls", dest="tls", help="Use TLS; implied by --tlsverify (without --tlsverify any client is served)"
-    )
+    value("--data-root", dest="data_root", help=f'Root directory of persistent gorae state (default "{d.data_root}")')
+    value("--exec-root", dest="exec_root", help=f'Root directory for execution state files (default "{d.exec_root}")')
+    value("-H", "--host", dest="hosts", many=True,
+          help=f'Daemon socket(s) to listen on: unix://PATH or tcp://HOST:PORT (default "{DEFAULT_SOCKET}")')
+    switch("--tls", dest="tls", help="Use TLS; implied by --tlsverify (without --tlsverify any client is served)")
     switch("--tlsverify", dest="tlsverify", help="Use TLS and verify the remote (mutual TLS)")
     value("--tlscacert", dest="tlscacert", help="Trust certs signed only by this CA")
     value("--tlscert", dest="tlscert", help="Path to TLS certificate file")
     value("--tlskey", dest="tlskey", help="Path to TLS key file")
-    value(
-        "--config-file",
-        dest="config_file",
-        help=f'Daemon configuration file (default "{DEFAULT_CONFIG_FILE}")',
-    )
-    value(
-        "-G",
-        "--group",
-        dest="group",
-        help='Group for the unix socket (default "docker", used when it exists)',
-    )
+    value("--config-file", dest="config_file", help=f'Daemon configuration file (default "{DEFAULT_CONFIG_FILE}")')
+    value("-G", "--group", dest="group", help='Group for the unix socket (default "docker", used when it exists)')
     value("-p", "--pidfile", dest="pidfile", help="Path to use for daemon PID file")
-    p.add_argument(
-        "-l",
-        "--log-level",
-        dest="log_level",
-        choices=["debug", "info", "warn", "error", "fatal"],
-        metavar="string",
-        help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")',
-    )
+    p.add_argument("-l", "--log-level", dest="log_level", choices=["debug", "info", "warn", "error", "fatal"],
+                   metavar="string",
+                   help='Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")')
     switch("-D", "--debug", dest="debug", help="Enable debug mode")
-    value(
-        "--insecure-registry",
-        dest="insecure_registries",
-        many=True,
-        help="Enable insecure registry communication (plain HTTP to HOST:PORT)",
-    )
+    value("--insecure-registry", dest="insecure_registries", many=True,
+          help="Enable insecure registry communication (plain HTTP to HOST:PORT)")
     value("--registry-mirror", dest="registry_mirrors", many=True, help="Preferred registry mirror")
-    value(
-        "--certs-dir",
-        dest="certs_dirs",
-        many=True,
-        help="Directory of per-registry TLS files <dir>/<host:port>/{ca.crt,*.cert,*.key} "
-        '(default "/etc/gorae/certs.d" and "/etc/docker/certs.d")',
-    )
-    switch(
-        "--live-restore",
-        dest="live_restore",
-        help="Keep containers running while the daemon is down (default true)",
-    )
+    value("--certs-dir", dest="certs_dirs", many=True,
+          help='Directory of per-registry TLS files <dir>/<host:port>/{ca.crt,*.cert,*.key} '
+               '(default "/etc/gorae/certs.d" and "/etc/docker/certs.d")')
+    switch("--live-restore", dest="live_restore", help="Keep containers running while the daemon is down (default true)")
     value("--bip", dest="bip", help="Specify network bridge IP (CIDR)")
     value("--fixed-cidr", dest="fixed_cidr", help="IPv4 subnet for fixed IPs")
     switch("--iptables", dest="iptables", help="Enable addition of iptables rules (default true)")
     switch("--ip-forward", dest="ip_forward", help="Enable net.ipv4.ip_forward (default true)")
     switch("--ip-masq", dest="ip_masq", help="Enable IP masquerading (default true)")
-    switch(
-        "--userland-proxy",
-        dest="userland_proxy",
-        help="Use userland proxy for loopback traffic (default false: the kernel forwards)",
-    )
-    value(
-        "-b",
-        "--bridge",
-        dest="bridge",
-        help="Linux name of the default network's bridge (default derived from the exec root)",
-    )
-    value(
-        "--iptables-chain-prefix",
-        dest="iptables_chain_prefix",
-        help="Prefix of the daemon's iptables chains (default derived from the exec root)",
-    )
+    switch("--userland-proxy", dest="userland_proxy",
+           help="Use userland proxy for loopback traffic (default false: the kernel forwards)")
+    value("-b", "--bridge", dest="bridge",
+          help="Linux name of the default network's bridge (default derived from the exec root)")
+    value("--iptables-chain-prefix", dest="iptables_chain_prefix",
+          help="Prefix of the daemon's iptables chains (default derived from the exec root)")
     value("--dns", dest="dns", many=True, help="DNS server to use")
-    value(
-        "--default-runtime",
-        dest="runtime",
-        help=f'Default OCI runtime for containers (default "{d.runtime}")',
-    )
+    value("--default-runtime", dest="runtime", help=f'Default OCI runtime for containers (default "{d.runtime}")')
     value("--log-driver", dest="log_driver", help='Default driver for container logs (default "json-file")')
-    value(
-        "--log-opt", dest="log_opts", many=True, help="Default log driver options for containers (key=value)"
-    )
-    value(
-        "--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")'
-    )
-    value(
-        "--metrics-addr", dest="metrics_addr", help="Set default address and port to serve the metrics api on"
-    )
-    value(
-        "--metrics-graphite",
-        dest="metrics_graphite",
-        help="Push the metrics to a Graphite plaintext receiver at HOST:PORT",
-    )
-    value(
-        "--metrics-interval",
-        dest="metrics_interval",
-        help=f'Interval of the Graphite pushes (default "{d.metrics_interval}")',
-    )
-    value(
-        "--metrics-container-labels",
-        dest="metrics_container_labels",
-        many=True,
-        help='Container label keys exported as container_label_<key> on container metrics ("*" for all)',
-    )
-    value(
-        "--dashboard-addr",
-        dest="dashboard_addr",
-        help="Serve the web dashboard on HOST:PORT (loopback unless TLS or a token is configured)",
-    )
-    value(
-        "--dashboard-token-file",
-        dest="dashboard_token_file",
-        help="File holding the token the dashboard asks for (required off loopback without --tlsverify)",
-    )
+    value("--log-opt", dest="log_opts", many=True, help="Default log driver options for containers (key=value)")
+    value("--init-path", dest="init_path", help=f'Path to the init binary for --init (default "{d.init_path}")')
+    value("--metrics-addr", dest="metrics_addr", help="Set default address and port to serve the metrics api on")
+    value("--metrics-graphite", dest="metrics_graphite",
+          help="Push the metrics to a Graphite plaintext receiver at HOST:PORT")
+    value("--metrics-interval", dest="metrics_interval",
+          help=f'Interval of the Graphite pushes (default "{d.metrics_interval}")')
+    value("--metrics-container-labels", dest="metrics_container_labels", many=True,
+          help='Container label keys exported as container_label_<key> on container metrics ("*" for all)')
+    value("--dashboard-addr", dest="dashboard_addr",
+          help="Serve the web dashboard on HOST:PORT (loopback unless TLS or a token is configured)")
+    value("--dashboard-token-file", dest="dashboard_token_file",
+          help="File holding the token the dashboard asks for (required off loopback without --tlsverify)")
     return p
 
 
@@ -322,9 +238,7 @@ def load_config(argv: list[str]) -> DaemonConfig:
         isinstance(file_values["log_opts"], dict)
         and all(isinstance(v, str) for v in file_values["log_opts"].values())
     ):
-        raise InvalidParameter(
-            f"invalid value for 'log-opts' in {cfg.config_file}: want an object of strings"
-        )
+        raise InvalidParameter(f"invalid value for 'log-opts' in {cfg.config_file}: want an object of strings")
     both = sorted(a for a in flags if a in file_values)
     if both:
         raise InvalidParameter(

@@ -160,18 +160,15 @@ def _download(
                 "GET", f"/v2/{path}/blobs/{desc.digest}", headers=headers, stream=True, ok=(200, 206)
             )
             try:
-                if offset and (
-                    resp.status_code == 200
-                    or not resp.headers.get("content-range", "").startswith(f"bytes {offset}-")
-                ):  # no (or another) range: start over
+                if offset and (resp.status_code == 200 or not resp.headers.get("content-range", "").startswith(
+                    f"bytes {offset}-"
+                )):  # no (or another) range: start over
                     w.abort()
                     w = _writer(content, desc)
                     offset = 0
                 length = _length(resp, offset)
                 reporter = (
-                    progress.Meter(emit, id, "Downloading", length or desc.size, offset)
-                    if emit is not None
-                    else None
+                    progress.Meter(emit, id, "Downloading", length or desc.size, offset) if emit is not None else None
                 )
                 try:
                     for chunk in resp.iter_raw(CHUNK):
@@ -198,9 +195,7 @@ def _download(
             w.commit(0, desc.digest)
             committed = True
         except InvalidParameter:
-            raise VerificationFailed(
-                f"filesystem layer verification failed for digest {desc.digest}"
-            ) from None
+            raise VerificationFailed(f"filesystem layer verification failed for digest {desc.digest}") from None
         if emit is not None:
             emit(progress.update(id, "Download complete"))
     except VerificationFailed:

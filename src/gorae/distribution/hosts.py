@@ -189,9 +189,7 @@ class RegistryHosts:
                 elif n.endswith(".key"):
                     cert = p[: -len(".key")] + ".cert"
                     if not os.path.exists(cert):
-                        raise InvalidParameter(
-                            f"missing client certificate {os.path.basename(cert)} for key {n}"
-                        )
+                        raise InvalidParameter(f"missing client certificate {os.path.basename(cert)} for key {n}")
         return ctx
 
 

@@ -180,7 +180,9 @@ def matches(want: Platform, plat: dict[str, Any] | None) -> bool:
 def select(index: Index, want: Platform) -> Descriptor:
     """The first manifest of the index for the platform (an exact variant preferred); docker's error
     when none matches."""
-    candidates = [d for d in index.manifests if matches(want, d.platform) and d.media_type not in INDEX_TYPES]
+    candidates = [
+        d for d in index.manifests if matches(want, d.platform) and d.media_type not in INDEX_TYPES
+    ]
     exact = [d for d in candidates if str((d.platform or {}).get("variant") or "") == want.variant]
     chosen = (exact or candidates)[:1]
     if not chosen:

@@ -44,10 +44,8 @@ class LayerSources:
             return []
         out: list[Source] = []
         for s in doc.get("Sources") or []:
-            if (
-                isinstance(s, dict)
-                and isinstance(s.get("Digest"), str)
-                and isinstance(s.get("SourceRepository"), str)
+            if isinstance(s, dict) and isinstance(s.get("Digest"), str) and isinstance(
+                s.get("SourceRepository"), str
             ):
                 out.append(Source(s["Digest"], s["SourceRepository"]))
         return out
@@ -78,8 +76,5 @@ class LayerSources:
             self._meta.put(
                 V2META,
                 diff_id,
-                {
-                    "DiffID": diff_id,
-                    "Sources": [{"Digest": s.digest, "SourceRepository": s.repository} for s in keep],
-                },
+                {"DiffID": diff_id, "Sources": [{"Digest": s.digest, "SourceRepository": s.repository} for s in keep]},
             )

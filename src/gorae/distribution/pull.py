@@ -146,12 +146,7 @@ class Puller:
                 raise
             except GoraeError as e:
                 if ep.mirror and n < len(endpoints) - 1:
-                    log.info(
-                        "pull of %s from mirror %s failed, trying the next endpoint: %s",
-                        ref,
-                        ep.url,
-                        e.message,
-                    )
+                    log.info("pull of %s from mirror %s failed, trying the next endpoint: %s", ref, ep.url, e.message)
                     last = e
                     continue
                 raise
@@ -270,13 +265,7 @@ class Puller:
             if stop.is_set() or self.cancel.is_set():
                 raise Cancelled()
             fetch_blob(
-                session,
-                ref.path,
-                desc,
-                content,
-                inflight,
-                EitherEvent(stop, self.cancel),
-                self.emit,
+                session, ref.path, desc, content, inflight, EitherEvent(stop, self.cancel), self.emit,
                 progress.short(desc.digest),
             )
 
@@ -327,6 +316,8 @@ class Puller:
         sizes[i] = layer.size
         self.reg.sources.add(diff_id, desc.digest, ref.name)
         self.emit(progress.update(lid, "Pull complete"))
+
+
 
 
 def distribution_inspect(reg: Registries, auth: AuthConfig, ref: Reference) -> dict[str, Any]:

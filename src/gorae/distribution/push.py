@@ -93,9 +93,7 @@ class PushedTag:
 
 
 class Pusher:
-    def __init__(
-        self, reg: Registries, auth: AuthConfig, emit: progress.Emit, cancel: threading.Event
-    ) -> None:
+    def __init__(self, reg: Registries, auth: AuthConfig, emit: progress.Emit, cancel: threading.Event) -> None:
         self.reg = reg
         self.auth = auth
         self.emit = emit
@@ -151,8 +149,7 @@ class Pusher:
         try:
             sizes = dict(zip(diff_ids, img.layer_sizes, strict=False))
             futures = [
-                pool.submit(self._push_layer, session, ref, d, sizes.get(d, 0), stop)
-                for d in dict.fromkeys(diff_ids)
+                pool.submit(self._push_layer, session, ref, d, sizes.get(d, 0), stop) for d in dict.fromkeys(diff_ids)
             ]
             results: dict[str, mf.Descriptor] = {}
             for f in futures:

@@ -121,9 +121,7 @@ class DistributionService:
         for r, iid in p.pulled:
             self._event("pull", r, iid)
 
-    def push(
-        self, ref: refs.Reference, auth: AuthConfig, emit: progress.Emit, cancel: threading.Event
-    ) -> None:
+    def push(self, ref: refs.Reference, auth: AuthConfig, emit: progress.Emit, cancel: threading.Event) -> None:
         p = Pusher(self.reg, auth, emit, cancel)
         with timed(self._metrics, "image", "push"):
             p.push(ref)
@@ -166,9 +164,7 @@ class DistributionService:
         if resp.status_code == 200:
             return ""
         if resp.status_code != 401:
-            raise Unreachable(
-                f"login attempt to {url} failed with status: {resp.status_code} {resp.reason_phrase}"
-            )
+            raise Unreachable(f"login attempt to {url} failed with status: {resp.status_code} {resp.reason_phrase}")
         try:
             challenges = parse_challenges(resp.headers.get("www-authenticate", ""))
         except InvalidParameter as e:

@@ -67,10 +67,7 @@ def registry_error(resp: httpx.Response, body: bytes) -> RegistryError:
         e = doc["errors"][0]
         if isinstance(e, dict):
             return RegistryError(
-                resp.status_code,
-                str(e.get("code") or "UNKNOWN"),
-                str(e.get("message") or ""),
-                e.get("detail"),
+                resp.status_code, str(e.get("code") or "UNKNOWN"), str(e.get("message") or ""), e.get("detail")
             )
     if resp.status_code == 401:
         return RegistryError(401, "UNAUTHORIZED", "authentication required")
@@ -81,8 +78,7 @@ def registry_error(resp: httpx.Response, body: bytes) -> RegistryError:
         resp.status_code,
         "UNKNOWN",
         f"unexpected status from {resp.request.method} request to {resp.request.url}: "
-        f"{resp.status_code} {resp.reason_phrase}"
-        + (f": {snippet}" if snippet and "<" not in snippet else ""),
+        f"{resp.status_code} {resp.reason_phrase}" + (f": {snippet}" if snippet and "<" not in snippet else ""),
     )
 
 
@@ -90,11 +86,8 @@ def transport_error(method: str, url: str, e: Exception) -> Unreachable:
     text = str(e) or type(e).__name__
     low = text.lower()
     if url.startswith("https://") and (
-        "wrong_version_number" in low
-        or "wrong version number" in low
-        or "record layer" in low
-        or "packet length too long" in low
-        or "unknown protocol" in low
+        "wrong_version_number" in low or "wrong version number" in low or "record layer" in low
+        or "packet length too long" in low or "unknown protocol" in low
     ):
         text = "http: server gave HTTP response to HTTPS client"
     elif "certificate verify failed" in low:
@@ -151,7 +144,9 @@ def scope(path: str, actions: str) -> str:
 class Session:
     """Authenticated requests to one endpoint on behalf of one repository."""
 
-    def __init__(self, clients: Clients, ep: Endpoint, auth: AuthConfig, scopes: Iterable[str]) -> None:
+    def __init__(
+        self, clients: Clients, ep: Endpoint, auth: AuthConfig, scopes: Iterable[str]
+    ) -> None:
         self.ep = ep
         self.auth = auth
         self.scopes = list(scopes)
@@ -257,12 +252,7 @@ class Session:
                 resp = self.client.send(req, stream=True)
             except (httpx.HTTPError, ssl.SSLError, OSError) as e:
                 raise transport_error(method, url, e) from None
-            if (
-                resp.status_code == 401
-                and attempt == 0
-                and replayable
-                and resp.headers.get("www-authenticate")
-            ):
+            if resp.status_code == 401 and attempt == 0 and replayable and resp.headers.get("www-authenticate"):
                 resp.read()
                 resp.close()
                 self._learn(resp)
@@ -286,7 +276,9 @@ class Session:
         raise AssertionError("unreachable")
 
 
-def open_session(clients: Clients, endpoints: list[Endpoint], auth: AuthConfig, scopes: list[str]) -> Session:
+def open_session(
+    clients: Clients, endpoints: list[Endpoint], auth: AuthConfig, scopes: list[str]
+) -> Session:
     """A pinged session on the first endpoint that answers (dockerd's endpoint fallback); the last
     failure when none does."""
     last: GoraeError | None = None

@@ -231,9 +231,7 @@ class Connection:
             return data
         while not self._body_done.is_set():
             if self.h11.client_is_waiting_for_100_continue:
-                await self._write(
-                    self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
-                )
+                await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
             try:
                 event = await self._next_event()
             except h11.RemoteProtocolError as e:
@@ -254,9 +252,7 @@ class Connection:
         if self._body_done.is_set():
             return b""
         if self.h11.client_is_waiting_for_100_continue:
-            await self._write(
-                self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue"))
-            )
+            await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
         parts: list[bytes | memoryview] = []
         size = 0
         decoder = self._chunked

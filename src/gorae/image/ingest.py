@@ -87,9 +87,7 @@ class VerifiedTar:
                 parts.append(chunk)
             return b"".join(parts)
         got = 0
-        while (
-            got < n
-        ):  # full reads but at the end, as from a file (tarfile.addfile takes a short one for EOF)
+        while got < n:  # full reads but at the end, as from a file (tarfile.addfile takes a short one for EOF)
             part = self._read_some(n - got)
             if not part:
                 break
@@ -107,13 +105,9 @@ class VerifiedTar:
         self._h.update(data)
         self._read += len(data)
         if self._read > self._size:
-            raise InvalidParameter(
-                f"stored layer {self._diff_id}: larger than its recorded {self._size} bytes"
-            )
+            raise InvalidParameter(f"stored layer {self._diff_id}: larger than its recorded {self._size} bytes")
         if not data and self._read < self._size:
-            raise InvalidParameter(
-                f"stored layer {self._diff_id}: shorter than its recorded {self._size} bytes"
-            )
+            raise InvalidParameter(f"stored layer {self._diff_id}: shorter than its recorded {self._size} bytes")
         if self._read == self._size and not self._checked:
             self._checked = True
             if f"sha256:{self._h.hexdigest()}" != self._diff_id:

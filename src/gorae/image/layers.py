@@ -226,9 +226,7 @@ class LayerStore:
                 raise full from None
             raise
 
-    def _record(
-        self, chain: str, diff_id: str, parent: str | None, tar: dict[str, Any] | None = None
-    ) -> Layer:
+    def _record(self, chain: str, diff_id: str, parent: str | None, tar: dict[str, Any] | None = None) -> Layer:
         if self.meta.exists(LAYER, chain):
             doc = self.meta.get(LAYER, chain)
             if tar is not None and not self.has_tar(diff_id):  # its tar was lost: now that blob

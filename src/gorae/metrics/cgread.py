@@ -207,17 +207,11 @@ class CgroupFiles:
     """The cgroup files of one container, held open between scrapes."""
 
     V1 = (
-        ("cpuacct", "cpuacct.usage"),
-        ("cpuacct", "cpuacct.stat"),
-        ("cpu", "cpu.stat"),
-        ("memory", "memory.usage_in_bytes"),
-        ("memory", "memory.limit_in_bytes"),
-        ("memory", "memory.stat"),
+        ("cpuacct", "cpuacct.usage"), ("cpuacct", "cpuacct.stat"), ("cpu", "cpu.stat"),
+        ("memory", "memory.usage_in_bytes"), ("memory", "memory.limit_in_bytes"), ("memory", "memory.stat"),
         ("pids", "pids.current"),
-        ("blkio", "blkio.throttle.io_service_bytes_recursive"),
-        ("blkio", "blkio.io_service_bytes_recursive"),
-        ("blkio", "blkio.throttle.io_serviced_recursive"),
-        ("blkio", "blkio.io_serviced_recursive"),
+        ("blkio", "blkio.throttle.io_service_bytes_recursive"), ("blkio", "blkio.io_service_bytes_recursive"),
+        ("blkio", "blkio.throttle.io_serviced_recursive"), ("blkio", "blkio.io_serviced_recursive"),
     )
     V2 = ("cpu.stat", "memory.current", "memory.max", "memory.stat", "pids.current", "io.stat")
 
@@ -231,9 +225,8 @@ class CgroupFiles:
             for ctl, _ in self.V1:
                 if ctl not in dirs:
                     dirs[ctl] = dir_of(ctl, cgroups_path)
-            self.files = [
-                File(_join(dirs[ctl], name), absent_ok=name.startswith("blkio.")) for ctl, name in self.V1
-            ]
+            self.files = [File(_join(dirs[ctl], name), absent_ok=name.startswith("blkio."))
+                          for ctl, name in self.V1]
 
     def close(self, files: Files) -> None:
         for f in self.files:

@@ -91,9 +91,7 @@ def _label_text(labels: dict[str, str]) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
-_TEXT: dict[
-    float, str
-] = {}  # value -> Go's text for it: zeros, limits, start times repeat scrape after scrape
+_TEXT: dict[float, str] = {}  # value -> Go's text for it: zeros, limits, start times repeat scrape after scrape
 
 
 def _go_text(value: float) -> str:
@@ -118,9 +116,7 @@ class RenderedFamily(Metric):
         self.type = typ
         self.sample_name = name
         self.extra = extra  # the one label beyond the container's, "" for none
-        self.rows: list[
-            tuple[str, float, dict[str, str], str]
-        ] = []  # prefix, value, base labels, extra value
+        self.rows: list[tuple[str, float, dict[str, str], str]] = []  # prefix, value, base labels, extra value
 
     @property
     def samples(self) -> list[Sample]:  # type: ignore[override]
@@ -144,23 +140,16 @@ _FAMILIES: tuple[tuple[str, str, str, str], ...] = (
     ("container_cpu_user_seconds_total", "Cumulative user cpu time consumed in seconds.", "counter", ""),
     ("container_cpu_system_seconds_total", "Cumulative system cpu time consumed in seconds.", "counter", ""),
     ("container_cpu_cfs_throttled_periods_total", "Number of throttled period intervals.", "counter", ""),
-    (
-        "container_memory_usage_bytes",
-        "Current memory usage in bytes, including all memory regardless of when it was accessed",
-        "gauge",
-        "",
-    ),
+    ("container_memory_usage_bytes", "Current memory usage in bytes, including all memory regardless of "
+     "when it was accessed", "gauge", ""),
     ("container_memory_working_set_bytes", "Current working set in bytes.", "gauge", ""),
     ("container_memory_rss", "Size of RSS in bytes.", "gauge", ""),
     ("container_memory_cache", "Number of bytes of page cache memory.", "gauge", ""),
     ("container_spec_memory_limit_bytes", "Memory limit for the container.", "gauge", ""),
     *(
-        (
-            f"container_network_{d}_{what}_total",
-            f"Cumulative count of {what.replace('_', ' ')} {'received' if d == 'receive' else 'transmitted'}",
-            "counter",
-            "interface",
-        )
+        (f"container_network_{d}_{what}_total",
+         f"Cumulative count of {what.replace('_', ' ')} {'received' if d == 'receive' else 'transmitted'}",
+         "counter", "interface")
         for d in ("receive", "transmit")
         for what in ("bytes", "packets", "errors", "packets_dropped")
     ),
@@ -180,15 +169,8 @@ _TASKS, _LAST_SEEN, _START = 21, 22, 23
 class _Slot:
     """One container between scrapes: its open cgroup files and its rendered line prefixes."""
 
-    def __init__(
-        self,
-        ident: tuple[object, ...],
-        info: ContainerInfo,
-        base: dict[str, str],
-        cg: CgroupFiles,
-        netns: tuple[int, int] | None,
-        net: File | None,
-    ) -> None:
+    def __init__(self, ident: tuple[object, ...], info: ContainerInfo, base: dict[str, str],
+                 cg: CgroupFiles, netns: tuple[int, int] | None, net: File | None) -> None:
         self.ident = ident
         self.info = info
         self.base = base
@@ -262,15 +244,7 @@ class ContainerCollector(Collector):
 
     def _slot(self, info: ContainerInfo, keys: list[str]) -> _Slot:
         label_values = tuple(info.labels.get(k, "") for k in keys)
-        ident = (
-            info.name,
-            info.image,
-            info.cgroups_path,
-            info.pid,
-            info.started_at,
-            tuple(keys),
-            label_values,
-        )
+        ident = (info.name, info.image, info.cgroups_path, info.pid, info.started_at, tuple(keys), label_values)
         slot = self._slots.get(info.id)
         if slot is not None and slot.ident == ident:
             return slot
@@ -280,9 +254,7 @@ class ContainerCollector(Collector):
         base.update((label_name(k), v) for k, v in zip(keys, label_values, strict=True))
         cg = CgroupFiles(info.cgroups_path, v2=self._v2, dir_of=self._dir_of)
         net = File(f"{self._proc}/{info.pid}/net/dev", keep=False) if info.pid > 0 else None
-        slot = self._slots[info.id] = _Slot(
-            ident, info, base, cg, self._netns(info.pid) if net else None, net
-        )
+        slot = self._slots[info.id] = _Slot(ident, info, base, cg, self._netns(info.pid) if net else None, net)
         return slot
 
     def _close(self, slot: _Slot) -> None:
@@ -309,19 +281,8 @@ class ContainerCollector(Collector):
             slot = self._slot(info, keys)
             s = slot.cg.sample(files, host_memory)
             p, base = slot.prefix, slot.base
-            for i, value in enumerate(
-                (
-                    s.cpu_total,
-                    s.cpu_user,
-                    s.cpu_system,
-                    s.throttled,
-                    s.mem_usage,
-                    s.mem_working_set,
-                    s.mem_rss,
-                    s.mem_cache,
-                    s.mem_limit,
-                )
-            ):
+            for i, value in enumerate((s.cpu_total, s.cpu_user, s.cpu_system, s.throttled, s.mem_usage,
+                                       s.mem_working_set, s.mem_rss, s.mem_cache, s.mem_limit)):
                 rows[i].append((p[i], value, base, "total" if i == 0 else ""))
             if slot.net is not None:
                 ifaces = netdevs.get(slot.netns) if slot.netns is not None else None

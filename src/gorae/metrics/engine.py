@@ -67,8 +67,7 @@ class _States(Collector):
     def collect(self) -> Iterator[Metric]:
         counts = self._states()
         fam = GaugeMetricFamily(
-            "engine_daemon_container_states_containers",
-            "The count of containers in various states",
+            "engine_daemon_container_states_containers", "The count of containers in various states",
             labels=["state"],
         )
         running = counts.get("running", 0) + counts.get("restarting", 0)
@@ -93,62 +92,42 @@ class EngineMetrics:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = registry if registry is not None else CollectorRegistry(auto_describe=False)
         info = Gauge(
-            "engine_daemon_engine_info",
-            "The information related to the engine and the OS it is running on",
+            "engine_daemon_engine_info", "The information related to the engine and the OS it is running on",
             ["version", "commit", "architecture", "graphdriver", "kernel", "os", "os_type", "daemon_id"],
             registry=r,
         )
         uname = os.uname()
         self._info = info
         self._info_labels = {
-            "version": __version__,
-            "commit": "",
-            "architecture": platform.machine(),
-            "graphdriver": "overlay2",
-            "kernel": uname.release,
-            "os": _os_name(),
-            "os_type": "linux",
-            "daemon_id": "",
+            "version": __version__, "commit": "", "architecture": platform.machine(), "graphdriver": "overlay2",
+            "kernel": uname.release, "os": _os_name(), "os_type": "linux", "daemon_id": "",
         }
         info.labels(**self._info_labels).set(1)
         self.events = Counter(
             "engine_daemon_events_total", "The number of events logged", ["type", "action"], registry=r
         )
         if subscribers is not None:
-            g = Gauge(
-                "engine_daemon_events_subscribers_total",
-                "The number of current subscribers to events",
-                registry=r,
-            )
+            g = Gauge("engine_daemon_events_subscribers_total", "The number of current subscribers to events",
+                      registry=r)
             g.set_function(lambda: float(subscribers()))
         self.api_requests = Counter(
-            "engine_daemon_api_requests_total",
-            "Engine API requests by method, route and status code",
-            ["method", "route", "code"],
-            registry=r,
+            "engine_daemon_api_requests_total", "Engine API requests by method, route and status code",
+            ["method", "route", "code"], registry=r,
         )
         self.api_seconds = Histogram(
-            "engine_daemon_api_request_duration_seconds",
-            "Engine API request latency by method and route",
-            ["method", "route"],
-            buckets=API_BUCKETS,
-            registry=r,
+            "engine_daemon_api_request_duration_seconds", "Engine API request latency by method and route",
+            ["method", "route"], buckets=API_BUCKETS, registry=r,
         )
         self.actions = {
             kind: Histogram(
-                f"engine_daemon_{kind}_actions_seconds",
-                f"The number of seconds it takes to process each {kind} action",
-                ["action"],
-                buckets=ACTION_BUCKETS,
-                registry=r,
+                f"engine_daemon_{kind}_actions_seconds", f"The number of seconds it takes to process each {kind} "
+                "action", ["action"], buckets=ACTION_BUCKETS, registry=r,
             )
             for kind in (*ACTION_KINDS, "other")
         }
         self.failed = Counter(
-            "engine_daemon_actions_failed_total",
-            "Actions that ended in an error, by kind and action",
-            ["kind", "action"],
-            registry=r,
+            "engine_daemon_actions_failed_total", "Actions that ended in an error, by kind and action",
+            ["kind", "action"], registry=r,
         )
         if states is not None:
             r.register(_States(states))

@@ -48,7 +48,7 @@ def parse_duration(text: str) -> float:
 
 
 def parse_hostport(text: str, *, default_port: int | None = None) -> tuple[str, int]:
-    """ "host:port" or "[v6]:port" (or a bare host with `default_port`)."""
+    """"host:port" or "[v6]:port" (or a bare host with `default_port`)."""
     s = text.strip()
     if s.startswith("["):
         host, sep, rest = s[1:].partition("]")
@@ -86,20 +86,11 @@ def render(registry: CollectorRegistry, host: str, ts: int | None = None) -> lis
             labels = s.labels
             if "name" in labels and "id" in labels:
                 who = component(labels["name"] or labels["id"])
-                extra = [
-                    v
-                    for k, v in labels.items()
-                    if k not in _CONTAINER_LABELS
-                    and not k.startswith("container_label_")
-                    and not (k == "cpu" and v == "total")
-                ]
+                extra = [v for k, v in labels.items() if k not in _CONTAINER_LABELS
+                         and not k.startswith("container_label_") and not (k == "cpu" and v == "total")]
             else:
                 who = "engine"
-                extra = [
-                    v
-                    for k, v in labels.items()
-                    if k not in ("version", "commit", "kernel", "os", "daemon_id")
-                ]
+                extra = [v for k, v in labels.items() if k not in ("version", "commit", "kernel", "os", "daemon_id")]
                 if s.name == "engine_daemon_engine_info":
                     extra = []
             path = ".".join([prefix, who, component(s.name), *(component(v) for v in extra)])
@@ -163,3 +154,4 @@ class GraphitePusher:
                 await asyncio.wait_for(w.wait_closed(), 2)
             except (TimeoutError, OSError):
                 pass
+

@@ -42,9 +42,8 @@ class MetricsApp:
     def error_response(self, exc: BaseException, *, context: str = "") -> Response:
         status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, GoraeError) else 500
         msg = exc.message if isinstance(exc, GoraeError) else "internal error"
-        return Response(
-            status=status, body=json.dumps({"message": msg}).encode() + b"\n", content_type="application/json"
-        )
+        return Response(status=status, body=json.dumps({"message": msg}).encode() + b"\n",
+                        content_type="application/json")
 
     def bad_request(self, detail: str) -> Response:
         return Response(status=400, body=detail.encode() + b"\n", content_type="text/plain")

@@ -138,9 +138,7 @@ class NetworkController:
         return taken
 
     def _our_subnets(self) -> list[str]:
-        return [
-            c["Subnet"] for n in self.state.networks.values() for c in n["IPAM"]["Config"] if c.get("Subnet")
-        ]
+        return [c["Subnet"] for n in self.state.networks.values() for c in n["IPAM"]["Config"] if c.get("Subnet")]
 
     async def close(self) -> None:
         """Stop serving (daemon shutdown): DNS servers and held ports; kernel state stays for live restore."""
@@ -291,11 +289,7 @@ class NetworkController:
         with self.state.lock:
             nets = list(self.state.networks.values())
         for n in nets:
-            if (
-                n["_gorae"].get("default")
-                or self.state.containers_of(n["Id"])
-                or not model.prune_matches(n, f)
-            ):
+            if n["_gorae"].get("default") or self.state.containers_of(n["Id"]) or not model.prune_matches(n, f):
                 continue
             try:
                 self.remove(n["Id"])
@@ -332,12 +326,7 @@ class NetworkController:
     ) -> dict[str, Any]:
         """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
         return await self.sandboxes.connect(
-            network,
-            container_id,
-            ipv4_address=ipv4_address,
-            aliases=aliases,
-            links=links,
-            driver_opts=driver_opts,
+            network, container_id, ipv4_address=ipv4_address, aliases=aliases, links=links, driver_opts=driver_opts
         )
 
     def container_files(self, container_id: str) -> tuple[str, str]:

@@ -27,12 +27,7 @@ def leftovers(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, ex
     """What is still there: "link X", "<table>: <iptables -S line>", "netns X"."""
     out = [f"link {n}" for n in _link_names() if n == bridge or n.startswith(link_prefixes)]
     c = iptables.Chains(chain_prefix)
-    ours = {
-        c.dnat,
-        c.post,
-        c.fwd,
-        c.iso,
-    }  # exactly these: "GORAE" must not match another daemon's "GORAE-1A2B3C"
+    ours = {c.dnat, c.post, c.fwd, c.iso}  # exactly these: "GORAE" must not match another daemon's "GORAE-1A2B3C"
     for table in ("nat", "filter"):
         for line in iptables.dump(table).splitlines():
             words = line.split()

@@ -91,9 +91,7 @@ def container_net(state: NetworkState, sb: SandboxDoc) -> ContainerNet:
             continue
         names = list(dict.fromkeys([lk["alias"], child["container_id"][:12], child["name"]]))
         link_entries.append((ip, names))
-        env += containerfiles.link_env(
-            sb["name"], lk["alias"], ip, child.get("exposed", []), child.get("env", [])
-        )
+        env += containerfiles.link_env(sb["name"], lk["alias"], ip, child.get("exposed", []), child.get("env", []))
     gw = ""
     for n in state.networks.values():
         if n["Name"] == "bridge" and n["IPAM"]["Config"]:

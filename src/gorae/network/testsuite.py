@@ -69,11 +69,7 @@ def endpoint_for(driver: NetworkDriver, net: NetworkDoc, host: int = 2) -> Endpo
     ip, prefixlen, gateway = "", 0, ""
     if driver.capabilities.addresses:
         subnet = ipaddress.IPv4Network(net["IPAM"]["Config"][0]["Subnet"])
-        ip, prefixlen, gateway = (
-            str(subnet.network_address + host),
-            subnet.prefixlen,
-            str(next(subnet.hosts())),
-        )
+        ip, prefixlen, gateway = str(subnet.network_address + host), subnet.prefixlen, str(next(subnet.hosts()))
     return {
         "id": secrets.token_hex(32),
         "container_id": secrets.token_hex(32),
@@ -119,9 +115,7 @@ def case_identity(factory: Factory, h: Harness) -> None:
     d = factory()
     assert isinstance(d.type, str) and d.type, "a driver has a type name"
     assert isinstance(d.capabilities, DriverCapabilities)
-    assert d.capabilities.user_networks or d.predefined_name, (
-        "a driver without user networks has a predefined one"
-    )
+    assert d.capabilities.user_networks or d.predefined_name, "a driver without user networks has a predefined one"
     if d.predefined_name:
         spec = d.predefined_network(lambda: ipaddress.IPv4Network(h.subnet))
         assert isinstance(spec, NetworkSpec)

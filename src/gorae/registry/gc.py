@@ -166,9 +166,7 @@ class _Collector:
         if not self.delete_untagged:
             return set(repo.revisions)
         kept = {d for d in (self._tag_target(p) for p, _ in repo.tags.values()) if d in repo.revisions}
-        kept |= {
-            d for d, mtime in repo.revisions.items() if mtime >= young
-        }  # a push between revision and tag
+        kept |= {d for d, mtime in repo.revisions.items() if mtime >= young}  # a push between revision and tag
         while True:
             more: set[str] = set()
             for digest in repo.revisions:

@@ -73,9 +73,7 @@ FACILITIES = {
 SYSLOG_FORMATS = frozenset({"", "rfc3164", "rfc5424", "rfc5424micro"})
 
 
-def merge_defaults(
-    log_config: dict[str, Any], default_type: str, default_opts: dict[str, str]
-) -> dict[str, Any]:
+def merge_defaults(log_config: dict[str, Any], default_type: str, default_opts: dict[str, str]) -> dict[str, Any]:
     """dockerd's mergeAndVerifyLogConfig: an empty type takes the daemon's; the daemon's options fill in
     when the container uses the daemon's driver."""
     kind = str(log_config.get("Type") or "") or default_type
@@ -292,11 +290,7 @@ def tag_of(info: ContainerInfo, opts: dict[str, str]) -> str:
 class JsonFileSink:
     def __init__(self, path: str, rotation: Rotation, attrs: dict[str, str] | None = None) -> None:
         self.writer = RotatingWriter(
-            path,
-            max_size=rotation.max_size,
-            max_file=rotation.max_file,
-            compress=rotation.compress,
-            attrs=attrs,
+            path, max_size=rotation.max_size, max_file=rotation.max_file, compress=rotation.compress, attrs=attrs
         )
 
     def write(self, rec: LogRecord) -> None:
@@ -356,17 +350,13 @@ class SyslogSink:
             else:
                 host, _, port = addr.rpartition(":")
                 kind = socket.SOCK_STREAM if self.stream_sock else socket.SOCK_DGRAM
-                self.sock = (
-                    socket.create_connection((host.strip("[]"), int(port)), 5)
-                    if self.stream_sock
-                    else (socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind))
+                self.sock = socket.create_connection((host.strip("[]"), int(port)), 5) if self.stream_sock else (
+                    socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
                 )
                 if not self.stream_sock:
                     self.sock.connect((host.strip("[]"), int(port)))
         except OSError as e:
-            raise SystemError_(
-                f"failed to initialize logging driver: {_dial_error(proto, addr, e)}"
-            ) from None
+            raise SystemError_(f"failed to initialize logging driver: {_dial_error(proto, addr, e)}") from None
         self.sock.setblocking(True)
 
     def message(self, rec: LogRecord) -> bytes:
@@ -517,9 +507,7 @@ def open_sink(
         if kind == NONE:
             return None
         if kind == JSON_FILE:
-            return JsonFileSink(
-                json_log_path(info.directory, info.id), json_rotation(opts), attrs_of(info, opts)
-            )
+            return JsonFileSink(json_log_path(info.directory, info.id), json_rotation(opts), attrs_of(info, opts))
         if kind == LOCAL:
             return JsonFileSink(readable_path(LOCAL, info.directory, info.id, opts), local_rotation(opts))
         cache: LogSink | None = None
@@ -528,9 +516,7 @@ def open_sink(
             cache_opts.pop("disabled", None)
             cache_opts.setdefault("max-file", "1")
             cache_opts.setdefault("compress", "false")
-            cache = JsonFileSink(
-                os.path.join(info.directory, "container-cached.log"), local_rotation(cache_opts)
-            )
+            cache = JsonFileSink(os.path.join(info.directory, "container-cached.log"), local_rotation(cache_opts))
         try:
             remote: LogSink = (
                 SyslogSink(info, opts) if kind == SYSLOG else JournaldSink(info, opts, path=journal_socket)

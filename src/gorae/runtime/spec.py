@@ -300,10 +300,8 @@ def user_devices(devices: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], l
         in_ctr = str(dev.get("PathInContainer") or "") or host
         perms = str(dev.get("CgroupPermissions") or "") or "rwm"
         if not host.startswith("/"):
-            raise InvalidParameter(
-                f'error gathering device information while adding custom device "{host}": '
-                "no such file or directory"
-            )
+            raise InvalidParameter(f'error gathering device information while adding custom device "{host}": '
+                                   "no such file or directory")
         if any(c not in "rwm" for c in perms):
             raise InvalidParameter(f"invalid device permissions {perms!r} for {host}")
         resolved = os.path.realpath(host)
@@ -320,7 +318,7 @@ def user_devices(devices: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], l
             dirnames.sort()
             for fn in sorted(filenames):
                 p = os.path.join(dirpath, fn)
-                sub = _device_node(p, in_ctr.rstrip("/") + p[len(resolved) :], perms)
+                sub = _device_node(p, in_ctr.rstrip("/") + p[len(resolved):], perms)
                 if sub is not None:
                     nodes.append(sub[0])
                     rules.append(sub[1])

@@ -200,22 +200,8 @@ def cgroup_counters(cgroups_path: str, *, lean: bool = False) -> dict[str, Any]:
 
 
 NET_DEV_FIELDS = (
-    "rx_bytes",
-    "rx_packets",
-    "rx_errors",
-    "rx_dropped",
-    "rx_fifo",
-    "rx_frame",
-    "rx_compressed",
-    "rx_multicast",
-    "tx_bytes",
-    "tx_packets",
-    "tx_errors",
-    "tx_dropped",
-    "tx_fifo",
-    "tx_colls",
-    "tx_carrier",
-    "tx_compressed",
+    "rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "rx_fifo", "rx_frame", "rx_compressed", "rx_multicast",
+    "tx_bytes", "tx_packets", "tx_errors", "tx_dropped", "tx_fifo", "tx_colls", "tx_carrier", "tx_compressed",
 )
 
 
@@ -240,16 +226,7 @@ def net_dev_of(pid: int) -> dict[str, dict[str, int]]:
     return parse_net_dev(_read(f"/proc/{pid}/net/dev") or "")
 
 
-_DOCKER_NET = (
-    "rx_bytes",
-    "rx_packets",
-    "rx_errors",
-    "rx_dropped",
-    "tx_bytes",
-    "tx_packets",
-    "tx_errors",
-    "tx_dropped",
-)
+_DOCKER_NET = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
 
 
 def docker_networks(counters: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:

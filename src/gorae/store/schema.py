@@ -85,31 +85,17 @@ KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
         Kind(
-            CONTAINER,
-            "gorae.container.repository",
-            "gorae.db",
-            1,
-            "Docker inspect shape + _gorae bookkeeping",
+            CONTAINER, "gorae.container.repository", "gorae.db", 1, "Docker inspect shape + _gorae bookkeeping"
         ),
         Kind(IMAGE, "gorae.image.store", "gorae.db", 1, "{Id, Parent, LastTagTime, LayerSizes}"),
         Kind(REF, "gorae.image.store", "gorae.db", 1, "{image, name}"),
-        Kind(
-            LAYER,
-            "gorae.image.store",
-            "gorae.db",
-            1,
-            "{ChainID, DiffID, Parent, Size, TarBlob?, TarCompression?, TarSize?}",
-        ),
-        Kind(
-            V2META,
-            "gorae.distribution.metadata",
-            "gorae.db",
-            1,
-            "{DiffID, Sources [{Digest, SourceRepository}]}",
-        ),
+        Kind(LAYER, "gorae.image.store", "gorae.db", 1, "{ChainID, DiffID, Parent, Size, TarBlob?, TarCompression?, TarSize?}"),
+        Kind(V2META, "gorae.distribution.metadata", "gorae.db", 1, "{DiffID, Sources [{Digest, SourceRepository}]}"),
         Kind(VOLUME, "gorae.volume.local", "gorae.db", 1, "Docker volume inspect shape"),
         Kind(NETWORK, "gorae.network.state", "gorae.db", 1, "Docker network inspect shape"),
-        Kind(ENDPOINT, "gorae.network.state", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"),
+        Kind(
+            ENDPOINT, "gorae.network.state", "gorae.db", 1, "{id, container_id, network_id, ip, mac, ...}"
+        ),
         Kind(
             NETSANDBOX,
             "gorae.network.state",

@@ -146,3 +146,4 @@ CASES: dict[str, Case] = {
     "abort": case_abort,
     "commit_existing_blob": case_commit_existing_blob,
 }
+

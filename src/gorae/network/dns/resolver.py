@@ -33,9 +33,7 @@ def resolve_name(state: NetworkState, cid: str, name: str) -> list[str] | None:
         if sb is None:
             return None
         my_nets = {ep["network_id"]: ep for ep in state.endpoints_of(sb)}
-        user_nets = [
-            n for n in my_nets if not state.networks.get(n, {}).get("_gorae", {}).get("default", True)
-        ]
+        user_nets = [n for n in my_nets if not state.networks.get(n, {}).get("_gorae", {}).get("default", True)]
         child = sb.get("link_aliases", {}).get(name)
         if child is not None:
             ip = state.shared_network_ip(sb, state.sandboxes.get(child) or {"endpoints": []})
@@ -122,3 +120,4 @@ class DnsServers:
     async def stop_all(self) -> None:
         for cid in list(self._servers):
             await self.stop(cid)
+

@@ -139,11 +139,7 @@ class BridgeDriver:
         cfg = net["IPAM"]["Config"][0]
         prefix = ipaddress.IPv4Network(cfg["Subnet"]).prefixlen
         netlink.ensure_bridge(
-            net["_gorae"]["bridge"],
-            cfg.get("Gateway", ""),
-            prefix,
-            _mtu(net),
-            with_address=bool(cfg.get("Gateway")),
+            net["_gorae"]["bridge"], cfg.get("Gateway", ""), prefix, _mtu(net), with_address=bool(cfg.get("Gateway"))
         )
 
     def restore(self, networks: Sequence[NetworkDoc]) -> None:
@@ -223,12 +219,7 @@ class BridgeDriver:
             for m in ports:
                 rules.ports.append(
                     iptables.PortRule(
-                        m["proto"],
-                        m["host_ip"],
-                        m["host_port"],
-                        m["container_ip"],
-                        m["container_port"],
-                        m["bridge"],
+                        m["proto"], m["host_ip"], m["host_port"], m["container_ip"], m["container_port"], m["bridge"]
                     )
                 )
             text = self.chains.render(rules)

@@ -26,6 +26,7 @@ class Reconciler:
         self.clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
+        self._stopping = False
 
     async def reconcile(self, tx: WriteTx, now: int) -> int | None:
         """One pass; answers the time (ns, the clock's) to run again at even without a change."""
@@ -42,6 +43,7 @@ class Reconciler:
         if store is None:
             return
         self._changed = asyncio.Event()
+        self._stopping = False
         revision = await store.revision()
         self._tasks = [
             asyncio.ensure_future(self._follow(store, revision)),
@@ -50,14 +52,16 @@ class Reconciler:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
+        self._stopping = True
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:  # a store client that swallows the cancellation must not hold up `swarm leave`
+            _, stuck = await asyncio.wait(tasks, timeout=5)
+            if stuck:
+                log.warning("%s: %d of its tasks did not stop", type(self).__name__, len(stuck))
 
     async def _follow(self, store: ClusterStore, revision: int) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async for change in store.watch(after=revision):
                     revision = change.revision
@@ -65,11 +69,14 @@ class Reconciler:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the store restarted: follow again from where we were
+                current = asyncio.current_task()
+                if self._stopping or (current is not None and current.cancelling()):
+                    raise asyncio.CancelledError() from e
                 log.warning("%s: watch ended (%s); following again", type(self).__name__, e)
                 await asyncio.sleep(1)
 
     async def _loop(self, store: ClusterStore) -> None:
-        while True:
+        while not self._stopping:
             self._changed.clear()
             try:
                 wake = await self.run_once(store)
