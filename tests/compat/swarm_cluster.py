@@ -127,7 +127,14 @@ def lan(n: int) -> Iterator[list[Host]]:
             host = Host(ns, addr, _new_daemon(ns))
             hosts.append(host)
             host.daemon.start()
-        yield hosts
+        try:
+            yield hosts
+        except BaseException:
+            for host in hosts:  # shown with the failure (the logs go with the cleanup)
+                etcd_log = Path(host.daemon.data_root, "swarm", "etcd", "etcd.log")
+                tail = etcd_log.read_text(errors="replace")[-3000:] if etcd_log.exists() else ""
+                print(f"==== {host.ns} {host.addr} daemon log\n{host.daemon.log()}\n==== etcd log\n{tail}")
+            raise
     finally:
         for host in hosts:
             try:

@@ -146,6 +146,16 @@ def _default_route_addr() -> str:
         return str(s.getsockname()[0])
 
 
+def _route_source(host: str) -> str:
+    """This host's source address towards `host` (no packet is sent)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+        except OSError as e:
+            raise InvalidParameter(f"could not choose an IP address to advertise: {e}") from None
+        return str(s.getsockname()[0])
+
+
 def _interface_addr(name: str) -> str | None:
     """The IPv4 address of interface `name`, if that is an interface."""
     import fcntl
@@ -859,8 +869,8 @@ class SwarmService:
             )
             if body.get("AdvertiseAddr"):
                 advertise = _resolve_advertise(str(body["AdvertiseAddr"]), listen_host, listen_port)
-            else:  # the address the manager saw this node connect from
-                advertise = _join_hostport(str(first.get("_local_addr") or listen_host), listen_port)
+            else:  # the source address of this node's route to the manager (what the manager sees)
+                advertise = _join_hostport(_route_source(host), listen_port)
             addr = _split_hostport(advertise, listen_port)[0]
             key, etcd_key = new_key(), new_key()
             peer_port = free_port(addr)
@@ -1419,10 +1429,17 @@ class SwarmService:
                 changed = False
                 for node in await store.view(read):
                     status = (node.doc.get("Status") or {}).get("State")
-                    if node.doc.get("ManagerStatus"):
-                        up = node.id in self._present
-                        if up != (status == "ready"):
-                            await self._mark(node.id, "ready" if up else "down")
+                    if node.doc.get("ManagerStatus"):  # a manager's heartbeat is its lease
+                        if node.id in self._present:
+                            self._beats[node.id] = (0, now)
+                            if status != "ready":
+                                await self._mark(node.id, "ready")
+                                changed = True
+                        elif (
+                            status == "ready"
+                            and now - self._beats.setdefault(node.id, (0, now))[1] > 3 * period
+                        ):
+                            await self._mark(node.id, "down")
                             changed = True
                         continue
                     rev = beats.get(node.id, 0)

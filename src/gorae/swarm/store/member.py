@@ -146,6 +146,9 @@ class EtcdMember:
                 "--initial-cluster", cfg.initial_cluster or f"{cfg.name}={cfg.peer_url}",
                 "--initial-cluster-state", cfg.cluster_state,
                 "--logger", "zap",
+                # a new manager's member is added as a learner (no quorum change), possibly through a member
+                # that has itself only just joined: etcd's 5 s "connected to all peers" wait is not needed
+                "--strict-reconfig-check=false",
                 *cfg.tls_args(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,

@@ -1,0 +1,174 @@
+"""Several managers (issue 10): managers join with the manager token (their etcd members join the cluster),
+one leader elected through etcd, a kill -9 of the leader's daemon gives a new leader within seconds with no
+node or cluster object lost, losing quorum answers dockerd's "no leader" 503 and changes nothing, workers
+fail over to another manager; token rotation, a forged certificate, promote/demote, a manager's leave,
+certificate renewal. Driven with the docker CLI and docker-py over the multi-node harness (swarm_cluster)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from conftest import SRC, wait_for
+from swarm_cluster import Host, etcd_pids, init, join, lan, leader_of
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run daemons in namespaces")
+
+NO_LEADER = (
+    "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers "
+    "are online. Make sure more than half of the managers are online."
+)
+
+
+def _rows(host: Host) -> dict[str, tuple[str, str]]:
+    """node ls on `host`: node ID -> (status, manager status)."""
+    out = host.docker("node", "ls", "--format", "{{.ID}}|{{.Status}}|{{.ManagerStatus}}", timeout=20).stdout
+    return {i: (s, m) for i, s, m in (line.split("|") for line in out.splitlines())}
+
+
+def _swarm_call(host: Host, op: dict[str, object], cert: bytes, key: bytes, ca: bytes) -> dict[str, object]:
+    """One swarm-port request from inside `host`'s namespace with the given client certificate; answers
+    {"ok": answer} or {"error": message, "status": code}."""
+    script = textwrap.dedent(
+        """
+        import asyncio, json, sys
+        from gorae.errors import GoraeError
+        from gorae.swarm.remote import call, client_context
+        a = json.loads(sys.stdin.read())
+        ctx = client_context(a["ca"].encode(), a["cert"].encode(), a["key"].encode())
+        try:
+            out = {"ok": asyncio.run(call(a["addr"], ctx, a["op"], "swarm-manager"))}
+        except GoraeError as e:
+            out = {"error": e.message, "status": e.status}
+        print(json.dumps(out))
+        """
+    )
+    args = {
+        "ca": ca.decode(),
+        "cert": cert.decode(),
+        "key": key.decode(),
+        "addr": f"{host.addr}:2377",
+        "op": op,
+    }
+    r = subprocess.run(
+        ["ip", "netns", "exec", host.ns, sys.executable, "-c", script],
+        input=json.dumps(args),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def test_three_managers_two_workers_leader_failover_and_quorum_loss() -> None:
+    with lan(5) as hosts:
+        m0, m1, m2, w0, w1 = hosts
+        leader_id, tokens = init(m0)
+        out = m1.docker("swarm", "join", "--token", tokens["manager"], f"{m0.addr}:2377", timeout=120).stdout
+        assert out == "This node joined a swarm as a manager.\n"
+        join(m2, m1, tokens["manager"])  # through a manager that joined: any manager admits
+        ids = {h.addr: h.node_id for h in (m0, m1, m2)}
+        out = w0.docker("swarm", "join", "--token", tokens["worker"], f"{m0.addr}:2377").stdout
+        assert out == "This node joined a swarm as a worker.\n"
+        join(w1, m2, tokens["worker"])
+        worker_ids = [w0.node_id, w1.node_id]
+
+        # every manager sees the same five nodes, one leader, the other managers reachable
+        for m in (m0, m1, m2):
+            assert m.swarm_info()["ControlAvailable"] is True
+            rows = wait_for(
+                lambda m=m: (
+                    r if len(r := _rows(m)) == 5 and all(r[i][0] == "Ready" for i in ids.values()) else None
+                )
+            )
+            assert rows[leader_id] == ("Ready", "Leader")
+            assert rows[ids[m1.addr]] == ("Ready", "Reachable") and rows[ids[m2.addr]] == (
+                "Ready",
+                "Reachable",
+            )
+            assert all(rows[w] == ("Ready", "") for w in worker_ids)
+        node = m2.client().nodes.get(ids[m1.addr])
+        assert node.attrs["ManagerStatus"] == {"Reachability": "reachable", "Addr": f"{m1.addr}:2377"}
+        assert node.attrs["Spec"]["Role"] == "manager"
+        assert m1.client().nodes.get(leader_id).attrs["ManagerStatus"] == {
+            "Leader": True,
+            "Reachability": "reachable",
+            "Addr": f"{m0.addr}:2377",
+        }
+        info = m2.swarm_info()
+        assert (info["Nodes"], info["Managers"]) == (5, 3)
+        assert sorted(r["Addr"] for r in info["RemoteManagers"]) == sorted(
+            f"{h.addr}:2377" for h in (m0, m1, m2)
+        )
+        # a worker knows every manager (the join and heartbeat answers carry them)
+        assert sorted(r["NodeID"] for r in w1.swarm_info()["RemoteManagers"]) == sorted(ids.values())
+        assert all(len(etcd_pids(h.daemon.data_root)) == 1 for h in (m0, m1, m2))
+        assert all(etcd_pids(h.daemon.data_root) == [] for h in (w0, w1))
+        swarm = m1.client().swarm
+        swarm.reload()
+        cluster_before = swarm.attrs
+
+        # kill -9 the leader's daemon: a new leader among the other two within seconds, nothing lost
+        m0.kill9()
+        start = time.monotonic()
+        new_leader = wait_for(lambda: x if (x := leader_of(m1)) not in ("", leader_id) else None, timeout=15)
+        elected = time.monotonic() - start
+        assert new_leader in (ids[m1.addr], ids[m2.addr])
+        assert elected < 10, elected
+        assert wait_for(lambda: leader_of(m2) == new_leader, timeout=5)
+        wait_for(lambda: _rows(m1)[leader_id] == ("Down", "Unreachable"), timeout=10)
+        rows = _rows(m2)
+        assert set(rows) == {leader_id, *ids.values(), *worker_ids}
+        swarm = m2.client().swarm
+        swarm.reload()
+        assert swarm.attrs["ID"] == cluster_before["ID"] and swarm.attrs["Spec"] == cluster_before["Spec"]
+        # API writes work again
+        assert m1.docker("swarm", "update", "--task-history-limit", "9").stdout == "Swarm updated.\n"
+        m2.docker("node", "update", "--label-add", "zone=b", worker_ids[0])
+        assert json.loads(
+            m1.docker("node", "inspect", worker_ids[0], "--format", "{{json .Spec.Labels}}").stdout
+        ) == {"zone": "b"}
+        # the workers keep heartbeating through the managers left (w0's own manager is gone): still Ready
+        # after more than 3 heartbeat periods
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            rows = _rows(m1)
+            assert all(rows[w][0] == "Ready" for w in worker_ids), rows
+        assert w0.swarm_info()["RemoteManagers"]
+
+        # a second manager gone: no quorum; the survivor answers dockerd's no-leader 503 and changes nothing
+        survivor, victim = (m1, m2) if new_leader == ids[m2.addr] else (m2, m1)
+        victim.kill9()
+        r = wait_for(
+            lambda: x if (x := survivor.docker("node", "ls", check=False, timeout=30)).returncode else None,
+            timeout=20,
+        )
+        assert r.stderr == f"Error response from daemon: {NO_LEADER}\n"
+        r = survivor.docker("swarm", "update", "--task-history-limit", "3", check=False, timeout=30)
+        assert (r.returncode, r.stderr) == (1, f"Error response from daemon: {NO_LEADER}\n")
+        assert (
+            json.loads(survivor.docker("info", "--format", "{{json .Swarm.ControlAvailable}}").stdout) is True
+        )
+
+        # both come back: quorum again, a leader, every object as it was (the refused write never landed)
+        victim.start()
+        m0.start()
+        wait_for(lambda: leader_of(survivor) != "", timeout=30)
+        for m in (m0, m1, m2):
+            rows = wait_for(
+                lambda m=m: (
+                    r if all((r := _rows(m))[i][1] in ("Leader", "Reachable") for i in ids.values()) else None
+                ),
+                timeout=30,
+            )
+            assert set(rows) == {*ids.values(), *worker_ids}
+        spec = json.loads(m0.docker("info", "--format", "{{json .Swarm.Cluster.Spec}}").stdout)
+        assert spec["Orchestration"] == {"TaskHistoryRetentionLimit": 9}
+        assert sum(1 for v in _rows(m0).values() if v[1] == "Leader") == 1
