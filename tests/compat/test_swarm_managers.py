@@ -6,16 +6,23 @@ certificate renewal. Driven with the docker CLI and docker-py over the multi-nod
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from conftest import SRC, wait_for
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import NameOID
 from swarm_cluster import Host, etcd_pids, init, join, lan, leader_of
+
+from gorae.swarm.ca.authority import MANAGER_ROLE, RootCA, key_pem, new_key
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run daemons in namespaces")
 
@@ -172,3 +179,130 @@ def test_three_managers_two_workers_leader_failover_and_quorum_loss() -> None:
         spec = json.loads(m0.docker("info", "--format", "{{json .Swarm.Cluster.Spec}}").stdout)
         assert spec["Orchestration"] == {"TaskHistoryRetentionLimit": 9}
         assert sum(1 for v in _rows(m0).values() if v[1] == "Leader") == 1
+
+
+def _certs(host: Host) -> tuple[bytes, bytes, bytes]:
+    """(CA, node certificate, node key) of `host`'s swarm identity."""
+    d = Path(host.daemon.data_root, "swarm", "certificates")
+    return tuple((d / n).read_bytes() for n in ("swarm-root-ca.crt", "swarm-node.crt", "swarm-node.key"))  # type: ignore[return-value]
+
+
+def _role(host: Host) -> str:
+    cert = x509.load_pem_x509_certificate(_certs(host)[1])
+    return str(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value)
+
+
+def test_tokens_forged_certificate_promote_demote_leave_and_renewal() -> None:
+    with lan(4) as hosts:
+        m0, m1, w0, late = hosts
+        m0_id, tokens = init(m0)
+        m1_id = join(m1, m0, tokens["manager"])
+        w0_id = join(w0, m1, tokens["worker"])
+        assert _role(m1) == "swarm-manager" and _role(w0) == "swarm-worker"
+
+        # rotate the manager token: the old one is refused, the new one admits a manager
+        out = m1.docker("swarm", "join-token", "--rotate", "-q", "manager").stdout.strip()
+        assert out != tokens["manager"]
+        r = late.docker("swarm", "join", "--token", tokens["manager"], f"{m0.addr}:2377", check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: rpc error: code = InvalidArgument desc = A valid join token is "
+            "necessary to join this cluster\n",
+        )
+        assert not Path(late.daemon.data_root, "swarm").exists()
+
+        # a certificate of another CA (same subject shape, a real node's ID) is refused at the handshake
+        ca_pem, cert, key = _certs(w0)
+        forger = RootCA.create()
+        forged_key = new_key()
+        forged = forger.issue(
+            forged_key.public_key(),
+            w0_id,
+            MANAGER_ROLE,
+            json.loads(m0.docker("info", "--format", "{{json .Swarm.Cluster.ID}}").stdout),
+        )
+        answer = _swarm_call(m0, {"op": "heartbeat"}, forged, key_pem(forged_key), ca_pem)
+        assert "ok" not in answer and answer["status"] == 503, answer  # the TLS handshake fails
+        # the genuine one works (the renewal op: a new certificate with the cluster's expiry)
+        m0.docker("swarm", "update", "--cert-expiry", "2h")
+        fresh = new_key()
+        answer = _swarm_call(
+            m0,
+            {
+                "op": "renew",
+                "public_key": fresh.public_key()
+                .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+                .decode(),
+            },
+            cert,
+            key,
+            ca_pem,
+        )
+        renewed = x509.load_pem_x509_certificate(str(answer["ok"]["cert"]).encode())  # type: ignore[index]
+        assert renewed.not_valid_after_utc - renewed.not_valid_before_utc == dt.timedelta(
+            hours=3
+        )  # 1 h back-dated
+        assert renewed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == w0_id
+        r = m0.docker("swarm", "update", "--cert-expiry", "30m", check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: rpc error: code = InvalidArgument desc = minimum certificate expiry "
+            "time is: 1h0m0s\n",
+        )
+
+        # a manager's leave: refused without --force (dockerd's texts), here with the quorum arithmetic
+        r = m1.docker("swarm", "leave", check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: You are attempting to leave the swarm on a node that is participating "
+            "as a manager. Removing this node leaves 1 managers out of 2. Without a Raft quorum your swarm will "
+            "be inaccessible. The only way to restore a swarm that has lost consensus is to reinitialize it with "
+            "`--force-new-cluster`. Use `--force` to suppress this message.\n",
+        )
+        r = m0.docker("node", "rm", "--force", m1_id, check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            f"Error response from daemon: rpc error: code = FailedPrecondition desc = node {m1_id} is a cluster "
+            "manager and is a member of the raft cluster. It must be demoted to worker before removal\n",
+        )
+
+        # promote the worker: it gets a manager certificate and an etcd member, and serves the API
+        assert (
+            m0.docker("node", "promote", w0_id).stdout
+            == f"Node {w0_id} promoted to a manager in the swarm.\n"
+        )
+        wait_for(lambda: w0.swarm_info()["ControlAvailable"] is True, timeout=30)
+        assert _role(w0) == "swarm-manager" and len(etcd_pids(w0.daemon.data_root)) == 1
+        rows = wait_for(lambda: r if (r := _rows(w0))[w0_id] == ("Ready", "Reachable") else None, timeout=15)
+        assert sorted(v[1] for v in rows.values()) == ["Leader", "Reachable", "Reachable"]
+        assert w0.swarm_info()["Managers"] == 3
+
+        # demote the first manager (the leader): another leads, it becomes a worker, its member is gone
+        assert m1.docker("node", "demote", m0_id).stdout == f"Manager {m0_id} demoted in the swarm.\n"
+        wait_for(lambda: m0.swarm_info()["ControlAvailable"] is False, timeout=30)
+        assert etcd_pids(m0.daemon.data_root) == [] and _role(m0) == "swarm-worker"
+        assert not Path(m0.daemon.data_root, "swarm", "certificates", "swarm-root-ca.key").exists()
+        wait_for(lambda: leader_of(m1) in (m1_id, w0_id), timeout=15)
+        rows = wait_for(lambda: r if (r := _rows(w0))[m0_id] == ("Ready", "") else None, timeout=15)
+        assert sorted(v[1] for v in rows.values()) == ["", "Leader", "Reachable"]
+        r = m0.docker("node", "ls", check=False)
+        assert r.returncode == 1 and "Worker nodes can't be used to view or modify cluster state." in r.stderr
+        assert sorted(x["NodeID"] for x in m0.swarm_info()["RemoteManagers"]) == sorted([m1_id, w0_id])
+
+        # the new manager token admits a manager; two of three managers online keep a quorum: a forced leave
+        # of one removes its member first
+        new_id = join(late, m1, out)
+        assert late.swarm_info()["Managers"] == 3
+        assert late.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+        assert etcd_pids(late.daemon.data_root) == []
+        wait_for(lambda: _rows(m1)[new_id] == ("Down", "Unreachable"), timeout=15)
+        assert m1.docker("swarm", "update", "--task-history-limit", "4").stdout == "Swarm updated.\n"
+        m1.docker("node", "demote", new_id)
+        m1.docker("node", "rm", new_id)
+        assert new_id not in _rows(w0)
+
+        # a removed node's certificate is refused from then on
+        ca_pem, cert, key = _certs(m0)
+        w0.docker("node", "rm", "--force", m0_id)
+        answer = _swarm_call(m1, {"op": "heartbeat"}, cert, key, ca_pem)
+        assert answer == {"error": f"node {m0_id} was removed from the swarm", "status": 403}
