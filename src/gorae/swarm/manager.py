@@ -305,6 +305,15 @@ def _manager_list(raw: Any) -> tuple[tuple[str, str], ...]:
     )
 
 
+async def _remove_member(coord: Coordinator, member_id: int) -> None:
+    """`member remove`; one already gone (another manager removed it first) is fine."""
+    try:
+        await coord.remove(member_id)
+    except GoraeError as e:
+        if "not found" not in e.message:
+            raise
+
+
 def _public(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A stored document as the API shows it: its version in, the private bag out."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
@@ -770,10 +779,14 @@ class SwarmService:
                 return
             await self._stop_background()
             await self._mark(state.node_id, "down")
-            await coord.resign()
-            for m in await coord.members():
+            members = await coord.members()
+            try:
+                await coord.resign()
+            except GoraeError:
+                pass  # the lease expires by itself
+            for m in members:
                 if m.name == state.node_id:
-                    await coord.remove(m.id)
+                    await _remove_member(coord, m.id)
         except GoraeError as e:
             log.warning("swarm leave: %s", e.message)
 
@@ -1299,18 +1312,15 @@ class SwarmService:
                     validity=self._cert_validity(),
                 )  # fmt: skip
                 await self._stop_background()
-
-                async def write(tx: WriteTx) -> None:
-                    node = await tx.get(Node, state.node_id)
-                    if node is not None:
-                        doc = {k: v for k, v in node.doc.items() if k != "ManagerStatus"}
-                        await tx.update(node.with_doc({**doc, "UpdatedAt": _now()}))
-
-                await store.update(write)
-                await coord.resign()
-                for m in await coord.members():
+                await self._drop_manager_status(state.node_id)
+                members = await coord.members()
+                try:
+                    await coord.resign()
+                except GoraeError:
+                    pass  # the lease expires by itself
+                for m in members:
                     if m.name == state.node_id:
-                        await coord.remove(m.id)
+                        await _remove_member(coord, m.id)
             except GoraeError as e:
                 log.warning("swarm: demotion of this node failed (will retry): %s", e.message)
                 self._start_background()
@@ -1426,8 +1436,9 @@ class SwarmService:
 
                 beats = await self._coord.beats()
                 now = time.monotonic()
-                changed = False
-                for node in await store.view(read):
+                nodes = await store.view(read)
+                changed = await self._reconcile_members(self._coord, nodes)
+                for node in nodes:
                     status = (node.doc.get("Status") or {}).get("State")
                     if node.doc.get("ManagerStatus"):  # a manager's heartbeat is its lease
                         if node.id in self._present:
@@ -1456,6 +1467,35 @@ class SwarmService:
                 log.warning("swarm heartbeat check: %s", e.message)
             except Exception:
                 log.exception("swarm heartbeat check")
+
+    async def _reconcile_members(self, coord: Coordinator, nodes: list[Node]) -> bool:
+        """The leader: the etcd member of a manager demoted or removed while its daemon was down goes (it
+        would count against the quorum for ever), and its ManagerStatus with it. A live one (its lease is
+        there) demotes itself."""
+        assert self.state is not None
+        by_id = {n.id: n for n in nodes}
+        changed = False
+        for member in await coord.members():
+            if not member.name or member.name == self.state.node_id or member.name in self._present:
+                continue
+            node = by_id.get(member.name)
+            if node is not None and (node.doc.get("Spec") or {}).get("Role") == "manager":
+                continue
+            log.info("swarm: removing the etcd member of %s (no longer a manager)", member.name)
+            await _remove_member(coord, member.id)
+            if node is not None and node.doc.get("ManagerStatus"):
+                await self._drop_manager_status(node.id)
+            changed = True
+        return changed
+
+    async def _drop_manager_status(self, node_id: str) -> None:
+        async def write(tx: WriteTx) -> None:
+            node = await tx.get(Node, node_id)
+            if node is not None and "ManagerStatus" in node.doc:
+                doc = {k: v for k, v in node.doc.items() if k != "ManagerStatus"}
+                await tx.update(node.with_doc({**doc, "UpdatedAt": _now()}))
+
+        await self.manager_store().update(write)
 
     # -- /nodes ------------------------------------------------------------------------------
 
