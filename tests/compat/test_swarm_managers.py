@@ -32,10 +32,13 @@ NO_LEADER = (
 )
 
 
-def _rows(host: Host) -> dict[str, tuple[str, str]]:
-    """node ls on `host`: node ID -> (status, manager status)."""
-    out = host.docker("node", "ls", "--format", "{{.ID}}|{{.Status}}|{{.ManagerStatus}}", timeout=20).stdout
-    return {i: (s, m) for i, s, m in (line.split("|") for line in out.splitlines())}
+def _rows(host: Host, check: bool = True) -> dict[str, tuple[str, str]]:
+    """node ls on `host`: node ID -> (status, manager status); without `check`, {} when it fails (a wait
+    across a leader change)."""
+    r = host.docker(
+        "node", "ls", "--format", "{{.ID}}|{{.Status}}|{{.ManagerStatus}}", timeout=20, check=check
+    )
+    return {i: (s, m) for i, s, m in (line.split("|") for line in r.stdout.splitlines())}
 
 
 def _swarm_call(host: Host, op: dict[str, object], cert: bytes, key: bytes, ca: bytes) -> dict[str, object]:
@@ -273,7 +276,7 @@ def test_tokens_forged_certificate_promote_demote_leave_and_renewal() -> None:
         )
         wait_for(lambda: w0.swarm_info()["ControlAvailable"] is True, timeout=30)
         assert _role(w0) == "swarm-manager" and len(etcd_pids(w0.daemon.data_root)) == 1
-        rows = wait_for(lambda: r if (r := _rows(w0))[w0_id] == ("Ready", "Reachable") else None, timeout=15)
+        rows = wait_for(lambda: r if (r := _rows(m1))[w0_id] == ("Ready", "Reachable") else None, timeout=15)
         assert sorted(v[1] for v in rows.values()) == ["Leader", "Reachable", "Reachable"]
         assert w0.swarm_info()["Managers"] == 3
 
@@ -287,22 +290,46 @@ def test_tokens_forged_certificate_promote_demote_leave_and_renewal() -> None:
         assert sorted(v[1] for v in rows.values()) == ["", "Leader", "Reachable"]
         r = m0.docker("node", "ls", check=False)
         assert r.returncode == 1 and "Worker nodes can't be used to view or modify cluster state." in r.stderr
-        assert sorted(x["NodeID"] for x in m0.swarm_info()["RemoteManagers"]) == sorted([m1_id, w0_id])
+        wait_for(  # the heartbeat answers carry the managers' list
+            lambda: sorted(x["NodeID"] for x in m0.swarm_info()["RemoteManagers"]) == sorted([m1_id, w0_id]),
+            timeout=10,
+        )
 
-        # the new manager token admits a manager; two of three managers online keep a quorum: a forced leave
-        # of one removes its member first
+        # the new manager token admits a manager
         new_id = join(late, m1, out)
         assert late.swarm_info()["Managers"] == 3
-        assert late.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
-        assert etcd_pids(late.daemon.data_root) == []
-        wait_for(lambda: _rows(m1)[new_id] == ("Down", "Unreachable"), timeout=15)
-        assert m1.docker("swarm", "update", "--task-history-limit", "4").stdout == "Swarm updated.\n"
+        wait_for(lambda: sorted(v[1] for v in _rows(m1).values()) == ["", "Leader", "Reachable", "Reachable"])
+        # a manager down: demoting another would lose the quorum (swarmkit's safeguard); demoting the down one
+        # is fine (the leader removes its etcd member), and when it comes back it goes on as a worker
+        late.kill9()
+        wait_for(lambda: _rows(m1)[new_id][1] == "Unreachable", timeout=15)
+        r = m1.docker("node", "demote", w0_id, check=False)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: rpc error: code = FailedPrecondition desc = can't remove member from "
+            "the raft: this would result in a loss of quorum\n",
+        )
         m1.docker("node", "demote", new_id)
+        wait_for(lambda: _rows(m1)[new_id][1] == "", timeout=15)
+        late.start()
+        wait_for(lambda: late.swarm_info()["ControlAvailable"] is False, timeout=60)
+        assert etcd_pids(late.daemon.data_root) == [] and _role(late) == "swarm-worker"
+        wait_for(lambda: _rows(m1)[new_id] == ("Ready", ""), timeout=15)
+        assert late.docker("swarm", "leave").stdout == "Node left the swarm.\n"
+        wait_for(lambda: _rows(m1)[new_id][0] == "Down", timeout=15)
         m1.docker("node", "rm", new_id)
-        assert new_id not in _rows(w0)
+
+        # a forced leave of a manager removes its etcd member first: the one left keeps its quorum
+        assert w0.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+        assert etcd_pids(w0.daemon.data_root) == []
+        wait_for(lambda: _rows(m1, check=False).get(w0_id) == ("Down", "Unreachable"), timeout=15)
+        assert m1.docker("swarm", "update", "--task-history-limit", "4").stdout == "Swarm updated.\n"
+        m1.docker("node", "demote", w0_id)
+        m1.docker("node", "rm", w0_id)
+        assert set(_rows(m1)) == {m1_id, m0_id}
 
         # a removed node's certificate is refused from then on
         ca_pem, cert, key = _certs(m0)
-        w0.docker("node", "rm", "--force", m0_id)
+        m1.docker("node", "rm", "--force", m0_id)
         answer = _swarm_call(m1, {"op": "heartbeat"}, cert, key, ca_pem)
         assert answer == {"error": f"node {m0_id} was removed from the swarm", "status": 403}

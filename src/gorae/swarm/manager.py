@@ -474,7 +474,10 @@ class SwarmService:
             raise Unavailable(
                 f"swarm state in {self.root} has no etcd member: leave the swarm and init again"
             )
-        await self.member.start(cfg)
+        try:
+            await self.member.start(cfg)
+        except GoraeError as e:  # e.g. removed from the etcd cluster while down: coordination finds out
+            log.warning("swarm: this node's etcd member did not start: %s", e.message)
         self.store = _store_for(cfg)
         self.state = state
         await self._serve_remote(state)
@@ -593,6 +596,9 @@ class SwarmService:
         self._managers = [
             (n.id, str(n.doc["ManagerStatus"].get("Addr", ""))) for n in nodes if n.doc.get("ManagerStatus")
         ]
+        state = self.state
+        if state is not None and state.role == "manager" and tuple(self._managers) != state.managers:
+            self._save_state(replace(state, managers=tuple(self._managers)))  # for a manager cut off later
         if cluster is not None:
             public = _public(cluster.doc, cluster.version)
             public.pop("JoinTokens", None)
@@ -1035,7 +1041,8 @@ class SwarmService:
         """A node's new certificate (its role as the store has it, the cluster's expiry); a removed node
         never gets here."""
         public = _load_public(request.get("public_key"))
-        role = MANAGER_ROLE if node.doc.get("ManagerStatus") else WORKER_ROLE
+        manager = node.doc.get("ManagerStatus") and (node.doc.get("Spec") or {}).get("Role") == "manager"
+        role = MANAGER_ROLE if manager else WORKER_ROLE
         cert = ca.issue(public, node.id, role, state.cluster_id, validity=self._cert_validity())
         return {"cert": cert.decode()}
 
@@ -1245,12 +1252,16 @@ class SwarmService:
         """A manager: keep its lease (presence) alive, campaign for leadership, follow the leader, notice
         quorum loss (the API answers "no leader" then) and its own demotion."""
         rounds = 1  # the first round ran when the node became a manager
+        lost = 0
         while self.state is not None and self.state.role == "manager":
             await asyncio.sleep(LEASE_TTL / 4)
             if await self._coord_round(refresh=rounds % 4 == 0):
                 self._chore(self._demote_self())
                 return
             rounds = rounds + 1 if self._quorum else 0
+            lost = 0 if self._quorum else lost + 1
+            if lost and lost % 10 == 0 and self.member.pid is None and await self._cut_off():
+                return  # without quorum and with no member left: this node was demoted while down
 
     async def _coord_round(self, refresh: bool = True) -> bool:
         """One coordination round; True when this node has been demoted."""
@@ -1294,6 +1305,77 @@ class SwarmService:
         node = await self.store.view(read)
         return node is not None and (node.doc.get("Spec") or {}).get("Role") == "worker"
 
+    async def _cut_off(self) -> bool:
+        """A manager whose etcd member is gone (the leader removed it while this daemon was down, after a
+        demotion): ask the other managers what this node is now; a worker goes on as one (True)."""
+        state = self.state
+        if state is None:
+            return False
+        for manager_id, addr in state.managers:
+            if manager_id == state.node_id:
+                continue
+            try:
+                answer = await call(addr, self._member_context(), {"op": "heartbeat"}, MANAGER_ROLE)
+                if answer.get("role") != "worker":
+                    return False
+                key = new_key()
+                renewed = await call(
+                    addr,
+                    self._member_context(),
+                    {"op": "renew", "public_key": _public_pem(key)},
+                    MANAGER_ROLE,
+                )
+            except GoraeError as e:
+                log.warning("swarm: asking manager %s: %s", addr, e.message)
+                continue
+            self._chore(self._cut_off_worker(str(renewed["cert"]).encode(), key))
+            return True
+        return False
+
+    async def _cut_off_worker(self, cert: bytes, key: ec.EllipticCurvePrivateKey) -> None:
+        async with self._lock:
+            state = self.state
+            if state is None or state.role != "manager":
+                return
+            log.info("swarm: this node was demoted while its daemon was down")
+            await self._stop_background()
+            await self._to_worker(cert, key, [m for m in state.managers if m[0] != state.node_id])
+
+    async def _to_worker(
+        self, cert: bytes, key: ec.EllipticCurvePrivateKey, managers: list[tuple[str, str]]
+    ) -> None:
+        """Drop what a manager has (listener, store client, member and its data, the CA key) and go on as a
+        worker of `managers` with the worker certificate `cert` (under the lock, background stopped)."""
+        state = self.state
+        assert state is not None
+        await self.remote.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        self._coord = None
+        self._ca = None
+        self._server_ctx = None
+        await self.member.destroy()
+        certs = self.root / "certificates"
+        (certs / "swarm-root-ca.key").unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self.root / "etcd-tls", True)
+        (certs / "swarm-node.crt").write_bytes(cert)
+        _write_secret(certs / "swarm-node.key", key_pem(key))
+        manager_id, manager_addr = managers[0]
+        self._save_state(
+            replace(
+                state,
+                role="worker",
+                manager_id=manager_id,
+                manager_addr=manager_addr,
+                managers=tuple(managers),
+            )
+        )
+        self._quorum = True
+        self._leader = ""
+        self._present = set()
+        self._start_background()
+
     async def _demote_self(self) -> None:
         """This manager was demoted: a worker certificate, its etcd member removed, its store data gone;
         it goes on as a worker of the remaining managers."""
@@ -1326,31 +1408,7 @@ class SwarmService:
                 self._start_background()
                 return
             log.info("swarm: this node was demoted to a worker")
-            await self.remote.close()
-            await store.close()
-            self.store = None
-            self._coord = None
-            self._ca = None
-            self._server_ctx = None
-            await self.member.destroy()
-            certs = self.root / "certificates"
-            (certs / "swarm-root-ca.key").unlink(missing_ok=True)
-            await asyncio.to_thread(shutil.rmtree, self.root / "etcd-tls", True)
-            (certs / "swarm-node.crt").write_bytes(cert)
-            _write_secret(certs / "swarm-node.key", key_pem(key))
-            manager_id, manager_addr = others[0]
-            self._save_state(
-                replace(
-                    state,
-                    role="worker",
-                    manager_id=manager_id,
-                    manager_addr=manager_addr,
-                    managers=tuple(others),
-                )
-            )
-            self._quorum = True
-            self._leader = ""
-            self._start_background()
+            await self._to_worker(cert, key, others)
 
     async def _promote_self(self) -> None:
         """This worker was promoted: a manager certificate and an etcd member from its manager, then it
@@ -1588,6 +1646,17 @@ class SwarmService:
                         "rpc error: code = FailedPrecondition desc = attempting to demote the last manager "
                         "of the swarm"
                     )
+                # swarmkit's quorum safeguard: the managers still reachable after the removal must be a
+                # majority of those left
+                members = [n.id for n in managers if n.doc.get("ManagerStatus")]
+                if node.id in members:
+                    alive = self._present | ({self.state.node_id} if self.state else set())
+                    reachable = sum(1 for m in members if m != node.id and m in alive)
+                    if reachable < (len(members) - 1) // 2 + 1:
+                        raise InvalidParameter(
+                            "rpc error: code = FailedPrecondition desc = can't remove member from the raft: "
+                            "this would result in a loss of quorum"
+                        )
             new_spec = {"Labels": labels, "Role": role, "Availability": availability}
             if spec.get("Name"):
                 new_spec = {"Name": spec["Name"], **new_spec}
