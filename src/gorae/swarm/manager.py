@@ -340,6 +340,7 @@ class SwarmService:
         self._leader = ""  # the leader's node ID as last seen ("" none)
         self._leading = False
         self._quorum = True  # False while this manager cannot reach a quorum of etcd members
+        self._failing_since = 0.0  # monotonic time coordination rounds began to fail (0: they succeed)
         self._present: set[str] = set()  # managers whose lease is alive
         self._beats: dict[str, tuple[int, float]] = {}  # worker -> (heartbeat revision, when it moved)
         self._departed: set[str] = set()
@@ -481,7 +482,7 @@ class SwarmService:
         self.store = _store_for(cfg)
         self.state = state
         await self._serve_remote(state)
-        if await self._coord_round():  # demoted while this daemon was down
+        if await self._first_round():  # demoted while this daemon was down
             self._chore(self._demote_self())
             return
         self._start_background()
@@ -704,7 +705,7 @@ class SwarmService:
         self.store = store
         await store.update(write)
         self._save_state(state)
-        await self._coord_round()
+        await self._first_round()
         self._start_background()
 
     async def _teardown(self) -> None:
@@ -979,7 +980,7 @@ class SwarmService:
         self._quorum = True
         await self._serve_remote(state)
         self._save_state(state)
-        await self._coord_round()
+        await self._first_round()
         self._start_background()
 
     async def _remote_request(
@@ -1263,6 +1264,16 @@ class SwarmService:
             if lost and lost % 10 == 0 and self.member.pid is None and await self._cut_off():
                 return  # without quorum and with no member left: this node was demoted while down
 
+    async def _first_round(self, wait: float = 5.0) -> bool:
+        """Coordination rounds until one succeeds (the member may still be electing etcd's leader) or `wait`
+        seconds pass, so the API knows the leader from the start; True when this node has been demoted."""
+        deadline = time.monotonic() + wait
+        while True:
+            demoted = await self._coord_round()
+            if self._leader or demoted or time.monotonic() > deadline:
+                return demoted
+            await asyncio.sleep(0.1)
+
     async def _coord_round(self, refresh: bool = True) -> bool:
         """One coordination round; True when this node has been demoted."""
         if self.state is None or self.store is None:
@@ -1278,6 +1289,7 @@ class SwarmService:
             if not self._quorum:
                 log.info("swarm: the cluster store has a quorum again")
             self._quorum = True
+            self._failing_since = 0.0
             if leader != self._leader:
                 log.info("swarm: leader is %s", leader or "(none)")
             self._leader = leader
@@ -1286,10 +1298,14 @@ class SwarmService:
                 await self._refresh_info()
                 return await self._demoted()
         except GoraeError as e:
-            if self._quorum:
-                log.warning("swarm: lost the cluster store's quorum: %s", e.message)
-            self._quorum = False
-            self._leader = ""
+            # failures for a lease's TTL (not one slow round: etcd electing its leader) mean no quorum
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if now - self._failing_since >= LEASE_TTL:
+                if self._quorum:
+                    log.warning("swarm: lost the cluster store's quorum: %s", e.message)
+                self._quorum = False
+                self._leader = ""
             await self._set_leading(False)
         except Exception:
             log.exception("swarm coordination")
