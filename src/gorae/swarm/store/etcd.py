@@ -61,17 +61,23 @@ def _decode(root: bytes, kv: Any) -> StoredObject:
     return cls(id=obj_id, doc=json.loads(bytes(kv.value)), version=int(kv.mod_revision))
 
 
+def _quorum_text(text: str) -> bool:
+    """etcd's words for a request that found no quorum (no leader, timed out, deadline exceeded)."""
+    return any(w in text for w in ("no leader", "timed out", "leader changed", "deadline exceeded"))
+
+
 def store_error(e: Exception) -> Unavailable:
     """An etcd failure as the API answers it: no reachable quorum (unavailable, timed out, no leader) is
     dockerd's "The swarm does not have a leader" (503); anything else names the store's error."""
     if isinstance(e, rpc.AioRpcError):
-        if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED):
+        text = str(e.details() or "")
+        if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED) or _quorum_text(text):
             return NoLeader()
-        return Unavailable(f"cluster store: {e.details()}")
+        return Unavailable(f"cluster store: {text}")
     if isinstance(e, (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError)):
         return NoLeader()
     text = str(e)
-    if "no leader" in text or "timed out" in text or "leader changed" in text:
+    if _quorum_text(text):
         return NoLeader()
     return Unavailable(f"cluster store: {e}")
 
