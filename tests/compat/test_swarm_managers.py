@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -81,13 +82,21 @@ def test_three_managers_two_workers_leader_failover_and_quorum_loss() -> None:
     with lan(5) as hosts:
         m0, m1, m2, w0, w1 = hosts
         leader_id, tokens = init(m0)
-        out = m1.docker("swarm", "join", "--token", tokens["manager"], f"{m0.addr}:2377", timeout=120).stdout
-        assert out == "This node joined a swarm as a manager.\n"
-        join(m2, m1, tokens["manager"])  # through a manager that joined: any manager admits
+        # two managers join at once (etcd takes one learner at a time: the second waits for the first)
+        with ThreadPoolExecutor(2) as pool:
+            outs = list(
+                pool.map(
+                    lambda h: h.docker(
+                        "swarm", "join", "--token", tokens["manager"], f"{m0.addr}:2377", timeout=120
+                    ),
+                    (m1, m2),
+                )
+            )
+        assert [o.stdout for o in outs] == ["This node joined a swarm as a manager.\n"] * 2
         ids = {h.addr: h.node_id for h in (m0, m1, m2)}
         out = w0.docker("swarm", "join", "--token", tokens["worker"], f"{m0.addr}:2377").stdout
         assert out == "This node joined a swarm as a worker.\n"
-        join(w1, m2, tokens["worker"])
+        join(w1, m2, tokens["worker"])  # through a manager that joined: any manager admits
         worker_ids = [w0.node_id, w1.node_id]
 
         # every manager sees the same five nodes, one leader, the other managers reachable

@@ -1121,7 +1121,17 @@ class SwarmService:
         ips = tuple(dict.fromkeys(("127.0.0.1", addr)))
         etcd_cert = ca.issue(etcd_public, node_id, MANAGER_ROLE, state.cluster_id, ips)
         host = f"[{addr}]" if ":" in addr else addr
-        member_id = await coord.add_learner(f"https://{host}:{peer_port}")
+        deadline = time.monotonic() + 20
+        while (
+            True
+        ):  # etcd takes one learner at a time: another manager joining waits for the first's promotion
+            try:
+                member_id = await coord.add_learner(f"https://{host}:{peer_port}")
+                break
+            except GoraeError as e:
+                if "too many learner" not in e.message or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.3)
         members = await coord.members()
         self._chore(self._promote_learner(coord, member_id, node_id))
         return {
