@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aetcd
-from aetcd import rpc
-
+# the store module first: it loads grpc (with the process settings it needs) before anything else does
 from gorae.swarm.store.etcd import store_error
+
+# isort: split
+from aetcd import rpc
 
 ROOT = b"/gorae/coord/"
 MANAGERS = ROOT + b"managers/"
@@ -48,7 +49,7 @@ class Member:
 class Coordinator:
     """This manager's coordination calls over its etcd client (`EtcdStore.client`)."""
 
-    def __init__(self, client: aetcd.Client, node_id: str) -> None:
+    def __init__(self, client: Any, node_id: str) -> None:  # an aetcd.Client
         self._c = client
         self.node_id = node_id
         self.lease = 0
