@@ -23,7 +23,8 @@ from gorae.errors import GoraeError, InvalidParameter, Unavailable
 from gorae.filters import Filters
 from gorae.httpserver.message import Request, Response
 from gorae.swarm.ca.authority import WORKER_ROLE, RootCA, new_key
-from gorae.swarm.manager import SwarmService, _parse_version, _resolve_advertise, _split_hostport
+from gorae.swarm.inputs import parse_version, resolve_advertise, split_hostport
+from gorae.swarm.manager import SwarmService
 from gorae.swarm.store.member import etcd_binary
 
 JSON = st.recursive(
@@ -142,25 +143,25 @@ def test_init_while_active_and_hostile_filters(
 @given(st.text(max_size=30))
 def test_hostport_parser(value: str) -> None:
     try:
-        host, port = _split_hostport(value, 2377)
+        host, port = split_hostport(value, 2377)
     except InvalidParameter:
         return
     assert 0 <= port <= 65535 and isinstance(host, str)
 
 
 def test_hostport_known() -> None:
-    assert _split_hostport("10.0.0.1", 2377) == ("10.0.0.1", 2377)
-    assert _split_hostport("10.0.0.1:4000", 2377) == ("10.0.0.1", 4000)
-    assert _split_hostport("[::1]:5", 2377) == ("::1", 5)
-    assert _split_hostport("eth0", 2377) == ("eth0", 2377)
+    assert split_hostport("10.0.0.1", 2377) == ("10.0.0.1", 2377)
+    assert split_hostport("10.0.0.1:4000", 2377) == ("10.0.0.1", 4000)
+    assert split_hostport("[::1]:5", 2377) == ("::1", 5)
+    assert split_hostport("eth0", 2377) == ("eth0", 2377)
     with pytest.raises(InvalidParameter):
-        _split_hostport("1.2.3.4:99999", 2377)
+        split_hostport("1.2.3.4:99999", 2377)
 
 
 @given(st.one_of(st.none(), st.text(max_size=10)))
 def test_version_parser(raw: str | None) -> None:
     try:
-        v = _parse_version(raw, "node")
+        v = parse_version(raw, "node")
     except InvalidParameter as e:
         assert e.message.startswith(f"invalid node version '{raw or ''}'")
     else:
@@ -307,12 +308,12 @@ def test_swarm_port_refuses_removed_and_forged_certificates(
 
 
 def test_advertise_address_resolution() -> None:
-    assert _resolve_advertise("10.1.2.3", "0.0.0.0", 2377) == "10.1.2.3:2377"
-    assert _resolve_advertise("10.1.2.3:4000", "0.0.0.0", 2377) == "10.1.2.3:4000"
-    assert _resolve_advertise("lo", "0.0.0.0", 2377) == "127.0.0.1:2377"  # an interface: its IPv4 address
-    assert _resolve_advertise("", "10.9.9.9", 2400) == "10.9.9.9:2400"  # a specific listen address
+    assert resolve_advertise("10.1.2.3", "0.0.0.0", 2377) == "10.1.2.3:2377"
+    assert resolve_advertise("10.1.2.3:4000", "0.0.0.0", 2377) == "10.1.2.3:4000"
+    assert resolve_advertise("lo", "0.0.0.0", 2377) == "127.0.0.1:2377"  # an interface: its IPv4 address
+    assert resolve_advertise("", "10.9.9.9", 2400) == "10.9.9.9:2400"  # a specific listen address
     with pytest.raises(InvalidParameter) as exc:
-        _resolve_advertise("no-such-if0", "0.0.0.0", 2377)
+        resolve_advertise("no-such-if0", "0.0.0.0", 2377)
     assert exc.value.message == (
         "advertise address must be a non-zero IP address or network interface (with optional port number)"
     )

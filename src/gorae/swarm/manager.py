@@ -20,7 +20,6 @@ import logging
 import os
 import random
 import shutil
-import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -50,6 +49,18 @@ from gorae.swarm.ca.authority import (
 from gorae.swarm.component import NodeContext, RemoteOp, SwarmComponent
 from gorae.swarm.coordination import LEASE_TTL, Coordinator, initial_cluster
 from gorae.swarm.ids import new_id
+from gorae.swarm.inputs import (
+    check_init,
+    check_join,
+    check_node_spec,
+    check_spec,
+    is_ip,
+    join_hostport,
+    parse_version,
+    resolve_advertise,
+    route_source,
+    split_hostport,
+)
 from gorae.swarm.remote import RemoteServer, call, client_context, reload_cert, server_context
 from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import EtcdMember, MemberConfig, etcd_binary, free_port
@@ -95,10 +106,6 @@ def _store_for(cfg: MemberConfig) -> EtcdStore:
     return EtcdStore("127.0.0.1", cfg.client_port, tls=tls)
 
 
-def _join_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -107,173 +114,6 @@ def _write_secret(path: Path, data: bytes) -> None:
 
 def _now() -> str:
     return rfc3339nano(time.time_ns())
-
-
-def _split_hostport(value: str, default_port: int) -> tuple[str, int]:
-    value = value.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.lstrip(":")
-    elif value.count(":") == 1:
-        host, _, port = value.partition(":")
-    else:
-        host, port = value, ""
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidParameter(f"invalid port: {port}")
-    return host, int(port)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
-
-
-def _default_route_addr() -> str:
-    """The source address of the default route (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))
-        except OSError:
-            raise InvalidParameter(
-                "could not choose an IP address to advertise since this system has no default route "
-                "- specify one with --advertise-addr"
-            ) from None
-        return str(s.getsockname()[0])
-
-
-def _route_source(host: str) -> str:
-    """This host's source address towards `host` (no packet is sent)."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect((host, 9))
-        except OSError as e:
-            raise InvalidParameter(f"could not choose an IP address to advertise: {e}") from None
-        return str(s.getsockname()[0])
-
-
-def _interface_addr(name: str) -> str | None:
-    """The IPv4 address of interface `name`, if that is an interface."""
-    import fcntl
-    import struct
-
-    if not os.path.exists(f"/sys/class/net/{name}"):
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
-        except OSError:
-            raise InvalidParameter(f"interface {name} has no usable IPv4 address") from None
-    return socket.inet_ntoa(packed[20:24])
-
-
-def _resolve_advertise(advertise: str, listen_host: str, listen_port: int) -> str:
-    """ "host:port" this node is reached at: --advertise-addr (IP, IP:port or interface), else the
-    listen address when specific, else the default route's source address."""
-    if advertise:
-        host, port = _split_hostport(advertise, listen_port)
-        if not _is_ip(host):
-            iface = _interface_addr(host)
-            if iface is None:
-                raise InvalidParameter(
-                    "advertise address must be a non-zero IP address or network interface "
-                    "(with optional port number)"
-                )
-            host = iface
-    elif listen_host and listen_host not in ("0.0.0.0", "::") and _is_ip(listen_host):
-        host, port = listen_host, listen_port
-    else:
-        host, port = _default_route_addr(), listen_port
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _parse_version(raw: str | None, what: str) -> int:
-    value = raw if raw is not None else ""
-    if not value.isdigit():
-        raise InvalidParameter(
-            f"invalid {what} version '{value}': strconv.ParseUint: parsing \"{value}\": invalid syntax"
-        )
-    return int(value)
-
-
-_SPEC_SECTIONS = ("Orchestration", "Raft", "Dispatcher", "CAConfig", "TaskDefaults", "EncryptionConfig")
-
-
-def _json_type(value: Any) -> str:
-    return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), "null"
-    )
-
-
-def _unmarshal_error(value: Any, field: str, go_type: str) -> InvalidParameter:
-    return InvalidParameter(
-        f"json: cannot unmarshal {_json_type(value)} into Go struct field {field} of type {go_type}"
-    )
-
-
-def check_spec(spec: Any) -> dict[str, Any]:
-    """A cluster spec's JSON types as dockerd's decoder checks them (400 with its message)."""
-    if not isinstance(spec, dict):
-        raise _unmarshal_error(spec, "Spec", "swarm.Spec")
-    name = spec.get("Name")
-    if name is not None and not isinstance(name, str):
-        raise _unmarshal_error(name, "Spec.Name", "string")
-    labels = spec.get("Labels")
-    if labels is not None and (
-        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
-    ):
-        raise _unmarshal_error(labels, "Spec.Labels", "map[string]string")
-    for section in _SPEC_SECTIONS:
-        value = spec.get(section)
-        if value is not None and not isinstance(value, dict):
-            raise _unmarshal_error(value, f"Spec.{section}", f"swarm.{section}Config")
-    return spec
-
-
-def check_init(body: dict[str, Any]) -> None:
-    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise _unmarshal_error(body[key], f"InitRequest.{key}", "string")
-    for key in ("SubnetSize", "DataPathPort"):
-        value = body.get(key)
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32
-        ):
-            raise _unmarshal_error(value, f"InitRequest.{key}", "uint32")
-    pool = body.get("DefaultAddrPool")
-    if pool is not None and (not isinstance(pool, list) or not all(isinstance(p, str) for p in pool)):
-        raise _unmarshal_error(pool, "InitRequest.DefaultAddrPool", "[]string")
-    if body.get("Spec") is not None:
-        check_spec(body["Spec"])
-
-
-def check_join(body: dict[str, Any]) -> None:
-    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr", "JoinToken", "Availability"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise _unmarshal_error(body[key], f"JoinRequest.{key}", "string")
-    remotes = body.get("RemoteAddrs")
-    if remotes is not None and (
-        not isinstance(remotes, list) or not all(isinstance(r, str) for r in remotes)
-    ):
-        raise _unmarshal_error(remotes, "JoinRequest.RemoteAddrs", "[]string")
-
-
-def check_node_spec(spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise _unmarshal_error(spec, "NodeSpec", "swarm.NodeSpec")
-    for key in ("Name", "Role", "Availability"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise _unmarshal_error(spec[key], f"NodeSpec.{key}", "string")
-    labels = spec.get("Labels")
-    if labels is not None and (
-        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
-    ):
-        raise _unmarshal_error(labels, "NodeSpec.Labels", "map[string]string")
-    return spec
 
 
 def _public_pem(key: ec.EllipticCurvePrivateKey) -> str:
@@ -496,7 +336,7 @@ class SwarmService:
             (certs / "swarm-node.crt").read_bytes(), (certs / "swarm-node.key").read_bytes(), ca_pem
         )
         self._server_ctx = ctx
-        host, port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        host, port = split_hostport(state.listen_addr, DEFAULT_PORT)
         try:
             return await self.remote.start(host, port, ctx)
         except OSError as e:
@@ -623,13 +463,13 @@ class SwarmService:
                     spec[key] = value
             if spec.get("EncryptionConfig", {}).get("AutoLockManagers") or body.get("AutoLockManagers"):
                 raise NotImplementedYet("swarm autolock is not supported by gorae yet")
-            listen_host, listen_port = _split_hostport(
+            listen_host, listen_port = split_hostport(
                 str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
             )
-            advertise = _resolve_advertise(str(body.get("AdvertiseAddr") or ""), listen_host, listen_port)
+            advertise = resolve_advertise(str(body.get("AdvertiseAddr") or ""), listen_host, listen_port)
             node_id, cluster_id = new_id(), new_id()
             state = LocalState(
-                node_id, cluster_id, "manager", _join_hostport(listen_host, listen_port), advertise
+                node_id, cluster_id, "manager", join_hostport(listen_host, listen_port), advertise
             )
             try:
                 await self._create_cluster(state, spec, body)
@@ -651,15 +491,15 @@ class SwarmService:
         (certs / "swarm-node.crt").write_bytes(node_cert)
         _write_secret(certs / "swarm-node.key", key_pem(node_key))
         port = await self._serve_remote(state)
-        host, listen_port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        host, listen_port = split_hostport(state.listen_addr, DEFAULT_PORT)
         if listen_port == 0:  # an ephemeral port (tests): the node is reached at the bound one
-            adv_host, adv_port = _split_hostport(state.advertise_addr, DEFAULT_PORT)
+            adv_host, adv_port = split_hostport(state.advertise_addr, DEFAULT_PORT)
             state = LocalState(
                 state.node_id,
                 state.cluster_id,
                 state.role,
-                _join_hostport(host, port),
-                _join_hostport(adv_host, port if adv_port == 0 else adv_port),
+                join_hostport(host, port),
+                join_hostport(adv_host, port if adv_port == 0 else adv_port),
             )
         # the etcd member's own certificate: IP names for its URLs (etcd checks them), mutual TLS both ways
         tls_dir = self.root / "etcd-tls"
@@ -819,7 +659,7 @@ class SwarmService:
     ) -> None:
         """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation."""
         store = self.manager_store()
-        version = _parse_version(raw_version, "swarm")
+        version = parse_version(raw_version, "swarm")
         check_spec(spec)
         if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
             raise NotImplementedYet("swarm autolock is not supported by gorae yet")
@@ -879,19 +719,19 @@ class SwarmService:
                 raise InvalidParameter("at least 1 RemoteAddr is required to join")
             token = str(body.get("JoinToken") or "")
             tokens.parse(token)
-            host, port = _split_hostport(str(remotes[0]), DEFAULT_PORT)
-            manager = _join_hostport(host, port)
+            host, port = split_hostport(str(remotes[0]), DEFAULT_PORT)
+            manager = join_hostport(host, port)
             first = await call(manager, client_context(None), {"op": "ca"}, None)
             ca_pem = str(first.get("ca", "")).encode()
             tokens.check_ca(token, ca_pem)
-            listen_host, listen_port = _split_hostport(
+            listen_host, listen_port = split_hostport(
                 str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
             )
             if body.get("AdvertiseAddr"):
-                advertise = _resolve_advertise(str(body["AdvertiseAddr"]), listen_host, listen_port)
+                advertise = resolve_advertise(str(body["AdvertiseAddr"]), listen_host, listen_port)
             else:  # the source address of this node's route to the manager (what the manager sees)
-                advertise = _join_hostport(_route_source(host), listen_port)
-            addr = _split_hostport(advertise, listen_port)[0]
+                advertise = join_hostport(route_source(host), listen_port)
+            addr = split_hostport(advertise, listen_port)[0]
             key, etcd_key = new_key(), new_key()
             peer_port = free_port(addr)
             answer = await call(
@@ -909,8 +749,8 @@ class SwarmService:
                 },
                 MANAGER_ROLE,
             )
-            listen = _join_hostport(listen_host, listen_port)
-            node_addr = _join_hostport(str(answer["addr"]), listen_port)
+            listen = join_hostport(listen_host, listen_port)
+            node_addr = join_hostport(str(answer["addr"]), listen_port)
             try:
                 self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
                 certs = self.root / "certificates"
@@ -959,7 +799,7 @@ class SwarmService:
         (tls_dir / "ca.crt").write_bytes((certs / "swarm-root-ca.crt").read_bytes())
         (tls_dir / "etcd.crt").write_bytes(str(answer["etcd_cert"]).encode())
         _write_secret(tls_dir / "etcd.key", key_pem(etcd_key))
-        addr = _split_hostport(advertise, 0)[0]
+        addr = split_hostport(advertise, 0)[0]
         cfg = self.member.configure(
             node_id, addr, str(tls_dir), peer_port=peer_port, initial_cluster=str(answer["initial_cluster"])
         )
@@ -1069,8 +909,8 @@ class SwarmService:
         if availability not in ("active", "pause", "drain"):
             raise InvalidParameter(f"invalid availability {availability!r}")
         advertise = str(request.get("advertise_addr") or "")
-        addr, adv_port = _split_hostport(advertise, DEFAULT_PORT) if advertise else (peer_ip, DEFAULT_PORT)
-        if not _is_ip(addr):
+        addr, adv_port = split_hostport(advertise, DEFAULT_PORT) if advertise else (peer_ip, DEFAULT_PORT)
+        if not is_ip(addr):
             addr = peer_ip
         node_id = new_id()
         now = _now()
@@ -1084,7 +924,7 @@ class SwarmService:
             "Status": {"State": "ready", "Addr": addr},
         }
         if as_manager:
-            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": _join_hostport(addr, adv_port)}
+            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": join_hostport(addr, adv_port)}
 
         async def write(tx: WriteTx) -> None:
             await tx.create(Node(node_id, doc))
@@ -1177,7 +1017,7 @@ class SwarmService:
             if current is None:
                 raise NotFound(f"node {node.id} not found")
             doc = dict(current.doc)
-            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": _join_hostport(addr, adv_port)}
+            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": join_hostport(addr, adv_port)}
             doc["UpdatedAt"] = _now()
             await tx.update(current.with_doc(doc))
 
@@ -1446,7 +1286,7 @@ class SwarmService:
             await self._stop_background()
             key, etcd_key = new_key(), new_key()
             peer_port = free_port(state.addr)
-            listen_port = _split_hostport(state.advertise_addr, DEFAULT_PORT)[1]
+            listen_port = split_hostport(state.advertise_addr, DEFAULT_PORT)[1]
             try:
                 answer = await self.call_manager(
                     {
@@ -1464,7 +1304,7 @@ class SwarmService:
                 _write_secret(certs / "swarm-node.key", key_pem(key))
                 await self._become_manager(
                     state.node_id, state.cluster_id, state.listen_addr,
-                    _join_hostport(str(answer["addr"]), listen_port), answer, etcd_key, peer_port,
+                    join_hostport(str(answer["addr"]), listen_port), answer, etcd_key, peer_port,
                 )  # fmt: skip
                 log.info("swarm: this node was promoted to a manager")
             except (GoraeError, OSError, KeyError) as e:
@@ -1651,7 +1491,7 @@ class SwarmService:
     async def update_node(self, ref: str, raw_version: str | None, spec: dict[str, Any]) -> None:
         """POST /nodes/{id}/update: labels, role, availability at `version`."""
         store = self.manager_store()
-        version = _parse_version(raw_version, "node")
+        version = parse_version(raw_version, "node")
         check_node_spec(spec)
         role = spec.get("Role") or "worker"
         availability = spec.get("Availability") or "active"
