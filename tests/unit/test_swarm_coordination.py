@@ -76,6 +76,14 @@ def test_exactly_one_leader_and_handover(loop: asyncio.AbstractEventLoop, store:
         assert await again.campaign() == current.node_id
         others = [c for c in rest if c is not current]
         assert {await c.campaign() for c in others} == {current.node_id}
+        # a follower that finds the leader's daemon gone revokes its lease: it wins the next campaign
+        follower = others[0]
+        assert follower.leader_lease == again.lease
+        await follower.depose(follower.leader_lease)
+        assert await follower.campaign() == follower.node_id
+        assert current.node_id not in await follower.present()
+        await follower.depose(follower.lease)  # never its own
+        assert await follower.keepalive() is True
         for c in [*rest, again]:
             await c.resign()
         assert await again.leader() == "" and await again.present() == set()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # the store module first: it loads grpc (with the process settings it needs) before anything else does
+from gorae.errors import Unavailable
 from gorae.swarm.store.etcd import store_error
 
 # isort: split
@@ -53,6 +54,7 @@ class Coordinator:
         self._c = client
         self.node_id = node_id
         self.lease = 0
+        self.leader_lease = 0  # the lease the leader key hangs on, as the last campaign saw it
 
     async def _call(self, stub: str, method: str, request: Any) -> Any:
         await self._c.connect()
@@ -106,11 +108,13 @@ class Coordinator:
         )
         resp = await self._call("kvstub", "Txn", txn)
         if resp.succeeded:
+            self.leader_lease = self.lease
             return self.node_id
         kvs = resp.responses[0].response_range.kvs
         if not kvs:
             return ""
         holder = bytes(kvs[0].value).decode()
+        self.leader_lease = int(kvs[0].lease)
         if holder == self.node_id and int(kvs[0].lease) != self.lease:
             # this node's key from before its daemon restarted (that daemon is gone): take it over
             takeover = rpc.TxnRequest(
@@ -126,8 +130,16 @@ class Coordinator:
                     )
                 ],
             )  # fmt: skip
-            return self.node_id if (await self._call("kvstub", "Txn", takeover)).succeeded else ""
+            if (await self._call("kvstub", "Txn", takeover)).succeeded:
+                self.leader_lease = self.lease
+                return self.node_id
+            return ""
         return holder
+
+    async def depose(self, lease: int) -> None:
+        """Revoke a dead leader's lease (its key and presence go at once, the next campaign wins)."""
+        if lease and lease != self.lease:
+            await self._revoke(lease)
 
     async def leader(self) -> str:
         resp = await self._call("kvstub", "Range", rpc.RangeRequest(key=LEADER))
@@ -142,7 +154,14 @@ class Coordinator:
         """Give up the lease (presence and, if held, leadership go with it)."""
         lease, self.lease = self.lease, 0
         if lease:
+            await self._revoke(lease)
+
+    async def _revoke(self, lease: int) -> None:
+        try:
             await self._call("leasestub", "LeaseRevoke", rpc.LeaseRevokeRequest(ID=lease))
+        except Unavailable as e:
+            if "lease not found" not in e.message:  # expired or revoked already: gone either way
+                raise
 
     # -- worker heartbeats -------------------------------------------------------------------
 

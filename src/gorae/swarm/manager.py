@@ -1144,6 +1144,9 @@ class SwarmService:
                 log.info("swarm: leader is %s", leader or "(none)")
             self._leader = leader
             await self._set_leading(leader == self.state.node_id)
+            if leader and leader != self.state.node_id and await self._gone(leader):
+                log.info("swarm: leader %s is gone (its swarm port refuses connections): deposing it", leader)
+                await coord.depose(coord.leader_lease)
             if refresh:
                 await self._refresh_info()
                 return await self._demoted()
@@ -1159,6 +1162,23 @@ class SwarmService:
             await self._set_leading(False)
         except Exception:
             log.exception("swarm coordination")
+        return False
+
+    async def _gone(self, node_id: str) -> bool:
+        """Whether manager `node_id`'s daemon is certainly gone: its host refuses connections on the swarm port
+        (the lease would tell only after its TTL and, when etcd's leader died too, an etcd election). A host
+        that does not answer at all proves nothing: the lease decides then."""
+        addr = dict(self._managers).get(node_id)
+        if not addr:
+            return False
+        host, port = split_hostport(addr, DEFAULT_PORT)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+        except ConnectionRefusedError:
+            return True
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
         return False
 
     async def _demoted(self) -> bool:
