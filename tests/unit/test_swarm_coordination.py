@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +135,28 @@ def test_leader_only_components_follow_leadership(tmp_path: Path) -> None:
         "stop leader",
         "stop everywhere",
     ]
+
+
+def test_leadership_lapses_with_an_unrenewed_lease(tmp_path: Path) -> None:
+    """A leader whose rounds stall stops its leader-only components by the lease deadline; a renewal in
+    time keeps them running (no stop/start)."""
+
+    async def run() -> list[str]:
+        log: list[str] = []
+        svc = SwarmService(str(tmp_path / "swarm"), dict)
+        svc.add_component(_Probe(log, "leader"), leader_only=True)
+        svc.state = LocalState("n1", "c1", "manager", "0.0.0.0:2377", "10.0.0.1:2377")
+        await svc._set_leading(True)  # noqa: SLF001
+        svc._lead_until(time.monotonic() + 0.2)  # noqa: SLF001
+        svc._lead_until(time.monotonic() + 0.05)  # noqa: SLF001 - renewed (earlier here): one timer only
+        deadline = time.monotonic() + 5
+        while svc._leading and time.monotonic() < deadline:  # noqa: SLF001 - waits on the state
+            await asyncio.sleep(0.01)
+        while svc._chores and time.monotonic() < deadline:  # noqa: SLF001
+            await asyncio.sleep(0.01)
+        return log
+
+    assert asyncio.run(run()) == ["start leader manager", "stop leader"]
 
 
 def test_initial_cluster_names_the_new_member() -> None:

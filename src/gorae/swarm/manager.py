@@ -179,6 +179,8 @@ class SwarmService:
         self._coord: Coordinator | None = None
         self._leader = ""  # the leader's node ID as last seen ("" none)
         self._leading = False
+        self._lead_timer: asyncio.TimerHandle | None = None  # stops leading when the lease may lapse
+        self._leading_lock = asyncio.Lock()
         self._quorum = True  # False while this manager cannot reach a quorum of etcd members
         self._failing_since = 0.0  # monotonic time coordination rounds began to fail (0: they succeed)
         self._present: set[str] = set()  # managers whose lease is alive
@@ -278,20 +280,25 @@ class SwarmService:
         await self._stop_each(started)
 
     async def _set_leading(self, leading: bool) -> None:
-        """Start the leader-only components when this node becomes the leader, stop them when it is not."""
-        if leading == self._leading:
-            return
-        self._leading = leading
-        if leading:
-            log.info("swarm: this node (%s) is the leader", self.state.node_id if self.state else "?")
-            self._beats.clear()  # every worker gets a fresh grace from the new leader
-            await self._start_each(
-                [c for c in self._components if id(c) in self._leader_only], self._leader_started
-            )
-        else:
-            log.info("swarm: this node is no longer the leader")
-            started, self._leader_started = self._leader_started, []
-            await self._stop_each(started)
+        """Start the leader-only components when this node becomes the leader, stop them when it is not
+        (one change at a time: a component is never started while its stop is under way)."""
+        if not leading and self._lead_timer is not None:
+            self._lead_timer.cancel()
+            self._lead_timer = None
+        async with self._leading_lock:
+            if leading == self._leading:
+                return
+            self._leading = leading
+            if leading:
+                log.info("swarm: this node (%s) is the leader", self.state.node_id if self.state else "?")
+                self._beats.clear()  # every worker gets a fresh grace from the new leader
+                await self._start_each(
+                    [c for c in self._components if id(c) in self._leader_only], self._leader_started
+                )
+            else:
+                log.info("swarm: this node is no longer the leader")
+                started, self._leader_started = self._leader_started, []
+                await self._stop_each(started)
 
     @property
     def _state_file(self) -> Path:
@@ -1131,6 +1138,7 @@ class SwarmService:
         if self._coord is None:
             self._coord = Coordinator(self.store.client, self.state.node_id)
         coord = self._coord
+        began = time.monotonic()  # the lease lives at least LEASE_TTL from a keepalive sent now
         try:
             if not await coord.keepalive():
                 await coord.grant()
@@ -1143,6 +1151,8 @@ class SwarmService:
             if leader != self._leader:
                 log.info("swarm: leader is %s", leader or "(none)")
             self._leader = leader
+            if leader == self.state.node_id:
+                self._lead_until(began + LEASE_TTL * 0.75)
             await self._set_leading(leader == self.state.node_id)
             if leader and leader != self.state.node_id and await self._gone(leader):
                 log.info("swarm: leader %s is gone (its swarm port refuses connections): deposing it", leader)
@@ -1159,10 +1169,25 @@ class SwarmService:
                     log.warning("swarm: lost the cluster store's quorum: %s", e.message)
                 self._quorum = False
                 self._leader = ""
-            await self._set_leading(False)
+                await self._set_leading(False)
+            # else: a leader keeps leading until its lease could have expired (the deadline timer)
         except Exception:
             log.exception("swarm coordination")
         return False
+
+    def _lead_until(self, deadline: float) -> None:
+        """Stop leading at `deadline` (monotonic) unless a later round renews it: never past the lease, even
+        when a round hangs, and no stop/start of the leader's components for one slow round."""
+        if self._lead_timer is not None:
+            self._lead_timer.cancel()
+        delay = max(deadline - time.monotonic(), 0.0)
+        self._lead_timer = asyncio.get_running_loop().call_later(delay, self._lease_lapsed)
+
+    def _lease_lapsed(self) -> None:
+        self._lead_timer = None
+        if self._leading:
+            log.warning("swarm: this node's lease was not renewed in time: no longer leading")
+            self._chore(self._set_leading(False))
 
     async def _gone(self, node_id: str) -> bool:
         """Whether manager `node_id`'s daemon is certainly gone: its host refuses connections on the swarm port
