@@ -280,3 +280,78 @@ def test_docker_py_services(manager: GoraeDaemon) -> None:
             client.services.get("py")
     finally:
         client.close()
+
+
+def test_scheduling_across_nodes() -> None:
+    """One manager and two workers, each in its own network namespace (tests/compat/swarm_cluster.py):
+    constraints, spread over a node label, global mode, a drained node's tasks moved, and a worker killed
+    with -9 whose tasks are replaced on the other one once it is Down."""
+    from conftest import import_busybox
+    from swarm_cluster import init, join, lan
+
+    with lan(3) as hosts:
+        manager, w1, w2 = hosts
+        _, tokens = init(manager)
+        ids = [manager.node_id] + [join(h, manager, tokens["worker"]) for h in (w1, w2)]
+        for h in hosts:
+            import_busybox(h.daemon)
+        for node, zone in zip(ids[1:], ("a", "b"), strict=True):
+            manager.docker("node", "update", "--label-add", f"zone={zone}", node)
+
+        def tasks(service: str, desired: str = "running") -> list[dict[str, Any]]:
+            out = manager.docker(
+                "service", "ps", "-q", "--no-trunc", "--filter", f"desired-state={desired}", service
+            )
+            ids_ = out.stdout.split()
+            return list(json.loads(manager.docker("inspect", "--type", "task", *ids_).stdout)) if ids_ else []
+
+        def placed(service: str, n: int) -> list[str]:
+            """The nodes of the service's `n` tasks to run, once all are assigned (or further)."""
+            return sorted(
+                wait_for(
+                    lambda: (
+                        len(ts := tasks(service)) == n
+                        and all(t["Status"]["State"] in ASSIGNED_OR_LATER for t in ts)
+                        and [t["NodeID"] for t in ts]
+                    ),
+                    timeout=30,
+                )
+            )
+
+        manager.docker(
+            "service", "create", "-d", "--name", "spread", "--replicas", "4", "--constraint", "node.role==worker",
+            "--placement-pref", "spread=node.labels.zone", "--restart-delay", "1s", "busybox", "sleep", "1d",
+        )  # fmt: skip
+        assert placed("spread", 4) == sorted([ids[1], ids[1], ids[2], ids[2]])
+        manager.docker("service", "create", "-d", "--name", "pinned", "--replicas", "2",
+                       "--constraint", "node.labels.zone==b", "busybox", "sleep", "1d")  # fmt: skip
+        assert placed("pinned", 2) == [ids[2], ids[2]]
+        manager.docker(
+            "service", "create", "-d", "--mode", "global", "--name", "everywhere", "busybox", "sleep", "1d"
+        )
+        assert placed("everywhere", 3) == sorted(ids)
+
+        # drain w2: its tasks go; the pinned ones have nowhere else to go and say why
+        manager.docker("node", "update", "--availability", "drain", ids[2])
+        assert placed("spread", 4) == [ids[1]] * 4
+        pending = wait_for(
+            lambda: len(ts := [t for t in tasks("pinned") if t["Status"]["State"] == "pending"]) == 2 and ts,
+            timeout=30,
+        )
+        assert {t["Status"]["Err"] for t in pending} == {
+            "no suitable node (1 node not available for new tasks; scheduling constraints not satisfied on 2 nodes)"
+        }
+        assert placed("everywhere", 2) == sorted(ids[:2])
+
+        # w2 active again, w1 killed: once it is Down its spread tasks are replaced on w2
+        manager.docker("node", "update", "--availability", "active", ids[2])
+        assert placed("pinned", 2) == [ids[2], ids[2]]
+        w1.kill9()
+        wait_for(
+            lambda: (
+                manager.docker("node", "inspect", "--format", "{{.Status.State}}", ids[1]).stdout.strip()
+                == "down"
+            ),
+            timeout=30,
+        )
+        assert placed("spread", 4) == [ids[2]] * 4
