@@ -12,6 +12,7 @@ import pytest
 import requests
 from test_api_server_harness import ServerThread, read_head
 
+from gorae.httpserver import sendfile
 from gorae.httpserver.message import FileResponse, Request, Response
 from gorae.httpserver.router import Router
 
@@ -29,8 +30,12 @@ def blob_file() -> Iterator[str]:
         os.unlink(path)
 
 
-@pytest.fixture(scope="module")
-def server(blob_file: str) -> Iterator[int]:
+@pytest.fixture(scope="module", params=["copy to loopback", "sendfile"])
+def server(blob_file: str, request: pytest.FixtureRequest) -> Iterator[int]:
+    """The file server, once with the loopback copy (the default for a client on this host) and once with
+    sendfile as a remote client gets it."""
+    saved = sendfile.COPY_TO_LOOPBACK
+    sendfile.COPY_TO_LOOPBACK = request.param == "copy to loopback"
     router = Router()
 
     async def whole(req: Request) -> Response:
@@ -59,6 +64,7 @@ def server(blob_file: str) -> Iterator[int]:
         yield port
     finally:
         st.stop()
+        sendfile.COPY_TO_LOOPBACK = saved
 
 
 def test_file_on_the_fast_path(server: int) -> None:
@@ -88,7 +94,9 @@ def test_file_after_the_connection_went_to_h11(server: int) -> None:
 
 def test_head_announces_length_without_body(server: int) -> None:
     with socket.create_connection(("127.0.0.1", server), timeout=10) as s:
-        s.sendall(b"HEAD /size HTTP/1.1\r\nHost: x\r\n\r\nGET /part?start=0&end=9 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(
+            b"HEAD /size HTTP/1.1\r\nHost: x\r\n\r\nGET /part?start=0&end=9 HTTP/1.1\r\nHost: x\r\n\r\n"
+        )
         status, headers, rest = read_head(s)
         assert status == b"HTTP/1.1 200 OK"
         assert headers["content-length"] == str(len(DATA))
@@ -108,3 +116,36 @@ def test_client_gone_mid_file_leaves_server_serving(server: int) -> None:
             read_head(s)
     r = requests.get(f"http://127.0.0.1:{server}/file", timeout=30)
     assert r.content == DATA
+
+
+def test_the_path_each_client_gets(server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sendfile moves the bytes unless the peer is on loopback and the copy is on."""
+    calls: list[int] = []
+    real = os.sendfile
+
+    def counting(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        calls.append(count)
+        return real(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    assert requests.get(f"http://127.0.0.1:{server}/file", timeout=30).content == DATA
+    assert bool(calls) is not sendfile.COPY_TO_LOOPBACK
+
+
+@pytest.mark.parametrize(
+    ("peer", "loopback"),
+    [
+        (("127.0.0.1", 5000), True),
+        (("127.3.4.5", 1), True),
+        (("::1", 1, 0, 0), True),
+        (("::ffff:127.0.0.1", 1, 0, 0), True),
+        (("10.0.0.1", 1), False),
+        (("::ffff:10.0.0.1", 1, 0, 0), False),
+        (("fe80::1", 1, 0, 2), False),
+        ("/run/x.sock", False),
+        (None, False),
+        ((), False),
+    ],
+)
+def test_loopback_peers(peer: object, loopback: bool) -> None:
+    assert sendfile._loopback(peer) is loopback
