@@ -3,9 +3,11 @@ HEAD announcing a length without a body, and a client that hangs up mid-file (go
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -149,3 +151,26 @@ def test_the_path_each_client_gets(server: int, monkeypatch: pytest.MonkeyPatch)
 )
 def test_loopback_peers(peer: object, loopback: bool) -> None:
     assert sendfile._loopback(peer) is loopback
+
+
+@pytest.mark.parametrize(
+    "refusal", [BlockingIOError(errno.EAGAIN, "not cached"), OSError(errno.EOPNOTSUPP, "no")]
+)
+def test_the_loopback_copy_reads_uncached_pages_in_a_thread(
+    server: int, monkeypatch: pytest.MonkeyPatch, refusal: OSError
+) -> None:
+    """Pages not in the cache (RWF_NOWAIT refused) or a file system without RWF_NOWAIT: the read goes to a
+    worker thread and the client gets every byte."""
+    monkeypatch.setattr(sendfile, "COPY_TO_LOOPBACK", True)
+    real = os.preadv
+    threads: list[str] = []
+
+    def preadv(fd: int, buffers: list[memoryview], offset: int, flags: int = 0) -> int:
+        if flags:
+            raise refusal
+        threads.append(threading.current_thread().name)
+        return real(fd, buffers, offset)
+
+    monkeypatch.setattr(os, "preadv", preadv)
+    assert requests.get(f"http://127.0.0.1:{server}/file", timeout=30).content == DATA
+    assert threads and all(t.startswith("sendfile") for t in threads)
