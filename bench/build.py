@@ -71,6 +71,7 @@ def main() -> int:
     ap.add_argument("--cached", type=int, default=5)
     ap.add_argument("--mib", type=int, default=50)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]
     ctx = tempfile.mkdtemp(prefix="bench-build-")
     engines: dict[str, dict[str, str]] = {}
     closers = []
@@ -97,7 +98,10 @@ def main() -> int:
             close()
         remove_busybox_tar()
         shutil.rmtree(ctx, ignore_errors=True)
-    print(f"{args.mib} MiB context, 10 instructions; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{args.mib} MiB context, 10 instructions; load average {load_start:.2f} at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end"
+    )
     print(f"{'engine':<10}{'cold median s':>15}{'(min)':>8}{'cached median s':>17}{'(min)':>8}")
     for name in engines:
         print(

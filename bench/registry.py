@@ -10,6 +10,9 @@ same session on filesystem storage in temporary roots, rounds alternate which go
 median MiB/s (layer bytes over wall time of the copy) over rounds. skopeo's own work (hashing, files) weighs on
 those figures, so each round also measures the servers alone with curl: the 5 layers fetched in parallel to
 /dev/null (`GET`), and each layer uploaded with one `PUT` of its bytes (`curl -T`, the monolithic upload).
+skopeo's CPU time (user + system) for each pull is printed too: on a loaded machine it is steadier than the
+wall time, and it shows what a server's way of sending costs its client. The load average at the start and
+the end says how loaded the machine was.
 Not a test: numbers depend on the machine, and this machine is shared, so they are noisy.
 """
 
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +53,11 @@ def timed_skopeo(*args: str) -> float:
     t = time.perf_counter()
     skopeo(*args)
     return time.perf_counter() - t
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def curl_rates(reg: Registry, src: str, digests: list[str], mib: float) -> tuple[float, float]:
@@ -129,7 +138,10 @@ def main() -> int:
         manifest = json.loads(open(os.path.join(src, "manifest.json")).read())
         digests = [layer["digest"] for layer in manifest["layers"]]
         mib = size / (1 << 20)
-        print(f"image: {args.layers} layers, {mib:.0f} MiB of layer data; {args.rounds} rounds")
+        print(
+            f"image: {args.layers} layers, {mib:.0f} MiB of layer data; {args.rounds} rounds; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         results: dict[str, dict[str, list[float]]] = {}
         for rnd in range(args.rounds):
             # fresh registries (new ports) each round: skopeo's blob-info cache would otherwise turn the next
@@ -142,17 +154,22 @@ def main() -> int:
                     dest = f"docker://{reg.addr}/bench/r{rnd}:latest"
                     out = os.path.join(work, f"out-{name}-{rnd}")
                     push = timed_skopeo("copy", "--dest-tls-verify=false", f"dir:{src}", dest)
+                    cpu = children_cpu()
                     pull = timed_skopeo("copy", "--src-tls-verify=false", dest, f"dir:{out}")
+                    cpu = children_cpu() - cpu
                     shutil.rmtree(out)
                     put, get = curl_rates(reg, src, digests, mib)
-                    res = results.setdefault(name, {"push": [], "pull": [], "put": [], "get": []})
+                    res = results.setdefault(
+                        name, {"push": [], "pull": [], "put": [], "get": [], "pull_cpu": []}
+                    )
+                    res["pull_cpu"].append(cpu)
                     res["push"].append(mib / push)
                     res["pull"].append(mib / pull)
                     res["put"].append(put)
                     res["get"].append(get)
                     print(
                         f"  round {rnd + 1} {name:16} push {mib / push:7.1f}  pull {mib / pull:7.1f}"
-                        f"  curl PUT {put:7.1f}  GET {get:7.1f} MiB/s"
+                        f"  curl PUT {put:7.1f}  GET {get:7.1f} MiB/s  (skopeo pull CPU {cpu:.2f} s)"
                     )
         print()
         cols = ["push", "pull", "put", "get"]
@@ -163,6 +180,10 @@ def main() -> int:
             print(f"{name:16} " + " ".join(f"{r[c]:12.1f}" for c in cols))
         g, ref = med["gorae"], med["docker-registry"]
         print(f"{'ratio':16} " + " ".join(f"{g[c] / ref[c]:11.2f}x" for c in cols))
+        print(
+            f"skopeo CPU per pull (median): gorae {g['pull_cpu']:.2f} s, docker-registry "
+            f"{ref['pull_cpu']:.2f} s; load average at the end {os.getloadavg()[0]:.1f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
