@@ -201,3 +201,38 @@ def test_a_plain_context_is_indexed_while_it_arrives() -> None:
 )
 def test_the_stream_index_gives_up_where_the_reader_decides(data: bytes, why: str) -> None:
     assert streamed(data, [7, 600]).finish() is None, why
+
+
+def _longname_chain(n: int, name_len: int) -> bytes:
+    """`n` GNU long-name headers in a row, then a small file."""
+    out = b""
+    for i in range(n):
+        name = (f"{i}-" + "n" * name_len).encode()[:name_len] + b"\0"
+        ti = tarfile.TarInfo("././@LongLink")
+        ti.type, ti.size = tarfile.GNUTYPE_LONGNAME, len(name)
+        out += ti.tobuf(tarfile.GNU_FORMAT) + name + b"\0" * (-len(name) % 512)
+    f = tarfile.TarInfo("short")
+    f.size = 3
+    return out + f.tobuf(tarfile.GNU_FORMAT) + b"abc" + b"\0" * 509 + b"\0" * 1024
+
+
+def test_a_chain_of_extended_headers_is_walked_once_and_bounded() -> None:
+    """A member's extended headers are walked as they arrive (not again per piece), as tarfile reads them;
+    a chain longer than MAX_TEXT is left to the reader after the upload."""
+    data = _longname_chain(300, 600)
+    got = streamed(data, list(range(0, len(data), 512))).finish()
+    want = ContextIndex.read(io.BytesIO(data), set())
+    assert got is not None and (got.entries, got.texts) == (want.entries, want.texts)
+    assert list(got.entries) == ["0-" + "n" * 598]  # tarfile takes the first of the chain
+    assert streamed(_longname_chain(11, 1 << 20), [4096, 8192]).finish() is None
+
+
+def test_many_members_are_left_to_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past STREAM_MEMBERS members the loop stops indexing (the rest costs headers more than hashing)."""
+    import gorae.builder.ctxindex as ctxindex
+
+    monkeypatch.setattr(ctxindex, "STREAM_MEMBERS", 5)
+    five = make_tar([("file", f"f{i}", b"x", 0o644) for i in range(5)], tarfile.PAX_FORMAT)
+    six = make_tar([("file", f"f{i}", b"x", 0o644) for i in range(6)], tarfile.PAX_FORMAT)
+    assert streamed(five, []).finish() is not None
+    assert streamed(six, []).finish() is None

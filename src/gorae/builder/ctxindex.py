@@ -18,6 +18,7 @@ from gorae.dockerignore import compile_pattern
 from gorae.errors import InvalidParameter, NotFound
 
 MAX_TEXT = 10 << 20
+STREAM_MEMBERS = 4096  # past this many members the rest is indexed after the upload, in a thread
 
 
 @dataclass(frozen=True)
@@ -219,13 +220,17 @@ class StreamIndex:
     Only the plain tars the docker CLI and docker-py send are indexed this way (ustar/GNU/pax headers); at the
     first thing it does not handle the same way as `ContextIndex.read` (compression, sparse files, a damaged
     or cut-short archive) it stops, and `finish` answers None: the caller indexes the whole context with
-    `ContextIndex.read`, which gives the answer (or the error) as before."""
+    `ContextIndex.read`, which gives the answer (or the error) as before. So that the event loop is never held
+    long, it also stops past `STREAM_MEMBERS` members (many small files cost more in tar headers than in
+    hashing) and past a member whose extended headers exceed `MAX_TEXT`."""
 
     def __init__(self, keep: set[str]) -> None:
         self._keep = keep
         self._idx = ContextIndex()
         self._src = _HeaderSource()
         self._head = bytearray()  # header blocks of the next member, not yet complete
+        self._scan = 0  # where in _head the first header block not yet walked by _need starts
+        self._members = 0
         self._left = 0  # bytes of the current member's data still to come
         self._skip = 0  # padding (or data of a member not hashed) still to pass over
         self._member: tarfile.TarInfo | None = None
@@ -284,13 +289,14 @@ class StreamIndex:
             return view
         self._member_from(bytes(head))
         self._head = bytearray()
+        self._scan = 0
         return view
 
     def _need(self) -> int:
         """How many bytes the pending member's header blocks take (so far known); 0 at the end of the
         archive."""
         head = self._head
-        p = 0
+        p = self._scan
         while True:
             if len(head) < p + tarfile.BLOCKSIZE:
                 return p + tarfile.BLOCKSIZE
@@ -305,9 +311,10 @@ class StreamIndex:
             if kind not in _META_TYPES:
                 return p + tarfile.BLOCKSIZE
             size = tarfile.TarInfo.frombuf(bytes(block), tarfile.ENCODING, "surrogateescape").size
-            if size < 0 or size > MAX_TEXT:
-                raise ValueError("an extended header out of bounds")
             p += tarfile.BLOCKSIZE + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            if size < 0 or p > MAX_TEXT:
+                raise ValueError("extended headers out of bounds")
+            self._scan = p  # walked: the next call starts from here
 
     def _member_from(self, blocks: bytes) -> None:
         src = self._src
@@ -316,6 +323,9 @@ class StreamIndex:
         if m.offset_data != len(blocks) or m.issparse() or m.size < 0:
             raise ValueError("a member this index does not follow")
         self._started = True
+        self._members += 1
+        if self._members > STREAM_MEMBERS:
+            raise ValueError("more members than indexed on the loop")
         data = m.size if (m.isreg() or m.type not in tarfile.SUPPORTED_TYPES) else 0
         pad = -data % tarfile.BLOCKSIZE
         name = self._idx._note(m)
