@@ -169,6 +169,8 @@ def _render_plain(template: str, data: Any) -> str:
                 v = getattr(data, text)
             else:
                 raise StatusError(1, _no_field(template, text, data))
+            if isinstance(v, bool):
+                v = "true" if v else "false"
             out.append("<no value>" if v is None else str(v))
         else:
             out.append(text)
