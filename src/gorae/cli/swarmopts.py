@@ -72,11 +72,14 @@ def _frac(v: int, div: int) -> str:
     return f"{whole}.{digits}"
 
 
-class GoDuration(int):
+class GoDuration:
     """A time.Duration inside a template: prints as Go does ("5s")."""
 
+    def __init__(self, ns: int) -> None:
+        self.ns = int(ns)
+
     def __str__(self) -> str:
-        return format_go_duration(int(self))
+        return format_go_duration(self.ns)
 
     __repr__ = __str__
 
