@@ -129,21 +129,37 @@ def image_domain(image: str) -> str:
 
 def make_env(f: Flags) -> list[str]:
     """opts.ReadKVEnvStrings(--env-file…, --env…) with later keys replacing earlier ones."""
-    from gorae.cli.opts import parse_env_list, read_kv_file
+    import os
 
     items: list[str] = []
     for path in f.raw("env-file"):
         try:
-            items += read_kv_file(path, env=True)
-        except OptError as e:
-            raise StatusError(1, str(e)) from None
-    items += parse_env_list(f.raw("env"))
+            with open(path, encoding="utf-8") as fh:
+                lines = fh.read().splitlines()
+        except OSError as e:
+            raise StatusError(1, f"open {path}: {(e.strerror or str(e)).lower()}") from None
+        for line in lines:
+            line = line.lstrip()
+            if line and not line.startswith("#") and ("=" in line or line in os.environ):
+                items.append(_env_value(line, os.environ))
+    for item in f.raw("env"):
+        if item.partition("=")[0] == "":
+            raise StatusError(125, f"invalid environment variable: {item}")
+        items.append(_env_value(item, os.environ))
     current: list[str] = []
     for env in items:
         k = env.partition("=")[0]
         current = [c for c in current if c == env or not c.startswith(k + "=")]
         current.append(env)
     return current
+
+
+def _env_value(item: str, environ: Any) -> str:
+    """opts.ValidateEnv: a bare name takes the local value when set, else stays bare."""
+    k, eq, _ = item.partition("=")
+    if eq or k not in environ:
+        return item
+    return f"{k}={environ[k]}"
 
 
 def health_config(f: Flags, create: bool) -> dict[str, Any] | None:
