@@ -474,7 +474,7 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
             by_name.pop(k, None)
         for u in f.each("ulimit-add", parse_ulimit):
             by_name[u["Name"]] = u
-        cs["Ulimits"] = [by_name[k] for k in sorted(by_name)] or None
+        _set_list(cs, "Ulimits", [by_name[k] for k in sorted(by_name)])
     if f.changed("limit-cpu", "limit-memory", "limit-pids", "reserve-cpu", "reserve-memory"):
         res = task.get("Resources") or {}
         task["Resources"] = res
@@ -576,22 +576,20 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
                 drop.discard(c)
             else:
                 add.add(c)
-        cs["CapabilityAdd"] = sorted(add) or None
-        cs["CapabilityDrop"] = sorted(drop) or None
+        _set_list(cs, "CapabilityAdd", sorted(add))
+        _set_list(cs, "CapabilityDrop", sorted(drop))
     # secrets and configs: removals by name, additions resolved to IDs
     rm_s = _remove_set(f, "secret-rm")
     secrets = [s for s in cs.get("Secrets") or [] if s.get("SecretName") not in rm_s]
     secrets += resolve_refs(cli, f.each("secret-add", lambda s: parse_file_reference(s, "secret")), "secret")
-    cs["Secrets"] = secrets
+    _set_list(cs, "Secrets", secrets)
     rm_c = _remove_set(f, "config-rm")
     configs = [c for c in cs.get("Configs") or [] if c.get("Runtime") is not None or c.get("ConfigName") not in rm_c]
     configs += resolve_refs(cli, f.each("config-add", lambda s: parse_file_reference(s, "config")), "config")
-    cs["Configs"] = configs
+    _set_list(cs, "Configs", configs)
 
 
 def _update_mounts(f: Flags, cs: dict[str, Any]) -> None:
-    if not f.changed("mount-add", "mount-rm"):
-        return
     by_target: dict[str, Any] = {}
     for m in f.each("mount-add", parse_mount):
         if m["Target"] in by_target:
@@ -602,7 +600,15 @@ def _update_mounts(f: Flags, cs: dict[str, Any]) -> None:
     rm = _remove_set(f, "mount-rm")
     mounts = [m for t, m in by_target.items() if t not in rm]
     mounts.sort(key=lambda m: (m.get("Source", ""), m.get("Target", "")))
-    cs["Mounts"] = mounts
+    _set_list(cs, "Mounts", mounts)
+
+
+def _set_list(holder: dict[str, Any], key: str, items: list[Any]) -> None:
+    """A Go slice field tagged omitempty: absent when empty."""
+    if items:
+        holder[key] = items
+    else:
+        holder.pop(key, None)
 
 
 def _port_key(p: dict[str, Any]) -> str:
@@ -693,4 +699,4 @@ def _update_networks(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
         new.append(n)
         have.add(nid)
     new.sort(key=lambda n: n.get("Target", ""))
-    task["Networks"] = new
+    _set_list(task, "Networks", new)
