@@ -58,8 +58,14 @@ class LineFormatter:
     """taskFormatter + logWriter: the prefix of each log line from its details."""
 
     def __init__(self, cli: Cli, v: dict[str, Any], padding: int) -> None:
-        self.cli, self.v, self.padding = cli, v, padding
-        self.resolver = IDResolver(cli, bool(v["no_resolve"]))
+        # the lookups go over a connection of their own: the main one is carrying the log stream
+        from gorae.cli.context import Cli as SideCli
+        from gorae.client.api import APIClient
+
+        side = SideCli(cli.gopts)
+        side._api = APIClient(cli.api.host, cli.api.version)
+        self.cli, self.v, self.padding = side, v, padding
+        self.resolver = IDResolver(side, bool(v["no_resolve"]))
         self.cache: dict[tuple[str, str, str], str] = {}
 
     def prefix(self, node_id: str, service_id: str, task_id: str) -> str:
