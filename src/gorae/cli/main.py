@@ -197,19 +197,35 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "node": (
         "Manage Swarm nodes",
-        {**{k.split()[1]: k for k in HANDLERS if k.startswith("node ")}, "list": "node ls", "remove": "node rm"},
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("node ")},
+            "list": "node ls",
+            "remove": "node rm",
+        },
     ),
     "secret": (
         "Manage Swarm secrets",
-        {**{k.split()[1]: k for k in HANDLERS if k.startswith("secret ")}, "list": "secret ls", "remove": "secret rm"},
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("secret ")},
+            "list": "secret ls",
+            "remove": "secret rm",
+        },
     ),
     "config": (
         "Manage Swarm configs",
-        {**{k.split()[1]: k for k in HANDLERS if k.startswith("config ")}, "list": "config ls", "remove": "config rm"},
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("config ")},
+            "list": "config ls",
+            "remove": "config rm",
+        },
     ),
     "service": (
         "Manage Swarm services",
-        {**{k.split()[1]: k for k in HANDLERS if k.startswith("service ")}, "list": "service ls", "remove": "service rm"},
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("service ")},
+            "list": "service ls",
+            "remove": "service rm",
+        },
     ),
     "volume": (
         "Manage volumes",

@@ -179,10 +179,10 @@ Ports:
   {{- if .Healthcheck.Test }}
   Tests:
 	{{- range $test := .Healthcheck.Test }}
-	 Test = {{ $test }}
+<TAB> Test = {{ $test }}
   {{- end }} {{ end -}}
 {{- end }}
-"""
+""".replace("<TAB>", "\t")  # a tab then a space: spelt out for the linters
 
 
 class GoValue:
@@ -198,6 +198,8 @@ class GoValue:
 
 class Obj:
     """A Go struct from a JSON object: the listed fields with their zero values when absent."""
+
+    File: Any
 
     def __init__(self, doc: dict[str, Any] | None, **fields: Any) -> None:
         doc = doc or {}
@@ -275,16 +277,16 @@ class ServicePretty:
         self.MaxReplicas = int((placement or {}).get("MaxReplicas") or 0)
         for prefix, key in (("Update", "UpdateConfig"), ("Rollback", "RollbackConfig")):
             cfg = spec.get(key)
-            c = cfg or {}
+            uc = cfg or {}
             setattr(self, f"Has{prefix}Config", cfg is not None)
-            setattr(self, f"{prefix}Parallelism", int(c.get("Parallelism") or 0))
-            setattr(self, f"Has{prefix}Delay", int(c.get("Delay") or 0) > 0)
-            setattr(self, f"{prefix}Delay", GoDuration(c.get("Delay") or 0))
-            setattr(self, f"{prefix}OnFailure", c.get("FailureAction", ""))
-            setattr(self, f"{prefix}Order", c.get("Order", ""))
-            setattr(self, f"Has{prefix}Monitor", int(c.get("Monitor") or 0) > 0)
-            setattr(self, f"{prefix}Monitor", GoDuration(c.get("Monitor") or 0))
-            setattr(self, f"{prefix}MaxFailureRatio", float(c.get("MaxFailureRatio") or 0))
+            setattr(self, f"{prefix}Parallelism", int(uc.get("Parallelism") or 0))
+            setattr(self, f"Has{prefix}Delay", int(uc.get("Delay") or 0) > 0)
+            setattr(self, f"{prefix}Delay", GoDuration(uc.get("Delay") or 0))
+            setattr(self, f"{prefix}OnFailure", uc.get("FailureAction", ""))
+            setattr(self, f"{prefix}Order", uc.get("Order", ""))
+            setattr(self, f"Has{prefix}Monitor", int(uc.get("Monitor") or 0) > 0)
+            setattr(self, f"{prefix}Monitor", GoDuration(uc.get("Monitor") or 0))
+            setattr(self, f"{prefix}MaxFailureRatio", float(uc.get("MaxFailureRatio") or 0))
         self.ContainerImage = cs.get("Image", "")
         self.ContainerArgs = cs.get("Args") or []
         self.ContainerEnv = cs.get("Env") or []
@@ -297,7 +299,9 @@ class ServicePretty:
         ]
         self.ContainerSysCtls = cs.get("Sysctls") or {}
         self.HasContainerSysCtls = bool(self.ContainerSysCtls)
-        self.ContainerUlimits = {u.get("Name", ""): f"{u.get('Soft', 0)}:{u.get('Hard', 0)}" for u in cs.get("Ulimits") or []}
+        self.ContainerUlimits = {
+            u.get("Name", ""): f"{u.get('Soft', 0)}:{u.get('Hard', 0)}" for u in cs.get("Ulimits") or []
+        }
         self.HasContainerUlimits = bool(self.ContainerUlimits)
         self.HasResources = res is not None
         limits = (res or {}).get("Limits")
@@ -313,7 +317,9 @@ class ServicePretty:
         self.ResourceLimitsNanoCPUs = int((limits or {}).get("NanoCPUs") or 0) / 1e9
         self.ResourceLimitMemory = _mem(int((limits or {}).get("MemoryBytes") or 0))
         self.ResourceLimitPids = int((limits or {}).get("Pids") or 0)
-        self.Networks = [network_names.get(n.get("Target", "")) or n.get("Target", "") for n in task.get("Networks") or []]
+        self.Networks = [
+            network_names.get(n.get("Target", "")) or n.get("Target", "") for n in task.get("Networks") or []
+        ]
         endpoint = spec.get("EndpointSpec")
         self.EndpointMode = (endpoint or {}).get("Mode", "") if endpoint is not None else ""
         self.Ports = [

@@ -66,7 +66,7 @@ class Flags:
     def uint(self, name: str) -> int:
         return int(self._conv(name, parse_uint))
 
-    def int(self, name: str) -> int:
+    def integer(self, name: str) -> int:
         return int(self._conv(name, parse_int))
 
     def duration(self, name: str) -> int:
@@ -81,7 +81,7 @@ class Flags:
 
         return int(self._conv(name, conv))
 
-    def float(self, name: str) -> float:
+    def decimal(self, name: str) -> float:
         def conv(s: str) -> float:
             try:
                 return float(s)
@@ -108,8 +108,10 @@ def image_with_tag(image: str) -> str:
         return image
     name = image
     for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
-        if name.startswith(prefix) and "/" not in name[len(prefix) :].split(":")[0].split("@")[0] or (
-            name.startswith(prefix) and prefix.endswith("docker.io/")
+        if (
+            name.startswith(prefix)
+            and "/" not in name[len(prefix) :].split(":")[0].split("@")[0]
+            or (name.startswith(prefix) and prefix.endswith("docker.io/"))
         ):
             name = name[len(prefix) :]
             break
@@ -185,8 +187,8 @@ def health_config(f: Flags, create: bool) -> dict[str, Any] | None:
     ):
         if f.changed(flag) and f.positive_duration(flag):
             hc[key] = f.positive_duration(flag)
-    if f.changed("health-retries") and f.int("health-retries"):
-        hc["Retries"] = f.int("health-retries")
+    if f.changed("health-retries") and f.integer("health-retries"):
+        hc["Retries"] = f.integer("health-retries")
     return hc
 
 
@@ -201,7 +203,7 @@ def _update_config(f: Flags, prefix: str, base: dict[str, Any]) -> dict[str, Any
     if f.changed(f"{prefix}-failure-action"):
         cfg["FailureAction"] = f.raw(f"{prefix}-failure-action")
     if f.changed(f"{prefix}-max-failure-ratio"):
-        cfg["MaxFailureRatio"] = f.float(f"{prefix}-max-failure-ratio")
+        cfg["MaxFailureRatio"] = f.decimal(f"{prefix}-max-failure-ratio")
     if f.changed(f"{prefix}-order"):
         cfg["Order"] = f.raw(f"{prefix}-order")
     return {k: val for k, val in cfg.items() if val not in (0, "") or k == "MaxFailureRatio"}
@@ -229,7 +231,9 @@ def service_mode(f: Flags) -> dict[str, Any]:
         if replicas is not None:
             raise StatusError(1, "replicas can only be used with replicated or replicated-job mode")
         if max_per_node > 0:
-            raise StatusError(1, "replicas-max-per-node can only be used with replicated or replicated-job mode")
+            raise StatusError(
+                1, "replicas-max-per-node can only be used with replicated or replicated-job mode"
+            )
         if max_conc is not None:
             raise StatusError(1, "max-concurrent can only be used with replicated-job mode")
         return {"Global": {}}
@@ -247,7 +251,9 @@ def service_mode(f: Flags) -> dict[str, Any]:
         return {"ReplicatedJob": job}
     if mode == "global-job":
         if max_per_node > 0:
-            raise StatusError(1, "replicas-max-per-node can only be used with replicated or replicated-job mode")
+            raise StatusError(
+                1, "replicas-max-per-node can only be used with replicated or replicated-job mode"
+            )
         if max_conc is not None:
             raise StatusError(1, "max-concurrent can only be used with replicated-job mode")
         if replicas is not None:
@@ -310,9 +316,15 @@ def create_spec(cli: Cli, f: Flags, image: str, args: list[str]) -> dict[str, An
     env = make_env(f)
     health = health_config(f, True)
     mode = service_mode(f)
-    update_cfg = _update_config(f, "update", DEFAULT_UPDATE) if f.changed(*(f"update-{k}" for k in _UPDATE_KEYS)) else None
+    update_cfg = (
+        _update_config(f, "update", DEFAULT_UPDATE)
+        if f.changed(*(f"update-{k}" for k in _UPDATE_KEYS))
+        else None
+    )
     rollback_cfg = (
-        _update_config(f, "rollback", DEFAULT_ROLLBACK) if f.changed(*(f"rollback-{k}" for k in _UPDATE_KEYS)) else None
+        _update_config(f, "rollback", DEFAULT_ROLLBACK)
+        if f.changed(*(f"rollback-{k}" for k in _UPDATE_KEYS))
+        else None
     )
     if ("ReplicatedJob" in mode or "GlobalJob" in mode) and (update_cfg or rollback_cfg):
         raise StatusError(1, "update and rollback configuration is not supported for jobs")
@@ -327,7 +339,12 @@ def create_spec(cli: Cli, f: Flags, image: str, args: list[str]) -> dict[str, An
         cs["Command"] = f._conv("entrypoint", shlex_split)
     if env:
         cs["Env"] = env
-    for flag, key in (("hostname", "Hostname"), ("workdir", "Dir"), ("user", "User"), ("stop-signal", "StopSignal")):
+    for flag, key in (
+        ("hostname", "Hostname"),
+        ("workdir", "Dir"),
+        ("user", "User"),
+        ("stop-signal", "StopSignal"),
+    ):
         if f.raw(flag):
             cs[key] = f.raw(flag)
     if f.raw("container-label"):
@@ -365,15 +382,15 @@ def create_spec(cli: Cli, f: Flags, image: str, args: list[str]) -> dict[str, An
         from gorae.cli.opts import parse_ulimit
 
         cs["Ulimits"] = f.each("ulimit", parse_ulimit)
-    if f.changed("oom-score-adj") and f.int("oom-score-adj"):
-        cs["OomScoreAdj"] = f.int("oom-score-adj")
+    if f.changed("oom-score-adj") and f.integer("oom-score-adj"):
+        cs["OomScoreAdj"] = f.integer("oom-score-adj")
     limits: dict[str, Any] = {}
     if f.changed("limit-cpu") and f._conv("limit-cpu", parse_nano_cpus):
         limits["NanoCPUs"] = f._conv("limit-cpu", parse_nano_cpus)
     if f.changed("limit-memory") and f._conv("limit-memory", parse_mem_bytes):
         limits["MemoryBytes"] = f._conv("limit-memory", parse_mem_bytes)
-    if f.changed("limit-pids") and f.int("limit-pids"):
-        limits["Pids"] = f.int("limit-pids")
+    if f.changed("limit-pids") and f.integer("limit-pids"):
+        limits["Pids"] = f.integer("limit-pids")
     reservations: dict[str, Any] = {}
     if f.changed("reserve-cpu") and f._conv("reserve-cpu", parse_nano_cpus):
         reservations["NanoCPUs"] = f._conv("reserve-cpu", parse_nano_cpus)
@@ -459,7 +476,12 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
         env = list(merged.values())
     if env or "Env" in cs:
         cs["Env"] = env
-    for flag, key in (("workdir", "Dir"), ("user", "User"), ("hostname", "Hostname"), ("isolation", "Isolation")):
+    for flag, key in (
+        ("workdir", "Dir"),
+        ("user", "User"),
+        ("hostname", "Hostname"),
+        ("isolation", "Isolation"),
+    ):
         if f.changed(flag):
             cs[key] = f.raw(flag)
     if f.changed("init"):
@@ -485,13 +507,13 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
         if f.changed("limit-memory"):
             res["Limits"]["MemoryBytes"] = f._conv("limit-memory", parse_mem_bytes)
         if f.changed("limit-pids"):
-            res["Limits"]["Pids"] = f.int("limit-pids")
+            res["Limits"]["Pids"] = f.integer("limit-pids")
         if f.changed("reserve-cpu"):
             res["Reservations"]["NanoCPUs"] = f._conv("reserve-cpu", parse_nano_cpus)
         if f.changed("reserve-memory"):
             res["Reservations"]["MemoryBytes"] = f._conv("reserve-memory", parse_mem_bytes)
     if f.changed("oom-score-adj"):
-        cs["OomScoreAdj"] = f.int("oom-score-adj")
+        cs["OomScoreAdj"] = f.integer("oom-score-adj")
     if f.changed("stop-grace-period"):
         cs["StopGracePeriod"] = f.duration("stop-grace-period")
     if f.changed(*_RESTART_KEYS):
@@ -507,7 +529,9 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
         task["Placement"] = placement
         prefs = list(placement.get("Preferences") or [])
         if f.changed("placement-pref-rm"):
-            rm_descr = {p["Spread"]["SpreadDescriptor"] for p in f.each("placement-pref-rm", parse_placement_pref)}
+            rm_descr = {
+                p["Spread"]["SpreadDescriptor"] for p in f.each("placement-pref-rm", parse_placement_pref)
+            }
             prefs = [p for p in prefs if (p.get("Spread") or {}).get("SpreadDescriptor") not in rm_descr]
         prefs += f.each("placement-pref-add", parse_placement_pref)
         placement["Preferences"] = prefs
@@ -520,14 +544,19 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
         mode["Replicated"]["Replicas"] = f.uint("replicas")
     if f.changed("replicas-max-per-node"):
         task.setdefault("Placement", {})["MaxReplicas"] = f.uint("replicas-max-per-node")
-    for prefix, key, base in (("update", "UpdateConfig", DEFAULT_UPDATE), ("rollback", "RollbackConfig", DEFAULT_ROLLBACK)):
+    for prefix, key, base in (
+        ("update", "UpdateConfig", DEFAULT_UPDATE),
+        ("rollback", "RollbackConfig", DEFAULT_ROLLBACK),
+    ):
         if f.changed(*(f"{prefix}-{k}" for k in _UPDATE_KEYS)):
             spec[key] = _update_config(f, prefix, spec.get(key) or base)
     if f.changed("endpoint-mode"):
         spec.setdefault("EndpointSpec", {})["Mode"] = f.raw("endpoint-mode")
     if f.changed("group-add", "group-rm"):
         rm = _remove_set(f, "group-rm")
-        cs["Groups"] = sorted(g for g in list(cs.get("Groups") or []) + list(f.raw("group-add")) if g not in rm)
+        cs["Groups"] = sorted(
+            g for g in list(cs.get("Groups") or []) + list(f.raw("group-add")) if g not in rm
+        )
     if f.changed("publish-add", "publish-rm"):
         _update_ports(f, spec.setdefault("EndpointSpec", {}))
     if f.changed("dns-add", "dns-rm", "dns-option-add", "dns-option-rm", "dns-search-add", "dns-search-rm"):
@@ -558,33 +587,35 @@ def update_spec(cli: Cli, f: Flags, spec: dict[str, Any]) -> None:
     if f.changed("stop-signal"):
         cs["StopSignal"] = f.raw("stop-signal")
     if f.changed("cap-add", "cap-drop"):
-        add = set(cs.get("CapabilityAdd") or [])
-        drop = set(cs.get("CapabilityDrop") or [])
+        cap_add = set(cs.get("CapabilityAdd") or [])
+        cap_drop = set(cs.get("CapabilityDrop") or [])
         to_add, to_drop = set(_caps(f.raw("cap-add"))), set(_caps(f.raw("cap-drop")))
         if "RESET" in to_add or "CAP_RESET" in to_add:
-            add, to_add = set(), to_add - {"RESET", "CAP_RESET"}
+            cap_add, to_add = set(), to_add - {"RESET", "CAP_RESET"}
         if "RESET" in to_drop or "CAP_RESET" in to_drop:
-            drop, to_drop = set(), to_drop - {"RESET", "CAP_RESET"}
+            cap_drop, to_drop = set(), to_drop - {"RESET", "CAP_RESET"}
         for c in to_drop:
             if c not in to_add:
-                if c in add:
-                    add.discard(c)
+                if c in cap_add:
+                    cap_add.discard(c)
                 else:
-                    drop.add(c)
+                    cap_drop.add(c)
         for c in to_add:
-            if c in drop:
-                drop.discard(c)
+            if c in cap_drop:
+                cap_drop.discard(c)
             else:
-                add.add(c)
-        _set_list(cs, "CapabilityAdd", sorted(add))
-        _set_list(cs, "CapabilityDrop", sorted(drop))
+                cap_add.add(c)
+        _set_list(cs, "CapabilityAdd", sorted(cap_add))
+        _set_list(cs, "CapabilityDrop", sorted(cap_drop))
     # secrets and configs: removals by name, additions resolved to IDs
     rm_s = _remove_set(f, "secret-rm")
     secrets = [s for s in cs.get("Secrets") or [] if s.get("SecretName") not in rm_s]
     secrets += resolve_refs(cli, f.each("secret-add", lambda s: parse_file_reference(s, "secret")), "secret")
     _set_list(cs, "Secrets", secrets)
     rm_c = _remove_set(f, "config-rm")
-    configs = [c for c in cs.get("Configs") or [] if c.get("Runtime") is not None or c.get("ConfigName") not in rm_c]
+    configs = [
+        c for c in cs.get("Configs") or [] if c.get("Runtime") is not None or c.get("ConfigName") not in rm_c
+    ]
     configs += resolve_refs(cli, f.each("config-add", lambda s: parse_file_reference(s, "config")), "config")
     _set_list(cs, "Configs", configs)
 
@@ -671,11 +702,15 @@ def _update_health(f: Flags, cs: dict[str, Any]) -> None:
         raise StatusError(1, "--no-healthcheck conflicts with --health-* options")
     if (hc.get("Test") or [None])[0] == "NONE":
         hc.pop("Test", None)
-    for flag, key in (("health-interval", "Interval"), ("health-timeout", "Timeout"), ("health-start-period", "StartPeriod")):
+    for flag, key in (
+        ("health-interval", "Interval"),
+        ("health-timeout", "Timeout"),
+        ("health-start-period", "StartPeriod"),
+    ):
         if f.changed(flag):
             hc[key] = f.positive_duration(flag)
     if f.changed("health-retries"):
-        hc["Retries"] = f.int("health-retries")
+        hc["Retries"] = f.integer("health-retries")
     if f.changed("health-cmd"):
         if f.raw("health-cmd"):
             hc["Test"] = ["CMD-SHELL", f.raw("health-cmd")]

@@ -96,10 +96,14 @@ class _Updater:
             state = status.get("State", "")
             self.emit(_msg(ident, state.ljust(LONGEST_STATE), STATES.get(state, 0), MAX_PROGRESS, True))
 
-    def update(self, service: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool) -> bool:
+    def update(
+        self, service: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool
+    ) -> bool:
         if self.global_mode:
             return self._update_global(tasks, active, rollback)
-        replicas = int((((service.get("Spec") or {}).get("Mode") or {}).get("Replicated") or {}).get("Replicas") or 0)
+        replicas = int(
+            (((service.get("Spec") or {}).get("Mode") or {}).get("Replicated") or {}).get("Replicas") or 0
+        )
         if not self.initialized:
             self.overall(0, replicas, rollback)
             if replicas <= MAX_BARS:
@@ -138,7 +142,10 @@ class _Updater:
         running = 0
         for node, t in by_node.items():
             if node in active:
-                if not terminal(t.get("DesiredState", "")) and (t.get("Status") or {}).get("State") == "running":
+                if (
+                    not terminal(t.get("DesiredState", ""))
+                    and (t.get("Status") or {}).get("State") == "running"
+                ):
                     running += 1
                 if not self.done and count <= MAX_BARS:
                     self.task_line(node[:12], t)
@@ -150,7 +157,11 @@ class _Updater:
 
 
 def _active_nodes(cli: Cli) -> set[str]:
-    return {n.get("ID", "") for n in cli.api.get_json("/nodes") or [] if (n.get("Status") or {}).get("State") != "down"}
+    return {
+        n.get("ID", "")
+        for n in cli.api.get_json("/nodes") or []
+        if (n.get("Status") or {}).get("State") != "down"
+    }
 
 
 def service_progress(cli: Cli, service_id: str, emit: Any) -> None:
@@ -207,9 +218,18 @@ def _loop(cli: Cli, service_id: str, emit: Any, interrupted: list[bool]) -> None
             if message is not None:
                 emit(message)
             return
-        tasks = cli.api.get_json(
-            "/tasks", {"filters": {"service": {service.get("ID", service_id): True}, "_up-to-date": {"true": True}}}
-        ) or []
+        tasks = (
+            cli.api.get_json(
+                "/tasks",
+                {
+                    "filters": {
+                        "service": {service.get("ID", service_id): True},
+                        "_up-to-date": {"true": True},
+                    }
+                },
+            )
+            or []
+        )
         converged = updater.update(service, tasks, _active_nodes(cli), rollback)
         if converged:
             if not converged_at:

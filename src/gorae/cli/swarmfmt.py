@@ -5,6 +5,7 @@ node/service IDs to names for task lists (idresolver)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import Any
 
 from gorae.cli.context import Cli
@@ -54,7 +55,7 @@ def unix_time(ts: str | None) -> float:
     from datetime import datetime, timedelta, timezone
 
     zone = m.group(4) or "Z"
-    tz = timezone.utc
+    tz = UTC
     if zone != "Z":
         sign = 1 if zone[0] == "+" else -1
         tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
@@ -109,7 +110,11 @@ class IDResolver:
         try:
             if kind == "node":
                 doc = self.cli.api.get_json(f"/nodes/{q(ident)}") or {}
-                name = (doc.get("Spec") or {}).get("Name") or (doc.get("Description") or {}).get("Hostname") or ident
+                name = (
+                    (doc.get("Spec") or {}).get("Name")
+                    or (doc.get("Description") or {}).get("Hostname")
+                    or ident
+                )
             else:
                 doc = self.cli.api.get_json(f"/services/{q(ident)}") or {}
                 name = (doc.get("Spec") or {}).get("Name", "")

@@ -13,7 +13,16 @@ from gorae.cli.opts import OptError
 
 _NUM = re.compile(r"[0-9]*(?:\.[0-9]*)?")
 _UNIT = re.compile(r"[^0-9.]*")
-_DUR_NS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
+_DUR_NS = {
+    "ns": 1,
+    "us": 1000,
+    "µs": 1000,
+    "μs": 1000,
+    "ms": 10**6,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+}
 
 
 def go_duration_ns(s: str) -> int:
@@ -90,13 +99,19 @@ def parse_uint(s: str, bits: int = 64, base: int = 0) -> int:
     if base == 0:
         if re.fullmatch(r"0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO]?[0-7_]+|[1-9][0-9_]*|0", t):
             try:
-                v = int(t.replace("_", ""), 0) if not re.fullmatch(r"0[0-7_]+", t) else int(t.replace("_", ""), 8)
+                v = (
+                    int(t.replace("_", ""), 0)
+                    if not re.fullmatch(r"0[0-7_]+", t)
+                    else int(t.replace("_", ""), 8)
+                )
             except ValueError:
                 raise OptError(f'strconv.ParseUint: parsing "{s}": invalid syntax') from None
         else:
             raise OptError(f'strconv.ParseUint: parsing "{s}": invalid syntax')
     else:
-        if not t or not all(c in "0123456789abcdefABCDEF"[: base if base <= 10 else base + (base - 10)] for c in t):
+        if not t or not all(
+            c in "0123456789abcdefABCDEF"[: base if base <= 10 else base + (base - 10)] for c in t
+        ):
             raise OptError(f'strconv.ParseUint: parsing "{s}": invalid syntax')
         v = int(t, base)
     if v >= 1 << bits:
@@ -265,7 +280,9 @@ def parse_mount(value: str) -> dict[str, Any]:
             raise OptError(f"cannot mix '{prefix}-*' options with mount type '{m['Type']}'")
     if bind is not None:
         if bind.get("ReadOnlyNonRecursive") and not m.get("ReadOnly"):
-            raise OptError("option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction")
+            raise OptError(
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+            )
         if bind.get("ReadOnlyForceRecursive"):
             if not m.get("ReadOnly"):
                 raise OptError(

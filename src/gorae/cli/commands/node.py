@@ -100,7 +100,9 @@ def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             if v["quiet"]
             else "node_id: {{.ID}}\\nhostname: {{.Hostname}}\\nstatus: {{.Status}}\\navailability: {{.Availability}}\\nmanager_status: {{.ManagerStatus}}\\n"
         )
-    print_list(cli.out, fmt, rows, default_table=DEFAULT_TABLE, header=Header(HEADERS), to_json=NodeRow.as_json)
+    print_list(
+        cli.out, fmt, rows, default_table=DEFAULT_TABLE, header=Header(HEADERS), to_json=NodeRow.as_json
+    )
     return 0
 
 
@@ -281,7 +283,9 @@ def update_nodes(cli: Cli, refs: list[str], merge: Any, success: Any) -> None:
         except _NoRoleChange:
             continue
         version = (node.get("Version") or {}).get("Index", 0)
-        cli.api.post(f"/nodes/{q(node.get('ID', ref))}/update", {"version": version}, body=node.get("Spec") or {})
+        cli.api.post(
+            f"/nodes/{q(node.get('ID', ref))}/update", {"version": version}, body=node.get("Spec") or {}
+        )
         success(ref)
 
 
@@ -310,8 +314,12 @@ def cmd_update(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     return 0
 
 
-PROMOTE = Spec("node promote", "NODE [NODE...]", "Promote one or more nodes to manager in the swarm", [], min_args=1)
-DEMOTE = Spec("node demote", "NODE [NODE...]", "Demote one or more nodes from manager in the swarm", [], min_args=1)
+PROMOTE = Spec(
+    "node promote", "NODE [NODE...]", "Promote one or more nodes to manager in the swarm", [], min_args=1
+)
+DEMOTE = Spec(
+    "node demote", "NODE [NODE...]", "Demote one or more nodes from manager in the swarm", [], min_args=1
+)
 
 
 def cmd_promote(cli: Cli, v: dict[str, Any], args: list[str]) -> int:

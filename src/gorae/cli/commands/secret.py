@@ -143,7 +143,11 @@ def cmd_config_create(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         data = _read_data(path)
     except ValueError as e:
         raise StatusError(1, f'Error reading content from "{path}": {e}') from None
-    spec: dict[str, Any] = {"Name": name, "Labels": _labels(v["label"]), "Data": base64.b64encode(data).decode()}
+    spec: dict[str, Any] = {
+        "Name": name,
+        "Labels": _labels(v["label"]),
+        "Data": base64.b64encode(data).decode(),
+    }
     if v["template_driver"]:
         spec["Templating"] = {"Name": v["template_driver"]}
     doc = cli.api.post_json("/configs/create", body=spec) or {}
@@ -199,12 +203,16 @@ def _ls(cli: Cli, v: dict[str, Any], kind: Kind, spec: Spec) -> int:
     objs = cli.api.get_json(kind.path, {"filters": filters or None}) or []
     fmt = v["format"] or ""
     if not fmt:
-        fmt = cli.config.get(kind.config_key) if cli.config.get(kind.config_key) and not v["quiet"] else "table"
+        fmt = (
+            cli.config.get(kind.config_key) if cli.config.get(kind.config_key) and not v["quiet"] else "table"
+        )
     objs.sort(key=lambda o: natural_key((o.get("Spec") or {}).get("Name", "")))
     rows = [ObjectRow(o, kind) for o in objs]
     if fmt == "table" and v["quiet"]:
         fmt = "{{.ID}}"
-    print_list(cli.out, str(fmt), rows, default_table=kind.table, header=Header(HEADERS), to_json=ObjectRow.as_json)
+    print_list(
+        cli.out, str(fmt), rows, default_table=kind.table, header=Header(HEADERS), to_json=ObjectRow.as_json
+    )
     return 0
 
 

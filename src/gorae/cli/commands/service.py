@@ -26,7 +26,9 @@ CREATE = Spec(
     interspersed=False,
 )
 
-UPDATE = Spec("service update", "[OPTIONS] SERVICE", "Update a service", opts_of(UPDATE_FLAGS), min_args=1, max_args=1)
+UPDATE = Spec(
+    "service update", "[OPTIONS] SERVICE", "Update a service", opts_of(UPDATE_FLAGS), min_args=1, max_args=1
+)
 
 
 def _registry_auth(cli: Cli, image: str) -> str:
@@ -64,7 +66,9 @@ def _resolve_image(cli: Cli, spec: dict[str, Any], auth: str) -> str | None:
     return None
 
 
-def _send(cli: Cli, path: str, params: Any, spec: dict[str, Any], auth: str, query_registry: bool) -> list[str]:
+def _send(
+    cli: Cli, path: str, params: Any, spec: dict[str, Any], auth: str, query_registry: bool
+) -> list[str]:
     cs = spec.get("TaskTemplate", {}).get("ContainerSpec")
     warning = None
     if cs is not None:
@@ -116,7 +120,11 @@ def cmd_update(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     else:
         extra["registryAuthFrom"] = "spec"
     query = f.changed("image") and not v["no_resolve_image"]
-    params = {"registryAuthFrom": extra.pop("registryAuthFrom", None), **extra, **_update_params(service.get("Version"))}
+    params = {
+        "registryAuthFrom": extra.pop("registryAuthFrom", None),
+        **extra,
+        **_update_params(service.get("Version")),
+    }
     _send(cli, f"/services/{q(service.get('ID', ref))}/update", params, spec, auth, query)
     cli.print(ref)
     if not v["detach"]:
@@ -193,7 +201,14 @@ def cmd_scale(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             else:
                 errs.append(f"{name}: scale can only be used with replicated or replicated-job mode")
                 continue
-            _send(cli, f"/services/{q(service.get('ID', name))}/update", _update_params(service.get("Version")), spec, "", False)
+            _send(
+                cli,
+                f"/services/{q(service.get('ID', name))}/update",
+                _update_params(service.get("Version")),
+                spec,
+                "",
+                False,
+            )
         except APIError as e:
             errs.append(f"{name}: {e}")
             continue
@@ -234,7 +249,14 @@ LS = Spec(
 )
 
 LS_TABLE = "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}"
-LS_HEADERS = {"ID": "ID", "Name": "NAME", "Mode": "MODE", "Replicas": "REPLICAS", "Image": "IMAGE", "Ports": "PORTS"}
+LS_HEADERS = {
+    "ID": "ID",
+    "Name": "NAME",
+    "Mode": "MODE",
+    "Replicas": "REPLICAS",
+    "Image": "IMAGE",
+    "Ports": "PORTS",
+}
 
 
 def ports_text(ports: list[dict[str, Any]] | None) -> str:
@@ -257,7 +279,12 @@ def ports_text(ports: list[dict[str, Any]] | None) -> str:
         is_range = cur["te"] != cur["ts"]
         overlaps = tgt <= cur["te"]
         # uint32 arithmetic as Go's: a smaller port wraps around and counts as not consecutive
-        if proto != cur["proto"] or (pub - cur["pe"]) % (1 << 32) > 1 or (tgt - cur["te"]) % (1 << 32) > 1 or (is_range and overlaps):
+        if (
+            proto != cur["proto"]
+            or (pub - cur["pe"]) % (1 << 32) > 1
+            or (tgt - cur["te"]) % (1 << 32) > 1
+            or (is_range and overlaps)
+        ):
             if cur["ps"] > 0:
                 out.append(text(cur))
             cur = {"ps": pub, "pe": pub, "ts": tgt, "te": tgt, "proto": proto}
@@ -275,7 +302,9 @@ class ServiceRow:
         spec = s.get("Spec") or {}
         mode = spec.get("Mode") or {}
         status = s.get("ServiceStatus") or {}
-        running, desired, completed = (int(status.get(k) or 0) for k in ("RunningTasks", "DesiredTasks", "CompletedTasks"))
+        running, desired, completed = (
+            int(status.get(k) or 0) for k in ("RunningTasks", "DesiredTasks", "CompletedTasks")
+        )
         self.ID = trunc_id(s.get("ID", ""))
         self.Name = spec.get("Name", "")
         self.Mode = (
@@ -299,7 +328,9 @@ class ServiceRow:
             self.Replicas = f"{running}/{desired} (max {max_per_node} per node)"
         else:
             self.Replicas = f"{running}/{desired}"
-        self.Image = familiar_image(((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", ""))
+        self.Image = familiar_image(
+            ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image", "")
+        )
         self.Ports = ports_text((s.get("Endpoint") or {}).get("Ports"))
 
     def as_json(self) -> dict[str, Any]:
@@ -327,7 +358,11 @@ def append_status(cli: Cli, services: list[dict[str, Any]]) -> None:
     tasks = cli.api.get_json("/tasks", {"filters": {"service": ids}}) or []
     if not tasks:
         return
-    active = {n.get("ID") for n in cli.api.get_json("/nodes") or [] if (n.get("Status") or {}).get("State") != "down"}
+    active = {
+        n.get("ID")
+        for n in cli.api.get_json("/nodes") or []
+        if (n.get("Status") or {}).get("State") != "down"
+    }
     for t in tasks:
         st = status.get(t.get("ServiceID", ""))
         if st is None:
@@ -345,9 +380,10 @@ def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.cli.commands.volume import natural_key
 
     filters = parse_filters(LS, v["filter"])
-    services = cli.api.get_json(
-        "/services", {"filters": filters or None, "status": None if v["quiet"] else "true"}
-    ) or []
+    services = (
+        cli.api.get_json("/services", {"filters": filters or None, "status": None if v["quiet"] else "true"})
+        or []
+    )
     if not v["quiet"]:
         append_status(cli, services)
     fmt = v["format"] or ""
@@ -363,7 +399,9 @@ def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         )
     services.sort(key=lambda s: natural_key((s.get("Spec") or {}).get("Name", "")))
     rows = [ServiceRow(s) for s in services]
-    print_list(cli.out, str(fmt), rows, default_table=LS_TABLE, header=Header(LS_HEADERS), to_json=ServiceRow.as_json)
+    print_list(
+        cli.out, str(fmt), rows, default_table=LS_TABLE, header=Header(LS_HEADERS), to_json=ServiceRow.as_json
+    )
     return 0
 
 

@@ -59,7 +59,14 @@ def _swarm_flags(update: bool) -> list[Opt]:
             type_name="uint",
             default_text="10000",
         ),
-        O("task-history-limit", None, "string", "Task history retention limit", type_name="int", default_text="5"),
+        O(
+            "task-history-limit",
+            None,
+            "string",
+            "Task history retention limit",
+            type_name="int",
+            default_text="5",
+        ),
     ]
 
 
@@ -79,7 +86,14 @@ INIT = Spec(
                 "Port number to use for data path traffic (1024 - 49151). If no value is set or is set to 0, the default port (4789) is used.",
                 type_name="uint32",
             ),
-            O("default-addr-pool", None, "list", "default address pool in CIDR format", type_name="ipNetSlice", default_text="[]"),
+            O(
+                "default-addr-pool",
+                None,
+                "list",
+                "default address pool in CIDR format",
+                type_name="ipNetSlice",
+                default_text="[]",
+            ),
             O(
                 "default-addr-pool-mask-length",
                 None,
@@ -153,7 +167,13 @@ CA = Spec(
             "Path to the PEM-formatted root CA certificate to use for the new cluster",
             type_name="pem-file",
         ),
-        O("ca-key", None, "string", "Path to the PEM-formatted root CA key to use for the new cluster", type_name="pem-file"),
+        O(
+            "ca-key",
+            None,
+            "string",
+            "Path to the PEM-formatted root CA key to use for the new cluster",
+            type_name="pem-file",
+        ),
         O(
             "cert-expiry",
             None,
@@ -185,7 +205,9 @@ def flag_error(spec: Spec, flag: str, value: str, err: str) -> StatusError:
     """pflag's rejection of a flag value: the usage text, status 125."""
     o = spec.find_long(flag)
     shown = f"-{o.short}, --{flag}" if o is not None and o.short else f"--{flag}"
-    return StatusError(125, usage_error(spec, f'invalid argument "{value}" for "{shown}" flag: {err}').rstrip("\n"))
+    return StatusError(
+        125, usage_error(spec, f'invalid argument "{value}" for "{shown}" flag: {err}').rstrip("\n")
+    )
 
 
 def _tcp_addr(spec: Spec, flag: str, value: str, default: str = "0.0.0.0:2377") -> str:
@@ -214,8 +236,10 @@ def _availability(v: dict[str, Any]) -> str | None:
         return None
     a = v["availability"].lower()
     if a not in ("active", "pause", "drain"):
-        raise StatusError(1, f'invalid availability "{v["availability"]}", only active, pause and drain are supported')
-    return a
+        raise StatusError(
+            1, f'invalid availability "{v["availability"]}", only active, pause and drain are supported'
+        )
+    return str(a)
 
 
 def merge_spec(spec: Spec, v: dict[str, Any], doc: dict[str, Any], ca_cert: str | None = None) -> None:
@@ -223,7 +247,9 @@ def merge_spec(spec: Spec, v: dict[str, Any], doc: dict[str, Any], ca_cert: str 
     given = v["_set"]
     try:
         if "task_history_limit" in given:
-            doc.setdefault("Orchestration", {})["TaskHistoryRetentionLimit"] = parse_int(v["task_history_limit"])
+            doc.setdefault("Orchestration", {})["TaskHistoryRetentionLimit"] = parse_int(
+                v["task_history_limit"]
+            )
         if "dispatcher_heartbeat" in given:
             doc.setdefault("Dispatcher", {})["HeartbeatPeriod"] = go_duration_ns(v["dispatcher_heartbeat"])
         if "max_snapshots" in given:
@@ -281,7 +307,9 @@ def _external_ca(spec: Spec, value: str) -> dict[str, Any]:
                 with open(val) as f:
                     ca["CACert"] = f.read()
             except OSError as e:
-                raise flag_error(spec, "external-ca", value, f"unable to read CA cert for external CA: {e}") from None
+                raise flag_error(
+                    spec, "external-ca", value, f"unable to read CA cert for external CA: {e}"
+                ) from None
         else:
             ca["Options"][key] = val
     if not proto:
@@ -339,9 +367,15 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     merge_spec(INIT, v, spec)
     try:
         data_port = parse_uint(v["data_path_port"], 32) if v["data_path_port"] else 0
-        mask = parse_uint(v["default_addr_pool_mask_length"], 32) if v["default_addr_pool_mask_length"] else 24
+        mask = (
+            parse_uint(v["default_addr_pool_mask_length"], 32) if v["default_addr_pool_mask_length"] else 24
+        )
     except OptError as e:
-        flag = "data-path-port" if v["data_path_port"] and _bad("x", v["data_path_port"]) else "default-addr-pool-mask-length"
+        flag = (
+            "data-path-port"
+            if v["data_path_port"] and _bad("x", v["data_path_port"])
+            else "default-addr-pool-mask-length"
+        )
         raise flag_error(INIT, flag, v[flag.replace("-", "_")], str(e)) from None
     pools = []
     for p in v["default_addr_pool"]:
@@ -369,12 +403,17 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     try:
         node_id = cli.api.post_json("/swarm/init", body=req)
     except APIError as e:
-        if "could not choose an IP address to advertise" in e.message or "could not find the system's IP address" in e.message:
+        if (
+            "could not choose an IP address to advertise" in e.message
+            or "could not find the system's IP address" in e.message
+        ):
             raise StatusError(1, f"{e} - specify one with --advertise-addr") from None
         raise
     cli.print(f"Swarm initialized: current node ({node_id}) is now a manager.\n")
     print_join_command(cli, str(node_id), True, False)
-    cli.print("To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions.")
+    cli.print(
+        "To add a manager to this swarm, run 'docker swarm join-token manager' and follow the instructions."
+    )
     if req["AutoLockManagers"]:
         print_unlock_command(cli, _unlock_key(cli))
     return 0

@@ -15,9 +15,7 @@ from gorae.cli.swarmfmt import filters as parse_filters
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
-TABLE = (
-    "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}"
-)
+TABLE = "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}"
 HEADERS = {
     "ID": "ID",
     "Name": "NAME",
@@ -40,9 +38,18 @@ def _ps_opts() -> list[Any]:
     ]
 
 
-SERVICE_PS = Spec("service ps", "[OPTIONS] SERVICE [SERVICE...]", "List the tasks of one or more services", _ps_opts(), min_args=1)
+SERVICE_PS = Spec(
+    "service ps",
+    "[OPTIONS] SERVICE [SERVICE...]",
+    "List the tasks of one or more services",
+    _ps_opts(),
+    min_args=1,
+)
 NODE_PS = Spec(
-    "node ps", "[OPTIONS] [NODE...]", "List tasks running on one or more nodes, defaults to current node", _ps_opts()
+    "node ps",
+    "[OPTIONS] [NODE...]",
+    "List tasks running on one or more nodes, defaults to current node",
+    _ps_opts(),
 )
 
 
@@ -78,7 +85,9 @@ def _natural(s: str) -> list[Any]:
     return natural_key(s)
 
 
-def print_tasks(cli: Cli, tasks: list[dict[str, Any]], resolver: IDResolver, trunc: bool, quiet: bool, fmt: str) -> None:
+def print_tasks(
+    cli: Cli, tasks: list[dict[str, Any]], resolver: IDResolver, trunc: bool, quiet: bool, fmt: str
+) -> None:
     """task.Print."""
     named = []
     for t in tasks:
@@ -145,7 +154,14 @@ def cmd_service_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         filters["node"] = {node_reference(cli, n): True for n in filters["node"]}
     tasks = cli.api.get_json("/tasks", {"filters": filters}) or []
     quiet = bool(v["quiet"])
-    print_tasks(cli, tasks, IDResolver(cli, bool(v["no_resolve"])), not (v["no_trunc"] or quiet), quiet, _default_format(cli, v))
+    print_tasks(
+        cli,
+        tasks,
+        IDResolver(cli, bool(v["no_resolve"])),
+        not (v["no_trunc"] or quiet),
+        quiet,
+        _default_format(cli, v),
+    )
     if notfound:
         raise StatusError(1, "\n".join(notfound))
     return 0
@@ -168,7 +184,12 @@ def cmd_node_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             errs.append(e.message)
     if not errs or tasks:
         print_tasks(
-            cli, tasks, IDResolver(cli, bool(v["no_resolve"])), not v["no_trunc"], bool(v["quiet"]), _default_format(cli, v)
+            cli,
+            tasks,
+            IDResolver(cli, bool(v["no_resolve"])),
+            not v["no_trunc"],
+            bool(v["quiet"]),
+            _default_format(cli, v),
         )
     if errs:
         raise StatusError(1, "\n".join(errs))
