@@ -32,53 +32,11 @@ def make_ca(dir: str, host_ip: str) -> tuple[str, str, str]:
     with open(ext, "w") as f:
         f.write(f"subjectAltName=IP:{host_ip},DNS:localhost\n")
     run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
-    run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        ca_key,
-        "-out",
-        ca_crt,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=gorae test CA",
-    )
-    run(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        key,
-        "-out",
-        csr,
-        "-subj",
-        f"/CN={host_ip}",
-    )
-    run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca_crt,
-        "-CAkey",
-        ca_key,
-        "-CAcreateserial",
-        "-out",
-        crt,
-        "-days",
-        "2",
-        "-extfile",
-        ext,
-    )
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_crt,
+        "-days", "2", "-subj", "/CN=gorae test CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={host_ip}")
+    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key, "-CAcreateserial",
+        "-out", crt, "-days", "2", "-extfile", ext)
     return ca_crt, crt, key
 
 

@@ -83,9 +83,7 @@ class Carbon(_Peer):
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
                 ["carbon-cache", f"--config={d}/carbon.conf", "--nodaemon", "start"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         try:
             _wait_port(self.port, self.proc, self.log)
@@ -100,9 +98,7 @@ class Carbon(_Peer):
         """The non-empty points of `metric` in the last 10 minutes (whisper-fetch)."""
         out = subprocess.run(
             ["whisper-fetch", "--json", f"--from={int(time.time()) - 600}", self.whisper(metric)],
-            capture_output=True,
-            text=True,
-            check=True,
+            capture_output=True, text=True, check=True,
         ).stdout
         return [v for v in json.loads(out)["values"] if v is not None]
 
@@ -122,15 +118,9 @@ class Prometheus(_Peer):
         self.log = os.path.join(self.dir, "prometheus.out")
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [
-                    "prometheus",
-                    f"--config.file={cfg}",
-                    f"--storage.tsdb.path={self.dir}/data",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.dir}/data",
+                 f"--web.listen-address=127.0.0.1:{self.port}"],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         try:
             _wait_port(self.port, self.proc, self.log)

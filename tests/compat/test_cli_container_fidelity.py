@@ -30,16 +30,8 @@ def _ok(res) -> str:  # noqa: ANN001
 def test_device_reaches_the_container_with_its_permissions(dk) -> None:  # noqa: ANN001
     out = _ok(
         dk(
-            "run",
-            "--rm",
-            *NET,
-            "--device",
-            "/dev/null:/dev/mynull",
-            "--device",
-            "/dev/zero:/dev/myzero:r",
-            "busybox",
-            "sh",
-            "-c",
+            "run", "--rm", *NET, "--device", "/dev/null:/dev/mynull", "--device", "/dev/zero:/dev/myzero:r",
+            "busybox", "sh", "-c",
             "stat -c '%t:%T %F' /dev/mynull /dev/myzero; echo x > /dev/mynull && echo wrote;"
             " head -c 2 /dev/myzero | od -An -tx1",
         )
@@ -80,14 +72,7 @@ def test_supplementary_groups_in_run_and_exec(dk) -> None:  # noqa: ANN001
 def test_tmpfs_mounted_once_and_dockerenv(dk) -> None:  # noqa: ANN001
     out = _ok(
         dk(
-            "run",
-            "--rm",
-            *NET,
-            "--tmpfs",
-            "/run:size=1m",
-            "busybox",
-            "sh",
-            "-c",
+            "run", "--rm", *NET, "--tmpfs", "/run:size=1m", "busybox", "sh", "-c",
             "grep -c ' /run ' /proc/mounts; stat -c '%a %s %F' /.dockerenv",
         )
     )
@@ -114,16 +99,9 @@ def test_diff_and_commit_leave_the_engine_files_out(dk) -> None:  # noqa: ANN001
         base = _ok(dk("image", "inspect", "-f", "{{len .RootFS.Layers}}", "busybox")).strip()
         _ok(dk("commit", ct, img))
         assert _ok(dk("image", "inspect", "-f", "{{len .RootFS.Layers}}", img)).strip() == base
-        _ok(
-            dk("run", "--name", ct2, *NET, "busybox", "sh", "-c", "mkdir /newdir; touch /newdir/f /etc/added")
-        )
+        _ok(dk("run", "--name", ct2, *NET, "busybox", "sh", "-c", "mkdir /newdir; touch /newdir/f /etc/added"))
         # dockerd lists changes in no fixed order
-        assert sorted(_ok(dk("diff", ct2)).splitlines()) == [
-            "A /etc/added",
-            "A /newdir",
-            "A /newdir/f",
-            "C /etc",
-        ]
+        assert sorted(_ok(dk("diff", ct2)).splitlines()) == ["A /etc/added", "A /newdir", "A /newdir/f", "C /etc"]
     finally:
         dk("rm", "-f", ct, ct2)
         dk("rmi", img)
@@ -136,16 +114,12 @@ def test_exec_failures_env_and_tty(dk, daemon) -> None:  # noqa: ANN001
         missing = dk("exec", ct, "nosuchcmd")
         assert missing.returncode == 126
         said = missing.stdout + missing.stderr  # the docker CLI prints it on stdout
-        assert said.startswith("OCI runtime exec failed: exec failed: unable to start container process: "), (
-            said
-        )
+        assert said.startswith("OCI runtime exec failed: exec failed: unable to start container process: "), said
         assert '"nosuchcmd": executable file not found in $PATH' in said
         assert dk("exec", "-w", "/nonexist", ct, "pwd").returncode == 126
         # a bare name the client cannot resolve is dropped
         assert "FX1_UNSET" not in os.environ
-        out = _ok(
-            dk("exec", "-e", "FX1_UNSET", "-e", "SET=2", ct, "sh", "-c", "echo ${FX1_UNSET-none} $SET $KEEP")
-        )
+        out = _ok(dk("exec", "-e", "FX1_UNSET", "-e", "SET=2", ct, "sh", "-c", "echo ${FX1_UNSET-none} $SET $KEEP"))
         assert out == "none 2 1\n"
         # docker-py reads the raw stream: a terminal's line discipline turns \n into \r\n
         api = docker.APIClient(base_url=daemon.host)

@@ -36,14 +36,9 @@ def stopped(dk):  # noqa: ANN001, ANN201
 
 
 def test_copies_out_of_a_stopped_container_never_lose_the_rootfs(
-    dk,
-    daemon,
-    stopped,
-    tmp_path: Path,  # noqa: ANN001
+    dk, daemon, stopped, tmp_path: Path  # noqa: ANN001
 ) -> None:
-    for i in range(
-        4
-    ):  # alternate runs failed: a release cancelled by the client's hang-up left `mounted` set
+    for i in range(4):  # alternate runs failed: a release cancelled by the client's hang-up left `mounted` set
         _ok(dk("cp", f"{stopped}:/lnk", str(tmp_path / f"l{i}")))
         assert os.readlink(tmp_path / f"l{i}") == "/x"
     api = docker.APIClient(base_url=daemon.host)
@@ -77,19 +72,12 @@ def test_cp_out_dir_contents_and_symlinks(
     assert (out / "sub" / "lnk").read_text() == "x\n"  # the target, under the link's name
     missing = run("cp", "-L", f"{stopped}:/dangling", str(out / "d"))
     assert missing.returncode == 1
-    assert (
-        missing.stderr
-        == f"Error response from daemon: Could not find the file /nowhere in container {stopped}\n"
-    )
+    assert missing.stderr == f"Error response from daemon: Could not find the file /nowhere in container {stopped}\n"
 
 
 @pytest.mark.parametrize("cli", ["g", "dk"])
 def test_cp_in_keeps_the_owner_unless_archive(
-    cli: str,
-    request: pytest.FixtureRequest,
-    daemon,
-    stopped: str,
-    tmp_path: Path,  # noqa: ANN001
+    cli: str, request: pytest.FixtureRequest, daemon, stopped: str, tmp_path: Path  # noqa: ANN001
 ) -> None:
     run = request.getfixturevalue(cli)
     f = tmp_path / "owned"
@@ -117,9 +105,7 @@ def test_cp_into_a_created_containers_anonymous_volume(g, dk, tmp_path: Path) ->
     name = f"cpv-{uuid.uuid4().hex[:8]}"
     src = tmp_path / "payload"
     src.write_text("into the volume\n")
-    _ok(
-        dk("create", "--name", name, *NET, "-v", "/vol1", "busybox", "sh", "-c", "cat /vol1/payload /vol1/p2")
-    )
+    _ok(dk("create", "--name", name, *NET, "-v", "/vol1", "busybox", "sh", "-c", "cat /vol1/payload /vol1/p2"))
     try:
         _ok(dk("cp", str(src), f"{name}:/vol1/"))
         _ok(g("cp", str(src), f"{name}:/vol1/p2"))

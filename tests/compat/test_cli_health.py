@@ -35,9 +35,7 @@ def _name(names: list[str]) -> str:
     return n
 
 
-def wait_event(
-    daemon, name: str, action: str, since: str, timeout: float = 30.0, count: int = 1
-) -> list[str]:  # noqa: ANN001
+def wait_event(daemon, name: str, action: str, since: str, timeout: float = 30.0, count: int = 1) -> list[str]:  # noqa: ANN001
     return wait_for_event(gorae_env(daemon), name, action, since, timeout=timeout, count=count)
 
 
@@ -87,9 +85,7 @@ def test_failing_check_turns_unhealthy_after_retries(dk, daemon, names) -> None:
     assert h["Status"] == "unhealthy" and h["FailingStreak"] >= 2
     assert {(e["ExitCode"], e["Output"]) for e in h["Log"]} == {(3, "bad\n")}
     assert dk("ps", "-f", f"name={n}", "--format", "{{.Status}}").stdout.strip().endswith("(unhealthy)")
-    assert dk("ps", "-f", "health=unhealthy", "-f", f"name={n}", "--format", "{{.Names}}").stdout.split() == [
-        n
-    ]
+    assert dk("ps", "-f", "health=unhealthy", "-f", f"name={n}", "--format", "{{.Names}}").stdout.split() == [n]
 
 
 def test_log_keeps_the_last_five_results(dk, daemon, names) -> None:  # noqa: ANN001
@@ -116,28 +112,11 @@ def test_timeout_is_a_failure_with_dockers_message(dk, daemon, names) -> None:  
 
 def test_starting_until_the_first_probe(dk, names) -> None:  # noqa: ANN001
     n = _name(names)
-    r = dk(
-        "run",
-        "-d",
-        "--name",
-        n,
-        *NET,
-        "--health-cmd",
-        "true",
-        "--health-interval",
-        "1h",
-        "busybox",
-        "sleep",
-        "300",
-    )
+    r = dk("run", "-d", "--name", n, *NET, "--health-cmd", "true", "--health-interval", "1h", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr
     assert health(dk, n) == {"Status": "starting", "FailingStreak": 0, "Log": []}
-    assert (
-        dk("ps", "-f", f"name={n}", "--format", "{{.Status}}").stdout.strip().endswith("(health: starting)")
-    )
-    assert dk("ps", "-f", "health=starting", "-f", f"name={n}", "--format", "{{.Names}}").stdout.split() == [
-        n
-    ]
+    assert dk("ps", "-f", f"name={n}", "--format", "{{.Status}}").stdout.strip().endswith("(health: starting)")
+    assert dk("ps", "-f", "health=starting", "-f", f"name={n}", "--format", "{{.Names}}").stdout.split() == [n]
 
 
 def test_stop_and_pause_end_the_probes(dk, daemon, names) -> None:  # noqa: ANN001
@@ -180,9 +159,7 @@ def test_image_healthcheck_merges_and_no_healthcheck_disables(dk, daemon, names)
         off = _name(names)
         assert dk("run", "-d", "--name", off, *NET, "--no-healthcheck", image, "sleep", "300").returncode == 0
         assert dk("inspect", "-f", "{{json .State.Health}}", off).stdout.strip() == "null"
-        assert dk(
-            "ps", "-f", "health=none", "-f", f"name={off}", "--format", "{{.Names}}"
-        ).stdout.split() == [off]
+        assert dk("ps", "-f", "health=none", "-f", f"name={off}", "--format", "{{.Names}}").stdout.split() == [off]
         assert dk("ps", "-f", f"name={off}", "--format", "{{.Status}}").stdout.strip().startswith("Up ")
         assert "(" not in dk("ps", "-f", f"name={off}", "--format", "{{.Status}}").stdout
     finally:
@@ -193,10 +170,7 @@ def test_image_healthcheck_merges_and_no_healthcheck_disables(dk, daemon, names)
 
 def test_bad_values_are_refused_as_docker(dk) -> None:  # noqa: ANN001
     r = dk("ps", "-f", "health=bogus")
-    assert (r.returncode, r.stderr.strip()) == (
-        1,
-        "Error response from daemon: Unrecognised filter value for health: bogus",
-    )
+    assert (r.returncode, r.stderr.strip()) == (1, "Error response from daemon: Unrecognised filter value for health: bogus")
 
 
 def test_cli_health_flags_match_docker(g, dk) -> None:  # noqa: ANN001
@@ -204,6 +178,4 @@ def test_cli_health_flags_match_docker(g, dk) -> None:  # noqa: ANN001
         want, got = dk("create", *args, "busybox", "true"), g("create", *args, "busybox", "true")
         # gorae's CLI names itself where docker's says "docker:"
         assert got.returncode == want.returncode == 125
-        assert got.stderr.splitlines()[0].removeprefix("gorae:") == want.stderr.splitlines()[0].removeprefix(
-            "docker:"
-        )
+        assert got.stderr.splitlines()[0].removeprefix("gorae:") == want.stderr.splitlines()[0].removeprefix("docker:")

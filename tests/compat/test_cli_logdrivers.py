@@ -18,9 +18,7 @@ from cli_daemon import NET
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run containers")
 
-LINE = re.compile(
-    rb'^\{"log":"(?:[^"\\]|\\.)*","stream":"(?:stdout|stderr)","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z"\}$'
-)
+LINE = re.compile(rb'^\{"log":"(?:[^"\\]|\\.)*","stream":"(?:stdout|stderr)","time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z"\}$')
 PRINT_160K = "i=0; while [ $i -lt 4000 ]; do echo line$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; printf partial; echo err >&2"
 
 
@@ -46,20 +44,7 @@ def _inspect(dk, name: str) -> dict:  # noqa: ANN001
 
 def test_json_file_rotation_bounds_the_log(dk, names) -> None:  # noqa: ANN001
     n = _name(names)
-    r = dk(
-        "run",
-        "--name",
-        n,
-        *NET,
-        "--log-opt",
-        "max-size=1k",
-        "--log-opt",
-        "max-file=2",
-        "busybox",
-        "sh",
-        "-c",
-        PRINT_160K,
-    )
+    r = dk("run", "--name", n, *NET, "--log-opt", "max-size=1k", "--log-opt", "max-file=2", "busybox", "sh", "-c", PRINT_160K)
     assert r.returncode == 0, r.stderr
     assert len(r.stdout) == 150_897  # attached output is not cut
     doc = _inspect(dk, n)
@@ -78,10 +63,7 @@ def test_json_file_rotation_bounds_the_log(dk, names) -> None:  # noqa: ANN001
         with open(os.path.join(os.path.dirname(path), f), "rb") as fh:
             entries += [json.loads(x) for x in fh.read().splitlines()]
     # the last line without its newline; stderr's line races stdout's (in dockerd too) and may be rotated away
-    assert [e["log"] for e in entries if e["stream"] == "stdout"][-2:] == [
-        "line3999-xxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
-        "partial",
-    ]
+    assert [e["log"] for e in entries if e["stream"] == "stdout"][-2:] == ["line3999-xxxxxxxxxxxxxxxxxxxxxxxxxxxx\n", "partial"]
     assert [e["log"] for e in entries if e["stream"] == "stderr"] in ([], ["err\n"])
     logs = dk("logs", n)
     assert logs.returncode == 0
@@ -117,9 +99,7 @@ def test_logs_follow_crosses_rotations(dk, daemon, names) -> None:  # noqa: ANN0
     assert r.returncode == 0, r.stderr
     out = dk("logs", "-f", n, timeout=60).stdout.splitlines()
     want = [f"line{i}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" for i in range(60)]
-    if (
-        daemon.target == "dref"
-    ):  # dockerd 20.10's follower repeats a rotated file's last line; nothing is lost
+    if daemon.target == "dref":  # dockerd 20.10's follower repeats a rotated file's last line; nothing is lost
         out = [line for i, line in enumerate(out) if i == 0 or line != out[i - 1]]
     assert out == want
 
@@ -178,18 +158,12 @@ def test_journald_without_a_journal_is_refused_at_start(dk, names) -> None:  # n
     n = _name(names)
     r = dk("run", "--name", n, *NET, "--log-driver", "journald", "busybox", "echo", "hi")
     assert r.returncode == 125
-    assert (
-        "docker: Error response from daemon: failed to initialize logging driver: journald is not enabled on this host\n"
-        in r.stderr
-    )
+    assert "docker: Error response from daemon: failed to initialize logging driver: journald is not enabled on this host\n" in r.stderr
     state = json.loads(dk("inspect", "-f", "{{json .State}}", n).stdout)
     assert (state["Status"], state["ExitCode"], state["Error"]) == (
         "created", 128, "failed to initialize logging driver: journald is not enabled on this host")  # fmt: skip
     logs = dk("logs", n)
-    assert (logs.returncode, logs.stderr) == (
-        1,
-        "Error response from daemon: journald is not enabled on this host\n",
-    )
+    assert (logs.returncode, logs.stderr) == (1, "Error response from daemon: journald is not enabled on this host\n")
 
 
 @pytest.mark.parametrize(
@@ -197,26 +171,11 @@ def test_journald_without_a_journal_is_refused_at_start(dk, names) -> None:  # n
     [
         (["--log-driver", "bogus"], 1, 'error looking up logging plugin bogus: plugin "bogus" not found'),
         (["--log-opt", "foo=bar"], 1, "unknown log opt 'foo' for json-file log driver"),
-        (
-            ["--log-driver", "local", "--log-opt", "labels=x"],
-            1,
-            "unknown log opt 'labels' for log driver local",
-        ),
-        (
-            ["--log-driver", "syslog", "--log-opt", "bogus=1"],
-            1,
-            "unknown log opt 'bogus' for syslog log driver",
-        ),
-        (
-            ["--log-driver", "journald", "--log-opt", "bogus=1"],
-            1,
-            "unknown log opt 'bogus' for journald log driver",
-        ),
-        (
-            ["--log-driver", "syslog", "--log-opt", "syslog-address=bogus://x"],
-            1,
-            "syslog-address should be in form proto://address, got bogus://x",
-        ),
+        (["--log-driver", "local", "--log-opt", "labels=x"], 1, "unknown log opt 'labels' for log driver local"),
+        (["--log-driver", "syslog", "--log-opt", "bogus=1"], 1, "unknown log opt 'bogus' for syslog log driver"),
+        (["--log-driver", "journald", "--log-opt", "bogus=1"], 1, "unknown log opt 'bogus' for journald log driver"),
+        (["--log-driver", "syslog", "--log-opt", "syslog-address=bogus://x"], 1,
+         "syslog-address should be in form proto://address, got bogus://x"),
         (["--log-driver", "syslog", "--log-opt", "syslog-facility=bogus"], 1, "invalid syslog facility"),
         (["--log-driver", "syslog", "--log-opt", "syslog-format=bogus"], 1, "Invalid syslog format"),
     ],
@@ -233,10 +192,7 @@ def test_create_refuses_as_dockerd(dk, names, args: list[str], rc: int, err: str
         (["max-size=0"], "max-size must be a positive number"),
         (["max-size=1k", "max-file=0"], "max-file cannot be less than 1"),
         (["compress=true"], "compress cannot be true when max-file is less than 2 or max-size is not set"),
-        (
-            ["max-size=1k", "max-file=2", "compress=maybe"],
-            'strconv.ParseBool: parsing "maybe": invalid syntax',
-        ),
+        (["max-size=1k", "max-file=2", "compress=maybe"], 'strconv.ParseBool: parsing "maybe": invalid syntax'),
     ],
 )
 def test_start_refuses_bad_json_file_values_as_dockerd(dk, names, opts: list[str], err: str) -> None:  # noqa: ANN001
@@ -251,6 +207,4 @@ def test_cli_refuses_opts_for_none(g, dk) -> None:  # noqa: ANN001
     want = dk("create", "--log-driver", "none", "--log-opt", "max-size=1k", "busybox", "true")
     got = g("create", "--log-driver", "none", "--log-opt", "max-size=1k", "busybox", "true")
     assert got.returncode == want.returncode == 125
-    assert got.stderr.splitlines()[0].removeprefix("gorae:") == want.stderr.splitlines()[0].removeprefix(
-        "docker:"
-    )
+    assert got.stderr.splitlines()[0].removeprefix("gorae:") == want.stderr.splitlines()[0].removeprefix("docker:")

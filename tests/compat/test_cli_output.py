@@ -274,9 +274,7 @@ def test_events_format(g, daemon) -> None:  # noqa: ANN001
     r = g("events", "--since", since, "--until", until, "-f", f"container={cid}", "-f", "event=start")
     (line,) = r.stdout.splitlines()
     assert re.fullmatch(
-        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container start "
-        + cid
-        + r" \(.*name=evfmt.*\)",
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d) container start " + cid + r" \(.*name=evfmt.*\)",
         line,
     )
 

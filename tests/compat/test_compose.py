@@ -39,9 +39,7 @@ networks:
 """
 
 
-def _compose(
-    daemon: Any, project: Path, *args: str, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
+def _compose(daemon: Any, project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = gorae_env(daemon)
     return subprocess.run(
         ["docker-compose", "--ansi", "never", "-p", project.name, *args],
@@ -73,9 +71,7 @@ def test_compose_up_ps_logs_exec_down(daemon: Any, project: Path, dk) -> None:  
     r = _compose(daemon, project, "ps", "-q")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.split()) == 2
-    states = dk(
-        "ps", "--filter", f"label=com.docker.compose.project={name}", "--format", "{{.Names}} {{.State}}"
-    )
+    states = dk("ps", "--filter", f"label=com.docker.compose.project={name}", "--format", "{{.Names}} {{.State}}")
     assert sorted(states.stdout.split("\n")[:-1]) == [f"{name}_db_1 running", f"{name}_web_1 running"]
     # the alias and the service name resolve on the project network; the volume holds what db wrote
     r = _compose(daemon, project, "exec", "-T", "web", "wget", "-qO-", "http://database:8080/x")
@@ -85,9 +81,7 @@ def test_compose_up_ps_logs_exec_down(daemon: Any, project: Path, dk) -> None:  
     # stats carry the `networks` section: the web container's traffic shows in NET I/O
     netio = dk("stats", "--no-stream", "--format", "{{.NetIO}}", f"{name}_web_1")
     assert netio.returncode == 0 and netio.stdout.strip() not in ("", "0B / 0B"), (netio.stdout, netio.stderr)
-    aliases = dk(
-        "inspect", "-f", f"{{{{json .NetworkSettings.Networks.{name}_back.Aliases}}}}", f"{name}_db_1"
-    )
+    aliases = dk("inspect", "-f", f"{{{{json .NetworkSettings.Networks.{name}_back.Aliases}}}}", f"{name}_db_1")
     assert "database" in aliases.stdout and '"db"' in aliases.stdout, aliases.stdout
     r = _compose(daemon, project, "logs", "--no-color", "db")
     assert r.returncode == 0, r.stderr

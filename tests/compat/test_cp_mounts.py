@@ -53,9 +53,7 @@ def test_cp_into_and_out_of_bind_mount_and_named_volume(d: GoraeDaemon, tmp_path
     payload = tmp_path / "payload"
     payload.write_text("copied in\n")
     ct, vol = _name("cpvol"), _name("namedvol")
-    d.docker(
-        "run", "-d", "--name", ct, "-v", f"{bindsrc}:/data", "-v", f"{vol}:/vol", "busybox", "sleep", "600"
-    )
+    d.docker("run", "-d", "--name", ct, "-v", f"{bindsrc}:/data", "-v", f"{vol}:/vol", "busybox", "sleep", "600")
 
     d.docker("cp", str(payload), f"{ct}:/data/")
     assert (bindsrc / "payload").read_text() == "copied in\n"
@@ -74,10 +72,7 @@ def test_cp_into_and_out_of_bind_mount_and_named_volume(d: GoraeDaemon, tmp_path
     whole = _members(d, f"{ct}:/")
     assert whole["data/inbind"] == b"from the host\n" and whole["vol/inside"] == b"made inside\n"
     # the network files are the container's, as dockerd's cp shows them
-    assert (
-        _members(d, f"{ct}:/etc/hostname")["hostname"].decode().strip()
-        == inspect(d, ct)["Config"]["Hostname"]
-    )
+    assert _members(d, f"{ct}:/etc/hostname")["hostname"].decode().strip() == inspect(d, ct)["Config"]["Hostname"]
 
     # stopped: the same view
     d.docker("stop", "-t", "0", ct)
@@ -94,24 +89,10 @@ def test_cp_read_only_mounts_refused_with_dockers_text(d: GoraeDaemon, tmp_path:
     rosrc.mkdir()
     (rosrc / "f").write_text("readable\n")
     ct, vol = _name("cpro"), _name("rovol")
-    d.docker(
-        "run",
-        "-d",
-        "--name",
-        ct,
-        "-v",
-        f"{rosrc}:/ro:ro",
-        "-v",
-        f"{vol}:/rovol:ro",
-        "busybox",
-        "sleep",
-        "600",
-    )
+    d.docker("run", "-d", "--name", ct, "-v", f"{rosrc}:/ro:ro", "-v", f"{vol}:/rovol:ro", "busybox", "sleep", "600")
     for dest in ("/ro/", "/rovol/", "/ro"):
         r = d.docker("cp", str(payload), f"{ct}:{dest}", check=False)
-        assert (
-            r.returncode == 1 and "Error response from daemon: mounted volume is marked read-only" in r.stderr
-        )
+        assert r.returncode == 1 and "Error response from daemon: mounted volume is marked read-only" in r.stderr
     assert sorted(os.listdir(rosrc)) == ["f"]
     assert _members(d, f"{ct}:/ro/f") == {"f": b"readable\n"}
     # a read-only rootfs: a writable volume takes the copy, the rootfs refuses it
@@ -210,10 +191,7 @@ def test_docker_py_archive_through_volume(d: GoraeDaemon, tmp_path: Path) -> Non
         ct.start()
         assert ct.exec_run(["cat", "/data/sub/hello.txt"]).output == b"hello\n"
         ro = client.containers.run(
-            "busybox",
-            ["sleep", "600"],
-            name=name + "-ro",
-            detach=True,
+            "busybox", ["sleep", "600"], name=name + "-ro", detach=True,
             volumes={str(bindsrc): {"bind": "/data", "mode": "ro"}},
         )
         with pytest.raises(docker.errors.APIError) as e:
@@ -232,17 +210,8 @@ def test_overlapping_cp_out_of_stopped_container(d: GoraeDaemon, tmp_path: Path)
     """The fidelity review's random failures: overlapping copies out of a stopped container (the rootfs was
     unmounted while still in use). All succeed, and the rootfs is unmounted when the last one is done."""
     ct = _name("cpconc")
-    d.docker(
-        "run",
-        "--name",
-        ct,
-        "-v",
-        "/vol",
-        "busybox",
-        "sh",
-        "-c",
-        "head -c 300000 /dev/urandom > /big; cp /big /vol/big",
-    )
+    d.docker("run", "--name", ct, "-v", "/vol", "busybox", "sh", "-c", "head -c 300000 /dev/urandom > /big; "
+             "cp /big /vol/big")
     merged = inspect(d, ct)["GraphDriver"]["Data"]["MergedDir"]
 
     def one(i: int) -> int:

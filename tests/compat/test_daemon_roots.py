@@ -67,13 +67,8 @@ def test_roots_have_dockerds_modes_and_are_fixed_on_start(fresh_daemon: GoraeDae
     d.docker("rm", "secret")
 
 
-def _second(
-    first: GoraeDaemon,
-    *,
-    data_root: str | None = None,
-    exec_root: str | None = None,
-    extra: list[str] | None = None,
-) -> GoraeDaemon:
+def _second(first: GoraeDaemon, *, data_root: str | None = None, exec_root: str | None = None,
+            extra: list[str] | None = None) -> GoraeDaemon:
     tag = uuid.uuid4().hex[:8]
     return GoraeDaemon(
         data_root=data_root or tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),

@@ -33,9 +33,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def artefacts() -> str:
     # one fixed place, overwritten by each run (nothing piles up in /tmp): the artefacts the issue asks for
-    root = os.environ.get("GORAE_TEST_ARTEFACTS") or os.path.join(
-        tempfile.gettempdir(), "gorae-test-artefacts"
-    )
+    root = os.environ.get("GORAE_TEST_ARTEFACTS") or os.path.join(tempfile.gettempdir(), "gorae-test-artefacts")
     path = os.path.join(root, "dashboard")
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
@@ -56,9 +54,7 @@ def dash() -> Iterator[tuple[GoraeDaemon, str]]:
 @pytest.fixture
 def browser() -> Iterator[Any]:
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        skip_outside_ci(
-            "Debian chromium and chromium-driver are not installed (scripts/test.sh installs them)"
-        )
+        skip_outside_ci("Debian chromium and chromium-driver are not installed (scripts/test.sh installs them)")
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
@@ -66,14 +62,8 @@ def browser() -> Iterator[Any]:
         skip_outside_ci("selenium is not installed (the test extra)")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=420,900",
-        f"--user-data-dir={tempfile.mkdtemp(prefix='gorae-chromium-')}",
-    ):
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=420,900", f"--user-data-dir={tempfile.mkdtemp(prefix='gorae-chromium-')}"):
         opts.add_argument(arg)
     profile = opts.arguments[-1].split("=", 1)[1]
     drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
@@ -107,24 +97,12 @@ def test_page_lists_graphs_follows_logs_and_stops_a_container(
 
     d, url = dash
     name = unique_name("dash")
-    d.docker(
-        "run",
-        "-d",
-        "--name",
-        name,
-        "-p",
-        "127.0.0.1::80",
-        "busybox",
-        "sh",
-        "-c",
-        "echo hello-from-the-logs; while :; do :; done",
-    )
+    d.docker("run", "-d", "--name", name, "-p", "127.0.0.1::80", "busybox", "sh", "-c",
+             "echo hello-from-the-logs; while :; do :; done")
     try:
         browser.get(url + "/")
         card_css = f'.card[data-name="{name}"]'
-        wait_for(
-            lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="running"]'), timeout=20
-        )
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="running"]'), timeout=20)
         text = wait_for(lambda: fresh(lambda: browser.find_element(By.CSS_SELECTOR, card_css).text))
         assert "busybox" in text and "→80/tcp" in text, text
         # the CPU sparkline fills and moves: its points change from one sample to the next
@@ -136,25 +114,19 @@ def test_page_lists_graphs_follows_logs_and_stops_a_container(
 
         first = wait_for(lambda: (p := points()) and len(p.split()) >= 2 and p, timeout=20)
         wait_for(lambda: points() not in ("", first), timeout=20)
-        cpu_text = wait_for(
-            lambda: fresh(lambda: browser.find_element(By.CSS_SELECTOR, f"{card_css} .cpu-v").text)
-        )
+        cpu_text = wait_for(lambda: fresh(lambda: browser.find_element(By.CSS_SELECTOR, f"{card_css} .cpu-v").text))
         assert cpu_text.endswith("%") and float(cpu_text[:-1]) > 5  # a busy loop
         browser.save_screenshot(os.path.join(artefacts, "01-running.png"))
         # logs & graphs
         wait_for(lambda: fresh(lambda: click(f'{card_css} button[data-action="open"]')))
         wait_for(lambda: "hello-from-the-logs" in browser.find_element(By.ID, "logs").text, timeout=20)
-        wait_for(
-            lambda: int(browser.find_element(By.ID, "g-cpu").get_attribute("data-points") or 0) >= 2,
-            timeout=20,
-        )
+        wait_for(lambda: int(browser.find_element(By.ID, "g-cpu").get_attribute("data-points") or 0) >= 2,
+                 timeout=20)
         browser.save_screenshot(os.path.join(artefacts, "02-detail.png"))
         # stop
         wait_for(lambda: fresh(lambda: click(f'{card_css} button[data-action="stop"]')))
         wait_for(lambda: _status(d, name) == "exited", timeout=30)
-        wait_for(
-            lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="exited"]'), timeout=20
-        )
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, f'{card_css}[data-state="exited"]'), timeout=20)
         events = browser.find_element(By.ID, "event-list").get_attribute("textContent")
         assert f"container die {name}" in events
         browser.save_screenshot(os.path.join(artefacts, "03-stopped.png"))
@@ -168,12 +140,7 @@ def test_page_lists_graphs_follows_logs_and_stops_a_container(
         assert not [e for e in logs if e["level"] == "SEVERE"], logs
     finally:
         d.docker("rm", "-f", name, check=False)
-    assert sorted(os.listdir(artefacts)) >= [
-        "01-running.png",
-        "02-detail.png",
-        "03-stopped.png",
-        "04-networks.png",
-    ]
+    assert sorted(os.listdir(artefacts)) >= ["01-running.png", "02-detail.png", "03-stopped.png", "04-networks.png"]
 
 
 def _etcd_pids(data_root: str) -> list[int]:
@@ -208,14 +175,8 @@ def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str
         wait_for(lambda: browser.find_element(By.ID, "engine").text, timeout=20)
         assert not tab.is_displayed()  # outside a swarm: no Swarm tab
         swarm_port = free_port()
-        d.docker(
-            "swarm",
-            "init",
-            "--advertise-addr",
-            f"127.0.0.1:{swarm_port}",
-            "--listen-addr",
-            f"127.0.0.1:{swarm_port}",
-        )
+        d.docker("swarm", "init", "--advertise-addr", f"127.0.0.1:{swarm_port}",
+                 "--listen-addr", f"127.0.0.1:{swarm_port}")
         node_id = json.loads(d.docker("info", "--format", "{{json .Swarm}}").stdout)["NodeID"]
         browser.get(url + "/")
         tab = browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="swarm"]')
@@ -226,14 +187,7 @@ def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str
         engine = json.loads(d.docker("version", "--format", "{{json .Server.Version}}").stdout)
         assert cells == [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine], cells
         heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#nodes thead th")]
-        assert heads == [
-            "Hostname",
-            "Status",
-            "Availability",
-            "Role",
-            "Manager status",
-            "",
-        ]  # Engine: narrow screen
+        assert heads == ["Hostname", "Status", "Availability", "Role", "Manager status", ""]  # Engine: narrow screen
         services = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")]
         assert services == ["None."], services
         assert browser.find_element(By.ID, "swarm").is_displayed()
@@ -275,10 +229,7 @@ def test_guards_host_and_csrf(dash: tuple[GoraeDaemon, str]) -> None:
     try:
         assert _get(url + f"/api/containers/{name}/stop", method="POST")[0] == 403
         assert _status(d, name) == "running"
-        assert (
-            _get(url + f"/api/containers/{name}/stop?t=1", {"X-Gorae-Dashboard": "1"}, method="POST")[0]
-            == 204
-        )
+        assert _get(url + f"/api/containers/{name}/stop?t=1", {"X-Gorae-Dashboard": "1"}, method="POST")[0] == 204
         assert _status(d, name) == "exited"
     finally:
         d.docker("rm", "-f", name, check=False)
@@ -287,13 +238,8 @@ def test_guards_host_and_csrf(dash: tuple[GoraeDaemon, str]) -> None:
     assert _get(url + "/api/info", {"Origin": "null"})[0] == 403
     assert _get(url + "/api/info", {"Origin": url})[0] == 200
     # a cross-site WebSocket to attach/ws is refused before any upgrade
-    ws = {
-        "Origin": "http://evil.example",
-        "Upgrade": "websocket",
-        "Connection": "Upgrade",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-        "Sec-WebSocket-Version": "13",
-    }
+    ws = {"Origin": "http://evil.example", "Upgrade": "websocket", "Connection": "Upgrade",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version": "13"}
     assert _get(url + "/api/containers/x/attach/ws?stdin=1&stream=1", ws)[0] == 403
     assert host.startswith("127.0.0.1:")
     assert _get(url + "/static/../../etc/passwd")[0] == 404
@@ -307,9 +253,8 @@ def test_token_and_non_loopback_refusal(tmp_path: Any) -> None:
     port = free_port()
     with pytest.raises(RuntimeError, match="refusing to serve the dashboard on 0.0.0.0"):
         new_daemon(["--dashboard-addr", f"0.0.0.0:{port}"], with_busybox=False)
-    d = new_daemon(
-        ["--dashboard-addr", f"0.0.0.0:{port}", "--dashboard-token-file", str(token_file)], with_busybox=False
-    )
+    d = new_daemon(["--dashboard-addr", f"0.0.0.0:{port}", "--dashboard-token-file", str(token_file)],
+                   with_busybox=False)
     try:
         url = f"http://127.0.0.1:{port}"
         assert _get(url + "/")[0] == 401
@@ -383,20 +328,9 @@ def test_off_loopback_behind_the_apis_mutual_tls(certs: str) -> None:  # noqa: F
     import ssl
 
     port = free_port()
-    d = new_daemon(
-        [
-            "--tlsverify",
-            "--tlscacert",
-            f"{certs}/ca.pem",
-            "--tlscert",
-            f"{certs}/server.pem",
-            "--tlskey",
-            f"{certs}/server-key.pem",
-            "--dashboard-addr",
-            f"0.0.0.0:{port}",
-        ],
-        with_busybox=False,
-    )
+    d = new_daemon(["--tlsverify", "--tlscacert", f"{certs}/ca.pem", "--tlscert", f"{certs}/server.pem",
+                    "--tlskey", f"{certs}/server-key.pem", "--dashboard-addr", f"0.0.0.0:{port}"],
+                   with_busybox=False)
     try:
         ctx = ssl.create_default_context(cafile=f"{certs}/ca.pem")
         ctx.load_cert_chain(f"{certs}/client.pem", f"{certs}/client-key.pem")

@@ -84,9 +84,7 @@ def test_scenario(daemons: dict[str, Daemon], name: str) -> None:
             env = gorae_env(d)
             outs = []
             for step in steps:
-                o = run_step(
-                    step, way=way, prefix=prefix, scratch=scratch, env=env, python=sys.executable, src=SRC
-                )
+                o = run_step(step, way=way, prefix=prefix, scratch=scratch, env=env, python=sys.executable, src=SRC)
                 outs.append(
                     Outcome(
                         o.rc,

@@ -45,19 +45,13 @@ def test_token_flow_with_gorae_token_server(tidy_daemon: GoraeDaemon) -> None:
     d = tidy_daemon
     work = Path(tempfile.mkdtemp(prefix="gorae-dist-token-"))
     try:
-        subprocess.run(
-            ["openssl", "genrsa", "-out", "key.pem", "2048"], check=True, cwd=work, capture_output=True
-        )
+        subprocess.run(["openssl", "genrsa", "-out", "key.pem", "2048"], check=True, cwd=work, capture_output=True)
         hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(5)).decode()
         (work / "htpasswd").write_text(f"erin:{hashed}\n")
         common = ["--auth-token-service", "gorae-dist", "--auth-token-issuer", "gorae-dist-issuer"]
         with (
             gorae_registry(
-                "--htpasswd",
-                str(work / "htpasswd"),
-                "--auth-token-key",
-                str(work / "key.pem"),
-                *common,
+                "--htpasswd", str(work / "htpasswd"), "--auth-token-key", str(work / "key.pem"), *common,
                 command="token-server",
             ) as realm,
             gorae_registry(
@@ -68,9 +62,7 @@ def test_token_flow_with_gorae_token_server(tidy_daemon: GoraeDaemon) -> None:
             with pytest.raises(docker.errors.APIError) as e:
                 c.login(username="erin", password="wrong", registry=reg.addr, reauth=True)
             assert e.value.status_code == 500
-            assert (
-                e.value.explanation == f'Get "http://{reg.addr}/v2/": unauthorized: authentication required'
-            )
+            assert e.value.explanation == f'Get "http://{reg.addr}/v2/": unauthorized: authentication required'
             assert c.login(username="erin", password="s3cret", registry=reg.addr, reauth=True)["Status"] == (
                 "Login Succeeded"
             )
@@ -78,9 +70,8 @@ def test_token_flow_with_gorae_token_server(tidy_daemon: GoraeDaemon) -> None:
             d.docker("tag", "busybox", name)
             try:
                 creds = {"username": "erin", "password": "s3cret"}
-                lines = list(
-                    c.api.push(f"{reg.addr}/team/bb", tag="tok", stream=True, decode=True, auth_config=creds)
-                )
+                lines = list(c.api.push(f"{reg.addr}/team/bb", tag="tok", stream=True, decode=True,
+                                        auth_config=creds))
                 assert lines[-1]["aux"]["Tag"] == "tok", lines
                 d.docker("rmi", name)
                 # anonymous: the token server refuses, docker's 500 with the registry's words

@@ -55,22 +55,17 @@ def image_ids(d: GoraeDaemon) -> set[str]:
 def test_gzip_zstd_and_plain_layers_in_an_oci_manifest(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     d = tidy_daemon
     tars = [_busybox()] + [layer_tar({f"f{i}": f"layer {i}\n".encode() * 100}) for i in range(3)]
-    mdigest, cdigest = tiny.add_image(
-        "multi/oci", "v1", tars, compress=["gzip", "gzip", "zstd", ""], oci=True
-    )
+    mdigest, cdigest = tiny.add_image("multi/oci", "v1", tars, compress=["gzip", "gzip", "zstd", ""], oci=True)
     ref = f"{tiny.addr}/multi/oci"
     lines = pull_lines(d, ref, "v1")
-    statuses = [
-        (x.get("id"), x["status"]) for x in lines if "progressDetail" not in x or x["status"] != "Downloading"
-    ]
+    statuses = [(x.get("id"), x["status"]) for x in lines if "progressDetail" not in x or x["status"] != "Downloading"]
     assert lines[0] == {"status": "Pulling from multi/oci", "id": "v1"}
     assert lines[-2:] == [
         {"status": f"Digest: {mdigest}"},
         {"status": f"Status: Downloaded newer image for {ref}:v1"},
     ]
     assert [s for s in statuses if s[1] == "Pull complete"] == [
-        (tiny_id, "Pull complete")
-        for tiny_id in [x.get("id") for x in lines if x["status"] == "Pulling fs layer"]
+        (tiny_id, "Pull complete") for tiny_id in [x.get("id") for x in lines if x["status"] == "Pulling fs layer"]
     ]
     try:
         out = d.docker("run", "--rm", f"{ref}:v1", "cat", "/f0", "/f1", "/f2").stdout
@@ -87,9 +82,7 @@ def test_gzip_zstd_and_plain_layers_in_an_oci_manifest(tidy_daemon: GoraeDaemon,
         d.docker("rmi", "-f", cdigest, check=False)
 
 
-def test_layers_present_are_already_exists_and_downloads_wait(
-    tidy_daemon: GoraeDaemon, tiny: TinyRegistry
-) -> None:
+def test_layers_present_are_already_exists_and_downloads_wait(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     d = tidy_daemon
     tars = [layer_tar({f"w{i}": uuid.uuid4().bytes}) for i in range(5)]
     _, c1 = tiny.add_image("w/one", "a", tars[:2])
@@ -99,17 +92,13 @@ def test_layers_present_are_already_exists_and_downloads_wait(
         lines = pull_lines(d, f"{tiny.addr}/w/two", "b")
         ids = [progress_id(t) for t in tars]
         firsts = [(x["id"], x["status"]) for x in lines[1:8]]
-        assert (
-            firsts
-            == [
-                (ids[0], "Already exists"),
-                (ids[1], "Already exists"),
-                (ids[2], "Pulling fs layer"),
-                (ids[3], "Pulling fs layer"),
-                (ids[4], "Pulling fs layer"),
-            ]
-            + firsts[5:]
-        )
+        assert firsts == [
+            (ids[0], "Already exists"),
+            (ids[1], "Already exists"),
+            (ids[2], "Pulling fs layer"),
+            (ids[3], "Pulling fs layer"),
+            (ids[4], "Pulling fs layer"),
+        ] + firsts[5:]
         lines5 = pull_lines(d, f"{tiny.addr}/w/two", "b")
         assert lines5[-1]["status"].startswith("Status: Image is up to date")
     finally:
@@ -139,12 +128,9 @@ def test_more_than_three_layers_wait(tidy_daemon: GoraeDaemon, tiny: TinyRegistr
         ]
         for i in ids:
             mine = [x["status"] for x in lines if x.get("id") == i and x["status"] != "Downloading"]
-            assert mine[-4:] == [
-                "Verifying Checksum",
-                "Download complete",
-                "Extracting",
-                "Pull complete",
-            ] or mine[-3:] == ["Download complete", "Extracting", "Pull complete"]
+            assert mine[-4:] == ["Verifying Checksum", "Download complete", "Extracting", "Pull complete"] or mine[
+                -3:
+            ] == ["Download complete", "Extracting", "Pull complete"]
     finally:
         d.docker("rmi", "-f", c, check=False)
 
@@ -155,14 +141,8 @@ def test_platform_selection_and_no_match(tidy_daemon: GoraeDaemon, tiny: TinyReg
     arm, carm = tiny.add_image(
         "plat/x", "arm", [layer_tar({"arch": b"arm64\n"})], config_extra={"architecture": "arm64"}
     )
-    ldigest = tiny.add_list(
-        "plat/x",
-        "multi",
-        [
-            (arm, {"os": "linux", "architecture": "arm64", "variant": "v8"}),
-            (amd, {"os": "linux", "architecture": "amd64"}),
-        ],
-    )
+    ldigest = tiny.add_list("plat/x", "multi", [(arm, {"os": "linux", "architecture": "arm64", "variant": "v8"}),
+                                                (amd, {"os": "linux", "architecture": "amd64"})])
     tiny.add_list("plat/x", "armonly", [(arm, {"os": "linux", "architecture": "arm64"})])
     ref = f"{tiny.addr}/plat/x"
     try:
@@ -193,10 +173,7 @@ def test_unknown_manifest_is_docker_404(gorae_daemon: GoraeDaemon, tiny: TinyReg
     assert e.value.explanation == f"manifest for {ref}:y not found: manifest unknown: manifest unknown"
     r = gorae_daemon.docker("pull", f"{ref}:y", check=False)
     assert r.returncode == 1
-    assert (
-        r.stderr.strip()
-        == f"Error response from daemon: manifest for {ref}:y not found: manifest unknown: manifest unknown"
-    )
+    assert r.stderr.strip() == f"Error response from daemon: manifest for {ref}:y not found: manifest unknown: manifest unknown"
 
 
 def _assert_nothing_stored(d: GoraeDaemon, before: set[str], *digests: str) -> None:
@@ -328,9 +305,7 @@ def test_daemon_killed_mid_pull_then_pull_completes(tiny: TinyRegistry) -> None:
         lines = pull_lines(d, ref, "1")
         assert lines[-1] == {"status": f"Status: Downloaded newer image for {ref}:1"}
         ranged = [x for x in tiny.served if "bytes=" in x]
-        assert ranged and sum(int(x.rsplit("bytes=", 1)[1].rstrip("-")) for x in ranged) >= partial - (
-            2 << 20
-        )
+        assert ranged and sum(int(x.rsplit("bytes=", 1)[1].rstrip("-")) for x in ranged) >= partial - (2 << 20)
         out = d.docker("run", "--rm", f"{ref}:1", "sha256sum", "/big0", "/big1").stdout
         assert out.split()[0::2] == [
             __import__("hashlib").sha256(t[512 : 512 + (3 << 20)]).hexdigest() for t in tars
@@ -368,9 +343,7 @@ def test_pull_all_tags(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     ref = f"{tiny.addr}/every/tag"
     try:
         out = d.docker("pull", "--all-tags", ref).stdout.splitlines()
-        assert [x for x in out if "Pulling from" in x] == [
-            f"{t}: Pulling from every/tag" for t in ("a", "b", "c")
-        ]
+        assert [x for x in out if "Pulling from" in x] == [f"{t}: Pulling from every/tag" for t in ("a", "b", "c")]
         assert out[-2:] == [f"Status: Downloaded newer image for {ref}", ref]
         got = {t: d.client().api.inspect_image(f"{ref}:{t}")["Id"] for t in ("a", "b", "c")}
         assert got == dict(zip(("a", "b", "c"), ids, strict=True))
@@ -412,29 +385,20 @@ def test_pull_and_push_events(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> N
     import time
 
     d = tidy_daemon
-    _, cid = tiny.add_image(
-        "ev/x", "1", [layer_tar({"ev": b"1"})], config_extra={"config": {"Labels": {"k": "v"}}}
-    )
+    _, cid = tiny.add_image("ev/x", "1", [layer_tar({"ev": b"1"})], config_extra={"config": {"Labels": {"k": "v"}}})
     since = time.time() - 1
     try:
         pull_lines(d, f"{tiny.addr}/ev/x", "1")
-        evs = list(
-            d.client().events(
-                since=since, until=time.time() + 1, decode=True, filters={"type": "image", "event": "pull"}
-            )
-        )
-        assert [
-            (e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"])
-            for e in evs
-            if "/ev/x" in e["Actor"]["ID"]
-        ] == [("pull", f"{tiny.addr}/ev/x:1", {"k": "v", "name": f"{tiny.addr}/ev/x"})]
+        evs = list(d.client().events(since=since, until=time.time() + 1, decode=True,
+                                     filters={"type": "image", "event": "pull"}))
+        assert [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"]) for e in evs if "/ev/x" in e["Actor"]["ID"]] == [
+            ("pull", f"{tiny.addr}/ev/x:1", {"k": "v", "name": f"{tiny.addr}/ev/x"})
+        ]
     finally:
         d.docker("rmi", "-f", cid, check=False)
 
 
-def test_denied_repository_is_docker_pull_access_denied(
-    gorae_daemon: GoraeDaemon, tiny: TinyRegistry
-) -> None:
+def test_denied_repository_is_docker_pull_access_denied(gorae_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     ref = f"{tiny.addr}/denied/x"
     r = gorae_daemon.docker("pull", f"{ref}:1", check=False)
     assert r.returncode == 1
@@ -447,13 +411,10 @@ def test_denied_repository_is_docker_pull_access_denied(
 def test_login_against_a_token_registry(gorae_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     tiny.token_users = {"bob": "pw"}
     c = gorae_daemon.client()
-    assert (
-        c.login(username="bob", password="pw", registry=tiny.addr, reauth=True)
-        == {
-            "Status": "Login Succeeded",
-            "IdentityToken": "rt-bob",  # the token server's refresh token: docker stores it instead of the password
-        }
-    )
+    assert c.login(username="bob", password="pw", registry=tiny.addr, reauth=True) == {
+        "Status": "Login Succeeded",
+        "IdentityToken": "rt-bob",  # the token server's refresh token: docker stores it instead of the password
+    }
     assert "offline_token=true" in tiny.token_requests[-1]
     # the identity token alone pulls (the OAuth2 refresh-token grant)
     _, cid = tiny.add_image("idt/x", "1", [layer_tar({"idt": b"1"})])
@@ -468,14 +429,10 @@ def test_login_against_a_token_registry(gorae_daemon: GoraeDaemon, tiny: TinyReg
     with pytest.raises(docker.errors.APIError) as e:
         c.login(username="bob", password="bad", registry=tiny.addr, reauth=True)
     assert e.value.status_code == 500  # as dockerd (a 401 would make docker's CLI prompt)
-    assert (
-        e.value.explanation == f'Get "http://{tiny.addr}/v2/": unauthorized: incorrect username or password'
-    )
+    assert e.value.explanation == f'Get "http://{tiny.addr}/v2/": unauthorized: incorrect username or password'
 
 
-def test_single_platform_image_of_another_platform_is_pulled(
-    tidy_daemon: GoraeDaemon, tiny: TinyRegistry
-) -> None:
+def test_single_platform_image_of_another_platform_is_pulled(tidy_daemon: GoraeDaemon, tiny: TinyRegistry) -> None:
     """dockerd 20.10 (checked here) pulls it all the same, without a warning."""
     d = tidy_daemon
     _, cid = tiny.add_image("plat/single", "1", [layer_tar({"a": b"1"})])

@@ -52,9 +52,7 @@ def test_cli_push_rmi_pull_round_trip(tidy_daemon: GoraeDaemon, registry: Regist
     since = time.time() - 1
     try:
         out = d.docker("push", name).stdout
-        evs = list(
-            d.client().events(since=since, until=time.time() + 1, decode=True, filters={"event": "push"})
-        )
+        evs = list(d.client().events(since=since, until=time.time() + 1, decode=True, filters={"event": "push"}))
         # the shared daemon may carry other tests' pushes in this window: this registry's port is this test's own
         evs = [e for e in evs if e["Actor"]["ID"].startswith(registry.addr + "/")]
         assert [(e["Type"], e["Actor"]["ID"], e["Actor"]["Attributes"]["name"]) for e in evs] == [
@@ -66,9 +64,7 @@ def test_cli_push_rmi_pull_round_trip(tidy_daemon: GoraeDaemon, registry: Regist
         assert m is not None and m.group(1) == "1"
         pushed = m.group(2)
         assert pushed == manifest_digest(registry, "round/trip", "1")
-        assert re.fullmatch(r"[0-9a-f]{12}: Pushed", lines[-2]) or re.fullmatch(
-            r"[0-9a-f]{12}: Pushed", lines[1]
-        )
+        assert re.fullmatch(r"[0-9a-f]{12}: Pushed", lines[-2]) or re.fullmatch(r"[0-9a-f]{12}: Pushed", lines[1])
         d.docker("rmi", name)
         d.docker("rmi", "busybox")
         out = d.docker("pull", name).stdout
@@ -88,9 +84,7 @@ def test_cli_push_rmi_pull_round_trip(tidy_daemon: GoraeDaemon, registry: Regist
         d.docker("rmi", name, check=False)
 
 
-def test_push_every_tag_and_mount_from_another_repository(
-    tidy_daemon: GoraeDaemon, registry: Registry
-) -> None:  # noqa: F811
+def test_push_every_tag_and_mount_from_another_repository(tidy_daemon: GoraeDaemon, registry: Registry) -> None:  # noqa: F811
     d = tidy_daemon
     repo = f"{registry.addr}/all/tags"
     for t in ("a", "b"):
@@ -116,9 +110,7 @@ def test_push_every_tag_and_mount_from_another_repository(
 def test_push_unknown_tag_is_docker_error(gorae_daemon: GoraeDaemon, registry: Registry) -> None:  # noqa: F811
     r = gorae_daemon.docker("push", f"{registry.addr}/not/here:1", check=False)
     assert r.returncode == 1
-    assert r.stderr.strip().endswith(
-        "An image does not exist locally with the tag: " + f"{registry.addr}/not/here"
-    )
+    assert r.stderr.strip().endswith("An image does not exist locally with the tag: " + f"{registry.addr}/not/here")
 
 
 @pytest.fixture
@@ -145,14 +137,8 @@ def test_login_and_push_pull_with_htpasswd(tidy_daemon: GoraeDaemon, auth_regist
     d.docker("tag", "busybox", name)
     try:
         # the docker CLI: login stores the credentials (its side), push and pull send them
-        res2 = subprocess.run(
-            ["docker", "login", "-u", "alice", "--password-stdin", r.addr],
-            input="s3cret\n",
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        res2 = subprocess.run(["docker", "login", "-u", "alice", "--password-stdin", r.addr], input="s3cret\n",
+                              env=env, capture_output=True, text=True, timeout=60)
         assert res2.returncode == 0 and "Login Succeeded" in res2.stdout, res2.stderr
         res2 = subprocess.run(["docker", "push", name], env=env, capture_output=True, text=True, timeout=120)
         assert res2.returncode == 0, res2.stderr
@@ -165,9 +151,7 @@ def test_login_and_push_pull_with_htpasswd(tidy_daemon: GoraeDaemon, auth_regist
             f'Error response from daemon: Head "http://{r.addr}/v2/secret/img/manifests/1": no basic auth credentials'
         )
         # docker-py with auth_config
-        img = c.images.pull(
-            f"{r.addr}/secret/img", tag="1", auth_config={"username": "alice", "password": "s3cret"}
-        )
+        img = c.images.pull(f"{r.addr}/secret/img", tag="1", auth_config={"username": "alice", "password": "s3cret"})
         assert img.id == c.images.get("busybox").id
     finally:
         shutil.rmtree(cfg, ignore_errors=True)
@@ -224,10 +208,7 @@ def test_plain_http_registry_refused_unless_insecure() -> None:
                         assert cfg["InsecureRegistryCIDRs"] == [flag, "127.0.0.0/8"]
                     else:
                         assert cfg["IndexConfigs"][flag] == {
-                            "Name": flag,
-                            "Mirrors": [],
-                            "Secure": False,
-                            "Official": False,
+                            "Name": flag, "Mirrors": [], "Secure": False, "Official": False
                         }
                 finally:
                     ok.cleanup()
@@ -299,27 +280,19 @@ def test_registry_mirror_serves_docker_io(gorae_daemon: GoraeDaemon, registry: R
 def image_tar(tag: str, layers: list[bytes]) -> bytes:
     """A docker-save tarball of an image made of these layer tars."""
     diff_ids = ["sha256:" + hashlib.sha256(x).hexdigest() for x in layers]
-    cfg = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Cmd": ["sh"]},
-            "created": "2026-01-01T00:00:00Z",
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [
-                {"created": "2026-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))
-            ],
-        }
-    ).encode()
+    cfg = json.dumps({
+        "architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+        "created": "2026-01-01T00:00:00Z",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2026-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(layers))],
+    }).encode()
     cname = hashlib.sha256(cfg).hexdigest() + ".json"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as t:
-
         def add(name: str, data: bytes) -> None:
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
             t.addfile(ti, io.BytesIO(data))
-
         add(cname, cfg)
         names = []
         for i, x in enumerate(layers):
@@ -389,12 +362,7 @@ def test_dockerd_pulls_what_gorae_pushed_and_back(tidy_daemon: GoraeDaemon, regi
         def per_layer(c: docker.DockerClient) -> dict[str, list[str]]:
             out: dict[str, list[str]] = {}
             for x in c.api.pull(f"{registry.addr}/from/dockerd", tag="1", stream=True, decode=True):
-                if x.get("id") and x["status"] not in (
-                    "Downloading",
-                    "Extracting",
-                    "Waiting",
-                    "Verifying Checksum",
-                ):
+                if x.get("id") and x["status"] not in ("Downloading", "Extracting", "Waiting", "Verifying Checksum"):
                     out.setdefault(x["id"], []).append(x["status"])
             return out
 
@@ -436,9 +404,7 @@ def _saved_layers(d: GoraeDaemon, ref: str) -> dict[str, bytes]:
         return {n: t.extractfile(n).read() for n in index[0]["Layers"]}  # type: ignore[union-attr]
 
 
-def test_pulled_image_saves_the_pushed_tars_and_pushes_again(
-    tidy_daemon: GoraeDaemon, registry: Registry
-) -> None:  # noqa: F811
+def test_pulled_image_saves_the_pushed_tars_and_pushes_again(tidy_daemon: GoraeDaemon, registry: Registry) -> None:  # noqa: F811
     """Push an image of two layers, rmi it, pull it (its layers are kept as their compressed blobs): `docker
     save` gives the very tars pushed; a push to the same repository skips every layer, to another repository
     mounts them, and to another registry uploads them (compressed again from the kept blobs), which pulls

@@ -103,10 +103,7 @@ def test_hostname_hosts_resolv_conf_are_mounted(gorae_daemon: GoraeDaemon, names
 def test_users_workdir_env_entrypoint(gorae_daemon: GoraeDaemon) -> None:
     d = gorae_daemon
     # as dockerd: the primary gid is among the supplementary groups (issue 14's review W11)
-    assert (
-        _run(d, "-u", "nobody", "busybox", "id").strip()
-        == "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)"
-    )
+    assert _run(d, "-u", "nobody", "busybox", "id").strip() == "uid=65534(nobody) gid=65534(nobody) groups=65534(nobody)"
     assert _run(d, "-u", "1234:5678", "busybox", "sh", "-c", "id -u; id -g").split() == ["1234", "5678"]
     assert _run(d, "-w", "/var/x", "-e", "A=b c", "busybox", "sh", "-c", 'pwd; echo "$A"; echo $HOME').split(
         "\n"

@@ -25,11 +25,8 @@ def _save_tar(config: bytes, tag: str) -> bytes:
     manifest = [{"Config": cfg_name, "RepoTags": [tag], "Layers": ["l1/layer.tar"]}]
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as t:
-        for name, data in (
-            (cfg_name, config),
-            ("l1/layer.tar", layer_bytes),
-            ("manifest.json", json.dumps(manifest).encode()),
-        ):
+        for name, data in ((cfg_name, config), ("l1/layer.tar", layer_bytes),
+                           ("manifest.json", json.dumps(manifest).encode())):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             t.addfile(info, io.BytesIO(data))

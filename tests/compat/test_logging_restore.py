@@ -37,19 +37,7 @@ def _spool_has(path: str, text: bytes) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_output_written_while_the_daemon_is_down_is_logged(fresh_daemon: GoraeDaemon, sig: int) -> None:
     d = fresh_daemon
-    cid = d.docker(
-        "run",
-        "-d",
-        *NET,
-        "--log-opt",
-        "max-size=2k",
-        "--log-opt",
-        "max-file=50",
-        "busybox",
-        "sh",
-        "-c",
-        SCRIPT,
-    ).stdout.strip()
+    cid = d.docker("run", "-d", *NET, "--log-opt", "max-size=2k", "--log-opt", "max-file=50", "busybox", "sh", "-c", SCRIPT).stdout.strip()
     wait_for(lambda: "line20\n" in d.docker("logs", cid).stdout, timeout=30)
     d.stop(sig)
     # the container goes on writing into conmon's spool while no daemon runs
@@ -67,9 +55,7 @@ def test_output_written_while_the_daemon_is_down_is_logged(fresh_daemon: GoraeDa
 
 def test_healthcheck_is_rearmed_after_a_restart(fresh_daemon: GoraeDaemon) -> None:
     d = fresh_daemon
-    cid = d.docker(
-        "run", "-d", *NET, "--health-cmd", "echo ok", "--health-interval", "200ms", "busybox", "sleep", "300"
-    ).stdout.strip()
+    cid = d.docker("run", "-d", *NET, "--health-cmd", "echo ok", "--health-interval", "200ms", "busybox", "sleep", "300").stdout.strip()
 
     def status() -> str:
         return json.loads(d.docker("inspect", "-f", "{{json .State.Health}}", cid).stdout)["Status"]
@@ -95,25 +81,17 @@ def test_healthcheck_is_rearmed_after_a_restart(fresh_daemon: GoraeDaemon) -> No
 def test_daemon_default_driver_from_flags() -> None:
     d = new_daemon(["--log-driver", "json-file", "--log-opt", "max-size=1k", "--log-opt", "max-file=2"])
     try:
-        plain = d.docker(
-            "run", *NET, "busybox", "sh", "-c", "i=0; while [ $i -lt 500 ]; do echo $i; i=$((i+1)); done"
-        )
+        plain = d.docker("run", *NET, "busybox", "sh", "-c", "i=0; while [ $i -lt 500 ]; do echo $i; i=$((i+1)); done")
         cid = d.docker("ps", "-lq", "--no-trunc").stdout.strip()
         info = json.loads(d.docker("inspect", cid).stdout)[0]
-        assert info["HostConfig"]["LogConfig"] == {
-            "Type": "json-file",
-            "Config": {"max-size": "1k", "max-file": "2"},
-        }
+        assert info["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1k", "max-file": "2"}}
         assert plain.stdout.splitlines()[-1] == "499"
         d_dir = os.path.dirname(info["LogPath"])
         kept = [f for f in os.listdir(d_dir) if ".log" in f]
         assert sorted(kept) == sorted([f"{cid}-json.log", f"{cid}-json.log.1"])
         assert sum(os.path.getsize(os.path.join(d_dir, f)) for f in kept) < 2 * 1024 + 200
         other = d.docker("create", "--log-driver", "local", "busybox", "true").stdout.strip()
-        assert json.loads(d.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", other).stdout) == {
-            "Type": "local",
-            "Config": {},
-        }
+        assert json.loads(d.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", other).stdout) == {"Type": "local", "Config": {}}
     finally:
         d.cleanup()
 
@@ -132,22 +110,14 @@ def test_daemon_default_driver_from_daemon_json() -> None:
         assert d.docker("info", "--format", "{{.LoggingDriver}}").stdout == "none\n"
         r = d.docker("run", "--name", "quiet", *NET, "busybox", "echo", "hi")
         assert r.stdout == "hi\n"
-        assert json.loads(d.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", "quiet").stdout) == {
-            "Type": "none",
-            "Config": {},
-        }
+        assert json.loads(d.docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", "quiet").stdout) == {"Type": "none", "Config": {}}
         logs = d.docker("logs", "quiet", check=False)
-        assert (logs.returncode, logs.stderr) == (
-            1,
-            "Error response from daemon: configured logging driver does not support reading\n",
-        )
+        assert (logs.returncode, logs.stderr) == (1, "Error response from daemon: configured logging driver does not support reading\n")
         d.stop()
         doc["log-driver"] = "bogus"
         with open(cfg, "w", encoding="utf-8") as f:
             json.dump(doc, f)
-        with pytest.raises(
-            RuntimeError, match='error looking up logging plugin bogus: plugin "bogus" not found'
-        ):
+        with pytest.raises(RuntimeError, match='error looking up logging plugin bogus: plugin "bogus" not found'):
             d.start()
     finally:
         d.cleanup()
@@ -177,8 +147,6 @@ def test_docker_py_healthcheck_and_log_driver(docker_client) -> None:  # noqa: A
             c.logs()
         assert e.value.status_code == 501
         assert e.value.explanation == "configured logging driver does not support reading"
-        assert [x.name for x in docker_client.containers.list(filters={"health": "healthy", "id": c.id})] == [
-            c.name
-        ]
+        assert [x.name for x in docker_client.containers.list(filters={"health": "healthy", "id": c.id})] == [c.name]
     finally:
         c.remove(force=True)

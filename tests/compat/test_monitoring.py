@@ -40,18 +40,11 @@ def mon() -> Iterator[Mon]:
     d = None
     try:
         port = free_port()
-        d = new_daemon(
-            [
-                "--metrics-addr",
-                f"127.0.0.1:{port}",
-                "--metrics-graphite",
-                f"127.0.0.1:{carbon.port}",
-                "--metrics-interval",
-                "1s",
-                "--metrics-container-labels",
-                "com.example.tier",
-            ]
-        )
+        d = new_daemon([
+            "--metrics-addr", f"127.0.0.1:{port}",
+            "--metrics-graphite", f"127.0.0.1:{carbon.port}", "--metrics-interval", "1s",
+            "--metrics-container-labels", "com.example.tier",
+        ])
         yield Mon(d, f"http://127.0.0.1:{port}/metrics", carbon)
     finally:
         if d is not None:
@@ -104,9 +97,8 @@ def eth0_rx(pid: int) -> int:
 
 def test_series_exist_from_the_first_second(mon: Mon) -> None:
     name = unique_name("first")
-    mon.d.docker(
-        "run", "-d", "--name", name, "-l", "com.example.tier=web", "-l", "other=x", "busybox", "sleep", "600"
-    )
+    mon.d.docker("run", "-d", "--name", name, "-l", "com.example.tier=web", "-l", "other=x", "busybox",
+                 "sleep", "600")
     try:
         got = scrape(mon)  # at once: no sampling interval to wait for
         ct = inspect(mon.d, name)
@@ -148,31 +140,20 @@ def test_values_match_the_cgroup_files(mon: Mon) -> None:
         labels = {"name": name}
         cpu = one(got["container_cpu_usage_seconds_total"], **labels)
         assert cpu_before / 1e9 <= cpu <= cpu_after / 1e9
-        assert (
-            min(mem_before, mem_after)
-            <= one(got["container_memory_usage_bytes"], **labels)
-            <= max(mem_before, mem_after)
+        assert min(mem_before, mem_after) <= one(got["container_memory_usage_bytes"], **labels) <= max(
+            mem_before, mem_after
         )
-        assert (
-            min(rss_before, rss_after)
-            <= one(got["container_memory_rss"], **labels)
-            <= max(rss_before, rss_after)
-        )
+        assert min(rss_before, rss_after) <= one(got["container_memory_rss"], **labels) <= max(rss_before, rss_after)
         assert one(got["container_memory_rss"], **labels) > 30_000_000
         ticks = read_kv(cg_file(cid, "cpuacct", "cpuacct.stat"))
         user = one(got["container_cpu_user_seconds_total"], **labels)
         assert abs(user - ticks["user"] / os.sysconf("SC_CLK_TCK")) < 1.0
         assert one(got["container_spec_memory_limit_bytes"], **labels) == 0
         # the bridge carries other containers' broadcasts: the value read lies between the reads around it
-        assert (
-            rx_before
-            <= one(got["container_network_receive_bytes_total"], **labels, interface="eth0")
-            <= rx_after
-        )
+        assert rx_before <= one(got["container_network_receive_bytes_total"], **labels, interface="eth0") <= rx_after
         # a second scrape: the counter moved with the container
-        later = wait_for(
-            lambda: (g := scrape(mon)) and one(g["container_cpu_usage_seconds_total"], **labels) > cpu and g
-        )
+        later = wait_for(lambda: (g := scrape(mon)) and one(g["container_cpu_usage_seconds_total"], **labels) > cpu
+                         and g)
         assert one(later["container_cpu_usage_seconds_total"], **labels) <= read_int(usage) / 1e9
     finally:
         mon.d.docker("rm", "-f", name)
@@ -190,15 +171,8 @@ def test_engine_metrics(mon: Mon) -> None:
         running = len(mon.d.docker("ps", "-q").stdout.split())
         assert one(got["engine_daemon_container_states_containers"], state="running") == running
         assert one(got["engine_daemon_events_total"], type="container", action="start") == starts + 1
-        assert (
-            one(
-                got["engine_daemon_api_requests_total"],
-                method="POST",
-                route="/containers/{id}/start",
-                code="204",
-            )
-            >= 1
-        )
+        assert one(got["engine_daemon_api_requests_total"], method="POST", route="/containers/{id}/start",
+                   code="204") >= 1
         assert one(got["engine_daemon_container_actions_seconds_count"], action="start") >= 1
         assert one(got["engine_daemon_engine_info"], os_type="linux") == 1
     finally:
@@ -212,11 +186,8 @@ def test_a_real_prometheus_scrapes_the_daemon(mon: Mon) -> None:
     mon.d.docker("run", "-d", "--name", name, "busybox", "sh", "-c", BURN)
     prom = Prometheus(mon.metrics.removeprefix("http://").removesuffix("/metrics"))
     try:
-        result = wait_for(
-            lambda: prom.query(f'rate(container_cpu_usage_seconds_total{{name="{name}"}}[5s])'),
-            timeout=60,
-            step=0.5,
-        )
+        result = wait_for(lambda: prom.query(f'rate(container_cpu_usage_seconds_total{{name="{name}"}}[5s])'),
+                          timeout=60, step=0.5)
         assert result[0]["metric"]["id"].startswith("/gorae/")
         assert float(result[0]["value"][1]) > 0.05  # a busy loop: a good part of a core
         targets = prom.api("targets")["data"]["activeTargets"]
@@ -235,19 +206,12 @@ def test_carbon_receives_the_graphite_pushes(mon: Mon) -> None:
         cid = inspect(mon.d, name)["Id"]
         host = component(socket.gethostname().split(".")[0])
         metric = f"gorae.{host}.{component(name)}.container_cpu_usage_seconds_total"
-        values = wait_for(
-            lambda: (
-                os.path.exists(mon.carbon.whisper(metric)) and len(v := mon.carbon.values(metric)) >= 3 and v
-            ),
-            timeout=60,
-            step=0.5,
-        )
+        values = wait_for(lambda: os.path.exists(mon.carbon.whisper(metric)) and len(v := mon.carbon.values(metric))
+                          >= 3 and v, timeout=60, step=0.5)
         assert values == sorted(values) and values[-1] > values[0]  # a counter that moves, one point a second
         assert values[-1] <= read_int(cg_file(cid, "cpuacct", "cpuacct.usage")) / 1e9
         engine = f"gorae.{host}.engine.engine_daemon_container_states_containers.running"
-        assert wait_for(
-            lambda: os.path.exists(mon.carbon.whisper(engine)) and mon.carbon.values(engine), timeout=30
-        )
+        assert wait_for(lambda: os.path.exists(mon.carbon.whisper(engine)) and mon.carbon.values(engine), timeout=30)
     finally:
         mon.d.docker("rm", "-f", name)
 
@@ -259,18 +223,15 @@ def test_graphite_survives_a_receiver_restart() -> None:
     carbon = Carbon()
     d = None
     try:
-        d = new_daemon(
-            ["--metrics-graphite", f"127.0.0.1:{carbon.port}", "--metrics-interval", "1s"], with_busybox=False
-        )
+        d = new_daemon(["--metrics-graphite", f"127.0.0.1:{carbon.port}", "--metrics-interval", "1s"],
+                       with_busybox=False)
         host = component(socket.gethostname().split(".")[0])
         metric = f"gorae.{host}.engine.engine_daemon_container_states_containers.stopped"
         wait_for(lambda: os.path.exists(carbon.whisper(metric)), timeout=30)
         port = carbon.port
         carbon.stop()
         carbon = Carbon(port=port)  # a new storage dir: only pushes after the restart land here
-        assert wait_for(
-            lambda: os.path.exists(carbon.whisper(metric)) and carbon.values(metric), timeout=30
-        ) == [0]
+        assert wait_for(lambda: os.path.exists(carbon.whisper(metric)) and carbon.values(metric), timeout=30) == [0]
         assert f"graphite 127.0.0.1:{port}" in d.log()  # the lost connection was reported
     finally:
         if d is not None:
@@ -283,10 +244,7 @@ def test_bad_monitoring_flags_stop_the_daemon_with_a_message() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        with pytest.raises(
-            RuntimeError,
-            match=f"--metrics-addr 127.0.0.1:{port}: listen tcp 127.0.0.1:{port}: bind: address already in use",
-        ):
+        with pytest.raises(RuntimeError, match=f"--metrics-addr 127.0.0.1:{port}: listen tcp 127.0.0.1:{port}: bind: address already in use"):
             new_daemon(["--metrics-addr", f"127.0.0.1:{port}"], with_busybox=False)
     with pytest.raises(RuntimeError, match="invalid duration '10'"):
         new_daemon(["--metrics-graphite", "127.0.0.1:2003", "--metrics-interval", "10"], with_busybox=False)

@@ -44,9 +44,7 @@ def test_non_bridges_are_refused_and_untouched(gorae_daemon: GoraeDaemon, tag: s
     try:
         for iface in (veth, "lo", _uplink()):
             before = _state(iface)
-            res = d.docker(
-                "network", "create", "-o", f"com.docker.network.bridge.name={iface}", f"n{tag}", check=False
-            )
+            res = d.docker("network", "create", "-o", f"com.docker.network.bridge.name={iface}", f"n{tag}", check=False)
             assert res.returncode == 1, res
             assert f"existing interface {iface} is not a bridge" in res.stderr
             assert _state(iface) == before
@@ -69,9 +67,7 @@ def test_someone_elses_bridge_is_used_and_kept(gorae_daemon: GoraeDaemon, tag: s
         subprocess.run(["ip", "link", "del", br], capture_output=True)
 
 
-def test_another_daemons_bridge_is_refused(
-    gorae_daemon: GoraeDaemon, fresh_daemon: GoraeDaemon, tag: str
-) -> None:
+def test_another_daemons_bridge_is_refused(gorae_daemon: GoraeDaemon, fresh_daemon: GoraeDaemon, tag: str) -> None:
     theirs = network_names(DaemonConfig(exec_root=fresh_daemon.exec_root)).bridge
     before = _state(theirs)
     res = gorae_daemon.docker(

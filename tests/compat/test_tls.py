@@ -141,15 +141,8 @@ def test_tlsverify_daemon_serves_docker_cli_and_refuses_strangers(certs: str, mo
 def test_tls_without_verify_warns(certs: str) -> None:
     port = _free_port()
     d = new_daemon(
-        extra_args=[
-            "-H",
-            f"tcp://127.0.0.1:{port}",
-            "--tls",
-            "--tlscert",
-            f"{certs}/server.pem",
-            "--tlskey",
-            f"{certs}/server-key.pem",
-        ],
+        extra_args=["-H", f"tcp://127.0.0.1:{port}", "--tls", "--tlscert", f"{certs}/server.pem",
+                    "--tlskey", f"{certs}/server-key.pem"],
         with_busybox=False,
     )
     try:

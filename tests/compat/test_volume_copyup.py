@@ -26,10 +26,7 @@ def _hostile_rootfs(path: Path) -> None:
         base = f.read()
     buf = io.BytesIO(base)
     buf.seek(0)
-    with (
-        tarfile.open(fileobj=buf, mode="r") as src,
-        tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as out,
-    ):
+    with tarfile.open(fileobj=buf, mode="r") as src, tarfile.open(path, "w", format=tarfile.PAX_FORMAT) as out:
         for m in src.getmembers():
             out.addfile(m, src.extractfile(m) if m.isfile() else None)
 
@@ -60,15 +57,8 @@ def test_copy_up_recreates_special_files_and_keeps_owners(gorae_daemon: GoraeDae
     try:
         # the container starts (a fifo used to abort it) and sees nodes, not contents
         out = d.docker(
-            "run",
-            "--name",
-            name,
-            "--network",
-            "none",
-            image,
-            "sh",
-            "-c",
-            "ls -ln /data | sort; wc -c < /data/owned; stat -c %h /data/owned",
+            "run", "--name", name, "--network", "none", image,
+            "sh", "-c", "ls -ln /data | sort; wc -c < /data/owned; stat -c %h /data/owned",
             timeout=120,
         ).stdout
         lines = {ln.split()[-1]: ln.split() for ln in out.splitlines() if ln.startswith(("b", "c", "p", "-"))}

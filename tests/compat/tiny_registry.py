@@ -45,16 +45,9 @@ class TinyRegistry:
     token_requests: list[str] = field(default_factory=list)  # query strings of /token requests
 
     def add_image(
-        self,
-        repo: str,
-        tag: str,
-        layers: list[bytes],
-        *,
-        config_extra: dict | None = None,
-        layer_digests: list[str] | None = None,
-        layer_sizes: list[int] | None = None,
-        compress: list[str] | None = None,
-        oci: bool = False,
+        self, repo: str, tag: str, layers: list[bytes], *, config_extra: dict | None = None,
+        layer_digests: list[str] | None = None, layer_sizes: list[int] | None = None,
+        compress: list[str] | None = None, oci: bool = False,
     ) -> tuple[str, str]:
         """Store an image (uncompressed layers); returns (manifest digest, config digest)."""
         cfg = {
@@ -69,11 +62,7 @@ class TinyRegistry:
         descs = []
         for i, x in enumerate(layers):
             kind = compress[i] if compress else ""
-            mt = (
-                "application/vnd.oci.image.layer.v1.tar"
-                if oci
-                else "application/vnd.docker.image.rootfs.diff.tar"
-            )
+            mt = "application/vnd.oci.image.layer.v1.tar" if oci else "application/vnd.docker.image.rootfs.diff.tar"
             if kind == "gzip":
                 import gzip
 
@@ -89,11 +78,7 @@ class TinyRegistry:
             size = layer_sizes[i] if layer_sizes else len(x)
             descs.append({"mediaType": mt, "size": size, "digest": d})
         mtype = "application/vnd.oci.image.manifest.v1+json" if oci else DOCKER_MANIFEST
-        ctype = (
-            "application/vnd.oci.image.config.v1+json"
-            if oci
-            else "application/vnd.docker.container.image.v1+json"
-        )
+        ctype = "application/vnd.oci.image.config.v1+json" if oci else "application/vnd.docker.container.image.v1+json"
         m = {
             "schemaVersion": 2,
             "mediaType": mtype,
@@ -130,9 +115,8 @@ class TinyRegistry:
             def log_message(self, *a: object) -> None:
                 pass
 
-            def _send(
-                self, code: int, body: bytes = b"", headers: dict[str, str] | None = None, head: bool = False
-            ) -> None:
+            def _send(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None,
+                      head: bool = False) -> None:
                 self.send_response(code)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
@@ -156,18 +140,11 @@ class TinyRegistry:
                 if authz.startswith("Bearer ") and authz[7:] in reg.tokens:
                     return True
                 realm = f"http://{reg.addr}/token"
-                body = json.dumps(
-                    {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
-                ).encode()
-                self._send(
-                    401,
-                    body,
-                    {
-                        "Content-Type": "application/json",
-                        "WWW-Authenticate": f'Bearer realm="{realm}",service="tiny",scope="repository:x:pull"',
-                    },
-                    head,
-                )
+                body = json.dumps({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}).encode()
+                self._send(401, body, {
+                    "Content-Type": "application/json",
+                    "WWW-Authenticate": f'Bearer realm="{realm}",service="tiny",scope="repository:x:pull"',
+                }, head)
                 return False
 
             def _token(self) -> None:
@@ -204,9 +181,7 @@ class TinyRegistry:
                 reg.token_requests.append("POST " + "&".join(f"{k}={v[0]}" for k, v in sorted(form.items())))
                 rt = (form.get("refresh_token") or [""])[0]
                 if form.get("grant_type") != ["refresh_token"] or rt[3:] not in (reg.token_users or {}):
-                    return self._send(
-                        401, b'{"details":"invalid refresh token"}', {"Content-Type": "application/json"}
-                    )
+                    return self._send(401, b'{"details":"invalid refresh token"}', {"Content-Type": "application/json"})
                 tok = secrets.token_hex(16)
                 reg.tokens[tok] = " ".join(form.get("scope", []))
                 body = json.dumps({"access_token": tok, "expires_in": 300, "refresh_token": rt}).encode()
@@ -220,29 +195,22 @@ class TinyRegistry:
                 if not self._authorized(head):
                     return None
                 if p.endswith("/tags/list"):
-                    repo = p[len("/v2/") : -len("/tags/list")]
-                    tags = sorted(
-                        {
-                            k.split(":", 1)[1]
-                            for k in reg.manifests
-                            if k.startswith(repo + ":") and not k.split(":", 1)[1].startswith("sha256:")
-                        }
-                    )
+                    repo = p[len("/v2/"):-len("/tags/list")]
+                    tags = sorted({k.split(":", 1)[1] for k in reg.manifests if k.startswith(repo + ":")
+                                   and not k.split(":", 1)[1].startswith("sha256:")})
                     body = json.dumps({"name": repo, "tags": tags}).encode()
                     return self._send(200, body, {"Content-Type": "application/json"}, head)
                 if p == "/v2/":
                     return self._send(200, b"{}", {"Content-Type": "application/json"}, head)
                 if "/manifests/" in p:
-                    repo, ref = p[len("/v2/") :].split("/manifests/", 1)
+                    repo, ref = p[len("/v2/"):].split("/manifests/", 1)
                     if repo.startswith("denied/"):
                         return self._err(403, "DENIED", "requested access to the resource is denied", head)
                     found = reg.manifests.get(f"{repo}:{ref}")
                     if found is None:
                         return self._err(404, "MANIFEST_UNKNOWN", "manifest unknown", head)
                     mt, body = found
-                    return self._send(
-                        200, body, {"Content-Type": mt, "Docker-Content-Digest": digest(body)}, head
-                    )
+                    return self._send(200, body, {"Content-Type": mt, "Docker-Content-Digest": digest(body)}, head)
                 if "/blobs/" in p:
                     d = p.rsplit("/", 1)[1]
                     data = reg.blobs.get(d)
@@ -264,7 +232,7 @@ class TinyRegistry:
                         return
                     try:
                         for i in range(0, len(part), 65536):
-                            self.wfile.write(part[i : i + 65536])
+                            self.wfile.write(part[i:i + 65536])
                             if reg.throttle:
                                 time.sleep(reg.throttle)
                     except (BrokenPipeError, ConnectionResetError):
