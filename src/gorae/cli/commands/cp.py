@@ -94,9 +94,7 @@ def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> Non
         resp = cli.api.request("GET", f"/containers/{q(ctr)}/archive", {"path": src})
     except APIError as e:  # named after what was asked for last (a followed link: its target, as docker)
         if e.status == 404 and "No such container" not in e.message:
-            raise StatusError(
-                1, f"Error response from daemon: Could not find the file {src} in container {ctr}"
-            ) from None
+            raise StatusError(1, f"Error response from daemon: Could not find the file {src} in container {ctr}") from None
         raise
     if dest == "-":
         out = sys.stdout.buffer
@@ -190,12 +188,7 @@ def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool, rebase: 
 
 
 def _move(src: str, target: str) -> None:
-    if (
-        os.path.isdir(target)
-        and not os.path.islink(target)
-        and os.path.isdir(src)
-        and not os.path.islink(src)
-    ):
+    if os.path.isdir(target) and not os.path.islink(target) and os.path.isdir(src) and not os.path.islink(src):
         for inner in os.listdir(src):
             _move(os.path.join(src, inner), os.path.join(target, inner))
         return

@@ -50,9 +50,7 @@ def cmd_rmi(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             )
         except APIError as e:
             cli.eprint(str(e))
-            failed = failed or not (
-                v["force"] and e.status == 404
-            )  # docker: `rmi -f` of a missing name is fine
+            failed = failed or not (v["force"] and e.status == 404)  # docker: `rmi -f` of a missing name is fine
             continue
         for it in items:
             if it.get("Untagged"):

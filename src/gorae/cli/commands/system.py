@@ -202,16 +202,12 @@ def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 def _typed_version(doc: dict[str, Any]) -> Any:
     from gorae.cli.gotemplate.values import GoStruct
 
-    def go_fields(
-        d: dict[str, Any],
-    ) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
+    def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
         return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
 
     typed = {
         "Client": GoStruct("system.clientVersion", go_fields(doc["Client"]), doc["Client"]),
-        "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"])
-        if doc["Server"]
-        else None,
+        "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"]) if doc["Server"] else None,
     }
     return GoStruct("system.versionInfo", typed, doc)
 
@@ -561,17 +557,13 @@ def _df_verbose(
     for c in ctrs:
         r = PsRow(c, True)
         rw = human_size(int(c.get("SizeRw") or 0))
-        rows.append(
-            "\t".join([r.ID, r.Image, r.Command, r.LocalVolumes, rw, r.RunningFor, r.Status, r.Names])
-        )
+        rows.append("\t".join([r.ID, r.Image, r.Command, r.LocalVolumes, rw, r.RunningFor, r.Status, r.Names]))
     out += "\nContainers space usage:\n\n" + table(rows)
     rows = ["VOLUME NAME\tLINKS\tSIZE"]
     for vol in vols:
         usage = vol.get("UsageData") or {}
         vsize = int(usage.get("Size", -1))
-        rows.append(
-            f"{vol.get('Name', '')}\t{usage.get('RefCount', 0)}\t{human_size(vsize) if vsize >= 0 else 'N/A'}"
-        )
+        rows.append(f"{vol.get('Name', '')}\t{usage.get('RefCount', 0)}\t{human_size(vsize) if vsize >= 0 else 'N/A'}")
     out += "\nLocal Volumes space usage:\n\n" + table(rows)
     out += f"\nBuild cache usage: {_size4(build_size)}\n\n"
     out += table(["CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED"])
