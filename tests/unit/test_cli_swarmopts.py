@@ -117,7 +117,11 @@ def test_secret_config_placement_network_values_as_docker() -> None:
         ("source=a,foo=b", "secret", "invalid field in secret request: foo"),
         ("source=a,foo=b", "config", "invalid field in config request: foo"),
         ("source=a,x", "config", "invalid field 'x' must be a key=value pair"),
-        ("source=a,mode=rw", "secret", 'invalid mode specified: strconv.ParseUint: parsing "rw": invalid syntax'),
+        (
+            "source=a,mode=rw",
+            "secret",
+            'invalid mode specified: strconv.ParseUint: parsing "rw": invalid syntax',
+        ),
     ):
         with pytest.raises(OptError) as e:
             parse_file_reference(value, kind)
@@ -187,7 +191,12 @@ def test_create_spec_is_what_the_docker_cli_sends() -> None:
         "Name": "d1",
         "Labels": {},
         "TaskTemplate": {
-            "ContainerSpec": {"Image": "busybox", "Args": ["sh", "-c", "echo hi"], "Init": False, "DNSConfig": {}},
+            "ContainerSpec": {
+                "Image": "busybox",
+                "Args": ["sh", "-c", "echo hi"],
+                "Init": False,
+                "DNSConfig": {},
+            },
             "Resources": {"Limits": {}, "Reservations": {}},
             "Placement": {},
             "ForceUpdate": 0,
@@ -233,7 +242,9 @@ def test_constraints_pass_verbatim_and_update_sorts_and_removes(
     f, _ = _flags(UPDATE, [*argv, "svc"])
     if argv:
         update_spec(None, f, spec)  # type: ignore[arg-type]
-        assert spec["TaskTemplate"]["Placement"]["Constraints"] == sorted(c for c in existing + add if c not in rm)
+        assert spec["TaskTemplate"]["Placement"]["Constraints"] == sorted(
+            c for c in existing + add if c not in rm
+        )
 
 
 # -- hostile input -----------------------------------------------------------------------------
@@ -251,7 +262,11 @@ def test_mount_parser_never_crashes(value: str) -> None:
 
 
 @settings(max_examples=300)
-@given(st.one_of(TEXT, FIELDY, st.from_regex(r"\A[0-9]{0,6}(-[0-9]{0,6})?(:[0-9]{0,6}(-[0-9]{0,6})?)?(/[a-z]{0,4})?\Z")))
+@given(
+    st.one_of(
+        TEXT, FIELDY, st.from_regex(r"\A[0-9]{0,6}(-[0-9]{0,6})?(:[0-9]{0,6}(-[0-9]{0,6})?)?(/[a-z]{0,4})?\Z")
+    )
+)
 def test_publish_parser_never_crashes(value: str) -> None:
     try:
         ports = parse_publish(value)
