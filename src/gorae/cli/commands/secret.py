@@ -264,7 +264,7 @@ def _inspect(cli: Cli, v: dict[str, Any], args: list[str], kind: Kind) -> int:
     if fmt != "pretty":
         from gorae.cli.commands.common import inspect_objects
 
-        return inspect_objects(cli, fetch, args, fmt or None)
+        return inspect_objects(cli, fetch, args, fmt or None, any_status=True)
     from gorae.cli.output import render
     from gorae.client.errors import APIError
 

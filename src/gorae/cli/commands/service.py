@@ -444,7 +444,7 @@ def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         from gorae.cli.commands.common import inspect_objects
 
         body = fmt.removeprefix("raw")
-        return inspect_objects(cli, fetch, args, body or None)
+        return inspect_objects(cli, fetch, args, body or None, any_status=True)
     from gorae.cli.output import render
     from gorae.cli.servicepretty import PRETTY, ServicePretty
 
