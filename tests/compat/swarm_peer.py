@@ -20,6 +20,7 @@ from pathlib import Path
 from conftest import unmount_under
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
+GWBRIDGE = "/sys/class/net/docker_gwbridge"
 APPLETS = ("sh", "echo", "sleep", "cat", "true", "false", "ls")
 
 
@@ -43,6 +44,8 @@ class SwarmDockerd:
         self.log = base / "dockerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = free_port()
+        # swarm init attaches an ingress sandbox to a host bridge `docker_gwbridge` that dockerd never removes
+        self.gwbridge_before = os.path.exists(GWBRIDGE)
 
     def start(self) -> None:
         argv = [
@@ -116,6 +119,9 @@ class SwarmDockerd:
             for f in (self.sock, self.pidfile):
                 if os.path.exists(f):
                     os.unlink(f)
+            # the bridge this daemon made, once nothing (another swarm-mode dockerd) is attached to it
+            if not self.gwbridge_before and os.path.exists(GWBRIDGE) and not os.listdir(f"{GWBRIDGE}/brif"):
+                subprocess.run(["ip", "link", "del", "docker_gwbridge"], capture_output=True)
 
 
 _AGO = re.compile(
