@@ -11,6 +11,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -496,3 +498,60 @@ def test_service_progress_logs_scale_rollback_as_docker(sd: SwarmDockerd) -> Non
     finally:
         for c in ("d", "g"):
             sd.run("docker", "service", "rm", f"{c}prog")
+
+
+def _screen(raw: str) -> list[str]:
+    """The final screen of a terminal that received `raw` (the subset docker's progress uses: text, \\r, \\n,
+    ESC[nA / ESC[nB cursor up/down, ESC[2K erase line)."""
+    lines: list[str] = [""]
+    row = col = 0
+    for m in re.finditer(r"\x1b\[(\d*)([ABK])|\r|\n|[^\x1b\r\n]+", raw.replace("\r\n", "\n")):
+        tok = m.group(0)
+        if m.group(2) == "A":
+            row = max(0, row - int(m.group(1) or 1))
+        elif m.group(2) == "B":
+            row += int(m.group(1) or 1)
+        elif m.group(2) == "K":
+            lines[row] = ""
+        elif tok == "\r":
+            col = 0
+        elif tok == "\n":
+            row, col = row + 1, 0
+        else:
+            line = lines[row].ljust(col)
+            lines[row] = line[:col] + tok + line[col + len(tok) :]
+            col += len(tok)
+        while len(lines) <= row:
+            lines.append("")
+    return [x.rstrip() for x in lines if x.strip()]
+
+
+def test_service_progress_on_a_terminal_as_docker(sd: SwarmDockerd) -> None:
+    """On a terminal the lines are redrawn in place (cursor up, erase, cursor down): the final screens match."""
+    if not shutil.which("script"):
+        skip_outside_ci("script (util-linux) not installed")
+    screens: dict[str, list[str]] = {}
+
+    def run(cli: str) -> None:
+        prog = "docker" if cli == "docker" else f"{sys.executable} -m gorae.cli.main"
+        name = f"{cli[0]}tty"
+        cmd = f"stty cols 150; {prog} service create --name {name} --replicas 2 busybox sh -c 'sleep 1000'"
+        r = subprocess.run(
+            ["script", "-qec", cmd, "/dev/null"], capture_output=True, env=sd.env(), timeout=120
+        )
+        assert r.returncode == 0, r.stdout  # bytes: text mode would turn the \r docker draws with into \n
+        raw = r.stdout.decode("utf-8", "replace")
+        screens[cli] = [normalise(x, {name: "SVC"}) for x in _screen(raw)]
+
+    try:
+        pair(run)
+        assert screens["gorae"] == screens["docker"]
+        assert screens["docker"][-4:] == [
+            "overall progress: 2 out of 2 tasks",
+            "1/2: running   [==================================================>]",
+            "2/2: running   [==================================================>]",
+            "verify: Service <id> converged",
+        ]
+    finally:
+        for c in ("d", "g"):
+            sd.run("docker", "service", "rm", f"{c}tty")
