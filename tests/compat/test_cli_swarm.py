@@ -277,11 +277,11 @@ NAMES = {"dsvc": "SVC", "gsvc": "SVC"}
 
 
 def _inspect(sd: SwarmDockerd, cli: str, name: str) -> dict[str, object]:
+    """What the CLI sent, as dockerd keeps it: the spec and the previous one (the endpoint's state, the update
+    status and the timestamps are dockerd's own and follow the tasks' timing)."""
     doc = json.loads(sd.run(cli, "service", "inspect", name).stdout)[0]
-    for key in ("ID", "CreatedAt", "UpdatedAt", "Version"):
-        doc.pop(key)
+    doc = {k: doc[k] for k in ("Spec", "PreviousSpec") if k in doc}
     doc["Spec"]["Name"] = "SVC"
-    doc.pop("UpdateStatus", None)
     return doc
 
 
