@@ -129,8 +129,10 @@ _AGO = re.compile(
 )
 _TS = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z| [+-]\d{4} \w+|[+-]\d\d:\d\d)?")
 _ID25 = re.compile(r"\b[0-9a-z]{25}\b")
-# truncated IDs: where tables and log prefixes put them (they may have no digit), or any with a digit
-_ID12 = re.compile(r"(?m)(?:^|(?<=\.))[0-9a-z]{12}(?=\s|@|$)|\b(?=[0-9a-z]*[0-9])[0-9a-z]{12}\b")
+# truncated IDs: where tables, JSON and log prefixes put them (they may have no digit), or any with a digit
+_ID12 = re.compile(
+    r'(?m)(?:^|(?<=\.))[0-9a-z]{12}(?=\s|@|$)|(?<=")[0-9a-z]{12}(?=")|\b(?=[0-9a-z]*[0-9])[0-9a-z]{12}\b'
+)
 
 
 def normalise(text: str, names: dict[str, str] | None = None) -> str:
