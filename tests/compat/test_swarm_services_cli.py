@@ -362,3 +362,50 @@ def test_scheduling_across_nodes() -> None:
             timeout=30,
         )
         placed("spread", [ids[2]] * 4)
+
+
+def test_gorae_cli_and_docker_cli_print_the_same(manager: GoraeDaemon) -> None:
+    """The gorae CLI (helper swarm-cli's) against these routes: the same output as the docker CLI's."""
+    import subprocess
+    import sys
+
+    from conftest import SRC
+
+    def both(*args: str) -> tuple[int, str, str]:
+        r = manager.docker(*args, check=False)
+        g = subprocess.run(
+            [sys.executable, "-m", "gorae.cli.main", *args],
+            env=dict(manager.env, PYTHONPATH=SRC),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        got = (g.returncode, g.stdout.replace("gorae", "docker"), g.stderr.replace("gorae", "docker"))
+        assert got == (r.returncode, r.stdout, r.stderr), args
+        return got
+
+    g = subprocess.run(
+        [sys.executable, "-m", "gorae.cli.main", "service", "create", "-d", "--name", "web", "--replicas", "2",
+         "--constraint", "node.role==manager", "--label", "a=b", "busybox", "sleep", "1d"],
+        env=dict(manager.env, PYTHONPATH=SRC), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert g.returncode == 0 and re.fullmatch(rf"{ID}\n", g.stdout), g.stderr
+    wait_for(
+        lambda: len([t for t in _tasks(manager, "web") if t["Status"]["State"] in ASSIGNED_OR_LATER]) == 2
+    )
+    for args in (
+        ("service", "ls", "--format", "{{.ID}} {{.Name}} {{.Mode}} {{.Image}}"),
+        ("service", "ps", "--format", "{{.ID}} {{.Name}} {{.Node}} {{.DesiredState}}", "web"),
+        ("service", "inspect", "--pretty", "web"),
+        ("service", "inspect", "web"),
+        ("service", "rm", "nope"),
+        ("service", "rollback", "nope"),
+    ):
+        both(*args)
+    assert both("service", "scale", "-d", "web=3")[1] == "web scaled to 3\n"
+    r = subprocess.run(
+        [sys.executable, "-m", "gorae.cli.main", "service", "rm", "web"],
+        env=dict(manager.env, PYTHONPATH=SRC), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (r.returncode, r.stdout) == (0, "web\n")
+    assert manager.docker("service", "ls", "-q").stdout == ""
