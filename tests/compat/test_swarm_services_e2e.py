@@ -199,10 +199,16 @@ def test_global_service_and_restart_conditions(manager: GoraeDaemon) -> None:
         "service", "create", "-d", "--name", "flaky", "--restart-condition", "on-failure",
         "--restart-max-attempts", "2", "--restart-delay", "100ms", "busybox", "false",
     )  # fmt: skip
-    tasks = wait_for(
-        lambda: len(ts := _tasks(d, "flaky")) >= 3 and {t["DesiredState"] for t in ts} == {"shutdown"} and ts,
-        timeout=60,
-    )
+    try:
+        tasks = wait_for(
+            lambda: (
+                len(ts := _tasks(d, "flaky")) >= 3 and {t["DesiredState"] for t in ts} == {"shutdown"} and ts
+            ),
+            timeout=60,
+        )
+    except AssertionError:
+        seen = [(t["DesiredState"], t["Status"]) for t in _tasks(d, "flaky")]
+        raise AssertionError(f"flaky did not end after 3 failures: {seen}") from None
     assert [(t["Status"]["State"], t["Status"].get("Err")) for t in tasks] == [
         ("failed", "task: non-zero exit (1)")
     ] * 3
