@@ -87,6 +87,11 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "network ls": ("network", "List networks"),
     "network prune": ("network", "Remove all unused networks"),
     "network rm": ("network", "Remove one or more networks"),
+    "deploy init": ("deploy", "Create (or adopt) a git repository whose pushes deploy an application"),
+    "deploy ls": ("deploy", "List deployed applications"),
+    "deploy log": ("deploy", "Show an application's deploys"),
+    "deploy rollback": ("deploy", "Serve a previous version again"),
+    "deploy hook": ("deploy", "Deploy the pushed commit (run by the repository's pre-receive hook)"),
 }
 
 TOP: dict[str, str] = {
@@ -145,6 +150,17 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
             "prune": "network prune",
             "rm": "network rm",
             "remove": "network rm",
+        },
+    ),
+    "deploy": (
+        "Deploy applications by git push",
+        {
+            "init": "deploy init",
+            "ls": "deploy ls",
+            "list": "deploy ls",
+            "log": "deploy log",
+            "rollback": "deploy rollback",
+            "hook": "deploy hook",
         },
     ),
     "system": (

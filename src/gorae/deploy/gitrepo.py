@@ -1,0 +1,168 @@
+"""The git side of a deploy: creating or adopting the repository, its `gorae.*` settings (git config), the
+pre-receive hook gorae installs, and exporting a commit as a build context (`git archive`: the committed tree,
+never a work tree)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
+HOOK_MARK = "# installed by `gorae deploy init`"
+ZERO = "0" * 40
+
+
+class GitError(Exception):
+    """A git command failed; the message carries its stderr."""
+
+
+def git(args: list[str], *, git_dir: str | None = None, stdout: IO[bytes] | None = None) -> str:
+    env = dict(os.environ)
+    if git_dir is not None:
+        env["GIT_DIR"] = git_dir
+    r = subprocess.run(
+        ["git", *args],
+        env=env,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if r.returncode != 0:
+        err = r.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {' '.join(args)}: {err or f'exit status {r.returncode}'}")
+    return "" if stdout is not None else r.stdout.decode("utf-8", "replace")
+
+
+def git_dir_of(path: str) -> str | None:
+    """The git directory of the repository at `path` (bare or not), None when `path` is not one."""
+    if not os.path.isdir(path):
+        return None
+    r = subprocess.run(["git", "-C", path, "rev-parse", "--absolute-git-dir"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None
+    gd = r.stdout.strip()
+    # a directory inside some other repository's work tree is not "a repository at path"
+    top = subprocess.run(["git", "-C", path, "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    if top.returncode == 0 and os.path.realpath(top.stdout.strip()) != os.path.realpath(path):
+        return None
+    if top.returncode != 0 and os.path.realpath(gd) != os.path.realpath(path):
+        return None
+    return gd
+
+
+def create_or_adopt(path: str, branch: str, bare: bool) -> tuple[str, bool]:
+    """The git dir of the repository at `path`, created (bare unless `bare` is False) when absent; and whether
+    it was created. A non-bare repository is set to `receive.denyCurrentBranch updateInstead` so a push to its
+    checked-out branch is accepted (the deploy itself always builds the pushed commit, not the work tree)."""
+    gd = git_dir_of(path)
+    created = False
+    if gd is None:
+        if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+            raise GitError(f"{path} exists and is not a git repository")
+        args = ["init", "-q", f"--initial-branch={branch}"]
+        if bare:
+            args.append("--bare")
+        git([*args, path])
+        gd = git_dir_of(path)
+        if gd is None:
+            raise GitError(f"git init {path} made no repository")
+        created = True
+    if git(["rev-parse", "--is-bare-repository"], git_dir=gd).strip() != "true":
+        git(["config", "receive.denyCurrentBranch", "updateInstead"], git_dir=gd)
+    return gd, created
+
+
+def set_config(git_dir: str, settings: dict[str, list[str]]) -> None:
+    """Replace the `gorae.*` settings with `settings` (key -> values; an empty list removes the key)."""
+    for key, values in settings.items():
+        subprocess.run(["git", "config", "--unset-all", f"gorae.{key}"], env={**os.environ, "GIT_DIR": git_dir},
+                       capture_output=True)  # fmt: skip
+        for v in values:
+            git(["config", "--add", f"gorae.{key}", v], git_dir=git_dir)
+
+
+def get_config(git_dir: str) -> dict[str, list[str]]:
+    """Every `gorae.*` setting of the repository: key (lower case, as git reports it) -> values in order."""
+    r = subprocess.run(
+        ["git", "config", "-z", "--get-regexp", r"^gorae\."],
+        env={**os.environ, "GIT_DIR": git_dir},
+        capture_output=True,
+    )
+    out: dict[str, list[str]] = {}
+    if r.returncode not in (0, 1):
+        raise GitError(f"git config: {r.stderr.decode('utf-8', 'replace').strip()}")
+    for rec in r.stdout.decode("utf-8", "replace").split("\0"):
+        if not rec:
+            continue
+        key, _, value = rec.partition("\n")
+        out.setdefault(key[len("gorae.") :], []).append(value)
+    return out
+
+
+def hook_text(state_dir: str, host: str) -> str:
+    """The pre-receive hook: runs this gorae (this interpreter, this package) on the pushed refs. Its stdout
+    and stderr reach the pusher's terminal; a non-zero exit refuses the push."""
+    import shlex
+
+    import gorae
+
+    pkg_parent = os.path.dirname(os.path.dirname(os.path.abspath(gorae.__file__)))
+    argv = [sys.executable, "-m", "gorae.cmd.main"]
+    if host:
+        argv += ["-H", host]
+    argv += ["deploy", "hook"]
+    return (
+        "#!/bin/sh\n"
+        f"{HOOK_MARK}: every push to the deploy branch is built and checked by gorae before it is accepted\n"
+        f"PYTHONPATH={shlex.quote(pkg_parent)}${{PYTHONPATH:+:$PYTHONPATH}}\n"
+        f"GORAE_DEPLOY_DIR={shlex.quote(state_dir)}\n"
+        "PYTHONUNBUFFERED=1\n"
+        "export PYTHONPATH GORAE_DEPLOY_DIR PYTHONUNBUFFERED\n"
+        f"exec {' '.join(shlex.quote(a) for a in argv)}\n"
+    )
+
+
+def install_hook(git_dir: str, text: str) -> str:
+    """Write hooks/pre-receive (0755). A hook that gorae did not install is kept as pre-receive.orig."""
+    hooks = os.path.join(git_dir, "hooks")
+    os.makedirs(hooks, exist_ok=True)
+    path = os.path.join(hooks, "pre-receive")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            old = f.read()
+        if HOOK_MARK not in old:
+            os.replace(path, path + ".orig")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, path)
+    return path
+
+
+def archive(git_dir: str, commit: str, out: IO[bytes]) -> None:
+    """The committed tree of `commit` as a tar (the build context)."""
+    git(["archive", "--format=tar", commit], git_dir=git_dir, stdout=out)
+
+
+def commit_subject(git_dir: str, commit: str) -> str:
+    try:
+        return git(["log", "-1", "--format=%s", commit], git_dir=git_dir).strip()
+    except GitError:
+        return ""
+
+
+def parse_push_lines(text: str) -> list[tuple[str, str, str]]:
+    """pre-receive's stdin: "<old> <new> <ref>" per line → [(old, new, ref)]; malformed lines are ignored."""
+    out: list[tuple[str, str, str]] = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 3:
+            continue
+        old, new, ref = parts
+        if all(len(x) in (40, 64) and all(c in "0123456789abcdef" for c in x) for x in (old, new)):
+            out.append((old, new, ref))
+    return out
