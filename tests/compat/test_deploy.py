@@ -28,9 +28,7 @@ from conftest import SRC, GoraeDaemon, new_daemon, skip_outside_ci, wait_for
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs containers (root)")
 
 APP_DOCKERFILE = (
-    "FROM busybox\n"
-    "COPY index.html /www/index.html\n"
-    'CMD ["httpd", "-f", "-p", "3000", "-h", "/www"]\n'
+    'FROM busybox\nCOPY index.html /www/index.html\nCMD ["httpd", "-f", "-p", "3000", "-h", "/www"]\n'
 )
 
 
@@ -84,11 +82,15 @@ class Env:
             env=self.env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
         if check and r.returncode != 0:
-            raise AssertionError(f"gorae {args} exited {r.returncode}\n{r.stdout}\n{out(r)}\n{self.d.log()[-2000:]}")
+            raise AssertionError(
+                f"gorae {args} exited {r.returncode}\n{r.stdout}\n{out(r)}\n{self.d.log()[-2000:]}"
+            )
         return r
 
     def git(self, *args: str, check: bool = True, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["git", *args], cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            ["git", *args], cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         if check and r.returncode != 0:
             raise AssertionError(f"git {args} exited {r.returncode}\n{r.stdout}\n{out(r)}")
         return r
@@ -107,7 +109,9 @@ class Env:
             return str(r.read().decode())
 
     def app_containers(self) -> list[dict]:  # type: ignore[type-arg]
-        out = self.d.docker("ps", "-a", "--filter", f"label=org.gorae.deploy.app={self.name}", "--format", "{{json .}}")
+        out = self.d.docker(
+            "ps", "-a", "--filter", f"label=org.gorae.deploy.app={self.name}", "--format", "{{json .}}"
+        )
         return [json.loads(line) for line in out.stdout.splitlines()]
 
     def app_images(self) -> list[str]:
@@ -175,7 +179,9 @@ def out(r: subprocess.CompletedProcess[str]) -> str:
 
 
 def init(e: Env, *extra: str) -> None:
-    e.gorae("deploy", "init", e.repo, "--name", e.name, "-p", f"{e.port}:3000", "--ready-timeout", "20s", *extra)
+    e.gorae(
+        "deploy", "init", e.repo, "--name", e.name, "-p", f"{e.port}:3000", "--ready-timeout", "20s", *extra
+    )
     e.git("remote", "add", "prod", e.repo)
 
 
@@ -192,7 +198,9 @@ def test_first_and_second_deploy_with_a_request_loop(world: Env) -> None:
     assert f"Successfully tagged {e.name}:{c1[:7]}" in out(r)  # the build's output reached the pusher
     assert f"remote: {e.name}:{c1[:7]} healthy, now serving on :{e.port}\n" in out(r)
     assert e.get() == "v1"
-    labels = json.loads(e.d.docker("image", "inspect", "-f", "{{json .Config.Labels}}", f"{e.name}:{c1[:7]}").stdout)
+    labels = json.loads(
+        e.d.docker("image", "inspect", "-f", "{{json .Config.Labels}}", f"{e.name}:{c1[:7]}").stdout
+    )
     assert labels["org.opencontainers.image.revision"] == c1
     assert labels["org.opencontainers.image.ref.name"] == "refs/heads/main"
 
@@ -208,7 +216,8 @@ def test_first_and_second_deploy_with_a_request_loop(world: Env) -> None:
         f"longest outage {h.longest_outage * 1000:.0f} ms"
     )
     assert (
-        f"remote: {e.name}:{c2[:7]} healthy, now serving on :{e.port}, previous {e.name}:{c1[:7]} kept\n" in out(r)
+        f"remote: {e.name}:{c2[:7]} healthy, now serving on :{e.port}, previous {e.name}:{c1[:7]} kept\n"
+        in out(r)
     ), out(r)
     assert h.bodies == ["v1", "v2"]
     assert h.longest_outage < 5.0
@@ -243,10 +252,15 @@ def test_broken_build_and_failing_health_check_keep_the_old_version(world: Env) 
     assert e.get() == "good"
     assert e.git("-C", e.repo, "rev-parse", "main").stdout.strip() == c1  # the ref did not move
 
-    sick = e.commit("sick", APP_DOCKERFILE + "HEALTHCHECK --interval=1s --retries=2 CMD echo sick-probe; false\n")
+    sick = e.commit(
+        "sick", APP_DOCKERFILE + "HEALTHCHECK --interval=1s --retries=2 CMD echo sick-probe; false\n"
+    )
     r = e.git("push", "prod", "main", check=False)
     assert r.returncode != 0
-    assert f"remote: gorae deploy: {e.name}:{sick[:7]} is not healthy: its health check failed: sick-probe" in out(r)
+    assert (
+        f"remote: gorae deploy: {e.name}:{sick[:7]} is not healthy: its health check failed: sick-probe"
+        in out(r)
+    )
     assert f"push refused; {e.name}:{c1[:7]} keeps serving" in out(r)
     assert e.get() == "good"
     assert [c["Image"] for c in e.app_containers()] == [f"{e.name}:{c1[:7]}"]  # the candidate is gone
@@ -273,7 +287,9 @@ def test_health_cmd_rollback_and_keep_pruning(world: Env) -> None:
     assert e.app_images() == sorted([f"{e.name}:{c2[:7]}", f"{e.name}:{c3[:7]}"])
 
     r = e.gorae("deploy", "rollback", e.name)
-    assert r.stdout == f"{e.name}:{c2[:7]} healthy, now serving on :{e.port}, previous {e.name}:{c3[:7]} kept\n"
+    assert (
+        r.stdout == f"{e.name}:{c2[:7]} healthy, now serving on :{e.port}, previous {e.name}:{c3[:7]} kept\n"
+    )
     assert e.get() == "r2"
     r = e.gorae("deploy", "rollback", e.name, "--to", c1[:9], check=False)
     assert r.returncode == 1
@@ -281,7 +297,10 @@ def test_health_cmd_rollback_and_keep_pruning(world: Env) -> None:
     r = e.gorae("deploy", "rollback", e.name, "--to", c3[:10])
     assert e.get() == "r3"
     log = [line.split() for line in e.gorae("deploy", "log", e.name).stdout.splitlines()[1:]]
-    assert [(x[2], x[4], x[5]) for x in log[:2]] == [(c3[:7], "rollback", "rolled"), (c2[:7], "rollback", "rolled")]
+    assert [(x[2], x[4], x[5]) for x in log[:2]] == [
+        (c3[:7], "rollback", "rolled"),
+        (c2[:7], "rollback", "rolled"),
+    ]
 
 
 def test_two_pushes_in_quick_succession(world: Env) -> None:
@@ -294,7 +313,9 @@ def test_two_pushes_in_quick_succession(world: Env) -> None:
     other = os.path.join(e.root, "other")
     e.git("clone", "-q", e.repo, other)
     a = e.commit("A")
-    first = subprocess.Popen(["git", "push", "prod", "main"], cwd=e.work, env=e.env, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        ["git", "push", "prod", "main"], cwd=e.work, env=e.env, stderr=subprocess.PIPE, text=True
+    )
     try:
         # the first push holds the lock once its build started
         wait_for(lambda: os.path.exists(os.path.join(e.state, e.name, "lock"))
@@ -303,7 +324,14 @@ def test_two_pushes_in_quick_succession(world: Env) -> None:
         with open(os.path.join(other, "index.html"), "w") as f:
             f.write("B")
         subprocess.run(["git", "commit", "-qam", "B"], cwd=other, env=e.env, check=True)
-        r = subprocess.run(["git", "push", "origin", "main"], cwd=other, env=e.env, capture_output=True, text=True, timeout=240)
+        r = subprocess.run(
+            ["git", "push", "origin", "main"],
+            cwd=other,
+            env=e.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
     finally:
         _, err = first.communicate(timeout=240)
         out_a = "".join(line.rstrip() + "\n" for line in err.splitlines())
@@ -326,7 +354,9 @@ def test_daemon_restart_mid_swap_leaves_one_version(world: Env) -> None:
     cur = json.load(open(os.path.join(e.state, e.name, "current.json")))
     # what a deploy killed mid-swap leaves: the old container stopped, a new one created, swap.json
     e.d.docker("stop", cur["container"])
-    e.d.docker("create", "--name", f"{e.name}-half", "--label", f"org.gorae.deploy.app={e.name}", "busybox", "true")
+    e.d.docker(
+        "create", "--name", f"{e.name}-half", "--label", f"org.gorae.deploy.app={e.name}", "busybox", "true"
+    )
     new = e.d.docker("inspect", "-f", "{{.Id}}", f"{e.name}-half").stdout.strip()
     with open(os.path.join(e.state, e.name, "swap.json"), "w") as f:
         json.dump({"old": cur["container"], "new": new, "image": "x:y", "commit": "0" * 40}, f)
@@ -357,7 +387,9 @@ def sshd(world: Env) -> Iterator[str]:
     d = os.path.join(world.root, "ssh")
     os.makedirs(d, mode=0o700)
     for key in ("host", "user"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], check=True
+        )
     shutil.copy(os.path.join(d, "user.pub"), os.path.join(d, "authorized_keys"))
     port = free_port()
     with open(os.path.join(d, "sshd_config"), "w") as f:
@@ -374,6 +406,7 @@ def sshd(world: Env) -> Iterator[str]:
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", os.path.join(d, "sshd_config")],
                             stderr=open(os.path.join(d, "sshd.log"), "wb"))  # fmt: skip
     try:
+
         def listening() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

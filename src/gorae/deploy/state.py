@@ -124,7 +124,7 @@ def all_apps(root: str | None = None) -> Iterator[App]:
 
 
 class Lock:
-    """An exclusive flock on the app's lock file, waited for in arrival order (the kernel queues waiters)."""
+    """An exclusive flock on the app's lock file: one deploy at a time; a second one waits for the first."""
 
     def __init__(self, path: str, on_wait: Any = None) -> None:
         self.path = path
@@ -140,6 +140,32 @@ class Lock:
                 self.on_wait()
             fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
+
+    def hold_until_exit(self, pid: int) -> None:
+        """Keep the lock held (by a small detached process that inherits it) until process `pid` ends. The
+        pre-receive hook hands it to `git receive-pack`, so the next push's hook runs only once this push's ref
+        update is done, and never deploys on top of a ref that is about to move."""
+        import subprocess
+        import sys
+
+        if self.fd < 0:
+            return
+        waiter = (
+            "import os, select, sys\n"
+            "try:\n"
+            "    fd = os.pidfd_open(int(sys.argv[1]))\n"
+            "except OSError:\n"
+            "    sys.exit(0)\n"
+            "select.select([fd], [], [], 600)\n"
+        )
+        subprocess.Popen(
+            [sys.executable, "-I", "-c", waiter, str(pid)],
+            pass_fds=(self.fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:

@@ -211,7 +211,8 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         out.write("gorae deploy: waiting for the deploy in progress to finish\n")
         out.flush()
 
-    with app.lock(on_wait=waiting):
+    with app.lock(on_wait=waiting) as lock:
+        lock.hold_until_exit(os.getppid())  # git receive-pack: held until this push's ref update is done
         try:
             now = gitrepo.git(["rev-parse", "--verify", "-q", ref], git_dir=git_dir).strip()
         except gitrepo.GitError:
