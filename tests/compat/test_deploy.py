@@ -211,9 +211,10 @@ def test_first_and_second_deploy_with_a_request_loop(world: Env) -> None:
         wait_for(lambda: h.bodies[-1] == "v2")
         ok_after = h.ok
         wait_for(lambda: h.ok >= ok_after + 5)
+    swap_line = next(line for line in out(r).splitlines() if "swapped in" in line)
     print(
         f"\nsingle-container swap: {h.failed} failed of {h.ok + h.failed} requests, "
-        f"longest outage {h.longest_outage * 1000:.0f} ms"
+        f"longest outage {h.longest_outage * 1000:.0f} ms ({swap_line})"
     )
     assert (
         f"remote: {e.name}:{c2[:7]} healthy, now serving on :{e.port}, previous {e.name}:{c1[:7]} kept\n"
@@ -368,6 +369,30 @@ def test_daemon_restart_mid_swap_leaves_one_version(world: Env) -> None:
     assert f"previous {e.name}:{c1[:7]} kept" in out(r)
     assert e.get() == "two"
     assert [c["Image"] for c in e.app_containers()] == [f"{e.name}:{c2[:7]}"]
+
+
+def test_adopted_non_bare_repository_deploys_the_commit_not_the_work_tree(world: Env) -> None:
+    e = world
+    os.makedirs(e.repo)
+    subprocess.run(["git", "init", "-q", "-b", "main", e.repo], env=e.env, check=True)
+    init(e, "--bare=false")
+    assert e.git("-C", e.repo, "config", "receive.denyCurrentBranch").stdout.strip() == "updateInstead"
+    c1 = e.commit("committed")
+    e.git("push", "prod", "main")
+    assert e.get() == "committed"
+    assert open(os.path.join(e.repo, "index.html")).read() == "committed"  # the work tree was updated
+    with open(os.path.join(e.repo, "index.html"), "w") as f:
+        f.write("dirty edit on the server")
+    e.commit("second")
+    r = e.git("push", "prod", "main", check=False)
+    assert r.returncode != 0
+    assert f"remote: gorae deploy: the work tree {e.repo} has uncommitted changes" in out(r)
+    assert e.get() == "committed"
+    os.unlink(os.path.join(e.repo, "index.html"))
+    subprocess.run(["git", "-C", e.repo, "checkout", "--", "index.html"], env=e.env, check=True)
+    e.git("push", "prod", "main")
+    assert e.get() == "second"
+    assert c1
 
 
 def test_service_mode_is_refused_clearly(world: Env) -> None:

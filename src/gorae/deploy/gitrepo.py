@@ -166,3 +166,32 @@ def parse_push_lines(text: str) -> list[tuple[str, str, str]]:
         if all(len(x) in (40, 64) and all(c in "0123456789abcdef" for c in x) for x in (old, new)):
             out.append((old, new, ref))
     return out
+
+
+def checkout_blocks_push(git_dir: str, ref: str) -> str:
+    """Why a push to `ref` would fail after the hook (a non-bare repository with `updateInstead` whose work
+    tree has uncommitted changes on that branch), or "" when it will not. Checked before deploying, so a
+    deploy never goes live for a push that is then refused."""
+    if git(["rev-parse", "--is-bare-repository"], git_dir=git_dir).strip() == "true":
+        return ""
+    try:
+        mode = git(["config", "receive.denyCurrentBranch"], git_dir=git_dir).strip()
+        head = git(["symbolic-ref", "-q", "HEAD"], git_dir=git_dir).strip()
+    except GitError:
+        return ""
+    if mode != "updateInstead" or head != ref:
+        return ""
+    top = os.path.dirname(git_dir.rstrip("/"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in ("GIT_OBJECT_DIRECTORY",
+           "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_QUARANTINE_PATH")}  # fmt: skip
+    if subprocess.run(
+        ["git", "-C", top, "rev-parse", "-q", "--verify", "HEAD"], env=env, capture_output=True
+    ).returncode:
+        return ""  # an unborn branch: nothing to compare with
+    subprocess.run(["git", "-C", top, "update-index", "-q", "--refresh"], env=env, capture_output=True)
+    r = subprocess.run(
+        ["git", "-C", top, "diff-index", "--quiet", "HEAD", "--"], env=env, capture_output=True
+    )
+    if r.returncode == 0:
+        return ""
+    return f"the work tree {top} has uncommitted changes, so git would refuse to update it"

@@ -222,6 +222,9 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
                 f"{ref} moved to {sha7(now)} while this push waited (another push deployed it); "
                 f"fetch, merge and push again. Push refused; {target.name}:{sha7(now)} keeps serving"
             )
+        blocked = gitrepo.checkout_blocks_push(git_dir, ref)
+        if blocked:
+            raise _fail(f"{blocked}; push refused (nothing was built)")
         d = Deployer(cli.api, app, target, out)
         try:
             try:
