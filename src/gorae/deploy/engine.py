@@ -33,12 +33,10 @@ if TYPE_CHECKING:
     from gorae.deploy.target import Target
 
 LABEL_APP = "org.gorae.deploy.app"
-LABEL_ROLE = "org.gorae.deploy.role"
 LABEL_SEQ = "org.gorae.deploy.seq"
 LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_REF = "org.opencontainers.image.ref.name"
-SERVING, CANDIDATE = "serving", "candidate"
 POLL = 0.1  # seconds between two looks at a starting container
 
 
@@ -117,15 +115,15 @@ class Deployer:
             self.out.flush()
 
     def release(self, image: str, commit: str, kind: str) -> str:
-        """Check `image` as a candidate, then swap it in. Returns the final line; raises DeployError with the
-        old version still serving."""
+        """Check `image` in a new container, then swap it in. Returns the final line; raises DeployError with
+        the old version still serving."""
         seq = self.app.next_seq()
         self.recover()
         cur = self.app.current()
         entry = {"seq": seq, "commit": commit, "image": image, "kind": kind}
         try:
-            self._check_candidate(image, commit, seq)
-            line = self._swap(image, commit, seq, cur)
+            new = self._start_checked(image, commit, seq)
+            line = self._swap(new, image, commit, seq, cur)
         except DeployError as e:
             self.app.record({**entry, "result": "failed", "error": str(e)})
             raise
@@ -138,52 +136,50 @@ class Deployer:
         self.prune()
         return line
 
-    # -- candidate ----------------------------------------------------------------------------------
-    def _create(self, image: str, commit: str, seq: int, role: str) -> str:
+    # -- the new container --------------------------------------------------------------------------
+    def _create(self, image: str, commit: str, seq: int, *, published: bool, suffix: str = "") -> str:
         body = json.loads(json.dumps(self.t.body))  # a deep copy
         body["Image"] = image
-        body["Labels"] = {**(body.get("Labels") or {}), LABEL_APP: self.t.name, LABEL_ROLE: role,
-                          LABEL_SEQ: str(seq), LABEL_REVISION: commit}  # fmt: skip
+        body["Labels"] = {**(body.get("Labels") or {}), LABEL_APP: self.t.name, LABEL_SEQ: str(seq),
+                          LABEL_REVISION: commit}  # fmt: skip
         hc = body.setdefault("HostConfig", {})
         hc.setdefault(
             "Init", True
         )  # tini as pid 1: the app gets SIGTERM's default action, so `stop` is quick
-        name = f"{self.t.name}-{sha7(commit)}-{seq}"
-        if role == CANDIDATE:
-            name += "-check"
+        hc.setdefault("RestartPolicy", {"Name": "unless-stopped", "MaximumRetryCount": 0})
+        if not published:
             hc.pop("PortBindings", None)
-            hc.pop("RestartPolicy", None)
-        else:
-            hc.setdefault("RestartPolicy", {"Name": "unless-stopped", "MaximumRetryCount": 0})
         net = self.t.network
         if net and net not in ("bridge", "default", "host", "none") and not net.startswith("container:"):
             body["NetworkingConfig"] = {"EndpointsConfig": {net: {"Aliases": [self.t.name]}}}
+        name = f"{self.t.name}-{sha7(commit)}-{seq}{suffix}"
         cid: str = self.api.post_json("/containers/create", {"name": name}, body)["Id"]
         return cid
 
-    def _check_candidate(self, image: str, commit: str, seq: int) -> None:
-        cid = self._create(image, commit, seq, CANDIDATE)
+    def _start_checked(self, image: str, commit: str, seq: int) -> str:
+        """The new version's container, started without published ports and healthy; removed on failure."""
+        cid = self._create(image, commit, seq, published=False)
         try:
             self.api.post(f"/containers/{cid}/start")
-            self.say(
-                f"gorae deploy: started {image} as a candidate ({cid[:12]}), waiting until it is healthy"
-            )
-            self._wait_ready(cid, published=False)
+            self.say(f"gorae deploy: started {image} ({cid[:12]}), waiting until it is healthy")
+            took = self._wait_ready(cid, published=False)
+            self.say(f"gorae deploy: {image} is healthy after {took:.1f}s")
+            return cid
         except DeployError as e:
             tail = self._logs(cid)
+            self._remove(cid)
             raise DeployError(
                 f"{image} is not healthy: {e}" + (f"\n--- its last output:\n{tail}" if tail else "")
             ) from None
         except APIError as e:
-            raise DeployError(f"{image} did not start: {e}") from None
-        finally:
             self._remove(cid)
+            raise DeployError(f"{image} did not start: {e}") from None
 
-    def _wait_ready(self, cid: str, published: bool) -> float:
+    def _wait_ready(self, cid: str, published: bool, timeout: float | None = None) -> float:
         """Wait until the container is healthy (its healthcheck) or, without one, until its ports accept TCP
         connections (on the container's address, or through the published ports); the seconds it took."""
         start = time.monotonic()
-        deadline = start + self.t.health_timeout
+        deadline = start + (self.t.health_timeout if timeout is None else timeout)
         while True:
             info = self.api.get_json(f"/containers/{cid}/json")
             st = info.get("State") or {}
@@ -203,65 +199,106 @@ class Deployer:
                 if all(_answers(a) for a in addrs) and (addrs or time.monotonic() - start >= 1.0):
                     return time.monotonic() - start
             if time.monotonic() >= deadline:
-                raise DeployError(f"not healthy after {self.t.health_timeout:g}s")
+                raise DeployError(f"not healthy after {deadline - start:g}s")
             time.sleep(POLL)
 
     # -- the swap -----------------------------------------------------------------------------------
-    def _swap(self, image: str, commit: str, seq: int, cur: dict[str, Any] | None) -> str:
-        new = self._create(image, commit, seq, SERVING)
+    def _swap(self, new: str, image: str, commit: str, seq: int, cur: dict[str, Any] | None) -> str:
+        """Make the checked container `new` the serving one. With published ports and an old container that
+        runs, gorae's port handover moves them in one step (no moment closed); otherwise (the first deploy, or an
+        engine without the handover) the old container stops and a container publishing the ports starts."""
         old = cur.get("container") if cur else None
-        if old and not self._exists(old):
+        if old and not self._running(str(old)):
             old = None
-        self.app.begin_swap({"old": old, "new": new, "image": image, "commit": commit})
+        ports = bool(self.t.body.get("HostConfig", {}).get("PortBindings"))
+        self.app.begin_swap({"old": old, "new": new, "image": image, "commit": commit, "ports": ports})
         t0 = time.monotonic()
-        if old:
-            self.api.post(f"/containers/{old}/stop", {"t": self.t.stop_timeout}, ok=(304,))
-        try:
-            self.api.post(f"/containers/{new}/start")
-            self._wait_ready(new, published=True)
-        except (DeployError, APIError) as e:
-            self._remove(new)
+        how = "handed over"
+        if ports and old and self._take_ports(new, str(old)):
+            try:
+                self._wait_ready(new, published=True, timeout=10)
+            except DeployError as e:
+                self._take_ports(str(old), new)
+                self._remove(new)
+                self.app.end_swap()
+                raise DeployError(f"{image} did not answer on the published ports: {e}") from None
             if old:
-                self.api.post(f"/containers/{old}/start", ok=(304,))
-            self.app.end_swap()
-            raise DeployError(f"{image} did not take over: {e}; the previous version serves again") from None
+                self.api.post(f"/containers/{old}/stop", {"t": self.t.stop_timeout}, ok=(304,))
+        else:
+            how = "restarted"
+            if old:
+                self.api.post(f"/containers/{old}/stop", {"t": self.t.stop_timeout}, ok=(304,))
+            if ports:
+                checked, new = new, ""
+                try:
+                    new = self._create(image, commit, seq, published=True, suffix="-p")
+                    self.app.begin_swap(
+                        {"old": old, "new": new, "image": image, "commit": commit, "ports": ports}
+                    )
+                    self.api.post(f"/containers/{new}/start")
+                    self._wait_ready(new, published=True)
+                except (DeployError, APIError) as e:
+                    for c in (new, checked):
+                        if c:
+                            self._remove(c)
+                    if old:
+                        self.api.post(f"/containers/{old}/start", ok=(304,))
+                    self.app.end_swap()
+                    raise DeployError(
+                        f"{image} did not take over: {e}; the previous version serves again"
+                    ) from None
+                self._remove(checked)
         gap = time.monotonic() - t0
         self.app.set_current(
             {"container": new, "image": image, "commit": commit, "seq": seq, "time": time.time()}
         )
         self.app.end_swap()
         if old:
-            self._remove(old)
-        ports = self.t.published()
-        where = f"now serving on {', '.join(ports)}" if ports else "now running"
+            self._remove(str(old))
+        self.say(f"gorae deploy: swapped in {gap * 1000:.0f} ms ({how})")
+        published = self.t.published()
+        where = f"now serving on {', '.join(published)}" if published else "now running"
         prev = cur.get("image") if cur else None
-        self.say(f"gorae deploy: swapped in {gap * 1000:.0f} ms (old stopped to new answering)")
         tail = f", previous {prev} kept" if prev and prev != image and self.t.keep > 0 else ""
         return f"{image} healthy, {where}{tail}"
 
+    def _take_ports(self, new: str, old: str) -> bool:
+        """gorae's handover (`POST /containers/{new}/ports/take?from={old}`); False on an engine without it."""
+        try:
+            self.api.post(f"/containers/{new}/ports/take", {"from": old})
+            return True
+        except APIError as e:
+            if e.status in (404, 405) and "page not found" in str(e).lower():
+                return False
+            if e.status == 404 and "no such container" not in str(e).lower():
+                return False
+            raise DeployError(f"port handover failed: {e}") from None
+
     def recover(self) -> None:
-        """Undo what a crashed deploy left: candidates go; a swap in progress is finished when its new
-        container runs, else undone (the old one started again)."""
-        for c in self._containers(CANDIDATE):
-            self._remove(c["Id"])
+        """Undo what a crashed deploy left: a swap in progress is finished when its new container runs (and
+        holds the published ports), else undone (the old one started again); then every container of the app
+        but the serving one goes."""
         sw = self.app.swap()
-        if sw is None:
-            return
-        new, old = sw.get("new"), sw.get("old")
-        new_running = bool(new) and self._running(str(new))
-        if new_running:
-            self.app.set_current({"container": new, "image": sw.get("image"), "commit": sw.get("commit"),
-                                  "time": time.time()})  # fmt: skip
-            if old:
-                self._remove(str(old))
-            self.say(f"gorae deploy: finished an interrupted swap to {sw.get('image')}")
-        else:
-            if new:
-                self._remove(str(new))
-            if old and self._exists(str(old)):
-                self.api.post(f"/containers/{old}/start", ok=(304,))
-            self.say("gorae deploy: undid an interrupted swap; the previous version serves")
-        self.app.end_swap()
+        if sw is not None:
+            new, old = str(sw.get("new") or ""), str(sw.get("old") or "")
+            won = bool(new) and self._running(new)
+            if won and sw.get("ports"):
+                won = bool(self._inspect(new).get("HostConfig", {}).get("PortBindings"))
+            if won:
+                self.app.set_current({"container": new, "image": sw.get("image"), "commit": sw.get("commit"),
+                                      "time": time.time()})  # fmt: skip
+                self.say(f"gorae deploy: finished an interrupted swap to {sw.get('image')}")
+            else:
+                if new:
+                    self._remove(new)
+                if old and self._exists(old) and not self._running(old):
+                    self.api.post(f"/containers/{old}/start", ok=(304,))
+                self.say("gorae deploy: undid an interrupted swap; the previous version serves")
+            self.app.end_swap()
+        keep = str((self.app.current() or {}).get("container") or "")
+        for c in self._containers():
+            if c["Id"] != keep:
+                self._remove(c["Id"])
 
     # -- images kept --------------------------------------------------------------------------------
     def prune(self) -> list[str]:
@@ -295,8 +332,8 @@ class Deployer:
         return removed
 
     # -- helpers ------------------------------------------------------------------------------------
-    def _containers(self, role: str) -> list[dict[str, Any]]:
-        flt = json.dumps({"label": [f"{LABEL_APP}={self.t.name}", f"{LABEL_ROLE}={role}"]})
+    def _containers(self) -> list[dict[str, Any]]:
+        flt = json.dumps({"label": [f"{LABEL_APP}={self.t.name}"]})
         return list(self.api.get_json("/containers/json", {"all": 1, "filters": flt}) or [])
 
     def _exists(self, cid: str) -> bool:
@@ -307,6 +344,13 @@ class Deployer:
             if e.status == 404:
                 return False
             raise
+
+    def _inspect(self, cid: str) -> dict[str, Any]:
+        try:
+            doc = self.api.get_json(f"/containers/{cid}/json")
+        except APIError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
 
     def _running(self, cid: str) -> bool:
         try:
