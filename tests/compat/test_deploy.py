@@ -221,7 +221,8 @@ def test_first_and_second_deploy_with_a_request_loop(world: Env) -> None:
         in out(r)
     ), out(r)
     assert h.bodies == ["v1", "v2"]
-    assert h.longest_outage < 5.0
+    assert "(handed over)" in swap_line
+    assert h.failed == 0  # gorae's port handover: the port never closed
     running = [c for c in e.app_containers() if c["State"] == "running"]
     assert [c["Image"] for c in running] == [f"{e.name}:{c2[:7]}"]
     assert e.app_images() == sorted([f"{e.name}:{c1[:7]}", f"{e.name}:{c2[:7]}"])
@@ -393,6 +394,66 @@ def test_adopted_non_bare_repository_deploys_the_commit_not_the_work_tree(world:
     e.git("push", "prod", "main")
     assert e.get() == "second"
     assert c1
+
+
+def _post(d: GoraeDaemon, path: str) -> tuple[int, str]:
+    import http.client
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(d.socket)
+
+    conn = Conn("localhost")
+    try:
+        conn.request("POST", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def test_port_handover_route(daemon: GoraeDaemon) -> None:
+    """`POST /containers/{id}/ports/take?from=`: the ports move (inspect, `docker port`, traffic), the
+    records too (the new one publishes them again after a restart, the old one publishes nothing)."""
+    d = daemon
+    port = free_port()
+    tag = os.urandom(4).hex()
+    old, new = f"ho-old-{tag}", f"ho-new-{tag}"
+    try:
+        d.docker("run", "-d", "--init", "--name", old, "-p", f"{port}:3000", "busybox", "sh", "-c",
+                 "mkdir -p /w && echo old > /w/i && exec httpd -f -p 3000 -h /w")  # fmt: skip
+        d.docker("run", "-d", "--init", "--name", new, "busybox", "sh", "-c",
+                 "mkdir -p /w && echo new > /w/i && exec httpd -f -p 3000 -h /w")  # fmt: skip
+
+        def body() -> str:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/i", timeout=2) as r:
+                    return str(r.read().decode().strip())
+            except OSError:
+                return ""
+
+        assert wait_for(body) == "old"
+        assert _post(d, f"/containers/{new}/ports/take") == (
+            400,
+            '{"message":"the container to take the ports from is missing (from=)"}\n',
+        )
+        assert _post(d, f"/containers/{new}/ports/take?from=nope-{tag}")[0] == 404
+        status, text = _post(d, f"/containers/{old}/ports/take?from={new}")
+        assert status == 409 and "publishes no ports" in text
+        assert _post(d, f"/containers/{new}/ports/take?from={old}") == (204, "")
+        assert body() == "new"
+        assert d.docker("port", new).stdout == f"3000/tcp -> 0.0.0.0:{port}\n"
+        assert d.docker("port", old).stdout == ""
+        bindings = d.docker("inspect", "-f", "{{json .HostConfig.PortBindings}}", new).stdout.strip()
+        assert json.loads(bindings) == {"3000/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+        d.docker("stop", "-t", "1", old)
+        d.docker("restart", "-t", "1", new)  # publishes the taken ports again from its own record
+        assert wait_for(body) == "new"
+        d.docker("start", old)  # publishes nothing: no conflict
+        assert d.docker("port", old).stdout == ""
+    finally:
+        d.docker("rm", "-f", old, new, check=False)
 
 
 def test_service_mode_is_refused_clearly(world: Env) -> None:

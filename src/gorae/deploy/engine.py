@@ -1,14 +1,14 @@
-"""One deploy, over the Engine API: build `<name>:<sha7>` from the pushed commit, start it as a candidate
-(no published port), wait until it is healthy (its healthcheck, else its ports answering on the container's
-address), then swap: stop the serving container, start the new one with the published ports, wait until they
-answer, remove the old container (its image is kept for rollback). Any failure before the swap leaves the old
-version untouched; a failure during it puts the old one back. `swap.json` records a swap in progress so the next
-run (or this one, once the daemon answers again) finishes or undoes it: after any crash one version serves.
+"""One deploy, over the Engine API: build `<name>:<sha7>` from the pushed commit, start it in a new container
+without published ports, wait until it is healthy (its healthcheck, else its ports answering on the container's
+address), then swap. On gorae the swap is a port handover (`POST /containers/{new}/ports/take?from={old}`): the
+daemon keeps the host ports held and points the forwarding rules at the new container in one iptables
+transaction, so no request meets a closed port; the old container gets DRAIN seconds to finish what it
+accepted, then stops and goes (its image is kept for rollback). Without a running old container (the first
+deploy) or on an engine without the handover, the old one stops and a container publishing the ports starts.
 
-Why the swap stops the old container before starting the new one: the daemon holds a published host port for one
-container at a time (docker's rule, "port is already allocated"), and the Engine API cannot move a binding
-between running containers. The gap a client sees is the old container's stop plus the new one's start and
-boot; everything slow (build, pull, health checks) happens before it. docs/deploy.md has the figures.
+Any failure before the swap leaves the old version untouched; a failure during it puts the old one back.
+`swap.json` records a swap in progress so the next run (or this one, once the daemon answers again) finishes or
+undoes it: after any crash one version serves.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ LABEL_REVISION = "org.opencontainers.image.revision"
 LABEL_SOURCE = "org.opencontainers.image.source"
 LABEL_REF = "org.opencontainers.image.ref.name"
 POLL = 0.1  # seconds between two looks at a starting container
+DRAIN = 1.0  # seconds the old container keeps running after the handover (its open connections finish)
 
 
 class DeployError(Exception):
@@ -223,6 +224,7 @@ class Deployer:
                 self.app.end_swap()
                 raise DeployError(f"{image} did not answer on the published ports: {e}") from None
             if old:
+                time.sleep(DRAIN)  # requests the old one accepted before the handover are answered
                 self.api.post(f"/containers/{old}/stop", {"t": self.t.stop_timeout}, ok=(304,))
         else:
             how = "restarted"
