@@ -302,6 +302,11 @@ REQUIRED_TOOLS = (
     "chromium",
     "chromedriver",
     "etcd",
+    # gorae deploy's tests: real pushes, also over ssh to a private sshd (tests/compat/test_deploy.py)
+    "git",
+    "sshd",
+    "ssh",
+    "ssh-keygen",
 )
 REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis", "moto", "selenium", "boto3", "aetcd")
 

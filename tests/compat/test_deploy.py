@@ -456,6 +456,52 @@ def test_port_handover_route(daemon: GoraeDaemon) -> None:
         d.docker("rm", "-f", old, new, check=False)
 
 
+def test_registry_gets_each_image(world: Env) -> None:
+    from registry_helpers import reference_registry
+
+    e = world
+    with reference_registry() as reg:
+        init(e, "--registry", reg.addr)
+        c1 = e.commit("to the registry")
+        r = e.git("push", "prod", "main")
+        assert f"remote: gorae deploy: pushing {reg.addr}/{e.name}:{c1[:7]}" in out(r)
+        with urllib.request.urlopen(f"{reg.url}/v2/{e.name}/tags/list", timeout=10) as resp:
+            assert json.loads(resp.read()) == {"name": e.name, "tags": [c1[:7]]}
+        assert e.get() == "to the registry"
+    e.d.docker("rmi", f"{reg.addr}/{e.name}:{c1[:7]}", check=False)
+
+
+def test_daemon_restart_while_the_new_version_starts(world: Env) -> None:
+    """The daemon restarts while the hook waits for the new container: the push is refused, the old version
+    served throughout (live restore), the half-started container is gone by the next deploy, which works."""
+    e = world
+    init(e)
+    c1 = e.commit("steady")
+    e.git("push", "prod", "main")
+    slow = APP_DOCKERFILE.replace('CMD ["httpd", "-f", "-p", "3000", "-h", "/www"]',
+                                  'CMD ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.2; done; exec httpd -f -p 3000 -h /www"]')  # fmt: skip
+    e.commit("slow", slow)
+    push = subprocess.Popen(["git", "push", "prod", "main"], cwd=e.work, env=e.env, stderr=subprocess.PIPE, text=True)
+    try:
+        # the new container runs (never answering): the hook waits for it to become healthy
+        wait_for(lambda: len([c for c in e.app_containers() if c["State"] == "running"]) == 2, timeout=120)
+        e.d.stop()
+        assert e.get() == "steady"  # live restore: the old container serves with the daemon down
+        e.d.start()
+    finally:
+        _, err = push.communicate(timeout=240)
+    text = "".join(line.rstrip() + "\n" for line in err.splitlines())
+    assert push.returncode != 0, text
+    assert "daemon connection lost" in text
+    assert f"push refused; {e.name}:{c1[:7]} keeps serving" in text
+    assert e.get() == "steady"
+    e.git("reset", "-q", "--hard", c1)
+    c3 = e.commit("after the restart")
+    e.git("push", "prod", "main")
+    assert e.get() == "after the restart"
+    assert [c["Image"] for c in e.app_containers()] == [f"{e.name}:{c3[:7]}"]
+
+
 def test_service_mode_is_refused_clearly(world: Env) -> None:
     r = world.gorae("deploy", "init", world.repo, "--name", world.name, "--service", check=False)
     assert r.returncode == 1

@@ -223,6 +223,7 @@ class Deployer:
                 self._remove(new)
                 self.app.end_swap()
                 raise DeployError(f"{image} did not answer on the published ports: {e}") from None
+            gap = time.monotonic() - t0
             if old:
                 time.sleep(DRAIN)  # requests the old one accepted before the handover are answered
                 self.api.post(f"/containers/{old}/stop", {"t": self.t.stop_timeout}, ok=(304,))
@@ -250,14 +251,14 @@ class Deployer:
                         f"{image} did not take over: {e}; the previous version serves again"
                     ) from None
                 self._remove(checked)
-        gap = time.monotonic() - t0
+            gap = time.monotonic() - t0
         self.app.set_current(
             {"container": new, "image": image, "commit": commit, "seq": seq, "time": time.time()}
         )
         self.app.end_swap()
         if old:
             self._remove(str(old))
-        self.say(f"gorae deploy: swapped in {gap * 1000:.0f} ms ({how})")
+        self.say(f"gorae deploy: swapped in {gap * 1000:.0f} ms ({how}: from the swap's start to the ports answering)")
         published = self.t.published()
         where = f"now serving on {', '.join(published)}" if published else "now running"
         prev = cur.get("image") if cur else None
