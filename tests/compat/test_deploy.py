@@ -502,6 +502,35 @@ def test_daemon_restart_while_the_new_version_starts(world: Env) -> None:
     assert [c["Image"] for c in e.app_containers()] == [f"{e.name}:{c3[:7]}"]
 
 
+def test_init_checks_and_adoption(world: Env) -> None:
+    e = world
+    r = e.gorae("deploy", "init", e.repo, "--name", "Bad/Name", check=False)
+    assert (r.returncode, r.stderr.splitlines()[0]) == (
+        1, "gorae deploy: invalid application name 'Bad/Name': lower-case letters, digits, '_', '.', '-' "
+        "(first a letter or digit), at most 63 characters",
+    )  # fmt: skip
+    r = e.gorae("deploy", "init", e.repo, "--name", e.name, "-p", "1:2:3:4", check=False)
+    assert (r.returncode, r.stderr) == (1, "gorae deploy: invalid port format for --publish: 1:2:3:4\n")
+    r = e.gorae("deploy", "init", e.repo, "--check-nothing", check=False)
+    assert r.returncode == 125 and r.stderr.startswith("unknown flag: --check-nothing")
+    assert not os.path.exists(e.repo)
+    r = e.gorae("deploy", "init", e.repo, "--name", e.name, "-p", "8080:80")
+    assert r.stdout.startswith(f"Created {e.repo} for {e.name}: pushes to main deploy it\n")
+    r = e.gorae("deploy", "init", e.repo, "--name", e.name, "-p", "9090:80", "--branch", "prod")
+    assert r.stdout.startswith(f"Adopted {e.repo} for {e.name}: pushes to prod deploy it\n")
+    cfg = os.path.join(e.repo, "config")
+    assert e.git("config", "--file", cfg, "--get-all", "gorae.publish").stdout == "9090:80\n"
+    assert e.git("config", "--file", cfg, "gorae.branch").stdout == "prod\n"
+    other = os.path.join(e.root, "other.git")
+    r = e.gorae("deploy", "init", other, "--name", e.name, check=False)
+    assert (r.returncode, r.stderr) == (
+        1, f"gorae deploy: application '{e.name}' is already deployed from {e.repo}\n"
+    )  # fmt: skip
+    assert e.gorae("deploy", "ls").stdout.splitlines()[1].split() == [e.name, "-", "-", "-", "-", e.repo]
+    r = e.gorae("deploy", "log", "nope", check=False)
+    assert (r.returncode, r.stderr) == (1, "gorae deploy: no such application: nope\n")
+
+
 def test_service_mode_is_refused_clearly(world: Env) -> None:
     r = world.gorae("deploy", "init", world.repo, "--name", world.name, "--service", check=False)
     assert r.returncode == 1

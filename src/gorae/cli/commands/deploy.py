@@ -212,7 +212,8 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         out.flush()
 
     with app.lock(on_wait=waiting) as lock:
-        lock.hold_until_exit(os.getppid())  # git receive-pack: held until this push's ref update is done
+        if _parent_is_git():  # git receive-pack: held until this push's ref update is done
+            lock.hold_until_exit(os.getppid())
         try:
             now = gitrepo.git(["rev-parse", "--verify", "-q", ref], git_dir=git_dir).strip()
         except gitrepo.GitError:
@@ -240,6 +241,14 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             raise _fail(f"{e}\ngorae deploy: push refused; {keeps}") from None
     out.write(line + "\n")
     return 0
+
+
+def _parent_is_git() -> bool:
+    try:
+        with open(f"/proc/{os.getppid()}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip().startswith("git")
+    except OSError:
+        return False
 
 
 def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
