@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gorae.cli.commands.deploy import target_from
 from gorae.cli.opts import OptError
 from gorae.deploy.engine import demux
-from gorae.deploy.gitrepo import parse_push_lines
+from gorae.deploy.gitrepo import parse_config_z, parse_push_lines
 from gorae.deploy.state import App, check_name
 
 A, B = "a" * 40, "0123456789abcdef" * 2 + "01234567"
@@ -27,6 +27,17 @@ def test_push_lines_exact() -> None:
 def test_push_lines_never_raise(text: str) -> None:
     for old, new, ref in parse_push_lines(text):
         assert len(old) in (40, 64) and len(new) in (40, 64) and ref
+
+
+def test_config_records() -> None:
+    text = "gorae.name\nweb\0gorae.publish\n80:3000\0gorae.publish\n443:3443\0gorae.env\nA=multi\nline\0"
+    assert parse_config_z(text) == {"name": ["web"], "publish": ["80:3000", "443:3443"], "env": ["A=multi\nline"]}
+
+
+@given(st.text())
+def test_config_records_never_raise(text: str) -> None:
+    for key, values in parse_config_z(text).items():
+        assert "\0" not in key and all("\0" not in v for v in values)
 
 
 def test_demux_exact() -> None:

@@ -91,11 +91,16 @@ def get_config(git_dir: str) -> dict[str, list[str]]:
         env={**os.environ, "GIT_DIR": git_dir},
         capture_output=True,
     )
-    out: dict[str, list[str]] = {}
     if r.returncode not in (0, 1):
         raise GitError(f"git config: {r.stderr.decode('utf-8', 'replace').strip()}")
-    for rec in r.stdout.decode("utf-8", "replace").split("\0"):
-        if not rec:
+    return parse_config_z(r.stdout.decode("utf-8", "replace"))
+
+
+def parse_config_z(text: str) -> dict[str, list[str]]:
+    """`git config -z --get-regexp ^gorae\\.` output ("key\\nvalue\\0" records) → key without "gorae." → values."""
+    out: dict[str, list[str]] = {}
+    for rec in text.split("\0"):
+        if not rec.startswith("gorae."):
             continue
         key, _, value = rec.partition("\n")
         out.setdefault(key[len("gorae.") :], []).append(value)
