@@ -312,7 +312,6 @@ class Deployer:
             img = h.get("image")
             if h.get("result") in ("deployed", "rolled back") and isinstance(img, str) and img not in order:
                 order.append(img)
-        keep = {cur.get("image")} | {i for i in order if i != cur.get("image")}
         kept_prev = [i for i in order if i != cur.get("image")][: max(self.t.keep, 0)]
         keep = {cur.get("image"), *kept_prev}
         flt = json.dumps({"label": [f"{LABEL_APP}={self.t.name}"]})

@@ -185,6 +185,7 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 
 
 def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
+    from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
     from gorae.deploy import gitrepo
     from gorae.deploy.engine import Deployer, DeployError, sha7
     from gorae.deploy.state import App
@@ -230,10 +231,11 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         try:
             try:
                 image = d.build(git_dir, new, ref)
-            except DeployError as e:
+            except (DeployError, APIError, ConnectionFailed, ProtocolError) as e:
+                msg = str(e) if isinstance(e, DeployError) else f"build failed: {e}"
                 app.record({"seq": app.next_seq(), "commit": new, "image": f"{target.name}:{sha7(new)}",
-                            "kind": "push", "result": "failed", "error": str(e)})  # fmt: skip
-                raise
+                            "kind": "push", "result": "failed", "error": msg})  # fmt: skip
+                raise DeployError(msg) from None
             line = d.release(image, new, "push")
         except DeployError as e:
             cur = app.current()
