@@ -215,7 +215,7 @@ class Deployer:
         self.app.begin_swap({"old": old, "new": new, "image": image, "commit": commit, "ports": ports})
         t0 = time.monotonic()
         how = "handed over"
-        if ports and old and self._take_ports(new, str(old)):
+        if ports and old and self.t.port_handover and self._take_ports(new, str(old)):
             try:
                 self._wait_ready(new, published=True, timeout=10)
             except DeployError as e:

@@ -24,6 +24,7 @@ class Target:
     registry: str = ""
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
+    port_handover: bool = True  # gorae's POST /containers/{id}/ports/take; False: stop, then start
 
     @property
     def network(self) -> str:

@@ -29,6 +29,14 @@ INIT = Spec(
         O("keep", None, "int", "How many previous images to keep for rollback", default=3),
         O("name", None, "string", "Application name (image repository and container name prefix)"),
         O("network", None, "string", "Connect the container to a network"),
+        O(
+            "port-handover",
+            None,
+            help="Move the published ports to the new container without closing them (gorae's extension); "
+            "false: stop the old container, then start the new one",
+            default=True,
+            default_text="true",
+        ),
         O("publish", "p", "list", "Publish a container's port(s) to the host"),
         O("ready-timeout", None, "string", "How long a new version has to become healthy", default="60s"),
         O("registry", None, "string", "Also push each image to this registry (host:port)"),
@@ -82,6 +90,7 @@ _KEYS = {
     "keep": "keep",
     "registry": "registry",
     "stoptimeout": "stop_timeout",
+    "porthandover": "port_handover",
 }
 _LISTS = {"publish", "env", "env_file", "volume"}
 
@@ -128,6 +137,7 @@ def target_from(settings: dict[str, list[str]]) -> Any:
         registry=v["registry"] or "",
         health_timeout=parse_duration(v["ready_timeout"] or "60s"),
         stop_timeout=int(v["stop_timeout"] if v["stop_timeout"] is not None else 10),
+        port_handover=(v["port_handover"] or "true") == "true",
     )
 
 
@@ -157,6 +167,7 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         "keep": [str(v["keep"])],
         "registry": [v["registry"]] if v["registry"] else [],
         "stopTimeout": [str(v["stop_timeout"])],
+        "portHandover": ["true" if v["port_handover"] else "false"],
     }
     try:
         if v["keep"] < 0:
