@@ -40,7 +40,7 @@ INIT = Spec(
         O("publish", "p", "list", "Publish a container's port(s) to the host"),
         O("ready-timeout", None, "string", "How long a new version has to become healthy", default="60s"),
         O("registry", None, "string", "Also push each image to this registry (host:port)"),
-        O("service", None, help="Deploy as a Swarm service (start-first rolling update)"),
+        O("service", None, help="Deploy as a Swarm service (not available yet: gorae has no Swarm services)"),
         O("stop-timeout", None, "int", "Seconds to wait for the old container to stop", default=10),
         O("volume", "v", "list", "Bind mount a volume"),
     ],
