@@ -302,7 +302,7 @@ REQUIRED_TOOLS = (
     "chromium",
     "chromedriver",
     "etcd",
-    # gorae deploy's tests: real pushes, also over ssh to a private sshd (tests/compat/test_deploy.py)
+    # git: the git build contexts (test_build_git.py) and gorae deploy's pushes, also over ssh to a private sshd
     "git",
     "sshd",
     "ssh",
