@@ -155,6 +155,10 @@ class FakeNetworks:
     async def teardown_container(self, container_id: str) -> None:
         self.sandboxes.pop(container_id, None)
 
+    async def take_ports(self, container_id: str, from_id: str) -> None:
+        self.sandboxes[container_id]["Ports"] = self.sandboxes[from_id].get("Ports") or {}
+        self.sandboxes[from_id]["Ports"] = {}
+
     async def connect(self, network: str, container_id: str, **kw: Any) -> dict[str, Any]:
         return self.sandboxes[container_id]
 

@@ -188,6 +188,8 @@ class ContainerBackend(Protocol):
 
     async def rename(self, ref: str, new_name: str) -> None: ...
 
+    async def take_ports(self, ref: str, from_ref: str) -> None: ...
+
     async def update(self, ref: str, body: dict[str, Any]) -> list[str]: ...
 
     def resize(self, ref: str, height: int, width: int) -> None: ...
@@ -250,6 +252,8 @@ class ContainersRouter:
             ("POST", "/containers/{id}/pause", self.pause),
             ("POST", "/containers/{id}/unpause", self.unpause),
             ("POST", "/containers/{id}/rename", self.rename),
+            # gorae's own: move a running container's published ports to this one, never closed meanwhile
+            ("POST", "/containers/{id}/ports/take", self.take_ports),
             ("POST", "/containers/{id}/update", self.update),
             ("POST", "/containers/{id}/resize", self.resize),
             ("POST", "/containers/{id}/wait", self.wait),
@@ -317,6 +321,13 @@ class ContainersRouter:
 
     async def kill(self, req: Request) -> Response:
         await self.b.kill(req.params["id"], req.q("signal") or None)
+        return empty_response(204)
+
+    async def take_ports(self, req: Request) -> Response:
+        src = req.q("from")
+        if not src:
+            raise InvalidParameter("the container to take the ports from is missing (from=)")
+        await self.b.take_ports(req.params["id"], src)
         return empty_response(204)
 
     async def pause(self, req: Request) -> Response:

@@ -20,7 +20,7 @@ from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
 from gorae.container.state import Op
 from gorae.container.types import NetworkAttacher
-from gorae.errors import Forbidden, InvalidParameter, NotFound
+from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from gorae.network.model import endpoint_settings
 from gorae.network.portmap.ports import parse_port_range, split_proto_port, validate_port_bindings
 from gorae.network.types import EndpointRequest
@@ -251,6 +251,29 @@ class ContainerNetworking:
         self._repo.publish(
             "network", "connect", net["Id"], {"container": ct.id, "name": net["Name"], "type": net["Driver"]}
         )
+
+    async def take_ports(self, ref: str, from_ref: str) -> None:
+        """gorae's port handover: the published ports of running container `from_ref` move to running
+        container `ref` with no moment closed (the network service keeps the host ports held and switches the
+        forwarding rules at once). The bindings move in the records too: a restart of the new container
+        publishes them again, the old one (still running) publishes nothing."""
+        new, old = self._repo.get(ref), self._repo.get(from_ref)
+        if new.id == old.id:
+            raise InvalidParameter("a container cannot take its own ports")
+        for ct in (new, old):
+            if ct.status != cs.S.RUNNING:
+                raise Conflict(f"Container {ct.id} is not running")
+        first, second = sorted((new, old), key=lambda c: c.id)
+        async with first.lock, second.lock:
+            await self._nets.take_ports(new.id, old.id)
+            new_hc, old_hc = dict(new.host_config), dict(old.host_config)
+            new_hc["PortBindings"] = old_hc.get("PortBindings") or {}
+            new_hc["PublishAllPorts"] = bool(old_hc.get("PublishAllPorts"))
+            old_hc["PortBindings"], old_hc["PublishAllPorts"] = {}, False
+            new.doc["HostConfig"], old.doc["HostConfig"] = new_hc, old_hc
+            for ct in (new, old):
+                ct.doc["NetworkSettings"] = self._nets.network_settings(ct.id)
+                self._repo.save(ct)
 
     async def _rewrite_files(self, ct: Container) -> None:
         """/etc/hosts and /etc/resolv.conf after a live connect or disconnect (libnetwork updates both)."""

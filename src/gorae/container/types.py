@@ -127,6 +127,8 @@ class NetworkAttacher(Protocol):
 
     async def teardown_container(self, container_id: str) -> None: ...
 
+    async def take_ports(self, container_id: str, from_id: str) -> None: ...
+
     async def connect(
         self,
         network: str,

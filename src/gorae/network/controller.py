@@ -329,6 +329,10 @@ class NetworkController:
             network, container_id, ipv4_address=ipv4_address, aliases=aliases, links=links, driver_opts=driver_opts
         )
 
+    async def take_ports(self, container_id: str, from_id: str) -> None:
+        """Move `from_id`'s published ports to `container_id`, never closed meanwhile (SandboxManager.take_ports)."""
+        await self.sandboxes.take_ports(container_id, from_id)
+
     def container_files(self, container_id: str) -> tuple[str, str]:
         """/etc/hosts and /etc/resolv.conf for a container with a live sandbox (rewritten after connect and
         disconnect: each network's address is a hosts entry, as libnetwork keeps them)."""

@@ -313,6 +313,42 @@ class SandboxManager:
                 ) from None
             return
 
+    async def take_ports(self, container_id: str, from_id: str) -> None:
+        """Move the published ports of running container `from_id` to running container `container_id`
+        (gorae's handover, used by `gorae deploy`): the host ports stay held throughout and the forwarding
+        rules switch to the new container's address in one iptables transaction, so a client never meets a
+        closed port; connections already open to the old container keep flowing (conntrack). The old one
+        keeps running, publishing nothing."""
+        state = self.state
+        with state.lock:
+            new, old = state.sandboxes.get(container_id), state.sandboxes.get(from_id)
+            if new is None or new.get("mode") != SANDBOX_ATTACHED:
+                raise Conflict(f"container {container_id[:12]} has no network endpoint to take ports to")
+            if old is None or not old.get("ports"):
+                raise Conflict(f"container {from_id[:12]} publishes no ports")
+            if new.get("ports"):
+                raise Conflict(f"container {container_id[:12]} already publishes ports")
+            target_ep, target = None, None
+            for ep in state.endpoints_of(new):
+                if ep.get("ip"):
+                    target = state.driver(state.networks[ep["network_id"]]).port_target(
+                        state.networks[ep["network_id"]]
+                    )
+                    if target is not None:
+                        target_ep = ep
+                        break
+            if target_ep is None or target is None:
+                raise Conflict(f"container {container_id[:12]} is on no network that publishes ports")
+            new["ports"] = [
+                {**m, "container_ip": target_ep["ip"], "bridge": target.interface} for m in old["ports"]
+            ]
+            new["port_bindings"] = dict(old.get("port_bindings") or {})
+            new["exposed"] = sorted(set(new.get("exposed") or []) | set(new["port_bindings"]))
+            old["ports"], old["port_bindings"] = [], {}
+        state.store_sandbox(old)
+        state.store_sandbox(new)
+        await asyncio.to_thread(state.sync)
+
     def _release_ports(self, sb: SandboxDoc) -> None:
         for m in sb.get("ports", []):
             self.ports.release(m["proto"], m["host_ip"], m["host_port"])
