@@ -381,6 +381,7 @@ class ContainersRouter:
             until=_log_time(req, "until"),
             tail=_tail(req),
             timestamps=req.qbool("timestamps"),
+            details=req.qbool("details"),
             follow=req.qbool("follow"),
         )
         out = self.b.logs(req.params["id"], opts)

@@ -90,7 +90,7 @@ SCHEMA: dict[str, str] = {
 ROOT = {
     "container": "*container.InspectResponse",
     "image": "*image.InspectResponse",
-    "volume": "*volume.Volume",
+    "volume": "volume.Volume",  # a struct value (docker's volume inspect), not a pointer
     "network": "*network.Inspect",
 }
 

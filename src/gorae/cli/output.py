@@ -29,16 +29,29 @@ class Header:
         return name.split(".")[-1].replace("-", " ").replace("_", " ")
 
 
+class JsonRow:
+    """A list row (docker's formatting context) whose `{{json .}}` is `as_json()`: Go's MarshalJSON of the
+    context, every field as a string, keys sorted by the encoder."""
+
+    def as_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def marshal_json(self) -> dict[str, Any]:
+        """What `{{json .}}` marshals, HTML-escaped (gorae.cli.gotemplate.gojson's hook)."""
+        return self.as_json()
+
+
 def human_duration(seconds: float) -> str:
     from gorae.cli.formatting import human_duration as f
 
     return str(f(seconds))
 
 
-def human_size(size: float) -> str:
+def human_size(size: float, precision: int = 3) -> str:
     from gorae.cli.formatting import human_size as f
 
-    return str(f(size))
+    return str(f(size, precision))
 
 
 def bytes_size(size: float) -> str:
@@ -56,6 +69,18 @@ def go_time(ts: float) -> str:
     """Go's time.Time.String() for a unix time in local time: "2024-01-02 15:04:05 +0000 UTC"."""
     lt = time.localtime(ts)
     return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (time.strftime("%Z", lt) or "UTC")
+
+
+def rfc3339(ts: float) -> str:
+    """Go's time.Unix(ts, 0).Format(time.RFC3339) in local time: "2024-01-02T15:04:05Z" or "...+01:00"."""
+    lt = time.localtime(int(ts))
+    off = lt.tm_gmtoff or 0
+    if off == 0:
+        zone = "Z"
+    else:
+        sign, off = ("-", -off) if off < 0 else ("+", off)
+        zone = f"{sign}{off // 3600:02d}:{off % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + zone
 
 
 def ellipsis(s: str, n: int) -> str:
@@ -224,7 +249,7 @@ def print_list(
         from gorae.cli.gotemplate.gojson import marshal
 
         for r in rows:
-            out.write(marshal(to_json(r) if to_json else r) + "\n")
+            out.write(marshal(to_json(r) if to_json else r, html=True) + "\n")
         return
     table = fmt.startswith("table")
     body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat

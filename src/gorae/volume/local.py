@@ -91,6 +91,8 @@ class VolumeService:
 
     def _public(self, doc: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in doc.items() if not k.startswith("_")}
+        if not out.get("Labels"):  # dockerd answers null for a volume without labels (older records kept {})
+            out["Labels"] = None
         return out
 
     def path(self, name: str) -> str:
@@ -141,7 +143,7 @@ class VolumeService:
         doc = {
             "CreatedAt": rfc3339_seconds(time.time()),
             "Driver": "local",
-            "Labels": labels,
+            "Labels": labels or None,
             "Mountpoint": data,
             "Name": name,
             "Options": options or None,

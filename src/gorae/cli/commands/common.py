@@ -12,13 +12,32 @@ from gorae.client.errors import APIError
 
 
 def inspect_objects(
-    cli: Cli, fetch: Callable[[str], Any], names: list[str], fmt: str | None, *, sort_keys: bool = False
+    cli: Cli,
+    fetch: Callable[[str], Any],
+    names: list[str],
+    fmt: str | None,
+    *,
+    kind: str,
+    sort_keys: bool = False,
 ) -> int:
-    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors."""
+    """`<object> inspect`: print each found object (JSON list or `--format`: the template on the typed Go value
+    of `kind`, as `inspect --type KIND`), then fail with the not-found errors."""
     import json
 
-    from gorae.cli.output import render
+    if fmt and fmt != "json":
+        from gorae.cli.commands.inspect import parse_template, write_inspect
 
+        tmpl = parse_template(fmt)  # parsed before asking the daemon, as docker
+        got: list[tuple[str, Any]] = []
+        missing: list[str] = []
+        for n in names:
+            try:
+                got.append((kind, fetch(n)))
+            except APIError as e:
+                if e.status != 404:
+                    raise
+                missing.append(str(e))
+        return write_inspect(cli, tmpl, got, missing, raw=kind != "volume")  # docker's volume inspect: no raw
     found: list[Any] = []
     errors: list[str] = []
     for n in names:
@@ -28,11 +47,7 @@ def inspect_objects(
             if e.status != 404:
                 raise
             errors.append(str(e))
-    if fmt and fmt != "json":
-        for obj in found:
-            cli.print(render(fmt, obj))  # as docker's inspect: `\t` stays as typed
-    else:
-        cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
+    cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
     if errors:
         raise StatusError(1, "\n".join(errors))
     return 0

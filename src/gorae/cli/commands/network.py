@@ -13,7 +13,7 @@ from gorae.cli.commands.volume import natural_key, opts_map
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
-from gorae.cli.output import Header, print_list
+from gorae.cli.output import Header, JsonRow, print_list
 from gorae.client.api import q
 
 CREATE = Spec(
@@ -213,7 +213,7 @@ def go_time_string(rfc3339: str) -> str:
     return f"{text} {off} {off}"
 
 
-class NetworkRow:
+class NetworkRow(JsonRow):
     """docker's networkContext: the fields a `network ls --format` template can use."""
 
     def __init__(self, net: dict[str, Any], trunc: bool) -> None:
@@ -275,7 +275,7 @@ INSPECT = Spec(
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     verbose = "true" if v["verbose"] else None
     return inspect_objects(
-        cli, lambda n: cli.api.get_json(f"/networks/{q(n)}", {"verbose": verbose}), args, v["format"]
+        cli, lambda n: cli.api.get_json(f"/networks/{q(n)}", {"verbose": verbose}), args, v["format"], kind="network"
     )
 
 

@@ -7,7 +7,7 @@ import sys
 from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
-from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
+from gorae.cli.output import JsonRow, go_time, human_size, print_list, render, tabwrite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing`, `json` and `platform` (re, enum, ...) stay off the CLI's import path
@@ -515,7 +515,7 @@ def _size4(n: float) -> str:
     return f"{n:.4g}{units[i]}"
 
 
-class DfRow:
+class DfRow(JsonRow):
     def __init__(self, typ: str, total: int, active: int, size: int, reclaim: int) -> None:
         self.Type = typ
         self.TotalCount = str(total)
