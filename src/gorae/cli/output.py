@@ -18,11 +18,17 @@ if TYPE_CHECKING:
 
 
 class Header:
-    """Template data for the header row: every field is its column title."""
+    """Template data for the header row: every field is its column title. docker renders the header from a
+    map, so a field it does not know prints `<no value>` (the rows report the unknown field first)."""
 
     def __init__(self, titles: dict[str, str]) -> None:
         for k, v in titles.items():
             setattr(self, k, v)
+
+    def __getattr__(self, name: str) -> str:
+        if name[:1].isupper():
+            return "<no value>"
+        raise AttributeError(name)
 
     def Label(self, name: str) -> str:  # noqa: N802 - Go method name
         """docker's header for `{{.Label "com.example.some-key"}}`: the last dotted part, "-"/"_" as spaces."""
@@ -31,7 +37,16 @@ class Header:
 
 class JsonRow:
     """A list row (docker's formatting context) whose `{{json .}}` is `as_json()`: Go's MarshalJSON of the
-    context, every field as a string, keys sorted by the encoder."""
+    context, every field as a string, keys sorted by the encoder. `GO_TYPE` names the context in template
+    errors, which start with `TEMPLATE_ERROR` (the words of the docker command's formatter)."""
+
+    GO_TYPE = "*formatter.Context"
+    TEMPLATE_ERROR = "template parsing error"
+
+    @property
+    def go_type(self) -> str:
+        """The Go type the template engine names in its errors."""
+        return self.GO_TYPE
 
     def as_json(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -103,6 +118,9 @@ def render(template: str, data: Any, *, header: bool = False) -> str:
         return tmpl.execute(data, funcs=HEADER_FUNCS) if header else tmpl.execute(data)
     except TemplateError as e:
         msg = str(e)
+        prefix = getattr(data, "TEMPLATE_ERROR", None)
+        if prefix:
+            raise StatusError(1, f"{prefix}: {msg}") from None
         raise StatusError(
             1, msg if msg.startswith("template") else f"template parsing error: {msg}"
         ) from None
@@ -206,8 +224,9 @@ def _no_field(template: str, field: str, data: Any) -> str:
     line = template.count("\n", 0, max(at, 0)) + 1
     col = at - (template.rfind("\n", 0, at) + 1)
     go_type = getattr(type(data), "GO_TYPE", f"*formatter.{type(data).__name__}")
+    prefix = getattr(type(data), "TEMPLATE_ERROR", "failed to execute template")
     return (
-        f'failed to execute template: template: :{line}:{col}: executing "" at <.{field}>: '
+        f'{prefix}: template: :{line}:{col}: executing "" at <.{field}>: '
         f"can't evaluate field {field} in type {go_type}"
     )
 
@@ -254,9 +273,9 @@ def print_list(
     table = fmt.startswith("table")
     body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat
     check_list_template(body)
-    if table:
-        lines = [render(body, header, header=True)]
-        lines += [render(body, r) for r in rows]
+    if table:  # the rows first: docker renders the header after them, so a row's error wins
+        lines = [render(body, r) for r in rows]
+        lines.insert(0, render(body, header, header=True))
         text = tabwrite("\n".join(lines).split("\n"))
         out.write(text + "\n")
         return

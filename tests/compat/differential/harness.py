@@ -122,13 +122,16 @@ _GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.M
 _PADDING = re.compile(r" {2,}")
 
 
-def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "") -> str:
-    """`text` with everything that legitimately differs between two runs replaced by a placeholder; for
-    way `g` the gorae CLI's own name in docker's "docker: ..." and "Run 'docker ...'" lines."""
+def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "", root: str = "") -> str:
+    """`text` with everything that legitimately differs between two runs replaced by a placeholder (`root`:
+    the daemon's data root, as in volume mount points); for way `g` the gorae CLI's own name in docker's
+    "docker: ..." and "Run 'docker ...'" lines."""
     if way == "g":
         text = _GORAE_PROG.sub(lambda m: m.group(0).replace("gorae", "docker"), text)
     if scratch:
         text = text.replace(scratch, "<TMP>")
+    if root:
+        text = text.replace(root, "<ROOT>")
     if host:
         text = text.replace(host, "<HOST>").replace(host.removeprefix("unix://"), "<HOST>")
     if prefix:

@@ -116,6 +116,8 @@ HISTORY = Spec(
 
 
 class HistoryRow(JsonRow):
+    GO_TYPE = "*image.historyContext"
+
     def __init__(self, h: dict[str, Any], trunc: bool, human: bool) -> None:
         hid = h.get("Id") or "<missing>"
         self.ID = short_id(hid, trunc) if hid != "<missing>" else hid

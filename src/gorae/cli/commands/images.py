@@ -52,6 +52,8 @@ def short_id(i: str, trunc: bool) -> str:
 class ImageRow(JsonRow):
     """docker's ImageContext."""
 
+    GO_TYPE = "*formatter.imageContext"
+
     def __init__(self, img: dict[str, Any], repo: str, tag: str, digest: str, trunc: bool) -> None:
         self._i = img
         self.Repository = repo

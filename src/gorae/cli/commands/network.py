@@ -216,6 +216,8 @@ def go_time_string(rfc3339: str) -> str:
 class NetworkRow(JsonRow):
     """docker's networkContext: the fields a `network ls --format` template can use."""
 
+    GO_TYPE = "*network.networkContext"
+
     def __init__(self, net: dict[str, Any], trunc: bool) -> None:
         self._n = net
         nid = net.get("Id", "")

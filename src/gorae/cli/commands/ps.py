@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.output import Header, JsonRow, ellipsis, go_time, human_size, print_list, since
+from gorae.cli.output import Header, JsonRow, ellipsis, go_time, human_size, print_list, render, since
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -145,6 +145,7 @@ class PsRow(JsonRow):
         return str(sum(1 for m in self._c.get("Mounts") or [] if m.get("Driver") == "local"))
 
     GO_TYPE = "*formatter.ContainerContext"
+    TEMPLATE_ERROR = "failed to execute template"
 
     def as_json(self) -> dict[str, Any]:
         """docker's ContainerContext.MarshalJSON: every field (sorted when marshalled), `Platform` null."""
@@ -187,6 +188,10 @@ def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 
 def write_ps(out: Any, fmt: str, containers: list[dict[str, Any]], *, trunc: bool, size: bool) -> None:
     """Print the API's container list in `fmt` (empty: the default table, plus SIZE with --size)."""
+    if fmt and fmt not in ("table", "json"):
+        # docker runs the template once on an empty context before listing (to see whether it uses .Size):
+        # an unknown field fails there, with or without containers, at its column in the format as typed
+        render(fmt, PsRow({"Id": ""}, trunc))
     rows = [PsRow(c, trunc) for c in containers]
     default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     if size:

@@ -49,6 +49,8 @@ DEFAULT = (
 class StatsRow(JsonRow):
     """docker's StatsContext computed from one stats sample."""
 
+    GO_TYPE = "*container.statsContext"
+
     def __init__(self, container: str, cid: str, s: dict[str, Any] | None, trunc: bool) -> None:
         self.Container = container
         self.ID = cid[:12] if trunc else cid

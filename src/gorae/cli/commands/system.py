@@ -516,6 +516,8 @@ def _size4(n: float) -> str:
 
 
 class DfRow(JsonRow):
+    GO_TYPE = "*formatter.diskUsageImagesContext"
+
     def __init__(self, typ: str, total: int, active: int, size: int, reclaim: int) -> None:
         self.Type = typ
         self.TotalCount = str(total)

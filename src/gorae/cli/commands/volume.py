@@ -129,6 +129,8 @@ def _labels_text(labels: dict[str, str] | None) -> str:
 class VolumeRow(JsonRow):
     """docker's volumeContext: the fields a `volume ls --format` template can use."""
 
+    GO_TYPE = "*formatter.volumeContext"
+
     def __init__(self, vol: dict[str, Any]) -> None:
         self._v = vol
         self.Name = vol.get("Name", "")
