@@ -213,6 +213,7 @@ class ContainerNetworking:
                 net["Id"],
                 ct.id,
                 ipv4_address=ipam_cfg.get("IPv4Address") or None,
+                ipv6_address=ipam_cfg.get("IPv6Address") or None,
                 aliases=list(cfg.get("Aliases") or []),
                 links=list(cfg.get("Links") or []),
                 driver_opts=dict(cfg.get("DriverOpts") or {}),

@@ -133,6 +133,7 @@ class NetworkAttacher(Protocol):
         container_id: str,
         *,
         ipv4_address: str | None = None,
+        ipv6_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
         driver_opts: dict[str, str] | None = None,
