@@ -297,6 +297,8 @@ class NetworkController:
             doc["EnableIPv6"] = enable_ipv6
             if not subnet:
                 doc["_gorae"]["auto_subnet"] = True
+            elif not gateway:
+                doc["_gorae"]["implicit_gateway"] = True
             if net6 is not None:
                 rng6_s = str(ipaddress.ip_network(ipv6_range, strict=False)) if ipv6_range else None
                 v6 = model.set_ipv6(doc, str(net6), ipv6_gateway or "", rng6_s, user_gateway=bool(ipv6_gateway))

@@ -131,7 +131,7 @@ class Ipam:
                 "range": ip_range or subnet,
                 "gateway": gateway,
                 "allocated": {gateway: "gateway"} if gateway else {},
-                "last": gateway or "",
+                "last": "",  # the first endpoint gets the first free address, wherever the gateway is
             }
             self._store.put(KIND, network_id, doc)
 

@@ -97,8 +97,12 @@ def ipv6_of(doc: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def public(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
-    """The inspect document: without private keys, with Containers filled in."""
+    """The inspect document: without private keys, with Containers filled in; the gateway gorae chose on a
+    subnet the user gave is left out of IPAM.Config, as dockerd records only what the user gave."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    if doc.get("_gorae", {}).get("implicit_gateway") and out["IPAM"]["Config"]:
+        first = {k: v for k, v in out["IPAM"]["Config"][0].items() if k != "Gateway"}
+        out["IPAM"] = {**out["IPAM"], "Config": [first, *out["IPAM"]["Config"][1:]]}
     keys = list(out)
     result: dict[str, Any] = {}
     for k in keys:

@@ -157,7 +157,9 @@ class BridgeDriver:
             with_address=bool(cfg.get("Gateway")),
             ipv6=((v6["gateway"], int(v6["prefixlen"])),) if v6 else (),
         )
-        if v6 and self.options.ip_forward:
+        # IPv6 forwarding only with --ip6tables (dockerd sets it with --ip-forward alone): it changes how the
+        # host itself treats router advertisements, and without the ip6tables rules nothing routes out anyway
+        if v6 and self.options.ip_forward and self.options.ip6tables:
             try:
                 iptables.set_ipv6_forward()
             except OSError as e:
