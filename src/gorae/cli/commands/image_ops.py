@@ -247,7 +247,6 @@ IMPORT = Spec(
         O("platform", None, "string", "Set platform if server is multi-platform capable"),
     ],
     min_args=1,
-    max_args=2,
 )
 
 

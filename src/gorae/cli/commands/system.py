@@ -468,12 +468,15 @@ def typed_event(ev: dict[str, Any]) -> Any:
 def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     try:
         params: dict[str, Any] = {"filters": parse_filters(v["filter"]) or None}
+    except OptError as e:
+        raise StatusError(125, str(e)) from None
+    try:
         if v["since"]:
             params["since"] = parse_timestamp(v["since"])
         if v["until"]:
             params["until"] = parse_timestamp(v["until"])
-    except OptError as e:
-        raise StatusError(125, str(e)) from None
+    except OptError as e:  # the docker client's GetTimestamp error, status 1
+        raise StatusError(1, str(e)) from None
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
         if fmt == "json":
