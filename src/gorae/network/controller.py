@@ -248,7 +248,10 @@ class NetworkController:
             nid = new_id()
             ours = [ipaddress.ip_network(o) for o in self._our_subnets()]
             if subnet:
-                net = parse_subnet(subnet)
+                try:
+                    net = parse_subnet(subnet)
+                except InvalidParameter as e:
+                    raise InvalidParameter(f"Invalid subnet {subnet} : {e.message}") from None
                 if any(o.version == 4 and net.overlaps(o) for o in ours):
                     raise Forbidden("Pool overlaps with other one on this address space")
             else:
@@ -268,7 +271,10 @@ class NetworkController:
                 rng_s = str(rng)
             net6 = None
             if ipv6_subnet:
-                net6 = parse_any_subnet(ipv6_subnet)
+                try:
+                    net6 = parse_any_subnet(ipv6_subnet)
+                except InvalidParameter as e:
+                    raise InvalidParameter(f"Invalid subnet {ipv6_subnet} : {e.message}") from None
                 if net6.version != 6:
                     raise InvalidParameter("bridge driver doesn't support multiple subnets")
                 if any(o.version == 6 and net6.overlaps(o) for o in ours):

@@ -149,7 +149,8 @@ class SandboxManager:
             self.state.sandboxes[cid] = sb
         try:
             self.state.store_sandbox(sb)
-            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True)
+            ipv6 = any(model.ipv6_of(n) for n in nets)  # dockerd disables IPv6 in a sandbox without it
+            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True, ipv6=ipv6)
             try:
                 for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
                     await self.attach(sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0), ns_rtnl=ns_rtnl)
@@ -196,7 +197,7 @@ class SandboxManager:
             self.state.sandboxes[cid] = sb
         try:
             if sb["netns_path"]:
-                await asyncio.to_thread(netns.create, sb["netns_path"])  # lo comes up there
+                await asyncio.to_thread(netns.create, sb["netns_path"], ipv6=False)  # lo comes up there
             ep: EndpointDoc = {
                 "id": new_id(),
                 "container_id": cid,

@@ -108,11 +108,11 @@ class VolumeService:
         anonymous: bool = False,
     ) -> dict[str, Any]:
         driver = driver or "local"
-        if driver != "local":
-            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if not name:
             name = secrets.token_hex(32)
             anonymous = True
+        if driver != "local":  # dockerd: "create NAME: ..." (the name it was asked for, or the one it made)
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         validate_name(name)
         options = dict(options or {})
         bad = sorted(set(options) - _LOCAL_OPTS)

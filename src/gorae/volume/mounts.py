@@ -217,7 +217,7 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
         if t.get("Mode"):
             opts.append(f"mode={int(t['Mode']):o}")
         return MountPoint("tmpfs", dest, rw=not ro, tmpfs_options=opts)
-    raise InvalidParameter(f'mount type unknown: "{kind}"')
+    raise InvalidParameter(f'invalid mount config for type "{kind}": mount type unknown')
 
 
 def resolve_points(

@@ -147,7 +147,10 @@ def cmd_rename(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     old, new = args
     if not new.strip():
         raise StatusError(1, "Error: neither old nor new names may be empty")
-    cli.api.post(f"/containers/{q(old)}/rename", {"name": new})
+    try:
+        cli.api.post(f"/containers/{q(old)}/rename", {"name": new})
+    except APIError as e:
+        raise StatusError(1, f"{e}\nError: failed to rename container named {old}") from None
     return 0
 
 

@@ -81,15 +81,18 @@ def ipam_config(
         try:
             net = ipaddress.ip_network(s, strict=False)
         except ValueError:
-            raise StatusError(1, f"invalid CIDR address: {s}") from None
+            if ranges or gateways or aux:
+                raise StatusError(1, f"invalid CIDR address: {s}") from None
+            nets.append((None, {"Subnet": s, "AuxiliaryAddresses": {}}))  # the daemon's to refuse, as docker
+            continue
         for other, _ in nets:
-            if other.version == net.version and other.overlaps(net):
+            if other is not None and other.version == net.version and other.overlaps(net):
                 raise StatusError(1, "multiple overlapping subnet configuration is not supported")
         nets.append((net, {"Subnet": s, "AuxiliaryAddresses": {}}))
 
     def owner(addr: Any) -> dict[str, Any] | None:
         for net, cfg in nets:
-            if addr.version == net.version and (
+            if net is not None and addr.version == net.version and (
                 addr.subnet_of(net) if hasattr(addr, "subnet_of") else addr in net
             ):
                 return cfg
@@ -291,7 +294,10 @@ RM = Spec(
 
 
 def cmd_rm(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    return remove_each(cli, args, lambda n: cli.api.delete(f"/networks/{q(n)}"), ignore_missing=v["force"])
+    try:
+        return remove_each(cli, args, lambda n: cli.api.delete(f"/networks/{q(n)}"), ignore_missing=v["force"])
+    except StatusError as e:  # docker 28's network rm ends its errors with this line
+        raise StatusError(e.status, e.message + "\nexit status 1") from None
 
 
 PRUNE = Spec(
@@ -322,7 +328,7 @@ def cmd_prune(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     doc = cli.api.post_json("/networks/prune", {"filters": filters or None}) or {}
     deleted = doc.get("NetworksDeleted") or []
     if deleted:
-        cli.out.write("Deleted Networks:\n" + "".join(d + "\n" for d in deleted))
+        cli.out.write("Deleted Networks:\n" + "".join(d + "\n" for d in deleted) + "\n")
     return 0
 
 

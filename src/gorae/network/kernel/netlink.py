@@ -206,7 +206,8 @@ def plug_veth(
         try:
             idx = inner.index(ifname)
             inner.add_address(idx, ip, prefixlen)
-            if ip6:
+            if ip6:  # the sandbox may have been made without IPv6 (a connect to an IPv6 network)
+                netns.run_in_netns(netns_path, lambda: netns.set_ipv6(True, ifname, namespace_wide=False))
                 inner.add_address(idx, ip6, prefixlen6)
             inner.set_up(idx)
             if gateway:
