@@ -116,7 +116,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
+_GORAE_PROG = re.compile(r"^gorae: |(?<=')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)  # 'gorae x' as 'docker x'
 
 
 _PADDING = re.compile(r" {2,}")
@@ -125,7 +125,7 @@ _PADDING = re.compile(r" {2,}")
 def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "", root: str = "") -> str:
     """`text` with everything that legitimately differs between two runs replaced by a placeholder (`root`:
     the daemon's data root, as in volume mount points); for way `g` the gorae CLI's own name in docker's
-    "docker: ..." and "Run 'docker ...'" lines."""
+    "docker: ...", "Run 'docker ...'", "See 'docker ...'" and "'docker import' requires" lines."""
     if way == "g":
         text = _GORAE_PROG.sub(lambda m: m.group(0).replace("gorae", "docker"), text)
     if scratch:
