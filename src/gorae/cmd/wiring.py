@@ -382,6 +382,7 @@ class SystemFacts:
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
             init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
+            init_path=cfg.init_path or "",
         )
 
     def subscribe_events(self) -> Subscription:

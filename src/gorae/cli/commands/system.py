@@ -205,8 +205,10 @@ def _typed_version(doc: dict[str, Any]) -> Any:
     def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
         return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
 
+    # clientVersion's omitempty fields are still fields of the struct (a template reads them as "")
+    client = {"GitCommit": "", "BuildTime": "", **go_fields(doc["Client"])}
     typed = {
-        "Client": GoStruct("system.clientVersion", go_fields(doc["Client"]), doc["Client"]),
+        "Client": GoStruct("system.clientVersion", client, doc["Client"]),
         "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"]) if doc["Server"] else None,
     }
     return GoStruct("system.versionInfo", typed, doc)
@@ -372,7 +374,8 @@ def cmd_info(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         return 0
     if err:
         cli.eprint(err)
-    doc: dict[str, Any] = dict(info or {})
+    # docker 28's system.Info has no BridgeNfIp(6)tables any more (deprecated): its JSON leaves them out
+    doc: dict[str, Any] = {k: val for k, val in (info or {}).items() if not k.startswith("BridgeNfIp")}
     if err:
         doc["ServerErrors"] = [err]
     doc["ClientInfo"] = client_info
