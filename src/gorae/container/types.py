@@ -125,7 +125,9 @@ class NetworkAttacher(Protocol):
 
     def network_settings(self, container_id: str) -> dict[str, Any]: ...
 
-    async def teardown_container(self, container_id: str) -> None: ...
+    async def teardown_container(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
+        """Release the sandbox; with announce=False its `disconnect` events wait for the returned call."""
+        ...
 
     async def connect(
         self,

@@ -15,7 +15,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, SystemError_
@@ -389,9 +389,11 @@ class NetworkController:
         """Build the container's network sandbox and endpoints; on any failure nothing is left behind."""
         return await self.sandboxes.setup(request)
 
-    async def teardown_container(self, container_id: str) -> None:
-        """Remove the container's sandbox (see `SandboxManager.teardown`); idempotent."""
-        await self.sandboxes.teardown(container_id)
+    async def teardown_container(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
+        """Remove the container's sandbox (see `SandboxManager.teardown`); idempotent. With announce=False the
+        networks' `disconnect` events are published by the returned call (dockerd's order on an exit: the
+        container's `die`, then `disconnect`)."""
+        return await self.sandboxes.teardown(container_id, announce=announce)
 
     async def settle(self, container_id: str | None = None) -> None:
         """Wait for the background kernel teardown of one container (or of all)."""

@@ -47,6 +47,10 @@ def owns_namespace(sb: SandboxDoc) -> bool:
 
 
 
+def _nothing() -> None:
+    """What teardown returns when there is nothing left to announce."""
+
+
 USER_SUBNETS_ONLY = "user specified IP address is supported only when connecting to networks with user configured subnets"
 
 
@@ -369,7 +373,7 @@ class SandboxManager:
 
     # ---- teardown --------------------------------------------------------------------------------
 
-    async def teardown(self, container_id: str) -> None:
+    async def teardown(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
         """Remove the container's DNS server, port mappings, endpoints and namespace. Idempotent; a
         container without a sandbox is fine.
 
@@ -383,7 +387,7 @@ class SandboxManager:
         with state.lock:
             sb = state.sandboxes.pop(container_id, None)
             if sb is None:
-                return
+                return _nothing
             eps = [state.endpoints.pop(e) for e in sb["endpoints"] if e in state.endpoints]
             events = [state.networks[ep["network_id"]] for ep in eps if ep["network_id"] in state.networks]
             had_ports = bool(sb.get("ports"))
@@ -397,8 +401,15 @@ class SandboxManager:
                 self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
             )
         )
-        for net in events:
-            state.event("disconnect", net, {"container": container_id})
+
+        def publish() -> None:  # once, however often it is called
+            while events:
+                state.event("disconnect", events.pop(0), {"container": container_id})
+
+        if announce:
+            publish()
+            return _nothing
+        return publish
 
     async def _teardown_kernel(self, cid: str, sb: SandboxDoc, eps: Iterable[EndpointDoc]) -> None:
         try:
