@@ -17,37 +17,41 @@ def inspect_objects(
     names: list[str],
     fmt: str | None,
     *,
-    kind: str,
+    kind: str = "",
     sort_keys: bool = False,
+    any_status: bool = False,
 ) -> int:
-    """`<object> inspect`: print each found object (JSON list or `--format`: the template on the typed Go value
-    of `kind`, as `inspect --type KIND`), then fail with the not-found errors."""
+    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors
+    (with `any_status`, every error the daemon answers, as docker's inspect of swarm objects does). With a
+    `kind` ("volume", "network"), a template runs on docker's typed Go value of it, as `inspect --type KIND`."""
     import json
 
-    if fmt and fmt != "json":
-        from gorae.cli.commands.inspect import parse_template, write_inspect
-
-        tmpl = parse_template(fmt)  # parsed before asking the daemon, as docker
-        got: list[tuple[str, Any]] = []
-        missing: list[str] = []
-        for n in names:
-            try:
-                got.append((kind, fetch(n)))
-            except APIError as e:
-                if e.status != 404:
-                    raise
-                missing.append(str(e))
-        return write_inspect(cli, tmpl, got, missing, raw=kind != "volume")  # docker's volume inspect: no raw
     found: list[Any] = []
     errors: list[str] = []
+    tmpl = None
+    if kind and fmt and fmt != "json":
+        from gorae.cli.commands.inspect import parse_template
+
+        tmpl = parse_template(fmt)  # parsed before asking the daemon, as docker
     for n in names:
         try:
             found.append(fetch(n))
         except APIError as e:
-            if e.status != 404:
+            if e.status != 404 and not any_status:
                 raise
             errors.append(str(e))
-    cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
+    if tmpl is not None:
+        from gorae.cli.commands.inspect import write_inspect
+
+        # docker's volume inspect gives its template inspector no raw JSON to fall back on
+        return write_inspect(cli, tmpl, [(kind, o) for o in found], errors, raw=kind != "volume")
+    if fmt and fmt != "json":
+        from gorae.cli.output import render
+
+        for obj in found:
+            cli.print(render(fmt, obj))  # as docker's inspect: `\t` stays as typed
+    else:
+        cli.print(json.dumps(found, indent=4, ensure_ascii=False, sort_keys=sort_keys) if found else "[]")
     if errors:
         raise StatusError(1, "\n".join(errors))
     return 0
