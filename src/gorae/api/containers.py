@@ -37,7 +37,7 @@ from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
 from gorae.container.fs import TarSource
 from gorae.container.streams import AttachSession, LogOptions, LogStream
-from gorae.errors import InvalidParameter
+from gorae.errors import InvalidParameter, NotFound
 from gorae.timefmt import parse_timestamp
 
 START_BODY_ERROR = (
@@ -320,7 +320,10 @@ class ContainersRouter:
         return empty_response(204)
 
     async def kill(self, req: Request) -> Response:
-        await self.b.kill(req.params["id"], req.q("signal") or None)
+        try:
+            await self.b.kill(req.params["id"], req.q("signal") or None)
+        except NotFound as e:  # dockerd's router wraps the backend's errors (not a bad signal, not a conflict)
+            raise NotFound(f"Cannot kill container: {req.params['id']}: {e.message}") from None
         return empty_response(204)
 
     async def take_ports(self, req: Request) -> Response:
@@ -392,6 +395,7 @@ class ContainersRouter:
             until=_log_time(req, "until"),
             tail=_tail(req),
             timestamps=req.qbool("timestamps"),
+            details=req.qbool("details"),
             follow=req.qbool("follow"),
         )
         out = self.b.logs(req.params["id"], opts)

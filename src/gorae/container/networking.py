@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gorae.container import state as cs
@@ -26,6 +27,10 @@ from gorae.network.portmap.ports import parse_port_range, split_proto_port, vali
 from gorae.network.types import EndpointRequest
 
 log = logging.getLogger("gorae.containers")
+
+
+def _nothing() -> None:
+    """Nothing left to announce."""
 
 
 class ContainerNetworking:
@@ -167,10 +172,12 @@ class ContainerNetworking:
         ct.book.link_env = list(cnet.link_env or [])
         ct.doc["NetworkSettings"] = cnet.settings
 
-    async def teardown(self, ct: Container) -> None:
-        """Release the sandbox (veths, rules, ports, namespace); NetworkSettings keep the networks, emptied."""
+    async def teardown(self, ct: Container, *, announce: bool = True) -> Callable[[], None]:
+        """Release the sandbox (veths, rules, ports, namespace); NetworkSettings keep the networks, emptied.
+        With announce=False the `disconnect` events wait for the returned call (after the exit's `die`)."""
+        publish: Callable[[], None] = _nothing
         try:
-            await self._nets.teardown_container(ct.id)
+            publish = await self._nets.teardown_container(ct.id, announce=announce)
         except Exception as e:  # never blocks an exit or a removal
             log.warning("network teardown of %s: %s", ct.id[:12], e)
         ct.book.netns_path = None
@@ -183,6 +190,7 @@ class ContainerNetworking:
                 new[key] = (entry or {}).get(key)
             st["Networks"][name] = new
         ct.doc["NetworkSettings"] = st
+        return publish
 
     def live_settings(self, ct: Container) -> dict[str, Any] | None:
         """The sandbox's NetworkSettings while it exists (inspect of a live container)."""
@@ -213,6 +221,7 @@ class ContainerNetworking:
                 net["Id"],
                 ct.id,
                 ipv4_address=ipam_cfg.get("IPv4Address") or None,
+                ipv6_address=ipam_cfg.get("IPv6Address") or None,
                 aliases=list(cfg.get("Aliases") or []),
                 links=list(cfg.get("Links") or []),
                 driver_opts=dict(cfg.get("DriverOpts") or {}),
