@@ -29,6 +29,7 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.services import ServicesRouter
 from gorae.api.swarm import SwarmRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
@@ -57,6 +58,10 @@ from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.services.control import ServiceControl
+from gorae.swarm.services.orchestrator import Orchestrator
+from gorae.swarm.services.reaper import TaskReaper
+from gorae.swarm.services.scheduler import Scheduler
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -245,8 +250,16 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
-        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
+        swarm=_swarm(os.path.join(root, "swarm")),
     )
+
+
+def _swarm(root: str) -> SwarmService:
+    """This daemon's swarm side with the manager's services components (leader only)."""
+    swarm = SwarmService(root, _node_description)
+    for component in (Orchestrator(), Scheduler(), TaskReaper()):
+        swarm.add_component(component, leader_only=True)
+    return swarm
 
 
 def _node_description() -> dict[str, Any]:
@@ -402,6 +415,7 @@ def build_api(services: Services) -> Router:
         [
             SystemRouter(SystemFacts(services), swarm=services.swarm),
             SwarmRouter(services.swarm),
+            ServicesRouter(ServiceControl(services.swarm.manager_store)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
