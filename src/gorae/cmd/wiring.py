@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gorae.api.app import build_routes
@@ -29,7 +30,9 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.secrets import SecretsRouter
 from gorae.api.swarm import SwarmRouter
+from gorae.api.swarmlogs import SwarmLogsRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
@@ -56,7 +59,15 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.agent.agent import Agent
+from gorae.swarm.agent.files import TaskFiles
+from gorae.swarm.agent.local import LocalExecutor
+from gorae.swarm.datakey import DataKey
+from gorae.swarm.dispatcher import Dispatcher, Orphaner
+from gorae.swarm.logbroker import LogBroker
+from gorae.swarm.logs import SwarmLogs
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -83,6 +94,9 @@ class Services:
     metrics: EngineMetrics
     distribution: DistributionService
     swarm: SwarmService
+    swarm_secrets: SecretStore
+    swarm_configs: SecretStore
+    swarm_logs: SwarmLogs
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -225,6 +239,19 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
+    swarm = SwarmService(os.path.join(root, "swarm"), _node_description)
+    data_key = DataKey(swarm.root)
+    secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
+    configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
+    broker = LogBroker()
+    dispatcher = Dispatcher(secrets, configs, broker)
+    for name, op in dispatcher.ops().items():
+        swarm.register_op(name, op)
+    swarm.add_component(dispatcher)
+    swarm.add_component(Orphaner(), leader_only=True)
+    swarm.add_component(
+        Agent(LocalExecutor(containers, distribution), TaskFiles(Path(config.exec_root) / "swarm"))
+    )
     return Services(
         config=config,
         builder=builder,
@@ -242,7 +269,10 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
-        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
+        swarm=swarm,
+        swarm_secrets=secrets,
+        swarm_configs=configs,
+        swarm_logs=SwarmLogs(swarm.manager_store, broker),
     )
 
 
@@ -398,6 +428,8 @@ def build_api(services: Services) -> Router:
         [
             SystemRouter(SystemFacts(services), swarm=services.swarm),
             SwarmRouter(services.swarm),
+            SecretsRouter(services.swarm_secrets, services.swarm_configs),
+            SwarmLogsRouter(services.swarm_logs),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),

@@ -1,0 +1,320 @@
+"""The dispatcher: the swarm-port operations through which nodes follow their tasks (on every manager).
+
+  `assignments` — a long poll: the node sends the digest of the assignments it has; the answer comes when
+                  its set differs (a task of the node changed, a secret or config one of its tasks uses,
+                  a log subscription for it) or after POLL seconds, below the swarm port's 20 s timeout.
+                  The set: the node's tasks whose state is at least `assigned`, with the payloads of the
+                  secrets and configs that its live tasks use (opened with the cluster data key: only a
+                  node running such a task ever receives them), and the log subscriptions it serves.
+  `task_status` — the node's status reports, a batch at a time; a report is written only when it moves
+                  the task forward (`gorae.swarm.taskstate`), and only for the node's own tasks.
+  `log_push`    — log lines for a subscription (`gorae.swarm.logbroker`).
+
+`Orphaner` (the leader only) does what swarmkit's dispatcher does for a node that stays down: after
+ORPHAN_AFTER (24 h, swarmkit's node-down period) its tasks move to `orphaned`. Replacing the tasks of a
+node that goes down is the orchestrator's work (it watches the node turn Down, as swarmkit's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+from gorae.errors import GoraeError, InvalidParameter, Unavailable
+from gorae.swarm import taskstate
+from gorae.swarm.component import NodeContext, RemoteOp
+from gorae.swarm.logbroker import LogBroker, LogMessage
+from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore, referenced
+from gorae.swarm.store.types import ClusterStore, Node, ReadTx, Service, Task, WriteTx
+from gorae.timefmt import rfc3339nano
+
+log = logging.getLogger("gorae.swarm.dispatcher")
+
+POLL = 15.0  # seconds a long poll waits (remote.TIMEOUT is 20 s)
+ORPHAN_AFTER = 24 * 3600.0
+MAX_UPDATES = 1000
+
+
+def _now() -> str:
+    return rfc3339nano(time.time_ns())
+
+
+def node_tasks(tasks: list[Task], node_id: str) -> list[Task]:
+    """The tasks a node runs or ran: its own, assigned or later."""
+    return [
+        t
+        for t in tasks
+        if t.doc.get("NodeID") == node_id
+        and taskstate.rank((t.doc.get("Status") or {}).get("State")) >= taskstate.ORDER["assigned"]
+    ]
+
+
+def live(task: Task) -> bool:
+    """A task whose container may still need its secrets and configs."""
+    doc = task.doc
+    return not taskstate.is_terminal((doc.get("Status") or {}).get("State")) and not taskstate.desired_stop(
+        doc.get("DesiredState")
+    )
+
+
+def digest(answer: dict[str, Any]) -> str:
+    """What identifies an assignment set: every object's ID and version, every subscription's ID."""
+    parts = [
+        [(t["ID"], t["Version"]["Index"]) for t in answer["tasks"]],
+        [(s["ID"], s["Version"]) for s in answer["secrets"]],
+        [(c["ID"], c["Version"]) for c in answer["configs"]],
+        [s["ID"] for s in answer["logs"]],
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def apply_status(doc: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+    """The task document with `status` written, or None when it would not move the task forward."""
+    old = (doc.get("Status") or {}).get("State")
+    if not taskstate.moves_forward(old, status["State"]):
+        return None
+    new_status = {"Timestamp": status.get("Timestamp") or _now(), **status}
+    new_status.setdefault("Message", "")
+    new_status.setdefault("PortStatus", {})
+    out = dict(doc)
+    out["Status"] = new_status
+    out["UpdatedAt"] = _now()
+    return out
+
+
+class Dispatcher:
+    """Registered on every daemon; answers while this node is a manager (started with the store)."""
+
+    def __init__(self, secrets: SecretStore, configs: SecretStore, broker: LogBroker) -> None:
+        self._secrets = secrets
+        self._configs = configs
+        self.broker = broker
+        broker.on_change = self._wake
+        self._store: ClusterStore | None = None
+        self._changed = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+
+    def ops(self) -> dict[str, RemoteOp]:
+        return {
+            "assignments": self.assignments,
+            "task_status": self.task_status,
+            "log_push": self.log_push,
+        }
+
+    async def start(self, node: NodeContext) -> None:
+        if node.store is None:
+            return
+        self._store = node.store
+        self._watcher = asyncio.ensure_future(self._watch(node.store))
+
+    async def stop(self) -> None:
+        self._store = None
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            try:
+                await watcher
+            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose
+                pass
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def _watch(self, store: ClusterStore) -> None:
+        """Wake the long polls on every change of a task, secret, config or node."""
+        while True:
+            try:
+                rev = await store.revision()
+                self._wake()
+                async for change in store.watch(after=rev):
+                    if change.obj.kind in ("task", "secret", "config", "node", "service"):
+                        self._wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the store restarts, a watch breaks: follow again
+                log.warning("dispatcher watch: %s", e)
+                await asyncio.sleep(1.0)
+
+    def _need_store(self) -> ClusterStore:
+        if self._store is None:
+            raise Unavailable("this node is not a swarm manager")
+        return self._store
+
+    # -- assignments ---------------------------------------------------------------------------
+
+    async def snapshot(self, node_id: str) -> dict[str, Any]:
+        """The node's assignment set now."""
+        store = self._need_store()
+
+        async def read(tx: ReadTx) -> dict[str, Any]:
+            tasks = node_tasks(await tx.find(Task), node_id)
+            names: dict[str, str] = {}
+            for service in await tx.find(Service):
+                names[service.id] = str((service.doc.get("Spec") or {}).get("Name", ""))
+            secret_ids: set[str] = set()
+            config_ids: set[str] = set()
+            out_tasks = []
+            for t in tasks:
+                spec = t.doc.get("Spec") or {}
+                if live(t):
+                    secret_ids |= referenced(spec, SECRETS)
+                    config_ids |= referenced(spec, CONFIGS)
+                doc = {k: v for k, v in t.doc.items() if k != "_gorae"}
+                doc["Version"] = {"Index": t.version}
+                private = t.doc.get("_gorae") or {}
+                sid = str(t.doc.get("ServiceID", ""))
+                doc["ServiceName"] = str(private.get("ServiceName") or names.get(sid) or sid)
+                out_tasks.append(doc)
+            return {
+                "tasks": out_tasks,
+                "secrets": await self._secrets.payloads(tx, secret_ids),
+                "configs": await self._configs.payloads(tx, config_ids),
+            }
+
+        answer = await store.view(read)
+        answer["logs"] = self.broker.for_node(node_id)
+        answer["digest"] = digest(answer)
+        return answer
+
+    async def assignments(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        have = request.get("have")
+        wait = request.get("wait", True) is not False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + POLL
+        while True:
+            changed = self._changed
+            answer = await self.snapshot(node_id)
+            remaining = deadline - loop.time()
+            if answer["digest"] != have or not wait or remaining <= 0:
+                return answer
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return answer
+
+    # -- status reports --------------------------------------------------------------------------
+
+    async def task_status(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        store = self._need_store()
+        raw = request.get("updates")
+        if not isinstance(raw, list) or len(raw) > MAX_UPDATES:
+            raise InvalidParameter("updates must be a list")
+        updates: dict[str, dict[str, Any]] = {}
+        for item in raw:
+            if not isinstance(item, dict) or not isinstance(item.get("ID"), str):
+                raise InvalidParameter("an update needs a task ID")
+            try:
+                updates[item["ID"]] = taskstate.check_status(item.get("Status"))
+            except ValueError as e:
+                raise InvalidParameter(str(e)) from None
+
+        async def write(tx: WriteTx) -> int:
+            written = 0
+            for task_id, status in updates.items():
+                task = await tx.get(Task, task_id)
+                if task is None or task.doc.get("NodeID") != node_id:
+                    continue  # removed meanwhile, or not this node's: never written
+                doc = apply_status(task.doc, status)
+                if doc is not None:
+                    await tx.update(task.with_doc(doc))
+                    written += 1
+            return written
+
+        return {"written": await store.update(write)}
+
+    # -- logs ------------------------------------------------------------------------------------
+
+    async def log_push(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        sub_id = request.get("sub")
+        raw = request.get("messages") or []
+        if not isinstance(sub_id, str) or not isinstance(raw, list):
+            raise InvalidParameter("bad log push")
+        messages = []
+        for m in raw:
+            try:
+                messages.append(
+                    LogMessage(
+                        node_id=node_id,
+                        service_id=str(m["service"]),
+                        task_id=str(m["task"]),
+                        stream=2 if m.get("stream") == 2 else 1,
+                        time_ns=int(m["ts"]),
+                        line=base64.b64decode(str(m["line"]), validate=True),
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as e:
+                raise InvalidParameter(f"bad log message: {e}") from None
+        alive = await self.broker.push(node_id, sub_id, messages, request.get("close") is True)
+        return {"gone": not alive}
+
+
+class Orphaner:
+    """Leader only: tasks of a node down for `after` seconds become `orphaned` (swarmkit's dispatcher)."""
+
+    def __init__(self, after: float = ORPHAN_AFTER, period: float = 60.0) -> None:
+        self.after = after
+        self.period = period
+        self._down_since: dict[str, float] = {}
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self, node: NodeContext) -> None:
+        if node.store is not None:
+            self._loop = asyncio.ensure_future(self._run(node.store))
+
+    async def stop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.cancel()
+            try:
+                await loop
+            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose
+                pass
+
+    async def _run(self, store: ClusterStore) -> None:
+        while True:
+            try:
+                await self.check(store, time.monotonic())
+            except GoraeError as e:
+                log.warning("orphaned tasks: %s", e.message)
+            except Exception:
+                log.exception("orphaned tasks")
+            await asyncio.sleep(self.period)
+
+    async def check(self, store: ClusterStore, now: float) -> int:
+        """One pass: note nodes that went down, orphan the tasks of those down for long enough."""
+
+        async def read(tx: ReadTx) -> list[Node]:
+            return await tx.find(Node)
+
+        down = {n.id for n in await store.view(read) if (n.doc.get("Status") or {}).get("State") == "down"}
+        for node_id in list(self._down_since):
+            if node_id not in down:
+                del self._down_since[node_id]
+        expired = set()
+        for node_id in down:
+            since = self._down_since.setdefault(node_id, now)
+            if now - since >= self.after:
+                expired.add(node_id)
+        if not expired:
+            return 0
+
+        async def write(tx: WriteTx) -> int:
+            moved = 0
+            for task in await tx.find(Task):
+                if task.doc.get("NodeID") not in expired:
+                    continue
+                old = task.doc.get("Status") or {}
+                doc = apply_status(task.doc, {**old, "State": "orphaned", "Timestamp": _now()})
+                if doc is not None:
+                    await tx.update(task.with_doc(doc))
+                    moved += 1
+            return moved
+
+        return await store.update(write)

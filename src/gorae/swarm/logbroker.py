@@ -1,0 +1,89 @@
+"""The manager's side of `docker service logs`: subscriptions that nodes serve and the messages they send.
+
+The API asks for the logs of some tasks (`subscribe`, tasks grouped by node); each node learns of the
+subscriptions for it through its assignments long poll (`for_node`), reads its task containers' logs and
+sends them back over the swarm port (`push`, op `log_push`), with `close` once it has sent all (without
+`follow`). Messages wait in the subscription's queue for the API's stream; a subscription the API dropped is
+answered `gone`, and the node stops reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gorae.swarm.ids import new_id
+
+QUEUE_MAX = 4096  # batches waiting for a slow API reader before a node's push waits
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    node_id: str
+    service_id: str
+    task_id: str
+    stream: int  # 1 stdout, 2 stderr
+    time_ns: int
+    line: bytes  # with its newline as the container wrote it
+    attrs: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Subscription:
+    id: str
+    tasks: dict[str, list[dict[str, str]]]  # node ID -> [{"ID": task ID, "ServiceID": ...}]
+    options: dict[str, Any]  # stdout, stderr, follow, tail, since
+    queue: asyncio.Queue[list[LogMessage] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    open_nodes: set[str] = field(default_factory=set)  # nodes that have not said `close`
+
+    def done(self) -> bool:
+        return not self.open_nodes
+
+
+class LogBroker:
+    def __init__(self) -> None:
+        self._subs: dict[str, Subscription] = {}
+        self.on_change: Callable[[], None] = lambda: None  # the dispatcher wakes the nodes' long polls
+
+    def subscribe(self, tasks: dict[str, list[dict[str, str]]], options: dict[str, Any]) -> Subscription:
+        sub = Subscription(new_id(), {n: list(t) for n, t in tasks.items() if t}, dict(options))
+        sub.open_nodes = set(sub.tasks)
+        self._subs[sub.id] = sub
+        if sub.done():
+            sub.queue.put_nowait(None)
+        self.on_change()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        if self._subs.pop(sub.id, None) is not None:
+            self.on_change()
+
+    def give_up(self, sub: Subscription, node_id: str) -> None:
+        """A node that cannot answer (down, gone) counts as done."""
+        if node_id in sub.open_nodes:
+            sub.open_nodes.discard(node_id)
+            if sub.done():
+                sub.queue.put_nowait(None)
+
+    def for_node(self, node_id: str) -> list[dict[str, Any]]:
+        """The subscriptions node `node_id` serves (part of its assignments)."""
+        return [
+            {"ID": sub.id, "Tasks": sub.tasks[node_id], "Options": sub.options}
+            for sub in self._subs.values()
+            if node_id in sub.tasks and node_id in sub.open_nodes
+        ]
+
+    async def push(self, node_id: str, sub_id: str, messages: list[LogMessage], close: bool) -> bool:
+        """Messages from a node; False when the subscription is gone (the node stops)."""
+        sub = self._subs.get(sub_id)
+        if sub is None or node_id not in sub.tasks:
+            return False
+        if messages:
+            await sub.queue.put(messages)
+        if close and node_id in sub.open_nodes:
+            sub.open_nodes.discard(node_id)
+            if sub.done():
+                await sub.queue.put(None)
+        return sub.id in self._subs
