@@ -22,7 +22,7 @@ from gorae.swarm.ids import new_id
 from gorae.swarm.manager import _store_for
 from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import EtcdMember
-from gorae.swarm.store.types import Secret, Service, Task, WriteTx
+from gorae.swarm.store.types import Service, Task, WriteTx
 from gorae.timefmt import rfc3339nano
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")

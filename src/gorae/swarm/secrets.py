@@ -10,7 +10,6 @@ shows it (as dockerd). Removing one a service uses is refused with swarmkit's "i
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import time
 from collections.abc import Callable
@@ -35,7 +34,6 @@ from gorae.timefmt import rfc3339nano
 
 FILTERS = ("id", "label", "name", "names")
 _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[a-zA-Z0-9-_.]*[a-zA-Z0-9])?$")
-_B64 = set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 
 
 @dataclass(frozen=True)
@@ -67,18 +65,55 @@ def _unmarshal(kind: Kind, value: Any, field: str, go_type: str) -> InvalidParam
     )
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_DECODE = {ord(c): i for i, c in enumerate(_ALPHABET)}
+
+
+def _bad(pos: int) -> InvalidParameter:
+    return InvalidParameter(f"illegal base64 data at input byte {pos}")
+
+
 def decode_data(raw: str) -> bytes:
-    """Go's []byte JSON field: standard base64 with padding; Go's error text at the first bad byte."""
-    data = raw.encode()
-    for i, byte in enumerate(data):
-        if byte not in _B64 and byte != ord("="):
-            raise InvalidParameter(f"illegal base64 data at input byte {i}")
-    try:
-        return base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        stripped = data.rstrip(b"=")
-        pos = len(stripped) - len(stripped) % 4 if len(data) % 4 == 0 else len(data) - len(data) % 4
-        raise InvalidParameter(f"illegal base64 data at input byte {pos}") from None
+    """Go's []byte JSON field (encoding/base64's StdEncoding: padded, CR and LF skipped, not strict), with
+    its error at the byte Go names."""
+    src = raw.encode()
+    out = bytearray()
+    si = 0
+    while True:
+        quantum: list[int] = []
+        while len(quantum) < 4:
+            if si == len(src):
+                if not quantum:
+                    return bytes(out)
+                raise _bad(si - len(quantum))
+            byte = src[si]
+            si += 1
+            if byte in _DECODE:
+                quantum.append(_DECODE[byte])
+                continue
+            if byte in (0x0A, 0x0D):
+                continue
+            if byte != ord("=") or len(quantum) < 2:
+                raise _bad(si - 1)
+            if len(quantum) == 2:  # "==": the second one must follow (newlines skipped)
+                while si < len(src) and src[si] in (0x0A, 0x0D):
+                    si += 1
+                if si == len(src):
+                    raise _bad(len(src))
+                if src[si] != ord("="):
+                    raise _bad(si - 1)
+                si += 1
+            while si < len(src) and src[si] in (0x0A, 0x0D):
+                si += 1
+            if si < len(src):
+                raise _bad(si)  # trailing garbage
+            val = 0
+            for i, q in enumerate(quantum):
+                val |= q << (18 - 6 * i)
+            out += val.to_bytes(3, "big")[: len(quantum) - 1]
+            return bytes(out)
+        val = quantum[0] << 18 | quantum[1] << 12 | quantum[2] << 6 | quantum[3]
+        out += val.to_bytes(3, "big")
 
 
 def check_spec(kind: Kind, spec: Any) -> tuple[dict[str, Any], bytes | None]:

@@ -35,7 +35,7 @@ def rank(state: Any) -> int:
 
 def moves_forward(old: Any, new: Any) -> bool:
     """Whether a report of `new` may replace `old` (known states only, strictly later)."""
-    return new in ORDER and rank(new) > rank(old)
+    return isinstance(new, str) and new in ORDER and rank(new) > rank(old)
 
 
 def is_terminal(state: Any) -> bool:
@@ -52,7 +52,7 @@ def check_status(raw: Any) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ValueError("status must be an object")
     state = raw.get("State")
-    if state not in ORDER:
+    if not isinstance(state, str) or state not in ORDER:
         raise ValueError(f"unknown task state {state!r}")
     out: dict[str, Any] = {"State": state}
     for key in ("Timestamp", "Message", "Err"):
