@@ -10,25 +10,25 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, wait_for
+from conftest import SRC, GoraeDaemon, new_daemon, wait_for
 
 from gorae.swarm.ids import new_id
 from gorae.swarm.manager import _store_for
-from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import EtcdMember
 from gorae.swarm.store.types import Service, Task, WriteTx
 from gorae.timefmt import rfc3339nano
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
-
-T = TypeVar("T")
-
 
 def _etcd_pids(data_root: str) -> list[int]:
     pids = []
@@ -61,19 +61,54 @@ def manager() -> Iterator[GoraeDaemon]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def in_store(d: GoraeDaemon, fn: Callable[[EtcdStore], Awaitable[T]]) -> T:
-    """Run `fn` against the daemon's cluster store (its etcd member, with its client certificate)."""
+async def _store_op(data_root: str, op: str, arg: Any) -> Any:
+    """One operation on a daemon's cluster store, through its etcd member's client port and certificate."""
+    cfg = EtcdMember(Path(data_root, "swarm", "etcd")).configured()
+    assert cfg is not None
+    store = _store_for(cfg)
+    try:
+        if op == "get_task":
 
-    async def run() -> T:
-        cfg = EtcdMember(Path(d.data_root, "swarm", "etcd")).configured()
-        assert cfg is not None
-        store = _store_for(cfg)
-        try:
-            return await fn(store)
-        finally:
-            await store.close()
+            async def get(tx: Any) -> dict[str, Any] | None:
+                task = await tx.get(Task, arg)
+                return task.doc if task is not None else None
 
-    return asyncio.run(run())
+            return await store.view(get)
+
+        async def write(tx: WriteTx) -> None:
+            if op == "put_task":
+                await tx.create(Task(arg["ID"], arg))
+            elif op == "put_service":
+                await tx.create(Service(arg["ID"], arg))
+            elif op == "set_desired":
+                task = await tx.get(Task, arg[0])
+                assert task is not None
+                await tx.update(task.with_doc({**task.doc, "DesiredState": arg[1]}))
+            elif op == "delete_task":
+                await tx.delete(Task, arg)
+
+        await store.update(write)
+        return None
+    finally:
+        await store.close()
+
+
+def store_op(d: GoraeDaemon, op: str, arg: Any) -> Any:
+    """`_store_op` here, or inside the daemon's network namespace (its member listens on its 127.0.0.1)."""
+    if not d.command_prefix:
+        return asyncio.run(_store_op(d.data_root, op, arg))
+    code = (
+        "import asyncio, json, sys; sys.path[:0] = sys.argv[1].split(':'); from test_swarm_tasks import _store_op; "
+        "print(json.dumps(asyncio.run(_store_op(sys.argv[2], sys.argv[3], json.loads(sys.argv[4])))))"
+    )
+    here = f"{Path(__file__).parent}:{Path(__file__).parent.parent}"
+    env = dict(os.environ, PYTHONPATH=SRC)
+    r = subprocess.run(
+        [*d.command_prefix, sys.executable, "-c", code, here, d.data_root, op, json.dumps(arg)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
 
 
 def node_id(d: GoraeDaemon) -> str:
@@ -98,13 +133,7 @@ def task_doc(node: str, service_id: str, container_spec: dict[str, Any], slot: i
 
 
 def put_task(d: GoraeDaemon, doc: dict[str, Any]) -> None:
-    async def write(store: EtcdStore) -> None:
-        async def tx(t: WriteTx) -> None:
-            await t.create(Task(doc["ID"], doc))
-
-        await store.update(tx)
-
-    in_store(d, write)
+    store_op(d, "put_task", doc)
 
 
 def put_service(d: GoraeDaemon, service_id: str, name: str, container_spec: dict[str, Any]) -> None:
@@ -115,47 +144,19 @@ def put_service(d: GoraeDaemon, service_id: str, name: str, container_spec: dict
         "UpdatedAt": now,
         "Spec": {"Name": name, "Labels": {}, "TaskTemplate": {"ContainerSpec": container_spec}},
     }
-
-    async def write(store: EtcdStore) -> None:
-        async def tx(t: WriteTx) -> None:
-            await t.create(Service(service_id, doc))
-
-        await store.update(tx)
-
-    in_store(d, write)
+    store_op(d, "put_service", doc)
 
 
 def task_of(d: GoraeDaemon, task_id: str) -> dict[str, Any] | None:
-    async def read(store: EtcdStore) -> dict[str, Any] | None:
-        async def get(tx: Any) -> Task | None:
-            return await tx.get(Task, task_id)  # type: ignore[no-any-return]
-
-        task = await store.view(get)
-        return task.doc if task is not None else None
-
-    return in_store(d, read)
+    return store_op(d, "get_task", task_id)  # type: ignore[no-any-return]
 
 
 def set_desired(d: GoraeDaemon, task_id: str, desired: str) -> None:
-    async def write(store: EtcdStore) -> None:
-        async def tx(t: WriteTx) -> None:
-            task = await t.get(Task, task_id)
-            assert task is not None
-            await t.update(task.with_doc({**task.doc, "DesiredState": desired}))
-
-        await store.update(tx)
-
-    in_store(d, write)
+    store_op(d, "set_desired", [task_id, desired])
 
 
 def delete_task(d: GoraeDaemon, task_id: str) -> None:
-    async def write(store: EtcdStore) -> None:
-        async def tx(t: WriteTx) -> None:
-            await t.delete(Task, task_id)
-
-        await store.update(tx)
-
-    in_store(d, write)
+    store_op(d, "delete_task", task_id)
 
 
 def state_of(d: GoraeDaemon, task_id: str) -> str:
@@ -314,3 +315,105 @@ def test_a_restarted_daemon_adopts_its_task_containers(manager: GoraeDaemon) -> 
     set_desired(d, t["ID"], "shutdown")
     wait_for(lambda: state_of(d, t["ID"]) == "shutdown", timeout=40)
     assert d.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
+
+
+def test_secret_and_config_commands(manager: GoraeDaemon) -> None:
+    """`docker secret`/`docker config` end to end (texts as the reference dockerd's, see the unit tests)."""
+    d = manager
+    sid = d.docker("secret", "create", "--label", "a=b", "pw", "-", input="hunter2").stdout.strip()
+    assert len(sid) == 25
+    r = d.docker("secret", "create", "pw", "-", input="x", check=False)
+    assert (r.returncode, r.stderr) == (
+        1,
+        "Error response from daemon: rpc error: code = AlreadyExists desc = secret pw already exists\n",
+    )
+    assert d.docker("secret", "ls", "--format", "{{.ID}} {{.Name}}").stdout == f"{sid} pw\n"
+    doc = json.loads(d.docker("secret", "inspect", "pw").stdout)[0]
+    assert (doc["ID"], doc["Spec"]) == (sid, {"Name": "pw", "Labels": {"a": "b"}})
+    cid = d.docker("config", "create", "cfg", "-", input="k=v\n").stdout.strip()
+    doc = json.loads(d.docker("config", "inspect", cid).stdout)[0]
+    assert doc["Spec"] == {"Name": "cfg", "Labels": {}, "Data": "az12Cg=="}
+    assert d.docker("secret", "rm", "pw").stdout == "pw\n"
+    assert d.docker("config", "rm", "cfg").stdout == "cfg\n"
+    r = d.docker("secret", "inspect", "pw", check=False)
+    assert (r.returncode, r.stderr) == (1, "Error response from daemon: secret pw not found\n")
+    assert d.docker("secret", "ls", "-q").stdout == ""
+
+
+from conftest import import_busybox  # noqa: E402
+from test_swarm import lan  # noqa: E402, F401 - the two-host LAN fixture
+
+
+def _daemon_in(ns: str) -> GoraeDaemon:
+    """A daemon in network namespace `ns` only: `nsenter --net` (`ip netns exec` also remounts /sys for the
+    namespace, which hides the cgroup mounts runc needs to run containers)."""
+    tag = uuid.uuid4().hex[:8]
+    d = GoraeDaemon(
+        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
+        exec_root=f"/run/gorae-t-{tag}",
+        socket=f"/run/gorae-t-{tag}.sock",
+        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
+    )
+    try:
+        d.start()
+    except BaseException:
+        d.cleanup()
+        raise
+    return d
+
+
+def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them(lan: list[tuple[str, str]]) -> None:  # noqa: F811
+    """A task assigned to a worker (own netns, data root, exec root) runs there with its secret (sent only
+    to it), its logs come back to the manager over the swarm port, and after a kill -9 of the worker's daemon
+    and a restart the same container carries on: no duplicate."""
+    (ns1, addr1), (ns2, _addr2) = lan
+    daemons: list[GoraeDaemon] = []
+    try:
+        manager = _daemon_in(ns1)
+        daemons.append(manager)
+        worker = _daemon_in(ns2)
+        daemons.append(worker)
+        import_busybox(worker)
+        out = manager.docker("swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s").stdout
+        token = out.split("--token ")[1].split()[0]
+        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
+        worker_id = node_id(worker)
+        sid = manager.docker("secret", "create", "s1", "-", input="for the worker\n").stdout.strip()
+        spec = {
+            "Image": "busybox:latest",
+            "Args": ["sh", "-c", "echo started; exec sleep 1d"],
+            "Secrets": [{"File": {"Name": "s1", "UID": "0", "GID": "0", "Mode": 0o444}, "SecretID": sid, "SecretName": "s1"}],
+        }
+        task = task_doc(worker_id, "svcw", spec)
+        put_task(manager, task)
+        tid = task["ID"]
+        try:
+            wait_for(lambda: state_of(manager, tid) == "running", timeout=60)
+        except AssertionError:
+            raise AssertionError(f"{task_of(manager, tid)}\nworker:\n{worker.log()}\nmanager:\n{manager.log()}") from None
+        name = f"web.1.{tid}"
+        assert worker.docker("exec", name, "cat", "/run/secrets/s1").stdout == "for the worker\n"
+        assert containers(manager) == []  # nothing of it on the manager, nor its secret file
+        assert not Path(manager.exec_root, "swarm", tid).exists()
+        status, body = _get(manager, f"/v1.45/tasks/{tid}/logs?stdout=1&stderr=1&details=1")
+        context = f"com.docker.swarm.node.id={worker_id},com.docker.swarm.service.id=svcw,com.docker.swarm.task.id={tid}"
+        assert (status, _frames(body)) == (200, [(1, f"{context} started\n".encode())])
+
+        cid = worker.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        worker.kill9()
+        worker.start()
+        assert worker.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
+        set_desired(manager, tid, "shutdown")
+        wait_for(lambda: state_of(manager, tid) == "shutdown", timeout=60)
+        assert worker.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
+        assert worker.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
+        delete_task(manager, tid)
+        wait_for(lambda: containers(worker) == [], timeout=60)
+    finally:
+        for d in daemons:
+            try:
+                d.cleanup()
+            finally:
+                for pid in _etcd_pids(d.data_root):
+                    os.kill(pid, signal.SIGKILL)

@@ -23,7 +23,7 @@ from typing import Any
 
 from gorae.errors import GoraeError, InvalidParameter, Unavailable
 
-MAX_LINE = 1 << 20
+MAX_LINE = 16 << 20  # an assignment set carries its secrets and configs (up to 500 KB and 1000 KB each)
 TIMEOUT = 20.0
 
 Handler = Callable[[dict[str, Any], bytes | None, str], Awaitable[dict[str, Any]]]
