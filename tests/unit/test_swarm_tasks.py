@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gorae.api.secrets import SecretsRouter
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, SystemError_
 from gorae.filters import Filters
-from gorae.httpserver.message import Request, Response
+from gorae.httpserver.message import Request, Response, StreamResponse
 from gorae.swarm import datakey, taskstate
 from gorae.swarm.agent import spec
 from gorae.swarm.component import NodeContext
@@ -536,3 +536,38 @@ def test_service_log_lines_as_dockerd_writes_them() -> None:
     assert parse_tail("all") is None and parse_tail("") is None and parse_tail("3") == 3 and parse_tail("-1") is None
     with pytest.raises(SystemError_, match='tail value must be a positive integer or "all"'):
         parse_tail("x")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    query=st.dictionaries(
+        st.sampled_from(["stdout", "stderr", "follow", "tail", "since", "timestamps", "details"]),
+        st.lists(st.sampled_from(["1", "0", "true", "all", "-1", "x", "", "3", "1700000000.5", "2023-01-01T00:00:00Z"]) | st.text(max_size=6), min_size=1, max_size=2),
+        max_size=7,
+    ),
+    ref=st.sampled_from(["svc1", "web", "sv", "", "nope", "t1"]),
+)  # fmt: skip
+def test_log_routes_hostile(query: dict[str, list[str]], ref: str) -> None:
+    """Any query on the logs routes: a stream (nodes that serve nothing close at once) or dockerd's errors."""
+    from gorae.api.swarmlogs import SwarmLogsRouter
+    from gorae.swarm.logs import SwarmLogs
+
+    mem = MemoryStore()
+    broker = LogBroker()
+    router = SwarmLogsRouter(SwarmLogs(lambda: mem, broker))
+
+    async def scenario() -> None:
+        await _put(mem, Service("svc1", {"ID": "svc1", "Spec": {"Name": "web"}}), _task("t1", "n1", state="pending"))
+        for handler in (router.service_logs, router.task_logs):
+            req = Request(method="GET", path="/", query=query, params={"id": ref})
+            try:
+                resp = await handler(req)
+            except GoraeError as e:
+                assert e.status in (400, 404, 500), e
+                continue
+            assert resp is not None and resp.status == 200
+            assert isinstance(resp, StreamResponse) and resp.chunks is not None
+            assert [c async for c in resp.chunks] == []
+        assert broker.for_node("n1") == []  # every subscription ended with its stream
+
+    _run(scenario())

@@ -140,9 +140,9 @@ class SwarmLogs:
             "tail": opts.tail,
             "since_ns": opts.since_ns,
         }
-        sub = self._broker.subscribe(by_node, options)
 
         async def stream() -> AsyncIterator[tuple[int, bytes]]:
+            sub = self._broker.subscribe(by_node, options)  # here: a stream never read subscribes nothing
             try:
                 while True:
                     try:

@@ -37,6 +37,7 @@ log = logging.getLogger("gorae.swarm.agent")
 
 RETRY = 1.0  # seconds before asking the manager again after a failed call
 LOG_BATCH = 256  # log lines per push
+STATUS_BATCH = 500  # status reports per call (the dispatcher takes up to 1000)
 
 
 def _now() -> str:
@@ -168,9 +169,11 @@ class Agent:
         while True:
             await self._send.wait()
             self._send.clear()
-            batch = dict(self._pending)
+            batch = dict(list(self._pending.items())[:STATUS_BATCH])
             if not batch:
                 continue
+            if len(batch) < len(self._pending):
+                self._send.set()  # the rest in the next batch
             try:
                 await node.call_manager(
                     {"op": "task_status", "updates": [{"ID": k, "Status": v} for k, v in batch.items()]}
