@@ -301,6 +301,15 @@ def test_a_healthcheck_holds_the_task_in_starting_until_healthy(manager: GoraeDa
     d.docker("exec", name, "touch", "/tmp/go")
     wait_for(lambda: state_of(d, t["ID"]) == "running", timeout=30)
     assert d.docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout == "healthy\n"
+    # unhealthy while running: the container is stopped and the task fails (moby's controller)
+    d.docker("exec", name, "rm", "/tmp/ok")
+    wait_for(lambda: state_of(d, t["ID"]) == "failed", timeout=30)
+    status = task_of(d, t["ID"])["Status"]  # type: ignore[index]
+    assert (status["Message"], status["Err"]) == ("started", "dockerexec: unhealthy container")
+    assert d.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
+    # leaving the swarm removes the node's task containers, as dockerd does
+    assert d.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+    assert containers(d) == []
 
 
 def test_a_restarted_daemon_adopts_its_task_containers(manager: GoraeDaemon) -> None:

@@ -38,3 +38,7 @@ class SwarmComponent(Protocol):
 
     async def stop(self) -> None:
         """End all work started by `start` (the node left the swarm or the daemon stops)."""
+
+    # optional: `async def left(self, node_id: str) -> None` — called after `stop` when the node leaves the
+    # swarm (not when the daemon stops): drop what belonged to node `node_id` (dockerd removes the node's
+    # task containers on leave).

@@ -324,6 +324,17 @@ class SwarmService:
             except Exception:
                 log.exception("swarm component %s did not stop cleanly", type(component).__name__)
 
+    async def _components_left(self, node_id: str) -> None:
+        """After `leave`: each component's optional `left(node_id)` drops what was this node's."""
+        for component in self._components:
+            left = getattr(component, "left", None)
+            if left is None:
+                continue
+            try:
+                await left(node_id)
+            except Exception:
+                log.exception("swarm component %s could not clean up after leave", type(component).__name__)
+
     @property
     def _state_file(self) -> Path:
         return self.root / "state.json"
@@ -562,6 +573,8 @@ class SwarmService:
                     await call(self.state.manager_addr, self._member_context(), {"op": "leave"}, MANAGER_ROLE)
                 except GoraeError:
                     pass
+            await self._stop_background()
+            await self._components_left(self.state.node_id)
             await self._teardown()
 
     async def _cluster(self, tx: ReadTx) -> Cluster:

@@ -84,6 +84,12 @@ class Agent:
                 await job
         self._node = None
 
+    async def left(self, node_id: str) -> None:
+        """The node left the swarm: its task containers and their files go (moby's cluster.Leave)."""
+        for ct in self.executor.task_containers():
+            if ct.labels.get(spec.NODE_ID) == node_id:
+                await self._remove(ct.labels.get(spec.TASK_ID, ""), ct.id)
+
     # -- following the assignments --------------------------------------------------------------
 
     async def _follow(self) -> None:
@@ -259,9 +265,15 @@ class Agent:
                     "started",
                     ContainerStatus={"ContainerID": ct.id, "PID": now.pid, "ExitCode": 0},
                 )
-        code = await self._until(r, self.executor.wait_exit(ct.id))
+        code = await self._until(r, self._exit_or_unhealthy(ct.id))
         if code is None:
             r.wake.set()
+            return
+        if code == "unhealthy":  # moby's controller: an unhealthy task container fails its task
+            await self._stop(task, ct.id)
+            self._report_status(
+                r, "failed", "started", Err="dockerexec: unhealthy container", ContainerStatus=self._final(ct.id)
+            )
             return
         final = {"ContainerID": ct.id, "PID": 0, "ExitCode": code}
         if taskstate.desired_stop(r.task.get("DesiredState")):
@@ -273,6 +285,23 @@ class Agent:
             self._report_status(
                 r, "failed", "started", Err=f"task: non-zero exit ({code})", ContainerStatus=final
             )
+
+    def _final(self, cid: str) -> dict[str, Any]:
+        now = self.executor.inspect(cid)
+        return {"ContainerID": cid, "PID": 0, "ExitCode": now.exit_code if now else 0}
+
+    async def _exit_or_unhealthy(self, cid: str) -> int | str:
+        """The container's exit code, or "unhealthy" when its healthcheck fails first."""
+        exit_job = asyncio.ensure_future(self.executor.wait_exit(cid))
+        health_job = asyncio.ensure_future(self.executor.wait_health(cid, ("unhealthy",)))
+        try:
+            done, _ = await asyncio.wait({exit_job, health_job}, return_when=asyncio.FIRST_COMPLETED)
+            if health_job in done and health_job.result() == "unhealthy":
+                return "unhealthy"
+            return await exit_job
+        finally:
+            for job in (exit_job, health_job):
+                job.cancel()
 
     async def _until(self, r: Runner, work: Any) -> Any:
         """The result of `work`, or None when the runner is woken by news first (the work is dropped)."""

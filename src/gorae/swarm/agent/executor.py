@@ -54,8 +54,9 @@ class Executor(Protocol):
     async def wait_exit(self, ref: str) -> int:
         """Wait until it is not running (now if it is not); its exit code."""
 
-    async def wait_health(self, ref: str) -> str:
-        """Wait until its health is decided: "healthy", "unhealthy", or "exited" if it stopped first."""
+    async def wait_health(self, ref: str, want: tuple[str, ...] = ("healthy", "unhealthy")) -> str:
+        """Wait until its health is one of `want` (now if it is): that status, or "exited" if it stopped
+        first."""
 
     def logs(
         self, ref: str, *, stdout: bool, stderr: bool, tail: int | None, since_ns: int, follow: bool

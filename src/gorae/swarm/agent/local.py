@@ -25,21 +25,31 @@ class LocalExecutor:
     def __init__(self, containers: ContainerService, distribution: DistributionService) -> None:
         self._containers = containers
         self._distribution = distribution
-        self._waiters: dict[str, list[asyncio.Future[str]]] = {}
+        self._waiters: dict[str, list[tuple[asyncio.Future[str], tuple[str, ...]]]] = {}
         containers.repo.on_event(self._on_event)
 
     def _on_event(self, ct: Container, action: str) -> None:
-        if ct.id not in self._waiters:
+        waiting = self._waiters.get(ct.id)
+        if not waiting:
             return
-        outcome = ""
         if action.startswith("health_status: "):
             outcome = action.split(": ", 1)[1]
         elif action in ("die", "destroy"):
             outcome = "exited"
-        if outcome in (*DECIDED, "exited"):
-            for fut in self._waiters.pop(ct.id, []):
-                if not fut.done():
-                    fut.set_result(outcome)
+        else:
+            return
+        keep = []
+        for fut, want in waiting:
+            if fut.done():
+                continue
+            if outcome == "exited" or outcome in want:
+                fut.set_result(outcome)
+            else:
+                keep.append((fut, want))
+        if keep:
+            self._waiters[ct.id] = keep
+        else:
+            self._waiters.pop(ct.id, None)
 
     @staticmethod
     def _view(ct: Container) -> TaskContainer:
@@ -103,24 +113,24 @@ class LocalExecutor:
         result: dict[str, Any] = await self._containers.wait(ref, "not-running")
         return int(result.get("StatusCode") or 0)
 
-    async def wait_health(self, ref: str) -> str:
+    async def wait_health(self, ref: str, want: tuple[str, ...] = DECIDED) -> str:
         ct = self._containers.get(ref)
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(ct.id, []).append(fut)  # registered before the check: nothing is missed
-        view = self._view(ct)
-        if not view.running:
-            outcome = "exited"
-        elif view.health in DECIDED:
-            outcome = view.health
-        else:
+        entry = (fut, want)
+        self._waiters.setdefault(ct.id, []).append(entry)  # registered before the check: nothing is missed
+        try:
+            view = self._view(ct)
+            if not view.running:
+                return "exited"
+            if view.health in want:
+                return view.health
             return await fut
-        fut.cancel()
-        waiting = self._waiters.get(ct.id, [])
-        if fut in waiting:
-            waiting.remove(fut)
-        if not waiting:
-            self._waiters.pop(ct.id, None)
-        return outcome
+        finally:
+            waiting = self._waiters.get(ct.id, [])
+            if entry in waiting:
+                waiting.remove(entry)
+            if not waiting:
+                self._waiters.pop(ct.id, None)
 
     async def logs(
         self, ref: str, *, stdout: bool, stderr: bool, tail: int | None, since_ns: int, follow: bool
