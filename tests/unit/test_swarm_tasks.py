@@ -473,7 +473,7 @@ def test_the_container_body_of_a_task() -> None:
                 "Hostname": "h",
                 "StopSignal": "SIGINT",
                 "StopGracePeriod": 3_000_000_000,
-                "HealthCheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000},
+                "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000},
                 "Mounts": [{"Type": "volume", "Source": "v", "Target": "/data"}],
             },
             "Resources": {"Limits": {"MemoryBytes": 1 << 20, "NanoCPUs": 500_000_000, "Pids": 9}},

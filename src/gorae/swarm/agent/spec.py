@@ -101,7 +101,7 @@ def create_body(task: dict[str, Any], files: list[tuple[str, str]]) -> dict[str,
         body["Cmd"] = args
     elif args:
         body["Cmd"] = args
-    hc = healthcheck(c.get("HealthCheck"))
+    hc = healthcheck(c.get("Healthcheck") or c.get("HealthCheck"))  # Go's field is Healthcheck (swagger: HealthCheck)
     if hc is not None:
         body["Healthcheck"] = hc
     grace = c.get("StopGracePeriod")
@@ -147,11 +147,3 @@ def stop_grace(task: dict[str, Any]) -> int:
     grace = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopGracePeriod")
     return grace // 1_000_000_000 if isinstance(grace, int) and grace >= 0 else 10
 
-
-def has_healthcheck(task: dict[str, Any], image_config: dict[str, Any] | None = None) -> bool:
-    """Whether the container will report health (its own healthcheck, else the image's); NONE disables."""
-    hc = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("HealthCheck") or (
-        (image_config or {}).get("Healthcheck")
-    )
-    test = (hc or {}).get("Test") or []
-    return bool(test) and test[0] != "NONE"
