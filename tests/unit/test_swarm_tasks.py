@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gorae.api.secrets import SecretsRouter
-from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, SystemError_
+from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, SystemError_
 from gorae.filters import Filters
 from gorae.httpserver.message import Request, Response, StreamResponse
 from gorae.swarm import datakey, taskstate
@@ -377,6 +377,11 @@ def test_assignments_long_poll_and_what_a_node_is_given(tmp_path: Path) -> None:
         assert await disp.log_push({"sub": sub.id, "messages": [msg], "close": True}, "n1", "") == {"gone": False}
         assert await sub.queue.get() == [LogMessage("n1", "svc", "t2", 1, 5, b"hi\n")]
         assert await sub.queue.get() is None
+        # a node speaks only for its own tasks of the subscription
+        foreign = {**msg, "task": "t9"}
+        assert await disp.log_push({"sub": sub.id, "messages": [foreign]}, "n1", "") == {"gone": False}
+        assert sub.queue.empty()
+        assert await disp.log_push({"sub": sub.id, "messages": [msg]}, "n2", "") == {"gone": True}
         disp.broker.unsubscribe(sub)
         assert await disp.log_push({"sub": sub.id, "messages": []}, "n1", "") == {"gone": True}
         with pytest.raises(InvalidParameter):
@@ -440,7 +445,7 @@ def test_swarm_port_ops_hostile(tmp_path: Path, request: dict[str, Any]) -> None
             req = dict(request, wait=False) if name == "assignments" else request
             try:
                 answer = await asyncio.wait_for(op(req, "n1", "127.0.0.1"), 20)
-            except InvalidParameter:
+            except (InvalidParameter, Forbidden):
                 continue
             assert isinstance(answer, dict)
         state = (await _get(mem, "t1")).doc["Status"]["State"]
@@ -569,5 +574,32 @@ def test_log_routes_hostile(query: dict[str, list[str]], ref: str) -> None:
             assert isinstance(resp, StreamResponse) and resp.chunks is not None
             assert [c async for c in resp.chunks] == []
         assert broker.for_node("n1") == []  # every subscription ended with its stream
+
+    _run(scenario())
+
+
+def test_the_data_key_goes_only_to_managers(tmp_path: Path) -> None:
+    mem, disp, secrets = _dispatcher(tmp_path)
+
+    async def scenario() -> None:
+        await disp.start(_ctx(mem))
+        await _put(
+            mem,
+            Node("m2", {"ID": "m2", "Spec": {"Role": "manager"}}),
+            Node("w1", {"ID": "w1", "Spec": {"Role": "worker"}}),
+        )
+        answer = await disp.data_key({}, "m2", "")
+        key = base64.b64decode(answer["key"])
+        assert key == secrets.key.get() and len(key) == 32
+        for node in ("w1", "gone"):
+            with pytest.raises(Forbidden, match="only managers may have the cluster data key"):
+                await disp.data_key({}, node, "")
+        # a joining manager keeps it: what one manager sealed, the other opens
+        other = datakey.DataKey(tmp_path / "other")
+        other.install(key)
+        assert other.open(secrets.key.seal(b"pw", "secret/x"), "secret/x") == b"pw"
+        with pytest.raises(SystemError_):
+            other.install(b"short")
+        await disp.stop()
 
     _run(scenario())

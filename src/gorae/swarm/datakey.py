@@ -61,6 +61,19 @@ class DataKey:
             raise SystemError_(f"{self.path} is not a cluster data key")
         return key
 
+    def install(self, key: bytes) -> None:
+        """Keep `key` (another manager's, fetched at join with the `data_key` operation) as this one's."""
+        if len(key) != 32:
+            raise SystemError_("a cluster data key is 32 bytes")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
     def seal(self, plain: bytes, aad: str) -> str:
         return seal(self.get(), plain, aad)
 

@@ -25,7 +25,7 @@ import logging
 import time
 from typing import Any
 
-from gorae.errors import GoraeError, InvalidParameter, Unavailable
+from gorae.errors import Forbidden, GoraeError, InvalidParameter, Unavailable
 from gorae.swarm import taskstate
 from gorae.swarm.component import NodeContext, RemoteOp
 from gorae.swarm.logbroker import LogBroker, LogMessage
@@ -104,7 +104,20 @@ class Dispatcher:
             "assignments": self.assignments,
             "task_status": self.task_status,
             "log_push": self.log_push,
+            "data_key": self.data_key,
         }
+
+    async def data_key(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        """The cluster data key, for a manager that joins (it opens secrets too); refused to workers."""
+        store = self._need_store()
+
+        async def read(tx: ReadTx) -> Node | None:
+            return await tx.get(Node, node_id)
+
+        node = await store.view(read)
+        if node is None or (node.doc.get("Spec") or {}).get("Role") != "manager":
+            raise Forbidden("only managers may have the cluster data key")
+        return {"key": base64.b64encode(self._secrets.key.get()).decode()}
 
     async def start(self, node: NodeContext) -> None:
         if node.store is None:

@@ -80,6 +80,8 @@ class LogBroker:
         sub = self._subs.get(sub_id)
         if sub is None or node_id not in sub.tasks:
             return False
+        mine = {t["ID"] for t in sub.tasks[node_id]}
+        messages = [m for m in messages if m.task_id in mine]  # a node speaks only for its own tasks
         if messages:
             await sub.queue.put(messages)
         if close and node_id in sub.open_nodes:

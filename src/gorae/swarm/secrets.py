@@ -173,14 +173,14 @@ class SecretStore:
     def __init__(self, kind: Kind, store: Callable[[], ClusterStore], key: DataKey) -> None:
         self.kind = kind
         self._store = store  # the manager's store (dockerd's 503s elsewhere)
-        self._key = key
+        self.key = key
 
     def _public(self, obj: StoredObject) -> dict[str, Any]:
         doc = obj.doc
         spec = dict(doc.get("Spec") or {})
         if self.kind.shows_data:
             sealed = (doc.get("_gorae") or {}).get("Sealed", "")
-            spec["Data"] = base64.b64encode(self._key.open(sealed, _aad(self.kind, obj.id))).decode()
+            spec["Data"] = base64.b64encode(self.key.open(sealed, _aad(self.kind, obj.id))).decode()
         return {
             "ID": obj.id,
             "Version": {"Index": obj.version},
@@ -221,7 +221,7 @@ class SecretStore:
             "CreatedAt": now,
             "UpdatedAt": now,
             "Spec": spec,
-            "_gorae": {"Sealed": self._key.seal(data, _aad(self.kind, obj_id))},
+            "_gorae": {"Sealed": self.key.seal(data, _aad(self.kind, obj_id))},
         }
 
         async def write(tx: WriteTx) -> None:
@@ -273,7 +273,7 @@ class SecretStore:
         async def write(tx: WriteTx) -> None:
             obj = await self._find(tx, ref)
             current = obj.doc.get("Spec") or {}
-            same_data = data is None or data == self._key.open(
+            same_data = data is None or data == self.key.open(
                 (obj.doc.get("_gorae") or {}).get("Sealed", ""), _aad(self.kind, obj.id)
             )
             if spec["Name"] != current.get("Name") or not same_data:
@@ -317,7 +317,7 @@ class SecretStore:
             obj = await tx.get(self.kind.cls, obj_id)
             if obj is None:
                 continue
-            plain = self._key.open((obj.doc.get("_gorae") or {}).get("Sealed", ""), _aad(self.kind, obj.id))
+            plain = self.key.open((obj.doc.get("_gorae") or {}).get("Sealed", ""), _aad(self.kind, obj.id))
             out.append(
                 {
                     "ID": obj.id,
