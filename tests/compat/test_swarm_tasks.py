@@ -226,6 +226,20 @@ def test_a_task_runs_as_a_container_with_its_secret_and_stops_when_told(manager:
     context = f"com.docker.swarm.node.id={me},com.docker.swarm.service.id={service_id},com.docker.swarm.task.id={tid}"
     assert sorted(_frames(body)) == sorted([(1, f"{context} out\n".encode()), (2, f"{context} err\n".encode())])
 
+    # following the service's logs takes in a task that starts later
+    follower = _stream(d, f"/v1.45/services/{service_id}/logs?stdout=1&stderr=1&follow=1")
+    try:
+        assert sorted([_next_frame(follower), _next_frame(follower)]) == [(1, b"out\n"), (2, b"err\n")]
+        later = task_doc(me, service_id, {"Image": "busybox:latest", "Args": ["sh", "-c", "echo later; exec sleep 1d"]}, slot=2)
+        put_task(d, later)
+        assert _next_frame(follower) == (1, b"later\n")
+    finally:
+        follower.close()
+    wait_for(lambda: state_of(d, later["ID"]) == "running", timeout=30)
+    set_desired(d, later["ID"], "remove")
+    wait_for(lambda: f"web.2.{later['ID']}" not in containers(d), timeout=30)
+    assert state_of(d, later["ID"]) == "shutdown"
+
     set_desired(d, tid, "shutdown")
     wait_for(lambda: state_of(d, tid) == "shutdown", timeout=30)
     assert d.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
@@ -250,6 +264,29 @@ def _get(d: GoraeDaemon, path: str) -> tuple[int, bytes]:
         return r.status, r.read()
     finally:
         c.close()
+
+
+def _stream(d: GoraeDaemon, path: str) -> Any:
+    """A streaming GET (its response, to read frames from; close it when done)."""
+    import http.client
+    import socket
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(60)
+            self.sock.connect(d.socket)
+
+    c = Conn("localhost", timeout=60)
+    c.request("GET", path)
+    r = c.getresponse()
+    assert r.status == 200
+    return r
+
+
+def _next_frame(r: Any) -> tuple[int, bytes]:
+    head = r.read(8)
+    return head[0], r.read(int.from_bytes(head[4:8], "big"))
 
 
 def _frames(body: bytes) -> list[tuple[int, bytes]]:

@@ -63,12 +63,12 @@ def live(task: Task) -> bool:
 
 
 def digest(answer: dict[str, Any]) -> str:
-    """What identifies an assignment set: every object's ID and version, every subscription's ID."""
+    """What identifies an assignment set: every object's ID and version, every subscription's ID and tasks."""
     parts = [
         [(t["ID"], t["Version"]["Index"]) for t in answer["tasks"]],
         [(s["ID"], s["Version"]) for s in answer["secrets"]],
         [(c["ID"], c["Version"]) for c in answer["configs"]],
-        [s["ID"] for s in answer["logs"]],
+        [(s["ID"], [t["ID"] for t in s["Tasks"]]) for s in answer["logs"]],
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -51,10 +51,21 @@ class LogBroker:
         sub = Subscription(new_id(), {n: list(t) for n, t in tasks.items() if t}, dict(options))
         sub.open_nodes = set(sub.tasks)
         self._subs[sub.id] = sub
-        if sub.done():
+        if sub.done() and not sub.options.get("follow"):  # nothing to read; a follower waits for new tasks
             sub.queue.put_nowait(None)
         self.on_change()
         return sub
+
+    def add_task(self, sub: Subscription, node_id: str, task: dict[str, str]) -> None:
+        """A task that appeared while the subscription follows (a new node joins the subscription)."""
+        if sub.id not in self._subs:
+            return
+        known = sub.tasks.setdefault(node_id, [])
+        if any(t["ID"] == task["ID"] for t in known):
+            return
+        known.append(task)
+        sub.open_nodes.add(node_id)
+        self.on_change()
 
     def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.pop(sub.id, None) is not None:

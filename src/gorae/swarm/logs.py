@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gorae.errors import NotFound, SystemError_
+from gorae.errors import GoraeError, NotFound, SystemError_
 from gorae.swarm import taskstate
-from gorae.swarm.logbroker import LogBroker, LogMessage
+from gorae.swarm.logbroker import LogBroker, LogMessage, Subscription
 from gorae.swarm.store.types import ClusterStore, Node, ReadTx, Service, Task
 from gorae.timefmt import rfc3339nano_fixed
 
@@ -90,6 +90,15 @@ async def find_task(tx: ReadTx, ref: str) -> Task:
     raise NotFound(f"task {ref} not found")
 
 
+def _placed(task: Task) -> tuple[str, dict[str, str]] | None:
+    """(node ID, the task as a subscription names it) for a task placed on a node, else None."""
+    node = str(task.doc.get("NodeID") or "")
+    state = (task.doc.get("Status") or {}).get("State")
+    if not node or taskstate.rank(state) < taskstate.ORDER["assigned"]:
+        return None
+    return node, {"ID": task.id, "ServiceID": str(task.doc.get("ServiceID", ""))}
+
+
 class SwarmLogs:
     def __init__(self, store: Callable[[], ClusterStore], broker: LogBroker) -> None:
         self._store = store
@@ -100,8 +109,11 @@ class SwarmLogs:
     ) -> tuple[bool, AsyncIterator[tuple[int, bytes]]]:
         """(tty, the stream) for a service's tasks."""
 
+        service_ids: list[str] = []
+
         async def read(tx: ReadTx) -> tuple[bool, list[Task], set[str]]:
             svc = await find_service(tx, ref)
+            service_ids.append(svc.id)
             tty = bool(
                 (((svc.doc.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}).get(
                     "TTY"
@@ -110,7 +122,7 @@ class SwarmLogs:
             tasks = [t for t in await tx.find(Task) if t.doc.get("ServiceID") == svc.id]
             return tty, tasks, await self._down(tx)
 
-        return await self._open(read, opts)
+        return await self._open(read, opts, service_ids)
 
     async def task_logs(self, ref: str, opts: LogsOptions) -> tuple[bool, AsyncIterator[tuple[int, bytes]]]:
         async def read(tx: ReadTx) -> tuple[bool, list[Task], set[str]]:
@@ -120,19 +132,34 @@ class SwarmLogs:
 
         return await self._open(read, opts)
 
+    async def _follow_new(self, store: ClusterStore, since_rev: int, service_id: str, sub: Subscription) -> None:
+        try:
+            async for change in store.watch(after=since_rev):
+                obj = change.obj
+                if change.action == "delete" or not isinstance(obj, Task) or obj.doc.get("ServiceID") != service_id:
+                    continue
+                placed = _placed(obj)
+                if placed is not None:
+                    self._broker.add_task(sub, *placed)
+        except GoraeError:
+            return  # the store went away: the stream goes on with the tasks it has
+
     @staticmethod
     async def _down(tx: ReadTx) -> set[str]:
         return {n.id for n in await tx.find(Node) if (n.doc.get("Status") or {}).get("State") != "ready"}
 
-    async def _open(self, read: Any, opts: LogsOptions) -> tuple[bool, AsyncIterator[tuple[int, bytes]]]:
-        tty, tasks, down = await self._store().view(read)
+    async def _open(
+        self, read: Any, opts: LogsOptions, service_ids: list[str] | None = None
+    ) -> tuple[bool, AsyncIterator[tuple[int, bytes]]]:
+        store = self._store()
+        since_rev = await store.revision()  # before the read: a task made after it is seen by the watch
+        tty, tasks, down = await store.view(read)
         by_node: dict[str, list[dict[str, str]]] = {}
         for t in tasks:
-            node = str(t.doc.get("NodeID") or "")
-            state = (t.doc.get("Status") or {}).get("State")
-            if not node or node in down or taskstate.rank(state) < taskstate.ORDER["assigned"]:
+            placed = _placed(t)
+            if placed is None or placed[0] in down:
                 continue
-            by_node.setdefault(node, []).append({"ID": t.id, "ServiceID": str(t.doc.get("ServiceID", ""))})
+            by_node.setdefault(placed[0], []).append(placed[1])
         options = {
             "stdout": opts.stdout,
             "stderr": opts.stderr,
@@ -143,6 +170,9 @@ class SwarmLogs:
 
         async def stream() -> AsyncIterator[tuple[int, bytes]]:
             sub = self._broker.subscribe(by_node, options)  # here: a stream never read subscribes nothing
+            watcher = None
+            if opts.follow and service_ids:  # dockerd's follow takes in the service's new tasks too
+                watcher = asyncio.ensure_future(self._follow_new(store, since_rev, service_ids[0], sub))
             try:
                 while True:
                     try:
@@ -156,6 +186,8 @@ class SwarmLogs:
                     for msg in batch:
                         yield msg.stream, format_line(msg, opts)
             finally:
+                if watcher is not None:
+                    watcher.cancel()
                 self._broker.unsubscribe(sub)
 
         return tty, stream()

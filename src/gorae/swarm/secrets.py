@@ -154,7 +154,7 @@ def check_name(name: str) -> None:
 
 
 def parse_version(raw: str | None, kind: Kind) -> int:
-    if raw is None or not raw.isdigit():
+    if raw is None or not (raw.isascii() and raw.isdigit()):  # "²" is a digit to str.isdigit
         raise InvalidParameter(f"invalid {kind.name} version")
     return int(raw)
 

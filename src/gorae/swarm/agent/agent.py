@@ -65,7 +65,7 @@ class Agent:
         self._pending: dict[str, dict[str, Any]] = {}  # task ID -> status not yet delivered
         self._send = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
-        self._log_jobs: dict[str, asyncio.Task[None]] = {}
+        self._log_jobs: dict[str, LogJob] = {}
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -74,7 +74,9 @@ class Agent:
         self._jobs = [asyncio.ensure_future(self._follow()), asyncio.ensure_future(self._report())]
 
     async def stop(self) -> None:
-        jobs = self._jobs + [r.job for r in self._runners.values() if r.job] + list(self._log_jobs.values())
+        for log_job in self._log_jobs.values():
+            log_job.cancel()
+        jobs = self._jobs + [r.job for r in self._runners.values() if r.job]
         self._jobs, self._log_jobs = [], {}
         self._runners.clear()
         for job in jobs:
@@ -389,49 +391,11 @@ class Agent:
         for sub_id in [s for s in self._log_jobs if s not in wanted]:
             self._log_jobs.pop(sub_id).cancel()
         for sub_id, sub in wanted.items():
-            if sub_id not in self._log_jobs:
-                self._log_jobs[sub_id] = asyncio.ensure_future(self._send_logs(sub))
-
-    async def _send_logs(self, sub: dict[str, Any]) -> None:
-        node = self._node
-        assert node is not None
-        opts = sub.get("Options") or {}
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(LOG_BATCH * 4)
-        readers = []
-        for ref in sub.get("Tasks") or []:
-            ct = self._container({"ID": ref.get("ID")})
-            if ct is not None:
-                readers.append(asyncio.ensure_future(self._read_logs(ct, ref, opts, queue)))
-        remaining = len(readers)
-        try:
-            batch: list[dict[str, Any]] = []
-            gone = False
-            while remaining and not gone:
-                item = await queue.get()
-                if item is None:
-                    remaining -= 1
-                else:
-                    batch.append(item)
-                if batch and (len(batch) >= LOG_BATCH or queue.empty()):
-                    gone = await self._push(node, sub, batch, close=False)
-                    batch = []
-            if not gone:
-                await self._push(node, sub, batch, close=True)
-        except GoraeError as e:
-            log.warning("swarm logs: %s", e.message)
-        finally:
-            for reader in readers:
-                reader.cancel()
-            self._log_jobs.pop(str(sub.get("ID")), None)
-
-    @staticmethod
-    async def _push(
-        node: NodeContext, sub: dict[str, Any], batch: list[dict[str, Any]], *, close: bool
-    ) -> bool:
-        answer = await node.call_manager(
-            {"op": "log_push", "sub": sub["ID"], "messages": batch, "close": close}
-        )
-        return bool(answer.get("gone"))
+            job = self._log_jobs.get(sub_id)
+            if job is None:
+                job = LogJob(self, sub)
+                self._log_jobs[sub_id] = job
+            job.serve(sub.get("Tasks") or [])
 
     async def _read_logs(
         self,
@@ -463,3 +427,64 @@ class Agent:
             log.warning("swarm logs of %s: %s", ct.id[:12], e.message)
         finally:
             await queue.put(None)
+
+
+class LogJob:
+    """One log subscription served by this node: a reader per task container (tasks may be added while it
+    follows), lines sent in batches; without `follow`, `close` once every reader is done."""
+
+    def __init__(self, agent: Agent, sub: dict[str, Any]) -> None:
+        self.agent = agent
+        self.sub_id = str(sub["ID"])
+        self.opts = dict(sub.get("Options") or {})
+        self.follow = bool(self.opts.get("follow"))
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(LOG_BATCH * 4)
+        self.readers: dict[str, asyncio.Task[None]] = {}  # task ID -> its reader
+        self.sender: asyncio.Task[None] | None = None
+
+    def serve(self, tasks: list[dict[str, Any]]) -> None:
+        for ref in tasks:
+            task_id = str(ref.get("ID"))
+            if task_id in self.readers:
+                continue
+            ct = self.agent._container({"ID": task_id})
+            if ct is None or not (ct.running or ct.started):
+                continue  # no container started (yet): a later assignment may bring it (following)
+            self.readers[task_id] = asyncio.ensure_future(self.agent._read_logs(ct, ref, self.opts, self.queue))
+        if self.sender is None:
+            self.sender = asyncio.ensure_future(self._send())
+
+    def cancel(self) -> None:
+        for reader in self.readers.values():
+            reader.cancel()
+        if self.sender is not None:
+            self.sender.cancel()
+
+    async def _send(self) -> None:
+        node = self.agent._node
+        assert node is not None
+        remaining = len(self.readers)
+        try:
+            batch: list[dict[str, Any]] = []
+            gone = False
+            while (remaining or self.follow) and not gone:
+                item = await self.queue.get()
+                if item is None:
+                    remaining -= 1
+                else:
+                    batch.append(item)
+                if batch and (len(batch) >= LOG_BATCH or self.queue.empty()):
+                    gone = await self._push(node, batch, close=False)
+                    batch = []
+            if not gone:
+                await self._push(node, batch, close=True)
+        except GoraeError as e:
+            log.warning("swarm logs: %s", e.message)
+        finally:
+            self.cancel()
+            if self.agent._log_jobs.get(self.sub_id) is self:
+                del self.agent._log_jobs[self.sub_id]
+
+    async def _push(self, node: NodeContext, batch: list[dict[str, Any]], *, close: bool) -> bool:
+        answer = await node.call_manager({"op": "log_push", "sub": self.sub_id, "messages": batch, "close": close})
+        return bool(answer.get("gone"))
