@@ -315,6 +315,13 @@ def test_exit_codes_and_a_missing_image(manager: GoraeDaemon) -> None:
     assert (s["Message"], s["Err"], s["ContainerStatus"]["ExitCode"]) == ("started", "task: non-zero exit (3)", 3)
     s = task_of(d, missing["ID"])["Status"]  # type: ignore[index]
     assert (s["Message"], s["Err"]) == ("preparing", "No such image: 127.0.0.1:1/nothing:here")
+    # a task container removed under a running task (rm -f kills it first) fails it
+    gone = task_doc(me, "svcgone", {"Image": "busybox:latest", "Args": ["sleep", "1d"]})
+    put_task(d, gone)
+    wait_for(lambda: state_of(d, gone["ID"]) == "running", timeout=30)
+    d.docker("rm", "-f", f"web.1.{gone['ID']}")
+    wait_for(lambda: state_of(d, gone["ID"]) == "failed", timeout=30)
+    assert task_of(d, gone["ID"])["Status"]["Err"] == "task: non-zero exit (137)"  # type: ignore[index]
 
 
 def test_a_healthcheck_holds_the_task_in_starting_until_healthy(manager: GoraeDaemon) -> None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gorae.errors import Conflict, GoraeError
+from gorae.errors import Conflict, GoraeError, NotFound
 from gorae.swarm import taskstate
 from gorae.swarm.agent import spec
 from gorae.swarm.agent.executor import Executor, TaskContainer
@@ -271,6 +271,9 @@ class Agent:
         if code is None:
             r.wake.set()
             return
+        if code == "destroyed":
+            self._report_status(r, "failed", "started", Err="dockerexec: container destroyed", ContainerStatus=cs)
+            return
         if code == "unhealthy":  # moby's controller: an unhealthy task container fails its task
             await self._stop(task, ct.id)
             self._report_status(
@@ -298,9 +301,11 @@ class Agent:
         health_job = asyncio.ensure_future(self.executor.wait_health(cid, ("unhealthy",)))
         try:
             done, _ = await asyncio.wait({exit_job, health_job}, return_when=asyncio.FIRST_COMPLETED)
-            if health_job in done and health_job.result() == "unhealthy":
+            if health_job in done and not health_job.exception() and health_job.result() == "unhealthy":
                 return "unhealthy"
             return await exit_job
+        except NotFound:
+            return "destroyed"  # removed under the task (docker rm -f)
         finally:
             for job in (exit_job, health_job):
                 job.cancel()
