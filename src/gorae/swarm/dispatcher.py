@@ -130,10 +130,10 @@ class Dispatcher:
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()
-            try:
-                await watcher
-            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose
-                pass
+            # a store client that swallows the cancellation must not hold up `swarm leave` or a stop
+            _, stuck = await asyncio.wait({watcher}, timeout=5)
+            if stuck:
+                log.warning("dispatcher: the store watch did not stop")
         self._wake()
 
     def _wake(self) -> None:
@@ -142,7 +142,7 @@ class Dispatcher:
 
     async def _watch(self, store: ClusterStore) -> None:
         """Wake the long polls on every change of a task, secret, config or node."""
-        while True:
+        while self._store is store:
             try:
                 rev = await store.revision()
                 self._wake()
@@ -152,6 +152,9 @@ class Dispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # the store restarts, a watch breaks: follow again
+                current = asyncio.current_task()
+                if self._store is not store or (current is not None and current.cancelling()):
+                    raise asyncio.CancelledError() from e
                 log.warning("dispatcher watch: %s", e)
                 await asyncio.sleep(1.0)
 

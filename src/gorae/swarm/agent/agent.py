@@ -81,9 +81,10 @@ class Agent:
         self._runners.clear()
         for job in jobs:
             job.cancel()
-        for job in jobs:
-            with contextlib.suppress(BaseException):
-                await job
+        if jobs:
+            _, stuck = await asyncio.wait(jobs, timeout=5)
+            if stuck:
+                log.warning("swarm agent: %d of its jobs did not stop", len(stuck))
         self._node = None
 
     async def left(self, node_id: str) -> None:
