@@ -12,15 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SRC, GoraeDaemon, new_daemon, wait_for
+from conftest import SRC, GoraeDaemon, import_busybox, new_daemon, wait_for
+from swarm_cluster import init, join, lan
 
 from gorae.swarm.ids import new_id
 from gorae.swarm.manager import _store_for
@@ -393,44 +392,17 @@ def test_secret_and_config_commands(manager: GoraeDaemon) -> None:
     assert d.docker("secret", "ls", "-q").stdout == ""
 
 
-from conftest import import_busybox  # noqa: E402
-from test_swarm import lan  # noqa: E402, F401 - the two-host LAN fixture
 
 
-def _daemon_in(ns: str) -> GoraeDaemon:
-    """A daemon in network namespace `ns` only: `nsenter --net` (`ip netns exec` also remounts /sys for the
-    namespace, which hides the cgroup mounts runc needs to run containers)."""
-    tag = uuid.uuid4().hex[:8]
-    d = GoraeDaemon(
-        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
-        exec_root=f"/run/gorae-t-{tag}",
-        socket=f"/run/gorae-t-{tag}.sock",
-        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
-    )
-    try:
-        d.start()
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
-
-
-def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them(lan: list[tuple[str, str]]) -> None:  # noqa: F811
+def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them() -> None:
     """A task assigned to a worker (own netns, data root, exec root) runs there with its secret (sent only
     to it), its logs come back to the manager over the swarm port, and after a kill -9 of the worker's daemon
     and a restart the same container carries on: no duplicate."""
-    (ns1, addr1), (ns2, _addr2) = lan
-    daemons: list[GoraeDaemon] = []
-    try:
-        manager = _daemon_in(ns1)
-        daemons.append(manager)
-        worker = _daemon_in(ns2)
-        daemons.append(worker)
+    with lan(2) as (host1, host2):
+        manager, worker = host1.daemon, host2.daemon
         import_busybox(worker)
-        out = manager.docker("swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s").stdout
-        token = out.split("--token ")[1].split()[0]
-        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
+        _, tokens = init(host1)
+        join(host2, host1, tokens["worker"])
         worker_id = node_id(worker)
         sid = manager.docker("secret", "create", "s1", "-", input="for the worker\n").stdout.strip()
         spec = {
@@ -441,10 +413,7 @@ def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them(lan: list[tu
         task = task_doc(worker_id, "svcw", spec)
         put_task(manager, task)
         tid = task["ID"]
-        try:
-            wait_for(lambda: state_of(manager, tid) == "running", timeout=60)
-        except AssertionError:
-            raise AssertionError(f"{task_of(manager, tid)}\nworker:\n{worker.log()}\nmanager:\n{manager.log()}") from None
+        wait_for(lambda: state_of(manager, tid) == "running", timeout=60)
         name = f"web.1.{tid}"
         assert worker.docker("exec", name, "cat", "/run/secrets/s1").stdout == "for the worker\n"
         assert containers(manager) == []  # nothing of it on the manager, nor its secret file
@@ -463,10 +432,20 @@ def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them(lan: list[tu
         assert worker.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
         delete_task(manager, tid)
         wait_for(lambda: containers(worker) == [], timeout=60)
-    finally:
-        for d in daemons:
-            try:
-                d.cleanup()
-            finally:
-                for pid in _etcd_pids(d.data_root):
-                    os.kill(pid, signal.SIGKILL)
+
+
+def test_a_second_manager_opens_what_the_first_sealed() -> None:
+    """A manager that joins fetches the cluster data key from another manager (never makes its own): a config
+    created through one manager reads back through the other, and the other way round."""
+    with lan(2) as (host1, host2):
+        _, tokens = init(host1)
+        join(host2, host1, tokens["manager"])
+        host1.daemon.docker("config", "create", "c1", "-", input="from one\n")
+        wait_for(lambda: Path(host2.daemon.data_root, "swarm", "data.key").exists(), timeout=30)
+        assert Path(host2.daemon.data_root, "swarm", "data.key").read_bytes() == Path(
+            host1.daemon.data_root, "swarm", "data.key"
+        ).read_bytes()
+        doc = json.loads(host2.docker("config", "inspect", "c1").stdout)[0]
+        assert doc["Spec"]["Data"] == "ZnJvbSBvbmUK"
+        host2.daemon.docker("config", "create", "c2", "-", input="from two\n")
+        assert json.loads(host1.docker("config", "inspect", "c2").stdout)[0]["Spec"]["Data"] == "ZnJvbSB0d28K"

@@ -617,3 +617,42 @@ def test_the_data_key_goes_only_to_managers(tmp_path: Path) -> None:
         await disp.stop()
 
     _run(scenario())
+
+
+def test_a_manager_that_joins_takes_the_clusters_data_key(tmp_path: Path) -> None:
+    """A second manager never makes its own key: it fetches the first's over the swarm port (`data_key`)."""
+    mem = MemoryStore()
+    first = Dispatcher(
+        SecretStore(SECRETS, lambda: mem, datakey.DataKey(tmp_path / "a")),
+        SecretStore(CONFIGS, lambda: mem, datakey.DataKey(tmp_path / "a")),
+        LogBroker(),
+    )
+    joined_key = datakey.DataKey(tmp_path / "b")
+    joined = Dispatcher(SecretStore(SECRETS, lambda: mem, joined_key), SecretStore(CONFIGS, lambda: mem, joined_key), LogBroker())
+    calls: list[str] = []
+
+    async def call_at(addr: str, request: dict[str, Any]) -> dict[str, Any]:
+        calls.append(addr)
+        return await first.ops()[request["op"]](request, "m2", "10.0.0.2")
+
+    async def scenario() -> None:
+        await _put(mem, Node("m1", {"ID": "m1", "Spec": {"Role": "manager"}, "ManagerStatus": {"Addr": "10.0.0.1:2377"}}))
+        await first.start(NodeContext("m1", "c", "manager", "10.0.0.1", mem, _no_manager))  # makes the key
+        assert (tmp_path / "a" / "data.key").exists()
+        await _put(mem, Node("m2", {"ID": "m2", "Spec": {"Role": "manager"}, "ManagerStatus": {"Addr": "10.0.0.2:2377"}}))
+        ctx = NodeContext("m2", "c", "manager", "10.0.0.2", mem, _no_manager, call_at=call_at)
+        await joined.start(ctx)
+        assert joined._key_fetch is not None  # noqa: SLF001
+        await asyncio.wait_for(joined._key_fetch, 5)  # noqa: SLF001
+        assert calls == ["10.0.0.1:2377"]
+        assert joined_key.get() == datakey.DataKey(tmp_path / "a").get()
+        await first.stop()
+        await joined.stop()
+
+    _run(scenario())
+    # while it waits for the key, it makes none of its own
+    waiting = datakey.DataKey(tmp_path / "c")
+    waiting.awaited = True
+    with pytest.raises(GoraeError, match="has not received the cluster data key yet"):
+        waiting.get()
+    assert not waiting.exists()

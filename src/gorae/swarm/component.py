@@ -30,6 +30,8 @@ class NodeContext:
     addr: str  # this node's advertised IP
     store: ClusterStore | None  # managers only
     call_manager: CallManager  # one request to the manager over the swarm port (workers)
+    # one request to the manager at "host:port" over the swarm port (mutual TLS), e.g. another manager
+    call_at: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 
 class SwarmComponent(Protocol):

@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gorae.errors import SystemError_
+from gorae.errors import SystemError_, Unavailable
 
 PREFIX = "v1:"
 KEY_FILE = "data.key"
@@ -42,11 +42,17 @@ class DataKey:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / KEY_FILE
+        self.awaited = False  # a manager that joined waits for another manager's key: none is made here
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     def get(self) -> bytes:
         try:
             key = self.path.read_bytes()
         except FileNotFoundError:
+            if self.awaited:
+                raise Unavailable("this manager has not received the cluster data key yet") from None
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = AESGCM.generate_key(bit_length=256)
             tmp = self.path.with_suffix(".tmp")
@@ -62,9 +68,10 @@ class DataKey:
         return key
 
     def install(self, key: bytes) -> None:
-        """Keep `key` (another manager's, fetched at join with the `data_key` operation) as this one's."""
+        """Keep `key` (another manager's, fetched with the `data_key` operation) as this one's."""
         if len(key) != 32:
             raise SystemError_("a cluster data key is 32 bytes")
+        self.awaited = False
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -98,6 +98,7 @@ class Dispatcher:
         self._store: ClusterStore | None = None
         self._changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._key_fetch: asyncio.Task[None] | None = None
 
     def ops(self) -> dict[str, RemoteOp]:
         return {
@@ -124,9 +125,48 @@ class Dispatcher:
             return
         self._store = node.store
         self._watcher = asyncio.ensure_future(self._watch(node.store))
+        key = self._secrets.key
+        if not key.exists():
+            if await self._other_managers(node):
+                key.awaited = True  # never make a second key: fetch the cluster's from another manager
+                self._key_fetch = asyncio.ensure_future(self._fetch_key(node))
+            else:
+                key.get()  # the swarm's first manager makes it
+
+    async def _other_managers(self, node: NodeContext) -> list[str]:
+        """The swarm-port addresses of the other managers (from their Node objects)."""
+        assert node.store is not None
+
+        async def read(tx: ReadTx) -> list[Node]:
+            return await tx.find(Node)
+
+        return [
+            str((n.doc.get("ManagerStatus") or {}).get("Addr") or "")
+            for n in await node.store.view(read)
+            if n.id != node.node_id
+            and (n.doc.get("Spec") or {}).get("Role") == "manager"
+            and (n.doc.get("ManagerStatus") or {}).get("Addr")
+        ]
+
+    async def _fetch_key(self, node: NodeContext) -> None:
+        """A manager that joined: the cluster data key from another manager (retried until one answers)."""
+        key = self._secrets.key
+        while key.awaited and node.call_at is not None:
+            for addr in await self._other_managers(node):
+                try:
+                    answer = await node.call_at(addr, {"op": "data_key"})
+                    key.install(base64.b64decode(str(answer.get("key", "")), validate=True))
+                    log.info("swarm: the cluster data key came from the manager at %s", addr)
+                    return
+                except (GoraeError, ValueError) as e:
+                    log.warning("swarm: no cluster data key from %s: %s", addr, e)
+            await asyncio.sleep(1.0)
 
     async def stop(self) -> None:
         self._store = None
+        fetch, self._key_fetch = self._key_fetch, None
+        if fetch is not None:
+            fetch.cancel()
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.cancel()

@@ -251,7 +251,11 @@ class SwarmService:
             addr=self.state.addr,
             store=self.store if self.state.role == "manager" else None,
             call_manager=self.call_manager,
+            call_at=self._call_at,
         )
+
+    async def _call_at(self, addr: str, request: dict[str, Any]) -> dict[str, Any]:
+        return await call(addr, self._member_context(), request, MANAGER_ROLE)
 
     async def _start_each(self, components: list[SwarmComponent], started: list[SwarmComponent]) -> None:
         node = self._node_context()
