@@ -449,3 +449,28 @@ def test_a_second_manager_opens_what_the_first_sealed() -> None:
         assert doc["Spec"]["Data"] == "ZnJvbSBvbmUK"
         host2.daemon.docker("config", "create", "c2", "-", input="from two\n")
         assert json.loads(host1.docker("config", "inspect", "c2").stdout)[0]["Spec"]["Data"] == "ZnJvbSB0d28K"
+
+
+def test_logs_of_a_worker_polling_another_manager() -> None:
+    """`service logs` through a manager the worker does not poll: the subscription is relayed to the other
+    managers, the worker's manager passes its lines on."""
+    with lan(3) as (host1, host2, host3):
+        manager1, manager2, worker = host1.daemon, host2.daemon, host3.daemon
+        import_busybox(worker)
+        _, tokens = init(host1)
+        join(host2, host1, tokens["manager"])
+        join(host3, host1, tokens["worker"])  # it polls manager1
+        worker_id = node_id(worker)
+        service_id = new_id()
+        spec = {"Image": "busybox:latest", "Args": ["sh", "-c", "echo from the worker; exec sleep 1d"]}
+        put_service(manager1, service_id, "web", spec)
+        task = task_doc(worker_id, service_id, spec)
+        put_task(manager1, task)
+        wait_for(lambda: state_of(manager1, task["ID"]) == "running", timeout=60)
+        context = (
+            f"com.docker.swarm.node.id={worker_id},com.docker.swarm.service.id={service_id},"
+            f"com.docker.swarm.task.id={task['ID']}"
+        )
+        for manager in (manager2, manager1):
+            status, body = _get(manager, f"/v1.45/services/{service_id}/logs?stdout=1&details=1")
+            assert (status, _frames(body)) == (200, [(1, f"{context} from the worker\n".encode())])

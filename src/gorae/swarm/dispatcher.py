@@ -28,7 +28,7 @@ from typing import Any
 from gorae.errors import Forbidden, GoraeError, InvalidParameter, Unavailable
 from gorae.swarm import taskstate
 from gorae.swarm.component import NodeContext, RemoteOp
-from gorae.swarm.logbroker import LogBroker, LogMessage
+from gorae.swarm.logbroker import LogBroker, LogMessage, Subscription
 from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore, referenced
 from gorae.swarm.store.types import ClusterStore, Node, ReadTx, Service, Task, WriteTx
 from gorae.timefmt import rfc3339nano
@@ -95,6 +95,9 @@ class Dispatcher:
         self._configs = configs
         self.broker = broker
         broker.on_change = self._wake
+        broker.on_subscription = self._relay_subscription
+        self._node: NodeContext | None = None
+        self._relays: set[asyncio.Task[None]] = set()
         self._store: ClusterStore | None = None
         self._changed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
@@ -106,6 +109,8 @@ class Dispatcher:
             "task_status": self.task_status,
             "log_push": self.log_push,
             "data_key": self.data_key,
+            "log_relay": self.log_relay,
+            "log_relay_push": self.log_relay_push,
         }
 
     async def data_key(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
@@ -124,6 +129,7 @@ class Dispatcher:
         if node.store is None:
             return
         self._store = node.store
+        self._node = node
         self._watcher = asyncio.ensure_future(self._watch(node.store))
         key = self._secrets.key
         if not key.exists():
@@ -132,6 +138,74 @@ class Dispatcher:
                 self._key_fetch = asyncio.ensure_future(self._fetch_key(node))
             else:
                 key.get()  # the swarm's first manager makes it
+
+    async def _is_manager(self, node_id: str) -> bool:
+        store = self._need_store()
+
+        async def read(tx: ReadTx) -> Node | None:
+            return await tx.get(Node, node_id)
+
+        node = await store.view(read)
+        return node is not None and (node.doc.get("Spec") or {}).get("Role") == "manager"
+
+    async def _own_addr(self, node: NodeContext) -> str:
+        assert node.store is not None
+
+        async def read(tx: ReadTx) -> Node | None:
+            return await tx.get(Node, node.node_id)
+
+        me = await node.store.view(read)
+        return str(((me.doc.get("ManagerStatus") or {}).get("Addr") or "") if me else "")
+
+    def _relay_subscription(self, sub: Subscription, alive: bool) -> None:
+        """This manager's log subscription made, grown or ended: the other managers serve it to the nodes
+        that poll them (they relay what those nodes send)."""
+        node = self._node
+        if node is None or node.call_at is None or sub.relay_to:
+            return
+
+        async def tell() -> None:
+            assert node.call_at is not None
+            origin = await self._own_addr(node)
+            request = {"op": "log_relay", "sub": sub.id, "tasks": sub.tasks, "options": sub.options,
+                       "origin": origin, "alive": alive}  # fmt: skip
+            for addr in await self._other_managers(node):
+                try:
+                    await node.call_at(addr, request)
+                except GoraeError as e:
+                    log.warning("swarm logs: manager %s: %s", addr, e.message)
+
+        job = asyncio.ensure_future(tell())
+        self._relays.add(job)
+        job.add_done_callback(self._relays.discard)
+
+    async def log_relay(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        """Another manager's subscription, to serve to the nodes polling this one (managers only)."""
+        if not await self._is_manager(node_id):
+            raise Forbidden("only managers relay log subscriptions")
+        sub_id, tasks, origin = request.get("sub"), request.get("tasks"), request.get("origin")
+        if not isinstance(sub_id, str) or not isinstance(tasks, dict) or not isinstance(origin, str) or not origin:
+            raise InvalidParameter("bad log relay")
+        if request.get("alive") is False:
+            self.broker.drop(sub_id)
+            return {}
+        checked = {
+            str(n): [r for r in refs if isinstance(r, dict) and isinstance(r.get("ID"), str)]
+            for n, refs in tasks.items()
+            if isinstance(refs, list)
+        }
+        options = request.get("options") if isinstance(request.get("options"), dict) else {}
+        self.broker.relay(sub_id, checked, options or {}, origin)
+        return {}
+
+    async def log_relay_push(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        """Lines a node sent to another manager for this manager's subscription (managers only)."""
+        if not await self._is_manager(node_id):
+            raise Forbidden("only managers relay log lines")
+        origin_node = request.get("node")
+        if not isinstance(origin_node, str):
+            raise InvalidParameter("bad log relay")
+        return await self.log_push(request, origin_node, peer_ip, relayed=True)
 
     async def _other_managers(self, node: NodeContext) -> list[str]:
         """The swarm-port addresses of the other managers (from their Node objects)."""
@@ -164,6 +238,9 @@ class Dispatcher:
 
     async def stop(self) -> None:
         self._store = None
+        self._node = None
+        for relay in list(self._relays):
+            relay.cancel()
         fetch, self._key_fetch = self._key_fetch, None
         if fetch is not None:
             fetch.cancel()
@@ -287,11 +364,32 @@ class Dispatcher:
 
     # -- logs ------------------------------------------------------------------------------------
 
-    async def log_push(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+    async def log_push(
+        self, request: dict[str, Any], node_id: str, peer_ip: str, relayed: bool = False
+    ) -> dict[str, Any]:
         sub_id = request.get("sub")
         raw = request.get("messages") or []
         if not isinstance(sub_id, str) or not isinstance(raw, list):
             raise InvalidParameter("bad log push")
+        sub = self.broker.get(sub_id)
+        node = self._node
+        if sub is not None and sub.relay_to and not relayed:  # another manager's: on to it
+            if node is None or node.call_at is None:
+                return {"gone": True}
+            try:
+                answer = await node.call_at(
+                    sub.relay_to,
+                    {"op": "log_relay_push", "sub": sub_id, "node": node_id, "messages": raw,
+                     "close": request.get("close") is True},
+                )  # fmt: skip
+            except GoraeError as e:
+                log.warning("swarm logs: relay to %s: %s", sub.relay_to, e.message)
+                answer = {"gone": True}
+            if answer.get("gone"):
+                self.broker.drop(sub_id)
+            elif request.get("close") is True:
+                self.broker.closed(sub, node_id)  # the node is done: not served to it again
+            return {"gone": bool(answer.get("gone"))}
         messages = []
         for m in raw:
             try:

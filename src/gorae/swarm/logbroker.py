@@ -37,6 +37,7 @@ class Subscription:
     options: dict[str, Any]  # stdout, stderr, follow, tail, since
     queue: asyncio.Queue[list[LogMessage] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     open_nodes: set[str] = field(default_factory=set)  # nodes that have not said `close`
+    relay_to: str = ""  # another manager's subscription: what nodes send here goes on to it (its address)
 
     def done(self) -> bool:
         return not self.open_nodes
@@ -46,6 +47,8 @@ class LogBroker:
     def __init__(self) -> None:
         self._subs: dict[str, Subscription] = {}
         self.on_change: Callable[[], None] = lambda: None  # the dispatcher wakes the nodes' long polls
+        # the dispatcher tells the other managers of this manager's subscriptions (their nodes serve them too)
+        self.on_subscription: Callable[[Subscription, bool], None] = lambda sub, alive: None
 
     def subscribe(self, tasks: dict[str, list[dict[str, str]]], options: dict[str, Any]) -> Subscription:
         sub = Subscription(new_id(), {n: list(t) for n, t in tasks.items() if t}, dict(options))
@@ -54,7 +57,41 @@ class LogBroker:
         if sub.done() and not sub.options.get("follow"):  # nothing to read; a follower waits for new tasks
             sub.queue.put_nowait(None)
         self.on_change()
+        self.on_subscription(sub, True)
         return sub
+
+    def relay(self, sub_id: str, tasks: dict[str, list[dict[str, str]]], options: dict[str, Any], origin: str) -> None:
+        """Serve another manager's subscription to the nodes that poll this one (made or updated)."""
+        sub = self._subs.get(sub_id)
+        if sub is None:
+            sub = Subscription(sub_id, {}, dict(options), relay_to=origin)
+            self._subs[sub_id] = sub
+        elif not sub.relay_to:
+            return  # this manager's own
+        for node_id, refs in tasks.items():
+            known = sub.tasks.setdefault(node_id, [])
+            if node_id not in sub.open_nodes and not known:
+                sub.open_nodes.add(node_id)
+            for ref in refs:
+                if not any(t["ID"] == ref.get("ID") for t in known):
+                    known.append({"ID": str(ref.get("ID")), "ServiceID": str(ref.get("ServiceID", ""))})
+        self.on_change()
+
+    def closed(self, sub: Subscription, node_id: str) -> None:
+        """A node said `close` for a relayed subscription."""
+        if node_id in sub.open_nodes:
+            sub.open_nodes.discard(node_id)
+            self.on_change()
+
+    def get(self, sub_id: str) -> Subscription | None:
+        return self._subs.get(sub_id)
+
+    def drop(self, sub_id: str) -> None:
+        """Forget a relayed subscription (its manager's stream ended)."""
+        sub = self._subs.get(sub_id)
+        if sub is not None and sub.relay_to:
+            del self._subs[sub_id]
+            self.on_change()
 
     def add_task(self, sub: Subscription, node_id: str, task: dict[str, str]) -> None:
         """A task that appeared while the subscription follows (a new node joins the subscription)."""
@@ -66,10 +103,12 @@ class LogBroker:
         known.append(task)
         sub.open_nodes.add(node_id)
         self.on_change()
+        self.on_subscription(sub, True)
 
     def unsubscribe(self, sub: Subscription) -> None:
         if self._subs.pop(sub.id, None) is not None:
             self.on_change()
+            self.on_subscription(sub, False)
 
     def give_up(self, sub: Subscription, node_id: str) -> None:
         """A node that cannot answer (down, gone) counts as done."""
