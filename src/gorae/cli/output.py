@@ -169,6 +169,8 @@ def _render_plain(template: str, data: Any) -> str:
                 v = getattr(data, text)
             else:
                 raise StatusError(1, _no_field(template, text, data))
+            if isinstance(v, bool):
+                v = "true" if v else "false"
             out.append("<no value>" if v is None else str(v))
         else:
             out.append(text)
@@ -224,7 +226,10 @@ def print_list(
         from gorae.cli.gotemplate.gojson import marshal
 
         for r in rows:
-            out.write(marshal(to_json(r) if to_json else r) + "\n")
+            text = marshal(to_json(r) if to_json else r)
+            # formatter.MarshalJSON is json.Marshal: HTML-escaped (<, > and & only occur inside strings)
+            text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            out.write(text + "\n")
         return
     table = fmt.startswith("table")
     body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat

@@ -116,7 +116,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
+_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=See ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
 
 
 _PADDING = re.compile(r" {2,}")

@@ -12,9 +12,16 @@ from gorae.client.errors import APIError
 
 
 def inspect_objects(
-    cli: Cli, fetch: Callable[[str], Any], names: list[str], fmt: str | None, *, sort_keys: bool = False
+    cli: Cli,
+    fetch: Callable[[str], Any],
+    names: list[str],
+    fmt: str | None,
+    *,
+    sort_keys: bool = False,
+    any_status: bool = False,
 ) -> int:
-    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors."""
+    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors
+    (with `any_status`, every error the daemon answers, as docker's inspect of swarm objects does)."""
     import json
 
     from gorae.cli.output import render
@@ -25,7 +32,7 @@ def inspect_objects(
         try:
             found.append(fetch(n))
         except APIError as e:
-            if e.status != 404:
+            if e.status != 404 and not any_status:
                 raise
             errors.append(str(e))
     if fmt and fmt != "json":
