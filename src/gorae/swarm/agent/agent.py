@@ -156,7 +156,8 @@ class Agent:
 
     async def _remove(self, task_id: str, container_id: str) -> None:
         try:
-            await self.executor.remove(container_id)
+            # shielded: a runner cancelled mid-removal must not leave the container "removal in progress"
+            await asyncio.shield(self.executor.remove(container_id))
         except GoraeError as e:
             log.warning("removing the container of task %s: %s", task_id, e.message)
         await asyncio.to_thread(self.files.remove, task_id)
@@ -334,7 +335,7 @@ class Agent:
         binds = await asyncio.to_thread(self._write_files, task)
         name = spec.task_name(task)
         try:
-            cid = await self.executor.create(name, spec.create_body(task, binds))
+            cid = await asyncio.shield(self.executor.create(name, spec.create_body(task, binds)))
         except Conflict:
             existing = self.executor.inspect(name)
             if existing is None or existing.labels.get(spec.TASK_ID) != task["ID"]:
@@ -373,7 +374,7 @@ class Agent:
     async def _stop(self, task: dict[str, Any], cid: str) -> None:
         signal = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopSignal")
         try:
-            await self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None)
+            await asyncio.shield(self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None))
         except GoraeError as e:
             log.warning("stopping task %s: %s", task.get("ID"), e.message)
 
