@@ -1,31 +1,21 @@
-"""Swarm tasks on the node side, against real daemons: the dispatcher and the agent run tasks written
-straight into the cluster store (as the orchestrator and scheduler will) as ordinary containers with Docker's
-names, labels, states and messages; secrets (encrypted in the store, a tmpfs file in the container),
-`docker secret`/`docker config` against the reference texts, `service logs` through the nodes, shutdown and
-removal, re-adoption after a kill -9 of the daemon (no duplicate container)."""
+"""Swarm tasks on the nodes, against real daemons and the docker CLI: services' tasks run as ordinary
+containers with Docker's names, labels, states and messages (the dispatcher and agent under the orchestrator
+and scheduler); secrets (sealed in the store, a tmpfs file in the container), `docker secret`/`docker config`,
+`service logs` through the nodes' agents, healthchecks, removal, leave, re-adoption after a kill -9 of the
+daemon (no duplicate container), a worker in its own network namespace."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SRC, GoraeDaemon, import_busybox, new_daemon, wait_for
+from conftest import GoraeDaemon, import_busybox, new_daemon, wait_for
 from swarm_cluster import init, join, lan
-
-from gorae.swarm.ids import new_id
-from gorae.swarm.manager import _store_for
-from gorae.swarm.store.member import EtcdMember
-from gorae.swarm.store.types import Service, Task, WriteTx
-from gorae.timefmt import rfc3339nano
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
 
@@ -60,191 +50,90 @@ def manager() -> Iterator[GoraeDaemon]:
                 os.kill(pid, signal.SIGKILL)
 
 
-async def _store_op(data_root: str, op: str, arg: Any) -> Any:
-    """One operation on a daemon's cluster store, through its etcd member's client port and certificate."""
-    cfg = EtcdMember(Path(data_root, "swarm", "etcd")).configured()
-    assert cfg is not None
-    store = _store_for(cfg)
-    try:
-        if op == "get_task":
-
-            async def get(tx: Any) -> dict[str, Any] | None:
-                task = await tx.get(Task, arg)
-                return task.doc if task is not None else None
-
-            return await store.view(get)
-
-        async def write(tx: WriteTx) -> None:
-            if op == "put_task":
-                await tx.create(Task(arg["ID"], arg))
-            elif op == "put_service":
-                await tx.create(Service(arg["ID"], arg))
-            elif op == "set_desired":
-                task = await tx.get(Task, arg[0])
-                assert task is not None
-                await tx.update(task.with_doc({**task.doc, "DesiredState": arg[1]}))
-            elif op == "delete_task":
-                await tx.delete(Task, arg)
-
-        await store.update(write)
-        return None
-    finally:
-        await store.close()
-
-
-def store_op(d: GoraeDaemon, op: str, arg: Any) -> Any:
-    """`_store_op` here, or inside the daemon's network namespace (its member listens on its 127.0.0.1)."""
-    if not d.command_prefix:
-        return asyncio.run(_store_op(d.data_root, op, arg))
-    code = (
-        "import asyncio, json, sys; sys.path[:0] = sys.argv[1].split(':'); from test_swarm_tasks import _store_op; "
-        "print(json.dumps(asyncio.run(_store_op(sys.argv[2], sys.argv[3], json.loads(sys.argv[4])))))"
-    )
-    here = f"{Path(__file__).parent}:{Path(__file__).parent.parent}"
-    env = dict(os.environ, PYTHONPATH=SRC)
-    r = subprocess.run(
-        [*d.command_prefix, sys.executable, "-c", code, here, d.data_root, op, json.dumps(arg)],
-        capture_output=True, text=True, env=env, timeout=60,
-    )  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
 def node_id(d: GoraeDaemon) -> str:
     return str(json.loads(d.docker("info", "--format", "{{json .Swarm}}").stdout)["NodeID"])
-
-
-def task_doc(node: str, service_id: str, container_spec: dict[str, Any], slot: int = 1) -> dict[str, Any]:
-    now = rfc3339nano(time.time_ns())
-    return {
-        "ID": new_id(),
-        "CreatedAt": now,
-        "UpdatedAt": now,
-        "Labels": {},
-        "Spec": {"ContainerSpec": container_spec, "Resources": {"Limits": {}, "Reservations": {}}},
-        "ServiceID": service_id,
-        "Slot": slot,
-        "NodeID": node,
-        "Status": {"Timestamp": now, "State": "assigned", "Message": "scheduler assigned task to node"},
-        "DesiredState": "running",
-        "_gorae": {"ServiceName": "web"},
-    }
-
-
-def put_task(d: GoraeDaemon, doc: dict[str, Any]) -> None:
-    store_op(d, "put_task", doc)
-
-
-def put_service(d: GoraeDaemon, service_id: str, name: str, container_spec: dict[str, Any]) -> None:
-    now = rfc3339nano(time.time_ns())
-    doc = {
-        "ID": service_id,
-        "CreatedAt": now,
-        "UpdatedAt": now,
-        "Spec": {"Name": name, "Labels": {}, "TaskTemplate": {"ContainerSpec": container_spec}},
-    }
-    store_op(d, "put_service", doc)
-
-
-def task_of(d: GoraeDaemon, task_id: str) -> dict[str, Any] | None:
-    return store_op(d, "get_task", task_id)  # type: ignore[no-any-return]
-
-
-def set_desired(d: GoraeDaemon, task_id: str, desired: str) -> None:
-    store_op(d, "set_desired", [task_id, desired])
-
-
-def delete_task(d: GoraeDaemon, task_id: str) -> None:
-    store_op(d, "delete_task", task_id)
-
-
-def state_of(d: GoraeDaemon, task_id: str) -> str:
-    doc = task_of(d, task_id)
-    return str((doc or {}).get("Status", {}).get("State", ""))
 
 
 def containers(d: GoraeDaemon) -> list[str]:
     return d.docker("ps", "-a", "--format", "{{.Names}}").stdout.split()
 
 
-def test_a_task_runs_as_a_container_with_its_secret_and_stops_when_told(manager: GoraeDaemon) -> None:
+def service_tasks(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
+    ids = d.docker("service", "ps", "-q", "--no-trunc", service).stdout.split()
+    return json.loads(d.docker("inspect", "--type", "task", *ids).stdout) if ids else []  # type: ignore[no-any-return]
+
+
+def running_tasks(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
+    return [t for t in service_tasks(d, service) if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+
+
+def test_a_service_runs_as_containers_with_its_secret_logs_and_goes(manager: GoraeDaemon) -> None:
     d = manager
     me = node_id(d)
-    sid = d.docker("secret", "create", "s1", "-", input="top secret\n").stdout.strip()
-    service_id = new_id()
-    spec = {
-        "Image": "busybox:latest",
-        "Args": ["sh", "-c", "echo out; echo err >&2; exec sleep 1d"],
-        "Env": ["A=1"],
-        "Labels": {"mine": "yes"},
-        "Secrets": [
-            {"File": {"Name": "s1", "UID": "5", "GID": "0", "Mode": 0o400}, "SecretID": sid, "SecretName": "s1"}
-        ],
-    }
-    put_service(d, service_id, "web", spec)
-    task = task_doc(me, service_id, spec)
-    put_task(d, task)
-    tid = task["ID"]
-    name = f"web.1.{tid}"
-    wait_for(lambda: state_of(d, tid) == "running", timeout=30)
-    doc = task_of(d, tid)
-    assert doc is not None
-    status = doc["Status"]
-    assert (status["State"], status["Message"], status["PortStatus"]) == ("running", "started", {})
-    cid = status["ContainerStatus"]["ContainerID"]
-    assert status["ContainerStatus"]["PID"] > 0 and status["ContainerStatus"]["ExitCode"] == 0
-    ct = json.loads(d.docker("inspect", name).stdout)[0]
-    assert ct["Id"] == cid
-    assert ct["Config"]["Labels"] == {
-        "mine": "yes",
-        "com.docker.swarm.node.id": me,
-        "com.docker.swarm.service.id": service_id,
-        "com.docker.swarm.service.name": "web",
-        "com.docker.swarm.task": "",
-        "com.docker.swarm.task.id": tid,
-        "com.docker.swarm.task.name": name,
-    }
-    assert "A=1" in ct["Config"]["Env"]
-    out = d.docker("exec", name, "sh", "-c", "cat /run/secrets/s1; stat -c '%a %u' /run/secrets/s1").stdout
-    assert out == "top secret\n400 5\n"
+    d.docker("secret", "create", "s", "-", input="top secret\n")
+    d.docker(
+        "service", "create", "--detach", "--name", "web", "--replicas", "2",
+        "--secret", "source=s,target=s1,uid=5,mode=0400", "--env", "A=1", "--container-label", "mine=yes",
+        "busybox", "sh", "-c", "echo out; echo err >&2; exec sleep 1d",
+    )  # fmt: skip
+    service_id = d.docker("service", "inspect", "-f", "{{.ID}}", "web").stdout.strip()
+    wait_for(lambda: len(running_tasks(d, "web")) == 2, timeout=60)
+    for task in running_tasks(d, "web"):
+        tid, status = task["ID"], task["Status"]
+        assert (status["Message"], status["PortStatus"]) == ("started", {})
+        assert status["ContainerStatus"]["PID"] > 0 and status["ContainerStatus"]["ExitCode"] == 0
+        name = f"web.{task['Slot']}.{tid}"
+        ct = json.loads(d.docker("inspect", name).stdout)[0]
+        assert ct["Id"] == status["ContainerStatus"]["ContainerID"]
+        assert ct["Config"]["Labels"] == {
+            "mine": "yes",
+            "com.docker.swarm.node.id": me,
+            "com.docker.swarm.service.id": service_id,
+            "com.docker.swarm.service.name": "web",
+            "com.docker.swarm.task": "",
+            "com.docker.swarm.task.id": tid,
+            "com.docker.swarm.task.name": name,
+        }
+        assert "A=1" in ct["Config"]["Env"]
+        out = d.docker("exec", name, "sh", "-c", "cat /run/secrets/s1; stat -c '%a %u' /run/secrets/s1").stdout
+        assert out == "top secret\n400 5\n"
     # the secret is sealed in the store: its bytes appear nowhere in etcd's data
-    etcd_data = Path(d.data_root, "swarm", "etcd", "data")
-    for path in etcd_data.rglob("*"):
+    for path in Path(d.data_root, "swarm", "etcd", "data").rglob("*"):
         if path.is_file():
             assert b"top secret" not in path.read_bytes(), path
-    r = d.docker("secret", "rm", "s1", check=False)
+    r = d.docker("secret", "rm", "s", check=False)
     assert (r.returncode, r.stderr) == (
         1,
-        "Error response from daemon: rpc error: code = InvalidArgument desc = secret 's1' is in use by the "
+        "Error response from daemon: rpc error: code = InvalidArgument desc = secret 's' is in use by the "
         "following service: web\n",
     )
-
-    # logs through the node's agent: dockerd's stream with the context details the CLI reads
+    # logs through the nodes' agents: the raw stream as dockerd's, then the docker CLI's lines
+    tid = running_tasks(d, "web")[0]["ID"]
     status_code, body = _get(d, f"/v1.45/tasks/{tid}/logs?stdout=1&stderr=1&details=1")
-    assert status_code == 200
     context = f"com.docker.swarm.node.id={me},com.docker.swarm.service.id={service_id},com.docker.swarm.task.id={tid}"
-    assert sorted(_frames(body)) == sorted([(1, f"{context} out\n".encode()), (2, f"{context} err\n".encode())])
-
-    # following the service's logs takes in a task that starts later
-    follower = _stream(d, f"/v1.45/services/{service_id}/logs?stdout=1&stderr=1&follow=1")
+    assert (status_code, sorted(_frames(body))) == (
+        200, sorted([(1, f"{context} out\n".encode()), (2, f"{context} err\n".encode())])
+    )  # fmt: skip
+    host = d.docker("info", "--format", "{{.Name}}").stdout.strip()
+    r = d.docker("service", "logs", "web")
+    prefixes = sorted(f"web.{t['Slot']}.{t['ID'][:12]}@{host}    |" for t in running_tasks(d, "web"))
+    assert sorted(r.stdout.splitlines() + r.stderr.splitlines()) == sorted(
+        [f"{p} {line}" for p in prefixes for line in ("out", "err")]
+    )
+    # following the service's logs takes in the tasks a scale-up starts later
+    follower = _stream(d, "/v1.45/services/web/logs?stdout=1&follow=1")
     try:
-        assert sorted([_next_frame(follower), _next_frame(follower)]) == [(1, b"out\n"), (2, b"err\n")]
-        later = task_doc(me, service_id, {"Image": "busybox:latest", "Args": ["sh", "-c", "echo later; exec sleep 1d"]}, slot=2)
-        put_task(d, later)
-        assert _next_frame(follower) == (1, b"later\n")
+        assert [_next_frame(follower), _next_frame(follower)] == [(1, b"out\n"), (1, b"out\n")]
+        d.docker("service", "scale", "--detach", "web=3")
+        assert _next_frame(follower) == (1, b"out\n")
     finally:
         follower.close()
-    wait_for(lambda: state_of(d, later["ID"]) == "running", timeout=30)
-    set_desired(d, later["ID"], "remove")
-    wait_for(lambda: f"web.2.{later['ID']}" not in containers(d), timeout=30)
-    assert state_of(d, later["ID"]) == "shutdown"
-
-    set_desired(d, tid, "shutdown")
-    wait_for(lambda: state_of(d, tid) == "shutdown", timeout=30)
-    assert d.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
-    delete_task(d, tid)
-    wait_for(lambda: name not in containers(d), timeout=30)
-    assert not Path(d.exec_root, "swarm", tid).exists()
+    wait_for(lambda: len(running_tasks(d, "web")) == 3, timeout=60)
+    d.docker("service", "scale", "--detach", "web=1")  # slots 2 and 3 go, containers too
+    wait_for(lambda: [n.rsplit(".", 1)[0] for n in containers(d)] == ["web.1"], timeout=60)
+    d.docker("service", "rm", "web")
+    wait_for(lambda: containers(d) == [], timeout=60)
+    assert [p.name for p in Path(d.exec_root, "swarm").iterdir()] == []
 
 
 def _get(d: GoraeDaemon, path: str) -> tuple[int, bytes]:
@@ -299,55 +188,56 @@ def _frames(body: bytes) -> list[tuple[int, bytes]]:
 
 def test_exit_codes_and_a_missing_image(manager: GoraeDaemon) -> None:
     d = manager
-    me = node_id(d)
-    ok = task_doc(me, "svcok", {"Image": "busybox:latest", "Args": ["true"]})
-    bad = task_doc(me, "svcbad", {"Image": "busybox:latest", "Args": ["sh", "-c", "exit 3"]})
-    missing = task_doc(me, "svcmissing", {"Image": "127.0.0.1:1/nothing:here"})
-    for t in (ok, bad, missing):
-        put_task(d, t)
-    wait_for(lambda: state_of(d, ok["ID"]) == "complete", timeout=30)
-    wait_for(lambda: state_of(d, bad["ID"]) == "failed", timeout=30)
-    wait_for(lambda: state_of(d, missing["ID"]) == "rejected", timeout=60)
-    s = task_of(d, ok["ID"])["Status"]  # type: ignore[index]
+    for name, args in (
+        ("ok", ["busybox", "true"]),
+        ("bad", ["busybox", "sh", "-c", "exit 3"]),
+        ("missing", ["127.0.0.1:1/nothing:here"]),
+    ):
+        d.docker("service", "create", "--detach", "--restart-condition", "none", "--name", name, *args)
+    states = {"ok": "complete", "bad": "failed", "missing": "rejected"}
+    for name, state in states.items():
+        wait_for(lambda n=name, s=state: [t["Status"]["State"] for t in service_tasks(d, n)] == [s], timeout=60)
+    s = service_tasks(d, "ok")[0]["Status"]
     assert (s["Message"], s["ContainerStatus"]["ExitCode"], "Err" in s) == ("finished", 0, False)
-    s = task_of(d, bad["ID"])["Status"]  # type: ignore[index]
+    s = service_tasks(d, "bad")[0]["Status"]
     assert (s["Message"], s["Err"], s["ContainerStatus"]["ExitCode"]) == ("started", "task: non-zero exit (3)", 3)
-    s = task_of(d, missing["ID"])["Status"]  # type: ignore[index]
+    s = service_tasks(d, "missing")[0]["Status"]
     assert (s["Message"], s["Err"]) == ("preparing", "No such image: 127.0.0.1:1/nothing:here")
+    ps = d.docker("service", "ps", "--no-trunc", "--format", "{{.Error}}", "bad").stdout
+    assert ps == '"task: non-zero exit (3)"\n'
     # a task container removed under a running task (rm -f kills it first) fails it
-    gone = task_doc(me, "svcgone", {"Image": "busybox:latest", "Args": ["sleep", "1d"]})
-    put_task(d, gone)
-    wait_for(lambda: state_of(d, gone["ID"]) == "running", timeout=30)
-    d.docker("rm", "-f", f"web.1.{gone['ID']}")
-    wait_for(lambda: state_of(d, gone["ID"]) == "failed", timeout=30)
-    assert task_of(d, gone["ID"])["Status"]["Err"] == "task: non-zero exit (137)"  # type: ignore[index]
+    d.docker("service", "create", "--detach", "--restart-condition", "none", "--name", "gone", "busybox", "sleep", "1d")
+    wait_for(lambda: len(running_tasks(d, "gone")) == 1, timeout=60)
+    task = running_tasks(d, "gone")[0]
+    d.docker("rm", "-f", task["Status"]["ContainerStatus"]["ContainerID"])
+    wait_for(lambda: [t["Status"]["State"] for t in service_tasks(d, "gone")] == ["failed"], timeout=60)
+    assert service_tasks(d, "gone")[0]["Status"]["Err"] == "task: non-zero exit (137)"
 
 
 def test_a_healthcheck_holds_the_task_in_starting_until_healthy(manager: GoraeDaemon) -> None:
     d = manager
-    me = node_id(d)
-    t = task_doc(
-        me,
-        "svchc",
-        {
-            "Image": "busybox:latest",
-            "Args": ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; touch /tmp/ok; exec sleep 1d"],
-            "HealthCheck": {"Test": ["CMD", "test", "-e", "/tmp/ok"], "Interval": 200_000_000, "Retries": 3},
-        },
-    )
-    put_task(d, t)
-    wait_for(lambda: state_of(d, t["ID"]) == "starting", timeout=30)
-    name = f"web.1.{t['ID']}"
+    d.docker(
+        "service", "create", "--detach", "--restart-condition", "none", "--name", "hc",
+        "--health-cmd", "test -e /tmp/ok", "--health-interval", "200ms", "--health-retries", "3",
+        "busybox", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.1; done; touch /tmp/ok; exec sleep 1d",
+    )  # fmt: skip
+
+    def state() -> str:
+        tasks = service_tasks(d, "hc")
+        return str(tasks[0]["Status"]["State"]) if tasks else ""
+
+    wait_for(lambda: state() == "starting", timeout=60)
+    name = containers(d)[0]
     wait_for(lambda: d.docker("inspect", "-f", "{{json .State.Health}}", name).stdout != "null\n", timeout=30)
     assert d.docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout == "starting\n"
-    assert state_of(d, t["ID"]) == "starting"
+    assert state() == "starting"
     d.docker("exec", name, "touch", "/tmp/go")
-    wait_for(lambda: state_of(d, t["ID"]) == "running", timeout=30)
+    wait_for(lambda: state() == "running", timeout=30)
     assert d.docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout == "healthy\n"
     # unhealthy while running: the container is stopped and the task fails (moby's controller)
     d.docker("exec", name, "rm", "/tmp/ok")
-    wait_for(lambda: state_of(d, t["ID"]) == "failed", timeout=30)
-    status = task_of(d, t["ID"])["Status"]  # type: ignore[index]
+    wait_for(lambda: state() == "failed", timeout=30)
+    status = service_tasks(d, "hc")[0]["Status"]
     assert (status["Message"], status["Err"]) == ("started", "dockerexec: unhealthy container")
     assert d.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
     # leaving the swarm removes the node's task containers, as dockerd does
@@ -357,16 +247,16 @@ def test_a_healthcheck_holds_the_task_in_starting_until_healthy(manager: GoraeDa
 
 def test_a_restarted_daemon_adopts_its_task_containers(manager: GoraeDaemon) -> None:
     d = manager
-    me = node_id(d)
-    t = task_doc(me, "svcre", {"Image": "busybox:latest", "Args": ["sleep", "1d"]})
-    put_task(d, t)
-    wait_for(lambda: state_of(d, t["ID"]) == "running", timeout=30)
-    cid = task_of(d, t["ID"])["Status"]["ContainerStatus"]["ContainerID"]  # type: ignore[index]
+    d.docker("service", "create", "--detach", "--name", "re", "busybox", "sleep", "1d")
+    wait_for(lambda: len(running_tasks(d, "re")) == 1, timeout=60)
+    task = running_tasks(d, "re")[0]
+    cid = task["Status"]["ContainerStatus"]["ContainerID"]
     d.kill9()
     d.start()
-    set_desired(d, t["ID"], "shutdown")
-    wait_for(lambda: state_of(d, t["ID"]) == "shutdown", timeout=40)
+    wait_for(lambda: [t["ID"] for t in running_tasks(d, "re")] == [task["ID"]], timeout=60)
     assert d.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
+    d.docker("service", "rm", "re")
+    wait_for(lambda: containers(d) == [], timeout=60)
 
 
 def test_secret_and_config_commands(manager: GoraeDaemon) -> None:
@@ -392,45 +282,45 @@ def test_secret_and_config_commands(manager: GoraeDaemon) -> None:
     assert d.docker("secret", "ls", "-q").stdout == ""
 
 
-
-
 def test_a_worker_in_its_own_namespace_runs_tasks_and_readopts_them() -> None:
-    """A task assigned to a worker (own netns, data root, exec root) runs there with its secret (sent only
-    to it), its logs come back to the manager over the swarm port, and after a kill -9 of the worker's daemon
-    and a restart the same container carries on: no duplicate."""
+    """A service constrained to the worker (own netns, data root, exec root) runs there with its secret (sent
+    only to it), its logs come back to the manager over the swarm port; after a kill -9 of the worker's daemon
+    and a restart the node runs one task of the service, never two."""
     with lan(2) as (host1, host2):
         manager, worker = host1.daemon, host2.daemon
         import_busybox(worker)
         _, tokens = init(host1)
         join(host2, host1, tokens["worker"])
         worker_id = node_id(worker)
-        sid = manager.docker("secret", "create", "s1", "-", input="for the worker\n").stdout.strip()
-        spec = {
-            "Image": "busybox:latest",
-            "Args": ["sh", "-c", "echo started; exec sleep 1d"],
-            "Secrets": [{"File": {"Name": "s1", "UID": "0", "GID": "0", "Mode": 0o444}, "SecretID": sid, "SecretName": "s1"}],
-        }
-        task = task_doc(worker_id, "svcw", spec)
-        put_task(manager, task)
+        manager.docker("secret", "create", "s1", "-", input="for the worker\n")
+        manager.docker(
+            "service", "create", "--detach", "--name", "w", "--constraint", "node.role==worker", "--secret", "s1",
+            "busybox", "sh", "-c", "echo started; exec sleep 1d",
+        )  # fmt: skip
+        wait_for(lambda: len(running_tasks(manager, "w")) == 1, timeout=60)
+        task = running_tasks(manager, "w")[0]
         tid = task["ID"]
-        wait_for(lambda: state_of(manager, tid) == "running", timeout=60)
-        name = f"web.1.{tid}"
+        assert task["NodeID"] == worker_id
+        name = f"w.1.{tid}"
         assert worker.docker("exec", name, "cat", "/run/secrets/s1").stdout == "for the worker\n"
         assert containers(manager) == []  # nothing of it on the manager, nor its secret file
         assert not Path(manager.exec_root, "swarm", tid).exists()
-        status, body = _get(manager, f"/v1.45/tasks/{tid}/logs?stdout=1&stderr=1&details=1")
-        context = f"com.docker.swarm.node.id={worker_id},com.docker.swarm.service.id=svcw,com.docker.swarm.task.id={tid}"
-        assert (status, _frames(body)) == (200, [(1, f"{context} started\n".encode())])
+        worker_name = worker.docker("info", "--format", "{{.Name}}").stdout.strip()
+        wait_for(lambda: manager.docker("service", "logs", "w").stdout == f"w.1.{tid[:12]}@{worker_name}    | started\n", timeout=30)
 
-        cid = worker.docker("inspect", "-f", "{{.Id}}", name).stdout.strip()
+        # kill -9 of the worker's daemon: its container lives on (conmon); back, the node runs one task of the
+        # service, never two (the same container if the manager did not mark it down meanwhile, else the old
+        # one stopped for the new task)
         worker.kill9()
         worker.start()
-        assert worker.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
-        set_desired(manager, tid, "shutdown")
-        wait_for(lambda: state_of(manager, tid) == "shutdown", timeout=60)
-        assert worker.docker("ps", "-aq", "--no-trunc").stdout.split() == [cid]
-        assert worker.docker("inspect", "-f", "{{.State.Running}}", name).stdout == "false\n"
-        delete_task(manager, tid)
+        wait_for(lambda: len(running_tasks(manager, "w")) == 1, timeout=60)
+
+        def running_here() -> list[str]:
+            return worker.docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=w").stdout.split()
+
+        wait_for(lambda: len(running_here()) == 1, timeout=60)
+        assert running_here() == [running_tasks(manager, "w")[0]["Status"]["ContainerStatus"]["ContainerID"][:12]]
+        manager.docker("service", "rm", "w")
         wait_for(lambda: containers(worker) == [], timeout=60)
 
 
@@ -455,22 +345,17 @@ def test_logs_of_a_worker_polling_another_manager() -> None:
     """`service logs` through a manager the worker does not poll: the subscription is relayed to the other
     managers, the worker's manager passes its lines on."""
     with lan(3) as (host1, host2, host3):
-        manager1, manager2, worker = host1.daemon, host2.daemon, host3.daemon
-        import_busybox(worker)
+        import_busybox(host3.daemon)
         _, tokens = init(host1)
         join(host2, host1, tokens["manager"])
-        join(host3, host1, tokens["worker"])  # it polls manager1
-        worker_id = node_id(worker)
-        service_id = new_id()
-        spec = {"Image": "busybox:latest", "Args": ["sh", "-c", "echo from the worker; exec sleep 1d"]}
-        put_service(manager1, service_id, "web", spec)
-        task = task_doc(worker_id, service_id, spec)
-        put_task(manager1, task)
-        wait_for(lambda: state_of(manager1, task["ID"]) == "running", timeout=60)
-        context = (
-            f"com.docker.swarm.node.id={worker_id},com.docker.swarm.service.id={service_id},"
-            f"com.docker.swarm.task.id={task['ID']}"
-        )
-        for manager in (manager2, manager1):
-            status, body = _get(manager, f"/v1.45/services/{service_id}/logs?stdout=1&details=1")
-            assert (status, _frames(body)) == (200, [(1, f"{context} from the worker\n".encode())])
+        join(host3, host1, tokens["worker"])  # it polls host1
+        host1.docker(
+            "service", "create", "--detach", "--name", "w", "--constraint", "node.role==worker",
+            "busybox", "sh", "-c", "echo from the worker; exec sleep 1d",
+        )  # fmt: skip
+        wait_for(lambda: len(running_tasks(host1.daemon, "w")) == 1, timeout=60)
+        task = running_tasks(host1.daemon, "w")[0]
+        worker_name = host3.docker("info", "--format", "{{.Name}}").stdout.strip()
+        for host in (host2, host1):
+            out = host.docker("service", "logs", "w").stdout
+            assert out == f"w.1.{task['ID'][:12]}@{worker_name}    | from the worker\n"

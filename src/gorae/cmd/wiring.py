@@ -31,6 +31,7 @@ from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
 from gorae.api.secrets import SecretsRouter
+from gorae.api.services import ServicesRouter
 from gorae.api.swarm import SwarmRouter
 from gorae.api.swarmlogs import SwarmLogsRouter
 from gorae.api.system import DaemonFacts, SystemRouter
@@ -68,6 +69,10 @@ from gorae.swarm.logbroker import LogBroker
 from gorae.swarm.logs import SwarmLogs
 from gorae.swarm.manager import SwarmService
 from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore
+from gorae.swarm.services.control import ServiceControl
+from gorae.swarm.services.orchestrator import Orchestrator
+from gorae.swarm.services.reaper import TaskReaper
+from gorae.swarm.services.scheduler import Scheduler
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -239,7 +244,7 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
-    swarm = SwarmService(os.path.join(root, "swarm"), _node_description)
+    swarm = _swarm(os.path.join(root, "swarm"))
     data_key = DataKey(swarm.root)
     secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
     configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
@@ -274,6 +279,14 @@ def build_services(config: DaemonConfig) -> Services:
         swarm_configs=configs,
         swarm_logs=SwarmLogs(swarm.manager_store, broker),
     )
+
+
+def _swarm(root: str) -> SwarmService:
+    """This daemon's swarm side with the manager's services components (leader only)."""
+    swarm = SwarmService(root, _node_description)
+    for component in (Orchestrator(), Scheduler(), TaskReaper()):
+        swarm.add_component(component, leader_only=True)
+    return swarm
 
 
 def _node_description() -> dict[str, Any]:
@@ -430,6 +443,7 @@ def build_api(services: Services) -> Router:
             SwarmRouter(services.swarm),
             SecretsRouter(services.swarm_secrets, services.swarm_configs),
             SwarmLogsRouter(services.swarm_logs),
+            ServicesRouter(ServiceControl(services.swarm.manager_store)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),
