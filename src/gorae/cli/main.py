@@ -119,6 +119,11 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "service rollback": ("service", "Revert changes to a service's configuration"),
     "service scale": ("service", "Scale one or multiple replicated services"),
     "service update": ("service", "Update a service"),
+    "deploy init": ("deploy", "Create (or adopt) a git repository whose pushes deploy an application"),
+    "deploy ls": ("deploy", "List deployed applications"),
+    "deploy log": ("deploy", "Show an application's deploys"),
+    "deploy rollback": ("deploy", "Serve a previous version again"),
+    "deploy hook": ("deploy", "Deploy the pushed commit (run by the repository's pre-receive hook)"),
 }
 
 # docker's "Swarm Commands" section of `--help`
@@ -147,6 +152,17 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
             "remove": "rm",
             "inspect": "container inspect",
             "prune": "container prune",
+        },
+    ),
+    "deploy": (
+        "Deploy applications by git push",
+        {
+            "init": "deploy init",
+            "ls": "deploy ls",
+            "list": "deploy ls",
+            "log": "deploy log",
+            "rollback": "deploy rollback",
+            "hook": "deploy hook",
         },
     ),
     "image": (

@@ -207,6 +207,9 @@ def build_services(config: DaemonConfig) -> Services:
     options = NetworkOptions(
         bip=config.bip,
         fixed_cidr=config.fixed_cidr,
+        ipv6=bool(config.ipv6),
+        fixed_cidr_v6=config.fixed_cidr_v6,
+        ip6tables=bool(config.ip6tables),
         default_address_pools=list(config.default_address_pools or []),
         iptables=config.iptables is not False,
         ip_forward=config.ip_forward is not False,
@@ -422,6 +425,7 @@ class SystemFacts:
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
             init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
+            init_path=cfg.init_path or "",
         )
 
     def subscribe_events(self) -> Subscription:

@@ -55,6 +55,7 @@ def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_r
         if entry.startswith("link "):
             subprocess.run(["ip", "link", "del", entry[5:]], capture_output=True)
     iptables.purge(iptables.Chains(chain_prefix))
+    iptables.purge(iptables.Chains(chain_prefix), family=6)  # --ip6tables
     return leftovers(bridge, link_prefixes, chain_prefix, exec_root)
 
 

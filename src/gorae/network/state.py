@@ -133,7 +133,7 @@ class NetworkState:
                     "EndpointID": ep["id"],
                     "MacAddress": ep.get("mac", ""),
                     "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
-                    "IPv6Address": "",
+                    "IPv6Address": f"{ep['ip6']}/{ep['prefixlen6']}" if ep.get("ip6") else "",
                 }
         return out
 

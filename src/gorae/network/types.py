@@ -39,10 +39,13 @@ class MetaStore(Protocol):
 @dataclass(frozen=True)
 class NetworkOptions:
     """The daemon options networking depends on (dockerd's --bip, --fixed-cidr, --default-address-pool,
-    --iptables, --ip-forward, --ip-masq)."""
+    --ipv6, --fixed-cidr-v6, --iptables, --ip6tables, --ip-forward, --ip-masq)."""
 
     bip: str | None = None
     fixed_cidr: str | None = None
+    ipv6: bool = False  # --ipv6: the default bridge gets IPv6 addresses from --fixed-cidr-v6
+    fixed_cidr_v6: str | None = None
+    ip6tables: bool = False  # --ip6tables: rules for IPv6 networks too (dockerd 20.10's default: off)
     default_address_pools: Sequence[Mapping[str, Any]] = ()
     iptables: bool = True
     ip_forward: bool = True
@@ -103,6 +106,8 @@ class NetworkSpec:
     ip_range: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     interface: str | None = None  # the kernel interface its endpoints hang off (stored as `_gorae.bridge`)
+    enable_ipv6: bool = False  # EnableIPv6 (the default bridge with --ipv6)
+    ipv6_subnet: str | None = None  # its IPv6 pool (--fixed-cidr-v6); without one, link-local addresses only
 
 
 @dataclass(frozen=True)
