@@ -93,7 +93,9 @@ def _new_daemon(ns: str) -> GoraeDaemon:
         exec_root=f"/run/gorae-t-{tag}",
         socket=f"/run/gorae-t-{tag}.sock",
         log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        command_prefix=["ip", "netns", "exec", ns],
+        # only the network namespace: `ip netns exec` would also remount /sys for the namespace, hiding the
+        # cgroup mounts runc needs, so no container (no swarm task) could run on such a host
+        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
     )
 
 

@@ -35,7 +35,7 @@ class SwarmBackend(Protocol):
     async def remove_node(self, ref: str, force: bool) -> None: ...
 
 
-_KINDS = {"secrets": "secret", "configs": "config"}
+_KINDS: dict[str, str] = {}
 
 
 class SwarmRouter:
@@ -64,9 +64,6 @@ class SwarmRouter:
                 ("POST", f"/{plural}/{{id}}/update", missing),
                 ("DELETE", f"/{plural}/{{id}}", missing),
             ]
-        # /services and /tasks themselves are gorae.api.services'; their logs are not served yet
-        table.append(("GET", "/services/{id}/logs", self._missing("service")))
-        table.append(("GET", "/tasks/{id}/logs", self._missing("task")))
         return table
 
     def _manager(self) -> None:

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gorae.api.app import build_routes
@@ -29,8 +30,10 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.secrets import SecretsRouter
 from gorae.api.services import ServicesRouter
 from gorae.api.swarm import SwarmRouter
+from gorae.api.swarmlogs import SwarmLogsRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
@@ -57,7 +60,15 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.agent.agent import Agent
+from gorae.swarm.agent.files import TaskFiles
+from gorae.swarm.agent.local import LocalExecutor
+from gorae.swarm.datakey import DataKey
+from gorae.swarm.dispatcher import Dispatcher, Orphaner
+from gorae.swarm.logbroker import LogBroker
+from gorae.swarm.logs import SwarmLogs
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore
 from gorae.swarm.services.control import ServiceControl
 from gorae.swarm.services.orchestrator import Orchestrator
 from gorae.swarm.services.reaper import TaskReaper
@@ -88,6 +99,9 @@ class Services:
     metrics: EngineMetrics
     distribution: DistributionService
     swarm: SwarmService
+    swarm_secrets: SecretStore
+    swarm_configs: SecretStore
+    swarm_logs: SwarmLogs
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -233,6 +247,19 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
+    swarm = _swarm(os.path.join(root, "swarm"))
+    data_key = DataKey(swarm.root)
+    secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
+    configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
+    broker = LogBroker()
+    dispatcher = Dispatcher(secrets, configs, broker)
+    for name, op in dispatcher.ops().items():
+        swarm.register_op(name, op)
+    swarm.add_component(dispatcher)
+    swarm.add_component(Orphaner(), leader_only=True)
+    swarm.add_component(
+        Agent(LocalExecutor(containers, distribution), TaskFiles(Path(config.exec_root) / "swarm"))
+    )
     return Services(
         config=config,
         builder=builder,
@@ -250,7 +277,10 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
-        swarm=_swarm(os.path.join(root, "swarm")),
+        swarm=swarm,
+        swarm_secrets=secrets,
+        swarm_configs=configs,
+        swarm_logs=SwarmLogs(swarm.manager_store, broker),
     )
 
 
@@ -415,6 +445,8 @@ def build_api(services: Services) -> Router:
         [
             SystemRouter(SystemFacts(services), swarm=services.swarm),
             SwarmRouter(services.swarm),
+            SecretsRouter(services.swarm_secrets, services.swarm_configs),
+            SwarmLogsRouter(services.swarm_logs),
             ServicesRouter(ServiceControl(services.swarm.manager_store)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
