@@ -1,0 +1,274 @@
+"""The kernel side of one overlay network on one node, as Docker's overlay driver builds it: a network
+namespace holding a bridge (`br0`, with the network's gateway address) and a VXLAN device (UDP 4789, the
+network's VNI) enslaved to it; container endpoints are veth pairs with one end on that bridge and the
+other in the container's namespace. The VXLAN device is created in the node's own namespace (so its UDP
+socket listens there, on the node's address) and then moved into the overlay namespace.
+
+Learning is off: remote endpoints are static entries — a neighbour entry (IP → MAC) that the VXLAN device
+answers ARP with (`proxy`), and a forwarding entry (MAC → the remote node's address). The caller gives the
+full list of remote endpoints each time (`set_peers`); entries not in it are removed.
+
+All functions are synchronous (worker threads, never the event loop).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from gorae.network.kernel import netlink, netns, rtnl
+
+VXLAN_PORT = 4789
+BRIDGE = "br0"
+VXLAN_IF = "vxlan0"
+MTU = 1450  # 1500 minus the VXLAN encapsulation (50 bytes), as Docker's overlay
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
+EEXIST = 17
+ENOENT = 2
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A remote endpoint: its overlay address, MAC, and the address of the node (VTEP) that holds it."""
+
+    ip: str
+    mac: str
+    vtep: str
+
+
+def temp_vxlan_name(vni: int) -> str:
+    """The VXLAN device's name while it is still in the node's namespace (Docker's vx-<vni>-<id>)."""
+    return f"vx-{vni:06x}-{os.getpid() % 100000:05d}"[: netlink.IFNAMSIZ]
+
+
+def create(path: str, vni: int, gateway: str, prefixlen: int, local_addr: str | None) -> None:
+    """The overlay namespace at `path` with br0 (gateway/prefixlen) and vxlan0 (VNI `vni`); idempotent: an
+    existing namespace is completed, not recreated. On failure nothing is left behind."""
+    created = not netns.exists(path)
+    if created:
+        netns.create(path)
+    try:
+        netns.run_in_netns(path, lambda: _bridge(gateway, prefixlen))
+        if not _has_link(path, VXLAN_IF):
+            _vxlan(path, vni, local_addr)
+    except BaseException:
+        if created:
+            delete(path)
+        raise
+
+
+def _bridge(gateway: str, prefixlen: int) -> None:
+    with IPRoute() as ipr:
+        idx = netlink.link_index(ipr, BRIDGE)
+        if idx is None:
+            ipr.link("add", ifname=BRIDGE, kind="bridge", mtu=MTU)
+            idx = netlink.link_index(ipr, BRIDGE)
+            assert idx is not None
+        if gateway:
+            try:
+                ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+            except NetlinkError as e:
+                if e.code != EEXIST:
+                    raise
+        ipr.link("set", index=idx, state="up")
+
+
+def _has_link(path: str, name: str) -> bool:
+    def inside() -> bool:
+        with IPRoute() as ipr:
+            return netlink.link_index(ipr, name) is not None
+
+    return netns.run_in_netns(path, inside)
+
+
+def _vxlan(path: str, vni: int, local_addr: str | None) -> None:
+    tmp = temp_vxlan_name(vni)
+
+    def in_node() -> None:
+        with IPRoute() as ipr:
+            netlink.delete_link_quietly(ipr, tmp)
+            kw: dict[str, object] = {}
+            if local_addr:
+                kw["vxlan_local"] = local_addr
+            try:
+                ipr.link(
+                    "add",
+                    ifname=tmp,
+                    kind="vxlan",
+                    vxlan_id=vni,
+                    vxlan_port=VXLAN_PORT,
+                    vxlan_learning=0,
+                    vxlan_proxy=1,
+                    vxlan_l2miss=0,
+                    vxlan_l3miss=0,
+                    mtu=MTU,
+                    **kw,
+                )
+            except NetlinkError as e:
+                if e.code == EEXIST:
+                    raise OSError(
+                        f"a VXLAN device with VNI {vni} on port {VXLAN_PORT} already exists on this node"
+                    ) from e
+                raise
+            idx = netlink.link_index(ipr, tmp)
+            assert idx is not None
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ipr.link("set", index=idx, net_ns_fd=fd)
+            except BaseException:
+                netlink.delete_link_quietly(ipr, tmp)
+                raise
+            finally:
+                os.close(fd)
+
+    netns.run_in_thread(in_node)
+
+    def in_overlay() -> None:
+        with IPRoute() as ipr:
+            idx = netlink.link_index(ipr, tmp)
+            br = netlink.link_index(ipr, BRIDGE)
+            assert idx is not None and br is not None
+            ipr.link("set", index=idx, ifname=VXLAN_IF)
+            ipr.link("set", index=idx, master=br)
+            ipr.link("set", index=idx, state="up")
+
+    netns.run_in_netns(path, in_overlay)
+
+
+def delete(path: str) -> None:
+    """Remove the overlay namespace (its bridge, VXLAN device and the host ends of veths go with it)."""
+    if netns.exists(path):
+        try:
+            netns.run_in_netns(path, _delete_links)
+        except OSError:
+            pass
+    netns.delete(path)
+
+
+def _delete_links() -> None:
+    with IPRoute() as ipr:
+        for name in (VXLAN_IF, BRIDGE):
+            netlink.delete_link_quietly(ipr, name)
+
+
+def plug(
+    path: str,
+    *,
+    host_name: str,
+    container_netns: str,
+    ifname: str,
+    ip: str,
+    prefixlen: int,
+    mac: str,
+    ns_rtnl: rtnl.Rtnl | None = None,
+) -> None:
+    """A veth pair: `host_name` on br0 inside the overlay namespace, `ifname` in the container's namespace
+    with its address and MAC (no default route: overlay endpoints carry no egress)."""
+
+    def in_overlay() -> None:
+        br = socket.if_nametoindex(BRIDGE)
+        fd = os.open(container_netns, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with rtnl.Rtnl() as sock:
+                sock.add_veth(host_name, master=br, mtu=MTU, peer_name=ifname, peer_mac=mac, peer_netns_fd=fd)
+        finally:
+            os.close(fd)
+
+    netns.run_in_netns(path, in_overlay)
+    try:
+        inner = ns_rtnl or netns.run_in_netns(container_netns, rtnl.Rtnl)
+        try:
+            idx = inner.index(ifname)
+            inner.add_address(idx, ip, prefixlen)
+            inner.set_up(idx)
+        finally:
+            if inner is not ns_rtnl:
+                inner.close()
+    except BaseException:
+        unplug(path, host_name)
+        raise
+
+
+def unplug(path: str, host_name: str) -> None:
+    """Delete the veth whose end `host_name` is in the overlay namespace (a missing one is fine)."""
+    if not netns.exists(path):
+        return
+
+    def inside() -> None:
+        with rtnl.Rtnl() as sock:
+            sock.delete_link(host_name)
+
+    netns.run_in_netns(path, inside)
+
+
+def set_peers(path: str, peers: Iterable[Peer]) -> None:
+    """Make vxlan0's static neighbour and forwarding entries exactly `peers`."""
+    want = {p.ip: p for p in peers}
+
+    def inside() -> None:
+        with IPRoute() as ipr:
+            idx = netlink.link_index(ipr, VXLAN_IF)
+            if idx is None:
+                raise OSError(f"overlay namespace {path} has no {VXLAN_IF}")
+            have_neigh: dict[str, str] = {}
+            for n in ipr.get_neighbours(family=socket.AF_INET, ifindex=idx):
+                if n["state"] & NUD_PERMANENT:
+                    have_neigh[str(n.get_attr("NDA_DST"))] = str(n.get_attr("NDA_LLADDR"))
+            have_fdb: dict[str, str] = {}
+            for n in ipr.fdb("dump", ifindex=idx):
+                if n["ifindex"] != idx:
+                    continue
+                lladdr, dst = n.get_attr("NDA_LLADDR"), n.get_attr("NDA_DST")
+                if lladdr and dst and lladdr != "00:00:00:00:00:00":
+                    have_fdb[str(lladdr)] = str(dst)
+            want_fdb = {p.mac: p.vtep for p in want.values()}
+            for ip, mac in have_neigh.items():
+                if ip not in want or want[ip].mac != mac:
+                    _quiet(lambda ip=ip, mac=mac: ipr.neigh("del", ifindex=idx, dst=ip, lladdr=mac))
+            for mac, dst in have_fdb.items():
+                if want_fdb.get(mac) != dst:
+                    _quiet(lambda mac=mac, dst=dst: ipr.fdb("del", ifindex=idx, lladdr=mac, dst=dst))
+            for p in want.values():
+                if have_fdb.get(p.mac) != p.vtep:
+                    ipr.fdb("append", ifindex=idx, lladdr=p.mac, dst=p.vtep, state=NUD_PERMANENT)
+                if have_neigh.get(p.ip) != p.mac:
+                    ipr.neigh("replace", ifindex=idx, dst=p.ip, lladdr=p.mac, state=NUD_PERMANENT)
+
+    netns.run_in_netns(path, inside)
+
+
+def peers_of(path: str) -> list[Peer]:
+    """The static entries of vxlan0 as Peers (tests, diagnostics)."""
+
+    def inside() -> list[Peer]:
+        with IPRoute() as ipr:
+            idx = netlink.link_index(ipr, VXLAN_IF)
+            if idx is None:
+                return []
+            fdb = {
+                str(n.get_attr("NDA_LLADDR")): str(n.get_attr("NDA_DST"))
+                for n in ipr.fdb("dump", ifindex=idx)
+                if n["ifindex"] == idx and n.get_attr("NDA_DST")
+            }
+            out = []
+            for n in ipr.get_neighbours(family=socket.AF_INET, ifindex=idx):
+                mac = str(n.get_attr("NDA_LLADDR"))
+                if n["state"] & NUD_PERMANENT and mac in fdb:
+                    out.append(Peer(str(n.get_attr("NDA_DST")), mac, fdb[mac]))
+            return sorted(out, key=lambda p: p.ip)
+
+    return netns.run_in_netns(path, inside)
+
+
+def _quiet(fn: object) -> None:
+    try:
+        fn()  # type: ignore[operator]
+    except NetlinkError as e:
+        if e.code not in (ENOENT, 19):
+            raise
