@@ -49,6 +49,7 @@ from gorae.image.service import ImageService
 from gorae.metrics.containers import ContainerCollector, ContainerInfo
 from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
+from gorae.network.drivers.overlay import OverlayDriver
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
 from gorae.runtime.conmon import ConmonRuntime
@@ -57,6 +58,7 @@ from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.networks.component import SwarmNetworks
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -193,9 +195,9 @@ def build_services(config: DaemonConfig) -> Services:
         ip_forward=config.ip_forward is not False,
         ip_masq=config.ip_masq is not False,
     )
-    networks = NetworkController(
-        meta, config.exec_root, options, network_names(config), publish=events.publish
-    )
+    net_names = network_names(config)
+    networks = NetworkController(meta, config.exec_root, options, net_names, publish=events.publish)
+    networks.drivers.register(OverlayDriver(os.path.join(config.exec_root, "netns"), net_names.veth_prefix))
     containers = ContainerService(
         root=os.path.join(root, "containers"),
         store=meta,
@@ -242,8 +244,17 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
-        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
+        swarm=_swarm(root, networks),
     )
+
+
+def _swarm(root: str, networks: NetworkController) -> SwarmService:
+    """The swarm membership and the components that run on a swarm node."""
+    swarm = SwarmService(os.path.join(root, "swarm"), _node_description)
+    swarm_networks = SwarmNetworks(networks)
+    swarm_networks.register(swarm)
+    swarm.add_component(swarm_networks)
+    return swarm
 
 
 def _node_description() -> dict[str, Any]:

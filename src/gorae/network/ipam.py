@@ -151,29 +151,7 @@ class Ipam:
 
     @staticmethod
     def _next_free(doc: dict[str, Any], subnet: ipaddress.IPv4Network) -> str | None:
-        rng = ipaddress.IPv4Network(doc["range"])
-        allocated = doc["allocated"]
-        first, last = int(rng.network_address), int(rng.broadcast_address)
-        if rng.prefixlen < 31:
-            first, last = first + 1, last - 1
-        lo_ok, hi_ok = int(subnet.network_address), int(subnet.broadcast_address)
-        if subnet.prefixlen < 31:
-            lo_ok, hi_ok = lo_ok + 1, hi_ok - 1
-        first, last = max(first, lo_ok), min(last, hi_ok)
-        if first > last:
-            return None
-        span = last - first + 1
-        try:
-            start = int(ipaddress.IPv4Address(doc.get("last") or "0.0.0.0")) + 1
-        except ValueError:
-            start = first
-        if not first <= start <= last:
-            start = first
-        for i in range(span):
-            cand = str(ipaddress.IPv4Address(first + (start - first + i) % span))
-            if cand not in allocated:
-                return cand
-        return None
+        return next_free(doc, subnet)
 
     def release(self, network_id: str, ip: str, owner: str | None = None) -> None:
         """Give an address back; releasing one not held (or held by another owner) is a no-op."""
@@ -191,3 +169,31 @@ class Ipam:
     def allocated(self, network_id: str) -> dict[str, str]:
         with self._lock:
             return dict(self._store.get(KIND, network_id)["allocated"])
+
+
+def next_free(doc: dict[str, Any], subnet: ipaddress.IPv4Network) -> str | None:
+    """The next free address of an allocation document ({"range", "allocated", "last"}) after its last one,
+    wrapping; never the subnet's network or broadcast address (the cluster IPAM uses it too)."""
+    rng = ipaddress.IPv4Network(doc["range"])
+    allocated = doc["allocated"]
+    first, last = int(rng.network_address), int(rng.broadcast_address)
+    if rng.prefixlen < 31:
+        first, last = first + 1, last - 1
+    lo_ok, hi_ok = int(subnet.network_address), int(subnet.broadcast_address)
+    if subnet.prefixlen < 31:
+        lo_ok, hi_ok = lo_ok + 1, hi_ok - 1
+    first, last = max(first, lo_ok), min(last, hi_ok)
+    if first > last:
+        return None
+    span = last - first + 1
+    try:
+        start = int(ipaddress.IPv4Address(doc.get("last") or "0.0.0.0")) + 1
+    except ValueError:
+        start = first
+    if not first <= start <= last:
+        start = first
+    for i in range(span):
+        cand = str(ipaddress.IPv4Address(first + (start - first + i) % span))
+        if cand not in allocated:
+            return cand
+    return None

@@ -186,3 +186,37 @@ class NetworkDriver(Protocol):
         """Bring the driver's host-wide state (firewall rules) in line with its networks and the published
         ports; cheap when nothing changed."""
         ...
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A cluster network granted to a container on this node: the network's record (docker's inspect shape,
+    Scope "swarm") and the address the cluster allocated for the container on it."""
+
+    network: NetworkDoc
+    ip: str
+
+
+class ClusterNetworks(Protocol):
+    """The swarm's networks as this node sees them (gorae.swarm.networks implements it; None outside a swarm).
+
+    `find`/`list` answer from what this node knows of the cluster (synchronous: the API's list and inspect
+    are); `attach`/`detach` ask the manager for an address (and the right to use the network) and give it
+    back; `create`/`remove` change the cluster (managers only) and run in worker threads."""
+
+    def find(self, name_or_id: str) -> NetworkDoc | None: ...
+
+    def list(self) -> list[NetworkDoc]: ...
+
+    async def attach(
+        self, network_id: str, container_id: str, container_name: str, ip: str | None
+    ) -> Attachment: ...
+
+    async def detach(self, network_id: str, container_id: str) -> None: ...
+
+    async def instantiated(self, network_id: str) -> None:
+        """The network's kernel state was just built here (program its peers)."""
+
+    def create(self, name: str, body: dict[str, Any]) -> dict[str, str]: ...
+
+    def remove(self, network_id: str) -> None: ...

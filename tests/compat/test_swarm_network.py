@@ -1,0 +1,142 @@
+"""Swarm networking on two gorae daemons, each in its own network namespace (two hosts on a LAN): an overlay
+network created on the manager, attachable containers on both nodes reaching each other over VXLAN, the
+cluster's texts for what is refused, and nothing left behind (namespaces, VXLAN devices, veths)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from conftest import GoraeDaemon, import_busybox, wait_for
+from test_swarm import _daemon_in, _etcd_pids, lan  # noqa: F401 - `lan` is a fixture
+
+TOKEN_CMD = ("swarm", "join-token", "-q", "worker")
+
+
+def _links(ns: str) -> list[str]:
+    """`ip -o link` of a node's namespace: its links' names and kinds."""
+    out = subprocess.run(["ip", "-n", ns, "-o", "-d", "link"], capture_output=True, text=True).stdout
+    return out.splitlines()
+
+
+def _overlay_netns(d: GoraeDaemon) -> list[str]:
+    nsdir = os.path.join(d.exec_root, "netns")
+    return sorted(n for n in os.listdir(nsdir) if n.startswith("ovl-")) if os.path.isdir(nsdir) else []
+
+
+@pytest.fixture
+def cluster(lan: list[tuple[str, str]]) -> Iterator[tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]]]:  # noqa: F811
+    """A manager and a worker (busybox imported on both), torn down with their etcd, pass or fail."""
+    (ns1, addr1), (ns2, _addr2) = lan
+    daemons: list[GoraeDaemon] = []
+    try:
+        manager = _daemon_in(ns1)
+        daemons.append(manager)
+        worker = _daemon_in(ns2)
+        daemons.append(worker)
+        import_busybox(manager)
+        import_busybox(worker)
+        manager.docker("swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s")
+        token = manager.docker(*TOKEN_CMD).stdout.strip()
+        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
+        yield manager, worker, lan
+    finally:
+        for d in daemons:
+            try:
+                d.docker("rm", "-f", *d.docker("ps", "-aq", check=False).stdout.split(), check=False)
+                d.cleanup()
+            finally:
+                for pid in _etcd_pids(d.data_root):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def test_attachable_overlay_across_two_nodes(
+    cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],
+) -> None:
+    manager, worker, [(ns1, _), (ns2, _)] = cluster
+    out = manager.docker("network", "create", "-d", "overlay", "--attachable", "appnet").stdout.strip()
+    assert len(out) == 25 and out.isalnum()
+    net_id = out
+    r = worker.docker("network", "create", "-d", "overlay", "nope", check=False)
+    assert (r.returncode, r.stderr) == (
+        1,
+        "Error response from daemon: Cannot create a multi-host network from a worker node. "
+        "Please create the network from a manager node.\n",
+    )
+    rows = manager.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.ID}} {{.Name}} {{.Scope}}")
+    assert rows.stdout == f"{net_id[:12]} appnet swarm\n"
+    doc = json.loads(manager.docker("network", "inspect", "appnet").stdout)[0]
+    assert {k: doc[k] for k in ("Name", "Id", "Scope", "Driver", "Attachable", "Internal", "Ingress")} == {
+        "Name": "appnet",
+        "Id": net_id,
+        "Scope": "swarm",
+        "Driver": "overlay",
+        "Attachable": True,
+        "Internal": False,
+        "Ingress": False,
+    }
+    assert doc["IPAM"]["Config"] == [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]
+    assert doc["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4097"}
+    # a second network gets the next /24 and VNI; it is not attachable
+    manager.docker("network", "create", "-d", "overlay", "--subnet", "10.9.8.0/24", "private")
+    priv = json.loads(manager.docker("network", "inspect", "private").stdout)[0]
+    assert priv["IPAM"]["Config"] == [{"Subnet": "10.9.8.0/24", "Gateway": "10.9.8.1"}]
+    assert priv["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4098"}
+    # a worker shows no swarm network until it uses one
+    assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+
+    manager.docker("run", "-d", "--name", "a", "--network", "appnet", "busybox", "sleep", "300")
+    worker.docker("run", "-d", "--name", "b", "--network", "appnet", "busybox", "sleep", "300")
+    ip_a = manager.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "a").stdout.strip()
+    ip_b = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "b").stdout.strip()
+    assert {ip_a, ip_b} == {"10.0.0.2", "10.0.0.3"}
+    # cross-node traffic over VXLAN, both ways (the peers arrive through the managers' long poll)
+    wait_for(
+        lambda: manager.docker("exec", "a", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0, timeout=10
+    )
+    r = worker.docker("exec", "b", "ping", "-c3", "-W2", ip_a, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 packets transmitted, 3 packets received" in r.stdout
+    assert any("vxlan id 4097" in line and "dstport 4789" in line for line in _netns_links(manager, net_id))
+    assert worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout == "appnet\n"
+
+    r = worker.docker("run", "--rm", "--network", "private", "busybox", "true", check=False)
+    assert r.returncode == 125
+    assert r.stderr.endswith(
+        "Could not attach to network private: rpc error: code = PermissionDenied desc = network private "
+        "not manually attachable.\n"
+    ) or "not manually attachable" in r.stderr, r.stderr
+    r = manager.docker("network", "rm", "appnet", check=False)
+    assert r.returncode == 1 and f"network {net_id} is in use by container" in r.stderr, r.stderr
+
+    # a container that goes gives its address back; the last one takes the network's instance with it
+    worker.docker("rm", "-f", "b")
+    wait_for(lambda: _overlay_netns(worker) == [], timeout=10)
+    assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+    worker.docker("run", "-d", "--name", "c", "--network", "appnet", "busybox", "sleep", "300")
+    ip_c = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "c").stdout.strip()
+    assert ip_c == "10.0.0.4"  # sequential after the last one given, as libnetwork
+    wait_for(
+        lambda: worker.docker("exec", "c", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0, timeout=10
+    )
+    manager.docker("rm", "-f", "a")
+    worker.docker("rm", "-f", "c")
+    assert manager.docker("network", "rm", "appnet", "private").stdout == "appnet\nprivate\n"
+    assert manager.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+    for d in (manager, worker):
+        wait_for(lambda d=d: _overlay_netns(d) == [], timeout=10)
+    for ns in (ns1, ns2):
+        left = [line for line in _links(ns) if "vxlan" in line or " veth" in line]
+        assert left == [], left
+    assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
+    assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+
+
+def _netns_links(d: GoraeDaemon, net_id: str) -> list[str]:
+    path = os.path.join(d.exec_root, "netns", "ovl-" + net_id)
+    out = subprocess.run(["nsenter", f"--net={path}", "ip", "-o", "-d", "link"], capture_output=True, text=True)
+    return out.stdout.splitlines()
