@@ -8,11 +8,13 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from conftest import GoraeDaemon, import_busybox, wait_for
-from test_swarm import _daemon_in, _etcd_pids, lan  # noqa: F401 - `lan` is a fixture
+from test_swarm import _etcd_pids, lan  # noqa: F401 - `lan` is a fixture
 
 TOKEN_CMD = ("swarm", "join-token", "-q", "worker")
 
@@ -21,6 +23,25 @@ def _links(ns: str) -> list[str]:
     """`ip -o link` of a node's namespace: its links' names and kinds."""
     out = subprocess.run(["ip", "-n", ns, "-o", "-d", "link"], capture_output=True, text=True).stdout
     return out.splitlines()
+
+
+def _daemon_in(ns: str) -> GoraeDaemon:
+    """A daemon in the node's network namespace. `nsenter --net` rather than `ip netns exec`: the latter
+    also remounts /sys in a new mount namespace, which hides the cgroup mounts runc needs."""
+    tag = uuid.uuid4().hex[:8]
+    d = GoraeDaemon(
+        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
+        exec_root=f"/run/gorae-t-{tag}",
+        socket=f"/run/gorae-t-{tag}.sock",
+        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
+        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
+    )
+    try:
+        d.start()
+    except BaseException:
+        d.cleanup()
+        raise
+    return d
 
 
 def _overlay_netns(d: GoraeDaemon) -> list[str]:
@@ -89,16 +110,16 @@ def test_attachable_overlay_across_two_nodes(
     # a worker shows no swarm network until it uses one
     assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
 
-    manager.docker("run", "-d", "--name", "a", "--network", "appnet", "busybox", "sleep", "300")
-    worker.docker("run", "-d", "--name", "b", "--network", "appnet", "busybox", "sleep", "300")
-    ip_a = manager.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "a").stdout.strip()
-    ip_b = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "b").stdout.strip()
+    manager.docker("run", "-d", "--name", "ca", "--network", "appnet", "busybox", "sleep", "300")
+    worker.docker("run", "-d", "--name", "cb", "--network", "appnet", "busybox", "sleep", "300")
+    ip_a = manager.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "ca").stdout.strip()
+    ip_b = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cb").stdout.strip()
     assert {ip_a, ip_b} == {"10.0.0.2", "10.0.0.3"}
     # cross-node traffic over VXLAN, both ways (the peers arrive through the managers' long poll)
     wait_for(
-        lambda: manager.docker("exec", "a", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0, timeout=10
+        lambda: manager.docker("exec", "ca", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0, timeout=10
     )
-    r = worker.docker("exec", "b", "ping", "-c3", "-W2", ip_a, check=False)
+    r = worker.docker("exec", "cb", "ping", "-c3", "-W2", ip_a, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 packets transmitted, 3 packets received" in r.stdout
     assert any("vxlan id 4097" in line and "dstport 4789" in line for line in _netns_links(manager, net_id))
@@ -114,24 +135,25 @@ def test_attachable_overlay_across_two_nodes(
     assert r.returncode == 1 and f"network {net_id} is in use by container" in r.stderr, r.stderr
 
     # a container that goes gives its address back; the last one takes the network's instance with it
-    worker.docker("rm", "-f", "b")
+    worker.docker("rm", "-f", "cb")
     wait_for(lambda: _overlay_netns(worker) == [], timeout=10)
     assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
-    worker.docker("run", "-d", "--name", "c", "--network", "appnet", "busybox", "sleep", "300")
-    ip_c = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "c").stdout.strip()
+    worker.docker("run", "-d", "--name", "cc", "--network", "appnet", "busybox", "sleep", "300")
+    ip_c = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cc").stdout.strip()
     assert ip_c == "10.0.0.4"  # sequential after the last one given, as libnetwork
     wait_for(
-        lambda: worker.docker("exec", "c", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0, timeout=10
+        lambda: worker.docker("exec", "cc", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0, timeout=10
     )
-    manager.docker("rm", "-f", "a")
-    worker.docker("rm", "-f", "c")
+    manager.docker("rm", "-f", "ca")
+    worker.docker("rm", "-f", "cc")
     assert manager.docker("network", "rm", "appnet", "private").stdout == "appnet\nprivate\n"
     assert manager.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
     for d in (manager, worker):
         wait_for(lambda d=d: _overlay_netns(d) == [], timeout=10)
-    for ns in (ns1, ns2):
-        left = [line for line in _links(ns) if "vxlan" in line or " veth" in line]
-        assert left == [], left
+    for ns in (ns1, ns2):  # the node's own lo and eth0 and its default bridge, nothing of the overlay
+        names = sorted(line.split(":")[1].strip().split("@")[0] for line in _links(ns))
+        assert [n for n in names if n not in ("lo", "eth0") and not n.endswith("0")] == [], names
+        assert not any("vxlan" in line for line in _links(ns))
     assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
     assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
 

@@ -13,13 +13,18 @@ new state. Limit (documented, tested): a deletion inside a listed kind does not 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-import aetcd
-import aetcd.watcher
-import grpc
-from aetcd import rpc
+# gRPC's fork handlers crash children forked while its threads run (the daemon forks conmon and runc for
+# every container: "Check failed: next_worker->state == KICKED"); the children exec at once and need none
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+import aetcd  # noqa: E402 - after the fork-support setting
+import aetcd.watcher  # noqa: E402
+import grpc  # noqa: E402
+from aetcd import rpc  # noqa: E402
 
 from gorae.errors import Unavailable
 from gorae.swarm.store.types import (
