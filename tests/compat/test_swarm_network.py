@@ -88,7 +88,9 @@ def test_attachable_overlay_across_two_nodes(
         "Error response from daemon: Cannot create a multi-host network from a worker node. "
         "Please create the network from a manager node.\n",
     )
-    rows = manager.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.ID}} {{.Name}} {{.Scope}}")
+    rows = manager.docker(
+        "network", "ls", "--filter", "driver=overlay", "--format", "{{.ID}} {{.Name}} {{.Scope}}"
+    )
     assert rows.stdout == f"{net_id[:12]} appnet swarm\n"
     doc = json.loads(manager.docker("network", "inspect", "appnet").stdout)[0]
     assert {k: doc[k] for k in ("Name", "Id", "Scope", "Driver", "Attachable", "Internal", "Ingress")} == {
@@ -112,25 +114,36 @@ def test_attachable_overlay_across_two_nodes(
 
     manager.docker("run", "-d", "--name", "ca", "--network", "appnet", "busybox", "sleep", "300")
     worker.docker("run", "-d", "--name", "cb", "--network", "appnet", "busybox", "sleep", "300")
-    ip_a = manager.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "ca").stdout.strip()
-    ip_b = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cb").stdout.strip()
+    ip_a = manager.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "ca"
+    ).stdout.strip()
+    ip_b = worker.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cb"
+    ).stdout.strip()
     assert {ip_a, ip_b} == {"10.0.0.2", "10.0.0.3"}
     # cross-node traffic over VXLAN, both ways (the peers arrive through the managers' long poll)
     wait_for(
-        lambda: manager.docker("exec", "ca", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0, timeout=10
+        lambda: manager.docker("exec", "ca", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0,
+        timeout=10,
     )
     r = worker.docker("exec", "cb", "ping", "-c3", "-W2", ip_a, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "3 packets transmitted, 3 packets received" in r.stdout
     assert any("vxlan id 4097" in line and "dstport 4789" in line for line in _netns_links(manager, net_id))
-    assert worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout == "appnet\n"
+    assert (
+        worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
+        == "appnet\n"
+    )
 
     r = worker.docker("run", "--rm", "--network", "private", "busybox", "true", check=False)
     assert r.returncode == 125
-    assert r.stderr.endswith(
-        "Could not attach to network private: rpc error: code = PermissionDenied desc = network private "
-        "not manually attachable.\n"
-    ) or "not manually attachable" in r.stderr, r.stderr
+    assert (
+        r.stderr.endswith(
+            "Could not attach to network private: rpc error: code = PermissionDenied desc = network private "
+            "not manually attachable.\n"
+        )
+        or "not manually attachable" in r.stderr
+    ), r.stderr
     r = manager.docker("network", "rm", "appnet", check=False)
     assert r.returncode == 1 and f"network {net_id} is in use by container" in r.stderr, r.stderr
 
@@ -139,10 +152,13 @@ def test_attachable_overlay_across_two_nodes(
     wait_for(lambda: _overlay_netns(worker) == [], timeout=10)
     assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
     worker.docker("run", "-d", "--name", "cc", "--network", "appnet", "busybox", "sleep", "300")
-    ip_c = worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cc").stdout.strip()
+    ip_c = worker.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cc"
+    ).stdout.strip()
     assert ip_c == "10.0.0.4"  # sequential after the last one given, as libnetwork
     wait_for(
-        lambda: worker.docker("exec", "cc", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0, timeout=10
+        lambda: worker.docker("exec", "cc", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0,
+        timeout=10,
     )
     manager.docker("rm", "-f", "ca")
     worker.docker("rm", "-f", "cc")
@@ -160,5 +176,7 @@ def test_attachable_overlay_across_two_nodes(
 
 def _netns_links(d: GoraeDaemon, net_id: str) -> list[str]:
     path = os.path.join(d.exec_root, "netns", "ovl-" + net_id)
-    out = subprocess.run(["nsenter", f"--net={path}", "ip", "-o", "-d", "link"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["nsenter", f"--net={path}", "ip", "-o", "-d", "link"], capture_output=True, text=True
+    )
     return out.stdout.splitlines()
