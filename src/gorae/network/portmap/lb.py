@@ -15,6 +15,7 @@ FORWARD. With `netns_path` everything happens inside that network namespace (a c
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
@@ -44,6 +45,11 @@ class Backend:
 
 
 def _check(fe: Frontend, backends: Sequence[Backend]) -> None:
+    for ip in (fe.vip, *(b.ip for b in backends)):
+        try:
+            ipaddress.IPv4Address(ip)
+        except ValueError:
+            raise InvalidParameter(f"invalid IPv4 address {ip!r}") from None
     if fe.proto not in ("tcp", "udp"):
         raise InvalidParameter(f"invalid protocol {fe.proto!r}: tcp or udp")
     for port in (fe.port, *(b.port for b in backends)):

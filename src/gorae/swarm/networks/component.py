@@ -238,7 +238,10 @@ class SwarmNetworks:
 
     async def _op_watch(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
         store = self._store()
-        deadline = asyncio.get_running_loop().time() + min(float(request.get("wait", WATCH_WAIT)), WATCH_WAIT)
+        wait = request.get("wait", WATCH_WAIT)
+        if isinstance(wait, bool) or not isinstance(wait, int | float) or not 0 <= wait <= WATCH_WAIT:
+            wait = WATCH_WAIT
+        deadline = asyncio.get_running_loop().time() + wait
         while True:
             changed = self._changed
             docs = await self._read_all(store)

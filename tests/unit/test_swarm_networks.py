@@ -1,0 +1,291 @@
+"""Swarm networks without a kernel: the cluster IPAM (gorae.swarm.networks.allocator), the managers'
+swarm-port operations over an in-memory cluster store (hostile requests included), and the load balancer's
+rendered rules (gorae.network.portmap.lb)."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound
+from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
+from gorae.swarm.component import NodeContext
+from gorae.swarm.networks import allocator
+from gorae.swarm.networks.component import SwarmNetworks
+from gorae.swarm.store.memory import MemoryStore
+from gorae.swarm.store.types import Network, Node, Task, WriteTx
+
+
+def _net(name: str = "appnet", existing: list[dict[str, Any]] | None = None, **body: Any) -> dict[str, Any]:
+    return allocator.new_network(f"id{name}", name, body, existing or [])
+
+
+# ---- the cluster IPAM ------------------------------------------------------------------------------
+
+
+def test_new_networks_take_the_default_pool_in_order_and_the_next_vni() -> None:
+    a = _net("a")
+    b = _net("b", [a])
+    assert a["IPAM"]["Config"] == [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]
+    assert b["IPAM"]["Config"] == [{"Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1"}]
+    assert (a["Scope"], a["Driver"], a["Options"]) == (
+        "swarm",
+        "overlay",
+        {"com.docker.network.driver.overlay.vxlanid_list": "4097"},
+    )
+    assert b["Options"]["com.docker.network.driver.overlay.vxlanid_list"] == "4098"
+
+
+def test_refusals_have_dockerds_words() -> None:
+    a = _net("a")
+    with pytest.raises(Conflict, match="^rpc error: code = AlreadyExists desc = network a already exists$"):
+        _net("a", [a])
+    with pytest.raises(Forbidden, match="^Pool overlaps with other one on this address space$"):
+        _net("b", [a], subnet="10.0.0.128/25")
+    with pytest.raises(InvalidParameter, match="^no matching subnet for gateway 10.1.0.1$"):
+        _net("b", [a], subnet="10.9.0.0/24", gateway="10.1.0.1")
+    with pytest.raises(InvalidParameter, match="^invalid CIDR address: nope$"):
+        _net("b", [a], subnet="nope")
+    d = _net("d", subnet="10.5.0.0/24", gateway="10.5.0.254", ip_range="10.5.0.128/25")
+    assert d["IPAM"]["Config"] == [
+        {"Subnet": "10.5.0.0/24", "IPRange": "10.5.0.128/25", "Gateway": "10.5.0.254"}
+    ]
+
+
+def test_addresses_are_sequential_kept_per_owner_and_not_reused_at_once() -> None:
+    doc = _net()
+    doc, ip1 = allocator.allocate(doc, "n1/c1", None, node="n1", vtep="192.0.2.1", name="c1")
+    doc, ip2 = allocator.allocate(doc, "n2/c2", None, node="n2", vtep="192.0.2.2", name="c2")
+    assert (ip1, ip2) == ("10.0.0.2", "10.0.0.3")
+    same, again = allocator.allocate(doc, "n1/c1", None, node="n1", vtep="192.0.2.1", name="c1")
+    assert (same, again) == (doc, "10.0.0.2")
+    assert doc["_gorae"]["endpoints"]["n2/c2"] == {
+        "ip": "10.0.0.3",
+        "mac": "02:42:0a:00:00:03",
+        "node": "n2",
+        "vtep": "192.0.2.2",
+        "name": "c2",
+    }
+    with pytest.raises(Conflict, match="^Address already in use$"):
+        allocator.allocate(doc, "n3/c3", "10.0.0.3", node="n3", vtep="192.0.2.3", name="c3")
+    with pytest.raises(InvalidParameter):
+        allocator.allocate(doc, "n3/c3", "10.0.0.255", node="n3", vtep="192.0.2.3", name="c3")
+    released = allocator.release(doc, "n1/c1")
+    assert released is not None and "n1/c1" not in released["_gorae"]["endpoints"]
+    assert allocator.release(released, "n1/c1") is None
+    _, ip3 = allocator.allocate(released, "n3/c3", None, node="n3", vtep="192.0.2.3", name="c3")
+    assert ip3 == "10.0.0.4"  # after the last one given, as libnetwork
+    gone = allocator.release_node(doc, "n2")
+    assert gone is not None and list(gone["_gorae"]["endpoints"]) == ["n1/c1"]
+
+
+def test_a_full_network_says_so() -> None:
+    doc = _net(subnet="10.7.0.0/30")  # .1 gateway, .2 the only address
+    doc, ip = allocator.allocate(doc, "a", None, node="n", vtep="192.0.2.1", name="a")
+    assert ip == "10.7.0.2"
+    with pytest.raises(GoraeError, match="could not find an available IP"):
+        allocator.allocate(doc, "b", None, node="n", vtep="192.0.2.1", name="b")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 9)), max_size=60))
+def test_an_address_is_never_given_twice(ops: list[tuple[bool, int]]) -> None:
+    doc = _net(subnet="10.8.0.0/28")
+    held: dict[str, str] = {}
+    for take, who in ops:
+        owner = f"n/c{who}"
+        if take:
+            try:
+                doc, ip = allocator.allocate(doc, owner, None, node="n", vtep="192.0.2.1", name=owner)
+            except GoraeError:
+                assert len(held) == 13  # the /28 is full: 14 hosts minus the gateway
+                continue
+            assert held.get(owner, ip) == ip
+            held[owner] = ip
+        else:
+            doc = allocator.release(doc, owner) or doc
+            held.pop(owner, None)
+        ips = list(held.values())
+        assert len(ips) == len(set(ips))
+        assert not {"10.8.0.0", "10.8.0.1", "10.8.0.15"} & set(ips)
+        assert {e["ip"] for e in doc["_gorae"]["endpoints"].values()} == set(ips)
+
+
+# ---- the managers' operations ----------------------------------------------------------------------
+
+
+async def _no_manager(request: dict[str, Any]) -> dict[str, Any]:
+    raise AssertionError("not called")
+
+
+def _manager() -> tuple[SwarmNetworks, MemoryStore]:
+    store = MemoryStore()
+    nets = SwarmNetworks(None)  # type: ignore[arg-type] - the operations never touch the controller
+    nets.node = NodeContext("mgr", "cluster", "manager", "192.0.2.1", store, _no_manager)
+    return nets, store
+
+
+async def _seed(store: MemoryStore) -> None:
+    async def write(tx: WriteTx) -> None:
+        await tx.create(Network(id="idopen", doc=_net("open", attachable=True)))
+        await tx.create(
+            Network(id="idclosed", doc=allocator.new_network("idclosed", "closed", {}, [_net("open")]))
+        )
+        await tx.create(Node(id="w1", doc={"Status": {"State": "ready", "Addr": "192.0.2.7"}}))
+        await tx.create(Task(id="t1", doc={"NodeID": "w1"}))
+
+    await store.update(write)
+
+
+def test_attach_detach_and_watch_over_the_store() -> None:
+    async def main() -> None:
+        nets, store = _manager()
+        await _seed(store)
+        got = await nets._op_attach(
+            {"network": "open", "container": "c" * 64, "name": "web"}, "w1", "198.51.100.1"
+        )
+        assert got["ip"] == "10.0.0.2" and got["network"]["Name"] == "open" and "_gorae" not in got["network"]
+        with pytest.raises(Forbidden, match="network closed not manually attachable"):
+            await nets._op_attach(
+                {"network": "closed", "container": "d" * 64, "name": "x"}, "w1", "198.51.100.1"
+            )
+        task = await nets._op_attach(
+            {"network": "closed", "container": "e" * 64, "name": "web.1.t1"}, "w1", ""
+        )
+        assert task["ip"] == "10.0.1.2"  # a task of that node may use a network that is not attachable
+        with pytest.raises(Forbidden):  # ... but not another node's task
+            await nets._op_attach({"network": "closed", "container": "f" * 64, "name": "web.1.t1"}, "w2", "")
+        first = await nets._op_watch({"tag": ""}, "w1", "")
+        ep = {n["Name"]: n for n in first["networks"]}["open"]["_gorae"]["endpoints"]["w1/" + "c" * 64]
+        assert ep["vtep"] == "192.0.2.7"  # the node's address from the store, not the peer's
+        waiter = asyncio.ensure_future(nets._op_watch({"tag": first["tag"], "wait": 5}, "w1", ""))
+        await asyncio.sleep(0.05)
+        assert not waiter.done()  # a current tag waits
+        nets._changed.set()  # what the store watcher does on a network change
+        await nets._op_detach({"network": "open", "container": "c" * 64}, "w1", "")
+        answer = await asyncio.wait_for(waiter, 5)
+        assert answer["tag"] != first["tag"]
+        assert {n["Name"]: n for n in answer["networks"]}["open"]["_gorae"]["endpoints"] == {}
+        timed = await nets._op_watch({"tag": answer["tag"], "wait": 0.05}, "w1", "")
+        assert timed["tag"] == answer["tag"]
+
+    asyncio.run(main())
+
+
+def test_remove_refuses_a_network_in_use() -> None:
+    async def main() -> None:
+        nets, store = _manager()
+        await _seed(store)
+        await nets._op_attach({"network": "open", "container": "c" * 64, "name": "web"}, "w1", "")
+        with pytest.raises(
+            Forbidden, match="^rpc error: code = FailedPrecondition desc = network idopen is in use"
+        ):
+            await nets._remove("idopen")
+        await nets._op_detach({"network": "idopen", "container": "c" * 64}, "w1", "")
+        nets.controller = _NoLocal()  # type: ignore[assignment]
+        await nets._remove("idopen")
+        with pytest.raises(NotFound):
+            await nets._remove("idopen")
+
+    asyncio.run(main())
+
+
+class _NoLocal:
+    class swarm:  # noqa: N801 - the controller's attribute
+        @staticmethod
+        def local_ids() -> list[str]:
+            return []
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(["_op_attach", "_op_detach", "_op_watch"]),
+    st.dictionaries(st.sampled_from(["network", "container", "name", "ip", "tag", "wait", "x"]), _json),
+)
+def test_hostile_requests_get_an_error_or_an_answer(op: str, request: dict[str, Any]) -> None:
+    async def main() -> None:
+        nets, store = _manager()
+        await _seed(store)
+        request.setdefault("wait", 0.01)
+        try:
+            answer = await asyncio.wait_for(getattr(nets, op)(request, "w1", "198.51.100.1"), 20)
+        except GoraeError:
+            return
+        assert isinstance(answer, dict)
+        if op == "_op_attach":
+            assert ipaddress.IPv4Address(answer["ip"])
+
+    asyncio.run(main())
+
+
+# ---- the load balancer's rules ---------------------------------------------------------------------
+
+
+def _shares(text: str, chain: str) -> dict[str, float]:
+    """The share of new connections each DNAT target of `chain` gets, from the rendered rules."""
+    left, out = 1.0, {}
+    for line in text.splitlines():
+        if not line.startswith(f"-A {chain} "):
+            continue
+        target = line.rsplit(" ", 1)[1]
+        m = re.search(r"--probability (\S+)", line)
+        p = float(m.group(1)) if m else 1.0
+        out[target] = out.get(target, 0.0) + left * p
+        left *= 1 - p
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 40))
+def test_every_backend_gets_an_equal_share(n: int) -> None:
+    lb = LoadBalancer("GLBU")
+    fe = Frontend("10.0.0.10", 80)
+    text = lb.render({fe: [Backend(f"10.0.1.{i}", 8080) for i in range(1, n + 1)]}, {})
+    shares = _shares(text, lb.chain_of(fe))
+    assert len(shares) == n
+    assert all(abs(s - 1 / n) < 1e-9 for s in shares.values()), shares
+
+
+def test_render_replaces_stale_chains_and_rejects_empty_frontends() -> None:
+    lb = LoadBalancer("GLBU")
+    a, b = Frontend("10.0.0.10", 80), Frontend("10.0.0.11", 53, "udp")
+    text = lb.render({a: [], b: [Backend("10.0.1.2", 53)]}, {"nat": {"GLBU-LB", "GLBU-DEADBEEF"}})
+    assert text == (
+        "*nat\n:GLBU-LB - [0:0]\n"
+        f":{lb.chain_of(b)} - [0:0]\n"
+        ":GLBU-DEADBEEF - [0:0]\n"
+        f"-A GLBU-LB -d 10.0.0.11/32 -p udp -m udp --dport 53 -j {lb.chain_of(b)}\n"
+        f"-A {lb.chain_of(b)} -p udp -j DNAT --to-destination 10.0.1.2:53\n"
+        "-X GLBU-DEADBEEF\nCOMMIT\n"
+        "*filter\n:GLBU-RJ - [0:0]\n"
+        "-A GLBU-RJ -d 10.0.0.10/32 -p tcp -m tcp --dport 80 -j REJECT --reject-with tcp-reset\nCOMMIT\n"
+    )
+    assert len(lb.chain_of(a)) <= 28
+
+
+@pytest.mark.parametrize(
+    "fe,be",
+    [
+        (Frontend("10.0.0.1", 80, "icmp"), Backend("10.0.0.2", 80)),
+        (Frontend("10.0.0.1", 0), Backend("10.0.0.2", 80)),
+        (Frontend("10.0.0.1", 80), Backend("10.0.0.2", 70000)),
+    ],
+)
+def test_render_refuses_bad_frontends(fe: Frontend, be: Backend) -> None:
+    with pytest.raises(InvalidParameter):
+        LoadBalancer("GLBU").render({fe: [be]}, {})
+    with pytest.raises(InvalidParameter):
+        LoadBalancer("X" * 20)
