@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound
 from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
 from gorae.swarm.component import NodeContext
-from gorae.swarm.networks import allocator
+from gorae.swarm.networks import allocator, records
 from gorae.swarm.networks.component import SwarmNetworks
 from gorae.swarm.store.memory import MemoryStore
 from gorae.swarm.store.types import Network, Node, Task, WriteTx
@@ -197,10 +198,16 @@ def test_remove_refuses_a_network_in_use() -> None:
 
 
 class _NoLocal:
+    """A controller with no local instance and no container (what `_apply` reads of it)."""
+
     class swarm:  # noqa: N801 - the controller's attribute
         @staticmethod
         def local_ids() -> list[str]:
             return []
+
+    class state:  # noqa: N801
+        lock = threading.RLock()
+        sandboxes: dict[str, Any] = {}
 
 
 _json = st.recursive(
@@ -289,3 +296,89 @@ def test_render_refuses_bad_frontends(fe: Frontend, be: Backend) -> None:
         LoadBalancer("GLBU").render({fe: [be]}, {})
     with pytest.raises(InvalidParameter):
         LoadBalancer("X" * 20)
+
+
+# ---- service records: VIPs, DNS answers, what a container balances -----------------------------------
+
+
+def _svc(name: str, nets: list[str], mode: str = "vip") -> dict[str, Any]:
+    return {
+        "Spec": {
+            "Name": name,
+            "TaskTemplate": {"Networks": [{"Target": n} for n in nets]},
+            "EndpointSpec": {"Mode": mode},
+        }
+    }
+
+
+def _with_task_endpoints(doc: dict[str, Any], eps: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Attach containers named `<svc>.<slot>.<task id>` on nodes: [(container name, node, ...)]."""
+    for name, node, _ in eps:
+        doc, _ip = allocator.allocate(doc, f"{node}/{name}", None, node=node, vtep="192.0.2.9", name=name)
+    return doc
+
+
+def test_vips_tasks_and_dns_answers() -> None:
+    net = _net("appnet")
+    other = _net("other", [net])
+    services = [("s1", _svc("web", ["appnet"])), ("s2", _svc("db", [other["Id"]], "dnsrr"))]
+    changed = records.plan_vips([net, other], services)
+    assert set(changed) == {net["Id"]}  # dnsrr services get no VIP
+    net = changed[net["Id"]]
+    assert net["_gorae"]["vips"] == {"s1": "10.0.0.2"}
+    assert net["_gorae"]["endpoints"] == {}  # a VIP is no endpoint (no peer entry for it)
+    assert records.plan_vips([net, other], services) == {}  # stable
+    assert records.virtual_ips([net, other], "s1") == [{"NetworkID": net["Id"], "Addr": "10.0.0.2/24"}]
+    net = _with_task_endpoints(net, [("web.1.t1", "n1", ""), ("web.2.t2", "n2", ""), ("web.3.t3", "n2", "")])
+    other = _with_task_endpoints(other, [("db.1.t4", "n1", "")])
+    tasks = [
+        (
+            "t1",
+            {"ServiceID": "s1", "NodeID": "n1", "Status": {"State": "running"}, "DesiredState": "running"},
+        ),
+        (
+            "t2",
+            {"ServiceID": "s1", "NodeID": "n2", "Status": {"State": "running"}, "DesiredState": "running"},
+        ),
+        (
+            "t3",
+            {"ServiceID": "s1", "NodeID": "n2", "Status": {"State": "starting"}, "DesiredState": "running"},
+        ),
+        (
+            "t4",
+            {"ServiceID": "s2", "NodeID": "n1", "Status": {"State": "running"}, "DesiredState": "running"},
+        ),
+    ]
+    recs = records.service_records([net, other], services, tasks)
+    assert recs == [
+        {"id": "s1", "name": "web", "mode": "vip", "vips": {net["Id"]: "10.0.0.2"},
+         "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}},
+        {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}},
+    ]  # fmt: skip
+    on_app, on_other = {net["Id"]}, {other["Id"]}
+    assert records.resolve(recs, on_app, "web") == ["10.0.0.2"]
+    assert records.resolve(recs, on_app, "WEB.") == ["10.0.0.2"]
+    assert records.resolve(recs, on_app, "tasks.web") == ["10.0.0.3", "10.0.0.4"]  # t3 is not running yet
+    assert records.resolve(recs, on_other, "web") is None  # not on that network
+    assert records.resolve(recs, on_other, "db") == ["10.0.1.2"]  # dnsrr: the tasks themselves
+    assert records.resolve(recs, on_app, "nope") is None
+    assert records.balancing(recs, on_app) == {"10.0.0.2": ["10.0.0.3", "10.0.0.4"]}
+    assert records.balancing(recs, on_other) == {}
+    # the service goes: its VIP is given back
+    gone = records.plan_vips([net, other], [services[1]])
+    assert gone[net["Id"]]["_gorae"]["vips"] == {}
+    assert "10.0.0.2" not in gone[net["Id"]]["_gorae"]["ipam"]["allocated"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["vip", "dnsrr"])), max_size=6))
+def test_vip_plans_never_share_an_address(specs: list[tuple[str, str]]) -> None:
+    net = _net("a")
+    for i in range(3):
+        services = [(f"s{j}", _svc(f"x{j}", [target], mode)) for j, (target, mode) in enumerate(specs[i:])]
+        net = records.plan_vips([net], services).get(net["Id"], net)
+        vips = list((net["_gorae"].get("vips") or {}).values())
+        assert len(vips) == len(set(vips))
+        wanted = {sid for sid, s in services if s["Spec"]["EndpointSpec"]["Mode"] == "vip"
+                  and s["Spec"]["TaskTemplate"]["Networks"][0]["Target"] == "a"}  # fmt: skip
+        assert set(net["_gorae"].get("vips") or {}) == wanted

@@ -35,8 +35,15 @@ class ClusterAttachments:
     def __init__(self, state: NetworkState, ipam: Ipam) -> None:
         self.state = state
         self.ipam = ipam
-        self.cluster: ClusterNetworks | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def cluster(self) -> ClusterNetworks | None:
+        return self.state.cluster
+
+    @cluster.setter
+    def cluster(self, cluster: ClusterNetworks | None) -> None:
+        self.state.cluster = cluster
 
     def _cluster_net(self, ref: str) -> NetworkDoc | None:
         """The swarm network `ref` names (a local instance or one the cluster knows), None for others."""

@@ -206,7 +206,7 @@ class NetworkController:
         if name in model.PREDEFINED:
             raise Forbidden(f"{name} is a pre-defined network and cannot be created")
         drv = self.drivers.get(driver)  # NotFound: plugin "x" not found
-        if driver == "overlay":
+        if drv.capabilities.cluster:
             return self._create_cluster_network(
                 name,
                 driver,
@@ -390,10 +390,13 @@ class NetworkController:
         Swarm networks: the manager grants the addresses first (see clusternets)."""
         request, granted = await self.swarm.attach(request)
         try:
-            return await self.sandboxes.setup(request)
+            cnet = await self.sandboxes.setup(request)
         except BaseException:
             await self.swarm.detach(request.container_id, granted)
             raise
+        if granted and self.cluster is not None:
+            await self.cluster.container_started(request.container_id)
+        return cnet
 
     async def teardown_container(self, container_id: str) -> None:
         """Remove the container's sandbox (see `SandboxManager.teardown`); idempotent. Addresses on swarm

@@ -92,6 +92,7 @@ class DriverCapabilities:
     host_namespace: bool = False  # its containers use the host's network namespace
     exclusive: bool = False  # a container on it is on no other network and cannot connect/disconnect
     addresses: bool = False  # its endpoints get addresses from the network's IPAM pool
+    cluster: bool = False  # swarm-scoped: its networks live in the cluster store (`ClusterNetworks`)
 
 
 @dataclass(frozen=True)
@@ -206,8 +207,6 @@ class ClusterNetworks(Protocol):
 
     def find(self, name_or_id: str) -> NetworkDoc | None: ...
 
-    def list(self) -> list[NetworkDoc]: ...
-
     async def attach(
         self, network_id: str, container_id: str, container_name: str, ip: str | None
     ) -> Attachment: ...
@@ -217,6 +216,15 @@ class ClusterNetworks(Protocol):
     async def instantiated(self, network_id: str) -> None:
         """The network's kernel state was just built here (program its peers)."""
 
+    async def container_started(self, container_id: str) -> None:
+        """A container on swarm networks got its sandbox here (program its load balancer)."""
+
+    def resolve(self, network_ids: set[str], name: str) -> list[str] | None:
+        """The embedded DNS's answer from the cluster for a container on those networks (services,
+        `tasks.<service>`, containers on other nodes); None when the cluster knows no such name."""
+
     def create(self, name: str, body: dict[str, Any]) -> dict[str, str]: ...
 
     def remove(self, network_id: str) -> None: ...
+
+    def list(self) -> list[NetworkDoc]: ...  # last: the name shadows `list` below it

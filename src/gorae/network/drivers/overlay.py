@@ -38,7 +38,7 @@ def vni_of(net: NetworkDoc) -> int:
 
 class OverlayDriver:
     type = "overlay"
-    capabilities = DriverCapabilities(user_networks=True, addresses=True)
+    capabilities = DriverCapabilities(user_networks=True, addresses=True, cluster=True)
     predefined_name = None
 
     def __init__(self, netns_dir: str, veth_prefix: str) -> None:

@@ -34,7 +34,7 @@ class Frontend:
     """A virtual address clients connect to."""
 
     vip: str
-    port: int
+    port: int  # 0 with proto "all": every port and protocol
     proto: str = "tcp"
 
 
@@ -50,8 +50,12 @@ def _check(fe: Frontend, backends: Sequence[Backend]) -> None:
             ipaddress.IPv4Address(ip)
         except ValueError:
             raise InvalidParameter(f"invalid IPv4 address {ip!r}") from None
+    if fe.proto == "all":  # every port and protocol to the VIP (Docker's VIP semantics)
+        if fe.port != 0 or any(b.port != 0 for b in backends):
+            raise InvalidParameter("a frontend for all protocols has port 0, and so have its backends")
+        return
     if fe.proto not in ("tcp", "udp"):
-        raise InvalidParameter(f"invalid protocol {fe.proto!r}: tcp or udp")
+        raise InvalidParameter(f"invalid protocol {fe.proto!r}: tcp, udp or all")
     for port in (fe.port, *(b.port for b in backends)):
         if not 0 < port < 65536:
             raise InvalidParameter(f"invalid port {port}")
@@ -106,10 +110,20 @@ class LoadBalancer:
         for fe in sorted(table):
             backends = sorted(set(table[fe]))
             _check(fe, backends)
-            match = f"-d {fe.vip}/32 -p {fe.proto} -m {fe.proto} --dport {fe.port}"
+            every = fe.proto == "all"
+            match = (
+                f"-d {fe.vip}/32"
+                if every
+                else f"-d {fe.vip}/32 -p {fe.proto} -m {fe.proto} --dport {fe.port}"
+            )
             if not backends:
-                how = "tcp-reset" if fe.proto == "tcp" else "icmp-port-unreachable"
-                rules_flt.append(f"-A {self.reject} {match} -j REJECT --reject-with {how}")
+                if every or fe.proto == "tcp":
+                    tcp = f"-d {fe.vip}/32 -p tcp" if every else match
+                    rules_flt.append(f"-A {self.reject} {tcp} -j REJECT --reject-with tcp-reset")
+                if every or fe.proto == "udp":
+                    rules_flt.append(
+                        f"-A {self.reject} {match} -j REJECT --reject-with icmp-port-unreachable"
+                    )
                 continue
             chain = self.chain_of(fe)
             wanted.add(chain)
@@ -118,7 +132,12 @@ class LoadBalancer:
             n = len(backends)
             for i, be in enumerate(backends):
                 stat = "" if i == n - 1 else f"-m statistic --mode random --probability {1.0 / (n - i):.11f} "
-                rules_nat.append(f"-A {chain} -p {fe.proto} {stat}-j DNAT --to-destination {be.ip}:{be.port}")
+                if every:
+                    rules_nat.append(f"-A {chain} {stat}-j DNAT --to-destination {be.ip}")
+                else:
+                    rules_nat.append(
+                        f"-A {chain} -p {fe.proto} {stat}-j DNAT --to-destination {be.ip}:{be.port}"
+                    )
         stale = sorted(existing.get("nat", set()) - wanted - {self.entry})
         nat += [f":{c} - [0:0]" for c in stale]  # flushed, so nothing refers to them any more
         nat += rules_nat + [f"-X {c}" for c in stale] + ["COMMIT"]

@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, Unavailable
 from gorae.network.controller import NetworkController
 from gorae.network.kernel.vxlan import Peer
+from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
 from gorae.network.types import Attachment
 from gorae.swarm import ids
 from gorae.swarm.component import NodeContext
-from gorae.swarm.networks import allocator
+from gorae.swarm.networks import allocator, records
 from gorae.swarm.store.types import ClusterStore, Network, Node, ReadTx, Service, Task, WriteTx
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ T = TypeVar("T")
 
 WATCH_WAIT = 10.0  # below the swarm port's 20 s answer timeout
 RETRY = 1.0
+LB_PREFIX = "GORAE-SVC"  # chains in each container's own namespace
 NOT_MANAGER_CREATE = (
     "Cannot create a multi-host network from a worker node. Please create the network from a manager node."
 )
@@ -60,6 +62,8 @@ class SwarmNetworks:
         self._docs: dict[str, dict[str, Any]] = {}  # network ID -> stored doc (with _gorae endpoints)
         self._tag = ""
         self._changed = asyncio.Event()  # managers: a network changed in the store
+        self._records: builtins.list[dict[str, Any]] = []  # service records (see records.service_records)
+        self._balanced: dict[str, tuple[LoadBalancer, dict[Frontend, builtins.list[Backend]]]] = {}
         self.synced = asyncio.Event()  # tests: the first view arrived
 
     # ---- the component -------------------------------------------------------------------------
@@ -84,7 +88,7 @@ class SwarmNetworks:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
                 pass
         self.controller.cluster = None
-        self._docs, self._tag = {}, ""
+        self._docs, self._tag, self._records, self._balanced = {}, "", [], {}
         for nid in self.controller.swarm.local_ids():  # instances no container uses any more
             try:
                 await asyncio.to_thread(self.controller.swarm.release, nid)
@@ -211,30 +215,73 @@ class SwarmNetworks:
 
     async def _refresh(self, store: ClusterStore) -> None:
         """Bring this manager's own view up to date at once (create/rm answer with it in place)."""
-        docs = await self._read_all(store)
-        await self._apply(docs)
+        docs, services = await self._read_all(store)
+        await self._apply(docs, services)
 
     @staticmethod
-    async def _read_all(store: ClusterStore) -> builtins.list[dict[str, Any]]:
-        async def read(tx: ReadTx) -> builtins.list[dict[str, Any]]:
-            return [n.doc for n in await tx.find(Network)]
+    async def _read_all(
+        store: ClusterStore,
+    ) -> tuple[builtins.list[dict[str, Any]], builtins.list[dict[str, Any]]]:
+        """The swarm networks (sorted by ID) and the service records on them, from one read."""
 
-        return sorted(await store.view(read), key=lambda d: str(d["Id"]))
+        async def read(
+            tx: ReadTx,
+        ) -> tuple[builtins.list[Network], builtins.list[Service], builtins.list[Task]]:
+            return await tx.find(Network), await tx.find(Service), await tx.find(Task)
+
+        nets, services, tasks = await store.view(read)
+        docs = sorted((n.doc for n in nets), key=lambda d: str(d["Id"]))
+        recs = records.service_records(
+            docs, [(s.id, s.doc) for s in services], [(t.id, t.doc) for t in tasks]
+        )
+        return docs, recs
 
     async def _watch_store(self, store: ClusterStore) -> None:
-        """Wake the long polls when a network changes."""
+        """Wake the long polls when a network, service or task changes; keep the services' VIPs allocated."""
         while True:
             try:
                 rev = await store.revision()
+                await self._allocate_vips(store)
                 async for change in store.watch(after=rev):
-                    if change.obj.kind == "network":
-                        self._changed.set()
-                        self._changed = asyncio.Event()
+                    if change.obj.kind not in ("network", "service", "task"):
+                        continue
+                    if change.obj.kind in ("network", "service"):
+                        await self._allocate_vips(store)
+                    self._changed.set()
+                    self._changed = asyncio.Event()
             except asyncio.CancelledError:
                 raise
             except Exception as e:  # noqa: BLE001 - the store comes back; polls time out meanwhile
                 log.warning("watching swarm networks: %s", e)
                 await asyncio.sleep(RETRY)
+
+    async def _allocate_vips(self, store: ClusterStore) -> None:
+        """One VIP per vip-mode service per swarm network it is on (released when it goes), and the
+        services' Endpoint.VirtualIPs as Docker shows them."""
+
+        async def write(tx: WriteTx) -> None:
+            nets = await tx.find(Network)
+            services = await tx.find(Service)
+            changed = records.plan_vips([n.doc for n in nets], [(s.id, s.doc) for s in services])
+            for n in nets:
+                if n.id in changed:
+                    await tx.update(n.with_doc(changed[n.id]))
+            docs = [changed.get(n.id, n.doc) for n in nets]
+            for svc in services:
+                vips = records.virtual_ips(docs, svc.id)
+                endpoint = dict(svc.doc.get("Endpoint") or {})
+                if (endpoint.get("VirtualIPs") or []) == vips:
+                    continue
+                if vips:
+                    endpoint["VirtualIPs"] = vips
+                else:
+                    endpoint.pop("VirtualIPs", None)
+                endpoint.setdefault(
+                    "Spec", (svc.doc.get("Spec") or {}).get("EndpointSpec") or {"Mode": "vip"}
+                )
+                await tx.update(svc.with_doc({**svc.doc, "Endpoint": endpoint}))
+
+        await store.update(write)
 
     async def _op_watch(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
         store = self._store()
@@ -244,11 +291,11 @@ class SwarmNetworks:
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             changed = self._changed
-            docs = await self._read_all(store)
-            tag = _tag(docs)
+            docs, recs = await self._read_all(store)
+            tag = _tag([*docs, *recs])
             remaining = deadline - asyncio.get_running_loop().time()
             if tag != request.get("tag") or remaining <= 0:
-                return {"tag": tag, "networks": docs}
+                return {"tag": tag, "networks": docs, "services": recs}
             try:
                 await asyncio.wait_for(changed.wait(), remaining)
             except TimeoutError:
@@ -304,7 +351,11 @@ class SwarmNetworks:
         while True:
             try:
                 answer = await self._call({"op": "network.watch", "tag": self._tag, "wait": WATCH_WAIT})
-                await self._apply(list(answer.get("networks") or []), str(answer.get("tag") or ""))
+                await self._apply(
+                    list(answer.get("networks") or []),
+                    list(answer.get("services") or []),
+                    str(answer.get("tag") or ""),
+                )
             except asyncio.CancelledError:
                 raise
             except GoraeError as e:
@@ -314,10 +365,17 @@ class SwarmNetworks:
                 log.exception("following swarm networks")
                 await asyncio.sleep(RETRY)
 
-    async def _apply(self, docs: builtins.list[dict[str, Any]], tag: str | None = None) -> None:
-        """Take a view of the cluster's networks: program peers, drop local instances of removed networks."""
+    async def _apply(
+        self,
+        docs: builtins.list[dict[str, Any]],
+        services: builtins.list[dict[str, Any]],
+        tag: str | None = None,
+    ) -> None:
+        """Take a view of the cluster's networks: program peers and the local containers' load balancers,
+        drop local instances of removed networks."""
         self._docs = {d["Id"]: d for d in docs}
-        self._tag = tag if tag is not None else _tag(sorted(docs, key=lambda d: str(d["Id"])))
+        self._records = services
+        self._tag = tag if tag is not None else _tag([*sorted(docs, key=lambda d: str(d["Id"])), *services])
         node = self.node
         me = node.node_id if node is not None else ""
         for nid in self.controller.swarm.local_ids():
@@ -334,11 +392,78 @@ class SwarmNetworks:
                 await asyncio.to_thread(self.controller.swarm.set_peers, nid, peers)
             except Exception:  # noqa: BLE001 - one network's trouble does not stop the others
                 log.exception("programming swarm network %s", nid[:12])
+        await self._balance_all()
         self.synced.set()
 
     async def instantiated(self, network_id: str) -> None:
         """A network was just instantiated here: program its peers from the current view."""
-        await self._apply(list(self._docs.values()), self._tag)
+        await self._apply(list(self._docs.values()), self._records, self._tag)
+
+    async def container_started(self, container_id: str) -> None:
+        """A container on swarm networks started here: its load balancer from the current view."""
+        await self._balance(container_id)
+
+    # ---- service discovery and load balancing in the local containers ---------------------------
+
+    def resolve(self, network_ids: set[str], name: str) -> builtins.list[str] | None:
+        """The embedded DNS's answer from the cluster: a service name (VIP or, dnsrr, its tasks),
+        `tasks.<service>`, or a container on another node of those networks."""
+        found = records.resolve(self._records, network_ids, name)
+        if found is not None:
+            return found
+        name = name.lower().rstrip(".")
+        ips = [
+            str(ep["ip"])
+            for nid in network_ids
+            for ep in (self._docs.get(nid, {}).get("_gorae", {}).get("endpoints") or {}).values()
+            if str(ep.get("name") or "").lower() == name
+        ]
+        return ips or None
+
+    def _sandbox_networks(self) -> dict[str, tuple[str, set[str]]]:
+        """Local containers on swarm networks: container ID → (namespace path, swarm network IDs)."""
+        state = self.controller.state
+        out: dict[str, tuple[str, set[str]]] = {}
+        with state.lock:
+            for cid, sb in state.sandboxes.items():
+                nets = {
+                    ep["network_id"]
+                    for ep in state.endpoints_of(sb)
+                    if state.networks.get(ep["network_id"], {}).get("Scope") == "swarm"
+                }
+                if nets and sb.get("netns_path"):
+                    out[cid] = (str(sb["netns_path"]), nets)
+        return out
+
+    async def _balance_all(self) -> None:
+        local = self._sandbox_networks()
+        for cid in list(self._balanced):
+            if cid not in local:
+                self._balanced.pop(cid, None)  # its namespace (and rules) went with the container
+        for cid in local:
+            await self._balance(cid, local.get(cid))
+
+    async def _balance(self, cid: str, where: tuple[str, set[str]] | None = None) -> None:
+        where = where or self._sandbox_networks().get(cid)
+        if where is None:
+            return
+        path, nets = where
+        table = {
+            Frontend(vip, 0, "all"): [Backend(ip, 0) for ip in ips]
+            for vip, ips in records.balancing(self._records, nets).items()
+        }
+        last = self._balanced.get(cid)
+        if last is not None and last[1] == table:
+            return
+        if last is None and not table:
+            return
+        lb = last[0] if last is not None else LoadBalancer(LB_PREFIX, netns_path=path)
+        try:
+            await asyncio.to_thread(lb.apply, table)
+        except Exception as e:  # noqa: BLE001 - a container that just went; the next view retries
+            log.warning("load balancer of %s: %s", cid[:12], e)
+            return
+        self._balanced[cid] = (lb, table)
 
 
 async def _find(tx: ReadTx, ref: str) -> Network:

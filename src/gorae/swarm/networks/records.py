@@ -1,0 +1,171 @@
+"""Service discovery and load-balancing records of swarm networks, computed on a manager from the store:
+which services are on which network, their virtual IP there (endpoint mode `vip`), and the addresses of
+their running tasks. Also the VIP allocation itself (pure functions; the component writes the results).
+
+A task's address on a network is the endpoint its node's agent attached for the task's container, named
+`<service>.<slot>.<task id>` (`<service>.<node id>.<task id>` for global services), as the agent names it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gorae.errors import GoraeError
+from gorae.swarm.networks import allocator
+
+
+def service_networks(svc: dict[str, Any], nets_by_ref: dict[str, str]) -> list[str]:
+    """The IDs of the swarm networks a service's tasks attach to (Spec.TaskTemplate.Networks, or the older
+    Spec.Networks), in order; unknown targets are skipped."""
+    spec = svc.get("Spec") or {}
+    atts = (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []
+    out: list[str] = []
+    for att in atts:
+        target = str((att or {}).get("Target") or "") if isinstance(att, dict) else ""
+        nid = nets_by_ref.get(target)
+        if nid and nid not in out:
+            out.append(nid)
+    return out
+
+
+def endpoint_mode(svc: dict[str, Any]) -> str:
+    return str(((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Mode") or "vip")
+
+
+def refs(networks: list[dict[str, Any]]) -> dict[str, str]:
+    """name or ID → ID."""
+    out = {d["Name"]: d["Id"] for d in networks}
+    out.update({d["Id"]: d["Id"] for d in networks})
+    return out
+
+
+def plan_vips(
+    networks: list[dict[str, Any]], services: list[tuple[str, dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The network documents whose VIP allocations must change: one VIP per (vip-mode service, network it
+    is on), released for services gone or in dnsrr mode. Returns {network ID: new doc}."""
+    by_ref = refs(networks)
+    want: dict[str, set[str]] = {d["Id"]: set() for d in networks}
+    for sid, svc in services:
+        if endpoint_mode(svc) != "vip":
+            continue
+        for nid in service_networks(svc, by_ref):
+            want[nid].add(sid)
+    changed: dict[str, dict[str, Any]] = {}
+    for doc in networks:
+        g = doc["_gorae"]
+        have = dict(g.get("vips") or {})
+        new = doc
+        for sid in sorted(set(have) - want[doc["Id"]]):
+            new = allocator.release(new, f"vip/{sid}") or _drop_ipam_owner(new, f"vip/{sid}")
+            have.pop(sid)
+        for sid in sorted(want[doc["Id"]] - set(have)):
+            try:
+                new, ip = allocator.allocate(new, f"vip/{sid}", None, node="", vtep="", name="")
+            except GoraeError:
+                continue  # a full network: the service gets no VIP there (as swarmkit's allocation error)
+            have[sid] = ip
+            # a VIP is an address, not an endpoint: no node holds it, no peer entry for it
+            new = {
+                **new,
+                "_gorae": {**new["_gorae"], "endpoints": _without(new["_gorae"]["endpoints"], f"vip/{sid}")},
+            }
+        if new is not doc:
+            changed[doc["Id"]] = {**new, "_gorae": {**new["_gorae"], "vips": have}}
+    return changed
+
+
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
+def _drop_ipam_owner(doc: dict[str, Any], owner: str) -> dict[str, Any]:
+    g = doc["_gorae"]
+    ipam = dict(g["ipam"])
+    ipam["allocated"] = {ip: o for ip, o in ipam["allocated"].items() if o != owner}
+    return {**doc, "_gorae": {**g, "ipam": ipam}}
+
+
+def virtual_ips(networks: list[dict[str, Any]], sid: str) -> list[dict[str, str]]:
+    """Docker's Service.Endpoint.VirtualIPs for a service: [{NetworkID, Addr: "ip/prefix"}]."""
+    out = []
+    for d in networks:
+        ip = (d["_gorae"].get("vips") or {}).get(sid)
+        if ip:
+            prefix = d["IPAM"]["Config"][0]["Subnet"].split("/")[1]
+            out.append({"NetworkID": d["Id"], "Addr": f"{ip}/{prefix}"})
+    return out
+
+
+def service_records(
+    networks: list[dict[str, Any]],
+    services: list[tuple[str, dict[str, Any]]],
+    tasks: list[tuple[str, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """For every service on a swarm network: {"id", "name", "mode", "vips": {net ID: ip}, "tasks": {net ID:
+    [ips of its running tasks]}}. Only tasks whose state is running and that should run are listed."""
+    by_ref = refs(networks)
+    running = {
+        tid: doc
+        for tid, doc in tasks
+        if (doc.get("Status") or {}).get("State") == "running"
+        and doc.get("DesiredState", "running") == "running"
+    }
+    task_ips: dict[tuple[str, str], list[str]] = {}  # (service ID, network ID) -> ips
+    for d in networks:
+        for ep in d["_gorae"]["endpoints"].values():
+            tid = str(ep.get("name") or "").rpartition(".")[2]
+            task = running.get(tid)
+            if task is not None and task.get("NodeID") == ep.get("node"):
+                task_ips.setdefault((str(task.get("ServiceID")), d["Id"]), []).append(str(ep["ip"]))
+    out = []
+    for sid, svc in services:
+        nets = service_networks(svc, by_ref)
+        if not nets:
+            continue
+        vips = {d["Id"]: (d["_gorae"].get("vips") or {}).get(sid) for d in networks if d["Id"] in nets}
+        out.append(
+            {
+                "id": sid,
+                "name": str((svc.get("Spec") or {}).get("Name") or ""),
+                "mode": endpoint_mode(svc),
+                "vips": {k: v for k, v in vips.items() if v},
+                "tasks": {nid: sorted(task_ips.get((sid, nid), []), key=_ip_key) for nid in nets},
+            }
+        )
+    return sorted(out, key=lambda r: str(r["id"]))
+
+
+def _ip_key(ip: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in ip.split("."))
+
+
+def resolve(records: list[dict[str, Any]], network_ids: set[str], name: str) -> list[str] | None:
+    """What the embedded DNS answers for `name` on those networks: a service's VIP (vip mode) or its tasks'
+    addresses (dnsrr), `tasks.<service>` → the tasks' addresses; None when it is no service's name."""
+    name = name.lower().rstrip(".")
+    tasks_of = name[len("tasks.") :] if name.startswith("tasks.") else None
+    for rec in records:
+        rname = str(rec["name"]).lower()
+        if rname not in (name, tasks_of):
+            continue
+        nets = [n for n in rec["tasks"] if n in network_ids]
+        if not nets:
+            continue
+        if tasks_of == rname or rec["mode"] == "dnsrr":
+            return [ip for n in nets for ip in rec["tasks"][n]]
+        vips = [rec["vips"][n] for n in nets if n in rec["vips"]]
+        return vips or None
+    return None
+
+
+def balancing(records: list[dict[str, Any]], network_ids: set[str]) -> dict[str, list[str]]:
+    """VIP → task addresses for the vip-mode services on those networks (what a container there balances)."""
+    out: dict[str, list[str]] = {}
+    for rec in records:
+        if rec["mode"] != "vip":
+            continue
+        for nid, vip in rec["vips"].items():
+            if nid in network_ids:
+                out[vip] = list(rec["tasks"].get(nid, []))
+    return out
