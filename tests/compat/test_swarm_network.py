@@ -91,7 +91,10 @@ def test_attachable_overlay_across_two_nodes(
     rows = manager.docker(
         "network", "ls", "--filter", "driver=overlay", "--format", "{{.ID}} {{.Name}} {{.Scope}}"
     )
-    assert rows.stdout == f"{net_id[:12]} appnet swarm\n"
+    ingress_id = manager.docker("network", "inspect", "-f", "{{.Id}}", "ingress").stdout.strip()
+    assert (
+        rows.stdout == f"{net_id[:12]} appnet swarm\n{ingress_id[:12]} ingress swarm\n"
+    )  # as swarm init makes it
     doc = json.loads(manager.docker("network", "inspect", "appnet").stdout)[0]
     assert {k: doc[k] for k in ("Name", "Id", "Scope", "Driver", "Attachable", "Internal", "Ingress")} == {
         "Name": "appnet",
@@ -102,7 +105,7 @@ def test_attachable_overlay_across_two_nodes(
         "Internal": False,
         "Ingress": False,
     }
-    assert doc["IPAM"]["Config"] == [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]
+    assert doc["IPAM"]["Config"] == [{"Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1"}]
     assert doc["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4097"}
     # a second network gets the next /24 and VNI; it is not attachable
     manager.docker("network", "create", "-d", "overlay", "--subnet", "10.9.8.0/24", "private")
@@ -110,7 +113,10 @@ def test_attachable_overlay_across_two_nodes(
     assert priv["IPAM"]["Config"] == [{"Subnet": "10.9.8.0/24", "Gateway": "10.9.8.1"}]
     assert priv["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4098"}
     # a worker shows no swarm network until it uses one
-    assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+    assert (
+        worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
+        == "ingress\n"
+    )
 
     manager.docker("run", "-d", "--name", "ca", "--network", "appnet", "busybox", "sleep", "300")
     worker.docker("run", "-d", "--name", "cb", "--network", "appnet", "busybox", "sleep", "300")
@@ -120,7 +126,7 @@ def test_attachable_overlay_across_two_nodes(
     ip_b = worker.docker(
         "inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cb"
     ).stdout.strip()
-    assert {ip_a, ip_b} == {"10.0.0.2", "10.0.0.3"}
+    assert {ip_a, ip_b} == {"10.0.1.2", "10.0.1.3"}
     # cross-node traffic over VXLAN, both ways (the peers arrive through the managers' long poll)
     wait_for(
         lambda: manager.docker("exec", "ca", "ping", "-c1", "-W1", ip_b, check=False).returncode == 0,
@@ -132,7 +138,7 @@ def test_attachable_overlay_across_two_nodes(
     assert any("vxlan id 4097" in line and "dstport 4789" in line for line in _netns_links(manager, net_id))
     assert (
         worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
-        == "appnet\n"
+        == "appnet\ningress\n"
     )
     # the embedded DNS knows the other node's containers on the network (from the cluster's records)
     r = worker.docker("exec", "cb", "nslookup", "ca")
@@ -154,12 +160,15 @@ def test_attachable_overlay_across_two_nodes(
     # a container that goes gives its address back; the last one takes the network's instance with it
     worker.docker("rm", "-f", "cb")
     wait_for(lambda: _overlay_netns(worker) == [], timeout=10)
-    assert worker.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+    assert (
+        worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
+        == "ingress\n"
+    )
     worker.docker("run", "-d", "--name", "cc", "--network", "appnet", "busybox", "sleep", "300")
     ip_c = worker.docker(
         "inspect", "-f", "{{.NetworkSettings.Networks.appnet.IPAddress}}", "cc"
     ).stdout.strip()
-    assert ip_c == "10.0.0.4"  # sequential after the last one given, as libnetwork
+    assert ip_c == "10.0.1.4"  # sequential after the last one given, as libnetwork
     wait_for(
         lambda: worker.docker("exec", "cc", "ping", "-c1", "-W1", ip_a, check=False).returncode == 0,
         timeout=10,
@@ -167,7 +176,9 @@ def test_attachable_overlay_across_two_nodes(
     manager.docker("rm", "-f", "ca")
     worker.docker("rm", "-f", "cc")
     assert manager.docker("network", "rm", "appnet", "private").stdout == "appnet\nprivate\n"
-    assert manager.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ""
+    assert (
+        manager.docker("network", "ls", "--filter", "driver=overlay", "-q").stdout == ingress_id[:12] + "\n"
+    )
     for d in (manager, worker):
         wait_for(lambda d=d: _overlay_netns(d) == [], timeout=10)
     for ns in (ns1, ns2):  # the node's own lo and eth0 and its default bridge, nothing of the overlay

@@ -352,8 +352,8 @@ def test_vips_tasks_and_dns_answers() -> None:
     recs = records.service_records([net, other], services, tasks)
     assert recs == [
         {"id": "s1", "name": "web", "mode": "vip", "vips": {net["Id"]: "10.0.0.2"},
-         "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}},
-        {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}},
+         "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}, "ingress": "", "ports": []},
+        {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}, "ingress": "", "ports": []},
     ]  # fmt: skip
     on_app, on_other = {net["Id"]}, {other["Id"]}
     assert records.resolve(recs, on_app, "web") == ["10.0.0.2"]
@@ -382,3 +382,34 @@ def test_vip_plans_never_share_an_address(specs: list[tuple[str, str]]) -> None:
         wanted = {sid for sid, s in services if s["Spec"]["EndpointSpec"]["Mode"] == "vip"
                   and s["Spec"]["TaskTemplate"]["Networks"][0]["Target"] == "a"}  # fmt: skip
         assert set(net["_gorae"].get("vips") or {}) == wanted
+
+
+def test_the_routing_mesh_spreads_a_published_port_over_the_tasks_on_ingress() -> None:
+    ingress = allocator.ingress_network("iding", [])
+    assert (ingress["Name"], ingress["Ingress"], ingress["IPAM"]["Config"]) == (
+        "ingress",
+        True,
+        [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}],
+    )
+    assert ingress["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4096"}
+    app = _net("appnet", [ingress])
+    assert app["IPAM"]["Config"][0]["Subnet"] == "10.0.1.0/24"  # as Docker: ingress has 10.0.0.0/24
+    web = _svc("web", ["appnet"])
+    web["Spec"]["EndpointSpec"]["Ports"] = [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080},
+        {"Protocol": "udp", "TargetPort": 53, "PublishedPort": 5353, "PublishMode": "ingress"},
+        {"Protocol": "tcp", "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "host"},
+    ]
+    assert records.service_networks(web, records.refs([ingress, app]), "iding") == ["iding", app["Id"]]
+    ingress = _with_task_endpoints(ingress, [("web.1.t1", "n1", ""), ("web.2.t2", "n2", "")])
+    tasks = [
+        (t, {"ServiceID": "s1", "NodeID": n, "Status": {"State": "running"}, "DesiredState": "running"})
+        for t, n in (("t1", "n1"), ("t2", "n2"))
+    ]
+    recs = records.service_records([ingress, app], [("s1", web)], tasks)
+    assert recs[0]["ingress"] == "iding"
+    assert records.mesh(recs) == {
+        ("tcp", 8080): [("10.0.0.2", 80), ("10.0.0.3", 80)],
+        ("udp", 5353): [("10.0.0.2", 53), ("10.0.0.3", 53)],
+    }
+    assert records.resolve(recs, {"iding"}, "tasks.web") is None  # no discovery on the ingress network

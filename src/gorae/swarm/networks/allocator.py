@@ -24,6 +24,9 @@ from gorae.timefmt import now_rfc3339nano
 DEFAULT_POOL = ipaddress.IPv4Network("10.0.0.0/8")
 DEFAULT_SIZE = 24
 FIRST_VNI = 4097
+INGRESS_VNI = 4096  # Docker's ingress network: 10.0.0.0/24, VNI 4096; user networks start at 10.0.1.0/24, 4097
+INGRESS_NAME = "ingress"
+INGRESS_SUBNET = "10.0.0.0/24"
 MAX_VNI = (1 << 24) - 1
 OPT_VXLANID = "com.docker.network.driver.overlay.vxlanid_list"
 
@@ -82,7 +85,8 @@ def new_network(
         if not r.subnet_of(net):
             raise InvalidParameter(f"no matching subnet for range {body['ip_range']}")
         rng = str(r)
-    vni = choose_vni(vni_of(d) for d in existing)
+    ingress = bool(body.get("ingress"))
+    vni = INGRESS_VNI if ingress else choose_vni(vni_of(d) for d in existing)
     config: dict[str, str] = {"Subnet": str(net), "Gateway": gateway}
     if rng != str(net):
         config = {"Subnet": str(net), "IPRange": rng, "Gateway": gateway}
@@ -97,7 +101,7 @@ def new_network(
         "IPAM": {"Driver": "default", "Options": None, "Config": [config]},
         "Internal": bool(body.get("internal")),
         "Attachable": bool(body.get("attachable")),
-        "Ingress": False,
+        "Ingress": ingress,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
         "Options": options,
@@ -114,6 +118,15 @@ def new_network(
             "endpoints": {},
         },
     }
+
+
+def ingress_network(net_id: str, existing: list[dict[str, Any]]) -> dict[str, Any]:
+    """The routing mesh's network, as `swarm init` makes it in Docker."""
+    return new_network(net_id, INGRESS_NAME, {"subnet": INGRESS_SUBNET, "ingress": True}, existing)
+
+
+def is_ingress(doc: dict[str, Any]) -> bool:
+    return bool(doc.get("Ingress"))
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:

@@ -116,11 +116,12 @@ class SwarmNetworks:
         return _local_doc(found[0]) if len(found) == 1 else None
 
     def list(self) -> builtins.list[dict[str, Any]]:
-        """Swarm networks `network ls` shows: all of them on a manager, none beyond the local ones on a
-        worker (as dockerd)."""
-        if self.node is None or self.node.role != "manager":
+        """Swarm networks `network ls` shows: all of them on a manager; on a worker the ingress network
+        beyond the ones instantiated there (as dockerd)."""
+        if self.node is None:
             return []
-        return [_local_doc(d) for d in self._docs.values()]
+        manager = self.node.role == "manager"
+        return [_local_doc(d) for d in self._docs.values() if manager or allocator.is_ingress(d)]
 
     async def attach(
         self, network_id: str, container_id: str, container_name: str, ip: str | None
@@ -178,6 +179,7 @@ class SwarmNetworks:
 
     async def _create(self, name: str, body: dict[str, Any]) -> dict[str, str]:
         store = self._store()
+        await self._ensure_ingress(store)  # before the first user network takes its subnet
         net_id = ids.new_id()
 
         async def write(tx: WriteTx) -> None:
@@ -197,6 +199,11 @@ class SwarmNetworks:
             if net is None:
                 raise NotFound(f"network {network_id} not found")
             for svc in await tx.find(Service):
+                if allocator.is_ingress(net.doc) and records.ingress_ports(svc.doc):
+                    raise Forbidden(
+                        f"rpc error: code = FailedPrecondition desc = ingress network cannot be removed "
+                        f"because service {svc.id} depends on it"
+                    )
                 for att in svc.doc.get("Spec", {}).get("TaskTemplate", {}).get("Networks") or []:
                     if att.get("Target") in (net.id, net.doc["Name"]):
                         raise Forbidden(
@@ -241,6 +248,7 @@ class SwarmNetworks:
         while True:
             try:
                 rev = await store.revision()
+                await self._ensure_ingress(store)
                 await self._allocate_vips(store)
                 async for change in store.watch(after=rev):
                     if change.obj.kind not in ("network", "service", "task"):
@@ -254,6 +262,24 @@ class SwarmNetworks:
             except Exception as e:  # noqa: BLE001 - the store comes back; polls time out meanwhile
                 log.warning("watching swarm networks: %s", e)
                 await asyncio.sleep(RETRY)
+
+    @staticmethod
+    async def _ensure_ingress(store: ClusterStore) -> None:
+        """The ingress network (the routing mesh's) exists in every swarm, as `swarm init` makes it."""
+
+        async def write(tx: WriteTx) -> None:
+            nets = [n.doc for n in await tx.find(Network)]
+            if any(allocator.is_ingress(d) for d in nets):
+                return
+            net_id = ids.new_id()
+            try:
+                doc = allocator.ingress_network(net_id, nets)
+            except GoraeError as e:  # a user network took its subnet or name: no routing mesh
+                log.warning("no ingress network: %s", e.message)
+                return
+            await tx.create(Network(id=net_id, doc=doc))
+
+        await store.update(write)
 
     async def _allocate_vips(self, store: ClusterStore) -> None:
         """One VIP per vip-mode service per swarm network it is on (released when it goes), and the

@@ -14,12 +14,29 @@ from gorae.errors import GoraeError
 from gorae.swarm.networks import allocator
 
 
-def service_networks(svc: dict[str, Any], nets_by_ref: dict[str, str]) -> list[str]:
+def ingress_ports(svc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The service's ports published through the routing mesh (EndpointSpec.Ports, PublishMode ingress,
+    the default) that name a published port."""
+    ports = ((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+    return [
+        p
+        for p in ports
+        if isinstance(p, dict)
+        and (p.get("PublishMode") or "ingress") == "ingress"
+        and isinstance(p.get("PublishedPort"), int)
+        and isinstance(p.get("TargetPort"), int)
+    ]
+
+
+def service_networks(
+    svc: dict[str, Any], nets_by_ref: dict[str, str], ingress_id: str | None = None
+) -> list[str]:
     """The IDs of the swarm networks a service's tasks attach to (Spec.TaskTemplate.Networks, or the older
-    Spec.Networks), in order; unknown targets are skipped."""
+    Spec.Networks), in order, unknown targets skipped; the ingress network first when the service publishes
+    ports through the routing mesh (Docker attaches its tasks there)."""
     spec = svc.get("Spec") or {}
     atts = (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []
-    out: list[str] = []
+    out: list[str] = [ingress_id] if ingress_id and ingress_ports(svc) else []
     for att in atts:
         target = str((att or {}).get("Target") or "") if isinstance(att, dict) else ""
         nid = nets_by_ref.get(target)
@@ -103,8 +120,11 @@ def service_records(
     tasks: list[tuple[str, dict[str, Any]]],
 ) -> list[dict[str, Any]]:
     """For every service on a swarm network: {"id", "name", "mode", "vips": {net ID: ip}, "tasks": {net ID:
-    [ips of its running tasks]}}. Only tasks whose state is running and that should run are listed."""
+    [ips of its running tasks]}, "ingress": the ingress network's ID when it publishes ports through the
+    routing mesh, "ports": [{"proto", "published", "target"}]}. Only tasks whose state is running and that
+    should run are listed."""
     by_ref = refs(networks)
+    ingress_id = next((d["Id"] for d in networks if allocator.is_ingress(d)), None)
     running = {
         tid: doc
         for tid, doc in tasks
@@ -120,9 +140,13 @@ def service_records(
                 task_ips.setdefault((str(task.get("ServiceID")), d["Id"]), []).append(str(ep["ip"]))
     out = []
     for sid, svc in services:
-        nets = service_networks(svc, by_ref)
+        nets = service_networks(svc, by_ref, ingress_id)
         if not nets:
             continue
+        ports = [
+            {"proto": str(p.get("Protocol") or "tcp"), "published": p["PublishedPort"], "target": p["TargetPort"]}
+            for p in ingress_ports(svc)
+        ]
         vips = {d["Id"]: (d["_gorae"].get("vips") or {}).get(sid) for d in networks if d["Id"] in nets}
         out.append(
             {
@@ -131,6 +155,8 @@ def service_records(
                 "mode": endpoint_mode(svc),
                 "vips": {k: v for k, v in vips.items() if v},
                 "tasks": {nid: sorted(task_ips.get((sid, nid), []), key=_ip_key) for nid in nets},
+                "ingress": ingress_id if ports and ingress_id else "",
+                "ports": ports,
             }
         )
     return sorted(out, key=lambda r: str(r["id"]))
@@ -149,7 +175,7 @@ def resolve(records: list[dict[str, Any]], network_ids: set[str], name: str) -> 
         rname = str(rec["name"]).lower()
         if rname not in (name, tasks_of):
             continue
-        nets = [n for n in rec["tasks"] if n in network_ids]
+        nets = [n for n in rec["tasks"] if n in network_ids and n != rec.get("ingress")]
         if not nets:
             continue
         if tasks_of == rname or rec["mode"] == "dnsrr":
@@ -157,6 +183,19 @@ def resolve(records: list[dict[str, Any]], network_ids: set[str], name: str) -> 
         vips = [rec["vips"][n] for n in nets if n in rec["vips"]]
         return vips or None
     return None
+
+
+def mesh(records: list[dict[str, Any]]) -> dict[tuple[str, int], list[tuple[str, int]]]:
+    """The routing mesh: (protocol, published port) → [(task address on the ingress network, target port)]."""
+    out: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for rec in records:
+        ingress = rec.get("ingress")
+        if not ingress:
+            continue
+        for p in rec.get("ports") or []:
+            key = (str(p["proto"]), int(p["published"]))
+            out.setdefault(key, []).extend((ip, int(p["target"])) for ip in rec["tasks"].get(ingress, []))
+    return out
 
 
 def balancing(records: list[dict[str, Any]], network_ids: set[str]) -> dict[str, list[str]]:
