@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound
+from gorae.network.names import NetworkNames
 from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
 from gorae.swarm.component import NodeContext
 from gorae.swarm.networks import allocator, records
@@ -125,9 +126,24 @@ async def _no_manager(request: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("not called")
 
 
+class _NoLocal:
+    """A controller with no local instance and no container (what `_apply` reads of it)."""
+
+    class swarm:  # noqa: N801 - the controller's attribute
+        @staticmethod
+        def local_ids() -> list[str]:
+            return []
+
+    class state:  # noqa: N801
+        lock = threading.RLock()
+        sandboxes: dict[str, Any] = {}
+
+    names = NetworkNames("gtest0", "gtest-", "gtestv", "GORAE-TEST")
+
+
 def _manager() -> tuple[SwarmNetworks, MemoryStore]:
     store = MemoryStore()
-    nets = SwarmNetworks(None)  # type: ignore[arg-type] - the operations never touch the controller
+    nets = SwarmNetworks(_NoLocal())  # type: ignore[arg-type] - what the operations touch of a controller
     nets.node = NodeContext("mgr", "cluster", "manager", "192.0.2.1", store, _no_manager)
     return nets, store
 
@@ -189,25 +205,11 @@ def test_remove_refuses_a_network_in_use() -> None:
         ):
             await nets._remove("idopen")
         await nets._op_detach({"network": "idopen", "container": "c" * 64}, "w1", "")
-        nets.controller = _NoLocal()  # type: ignore[assignment]
         await nets._remove("idopen")
         with pytest.raises(NotFound):
             await nets._remove("idopen")
 
     asyncio.run(main())
-
-
-class _NoLocal:
-    """A controller with no local instance and no container (what `_apply` reads of it)."""
-
-    class swarm:  # noqa: N801 - the controller's attribute
-        @staticmethod
-        def local_ids() -> list[str]:
-            return []
-
-    class state:  # noqa: N801
-        lock = threading.RLock()
-        sandboxes: dict[str, Any] = {}
 
 
 _json = st.recursive(

@@ -36,6 +36,7 @@ class ClusterAttachments:
         self.state = state
         self.ipam = ipam
         self._lock = asyncio.Lock()
+        self.pinned: set[str] = set()  # networks kept here without containers (the routing mesh's ingress)
 
     @property
     def cluster(self) -> ClusterNetworks | None:
@@ -132,7 +133,12 @@ class ClusterAttachments:
         state = self.state
         with state.lock:
             net = state.networks.get(network_id)
-            if net is None or not is_cluster(net) or state.containers_of(network_id):
+            if (
+                net is None
+                or not is_cluster(net)
+                or state.containers_of(network_id)
+                or network_id in self.pinned
+            ):
                 return
             state.forget_network(network_id)
             try:

@@ -33,7 +33,7 @@ MAX_CHAIN = 28  # iptables' chain name limit
 class Frontend:
     """A virtual address clients connect to."""
 
-    vip: str
+    vip: str  # "" for every local address of the namespace (a published port)
     port: int  # 0 with proto "all": every port and protocol
     proto: str = "tcp"
 
@@ -45,7 +45,9 @@ class Backend:
 
 
 def _check(fe: Frontend, backends: Sequence[Backend]) -> None:
-    for ip in (fe.vip, *(b.ip for b in backends)):
+    if not fe.vip and fe.proto == "all":
+        raise InvalidParameter("a frontend on every local address needs a protocol and port")
+    for ip in ((fe.vip,) if fe.vip else ()) + tuple(b.ip for b in backends):
         try:
             ipaddress.IPv4Address(ip)
         except ValueError:
@@ -62,13 +64,17 @@ def _check(fe: Frontend, backends: Sequence[Backend]) -> None:
 
 
 class LoadBalancer:
-    def __init__(self, prefix: str, netns_path: str | None = None) -> None:
+    def __init__(self, prefix: str, netns_path: str | None = None, masquerade_out: str | None = None) -> None:
+        """masquerade_out: an interface whose outgoing balanced connections get its address as source (the
+        routing mesh's, so that replies come back through this namespace)."""
         if len(prefix) > MAX_CHAIN - 9:
             raise InvalidParameter(f"load balancer chain prefix {prefix!r} is too long")
         self.prefix = prefix
         self.netns_path = netns_path
         self.entry = f"{prefix}-LB"
         self.reject = f"{prefix}-RJ"
+        self.post = f"{prefix}-PO"
+        self.masquerade_out = masquerade_out
         self._lock = threading.Lock()
         self._hooked = False
         self._applied: str | None = None
@@ -111,14 +117,11 @@ class LoadBalancer:
             backends = sorted(set(table[fe]))
             _check(fe, backends)
             every = fe.proto == "all"
-            match = (
-                f"-d {fe.vip}/32"
-                if every
-                else f"-d {fe.vip}/32 -p {fe.proto} -m {fe.proto} --dport {fe.port}"
-            )
+            dst = f"-d {fe.vip}/32" if fe.vip else "-m addrtype --dst-type LOCAL"
+            match = dst if every else f"{dst} -p {fe.proto} -m {fe.proto} --dport {fe.port}"
             if not backends:
                 if every or fe.proto == "tcp":
-                    tcp = f"-d {fe.vip}/32 -p tcp" if every else match
+                    tcp = f"{dst} -p tcp" if every else match
                     rules_flt.append(f"-A {self.reject} {tcp} -j REJECT --reject-with tcp-reset")
                 if every or fe.proto == "udp":
                     rules_flt.append(
@@ -138,6 +141,12 @@ class LoadBalancer:
                     rules_nat.append(
                         f"-A {chain} -p {fe.proto} {stat}-j DNAT --to-destination {be.ip}:{be.port}"
                     )
+        if self.masquerade_out:
+            nat.append(f":{self.post} - [0:0]")
+            rules_nat.append(
+                f"-A {self.post} -o {self.masquerade_out} -m conntrack --ctstate DNAT -j MASQUERADE"
+            )
+            wanted.add(self.post)
         stale = sorted(existing.get("nat", set()) - wanted - {self.entry})
         nat += [f":{c} - [0:0]" for c in stale]  # flushed, so nothing refers to them any more
         nat += rules_nat + [f"-X {c}" for c in stale] + ["COMMIT"]
@@ -157,7 +166,8 @@ class LoadBalancer:
                 self._hooked = True
 
     def _hooks(self) -> list[tuple[str, str, str]]:
-        return [
+        post = [("nat", "POSTROUTING", self.post)] if self.masquerade_out else []
+        return post + [
             ("nat", "PREROUTING", self.entry),
             ("nat", "OUTPUT", self.entry),
             ("filter", "OUTPUT", self.reject),

@@ -24,7 +24,9 @@ from gorae.timefmt import now_rfc3339nano
 DEFAULT_POOL = ipaddress.IPv4Network("10.0.0.0/8")
 DEFAULT_SIZE = 24
 FIRST_VNI = 4097
-INGRESS_VNI = 4096  # Docker's ingress network: 10.0.0.0/24, VNI 4096; user networks start at 10.0.1.0/24, 4097
+INGRESS_VNI = (
+    4096  # Docker's ingress network: 10.0.0.0/24, VNI 4096; user networks start at 10.0.1.0/24, 4097
+)
 INGRESS_NAME = "ingress"
 INGRESS_SUBNET = "10.0.0.0/24"
 MAX_VNI = (1 << 24) - 1

@@ -31,6 +31,7 @@ from gorae.network.types import Attachment
 from gorae.swarm import ids
 from gorae.swarm.component import NodeContext
 from gorae.swarm.networks import allocator, records
+from gorae.swarm.networks.mesh import SBOX, RoutingMesh
 from gorae.swarm.store.types import ClusterStore, Network, Node, ReadTx, Service, Task, WriteTx
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class SwarmNetworks:
         self._changed = asyncio.Event()  # managers: a network changed in the store
         self._records: builtins.list[dict[str, Any]] = []  # service records (see records.service_records)
         self._balanced: dict[str, tuple[LoadBalancer, dict[Frontend, builtins.list[Backend]]]] = {}
+        self.mesh = RoutingMesh(controller, self.attach, self.detach)
         self.synced = asyncio.Event()  # tests: the first view arrived
 
     # ---- the component -------------------------------------------------------------------------
@@ -87,6 +89,10 @@ class SwarmNetworks:
                 await t
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
                 pass
+        try:
+            await self.mesh.close()
+        except Exception:  # noqa: BLE001 - leaving goes on
+            log.exception("tearing down the routing mesh")
         self.controller.cluster = None
         self._docs, self._tag, self._records, self._balanced = {}, "", [], {}
         for nid in self.controller.swarm.local_ids():  # instances no container uses any more
@@ -337,7 +343,8 @@ class SwarmNetworks:
 
         async def write(tx: WriteTx) -> tuple[dict[str, Any], str]:
             net = await _find(tx, net_ref)
-            if not net.doc.get("Attachable") and not await _is_task_of(tx, name, node_id):
+            sbox = allocator.is_ingress(net.doc) and name == SBOX and cid == SBOX  # a node's mesh endpoint
+            if not net.doc.get("Attachable") and not sbox and not await _is_task_of(tx, name, node_id):
                 raise Forbidden(
                     f"Could not attach to network {net.doc['Name']}: rpc error: code = PermissionDenied "
                     f"desc = network {net.doc['Name']} not manually attachable"
@@ -419,6 +426,10 @@ class SwarmNetworks:
             except Exception:  # noqa: BLE001 - one network's trouble does not stop the others
                 log.exception("programming swarm network %s", nid[:12])
         await self._balance_all()
+        try:
+            await self.mesh.update(self._records, docs)
+        except Exception:  # noqa: BLE001 - the next view retries
+            log.exception("routing mesh")
         self.synced.set()
 
     async def instantiated(self, network_id: str) -> None:

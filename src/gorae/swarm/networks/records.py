@@ -144,7 +144,11 @@ def service_records(
         if not nets:
             continue
         ports = [
-            {"proto": str(p.get("Protocol") or "tcp"), "published": p["PublishedPort"], "target": p["TargetPort"]}
+            {
+                "proto": str(p.get("Protocol") or "tcp"),
+                "published": p["PublishedPort"],
+                "target": p["TargetPort"],
+            }
             for p in ingress_ports(svc)
         ]
         vips = {d["Id"]: (d["_gorae"].get("vips") or {}).get(sid) for d in networks if d["Id"] in nets}
