@@ -221,7 +221,7 @@ _json = st.recursive(
 
 @settings(max_examples=80, deadline=None)
 @given(
-    st.sampled_from(["_op_attach", "_op_detach", "_op_watch"]),
+    st.sampled_from(["_op_attach", "_op_detach", "_op_watch", "_op_task"]),
     st.dictionaries(st.sampled_from(["network", "container", "name", "ip", "tag", "wait", "x"]), _json),
 )
 def test_hostile_requests_get_an_error_or_an_answer(op: str, request: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,9 @@ from gorae.network.state import NetworkState
 from gorae.network.types import ClusterNetworks, EndpointRequest, NetworkDoc
 
 log = logging.getLogger(__name__)
+
+
+TASK_NAME = re.compile(r"[^./]+\.[^./]+\.[0-9a-z]{25}")  # <service>.<slot or node ID>.<task ID>
 
 
 def is_cluster(net: NetworkDoc) -> bool:
@@ -63,6 +67,12 @@ class ClusterAttachments:
         refs = [mode] if mode not in (*PREDEFINED, "default") and not mode.startswith("container:") else []
         refs += [k for k in req.endpoints_config if k not in refs]
         cfgs = {k: dict(v or {}) for k, v in req.endpoints_config.items()}
+        if self.cluster is not None and TASK_NAME.fullmatch(req.name.lstrip("/")):
+            # a swarm task: the networks of its service (and the ingress network when it publishes ports)
+            for nid, aliases in await self.cluster.task_networks(req.name.lstrip("/")):
+                if nid not in refs and not any(self._is(ref, nid) for ref in refs):
+                    refs.append(nid)
+                    cfgs[nid] = {"Aliases": list(aliases)}
         granted: list[str] = []
         try:
             for ref in refs:
@@ -87,6 +97,10 @@ class ClusterAttachments:
         if not granted:
             return req, []
         return dataclasses.replace(req, endpoints_config=cfgs), granted
+
+    def _is(self, ref: str, network_id: str) -> bool:
+        net = self._cluster_net(ref)
+        return net is not None and net["Id"] == network_id
 
     async def detach(self, container_id: str, network_ids: Sequence[str]) -> None:
         """Give the container's addresses back; networks no container here uses any more are removed."""

@@ -107,6 +107,7 @@ class SwarmNetworks:
         swarm.register_op("network.attach", self._op_attach)
         swarm.register_op("network.detach", self._op_detach)
         swarm.register_op("network.watch", self._op_watch)
+        swarm.register_op("network.task", self._op_task)
 
     # ---- ClusterNetworks (the controller's view) ------------------------------------------------
 
@@ -142,6 +143,13 @@ class SwarmNetworks:
             }
         )
         return Attachment(network=answer["network"], ip=str(answer["ip"]))
+
+    async def task_networks(self, container_name: str) -> builtins.list[tuple[str, builtins.list[str]]]:
+        answer = await self._call({"op": "network.task", "name": container_name})
+        return [
+            (str(n["network"]), [str(a) for a in n.get("aliases") or []])
+            for n in answer.get("networks") or []
+        ]
 
     async def detach(self, network_id: str, container_id: str) -> None:
         await self._call({"op": "network.detach", "network": network_id, "container": container_id})
@@ -360,6 +368,33 @@ class SwarmNetworks:
 
         doc, ip = await store.update(write)
         return {"network": _local_doc(doc), "ip": ip}
+
+    async def _op_task(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
+        """The swarm networks a task's container joins: its service's (Spec.Networks of the task), and the
+        ingress network first when the service publishes ports through the routing mesh."""
+        store = self._store()
+        task_id = str(request.get("name") or "").rpartition(".")[2]
+
+        async def read(tx: ReadTx) -> builtins.list[dict[str, Any]]:
+            task = await tx.get(Task, task_id) if task_id else None
+            if task is None or task.doc.get("NodeID") != node_id:
+                return []
+            nets = [n.doc for n in await tx.find(Network)]
+            by_ref = records.refs(nets)
+            svc = await tx.get(Service, str(task.doc.get("ServiceID") or ""))
+            svc_doc = svc.doc if svc is not None else {"Spec": {"TaskTemplate": task.doc.get("Spec") or {}}}
+            ingress = next((d["Id"] for d in nets if allocator.is_ingress(d)), None)
+            aliases_of = {
+                by_ref.get(str(a.get("Target") or ""), ""): [str(x) for x in a.get("Aliases") or []]
+                for a in ((task.doc.get("Spec") or {}).get("Networks") or [])
+                if isinstance(a, dict)
+            }
+            return [
+                {"network": nid, "aliases": [] if nid == ingress else aliases_of.get(nid, [])}
+                for nid in records.service_networks(svc_doc, by_ref, ingress)
+            ]
+
+        return {"networks": await store.view(read)}
 
     async def _op_detach(self, request: dict[str, Any], node_id: str, peer_ip: str) -> dict[str, Any]:
         store = self._store()
