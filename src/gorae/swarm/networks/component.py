@@ -444,6 +444,10 @@ class SwarmNetworks:
         self._docs = {d["Id"]: d for d in docs}
         self._records = services
         self._tag = tag if tag is not None else _tag([*sorted(docs, key=lambda d: str(d["Id"])), *services])
+        try:  # first: it may instantiate the ingress network, whose peers the loop below programs
+            await self.mesh.update(self._records, docs)
+        except Exception:  # noqa: BLE001 - the next view retries
+            log.exception("routing mesh")
         node = self.node
         me = node.node_id if node is not None else ""
         for nid in self.controller.swarm.local_ids():
@@ -461,10 +465,6 @@ class SwarmNetworks:
             except Exception:  # noqa: BLE001 - one network's trouble does not stop the others
                 log.exception("programming swarm network %s", nid[:12])
         await self._balance_all()
-        try:
-            await self.mesh.update(self._records, docs)
-        except Exception:  # noqa: BLE001 - the next view retries
-            log.exception("routing mesh")
         self.synced.set()
 
     async def instantiated(self, network_id: str) -> None:

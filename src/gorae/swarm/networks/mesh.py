@@ -80,8 +80,6 @@ class RoutingMesh:
         try:
             await asyncio.to_thread(swarm.materialize, grant.network)
             await asyncio.to_thread(self._plug, grant.network, grant.ip)
-            if swarm.cluster is not None:
-                await swarm.cluster.instantiated(nid)
         except BaseException:
             await self._teardown()
             raise
