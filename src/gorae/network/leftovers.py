@@ -11,6 +11,7 @@ import subprocess
 from gorae.network.kernel import netns
 from gorae.network.names import daemon_names
 from gorae.network.portmap import iptables
+from gorae.network.portmap.lb import LoadBalancer, mesh_chain_prefix
 
 
 def _link_names() -> list[str]:
@@ -27,11 +28,17 @@ def leftovers(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, ex
     """What is still there: "link X", "<table>: <iptables -S line>", "netns X"."""
     out = [f"link {n}" for n in _link_names() if n == bridge or n.startswith(link_prefixes)]
     c = iptables.Chains(chain_prefix)
-    ours = {c.dnat, c.post, c.fwd, c.iso}  # exactly these: "GORAE" must not match another daemon's "GORAE-1A2B3C"
+    ours = {
+        c.dnat,
+        c.post,
+        c.fwd,
+        c.iso,
+    }  # exactly these: "GORAE" must not match another daemon's "GORAE-1A2B3C"
+    mesh = mesh_chain_prefix(chain_prefix) + "-"  # the routing mesh's (gorae.swarm.networks.mesh)
     for table in ("nat", "filter"):
         for line in iptables.dump(table).splitlines():
             words = line.split()
-            if any(w in ours for w in words):
+            if any(w in ours or w.startswith(mesh) for w in words):
                 out.append(f"{table}: {line}")
     nsdir = os.path.join(exec_root, "netns")
     if os.path.isdir(nsdir):
@@ -55,6 +62,7 @@ def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_r
         if entry.startswith("link "):
             subprocess.run(["ip", "link", "del", entry[5:]], capture_output=True)
     iptables.purge(iptables.Chains(chain_prefix))
+    LoadBalancer(mesh_chain_prefix(chain_prefix)).purge()
     return leftovers(bridge, link_prefixes, chain_prefix, exec_root)
 
 

@@ -29,6 +29,11 @@ IPTABLES_SAVE = "iptables-save"
 MAX_CHAIN = 28  # iptables' chain name limit
 
 
+def mesh_chain_prefix(chain_prefix: str) -> str:
+    """The routing mesh's chain prefix for a daemon whose chains are `chain_prefix`-..."""
+    return chain_prefix[:14] + "-ING"
+
+
 @dataclass(frozen=True, order=True)
 class Frontend:
     """A virtual address clients connect to."""
@@ -182,7 +187,8 @@ class LoadBalancer:
     def purge(self) -> None:
         """Remove the hooks and all our chains (missing pieces are fine)."""
         with self._lock:
-            for table, builtin, chain in self._hooks():
+            hooks = self._hooks() + ([] if self.masquerade_out else [("nat", "POSTROUTING", self.post)])
+            for table, builtin, chain in hooks:
                 while not self._run(
                     [IPTABLES, "-w", "-t", table, "-D", builtin, "-j", chain], check=False
                 ).returncode:

@@ -23,7 +23,7 @@ from typing import Any
 
 from gorae.network.controller import NetworkController
 from gorae.network.kernel import netlink, vxlan
-from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
+from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer, mesh_chain_prefix
 from gorae.network.types import Attachment
 from gorae.swarm.networks import allocator, records
 
@@ -43,7 +43,7 @@ class RoutingMesh:
         self._detach = detach
         names = controller.names
         self.host_if = (names.veth_prefix[:9] + "ingr")[: netlink.IFNAMSIZ]
-        self.lb = LoadBalancer(names.chain_prefix[:14] + "-ING", masquerade_out=self.host_if)
+        self.lb = LoadBalancer(mesh_chain_prefix(names.chain_prefix), masquerade_out=self.host_if)
         self.ingress_id: str | None = None
         self.address: str | None = None
         self._table: dict[Frontend, list[Backend]] | None = None
