@@ -1,0 +1,226 @@
+"""Swarm networking figures (issue 11) on two gorae daemons, each in its own network namespace:
+
+1. requests/s through the routing mesh (127.0.0.1:8080 on a node) vs straight to one task's address on the
+   ingress network (same path through the node's ingress veth and VXLAN, without the DNAT);
+2. failed requests of a client hammering the published port during `service update --force` (rolling,
+   start-first, parallelism 1);
+3. time from a new task's container start (its State.StartedAt) to its first answer through the mesh.
+
+Needs issue 10's services and agent.
+
+    PYTHONPATH=src /opt/gorae/venv/bin/python bench/swarm_mesh.py [--seconds 5] [--replicas 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "compat"))
+
+from conftest import import_busybox  # noqa: E402
+from test_swarm import _etcd_pids  # noqa: E402
+from test_swarm_network import _daemon_in  # noqa: E402
+
+HTTPD = "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
+
+LOAD = r"""
+import http.client, sys, threading, time
+host, port, seconds, threads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+ok, failed, seen = [0], [0], {}
+lock = threading.Lock()
+def run():
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            c = http.client.HTTPConnection(host, port, timeout=5)
+            c.request("GET", "/")
+            body = c.getresponse().read().decode().strip()
+            c.close()
+            with lock:
+                ok[0] += 1
+                seen[body] = seen.get(body, 0) + 1
+        except OSError:
+            with lock:
+                failed[0] += 1
+ts = [threading.Thread(target=run) for _ in range(threads)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(ok[0], failed[0], len(seen))
+"""
+
+WATCH = r"""
+import http.client, sys, time
+host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+first = {}
+end = time.time() + seconds
+while time.time() < end:
+    try:
+        c = http.client.HTTPConnection(host, port, timeout=2)
+        c.request("GET", "/")
+        body = c.getresponse().read().decode().strip()
+        c.close()
+        first.setdefault(body, time.time())
+    except OSError:
+        pass
+for k, v in first.items():
+    print(k, v)
+"""
+
+
+def sh(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(list(args), capture_output=True, text=True)
+    if check and r.returncode:
+        raise RuntimeError(f"{' '.join(args)}: {r.stderr}")
+    return r
+
+
+def in_ns(ns: str, code: str, *args: str) -> str:
+    return sh("nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code, *args).stdout
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--replicas", type=int, default=4)
+    ap.add_argument("--threads", type=int, default=4)
+    opts = ap.parse_args()
+    tag = uuid.uuid4().hex[:6]
+    bridge, net = f"bmb{tag}", f"10.252.{random.randint(1, 254)}"
+    hosts = [(f"bmn{tag}{i}", f"{net}.{i + 1}") for i in range(2)]
+    daemons = []
+    try:
+        sh("ip", "link", "add", bridge, "type", "bridge")
+        sh("ip", "link", "set", bridge, "up")
+        for i, (ns, addr) in enumerate(hosts):
+            sh("ip", "netns", "add", ns)
+            sh("ip", "link", "add", f"bmv{tag}{i}", "type", "veth", "peer", "name", f"bme{tag}{i}")
+            sh("ip", "link", "set", f"bme{tag}{i}", "netns", ns)
+            sh("ip", "-n", ns, "link", "set", f"bme{tag}{i}", "name", "eth0")
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
+            sh("ip", "-n", ns, "link", "set", "eth0", "up")
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+            sh("ip", "link", "set", f"bmv{tag}{i}", "master", bridge, "up")
+        for ns, _ in hosts:
+            d = _daemon_in(ns)
+            daemons.append(d)
+            import_busybox(d)
+        manager, worker = daemons
+        (ns1, addr1), _ = hosts
+        manager.docker("swarm", "init", "--advertise-addr", addr1)
+        token = manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
+        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
+        manager.docker(
+            "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(opts.replicas),
+            "-p", "8080:80", "busybox", "sh", "-c", HTTPD,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            states = manager.docker("service", "ps", "web", "--format", "{{.CurrentState}}").stdout.split(
+                "\n"
+            )
+            if sum(s.startswith("Running") for s in states) == opts.replicas:
+                break
+            time.sleep(0.5)
+        time.sleep(2)
+        # a task's ingress address, for the direct comparison
+        task_ip = ""
+        for line in manager.docker("ps", "-q").stdout.split():
+            nets = json.loads(
+                manager.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", line).stdout
+            )
+            if "ingress" in nets:
+                task_ip = nets["ingress"]["IPAddress"]
+                break
+        secs, thr = str(opts.seconds), str(opts.threads)
+        mesh = in_ns(ns1, LOAD, "127.0.0.1", "8080", secs, thr).split()
+        direct = in_ns(ns1, LOAD, task_ip, "80", secs, thr).split()
+        m_rps, d_rps = int(mesh[0]) / opts.seconds, int(direct[0]) / opts.seconds
+        print(f"mesh   127.0.0.1:8080 : {m_rps:8.1f} req/s, {mesh[1]} failed, {mesh[2]} tasks answered")
+        print(f"direct {task_ip}:80 : {d_rps:8.1f} req/s, {direct[1]} failed")
+        print(f"mesh / direct = {m_rps / d_rps:.2f}")
+
+        # rolling update under load
+        load = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{ns1}",
+                sys.executable,
+                "-c",
+                LOAD,
+                "127.0.0.1",
+                "8080",
+                "40",
+                "2",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1)
+        t0 = time.monotonic()
+        upd = manager.docker(
+            "service", "update", "--force", "--update-parallelism", "1", "--update-order", "start-first",
+            "--detach=false", "web", check=False, timeout=120,
+        )  # fmt: skip
+        took = time.monotonic() - t0
+        out, _ = load.communicate()
+        ok, failed, _n = out.split()
+        print(
+            f"rolling update (--force, start-first, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
+            f"{failed} failed of {int(ok) + int(failed)} requests"
+        )
+
+        # time from a new task's start to its first answer through the mesh
+        watch = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", WATCH, "127.0.0.1", "8080", "25"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        before = {cid for d in daemons for cid in d.docker("ps", "-q", "--no-trunc").stdout.split()}
+        time.sleep(1)
+        manager.docker("service", "scale", "-d", f"web={opts.replicas + 2}")
+        out, _ = watch.communicate()
+        first = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
+        delays = []
+        for d in daemons:
+            for cid in d.docker("ps", "-q", "--no-trunc").stdout.split():
+                if cid in before:
+                    continue
+                started = d.docker("inspect", "-f", "{{.State.StartedAt}}", cid).stdout.strip()
+                host = cid[:12]
+                if host in first:
+                    t_start = datetime.fromisoformat(
+                        started.replace("Z", "+00:00")[:26] + "+00:00"
+                    ).timestamp()
+                    delays.append((host, first[host] - t_start))
+        print(
+            "start → first answer through the mesh (s), the new tasks:",
+            " ".join(f"{d:.2f}" for _, d in delays),
+        )
+    finally:
+        for d in daemons:
+            try:
+                d.docker("service", "rm", "web", check=False)
+                d.docker("rm", "-f", *d.docker("ps", "-aq", check=False).stdout.split(), check=False)
+                d.cleanup()
+            finally:
+                for pid in _etcd_pids(d.data_root):
+                    os.kill(pid, signal.SIGKILL)
+        for i, (ns, _) in enumerate(hosts):
+            sh("ip", "link", "del", f"bmv{tag}{i}", check=False)
+            sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "link", "del", bridge, check=False)
+
+
+if __name__ == "__main__":
+    main()
