@@ -35,15 +35,18 @@ from test_swarm_network import _daemon_in  # noqa: E402
 HTTPD = "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 
 LOAD = r"""
-import http.client, sys, threading, time
-host, port, seconds, threads = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+import http.client, os, sys, threading, time
+hosts, port, seconds, threads = sys.argv[1].split(","), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+stop = sys.argv[5] if len(sys.argv) > 5 else ""
 ok, failed, seen = [0], [0], {}
 lock = threading.Lock()
 def run():
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    n = 0
+    while time.monotonic() < end and not (stop and os.path.exists(stop)):
+        n += 1
         try:
-            c = http.client.HTTPConnection(host, port, timeout=5)
+            c = http.client.HTTPConnection(hosts[n % len(hosts)], port, timeout=5)
             c.request("GET", "/")
             body = c.getresponse().read().decode().strip()
             c.close()
@@ -133,47 +136,60 @@ def main() -> None:
                 break
             time.sleep(0.5)
         time.sleep(2)
-        # a task's ingress address, for the direct comparison
-        task_ip = ""
-        for line in manager.docker("ps", "-q").stdout.split():
-            nets = json.loads(
-                manager.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", line).stdout
-            )
-            if "ingress" in nets:
-                task_ip = nets["ingress"]["IPAddress"]
-                break
+        # the tasks' ingress addresses (both nodes), for the direct comparison
+        task_ips = []
+        for d in daemons:
+            for cid in d.docker("ps", "-q").stdout.split():
+                nets = json.loads(d.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+                if "ingress" in nets:
+                    task_ips.append(nets["ingress"]["IPAddress"])
         secs, thr = str(opts.seconds), str(opts.threads)
         mesh = in_ns(ns1, LOAD, "127.0.0.1", "8080", secs, thr).split()
-        direct = in_ns(ns1, LOAD, task_ip, "80", secs, thr).split()
+        direct = in_ns(ns1, LOAD, ",".join(task_ips), "80", secs, thr).split()
         m_rps, d_rps = int(mesh[0]) / opts.seconds, int(direct[0]) / opts.seconds
         print(f"mesh   127.0.0.1:8080 : {m_rps:8.1f} req/s, {mesh[1]} failed, {mesh[2]} tasks answered")
-        print(f"direct {task_ip}:80 : {d_rps:8.1f} req/s, {direct[1]} failed")
+        print(f"direct to the {len(task_ips)} tasks in turn: {d_rps:8.1f} req/s, {direct[1]} failed")
         print(f"mesh / direct = {m_rps / d_rps:.2f}")
 
         # rolling update under load
+        stop = f"/tmp/gorae-bench-mesh-{tag}.stop"
+
+        def running_tasks() -> set[str]:
+            out = manager.docker(
+                "service",
+                "ps",
+                "web",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.ID}} {{.CurrentState}}",
+            ).stdout
+            return {line.split()[0] for line in out.splitlines() if " Running" in line}
+
+        old = running_tasks()
         load = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net=/run/netns/{ns1}",
-                sys.executable,
-                "-c",
-                LOAD,
-                "127.0.0.1",
-                "8080",
-                "40",
-                "2",
-            ],
+            ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", LOAD, "127.0.0.1", "8080", "120", "2", stop],
             stdout=subprocess.PIPE,
             text=True,
-        )
+        )  # fmt: skip
         time.sleep(1)
         t0 = time.monotonic()
         upd = manager.docker(
             "service", "update", "--force", "--update-parallelism", "1", "--update-order", "start-first",
-            "--detach=false", "web", check=False, timeout=120,
+            "-d", "web", check=False, timeout=120,
         )  # fmt: skip
+        while upd.returncode == 0 and time.monotonic() - t0 < 110:
+            now = running_tasks()
+            if len(now) == opts.replicas and not now & old:
+                break
+            time.sleep(0.2)
         took = time.monotonic() - t0
+        if upd.returncode:
+            print("service update:", upd.stderr.strip()[-300:])
+        time.sleep(1)
+        open(stop, "w").close()
         out, _ = load.communicate()
+        os.unlink(stop)
         ok, failed, _n = out.split()
         print(
             f"rolling update (--force, start-first, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
