@@ -6,6 +6,7 @@ journald wire formats through sockets the tests bind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -71,6 +72,35 @@ def test_rotation_bounds_and_reads_back_the_tail(tmp_path, compress: bool) -> No
     assert [d for _, d in jsonlog.read_log(path, tail=3)] == lines[-3:]
     kept = range(len(lines) - len(got), len(lines))
     assert [d for _, d in jsonlog.read_log(path, stdout=False)] == [lines[i] for i in kept if i % 2]
+
+
+def test_follower_lagging_several_rotations_loses_nothing(tmp_path) -> None:  # noqa: ANN001
+    """The follower reads the history, then the writer rotates 10 times before it looks again: it reads the
+    rest of its old file, the rotated files after it and the new current one, each line once, in order."""
+    path = str(tmp_path / "c-json.log")
+    w = jsonlog.RotatingWriter(path, max_size=300, max_file=20)
+    lines = [f"line{i}-{'x' * 40}\n".encode() for i in range(60)]
+    done = False
+
+    async def follow() -> list[bytes]:
+        got: list[bytes] = []
+        gen = jsonlog.follow_log(path, exited=lambda: done, poll_interval=0.01)
+        for data in lines[:2]:
+            w.write(LogRecord(1, T0, data))
+        w.flush()
+        got.append((await gen.__anext__())[1])  # history read, the follower holds the current file
+        for i, data in enumerate(lines[2:]):
+            w.write(LogRecord(1, T0 + i, data))
+            w.flush()
+        nonlocal done
+        done = True
+        got.extend([d async for _, d in gen])
+        return got
+
+    got = asyncio.run(follow())
+    w.close()
+    assert len([n for n in os.listdir(tmp_path) if ".log." in n]) >= 10  # it did lag many rotations
+    assert got == lines
 
 
 def test_max_file_one_truncates(tmp_path) -> None:  # noqa: ANN001

@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import BinaryIO
 
 from gorae.runtime.logs import (
     STDERR,
@@ -76,7 +77,9 @@ def decode_entry(line: bytes) -> LogRecord | None:
     try:
         doc = json.loads(line)
         stream = _STREAM_IDS[doc["stream"]]
-        return LogRecord(stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape"))
+        return LogRecord(
+            stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape")
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -165,21 +168,12 @@ class RotatingWriter:
 
 
 def _file_records(path: str) -> Iterator[LogRecord]:
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        f = opener(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         return
     with f:
-        try:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break  # being written
-                rec = decode_entry(raw)
-                if rec is not None:
-                    yield rec
-        except (OSError, EOFError):  # a compressed file cut short
-            return
+        yield from _raw_records(path, f)
 
 
 def records(path: str) -> Iterator[LogRecord]:
@@ -204,6 +198,59 @@ def read_log(
         yield flt.render(rec)
 
 
+class _Chain:
+    """The rotated files and the current one, opened together so that a rotation in between cannot make the
+    follower read a file twice or skip one: every file is opened, then each path is checked to still hold
+    the file opened from it; if a rotation moved them, all are opened again."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def open(self) -> list[tuple[str, BinaryIO]] | None:
+        """(path, raw file) oldest first, the current file last; None while the current file does not exist."""
+        for _ in range(100):
+            opened: list[tuple[str, BinaryIO]] = []
+            consistent = True
+            for p in [*rotated_paths(self.path), self.path]:
+                try:
+                    opened.append((p, open(p, "rb")))  # noqa: SIM115 - closed by the caller
+                except FileNotFoundError:
+                    consistent = False
+                    break
+            if consistent:
+                consistent = all(_same_file(p, f) for p, f in opened)
+            if consistent:
+                return opened
+            for _, f in opened:
+                f.close()
+            if not os.path.exists(self.path):
+                return None
+        return None
+
+
+def _same_file(path: str, f: BinaryIO) -> bool:
+    try:
+        cur = os.stat(path)
+    except FileNotFoundError:
+        return False
+    st = os.fstat(f.fileno())
+    return (cur.st_ino, cur.st_dev) == (st.st_ino, st.st_dev)
+
+
+def _raw_records(path: str, f: BinaryIO) -> Iterator[LogRecord]:
+    """The complete entries of an already opened rotated file (gzip-compressed when its name says so)."""
+    stream: BinaryIO = gzip.GzipFile(fileobj=f, mode="rb") if path.endswith(".gz") else f  # type: ignore[assignment]
+    try:
+        for raw in stream:
+            if not raw.endswith(b"\n"):
+                break
+            rec = decode_entry(raw)
+            if rec is not None:
+                yield rec
+    except (OSError, EOFError):  # a compressed file cut short
+        return
+
+
 async def follow_log(
     path: str,
     *,
@@ -216,25 +263,29 @@ async def follow_log(
     exited: Callable[[], bool] | Awaitable[object] | None = None,
     poll_interval: float = 0.05,
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """read_log, then new entries (across rotations) until `exited` says the writer is done for good."""
+    """read_log, then new entries (across rotations) until `exited` says the writer is done for good.
+
+    After the current file is rotated away, it is read to its end (the writer closes it before renaming),
+    then the files rotated after it, oldest first, then the new current one: a follower that lags several
+    rotations behind loses nothing still on disk."""
     flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
     watch = ExitWatch(exited)
+    chain = _Chain(path)
+    f: BinaryIO | None = None
     try:
-        f = None
-        while f is None:
-            try:
-                f = open(path, "rb")  # noqa: SIM115
-            except FileNotFoundError:
-                if watch.done():
-                    return
-                await asyncio.sleep(poll_interval)
+        opened = chain.open()
+        while opened is None:
+            if watch.done():
+                return
+            await asyncio.sleep(poll_interval)
+            opened = chain.open()
         # history: rotated files, then the current one up to where it is now
         history: list[LogRecord] = []
-        for p in rotated_paths(path):
-            history.extend(r for r in _file_records(p) if flt.keep(r))
-        buf = b""
-        data = f.read()
-        *lines, buf = data.split(b"\n")
+        for p, rf in opened[:-1]:
+            with rf:
+                history.extend(r for r in _raw_records(p, rf) if flt.keep(r))
+        f = opened[-1][1]
+        *lines, buf = f.read().split(b"\n")
         for raw in lines:
             rec = decode_entry(raw)
             if rec is not None and flt.keep(rec):
@@ -259,12 +310,17 @@ async def follow_log(
                         yield flt.render(rec)
                 continue
             if _rotated_away(f, path):
-                f.close()
-                try:
-                    f = open(path, "rb")  # noqa: SIM115
-                except FileNotFoundError:
-                    return
+                last = buf + f.read()  # what was written between the empty read and the rotation
+                old, f = f, None
+                missed, f = await asyncio.to_thread(_successors, chain, old)
                 buf = b""
+                for rec in [*filter(None, map(decode_entry, last.split(b"\n"))), *missed]:
+                    if flt.until_ns and rec.time_ns > flt.until_ns:
+                        return
+                    if flt.keep(rec):
+                        yield flt.render(rec)
+                if f is None:
+                    return
                 continue
             if done:
                 return
@@ -273,6 +329,28 @@ async def follow_log(
         if f is not None:
             f.close()
         watch.close()
+
+
+def _successors(chain: _Chain, old: BinaryIO) -> tuple[list[LogRecord], BinaryIO | None]:
+    """After `old` (the current file, read to its end) was rotated away: the entries of the files rotated
+    after it, oldest first, and the new current file, opened. When `old` is not among the rotated files any
+    more (compressed into a new file, or already removed), only the new current file."""
+    st = os.fstat(old.fileno())
+    ident = (st.st_ino, st.st_dev)
+    old.close()
+    opened = chain.open()
+    if opened is None:
+        return [], None
+    missed: list[LogRecord] = []
+    try:
+        idents = [(os.fstat(rf.fileno()).st_ino, os.fstat(rf.fileno()).st_dev) for _, rf in opened]
+        start = idents.index(ident) + 1 if ident in idents else len(opened) - 1
+        for p, rf in opened[start:-1]:
+            missed.extend(_raw_records(p, rf))
+    finally:
+        for _, rf in opened[:-1]:
+            rf.close()
+    return missed, opened[-1][1]
 
 
 def _rotated_away(f: object, path: str) -> bool:
