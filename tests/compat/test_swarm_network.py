@@ -106,6 +106,12 @@ def test_attachable_overlay_across_two_nodes(
         "Ingress": False,
     }
     assert doc["IPAM"]["Config"] == [{"Subnet": "10.0.1.0/24", "Gateway": "10.0.1.1"}]
+    assert (doc["Containers"], doc["Labels"]) == (None, None)  # as dockerd's, before any container
+    r = manager.docker("network", "create", "-d", "overlay", "appnet", check=False)
+    assert (r.returncode, r.stderr) == (
+        1,
+        "Error response from daemon: network with name appnet already exists\n",
+    )
     assert doc["Options"] == {"com.docker.network.driver.overlay.vxlanid_list": "4097"}
     # a second network gets the next /24 and VNI; it is not attachable
     manager.docker("network", "create", "-d", "overlay", "--subnet", "10.9.8.0/24", "private")

@@ -317,6 +317,8 @@ class NetworkController:
 
     def inspect(self, name_or_id: str) -> dict[str, Any]:
         net = self._find_any(name_or_id)
+        if is_cluster(net) and net["Id"] not in self.state.networks:
+            return model.public(net, None)  # not instantiated here: dockerd shows "Containers": null
         return model.public(net, self.state.containers_of(net["Id"]))
 
     def list(self, filters: Any = None) -> list[dict[str, Any]]:

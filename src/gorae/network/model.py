@@ -69,7 +69,7 @@ def network_doc(
     }
 
 
-def public(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
+def public(doc: dict[str, Any], containers: dict[str, Any] | None) -> dict[str, Any]:
     """The inspect document: without private keys, with Containers filled in."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
     keys = list(out)

@@ -66,12 +66,10 @@ def new_network(
     gateway, ip_range, internal, attachable, labels, options). Conflict/Forbidden/InvalidParameter as
     dockerd words them."""
     if any(d["Name"] == name for d in existing):
-        raise Conflict(f"rpc error: code = AlreadyExists desc = network {name} already exists")
+        raise Conflict(f"network with name {name} already exists")
     taken = subnets_of(existing)
     if body.get("subnet"):
-        net = parse_subnet(str(body["subnet"]))
-        if any(net.overlaps(t) for t in taken):
-            raise Forbidden("Pool overlaps with other one on this address space")
+        net = parse_subnet(str(body["subnet"]))  # may overlap another swarm network's, as dockerd allows
     else:
         net = choose_subnet(taken)
     if body.get("gateway"):
@@ -107,7 +105,7 @@ def new_network(
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": False,
         "Options": options,
-        "Labels": dict(body.get("labels") or {}),
+        "Labels": dict(body.get("labels") or {}) or None,  # dockerd: null without labels
         "_gorae": {
             "vni": vni,
             "ipam": {
