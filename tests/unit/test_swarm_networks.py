@@ -359,6 +359,8 @@ def test_vips_tasks_and_dns_answers() -> None:
          "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}, "ingress": "", "ports": []},
         {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}, "ingress": "", "ports": []},
     ]  # fmt: skip
+    down = records.service_records([net, other], services, tasks, down_nodes={"n2"})
+    assert down[0]["tasks"] == {net["Id"]: ["10.0.0.3"]}  # n2's task drops out while n2 is down
     on_app, on_other = {net["Id"]}, {other["Id"]}
     assert records.resolve(recs, on_app, "web") == ["10.0.0.2"]
     assert records.resolve(recs, on_app, "WEB.") == ["10.0.0.2"]
@@ -417,3 +419,17 @@ def test_the_routing_mesh_spreads_a_published_port_over_the_tasks_on_ingress() -
         ("udp", 5353): [("10.0.0.2", 53), ("10.0.0.3", 53)],
     }
     assert records.resolve(recs, {"iding"}, "tasks.web") is None  # no discovery on the ingress network
+
+
+def test_addresses_of_removed_nodes_go_back() -> None:
+    async def main() -> None:
+        nets, store = _manager()
+        await _seed(store)
+        await nets._op_attach({"network": "open", "container": "c" * 64, "name": "a"}, "w1", "")
+        await nets._op_attach({"network": "open", "container": "d" * 64, "name": "b"}, "gone", "198.51.100.9")
+        await SwarmNetworks._forget_departed(store)
+        first = await nets._op_watch({"tag": ""}, "w1", "")
+        eps = {n["Name"]: n for n in first["networks"]}["open"]["_gorae"]["endpoints"]
+        assert list(eps) == ["w1/" + "c" * 64]  # the node `gone` is not in the store: its address is free
+
+    asyncio.run(main())

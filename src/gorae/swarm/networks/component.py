@@ -247,13 +247,14 @@ class SwarmNetworks:
 
         async def read(
             tx: ReadTx,
-        ) -> tuple[builtins.list[Network], builtins.list[Service], builtins.list[Task]]:
-            return await tx.find(Network), await tx.find(Service), await tx.find(Task)
+        ) -> tuple[builtins.list[Network], builtins.list[Service], builtins.list[Task], builtins.list[Node]]:
+            return await tx.find(Network), await tx.find(Service), await tx.find(Task), await tx.find(Node)
 
-        nets, services, tasks = await store.view(read)
+        nets, services, tasks, nodes = await store.view(read)
         docs = sorted((n.doc for n in nets), key=lambda d: str(d["Id"]))
+        down = {n.id for n in nodes if (n.doc.get("Status") or {}).get("State") == "down"}
         recs = records.service_records(
-            docs, [(s.id, s.doc) for s in services], [(t.id, t.doc) for t in tasks]
+            docs, [(s.id, s.doc) for s in services], [(t.id, t.doc) for t in tasks], down_nodes=down
         )
         return docs, recs
 
@@ -264,11 +265,14 @@ class SwarmNetworks:
                 rev = await store.revision()
                 await self._ensure_ingress(store)
                 await self._allocate_vips(store)
+                await self._forget_departed(store)
                 async for change in store.watch(after=rev):
-                    if change.obj.kind not in ("network", "service", "task"):
+                    if change.obj.kind not in ("network", "service", "task", "node"):
                         continue
                     if change.obj.kind in ("network", "service"):
                         await self._allocate_vips(store)
+                    if change.obj.kind == "node" and change.action == "delete":
+                        await self._forget_departed(store)
                     self._changed.set()
                     self._changed = asyncio.Event()
             except asyncio.CancelledError:
@@ -292,6 +296,21 @@ class SwarmNetworks:
                 log.warning("no ingress network: %s", e.message)
                 return
             await tx.create(Network(id=net_id, doc=doc))
+
+        await store.update(write)
+
+    @staticmethod
+    async def _forget_departed(store: ClusterStore) -> None:
+        """Addresses held on nodes no longer in the swarm (`node rm`) go back to the pools."""
+
+        async def write(tx: WriteTx) -> None:
+            known = {n.id for n in await tx.find(Node)}
+            for net in await tx.find(Network):
+                doc = net.doc
+                for node in {e.get("node") for e in doc["_gorae"]["endpoints"].values()} - known:
+                    doc = allocator.release_node(doc, str(node)) or doc
+                if doc is not net.doc:
+                    await tx.update(net.with_doc(doc))
 
         await store.update(write)
 

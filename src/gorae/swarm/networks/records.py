@@ -118,11 +118,14 @@ def service_records(
     networks: list[dict[str, Any]],
     services: list[tuple[str, dict[str, Any]]],
     tasks: list[tuple[str, dict[str, Any]]],
+    *,
+    down_nodes: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """For every service on a swarm network: {"id", "name", "mode", "vips": {net ID: ip}, "tasks": {net ID:
     [ips of its running tasks]}, "ingress": the ingress network's ID when it publishes ports through the
     routing mesh, "ports": [{"proto", "published", "target"}]}. Only tasks whose state is running and that
-    should run are listed."""
+    should run are listed, and none on a node that is down (it drops out at once, before the orchestrator
+    replaces its tasks)."""
     by_ref = refs(networks)
     ingress_id = next((d["Id"] for d in networks if allocator.is_ingress(d)), None)
     running = {
@@ -136,7 +139,7 @@ def service_records(
         for ep in d["_gorae"]["endpoints"].values():
             tid = str(ep.get("name") or "").rpartition(".")[2]
             task = running.get(tid)
-            if task is not None and task.get("NodeID") == ep.get("node"):
+            if task is not None and task.get("NodeID") == ep.get("node") and ep.get("node") not in down_nodes:
                 task_ips.setdefault((str(task.get("ServiceID")), d["Id"]), []).append(str(ep["ip"]))
     out = []
     for sid, svc in services:
