@@ -78,7 +78,7 @@ def cluster(lan: list[tuple[str, str]]) -> Iterator[tuple[GoraeDaemon, GoraeDaem
 def test_attachable_overlay_across_two_nodes(
     cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],
 ) -> None:
-    manager, worker, [(ns1, _), (ns2, _)] = cluster
+    manager, worker, [(ns1, _), (ns2, addr2)] = cluster
     out = manager.docker("network", "create", "-d", "overlay", "--attachable", "appnet").stdout.strip()
     assert len(out) == 25 and out.isalnum()
     net_id = out
@@ -146,6 +146,12 @@ def test_attachable_overlay_across_two_nodes(
         worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
         == "appnet\ningress\n"
     )
+    # egress through the overlay's gateway (the node's side does Docker's docker_gwbridge part): the other
+    # node's own address, outside the overlay
+    r = manager.docker("exec", "ca", "ping", "-c1", "-W2", addr2, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    route = manager.docker("exec", "ca", "ip", "route").stdout
+    assert route.startswith("default via 10.0.1.1 dev eth0"), route
     # the embedded DNS knows the other node's containers on the network (from the cluster's records)
     r = worker.docker("exec", "cb", "nslookup", "ca")
     assert f"Address: {ip_a}" in r.stdout, r.stdout
@@ -191,6 +197,10 @@ def test_attachable_overlay_across_two_nodes(
         names = sorted(line.split(":")[1].strip().split("@")[0] for line in _links(ns))
         assert [n for n in names if n not in ("lo", "eth0") and not n.endswith("0")] == [], names
         assert not any("vxlan" in line for line in _links(ns))
+        saved = subprocess.run(
+            ["ip", "netns", "exec", ns, "iptables-save"], capture_output=True, text=True
+        ).stdout
+        assert "169.254." not in saved, saved  # no egress MASQUERADE left
     assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
     assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
 

@@ -38,12 +38,24 @@ def leftovers(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, ex
     for table in ("nat", "filter"):
         for line in iptables.dump(table).splitlines():
             words = line.split()
-            if any(w in ours or w.startswith(mesh) for w in words):
+            if any(w in ours or w.startswith(mesh) for w in words) or _egress_rule(
+                table, words, link_prefixes
+            ):
                 out.append(f"{table}: {line}")
     nsdir = os.path.join(exec_root, "netns")
     if os.path.isdir(nsdir):
         out += [f"netns {n}" for n in os.listdir(nsdir)]
     return out
+
+
+def _egress_rule(table: str, words: list[str], link_prefixes: tuple[str, ...]) -> bool:
+    """An overlay's egress MASQUERADE (gorae.network.kernel.vxlan.add_egress) naming one of our veths."""
+    return (
+        table == "nat"
+        and words[-1:] == ["MASQUERADE"]
+        and any(w.startswith("169.254.") for w in words)
+        and any(w.startswith(link_prefixes) for w in words)
+    )
 
 
 def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_root: str) -> list[str]:
@@ -61,6 +73,10 @@ def purge(bridge: str, link_prefixes: tuple[str, ...], chain_prefix: str, exec_r
     for entry in leftovers(bridge, link_prefixes, chain_prefix, exec_root):
         if entry.startswith("link "):
             subprocess.run(["ip", "link", "del", entry[5:]], capture_output=True)
+        elif entry.startswith("nat: -A POSTROUTING ") and _egress_rule(
+            "nat", entry.split()[1:], link_prefixes
+        ):
+            subprocess.run(["iptables", "-w", "-t", "nat", "-D", *entry.split()[2:]], capture_output=True)
     iptables.purge(iptables.Chains(chain_prefix))
     LoadBalancer(mesh_chain_prefix(chain_prefix)).purge()
     return leftovers(bridge, link_prefixes, chain_prefix, exec_root)

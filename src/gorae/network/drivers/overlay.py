@@ -3,8 +3,10 @@ shape: one namespace per network per node, br0 + vxlan0 inside, container veths 
 
 A node has an overlay network's record only while it needs it (an attachable container or a task on it);
 the records come from the cluster (`gorae.swarm.networks`), which also allocates the addresses and tells each
-node where the other endpoints are (`set_peers`). Overlay endpoints carry no default route and publish no
-ports: egress and published ports go through the node's other networks (see docs/swarm-networking.md).
+node where the other endpoints are (`set_peers`). A container whose first network is an overlay gets its default
+route through the network's gateway (br0 in the overlay namespace), which leaves through a veth to the node
+and two MASQUERADEs (Docker's docker_gwbridge role); overlay endpoints publish no ports (the routing mesh
+does, see docs/swarm-networking.md).
 """
 
 from __future__ import annotations
@@ -63,13 +65,32 @@ class OverlayDriver:
             "this node to swarm and try again."
         )
 
+    def egress_interface(self, net: NetworkDoc) -> str:
+        """The node's end of the network's egress veth (see vxlan.add_egress)."""
+        return f"{self.veth_prefix}e{vni_of(net):x}"[: netlink.IFNAMSIZ]
+
+    @staticmethod
+    def _has_egress(net: NetworkDoc) -> bool:
+        return not net.get("Internal") and not net.get("Ingress")
+
     def create_network(self, net: NetworkDoc) -> None:
         cfg = net["IPAM"]["Config"][0]
         prefix = ipaddress.IPv4Network(cfg["Subnet"]).prefixlen
-        vxlan.create(self.netns_path(net), vni_of(net), cfg.get("Gateway", ""), prefix, None)
+        path = self.netns_path(net)
+        vxlan.create(path, vni_of(net), cfg.get("Gateway", ""), prefix, None)
+        if self._has_egress(net):
+            try:
+                vxlan.add_egress(path, vni_of(net), self.egress_interface(net))
+            except BaseException:
+                self.delete_network(net)
+                raise
 
     def delete_network(self, net: NetworkDoc) -> None:
-        vxlan.delete(self.netns_path(net))
+        try:
+            if self._has_egress(net):
+                vxlan.remove_egress(vni_of(net), self.egress_interface(net))
+        finally:
+            vxlan.delete(self.netns_path(net))
 
     def restore(self, networks: Sequence[NetworkDoc]) -> None:
         for net in networks:
@@ -110,6 +131,7 @@ class OverlayDriver:
             prefixlen=ep["prefixlen"],
             mac=ep["mac"],
             ns_rtnl=sandbox.rtnl,
+            gateway=ep["gateway"] if default_route and self._has_egress(net) and ep.get("gateway") else None,
         )
 
     def leave(self, net: NetworkDoc, ep: EndpointDoc, sandbox: SandboxInfo) -> None:

@@ -13,8 +13,10 @@ All functions are synchronous (worker threads, never the event loop).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
+import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -167,9 +169,11 @@ def plug(
     prefixlen: int,
     mac: str,
     ns_rtnl: rtnl.Rtnl | None = None,
+    gateway: str | None = None,
 ) -> None:
     """A veth pair: `host_name` on br0 inside the overlay namespace, `ifname` in the container's namespace
-    with its address and MAC (no default route: overlay endpoints carry no egress)."""
+    with its address and MAC, and a default route via `gateway` when given (br0's address: egress through
+    the overlay namespace, see add_egress)."""
 
     def in_overlay() -> None:
         br = socket.if_nametoindex(BRIDGE)
@@ -187,6 +191,8 @@ def plug(
             idx = inner.index(ifname)
             inner.add_address(idx, ip, prefixlen)
             inner.set_up(idx)
+            if gateway:
+                inner.add_default_route(gateway, idx)
         finally:
             if inner is not ns_rtnl:
                 inner.close()
@@ -272,3 +278,80 @@ def _quiet(fn: object) -> None:
     except NetlinkError as e:
         if e.code not in (ENOENT, 19):
             raise
+
+
+# ---- egress: the overlay namespace's way out through the node (Docker's docker_gwbridge role) -------
+
+EGRESS_IF = "eg0"
+LINK_BASE = int(ipaddress.IPv4Address("169.254.0.0"))
+METADATA = ipaddress.IPv4Address("169.254.169.254")
+
+
+def egress_link(vni: int) -> tuple[str, str]:
+    """The /30 between the node (.1) and the overlay namespace (.2) of VNI `vni`, in 169.254.0.0/16 (never
+    the /30 of the cloud metadata address)."""
+    idx = vni % 16384
+    if ipaddress.IPv4Address(LINK_BASE + idx * 4 + 2) in ipaddress.IPv4Network(
+        f"{METADATA}/30", strict=False
+    ):
+        idx = (idx + 1) % 16384
+    base = LINK_BASE + idx * 4
+    return str(ipaddress.IPv4Address(base + 1)), str(ipaddress.IPv4Address(base + 2))
+
+
+def _iptables(path: str | None, args: list[str], check: bool = True) -> int:
+    argv = (["nsenter", f"--net={path}"] if path else []) + ["iptables", "-w", *args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    if check and r.returncode:
+        raise OSError(f"{' '.join(args)}: {r.stderr.strip()}")
+    return r.returncode
+
+
+def _host_masquerade(node_side: str, ns_side: str) -> list[str]:
+    return ["-t", "nat", "-s", f"{ns_side}/32", "!", "-o", node_side, "-j", "MASQUERADE"]
+
+
+def add_egress(path: str, vni: int, node_side: str) -> None:
+    """A veth between the node (`node_side`, .1/30) and the overlay namespace (eg0, .2/30, its default
+    route), MASQUERADE out of eg0 in the namespace and of the node's other interfaces in the node, so that
+    containers on the network reach the outside through the overlay's gateway (idempotent)."""
+    host_ip, ns_ip = egress_link(vni)
+    if not _has_link(path, EGRESS_IF):
+        netlink.delete_link(node_side)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with rtnl.Rtnl() as sock:
+                sock.add_veth(
+                    node_side, master=None, mtu=1500, peer_name=EGRESS_IF, peer_mac=netlink.mac_for_ip(ns_ip),
+                    peer_netns_fd=fd,
+                )  # fmt: skip
+                idx = sock.index(node_side)
+                sock.add_address(idx, host_ip, 30)
+                sock.set_up(idx)
+        finally:
+            os.close(fd)
+
+        def inside() -> None:
+            with rtnl.Rtnl() as sock:
+                idx = sock.index(EGRESS_IF)
+                sock.add_address(idx, ns_ip, 30)
+                sock.set_up(idx)
+                sock.add_default_route(host_ip, idx)
+            with open("/proc/sys/net/ipv4/ip_forward", "w", encoding="ascii") as f:
+                f.write("1")
+
+        netns.run_in_netns(path, inside)
+    if _iptables(path, ["-t", "nat", "-C", "POSTROUTING", "-o", EGRESS_IF, "-j", "MASQUERADE"], check=False):
+        _iptables(path, ["-t", "nat", "-A", "POSTROUTING", "-o", EGRESS_IF, "-j", "MASQUERADE"])
+    rule = _host_masquerade(node_side, ns_ip)
+    if _iptables(None, [rule[0], rule[1], "-C", "POSTROUTING", *rule[2:]], check=False):
+        _iptables(None, [rule[0], rule[1], "-A", "POSTROUTING", *rule[2:]])
+
+
+def remove_egress(vni: int, node_side: str) -> None:
+    """The node's side of add_egress: its MASQUERADE rule and veth (the namespace's side goes with it)."""
+    _, ns_ip = egress_link(vni)
+    rule = _host_masquerade(node_side, ns_ip)
+    while not _iptables(None, [rule[0], rule[1], "-D", "POSTROUTING", *rule[2:]], check=False):
+        pass
+    netlink.delete_link(node_side)
