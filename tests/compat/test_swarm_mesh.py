@@ -95,3 +95,43 @@ def test_services_discovery_vip_balancing_and_the_routing_mesh(
         ).stdout
         assert "-ING" not in saved, saved
     manager.docker("network", "rm", "appnet")
+
+
+def test_a_killed_nodes_tasks_leave_the_mesh(
+    cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],  # noqa: F811 - the fixture
+) -> None:
+    """kill -9 of the worker's daemon (its containers keep running): once the manager marks it Down, the
+    published port answers only from the manager's tasks, every time."""
+    manager, worker, [(ns1, _), _] = cluster
+    manager.docker(
+        "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", "4", "-p", "8080:80",
+        "busybox", "sh", "-c", HTTPD,
+    )  # fmt: skip
+
+    def hosts(d: GoraeDaemon) -> set[str]:
+        return {
+            cid[:12]
+            for cid in d.docker(
+                "ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"
+            ).stdout.split()
+        }
+
+    wait_for(lambda: len(hosts(manager)) + len(hosts(worker)) == 4 and hosts(worker), timeout=60)
+    on_worker = hosts(worker)
+    wait_for(
+        lambda: any(_curl(ns1, "http://127.0.0.1:8080/").stdout.strip() in on_worker for _ in range(10)),
+        timeout=15,
+    )
+    worker_id = json.loads(worker.docker("info", "--format", "{{json .Swarm}}").stdout)["NodeID"]
+    worker.kill9()
+    wait_for(
+        lambda: (
+            manager.docker("node", "inspect", "-f", "{{.Status.State}}", worker_id).stdout.strip() == "down"
+        ),
+        timeout=20,
+    )
+    wait_for(lambda: _curl(ns1, "http://127.0.0.1:8080/").returncode == 0, timeout=10)
+    answers = [_curl(ns1, "http://127.0.0.1:8080/") for _ in range(20)]
+    assert all(r.returncode == 0 for r in answers), [r.returncode for r in answers]
+    assert not {r.stdout.strip() for r in answers} & on_worker
+    manager.docker("service", "rm", "web")
