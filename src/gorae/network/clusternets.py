@@ -69,7 +69,12 @@ class ClusterAttachments:
         cfgs = {k: dict(v or {}) for k, v in req.endpoints_config.items()}
         if self.cluster is not None and TASK_NAME.fullmatch(req.name.lstrip("/")):
             # a swarm task: the networks of its service (and the ingress network when it publishes ports)
-            for nid, aliases in await self.cluster.task_networks(req.name.lstrip("/")):
+            try:
+                extra = await self.cluster.task_networks(req.name.lstrip("/"))
+            except GoraeError as e:  # no manager now: the container still runs, on its own networks
+                log.warning("swarm networks of task %s: %s", req.name.lstrip("/"), e.message)
+                extra = []
+            for nid, aliases in extra:
                 if nid not in refs and not any(self._is(ref, nid) for ref in refs):
                     refs.append(nid)
                     cfgs[nid] = {"Aliases": list(aliases)}
