@@ -22,9 +22,6 @@ from gorae.timefmt import rfc3339nano
 
 # Go's os.FileMode type bits
 MODE_DIR = 1 << 31
-MODE_APPEND = 1 << 30
-MODE_EXCLUSIVE = 1 << 29
-MODE_TEMPORARY = 1 << 28
 MODE_SYMLINK = 1 << 27
 MODE_DEVICE = 1 << 26
 MODE_NAMED_PIPE = 1 << 25
