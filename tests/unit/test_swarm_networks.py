@@ -433,3 +433,44 @@ def test_addresses_of_removed_nodes_go_back() -> None:
         assert list(eps) == ["w1/" + "c" * 64]  # the node `gone` is not in the store: its address is free
 
     asyncio.run(main())
+
+
+def test_published_ports_chosen_kept_and_conflicts_named_as_swarmkit() -> None:
+    web = {
+        "Spec": {
+            "Name": "web",
+            "EndpointSpec": {"Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080}]},
+        }
+    }
+    api = {
+        "Spec": {
+            "Name": "api",
+            "EndpointSpec": {"Ports": [{"TargetPort": 80}, {"TargetPort": 81, "PublishMode": "host"}]},
+        }
+    }
+    taken = {("tcp", 8080)}
+    ports = records.endpoint_ports(api, taken)
+    assert ports == [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishMode": "ingress", "PublishedPort": 30000},
+        {"Protocol": "tcp", "TargetPort": 81, "PublishMode": "host"},
+    ]
+    assert ("tcp", 30000) in taken
+    api["Endpoint"] = {"Ports": ports}
+    assert records.endpoint_ports(api, {("tcp", 8080)}) == ports  # kept
+    assert records.ingress_ports(api) == [ports[0]]  # Endpoint.Ports once filled in
+    spec = {"Name": "other", "EndpointSpec": {"Ports": [{"TargetPort": 9, "PublishedPort": 8080}]}}
+    assert records.port_conflict([("s1", web), ("s2", api)], spec) == (
+        "rpc error: code = InvalidArgument desc = port '8080' is already in use by service 'web' (s1) as an "
+        "ingress port"
+    )
+    assert records.port_conflict([("s1", web)], web["Spec"], "s1") is None  # its own update
+    assert (
+        records.port_conflict(
+            [("s1", web)],
+            {
+                **spec,
+                "EndpointSpec": {"Ports": [{"TargetPort": 9, "PublishedPort": 8080, "Protocol": "udp"}]},
+            },
+        )
+        is None
+    )

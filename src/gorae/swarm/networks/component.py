@@ -326,15 +326,29 @@ class SwarmNetworks:
                 if n.id in changed:
                     await tx.update(n.with_doc(changed[n.id]))
             docs = [changed.get(n.id, n.doc) for n in nets]
-            for svc in services:
+            taken = {
+                (str(p.get("Protocol") or "tcp"), int(p["PublishedPort"]))
+                for s in services
+                for p in records.ingress_ports(s.doc)
+                if p.get("PublishedPort")
+            }
+            for svc in sorted(services, key=lambda s: s.version):  # the older service keeps a port
                 vips = records.virtual_ips(docs, svc.id)
                 endpoint = dict(svc.doc.get("Endpoint") or {})
-                if (endpoint.get("VirtualIPs") or []) == vips:
+                mine = {
+                    (str(p.get("Protocol") or "tcp"), int(p["PublishedPort"]))
+                    for p in records.ingress_ports(svc.doc)
+                    if p.get("PublishedPort")
+                }
+                ports = records.endpoint_ports(svc.doc, taken - mine)
+                taken |= {(p["Protocol"], p["PublishedPort"]) for p in ports if p.get("PublishedPort")}
+                if (endpoint.get("VirtualIPs") or []) == vips and (endpoint.get("Ports") or []) == ports:
                     continue
-                if vips:
-                    endpoint["VirtualIPs"] = vips
-                else:
-                    endpoint.pop("VirtualIPs", None)
+                for key, value in (("VirtualIPs", vips), ("Ports", ports)):
+                    if value:
+                        endpoint[key] = value
+                    else:
+                        endpoint.pop(key, None)
                 endpoint.setdefault(
                     "Spec", (svc.doc.get("Spec") or {}).get("EndpointSpec") or {"Mode": "vip"}
                 )

@@ -13,11 +13,81 @@ from typing import Any
 from gorae.errors import GoraeError
 from gorae.swarm.networks import allocator
 
+DYNAMIC_PORTS = range(30000, 32768)  # swarmkit's range for published ports it chooses
+
+
+def _spec_ports(svc: dict[str, Any]) -> list[dict[str, Any]]:
+    ports = ((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+    return [p for p in ports if isinstance(p, dict) and isinstance(p.get("TargetPort"), int)]
+
+
+def _key(p: dict[str, Any]) -> tuple[str, int, str]:
+    return (str(p.get("Protocol") or "tcp"), int(p["TargetPort"]), str(p.get("PublishMode") or "ingress"))
+
+
+def endpoint_ports(svc: dict[str, Any], taken: set[tuple[str, int]]) -> list[dict[str, Any]]:
+    """Docker's Endpoint.Ports of a service: its spec's ports with a published port for each ingress one
+    (the one asked for, the one it already has, else the first free of 30000-32767 as swarmkit chooses);
+    `taken`: (protocol, port) published by other services, extended with this one's."""
+    had = {
+        _key(p): p.get("PublishedPort")
+        for p in (svc.get("Endpoint") or {}).get("Ports") or []
+        if isinstance(p, dict)
+    }
+    out = []
+    for p in _spec_ports(svc):
+        proto, target, mode = _key(p)
+        port = (
+            p.get("PublishedPort")
+            if isinstance(p.get("PublishedPort"), int) and p.get("PublishedPort")
+            else None
+        )
+        if port is None and mode == "ingress":
+            port = had.get((proto, target, mode))
+            if not isinstance(port, int) or (proto, port) in taken:
+                port = next((n for n in DYNAMIC_PORTS if (proto, n) not in taken), None)
+        entry: dict[str, Any] = {"Protocol": proto, "TargetPort": target, "PublishMode": mode}
+        if port:
+            entry["PublishedPort"] = port
+            if mode == "ingress":
+                taken.add((proto, port))
+        out.append(entry)
+    return out
+
+
+def port_conflict(
+    services: list[tuple[str, dict[str, Any]]], spec: dict[str, Any], service_id: str = ""
+) -> str | None:
+    """swarmkit's refusal of a service spec publishing an ingress port another service already publishes
+    (None when there is none): for the services' create/update validation."""
+    mine = {
+        (str(p.get("Protocol") or "tcp"), int(p["PublishedPort"]))
+        for p in _spec_ports({"Spec": spec})
+        if (p.get("PublishMode") or "ingress") == "ingress"
+        and isinstance(p.get("PublishedPort"), int)
+        and p["PublishedPort"]
+    }
+    for sid, svc in services:
+        if sid == service_id:
+            continue
+        for p in ingress_ports(svc):
+            if (str(p.get("Protocol") or "tcp"), int(p["PublishedPort"])) in mine:
+                name = str((svc.get("Spec") or {}).get("Name") or "")
+                return (
+                    f"rpc error: code = InvalidArgument desc = port '{p['PublishedPort']}' is already in use by "
+                    f"service '{name}' ({sid}) as an ingress port"
+                )
+    return None
+
 
 def ingress_ports(svc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The service's ports published through the routing mesh (EndpointSpec.Ports, PublishMode ingress,
-    the default) that name a published port."""
-    ports = ((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports") or []
+    """The service's ports published through the routing mesh (PublishMode ingress, the default) with their
+    published port: Endpoint.Ports once the managers filled it in, else the spec's that name one."""
+    ports = (
+        (svc.get("Endpoint") or {}).get("Ports")
+        or ((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports")
+        or []
+    )
     return [
         p
         for p in ports
