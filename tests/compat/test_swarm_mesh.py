@@ -47,7 +47,11 @@ def test_services_discovery_vip_balancing_and_the_routing_mesh(
         return [line for line in out.splitlines() if line.startswith("Running")]
 
     wait_for(lambda: len(running()) == 3, timeout=60)
-    vip = json.loads(manager.docker("service", "inspect", "web").stdout)[0]["Endpoint"]["VirtualIPs"]
+    endpoint = json.loads(manager.docker("service", "inspect", "web").stdout)[0]["Endpoint"]
+    assert endpoint["Ports"] == [
+        {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
+    ]
+    vip = endpoint["VirtualIPs"]
     net_id = manager.docker("network", "inspect", "-f", "{{.Id}}", "appnet").stdout.strip()
     appnet_vip = next(v["Addr"].split("/")[0] for v in vip if v["NetworkID"] == net_id)
     assert appnet_vip.startswith("10.0.1.")
