@@ -8,18 +8,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import re
 import signal
 import socket
-import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
+from conftest import GoraeDaemon, new_daemon, wait_for
+from swarm_cluster import etcd_pids, lan
 
 from gorae.swarm.ids import base36
 
@@ -46,23 +43,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _etcd_pids(data_root: str) -> list[int]:
-    """etcd processes whose data dir is under `data_root` (zombies don't count: they are gone)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd):
-            if stat.split(") ", 1)[1][0] != "Z":
-                pids.append(int(entry))
-    return pids
 
 
 def _api(d: GoraeDaemon, method: str, path: str, body: object = None) -> tuple[int, object, dict[str, str]]:
@@ -97,9 +77,9 @@ def swarm_daemon() -> Iterator[GoraeDaemon]:
         try:
             d.cleanup()
         finally:
-            for pid in _etcd_pids(d.data_root):
+            for pid in etcd_pids(d.data_root):
                 os.kill(pid, signal.SIGKILL)
-    assert _etcd_pids(d.data_root) == []
+    assert etcd_pids(d.data_root) == []
 
 
 def test_outside_a_swarm_every_route_answers_dockerds_503(gorae_daemon: GoraeDaemon) -> None:
@@ -152,7 +132,7 @@ def test_single_node_swarm_with_the_docker_cli(swarm_daemon: GoraeDaemon) -> Non
     m = re.fullmatch(_init_text(port), out)
     assert m, out
     node_id, worker_token = m.group(1), m.group(2)
-    etcd = _etcd_pids(d.data_root)
+    etcd = etcd_pids(d.data_root)
     assert len(etcd) == 1 and Path(d.data_root, "swarm", "etcd", "data").is_dir()
 
     # the token's CA digest is the sha256 of the cluster's root certificate, as swarmkit encodes it
@@ -244,7 +224,7 @@ def test_single_node_swarm_with_the_docker_cli(swarm_daemon: GoraeDaemon) -> Non
     r = d.docker("swarm", "leave", check=False)
     assert r.returncode == 1 and "Use `--force` to ignore this message." in r.stderr
     assert d.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
-    assert _etcd_pids(d.data_root) == []
+    assert etcd_pids(d.data_root) == []
     assert not Path(d.data_root, "swarm").exists()
     assert json.loads(d.docker("info", "--format", "{{json .Swarm}}").stdout)["LocalNodeState"] == "inactive"
 
@@ -254,15 +234,15 @@ def test_swarm_state_survives_restart_and_etcd_dies_with_the_daemon(swarm_daemon
     client = d.client()
     node_id = client.swarm.init(advertise_addr="127.0.0.1", listen_addr=f"127.0.0.1:{_free_port()}")
     assert re.fullmatch(ID, node_id)
-    (etcd,) = _etcd_pids(d.data_root)
+    (etcd,) = etcd_pids(d.data_root)
     d.stop()  # SIGTERM: the daemon stops its member
-    assert _etcd_pids(d.data_root) == []
+    assert etcd_pids(d.data_root) == []
     d.start()
     assert d.docker("node", "ls", "-q").stdout.split() == [node_id]
-    (etcd2,) = _etcd_pids(d.data_root)
+    (etcd2,) = etcd_pids(d.data_root)
     assert etcd2 != etcd
     d.kill9()  # no chance to clean up: the kernel takes etcd along (PR_SET_PDEATHSIG)
-    wait_for(lambda: _etcd_pids(d.data_root) == [], timeout=10)
+    wait_for(lambda: etcd_pids(d.data_root) == [], timeout=10)
     d.start()
     client = d.client()
     assert [n.id for n in client.nodes.list()] == [node_id]
@@ -275,7 +255,7 @@ def test_swarm_state_survives_restart_and_etcd_dies_with_the_daemon(swarm_daemon
     node.reload()
     assert node.attrs["Spec"] == {"Role": "manager", "Availability": "pause", "Labels": {"x": "1"}}
     assert swarm.leave(force=True) is True
-    assert _etcd_pids(d.data_root) == []
+    assert etcd_pids(d.data_root) == []
 
 
 def test_init_without_etcd_says_what_to_install() -> None:
@@ -344,85 +324,13 @@ def test_init_texts_match_the_reference_dockerd(dk) -> None:  # noqa: ANN001
     assert (r.returncode, r.stderr) == (1, f"Error response from daemon: {NOT_MANAGER}\n")
 
 
-def _ip(*args: str) -> None:
-    r = subprocess.run(["ip", *args], capture_output=True, text=True)
-    assert r.returncode == 0, f"ip {' '.join(args)}: {r.stderr}"
-
-
-@pytest.fixture
-def lan() -> Iterator[list[tuple[str, str]]]:
-    """Two network namespaces with their own address on a shared bridge, like two hosts on a LAN:
-    [(netns, address), ...]; all removed afterwards, pass or fail."""
-    if (
-        not os.path.exists("/sbin/ip")
-        and not os.path.exists("/usr/sbin/ip")
-        and not os.path.exists("/bin/ip")
-    ):
-        skip_outside_ci("iproute2 is not installed")
-    tag = uuid.uuid4().hex[:6]
-    bridge = f"swb{tag}"
-    net = f"10.251.{random.randint(1, 254)}"
-    hosts = [(f"swn{tag}{i}", f"{net}.{i + 1}") for i in range(2)]
-    made: list[str] = []
-    try:
-        _ip("link", "add", bridge, "type", "bridge")
-        made.append("bridge")
-        _ip("link", "set", bridge, "up")
-        for i, (ns, addr) in enumerate(hosts):
-            _ip("netns", "add", ns)
-            made.append(ns)
-            _ip("link", "add", f"swv{tag}{i}", "type", "veth", "peer", "name", f"swe{tag}{i}")
-            _ip("link", "set", f"swe{tag}{i}", "netns", ns)
-            _ip("-n", ns, "link", "set", f"swe{tag}{i}", "name", "eth0")
-            _ip("-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-            _ip("-n", ns, "link", "set", "eth0", "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("link", "set", f"swv{tag}{i}", "master", bridge, "up")
-        yield hosts
-    finally:
-        for i, (ns, _) in enumerate(hosts):
-            # the host end first: a deleted namespace's links go only when the kernel frees it (later)
-            subprocess.run(["ip", "link", "del", f"swv{tag}{i}"], capture_output=True)
-            if ns in made:
-                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        if "bridge" in made:
-            subprocess.run(["ip", "link", "del", bridge], capture_output=True)
-        left = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-        assert tag not in left
-        assert not any(
-            ns in subprocess.run(["ip", "netns"], capture_output=True, text=True).stdout for ns, _ in hosts
-        )
-
-
-def _daemon_in(ns: str) -> GoraeDaemon:
-    tag = uuid.uuid4().hex[:8]
-    d = GoraeDaemon(
-        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
-        exec_root=f"/run/gorae-t-{tag}",
-        socket=f"/run/gorae-t-{tag}.sock",
-        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        command_prefix=["ip", "netns", "exec", ns],
-    )
-    try:
-        d.start()
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
-
-
-def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
+def test_two_nodes_in_network_namespaces() -> None:
     """`swarm join` from a second daemon in its own netns over the manager's swarm port (TLS; the CA checked
     against the token's digest); `node ls` on the manager lists both; a bad token and a forged CA digest are
     refused; a killed worker goes Down and comes back Ready; the worker's `leave` marks it Down; nothing is
-    left behind."""
-    (ns1, addr1), (ns2, addr2) = lan
-    daemons: list[GoraeDaemon] = []
-    try:
-        manager = _daemon_in(ns1)
-        daemons.append(manager)
-        worker = _daemon_in(ns2)
-        daemons.append(worker)
+    left behind (the harness checks)."""
+    with lan(2) as hosts:
+        (manager, addr1), (worker, addr2) = ((h.daemon, h.addr) for h in hosts)
         out = manager.docker(
             "swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s"
         ).stdout
@@ -494,11 +402,3 @@ def test_two_nodes_in_network_namespaces(lan: list[tuple[str, str]]) -> None:
         manager.docker("node", "rm", worker_id)
         assert manager.docker("node", "ls", "-q").stdout.split() == [manager_id]
         assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
-    finally:
-        for d in daemons:
-            try:
-                d.cleanup()
-            finally:
-                for pid in _etcd_pids(d.data_root):
-                    os.kill(pid, signal.SIGKILL)
-    assert all(_etcd_pids(d.data_root) == [] for d in daemons)

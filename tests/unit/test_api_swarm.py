@@ -23,7 +23,8 @@ from gorae.errors import GoraeError, InvalidParameter, Unavailable
 from gorae.filters import Filters
 from gorae.httpserver.message import Request, Response
 from gorae.swarm.ca.authority import WORKER_ROLE, RootCA, new_key
-from gorae.swarm.manager import SwarmService, _parse_version, _resolve_advertise, _split_hostport
+from gorae.swarm.inputs import parse_version, resolve_advertise, split_hostport
+from gorae.swarm.manager import SwarmService
 from gorae.swarm.store.member import etcd_binary
 
 JSON = st.recursive(
@@ -142,25 +143,25 @@ def test_init_while_active_and_hostile_filters(
 @given(st.text(max_size=30))
 def test_hostport_parser(value: str) -> None:
     try:
-        host, port = _split_hostport(value, 2377)
+        host, port = split_hostport(value, 2377)
     except InvalidParameter:
         return
     assert 0 <= port <= 65535 and isinstance(host, str)
 
 
 def test_hostport_known() -> None:
-    assert _split_hostport("10.0.0.1", 2377) == ("10.0.0.1", 2377)
-    assert _split_hostport("10.0.0.1:4000", 2377) == ("10.0.0.1", 4000)
-    assert _split_hostport("[::1]:5", 2377) == ("::1", 5)
-    assert _split_hostport("eth0", 2377) == ("eth0", 2377)
+    assert split_hostport("10.0.0.1", 2377) == ("10.0.0.1", 2377)
+    assert split_hostport("10.0.0.1:4000", 2377) == ("10.0.0.1", 4000)
+    assert split_hostport("[::1]:5", 2377) == ("::1", 5)
+    assert split_hostport("eth0", 2377) == ("eth0", 2377)
     with pytest.raises(InvalidParameter):
-        _split_hostport("1.2.3.4:99999", 2377)
+        split_hostport("1.2.3.4:99999", 2377)
 
 
 @given(st.one_of(st.none(), st.text(max_size=10)))
 def test_version_parser(raw: str | None) -> None:
     try:
-        v = _parse_version(raw, "node")
+        v = parse_version(raw, "node")
     except InvalidParameter as e:
         assert e.message.startswith(f"invalid node version '{raw or ''}'")
     else:
@@ -193,6 +194,93 @@ def test_swarm_port_hostile_requests(
     assert len(loop.run_until_complete(svc.nodes(Filters()))) == before  # nobody got in
 
 
+KEYS = st.sampled_from(["good", "bad"]) | JSON
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    op=st.sampled_from(["renew", "promote", "heartbeat", "join"]),
+    public_key=KEYS,
+    etcd_public_key=KEYS,
+    peer_port=st.one_of(JSON, st.integers(-5, 70000)),
+    advertise=st.one_of(st.none(), st.text(max_size=12), st.just("127.0.0.1:2377")),
+    manager_token=st.booleans(),
+)
+def test_swarm_port_manager_ops_hostile(
+    swarm: tuple[asyncio.AbstractEventLoop, SwarmService],
+    op: str,
+    public_key: Any,
+    etcd_public_key: Any,
+    peer_port: Any,
+    advertise: str | None,
+    manager_token: bool,
+) -> None:
+    """Renewal, promotion and joining as a manager with hostile keys, ports and addresses, from a node with
+    a valid certificate: a certificate for the caller's own node only, never a new node or etcd member
+    from a bad request."""
+    loop, svc = swarm
+    ca, state = svc._ca, svc.state  # noqa: SLF001
+    assert ca is not None and state is not None and svc._coord is not None  # noqa: SLF001
+    good = (
+        new_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+    def key(v: Any) -> Any:
+        return (
+            good
+            if v == "good"
+            else "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            if v == "bad"
+            else v
+        )
+
+    cert = x509.load_pem_x509_certificate(
+        ca.issue(new_key().public_key(), state.node_id, WORKER_ROLE, state.cluster_id)
+    ).public_bytes(serialization.Encoding.DER)
+    request: dict[str, Any] = {
+        "op": op,
+        "public_key": key(public_key),
+        "etcd_public_key": key(etcd_public_key),
+        "peer_port": peer_port,
+        "advertise_addr": advertise,
+    }
+    if op == "join":
+        tokens = loop.run_until_complete(svc.inspect())["JoinTokens"]
+        request["token"] = tokens["Manager"] if manager_token else "SWMTKN-1-x-y"
+    before = loop.run_until_complete(svc.nodes(Filters()))
+    members = loop.run_until_complete(svc._coord.members())  # noqa: SLF001
+    try:
+        answer = loop.run_until_complete(svc._remote_request(request, cert, "127.0.0.1"))  # noqa: SLF001
+    except GoraeError as e:
+        assert e.status in (400, 403), e
+        assert loop.run_until_complete(svc.nodes(Filters())) == before
+        assert loop.run_until_complete(svc._coord.members()) == members  # noqa: SLF001
+        return
+    if op == "renew":
+        assert public_key == "good"
+        issued = x509.load_pem_x509_certificate(answer["cert"].encode())
+        assert issued.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == state.node_id
+    elif op == "heartbeat":
+        assert answer["role"] == "manager" and answer["managers"] == [[state.node_id, state.advertise_addr]]
+    else:  # a join with the manager token and good keys and port: a node and a learner were added; undo
+        assert op == "join" and manager_token and public_key == etcd_public_key == "good"
+        loop.run_until_complete(svc._cancel_chores())  # noqa: SLF001
+        for m in loop.run_until_complete(svc._coord.members()):  # noqa: SLF001
+            if m.learner:
+                loop.run_until_complete(svc._coord.remove(m.id))  # noqa: SLF001
+        loop.run_until_complete(
+            svc.update_node(
+                answer["node_id"],
+                str(loop.run_until_complete(svc.node(answer["node_id"]))["Version"]["Index"]),
+                {"Role": "worker"},
+            )
+        )
+        loop.run_until_complete(svc.remove_node(answer["node_id"], force=True))
+
+
 def test_swarm_port_refuses_removed_and_forged_certificates(
     swarm: tuple[asyncio.AbstractEventLoop, SwarmService],
 ) -> None:
@@ -220,12 +308,12 @@ def test_swarm_port_refuses_removed_and_forged_certificates(
 
 
 def test_advertise_address_resolution() -> None:
-    assert _resolve_advertise("10.1.2.3", "0.0.0.0", 2377) == "10.1.2.3:2377"
-    assert _resolve_advertise("10.1.2.3:4000", "0.0.0.0", 2377) == "10.1.2.3:4000"
-    assert _resolve_advertise("lo", "0.0.0.0", 2377) == "127.0.0.1:2377"  # an interface: its IPv4 address
-    assert _resolve_advertise("", "10.9.9.9", 2400) == "10.9.9.9:2400"  # a specific listen address
+    assert resolve_advertise("10.1.2.3", "0.0.0.0", 2377) == "10.1.2.3:2377"
+    assert resolve_advertise("10.1.2.3:4000", "0.0.0.0", 2377) == "10.1.2.3:4000"
+    assert resolve_advertise("lo", "0.0.0.0", 2377) == "127.0.0.1:2377"  # an interface: its IPv4 address
+    assert resolve_advertise("", "10.9.9.9", 2400) == "10.9.9.9:2400"  # a specific listen address
     with pytest.raises(InvalidParameter) as exc:
-        _resolve_advertise("no-such-if0", "0.0.0.0", 2377)
+        resolve_advertise("no-such-if0", "0.0.0.0", 2377)
     assert exc.value.message == (
         "advertise address must be a non-zero IP address or network interface (with optional port number)"
     )

@@ -6,21 +6,24 @@ node certificates under `certificates/`, the etcd member under `etcd/`. The clus
 Cluster object with the CA key and join tokens, the Node objects) lives in the cluster store. A daemon that
 restarts inside a swarm starts its member again; `leave` stops the member and removes all of it.
 
-Single manager only for now: this node is the leader; join over 2377, workers, services and tasks are not
-here yet (issue 10).
+Several managers: each runs an etcd member (a joining manager's is added as a learner, then promoted), keeps
+a lease alive and campaigns for the leader key (`gorae.swarm.coordination`); leader-only components run only
+while this node leads. Workers know every manager and fail over to another when theirs is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
+import random
 import shutil
-import socket
+import ssl
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +35,44 @@ from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, NotI
 from gorae.filters import Filters
 from gorae.swarm import docs
 from gorae.swarm.ca import tokens
-from gorae.swarm.ca.authority import MANAGER_ROLE, WORKER_ROLE, RootCA, key_pem, load_key, new_key
+from gorae.swarm.ca.authority import (
+    MANAGER_ROLE,
+    NODE_VALIDITY,
+    WORKER_ROLE,
+    RootCA,
+    cert_times,
+    key_pem,
+    load_key,
+    new_key,
+    renewal_due,
+)
 from gorae.swarm.component import NodeContext, RemoteOp, SwarmComponent
+from gorae.swarm.coordination import LEASE_TTL, Coordinator, initial_cluster
 from gorae.swarm.ids import new_id
-from gorae.swarm.remote import RemoteServer, call, client_context, server_context
+from gorae.swarm.inputs import (
+    check_init,
+    check_join,
+    check_node_spec,
+    check_spec,
+    is_ip,
+    join_hostport,
+    parse_version,
+    resolve_advertise,
+    route_source,
+    split_hostport,
+)
+from gorae.swarm.remote import RemoteServer, call, client_context, reload_cert, server_context
 from gorae.swarm.store.etcd import EtcdStore
-from gorae.swarm.store.member import EtcdMember, MemberConfig, etcd_binary
-from gorae.swarm.store.types import Cluster, Node, ReadTx, WriteTx
+from gorae.swarm.store.member import EtcdMember, MemberConfig, etcd_binary, free_port
+from gorae.swarm.store.types import Cluster, Node, NoLeader, ReadTx, WriteTx
 from gorae.timefmt import rfc3339nano
 
 log = logging.getLogger("gorae.swarm")
 
 DEFAULT_PORT = 2377
+MIN_CERT_EXPIRY_NS = 3600 * 10**9  # swarmkit's ca.MinNodeCertExpiration
+PROMOTE_TIMEOUT = 60.0  # a learner not caught up by then is removed again
+RESERVED_OPS = ("ca", "join", "leave", "heartbeat", "renew", "promote")
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
 
 
@@ -56,6 +85,12 @@ class LocalState:
     advertise_addr: str  # host:port
     manager_id: str = ""  # a worker's manager (node ID and host:port)
     manager_addr: str = ""
+    managers: tuple[tuple[str, str], ...] = ()  # a worker's known managers (node ID, host:port)
+
+    @classmethod
+    def load(cls, raw: dict[str, Any]) -> LocalState:
+        managers = tuple((str(m[0]), str(m[1])) for m in raw.get("managers") or ())
+        return cls(**{**raw, "managers": managers})
 
     @property
     def addr(self) -> str:
@@ -71,10 +106,6 @@ def _store_for(cfg: MemberConfig) -> EtcdStore:
     return EtcdStore("127.0.0.1", cfg.client_port, tls=tls)
 
 
-def _join_hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -85,161 +116,42 @@ def _now() -> str:
     return rfc3339nano(time.time_ns())
 
 
-def _split_hostport(value: str, default_port: int) -> tuple[str, int]:
-    value = value.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.lstrip(":")
-    elif value.count(":") == 1:
-        host, _, port = value.partition(":")
-    else:
-        host, port = value, ""
-    if not port:
-        return host, default_port
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidParameter(f"invalid port: {port}")
-    return host, int(port)
+def _public_pem(key: ec.EllipticCurvePrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
-def _is_ip(host: str) -> bool:
+def _load_public(raw: Any) -> ec.EllipticCurvePublicKey:
     try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
+        public = serialization.load_pem_public_key(str(raw or "").encode())
+    except ValueError:
+        raise InvalidParameter("invalid public key") from None
+    if not isinstance(public, ec.EllipticCurvePublicKey):
+        raise InvalidParameter("invalid public key")
+    return public
 
 
-def _default_route_addr() -> str:
-    """The source address of the default route (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("192.0.2.1", 9))
-        except OSError:
-            raise InvalidParameter(
-                "could not choose an IP address to advertise since this system has no default route "
-                "- specify one with --advertise-addr"
-            ) from None
-        return str(s.getsockname()[0])
-
-
-def _interface_addr(name: str) -> str | None:
-    """The IPv4 address of interface `name`, if that is an interface."""
-    import fcntl
-    import struct
-
-    if not os.path.exists(f"/sys/class/net/{name}"):
-        return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
-        except OSError:
-            raise InvalidParameter(f"interface {name} has no usable IPv4 address") from None
-    return socket.inet_ntoa(packed[20:24])
-
-
-def _resolve_advertise(advertise: str, listen_host: str, listen_port: int) -> str:
-    """ "host:port" this node is reached at: --advertise-addr (IP, IP:port or interface), else the
-    listen address when specific, else the default route's source address."""
-    if advertise:
-        host, port = _split_hostport(advertise, listen_port)
-        if not _is_ip(host):
-            iface = _interface_addr(host)
-            if iface is None:
-                raise InvalidParameter(
-                    "advertise address must be a non-zero IP address or network interface "
-                    "(with optional port number)"
-                )
-            host = iface
-    elif listen_host and listen_host not in ("0.0.0.0", "::") and _is_ip(listen_host):
-        host, port = listen_host, listen_port
-    else:
-        host, port = _default_route_addr(), listen_port
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _parse_version(raw: str | None, what: str) -> int:
-    value = raw if raw is not None else ""
-    if not value.isdigit():
-        raise InvalidParameter(
-            f"invalid {what} version '{value}': strconv.ParseUint: parsing \"{value}\": invalid syntax"
-        )
-    return int(value)
-
-
-_SPEC_SECTIONS = ("Orchestration", "Raft", "Dispatcher", "CAConfig", "TaskDefaults", "EncryptionConfig")
-
-
-def _json_type(value: Any) -> str:
-    return {bool: "bool", int: "number", float: "number", str: "string", list: "array", dict: "object"}.get(
-        type(value), "null"
+def _manager_list(raw: Any) -> tuple[tuple[str, str], ...]:
+    """The managers list of a join or heartbeat answer: [[node ID, host:port], ...]."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        (str(m[0]), str(m[1]))
+        for m in raw
+        if isinstance(m, list) and len(m) == 2 and all(isinstance(x, str) for x in m)
     )
 
 
-def _unmarshal_error(value: Any, field: str, go_type: str) -> InvalidParameter:
-    return InvalidParameter(
-        f"json: cannot unmarshal {_json_type(value)} into Go struct field {field} of type {go_type}"
-    )
-
-
-def check_spec(spec: Any) -> dict[str, Any]:
-    """A cluster spec's JSON types as dockerd's decoder checks them (400 with its message)."""
-    if not isinstance(spec, dict):
-        raise _unmarshal_error(spec, "Spec", "swarm.Spec")
-    name = spec.get("Name")
-    if name is not None and not isinstance(name, str):
-        raise _unmarshal_error(name, "Spec.Name", "string")
-    labels = spec.get("Labels")
-    if labels is not None and (
-        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
-    ):
-        raise _unmarshal_error(labels, "Spec.Labels", "map[string]string")
-    for section in _SPEC_SECTIONS:
-        value = spec.get(section)
-        if value is not None and not isinstance(value, dict):
-            raise _unmarshal_error(value, f"Spec.{section}", f"swarm.{section}Config")
-    return spec
-
-
-def check_init(body: dict[str, Any]) -> None:
-    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise _unmarshal_error(body[key], f"InitRequest.{key}", "string")
-    for key in ("SubnetSize", "DataPathPort"):
-        value = body.get(key)
-        if value is not None and (
-            not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32
-        ):
-            raise _unmarshal_error(value, f"InitRequest.{key}", "uint32")
-    pool = body.get("DefaultAddrPool")
-    if pool is not None and (not isinstance(pool, list) or not all(isinstance(p, str) for p in pool)):
-        raise _unmarshal_error(pool, "InitRequest.DefaultAddrPool", "[]string")
-    if body.get("Spec") is not None:
-        check_spec(body["Spec"])
-
-
-def check_join(body: dict[str, Any]) -> None:
-    for key in ("ListenAddr", "AdvertiseAddr", "DataPathAddr", "JoinToken", "Availability"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise _unmarshal_error(body[key], f"JoinRequest.{key}", "string")
-    remotes = body.get("RemoteAddrs")
-    if remotes is not None and (
-        not isinstance(remotes, list) or not all(isinstance(r, str) for r in remotes)
-    ):
-        raise _unmarshal_error(remotes, "JoinRequest.RemoteAddrs", "[]string")
-
-
-def check_node_spec(spec: Any) -> dict[str, Any]:
-    if not isinstance(spec, dict):
-        raise _unmarshal_error(spec, "NodeSpec", "swarm.NodeSpec")
-    for key in ("Name", "Role", "Availability"):
-        if spec.get(key) is not None and not isinstance(spec[key], str):
-            raise _unmarshal_error(spec[key], f"NodeSpec.{key}", "string")
-    labels = spec.get("Labels")
-    if labels is not None and (
-        not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())
-    ):
-        raise _unmarshal_error(labels, "NodeSpec.Labels", "map[string]string")
-    return spec
+async def _remove_member(coord: Coordinator, member_id: int) -> None:
+    """`member remove`; one already gone (another manager removed it first) is fine."""
+    try:
+        await coord.remove(member_id)
+    except GoraeError as e:
+        if "not found" not in e.message:
+            raise
 
 
 def _public(doc: dict[str, Any], version: int) -> dict[str, Any]:
@@ -260,13 +172,25 @@ class SwarmService:
         self._lock = asyncio.Lock()
         self._info_counts = (0, 0)  # nodes, managers: kept for the synchronous /info
         self._cluster_info: dict[str, Any] | None = None
+        self._managers: list[tuple[str, str]] = []  # (node ID, host:port) of every manager, for /info
         self.remote = RemoteServer(self._remote_request)
+        self._server_ctx: ssl.SSLContext | None = None
         self._ca: RootCA | None = None
-        self._beats: dict[str, float] = {}  # worker node ID -> monotonic time of its last heartbeat
+        self._coord: Coordinator | None = None
+        self._leader = ""  # the leader's node ID as last seen ("" none)
+        self._leading = False
+        self._lead_timer: asyncio.TimerHandle | None = None  # stops leading when the lease may lapse
+        self._leading_lock = asyncio.Lock()
+        self._quorum = True  # False while this manager cannot reach a quorum of etcd members
+        self._failing_since = 0.0  # monotonic time coordination rounds began to fail (0: they succeed)
+        self._present: set[str] = set()  # managers whose lease is alive
+        self._beats: dict[str, tuple[int, float]] = {}  # worker -> (heartbeat revision, when it moved)
         self._departed: set[str] = set()
         self._background: list[asyncio.Task[None]] = []
+        self._chores: set[asyncio.Task[None]] = set()  # learner promotions, role changes
         self._components: list[SwarmComponent] = []
         self._started: list[SwarmComponent] = []
+        self._leader_started: list[SwarmComponent] = []
         self._ops: dict[str, RemoteOp] = {}
         self._leader_only: set[int] = set()
 
@@ -274,24 +198,49 @@ class SwarmService:
 
     def add_component(self, component: SwarmComponent, *, leader_only: bool = False) -> None:
         """Run `component` while this node is in a swarm (see gorae.swarm.component); with `leader_only`,
-        only while this node is the leader manager (with one manager: on it)."""
+        only while this node is the leader manager: started when it wins the election, stopped when it
+        loses it (or quorum)."""
         self._components.append(component)
         if leader_only:
             self._leader_only.add(id(component))
 
     def register_op(self, name: str, handler: RemoteOp) -> None:
         """Answer the swarm-port operation `name` on a manager with `handler`."""
-        if name in self._ops or name in ("ca", "join", "leave", "heartbeat"):
+        if name in self._ops or name in RESERVED_OPS:
             raise ValueError(f"swarm operation {name!r} registered twice")
         self._ops[name] = handler
 
     async def call_manager(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One request to this node's manager over the swarm port (mutual TLS with the node certificate)."""
+        """One request to a manager over the swarm port (mutual TLS with the node certificate): a manager
+        asks itself; a worker its manager, then the other managers it knows when that one is unreachable
+        or has no quorum (the one that answered becomes its manager)."""
         state = self.state
         if state is None:
             raise Unavailable(docs.NOT_IN_SWARM)
-        addr = state.manager_addr if state.role == "worker" else state.advertise_addr
-        return await call(addr, self._member_context(), request, MANAGER_ROLE)
+        if state.role == "manager":
+            return await call(state.advertise_addr, self._member_context(), request, MANAGER_ROLE)
+        candidates = [(state.manager_id, state.manager_addr)]
+        candidates += [m for m in state.managers if m[1] != state.manager_addr]
+        error: GoraeError | None = None
+        for manager_id, addr in candidates:
+            try:
+                answer = await call(addr, self._member_context(), request, MANAGER_ROLE)
+            except GoraeError as e:
+                if e.status != 503:
+                    raise
+                error = e
+                continue
+            current = self.state
+            if addr != state.manager_addr and current is not None and current.role == "worker":
+                log.info("swarm: manager %s unreachable, now using %s", state.manager_addr, addr)
+                self._save_state(replace(current, manager_id=manager_id, manager_addr=addr))
+            return answer
+        assert error is not None
+        raise error
+
+    def _save_state(self, state: LocalState) -> None:
+        self._state_file.write_text(json.dumps(asdict(state)))
+        self.state = state
 
     def _node_context(self) -> NodeContext:
         assert self.state is not None
@@ -304,25 +253,52 @@ class SwarmService:
             call_manager=self.call_manager,
         )
 
-    async def _start_components(self) -> None:
+    async def _start_each(self, components: list[SwarmComponent], started: list[SwarmComponent]) -> None:
         node = self._node_context()
-        for component in self._components:
-            if id(component) in self._leader_only and node.role != "manager":
-                continue
+        for component in components:
             try:
                 await component.start(node)
             except Exception:
                 log.exception("swarm component %s did not start", type(component).__name__)
                 continue
-            self._started.append(component)
+            started.append(component)
 
-    async def _stop_components(self) -> None:
-        started, self._started = self._started, []
+    @staticmethod
+    async def _stop_each(started: list[SwarmComponent]) -> None:
         for component in reversed(started):
             try:
                 await component.stop()
             except Exception:
                 log.exception("swarm component %s did not stop cleanly", type(component).__name__)
+
+    async def _start_components(self) -> None:
+        await self._start_each([c for c in self._components if id(c) not in self._leader_only], self._started)
+
+    async def _stop_components(self) -> None:
+        await self._set_leading(False)
+        started, self._started = self._started, []
+        await self._stop_each(started)
+
+    async def _set_leading(self, leading: bool) -> None:
+        """Start the leader-only components when this node becomes the leader, stop them when it is not
+        (one change at a time: a component is never started while its stop is under way)."""
+        if not leading and self._lead_timer is not None:
+            self._lead_timer.cancel()
+            self._lead_timer = None
+        async with self._leading_lock:
+            if leading == self._leading:
+                return
+            self._leading = leading
+            if leading:
+                log.info("swarm: this node (%s) is the leader", self.state.node_id if self.state else "?")
+                self._beats.clear()  # every worker gets a fresh grace from the new leader
+                await self._start_each(
+                    [c for c in self._components if id(c) in self._leader_only], self._leader_started
+                )
+            else:
+                log.info("swarm: this node is no longer the leader")
+                started, self._leader_started = self._leader_started, []
+                await self._stop_each(started)
 
     @property
     def _state_file(self) -> Path:
@@ -336,7 +312,7 @@ class SwarmService:
             raw = json.loads(self._state_file.read_text())
         except FileNotFoundError:
             return
-        state = LocalState(**raw)
+        state = LocalState.load(raw)
         if state.role == "worker":
             self.state = state
             self._start_background()
@@ -346,11 +322,16 @@ class SwarmService:
             raise Unavailable(
                 f"swarm state in {self.root} has no etcd member: leave the swarm and init again"
             )
-        await self.member.start(cfg)
+        try:
+            await self.member.start(cfg)
+        except GoraeError as e:  # e.g. removed from the etcd cluster while down: coordination finds out
+            log.warning("swarm: this node's etcd member did not start: %s", e.message)
         self.store = _store_for(cfg)
         self.state = state
         await self._serve_remote(state)
-        await self._refresh_info()
+        if await self._first_round():  # demoted while this daemon was down
+            self._chore(self._demote_self())
+            return
         self._start_background()
 
     async def _serve_remote(self, state: LocalState) -> int:
@@ -361,7 +342,8 @@ class SwarmService:
         ctx = server_context(
             (certs / "swarm-node.crt").read_bytes(), (certs / "swarm-node.key").read_bytes(), ca_pem
         )
-        host, port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        self._server_ctx = ctx
+        host, port = split_hostport(state.listen_addr, DEFAULT_PORT)
         try:
             return await self.remote.start(host, port, ctx)
         except OSError as e:
@@ -370,13 +352,39 @@ class SwarmService:
             ) from e
 
     async def close(self) -> None:
-        """Daemon shut-down: stop the member, keep the state."""
+        """Daemon shut-down: give up the lease (another manager leads at once), stop the member, keep the
+        state."""
         await self._stop_background()
+        await self._cancel_chores()
+        if self._coord is not None:
+            try:
+                await self._coord.resign()
+            except GoraeError:
+                pass
+            self._coord = None
         await self.remote.close()
         if self.store is not None:
             await self.store.close()
             self.store = None
         await self.member.stop()
+
+    async def _cancel_chores(self) -> None:
+        chores, self._chores = set(self._chores), set()
+        current = asyncio.current_task()
+        for task in chores:
+            if task is not current:
+                task.cancel()
+        for task in chores:
+            if task is not current:
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
+                    pass
+
+    def _chore(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
 
     # -- the API's view ------------------------------------------------------------------------
 
@@ -392,16 +400,19 @@ class SwarmService:
         if st is None:
             return docs.inactive_info()
         nodes, managers = self._info_counts
+        remotes = self._managers if st.role == "manager" else list(st.managers)
+        if st.role == "worker" and not remotes:
+            remotes = [(st.manager_id, st.manager_addr)]
+        if st.role == "manager" and not remotes:
+            remotes = [(st.node_id, st.advertise_addr)]
         doc: dict[str, Any] = {
             "NodeID": st.node_id,
             "NodeAddr": st.addr,
             "LocalNodeState": "active",
             "ControlAvailable": st.role == "manager",
             "Error": "",
-            "RemoteManagers": [{"NodeID": st.node_id, "Addr": st.advertise_addr}],
+            "RemoteManagers": [{"NodeID": i, "Addr": a} for i, a in remotes],
         }
-        if st.role == "worker":
-            doc["RemoteManagers"] = [{"NodeID": st.manager_id, "Addr": st.manager_addr}]
         if st.role == "manager":
             doc["Nodes"] = nodes
             doc["Managers"] = managers
@@ -409,11 +420,14 @@ class SwarmService:
         return doc
 
     def manager_store(self) -> EtcdStore:
-        """The cluster store, on a manager; dockerd's 503s on a worker or outside a swarm."""
+        """The cluster store, on a manager; dockerd's 503s on a worker or outside a swarm, and its "no
+        leader" while this manager cannot reach a quorum."""
         if self.state is not None and self.state.role == "worker":
             raise Unavailable(docs.WORKER_NOT_MANAGER)
         if self.state is None or self.store is None or self.state.role != "manager":
             raise Unavailable(docs.NOT_MANAGER)
+        if not self._quorum:
+            raise NoLeader()
         return self.store
 
     async def _refresh_info(self) -> None:
@@ -427,6 +441,12 @@ class SwarmService:
             len(nodes),
             sum(1 for n in nodes if n.doc.get("Spec", {}).get("Role") == "manager"),
         )
+        self._managers = [
+            (n.id, str(n.doc["ManagerStatus"].get("Addr", ""))) for n in nodes if n.doc.get("ManagerStatus")
+        ]
+        state = self.state
+        if state is not None and state.role == "manager" and tuple(self._managers) != state.managers:
+            self._save_state(replace(state, managers=tuple(self._managers)))  # for a manager cut off later
         if cluster is not None:
             public = _public(cluster.doc, cluster.version)
             public.pop("JoinTokens", None)
@@ -450,13 +470,13 @@ class SwarmService:
                     spec[key] = value
             if spec.get("EncryptionConfig", {}).get("AutoLockManagers") or body.get("AutoLockManagers"):
                 raise NotImplementedYet("swarm autolock is not supported by gorae yet")
-            listen_host, listen_port = _split_hostport(
+            listen_host, listen_port = split_hostport(
                 str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
             )
-            advertise = _resolve_advertise(str(body.get("AdvertiseAddr") or ""), listen_host, listen_port)
+            advertise = resolve_advertise(str(body.get("AdvertiseAddr") or ""), listen_host, listen_port)
             node_id, cluster_id = new_id(), new_id()
             state = LocalState(
-                node_id, cluster_id, "manager", _join_hostport(listen_host, listen_port), advertise
+                node_id, cluster_id, "manager", join_hostport(listen_host, listen_port), advertise
             )
             try:
                 await self._create_cluster(state, spec, body)
@@ -478,15 +498,15 @@ class SwarmService:
         (certs / "swarm-node.crt").write_bytes(node_cert)
         _write_secret(certs / "swarm-node.key", key_pem(node_key))
         port = await self._serve_remote(state)
-        host, listen_port = _split_hostport(state.listen_addr, DEFAULT_PORT)
+        host, listen_port = split_hostport(state.listen_addr, DEFAULT_PORT)
         if listen_port == 0:  # an ephemeral port (tests): the node is reached at the bound one
-            adv_host, adv_port = _split_hostport(state.advertise_addr, DEFAULT_PORT)
+            adv_host, adv_port = split_hostport(state.advertise_addr, DEFAULT_PORT)
             state = LocalState(
                 state.node_id,
                 state.cluster_id,
                 state.role,
-                _join_hostport(host, port),
-                _join_hostport(adv_host, port if adv_port == 0 else adv_port),
+                join_hostport(host, port),
+                join_hostport(adv_host, port if adv_port == 0 else adv_port),
             )
         # the etcd member's own certificate: IP names for its URLs (etcd checks them), mutual TLS both ways
         tls_dir = self.root / "etcd-tls"
@@ -522,7 +542,7 @@ class SwarmService:
             "Spec": {"Labels": {}, "Role": "manager", "Availability": "active"},
             "Description": {**self._describe(), "TLSInfo": docs.tls_info(ca.cert_pem)},
             "Status": {"State": "ready", "Addr": state.addr},
-            "ManagerStatus": {"Leader": True, "Reachability": "reachable", "Addr": state.advertise_addr},
+            "ManagerStatus": {"Reachability": "reachable", "Addr": state.advertise_addr},
         }
 
         async def write(tx: WriteTx) -> None:
@@ -531,15 +551,17 @@ class SwarmService:
 
         self.store = store
         await store.update(write)
-        self._state_file.write_text(json.dumps(asdict(state)))
-        self.state = state
-        await self._refresh_info()
+        self._save_state(state)
+        await self._first_round()
         self._start_background()
 
     async def _teardown(self) -> None:
         await self._stop_background()
+        await self._cancel_chores()
         await self.remote.close()
         self._ca = None
+        self._server_ctx = None
+        self._coord = None
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -547,22 +569,80 @@ class SwarmService:
         self.state = None
         self._cluster_info = None
         self._info_counts = (0, 0)
+        self._managers = []
+        self._quorum = True
+        self._leader = ""
         await asyncio.to_thread(shutil.rmtree, self.root, True)
 
+    async def _manager_stats(self) -> tuple[int, int]:
+        """(reachable, unreachable) managers, this one counted reachable (dockerd's managerStats)."""
+        store = self.manager_store()
+
+        async def read(tx: ReadTx) -> list[Node]:
+            return await tx.find(Node)
+
+        managers = [n.id for n in await store.view(read) if n.doc.get("ManagerStatus")]
+        present = self._present | ({self.state.node_id} if self.state else set())
+        reachable = sum(1 for m in managers if m in present)
+        return reachable, len(managers) - reachable
+
     async def leave(self, force: bool) -> None:
-        """POST /swarm/leave: the last manager leaves only with force; its store and certificates go."""
+        """POST /swarm/leave: a manager leaves only with force (dockerd's texts); a manager that leaves
+        removes its etcd member first, so the others keep their quorum."""
         async with self._lock:
             if self.state is None:
                 raise Unavailable(docs.NOT_IN_SWARM)
             if self.state.role == "manager" and not force:
-                raise Unavailable(docs.LAST_MANAGER_LEAVE)
+                msg = "You are attempting to leave the swarm on a node that is participating as a manager. "
+                try:
+                    reachable, unreachable = await self._manager_stats()
+                except GoraeError:
+                    msg += "Doing so may lose the consensus of your cluster. "
+                else:
+                    if reachable - 2 <= unreachable:
+                        if reachable == 1 and unreachable == 0:
+                            raise Unavailable(docs.LAST_MANAGER_LEAVE)
+                        msg += (
+                            f"Removing this node leaves {reachable - 1} managers out of "
+                            f"{reachable + unreachable}. Without a Raft quorum your swarm will be inaccessible. "
+                        )
+                raise Unavailable(
+                    msg
+                    + "The only way to restore a swarm that has lost consensus is to reinitialize it with "
+                    "`--force-new-cluster`. Use `--force` to suppress this message."
+                )
             if self.state.role == "worker":
                 await self._stop_background()  # no heartbeat after the leave
-                try:  # tell the manager (best effort: a worker may leave while it is unreachable)
-                    await call(self.state.manager_addr, self._member_context(), {"op": "leave"}, MANAGER_ROLE)
+                try:  # tell a manager (best effort: a worker may leave while it is unreachable)
+                    await self.call_manager({"op": "leave"})
                 except GoraeError:
                     pass
+            else:
+                await self._leave_members()
             await self._teardown()
+
+    async def _leave_members(self) -> None:
+        """A leaving manager: mark itself down and remove its etcd member while others remain (best
+        effort: with no quorum nothing can be changed)."""
+        state, coord = self.state, self._coord
+        if state is None or coord is None:
+            return
+        try:
+            others = [m for m in await coord.members() if m.name != state.node_id]
+            if not others:
+                return
+            await self._stop_background()
+            await self._mark(state.node_id, "down")
+            members = await coord.members()
+            try:
+                await coord.resign()
+            except GoraeError:
+                pass  # the lease expires by itself
+            for m in members:
+                if m.name == state.node_id:
+                    await _remove_member(coord, m.id)
+        except GoraeError as e:
+            log.warning("swarm leave: %s", e.message)
 
     async def _cluster(self, tx: ReadTx) -> Cluster:
         assert self.state is not None
@@ -586,10 +666,15 @@ class SwarmService:
     ) -> None:
         """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation."""
         store = self.manager_store()
-        version = _parse_version(raw_version, "swarm")
+        version = parse_version(raw_version, "swarm")
         check_spec(spec)
         if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
             raise NotImplementedYet("swarm autolock is not supported by gorae yet")
+        expiry = (spec.get("CAConfig") or {}).get("NodeCertExpiry")
+        if isinstance(expiry, int) and not isinstance(expiry, bool) and 0 < expiry < MIN_CERT_EXPIRY_NS:
+            raise InvalidParameter(
+                "rpc error: code = InvalidArgument desc = minimum certificate expiry time is: 1h0m0s"
+            )
 
         async def write(tx: WriteTx) -> None:
             cluster = await self._cluster(tx)
@@ -611,6 +696,14 @@ class SwarmService:
         await store.update(write)
         await self._refresh_info()
 
+    def _cert_validity(self) -> dt.timedelta:
+        """The cluster's CAConfig.NodeCertExpiry (90 days by default)."""
+        spec = (self._cluster_info or {}).get("Spec") or {}
+        ns = (spec.get("CAConfig") or {}).get("NodeCertExpiry")
+        if isinstance(ns, int) and not isinstance(ns, bool) and ns >= MIN_CERT_EXPIRY_NS:
+            return dt.timedelta(microseconds=ns // 1000)
+        return NODE_VALIDITY
+
     # -- joining (this node) and the swarm port (the manager) -----------------------------------
 
     def _member_context(self) -> Any:
@@ -622,7 +715,8 @@ class SwarmService:
         )
 
     async def join(self, body: dict[str, Any]) -> None:
-        """POST /swarm/join: fetch the CA, check it against the token, get a certificate as a worker."""
+        """POST /swarm/join: fetch the CA, check it against the token, get a certificate; with the manager
+        token this node's etcd member joins the cluster's (added as a learner, then promoted)."""
         check_join(body)
         async with self._lock:
             if self.state is not None:
@@ -632,41 +726,38 @@ class SwarmService:
                 raise InvalidParameter("at least 1 RemoteAddr is required to join")
             token = str(body.get("JoinToken") or "")
             tokens.parse(token)
-            host, port = _split_hostport(str(remotes[0]), DEFAULT_PORT)
-            manager = _join_hostport(host, port)
-            ca_pem = str(
-                (await call(manager, client_context(None), {"op": "ca"}, None)).get("ca", "")
-            ).encode()
+            host, port = split_hostport(str(remotes[0]), DEFAULT_PORT)
+            manager = join_hostport(host, port)
+            first = await call(manager, client_context(None), {"op": "ca"}, None)
+            ca_pem = str(first.get("ca", "")).encode()
             tokens.check_ca(token, ca_pem)
-            key = new_key()
-            public = key.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            listen_host, listen_port = split_hostport(
+                str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
             )
+            if body.get("AdvertiseAddr"):
+                advertise = resolve_advertise(str(body["AdvertiseAddr"]), listen_host, listen_port)
+            else:  # the source address of this node's route to the manager (what the manager sees)
+                advertise = join_hostport(route_source(host), listen_port)
+            addr = split_hostport(advertise, listen_port)[0]
+            key, etcd_key = new_key(), new_key()
+            peer_port = free_port(addr)
             answer = await call(
                 manager,
                 client_context(ca_pem),
                 {
                     "op": "join",
                     "token": token,
-                    "public_key": public.decode(),
+                    "public_key": _public_pem(key),
+                    "etcd_public_key": _public_pem(etcd_key),
+                    "peer_port": peer_port,
                     "description": self._describe(),
-                    "advertise_addr": str(body.get("AdvertiseAddr") or ""),
+                    "advertise_addr": advertise,
                     "availability": str(body.get("Availability") or "active"),
                 },
                 MANAGER_ROLE,
             )
-            listen_host, listen_port = _split_hostport(
-                str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
-            )
-            state = LocalState(
-                node_id=str(answer["node_id"]),
-                cluster_id=str(answer["cluster_id"]),
-                role="worker",
-                listen_addr=_join_hostport(listen_host, listen_port),
-                advertise_addr=_join_hostport(str(answer["addr"]), listen_port),
-                manager_id=str(answer["manager_id"]),
-                manager_addr=manager,
-            )
+            listen = join_hostport(listen_host, listen_port)
+            node_addr = join_hostport(str(answer["addr"]), listen_port)
             try:
                 self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
                 certs = self.root / "certificates"
@@ -674,12 +765,70 @@ class SwarmService:
                 (certs / "swarm-root-ca.crt").write_bytes(ca_pem)
                 (certs / "swarm-node.crt").write_bytes(str(answer["cert"]).encode())
                 _write_secret(certs / "swarm-node.key", key_pem(key))
-                self._state_file.write_text(json.dumps(asdict(state)))
+                if answer.get("role") == "manager":
+                    await self._become_manager(
+                        str(answer["node_id"]), str(answer["cluster_id"]), listen, node_addr,
+                        answer, etcd_key, peer_port,
+                    )  # fmt: skip
+                    return
+                state = LocalState(
+                    node_id=str(answer["node_id"]),
+                    cluster_id=str(answer["cluster_id"]),
+                    role="worker",
+                    listen_addr=listen,
+                    advertise_addr=node_addr,
+                    manager_id=str(answer["manager_id"]),
+                    manager_addr=manager,
+                    managers=_manager_list(answer.get("managers")),
+                )
+                self._save_state(state)
             except BaseException:
-                await asyncio.to_thread(shutil.rmtree, self.root, True)
+                await self._teardown()
                 raise
-            self.state = state
             self._start_background()
+
+    async def _become_manager(
+        self,
+        node_id: str,
+        cluster_id: str,
+        listen: str,
+        advertise: str,
+        answer: dict[str, Any],
+        etcd_key: ec.EllipticCurvePrivateKey,
+        peer_port: int,
+    ) -> None:
+        """Start this node's etcd member in the cluster that added it (`answer`: the CA key, the member's
+        certificate, the initial cluster), wait for its promotion to a voter, then serve as a manager."""
+        certs = self.root / "certificates"
+        _write_secret(certs / "swarm-root-ca.key", str(answer["ca_key"]).encode())
+        tls_dir = self.root / "etcd-tls"
+        tls_dir.mkdir(mode=0o700, exist_ok=True)
+        (tls_dir / "ca.crt").write_bytes((certs / "swarm-root-ca.crt").read_bytes())
+        (tls_dir / "etcd.crt").write_bytes(str(answer["etcd_cert"]).encode())
+        _write_secret(tls_dir / "etcd.key", key_pem(etcd_key))
+        addr = split_hostport(advertise, 0)[0]
+        cfg = self.member.configure(
+            node_id, addr, str(tls_dir), peer_port=peer_port, initial_cluster=str(answer["initial_cluster"])
+        )
+        await self.member.start(cfg)
+        store = _store_for(cfg)
+        deadline = time.monotonic() + PROMOTE_TIMEOUT
+        while True:  # a learner answers no linearizable read: this one succeeds once it is a voter
+            try:
+                await store.revision()
+                break
+            except GoraeError as e:
+                if time.monotonic() > deadline:
+                    await store.close()
+                    raise Unavailable(f"this node's etcd member did not join the cluster: {e.message}") from e
+                await asyncio.sleep(0.2)
+        self.store = store
+        state = LocalState(node_id, cluster_id, "manager", listen, advertise)
+        self._quorum = True
+        await self._serve_remote(state)
+        self._save_state(state)
+        await self._first_round()
+        self._start_background()
 
     async def _remote_request(
         self, request: dict[str, Any], peer_der: bytes | None, peer_ip: str
@@ -702,27 +851,48 @@ class SwarmService:
         ident = ca.verify(peer_pem)
         if ident.cluster_id != state.cluster_id:
             raise Forbidden("certificate of another cluster")
+        store = self.manager_store()
 
         async def known(tx: ReadTx) -> Node | None:
             return await tx.get(Node, ident.node_id)
 
-        if await self.store.view(known) is None:
+        node = await store.view(known)
+        if node is None:
             raise Forbidden(f"node {ident.node_id} was removed from the swarm")
         if op == "leave":
             self._departed.add(ident.node_id)
-            self._beats.pop(ident.node_id, None)
             await self._mark(ident.node_id, "down")
             return {}
         if op == "heartbeat":
             if ident.node_id in self._departed:
                 raise Forbidden(f"node {ident.node_id} left the swarm")
-            self._beats[ident.node_id] = time.monotonic()
+            if self._coord is not None:
+                await self._coord.beat(ident.node_id)
             await self._mark(ident.node_id, "ready", only_if_not=True)
-            return {"period": self._heartbeat_period()}
+            return {
+                "period": self._heartbeat_period(),
+                "managers": [list(m) for m in self._managers],
+                "role": (node.doc.get("Spec") or {}).get("Role", "worker"),
+            }
+        if op == "renew":
+            return await self._renew(ca, state, node, request)
+        if op == "promote":
+            return await self._promote_op(ca, state, node, request, peer_ip)
         handler = self._ops.get(str(op))
         if handler is not None:
             return await handler(request, ident.node_id, peer_ip)
         raise InvalidParameter(f"unknown operation {op!r}")
+
+    async def _renew(
+        self, ca: RootCA, state: LocalState, node: Node, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A node's new certificate (its role as the store has it, the cluster's expiry); a removed node
+        never gets here."""
+        public = _load_public(request.get("public_key"))
+        manager = node.doc.get("ManagerStatus") and (node.doc.get("Spec") or {}).get("Role") == "manager"
+        role = MANAGER_ROLE if manager else WORKER_ROLE
+        cert = ca.issue(public, node.id, role, state.cluster_id, validity=self._cert_validity())
+        return {"cert": cert.decode()}
 
     async def _admit(
         self, ca: RootCA, state: LocalState, request: dict[str, Any], peer_ip: str
@@ -733,18 +903,12 @@ class SwarmService:
         if not isinstance(token, str):
             raise InvalidParameter("invalid join token")
         jt = cluster.doc["JoinTokens"]
-        if tokens.matches(token, jt["Manager"]):
-            raise NotImplementedYet("joining as a manager is not supported by gorae yet")
-        if not tokens.matches(token, jt["Worker"]):
+        as_manager = tokens.matches(token, jt["Manager"])
+        if not as_manager and not tokens.matches(token, jt["Worker"]):
             raise InvalidParameter(
                 "rpc error: code = InvalidArgument desc = A valid join token is necessary to join this cluster"
             )
-        try:
-            public = serialization.load_pem_public_key(str(request.get("public_key", "")).encode())
-        except ValueError:
-            raise InvalidParameter("invalid public key") from None
-        if not isinstance(public, ec.EllipticCurvePublicKey):
-            raise InvalidParameter("invalid public key")
+        public = _load_public(request.get("public_key"))
         description = request.get("description")
         if not isinstance(description, dict):
             description = {}
@@ -752,33 +916,122 @@ class SwarmService:
         if availability not in ("active", "pause", "drain"):
             raise InvalidParameter(f"invalid availability {availability!r}")
         advertise = str(request.get("advertise_addr") or "")
-        addr = _split_hostport(advertise, 0)[0] if advertise else peer_ip
-        if not _is_ip(addr):
+        addr, adv_port = split_hostport(advertise, DEFAULT_PORT) if advertise else (peer_ip, DEFAULT_PORT)
+        if not is_ip(addr):
             addr = peer_ip
         node_id = new_id()
-        cert = ca.issue(public, node_id, WORKER_ROLE, state.cluster_id)
         now = _now()
-        doc = {
+        role = "manager" if as_manager else "worker"
+        doc: dict[str, Any] = {
             "ID": node_id,
             "CreatedAt": now,
             "UpdatedAt": now,
-            "Spec": {"Labels": {}, "Role": "worker", "Availability": availability},
+            "Spec": {"Labels": {}, "Role": role, "Availability": availability},
             "Description": {**description, "TLSInfo": docs.tls_info(ca.cert_pem)},
             "Status": {"State": "ready", "Addr": addr},
         }
+        if as_manager:
+            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": join_hostport(addr, adv_port)}
 
         async def write(tx: WriteTx) -> None:
             await tx.create(Node(node_id, doc))
 
-        await store.update(write)
-        await self._refresh_info()
-        return {
+        answer: dict[str, Any] = {
             "node_id": node_id,
             "cluster_id": state.cluster_id,
-            "cert": cert.decode(),
             "addr": addr,
             "manager_id": state.node_id,
+            "role": role,
         }
+        if as_manager:
+            answer.update(await self._add_member(ca, state, node_id, addr, request))
+        await store.update(write)
+        cert = ca.issue(
+            public, node_id, MANAGER_ROLE if as_manager else WORKER_ROLE, state.cluster_id,
+            validity=self._cert_validity(),
+        )  # fmt: skip
+        await self._refresh_info()
+        return {**answer, "cert": cert.decode(), "managers": [list(m) for m in self._managers]}
+
+    async def _add_member(
+        self, ca: RootCA, state: LocalState, node_id: str, addr: str, request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A new manager's etcd member: its certificate, `member add` as a learner (promoted in the
+        background once it has caught up), and what it needs to start (the CA key, the initial cluster)."""
+        coord = self._coord
+        if coord is None or ca.key is None:
+            raise NoLeader()
+        etcd_public = _load_public(request.get("etcd_public_key"))
+        peer_port = request.get("peer_port")
+        if not isinstance(peer_port, int) or isinstance(peer_port, bool) or not 0 < peer_port < 65536:
+            raise InvalidParameter("invalid etcd peer port")
+        ips = tuple(dict.fromkeys(("127.0.0.1", addr)))
+        etcd_cert = ca.issue(etcd_public, node_id, MANAGER_ROLE, state.cluster_id, ips)
+        host = f"[{addr}]" if ":" in addr else addr
+        deadline = time.monotonic() + 20
+        while (
+            True
+        ):  # etcd takes one learner at a time: another manager joining waits for the first's promotion
+            try:
+                member_id = await coord.add_learner(f"https://{host}:{peer_port}")
+                break
+            except GoraeError as e:
+                if "too many learner" not in e.message or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.3)
+        members = await coord.members()
+        self._chore(self._promote_learner(coord, member_id, node_id))
+        return {
+            "etcd_cert": etcd_cert.decode(),
+            "initial_cluster": initial_cluster(members, member_id, node_id),
+            "ca_key": key_pem(ca.key).decode(),
+        }
+
+    async def _promote_learner(self, coord: Coordinator, member_id: int, node_id: str) -> None:
+        """Promote a new manager's learner once it is in sync; remove it if it never catches up."""
+        deadline = time.monotonic() + PROMOTE_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                await coord.promote(member_id)
+                log.info("swarm: etcd member of %s promoted to a voter", node_id)
+                return
+            except GoraeError as e:
+                if "not found" in e.message:
+                    return
+            await asyncio.sleep(0.3)
+        log.warning("swarm: etcd member of %s never caught up; removing it", node_id)
+        try:
+            await coord.remove(member_id)
+        except GoraeError as e:
+            log.warning("swarm: could not remove the learner of %s: %s", node_id, e.message)
+
+    async def _promote_op(
+        self, ca: RootCA, state: LocalState, node: Node, request: dict[str, Any], peer_ip: str
+    ) -> dict[str, Any]:
+        """A worker whose Spec.Role became manager (`node promote`) asks for its manager certificate and
+        etcd member."""
+        if (node.doc.get("Spec") or {}).get("Role") != "manager" or node.doc.get("ManagerStatus"):
+            raise Forbidden(f"node {node.id} is not being promoted")
+        public = _load_public(request.get("public_key"))
+        addr = str((node.doc.get("Status") or {}).get("Addr") or peer_ip)
+        port = request.get("port")
+        adv_port = port if isinstance(port, int) and not isinstance(port, bool) else DEFAULT_PORT
+        answer = await self._add_member(ca, state, node.id, addr, request)
+        store = self.manager_store()
+
+        async def write(tx: WriteTx) -> None:
+            current = await tx.get(Node, node.id)
+            if current is None:
+                raise NotFound(f"node {node.id} not found")
+            doc = dict(current.doc)
+            doc["ManagerStatus"] = {"Reachability": "reachable", "Addr": join_hostport(addr, adv_port)}
+            doc["UpdatedAt"] = _now()
+            await tx.update(current.with_doc(doc))
+
+        await store.update(write)
+        cert = ca.issue(public, node.id, MANAGER_ROLE, state.cluster_id, validity=self._cert_validity())
+        await self._refresh_info()
+        return {**answer, "cert": cert.decode(), "addr": addr}
 
     async def _mark(self, node_id: str, node_state: str, only_if_not: bool = False) -> None:
         """Set a node's Status.State (`only_if_not`: skip the write when it already is)."""
@@ -797,7 +1050,7 @@ class SwarmService:
 
         await store.update(write)
 
-    # -- heartbeats ---------------------------------------------------------------------------
+    # -- heartbeats, coordination, role changes, renewal ----------------------------------------
 
     def _heartbeat_period(self) -> float:
         """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s."""
@@ -811,56 +1064,370 @@ class SwarmService:
     def _start_background(self) -> None:
         if self.state is None or self._background:
             return
-        loop = self._watch_heartbeats() if self.state.role == "manager" else self._send_heartbeats()
-        self._background.append(asyncio.ensure_future(loop))
-        self._background.append(asyncio.ensure_future(self._start_components()))
+        if self.state.role == "manager":
+            loops = [self._coordinate(), self._watch_heartbeats()]
+        else:
+            loops = [self._send_heartbeats()]
+        loops += [self._renew_certificate(), self._start_components()]
+        self._background += [asyncio.ensure_future(loop) for loop in loops]
 
     async def _stop_background(self) -> None:
-        await self._stop_components()
         tasks, self._background = self._background, []
+        current = asyncio.current_task()
         for task in tasks:
-            task.cancel()
+            if task is not current:
+                task.cancel()
         for task in tasks:
-            try:
-                await task
-            except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
-                pass
+            if task is not current:
+                try:
+                    await task
+                except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
+                    pass
+        await self._stop_components()
 
     async def _send_heartbeats(self) -> None:
-        """A worker: heartbeat to its manager every period (the manager's answer sets the period)."""
+        """A worker: heartbeat to its manager every period (failing over to the others it knows); the
+        answer sets the period, the manager list, and its role (a promotion starts here)."""
         period = 5.0
-        while self.state is not None:
+        while self.state is not None and self.state.role == "worker":
             try:
-                answer = await call(
-                    self.state.manager_addr, self._member_context(), {"op": "heartbeat"}, MANAGER_ROLE
-                )
+                answer = await self.call_manager({"op": "heartbeat"})
                 period = max(float(answer.get("period", period)), 0.2)
+                managers = _manager_list(answer.get("managers"))
+                state = self.state
+                if managers and state is not None and managers != state.managers:
+                    self._save_state(replace(state, managers=managers))
+                if answer.get("role") == "manager":
+                    self._chore(self._promote_self())
+                    return
             except GoraeError as e:
-                log.warning("swarm heartbeat to %s failed: %s", self.state.manager_addr, e.message)
+                log.warning("swarm heartbeat failed: %s", e.message)
             except Exception:
                 log.exception("swarm heartbeat")
             await asyncio.sleep(period)
 
+    async def _coordinate(self) -> None:
+        """A manager: keep its lease (presence) alive, campaign for leadership, follow the leader, notice
+        quorum loss (the API answers "no leader" then) and its own demotion."""
+        rounds = 1  # the first round ran when the node became a manager
+        lost = 0
+        while self.state is not None and self.state.role == "manager":
+            await asyncio.sleep(LEASE_TTL / 4)
+            if await self._coord_round(refresh=rounds % 4 == 0):
+                self._chore(self._demote_self())
+                return
+            rounds = rounds + 1 if self._quorum else 0
+            lost = 0 if self._quorum else lost + 1
+            if lost and lost % 10 == 0 and self.member.pid is None and await self._cut_off():
+                return  # without quorum and with no member left: this node was demoted while down
+
+    async def _first_round(self, wait: float = 5.0) -> bool:
+        """Coordination rounds until one succeeds (the member may still be electing etcd's leader) or `wait`
+        seconds pass, so the API knows the leader from the start; True when this node has been demoted."""
+        deadline = time.monotonic() + wait
+        while True:
+            demoted = await self._coord_round()
+            if self._leader or demoted or time.monotonic() > deadline:
+                return demoted
+            await asyncio.sleep(0.1)
+
+    async def _coord_round(self, refresh: bool = True) -> bool:
+        """One coordination round; True when this node has been demoted."""
+        if self.state is None or self.store is None:
+            return False
+        if self._coord is None:
+            self._coord = Coordinator(self.store.client, self.state.node_id)
+        coord = self._coord
+        began = time.monotonic()  # the lease lives at least LEASE_TTL from a keepalive sent now
+        try:
+            if not await coord.keepalive():
+                await coord.grant()
+            leader = await coord.campaign()
+            self._present = await coord.present()
+            if not self._quorum:
+                log.info("swarm: the cluster store has a quorum again")
+            self._quorum = True
+            self._failing_since = 0.0
+            if leader != self._leader:
+                log.info("swarm: leader is %s", leader or "(none)")
+            self._leader = leader
+            if leader == self.state.node_id:
+                self._lead_until(began + LEASE_TTL * 0.75)
+            await self._set_leading(leader == self.state.node_id)
+            if leader and leader != self.state.node_id and await self._gone(leader):
+                log.info("swarm: leader %s is gone (its swarm port refuses connections): deposing it", leader)
+                await coord.depose(coord.leader_lease)
+            if refresh:
+                await self._refresh_info()
+                return await self._demoted()
+        except GoraeError as e:
+            # failures for a lease's TTL (not one slow round: etcd electing its leader) mean no quorum
+            now = time.monotonic()
+            self._failing_since = self._failing_since or now
+            if now - self._failing_since >= LEASE_TTL:
+                if self._quorum:
+                    log.warning("swarm: lost the cluster store's quorum: %s", e.message)
+                self._quorum = False
+                self._leader = ""
+                await self._set_leading(False)
+            # else: a leader keeps leading until its lease could have expired (the deadline timer)
+        except Exception:
+            log.exception("swarm coordination")
+        return False
+
+    def _lead_until(self, deadline: float) -> None:
+        """Stop leading at `deadline` (monotonic) unless a later round renews it: never past the lease, even
+        when a round hangs, and no stop/start of the leader's components for one slow round."""
+        if self._lead_timer is not None:
+            self._lead_timer.cancel()
+        delay = max(deadline - time.monotonic(), 0.0)
+        self._lead_timer = asyncio.get_running_loop().call_later(delay, self._lease_lapsed)
+
+    def _lease_lapsed(self) -> None:
+        self._lead_timer = None
+        if self._leading:
+            log.warning("swarm: this node's lease was not renewed in time: no longer leading")
+            self._chore(self._set_leading(False))
+
+    async def _gone(self, node_id: str) -> bool:
+        """Whether manager `node_id`'s daemon is certainly gone: its host refuses connections on the swarm port
+        (the lease would tell only after its TTL and, when etcd's leader died too, an etcd election). A host
+        that does not answer at all proves nothing: the lease decides then."""
+        addr = dict(self._managers).get(node_id)
+        if not addr:
+            return False
+        host, port = split_hostport(addr, DEFAULT_PORT)
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 0.5)
+        except ConnectionRefusedError:
+            return True
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return False
+
+    async def _demoted(self) -> bool:
+        assert self.state is not None and self.store is not None
+        node_id = self.state.node_id
+
+        async def read(tx: ReadTx) -> Node | None:
+            return await tx.get(Node, node_id)
+
+        node = await self.store.view(read)
+        return node is not None and (node.doc.get("Spec") or {}).get("Role") == "worker"
+
+    async def _cut_off(self) -> bool:
+        """A manager whose etcd member is gone (the leader removed it while this daemon was down, after a
+        demotion): ask the other managers what this node is now; a worker goes on as one (True)."""
+        state = self.state
+        if state is None:
+            return False
+        for manager_id, addr in state.managers:
+            if manager_id == state.node_id:
+                continue
+            try:
+                answer = await call(addr, self._member_context(), {"op": "heartbeat"}, MANAGER_ROLE)
+                if answer.get("role") != "worker":
+                    return False
+                key = new_key()
+                renewed = await call(
+                    addr,
+                    self._member_context(),
+                    {"op": "renew", "public_key": _public_pem(key)},
+                    MANAGER_ROLE,
+                )
+            except GoraeError as e:
+                log.warning("swarm: asking manager %s: %s", addr, e.message)
+                continue
+            self._chore(self._cut_off_worker(str(renewed["cert"]).encode(), key))
+            return True
+        return False
+
+    async def _cut_off_worker(self, cert: bytes, key: ec.EllipticCurvePrivateKey) -> None:
+        async with self._lock:
+            state = self.state
+            if state is None or state.role != "manager":
+                return
+            log.info("swarm: this node was demoted while its daemon was down")
+            await self._stop_background()
+            await self._to_worker(cert, key, [m for m in state.managers if m[0] != state.node_id])
+
+    async def _to_worker(
+        self, cert: bytes, key: ec.EllipticCurvePrivateKey, managers: list[tuple[str, str]]
+    ) -> None:
+        """Drop what a manager has (listener, store client, member and its data, the CA key) and go on as a
+        worker of `managers` with the worker certificate `cert` (under the lock, background stopped)."""
+        state = self.state
+        assert state is not None
+        await self.remote.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        self._coord = None
+        self._ca = None
+        self._server_ctx = None
+        await self.member.destroy()
+        certs = self.root / "certificates"
+        (certs / "swarm-root-ca.key").unlink(missing_ok=True)
+        await asyncio.to_thread(shutil.rmtree, self.root / "etcd-tls", True)
+        (certs / "swarm-node.crt").write_bytes(cert)
+        _write_secret(certs / "swarm-node.key", key_pem(key))
+        manager_id, manager_addr = managers[0]
+        self._save_state(
+            replace(
+                state,
+                role="worker",
+                manager_id=manager_id,
+                manager_addr=manager_addr,
+                managers=tuple(managers),
+            )
+        )
+        self._quorum = True
+        self._leader = ""
+        self._present = set()
+        self._start_background()
+
+    async def _demote_self(self) -> None:
+        """This manager was demoted: a worker certificate, its etcd member removed, its store data gone;
+        it goes on as a worker of the remaining managers."""
+        async with self._lock:
+            state, coord, ca, store = self.state, self._coord, self._ca, self.store
+            if state is None or state.role != "manager" or coord is None or ca is None or store is None:
+                return
+            try:
+                await self._refresh_info()
+                others = [m for m in self._managers if m[0] != state.node_id]
+                if not others:
+                    raise Unavailable("no other manager")
+                key = new_key()
+                cert = ca.issue(
+                    key.public_key(), state.node_id, WORKER_ROLE, state.cluster_id,
+                    validity=self._cert_validity(),
+                )  # fmt: skip
+                await self._stop_background()
+                await self._drop_manager_status(state.node_id)
+                members = await coord.members()
+                try:
+                    await coord.resign()
+                except GoraeError:
+                    pass  # the lease expires by itself
+                for m in members:
+                    if m.name == state.node_id:
+                        await _remove_member(coord, m.id)
+            except GoraeError as e:
+                log.warning("swarm: demotion of this node failed (will retry): %s", e.message)
+                self._start_background()
+                return
+            log.info("swarm: this node was demoted to a worker")
+            await self._to_worker(cert, key, others)
+
+    async def _promote_self(self) -> None:
+        """This worker was promoted: a manager certificate and an etcd member from its manager, then it
+        serves as a manager."""
+        async with self._lock:
+            state = self.state
+            if state is None or state.role != "worker":
+                return
+            await self._stop_background()
+            key, etcd_key = new_key(), new_key()
+            peer_port = free_port(state.addr)
+            listen_port = split_hostport(state.advertise_addr, DEFAULT_PORT)[1]
+            try:
+                answer = await self.call_manager(
+                    {
+                        "op": "promote",
+                        "public_key": _public_pem(key),
+                        "etcd_public_key": _public_pem(etcd_key),
+                        "peer_port": peer_port,
+                        "port": listen_port,
+                    }
+                )
+                state = self.state
+                assert state is not None
+                certs = self.root / "certificates"
+                (certs / "swarm-node.crt").write_bytes(str(answer["cert"]).encode())
+                _write_secret(certs / "swarm-node.key", key_pem(key))
+                await self._become_manager(
+                    state.node_id, state.cluster_id, state.listen_addr,
+                    join_hostport(str(answer["addr"]), listen_port), answer, etcd_key, peer_port,
+                )  # fmt: skip
+                log.info("swarm: this node was promoted to a manager")
+            except (GoraeError, OSError, KeyError) as e:
+                log.warning("swarm: promotion of this node failed (will retry): %s", e)
+                await self.member.destroy()
+                if self.store is not None:
+                    await self.store.close()
+                    self.store = None
+                self._start_background()
+
+    async def _renew_certificate(self) -> None:
+        """Ask a manager for a new node certificate once a random 50–80 % of the current one's validity
+        has passed (swarmkit's window), checking every minute."""
+        fraction = random.uniform(0.5, 0.8)
+        while self.state is not None:
+            certs = self.root / "certificates"
+            try:
+                not_before, not_after = cert_times((certs / "swarm-node.crt").read_bytes())
+                if renewal_due(not_before, not_after, dt.datetime.now(dt.UTC), fraction):
+                    await self.renew_certificate()
+                    fraction = random.uniform(0.5, 0.8)
+            except GoraeError as e:
+                log.warning("swarm certificate renewal: %s", e.message)
+            except Exception:
+                log.exception("swarm certificate renewal")
+            await asyncio.sleep(60)
+
+    async def renew_certificate(self) -> None:
+        """A new certificate for this node over the swarm port (a new key; the role the store has)."""
+        key = new_key()
+        answer = await self.call_manager({"op": "renew", "public_key": _public_pem(key)})
+        cert = str(answer["cert"]).encode()
+        certs = self.root / "certificates"
+        (certs / "swarm-node.crt").write_bytes(cert)
+        _write_secret(certs / "swarm-node.key", key_pem(key))
+        if self._server_ctx is not None:
+            reload_cert(self._server_ctx, cert, key_pem(key))
+        log.info("swarm: node certificate renewed")
+
     async def _watch_heartbeats(self) -> None:
-        """A manager: a worker not heard from for 3 periods is marked down (swarmkit's grace multiplier)."""
+        """The leader: a worker whose heartbeat (to any manager) has not moved for 3 periods is marked down
+        (swarmkit's grace multiplier); a manager is down while its lease is gone."""
         while self.state is not None:
             period = self._heartbeat_period()
             await asyncio.sleep(period)
+            if not self._leading or self._coord is None:
+                continue
             try:
                 store = self.manager_store()
 
                 async def read(tx: ReadTx) -> list[Node]:
                     return await tx.find(Node)
 
+                beats = await self._coord.beats()
                 now = time.monotonic()
-                changed = False
-                for node in await store.view(read):
-                    if node.doc.get("Spec", {}).get("Role") != "worker":
+                nodes = await store.view(read)
+                changed = await self._reconcile_members(self._coord, nodes)
+                for node in nodes:
+                    status = (node.doc.get("Status") or {}).get("State")
+                    if node.doc.get("ManagerStatus"):  # a manager's heartbeat is its lease
+                        if node.id in self._present:
+                            self._beats[node.id] = (0, now)
+                            if status != "ready":
+                                await self._mark(node.id, "ready")
+                                changed = True
+                        elif (
+                            status == "ready"
+                            and now - self._beats.setdefault(node.id, (0, now))[1] > 3 * period
+                        ):
+                            await self._mark(node.id, "down")
+                            changed = True
                         continue
-                    if (node.doc.get("Status") or {}).get("State") != "ready":
+                    rev = beats.get(node.id, 0)
+                    seen = self._beats.get(node.id)
+                    if seen is None or seen[0] != rev:
+                        self._beats[node.id] = (rev, now)  # moved (or unheard since this leader began: grace)
                         continue
-                    last = self._beats.setdefault(node.id, now)  # unheard since this manager started: grace
-                    if now - last > 3 * period:
+                    if status == "ready" and now - seen[1] > 3 * period:
                         await self._mark(node.id, "down")
                         changed = True
                 if changed:
@@ -869,6 +1436,35 @@ class SwarmService:
                 log.warning("swarm heartbeat check: %s", e.message)
             except Exception:
                 log.exception("swarm heartbeat check")
+
+    async def _reconcile_members(self, coord: Coordinator, nodes: list[Node]) -> bool:
+        """The leader: the etcd member of a manager demoted or removed while its daemon was down goes (it
+        would count against the quorum for ever), and its ManagerStatus with it. A live one (its lease is
+        there) demotes itself."""
+        assert self.state is not None
+        by_id = {n.id: n for n in nodes}
+        changed = False
+        for member in await coord.members():
+            if not member.name or member.name == self.state.node_id or member.name in self._present:
+                continue
+            node = by_id.get(member.name)
+            if node is not None and (node.doc.get("Spec") or {}).get("Role") == "manager":
+                continue
+            log.info("swarm: removing the etcd member of %s (no longer a manager)", member.name)
+            await _remove_member(coord, member.id)
+            if node is not None and node.doc.get("ManagerStatus"):
+                await self._drop_manager_status(node.id)
+            changed = True
+        return changed
+
+    async def _drop_manager_status(self, node_id: str) -> None:
+        async def write(tx: WriteTx) -> None:
+            node = await tx.get(Node, node_id)
+            if node is not None and "ManagerStatus" in node.doc:
+                doc = {k: v for k, v in node.doc.items() if k != "ManagerStatus"}
+                await tx.update(node.with_doc({**doc, "UpdatedAt": _now()}))
+
+        await self.manager_store().update(write)
 
     # -- /nodes ------------------------------------------------------------------------------
 
@@ -898,8 +1494,20 @@ class SwarmService:
                 (desc.get("Engine") or {}).get("Labels"), "label"
             ):
                 continue
-            out.append(_public(doc, node.version))
+            out.append(self._public_node(node))
         return out
+
+    def _public_node(self, node: Node) -> dict[str, Any]:
+        """A node as the API shows it: ManagerStatus's Leader and Reachability as coordination sees them now."""
+        public = _public(node.doc, node.version)
+        status = public.get("ManagerStatus")
+        if isinstance(status, dict):
+            present = self._present | ({self.state.node_id} if self.state and self._quorum else set())
+            shown: dict[str, Any] = {"Leader": True} if node.id == self._leader else {}
+            shown["Reachability"] = "reachable" if node.id in present else "unreachable"
+            shown["Addr"] = status.get("Addr", "")
+            public["ManagerStatus"] = shown
+        return public
 
     async def _find_node(self, tx: ReadTx, ref: str) -> Node:
         node = await tx.get(Node, ref)
@@ -923,12 +1531,12 @@ class SwarmService:
             return await self._find_node(tx, ref)
 
         node = await store.view(read)
-        return _public(node.doc, node.version)
+        return self._public_node(node)
 
     async def update_node(self, ref: str, raw_version: str | None, spec: dict[str, Any]) -> None:
         """POST /nodes/{id}/update: labels, role, availability at `version`."""
         store = self.manager_store()
-        version = _parse_version(raw_version, "node")
+        version = parse_version(raw_version, "node")
         check_node_spec(spec)
         role = spec.get("Role") or "worker"
         availability = spec.get("Availability") or "active"
@@ -949,9 +1557,17 @@ class SwarmService:
                         "rpc error: code = FailedPrecondition desc = attempting to demote the last manager "
                         "of the swarm"
                     )
-                raise NotImplementedYet("demoting a manager is not supported by gorae yet")
-            if old_role == "worker" and role == "manager":
-                raise NotImplementedYet("promoting a worker is not supported by gorae yet")
+                # swarmkit's quorum safeguard: the managers still reachable after the removal must be a
+                # majority of those left
+                members = [n.id for n in managers if n.doc.get("ManagerStatus")]
+                if node.id in members:
+                    alive = self._present | ({self.state.node_id} if self.state else set())
+                    reachable = sum(1 for m in members if m != node.id and m in alive)
+                    if reachable < (len(members) - 1) // 2 + 1:
+                        raise InvalidParameter(
+                            "rpc error: code = FailedPrecondition desc = can't remove member from the raft: "
+                            "this would result in a loss of quorum"
+                        )
             new_spec = {"Labels": labels, "Role": role, "Availability": availability}
             if spec.get("Name"):
                 new_spec = {"Name": spec["Name"], **new_spec}

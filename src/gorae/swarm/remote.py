@@ -25,6 +25,7 @@ from gorae.errors import GoraeError, InvalidParameter, Unavailable
 
 MAX_LINE = 1 << 20
 TIMEOUT = 20.0
+CONNECT_TIMEOUT = 3.0  # a manager that does not accept within this is tried no longer (workers fail over)
 
 Handler = Callable[[dict[str, Any], bytes | None, str], Awaitable[dict[str, Any]]]
 
@@ -40,6 +41,15 @@ def server_context(cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> ssl.SSLCon
     ctx.load_verify_locations(cadata=ca_pem.decode())
     ctx.verify_mode = ssl.CERT_OPTIONAL  # joiners have no certificate yet; every other op requires one
     return ctx
+
+
+def reload_cert(ctx: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """A renewed node certificate for the connections `ctx` accepts from now on."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = Path(tmp, "c.pem"), Path(tmp, "k.pem")
+        cert.write_bytes(cert_pem)
+        key.write_bytes(key_pem)
+        ctx.load_cert_chain(cert, key)
 
 
 def client_context(
@@ -110,7 +120,7 @@ async def call(
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, int(port), ssl=ctx, server_hostname=server_name, limit=MAX_LINE),
-            TIMEOUT,
+            CONNECT_TIMEOUT,
         )
     except ssl.SSLCertVerificationError as e:
         raise Unavailable(f"could not verify the manager at {addr}: {e.verify_message}") from e

@@ -45,6 +45,19 @@ def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def cert_times(cert_pem: bytes) -> tuple[dt.datetime, dt.datetime]:
+    """A certificate's validity (not before, not after), in UTC."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+def renewal_due(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime, fraction: float) -> bool:
+    """A node renews its certificate once `fraction` (swarmkit: a random point in 50–80 %) of its validity has
+    passed, or when it is already expired."""
+    lifetime = not_after - not_before
+    return now >= not_before + lifetime * fraction or now >= not_after
+
+
 def load_key(pem: bytes) -> ec.EllipticCurvePrivateKey:
     key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -113,9 +126,11 @@ class RootCA:
         role: str,
         cluster_id: str,
         ips: tuple[str, ...] = (),
+        validity: dt.timedelta = NODE_VALIDITY,
     ) -> bytes:
         """A node certificate (PEM) for `public_key`; only the key is taken from the requester. `ips` adds IP
-        names (the etcd member's certificate: etcd checks the URL's address)."""
+        names (the etcd member's certificate: etcd checks the URL's address); `validity` is the cluster's
+        CAConfig.NodeCertExpiry."""
         if self.key is None:
             raise Forbidden("this node's CA cannot sign certificates")
         if role not in ROLES:
@@ -135,7 +150,7 @@ class RootCA:
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - BACKDATE)
-            .not_valid_after(now + NODE_VALIDITY)
+            .not_valid_after(now + validity)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),

@@ -17,22 +17,23 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-# gRPC's fork handlers crash children forked while its threads run (the daemon forks conmon and runc for
-# every container: "Check failed: next_worker->state == KICKED"); the children exec at once and need none
+# gRPC's fork handlers run in every child the daemon forks (runc, conmon, ...) and may abort it there
+# ("ev_epoll1_linux.cc ... Check failed"): the children exec at once and need none of them. Before grpc loads.
 os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-import aetcd  # noqa: E402 - after the fork-support setting
+import aetcd  # noqa: E402
 import aetcd.watcher  # noqa: E402
 import grpc  # noqa: E402
 from aetcd import rpc  # noqa: E402
 
-from gorae.errors import Unavailable
-from gorae.swarm.store.types import (
+from gorae.errors import Unavailable  # noqa: E402
+from gorae.swarm.store.types import (  # noqa: E402
     TYPES,
     Action,
     Change,
     CheckedWrites,
     Kind,
+    NoLeader,
     ReadTx,
     SequenceConflict,
     StoredObject,
@@ -65,6 +66,27 @@ def _decode(root: bytes, kv: Any) -> StoredObject:
     return cls(id=obj_id, doc=json.loads(bytes(kv.value)), version=int(kv.mod_revision))
 
 
+def _quorum_text(text: str) -> bool:
+    """etcd's words for a request that found no quorum (no leader, timed out, deadline exceeded)."""
+    return any(w in text for w in ("no leader", "timed out", "leader changed", "deadline exceeded"))
+
+
+def store_error(e: Exception) -> Unavailable:
+    """An etcd failure as the API answers it: no reachable quorum (unavailable, timed out, no leader) is
+    dockerd's "The swarm does not have a leader" (503); anything else names the store's error."""
+    if isinstance(e, rpc.AioRpcError):
+        text = str(e.details() or "")
+        if e.code() in (rpc.StatusCode.UNAVAILABLE, rpc.StatusCode.DEADLINE_EXCEEDED) or _quorum_text(text):
+            return NoLeader()
+        return Unavailable(f"cluster store: {text}")
+    if isinstance(e, (aetcd.exceptions.ConnectionFailedError, aetcd.exceptions.ConnectionTimeoutError)):
+        return NoLeader()
+    text = str(e)
+    if _quorum_text(text):
+        return NoLeader()
+    return Unavailable(f"cluster store: {e}")
+
+
 class _Retry(Exception):
     """The commit's guard failed: run the update function again."""
 
@@ -87,7 +109,7 @@ class _Tx(CheckedWrites):
         try:
             resp = await self._client.kvstub.Range(req, timeout=self._client._timeout)  # noqa: SLF001
         except rpc.AioRpcError as e:
-            raise Unavailable(f"cluster store: {e.details()}") from e
+            raise store_error(e) from e
         if not self.rev:
             self.rev = int(resp.header.revision)
         return list(resp.kvs)
@@ -131,7 +153,7 @@ class _Tx(CheckedWrites):
         try:
             ok, _ = await self._client.transaction(compare=compare, success=ops, failure=[])
         except aetcd.exceptions.ClientError as e:
-            raise Unavailable(f"cluster store: {e}") from e
+            raise store_error(e) from e
         if not ok:
             raise _Retry()
 
@@ -163,7 +185,7 @@ class EtcdStore:
         self,
         host: str,
         port: int,
-        timeout: int = 10,
+        timeout: int = 5,
         root: bytes = PREFIX,
         tls: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
@@ -176,6 +198,11 @@ class EtcdStore:
             )
             self._client = _TLSClient(host, port, timeout, creds)
         self._root = root
+
+    @property
+    def client(self) -> aetcd.Client:
+        """The etcd client itself (the managers' coordination: leases, election, membership)."""
+        return self._client
 
     async def view(self, fn: Callable[[ReadTx], Awaitable[T]]) -> T:
         return await fn(_Tx(self._client, self._root))
@@ -201,7 +228,7 @@ class EtcdStore:
         try:
             stream = await self._client.watch_prefix(self._root, start_revision=after + 1, prev_kv=True)
         except aetcd.exceptions.ClientError as e:
-            raise Unavailable(f"cluster store: {e}") from e
+            raise store_error(e) from e
         try:
             async for event in stream:
                 rev = int(event.kv.mod_revision)

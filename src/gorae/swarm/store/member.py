@@ -59,6 +59,8 @@ class MemberConfig:
     client_port: int
     peer_port: int
     tls_dir: str = ""  # ca.crt, etcd.crt, etcd.key: client and peer mutual TLS; "" = plain (tests only)
+    initial_cluster: str = ""  # a joining member's "name=peer URL,...": the members when it was added
+    cluster_state: str = "new"  # "existing" for a member added to a running cluster (`member add`)
 
     @property
     def scheme(self) -> str:
@@ -96,10 +98,27 @@ class EtcdMember:
     def _config_file(self) -> Path:
         return self.root / "member.json"
 
-    def configure(self, name: str, advertise_addr: str, tls_dir: str = "") -> MemberConfig:
-        """A new member's ports (free ones now) written beside its data."""
+    def configure(
+        self,
+        name: str,
+        advertise_addr: str,
+        tls_dir: str = "",
+        *,
+        peer_port: int = 0,
+        initial_cluster: str = "",
+    ) -> MemberConfig:
+        """A member's ports (free ones now unless given) written beside its data; with `initial_cluster`
+        the member joins a running cluster that has already added it (`member add`)."""
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        cfg = MemberConfig(name, advertise_addr, free_port("127.0.0.1"), free_port(advertise_addr), tls_dir)
+        cfg = MemberConfig(
+            name,
+            advertise_addr,
+            free_port("127.0.0.1"),
+            peer_port or free_port(advertise_addr),
+            tls_dir,
+            initial_cluster,
+            "existing" if initial_cluster else "new",
+        )
         self._config_file.write_text(json.dumps(asdict(cfg)))
         return cfg
 
@@ -124,9 +143,12 @@ class EtcdMember:
                 "--advertise-client-urls", cfg.client_url,
                 "--listen-peer-urls", cfg.peer_url,
                 "--initial-advertise-peer-urls", cfg.peer_url,
-                "--initial-cluster", f"{cfg.name}={cfg.peer_url}",
-                "--initial-cluster-state", "new",
+                "--initial-cluster", cfg.initial_cluster or f"{cfg.name}={cfg.peer_url}",
+                "--initial-cluster-state", cfg.cluster_state,
                 "--logger", "zap",
+                # a new manager's member is added as a learner (no quorum change), possibly through a member
+                # that has itself only just joined: etcd's 5 s "connected to all peers" wait is not needed
+                "--strict-reconfig-check=false",
                 *cfg.tls_args(),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from gorae.errors import Conflict, NotFound, SystemError_
+from gorae.errors import Conflict, NotFound, SystemError_, Unavailable
 
 Action = Literal["create", "update", "delete"]
 Kind = Literal["node", "service", "task", "cluster", "secret", "config", "network"]
@@ -30,6 +30,16 @@ class SequenceConflict(SystemError_):
 
     def __init__(self) -> None:
         super().__init__("rpc error: code = Unknown desc = update out of sequence")
+
+
+class NoLeader(Unavailable):
+    """The store cannot reach a quorum of managers (dockerd's errNoLeader text, 503)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few "
+            "managers are online. Make sure more than half of the managers are online."
+        )
 
 
 class ObjectExists(Conflict):
