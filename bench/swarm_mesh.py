@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
 import time
@@ -28,9 +26,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "compat"))
 
-from conftest import import_busybox  # noqa: E402
-from test_swarm import _etcd_pids  # noqa: E402
-from test_swarm_network import _daemon_in  # noqa: E402
+from conftest import GoraeDaemon, import_busybox  # noqa: E402
+from swarm_cluster import Host, init, join, lan  # noqa: E402
 
 HTTPD = "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
 
@@ -98,144 +95,122 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--threads", type=int, default=4)
     opts = ap.parse_args()
-    tag = uuid.uuid4().hex[:6]
-    bridge, net = f"bmb{tag}", f"10.252.{random.randint(1, 254)}"
-    hosts = [(f"bmn{tag}{i}", f"{net}.{i + 1}") for i in range(2)]
-    daemons = []
-    try:
-        sh("ip", "link", "add", bridge, "type", "bridge")
-        sh("ip", "link", "set", bridge, "up")
-        for i, (ns, addr) in enumerate(hosts):
-            sh("ip", "netns", "add", ns)
-            sh("ip", "link", "add", f"bmv{tag}{i}", "type", "veth", "peer", "name", f"bme{tag}{i}")
-            sh("ip", "link", "set", f"bme{tag}{i}", "netns", ns)
-            sh("ip", "-n", ns, "link", "set", f"bme{tag}{i}", "name", "eth0")
-            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
-            sh("ip", "link", "set", f"bmv{tag}{i}", "master", bridge, "up")
-        for ns, _ in hosts:
-            d = _daemon_in(ns)
-            daemons.append(d)
+    with lan(2, containers=True) as hosts:
+        daemons = [h.daemon for h in hosts]
+        for d in daemons:
             import_busybox(d)
         manager, worker = daemons
-        (ns1, addr1), _ = hosts
-        manager.docker("swarm", "init", "--advertise-addr", addr1)
-        token = manager.docker("swarm", "join-token", "-q", "worker").stdout.strip()
-        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
-        manager.docker(
-            "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(opts.replicas),
-            "-p", "8080:80", "busybox", "sh", "-c", HTTPD,
-        )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            states = manager.docker("service", "ps", "web", "--format", "{{.CurrentState}}").stdout.split(
-                "\n"
-            )
-            if sum(s.startswith("Running") for s in states) == opts.replicas:
-                break
-            time.sleep(0.5)
-        time.sleep(2)
-        # the tasks' ingress addresses (both nodes), for the direct comparison
-        task_ips = []
-        for d in daemons:
-            for cid in d.docker("ps", "-q").stdout.split():
-                nets = json.loads(d.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
-                if "ingress" in nets:
-                    task_ips.append(nets["ingress"]["IPAddress"])
-        secs, thr = str(opts.seconds), str(opts.threads)
-        mesh = in_ns(ns1, LOAD, "127.0.0.1", "8080", secs, thr).split()
-        direct = in_ns(ns1, LOAD, ",".join(task_ips), "80", secs, thr).split()
-        m_rps, d_rps = int(mesh[0]) / opts.seconds, int(direct[0]) / opts.seconds
-        print(f"mesh   127.0.0.1:8080 : {m_rps:8.1f} req/s, {mesh[1]} failed, {mesh[2]} tasks answered")
-        print(f"direct to the {len(task_ips)} tasks in turn: {d_rps:8.1f} req/s, {direct[1]} failed")
-        print(f"mesh / direct = {m_rps / d_rps:.2f}")
+        ns1, addr1 = hosts[0].ns, hosts[0].addr
+        try:
+            _run(opts, hosts, daemons, manager, worker, ns1, addr1)
+        finally:
+            for d in daemons:
+                if d.ping():
+                    d.docker("service", "rm", "web", check=False)
+                    d.docker("rm", "-f", *d.docker("ps", "-aq", check=False).stdout.split(), check=False)
 
-        # rolling update under load
-        stop = f"/tmp/gorae-bench-mesh-{tag}.stop"
 
-        def running_tasks() -> set[str]:
-            out = manager.docker(
-                "service",
-                "ps",
-                "web",
-                "--filter",
-                "desired-state=running",
-                "--format",
-                "{{.ID}} {{.CurrentState}}",
-            ).stdout
-            return {line.split()[0] for line in out.splitlines() if " Running" in line}
+def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon], manager: GoraeDaemon,
+         worker: GoraeDaemon, ns1: str, addr1: str) -> None:  # fmt: skip
+    tag = uuid.uuid4().hex[:6]
+    _, tokens = init(hosts[0])
+    join(hosts[1], hosts[0], tokens["worker"])
+    manager.docker(
+        "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(opts.replicas),
+        "-p", "8080:80", "busybox", "sh", "-c", HTTPD,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        states = manager.docker("service", "ps", "web", "--format", "{{.CurrentState}}").stdout.split("\n")
+        if sum(s.startswith("Running") for s in states) == opts.replicas:
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    # the tasks' ingress addresses (both nodes), for the direct comparison
+    task_ips = []
+    for d in daemons:
+        for cid in d.docker("ps", "-q").stdout.split():
+            nets = json.loads(d.docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", cid).stdout)
+            if "ingress" in nets:
+                task_ips.append(nets["ingress"]["IPAddress"])
+    secs, thr = str(opts.seconds), str(opts.threads)
+    mesh = in_ns(ns1, LOAD, "127.0.0.1", "8080", secs, thr).split()
+    direct = in_ns(ns1, LOAD, ",".join(task_ips), "80", secs, thr).split()
+    m_rps, d_rps = int(mesh[0]) / opts.seconds, int(direct[0]) / opts.seconds
+    print(f"mesh   127.0.0.1:8080 : {m_rps:8.1f} req/s, {mesh[1]} failed, {mesh[2]} tasks answered")
+    print(f"direct to the {len(task_ips)} tasks in turn: {d_rps:8.1f} req/s, {direct[1]} failed")
+    print(f"mesh / direct = {m_rps / d_rps:.2f}")
 
-        old = running_tasks()
-        load = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", LOAD, "127.0.0.1", "8080", "120", "2", stop],
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        time.sleep(1)
-        t0 = time.monotonic()
-        upd = manager.docker(
-            "service", "update", "--force", "--update-parallelism", "1", "--update-order", "start-first",
-            "-d", "web", check=False, timeout=120,
-        )  # fmt: skip
-        while upd.returncode == 0 and time.monotonic() - t0 < 110:
-            now = running_tasks()
-            if len(now) == opts.replicas and not now & old:
-                break
-            time.sleep(0.2)
-        took = time.monotonic() - t0
-        if upd.returncode:
-            print("service update:", upd.stderr.strip()[-300:])
-        time.sleep(1)
-        open(stop, "w").close()
-        out, _ = load.communicate()
-        os.unlink(stop)
-        ok, failed, _n = out.split()
-        print(
-            f"rolling update (--force, start-first, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
-            f"{failed} failed of {int(ok) + int(failed)} requests"
-        )
+    # rolling update under load
+    stop = f"/tmp/gorae-bench-mesh-{tag}.stop"
 
-        # time from a new task's start to its first answer through the mesh
-        watch = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", WATCH, "127.0.0.1", "8080", "25"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        before = {cid for d in daemons for cid in d.docker("ps", "-q", "--no-trunc").stdout.split()}
-        time.sleep(1)
-        manager.docker("service", "scale", "-d", f"web={opts.replicas + 2}")
-        out, _ = watch.communicate()
-        first = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
-        delays = []
-        for d in daemons:
-            for cid in d.docker("ps", "-q", "--no-trunc").stdout.split():
-                if cid in before:
-                    continue
-                started = d.docker("inspect", "-f", "{{.State.StartedAt}}", cid).stdout.strip()
-                host = cid[:12]
-                if host in first:
-                    t_start = datetime.fromisoformat(
-                        started.replace("Z", "+00:00")[:26] + "+00:00"
-                    ).timestamp()
-                    delays.append((host, first[host] - t_start))
-        print(
-            "start → first answer through the mesh (s), the new tasks:",
-            " ".join(f"{d:.2f}" for _, d in delays),
-        )
-    finally:
-        for d in daemons:
-            try:
-                d.docker("service", "rm", "web", check=False)
-                d.docker("rm", "-f", *d.docker("ps", "-aq", check=False).stdout.split(), check=False)
-                d.cleanup()
-            finally:
-                for pid in _etcd_pids(d.data_root):
-                    os.kill(pid, signal.SIGKILL)
-        for i, (ns, _) in enumerate(hosts):
-            sh("ip", "link", "del", f"bmv{tag}{i}", check=False)
-            sh("ip", "netns", "del", ns, check=False)
-        sh("ip", "link", "del", bridge, check=False)
+    def running_tasks() -> set[str]:
+        out = manager.docker(
+            "service",
+            "ps",
+            "web",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.CurrentState}}",
+        ).stdout
+        return {line.split()[0] for line in out.splitlines() if " Running" in line}
+
+    old = running_tasks()
+    load = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", LOAD, "127.0.0.1", "8080", "120", "2", stop],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    time.sleep(1)
+    t0 = time.monotonic()
+    upd = manager.docker(
+        "service", "update", "--force", "--update-parallelism", "1", "--update-order", "start-first",
+        "-d", "web", check=False, timeout=120,
+    )  # fmt: skip
+    while upd.returncode == 0 and time.monotonic() - t0 < 110:
+        now = running_tasks()
+        if len(now) == opts.replicas and not now & old:
+            break
+        time.sleep(0.2)
+    took = time.monotonic() - t0
+    if upd.returncode:
+        print("service update:", upd.stderr.strip()[-300:])
+    time.sleep(1)
+    open(stop, "w").close()
+    out, _ = load.communicate()
+    os.unlink(stop)
+    ok, failed, _n = out.split()
+    print(
+        f"rolling update (--force, start-first, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
+        f"{failed} failed of {int(ok) + int(failed)} requests"
+    )
+
+    # time from a new task's start to its first answer through the mesh
+    watch = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{ns1}", sys.executable, "-c", WATCH, "127.0.0.1", "8080", "25"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    before = {cid for d in daemons for cid in d.docker("ps", "-q", "--no-trunc").stdout.split()}
+    time.sleep(1)
+    manager.docker("service", "scale", "-d", f"web={opts.replicas + 2}")
+    out, _ = watch.communicate()
+    first = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
+    delays = []
+    for d in daemons:
+        for cid in d.docker("ps", "-q", "--no-trunc").stdout.split():
+            if cid in before:
+                continue
+            started = d.docker("inspect", "-f", "{{.State.StartedAt}}", cid).stdout.strip()
+            host = cid[:12]
+            if host in first:
+                t_start = datetime.fromisoformat(started.replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+                delays.append((host, first[host] - t_start))
+    print(
+        "start → first answer through the mesh (s), the new tasks:",
+        " ".join(f"{d:.2f}" for _, d in delays),
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ import json
 import subprocess
 
 from conftest import GoraeDaemon, wait_for
-from test_swarm import lan  # noqa: F401 - the fixture `cluster` uses it
 from test_swarm_network import _links, _overlay_netns, cluster  # noqa: F401 - `cluster` is a fixture
 
 

@@ -6,17 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import tempfile
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from conftest import GoraeDaemon, import_busybox, wait_for
-from test_swarm import _etcd_pids, lan  # noqa: F401 - `lan` is a fixture
-
-TOKEN_CMD = ("swarm", "join-token", "-q", "worker")
+from swarm_cluster import init, join, lan
 
 
 def _links(ns: str) -> list[str]:
@@ -25,54 +20,27 @@ def _links(ns: str) -> list[str]:
     return out.splitlines()
 
 
-def _daemon_in(ns: str) -> GoraeDaemon:
-    """A daemon in the node's network namespace. `nsenter --net` rather than `ip netns exec`: the latter
-    also remounts /sys in a new mount namespace, which hides the cgroup mounts runc needs."""
-    tag = uuid.uuid4().hex[:8]
-    d = GoraeDaemon(
-        data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
-        exec_root=f"/run/gorae-t-{tag}",
-        socket=f"/run/gorae-t-{tag}.sock",
-        log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
-    )
-    try:
-        d.start()
-    except BaseException:
-        d.cleanup()
-        raise
-    return d
-
-
 def _overlay_netns(d: GoraeDaemon) -> list[str]:
     nsdir = os.path.join(d.exec_root, "netns")
     return sorted(n for n in os.listdir(nsdir) if n.startswith("ovl-")) if os.path.isdir(nsdir) else []
 
 
 @pytest.fixture
-def cluster(lan: list[tuple[str, str]]) -> Iterator[tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]]]:  # noqa: F811
-    """A manager and a worker (busybox imported on both), torn down with their etcd, pass or fail."""
-    (ns1, addr1), (ns2, _addr2) = lan
-    daemons: list[GoraeDaemon] = []
-    try:
-        manager = _daemon_in(ns1)
-        daemons.append(manager)
-        worker = _daemon_in(ns2)
-        daemons.append(worker)
-        import_busybox(manager)
-        import_busybox(worker)
-        manager.docker("swarm", "init", "--advertise-addr", addr1, "--dispatcher-heartbeat", "1s")
-        token = manager.docker(*TOKEN_CMD).stdout.strip()
-        worker.docker("swarm", "join", "--token", token, f"{addr1}:2377")
-        yield manager, worker, lan
-    finally:
-        for d in daemons:
-            try:
-                d.docker("rm", "-f", *d.docker("ps", "-aq", check=False).stdout.split(), check=False)
-                d.cleanup()
-            finally:
-                for pid in _etcd_pids(d.data_root):
-                    os.kill(pid, signal.SIGKILL)
+def cluster() -> Iterator[tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]]]:
+    """A manager and a worker (busybox imported on both) on the multi-node harness (tests/compat/
+    swarm_cluster.py: each daemon in its own network namespace, everything removed and checked afterwards,
+    pass or fail): (manager, worker, [(namespace, address), ...])."""
+    with lan(2, containers=True) as hosts:
+        for h in hosts:
+            import_busybox(h.daemon)
+        _, tokens = init(hosts[0])
+        join(hosts[1], hosts[0], tokens["worker"])
+        try:
+            yield hosts[0].daemon, hosts[1].daemon, [(h.ns, h.addr) for h in hosts]
+        finally:
+            for h in hosts:  # containers first: their sandboxes hold the overlay namespaces
+                if h.daemon.ping():
+                    h.docker("rm", "-f", *h.docker("ps", "-aq", check=False).stdout.split(), check=False)
 
 
 def test_attachable_overlay_across_two_nodes(
