@@ -6,10 +6,14 @@ skopeo as the client for both.
 An image of --layers layers of incompressible data (random bytes, gzipped once at level 1 so skopeo sends them
 as they are) is pushed with `skopeo copy dir:SRC docker://REG/bench/rN:latest` (fresh registries each round,
 so every blob is uploaded) and pulled back with `skopeo copy docker://... dir:OUT`. Both registries run in the
-same session on filesystem storage in temporary roots, rounds alternate which goes first, and the figure is the
+same session on filesystem storage in temporary roots, rounds rotate and alternate which goes first, and the figure is the
 median MiB/s (layer bytes over wall time of the copy) over rounds. skopeo's own work (hashing, files) weighs on
 those figures, so each round also measures the servers alone with curl: the 5 layers fetched in parallel to
 /dev/null (`GET`), and each layer uploaded with one `PUT` of its bytes (`curl -T`, the monolithic upload).
+skopeo's CPU time (user + system) for each pull is printed too: on a loaded machine it is steadier than the
+wall time, and it shows what a server's way of sending costs its client. The load average at the start and
+the end says how loaded the machine was. `--compare-src DIR` adds a third server run from DIR/src (another copy
+of the code), in the same rounds.
 Not a test: numbers depend on the machine, and this machine is shared, so they are noisy.
 """
 
@@ -19,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,6 +54,11 @@ def timed_skopeo(*args: str) -> float:
     t = time.perf_counter()
     skopeo(*args)
     return time.perf_counter() - t
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def curl_rates(reg: Registry, src: str, digests: list[str], mib: float) -> tuple[float, float]:
@@ -109,9 +119,13 @@ def make_image(work: str, layers: int, layer_mib: int) -> tuple[str, int]:
 
 
 @contextlib.contextmanager
-def both() -> Iterator[dict[str, Registry]]:
-    with gorae_registry() as g, reference_registry() as ref:
-        yield {"gorae": g, "docker-registry": ref}
+def servers(compare_src: str) -> Iterator[dict[str, Registry]]:
+    with contextlib.ExitStack() as stack:
+        regs = {"gorae": stack.enter_context(gorae_registry())}
+        if compare_src:
+            regs["compared"] = stack.enter_context(gorae_registry(src=os.path.join(compare_src, "src")))
+        regs["docker-registry"] = stack.enter_context(reference_registry())
+        yield regs
 
 
 def main() -> int:
@@ -119,6 +133,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--layers", type=int, default=5)
     ap.add_argument("--layer-mib", type=int, default=60)
+    ap.add_argument(
+        "--compare-src",
+        default="",
+        help="also serve from this copy of the code (DIR/src, e.g. from `git archive <commit> src | tar -x -C DIR`)",
+    )
     args = ap.parse_args()
     if shutil.which("skopeo") is None or shutil.which("docker-registry") is None:
         print("bench/registry.py needs skopeo and docker-registry (apt-get install skopeo docker-registry)")
@@ -129,30 +148,39 @@ def main() -> int:
         manifest = json.loads(open(os.path.join(src, "manifest.json")).read())
         digests = [layer["digest"] for layer in manifest["layers"]]
         mib = size / (1 << 20)
-        print(f"image: {args.layers} layers, {mib:.0f} MiB of layer data; {args.rounds} rounds")
+        print(
+            f"image: {args.layers} layers, {mib:.0f} MiB of layer data; {args.rounds} rounds; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         results: dict[str, dict[str, list[float]]] = {}
         for rnd in range(args.rounds):
             # fresh registries (new ports) each round: skopeo's blob-info cache would otherwise turn the next
             # round's uploads into cross-repository mounts
-            with both() as regs:
+            with servers(args.compare_src) as regs:
                 names = list(regs)
+                names = names[rnd % len(names) :] + names[: rnd % len(names)]
                 order = names if rnd % 2 == 0 else names[::-1]
                 for name in order:
                     reg = regs[name]
                     dest = f"docker://{reg.addr}/bench/r{rnd}:latest"
                     out = os.path.join(work, f"out-{name}-{rnd}")
                     push = timed_skopeo("copy", "--dest-tls-verify=false", f"dir:{src}", dest)
+                    cpu = children_cpu()
                     pull = timed_skopeo("copy", "--src-tls-verify=false", dest, f"dir:{out}")
+                    cpu = children_cpu() - cpu
                     shutil.rmtree(out)
                     put, get = curl_rates(reg, src, digests, mib)
-                    res = results.setdefault(name, {"push": [], "pull": [], "put": [], "get": []})
+                    res = results.setdefault(
+                        name, {"push": [], "pull": [], "put": [], "get": [], "pull_cpu": []}
+                    )
+                    res["pull_cpu"].append(cpu)
                     res["push"].append(mib / push)
                     res["pull"].append(mib / pull)
                     res["put"].append(put)
                     res["get"].append(get)
                     print(
                         f"  round {rnd + 1} {name:16} push {mib / push:7.1f}  pull {mib / pull:7.1f}"
-                        f"  curl PUT {put:7.1f}  GET {get:7.1f} MiB/s"
+                        f"  curl PUT {put:7.1f}  GET {get:7.1f} MiB/s  (skopeo pull CPU {cpu:.2f} s)"
                     )
         print()
         cols = ["push", "pull", "put", "get"]
@@ -161,8 +189,15 @@ def main() -> int:
         med = {n: {k: statistics.median(v) for k, v in r.items()} for n, r in results.items()}
         for name, r in med.items():
             print(f"{name:16} " + " ".join(f"{r[c]:12.1f}" for c in cols))
-        g, ref = med["gorae"], med["docker-registry"]
-        print(f"{'ratio':16} " + " ".join(f"{g[c] / ref[c]:11.2f}x" for c in cols))
+        ref = med["docker-registry"]
+        for name in [n for n in med if n != "docker-registry"]:
+            g = med[name]
+            print(f"{'ratio ' + name:16} " + " ".join(f"{g[c] / ref[c]:11.2f}x" for c in cols))
+        print(
+            "skopeo CPU per pull (median): "
+            + ", ".join(f"{name} {r['pull_cpu']:.2f} s" for name, r in med.items())
+            + f"; load average at the end {os.getloadavg()[0]:.1f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

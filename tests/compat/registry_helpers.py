@@ -68,9 +68,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def gorae_registry(
-    *args: str, tls: tuple[str, str] | None = None, env: dict[str, str] | None = None, command: str = "serve"
+    *args: str,
+    tls: tuple[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    command: str = "serve",
+    src: str = SRC,
 ) -> Iterator[Registry]:
-    """`gorae registry serve` (or `token-server`) on 127.0.0.1 (a free port) with a temporary root."""
+    """`gorae registry serve` (or `token-server`) on 127.0.0.1 (a free port) with a temporary root; `src`: the
+    code to run (another copy for benchmarks)."""
     tmp = tempfile.mkdtemp(prefix="gorae-registry-test-")
     root = os.path.join(tmp, "root")
     argv = [
@@ -89,7 +94,7 @@ def gorae_registry(
     argv += list(args)
     with open(os.path.join(tmp, "stderr.log"), "wb") as err:  # the child keeps its own copy of the fd
         proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=err, env=dict(os.environ, PYTHONPATH=SRC, **(env or {}))
+            argv, stdout=subprocess.PIPE, stderr=err, env=dict(os.environ, PYTHONPATH=src, **(env or {}))
         )
     try:
         assert proc.stdout is not None

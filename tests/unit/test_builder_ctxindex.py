@@ -4,6 +4,7 @@ a missing end-of-archive marker (the docker CLI's), a tar cut short, junk."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import tarfile
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gorae.builder.ctxindex import ContextIndex
+from gorae.builder.ctxindex import ContextIndex, Entry, StreamIndex
 from gorae.errors import InvalidParameter
 
 names = st.sampled_from(
@@ -100,3 +101,138 @@ def test_the_buffer_path_is_taken_and_exact() -> None:
 def test_a_bad_archive_is_refused_alike() -> None:
     with pytest.raises(InvalidParameter, match="invalid archive"):
         ContextIndex.read(io.BytesIO(b"x" * 512 + b"\0" * 1024), set())
+
+
+def streamed(data: bytes, cuts: list[int]) -> StreamIndex:
+    """`data` fed to a StreamIndex in the pieces `cuts` split it into."""
+    s = StreamIndex({"Dockerfile", "dockerfile", ".dockerignore", "a/b/c.txt"})
+    pos = 0
+    for c in sorted(set(cuts)) + [len(data)]:
+        if c > pos:
+            s.feed(data[pos:c])
+            pos = c
+    return s
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    entries=st.lists(members, max_size=6),
+    fmt=st.sampled_from([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT]),
+    cut=st.one_of(st.none(), st.integers(0, 1024), st.integers(512, 20000)),
+    junk=st.binary(max_size=600),
+    pieces=st.lists(st.integers(0, 30000), max_size=12),
+    global_pax=st.booleans(),
+)
+def test_the_index_built_while_receiving_is_the_index_read_after(
+    entries: list[tuple[str, str, bytes, int]],
+    fmt: int,
+    cut: int | None,
+    junk: bytes,
+    pieces: list[int],
+    global_pax: bool,
+) -> None:
+    """Any tar, fed in any pieces: the stream index either gives up (None: the caller reads the whole context)
+    or equals ContextIndex.read's, entry for entry and text for text."""
+    try:
+        data = make_tar(entries, fmt)
+    except ValueError:
+        return
+    if global_pax and fmt == tarfile.PAX_FORMAT:  # a global header renames nothing but must carry over
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=fmt, pax_headers={"comment": "g"}) as tf:
+            for m in tarfile.open(fileobj=io.BytesIO(data)):
+                tf.addfile(m, io.BytesIO(data[m.offset_data : m.offset_data + m.size]) if m.isreg() else None)
+        data = buf.getvalue()
+    for variant in (
+        data,
+        data[: len(data) - cut] if cut is not None and cut < 1024 else data[: cut or len(data)],
+        data.rstrip(b"\0") + junk,
+    ):
+        got = streamed(variant, pieces).finish()
+        if got is None:
+            assert variant is not data or not entries, "an intact tar is indexed while it arrives"
+            continue
+        want = ContextIndex.read(
+            io.BytesIO(variant), {"Dockerfile", "dockerfile", ".dockerignore", "a/b/c.txt"}
+        )
+        assert (got.entries, got.texts) == (want.entries, want.texts)
+
+
+def test_a_plain_context_is_indexed_while_it_arrives() -> None:
+    """What the docker CLI sends (pax headers, a long name, no end-of-archive blocks) is indexed in any
+    pieces, byte by byte too; the texts asked for are kept."""
+    data = make_tar(
+        [
+            ("file", "Dockerfile", b"FROM scratch\n", 0o644),
+            ("dir", "big", b"", 0o755),
+            ("file", "big/x", b"x" * 100000, 0o600),
+            ("file", "l" * 120 + "/f", b"long", 0o640),
+            ("sym", "link", b"big/x", 0o777),
+            ("file", "empty", b"", 0o644),
+            ("file", "tail", b"end", 0o644),
+        ],
+        tarfile.PAX_FORMAT,
+    )
+    data = data[: -(-len(data.rstrip(b"\0")) // 512) * 512]  # without the end-of-archive blocks
+    want = ContextIndex.read(io.BytesIO(data), {"Dockerfile"})
+    for cuts in ([], list(range(0, len(data), 1)), list(range(0, len(data), 511)), [1000, 1001, 70000]):
+        s = StreamIndex({"Dockerfile"})
+        pos = 0
+        for c in cuts + [len(data)]:
+            s.feed(data[pos:c])
+            pos = max(pos, c)
+        got = s.finish()
+        assert got is not None
+        assert got.entries == want.entries and got.texts == {"Dockerfile": b"FROM scratch\n"}
+    assert got.entries["big/x"].digest == hashlib.sha256(b"x" * 100000).hexdigest()
+    assert got.entries["l" * 120 + "/f"] == Entry("file", 0o640, digest=hashlib.sha256(b"long").hexdigest())
+    assert got.entries["link"] == Entry("link", 0o777, target="big/x")
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (gzip.compress(make_tar([("file", "Dockerfile", b"FROM scratch\n", 0o644)], 1)), "compressed"),
+        (b"", "empty"),
+        (b"\0" * 1024, "no member"),
+        (make_tar([("file", "a", b"x" * 2000, 0o644)], 1)[:1100], "cut inside a file"),
+        (b"x" * 512 + b"\0" * 1024, "not a tar"),
+    ],
+)
+def test_the_stream_index_gives_up_where_the_reader_decides(data: bytes, why: str) -> None:
+    assert streamed(data, [7, 600]).finish() is None, why
+
+
+def _longname_chain(n: int, name_len: int) -> bytes:
+    """`n` GNU long-name headers in a row, then a small file."""
+    out = b""
+    for i in range(n):
+        name = (f"{i}-" + "n" * name_len).encode()[:name_len] + b"\0"
+        ti = tarfile.TarInfo("././@LongLink")
+        ti.type, ti.size = tarfile.GNUTYPE_LONGNAME, len(name)
+        out += ti.tobuf(tarfile.GNU_FORMAT) + name + b"\0" * (-len(name) % 512)
+    f = tarfile.TarInfo("short")
+    f.size = 3
+    return out + f.tobuf(tarfile.GNU_FORMAT) + b"abc" + b"\0" * 509 + b"\0" * 1024
+
+
+def test_a_chain_of_extended_headers_is_walked_once_and_bounded() -> None:
+    """A member's extended headers are walked as they arrive (not again per piece), as tarfile reads them;
+    a chain longer than MAX_TEXT is left to the reader after the upload."""
+    data = _longname_chain(300, 600)
+    got = streamed(data, list(range(0, len(data), 512))).finish()
+    want = ContextIndex.read(io.BytesIO(data), set())
+    assert got is not None and (got.entries, got.texts) == (want.entries, want.texts)
+    assert list(got.entries) == ["0-" + "n" * 598]  # tarfile takes the first of the chain
+    assert streamed(_longname_chain(11, 1 << 20), [4096, 8192]).finish() is None
+
+
+def test_many_members_are_left_to_the_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past STREAM_MEMBERS members the loop stops indexing (the rest costs headers more than hashing)."""
+    import gorae.builder.ctxindex as ctxindex
+
+    monkeypatch.setattr(ctxindex, "STREAM_MEMBERS", 5)
+    five = make_tar([("file", f"f{i}", b"x", 0o644) for i in range(5)], tarfile.PAX_FORMAT)
+    six = make_tar([("file", f"f{i}", b"x", 0o644) for i in range(6)], tarfile.PAX_FORMAT)
+    assert streamed(five, []).finish() is not None
+    assert streamed(six, []).finish() is None

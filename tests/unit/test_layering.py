@@ -5,7 +5,7 @@ cycle hidden behind a lazy import is still a cycle in the design. Importing `a.b
 `a` and `a.b` (their `__init__`), so those edges count too (see `_edges`).
 
 The layers, lowest first (a package may import its own layer and those below it, never above):
-  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore, authconfig
+  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore, authconfig, gitcontext
             (self-contained helpers)
   leaves    archive, store, snapshot, runtime, volume                  (the kernel- and disk-facing parts)
             httpserver                                                 (the generic HTTP/1.1 server: api and
@@ -38,6 +38,7 @@ BASE = {
     "reference",
     "dockerignore",
     "authconfig",
+    "gitcontext",
     "__init__",
 }
 LEAVES = {"archive", "store", "snapshot", "runtime", "volume"}

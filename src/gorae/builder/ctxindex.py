@@ -10,7 +10,7 @@ import io
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from gorae import dockerignore
 from gorae.builder.context import walk_links
@@ -18,6 +18,7 @@ from gorae.dockerignore import compile_pattern
 from gorae.errors import InvalidParameter, NotFound
 
 MAX_TEXT = 10 << 20
+STREAM_MEMBERS = 4096  # past this many members the rest is indexed after the upload, in a thread
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,168 @@ def _is_plain_tar(view: memoryview) -> bool:
     """An uncompressed ustar/pax/GNU tar (what the docker CLI and docker-py send); compressed or odder ones
     take the stream path."""
     return len(view) >= 512 and bytes(view[257:262]) == b"ustar"
+
+
+_META_TYPES = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
+
+
+class _HeaderSource:
+    """What `tarfile.TarInfo.fromtarfile` reads a member's header blocks from: the blocks of one member (its
+    pax/GNU long-name blocks and its own header), with the archive's global pax headers kept across members."""
+
+    def __init__(self) -> None:
+        self.fileobj: io.BytesIO = io.BytesIO()
+        self.encoding = tarfile.ENCODING
+        self.errors = "surrogateescape"
+        self.pax_headers: dict[str, str] = {}
+        self.offset = 0
+
+
+class StreamIndex:
+    """A `ContextIndex` built while the context arrives: `feed` each received piece (on the event loop: the
+    tar headers are parsed as they complete, each file's bytes hashed as they pass), `finish` at the end.
+
+    Only the plain tars the docker CLI and docker-py send are indexed this way (ustar/GNU/pax headers); at the
+    first thing it does not handle the same way as `ContextIndex.read` (compression, sparse files, a damaged
+    or cut-short archive) it stops, and `finish` answers None: the caller indexes the whole context with
+    `ContextIndex.read`, which gives the answer (or the error) as before. So that the event loop is never held
+    long, it also stops past `STREAM_MEMBERS` members (many small files cost more in tar headers than in
+    hashing) and past a member whose extended headers exceed `MAX_TEXT`."""
+
+    def __init__(self, keep: set[str]) -> None:
+        self._keep = keep
+        self._idx = ContextIndex()
+        self._src = _HeaderSource()
+        self._head = bytearray()  # header blocks of the next member, not yet complete
+        self._scan = 0  # where in _head the first header block not yet walked by _need starts
+        self._members = 0
+        self._left = 0  # bytes of the current member's data still to come
+        self._skip = 0  # padding (or data of a member not hashed) still to pass over
+        self._member: tarfile.TarInfo | None = None
+        self._name = ""
+        self._hash: Any = None
+        self._text: bytearray | None = None
+        self._started = False
+        self._ended = False  # the end-of-archive block was seen: the rest is ignored
+        self.failed = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.failed or self._ended or not chunk:
+            return
+        try:
+            self._feed(memoryview(chunk))
+        except Exception:  # anything tarfile refuses or this index does not follow: ContextIndex.read decides
+            self._give_up()
+
+    def _give_up(self) -> None:
+        self.failed = True
+        self._head = bytearray()
+        self._hash = self._text = None
+
+    def _feed(self, view: memoryview) -> None:
+        while view and not self.failed and not self._ended:
+            if self._left:
+                part = view[: self._left]
+                self._hash.update(part)
+                if self._text is not None:
+                    self._text += part
+                self._left -= len(part)
+                view = view[len(part) :]
+                if not self._left:
+                    self._file_done()
+            elif self._skip:
+                n = min(self._skip, len(view))
+                self._skip -= n
+                view = view[n:]
+            else:
+                view = self._header(view)
+
+    def _header(self, view: memoryview) -> memoryview:
+        """Take header bytes from `view` until a member's headers are complete; the rest of `view`."""
+        head = self._head
+        need = self._need()
+        while need > len(head):
+            take = min(need - len(head), len(view))
+            if not take:
+                return view
+            head += view[:take]
+            view = view[take:]
+            need = self._need()
+        if need == 0:  # the end-of-archive block
+            self._ended = True
+            self._head = bytearray()
+            return view
+        self._member_from(bytes(head))
+        self._head = bytearray()
+        self._scan = 0
+        return view
+
+    def _need(self) -> int:
+        """How many bytes the pending member's header blocks take (so far known); 0 at the end of the
+        archive."""
+        head = self._head
+        p = self._scan
+        while True:
+            if len(head) < p + tarfile.BLOCKSIZE:
+                return p + tarfile.BLOCKSIZE
+            block = head[p : p + tarfile.BLOCKSIZE]
+            if p == 0 and block.count(0) == tarfile.BLOCKSIZE:
+                if not self._started:
+                    raise ValueError("an empty archive")
+                return 0
+            if not self._started and bytes(block[257:262]) != b"ustar":
+                raise ValueError("not a plain ustar/pax/GNU tar")
+            kind = bytes(block[156:157])
+            if kind not in _META_TYPES:
+                return p + tarfile.BLOCKSIZE
+            size = tarfile.TarInfo.frombuf(bytes(block), tarfile.ENCODING, "surrogateescape").size
+            p += tarfile.BLOCKSIZE + -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+            if size < 0 or p > MAX_TEXT:
+                raise ValueError("extended headers out of bounds")
+            self._scan = p  # walked: the next call starts from here
+
+    def _member_from(self, blocks: bytes) -> None:
+        src = self._src
+        src.fileobj = io.BytesIO(blocks)
+        m = tarfile.TarInfo.fromtarfile(src)  # type: ignore[arg-type]  # reads only src's attributes
+        if m.offset_data != len(blocks) or m.issparse() or m.size < 0:
+            raise ValueError("a member this index does not follow")
+        self._started = True
+        self._members += 1
+        if self._members > STREAM_MEMBERS:
+            raise ValueError("more members than indexed on the loop")
+        data = m.size if (m.isreg() or m.type not in tarfile.SUPPORTED_TYPES) else 0
+        pad = -data % tarfile.BLOCKSIZE
+        name = self._idx._note(m)
+        if m.isreg() and name:
+            self._member, self._name = m, name
+            self._hash = hashlib.sha256()
+            self._text = bytearray() if name in self._keep and m.size <= MAX_TEXT else None
+            self._left, self._skip = data, pad
+            if not data:
+                self._file_done()
+        else:
+            self._skip = data + pad
+
+    def _file_done(self) -> None:
+        assert self._member is not None
+        if self._text is not None:
+            self._idx.texts[self._name] = bytes(self._text)
+        self._idx.entries[self._name] = Entry(
+            "file", self._member.mode & 0o7777, digest=self._hash.hexdigest()
+        )
+        self._member, self._hash, self._text = None, None, None
+
+    def finish(self) -> ContextIndex | None:
+        """The index of everything fed, or None when it gave up (or the archive was cut short)."""
+        if self.failed or not self._started or self._left or self._head:
+            return None
+        if self._skip and not self._ended:
+            return None  # cut inside padding or an unhashed member's data: tarfile's answer may differ
+        return self._idx

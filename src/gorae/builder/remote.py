@@ -6,30 +6,23 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
 from typing import BinaryIO, cast
 
+from gorae import gitcontext
 from gorae.errors import InvalidParameter
 
 SPOOL_MEMORY = 64 << 20
 _ARCHIVE_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
-def is_git_url(s: str) -> bool:
-    if s.startswith(("git://", "git@", "github.com/")):
-        return True
-    return s.startswith(("http://", "https://")) and re.search(r"\.git(?:#.+)?$", s) is not None
-
-
 def fetch(url: str, tmp: str) -> tuple[BinaryIO, str]:
     """The context tar for `url`, and the Dockerfile name to use when the URL was a bare Dockerfile ("")."""
-    if is_git_url(url):
+    if gitcontext.is_git_url(url):
         return _git(url, tmp), ""
     if not url.startswith(("http://", "https://")):
         raise InvalidParameter(f"unable to prepare context: unsupported remote context: {url}")
@@ -65,29 +58,14 @@ def _tar_of(files: dict[str, bytes], tmp: str) -> BinaryIO:
 
 
 def _git(url: str, tmp: str) -> BinaryIO:
-    repo, _, fragment = url.partition("#")
-    ref, _, subdir = fragment.partition(":")
-    if repo.startswith("github.com/"):
-        repo = "https://" + repo
-    if shutil.which("git") is None:
-        raise InvalidParameter("unable to prepare context: git is not installed on the daemon's host")
-    work = tempfile.mkdtemp(dir=tmp, prefix="build-git-")
+    """The checkout (its `.git` too, as dockerd tars the clone) of a git URL as a context tar."""
+    root, ctx = gitcontext.clone(url, tmp)
     try:
-        argv = ["git", "clone", "--recurse-submodules", "--depth", "1"]
-        if ref:
-            argv += ["--branch", ref]
-        r = subprocess.run([*argv, "--", repo, work], capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            raise InvalidParameter(f"error fetching: {r.stderr.strip()}: exit status {r.returncode}")
-        ctx = os.path.realpath(os.path.join(work, subdir)) if subdir else work
-        if not (ctx == work or ctx.startswith(work + os.sep)) or not os.path.isdir(ctx):
-            raise InvalidParameter(f'unable to prepare context: path "{subdir}" not found')
         out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY, dir=tmp, prefix="build-remote-")
         with tarfile.open(fileobj=out, mode="w") as tf:
             for name in sorted(os.listdir(ctx)):
-                if name != ".git":
-                    tf.add(os.path.join(ctx, name), arcname=name)
+                tf.add(os.path.join(ctx, name), arcname=name)
         out.seek(0)
         return cast(BinaryIO, out)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -17,7 +17,7 @@ from gorae.archive.tree import remove_tree
 from gorae.builder import remote
 from gorae.builder.cache import BuildCache
 from gorae.builder.context import extract_context
-from gorae.builder.ctxindex import ContextIndex
+from gorae.builder.ctxindex import ContextIndex, StreamIndex
 from gorae.builder.options import BuildOptions
 from gorae.builder.parser import Dockerfile, parse
 from gorae.builder.steps import Build, Emit, Puller
@@ -98,16 +98,23 @@ class BuildService:
             if ref.digest is not None:
                 raise InvalidParameter("invalid reference format")
 
-    def prepare(self, body: BinaryIO, options: BuildOptions) -> Prepared:
-        """Index the received context (a seekable file, now owned by the result) and read and check the
-        Dockerfile (blocking). The caller calls `discard` when done."""
+    def stream_index(self, options: BuildOptions) -> StreamIndex:
+        """An index to feed the context to while it arrives (see `ctxindex.StreamIndex`); `prepare` takes
+        what it finished with."""
+        return StreamIndex(_keep(options))
+
+    def prepare(
+        self, body: BinaryIO, options: BuildOptions, streamed: ContextIndex | None = None
+    ) -> Prepared:
+        """Index the received context (a seekable file, now owned by the result; `streamed` when it was
+        indexed as it arrived) and read and check the Dockerfile (blocking). The caller calls `discard` when
+        done."""
         try:
             self.check_tags(options.tags)
             os.makedirs(self.tmp, exist_ok=True)
             name = options.dockerfile or "Dockerfile"
             clean = os.path.normpath("/" + name).lstrip("/")
-            keep = {clean, clean.lower(), ".dockerignore"}
-            index = ContextIndex.read(body, keep)
+            index = streamed if streamed is not None else ContextIndex.read(body, _keep(options))
             rel = index.resolve(clean)
             if rel not in index.texts and name == "Dockerfile":
                 rel = index.resolve("dockerfile")
@@ -229,6 +236,13 @@ class BuildService:
                 reclaimed += img.size
                 changed = True
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed}
+
+
+def _keep(options: BuildOptions) -> set[str]:
+    """The context files whose contents the index keeps: the Dockerfile (as named, and lowercased as docker
+    also looks for it) and .dockerignore."""
+    clean = os.path.normpath("/" + (options.dockerfile or "Dockerfile")).lstrip("/")
+    return {clean, clean.lower(), ".dockerignore"}
 
 
 def _started(containers: ContainerService, cid: str) -> bool:

@@ -26,6 +26,7 @@ import uvloop
 from gorae.api.router import Router
 from gorae.api.server import ApiServer, EngineApp
 from gorae.api.tls import server_context
+from gorae.cmd import malloc
 from gorae.cmd.dashboard import DashboardApp, check_dashboard_flags, is_loopback, loopback_hosts
 from gorae.cmd.wiring import Services, api_metrics_hook, build_api, build_services
 from gorae.daemon import roots
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.pidfile:
             _write_pidfile(cfg.pidfile)
         _raise_fd_limit()
+        malloc.tune()
         run_event_loop(serve(cfg))
     except GoraeError as e:
         log.error("%s", e.message)

@@ -228,22 +228,27 @@ class RegistryApp:
 
     # -- manifests --------------------------------------------------------------------------------
 
-    async def _resolve(self, name: str, reference: str) -> str:
+    def _find_manifest(self, name: str, reference: str) -> tuple[str, tuple[bytes, str] | None]:
+        """In a worker: the digest a reference (tag or digest) names and that manifest (None when the
+        repository has none by it); MANIFEST_UNKNOWN for a tag that names nothing. One hand-off for both."""
         if names.is_digest(reference):
-            return names.digest(reference)
-        try:
-            names.tag(reference)
-        except RegistryError:
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": reference[:200]}) from None
-        digest = await self.run(self.store.resolve_tag, name, reference)
-        if digest is None:
-            raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": reference})
-        return digest
+            digest = names.digest(reference)
+        else:
+            try:
+                names.tag(reference)
+            except RegistryError:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": reference[:200]}) from None
+            found = self.store.resolve_tag(name, reference)
+            if found is None:
+                raise RegistryError("MANIFEST_UNKNOWN", detail={"tag": reference})
+            digest = found
+        return digest, self.store.manifest(name, digest)
 
     async def get_manifest(self, req: Request) -> Response:
         name, reference = req.params["name"], req.params["reference"]
-        digest = await self._resolve(name, reference)
-        found = await self.run(self.store.manifest, name, digest)
+        if names.is_digest(reference):
+            names.digest(reference)  # a malformed digest: its error before any storage work
+        digest, found = await self.run(self._find_manifest, name, reference)
         if found is None:
             raise RegistryError("MANIFEST_UNKNOWN", detail={"digest": digest})
         data, media = found
@@ -382,9 +387,12 @@ class RegistryApp:
 
     async def get_blob(self, req: Request) -> Response:
         name, digest = req.params["name"], names.digest(req.params["digest"])
-        size = await self.run(self.store.repo_blob_size, name, digest)
-        if size is None:
+        # one hand-off to the storage thread for the lookup and the open (each hand-off is a thread
+        # wake-up, which on a loaded machine waits its turn for a CPU)
+        found = await self.run(self._find_blob, name, digest, req.method != "HEAD")
+        if found is None:
             raise RegistryError("BLOB_UNKNOWN", detail={"digest": digest})
+        size, f = found
         headers = [
             ("Docker-Content-Digest", digest),
             ("Accept-Ranges", "bytes"),
@@ -394,14 +402,17 @@ class RegistryApp:
         ctype = "application/octet-stream"
         if req.method == "HEAD":
             return Response(status=200, content_type=ctype, headers=headers, content_length=size)
-        rng = _parse_range(req.headers.get("range"), size)
         start, length, status = 0, size, 200
+        try:
+            rng = _parse_range(req.headers.get("range"), size)
+        except RegistryError:
+            if f is not None:
+                f.close()
+            raise
         if rng is not None:
             start, length, status = rng[0], rng[1] - rng[0] + 1, 206
             headers.append(("Content-Range", f"bytes {rng[0]}-{rng[1]}/{size}"))
-        local = await self.run(self.store.blob_local_path, digest)
-        if local is not None:
-            f = await self.run(_open_binary, local)
+        if f is not None:
             return FileResponse(f, start, length, content_type=ctype, status=status, headers=headers)
         reader = await self.run(self.store.blob_reader, digest, start)
         return StreamResponse(
@@ -411,6 +422,15 @@ class RegistryApp:
             headers=headers,
             content_length=length,
         )
+
+    def _find_blob(self, name: str, digest: str, open_file: bool) -> tuple[int, BinaryIO | None] | None:
+        """In a worker: the size of a blob `name` may serve, and (`open_file`, when the driver keeps it in a
+        local file) that file opened for sendfile; None when the repository has no such blob."""
+        size = self.store.repo_blob_size(name, digest)
+        if size is None:
+            return None
+        local = self.store.blob_local_path(digest) if open_file else None
+        return size, (_open_binary(local) if local is not None else None)
 
     async def _stream(self, reader: Any, length: int) -> AsyncIterator[bytes]:
         try:

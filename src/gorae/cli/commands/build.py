@@ -115,44 +115,18 @@ def context_tar(
             tf.addfile(ti, io.BytesIO(extra[1]))
 
 
-def _is_git_url(s: str) -> bool:
-    """docker's urlutil.IsGitURL: git://, git@, github.com/, or an http(s) URL ending in .git[#fragment]."""
-    import re
-
-    if s.startswith(("git://", "git@", "github.com/")):
-        return True
-    return s.startswith(("http://", "https://")) and re.search(r"\.git(?:#.+)?$", s) is not None
-
-
 def _git_clone(url: str) -> tuple[str, str]:
-    """Clone `url` (`#ref:subdir` as docker reads it) into a temporary directory: (the clone, the context)."""
-    import subprocess
+    """Clone `url` (`#ref:subdir` as docker reads it) into a temporary directory, as the docker CLI does:
+    (the clone, the context in it)."""
+    from gorae import gitcontext
+    from gorae.errors import GoraeError
 
-    repo, _, fragment = url.partition("#")
-    ref, _, subdir = fragment.partition(":")
-    if repo.startswith("github.com/"):
-        repo = "https://" + repo
-    tmp = tempfile.mkdtemp(prefix="gorae-build-git-")
-    argv = ["git", "clone", "--recurse-submodules", "--depth", "1"]
-    if ref:
-        argv += ["--branch", ref]
-    r = subprocess.run([*argv, repo, tmp], capture_output=True, text=True)
-    if r.returncode != 0:
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        return gitcontext.clone(url)
+    except GoraeError as e:
         raise StatusError(
-            1,
-            f"unable to prepare context: unable to 'git clone' to temporary context directory: "
-            f"error fetching: {r.stderr.strip()}\n: exit status {r.returncode}",
-        )
-    ctx = os.path.join(tmp, subdir) if subdir else tmp
-    if not os.path.isdir(ctx):
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise StatusError(1, f'unable to prepare context: path "{subdir}" not found')
-    return tmp, ctx
+            1, f"unable to prepare context: unable to 'git clone' to temporary context directory: {e.message}"
+        ) from None
 
 
 def _download(url: str, cli: Cli) -> bytes:
@@ -207,7 +181,9 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     clone_dir = ""
     try:
         remote_data: bytes | None = None
-        if _is_git_url(src):  # as the docker CLI: cloned here, sent as a directory context
+        from gorae.gitcontext import is_git_url
+
+        if is_git_url(src):  # as the docker CLI: cloned here, sent as a directory context
             clone_dir, src = _git_clone(src)
         elif src.startswith(("http://", "https://")):
             remote_data = _download(src, cli)
