@@ -53,6 +53,7 @@ from gorae.image.service import ImageService
 from gorae.metrics.containers import ContainerCollector, ContainerInfo
 from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
+from gorae.network.drivers.overlay import OverlayDriver
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
 from gorae.runtime.conmon import ConmonRuntime
@@ -73,6 +74,7 @@ from gorae.swarm.services.control import ServiceControl
 from gorae.swarm.services.orchestrator import Orchestrator
 from gorae.swarm.services.reaper import TaskReaper
 from gorae.swarm.services.scheduler import Scheduler
+from gorae.swarm.networks.component import SwarmNetworks
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -215,9 +217,9 @@ def build_services(config: DaemonConfig) -> Services:
         ip_forward=config.ip_forward is not False,
         ip_masq=config.ip_masq is not False,
     )
-    networks = NetworkController(
-        meta, config.exec_root, options, network_names(config), publish=events.publish
-    )
+    net_names = network_names(config)
+    networks = NetworkController(meta, config.exec_root, options, net_names, publish=events.publish)
+    networks.drivers.register(OverlayDriver(os.path.join(config.exec_root, "netns"), net_names.veth_prefix))
     containers = ContainerService(
         root=os.path.join(root, "containers"),
         store=meta,
@@ -247,7 +249,7 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
-    swarm = _swarm(os.path.join(root, "swarm"))
+    swarm = _swarm(os.path.join(root, "swarm"), networks)
     data_key = DataKey(swarm.root)
     secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
     configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
@@ -284,11 +286,14 @@ def build_services(config: DaemonConfig) -> Services:
     )
 
 
-def _swarm(root: str) -> SwarmService:
-    """This daemon's swarm side with the manager's services components (leader only)."""
+def _swarm(root: str, networks: NetworkController) -> SwarmService:
+    """This daemon's swarm side: the manager's services components (leader only) and the swarm networks."""
     swarm = SwarmService(root, _node_description)
     for component in (Orchestrator(), Scheduler(), TaskReaper()):
         swarm.add_component(component, leader_only=True)
+    swarm_networks = SwarmNetworks(networks)
+    swarm_networks.register(swarm)
+    swarm.add_component(swarm_networks)
     return swarm
 
 

@@ -18,8 +18,17 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, SystemError_
+from gorae.errors import (
+    Conflict,
+    Forbidden,
+    GoraeError,
+    InvalidParameter,
+    NotFound,
+    SystemError_,
+    Unavailable,
+)
 from gorae.network import model
+from gorae.network.clusternets import ClusterAttachments, is_cluster
 from gorae.network.dns.resolver import DnsServers, resolve_name, reverse_name
 from gorae.network.drivers.builtin import builtin_drivers
 from gorae.network.ipam import (
@@ -42,6 +51,7 @@ from gorae.network.state import NET, NetworkState, new_id
 from gorae.network.types import (
     SANDBOX_ATTACHED,
     SANDBOX_ISOLATED,
+    ClusterNetworks,
     ContainerNet,
     EndpointRequest,
     MetaStore,
@@ -78,6 +88,16 @@ class NetworkController:
         self.sandboxes = SandboxManager(
             self.state, self.ipam, self.ports, self.dns, os.path.join(exec_root, "netns")
         )
+        self.swarm = ClusterAttachments(self.state, self.ipam)
+
+    @property
+    def cluster(self) -> ClusterNetworks | None:
+        """The swarm's networks (set by the swarm's network component while this node is in a swarm)."""
+        return self.swarm.cluster
+
+    @cluster.setter
+    def cluster(self, cluster: ClusterNetworks | None) -> None:
+        self.swarm.cluster = cluster
 
     @property
     def publish(self) -> Publish | None:
@@ -179,7 +199,9 @@ class NetworkController:
         return taken
 
     def _our_subnets(self) -> list[str]:
-        return [c["Subnet"] for n in self.state.networks.values() for c in n["IPAM"]["Config"] if c.get("Subnet")]
+        return [
+            c["Subnet"] for n in self.state.networks.values() for c in n["IPAM"]["Config"] if c.get("Subnet")
+        ]
 
     async def close(self) -> None:
         """Stop serving (daemon shutdown): DNS servers and held ports; kernel state stays for live restore."""
@@ -229,6 +251,20 @@ class NetworkController:
         if name in model.PREDEFINED:
             raise Forbidden(f"{name} is a pre-defined network and cannot be created")
         drv = self.drivers.get(driver)  # NotFound: plugin "x" not found
+        if drv.capabilities.cluster:
+            return self._create_cluster_network(
+                name,
+                driver,
+                subnet=subnet,
+                gateway=gateway,
+                ip_range=ip_range,
+                internal=internal,
+                attachable=attachable,
+                labels=labels,
+                options=options,
+                ipam_driver=ipam_driver,
+                enable_ipv6=enable_ipv6,
+            )
         if not drv.capabilities.user_networks:
             raise Forbidden(f'only one instance of "{driver}" network is allowed')
         if ipam_driver not in ("", "default"):
@@ -333,8 +369,39 @@ class NetworkController:
         self.ipam.remove_pool(network_id)
         self.ipam.remove_pool(v6_pool(network_id))
 
+    def _create_cluster_network(self, name: str, driver: str, **kw: Any) -> dict[str, str]:
+        """`network create -d overlay`: a swarm-scoped network in the cluster store (managers only)."""
+        cluster = self.cluster
+        if cluster is None:
+            raise Unavailable(
+                'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect '
+                "this node to swarm and try again."
+            )
+        if kw.get("enable_ipv6"):
+            raise InvalidParameter("IPv6 networks are not supported by gorae yet")
+        if kw.get("ipam_driver") not in ("", "default", None):
+            raise NotFound(f'plugin "{kw["ipam_driver"]}" not found')
+        if (kw.get("gateway") or kw.get("ip_range")) and not kw.get("subnet"):
+            raise InvalidParameter("every ip-range or gateway must have a corresponding subnet")
+        with self.state.lock:
+            if any(n["Name"] == name for n in self.state.networks.values()):
+                raise Conflict(f"network with name {name} already exists")
+        return cluster.create(name, {"Driver": driver, **kw})
+
+    def _find_any(self, name_or_id: str) -> dict[str, Any]:
+        """A local network, else a swarm network this node knows of (NotFound as docker words it)."""
+        try:
+            return self.state.find_network(name_or_id)
+        except NotFound:
+            found = self.cluster.find(name_or_id) if self.cluster is not None else None
+            if found is None:
+                raise
+            return found
+
     def inspect(self, name_or_id: str) -> dict[str, Any]:
-        net = self.state.find_network(name_or_id)
+        net = self._find_any(name_or_id)
+        if is_cluster(net) and net["Id"] not in self.state.networks:
+            return model.public(net, None)  # not instantiated here: dockerd shows "Containers": null
         return model.public(net, self.state.containers_of(net["Id"]))
 
     def list(self, filters: Any = None) -> list[dict[str, Any]]:
@@ -342,6 +409,9 @@ class NetworkController:
         model.check_list_filters(f)
         with self.state.lock:
             nets = list(self.state.networks.values())
+        if self.cluster is not None:
+            local = {n["Id"] for n in nets}
+            nets += [n for n in self.cluster.list() if n["Id"] not in local]
         out = []
         for n in nets:
             containers = self.state.containers_of(n["Id"])
@@ -351,6 +421,15 @@ class NetworkController:
 
     def remove(self, name_or_id: str) -> None:
         state = self.state
+        net = self._find_any(name_or_id)
+        if is_cluster(net):
+            if self.cluster is None:
+                raise Unavailable(
+                    'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to '
+                    "connect this node to swarm and try again."
+                )
+            self.cluster.remove(net["Id"])
+            return
         with state.lock:
             net = state.find_network(name_or_id)
             if net["_gorae"].get("default"):
@@ -372,7 +451,13 @@ class NetworkController:
         with self.state.lock:
             nets = list(self.state.networks.values())
         for n in nets:
-            if n["_gorae"].get("default") or self.state.containers_of(n["Id"]) or not model.prune_matches(n, f):
+            if is_cluster(n):
+                continue
+            if (
+                n["_gorae"].get("default")
+                or self.state.containers_of(n["Id"])
+                or not model.prune_matches(n, f)
+            ):
                 continue
             try:
                 self.remove(n["Id"])
@@ -386,14 +471,29 @@ class NetworkController:
     # ---- containers ------------------------------------------------------------------------------
 
     async def setup_container(self, request: EndpointRequest) -> ContainerNet:
-        """Build the container's network sandbox and endpoints; on any failure nothing is left behind."""
-        return await self.sandboxes.setup(request)
+        """Build the container's network sandbox and endpoints; on any failure nothing is left behind.
+        Swarm networks: the manager grants the addresses first (see clusternets)."""
+        request, granted = await self.swarm.attach(request)
+        try:
+            cnet = await self.sandboxes.setup(request)
+        except BaseException:
+            await self.swarm.detach(request.container_id, granted)
+            raise
+        if granted and self.cluster is not None:
+            await self.cluster.container_started(request.container_id)
+        return cnet
 
     async def teardown_container(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
         """Remove the container's sandbox (see `SandboxManager.teardown`); idempotent. With announce=False the
         networks' `disconnect` events are published by the returned call (dockerd's order on an exit: the
-        container's `die`, then `disconnect`)."""
-        return await self.sandboxes.teardown(container_id, announce=announce)
+        container's `die`, then `disconnect`). Addresses on swarm networks go back to the cluster once the
+        kernel state is gone."""
+        cluster_nets = self.swarm.cluster_networks_of(container_id)
+        publish = await self.sandboxes.teardown(container_id, announce=announce)
+        if cluster_nets:
+            await self.sandboxes.settle(container_id)
+            await self.swarm.detach(container_id, cluster_nets)
+        return publish
 
     async def settle(self, container_id: str | None = None) -> None:
         """Wait for the background kernel teardown of one container (or of all)."""

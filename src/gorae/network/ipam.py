@@ -183,36 +183,7 @@ class Ipam:
     def _next_free(
         doc: dict[str, Any], subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
     ) -> str | None:
-        """The next free address after the last one given (wrapping). IPv4 keeps the network and broadcast
-        addresses out, IPv6 the subnet-router anycast address (there is no broadcast)."""
-        rng = ipaddress.ip_network(doc["range"])
-        allocated = doc["allocated"]
-        v6 = subnet.version == 6
-        small = subnet.max_prefixlen - 1  # /31 and /127: every address usable
-
-        def bounds(n: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
-            lo, hi = int(n.network_address), int(n.broadcast_address)
-            if n.prefixlen < small:
-                lo, hi = lo + 1, (hi if v6 else hi - 1)
-            return lo, hi
-
-        (first, last), (lo_ok, hi_ok) = bounds(rng), bounds(subnet)
-        first, last = max(first, lo_ok), min(last, hi_ok)
-        if first > last:
-            return None
-        span = last - first + 1
-        try:
-            start = int(ipaddress.ip_address(doc.get("last") or "")) + 1
-        except ValueError:
-            start = first
-        if not first <= start <= last:
-            start = first
-        addr = ipaddress.IPv6Address if v6 else ipaddress.IPv4Address
-        for i in range(min(span, len(allocated) + 1)):  # at most one more than are taken
-            cand = str(addr(first + (start - first + i) % span))
-            if cand not in allocated:
-                return cand
-        return None
+        return next_free(doc, subnet)
 
     def release(self, network_id: str, ip: str, owner: str | None = None) -> None:
         """Give an address back; releasing one not held (or held by another owner) is a no-op."""
@@ -230,3 +201,39 @@ class Ipam:
     def allocated(self, network_id: str) -> dict[str, str]:
         with self._lock:
             return dict(self._store.get(KIND, network_id)["allocated"])
+
+
+def next_free(
+    doc: dict[str, Any], subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> str | None:
+    """The next free address of an allocation document ({"range", "allocated", "last"}) after its last one,
+    wrapping (the cluster IPAM uses it too). IPv4 keeps the network and broadcast
+    addresses out, IPv6 the subnet-router anycast address (there is no broadcast)."""
+    rng = ipaddress.ip_network(doc["range"])
+    allocated = doc["allocated"]
+    v6 = subnet.version == 6
+    small = subnet.max_prefixlen - 1  # /31 and /127: every address usable
+
+    def bounds(n: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+        lo, hi = int(n.network_address), int(n.broadcast_address)
+        if n.prefixlen < small:
+            lo, hi = lo + 1, (hi if v6 else hi - 1)
+        return lo, hi
+
+    (first, last), (lo_ok, hi_ok) = bounds(rng), bounds(subnet)
+    first, last = max(first, lo_ok), min(last, hi_ok)
+    if first > last:
+        return None
+    span = last - first + 1
+    try:
+        start = int(ipaddress.ip_address(doc.get("last") or "")) + 1
+    except ValueError:
+        start = first
+    if not first <= start <= last:
+        start = first
+    addr = ipaddress.IPv6Address if v6 else ipaddress.IPv4Address
+    for i in range(min(span, len(allocated) + 1)):  # at most one more than are taken
+        cand = str(addr(first + (start - first + i) % span))
+        if cand not in allocated:
+            return cand
+    return None

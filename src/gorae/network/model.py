@@ -96,7 +96,7 @@ def ipv6_of(doc: dict[str, Any]) -> dict[str, Any] | None:
     return v6 if doc.get("EnableIPv6") else None
 
 
-def public(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
+def public(doc: dict[str, Any], containers: dict[str, Any] | None) -> dict[str, Any]:
     """The inspect document: without private keys, with Containers filled in; the gateway gorae chose on a
     subnet the user gave is left out of IPAM.Config, as dockerd records only what the user gave."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}

@@ -56,6 +56,9 @@ def resolve_name(state: NetworkState, cid: str, name: str) -> list[str] | None:
                 net = state.networks[ep["network_id"]]
                 if name.endswith("." + net["Name"].lower()) and name.rsplit(".", 1)[0] in names:
                     out += addrs
+        swarm_nets = {n for n in user_nets if state.networks.get(n, {}).get("Scope") == "swarm"}
+    if not out and swarm_nets and state.cluster is not None:
+        return state.cluster.resolve(swarm_nets, name)  # services, tasks.<service>, other nodes' containers
     return out or None
 
 
