@@ -69,12 +69,12 @@ from gorae.swarm.dispatcher import Dispatcher, Orphaner
 from gorae.swarm.logbroker import LogBroker
 from gorae.swarm.logs import SwarmLogs
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.networks.component import SwarmNetworks
 from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore
 from gorae.swarm.services.control import ServiceControl
 from gorae.swarm.services.orchestrator import Orchestrator
 from gorae.swarm.services.reaper import TaskReaper
 from gorae.swarm.services.scheduler import Scheduler
-from gorae.swarm.networks.component import SwarmNetworks
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
