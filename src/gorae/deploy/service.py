@@ -155,30 +155,39 @@ class ServiceDeployer(Deployer):
             self.api.post_json(f"/services/{sid}/update", {"version": svc["Version"]["Index"]}, spec)
         except APIError as e:
             raise DeployError(f"service update failed: {e}") from None
-        took = self._wait_update(sid, before)
+        took = self._wait_update(sid, before, image)
         self.say(f"gorae deploy: service {self.t.name} converged after {took:.1f}s")
         return self._line(image, cur)
 
-    def _wait_update(self, sid: str, before: Any) -> float:
+    def _wait_update(self, sid: str, before: Any, image: str) -> float:
         """Follow the update as `docker service update --detach=false`: progress lines until UpdateStatus is
-        `completed` (the seconds it took) or the update was rolled back or paused (DeployError)."""
+        `completed` (the seconds it took) or the update was rolled back or paused (DeployError, with why)."""
+        ref = self.service_image(image)
         start = time.monotonic()
         deadline = start + max(self.t.health_timeout, 30.0) * 2 + 30  # the update, then perhaps its rollback
         shown: tuple[str, str] = ("", "")
+        why = ""
         while True:
             svc = self.api.get_json(f"/services/{sid}")
             st = svc.get("UpdateStatus") or {}
             state, msg = str(st.get("State") or ""), str(st.get("Message") or "")
             if st.get("StartedAt") == before and state in DONE | FAILED:
                 state, msg = "updating", "update in progress"  # the previous update's status: not ours yet
-            counts = self._progress(sid, str(svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]))
+            if state in ("rollback_started", "paused") or (state in FAILED and not why):
+                why = msg
+            counts = self._progress(sid, ref)
             if (state, counts) != shown:
                 self.say(f"gorae deploy: {self.t.name}: {state or 'updating'}: {counts}")
                 shown = (state, counts)
             if state in DONE:
                 return time.monotonic() - start
             if state in FAILED:
-                raise DeployError(f"{msg or state}; the previous version serves")
+                failed = [t for t in self._tasks(sid) if _task_image(t) == ref
+                          and (t.get("Status") or {}).get("State") in ("failed", "rejected")]  # fmt: skip
+                err = _task_error(failed)
+                raise DeployError(
+                    f"{image} is not healthy" + (f": {err}" if err else "") + f"; {why or msg} ({state})"
+                )
             if time.monotonic() >= deadline:
                 raise DeployError(f"the update did not converge in {deadline - start:g}s ({state}: {msg})")
             time.sleep(POLL)
@@ -188,7 +197,7 @@ class ServiceDeployer(Deployer):
         new = sum(
             1 for t in tasks if _task_image(t) == ref and (t.get("Status") or {}).get("State") == "running"
         )
-        return f"{new}/{self._replicas()} tasks running the new image"
+        return f"{new}/{self._replicas()} tasks running {ref.rpartition('/')[2]}"
 
     # -- helpers ------------------------------------------------------------------------------------
     def _replicas(self) -> int:
