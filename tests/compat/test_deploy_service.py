@@ -268,3 +268,21 @@ def test_service_deploys_updates_without_a_failed_request_and_rolls_back(swarm2:
     ]
     ls = e.gorae("deploy", "ls").stdout.splitlines()
     assert ls[1].split()[:4] == [e.name, f"{e.name}:{c1[:7]}", c1[:7], "service(2/2)"]
+
+
+def test_a_first_service_deploy_that_never_gets_healthy_leaves_nothing(
+    swarm2: tuple[Host, Host, str], app: Env
+) -> None:
+    manager, _, _ = swarm2
+    e = app
+    e.gorae("deploy", "init", e.repo, "--name", e.name, "--service", "-p", f"{e.port}:3000",
+            "--ready-timeout", "30s")  # fmt: skip
+    e.git("remote", "add", "prod", e.repo)
+    sick = e.commit("sick", APP_DOCKERFILE + "HEALTHCHECK --interval=1s --retries=1 CMD false\n")
+    r = e.git("push", "prod", "main", check=False)
+    assert r.returncode != 0
+    assert (f"remote: gorae deploy: {e.name}:{sick[:7]} is not healthy: dockerexec: unhealthy container; "
+            f"service {e.name} removed\n") in out(r), out(r)  # fmt: skip
+    assert "remote: gorae deploy: push refused; nothing was deployed" in out(r)
+    assert manager.docker("service", "ls", "-q", "--filter", f"name={e.name}").stdout == ""
+    assert e.git("-C", e.repo, "rev-parse", "-q", "--verify", "main", check=False).returncode != 0
