@@ -167,15 +167,34 @@ class ServiceDeployer(Deployer):
         deadline = start + max(self.t.health_timeout, 30.0) * 2 + 30  # the update, then perhaps its rollback
         shown: tuple[str, str] = ("", "")
         why = ""
+        lost = False
         while True:
-            svc = self.api.get_json(f"/services/{sid}")
+            try:
+                svc = self.api.get_json(f"/services/{sid}")
+                counts = self._progress(sid, ref)
+            except (ConnectionFailed, ProtocolError, APIError) as e:
+                # the daemon restarts (or lost its quorum for a moment): the swarm carries the update on, so
+                # wait for it to answer again and go on following the update
+                if isinstance(e, APIError) and e.status != 503:
+                    raise
+                if not lost:
+                    self.say(f"gorae deploy: lost the daemon ({e}); waiting for it to answer again")
+                lost = True
+                if time.monotonic() >= deadline or not self._wait_daemon(
+                    max(deadline - time.monotonic(), 1.0)
+                ):
+                    raise DeployError(f"daemon connection lost: {e}") from None
+                time.sleep(POLL)
+                continue
+            if lost:
+                self.say("gorae deploy: the daemon answers again; following the update")
+                lost = False
             st = svc.get("UpdateStatus") or {}
             state, msg = str(st.get("State") or ""), str(st.get("Message") or "")
             if st.get("StartedAt") == before and state in DONE | FAILED:
                 state, msg = "updating", "update in progress"  # the previous update's status: not ours yet
             if state in ("rollback_started", "paused") or (state in FAILED and not why):
                 why = msg
-            counts = self._progress(sid, ref)
             if (state, counts) != shown:
                 self.say(f"gorae deploy: {self.t.name}: {state or 'updating'}: {counts}")
                 shown = (state, counts)
