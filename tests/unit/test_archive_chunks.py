@@ -291,6 +291,8 @@ def test_drain() -> None:
     assert src.ended
     assert r.drain() == 0
     assert r.read() == b""
+    assert r.read(1) == b""
+    assert r.peek(1) == b""
     assert r.tell() == 9
 
 
