@@ -107,3 +107,20 @@ def test_tar_path_leaves_no_fd_open(tmp_path: Path) -> None:
     for p in ("/dir/file", "/rel/", "/abs"):
         tar_path(str(tmp_path), p, io.BytesIO())
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_names_ending_in_any_character_are_kept_whole(tmp_path: Path) -> None:
+    """Only "/" is stripped from an exclude or an entry name (not, say, a trailing "X")."""
+    (tmp_path / "Xetc").mkdir()
+    (tmp_path / "Xetc" / "hostsX").write_bytes(b"")
+    (tmp_path / "Xetc" / "keep").write_bytes(b"")
+    out = io.BytesIO()
+    tar_overlay_diff(str(tmp_path), out, exclude={"/Xetc/hostsX"})
+    assert _names(out.getvalue()) == ["Xetc", "Xetc/keep"]
+    out = io.BytesIO()
+    st = tar_path(str(tmp_path), "/Xetc/hostsX", out)
+    assert st.name == "hostsX"
+    assert _names(out.getvalue()) == ["hostsX"]
+    out = io.BytesIO()
+    tar_path(str(tmp_path), "/Xetc/keep", out, rename_to="/X/")
+    assert _names(out.getvalue()) == ["X"]
