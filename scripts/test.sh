@@ -4,8 +4,10 @@
 # and drive it with — Debian's docker.io (the docker CLI and a reference dockerd), skopeo, docker-compose v1 (tests/compat/test_compose.py), zsh and fish (the
 # completion scripts), tmux, openssl and docker-registry (the reference registry bench/registry.py compares
 # with), and the monitoring peers: Debian's prometheus and graphite-carbon (the metrics tests scrape and push
-# to them), chromium + chromium-driver (the dashboard test drives the page headless) and git (git daemon and git
-# http-backend serve the git build contexts of tests/compat/test_build_git.py). None of these is part of a user's install (scripts/setup.sh).
+# to them), chromium + chromium-driver (the dashboard test drives the page headless), git (git daemon and git
+# http-backend serve the git build contexts of tests/compat/test_build_git.py; `gorae deploy`'s tests push with it)
+# and openssh-server/-client (those pushes also go over ssh to a private sshd on 127.0.0.1). None of these is part
+# of a user's install (scripts/setup.sh).
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh --no-start --editable
@@ -13,7 +15,7 @@ sh scripts/setup.sh --no-start --editable
 export DEBIAN_FRONTEND=noninteractive
 need=""
 command -v docker >/dev/null 2>&1 && command -v dockerd >/dev/null 2>&1 || need="$need docker.io"
-for p in skopeo docker-registry docker-compose zsh fish tmux openssl prometheus graphite-carbon chromium chromium-driver git; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
+for p in skopeo docker-registry docker-compose zsh fish tmux openssl prometheus graphite-carbon chromium chromium-driver openssh-server openssh-client git; do dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"; done
 if [ -n "$need" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $need >/dev/null

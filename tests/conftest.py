@@ -302,6 +302,11 @@ REQUIRED_TOOLS = (
     "chromium",
     "chromedriver",
     "etcd",
+    # git: the git build contexts (test_build_git.py) and gorae deploy's pushes, also over ssh to a private sshd
+    "git",
+    "sshd",
+    "ssh",
+    "ssh-keygen",
 )
 REQUIRED_MODULES = ("pexpect", "zstandard", "docker", "hypothesis", "moto", "selenium", "boto3", "aetcd")
 

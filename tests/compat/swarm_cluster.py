@@ -86,20 +86,23 @@ def _ip(*args: str) -> None:
         raise RuntimeError(f"ip {' '.join(args)}: {r.stderr}")
 
 
-def _new_daemon(ns: str) -> GoraeDaemon:
+def _new_daemon(ns: str, containers: bool = False) -> GoraeDaemon:
     tag = uuid.uuid4().hex[:8]
     return GoraeDaemon(
         data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
         exec_root=f"/run/gorae-t-{tag}",
         socket=f"/run/gorae-t-{tag}.sock",
         log_path=os.path.join(tempfile.gettempdir(), f"gorae-test-{tag}.log"),
-        command_prefix=["ip", "netns", "exec", ns],
+        # only the network namespace: `ip netns exec` would also remount /sys for the namespace, hiding the
+        # cgroup mounts runc needs, so no container (no swarm task) could run on such a host
+        command_prefix=["nsenter", f"--net=/run/netns/{ns}"],
     )
 
 
 @contextmanager
-def lan(n: int) -> Iterator[list[Host]]:
-    """`n` hosts on a fresh bridge (10.252.x.0/24), each daemon started; all removed afterwards."""
+def lan(n: int, *, containers: bool = False) -> Iterator[list[Host]]:
+    """`n` hosts on a fresh bridge (10.252.x.0/24), each daemon started; all removed afterwards. With
+    `containers`, the daemons can run containers (see _new_daemon)."""
     if not any(os.path.exists(p) for p in ("/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip")):
         skip_outside_ci("iproute2 is not installed")
     tag = uuid.uuid4().hex[:6]
@@ -124,7 +127,7 @@ def lan(n: int) -> Iterator[list[Host]]:
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("link", "set", f"swv{tag}{i}", "master", bridge, "up")
         for ns, addr in names:
-            host = Host(ns, addr, _new_daemon(ns))
+            host = Host(ns, addr, _new_daemon(ns, containers))
             hosts.append(host)
             host.daemon.start()
         try:

@@ -76,3 +76,30 @@ def test_exec_it_size_and_config_detach_keys(daemon: Daemon, cli: str, tmp_path:
         assert _finish(ex) == 1
     finally:
         daemon.docker("rm", "-f", name)
+
+
+@pytest.mark.parametrize("cli", ["docker", "gorae"])
+def test_attach_no_stdin_to_a_tty_counts_interrupts(daemon: Daemon, cli: str) -> None:
+    """A tty container attached without the keyboard: ctrl-c is not proxied (tty) and does not end the
+    client; the third one does, with docker's message and status 1."""
+    name = f"nostdin-{uuid.uuid4().hex[:8]}"
+    try:
+        daemon.docker("run", "-dit", "--name", name, *NET, "busybox", "sh")
+        att = _spawn(daemon, cli, "attach", "--no-stdin", name)
+        for _ in range(30):  # until the client is attached (output written before that is not replayed)
+            daemon.docker("exec", name, "sh", "-c", "echo attached > /proc/1/fd/1")
+            if att.expect(["attached", pexpect.TIMEOUT], timeout=1) == 0:
+                break
+        else:
+            raise AssertionError(f"{cli} attach never showed the container's output")
+        for n in (1, 2):
+            att.sendintr()
+            # still attached: what the container writes to its terminal arrives
+            daemon.docker("exec", name, "sh", "-c", f"echo still-here-{n} > /proc/1/fd/1")
+            att.expect(f"still-here-{n}")
+        att.sendintr()
+        att.expect("got 3 SIGTERM/SIGINTs, forcefully exiting")
+        assert _finish(att) == 1
+        assert daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+    finally:
+        daemon.docker("rm", "-f", name)

@@ -82,14 +82,15 @@ def test_scenario(daemons: dict[str, Daemon], name: str) -> None:
         scratch = Path(tempfile.mkdtemp(prefix="gorae-diff-"))
         try:
             env = gorae_env(d)
+            root = str(d.data)
             outs = []
             for step in steps:
                 o = run_step(step, way=way, prefix=prefix, scratch=scratch, env=env, python=sys.executable, src=SRC)
                 outs.append(
                     Outcome(
                         o.rc,
-                        normalise(o.stdout, prefix=prefix, scratch=str(scratch), host=d.host, way=way),
-                        normalise(o.stderr, prefix=prefix, scratch=str(scratch), host=d.host, way=way),
+                        normalise(o.stdout, prefix=prefix, scratch=str(scratch), host=d.host, way=way, root=root),
+                        normalise(o.stderr, prefix=prefix, scratch=str(scratch), host=d.host, way=way, root=root),
                     )
                 )
             results[way] = outs

@@ -5,6 +5,7 @@ test can look."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,8 +153,13 @@ class FakeNetworks:
             raise NotFound(f"no sandbox for {container_id}")
         return self.sandboxes[container_id]
 
-    async def teardown_container(self, container_id: str) -> None:
+    async def teardown_container(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
         self.sandboxes.pop(container_id, None)
+        return lambda: None
+
+    async def take_ports(self, container_id: str, from_id: str) -> None:
+        self.sandboxes[container_id]["Ports"] = self.sandboxes[from_id].get("Ports") or {}
+        self.sandboxes[from_id]["Ports"] = {}
 
     async def connect(self, network: str, container_id: str, **kw: Any) -> dict[str, Any]:
         return self.sandboxes[container_id]

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gorae.api.app import build_routes
 from gorae.api.containers import START_BODY_ERROR, ContainersRouter
@@ -163,3 +165,27 @@ def test_routers_register_flat_route_tables():
     assert routes.resolve("POST", "/networks/{id}/connect".replace("{id}", "n1"))[0].__name__ == "connect"
     paths = {p for _, p, _ in ContainersRouter(Recorder()).routes()}
     assert "/containers/{id}/attach/ws" in paths and "/commit" in paths
+
+
+def test_take_ports_passes_both_containers_and_needs_from():
+    backend = Recorder(take_ports=async_answer(None))
+    router = ContainersRouter(backend)
+    with pytest.raises(InvalidParameter, match=r"missing \(from=\)"):
+        run(router.take_ports(req("POST", "/containers/new/ports/take", params={"id": "new"})))
+    assert backend.calls == []
+    resp = run(
+        router.take_ports(req("POST", "/containers/new/ports/take", params={"id": "new"}, query={"from": "old"}))
+    )
+    assert resp.status == 204 and backend.calls == [("take_ports", ("new", "old"), {})]
+
+
+@given(st.text(), st.text())
+def test_take_ports_hostile_query(ident: str, src: str) -> None:
+    backend = Recorder(take_ports=async_answer(None))
+    r = req("POST", "/containers/x/ports/take", params={"id": ident}, query={"from": src})
+    try:
+        resp = run(ContainersRouter(backend).take_ports(r))
+    except InvalidParameter:
+        assert src == "" and backend.calls == []
+        return
+    assert resp.status == 204 and backend.calls == [("take_ports", (ident, src), {})]

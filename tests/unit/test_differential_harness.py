@@ -81,6 +81,13 @@ def test_normalise() -> None:
     assert normalise("gorae: bad\nRun 'gorae run --help'", prefix="", scratch="", host="", way="g") == (
         "docker: bad\nRun 'docker run --help'"
     )
+    assert normalise(
+        "gorae: 'gorae import' requires\nSee 'gorae import --help'", prefix="", scratch="", host="", way="g"
+    ) == "docker: 'docker import' requires\nSee 'docker import --help'"
+    # the daemon's data root (volume mount points)
+    assert normalise("/tmp/dref-1/volumes/v/_data", prefix="", scratch="", host="", root="/tmp/dref-1") == (
+        "<ROOT>/volumes/v/_data"
+    )
 
 
 @given(st.text(), st.text(max_size=8), st.text(max_size=8))

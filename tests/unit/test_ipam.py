@@ -126,3 +126,89 @@ def test_choose_subnet_skips_taken_and_docker0() -> None:
         choose_subnet([{"base": "10.213.0.0/23", "size": 24}], taken)
     with pytest.raises(InvalidParameter):
         choose_subnet([{"base": "10.213.0.0/16", "size": 8}], [])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.sampled_from([64, 96, 120, 124, 125]),
+    ops=st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=63)), max_size=60),
+)
+def test_ipv6_never_a_duplicate(prefix: int, ops: list[tuple[bool, int]]) -> None:
+    """IPv6 pools: addresses after the gateway, no broadcast kept out, the subnet-router anycast never given."""
+    ipam = Ipam(MemStore())
+    subnet = ipaddress.IPv6Network(f"fd00:5::/{prefix}")
+    gw = str(subnet.network_address + 1)
+    ipam.add_pool("n/v6", str(subnet), gw)
+    held: dict[str, str] = {}
+    capacity = subnet.num_addresses - 2  # the anycast address and the gateway
+    for n, (alloc, pick) in enumerate(ops):
+        if alloc or not held:
+            owner = f"ep{n}"
+            if len(held) == capacity:
+                with pytest.raises(GoraeError, match="no available IPv6 addresses"):
+                    ipam.allocate("n/v6", owner)
+                continue
+            ip = ipam.allocate("n/v6", owner)
+            assert ip not in held and ip != gw and ip != str(subnet.network_address)
+            assert ipaddress.IPv6Address(ip) in subnet
+            held[ip] = owner
+        else:
+            ip = sorted(held)[pick % len(held)]
+            ipam.release("n/v6", ip, held.pop(ip))
+        assert {k: v for k, v in ipam.allocated("n/v6").items() if v != "gateway"} == held
+
+
+def test_ipv6_requested_addresses_and_range() -> None:
+    ipam = Ipam(MemStore())
+    ipam.add_pool("n/v6", "fd00:3::/64", "fd00:3::ff", "fd00:3::/80")
+    assert ipam.allocate("n/v6", "a") == "fd00:3::1"
+    assert ipam.allocate("n/v6", "b") == "fd00:3::2"
+    assert ipam.allocate("n/v6", "c", "fd00:3::42") == "fd00:3::42"
+    assert ipam.allocate("n/v6", "d") == "fd00:3::43"  # sequential after the last one given
+    with pytest.raises(Conflict, match="Address already in use"):
+        ipam.allocate("n/v6", "e", "fd00:3::ff")  # the gateway
+    with pytest.raises(Conflict, match="Address already in use"):
+        ipam.allocate("n/v6", "e", "fd00:3::")  # the subnet-router anycast address
+    with pytest.raises(InvalidParameter, match="invalid IPv6 address: 10.0.0.1"):
+        ipam.allocate("n/v6", "e", "10.0.0.1")
+    with pytest.raises(InvalidParameter, match="no matching subnet"):
+        ipam.allocate("n/v6", "e", "fd00:4::1")
+    # the last address of the subnet is usable (no broadcast in IPv6)
+    ipam.add_pool("m/v6", "fd00:6::/126", "fd00:6::1")
+    assert [ipam.allocate("m/v6", x) for x in "ab"] == ["fd00:6::2", "fd00:6::3"]
+    with pytest.raises(GoraeError, match="no available IPv6 addresses"):
+        ipam.allocate("m/v6", "c")
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=st.text(max_size=60))
+def test_requested_address_checks_hostile_input(value: str) -> None:
+    """`--ip`/`--ip6` of any text: dockerd's InvalidParameter wordings, nothing else."""
+    from gorae.network.sandboxes import check_requested_addresses
+
+    net = {
+        "IPAM": {"Config": [{"Subnet": "10.7.0.0/24", "Gateway": "10.7.0.1"}, {"Subnet": "fd00:7::/64"}]},
+        "_gorae": {},
+    }
+    if not value:
+        return  # not given
+    for ip4, ip6 in ((value, None), (None, value)):
+        try:
+            check_requested_addresses(net, ip4, ip6)
+        except InvalidParameter as e:
+            assert str(e).startswith(("invalid IPv4 address: ", "invalid IPv6 address: ", "Invalid address "))
+        else:
+            addr = ipaddress.ip_address(value)
+            assert addr in (ipaddress.ip_network("10.7.0.0/24") if ip4 else ipaddress.ip_network("fd00:7::/64"))
+
+
+def test_requested_addresses_need_user_configured_subnets() -> None:
+    from gorae.network.sandboxes import USER_SUBNETS_ONLY, check_requested_addresses
+
+    auto = {"IPAM": {"Config": [{"Subnet": "172.20.0.0/16"}]}, "_gorae": {"auto_subnet": True}}
+    with pytest.raises(InvalidParameter, match=USER_SUBNETS_ONLY):
+        check_requested_addresses(auto, "172.20.0.5", None)
+    with pytest.raises(InvalidParameter, match=USER_SUBNETS_ONLY):
+        check_requested_addresses(auto, None, "fd00::5")
+    with pytest.raises(InvalidParameter, match="Invalid address 10.1.1.1: It does not belong"):
+        check_requested_addresses({"IPAM": {"Config": [{"Subnet": "10.2.0.0/16"}]}, "_gorae": {}}, "10.1.1.1", None)

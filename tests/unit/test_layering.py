@@ -13,7 +13,8 @@ The layers, lowest first (a package may import its own layer and those below it,
   services  image, network, container, daemon, distribution, registry, builder, swarm, metrics
   api       the Engine API handlers over backend protocols
   cmd       the composition root: the only package that may import everything
-and on the client side: client imports base only; cli imports client and base only; the dashboard (the web
+and on the client side: client imports base only; deploy (git-push deploys, driving the daemon over the Engine
+API) imports client and base; cli imports deploy, client and base only; the dashboard (the web
 page's static assets) imports client and base at most — the composition root serves it.
 Inside `registry`, `registry.storage` (the storage drivers) is the bottom: it imports base only, never the
 registry's HTTP side, so a driver or `registry gc` never drags in the server.
@@ -64,7 +65,10 @@ ALLOWED: dict[str, set[str]] = {
     "api": BASE | SERVICES | HTTP | {"api"},
     "cmd": BASE | LEAVES | SERVICES | HTTP | {"api", "cli", "client", "cmd", "dashboard"},
     "client": BASE,
-    "cli": BASE | {"client"},
+    "cli": BASE | {"client", "deploy"},
+    # git-push deploys: a client of the daemon like the CLI (it drives builds and containers over the Engine
+    # API), below the CLI, which parses its flags and prints its output
+    "deploy": BASE | {"client"},
     "dashboard": BASE | {"client"},
 }
 # the API talks to services through their interfaces, never to the disk- and kernel-facing leaves directly

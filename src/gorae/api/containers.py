@@ -37,7 +37,7 @@ from gorae.api.router import version_less
 from gorae.api.streams import AsyncToSyncReader, SyncToAsyncWriter
 from gorae.container.fs import TarSource
 from gorae.container.streams import AttachSession, LogOptions, LogStream
-from gorae.errors import InvalidParameter
+from gorae.errors import InvalidParameter, NotFound
 from gorae.timefmt import parse_timestamp
 
 START_BODY_ERROR = (
@@ -188,6 +188,8 @@ class ContainerBackend(Protocol):
 
     async def rename(self, ref: str, new_name: str) -> None: ...
 
+    async def take_ports(self, ref: str, from_ref: str) -> None: ...
+
     async def update(self, ref: str, body: dict[str, Any]) -> list[str]: ...
 
     def resize(self, ref: str, height: int, width: int) -> None: ...
@@ -250,6 +252,8 @@ class ContainersRouter:
             ("POST", "/containers/{id}/pause", self.pause),
             ("POST", "/containers/{id}/unpause", self.unpause),
             ("POST", "/containers/{id}/rename", self.rename),
+            # gorae's own: move a running container's published ports to this one, never closed meanwhile
+            ("POST", "/containers/{id}/ports/take", self.take_ports),
             ("POST", "/containers/{id}/update", self.update),
             ("POST", "/containers/{id}/resize", self.resize),
             ("POST", "/containers/{id}/wait", self.wait),
@@ -316,7 +320,17 @@ class ContainersRouter:
         return empty_response(204)
 
     async def kill(self, req: Request) -> Response:
-        await self.b.kill(req.params["id"], req.q("signal") or None)
+        try:
+            await self.b.kill(req.params["id"], req.q("signal") or None)
+        except NotFound as e:  # dockerd's router wraps the backend's errors (not a bad signal, not a conflict)
+            raise NotFound(f"Cannot kill container: {req.params['id']}: {e.message}") from None
+        return empty_response(204)
+
+    async def take_ports(self, req: Request) -> Response:
+        src = req.q("from")
+        if not src:
+            raise InvalidParameter("the container to take the ports from is missing (from=)")
+        await self.b.take_ports(req.params["id"], src)
         return empty_response(204)
 
     async def pause(self, req: Request) -> Response:
@@ -381,6 +395,7 @@ class ContainersRouter:
             until=_log_time(req, "until"),
             tail=_tail(req),
             timestamps=req.qbool("timestamps"),
+            details=req.qbool("details"),
             follow=req.qbool("follow"),
         )
         out = self.b.logs(req.params["id"], opts)

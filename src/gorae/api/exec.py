@@ -15,7 +15,7 @@ from gorae.api.attach_stream import encode, parse_detach_keys, pump
 from gorae.api.containers import stream_content_type
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.container.execs import ExecRecord
-from gorae.errors import CommandFailed, GoraeError
+from gorae.errors import CommandFailed, GoraeError, InvalidParameter
 
 EXIT_RECORD_WAIT = 5.0  # seconds to wait, after the output ended, for the exit code to be recorded
 
@@ -82,9 +82,12 @@ class ExecRouter:
                 handle = await self.b.start(rec.id, attach=True, tty=tty, console_size=console_size)
             except GoraeError as e:
                 text = e.stderr.strip() if isinstance(e, CommandFailed) else e.message
-                if not text.startswith("exec failed:"):  # runc's own text already says it
-                    text = f"exec failed: {text}"
-                msg = f"OCI runtime exec failed: {text}: unknown\r\n"
+                if isinstance(e, InvalidParameter):  # the daemon's own checks (the user): bare, as dockerd's
+                    msg = f"{text}\r\n"
+                else:
+                    if not text.startswith("exec failed:"):  # runc's own text already says it
+                        text = f"exec failed: {text}"
+                    msg = f"OCI runtime exec failed: {text}: unknown\r\n"
                 with contextlib.suppress(Exception):
                     await hj.write(encode(1, msg.encode(), tty))
                 return None

@@ -42,6 +42,9 @@ class NetworkBackend(Protocol):
         options: dict[str, str] | None = None,
         ipam_driver: str = "default",
         enable_ipv6: bool = False,
+        ipv6_subnet: str | None = None,
+        ipv6_gateway: str | None = None,
+        ipv6_range: str | None = None,
     ) -> dict[str, str]: ...
 
     def remove(self, name_or_id: str) -> None: ...
@@ -57,6 +60,19 @@ class ContainerNetworkBackend(Protocol):
     async def connect_network(self, network: str, ref: str, endpoint_config: dict[str, Any]) -> None: ...
 
     async def disconnect_network(self, network: str, ref: str, *, force: bool) -> None: ...
+
+
+def _pools(configs: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The IPv4 and the IPv6 entry of IPAM.Config (either may be missing): the bridge driver takes one subnet
+    of each family, as dockerd's. An entry without a subnet counts as IPv4."""
+    v4: list[dict[str, Any]] = []
+    v6: list[dict[str, Any]] = []
+    for c in configs:
+        subnet = c.get("Subnet")
+        (v6 if isinstance(subnet, str) and ":" in subnet else v4).append(c)
+    if len(v4) > 1 or len(v6) > 1:
+        raise InvalidParameter("bridge driver doesn't support multiple subnets")
+    return (v4[0] if v4 else {}), (v6[0] if v6 else {})
 
 
 class NetworksRouter:
@@ -91,9 +107,7 @@ class NetworksRouter:
         configs = ipam.get("Config") or []
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise InvalidParameter("IPAM.Config must be a list of objects")
-        if len(configs) > 1:
-            raise InvalidParameter("gorae supports one IPAM config (subnet) per network")
-        pool: dict[str, Any] = configs[0] if configs else {}
+        pool, pool6 = _pools(configs)
         labels = body.get("Labels") or {}
         options = body.get("Options") or {}
         if not isinstance(labels, dict) or not isinstance(options, dict):
@@ -111,6 +125,9 @@ class NetworksRouter:
             options={str(k): str(v) for k, v in options.items()},
             ipam_driver=str(ipam.get("Driver") or "default"),
             enable_ipv6=bool(body.get("EnableIPv6")),
+            ipv6_subnet=pool6.get("Subnet") or None,
+            ipv6_gateway=pool6.get("Gateway") or None,
+            ipv6_range=pool6.get("IPRange") or None,
         )
         return json_response(res, status=201)
 

@@ -1,10 +1,10 @@
 """Swarm routes: `/swarm` (init, join, leave, update, unlockkey, unlock), `/nodes`, and the list and inspect
-routes of `/services`, `/tasks`, `/secrets`, `/configs` — `SwarmRouter` over a `SwarmBackend`
-(`gorae.swarm.manager.SwarmService`).
+routes of `/secrets`, `/configs` — `SwarmRouter` over a `SwarmBackend` (`gorae.swarm.manager.SwarmService`).
+`/services` and `/tasks` are `gorae.api.services`'.
 
 Outside a swarm every route answers dockerd's 503s ("This node is not part of a swarm" for leave, "This node
 is not a swarm manager..." for the rest): clients such as docker-py's tear-down call them on any daemon.
-Services, tasks, secrets and configs cannot be created yet: their lists are empty (truthfully) and a create
+Secrets and configs cannot be created yet: their lists are empty (truthfully) and a create
 answers 501.
 """
 
@@ -35,7 +35,7 @@ class SwarmBackend(Protocol):
     async def remove_node(self, ref: str, force: bool) -> None: ...
 
 
-_KINDS = {"services": "service", "tasks": "task", "secrets": "secret", "configs": "config"}
+_KINDS: dict[str, str] = {}
 
 
 class SwarmRouter:
@@ -59,16 +59,11 @@ class SwarmRouter:
         for plural, kind in _KINDS.items():
             missing = self._missing(kind)
             table += [("GET", f"/{plural}", self.list_objects), ("GET", f"/{plural}/{{id}}", missing)]
-            if plural == "tasks":
-                table.append(("GET", "/tasks/{id}/logs", missing))
-                continue
             table += [
                 ("POST", f"/{plural}/create", self._not_yet(plural)),
                 ("POST", f"/{plural}/{{id}}/update", missing),
                 ("DELETE", f"/{plural}/{{id}}", missing),
             ]
-            if plural == "services":
-                table.append(("GET", "/services/{id}/logs", missing))
         return table
 
     def _manager(self) -> None:

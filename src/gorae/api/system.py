@@ -8,6 +8,7 @@ Host facts (kernel, OS name, memory, CPUs) are read here: they describe the mach
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -40,6 +41,7 @@ class DaemonFacts:
     logging_driver: str = "json-file"  # the containers' default
     insecure_registries: list[str] = field(default_factory=list)  # as configured: hosts and CIDRs
     init_binary: str = "docker-init"  # the binary `--init` runs (its name, as dockerd reports it)
+    init_path: str = ""  # and its path (for its version)
 
 
 def _registry_config(facts: DaemonFacts) -> dict[str, Any]:
@@ -129,8 +131,33 @@ def _cgroup_version() -> str:
     return "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1"
 
 
-def version_doc() -> dict[str, Any]:
+@functools.lru_cache(maxsize=8)
+def _tool_version(path: str, name: str) -> dict[str, Any] | None:
+    """A `Components` entry for a helper binary from its `--version` ("runc version 1.1.5\ncommit: ..." or
+    "tini version 0.19.0 - git.de40ad0"), as dockerd lists runc and its init; None when it does not answer."""
+    import re
+    import subprocess
+
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"version (\S+)", out)
+    if not m:
+        return None
+    commit = re.search(r"^commit: (\S+)", out, re.MULTILINE)
+    return {"Name": name, "Version": m.group(1), "Details": {"GitCommit": commit.group(1) if commit else ""}}
+
+
+def version_doc(facts: DaemonFacts | None = None) -> dict[str, Any]:
+    """GET /version. With the daemon's facts, its runtime and init are listed as Components too."""
     arch = host_arch()
+    helpers = []
+    if facts is not None:
+        for path, name in ((facts.runtime_path, "runc"), (facts.init_path, facts.init_binary)):
+            entry = _tool_version(path, name) if path else None
+            if entry is not None:
+                helpers.append(entry)
     return {
         "Platform": {"Name": "gorae"},
         "Components": [
@@ -148,7 +175,8 @@ def version_doc() -> dict[str, Any]:
                     "MinAPIVersion": gorae.MIN_API_VERSION,
                     "Os": "linux",
                 },
-            }
+            },
+            *helpers,
         ],
         "Version": gorae.__version__,
         "ApiVersion": gorae.API_VERSION,
@@ -187,7 +215,7 @@ class SystemRouter:
         return raw_response(body, "text/plain; charset=utf-8", headers=list(headers.items()))
 
     async def version(self, req: Request) -> Response:
-        return json_response(version_doc())
+        return json_response(await asyncio.to_thread(version_doc, self.backend.daemon_facts()))
 
     async def info(self, req: Request) -> Response:
         doc = info_doc(self.backend.daemon_facts())

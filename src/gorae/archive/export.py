@@ -56,7 +56,7 @@ def tar_path(
         try:
             arc = (rename_to if rename_to is not None else loc.base).strip("/") or "."
             w = TarWriter(out)
-            tree = TreeWriter(w, root=r)
+            tree = TreeWriter(w, root=r, owner_names=True)
             if loc.name is None:  # a directory reached by following everything
                 st = os.fstat(loc.dir_fd)
                 tree.entry(loc.dir_fd, ".", arc, parts=loc.parts)

@@ -11,7 +11,10 @@ file for reading (a fifo would block), or emit overlayfs' own xattrs.
 from __future__ import annotations
 
 import errno
+import functools
+import grp
 import os
+import pwd
 import stat
 import tarfile
 from collections.abc import Collection, Sequence
@@ -110,13 +113,38 @@ def _is_opaque(fd: int) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=256)
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, OverflowError):
+        return ""
+
+
+@functools.lru_cache(maxsize=256)
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except (KeyError, OverflowError):
+        return ""
+
+
 class TreeWriter:
     """Emits entries of a tree into a TarWriter, walking by fd without following symlinks."""
 
     def __init__(
-        self, w: TarWriter, *, overlay: bool = False, root: Root | None = None, skip: Collection[str] = ()
+        self,
+        w: TarWriter,
+        *,
+        overlay: bool = False,
+        root: Root | None = None,
+        skip: Collection[str] = (),
+        owner_names: bool = False,
     ) -> None:
         self.w = w
+        # `docker cp` out of a container: user and group names as Go's tar.FileInfoHeader looks them up (on
+        # the daemon's host, by number); layers stay numeric only, as moby writes them
+        self.owner_names = owner_names
         self.overlay = overlay
         self.skip = frozenset(skip)  # arc names left out, with what is below them
         self.root = root  # entries at its mount points are taken from the mounts (`entry(parts=...)`)
@@ -127,7 +155,7 @@ class TreeWriter:
         info.type = kind
         info.mode = stat.S_IMODE(st.st_mode)
         info.uid, info.gid = st.st_uid, st.st_gid
-        info.uname = info.gname = ""
+        info.uname, info.gname = (_user_name(st.st_uid), _group_name(st.st_gid)) if self.owner_names else ("", "")
         info.mtime = int(st.st_mtime)
         info.size = 0
         return info

@@ -324,7 +324,8 @@ def flag_usages(opts: list[Opt], width: int) -> str:
         maxlen = max(maxlen, len(left) + 1)
     out = []
     for left, desc in lines:
-        out.append(f"{left} {' ' * (maxlen - len(left))} {wrap(maxlen + 2, width - 1, desc)}".rstrip())
+        line = f"{left} {' ' * (maxlen - len(left))} {wrap(maxlen + 2, width - 1, desc)}".rstrip()
+        out.append(line + " " if desc.endswith(" ") else line)  # docker keeps a description's trailing space
     return "\n".join(out) + "\n" if out else ""
 
 

@@ -87,10 +87,14 @@ SCHEMA: dict[str, str] = {
     "network.ConfigReference": "Network s",
 }
 
+# structs whose every field is `omitempty` in Go: `json` shows only their fields that are set (docker 28's image
+# Config is an OCI image config: {"Cmd":["sh"]}, not the daemon's full container.Config)
+OMITEMPTY = frozenset({"dockerspec.DockerOCIImageConfig"})
+
 ROOT = {
     "container": "*container.InspectResponse",
     "image": "*image.InspectResponse",
-    "volume": "*volume.Volume",
+    "volume": "volume.Volume",  # a struct value (docker's volume inspect), not a pointer
     "network": "*network.Inspect",
 }
 
@@ -229,6 +233,9 @@ def typed(go_type: str, raw: Any) -> Any:
             fields[go_name] = _zero(kind)
             if json_name in raw:
                 view[json_name] = None
+    if base in OMITEMPTY:
+        view = {j: raw[j] for _, j, _ in _fields(base) if raw.get(j) not in (None, "", [], {}, False, 0)}
+        return GoStruct(go_type, fields, view)
     for k, val in raw.items():
         view.setdefault(k, val)
     return GoStruct(go_type, fields, view)

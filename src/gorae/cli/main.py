@@ -87,7 +87,47 @@ HANDLERS: dict[str, tuple[str, str]] = {
     "network ls": ("network", "List networks"),
     "network prune": ("network", "Remove all unused networks"),
     "network rm": ("network", "Remove one or more networks"),
+    "swarm ca": ("swarm", "Display and rotate the root CA"),
+    "swarm init": ("swarm", "Initialize a swarm"),
+    "swarm join": ("swarm", "Join a swarm as a node and/or manager"),
+    "swarm join-token": ("swarm", "Manage join tokens"),
+    "swarm leave": ("swarm", "Leave the swarm"),
+    "swarm unlock": ("swarm", "Unlock swarm"),
+    "swarm unlock-key": ("swarm", "Manage the unlock key"),
+    "swarm update": ("swarm", "Update the swarm"),
+    "node demote": ("node", "Demote one or more nodes from manager in the swarm"),
+    "node inspect": ("node", "Display detailed information on one or more nodes"),
+    "node ls": ("node", "List nodes in the swarm"),
+    "node promote": ("node", "Promote one or more nodes to manager in the swarm"),
+    "node ps": ("tasks", "List tasks running on one or more nodes, defaults to current node"),
+    "node rm": ("node", "Remove one or more nodes from the swarm"),
+    "node update": ("node", "Update a node"),
+    "secret create": ("secret", "Create a secret from a file or STDIN as content"),
+    "secret inspect": ("secret", "Display detailed information on one or more secrets"),
+    "secret ls": ("secret", "List secrets"),
+    "secret rm": ("secret", "Remove one or more secrets"),
+    "config create": ("secret", "Create a config from a file or STDIN"),
+    "config inspect": ("secret", "Display detailed information on one or more configs"),
+    "config ls": ("secret", "List configs"),
+    "config rm": ("secret", "Remove one or more configs"),
+    "service create": ("service", "Create a new service"),
+    "service inspect": ("service", "Display detailed information on one or more services"),
+    "service logs": ("service_logs", "Fetch the logs of a service or task"),
+    "service ls": ("service", "List services"),
+    "service ps": ("tasks", "List the tasks of one or more services"),
+    "service rm": ("service", "Remove one or more services"),
+    "service rollback": ("service", "Revert changes to a service's configuration"),
+    "service scale": ("service", "Scale one or multiple replicated services"),
+    "service update": ("service", "Update a service"),
+    "deploy init": ("deploy", "Create (or adopt) a git repository whose pushes deploy an application"),
+    "deploy ls": ("deploy", "List deployed applications"),
+    "deploy log": ("deploy", "Show an application's deploys"),
+    "deploy rollback": ("deploy", "Serve a previous version again"),
+    "deploy hook": ("deploy", "Deploy the pushed commit (run by the repository's pre-receive hook)"),
 }
+
+# docker's "Swarm Commands" section of `--help`
+SWARM_MANAGEMENT = ("config", "node", "secret", "service", "swarm")
 
 TOP: dict[str, str] = {
     k: k
@@ -112,6 +152,17 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
             "remove": "rm",
             "inspect": "container inspect",
             "prune": "container prune",
+        },
+    ),
+    "deploy": (
+        "Deploy applications by git push",
+        {
+            "init": "deploy init",
+            "ls": "deploy ls",
+            "list": "deploy ls",
+            "log": "deploy log",
+            "rollback": "deploy rollback",
+            "hook": "deploy hook",
         },
     ),
     "image": (
@@ -155,6 +206,42 @@ MANAGEMENT: dict[str, tuple[str, dict[str, str]]] = {
         "Generate the autocompletion script for gorae for the specified shell.\n"
         "See each sub-command's help for details on how to use the generated script.",
         {s: f"completion {s}" for s in ("bash", "fish", "powershell", "zsh")},
+    ),
+    "swarm": (
+        "Manage Swarm",
+        {k.split()[1]: k for k in HANDLERS if k.startswith("swarm ")},
+    ),
+    "node": (
+        "Manage Swarm nodes",
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("node ")},
+            "list": "node ls",
+            "remove": "node rm",
+        },
+    ),
+    "secret": (
+        "Manage Swarm secrets",
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("secret ")},
+            "list": "secret ls",
+            "remove": "secret rm",
+        },
+    ),
+    "config": (
+        "Manage Swarm configs",
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("config ")},
+            "list": "config ls",
+            "remove": "config rm",
+        },
+    ),
+    "service": (
+        "Manage Swarm services",
+        {
+            **{k.split()[1]: k for k in HANDLERS if k.startswith("service ")},
+            "list": "service ls",
+            "remove": "service rm",
+        },
     ),
     "volume": (
         "Manage volumes",
@@ -237,11 +324,14 @@ def main_help() -> str:
         lines.append(f"  {c:<{w}}{HANDLERS[c][1]}\n")
     lines.append("\nManagement Commands:\n")
     for m, (desc, _) in MANAGEMENT.items():
-        if m in HIDDEN:
+        if m in HIDDEN or m in SWARM_MANAGEMENT:
             continue
         lines.append(f"  {m:<{w}}{desc}\n")
     lines.append(f"  {'daemon':<{w}}Run the gorae daemon\n")
     lines.append(f"  {'registry':<{w}}Run a private image registry\n")
+    lines.append("\nSwarm Commands:\n")
+    for m in SWARM_MANAGEMENT:
+        lines.append(f"  {m:<{w}}{MANAGEMENT[m][0]}\n")
     lines.append("\nCommands:\n")
     for c in sorted(TOP):
         if c not in common:

@@ -17,21 +17,37 @@ class OptError(ValueError):
     """A flag value that does not parse; the message is docker's."""
 
 
+class FlagValueError(OptError):
+    """A value pflag itself refuses (a typed flag's Set failed): docker prints it bare, then the usage line."""
+
+
 def ram_in_bytes(s: str) -> int:
-    """docker's RAMInBytes: "512m", "1g", "100k", "1024", "1.5GiB" (binary units)."""
+    """docker's RAMInBytes: "512m", "1g", "100k", "1024", "1.5GiB" (binary units); go-units' errors: a
+    number followed by an unknown unit is "invalid suffix", anything else "invalid size"."""
     import re
 
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtTpP]?)(?:[iI]?[bB])?\s*", s)
     if not m:
+        num = re.match(r"\s*\d+(?:\.\d+)?", s)
+        if num and s[num.end() :].strip():
+            raise OptError(f"invalid suffix: '{s[num.end():].strip()}'")
         raise OptError(f"invalid size: '{s}'")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def flag_bytes(s: str, shown: str) -> int:
+    """A MemBytes flag's value (`-m`, `--shm-size`, ...): pflag's wording around RAMInBytes' error."""
+    try:
+        return ram_in_bytes(s)
+    except OptError as e:
+        raise FlagValueError(f'invalid argument "{s}" for "{shown}" flag: {e}') from None
 
 
 def nano_cpus(s: str) -> int:
     try:
         v = float(s)
     except ValueError:
-        raise OptError(
+        raise FlagValueError(
             f'invalid argument "{s}" for "--cpus" flag: failed to parse {s} as a rational number'
         ) from None
     return int(round(v * 1e9))
@@ -110,15 +126,18 @@ def parse_restart(s: str) -> dict[str, Any]:
     return {"Name": "" if name == "" else name, "MaximumRetryCount": n}
 
 
-def _port_range(s: str) -> list[int]:
+def _port_range(s: str, what: str = "containerPort") -> list[int]:
+    """go-connections' ParsePortRange: numbers of 16 bits ("invalid hostPort: 99999" as docker words it)."""
     if not s:
         return []
     a, _, b = s.partition("-")
     try:
         lo, hi = int(a), int(b or a)
     except ValueError:
-        raise OptError(f"invalid containerPort: {s}") from None
-    if not (0 <= lo <= hi <= 65535):
+        raise OptError(f"invalid {what}: {s}") from None
+    if not (0 <= lo <= 65535 and 0 <= hi <= 65535):
+        raise OptError(f"invalid {what}: {s}")
+    if lo > hi:
         raise OptError(f"invalid port range: {s}")
     return list(range(lo, hi + 1))
 
@@ -149,7 +168,7 @@ def parse_ports(
         if not ctr:
             raise OptError(f"no port specified: {v}<empty>")
         cports = _port_range(ctr)
-        hports = _port_range(host)
+        hports = _port_range(host, "hostPort")
         if hports and len(hports) != len(cports) and len(cports) != 1:
             raise OptError(f"invalid ranges specified for container and host Ports: {ctr} and {host}")
         for i, cp in enumerate(cports):
@@ -169,19 +188,18 @@ def parse_volumes(values: list[str]) -> tuple[list[str], dict[str, dict[str, Any
     binds: list[str] = []
     vols: dict[str, dict[str, Any]] = {}
     for v in values:
+        # the docker CLI's own checks (loader.ParseVolume); the rest is the daemon's to judge
+        if not v:
+            raise OptError("invalid empty volume spec")
         parts = v.split(":")
+        if parts[0] == "" and len(parts) > 1:
+            raise OptError(f"invalid spec: {v}: empty section between colons")
+        if len(parts) > 3:
+            raise OptError(f"invalid spec: {v}: too many colons")
         if len(parts) == 1:
-            if not v.startswith("/"):
-                raise OptError(f"invalid volume specification: '{v}'")
             vols[v] = {}
-        elif 2 <= len(parts) <= 3:
-            if not parts[1].startswith("/"):
-                raise OptError(
-                    f"invalid volume specification: '{v}': invalid mount config for type \"volume\": invalid mount path: '{parts[1]}' mount path must be absolute"
-                )
-            binds.append(v)
         else:
-            raise OptError(f"invalid volume specification: '{v}'")
+            binds.append(v)
     return binds, vols
 
 
@@ -282,7 +300,7 @@ def parse_timestamp(s: str, now: float | None = None) -> str:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC) if fmt is None and "+" in txt else dt.astimezone()
         return f"{dt.timestamp():.9f}"
-    raise OptError(f'invalid value for "since"/"until": failed to parse value as time or duration: "{s}"')
+    raise OptError(f'failed to parse value as time or duration: "{s}"')
 
 
 def split_image_ref(ref: str) -> tuple[str, str]:

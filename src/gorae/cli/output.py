@@ -18,15 +18,43 @@ if TYPE_CHECKING:
 
 
 class Header:
-    """Template data for the header row: every field is its column title."""
+    """Template data for the header row: every field is its column title. docker renders the header from a
+    map, so a field it does not know prints `<no value>` (the rows report the unknown field first)."""
 
     def __init__(self, titles: dict[str, str]) -> None:
         for k, v in titles.items():
             setattr(self, k, v)
 
+    def __getattr__(self, name: str) -> str:
+        if name[:1].isupper():
+            return "<no value>"
+        raise AttributeError(name)
+
     def Label(self, name: str) -> str:  # noqa: N802 - Go method name
         """docker's header for `{{.Label "com.example.some-key"}}`: the last dotted part, "-"/"_" as spaces."""
         return name.split(".")[-1].replace("-", " ").replace("_", " ")
+
+
+class JsonRow:
+    """A list row (docker's formatting context) whose `{{json .}}` is `as_json()`: Go's MarshalJSON of the
+    context, every field as a string, keys sorted by the encoder. `GO_TYPE` names the context in template
+    errors, which start with `TEMPLATE_ERROR` (the words of the docker command's formatter)."""
+
+    GO_TYPE = "*formatter.Context"
+    TEMPLATE_ERROR = "template parsing error"
+
+    @property
+    def go_type(self) -> str:
+        """The Go type the template engine names in its errors."""
+        return self.GO_TYPE
+
+    def as_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def marshal_json(self) -> dict[str, Any]:
+        """What `{{json .}}` marshals, HTML-escaped (gorae.cli.gotemplate.gojson's hook)."""
+        return self.as_json()
 
 
 def human_duration(seconds: float) -> str:
@@ -35,10 +63,10 @@ def human_duration(seconds: float) -> str:
     return str(f(seconds))
 
 
-def human_size(size: float) -> str:
+def human_size(size: float, precision: int = 3) -> str:
     from gorae.cli.formatting import human_size as f
 
-    return str(f(size))
+    return str(f(size, precision))
 
 
 def bytes_size(size: float) -> str:
@@ -56,6 +84,18 @@ def go_time(ts: float) -> str:
     """Go's time.Time.String() for a unix time in local time: "2024-01-02 15:04:05 +0000 UTC"."""
     lt = time.localtime(ts)
     return time.strftime("%Y-%m-%d %H:%M:%S %z ", lt) + (time.strftime("%Z", lt) or "UTC")
+
+
+def rfc3339(ts: float) -> str:
+    """Go's time.Unix(ts, 0).Format(time.RFC3339) in local time: "2024-01-02T15:04:05Z" or "...+01:00"."""
+    lt = time.localtime(int(ts))
+    off = lt.tm_gmtoff or 0
+    if off == 0:
+        zone = "Z"
+    else:
+        sign, off = ("-", -off) if off < 0 else ("+", off)
+        zone = f"{sign}{off // 3600:02d}:{off % 3600 // 60:02d}"
+    return time.strftime("%Y-%m-%dT%H:%M:%S", lt) + zone
 
 
 def ellipsis(s: str, n: int) -> str:
@@ -78,6 +118,9 @@ def render(template: str, data: Any, *, header: bool = False) -> str:
         return tmpl.execute(data, funcs=HEADER_FUNCS) if header else tmpl.execute(data)
     except TemplateError as e:
         msg = str(e)
+        prefix = getattr(data, "TEMPLATE_ERROR", None)
+        if prefix:
+            raise StatusError(1, f"{prefix}: {msg}") from None
         raise StatusError(
             1, msg if msg.startswith("template") else f"template parsing error: {msg}"
         ) from None
@@ -169,6 +212,8 @@ def _render_plain(template: str, data: Any) -> str:
                 v = getattr(data, text)
             else:
                 raise StatusError(1, _no_field(template, text, data))
+            if isinstance(v, bool):
+                v = "true" if v else "false"
             out.append("<no value>" if v is None else str(v))
         else:
             out.append(text)
@@ -181,8 +226,9 @@ def _no_field(template: str, field: str, data: Any) -> str:
     line = template.count("\n", 0, max(at, 0)) + 1
     col = at - (template.rfind("\n", 0, at) + 1)
     go_type = getattr(type(data), "GO_TYPE", f"*formatter.{type(data).__name__}")
+    prefix = getattr(type(data), "TEMPLATE_ERROR", "failed to execute template")
     return (
-        f'failed to execute template: template: :{line}:{col}: executing "" at <.{field}>: '
+        f'{prefix}: template: :{line}:{col}: executing "" at <.{field}>: '
         f"can't evaluate field {field} in type {go_type}"
     )
 
@@ -224,14 +270,14 @@ def print_list(
         from gorae.cli.gotemplate.gojson import marshal
 
         for r in rows:
-            out.write(marshal(to_json(r) if to_json else r) + "\n")
+            out.write(marshal(to_json(r) if to_json else r, html=True) + "\n")  # MarshalJSON: json.Marshal
         return
     table = fmt.startswith("table")
     body = expand_escapes((fmt[5:] if table else fmt).strip(" "))  # docker's Context.preFormat
     check_list_template(body)
-    if table:
-        lines = [render(body, header, header=True)]
-        lines += [render(body, r) for r in rows]
+    if table:  # the rows first: docker renders the header after them, so a row's error wins
+        lines = [render(body, r) for r in rows]
+        lines.insert(0, render(body, header, header=True))
         text = tabwrite("\n".join(lines).split("\n"))
         out.write(text + "\n")
         return

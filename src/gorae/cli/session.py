@@ -167,6 +167,18 @@ class AttachSession:
                 for name in PROXIED_SIGNALS:
                     sig = getattr(signal, name)
                     restore_sigs.append((sig, signal.signal(sig, self._proxy)))
+            elif self.tty and raw is None and self.exec_id is None:
+                # a tty without the keyboard (`run -t`, `attach --no-stdin`): docker proxies nothing and its
+                # CLI only counts interrupts, giving up at the third
+                seen = [0]
+
+                def count(_signum: int, _frame: Any) -> None:
+                    seen[0] += 1
+                    if seen[0] >= 3:
+                        raise StatusError(1, "\ngot 3 SIGTERM/SIGINTs, forcefully exiting")
+
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    restore_sigs.append((sig, signal.signal(sig, count)))
             if raw is not None:
                 raw.__enter__()
             sys.stdout.flush()

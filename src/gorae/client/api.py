@@ -205,7 +205,7 @@ def _error_message(body: bytes, status: int) -> str:
         try:
             doc = json.loads(text)
             if isinstance(doc, dict) and "message" in doc:
-                return str(doc["message"])
+                return str(doc["message"]).strip()  # the Go client trims the daemon's message
         except ValueError:
             pass
     return text or f"HTTP {status}"

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gorae.api.app import build_routes
@@ -29,7 +30,10 @@ from gorae.api.exec import ExecRouter
 from gorae.api.images import ImagesRouter
 from gorae.api.networks import NetworksRouter
 from gorae.api.router import Router
+from gorae.api.secrets import SecretsRouter
+from gorae.api.services import ServicesRouter
 from gorae.api.swarm import SwarmRouter
+from gorae.api.swarmlogs import SwarmLogsRouter
 from gorae.api.system import DaemonFacts, SystemRouter
 from gorae.api.volumes import VolumesRouter
 from gorae.builder.service import BuildService
@@ -49,6 +53,7 @@ from gorae.image.service import ImageService
 from gorae.metrics.containers import ContainerCollector, ContainerInfo
 from gorae.metrics.engine import UNMATCHED, EngineMetrics, route_of
 from gorae.network.controller import NetworkController
+from gorae.network.drivers.overlay import OverlayDriver
 from gorae.network.names import network_names
 from gorae.network.types import NetworkOptions
 from gorae.runtime.conmon import ConmonRuntime
@@ -56,7 +61,20 @@ from gorae.snapshot.overlay import OverlaySnapshotter
 from gorae.store.content import ContentStore
 from gorae.store.metadata import MetadataStore
 from gorae.store.reserve import DiskReserve
+from gorae.swarm.agent.agent import Agent
+from gorae.swarm.agent.files import TaskFiles
+from gorae.swarm.agent.local import LocalExecutor
+from gorae.swarm.datakey import DataKey
+from gorae.swarm.dispatcher import Dispatcher, Orphaner
+from gorae.swarm.logbroker import LogBroker
+from gorae.swarm.logs import SwarmLogs
 from gorae.swarm.manager import SwarmService
+from gorae.swarm.networks.component import SwarmNetworks
+from gorae.swarm.secrets import CONFIGS, SECRETS, SecretStore
+from gorae.swarm.services.control import ServiceControl
+from gorae.swarm.services.orchestrator import Orchestrator
+from gorae.swarm.services.reaper import TaskReaper
+from gorae.swarm.services.scheduler import Scheduler
 from gorae.volume.local import VolumeService
 
 log = logging.getLogger("gorae.daemon")
@@ -83,6 +101,9 @@ class Services:
     metrics: EngineMetrics
     distribution: DistributionService
     swarm: SwarmService
+    swarm_secrets: SecretStore
+    swarm_configs: SecretStore
+    swarm_logs: SwarmLogs
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -188,14 +209,17 @@ def build_services(config: DaemonConfig) -> Services:
     options = NetworkOptions(
         bip=config.bip,
         fixed_cidr=config.fixed_cidr,
+        ipv6=bool(config.ipv6),
+        fixed_cidr_v6=config.fixed_cidr_v6,
+        ip6tables=bool(config.ip6tables),
         default_address_pools=list(config.default_address_pools or []),
         iptables=config.iptables is not False,
         ip_forward=config.ip_forward is not False,
         ip_masq=config.ip_masq is not False,
     )
-    networks = NetworkController(
-        meta, config.exec_root, options, network_names(config), publish=events.publish
-    )
+    net_names = network_names(config)
+    networks = NetworkController(meta, config.exec_root, options, net_names, publish=events.publish)
+    networks.drivers.register(OverlayDriver(os.path.join(config.exec_root, "netns"), net_names.veth_prefix))
     containers = ContainerService(
         root=os.path.join(root, "containers"),
         store=meta,
@@ -225,6 +249,19 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
+    swarm = _swarm(os.path.join(root, "swarm"), networks)
+    data_key = DataKey(swarm.root)
+    secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
+    configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
+    broker = LogBroker()
+    dispatcher = Dispatcher(secrets, configs, broker)
+    for name, op in dispatcher.ops().items():
+        swarm.register_op(name, op)
+    swarm.add_component(dispatcher)
+    swarm.add_component(Orphaner(), leader_only=True)
+    swarm.add_component(
+        Agent(LocalExecutor(containers, distribution), TaskFiles(Path(config.exec_root) / "swarm"))
+    )
     return Services(
         config=config,
         builder=builder,
@@ -242,8 +279,22 @@ def build_services(config: DaemonConfig) -> Services:
         reserve=reserve,
         metrics=metrics,
         distribution=distribution,
-        swarm=SwarmService(os.path.join(root, "swarm"), _node_description),
+        swarm=swarm,
+        swarm_secrets=secrets,
+        swarm_configs=configs,
+        swarm_logs=SwarmLogs(swarm.manager_store, broker),
     )
+
+
+def _swarm(root: str, networks: NetworkController) -> SwarmService:
+    """This daemon's swarm side: the manager's services components (leader only) and the swarm networks."""
+    swarm = SwarmService(root, _node_description)
+    for component in (Orchestrator(), Scheduler(), TaskReaper()):
+        swarm.add_component(component, leader_only=True)
+    swarm_networks = SwarmNetworks(networks)
+    swarm_networks.register(swarm)
+    swarm.add_component(swarm_networks)
+    return swarm
 
 
 def _node_description() -> dict[str, Any]:
@@ -379,6 +430,7 @@ class SystemFacts:
             logging_driver=cfg.log_driver,
             insecure_registries=cfg.insecure_registries,
             init_binary=os.path.basename(cfg.init_path or "") or "docker-init",
+            init_path=cfg.init_path or "",
         )
 
     def subscribe_events(self) -> Subscription:
@@ -398,6 +450,9 @@ def build_api(services: Services) -> Router:
         [
             SystemRouter(SystemFacts(services), swarm=services.swarm),
             SwarmRouter(services.swarm),
+            SecretsRouter(services.swarm_secrets, services.swarm_configs),
+            SwarmLogsRouter(services.swarm_logs),
+            ServicesRouter(ServiceControl(services.swarm.manager_store)),
             ContainersRouter(services.containers),
             ExecRouter(services.containers.execs),
             ImagesRouter(services.images, pull=dist.pull),

@@ -138,7 +138,13 @@ class ContainerCreator:
             await self._undo(cid, directory, made.snapshot)
             self._repo.release_name(canon, cid)
             raise
-        return {"Id": cid, "Warnings": []}
+        warnings: list[str] = []
+        if host_config.get("OomKillDisable") and not host_config.get("Memory"):  # dockerd's verifier warns
+            warnings.append(
+                "OOM killer is disabled for the container, but no memory limit is set, this can result in the "
+                "system running out of resources."
+            )
+        return {"Id": cid, "Warnings": warnings}
 
     async def _make(self, plan: _Plan, made: _Made) -> Container:
         """The container's directory, writable layer, bundle files and mounts, and its record (not yet

@@ -94,7 +94,8 @@ class ExecService:
             cmd = [cmd]
         if not cmd or not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
             raise InvalidParameter("No exec command specified")
-        cs.require(ct.status, Op.EXEC_CREATE, ct.id)
+        # dockerd names a paused container as the client did, else by its ID
+        cs.require(ct.status, Op.EXEC_CREATE, container_ref if ct.status == cs.Status.PAUSED else ct.id)
         env = body.get("Env") or []
         if not isinstance(env, list) or not all(isinstance(e, str) for e in env):
             raise InvalidParameter("invalid Env: expected a list of strings")

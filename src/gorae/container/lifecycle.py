@@ -17,7 +17,7 @@ import os
 import shutil
 import signal as _signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gorae.container import state as cs
@@ -36,6 +36,10 @@ from gorae.runtime.types import ExitStatus, Runtime
 from gorae.timefmt import rfc3339nano
 
 log = logging.getLogger("gorae.containers")
+
+
+def _nothing() -> None:
+    """Nothing to announce."""
 
 DEFAULT_STOP_TIMEOUT = 10
 KILL_WAIT = 10.0  # how long SIGKILL may take before we call the container stuck
@@ -264,10 +268,27 @@ class ContainerLifecycle:
         with contextlib.suppress(Exception):
             await self.runtime.delete(ct.id, force=True)
         await self._release_mounts(ct)
+        announce: Callable[[], None] = _nothing
         try:  # a teardown that fails (a full disk) must not keep the exit from being recorded
-            await self.net.teardown(ct)
+            announce = await self.net.teardown(ct, announce=False)  # `disconnect` after `die`, as dockerd
         except Exception as e:
             log.warning("tearing down the network of %s: %s", ct.id[:12], e)
+        try:
+            await self._record_exit(ct, code, oom, error, announce, at_daemon_start=at_daemon_start)
+        finally:
+            announce()
+
+    async def _record_exit(
+        self,
+        ct: Container,
+        code: int,
+        oom: bool,
+        error: str,
+        announce: Callable[[], None],
+        *,
+        at_daemon_start: bool,
+    ) -> None:
+        """The exit's second half: unmount, record it (`die`), announce the networks left, restart or remove."""
         await self.fs.unmount(ct)
         now = time.time_ns()
         started = ct.book.started_ns
@@ -298,6 +319,7 @@ class ContainerLifecycle:
             return
         ct.book.restart_delay = 0.0
         self.repo.transition(ct, Event.EXIT, action="die", attrs=die, **fields)
+        announce()
         if ct.host_config.get("AutoRemove"):
             self.spawn(self.auto_remove(ct))
 

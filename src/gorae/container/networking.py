@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from gorae.container import state as cs
@@ -20,12 +21,16 @@ from gorae.container.record import Container
 from gorae.container.repository import ContainerRepository
 from gorae.container.state import Op
 from gorae.container.types import NetworkAttacher
-from gorae.errors import Forbidden, InvalidParameter, NotFound
+from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound
 from gorae.network.model import endpoint_settings
 from gorae.network.portmap.ports import parse_port_range, split_proto_port, validate_port_bindings
 from gorae.network.types import EndpointRequest
 
 log = logging.getLogger("gorae.containers")
+
+
+def _nothing() -> None:
+    """Nothing left to announce."""
 
 
 class ContainerNetworking:
@@ -167,10 +172,12 @@ class ContainerNetworking:
         ct.book.link_env = list(cnet.link_env or [])
         ct.doc["NetworkSettings"] = cnet.settings
 
-    async def teardown(self, ct: Container) -> None:
-        """Release the sandbox (veths, rules, ports, namespace); NetworkSettings keep the networks, emptied."""
+    async def teardown(self, ct: Container, *, announce: bool = True) -> Callable[[], None]:
+        """Release the sandbox (veths, rules, ports, namespace); NetworkSettings keep the networks, emptied.
+        With announce=False the `disconnect` events wait for the returned call (after the exit's `die`)."""
+        publish: Callable[[], None] = _nothing
         try:
-            await self._nets.teardown_container(ct.id)
+            publish = await self._nets.teardown_container(ct.id, announce=announce)
         except Exception as e:  # never blocks an exit or a removal
             log.warning("network teardown of %s: %s", ct.id[:12], e)
         ct.book.netns_path = None
@@ -183,6 +190,7 @@ class ContainerNetworking:
                 new[key] = (entry or {}).get(key)
             st["Networks"][name] = new
         ct.doc["NetworkSettings"] = st
+        return publish
 
     def live_settings(self, ct: Container) -> dict[str, Any] | None:
         """The sandbox's NetworkSettings while it exists (inspect of a live container)."""
@@ -213,6 +221,7 @@ class ContainerNetworking:
                 net["Id"],
                 ct.id,
                 ipv4_address=ipam_cfg.get("IPv4Address") or None,
+                ipv6_address=ipam_cfg.get("IPv6Address") or None,
                 aliases=list(cfg.get("Aliases") or []),
                 links=list(cfg.get("Links") or []),
                 driver_opts=dict(cfg.get("DriverOpts") or {}),
@@ -251,6 +260,29 @@ class ContainerNetworking:
         self._repo.publish(
             "network", "connect", net["Id"], {"container": ct.id, "name": net["Name"], "type": net["Driver"]}
         )
+
+    async def take_ports(self, ref: str, from_ref: str) -> None:
+        """gorae's port handover: the published ports of running container `from_ref` move to running
+        container `ref` with no moment closed (the network service keeps the host ports held and switches the
+        forwarding rules at once). The bindings move in the records too: a restart of the new container
+        publishes them again, the old one (still running) publishes nothing."""
+        new, old = self._repo.get(ref), self._repo.get(from_ref)
+        if new.id == old.id:
+            raise InvalidParameter("a container cannot take its own ports")
+        for ct in (new, old):
+            if ct.status != cs.S.RUNNING:
+                raise Conflict(f"Container {ct.id} is not running")
+        first, second = sorted((new, old), key=lambda c: c.id)
+        async with first.lock, second.lock:
+            await self._nets.take_ports(new.id, old.id)
+            new_hc, old_hc = dict(new.host_config), dict(old.host_config)
+            new_hc["PortBindings"] = old_hc.get("PortBindings") or {}
+            new_hc["PublishAllPorts"] = bool(old_hc.get("PublishAllPorts"))
+            old_hc["PortBindings"], old_hc["PublishAllPorts"] = {}, False
+            new.doc["HostConfig"], old.doc["HostConfig"] = new_hc, old_hc
+            for ct in (new, old):
+                ct.doc["NetworkSettings"] = self._nets.network_settings(ct.id)
+                self._repo.save(ct)
 
     async def _rewrite_files(self, ct: Container) -> None:
         """/etc/hosts and /etc/resolv.conf after a live connect or disconnect (libnetwork updates both)."""

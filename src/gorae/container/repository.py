@@ -247,7 +247,9 @@ class ContainerRepository:
         if self._names.get(ct.name) == ct.id:
             self._names.pop(ct.name, None)
         self.event(ct, "destroy")
-        _resolve(ct.removed_waiters, ct.exit_result())
+        # dockerd answers `removed` waiters without the start error (the docker CLI's `run --rm` would log
+        # "Error waiting for container" next to the start error it reports itself)
+        _resolve(ct.removed_waiters, {**ct.exit_result(), "Error": None})
         _resolve(ct.exit_waiters, ct.exit_result())
 
     # ---- waiters -----------------------------------------------------------------------------

@@ -373,6 +373,10 @@ class ContainerService:
     async def disconnect_network(self, network: str, ref: str, *, force: bool) -> None:
         await self.networking.disconnect(network, ref, force=force)
 
+    async def take_ports(self, ref: str, from_ref: str) -> None:
+        """gorae's extension `POST /containers/{id}/ports/take?from=`: see ContainerNetworking.take_ports."""
+        await self.networking.take_ports(ref, from_ref)
+
     async def stats_sample(self, ref: str, *, one_shot: bool) -> dict[str, Any]:
         """One docker stats answer; without `one_shot` the second of two samples a second apart (CPU deltas)."""
         ct = self.repo.get(ref)

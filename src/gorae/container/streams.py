@@ -33,6 +33,7 @@ class LogOptions:
     until: str | None = None
     tail: int | None = None  # None: all
     timestamps: bool = False
+    details: bool = False  # each line after the entry's attributes ("k=v,..." and a space)
     follow: bool = False
 
 
@@ -126,6 +127,7 @@ class ContainerStreams:
             "until": opts.until,
             "tail": opts.tail,
             "timestamps": opts.timestamps,
+            "details": opts.details,
         }
         source = self.logging.source(ct)
         path = source.path

@@ -125,7 +125,11 @@ class NetworkAttacher(Protocol):
 
     def network_settings(self, container_id: str) -> dict[str, Any]: ...
 
-    async def teardown_container(self, container_id: str) -> None: ...
+    async def teardown_container(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
+        """Release the sandbox; with announce=False its `disconnect` events wait for the returned call."""
+        ...
+
+    async def take_ports(self, container_id: str, from_id: str) -> None: ...
 
     async def connect(
         self,
@@ -133,6 +137,7 @@ class NetworkAttacher(Protocol):
         container_id: str,
         *,
         ipv4_address: str | None = None,
+        ipv6_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
         driver_opts: dict[str, str] | None = None,

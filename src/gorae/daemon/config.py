@@ -39,6 +39,9 @@ class DaemonConfig:
     live_restore: bool = True
     bip: str | None = None
     fixed_cidr: str | None = None
+    ipv6: bool = False  # dockerd's --ipv6: the default bridge gets IPv6 (addresses from --fixed-cidr-v6)
+    fixed_cidr_v6: str | None = None
+    ip6tables: bool = False  # dockerd 20.10's --ip6tables (experimental there, off by default)
     default_address_pools: list[dict[str, Any]] = field(default_factory=list)
     iptables: bool = True
     ip_forward: bool = True
@@ -85,6 +88,9 @@ _FILE_KEYS: dict[str, tuple[str, bool]] = {
     "live-restore": ("live_restore", False),
     "bip": ("bip", False),
     "fixed-cidr": ("fixed_cidr", False),
+    "ipv6": ("ipv6", False),
+    "fixed-cidr-v6": ("fixed_cidr_v6", False),
+    "ip6tables": ("ip6tables", False),
     "default-address-pools": ("default_address_pools", True),
     "iptables": ("iptables", False),
     "ip-forward": ("ip_forward", False),
@@ -159,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     switch("--live-restore", dest="live_restore", help="Keep containers running while the daemon is down (default true)")
     value("--bip", dest="bip", help="Specify network bridge IP (CIDR)")
     value("--fixed-cidr", dest="fixed_cidr", help="IPv4 subnet for fixed IPs")
+    switch("--ipv6", dest="ipv6", help="Enable IPv6 networking")
+    value("--fixed-cidr-v6", dest="fixed_cidr_v6", help="IPv6 subnet for fixed IPs")
+    switch("--ip6tables", dest="ip6tables",
+           help="Enable addition of ip6tables rules (default false, as dockerd 20.10)")
     switch("--iptables", dest="iptables", help="Enable addition of iptables rules (default true)")
     switch("--ip-forward", dest="ip_forward", help="Enable net.ipv4.ip_forward (default true)")
     switch("--ip-masq", dest="ip_masq", help="Enable IP masquerading (default true)")

@@ -107,11 +107,11 @@ def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            instr, _, args = line.partition(" ")
-            instr = instr.upper()
+            word, _, args = line.partition(" ")
+            instr = word.upper()
             args = args.strip()
             if instr not in ALLOWED:
-                raise InvalidParameter(f"{instr} is not a valid change command")
+                raise InvalidParameter(f"{word.lower()} is not a valid change command")
             _apply_one(cfg, instr, args, state)
     return cfg
 

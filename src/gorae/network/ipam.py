@@ -48,6 +48,32 @@ def parse_subnet(value: str) -> ipaddress.IPv4Network:
     return net
 
 
+def parse_any_subnet(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An IPv4 or IPv6 CIDR ("fd00::/64"); host bits are allowed (dockerd masks them)."""
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise InvalidParameter(f"invalid CIDR address: {value}") from None
+    if "/" not in value:
+        raise InvalidParameter(f"invalid CIDR address: {value}")
+    return net
+
+
+def parse_ip6(value: str, what: str = "IPv6 address") -> ipaddress.IPv6Address:
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        raise InvalidParameter(f"invalid {what}: {value}") from None
+    if ip.version != 6:
+        raise InvalidParameter(f"invalid {what}: {value}")
+    return ip
+
+
+def v6_pool(network_id: str) -> str:
+    """The IPAM record of a network's IPv6 pool (its IPv4 pool is recorded under the network's id)."""
+    return network_id + "/v6"
+
+
 def parse_ip(value: str, what: str = "IP address") -> ipaddress.IPv4Address:
     try:
         ip = ipaddress.ip_address(value)
@@ -105,7 +131,7 @@ class Ipam:
                 "range": ip_range or subnet,
                 "gateway": gateway,
                 "allocated": {gateway: "gateway"} if gateway else {},
-                "last": gateway or "",
+                "last": "",  # the first endpoint gets the first free address, wherever the gateway is
             }
             self._store.put(KIND, network_id, doc)
 
@@ -124,16 +150,19 @@ class Ipam:
         """An address for owner: `requested` (Conflict if taken) or the next free one (Unavailable if none)."""
         with self._lock:
             doc = self._store.get(KIND, network_id)
-            subnet = ipaddress.IPv4Network(doc["subnet"])
+            subnet = ipaddress.ip_network(doc["subnet"])
             allocated: dict[str, str] = doc["allocated"]
             if requested:
-                ip = parse_ip(requested)
+                ip = parse_ip6(requested) if subnet.version == 6 else parse_ip(requested)
                 if ip not in subnet:
                     raise InvalidParameter(f"no matching subnet for address {requested}")
-                if ip in (subnet.network_address, subnet.broadcast_address) and subnet.prefixlen < 31:
-                    raise InvalidParameter(
-                        f"invalid address {requested}: reserved address of subnet {subnet}"
-                    )
+                reserved = (
+                    (subnet.network_address,)
+                    if subnet.version == 6
+                    else (subnet.network_address, subnet.broadcast_address)
+                )
+                if ip in reserved and subnet.prefixlen < subnet.max_prefixlen - 1:
+                    raise Conflict("Address already in use")  # libnetwork keeps them taken
                 key = str(ip)
                 if allocated.get(key) not in (None, owner):
                     raise Conflict("Address already in use")
@@ -141,7 +170,8 @@ class Ipam:
                 free = self._next_free(doc, subnet)
                 if free is None:
                     raise SystemError_(
-                        f"no available IPv4 addresses on this network's address pools: {label or network_id}"
+                        f"no available IPv{subnet.version} addresses on this network's address pools: "
+                        f"{label or network_id}"
                     )
                 key = free
             allocated[key] = owner
@@ -150,30 +180,10 @@ class Ipam:
             return key
 
     @staticmethod
-    def _next_free(doc: dict[str, Any], subnet: ipaddress.IPv4Network) -> str | None:
-        rng = ipaddress.IPv4Network(doc["range"])
-        allocated = doc["allocated"]
-        first, last = int(rng.network_address), int(rng.broadcast_address)
-        if rng.prefixlen < 31:
-            first, last = first + 1, last - 1
-        lo_ok, hi_ok = int(subnet.network_address), int(subnet.broadcast_address)
-        if subnet.prefixlen < 31:
-            lo_ok, hi_ok = lo_ok + 1, hi_ok - 1
-        first, last = max(first, lo_ok), min(last, hi_ok)
-        if first > last:
-            return None
-        span = last - first + 1
-        try:
-            start = int(ipaddress.IPv4Address(doc.get("last") or "0.0.0.0")) + 1
-        except ValueError:
-            start = first
-        if not first <= start <= last:
-            start = first
-        for i in range(span):
-            cand = str(ipaddress.IPv4Address(first + (start - first + i) % span))
-            if cand not in allocated:
-                return cand
-        return None
+    def _next_free(
+        doc: dict[str, Any], subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+    ) -> str | None:
+        return next_free(doc, subnet)
 
     def release(self, network_id: str, ip: str, owner: str | None = None) -> None:
         """Give an address back; releasing one not held (or held by another owner) is a no-op."""
@@ -191,3 +201,39 @@ class Ipam:
     def allocated(self, network_id: str) -> dict[str, str]:
         with self._lock:
             return dict(self._store.get(KIND, network_id)["allocated"])
+
+
+def next_free(
+    doc: dict[str, Any], subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> str | None:
+    """The next free address of an allocation document ({"range", "allocated", "last"}) after its last one,
+    wrapping (the cluster IPAM uses it too). IPv4 keeps the network and broadcast
+    addresses out, IPv6 the subnet-router anycast address (there is no broadcast)."""
+    rng = ipaddress.ip_network(doc["range"])
+    allocated = doc["allocated"]
+    v6 = subnet.version == 6
+    small = subnet.max_prefixlen - 1  # /31 and /127: every address usable
+
+    def bounds(n: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, int]:
+        lo, hi = int(n.network_address), int(n.broadcast_address)
+        if n.prefixlen < small:
+            lo, hi = lo + 1, (hi if v6 else hi - 1)
+        return lo, hi
+
+    (first, last), (lo_ok, hi_ok) = bounds(rng), bounds(subnet)
+    first, last = max(first, lo_ok), min(last, hi_ok)
+    if first > last:
+        return None
+    span = last - first + 1
+    try:
+        start = int(ipaddress.ip_address(doc.get("last") or "")) + 1
+    except ValueError:
+        start = first
+    if not first <= start <= last:
+        start = first
+    addr = ipaddress.IPv6Address if v6 else ipaddress.IPv4Address
+    for i in range(min(span, len(allocated) + 1)):  # at most one more than are taken
+        cand = str(addr(first + (start - first + i) % span))
+        if cand not in allocated:
+            return cand
+    return None

@@ -69,9 +69,40 @@ def network_doc(
     }
 
 
-def public(doc: dict[str, Any], containers: dict[str, Any]) -> dict[str, Any]:
-    """The inspect document: without private keys, with Containers filled in."""
+def set_ipv6(
+    doc: dict[str, Any], subnet: str, gateway: str, ip_range: str | None, *, user_gateway: bool
+) -> dict[str, Any]:
+    """Add a network's IPv6 pool: its `IPAM.Config` entry (after the IPv4 one; `Gateway` only when the user
+    gave one, as dockerd 20.10 shows it) and the private record endpoints are addressed from
+    (`_gorae.ipv6`: subnet, gateway — the first address unless given — and range)."""
+    import ipaddress
+
+    net = ipaddress.IPv6Network(subnet, strict=False)
+    entry: dict[str, str] = {"Subnet": str(net)}
+    if ip_range and ip_range != str(net):
+        entry["IPRange"] = ip_range
+    gw = gateway or str(net.network_address + 1)
+    if user_gateway:
+        entry["Gateway"] = gw
+    doc["IPAM"]["Config"].append(entry)
+    v6 = {"subnet": str(net), "gateway": gw, "range": ip_range or str(net), "prefixlen": net.prefixlen}
+    doc["_gorae"]["ipv6"] = v6
+    return v6
+
+
+def ipv6_of(doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The IPv6 pool endpoints of the network get addresses from (None: IPv4 only)."""
+    v6: dict[str, Any] | None = doc.get("_gorae", {}).get("ipv6")
+    return v6 if doc.get("EnableIPv6") else None
+
+
+def public(doc: dict[str, Any], containers: dict[str, Any] | None) -> dict[str, Any]:
+    """The inspect document: without private keys, with Containers filled in; the gateway gorae chose on a
+    subnet the user gave is left out of IPAM.Config, as dockerd records only what the user gave."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
+    if doc.get("_gorae", {}).get("implicit_gateway") and out["IPAM"]["Config"]:
+        first = {k: v for k, v in out["IPAM"]["Config"][0].items() if k != "Gateway"}
+        out["IPAM"] = {**out["IPAM"], "Config": [first, *out["IPAM"]["Config"][1:]]}
     keys = list(out)
     result: dict[str, Any] = {}
     for k in keys:
@@ -148,9 +179,9 @@ def endpoint_settings(ep: dict[str, Any] | None, network_id: str) -> dict[str, A
         "Gateway": ep.get("gateway", ""),
         "IPAddress": ep.get("ip", ""),
         "IPPrefixLen": ep.get("prefixlen", 0),
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": ep.get("gateway6", ""),
+        "GlobalIPv6Address": ep.get("ip6", ""),
+        "GlobalIPv6PrefixLen": ep.get("prefixlen6", 0),
         "DNSNames": ep.get("dns_names") or None,
     }
 

@@ -17,7 +17,7 @@ from typing import Any
 from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound, SystemError_
 from gorae.network import model
 from gorae.network.dns.resolver import DnsServers, needs_dns
-from gorae.network.ipam import Ipam
+from gorae.network.ipam import Ipam, v6_pool
 from gorae.network.kernel import netns
 from gorae.network.portmap import publish
 from gorae.network.portmap.ports import PortReserver, validate_port_bindings
@@ -44,6 +44,36 @@ MAC_RE = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
 def owns_namespace(sb: SandboxDoc) -> bool:
     """The sandbox's namespace file is its own (not the host's, not another container's)."""
     return sb.get("mode") in (SANDBOX_ATTACHED, SANDBOX_ISOLATED) and bool(sb.get("netns_path"))
+
+
+
+def _nothing() -> None:
+    """What teardown returns when there is nothing left to announce."""
+
+
+USER_SUBNETS_ONLY = "user specified IP address is supported only when connecting to networks with user configured subnets"
+
+
+def check_requested_addresses(net: NetworkDoc, ip4: str | None, ip6: str | None) -> None:
+    """dockerd's checks of `--ip`/`--ip6` against a network: well-formed, on a subnet the user configured,
+    inside it."""
+    configs = net["IPAM"]["Config"]
+    for value, version in ((ip4, 4), (ip6, 6)):
+        if not value:
+            continue
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            addr = None
+        if addr is None or addr.version != version:
+            raise InvalidParameter(f"invalid IPv{version} address: {value}")
+        subnets = [
+            n for n in (ipaddress.ip_network(c["Subnet"]) for c in configs if c.get("Subnet")) if n.version == version
+        ]
+        if not subnets or (version == 4 and net["_gorae"].get("auto_subnet")):
+            raise InvalidParameter(USER_SUBNETS_ONLY)
+        if not any(addr in n for n in subnets):
+            raise InvalidParameter(f"Invalid address {value}: It does not belong to any of this network's subnets")
 
 
 class SandboxManager:
@@ -123,7 +153,8 @@ class SandboxManager:
             self.state.sandboxes[cid] = sb
         try:
             self.state.store_sandbox(sb)
-            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True)
+            ipv6 = any(model.ipv6_of(n) for n in nets)  # dockerd disables IPv6 in a sandbox without it
+            ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True, ipv6=ipv6)
             try:
                 for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
                     await self.attach(sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0), ns_rtnl=ns_rtnl)
@@ -170,7 +201,7 @@ class SandboxManager:
             self.state.sandboxes[cid] = sb
         try:
             if sb["netns_path"]:
-                await asyncio.to_thread(netns.create, sb["netns_path"])  # lo comes up there
+                await asyncio.to_thread(netns.create, sb["netns_path"], ipv6=False)  # lo comes up there
             ep: EndpointDoc = {
                 "id": new_id(),
                 "container_id": cid,
@@ -236,12 +267,31 @@ class SandboxManager:
         ep_id = new_id()
         ipam_cfg = cfg.get("IPAMConfig") or {}
         requested = ipam_cfg.get("IPv4Address") or None
+        requested6 = ipam_cfg.get("IPv6Address") or None
         ip, prefixlen, gateway = "", 0, ""
+        ip6, prefixlen6, gateway6 = "", 0, ""
+        v6 = model.ipv6_of(net)
+        check_requested_addresses(net, requested, requested6)
+        if v6 is None:
+            requested6 = None  # a v6 subnet on a network without EnableIPv6: dockerd ignores the address
         if driver.capabilities.addresses:
-            ip = self.ipam.allocate(net["Id"], ep_id, requested, label=f"{net['Name']} ({net['Id']})")
+            label = f"{net['Name']} ({net['Id']})"
+            ip = self.ipam.allocate(net["Id"], ep_id, requested, label=label)
             pool = net["IPAM"]["Config"][0]
             prefixlen = ipaddress.IPv4Network(pool["Subnet"]).prefixlen
             gateway = pool.get("Gateway", "")
+            if v6 is not None:
+                try:
+                    ip6 = self.ipam.allocate(v6_pool(net["Id"]), ep_id, requested6, label=label)
+                except BaseException:
+                    self.ipam.release(net["Id"], ip, ep_id)
+                    raise
+                prefixlen6, gateway6 = int(v6["prefixlen"]), str(v6["gateway"])
+        ipam_config: dict[str, str] = {}
+        if requested:
+            ipam_config["IPv4Address"] = requested
+        if requested6:
+            ipam_config["IPv6Address"] = requested6
         user = not net["_gorae"].get("default")
         aliases = list(dict.fromkeys(cfg.get("Aliases") or []))
         ep: EndpointDoc = {
@@ -251,13 +301,16 @@ class SandboxManager:
             "network_id": net["Id"],
             "ip": ip,
             "prefixlen": prefixlen,
+            "ip6": ip6,
+            "prefixlen6": prefixlen6,
+            "gateway6": gateway6,
             "mac": cfg.get("MacAddress") or "",
             "gateway": gateway,
             "aliases": aliases,
             "dns_names": ([sb["name"], cid[:12], *aliases] if user else []),
             "ifname": ifname,
             "veth": "",
-            "ipam_config": ({"IPv4Address": requested} if requested else None),
+            "ipam_config": ipam_config or None,
             "links": cfg.get("Links") or None,
             "driver_opts": dict(cfg.get("DriverOpts") or {}) or None,
         }
@@ -313,6 +366,42 @@ class SandboxManager:
                 ) from None
             return
 
+    async def take_ports(self, container_id: str, from_id: str) -> None:
+        """Move the published ports of running container `from_id` to running container `container_id`
+        (gorae's handover, used by `gorae deploy`): the host ports stay held throughout and the forwarding
+        rules switch to the new container's address in one iptables transaction, so a client never meets a
+        closed port; connections already open to the old container keep flowing (conntrack). The old one
+        keeps running, publishing nothing."""
+        state = self.state
+        with state.lock:
+            new, old = state.sandboxes.get(container_id), state.sandboxes.get(from_id)
+            if new is None or new.get("mode") != SANDBOX_ATTACHED:
+                raise Conflict(f"container {container_id[:12]} has no network endpoint to take ports to")
+            if old is None or not old.get("ports"):
+                raise Conflict(f"container {from_id[:12]} publishes no ports")
+            if new.get("ports"):
+                raise Conflict(f"container {container_id[:12]} already publishes ports")
+            target_ep, target = None, None
+            for ep in state.endpoints_of(new):
+                if ep.get("ip"):
+                    target = state.driver(state.networks[ep["network_id"]]).port_target(
+                        state.networks[ep["network_id"]]
+                    )
+                    if target is not None:
+                        target_ep = ep
+                        break
+            if target_ep is None or target is None:
+                raise Conflict(f"container {container_id[:12]} is on no network that publishes ports")
+            new["ports"] = [
+                {**m, "container_ip": target_ep["ip"], "bridge": target.interface} for m in old["ports"]
+            ]
+            new["port_bindings"] = dict(old.get("port_bindings") or {})
+            new["exposed"] = sorted(set(new.get("exposed") or []) | set(new["port_bindings"]))
+            old["ports"], old["port_bindings"] = [], {}
+        state.store_sandbox(old)
+        state.store_sandbox(new)
+        await asyncio.to_thread(state.sync)
+
     def _release_ports(self, sb: SandboxDoc) -> None:
         for m in sb.get("ports", []):
             self.ports.release(m["proto"], m["host_ip"], m["host_port"])
@@ -320,7 +409,7 @@ class SandboxManager:
 
     # ---- teardown --------------------------------------------------------------------------------
 
-    async def teardown(self, container_id: str) -> None:
+    async def teardown(self, container_id: str, *, announce: bool = True) -> Callable[[], None]:
         """Remove the container's DNS server, port mappings, endpoints and namespace. Idempotent; a
         container without a sandbox is fine.
 
@@ -334,7 +423,7 @@ class SandboxManager:
         with state.lock:
             sb = state.sandboxes.pop(container_id, None)
             if sb is None:
-                return
+                return _nothing
             eps = [state.endpoints.pop(e) for e in sb["endpoints"] if e in state.endpoints]
             events = [state.networks[ep["network_id"]] for ep in eps if ep["network_id"] in state.networks]
             had_ports = bool(sb.get("ports"))
@@ -348,8 +437,15 @@ class SandboxManager:
                 self._teardowns.pop(container_id, None) if self._teardowns.get(container_id) is t else None
             )
         )
-        for net in events:
-            state.event("disconnect", net, {"container": container_id})
+
+        def publish() -> None:  # once, however often it is called
+            while events:
+                state.event("disconnect", events.pop(0), {"container": container_id})
+
+        if announce:
+            publish()
+            return _nothing
+        return publish
 
     async def _teardown_kernel(self, cid: str, sb: SandboxDoc, eps: Iterable[EndpointDoc]) -> None:
         try:
@@ -369,6 +465,8 @@ class SandboxManager:
         for ep in eps:
             if ep.get("ip"):
                 self._step(f"address {ep['ip']}", self.ipam.release, ep["network_id"], ep["ip"], ep["id"])
+            if ep.get("ip6"):
+                self._step(f"address {ep['ip6']}", self.ipam.release, v6_pool(ep["network_id"]), ep["ip6"], ep["id"])
             self._step(f"endpoint {ep['id'][:12]}", self.state.delete_endpoint, ep["id"])
         with self.state.lock:
             if cid not in self.state.sandboxes:
@@ -415,6 +513,8 @@ class SandboxManager:
         self._delete_interfaces(ep)
         if ep.get("ip"):
             self.ipam.release(ep["network_id"], ep["ip"], ep["id"])
+        if ep.get("ip6"):
+            self.ipam.release(v6_pool(ep["network_id"]), ep["ip6"], ep["id"])
 
     def drop_endpoint(self, sb: SandboxDoc, ep_id: str) -> None:
         with self.state.lock:
@@ -435,6 +535,7 @@ class SandboxManager:
         container_id: str,
         *,
         ipv4_address: str | None = None,
+        ipv6_address: str | None = None,
         aliases: Iterable[str] = (),
         links: Iterable[str] = (),
         driver_opts: dict[str, str] | None = None,
@@ -458,8 +559,9 @@ class SandboxManager:
             if state.endpoints.get(e, {}).get("network_id") == net["Id"]:
                 raise Forbidden(f"endpoint with name {sb['name']} already exists in network {net['Name']}")
         cfg: dict[str, Any] = {"Aliases": list(aliases), "DriverOpts": dict(driver_opts or {})}
-        if ipv4_address:
-            cfg["IPAMConfig"] = {"IPv4Address": ipv4_address}
+        ipam_cfg = {k: v for k, v in (("IPv4Address", ipv4_address), ("IPv6Address", ipv6_address)) if v}
+        if ipam_cfg:
+            cfg["IPAMConfig"] = ipam_cfg
         self.check_endpoint_configs([net], [cfg])
         used = {ep["ifname"] for ep in state.endpoints_of(sb)}
         ifname = next(f"eth{i}" for i in range(1000) if f"eth{i}" not in used)

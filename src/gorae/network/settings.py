@@ -55,6 +55,9 @@ def network_settings(state: NetworkState, container_id: str) -> dict[str, Any]:
                     IPAddress=ep["ip"],
                     IPPrefixLen=ep["prefixlen"],
                     MacAddress=ep["mac"],
+                    GlobalIPv6Address=ep.get("ip6", ""),
+                    GlobalIPv6PrefixLen=ep.get("prefixlen6", 0),
+                    IPv6Gateway=ep.get("gateway6", ""),
                 )
     return st
 
@@ -79,7 +82,7 @@ def container_net(state: NetworkState, sb: SandboxDoc) -> ContainerNet:
     resolv = containerfiles.resolv_conf(
         host_text, dns=sb["dns"], dns_search=sb["dns_search"], dns_options=sb["dns_options"], mode=rmode
     )
-    ips = [ep["ip"] for ep in state.endpoints_of(sb) if ep["ip"]]
+    ips = [ip for ep in state.endpoints_of(sb) for ip in (ep["ip"], ep.get("ip6")) if ip]
     link_entries: list[tuple[str, list[str]]] = []
     env: list[str] = []
     for lk in sb.get("links", []):

@@ -15,7 +15,15 @@ from typing import Any
 
 from gorae.errors import InvalidParameter, NotFound
 from gorae.network.registry import DriverRegistry
-from gorae.network.types import EndpointDoc, MetaStore, NetworkDoc, NetworkDriver, Publish, SandboxDoc
+from gorae.network.types import (
+    ClusterNetworks,
+    EndpointDoc,
+    MetaStore,
+    NetworkDoc,
+    NetworkDriver,
+    Publish,
+    SandboxDoc,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ class NetworkState:
         self.networks: dict[str, NetworkDoc] = {}
         self.endpoints: dict[str, EndpointDoc] = {}
         self.sandboxes: dict[str, SandboxDoc] = {}
+        self.cluster: ClusterNetworks | None = None  # the swarm's networks while this node is in a swarm
 
     def load(self) -> None:
         with self.lock:
@@ -133,7 +142,7 @@ class NetworkState:
                     "EndpointID": ep["id"],
                     "MacAddress": ep.get("mac", ""),
                     "IPv4Address": f"{ep['ip']}/{ep['prefixlen']}" if ep.get("ip") else "",
-                    "IPv6Address": "",
+                    "IPv6Address": f"{ep['ip6']}/{ep['prefixlen6']}" if ep.get("ip6") else "",
                 }
         return out
 

@@ -39,10 +39,13 @@ class MetaStore(Protocol):
 @dataclass(frozen=True)
 class NetworkOptions:
     """The daemon options networking depends on (dockerd's --bip, --fixed-cidr, --default-address-pool,
-    --iptables, --ip-forward, --ip-masq)."""
+    --ipv6, --fixed-cidr-v6, --iptables, --ip6tables, --ip-forward, --ip-masq)."""
 
     bip: str | None = None
     fixed_cidr: str | None = None
+    ipv6: bool = False  # --ipv6: the default bridge gets IPv6 addresses from --fixed-cidr-v6
+    fixed_cidr_v6: str | None = None
+    ip6tables: bool = False  # --ip6tables: rules for IPv6 networks too (dockerd 20.10's default: off)
     default_address_pools: Sequence[Mapping[str, Any]] = ()
     iptables: bool = True
     ip_forward: bool = True
@@ -92,6 +95,7 @@ class DriverCapabilities:
     host_namespace: bool = False  # its containers use the host's network namespace
     exclusive: bool = False  # a container on it is on no other network and cannot connect/disconnect
     addresses: bool = False  # its endpoints get addresses from the network's IPAM pool
+    cluster: bool = False  # swarm-scoped: its networks live in the cluster store (`ClusterNetworks`)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ class NetworkSpec:
     ip_range: str | None = None
     options: Mapping[str, str] = field(default_factory=dict)
     interface: str | None = None  # the kernel interface its endpoints hang off (stored as `_gorae.bridge`)
+    enable_ipv6: bool = False  # EnableIPv6 (the default bridge with --ipv6)
+    ipv6_subnet: str | None = None  # its IPv6 pool (--fixed-cidr-v6); without one, link-local addresses only
 
 
 @dataclass(frozen=True)
@@ -186,3 +192,49 @@ class NetworkDriver(Protocol):
         """Bring the driver's host-wide state (firewall rules) in line with its networks and the published
         ports; cheap when nothing changed."""
         ...
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A cluster network granted to a container on this node: the network's record (docker's inspect shape,
+    Scope "swarm") and the address the cluster allocated for the container on it."""
+
+    network: NetworkDoc
+    ip: str
+
+
+class ClusterNetworks(Protocol):
+    """The swarm's networks as this node sees them (gorae.swarm.networks implements it; None outside a swarm).
+
+    `find`/`list` answer from what this node knows of the cluster (synchronous: the API's list and inspect
+    are); `attach`/`detach` ask the manager for an address (and the right to use the network) and give it
+    back; `create`/`remove` change the cluster (managers only) and run in worker threads."""
+
+    def find(self, name_or_id: str) -> NetworkDoc | None: ...
+
+    async def attach(
+        self, network_id: str, container_id: str, container_name: str, ip: str | None
+    ) -> Attachment: ...
+
+    async def detach(self, network_id: str, container_id: str) -> None: ...
+
+    async def instantiated(self, network_id: str) -> None:
+        """The network's kernel state was just built here (program its peers)."""
+
+    async def container_started(self, container_id: str) -> None:
+        """A container on swarm networks got its sandbox here (program its load balancer)."""
+
+    async def task_networks(self, container_name: str) -> list[tuple[str, list[str]]]:
+        """For a container named as a swarm task's: the IDs of the swarm networks it joins, with its aliases
+        on each (none when it is no task of this node)."""
+        ...
+
+    def resolve(self, network_ids: set[str], name: str) -> list[str] | None:
+        """The embedded DNS's answer from the cluster for a container on those networks (services,
+        `tasks.<service>`, containers on other nodes); None when the cluster knows no such name."""
+
+    def create(self, name: str, body: dict[str, Any]) -> dict[str, str]: ...
+
+    def remove(self, network_id: str) -> None: ...
+
+    def list(self) -> list[NetworkDoc]: ...  # last: the name shadows `list` below it

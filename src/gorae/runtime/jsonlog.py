@@ -72,14 +72,25 @@ def encode_entry(rec: LogRecord, attrs: str = "") -> bytes:
     return f'{{"log":{text},"stream":"{stream}",{attrs}"time":"{rfc3339nano(rec.time_ns)}"}}\n'.encode()
 
 
+def _details(attrs: object) -> bytes:
+    """An entry's attrs as dockerd's `logs --details` prints them: sorted `k=v` pairs, both query-escaped
+    (Go's url.QueryEscape), joined by commas."""
+    from urllib.parse import quote_plus
+
+    if not isinstance(attrs, dict):
+        return b""
+    pairs = (f"{quote_plus(str(k), safe='~')}={quote_plus(str(v), safe='~')}" for k, v in sorted(attrs.items()))
+    return ",".join(pairs).encode()
+
+
 def decode_entry(line: bytes) -> LogRecord | None:
     """A json-file line back to a record; None for a line that is not one (torn or foreign)."""
     try:
         doc = json.loads(line)
         stream = _STREAM_IDS[doc["stream"]]
-        return LogRecord(
-            stream, parse_time_ns(doc["time"]), str(doc["log"]).encode("utf-8", "surrogateescape")
-        )
+        data = str(doc["log"]).encode("utf-8", "surrogateescape")
+        attrs = doc.get("attrs")
+        return LogRecord(stream, parse_time_ns(doc["time"]), data, _details(attrs) if attrs else b"")
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -191,9 +202,10 @@ def read_log(
     until: float | int | str | None = None,
     tail: int | None = None,
     timestamps: bool = False,
+    details: bool = False,
 ) -> Iterator[tuple[int, bytes]]:
     """(stream, bytes) chunks of a json-file log so far, with docker's filters (`tail` counts entries)."""
-    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps, details)
     for rec in tail_of((r for r in records(path) if flt.keep(r)), tail):
         yield flt.render(rec)
 
@@ -260,6 +272,7 @@ async def follow_log(
     until: float | int | str | None = None,
     tail: int | None = None,
     timestamps: bool = False,
+    details: bool = False,
     exited: Callable[[], bool] | Awaitable[object] | None = None,
     poll_interval: float = 0.05,
 ) -> AsyncIterator[tuple[int, bytes]]:
@@ -268,7 +281,7 @@ async def follow_log(
     After the current file is rotated away, it is read to its end (the writer closes it before renaming),
     then the files rotated after it, oldest first, then the new current one: a follower that lags several
     rotations behind loses nothing still on disk."""
-    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps, details)
     watch = ExitWatch(exited)
     chain = _Chain(path)
     f: BinaryIO | None = None

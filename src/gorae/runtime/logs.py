@@ -30,6 +30,7 @@ class LogRecord:
     stream: int
     time_ns: int
     data: bytes  # ends with b"\n" unless the line is still partial
+    attrs: bytes = b""  # the entry's extra attributes as `logs --details` shows them: b"k=v,k2=v2"
 
 
 def parse_time_ns(ts: bytes | str) -> int:
@@ -112,6 +113,7 @@ class LogFilter:
     since_ns: int = 0  # keep records at or after this time (0 = all)
     until_ns: int = 0  # keep records at or before this time (0 = no bound)
     timestamps: bool = False
+    details: bool = False  # each line after its attributes and a space (dockerd's `details`)
 
     def keep(self, rec: LogRecord) -> bool:
         if rec.stream == STDOUT and not self.stdout:
@@ -125,9 +127,10 @@ class LogFilter:
         return True
 
     def render(self, rec: LogRecord) -> tuple[int, bytes]:
+        data = rec.attrs + b" " + rec.data if self.details else rec.data
         if self.timestamps:
-            return rec.stream, format_time(rec.time_ns).encode() + b" " + rec.data
-        return rec.stream, rec.data
+            return rec.stream, format_time(rec.time_ns).encode() + b" " + data
+        return rec.stream, data
 
 
 def to_ns(t: float | int | str | None) -> int:
@@ -165,10 +168,11 @@ def read_log(
     until: float | int | str | None = None,
     tail: int | None = None,
     timestamps: bool = False,
+    details: bool = False,
 ) -> Iterator[tuple[int, bytes]]:
     """(stream, bytes) chunks of the log so far; stream is 1 (stdout) or 2 (stderr).
     `tail` counts lines of both streams, as dockerd does; None or negative means all."""
-    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps, details)
     for rec in tail_of(_records(path), tail):
         if flt.keep(rec):
             yield flt.render(rec)
@@ -183,6 +187,7 @@ async def follow_log(
     until: float | int | str | None = None,
     tail: int | None = None,
     timestamps: bool = False,
+    details: bool = False,
     exited: Callable[[], bool] | Awaitable[object] | None = None,
     poll_interval: float = 0.1,
 ) -> AsyncIterator[tuple[int, bytes]]:
@@ -190,7 +195,7 @@ async def follow_log(
     that completes when the container exits) says the container is gone, then drains the rest.
     Live output is passed on per log entry: a partial line's chunks arrive as they are written
     (with `timestamps`, each chunk carries its own time, like dockerd's json-file)."""
-    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps)
+    flt = LogFilter(stdout, stderr, to_ns(since), to_ns(until), timestamps, details)
     asm = _Assembler()
     watch = ExitWatch(exited)
     while not os.path.exists(path) and not watch.done():

@@ -30,6 +30,8 @@ class NodeContext:
     addr: str  # this node's advertised IP
     store: ClusterStore | None  # managers only
     call_manager: CallManager  # one request to the manager over the swarm port (workers)
+    # one request to the manager at "host:port" over the swarm port (mutual TLS), e.g. another manager
+    call_at: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 
 class SwarmComponent(Protocol):
@@ -38,3 +40,7 @@ class SwarmComponent(Protocol):
 
     async def stop(self) -> None:
         """End all work started by `start` (the node left the swarm or the daemon stops)."""
+
+    # optional: `async def left(self, node_id: str) -> None` — called after `stop` when the node leaves the
+    # swarm (not when the daemon stops): drop what belonged to node `node_id` (dockerd removes the node's
+    # task containers on leave).

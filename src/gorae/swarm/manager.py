@@ -251,7 +251,11 @@ class SwarmService:
             addr=self.state.addr,
             store=self.store if self.state.role == "manager" else None,
             call_manager=self.call_manager,
+            call_at=self._call_at,
         )
+
+    async def _call_at(self, addr: str, request: dict[str, Any]) -> dict[str, Any]:
+        return await call(addr, self._member_context(), request, MANAGER_ROLE)
 
     async def _start_each(self, components: list[SwarmComponent], started: list[SwarmComponent]) -> None:
         node = self._node_context()
@@ -270,6 +274,17 @@ class SwarmService:
                 await component.stop()
             except Exception:
                 log.exception("swarm component %s did not stop cleanly", type(component).__name__)
+
+    async def _components_left(self, node_id: str) -> None:
+        """After `leave`: each component's optional `left(node_id)` drops what was this node's."""
+        for component in self._components:
+            left = getattr(component, "left", None)
+            if left is None:
+                continue
+            try:
+                await left(node_id)
+            except Exception:
+                log.exception("swarm component %s could not clean up after leave", type(component).__name__)
 
     async def _start_components(self) -> None:
         await self._start_each([c for c in self._components if id(c) not in self._leader_only], self._started)
@@ -619,6 +634,8 @@ class SwarmService:
                     pass
             else:
                 await self._leave_members()
+            await self._stop_background()
+            await self._components_left(self.state.node_id)
             await self._teardown()
 
     async def _leave_members(self) -> None:

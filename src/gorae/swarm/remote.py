@@ -23,7 +23,7 @@ from typing import Any
 
 from gorae.errors import GoraeError, InvalidParameter, Unavailable
 
-MAX_LINE = 1 << 20
+MAX_LINE = 16 << 20  # an assignment set carries its secrets and configs (up to 500 KB and 1000 KB each)
 TIMEOUT = 20.0
 CONNECT_TIMEOUT = 3.0  # a manager that does not accept within this is tried no longer (workers fail over)
 

@@ -91,6 +91,8 @@ class VolumeService:
 
     def _public(self, doc: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in doc.items() if not k.startswith("_")}
+        if not out.get("Labels"):  # dockerd answers null for a volume without labels (older records kept {})
+            out["Labels"] = None
         return out
 
     def path(self, name: str) -> str:
@@ -106,11 +108,11 @@ class VolumeService:
         anonymous: bool = False,
     ) -> dict[str, Any]:
         driver = driver or "local"
-        if driver != "local":
-            raise NotFound(f'error looking up volume plugin {driver}: plugin "{driver}" not found')
         if not name:
             name = secrets.token_hex(32)
             anonymous = True
+        if driver != "local":  # dockerd: "create NAME: ..." (the name it was asked for, or the one it made)
+            raise NotFound(f'create {name}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         validate_name(name)
         options = dict(options or {})
         bad = sorted(set(options) - _LOCAL_OPTS)
@@ -141,7 +143,7 @@ class VolumeService:
         doc = {
             "CreatedAt": rfc3339_seconds(time.time()),
             "Driver": "local",
-            "Labels": labels,
+            "Labels": labels or None,
             "Mountpoint": data,
             "Name": name,
             "Options": options or None,

@@ -217,7 +217,7 @@ def parse_mount(m: dict[str, Any]) -> MountPoint:
         if t.get("Mode"):
             opts.append(f"mode={int(t['Mode']):o}")
         return MountPoint("tmpfs", dest, rw=not ro, tmpfs_options=opts)
-    raise InvalidParameter(f'mount type unknown: "{kind}"')
+    raise InvalidParameter(f'invalid mount config for type "{kind}": mount type unknown')
 
 
 def resolve_points(
@@ -235,7 +235,10 @@ def resolve_points(
         cname, _, mode = spec.partition(":")
         if mode not in ("", "ro", "rw"):
             raise InvalidParameter(f"invalid mode for volumes-from: {mode}")
-        other = lookup_container(cname)
+        try:
+            other = lookup_container(cname)
+        except NotFound as e:  # not a 404: the docker CLI would take it for a missing image and pull
+            raise InvalidParameter(e.message) from None
         for rec in other.get("Mounts") or []:
             copy = MountPoint.from_record({k: v for k, v in rec.items() if not k.startswith("_")})
             if mode:

@@ -116,19 +116,22 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-_GORAE_PROG = re.compile(r"^gorae: |(?<=Run ')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)
+_GORAE_PROG = re.compile(r"^gorae: |(?<=')gorae |(?<=^Usage:  )gorae ", re.MULTILINE)  # 'gorae x' as 'docker x'
 
 
 _PADDING = re.compile(r" {2,}")
 
 
-def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "") -> str:
-    """`text` with everything that legitimately differs between two runs replaced by a placeholder; for
-    way `g` the gorae CLI's own name in docker's "docker: ..." and "Run 'docker ...'" lines."""
+def normalise(text: str, *, prefix: str, scratch: str, host: str, way: str = "", root: str = "") -> str:
+    """`text` with everything that legitimately differs between two runs replaced by a placeholder (`root`:
+    the daemon's data root, as in volume mount points); for way `g` the gorae CLI's own name in docker's
+    "docker: ...", "Run 'docker ...'", "See 'docker ...'" and "'docker import' requires" lines."""
     if way == "g":
         text = _GORAE_PROG.sub(lambda m: m.group(0).replace("gorae", "docker"), text)
     if scratch:
         text = text.replace(scratch, "<TMP>")
+    if root:
+        text = text.replace(root, "<ROOT>")
     if host:
         text = text.replace(host, "<HOST>").replace(host.removeprefix("unix://"), "<HOST>")
     if prefix:

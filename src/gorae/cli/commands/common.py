@@ -12,23 +12,42 @@ from gorae.client.errors import APIError
 
 
 def inspect_objects(
-    cli: Cli, fetch: Callable[[str], Any], names: list[str], fmt: str | None, *, sort_keys: bool = False
+    cli: Cli,
+    fetch: Callable[[str], Any],
+    names: list[str],
+    fmt: str | None,
+    *,
+    kind: str = "",
+    sort_keys: bool = False,
+    any_status: bool = False,
 ) -> int:
-    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors."""
+    """`<object> inspect`: print each found object (JSON list or `--format`), then fail with the not-found errors
+    (with `any_status`, every error the daemon answers, as docker's inspect of swarm objects does). With a
+    `kind` ("volume", "network"), a template runs on docker's typed Go value of it, as `inspect --type KIND`."""
     import json
-
-    from gorae.cli.output import render
 
     found: list[Any] = []
     errors: list[str] = []
+    tmpl = None
+    if kind and fmt and fmt != "json":
+        from gorae.cli.commands.inspect import parse_template
+
+        tmpl = parse_template(fmt)  # parsed before asking the daemon, as docker
     for n in names:
         try:
             found.append(fetch(n))
         except APIError as e:
-            if e.status != 404:
+            if e.status != 404 and not any_status:
                 raise
             errors.append(str(e))
+    if tmpl is not None:
+        from gorae.cli.commands.inspect import write_inspect
+
+        # docker's volume inspect gives its template inspector no raw JSON to fall back on
+        return write_inspect(cli, tmpl, [(kind, o) for o in found], errors, raw=kind != "volume")
     if fmt and fmt != "json":
+        from gorae.cli.output import render
+
         for obj in found:
             cli.print(render(fmt, obj))  # as docker's inspect: `\t` stays as typed
     else:

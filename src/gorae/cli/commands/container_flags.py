@@ -319,7 +319,7 @@ def build_create_body(
         "SecurityOpt": v["security_opt"] or None,
         "UTSMode": v["uts"] or "",
         "UsernsMode": v["userns"] or "",
-        "ShmSize": o.ram_in_bytes(v["shm_size"]) if v["shm_size"] else 0,
+        "ShmSize": o.flag_bytes(v["shm_size"], "--shm-size") if v["shm_size"] else 0,
         "CpuShares": v["cpu_shares"] or 0,
         "CgroupParent": v["cgroup_parent"] or "",
         "BlkioWeight": v["blkio_weight"] or 0,
@@ -341,8 +341,10 @@ def build_create_body(
         "CpusetCpus": v["cpuset_cpus"] or "",
         "CpusetMems": v["cpuset_mems"] or "",
         "Devices": [_device(d) for d in v["device"]],
-        "Memory": o.ram_in_bytes(v["memory"]) if v["memory"] else 0,
-        "MemoryReservation": o.ram_in_bytes(v["memory_reservation"]) if v["memory_reservation"] else 0,
+        "Memory": o.flag_bytes(v["memory"], "-m, --memory") if v["memory"] else 0,
+        "MemoryReservation": (
+            o.flag_bytes(v["memory_reservation"], "--memory-reservation") if v["memory_reservation"] else 0
+        ),
         "MemorySwap": _swap(v["memory_swap"]),
         "MemorySwappiness": None if v["memory_swappiness"] == -1 else v["memory_swappiness"],
         "NanoCpus": o.nano_cpus(v["cpus"]) if v["cpus"] else 0,
@@ -356,7 +358,7 @@ def build_create_body(
     if "init" in v["_set"]:
         host["Init"] = v["init"]
     if v["kernel_memory"]:  # docker 28 sends it only to daemons older than API 1.42 (deprecated)
-        km = o.ram_in_bytes(v["kernel_memory"])
+        km = o.flag_bytes(v["kernel_memory"], "--kernel-memory")
         if _vt(api_version) < (1, 42):
             host["KernelMemory"] = km
     if v["use_api_socket"]:
@@ -406,7 +408,7 @@ def build_create_body(
 def _swap(s: str | None) -> int:
     if not s:
         return 0
-    return -1 if s.strip() == "-1" else o.ram_in_bytes(s)
+    return -1 if s.strip() == "-1" else o.flag_bytes(s, "--memory-swap")
 
 
 def _device(s: str) -> dict[str, str]:

@@ -87,6 +87,10 @@ def _follow(cli: Cli, ctr: str, src: str) -> tuple[str, str | None]:
 def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> None:
     if not src:
         raise StatusError(1, "filepath cannot be empty")
+    if dest != "-":  # docker's ValidateOutputPath, before asking the daemon
+        parent = os.path.dirname(os.path.normpath(os.path.abspath(dest)))
+        if parent and not os.path.exists(parent):
+            raise StatusError(1, f'invalid output path: directory "{parent}" does not exist')
     rebase: str | None = None
     if v["follow_link"]:
         src, rebase = _follow(cli, ctr, src)

@@ -9,7 +9,7 @@ from gorae.cli.commands.images import short_id
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import parse_filters, split_image_ref
-from gorae.cli.output import Header, ellipsis, go_time, human_size, print_list, since
+from gorae.cli.output import Header, JsonRow, ellipsis, human_size, print_list, rfc3339, since
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
@@ -115,15 +115,16 @@ HISTORY = Spec(
 )
 
 
-class HistoryRow:
+class HistoryRow(JsonRow):
+    GO_TYPE = "*image.historyContext"
+
     def __init__(self, h: dict[str, Any], trunc: bool, human: bool) -> None:
         hid = h.get("Id") or "<missing>"
         self.ID = short_id(hid, trunc) if hid != "<missing>" else hid
         created = h.get("Created", 0)
-        self.CreatedSince = since(created) if human else go_time(created)
-        self.CreatedAt = go_time(created)
-        cb = " ".join((h.get("CreatedBy") or "").split())
-        cb = cb.replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c #(nop)", "")
+        self.CreatedAt = rfc3339(created)
+        self.CreatedSince = since(created) if human else self.CreatedAt
+        cb = (h.get("CreatedBy") or "").replace("\t", " ")  # docker keeps `#(nop)` and runs of spaces
         self.CreatedBy = ellipsis(cb, 45) if trunc else cb
         self.Size = human_size(h.get("Size", 0)) if human else str(h.get("Size", 0))
         self.Comment = h.get("Comment", "")
@@ -151,11 +152,12 @@ def cmd_history(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             "Comment": "COMMENT",
         }
     )
+    created = "{{.CreatedSince}}" if v["human"] else "{{.CreatedAt}}"  # docker's nonHumanHistoryTableFormat
     print_list(
         cli.out,
         v["format"] or "",
         rows,
-        default_table="table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        default_table="table {{.ID}}\t" + created + "\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
         header=header,
         to_json=HistoryRow.as_json,
     )
@@ -245,7 +247,6 @@ IMPORT = Spec(
         O("platform", None, "string", "Set platform if server is multi-platform capable"),
     ],
     min_args=1,
-    max_args=2,
 )
 
 

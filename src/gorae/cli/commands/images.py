@@ -6,7 +6,7 @@ from __future__ import annotations
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, split_image_ref
-from gorae.cli.output import Header, go_time, human_size, print_list, since
+from gorae.cli.output import Header, JsonRow, go_time, human_size, print_list, since
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ IMAGE_HEADERS = {
     "Size": "SIZE",
     "SharedSize": "SHARED SIZE",
     "UniqueSize": "UNIQUE SIZE",
-    "VirtualSize": "VIRTUAL SIZE",
+    "VirtualSize": "SIZE",  # docker's header for both
     "Containers": "CONTAINERS",
 }
 
@@ -49,8 +49,10 @@ def short_id(i: str, trunc: bool) -> str:
     return (i.split(":", 1)[-1][:12]) if trunc else i
 
 
-class ImageRow:
+class ImageRow(JsonRow):
     """docker's ImageContext."""
+
+    GO_TYPE = "*formatter.imageContext"
 
     def __init__(self, img: dict[str, Any], repo: str, tag: str, digest: str, trunc: bool) -> None:
         self._i = img
@@ -61,7 +63,7 @@ class ImageRow:
         self.CreatedSince = since(img.get("Created", 0)) if img.get("Created") else "N/A"
         self.CreatedAt = go_time(img.get("Created", 0))
         self.Size = human_size(img.get("Size", 0))
-        self.VirtualSize = human_size(img.get("VirtualSize", img.get("Size", 0)))
+        self.VirtualSize = human_size(img.get("VirtualSize", img.get("Size", 0)), 4)  # units.HumanSize
         shared = img.get("SharedSize", -1)
         self.SharedSize = "N/A" if shared in (-1, None) else human_size(shared)
         self.UniqueSize = "N/A" if shared in (-1, None) else human_size(img.get("Size", 0) - shared)

@@ -113,9 +113,10 @@ def parse_template(fmt: str | None) -> Any:
         raise StatusError(64, f"template parsing error: {e}") from None
 
 
-def render_inspect(tmpl: Any, kind: str, obj: Any) -> str:
+def render_inspect(tmpl: Any, kind: str, obj: Any, *, raw: bool = True) -> str:
     """docker's TemplateInspector: run on the typed Go value; on any error retry on the raw JSON with
-    missingkey=error; nothing of a failed run is printed. Raises TemplateError from the raw run."""
+    missingkey=error (without `raw` — `volume inspect` gives the inspector no raw JSON — the typed run's error
+    stands); nothing of a failed run is printed. Raises TemplateError."""
     from gorae.cli.inspect_types import ROOT, typed, typed_string
 
     if isinstance(tmpl, FieldChain):
@@ -130,7 +131,8 @@ def render_inspect(tmpl: Any, kind: str, obj: Any) -> str:
         try:
             return str(tmpl.execute(typed(ROOT[kind], obj)))
         except TemplateError:
-            pass
+            if not raw:
+                raise
     return str(tmpl.execute(obj, missingkey="error"))
 
 
@@ -160,7 +162,9 @@ def _inspect(
     return write_inspect(cli, tmpl, found, errors)
 
 
-def write_inspect(cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: list[str]) -> int:
+def write_inspect(
+    cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: list[str], *, raw: bool = True
+) -> int:
     """Print the objects found (`tmpl` from parse_template: the template per object, or None: one JSON array),
     then the lookup errors and the template errors; return the exit status."""
     errors = list(errors)
@@ -168,7 +172,7 @@ def write_inspect(cli: Cli, tmpl: Any, found: list[tuple[str, Any]], errors: lis
         printed = False
         for kind, obj in found:
             try:
-                cli.print(render_inspect(tmpl, kind, obj))
+                cli.print(render_inspect(tmpl, kind, obj, raw=raw))
                 printed = True
             except _template_error() as e:  # evaluated only when something was raised
                 errors.append(f"template parsing error: {e}")

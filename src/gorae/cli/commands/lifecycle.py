@@ -147,7 +147,10 @@ def cmd_rename(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     old, new = args
     if not new.strip():
         raise StatusError(1, "Error: neither old nor new names may be empty")
-    cli.api.post(f"/containers/{q(old)}/rename", {"name": new})
+    try:
+        cli.api.post(f"/containers/{q(old)}/rename", {"name": new})
+    except APIError as e:
+        raise StatusError(1, f"{e}\nError: failed to rename container named {old}") from None
     return 0
 
 
@@ -314,6 +317,13 @@ def cmd_commit(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     params: list[tuple[str, Any]] = [("container", args[0])]
     if len(args) > 1:
         from gorae.cli.opts import split_image_ref
+        from gorae.errors import InvalidParameter
+        from gorae.reference import parse
+
+        try:  # the docker CLI parses the new name before asking the daemon
+            parse(args[1])
+        except InvalidParameter as e:
+            raise StatusError(1, str(e)) from None
 
         repo, tag = split_image_ref(args[1])
         params += [("repo", repo), ("tag", tag)]

@@ -55,13 +55,12 @@ def cmd_logs(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         "details": v["details"] or None,
         "tail": v["tail"],
     }
-    try:
-        if v["since"]:
-            params["since"] = parse_timestamp(v["since"])
-        if v["until"]:
-            params["until"] = parse_timestamp(v["until"])
-    except OptError as e:
-        raise StatusError(1, str(e)) from None
+    for key in ("since", "until"):  # the docker client's words: invalid value for "since": ...
+        if v[key]:
+            try:
+                params[key] = parse_timestamp(v[key])
+            except OptError as e:
+                raise StatusError(1, f'invalid value for "{key}": {e}') from None
     resp = api.request("GET", f"/containers/{q(info['Id'])}/logs", params)
     out, err = sys.stdout.buffer, sys.stderr.buffer
     if (info.get("Config") or {}).get("Tty"):

@@ -13,7 +13,7 @@ from gorae.cli.commands.volume import natural_key, opts_map
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
-from gorae.cli.output import Header, print_list
+from gorae.cli.output import Header, JsonRow, print_list
 from gorae.client.api import q
 
 CREATE = Spec(
@@ -81,15 +81,18 @@ def ipam_config(
         try:
             net = ipaddress.ip_network(s, strict=False)
         except ValueError:
-            raise StatusError(1, f"invalid CIDR address: {s}") from None
+            if ranges or gateways or aux:
+                raise StatusError(1, f"invalid CIDR address: {s}") from None
+            nets.append((None, {"Subnet": s, "AuxiliaryAddresses": {}}))  # the daemon's to refuse, as docker
+            continue
         for other, _ in nets:
-            if other.version == net.version and other.overlaps(net):
+            if other is not None and other.version == net.version and other.overlaps(net):
                 raise StatusError(1, "multiple overlapping subnet configuration is not supported")
         nets.append((net, {"Subnet": s, "AuxiliaryAddresses": {}}))
 
     def owner(addr: Any) -> dict[str, Any] | None:
         for net, cfg in nets:
-            if addr.version == net.version and (
+            if net is not None and addr.version == net.version and (
                 addr.subnet_of(net) if hasattr(addr, "subnet_of") else addr in net
             ):
                 return cfg
@@ -213,8 +216,10 @@ def go_time_string(rfc3339: str) -> str:
     return f"{text} {off} {off}"
 
 
-class NetworkRow:
+class NetworkRow(JsonRow):
     """docker's networkContext: the fields a `network ls --format` template can use."""
+
+    GO_TYPE = "*network.networkContext"
 
     def __init__(self, net: dict[str, Any], trunc: bool) -> None:
         self._n = net
@@ -275,7 +280,7 @@ INSPECT = Spec(
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     verbose = "true" if v["verbose"] else None
     return inspect_objects(
-        cli, lambda n: cli.api.get_json(f"/networks/{q(n)}", {"verbose": verbose}), args, v["format"]
+        cli, lambda n: cli.api.get_json(f"/networks/{q(n)}", {"verbose": verbose}), args, v["format"], kind="network"
     )
 
 
@@ -289,7 +294,10 @@ RM = Spec(
 
 
 def cmd_rm(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    return remove_each(cli, args, lambda n: cli.api.delete(f"/networks/{q(n)}"), ignore_missing=v["force"])
+    try:
+        return remove_each(cli, args, lambda n: cli.api.delete(f"/networks/{q(n)}"), ignore_missing=v["force"])
+    except StatusError as e:  # docker 28's network rm ends its errors with this line
+        raise StatusError(e.status, e.message + "\nexit status 1") from None
 
 
 PRUNE = Spec(
@@ -320,7 +328,7 @@ def cmd_prune(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     doc = cli.api.post_json("/networks/prune", {"filters": filters or None}) or {}
     deleted = doc.get("NetworksDeleted") or []
     if deleted:
-        cli.out.write("Deleted Networks:\n" + "".join(d + "\n" for d in deleted))
+        cli.out.write("Deleted Networks:\n" + "".join(d + "\n" for d in deleted) + "\n")
     return 0
 
 

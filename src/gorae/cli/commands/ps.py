@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.output import Header, ellipsis, go_time, human_size, print_list, since
+from gorae.cli.output import Header, JsonRow, ellipsis, go_time, human_size, print_list, render, since
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def display_ports(ports: list[dict[str, Any]]) -> str:
     return str(ports_string(ports))
 
 
-class PsRow:
+class PsRow(JsonRow):
     """docker's ContainerContext: the fields a `ps --format` template can use."""
 
     def __init__(self, c: dict[str, Any], trunc: bool) -> None:
@@ -145,17 +145,13 @@ class PsRow:
         return str(sum(1 for m in self._c.get("Mounts") or [] if m.get("Driver") == "local"))
 
     GO_TYPE = "*formatter.ContainerContext"
+    TEMPLATE_ERROR = "failed to execute template"
 
     def as_json(self) -> dict[str, Any]:
         """docker's ContainerContext.MarshalJSON: every field (sorted when marshalled), `Platform` null."""
-        doc: dict[str, Any] = {k: getattr(self, k) for k in sorted(HEADERS)}
+        doc: dict[str, Any] = {k: getattr(self, k) for k in HEADERS}
         doc["Platform"] = None
-        return doc
-
-    @property
-    def json_view(self) -> dict[str, Any]:
-        """What `{{json .}}` marshals (gorae.cli.gotemplate.gojson's hook)."""
-        return self.as_json()
+        return {k: doc[k] for k in sorted(doc)}
 
 
 def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
@@ -176,7 +172,9 @@ def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     fmt = v["format"] or ""
     if not fmt and not v["quiet"]:
         fmt = cli.config.get("psFormat") or ""
-    want_size = v["size"] or (".Size" in fmt and not v["quiet"])
+    # docker asks for sizes when the template uses .Size, `{{json .}}` too (it marshals every field); not for
+    # `--format json`
+    want_size = v["size"] or (not v["quiet"] and (".Size" in fmt or "json ." in " ".join(fmt.split())))
     if want_size:
         params["size"] = 1
     if filters:
@@ -190,6 +188,10 @@ def cmd_ps(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 
 def write_ps(out: Any, fmt: str, containers: list[dict[str, Any]], *, trunc: bool, size: bool) -> None:
     """Print the API's container list in `fmt` (empty: the default table, plus SIZE with --size)."""
+    if fmt and fmt not in ("table", "json"):
+        # docker runs the template once on an empty context before listing (to see whether it uses .Size):
+        # an unknown field fails there, with or without containers, at its column in the format as typed
+        render(fmt, PsRow({"Id": ""}, trunc))
     rows = [PsRow(c, trunc) for c in containers]
     default = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
     if size:

@@ -12,7 +12,7 @@ import sys
 from gorae.cli.commands.container_flags import build_create_body, check_platform_flags, container_opts
 from gorae.cli.context import StatusError
 from gorae.cli.flags import PROG, Spec
-from gorae.cli.opts import OptError
+from gorae.cli.opts import FlagValueError, OptError
 from gorae.client.api import q
 from gorae.client.errors import APIError
 
@@ -51,6 +51,13 @@ def _flag_fail(cmd: str, msg: str) -> StatusError:
     return StatusError(125, f"{PROG}: {msg}\n\nRun '{PROG} {cmd} --help' for more information")
 
 
+def _usage_fail(cmd: str, msg: str) -> StatusError:
+    """pflag's refusal of a flag value: the message bare, then the usage line (docker's FlagErrorFunc)."""
+    from gorae.cli.flags import usage_error
+
+    return StatusError(125, usage_error(RUN if cmd == "run" else CREATE, msg).rstrip("\n"))
+
+
 def pull_image(cli: Cli, image: str, *, quiet: bool = False, platform: str = "") -> None:
     """docker's create-path pullImage: POST /images/create with the registry's stored credentials (no
     login prompt on 401), the progress on stderr."""
@@ -79,13 +86,20 @@ def create_container(
         body = build_create_body(
             v, image, cmd, attach=attach, api_socket=api_socket, api_version=cli.api.version
         )
+    except FlagValueError as e:
+        raise _usage_fail(cmd_name, str(e)) from None
     except OptError as e:
         raise _flag_fail(cmd_name, str(e)) from None
+    if v["rm"] and (body.get("HostConfig") or {}).get("RestartPolicy", {}).get("Name") not in (None, "", "no"):
+        raise _flag_fail(cmd_name, "conflicting options: cannot specify both --restart and --rm")
     if v["cidfile"] and _exists(v["cidfile"]):  # docker checks before creating anything
         raise _flag_fail(
             cmd_name,
             f"container ID file found, make sure the other container isn't running or delete {v['cidfile']}",
         )
+    bad_ref = _reference_error(image)
+    if bad_ref:  # the docker CLI parses the image reference before asking the daemon
+        raise _flag_fail(cmd_name, bad_ref) if cmd_name == "run" else StatusError(1, bad_ref)
     params: dict[str, Any] = {"name": v["name"]}
     if v["platform"]:
         params["platform"] = v["platform"]
@@ -116,6 +130,24 @@ def create_container(
         except OSError as e:
             raise StatusError(125, f"{PROG}: failed to write the container ID to the file: {e}") from None
     return cid
+
+
+def _reference_error(image: str) -> str:
+    """docker's ParseAnyReference: an image ID or a reference; the error for anything else ("" when fine)."""
+    import string
+
+    from gorae.errors import InvalidParameter
+    from gorae.reference import parse
+
+    bare = image.removeprefix("sha256:")
+    if len(bare) == 64 and all(c in string.hexdigits.lower() for c in bare):
+        return ""
+    try:
+        parse(image)
+    except InvalidParameter as e:
+        msg = str(e)
+        return msg if msg.startswith("invalid reference format") else ""
+    return ""
 
 
 def _is_reference(image: str) -> bool:
@@ -166,7 +198,7 @@ def cmd_run(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     attach = [a.lower() for a in v["attach"]]
     for a in attach:
         if a not in ("stdin", "stdout", "stderr"):
-            raise _flag_fail(
+            raise _usage_fail(
                 "run",
                 f'invalid argument "{a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR',
             )

@@ -82,16 +82,16 @@ def cmd_start(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         if s.run():
             return 0
         return waiter.result()
-    failed = False
+    failed: list[str] = []
     for n in args:
         try:
             cli.api.post(f"/containers/{q(n)}/start", ok=(304,))
             cli.print(n)
         except APIError as e:
             cli.eprint(str(e))
-            failed = True
+            failed.append(n)
     if failed:
-        raise StatusError(1, "Error: failed to start containers: " + ", ".join(args) if len(args) > 1 else "")
+        raise StatusError(1, "Error: failed to start containers: " + ", ".join(failed))
     return 0
 
 

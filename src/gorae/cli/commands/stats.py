@@ -9,7 +9,7 @@ from typing import Any
 
 from gorae.cli.context import Cli
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.output import Header, bytes_size, human_size, print_list
+from gorae.cli.output import Header, JsonRow, bytes_size, human_size, print_list
 from gorae.client.api import APIClient, q
 from gorae.client.errors import APIError
 
@@ -46,8 +46,10 @@ DEFAULT = (
 )
 
 
-class StatsRow:
+class StatsRow(JsonRow):
     """docker's StatsContext computed from one stats sample."""
+
+    GO_TYPE = "*container.statsContext"
 
     def __init__(self, container: str, cid: str, s: dict[str, Any] | None, trunc: bool) -> None:
         self.Container = container

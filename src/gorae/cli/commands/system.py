@@ -7,7 +7,7 @@ import sys
 from gorae.cli.context import StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, parse_filters, parse_timestamp
-from gorae.cli.output import go_time, human_size, print_list, render, tabwrite
+from gorae.cli.output import JsonRow, go_time, human_size, print_list, render, tabwrite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # `typing`, `json` and `platform` (re, enum, ...) stay off the CLI's import path
@@ -205,8 +205,10 @@ def _typed_version(doc: dict[str, Any]) -> Any:
     def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
         return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
 
+    # clientVersion's omitempty fields are still fields of the struct (a template reads them as "")
+    client = {"GitCommit": "", "BuildTime": "", **go_fields(doc["Client"])}
     typed = {
-        "Client": GoStruct("system.clientVersion", go_fields(doc["Client"]), doc["Client"]),
+        "Client": GoStruct("system.clientVersion", client, doc["Client"]),
         "Server": GoStruct("*types.Version", go_fields(doc["Server"]), doc["Server"]) if doc["Server"] else None,
     }
     return GoStruct("system.versionInfo", typed, doc)
@@ -372,7 +374,8 @@ def cmd_info(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         return 0
     if err:
         cli.eprint(err)
-    doc: dict[str, Any] = dict(info or {})
+    # docker 28's system.Info has no BridgeNfIp(6)tables any more (deprecated): its JSON leaves them out
+    doc: dict[str, Any] = {k: val for k, val in (info or {}).items() if not k.startswith("BridgeNfIp")}
     if err:
         doc["ServerErrors"] = [err]
     doc["ClientInfo"] = client_info
@@ -468,12 +471,15 @@ def typed_event(ev: dict[str, Any]) -> Any:
 def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     try:
         params: dict[str, Any] = {"filters": parse_filters(v["filter"]) or None}
+    except OptError as e:
+        raise StatusError(125, str(e)) from None
+    try:
         if v["since"]:
             params["since"] = parse_timestamp(v["since"])
         if v["until"]:
             params["until"] = parse_timestamp(v["until"])
-    except OptError as e:
-        raise StatusError(125, str(e)) from None
+    except OptError as e:  # the docker client's GetTimestamp error, status 1
+        raise StatusError(1, str(e)) from None
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
         if fmt == "json":
@@ -515,7 +521,9 @@ def _size4(n: float) -> str:
     return f"{n:.4g}{units[i]}"
 
 
-class DfRow:
+class DfRow(JsonRow):
+    GO_TYPE = "*formatter.diskUsageImagesContext"
+
     def __init__(self, typ: str, total: int, active: int, size: int, reclaim: int) -> None:
         self.Type = typ
         self.TotalCount = str(total)

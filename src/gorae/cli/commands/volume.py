@@ -10,7 +10,7 @@ from gorae.cli.commands.common import inspect_objects, print_pruned, remove_each
 from gorae.cli.context import Cli, StatusError
 from gorae.cli.flags import INSPECT_FORMAT_HELP, TABLE_FORMAT_HELP, O, Spec
 from gorae.cli.opts import OptError, labels_map, parse_filters
-from gorae.cli.output import Header, human_size, print_list
+from gorae.cli.output import Header, JsonRow, human_size, print_list
 from gorae.client.api import q
 
 CREATE = Spec(
@@ -126,8 +126,10 @@ def _labels_text(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={val}" for k, val in sorted((labels or {}).items()))
 
 
-class VolumeRow:
+class VolumeRow(JsonRow):
     """docker's volumeContext: the fields a `volume ls --format` template can use."""
+
+    GO_TYPE = "*formatter.volumeContext"
 
     def __init__(self, vol: dict[str, Any]) -> None:
         self._v = vol
@@ -197,7 +199,7 @@ INSPECT = Spec(
 def cmd_inspect(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     # docker re-marshals the volume struct: fields in struct order (alphabetical) and map keys sorted
     return inspect_objects(
-        cli, lambda n: cli.api.get_json(f"/volumes/{q(n)}"), args, v["format"], sort_keys=True
+        cli, lambda n: cli.api.get_json(f"/volumes/{q(n)}"), args, v["format"], kind="volume", sort_keys=True
     )
 
 

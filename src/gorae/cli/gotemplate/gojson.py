@@ -22,12 +22,13 @@ class JSONError(ValueError):
 
 
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
 
 
-def _string(s: str) -> str:
+def _string(s: str, html: bool = False) -> str:
     out = ['"']
     for ch in s:
-        esc = _ESCAPES.get(ch)
+        esc = _ESCAPES.get(ch) or (_HTML.get(ch) if html else None)
         if esc is not None:
             out.append(esc)
             continue
@@ -65,12 +66,16 @@ def _float(x: float) -> str:
     return f"{sign}{digits[:dp]}.{digits[dp:]}"
 
 
-def _encode(value: Any, out: list[str], depth: int) -> None:
+def _encode(value: Any, out: list[str], depth: int, html: bool = False) -> None:
     if depth > 1000:
         raise JSONError("json: unsupported value: encountered a cycle")
     view = getattr(value, "json_view", None)
     if view is not None:
         value = view
+    else:
+        view = getattr(value, "marshal_json", None)
+        if view is not None:  # a docker formatting context's MarshalJSON: json.Marshal, so HTML-escaped
+            value, html = view, True
     k = kind(value)
     if k == "invalid" or isinstance(value, NilSlice | NilMap):
         out.append("null")
@@ -83,13 +88,13 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
     elif k == "complex":
         raise JSONError("json: unsupported type: complex128")
     elif k == "string":
-        out.append(_string(value))
+        out.append(_string(value, html))
     elif k == "slice":
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _encode(item, out, depth + 1)
+            _encode(item, out, depth + 1, html)
         out.append("]")
     elif k == "map":
         keys = sorted(value, key=str) if is_map_like(value) else list(value)
@@ -97,9 +102,9 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
         for i, key in enumerate(keys):
             if i:
                 out.append(",")
-            out.append(_string(str(key)))
+            out.append(_string(str(key), html))
             out.append(":")
-            _encode(value[key], out, depth + 1)
+            _encode(value[key], out, depth + 1, html)
         out.append("}")
     elif k == "func":
         raise JSONError("json: unsupported type: func()")
@@ -108,13 +113,14 @@ def _encode(value: Any, out: list[str], depth: int) -> None:
             {n: v for n, v in vars(value).items() if n[:1].isupper()} if hasattr(value, "__dict__") else None
         )
         if fields:
-            _encode(fields, out, depth + 1)
+            _encode(fields, out, depth + 1, html)
         else:
-            out.append(_string(str(value)))
+            out.append(_string(str(value), html))
 
 
-def marshal(value: Any) -> str:
-    """json.Marshal(value) as text; raises JSONError for values Go cannot encode."""
+def marshal(value: Any, *, html: bool = False) -> str:
+    """json.Marshal(value) as text (`html`: <, > and & escaped as json.Marshal does; docker's `json` template
+    function turns that off); raises JSONError for values Go cannot encode."""
     out: list[str] = []
-    _encode(value, out, 0)
+    _encode(value, out, 0, html)
     return "".join(out)

@@ -91,7 +91,7 @@ def encode_name(name: str) -> bytes:
 def _header(q: Question, rcode: int, ancount: int) -> bytes:
     opcode = q.flags & 0x7800
     rd = q.flags & 0x0100
-    flags = 0x8000 | opcode | 0x0400 | rd | 0x0080 | (rcode & 0xF)  # QR, AA, RD copied, RA
+    flags = 0x8000 | opcode | rd | 0x0080 | (rcode & 0xF)  # QR, RD copied, RA (not AA: as dockerd's resolver)
     return struct.pack("!HHHHHH", q.id, flags, 1, ancount, 0, 0)
 
 
@@ -99,6 +99,13 @@ def answer_a(q: Question, addrs: list[str], ttl: int = 600) -> bytes:
     body = b""
     for a in addrs:
         body += struct.pack("!HHHIH", 0xC00C, TYPE_A, CLASS_IN, ttl, 4) + ipaddress.IPv4Address(a).packed
+    return _header(q, RCODE_NOERROR, len(addrs)) + q.raw_question + body
+
+
+def answer_aaaa(q: Question, addrs: list[str], ttl: int = 600) -> bytes:
+    body = b""
+    for a in addrs:
+        body += struct.pack("!HHHIH", 0xC00C, TYPE_AAAA, CLASS_IN, ttl, 16) + ipaddress.IPv6Address(a).packed
     return _header(q, RCODE_NOERROR, len(addrs)) + q.raw_question + body
 
 

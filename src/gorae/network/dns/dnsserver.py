@@ -135,7 +135,9 @@ class EmbeddedDns:
             if q.qtype in (dnsmsg.TYPE_A, dnsmsg.TYPE_AAAA):
                 addrs = self.resolve(q.name)
                 if addrs is not None:
-                    return dnsmsg.answer_a(q, addrs) if q.qtype == dnsmsg.TYPE_A else dnsmsg.answer_empty(q)
+                    if q.qtype == dnsmsg.TYPE_A:
+                        return dnsmsg.answer_a(q, [a for a in addrs if ":" not in a])
+                    return dnsmsg.answer_aaaa(q, [a for a in addrs if ":" in a])
             elif q.qtype == dnsmsg.TYPE_PTR and q.name.endswith(".in-addr.arpa"):
                 parts = q.name[: -len(".in-addr.arpa")].split(".")
                 if len(parts) == 4:

@@ -26,7 +26,8 @@ def needs_dns(state: NetworkState, sb: SandboxDoc) -> bool:
 
 
 def resolve_name(state: NetworkState, cid: str, name: str) -> list[str] | None:
-    """Addresses of `name` as seen by container cid on its user-defined networks (None: not ours)."""
+    """Addresses of `name` as seen by container cid on its user-defined networks, IPv4 and IPv6 (None: not
+    ours)."""
     name = name.lower().rstrip(".")
     with state.lock:
         sb = state.sandboxes.get(cid)
@@ -48,12 +49,16 @@ def resolve_name(state: NetworkState, cid: str, name: str) -> list[str] | None:
                 ep["container_id"][:12],
                 *(a.lower() for a in ep["aliases"]),
             }
+            addrs = [ep["ip"], *([ep["ip6"]] if ep.get("ip6") else [])]
             if name in names or name == ep["container_id"]:
-                out.append(ep["ip"])
+                out += addrs
             else:
                 net = state.networks[ep["network_id"]]
                 if name.endswith("." + net["Name"].lower()) and name.rsplit(".", 1)[0] in names:
-                    out.append(ep["ip"])
+                    out += addrs
+        swarm_nets = {n for n in user_nets if state.networks.get(n, {}).get("Scope") == "swarm"}
+    if not out and swarm_nets and state.cluster is not None:
+        return state.cluster.resolve(swarm_nets, name)  # services, tasks.<service>, other nodes' containers
     return out or None
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from gorae.errors import Conflict, InvalidParameter
 from gorae.network import model
-from gorae.network.ipam import parse_subnet
+from gorae.network.ipam import parse_any_subnet, parse_subnet
 from gorae.network.kernel import netlink
 from gorae.network.kernel.claims import InterfaceClaimed, claim_interface
 from gorae.network.names import NetworkNames
@@ -52,7 +52,9 @@ class BridgeDriver:
         self.chains = iptables.Chains(names.chain_prefix)
         self._rules_lock = threading.Lock()
         self._applied_rules: str | None = None  # last iptables-restore input applied (skip repeats)
+        self._applied_rules6: str | None = None  # the same for ip6tables (--ip6tables)
         self._jumps_checked = False
+        self._jumps6_checked = False
         self._claims: dict[str, socket.socket] = {}  # bridges of user networks this daemon holds
 
     # ---- networks --------------------------------------------------------------------------------
@@ -80,7 +82,15 @@ class BridgeDriver:
             model.BRIDGE_OPT_NAME: self.names.bridge,
             model.BRIDGE_OPT_MTU: "1500",
         }
-        return NetworkSpec(str(subnet), gateway, ip_range, options, self.names.bridge)
+        v6 = self.options.fixed_cidr_v6 if self.options.ipv6 else None
+        if v6:
+            net6 = parse_any_subnet(v6)
+            if net6.version != 6:
+                raise InvalidParameter(f"invalid fixed-cidr-v6 {v6}: not an IPv6 subnet")
+            v6 = str(net6)
+        return NetworkSpec(
+            str(subnet), gateway, ip_range, options, self.names.bridge, enable_ipv6=self.options.ipv6, ipv6_subnet=v6
+        )
 
     def network_interface(
         self, network_id: str, options: Mapping[str, str], networks: Sequence[NetworkDoc]
@@ -138,9 +148,22 @@ class BridgeDriver:
     def _ensure_bridge(self, net: NetworkDoc) -> None:
         cfg = net["IPAM"]["Config"][0]
         prefix = ipaddress.IPv4Network(cfg["Subnet"]).prefixlen
+        v6 = model.ipv6_of(net)
         netlink.ensure_bridge(
-            net["_gorae"]["bridge"], cfg.get("Gateway", ""), prefix, _mtu(net), with_address=bool(cfg.get("Gateway"))
+            net["_gorae"]["bridge"],
+            cfg.get("Gateway", ""),
+            prefix,
+            _mtu(net),
+            with_address=bool(cfg.get("Gateway")),
+            ipv6=((v6["gateway"], int(v6["prefixlen"])),) if v6 else (),
         )
+        # IPv6 forwarding only with --ip6tables (dockerd sets it with --ip-forward alone): it changes how the
+        # host itself treats router advertisements, and without the ip6tables rules nothing routes out anyway
+        if v6 and self.options.ip_forward and self.options.ip6tables:
+            try:
+                iptables.set_ipv6_forward()
+            except OSError as e:
+                log.warning("cannot enable IPv6 forwarding: %s", e)
 
     def restore(self, networks: Sequence[NetworkDoc]) -> None:
         if self.options.ip_forward:
@@ -161,6 +184,9 @@ class BridgeDriver:
             self.delete_network(net)
         iptables.purge(self.chains)
         self._applied_rules, self._jumps_checked = None, False
+        if self.options.ip6tables:
+            iptables.purge(self.chains, family=6)
+        self._applied_rules6, self._jumps6_checked = None, False
 
     # ---- endpoints -------------------------------------------------------------------------------
 
@@ -188,6 +214,9 @@ class BridgeDriver:
             gateway=(ep["gateway"] if default_route and not net["Internal"] else None),
             mtu=_mtu(net),
             ns_rtnl=sandbox.rtnl,
+            ip6=ep.get("ip6", ""),
+            prefixlen6=ep.get("prefixlen6", 0),
+            gateway6=(ep.get("gateway6") if default_route and not net["Internal"] else None),
         )
 
     def leave(self, net: NetworkDoc, ep: EndpointDoc, sandbox: SandboxInfo) -> None:
@@ -223,9 +252,35 @@ class BridgeDriver:
                     )
                 )
             text = self.chains.render(rules)
-            if text == self._applied_rules:
-                return  # a container without published ports changes nothing: no subprocess at all
-            self._applied_rules = None
-            # the jumps from the built-in chains are checked once per daemon (as dockerd does)
-            iptables.apply(self.chains, rules, jumps=not self._jumps_checked)
-            self._applied_rules, self._jumps_checked = text, True
+            if text != self._applied_rules:  # a container without published ports changes nothing
+                self._applied_rules = None
+                # the jumps from the built-in chains are checked once per daemon (as dockerd does)
+                iptables.apply(self.chains, rules, jumps=not self._jumps_checked)
+                self._applied_rules, self._jumps_checked = text, True
+            if self.options.ip6tables:
+                self._sync6(networks)
+
+    def _sync6(self, networks: Sequence[NetworkDoc]) -> None:
+        """--ip6tables: the same forwarding, isolation and masquerading rules for the IPv6 subnets (published
+        ports stay IPv4, see the README)."""
+        rules = iptables.RuleSet()
+        for net in networks:
+            v6 = model.ipv6_of(net)
+            if v6 is None:
+                continue
+            masq = self.options.ip_masq and net["Options"].get(model.BRIDGE_OPT_MASQ, "true") == "true"
+            rules.bridges.append(
+                iptables.BridgeRules(
+                    bridge=net["_gorae"]["bridge"],
+                    subnet=v6["subnet"],
+                    internal=net["Internal"],
+                    masquerade=masq,
+                    icc=net["Options"].get(model.BRIDGE_OPT_ICC, "true") == "true",
+                )
+            )
+        text = self.chains.render(rules)
+        if text == self._applied_rules6:
+            return
+        self._applied_rules6 = None
+        iptables.apply(self.chains, rules, jumps=not self._jumps6_checked, family=6)
+        self._applied_rules6, self._jumps6_checked = text, True

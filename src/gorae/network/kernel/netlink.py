@@ -108,10 +108,17 @@ def host_ipv4_networks() -> list[ipaddress.IPv4Network]:
 
 @_off_loop
 def ensure_bridge(
-    name: str, gateway: str, prefixlen: int, mtu: int = 1500, *, with_address: bool = True
+    name: str,
+    gateway: str,
+    prefixlen: int,
+    mtu: int = 1500,
+    *,
+    with_address: bool = True,
+    ipv6: tuple[tuple[str, int], ...] = (),
 ) -> bool:
-    """Create the bridge if missing (True when created), give it the gateway address, bring it up, and
-    set route_localnet (127.0.0.1 → container DNAT needs it on the outgoing interface) and forwarding."""
+    """Create the bridge if missing (True when created), give it the gateway address (and the IPv6 gateway
+    addresses of `ipv6`), bring it up, and set route_localnet (127.0.0.1 → container DNAT needs it on the
+    outgoing interface) and forwarding."""
     created = False
     with IPRoute() as ipr:
         idx = link_index(ipr, name)
@@ -126,6 +133,15 @@ def ensure_bridge(
             if (gateway, prefixlen) not in have:
                 try:
                     ipr.addr("add", index=idx, address=gateway, prefixlen=prefixlen)
+                except NetlinkError as e:
+                    if e.code != 17:  # EEXIST
+                        raise
+        for addr6, plen6 in ipv6:
+            _write_sysctl(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "0")
+            have6 = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=idx, family=10)}
+            if (addr6, plen6) not in have6:
+                try:
+                    ipr.addr("add", index=idx, address=addr6, prefixlen=plen6, flags=rtnl.IFA_F_NODAD)
                 except NetlinkError as e:
                     if e.code != 17:  # EEXIST
                         raise
@@ -167,10 +183,13 @@ def plug_veth(
     gateway: str | None,
     mtu: int = 1500,
     ns_rtnl: rtnl.Rtnl | None = None,
+    ip6: str = "",
+    prefixlen6: int = 0,
+    gateway6: str | None = None,
 ) -> None:
     """Create a veth pair whose host side is enslaved to the bridge and up (hairpin on) and whose peer is
-    born inside the namespace as `ifname` with its MAC; give it its address, bring it up, and add the
-    default route via gateway if given. `ns_rtnl`: a socket of that namespace (else one is opened there).
+    born inside the namespace as `ifname` with its MAC; give it its address (and `ip6`), bring it up, and add
+    the default routes via gateway (and `gateway6`) if given. `ns_rtnl`: a socket of that namespace (else one is opened there).
     Creating the peer in place (IFLA_NET_NS_FD) instead of moving it saves the move's RCU grace periods."""
     try:
         br = socket.if_nametoindex(bridge)
@@ -187,9 +206,14 @@ def plug_veth(
         try:
             idx = inner.index(ifname)
             inner.add_address(idx, ip, prefixlen)
+            if ip6:  # the sandbox may have been made without IPv6 (a connect to an IPv6 network)
+                netns.run_in_netns(netns_path, lambda: netns.set_ipv6(True, ifname, namespace_wide=False))
+                inner.add_address(idx, ip6, prefixlen6)
             inner.set_up(idx)
             if gateway:
                 inner.add_default_route(gateway, idx)
+            if ip6 and gateway6:
+                inner.add_default_route(gateway6, idx)
         finally:
             if inner is not ns_rtnl:
                 inner.close()

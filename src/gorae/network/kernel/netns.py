@@ -99,9 +99,22 @@ def run_in_netns(path: str, fn: Callable[[], T]) -> T:
     return run_in_thread(body)
 
 
-def create(path: str, *, rtnl: bool = False) -> Any:
-    """A new network namespace kept alive by a bind mount at path, with `lo` up. With rtnl=True, returns a
-    `rtnl.Rtnl` socket that belongs to the new namespace (usable from any thread; the caller closes it)."""
+def set_ipv6(enabled: bool, *interfaces: str, namespace_wide: bool = True) -> None:
+    """IPv6 on (or off) in the calling thread's network namespace for `interfaces`, and with `namespace_wide`
+    for `all`, `default` and `lo` too (dockerd turns it off in a sandbox none of whose networks has IPv6: no
+    `::1`, no link-local addresses; a later IPv6 endpoint gets it back on its interface only)."""
+    for name in (*(("all", "default", "lo") if namespace_wide else ()), *interfaces):
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w", encoding="ascii") as f:
+                f.write("0" if enabled else "1")
+        except OSError:  # a kernel without IPv6
+            pass
+
+
+def create(path: str, *, rtnl: bool = False, ipv6: bool = True) -> Any:
+    """A new network namespace kept alive by a bind mount at path, with `lo` up (and IPv6 off unless `ipv6`).
+    With rtnl=True, returns a `rtnl.Rtnl` socket that belongs to the new namespace (usable from any thread;
+    the caller closes it)."""
     prepare_dir(os.path.dirname(path))
     fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
     os.close(fd)
@@ -109,6 +122,8 @@ def create(path: str, *, rtnl: bool = False) -> Any:
     def body() -> Any:
         _check(_libc.unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
         _mount(f"/proc/self/task/{threading.get_native_id()}/ns/net", path, MS_BIND)
+        if not ipv6:
+            set_ipv6(False)
         sock = _rtnl.Rtnl()
         try:
             sock.set_up(_rtnl.LOOPBACK_INDEX)

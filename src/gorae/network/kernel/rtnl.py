@@ -30,7 +30,8 @@ IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 RTA_GATEWAY, RTA_OIF = 5, 4
 IFF_UP = 0x1
 LOOPBACK_INDEX = 1  # lo is ifindex 1 in every network namespace
-AF_INET = socket.AF_INET
+AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
+IFA_F_NODAD = 0x02  # no duplicate address detection: the address is usable at once (dockerd sets it too)
 RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST = 254, 3, 0, 1
 
 _IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
@@ -156,8 +157,13 @@ class Rtnl:
     # ---- addresses and routes --------------------------------------------------------------------
 
     def add_address(self, index: int, ip: str, prefixlen: int) -> None:
-        iface = ipaddress.IPv4Interface(f"{ip}/{prefixlen}")
+        """An IPv4 address (with its broadcast) or an IPv6 one (without duplicate address detection)."""
+        iface = ipaddress.ip_interface(f"{ip}/{prefixlen}")
         packed = iface.ip.packed
+        if iface.version == 6:
+            body = _IFADDR.pack(AF_INET6, prefixlen, IFA_F_NODAD, 0, index) + _attr(IFA_ADDRESS, packed)
+            self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+            return
         body = (
             _IFADDR.pack(AF_INET, prefixlen, 0, 0, index)
             + _attr(IFA_LOCAL, packed)
@@ -168,9 +174,11 @@ class Rtnl:
         self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
 
     def add_default_route(self, gateway: str, oif: int) -> None:
+        gw = ipaddress.ip_address(gateway)
+        family = AF_INET6 if gw.version == 6 else AF_INET
         body = (
-            _RTMSG.pack(AF_INET, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
-            + _attr(RTA_GATEWAY, ipaddress.IPv4Address(gateway).packed)
+            _RTMSG.pack(family, 0, 0, 0, RT_TABLE_MAIN, RTPROT_BOOT, RT_SCOPE_UNIVERSE, RTN_UNICAST, 0)
+            + _attr(RTA_GATEWAY, gw.packed)
             + _u32(RTA_OIF, oif)
         )
         self.request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body)

@@ -19,6 +19,13 @@ from gorae.errors import CommandFailed
 
 IPTABLES = "iptables"
 IPTABLES_RESTORE = "iptables-restore"
+IP6TABLES = "ip6tables"
+IP6TABLES_RESTORE = "ip6tables-restore"
+
+
+def _tools(family: int) -> tuple[str, str]:
+    """The command and its restore companion for an address family (4: iptables, 6: ip6tables)."""
+    return (IP6TABLES, IP6TABLES_RESTORE) if family == 6 else (IPTABLES, IPTABLES_RESTORE)
 
 
 @dataclass(frozen=True)
@@ -130,39 +137,51 @@ def run(argv: list[str], *, stdin: str | None = None, check: bool = True) -> sub
     return proc
 
 
-def apply(chains: Chains, rules: RuleSet, *, jumps: bool = True) -> None:
-    """Make our chains hold exactly `rules` (one transaction), then (with jumps) make sure the jumps exist."""
-    run([IPTABLES_RESTORE, "--noflush", "-w"], stdin=chains.render(rules))
+def apply(chains: Chains, rules: RuleSet, *, jumps: bool = True, family: int = 4) -> None:
+    """Make our chains hold exactly `rules` (one transaction), then (with jumps) make sure the jumps exist.
+    `family` 6: the same chains in ip6tables, for the IPv6 subnets of networks (ports are IPv4 only)."""
+    run([_tools(family)[1], "--noflush", "-w"], stdin=chains.render(rules))
     if jumps:
-        ensure_jumps(chains)
+        ensure_jumps(chains, family=family)
 
 
-def ensure_jumps(chains: Chains) -> None:
+def ensure_jumps(chains: Chains, *, family: int = 4) -> None:
+    tool = _tools(family)[0]
     for table, builtin, spec in chains.jumps():
-        if run([IPTABLES, "-w", "-t", table, "-C", builtin, *spec], check=False).returncode != 0:
-            run([IPTABLES, "-w", "-t", table, "-I", builtin, "1", *spec])
+        if run([tool, "-w", "-t", table, "-C", builtin, *spec], check=False).returncode != 0:
+            run([tool, "-w", "-t", table, "-I", builtin, "1", *spec])
 
 
-def purge(chains: Chains) -> None:
+def purge(chains: Chains, *, family: int = 4) -> None:
     """Remove the jumps and our chains entirely (uninstall, tests). Missing pieces are fine."""
-    for table, builtin, spec in chains.jumps():
-        while run([IPTABLES, "-w", "-t", table, "-D", builtin, *spec], check=False).returncode == 0:
-            pass
-    for table, names in (
-        ("nat", [chains.dnat, chains.post]),
-        ("filter", [chains.fwd, chains.iso, chains.dnat]),
-    ):
-        for name in names:
-            run([IPTABLES, "-w", "-t", table, "-F", name], check=False)
-        for name in names:
-            run([IPTABLES, "-w", "-t", table, "-X", name], check=False)
+    tool = _tools(family)[0]
+    try:
+        for table, builtin, spec in chains.jumps():
+            while run([tool, "-w", "-t", table, "-D", builtin, *spec], check=False).returncode == 0:
+                pass
+        for table, names in (
+            ("nat", [chains.dnat, chains.post]),
+            ("filter", [chains.fwd, chains.iso, chains.dnat]),
+        ):
+            for name in names:
+                run([tool, "-w", "-t", table, "-F", name], check=False)
+            for name in names:
+                run([tool, "-w", "-t", table, "-X", name], check=False)
+    except FileNotFoundError:  # no ip6tables on this host: nothing of ours can be there
+        pass
 
 
-def dump(table: str) -> str:
-    """`iptables -S` of a table (tests assert on it)."""
-    return run([IPTABLES, "-w", "-t", table, "-S"]).stdout
+def dump(table: str, *, family: int = 4) -> str:
+    """`iptables -S` (or `ip6tables -S`) of a table (tests assert on it)."""
+    return run([_tools(family)[0], "-w", "-t", table, "-S"]).stdout
 
 
 def set_ip_forward() -> None:
     with open("/proc/sys/net/ipv4/ip_forward", "w", encoding="ascii") as f:
+        f.write("1")
+
+
+def set_ipv6_forward() -> None:
+    """net.ipv6.conf.all.forwarding = 1, as dockerd sets it for IPv6 networks with --ip-forward."""
+    with open("/proc/sys/net/ipv6/conf/all/forwarding", "w", encoding="ascii") as f:
         f.write("1")

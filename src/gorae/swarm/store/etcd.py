@@ -13,16 +13,21 @@ new state. Limit (documented, tested): a deletion inside a listed kind does not 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-import aetcd
-import aetcd.watcher
-import grpc
-from aetcd import rpc
+# gRPC's fork handlers run in every child the daemon forks (runc, conmon, ...) and may abort it there
+# ("ev_epoll1_linux.cc ... Check failed"): the children exec at once and need none of them. Before grpc loads.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
-from gorae.errors import Unavailable
-from gorae.swarm.store.types import (
+import aetcd  # noqa: E402
+import aetcd.watcher  # noqa: E402
+import grpc  # noqa: E402
+from aetcd import rpc  # noqa: E402
+
+from gorae.errors import Unavailable  # noqa: E402
+from gorae.swarm.store.types import (  # noqa: E402
     TYPES,
     Action,
     Change,

@@ -18,8 +18,8 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 from gorae.errors import Conflict, NotFound, SystemError_, Unavailable
 
 Action = Literal["create", "update", "delete"]
-Kind = Literal["node", "service", "task", "cluster", "secret", "config"]
-KINDS: tuple[Kind, ...] = ("node", "service", "task", "cluster", "secret", "config")
+Kind = Literal["node", "service", "task", "cluster", "secret", "config", "network"]
+KINDS: tuple[Kind, ...] = ("node", "service", "task", "cluster", "secret", "config", "network")
 
 T = TypeVar("T")
 Obj = TypeVar("Obj", bound="StoredObject")
@@ -100,7 +100,17 @@ class Config(StoredObject):
     KIND: ClassVar[Kind] = "config"
 
 
-TYPES: dict[Kind, type[StoredObject]] = {t.KIND: t for t in (Node, Service, Task, Cluster, Secret, Config)}
+@dataclass(frozen=True)
+class Network(StoredObject):
+    """A swarm-scoped network (overlay): Docker's network inspect shape with Scope "swarm"; its address
+    allocations and endpoints under `_gorae` (see gorae.swarm.networks)."""
+
+    KIND: ClassVar[Kind] = "network"
+
+
+TYPES: dict[Kind, type[StoredObject]] = {
+    t.KIND: t for t in (Node, Service, Task, Cluster, Secret, Config, Network)
+}
 
 
 @dataclass(frozen=True)

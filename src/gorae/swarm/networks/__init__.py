@@ -1,0 +1,1 @@
+"""Swarm-scoped networks: cluster IPAM (allocator) and the component that serves and follows them."""

@@ -1,0 +1,217 @@
+"""Service specs as dockerd takes and shows them: validation with dockerd's texts and statuses, what it
+fills in when a spec is stored (`normalize`), the defaults `insertDefaults=true` shows (`with_defaults`), the
+effective restart and update configs the orchestrator uses, and the random names of unnamed services.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gorae.container import names
+from gorae.errors import InvalidParameter, SystemError_
+from gorae.swarm.services.constraints import parse_constraints
+from gorae.swarm.services.schema import check_types
+
+SECOND = 1_000_000_000
+RESTART_CONDITIONS = ("none", "on-failure", "any")
+FAILURE_ACTIONS = ("pause", "continue", "rollback")
+ORDERS = ("stop-first", "start-first")
+_DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+
+
+def _grpc_invalid(text: str) -> InvalidParameter:
+    return InvalidParameter(f"rpc error: code = InvalidArgument desc = {text}")
+
+
+def validate(spec: Any) -> dict[str, Any]:
+    """A ServiceSpec body checked as dockerd checks it (types, runtime, modes, policies, name, image,
+    constraints), in dockerd's order; answers the spec normalized for storing."""
+    spec = check_types(spec)
+    template = spec.get("TaskTemplate") or {}
+    runtime = template.get("Runtime") or "container"
+    if runtime not in ("container", "plugin", "attachment"):
+        raise InvalidParameter("unsupported runtime")
+    if runtime != "container" or not isinstance(template.get("ContainerSpec"), dict):
+        raise InvalidParameter("mismatched Runtime and *Spec fields")
+    mode = spec.get("Mode") or {}
+    given = [k for k in ("Replicated", "Global", "ReplicatedJob", "GlobalJob") if mode.get(k) is not None]
+    if len(given) > 1:
+        raise InvalidParameter("must specify only one service mode")
+    if given and given[0] not in ("Replicated", "Global"):
+        raise InvalidParameter(f"{given[0]} services are not supported by gorae yet")
+    condition = (template.get("RestartPolicy") or {}).get("Condition")
+    if condition not in (None, "", *RESTART_CONDITIONS):
+        raise InvalidParameter(f'invalid RestartCondition: "{condition}"')
+    for section in ("UpdateConfig", "RollbackConfig"):
+        cfg = spec.get(section) or {}
+        action = cfg.get("FailureAction")
+        if action not in (None, "", *FAILURE_ACTIONS):
+            raise InvalidParameter(f"unrecognized update failure action {action}")
+        order = cfg.get("Order")
+        if order not in (None, "", *ORDERS):
+            raise InvalidParameter(f"unrecognized update order {order}")
+    name = spec.get("Name") or ""
+    if name:
+        if len(name) > 63:
+            raise _grpc_invalid("name must be 63 characters or fewer")
+        if not _DNS_LABEL.match(name):
+            raise _grpc_invalid("name must be valid as a DNS name component")
+    if not template["ContainerSpec"].get("Image"):
+        raise _grpc_invalid("ContainerSpec: image reference must be provided")
+    try:
+        parse_constraints((template.get("Placement") or {}).get("Constraints") or [])
+    except ValueError as e:
+        raise SystemError_(f"rpc error: code = Unknown desc = {e}") from None
+    return normalize(spec)
+
+
+def _drop_empty(doc: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        if key in doc and doc[key] in (None, "", [], {}, 0, False):
+            del doc[key]
+
+
+def normalize(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as dockerd stores and shows it: Name and Labels present, Replicated mode with 1 replica when
+    no mode is given, TaskTemplate's ForceUpdate and Runtime, ContainerSpec's Isolation."""
+    out = copy.deepcopy(spec)
+    out["Name"] = out.get("Name") or ""
+    out["Labels"] = out.get("Labels") or {}
+    template = out["TaskTemplate"]
+    container = template["ContainerSpec"]
+    container["Isolation"] = container.get("Isolation") or "default"
+    _drop_empty(
+        container,
+        *("Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts", "StopSignal"),
+        *("TTY", "OpenStdin", "ReadOnly"),  # Go's omitempty
+    )
+    template["ForceUpdate"] = int(template.get("ForceUpdate") or 0)
+    template["Runtime"] = "container"
+    for key in ("Resources", "RestartPolicy", "Placement", "LogDriver", "Networks"):
+        if template.get(key) is None:
+            template.pop(key, None)
+    mode = out.get("Mode") or {}
+    if mode.get("Global") is not None:
+        out["Mode"] = {"Global": {}}
+    else:
+        replicated = mode.get("Replicated") or {}
+        replicas = replicated.get("Replicas")
+        out["Mode"] = {"Replicated": {"Replicas": 1 if replicas is None else int(replicas)}}
+    for key in ("UpdateConfig", "RollbackConfig", "EndpointSpec", "Networks"):
+        if out.get(key) is None:
+            out.pop(key, None)
+    order = (
+        "Name",
+        "Labels",
+        "TaskTemplate",
+        "Mode",
+        "UpdateConfig",
+        "RollbackConfig",
+        "Networks",
+        "EndpointSpec",
+    )
+    return {k: out[k] for k in (*order, *[k for k in out if k not in order]) if k in out}
+
+
+DEFAULT_RESTART = {"Condition": "any", "Delay": 5 * SECOND, "MaxAttempts": 0}
+DEFAULT_UPDATE = {
+    "Parallelism": 1,
+    "FailureAction": "pause",
+    "Monitor": 5 * SECOND,
+    "MaxFailureRatio": 0,
+    "Order": "stop-first",
+}
+
+
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """`GET /services/{id}?insertDefaults=true`: the spec with what swarmkit assumes where it is unset."""
+    out = copy.deepcopy(spec)
+    template = out.setdefault("TaskTemplate", {})
+    container = template.setdefault("ContainerSpec", {})
+    if "StopGracePeriod" not in container:
+        items = list(container.items())
+        at = next((i for i, (k, _) in enumerate(items) if k in ("DNSConfig", "Isolation")), len(items))
+        items.insert(at, ("StopGracePeriod", 10 * SECOND))
+        template["ContainerSpec"] = dict(items)
+    policy = {**DEFAULT_RESTART, **{k: v for k, v in (template.get("RestartPolicy") or {}).items() if v}}
+    items = [(k, v) for k, v in template.items() if k != "RestartPolicy"]
+    at = next((i for i, (k, _) in enumerate(items) if k in ("Placement", "ForceUpdate")), len(items))
+    items.insert(at, ("RestartPolicy", policy))
+    out["TaskTemplate"] = dict(items)
+    for section in ("UpdateConfig", "RollbackConfig"):
+        out[section] = {**DEFAULT_UPDATE, **{k: v for k, v in (out.get(section) or {}).items() if v}}
+    order = (
+        "Name",
+        "Labels",
+        "TaskTemplate",
+        "Mode",
+        "UpdateConfig",
+        "RollbackConfig",
+        "Networks",
+        "EndpointSpec",
+    )
+    return {k: out[k] for k in (*order, *[k for k in out if k not in order]) if k in out}
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    condition: str = "any"
+    delay: int = 5 * SECOND  # ns
+    max_attempts: int = 0  # 0: unlimited
+    window: int = 0  # ns; 0: all of the slot's restarts count
+
+
+def restart_policy(spec: dict[str, Any]) -> RestartPolicy:
+    raw = (spec.get("TaskTemplate") or {}).get("RestartPolicy") or {}
+    delay = raw.get("Delay")
+    return RestartPolicy(
+        condition=raw.get("Condition") or "any",
+        delay=5 * SECOND if delay is None else int(delay),
+        max_attempts=int(raw.get("MaxAttempts") or 0),
+        window=int(raw.get("Window") or 0),
+    )
+
+
+@dataclass(frozen=True)
+class UpdatePolicy:
+    parallelism: int = 1  # 0: all at once
+    delay: int = 0
+    failure_action: str = "pause"
+    monitor: int = 5 * SECOND
+    max_failure_ratio: float = 0.0
+    order: str = "stop-first"
+
+
+def update_policy(spec: dict[str, Any], rollback: bool) -> UpdatePolicy:
+    raw = spec.get("RollbackConfig" if rollback else "UpdateConfig") or {}
+    parallelism = raw.get("Parallelism")
+    monitor = raw.get("Monitor")
+    return UpdatePolicy(
+        parallelism=1 if parallelism is None else int(parallelism),
+        delay=int(raw.get("Delay") or 0),
+        failure_action=raw.get("FailureAction") or "pause",
+        monitor=5 * SECOND if not monitor else int(monitor),
+        max_failure_ratio=float(raw.get("MaxFailureRatio") or 0),
+        order=raw.get("Order") or "stop-first",
+    )
+
+
+def is_global(spec: dict[str, Any]) -> bool:
+    return (spec.get("Mode") or {}).get("Global") is not None
+
+
+def replicas(spec: dict[str, Any]) -> int:
+    return int(((spec.get("Mode") or {}).get("Replicated") or {}).get("Replicas") or 0)
+
+
+def task_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A task's Spec: the service's TaskTemplate as tasks show it (without Runtime)."""
+    return {k: v for k, v in copy.deepcopy(spec.get("TaskTemplate") or {}).items() if k != "Runtime"}
+
+
+def random_name() -> str:
+    """A name like `elated_moore`, as dockerd gives a service created without one."""
+    return names.random_name()
