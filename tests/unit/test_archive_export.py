@@ -124,3 +124,27 @@ def test_names_ending_in_any_character_are_kept_whole(tmp_path: Path) -> None:
     out = io.BytesIO()
     tar_path(str(tmp_path), "/Xetc/keep", out, rename_to="/X/")
     assert _names(out.getvalue()) == ["X"]
+
+
+def test_owner_names_only_for_docker_cp(tmp_path: Path) -> None:
+    """`docker cp` out names owners as the daemon's host does (Go's tar.FileInfoHeader); layers and
+    exports stay numeric only, as moby writes them."""
+    _tree(tmp_path)
+    os.chown(tmp_path / "dir" / "file", 0, 0)
+    os.chown(tmp_path / "etc" / "hosts", 4242424, 4242424)  # no such user or group
+    out = io.BytesIO()
+    tar_path(str(tmp_path), "/dir/file", out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        m = tf.getmember("file")
+        assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "root", "root")
+    out = io.BytesIO()
+    tar_path(str(tmp_path), "/etc/hosts", out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        m = tf.getmember("hosts")
+        assert (m.uid, m.gid, m.uname, m.gname) == (4242424, 4242424, "", "")
+    for fn in (tar_dir, tar_overlay_diff):
+        out = io.BytesIO()
+        fn(str(tmp_path), out)
+        with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+            m = tf.getmember("dir/file")
+            assert (m.uid, m.uname, m.gname) == (0, "", "")
