@@ -292,3 +292,11 @@ def test_zstd_without_the_zstandard_module(monkeypatch: pytest.MonkeyPatch) -> N
         "archive is zstd-compressed but zstd support is not installed (pip install zstandard)"
     )
     assert decompress_errors.__wrapped__() == (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+
+
+def test_gzip_only_zero_bytes_are_padding() -> None:
+    r = GzipReader(_bin(io.BytesIO(gzip.compress(b"ok") + b"\x00XX")))
+    assert r.read(10) == b"ok"
+    with pytest.raises(gzip.BadGzipFile) as e:
+        r.read(10)
+    assert str(e.value) == "Not a gzipped file (b'XX')"
