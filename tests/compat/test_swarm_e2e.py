@@ -109,7 +109,7 @@ def test_thirty_replicas_drain_worker_and_leader_kills_logs_and_a_secret() -> No
         m0.docker("node", "update", "--availability", "active", node_of[w2.addr])
 
         # a secret reaches only the node running its task (the second worker, active again)
-        m0.docker("secret", "create", "s1", "-", input=SECRET)
+        m0.daemon.docker("secret", "create", "s1", "-", input=SECRET)
         m0.docker(
             "service", "create", "--detach", "--name", "sec", "--secret", "s1",
             "--constraint", f"node.id=={node_of[w2.addr]}", "busybox", "sh", "-c", "exec sleep 1d",
