@@ -207,21 +207,26 @@ def test_swarm_view_lists_this_node_and_its_services(browser: Any, artefacts: st
                  timeout=60)
 
         def service_rows() -> list[list[str]]:
-            rows = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")
-            return [[c.get_attribute("textContent") for c in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+            # read in one script: the page replaces the rows on each refresh (no stale elements)
+            return browser.execute_script(  # type: ignore[no-any-return]
+                'return [...document.querySelectorAll("#services tbody tr")]'
+                '.map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent))'
+            )
 
         want = [
-            ["everywhere", "global", "1/1", "busybox", "running: 1"],
-            ["stuck", "replicated", "0/1", "busybox", "pending: 1"],
-            ["web", "replicated", "2/2", "busybox", "running: 2"],
+            ["everywhere", "global", "1/1", "busybox:latest", "running: 1"],
+            ["stuck", "replicated", "0/1", "busybox:latest", "pending: 1"],
+            ["web", "replicated", "2/2", "busybox:latest", "running: 2"],
         ]
-        wait_for(lambda: service_rows() == want, timeout=30)  # the page refreshes on service/node events
+        try:
+            wait_for(lambda: service_rows() == want, timeout=30)  # the page refreshes every 10 s and on events
+        except AssertionError:
+            raise AssertionError(f"the services table shows {service_rows()}") from None
         browser.save_screenshot(os.path.join(artefacts, "06-services.png"))
         d.docker("service", "scale", "--detach", "web=3")
-        wait_for(lambda: service_rows()[2] == ["web", "replicated", "3/3", "busybox", "running: 3"], timeout=60)
+        wait_for(lambda: service_rows()[2] == ["web", "replicated", "3/3", "busybox:latest", "running: 3"], timeout=60)
         d.docker("service", "rm", "web", "stuck", "everywhere")
-        wait_for(lambda: [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")]
-                 == ["None."], timeout=30)
+        wait_for(lambda: service_rows() == [["None."]], timeout=30)
         wait_for(lambda: d.docker("ps", "-aq").stdout == "", timeout=60)
         assert browser.find_element(By.ID, "swarm").is_displayed()
         status = browser.find_element(By.ID, "status")

@@ -129,7 +129,7 @@ function plot(svg, series, { fixedMax } = {}) {
 function drawSparks() {
   for (const card of document.querySelectorAll("#container-list .card")) {
     const h = state.hist[card.dataset.name];
-    if (!h) continue;
+    if (!h || !$("svg.cpu", card)) continue; // a stopped container's card has no sparklines (its history may remain)
     const cpu = h.cpu.slice(-SPARK), mem = h.mem.slice(-SPARK);
     plot($("svg.cpu", card), [{ values: cpu }], { fixedMax: Math.max(100, ...cpu) });
     plot($("svg.mem", card), [{ values: mem }]);
