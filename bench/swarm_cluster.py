@@ -68,8 +68,13 @@ def main() -> None:
             time.sleep(0.1)
         up = time.monotonic() - start
         per_node = Counter(t["NodeID"] for t in _tasks(m0, "b") if t["Status"]["State"] == "running")
-        print(f"service create --replicas {n} to {n} running on 5 nodes: {up:.2f} s "
-              f"(per node: {sorted(per_node.values())})")  # fmt: skip
+        role = {nid: ("manager" if i < 3 else "worker") for i, nid in enumerate(node_of.values())}
+        print(f"service create --replicas {n} to {n} running on 5 nodes: {up:.2f} s (per node: "
+              + ", ".join(f"{role[nid]} {per_node[nid]}" for nid in node_of.values()) + ")")
+        history = Counter(t["NodeID"] for t in _tasks(m0, "b"))
+        if sum(history.values()) != n:  # tasks were replaced on the way (a node marked down under load?)
+            print(f"  {sum(history.values()) - n} tasks replaced on the way; nodes now:")
+            print(m0.docker("node", "ls").stdout)
 
         victim = max(hosts[3:], key=lambda h: per_node[node_of[h.addr]])
         vid = node_of[victim.addr]
