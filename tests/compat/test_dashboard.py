@@ -157,6 +157,15 @@ def _etcd_pids(data_root: str) -> list[int]:
     return pids
 
 
+def table_rows(browser: Any, table: str) -> list[list[str]]:
+    """The cells of a table's body, read in one script: the page replaces the rows on each refresh (no stale
+    elements)."""
+    return browser.execute_script(  # type: ignore[no-any-return]
+        f'return [...document.querySelectorAll("#{table} tbody tr")]'
+        '.map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent))'
+    )
+
+
 def test_swarm_view_lists_this_node_and_its_services(browser: Any, artefacts: str) -> None:
     """A one-node swarm (etcd member and all): the Swarm tab appears and shows dockerd's node answer as
     `docker node ls` does (hostname, Ready, Active, manager, Leader) and an empty services table, no error;
@@ -184,14 +193,15 @@ def test_swarm_view_lists_this_node_and_its_services(browser: Any, artefacts: st
         tab = browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="swarm"]')
         wait_for(tab.is_displayed, timeout=20)
         tab.click()
-        rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#nodes tbody tr td"), timeout=20)
-        cells = [c.get_attribute("textContent") for c in rows]
         engine = json.loads(d.docker("version", "--format", "{{json .Server.Version}}").stdout)
-        assert cells == [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine], cells
+        node_row = [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine]
+        try:
+            wait_for(lambda: table_rows(browser, "nodes") == [node_row], timeout=20)
+        except AssertionError:
+            raise AssertionError(f"the nodes table shows {table_rows(browser, 'nodes')}") from None
         heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#nodes thead th")]
         assert heads == ["Hostname", "Status", "Availability", "Role", "Manager status", ""]  # Engine: narrow screen
-        services = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")]
-        assert services == ["None."], services
+        assert table_rows(browser, "services") == [["None."]]
 
         # real services: one running its 2 replicas, one whose task no node can take (pending), one global
         d.docker("service", "create", "--detach", "--name", "web", "--replicas", "2", "busybox", "sleep", "1d")
@@ -207,11 +217,7 @@ def test_swarm_view_lists_this_node_and_its_services(browser: Any, artefacts: st
                  timeout=60)
 
         def service_rows() -> list[list[str]]:
-            # read in one script: the page replaces the rows on each refresh (no stale elements)
-            return browser.execute_script(  # type: ignore[no-any-return]
-                'return [...document.querySelectorAll("#services tbody tr")]'
-                '.map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent))'
-            )
+            return table_rows(browser, "services")
 
         want = [
             ["everywhere", "global", "1/1", "busybox:latest", "running: 1"],

@@ -80,7 +80,7 @@ def test_thirty_replicas_drain_worker_and_leader_kills_logs_and_a_secret() -> No
         ids = {h.node_id: h for h in hosts}
         node_of = {h.addr: nid for nid, h in ids.items()}
         m0, m1, m2, w1, w2 = hosts
-        assert leader_of(m0) == node_of[m0.addr]
+        assert leader_of(m0) in node_of.values()
 
         # 30 replicas spread over the 5 nodes, 6 on each
         m0.docker(
@@ -142,26 +142,32 @@ def test_thirty_replicas_drain_worker_and_leader_kills_logs_and_a_secret() -> No
         assert converged(m0, "web", 30)
         assert {t["ID"] for t in running(m0, "web")}.isdisjoint(before)
 
-        # kill -9 the leader: another manager leads, no service or task lost, a scale through it converges
-        services_before = sorted(m1.docker("service", "ls", "--format", "{{.Name}}").stdout.split())
-        task_ids_before = {t["ID"] for t in tasks(m1, "web")}
-        on_leader = {t["ID"] for t in running(m1, "web") if t["NodeID"] == node_of[m0.addr]}
+        # kill -9 the leader (whichever manager leads now): another manager leads, no service or task lost, a
+        # scale through it converges
+        managers = (m0, m1, m2)
+        lead = ids[wait_for(lambda: leader_of(m1), timeout=30)]
+        assert lead in managers
+        via = next(h for h in managers if h is not lead)
+        services_before = sorted(via.docker("service", "ls", "--format", "{{.Name}}").stdout.split())
+        task_ids_before = {t["ID"] for t in tasks(via, "web")}
+        on_leader = {t["ID"] for t in running(via, "web") if t["NodeID"] == node_of[lead.addr]}
         assert len(on_leader) >= 6
-        m0.kill9()
-        wait_for(lambda: leader_of(m1) in (node_of[m1.addr], node_of[m2.addr]), timeout=30)
-        assert sorted(m1.docker("service", "ls", "--format", "{{.Name}}").stdout.split()) == services_before
-        assert task_ids_before <= {t["ID"] for t in tasks(m1, "web")}
-        m1.docker("service", "scale", "--detach", "web=35", timeout=60)
-        wait_for(lambda: node_state(m1, node_of[m0.addr]) == "down", timeout=30)
-        wait_for(lambda: converged(m1, "web", 35, away_from=(node_of[m0.addr],)), timeout=150)
-        m0.start()
-        wait_for(lambda: node_state(m1, node_of[m0.addr]) == "ready", timeout=60)
-        wait_for(lambda: task_containers(m0, "web") == [], timeout=90)
-        assert {n.rsplit(".", 1)[1] for n in task_containers(m0, "web", all_states=True)} <= on_leader
-        assert converged(m1, "web", 35)
-        assert json.loads(m0.docker("info", "--format", "{{json .Swarm.ControlAvailable}}").stdout) is True
+        lead.kill9()
+        survivors = tuple(node_of[h.addr] for h in managers if h is not lead)
+        wait_for(lambda: leader_of(via) in survivors, timeout=30)
+        assert sorted(via.docker("service", "ls", "--format", "{{.Name}}").stdout.split()) == services_before
+        assert task_ids_before <= {t["ID"] for t in tasks(via, "web")}
+        via.docker("service", "scale", "--detach", "web=35", timeout=60)
+        wait_for(lambda: node_state(via, node_of[lead.addr]) == "down", timeout=30)
+        wait_for(lambda: converged(via, "web", 35, away_from=(node_of[lead.addr],)), timeout=150)
+        lead.start()
+        wait_for(lambda: node_state(via, node_of[lead.addr]) == "ready", timeout=60)
+        wait_for(lambda: task_containers(lead, "web") == [], timeout=90)
+        assert {n.rsplit(".", 1)[1] for n in task_containers(lead, "web", all_states=True)} <= on_leader
+        assert converged(via, "web", 35)
+        assert json.loads(lead.docker("info", "--format", "{{json .Swarm.ControlAvailable}}").stdout) is True
 
-        m1.docker("service", "rm", "web", "sec")
+        via.docker("service", "rm", "web", "sec")
         for h in hosts:
             wait_for(lambda h=h: task_containers(h, "web", all_states=True) == [], timeout=90)  # type: ignore[misc]
             assert task_containers(h, "sec", all_states=True) == []
