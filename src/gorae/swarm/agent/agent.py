@@ -34,6 +34,7 @@ from gorae.swarm.component import NodeContext
 from gorae.timefmt import rfc3339nano
 
 log = logging.getLogger("gorae.swarm.agent")
+CONVERGE_DELAY = 2.0  # seconds between a task leaving the balancing (shutdown) and its container's stop
 
 RETRY = 1.0  # seconds before asking the manager again after a failed call
 LOG_BATCH = 256  # log lines per push
@@ -274,12 +275,18 @@ class Agent:
             r.wake.set()
             return
         if code == "destroyed":
-            self._report_status(r, "failed", "started", Err="dockerexec: container destroyed", ContainerStatus=cs)
+            self._report_status(
+                r, "failed", "started", Err="dockerexec: container destroyed", ContainerStatus=cs
+            )
             return
         if code == "unhealthy":  # moby's controller: an unhealthy task container fails its task
             await self._stop(task, ct.id)
             self._report_status(
-                r, "failed", "started", Err="dockerexec: unhealthy container", ContainerStatus=self._final(ct.id)
+                r,
+                "failed",
+                "started",
+                Err="dockerexec: unhealthy container",
+                ContainerStatus=self._final(ct.id),
             )
             return
         final = {"ContainerID": ct.id, "PID": 0, "ExitCode": code}
@@ -374,13 +381,22 @@ class Agent:
     async def _stop(self, task: dict[str, Any], cid: str) -> None:
         signal = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopSignal")
         try:
-            await asyncio.shield(self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None))
+            await asyncio.shield(
+                self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None)
+            )
         except GoraeError as e:
             log.warning("stopping task %s: %s", task.get("ID"), e.message)
 
     async def _shutdown(self, r: Runner) -> None:
         ct = self._container(r.task)
         if ct is not None and ct.running:
+            if r.task.get("DesiredState") == "shutdown":
+                # as moby's executor (its gossip converge delay): the task left the service's load balancing
+                # and the routing mesh with its DesiredState; give every node's rules the time to follow
+                # before the container stops, so no connection is sent to a stopped task (a rolling update
+                # without failed requests)
+                await asyncio.sleep(CONVERGE_DELAY)
+                ct = self._container(r.task) or ct
             await self._stop(r.task, ct.id)
             ct = self.executor.inspect(ct.id) or ct
         if not taskstate.is_terminal(r.state):
@@ -457,7 +473,9 @@ class LogJob:
             ct = self.agent._container({"ID": task_id})
             if ct is None or not (ct.running or ct.started):
                 continue  # no container started (yet): a later assignment may bring it (following)
-            self.readers[task_id] = asyncio.ensure_future(self.agent._read_logs(ct, ref, self.opts, self.queue))
+            self.readers[task_id] = asyncio.ensure_future(
+                self.agent._read_logs(ct, ref, self.opts, self.queue)
+            )
         if self.sender is None:
             self.sender = asyncio.ensure_future(self._send())
 
@@ -493,5 +511,7 @@ class LogJob:
                 del self.agent._log_jobs[self.sub_id]
 
     async def _push(self, node: NodeContext, batch: list[dict[str, Any]], *, close: bool) -> bool:
-        answer = await node.call_manager({"op": "log_push", "sub": self.sub_id, "messages": batch, "close": close})
+        answer = await node.call_manager(
+            {"op": "log_push", "sub": self.sub_id, "messages": batch, "close": close}
+        )
         return bool(answer.get("gone"))
