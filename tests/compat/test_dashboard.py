@@ -157,9 +157,20 @@ def _etcd_pids(data_root: str) -> list[int]:
     return pids
 
 
-def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str) -> None:
+def table_rows(browser: Any, table: str) -> list[list[str]]:
+    """The cells of a table's body, read in one script: the page replaces the rows on each refresh (no stale
+    elements)."""
+    return browser.execute_script(  # type: ignore[no-any-return]
+        f'return [...document.querySelectorAll("#{table} tbody tr")]'
+        '.map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent))'
+    )
+
+
+def test_swarm_view_lists_this_node_and_its_services(browser: Any, artefacts: str) -> None:
     """A one-node swarm (etcd member and all): the Swarm tab appears and shows dockerd's node answer as
-    `docker node ls` does (hostname, Ready, Active, manager, Leader) and an empty services table, no error."""
+    `docker node ls` does (hostname, Ready, Active, manager, Leader) and an empty services table, no error;
+    then real services (running, pending, global) as `docker service ls` counts them, with their tasks' states,
+    following a scale and their removal."""
     from selenium.webdriver.common.by import By
 
     if os.geteuid() != 0:
@@ -167,7 +178,7 @@ def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str
     if shutil.which("etcd") is None:
         skip_outside_ci("etcd is not installed (scripts/setup.sh installs etcd-server)")
     port = free_port()
-    d = new_daemon(["--dashboard-addr", f"127.0.0.1:{port}"], with_busybox=False)
+    d = new_daemon(["--dashboard-addr", f"127.0.0.1:{port}"])
     try:
         url = f"http://127.0.0.1:{port}"
         browser.get(url + "/")
@@ -182,14 +193,47 @@ def test_swarm_view_lists_this_node_and_no_services(browser: Any, artefacts: str
         tab = browser.find_element(By.CSS_SELECTOR, '#tabs button[data-tab="swarm"]')
         wait_for(tab.is_displayed, timeout=20)
         tab.click()
-        rows = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#nodes tbody tr td"), timeout=20)
-        cells = [c.get_attribute("textContent") for c in rows]
         engine = json.loads(d.docker("version", "--format", "{{json .Server.Version}}").stdout)
-        assert cells == [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine], cells
+        node_row = [f"{socket.gethostname()} *", "Ready", "Active", "manager", "Leader", engine]
+        try:
+            wait_for(lambda: table_rows(browser, "nodes") == [node_row], timeout=20)
+        except AssertionError:
+            raise AssertionError(f"the nodes table shows {table_rows(browser, 'nodes')}") from None
         heads = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "#nodes thead th")]
         assert heads == ["Hostname", "Status", "Availability", "Role", "Manager status", ""]  # Engine: narrow screen
-        services = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")]
-        assert services == ["None."], services
+        assert table_rows(browser, "services") == [["None."]]
+
+        # real services: one running its 2 replicas, one whose task no node can take (pending), one global
+        d.docker("service", "create", "--detach", "--name", "web", "--replicas", "2", "busybox", "sleep", "1d")
+        d.docker("service", "create", "--detach", "--name", "stuck", "--constraint", "node.role==worker",
+                 "busybox", "sleep", "1d")
+        d.docker("service", "create", "--detach", "--name", "everywhere", "--mode", "global",
+                 "busybox", "sleep", "1d")
+
+        def ls_replicas() -> str:
+            return d.docker("service", "ls", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}").stdout
+
+        wait_for(lambda: ls_replicas() == "everywhere global 1/1\nstuck replicated 0/1\nweb replicated 2/2\n",
+                 timeout=60)
+
+        def service_rows() -> list[list[str]]:
+            return table_rows(browser, "services")
+
+        want = [
+            ["everywhere", "global", "1/1", "busybox:latest", "running: 1"],
+            ["stuck", "replicated", "0/1", "busybox:latest", "pending: 1"],
+            ["web", "replicated", "2/2", "busybox:latest", "running: 2"],
+        ]
+        try:
+            wait_for(lambda: service_rows() == want, timeout=30)  # the page refreshes every 10 s and on events
+        except AssertionError:
+            raise AssertionError(f"the services table shows {service_rows()}") from None
+        browser.save_screenshot(os.path.join(artefacts, "06-services.png"))
+        d.docker("service", "scale", "--detach", "web=3")
+        wait_for(lambda: service_rows()[2] == ["web", "replicated", "3/3", "busybox:latest", "running: 3"], timeout=60)
+        d.docker("service", "rm", "web", "stuck", "everywhere")
+        wait_for(lambda: service_rows() == [["None."]], timeout=30)
+        wait_for(lambda: d.docker("ps", "-aq").stdout == "", timeout=60)
         assert browser.find_element(By.ID, "swarm").is_displayed()
         status = browser.find_element(By.ID, "status")
         assert "bad" not in (status.get_attribute("class") or ""), status.text

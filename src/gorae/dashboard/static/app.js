@@ -129,7 +129,7 @@ function plot(svg, series, { fixedMax } = {}) {
 function drawSparks() {
   for (const card of document.querySelectorAll("#container-list .card")) {
     const h = state.hist[card.dataset.name];
-    if (!h) continue;
+    if (!h || !$("svg.cpu", card)) continue; // a stopped container's card has no sparklines (its history may remain)
     const cpu = h.cpu.slice(-SPARK), mem = h.mem.slice(-SPARK);
     plot($("svg.cpu", card), [{ values: cpu }], { fixedMax: Math.max(100, ...cpu) });
     plot($("svg.mem", card), [{ values: mem }]);
@@ -286,9 +286,11 @@ function nodeRow(n) {
 
 function serviceRow(s, tasks) {
   const mine = tasks.filter((t) => t.ServiceID === s.ID && t.DesiredState !== "shutdown");
-  const running = mine.filter((t) => t.Status && t.Status.State === "running").length;
   const mode = (s.Spec && s.Spec.Mode) || {};
-  const want = mode.Replicated ? mode.Replicated.Replicas : mode.Global ? mine.length : "?";
+  // docker service ls's REPLICAS: the manager's own count (status=true) of running tasks on live nodes
+  const st = s.ServiceStatus;
+  const running = st ? st.RunningTasks : mine.filter((t) => t.Status && t.Status.State === "running").length;
+  const want = st ? st.DesiredTasks : mode.Replicated ? mode.Replicated.Replicas : mode.Global ? mine.length : "?";
   const states = {};
   for (const t of mine) { const st = (t.Status && t.Status.State) || "?"; states[st] = (states[st] || 0) + 1; }
   const image = ((s.Spec.TaskTemplate && s.Spec.TaskTemplate.ContainerSpec && s.Spec.TaskTemplate.ContainerSpec.Image) || "").split("@")[0];
@@ -309,7 +311,7 @@ async function refreshTab(tab) {
       fill($("#networks tbody"), nets.map((n) => [
         n.Name, n.Driver, ((n.IPAM && n.IPAM.Config) || []).map((c) => c.Subnet).join(", "), Object.keys(n.Containers || {}).length]));
     } else if (tab === "swarm") {
-      const [nodes, services, tasks] = await Promise.all([getJSON("/nodes"), getJSON("/services"), getJSON("/tasks")]);
+      const [nodes, services, tasks] = await Promise.all([getJSON("/nodes"), getJSON("/services?status=true"), getJSON("/tasks")]);
       nodes.sort((a, b) => ((a.Description || {}).Hostname || "").localeCompare((b.Description || {}).Hostname || ""));
       fill($("#nodes tbody"), nodes.map(nodeRow));
       services.sort((a, b) => a.Spec.Name.localeCompare(b.Spec.Name));
