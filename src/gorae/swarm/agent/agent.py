@@ -38,6 +38,10 @@ log = logging.getLogger("gorae.swarm.agent")
 RETRY = 1.0  # seconds before asking the manager again after a failed call
 LOG_BATCH = 256  # log lines per push
 STATUS_BATCH = 500  # status reports per call (the dispatcher takes up to 1000)
+# A task on swarm networks leaves the load balancers as soon as its DesiredState leaves running (every node's
+# view of the store says so); its container stops only this long after (moby's defaultGossipConvergeDelay),
+# so that no new connection is sent to a task that is going.
+DRAIN = 2.0
 
 
 def _now() -> str:
@@ -66,6 +70,7 @@ class Agent:
         self._send = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
         self._log_jobs: dict[str, LogJob] = {}
+        self.drain = DRAIN
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -274,12 +279,18 @@ class Agent:
             r.wake.set()
             return
         if code == "destroyed":
-            self._report_status(r, "failed", "started", Err="dockerexec: container destroyed", ContainerStatus=cs)
+            self._report_status(
+                r, "failed", "started", Err="dockerexec: container destroyed", ContainerStatus=cs
+            )
             return
         if code == "unhealthy":  # moby's controller: an unhealthy task container fails its task
             await self._stop(task, ct.id)
             self._report_status(
-                r, "failed", "started", Err="dockerexec: unhealthy container", ContainerStatus=self._final(ct.id)
+                r,
+                "failed",
+                "started",
+                Err="dockerexec: unhealthy container",
+                ContainerStatus=self._final(ct.id),
             )
             return
         final = {"ContainerID": ct.id, "PID": 0, "ExitCode": code}
@@ -374,12 +385,17 @@ class Agent:
     async def _stop(self, task: dict[str, Any], cid: str) -> None:
         signal = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopSignal")
         try:
-            await asyncio.shield(self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None))
+            await asyncio.shield(
+                self.executor.stop(cid, spec.stop_grace(task), str(signal) if signal else None)
+            )
         except GoraeError as e:
             log.warning("stopping task %s: %s", task.get("ID"), e.message)
 
     async def _shutdown(self, r: Runner) -> None:
         ct = self._container(r.task)
+        if ct is not None and ct.running and r.state == "running" and spec.has_service_binding(r.task):
+            await asyncio.sleep(self.drain)  # the balancers drop it first (see DRAIN)
+            ct = self._container(r.task)
         if ct is not None and ct.running:
             await self._stop(r.task, ct.id)
             ct = self.executor.inspect(ct.id) or ct
@@ -457,7 +473,9 @@ class LogJob:
             ct = self.agent._container({"ID": task_id})
             if ct is None or not (ct.running or ct.started):
                 continue  # no container started (yet): a later assignment may bring it (following)
-            self.readers[task_id] = asyncio.ensure_future(self.agent._read_logs(ct, ref, self.opts, self.queue))
+            self.readers[task_id] = asyncio.ensure_future(
+                self.agent._read_logs(ct, ref, self.opts, self.queue)
+            )
         if self.sender is None:
             self.sender = asyncio.ensure_future(self._send())
 
@@ -493,5 +511,7 @@ class LogJob:
                 del self.agent._log_jobs[self.sub_id]
 
     async def _push(self, node: NodeContext, batch: list[dict[str, Any]], *, close: bool) -> bool:
-        answer = await node.call_manager({"op": "log_push", "sub": self.sub_id, "messages": batch, "close": close})
+        answer = await node.call_manager(
+            {"op": "log_push", "sub": self.sub_id, "messages": batch, "close": close}
+        )
         return bool(answer.get("gone"))
