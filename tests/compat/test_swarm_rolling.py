@@ -57,7 +57,7 @@ def test_a_start_first_rolling_update_under_load_fails_no_request(
     manager.docker(
         "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(replicas),
         "-p", "8080:80", "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/", "--health-interval", "1s",
-        "--health-retries", "1", "--update-order", "start-first", "--update-parallelism", "1",
+        "--health-retries", "3", "--health-start-period", "30s", "--update-order", "start-first", "--update-parallelism", "1",
         "busybox", "sh", "-c", SLOW_HTTPD,
     )  # fmt: skip
 
