@@ -1,6 +1,6 @@
 """A zero-downtime rolling update through the routing mesh on two namespaced nodes (issue 11 item 5; needs
-issue 10's services and agent): tasks that answer only 3 s after their start, with a healthcheck, updated
-start-first to another image while clients hammer the published port on both nodes. A new task joins the
+issue 10's services and agent): tasks that answer only 3 s after their start, with a healthcheck, that die at
+once when stopped (SIGKILL), updated start-first to another image while clients hammer the published port on both nodes. A new task joins the
 balancers only once healthy (its state `running`), an old one leaves them as soon as its desired state leaves
 running and its container stops only after the agent's drain: no request fails."""
 
@@ -57,7 +57,7 @@ def test_a_start_first_rolling_update_under_load_fails_no_request(
     manager.docker(
         "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(replicas),
         "-p", "8080:80", "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/", "--health-interval", "1s",
-        "--health-retries", "3", "--health-start-period", "30s", "--update-order", "start-first", "--update-parallelism", "1",
+        "--health-retries", "3", "--health-start-period", "30s", "--update-order", "start-first", "--update-parallelism", "1", "--stop-signal", "KILL",
         "busybox", "sh", "-c", SLOW_HTTPD,
     )  # fmt: skip
 
@@ -109,6 +109,13 @@ def test_a_start_first_rolling_update_under_load_fails_no_request(
     results = [(int(o.split()[0]), int(o.split()[1]), o) for o in outs]
     assert all(failed == 0 for _, failed, _ in results), results
     assert all(ok > 50 for ok, _, _ in results), results
-    status = json.loads(manager.docker("service", "inspect", "-f", "{{json .UpdateStatus}}", "web").stdout)
-    assert status["State"] == "completed"
+    wait_for(  # once the last new task has run for the update's monitor period (5 s)
+        lambda: (
+            json.loads(manager.docker("service", "inspect", "-f", "{{json .UpdateStatus}}", "web").stdout)[
+                "State"
+            ]
+            == "completed"
+        ),
+        timeout=30,
+    )
     manager.docker("service", "rm", "web")
