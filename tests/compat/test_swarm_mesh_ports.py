@@ -109,16 +109,15 @@ def test_conflicts_host_mode_and_udp_through_the_mesh(
     for ns in (ns1, ns2):
         assert _udp(ns, "127.0.0.1", 8080, sport) == first
     manager.docker("service", "update", "-d", "--force", "echo")
-    wait_for(
-        lambda: (
-            len(_hosts(manager, "echo") | _hosts(worker, "echo")) == 1
-            and first not in _hosts(manager, "echo") | _hosts(worker, "echo")
-        ),
-        timeout=60,
-    )
-    second = next(iter(_hosts(manager, "echo") | _hosts(worker, "echo")))
+
+    def replacement() -> str | None:
+        now = _hosts(manager, "echo") | _hosts(worker, "echo")
+        return next(iter(now)) if len(now) == 1 and first not in now else None
+
+    second = wait_for(replacement, timeout=60)
     for ns in (ns1, ns2):
         wait_for(lambda ns=ns: _udp(ns, "127.0.0.1", 8080, sport) == second, timeout=20)
+    assert replacement() == second, manager.docker("service", "ps", "echo").stdout
     manager.docker("service", "rm", "echo")
 
     # --publish mode=host: each node's own task answers on that node's port 8090, no routing mesh
