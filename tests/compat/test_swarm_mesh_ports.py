@@ -84,12 +84,28 @@ def test_conflicts_host_mode_and_udp_through_the_mesh(
         "service", "create", "-d", "--no-resolve-image", "--name", "other", "-p", "8081:80", "busybox",
         "sleep", "1d",
     )  # fmt: skip
+    # the managers fill Endpoint.Ports in (a new version of the service, as swarmkit's allocator makes): an
+    # update read before that would be "out of sequence"
+    wait_for(
+        lambda: (
+            manager.docker("service", "inspect", "-f", "{{json .Endpoint.Ports}}", "other").stdout.strip()
+            != "null"
+        ),
+        timeout=15,
+    )
     r = manager.docker("service", "update", "-d", "--publish-add", "8080:80", "other", check=False)
     assert (r.returncode, r.stderr) == (1, refusal)
     ports = json.loads(
         manager.docker("service", "inspect", "-f", "{{json .Spec.EndpointSpec.Ports}}", "other").stdout
     )
     assert [p["PublishedPort"] for p in ports] == [8081]  # the refused update changed nothing
+    wait_for(
+        lambda: (
+            manager.docker("service", "inspect", "-f", "{{json .Endpoint.Ports}}", "web").stdout.strip()
+            != "null"
+        ),
+        timeout=15,
+    )
     manager.docker("service", "update", "-d", "--publish-add", "8082:80", "web")  # its own: fine
     manager.docker("service", "rm", "other")
 
