@@ -86,9 +86,10 @@ def _ip(*args: str) -> None:
         raise RuntimeError(f"ip {' '.join(args)}: {r.stderr}")
 
 
-def _new_daemon(ns: str, containers: bool = False) -> GoraeDaemon:
+def _new_daemon(ns: str, containers: bool = False, extra_args: list[str] | None = None) -> GoraeDaemon:
     tag = uuid.uuid4().hex[:8]
     return GoraeDaemon(
+        extra_args=list(extra_args or []),
         data_root=tempfile.mkdtemp(prefix=f"gorae-test-{tag}-"),
         exec_root=f"/run/gorae-t-{tag}",
         socket=f"/run/gorae-t-{tag}.sock",
@@ -100,9 +101,9 @@ def _new_daemon(ns: str, containers: bool = False) -> GoraeDaemon:
 
 
 @contextmanager
-def lan(n: int, *, containers: bool = False) -> Iterator[list[Host]]:
-    """`n` hosts on a fresh bridge (10.252.x.0/24), each daemon started; all removed afterwards. With
-    `containers`, the daemons can run containers (see _new_daemon)."""
+def lan(n: int, *, containers: bool = False, extra_args: list[str] | None = None) -> Iterator[list[Host]]:
+    """`n` hosts on a fresh bridge (10.252.x.0/24), each daemon started (with `extra_args`); all removed
+    afterwards. With `containers`, the daemons can run containers (see _new_daemon)."""
     if not any(os.path.exists(p) for p in ("/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip")):
         skip_outside_ci("iproute2 is not installed")
     tag = uuid.uuid4().hex[:6]
@@ -127,7 +128,7 @@ def lan(n: int, *, containers: bool = False) -> Iterator[list[Host]]:
             _ip("-n", ns, "link", "set", "lo", "up")
             _ip("link", "set", f"swv{tag}{i}", "master", bridge, "up")
         for ns, addr in names:
-            host = Host(ns, addr, _new_daemon(ns, containers))
+            host = Host(ns, addr, _new_daemon(ns, containers, extra_args))
             hosts.append(host)
             host.daemon.start()
         try:

@@ -506,7 +506,9 @@ def test_daemon_restart_while_the_new_version_starts(world: Env) -> None:
     slow = APP_DOCKERFILE.replace('CMD ["httpd", "-f", "-p", "3000", "-h", "/www"]',
                                   'CMD ["sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.2; done; exec httpd -f -p 3000 -h /www"]')  # fmt: skip
     e.commit("slow", slow)
-    push = subprocess.Popen(["git", "push", "prod", "main"], cwd=e.work, env=e.env, stderr=subprocess.PIPE, text=True)
+    push = subprocess.Popen(
+        ["git", "push", "prod", "main"], cwd=e.work, env=e.env, stderr=subprocess.PIPE, text=True
+    )
     try:
         # the new container runs (never answering): the hook waits for it to become healthy
         wait_for(lambda: len([c for c in e.app_containers() if c["State"] == "running"]) == 2, timeout=120)
@@ -556,11 +558,22 @@ def test_init_checks_and_adoption(world: Env) -> None:
     assert (r.returncode, r.stderr) == (1, "gorae deploy: no such application: nope\n")
 
 
-def test_service_mode_is_refused_clearly(world: Env) -> None:
-    r = world.gorae("deploy", "init", world.repo, "--name", world.name, "--service", check=False)
-    assert r.returncode == 1
-    assert out(r).startswith("gorae deploy: --service is not supported yet: it needs Swarm services")
-    assert not os.path.exists(world.repo)
+def test_service_mode_outside_a_swarm_refuses_the_push(world: Env) -> None:
+    """`--service` needs this daemon to be a swarm manager: outside a swarm the push is refused with the
+    daemon's reason and nothing is left (service mode itself: tests/compat/test_deploy_service.py)."""
+    e = world
+    init(e, "--service", "--replicas", "2")
+    assert e.git("config", "--file", os.path.join(e.repo, "config"), "gorae.service").stdout == "true\n"
+    c1 = e.commit("no swarm")
+    r = e.git("push", "prod", "main", check=False)
+    assert r.returncode != 0
+    assert (f"remote: gorae deploy: service {e.name}: Error response from daemon: This node is not a swarm "
+            "manager. Use \"docker swarm "
+            'init" or "docker swarm join" to connect this node to swarm and try again.') in out(r), out(r)  # fmt: skip
+    assert "remote: gorae deploy: push refused; nothing was deployed" in out(r)
+    assert e.app_containers() == []
+    log = [line.split()[2:6] for line in e.gorae("deploy", "log", e.name).stdout.splitlines()[1:]]
+    assert log == [[c1[:7], f"{e.name}:{c1[:7]}", "push", "failed"]]
 
 
 # -- over ssh ----------------------------------------------------------------------------------------------

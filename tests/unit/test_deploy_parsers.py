@@ -9,7 +9,7 @@ import tempfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gorae.cli.commands.deploy import target_from
+from gorae.cli.commands.deploy import target_from, volume_mount
 from gorae.cli.opts import OptError
 from gorae.deploy.engine import demux
 from gorae.deploy.gitrepo import parse_config_z, parse_push_lines
@@ -31,7 +31,11 @@ def test_push_lines_never_raise(text: str) -> None:
 
 def test_config_records() -> None:
     text = "gorae.name\nweb\0gorae.publish\n80:3000\0gorae.publish\n443:3443\0gorae.env\nA=multi\nline\0"
-    assert parse_config_z(text) == {"name": ["web"], "publish": ["80:3000", "443:3443"], "env": ["A=multi\nline"]}
+    assert parse_config_z(text) == {
+        "name": ["web"],
+        "publish": ["80:3000", "443:3443"],
+        "env": ["A=multi\nline"],
+    }
 
 
 @given(st.text())
@@ -74,9 +78,61 @@ def test_target_from_settings() -> None:
     assert t.published() == [":8080", "127.0.0.1:9000"]
 
 
+def test_service_target_from_settings() -> None:
+    t = target_from(
+        {
+            "name": ["web"],
+            "service": ["true"],
+            "replicas": ["3"],
+            "publish": ["8080:3000"],
+            "env": ["A=1"],
+            "volume": ["/srv/data:/data:ro", "cache:/cache", "/anon"],
+            "network": ["appnet"],
+            "healthcmd": ["true"],
+        }  # fmt: skip
+    )
+    assert t.service == {
+        "ContainerSpec": {
+            "Env": ["A=1"],
+            "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 1_000_000_000, "Retries": 3},
+            "Mounts": [
+                {"Type": "bind", "Source": "/srv/data", "Target": "/data", "ReadOnly": True},
+                {"Type": "volume", "Source": "cache", "Target": "/cache"},
+                {"Type": "volume", "Target": "/anon"},
+            ],
+        },
+        "Ports": [{"Protocol": "tcp", "TargetPort": 3000, "PublishedPort": 8080, "PublishMode": "ingress"}],
+        "Replicas": 3,
+        "Networks": [{"Target": "appnet", "Aliases": []}],
+    }
+    assert target_from({"name": ["web"], "service": ["false"]}).service == {}
+
+
+def test_service_settings_refused() -> None:
+    import pytest
+
+    with pytest.raises(OptError, match="hostip is not supported"):
+        target_from({"name": ["web"], "service": ["true"], "publish": ["127.0.0.1:80:80"]})
+    with pytest.raises(ValueError, match="--replicas cannot be negative"):
+        target_from({"name": ["web"], "service": ["true"], "replicas": ["-1"]})
+    with pytest.raises(OptError, match="invalid mode: rx"):
+        volume_mount("/a:/b:rx")
+    with pytest.raises(OptError, match="the target must be an absolute path"):
+        volume_mount("a:b")
+
+
+@given(st.text(max_size=40))
+def test_volume_mount_hostile(value: str) -> None:
+    try:
+        m = volume_mount(value)
+    except OptError:
+        return
+    assert m["Type"] in ("bind", "volume") and m["Target"].startswith("/")
+
+
 @settings(max_examples=200)
-@given(st.dictionaries(st.sampled_from(["name", "publish", "env", "volume", "keep", "readytimeout",
-                                        "stoptimeout", "healthinterval", "healthretries"]),
+@given(st.dictionaries(st.sampled_from(["name", "publish", "env", "volume", "keep", "readytimeout", "service",
+                                        "replicas", "stoptimeout", "healthinterval", "healthretries"]),
                        st.lists(st.text(max_size=20), max_size=3)))  # fmt: skip
 def test_target_from_hostile_settings(cfg: dict[str, list[str]]) -> None:
     try:

@@ -25,6 +25,9 @@ class Target:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     stop_timeout: int = DEFAULT_STOP_TIMEOUT
     port_handover: bool = True  # gorae's POST /containers/{id}/ports/take; False: stop, then start
+    # `--service`: deployed as a Swarm service. ContainerSpec {Env, Mounts, Healthcheck}, Ports (PortConfigs),
+    # Networks ([{Target}]), Replicas; empty: container mode
+    service: dict[str, Any] = field(default_factory=dict)
 
     @property
     def network(self) -> str:

@@ -40,7 +40,13 @@ INIT = Spec(
         O("publish", "p", "list", "Publish a container's port(s) to the host"),
         O("ready-timeout", None, "string", "How long a new version has to become healthy", default="60s"),
         O("registry", None, "string", "Also push each image to this registry (host:port)"),
-        O("service", None, help="Deploy as a Swarm service (not available yet: gorae has no Swarm services)"),
+        O("replicas", None, "int", "Number of tasks (with --service)", default=1),
+        O(
+            "service",
+            None,
+            help="Deploy as a Swarm service (this daemon must be a manager): start-first rolling updates, "
+            "ports published through the routing mesh",
+        ),
         O("stop-timeout", None, "int", "Seconds to wait for the old container to stop", default=10),
         O("volume", "v", "list", "Bind mount a volume"),
     ],
@@ -68,11 +74,6 @@ HOOK = Spec(
     "deploy hook", "", "Deploy the pushed commit (run by the repository's pre-receive hook)", [], max_args=0
 )
 
-SERVICE_UNSUPPORTED = (
-    "--service is not supported yet: it needs Swarm services (`docker service create`), which this gorae "
-    "does not have; deploy as a container (without --service)"
-)
-
 # git config key (under gorae.) -> the flag it keeps
 _KEYS = {
     "name": "name",
@@ -91,6 +92,8 @@ _KEYS = {
     "registry": "registry",
     "stoptimeout": "stop_timeout",
     "porthandover": "port_handover",
+    "service": "service",
+    "replicas": "replicas",
 }
 _LISTS = {"publish", "env", "env_file", "volume"}
 
@@ -128,7 +131,11 @@ def target_from(settings: dict[str, list[str]]) -> Any:
             "Interval": int(parse_duration(v["health_interval"] or "1s") * 1e9),
             "Retries": int(v["health_retries"] or 3),
         }
+    service: dict[str, Any] = {}
+    if (v["service"] or "false") == "true":
+        service = service_fragment(body, v["publish"], v["volume"], v["network"], int(v["replicas"] or 1))
     return Target(
+        service=service,
         name=name,
         body=body,
         dockerfile=v["dockerfile"] or "",
@@ -141,12 +148,54 @@ def target_from(settings: dict[str, list[str]]) -> Any:
     )
 
 
+def service_fragment(
+    body: dict[str, Any], publish: list[str], volumes: list[str], network: str | None, replicas: int
+) -> dict[str, Any]:
+    """The ServiceSpec parts of an app deployed with --service: its container settings as a ContainerSpec
+    (`-v` as Mounts), `-p` as routing-mesh PortConfigs (the docker CLI's `service create -p` parser), the
+    network, the replica count. Raises OptError/ValueError."""
+    from gorae.cli.swarmopts import parse_publish
+
+    if replicas < 0:
+        raise ValueError("--replicas cannot be negative")
+    cs: dict[str, Any] = {}
+    if body.get("Env"):
+        cs["Env"] = list(body["Env"])
+    if body.get("Healthcheck"):
+        cs["Healthcheck"] = dict(body["Healthcheck"])
+    mounts = [volume_mount(v) for v in volumes]
+    if mounts:
+        cs["Mounts"] = mounts
+    ports = [p for value in publish for p in parse_publish(value)]
+    out: dict[str, Any] = {"ContainerSpec": cs, "Ports": ports, "Replicas": replicas}
+    if network:
+        out["Networks"] = [{"Target": network, "Aliases": []}]
+    return out
+
+
+def volume_mount(value: str) -> dict[str, Any]:
+    """`-v` (`[src:]dst[:ro|rw]`) → a service Mount: an absolute source is a bind, a name a volume."""
+    parts = value.split(":")
+    if len(parts) == 1:
+        if not value.startswith("/"):
+            raise OptError(f"invalid mount config: {value}: the target must be an absolute path")
+        return {"Type": "volume", "Target": value}
+    src, dst, mode = parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+    if not dst.startswith("/"):
+        raise OptError(f"invalid mount config: {value}: the target must be an absolute path")
+    modes = set(mode.split(",")) if mode else set()
+    if modes - {"ro", "rw", "z", "Z"}:
+        raise OptError(f"invalid mode: {mode}")
+    m: dict[str, Any] = {"Type": "bind" if src.startswith("/") else "volume", "Source": src, "Target": dst}
+    if "ro" in modes:
+        m["ReadOnly"] = True
+    return m
+
+
 def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.deploy import gitrepo
     from gorae.deploy.state import App, state_dir
 
-    if v["service"]:
-        raise _fail(SERVICE_UNSUPPORTED)
     if not v["name"]:
         raise _fail("--name is required")
     path = os.path.abspath(args[0])
@@ -168,6 +217,8 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         "registry": [v["registry"]] if v["registry"] else [],
         "stopTimeout": [str(v["stop_timeout"])],
         "portHandover": ["true" if v["port_handover"] else "false"],
+        "service": ["true" if v["service"] else "false"],
+        "replicas": [str(v["replicas"])],
     }
     try:
         if v["keep"] < 0:
@@ -198,7 +249,7 @@ def cmd_init(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.client.errors import APIError, ConnectionFailed, ProtocolError
     from gorae.deploy import gitrepo
-    from gorae.deploy.engine import Deployer, DeployError, sha7
+    from gorae.deploy.engine import DeployError, sha7
     from gorae.deploy.state import App
 
     git_dir = os.path.abspath(os.environ.get("GIT_DIR") or ".")
@@ -238,7 +289,7 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         blocked = gitrepo.checkout_blocks_push(git_dir, ref)
         if blocked:
             raise _fail(f"{blocked}; push refused (nothing was built)")
-        d = Deployer(cli.api, app, target, out)
+        d = _deployer(cli, app, target, out)
         try:
             try:
                 image = d.build(git_dir, new, ref)
@@ -254,6 +305,14 @@ def cmd_hook(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             raise _fail(f"{e}\ngorae deploy: push refused; {keeps}") from None
     out.write(line + "\n")
     return 0
+
+
+def _deployer(cli: Cli, app: Any, target: Any, out: Any) -> Any:
+    """The container-mode Deployer, or with --service the one that deploys a Swarm service."""
+    from gorae.deploy.engine import Deployer
+    from gorae.deploy.service import ServiceDeployer
+
+    return (ServiceDeployer if target.service else Deployer)(cli.api, app, target, out)
 
 
 def _parent_is_git() -> bool:
@@ -273,7 +332,9 @@ def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     for app in all_apps():
         cur = app.current() or {}
         state = "-"
-        if cur.get("container"):
+        if cur.get("service"):
+            state = _service_state(cli, str(cur["service"]))
+        elif cur.get("container"):
             try:
                 info = cli.api.get_json(f"/containers/{cur['container']}/json")
                 st = info.get("State") or {}
@@ -296,6 +357,23 @@ def cmd_ls(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         )
     cli.out.write(tabwrite(rows))
     return 0
+
+
+def _service_state(cli: Cli, name: str) -> str:
+    """`service (2/2)`: the service's running tasks out of its replicas, as `docker service ls` counts."""
+    import json
+
+    from gorae.client.errors import APIError
+
+    try:
+        svc = cli.api.get_json(f"/services/{name}")
+        flt = json.dumps({"service": [svc["ID"]], "desired-state": ["running"]})
+        tasks = cli.api.get_json("/tasks", {"filters": flt}) or []
+    except APIError as e:
+        return "missing" if e.status == 404 else "?"
+    want = ((svc.get("Spec") or {}).get("Mode") or {}).get("Replicated", {}).get("Replicas", 0)
+    running = sum(1 for t in tasks if (t.get("Status") or {}).get("State") == "running")
+    return f"service({running}/{want})"
 
 
 def _app(name: str) -> Any:
@@ -337,7 +415,7 @@ def cmd_log(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 def cmd_rollback(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     from gorae.client.errors import APIError
     from gorae.deploy import gitrepo
-    from gorae.deploy.engine import Deployer, DeployError
+    from gorae.deploy.engine import DeployError
     from gorae.deploy.state import App
 
     app: App = _app(args[0])
@@ -362,7 +440,7 @@ def cmd_rollback(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         if pick is None:
             what = f"a kept image of commit {to}" if to else "a previous version whose image is kept"
             raise _fail(f"{app.name} has no {what}")
-        d = Deployer(cli.api, app, target, cli.err)
+        d = _deployer(cli, app, target, cli.err)
         try:
             line = d.release(str(pick["image"]), str(pick["commit"]), "rollback")
         except DeployError as e:

@@ -34,6 +34,7 @@ from gorae.swarm.component import NodeContext
 from gorae.timefmt import rfc3339nano
 
 log = logging.getLogger("gorae.swarm.agent")
+CONVERGE_DELAY = 2.0  # seconds between a task leaving the balancing (shutdown) and its container's stop
 
 RETRY = 1.0  # seconds before asking the manager again after a failed call
 LOG_BATCH = 256  # log lines per push
@@ -397,6 +398,13 @@ class Agent:
             await asyncio.sleep(self.drain)  # the balancers drop it first (see DRAIN)
             ct = self._container(r.task)
         if ct is not None and ct.running:
+            if r.task.get("DesiredState") == "shutdown":
+                # as moby's executor (its gossip converge delay): the task left the service's load balancing
+                # and the routing mesh with its DesiredState; give every node's rules the time to follow
+                # before the container stops, so no connection is sent to a stopped task (a rolling update
+                # without failed requests)
+                await asyncio.sleep(CONVERGE_DELAY)
+                ct = self._container(r.task) or ct
             await self._stop(r.task, ct.id)
             ct = self.executor.inspect(ct.id) or ct
         if not taskstate.is_terminal(r.state):
