@@ -22,7 +22,24 @@ runner="scripts/mutation-pytest.sh $deselect"
 runner=$(echo $runner)
 rc=0
 "$venv/bin/mutmut" run --paths-to-mutate "$src" --tests-dir tests/unit --runner "$runner" \
-  --test-time-multiplier 3 --test-time-base 20 --simple-output --no-progress || rc=$?
+  --test-time-multiplier 3 --test-time-base 20 --simple-output --no-progress &
+mm=$!
+# mutmut 2.5.1's own timeout kills the runner's shell but not its pytest, and then waits for that pytest's
+# output for ever: a mutant that loops (`while not x` -> `while x`) hangs the run. This watchdog ends a test
+# run of this checkout older than $GORAE_MUTATION_HANG seconds (default 90); mutmut counts it killed.
+here=$(pwd)
+hang=${GORAE_MUTATION_HANG:-90}
+(
+  while kill -0 "$mm" 2>/dev/null; do
+    for q in $(pgrep -f "pytest -x -q -p no:cacheprovider tests/unit/test_archive_"); do
+      [ "$(readlink "/proc/$q/cwd")" = "$here" ] || continue
+      et=$(ps -o etimes= -p "$q" | tr -d ' ')
+      [ -n "$et" ] && [ "$et" -gt "$hang" ] && { echo "watchdog: test run $q hung ${et}s: killed" >&2; kill "$q"; }
+    done
+    sleep 10
+  done
+) &
+wait "$mm" || rc=$?
 git diff --quiet -- src || { echo "mutmut left $src mutated: restoring" >&2; git checkout -- "$src"; }
 rm -f "$src.bak"  # mutmut's copy of the original
 "$venv/bin/mutmut" results || true

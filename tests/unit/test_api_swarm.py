@@ -156,6 +156,15 @@ def test_hostport_known() -> None:
     assert split_hostport("eth0", 2377) == ("eth0", 2377)
     with pytest.raises(InvalidParameter):
         split_hostport("1.2.3.4:99999", 2377)
+    with pytest.raises(InvalidParameter, match="invalid port: ²"):  # a digit to str.isdigit, not to int
+        split_hostport("1.2.3.4:²", 2377)
+
+
+@pytest.mark.parametrize("raw", ["²", "١٢", "-1", "+1", " 1", ""])
+def test_version_parser_takes_ascii_digits_only(raw: str) -> None:
+    with pytest.raises(InvalidParameter) as e:
+        parse_version(raw, "swarm")
+    assert e.value.message == f"invalid swarm version '{raw}': strconv.ParseUint: parsing \"{raw}\": invalid syntax"
 
 
 @given(st.one_of(st.none(), st.text(max_size=10)))

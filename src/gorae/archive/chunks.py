@@ -106,13 +106,10 @@ class ChunkReader:
         """Write the next `n` bytes to `fd`; returns how many there were (fewer at the end of the stream)."""
         left = n
         while left and self._fill():
-            take = self._view[:left]
-            while take:
-                w = os.write(fd, take)
-                take = take[w:]
-                self._view = self._view[w:]
-                left -= w
-                self._pos += w
+            w = os.write(fd, self._view[:left])  # a short write: the rest is written on the next turn
+            self._view = self._view[w:]
+            left -= w
+            self._pos += w
         return n - left
 
     def feed(self, sink: Callable[[memoryview], object], n: int) -> int:

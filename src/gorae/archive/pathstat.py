@@ -111,7 +111,7 @@ def _base_name(path: str) -> str:
 def locate(root: Root, path: str) -> Located:
     """Find `path` inside `root`: NotFound when it does not exist."""
     parts = clean_parts(path)
-    follow_last = path.endswith("/") or path.endswith("/.") or path in (".", "")
+    follow_last = path.endswith("/") or path.endswith("/.")  # "." and "": no parts, the root itself
     where = "/" + "/".join(parts)
     if follow_last or not parts:
         w = root.open_dir(parts)

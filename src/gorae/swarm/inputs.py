@@ -26,7 +26,7 @@ def split_hostport(value: str, default_port: int) -> tuple[str, int]:
         host, port = value, ""
     if not port:
         return host, default_port
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise InvalidParameter(f"invalid port: {port}")
     return host, int(port)
 
@@ -98,8 +98,10 @@ def resolve_advertise(advertise: str, listen_host: str, listen_port: int) -> str
 
 
 def parse_version(raw: str | None, what: str) -> int:
+    """An object's `version` query parameter as dockerd's strconv.ParseUint takes it (ASCII digits only: "²"
+    is a digit to str.isdigit but not to int)."""
     value = raw if raw is not None else ""
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise InvalidParameter(
             f"invalid {what} version '{value}': strconv.ParseUint: parsing \"{value}\": invalid syntax"
         )

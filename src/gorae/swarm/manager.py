@@ -22,7 +22,7 @@ import random
 import shutil
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,19 @@ def _public(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A stored document as the API shows it: its version in, the private bag out."""
     out = {k: v for k, v in doc.items() if not k.startswith("_")}
     return {"ID": out.pop("ID"), "Version": {"Index": version}, **out}
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` (all but the calling one) and wait for them to end."""
+    current = asyncio.current_task()
+    others = [t for t in tasks if t is not current]
+    for task in others:
+        task.cancel()
+    for task in others:
+        try:
+            await task
+        except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
+            pass
 
 
 class SwarmService:
@@ -385,16 +398,7 @@ class SwarmService:
 
     async def _cancel_chores(self) -> None:
         chores, self._chores = set(self._chores), set()
-        current = asyncio.current_task()
-        for task in chores:
-            if task is not current:
-                task.cancel()
-        for task in chores:
-            if task is not current:
-                try:
-                    await task
-                except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
-                    pass
+        await _cancel_all(chores)
 
     def _chore(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -1090,16 +1094,7 @@ class SwarmService:
 
     async def _stop_background(self) -> None:
         tasks, self._background = self._background, []
-        current = asyncio.current_task()
-        for task in tasks:
-            if task is not current:
-                task.cancel()
-        for task in tasks:
-            if task is not current:
-                try:
-                    await task
-                except BaseException:  # noqa: BLE001, S110 - cancelled on purpose; errors were logged
-                    pass
+        await _cancel_all(tasks)
         await self._stop_components()
 
     async def _send_heartbeats(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from gorae.errors import Conflict, InvalidParameter, NotFound, NotImplementedYet, SystemError_
 from gorae.filters import Filters
+from gorae.swarm import inputs
 from gorae.swarm.ids import new_id
 from gorae.swarm.networks import records
 from gorae.swarm.services import spec as specs
@@ -25,12 +26,7 @@ TASK_FILTERS = ("_up-to-date", "desired-state", "id", "label", "name", "node", "
 
 
 def parse_version(raw: str | None) -> int:
-    value = raw if raw is not None else ""
-    if not value.isdigit():
-        raise InvalidParameter(
-            f"invalid service version '{value}': strconv.ParseUint: parsing \"{value}\": invalid syntax"
-        )
-    return int(value)
+    return inputs.parse_version(raw, "service")
 
 
 def _check_filters(filters: Filters, allowed: tuple[str, ...]) -> None:

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Re-check mutants of one module by hand, outside mutmut's cache logic (docs/mutation.md: mutmut 2.5.1
+# skips mutants on a line whose text occurs twice in the module, keeping their old status):
+#   scripts/mutation-check.sh chunks 206 239 240
+# Copies src/, tests/ and scripts/ of this checkout and .mutmut-cache into a temporary directory, applies
+# each mutant there (`mutmut apply ID`), runs scripts/mutation-pytest.sh, prints "ID killed|SURVIVED"
+# with the diff and the first failing test. Never touches this checkout; may run beside a mutmut run.
+set -u
+mod=${1:?module name, e.g. chunks}; shift
+cd "$(dirname "$0")/.."
+here=$(pwd)
+venv=${GORAE_VENV:-/opt/gorae/venv}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+cp -r src tests scripts "$tmp/"
+"$venv/bin/python" -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
+  "$here/.mutmut-cache" "$tmp/.mutmut-cache"
+cd "$tmp"
+f=src/gorae/archive/$mod.py
+for id in "$@"; do
+  cp "$here/$f" "$f"
+  "$venv/bin/mutmut" apply "$id" >/dev/null 2>&1 || { echo "$id: mutmut apply failed"; continue; }
+  d=$(diff "$here/$f" "$f" | grep '^[<>]' | tr -s ' ' | tr '\n' ' ')
+  timeout "${GORAE_MUTATION_HANG:-90}" sh scripts/mutation-pytest.sh >out.txt 2>&1
+  rc=$?
+  case $rc in 0) st=SURVIVED ;; 124) st="killed (hung)" ;; *) st=killed ;; esac
+  echo "$id $st: $d :: $(grep -E '^(FAILED|ERROR)' out.txt | head -1 | cut -c1-110)"
+done
