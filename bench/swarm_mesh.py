@@ -2,9 +2,10 @@
 
 1. requests/s through the routing mesh (127.0.0.1:8080 on a node) vs straight to one task's address on the
    ingress network (same path through the node's ingress veth and VXLAN, without the DNAT);
-2. failed requests of a client hammering the published port during `service update --force` (rolling,
-   start-first, parallelism 1);
-3. time from a new task's container start (its State.StartedAt) to its first answer through the mesh.
+2. failed requests of clients hammering the published port during `service update --image` (rolling,
+   start-first, parallelism 1, tasks with a healthcheck);
+3. time from a new task becoming healthy (its `health_status: healthy` event) to its first answer through
+   the mesh (and from its container's start).
 
 Needs issue 10's services and agent.
 
@@ -115,9 +116,12 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
     tag = uuid.uuid4().hex[:6]
     _, tokens = init(hosts[0])
     join(hosts[1], hosts[0], tokens["worker"])
+    for d in daemons:
+        d.docker("tag", "busybox", "busybox:v2")
     manager.docker(
         "service", "create", "-d", "--no-resolve-image", "--name", "web", "--replicas", str(opts.replicas),
-        "-p", "8080:80", "busybox", "sh", "-c", HTTPD,
+        "-p", "8080:80", "--health-cmd", "wget -q -O /dev/null http://127.0.0.1/", "--health-interval", "1s",
+        "--health-retries", "1", "busybox", "sh", "-c", HTTPD,
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -176,13 +180,14 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
     time.sleep(1)
     t0 = time.monotonic()
     upd = manager.docker(
-        "service", "update", "--force", "--update-parallelism", "1", "--update-order", "start-first",
-        "-d", "web", check=False, timeout=120,
+        "service", "update", "--image", "busybox:v2", "--no-resolve-image", "--update-parallelism", "1",
+        "--update-order", "start-first", "-d", "web", check=False, timeout=120,
     )  # fmt: skip
-    while upd.returncode == 0 and time.monotonic() - t0 < 110:
+    while upd.returncode == 0 and time.monotonic() - t0 < 300:
         now = running_tasks()
-        if len(now) == opts.replicas and not now & old:
-            break
+        containers = sum(len(d.docker("ps", "-q").stdout.split()) for d in daemons)
+        if len(now) == opts.replicas and not now & old and containers == opts.replicas:
+            break  # the new tasks run and the old containers are gone (drained, stopped)
         time.sleep(0.2)
     took = time.monotonic() - t0
     if upd.returncode:
@@ -193,7 +198,7 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
     os.unlink(stop)
     ok, failed, _n = out.split()
     print(
-        f"rolling update (--force, start-first, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
+        f"rolling update (--image, start-first, healthchecks, {opts.replicas} tasks, rc {upd.returncode}, {took:.1f} s): "
         f"{failed} failed of {int(ok) + int(failed)} requests"
     )
 
@@ -204,12 +209,22 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
         text=True,
     )
     before = {cid for d in daemons for cid in d.docker("ps", "-q", "--no-trunc").stdout.split()}
+    since = str(int(time.time()))
     time.sleep(1)
     manager.docker("service", "scale", "-d", f"web={opts.replicas + 2}")
     out, _ = watch.communicate()
     first = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()}
-    delays = []
+    delays, from_healthy = [], []
     for d in daemons:
+        events = d.docker(
+            "events", "--since", since, "--until", str(int(time.time()) + 1), "--filter",
+            "event=health_status", "--format", "{{.ID}} {{.TimeNano}} {{.Status}}",
+        ).stdout  # fmt: skip
+        healthy: dict[str, float] = {}
+        for line in events.splitlines():
+            cid, nano, status = line.split(" ", 2)
+            if status.endswith("healthy") and not status.endswith("unhealthy"):
+                healthy.setdefault(cid[:12], int(nano) / 1e9)
         for cid in d.docker("ps", "-q", "--no-trunc").stdout.split():
             if cid in before:
                 continue
@@ -218,10 +233,13 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
             if host in first:
                 t_start = datetime.fromisoformat(started.replace("Z", "+00:00")[:26] + "+00:00").timestamp()
                 delays.append((host, first[host] - t_start))
+                if host in healthy:
+                    from_healthy.append(first[host] - healthy[host])
     print(
         "start → first answer through the mesh (s), the new tasks:",
         " ".join(f"{d:.2f}" for _, d in delays),
     )
+    print("healthy → first answer through the mesh (s):", " ".join(f"{d:.2f}" for d in from_healthy))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ need=""
 # runc under conmon, tini for --init, busybox-static for the offline busybox image, Docker's seccomp profile
 # (golang-github-docker-docker-dev; containers-common's as a fallback), kernel networking tools, etcd-server
 # (swarm mode's cluster store: each manager daemon runs its own etcd member)
-for p in runc conmon tini busybox-static iptables iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv etcd-server; do
+for p in runc conmon tini busybox-static iptables conntrack iproute2 golang-github-containers-common golang-github-docker-docker-dev curl procps python3 python3-venv etcd-server; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

@@ -138,3 +138,47 @@ def test_a_killed_nodes_tasks_leave_the_mesh(
     assert all(r.returncode == 0 for r in answers), [r.returncode for r in answers]
     assert not {r.stdout.strip() for r in answers} & on_worker
     manager.docker("service", "rm", "web")
+
+
+def _nothing_left(d: GoraeDaemon, ns: str) -> None:
+    """No overlay namespace, no VXLAN or mesh veth, no rule of the mesh, the VIPs or the overlays' egress."""
+    wait_for(lambda: _overlay_netns(d) == [], timeout=30)
+    wait_for(
+        lambda: [n for n in _link_names(ns) if n not in ("lo", "eth0") and not n.endswith("0")] == [],
+        timeout=15,
+    )
+    assert not any("vxlan" in line for line in _links(ns))
+    saved = subprocess.run(["ip", "netns", "exec", ns, "iptables-save"], capture_output=True, text=True).stdout
+    for marker in ("-ING", "GORAE-SVC", "169.254."):
+        assert marker not in saved, (marker, saved)
+
+
+def _link_names(ns: str) -> list[str]:
+    return sorted(line.split(":")[1].strip().split("@")[0] for line in _links(ns))
+
+
+def test_leaving_the_swarm_with_services_running_leaves_nothing(
+    cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],  # noqa: F811 - the fixture
+) -> None:
+    """Tasks on an overlay network and the ingress on both nodes, an attachable container too; then the
+    worker leaves, and the manager leaves with --force: neither node keeps a namespace, device or rule."""
+    manager, worker, [(ns1, _), (ns2, _)] = cluster
+    manager.docker("network", "create", "-d", "overlay", "--attachable", "appnet")
+    manager.docker(
+        "service", "create", "-d", "--no-resolve-image", "--name", "web", "--network", "appnet",
+        "--replicas", "4", "-p", "8080:80", "busybox", "sh", "-c", HTTPD,
+    )  # fmt: skip
+
+    def tasks(d: GoraeDaemon) -> int:
+        return len(d.docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web").stdout.split())
+
+    wait_for(lambda: tasks(manager) > 0 and tasks(worker) > 0 and tasks(manager) + tasks(worker) == 4, timeout=60)
+    wait_for(lambda: _curl(ns2, "http://127.0.0.1:8080/").returncode == 0, timeout=15)
+    for d in (manager, worker):
+        assert len(_overlay_netns(d)) == 2  # appnet's and ingress'
+    assert worker.docker("swarm", "leave").stdout == "Node left the swarm.\n"
+    wait_for(lambda: tasks(worker) == 0, timeout=30)
+    _nothing_left(worker, ns2)
+    assert manager.docker("swarm", "leave", "--force").stdout == "Node left the swarm.\n"
+    wait_for(lambda: tasks(manager) == 0, timeout=30)
+    _nothing_left(manager, ns1)

@@ -184,7 +184,12 @@ class Dispatcher:
         if not await self._is_manager(node_id):
             raise Forbidden("only managers relay log subscriptions")
         sub_id, tasks, origin = request.get("sub"), request.get("tasks"), request.get("origin")
-        if not isinstance(sub_id, str) or not isinstance(tasks, dict) or not isinstance(origin, str) or not origin:
+        if (
+            not isinstance(sub_id, str)
+            or not isinstance(tasks, dict)
+            or not isinstance(origin, str)
+            or not origin
+        ):
             raise InvalidParameter("bad log relay")
         if request.get("alive") is False:
             self.broker.drop(sub_id)
@@ -289,8 +294,16 @@ class Dispatcher:
         async def read(tx: ReadTx) -> dict[str, Any]:
             tasks = node_tasks(await tx.find(Task), node_id)
             names: dict[str, str] = {}
+            endpoints: dict[str, Any] = {}  # swarmkit's Task.Endpoint: the service's (published ports)
             for service in await tx.find(Service):
                 names[service.id] = str((service.doc.get("Spec") or {}).get("Name", ""))
+                endpoint = service.doc.get("Endpoint") or {}
+                ports = (
+                    endpoint.get("Ports")
+                    or ((service.doc.get("Spec") or {}).get("EndpointSpec") or {}).get("Ports")
+                )  # the spec's until the managers have filled Endpoint.Ports in (host-mode ports are the same)
+                if ports:
+                    endpoints[service.id] = {**endpoint, "Ports": ports}
             secret_ids: set[str] = set()
             config_ids: set[str] = set()
             out_tasks = []
@@ -304,6 +317,8 @@ class Dispatcher:
                 private = t.doc.get("_gorae") or {}
                 sid = str(t.doc.get("ServiceID", ""))
                 doc["ServiceName"] = str(private.get("ServiceName") or names.get(sid) or sid)
+                if sid in endpoints:
+                    doc["Endpoint"] = endpoints[sid]
                 out_tasks.append(doc)
             return {
                 "tasks": out_tasks,

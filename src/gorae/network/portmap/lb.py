@@ -26,6 +26,7 @@ from gorae.errors import InvalidParameter, SystemError_
 IPTABLES = "iptables"
 IPTABLES_RESTORE = "iptables-restore"
 IPTABLES_SAVE = "iptables-save"
+CONNTRACK = "conntrack"
 MAX_CHAIN = 28  # iptables' chain name limit
 
 
@@ -83,6 +84,7 @@ class LoadBalancer:
         self._lock = threading.Lock()
         self._hooked = False
         self._applied: str | None = None
+        self._table: dict[Frontend, set[Backend]] = {}
 
     def _argv(self, argv: list[str]) -> list[str]:
         return ["nsenter", f"--net={self.netns_path}", *argv] if self.netns_path else argv
@@ -169,6 +171,10 @@ class LoadBalancer:
             if not self._hooked:
                 self._hook()
                 self._hooked = True
+            new = {fe: set(bes) for fe, bes in table.items()}
+            for argv in stale_udp_flows(self._table, new):
+                self._run([CONNTRACK, *argv], check=False)  # none to delete is fine
+            self._table = new
 
     def _hooks(self) -> list[tuple[str, str, str]]:
         post = [("nat", "POSTROUTING", self.post)] if self.masquerade_out else []
@@ -198,4 +204,38 @@ class LoadBalancer:
                     self._run([IPTABLES, "-w", "-t", table, "-F", name], check=False)
                 for name in names:
                     self._run([IPTABLES, "-w", "-t", table, "-X", name], check=False)
-            self._hooked, self._applied = False, None
+            self._hooked, self._applied, self._table = False, None, {}
+
+
+def stale_udp_flows(
+    old: Mapping[Frontend, set[Backend]], new: Mapping[Frontend, set[Backend]]
+) -> list[list[str]]:
+    """`conntrack -D` arguments for the UDP flows an update leaves stale (kube-proxy's clean-up): UDP has no
+    connection end, so a client that keeps sending to a frontend would stay on a backend that went, or on
+    no backend at all (flows that met the frontend while it had none). So: the flows of each removed
+    backend, and every flow of a frontend that had no backend before."""
+    out: list[list[str]] = []
+    for fe in sorted(new):
+        if fe.proto not in ("udp", "all"):
+            continue
+        match = ["-p", "udp"]
+        match += ["--orig-dst", fe.vip] if fe.vip else ["--orig-port-dst", str(fe.port)]
+        before = old.get(fe, set())
+        if not before and new[fe]:
+            out.append(["-D", *match])
+            continue
+        for be in sorted(before - new[fe]):
+            out.append(
+                ["-D", *match, "--reply-src", be.ip, *(["--reply-port-src", str(be.port)] if be.port else [])]
+            )
+    for fe in sorted(set(old) - set(new)):
+        if fe.proto in ("udp", "all") and old[fe]:
+            out.append(
+                [
+                    "-D",
+                    "-p",
+                    "udp",
+                    *(["--orig-dst", fe.vip] if fe.vip else ["--orig-port-dst", str(fe.port)]),
+                ]
+            )
+    return out

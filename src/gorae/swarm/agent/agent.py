@@ -67,6 +67,7 @@ class Agent:
         self._send = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
         self._log_jobs: dict[str, LogJob] = {}
+        self.drain = CONVERGE_DELAY
 
     # -- life ----------------------------------------------------------------------------------
 
@@ -389,14 +390,20 @@ class Agent:
 
     async def _shutdown(self, r: Runner) -> None:
         ct = self._container(r.task)
+        if (
+            ct is not None
+            and ct.running
+            and r.task.get("DesiredState") == "shutdown"
+            and spec.has_service_binding(r.task)
+        ):
+            # as moby's executor (its gossip converge delay): the task left the service's load balancing
+            # and the routing mesh with its DesiredState; give every node's rules the time to follow
+            # before the container stops, so no connection is sent to a stopped task (a rolling update
+            # without failed requests). Only tasks on swarm networks or the ingress (moby's
+            # hasServiceBinding); `remove`d tasks stop at once.
+            await asyncio.sleep(self.drain)
+            ct = self._container(r.task) or ct
         if ct is not None and ct.running:
-            if r.task.get("DesiredState") == "shutdown":
-                # as moby's executor (its gossip converge delay): the task left the service's load balancing
-                # and the routing mesh with its DesiredState; give every node's rules the time to follow
-                # before the container stops, so no connection is sent to a stopped task (a rolling update
-                # without failed requests)
-                await asyncio.sleep(CONVERGE_DELAY)
-                ct = self._container(r.task) or ct
             await self._stop(r.task, ct.id)
             ct = self.executor.inspect(ct.id) or ct
         if not taskstate.is_terminal(r.state):

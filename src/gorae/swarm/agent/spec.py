@@ -101,7 +101,9 @@ def create_body(task: dict[str, Any], files: list[tuple[str, str]]) -> dict[str,
         body["Cmd"] = args
     elif args:
         body["Cmd"] = args
-    hc = healthcheck(c.get("Healthcheck") or c.get("HealthCheck"))  # Go's field is Healthcheck (swagger: HealthCheck)
+    hc = healthcheck(
+        c.get("Healthcheck") or c.get("HealthCheck")
+    )  # Go's field is Healthcheck (swagger: HealthCheck)
     if hc is not None:
         body["Healthcheck"] = hc
     grace = c.get("StopGracePeriod")
@@ -135,6 +137,10 @@ def create_body(task: dict[str, Any], files: list[tuple[str, str]]) -> dict[str,
     for key, field in (("Dns", "Nameservers"), ("DnsSearch", "Search"), ("DnsOptions", "Options")):
         if dns.get(field):
             host[key] = list(dns[field])
+    exposed, bindings = host_ports(task)
+    if bindings:
+        body["ExposedPorts"] = exposed
+        host["PortBindings"] = bindings
     log_driver = spec.get("LogDriver") or {}
     if log_driver.get("Name"):
         host["LogConfig"] = {"Type": log_driver["Name"], "Config": dict(log_driver.get("Options") or {})}
@@ -142,8 +148,39 @@ def create_body(task: dict[str, Any], files: list[tuple[str, str]]) -> dict[str,
     return body
 
 
+def host_ports(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[dict[str, str]]]]:
+    """The container's ExposedPorts and PortBindings for the service's ports published in host mode
+    (`--publish mode=host`): bound on the node that runs the task (a free port when none is named)."""
+    exposed: dict[str, Any] = {}
+    bindings: dict[str, list[dict[str, str]]] = {}
+    for p in (task.get("Endpoint") or {}).get("Ports") or []:
+        if (
+            not isinstance(p, dict)
+            or p.get("PublishMode") != "host"
+            or not isinstance(p.get("TargetPort"), int)
+        ):
+            continue
+        key = f"{p['TargetPort']}/{p.get('Protocol') or 'tcp'}"
+        published = p.get("PublishedPort")
+        exposed[key] = {}
+        bindings.setdefault(key, []).append(
+            {"HostIp": "", "HostPort": str(published) if isinstance(published, int) and published else ""}
+        )
+    return exposed, bindings
+
+
+def has_service_binding(task: dict[str, Any]) -> bool:
+    """The task is on a swarm network or published through the routing mesh (moby's hasServiceBinding):
+    its stop waits for the load balancers to drop it first."""
+    if (task.get("Spec") or {}).get("Networks"):
+        return True
+    return any(
+        isinstance(p, dict) and (p.get("PublishMode") or "ingress") == "ingress"
+        for p in (task.get("Endpoint") or {}).get("Ports") or []
+    )
+
+
 def stop_grace(task: dict[str, Any]) -> int:
     """Seconds a stop waits before SIGKILL (StopGracePeriod; 10 s by default, as swarmkit)."""
     grace = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopGracePeriod")
     return grace // 1_000_000_000 if isinstance(grace, int) and grace >= 0 else 10
-

@@ -15,6 +15,7 @@ from gorae.errors import Conflict, InvalidParameter, NotFound, NotImplementedYet
 from gorae.filters import Filters
 from gorae.swarm import inputs
 from gorae.swarm.ids import new_id
+from gorae.swarm.networks import records
 from gorae.swarm.services import spec as specs
 from gorae.swarm.services import taskdocs
 from gorae.swarm.store.types import ClusterStore, Node, ReadTx, SequenceConflict, Service, Task, WriteTx
@@ -71,6 +72,13 @@ def _name_conflict(name: str) -> Conflict:
     )
 
 
+def _check_ports(services: list[Service], spec: dict[str, Any], service_id: str) -> None:
+    """swarmkit's refusal of an ingress port another service publishes already."""
+    conflict = records.port_conflict([(s.id, s.doc) for s in services], spec, service_id)
+    if conflict is not None:
+        raise InvalidParameter(conflict)
+
+
 def _template_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def key(s: dict[str, Any]) -> str:
         return json.dumps(s.get("TaskTemplate"), sort_keys=True)
@@ -104,9 +112,11 @@ class ServiceControl:
         }
 
         async def write(tx: WriteTx) -> None:
-            for other in await tx.find(Service):
+            others = await tx.find(Service)
+            for other in others:
                 if (other.doc.get("Spec") or {}).get("Name") == spec["Name"]:
                     raise _name_conflict(spec["Name"])
+            _check_ports(others, spec, service_id)
             await tx.create(Service(service_id, doc))
 
         await store.update(write)
@@ -211,6 +221,7 @@ class ServiceControl:
                     )
             if service.version != version:
                 raise SequenceConflict()
+            _check_ports(await tx.find(Service), target, service.id)
             doc["PreviousSpec"] = old
             doc["Spec"] = target
             doc["Endpoint"] = self._endpoint(target)
