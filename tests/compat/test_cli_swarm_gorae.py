@@ -13,24 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import SRC, GoraeDaemon, new_daemon
+from swarm_cluster import etcd_pids as _etcd_pids
 from swarm_peer import free_port, normalise
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
-
-
-def _etcd_pids(data_root: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd):
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture

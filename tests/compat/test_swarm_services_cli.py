@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from conftest import GoraeDaemon, new_daemon, wait_for
+from swarm_cluster import etcd_pids as _etcd_pids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
 
@@ -48,21 +49,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _etcd_pids(data_root: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd):
-            pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
+from conftest import GoraeDaemon, new_daemon, wait_for
+from swarm_cluster import etcd_pids as _etcd_pids
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
 
@@ -27,27 +28,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _etcd_pids(data_root: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd):
-            pids.append(int(entry))
-    return pids
-
-
 @pytest.fixture
 def manager() -> Iterator[GoraeDaemon]:
-    try:
-        import gorae.swarm.agent  # noqa: F401
-    except ImportError:
-        skip_outside_ci("the swarm agent that runs tasks (helper swarm-agent) is not merged yet")
     d = new_daemon()
     try:
         port = _free_port()

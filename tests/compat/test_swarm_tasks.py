@@ -15,24 +15,10 @@ from typing import Any
 
 import pytest
 from conftest import GoraeDaemon, import_busybox, new_daemon, wait_for
+from swarm_cluster import etcd_pids as _etcd_pids
 from swarm_cluster import init, join, lan
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
-
-def _etcd_pids(data_root: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if cmd and cmd[0].endswith(b"etcd") and any(data_root.encode() in a for a in cmd):
-            if stat.split(") ", 1)[1][0] != "Z":
-                pids.append(int(entry))
-    return pids
 
 
 @pytest.fixture
