@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import GoraeDaemon, skip_outside_ci
+from conftest import GoraeDaemon, new_daemon, skip_outside_ci
+from swarm_peer import free_port
 
 SWARM_PORT = 2377
 
@@ -50,6 +51,28 @@ def etcd_pids(data_root: str) -> list[int]:
             if stat.split(") ", 1)[1][0] != "Z":
                 pids.append(int(entry))
     return pids
+
+
+@contextmanager
+def single_manager() -> Iterator[GoraeDaemon]:
+    """A daemon of its own (with busybox) initialised as a single-node swarm on a free loopback port; it
+    leaves the swarm and no etcd member outlives it, even when the test fails."""
+    d = new_daemon()
+    try:
+        port = free_port()
+        d.docker(
+            "swarm", "init", "--advertise-addr", f"127.0.0.1:{port}", "--listen-addr", f"127.0.0.1:{port}"
+        )
+        yield d
+    finally:
+        try:
+            try:
+                d.docker("swarm", "leave", "--force", check=False, timeout=30)
+            finally:
+                d.cleanup()
+        finally:
+            for pid in etcd_pids(d.data_root):
+                os.kill(pid, signal.SIGKILL)
 
 
 @dataclass

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, wait_for
-from swarm_cluster import etcd_pids as _etcd_pids
+from conftest import GoraeDaemon, wait_for
+from swarm_cluster import single_manager
+from swarm_peer import free_port
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
 
@@ -45,31 +45,11 @@ DEFAULT_SPEC_TAIL = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def manager() -> Iterator[GoraeDaemon]:
     """A daemon of its own with busybox, initialised as a single-node swarm; no etcd left behind."""
-    d = new_daemon()
-    try:
-        port = _free_port()
-        d.docker(
-            "swarm", "init", "--advertise-addr", f"127.0.0.1:{port}", "--listen-addr", f"127.0.0.1:{port}"
-        )
+    with single_manager() as d:
         yield d
-    finally:
-        try:
-            try:
-                d.docker("swarm", "leave", "--force", check=False, timeout=30)
-            finally:
-                d.cleanup()
-        finally:
-            for pid in _etcd_pids(d.data_root):
-                os.kill(pid, signal.SIGKILL)
 
 
 def _tasks(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
@@ -80,7 +60,7 @@ def _tasks(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
 
 
 def test_service_texts_match_the_reference_dockerd(dk) -> None:  # noqa: ANN001
-    port = _free_port()
+    port = free_port()
     init = dk("swarm", "init", "--advertise-addr", f"127.0.0.1:{port}", "--listen-addr", f"127.0.0.1:{port}")
     assert init.returncode == 0, init.stderr
     try:

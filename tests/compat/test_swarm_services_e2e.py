@@ -10,42 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, wait_for
-from swarm_cluster import etcd_pids as _etcd_pids
+from conftest import GoraeDaemon, wait_for
+from swarm_cluster import single_manager
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def manager() -> Iterator[GoraeDaemon]:
-    d = new_daemon()
-    try:
-        port = _free_port()
-        d.docker(
-            "swarm", "init", "--advertise-addr", f"127.0.0.1:{port}", "--listen-addr", f"127.0.0.1:{port}"
-        )
+    with single_manager() as d:
         yield d
-    finally:
-        try:
-            try:
-                d.docker("swarm", "leave", "--force", check=False, timeout=30)
-            finally:
-                d.cleanup()
-        finally:
-            for pid in _etcd_pids(d.data_root):
-                os.kill(pid, signal.SIGKILL)
 
 
 def _containers(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
