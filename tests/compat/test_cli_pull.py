@@ -88,6 +88,7 @@ def _rmi(daemon: Daemon, cfg: Path, *refs: str) -> None:
 # states a daemon reports or skips depending on timing (dockerd sends "Verifying Checksum" only for a
 # download still in flight when verification starts): not the CLI's doing, left out of comparisons
 TIMING = re.compile(r"^[0-9a-f]{12}: (Verifying Checksum|Waiting)\n", re.M)
+DOWNLOAD_COMPLETE = re.compile(r"^[0-9a-f]{12}: Download complete\n", re.M)
 
 
 def _both(daemon: Daemon, cfg: Path, args: list[str], cleanup: list[str]) -> dict[str, tuple[int, str, str]]:
@@ -95,7 +96,13 @@ def _both(daemon: Daemon, cfg: Path, args: list[str], cleanup: list[str]) -> dic
     for which in CLIS:
         r = run(which, daemon, cfg, *args)
         stderr = r.stderr.replace("gorae", "docker")  # the program name in usage texts
-        out[which] = (r.returncode, TIMING.sub("", r.stdout), TIMING.sub("", stderr))
+        stdout = TIMING.sub("", r.stdout)
+        stderr = TIMING.sub("", stderr)
+        if daemon.target == "dref":
+            # dockerd's transfer broadcaster hands a watcher only the latest progress of a layer, so its
+            # "Download complete" is dropped when "Extracting" follows fast enough: not part of the comparison
+            stdout, stderr = DOWNLOAD_COMPLETE.sub("", stdout), DOWNLOAD_COMPLETE.sub("", stderr)
+        out[which] = (r.returncode, stdout, stderr)
         _rmi(daemon, cfg, *cleanup)
     return out
 

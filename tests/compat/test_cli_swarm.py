@@ -282,6 +282,12 @@ def _inspect(sd: SwarmDockerd, cli: str, name: str) -> dict[str, object]:
     doc = json.loads(sd.run(cli, "service", "inspect", name).stdout)[0]
     doc = {k: doc[k] for k in ("Spec", "PreviousSpec") if k in doc}
     doc["Spec"]["Name"] = "SVC"
+    for spec in doc.values():
+        container = spec.get("TaskTemplate", {}).get("ContainerSpec", {})
+        for key in ("Secrets", "Configs"):
+            # docker's CLI collects the references in a Go map and sends them in its (random) iteration order
+            if key in container:
+                container[key] = sorted(container[key], key=lambda ref: json.dumps(ref, sort_keys=True))
     return doc
 
 
