@@ -5,6 +5,8 @@
 # Copies src/, tests/ and scripts/ of this checkout and .mutmut-cache into a temporary directory, applies
 # each mutant there (`mutmut apply ID`), runs scripts/mutation-pytest.sh, prints "ID killed|SURVIVED"
 # with the diff and the first failing test. Never touches this checkout; may run beside a mutmut run.
+# Runs every archive test, deep-tree tests included (no GORAE_MUTATION_MODULE narrowing): a mutant that
+# survived mutation.sh's narrowed run is judged against the whole archive suite.
 set -u
 mod=${1:?module name, e.g. chunks}; shift
 cd "$(dirname "$0")/.."

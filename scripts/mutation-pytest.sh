@@ -3,7 +3,19 @@
 # (GORAE_MUTATION=1: a few derandomized hypothesis examples), no bytecode, and any failure reported as
 # exit status 1 — mutmut 2.x counts only status 1 as a failed run, so a mutant that breaks the import
 # (pytest's status 2, a collection error) would otherwise "survive".
+# GORAE_MUTATION_MODULE (set by mutation.sh and mutation-check.sh) narrows the run to the test files that
+# call the module's code, directly or through its callers in gorae/archive (docs/mutation.md, "Which tests");
+# the module's own test file first, so `-x` stops a killed mutant early. Unknown or unset: every archive test.
 cd "$(dirname "$0")/.."
+t=tests/unit/test_archive_
+case ${GORAE_MUTATION_MODULE:-} in
+  changes) files="${t}changes.py ${t}init_artifacts.py ${t}overlay.py ${t}tree.py" ;;
+  tarwriter) files="${t}tarwriter.py ${t}export.py ${t}apply.py ${t}copy.py ${t}fuzz.py ${t}init_artifacts.py
+    ${t}mounts.py ${t}overlay.py" ;;
+  tree) files="${t}tree.py ${t}apply.py ${t}breakouts.py ${t}copy.py ${t}exact.py ${t}fuzz.py ${t}mounts.py
+    ${t}names.py ${t}overlay.py" ;;
+  *) files="${t}*.py" ;;
+esac
 GORAE_MUTATION=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=src CI=true \
-  "${GORAE_VENV:-/opt/gorae/venv}/bin/python" -B -m pytest -x -q -p no:cacheprovider tests/unit/test_archive_*.py "$@" \
+  "${GORAE_VENV:-/opt/gorae/venv}/bin/python" -B -m pytest -x -q -p no:cacheprovider $files "$@" \
   || exit 1

@@ -10,6 +10,8 @@ venv=${GORAE_VENV:-/opt/gorae/venv}
 src=src/gorae/archive/$mod.py
 [ -f "$src" ] || { echo "no $src" >&2; exit 2; }
 git diff --quiet -- src || { echo "src/ has uncommitted changes: commit or stash first" >&2; exit 2; }
+# mutation-pytest.sh runs only the test files that reach this module (docs/mutation.md, "Which tests").
+export GORAE_MUTATION_MODULE="$mod"
 # The deep-tree tests take seconds each; they only matter for tree.py's walker.
 deselect="--deselect tests/unit/test_archive_tree.py::test_layer_replacing_a_deep_tree
   --deselect tests/unit/test_archive_tree.py::test_copy_of_a_deep_tree
