@@ -16,6 +16,14 @@ case ${GORAE_MUTATION_MODULE:-} in
     ${t}names.py ${t}overlay.py" ;;
   *) files="${t}*.py" ;;
 esac
-GORAE_MUTATION=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=src CI=true \
-  "${GORAE_VENV:-/opt/gorae/venv}/bin/python" -B -m pytest -x -q -p no:cacheprovider $files "$@" \
-  || exit 1
+# A temporary root of this run's own for pytest's tmp_path directories: pytest sessions that share
+# /tmp/pytest-of-<user> (other mutants' runs, other jobs) remove each other's numbered directories at exit,
+# and a session whose directory went meanwhile ends with an error, a false "killed". With GORAE_MUTATION set
+# the suite's conftest also leaves that removal to this script: it uses archive.tree.remove_tree, the code
+# under test when tree.py is mutated, and only a test may decide whether a mutant is killed.
+tmproot=$(mktemp -d "${TMPDIR:-/tmp}/gorae-mutation.XXXXXX")
+GORAE_MUTATION=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=src CI=true PYTEST_DEBUG_TEMPROOT="$tmproot" \
+  "${GORAE_VENV:-/opt/gorae/venv}/bin/python" -B -m pytest -x -q -p no:cacheprovider $files "$@"
+rc=$?
+rm -rf --one-file-system "$tmproot"
+[ "$rc" = 0 ] || exit 1

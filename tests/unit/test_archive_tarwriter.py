@@ -10,8 +10,9 @@ import io
 import os
 import socket
 import stat
+import struct
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -286,3 +287,86 @@ def test_an_opaque_directory_at_the_top_of_an_entry(tmp_path: Path) -> None:
     w.close()
     with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:") as tf:
         assert [m.name for m in tf.getmembers()] == ["", ".wh..wh..opq"]
+
+
+@pytest.mark.parametrize(("body", "size"), [(b"x", 1), (b"ab", 3)])
+def test_data_from_fd_to_the_last_byte(tmp_path: Path, body: bytes, size: int) -> None:
+    """A one-byte file, and a file one byte short of its header's size (the last byte zero-filled)."""
+    (tmp_path / "f").write_bytes(body)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        rec = Recorder()
+        w = TarWriter(rec)  # type: ignore[arg-type]
+        w.data_from_fd(fd, size)
+        w._flush_buf()
+        assert rec.data == body + bytes(size - len(body)) + bytes(512 - size)
+    finally:
+        os.close(fd)
+
+
+@needs_root
+def test_selinux_labels_and_system_xattrs_stay_out(tmp_path: Path) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"")
+    acl = struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, ident)
+        for tag, perm, ident in ((1, 6, 0xFFFFFFFF), (2, 4, 1000), (4, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF))
+    )
+    os.setxattr(t / "f", "system.posix_acl_access", acl)
+    os.setxattr(t / "f", "security.selinux", b"system_u:object_r:tmp_t:s0")
+    os.setxattr(t / "f", "user.kept", b"1")
+    assert sorted(os.listxattr(t / "f")) == ["security.selinux", "system.posix_acl_access", "user.kept"]
+    assert _members(_tar(t))["f"].pax_headers == {"SCHILY.xattr.user.kept": "1"}
+
+
+@contextmanager
+def _after(monkeypatch: pytest.MonkeyPatch, fn: str, match: str, action: Callable[[], None]) -> Iterator[None]:
+    """Run `action` once right after the real `os.<fn>` call whose first argument is `match`: a concurrent
+    writer acting at exactly that moment (the tree changes for real; no result is faked)."""
+    real = getattr(os, fn)
+    done = []
+
+    def wrapper(*args: object, **kw: object) -> object:
+        res = real(*args, **kw)
+        if not done and args and str(args[0]).endswith(match):
+            done.append(True)
+            action()
+        return res
+
+    with monkeypatch.context() as m:
+        m.setattr(os, fn, wrapper)
+        yield
+
+
+@pytest.mark.parametrize("swap", ["file", "symlink"])
+def test_a_directory_swapped_after_its_lstat_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    t = tmp_path / "t"
+    (t / "d").mkdir(parents=True)
+    (t / "e").write_bytes(b"e")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_bytes(b"host")
+
+    def replace() -> None:
+        os.rmdir(t / "d")
+        if swap == "file":
+            (t / "d").write_bytes(b"")
+        else:
+            os.symlink(str(tmp_path / "outside"), t / "d")
+
+    with _after(monkeypatch, "lstat", "d", replace):
+        data = _tar(t)
+    assert list(_members(data)) == ["e"]
+
+
+def test_an_xattr_gone_after_the_listing_is_left_out_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"")
+    for name in ("user.a", "user.b", "user.c"):
+        os.setxattr(t / "f", name, b"v")
+    with _after(monkeypatch, "listxattr", "", lambda: os.removexattr(t / "f", "user.b")):
+        data = _tar(t)
+    assert _members(data)["f"].pax_headers == {"SCHILY.xattr.user.a": "v", "SCHILY.xattr.user.c": "v"}
