@@ -297,3 +297,48 @@ def test_init_artifacts_dev_same_as_the_image_whatever_etc_is(tmp_path: Path, et
     assert init_artifacts(str(upper), [str(lower)]) == want
     os.chmod(upper / "dev", 0o755)
     assert init_artifacts(str(upper), [str(lower)]) == want - {"/dev"}
+
+
+def test_upper_entries_are_never_followed(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    upper.mkdir()
+    wh(tmp_path / "wh")
+    os.symlink(str(tmp_path / "wh"), upper / "to-a-whiteout")  # a link, not a whiteout
+    os.symlink("/nonexistent/target", upper / "dangling")
+    assert overlay_changes(str(upper), [str(lower)]) == [(ADDED, "/dangling"), (ADDED, "/to-a-whiteout")]
+
+
+@pytest.mark.parametrize("swap", ["removed", "symlink", "file"])
+def test_a_directory_swapped_before_it_is_opened_is_listed_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """The upper dir of a running container changes under the walk: `d` is swapped after the walk listed
+    it (right after its lookup in the lower layer, the last step before it is opened)."""
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    put(upper / "d" / "inner")
+    put(upper / "e")
+    (tmp_path / "outside").mkdir()
+    put(tmp_path / "outside" / "secret")
+    real = os.lstat
+    done: list[bool] = []
+
+    def lstat(path: str, *args: object, **kw: object) -> os.stat_result:
+        try:
+            return real(path, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            if not done and str(path) == str(lower / "d"):
+                done.append(True)
+                os.unlink(upper / "d" / "inner")
+                os.rmdir(upper / "d")
+                if swap == "symlink":
+                    os.symlink(str(tmp_path / "outside"), upper / "d")
+                elif swap == "file":
+                    put(upper / "d")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "lstat", lstat)
+        got = overlay_changes(str(upper), [str(lower)])
+    assert done == [True]
+    assert got == [(ADDED, "/d"), (ADDED, "/e")]
