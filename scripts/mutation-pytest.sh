@@ -12,6 +12,8 @@ case ${GORAE_MUTATION_MODULE:-} in
   changes) files="${t}changes.py ${t}init_artifacts.py ${t}overlay.py ${t}tree.py" ;;
   tarwriter) files="${t}tarwriter.py ${t}export.py ${t}apply.py ${t}copy.py ${t}fuzz.py ${t}init_artifacts.py
     ${t}mounts.py ${t}overlay.py" ;;
+  inroot) files="${t}inroot.py ${t}pathstat.py ${t}mounts.py ${t}breakouts.py ${t}exact.py ${t}apply.py ${t}copy.py
+    ${t}export.py ${t}fuzz.py ${t}names.py ${t}overlay.py ${t}init_artifacts.py ${t}tree.py" ;;
   tree) files="${t}tree_exact.py ${t}tree.py ${t}apply.py ${t}breakouts.py ${t}copy.py ${t}exact.py ${t}fuzz.py ${t}mounts.py
     ${t}names.py ${t}overlay.py" ;;
   *) files="${t}*.py" ;;
