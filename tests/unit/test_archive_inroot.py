@@ -8,6 +8,7 @@ calls is wrapped to act once at that moment; its result is the real one)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gorae.archive.inroot import Root, Walked
+from gorae.archive.inroot import MountSpec, Root, Walked
 from gorae.errors import InvalidParameter, NotFound
 
 
@@ -70,3 +71,101 @@ def test_a_directory_swapped_between_lstat_and_open_stops_the_walk(
                 root.walk(["d"])
         assert done == [True]
         assert str(e.value) == "path 'd' changed while it was resolved"
+
+
+def test_a_mount_of_the_host_root_and_fds_closed_on_exec(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    (tmp_path / "vol").mkdir()
+    with Root(str(r), [MountSpec("/hostroot", "/"), MountSpec("/v", str(tmp_path / "vol"))]) as root:
+        with _walked(root, ["hostroot"]) as w:
+            assert (_ino(w.fd), w.parts, w.rest) == (os.stat("/").st_ino, ["hostroot"], [])
+        for fd in (root.fd, *(m.parent_fd for m in root._mounts.values())):
+            assert fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+        with _walked(root, ["v"]) as w:
+            assert fcntl.fcntl(w.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    assert (r / "hostroot").is_dir() and (r / "v").is_dir()  # the mount points, made in the root
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "a" / "b").mkdir(parents=True)
+    (r / "a" / "f").write_bytes(b"")
+    os.symlink("/a", r / "abs")  # absolute: restarts at the root
+    os.symlink("../../a/b", r / "a" / "rel")  # `..` clamped at the root
+    os.symlink("nope/x", r / "dangling")
+    return r
+
+
+@pytest.mark.parametrize(
+    ("parts", "canon", "rest"),
+    [
+        ([], [], []),
+        (["a", "b"], ["a", "b"], []),
+        (["", ".", "a", "", ".", "b", "."], ["a", "b"], []),
+        (["abs", "b"], ["a", "b"], []),
+        (["a", "rel"], ["a", "b"], []),
+        (["a", "b", "..", "..", "..", "a"], ["a"], []),
+        (["a", "f"], ["a"], ["f"]),
+        (["a", "f", "g"], ["a"], ["f", "g"]),
+        (["a", "m", "n"], ["a"], ["m", "n"]),
+        (["a", "m", "..", "b"], ["a", "b"], []),  # `..` of a missing name pops it, not a directory
+        (["a", "m", "n", "..", "o"], ["a"], ["m", "o"]),
+        (["dangling", "y"], [], ["nope", "x", "y"]),
+    ],
+)
+def test_walk_answers(tree: Path, parts: list[str], canon: list[str], rest: list[str]) -> None:
+    with Root(str(tree)) as root, _walked(root, parts) as w:
+        assert (w.parts, w.rest) == (canon, rest)
+        assert _ino(w.fd) == os.lstat(tree.joinpath(*canon)).st_ino
+        assert root.canonical(parts) == canon + [p for p in rest if p not in ("", ".")]
+
+
+def test_walk_creates_missing_directories_with_the_mode_given(tree: Path) -> None:
+    old = os.umask(0)
+    try:
+        with Root(str(tree)) as root:
+            with _walked(root, ["a", "new", "..", "n2", "n3"], create=True, mode=0o750) as w:
+                assert (w.parts, w.rest) == (["a", "n2", "n3"], [])
+                assert _ino(w.fd) == os.lstat(tree / "a" / "n2" / "n3").st_ino
+            with _walked(root, ["dangling", "z"], create=True) as w:  # made where the dangling link points
+                assert (w.parts, w.rest) == (["nope", "x", "z"], [])
+    finally:
+        os.umask(old)
+    assert not (tree / "a" / "new").exists()
+    assert oct(os.lstat(tree / "a" / "n2").st_mode & 0o777) == oct(0o750)
+    assert oct(os.lstat(tree / "nope" / "x" / "z").st_mode & 0o777) == oct(0o755)
+
+
+def test_symlink_loops_stop_at_forty_links_in_docker_words(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    (r / "end").mkdir()
+    for i in range(40):  # l0 -> l1 -> ... -> l39 -> end: exactly 40 links
+        os.symlink(f"l{i + 1}" if i < 39 else "end", r / f"l{i}")
+    os.symlink("loop", r / "loop")
+    with Root(str(r)) as root:
+        with _walked(root, ["l0"]) as w:
+            assert w.parts == ["end"]
+        with pytest.raises(InvalidParameter) as e:
+            root.walk(["x", "..", "loop", "y"])
+        assert str(e.value) == "too many levels of symbolic links resolving 'x/../loop/y'"
+
+
+def test_open_dir_errors_in_docker_words(tree: Path) -> None:
+    with Root(str(tree)) as root:
+        with pytest.raises(NotFound) as nf:
+            root.open_dir(["a", "m", "n"])
+        assert str(nf.value) == "no such file or directory: /a/m/n"
+        with pytest.raises(InvalidParameter) as ip:
+            root.open_dir(["a", "f", "g"])
+        assert str(ip.value) == "not a directory: /a/f/g"
+        w = root.open_dir(["abs", "b"])
+        try:
+            assert (w.parts, w.rest) == (["a", "b"], [])
+        finally:
+            os.close(w.fd)
+        w = root.open_dir(["a", "m"], create=True)
+        os.close(w.fd)
+    assert (tree / "a" / "m").is_dir()

@@ -261,6 +261,7 @@ def test_overlay_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(_tar(t, overlay=True)), mode="r:") as tf:
         got = [(m.name, m.type, m.mode, m.mtime, m.size) for m in tf.getmembers()]
         assert tf.getmember("d").pax_headers == {}
+        assert {(m.uname, m.gname, m.uid, m.gid) for m in tf.getmembers()} == {("", "", 0, 0)}
     assert got == [
         ("d", tarfile.DIRTYPE, 0o755, got[0][3], 0),
         ("d/.wh..wh..opq", tarfile.REGTYPE, 0o644, 0, 0),
