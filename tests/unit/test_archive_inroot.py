@@ -169,3 +169,58 @@ def test_open_dir_errors_in_docker_words(tree: Path) -> None:
         w = root.open_dir(["a", "m"], create=True)
         os.close(w.fd)
     assert (tree / "a" / "m").is_dir()
+
+
+def test_file_mounts_at_any_depth(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    (tmp_path / "src.txt").write_bytes(b"host file")
+    src = str(tmp_path / "src.txt")
+    with Root(str(r), [MountSpec("/top.txt", src), MountSpec("/x/y/deep.txt", src, readonly=True)]) as root:
+        assert sorted(root._mounts) == [("top.txt",), ("x", "y", "deep.txt")]
+        for key, ro in ((("top.txt",), False), (("x", "y", "deep.txt"), True)):
+            m = root.mount_at(key)
+            assert m is not None and (m.name, m.is_dir, m.readonly) == ("src.txt", False, ro)
+        with _walked(root, ["x", "y", "deep.txt"]) as w:  # a file mount is not walked into
+            assert (w.parts, w.rest) == (["x", "y"], ["deep.txt"])
+    assert (r / "top.txt").is_file() and (r / "x" / "y" / "deep.txt").is_file()  # the mount points
+    assert sorted(os.listdir(r)) == ["top.txt", "x"]
+
+
+def test_a_file_mount_point_is_made_once_with_its_mode_never_through_a_symlink(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    (tmp_path / "src.txt").write_bytes(b"")
+    os.symlink(str(tmp_path / "outside.txt"), r / "link.txt")  # a dangling link where a mount point goes
+    old = os.umask(0o022)
+    try:
+        Root(
+            str(r),
+            [
+                MountSpec("/made.txt", str(tmp_path / "src.txt")),
+                MountSpec("/link.txt", str(tmp_path / "src.txt")),
+            ],
+        ).close()
+    finally:
+        os.umask(old)
+    assert oct(os.lstat(r / "made.txt").st_mode) == oct(0o100755)
+    assert os.path.islink(r / "link.txt") and not os.path.lexists(tmp_path / "outside.txt")
+
+
+def test_the_same_destination_twice_keeps_the_last_and_leaks_no_fd(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    for n in ("one", "two"):
+        (tmp_path / n).mkdir()
+    before = sorted(os.listdir("/proc/self/fd"))
+    root = Root(
+        str(r),
+        [MountSpec("/v", str(tmp_path / "one")), MountSpec("/v/", str(tmp_path / "two"), readonly=True)],
+    )
+    try:
+        m = root.mount_at(["v"])
+        assert m is not None and (m.name, m.readonly) == ("two", True)
+        assert len(os.listdir("/proc/self/fd")) == len(before) + 2  # the root and one mount's parent
+    finally:
+        root.close()
+    assert sorted(os.listdir("/proc/self/fd")) == before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import stat
 import struct
@@ -371,3 +372,48 @@ def test_an_xattr_gone_after_the_listing_is_left_out_alone(tmp_path: Path, monke
     with _after(monkeypatch, "listxattr", "", lambda: os.removexattr(t / "f", "user.b")):
         data = _tar(t)
     assert _members(data)["f"].pax_headers == {"SCHILY.xattr.user.a": "v", "SCHILY.xattr.user.c": "v"}
+
+
+@pytest.mark.parametrize("swap", ["removed", "symlink", "fifo"])
+def test_a_file_swapped_after_its_lstat_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str) -> None:
+    """Never read through a symlink, never block on a fifo that replaced a file of a running container."""
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"f")
+    (t / "g").write_bytes(b"g")
+    (tmp_path / "secret").write_bytes(b"host")
+
+    def replace() -> None:
+        os.unlink(t / "f")
+        if swap == "symlink":
+            os.symlink(str(tmp_path / "secret"), t / "f")
+        elif swap == "fifo":
+            os.mkfifo(t / "f")
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("opened the fifo blocking")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with _after(monkeypatch, "lstat", "f", replace):
+            data = _tar(t)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert list(_members(data)) == ["g"]
+
+
+def test_two_hardlinked_files_each_link_to_their_own_first_name(tmp_path: Path) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    for first, second in (("a1", "a2"), ("b1", "b2")):
+        (t / first).write_bytes(first.encode())
+        os.link(t / first, t / second)
+    m = _members(_tar(t))
+    assert [(n, i.type, i.linkname) for n, i in m.items()] == [
+        ("a1", tarfile.REGTYPE, ""),
+        ("a2", tarfile.LNKTYPE, "a1"),
+        ("b1", tarfile.REGTYPE, ""),
+        ("b2", tarfile.LNKTYPE, "b1"),
+    ]
