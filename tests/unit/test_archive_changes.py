@@ -174,8 +174,17 @@ def _init_layer(upper: Path) -> None:
 
 
 ALL = {
-    "/.dockerenv", "/etc", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev", "/dev/console",
-    "/dev/pts", "/dev/shm", "/proc", "/sys",
+    "/.dockerenv",
+    "/etc",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/dev",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/proc",
+    "/sys",
 }
 
 
@@ -197,7 +206,15 @@ def test_init_artifacts_keep_what_the_container_changed(tmp_path: Path) -> None:
     put(upper / "etc" / "hosts", b"127.0.0.1 x\n")  # written to: a change
     put(upper / "dev" / "extra", b"")
     got = init_artifacts(str(upper), [str(lower)])
-    assert got == {"/.dockerenv", "/etc/hostname", "/etc/resolv.conf", "/dev/console", "/dev/pts", "/dev/shm", "/sys"}
+    assert got == {
+        "/.dockerenv",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+        "/dev/console",
+        "/dev/pts",
+        "/dev/shm",
+        "/sys",
+    }
 
 
 def test_init_artifacts_parent_same_as_the_image(tmp_path: Path) -> None:

@@ -190,10 +190,21 @@ def test_headers_of_every_kind(tmp_path: Path) -> None:
     assert list(m) == ["blk", "chr", "dir", "dir/file", "fifo", "hard", "sym"]  # no socket
     f = m["dir/file"]
     assert (f.type, f.mode, f.uid, f.gid, f.uname, f.gname, f.mtime, f.size) == (
-        tarfile.REGTYPE, 0o4751, 1234, 5678, "", "", MTIME, 700,
+        tarfile.REGTYPE,
+        0o4751,
+        1234,
+        5678,
+        "",
+        "",
+        MTIME,
+        700,
     )
     # a value that is not UTF-8 goes out raw (surrogateescape), marked hdrcharset=BINARY
-    assert f.pax_headers == {"hdrcharset": "BINARY", "SCHILY.xattr.user.a": "\udcff1", "SCHILY.xattr.user.b": "2"}
+    assert f.pax_headers == {
+        "hdrcharset": "BINARY",
+        "SCHILY.xattr.user.a": "\udcff1",
+        "SCHILY.xattr.user.b": "2",
+    }
     h = m["hard"]
     assert (h.type, h.linkname, h.size, h.mode) == (tarfile.LNKTYPE, "dir/file", 0, 0o4751)
     d = m["dir"]
@@ -220,7 +231,11 @@ def test_a_single_link_is_a_file_and_a_second_name_a_link(tmp_path: Path) -> Non
     (t / "b").write_bytes(b"1")
     os.link(t / "b", t / "c")
     m = _members(_tar(t))
-    assert [(n, i.type) for n, i in m.items()] == [("a", tarfile.REGTYPE), ("b", tarfile.REGTYPE), ("c", tarfile.LNKTYPE)]
+    assert [(n, i.type) for n, i in m.items()] == [
+        ("a", tarfile.REGTYPE),
+        ("b", tarfile.REGTYPE),
+        ("c", tarfile.LNKTYPE),
+    ]
     assert m["c"].linkname == "b"
 
 
@@ -313,7 +328,13 @@ def test_selinux_labels_and_system_xattrs_stay_out(tmp_path: Path) -> None:
     (t / "f").write_bytes(b"")
     acl = struct.pack("<I", 2) + b"".join(
         struct.pack("<HHI", tag, perm, ident)
-        for tag, perm, ident in ((1, 6, 0xFFFFFFFF), (2, 4, 1000), (4, 4, 0xFFFFFFFF), (0x10, 4, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF))
+        for tag, perm, ident in (
+            (1, 6, 0xFFFFFFFF),
+            (2, 4, 1000),
+            (4, 4, 0xFFFFFFFF),
+            (0x10, 4, 0xFFFFFFFF),
+            (0x20, 4, 0xFFFFFFFF),
+        )
     )
     os.setxattr(t / "f", "system.posix_acl_access", acl)
     os.setxattr(t / "f", "security.selinux", b"system_u:object_r:tmp_t:s0")
@@ -323,7 +344,9 @@ def test_selinux_labels_and_system_xattrs_stay_out(tmp_path: Path) -> None:
 
 
 @contextmanager
-def _after(monkeypatch: pytest.MonkeyPatch, fn: str, match: str, action: Callable[[], None]) -> Iterator[None]:
+def _after(
+    monkeypatch: pytest.MonkeyPatch, fn: str, match: str, action: Callable[[], None]
+) -> Iterator[None]:
     """Run `action` once right after the real `os.<fn>` call whose first argument is `match`: a concurrent
     writer acting at exactly that moment (the tree changes for real; no result is faked)."""
     real = getattr(os, fn)
@@ -363,7 +386,9 @@ def test_a_directory_swapped_after_its_lstat_is_left_out(
     assert list(_members(data)) == ["e"]
 
 
-def test_an_xattr_gone_after_the_listing_is_left_out_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_xattr_gone_after_the_listing_is_left_out_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     t = tmp_path / "t"
     t.mkdir()
     (t / "f").write_bytes(b"")
@@ -375,7 +400,9 @@ def test_an_xattr_gone_after_the_listing_is_left_out_alone(tmp_path: Path, monke
 
 
 @pytest.mark.parametrize("swap", ["removed", "symlink", "fifo"])
-def test_a_file_swapped_after_its_lstat_is_left_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str) -> None:
+def test_a_file_swapped_after_its_lstat_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
     """Never read through a symlink, never block on a fifo that replaced a file of a running container."""
     t = tmp_path / "t"
     t.mkdir()
@@ -417,3 +444,29 @@ def test_two_hardlinked_files_each_link_to_their_own_first_name(tmp_path: Path) 
         ("b1", tarfile.REGTYPE, ""),
         ("b2", tarfile.LNKTYPE, "b1"),
     ]
+
+
+@needs_root
+@pytest.mark.parametrize("swap", ["removed", "symlink"])
+def test_a_special_file_swapped_after_its_lstat_keeps_its_header_without_xattrs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    os.mkfifo(t / "p", 0o640)
+    os.chmod(t / "p", 0o640)
+    os.setxattr(t / "p", "trusted.mine", b"fifo")
+    (tmp_path / "target").write_bytes(b"")
+    os.setxattr(tmp_path / "target", "user.secret", b"host")
+    stdout = os.fstat(1)
+
+    def replace() -> None:
+        os.unlink(t / "p")
+        if swap == "symlink":
+            os.symlink(str(tmp_path / "target"), t / "p")
+
+    with _after(monkeypatch, "lstat", "p", replace):
+        data = _tar(t)
+    p = _members(data)["p"]
+    assert (p.type, p.mode, p.pax_headers) == (tarfile.FIFOTYPE, 0o640, {})  # as lstat saw it, no xattrs
+    assert (os.fstat(1).st_dev, os.fstat(1).st_ino) == (stdout.st_dev, stdout.st_ino)  # fd 1 never touched
