@@ -224,3 +224,35 @@ def test_the_same_destination_twice_keeps_the_last_and_leaks_no_fd(tmp_path: Pat
     finally:
         root.close()
     assert sorted(os.listdir("/proc/self/fd")) == before
+
+
+def test_dot_dot_below_a_mount_comes_back_into_the_mount(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    (r / "a" / "v").mkdir(parents=True)  # the root's own mount point: hidden by the mount
+    src = tmp_path / "vol"
+    (src / "w" / "q").mkdir(parents=True)
+    with Root(str(r), [MountSpec("/a/v", str(src))]) as root:
+        with _walked(root, ["a", "v", "w", "q", ".."]) as w:
+            assert (w.parts, w.rest) == (["a", "v", "w"], [])
+            assert _ino(w.fd) == os.lstat(src / "w").st_ino
+
+
+def test_the_innermost_directory_mount_decides_whether_a_path_is_writable(tmp_path: Path) -> None:
+    r = tmp_path / "root"
+    r.mkdir()
+    for n in ("ro", "rw"):
+        (tmp_path / n).mkdir()
+    mounts = [MountSpec("/v", str(tmp_path / "ro"), readonly=True), MountSpec("/v/in/rw", str(tmp_path / "rw"))]
+    with Root(str(r), mounts) as root:
+        for parts in (["v"], ["v", "f"], ["v", "in", "f"]):
+            with pytest.raises(InvalidParameter) as e:
+                root.check_writable(parts)
+            assert str(e.value) == "mounted volume is marked read-only"
+        root.check_writable(["v", "in", "rw"])
+        root.check_writable(["v", "in", "rw", "f"])
+        root.check_writable(["elsewhere"])
+    with Root(str(r), mounts, readonly=True) as root:
+        root.check_writable(["v", "in", "rw", "f"])
+        with pytest.raises(InvalidParameter) as e:
+            root.check_writable(["elsewhere", "f"])
+        assert str(e.value) == "container rootfs is marked read-only"
