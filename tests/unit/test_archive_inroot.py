@@ -242,7 +242,10 @@ def test_the_innermost_directory_mount_decides_whether_a_path_is_writable(tmp_pa
     r.mkdir()
     for n in ("ro", "rw"):
         (tmp_path / n).mkdir()
-    mounts = [MountSpec("/v", str(tmp_path / "ro"), readonly=True), MountSpec("/v/in/rw", str(tmp_path / "rw"))]
+    mounts = [
+        MountSpec("/v", str(tmp_path / "ro"), readonly=True),
+        MountSpec("/v/in/rw", str(tmp_path / "rw")),
+    ]
     with Root(str(r), mounts) as root:
         for parts in (["v"], ["v", "f"], ["v", "in", "f"]):
             with pytest.raises(InvalidParameter) as e:
@@ -256,3 +259,39 @@ def test_the_innermost_directory_mount_decides_whether_a_path_is_writable(tmp_pa
         with pytest.raises(InvalidParameter) as e:
             root.check_writable(["elsewhere", "f"])
         assert str(e.value) == "container rootfs is marked read-only"
+
+
+@pytest.mark.parametrize("swap", ["file", "removed"])
+def test_a_directory_swapped_before_dot_dot_reopens_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """`..` reopens the parent from the root: when the parent was replaced meanwhile the walk fails (in
+    docker's words for a non-directory), closing only its own fds."""
+    r = tmp_path / "root"
+    (r / "a" / "b").mkdir(parents=True)
+    real = os.lstat
+    done: list[bool] = []
+
+    def lstat(path: str, *args: object, **kw: object) -> os.stat_result:
+        st = real(path, *args, **kw)  # type: ignore[arg-type]
+        if not done and path == "b" and "dir_fd" in kw:
+            done.append(True)
+            os.rename(r / "a", tmp_path / "a-moved")
+            if swap == "file":
+                (r / "a").write_bytes(b"")
+        return st
+
+    stdout = os.fstat(1)
+    before = sorted(os.listdir("/proc/self/fd"))
+    with Root(str(r)) as root:
+        with monkeypatch.context() as m:
+            m.setattr(os, "lstat", lstat)
+            with pytest.raises(OSError if swap == "removed" else InvalidParameter) as e:
+                root.walk(["a", "b", "..", "x"])
+    assert done == [True]
+    if swap == "file":
+        assert str(e.value) == "path 'a/b/../x' changed while it was resolved"
+    else:
+        assert isinstance(e.value, FileNotFoundError)
+    assert (os.fstat(1).st_dev, os.fstat(1).st_ino) == (stdout.st_dev, stdout.st_ino)
+    assert sorted(os.listdir("/proc/self/fd")) == before
