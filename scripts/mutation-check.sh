@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 here=$(pwd)
 venv=${GORAE_VENV:-/opt/gorae/venv}
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM  # (a trap alone would run and carry on with the next mutant)
 cp -r src tests scripts "$tmp/"
 "$venv/bin/python" -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
   "$here/.mutmut-cache" "$tmp/.mutmut-cache"
