@@ -100,6 +100,9 @@ class GoraeDaemon:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     command_prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
+    # tests/daemon_reaper.py, which cleans up if pytest dies first, and the pipe pytest tells it things through
+    reaper: subprocess.Popen[bytes] | None = None
+    reaper_pipe: int | None = None
 
     @property
     def host(self) -> str:
@@ -144,6 +147,7 @@ class GoraeDaemon:
             start_new_session=True,
         )
         log.close()
+        self._tell_reaper(f"pid {self.proc.pid}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -152,6 +156,47 @@ class GoraeDaemon:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"gorae daemon did not answer /_ping in {timeout}s:\n{self.log()}")
+
+    def _tell_reaper(self, line: str) -> None:
+        """Start this daemon's watcher (once: it follows restarts) and send it `line`. The watcher runs in a
+        session of its own, so a signal to pytest's process group does not reach it; pytest holds the only
+        write end of its stdin, so it sees end of file whenever pytest exits, even by SIGKILL."""
+        if self.reaper is None:
+            r, w = os.pipe()
+            try:
+                self.reaper = subprocess.Popen(
+                    [
+                        sys.executable,
+                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon_reaper.py"),
+                        self.data_root,
+                        self.exec_root,
+                        self.socket,
+                        self.log_path,
+                    ],
+                    stdin=r,
+                    start_new_session=True,
+                )
+            except BaseException:
+                os.close(w)
+                raise
+            finally:
+                os.close(r)
+            self.reaper_pipe = w
+        assert self.reaper_pipe is not None
+        os.write(self.reaper_pipe, (line + "\n").encode())
+
+    def _dismiss_reaper(self) -> None:
+        """The cleanup has run: the watcher exits without doing anything."""
+        if self.reaper is None or self.reaper_pipe is None:
+            return
+        try:
+            os.write(self.reaper_pipe, b"done\n")
+        except BrokenPipeError:  # it is gone already
+            pass
+        os.close(self.reaper_pipe)
+        self.reaper_pipe = None
+        self.reaper.wait()
+        self.reaper = None
 
     def ping(self) -> bool:
         import socket as s
@@ -226,7 +271,7 @@ class GoraeDaemon:
             lambda: _unlink(self.log_path),
             lambda: _purge_network(self.exec_root),  # last: it asserts nothing was left
         )
-        for step in steps:
+        for step in (*steps, self._dismiss_reaper):
             try:
                 step()
             except BaseException as e:  # noqa: BLE001 - every step runs; the first error is raised below
@@ -329,6 +374,21 @@ def missing_requirements() -> list[str]:
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run the way ^C does: pytest stops and runs every fixture's
+    teardown. A second SIGTERM ends pytest at once; the daemons' watchers (tests/daemon_reaper.py) then clean
+    up what the teardown did not reach."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
