@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from daemon_reaper import Reaper
 
 from gorae.archive.tree import remove_tree
 
@@ -100,9 +101,7 @@ class GoraeDaemon:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     command_prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
-    # tests/daemon_reaper.py, which cleans up if pytest dies first, and the pipe pytest tells it things through
-    reaper: subprocess.Popen[bytes] | None = None
-    reaper_pipe: int | None = None
+    reaper: Reaper | None = None  # the watcher that cleans up if pytest dies first
 
     @property
     def host(self) -> str:
@@ -147,7 +146,7 @@ class GoraeDaemon:
             start_new_session=True,
         )
         log.close()
-        self._tell_reaper(f"pid {self.proc.pid}")
+        self._watch(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -157,46 +156,18 @@ class GoraeDaemon:
             time.sleep(0.05)
         raise RuntimeError(f"gorae daemon did not answer /_ping in {timeout}s:\n{self.log()}")
 
-    def _tell_reaper(self, line: str) -> None:
-        """Start this daemon's watcher (once: it follows restarts) and send it `line`. The watcher runs in a
-        session of its own, so a signal to pytest's process group does not reach it; pytest holds the only
-        write end of its stdin, so it sees end of file whenever pytest exits, even by SIGKILL."""
+    def _watch(self, pid: int) -> None:
+        """Have this daemon's watcher (tests/daemon_reaper.py; one per daemon, it follows restarts) clean up
+        after it should pytest die before `cleanup()` ran."""
         if self.reaper is None:
-            r, w = os.pipe()
-            try:
-                self.reaper = subprocess.Popen(
-                    [
-                        sys.executable,
-                        os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon_reaper.py"),
-                        self.data_root,
-                        self.exec_root,
-                        self.socket,
-                        self.log_path,
-                    ],
-                    stdin=r,
-                    start_new_session=True,
-                )
-            except BaseException:
-                os.close(w)
-                raise
-            finally:
-                os.close(r)
-            self.reaper_pipe = w
-        assert self.reaper_pipe is not None
-        os.write(self.reaper_pipe, (line + "\n").encode())
+            spec = {"data_root": self.data_root, "exec_root": self.exec_root, "socket": self.socket}
+            self.reaper = Reaper("gorae", {**spec, "log_path": self.log_path})
+        self.reaper.watch(pid)
 
     def _dismiss_reaper(self) -> None:
-        """The cleanup has run: the watcher exits without doing anything."""
-        if self.reaper is None or self.reaper_pipe is None:
-            return
-        try:
-            os.write(self.reaper_pipe, b"done\n")
-        except BrokenPipeError:  # it is gone already
-            pass
-        os.close(self.reaper_pipe)
-        self.reaper_pipe = None
-        self.reaper.wait()
-        self.reaper = None
+        if self.reaper is not None:
+            self.reaper.dismiss()
+            self.reaper = None
 
     def ping(self) -> bool:
         import socket as s

@@ -1,6 +1,7 @@
 """Nothing a test starts outlives a pytest run that is killed (issue 16 item 6): a pytest subprocess holds the
 session daemon (`gorae_daemon`) with a running container (overlay mount, veth on the daemon's bridge, its
-iptables chains) and is killed in the middle of its test. With SIGTERM (a CI timeout, `kill`), pytest itself
+iptables chains) and the CLI tests' reference dockerd (`daemon`, tests/compat/cli_daemon.py) with one too, and
+is killed in the middle of its test. With SIGTERM (a CI timeout, `kill`), pytest itself
 runs the fixtures' teardown before it exits (conftest's SIGTERM handler); with SIGKILL, the daemon's watcher
 (tests/daemon_reaper.py) does it once pytest is gone. Either way no daemon, container process, mount, root
 directory, socket, bridge, iptables chain or namespace of it remains."""
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SRC, GoraeDaemon, network_leftovers, wait_for
+from daemon_reaper import clean_roots
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,13 +27,20 @@ import json, os
 from conftest import network_leftovers
 
 
-def test_hold_the_daemon(gorae_daemon):
-    d = gorae_daemon
+def test_hold_the_daemons(gorae_daemon, daemon):
+    d, ref = gorae_daemon, daemon  # GORAE_TEST_TARGET=dref: `daemon` is the CLI tests' reference dockerd
     cid = d.docker("run", "-d", "busybox", "sleep", "1000000").stdout.strip()
+    r = ref.docker("run", "-d", "--network", "none", "busybox", "sleep", "1000000")
+    assert r.returncode == 0, r.stderr
     state = {
         "container_pid": int(d.docker("inspect", "-f", "{{.State.Pid}}", cid).stdout),
-        "pid": d.proc.pid, "reaper": d.reaper.pid, "data_root": d.data_root, "exec_root": d.exec_root,
+        "pid": d.proc.pid, "reaper": d.reaper.proc.pid, "data_root": d.data_root, "exec_root": d.exec_root,
         "socket": d.socket, "log_path": d.log_path, "kernel": network_leftovers(d.exec_root),
+        "ref": {
+            "container_pid": int(ref.docker("inspect", "-f", "{{.State.Pid}}", r.stdout.strip()).stdout),
+            "pid": ref.proc.pid, "reaper": ref.reaper.proc.pid, "data_root": str(ref.data),
+            "exec_root": str(ref.exec_root), "socket": ref.sock,
+        },
     }
     with open("state.json.new", "w") as f:
         json.dump(state, f)
@@ -71,27 +80,35 @@ def _processes_naming(text: str) -> list[int]:
 
 
 def _processes_left(st: dict) -> list[str]:
-    """The container's processes (killed with SIGKILL by the cleanup, so they may take a moment to go)."""
-    out = [f"container process {p}" for p in (st["container_pid"],) if _alive(p)]
-    return out + [f"process {p} naming the exec root" for p in _processes_naming(st["exec_root"])]
+    """The containers' processes (SIGKILLed by the cleanup, so they may take a moment to go): the container,
+    conmon or containerd's shim (their command lines name the exec root)."""
+    out = []
+    for d in (st, st["ref"]):
+        out += [f"container process {d['container_pid']}"] if _alive(d["container_pid"]) else []
+        out += [f"process {p} naming {d['exec_root']}" for p in _processes_naming(d["exec_root"])]
+    return out
 
 
 def _remains(st: dict) -> list[str]:
-    """What is left of the inner run's daemon once its cleanup has returned (empty when all is gone)."""
-    out = [f"process {p}" for p in (st["pid"], st["reaper"]) if _alive(p)]
-    out += [f"mount {m}" for m in _mounts_under(st["data_root"], st["exec_root"])]
-    out += [f"path {p}" for p in (st["data_root"], st["exec_root"], st["socket"]) if os.path.exists(p)]
-    out += network_leftovers(st["exec_root"])
-    return out
+    """What is left of the inner run's daemons once their cleanup has returned (empty when all is gone)."""
+    out = []
+    for d in (st, st["ref"]):
+        out += [f"process {p}" for p in (d["pid"], d["reaper"]) if _alive(p)]
+        out += [f"mount {m}" for m in _mounts_under(d["data_root"], d["exec_root"])]
+        out += [f"path {p}" for p in (d["data_root"], d["exec_root"], d["socket"]) if os.path.exists(p)]
+    return out + network_leftovers(st["exec_root"])
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_a_killed_pytest_leaves_no_daemon_behind(tmp_path: Path, sig: signal.Signals) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, SRC]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, SRC]), GORAE_TEST_TARGET="dref")
     out = open(tmp_path / "pytest.out", "wb")
     inner = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "conftest", "test_inner.py"],
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "conftest"),
+            *("--basetemp", str(tmp_path / "inner-tmp"), "test_inner.py"),
+        ],
         cwd=tmp_path,
         env=env,
         stdin=subprocess.PIPE,
@@ -107,8 +124,10 @@ def test_a_killed_pytest_leaves_no_daemon_behind(tmp_path: Path, sig: signal.Sig
         assert state.exists(), (tmp_path / "pytest.out").read_text()
         st = json.loads(state.read_text())
         # what there is to leave behind: the daemon, its watcher, the container's mounts, the bridge and chains
-        assert _alive(st["pid"]) and _alive(st["reaper"]) and _alive(st["container_pid"])
-        assert _mounts_under(st["data_root"], st["exec_root"])
+        for d in (st, st["ref"]):
+            assert _alive(d["pid"]) and _alive(d["reaper"]) and _alive(d["container_pid"])
+            assert _mounts_under(d["data_root"], d["exec_root"])
+            assert _processes_naming(d["exec_root"])  # conmon, containerd's shim
         assert any(k.startswith("link ") for k in st["kernel"]), st["kernel"]
         assert any(k.startswith("filter: ") for k in st["kernel"]), st["kernel"]
         inner.send_signal(sig)
@@ -130,7 +149,15 @@ def test_a_killed_pytest_leaves_no_daemon_behind(tmp_path: Path, sig: signal.Sig
         if inner.stdin is not None:
             inner.stdin.close()
         if st is not None and (_remains(st) or _processes_left(st)):  # the test failed: clean up what is left
-            for p in (st["pid"], st["reaper"]):
+            for p in (st["pid"], st["reaper"], st["ref"]["pid"], st["ref"]["reaper"]):
                 if _alive(p):
                     os.kill(p, signal.SIGKILL)
+            ref = st["ref"]
+            clean_roots(
+                {
+                    "roots": [ref["exec_root"], ref["data_root"]],
+                    "files": [ref["socket"]],
+                    "exec_root": ref["exec_root"],
+                }
+            )
             GoraeDaemon(st["data_root"], st["exec_root"], st["socket"], st["log_path"]).cleanup()
