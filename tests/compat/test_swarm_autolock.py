@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, wait_for
+from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
 from swarm_cluster import etcd_pids, init, join, lan
-from swarm_peer import free_port
+from swarm_peer import SwarmDockerd, free_port, normalise
 
 from gorae.errors import Unauthorized
 from gorae.swarm import autolock
@@ -242,3 +245,221 @@ def test_unlock_outside_a_swarm(manager: GoraeDaemon) -> None:
     with pytest.raises(Exception, match="503 Server Error.*This node is not a swarm manager"):
         manager.client().api.unlock_swarm("x")
 
+
+# -- the same commands against a real swarm-mode dockerd ----------------------------------------------------
+
+
+class _Dockerd(SwarmDockerd):
+    """A real dockerd that starts outside a swarm and can restart on the same roots."""
+
+    def boot(self) -> None:
+        argv = ["dockerd", "--data-root", str(self.data), "--exec-root", str(self.exec_root), "-H", self.host]
+        argv += ["--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none"]
+        argv += ["--pidfile", self.pidfile]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self.run("docker", "version").returncode == 0 or self.proc.poll() is not None, 60)
+        assert self.proc.poll() is None, self.log.read_text()[-2000:]
+
+    def restart(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(60)
+        self.boot()
+
+
+_KEY = re.compile(r"SWMKEY-1-[A-Za-z0-9+/]+")
+_TOKEN = re.compile(r"SWMTKN-1-[0-9a-z-]+")
+RESTART = ("<restart>",)
+STEPS: list[tuple[tuple[str, ...], str | None]] = [
+    (("swarm", "unlock-key"), None),
+    (("swarm", "unlock"), "x"),
+    (("swarm", "init", "--autolock", "--advertise-addr", "<addr>", "--listen-addr", "<addr>"), None),
+    (("swarm", "unlock-key"), None),
+    (("swarm", "unlock-key", "-q"), None),
+    (("swarm", "unlock"), "<key>"),
+    (("swarm", "unlock-key", "--rotate"), None),
+    (("swarm", "unlock-key", "--rotate", "-q"), None),
+    (RESTART, None),
+    (("info", "--format", "{{json .Swarm}}"), None),
+    (("node", "ls"), None),
+    (("swarm", "unlock-key"), None),
+    (("swarm", "leave"), None),
+    (("swarm", "unlock"), "garbage"),
+    (("swarm", "unlock"), "<old key>"),
+    (("swarm", "unlock"), "<key>"),
+    (("info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"), None),
+    (("swarm", "update", "--autolock=false"), None),
+    (("swarm", "unlock-key"), None),
+    (("swarm", "unlock-key", "--rotate"), None),
+    (("swarm", "update", "--autolock=true"), None),
+    (("swarm", "update", "--autolock=true"), None),
+    (RESTART, None),
+    (("swarm", "leave", "--force"), None),
+    (("info", "--format", "{{json .Swarm}}"), None),
+]
+
+
+def _scenario(
+    run: Callable[..., subprocess.CompletedProcess[str]], restart: Callable[[], None], addr: str
+) -> list:
+    """STEPS through `run(*args, input=...)`, the keys typed being those the daemon gave; each result
+    normalised (keys, tokens, IDs, the address)."""
+    keys = ["", ""]
+    out: list = []
+    for args, typed in STEPS:
+        if args == RESTART:
+            restart()
+            out.append("<restart>")
+            continue
+        argv = [addr if a == "<addr>" else a for a in args]
+        if typed is not None:
+            typed = {"<key>": keys[-1], "<old key>": keys[-2]}.get(typed, typed) + "\n"
+        r = run(*argv, input=typed)
+        found = _KEY.findall(r.stdout)
+        if found:
+            keys.append(found[-1])
+        text = [r.stdout, r.stderr]
+        text = [normalise(_TOKEN.sub("<token>", _KEY.sub("<key>", t.replace(addr, "<addr>")))) for t in text]
+        out.append((args, r.returncode, *text))
+    return out
+
+
+def _gorae_cli(d: GoraeDaemon) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(d.env, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+        r = subprocess.run(
+            [sys.executable, "-m", "gorae.cli.main", *args],
+            input=input, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        return subprocess.CompletedProcess(r.args, r.returncode, r.stdout.replace("gorae", "docker"),
+                                           r.stderr.replace("gorae", "docker"))  # fmt: skip
+
+    return run
+
+
+def _docker_cli(d: GoraeDaemon) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", *args], input=input, capture_output=True, text=True, env=d.env, timeout=120
+        )
+
+    return run
+
+
+def test_same_as_dockerd(tmp_path: Path) -> None:
+    """The scenario with the docker CLI against a real dockerd, with the docker CLI against gorae, and with the
+    gorae CLI against gorae: the same output, byte for byte after normalisation."""
+    for tool in ("dockerd", "docker"):
+        if not shutil.which(tool):
+            skip_outside_ci(f"{tool} not installed")
+    ref = _Dockerd(tmp_path)
+    try:
+        ref.boot()
+        addr = f"127.0.0.1:{ref.port}"
+        want = _scenario(lambda *a, input=None: ref.run("docker", *a, input=input), ref.restart, addr)
+    finally:
+        ref.stop()
+    assert want[0][1:] == (
+        1,
+        "",
+        'could not fetch unlock key: Error response from daemon: This node is not a swarm manager. Use "docker swarm '
+        'init" or "docker swarm join" to connect this node to swarm and try again.\n',
+    )
+    assert '"LocalNodeState":"locked"' in want[9][2]
+    assert want[13] == (("swarm", "unlock"), 1, "", "Error response from daemon: invalid key string\n")
+    assert want[14] == (
+        ("swarm", "unlock"), 1, "", "Error response from daemon: swarm could not be unlocked: invalid key provided\n"
+    )  # fmt: skip
+    assert want[15] == (("swarm", "unlock"), 0, "", "")
+    for cli in (_docker_cli, _gorae_cli):
+        d = new_daemon(with_busybox=False)
+        try:
+            addr = f"127.0.0.1:{free_port()}"
+            got = _scenario(cli(d), lambda: (d.stop(), d.start()), addr)  # noqa: B023
+        finally:
+            try:
+                d.docker("swarm", "leave", "--force", check=False, timeout=30)
+            finally:
+                d.cleanup()
+                for pid in etcd_pids(d.data_root):
+                    os.kill(pid, signal.SIGKILL)
+        for w, g in zip(want, got, strict=True):
+            assert g == w, cli.__name__
+
+
+# -- three managers -------------------------------------------------------------------------------------------
+
+
+def _sealed_under(d: GoraeDaemon, key: str) -> bool:
+    kek = autolock.derive_kek(autolock.parse_key(key))
+    try:
+        for name, data in _files(d).items():
+            autolock.unseal(kek, data, name)
+    except (Unauthorized, FileNotFoundError):
+        return False
+    return True
+
+
+def _clear(d: GoraeDaemon) -> bool:
+    try:
+        return not any(data.startswith(autolock.MAGIC) for data in _files(d).values())
+    except FileNotFoundError:
+        return False
+
+
+def test_three_managers_one_locked() -> None:
+    """A restarted manager stays locked while the two others serve; the key rotated meanwhile does not open
+    it, the old one does, and it then re-seals under the new one."""
+    with lan(3) as hosts:
+        _, tokens = init(hosts[0], "--autolock")
+        for h in hosts[1:]:
+            join(h, hosts[0], tokens["manager"])
+        key = _key(hosts[0].daemon)
+        for h in hosts[1:]:  # once it has the cluster data key from another manager
+            wait_for(
+                lambda h=h: h.docker("swarm", "unlock-key", "-q", check=False).stdout == key + "\n", 30, 0.5
+            )
+        for h in hosts:  # each manager seals its own files once it sees the key (and has the data key)
+            wait_for(lambda h=h: _sealed_under(h.daemon, key), timeout=60, step=0.5)
+        down = hosts[2]
+        node_id = down.node_id
+        down.daemon.stop()
+        down.daemon.start()
+        assert down.swarm_info()["LocalNodeState"] == "locked"
+        assert etcd_pids(down.daemon.data_root) == []
+        r = down.docker("node", "ls", check=False)
+        assert (r.returncode, r.stderr) == (1, LOCKED_ERR)
+        # the two others keep the quorum and serve, and see the locked one unreachable
+        wait_for(
+            lambda: "Unreachable" in hosts[0].docker("node", "inspect", node_id, "--format",
+                                                     "{{.ManagerStatus.Reachability}}").stdout.title(),
+            timeout=60, step=0.5,
+        )  # fmt: skip
+        hosts[1].docker("service", "create", "--name", "web", "--replicas", "0", "busybox", "sleep", "1d")
+        assert hosts[0].docker("service", "ls", "--format", "{{.Name}}").stdout == "web\n"
+        # rotation while it is locked: the running managers follow
+        hosts[1].docker("swarm", "unlock-key", "--rotate", "-q")
+        key2 = _key(hosts[0].daemon)
+        assert key2 != key
+        for h in hosts[:2]:
+            wait_for(lambda h=h: _sealed_under(h.daemon, key2), timeout=60, step=0.5)
+        assert _sealed_under(down.daemon, key)
+        r = _unlock(down.daemon, key2)
+        assert (r.returncode, r.stderr) == (
+            1,
+            "Error response from daemon: swarm could not be unlocked: invalid key provided\n",
+        )
+        r = _unlock(down.daemon, key)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+        wait_for(lambda: _sealed_under(down.daemon, key2), timeout=60, step=0.5)
+        assert down.swarm_info()["LocalNodeState"] == "active"
+        wait_for(
+            lambda: down.docker("service", "ls", "--format", "{{.Name}}", check=False).stdout == "web\n", 30
+        )
+        assert _key(down.daemon) == key2
+        # autolock off: every manager's files in the clear again
+        hosts[2].docker("swarm", "update", "--autolock=false")
+        for h in hosts:
+            wait_for(lambda h=h: _clear(h.daemon), timeout=60, step=0.5)
+        hosts[0].docker("service", "rm", "web")

@@ -646,6 +646,7 @@ class SwarmService:
         await self.member.destroy()
         self._drop_run_key()
         self.vault.forget()
+        self.data_key.awaited = False
         self._locked = False
         self.state = None
         self._cluster_info = None
@@ -951,6 +952,8 @@ class SwarmService:
                     raise Unavailable(f"this node's etcd member did not join the cluster: {e.message}") from e
                 await asyncio.sleep(0.2)
         self.store = store
+        if not self.data_key.exists():  # another manager's key comes (the dispatcher fetches it): no new one
+            self.data_key.awaited = True
         state = LocalState(node_id, cluster_id, "manager", listen, advertise)
         self._quorum = True
         await self._serve_remote(state)
