@@ -463,3 +463,39 @@ def test_three_managers_one_locked() -> None:
         for h in hosts:
             wait_for(lambda h=h: _clear(h.daemon), timeout=60, step=0.5)
         hosts[0].docker("service", "rm", "web")
+
+
+def _on_pty(d: GoraeDaemon, cli: str, typed: str) -> tuple[int, bytes]:
+    """`swarm unlock` with either CLI under a pty, `typed` entered at the prompt: (status, what the terminal
+    showed)."""
+    import io
+
+    import pexpect
+
+    argv = ["docker"] if cli == "docker" else [sys.executable, "-m", "gorae.cli.main"]
+    env = dict(d.env, PYTHONPATH=str(Path(__file__).resolve().parents[2] / "src"))
+    child = pexpect.spawn(argv[0], [*argv[1:], "swarm", "unlock"], env=env, timeout=60, encoding=None)
+    child.logfile_read = io.BytesIO()
+    child.expect(b"Enter unlock key: ")
+    child.sendline(typed.encode())
+    child.expect(pexpect.EOF)
+    child.close()
+    return int(child.exitstatus), bytes(child.logfile_read.getvalue())
+
+
+def test_unlock_on_a_terminal(manager: GoraeDaemon) -> None:
+    """On a terminal both CLIs prompt on stdout, do not echo the key and end the line after it."""
+    d = manager
+    addr = f"127.0.0.1:{free_port()}"
+    d.docker("swarm", "init", "--autolock", "--advertise-addr", addr, "--listen-addr", addr)
+    key = _key(d)
+    _restart(d)
+    wrong = autolock.new_key()
+    docker_shows = _on_pty(d, "docker", wrong)
+    assert docker_shows == (
+        1,
+        b"Enter unlock key: \r\nError response from daemon: swarm could not be unlocked: invalid key provided\r\n",
+    )
+    assert _on_pty(d, "gorae", wrong) == docker_shows
+    assert _on_pty(d, "gorae", key) == (0, b"Enter unlock key: \r\n")
+    assert _info(d)["LocalNodeState"] == "active"
