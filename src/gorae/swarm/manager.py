@@ -811,6 +811,7 @@ class SwarmService:
                 jt["Manager"] = tokens.generate(ca_pem)
             doc["JoinTokens"] = jt
             bag = dict(doc.get("_gorae") or {})
+            bag.pop("CAKey", None)  # a clear CA key that clusters made before autolock kept in the store
             if not (merged.get("EncryptionConfig") or {}).get("AutoLockManagers"):
                 bag.pop("UnlockKey", None)
             elif rotate_unlock or not bag.get("UnlockKey"):
