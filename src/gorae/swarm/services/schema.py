@@ -115,6 +115,8 @@ SERVICE_SPEC = struct(
         "swarm.ServiceMode",
         Replicated=struct("swarm.ReplicatedService", Replicas=U64),
         Global=struct("swarm.GlobalService"),
+        ReplicatedJob=struct("swarm.ReplicatedJob", MaxConcurrent=U64, TotalCompletions=U64),
+        GlobalJob=struct("swarm.GlobalJob"),
     ),
     UpdateConfig=_UPDATE,
     RollbackConfig=_UPDATE,
