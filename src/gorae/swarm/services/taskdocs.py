@@ -126,7 +126,9 @@ def version(index: int) -> dict[str, int]:
 
 def iteration(doc: dict[str, Any]) -> int:
     """A job task's JobIteration, or a job service's JobStatus.JobIteration (0 when unset)."""
-    ver = doc.get("JobIteration") if "JobIteration" in doc else (doc.get("JobStatus") or {}).get("JobIteration")
+    ver = (
+        doc.get("JobIteration") if "JobIteration" in doc else (doc.get("JobStatus") or {}).get("JobIteration")
+    )
     return int((ver or {}).get("Index") or 0)
 
 
