@@ -60,9 +60,7 @@ class LogBroker:
         self.on_subscription(sub, True)
         return sub
 
-    def relay(
-        self, sub_id: str, tasks: dict[str, list[dict[str, str]]], options: dict[str, Any], origin: str
-    ) -> None:
+    def relay(self, sub_id: str, tasks: dict[str, list[dict[str, str]]], options: dict[str, Any], origin: str) -> None:
         """Serve another manager's subscription to the nodes that poll this one (made or updated)."""
         sub = self._subs.get(sub_id)
         if sub is None:

@@ -132,17 +132,11 @@ class SwarmLogs:
 
         return await self._open(read, opts)
 
-    async def _follow_new(
-        self, store: ClusterStore, since_rev: int, service_id: str, sub: Subscription
-    ) -> None:
+    async def _follow_new(self, store: ClusterStore, since_rev: int, service_id: str, sub: Subscription) -> None:
         try:
             async for change in store.watch(after=since_rev):
                 obj = change.obj
-                if (
-                    change.action == "delete"
-                    or not isinstance(obj, Task)
-                    or obj.doc.get("ServiceID") != service_id
-                ):
+                if change.action == "delete" or not isinstance(obj, Task) or obj.doc.get("ServiceID") != service_id:
                     continue
                 placed = _placed(obj)
                 if placed is not None:

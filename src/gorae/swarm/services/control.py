@@ -95,9 +95,10 @@ class ServiceControl:
 
     # -- services ----------------------------------------------------------------------------
 
-    async def create(self, body: Any) -> dict[str, Any]:
+    async def create(self, body: Any, registry_auth: str | None = None) -> dict[str, Any]:
         store = self._store()
         spec = specs.validate(body)
+        specs.set_registry_auth(spec, registry_auth)
         if not spec["Name"]:
             spec["Name"] = specs.random_name()
         service_id = new_id()
@@ -204,7 +205,13 @@ class ServiceControl:
         return doc
 
     async def update(
-        self, ref: str, raw_version: str | None, body: Any, rollback: str | None, auth_from: str | None
+        self,
+        ref: str,
+        raw_version: str | None,
+        body: Any,
+        rollback: str | None,
+        auth_from: str | None,
+        registry_auth: str | None = None,
     ) -> dict[str, Any]:
         store = self._store()
         version = parse_version(raw_version)
@@ -230,6 +237,15 @@ class ServiceControl:
                 target = previous
             else:
                 target = new_spec
+                # dockerd: without new credentials the spec keeps those of the spec (or the previous one)
+                if registry_auth:
+                    specs.set_registry_auth(target, registry_auth)
+                elif auth_from == "previous-spec":
+                    if not doc.get("PreviousSpec"):
+                        raise SystemError_("service does not have a previous spec")
+                    specs.set_registry_auth(target, specs.registry_auth(doc["PreviousSpec"]))
+                else:
+                    specs.set_registry_auth(target, specs.registry_auth(old))
                 if target["Name"] != old.get("Name"):
                     raise NotImplementedYet(
                         "rpc error: code = Unimplemented desc = renaming services is not supported"

@@ -83,6 +83,9 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     template = out["TaskTemplate"]
     container = template["ContainerSpec"]
     container["Isolation"] = container.get("Isolation") or "default"
+    container.pop(
+        "PullOptions", None
+    )  # not a field of the Engine API's ContainerSpec: only the header sets it
     _drop_empty(
         container,
         *("Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts", "StopSignal"),
@@ -243,6 +246,25 @@ def replicas(spec: dict[str, Any]) -> int:
 def task_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A task's Spec: the service's TaskTemplate as tasks show it (without Runtime)."""
     return {k: v for k, v in copy.deepcopy(spec.get("TaskTemplate") or {}).items() if k != "Runtime"}
+
+
+def set_registry_auth(spec: dict[str, Any], encoded: str | None) -> None:
+    """Keep a client's X-Registry-Auth (as sent) in the spec for the nodes' pulls (swarmkit's
+    ContainerSpec.PullOptions.RegistryAuth; the API never shows it)."""
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec")
+    if not isinstance(container, dict):
+        return
+    if encoded:
+        container["PullOptions"] = {"RegistryAuth": encoded}
+    else:
+        container.pop("PullOptions", None)
+
+
+def registry_auth(spec: dict[str, Any] | None) -> str:
+    """The X-Registry-Auth kept in a service spec (or a task spec), "" when none."""
+    spec = spec or {}
+    container = (spec.get("TaskTemplate") or spec).get("ContainerSpec") or {}
+    return str((container.get("PullOptions") or {}).get("RegistryAuth") or "")
 
 
 def random_name() -> str:

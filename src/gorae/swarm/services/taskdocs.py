@@ -155,6 +155,7 @@ def public_task(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A task as GET /tasks shows it (dockerd's key order; Status.PortStatus always present)."""
     out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
+    _strip_pull_options(out.get("Spec"))
     status = dict(out.get("Status") or {})
     status.setdefault("PortStatus", {})
     out["Status"] = {k: status[k] for k in (*_STATUS_ORDER, *status) if k in status}
@@ -174,7 +175,19 @@ _SERVICE_ORDER = (
 )  # then JobStatus (Go's swarm.Service)
 
 
+def _strip_pull_options(spec: Any) -> None:
+    """The registry credentials kept in a spec (ContainerSpec.PullOptions) never leave the managers
+    through the API."""
+    if isinstance(spec, dict):
+        template = spec.get("TaskTemplate") if "TaskTemplate" in spec else spec
+        container = (template or {}).get("ContainerSpec") if isinstance(template, dict) else None
+        if isinstance(container, dict):
+            container.pop("PullOptions", None)
+
+
 def public_service(doc: dict[str, Any], version: int) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
+    _strip_pull_options(out.get("Spec"))
+    _strip_pull_options(out.get("PreviousSpec"))
     return {k: out[k] for k in dict.fromkeys((*_SERVICE_ORDER, *out, "JobStatus")) if k in out}
