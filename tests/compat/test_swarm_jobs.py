@@ -1,0 +1,346 @@
+"""Swarm jobs (`--mode replicated-job|global-job`) and task images pulled with `--with-registry-auth`, on one
+gorae manager with the docker CLI, docker-py and the gorae CLI; `test_job_texts_match_the_reference_dockerd`
+runs the same job on the real dockerd in swarm mode (tests/compat/swarm_peer.py) and compares `service ls`,
+`service ps`, `service inspect`, a task's inspect and the progress `service create` prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SRC, GoraeDaemon, wait_for
+from registry_peer import Registry
+from swarm_cluster import single_manager
+from swarm_peer import SwarmDockerd, normalise
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a daemon")
+
+ID = r"[0-9a-z]{25}"
+EXIT_0 = ["sh", "-c", "sleep 1; exit 0"]
+
+
+@pytest.fixture(scope="module")
+def manager() -> Iterator[GoraeDaemon]:
+    with single_manager() as d:
+        yield d
+
+
+def _ls_replicas(d: GoraeDaemon, name: str) -> str:
+    out = d.docker(
+        "service", "ls", "--filter", f"name={name}", "--format", "{{.Name}} {{.Mode}} {{.Replicas}}"
+    )
+    return out.stdout.strip()
+
+
+def _tasks(d: GoraeDaemon, service: str) -> list[dict[str, Any]]:
+    client = d.client()
+    try:
+        return list(client.api.tasks(filters={"service": service}))
+    finally:
+        client.close()
+
+
+def _service(d: GoraeDaemon, name: str) -> dict[str, Any]:
+    return dict(json.loads(d.docker("service", "inspect", name).stdout)[0])
+
+
+def _wait_done(d: GoraeDaemon, name: str, want: str, timeout: float = 60) -> None:
+    wait_for(lambda: _ls_replicas(d, name) == want, timeout=timeout, step=0.3)
+
+
+def _gorae(d: GoraeDaemon, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gorae.cli.main", *args],
+        env=dict(d.env, PYTHONPATH=SRC),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _max_overlap(d: GoraeDaemon, service: str) -> int:
+    """The most task containers of `service` that ran at the same time (from their start/finish times)."""
+    ids = d.docker("ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={service}").stdout.split()
+    states = [c["State"] for c in json.loads(d.docker("inspect", *ids).stdout)]
+    edges = sorted([(s["StartedAt"], 1) for s in states] + [(s["FinishedAt"], -1) for s in states])
+    best = now = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def test_replicated_job_runs_every_completion_once(manager: GoraeDaemon) -> None:
+    made = manager.docker(
+        "service", "create", "-d", "--name", "rj", "--mode", "replicated-job", "--replicas", "5",
+        "--max-concurrent", "2", "busybox", *EXIT_0,
+    )  # fmt: skip
+    assert re.fullmatch(rf"{ID}\n", made.stdout), made.stderr
+    _wait_done(manager, "rj", "rj replicated job 0/2 (5/5 completed)")
+    tasks = _tasks(manager, "rj")
+    # swarmkit's replicated job: slots 0..4 (slot 0 is named after the node, as docker shows it)
+    assert sorted(t.get("Slot", 0) for t in tasks) == [0, 1, 2, 3, 4]
+    assert {(t["DesiredState"], t["Status"]["State"], t["Status"]["Message"]) for t in tasks} == {
+        ("complete", "complete", "finished")
+    }
+    assert all(t["JobIteration"] == {} and list(t)[-1] == "JobIteration" for t in tasks)
+    assert "RestartPolicy" not in tasks[0]["Spec"]
+    assert _max_overlap(manager, "rj") == 2
+    svc = _service(manager, "rj")
+    assert svc["Spec"]["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 5}}
+    assert list(svc)[-1] == "JobStatus" and svc["JobStatus"]["JobIteration"] == {}
+    first_run = svc["JobStatus"]["LastExecution"]
+
+    # `service update --force` runs it again: a new JobIteration, five more tasks; the first ones stay done
+    manager.docker("service", "update", "-d", "--force", "rj")
+    svc = _service(manager, "rj")
+    assert svc["JobStatus"]["JobIteration"] == {"Index": 1} and svc["JobStatus"]["LastExecution"] > first_run
+    assert "UpdateStatus" not in svc
+    _wait_done(manager, "rj", "rj replicated job 0/2 (5/5 completed)")
+    wait_for(lambda: len([t for t in _tasks(manager, "rj") if t["Status"]["State"] == "complete"]) == 10)
+    by_iteration: dict[int, int] = {}
+    for t in _tasks(manager, "rj"):
+        index = t["JobIteration"].get("Index", 0)
+        by_iteration[index] = by_iteration.get(index, 0) + 1
+    assert by_iteration == {0: 5, 1: 5}
+
+    # docker 28's `service scale` sets a replicated job's TotalCompletions (and so runs it again)
+    scaled = manager.docker("service", "scale", "-d", "rj=3")
+    assert scaled.stdout == "rj scaled to 3\n"
+    assert _service(manager, "rj")["JobStatus"]["JobIteration"] == {"Index": 2}
+    _wait_done(manager, "rj", "rj replicated job 0/2 (3/3 completed)")
+    manager.docker("service", "rm", "rj")
+
+
+def test_failed_job_tasks_follow_the_restart_policy(manager: GoraeDaemon) -> None:
+    manager.docker(
+        "service", "create", "-d", "--name", "fj", "--mode", "replicated-job", "--restart-delay", "100ms",
+        "--restart-max-attempts", "2", "busybox", "sh", "-c", "exit 3",
+    )  # fmt: skip
+
+    def failed() -> list[dict[str, Any]]:
+        return [t for t in _tasks(manager, "fj") if t["Status"]["State"] == "failed"]
+
+    wait_for(
+        lambda: len(failed()) == 3 and all(t["DesiredState"] == "shutdown" for t in failed()), timeout=60
+    )
+    tasks = _tasks(manager, "fj")
+    assert len(tasks) == 3  # the first run and its two restarts, then no more
+    assert {t["Status"]["Err"] for t in tasks} == {"task: non-zero exit (3)"}
+    assert _ls_replicas(manager, "fj") == "fj replicated job 0/1 (0/1 completed)"
+    manager.docker("service", "rm", "fj")
+
+
+def test_global_job_runs_once_per_node(manager: GoraeDaemon) -> None:
+    node = manager.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    manager.docker("service", "create", "-d", "--name", "gj", "--mode", "global-job", "busybox", *EXIT_0)
+    _wait_done(manager, "gj", "gj global job 0/0 (1/1 completed)")
+    ps = manager.docker("service", "ps", "--format", "{{.Name}} {{.DesiredState}} {{.CurrentState}}", "gj")
+    assert re.fullmatch(rf"gj\.{node} Complete Complete .* ago\n", ps.stdout)
+    scale = manager.docker("service", "scale", "gj=2", check=False)
+    assert (scale.returncode, scale.stderr) == (
+        1,
+        "gj: scale can only be used with replicated or replicated-job mode\n",
+    )
+    update = manager.docker("service", "update", "--replicas", "2", "gj", check=False)
+    assert (update.returncode, update.stderr) == (1, "replicas can only be used with replicated mode\n")
+    manager.docker("service", "rm", "gj")
+
+
+def test_job_specs_over_the_api(manager: GoraeDaemon) -> None:
+    import docker
+
+    client = manager.client()
+    api = client.api
+    template = {"ContainerSpec": {"Image": "busybox", "Args": ["true"]}}
+    try:
+
+        def create(body: dict[str, Any]) -> Any:
+            return api._result(api._post_json(api._url("/services/create"), data=body), True)
+
+        made = create({"Name": "dflt", "TaskTemplate": template, "Mode": {"ReplicatedJob": {}}})
+        spec = api.inspect_service(made["ID"])["Spec"]
+        assert spec["Mode"] == {"ReplicatedJob": {"MaxConcurrent": 1, "TotalCompletions": 1}}
+        with pytest.raises(docker.errors.APIError) as err:
+            create({"Name": "u", "TaskTemplate": template, "Mode": {"GlobalJob": {}}, "UpdateConfig": {}})
+        assert (err.value.response.status_code, err.value.explanation) == (
+            400,
+            "rpc error: code = InvalidArgument desc = Jobs may not have an update config",
+        )
+        with pytest.raises(docker.errors.APIError) as err:
+            create({"Name": "m", "TaskTemplate": template, "Mode": {"ReplicatedJob": {"MaxConcurrent": -1}}})
+        assert err.value.explanation == (
+            "json: cannot unmarshal number -1 into Go struct field ReplicatedJob.Mode.ReplicatedJob"
+            ".MaxConcurrent of type uint64"
+        )
+        version = api.inspect_service("dflt")["Version"]["Index"]
+        with pytest.raises(docker.errors.APIError) as err:
+            api._result(
+                api._post_json(
+                    api._url("/services/dflt/update"),
+                    params={"version": version},
+                    data={"Name": "dflt", "TaskTemplate": template, "Mode": {"GlobalJob": {}}},
+                )
+            )
+        assert (err.value.response.status_code, err.value.explanation) == (
+            501,
+            "rpc error: code = Unimplemented desc = service mode change is not allowed",
+        )
+        names = {s["Spec"]["Name"] for s in api.services(filters={"mode": "replicated-job"})}
+        assert names == {"dflt"}
+        assert api.services(filters={"mode": "global-job"}) == []
+        wait_for(
+            lambda: _ls_replicas(manager, "dflt") == "dflt replicated job 0/1 (1/1 completed)", timeout=60
+        )
+        status = api.services(filters={"name": "dflt"}, status=True)[0]
+        assert status["ServiceStatus"] == {"RunningTasks": 0, "DesiredTasks": 1, "CompletedTasks": 1}
+        assert list(status)[-2:] == ["ServiceStatus", "JobStatus"]
+        api.remove_service("dflt")
+    finally:
+        client.close()
+
+
+def _distinct(text: str) -> list[str]:
+    """The lines in order of first appearance (how often a progress line repeats follows the timing)."""
+    return list(dict.fromkeys(text.splitlines()))
+
+
+def test_gorae_cli_prints_what_docker_prints(manager: GoraeDaemon) -> None:
+    args = ("--mode", "replicated-job", "--replicas", "3", "--max-concurrent", "2", "busybox", *EXIT_0)
+    g = _gorae(manager, "service", "create", "--name", "gcli", *args)
+    d = manager.docker("service", "create", "--name", "dcli", *args)
+    assert g.returncode == 0, g.stderr
+    assert _distinct(re.sub(ID, "<id>", g.stdout)) == _distinct(re.sub(ID, "<id>", d.stdout))
+    assert _distinct(d.stdout)[1:] == [
+        "active tasks: 0 out of 2 tasks",
+        "1/3:  ",
+        "2/3:  ",
+        "3/3:  ",
+        "active tasks: 2 out of 2 tasks",
+        "active tasks: 1 out of 1 tasks",
+        "active tasks: 0 out of 0 tasks",
+        "job complete",
+    ]
+    for cmd in (("service", "ls"), ("service", "ps", "gcli", "dcli")):
+        r = manager.docker(*cmd)
+        g = _gorae(manager, *cmd)
+        assert (g.returncode, normalise(g.stdout)) == (0, normalise(r.stdout)), cmd
+    manager.docker("service", "rm", "gcli", "dcli")
+
+
+def test_task_image_pulled_with_the_registry_auth(manager: GoraeDaemon, tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "registry", users={"alice": "s3cret"})
+    try:
+        image = f"{registry.host}/private/img:1"
+        login = manager.docker("login", registry.host, "-u", "alice", "--password-stdin", input="s3cret\n")
+        assert login.stdout == "Login Succeeded\n"
+        manager.docker("tag", "busybox", image)
+        manager.docker("push", "-q", image)
+        manager.docker("rmi", image)
+        assert manager.docker("image", "inspect", image, check=False).returncode == 1
+        # without the credentials: the node cannot pull it, the task is rejected as dockerd's
+        manager.docker(
+            "service", "create", "-d", "--name", "nocred", "--restart-condition", "none", image, "true"
+        )
+        task = wait_for(
+            lambda: [t for t in _tasks(manager, "nocred") if t["Status"]["State"] == "rejected"], timeout=60
+        )[0]
+        assert task["Status"]["Message"] == "preparing"
+        assert task["Status"]["Err"] == f"No such image: {image}"
+        assert task["Status"]["ContainerStatus"] == {"ContainerID": "", "PID": 0, "ExitCode": 0}
+        # with them (the CLI sends X-Registry-Auth): the node pulls it, the task runs
+        manager.docker(
+            "service", "create", "-d", "--with-registry-auth", "--name", "priv", "--mode", "replicated-job",
+            image, "sh", "-c", "exit 0",
+        )  # fmt: skip
+        _wait_done(manager, "priv", "priv replicated job 0/1 (1/1 completed)")
+        raw = (
+            manager.docker("service", "inspect", "priv").stdout
+            + manager.docker("inspect", *manager.docker("service", "ps", "-q", "priv").stdout.split()).stdout
+        )
+        assert "PullOptions" not in raw and "RegistryAuth" not in raw  # the credentials are never shown
+        pulled = manager.docker("image", "ls", "--format", "{{.Repository}}", f"{registry.host}/private/img")
+        assert pulled.stdout == f"{registry.host}/private/img\n"
+        # an update without new credentials keeps them (registryAuthFrom=spec): the new task pulls again
+        manager.docker(
+            "rmi", "-f", *manager.docker("image", "ls", "-q", f"{registry.host}/private/img").stdout.split()
+        )
+        manager.docker("service", "update", "-d", "--force", "priv")
+        wait_for(
+            lambda: len([t for t in _tasks(manager, "priv") if t["Status"]["State"] == "complete"]) == 2,
+            timeout=60,
+        )
+    finally:
+        manager.docker("service", "rm", "priv", "nocred", check=False)
+        manager.docker("logout", registry.host, check=False)
+        registry.stop()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmDockerd]:
+    ref = SwarmDockerd(tmp_path_factory.mktemp("swarm-dockerd"))
+    try:
+        ref.start()
+        yield ref
+    finally:
+        ref.stop()
+
+
+def test_job_texts_match_the_reference_dockerd(manager: GoraeDaemon, reference: SwarmDockerd) -> None:
+    create = ("service", "create", "--name", "same", "--mode", "replicated-job", "--replicas", "3",
+              "--max-concurrent", "2", "busybox", "sh", "-c", "exit 0")  # fmt: skip
+    try:
+        mine = manager.docker(*create)
+    except subprocess.TimeoutExpired:
+        ps = manager.docker("service", "ps", "--no-trunc", "same").stdout
+        raise AssertionError(ps + manager.log()) from None
+    theirs = reference.run("docker", *create)
+    assert theirs.returncode == mine.returncode == 0, (theirs.stderr, mine.stderr)
+    assert _distinct(normalise(mine.stdout)) == _distinct(normalise(theirs.stdout))
+    assert normalise(mine.stderr) == normalise(theirs.stderr)
+    node_mine = manager.docker("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    node_theirs = reference.run("docker", "info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
+    host = reference.run("docker", "info", "--format", "{{.Name}}").stdout.strip()
+    mine_host = manager.docker("info", "--format", "{{.Name}}").stdout.strip()
+
+    def both(*args: str) -> tuple[str, str]:
+        a = manager.docker(*args).stdout.replace(node_mine, "<node>").replace(mine_host, "<host>")
+        b = reference.run("docker", *args).stdout.replace(node_theirs, "<node>").replace(host, "<host>")
+        return normalise(a), normalise(b)
+
+    for args in (
+        ("service", "ls"),
+        (
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Name}} {{.Node}} {{.DesiredState}} {{.Error}}",
+            "same",
+        ),
+        ("service", "ls", "--filter", "mode=replicated-job", "--format", "{{.Mode}} {{.Replicas}}"),
+    ):
+        a, b = both(*args)
+        assert a == b, args
+    a, b = both("service", "inspect", "same")
+    assert a == b
+    task_a = manager.docker("service", "ps", "-q", "--filter", "name=same.1", "same").stdout.split()
+    task_b = reference.run("docker", "service", "ps", "-q", "--filter", "name=same.1", "same").stdout.split()
+    ta = json.loads(manager.docker("inspect", *task_a).stdout)[0]
+    tb = json.loads(reference.run("docker", "inspect", *task_b).stdout)[0]
+    assert list(ta) == list(tb)
+    for key in ("Slot", "DesiredState", "JobIteration"):
+        assert ta[key] == tb[key], key
+    assert {k: v for k, v in ta["Status"].items() if k not in ("Timestamp", "ContainerStatus")} == {
+        k: v for k, v in tb["Status"].items() if k not in ("Timestamp", "ContainerStatus")
+    }
+    manager.docker("service", "rm", "same")
+    reference.run("docker", "service", "rm", "same")
