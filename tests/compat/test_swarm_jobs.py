@@ -270,14 +270,19 @@ def test_task_image_pulled_with_the_registry_auth(manager: GoraeDaemon, tmp_path
         pulled = manager.docker("image", "ls", "--format", "{{.Repository}}", f"{registry.host}/private/img")
         assert pulled.stdout == f"{registry.host}/private/img\n"
         # an update without new credentials keeps them (registryAuthFrom=spec): the new task pulls again
-        manager.docker(
-            "rmi", "-f", *manager.docker("image", "ls", "-q", f"{registry.host}/private/img").stdout.split()
+        digests = json.loads(
+            manager.docker("image", "inspect", "--format", "{{json .RepoDigests}}", "busybox").stdout
         )
+        pulled_refs = [r for r in digests if r.startswith(registry.host)]
+        assert len(pulled_refs) == 1
+        manager.docker("rmi", *pulled_refs)  # by reference: the image ID is busybox's too
         manager.docker("service", "update", "-d", "--force", "priv")
         wait_for(
             lambda: len([t for t in _tasks(manager, "priv") if t["Status"]["State"] == "complete"]) == 2,
             timeout=60,
         )
+        again = manager.docker("image", "ls", "--format", "{{.Repository}}", f"{registry.host}/private/img")
+        assert again.stdout == f"{registry.host}/private/img\n"
     finally:
         manager.docker("service", "rm", "priv", "nocred", check=False)
         manager.docker("logout", registry.host, check=False)
@@ -344,3 +349,48 @@ def test_job_texts_match_the_reference_dockerd(manager: GoraeDaemon, reference: 
     }
     manager.docker("service", "rm", "same")
     reference.run("docker", "service", "rm", "same")
+
+
+def test_platform_filter(manager: GoraeDaemon) -> None:
+    """Placement.Platforms against the node's platform, as dockerd 20.10 answered the same bodies here."""
+    client = manager.client()
+    api = client.api
+    try:
+
+        def create(name: str, placement: dict[str, Any]) -> None:
+            body = {
+                "Name": name,
+                "TaskTemplate": {
+                    "ContainerSpec": {"Image": "busybox", "Args": ["sleep", "1d"]},
+                    "Placement": placement,
+                },
+                "Mode": {"Replicated": {"Replicas": 1}},
+            }
+            api._result(api._post_json(api._url("/services/create"), data=body), True)
+
+        create("other", {"Platforms": [{"Architecture": "s390x", "OS": "linux"}, {"OS": "windows"}]})
+        create(
+            "alias", {"Platforms": [{"Architecture": "amd64" if os.uname().machine == "x86_64" else "arm64"}]}
+        )
+        create("both", {"Platforms": [{"Architecture": "s390x"}], "Constraints": ["node.role==manager"]})
+
+        def state(name: str) -> tuple[str, str]:
+            tasks = _tasks(manager, name)
+            return (tasks[0]["Status"]["State"], tasks[0]["Status"].get("Err", "")) if tasks else ("", "")
+
+        wait_for(lambda: state("alias")[0] == "running", timeout=60)
+        for name in ("other", "both"):
+            wait_for(
+                lambda n=name: state(n) == ("pending", "no suitable node (unsupported platform on 1 node)"),
+                timeout=30,
+            )
+        with pytest.raises(Exception) as err:
+            create("bad", {"Platforms": [{"OS": 1}]})
+        assert str(err.value).endswith(
+            '"json: cannot unmarshal number into Go struct field Platform.TaskTemplate.Placement.Platforms.OS'
+            ' of type string")'
+        )
+        for name in ("other", "alias", "both"):
+            api.remove_service(name)
+    finally:
+        client.close()

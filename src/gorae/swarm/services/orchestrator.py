@@ -318,6 +318,10 @@ class ServicePass:
                 continue
             if not (taskdocs.ended(task) or self._lost_node(task)):
                 continue
+            key = self.job_key(task)
+            if not self.global_ and int(key) >= specs.job_counts(self.spec)[1]:
+                self.p.desire(task, "shutdown")  # a slot the job no longer has
+                continue
             if not _should_restart(task, self.restart, self.p.now):
                 self.p.desire(task, "shutdown", Done=True)
                 continue
@@ -326,7 +330,6 @@ class ServicePass:
             if self.restart.window:
                 history = [r for r in history if r > self.p.now - self.restart.window]
             extra: dict[str, Any] = {"Restarts": [*history, self.p.now]}
-            key = self.job_key(task)
             if self.restart.delay > 0:
                 self.new_task(key, "ready", StartAt=self.p.now + self.restart.delay, **extra)
                 self.p.wake_at(self.p.now + self.restart.delay)

@@ -103,6 +103,7 @@ SERVICE_SPEC = struct(
                 ),
             ),
             MaxReplicas=U64,
+            Platforms=T("list", "[]swarm.Platform", elem=struct("swarm.Platform", Architecture=STR, OS=STR)),
         ),
         ForceUpdate=U64,
         Runtime=STR,
