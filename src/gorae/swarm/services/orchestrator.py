@@ -312,6 +312,7 @@ class ServicePass:
             if taskdocs.iteration(task) != self.iteration and taskdocs.live(task):
                 self.p.desire(task, "shutdown")
         mine = [t for t in self.current() if taskdocs.iteration(t) == self.iteration]
+        completed = {self.job_key(t) for t in mine if taskdocs.state(t) == "complete"}
         for task in mine:
             desired = task.get("DesiredState")
             if desired not in ("ready", "complete") or taskdocs.state(task) == "complete":
@@ -319,8 +320,14 @@ class ServicePass:
             if not (taskdocs.ended(task) or self._lost_node(task)):
                 continue
             key = self.job_key(task)
-            if not self.global_ and int(key) >= specs.job_counts(self.spec)[1]:
-                self.p.desire(task, "shutdown")  # a slot the job no longer has
+            taken = any(
+                taskdocs.live(o) and o["ID"] != task["ID"] and self.job_key(o) == key
+                for o in self.current()
+                if taskdocs.iteration(o) == self.iteration
+            )
+            if taken or key in completed or (not self.global_ and int(key) >= specs.job_counts(self.spec)[1]):
+                # the slot runs (or ran) another task, or the job no longer has it
+                self.p.desire(task, "shutdown")
                 continue
             if not _should_restart(task, self.restart, self.p.now):
                 self.p.desire(task, "shutdown", Done=True)
