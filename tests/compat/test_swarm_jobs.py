@@ -402,3 +402,38 @@ def test_platform_filter(manager: GoraeDaemon) -> None:
             api.remove_service(name)
     finally:
         client.close()
+
+
+def test_jobs_across_two_nodes() -> None:
+    """A manager and a worker, each in its own network namespace: a global job runs once on each node, a
+    replicated job's completions spread over both (the worker's agent runs tasks desired `complete`)."""
+    from conftest import import_busybox
+    from swarm_cluster import init, join, lan
+
+    with lan(2) as hosts:
+        manager, worker = hosts
+        _, tokens = init(manager)
+        ids = {manager.node_id, join(worker, manager, tokens["worker"])}
+        for h in hosts:
+            import_busybox(h.daemon)
+        manager.docker("service", "create", "-d", "--name", "g2", "--mode", "global-job", "busybox", *EXIT_0)
+        manager.docker(
+            "service", "create", "-d", "--name", "r2", "--mode", "replicated-job", "--replicas", "4",
+            "--max-concurrent", "2", "busybox", *EXIT_0,
+        )  # fmt: skip
+
+        def ls(name: str) -> str:
+            fmt = ("--format", "{{.Name}} {{.Mode}} {{.Replicas}}")
+            return manager.docker("service", "ls", "--filter", f"name={name}", *fmt).stdout.strip()
+
+        wait_for(lambda: ls("g2") == "g2 global job 0/0 (2/2 completed)", timeout=90, step=0.5)
+        wait_for(lambda: ls("r2") == "r2 replicated job 0/2 (4/4 completed)", timeout=90, step=0.5)
+        client = manager.client()
+        try:
+            g2 = client.api.tasks(filters={"service": "g2"})
+            r2 = client.api.tasks(filters={"service": "r2"})
+        finally:
+            client.close()
+        assert sorted(t["NodeID"] for t in g2) == sorted(ids)
+        assert {t["Status"]["State"] for t in g2 + r2} == {"complete"}
+        assert {t["NodeID"] for t in r2} == ids  # least loaded first: both nodes take completions
