@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import SRC, GoraeDaemon, wait_for
-from registry_peer import Registry
+from registry_peer import Registry, screen
 from swarm_cluster import single_manager
 from swarm_peer import SwarmDockerd, normalise
 
@@ -241,6 +241,41 @@ def test_gorae_cli_prints_what_docker_prints(manager: GoraeDaemon) -> None:
             assert (g.returncode, normalise(g.stdout)) == (0, normalise(r.stdout)), cmd
     finally:
         manager.docker("service", "rm", "gcli", "dcli", check=False)
+
+
+def test_job_progress_on_a_terminal(manager: GoraeDaemon) -> None:
+    """Under a terminal the job's lines are redrawn in place: the final screens of both CLIs match."""
+    import shutil
+
+    from conftest import skip_outside_ci
+
+    if not shutil.which("script"):
+        skip_outside_ci("script (util-linux) not installed")
+    screens: dict[str, list[str]] = {}
+    try:
+        for cli in ("docker", "gorae"):
+            prog = "docker" if cli == "docker" else f"{sys.executable} -m gorae.cli.main"
+            name = f"{cli[0]}tty"
+            cmd = (
+                f"stty cols 150; {prog} service create --name {name} --mode replicated-job --replicas 2 "
+                "busybox sh -c 'sleep 1'"
+            )
+            env = dict(manager.env, PYTHONPATH=SRC)
+            r = subprocess.run(
+                ["script", "-qec", cmd, "/dev/null"], capture_output=True, env=env, timeout=120
+            )
+            assert r.returncode == 0, r.stdout
+            screens[cli] = [normalise(x) for x in screen(r.stdout) if x.strip()]
+        assert screens["gorae"] == screens["docker"]
+        assert screens["docker"][-5:] == [
+            "job progress: 2 out of 2 complete [==================================================>]",
+            "active tasks: 0 out of 0 tasks",
+            "1/2: complete  [==================================================>]",
+            "2/2: complete  [==================================================>]",
+            "job complete",
+        ]
+    finally:
+        manager.docker("service", "rm", "dtty", "gtty", check=False)
 
 
 def test_task_image_pulled_with_the_registry_auth(manager: GoraeDaemon, tmp_path: Path) -> None:
