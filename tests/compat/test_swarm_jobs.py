@@ -325,8 +325,17 @@ def test_task_image_pulled_with_the_registry_auth(manager: GoraeDaemon, tmp_path
         )
         again = manager.docker("image", "ls", "--format", "{{.Repository}}", f"{registry.host}/private/img")
         assert again.stdout == f"{registry.host}/private/img\n"
+        # the gorae CLI sends the stored credentials the same way
+        digests = json.loads(
+            manager.docker("image", "inspect", "--format", "{{json .RepoDigests}}", "busybox").stdout
+        )
+        manager.docker("rmi", *[r for r in digests if r.startswith(registry.host)])
+        made = _gorae(manager, "service", "create", "-d", "--with-registry-auth", "--name", "gpriv",
+                      "--mode", "replicated-job", image, "sh", "-c", "exit 0")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        _wait_done(manager, "gpriv", "gpriv replicated job 0/1 (1/1 completed)")
     finally:
-        manager.docker("service", "rm", "priv", "nocred", check=False)
+        manager.docker("service", "rm", "priv", "nocred", "gpriv", check=False)
         manager.docker("logout", registry.host, check=False)
         registry.stop()
 
