@@ -24,6 +24,8 @@ for id in "$@"; do
   cp "$here/$f" "$f"
   "$venv/bin/mutmut" apply "$id" >/dev/null 2>&1 || { echo "$id: mutmut apply failed"; continue; }
   d=$(diff "$here/$f" "$f" | grep '^[<>]' | tr -s ' ' | tr '\n' ' ')
+  # mutmut finds a mutant by its line's text *and number*: after an edit above it, it may apply nothing
+  [ -n "$d" ] || { echo "$id: not applied (its line moved since the run: check against the run's source)"; continue; }
   timeout "${GORAE_MUTATION_HANG:-90}" sh scripts/mutation-pytest.sh >out.txt 2>&1
   rc=$?
   case $rc in 0) st=SURVIVED ;; 124) st="killed (hung)" ;; *) st=killed ;; esac
