@@ -24,8 +24,8 @@ esac
 # the suite's conftest also leaves that removal to this script: it uses archive.tree.remove_tree, the code
 # under test when tree.py is mutated, and only a test may decide whether a mutant is killed.
 tmproot=$(mktemp -d "${TMPDIR:-/tmp}/gorae-mutation.XXXXXX")
+trap 'rm -rf --one-file-system "$tmproot"' EXIT
+trap 'exit 1' INT TERM HUP
 GORAE_MUTATION=1 PYTHONDONTWRITEBYTECODE=1 PYTHONPATH=src CI=true PYTEST_DEBUG_TEMPROOT="$tmproot" \
   "${GORAE_VENV:-/opt/gorae/venv}/bin/python" -B -m pytest -x -q -p no:cacheprovider $files "$@"
-rc=$?
-rm -rf --one-file-system "$tmproot"
-[ "$rc" = 0 ] || exit 1
+[ "$?" = 0 ] || exit 1
