@@ -329,3 +329,12 @@ def test_copy_file_never_follows_or_blocks_on_what_replaced_the_file(tmp_path: P
             signal.alarm(0)
             signal.signal(signal.SIGALRM, old)
     assert os.listdir(tmp_path / "d") == []
+
+
+def test_tree_usage_counts_each_hardlinked_inode_once(tmp_path: Path) -> None:
+    r = tmp_path / "r"
+    r.mkdir()
+    for first, second, size in (("a1", "a2", 100), ("b1", "b2", 7)):
+        (r / first).write_bytes(b"x" * size)
+        os.link(r / first, r / second)
+    assert tree_usage(str(r)) == 107
