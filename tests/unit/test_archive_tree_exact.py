@@ -338,3 +338,17 @@ def test_tree_usage_counts_each_hardlinked_inode_once(tmp_path: Path) -> None:
         (r / first).write_bytes(b"x" * size)
         os.link(r / first, r / second)
     assert tree_usage(str(r)) == 107
+
+
+def test_copy_tree_keeps_a_hardlinked_symlink_a_link_to_the_symlink(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "target").write_bytes(b"t")
+    os.symlink("target", src / "s1")
+    os.link(src / "s1", src / "s2", follow_symlinks=False)  # two names of one symlink inode
+    copy_tree(str(src), str(dst))
+    s1, s2 = os.lstat(dst / "s1"), os.lstat(dst / "s2")
+    assert stat.S_ISLNK(s2.st_mode) and s1.st_ino == s2.st_ino and s2.st_nlink == 2
+    assert os.readlink(dst / "s2") == "target"
+    assert os.lstat(dst / "target").st_nlink == 1
