@@ -136,10 +136,13 @@ class Agent:
                 self._runners[task_id] = runner
                 runner.job = asyncio.ensure_future(self._run(runner))
             else:
+                news = taskstate.stable(task) != taskstate.stable(runner.task)
                 runner.task = task
                 if taskstate.moves_forward(runner.state, stored):
                     runner.state = stored
-                runner.wake.set()
+                    news = True
+                if news:  # only the runners whose task changed: each woken one looks its container up again
+                    runner.wake.set()
         # tasks no longer assigned here: their runners end, their containers go (swarmkit's worker)
         for task_id in [t for t in self._runners if t not in tasks]:
             runner = self._runners.pop(task_id)
