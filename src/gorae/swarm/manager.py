@@ -874,10 +874,15 @@ class SwarmService:
             raise Forbidden("certificate of another cluster")
         store = self.manager_store()
 
-        async def known(tx: ReadTx) -> Node | None:
-            return await tx.get(Node, ident.node_id)
+        async def known(tx: ReadTx) -> tuple[Node | None, Cluster | None]:
+            node = await tx.get(Node, ident.node_id)
+            # a heartbeat's answer sets the node's period: the stored one, never the default of a manager
+            # whose daemon has just started and not yet read the cluster (a worker told 5 s instead of
+            # the swarm's 1 s was marked down by the leader that checks with 1 s)
+            cluster = await tx.get(Cluster, state.cluster_id) if op == "heartbeat" else None
+            return node, cluster
 
-        node = await store.view(known)
+        node, cluster = await store.view(known)
         if node is None:
             raise Forbidden(f"node {ident.node_id} was removed from the swarm")
         if op == "leave":
@@ -891,7 +896,7 @@ class SwarmService:
                 await self._coord.beat(ident.node_id)
             await self._mark(ident.node_id, "ready", only_if_not=True)
             return {
-                "period": self._heartbeat_period(),
+                "period": self._heartbeat_period(cluster.doc if cluster is not None else None),
                 "managers": [list(m) for m in self._managers],
                 "role": (node.doc.get("Spec") or {}).get("Role", "worker"),
             }
@@ -1073,9 +1078,10 @@ class SwarmService:
 
     # -- heartbeats, coordination, role changes, renewal ----------------------------------------
 
-    def _heartbeat_period(self) -> float:
-        """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s."""
-        spec = (self._cluster_info or {}).get("Spec") or {}
+    def _heartbeat_period(self, cluster: dict[str, Any] | None = None) -> float:
+        """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s; of the
+        cluster document given, else of the one this manager read last."""
+        spec = (cluster or self._cluster_info or {}).get("Spec") or {}
         ns = (spec.get("Dispatcher") or {}).get("HeartbeatPeriod") or 5_000_000_000
         try:
             return max(float(ns) / 1e9, 0.2)
