@@ -362,6 +362,35 @@ class SwarmService:
             return
         self._start_background()
 
+    async def _force_new_cluster(self, state: LocalState) -> str:
+        """`swarm init --force-new-cluster` on a manager: its etcd member restarted as a cluster of one
+        (etcd's own --force-new-cluster keeps the data and drops the other members), so a swarm that lost
+        its quorum goes on from this manager's copy — services, tasks, nodes, secrets kept. The other
+        managers stay in `node ls` and are marked down (demote and remove them; their daemons must leave
+        and join again, as dockerd's)."""
+        cfg = self.member.configured()
+        if cfg is None:
+            raise Unavailable(f"swarm state in {self.root} has no etcd member: leave the swarm and init again")
+        await self._stop_background()
+        await self._cancel_chores()
+        self._coord = None
+        await self.remote.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        await self.member.stop()
+        await self.member.start(cfg, force_new_cluster=True)
+        self.store = _store_for(cfg)
+        self._quorum = True
+        self._failing_since = 0.0
+        self._leader = ""
+        self._present = set()
+        await self._serve_remote(state)
+        await self._first_round(wait=10.0)  # the lost leader's lease must lapse before this node leads
+        self._start_background()
+        log.info("swarm: a new cluster forced from this manager's data (%s)", state.node_id)
+        return state.node_id
+
     async def _serve_remote(self, state: LocalState) -> int:
         """Listen on the swarm port (mutual TLS with the node certificate); answers the bound port."""
         certs = self.root / "certificates"
@@ -478,6 +507,8 @@ class SwarmService:
         check_init(body)
         async with self._lock:
             if self.state is not None:
+                if body.get("ForceNewCluster") is True and self.state.role == "manager":
+                    return await self._force_new_cluster(self.state)
                 raise Unavailable(docs.ALREADY_IN_SWARM)
             etcd_binary()  # says what to install before anything is made
             spec = docs.default_spec()

@@ -130,8 +130,10 @@ class EtcdMember:
         except FileNotFoundError:
             return None
 
-    async def start(self, cfg: MemberConfig, timeout: float = 30.0) -> None:
-        """Start etcd and wait until its client port answers; its log goes to `etcd.log`."""
+    async def start(self, cfg: MemberConfig, timeout: float = 30.0, force_new_cluster: bool = False) -> None:
+        """Start etcd and wait until its client port answers; its log goes to `etcd.log`. With
+        `force_new_cluster` (`swarm init --force-new-cluster`), etcd rewrites the membership in its data to this
+        member alone, keeping the data: a cluster that lost its quorum goes on from this manager's copy."""
         binary = etcd_binary()
         self.config = cfg
         data = self.root / "data"
@@ -157,6 +159,7 @@ class EtcdMember:
                 "--max-txn-ops", str(MAX_TXN_OPS),
                 "--max-request-bytes", str(MAX_REQUEST_BYTES),
                 *cfg.tls_args(),
+                *(["--force-new-cluster"] if force_new_cluster else []),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
