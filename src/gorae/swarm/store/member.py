@@ -77,10 +77,13 @@ class MemberConfig:
         host = f"[{self.advertise_addr}]" if ":" in self.advertise_addr else self.advertise_addr
         return f"{self.scheme}://{host}:{self.peer_port}"
 
-    def tls_args(self) -> list[str]:
+    def tls_args(self, key_file: str = "") -> list[str]:
+        """etcd's TLS flags; `key_file` replaces `<tls_dir>/etcd.key` (the daemon's clear copy of a key that is
+        sealed at rest: etcd reads its key file again on each handshake)."""
         if not self.tls_dir:
             return []
         ca, cert, key = (os.path.join(self.tls_dir, n) for n in ("ca.crt", "etcd.crt", "etcd.key"))
+        key = key_file or key
         return [
             "--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
             "--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
@@ -130,10 +133,13 @@ class EtcdMember:
         except FileNotFoundError:
             return None
 
-    async def start(self, cfg: MemberConfig, timeout: float = 30.0, force_new_cluster: bool = False) -> None:
-        """Start etcd and wait until its client port answers; its log goes to `etcd.log`. With
-        `force_new_cluster` (`swarm init --force-new-cluster`), etcd rewrites the membership in its data to this
-        member alone, keeping the data: a cluster that lost its quorum goes on from this manager's copy."""
+    async def start(
+        self, cfg: MemberConfig, timeout: float = 30.0, key_file: str = "", force_new_cluster: bool = False
+    ) -> None:
+        """Start etcd and wait until its client port answers; its log goes to `etcd.log` (`key_file`: see
+        `MemberConfig.tls_args`). With `force_new_cluster` (`swarm init --force-new-cluster`), etcd rewrites
+        the membership in its data to this member alone, keeping the data: a cluster that lost its quorum
+        goes on from this manager's copy."""
         binary = etcd_binary()
         self.config = cfg
         data = self.root / "data"
@@ -158,7 +164,7 @@ class EtcdMember:
                 # 1.5 MiB) refused `service create --replicas 165` for ever
                 "--max-txn-ops", str(MAX_TXN_OPS),
                 "--max-request-bytes", str(MAX_REQUEST_BYTES),
-                *cfg.tls_args(),
+                *cfg.tls_args(key_file),
                 *(["--force-new-cluster"] if force_new_cluster else []),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
