@@ -5,8 +5,9 @@
 #   scripts/mutation-check.sh src/gorae/container/state.py survivors   # every mutant of the module mutmut
 #                                                   # left survived, suspicious or untested
 # Copies src/, tests/ and scripts/ of this checkout and .mutmut-cache into a temporary directory, applies
-# each mutant there (`mutmut apply ID`), runs scripts/mutation-pytest.sh (the module's test set, see
-# scripts/mutation-env.sh; GORAE_MUTATION_TESTS overrides it, e.g. to re-check against more files), prints
+# each mutant there (`mutmut apply ID`), runs scripts/mutation-pytest.sh over the module's wider test set
+# (check_tests in scripts/mutation-env.sh: e.g. every archive test for an archive module, where mutation.sh
+# may run fewer; GORAE_MUTATION_TESTS overrides it), prints
 # "ID killed|SURVIVED" with line, diff and the first failing test. Never touches this checkout; may run
 # beside a mutmut run.
 set -u
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 here=$(pwd)
 venv=${GORAE_VENV:-/opt/gorae/venv}
 . scripts/mutation-env.sh
+export GORAE_MUTATION_TESTS="${GORAE_MUTATION_TESTS:-$check_tests}"
 ids="$*"
 if [ "$ids" = survivors ]; then
   ids=$("$venv/bin/python" - "$here/.mutmut-cache" "$src" <<'PY'
