@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 here=$(pwd)
 venv=${GORAE_VENV:-/opt/gorae/venv}
 . scripts/mutation-env.sh
+export GORAE_MUTATION_FIRST="${GORAE_MUTATION_FIRST-$first}"
 export GORAE_MUTATION_TESTS="${GORAE_MUTATION_TESTS:-$check_tests}"
 ids="$*"
 if [ "$ids" = survivors ]; then

@@ -4,6 +4,7 @@
 #   tests        the unit test files mutation.sh runs for each mutant: those that reach the module's code,
 #                directly or through its callers, its own test file first (`-x` stops a killed mutant early)
 #   check_tests  the wider set mutation-check.sh judges a survivor against
+#   first        the module's own test file, run first and alone with a short time limit
 #   deselect     pytest --deselect options for slow tests that cannot kill its mutants
 # GORAE_MUTATION_TESTS, when set, overrides both sets (scripts/mutation-pytest.sh reads it).
 case $mod in
@@ -41,6 +42,13 @@ case $src in
     check_tests=$tests ;;
   *) echo "no test set for $src: add one to scripts/mutation-env.sh" >&2; exit 2 ;;
 esac
+# the module's own test file, run first (scripts/mutation-pytest.sh)
+case $src in
+  src/gorae/archive/*) first=${t}$(basename "$src");;
+  src/gorae/container/state.py) first=tests/unit/test_container_state_docker.py ;;
+  *) first="" ;;
+esac
+[ -f "$first" ] || first=""
 tests=$(echo $tests)
 check_tests=$(echo $check_tests)
 deselect=$(echo $deselect)

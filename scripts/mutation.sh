@@ -10,6 +10,7 @@ mod=${1:?module: an archive module name such as apply, or a path such as src/gor
 cd "$(dirname "$0")/.."
 venv=${GORAE_VENV:-/opt/gorae/venv}
 . scripts/mutation-env.sh
+export GORAE_MUTATION_FIRST="${GORAE_MUTATION_FIRST-$first}"
 export GORAE_MUTATION_TESTS="${GORAE_MUTATION_TESTS:-$tests}"
 GORAE_MUTATION_LINES=${2:-}
 export GORAE_MUTATION_LINES
