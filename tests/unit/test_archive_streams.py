@@ -300,3 +300,26 @@ def test_gzip_only_zero_bytes_are_padding() -> None:
     with pytest.raises(gzip.BadGzipFile) as e:
         r.read(10)
     assert str(e.value) == "Not a gzipped file (b'XX')"
+
+
+def test_gzip_read_without_a_size_reads_up_to_buf() -> None:
+    assert GzipReader(_bin(io.BytesIO(gzip.compress(b"abc")))).read() == b"abc"
+    body = b"y" * (BUF + 3)
+    r = GzipReader(_bin(io.BytesIO(gzip.compress(body, 1))))
+    assert len(r.read()) == BUF
+    assert r.read() == b"yyy"
+    assert r.read() == b""
+
+
+def test_gzip_read_of_zero_bytes_reads_nothing() -> None:
+    # zlib's decompress(data, 0) means "no limit": read(0) must not hand out the whole member
+    body = b"z" * (BUF + 3)
+    r = GzipReader(_bin(io.BytesIO(gzip.compress(body, 1))))
+    assert r.read(0) == b""
+    assert len(r.read(BUF)) == BUF
+    assert r.read(0) == b""
+    assert r.read(10) == b"zzz"
+    d = DigestingReader(_bin(io.BytesIO(gzip.compress(b"abc"))))
+    assert d.read(0) == b""
+    assert d.count == 0
+    assert d.read(5) == b"abc"
