@@ -13,6 +13,7 @@ import lzma
 import os
 import sys
 import zlib
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
 import pytest
@@ -323,3 +324,23 @@ def test_gzip_read_of_zero_bytes_reads_nothing() -> None:
     assert d.read(0) == b""
     assert d.count == 0
     assert d.read(5) == b"abc"
+
+
+def test_zstd_frames_one_after_another_are_read_as_one_stream() -> None:
+    # as `zstd -c a b` or a parallel compressor writes them
+    c = zstandard.ZstdCompressor()
+    r, name = decompressed(_bin(io.BytesIO(c.compress(b"first ") + c.compress(b"second"))))
+    assert name == "zstd"
+    assert _read_all(r, 4) == b"first second"
+
+
+@pytest.mark.parametrize("pack", [lambda b: b, lambda b: gzip.compress(b, 1)], ids=["plain", "gzip"])
+def test_digesting_reader_read_without_a_size_reads_up_to_buf(pack: Callable[[bytes], bytes]) -> None:
+    body = b"w" * (BUF + 10)
+    for n in ((), (-1,)):
+        r = DigestingReader(_bin(io.BytesIO(pack(body))))
+        got = []
+        while chunk := r.read(*n):
+            got.append(len(chunk))
+        assert max(got) == BUF
+        assert sum(got) == r.count == BUF + 10
