@@ -327,11 +327,15 @@ def test_gzip_read_of_zero_bytes_reads_nothing() -> None:
 
 
 def test_zstd_frames_one_after_another_are_read_as_one_stream() -> None:
-    # as `zstd -c a b` or a parallel compressor writes them
+    # as `zstd -c a b` or a parallel compressor writes them; one read goes on across the frame boundary
     c = zstandard.ZstdCompressor()
-    r, name = decompressed(_bin(io.BytesIO(c.compress(b"first ") + c.compress(b"second"))))
+    data = c.compress(b"first ") + c.compress(b"second")
+    r, name = decompressed(_bin(io.BytesIO(data)))
     assert name == "zstd"
     assert _read_all(r, 4) == b"first second"
+    r, _ = decompressed(_bin(io.BytesIO(data)))
+    assert r.read(100) == b"first second"
+    assert r.read(100) == b""
 
 
 @pytest.mark.parametrize("pack", [lambda b: b, lambda b: gzip.compress(b, 1)], ids=["plain", "gzip"])
@@ -344,3 +348,40 @@ def test_digesting_reader_read_without_a_size_reads_up_to_buf(pack: Callable[[by
             got.append(len(chunk))
         assert max(got) == BUF
         assert sum(got) == r.count == BUF + 10
+
+
+class Chunks(io.RawIOBase):
+    """Hands out `chunks` one per read, then fails the read that comes after them (a connection reset)."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self._chunks = list(chunks)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._chunks:
+            raise OSError("connection reset")
+        chunk = self._chunks.pop(0)
+        assert n is None or n < 0 or len(chunk) <= n
+        return chunk
+
+
+def test_a_gzip_member_start_is_judged_on_two_bytes_without_reading_further() -> None:
+    # the input may be a socket: garbage after a member is refused before the next read
+    r = GzipReader(_bin(Chunks(gzip.compress(b"ok"), b"PK")))
+    assert r.read(10) == b"ok"
+    with pytest.raises(gzip.BadGzipFile) as e:
+        r.read(10)
+    assert str(e.value) == "Not a gzipped file (b'PK')"
+
+
+def test_the_sniffed_head_is_read_without_reading_further() -> None:
+    # a connection broken right after the first 6 bytes is a corrupt archive when the reader gets there,
+    # not an error of the sniffing
+    r = DigestingReader(_bin(Chunks(b"abcdef")))
+    assert r.compression == ""
+    assert r.read(10) == b"abcdef"
+    with pytest.raises(InvalidParameter) as e:
+        r.read(10)
+    assert str(e.value) == "invalid archive: corrupt tar stream: connection reset"
