@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Protocol, cast
 from gorae.archive import tar_overlay_diff
 from gorae.builder import context as ctx
 from gorae.builder.cache import BuildCache
-from gorae.builder.ctxindex import ContextIndex, Entry
+from gorae.builder.ctxindex import ContextIndex, Entry, content_hash
 from gorae.builder.history import (
     PROXY_ARGS,
     go_quote,
@@ -873,7 +873,7 @@ def _index_hash(index: ContextIndex, srcs: list[str], heredocs: list[tuple[str, 
         for rel in index.match(src):
             hashes.append(index.checksum(rel))
     for _, content in heredocs:
-        e = Entry("file", 0o644, digest=hashlib.sha256(content).hexdigest())
+        e = Entry("file", 0o644, digest=content_hash(content).hexdigest())
         hashes.append("file:" + ContextIndex._entry_hash(e))
     if len(hashes) == 1:
         return hashes[0]
