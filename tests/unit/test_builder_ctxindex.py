@@ -9,10 +9,9 @@ import io
 import tarfile
 
 import pytest
+from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from blake3 import blake3
 
 from gorae.builder.ctxindex import ContextIndex, Entry, StreamIndex, content_hash
 from gorae.errors import InvalidParameter

@@ -252,7 +252,7 @@ class StreamIndex:
         self._ended = False  # the end-of-archive block was seen: the rest is ignored
         self.failed = False
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if self.failed or self._ended or not chunk:
             return
         try:
