@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # `socket` (and with it `enum`, `selectors`) is imported only
 
     from gorae.client.host import HostConfig
 
-    Body = bytes | Iterable[bytes] | BinaryIO | None
+    # a body: bytes, chunks, a file, or a writer called with `send(piece)` (each piece a chunk, as made)
+    Body = bytes | Iterable[bytes] | BinaryIO | Callable[[Callable[[bytes], None]], None] | None
 
 RECV = 65536
 MAX_HEADER = 256 * 1024
@@ -258,11 +259,15 @@ class Connection:
         head = [f"{method} {target} HTTP/1.1", f"Host: {self.host.http_host}", "User-Agent: gorae-cli"]
         hdrs = dict(headers)
         chunks: Iterable[bytes] | None = None
+        writer: Callable[[Callable[[bytes], None]], None] | None = None
         if body is None:
             if method in ("POST", "PUT"):
                 hdrs.setdefault("Content-Length", "0")
         elif isinstance(body, bytes | bytearray):
             hdrs["Content-Length"] = str(len(body))
+        elif callable(body):
+            hdrs["Transfer-Encoding"] = "chunked"
+            writer = body
         else:
             hdrs["Transfer-Encoding"] = "chunked"
             read = getattr(body, "read", None)  # a file (itself an Iterable[bytes], but of lines) or chunks
@@ -281,10 +286,16 @@ class Connection:
             self._sendall(data)
         if chunks is not None:
             for c in chunks:
-                if c:
-                    self._sendall(b"%x\r\n" % len(c) + c + b"\r\n")
+                self._send_chunk(c)
+            self._sendall(b"0\r\n\r\n")
+        elif writer is not None:
+            writer(self._send_chunk)
             self._sendall(b"0\r\n\r\n")
         self.busy = True
+
+    def _send_chunk(self, c: bytes) -> None:
+        if c:
+            self._sendall(b"%x\r\n" % len(c) + c + b"\r\n")
 
     def _sendall(self, data: bytes) -> None:
         assert self.sock is not None
