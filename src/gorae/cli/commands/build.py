@@ -10,14 +10,13 @@ import secrets
 import sys
 import tarfile
 import tempfile
-from typing import cast
 
 from gorae.cli.context import StatusError
 from gorae.cli.flags import O, Spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from typing import IO, Any
 
     from gorae.cli.context import Cli
@@ -71,50 +70,6 @@ def _patterns(ctx: str) -> list[Any]:
             return parse(f.read())
     except OSError:
         return []
-
-
-STREAM_PIECE = 256 << 10  # the tar is written (and sent) in pieces of this size
-
-
-class _Pieces:
-    """What `context_tar` writes into while it is sent: STREAM_PIECE-sized pieces handed to `send` (the
-    request's chunks) as they fill, so the tar is never held whole, nor written to disk and read back."""
-
-    def __init__(self, send: Callable[[bytes], None]) -> None:
-        self._send = send
-        self._buf = bytearray()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self._buf += data
-        self.size += len(data)
-        if len(self._buf) >= STREAM_PIECE:
-            self.flush()
-        return len(data)
-
-    def tell(self) -> int:
-        return self.size
-
-    def flush(self) -> None:
-        if self._buf:
-            self._send(bytes(self._buf))
-            self._buf.clear()
-
-
-def streamed_context(
-    ctx: str, dockerfile_rel: str | None, extra: tuple[str, bytes] | None, gz: bool, done: Callable[[int], None]
-) -> Callable[[Callable[[bytes], None]], None]:
-    """The request body for directory `ctx`: its tar written straight into the request as it is made (the
-    docker CLI streams its tar too), no temporary copy written and read back first. `done(size)` once the
-    whole tar went out. An error in the tarring (an unreadable file) ends the upload and is raised."""
-
-    def write(send: Callable[[bytes], None]) -> None:
-        sink = _Pieces(send)
-        context_tar(ctx, dockerfile_rel, extra, cast("IO[bytes]", sink), gz)
-        sink.flush()
-        done(sink.size)
-
-    return write
 
 
 def context_tar(
@@ -222,16 +177,8 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     src = args[0]
     params: list[tuple[str, Any]] = []
     dockerfile = v["file"] or ""
-    body = tempfile.TemporaryFile()  # a context from stdin or a URL (a directory is streamed: `upload`)
-    upload: Callable[[Callable[[bytes], None]], None] | None = None
+    body = tempfile.TemporaryFile()
     clone_dir = ""
-
-    def sent(size: int) -> None:
-        if not v["quiet"]:  # as the docker CLI, once the context went out
-            from gorae.cli.formatting import human_size
-
-            cli.out.write(f"Sending build context to Docker daemon  {human_size(size)}\n")
-
     try:
         remote_data: bytes | None = None
         from gorae.gitcontext import is_git_url
@@ -287,10 +234,13 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
                     "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat "
                     f"{os.path.join(os.path.abspath(src), 'Dockerfile')}: no such file or directory",
                 )
-            upload = streamed_context(src, rel, extra, v["compress"], sent)
-        if upload is None:
-            sent(body.tell())
-            body.seek(0)
+            context_tar(src, rel, extra, body, v["compress"])
+        size = body.tell()
+        body.seek(0)
+        if not v["quiet"]:
+            from gorae.cli.formatting import human_size
+
+            cli.out.write(f"Sending build context to Docker daemon  {human_size(size)}\n")
         if dockerfile:
             params.append(("dockerfile", dockerfile))
         for t in v["tag"]:
@@ -328,7 +278,7 @@ def cmd_build(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
             "POST",
             "/build",
             [(k, val) for k, val in params if val is not None],
-            data=upload if upload is not None else body,
+            data=body,
             headers={"Content-Type": "application/x-tar"},
         )
         codes: list[int] = []
