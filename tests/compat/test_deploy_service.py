@@ -273,10 +273,11 @@ def test_service_deploys_updates_without_a_failed_request_and_rolls_back(swarm2:
 def test_a_first_service_deploy_that_never_gets_healthy_leaves_nothing(
     swarm2: tuple[Host, Host, str], app: Env
 ) -> None:
-    manager, _, _ = swarm2
+    manager, _, registry = swarm2
     e = app
+    # through the registry: the one task may be placed on the worker, which pulls the image from it
     e.gorae("deploy", "init", e.repo, "--name", e.name, "--service", "-p", f"{e.port}:3000",
-            "--ready-timeout", "30s")  # fmt: skip
+            "--registry", registry, "--ready-timeout", "30s")  # fmt: skip
     e.git("remote", "add", "prod", e.repo)
     sick = e.commit("sick", APP_DOCKERFILE + "HEALTHCHECK --interval=1s --retries=1 CMD false\n")
     r = e.git("push", "prod", "main", check=False)

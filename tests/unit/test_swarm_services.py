@@ -511,7 +511,10 @@ def test_control_errors_as_dockerd() -> None:
     with pytest.raises(SystemError_) as bad_auth:
         run(w.control.update("web", version, spec, None, "bogus"))
     assert bad_auth.value.message == "unsupported registryAuthFrom value"
-    assert run(w.control.update("web", version, spec, None, "previous-spec")) == {"Warnings": None}
+    with pytest.raises(SystemError_) as no_previous_auth:  # dockerd 20.10's 500 for a service never updated
+        run(w.control.update("web", version, spec, None, "previous-spec"))
+    assert no_previous_auth.value.message == "service does not have a previous spec"
+    assert run(w.control.update("web", version, spec, None, "spec")) == {"Warnings": None}
     with pytest.raises(NotFound) as missing:
         run(w.control.inspect("nope", False))
     assert missing.value.message == "service nope not found"

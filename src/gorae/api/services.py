@@ -16,11 +16,17 @@ _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 
 
 class ServicesBackend(Protocol):
-    async def create(self, body: Any) -> dict[str, Any]: ...
+    async def create(self, body: Any, registry_auth: str | None = None) -> dict[str, Any]: ...
     async def list_services(self, filters: Filters, status: bool) -> list[dict[str, Any]]: ...
     async def inspect(self, ref: str, insert_defaults: bool) -> dict[str, Any]: ...
     async def update(
-        self, ref: str, raw_version: str | None, body: Any, rollback: str | None, auth_from: str | None
+        self,
+        ref: str,
+        raw_version: str | None,
+        body: Any,
+        rollback: str | None,
+        auth_from: str | None,
+        registry_auth: str | None = None,
     ) -> dict[str, Any]: ...
     async def remove(self, ref: str) -> None: ...
     async def tasks(self, filters: Filters) -> list[dict[str, Any]]: ...
@@ -65,7 +71,8 @@ class ServicesRouter:
 
     async def create(self, req: Request) -> Response:
         body = await self._body(req)
-        return json_response(await self.services.create(body), status=201)
+        auth = req.headers.get("x-registry-auth")  # kept as sent for the nodes' pulls (dockerd's)
+        return json_response(await self.services.create(body, auth), status=201)
 
     async def list_services(self, req: Request) -> Response:
         filters = req.qfilters("filters")
@@ -79,7 +86,12 @@ class ServicesRouter:
     async def update(self, req: Request) -> Response:
         body = await self._body(req)
         answer = await self.services.update(
-            req.params["id"], req.q("version"), body, req.q("rollback"), req.q("registryAuthFrom")
+            req.params["id"],
+            req.q("version"),
+            body,
+            req.q("rollback"),
+            req.q("registryAuthFrom"),
+            req.headers.get("x-registry-auth"),
         )
         return json_response(answer)
 

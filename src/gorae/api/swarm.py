@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from gorae.api.http import Handler, Request, Response, empty_response, json_response
 from gorae.errors import InvalidParameter, NotFound, NotImplementedYet, Unavailable
 from gorae.filters import Filters
+from gorae.swarm.autolock import LOCKED
 from gorae.swarm.docs import NOT_MANAGER, WORKER_NOT_MANAGER
 
 
@@ -26,8 +27,14 @@ class SwarmBackend(Protocol):
     async def leave(self, force: bool) -> None: ...
     async def inspect(self) -> dict[str, Any]: ...
     async def unlock_key(self) -> dict[str, str]: ...
+    async def unlock(self, body: dict[str, Any]) -> None: ...
     async def update(
-        self, raw_version: str | None, spec: dict[str, Any], rotate_worker: bool, rotate_manager: bool
+        self,
+        raw_version: str | None,
+        spec: dict[str, Any],
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool = False,
     ) -> None: ...
     async def nodes(self, filters: Filters) -> list[dict[str, Any]]: ...
     async def node(self, ref: str) -> dict[str, Any]: ...
@@ -68,6 +75,8 @@ class SwarmRouter:
 
     def _manager(self) -> None:
         state = self.swarm.ping_state()
+        if state == "locked":
+            raise Unavailable(LOCKED)
         if state == "active/worker":
             raise Unavailable(WORKER_NOT_MANAGER)
         if not state.endswith("/manager"):
@@ -102,14 +111,18 @@ class SwarmRouter:
         return json_response(await self.swarm.unlock_key())
 
     async def unlock(self, req: Request) -> Response:
-        self._manager()
-        raise InvalidParameter("swarm is not locked")
+        await self.swarm.unlock(await self._body(req, "swarm.UnlockRequest"))
+        return empty_response(200)
 
     async def update(self, req: Request) -> Response:
         spec = await self._body(req, "swarm.Spec")
         self._manager()
         await self.swarm.update(
-            req.q("version"), spec, req.qbool("rotateWorkerToken"), req.qbool("rotateManagerToken")
+            req.q("version"),
+            spec,
+            req.qbool("rotateWorkerToken"),
+            req.qbool("rotateManagerToken"),
+            req.qbool("rotateManagerUnlockKey"),
         )
         return empty_response(200)
 

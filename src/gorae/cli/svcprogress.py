@@ -2,7 +2,8 @@
 — "overall progress: N out of M tasks", one line per replica slot (or per node for global services) with the
 task's state or error, then "verify: Waiting N seconds to verify that tasks are stable..." and
 "verify: Service X converged" once every task has run for the update monitor period. The messages are the
-ones docker's progress writer produces; `gorae.cli.progress.ProgressRenderer` draws them (in place on a
+ones docker's progress writer produces (jobs: "job progress: N out of M complete", "active tasks: N out
+of M tasks", a line per slot or node of the current JobIteration, then "job complete"); `gorae.cli.progress.ProgressRenderer` draws them (in place on a
 terminal, the non-counting ones line by line elsewhere). Polls every 200 ms as docker does; ctrl-c leaves
 the update running in the background with docker's two lines."""
 
@@ -32,6 +33,7 @@ STATES = {
 }
 LONGEST_STATE = max(len(s) for s, n in STATES.items() if n <= 9 or s == "complete")
 MAX_PROGRESS = 9
+MAX_JOB_PROGRESS = 10
 MAX_BARS = 20
 
 
@@ -156,6 +158,130 @@ class _Updater:
         return running == count
 
 
+def _iteration(doc: dict[str, Any]) -> int | None:
+    version = (
+        doc.get("JobIteration") if "JobIteration" in doc else (doc.get("JobStatus") or {}).get("JobIteration")
+    )
+    return None if version is None else int((version or {}).get("Index") or 0)
+
+
+def _job_task_line(emit: Any, ident: str, t: dict[str, Any]) -> None:
+    status = t.get("Status") or {}
+    if status.get("Err"):
+        emit(_msg(ident, trunc_error(status["Err"])))
+    else:
+        state = status.get("State", "")
+        emit(_msg(ident, state.ljust(LONGEST_STATE), STATES.get(state, 0), MAX_JOB_PROGRESS, True))
+
+
+def _job_tasks(tasks: list[dict[str, Any]], iteration: int | None, key: Any) -> dict[Any, dict[str, Any]]:
+    """One task per slot (or node) of the current iteration: the one with the lowest state."""
+    out: dict[Any, dict[str, Any]] = {}
+    for t in tasks:
+        if iteration is None or _iteration(t) != iteration:
+            continue
+        state = STATES.get((t.get("Status") or {}).get("State", ""), 0)
+        if not STATES.get(t.get("DesiredState", ""), 0) or not state:
+            continue
+        k = key(t)
+        if k is None:
+            continue
+        old = out.get(k)
+        if old is None or STATES.get((old.get("Status") or {}).get("State", ""), 0) > state:
+            out[k] = t
+    return out
+
+
+class _ReplicatedJob:
+    """docker's replicatedJobProgressUpdater."""
+
+    def __init__(self, emit: Any, service: dict[str, Any]) -> None:
+        job = ((service.get("Spec") or {}).get("Mode") or {}).get("ReplicatedJob") or {}
+        self.emit = emit
+        self.concurrent = int(job.get("MaxConcurrent") or 0)
+        self.total = int(job.get("TotalCompletions") or 0)
+        self.iteration = _iteration(service)
+        self.digits, self.active_digits = len(str(self.total)), len(str(self.concurrent))
+        self.initialized = False
+
+    def overall(self, active: int, completed: int) -> None:
+        self.emit(
+            _msg(
+                "job progress",
+                f"{completed:>{self.digits}} out of {self.total} complete",
+                completed,
+                self.total,
+                True,
+            )
+        )
+        desired = min(self.total - completed, self.concurrent)
+        w = self.active_digits
+        self.emit(_msg("active tasks", f"{active:>{w}} out of {desired:>{w}} tasks"))
+
+    def update(
+        self, service: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool
+    ) -> bool:
+        if not self.initialized:
+            self.overall(0, 0)
+            if self.total <= MAX_BARS:
+                for i in range(1, self.total + 1):
+                    self.emit(_msg(f"{i}/{self.total}", " "))
+            self.initialized = True
+        by_slot = _job_tasks(tasks, self.iteration, lambda t: int(t.get("Slot") or 0))
+        running = complete = 0
+        for i in range(len(by_slot)):
+            t = by_slot.get(i)
+            if t is None:
+                continue
+            state = (t.get("Status") or {}).get("State", "")
+            if state == "complete":
+                complete += 1
+            elif not terminal(state):
+                running += 1
+            if self.total <= MAX_BARS:
+                _job_task_line(self.emit, f"{i + 1}/{self.total}", t)
+        self.overall(running, complete)
+        return complete == self.total
+
+
+class _GlobalJob:
+    """docker's globalJobProgressUpdater."""
+
+    def __init__(self, emit: Any, service: dict[str, Any]) -> None:
+        self.emit = emit
+        self.iteration = _iteration(service)
+        self.total = 0
+        self.digits = 1
+        self.initialized = False
+
+    def update(
+        self, service: dict[str, Any], tasks: list[dict[str, Any]], active: set[str], rollback: bool
+    ) -> bool:
+        mine = [t for t in tasks if self.iteration is not None and _iteration(t) == self.iteration]
+        if not self.initialized:
+            if not mine and active:
+                self.emit(_msg("job progress", "waiting for tasks"))
+                return False
+            self.total = len(mine)
+            self.digits = len(str(self.total))
+            self.emit(
+                _msg("job progress", f"{0:>{self.digits}} out of {self.total} complete", 0, self.total, True)
+            )
+            self.initialized = True
+        by_node = _job_tasks(
+            mine, self.iteration, lambda t: t.get("NodeID") if t.get("NodeID") in active else None
+        )
+        complete = 0
+        for node, t in sorted(by_node.items()):
+            if (t.get("Status") or {}).get("State") == "complete":
+                complete += 1
+            if self.total <= MAX_BARS:
+                _job_task_line(self.emit, str(node), t)
+        text = f"{complete:>{self.digits}} out of {self.total} complete"
+        self.emit(_msg("job progress", text, complete, self.total, True))
+        return complete == self.total
+
+
 def _active_nodes(cli: Cli) -> set[str]:
     return {
         n.get("ID", "")
@@ -175,7 +301,7 @@ def service_progress(cli: Cli, service_id: str, emit: Any) -> None:
 
 
 def _loop(cli: Cli, service_id: str, emit: Any, interrupted: list[bool]) -> None:
-    updater: _Updater | None = None
+    updater: _Updater | _ReplicatedJob | _GlobalJob | None = None
     converged, converged_at, monitor, rollback = False, 0.0, 5.0, False
     message: dict[str, Any] | None = None
     while True:
@@ -190,8 +316,10 @@ def _loop(cli: Cli, service_id: str, emit: Any, interrupted: list[bool]) -> None
                 updater = _Updater(emit, False)
             elif "Global" in mode:
                 updater = _Updater(emit, True)
-            elif "ReplicatedJob" in mode or "GlobalJob" in mode:
-                return  # gorae: job progress is not drawn
+            elif mode.get("ReplicatedJob") is not None:
+                updater = _ReplicatedJob(emit, service)
+            elif mode.get("GlobalJob") is not None:
+                updater = _GlobalJob(emit, service)
             else:
                 raise StatusError(1, "unrecognized service mode")
         us = service.get("UpdateStatus") or {}
@@ -231,6 +359,9 @@ def _loop(cli: Cli, service_id: str, emit: Any, interrupted: list[bool]) -> None
             or []
         )
         converged = updater.update(service, tasks, _active_nodes(cli), rollback)
+        if converged and not isinstance(updater, _Updater):  # a job stays done: nothing to verify
+            emit({"status": "job complete"})
+            return
         if converged:
             if not converged_at:
                 converged_at = time.monotonic()

@@ -64,7 +64,6 @@ from gorae.store.reserve import DiskReserve
 from gorae.swarm.agent.agent import Agent
 from gorae.swarm.agent.files import TaskFiles
 from gorae.swarm.agent.local import LocalExecutor
-from gorae.swarm.datakey import DataKey
 from gorae.swarm.dispatcher import Dispatcher, Orphaner
 from gorae.swarm.logbroker import LogBroker
 from gorae.swarm.logs import SwarmLogs
@@ -249,8 +248,8 @@ def build_services(config: DaemonConfig) -> Services:
     )
     node_id = _engine_id(os.path.join(root, "engine-id"))
     metrics.set_daemon_id(node_id)
-    swarm = _swarm(os.path.join(root, "swarm"), networks)
-    data_key = DataKey(swarm.root)
+    swarm = _swarm(os.path.join(root, "swarm"), networks, os.path.join(config.exec_root, "swarm-keys"))
+    data_key = swarm.data_key
     secrets = SecretStore(SECRETS, swarm.manager_store, data_key)
     configs = SecretStore(CONFIGS, swarm.manager_store, data_key)
     broker = LogBroker()
@@ -286,9 +285,9 @@ def build_services(config: DaemonConfig) -> Services:
     )
 
 
-def _swarm(root: str, networks: NetworkController) -> SwarmService:
+def _swarm(root: str, networks: NetworkController, run_dir: str) -> SwarmService:
     """This daemon's swarm side: the manager's services components (leader only) and the swarm networks."""
-    swarm = SwarmService(root, _node_description)
+    swarm = SwarmService(root, _node_description, run_dir)
     for component in (Orchestrator(), Scheduler(), TaskReaper()):
         swarm.add_component(component, leader_only=True)
     swarm_networks = SwarmNetworks(networks)

@@ -1,7 +1,8 @@
 """The cluster data key: secrets' and configs' payloads are stored in the cluster store encrypted with it.
 
 The key is 32 random bytes kept outside the store, in the manager's `<data-root>/swarm/data.key` (mode 0600),
-so a copy of etcd's data alone does not reveal a secret. Payloads are sealed with AES-256-GCM, a fresh
+so a copy of etcd's data alone does not reveal a secret; with autolock on the file is itself sealed under the
+unlock key (`gorae.swarm.autolock.Vault`). Payloads are sealed with AES-256-GCM, a fresh
 96-bit nonce each, with the object's kind and ID as associated data (a sealed payload copied onto another
 object does not open). A sealed value is text: `v1:` + base64(nonce + ciphertext + tag).
 """
@@ -16,6 +17,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gorae.errors import SystemError_, Unavailable
+from gorae.swarm.autolock import Vault
 
 PREFIX = "v1:"
 KEY_FILE = "data.key"
@@ -40,8 +42,9 @@ def open_sealed(key: bytes, sealed: str, aad: str) -> bytes:
 class DataKey:
     """The key file of one manager, made on first use."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, vault: Vault | None = None) -> None:
         self.path = directory / KEY_FILE
+        self.vault = vault if vault is not None else Vault(directory)
         self.awaited = False  # a manager that joined waits for another manager's key: none is made here
 
     def exists(self) -> bool:
@@ -49,19 +52,12 @@ class DataKey:
 
     def get(self) -> bytes:
         try:
-            key = self.path.read_bytes()
+            key = self.vault.read(self.path)
         except FileNotFoundError:
             if self.awaited:
                 raise Unavailable("this manager has not received the cluster data key yet") from None
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             key = AESGCM.generate_key(bit_length=256)
-            tmp = self.path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            self.vault.write(self.path, key)
             return key
         if len(key) != 32:
             raise SystemError_(f"{self.path} is not a cluster data key")
@@ -72,14 +68,7 @@ class DataKey:
         if len(key) != 32:
             raise SystemError_("a cluster data key is 32 bytes")
         self.awaited = False
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        self.vault.write(self.path, key)
 
     def seal(self, plain: bytes, aad: str) -> str:
         return seal(self.get(), plain, aad)

@@ -2,7 +2,9 @@
 operations behind `/swarm` and `/nodes` (`SwarmService`).
 
 Local state lives in `<data root>/swarm/`: `state.json` (node ID, cluster ID, addresses, role), the CA and
-node certificates under `certificates/`, the etcd member under `etcd/`. The cluster's shared state (the
+node certificates under `certificates/`, the etcd member under `etcd/`; the secret files among them are read
+and written through `gorae.swarm.autolock.Vault` (sealed under the unlock key while autolock is on: a daemon
+restarted then stays locked until `swarm unlock`). The cluster's shared state (the
 Cluster object with the CA key and join tokens, the Node objects) lives in the cluster store. A daemon that
 restarts inside a swarm starts its member again; `leave` stops the member and removes all of it.
 
@@ -17,7 +19,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import random
 import shutil
 import ssl
@@ -31,9 +32,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, NotImplementedYet, Unavailable
+from gorae.errors import Conflict, Forbidden, GoraeError, InvalidParameter, NotFound, Unavailable
 from gorae.filters import Filters
-from gorae.swarm import docs
+from gorae.swarm import autolock, docs
+from gorae.swarm.autolock import Vault
 from gorae.swarm.ca import tokens
 from gorae.swarm.ca.authority import (
     MANAGER_ROLE,
@@ -48,6 +50,7 @@ from gorae.swarm.ca.authority import (
 )
 from gorae.swarm.component import NodeContext, RemoteOp, SwarmComponent
 from gorae.swarm.coordination import LEASE_TTL, Coordinator, initial_cluster
+from gorae.swarm.datakey import DataKey
 from gorae.swarm.ids import new_id
 from gorae.swarm.inputs import (
     check_init,
@@ -74,6 +77,7 @@ MIN_CERT_EXPIRY_NS = 3600 * 10**9  # swarmkit's ca.MinNodeCertExpiration
 PROMOTE_TIMEOUT = 60.0  # a learner not caught up by then is removed again
 RESERVED_OPS = ("ca", "join", "leave", "heartbeat", "renew", "promote")
 NODE_FILTERS = ("id", "label", "membership", "name", "node.label", "role")
+UNLOCK_KEY_AAD = "cluster unlock key"  # the unlock key is kept in the Cluster object sealed with the data key
 
 
 @dataclass(frozen=True)
@@ -97,19 +101,13 @@ class LocalState:
         return self.advertise_addr.rsplit(":", 1)[0].strip("[]")
 
 
-def _store_for(cfg: MemberConfig) -> EtcdStore:
+def _store_for(cfg: MemberConfig, vault: Vault) -> EtcdStore:
     """A client of this node's member, with its TLS files when it has them."""
     if not cfg.tls_dir:
         return EtcdStore("127.0.0.1", cfg.client_port)
     d = Path(cfg.tls_dir)
-    tls = ((d / "ca.crt").read_bytes(), (d / "etcd.crt").read_bytes(), (d / "etcd.key").read_bytes())
+    tls = ((d / "ca.crt").read_bytes(), (d / "etcd.crt").read_bytes(), vault.read(d / "etcd.key"))
     return EtcdStore("127.0.0.1", cfg.client_port, tls=tls)
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def _now() -> str:
@@ -176,9 +174,14 @@ async def _cancel_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
 class SwarmService:
     """This daemon's swarm membership and the manager operations (cluster and nodes)."""
 
-    def __init__(self, root: str, describe: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, root: str, describe: Callable[[], dict[str, Any]], run_dir: str = "") -> None:
         self.root = Path(root)
         self._describe = describe  # the node Description (hostname, platform, resources, engine)
+        # the clear copy of the etcd member's key while it runs (the exec root: a tmpfs under /run)
+        self.run_dir = Path(run_dir) if run_dir else self.root / "run"
+        self.vault = Vault(self.root)
+        self.data_key = DataKey(self.root, self.vault)
+        self._locked = False  # restarted with sealed files: nothing runs until `swarm unlock`
         self.member = EtcdMember(self.root / "etcd")
         self.store: EtcdStore | None = None
         self.state: LocalState | None = None
@@ -345,16 +348,25 @@ class SwarmService:
             self.state = state
             self._start_background()
             return
+        if self.vault.sealed():
+            log.info("swarm: this manager is locked (autolock): `swarm unlock` starts it")
+            self.state = state
+            self._locked = True
+            return
+        await self._resume_manager(state)
+
+    async def _resume_manager(self, state: LocalState) -> None:
+        """A manager's member, swarm port and background work after a daemon restart (or an unlock)."""
         cfg = self.member.configured()
         if cfg is None:
             raise Unavailable(
                 f"swarm state in {self.root} has no etcd member: leave the swarm and init again"
             )
         try:
-            await self.member.start(cfg)
+            await self._start_member(cfg)
         except GoraeError as e:  # e.g. removed from the etcd cluster while down: coordination finds out
             log.warning("swarm: this node's etcd member did not start: %s", e.message)
-        self.store = _store_for(cfg)
+        self.store = _store_for(cfg, self.vault)
         self.state = state
         await self._serve_remote(state)
         if await self._first_round():  # demoted while this daemon was down
@@ -362,13 +374,26 @@ class SwarmService:
             return
         self._start_background()
 
+    async def _start_member(self, cfg: MemberConfig) -> None:
+        """Start the etcd member with a clear copy of its key in the run directory (etcd reads the file on
+        each handshake; the one at rest may be sealed)."""
+        key_file = ""
+        if cfg.tls_dir:
+            self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key_file = str(self.run_dir / "etcd.key")
+            autolock.write_private(Path(key_file), self.vault.read(Path(cfg.tls_dir) / "etcd.key"))
+        await self.member.start(cfg, key_file=key_file)
+
+    def _drop_run_key(self) -> None:
+        (self.run_dir / "etcd.key").unlink(missing_ok=True)
+
     async def _serve_remote(self, state: LocalState) -> int:
         """Listen on the swarm port (mutual TLS with the node certificate); answers the bound port."""
         certs = self.root / "certificates"
         ca_pem = (certs / "swarm-root-ca.crt").read_bytes()
-        self._ca = RootCA(ca_pem, load_key((certs / "swarm-root-ca.key").read_bytes()))
+        self._ca = RootCA(ca_pem, load_key(self.vault.read(certs / "swarm-root-ca.key")))
         ctx = server_context(
-            (certs / "swarm-node.crt").read_bytes(), (certs / "swarm-node.key").read_bytes(), ca_pem
+            (certs / "swarm-node.crt").read_bytes(), self.vault.read(certs / "swarm-node.key"), ca_pem
         )
         self._server_ctx = ctx
         host, port = split_hostport(state.listen_addr, DEFAULT_PORT)
@@ -395,6 +420,7 @@ class SwarmService:
             await self.store.close()
             self.store = None
         await self.member.stop()
+        self._drop_run_key()
 
     async def _cancel_chores(self) -> None:
         chores, self._chores = set(self._chores), set()
@@ -411,6 +437,8 @@ class SwarmService:
         """`_ping`'s Swarm header."""
         if self.state is None:
             return "inactive"
+        if self._locked:
+            return "locked"
         return f"active/{self.state.role}"
 
     def info(self) -> dict[str, Any]:
@@ -418,6 +446,15 @@ class SwarmService:
         st = self.state
         if st is None:
             return docs.inactive_info()
+        if self._locked:
+            return {
+                "NodeID": "",
+                "NodeAddr": st.addr,
+                "LocalNodeState": "locked",
+                "ControlAvailable": False,
+                "Error": autolock.LOCKED,
+                "RemoteManagers": None,
+            }
         nodes, managers = self._info_counts
         remotes = self._managers if st.role == "manager" else list(st.managers)
         if st.role == "worker" and not remotes:
@@ -440,7 +477,9 @@ class SwarmService:
 
     def manager_store(self) -> EtcdStore:
         """The cluster store, on a manager; dockerd's 503s on a worker or outside a swarm, and its "no
-        leader" while this manager cannot reach a quorum."""
+        leader" while this manager cannot reach a quorum; dockerd's "Swarm is encrypted..." while it is locked."""
+        if self._locked:
+            raise Unavailable(autolock.LOCKED)
         if self.state is not None and self.state.role == "worker":
             raise Unavailable(docs.WORKER_NOT_MANAGER)
         if self.state is None or self.store is None or self.state.role != "manager":
@@ -470,6 +509,23 @@ class SwarmService:
             public = _public(cluster.doc, cluster.version)
             public.pop("JoinTokens", None)
             self._cluster_info = public
+            await self._sync_autolock(cluster)
+
+    def _cluster_unlock_key(self, cluster: Cluster) -> str:
+        """The cluster's unlock key ("" with autolock off)."""
+        sealed = (cluster.doc.get("_gorae") or {}).get("UnlockKey")
+        return self.data_key.open(str(sealed), UNLOCK_KEY_AAD).decode() if sealed else ""
+
+    async def _sync_autolock(self, cluster: Cluster) -> None:
+        """Re-seal this manager's secret files when the cluster's unlock key changed (autolock turned on or off,
+        the key rotated): every manager does it when it sees the change."""
+        try:
+            key = self._cluster_unlock_key(cluster)
+        except GoraeError as e:  # e.g. a manager that has not received the data key yet
+            log.debug("swarm autolock: %s", e.message)
+            return
+        if key != self.vault.key and await asyncio.to_thread(self.vault.reseal, key):
+            log.info("swarm: secret files %s", "re-sealed under the unlock key" if key else "stored unsealed")
 
     # -- /swarm ------------------------------------------------------------------------------
 
@@ -487,8 +543,8 @@ class SwarmService:
                     spec[key].update({k: v for k, v in value.items() if v not in (None, 0, "")} or {})
                 elif value not in (None, ""):
                     spec[key] = value
-            if spec.get("EncryptionConfig", {}).get("AutoLockManagers") or body.get("AutoLockManagers"):
-                raise NotImplementedYet("swarm autolock is not supported by gorae yet")
+            locking = bool((given.get("EncryptionConfig") or {}).get("AutoLockManagers"))
+            spec["EncryptionConfig"] = {"AutoLockManagers": locking or bool(body.get("AutoLockManagers"))}
             listen_host, listen_port = split_hostport(
                 str(body.get("ListenAddr") or "0.0.0.0:2377"), DEFAULT_PORT
             )
@@ -513,9 +569,9 @@ class SwarmService:
         certs = self.root / "certificates"
         certs.mkdir(mode=0o700, exist_ok=True)
         (certs / "swarm-root-ca.crt").write_bytes(ca.cert_pem)
-        _write_secret(certs / "swarm-root-ca.key", key_pem(ca.key))
+        self.vault.write(certs / "swarm-root-ca.key", key_pem(ca.key))
         (certs / "swarm-node.crt").write_bytes(node_cert)
-        _write_secret(certs / "swarm-node.key", key_pem(node_key))
+        self.vault.write(certs / "swarm-node.key", key_pem(node_key))
         port = await self._serve_remote(state)
         host, listen_port = split_hostport(state.listen_addr, DEFAULT_PORT)
         if listen_port == 0:  # an ephemeral port (tests): the node is reached at the bound one
@@ -536,10 +592,10 @@ class SwarmService:
         (tls_dir / "etcd.crt").write_bytes(
             ca.issue(etcd_key.public_key(), state.node_id, MANAGER_ROLE, state.cluster_id, ips)
         )
-        _write_secret(tls_dir / "etcd.key", key_pem(etcd_key))
+        self.vault.write(tls_dir / "etcd.key", key_pem(etcd_key))
         cfg = self.member.configure(state.node_id, state.addr, str(tls_dir))
-        await self.member.start(cfg)
-        store = _store_for(cfg)
+        await self._start_member(cfg)
+        store = _store_for(cfg, self.vault)
         now = _now()
         cluster_doc: dict[str, Any] = {
             "ID": state.cluster_id,
@@ -552,8 +608,10 @@ class SwarmService:
             "SubnetSize": int(body.get("SubnetSize") or 24),
             "DataPathPort": int(body.get("DataPathPort") or 4789),
             "JoinTokens": {"Worker": tokens.generate(ca.cert_pem), "Manager": tokens.generate(ca.cert_pem)},
-            "_gorae": {"CAKey": key_pem(ca.key).decode()},
         }
+        unlock_key = autolock.new_key() if spec["EncryptionConfig"]["AutoLockManagers"] else ""
+        if unlock_key:  # (the CA key stays out of the store: managers keep it in their sealed files)
+            cluster_doc["_gorae"] = {"UnlockKey": self.data_key.seal(unlock_key.encode(), UNLOCK_KEY_AAD)}
         node_doc = {
             "ID": state.node_id,
             "CreatedAt": now,
@@ -570,6 +628,7 @@ class SwarmService:
 
         self.store = store
         await store.update(write)
+        await asyncio.to_thread(self.vault.reseal, unlock_key)
         self._save_state(state)
         await self._first_round()
         self._start_background()
@@ -585,6 +644,10 @@ class SwarmService:
             await self.store.close()
             self.store = None
         await self.member.destroy()
+        self._drop_run_key()
+        self.vault.forget()
+        self.data_key.awaited = False
+        self._locked = False
         self.state = None
         self._cluster_info = None
         self._info_counts = (0, 0)
@@ -611,6 +674,12 @@ class SwarmService:
         async with self._lock:
             if self.state is None:
                 raise Unavailable(docs.NOT_IN_SWARM)
+            if self._locked:  # nothing of the swarm runs: the local state goes
+                if not force:
+                    raise Unavailable(autolock.LOCKED_LEAVE)
+                await self._components_left(self.state.node_id)
+                await self._teardown()
+                return
             if self.state.role == "manager" and not force:
                 msg = "You are attempting to leave the swarm on a node that is participating as a manager. "
                 try:
@@ -679,18 +748,48 @@ class SwarmService:
         return _public(cluster.doc, cluster.version)
 
     async def unlock_key(self) -> dict[str, str]:
-        self.manager_store()
-        return {"UnlockKey": ""}
+        """GET /swarm/unlockkey: the cluster's unlock key ("" with autolock off)."""
+        store = self.manager_store()
+        cluster = await store.view(self._cluster)
+        return {"UnlockKey": self._cluster_unlock_key(cluster)}
+
+    async def unlock(self, body: dict[str, Any]) -> None:
+        """POST /swarm/unlock: open this locked manager's sealed files with the key, then start its member,
+        swarm port and components (dockerd's errors for a node that is not locked and for a wrong key)."""
+        key = body.get("UnlockKey")
+        if key is not None and not isinstance(key, str):
+            kind = {bool: "bool", int: "number", float: "number", list: "array", dict: "object"}[type(key)]
+            raise InvalidParameter(
+                f"json: cannot unmarshal {kind} into Go struct field UnlockRequest.UnlockKey of type string"
+            )
+        async with self._lock:
+            state = self.state
+            if not self._locked:
+                if state is None:
+                    raise Unavailable(docs.NOT_MANAGER)
+                if state.role == "worker":
+                    raise Unavailable(docs.WORKER_NOT_MANAGER)
+                raise Conflict(autolock.NOT_LOCKED)
+            assert state is not None
+            await asyncio.to_thread(self.vault.unlock, key or "")
+            self._locked = False
+            log.info("swarm: this manager was unlocked")
+            await self._resume_manager(state)
 
     async def update(
-        self, raw_version: str | None, spec: dict[str, Any], rotate_worker: bool, rotate_manager: bool
+        self,
+        raw_version: str | None,
+        spec: dict[str, Any],
+        rotate_worker: bool,
+        rotate_manager: bool,
+        rotate_unlock: bool = False,
     ) -> None:
-        """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation."""
+        """POST /swarm/update: a new spec at `version` (swarmkit's sequence check), token rotation; autolock
+        on or off and `rotateManagerUnlockKey` change the cluster's unlock key (swarmkit's rules: a new key
+        when autolock turns on or on rotation, none when it is off), which every manager's files follow."""
         store = self.manager_store()
         version = parse_version(raw_version, "swarm")
         check_spec(spec)
-        if (spec.get("EncryptionConfig") or {}).get("AutoLockManagers"):
-            raise NotImplementedYet("swarm autolock is not supported by gorae yet")
         expiry = (spec.get("CAConfig") or {}).get("NodeCertExpiry")
         if isinstance(expiry, int) and not isinstance(expiry, bool) and 0 < expiry < MIN_CERT_EXPIRY_NS:
             raise InvalidParameter(
@@ -711,6 +810,16 @@ class SwarmService:
             if rotate_manager:
                 jt["Manager"] = tokens.generate(ca_pem)
             doc["JoinTokens"] = jt
+            bag = dict(doc.get("_gorae") or {})
+            bag.pop("CAKey", None)  # a clear CA key that clusters made before autolock kept in the store
+            if not (merged.get("EncryptionConfig") or {}).get("AutoLockManagers"):
+                bag.pop("UnlockKey", None)
+            elif rotate_unlock or not bag.get("UnlockKey"):
+                bag["UnlockKey"] = self.data_key.seal(autolock.new_key().encode(), UNLOCK_KEY_AAD)
+            if bag:
+                doc["_gorae"] = bag
+            else:
+                doc.pop("_gorae", None)
             doc["UpdatedAt"] = _now()
             await tx.update(Cluster(cluster.id, doc, version))
 
@@ -732,7 +841,7 @@ class SwarmService:
         return client_context(
             (certs / "swarm-root-ca.crt").read_bytes(),
             (certs / "swarm-node.crt").read_bytes(),
-            (certs / "swarm-node.key").read_bytes(),
+            self.vault.read(certs / "swarm-node.key"),
         )
 
     async def join(self, body: dict[str, Any]) -> None:
@@ -785,7 +894,7 @@ class SwarmService:
                 certs.mkdir(mode=0o700, exist_ok=True)
                 (certs / "swarm-root-ca.crt").write_bytes(ca_pem)
                 (certs / "swarm-node.crt").write_bytes(str(answer["cert"]).encode())
-                _write_secret(certs / "swarm-node.key", key_pem(key))
+                self.vault.write(certs / "swarm-node.key", key_pem(key))
                 if answer.get("role") == "manager":
                     await self._become_manager(
                         str(answer["node_id"]), str(answer["cluster_id"]), listen, node_addr,
@@ -821,18 +930,18 @@ class SwarmService:
         """Start this node's etcd member in the cluster that added it (`answer`: the CA key, the member's
         certificate, the initial cluster), wait for its promotion to a voter, then serve as a manager."""
         certs = self.root / "certificates"
-        _write_secret(certs / "swarm-root-ca.key", str(answer["ca_key"]).encode())
+        self.vault.write(certs / "swarm-root-ca.key", str(answer["ca_key"]).encode())
         tls_dir = self.root / "etcd-tls"
         tls_dir.mkdir(mode=0o700, exist_ok=True)
         (tls_dir / "ca.crt").write_bytes((certs / "swarm-root-ca.crt").read_bytes())
         (tls_dir / "etcd.crt").write_bytes(str(answer["etcd_cert"]).encode())
-        _write_secret(tls_dir / "etcd.key", key_pem(etcd_key))
+        self.vault.write(tls_dir / "etcd.key", key_pem(etcd_key))
         addr = split_hostport(advertise, 0)[0]
         cfg = self.member.configure(
             node_id, addr, str(tls_dir), peer_port=peer_port, initial_cluster=str(answer["initial_cluster"])
         )
-        await self.member.start(cfg)
-        store = _store_for(cfg)
+        await self._start_member(cfg)
+        store = _store_for(cfg, self.vault)
         deadline = time.monotonic() + PROMOTE_TIMEOUT
         while True:  # a learner answers no linearizable read: this one succeeds once it is a voter
             try:
@@ -844,6 +953,8 @@ class SwarmService:
                     raise Unavailable(f"this node's etcd member did not join the cluster: {e.message}") from e
                 await asyncio.sleep(0.2)
         self.store = store
+        if not self.data_key.exists():  # another manager's key comes (the dispatcher fetches it): no new one
+            self.data_key.awaited = True
         state = LocalState(node_id, cluster_id, "manager", listen, advertise)
         self._quorum = True
         await self._serve_remote(state)
@@ -1279,11 +1390,13 @@ class SwarmService:
         self._ca = None
         self._server_ctx = None
         await self.member.destroy()
+        self._drop_run_key()
         certs = self.root / "certificates"
         (certs / "swarm-root-ca.key").unlink(missing_ok=True)
         await asyncio.to_thread(shutil.rmtree, self.root / "etcd-tls", True)
+        await asyncio.to_thread(self.vault.reseal, "")  # autolock is for managers: a worker's files are clear
         (certs / "swarm-node.crt").write_bytes(cert)
-        _write_secret(certs / "swarm-node.key", key_pem(key))
+        self.vault.write(certs / "swarm-node.key", key_pem(key))
         manager_id, manager_addr = managers[0]
         self._save_state(
             replace(
@@ -1358,7 +1471,7 @@ class SwarmService:
                 assert state is not None
                 certs = self.root / "certificates"
                 (certs / "swarm-node.crt").write_bytes(str(answer["cert"]).encode())
-                _write_secret(certs / "swarm-node.key", key_pem(key))
+                self.vault.write(certs / "swarm-node.key", key_pem(key))
                 await self._become_manager(
                     state.node_id, state.cluster_id, state.listen_addr,
                     join_hostport(str(answer["addr"]), listen_port), answer, etcd_key, peer_port,
@@ -1396,7 +1509,7 @@ class SwarmService:
         cert = str(answer["cert"]).encode()
         certs = self.root / "certificates"
         (certs / "swarm-node.crt").write_bytes(cert)
-        _write_secret(certs / "swarm-node.key", key_pem(key))
+        self.vault.write(certs / "swarm-node.key", key_pem(key))
         if self._server_ctx is not None:
             reload_cert(self._server_ctx, cert, key_pem(key))
         log.info("swarm: node certificate renewed")

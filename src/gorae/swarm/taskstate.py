@@ -43,8 +43,9 @@ def is_terminal(state: Any) -> bool:
 
 
 def desired_stop(desired: Any) -> bool:
-    """A DesiredState that asks the node to stop the task's container (shutdown, remove, ...)."""
-    return rank(desired) > ORDER["running"]
+    """A DesiredState that asks the node to stop the task's container (shutdown, remove, ...); a job's
+    task is desired `complete`: it runs to its end."""
+    return rank(desired) > ORDER["complete"]
 
 
 def check_status(raw: Any) -> dict[str, Any]:

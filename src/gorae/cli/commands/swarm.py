@@ -4,6 +4,7 @@ docker's literal `docker swarm join --token …` (what users paste on other host
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -518,6 +519,35 @@ def cmd_unlock_key(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     return 0
 
 
+def read_key(cli: Cli, prompt: str) -> str:
+    """The docker CLI's readKey: on a terminal the prompt on stdout, the key read without echo, a newline
+    after it; otherwise the first line of stdin, trimmed."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().strip()
+    import termios
+
+    fd = sys.stdin.fileno()
+    cli.out.write(prompt)
+    cli.out.flush()
+    saved = termios.tcgetattr(fd)
+    quiet = list(saved)
+    quiet[3] = (quiet[3] & ~termios.ECHO) | termios.ICANON | termios.ISIG
+    quiet[0] |= termios.ICRNL
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(fd, 1)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+        cli.out.write("\n")
+        cli.out.flush()
+    return line.rstrip(b"\n").rstrip(b"\r").decode(errors="replace")
+
+
 def cmd_unlock(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     info = cli.api.get_json("/info") or {}
     state = (info.get("Swarm") or {}).get("LocalNodeState", "")
@@ -525,12 +555,7 @@ def cmd_unlock(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
         raise StatusError(1, "Error: This node is not part of a swarm")
     if state in ("pending", "active", "error"):
         raise StatusError(1, "Error: swarm is not locked")
-    if sys.stdin.isatty():
-        import getpass
-
-        key = getpass.getpass("Enter unlock key: ")
-    else:
-        key = sys.stdin.readline().rstrip("\n")
+    key = read_key(cli, "Enter unlock key: ")
     cli.api.post("/swarm/unlock", body={"UnlockKey": key})
     return 0
 

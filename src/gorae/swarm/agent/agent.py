@@ -234,7 +234,13 @@ class Agent:
             try:
                 ct = ct or await self._prepare(task)
             except GoraeError as e:
-                self._report_status(r, "rejected", "preparing", Err=e.message)
+                self._report_status(
+                    r,
+                    "rejected",
+                    "preparing",
+                    Err=e.message,
+                    ContainerStatus={"ContainerID": "", "PID": 0, "ExitCode": 0},
+                )
                 return
             self._report_status(r, "ready", "prepared")
         if taskstate.rank(desired) < taskstate.ORDER["running"]:
@@ -339,7 +345,10 @@ class Agent:
         """Image, secret and config files, the container (one per task: an existing one is reused)."""
         container_spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
         image = str(container_spec.get("Image") or "")
-        await self.executor.ensure_image(image)
+        # the credentials a client sent with the service (--with-registry-auth), as dockerd's executor
+        await self.executor.ensure_image(
+            image, str((container_spec.get("PullOptions") or {}).get("RegistryAuth") or "")
+        )
         binds = await asyncio.to_thread(self._write_files, task)
         name = spec.task_name(task)
         try:

@@ -38,8 +38,9 @@ class Executor(Protocol):
     def inspect(self, ref: str) -> TaskContainer | None:
         """The container (ID or name), None when there is none."""
 
-    async def ensure_image(self, image: str) -> None:
-        """Pull `image` when it is not present (failures are left to the create that follows)."""
+    async def ensure_image(self, image: str, registry_auth: str = "") -> None:
+        """Pull `image` when it is not present, with the X-Registry-Auth `registry_auth` (base64url JSON)
+        when given (failures are left to the create that follows)."""
 
     async def create(self, name: str, body: dict[str, object]) -> str:
         """Create the container; its ID."""

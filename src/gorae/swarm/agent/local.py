@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,7 +12,7 @@ from gorae.container.health import health_status, probe_command
 from gorae.container.record import Container
 from gorae.container.service import ContainerService
 from gorae.container.streams import LogOptions
-from gorae.distribution.auth import AuthConfig
+from gorae.distribution.auth import AuthConfig, decode_registry_auth
 from gorae.distribution.service import DistributionService
 from gorae.errors import GoraeError, NotFound
 from gorae.swarm.agent.executor import LogLine, TaskContainer
@@ -19,6 +20,7 @@ from gorae.swarm.agent.spec import TASK_ID
 from gorae.timefmt import parse_timestamp
 
 DECIDED = ("healthy", "unhealthy")
+log = logging.getLogger("gorae.swarm.agent")
 
 
 class LocalExecutor:
@@ -80,21 +82,27 @@ class LocalExecutor:
             return None
         return None if ct.removed else self._view(ct)
 
-    async def ensure_image(self, image: str) -> None:
+    async def ensure_image(self, image: str, registry_auth: str = "") -> None:
         try:
             self._containers.images.resolve(image)
             return
         except GoraeError:
             pass
         try:
+            auth = decode_registry_auth(registry_auth)
+        except GoraeError as e:  # dockerd's executor: bad credentials are logged, the pull goes without
+            log.warning("swarm task image %s: %s", image, e.message)
+            auth = AuthConfig()
+        try:
             ref = self._distribution.pull_reference(image, "")
             if ref.tag is None and ref.digest is None:
                 ref = ref.with_default_tag()
             await asyncio.to_thread(
-                self._distribution.pull, ref, AuthConfig(), lambda _obj: None, threading.Event(), None
+                self._distribution.pull, ref, auth, lambda _obj: None, threading.Event(), None
             )
-        except GoraeError:
-            pass  # the create says "No such image", as dockerd's task does
+        except GoraeError as e:
+            log.warning("swarm task image %s: pull failed: %s", image, e.message)
+            # the create says "No such image", as dockerd's task does
 
     async def create(self, name: str, body: dict[str, object]) -> str:
         doc = await self._containers.create(dict(body), name)

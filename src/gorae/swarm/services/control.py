@@ -95,9 +95,10 @@ class ServiceControl:
 
     # -- services ----------------------------------------------------------------------------
 
-    async def create(self, body: Any) -> dict[str, Any]:
+    async def create(self, body: Any, registry_auth: str | None = None) -> dict[str, Any]:
         store = self._store()
         spec = specs.validate(body)
+        specs.set_registry_auth(spec, registry_auth)
         if not spec["Name"]:
             spec["Name"] = specs.random_name()
         service_id = new_id()
@@ -110,6 +111,8 @@ class ServiceControl:
             "Endpoint": self._endpoint(spec),
             "_gorae": {"SpecVersion": 1},
         }
+        if specs.is_job(spec):
+            doc["JobStatus"] = {"JobIteration": {}, "LastExecution": now}
 
         async def write(tx: WriteTx) -> None:
             others = await tx.find(Service)
@@ -140,7 +143,7 @@ class ServiceControl:
         out = []
         for s in services:
             spec = s.doc.get("Spec") or {}
-            mode = "global" if specs.is_global(spec) else "replicated"
+            mode = specs.mode_kind(spec)
             if filters.contains("id") and not any(s.id.startswith(v) for v in filters.get("id")):
                 continue
             if filters.contains("name") and not any(
@@ -154,21 +157,38 @@ class ServiceControl:
             doc = taskdocs.public_service(s.doc, s.version)
             if status:
                 doc["ServiceStatus"] = self._service_status(s, tasks)
+                if "JobStatus" in doc:  # Go's field order
+                    doc["JobStatus"] = doc.pop("JobStatus")
             out.append(doc)
         return out
 
     @staticmethod
     def _service_status(service: Service, tasks: list[Task]) -> dict[str, int]:
-        mine = [t.doc for t in tasks if t.doc.get("ServiceID") == service.id]
-        running = sum(
-            1 for t in mine if t.get("DesiredState") == "running" and taskdocs.state(t) == "running"
-        )
+        """dockerd's counts: tasks running (desired to run or, a job's, to complete), the tasks wanted
+        (replicas; a global service's tasks desired running; a replicated job's MaxConcurrent; a global
+        job's tasks desired complete that have not completed) and a job's completed tasks, of its
+        current iteration only."""
         spec = service.doc.get("Spec") or {}
-        if specs.is_global(spec):
+        mine = [t.doc for t in tasks if t.doc.get("ServiceID") == service.id]
+        kind = specs.mode_kind(spec)
+        target = "running"
+        if specs.is_job(spec):
+            target = "complete"
+            current = taskdocs.iteration(service.doc)
+            mine = [t for t in mine if taskdocs.iteration(t) == current]
+        running = sum(1 for t in mine if t.get("DesiredState") == target and taskdocs.state(t) == "running")
+        completed = sum(1 for t in mine if taskdocs.state(t) == "complete") if target == "complete" else 0
+        if kind == "global":
             desired = sum(1 for t in mine if t.get("DesiredState") == "running")
+        elif kind == "global-job":
+            desired = sum(
+                1 for t in mine if t.get("DesiredState") == "complete" and taskdocs.state(t) != "complete"
+            )
+        elif kind == "replicated-job":
+            desired = specs.job_counts(spec)[0]
         else:
             desired = specs.replicas(spec)
-        return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": 0}
+        return {"RunningTasks": running, "DesiredTasks": desired, "CompletedTasks": completed}
 
     async def inspect(self, ref: str, insert_defaults: bool) -> dict[str, Any]:
         store = self._store()
@@ -185,7 +205,13 @@ class ServiceControl:
         return doc
 
     async def update(
-        self, ref: str, raw_version: str | None, body: Any, rollback: str | None, auth_from: str | None
+        self,
+        ref: str,
+        raw_version: str | None,
+        body: Any,
+        rollback: str | None,
+        auth_from: str | None,
+        registry_auth: str | None = None,
     ) -> dict[str, Any]:
         store = self._store()
         version = parse_version(raw_version)
@@ -211,11 +237,20 @@ class ServiceControl:
                 target = previous
             else:
                 target = new_spec
+                # dockerd: without new credentials the spec keeps those of the spec (or the previous one)
+                if registry_auth:
+                    specs.set_registry_auth(target, registry_auth)
+                elif auth_from == "previous-spec":
+                    if not doc.get("PreviousSpec"):
+                        raise SystemError_("service does not have a previous spec")
+                    specs.set_registry_auth(target, specs.registry_auth(doc["PreviousSpec"]))
+                else:
+                    specs.set_registry_auth(target, specs.registry_auth(old))
                 if target["Name"] != old.get("Name"):
                     raise NotImplementedYet(
                         "rpc error: code = Unimplemented desc = renaming services is not supported"
                     )
-                if specs.is_global(target) != specs.is_global(old):
+                if specs.mode_kind(target) != specs.mode_kind(old):
                     raise NotImplementedYet(
                         "rpc error: code = Unimplemented desc = service mode change is not allowed"
                     )
@@ -226,7 +261,22 @@ class ServiceControl:
             doc["Spec"] = target
             doc["Endpoint"] = self._endpoint(target)
             doc["UpdatedAt"] = now
-            if _template_changed(old, target):
+            if specs.is_job(target):
+                # every update of a job runs it again (swarmkit's next JobIteration); no rolling update
+                doc["JobStatus"] = {
+                    "JobIteration": taskdocs.version(taskdocs.iteration(doc) + 1),
+                    "LastExecution": now,
+                }
+                bag["SpecVersion"] = int(bag.get("SpecVersion", 1)) + 1
+                if rollback == "previous":
+                    doc["UpdateStatus"] = {
+                        "State": "rollback_started",
+                        "StartedAt": now,
+                        "Message": "manually requested rollback",
+                    }
+                else:
+                    doc.pop("UpdateStatus", None)
+            elif _template_changed(old, target):
                 bag["SpecVersion"] = int(bag.get("SpecVersion", 1)) + 1
                 bag["UpdateRun"] = int(bag.get("UpdateRun", 0)) + 1
                 bag["UpdateNextAt"] = 0

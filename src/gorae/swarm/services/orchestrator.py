@@ -14,6 +14,12 @@ global orchestrators, restart supervisor and updater do, by reconciling the whol
   failure; more than MaxFailureRatio of the slots failing triggers the FailureAction: pause
   (UpdateStatus paused), continue, or rollback (Spec and PreviousSpec swap, rollback_started, then
   rollback_completed). UpdateStatus goes updating -> completed once every new task passed its monitor.
+- Jobs (replicated-job, global-job; swarmkit's jobs orchestrator): tasks are desired `complete` and carry
+  the service's JobStatus.JobIteration; every service update starts a new iteration (the old one's
+  unfinished tasks are shut down). A replicated job runs slots 0..TotalCompletions-1, at most MaxConcurrent
+  at once, the lowest free slots first; a global job one task per eligible node. A task that completed is
+  never run again in its iteration; one that failed is replaced in its slot as the restart policy says,
+  condition `any` counting as `on-failure`.
 - Tasks of removed services get DesiredState `remove` (the reaper deletes them once they stopped).
 """
 
@@ -22,7 +28,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gorae.swarm.services import spec as specs
@@ -118,7 +124,11 @@ class ServicePass:
         self.tasks = tasks
         self.nodes = nodes
         self.global_ = specs.is_global(self.spec)
+        self.job = specs.is_job(self.spec)
         self.restart = specs.restart_policy(self.spec)
+        if self.job and self.restart.condition == "any":  # a job's task that completed is done
+            self.restart = replace(self.restart, condition="on-failure")
+        self.iteration = taskdocs.iteration(service) if self.job else None
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -139,7 +149,14 @@ class ServicePass:
     def new_task(self, key: str, desired: str = "running", **extra: Any) -> dict[str, Any]:
         slot, node = (0, key[5:]) if key.startswith("node:") else (int(key), "")
         doc = taskdocs.new_task(
-            self.id, self.doc, self.p.now, slot=slot, node_id=node, desired=desired, extra=extra or None
+            self.id,
+            self.doc,
+            self.p.now,
+            slot=slot,
+            node_id=node,
+            desired=desired,
+            extra=extra or None,
+            job_iteration=self.iteration,
         )
         self.p.put(doc, new=True)
         return doc
@@ -167,6 +184,9 @@ class ServicePass:
     # -- the steps -------------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.job:
+            self.run_job()
+            return
         self.restarts()
         self.delayed_starts()
         if self.global_:
@@ -278,6 +298,100 @@ class ServicePass:
                 for t in group:
                     if taskdocs.live(t):
                         self.p.desire(t, "shutdown")
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def job_key(self, task: dict[str, Any]) -> str:
+        """A job task's slot: its Slot (0 included) for a replicated job, its node for a global one."""
+        if self.global_:
+            return "node:" + str(task.get("NodeID", ""))
+        return str(int(task.get("Slot") or 0))
+
+    def run_job(self) -> None:
+        for task in self.current():  # an older iteration's unfinished tasks stop
+            if taskdocs.iteration(task) != self.iteration and taskdocs.live(task):
+                self.p.desire(task, "shutdown")
+        mine = [t for t in self.current() if taskdocs.iteration(t) == self.iteration]
+        completed = {self.job_key(t) for t in mine if taskdocs.state(t) == "complete"}
+        for task in mine:
+            desired = task.get("DesiredState")
+            if desired not in ("ready", "complete") or taskdocs.state(task) == "complete":
+                continue
+            if not (taskdocs.ended(task) or self._lost_node(task)):
+                continue
+            key = self.job_key(task)
+            taken = any(
+                taskdocs.live(o) and o["ID"] != task["ID"] and self.job_key(o) == key
+                for o in self.current()
+                if taskdocs.iteration(o) == self.iteration
+            )
+            if taken or key in completed or (not self.global_ and int(key) >= specs.job_counts(self.spec)[1]):
+                # the slot runs (or ran) another task, or the job no longer has it
+                self.p.desire(task, "shutdown")
+                continue
+            if not _should_restart(task, self.restart, self.p.now):
+                self.p.desire(task, "shutdown", Done=True)
+                continue
+            self.p.desire(task, "shutdown")
+            history = [r for r in taskdocs.private(task).get("Restarts", [])]
+            if self.restart.window:
+                history = [r for r in history if r > self.p.now - self.restart.window]
+            extra: dict[str, Any] = {"Restarts": [*history, self.p.now]}
+            if self.restart.delay > 0:
+                self.new_task(key, "ready", StartAt=self.p.now + self.restart.delay, **extra)
+                self.p.wake_at(self.p.now + self.restart.delay)
+            else:
+                self.new_task(key, "complete", **extra)
+        for task in self.current():
+            bag = taskdocs.private(task)
+            if task.get("DesiredState") != "ready" or taskdocs.iteration(task) != self.iteration:
+                continue
+            start = int(bag.get("StartAt", 0))
+            if start <= self.p.now:
+                self.p.desire(task, "complete")
+            else:
+                self.p.wake_at(start)
+        by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for t in self.current():
+            if taskdocs.iteration(t) == self.iteration:
+                by[self.job_key(t)].append(t)
+
+        def settled(group: list[dict[str, Any]]) -> bool:
+            """The slot completed, or its restart policy gave up on it."""
+            return any(taskdocs.state(t) == "complete" or taskdocs.private(t).get("Done") for t in group)
+
+        active = {k for k, g in by.items() if any(taskdocs.live(t) for t in g)}
+        if self.global_:
+            for node_id, node in self.nodes.items():
+                key = "node:" + node_id
+                group = by.get(key, [])
+                if not self.node_eligible(node):
+                    for t in group:
+                        if taskdocs.live(t):
+                            self.p.desire(t, "shutdown")
+                    continue
+                if key in active or settled(group):
+                    continue
+                if (node.get("Spec") or {}).get("Availability") == "pause":
+                    continue
+                self.new_task(key, "complete")
+            return
+        concurrent, total = specs.job_counts(self.spec)
+        for key in sorted(active, key=int):
+            if int(key) >= total:  # fewer completions asked for than slots under way
+                for t in by[key]:
+                    if taskdocs.live(t):
+                        self.p.desire(t, "shutdown")
+                active.discard(key)
+        room = concurrent - len(active)
+        for slot in range(total):
+            if room <= 0:
+                break
+            key = str(slot)
+            if key in active or settled(by.get(key, [])):
+                continue
+            self.new_task(key, "complete")
+            room -= 1
 
     # -- rolling updates -----------------------------------------------------------------------
 

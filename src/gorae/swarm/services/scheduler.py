@@ -4,7 +4,8 @@ A task to run (DesiredState at most running) in state new or pending without a n
 ("pending task scheduling") and, when a node fits, to assigned with that NodeID ("scheduler assigned task to
 node"). A global task already names its node: it is assigned when that node fits. Nodes are filtered in
 swarmkit's order — ready and active, resources (reservations against what the node's tasks reserve),
-constraints, MaxReplicas per node — and a task no node fits stays pending with swarmkit's
+constraints, platform (Placement.Platforms against the node's Description.Platform; x86_64 is amd64,
+aarch64 is arm64), MaxReplicas per node — and a task no node fits stays pending with swarmkit's
 `no suitable node (...)` in Status.Err. Among fitting nodes: spread placement preferences first (the
 label value with the fewest of the service's tasks), then the node with fewest tasks of the service, then
 fewest tasks in all.
@@ -26,6 +27,7 @@ _FILTERS = (
     ("ready", "not available for new tasks"),
     ("resources", "insufficient resources on"),
     ("constraints", "scheduling constraints not satisfied on"),
+    ("platform", "unsupported platform on"),
     ("max-replicas", "max replicas per node limit exceed"),
 )
 
@@ -43,6 +45,28 @@ def _explain(failed: Counter[str]) -> str:
         else:
             parts.append(f"{text} {n} node{'s' if n != 1 else ''}")
     return f"no suitable node ({'; '.join(parts)})"
+
+
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def _platform_ok(platforms: list[Any], node: dict[str, Any]) -> bool:
+    """swarmkit's PlatformFilter: no platforms, or one that the node's platform matches (an empty field
+    matches any)."""
+    if not platforms:
+        return True
+    mine = (node.get("Description") or {}).get("Platform")
+    if not isinstance(mine, dict):
+        return False
+    arch = _ARCH_ALIASES.get(str(mine.get("Architecture") or ""), str(mine.get("Architecture") or ""))
+    for p in platforms:
+        if not isinstance(p, dict):
+            continue
+        want = str(p.get("Architecture") or "")
+        want = _ARCH_ALIASES.get(want, want)
+        if (not want or want == arch) and (not p.get("OS") or p.get("OS") == mine.get("OS")):
+            return True
+    return False
 
 
 def _reservations(task: dict[str, Any]) -> tuple[int, int]:
@@ -86,6 +110,8 @@ def _check(load: _NodeLoad, task: dict[str, Any]) -> str | None:
         return "constraints"
     if not satisfied(constraints, node):
         return "constraints"
+    if not _platform_ok(placement.get("Platforms") or [], node):
+        return "platform"
     limit = int(placement.get("MaxReplicas") or 0)
     if limit and load.per_service[str(task.get("ServiceID", ""))] >= limit:
         return "max-replicas"

@@ -40,8 +40,8 @@ def validate(spec: Any) -> dict[str, Any]:
     given = [k for k in ("Replicated", "Global", "ReplicatedJob", "GlobalJob") if mode.get(k) is not None]
     if len(given) > 1:
         raise InvalidParameter("must specify only one service mode")
-    if given and given[0] not in ("Replicated", "Global"):
-        raise InvalidParameter(f"{given[0]} services are not supported by gorae yet")
+    if given and given[0] in ("ReplicatedJob", "GlobalJob") and spec.get("UpdateConfig") is not None:
+        raise _grpc_invalid("Jobs may not have an update config")
     condition = (template.get("RestartPolicy") or {}).get("Condition")
     if condition not in (None, "", *RESTART_CONDITIONS):
         raise InvalidParameter(f'invalid RestartCondition: "{condition}"')
@@ -83,6 +83,9 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     template = out["TaskTemplate"]
     container = template["ContainerSpec"]
     container["Isolation"] = container.get("Isolation") or "default"
+    container.pop(
+        "PullOptions", None
+    )  # not a field of the Engine API's ContainerSpec: only the header sets it
     _drop_empty(
         container,
         *("Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts", "StopSignal"),
@@ -96,6 +99,17 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     mode = out.get("Mode") or {}
     if mode.get("Global") is not None:
         out["Mode"] = {"Global": {}}
+    elif mode.get("GlobalJob") is not None:
+        out["Mode"] = {"GlobalJob": {}}
+    elif mode.get("ReplicatedJob") is not None:
+        job = mode["ReplicatedJob"]
+        concurrent, total = job.get("MaxConcurrent"), job.get("TotalCompletions")
+        out["Mode"] = {  # dockerd's conversion: an unset count is 1
+            "ReplicatedJob": {
+                "MaxConcurrent": 1 if concurrent is None else int(concurrent),
+                "TotalCompletions": 1 if total is None else int(total),
+            }
+        }
     else:
         replicated = mode.get("Replicated") or {}
         replicas = replicated.get("Replicas")
@@ -200,7 +214,29 @@ def update_policy(spec: dict[str, Any], rollback: bool) -> UpdatePolicy:
 
 
 def is_global(spec: dict[str, Any]) -> bool:
-    return (spec.get("Mode") or {}).get("Global") is not None
+    """Global or global job: one task per eligible node."""
+    mode = spec.get("Mode") or {}
+    return mode.get("Global") is not None or mode.get("GlobalJob") is not None
+
+
+def is_job(spec: dict[str, Any]) -> bool:
+    mode = spec.get("Mode") or {}
+    return mode.get("ReplicatedJob") is not None or mode.get("GlobalJob") is not None
+
+
+def mode_kind(spec: dict[str, Any]) -> str:
+    """replicated, global, replicated-job or global-job (the `mode` filter's and the CLI's words)."""
+    mode = spec.get("Mode") or {}
+    for key, kind in (("GlobalJob", "global-job"), ("ReplicatedJob", "replicated-job"), ("Global", "global")):
+        if mode.get(key) is not None:
+            return kind
+    return "replicated"
+
+
+def job_counts(spec: dict[str, Any]) -> tuple[int, int]:
+    """A replicated job's (MaxConcurrent, TotalCompletions)."""
+    job = (spec.get("Mode") or {}).get("ReplicatedJob") or {}
+    return int(job.get("MaxConcurrent") or 0), int(job.get("TotalCompletions") or 0)
 
 
 def replicas(spec: dict[str, Any]) -> int:
@@ -210,6 +246,25 @@ def replicas(spec: dict[str, Any]) -> int:
 def task_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """A task's Spec: the service's TaskTemplate as tasks show it (without Runtime)."""
     return {k: v for k, v in copy.deepcopy(spec.get("TaskTemplate") or {}).items() if k != "Runtime"}
+
+
+def set_registry_auth(spec: dict[str, Any], encoded: str | None) -> None:
+    """Keep a client's X-Registry-Auth (as sent) in the spec for the nodes' pulls (swarmkit's
+    ContainerSpec.PullOptions.RegistryAuth; the API never shows it)."""
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec")
+    if not isinstance(container, dict):
+        return
+    if encoded:
+        container["PullOptions"] = {"RegistryAuth": encoded}
+    else:
+        container.pop("PullOptions", None)
+
+
+def registry_auth(spec: dict[str, Any] | None) -> str:
+    """The X-Registry-Auth kept in a service spec (or a task spec), "" when none."""
+    spec = spec or {}
+    container = (spec.get("TaskTemplate") or spec).get("ContainerSpec") or {}
+    return str((container.get("PullOptions") or {}).get("RegistryAuth") or "")
 
 
 def random_name() -> str:

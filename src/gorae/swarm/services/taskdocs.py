@@ -44,8 +44,12 @@ def state(task: dict[str, Any]) -> str:
 
 
 def live(task: dict[str, Any]) -> bool:
-    """Desired to run (or to be ready to run): DesiredState at most running."""
-    return rank(task.get("DesiredState")) <= RUNNING
+    """Desired to run (or to be ready to run): DesiredState at most running, or a job's task (desired
+    `complete`) that has not ended yet."""
+    desired = task.get("DesiredState")
+    if desired == "complete":
+        return not ended(task)
+    return rank(desired) <= RUNNING
 
 
 def ended(task: dict[str, Any]) -> bool:
@@ -84,8 +88,10 @@ def new_task(
     node_id: str = "",
     desired: str = "running",
     extra: dict[str, Any] | None = None,
+    job_iteration: int | None = None,
 ) -> dict[str, Any]:
-    """A task of the service's current TaskTemplate in state new (the orchestrator's contract)."""
+    """A task of the service's current TaskTemplate in state new (the orchestrator's contract); a job's
+    task carries the service's JobIteration."""
     spec = service_doc.get("Spec") or {}
     stamp = rfc3339nano(now)
     doc: dict[str, Any] = {
@@ -102,6 +108,8 @@ def new_task(
         doc["NodeID"] = node_id
     doc["Status"] = {"Timestamp": stamp, "State": "new", "Message": "created"}
     doc["DesiredState"] = desired
+    if job_iteration is not None:
+        doc["JobIteration"] = version(job_iteration)
     doc["_gorae"] = {
         "ServiceName": spec.get("Name", ""),
         "SpecVersion": int(private(service_doc).get("SpecVersion", 1)),
@@ -109,6 +117,19 @@ def new_task(
         **(extra or {}),
     }
     return doc
+
+
+def version(index: int) -> dict[str, int]:
+    """A Version as Go's JSON shows it (Index omitted when 0)."""
+    return {"Index": index} if index else {}
+
+
+def iteration(doc: dict[str, Any]) -> int:
+    """A job task's JobIteration, or a job service's JobStatus.JobIteration (0 when unset)."""
+    ver = (
+        doc.get("JobIteration") if "JobIteration" in doc else (doc.get("JobStatus") or {}).get("JobIteration")
+    )
+    return int((ver or {}).get("Index") or 0)
 
 
 _STATUS_ORDER = ("Timestamp", "State", "Message", "Err", "ContainerStatus", "PortStatus")
@@ -124,6 +145,9 @@ _TASK_ORDER = (
     "NodeID",
     "Status",
     "DesiredState",
+    "NetworksAttachments",
+    "GenericResources",
+    "Volumes",
 )
 
 
@@ -131,10 +155,11 @@ def public_task(doc: dict[str, Any], version: int) -> dict[str, Any]:
     """A task as GET /tasks shows it (dockerd's key order; Status.PortStatus always present)."""
     out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
+    _strip_pull_options(out.get("Spec"))
     status = dict(out.get("Status") or {})
     status.setdefault("PortStatus", {})
     out["Status"] = {k: status[k] for k in (*_STATUS_ORDER, *status) if k in status}
-    return {k: out[k] for k in dict.fromkeys((*_TASK_ORDER, *out)) if k in out}
+    return {k: out[k] for k in dict.fromkeys((*_TASK_ORDER, *out, "JobIteration")) if k in out}
 
 
 _SERVICE_ORDER = (
@@ -147,10 +172,22 @@ _SERVICE_ORDER = (
     "Endpoint",
     "UpdateStatus",
     "ServiceStatus",
-)
+)  # then JobStatus (Go's swarm.Service)
+
+
+def _strip_pull_options(spec: Any) -> None:
+    """The registry credentials kept in a spec (ContainerSpec.PullOptions) never leave the managers
+    through the API."""
+    if isinstance(spec, dict):
+        template = spec.get("TaskTemplate") if "TaskTemplate" in spec else spec
+        container = (template or {}).get("ContainerSpec") if isinstance(template, dict) else None
+        if isinstance(container, dict):
+            container.pop("PullOptions", None)
 
 
 def public_service(doc: dict[str, Any], version: int) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in doc.items() if not k.startswith("_")}
     out["Version"] = {"Index": version}
-    return {k: out[k] for k in dict.fromkeys((*_SERVICE_ORDER, *out)) if k in out}
+    _strip_pull_options(out.get("Spec"))
+    _strip_pull_options(out.get("PreviousSpec"))
+    return {k: out[k] for k in dict.fromkeys((*_SERVICE_ORDER, *out, "JobStatus")) if k in out}

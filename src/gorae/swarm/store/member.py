@@ -75,10 +75,13 @@ class MemberConfig:
         host = f"[{self.advertise_addr}]" if ":" in self.advertise_addr else self.advertise_addr
         return f"{self.scheme}://{host}:{self.peer_port}"
 
-    def tls_args(self) -> list[str]:
+    def tls_args(self, key_file: str = "") -> list[str]:
+        """etcd's TLS flags; `key_file` replaces `<tls_dir>/etcd.key` (the daemon's clear copy of a key that is
+        sealed at rest: etcd reads its key file again on each handshake)."""
         if not self.tls_dir:
             return []
         ca, cert, key = (os.path.join(self.tls_dir, n) for n in ("ca.crt", "etcd.crt", "etcd.key"))
+        key = key_file or key
         return [
             "--cert-file", cert, "--key-file", key, "--trusted-ca-file", ca, "--client-cert-auth",
             "--peer-cert-file", cert, "--peer-key-file", key, "--peer-trusted-ca-file", ca,
@@ -128,8 +131,9 @@ class EtcdMember:
         except FileNotFoundError:
             return None
 
-    async def start(self, cfg: MemberConfig, timeout: float = 30.0) -> None:
-        """Start etcd and wait until its client port answers; its log goes to `etcd.log`."""
+    async def start(self, cfg: MemberConfig, timeout: float = 30.0, key_file: str = "") -> None:
+        """Start etcd and wait until its client port answers; its log goes to `etcd.log` (`key_file`: see
+        `MemberConfig.tls_args`)."""
         binary = etcd_binary()
         self.config = cfg
         data = self.root / "data"
@@ -149,7 +153,7 @@ class EtcdMember:
                 # a new manager's member is added as a learner (no quorum change), possibly through a member
                 # that has itself only just joined: etcd's 5 s "connected to all peers" wait is not needed
                 "--strict-reconfig-check=false",
-                *cfg.tls_args(),
+                *cfg.tls_args(key_file),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
