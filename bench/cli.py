@@ -4,7 +4,7 @@
 
 Commands: `ps`, `images`, `inspect C`, `inspect -f '{{.State.Status}}' C`, `logs C` (C: a running container
 that printed 200 lines; a second one runs too, so `ps` has two rows) and `run --rm busybox true`. The gorae
-CLI is the `-IS` launcher that scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file
+CLI is the `-ISXutf8` launcher that scripts/setup.sh installs as /usr/local/bin/gorae (written here to a temp file
 the same way, pointing at this checkout and this interpreter's site-packages); `--console-script` adds
 `python -m gorae.cmd.main` (what a plain console script costs: `site` and .pth files included). `--python`
 runs the launcher (and the floor) with another interpreter of the same version, e.g. Debian's own
@@ -18,14 +18,18 @@ hits both alike. Per command: the median wall time of each CLI with its interqua
 docker's as the median of the per-repetition ratios (each gorae run against the docker run next to it) with
 their interquartile range: the spread says how far one re-run may land from another. The fastest run of each
 (and the ratio of the fastest runs) shows the cost without the machine's load, which on a busy machine moves
-the medians by more than the difference measured. Also prints the interpreter's own floor (`python -IS -c
-pass`), timed in the same alternation.
+the medians by more than the difference measured. Also prints the interpreter's own floor (`python -ISXutf8 -c
+pass`), timed in the same alternation. `cpu`: the median CPU time (user + system, all threads) of each CLI's
+runs and its ratio to docker's: what a command costs the machine, steadier than wall time under load (the docker
+CLI's Go runtime spreads its work over several threads, so on an idle machine its wall time is below its CPU
+time).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -49,7 +53,7 @@ COMMANDS = [
     ["logs", LOGGER],
     ["run", "--rm", "busybox", "true"],
 ]
-FLOOR = "python -IS -c pass"
+FLOOR = "python -ISXutf8 -c pass"
 
 
 def write_launcher(path: str, python: str, src: str) -> None:
@@ -58,19 +62,34 @@ def write_launcher(path: str, python: str, src: str) -> None:
     site = sysconfig.get_paths()["purelib"]
     with open(path, "w", encoding="utf-8") as f:
         f.write(
-            f"#!{python} -IS\n"
+            f"#!{python} -ISXutf8\n"
             "import sys\n"
-            f"sys.path[:0] = [{src!r}, {site!r}]\n"
+            f"sys.path[:0] = [{src!r}]\n"
+            f"sys.path.append({site!r})\n"
             "import gorae.cmd.main as m\n"
             "m.run() if hasattr(m, 'run') else sys.exit(m.main())\n"
         )
     os.chmod(path, 0o755)
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+CPU: dict[tuple[str, str], list[float]] = {}  # (command, cli) -> CPU seconds (user + system) of each run
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str], cpu_key: tuple[str, str] | None = None) -> float:
+    """Wall seconds of one run; its CPU seconds (all its threads, from the reaped child's rusage) go to
+    CPU[cpu_key]."""
+    c = _children_cpu()
     t = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    if cpu_key is not None:
+        CPU.setdefault(cpu_key, []).append(_children_cpu() - c)
+    return wall
 
 
 def quartiles(xs: list[float]) -> tuple[float, float, float]:
@@ -113,9 +132,10 @@ def main() -> int:
             order = list(clis)
             for i in range(args.runs):
                 for name in order if i % 2 == 0 else order[::-1]:
-                    results.setdefault((" ".join(cmd), name), []).append(timed([*clis[name], *cmd], env))
+                    key = (" ".join(cmd), name)
+                    results.setdefault(key, []).append(timed([*clis[name], *cmd], env, key))
                 if cmd == commands[0]:
-                    floor.append(timed([args.python, "-IS", "-c", "pass"], env))
+                    floor.append(timed([args.python, "-ISXutf8", "-c", "pass"], env))
     finally:
         if d is not None:
             d.docker("rm", "-f", LOGGER, "bench-cli-other", check=False)
@@ -129,6 +149,7 @@ def main() -> int:
     w = max(len(" ".join(c)) for c in commands) + 2
     print(
         f"{'command':<{w}}{'cli':<24}{'median':>8}{'q1-q3':>15}{'vs docker':>11}{'q1-q3':>14}{'best':>8}{'ratio':>8}"
+        f"{'cpu':>7}{'ratio':>8}"
     )
     for cmd in commands:
         key = " ".join(cmd)
@@ -137,9 +158,11 @@ def main() -> int:
             xs = results[(key, name)]
             q1, m, q3 = quartiles(xs)
             r1, rm, r3 = quartiles([x / b for x, b in zip(xs, base, strict=True)])
+            cpu = statistics.median(CPU[(key, name)])
             print(
                 f"{key:<{w}}{name:<24}{m * 1000:>8.1f}{f'{q1 * 1000:.1f}-{q3 * 1000:.1f}':>15}"
                 f"{rm:>10.2f}x{f'{r1:.2f}-{r3:.2f}':>14}{min(xs) * 1000:>8.1f}{min(xs) / min(base):>7.2f}x"
+                f"{cpu * 1000:>7.1f}{cpu / statistics.median(CPU[(key, 'docker')]):>7.2f}x"
             )
     q1, m, q3 = quartiles(floor)
     print(

@@ -5,9 +5,11 @@ default is 5 s, and the heal time is heartbeat-bound: a node is marked down afte
 1. From `docker service create -d --replicas N busybox sleep 1d` to N tasks running (polled through
    `GET /tasks` every 100 ms).
 2. Heal: kill -9 the daemon of the worker with the most tasks, time until N tasks run again on the others
-   (and, on the way, until the node is marked down). The killed daemon is started again afterwards.
+   (and, on the way, until the node is marked down), and when the replacement tasks were first seen created,
+   assigned and running (a 100 ms poll of GET /tasks). The killed daemon is started again afterwards.
+   `--keep-logs DIR` copies the daemons' logs there.
 
-    PYTHONPATH=src /opt/gorae/venv/bin/python bench/swarm_cluster.py [--replicas 100] [--heartbeat 1s]
+    PYTHONPATH=src /opt/gorae/venv/bin/python bench/swarm_cluster.py [--replicas 100] [--heartbeat 1s] [--keep-logs DIR]
 """
 
 from __future__ import annotations

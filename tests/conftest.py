@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from daemon_reaper import Reaper
 
 from gorae.archive.tree import remove_tree
 
@@ -100,6 +101,7 @@ class GoraeDaemon:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     command_prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "ns1"]
+    reaper: Reaper | None = None  # the watcher that cleans up if pytest dies first
 
     @property
     def host(self) -> str:
@@ -144,6 +146,7 @@ class GoraeDaemon:
             start_new_session=True,
         )
         log.close()
+        self._watch(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -152,6 +155,19 @@ class GoraeDaemon:
                 return
             time.sleep(0.05)
         raise RuntimeError(f"gorae daemon did not answer /_ping in {timeout}s:\n{self.log()}")
+
+    def _watch(self, pid: int) -> None:
+        """Have this daemon's watcher (tests/daemon_reaper.py; one per daemon, it follows restarts) clean up
+        after it should pytest die before `cleanup()` ran."""
+        if self.reaper is None:
+            spec = {"data_root": self.data_root, "exec_root": self.exec_root, "socket": self.socket}
+            self.reaper = Reaper("gorae", {**spec, "log_path": self.log_path})
+        self.reaper.watch(pid)
+
+    def _dismiss_reaper(self) -> None:
+        if self.reaper is not None:
+            self.reaper.dismiss()
+            self.reaper = None
 
     def ping(self) -> bool:
         import socket as s
@@ -226,7 +242,7 @@ class GoraeDaemon:
             lambda: _unlink(self.log_path),
             lambda: _purge_network(self.exec_root),  # last: it asserts nothing was left
         )
-        for step in steps:
+        for step in (*steps, self._dismiss_reaper):
             try:
                 step()
             except BaseException as e:  # noqa: BLE001 - every step runs; the first error is raised below
@@ -329,6 +345,21 @@ def missing_requirements() -> list[str]:
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run the way ^C does: pytest stops and runs every fixture's
+    teardown. A second SIGTERM ends pytest at once; the daemons' watchers (tests/daemon_reaper.py) then clean
+    up what the teardown did not reach."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise KeyboardInterrupt
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _sigterm)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import unmount_under
+from daemon_reaper import Reaper
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 TARGETS = [t for t in os.environ.get("GORAE_TEST_TARGET", "gorae,dref").split(",") if t]
@@ -83,7 +84,18 @@ class Daemon:
                 self.pidfile,
             ]
         env = dict(os.environ, PYTHONPATH=SRC)
+        # should pytest die before `stop()`, this watcher stops the daemon and removes what it made
+        self.reaper = Reaper(
+            "roots",
+            {
+                "roots": [str(self.exec_root), str(self.data)],
+                "files": [self.sock, self.pidfile],
+                "exec_root": str(self.exec_root),
+                "gorae": target == "gorae",
+            },
+        )
         self.proc = subprocess.Popen(argv, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT, env=env)
+        self.reaper.watch(self.proc.pid)
         deadline = time.time() + 60
         while time.time() < deadline:
             if os.path.exists(self.sock) and self.docker("version").returncode == 0:
@@ -130,6 +142,7 @@ class Daemon:
         for f in (self.sock, self.pidfile):
             if os.path.exists(f):
                 os.unlink(f)
+        self.reaper.dismiss()
 
 
 def target_daemons(target: str, base: Path) -> Iterator[Daemon]:

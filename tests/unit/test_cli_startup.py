@@ -52,6 +52,16 @@ def test_command_modules_import_nothing_slow(module: str) -> None:
     assert res.stdout == "[]\n"
 
 
+def test_run_checks_a_plain_image_reference_without_the_parser() -> None:
+    res = _python(
+        "from gorae.cli.commands.run import _reference_error\n"
+        "assert _reference_error('busybox:latest') == ''\n"
+        "print(sorted(m for m in ('gorae.reference', 're', 'dataclasses') if m in sys.modules))"
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "[]\n"
+
+
 def test_environ_without_os_is_os_environ() -> None:
     env = {"PATH": "/usr/bin", "HOME": "/home/x/", "DOCKER_HOST": "unix:///é", "ODD": "\udcff-bytes"}
     code = (

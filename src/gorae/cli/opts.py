@@ -301,15 +301,3 @@ def parse_timestamp(s: str, now: float | None = None) -> str:
             dt = dt.replace(tzinfo=UTC) if fmt is None and "+" in txt else dt.astimezone()
         return f"{dt.timestamp():.9f}"
     raise OptError(f'failed to parse value as time or duration: "{s}"')
-
-
-def split_image_ref(ref: str) -> tuple[str, str]:
-    """ "busybox" → ("busybox", "latest"); "reg:5000/a/b:t" → ("reg:5000/a/b", "t"); digests kept whole."""
-    if "@" in ref:
-        name, _, digest = ref.partition("@")
-        return name, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 
-from gorae.cli.commands.images import short_id
+from gorae.cli.commands.images import short_id, split_image_ref
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.opts import parse_filters, split_image_ref
+from gorae.cli.opts import parse_filters
 from gorae.cli.output import Header, JsonRow, ellipsis, human_size, print_list, rfc3339, since
 from gorae.client.api import q
 from gorae.client.errors import APIError

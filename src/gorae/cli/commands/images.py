@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from gorae.cli.context import StatusError
 from gorae.cli.flags import TABLE_FORMAT_HELP, O, Spec
-from gorae.cli.opts import OptError, parse_filters, split_image_ref
 from gorae.cli.output import Header, JsonRow, go_time, human_size, print_list, since
 
 TYPE_CHECKING = False
@@ -73,6 +72,18 @@ class ImageRow(JsonRow):
         return {k: getattr(self, k) for k in sorted(IMAGE_HEADERS)}
 
 
+def split_image_ref(ref: str) -> tuple[str, str]:
+    """ "busybox" → ("busybox", "latest"); "reg:5000/a/b:t" → ("reg:5000/a/b", "t"); digests kept whole."""
+    if "@" in ref:
+        name, _, digest = ref.partition("@")
+        return name, digest
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, "latest"
+
+
 def image_rows(images: list[dict[str, Any]], trunc: bool, digests: bool) -> list[ImageRow]:
     rows = []
     for img in images:
@@ -94,10 +105,14 @@ def image_rows(images: list[dict[str, Any]], trunc: bool, digests: bool) -> list
 
 
 def cmd_images(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
-    try:
-        filters = parse_filters(v["filter"])
-    except OptError as e:
-        raise StatusError(125, str(e)) from None
+    filters: dict[str, dict[str, bool]] = {}
+    if v["filter"]:
+        from gorae.cli.opts import OptError, parse_filters  # only with --filter: a module `images` needs not
+
+        try:
+            filters = parse_filters(v["filter"])
+        except OptError as e:
+            raise StatusError(125, str(e)) from None
     if args:
         filters.setdefault("reference", {})[args[0]] = True
     params: dict[str, Any] = {"all": v["all"] or None, "digests": 1}

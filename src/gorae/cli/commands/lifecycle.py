@@ -316,7 +316,7 @@ COMMIT = Spec(
 def cmd_commit(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     params: list[tuple[str, Any]] = [("container", args[0])]
     if len(args) > 1:
-        from gorae.cli.opts import split_image_ref
+        from gorae.cli.commands.images import split_image_ref
         from gorae.errors import InvalidParameter
         from gorae.reference import parse
 
