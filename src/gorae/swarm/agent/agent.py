@@ -157,6 +157,11 @@ class Agent:
             task_id = ct.labels.get(spec.TASK_ID, "")
             if task_id not in tasks:
                 await self._remove(task_id, ct.id)
+        # and the files of tasks no longer here whose container went already (a runner cancelled while its
+        # container's removal ran, before the files' turn)
+        for task_id in await asyncio.to_thread(self.files.task_ids):
+            if task_id not in tasks and task_id not in self._runners:
+                await asyncio.to_thread(self.files.remove, task_id)
         self._serve_logs(answer.get("logs") or [])
 
     async def _remove(self, task_id: str, container_id: str) -> None:
