@@ -284,8 +284,9 @@ def _inspect(sd: SwarmDockerd, cli: str, name: str) -> dict[str, object]:
     doc["Spec"]["Name"] = "SVC"
     for spec in doc.values():
         container = spec.get("TaskTemplate", {}).get("ContainerSpec", {})
-        for key in ("Secrets", "Configs"):
-            # docker's CLI collects the references in a Go map and sends them in its (random) iteration order
+        for key in ("Secrets", "Configs", "Env"):
+            # docker's CLI collects these (secret and config references; the environment after `--env-add`) in a
+            # Go map and sends them in its (random) iteration order
             if key in container:
                 container[key] = sorted(container[key], key=lambda ref: json.dumps(ref, sort_keys=True))
     return doc
