@@ -44,6 +44,12 @@ def make_router() -> Router:
             n += len(chunk)
         return json_response({"n": n})
 
+    async def drain_pieces(req: Request) -> Response:
+        n = 0
+        async for pieces in req.stream_pieces():
+            n += sum(len(p) for p in pieces)
+        return json_response({"n": n})
+
     async def drain_thread(req: Request) -> Response:
         reader = AsyncToSyncReader(req.stream(), asyncio.get_running_loop())
         feeder = asyncio.ensure_future(reader.pump())
@@ -61,6 +67,7 @@ def make_router() -> Router:
         return json_response({"n": n})
 
     routes.add("POST", "/drain", drain)
+    routes.add("POST", "/drain-pieces", drain_pieces)
     routes.add("POST", "/drain-thread", drain_thread)
     return routes
 
@@ -138,7 +145,7 @@ def main() -> None:
         sock = os.path.join(tmp, "api.sock")
         asyncio.run_coroutine_threadsafe(server.listen_unix(sock), loop).result(10)
         try:
-            for target in ("/drain", "/drain-thread"):
+            for target in ("/drain", "/drain-pieces", "/drain-thread"):
                 for chunked in (True, False):
                     med, cpu = measure(sock, target, payload, args.chunk, chunked, args.runs)
                     mode = f"chunked/{args.chunk // 1024}KiB" if chunked else "content-length"

@@ -5,15 +5,18 @@ default is 5 s, and the heal time is heartbeat-bound: a node is marked down afte
 1. From `docker service create -d --replicas N busybox sleep 1d` to N tasks running (polled through
    `GET /tasks` every 100 ms).
 2. Heal: kill -9 the daemon of the worker with the most tasks, time until N tasks run again on the others
-   (and, on the way, until the node is marked down). The killed daemon is started again afterwards.
+   (and, on the way, until the node is marked down), and when the replacement tasks were first seen created,
+   assigned and running (a 100 ms poll of GET /tasks). The killed daemon is started again afterwards.
+   `--keep-logs DIR` copies the daemons' logs there.
 
-    PYTHONPATH=src /opt/gorae/venv/bin/python bench/swarm_cluster.py [--replicas 100] [--heartbeat 1s]
+    PYTHONPATH=src /opt/gorae/venv/bin/python bench/swarm_cluster.py [--replicas 100] [--heartbeat 1s] [--keep-logs DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections import Counter
@@ -47,6 +50,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=100)
     ap.add_argument("--heartbeat", default="1s")
+    ap.add_argument("--keep-logs", default="", help="copy the daemons' logs to this directory after the heal")
     args = ap.parse_args()
     n = args.replicas
     print(f"load average before: {os.getloadavg()}")
@@ -79,20 +83,49 @@ def main() -> None:
         victim = max(hosts[3:], key=lambda h: per_node[node_of[h.addr]])
         vid = node_of[victim.addr]
         moved = per_node[vid]
+        before = {t["ID"] for t in _tasks(m0, "b")}
         victim.kill9()
         start = time.monotonic()
+        killed_at = time.strftime("%H:%M:%S", time.localtime()) + f".{int(time.time() * 1000) % 1000:03d}"
         down = 0.0
+        seen: dict[str, dict[str, float]] = {}  # new task -> first time (since the kill) seen in a phase
         while True:
             if not down:
                 r = m0.docker("node", "inspect", "--format", "{{.Status.State}}", vid, check=False)
                 if r.stdout.strip() == "down":
                     down = time.monotonic() - start
-            if down and _running(m0, "b", away_from=vid) >= n:
+            tasks = _tasks(m0, "b")
+            now = time.monotonic() - start
+            for t in tasks:
+                if t["ID"] in before:
+                    continue
+                phases = seen.setdefault(t["ID"], {"created": now})
+                state = t["Status"]["State"]
+                if t.get("NodeID") and state not in ("new", "pending"):
+                    phases.setdefault("assigned", now)
+                if state == "running":
+                    phases.setdefault("running", now)
+            running = sum(
+                1
+                for t in tasks
+                if t["DesiredState"] == "running" and t["Status"]["State"] == "running" and t["NodeID"] != vid
+            )
+            if down and running >= n:
                 break
             time.sleep(0.1)
         healed = time.monotonic() - start
         print(f"kill -9 of a worker's daemon ({moved} tasks): marked down after {down:.2f} s, "
               f"{n} running again after {healed:.2f} s (heartbeat {args.heartbeat})")  # fmt: skip
+        print(f"  killed at {killed_at} ({victim.addr}); phases since then:")
+        for phase in ("created", "assigned", "running"):  # as seen by a 100 ms poll of GET /tasks
+            times = sorted(p[phase] for p in seen.values() if phase in p)
+            if times:
+                print(f"  replacement tasks {phase}: first {times[0]:.2f} s, last {times[-1]:.2f} s "
+                      f"({len(times)} tasks)")  # fmt: skip
+        if args.keep_logs:
+            os.makedirs(args.keep_logs, exist_ok=True)
+            for h in hosts:
+                shutil.copy(h.daemon.log_path, os.path.join(args.keep_logs, f"{h.addr}.log"))
         victim.start()
         m0.docker("service", "rm", "b")
     print(f"load average after: {os.getloadavg()}")

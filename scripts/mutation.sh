@@ -1,29 +1,27 @@
 #!/bin/sh
-# Mutation-test one module of gorae/archive/ with mutmut 2.x (docs/mutation.md).
-#   scripts/mutation.sh apply        # mutates src/gorae/archive/apply.py
+# Mutation-test one module with mutmut 2.x (docs/mutation.md).
+#   scripts/mutation.sh apply                            # src/gorae/archive/apply.py
+#   scripts/mutation.sh src/gorae/container/state.py     # any module with a test set in scripts/mutation-env.sh
+#   scripts/mutation.sh apply 85,88,150-151,399-         # only mutants on these lines (the others: "skipped")
 # mutmut 2.x rewrites the module in place while it runs and restores it at the end; the script
 # checks `git diff` afterwards so a mutated file is never left behind. Results: `mutmut results`.
 set -eu
-mod=${1:?module name, e.g. apply}
+mod=${1:?module: an archive module name such as apply, or a path such as src/gorae/container/state.py}
 cd "$(dirname "$0")/.."
 venv=${GORAE_VENV:-/opt/gorae/venv}
-src=src/gorae/archive/$mod.py
-[ -f "$src" ] || { echo "no $src" >&2; exit 2; }
+. scripts/mutation-env.sh
+export GORAE_MUTATION_FIRST="${GORAE_MUTATION_FIRST-$first}"
+export GORAE_MUTATION_TESTS="${GORAE_MUTATION_TESTS:-$tests}"
+GORAE_MUTATION_LINES=${2:-}
+export GORAE_MUTATION_LINES
 git diff --quiet -- src || { echo "src/ has uncommitted changes: commit or stash first" >&2; exit 2; }
-# mutation-pytest.sh runs only the test files that reach this module (docs/mutation.md, "Which tests").
-export GORAE_MUTATION_MODULE="$mod"
-# The deep-tree tests take seconds each; they only matter for tree.py's walker.
-deselect="--deselect tests/unit/test_archive_tree.py::test_layer_replacing_a_deep_tree
-  --deselect tests/unit/test_archive_tree.py::test_copy_of_a_deep_tree
-  --deselect tests/unit/test_archive_tree.py::test_a_recursive_walk_fails_where_ours_does_not"
-[ "$mod" = tree ] && deselect=""
 # No __pycache__ (and -B in mutation-pytest.sh): mutmut rewrites the module in place, and a same-size mutant written in the same
 # second as the previous one would otherwise run that one's stale .pyc (false kills and false survivors).
 find src -name __pycache__ -prune -exec rm -rf {} +
 runner="scripts/mutation-pytest.sh $deselect"
-runner=$(echo $runner)
 rc=0
-"$venv/bin/mutmut" run --paths-to-mutate "$src" --tests-dir tests/unit --runner "$runner" \
+# PYTHONPATH: mutmut imports scripts/mutmut/mutmut_config.py (the line filter); the test runs set their own.
+PYTHONPATH=scripts/mutmut "$venv/bin/mutmut" run --paths-to-mutate "$src" --tests-dir tests/unit --runner "$runner" \
   --test-time-multiplier 3 --test-time-base 20 --simple-output --no-progress &
 mm=$!
 # mutmut 2.5.1's own timeout kills the runner's shell but not its pytest, and then waits for that pytest's
@@ -34,7 +32,7 @@ here=$(pwd)
 hang=${GORAE_MUTATION_HANG:-90}
 (
   while kill -0 "$mm" 2>/dev/null; do
-    for q in $(pgrep -f "pytest -x -q -p no:cacheprovider tests/unit/test_archive_"); do
+    for q in $(pgrep -f "pytest -x -q -p no:cacheprovider tests/unit/test_"); do
       [ "$(readlink "/proc/$q/cwd")" = "$here" ] || continue
       et=$(ps -o etimes= -p "$q" | tr -d ' ')
       [ -n "$et" ] && [ "$et" -gt "$hang" ] && {

@@ -502,3 +502,33 @@ def test_run_mount_requires_buildkit(dk: Any, g: Any, tmp_path: Path) -> None:
         "the --mount option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to "
         "build images with BuildKit enabled"
     )
+
+
+def test_copy_cache_follows_content_not_size_or_mtime(
+    dk: Any, daemon: Any, tags: list[str], tmp_path: Path
+) -> None:
+    """Both daemons hash every context file's content on every build (dockerd: tarsum, gorae: BLAKE3 as
+    it arrives): a file rewritten with the same size and mtime misses the cache, a touched one hits it."""
+    tag = f"bt-{uuid.uuid4().hex[:8]}:1"
+    tags.append(tag)
+    ctx = _ctx(tmp_path, {"Dockerfile": "FROM busybox\nCOPY a.txt /data/\nCMD [\"cat\", \"/data/a.txt\"]\n"})
+    a = tmp_path / "a.txt"
+    a.write_bytes(b"first content\n")
+    stamp = a.stat().st_mtime_ns
+    build = _env_dk(dk)
+
+    def cached_steps() -> int:
+        r = build("build", *NET, "-t", tag, ctx, timeout=180)
+        assert r.returncode == 0, r.stderr
+        return _norm(r.stdout).count(" ---> Using cache")
+
+    cached_steps()
+    assert dk("run", "--rm", *NET, tag).stdout == "first content\n"
+    a.write_bytes(b"other content\n")  # same size
+    os.utime(a, ns=(stamp, stamp))  # same mtime
+    assert (a.stat().st_size, a.stat().st_mtime_ns) == (14, stamp)
+    assert cached_steps() == 0  # COPY missed (and so did CMD after it)
+    assert dk("run", "--rm", *NET, tag).stdout == "other content\n"
+    os.utime(a, ns=(stamp + 10**9, stamp + 10**9))  # only the mtime changes
+    assert cached_steps() == 2
+    assert dk("run", "--rm", *NET, tag).stdout == "other content\n"

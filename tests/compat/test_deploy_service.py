@@ -292,9 +292,9 @@ def test_a_first_service_deploy_that_never_gets_healthy_leaves_nothing(
 def test_a_manager_restart_during_the_update_is_waited_out(swarm2: tuple[Host, Host, str], app: Env) -> None:
     """The manager's daemon restarts while the hook follows the update: the hook waits for it to answer
     again and follows the update to its end, so the push reports what the swarm did. That is either the
-    update (push accepted, the new version serves) or — the swarm sometimes shuts the new task down after the
-    restart (a swarm-side issue, see docs/deploy.md) — its rollback (push refused, the old version serves); the
-    push's outcome, the branch and what serves always agree."""
+    update (push accepted, the new version serves) or — the swarm shut the new task down after the restart
+    in 3 of 11 runs before a swarm fix (see docs/deploy.md; kept for any other cause) — its rollback (push
+    refused, the old version serves); the push's outcome, the branch and what serves always agree."""
     manager, _, registry = swarm2
     e = app
     e.gorae("deploy", "init", e.repo, "--name", e.name, "--service", "-p", f"{e.port}:3000",

@@ -119,7 +119,8 @@ def test_a_service_runs_as_containers_with_its_secret_logs_and_goes(manager: Gor
     wait_for(lambda: [n.rsplit(".", 1)[0] for n in containers(d)] == ["web.1"], timeout=60)
     d.docker("service", "rm", "web")
     wait_for(lambda: containers(d) == [], timeout=60)
-    assert [p.name for p in Path(d.exec_root, "swarm").iterdir()] == []
+    # the agent removes a task's files right after its container: wait for them too, not only the container
+    wait_for(lambda: [p.name for p in Path(d.exec_root, "swarm").iterdir()] == [], timeout=10)
 
 
 def _get(d: GoraeDaemon, path: str) -> tuple[int, bytes]:

@@ -13,6 +13,7 @@ import lzma
 import os
 import sys
 import zlib
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
 import pytest
@@ -300,3 +301,87 @@ def test_gzip_only_zero_bytes_are_padding() -> None:
     with pytest.raises(gzip.BadGzipFile) as e:
         r.read(10)
     assert str(e.value) == "Not a gzipped file (b'XX')"
+
+
+def test_gzip_read_without_a_size_reads_up_to_buf() -> None:
+    assert GzipReader(_bin(io.BytesIO(gzip.compress(b"abc")))).read() == b"abc"
+    body = b"y" * (BUF + 3)
+    r = GzipReader(_bin(io.BytesIO(gzip.compress(body, 1))))
+    assert len(r.read()) == BUF
+    assert r.read() == b"yyy"
+    assert r.read() == b""
+
+
+def test_gzip_read_of_zero_bytes_reads_nothing() -> None:
+    # zlib's decompress(data, 0) means "no limit": read(0) must not hand out the whole member
+    body = b"z" * (BUF + 3)
+    r = GzipReader(_bin(io.BytesIO(gzip.compress(body, 1))))
+    assert r.read(0) == b""
+    assert len(r.read(BUF)) == BUF
+    assert r.read(0) == b""
+    assert r.read(10) == b"zzz"
+    d = DigestingReader(_bin(io.BytesIO(gzip.compress(b"abc"))))
+    assert d.read(0) == b""
+    assert d.count == 0
+    assert d.read(5) == b"abc"
+
+
+def test_zstd_frames_one_after_another_are_read_as_one_stream() -> None:
+    # as `zstd -c a b` or a parallel compressor writes them; one read goes on across the frame boundary
+    c = zstandard.ZstdCompressor()
+    data = c.compress(b"first ") + c.compress(b"second")
+    r, name = decompressed(_bin(io.BytesIO(data)))
+    assert name == "zstd"
+    assert _read_all(r, 4) == b"first second"
+    r, _ = decompressed(_bin(io.BytesIO(data)))
+    assert r.read(100) == b"first second"
+    assert r.read(100) == b""
+
+
+@pytest.mark.parametrize("pack", [lambda b: b, lambda b: gzip.compress(b, 1)], ids=["plain", "gzip"])
+def test_digesting_reader_read_without_a_size_reads_up_to_buf(pack: Callable[[bytes], bytes]) -> None:
+    body = b"w" * (BUF + 10)
+    for n in ((), (-1,)):
+        r = DigestingReader(_bin(io.BytesIO(pack(body))))
+        got = []
+        while chunk := r.read(*n):
+            got.append(len(chunk))
+        assert max(got) == BUF
+        assert sum(got) == r.count == BUF + 10
+
+
+class Chunks(io.RawIOBase):
+    """Hands out `chunks` one per read, then fails the read that comes after them (a connection reset)."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self._chunks = list(chunks)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._chunks:
+            raise OSError("connection reset")
+        chunk = self._chunks.pop(0)
+        assert n is None or n < 0 or len(chunk) <= n
+        return chunk
+
+
+def test_a_gzip_member_start_is_judged_on_two_bytes_without_reading_further() -> None:
+    # the input may be a socket: garbage after a member is refused before the next read
+    r = GzipReader(_bin(Chunks(gzip.compress(b"ok"), b"PK")))
+    assert r.read(10) == b"ok"
+    with pytest.raises(gzip.BadGzipFile) as e:
+        r.read(10)
+    assert str(e.value) == "Not a gzipped file (b'PK')"
+
+
+def test_the_sniffed_head_is_read_without_reading_further() -> None:
+    # a connection broken right after the first 6 bytes is a corrupt archive when the reader gets there,
+    # not an error of the sniffing
+    r = DigestingReader(_bin(Chunks(b"abcdef")))
+    assert r.compression == ""
+    assert r.read(10) == b"abcdef"
+    with pytest.raises(InvalidParameter) as e:
+        r.read(10)
+    assert str(e.value) == "invalid archive: corrupt tar stream: connection reset"

@@ -5,15 +5,15 @@ a missing end-of-archive marker (the docker CLI's), a tar cut short, junk."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import tarfile
 
 import pytest
+from blake3 import blake3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gorae.builder.ctxindex import ContextIndex, Entry, StreamIndex
+from gorae.builder.ctxindex import ContextIndex, Entry, StreamIndex, content_hash
 from gorae.errors import InvalidParameter
 
 names = st.sampled_from(
@@ -94,7 +94,7 @@ def test_the_buffer_path_is_taken_and_exact() -> None:
     idx = ContextIndex.read(stream, {"Dockerfile"})
     assert stream.tell() == 0
     assert idx.texts == {"Dockerfile": b"FROM scratch\n"}
-    assert idx.entries["big/x"].digest == hashlib.sha256(b"x" * 100000).hexdigest()
+    assert idx.entries["big/x"].digest == blake3(b"x" * 100000).hexdigest()
     assert idx.entries["big"].kind == "dir" and idx.entries["big/x"].mode == 0o600
 
 
@@ -184,8 +184,8 @@ def test_a_plain_context_is_indexed_while_it_arrives() -> None:
         got = s.finish()
         assert got is not None
         assert got.entries == want.entries and got.texts == {"Dockerfile": b"FROM scratch\n"}
-    assert got.entries["big/x"].digest == hashlib.sha256(b"x" * 100000).hexdigest()
-    assert got.entries["l" * 120 + "/f"] == Entry("file", 0o640, digest=hashlib.sha256(b"long").hexdigest())
+    assert got.entries["big/x"].digest == blake3(b"x" * 100000).hexdigest()
+    assert got.entries["l" * 120 + "/f"] == Entry("file", 0o640, digest=blake3(b"long").hexdigest())
     assert got.entries["link"] == Entry("link", 0o777, target="big/x")
 
 
@@ -236,3 +236,13 @@ def test_many_members_are_left_to_the_reader(monkeypatch: pytest.MonkeyPatch) ->
     six = make_tar([("file", f"f{i}", b"x", 0o644) for i in range(6)], tarfile.PAX_FORMAT)
     assert streamed(five, []).finish() is not None
     assert streamed(six, []).finish() is None
+
+
+def test_content_digests_are_blake3() -> None:
+    # the BLAKE3 reference test vectors (empty input; one of 1 byte 0x00), 256-bit output
+    assert content_hash().hexdigest() == "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    assert content_hash(b"\0").hexdigest() == "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213"
+    data = make_tar([("file", "f", b"", 0o644), ("file", "g", b"\0", 0o644)], 1)
+    idx = ContextIndex.read(io.BytesIO(data), set())
+    assert idx.entries["f"].digest == "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+    assert idx.entries["g"].digest == "2d3adedff11b61f14c886e35afa036736dcd87a74d27b5c1510225d0f592e213"

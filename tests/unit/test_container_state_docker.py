@@ -6,6 +6,8 @@ the texts and flags unguarded by the unit tests before this file."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gorae.container import state as cs
@@ -229,3 +231,32 @@ def test_predicates_and_sets() -> None:
         "remove_failed", "die_unknown",
     ]
     assert [s.value for s in S] == ["created", "running", "paused", "restarting", "removing", "exited", "dead"]
+
+
+def test_ps_status_column_without_an_exit_code_shows_zero() -> None:
+    now = 6 * 10**9
+    assert cs.status_text({"Status": "restarting"}, 1, now - 3 * 10**9, now_ns=now) == "Restarting (0) 3 seconds ago"
+    assert cs.status_text({"Status": "exited"}, 1, now - 3 * 10**9, now_ns=now) == "Exited (0) 3 seconds ago"
+
+
+@pytest.mark.parametrize(
+    "health, shown",
+    [
+        ({"Status": "starting"}, "Up 5 seconds (health: starting)"),
+        ({"Status": "healthy"}, "Up 5 seconds (healthy)"),
+        ({"Status": "unhealthy"}, "Up 5 seconds (unhealthy)"),
+        ({"Status": ""}, "Up 5 seconds ()"),  # docker's Health.String() of an empty status
+        ({}, "Up 5 seconds ()"),
+    ],
+)
+def test_ps_status_column_with_health(health: dict[str, str], shown: str) -> None:
+    now = 100 * 10**9
+    state = {"Status": "running", "Health": health}
+    assert cs.status_text(state, now - 5 * 10**9, 0, now_ns=now) == shown
+
+
+def test_the_operation_rules_cannot_be_changed_by_a_caller() -> None:
+    rule = cs.OPS[Op.KILL]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.allowed = frozenset(S)  # type: ignore[misc]
+    assert {s.value for s in cs.OPS[Op.KILL].allowed} == {"running", "paused", "restarting"}

@@ -393,6 +393,62 @@ def test_assignments_long_poll_and_what_a_node_is_given(tmp_path: Path) -> None:
     _run(scenario())
 
 
+def test_a_long_poll_is_answered_only_for_news_to_its_node(tmp_path: Path) -> None:
+    """swarmkit's TasksEqualStable: a status the node reported itself (or another node's task changing) does
+    not answer a node's poll, so a heal's burst of status writes is not echoed back as whole snapshots to
+    every node; a task assigned to it, a DesiredState change, a removal do."""
+    mem, disp, _ = _dispatcher(tmp_path)
+
+    async def change(task_id: str, **fields: Any) -> None:
+        async def write(tx: WriteTx) -> None:
+            task = await tx.get(Task, task_id)
+            assert task is not None
+            await tx.update(task.with_doc({**task.doc, **fields}))
+
+        await mem.update(write)
+
+    async def delete(task_id: str) -> None:
+        async def write(tx: WriteTx) -> None:
+            await tx.delete(Task, task_id)
+
+        await mem.update(write)
+
+    async def answered(poll: asyncio.Future[dict[str, Any]]) -> bool:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        return poll.done()
+
+    async def scenario() -> None:
+        await disp.start(_ctx(mem))
+        await _put(mem, _task("t1", "n1"), _task("t2", "n2"), _task("t3", "", state="pending"))
+        have = (await disp.assignments({"have": None}, "n1", ""))["digest"]
+        poll = asyncio.ensure_future(disp.assignments({"have": have}, "n1", ""))
+        assert not await answered(poll)
+        await disp.task_status({"updates": [{"ID": "t1", "Status": {"State": "running"}}]}, "n1", "")
+        await change("t1", UpdatedAt="2026-12-06T00:00:00Z", _gorae={"ServiceName": "web", "RunningAt": 5})
+        await change("t2", DesiredState="shutdown")
+        await change("t3", Status={"State": "pending", "Message": "pending task scheduling"})
+        assert not await answered(poll)
+        assert (await disp.assignments({"have": have, "wait": False}, "n1", ""))["digest"] == have
+        await change("t1", DesiredState="shutdown")
+        answer = await asyncio.wait_for(poll, 5)
+        assert [(t["ID"], t["DesiredState"], t["Status"]["State"]) for t in answer["tasks"]] == [
+            ("t1", "shutdown", "running")
+        ]
+        for news in (
+            lambda: change("t3", NodeID="n1", Status={"State": "assigned"}),  # assigned to it
+            lambda: delete("t1"),
+        ):
+            poll = asyncio.ensure_future(disp.assignments({"have": answer["digest"]}, "n1", ""))
+            assert not await answered(poll)
+            await news()
+            answer = await asyncio.wait_for(poll, 5)
+        assert [t["ID"] for t in answer["tasks"]] == ["t3"]
+        await disp.stop()
+
+    _run(scenario())
+
+
 def test_tasks_of_a_node_down_long_enough_are_orphaned() -> None:
     mem = MemoryStore()
 

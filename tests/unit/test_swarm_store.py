@@ -22,6 +22,7 @@ from gorae.swarm.store.etcd import EtcdStore
 from gorae.swarm.store.member import INSTALL_HINT, EtcdMember, etcd_binary, process_alive
 from gorae.swarm.store.memory import MemoryStore
 from gorae.swarm.store.testsuite import CASES
+from gorae.swarm.store.types import ReadTx, Task, WriteTx
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -63,6 +64,38 @@ def test_etcd_conformance(case: str, etcd: EtcdMember, loop: asyncio.AbstractEve
     store = EtcdStore("127.0.0.1", etcd.config.client_port, root=root)
     try:
         loop.run_until_complete(CASES[case](store))
+    finally:
+        loop.run_until_complete(store.close())
+
+
+def test_a_transaction_as_large_as_a_big_service(etcd: EtcdMember, loop: asyncio.AbstractEventLoop) -> None:
+    """A reconcile pass is one transaction: `service create --replicas 1000` creates 1000 tasks at once, a
+    node's batch of 500 status reports compares 500 keys. etcd's defaults (128 operations, 1.5 MiB) refused
+    them for ever ("etcdserver: too many operations in txn request"); the member is started with room."""
+    assert etcd.config is not None
+    store = EtcdStore("127.0.0.1", etcd.config.client_port, root=f"/t/{uuid.uuid4().hex}/".encode())
+    spec = {"ContainerSpec": {"Image": "busybox", "Args": ["sleep", "1d"], "Env": ["X=" + "x" * 1500]}}
+
+    async def create(tx: WriteTx) -> None:
+        for i in range(1000):
+            await tx.create(Task(f"t{i:04}", {"ID": f"t{i:04}", "Spec": spec, "Status": {"State": "new"}}))
+
+    async def report(tx: WriteTx) -> None:
+        for i in range(500):
+            task = await tx.get(Task, f"t{i:04}")
+            assert task is not None
+            await tx.update(task.with_doc({**task.doc, "Status": {"State": "running"}}))
+
+    async def states(tx: ReadTx) -> list[str]:
+        return [t.doc["Status"]["State"] for t in await tx.find(Task)]
+
+    async def run() -> list[str]:
+        await store.update(create)
+        await store.update(report)
+        return await store.view(states)
+
+    try:
+        assert loop.run_until_complete(run()) == ["running"] * 500 + ["new"] * 500
     finally:
         loop.run_until_complete(store.close())
 

@@ -133,15 +133,16 @@ class _Spool:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self.parts: list[bytes] = []
+        self.parts: list[bytes | memoryview] = []
         self.size = 0
         self.unwritten = 0  # bytes in `parts` once a file is used
         self.file: BinaryIO | None = None
 
-    async def keep(self, chunk: bytes) -> None:
-        self.parts.append(chunk)
-        self.size += len(chunk)
-        self.unwritten += len(chunk)
+    async def keep(self, pieces: list[bytes | memoryview]) -> None:
+        for piece in pieces:
+            self.parts.append(piece)
+            self.size += len(piece)
+            self.unwritten += len(piece)
         if self.size > SPOOL_MEMORY:
             if self.file is None:
                 self.file = cast(
@@ -181,7 +182,7 @@ class _Spool:
 class _PartsFile(io.RawIOBase):
     """Pieces of bytes read as one seekable file, without joining them."""
 
-    def __init__(self, parts: list[bytes]) -> None:
+    def __init__(self, parts: list[bytes | memoryview]) -> None:
         super().__init__()
         self._parts = [p for p in parts if p]
         self._starts = list(itertools.accumulate((len(p) for p in self._parts), initial=0))
@@ -228,10 +229,11 @@ async def _receive(req: Request, directory: str, index: StreamIndex | None = Non
     kept."""
     spool = _Spool(directory)
     try:
-        async for chunk in req.stream():
-            await spool.keep(chunk)
+        async for pieces in req.stream_pieces():  # views of the server's read buffers: nothing copied
+            await spool.keep(pieces)
             if index is not None:
-                index.feed(chunk)
+                for piece in pieces:
+                    index.feed(piece)
         return await spool.result(joined=index is None or index.finish() is None)
     except OSError as e:
         spool.close()

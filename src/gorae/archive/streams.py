@@ -102,6 +102,8 @@ class GzipReader:
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
             n = BUF
+        elif n == 0:  # zlib would take a max_length of 0 as "no limit"
+            return b""
         while True:
             if not self._member and not self._next_member():
                 return b""

@@ -12,6 +12,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from blake3 import blake3
+
 from gorae import dockerignore
 from gorae.builder.context import walk_links
 from gorae.dockerignore import compile_pattern
@@ -26,7 +28,16 @@ class Entry:
     kind: str  # "file", "dir", "link" (symlink), "other"
     mode: int
     target: str = ""  # a symlink's target, a hard link's source
-    digest: str = ""  # a file's content sha256
+    digest: str = ""  # a file's content digest (`content_hash`)
+
+
+def content_hash(data: bytes | memoryview = b"") -> blake3:
+    """A hash object for a context file's content: BLAKE3 (256 bits, collision resistant like SHA-256, about
+    2.5x as fast as SHA-256 with the SHA extensions here: 12 vs 30 ms CPU for 50 MiB). Every byte of the
+    context is hashed on every build, cached or not, so this is most of a cached build's cost. Digests only
+    key the build cache (and name COPY sources in history, `file:<hex>`), so the function is gorae's own
+    choice; dockerd's tarsum (SHA-256 of header and content) differs from gorae's key either way."""
+    return blake3(data)
 
 
 class ContextIndex:
@@ -63,7 +74,7 @@ class ContextIndex:
                         name = idx._note(m)
                         if not name:
                             continue
-                        h = hashlib.sha256()
+                        h = content_hash()
                         for i in range(0, len(data), 1 << 22):  # big slices: the GIL is let go while hashing
                             h.update(data[i : i + (1 << 22)])
                         if name in keep and m.size <= MAX_TEXT:
@@ -72,7 +83,7 @@ class ContextIndex:
                     elif m.isreg():  # sparse: tarfile puts the holes back
                         name = idx._note(m)
                         f = tf.extractfile(m)
-                        h = hashlib.sha256()
+                        h = content_hash()
                         while f is not None and (chunk := f.read(1 << 20)):
                             h.update(chunk)
                         if name:
@@ -115,7 +126,7 @@ class ContextIndex:
                     name = idx._note(m)
                     if name and m.isreg():
                         f = tf.extractfile(m)
-                        h = hashlib.sha256()
+                        h = content_hash()
                         kept = bytearray()
                         want = name in keep and m.size <= MAX_TEXT
                         if f is not None:
@@ -241,7 +252,7 @@ class StreamIndex:
         self._ended = False  # the end-of-archive block was seen: the rest is ignored
         self.failed = False
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if self.failed or self._ended or not chunk:
             return
         try:
@@ -331,7 +342,7 @@ class StreamIndex:
         name = self._idx._note(m)
         if m.isreg() and name:
             self._member, self._name = m, name
-            self._hash = hashlib.sha256()
+            self._hash = content_hash()
             self._text = bytearray() if name in self._keep and m.size <= MAX_TEXT else None
             self._left, self._skip = data, pad
             if not data:

@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Protocol, cast
 from gorae.archive import tar_overlay_diff
 from gorae.builder import context as ctx
 from gorae.builder.cache import BuildCache
-from gorae.builder.ctxindex import ContextIndex, Entry
+from gorae.builder.ctxindex import ContextIndex, Entry, content_hash
 from gorae.builder.history import (
     PROXY_ARGS,
     go_quote,
@@ -300,13 +300,17 @@ class Build:
     async def _probe(self, state: StageState, cc: dict[str, Any]) -> bool:
         if self.opts.no_cache:
             return False
-        hit = await asyncio.to_thread(self.cache.probe, state.image_id, cc, self.cache_from_ids)
-        if hit is None:
+        found = await asyncio.to_thread(self._cached, state.image_id, cc)
+        if found is None:
             return False
         await self.out(" ---> Using cache\n")
-        state.image_id = hit
-        state.parent_cfg = self.images.get(hit).config
+        state.image_id, state.parent_cfg = found
         return True
+
+    def _cached(self, parent: str, cc: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """The cached image of a step and its config (one trip to the store's thread, blocking)."""
+        hit = self.cache.probe(parent, cc, self.cache_from_ids)
+        return None if hit is None else (hit, self.images.get(hit).config)
 
     def _register(
         self,
@@ -873,7 +877,7 @@ def _index_hash(index: ContextIndex, srcs: list[str], heredocs: list[tuple[str, 
         for rel in index.match(src):
             hashes.append(index.checksum(rel))
     for _, content in heredocs:
-        e = Entry("file", 0o644, digest=hashlib.sha256(content).hexdigest())
+        e = Entry("file", 0o644, digest=content_hash(content).hexdigest())
         hashes.append("file:" + ContextIndex._entry_hash(e))
     if len(hashes) == 1:
         return hashes[0]

@@ -258,11 +258,14 @@ class Connection:
         head = [f"{method} {target} HTTP/1.1", f"Host: {self.host.http_host}", "User-Agent: gorae-cli"]
         hdrs = dict(headers)
         chunks: Iterable[bytes] | None = None
+        length: int | None = None
         if body is None:
             if method in ("POST", "PUT"):
                 hdrs.setdefault("Content-Length", "0")
         elif isinstance(body, bytes | bytearray):
             hdrs["Content-Length"] = str(len(body))
+        elif not self.host.tls and self.timeout is None and (length := _regular_file_left(body)) is not None:
+            hdrs["Content-Length"] = str(length)  # sent by sendfile(2) below: no copy through this process
         else:
             hdrs["Transfer-Encoding"] = "chunked"
             read = getattr(body, "read", None)  # a file (itself an Iterable[bytes], but of lines) or chunks
@@ -279,12 +282,27 @@ class Connection:
             self.close()  # a kept-alive connection the server closed: retry once on a new one
             self.connect()
             self._sendall(data)
+        if length is not None:
+            self._sendfile(body, length)
         if chunks is not None:
             for c in chunks:
                 if c:
                     self._sendall(b"%x\r\n" % len(c) + c + b"\r\n")
             self._sendall(b"0\r\n\r\n")
         self.busy = True
+
+    def _sendfile(self, f: Any, length: int) -> None:
+        import os
+
+        assert self.sock is not None
+        out, src, offset = self.sock.fileno(), f.fileno(), f.tell()
+        end = offset + length
+        while offset < end:
+            n = os.sendfile(out, src, offset, min(end - offset, 1 << 30))
+            if n == 0:
+                raise ProtocolError("the request body's file ended before its announced length")
+            offset += n
+        f.seek(offset)
 
     def _sendall(self, data: bytes) -> None:
         assert self.sock is not None
@@ -325,6 +343,26 @@ class Connection:
             if status == 100:
                 continue
             return Response(self, status, reason, headers, method)
+
+
+def _regular_file_left(body: object) -> int | None:
+    """The bytes left in `body` from its position when it is a regular file (a build context spooled to a
+    temporary file, an archive to load), else None (a pipe, stdin, chunks: sent chunked)."""
+    import os
+    import stat
+
+    fileno = getattr(body, "fileno", None)
+    tell = getattr(body, "tell", None)
+    if fileno is None or tell is None:
+        return None
+    try:
+        st = os.fstat(fileno())
+        pos = int(tell())
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return max(st.st_size - pos, 0)
 
 
 def _file_chunks(read: Callable[[int], bytes], size: int = RECV) -> Iterator[bytes]:

@@ -204,7 +204,7 @@ OPS: dict[Op, Rule] = {
 }
 
 
-def require(status: Status, op: Op, container_id: str = "") -> None:
+def require(status: Status, op: Op, container_id: str) -> None:
     """Nothing when `op` is allowed in `status`; docker's refusal otherwise."""
     rule = OPS[op]
     if status in rule.allowed:
@@ -235,7 +235,7 @@ def status_of(state: dict[str, Any]) -> Status:
     return Status(state.get("Status", "created"))
 
 
-def check(state: dict[str, Any], event: Event, container_id: str = "") -> Status:
+def check(state: dict[str, Any], event: Event, container_id: str) -> Status:
     """The status `event` leads to from `state`, or docker's error for refusing it."""
     cur = status_of(state)
     nxt = TRANSITIONS.get((cur, event))
@@ -251,7 +251,7 @@ def can(state: dict[str, Any], event: Event) -> bool:
     return (status_of(state), event) in TRANSITIONS
 
 
-def apply(state: dict[str, Any], event: Event, container_id: str = "", **fields: Any) -> dict[str, Any]:
+def apply(state: dict[str, Any], event: Event, container_id: str, **fields: Any) -> dict[str, Any]:
     """A new State dict after `event`, with `fields` (Pid, ExitCode, StartedAt, ...) set on it."""
     nxt = check(state, event, container_id)
     out = dict(state)

@@ -18,11 +18,12 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import Protocol
+from typing import Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import h11
 
+from gorae.httpserver.bodyreader import DirectBody
 from gorae.httpserver.chunked import ChunkedDecoder, ChunkedError
 from gorae.httpserver.heads import Heads, reason
 from gorae.httpserver.message import (
@@ -173,6 +174,7 @@ class Connection:
         self._chunked: ChunkedDecoder | None = None
         self._after = bytearray()
         self._body_error: str | None = None
+        self._direct: DirectBody | None = None  # reads the current body past StreamReader (`_read_direct`)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -247,12 +249,28 @@ class Connection:
 
     async def _read_body(self, batch: int = BODY_BATCH) -> bytes:
         """The next piece of a body read past h11: at least `batch` bytes unless the body ends first."""
+        parts = await self._read_body_parts(batch)
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
+
+    async def next_pieces(self) -> list[bytes | memoryview]:
+        """PieceSource for the current request: the next ~BODY_BATCH bytes of the body as the pieces they
+        came in (views of the buffers read into: no copy), [] once it is complete."""
+        if self._bypass:
+            return await self._read_body_parts(BODY_BATCH)
+        chunk = await self.next_chunk()
+        return [chunk] if chunk else []
+
+    async def _read_body_parts(self, batch: int) -> list[bytes | memoryview]:
         if self._body_error is not None:
             raise BadRequestBody(self._body_error)
         if self._body_done.is_set():
-            return b""
+            return []
         if self.h11.client_is_waiting_for_100_continue:
             await self._write(self.h11.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")))
+        if self._direct_ok():
+            return await self._read_direct(batch)
         parts: list[bytes | memoryview] = []
         size = 0
         decoder = self._chunked
@@ -289,13 +307,57 @@ class Connection:
                     self._after += decoder.leftover
                     self._body_done.set()
                     break
-        if len(parts) == 1 and isinstance(parts[0], bytes):
-            return parts[0]
-        return b"".join(parts)
+        return parts
+
+    def _direct_ok(self) -> bool:
+        """Whether the body can be read by `DirectBody`: a plain (not TLS) transport whose StreamReader holds
+        nothing yet unread (it stays the reader of everything else)."""
+        transport = self.writer.transport
+        return (
+            all(hasattr(transport, m) for m in ("get_protocol", "set_protocol", "pause_reading", "resume_reading"))
+            and transport.get_extra_info("sslcontext") is None
+            and not transport.is_closing()
+            and not self.eof
+            and _unread(self.reader) == 0
+            and not self.reader.at_eof()
+            and self.reader.exception() is None
+        )
+
+    async def _read_direct(self, batch: int) -> list[bytes | memoryview]:
+        direct = self._direct
+        if direct is None:  # one per body: its read buffer is filled on from one batch to the next
+            transport = cast(asyncio.Transport, self.writer.transport)  # uvloop's are not registered as one
+            direct = DirectBody(transport, left=self._left, decoder=self._chunked, high=4 * batch)
+            self._direct = direct
+        direct.left = self._left  # (a batch between may have been read through the StreamReader)
+        if self._after:
+            direct.feed(bytes(self._after))
+            self._after.clear()
+        if direct.size < batch and not direct.finished():
+            direct.install()
+            try:
+                await direct.wait(batch)
+            finally:
+                direct.restore()
+        self._left = direct.left
+        self._after += direct.leftover
+        direct.leftover.clear()
+        if direct.error is not None:
+            self._body_error = direct.error
+            raise BadRequestBody(direct.error)
+        parts: list[bytes | memoryview] = list(direct.take())
+        if direct.done:
+            self._body_done.set()
+            self._direct = None
+        elif direct.eof or direct.lost:
+            self.eof = True
+            raise ClientGone("peer closed connection without sending complete message body")
+        return parts
 
     def _start_body(self) -> None:
         """Right after a request head with a body: read that body past h11 from here on."""
         self._bypass = True
+        self._direct = None
         self._after = bytearray(self.h11.trailing_data[0])
         self._body_error = None
         length = self._declared_length
@@ -674,6 +736,13 @@ def _declared_length(event: h11.Request) -> int | None:
         if name == b"content-length":
             length = int(value)
     return length
+
+
+def _unread(reader: asyncio.StreamReader) -> int:
+    """Bytes a StreamReader holds unread (its buffer: no public way to ask without waiting); an unknown
+    StreamReader counts as holding some, so the body is then read through it as before."""
+    buffer = getattr(reader, "_buffer", None)
+    return len(buffer) if isinstance(buffer, bytearray) else 1
 
 
 class _Placeholder:

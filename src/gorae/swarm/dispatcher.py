@@ -63,14 +63,32 @@ def live(task: Task) -> bool:
 
 
 def digest(answer: dict[str, Any]) -> str:
-    """What identifies an assignment set: every object's ID and version, every subscription's ID and tasks."""
+    """What identifies an assignment set: every task's ID and stable content, every secret's and config's ID
+    and version, every subscription's ID and tasks."""
     parts = [
-        [(t["ID"], t["Version"]["Index"]) for t in answer["tasks"]],
+        [(t["ID"], taskstate.stable(t)) for t in answer["tasks"]],
         [(s["ID"], s["Version"]) for s in answer["secrets"]],
         [(c["ID"], c["Version"]) for c in answer["configs"]],
         [(s["ID"], [t["ID"] for t in s["Tasks"]]) for s in answer["logs"]],
     ]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _watched(task: Task) -> tuple[str, str] | None:
+    """A stored task as the long polls see it: (its node, its stable content) once assigned, else None."""
+    state = (task.doc.get("Status") or {}).get("State")
+    if not task.doc.get("NodeID") or taskstate.rank(state) < taskstate.ORDER["assigned"]:
+        return None
+    return str(task.doc["NodeID"]), taskstate.stable(task.doc)
+
+
+async def read_many(tx: ReadTx, task_ids: list[str]) -> list[Task | None]:
+    """The tasks by ID, read concurrently (one store round trip each: a batch of reports must not cost
+    one after the other); the first read alone, as it pins the transaction's revision."""
+    if not task_ids:
+        return []
+    first = await tx.get(Task, task_ids[0])
+    return [first, *await asyncio.gather(*(tx.get(Task, i) for i in task_ids[1:]))]
 
 
 def apply_status(doc: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
@@ -99,7 +117,8 @@ class Dispatcher:
         self._node: NodeContext | None = None
         self._relays: set[asyncio.Task[None]] = set()
         self._store: ClusterStore | None = None
-        self._changed = asyncio.Event()
+        self._changed: dict[str, asyncio.Event] = {}  # node ID -> the event its long polls wait on
+        self._seen: dict[str, tuple[str, str] | None] = {}  # task ID -> _watched(task) as last seen
         self._watcher: asyncio.Task[None] | None = None
         self._key_fetch: asyncio.Task[None] | None = None
 
@@ -258,18 +277,36 @@ class Dispatcher:
                 log.warning("dispatcher: the store watch did not stop")
         self._wake()
 
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+    def _wake(self, *node_ids: str) -> None:
+        """Wake the long polls of these nodes (of every node without any)."""
+        for node_id in node_ids or list(self._changed):
+            event = self._changed.pop(node_id, None)
+            if event is not None:
+                event.set()
+
+    def _task_changed(self, task: Task, deleted: bool) -> None:
+        """Wake only the nodes whose assignment set the change alters: a status the node reported itself,
+        or the managers' bookkeeping, is no news to any agent (one status write woke every poll before,
+        and each answered with a snapshot of the whole store)."""
+        before = self._seen.pop(task.id, None)
+        after = None if deleted else _watched(task)
+        if not deleted:
+            self._seen[task.id] = after
+        if before != after:
+            self._wake(*{w[0] for w in (before, after) if w is not None})
 
     async def _watch(self, store: ClusterStore) -> None:
-        """Wake the long polls on every change of a task, secret, config or node."""
+        """Wake the long polls on the changes that alter their answers (see _task_changed); a change of a
+        secret, config, node or service wakes them all."""
         while self._store is store:
             try:
                 rev = await store.revision()
+                self._seen.clear()
                 self._wake()
                 async for change in store.watch(after=rev):
-                    if change.obj.kind in ("task", "secret", "config", "node", "service"):
+                    if isinstance(change.obj, Task):
+                        self._task_changed(change.obj, change.action == "delete")
+                    elif change.obj.kind in ("secret", "config", "node", "service"):
                         self._wake()
             except asyncio.CancelledError:
                 raise
@@ -337,7 +374,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + POLL
         while True:
-            changed = self._changed
+            changed = self._changed.setdefault(node_id, asyncio.Event())
             answer = await self.snapshot(node_id)
             remaining = deadline - loop.time()
             if answer["digest"] != have or not wait or remaining <= 0:
@@ -365,8 +402,8 @@ class Dispatcher:
 
         async def write(tx: WriteTx) -> int:
             written = 0
-            for task_id, status in updates.items():
-                task = await tx.get(Task, task_id)
+            tasks = await read_many(tx, list(updates))
+            for status, task in zip(updates.values(), tasks, strict=True):
                 if task is None or task.doc.get("NodeID") != node_id:
                     continue  # removed meanwhile, or not this node's: never written
                 doc = apply_status(task.doc, status)

@@ -374,7 +374,36 @@ class SwarmService:
             return
         self._start_background()
 
-    async def _start_member(self, cfg: MemberConfig) -> None:
+    async def _force_new_cluster(self, state: LocalState) -> str:
+        """`swarm init --force-new-cluster` on a manager: its etcd member restarted as a cluster of one
+        (etcd's own --force-new-cluster keeps the data and drops the other members), so a swarm that lost
+        its quorum goes on from this manager's copy — services, tasks, nodes, secrets kept. The other
+        managers stay in `node ls` and are marked down (demote and remove them; their daemons must leave
+        and join again, as dockerd's)."""
+        cfg = self.member.configured()
+        if cfg is None:
+            raise Unavailable(f"swarm state in {self.root} has no etcd member: leave the swarm and init again")
+        await self._stop_background()
+        await self._cancel_chores()
+        self._coord = None
+        await self.remote.close()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        await self.member.stop()
+        await self._start_member(cfg, force_new_cluster=True)
+        self.store = _store_for(cfg, self.vault)
+        self._quorum = True
+        self._failing_since = 0.0
+        self._leader = ""
+        self._present = set()
+        await self._serve_remote(state)
+        await self._first_round(wait=10.0)  # the lost leader's lease must lapse before this node leads
+        self._start_background()
+        log.info("swarm: a new cluster forced from this manager's data (%s)", state.node_id)
+        return state.node_id
+
+    async def _start_member(self, cfg: MemberConfig, force_new_cluster: bool = False) -> None:
         """Start the etcd member with a clear copy of its key in the run directory (etcd reads the file on
         each handshake; the one at rest may be sealed)."""
         key_file = ""
@@ -382,7 +411,7 @@ class SwarmService:
             self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
             key_file = str(self.run_dir / "etcd.key")
             autolock.write_private(Path(key_file), self.vault.read(Path(cfg.tls_dir) / "etcd.key"))
-        await self.member.start(cfg, key_file=key_file)
+        await self.member.start(cfg, key_file=key_file, force_new_cluster=force_new_cluster)
 
     def _drop_run_key(self) -> None:
         (self.run_dir / "etcd.key").unlink(missing_ok=True)
@@ -534,6 +563,10 @@ class SwarmService:
         check_init(body)
         async with self._lock:
             if self.state is not None:
+                if body.get("ForceNewCluster") is True and self.state.role == "manager":
+                    if self._locked:
+                        raise Unavailable(autolock.LOCKED)
+                    return await self._force_new_cluster(self.state)
                 raise Unavailable(docs.ALREADY_IN_SWARM)
             etcd_binary()  # says what to install before anything is made
             spec = docs.default_spec()
@@ -985,10 +1018,15 @@ class SwarmService:
             raise Forbidden("certificate of another cluster")
         store = self.manager_store()
 
-        async def known(tx: ReadTx) -> Node | None:
-            return await tx.get(Node, ident.node_id)
+        async def known(tx: ReadTx) -> tuple[Node | None, Cluster | None]:
+            node = await tx.get(Node, ident.node_id)
+            # a heartbeat's answer sets the node's period: the stored one, never the default of a manager
+            # whose daemon has just started and not yet read the cluster (a worker told 5 s instead of
+            # the swarm's 1 s was marked down by the leader that checks with 1 s)
+            cluster = await tx.get(Cluster, state.cluster_id) if op == "heartbeat" else None
+            return node, cluster
 
-        node = await store.view(known)
+        node, cluster = await store.view(known)
         if node is None:
             raise Forbidden(f"node {ident.node_id} was removed from the swarm")
         if op == "leave":
@@ -1002,7 +1040,7 @@ class SwarmService:
                 await self._coord.beat(ident.node_id)
             await self._mark(ident.node_id, "ready", only_if_not=True)
             return {
-                "period": self._heartbeat_period(),
+                "period": self._heartbeat_period(cluster.doc if cluster is not None else None),
                 "managers": [list(m) for m in self._managers],
                 "role": (node.doc.get("Spec") or {}).get("Role", "worker"),
             }
@@ -1184,9 +1222,10 @@ class SwarmService:
 
     # -- heartbeats, coordination, role changes, renewal ----------------------------------------
 
-    def _heartbeat_period(self) -> float:
-        """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s."""
-        spec = (self._cluster_info or {}).get("Spec") or {}
+    def _heartbeat_period(self, cluster: dict[str, Any] | None = None) -> float:
+        """The cluster's Dispatcher.HeartbeatPeriod in seconds (5 s by default), at least 0.2 s; of the
+        cluster document given, else of the one this manager read last."""
+        spec = (cluster or self._cluster_info or {}).get("Spec") or {}
         ns = (spec.get("Dispatcher") or {}).get("HeartbeatPeriod") or 5_000_000_000
         try:
             return max(float(ns) / 1e9, 0.2)

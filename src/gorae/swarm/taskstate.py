@@ -7,6 +7,8 @@ the Engine API shows them). The dispatcher writes a node's report only when it m
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 ORDER: dict[str, int] = {
@@ -84,3 +86,14 @@ def check_status(raw: Any) -> dict[str, Any]:
             raise ValueError("PortStatus must be an object")
         out["PortStatus"] = ps
     return out
+
+
+UNSTABLE = ("Status", "UpdatedAt", "Version", "_gorae")
+
+
+def stable(doc: dict[str, Any]) -> str:
+    """What an agent acts on in a task document, as a digest: all but its status (which the node reports
+    itself) and the managers' bookkeeping (swarmkit's TasksEqualStable: a status-only change is no news
+    to the node)."""
+    kept = {k: v for k, v in doc.items() if k not in UNSTABLE}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()

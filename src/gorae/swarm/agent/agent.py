@@ -136,10 +136,13 @@ class Agent:
                 self._runners[task_id] = runner
                 runner.job = asyncio.ensure_future(self._run(runner))
             else:
+                news = taskstate.stable(task) != taskstate.stable(runner.task)
                 runner.task = task
                 if taskstate.moves_forward(runner.state, stored):
                     runner.state = stored
-                runner.wake.set()
+                    news = True
+                if news:  # only the runners whose task changed: each woken one looks its container up again
+                    runner.wake.set()
         # tasks no longer assigned here: their runners end, their containers go (swarmkit's worker)
         for task_id in [t for t in self._runners if t not in tasks]:
             runner = self._runners.pop(task_id)
@@ -154,6 +157,11 @@ class Agent:
             task_id = ct.labels.get(spec.TASK_ID, "")
             if task_id not in tasks:
                 await self._remove(task_id, ct.id)
+        # and the files of tasks no longer here whose container went already (a runner cancelled while its
+        # container's removal ran, before the files' turn)
+        for task_id in await asyncio.to_thread(self.files.task_ids):
+            if task_id not in tasks and task_id not in self._runners:
+                await asyncio.to_thread(self.files.remove, task_id)
         self._serve_logs(answer.get("logs") or [])
 
     async def _remove(self, task_id: str, container_id: str) -> None:

@@ -57,6 +57,13 @@ class TaskFiles:
             paths.append(str(path))
         return paths
 
+    def task_ids(self) -> list[str]:
+        """The tasks that have a directory here."""
+        try:
+            return [p.name for p in self.root.iterdir() if p.is_dir()]
+        except FileNotFoundError:
+            return []
+
     def remove(self, task_id: str) -> None:
         """Forget a task's files (blocking)."""
         if "/" in task_id or task_id in ("", ".", ".."):

@@ -29,6 +29,8 @@ INSTALL_HINT = (
     "(Debian/Ubuntu), then retry"
 )
 _PR_SET_PDEATHSIG = 1
+MAX_TXN_OPS = 10_000  # operations (and compares) in one store transaction
+MAX_REQUEST_BYTES = 16 << 20  # bytes of one request (a transaction of that many task documents)
 
 
 def etcd_binary() -> str:
@@ -131,9 +133,13 @@ class EtcdMember:
         except FileNotFoundError:
             return None
 
-    async def start(self, cfg: MemberConfig, timeout: float = 30.0, key_file: str = "") -> None:
+    async def start(
+        self, cfg: MemberConfig, timeout: float = 30.0, key_file: str = "", force_new_cluster: bool = False
+    ) -> None:
         """Start etcd and wait until its client port answers; its log goes to `etcd.log` (`key_file`: see
-        `MemberConfig.tls_args`)."""
+        `MemberConfig.tls_args`). With `force_new_cluster` (`swarm init --force-new-cluster`), etcd rewrites
+        the membership in its data to this member alone, keeping the data: a cluster that lost its quorum
+        goes on from this manager's copy."""
         binary = etcd_binary()
         self.config = cfg
         data = self.root / "data"
@@ -153,7 +159,13 @@ class EtcdMember:
                 # a new manager's member is added as a learner (no quorum change), possibly through a member
                 # that has itself only just joined: etcd's 5 s "connected to all peers" wait is not needed
                 "--strict-reconfig-check=false",
+                # one store transaction holds a whole reconcile pass (a service's 165 new tasks, a node's
+                # batch of status reports with a compare per task): etcd's defaults (128 operations,
+                # 1.5 MiB) refused `service create --replicas 165` for ever
+                "--max-txn-ops", str(MAX_TXN_OPS),
+                "--max-request-bytes", str(MAX_REQUEST_BYTES),
                 *cfg.tls_args(key_file),
+                *(["--force-new-cluster"] if force_new_cluster else []),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
