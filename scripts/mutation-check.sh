@@ -33,7 +33,8 @@ PY
 )
 fi
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' INT TERM  # (a trap alone would run and carry on with the next mutant)
 cp -r src tests scripts "$tmp/"
 find "$tmp/src" -name __pycache__ -prune -exec rm -rf {} +
 "$venv/bin/python" -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
@@ -43,6 +44,8 @@ for id in $ids; do
   cp "$here/$src" "$src"
   "$venv/bin/mutmut" apply "$id" >/dev/null 2>&1 || { echo "$id: mutmut apply failed"; continue; }
   d=$(diff "$here/$src" "$src" | grep -E '^([0-9]|[<>])' | tr -s ' ' | tr '\n' ' ')
+  # mutmut finds a mutant by its line's text *and number*: after an edit above it, it may apply nothing
+  [ -n "$d" ] || { echo "$id: not applied (its line moved since the run: check against the run's source)"; continue; }
   timeout "${GORAE_MUTATION_HANG:-90}" sh scripts/mutation-pytest.sh $deselect >out.txt 2>&1
   rc=$?
   case $rc in 0) st=SURVIVED ;; 124) st="killed (hung)" ;; *) st=killed ;; esac

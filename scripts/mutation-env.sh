@@ -21,7 +21,9 @@ case $src in
       */changes.py) tests="${t}changes.py ${t}init_artifacts.py ${t}overlay.py ${t}tree.py" ;;
       */tarwriter.py) tests="${t}tarwriter.py ${t}export.py ${t}apply.py ${t}copy.py ${t}fuzz.py
         ${t}init_artifacts.py ${t}mounts.py ${t}overlay.py" ;;
-      */tree.py) tests="${t}tree.py ${t}apply.py ${t}breakouts.py ${t}copy.py ${t}exact.py ${t}fuzz.py
+      */inroot.py) tests="${t}inroot.py ${t}pathstat.py ${t}mounts.py ${t}breakouts.py ${t}exact.py ${t}apply.py
+        ${t}copy.py ${t}export.py ${t}fuzz.py ${t}names.py ${t}overlay.py ${t}init_artifacts.py ${t}tree.py" ;;
+      */tree.py) tests="${t}tree_exact.py ${t}tree.py ${t}apply.py ${t}breakouts.py ${t}copy.py ${t}exact.py ${t}fuzz.py
         ${t}mounts.py ${t}names.py ${t}overlay.py" ;;
       *) tests="${t}*.py" ;;
     esac

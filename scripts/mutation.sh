@@ -26,7 +26,8 @@ PYTHONPATH=scripts/mutmut "$venv/bin/mutmut" run --paths-to-mutate "$src" --test
 mm=$!
 # mutmut 2.5.1's own timeout kills the runner's shell but not its pytest, and then waits for that pytest's
 # output for ever: a mutant that loops (`while not x` -> `while x`) hangs the run. This watchdog ends a test
-# run of this checkout older than $GORAE_MUTATION_HANG seconds (default 90); mutmut counts it killed.
+# run of this checkout older than $GORAE_MUTATION_HANG seconds (default 90; on a loaded machine a clean run can
+# take longer: raise it, and re-check every mutant the watchdog names with scripts/mutation-check.sh).
 here=$(pwd)
 hang=${GORAE_MUTATION_HANG:-90}
 (
@@ -34,7 +35,11 @@ hang=${GORAE_MUTATION_HANG:-90}
     for q in $(pgrep -f "pytest -x -q -p no:cacheprovider tests/unit/test_"); do
       [ "$(readlink "/proc/$q/cwd")" = "$here" ] || continue
       et=$(ps -o etimes= -p "$q" | tr -d ' ')
-      [ -n "$et" ] && [ "$et" -gt "$hang" ] && { echo "watchdog: test run $q hung ${et}s: killed" >&2; kill "$q"; }
+      [ -n "$et" ] && [ "$et" -gt "$hang" ] && {
+        # mutmut counts the run killed (or "suspicious" when slow): name the mutant so it can be re-checked
+        echo "watchdog: test run $q hung ${et}s: killed; the mutant: $(git diff -U0 -- "$src" | grep '^[-+][^-+]' | tr '\n' ' ')" >&2
+        kill "$q"
+      }
     done
     sleep 10
   done

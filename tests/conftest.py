@@ -286,6 +286,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     green run pytest's own temporary directories go too (after a failure they stay, for the post-mortem)."""
     remove_busybox_tar()
     factory = getattr(session.config, "_tmp_path_factory", None)
+    if os.environ.get("GORAE_MUTATION"):  # scripts/mutation-pytest.sh removes its own temporary root
+        return
     if exitstatus != 0 or factory is None or getattr(factory, "_basetemp", None) is None:
         return
     base = factory.getbasetemp()

@@ -174,8 +174,17 @@ def _init_layer(upper: Path) -> None:
 
 
 ALL = {
-    "/.dockerenv", "/etc", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/dev", "/dev/console",
-    "/dev/pts", "/dev/shm", "/proc", "/sys",
+    "/.dockerenv",
+    "/etc",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/dev",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/proc",
+    "/sys",
 }
 
 
@@ -197,7 +206,15 @@ def test_init_artifacts_keep_what_the_container_changed(tmp_path: Path) -> None:
     put(upper / "etc" / "hosts", b"127.0.0.1 x\n")  # written to: a change
     put(upper / "dev" / "extra", b"")
     got = init_artifacts(str(upper), [str(lower)])
-    assert got == {"/.dockerenv", "/etc/hostname", "/etc/resolv.conf", "/dev/console", "/dev/pts", "/dev/shm", "/sys"}
+    assert got == {
+        "/.dockerenv",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+        "/dev/console",
+        "/dev/pts",
+        "/dev/shm",
+        "/sys",
+    }
 
 
 def test_init_artifacts_parent_same_as_the_image(tmp_path: Path) -> None:
@@ -230,3 +247,115 @@ def test_init_artifacts_not_files_or_not_empty(tmp_path: Path) -> None:
     put(upper / ".dockerenv", b"x")
     put(upper / "sys", b"")  # a file where a mount-point directory would be
     assert init_artifacts(str(upper), [str(lower)]) == set()
+
+
+def test_overlay_changes_never_follows_an_upper_that_is_a_symlink(tmp_path: Path) -> None:
+    lower = tmp_path / "lower"
+    lower.mkdir()
+    put(tmp_path / "real" / "f")
+    os.symlink("real", tmp_path / "upper")
+    with pytest.raises(NotADirectoryError):  # O_DIRECTORY | O_NOFOLLOW on a symlink: ENOTDIR
+        overlay_changes(str(tmp_path / "upper"), [str(lower)])
+
+
+def test_lower_children_stop_at_a_layer_that_blocks_the_directory(tmp_path: Path) -> None:
+    top, mid, bottom = tmp_path / "top", tmp_path / "mid", tmp_path / "bottom"
+    put(top / "o" / "d" / "y")
+    opaque(mid / "o")  # mid: an opaque o without d — nothing of o/d below mid shows
+    put(bottom / "o" / "d" / "x")
+    assert changes._layer_state(str(mid), ["o", "d"]) == ("blocked", None)
+    assert changes._lower_children([str(top), str(mid), str(bottom)], ["o", "d"]) == {"y"}
+
+
+def test_lower_children_read_a_whole_directory_past_names_already_seen(tmp_path: Path) -> None:
+    top, bottom = tmp_path / "top", tmp_path / "bottom"
+    for i in range(8):
+        put(bottom / "d" / f"n{i}")
+    first = next(e.name for e in os.scandir(bottom / "d"))  # the order the file system lists them in
+    put(top / "d" / first)  # the first name listed below is one the top layer already showed
+    assert changes._lower_children([str(top), str(bottom)], ["d"]) == {f"n{i}" for i in range(8)}
+    os.unlink(top / "d" / first)
+    wh(top / "d" / first)  # ... or one it whited out
+    assert changes._lower_children([str(top), str(bottom)], ["d"]) == {f"n{i}" for i in range(8)} - {first}
+
+
+def test_lower_children_never_follow_a_symlink_in_a_layer(tmp_path: Path) -> None:
+    low = tmp_path / "low"
+    (low / "d").mkdir(parents=True)
+    os.symlink("/nonexistent/target", low / "d" / "dangling")
+    wh(tmp_path / "wh")
+    os.symlink(str(tmp_path / "wh"), low / "d" / "to-a-whiteout")  # a link, not a whiteout
+    assert changes._lower_children([str(low)], ["d"]) == {"dangling", "to-a-whiteout"}
+
+
+def test_init_artifacts_dev_the_image_lacks_even_when_opaque(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    _init_layer(upper)
+    os.setxattr(upper / "dev", "trusted.overlay.opaque", b"y")
+    assert init_artifacts(str(upper), [str(lower)]) == ALL
+
+
+@pytest.mark.parametrize("etc", ["changed", "absent"])
+def test_init_artifacts_dev_same_as_the_image_whatever_etc_is(tmp_path: Path, etc: str) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    (lower / "dev").mkdir(parents=True)
+    _init_layer(upper)
+    os.chmod(lower / "dev", 0o751)
+    os.chmod(upper / "dev", 0o751)
+    if etc == "changed":
+        put(upper / "etc" / "passwd")
+        want = ALL - {"/etc"}
+    else:
+        for name in ("hostname", "hosts", "resolv.conf"):
+            os.unlink(upper / "etc" / name)
+        os.rmdir(upper / "etc")
+        want = ALL - {"/etc", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"}
+    assert init_artifacts(str(upper), [str(lower)]) == want
+    os.chmod(upper / "dev", 0o755)
+    assert init_artifacts(str(upper), [str(lower)]) == want - {"/dev"}
+
+
+def test_upper_entries_are_never_followed(tmp_path: Path) -> None:
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    upper.mkdir()
+    wh(tmp_path / "wh")
+    os.symlink(str(tmp_path / "wh"), upper / "to-a-whiteout")  # a link, not a whiteout
+    os.symlink("/nonexistent/target", upper / "dangling")
+    assert overlay_changes(str(upper), [str(lower)]) == [(ADDED, "/dangling"), (ADDED, "/to-a-whiteout")]
+
+
+@pytest.mark.parametrize("swap", ["removed", "symlink", "file"])
+def test_a_directory_swapped_before_it_is_opened_is_listed_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """The upper dir of a running container changes under the walk: `d` is swapped after the walk listed
+    it (right after its lookup in the lower layer, the last step before it is opened)."""
+    lower, upper = tmp_path / "lower", tmp_path / "upper"
+    lower.mkdir()
+    put(upper / "d" / "inner")
+    put(upper / "e")
+    (tmp_path / "outside").mkdir()
+    put(tmp_path / "outside" / "secret")
+    real = os.lstat
+    done: list[bool] = []
+
+    def lstat(path: str, *args: object, **kw: object) -> os.stat_result:
+        try:
+            return real(path, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            if not done and str(path) == str(lower / "d"):
+                done.append(True)
+                os.unlink(upper / "d" / "inner")
+                os.rmdir(upper / "d")
+                if swap == "symlink":
+                    os.symlink(str(tmp_path / "outside"), upper / "d")
+                elif swap == "file":
+                    put(upper / "d")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "lstat", lstat)
+        got = overlay_changes(str(upper), [str(lower)])
+    assert done == [True]
+    assert got == [(ADDED, "/d"), (ADDED, "/e")]

@@ -7,11 +7,14 @@ trusted.* xattrs, chown): fails under CI when not root, as the suite's other roo
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import signal
 import socket
 import stat
+import struct
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,6 +70,15 @@ def _members(data: bytes) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tf.getmembers()}
 
 
+def _difference(got: bytes, want: bytes) -> tuple[int, int, bytes, bytes] | None:
+    """None when equal, else (lengths, the first differing offset's neighbourhood): pytest's own diff of two
+    1 MiB values takes minutes."""
+    if got == want:
+        return None
+    i = next((i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), min(len(got), len(want)))
+    return (len(got), len(want), got[i : i + 16], want[i : i + 16])
+
+
 def test_empty_archive_is_two_zero_blocks_and_flushed() -> None:
     rec = Recorder()
     w = TarWriter(rec)  # type: ignore[arg-type]
@@ -92,20 +104,24 @@ def test_close_on_an_output_without_flush() -> None:
 
 
 def test_small_writes_are_gathered_into_one_mib_chunks() -> None:
+    def runs(writes: list[bytes]) -> list[list[tuple[int, int]]]:
+        """Each write as its (byte, count) runs: exact, and a failure's diff stays short (1 MiB writes)."""
+        return [[(b, len(list(g))) for b, g in itertools.groupby(data)] for data in writes]
+
     rec = Recorder()
     w = TarWriter(rec)  # type: ignore[arg-type]
     w._write(b"a" * (BUF - 1))
     assert rec.writes == []
     w._write(b"b")  # exactly BUF gathered: written
-    assert rec.writes == [b"a" * (BUF - 1) + b"b"]
+    assert runs(rec.writes) == [[(ord("a"), BUF - 1), (ord("b"), 1)]]
     w._write(b"c" * 10)
-    w._write(b"d" * BUF)  # a large write: what is gathered goes first, then it, as is
-    assert rec.writes[1:] == [b"c" * 10, b"d" * BUF]
-    w._write(b"d" * (BUF - 1))
+    w._write(b"d" * BUF)  # exactly BUF: what is gathered goes first, then it, as is
+    assert runs(rec.writes[1:]) == [[(ord("c"), 10)], [(ord("d"), BUF)]]
+    w._write(b"e" * (BUF - 1))
     assert len(rec.writes) == 3
     w._flush_buf()
     w._flush_buf()
-    assert rec.writes[3:] == [b"d" * (BUF - 1)]
+    assert runs(rec.writes[3:]) == [[(ord("e"), BUF - 1)]]
 
 
 def test_pad() -> None:
@@ -138,7 +154,7 @@ def test_data_from_fd_zero_fill_past_one_mib(tmp_path: Path) -> None:
         w = TarWriter(rec)  # type: ignore[arg-type]
         w.data_from_fd(fd, BUF + 3)
         w._flush_buf()
-        assert rec.data == bytes(BUF + 3) + bytes(509)
+        assert _difference(rec.data, bytes(BUF + 3) + bytes(509)) is None
     finally:
         os.close(fd)
 
@@ -152,7 +168,7 @@ def test_data_from_fd_reads_only_size_bytes_of_a_bigger_file(tmp_path: Path) -> 
         w = TarWriter(rec)  # type: ignore[arg-type]
         w.data_from_fd(fd, BUF + 50)
         w._flush_buf()
-        assert rec.data == body[: BUF + 50] + bytes(462)
+        assert _difference(rec.data, body[: BUF + 50] + bytes(462)) is None
     finally:
         os.close(fd)
 
@@ -188,10 +204,21 @@ def test_headers_of_every_kind(tmp_path: Path) -> None:
     assert list(m) == ["blk", "chr", "dir", "dir/file", "fifo", "hard", "sym"]  # no socket
     f = m["dir/file"]
     assert (f.type, f.mode, f.uid, f.gid, f.uname, f.gname, f.mtime, f.size) == (
-        tarfile.REGTYPE, 0o4751, 1234, 5678, "", "", MTIME, 700,
+        tarfile.REGTYPE,
+        0o4751,
+        1234,
+        5678,
+        "",
+        "",
+        MTIME,
+        700,
     )
     # a value that is not UTF-8 goes out raw (surrogateescape), marked hdrcharset=BINARY
-    assert f.pax_headers == {"hdrcharset": "BINARY", "SCHILY.xattr.user.a": "\udcff1", "SCHILY.xattr.user.b": "2"}
+    assert f.pax_headers == {
+        "hdrcharset": "BINARY",
+        "SCHILY.xattr.user.a": "\udcff1",
+        "SCHILY.xattr.user.b": "2",
+    }
     h = m["hard"]
     assert (h.type, h.linkname, h.size, h.mode) == (tarfile.LNKTYPE, "dir/file", 0, 0o4751)
     d = m["dir"]
@@ -218,7 +245,11 @@ def test_a_single_link_is_a_file_and_a_second_name_a_link(tmp_path: Path) -> Non
     (t / "b").write_bytes(b"1")
     os.link(t / "b", t / "c")
     m = _members(_tar(t))
-    assert [(n, i.type) for n, i in m.items()] == [("a", tarfile.REGTYPE), ("b", tarfile.REGTYPE), ("c", tarfile.LNKTYPE)]
+    assert [(n, i.type) for n, i in m.items()] == [
+        ("a", tarfile.REGTYPE),
+        ("b", tarfile.REGTYPE),
+        ("c", tarfile.LNKTYPE),
+    ]
     assert m["c"].linkname == "b"
 
 
@@ -260,6 +291,7 @@ def test_overlay_whiteouts_and_opaque_dirs(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(_tar(t, overlay=True)), mode="r:") as tf:
         got = [(m.name, m.type, m.mode, m.mtime, m.size) for m in tf.getmembers()]
         assert tf.getmember("d").pax_headers == {}
+        assert {(m.uname, m.gname, m.uid, m.gid) for m in tf.getmembers()} == {("", "", 0, 0)}
     assert got == [
         ("d", tarfile.DIRTYPE, 0o755, got[0][3], 0),
         ("d/.wh..wh..opq", tarfile.REGTYPE, 0o644, 0, 0),
@@ -286,3 +318,169 @@ def test_an_opaque_directory_at_the_top_of_an_entry(tmp_path: Path) -> None:
     w.close()
     with tarfile.open(fileobj=io.BytesIO(out.getvalue()), mode="r:") as tf:
         assert [m.name for m in tf.getmembers()] == ["", ".wh..wh..opq"]
+
+
+@pytest.mark.parametrize(("body", "size"), [(b"x", 1), (b"ab", 3)])
+def test_data_from_fd_to_the_last_byte(tmp_path: Path, body: bytes, size: int) -> None:
+    """A one-byte file, and a file one byte short of its header's size (the last byte zero-filled)."""
+    (tmp_path / "f").write_bytes(body)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        rec = Recorder()
+        w = TarWriter(rec)  # type: ignore[arg-type]
+        w.data_from_fd(fd, size)
+        w._flush_buf()
+        assert rec.data == body + bytes(size - len(body)) + bytes(512 - size)
+    finally:
+        os.close(fd)
+
+
+@needs_root
+def test_selinux_labels_and_system_xattrs_stay_out(tmp_path: Path) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"")
+    acl = struct.pack("<I", 2) + b"".join(
+        struct.pack("<HHI", tag, perm, ident)
+        for tag, perm, ident in (
+            (1, 6, 0xFFFFFFFF),
+            (2, 4, 1000),
+            (4, 4, 0xFFFFFFFF),
+            (0x10, 4, 0xFFFFFFFF),
+            (0x20, 4, 0xFFFFFFFF),
+        )
+    )
+    os.setxattr(t / "f", "system.posix_acl_access", acl)
+    os.setxattr(t / "f", "security.selinux", b"system_u:object_r:tmp_t:s0")
+    os.setxattr(t / "f", "user.kept", b"1")
+    assert sorted(os.listxattr(t / "f")) == ["security.selinux", "system.posix_acl_access", "user.kept"]
+    assert _members(_tar(t))["f"].pax_headers == {"SCHILY.xattr.user.kept": "1"}
+
+
+@contextmanager
+def _after(
+    monkeypatch: pytest.MonkeyPatch, fn: str, match: str, action: Callable[[], None]
+) -> Iterator[None]:
+    """Run `action` once right after the real `os.<fn>` call whose first argument is `match`: a concurrent
+    writer acting at exactly that moment (the tree changes for real; no result is faked)."""
+    real = getattr(os, fn)
+    done = []
+
+    def wrapper(*args: object, **kw: object) -> object:
+        res = real(*args, **kw)
+        if not done and args and str(args[0]).endswith(match):
+            done.append(True)
+            action()
+        return res
+
+    with monkeypatch.context() as m:
+        m.setattr(os, fn, wrapper)
+        yield
+
+
+@pytest.mark.parametrize("swap", ["file", "symlink"])
+def test_a_directory_swapped_after_its_lstat_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    t = tmp_path / "t"
+    (t / "d").mkdir(parents=True)
+    (t / "e").write_bytes(b"e")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "secret").write_bytes(b"host")
+
+    def replace() -> None:
+        os.rmdir(t / "d")
+        if swap == "file":
+            (t / "d").write_bytes(b"")
+        else:
+            os.symlink(str(tmp_path / "outside"), t / "d")
+
+    with _after(monkeypatch, "lstat", "d", replace):
+        data = _tar(t)
+    assert list(_members(data)) == ["e"]
+
+
+def test_an_xattr_gone_after_the_listing_is_left_out_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"")
+    for name in ("user.a", "user.b", "user.c"):
+        os.setxattr(t / "f", name, b"v")
+    with _after(monkeypatch, "listxattr", "", lambda: os.removexattr(t / "f", "user.b")):
+        data = _tar(t)
+    assert _members(data)["f"].pax_headers == {"SCHILY.xattr.user.a": "v", "SCHILY.xattr.user.c": "v"}
+
+
+@pytest.mark.parametrize("swap", ["removed", "symlink", "fifo"])
+def test_a_file_swapped_after_its_lstat_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    """Never read through a symlink, never block on a fifo that replaced a file of a running container."""
+    t = tmp_path / "t"
+    t.mkdir()
+    (t / "f").write_bytes(b"f")
+    (t / "g").write_bytes(b"g")
+    (tmp_path / "secret").write_bytes(b"host")
+
+    def replace() -> None:
+        os.unlink(t / "f")
+        if swap == "symlink":
+            os.symlink(str(tmp_path / "secret"), t / "f")
+        elif swap == "fifo":
+            os.mkfifo(t / "f")
+
+    def hung(signum: int, frame: object) -> None:
+        raise TimeoutError("opened the fifo blocking")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        with _after(monkeypatch, "lstat", "f", replace):
+            data = _tar(t)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert list(_members(data)) == ["g"]
+
+
+def test_two_hardlinked_files_each_link_to_their_own_first_name(tmp_path: Path) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    for first, second in (("a1", "a2"), ("b1", "b2")):
+        (t / first).write_bytes(first.encode())
+        os.link(t / first, t / second)
+    m = _members(_tar(t))
+    assert [(n, i.type, i.linkname) for n, i in m.items()] == [
+        ("a1", tarfile.REGTYPE, ""),
+        ("a2", tarfile.LNKTYPE, "a1"),
+        ("b1", tarfile.REGTYPE, ""),
+        ("b2", tarfile.LNKTYPE, "b1"),
+    ]
+
+
+@needs_root
+@pytest.mark.parametrize("swap", ["removed", "symlink"])
+def test_a_special_file_swapped_after_its_lstat_keeps_its_header_without_xattrs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, swap: str
+) -> None:
+    t = tmp_path / "t"
+    t.mkdir()
+    os.mkfifo(t / "p", 0o640)
+    os.chmod(t / "p", 0o640)
+    os.setxattr(t / "p", "trusted.mine", b"fifo")
+    (tmp_path / "target").write_bytes(b"")
+    os.setxattr(tmp_path / "target", "user.secret", b"host")
+    stdout = os.fstat(1)
+
+    def replace() -> None:
+        os.unlink(t / "p")
+        if swap == "symlink":
+            os.symlink(str(tmp_path / "target"), t / "p")
+
+    with _after(monkeypatch, "lstat", "p", replace):
+        data = _tar(t)
+    p = _members(data)["p"]
+    assert (p.type, p.mode, p.pax_headers) == (tarfile.FIFOTYPE, 0o640, {})  # as lstat saw it, no xattrs
+    assert (os.fstat(1).st_dev, os.fstat(1).st_ino) == (stdout.st_dev, stdout.st_ino)  # fd 1 never touched

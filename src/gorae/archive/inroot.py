@@ -77,7 +77,6 @@ class Root:
             raise NotFound(f"root directory {path} does not exist") from None
         except NotADirectoryError:
             raise InvalidParameter(f"root {path} is not a directory") from None
-        self.path = path
         self.readonly = readonly
         self._mounts: dict[tuple[str, ...], Mounted] = {}
         try:

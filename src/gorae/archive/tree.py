@@ -18,7 +18,7 @@ import errno
 import os
 import stat
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -46,7 +46,6 @@ class _Level:
     names: list[str]
     name: str = ""  # this directory's name in its parent ("" for the root)
     i: int = 0
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def _list(fd: int) -> list[str]:
