@@ -16,6 +16,7 @@ while this node leads. Workers know every manager and fail over to another when 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -1138,16 +1139,25 @@ class SwarmService:
         ips = tuple(dict.fromkeys(("127.0.0.1", addr)))
         etcd_cert = ca.issue(etcd_public, node_id, MANAGER_ROLE, state.cluster_id, ips)
         host = f"[{addr}]" if ":" in addr else addr
+        peer_url = f"https://{host}:{peer_port}"
         deadline = time.monotonic() + 20
-        while (
-            True
-        ):  # etcd takes one learner at a time: another manager joining waits for the first's promotion
+        while True:
+            # etcd takes one learner at a time ("too many learner members"), and its raft drops a member change
+            # proposed while the previous one (a learner's promotion) is not applied yet: that call only times
+            # out (NoLeader). Another manager joining at the same moment waits and tries again — unless its
+            # learner was added after all.
             try:
-                member_id = await coord.add_learner(f"https://{host}:{peer_port}")
+                member_id = await coord.add_learner(peer_url)
                 break
             except GoraeError as e:
-                if "too many learner" not in e.message or time.monotonic() > deadline:
+                retry = isinstance(e, NoLeader) or "too many learner" in e.message or "already exists" in e.message
+                if not retry or time.monotonic() > deadline:
                     raise
+            with contextlib.suppress(GoraeError):
+                added = [m for m in await coord.members() if peer_url in m.peer_urls and m.learner]
+                if added:
+                    member_id = added[0].id
+                    break
             await asyncio.sleep(0.3)
         members = await coord.members()
         self._chore(self._promote_learner(coord, member_id, node_id))
@@ -1658,8 +1668,18 @@ class SwarmService:
                 (desc.get("Engine") or {}).get("Labels"), "label"
             ):
                 continue
-            out.append(self._public_node(node))
-        return out
+            out.append(node)
+        await self._refresh_present()
+        return [self._public_node(node) for node in out]
+
+    async def _refresh_present(self) -> None:
+        """The managers' presence read now, not as of this manager's last coordination round: a manager that
+        has just joined is reachable as soon as `swarm join` returned (its lease exists by then), as in dockerd.
+        Best effort: without an answer the last round's view stands."""
+        if self._coord is None or not self._quorum:
+            return
+        with contextlib.suppress(GoraeError):
+            self._present = await self._coord.present()
 
     def _public_node(self, node: Node) -> dict[str, Any]:
         """A node as the API shows it: ManagerStatus's Leader and Reachability as coordination sees them now."""
@@ -1695,6 +1715,7 @@ class SwarmService:
             return await self._find_node(tx, ref)
 
         node = await store.view(read)
+        await self._refresh_present()
         return self._public_node(node)
 
     async def update_node(self, ref: str, raw_version: str | None, spec: dict[str, Any]) -> None:
