@@ -26,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "compat"))
 
-from conftest import import_busybox  # noqa: E402
+from conftest import import_busybox, remove_busybox_tar  # noqa: E402
 from swarm_cluster import SWARM_PORT, Host, lan  # noqa: E402
 
 
@@ -46,7 +46,7 @@ def _running(host: Host, service: str, away_from: str = "") -> int:
     )
 
 
-def main() -> None:
+def _main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--replicas", type=int, default=100)
     ap.add_argument("--heartbeat", default="1s")
@@ -129,6 +129,13 @@ def main() -> None:
         victim.start()
         m0.docker("service", "rm", "b")
     print(f"load average after: {os.getloadavg()}")
+
+
+def main() -> None:
+    try:
+        _main()
+    finally:
+        remove_busybox_tar()  # the tarball import_busybox made for this run
 
 
 if __name__ == "__main__":

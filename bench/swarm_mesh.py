@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "compat"))
 
-from conftest import GoraeDaemon, import_busybox  # noqa: E402
+from conftest import GoraeDaemon, import_busybox, remove_busybox_tar  # noqa: E402
 from swarm_cluster import Host, init, join, lan  # noqa: E402
 
 HTTPD = "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"
@@ -90,7 +90,7 @@ def in_ns(ns: str, code: str, *args: str) -> str:
     return sh("nsenter", f"--net=/run/netns/{ns}", sys.executable, "-c", code, *args).stdout
 
 
-def main() -> None:
+def _main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--replicas", type=int, default=4)
@@ -240,6 +240,13 @@ def _run(opts: argparse.Namespace, hosts: list[Host], daemons: list[GoraeDaemon]
         " ".join(f"{d:.2f}" for _, d in delays),
     )
     print("healthy → first answer through the mesh (s):", " ".join(f"{d:.2f}" for d in from_healthy))
+
+
+def main() -> None:
+    try:
+        _main()
+    finally:
+        remove_busybox_tar()  # the tarball import_busybox made for this run
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ directory, socket, bridge, iptables chain or namespace of it remains."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -24,7 +25,7 @@ TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INNER = '''
 import json, os
 
-from conftest import network_leftovers
+from conftest import busybox_tar, network_leftovers
 
 
 def test_hold_the_daemons(gorae_daemon, daemon):
@@ -36,6 +37,7 @@ def test_hold_the_daemons(gorae_daemon, daemon):
         "container_pid": int(d.docker("inspect", "-f", "{{.State.Pid}}", cid).stdout),
         "pid": d.proc.pid, "reaper": d.reaper.proc.pid, "data_root": d.data_root, "exec_root": d.exec_root,
         "socket": d.socket, "log_path": d.log_path, "kernel": network_leftovers(d.exec_root),
+        "busybox_tar": busybox_tar(),  # the session's tarball: a SIGKILLed session cannot remove it itself
         "ref": {
             "container_pid": int(ref.docker("inspect", "-f", "{{.State.Pid}}", r.stdout.strip()).stdout),
             "pid": ref.proc.pid, "reaper": ref.reaper.proc.pid, "data_root": str(ref.data),
@@ -148,6 +150,9 @@ def test_a_killed_pytest_leaves_no_daemon_behind(tmp_path: Path, sig: signal.Sig
             inner.wait()
         if inner.stdin is not None:
             inner.stdin.close()
+        if st is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(st["busybox_tar"])
         if st is not None and (_remains(st) or _processes_left(st)):  # the test failed: clean up what is left
             for p in (st["pid"], st["reaper"], st["ref"]["pid"], st["ref"]["reaper"]):
                 if _alive(p):
