@@ -65,15 +65,20 @@ def single_manager() -> Iterator[GoraeDaemon]:
         )
         yield d
     finally:
-        try:
-            try:
-                d.docker("swarm", "leave", "--force", check=False, timeout=30)
-            finally:
-                d.cleanup()
-        finally:
-            for pid in etcd_pids(d.data_root):
-                os.kill(pid, signal.SIGKILL)
+        leave_and_clean(d)
 
+
+
+def leave_and_clean(d: GoraeDaemon) -> None:
+    """A single-manager daemon's teardown: leave the swarm, stop and remove the daemon, kill its etcd if left."""
+    try:
+        try:
+            d.docker("swarm", "leave", "--force", check=False, timeout=30)
+        finally:
+            d.cleanup()
+    finally:
+        for pid in etcd_pids(d.data_root):
+            os.kill(pid, signal.SIGKILL)
 
 @dataclass
 class Host:

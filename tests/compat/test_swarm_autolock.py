@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
-from swarm_cluster import etcd_pids, init, join, lan
+from swarm_cluster import etcd_pids, init, join, lan, leave_and_clean
 from swarm_peer import SwarmDockerd, free_port, normalise
 
 from gorae.errors import Unauthorized
@@ -104,14 +104,7 @@ def manager() -> Iterator[GoraeDaemon]:
     try:
         yield d
     finally:
-        try:
-            try:
-                d.docker("swarm", "leave", "--force", check=False, timeout=30)
-            finally:
-                d.cleanup()
-        finally:
-            for pid in etcd_pids(d.data_root):
-                os.kill(pid, signal.SIGKILL)
+        leave_and_clean(d)
 
 
 def test_autolock_single_manager(manager: GoraeDaemon) -> None:
