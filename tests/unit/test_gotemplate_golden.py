@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,12 @@ def _mutate(doc: Any, draw: st.DrawFn) -> Any:
     return doc
 
 
+# docs/mutation.md: GORAE_MUTATION=1 (a mutmut run) takes a few derandomized examples instead of 400
+_MUTATION = os.environ.get("GORAE_MUTATION") == "1"
+
+
 @given(st.data())
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=8 if _MUTATION else 400, derandomize=_MUTATION, deadline=None)
 def test_field_chain_shortcut_is_the_engines_answer(data: st.DataObject) -> None:
     kind = data.draw(st.sampled_from(["container", "image"]))
     names = data.draw(_chains(ROOT[kind]))
