@@ -2,3 +2,368 @@
 pins a behaviour of Go's text/template / fmt (docker CLI 28) that a surviving mutant changed."""
 
 from __future__ import annotations
+
+import pytest
+
+from gorae.cli.gotemplate import Limits, Template, TemplateExecError, TemplateParseError, render
+from gorae.cli.gotemplate.funcs import GoFunc
+from gorae.cli.gotemplate.values import GoNil, GoStruct, NilStringMap, StringMap
+
+
+def _err(tmpl: str, data: object, **options: object) -> str:
+    with pytest.raises(TemplateExecError) as info:
+        render(tmpl, data, **options)
+    return str(info.value)
+
+
+# --- values: Go types, truth, the missing value ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tmpl", "data", "want"),
+    [
+        ('{{printf "%T" (index "ab" 1)}}', None, "uint8"),
+        ('{{printf "%T" (split "a" ",")}}', None, "[]string"),
+        ('{{printf "%T|%T|%T|%T|%T" true 1 1.5 1i "s"}}', None, "bool|int|float64|complex128|string"),
+        ('{{printf "%T|%T" .M .L}}', {"M": {"a": 1}, "L": [1]}, "map[string]interface {}|[]interface {}"),
+        ('{{printf "%T" .F}}', {"F": lambda: None}, "func()"),
+    ],
+)
+def test_go_type_names(tmpl: str, data: object, want: str) -> None:
+    assert render(tmpl, data) == want
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "typ"),
+    [
+        ("B", True, "bool"),
+        ("F", 1.5, "float64"),
+        ("C", 1j, "complex128"),
+        ("M", {"a": 1}, "map[string]interface {}"),
+        ("Fn", lambda: None, "func()"),
+        ("U", None, ""),
+    ],
+)
+def test_wrong_type_for_a_string_argument_names_the_go_type(field: str, value: object, typ: str) -> None:
+    msg = _err("{{upper ." + field + "}}", {field: value})
+    if value is None:
+        assert msg == f'template: :1:8: executing "" at <.{field}>: invalid value; expected string'
+    else:
+        assert msg == (
+            f'template: :1:8: executing "" at <.{field}>: wrong type for value; expected string; got {typ}'
+        )
+
+
+def test_wrong_type_for_uint8_and_string_slice() -> None:
+    # Go reports the last node it visited: the pipeline's last argument
+    assert _err('{{upper (index "ab" 1)}}', None) == (
+        'template: :1:20: executing "" at <1>: wrong type for value; expected string; got uint8'
+    )
+    assert _err('{{upper (split "a" ",")}}', None) == (
+        'template: :1:19: executing "" at <",">: wrong type for value; expected string; got []string'
+    )
+
+
+def test_a_nil_value_piped_is_passed_not_missing() -> None:
+    # Go: a nil interface value from a map is a value (printf sees <nil>); only "no value at all" is missing
+    assert render('{{.E | printf "%v"}}', {"E": None}) == "<nil>"
+    assert render('{{.E | printf "%v|%v" 1}}', {"E": None}) == "1|<nil>"
+
+
+@pytest.mark.parametrize(
+    ("value", "want"),
+    [
+        ({}, "n"),
+        ({"a": 1}, "y"),
+        (0.0, "n"),
+        (0.5, "y"),
+        (0j, "n"),
+        (1j, "y"),
+        (object(), "y"),  # a struct is always true
+    ],
+)
+def test_truth_of_each_kind(value: object, want: str) -> None:
+    assert render("{{if .V}}y{{else}}n{{end}}", {"V": value}) == want
+
+
+def test_truth_of_a_uint8() -> None:
+    assert (
+        render('{{if (index "\\x00a" 0)}}y{{else}}n{{end}}{{if (index "\\x00a" 1)}}y{{else}}n{{end}}', None)
+        == "ny"
+    )
+
+
+def test_string_map_missing_key_is_the_zero_string() -> None:
+    # docker's typed data: index of a map[string]string gives "" for a missing key, not <no value>
+    assert render('[{{index . "zz"}}]', StringMap({"a": "1"})) == "[]"
+    assert render('[{{index . "zz"}}]', NilStringMap()) == "[]"
+    assert render('[{{index . "zz"}}]', {"a": "1"}) == "[<no value>]"
+
+
+def test_typed_struct_and_nil_pointer_errors_name_the_type() -> None:
+    assert _err("{{.X}}", GoStruct("*container.State", {"A": 1})) == (
+        'template: :1:2: executing "" at <.X>: can\'t evaluate field X in type *container.State'
+    )
+    assert _err("{{.X}}", GoNil("*container.Health")) == (
+        'template: :1:2: executing "" at <.X>: nil pointer evaluating *container.Health.X'
+    )
+    assert _err("{{.A 1}}", GoStruct("*T", {"A": 1})) == (
+        'template: :1:2: executing "" at <.A>: A has arguments but cannot be invoked as function'
+    )
+
+
+def test_inspect_missingkey_tells_struct_from_map() -> None:
+    # struct-like (exported names, `A_b` too) errors; a map (any other key, or empty) prints <no value>
+    assert _err("{{.Nope}}", {"A_b": 1}, missingkey="inspect") == (
+        'template: :1:2: executing "" at <.Nope>: map has no entry for key "Nope"'
+    )
+    assert render("{{.Nope}}", {}, missingkey="inspect") == "<no value>"
+    assert render("{{.Nope}}", {"a_b": 1}, missingkey="inspect") == "<no value>"
+    assert render("{{.Nope}}", {}, missingkey="invalid") == "<no value>"
+
+
+def test_a_func_value_cannot_be_printed() -> None:
+    assert _err("{{.F}}", {"F": lambda: None}) == (
+        'template: :1:2: executing "" at <{{.F}}>: can\'t print {{.F}} of type func()'
+    )
+
+
+# --- exec --------------------------------------------------------------------------------------------
+
+
+def test_default_depth_limit() -> None:
+    assert _err('{{define "a"}}{{template "a"}}{{end}}{{template "a"}}', None) == (
+        'template: :1:25: executing "a" at <{{template "a"}}>: exceeded maximum template depth (100)'
+    )
+
+
+def test_exec_error_column_is_counted_on_its_line() -> None:
+    assert _err("ab\n{{.A}}{{.Nope}}", {"A": 1}, missingkey="error") == (
+        'template: :2:8: executing "" at <.Nope>: map has no entry for key "Nope"'
+    )
+    # bytes, not characters, as Go
+    assert _err("é{{.Nope}}", {}, missingkey="error") == (
+        'template: :1:4: executing "" at <.Nope>: map has no entry for key "Nope"'
+    )
+
+
+def test_output_limit_is_inclusive() -> None:
+    t = Template("{{range 10}}xxxxxxxxxx{{end}}", limits=lambda: Limits(max_output=100))
+    assert t.execute(None) == "x" * 100
+
+
+def test_range_variables() -> None:
+    data = ["a", "b"]
+    assert render("{{range $v := .}}{{$v}}{{len $}}{{end}}", data) == "a2b2"
+    assert render("{{range $i, $v := .}}{{$i}}{{$v}}{{len $}}{{end}}", data) == "0a21b2"
+    # the assignment forms set the outer variables (Go 1.22)
+    assert render("{{$v := 0}}{{range $v = .}}{{end}}{{$v}}", data) == "b"
+    assert render("{{$i := 9}}{{$v := 0}}{{range $i, $v = .}}{{end}}{{$i}}{{$v}}", data) == "1b"
+
+
+def test_hex_constants_are_ints() -> None:
+    assert render('{{printf "%d %d %v" 0x1E 0X1e 0x1p4}}', None) == "30 30 16"
+
+
+@pytest.mark.parametrize(
+    ("tmpl", "data", "msg"),
+    [
+        ('{{join .L ","}}', {"L": [1, 2]}, "wrong type for value; expected []string; got []interface {}"),
+        ('{{join .S ","}}', {"S": "abc"}, "wrong type for value; expected []string; got string"),
+    ],
+)
+def test_string_slice_arguments(tmpl: str, data: object, msg: str) -> None:
+    assert _err(tmpl, data).endswith(msg)
+
+
+def test_int_and_bool_arguments_from_data() -> None:
+    assert render('[{{pad "x" .N .N}}]', {"N": 1}) == "[ x ]"
+    assert render('{{join .L "-"}}', {"L": ["a", "b"]}) == "a-b"
+    f = GoFunc("f", lambda b: "yes" if b else "no", ("bool",))
+    assert Template("{{f .B}} {{f false}}", funcs={"f": f}).execute({"B": True}) == "yes no"
+
+
+# --- funcs: comparison -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tmpl", "want"),
+    [
+        ("{{eq 1 nil}} {{eq nil 1}} {{eq .Nope 1}} {{eq nil nil}}", "false false false true"),
+        ('{{eq 97 (index "a" 0)}} {{eq (index "a" 0) 97}} {{eq 98 (index "a" 0)}}', "true true false"),
+        ("{{eq nil .M}} {{eq .M nil}}", "false false"),
+        ("{{eq .P .P}} {{eq .O .O}}", "true true"),
+    ],
+)
+def test_eq_like_go(tmpl: str, want: str) -> None:
+    obj = object()
+    assert render(tmpl, {"M": {"a": 1}, "P": GoNil("*T"), "O": obj}) == want
+
+
+def test_json_of_a_typed_struct_keeps_its_field_order() -> None:
+    # a Go struct encodes its fields in declaration order (so does a JSON object of exported names, decoded
+    # from one); a map sorts its keys
+    assert render("{{json .}}", GoStruct("*T", {"B": 1, "A": 2})) == '{"B":1,"A":2}'
+    assert render("{{json .}}", {"B": 1, "A": 2}) == '{"B":1,"A":2}'
+    assert render("{{json .}}", {"b": 1, "a": 2}) == '{"a":2,"b":1}'
+
+
+class _Obj:
+    def __init__(self) -> None:
+        self.Plain = "field"
+        self.lower = 1
+
+    def Join(self, *parts: object) -> str:
+        return "+".join(str(p) for p in parts)
+
+
+def test_a_variadic_method_takes_any_arguments() -> None:
+    assert render('{{.Join 1 "a" 1.5}}', _Obj()) == "1+a+1.5"
+
+
+def test_executing_a_name_never_parsed() -> None:
+    from gorae.cli.gotemplate.exec import execute
+
+    with pytest.raises(TemplateExecError) as info:
+        execute({}, "x", "x", "", None, {})
+    assert str(info.value) == 'template: x: "x" is an incomplete or empty template'
+
+
+def test_exec_error_column_after_a_replaced_character() -> None:
+    # a lone surrogate stands for what Go holds as U+FFFD (3 bytes), e.g. a "\ud800" JSON escape
+    assert _err("\ud800{{.Nope}}", {}, missingkey="error") == (
+        'template: :1:5: executing "" at <.Nope>: map has no entry for key "Nope"'
+    )
+
+
+# --- funcs ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tmpl", "want"),
+    [
+        ('{{lt 96 (index "a" 0)}} {{lt 97 (index "a" 0)}} {{lt (index "a" 0) 98}}', "true false true"),
+        ('{{le 97 (index "a" 0)}} {{gt 97 (index "a" 0)}} {{ge 97 (index "a" 0)}}', "true false true"),
+    ],
+)
+def test_lt_across_int_and_uint(tmpl: str, want: str) -> None:
+    assert render(tmpl, None) == want
+
+
+@pytest.mark.parametrize(
+    ("tmpl", "msg"),
+    [
+        ("{{lt 1 .M}}", "invalid type for comparison"),
+        ("{{lt .M 1}}", "invalid type for comparison"),
+        ("{{lt 1i 2i}}", "invalid type for comparison"),
+        ("{{lt true false}}", "invalid type for comparison"),
+        ('{{lt 1 "a"}}', "incompatible types for comparison"),
+        ("{{index .L 0 0}}", "index of nil pointer"),
+        ("{{index .L 1}}", "index out of range: 1"),
+        ('{{index "a" 1}}', "index out of range: 1"),
+        ("{{index .S 3}}", "index out of range: 3"),
+        ("{{slice .Nope}}", "slice of untyped nil"),
+        ('{{slice "abc" 2 1}}', "invalid slice index: 2 > 1"),
+        ("{{slice .L2 0 2 1}}", "invalid slice index: 2 > 1"),
+        ('{{pad "x" 99999999 0}}', "output too large"),
+        ("{{1 | call}}", "non-function <int Value> of type int"),
+        ('{{"f" | call}}', "non-function f of type string"),
+    ],
+)
+def test_function_errors_like_go(tmpl: str, msg: str) -> None:
+    data = {"M": {"a": 1}, "L": [None], "S": "\ud800", "L2": [1, 2, 3]}
+    name = tmpl.split()[0].lstrip("{") if "|" not in tmpl else "call"
+    assert _err(tmpl, data).endswith(f": error calling {name}: {msg}")
+
+
+def test_three_index_slice() -> None:
+    assert render("{{slice .L 1 2 3}} {{slice .L 0 1 1}}", {"L": [1, 2, 3]}) == "[2] [1]"
+
+
+def test_byte_slicing_that_splits_a_character() -> None:
+    # Go keeps the partial bytes (invalid UTF-8); the engine holds text, so only "no error" is Go's
+    assert render('{{if (slice "é" 0 1)}}y{{end}}{{if (truncate "é" 1)}}y{{end}}', None) == "yy"
+    # a lone surrogate (what Go holds as U+FFFD, 3 bytes) is measured and escaped without error
+    assert render("{{if (truncate .S 2)}}y{{end}}{{if (urlquery .S)}}y{{end}}", {"S": "\ud800"}) == "yy"
+
+
+def test_json_of_what_go_cannot_encode_prints_nothing() -> None:
+    # docker's `json` ignores the encoder's error: nothing is printed
+    data = {"N": float("nan"), "F": lambda: None}
+    assert render("[{{json .N}}][{{json 1i}}][{{json .F}}]", data) == "[][][]"
+
+
+def test_json_of_uint8_and_objects() -> None:
+    assert render('{{json (index "a" 0)}}', None) == "97"
+    assert render("{{json .}}", _Obj()) == '{"Plain":"field"}'
+
+
+def test_title_separators_beyond_ascii() -> None:
+    # strings.Title: a non-ASCII space separates words; letters and digits do not
+    assert render('{{title "a\u00a0b é\u0661c"}}', None) == "A\u00a0B É\u0661c"
+
+
+@pytest.mark.parametrize("fn", ["split", "join", "title", "lower", "upper", "json", "truncate"])
+def test_header_funcs_return_the_header_text(fn: str) -> None:
+    from gorae.cli.gotemplate import HEADER_FUNCS
+
+    args = {"split": ' ","', "join": ' ","', "truncate": " 2"}.get(fn, "")
+    t = Template("{{" + fn + " .H" + args + "}}")
+    assert t.execute({"H": "NAMES"}, funcs=HEADER_FUNCS) == "NAMES"
+
+
+# --- parser ---------------------------------------------------------------------------------------------
+
+
+def test_expression_depth_limit() -> None:
+    Template("{{" + "(" * 100 + "1" + ")" * 100 + "}}")
+    with pytest.raises(TemplateParseError) as info:
+        Template("{{" + "(" * 101 + "1" + ")" * 101 + "}}")
+    assert str(info.value) == "template: :1: max expression depth exceeded"
+
+
+def test_lexer_error_after_an_action_names_no_action() -> None:
+    for text in ("{{1}}\n{{/* x", "{{1\n}}\n{{/* x"):
+        with pytest.raises(TemplateParseError) as info:
+            Template(text)
+        assert str(info.value) == f"template: :{text.count(chr(10)) + 1}: unclosed comment"
+
+
+# --- gojson: encoding/json's output -------------------------------------------------------------------
+
+
+def test_json_floats_like_go() -> None:
+    from gorae.cli.gotemplate.gojson import marshal
+
+    values = [0.0, -0.0, 1.0, 1.5, -1.5, 0.5, 12.0, 1e20, 1e21, 1.25e21, -1e21, 1e100, 1e-6, 1.5e-6, 1e-7]
+    values += [1.25e-7, 1e-10, 123456789.0, 0.000001234]
+    assert marshal(values) == (
+        "[0,-0,1,1.5,-1.5,0.5,12,100000000000000000000,1e+21,1.25e+21,-1e+21,1e+100,0.000001,0.0000015,1e-7,"
+        "1.25e-7,1e-10,123456789,0.000001234]"
+    )
+
+
+def test_json_strings_like_go() -> None:
+    from gorae.cli.gotemplate.gojson import marshal
+
+    s = '"\\\n\r\t\b\f\x01\x1f\u2028\u2029é\ud800\udfff\ue000<>&'
+    assert marshal(s) == '"\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\\u2028\\u2029é\\ufffd\\ufffd\ue000<>&"'
+    assert marshal({"<k>": "<a&b>"}, html=True) == '{"\\u003ck\\u003e":"\\u003ca\\u0026b\\u003e"}'
+
+
+@pytest.mark.parametrize(
+    ("value", "msg"),
+    [
+        (float("nan"), "json: unsupported value: NaN"),
+        (float("inf"), "json: unsupported value: +Inf"),
+        (float("-inf"), "json: unsupported value: -Inf"),
+        (1j, "json: unsupported type: complex128"),
+        (len, "json: unsupported type: func()"),
+    ],
+)
+def test_json_errors_like_go(value: object, msg: str) -> None:
+    from gorae.cli.gotemplate.gojson import JSONError, marshal
+
+    with pytest.raises(JSONError) as info:
+        marshal([value])
+    assert str(info.value) == msg

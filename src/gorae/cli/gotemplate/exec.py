@@ -484,7 +484,14 @@ class _State:
                 t = params[-1]
             argv.append(self.validate_type(final, t))
         if fn.builtin and name == "call":
-            argv.insert(0, str(call_args[0]) if call_args else "")
+            # the callee's name for call's errors: Go's args[0].String(), or final.String() when piped
+            # (a reflect.Value: the string itself, else "<T Value>")
+            if call_args:
+                callee = str(call_args[0])
+            else:
+                final = _unwrap(final)
+                callee = final if isinstance(final, str) else f"<{type_name(final)} Value>"
+            argv.insert(0, callee)
         try:
             return fn.fn(*argv)
         except (TemplateError, RecursionError):
