@@ -367,3 +367,97 @@ def test_json_errors_like_go(value: object, msg: str) -> None:
     with pytest.raises(JSONError) as info:
         marshal([value])
     assert str(info.value) == msg
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("{{range .}}{{end}}{{break}}", "template: :1: {{break}} outside {{range}}"),
+        ("{{range .}}{{end}}{{continue}}", "template: :1: {{continue}} outside {{range}}"),
+        ('{{block "b" 1}}x{{else}}y{{end}}', "template: :1: unexpected {{else}} in block clause"),
+    ],
+)
+def test_parse_errors_after_a_block(text: str, msg: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == msg
+
+
+def test_break_after_a_nested_range() -> None:
+    t = Template("{{range .}}{{range .}}{{end}}{{if eq (len .) 1}}{{break}}{{end}}{{len .}}{{end}}")
+    assert t.execute([[1, 2], [3], [4, 5]]) == "2"
+
+
+@pytest.mark.parametrize("opener", ["{{if 1}}{{end}}", "{{range 1}}{{end}}", '{{block "b" 1}}{{end}}'])
+def test_depth_limit_is_the_same_after_a_control_block(opener: str) -> None:
+    # each control structure gives back the depth it took
+    Template(opener * 3 + "{{" + "(" * 100 + "1" + ")" * 100 + "}}")
+    with pytest.raises(TemplateParseError, match="max expression depth exceeded"):
+        Template(opener * 3 + "{{" + "(" * 101 + "1" + ")" * 101 + "}}")
+
+
+# --- nodes: Go's Node.String() and positions -------------------------------------------------------------
+
+
+def test_parse_tree_prints_back_like_go() -> None:
+    text = (
+        "a{{$x := 1}}{{$x = 2}}{{range $i, $e := .L}}{{$e}}{{break}}{{continue}}{{else}}e{{end}}"
+        "{{range $v = .L}}{{end}}{{if .A}}1{{else if .B}}2{{else}}3{{end}}{{with .C}}c{{else with .D}}d{{end}}"
+        '{{template "t"}}{{template "t" .}}{{(.A).B}} {{.A.B "s" `r` 1.5 \'c\' true false nil}} {{$x.F}}'
+        '{{print (len .) | printf "%d"}}{{- /* c */ -}} {{$}}{{define "t"}}T{{end}}{{block "b" .X}}B{{end}}'
+    )
+    t = Template(text)
+    assert str(t.trees[""].root) == (
+        "a{{$x := 1}}{{$x = 2}}{{range $i, $e := .L}}{{$e}}{{break}}{{continue}}{{else}}e{{end}}"
+        "{{range $v = .L}}{{end}}{{if .A}}1{{else}}{{if .B}}2{{else}}3{{end}}{{end}}"
+        "{{with .C}}c{{else}}{{with .D}}d{{end}}{{end}}"
+        '{{template "t"}}{{template "t" .}}{{(.A).B}} {{.A.B "s" `r` 1.5 \'c\' true false nil}} {{$x.F}}'
+        '{{print (len .) | printf "%d"}}{{$}}{{template "b" .X}}'
+    )
+    assert str(t.trees["t"].root) == "T"
+    assert str(t.trees["b"].root) == "B"
+
+
+@pytest.mark.parametrize(
+    ("steps", "msg"),
+    [
+        (1, 'template: :1:0: executing "" at <ab{{if 1}}x{{.}}{{end}}>: execution exceeded 1 steps'),
+        (2, 'template: :1:0: executing "" at <ab>: execution exceeded 2 steps'),
+        (3, 'template: :1:7: executing "" at <1>: execution exceeded 3 steps'),
+        (5, 'template: :1:10: executing "" at <x{{.}}>: execution exceeded 5 steps'),
+        (6, 'template: :1:10: executing "" at <x>: execution exceeded 6 steps'),
+        (7, 'template: :1:13: executing "" at <.>: execution exceeded 7 steps'),
+    ],
+)
+def test_step_limit_names_the_node_reached(steps: int, msg: str) -> None:
+    t = Template("ab{{if 1}}x{{.}}{{end}}", limits=lambda: Limits(max_steps=steps))
+    with pytest.raises(TemplateExecError) as info:
+        t.execute(1)
+    assert str(info.value) == msg
+    assert Template("ab{{if 1}}x{{.}}{{end}}", limits=lambda: Limits(max_steps=8)).execute(1) == "abx1"
+
+
+def test_output_limit_names_the_text() -> None:
+    t = Template("abc{{range 10}}xxxxxxxxxx{{end}}", limits=lambda: Limits(max_output=50))
+    with pytest.raises(TemplateExecError) as info:
+        t.execute(None)
+    assert str(info.value) == 'template: :1:15: executing "" at <xxxxxxxxxx>: output exceeds 50 bytes'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{{define "a"}} \t\r\n\v\f\x85\xa0{{end}}{{define "a"}}x{{end}}',
+        '{{define "a"}}x{{end}}{{define "a"}} \t\r\n\v\f\x85\xa0{{end}}',
+        '{{define "a"}}{{/* c */}}{{end}}{{define "a"}}x{{end}}',
+    ],
+)
+def test_an_empty_definition_never_conflicts(text: str) -> None:
+    # Go's IsEmptyTree: a definition of nothing but (Unicode) space neither conflicts nor replaces
+    assert Template(text).execute_template("a", None) == "x"
+
+
+def test_a_second_definition_with_content_conflicts() -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template('{{define "a"}}\u200bx{{end}}{{define "a"}}y{{end}}')
+    assert str(info.value) == 'template: :1: template: multiple definition of template "a"'
