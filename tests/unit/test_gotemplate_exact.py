@@ -461,3 +461,35 @@ def test_a_second_definition_with_content_conflicts() -> None:
     with pytest.raises(TemplateParseError) as info:
         Template('{{define "a"}}\u200bx{{end}}{{define "a"}}y{{end}}')
     assert str(info.value) == 'template: :1: template: multiple definition of template "a"'
+
+
+@pytest.mark.parametrize(
+    ("text", "steps", "where"),
+    [
+        ("{{range 2}}{{break}}{{end}}x", 4, '1:11: executing "" at <{{break}}>'),  # the range's body
+        ("{{range 2}}{{break}}{{end}}x", 5, '1:13: executing "" at <{{break}}>'),  # the break itself
+        ("{{range 2}}{{continue}}{{end}}x", 7, '1:13: executing "" at <{{continue}}>'),
+        ("{{if 0}}{{else if 1}}y{{end}}", 4, '1:15: executing "" at <{{if 1}}y{{end}}>'),  # the else list
+        ("{{with 0}}{{else with 1}}y{{end}}", 4, '1:17: executing "" at <{{with 1}}y{{end}}>'),
+        ("{{if 0}}{{else}}y{{end}}", 4, '1:16: executing "" at <y>'),
+    ],
+)
+def test_step_limit_positions_of_control_nodes(text: str, steps: int, where: str) -> None:
+    # the engine's own step bound (Go has none) reports the last node reached, at its Go position
+    t = Template(text, limits=lambda: Limits(max_steps=steps))
+    with pytest.raises(TemplateExecError) as info:
+        t.execute(1)
+    assert str(info.value) == f"template: :{where}: execution exceeded {steps} steps"
+
+
+@pytest.mark.parametrize("body", ["{{1}}", "X", "{{.}}x"])
+def test_a_definition_of_anything_but_space_conflicts(body: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template('{{define "a"}}' + body + '{{end}}{{define "a"}}y{{end}}')
+    assert str(info.value) == 'template: :1: template: multiple definition of template "a"'
+
+
+def test_json_two_digit_mantissas() -> None:
+    from gorae.cli.gotemplate.gojson import marshal
+
+    assert marshal([1.5e21, 1.5e-7, -2.5e-10]) == "[1.5e+21,1.5e-7,-2.5e-10]"
