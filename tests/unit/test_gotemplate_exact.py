@@ -7,7 +7,7 @@ import pytest
 
 from gorae.cli.gotemplate import Limits, Template, TemplateExecError, TemplateParseError, render
 from gorae.cli.gotemplate.funcs import GoFunc
-from gorae.cli.gotemplate.values import GoNil, GoStruct, NilStringMap, StringMap
+from gorae.cli.gotemplate.values import GoNil, GoStruct, GoUint8, NilStringMap, StringMap
 
 
 def _err(tmpl: str, data: object, **options: object) -> str:
@@ -493,3 +493,93 @@ def test_json_two_digit_mantissas() -> None:
     from gorae.cli.gotemplate.gojson import marshal
 
     assert marshal([1.5e21, 1.5e-7, -2.5e-10]) == "[1.5e+21,1.5e-7,-2.5e-10]"
+
+
+# --- gofmt: fmt.Sprintf ------------------------------------------------------------------------------------
+
+_INF, _NAN = float("inf"), float("nan")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "args", "want"),
+    [
+        ("%*d", (1000001, 1), "%!(BADWIDTH)1"),  # fmt's tooLarge: more than 1e6
+        ("%c|%q|%U|%#U", (0x110000,) * 4, "\ufffd|'\ufffd'|U+110000|U+110000"),
+        ("%q", ("\a\b\f\n\r\t\v\x7f\x01",), '"\\a\\b\\f\\n\\r\\t\\v\\x7f\\x01"'),
+        ("%q|%q|%q", (0xDFFF, 0xD800, -1), "'\ufffd'|'\ufffd'|'\ufffd'"),
+        ("%#q|%#q|%#q", ("a b", "a`b", "a\tb"), '`a b`|"a`b"|`a\tb`'),
+        (
+            "%x|%X|%x|%x|%x|%x",
+            (1.5, 1.5, 0.0, 1.0, -2.0, 0.1),
+            "0x1.8p+00|0X1.8P+00|0x0p+00|0x1p+00|-0x1p+01|0x1.999999999999ap-04",
+        ),
+        ("%v %v %v|%f|%e", (_NAN, _INF, -_INF, _INF, -_INF), "NaN +Inf -Inf|+Inf|-Inf"),
+        ("%b|%b|%b", (1.0, 2.0**60, -0.5), "4503599627370496p-52|4503599627370496p+8|-4503599627370496p-53"),
+        ("%#v|%#x|%x", (GoUint8(97), GoUint8(97), GoUint8(255)), "0x61|0x61|ff"),
+        ("%c|%c|%c|%c", (0x10FFFF, 0xD800, 0xDFFF, 0xE000), "\U0010ffff|\ufffd|\ufffd|\ue000"),
+        (
+            "%U|%#U|%#U|%08U|%-8U|",
+            (-1, 0x41, 0x1F600, 0x41, 0x41),
+            "U+FFFFFFFFFFFFFFFF|U+0041 'A'|U+1F600 '😀'|  U+0041|U+0041  |",
+        ),
+        ("%.0d|%.0d|%5.0d|%.0x|", (0, 7, 0, 0), "|7|     ||"),
+        ("% f|% f|%+f|% +f", (1.5, -1.5, 1.5, 1.5), " 1.500000|-1.500000|+1.500000|+1.500000"),
+        (
+            "%06f|%06f|% f|%+f|%v|%-6f|",
+            (_INF, _NAN, _NAN, _NAN, _INF, -_INF),
+            "  +Inf|   NaN| NaN|+NaN|+Inf|-Inf  |",
+        ),
+        ("%#.0e|%#.0E|%#.0f|%#v", (1.0, 1.0, 1.0, 1.0), "1.e+00|1.E+00|1.|1"),
+        (
+            "% #20x|% #-20x|%#20x|% x|%#x",
+            ("hi",) * 5,
+            "           0x68 0x69|0x68 0x69           |              0x6869|68 69|0x6869",
+        ),
+        ("%X|%d|%s|%v|%T", (None,) * 5, "%!X(<nil>)|%!d(<nil>)|%!s(<nil>)|<nil>|<nil>"),
+        (
+            "%#v|%#v|%v",
+            ({"a": 1, "b": "x"}, [1, "x"], {10: "x", 9: "y"}),
+            'map[string]interface {}{"a":1, "b":"x"}|[]interface {}{1, "x"}|map[9:y 10:x]',
+        ),
+        ("%v|%v", ({True: 1, False: 0}, [[None], {"a": None}]), "map[false:0 true:1]|[[<nil>] map[a:<nil>]]"),
+        ("%[1]", (5,), "%!(NOVERB)"),
+        ("%[1]|", (5,), "%!|(int=5)"),
+        (
+            "%[1x]d|%[x]d|%[3]d|%[1].2f|%5[2]d|%[2]*d",
+            (5, 2),
+            "%!d(BADINDEX)|%!d(BADINDEX)|%!d(BADINDEX)|%!f(BADINDEX)|    2|%!d(MISSING)",
+        ),
+        ("%*d|%*d|%-*d|", (GoUint8(3), 1, -4, 1, 4, 2), "  1|1   |2   |"),
+        ("%.d", (5,), "5"),
+        ("%.", (5,), "%!.(int=5)"),
+        ("%w|%w", ({"a": 1}, 1), "%!w(map[string]interface {}=map[a:1])|%!w(int=1)"),
+        ("%07.2f|%v", (complex(_INF, 1), complex(1, -2)), "(   +Inf+001.00i)|(1-2i)"),
+        # a func prints as its address in Go; the engine prints one fixed address
+        ("%v|%d", (len, len), "0xc000000000|%!d(func()=0xc000000000)"),
+        # an undecodable command-line byte (surrogateescape) is Go's invalid byte; another lone surrogate is
+        # what Go's JSON decoding made of it, U+FFFD
+        ("%q|%+q", ("a\udcffb\ud800", "a\udcffb\ud800"), '"a\\xffb\ufffd"|"a\\xffb\\ufffd"'),
+    ],
+)
+def test_sprintf_exact(fmt: str, args: tuple[object, ...], want: str) -> None:
+    from gorae.cli.gotemplate import sprintf
+
+    assert sprintf(fmt, *args) == want
+
+
+def test_sprintf_width_limits() -> None:
+    from gorae.cli.gotemplate import sprintf
+
+    s = sprintf("%*d", 1000000, 1)
+    assert len(s) == 1000000 and s.endswith(" 1")
+    # a width parsed past 1e6 drops the rest of the format
+    assert sprintf("%10000010d", 1) == "%!(NOVERB)%!(EXTRA int=1)"
+
+
+def test_values_printed_bare() -> None:
+    from gorae.cli.gotemplate import sprint
+    from gorae.cli.gotemplate.gofmt import format_value
+
+    assert sprint(GoStruct("*T", {"A": 1, "B": "x"}, json_view={"A": 1})) == "{1 x}"
+    assert format_value(None) == "<nil>"
+    assert format_value(GoNil("*T")) == "<nil>"

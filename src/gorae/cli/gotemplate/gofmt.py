@@ -29,10 +29,13 @@ def quote(s: str, ascii_only: bool = False, q: str = '"') -> str:
     out = [q]
     for ch in s:
         o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte of the command line (surrogateescape): Go's \xNN
+            out.append(f"\\x{o - 0xDC00:02x}")
+            continue
+        if 0xD800 <= o <= 0xDFFF:  # any other lone surrogate: what Go holds instead (a JSON "\ud800": U+FFFD)
+            ch, o = "\ufffd", 0xFFFD
         if ch == q or ch == "\\":
             out.append("\\" + ch)
-        elif 0xD800 <= o <= 0xDFFF:
-            out.append("\\ufffd")
         elif (o < 0x80 or not ascii_only) and _is_print(ch):
             out.append(ch)
         elif ch in "\a\b\f\n\r\t\v":
