@@ -555,7 +555,8 @@ _INF, _NAN = float("inf"), float("nan")
         ("%w|%w", ({"a": 1}, 1), "%!w(map[string]interface {}=map[a:1])|%!w(int=1)"),
         ("%07.2f|%v", (complex(_INF, 1), complex(1, -2)), "(   +Inf+001.00i)|(1-2i)"),
         # a func prints as its address in Go; the engine prints one fixed address
-        ("%v|%d", (len, len), "0xc000000000|%!d(func()=0xc000000000)"),
+        ("%v|%d|%X", (len, len, len), "0xc000000000|%!d(func()=0xc000000000)|%!X(func()=0xc000000000)"),
+        ("%[1]5d|%[1]*d", (5, 2), "%!d(BADINDEX)|    2"),
         # an undecodable command-line byte (surrogateescape) is Go's invalid byte; another lone surrogate is
         # what Go's JSON decoding made of it, U+FFFD
         ("%q|%+q", ("a\udcffb\ud800", "a\udcffb\ud800"), '"a\\xffb\ufffd"|"a\\xffb\\ufffd"'),
