@@ -584,3 +584,40 @@ def test_values_printed_bare() -> None:
     assert sprint(GoStruct("*T", {"A": 1, "B": "x"}, json_view={"A": 1})) == "{1 x}"
     assert format_value(None) == "<nil>"
     assert format_value(GoNil("*T")) == "<nil>"
+
+
+# --- lexer ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("{{template abcdefghijk}}", 'unexpected "abcdefghij"... in template clause'),  # Go's %.10q...
+        ("{{template abcdefghij}}", 'unexpected "abcdefghij" in template clause'),
+        ("{{template éééééé}}", 'unexpected "éééééé"... in template clause'),  # 12 bytes, 6 runes
+        ("{{template if}}", "unexpected <if> in template clause"),
+        ("{{.a€}}", "bad character U+20AC '€'"),
+        ("{{\x01}}", "unrecognized character in action: U+0001"),
+        ("a {{- ", "unclosed action"),
+        ("{{1", "unclosed action"),
+        ("{{0x1", "unclosed action"),
+        ("{{1.5", "unclosed action"),
+    ],
+)
+def test_lexer_errors_like_go(text: str, msg: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: " + msg
+
+
+def test_identifiers_take_underscores_and_unicode_digits() -> None:
+    assert render("{{.a_b}} {{$a_b := 1}}{{$a_b}} {{.a\u0661}}", {"a_b": 2, "a\u0661": 3}) == "2 1 3"
+
+
+@pytest.mark.parametrize("text", ["  {{- 1}}", "{{1}}", "x{{1}}"])
+def test_no_empty_text_nodes(text: str) -> None:
+    # trimmed-away or absent text makes no TextNode: 3 steps (the list, the action, its command), a text one more
+    steps = 3 if text.startswith(("{{", " ")) else 4
+    assert Template(text, limits=lambda: Limits(max_steps=steps)).execute(None).endswith("1")
+    with pytest.raises(TemplateExecError, match="execution exceeded"):
+        Template(text, limits=lambda: Limits(max_steps=steps - 1)).execute(None)
