@@ -621,3 +621,15 @@ def test_no_empty_text_nodes(text: str) -> None:
     assert Template(text, limits=lambda: Limits(max_steps=steps)).execute(None).endswith("1")
     with pytest.raises(TemplateExecError, match="execution exceeded"):
         Template(text, limits=lambda: Limits(max_steps=steps - 1)).execute(None)
+
+
+@pytest.mark.parametrize("text", ["{{/*/}}", "{{- /*/}}"])
+def test_a_comment_closes_only_after_its_opening(text: str) -> None:
+    # "/*/" opens a comment; its "*/" is not the close
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: unclosed comment"
+
+
+def test_right_trim_keeps_what_follows_the_space() -> None:
+    assert render("{{1 -}}xy|{{2 -}} \n y|{{/**/}}x|{{- /**/ -}} z", None) == "1xy|2y|x|z"
