@@ -633,3 +633,79 @@ def test_a_comment_closes_only_after_its_opening(text: str) -> None:
 
 def test_right_trim_keeps_what_follows_the_space() -> None:
     assert render("{{1 -}}xy|{{2 -}} \n y|{{/**/}}x|{{- /**/ -}} z", None) == "1xy|2y|x|z"
+
+
+# --- numbers: Go's parse.newNumber, strconv's number syntax -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "{{017i}} {{1.5i}} {{25i}} {{0x1p4i}} {{0i}} {{1_0+2_0i}}",
+            "(0+17i) (0+1.5i) (0+25i) (0+16i) (0+0i) (10+20i)",
+        ),
+        ("{{-0x_1F}} {{+0x_1F}} {{0x_F}} {{0xF_F}} {{0x_a}} {{0x_f}} {{9_9}}", "-31 31 15 255 10 15 99"),
+        ("{{1.5_5}} {{1_0.5}} {{1e1_0}} {{-0}}", "1.55 10.5 1e+10 0"),
+        ("{{0b1}} {{0o7}} {{0x9}} {{0_0}} {{00}} {{0}} {{0_17}} {{0b_101}} {{0o_17}}", "1 7 9 0 0 0 15 5 15"),
+        ("{{9223372036854775807}} {{-9223372036854775808}}", "9223372036854775807 -9223372036854775808"),
+        ('{{printf "%T %v|%T" 1e3 1e3 0x1p-2}} {{1e100}}', "float64 1000|float64 1e+100"),
+        # an integer argument takes any constant with an exact int64 value
+        (
+            '[{{pad "x" 1e0 2.0}}][{{pad "x" 0x1p1 0}}][{{pad "x" 1+0i 0}}][{{pad "x" 0i 1}}][{{pad "x" -0 1}}]',
+            "[ x  ][  x][ x][x ][x ]",
+        ),
+        (
+            "{{'\\a'}} {{'\\b'}} {{'\\f'}} {{'\\v'}} {{'\\r'}} {{'\\t'}} {{'\\n'}} {{'\\\\'}} {{'\\''}} {{'\\x41'}} {{'\\101'}}"
+            " {{'\\u00e9'}} {{'\\U0001F600'}}",
+            "7 8 12 11 13 9 10 92 39 65 65 233 128512",
+        ),
+        ('{{printf "%q" "\\a\\b\\f\\v\\r\\t\\n\\\\\\""}}', '"\\a\\b\\f\\v\\r\\t\\n\\\\\\""'),
+    ],
+)
+def test_number_and_escape_literals_like_go(text: str, want: str) -> None:
+    assert render(text, None) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        # strconv.ParseFloat takes no 0b/0o prefix, and 0x only with a p exponent
+        ("{{0x10i}}", 'illegal number syntax: "0x10i"'),
+        ("{{0b1i}}", 'illegal number syntax: "0b1i"'),
+        ("{{0o7i}}", 'illegal number syntax: "0o7i"'),
+        # an underscore only between digits (or after a base prefix)
+        ("{{1__0+2i}}", 'illegal number syntax: "1__0+2i"'),
+        ("{{0x__1}}", 'illegal number syntax: "0x__1"'),
+        ("{{1E_5}}", 'illegal number syntax: "1E_5"'),
+        ("{{1_e5}}", 'illegal number syntax: "1_e5"'),
+        ("{{1__0}}", 'illegal number syntax: "1__0"'),
+        ("{{1_}}", 'illegal number syntax: "1_"'),
+        ("{{1_.5}}", 'illegal number syntax: "1_.5"'),
+        ("{{1._5}}", 'illegal number syntax: "1._5"'),
+        ("{{1.5_}}", 'illegal number syntax: "1.5_"'),
+        ("{{18446744073709551616}}", 'integer overflow: "18446744073709551616"'),
+        ("{{-9223372036854775809}}", 'integer overflow: "-9223372036854775809"'),
+        ("{{'ab'}}", "malformed character constant: 'ab'"),
+        ("{{'\\z'}}", "invalid syntax"),
+    ],
+)
+def test_number_syntax_errors_like_go(text: str, msg: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: " + msg
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("{{9223372036854775808}}", "at <9223372036854775808>: 9223372036854775808 overflows int"),
+        ("{{18446744073709551615}}", "at <18446744073709551615>: 18446744073709551615 overflows int"),
+        ('{{pad "x" 1.5 0}}', "at <1.5>: expected integer; found 1.5"),
+        ('{{pad "x" 1e100 0}}', "at <1e100>: expected integer; found 1e100"),
+        ('{{pad "x" 1e19 0}}', "at <1e19>: expected integer; found 1e19"),
+        ('{{pad "x" 2i 0}}', "at <2i>: expected integer; found 2i"),
+    ],
+)
+def test_number_exec_errors_like_go(text: str, msg: str) -> None:
+    assert _err(text, None).split('executing "" ', 1)[1] == msg

@@ -118,17 +118,14 @@ def parse_number(pos: int, text: str, complex_item: bool) -> NumberNode:
     n = NumberNode(pos, text)
     if complex_item:
         try:
-            c = complex(text.replace("i", "j").replace("_", ""))
+            c = complex(text.replace("i", "j"))  # underscores: Python's rules are Go's (between digits)
         except ValueError:
             raise ValueError(f"illegal number syntax: {_goq(text)}") from None
         n.is_complex, n.complex_value = True, c
         _simplify_complex(n)
         return n
     if text.endswith("i"):
-        f = _parse_float(text[:-1])
-        if f is None:
-            i = _parse_int(text[:-1])
-            f = float(i) if i is not None else None
+        f = _parse_float(text[:-1])  # Go's ParseFloat: no 0b/0o prefix, 0x only with a p exponent
         if f is not None:
             n.is_complex, n.complex_value = True, complex(0, f)
             _simplify_complex(n)
