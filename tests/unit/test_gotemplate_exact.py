@@ -709,3 +709,53 @@ def test_number_syntax_errors_like_go(text: str, msg: str) -> None:
 )
 def test_number_exec_errors_like_go(text: str, msg: str) -> None:
     assert _err(text, None).split('executing "" ', 1)[1] == msg
+
+
+def test_more_literals_like_go() -> None:
+    assert render("{{-0x_1p4}} {{+0x_1p4}} {{0x_1p4}}", None) == "-16 16 16"
+    assert render('{{"\\u00e9\\xc3\\xa9"}} {{"\\U0010FFFF"}}', None) == "éé \U0010ffff"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{1e400}}",  # out of range: strconv.ParseFloat fails
+        "{{1e400i}}",
+        "{{1e400+0i}}",
+    ],
+)
+def test_out_of_range_floats_are_no_numbers(text: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == f'template: :1: illegal number syntax: "{text[2:-2]}"'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{{"\\xZZ"}}',
+        '{{"\\xX1"}}',
+        '{{"\\X41"}}',
+        '{{"\\u12"}}',
+        '{{"\\U00110000"}}',
+        '{{"\\ud800"}}',
+        '{{"\\udfff"}}',
+        '{{"\\400"}}',
+        '{{"\\08"}}',
+        "{{'\\\"'}}",
+        '{{"\\\'"}}',
+        "{{''}}",
+    ],
+)
+def test_bad_escapes_are_invalid_syntax(text: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: invalid syntax"
+
+
+@pytest.mark.parametrize("arg", ["-9.223372036854775808e18", "-9.223372036854775808e18+0i"])
+def test_the_smallest_int64_as_a_float_constant_is_an_int(arg: str) -> None:
+    # float64(int64(f)) == f for -2^63: an integer argument; docker's truncate then panics as Go slicing does
+    assert _err('{{truncate "abc" ' + arg + "}}", None).endswith(
+        "error calling truncate: runtime error: slice bounds out of range [:-9223372036854775808]"
+    )

@@ -110,6 +110,8 @@ def _parse_float(s: str) -> float | None:
             value = float(unsigned)
     except (ValueError, OverflowError):
         return None
+    if value - value != 0:  # out of range (inf; the lexer makes no NaN or Inf): Go's ParseFloat fails
+        return None
     return -value if neg else value
 
 
@@ -121,6 +123,8 @@ def parse_number(pos: int, text: str, complex_item: bool) -> NumberNode:
             c = complex(text.replace("i", "j"))  # underscores: Python's rules are Go's (between digits)
         except ValueError:
             raise ValueError(f"illegal number syntax: {_goq(text)}") from None
+        if c.real - c.real != 0 or c.imag - c.imag != 0:  # a part out of range: Go's Sscan fails
+            raise ValueError(f"illegal number syntax: {_goq(text)}")
         n.is_complex, n.complex_value = True, c
         _simplify_complex(n)
         return n
