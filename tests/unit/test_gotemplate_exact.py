@@ -759,3 +759,34 @@ def test_the_smallest_int64_as_a_float_constant_is_an_int(arg: str) -> None:
     assert _err('{{truncate "abc" ' + arg + "}}", None).endswith(
         "error calling truncate: runtime error: slice bounds out of range [:-9223372036854775808]"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "msg"),
+    [
+        ("{{1eX}}", 'bad number syntax: "1eX"'),
+        ("{{-X1}}", 'bad number syntax: "-X"'),
+        ("{{0oX7}}", 'bad number syntax: "0oX"'),
+        ("{{0bX1}}", 'bad number syntax: "0bX"'),
+        ("{{1X5}}", 'bad number syntax: "1X"'),
+        ("{{0x1X}}", 'bad number syntax: "0x1X"'),
+        ("{{0x1pX}}", 'bad number syntax: "0x1pX"'),
+        ("{{1X}}", 'bad number syntax: "1X"'),
+        ("{{abc€}}", "bad character U+20AC '€'"),
+        ("{{.", 'illegal number syntax: "."'),  # "." at the end starts a number, as in Go's lexer
+        ("{{X}}", 'function "X" not defined'),
+        ("{{A}}", 'function "A" not defined'),
+        ("{{'\\\n'}}", "unterminated character constant"),
+        ("{{'\n'}}", "unterminated character constant"),
+        ('{{"a\\\n"}}', "unterminated quoted string"),
+        ('{{"a\n"}}', "unterminated quoted string"),
+    ],
+)
+def test_lexer_token_errors_like_go(text: str, msg: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: " + msg
+
+
+def test_spaces_before_a_trimmed_right_delimiter() -> None:
+    assert render("{{1  -}}x|{{.0}}|{{1\t \t-}} y", None) == "1x|0|1y"
