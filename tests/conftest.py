@@ -362,6 +362,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _sigterm)
+        # A shell without job control starts `cmd &` with SIGINT ignored, and an ignored signal stays ignored
+        # across exec: every CLI the tests start would then ignore ^C (pexpect's sendintr, `docker attach`'s
+        # detach tests). Python's own handler here is reset to the default in each child at exec.
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -75,3 +75,48 @@ def test_hostile_archives_stay_inside(tmp_path: Path, entries: list[tuple[str, s
         pass
     assert os.listdir(base / "victim") == []
     assert sorted(os.listdir(base)) == ["out", "victim"]  # nothing beside the destination
+
+
+def _member(name: str, kind: bytes, mode: int, uid: int = 1234, linkname: str = "") -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.mode, ti.uid, ti.gid, ti.linkname = kind, mode, uid, uid + 1, linkname
+    ti.uname = ti.gname = "someone"
+    return ti
+
+
+def test_guard_modes_owners_and_refusals(tmp_path: Path) -> None:
+    """The checks run by gorae itself (Debian 12's python 3.11.2 has no tarfile filters): set-id, sticky and
+    group/other write bits dropped, a regular file readable and writable by its owner, a directory enterable;
+    owners kept only in archive mode; hard links outside and special files refused."""
+    from gorae.cli.commands.cp import _Guard, _Refused
+
+    g = _Guard(archive=False)
+    reg = g(_member("/x/f", tarfile.REGTYPE, 0o4775), str(tmp_path))
+    assert (reg.name, reg.mode, reg.uid, reg.gid, reg.uname, reg.gname) == ("x/f", 0o755, os.getuid(), os.getgid(), "", "")
+    assert g(_member("g", tarfile.REGTYPE, 0o044), str(tmp_path)).mode == 0o644
+    assert g(_member("d", tarfile.DIRTYPE, 0o1557), str(tmp_path)).mode == 0o755
+    assert g(_member("d2", tarfile.DIRTYPE, 0o000), str(tmp_path)).mode == 0o700
+    assert g(_member("h", tarfile.LNKTYPE, 0o644, linkname="/x/f"), str(tmp_path)).linkname == "x/f"
+    kept = _Guard(archive=True)(_member("f", tarfile.REGTYPE, 0o644, uid=1234), str(tmp_path))
+    assert (kept.uid, kept.gid) == (1234, 1235)
+    with pytest.raises(_Refused, match="outside the destination"):
+        g(_member("h2", tarfile.LNKTYPE, 0o644, linkname="../../etc/passwd"), str(tmp_path))
+    with pytest.raises(_Refused, match="special file"):
+        g(_member("fifo", tarfile.FIFOTYPE, 0o644), str(tmp_path))
+    with pytest.raises(_Refused, match="outside the destination"):
+        g(_member("../up", tarfile.REGTYPE, 0o644), str(tmp_path))
+    assert g(_member("l", tarfile.SYMTYPE, 0o777, linkname="/anywhere"), str(tmp_path)).linkname == "/anywhere"
+    with pytest.raises(_Refused, match="through a link"):
+        g(_member("l/inner", tarfile.REGTYPE, 0o644), str(tmp_path))
+
+
+def test_files_keep_their_modes_on_every_python(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for m in (_member("d", tarfile.DIRTYPE, 0o750), _member("d/run", tarfile.REGTYPE, 0o700)):
+            tf.addfile(m)
+    buf.seek(0)
+    _extract_local(buf, "/d", str(out), False)
+    assert (os.stat(out / "d").st_mode & 0o7777, os.stat(out / "d" / "run").st_mode & 0o7777) == (0o750, 0o700)

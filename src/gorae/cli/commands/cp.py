@@ -9,6 +9,7 @@ through one), into a temporary directory next to the destination, then renames i
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import posixpath
@@ -116,26 +117,58 @@ def copy_from(cli: Cli, ctr: str, src: str, dest: str, v: dict[str, Any]) -> Non
         cli.eprint(f"Successfully copied {human_size(size)} to {dest}")
 
 
+class _Refused(tarfile.TarError):
+    """A member the CLI will not write: outside the destination, through a link, or a special file."""
+
+
+# Members are checked by _Guard before extraction, so tarfile's own filter (3.11.4+; the default from 3.14)
+# must not check them again. Debian 12's python3 (3.11.2) has no filter argument at all.
+_NO_FILTER: dict[str, Any] = {"filter": "fully_trusted"} if hasattr(tarfile, "fully_trusted_filter") else {}
+
+
 class _Guard:
-    """tarfile's "data" filter, but symbolic links may point anywhere (docker keeps `/x` as is): no member
-    is ever written through a link the archive made, and none lands outside the extraction directory."""
+    """What tarfile's "data" filter checks, written out so that it works on every 3.11 (Debian 12 ships
+    3.11.2, before the filters), except that symbolic links may point anywhere (docker keeps `/x` as is): no
+    member is ever written through a link the archive made, none lands outside the extraction directory,
+    hard links point inside it, special files are refused, set-id/sticky and group/other write bits dropped.
+    Owners: the member's with `-a` (docker's archive mode), else the caller's."""
 
     def __init__(self, archive: bool) -> None:
         self.archive = archive
         self.links: set[str] = set()
 
-    def __call__(self, member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    def _inside(self, member: tarfile.TarInfo, dest: str, name: str) -> None:
+        target = os.path.realpath(os.path.join(dest, name))
+        if os.path.commonpath([target, dest]) != dest:
+            raise _Refused(f"{member.name!r} would be extracted to {target!r}, which is outside the destination")
+
+    def __call__(self, member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+        dest = os.path.realpath(path)
         name = posixpath.normpath(member.name.lstrip("/"))
         parts = name.split("/")
         if any("/".join(parts[:i]) in self.links for i in range(1, len(parts) + 1)):
-            raise tarfile.OutsideDestinationError(member, path)
+            raise _Refused(f"{member.name!r} would be extracted through a link in the archive")
+        self._inside(member, dest, name)
+        out = copy.copy(member)
+        out.name = name
         if member.issym():
-            out = tarfile.tar_filter(member, path)
             self.links.add(name)
-        else:
-            out = tarfile.data_filter(member, path)
-        if out is not None and not self.archive:
-            out = out.replace(uid=os.getuid(), gid=os.getgid(), uname="", gname="", deep=False)
+        elif member.islnk():
+            out.linkname = posixpath.normpath(member.linkname.lstrip("/"))
+            self._inside(member, dest, out.linkname)
+        elif not (member.isreg() or member.isdir()):
+            raise _Refused(f"{member.name!r} is a special file")
+        mode = member.mode & 0o755
+        if member.isreg() or member.islnk():
+            if not mode & 0o100:
+                mode &= ~0o111
+            mode |= 0o600
+        elif member.isdir():
+            mode |= 0o700  # later members go into it, also for a caller who is not root
+        out.mode = mode
+        if not self.archive:
+            out.uid, out.gid = os.getuid(), os.getgid()
+        out.uname = out.gname = ""
         return out
 
 
@@ -157,7 +190,7 @@ def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool, rebase: 
                     name = posixpath.normpath(member.name.lstrip("/"))
                     if top is None:
                         top = name.split("/")[0]
-                    tf.extract(member, tmp, filter=guard, numeric_owner=True)
+                    tf.extract(guard(member, tmp), tmp, numeric_owner=True, **_NO_FILTER)
         except (tarfile.TarError, KeyError, ValueError, EOFError) as e:  # KeyError: a hardlink to nothing
             raise StatusError(1, f"invalid archive from the daemon: {e}") from None
         if top is None:
