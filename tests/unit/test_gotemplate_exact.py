@@ -790,3 +790,17 @@ def test_lexer_token_errors_like_go(text: str, msg: str) -> None:
 
 def test_spaces_before_a_trimmed_right_delimiter() -> None:
     assert render("{{1  -}}x|{{.0}}|{{1\t \t-}} y", None) == "1x|0|1y"
+
+
+def test_template_api_errors() -> None:
+    with pytest.raises(ValueError) as info:
+        Template("x", missingkey="bogus")
+    assert str(info.value) == "missingkey must be one of ('default', 'invalid', 'zero', 'error', 'inspect')"
+    with pytest.raises(TemplateExecError) as exc:
+        Template("x").execute_template("nope", None)
+    assert str(exc.value) == 'template: no template "nope" associated with template ""'
+
+
+def test_raw_strings_drop_carriage_returns() -> None:
+    # strconv.Unquote of a raw string removes \r
+    assert render("{{`a\rb`}}", None) == "ab"
