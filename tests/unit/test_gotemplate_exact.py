@@ -804,3 +804,16 @@ def test_template_api_errors() -> None:
 def test_raw_strings_drop_carriage_returns() -> None:
     # strconv.Unquote of a raw string removes \r
     assert render("{{`a\rb`}}", None) == "ab"
+
+
+def test_octal_and_hex_escapes_are_bytes() -> None:
+    # Go: \ooo and \xhh are bytes (UTF-8 when they form it), \u a rune; ".9" is a number, not a field
+    assert render('{{"\\303\\251"}} {{len "\\000\\007"}} {{"\\ue000"}} {{.9}}', None) == "é 2 \ue000 0.9"
+    assert render('{{if "\\377"}}y{{end}}{{if "\\xff"}}y{{end}}', None) == "yy"
+
+
+@pytest.mark.parametrize("text", ['{{"\\0X1"}}', '{{"\\080"}}'])
+def test_bad_octal_escapes(text: str) -> None:
+    with pytest.raises(TemplateParseError) as info:
+        Template(text)
+    assert str(info.value) == "template: :1: invalid syntax"
