@@ -9,6 +9,7 @@ Everything is removed afterwards: the daemon with its containers and images, ssh
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -159,7 +160,7 @@ class Hammer:
                 if down_since is not None:
                     self.longest_outage = max(self.longest_outage, time.monotonic() - down_since)
                     down_since = None
-            except OSError:
+            except (OSError, http.client.HTTPException):  # refused, reset, or a response cut short by the swap
                 self.failed += 1
                 if down_since is None:
                     down_since = time.monotonic()
