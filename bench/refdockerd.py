@@ -52,6 +52,8 @@ class Dockerd:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # containerd's stack dumps (SIGUSR1) go to $TMPDIR: into the exec root, removed with it
+            env=dict(os.environ, TMPDIR=self.xroot),
         )
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
         for _ in range(200):

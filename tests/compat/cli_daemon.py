@@ -84,6 +84,10 @@ class Daemon:
                 self.pidfile,
             ]
         env = dict(os.environ, PYTHONPATH=SRC)
+        if target != "gorae":
+            # containerd writes its stack dumps (on SIGUSR1) to $TMPDIR: keep them
+            # in the exec root, removed with it, instead of /tmp
+            env["TMPDIR"] = str(self.exec_root)
         # should pytest die before `stop()`, this watcher stops the daemon and removes what it made
         self.reaper = Reaper(
             "roots",

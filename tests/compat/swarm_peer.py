@@ -47,6 +47,11 @@ class SwarmDockerd:
         # swarm init attaches an ingress sandbox to a host bridge `docker_gwbridge` that dockerd never removes
         self.gwbridge_before = os.path.exists(GWBRIDGE)
 
+    def dockerd_env(self) -> dict[str, str]:
+        # containerd writes its stack dumps (on SIGUSR1) to $TMPDIR: keep them
+        # in the exec root, removed with it, instead of /tmp
+        return dict(os.environ, TMPDIR=str(self.exec_root))
+
     def start(self) -> None:
         argv = [
             "dockerd",
@@ -64,7 +69,7 @@ class SwarmDockerd:
             self.pidfile,
         ]
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.dockerd_env())
         deadline = time.monotonic() + 60
         while self.run("docker", "version").returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:

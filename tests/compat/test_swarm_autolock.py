@@ -250,7 +250,7 @@ class _Dockerd(SwarmDockerd):
         argv += ["--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none"]
         argv += ["--pidfile", self.pidfile]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.dockerd_env())
         wait_for(lambda: self.run("docker", "version").returncode == 0 or self.proc.poll() is not None, 60)
         assert self.proc.poll() is None, self.log.read_text()[-2000:]
 

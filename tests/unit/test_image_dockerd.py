@@ -62,6 +62,7 @@ class RefDockerd:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=dict(os.environ, TMPDIR=self.exec_root),  # containerd's stack dumps: removed with the root
             )
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
