@@ -187,10 +187,10 @@ def _extract_local(tar_stream: Any, src: str, dest: str, archive: bool, rebase: 
         try:
             with tarfile.open(fileobj=tar_stream, mode="r|*") as tf:
                 for member in tf:
-                    name = posixpath.normpath(member.name.lstrip("/"))
+                    safe = guard(member, tmp)  # its name normalised: relative, no `..`
                     if top is None:
-                        top = name.split("/")[0]
-                    tf.extract(guard(member, tmp), tmp, numeric_owner=True, **_NO_FILTER)
+                        top = safe.name.split("/")[0]
+                    tf.extract(safe, tmp, numeric_owner=True, **_NO_FILTER)
         except (tarfile.TarError, KeyError, ValueError, EOFError) as e:  # KeyError: a hardlink to nothing
             raise StatusError(1, f"invalid archive from the daemon: {e}") from None
         if top is None:
