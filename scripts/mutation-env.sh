@@ -38,7 +38,7 @@ case $src in
       tests/unit/test_health.py tests/unit/test_container_lifecycle.py"
     # and those reaching it through the container service
     check_tests="$tests tests/unit/test_store_diskfull.py tests/unit/test_api_system.py tests/unit/test_metrics.py" ;;
-  src/gorae/cli/gotemplate/*)
+  src/gorae/gotemplate/*)
     # every unit test file reaching the engine, the quickest and most-killing first: the engine's own tests
     # (1 s), the golden cases (1 s), docker's formatters, the hypothesis properties (8 derandomized examples
     # each under GORAE_MUTATION=1); test_formatting.py only imports it. One pytest run, no first stage: a

@@ -3,7 +3,7 @@
 #   scripts/mutation.sh apply                            # src/gorae/archive/apply.py
 #   scripts/mutation.sh src/gorae/container/state.py     # any module with a test set in scripts/mutation-env.sh
 #   scripts/mutation.sh apply 85,88,150-151,399-         # only mutants on these lines (the others: "skipped")
-#   GORAE_MUTATION_SAMPLE=1/4:16 scripts/mutation.sh src/gorae/cli/gotemplate/exec.py   # a fixed random quarter
+#   GORAE_MUTATION_SAMPLE=1/4:16 scripts/mutation.sh src/gorae/gotemplate/exec.py   # a fixed random quarter
 #                                                        # (seed 16) of the mutants (scripts/mutmut/mutmut_config.py)
 # mutmut 2.x rewrites the module in place while it runs and restores it at the end; the script
 # checks `git diff` afterwards so a mutated file is never left behind. Results: `mutmut results`.

@@ -39,7 +39,7 @@ def _python(code: str, env: dict[str, str] | None = None) -> subprocess.Complete
     "module",
     [
         *(f"gorae.cli.commands.{c}" for c in ("ps", "images", "inspect", "logs", "run", "system")),
-        "gorae.cli.gotemplate, gorae.cli.inspect_types",  # `inspect -f`, `ps --format`
+        "gorae.gotemplate, gorae.cli.inspect_types",  # `inspect -f`, `ps --format`
     ],
 )
 def test_command_modules_import_nothing_slow(module: str) -> None:

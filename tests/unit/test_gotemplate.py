@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gorae.cli.gotemplate import (
+from gorae.errors import InvalidParameter
+from gorae.gotemplate import (
     HEADER_FUNCS,
     Limits,
     Template,
@@ -15,7 +16,6 @@ from gorae.cli.gotemplate import (
     sprint,
     sprintf,
 )
-from gorae.errors import InvalidParameter
 
 DATA = {
     "Name": "/web",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from gorae.cli.gotemplate import Limits, Template, TemplateExecError, TemplateParseError, render
-from gorae.cli.gotemplate.funcs import GoFunc
-from gorae.cli.gotemplate.values import GoNil, GoStruct, GoUint8, NilStringMap, StringMap
+from gorae.gotemplate import Limits, Template, TemplateExecError, TemplateParseError, render
+from gorae.gotemplate.funcs import GoFunc
+from gorae.gotemplate.values import GoNil, GoStruct, GoUint8, NilStringMap, StringMap
 
 
 def _err(tmpl: str, data: object, **options: object) -> str:
@@ -222,7 +222,7 @@ def test_a_variadic_method_takes_any_arguments() -> None:
 
 
 def test_executing_a_name_never_parsed() -> None:
-    from gorae.cli.gotemplate.exec import execute
+    from gorae.gotemplate.exec import execute
 
     with pytest.raises(TemplateExecError) as info:
         execute({}, "x", "x", "", None, {})
@@ -305,7 +305,7 @@ def test_title_separators_beyond_ascii() -> None:
 
 @pytest.mark.parametrize("fn", ["split", "join", "title", "lower", "upper", "json", "truncate"])
 def test_header_funcs_return_the_header_text(fn: str) -> None:
-    from gorae.cli.gotemplate import HEADER_FUNCS
+    from gorae.gotemplate import HEADER_FUNCS
 
     args = {"split": ' ","', "join": ' ","', "truncate": " 2"}.get(fn, "")
     t = Template("{{" + fn + " .H" + args + "}}")
@@ -333,7 +333,7 @@ def test_lexer_error_after_an_action_names_no_action() -> None:
 
 
 def test_json_floats_like_go() -> None:
-    from gorae.cli.gotemplate.gojson import marshal
+    from gorae.gotemplate.gojson import marshal
 
     values = [0.0, -0.0, 1.0, 1.5, -1.5, 0.5, 12.0, 1e20, 1e21, 1.25e21, -1e21, 1e100, 1e-6, 1.5e-6, 1e-7]
     values += [1.25e-7, 1e-10, 123456789.0, 0.000001234]
@@ -344,7 +344,7 @@ def test_json_floats_like_go() -> None:
 
 
 def test_json_strings_like_go() -> None:
-    from gorae.cli.gotemplate.gojson import marshal
+    from gorae.gotemplate.gojson import marshal
 
     s = '"\\\n\r\t\b\f\x01\x1f\u2028\u2029é\ud800\udfff\ue000<>&'
     assert marshal(s) == '"\\"\\\\\\n\\r\\t\\b\\f\\u0001\\u001f\\u2028\\u2029é\\ufffd\\ufffd\ue000<>&"'
@@ -362,7 +362,7 @@ def test_json_strings_like_go() -> None:
     ],
 )
 def test_json_errors_like_go(value: object, msg: str) -> None:
-    from gorae.cli.gotemplate.gojson import JSONError, marshal
+    from gorae.gotemplate.gojson import JSONError, marshal
 
     with pytest.raises(JSONError) as info:
         marshal([value])
@@ -490,7 +490,7 @@ def test_a_definition_of_anything_but_space_conflicts(body: str) -> None:
 
 
 def test_json_two_digit_mantissas() -> None:
-    from gorae.cli.gotemplate.gojson import marshal
+    from gorae.gotemplate.gojson import marshal
 
     assert marshal([1.5e21, 1.5e-7, -2.5e-10]) == "[1.5e+21,1.5e-7,-2.5e-10]"
 
@@ -563,13 +563,13 @@ _INF, _NAN = float("inf"), float("nan")
     ],
 )
 def test_sprintf_exact(fmt: str, args: tuple[object, ...], want: str) -> None:
-    from gorae.cli.gotemplate import sprintf
+    from gorae.gotemplate import sprintf
 
     assert sprintf(fmt, *args) == want
 
 
 def test_sprintf_width_limits() -> None:
-    from gorae.cli.gotemplate import sprintf
+    from gorae.gotemplate import sprintf
 
     s = sprintf("%*d", 1000000, 1)
     assert len(s) == 1000000 and s.endswith(" 1")
@@ -578,8 +578,8 @@ def test_sprintf_width_limits() -> None:
 
 
 def test_values_printed_bare() -> None:
-    from gorae.cli.gotemplate import sprint
-    from gorae.cli.gotemplate.gofmt import format_value
+    from gorae.gotemplate import sprint
+    from gorae.gotemplate.gofmt import format_value
 
     assert sprint(GoStruct("*T", {"A": 1, "B": "x"}, json_view={"A": 1})) == "{1 x}"
     assert format_value(None) == "<nil>"

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gorae.cli.gotemplate import Limits, Template, TemplateError
+from gorae.gotemplate import Limits, Template, TemplateError
 
 PIECES = [
     "{{",

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 from gorae.cli.commands.inspect import parse_template, write_inspect
 from gorae.cli.commands.ps import write_ps
 from gorae.cli.context import Cli, StatusError
-from gorae.cli.gotemplate import Template, TemplateError
 from gorae.cli.inspect_types import ROOT, SCHEMA, field_chain, typed, typed_string
+from gorae.gotemplate import Template, TemplateError
 
 GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "gotemplate" / "cases.json").read_text("utf-8"))
 KINDS = {"container": "container", "image": "image", "literals": "container"}

@@ -5,8 +5,8 @@ cycle hidden behind a lazy import is still a cycle in the design. Importing `a.b
 `a` and `a.b` (their `__init__`), so those edges count too (see `_edges`).
 
 The layers, lowest first (a package may import its own layer and those below it, never above):
-  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore, authconfig, gitcontext
-            (self-contained helpers)
+  base      errors, humanize, filters, timefmt, platform, events, reference, dockerignore, authconfig, gitcontext,
+            gotemplate (self-contained helpers; Go's text/template serves the CLI's --format and swarm's templates)
   leaves    archive, store, snapshot, runtime, volume                  (the kernel- and disk-facing parts)
             httpserver                                                 (the generic HTTP/1.1 server: api and
                                                                         the registry server both plug into it)
@@ -40,6 +40,7 @@ BASE = {
     "dockerignore",
     "authconfig",
     "gitcontext",
+    "gotemplate",
     "__init__",
 }
 LEAVES = {"archive", "store", "snapshot", "runtime", "volume"}

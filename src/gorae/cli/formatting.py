@@ -105,7 +105,7 @@ def ps_command(command: str, trunc: bool = True) -> str:
     body = s[:-1] if s.endswith("…") else s
     if body.isascii() and body.isprintable() and '"' not in body and "\\" not in body:
         return f'"{s}"'  # what Go's strconv.Quote gives for printable ASCII (and a trailing "…")
-    from gorae.cli.gotemplate.gofmt import quote  # the template engine is imported only when used
+    from gorae.gotemplate.gofmt import quote  # the template engine is imported only when used
 
     return quote(s)
 

@@ -180,7 +180,7 @@ def go_time_string(value: str) -> str:
 
 
 def _zero(kind: str) -> Any:
-    from gorae.cli.gotemplate.values import GoNil, NilMap, NilSlice, NilStringMap
+    from gorae.gotemplate.values import GoNil, NilMap, NilSlice, NilStringMap
 
     if kind == "s":
         return ""
@@ -205,7 +205,7 @@ def _zero(kind: str) -> Any:
 
 def typed(go_type: str, raw: Any) -> Any:
     """The Go value docker's template sees for `raw` (decoded JSON) of type `go_type`."""
-    from gorae.cli.gotemplate.values import GoNil, GoStruct, StringMap
+    from gorae.gotemplate.values import GoNil, GoStruct, StringMap
 
     pointer = go_type.startswith("*")
     base = go_type[1:] if pointer else go_type

@@ -1,7 +1,7 @@
 """Printing lists as docker does: default tables, `table TEMPLATE`, `json` and raw Go templates, with the
 header row drawn by rendering the template against header names, and docker's tabwriter spacing.
 
-Uses `gorae.cli.gotemplate.render` and the helpers of `gorae.cli.formatting`, imported only when needed;
+Uses `gorae.gotemplate.render` and the helpers of `gorae.cli.formatting`, imported only when needed;
 templates made only of `{{.Field}}` actions on row objects (the default tables) are filled in directly.
 """
 
@@ -53,7 +53,7 @@ class JsonRow:
 
     @property
     def marshal_json(self) -> dict[str, Any]:
-        """What `{{json .}}` marshals, HTML-escaped (gorae.cli.gotemplate.gojson's hook)."""
+        """What `{{json .}}` marshals, HTML-escaped (gorae.gotemplate.gojson's hook)."""
         return self.as_json()
 
 
@@ -107,11 +107,11 @@ def ellipsis(s: str, n: int) -> str:
 
 
 def render(template: str, data: Any, *, header: bool = False) -> str:
-    """Render a Go template (gorae.cli.gotemplate); plain `{{.Field}}` templates on row objects skip the engine.
+    """Render a Go template (gorae.gotemplate); plain `{{.Field}}` templates on row objects skip the engine.
     `header` renders a table's header row with docker's header functions (json, upper, ... return the title)."""
     if not isinstance(data, dict | list) and _plain_fields(template):
         return _render_plain(template, data)
-    from gorae.cli.gotemplate import HEADER_FUNCS, Template, TemplateError
+    from gorae.gotemplate import HEADER_FUNCS, Template, TemplateError
 
     try:
         tmpl = Template(template)
@@ -128,8 +128,8 @@ def render(template: str, data: Any, *, header: bool = False) -> str:
 
 def check_template(template: str) -> None:
     """Fail early on a template that does not parse (docker exits before contacting the daemon)."""
-    from gorae.cli.gotemplate import TemplateError
-    from gorae.cli.gotemplate import parse as _parse
+    from gorae.gotemplate import TemplateError
+    from gorae.gotemplate import parse as _parse
 
     try:
         _parse(template)
@@ -242,7 +242,7 @@ def check_list_template(template: str) -> None:
     """docker parses a list's --format before printing any row: a bad one fails even on an empty list."""
     if _plain_fields(template):
         return
-    from gorae.cli.gotemplate import Template, TemplateError
+    from gorae.gotemplate import Template, TemplateError
 
     try:
         Template(template)
@@ -267,7 +267,7 @@ def print_list(
     elif quiet_format is not None and fmt == quiet_format:
         pass
     if fmt == "json":  # Go's json.Marshal of the context: keys sorted, <>& escaped, UTF-8 raw
-        from gorae.cli.gotemplate.gojson import marshal
+        from gorae.gotemplate.gojson import marshal
 
         for r in rows:
             out.write(marshal(to_json(r) if to_json else r, html=True) + "\n")  # MarshalJSON: json.Marshal

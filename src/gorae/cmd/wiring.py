@@ -259,7 +259,11 @@ def build_services(config: DaemonConfig) -> Services:
     swarm.add_component(dispatcher)
     swarm.add_component(Orphaner(), leader_only=True)
     swarm.add_component(
-        Agent(LocalExecutor(containers, distribution), TaskFiles(Path(config.exec_root) / "swarm"))
+        Agent(
+            LocalExecutor(containers, distribution),
+            TaskFiles(Path(config.exec_root) / "swarm"),
+            _node_description,
+        )
     )
     return Services(
         config=config,

@@ -331,9 +331,11 @@ class Dispatcher:
         async def read(tx: ReadTx) -> dict[str, Any]:
             tasks = node_tasks(await tx.find(Task), node_id)
             names: dict[str, str] = {}
+            labels: dict[str, dict[str, Any]] = {}  # the services' labels, for the templates' .Service.Labels
             endpoints: dict[str, Any] = {}  # swarmkit's Task.Endpoint: the service's (published ports)
             for service in await tx.find(Service):
                 names[service.id] = str((service.doc.get("Spec") or {}).get("Name", ""))
+                labels[service.id] = dict((service.doc.get("Spec") or {}).get("Labels") or {})
                 endpoint = service.doc.get("Endpoint") or {}
                 ports = (
                     endpoint.get("Ports")
@@ -354,6 +356,8 @@ class Dispatcher:
                 private = t.doc.get("_gorae") or {}
                 sid = str(t.doc.get("ServiceID", ""))
                 doc["ServiceName"] = str(private.get("ServiceName") or names.get(sid) or sid)
+                if labels.get(sid):
+                    doc["ServiceLabels"] = labels[sid]
                 if sid in endpoints:
                     doc["Endpoint"] = endpoints[sid]
                 out_tasks.append(doc)

@@ -326,6 +326,9 @@ class SecretStore:
                     "Data": base64.b64encode(plain).decode(),
                 }
             )
+            templating = (obj.doc.get("Spec") or {}).get("Templating")
+            if templating:  # expanded by the agent for each task (gorae.swarm.templates)
+                out[-1]["Templating"] = templating
         return out
 
 

@@ -89,7 +89,7 @@ class FieldChain:
 
     def engine(self) -> Any:
         if self._engine is None:
-            from gorae.cli.gotemplate import Template
+            from gorae.gotemplate import Template
 
             self._engine = Template(self.fmt)
         return self._engine
@@ -105,7 +105,7 @@ def parse_template(fmt: str | None) -> Any:
     names = field_chain(fmt)
     if names is not None:
         return FieldChain(fmt, names)
-    from gorae.cli.gotemplate import Template, TemplateError
+    from gorae.gotemplate import Template, TemplateError
 
     try:
         return Template(fmt)
@@ -125,7 +125,7 @@ def render_inspect(tmpl: Any, kind: str, obj: Any, *, raw: bool = True) -> str:
             if text is not None:
                 return text
         tmpl = tmpl.engine()
-    from gorae.cli.gotemplate import TemplateError
+    from gorae.gotemplate import TemplateError
 
     if kind in ROOT:
         try:
@@ -187,7 +187,7 @@ def write_inspect(
 
 
 def _template_error() -> type[Exception]:
-    from gorae.cli.gotemplate import TemplateError
+    from gorae.gotemplate import TemplateError
 
     return TemplateError
 

@@ -150,7 +150,7 @@ def _lang_line(indent: str, go_version: str) -> str:
 
 
 def _parse_format(fmt: str, name: str) -> Any:
-    from gorae.cli.gotemplate import Template, TemplateError
+    from gorae.gotemplate import Template, TemplateError
 
     try:
         return Template(fmt, name=name)
@@ -159,7 +159,7 @@ def _parse_format(fmt: str, name: str) -> Any:
 
 
 def _go_json(doc: Any) -> str:
-    from gorae.cli.gotemplate import render as _render
+    from gorae.gotemplate import render as _render
 
     return _render("{{json .}}", doc)
 
@@ -185,7 +185,7 @@ def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     if fmt == "json":
         cli.print(_go_json(doc))
     elif tmpl is not None:
-        from gorae.cli.gotemplate import TemplateError
+        from gorae.gotemplate import TemplateError
 
         try:
             cli.print(tmpl.execute(_typed_version(doc)))
@@ -200,7 +200,7 @@ def cmd_version(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
 
 
 def _typed_version(doc: dict[str, Any]) -> Any:
-    from gorae.cli.gotemplate.values import GoStruct
+    from gorae.gotemplate.values import GoStruct
 
     def go_fields(d: dict[str, Any]) -> dict[str, Any]:  # Go's field name APIVersion has the JSON name ApiVersion
         return {("APIVersion" if k == "ApiVersion" else k): val for k, val in d.items()}
@@ -382,8 +382,8 @@ def cmd_info(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     if fmt == "json":
         cli.print(_go_json(doc))
         return 0
-    from gorae.cli.gotemplate import TemplateError
-    from gorae.cli.gotemplate.values import GoStruct
+    from gorae.gotemplate import TemplateError
+    from gorae.gotemplate.values import GoStruct
 
     assert tmpl is not None
     try:
@@ -435,7 +435,7 @@ def event_line(ev: dict[str, Any]) -> str:
 def typed_event(ev: dict[str, Any]) -> Any:
     """docker's events.Message for a template: Go field names (.Status, .ID, .From, .Scope, .TimeNano, ...),
     unknown ones failing; `json` gives the struct's key order (status/id/from only when set)."""
-    from gorae.cli.gotemplate.values import GoStruct
+    from gorae.gotemplate.values import GoStruct
 
     actor_raw = ev.get("Actor") or {}
     attrs = dict(actor_raw.get("Attributes") or {})
@@ -483,7 +483,7 @@ def cmd_events(cli: Cli, v: dict[str, Any], args: list[str]) -> int:
     fmt = v["format"]
     for ev in cli.api.stream_json("GET", "/events", params):
         if fmt == "json":
-            from gorae.cli.gotemplate.gojson import marshal
+            from gorae.gotemplate.gojson import marshal
 
             cli.print(marshal(typed_event(ev)))
         elif fmt:

@@ -13,6 +13,10 @@ a `remove`d task's at once). Status reports go in batches (`task_status`), the l
 
 After a daemon restart the agent finds its task containers by their `com.docker.swarm.task.id` label and
 carries on with them (a running one is waited on, never created twice).
+
+Templates (gorae.swarm.templates) are expanded here, before the container is made: the ContainerSpec's for
+this node's Description (a template that fails rejects the task, "resolving controller failed"), and the
+payloads of golang-templated secrets and configs as their files are written.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ import base64
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from gorae.errors import Conflict, GoraeError, NotFound
-from gorae.swarm import taskstate
+from gorae.swarm import taskstate, templates
 from gorae.swarm.agent import spec
 from gorae.swarm.agent.executor import Executor, TaskContainer
 from gorae.swarm.agent.files import TaskFiles
@@ -56,9 +61,12 @@ class Runner:
 
 
 class Agent:
-    def __init__(self, executor: Executor, files: TaskFiles) -> None:
+    def __init__(
+        self, executor: Executor, files: TaskFiles, describe: Callable[[], dict[str, Any]] = dict
+    ) -> None:
         self.executor = executor
         self.files = files
+        self.describe = describe  # this node's Description (Hostname, Platform): the templates' .Node
         self._node: NodeContext | None = None
         self._runners: dict[str, Runner] = {}
         self._secrets: dict[str, dict[str, Any]] = {}
@@ -240,7 +248,18 @@ class Agent:
         ct = self._container(task)
         if taskstate.rank(r.state) < taskstate.ORDER["ready"]:
             try:
-                ct = ct or await self._prepare(task)
+                prepared = task if ct is not None else self._expanded(task)
+            except templates.ExpandError as e:
+                self._report_status(
+                    r,
+                    "rejected",
+                    "resolving controller failed",
+                    Err=str(e),
+                    ContainerStatus={"ContainerID": "", "PID": 0, "ExitCode": 0},
+                )
+                return
+            try:
+                ct = ct or await self._prepare(task, prepared)
             except GoraeError as e:
                 self._report_status(
                     r,
@@ -349,8 +368,17 @@ class Agent:
             await job
         return None
 
-    async def _prepare(self, task: dict[str, Any]) -> TaskContainer:
-        """Image, secret and config files, the container (one per task: an existing one is reused)."""
+    def _expanded(self, task: dict[str, Any]) -> dict[str, Any]:
+        """The task with its ContainerSpec's templates expanded for this node."""
+        task_spec = task.get("Spec") or {}
+        container = templates.expand_container_spec(
+            task_spec.get("ContainerSpec") or {}, task, self.describe()
+        )
+        return {**task, "Spec": {**task_spec, "ContainerSpec": container}}
+
+    async def _prepare(self, task: dict[str, Any], expanded: dict[str, Any]) -> TaskContainer:
+        """Image, secret and config files, the container (one per task: an existing one is reused); the
+        container is made from `expanded` (the task with its templates expanded)."""
         container_spec = (task.get("Spec") or {}).get("ContainerSpec") or {}
         image = str(container_spec.get("Image") or "")
         # the credentials a client sent with the service (--with-registry-auth), as dockerd's executor
@@ -360,7 +388,7 @@ class Agent:
         binds = await asyncio.to_thread(self._write_files, task)
         name = spec.task_name(task)
         try:
-            cid = await asyncio.shield(self.executor.create(name, spec.create_body(task, binds)))
+            cid = await asyncio.shield(self.executor.create(name, spec.create_body(expanded, binds)))
         except Conflict:
             existing = self.executor.inspect(name)
             if existing is None or existing.labels.get(spec.TASK_ID) != task["ID"]:
@@ -380,7 +408,7 @@ class Agent:
             if payload is None:
                 raise GoraeError(f"secret {ref.get('SecretName') or ref.get('SecretID')} not found")
             mode, uid, gid = spec.file_mode(ref)
-            files.append((f"secret-{i}", base64.b64decode(payload["Data"]), mode, uid, gid))
+            files.append((f"secret-{i}", self._payload(task, payload, "secret"), mode, uid, gid))
             targets.append(spec.secret_target(ref))
         for i, ref in enumerate(container_spec.get("Configs") or []):
             if not (ref.get("File") or {}):
@@ -389,12 +417,44 @@ class Agent:
             if payload is None:
                 raise GoraeError(f"config {ref.get('ConfigName') or ref.get('ConfigID')} not found")
             mode, uid, gid = spec.file_mode(ref)
-            files.append((f"config-{i}", base64.b64decode(payload["Data"]), mode, uid, gid))
+            files.append((f"config-{i}", self._payload(task, payload, "config"), mode, uid, gid))
             targets.append(spec.config_target(ref))
         if not files:
             return []
         paths = self.files.write(str(task["ID"]), files)
         return list(zip(paths, targets, strict=True))
+
+    def _payload(self, task: dict[str, Any], payload: dict[str, Any], kind: str) -> bytes:
+        """A secret's or config's data for `task`: expanded when it was created with a template driver."""
+        data = base64.b64decode(payload["Data"])
+        templating = payload.get("Templating")
+        if not templating:
+            return data
+        try:
+            if templating.get("Name") != templates.GOLANG:
+                raise templates.ExpandError("unrecognized template type")
+            return templates.expand_payload(
+                data, task, self._reference_data(task, "secret"), self._reference_data(task, "config")
+            )
+        except templates.ExpandError as e:
+            raise GoraeError(f"failed to expand templated {kind} {payload['ID']}: {e}") from None
+
+    def _reference_data(self, task: dict[str, Any], kind: str) -> Callable[[str], str]:
+        """swarmkit's restricted getter: the raw data of the task's own secret (config) whose file is `target`."""
+        refs = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get(f"{kind.capitalize()}s") or []
+        known = self._secrets if kind == "secret" else self._configs
+
+        def get(target: str) -> str:
+            for ref in refs:
+                if (ref.get("File") or {}).get("Name") == target:
+                    ref_id = str(ref.get(f"{kind.capitalize()}ID"))
+                    payload = known.get(ref_id)
+                    if payload is None:
+                        raise templates.ExpandError(f"{kind} {ref_id} not found")
+                    return base64.b64decode(payload["Data"]).decode("utf-8", "surrogateescape")
+            raise templates.ExpandError(f"{kind} target {target} not found")
+
+        return get
 
     async def _stop(self, task: dict[str, Any], cid: str) -> None:
         signal = ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("StopSignal")

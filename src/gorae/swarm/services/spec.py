@@ -12,6 +12,7 @@ from typing import Any
 
 from gorae.container import names
 from gorae.errors import InvalidParameter, SystemError_
+from gorae.swarm import templates
 from gorae.swarm.services.constraints import parse_constraints
 from gorae.swarm.services.schema import check_types
 
@@ -59,6 +60,10 @@ def validate(spec: Any) -> dict[str, Any]:
             raise _grpc_invalid("name must be 63 characters or fewer")
         if not _DNS_LABEL.match(name):
             raise _grpc_invalid("name must be valid as a DNS name component")
+    try:
+        templates.validate_container_spec(template["ContainerSpec"])
+    except templates.ExpandError as e:
+        raise _grpc_invalid(str(e)) from None
     if not template["ContainerSpec"].get("Image"):
         raise _grpc_invalid("ContainerSpec: image reference must be provided")
     try:

@@ -1,4 +1,4 @@
-"""Go's text/template for Python, as docker's `--format` flags use it.
+"""Go's text/template for Python, as docker's `--format` flags and swarmkit's service templates use it.
 
 No maintained Python library implements Go templates, so gorae carries its own: lexer, parser
 and executor follow Go's text/template (actions, fields, variables, range/if/with/else,
@@ -52,9 +52,10 @@ def _func_table(funcs: Mapping[str, FuncLike] | None) -> dict[str, GoFunc]:
 class Template:
     """A parsed template (with docker's functions) ready to execute on data.
 
-    `funcs` adds or replaces functions (plain callables take any arguments). `missingkey` is one
-    of "default" (missing map keys print `<no value>`), "zero", "error" or "inspect" (error for
-    struct-like dicts only, as `docker inspect -f` behaves).
+    `funcs` adds or replaces functions (plain callables take any arguments); `docker_funcs=False`
+    leaves docker's extra functions out (Go's builtins only, as swarmkit's templates have them).
+    `missingkey` is one of "default" (missing map keys print `<no value>`), "zero", "error" or
+    "inspect" (error for struct-like dicts only, as `docker inspect -f` behaves).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Template:
         funcs: Mapping[str, FuncLike] | None = None,
         missingkey: str = "default",
         limits: Callable[[], Limits] = Limits,
+        docker_funcs: bool = True,
     ) -> None:
         if missingkey not in MISSINGKEY_OPTIONS:
             raise ValueError(f"missingkey must be one of {MISSINGKEY_OPTIONS}")
@@ -72,7 +74,11 @@ class Template:
         self.name = name
         self.missingkey = missingkey
         self._limits = limits
-        self.funcs: dict[str, GoFunc] = {**BUILTINS, **DOCKER_FUNCS, **_func_table(funcs)}
+        self.funcs: dict[str, GoFunc] = {
+            **BUILTINS,
+            **(DOCKER_FUNCS if docker_funcs else {}),
+            **_func_table(funcs),
+        }
         try:
             self.trees: dict[str, Tree] = parse(text, name, self.funcs)
         except RecursionError:
