@@ -217,6 +217,17 @@ def test_a_broken_template_is_refused_at_create(manager: GoraeDaemon) -> None:
         code, err = _create_error(engine, flags)
         assert code == 1 and "rpc error: code = InvalidArgument desc = expanding " in err, (flags, err)
     assert not manager.docker("service", "ls", "-q").stdout
+    # an update is checked the same way, and the service keeps its spec
+    manager.docker(
+        "service", "create", "-d", "--name", "upd", "--env", "A={{.Task.Slot}}", "busybox", "sleep", "60"
+    )
+    try:
+        r = manager.docker("service", "update", "-d", "--env-add", "B={{.Bad}}", "upd", check=False)
+        assert r.returncode == 1 and 'expanding env "B={{.Bad}}"' in r.stderr, r.stderr
+        spec = json.loads(manager.docker("service", "inspect", "upd").stdout)[0]["Spec"]
+        assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == ["A={{.Task.Slot}}"]
+    finally:
+        manager.docker("service", "rm", "upd")
 
 
 def _rejected(engine: Engine, name: str) -> dict[str, Any]:
