@@ -21,6 +21,9 @@ from conftest import unmount_under
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 GWBRIDGE = "/sys/class/net/docker_gwbridge"
+# there while a docker_gwbridge made by a test's dockerd exists: one started beside another test's (the bridge
+# already there) may remove it too when it is the last one attached
+GWBRIDGE_MARK = "/run/gorae-tests-gwbridge"
 APPLETS = ("sh", "echo", "sleep", "cat", "true", "false", "ls")
 
 
@@ -44,8 +47,11 @@ class SwarmDockerd:
         self.log = base / "dockerd.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = free_port()
-        # swarm init attaches an ingress sandbox to a host bridge `docker_gwbridge` that dockerd never removes
-        self.gwbridge_before = os.path.exists(GWBRIDGE)
+        # swarm init attaches an ingress sandbox to a host bridge `docker_gwbridge` that dockerd never removes:
+        # ours to remove unless it was there before any test's dockerd made it (the host's own docker)
+        if not os.path.exists(GWBRIDGE):
+            Path(GWBRIDGE_MARK).touch()
+        self.gwbridge_ours = os.path.exists(GWBRIDGE_MARK)
 
     def dockerd_env(self) -> dict[str, str]:
         # containerd writes its stack dumps (on SIGUSR1) to $TMPDIR: keep them
@@ -124,9 +130,12 @@ class SwarmDockerd:
             for f in (self.sock, self.pidfile):
                 if os.path.exists(f):
                     os.unlink(f)
-            # the bridge this daemon made, once nothing (another swarm-mode dockerd) is attached to it
-            if not self.gwbridge_before and os.path.exists(GWBRIDGE) and not os.listdir(f"{GWBRIDGE}/brif"):
-                subprocess.run(["ip", "link", "del", "docker_gwbridge"], capture_output=True)
+            # the bridge a test's dockerd made, once nothing (another swarm-mode dockerd) is attached to it
+            if self.gwbridge_ours:
+                if os.path.exists(GWBRIDGE) and not os.listdir(f"{GWBRIDGE}/brif"):
+                    subprocess.run(["ip", "link", "del", "docker_gwbridge"], capture_output=True)
+                if not os.path.exists(GWBRIDGE):
+                    Path(GWBRIDGE_MARK).unlink(missing_ok=True)
 
 
 _AGO = re.compile(
