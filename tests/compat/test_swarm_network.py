@@ -179,3 +179,72 @@ def _netns_links(d: GoraeDaemon, net_id: str) -> list[str]:
         ["nsenter", f"--net={path}", "ip", "-o", "-d", "link"], capture_output=True, text=True
     )
     return out.stdout.splitlines()
+
+
+def test_network_connect_and_disconnect_of_swarm_networks(
+    cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],
+) -> None:
+    """`docker network connect` of a running container to an attachable overlay (the manager grants the
+    address, the network is built on the node), `disconnect` (the address goes back, the last user takes the
+    network's instance with it), a stopped container connected before its start, a non-attachable refusal."""
+    manager, worker, _ = cluster
+    net_id = manager.docker("network", "create", "-d", "overlay", "--attachable", "connet").stdout.strip()
+    manager.docker("network", "create", "-d", "overlay", "priv")
+    manager.docker("run", "-d", "--name", "m1", "--network", "connet", "busybox", "sleep", "300")
+    ip_m = manager.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.connet.IPAddress}}", "m1"
+    ).stdout.strip()
+    worker.docker("run", "-d", "--name", "w1", "busybox", "sleep", "300")  # on the default bridge
+    assert _overlay_netns(worker) == []
+
+    assert worker.docker("network", "connect", "--alias", "wone", "connet", "w1").stdout == ""
+    doc = json.loads(worker.docker("inspect", "w1").stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(doc) == ["bridge", "connet"]
+    ip_w = doc["connet"]["IPAddress"]
+    assert ip_w.startswith("10.0.1.") and ip_w != ip_m and doc["connet"]["NetworkID"] == net_id
+    assert "wone" in doc["connet"]["Aliases"]
+    assert _overlay_netns(worker) == ["ovl-" + net_id]
+    route = worker.docker("exec", "w1", "ip", "route").stdout
+    assert route.splitlines()[0].split()[3:5] == ["dev", "eth0"], route  # the bridge keeps the default route
+    assert f"dev eth1 scope link  src {ip_w}" in route, route
+    wait_for(
+        lambda: worker.docker("exec", "w1", "ping", "-c1", "-W1", ip_m, check=False).returncode == 0,
+        timeout=10,
+    )
+    r = manager.docker("exec", "m1", "nslookup", "w1")
+    assert f"Address: {ip_w}" in r.stdout, r.stdout  # from the cluster's records
+    r = worker.docker("exec", "w1", "nslookup", "wone")
+    assert f"Address: {ip_w}" in r.stdout, r.stdout  # the alias, on its own node
+    assert (
+        worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
+        == "connet\ningress\n"
+    )
+
+    r = worker.docker("network", "connect", "priv", "w1", check=False)
+    assert (r.returncode, r.stderr) == (
+        1,
+        "Error response from daemon: Could not attach to network priv: rpc error: code = PermissionDenied "
+        "desc = network priv not manually attachable\n",
+    )
+    assert _overlay_netns(worker) == ["ovl-" + net_id]
+
+    assert worker.docker("network", "disconnect", "connet", "w1").stdout == ""
+    doc = json.loads(worker.docker("inspect", "w1").stdout)[0]["NetworkSettings"]["Networks"]
+    assert sorted(doc) == ["bridge"]
+    wait_for(lambda: _overlay_netns(worker) == [], timeout=10)
+    # a stopped container is connected at its start; the address given back before is used again
+    worker.docker("create", "--name", "w2", "busybox", "sleep", "300")
+    worker.docker("network", "connect", "connet", "w2")
+    worker.docker("start", "w2")
+    ip_w2 = worker.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.connet.IPAddress}}", "w2"
+    ).stdout.strip()
+    assert ip_w2.startswith("10.0.1.")
+    wait_for(
+        lambda: worker.docker("exec", "w2", "ping", "-c1", "-W1", ip_m, check=False).returncode == 0,
+        timeout=10,
+    )
+    worker.docker("rm", "-f", "w1", "w2")
+    manager.docker("rm", "-f", "m1")
+    wait_for(lambda: _overlay_netns(worker) == [] and _overlay_netns(manager) == [], timeout=10)
+    assert manager.docker("network", "rm", "connet", "priv").stdout == "connet\npriv\n"

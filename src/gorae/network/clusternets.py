@@ -3,7 +3,8 @@
 A cluster network exists on a node only while a container here uses it (Docker's lazy instantiation): when a
 container starts with `--network <overlay>`, the manager grants it an address (`ClusterNetworks.attach`), the
 network's record is stored here and its driver builds the kernel state (`materialize`), and the container's
-endpoint gets the granted address. When the last such container is gone, the address goes back to the
+endpoint gets the granted address. `docker network connect` of a running container to a swarm network is the
+same grant for that one network (`grant`). When the last such container is gone, the address goes back to the
 cluster and the network's kernel state and record go too (`release`). `set_peers` programs where the
 other nodes' endpoints are.
 """
@@ -88,20 +89,44 @@ class ClusterAttachments:
                     raise NotFound(f"network {ref} not found")
                 cfg = cfgs.get(ref) or {}
                 wanted = (cfg.get("IPAMConfig") or {}).get("IPv4Address") or None
-                async with self._lock:
-                    grant = await self.cluster.attach(
-                        net["Id"], req.container_id, req.name.lstrip("/"), wanted
-                    )
-                    granted.append(net["Id"])
-                    await asyncio.to_thread(self.materialize, grant.network)
-                    await self.cluster.instantiated(net["Id"])
-                cfgs[ref] = {**cfg, "IPAMConfig": {**(cfg.get("IPAMConfig") or {}), "IPv4Address": grant.ip}}
+                ip = await self._grant(net, req.container_id, req.name.lstrip("/"), wanted, granted)
+                cfgs[ref] = {**cfg, "IPAMConfig": {**(cfg.get("IPAMConfig") or {}), "IPv4Address": ip}}
         except BaseException:
             await self.detach(req.container_id, granted)
             raise
         if not granted:
             return req, []
         return dataclasses.replace(req, endpoints_config=cfgs), granted
+
+    async def _grant(
+        self, net: NetworkDoc, container_id: str, name: str, wanted: str | None, granted: list[str]
+    ) -> str:
+        """The manager's address for the container on `net` (its ID added to `granted` at once, so a failure
+        later gives it back), the network built here; the address."""
+        assert self.cluster is not None
+        async with self._lock:
+            grant = await self.cluster.attach(net["Id"], container_id, name, wanted)
+            granted.append(net["Id"])
+            await asyncio.to_thread(self.materialize, grant.network)
+            await self.cluster.instantiated(net["Id"])
+        return grant.ip
+
+    async def grant(self, ref: str, container_id: str, wanted: str | None) -> tuple[str, str] | None:
+        """`network connect` of a live container: (network ID, address) when `ref` is a swarm network
+        (refused by the manager when it is not attachable), None for a local one."""
+        net = self._cluster_net(ref)
+        if net is None:
+            return None
+        if self.cluster is None:
+            raise NotFound(f"network {ref} not found")
+        name = str(self.state.sandbox(container_id)["name"]).lstrip("/")
+        granted: list[str] = []
+        try:
+            ip = await self._grant(net, container_id, name, wanted, granted)
+        except BaseException:
+            await self.detach(container_id, granted)
+            raise
+        return net["Id"], ip
 
     def _is(self, ref: str, network_id: str) -> bool:
         net = self._cluster_net(ref)

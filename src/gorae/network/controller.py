@@ -510,16 +510,25 @@ class NetworkController:
         links: Iterable[str] = (),
         driver_opts: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """docker network connect for a container with a live sandbox; returns its NetworkSettings."""
-        return await self.sandboxes.connect(
-            network,
-            container_id,
-            ipv4_address=ipv4_address,
-            ipv6_address=ipv6_address,
-            aliases=aliases,
-            links=links,
-            driver_opts=driver_opts,
-        )
+        """docker network connect for a container with a live sandbox; returns its NetworkSettings. On a swarm
+        network the manager grants the address first (and takes it back when the connect fails)."""
+        granted = await self.swarm.grant(network, container_id, ipv4_address)
+        if granted is not None:
+            network, ipv4_address = granted
+        try:
+            return await self.sandboxes.connect(
+                network,
+                container_id,
+                ipv4_address=ipv4_address,
+                ipv6_address=ipv6_address,
+                aliases=aliases,
+                links=links,
+                driver_opts=driver_opts,
+            )
+        except BaseException:
+            if granted is not None:
+                await self.swarm.detach(container_id, [granted[0]])
+            raise
 
     async def take_ports(self, container_id: str, from_id: str) -> None:
         """Move `from_id`'s published ports to `container_id`, never closed meanwhile (SandboxManager.take_ports)."""
@@ -531,8 +540,13 @@ class NetworkController:
         return self.sandboxes.container_files(container_id)
 
     async def disconnect(self, network: str, container_id: str, *, force: bool = False) -> dict[str, Any]:
-        """docker network disconnect; returns the container's NetworkSettings."""
-        return await self.sandboxes.disconnect(network, container_id, force=force)
+        """docker network disconnect; returns the container's NetworkSettings (an address on a swarm network
+        goes back to the cluster)."""
+        net = self.state.find_network(network)
+        settings = await self.sandboxes.disconnect(network, container_id, force=force)
+        if is_cluster(net):
+            await self.swarm.detach(container_id, [net["Id"]])
+        return settings
 
     def network_settings(self, container_id: str) -> dict[str, Any]:
         """The current NetworkSettings of a container (after connect/disconnect too)."""
