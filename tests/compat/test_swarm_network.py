@@ -248,3 +248,35 @@ def test_network_connect_and_disconnect_of_swarm_networks(
     manager.docker("rm", "-f", "m1")
     wait_for(lambda: _overlay_netns(worker) == [] and _overlay_netns(manager) == [], timeout=10)
     assert manager.docker("network", "rm", "connet", "priv").stdout == "connet\npriv\n"
+
+
+def test_an_internal_overlay_has_no_way_out(
+    cluster: tuple[GoraeDaemon, GoraeDaemon, list[tuple[str, str]]],
+) -> None:
+    """`--internal`: containers on two nodes reach each other over VXLAN, but get no default route and no
+    egress veth, so nothing outside the overlay (the other node's own address) is reachable."""
+    manager, worker, [(_, addr1), (_, addr2)] = cluster
+    net_id = manager.docker(
+        "network", "create", "-d", "overlay", "--attachable", "--internal", "inside"
+    ).stdout.strip()
+    assert manager.docker("network", "inspect", "-f", "{{.Internal}}", "inside").stdout == "true\n"
+    manager.docker("run", "-d", "--name", "i1", "--network", "inside", "busybox", "sleep", "300")
+    worker.docker("run", "-d", "--name", "i2", "--network", "inside", "busybox", "sleep", "300")
+    ip1 = manager.docker(
+        "inspect", "-f", "{{.NetworkSettings.Networks.inside.IPAddress}}", "i1"
+    ).stdout.strip()
+    wait_for(
+        lambda: worker.docker("exec", "i2", "ping", "-c1", "-W1", ip1, check=False).returncode == 0,
+        timeout=10,
+    )
+    for d, name, other in ((manager, "i1", addr2), (worker, "i2", addr1)):
+        route = d.docker("exec", name, "ip", "route").stdout
+        assert "default" not in route, route
+        r = d.docker("exec", name, "ping", "-c1", "-W1", other, check=False)
+        assert r.returncode == 1 and "Network is unreachable" in r.stderr, (r.stdout, r.stderr)
+    for d in (manager, worker):  # no egress veth out of the overlay's namespace (an attachable one has eg0)
+        names = [line.split(":")[1].strip().split("@")[0] for line in _netns_links(d, net_id)]
+        assert "eg0" not in names and "vxlan0" in names, names
+    manager.docker("rm", "-f", "i1")
+    worker.docker("rm", "-f", "i2")
+    assert manager.docker("network", "rm", "inside").stdout == "inside\n"
