@@ -150,6 +150,23 @@ def test_conflicts_host_mode_and_udp_through_the_mesh(
         assert d.docker("port", cid).stdout == "80/tcp -> 0.0.0.0:8090\n"
     endpoint = json.loads(manager.docker("service", "inspect", "-f", "{{json .Endpoint.Ports}}", "hm").stdout)
     assert endpoint == [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8090, "PublishMode": "host"}]
+    # a host-mode port added alone re-creates the tasks (swarmkit's dirty endpoint): new containers on both
+    # ports of each node
+    before = _hosts(manager, "hm") | _hosts(worker, "hm")
+    manager.docker("service", "update", "-d", "--publish-add", "mode=host,target=80,published=8091", "hm")
+
+    def renewed(d: GoraeDaemon) -> bool:
+        now = _hosts(d, "hm")
+        return len(now) == 1 and not now & before
+
+    wait_for(lambda: renewed(manager) and renewed(worker), timeout=90)
+    for d, ns, addr in ((manager, ns1, addr1), (worker, ns2, addr2)):
+        (cid,) = _hosts(d, "hm")
+        for port in (8090, 8091):
+            wait_for(
+                lambda ns=ns, a=addr, p=port, c=cid: _curl(ns, f"http://{a}:{p}/").stdout.strip() == c,
+                timeout=20,
+            )
     manager.docker("service", "rm", "hm", "web")
     for d in (manager, worker):
         wait_for(lambda d=d: d.docker("ps", "-aq").stdout == "", timeout=30)

@@ -388,6 +388,28 @@ def test_rolling_update_start_first() -> None:
     assert w.service("web")["UpdateStatus"]["State"] == "completed"
 
 
+def test_a_change_of_ports_alone_recreates_the_tasks() -> None:
+    """swarmkit's IsTaskDirty compares the task's endpoint spec too: publishing a port (host mode here)
+    rolls the tasks; a change of the replica count alone does not touch the running ones."""
+    w = World()
+    host = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}
+    w.create("web", 2, EndpointSpec={"Mode": "vip", "Ports": [host]})
+    w.agent()
+    first = {t["ID"] for t in w.tasks("web")}
+    w.update("web", lambda s: s.update(Mode={"Replicated": {"Replicas": 3}}))
+    w.agent()
+    assert first < {t["ID"] for t in w.tasks("web")} and len(w.tasks("web")) == 3
+    assert all(t["DesiredState"] == "running" for t in w.tasks("web"))
+    w.update(
+        "web", lambda s: s["EndpointSpec"]["Ports"].append({**host, "TargetPort": 81, "PublishedPort": 8081})
+    )
+    for _ in range(6):  # stop-first, one at a time
+        w.agent()
+    tasks = w.tasks("web")
+    assert states(tasks).count((1, "shutdown", "shutdown")) == 1 and len(tasks) == 6
+    assert {t["ID"] for t in tasks if t["DesiredState"] == "running"}.isdisjoint(first)
+
+
 def test_update_failure_pauses_or_rolls_back() -> None:
     w = World()
     w.create("p", 2, template={"RestartPolicy": {"Delay": 0}})

@@ -144,7 +144,12 @@ class ServicePass:
         return out
 
     def dirty(self, task: dict[str, Any]) -> bool:
-        return not _same(task.get("Spec"), self.template)
+        """swarmkit's IsTaskDirty: the task's spec is not the service's, or its endpoint spec (the published
+        ports, host-mode ones included) is not the service's now."""
+        if not _same(task.get("Spec"), self.template):
+            return True
+        bag = taskdocs.private(task)
+        return "EndpointSpec" in bag and not _same(bag["EndpointSpec"], self.spec.get("EndpointSpec"))
 
     def new_task(self, key: str, desired: str = "running", **extra: Any) -> dict[str, Any]:
         slot, node = (0, key[5:]) if key.startswith("node:") else (int(key), "")
