@@ -190,7 +190,19 @@ def test_network_connect_and_disconnect_of_swarm_networks(
     manager, worker, _ = cluster
     net_id = manager.docker("network", "create", "-d", "overlay", "--attachable", "connet").stdout.strip()
     manager.docker("network", "create", "-d", "overlay", "priv")
-    manager.docker("run", "-d", "--name", "m1", "--network", "connet", "busybox", "sleep", "300")
+    manager.docker(
+        "run",
+        "-d",
+        "--name",
+        "m1",
+        "--network",
+        "connet",
+        "--network-alias",
+        "mone",
+        "busybox",
+        "sleep",
+        "300",
+    )
     ip_m = manager.docker(
         "inspect", "-f", "{{.NetworkSettings.Networks.connet.IPAddress}}", "m1"
     ).stdout.strip()
@@ -213,8 +225,11 @@ def test_network_connect_and_disconnect_of_swarm_networks(
     )
     r = manager.docker("exec", "m1", "nslookup", "w1")
     assert f"Address: {ip_w}" in r.stdout, r.stdout  # from the cluster's records
-    r = worker.docker("exec", "w1", "nslookup", "wone")
-    assert f"Address: {ip_w}" in r.stdout, r.stdout  # the alias, on its own node
+    for d, c in ((worker, "w1"), (manager, "m1")):  # the alias, on its own node and across
+        r = d.docker("exec", c, "nslookup", "wone")
+        assert f"Address: {ip_w}" in r.stdout, r.stdout
+    r = worker.docker("exec", "w1", "nslookup", "mone")  # `run --network-alias` on the other node
+    assert f"Address: {ip_m}" in r.stdout, r.stdout
     assert (
         worker.docker("network", "ls", "--filter", "driver=overlay", "--format", "{{.Name}}").stdout
         == "connet\ningress\n"

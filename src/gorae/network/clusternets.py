@@ -89,7 +89,8 @@ class ClusterAttachments:
                     raise NotFound(f"network {ref} not found")
                 cfg = cfgs.get(ref) or {}
                 wanted = (cfg.get("IPAMConfig") or {}).get("IPv4Address") or None
-                ip = await self._grant(net, req.container_id, req.name.lstrip("/"), wanted, granted)
+                aliases = [str(a) for a in cfg.get("Aliases") or []]
+                ip = await self._grant(net, req.container_id, req.name.lstrip("/"), wanted, granted, aliases)
                 cfgs[ref] = {**cfg, "IPAMConfig": {**(cfg.get("IPAMConfig") or {}), "IPv4Address": ip}}
         except BaseException:
             await self.detach(req.container_id, granted)
@@ -99,19 +100,27 @@ class ClusterAttachments:
         return dataclasses.replace(req, endpoints_config=cfgs), granted
 
     async def _grant(
-        self, net: NetworkDoc, container_id: str, name: str, wanted: str | None, granted: list[str]
+        self,
+        net: NetworkDoc,
+        container_id: str,
+        name: str,
+        wanted: str | None,
+        granted: list[str],
+        aliases: Sequence[str] = (),
     ) -> str:
         """The manager's address for the container on `net` (its ID added to `granted` at once, so a failure
         later gives it back), the network built here; the address."""
         assert self.cluster is not None
         async with self._lock:
-            grant = await self.cluster.attach(net["Id"], container_id, name, wanted)
+            grant = await self.cluster.attach(net["Id"], container_id, name, wanted, aliases)
             granted.append(net["Id"])
             await asyncio.to_thread(self.materialize, grant.network)
             await self.cluster.instantiated(net["Id"])
         return grant.ip
 
-    async def grant(self, ref: str, container_id: str, wanted: str | None) -> tuple[str, str] | None:
+    async def grant(
+        self, ref: str, container_id: str, wanted: str | None, aliases: Sequence[str] = ()
+    ) -> tuple[str, str] | None:
         """`network connect` of a live container: (network ID, address) when `ref` is a swarm network
         (refused by the manager when it is not attachable), None for a local one."""
         net = self._cluster_net(ref)
@@ -122,7 +131,7 @@ class ClusterAttachments:
         name = str(self.state.sandbox(container_id)["name"]).lstrip("/")
         granted: list[str] = []
         try:
-            ip = await self._grant(net, container_id, name, wanted, granted)
+            ip = await self._grant(net, container_id, name, wanted, granted, aliases)
         except BaseException:
             await self.detach(container_id, granted)
             raise

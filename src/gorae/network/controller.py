@@ -512,7 +512,8 @@ class NetworkController:
     ) -> dict[str, Any]:
         """docker network connect for a container with a live sandbox; returns its NetworkSettings. On a swarm
         network the manager grants the address first (and takes it back when the connect fails)."""
-        granted = await self.swarm.grant(network, container_id, ipv4_address)
+        aliases = list(aliases)
+        granted = await self.swarm.grant(network, container_id, ipv4_address, aliases)
         if granted is not None:
             network, ipv4_address = granted
         try:

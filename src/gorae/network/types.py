@@ -213,7 +213,12 @@ class ClusterNetworks(Protocol):
     def find(self, name_or_id: str) -> NetworkDoc | None: ...
 
     async def attach(
-        self, network_id: str, container_id: str, container_name: str, ip: str | None
+        self,
+        network_id: str,
+        container_id: str,
+        container_name: str,
+        ip: str | None,
+        aliases: Sequence[str] = (),
     ) -> Attachment: ...
 
     async def detach(self, network_id: str, container_id: str) -> None: ...

@@ -13,7 +13,7 @@ version-checked store update, so two managers (or two nodes' requests) never han
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gorae.errors import Conflict, Forbidden, InvalidParameter, SystemError_
@@ -135,9 +135,17 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def allocate(
-    doc: dict[str, Any], owner: str, wanted: str | None, *, node: str, vtep: str, name: str
+    doc: dict[str, Any],
+    owner: str,
+    wanted: str | None,
+    *,
+    node: str,
+    vtep: str,
+    name: str,
+    aliases: Sequence[str] = (),
 ) -> tuple[dict[str, Any], str]:
-    """A copy of doc with an address for owner (the one it already holds, `wanted`, or the next free one)."""
+    """A copy of doc with an address for owner (the one it already holds, `wanted`, or the next free one);
+    `name` and `aliases` are what the other nodes' embedded DNS answers for it."""
     g = doc["_gorae"]
     held = g["endpoints"].get(owner)
     if held is not None:
@@ -161,6 +169,8 @@ def allocate(
     ipam.update(allocated=allocated, last=key)
     endpoints = dict(g["endpoints"])
     endpoints[owner] = {"ip": key, "mac": mac_for_ip(key), "node": node, "vtep": vtep, "name": name}
+    if aliases:
+        endpoints[owner]["aliases"] = list(aliases)
     return {**doc, "_gorae": {**g, "ipam": ipam, "endpoints": endpoints}}, key
 
 

@@ -20,7 +20,7 @@ import builtins
 import hashlib
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, Unavailable
@@ -131,7 +131,12 @@ class SwarmNetworks:
         return [_local_doc(d) for d in self._docs.values() if manager or allocator.is_ingress(d)]
 
     async def attach(
-        self, network_id: str, container_id: str, container_name: str, ip: str | None
+        self,
+        network_id: str,
+        container_id: str,
+        container_name: str,
+        ip: str | None,
+        aliases: Sequence[str] = (),
     ) -> Attachment:
         answer = await self._call(
             {
@@ -140,6 +145,7 @@ class SwarmNetworks:
                 "container": container_id,
                 "name": container_name,
                 "ip": ip or "",
+                "aliases": list(aliases),
             }
         )
         return Attachment(network=answer["network"], ip=str(answer["ip"]))
@@ -380,6 +386,12 @@ class SwarmNetworks:
         if not net_ref or not cid:
             raise InvalidParameter("network and container are required")
         name = str(request.get("name") or "")
+        raw_aliases = request.get("aliases")
+        aliases = (
+            [str(a) for a in raw_aliases if isinstance(a, str) and a][:64]
+            if isinstance(raw_aliases, list)
+            else []
+        )
         owner = f"{node_id}/{cid}"
 
         async def write(tx: WriteTx) -> tuple[dict[str, Any], str]:
@@ -393,7 +405,13 @@ class SwarmNetworks:
             node = await tx.get(Node, node_id)
             vtep = str((node.doc.get("Status") or {}).get("Addr") or peer_ip) if node else peer_ip
             doc, ip = allocator.allocate(
-                net.doc, owner, str(request.get("ip") or "") or None, node=node_id, vtep=vtep, name=name
+                net.doc,
+                owner,
+                str(request.get("ip") or "") or None,
+                node=node_id,
+                vtep=vtep,
+                name=name,
+                aliases=aliases,
             )
             if doc is not net.doc:
                 await tx.update(net.with_doc(doc))
@@ -521,7 +539,7 @@ class SwarmNetworks:
             str(ep["ip"])
             for nid in network_ids
             for ep in (self._docs.get(nid, {}).get("_gorae", {}).get("endpoints") or {}).values()
-            if str(ep.get("name") or "").lower() == name
+            if name in (str(n).lower() for n in [ep.get("name") or "", *(ep.get("aliases") or [])])
         ]
         return ips or None
 
