@@ -20,7 +20,7 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from conftest import busybox_tar, unmount_under  # noqa: E402
+from conftest import busybox_tar, reference_dockerd, unmount_under  # noqa: E402
 
 
 class Dockerd:
@@ -33,27 +33,9 @@ class Dockerd:
         self.sock = f"/tmp/dref-{tag}.sock"
         self.log_path = os.path.join(tempfile.gettempdir(), f"dref-{tag}.log")
         self.log = open(self.log_path, "wb")
+        argv, env = reference_dockerd(self.root, self.xroot, "unix://" + self.sock, self.root + ".pid")
         self.proc = subprocess.Popen(
-            [
-                "dockerd",
-                "--data-root",
-                self.root,
-                "--exec-root",
-                self.xroot,
-                "-H",
-                "unix://" + self.sock,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--bridge=none",
-                "--pidfile",
-                self.root + ".pid",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # containerd's stack dumps (SIGUSR1) go to $TMPDIR: into the exec root, removed with it
-            env=dict(os.environ, TMPDIR=self.xroot),
+            argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
         self.env = dict(os.environ, DOCKER_HOST="unix://" + self.sock)
         for _ in range(200):

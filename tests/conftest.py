@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from daemon_reaper import Reaper
@@ -25,6 +26,20 @@ from daemon_reaper import Reaper
 from gorae.archive.tree import remove_tree
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def reference_dockerd(
+    data_root: str | Path, exec_root: str | Path, host: str, pidfile: str | Path, *extra: str
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and environment of a reference dockerd (the real thing, for comparisons) on its own roots,
+    socket and pidfile: off the host's firewall and sysctls (dockerd's defaults rewrite them), and with
+    $TMPDIR in its exec root, so containerd's stack dumps (written there on SIGUSR1) go with the root."""
+    argv = [
+        "dockerd", "--data-root", str(data_root), "--exec-root", str(exec_root), "-H", host,
+        "--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none", "--pidfile", str(pidfile),
+        *extra,
+    ]  # fmt: skip
+    return argv, dict(os.environ, TMPDIR=str(exec_root))
 
 
 def unmount_under(root: str) -> None:

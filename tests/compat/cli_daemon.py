@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import unmount_under
+from conftest import reference_dockerd, unmount_under
 from daemon_reaper import Reaper
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -67,27 +67,10 @@ class Daemon:
                 str(base / "daemon.json"),
             ]
             (base / "daemon.json").write_text("{}")
+            env = dict(os.environ)
         else:
-            argv = [
-                "dockerd",
-                "--data-root",
-                str(self.data),
-                "--exec-root",
-                str(self.exec_root),
-                "-H",
-                self.host,
-                "--iptables=false",
-                "--ip-masq=false",
-                "--ip-forward=false",
-                "--bridge=none",
-                "--pidfile",
-                self.pidfile,
-            ]
-        env = dict(os.environ, PYTHONPATH=SRC)
-        if target != "gorae":
-            # containerd writes its stack dumps (on SIGUSR1) to $TMPDIR: keep them
-            # in the exec root, removed with it, instead of /tmp
-            env["TMPDIR"] = str(self.exec_root)
+            argv, env = reference_dockerd(self.data, self.exec_root, self.host, self.pidfile)
+        env["PYTHONPATH"] = SRC
         # should pytest die before `stop()`, this watcher stops the daemon and removes what it made
         self.reaper = Reaper(
             "roots",

@@ -17,7 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import unmount_under
+from conftest import reference_dockerd, unmount_under
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 GWBRIDGE = "/sys/class/net/docker_gwbridge"
@@ -53,29 +53,10 @@ class SwarmDockerd:
             Path(GWBRIDGE_MARK).touch()
         self.gwbridge_ours = os.path.exists(GWBRIDGE_MARK)
 
-    def dockerd_env(self) -> dict[str, str]:
-        # containerd writes its stack dumps (on SIGUSR1) to $TMPDIR: keep them
-        # in the exec root, removed with it, instead of /tmp
-        return dict(os.environ, TMPDIR=str(self.exec_root))
-
     def start(self) -> None:
-        argv = [
-            "dockerd",
-            "--data-root",
-            str(self.data),
-            "--exec-root",
-            str(self.exec_root),
-            "-H",
-            self.host,
-            "--iptables=false",
-            "--ip-masq=false",
-            "--ip-forward=false",
-            "--bridge=none",
-            "--pidfile",
-            self.pidfile,
-        ]
+        argv, env = reference_dockerd(self.data, self.exec_root, self.host, self.pidfile)
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.dockerd_env())
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 60
         while self.run("docker", "version").returncode != 0:
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -15,7 +15,7 @@ import uuid
 
 import docker
 import pytest
-from conftest import GoraeDaemon, skip_outside_ci, unmount_under
+from conftest import GoraeDaemon, reference_dockerd, skip_outside_ci, unmount_under
 
 
 def _name(prefix: str = "epy") -> str:
@@ -164,25 +164,11 @@ def dockerd(gorae_daemon: GoraeDaemon):  # type: ignore[no-untyped-def]
     root, xroot = tempfile.mkdtemp(prefix=f"dref-{tag}-"), f"/tmp/drefx-{tag}"
     sock = f"/tmp/dref-{tag}.sock"
     log = open(os.path.join(root, "dockerd.log"), "wb")
+    argv, dockerd_env = reference_dockerd(
+        os.path.join(root, "data"), xroot, f"unix://{sock}", os.path.join(root, "dockerd.pid")
+    )
     proc = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root",
-            os.path.join(root, "data"),
-            "--exec-root",
-            xroot,
-            "-H",
-            f"unix://{sock}",
-            "--pidfile",
-            os.path.join(root, "dockerd.pid"),
-            "--iptables=false",
-            "--ip-masq=false",
-            "--ip-forward=false",
-            "--bridge=none",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=dockerd_env
     )
     env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
     try:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import GoraeDaemon, new_daemon, skip_outside_ci, wait_for
+from conftest import GoraeDaemon, new_daemon, reference_dockerd, skip_outside_ci, wait_for
 from swarm_cluster import etcd_pids, init, join, lan, leave_and_clean
 from swarm_peer import SwarmDockerd, free_port, normalise
 
@@ -246,11 +246,9 @@ class _Dockerd(SwarmDockerd):
     """A real dockerd that starts outside a swarm and can restart on the same roots."""
 
     def boot(self) -> None:
-        argv = ["dockerd", "--data-root", str(self.data), "--exec-root", str(self.exec_root), "-H", self.host]
-        argv += ["--iptables=false", "--ip-masq=false", "--ip-forward=false", "--bridge=none"]
-        argv += ["--pidfile", self.pidfile]
+        argv, env = reference_dockerd(self.data, self.exec_root, self.host, self.pidfile)
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.dockerd_env())
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for(lambda: self.run("docker", "version").returncode == 0 or self.proc.poll() is not None, 60)
         assert self.proc.poll() is None, self.log.read_text()[-2000:]
 

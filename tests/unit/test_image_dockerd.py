@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import skip_outside_ci, unmount_under
+from conftest import reference_dockerd, skip_outside_ci, unmount_under
 
 from gorae.image.bootstrap import import_busybox
 from gorae.image.service import ImageService
@@ -41,28 +41,11 @@ class RefDockerd:
 
     def start(self) -> None:
         with open(self.log, "wb") as log:
+            argv, env = reference_dockerd(
+                self.data, self.exec_root, f"unix://{self.sock}", self.pidfile, "--storage-driver", "overlay2"
+            )
             self.proc = subprocess.Popen(
-                [
-                    "dockerd",
-                    "--data-root",
-                    self.data,
-                    "--exec-root",
-                    self.exec_root,
-                    "-H",
-                    f"unix://{self.sock}",
-                    "--iptables=false",
-                    "--ip-masq=false",
-                    "--ip-forward=false",
-                    "--bridge=none",
-                    "--pidfile",
-                    self.pidfile,
-                    "--storage-driver",
-                    "overlay2",
-                ],  # fmt: skip
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                env=dict(os.environ, TMPDIR=self.exec_root),  # containerd's stack dumps: removed with the root
+                argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
             )
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
