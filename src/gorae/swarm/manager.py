@@ -437,20 +437,25 @@ class SwarmService:
     async def close(self) -> None:
         """Daemon shut-down: give up the lease (another manager leads at once), stop the member, keep the
         state."""
+        await self._stop_serving(resign=True)
+        await self.member.stop()
+        self._drop_run_key()
+
+    async def _stop_serving(self, *, resign: bool) -> None:
+        """What a daemon shut-down and a leave both stop: the background loops and chores, the leader lease
+        (given up at once with `resign`), the swarm port and the cluster store's client."""
         await self._stop_background()
         await self._cancel_chores()
-        if self._coord is not None:
+        if resign and self._coord is not None:
             try:
                 await self._coord.resign()
             except GoraeError:
                 pass
-            self._coord = None
+        self._coord = None
         await self.remote.close()
         if self.store is not None:
             await self.store.close()
             self.store = None
-        await self.member.stop()
-        self._drop_run_key()
 
     async def _cancel_chores(self) -> None:
         chores, self._chores = set(self._chores), set()
@@ -668,15 +673,9 @@ class SwarmService:
         self._start_background()
 
     async def _teardown(self) -> None:
-        await self._stop_background()
-        await self._cancel_chores()
-        await self.remote.close()
+        await self._stop_serving(resign=False)
         self._ca = None
         self._server_ctx = None
-        self._coord = None
-        if self.store is not None:
-            await self.store.close()
-            self.store = None
         await self.member.destroy()
         self._drop_run_key()
         self.vault.forget()
