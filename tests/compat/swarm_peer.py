@@ -53,6 +53,19 @@ class SwarmDockerd:
             Path(GWBRIDGE_MARK).touch()
         self.gwbridge_ours = os.path.exists(GWBRIDGE_MARK)
 
+    def __enter__(self) -> SwarmDockerd:
+        """`with SwarmDockerd(base) as ref:` started, and stopped with everything it made, also when the start
+        fails half way."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def start(self) -> None:
         argv, env = reference_dockerd(self.data, self.exec_root, self.host, self.pidfile)
         with open(self.log, "wb") as log:

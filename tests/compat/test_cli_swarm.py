@@ -29,12 +29,8 @@ def sd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmDockerd]:
     for tool in ("dockerd", "docker"):
         if not shutil.which(tool):
             skip_outside_ci(f"{tool} not installed")
-    d = SwarmDockerd(tmp_path_factory.mktemp("swarm-cli"))
-    try:
-        d.start()
+    with SwarmDockerd(tmp_path_factory.mktemp("swarm-cli")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def both(

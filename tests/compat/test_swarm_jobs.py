@@ -342,12 +342,8 @@ def test_task_image_pulled_with_the_registry_auth(manager: GoraeDaemon, tmp_path
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmDockerd]:
-    ref = SwarmDockerd(tmp_path_factory.mktemp("swarm-dockerd"))
-    try:
-        ref.start()
+    with SwarmDockerd(tmp_path_factory.mktemp("swarm-dockerd")) as ref:
         yield ref
-    finally:
-        ref.stop()
 
 
 def test_job_texts_match_the_reference_dockerd(manager: GoraeDaemon, reference: SwarmDockerd) -> None:

@@ -266,12 +266,8 @@ def test_a_payload_template_that_fails_rejects_its_task(manager: GoraeDaemon) ->
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwarmDockerd]:
-    ref = SwarmDockerd(tmp_path_factory.mktemp("swarm-dockerd"))
-    try:
-        ref.start()
+    with SwarmDockerd(tmp_path_factory.mktemp("swarm-dockerd")) as ref:
         yield ref
-    finally:
-        ref.stop()
 
 
 def test_templates_match_the_reference_dockerd(manager: GoraeDaemon, reference: SwarmDockerd) -> None:
