@@ -112,16 +112,38 @@ def _fmt_f(digits: str, dp: int, prec: int) -> str:
     return int_part + ("." + frac if prec > 0 else "")
 
 
-def _hex_float(x: float, upper: bool) -> str:
-    if x == 0:
-        s = "0x0p+00"
-    else:
-        h = float.hex(abs(x))  # 0x1.8000000000000p+0
-        mant, exp = h[2:].split("p")
-        mant = mant.rstrip("0").rstrip(".")
-        e = int(exp)
-        s = f"0x{mant}p{'-' if e < 0 else '+'}{abs(e):02d}"
-    return s.upper() if upper else s
+def _hex_float(x: float, upper: bool, prec: int) -> str:
+    """strconv's %x of |x|: a leading 1 (subnormals normalised too), `prec` hex digits rounded half to even
+    (-1: as many as needed), a two-digit (or longer) binary exponent."""
+    import math
+
+    frac, e2 = math.frexp(abs(x))
+    mant, exp = int(frac * (1 << 53)) << 8, e2 - 1  # the leading 1 at bit 60, as fmtX shifts it
+    if mant == 0:
+        exp = 0
+    if 0 <= prec < 15:
+        shift = prec * 4
+        extra = (mant << shift) & ((1 << 60) - 1)
+        mant >>= 60 - shift
+        if extra | (mant & 1) > 1 << 59:
+            mant += 1
+        mant <<= 60 - shift
+        if mant & (1 << 61):  # carried into a new leading digit
+            mant >>= 1
+            exp += 1
+    hexdigits = "0123456789ABCDEF" if upper else "0123456789abcdef"
+    out = ["0X" if upper else "0x", str((mant >> 60) & 1)]
+    mant = (mant << 4) & ((1 << 64) - 1)
+    count = prec if prec > 0 else (16 if prec < 0 and mant else 0)
+    if count:
+        out.append(".")
+        for _ in range(count):
+            if prec < 0 and not mant:
+                break
+            out.append(hexdigits[(mant >> 60) & 15])
+            mant = (mant << 4) & ((1 << 64) - 1)
+    out.append(f"{'P' if upper else 'p'}{'-' if exp < 0 else '+'}{abs(exp):02d}")
+    return "".join(out)
 
 
 def format_float(x: float, verb: str, prec: int) -> str:
@@ -134,12 +156,14 @@ def format_float(x: float, verb: str, prec: int) -> str:
         return "+Inf" if x > 0 else "-Inf"
     neg = math.copysign(1.0, x) < 0
     sign = "-" if neg else ""
-    if verb == "b":
+    if verb == "b":  # the raw mantissa and exponent: subnormals (and zero) keep the least exponent, -1074
         frac, exp2 = math.frexp(abs(x))
-        bits = int(frac * (1 << 53))
-        return f"{sign}{bits}p{'-' if exp2 - 53 < 0 else '+'}{abs(exp2 - 53)}"
+        bits, exp = int(frac * (1 << 53)), exp2 - 53
+        if exp < -1074 or bits == 0:
+            bits, exp = bits >> max(-1074 - exp, 0), -1074
+        return f"{sign}{bits}p{'-' if exp < 0 else '+'}{abs(exp)}"
     if verb in "xX":
-        return sign + _hex_float(x, verb == "X")
+        return sign + _hex_float(x, verb == "X", prec)
     if verb == "F":
         verb = "f"
     if prec >= 0:
@@ -162,6 +186,32 @@ def format_float(x: float, verb: str, prec: int) -> str:
     if exp < -4 or exp >= 6:
         return sign + _fmt_e(digits, dp, -1, "E" if verb == "G" else "e")
     return sign + _fmt_f(digits, dp, -1)
+
+
+def _sharp_float(num: str, verb: str, prec: int) -> str:
+    """fmt's '#' on a float (`num` signed): always a decimal point, and %g/%G/%x keep their trailing zeros up to
+    the precision (6 when none was given), counted from the first non-zero digit as fmt counts them."""
+    digits = (6 if prec == -1 else prec) if verb in "gGx" else 0
+    tail = ""
+    point = seen = False
+    i = 1
+    while i < len(num):
+        c = num[i]
+        if c == ".":
+            point = True
+        elif c in "pP" or (c in "eE" and verb not in "xX"):
+            num, tail = num[:i], num[i:]
+            break
+        else:
+            seen = seen or c != "0"
+            if seen:
+                digits -= 1
+        i += 1
+    if not point:
+        if num[1:] == "0":  # a lone 0 counts once
+            digits -= 1
+        num += "."
+    return num + "0" * max(digits, 0) + tail
 
 
 # --- the printer -------------------------------------------------------------------------------
@@ -342,13 +392,8 @@ class _Printer:
             self.pad(num)
             self.zero = zero
             return
-        if self.sharp and verb != "b" and "." not in num and verb not in "xX":
-            # '#' keeps a decimal point.
-            if "e" in num or "E" in num:
-                idx = num.lower().index("e")
-                num = num[:idx] + "." + num[idx:]
-            else:
-                num += "."
+        if self.sharp and verb != "b":
+            num = _sharp_float(num, verb, prec)
         if self.plus or num[0] != "+":
             if self.zero and not self.minus and self.wid_present and self.wid > len(num):
                 self.buf.append(num[0])
