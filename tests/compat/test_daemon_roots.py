@@ -106,3 +106,4 @@ def test_a_second_daemon_on_a_held_root_or_bridge_refuses(fresh_daemon: GoraeDae
         for p in (second.socket, second.log_path):
             if os.path.exists(p):
                 os.unlink(p)
+        second._dismiss_reaper()  # its watcher (started with it) would otherwise wait for pytest's end
