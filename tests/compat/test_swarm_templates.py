@@ -1,7 +1,7 @@
 """Swarm templates end to end on one gorae manager: `service create --hostname/--env/--mount` with
 `{{.Node.Hostname}}`, `{{.Task.Slot}}`, ... through the docker CLI, docker-py and the gorae CLI; secrets and
 configs made with `--template-driver golang` (`{{secret "..."}}`, `{{config "..."}}`, `{{env "..."}}`); a broken
-template refused at create and a payload template that fails rejecting its task.
+template refused at create and a payload template that fails failing its task at the start.
 `test_templates_match_the_reference_dockerd` runs the same on the real dockerd in swarm mode and compares.
 """
 
@@ -117,7 +117,7 @@ def _check_templated(engine: Engine, name: str) -> list[dict[str, Any]]:
         out = engine.docker("exec", c["Id"], "sh", "-c", "hostname; cat /app.conf").stdout
         assert out == (
             f"{host}-{name}-{slot}\n"
-            f'pw=hunter2 svc={name} slot={slot} tier={{{{index .Service.Labels "tier"}}}} plain=just text '
+            f"pw=hunter2 svc={name} slot={slot} tier=front plain=just text "
             f"node=[{node_id}|]\n"
         )
     return containers
@@ -230,12 +230,7 @@ def test_a_broken_template_is_refused_at_create(manager: GoraeDaemon) -> None:
         manager.docker("service", "rm", "upd")
 
 
-def _rejected(engine: Engine, name: str) -> dict[str, Any]:
-    wait_for(lambda: any(t["Status"]["State"] == "rejected" for t in engine.tasks(name)), timeout=90)
-    return next(t for t in engine.tasks(name) if t["Status"]["State"] == "rejected")
-
-
-def test_a_payload_template_that_fails_rejects_its_task(manager: GoraeDaemon) -> None:
+def test_a_payload_template_that_fails_fails_its_task_at_the_start(manager: GoraeDaemon) -> None:
     engine = Engine(manager)
     cid = manager.docker(
         "config", "create", "--template-driver", "golang", "badc", "-", input='{{secret "missing"}}'
@@ -253,10 +248,13 @@ def test_a_payload_template_that_fails_rejects_its_task(manager: GoraeDaemon) ->
         "60",
     )
     try:
-        task = _rejected(engine, "badp")
+        wait_for(lambda: any(t["Status"]["State"] == "failed" for t in engine.tasks("badp")), timeout=90)
+        task = next(t for t in engine.tasks("badp") if t["Status"]["State"] == "failed")
+        assert task["Status"]["Message"] == "starting"
         assert task["Status"]["Err"] == (
-            f'failed to expand templated config {cid}: template: expansion:1:2: executing "expansion" at '
-            '<secret "missing">: error calling secret: secret target missing not found'
+            f"starting container failed: unable to get config from config store: failed to expand templated "
+            f'config {cid}: template: expansion:1:2: executing "expansion" at <secret "missing">: error calling '
+            "secret: secret target missing not found"
         )
         assert not engine.task_containers("badp")
     finally:
@@ -284,3 +282,47 @@ def test_templates_match_the_reference_dockerd(manager: GoraeDaemon, reference: 
         _remove(mine, "same")
     for flags in CREATE_ERRORS.values():
         assert _create_error(mine, flags) == _create_error(theirs, flags), flags
+
+
+def test_failures_match_the_reference_dockerd(manager: GoraeDaemon, reference: SwarmDockerd) -> None:
+    """A payload template that fails, and `network connect` of a plain container to a swarm network that is
+    not attachable: the same states and texts on both daemons."""
+    outcomes = []
+    for engine in (Engine(reference), Engine(manager)):
+        cid = engine.docker(
+            "config", "create", "--template-driver", "golang", "failc", "-", input='{{secret "missing"}}'
+        ).stdout.strip()
+        engine.docker(
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "failp",
+            "--config",
+            "source=failc,target=/c",
+            "busybox",
+            "sleep",
+            "60",
+        )
+        engine.docker("network", "create", "-d", "overlay", "notattach")
+        engine.docker("run", "-d", "--name", "plain", "busybox", "sleep", "60")
+        try:
+            wait_for(
+                lambda e=engine: any(
+                    t["Status"]["State"] in ("rejected", "failed") for t in e.tasks("failp")
+                ),
+                timeout=90,
+            )
+            task = next(t for t in engine.tasks("failp") if t["Status"]["State"] in ("rejected", "failed"))
+            status = {k: v for k, v in task["Status"].items() if k in ("State", "Message", "Err")}
+            status["Err"] = status.get("Err", "").replace(cid, "<config id>")
+            r = engine.docker("network", "connect", "notattach", "plain", check=False)
+            outcomes.append((status, r.returncode, r.stderr))
+        finally:
+            engine.docker("rm", "-f", "plain", check=False)
+            engine.docker("service", "rm", "failp", check=False)
+            wait_for(
+                lambda e=engine: e.docker("config", "rm", "failc", check=False).returncode == 0, timeout=60
+            )
+            engine.docker("network", "rm", "notattach", check=False)
+    assert outcomes[1] == outcomes[0]

@@ -207,9 +207,9 @@ Getter = Callable[[str], str]
 
 
 def expand_payload(data: bytes, task: dict[str, Any], secret: Getter, config: Getter) -> bytes:
-    """A golang-templated secret's or config's payload for `task` (its spec as stored: `env` gives the raw
-    values, as swarmkit's). `secret`/`config` give the data of the task's own reference with that file name
-    (raising ExpandError with swarmkit's text when there is none)."""
+    """A golang-templated secret's or config's payload for `task` (`env` reads its ContainerSpec's Env: give
+    the expanded one, as dockerd does). `secret`/`config` give the data of the task's own reference with that
+    file name (raising ExpandError with swarmkit's text when there is none)."""
 
     def _env(name: str) -> str:
         for entry in ((task.get("Spec") or {}).get("ContainerSpec") or {}).get("Env") or []:

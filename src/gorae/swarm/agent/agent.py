@@ -16,7 +16,8 @@ carries on with them (a running one is waited on, never created twice).
 
 Templates (gorae.swarm.templates) are expanded here, before the container is made: the ContainerSpec's for
 this node's Description (a template that fails rejects the task, "resolving controller failed"), and the
-payloads of golang-templated secrets and configs as their files are written.
+payloads of golang-templated secrets and configs as their files are written (one that fails makes the task fail
+at its start, "starting container failed: unable to get config from config store: …", as in dockerd).
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Agent:
         self._secrets: dict[str, dict[str, Any]] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, dict[str, Any]] = {}  # task ID -> status not yet delivered
+        # task ID -> why its container cannot start (a secret or config template that failed: dockerd meets
+        # it when the container starts)
+        self._start_errors: dict[str, str] = {}
         self._send = asyncio.Event()
         self._jobs: list[asyncio.Task[None]] = []
         self._log_jobs: dict[str, LogJob] = {}
@@ -178,6 +182,7 @@ class Agent:
             await asyncio.shield(self.executor.remove(container_id))
         except GoraeError as e:
             log.warning("removing the container of task %s: %s", task_id, e.message)
+        self._start_errors.pop(task_id, None)
         await asyncio.to_thread(self.files.remove, task_id)
 
     # -- status reports -------------------------------------------------------------------------
@@ -279,6 +284,16 @@ class Agent:
         if taskstate.rank(r.state) < taskstate.ORDER["running"]:
             self._report_status(r, "starting", "starting", ContainerStatus=cs)
             if not ct.running and not ct.started:
+                failure = self._start_errors.get(str(task["ID"]))
+                if failure is not None:
+                    self._report_status(
+                        r,
+                        "failed",
+                        "starting",
+                        Err=f"starting container failed: {failure}",
+                        ContainerStatus=cs,
+                    )
+                    return
                 try:
                     await self.executor.start(ct.id)
                 except GoraeError as e:
@@ -385,7 +400,8 @@ class Agent:
         await self.executor.ensure_image(
             image, str((container_spec.get("PullOptions") or {}).get("RegistryAuth") or "")
         )
-        binds = await asyncio.to_thread(self._write_files, task)
+        # payload templates see the expanded environment (`{{env "A"}}`), as dockerd's
+        binds = await asyncio.to_thread(self._write_files, expanded)
         name = spec.task_name(task)
         try:
             cid = await asyncio.shield(self.executor.create(name, spec.create_body(expanded, binds)))
@@ -407,8 +423,11 @@ class Agent:
             payload = self._secrets.get(str(ref.get("SecretID")))
             if payload is None:
                 raise GoraeError(f"secret {ref.get('SecretName') or ref.get('SecretID')} not found")
+            data = self._payload(task, payload, "secret")
+            if data is None:
+                continue
             mode, uid, gid = spec.file_mode(ref)
-            files.append((f"secret-{i}", self._payload(task, payload, "secret"), mode, uid, gid))
+            files.append((f"secret-{i}", data, mode, uid, gid))
             targets.append(spec.secret_target(ref))
         for i, ref in enumerate(container_spec.get("Configs") or []):
             if not (ref.get("File") or {}):
@@ -416,16 +435,21 @@ class Agent:
             payload = self._configs.get(str(ref.get("ConfigID")))
             if payload is None:
                 raise GoraeError(f"config {ref.get('ConfigName') or ref.get('ConfigID')} not found")
+            data = self._payload(task, payload, "config")
+            if data is None:
+                continue
             mode, uid, gid = spec.file_mode(ref)
-            files.append((f"config-{i}", self._payload(task, payload, "config"), mode, uid, gid))
+            files.append((f"config-{i}", data, mode, uid, gid))
             targets.append(spec.config_target(ref))
         if not files:
             return []
         paths = self.files.write(str(task["ID"]), files)
         return list(zip(paths, targets, strict=True))
 
-    def _payload(self, task: dict[str, Any], payload: dict[str, Any], kind: str) -> bytes:
-        """A secret's or config's data for `task`: expanded when it was created with a template driver."""
+    def _payload(self, task: dict[str, Any], payload: dict[str, Any], kind: str) -> bytes | None:
+        """A secret's or config's data for `task`: expanded when it was created with a template driver. None
+        when the template fails: the task's container is made without it and fails to start with dockerd's
+        text (kept in `_start_errors`)."""
         data = base64.b64decode(payload["Data"])
         templating = payload.get("Templating")
         if not templating:
@@ -437,7 +461,10 @@ class Agent:
                 data, task, self._reference_data(task, "secret"), self._reference_data(task, "config")
             )
         except templates.ExpandError as e:
-            raise GoraeError(f"failed to expand templated {kind} {payload['ID']}: {e}") from None
+            self._start_errors[str(task["ID"])] = (
+                f"unable to get {kind} from {kind} store: failed to expand templated {kind} {payload['ID']}: {e}"
+            )
+            return None
 
     def _reference_data(self, task: dict[str, Any], kind: str) -> Callable[[str], str]:
         """swarmkit's restricted getter: the raw data of the task's own secret (config) whose file is `target`."""

@@ -185,7 +185,7 @@ def _getter(found: dict[str, str], kind: str) -> Any:
     return get
 
 
-def test_payloads_have_secret_config_and_raw_env_but_no_node_description() -> None:
+def test_payloads_have_secret_config_and_env_but_no_node_description() -> None:
     secrets = _getter({"pw": "hunter2"}, "secret")
     configs = _getter({"/etc/app.conf": "port=1"}, "config")
     text = (
