@@ -379,6 +379,11 @@ class NetworkController:
             )
         if kw.get("enable_ipv6"):
             raise InvalidParameter("IPv6 networks are not supported by gorae yet")
+        if "encrypted" in (kw.get("options") or {}):  # refused, never quietly made in the clear
+            raise InvalidParameter(
+                "encrypted overlay networks (--opt encrypted) are not supported by gorae yet: the VXLAN traffic "
+                "between nodes would not be encrypted"
+            )
         if kw.get("ipam_driver") not in ("", "default", None):
             raise NotFound(f'plugin "{kw["ipam_driver"]}" not found')
         if (kw.get("gateway") or kw.get("ip_range")) and not kw.get("subnet"):
