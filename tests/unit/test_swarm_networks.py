@@ -356,8 +356,9 @@ def test_vips_tasks_and_dns_answers() -> None:
     recs = records.service_records([net, other], services, tasks)
     assert recs == [
         {"id": "s1", "name": "web", "mode": "vip", "vips": {net["Id"]: "10.0.0.2"},
-         "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}, "ingress": "", "ports": []},
-        {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}, "ingress": "", "ports": []},
+         "tasks": {net["Id"]: ["10.0.0.3", "10.0.0.4"]}, "aliases": {}, "ingress": "", "ports": []},
+        {"id": "s2", "name": "db", "mode": "dnsrr", "vips": {}, "tasks": {other["Id"]: ["10.0.1.2"]}, "aliases": {},
+         "ingress": "", "ports": []},
     ]  # fmt: skip
     down = records.service_records([net, other], services, tasks, down_nodes={"n2"})
     assert down[0]["tasks"] == {net["Id"]: ["10.0.0.3"]}  # n2's task drops out while n2 is down
@@ -368,6 +369,18 @@ def test_vips_tasks_and_dns_answers() -> None:
     assert records.resolve(recs, on_other, "web") is None  # not on that network
     assert records.resolve(recs, on_other, "db") == ["10.0.1.2"]  # dnsrr: the tasks themselves
     assert records.resolve(recs, on_app, "nope") is None
+    # a service's network aliases (`docker stack deploy` gives each its short name) name it on that network
+    aliased = [
+        ("s1", {"Spec": {**services[0][1]["Spec"], "TaskTemplate": {"Networks": [{"Target": "appnet", "Aliases": ["front"]}]}}}),
+        ("s2", {"Spec": {**services[1][1]["Spec"], "TaskTemplate": {"Networks": [{"Target": other["Id"], "Aliases": ["store"]}]}}}),
+    ]  # fmt: skip
+    arecs = records.service_records([net, other], aliased, tasks)
+    assert arecs[0]["aliases"] == {net["Id"]: ["front"]}
+    assert records.resolve(arecs, on_app, "FRONT") == ["10.0.0.2"]  # the VIP, as the name gives
+    assert records.resolve(arecs, on_app, "tasks.front") == ["10.0.0.3", "10.0.0.4"]
+    assert records.resolve(arecs, on_other, "front") is None  # only on its own network
+    assert records.resolve(arecs, on_other, "store") == ["10.0.1.2"]  # dnsrr
+    assert records.resolve(arecs, on_app, "web") == ["10.0.0.2"]
     assert records.balancing(recs, on_app) == {"10.0.0.2": ["10.0.0.3", "10.0.0.4"]}
     assert records.balancing(recs, on_other) == {}
     # the service goes: its VIP is given back

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gorae.errors import Conflict, GoraeError, InvalidParameter, NotFound, NotImplementedYet, SystemError_
 from gorae.filters import Filters
@@ -545,6 +547,36 @@ def test_control_errors_as_dockerd() -> None:
     assert w.service(sid[:5])["ID"] == sid
 
 
+def test_service_names_as_swarmkit_checks_them() -> None:
+    """swarmkit's isValidDNSName: letters, digits, and `-`/`_` inside (`docker stack` names services
+    `<stack>_<service>`); the pattern is checked before the length, as swarmkit does."""
+    w = World()
+    for good in ("a", "app_web", "a-b_c9", "A__-_b", "x" * 63):
+        w.create(good, 0)
+    for bad, why in (
+        ("_a", "name must be valid as a DNS name component"),
+        ("a_", "name must be valid as a DNS name component"),
+        ("a.b", "name must be valid as a DNS name component"),
+        ("a\n", "name must be valid as a DNS name component"),
+        ("x" * 63 + "_", "name must be valid as a DNS name component"),
+        ("x" * 64, "name must be 63 characters or fewer"),
+    ):
+        with pytest.raises(InvalidParameter) as e:
+            w.create(bad, 0)
+        assert e.value.message == f"rpc error: code = InvalidArgument desc = {why}", bad
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aZ9-_.! \n", max_size=14))
+def test_service_name_pattern_is_swarmkits(name: str) -> None:
+    import re
+
+    from gorae.swarm.services.spec import _DNS_LABEL
+
+    swarmkit = re.compile(r"^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*\Z")  # Go's `$` ends the text (no newline)
+    assert bool(_DNS_LABEL.fullmatch(name)) == bool(swarmkit.match(name))
+
+
 def test_filters() -> None:
     w = World()
     sid = w.create("web", 2, Labels={"tier": "front"})
@@ -630,8 +662,6 @@ def test_every_error_is_a_gorae_error() -> None:
 
 # -- random histories (hypothesis) -----------------------------------------------------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 NAMES = ("a", "b", "c")
 ACTIONS = st.one_of(

@@ -75,10 +75,10 @@ class ClusterAttachments:
             except GoraeError as e:  # no manager now: the container still runs, on its own networks
                 log.warning("swarm networks of task %s: %s", req.name.lstrip("/"), e.message)
                 extra = []
-            for nid, aliases in extra:
+            for nid in extra:
                 if nid not in refs and not any(self._is(ref, nid) for ref in refs):
                     refs.append(nid)
-                    cfgs[nid] = {"Aliases": list(aliases)}
+                    cfgs[nid] = {}
         granted: list[str] = []
         try:
             for ref in refs:

@@ -229,9 +229,9 @@ class ClusterNetworks(Protocol):
     async def container_started(self, container_id: str) -> None:
         """A container on swarm networks got its sandbox here (program its load balancer)."""
 
-    async def task_networks(self, container_name: str) -> list[tuple[str, list[str]]]:
-        """For a container named as a swarm task's: the IDs of the swarm networks it joins, with its aliases
-        on each (none when it is no task of this node)."""
+    async def task_networks(self, container_name: str) -> list[str]:
+        """For a container named as a swarm task's: the IDs of the swarm networks it joins (none when it is
+        no task of this node)."""
         ...
 
     def resolve(self, network_ids: set[str], name: str) -> list[str] | None:

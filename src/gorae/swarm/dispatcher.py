@@ -356,8 +356,9 @@ class Dispatcher:
                 private = t.doc.get("_gorae") or {}
                 sid = str(t.doc.get("ServiceID", ""))
                 doc["ServiceName"] = str(private.get("ServiceName") or names.get(sid) or sid)
-                if labels.get(sid):
-                    doc["ServiceLabels"] = labels[sid]
+                service_labels = private["ServiceLabels"] if "ServiceLabels" in private else labels.get(sid)
+                if service_labels:  # the templates' .Service.Labels (swarmkit's Task.ServiceAnnotations)
+                    doc["ServiceLabels"] = service_labels
                 if sid in endpoints:
                     doc["Endpoint"] = endpoints[sid]
                 out_tasks.append(doc)

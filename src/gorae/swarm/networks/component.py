@@ -24,11 +24,12 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from gorae.errors import Forbidden, GoraeError, InvalidParameter, NotFound, Unavailable
+from gorae.network.clusternets import TASK_NAME
 from gorae.network.controller import NetworkController
 from gorae.network.kernel.vxlan import Peer
 from gorae.network.portmap.lb import Backend, Frontend, LoadBalancer
 from gorae.network.types import Attachment
-from gorae.swarm import ids
+from gorae.swarm import ids, taskstate
 from gorae.swarm.component import NodeContext
 from gorae.swarm.networks import allocator, records
 from gorae.swarm.networks.mesh import SBOX, RoutingMesh
@@ -150,12 +151,9 @@ class SwarmNetworks:
         )
         return Attachment(network=answer["network"], ip=str(answer["ip"]))
 
-    async def task_networks(self, container_name: str) -> builtins.list[tuple[str, builtins.list[str]]]:
+    async def task_networks(self, container_name: str) -> builtins.list[str]:
         answer = await self._call({"op": "network.task", "name": container_name})
-        return [
-            (str(n["network"]), [str(a) for a in n.get("aliases") or []])
-            for n in answer.get("networks") or []
-        ]
+        return [str(n["network"]) for n in answer.get("networks") or []]
 
     async def detach(self, network_id: str, container_id: str) -> None:
         await self._call({"op": "network.detach", "network": network_id, "container": container_id})
@@ -231,6 +229,8 @@ class SwarmNetworks:
                             f"service {svc.id}"
                         )
             for owner, ep in net.doc["_gorae"]["endpoints"].items():
+                if await _gone(tx, owner, str(ep.get("name") or "")):
+                    continue  # its node releases it when the container goes (the network's record is gone)
                 raise Forbidden(
                     f"rpc error: code = FailedPrecondition desc = network {net.id} is in use by container "
                     f"{owner.partition('/')[2][:12]} ({ep.get('name', '')}) on node {ep.get('node', '')}"
@@ -435,15 +435,9 @@ class SwarmNetworks:
             svc = await tx.get(Service, str(task.doc.get("ServiceID") or ""))
             svc_doc = svc.doc if svc is not None else {"Spec": {"TaskTemplate": task.doc.get("Spec") or {}}}
             ingress = next((d["Id"] for d in nets if allocator.is_ingress(d)), None)
-            aliases_of = {
-                by_ref.get(str(a.get("Target") or ""), ""): [str(x) for x in a.get("Aliases") or []]
-                for a in ((task.doc.get("Spec") or {}).get("Networks") or [])
-                if isinstance(a, dict)
-            }
-            return [
-                {"network": nid, "aliases": [] if nid == ingress else aliases_of.get(nid, [])}
-                for nid in records.service_networks(svc_doc, by_ref, ingress)
-            ]
+            # no aliases for the container: the service's aliases on a network name the service (its VIP) in
+            # the cluster's records, as libnetwork's service bindings do, not this one task
+            return [{"network": nid} for nid in records.service_networks(svc_doc, by_ref, ingress)]
 
         return {"networks": await store.view(read)}
 
@@ -601,6 +595,21 @@ async def _find(tx: ReadTx, ref: str) -> Network:
     if len(found) == 1:
         return found[0]
     raise NotFound(f"network {ref} not found")
+
+
+async def _gone(tx: ReadTx, owner: str, name: str) -> bool:
+    """An endpoint that does not hold its network (swarmkit's removeNetwork counts only tasks meant to run):
+    a removed service's VIP, or the container of a task that is gone, asked to stop, or of a removed service
+    (`docker stack rm` removes the services, then at once their networks)."""
+    if owner.startswith("vip/"):
+        return await tx.get(Service, owner[4:]) is None
+    if not TASK_NAME.fullmatch(name):
+        return False  # an attachable container
+    task = await tx.get(Task, name.rpartition(".")[2])
+    if task is None or taskstate.desired_stop(task.doc.get("DesiredState")):
+        return True
+    # a removed service's task: its orchestrator (swarmkit's too) sets it to `remove` a moment later
+    return await tx.get(Service, str(task.doc.get("ServiceID") or "")) is None
 
 
 async def _is_task_of(tx: ReadTx, container_name: str, node_id: str) -> bool:

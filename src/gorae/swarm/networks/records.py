@@ -115,6 +115,22 @@ def service_networks(
     return out
 
 
+def service_aliases(svc: dict[str, Any], nets_by_ref: dict[str, str]) -> dict[str, list[str]]:
+    """A service's network aliases by network ID (its attachments' `Aliases`; `docker stack deploy` gives each
+    service its short name there): names of the service itself, as libnetwork's service bindings have them."""
+    spec = svc.get("Spec") or {}
+    atts = (spec.get("TaskTemplate") or {}).get("Networks") or spec.get("Networks") or []
+    out: dict[str, list[str]] = {}
+    for att in atts:
+        if not isinstance(att, dict):
+            continue
+        nid = nets_by_ref.get(str(att.get("Target") or ""))
+        aliases = att.get("Aliases")
+        if nid and isinstance(aliases, list):
+            out.setdefault(nid, []).extend(str(a) for a in aliases if isinstance(a, str) and a)
+    return out
+
+
 def endpoint_mode(svc: dict[str, Any]) -> str:
     return str(((svc.get("Spec") or {}).get("EndpointSpec") or {}).get("Mode") or "vip")
 
@@ -192,8 +208,9 @@ def service_records(
     down_nodes: set[str] | frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
     """For every service on a swarm network: {"id", "name", "mode", "vips": {net ID: ip}, "tasks": {net ID:
-    [ips of its running tasks]}, "ingress": the ingress network's ID when it publishes ports through the
-    routing mesh, "ports": [{"proto", "published", "target"}]}. Only tasks whose state is running and that
+    [ips of its running tasks]}, "aliases": {net ID: [its network aliases there]}, "ingress": the ingress
+    network's ID when it publishes ports through the routing mesh, "ports": [{"proto", "published",
+    "target"}]}. Only tasks whose state is running and that
     should run are listed, and none on a node that is down (it drops out at once, before the orchestrator
     replaces its tasks)."""
     by_ref = refs(networks)
@@ -232,6 +249,7 @@ def service_records(
                 "mode": endpoint_mode(svc),
                 "vips": {k: v for k, v in vips.items() if v},
                 "tasks": {nid: sorted(task_ips.get((sid, nid), []), key=_ip_key) for nid in nets},
+                "aliases": service_aliases(svc, by_ref),
                 "ingress": ingress_id if ports and ingress_id else "",
                 "ports": ports,
             }
@@ -245,17 +263,24 @@ def _ip_key(ip: str) -> tuple[int, ...]:
 
 def resolve(records: list[dict[str, Any]], network_ids: set[str], name: str) -> list[str] | None:
     """What the embedded DNS answers for `name` on those networks: a service's VIP (vip mode) or its tasks'
-    addresses (dnsrr), `tasks.<service>` → the tasks' addresses; None when it is no service's name."""
+    addresses (dnsrr), `tasks.<service>` → the tasks' addresses; a service's network alias on a network
+    stands for its name there (libnetwork's service bindings); None when it is no service's name."""
     name = name.lower().rstrip(".")
     tasks_of = name[len("tasks.") :] if name.startswith("tasks.") else None
+    wanted = tasks_of if tasks_of is not None else name
     for rec in records:
-        rname = str(rec["name"]).lower()
-        if rname not in (name, tasks_of):
-            continue
-        nets = [n for n in rec["tasks"] if n in network_ids and n != rec.get("ingress")]
+        aliases = rec.get("aliases") or {}
+        own = str(rec["name"]).lower()
+        nets = [
+            n
+            for n in rec["tasks"]
+            if n in network_ids
+            and n != rec.get("ingress")
+            and (wanted == own or wanted in (a.lower() for a in aliases.get(n, [])))
+        ]
         if not nets:
             continue
-        if tasks_of == rname or rec["mode"] == "dnsrr":
+        if tasks_of is not None or rec["mode"] == "dnsrr":
             return [ip for n in nets for ip in rec["tasks"][n]]
         vips = [rec["vips"][n] for n in nets if n in rec["vips"]]
         return vips or None

@@ -319,15 +319,17 @@ class ServiceControl:
             elif value:
                 raise SystemError_(f"Invalid desired-state filter: '{value}'")
 
-        async def read(tx: ReadTx) -> tuple[list[Task], set[str], set[str], dict[str, Any]]:
+        async def read(tx: ReadTx) -> tuple[list[Task], set[str], set[str], dict[str, Any], dict[str, Any]]:
             services = {(await find_service(tx, ref)).id for ref in filters.get("service")}
             nodes = {(await _find_node(tx, ref)).id for ref in filters.get("node")}
-            templates = {}
-            if filters.contains("_up-to-date"):
-                templates = {s.id: specs.task_spec(s.doc.get("Spec") or {}) for s in await tx.find(Service)}
-            return await tx.find(Task), services, nodes, templates
+            templates, labels = {}, {}
+            if filters.contains("_up-to-date") or filters.contains("label"):
+                for s in await tx.find(Service):
+                    templates[s.id] = specs.task_spec(s.doc.get("Spec") or {})
+                    labels[s.id] = (s.doc.get("Spec") or {}).get("Labels") or {}
+            return await tx.find(Task), services, nodes, templates, labels
 
-        tasks, services, nodes, templates = await store.view(read)
+        tasks, services, nodes, templates, labels = await store.view(read)
         out = []
         for t in tasks:
             doc = t.doc
@@ -347,7 +349,13 @@ class ServiceControl:
                 str(doc.get("ServiceID"))
             ):
                 continue  # the CLI's progress: only tasks of the service's current spec
-            if not filters.match_labels(doc.get("Labels")) or not filters.exact("runtime", "container"):
+            # swarmkit matches a task's `label` filter on its service's labels (ServiceAnnotations): what
+            # `docker stack ps` asks for (com.docker.stack.namespace)
+            bag = taskdocs.private(doc)
+            service_labels = (
+                bag["ServiceLabels"] if "ServiceLabels" in bag else labels.get(str(doc.get("ServiceID")))
+            )
+            if not filters.match_labels(service_labels or {}) or not filters.exact("runtime", "container"):
                 continue
             out.append(taskdocs.public_task(doc, t.version))
         return out

@@ -20,7 +20,9 @@ SECOND = 1_000_000_000
 RESTART_CONDITIONS = ("none", "on-failure", "any")
 FAILURE_ACTIONS = ("pause", "continue", "rollback")
 ORDERS = ("stop-first", "start-first")
-_DNS_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+# swarmkit's isValidDNSName, `^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$` (underscores too: `docker stack` names its
+# services `<stack>_<service>`), written without its nested repetition, which backtracks in Python's engine
+_DNS_LABEL = re.compile(r"[a-zA-Z0-9](?:[-_a-zA-Z0-9]*[a-zA-Z0-9])?")
 
 
 def _grpc_invalid(text: str) -> InvalidParameter:
@@ -56,10 +58,10 @@ def validate(spec: Any) -> dict[str, Any]:
             raise InvalidParameter(f"unrecognized update order {order}")
     name = spec.get("Name") or ""
     if name:
+        if not _DNS_LABEL.fullmatch(name):
+            raise _grpc_invalid("name must be valid as a DNS name component")
         if len(name) > 63:
             raise _grpc_invalid("name must be 63 characters or fewer")
-        if not _DNS_LABEL.match(name):
-            raise _grpc_invalid("name must be valid as a DNS name component")
     try:
         templates.validate_container_spec(template["ContainerSpec"])
     except templates.ExpandError as e:

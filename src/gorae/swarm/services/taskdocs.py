@@ -1,7 +1,8 @@
 """Task documents: the states in their order, a new task as the orchestrator makes it (the contract in
 docs/swarm.md), the slot a task fills, and a task or service as the Engine API shows it.
 
-Private fields under `_gorae` (stripped from the API): ServiceName, SpecVersion, EndpointSpec, CreatedNs (ordering),
+Private fields under `_gorae` (stripped from the API): ServiceName and ServiceLabels (swarmkit's
+ServiceAnnotations), SpecVersion, EndpointSpec, CreatedNs (ordering),
 StartAt (ns: a delayed restart may run from then), Restarts (ns of the slot's restarts, for MaxAttempts),
 Done (the restart policy ended this slot), UpdateRun/Replaces/WaitFor/RunningAt (rolling updates).
 """
@@ -112,6 +113,7 @@ def new_task(
         doc["JobIteration"] = version(job_iteration)
     doc["_gorae"] = {
         "ServiceName": spec.get("Name", ""),
+        "ServiceLabels": dict(spec.get("Labels") or {}),  # swarmkit's Task.ServiceAnnotations.Labels
         "SpecVersion": int(private(service_doc).get("SpecVersion", 1)),
         # swarmkit's Task.Endpoint.Spec: the service's ports when the task was made (a change re-creates it)
         "EndpointSpec": copy.deepcopy(spec.get("EndpointSpec")),
