@@ -391,10 +391,10 @@ def test_rolling_update_start_first() -> None:
 
 
 def test_a_change_of_ports_alone_recreates_the_tasks() -> None:
-    """swarmkit's IsTaskDirty compares the task's endpoint spec too: publishing a port (host mode here)
-    rolls the tasks; a change of the replica count alone does not touch the running ones."""
+    """swarmkit's IsTaskDirty compares the task's endpoint spec too: publishing a port rolls the tasks; a
+    change of the replica count alone does not touch the running ones."""
     w = World()
-    host = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}
+    host = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}
     w.create("web", 2, EndpointSpec={"Mode": "vip", "Ports": [host]})
     w.agent()
     first = {t["ID"] for t in w.tasks("web")}
@@ -410,6 +410,24 @@ def test_a_change_of_ports_alone_recreates_the_tasks() -> None:
     tasks = w.tasks("web")
     assert states(tasks).count((1, "shutdown", "shutdown")) == 1 and len(tasks) == 6
     assert {t["ID"] for t in tasks if t["DesiredState"] == "running"}.isdisjoint(first)
+
+
+def test_host_mode_ports_keep_tasks_apart() -> None:
+    """swarmkit's HostPortFilter: a node where a live task publishes the same host-mode port does not fit."""
+    host = {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "host"}
+    w = World()
+    w.create("web", 2, EndpointSpec={"Mode": "vip", "Ports": [host]})
+    pending = [t for t in w.tasks("web") if t["Status"]["State"] == "pending"]
+    assert len(pending) == 1 and pending[0]["Status"]["Err"] == (
+        "no suitable node (host-mode port already in use on 1 node)"
+    )
+    # another protocol, or ingress mode, does not collide
+    w.create("udp", 1, EndpointSpec={"Ports": [{**host, "Protocol": "udp"}]})
+    w.create("mesh", 1, EndpointSpec={"Ports": [{**host, "PublishMode": "ingress", "PublishedPort": 9090}]})
+    assert {t["Status"]["State"] for t in w.tasks("udp") + w.tasks("mesh")} == {"assigned"}
+    two = World([node_doc("n1", "manager"), node_doc("n2")])
+    two.create("web", 2, EndpointSpec={"Mode": "vip", "Ports": [host]})
+    assert sorted(t["NodeID"] for t in two.tasks("web")) == ["n1", "n2"]
 
 
 def test_update_failure_pauses_or_rolls_back() -> None:

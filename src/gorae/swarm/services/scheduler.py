@@ -5,7 +5,8 @@ A task to run (DesiredState at most running) in state new or pending without a n
 node"). A global task already names its node: it is assigned when that node fits. Nodes are filtered in
 swarmkit's order — ready and active, resources (reservations against what the node's tasks reserve),
 constraints, platform (Placement.Platforms against the node's Description.Platform; x86_64 is amd64,
-aarch64 is arm64), MaxReplicas per node — and a task no node fits stays pending with swarmkit's
+aarch64 is arm64), host-mode published ports (a node whose live tasks publish the same protocol and port in
+host mode does not fit), MaxReplicas per node — and a task no node fits stays pending with swarmkit's
 `no suitable node (...)` in Status.Err. Among fitting nodes: spread placement preferences first (the
 label value with the fewest of the service's tasks), then the node with fewest tasks of the service, then
 fewest tasks in all.
@@ -28,6 +29,7 @@ _FILTERS = (
     ("resources", "insufficient resources on"),
     ("constraints", "scheduling constraints not satisfied on"),
     ("platform", "unsupported platform on"),
+    ("host-port", "host-mode port already in use on"),
     ("max-replicas", "max replicas per node limit exceed"),
 )
 
@@ -69,6 +71,19 @@ def _platform_ok(platforms: list[Any], node: dict[str, Any]) -> bool:
     return False
 
 
+def _host_ports(task: dict[str, Any]) -> set[tuple[str, int]]:
+    """(protocol, port) the task publishes in host mode (its endpoint spec when it was made)."""
+    ports = (taskdocs.private(task).get("EndpointSpec") or {}).get("Ports") or []
+    return {
+        (str(p.get("Protocol") or "tcp"), int(p["PublishedPort"]))
+        for p in ports
+        if isinstance(p, dict)
+        and p.get("PublishMode") == "host"
+        and isinstance(p.get("PublishedPort"), int)
+        and p["PublishedPort"]
+    }
+
+
 def _reservations(task: dict[str, Any]) -> tuple[int, int]:
     res = ((task.get("Spec") or {}).get("Resources") or {}).get("Reservations") or {}
     return int(res.get("NanoCPUs") or 0), int(res.get("MemoryBytes") or 0)
@@ -81,6 +96,7 @@ class _NodeLoad:
     memory: int = 0
     total: int = 0
     per_service: Counter[str] = field(default_factory=Counter)
+    host_ports: set[tuple[str, int]] = field(default_factory=set)
 
     def add(self, task: dict[str, Any]) -> None:
         cpu, mem = _reservations(task)
@@ -88,6 +104,7 @@ class _NodeLoad:
         self.memory += mem
         self.total += 1
         self.per_service[str(task.get("ServiceID", ""))] += 1
+        self.host_ports |= _host_ports(task)
 
 
 def _check(load: _NodeLoad, task: dict[str, Any]) -> str | None:
@@ -112,6 +129,8 @@ def _check(load: _NodeLoad, task: dict[str, Any]) -> str | None:
         return "constraints"
     if not _platform_ok(placement.get("Platforms") or [], node):
         return "platform"
+    if _host_ports(task) & load.host_ports:
+        return "host-port"
     limit = int(placement.get("MaxReplicas") or 0)
     if limit and load.per_service[str(task.get("ServiceID", ""))] >= limit:
         return "max-replicas"
