@@ -57,6 +57,62 @@ secrets:
 """
 
 
+# most of what a compose file's `deploy` and service keys set, for comparing the stored specs with dockerd's
+RICH = """\
+version: "3.8"
+services:
+  api:
+    image: busybox
+    command: ["sleep", "600"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 2s
+      timeout: 1s
+      retries: 2
+    hostname: "api-{{.Task.Slot}}"
+    deploy:
+      replicas: 2
+      endpoint_mode: vip
+      update_config: {parallelism: 1, delay: 1s, order: start-first, failure_action: rollback}
+      rollback_config: {parallelism: 2}
+      restart_policy: {condition: on-failure, delay: 1s, max_attempts: 3}
+      resources:
+        limits: {cpus: "0.5", memory: 64M}
+        reservations: {memory: 16M}
+      placement:
+        constraints: [node.role == manager]
+        preferences:
+          - spread: node.id
+    volumes:
+      - data:/data
+      - type: tmpfs
+        target: /tmp/t
+    stop_grace_period: 1s
+    labels:
+      com.example.container: "yes"
+    logging:
+      driver: json-file
+      options: {max-size: 1m}
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+    init: true
+    cap_add: [NET_ADMIN]
+    sysctls:
+      net.core.somaxconn: 1024
+  dns:
+    image: busybox
+    command: ["sleep", "600"]
+    deploy:
+      mode: global
+      endpoint_mode: dnsrr
+    stop_grace_period: 1s
+volumes:
+  data:
+    labels:
+      kind: data
+"""
+
+
 @pytest.fixture(scope="module")
 def manager() -> Iterator[GoraeDaemon]:
     with single_manager() as d:
@@ -200,3 +256,40 @@ def test_stack_matches_the_reference_dockerd(
             )
         )
     assert results[1] == results[0]
+
+
+def test_a_rich_stack_is_stored_as_dockerd_stores_it(
+    manager: GoraeDaemon, reference: SwarmDockerd, tmp_path: Path
+) -> None:
+    """Healthcheck, hostname template, update/rollback/restart policies, resources, placement, volumes and
+    tmpfs, labels, logging, ulimits, init, capabilities, sysctls, global dnsrr: the same specs on both daemons,
+    and the tasks run there."""
+    compose = tmp_path / "rich.yml"
+    compose.write_text(RICH)
+    results = []
+    for engine in (Engine(reference), Engine(manager)):
+        engine.docker("stack", "deploy", "-c", str(compose), "rich")
+        try:
+            services = ("rich_api", "rich_dns")
+            wait_for(
+                lambda e=engine: sum(len(e.task_containers(s)) for s in services) == 3, timeout=90
+            )  # fmt: skip
+            specs = {
+                s: json.loads(engine.docker("service", "inspect", s).stdout)[0]["Spec"] for s in services
+            }
+            (api,) = [c for c in engine.task_containers("rich_api") if c["Config"]["Hostname"] == "api-1"]
+            probe = engine.docker(
+                "exec", api["Id"], "sh", "-c", "ulimit -n; cat /proc/sys/net/core/somaxconn"
+            )
+        finally:
+            engine.docker("stack", "rm", "rich")
+            wait_for(
+                lambda e=engine: (
+                    not e.docker("ps", "-aq", "--filter", "label=com.docker.stack.namespace=rich").stdout
+                ),
+                90,
+            )
+            engine.docker("volume", "rm", "rich_data", check=False)
+        results.append((specs, probe.stdout))
+    assert results[1] == results[0]
+    assert results[0][1] == "1024\n1024\n"
