@@ -267,13 +267,11 @@ def test_a_rich_stack_is_stored_as_dockerd_stores_it(
     compose = tmp_path / "rich.yml"
     compose.write_text(RICH)
     results = []
+    services = ("rich_api", "rich_dns")
     for engine in (Engine(reference), Engine(manager)):
         engine.docker("stack", "deploy", "-c", str(compose), "rich")
         try:
-            services = ("rich_api", "rich_dns")
-            wait_for(
-                lambda e=engine: sum(len(e.task_containers(s)) for s in services) == 3, timeout=90
-            )  # fmt: skip
+            wait_for(lambda e=engine: sum(len(e.task_containers(s)) for s in services) == 3, timeout=90)
             specs = {
                 s: json.loads(engine.docker("service", "inspect", s).stdout)[0]["Spec"] for s in services
             }
