@@ -235,6 +235,16 @@ def test_network_connect_and_disconnect_of_swarm_networks(
         == "connet\ningress\n"
     )
 
+    r = worker.docker("network", "connect", "connet", "w1", check=False)  # again: refused, the address kept
+    assert r.returncode == 1 and "endpoint with name w1 already exists in network connet" in r.stderr, (
+        r.stderr
+    )
+    assert (
+        worker.docker("inspect", "-f", "{{.NetworkSettings.Networks.connet.IPAddress}}", "w1").stdout.strip()
+        == ip_w
+    )
+    r = manager.docker("exec", "m1", "ping", "-c1", "-W2", ip_w, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
     r = worker.docker("network", "connect", "priv", "w1", check=False)
     assert (r.returncode, r.stderr) == (
         1,

@@ -129,6 +129,8 @@ class ClusterAttachments:
         if self.cluster is None:
             raise NotFound(f"network {ref} not found")
         name = str(self.state.sandbox(container_id)["name"]).lstrip("/")
+        if net["Id"] in self.cluster_networks_of(container_id):
+            return None  # already on it: the connect refuses that as for any network (its address stays)
         granted: list[str] = []
         try:
             ip = await self._grant(net, container_id, name, wanted, granted, aliases)
