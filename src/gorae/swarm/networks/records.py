@@ -210,9 +210,8 @@ def service_records(
     """For every service on a swarm network: {"id", "name", "mode", "vips": {net ID: ip}, "tasks": {net ID:
     [ips of its running tasks]}, "aliases": {net ID: [its network aliases there]}, "ingress": the ingress
     network's ID when it publishes ports through the routing mesh, "ports": [{"proto", "published",
-    "target"}]}. Only tasks whose state is running and that
-    should run are listed, and none on a node that is down (it drops out at once, before the orchestrator
-    replaces its tasks)."""
+    "target"}]}. Only tasks whose state is running and that should run are listed, and none on a node that is
+    down (it drops out at once, before the orchestrator replaces its tasks)."""
     by_ref = refs(networks)
     ingress_id = next((d["Id"] for d in networks if allocator.is_ingress(d)), None)
     running = {
