@@ -349,6 +349,28 @@ def test_connect_disconnect_running(d: GoraeDaemon) -> None:
     d.docker("network", "rm", "cnet")
 
 
+def test_the_default_route_skips_internal_networks(d: GoraeDaemon) -> None:
+    """libnetwork's gateway endpoint: the first network that can give a way out, not an internal one — at the
+    start (an internal network first, another connected before the start, as compose does) and when a running
+    container on an internal network only is connected to another (dockerd 20.10 answers the same routes
+    here; it names the interfaces in its own order, internal networks last)."""
+    d.docker("network", "create", "--internal", "--subnet", "10.201.8.0/24", "backnet")
+    d.docker("network", "create", "--subnet", "10.201.9.0/24", "frontnet")
+    try:
+        d.docker("create", "--name", "both", "--network", "backnet", "busybox", "sleep", "1d")
+        d.docker("network", "connect", "frontnet", "both")
+        d.docker("start", "both")
+        assert d.docker("exec", "both", "ip", "route").stdout.startswith("default via 10.201.9.1 ")
+        d.docker("run", "-d", "--name", "inside", "--network", "backnet", "busybox", "sleep", "1d")
+        d.docker("network", "connect", "frontnet", "inside")
+        assert d.docker("exec", "inside", "ip", "route").stdout.startswith("default via 10.201.9.1 ")
+        d.docker("network", "connect", "bridge", "inside")  # a way out already: the route stays
+        assert d.docker("exec", "inside", "ip", "route").stdout.count("default") == 1
+    finally:
+        d.docker("rm", "-f", "both", "inside", check=False)
+        d.docker("network", "rm", "backnet", "frontnet", check=False)
+
+
 def test_network_api_docker_py(d: GoraeDaemon) -> None:
     c = d.client()
     try:

@@ -155,9 +155,14 @@ class SandboxManager:
             self.state.store_sandbox(sb)
             ipv6 = any(model.ipv6_of(n) for n in nets)  # dockerd disables IPv6 in a sandbox without it
             ns_rtnl = await asyncio.to_thread(netns.create, sb["netns_path"], rtnl=True, ipv6=ipv6)
+            # the default route goes through the first network that can give one (libnetwork's gateway
+            # endpoint): an internal network, or the swarm's ingress, is skipped for the next
+            gateway_at = next((i for i, n in enumerate(nets) if self._routes(n)), None)
             try:
                 for i, (net, cfg) in enumerate(zip(nets, cfgs, strict=True)):
-                    await self.attach(sb, net, cfg, ifname=f"eth{i}", default_route=(i == 0), ns_rtnl=ns_rtnl)
+                    await self.attach(
+                        sb, net, cfg, ifname=f"eth{i}", default_route=(i == gateway_at), ns_rtnl=ns_rtnl
+                    )
             finally:
                 ns_rtnl.close()
             self._resolve_links(sb, list(req.links))
@@ -322,6 +327,21 @@ class SandboxManager:
         sandbox = SandboxInfo(cid, sb["netns_path"], ns_rtnl)
         await asyncio.to_thread(driver.join, net, ep, sandbox, default_route=default_route)
         return ep
+
+    def _routes(self, net: NetworkDoc) -> bool:
+        """Whether an endpoint on `net` can be the sandbox's way out: it has addresses and is neither internal
+        nor the swarm's ingress network."""
+        return (
+            self.state.driver(net).capabilities.addresses and not net.get("Internal") and not net.get("Ingress")
+        )
+
+    def _endpoint_networks(self, sb: SandboxDoc) -> list[str]:
+        with self.state.lock:
+            return [
+                str(self.state.endpoints[e]["network_id"])
+                for e in sb["endpoints"]
+                if e in self.state.endpoints and self.state.endpoints[e]["network_id"] in self.state.networks
+            ]
 
     def _resolve_links(self, sb: SandboxDoc, links: list[str]) -> None:
         """Legacy links: `child:alias` (or docker's stored `/child:/parent/alias`)."""
@@ -567,7 +587,8 @@ class SandboxManager:
         ifname = next(f"eth{i}" for i in range(1000) if f"eth{i}" not in used)
         had_dns = needs_dns(state, sb)
         try:
-            await self.attach(sb, net, cfg, ifname=ifname, default_route=not sb["endpoints"])
+            routed = any(self._routes(state.networks[n]) for n in self._endpoint_networks(sb))
+            await self.attach(sb, net, cfg, ifname=ifname, default_route=self._routes(net) and not routed)
         except BaseException:
             # attach registers the endpoint before plugging; undo what exists
             for e in list(sb["endpoints"]):
