@@ -352,8 +352,9 @@ def test_connect_disconnect_running(d: GoraeDaemon) -> None:
 def test_the_default_route_skips_internal_networks(d: GoraeDaemon) -> None:
     """libnetwork's gateway endpoint: the first network that can give a way out, not an internal one — at the
     start (an internal network first, another connected before the start, as compose does) and when a running
-    container on an internal network only is connected to another (dockerd 20.10 answers the same routes
-    here; it names the interfaces in its own order, internal networks last)."""
+    container on an internal network only is connected to another; when the network carrying it is
+    disconnected, the next takes over (dockerd 20.10 answers the same routes here; it names the interfaces in
+    its own order, internal networks last)."""
     d.docker("network", "create", "--internal", "--subnet", "10.201.8.0/24", "backnet")
     d.docker("network", "create", "--subnet", "10.201.9.0/24", "frontnet")
     try:
@@ -364,11 +365,18 @@ def test_the_default_route_skips_internal_networks(d: GoraeDaemon) -> None:
         d.docker("run", "-d", "--name", "inside", "--network", "backnet", "busybox", "sleep", "1d")
         d.docker("network", "connect", "frontnet", "inside")
         assert d.docker("exec", "inside", "ip", "route").stdout.startswith("default via 10.201.9.1 ")
-        d.docker("network", "connect", "bridge", "inside")  # a way out already: the route stays
+        d.docker("network", "create", "--subnet", "10.201.10.0/24", "othernet")
+        d.docker("network", "connect", "othernet", "inside")  # a way out already: the route stays
         assert d.docker("exec", "inside", "ip", "route").stdout.count("default") == 1
+        # the network carrying it goes: the next one that can give one takes over (as dockerd does)
+        d.docker("network", "disconnect", "frontnet", "inside")
+        routes = d.docker("exec", "inside", "ip", "route").stdout
+        assert routes.startswith("default via 10.201.10.1 ") and routes.count("default") == 1, routes
+        d.docker("network", "disconnect", "othernet", "inside")
+        assert "default" not in d.docker("exec", "inside", "ip", "route").stdout
     finally:
         d.docker("rm", "-f", "both", "inside", check=False)
-        d.docker("network", "rm", "backnet", "frontnet", check=False)
+        d.docker("network", "rm", "backnet", "frontnet", "othernet", check=False)
 
 
 def test_network_api_docker_py(d: GoraeDaemon) -> None:

@@ -18,7 +18,7 @@ from gorae.errors import Conflict, Forbidden, InvalidParameter, NotFound, System
 from gorae.network import model
 from gorae.network.dns.resolver import DnsServers, needs_dns
 from gorae.network.ipam import Ipam, v6_pool
-from gorae.network.kernel import netns
+from gorae.network.kernel import netns, rtnl
 from gorae.network.portmap import publish
 from gorae.network.portmap.ports import PortReserver, validate_port_bindings
 from gorae.network.settings import container_net, network_settings
@@ -335,6 +335,32 @@ class SandboxManager:
             self.state.driver(net).capabilities.addresses and not net.get("Internal") and not net.get("Ingress")
         )
 
+    def _route_carrier(self, sb: SandboxDoc) -> str | None:
+        """The endpoint the sandbox's default route goes through: the first that can give one (the one that
+        got it at the start or at its connect)."""
+        with self.state.lock:
+            for e in sb["endpoints"]:
+                ep = self.state.endpoints.get(e)
+                net = self.state.networks.get(ep["network_id"]) if ep else None
+                if net is not None and self._routes(net):
+                    return str(e)
+        return None
+
+    def _route_through(self, sb: SandboxDoc, ep: EndpointDoc) -> None:
+        """A default route through `ep`'s gateways (blocking: run it in a thread)."""
+
+        def inside() -> None:
+            with rtnl.Rtnl() as sock:
+                index = sock.index(ep["ifname"])
+                for gateway in (ep.get("gateway"), ep.get("gateway6")):
+                    if gateway:
+                        sock.add_default_route(str(gateway), index)
+
+        try:
+            netns.run_in_netns(sb["netns_path"], inside)
+        except OSError as err:
+            log.warning("default route of %s through %s: %s", sb["container_id"][:12], ep["ifname"], err)
+
     def _endpoint_networks(self, sb: SandboxDoc) -> list[str]:
         with self.state.lock:
             return [
@@ -613,6 +639,7 @@ class SandboxManager:
         mine = [e for e in sb["endpoints"] if state.endpoints.get(e, {}).get("network_id") == net["Id"]]
         if not mine:
             raise Forbidden(f"container {container_id} is not connected to network {net['Name']}")
+        carrier = self._route_carrier(sb)
         for e in mine:
             ep = state.endpoints[e]
             if ep.get("ifname") and sb.get("netns_path"):
@@ -624,6 +651,11 @@ class SandboxManager:
             if any(m["container_ip"] == ep.get("ip") for m in sb.get("ports", [])):
                 self._release_ports(sb)
             await asyncio.to_thread(self.drop_endpoint, sb, e)
+        if carrier in mine and sb.get("netns_path"):
+            # the default route went with it: the next network that can give one takes over (libnetwork)
+            successor = self._route_carrier(sb)
+            if successor is not None:
+                await asyncio.to_thread(self._route_through, sb, state.endpoints[successor])
         state.store_sandbox(sb)
         await asyncio.to_thread(state.sync)
         if not needs_dns(state, sb):
