@@ -167,7 +167,11 @@ def test_stack_deploy_ps_and_rm(manager: GoraeDaemon, project: Path) -> None:
         ).stdout
         assert sorted(rows.splitlines()) == ["app_web replicated 2/2", "app_worker replicated 1/1"]
         ps = manager.docker("stack", "ps", "app", "--format", "{{.Name}} {{.DesiredState}}").stdout
-        assert sorted(ps.splitlines()) == ["app_web.1 Running", "app_web.2 Running", "app_worker.1 Running"], (
+        assert sorted(ps.splitlines()) == [
+            "app_web.1 Running",
+            "app_web.2 Running",
+            "app_worker.1 Running",
+        ], (
             manager.docker("stack", "ps", "--no-trunc", "app").stdout
             + manager.docker("service", "inspect", "app_web").stdout
             + manager.log()[-3000:]

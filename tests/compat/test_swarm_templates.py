@@ -53,15 +53,19 @@ class Engine:
     def info(self, template: str) -> str:
         return self.docker("info", "--format", template).stdout.strip()
 
+    def _inspect(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The objects of those IDs that still exist (one may go between the listing and the inspect)."""
+        return list(json.loads(self.docker("inspect", *ids, check=False).stdout or "[]")) if ids else []
+
     def task_containers(self, service: str) -> list[dict[str, Any]]:
         ids = self.docker(
             "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}"
         ).stdout.split()
-        return list(json.loads(self.docker("inspect", *ids).stdout)) if ids else []
+        return self._inspect(ids)
 
     def tasks(self, service: str) -> list[dict[str, Any]]:
         ids = self.docker("service", "ps", "-q", "--no-trunc", service).stdout.split()
-        return list(json.loads(self.docker("inspect", *ids).stdout)) if ids else []
+        return self._inspect(ids)
 
 
 @pytest.fixture(scope="module")
