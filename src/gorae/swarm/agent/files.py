@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from gorae.errors import SystemError_
@@ -18,8 +19,15 @@ TMPFS_SIZE = "64m"
 class TaskFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # two tasks prepared at once (threads) must not both mount: the second tmpfs would hide the first
+        # task's files under it (its container then fails: "bind source path does not exist")
+        self._mount_lock = threading.Lock()
 
     def _ensure_tmpfs(self) -> None:
+        with self._mount_lock:
+            self._mount()
+
+    def _mount(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if os.path.ismount(self.root):
             return
