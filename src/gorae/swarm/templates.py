@@ -7,9 +7,9 @@ of a secret or config created with `--template-driver golang`, expanded for the 
 
 Go's text/template (gorae.gotemplate) with `missingkey=error` and swarmkit's one function, `join SEP A B...`;
 a payload also has `secret TARGET`, `config TARGET` and `env NAME` (the task's own secrets and configs by
-their file name, its expanded environment). The manager tries a service's ContainerSpec on a stand-in task when it is
-created or updated (swarmkit's validateContainerSpec), so a broken template is refused up front; the agent
-expands it for real before it creates the task's container. As in dockerd's executor, a payload's template
+their file name, its expanded environment). The manager tries a service's ContainerSpec on a stand-in task
+when it is created or updated (swarmkit's validateContainerSpec), so a broken template is refused up front;
+the agent expands it for real before it creates the task's container. As in dockerd's executor, a payload's template
 is given no node description: there `.Node.Hostname` and `.Node.Platform` are empty (`.Node.ID` is set).
 
 Pure functions: no I/O.
