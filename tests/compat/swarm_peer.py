@@ -126,6 +126,15 @@ class SwarmDockerd:
                     os.unlink(f)
             # the bridge a test's dockerd made, once nothing (another swarm-mode dockerd) is attached to it
             if self.gwbridge_ours:
+                # the ingress sandbox's veth leaves the bridge when the kernel frees its namespace: a moment
+                # after the daemon is gone (checking at once left the bridge behind now and then)
+                deadline = time.monotonic() + 10
+                while (
+                    os.path.exists(GWBRIDGE)
+                    and os.listdir(f"{GWBRIDGE}/brif")
+                    and time.monotonic() < deadline
+                ):
+                    time.sleep(0.2)
                 if os.path.exists(GWBRIDGE) and not os.listdir(f"{GWBRIDGE}/brif"):
                     subprocess.run(["ip", "link", "del", "docker_gwbridge"], capture_output=True)
                 if not os.path.exists(GWBRIDGE):
