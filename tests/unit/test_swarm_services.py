@@ -180,7 +180,7 @@ def test_replicated_service_gets_slots_assigned_to_the_node() -> None:
     assert t["ServiceID"] == sid and t["NodeID"] == "n1" and t["Labels"] == {}
     assert t["Status"]["Message"] == "scheduler assigned task to node"
     assert t["Spec"] == {
-        "ContainerSpec": {"Image": "busybox", "Args": ["sleep", "1d"], "Isolation": "default"},
+        "ContainerSpec": {"Image": "busybox", "Args": ["sleep", "1d"], "DNSConfig": {}, "Isolation": "default"},
         "ForceUpdate": 0,
     }
     assert t["_gorae"]["ServiceName"] == "web" and t["_gorae"]["SpecVersion"] == 1

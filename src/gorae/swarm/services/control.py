@@ -18,7 +18,16 @@ from gorae.swarm.ids import new_id
 from gorae.swarm.networks import records
 from gorae.swarm.services import spec as specs
 from gorae.swarm.services import taskdocs
-from gorae.swarm.store.types import ClusterStore, Node, ReadTx, SequenceConflict, Service, Task, WriteTx
+from gorae.swarm.store.types import (
+    ClusterStore,
+    Network,
+    Node,
+    ReadTx,
+    SequenceConflict,
+    Service,
+    Task,
+    WriteTx,
+)
 from gorae.timefmt import rfc3339nano
 
 SERVICE_FILTERS = ("id", "label", "mode", "name", "runtime")
@@ -80,10 +89,34 @@ def _check_ports(services: list[Service], spec: dict[str, Any], service_id: str)
 
 
 def _template_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The change rolls the tasks: their template, or the published ports (each task keeps the endpoint spec
+    it was made with, as swarmkit's)."""
+
     def key(s: dict[str, Any]) -> str:
-        return json.dumps(s.get("TaskTemplate"), sort_keys=True)
+        return json.dumps([s.get("TaskTemplate"), s.get("EndpointSpec")], sort_keys=True)
 
     return key(old) != key(new)
+
+
+async def _network_ids(tx: ReadTx, spec: dict[str, Any]) -> None:
+    """dockerd's populateNetworkID: each network a service attaches to is stored by its ID (a name or an ID
+    prefix of a swarm network resolved; a target that names none is left as given)."""
+    template = spec.get("TaskTemplate") or {}
+    attachments = template.get("Networks") or spec.get("Networks") or []
+    if not attachments:
+        return
+    networks = await tx.find(Network)
+    for att in attachments:
+        if not isinstance(att, dict):
+            continue
+        target = str(att.get("Target") or "")
+        if not target or any(n.id == target for n in networks):
+            continue
+        found = [n for n in networks if n.doc.get("Name") == target] or [
+            n for n in networks if n.id.startswith(target)
+        ]
+        if len(found) == 1:
+            att["Target"] = found[0].id
 
 
 class ServiceControl:
@@ -120,6 +153,7 @@ class ServiceControl:
                 if (other.doc.get("Spec") or {}).get("Name") == spec["Name"]:
                     raise _name_conflict(spec["Name"])
             _check_ports(others, spec, service_id)
+            await _network_ids(tx, spec)
             await tx.create(Service(service_id, doc))
 
         await store.update(write)
@@ -257,6 +291,7 @@ class ServiceControl:
             if service.version != version:
                 raise SequenceConflict()
             _check_ports(await tx.find(Service), target, service.id)
+            await _network_ids(tx, target)
             doc["PreviousSpec"] = old
             doc["Spec"] = target
             doc["Endpoint"] = self._endpoint(target)

@@ -22,6 +22,16 @@ FAILURE_ACTIONS = ("pause", "continue", "rollback")
 ORDERS = ("stop-first", "start-first")
 # swarmkit's isValidDNSName, `^[a-zA-Z0-9](?:[-_]*[A-Za-z0-9]+)*$` (underscores too: `docker stack` names its
 # services `<stack>_<service>`), written without its nested repetition, which backtracks in Python's engine
+# ContainerSpec fields after DNSConfig in the Engine API's struct (JSON keys come in that order)
+_AFTER_DNS_CONFIG = (
+    "Secrets",
+    "Configs",
+    "Isolation",
+    "Sysctls",
+    "CapabilityAdd",
+    "CapabilityDrop",
+    "Ulimits",
+)
 _DNS_LABEL = re.compile(r"[a-zA-Z0-9](?:[-_a-zA-Z0-9]*[a-zA-Z0-9])?")
 
 
@@ -98,6 +108,11 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
         *("Labels", "Command", "Args", "Env", "Dir", "User", "Groups", "Hostname", "Hosts", "StopSignal"),
         *("TTY", "OpenStdin", "ReadOnly"),  # Go's omitempty
     )
+    if "DNSConfig" not in container:  # dockerd stores an empty one when none is given (`docker stack deploy`)
+        items = list(container.items())
+        at = next((i for i, (k, _) in enumerate(items) if k in _AFTER_DNS_CONFIG), len(items))
+        items.insert(at, ("DNSConfig", {}))
+        template["ContainerSpec"] = container = dict(items)
     template["ForceUpdate"] = int(template.get("ForceUpdate") or 0)
     template["Runtime"] = "container"
     for key in ("Resources", "RestartPolicy", "Placement", "LogDriver", "Networks"):
@@ -124,6 +139,9 @@ def normalize(spec: dict[str, Any]) -> dict[str, Any]:
     for key in ("UpdateConfig", "RollbackConfig", "EndpointSpec", "Networks"):
         if out.get(key) is None:
             out.pop(key, None)
+    endpoint = out.get("EndpointSpec")
+    if isinstance(endpoint, dict) and not endpoint.get("Mode"):  # swarmkit's default resolution mode, shown
+        out["EndpointSpec"] = {"Mode": "vip", **{k: v for k, v in endpoint.items() if k != "Mode"}}
     order = (
         "Name",
         "Labels",
